@@ -92,6 +92,7 @@ const char *hw_input_get_trigger (HwInput *self);
 HwInputKind hw_input_get_kind (HwInput *self);
 /* TRUE while the device is open and delivering events. */
 gboolean hw_input_is_connected (HwInput *self);
+void hw_input_get_timing (HwInput *self, guint *out_debounce_ms, guint *out_long_press_ms);
 /* Simulated inputs only: a raw level change, as the wire would give it. */
 void hw_input_inject (HwInput *self, gboolean active);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HwInput, hw_input_free)
