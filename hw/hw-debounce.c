@@ -71,7 +71,8 @@ emit (HwDebouncer *self, HwEventKind kind, gint64 edge_us, gint64 now_us)
 /* A long press is the debounced level staying pressed for long_press_ms.
  * While a release is pending at the deadline (raw inactive, not yet
  * decided) we cannot know: wait until the release is confirmed (no long
- * press) or turns out a glitch (long press, reported late). */
+ * press) or turns out a glitch (long press, reported late). A release edge
+ * after the deadline cannot be pending here: feed() advanced before it. */
 static gboolean
 long_press_due (HwDebouncer *self, gint64 now_us)
 {
@@ -80,7 +81,7 @@ long_press_due (HwDebouncer *self, gint64 now_us)
   gint64 deadline = self->press_edge + self->long_press_us;
   if (now_us < deadline)
     return FALSE;
-  return self->raw || self->raw_since >= deadline;
+  return self->raw;
 }
 
 void

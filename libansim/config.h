@@ -19,6 +19,7 @@ typedef enum {
   ANSIM_CONFIG_ERROR_RANGE,          /* out of range / not one of the choices */
   ANSIM_CONFIG_ERROR_MISSING,        /* required group or key missing */
   ANSIM_CONFIG_ERROR_CONFLICT,       /* keys that contradict each other */
+  ANSIM_CONFIG_ERROR_DUPLICATE,      /* a group or key given twice (GKeyFile would merge them) */
 } AnsimConfigErrorCode;
 
 typedef enum {
@@ -29,6 +30,7 @@ typedef enum {
   ANSIM_CONFIG_PATH,     /* file system path; relative paths resolve against the data dir */
   ANSIM_CONFIG_NAME,     /* identifier: letters, digits, '-', '_', '.', 1..64 chars */
   ANSIM_CONFIG_URL,      /* http:// or https:// URL */
+  ANSIM_CONFIG_KEY_CODE, /* evdev key: KEY_* / BTN_* name or decimal code; get_int gives the code */
 } AnsimConfigType;
 
 typedef struct {
@@ -39,6 +41,10 @@ typedef struct {
   gint64 min, max;                /* ANSIM_CONFIG_INT */
   const char *const *choices;     /* ANSIM_CONFIG_CHOICE, NULL-terminated */
   const char *help;               /* one line, used in docs and "expected ..." */
+  /* "KEY=VALUE" (e.g. "input=gpio"): the key belongs only in groups where
+   * that other key (or its default) has that value; anywhere else it is an
+   * error, and `required` holds only there. NULL: always applies. */
+  const char *applies_if;
 } AnsimConfigKey;
 
 typedef struct {
@@ -49,6 +55,8 @@ typedef struct {
   gboolean required;              /* at least one such group */
   const AnsimConfigKey *keys;     /* terminated by { NULL } */
   const char *help;
+  /* Named groups: the only NAMEs allowed, NULL-terminated; NULL: any NAME. */
+  const char *const *instances;
 } AnsimConfigGroup;
 
 typedef struct _AnsimConfig AnsimConfig;
@@ -66,6 +74,8 @@ typedef struct {
 extern const AnsimConfigSchema ansim_recorder_config_schema;
 extern const AnsimConfigSchema ansim_uploader_config_schema;
 extern const AnsimConfigSchema ansim_panel_config_schema;
+/* The three above, NULL-terminated. */
+extern const AnsimConfigSchema *const ansim_config_schemas[];
 /* The schema whose main group the file has, or NULL with an error. */
 const AnsimConfigSchema *ansim_config_schema_detect (const char *path, GError **error);
 
@@ -83,8 +93,11 @@ const char *ansim_config_get_origin (AnsimConfig *config);   /* file name or "(e
  * [main_group] data_dir if the schema has it). */
 void ansim_config_set_data_dir (AnsimConfig *config, const char *data_dir);
 
-/* Getters return the value or the schema default. Asking for a key the
- * schema does not have is a programming error. */
+/* Getters return the value or the schema default; a key with neither
+ * (optional without default, or not applying to this group) gives NULL, 0
+ * or FALSE. get_int also gives the code of an ANSIM_CONFIG_KEY_CODE key.
+ * [main_group] data_dir gives the ansim_config_set_data_dir() override if
+ * set. Asking for a key the schema does not have is a programming error. */
 const char *ansim_config_get_string (AnsimConfig *config, const char *group, const char *key);
 gint64 ansim_config_get_int (AnsimConfig *config, const char *group, const char *key);
 gboolean ansim_config_get_bool (AnsimConfig *config, const char *group, const char *key);
@@ -106,5 +119,12 @@ void ansim_config_set_error (AnsimConfig *config, GError **error, AnsimConfigErr
 
 /* Markdown reference of a schema, used to generate docs/config.md. */
 char *ansim_config_schema_to_markdown (const AnsimConfigSchema *schema);
+/* The generated part of docs/config.md: every schema in ansim_config_schemas. */
+char *ansim_config_reference_markdown (void);
+
+/* Linux input key code of a KEY_* / BTN_* name (linux/input-event-codes.h)
+ * or of a decimal code 1..KEY_MAX, as the evdev `key` setting takes it;
+ * -1 if unknown. */
+gint ansim_config_key_code (const char *name);
 
 G_END_DECLS
