@@ -1,0 +1,409 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* This file contains the configuration schemas of ansim-recorder,
+ * ansim-uploader and ansim-panel, their cross-key checks and built-ins. */
+
+#include "config.h"
+
+#include <gio/gio.h>
+#include <linux/input-event-codes.h>
+#include <string.h>
+
+/* ---- evdev key names --------------------------------------------------- */
+
+/* Names a USB panic button or bodycam dock is likely to send. Values come
+ * from the kernel header itself, so they cannot be mistyped here; any other
+ * key can still be given by its decimal code. */
+#define K(name) { #name, name }
+static const struct {
+  const char *name;
+  guint16 code;
+} key_names[] = {
+  K (KEY_A), K (KEY_B), K (KEY_C), K (KEY_D), K (KEY_E), K (KEY_F), K (KEY_G), K (KEY_H),
+  K (KEY_I), K (KEY_J), K (KEY_K), K (KEY_L), K (KEY_M), K (KEY_N), K (KEY_O), K (KEY_P),
+  K (KEY_Q), K (KEY_R), K (KEY_S), K (KEY_T), K (KEY_U), K (KEY_V), K (KEY_W), K (KEY_X),
+  K (KEY_Y), K (KEY_Z), K (KEY_0), K (KEY_1), K (KEY_2), K (KEY_3), K (KEY_4), K (KEY_5),
+  K (KEY_6), K (KEY_7), K (KEY_8), K (KEY_9), K (KEY_F1), K (KEY_F2), K (KEY_F3), K (KEY_F4),
+  K (KEY_F5), K (KEY_F6), K (KEY_F7), K (KEY_F8), K (KEY_F9), K (KEY_F10), K (KEY_F11),
+  K (KEY_F12), K (KEY_F13), K (KEY_F14), K (KEY_F15), K (KEY_F16), K (KEY_F17), K (KEY_F18),
+  K (KEY_F19), K (KEY_F20), K (KEY_F21), K (KEY_F22), K (KEY_F23), K (KEY_F24), K (KEY_KP0),
+  K (KEY_KP1), K (KEY_KP2), K (KEY_KP3), K (KEY_KP4), K (KEY_KP5), K (KEY_KP6), K (KEY_KP7),
+  K (KEY_KP8), K (KEY_KP9), K (KEY_ESC), K (KEY_ENTER), K (KEY_KPENTER), K (KEY_SPACE),
+  K (KEY_TAB), K (KEY_BACKSPACE), K (KEY_MINUS), K (KEY_EQUAL), K (KEY_DOT), K (KEY_COMMA),
+  K (KEY_SLASH), K (KEY_SEMICOLON), K (KEY_LEFTCTRL), K (KEY_RIGHTCTRL), K (KEY_LEFTSHIFT),
+  K (KEY_RIGHTSHIFT), K (KEY_LEFTALT), K (KEY_RIGHTALT), K (KEY_LEFTMETA), K (KEY_RIGHTMETA),
+  K (KEY_CAPSLOCK), K (KEY_NUMLOCK), K (KEY_SCROLLLOCK), K (KEY_SYSRQ), K (KEY_PAUSE),
+  K (KEY_HOME), K (KEY_END), K (KEY_PAGEUP), K (KEY_PAGEDOWN), K (KEY_INSERT), K (KEY_DELETE),
+  K (KEY_UP), K (KEY_DOWN), K (KEY_LEFT), K (KEY_RIGHT), K (KEY_HANGEUL), K (KEY_HANJA),
+  K (KEY_MUTE), K (KEY_VOLUMEUP), K (KEY_VOLUMEDOWN), K (KEY_MICMUTE), K (KEY_POWER),
+  K (KEY_SLEEP), K (KEY_WAKEUP), K (KEY_MENU), K (KEY_HELP), K (KEY_OK), K (KEY_SELECT),
+  K (KEY_STOP), K (KEY_PLAY), K (KEY_PAUSECD), K (KEY_PLAYPAUSE), K (KEY_PLAYCD), K (KEY_STOPCD),
+  K (KEY_NEXTSONG), K (KEY_PREVIOUSSONG), K (KEY_RECORD), K (KEY_CAMERA), K (KEY_CAMERA_FOCUS),
+  K (KEY_VIDEO), K (KEY_PHONE), K (KEY_CONNECT), K (KEY_SEND), K (KEY_REPLY), K (KEY_HOMEPAGE),
+  K (KEY_RESTART), K (KEY_VOICECOMMAND), K (KEY_SOS), K (KEY_PROG1), K (KEY_PROG2),
+  K (KEY_PROG3), K (KEY_PROG4), K (BTN_0), K (BTN_1), K (BTN_2), K (BTN_3), K (BTN_4), K (BTN_5),
+  K (BTN_6), K (BTN_7), K (BTN_8), K (BTN_9), K (BTN_LEFT), K (BTN_RIGHT), K (BTN_MIDDLE),
+  K (BTN_SIDE), K (BTN_EXTRA), K (BTN_FORWARD), K (BTN_BACK), K (BTN_TASK), K (BTN_TRIGGER),
+  K (BTN_THUMB), K (BTN_THUMB2), K (BTN_TOP), K (BTN_TOP2), K (BTN_PINKIE), K (BTN_BASE),
+  K (BTN_SOUTH), K (BTN_EAST), K (BTN_NORTH), K (BTN_WEST), K (BTN_A), K (BTN_B), K (BTN_X),
+  K (BTN_Y), K (BTN_TL), K (BTN_TR), K (BTN_SELECT), K (BTN_START), K (BTN_MODE),
+  K (BTN_TRIGGER_HAPPY1), K (BTN_TRIGGER_HAPPY2), K (BTN_TRIGGER_HAPPY3), K (BTN_TRIGGER_HAPPY4),
+  K (BTN_TRIGGER_HAPPY5), K (BTN_TRIGGER_HAPPY6), K (BTN_TRIGGER_HAPPY7), K (BTN_TRIGGER_HAPPY8),
+  K (BTN_TRIGGER_HAPPY9), K (BTN_TRIGGER_HAPPY10), K (BTN_TRIGGER_HAPPY11),
+  K (BTN_TRIGGER_HAPPY12), K (BTN_TRIGGER_HAPPY13), K (BTN_TRIGGER_HAPPY14),
+  K (BTN_TRIGGER_HAPPY15), K (BTN_TRIGGER_HAPPY16),
+};
+#undef K
+
+gint
+ansim_config_key_code (const char *name)
+{
+  gint64 code;
+
+  g_return_val_if_fail (name != NULL, -1);
+  for (gsize i = 0; i < G_N_ELEMENTS (key_names); i++)
+    if (strcmp (key_names[i].name, name) == 0)
+      return key_names[i].code;
+  /* KEY_RESERVED (0) is never sent. */
+  if (g_ascii_isdigit (name[0]) &&
+      g_ascii_string_to_signed (name, 10, 1, KEY_MAX, &code, NULL))
+    return (gint) code;
+  return -1;
+}
+
+/* ---- shared helpers for the checks ------------------------------------- */
+
+/* One spelling per chip for conflict checks: "0", "gpiochip0" and
+ * "/dev/gpiochip0" are the same chip. Labels cannot be resolved without the
+ * hardware; the hw layer reports a busy line at start. */
+static char *
+normalize_chip (const char *chip)
+{
+  const char *p = chip;
+
+  if (g_str_has_prefix (p, "/dev/"))
+    p += strlen ("/dev/");
+  if (g_ascii_isdigit (p[0]) && strspn (p, "0123456789") == strlen (p))
+    return g_strdup_printf ("gpiochip%s", p);
+  return g_strdup (p);
+}
+
+/* Adds a claim on a resource; FALSE with an error if a group holds it already. */
+static gboolean
+claim (AnsimConfig *config, GHashTable *claims, char *resource, const char *what,
+       const char *group, const char *key, GError **error)
+{
+  const char *holder = g_hash_table_lookup (claims, resource);
+
+  if (holder != NULL) {
+    g_autofree char *problem = g_strdup_printf ("%s is already used by [%s]", what, holder);
+
+    ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_CONFLICT, group, key, problem,
+                            "each line or key used by one trigger or output only");
+    g_free (resource);
+    return FALSE;
+  }
+  g_hash_table_insert (claims, resource, (gpointer) group);
+  return TRUE;
+}
+
+static gboolean
+claim_gpio (AnsimConfig *config, GHashTable *claims, const char *group, GError **error)
+{
+  g_autofree char *chip = normalize_chip (ansim_config_get_string (config, group, "chip"));
+  gint64 line = ansim_config_get_int (config, group, "line");
+  g_autofree char *what = g_strdup_printf ("GPIO line %" G_GINT64_FORMAT " of %s", line, chip);
+
+  return claim (config, claims,
+                g_strdup_printf ("gpio\n%s\n%" G_GINT64_FORMAT, chip, line), what, group, "line",
+                error);
+}
+
+/* ---- recorder ---------------------------------------------------------- */
+
+static const char *const trigger_inputs[] = { "gpio", "evdev", "simulated", NULL };
+static const char *const trigger_kinds[] = { "button", "bodycam", NULL };
+static const char *const gpio_biases[] = { "as-is", "disable", "pull-up", "pull-down", NULL };
+static const char *const output_kinds[] = { "gpio", "simulated", NULL };
+static const char *const output_names[] = { "recording", "acknowledged", "buzzer", NULL };
+
+static const AnsimConfigKey recorder_keys[] = {
+  { .key = "device_id", .type = ANSIM_CONFIG_NAME, .required = TRUE,
+    .help = "this board's device identifier, unique on the site; the panel knows the board "
+            "and its signing key by it" },
+  { .key = "data_dir", .type = ANSIM_CONFIG_PATH, .default_value = "/var/lib/ansim",
+    .help = "directory of the database, spool and control socket; the `--data-dir` flag "
+            "overrides it" },
+  { .key = "database", .type = ANSIM_CONFIG_PATH, .default_value = "desk.db",
+    .help = "SQLite database of incidents, segments, upload outbox and event log, shared "
+            "with ansim-uploader" },
+  { .key = "spool_dir", .type = ANSIM_CONFIG_PATH, .default_value = "spool",
+    .help = "directory of sealed, encrypted segments until the panel has stored them" },
+  { .key = "control_socket", .type = ANSIM_CONFIG_PATH, .default_value = "control.sock",
+    .help = "UNIX socket of the recorder: `ansimctl press` and `ansimctl status` use it" },
+  { NULL }
+};
+
+static const AnsimConfigKey desk_keys[] = {
+  { .key = "id", .type = ANSIM_CONFIG_NAME, .required = TRUE,
+    .help = "the desk's identifier, unique on the site; shown in the panel and written in "
+            "every manifest" },
+  { .key = "name", .type = ANSIM_CONFIG_STRING, .required = TRUE,
+    .help = "the desk's name as staff know it, in UTF-8, e.g. 민원실 1번 창구" },
+  { NULL }
+};
+
+static const AnsimConfigKey trigger_keys[] = {
+  { .key = "input", .type = ANSIM_CONFIG_CHOICE, .required = TRUE, .choices = trigger_inputs,
+    .help = "where the signal comes from: a GPIO line, a Linux input device (USB panic "
+            "button, bodycam dock), or the control socket (demo and tests)" },
+  { .key = "kind", .type = ANSIM_CONFIG_CHOICE, .default_value = "button",
+    .choices = trigger_kinds,
+    .help = "the desk's panic button (비상벨), or a worn bodycam's trigger" },
+  { .key = "debounce_ms", .type = ANSIM_CONFIG_INT, .default_value = "30", .min = 0,
+    .max = 1000,
+    .help = "milliseconds a change must hold to count; shorter contact bounce is ignored" },
+  { .key = "long_press_ms", .type = ANSIM_CONFIG_INT, .default_value = "3000", .min = 200,
+    .max = 60000, .help = "milliseconds of holding that make a long press" },
+  { .key = "chip", .type = ANSIM_CONFIG_STRING, .required = TRUE, .applies_if = "input=gpio",
+    .help = "GPIO chip: name (gpiochip0), path (/dev/gpiochip0), label (pinctrl-bcm2711) "
+            "or number; `gpiodetect` lists them" },
+  { .key = "line", .type = ANSIM_CONFIG_INT, .required = TRUE, .min = 0, .max = 1023,
+    .applies_if = "input=gpio",
+    .help = "line offset on the chip; on a Raspberry Pi header, the BCM GPIO number" },
+  { .key = "active_low", .type = ANSIM_CONFIG_BOOL, .default_value = "false",
+    .applies_if = "input=gpio",
+    .help = "true if the line reads low while pressed (button to ground with a pull-up)" },
+  { .key = "bias", .type = ANSIM_CONFIG_CHOICE, .default_value = "as-is",
+    .choices = gpio_biases, .applies_if = "input=gpio",
+    .help = "bias to request on the line: pull-up for a button wired to ground, as-is to "
+            "leave it as the board sets it" },
+  { .key = "device", .type = ANSIM_CONFIG_PATH, .required = TRUE, .applies_if = "input=evdev",
+    .help = "input device; prefer the stable /dev/input/by-id/… link to /dev/input/eventN" },
+  { .key = "key", .type = ANSIM_CONFIG_KEY_CODE, .required = TRUE, .applies_if = "input=evdev",
+    .help = "the key the device sends when pressed (`evtest DEVICE` shows it), e.g. KEY_F13, "
+            "BTN_0 or 183" },
+  { NULL }
+};
+
+static const AnsimConfigKey output_keys[] = {
+  { .key = "kind", .type = ANSIM_CONFIG_CHOICE, .required = TRUE, .choices = output_kinds,
+    .help = "a GPIO line, or simulated (state kept in memory for the demo and tests)" },
+  { .key = "chip", .type = ANSIM_CONFIG_STRING, .required = TRUE, .applies_if = "kind=gpio",
+    .help = "GPIO chip: name (gpiochip0), path (/dev/gpiochip0), label or number" },
+  { .key = "line", .type = ANSIM_CONFIG_INT, .required = TRUE, .min = 0, .max = 1023,
+    .applies_if = "kind=gpio",
+    .help = "line offset on the chip; on a Raspberry Pi header, the BCM GPIO number" },
+  { .key = "active_low", .type = ANSIM_CONFIG_BOOL, .default_value = "false",
+    .applies_if = "kind=gpio",
+    .help = "true if the line must be driven low to switch the light or buzzer on" },
+  { NULL }
+};
+
+static const AnsimConfigGroup recorder_groups[] = {
+  { .name = "recorder", .required = TRUE, .keys = recorder_keys,
+    .help = "this desk board and where the recorder keeps its data" },
+  { .name = "desk", .required = TRUE, .keys = desk_keys,
+    .help = "the front desk the board serves" },
+  { .name = "trigger", .named = TRUE, .required = TRUE, .keys = trigger_keys,
+    .help = "an input that starts an incident; NAME (e.g. desk-button, bodycam) is how the "
+            "panel and the event log call it" },
+  { .name = "output", .named = TRUE, .keys = output_keys, .instances = output_names,
+    .help = "a light or buzzer the recorder drives: recording (recording light, also the "
+            "notice that recording is on), acknowledged (\"help is coming\" light), buzzer; "
+            "an output not configured is not driven" },
+  { NULL }
+};
+
+static gboolean
+recorder_check (AnsimConfig *config, GError **error)
+{
+  g_autoptr(GHashTable) claims = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_auto(GStrv) triggers = ansim_config_list_named (config, "trigger");
+  g_auto(GStrv) outputs = ansim_config_list_named (config, "output");
+
+  /* Two inputs on one line would fight over it at start; a typo giving two
+   * triggers the same line would leave one dead. */
+  for (char **t = triggers; *t != NULL; t++) {
+    const char *input = ansim_config_get_string (config, *t, "input");
+
+    if (strcmp (input, "gpio") == 0) {
+      if (!claim_gpio (config, claims, *t, error))
+        return FALSE;
+    } else if (strcmp (input, "evdev") == 0) {
+      g_autofree char *device = ansim_config_get_path (config, *t, "device");
+      gint64 code = ansim_config_get_int (config, *t, "key");
+      g_autofree char *what = g_strdup_printf ("key %" G_GINT64_FORMAT " of %s", code, device);
+
+      if (!claim (config, claims, g_strdup_printf ("evdev\n%s\n%" G_GINT64_FORMAT, device, code),
+                  what, *t, "key", error))
+        return FALSE;
+    }
+  }
+  for (char **o = outputs; *o != NULL; o++)
+    if (strcmp (ansim_config_get_string (config, *o, "kind"), "gpio") == 0 &&
+        !claim_gpio (config, claims, *o, error))
+      return FALSE;
+  return TRUE;
+}
+
+const AnsimConfigSchema ansim_recorder_config_schema = {
+  .program = "ansim-recorder",
+  .main_group = "recorder",
+  .groups = recorder_groups,
+  .embedded_defaults =
+    "# The demo desk: simulated button and bodycam, simulated lights.\n"
+    "[recorder]\n"
+    "device_id = demo-desk\n"
+    "\n"
+    "[desk]\n"
+    "id = desk-1\n"
+    "name = 민원실 1번 창구\n"
+    "\n"
+    "[trigger desk-button]\n"
+    "input = simulated\n"
+    "kind = button\n"
+    "\n"
+    "[trigger bodycam]\n"
+    "input = simulated\n"
+    "kind = bodycam\n"
+    "\n"
+    "[output recording]\n"
+    "kind = simulated\n"
+    "\n"
+    "[output acknowledged]\n"
+    "kind = simulated\n"
+    "\n"
+    "[output buzzer]\n"
+    "kind = simulated\n",
+  .check = recorder_check,
+};
+
+/* ---- uploader ---------------------------------------------------------- */
+
+static const AnsimConfigKey uploader_keys[] = {
+  { .key = "data_dir", .type = ANSIM_CONFIG_PATH, .default_value = "/var/lib/ansim",
+    .help = "the recorder's data_dir (shared database and spool); the `--data-dir` flag "
+            "overrides it" },
+  { .key = "database", .type = ANSIM_CONFIG_PATH, .default_value = "desk.db",
+    .help = "the database ansim-recorder writes; its outbox is what gets uploaded" },
+  { .key = "panel_url", .type = ANSIM_CONFIG_URL, .default_value = "http://127.0.0.1:8080",
+    .help = "base URL of the site's ansim-panel; use https:// anywhere but on one machine" },
+  { .key = "ca_file", .type = ANSIM_CONFIG_PATH,
+    .help = "PEM file of the CA that signed the panel's certificate, if the system's CA store "
+            "does not have it; https:// only" },
+  { NULL }
+};
+
+static const AnsimConfigGroup uploader_groups[] = {
+  { .name = "uploader", .required = TRUE, .keys = uploader_keys,
+    .help = "where the uploader finds the desk's outbox and how it reaches the panel" },
+  { NULL }
+};
+
+static gboolean
+uploader_check (AnsimConfig *config, GError **error)
+{
+  const char *url = ansim_config_get_string (config, "uploader", "panel_url");
+
+  /* A CA file on a plain-http URL means the operator believes traffic is
+   * protected when it is not. */
+  if (ansim_config_has_key (config, "uploader", "ca_file") &&
+      g_ascii_strncasecmp (url, "https:", strlen ("https:")) != 0) {
+    g_autofree char *problem = g_strdup_printf ("only meaningful with https, but panel_url is '%s'",
+                                                url);
+
+    ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_CONFLICT, "uploader", "ca_file",
+                            problem, "an https:// panel_url, or no ca_file");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+const AnsimConfigSchema ansim_uploader_config_schema = {
+  .program = "ansim-uploader",
+  .main_group = "uploader",
+  .groups = uploader_groups,
+  .embedded_defaults =
+    "# The demo: the panel on this machine.\n"
+    "[uploader]\n"
+    "panel_url = http://127.0.0.1:8080\n",
+  .check = uploader_check,
+};
+
+/* ---- panel ------------------------------------------------------------- */
+
+static const AnsimConfigKey panel_keys[] = {
+  { .key = "data_dir", .type = ANSIM_CONFIG_PATH, .default_value = "/var/lib/ansim-panel",
+    .help = "directory of the panel's database and stored evidence; the `--data-dir` flag "
+            "overrides it" },
+  { .key = "database", .type = ANSIM_CONFIG_PATH, .default_value = "panel.db",
+    .help = "the site's incident log and audit log (SQLite)" },
+  { .key = "listen_address", .type = ANSIM_CONFIG_STRING, .default_value = "127.0.0.1",
+    .help = "IP address to listen on (IPv4 or IPv6), or * for every address" },
+  { .key = "port", .type = ANSIM_CONFIG_INT, .default_value = "8080", .min = 0, .max = 65535,
+    .help = "TCP port of the web console and the ingest API; 0 picks a free port (tests)" },
+  { .key = "site_name", .type = ANSIM_CONFIG_STRING, .default_value = "ansim demo site",
+    .help = "the site's name shown in the console, e.g. 종로구청" },
+  { NULL }
+};
+
+static const AnsimConfigGroup panel_groups[] = {
+  { .name = "panel", .required = TRUE, .keys = panel_keys,
+    .help = "the site server: evidence store, web console and ingest API" },
+  { NULL }
+};
+
+static gboolean
+panel_check (AnsimConfig *config, GError **error)
+{
+  const char *address = ansim_config_get_string (config, "panel", "listen_address");
+  g_autoptr(GInetAddress) inet = NULL;
+
+  if (strcmp (address, "*") == 0)
+    return TRUE;
+  inet = g_inet_address_new_from_string (address);
+  if (inet == NULL) {
+    ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_TYPE, "panel", "listen_address",
+                            "not an IP address",
+                            "an IPv4 or IPv6 address such as 127.0.0.1, 0.0.0.0 or ::1, or * "
+                            "for every address");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+const AnsimConfigSchema ansim_panel_config_schema = {
+  .program = "ansim-panel",
+  .main_group = "panel",
+  .groups = panel_groups,
+  .embedded_defaults =
+    "# The demo: local only.\n"
+    "[panel]\n"
+    "listen_address = 127.0.0.1\n"
+    "port = 8080\n",
+  .check = panel_check,
+};
+
+/* ---- all of them ------------------------------------------------------- */
+
+const AnsimConfigSchema *const ansim_config_schemas[] = {
+  &ansim_recorder_config_schema,
+  &ansim_uploader_config_schema,
+  &ansim_panel_config_schema,
+  NULL
+};
+
+char *
+ansim_config_reference_markdown (void)
+{
+  g_autoptr(GString) out = g_string_new (NULL);
+
+  for (guint i = 0; ansim_config_schemas[i] != NULL; i++) {
+    g_autofree char *md = ansim_config_schema_to_markdown (ansim_config_schemas[i]);
+
+    if (i > 0)
+      g_string_append_c (out, '\n');
+    g_string_append (out, md);
+  }
+  return g_string_free (g_steal_pointer (&out), FALSE);
+}

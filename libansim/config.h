@@ -94,8 +94,8 @@ const char *ansim_config_get_origin (AnsimConfig *config);   /* file name or "(e
 void ansim_config_set_data_dir (AnsimConfig *config, const char *data_dir);
 
 /* Getters return the value or the schema default; a key with neither
- * (optional without default, or not applying to this group) gives NULL, 0
- * or FALSE. get_int also gives the code of an ANSIM_CONFIG_KEY_CODE key.
+ * (optional, no default) gives NULL, 0 or FALSE. get_int also gives the
+ * code of an ANSIM_CONFIG_KEY_CODE key.
  * [main_group] data_dir gives the ansim_config_set_data_dir() override if
  * set. Asking for a key the schema does not have is a programming error. */
 const char *ansim_config_get_string (AnsimConfig *config, const char *group, const char *key);
