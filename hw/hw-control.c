@@ -7,7 +7,10 @@
 #include <gio/gio.h>
 #include <gio/gunixsocketaddress.h>
 #include <json-glib/json-glib.h>
+#include <string.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #define MAX_REQUEST 512
 #define MAX_HOLD_MS 600000
@@ -341,6 +344,14 @@ hw_control_new (const char *socket_path, GError **error)
 {
   g_return_val_if_fail (socket_path != NULL, NULL);
 
+  if (strlen (socket_path) >= sizeof (((struct sockaddr_un *) NULL)->sun_path))
+    {
+      g_set_error (error, HW_ERROR, HW_ERROR_INVALID,
+                   "control socket path '%s' is %zu bytes, longer than the system allows (%zu): "
+                   "choose a shorter control_socket", socket_path, strlen (socket_path),
+                   sizeof (((struct sockaddr_un *) NULL)->sun_path) - 1);
+      return NULL;
+    }
   if (!claim_path (socket_path, error))
     return NULL;
   g_autoptr (HwControl) self = g_new0 (HwControl, 1);

@@ -1,1 +1,146 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
+/* The panel's HTTP server (libsoup 3) and its incident-log database. So far
+ * it answers GET /api/health; ingest and the console build on it. */
+#include "panel.h"
+
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+#include <libsoup/soup.h>
+
+#include "ansim-build.h"
+#include "db.h"
+
+struct _Panel {
+  sqlite3 *db;
+  SoupServer *server;
+  char *url;
+  char *site_name;
+  gint64 started_mono_us;
+};
+
+static void
+send_json (SoupServerMessage *msg, guint status, JsonBuilder *b)
+{
+  g_autoptr (JsonNode) root = json_builder_get_root (b);
+  g_autofree char *body = json_to_string (root, FALSE);
+  soup_server_message_set_status (msg, status, NULL);
+  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_COPY, body, strlen (body));
+}
+
+static void
+handle_health (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
+               gpointer user_data)
+{
+  (void) server;
+  (void) path;
+  (void) query;
+  Panel *self = user_data;
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+
+  if (g_strcmp0 (soup_server_message_get_method (msg), "GET") != 0)
+    {
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "error");
+      json_builder_add_string_value (b, "method not allowed; use GET");
+      json_builder_end_object (b);
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Allow", "GET");
+      send_json (msg, SOUP_STATUS_METHOD_NOT_ALLOWED, b);
+      return;
+    }
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "status");
+  json_builder_add_string_value (b, "ok");
+  json_builder_set_member_name (b, "version");
+  json_builder_add_string_value (b, ANSIM_VERSION);
+  json_builder_set_member_name (b, "site");
+  json_builder_add_string_value (b, self->site_name);
+  json_builder_set_member_name (b, "database_version");
+  json_builder_add_int_value (b, ansim_db_get_version (self->db));
+  json_builder_set_member_name (b, "uptime_s");
+  json_builder_add_int_value (b, (g_get_monotonic_time () - self->started_mono_us) / G_USEC_PER_SEC);
+  json_builder_end_object (b);
+  send_json (msg, SOUP_STATUS_OK, b);
+}
+
+static void
+handle_not_found (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
+                  gpointer user_data)
+{
+  (void) server;
+  (void) query;
+  (void) user_data;
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "error");
+  g_autofree char *message = g_strdup_printf ("no such resource: %.200s", path);
+  json_builder_add_string_value (b, message);
+  json_builder_end_object (b);
+  send_json (msg, SOUP_STATUS_NOT_FOUND, b);
+}
+
+Panel *
+panel_new (AnsimConfig *config, GError **error)
+{
+  g_autoptr (Panel) self = g_new0 (Panel, 1);
+  g_autofree char *data_dir = ansim_config_get_path (config, "panel", "data_dir");
+  g_autofree char *database = ansim_config_get_path (config, "panel", "database");
+  const char *address = ansim_config_get_string (config, "panel", "listen_address");
+  guint port = ansim_config_get_int (config, "panel", "port");
+
+  self->started_mono_us = g_get_monotonic_time ();
+  self->site_name = g_strdup (ansim_config_get_string (config, "panel", "site_name"));
+  if (g_mkdir_with_parents (data_dir, 0750) < 0)
+    {
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno),
+                   "cannot create directory '%s': %s", data_dir, g_strerror (errno));
+      return NULL;
+    }
+  self->db = ansim_db_open (&ansim_panel_db_schema, database, error);
+  if (self->db == NULL)
+    return NULL;
+
+  self->server = soup_server_new ("server-header", "ansim-panel", NULL);
+  soup_server_add_handler (self->server, "/api/health", handle_health, self, NULL);
+  soup_server_add_handler (self->server, NULL, handle_not_found, self, NULL);
+
+  g_autoptr (GInetAddress) inet = g_str_equal (address, "*")
+    ? g_inet_address_new_any (G_SOCKET_FAMILY_IPV6)
+    : g_inet_address_new_from_string (address);
+  g_autoptr (GSocketAddress) sockaddr = g_inet_socket_address_new (inet, port);
+  g_autoptr (GError) local_error = NULL;
+  if (!soup_server_listen (self->server, sockaddr, 0, &local_error))
+    {
+      g_set_error (error, G_IO_ERROR, local_error->code, "cannot listen on %s port %u: %s",
+                   address, port, local_error->message);
+      return NULL;
+    }
+  /* The bound port, which differs from the configured one when that is 0. */
+  GSList *uris = soup_server_get_uris (self->server);
+  self->url = uris != NULL ? g_uri_to_string (uris->data) : g_strdup ("(unknown)");
+  g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
+  g_message ("incident log %s open; listening on %s", database, self->url);
+  return g_steal_pointer (&self);
+}
+
+void
+panel_free (Panel *self)
+{
+  if (self == NULL)
+    return;
+  if (self->server != NULL)
+    {
+      soup_server_disconnect (self->server);
+      g_object_unref (self->server);
+    }
+  g_clear_pointer (&self->db, sqlite3_close);
+  g_free (self->url);
+  g_free (self->site_name);
+  g_free (self);
+}
+
+const char *
+panel_get_url (Panel *self)
+{
+  return self->url;
+}

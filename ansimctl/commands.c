@@ -1,0 +1,320 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* ansimctl commands for configuration and the desk: check-config,
+ * config-reference, press, status. */
+#include "ansimctl.h"
+
+#include <json-glib/json-glib.h>
+
+#include "config.h"
+#include "db.h"
+#include "hw.h"
+
+const AnsimctlCommand ansimctl_commands[] = {
+  { "check-config", "Validate configuration files as the daemons would", ansimctl_check_config },
+  { "config-reference", "Print the reference of every configuration key (markdown)", ansimctl_config_reference },
+  { "press", "Press a simulated trigger of a running recorder", ansimctl_press },
+  { "status", "Show a desk's triggers, lights and event log", ansimctl_status },
+  { NULL }
+};
+
+/* Options every desk command takes to find the recorder. */
+typedef struct {
+  char *config;
+  char *data_dir;
+  char *socket;
+} DeskOptions;
+
+static void
+desk_options_clear (DeskOptions *o)
+{
+  g_free (o->config);
+  g_free (o->data_dir);
+  g_free (o->socket);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (DeskOptions, desk_options_clear)
+
+static void
+add_desk_options (GOptionContext *context, DeskOptions *o)
+{
+  GOptionEntry entries[] = {
+    { "config", 'c', 0, G_OPTION_ARG_FILENAME, &o->config,
+      "The recorder's configuration file (default: the embedded defaults)", "FILE" },
+    { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &o->data_dir,
+      "The recorder's data directory (default: $ANSIM_DATA_DIR or the configuration's)", "DIR" },
+    { "socket", 's', 0, G_OPTION_ARG_FILENAME, &o->socket,
+      "The recorder's control socket, overriding the configuration", "PATH" },
+    { NULL }
+  };
+  g_option_context_add_main_entries (context, entries, NULL);
+}
+
+/* The recorder's configuration as the recorder itself resolves it. */
+static AnsimConfig *
+load_desk_config (DeskOptions *o, GError **error)
+{
+  g_autoptr (AnsimConfig) config =
+    ansim_config_load (&ansim_recorder_config_schema, o->config, error);
+  if (config == NULL)
+    return NULL;
+  const char *data_dir = o->data_dir != NULL ? o->data_dir : g_getenv ("ANSIM_DATA_DIR");
+  if (data_dir != NULL)
+    {
+      g_autofree char *absolute = g_canonicalize_filename (data_dir, NULL);
+      ansim_config_set_data_dir (config, absolute);
+    }
+  return g_steal_pointer (&config);
+}
+
+static char *
+desk_socket (DeskOptions *o, AnsimConfig *config)
+{
+  if (o->socket != NULL)
+    return g_strdup (o->socket);
+  return ansim_config_get_path (config, "recorder", "control_socket");
+}
+
+static gboolean
+parse (GOptionContext *context, int *argc, char ***argv, int max_args)
+{
+  g_autoptr (GError) error = NULL;
+  if (!g_option_context_parse (context, argc, argv, &error))
+    {
+      g_printerr ("ansimctl: %s\n", error->message);
+      return FALSE;
+    }
+  if (*argc - 1 > max_args)
+    {
+      g_printerr ("ansimctl: unexpected argument '%s'\n", (*argv)[max_args + 1]);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+int
+ansimctl_check_config (int argc, char **argv)
+{
+  g_autoptr (GOptionContext) context = g_option_context_new ("FILE... - validate configuration files");
+  g_option_context_set_description (context,
+    "The kind of each file (recorder, uploader, panel) is told by its main group.\n"
+    "Exit status 0 only when every file is valid.");
+  if (!parse (context, &argc, &argv, G_MAXINT))
+    return 2;
+  if (argc < 2)
+    {
+      g_printerr ("ansimctl check-config: name at least one FILE\n");
+      return 2;
+    }
+  int status = 0;
+  for (int i = 1; i < argc; i++)
+    {
+      g_autoptr (GError) error = NULL;
+      const AnsimConfigSchema *schema = ansim_config_schema_detect (argv[i], &error);
+      g_autoptr (AnsimConfig) config = schema != NULL ? ansim_config_load (schema, argv[i], &error) : NULL;
+      if (config == NULL)
+        {
+          g_printerr ("%s\n", error->message);
+          status = 1;
+          continue;
+        }
+      g_print ("%s: ok (%s configuration)\n", argv[i], schema->program);
+    }
+  return status;
+}
+
+int
+ansimctl_config_reference (int argc, char **argv)
+{
+  g_autoptr (GOptionContext) context = g_option_context_new ("- print the configuration reference");
+  if (!parse (context, &argc, &argv, 0))
+    return 2;
+  g_autofree char *text = ansim_config_reference_markdown ();
+  g_print ("%s", text);
+  return 0;
+}
+
+static JsonObject *
+parse_reply (const char *reply, GError **error)
+{
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  if (!json_parser_load_from_data (parser, reply, -1, error))
+    return NULL;
+  JsonNode *root = json_parser_get_root (parser);
+  if (!JSON_NODE_HOLDS_OBJECT (root))
+    {
+      g_set_error (error, HW_ERROR, HW_ERROR_FAILED, "unexpected reply: %s", reply);
+      return NULL;
+    }
+  JsonObject *object = json_node_get_object (root);
+  if (!json_object_get_boolean_member_with_default (object, "ok", FALSE))
+    {
+      g_set_error (error, HW_ERROR, HW_ERROR_FAILED, "%s",
+                   json_object_get_string_member_with_default (object, "error", reply));
+      return NULL;
+    }
+  return json_object_ref (object);
+}
+
+int
+ansimctl_press (int argc, char **argv)
+{
+  g_auto (DeskOptions) o = { 0 };
+  g_autofree char *trigger = NULL;
+  gboolean long_press = FALSE;
+  int hold_ms = 0;
+  GOptionEntry entries[] = {
+    { "trigger", 't', 0, G_OPTION_ARG_STRING, &trigger,
+      "The simulated trigger to press (default: desk-button)", "NAME" },
+    { "long", 'l', 0, G_OPTION_ARG_NONE, &long_press,
+      "Hold past the trigger's long-press threshold", NULL },
+    { "hold", 0, 0, G_OPTION_ARG_INT, &hold_ms,
+      "Hold for MS milliseconds (default: just past the debounce window)", "MS" },
+    { NULL }
+  };
+  g_autoptr (GOptionContext) context = g_option_context_new ("- press a simulated trigger");
+  g_option_context_add_main_entries (context, entries, NULL);
+  add_desk_options (context, &o);
+  if (!parse (context, &argc, &argv, 0))
+    return 2;
+  if (long_press && hold_ms != 0)
+    {
+      g_printerr ("ansimctl press: give either --long or --hold, not both\n");
+      return 2;
+    }
+  if (hold_ms < 0)
+    {
+      g_printerr ("ansimctl press: --hold must be a positive number of milliseconds\n");
+      return 2;
+    }
+
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AnsimConfig) config = load_desk_config (&o, &error);
+  if (config == NULL)
+    {
+      g_printerr ("ansimctl press: %s\n", error->message);
+      return 1;
+    }
+  g_autofree char *socket_path = desk_socket (&o, config);
+  g_autofree char *request = long_press ? g_strdup_printf ("press %s long", trigger ? trigger : "desk-button")
+    : hold_ms > 0 ? g_strdup_printf ("press %s %d", trigger ? trigger : "desk-button", hold_ms)
+    : g_strdup_printf ("press %s", trigger ? trigger : "desk-button");
+  g_autofree char *reply = hw_control_request (socket_path, request, &error);
+  g_autoptr (JsonObject) answer = reply != NULL ? parse_reply (reply, &error) : NULL;
+  if (answer == NULL)
+    {
+      g_printerr ("ansimctl press: %s\n", error->message);
+      return 1;
+    }
+  g_print ("pressed %s (held %" G_GINT64_FORMAT " ms)\n",
+           json_object_get_string_member (answer, "trigger"),
+           json_object_get_int_member (answer, "hold_ms"));
+  return 0;
+}
+
+static void
+print_events (sqlite3 *db, int limit)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (db,
+    "SELECT at_wall_us, kind, coalesce(trigger, ''), coalesce(incident_id, 0) FROM events "
+    "ORDER BY id DESC LIMIT ?1", &error);
+  if (stmt == NULL)
+    {
+      g_print ("  (cannot read the event log: %s)\n", error->message);
+      return;
+    }
+  sqlite3_bind_int (stmt, 1, limit);
+  int rows = 0;
+  while (sqlite3_step (stmt) == SQLITE_ROW)
+    {
+      gint64 us = sqlite3_column_int64 (stmt, 0);
+      g_autoptr (GDateTime) second = g_date_time_new_from_unix_local (us / G_USEC_PER_SEC);
+      g_autoptr (GDateTime) at = g_date_time_add (second, us % G_USEC_PER_SEC);
+      g_autofree char *when = g_date_time_format (at, "%Y-%m-%d %H:%M:%S.%f");
+      g_print ("  %.23s  %-16s %s\n", when, (const char *) sqlite3_column_text (stmt, 1),
+               (const char *) sqlite3_column_text (stmt, 2));
+      rows++;
+    }
+  if (rows == 0)
+    g_print ("  (no events yet)\n");
+}
+
+int
+ansimctl_status (int argc, char **argv)
+{
+  g_auto (DeskOptions) o = { 0 };
+  gboolean json = FALSE;
+  int events = 10;
+  GOptionEntry entries[] = {
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print the recorder's live state as JSON", NULL },
+    { "events", 'n', 0, G_OPTION_ARG_INT, &events, "How many recent events to show (default 10)", "N" },
+    { NULL }
+  };
+  g_autoptr (GOptionContext) context = g_option_context_new ("- show a desk's state");
+  g_option_context_add_main_entries (context, entries, NULL);
+  add_desk_options (context, &o);
+  if (!parse (context, &argc, &argv, 0))
+    return 2;
+
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AnsimConfig) config = load_desk_config (&o, &error);
+  if (config == NULL)
+    {
+      g_printerr ("ansimctl status: %s\n", error->message);
+      return 1;
+    }
+  g_autofree char *socket_path = desk_socket (&o, config);
+  g_autofree char *reply = hw_control_request (socket_path, "status", &error);
+  g_autoptr (JsonObject) state = reply != NULL ? parse_reply (reply, &error) : NULL;
+  if (json)
+    {
+      if (state == NULL)
+        {
+          g_printerr ("ansimctl status: %s\n", error->message);
+          return 1;
+        }
+      g_print ("%s\n", reply);
+      return 0;
+    }
+
+  g_print ("desk %s (%s)\n", ansim_config_get_string (config, "desk", "id"),
+           ansim_config_get_string (config, "desk", "name"));
+  if (state == NULL)
+    {
+      g_print ("recorder: not reachable: %s\n", error->message);
+      g_clear_error (&error);
+    }
+  else
+    {
+      g_print ("recorder: running\n");
+      JsonArray *triggers = json_object_get_array_member (state, "triggers");
+      for (guint i = 0; i < json_array_get_length (triggers); i++)
+        {
+          JsonObject *t = json_array_get_object_element (triggers, i);
+          g_print ("  trigger %-14s %-10s %s\n", json_object_get_string_member (t, "name"),
+                   json_object_get_string_member (t, "input"),
+                   json_object_get_boolean_member (t, "connected") ? "connected" : "NOT CONNECTED");
+        }
+      JsonObject *outputs = json_object_get_object_member (state, "outputs");
+      g_autoptr (GList) names = json_object_get_members (outputs);
+      for (GList *l = names; l != NULL; l = l->next)
+        g_print ("  output  %-14s %s\n", (const char *) l->data,
+                 json_object_get_boolean_member (outputs, l->data) ? "ON" : "off");
+    }
+
+  g_autofree char *database = ansim_config_get_path (config, "recorder", "database");
+  if (!g_file_test (database, G_FILE_TEST_EXISTS))
+    {
+      g_print ("database: %s does not exist yet\n", database);
+      return state != NULL ? 0 : 1;
+    }
+  g_autoptr (sqlite3) db = NULL;
+  if (sqlite3_open_v2 (database, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+    {
+      g_print ("database: %s cannot be opened: %s\n", database, sqlite3_errmsg (db));
+      return 1;
+    }
+  sqlite3_busy_timeout (db, 5000);
+  g_print ("database: %s (schema version %u)\nrecent events:\n", database, ansim_db_get_version (db));
+  print_events (db, events);
+  return state != NULL ? 0 : 1;
+}

@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* ansim-uploader: sends the desk's outbox to the panel, alerts first. */
+#pragma once
+
+#include <glib.h>
+#include "config.h"
+
+G_BEGIN_DECLS
+
+typedef struct _Uploader Uploader;
+
+/* Opens (and migrates) the desk database the recorder shares. */
+Uploader *uploader_new (AnsimConfig *config, GError **error);
+void uploader_free (Uploader *self);
+/* Items in the outbox not yet confirmed by the panel. */
+gint64 uploader_count_waiting (Uploader *self, GError **error);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Uploader, uploader_free)
+
+G_END_DECLS
