@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* This file contains the migrations of the desk database, shared by
+ * ansim-recorder and ansim-uploader. Every table and column: docs/schema.md. */
+
+#include "db.h"
+
+/* Rules (docs/schema.md): append only; never edit a migration that was
+ * released; no BEGIN/COMMIT or PRAGMA foreign_keys inside a script; every
+ * *_us column is microseconds, *_mono_us on CLOCK_MONOTONIC, the others UTC
+ * wall clock since the epoch. */
+
+/* A lowercase hex SHA-256, or NULL. */
+#define HEX64(col) "CHECK (" col " IS NULL OR (length (" col ") = 64 AND " col \
+  " NOT GLOB '*[^0-9a-f]*'))"
+
+/* Version 1: the tables. */
+static const char desk_v1[] =
+  "CREATE TABLE desks (\n"
+  "  id   TEXT NOT NULL PRIMARY KEY CHECK (id <> ''),\n"
+  "  name TEXT NOT NULL\n"
+  ");\n"
+  "CREATE TABLE triggers (\n"
+  "  desk_id TEXT NOT NULL REFERENCES desks (id) ON DELETE CASCADE,\n"
+  "  name    TEXT NOT NULL CHECK (name <> ''),\n"
+  "  kind    TEXT NOT NULL CHECK (kind IN ('button', 'bodycam')),\n"
+  "  input   TEXT NOT NULL CHECK (input IN ('gpio', 'evdev', 'simulated')),\n"
+  "  PRIMARY KEY (desk_id, name)\n"
+  ");\n"
+  "CREATE TABLE incidents (\n"
+  "  id                 INTEGER PRIMARY KEY,\n"
+  "  uuid               TEXT NOT NULL UNIQUE CHECK (length (uuid) = 36),\n"
+  "  desk_id            TEXT NOT NULL REFERENCES desks (id),\n"
+  "  trigger            TEXT NOT NULL,\n"
+  "  trigger_kind       TEXT NOT NULL CHECK (trigger_kind IN ('button', 'bodycam')),\n"
+  "  opened_wall_us     INTEGER NOT NULL,\n"
+  "  opened_mono_us     INTEGER NOT NULL,\n"
+  "  closed_wall_us     INTEGER,\n"
+  "  closed_mono_us     INTEGER,\n"
+  "  close_reason       TEXT CHECK (close_reason IN ('post-event', 'long-press',\n"
+  "                       'max-length', 'interrupted', 'shutdown')),\n"
+  "  is_drill           INTEGER NOT NULL DEFAULT 0 CHECK (is_drill IN (0, 1)),\n"
+  "  manifest_hash      TEXT " HEX64 ("manifest_hash") ",\n"
+  "  prev_manifest_hash TEXT " HEX64 ("prev_manifest_hash") ",\n"
+  "  CHECK ((closed_wall_us IS NULL) = (closed_mono_us IS NULL)),\n"
+  "  CHECK ((closed_wall_us IS NULL) = (close_reason IS NULL))\n"
+  ");\n"
+  "CREATE TABLE segments (\n"
+  "  incident_id     INTEGER NOT NULL REFERENCES incidents (id),\n"
+  "  idx             INTEGER NOT NULL CHECK (idx >= 0),\n"
+  "  kind            TEXT NOT NULL CHECK (kind IN ('media', 'gap')),\n"
+  "  start_wall_us   INTEGER NOT NULL,\n"
+  "  start_mono_us   INTEGER NOT NULL,\n"
+  "  duration_us     INTEGER NOT NULL CHECK (duration_us >= 0),\n"
+  "  gap_reason      TEXT,\n"
+  "  plain_size      INTEGER CHECK (plain_size >= 0),\n"
+  "  cipher_size     INTEGER CHECK (cipher_size >= 0),\n"
+  "  plain_sha256    TEXT " HEX64 ("plain_sha256") ",\n"
+  "  cipher_sha256   TEXT " HEX64 ("cipher_sha256") ",\n"
+  "  prev_entry_hash TEXT " HEX64 ("prev_entry_hash") ",\n"
+  "  entry_hash      TEXT NOT NULL " HEX64 ("entry_hash") ",\n"
+  "  spool_path      TEXT,\n"
+  "  sealed_at_us    INTEGER NOT NULL,\n"
+  "  PRIMARY KEY (incident_id, idx),\n"
+  "  CHECK (prev_entry_hash IS NOT NULL OR idx = 0),\n"
+  "  CHECK (CASE kind\n"
+  "    WHEN 'media' THEN gap_reason IS NULL AND plain_size IS NOT NULL\n"
+  "      AND cipher_size IS NOT NULL AND plain_sha256 IS NOT NULL\n"
+  "      AND cipher_sha256 IS NOT NULL AND spool_path IS NOT NULL\n"
+  "    ELSE gap_reason IS NOT NULL AND plain_size IS NULL AND cipher_size IS NULL\n"
+  "      AND plain_sha256 IS NULL AND cipher_sha256 IS NULL AND spool_path IS NULL\n"
+  "  END)\n"
+  ");\n"
+  "CREATE TABLE events (\n"
+  "  id          INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+  "  at_wall_us  INTEGER NOT NULL,\n"
+  "  at_mono_us  INTEGER NOT NULL,\n"
+  "  kind        TEXT NOT NULL CHECK (kind <> '' AND kind NOT GLOB '*[^a-z0-9-]*'),\n"
+  "  desk_id     TEXT,\n"
+  "  trigger     TEXT,\n"
+  "  incident_id INTEGER REFERENCES incidents (id),\n"
+  "  detail      TEXT CHECK (detail IS NULL OR json_valid (detail))\n"
+  ");\n"
+  "CREATE TABLE outbox (\n"
+  "  id                 INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+  "  class              INTEGER NOT NULL CHECK (class IN (0, 1, 2, 3)),\n"
+  "  incident_id        INTEGER REFERENCES incidents (id),\n"
+  "  segment_idx        INTEGER,\n"
+  "  event_id           INTEGER REFERENCES events (id),\n"
+  "  path               TEXT,\n"
+  "  created_at_us      INTEGER NOT NULL,\n"
+  "  attempts           INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),\n"
+  "  next_attempt_at_us INTEGER NOT NULL DEFAULT 0,\n"
+  "  last_error         TEXT,\n"
+  "  confirmed_at_us    INTEGER,\n"
+  "  deleted_at_us      INTEGER,\n"
+  "  FOREIGN KEY (incident_id, segment_idx) REFERENCES segments (incident_id, idx),\n"
+  /* the desk never deletes what the panel has not confirmed */
+  "  CHECK (deleted_at_us IS NULL OR (confirmed_at_us IS NOT NULL AND path IS NOT NULL)),\n"
+  "  CHECK (CASE class\n"
+  "    WHEN 0 THEN incident_id IS NOT NULL AND segment_idx IS NULL AND event_id IS NULL\n"
+  "    WHEN 1 THEN event_id IS NOT NULL AND segment_idx IS NULL\n"
+  "    WHEN 2 THEN incident_id IS NOT NULL AND segment_idx IS NULL AND event_id IS NULL\n"
+  "      AND path IS NOT NULL\n"
+  "    WHEN 3 THEN incident_id IS NOT NULL AND segment_idx IS NOT NULL AND event_id IS NULL\n"
+  "      AND path IS NOT NULL\n"
+  "  END)\n"
+  ");\n";
+
+/* Version 2: indexes for the daemons' queries, and the event log made
+ * append-only. */
+static const char desk_v2[] =
+  /* the uploader's "next item to send": ORDER BY class, id over pending rows */
+  "CREATE INDEX outbox_next ON outbox (class, id) WHERE confirmed_at_us IS NULL;\n"
+  /* confirmed files whose local copy may go once the keep period is over */
+  "CREATE INDEX outbox_to_delete ON outbox (confirmed_at_us)\n"
+  "  WHERE deleted_at_us IS NULL AND path IS NOT NULL;\n"
+  "CREATE INDEX outbox_incident ON outbox (incident_id, segment_idx);\n"
+  "CREATE UNIQUE INDEX outbox_one_per_segment ON outbox (incident_id, segment_idx)\n"
+  "  WHERE class = 3;\n"
+  "CREATE INDEX outbox_event ON outbox (event_id) WHERE event_id IS NOT NULL;\n"
+  /* incidents left open by a crash, closed as 'interrupted' at start */
+  "CREATE INDEX incidents_open ON incidents (desk_id) WHERE closed_wall_us IS NULL;\n"
+  "CREATE INDEX incidents_desk ON incidents (desk_id, opened_wall_us);\n"
+  "CREATE INDEX events_incident ON events (incident_id) WHERE incident_id IS NOT NULL;\n"
+  "CREATE TRIGGER events_no_update BEFORE UPDATE ON events\n"
+  "BEGIN SELECT RAISE (ABORT, 'events are append-only'); END;\n"
+  "CREATE TRIGGER events_no_delete BEFORE DELETE ON events\n"
+  "BEGIN SELECT RAISE (ABORT, 'events are append-only'); END;\n";
+
+static const char *const desk_migrations[] = {
+  desk_v1,
+  desk_v2,
+};
+
+const AnsimDbSchema ansim_desk_db_schema = {
+  .name = "desk",
+  .migrations = desk_migrations,
+  .n_migrations = G_N_ELEMENTS (desk_migrations),
+  .application_id = 0x414e5344, /* "ANSD" */
+};

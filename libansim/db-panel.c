@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* This file contains the migrations of the panel's database, the site's
+ * incident log. Every table and column: docs/schema.md. */
+
+#include "db.h"
+
+/* Same rules as the desk database (docs/schema.md). Times that come from a
+ * device keep the device's clock (*_wall_us, *_mono_us); times the panel
+ * stamps itself end in _at_us and come from the panel's clock. */
+
+#define HEX64(col) "CHECK (" col " IS NULL OR (length (" col ") = 64 AND " col \
+  " NOT GLOB '*[^0-9a-f]*'))"
+
+/* Version 1: the tables. */
+static const char panel_v1[] =
+  "CREATE TABLE desks (\n"
+  "  id   TEXT NOT NULL PRIMARY KEY CHECK (id <> ''),\n"
+  "  name TEXT NOT NULL\n"
+  ");\n"
+  "CREATE TABLE devices (\n"
+  "  id             TEXT NOT NULL PRIMARY KEY CHECK (id <> ''),\n"
+  "  desk_id        TEXT REFERENCES desks (id),\n"
+  "  public_key     BLOB NOT NULL UNIQUE\n"
+  "                   CHECK (typeof (public_key) = 'blob' AND length (public_key) = 32),\n"
+  "  fingerprint    TEXT NOT NULL UNIQUE CHECK (fingerprint <> ''),\n"
+  "  enrolled_at_us INTEGER NOT NULL,\n"
+  "  revoked_at_us  INTEGER,\n"
+  "  revoke_reason  TEXT,\n"
+  "  CHECK ((revoked_at_us IS NULL) = (revoke_reason IS NULL))\n"
+  ");\n"
+  "CREATE TABLE incidents (\n"
+  "  id                 INTEGER PRIMARY KEY,\n"
+  "  device_id          TEXT NOT NULL REFERENCES devices (id),\n"
+  "  uuid               TEXT NOT NULL CHECK (length (uuid) = 36),\n"
+  "  desk_id            TEXT NOT NULL REFERENCES desks (id),\n"
+  "  trigger            TEXT NOT NULL,\n"
+  "  trigger_kind       TEXT NOT NULL CHECK (trigger_kind IN ('button', 'bodycam')),\n"
+  "  opened_wall_us     INTEGER NOT NULL,\n"
+  "  opened_mono_us     INTEGER NOT NULL,\n"
+  "  alerted_at_us      INTEGER NOT NULL,\n"
+  "  closed_wall_us     INTEGER,\n"
+  "  closed_mono_us     INTEGER,\n"
+  "  close_reason       TEXT CHECK (close_reason IN ('post-event', 'long-press',\n"
+  "                       'max-length', 'interrupted', 'shutdown')),\n"
+  "  status             TEXT NOT NULL DEFAULT 'open'\n"
+  "                       CHECK (status IN ('open', 'acknowledged', 'resolved')),\n"
+  "  acknowledged_by    TEXT,\n"
+  "  acknowledged_at_us INTEGER,\n"
+  "  resolved_by        TEXT,\n"
+  "  resolved_at_us     INTEGER,\n"
+  "  resolution         TEXT,\n"
+  "  is_drill           INTEGER NOT NULL DEFAULT 0 CHECK (is_drill IN (0, 1)),\n"
+  "  manifest_hash      TEXT " HEX64 ("manifest_hash") ",\n"
+  "  manifest_store_key TEXT,\n"
+  "  manifest_at_us     INTEGER,\n"
+  "  prev_manifest_hash TEXT " HEX64 ("prev_manifest_hash") ",\n"
+  "  UNIQUE (device_id, uuid),\n"
+  "  CHECK ((closed_wall_us IS NULL) = (closed_mono_us IS NULL)),\n"
+  "  CHECK ((closed_wall_us IS NULL) = (close_reason IS NULL)),\n"
+  "  CHECK ((acknowledged_by IS NULL) = (acknowledged_at_us IS NULL)),\n"
+  "  CHECK ((resolved_by IS NULL) = (resolved_at_us IS NULL)),\n"
+  "  CHECK ((status = 'resolved') = (resolved_at_us IS NOT NULL)),\n"
+  "  CHECK (status <> 'acknowledged' OR acknowledged_at_us IS NOT NULL),\n"
+  "  CHECK (status <> 'open' OR acknowledged_at_us IS NULL),\n"
+  "  CHECK ((manifest_hash IS NULL) = (manifest_store_key IS NULL)),\n"
+  "  CHECK ((manifest_hash IS NULL) = (manifest_at_us IS NULL))\n"
+  ");\n"
+  "CREATE TABLE segments (\n"
+  "  incident_id     INTEGER NOT NULL REFERENCES incidents (id),\n"
+  "  idx             INTEGER NOT NULL CHECK (idx >= 0),\n"
+  "  kind            TEXT NOT NULL CHECK (kind IN ('media', 'gap')),\n"
+  "  start_wall_us   INTEGER NOT NULL,\n"
+  "  start_mono_us   INTEGER NOT NULL,\n"
+  "  duration_us     INTEGER NOT NULL CHECK (duration_us >= 0),\n"
+  "  gap_reason      TEXT,\n"
+  "  plain_size      INTEGER CHECK (plain_size >= 0),\n"
+  "  cipher_size     INTEGER CHECK (cipher_size >= 0),\n"
+  "  plain_sha256    TEXT " HEX64 ("plain_sha256") ",\n"
+  "  cipher_sha256   TEXT " HEX64 ("cipher_sha256") ",\n"
+  "  prev_entry_hash TEXT " HEX64 ("prev_entry_hash") ",\n"
+  "  entry_hash      TEXT NOT NULL " HEX64 ("entry_hash") ",\n"
+  "  store_key       TEXT,\n"
+  "  received_at_us  INTEGER,\n"
+  "  PRIMARY KEY (incident_id, idx),\n"
+  "  CHECK (prev_entry_hash IS NOT NULL OR idx = 0),\n"
+  "  CHECK ((store_key IS NULL) = (received_at_us IS NULL)),\n"
+  "  CHECK (CASE kind\n"
+  "    WHEN 'media' THEN gap_reason IS NULL AND plain_size IS NOT NULL\n"
+  "      AND cipher_size IS NOT NULL AND plain_sha256 IS NOT NULL\n"
+  "      AND cipher_sha256 IS NOT NULL\n"
+  "    ELSE gap_reason IS NOT NULL AND plain_size IS NULL AND cipher_size IS NULL\n"
+  "      AND plain_sha256 IS NULL AND cipher_sha256 IS NULL AND store_key IS NULL\n"
+  "  END)\n"
+  ");\n"
+  "CREATE TABLE events (\n"
+  "  id              INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+  "  at_wall_us      INTEGER NOT NULL,\n"
+  "  at_mono_us      INTEGER NOT NULL,\n"
+  "  received_at_us  INTEGER,\n"
+  "  device_id       TEXT REFERENCES devices (id),\n"
+  "  device_event_id INTEGER,\n"
+  "  kind            TEXT NOT NULL CHECK (kind <> '' AND kind NOT GLOB '*[^a-z0-9-]*'),\n"
+  "  desk_id         TEXT,\n"
+  "  trigger         TEXT,\n"
+  "  incident_id     INTEGER REFERENCES incidents (id),\n"
+  "  actor           TEXT,\n"
+  "  detail          TEXT CHECK (detail IS NULL OR json_valid (detail)),\n"
+  "  UNIQUE (device_id, device_event_id),\n"
+  "  CHECK ((device_id IS NULL) = (received_at_us IS NULL)),\n"
+  "  CHECK ((device_id IS NULL) = (device_event_id IS NULL))\n"
+  ");\n";
+
+/* Version 2: indexes for the console's and ingest's queries, and the event
+ * log made append-only. */
+static const char panel_v2[] =
+  "CREATE INDEX devices_desk ON devices (desk_id);\n"
+  "CREATE INDEX incidents_unresolved ON incidents (status, alerted_at_us)\n"
+  "  WHERE status <> 'resolved';\n"
+  "CREATE INDEX incidents_desk ON incidents (desk_id, opened_wall_us);\n"
+  "CREATE INDEX incidents_alerted ON incidents (alerted_at_us);\n"
+  "CREATE INDEX events_incident ON events (incident_id) WHERE incident_id IS NOT NULL;\n"
+  "CREATE TRIGGER events_no_update BEFORE UPDATE ON events\n"
+  "BEGIN SELECT RAISE (ABORT, 'events are append-only'); END;\n"
+  "CREATE TRIGGER events_no_delete BEFORE DELETE ON events\n"
+  "BEGIN SELECT RAISE (ABORT, 'events are append-only'); END;\n";
+
+static const char *const panel_migrations[] = {
+  panel_v1,
+  panel_v2,
+};
+
+const AnsimDbSchema ansim_panel_db_schema = {
+  .name = "panel",
+  .migrations = panel_migrations,
+  .n_migrations = G_N_ELEMENTS (panel_migrations),
+  .application_id = 0x414e5350, /* "ANSP" */
+};

@@ -27,16 +27,35 @@ typedef struct {
   const char *name;           /* "desk" or "panel", for messages */
   const char *const *migrations; /* SQL scripts; migration i brings user_version i -> i+1 */
   guint n_migrations;
+  guint32 application_id;     /* PRAGMA application_id stamped by migration 1; a file
+                               * carrying another id is refused. 0 = none (tests) */
 } AnsimDbSchema;
 
 extern const AnsimDbSchema ansim_desk_db_schema;
 extern const AnsimDbSchema ansim_panel_db_schema;
 
+/* How long a connection waits for another process's write lock before a
+ * statement fails with SQLITE_BUSY. */
+#define ANSIM_DB_BUSY_TIMEOUT_MS 5000
+
+/* outbox.class in the desk database: the uploader sends lower classes first,
+ * FIFO (by outbox.id) within a class. Stored as integers, so never renumber. */
+typedef enum {
+  ANSIM_OUTBOX_ALERT = 0,     /* an incident opened: tell the panel before any video */
+  ANSIM_OUTBOX_EVENT = 1,     /* a row of events (press, acknowledged, ...) */
+  ANSIM_OUTBOX_MANIFEST = 2,  /* a signed manifest file (each intermediate one too) */
+  ANSIM_OUTBOX_SEGMENT = 3,   /* a sealed segment file */
+} AnsimOutboxClass;
+
 /* Open (creating if needed), set WAL, foreign keys and busy timeout, and
  * migrate to the newest version, each migration in its own transaction.
- * A database newer than the schema is refused and left untouched. */
+ * A database newer than the schema, a file that is not SQLite, and an SQLite
+ * file of another kind are refused and left untouched. One connection per
+ * thread; close with sqlite3_close (g_autoptr). See docs/schema.md. */
 sqlite3 *ansim_db_open (const AnsimDbSchema *schema, const char *path, GError **error);
-/* As ansim_db_open, but migrate only up to target_version (for tests). */
+/* As ansim_db_open, but migrate only up to target_version (for tests). A
+ * database already past target_version (but not newer than the schema) is
+ * opened as it is: migrations never go backwards. */
 sqlite3 *ansim_db_open_at (const AnsimDbSchema *schema, const char *path, guint target_version,
                            GError **error);
 guint ansim_db_get_version (sqlite3 *db);
@@ -47,7 +66,11 @@ sqlite3_stmt *ansim_db_prepare (sqlite3 *db, const char *sql, GError **error);
 /* Set error from the connection's last error, prefixed by what. Returns FALSE. */
 gboolean ansim_db_set_error (sqlite3 *db, GError **error, const char *what);
 
-/* BEGIN IMMEDIATE ... COMMIT / ROLLBACK. */
+/* BEGIN IMMEDIATE ... COMMIT / ROLLBACK. Use these for every transaction
+ * that may write: a plain (deferred) BEGIN that reads and then writes can
+ * fail with SQLITE_BUSY at once, without waiting, when another process wrote
+ * in between. A single statement outside a transaction needs neither.
+ * When commit fails, the transaction is rolled back. */
 gboolean ansim_db_begin (sqlite3 *db, GError **error);
 gboolean ansim_db_commit (sqlite3 *db, GError **error);
 void ansim_db_rollback (sqlite3 *db);
