@@ -5,6 +5,7 @@
 
 #include <glib-unix.h>
 #include <locale.h>
+#include <signal.h>
 
 #include "ansim-build.h"
 
@@ -12,7 +13,9 @@ static gboolean
 on_signal (gpointer user_data)
 {
   GMainLoop *loop = user_data;
-  g_message ("stopping");
+  /* Ctrl-C in a terminal and a supervisor's SIGTERM may both arrive. */
+  if (g_main_loop_is_running (loop))
+    g_message ("stopping");
   g_main_loop_quit (loop);
   return G_SOURCE_CONTINUE;
 }
@@ -37,6 +40,8 @@ ansim_daemon_main (int argc, char **argv, const AnsimConfigSchema *schema,
   };
 
   setlocale (LC_ALL, "");
+  /* A log reader that went away must not kill a daemon holding evidence. */
+  signal (SIGPIPE, SIG_IGN);
   g_autoptr (GOptionContext) context = g_option_context_new (NULL);
   g_option_context_add_main_entries (context, entries, NULL);
   g_autoptr (GError) error = NULL;
