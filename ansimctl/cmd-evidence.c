@@ -1,0 +1,389 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* ansimctl commands for evidence: keygen (site age identity), verify (an
+ * incident, offline) and decrypt (checked, playable media). */
+#include "cmd-evidence.h"
+
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "age.h"
+#include "evidence.h"
+
+/* Exit statuses shared by verify and decrypt. */
+enum {
+  EXIT_OK = 0,        /* everything holds */
+  EXIT_FINDINGS = 1,  /* at least one finding, or the command could not do its work */
+  EXIT_USAGE = 2,     /* bad options, or an input named on the command line is unusable */
+};
+
+static gboolean
+parse_options (GOptionContext *context, int *argc, char ***argv, const char *command)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!g_option_context_parse (context, argc, argv, &error))
+    {
+      g_printerr ("ansimctl %s: %s\n", command, error->message);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* ---- keygen ------------------------------------------------------------------------ */
+
+int
+ansimctl_keygen (int argc, char **argv)
+{
+  g_autofree char *out = NULL;
+  GOptionEntry entries[] = {
+    { "out", 'o', 0, G_OPTION_ARG_FILENAME, &out,
+      "Write the identity to FILE (mode 0600, never replacing a file) and print its recipient",
+      "FILE" },
+    { NULL }
+  };
+  g_autoptr (GOptionContext) context = g_option_context_new ("- make an age identity");
+  g_option_context_add_main_entries (context, entries, NULL);
+  g_option_context_set_description (context,
+    "Makes an X25519 age identity in age-keygen's format, e.g. the site key that\n"
+    "decrypts the desks' segments. With --out, the recipient (\"age1…\") is printed\n"
+    "on stdout for the desks' configuration; without it, the identity goes to\n"
+    "stdout and \"Public key: age1…\" to stderr, as age-keygen does.\n"
+    "Keep the identity offline and backed up: without it no footage can be read.");
+  if (!parse_options (context, &argc, &argv, "keygen"))
+    return EXIT_USAGE;
+  if (argc > 1)
+    {
+      g_printerr ("ansimctl keygen: unexpected argument '%s'\n", argv[1]);
+      return EXIT_USAGE;
+    }
+
+  g_autoptr (GError) error = NULL;
+  g_autofree char *recipient = NULL;
+  char *identity = ansim_age_keygen (&recipient, &error);
+  if (identity == NULL)
+    {
+      g_printerr ("ansimctl keygen: %s\n", error->message);
+      return EXIT_FINDINGS;
+    }
+  if (out == NULL)
+    {
+      g_print ("%s", identity);
+      g_printerr ("Public key: %s\n", recipient);
+      ansim_age_secret_free (identity);
+      return EXIT_OK;
+    }
+  gboolean written = ansim_evidence_write_file (out, identity, strlen (identity), 0600, FALSE,
+                                                &error);
+  ansim_age_secret_free (identity);
+  if (!written)
+    {
+      g_printerr ("ansimctl keygen: %s\n", error->message);
+      return EXIT_FINDINGS;
+    }
+  g_print ("%s\n", recipient);
+  return EXIT_OK;
+}
+
+/* ---- verify and decrypt ------------------------------------------------------------------ */
+
+typedef struct {
+  char **keys;
+  char *trusted_dir;
+  char **identity_files;
+  char *previous;
+  GPtrArray *loaded_keys;        /* AnsimDeviceKey */
+  GPtrArray *identities;         /* AnsimAgeIdentity */
+  char *identities_origin;
+} CheckOptions;
+
+static void
+check_options_clear (CheckOptions *o)
+{
+  g_strfreev (o->keys);
+  g_free (o->trusted_dir);
+  g_strfreev (o->identity_files);
+  g_free (o->previous);
+  g_clear_pointer (&o->loaded_keys, g_ptr_array_unref);
+  g_clear_pointer (&o->identities, g_ptr_array_unref);
+  g_free (o->identities_origin);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (CheckOptions, check_options_clear)
+
+static void
+add_check_options (GOptionContext *context, CheckOptions *o, gboolean with_previous)
+{
+  GOptionEntry entries[] = {
+    { "key", 'k', 0, G_OPTION_ARG_FILENAME_ARRAY, &o->keys,
+      "Trust this device public key (PEM); may be repeated", "FILE" },
+    { "trusted-keys", 't', 0, G_OPTION_ARG_FILENAME, &o->trusted_dir,
+      "Trust every device public key (*.pem) in DIR", "DIR" },
+    { "identity", 'i', 0, G_OPTION_ARG_FILENAME_ARRAY, &o->identity_files,
+      "An age identity file (AGE-SECRET-KEY-1…) that decrypts the segments; may be repeated",
+      "FILE" },
+    { NULL }
+  };
+  GOptionEntry previous_entry[] = {
+    { "previous", 'p', 0, G_OPTION_ARG_FILENAME, &o->previous,
+      "The same device's previous incident (folder or manifest.json): check the chain to it",
+      "PATH" },
+    { NULL }
+  };
+  g_option_context_add_main_entries (context, entries, NULL);
+  if (with_previous)
+    g_option_context_add_main_entries (context, previous_entry, NULL);
+}
+
+static int
+compare_names (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(char *const *) a, *(char *const *) b);
+}
+
+/* Loads what the options name; FALSE (message printed) on a usage error. */
+static gboolean
+load_check_inputs (CheckOptions *o, const char *command)
+{
+  g_autoptr (GError) error = NULL;
+
+  o->loaded_keys = g_ptr_array_new_with_free_func ((GDestroyNotify) ansim_device_key_free);
+  for (guint i = 0; o->keys != NULL && o->keys[i] != NULL; i++)
+    {
+      AnsimDeviceKey *key = ansim_device_key_load_public (o->keys[i], &error);
+      if (key == NULL)
+        {
+          g_printerr ("ansimctl %s: --key: %s\n", command, error->message);
+          return FALSE;
+        }
+      g_ptr_array_add (o->loaded_keys, key);
+    }
+  if (o->trusted_dir != NULL)
+    {
+      g_autoptr (GDir) dir = g_dir_open (o->trusted_dir, 0, &error);
+      g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+      const char *name;
+      guint found = 0;
+
+      if (dir == NULL)
+        {
+          g_printerr ("ansimctl %s: --trusted-keys: %s\n", command, error->message);
+          return FALSE;
+        }
+      while ((name = g_dir_read_name (dir)) != NULL)
+        if (g_str_has_suffix (name, ".pem"))
+          g_ptr_array_add (names, g_build_filename (o->trusted_dir, name, NULL));
+      g_ptr_array_sort (names, compare_names);
+      for (guint i = 0; i < names->len; i++)
+        {
+          g_autoptr (GError) local = NULL;
+          AnsimDeviceKey *key = ansim_device_key_load_public (names->pdata[i], &local);
+          if (key == NULL)
+            {
+              g_printerr ("ansimctl %s: ignoring %s\n", command, local->message);
+              continue;
+            }
+          g_ptr_array_add (o->loaded_keys, key);
+          found++;
+        }
+      if (found == 0)
+        {
+          g_printerr ("ansimctl %s: --trusted-keys: no device public key (*.pem) in %s\n",
+                      command, o->trusted_dir);
+          return FALSE;
+        }
+    }
+
+  o->identities = g_ptr_array_new_with_free_func ((GDestroyNotify) ansim_age_identity_free);
+  for (guint i = 0; o->identity_files != NULL && o->identity_files[i] != NULL; i++)
+    {
+      g_autoptr (GPtrArray) ids = ansim_age_identities_load (o->identity_files[i], &error);
+      if (ids == NULL)
+        {
+          g_printerr ("ansimctl %s: --identity: %s\n", command, error->message);
+          return FALSE;
+        }
+      /* Move them over; the array frees the rest. */
+      for (guint j = 0; j < ids->len; j++)
+        g_ptr_array_add (o->identities, g_steal_pointer (&ids->pdata[j]));
+    }
+  if (o->identity_files != NULL)
+    o->identities_origin = g_strjoinv (", ", o->identity_files);
+  return TRUE;
+}
+
+static void
+fill_verify_options (CheckOptions *o, AnsimVerifyOptions *opt)
+{
+  opt->trusted_keys = (AnsimDeviceKey *const *) o->loaded_keys->pdata;
+  opt->n_trusted_keys = o->loaded_keys->len;
+  opt->trusted_keys_origin = o->trusted_dir;
+  opt->identities = (AnsimAgeIdentity *const *) o->identities->pdata;
+  opt->n_identities = o->identities->len;
+  opt->identities_origin = o->identities_origin;
+  opt->previous = o->previous;
+}
+
+static int
+print_report (AnsimVerifyReport *r)
+{
+  for (guint i = 0; i < r->lines->len; i++)
+    g_print ("%s\n", ((AnsimFinding *) r->lines->pdata[i])->text);
+  g_print ("%s\n", r->summary);
+  return r->n_findings == 0 ? EXIT_OK : EXIT_FINDINGS;
+}
+
+int
+ansimctl_verify (int argc, char **argv)
+{
+  g_auto (CheckOptions) o = { 0 };
+  g_autoptr (GOptionContext) context =
+    g_option_context_new ("PATH - check an incident folder offline");
+  add_check_options (context, &o, TRUE);
+  g_option_context_set_description (context,
+    "Checks the signature of manifest.json, the hash chain of its entries, their\n"
+    "order and timeline, and every segment file (presence, size, SHA-256); with\n"
+    "--identity also each segment's decrypted media. Prints one line per finding,\n"
+    "then a summary line.\n"
+    "\n"
+    "Without --key or --trusted-keys, the device.pub.pem beside the manifest is\n"
+    "used and an info line says so: that shows the incident is unaltered since it\n"
+    "was signed, not which device signed it.\n"
+    "\n"
+    "Exit status: 0 everything holds, 1 findings, 2 usage error.\n"
+    "The format and the equivalent openssl/age/sha256sum commands are described in\n"
+    "docs/evidence-format.md.");
+  if (!parse_options (context, &argc, &argv, "verify"))
+    return EXIT_USAGE;
+  if (argc != 2)
+    {
+      g_printerr (argc < 2 ? "ansimctl verify: name the incident folder (PATH)\n"
+                  : "ansimctl verify: name exactly one incident folder\n");
+      return EXIT_USAGE;
+    }
+  if (!load_check_inputs (&o, "verify"))
+    return EXIT_USAGE;
+
+  AnsimVerifyOptions opt = { 0 };
+  g_autoptr (GError) error = NULL;
+  fill_verify_options (&o, &opt);
+  g_autoptr (AnsimVerifyReport) r = ansim_incident_verify (argv[1], &opt, &error);
+  if (r == NULL)
+    {
+      g_printerr ("ansimctl verify: %s\n", error->message);
+      return EXIT_USAGE;
+    }
+  return print_report (r);
+}
+
+int
+ansimctl_decrypt (int argc, char **argv)
+{
+  g_auto (CheckOptions) o = { 0 };
+  g_autofree char *out = NULL;
+  GOptionEntry entries[] = {
+    { "out", 'o', 0, G_OPTION_ARG_FILENAME, &out,
+      "Write the media files into DIR (created with mode 0700 if missing)", "DIR" },
+    { NULL }
+  };
+  g_autoptr (GOptionContext) context =
+    g_option_context_new ("INCIDENT - write an incident's media, checked");
+  g_option_context_add_main_entries (context, entries, NULL);
+  add_check_options (context, &o, FALSE);
+  g_option_context_set_description (context,
+    "Decrypts each segment of the incident folder to DIR/seg-NNNNNN.mkv (mode 0600)\n"
+    "after the same checks as 'ansimctl verify --identity'. A segment is written\n"
+    "only when the manifest's signature verifies and both its hashes match;\n"
+    "existing files are never replaced.\n"
+    "\n"
+    "Exit status: 0 every segment written, 1 findings (some or all not written),\n"
+    "2 usage error.");
+  if (!parse_options (context, &argc, &argv, "decrypt"))
+    return EXIT_USAGE;
+  if (argc != 2 || out == NULL || o.identity_files == NULL)
+    {
+      g_printerr ("ansimctl decrypt: usage: ansimctl decrypt INCIDENT --identity FILE --out DIR\n");
+      return EXIT_USAGE;
+    }
+  if (!g_file_test (argv[1], G_FILE_TEST_IS_DIR))
+    {
+      g_printerr ("ansimctl decrypt: %s is not a folder\n", argv[1]);
+      return EXIT_USAGE;
+    }
+  if (!load_check_inputs (&o, "decrypt"))
+    return EXIT_USAGE;
+
+  /* Refuse before writing anything, rather than half-way. */
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AnsimManifest) m = ansim_manifest_load (argv[1], &error);
+  if (m != NULL)
+    {
+      guint existing = 0;
+      for (guint i = 0; i < ansim_manifest_get_n_entries (m); i++)
+        {
+          const AnsimManifestEntry *e = ansim_manifest_get_entry (m, i);
+          if (e->kind != ANSIM_ENTRY_SEGMENT)
+            continue;
+          g_autofree char *plain = g_strndup (e->file, strlen (e->file) - strlen (".age"));
+          g_autofree char *path = g_build_filename (out, plain, NULL);
+          if (g_file_test (path, G_FILE_TEST_EXISTS))
+            {
+              g_printerr ("ansimctl decrypt: %s exists already; not overwriting it\n", path);
+              existing++;
+            }
+        }
+      if (existing > 0)
+        {
+          g_printerr ("ansimctl decrypt: nothing written: choose an empty --out folder\n");
+          return EXIT_FINDINGS;
+        }
+    }
+  g_clear_error (&error);
+
+  AnsimVerifyOptions opt = { 0 };
+  fill_verify_options (&o, &opt);
+  opt.decrypt_to = out;
+  g_autoptr (AnsimVerifyReport) r = ansim_incident_verify (argv[1], &opt, &error);
+  if (r == NULL)
+    {
+      g_printerr ("ansimctl decrypt: %s\n", error->message);
+      return EXIT_USAGE;
+    }
+  int status = print_report (r);
+  if (r->n_written < r->n_segments || r->n_segments == 0)
+    g_printerr ("ansimctl decrypt: wrote %u of %u segments to %s\n", r->n_written,
+                r->n_segments, out);
+  return status;
+}
+
+/* ---- status -------------------------------------------------------------------------- */
+
+char *
+ansimctl_device_fingerprint_line (const char *key_path)
+{
+  g_autofree char *pub_path = NULL;
+  g_autoptr (AnsimDeviceKey) key = NULL;
+  g_autoptr (GError) error = NULL;
+  GStatBuf st;
+
+  if (key_path == NULL || *key_path == '\0')
+    return g_strdup ("device key: not configured");
+  if (g_stat (key_path, &st) < 0)
+    {
+      if (errno == ENOENT)
+        return g_strdup_printf ("device key: %s does not exist yet (the recorder creates it "
+                                "at its first start)", key_path);
+      return g_strdup_printf ("device key: %s: %s", key_path, g_strerror (errno));
+    }
+  if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+    return g_strdup_printf ("device key: %s has mode %04o: the recorder refuses it "
+                            "(chmod 600 %s)", key_path, (unsigned) (st.st_mode & 07777), key_path);
+  /* The public file first: people running status may not read the key. */
+  pub_path = ansim_device_key_public_path (key_path);
+  key = ansim_device_key_load_public (pub_path, NULL);
+  if (key == NULL)
+    key = ansim_device_key_load (key_path, &error);
+  if (key == NULL)
+    return g_strdup_printf ("device key: %s", error->message);
+  return g_strdup_printf ("device key: %s (%s)", ansim_device_key_get_fingerprint (key), key_path);
+}
