@@ -347,11 +347,117 @@ static const AnsimConfigKey panel_keys[] = {
   { NULL }
 };
 
+static const char *const store_backends[] = { "filesystem", "s3", NULL };
+static const char *const s3_addressings[] = { "path", "virtual-host", NULL };
+static const char *const s3_lock_modes[] = { "governance", "compliance", NULL };
+
+static const AnsimConfigKey store_keys[] = {
+  { .key = "backend", .type = ANSIM_CONFIG_CHOICE, .default_value = "filesystem",
+    .choices = store_backends,
+    .help = "where evidence is kept: filesystem (under data_dir) or s3 (S3-compatible object "
+            "storage such as a Ceph RADOS Gateway or MinIO, with Object Lock)" },
+  { .key = "s3_endpoint", .type = ANSIM_CONFIG_URL, .required = TRUE, .applies_if = "backend=s3",
+    .help = "base URL of the S3 service, without bucket or path, e.g. "
+            "https://s3.jongno.example or http://127.0.0.1:7480" },
+  { .key = "s3_region", .type = ANSIM_CONFIG_STRING, .default_value = "us-east-1",
+    .applies_if = "backend=s3",
+    .help = "region the requests are signed for (SigV4); Ceph and MinIO accept us-east-1" },
+  { .key = "s3_bucket", .type = ANSIM_CONFIG_STRING, .required = TRUE,
+    .applies_if = "backend=s3",
+    .help = "the site's bucket: 3 to 63 lower-case letters, digits, '-' or '.'; create it with "
+            "Object Lock enabled" },
+  { .key = "s3_addressing", .type = ANSIM_CONFIG_CHOICE, .default_value = "path",
+    .choices = s3_addressings, .applies_if = "backend=s3",
+    .help = "path (ENDPOINT/BUCKET/KEY) or virtual-host (BUCKET.HOST/KEY, needs DNS for the "
+            "bucket's name)" },
+  { .key = "s3_credentials_file", .type = ANSIM_CONFIG_PATH, .required = TRUE,
+    .applies_if = "backend=s3",
+    .help = "AWS-style credentials file ([default] aws_access_key_id, aws_secret_access_key), "
+            "owned by the panel's user and readable by it only (mode 600), else refused" },
+  { .key = "s3_ca_file", .type = ANSIM_CONFIG_PATH, .applies_if = "backend=s3",
+    .help = "PEM file of the CA that signed the S3 service's certificate, if the system's CA "
+            "store does not have it; https:// only" },
+  { .key = "s3_retention_days", .type = ANSIM_CONFIG_INT, .default_value = "30", .min = 0,
+    .max = 36500, .applies_if = "backend=s3",
+    .help = "days each stored object is locked (Object Lock) from its receipt; 0: no lock per "
+            "object, only the bucket's default retention if it has one" },
+  { .key = "s3_lock_mode", .type = ANSIM_CONFIG_CHOICE, .default_value = "governance",
+    .choices = s3_lock_modes, .applies_if = "backend=s3",
+    .help = "governance (a privileged user can still delete, so footage can be destroyed when "
+            "the law requires) or compliance (nobody can delete before the date)" },
+  { .key = "s3_multipart_threshold_mib", .type = ANSIM_CONFIG_INT, .default_value = "64",
+    .min = 5, .max = 5120, .applies_if = "backend=s3",
+    .help = "objects of this many MiB or more are sent in parts (multipart upload)" },
+  { .key = "s3_part_size_mib", .type = ANSIM_CONFIG_INT, .default_value = "16", .min = 5,
+    .max = 5120, .applies_if = "backend=s3",
+    .help = "size of each part of a multipart upload in MiB; not above the threshold" },
+  { .key = "s3_max_attempts", .type = ANSIM_CONFIG_INT, .default_value = "5", .min = 1,
+    .max = 20, .applies_if = "backend=s3",
+    .help = "tries per request on server errors (5xx) and network failures, with exponential "
+            "backoff; after the last the upload is answered 503 and the desk retries later" },
+  { .key = "s3_timeout", .type = ANSIM_CONFIG_INT, .default_value = "120", .min = 5,
+    .max = 3600, .applies_if = "backend=s3",
+    .help = "seconds one request (one part) may take before it counts as failed" },
+  { NULL }
+};
+
 static const AnsimConfigGroup panel_groups[] = {
   { .name = "panel", .required = TRUE, .keys = panel_keys,
     .help = "the site server: evidence store, web console and ingest API" },
+  { .name = "store", .keys = store_keys,
+    .help = "the evidence store: a directory, or an S3 bucket with Object Lock" },
   { NULL }
 };
+
+static gboolean
+store_check (AnsimConfig *config, GError **error)
+{
+  const char *bucket, *endpoint;
+  gsize n;
+
+  if (strcmp (ansim_config_get_string (config, "store", "backend"), "s3") != 0)
+    return TRUE;
+  bucket = ansim_config_get_string (config, "store", "s3_bucket");
+  n = strlen (bucket);
+  if (n < 3 || n > 63 || !g_ascii_isalnum (bucket[0]) || !g_ascii_isalnum (bucket[n - 1]) ||
+      strspn (bucket, "abcdefghijklmnopqrstuvwxyz0123456789-.") != n) {
+    ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_TYPE, "store", "s3_bucket",
+                            "not a valid bucket name",
+                            "3 to 63 lower-case letters, digits, '-' or '.', starting and "
+                            "ending with a letter or digit");
+    return FALSE;
+  }
+  endpoint = ansim_config_get_string (config, "store", "s3_endpoint");
+  {
+    g_autoptr(GUri) uri = g_uri_parse (endpoint, G_URI_FLAGS_NONE, NULL);
+
+    if (uri == NULL || (*g_uri_get_path (uri) != '\0' && strcmp (g_uri_get_path (uri), "/") != 0) ||
+        g_uri_get_query (uri) != NULL) {
+      ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_TYPE, "store", "s3_endpoint",
+                              "has a path or query", "the service's base URL, e.g. "
+                              "https://s3.example.org or http://127.0.0.1:7480; the bucket goes "
+                              "in s3_bucket");
+      return FALSE;
+    }
+  }
+  if (ansim_config_has_key (config, "store", "s3_ca_file") &&
+      g_ascii_strncasecmp (endpoint, "https:", strlen ("https:")) != 0) {
+    g_autofree char *problem = g_strdup_printf ("only meaningful with https, but s3_endpoint "
+                                                "is '%s'", endpoint);
+
+    ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_CONFLICT, "store", "s3_ca_file",
+                            problem, "an https:// s3_endpoint, or no s3_ca_file");
+    return FALSE;
+  }
+  if (ansim_config_get_int (config, "store", "s3_part_size_mib") >
+      ansim_config_get_int (config, "store", "s3_multipart_threshold_mib")) {
+    ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_CONFLICT, "store",
+                            "s3_part_size_mib", "larger than s3_multipart_threshold_mib",
+                            "a part size not above the multipart threshold");
+    return FALSE;
+  }
+  return TRUE;
+}
 
 static gboolean
 panel_check (AnsimConfig *config, GError **error)
@@ -360,7 +466,7 @@ panel_check (AnsimConfig *config, GError **error)
   g_autoptr(GInetAddress) inet = NULL;
 
   if (strcmp (address, "*") == 0)
-    return TRUE;
+    return store_check (config, error);
   inet = g_inet_address_new_from_string (address);
   if (inet == NULL) {
     ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_TYPE, "panel", "listen_address",
@@ -369,7 +475,7 @@ panel_check (AnsimConfig *config, GError **error)
                             "for every address");
     return FALSE;
   }
-  return TRUE;
+  return store_check (config, error);
 }
 
 const AnsimConfigSchema ansim_panel_config_schema = {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <glib.h>
+#include "config.h"
 
 G_BEGIN_DECLS
 
@@ -90,6 +91,14 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (PanelS3, panel_s3_free)
 gboolean panel_s3_put (PanelS3 *self, const char *key, GBytes *data,
                        const PanelS3PutOptions *options, char **out_version_id,
                        GError **error);
+
+/* A client from the s3_* keys of panel.conf's [store] group (the caller
+ * checked that backend = s3). */
+PanelS3 *panel_s3_new_from_config (AnsimConfig *config, GError **error);
+/* The Object Lock panel.conf asks for on an object received at `received`
+ * (Unix seconds): s3_lock_mode until received + s3_retention_days. */
+void panel_s3_put_options_from_config (AnsimConfig *config, gint64 received,
+                                       PanelS3PutOptions *out_options);
 
 /* HEAD: size, ETag, version and lock state. A missing object is an error
  * with PANEL_S3_ERROR_NOT_FOUND; panel_s3_exists() turns that into FALSE. */

@@ -628,6 +628,65 @@ test_bad_config (void)
   }
 }
 
+/* The annotated example config/panel.conf, switched to S3 as its comments
+ * tell an operator to, drives a client that stores a locked object. */
+static void
+test_panel_conf (void)
+{
+  g_autofree char *example = g_build_filename (g_getenv ("ANSIM_SOURCE_ROOT"), "config",
+                                               "panel.conf", NULL);
+  g_autofree char *text = NULL;
+  g_autoptr(GString) conf = g_string_new (NULL);
+  g_auto(GStrv) lines = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(AnsimConfig) config = NULL;
+  g_autoptr(PanelS3) s3 = NULL;
+  g_autoptr(GBytes) data = random_bytes (3000, 51);
+  g_autofree char *version = NULL;
+  g_auto(PanelS3Object) info = { 0 };
+  PanelS3PutOptions opts;
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+
+  g_assert_nonnull (g_getenv ("ANSIM_SOURCE_ROOT"));
+  g_file_get_contents (example, &text, NULL, &error);
+  g_assert_no_error (error);
+  lines = g_strsplit (text, "\n", -1);
+  for (char **l = lines; *l != NULL; l++) {
+    if (strcmp (*l, "backend = filesystem") == 0)
+      g_string_append (conf, "backend = s3\n");
+    else if (g_str_has_prefix (*l, "# s3_endpoint = "))
+      g_string_append_printf (conf, "s3_endpoint = %s\n", rgw.endpoint);
+    else if (g_str_has_prefix (*l, "# s3_bucket = "))
+      g_string_append_printf (conf, "s3_bucket = %s\n", rgw.locked_bucket);
+    else if (g_str_has_prefix (*l, "# s3_credentials_file = "))
+      g_string_append (conf, "s3_credentials_file = credentials\n");
+    else if (g_str_has_prefix (*l, "# s3_ca_file = "))
+      continue;  /* plain http here */
+    else if (g_str_has_prefix (*l, "# s3_") && strstr (*l, " = ") != NULL)
+      g_string_append_printf (conf, "%s\n", *l + 2);
+    else
+      g_string_append_printf (conf, "%s\n", *l);
+  }
+  g_assert_nonnull (strstr (conf->str, "\ns3_lock_mode = governance\n"));
+  g_assert_nonnull (strstr (conf->str, "\ns3_retention_days = 30\n"));
+  config = ansim_config_load_data (&ansim_panel_config_schema, conf->str, "panel.conf", &error);
+  g_assert_no_error (error);
+  ansim_config_set_data_dir (config, tmp_dir);
+  s3 = panel_s3_new_from_config (config, &error);
+  g_assert_no_error (error);
+
+  panel_s3_put_options_from_config (config, now, &opts);
+  g_assert_cmpint (opts.retain_until, ==, now + 30 * 86400);
+  CHECK (panel_s3_put (s3, "conf/segment.age", data, &opts, &version, &error));
+  CHECK (panel_s3_head (s3, "conf/segment.age", version, &info, &error));
+  g_assert_cmpint (info.lock_mode, ==, PANEL_S3_LOCK_GOVERNANCE);
+  g_assert_cmpint (info.retain_until, ==, now + 30 * 86400);
+  g_assert_false (panel_s3_delete (s3, "conf/segment.age", version, FALSE, &error));
+  g_assert_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_ACCESS_DENIED);
+  g_clear_error (&error);
+  CHECK (panel_s3_delete (s3, "conf/segment.age", version, TRUE, &error));
+}
+
 /* Runs last: from here on every new version in the locked bucket is locked. */
 static void
 test_default_retention (void)
@@ -701,6 +760,7 @@ main (int argc, char **argv)
   creds_path = write_credentials ("credentials", rgw.access_key, rgw.secret_key, 0600);
 
   g_test_add_func ("/s3/config/refused", test_bad_config);
+  g_test_add_func ("/s3/config/panel-conf", test_panel_conf);
   g_test_add_func ("/s3/credentials/unsafe-file-refused", test_credentials_mode);
   g_test_add_func ("/s3/round-trip/path-style", test_round_trip_path_style);
   g_test_add_func ("/s3/round-trip/virtual-host", test_round_trip_virtual_host);
