@@ -439,6 +439,13 @@ store_check (AnsimConfig *config, GError **error)
                               "in s3_bucket");
       return FALSE;
     }
+    if (strcmp (ansim_config_get_string (config, "store", "s3_addressing"), "virtual-host") == 0 &&
+        g_hostname_is_ip_address (g_uri_get_host (uri))) {
+      ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_CONFLICT, "store",
+                              "s3_addressing", "virtual-host needs a host name, but s3_endpoint "
+                              "is an IP address", "path, or an s3_endpoint with a host name");
+      return FALSE;
+    }
   }
   if (ansim_config_has_key (config, "store", "s3_ca_file") &&
       g_ascii_strncasecmp (endpoint, "https:", strlen ("https:")) != 0) {

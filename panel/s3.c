@@ -219,6 +219,13 @@ panel_s3_new (const PanelS3Config *config, GError **error)
                  config->bucket ? config->bucket : "");
     return NULL;
   }
+  if (config->addressing == PANEL_S3_VIRTUAL_HOST &&
+      g_hostname_is_ip_address (g_uri_get_host (uri))) {
+    g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_CONFIG,
+                 "S3 endpoint %s is an IP address; virtual-host addressing needs a host name "
+                 "(BUCKET.HOST), use path addressing", config->endpoint);
+    return NULL;
+  }
   if (config->ca_file != NULL && strcmp (scheme, "https") != 0) {
     g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_CONFIG,
                  "S3 CA file given for the plain-http endpoint %s", config->endpoint);
@@ -755,8 +762,11 @@ perform (PanelS3 *self, const S3Request *req, S3Response *out, GError **error)
     set_s3_error (error, req, self, out, what);
     return FALSE;
   }
-  if (out->body->len > 0 && g_strstr_len ((const char *) out->body->data,
-                                          MIN (out->body->len, 256), "<Error>") != NULL) {
+  /* CompleteMultipartUpload may fail after its 200 header was sent. Only
+   * POST answers are checked: a GET body is the caller's data. */
+  if (strcmp (req->method, "POST") == 0 && out->body->len > 0 &&
+      g_strstr_len ((const char *) out->body->data, MIN (out->body->len, 256),
+                    "<Error>") != NULL) {
     set_s3_error (error, req, self, out, "error in a 2xx answer: ");
     return FALSE;
   }

@@ -552,6 +552,35 @@ test_gateway_down (void)
   }
 }
 
+/* A gateway that accepts connections but never answers: each attempt times
+ * out, is retried, and the error says so. */
+static void
+test_gateway_frozen (void)
+{
+  PanelS3Config c = config_for (rgw.plain_bucket);
+  g_autoptr(GBytes) data = random_bytes (1000, 32);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PanelS3) s3 = NULL;
+  gint64 start, elapsed_ms;
+
+  c.timeout_s = 1;
+  c.max_attempts = 2;
+  s3 = panel_s3_new (&c, &error);
+  g_assert_no_error (error);
+  harness_command ("pause-rgw");
+  start = g_get_monotonic_time ();
+  g_assert_false (panel_s3_put (s3, "frozen.age", data, NULL, NULL, &error));
+  elapsed_ms = (g_get_monotonic_time () - start) / 1000;
+  harness_command ("resume-rgw");
+  g_assert_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_UNAVAILABLE);
+  g_test_message ("%s (after %" G_GINT64_FORMAT " ms)", error->message, elapsed_ms);
+  g_assert_nonnull (strstr (error->message, "no answer after 2 attempts"));
+  g_assert_nonnull (strstr (error->message, "timed out"));
+  /* Two timeouts of 1 s; not minutes. */
+  g_assert_cmpint (elapsed_ms, >=, 2000);
+  g_assert_cmpint (elapsed_ms, <, 20000);
+}
+
 static void
 test_credentials_mode (void)
 {
@@ -612,6 +641,7 @@ test_bad_config (void)
     { "http://127.0.0.1", "Bad_Bucket", 0, NULL, "S3 bucket 'Bad_Bucket'" },
     { "http://127.0.0.1", "b-ok", 1 * MIB, NULL, "below S3's minimum of 5 MiB" },
     { "http://127.0.0.1", "b-ok", 0, "/etc/ssl/certs/ca-certificates.crt", "plain-http" },
+    { "http://127.0.0.1:7480", "b-ok", 0, NULL, "needs a host name" },
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++) {
@@ -621,6 +651,8 @@ test_bad_config (void)
     c.endpoint = cases[i].endpoint;
     c.part_size = cases[i].part_size;
     c.ca_file = cases[i].ca_file;
+    if (strstr (cases[i].expect, "host name") != NULL)
+      c.addressing = PANEL_S3_VIRTUAL_HOST;
     g_assert_null (panel_s3_new (&c, &error));
     g_assert_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_CONFIG);
     g_test_message ("%s", error->message);
@@ -774,6 +806,7 @@ main (int argc, char **argv)
   g_test_add_func ("/s3/object-lock/legal-hold", test_legal_hold);
   g_test_add_func ("/s3/object-lock/bucket-default", test_default_retention);
   g_test_add_func ("/s3/errors/gateway-down", test_gateway_down);
+  g_test_add_func ("/s3/errors/gateway-frozen", test_gateway_frozen);
 
   ret = g_test_run ();
 
