@@ -8,6 +8,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -641,19 +642,24 @@ perform (PanelS3 *self, const S3Request *req, S3Response *out, GError **error)
   /* The payload hash is signed (curl 7.88 does not compute it itself); the
    * MD5 lets the server refuse bytes altered on the way. */
   if (req->has_body) {
-    g_autoptr(GChecksum) sha = g_checksum_new (G_CHECKSUM_SHA256);
-    g_autoptr(GChecksum) md5 = g_checksum_new (G_CHECKSUM_MD5);
-    guint8 digest[16];
-    gsize dlen = sizeof digest;
+    guint8 sha[EVP_MAX_MD_SIZE], md5[EVP_MAX_MD_SIZE];
+    unsigned int sha_len = 0, md5_len = 0;
+    char sha_hex[2 * 32 + 1];
     g_autofree char *b64 = NULL;
 
-    g_checksum_update (sha, req->body, req->body_len);
-    g_checksum_update (md5, req->body, req->body_len);
-    g_checksum_get_digest (md5, digest, &dlen);
+    /* OpenSSL's SHA-256 is an order of magnitude faster than GChecksum's. */
+    if (!EVP_Digest (req->body, req->body_len, sha, &sha_len, EVP_sha256 (), NULL) ||
+        !EVP_Digest (req->body, req->body_len, md5, &md5_len, EVP_md5 (), NULL)) {
+      g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_FAILED, "S3 %s: hashing failed",
+                   req->method);
+      return FALSE;
+    }
+    for (unsigned int i = 0; i < sha_len && i < 32; i++)
+      g_snprintf (sha_hex + 2 * i, 3, "%02x", sha[i]);
     if (self->corrupt_md5 > 0 && --self->corrupt_md5 == 0)
-      digest[0] ^= 0xff;
-    b64 = g_base64_encode (digest, dlen);
-    sha_header = g_strdup_printf ("x-amz-content-sha256: %s", g_checksum_get_string (sha));
+      md5[0] ^= 0xff;
+    b64 = g_base64_encode (md5, md5_len);
+    sha_header = g_strdup_printf ("x-amz-content-sha256: %s", sha_hex);
     md5_header = g_strdup_printf ("Content-MD5: %s", b64);
   } else {
     sha_header = g_strdup ("x-amz-content-sha256: " EMPTY_SHA256);
