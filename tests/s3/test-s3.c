@@ -9,6 +9,7 @@
 #include <gio/gunixinputstream.h>
 #include <gio/gunixoutputstream.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -552,6 +553,204 @@ test_gateway_down (void)
   }
 }
 
+/* ---- a fault-injecting proxy ------------------------------------------------ */
+
+/* In front of the gateway on loopback: the next `fail` connections get a
+ * real HTTP 503 SlowDown answer (as an overloaded S3 service sends), the
+ * others are piped to the gateway unchanged. The client signs for the
+ * proxy's Host header, which the gateway checks as it receives it. */
+typedef struct {
+  GSocketListener *listener;
+  GCancellable *stop;
+  GThread *acceptor;
+  guint16 port;
+  gint fail;                     /* atomic */
+  gint failed;                   /* atomic: 503s sent */
+} Proxy;
+
+typedef struct {
+  GInputStream *in;
+  GSocketConnection *out;
+} Pump;
+
+static gpointer
+pump (gpointer data)
+{
+  Pump *p = data;
+  char buf[65536];
+  gssize n;
+
+  while ((n = g_input_stream_read (p->in, buf, sizeof buf, NULL, NULL)) > 0)
+    if (!g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (p->out)), buf,
+                                    n, NULL, NULL, NULL))
+      break;
+  g_socket_shutdown (g_socket_connection_get_socket (p->out), FALSE, TRUE, NULL);
+  return NULL;
+}
+
+static void
+proxy_serve (Proxy *proxy, GSocketConnection *client)
+{
+  GInputStream *in = g_io_stream_get_input_stream (G_IO_STREAM (client));
+  GOutputStream *out = g_io_stream_get_output_stream (G_IO_STREAM (client));
+  g_autoptr(GString) head = g_string_new (NULL);
+  char buf[4096];
+  gssize n;
+
+  while (strstr (head->str, "\r\n\r\n") == NULL && head->len < 65536) {
+    n = g_input_stream_read (in, buf, sizeof buf, NULL, NULL);
+    if (n <= 0)
+      return;
+    g_string_append_len (head, buf, n);
+  }
+  if (g_atomic_int_get (&proxy->fail) > 0) {
+    static const char body[] = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown"
+                               "</Code><Message>Please reduce your request rate.</Message></Error>";
+    g_autofree char *answer = g_strdup_printf ("HTTP/1.1 503 Service Unavailable\r\n"
+                                               "Content-Type: application/xml\r\n"
+                                               "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                                               strlen (body), body);
+
+    g_atomic_int_add (&proxy->fail, -1);
+    g_atomic_int_inc (&proxy->failed);
+    g_output_stream_write_all (out, answer, strlen (answer), NULL, NULL, NULL);
+    return;
+  }
+  {
+    g_autoptr(GSocketClient) sc = g_socket_client_new ();
+    g_autoptr(GSocketConnection) upstream =
+      g_socket_client_connect_to_host (sc, "127.0.0.1", (guint16) atoi (rgw.port), NULL, NULL);
+    Pump back;
+    GThread *t;
+
+    if (upstream == NULL)
+      return;
+    if (!g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (upstream)),
+                                    head->str, head->len, NULL, NULL, NULL))
+      return;
+    back.in = g_io_stream_get_input_stream (G_IO_STREAM (upstream));
+    back.out = client;
+    t = g_thread_new ("proxy-back", pump, &back);
+    {
+      Pump forth = { .in = in, .out = upstream };
+
+      pump (&forth);
+    }
+    g_thread_join (t);
+  }
+}
+
+typedef struct {
+  Proxy *proxy;
+  GSocketConnection *client;
+} Served;
+
+static gpointer
+proxy_connection_thread (gpointer data)
+{
+  Served *s = data;
+
+  proxy_serve (s->proxy, s->client);
+  g_io_stream_close (G_IO_STREAM (s->client), NULL, NULL);
+  g_object_unref (s->client);
+  g_free (s);
+  return NULL;
+}
+
+/* Blocking accepts in a thread of their own: the test thread is busy in
+ * the client, so no main loop could serve a GSocketService. */
+static gpointer
+proxy_accept_thread (gpointer data)
+{
+  Proxy *proxy = data;
+  GSocketConnection *client;
+
+  while ((client = g_socket_listener_accept (proxy->listener, NULL, proxy->stop, NULL)) != NULL) {
+    Served *s = g_new0 (Served, 1);
+
+    s->proxy = proxy;
+    s->client = client;
+    g_thread_unref (g_thread_new ("proxy-connection", proxy_connection_thread, s));
+  }
+  return NULL;
+}
+
+static void
+proxy_start (Proxy *proxy)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) want = g_inet_socket_address_new (lo, 0);
+  g_autoptr(GSocketAddress) got = NULL;
+
+  proxy->listener = g_socket_listener_new ();
+  proxy->stop = g_cancellable_new ();
+  g_socket_listener_add_address (proxy->listener, want, G_SOCKET_TYPE_STREAM,
+                                 G_SOCKET_PROTOCOL_TCP, NULL, &got, &error);
+  g_assert_no_error (error);
+  proxy->port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (got));
+  proxy->acceptor = g_thread_new ("proxy-accept", proxy_accept_thread, proxy);
+}
+
+/* Connections still open end when the client is freed. */
+static void
+proxy_stop (Proxy *proxy)
+{
+  g_cancellable_cancel (proxy->stop);
+  g_thread_join (proxy->acceptor);
+  g_socket_listener_close (proxy->listener);
+  g_clear_object (&proxy->listener);
+  g_clear_object (&proxy->stop);
+}
+
+/* 503 answers are retried; the upload goes through once they stop, and a
+ * service that keeps answering 503 gives an error with its S3 code. */
+static void
+test_server_errors (void)
+{
+  Proxy proxy = { 0 };
+  g_autofree char *endpoint = NULL;
+  PanelS3Config c = config_for (rgw.plain_bucket);
+  g_autoptr(GBytes) data = random_bytes (70000, 33);
+  g_autoptr(GBytes) back = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PanelS3) s3 = NULL;
+  g_autoptr(PanelS3) direct = client_for (rgw.plain_bucket);
+  gboolean exists = TRUE;
+
+  proxy_start (&proxy);
+  endpoint = g_strdup_printf ("http://127.0.0.1:%u", proxy.port);
+  c.endpoint = endpoint;
+  c.max_attempts = 4;
+  s3 = panel_s3_new (&c, &error);
+  g_assert_no_error (error);
+
+  g_atomic_int_set (&proxy.fail, 2);
+  CHECK (panel_s3_put (s3, "slow-down.age", data, NULL, NULL, &error));
+  g_assert_cmpint (g_atomic_int_get (&proxy.failed), ==, 2);
+  back = panel_s3_get (direct, "slow-down.age", NULL, MIB, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_bytes_equal (back, data));
+
+  /* A new client: the first one's kept-alive connection is now a plain
+   * pipe to the gateway. */
+  g_clear_pointer (&s3, panel_s3_free);
+  s3 = panel_s3_new (&c, &error);
+  g_assert_no_error (error);
+  g_atomic_int_set (&proxy.fail, 100);
+  g_atomic_int_set (&proxy.failed, 0);
+  g_assert_false (panel_s3_put (s3, "never.age", data, NULL, NULL, &error));
+  g_assert_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_UNAVAILABLE);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, "still failing after 4 attempts: HTTP 503 SlowDown: "
+                                            "Please reduce your request rate."));
+  g_assert_cmpint (g_atomic_int_get (&proxy.failed), ==, 4);
+  g_clear_error (&error);
+  CHECK (panel_s3_exists (direct, "never.age", &exists, &error));
+  g_assert_false (exists);
+  proxy_stop (&proxy);
+}
+
 /* A gateway that accepts connections but never answers: each attempt times
  * out, is retried, and the error says so. */
 static void
@@ -807,6 +1006,7 @@ main (int argc, char **argv)
   g_test_add_func ("/s3/object-lock/bucket-default", test_default_retention);
   g_test_add_func ("/s3/errors/gateway-down", test_gateway_down);
   g_test_add_func ("/s3/errors/gateway-frozen", test_gateway_frozen);
+  g_test_add_func ("/s3/errors/server-errors-retried", test_server_errors);
 
   ret = g_test_run ();
 
