@@ -34,6 +34,7 @@ static struct {
   char *port;
   char *tls_endpoint;
   char *tls_ca_file;
+  char *pids;                    /* of the Ceph daemons, space-separated */
   char *access_key;
   char *secret_key;
   char *locked_bucket;
@@ -41,6 +42,8 @@ static struct {
 } rgw;
 
 static char *tmp_dir;
+static const char *self_path;
+static char *harness_path_for_crash;   /* "--crash-with-harness=PATH" */
 static char *creds_path;          /* mode 0600, right keys */
 
 /* ---- harness --------------------------------------------------------------- */
@@ -110,6 +113,7 @@ harness_start (const char *script)
     TAKE (endpoint);
     TAKE (tls_endpoint);
     TAKE (tls_ca_file);
+    TAKE (pids);
     TAKE (port);
     TAKE (access_key);
     TAKE (secret_key);
@@ -130,7 +134,44 @@ harness_stop (void)
   if (rgw.pid > 0) {
     waitpid (rgw.pid, &status, 0);
     g_spawn_close_pid (rgw.pid);
+    rgw.pid = 0;
   }
+}
+
+/* Whether a process runs (a zombie does not count). */
+static gboolean
+process_alive (const char *pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%s/stat", pid);
+  g_autofree char *stat = NULL;
+  const char *paren;
+
+  if (!g_file_get_contents (path, &stat, NULL, NULL))
+    return FALSE;
+  paren = strrchr (stat, ')');
+  return paren == NULL || paren[1] != ' ' || paren[2] != 'Z';
+}
+
+/* Waits up to 20 s for the daemons to end and the directory to go. */
+static void
+assert_torn_down (const char *pids, const char *dir)
+{
+  g_auto(GStrv) list = g_strsplit (pids, " ", -1);
+  gint64 deadline = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;
+  gboolean alive;
+
+  g_assert_cmpuint (g_strv_length (list), ==, 3);
+  do {
+    alive = g_file_test (dir, G_FILE_TEST_EXISTS);
+    for (char **p = list; *p != NULL; p++)
+      alive = alive || process_alive (*p);
+    if (alive)
+      g_usleep (100 * 1000);
+  } while (alive && g_get_monotonic_time () < deadline);
+  for (char **p = list; *p != NULL; p++)
+    if (process_alive (*p))
+      g_error ("Ceph daemon %s still runs after the harness stopped", *p);
+  g_assert_false (g_file_test (dir, G_FILE_TEST_EXISTS));
 }
 
 /* ---- helpers --------------------------------------------------------------- */
@@ -980,6 +1021,45 @@ test_panel_conf (void)
   CHECK (panel_s3_delete (s3, "conf/segment.age", version, TRUE, &error));
 }
 
+/* The harness ends everything when the test using it is killed outright:
+ * a helper run of this program starts one and kills itself with SIGKILL. */
+static void
+test_harness_after_crash (void)
+{
+  const char *argv[] = { self_path, harness_path_for_crash, NULL };
+  g_autofree char *out = NULL;
+  g_autoptr(GError) error = NULL;
+  g_auto(GStrv) lines = NULL;
+  const char *dir = NULL, *pids = NULL;
+  int status = 0;
+
+  g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, NULL, &status,
+                &error);
+  g_assert_no_error (error);
+  g_assert_true (WIFSIGNALED (status) && WTERMSIG (status) == SIGKILL);
+  lines = g_strsplit (out, "\n", -1);
+  for (char **l = lines; *l != NULL; l++) {
+    if (g_str_has_prefix (*l, "dir="))
+      dir = *l + 4;
+    else if (g_str_has_prefix (*l, "pids="))
+      pids = *l + 5;
+  }
+  g_assert_nonnull (dir);
+  g_assert_nonnull (pids);
+  assert_torn_down (pids, dir);
+}
+
+/* Runs last: the gateway of all the tests stops, with nothing left over. */
+static void
+test_harness_stop (void)
+{
+  g_autofree char *dir = g_strdup (rgw.dir);
+  g_autofree char *pids = g_strdup (rgw.pids);
+
+  harness_stop ();
+  assert_torn_down (pids, dir);
+}
+
 /* Runs last: from here on every new version in the locked bucket is locked. */
 static void
 test_default_retention (void)
@@ -1012,7 +1092,16 @@ main (int argc, char **argv)
   gboolean required = FALSE;
   int n = 1, ret;
 
+  self_path = argv[0];
   for (int i = 1; i < argc; i++) {
+    if (g_str_has_prefix (argv[i], "--crash-with-harness=")) {
+      /* The helper run of /s3/harness/cleanup-after-crash. */
+      if (!harness_start (argv[i] + strlen ("--crash-with-harness=")))
+        return 1;
+      g_print ("dir=%s\npids=%s\n", rgw.dir, rgw.pids);
+      fflush (stdout);
+      raise (SIGKILL);
+    }
     if (g_str_has_prefix (argv[i], "--harness="))
       harness = argv[i] + strlen ("--harness=");
     else if (strcmp (argv[i], "--require-ceph") == 0)
@@ -1042,6 +1131,7 @@ main (int argc, char **argv)
   }
   if (harness == NULL)
     g_error ("usage: test-s3 --harness=PATH/ceph-rgw [--require-ceph]");
+  harness_path_for_crash = g_strdup_printf ("--crash-with-harness=%s", harness);
 
   if (!harness_start (harness))
     g_error ("the Ceph test gateway did not start (see its messages above)");
@@ -1070,16 +1160,20 @@ main (int argc, char **argv)
   g_test_add_func ("/s3/errors/gateway-down", test_gateway_down);
   g_test_add_func ("/s3/errors/gateway-frozen", test_gateway_frozen);
   g_test_add_func ("/s3/errors/server-errors-retried", test_server_errors);
+  g_test_add_func ("/s3/harness/cleanup-after-crash", test_harness_after_crash);
+  g_test_add_func ("/s3/harness/stop", test_harness_stop);
 
   ret = g_test_run ();
 
-  harness_stop ();
+  harness_stop ();  /* if /s3/harness/stop did not run */
   g_free (tmp_dir);
+  g_free (harness_path_for_crash);
   g_free (rgw.dir);
   g_free (creds_path);
   g_free (rgw.endpoint);
   g_free (rgw.tls_endpoint);
   g_free (rgw.tls_ca_file);
+  g_free (rgw.pids);
   g_free (rgw.port);
   g_free (rgw.access_key);
   g_free (rgw.secret_key);
