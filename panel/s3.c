@@ -391,7 +391,6 @@ version_query (const char *extra, const char *version_id)
 typedef struct {
   const char *const *names;
   char **values;
-  const char *root;
   int current;                   /* index into names of the open element, or -1 */
   gboolean have_root;
   char root_name[32];
