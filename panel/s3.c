@@ -54,6 +54,7 @@ typedef struct {
   gsize body_len;
   gboolean has_body;
   const char *const *headers;    /* extra "Name: value" lines, NULL-terminated */
+  const char *body_sha256;       /* hex SHA-256 of body if the caller has it, else NULL */
   gsize max_response;            /* cap on the answer's body */
 } S3Request;
 
@@ -304,6 +305,7 @@ panel_s3_object_clear (PanelS3Object *object)
 {
   g_clear_pointer (&object->etag, g_free);
   g_clear_pointer (&object->version_id, g_free);
+  g_clear_pointer (&object->sha256, g_free);
   memset (object, 0, sizeof *object);
 }
 
@@ -647,14 +649,18 @@ perform (PanelS3 *self, const S3Request *req, S3Response *out, GError **error)
     g_autofree char *b64 = NULL;
 
     /* OpenSSL's SHA-256 is an order of magnitude faster than GChecksum's. */
-    if (!EVP_Digest (req->body, req->body_len, sha, &sha_len, EVP_sha256 (), NULL) ||
+    if ((req->body_sha256 == NULL &&
+         !EVP_Digest (req->body, req->body_len, sha, &sha_len, EVP_sha256 (), NULL)) ||
         !EVP_Digest (req->body, req->body_len, md5, &md5_len, EVP_md5 (), NULL)) {
       g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_FAILED, "S3 %s: hashing failed",
                    req->method);
       return FALSE;
     }
-    for (unsigned int i = 0; i < sha_len && i < 32; i++)
-      g_snprintf (sha_hex + 2 * i, 3, "%02x", sha[i]);
+    if (req->body_sha256 != NULL)
+      g_strlcpy (sha_hex, req->body_sha256, sizeof sha_hex);
+    else
+      for (unsigned int i = 0; i < sha_len && i < 32; i++)
+        g_snprintf (sha_hex + 2 * i, 3, "%02x", sha[i]);
     if (self->corrupt_md5 > 0 && --self->corrupt_md5 == 0)
       md5[0] ^= 0xff;
     b64 = g_base64_encode (md5, md5_len);
@@ -807,6 +813,19 @@ strip_quotes (const char *etag)
   return g_strdup (etag);
 }
 
+static gboolean
+sha256_hex (const guint8 *data, gsize len, char out[65])
+{
+  guint8 digest[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+
+  if (!EVP_Digest (data, len, digest, &n, EVP_sha256 (), NULL) || n != 32)
+    return FALSE;
+  for (unsigned int i = 0; i < 32; i++)
+    g_snprintf (out + 2 * i, 3, "%02x", digest[i]);
+  return TRUE;
+}
+
 static char *
 take_version (S3Response *r)
 {
@@ -823,12 +842,18 @@ put_single (PanelS3 *self, const char *key, GBytes *data, const PanelS3PutOption
   g_autoptr(GPtrArray) headers = g_ptr_array_new_with_free_func (g_free);
   g_auto(S3Response) r = { 0 };
   gsize len = 0;
-  S3Request req = { .method = "PUT", .key = key, .has_body = TRUE };
+  char sha[65];
+  S3Request req = { .method = "PUT", .key = key, .has_body = TRUE, .body_sha256 = sha };
 
   req.body = g_bytes_get_data (data, &len);
   req.body_len = len;
   if (req.body == NULL)
     req.body = (const guint8 *) "";
+  if (!sha256_hex (req.body, len, sha)) {
+    g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_FAILED, "S3 PUT: hashing failed");
+    return FALSE;
+  }
+  g_ptr_array_add (headers, g_strdup_printf ("x-amz-meta-sha256: %s", sha));
   g_ptr_array_add (headers, g_strdup_printf ("Content-Type: %s",
                                              options->content_type ? options->content_type
                                                                    : "application/octet-stream"));
@@ -876,7 +901,9 @@ put_multipart (PanelS3 *self, const char *key, GBytes *data, const PanelS3PutOpt
   g_autofree char *content_type = g_strdup_printf ("Content-Type: %s",
                                                    options->content_type ? options->content_type
                                                                          : "application/octet-stream");
-  const char *init_headers[] = { content_type, NULL };
+  char sha[65];
+  g_autofree char *sha_meta = NULL;
+  const char *init_headers[] = { content_type, NULL, NULL };
   g_autoptr(GString) complete = g_string_new ("<CompleteMultipartUpload>");
   g_autoptr(GString) upload_q = g_string_new ("uploadId=");
   g_autofree char *upload_id = NULL;
@@ -892,6 +919,12 @@ put_multipart (PanelS3 *self, const char *key, GBytes *data, const PanelS3PutOpt
                  "part size", key, len, MAX_PARTS);
     return FALSE;
   }
+  /* The whole object's hash, recorded at initiation like any metadata. */
+  if (!sha256_hex (bytes, len, sha)) {
+    g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_FAILED, "S3 PUT: hashing failed");
+    return FALSE;
+  }
+  init_headers[1] = sha_meta = g_strdup_printf ("x-amz-meta-sha256: %s", sha);
 
   {
     g_auto(S3Response) r = { 0 };
@@ -1010,6 +1043,7 @@ panel_s3_head (PanelS3 *self, const char *key, const char *version_id, PanelS3Ob
   out_object->size = v != NULL ? g_ascii_strtoull (v, NULL, 10) : 0;
   out_object->etag = strip_quotes (g_hash_table_lookup (r.headers, "etag"));
   out_object->version_id = take_version (&r);
+  out_object->sha256 = g_strdup (g_hash_table_lookup (r.headers, "x-amz-meta-sha256"));
   v = g_hash_table_lookup (r.headers, "x-amz-object-lock-mode");
   if (v != NULL)
     out_object->lock_mode = g_ascii_strcasecmp (v, "COMPLIANCE") == 0 ? PANEL_S3_LOCK_COMPLIANCE
@@ -1050,9 +1084,24 @@ panel_s3_get (PanelS3 *self, const char *key, const char *version_id, gsize max_
   g_auto(S3Response) r = { 0 };
   S3Request req = { .method = "GET", .key = key, .query = query, .max_response = max_size };
 
+  const char *recorded;
+
   g_return_val_if_fail (self != NULL && key != NULL && max_size > 0, NULL);
   if (!check_key (key, error) || !perform (self, &req, &r, error))
     return NULL;
+  /* Evidence read back is checked against the hash taken when it was
+   * stored: damage at rest or on the way is an error, not footage. */
+  recorded = g_hash_table_lookup (r.headers, "x-amz-meta-sha256");
+  if (recorded != NULL) {
+    char sha[65];
+
+    if (!sha256_hex (r.body->data, r.body->len, sha) || g_ascii_strcasecmp (sha, recorded) != 0) {
+      g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_BAD_DIGEST,
+                   "S3 GET %s/%s: the %u bytes received have SHA-256 %s, not %s as recorded at "
+                   "upload", self->bucket, key, r.body->len, sha, recorded);
+      return NULL;
+    }
+  }
   return g_byte_array_free_to_bytes (g_steal_pointer (&r.body));
 }
 

@@ -67,6 +67,7 @@ typedef struct {
   guint64 size;
   char *etag;                    /* as the server gives it, quotes removed */
   char *version_id;              /* NULL on an unversioned bucket */
+  char *sha256;                  /* hex SHA-256 recorded at upload (x-amz-meta-sha256), or NULL */
   PanelS3LockMode lock_mode;
   gint64 retain_until;           /* 0: none */
   gboolean legal_hold;
@@ -84,7 +85,8 @@ void panel_s3_free (PanelS3 *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PanelS3, panel_s3_free)
 
 /* Stores data under key (complete or not at all: a failed multipart upload
- * is aborted). With options->retain_until the version is locked; on a
+ * is aborted). The SHA-256 of the bytes is recorded with the object as
+ * x-amz-meta-sha256: HEAD reports it and GET checks it. With options->retain_until the version is locked; on a
  * multipart upload the lock is applied right after completion, and if that
  * fails the new version is deleted again and an error returned.
  * out_version_id: the new version, NULL on an unversioned bucket. */
@@ -107,7 +109,9 @@ gboolean panel_s3_head (PanelS3 *self, const char *key, const char *version_id,
 gboolean panel_s3_exists (PanelS3 *self, const char *key, gboolean *out_exists,
                           GError **error);
 
-/* The object's bytes; an answer larger than max_size is refused. */
+/* The object's bytes; an answer larger than max_size is refused, and bytes
+ * whose SHA-256 differs from the one recorded at upload are an error
+ * (PANEL_S3_ERROR_BAD_DIGEST). */
 GBytes *panel_s3_get (PanelS3 *self, const char *key, const char *version_id,
                       gsize max_size, GError **error);
 

@@ -244,6 +244,7 @@ round_trip (PanelS3 *s3, const char *key)
 {
   g_autoptr(GBytes) data = random_bytes (100000, 7);
   g_autofree char *md5 = g_compute_checksum_for_bytes (G_CHECKSUM_MD5, data);
+  g_autofree char *sha = g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, data);
   g_autoptr(GError) error = NULL;
   g_autoptr(GBytes) back = NULL;
   g_auto(PanelS3Object) info = { 0 };
@@ -256,6 +257,7 @@ round_trip (PanelS3 *s3, const char *key)
   CHECK (panel_s3_head (s3, key, NULL, &info, &error));
   g_assert_cmpuint (info.size, ==, 100000);
   g_assert_cmpstr (info.etag, ==, md5);
+  g_assert_cmpstr (info.sha256, ==, sha);
   back = panel_s3_get (s3, key, NULL, 1 * MIB, &error);
   g_assert_no_error (error);
   g_assert_true (g_bytes_equal (back, data));
@@ -416,6 +418,7 @@ test_multipart (void)
   g_assert_cmpuint (info.size, ==, g_bytes_get_size (data));
   /* A multipart ETag ends in "-PARTS": 5 + 5 + 3 MiB. */
   g_assert_true (g_str_has_suffix (info.etag, "-3"));
+  g_assert_cmpstr (info.sha256, ==, sha);
   back = panel_s3_get (s3, "multipart/segment.age", NULL, 64 * MIB, &error);
   g_assert_no_error (error);
   sha_back = sha256_of (back);
@@ -443,6 +446,44 @@ list_pending_uploads (const char *bucket)
   g_assert_true (g_spawn_check_wait_status (status, NULL));
   g_assert_nonnull (strstr (out, "ListMultipartUploadsResult"));
   return out;
+}
+
+/* The object's recorded SHA-256 is replaced behind the client's back (a
+ * server-side copy by the curl CLI): GET must refuse the bytes. */
+static void
+test_damaged_on_get (void)
+{
+  g_autoptr(PanelS3) s3 = client_for (rgw.plain_bucket);
+  g_autoptr(GBytes) data = random_bytes (4000, 5);
+  g_autoptr(GBytes) back = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *url = g_strdup_printf ("%s/%s/damaged.age", rgw.endpoint, rgw.plain_bucket);
+  g_autofree char *user = g_strdup_printf ("%s:%s", rgw.access_key, rgw.secret_key);
+  g_autofree char *source = g_strdup_printf ("x-amz-copy-source: %s/damaged.age",
+                                             rgw.plain_bucket);
+  const char *argv[] = { "curl", "-sS", "-f", "-o", "/dev/null", "-X", "PUT", "--aws-sigv4",
+                         "aws:amz:us-east-1:s3", "--user", user, "-H", source,
+                         "-H", "x-amz-metadata-directive: REPLACE",
+                         "-H", "x-amz-meta-sha256: 0000000000000000000000000000000000000000000000"
+                         "000000000000000000",
+                         "-H", "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e464"
+                         "9b934ca495991b7852b855", url, NULL };
+  int status = 0;
+
+  CHECK (panel_s3_put (s3, "damaged.age", data, NULL, NULL, &error));
+  back = panel_s3_get (s3, "damaged.age", NULL, MIB, &error);
+  g_assert_no_error (error);
+  g_clear_pointer (&back, g_bytes_unref);
+
+  g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL,
+                &status, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  back = panel_s3_get (s3, "damaged.age", NULL, MIB, &error);
+  g_assert_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_BAD_DIGEST);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, "as recorded at upload"));
+  g_assert_null (back);
 }
 
 /* A part refused by the server: the upload is aborted, no object appears. */
@@ -1150,6 +1191,7 @@ main (int argc, char **argv)
   g_test_add_func ("/s3/round-trip/https", test_https);
   g_test_add_func ("/s3/errors/bad-digest", test_bad_digest);
   g_test_add_func ("/s3/errors/wrong-credentials", test_wrong_secret);
+  g_test_add_func ("/s3/errors/damaged-object-on-get", test_damaged_on_get);
   g_test_add_func ("/s3/multipart/round-trip", test_multipart);
   g_test_add_func ("/s3/multipart/failed-part-aborts", test_multipart_failure_aborts);
   g_test_add_func ("/s3/object-lock/compliance", test_lock_compliance);
