@@ -394,6 +394,9 @@ typedef struct {
   const char *const *names;
   char **values;
   int current;                   /* index into names of the open element, or -1 */
+  const char *list_name;         /* every element of this name goes to list */
+  GPtrArray *list;
+  gboolean in_list;
   gboolean have_root;
   char root_name[32];
 } XmlPick;
@@ -410,6 +413,10 @@ xml_start (GMarkupParseContext *ctx, const char *element, const char **an, const
     p->have_root = TRUE;
   }
   p->current = -1;
+  p->in_list = p->list_name != NULL && strcmp (element, p->list_name) == 0 &&
+               p->list->len < 100000;
+  if (p->in_list)
+    g_ptr_array_add (p->list, g_strdup (""));
   for (int i = 0; p->names[i] != NULL; i++)
     if (strcmp (p->names[i], element) == 0 && p->values[i] == NULL) {
       p->current = i;
@@ -424,6 +431,7 @@ xml_end (GMarkupParseContext *ctx, const char *element, gpointer user_data, GErr
 
   (void) ctx, (void) element, (void) error;
   p->current = -1;
+  p->in_list = FALSE;
 }
 
 static void
@@ -433,6 +441,16 @@ xml_text (GMarkupParseContext *ctx, const char *text, gsize len, gpointer user_d
   XmlPick *p = user_data;
 
   (void) ctx, (void) error;
+  if (p->in_list) {
+    char **last = (char **) &g_ptr_array_index (p->list, p->list->len - 1);
+
+    if (strlen (*last) + len < 4096) {
+      char *joined = g_strdup_printf ("%s%.*s", *last, (int) len, text);
+
+      g_free (*last);
+      *last = joined;
+    }
+  }
   if (p->current >= 0 && strlen (p->values[p->current]) + len < 4096) {
     char *joined = g_strdup_printf ("%s%.*s", p->values[p->current], (int) len, text);
 
@@ -446,9 +464,11 @@ static const GMarkupParser xml_parser = { xml_start, xml_end, xml_text, NULL, NU
 /* Parses body; values[i] gets the text of names[i] or NULL. Returns the root
  * element's name ("" if the body is not XML). */
 static char *
-xml_pick (GByteArray *body, const char *const *names, char **values)
+xml_pick_list (GByteArray *body, const char *const *names, char **values,
+               const char *list_name, GPtrArray *list)
 {
-  XmlPick p = { .names = names, .values = values, .current = -1 };
+  XmlPick p = { .names = names, .values = values, .current = -1, .list_name = list_name,
+                .list = list };
   g_autoptr(GMarkupParseContext) ctx = NULL;
   const char *data;
   gsize len;
@@ -471,6 +491,12 @@ xml_pick (GByteArray *body, const char *const *names, char **values)
       !g_markup_parse_context_end_parse (ctx, NULL))
     return g_strdup (p.have_root ? p.root_name : "");
   return g_strdup (p.root_name);
+}
+
+static char *
+xml_pick (GByteArray *body, const char *const *names, char **values)
+{
+  return xml_pick_list (body, names, values, NULL, NULL);
 }
 
 /* ---- transfers ----------------------------------------------------------- */
@@ -1117,6 +1143,55 @@ panel_s3_delete (PanelS3 *self, const char *key, const char *version_id,
 
   g_return_val_if_fail (self != NULL && key != NULL, FALSE);
   return check_key (key, error) && perform (self, &req, &r, error);
+}
+
+GPtrArray *
+panel_s3_list (PanelS3 *self, const char *prefix, guint max_keys, GError **error)
+{
+  static const char *const names[] = { "IsTruncated", "NextContinuationToken", NULL };
+  g_autoptr(GPtrArray) keys = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *token = NULL;
+
+  g_return_val_if_fail (self != NULL && prefix != NULL, NULL);
+  do {
+    g_auto(S3Response) r = { 0 };
+    g_autoptr(GString) q = g_string_new (NULL);
+    S3Request req = { .method = "GET", .max_response = 16 * MIB };
+    char *values[3] = { NULL };
+    g_autofree char *root = NULL;
+    gboolean truncated;
+
+    /* Sorted by name, as SigV4 with curl 7.88 needs. */
+    if (token != NULL) {
+      g_string_append (q, "continuation-token=");
+      append_encoded (q, token, FALSE);
+      g_string_append_c (q, '&');
+    }
+    g_string_append (q, "list-type=2&max-keys=1000&prefix=");
+    append_encoded (q, prefix, FALSE);
+    req.query = q->str;
+    if (!perform (self, &req, &r, error))
+      return NULL;
+    root = xml_pick_list (r.body, names, values, "Key", keys);
+    truncated = g_strcmp0 (values[0], "true") == 0;
+    g_clear_pointer (&token, g_free);
+    token = values[1];
+    g_free (values[0]);
+    if (strcmp (root, "ListBucketResult") != 0 || (truncated && (token == NULL || *token == '\0'))) {
+      g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_FAILED,
+                   "S3 GET %s?list-type=2: not a ListBucketResult answer", self->bucket);
+      return NULL;
+    }
+    if (keys->len > max_keys) {
+      g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_TOO_LARGE,
+                   "S3 bucket %s has more than %u keys under '%s'", self->bucket, max_keys,
+                   prefix);
+      return NULL;
+    }
+    if (!truncated)
+      break;
+  } while (TRUE);
+  return g_steal_pointer (&keys);
 }
 
 /* ---- Object Lock --------------------------------------------------------- */

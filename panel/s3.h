@@ -122,6 +122,11 @@ GBytes *panel_s3_get (PanelS3 *self, const char *key, const char *version_id,
 gboolean panel_s3_delete (PanelS3 *self, const char *key, const char *version_id,
                           gboolean bypass_governance, GError **error);
 
+/* The keys under prefix ("" for all), in the server's order (by name),
+ * following continuation tokens; more than max_keys is an error
+ * (PANEL_S3_ERROR_TOO_LARGE). Frees with g_ptr_array_unref. */
+GPtrArray *panel_s3_list (PanelS3 *self, const char *prefix, guint max_keys, GError **error);
+
 /* Object Lock of one version (the bucket must have Object Lock enabled). */
 gboolean panel_s3_set_retention (PanelS3 *self, const char *key, const char *version_id,
                                  PanelS3LockMode mode, gint64 retain_until,

@@ -281,6 +281,41 @@ round_trip (PanelS3 *s3, const char *key)
 
 /* ---- tests ----------------------------------------------------------------- */
 
+/* More keys than one answer holds (1000), names that need encoding, and a
+ * prefix that must be honoured. */
+static void
+test_list (void)
+{
+  g_autoptr(PanelS3) s3 = client_for (rgw.plain_bucket);
+  g_autoptr(GBytes) data = random_bytes (10, 1);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) keys = NULL;
+  const guint n = 1005;
+
+  for (guint i = 0; i < n; i++) {
+    g_autofree char *key = g_strdup_printf ("list/incident +%u/segment-%04u.age", i % 2, i);
+
+    CHECK (panel_s3_put (s3, key, data, NULL, NULL, &error));
+  }
+  CHECK (panel_s3_put (s3, "listed-not/other.age", data, NULL, NULL, &error));
+  keys = panel_s3_list (s3, "list/", 5000, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (keys->len, ==, n);
+  for (guint i = 1; i < keys->len; i++)
+    g_assert_cmpstr (keys->pdata[i - 1], <, keys->pdata[i]);
+  g_assert_cmpstr (keys->pdata[0], ==, "list/incident +0/segment-0000.age");
+  g_clear_pointer (&keys, g_ptr_array_unref);
+
+  keys = panel_s3_list (s3, "list/incident +1/", 5000, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (keys->len, ==, n / 2);
+  g_clear_pointer (&keys, g_ptr_array_unref);
+
+  keys = panel_s3_list (s3, "list/", 100, &error);
+  g_assert_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_TOO_LARGE);
+  g_assert_null (keys);
+}
+
 static void
 test_round_trip_path_style (void)
 {
@@ -1189,6 +1224,7 @@ main (int argc, char **argv)
   g_test_add_func ("/s3/round-trip/path-style", test_round_trip_path_style);
   g_test_add_func ("/s3/round-trip/virtual-host", test_round_trip_virtual_host);
   g_test_add_func ("/s3/round-trip/https", test_https);
+  g_test_add_func ("/s3/round-trip/list", test_list);
   g_test_add_func ("/s3/errors/bad-digest", test_bad_digest);
   g_test_add_func ("/s3/errors/wrong-credentials", test_wrong_secret);
   g_test_add_func ("/s3/errors/damaged-object-on-get", test_damaged_on_get);
