@@ -877,7 +877,10 @@ put_single (PanelS3 *self, const char *key, GBytes *data, const PanelS3PutOption
   req.body_len = len;
   if (req.body == NULL)
     req.body = (const guint8 *) "";
-  if (!sha256_hex (req.body, len, sha)) {
+  /* The server hashes the body against x-amz-content-sha256 itself. */
+  if (options->sha256 != NULL)
+    g_strlcpy (sha, options->sha256, sizeof sha);
+  else if (!sha256_hex (req.body, len, sha)) {
     g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_FAILED, "S3 PUT: hashing failed");
     return FALSE;
   }
@@ -950,6 +953,13 @@ put_multipart (PanelS3 *self, const char *key, GBytes *data, const PanelS3PutOpt
   /* The whole object's hash, recorded at initiation like any metadata. */
   if (!sha256_hex (bytes, len, sha)) {
     g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_FAILED, "S3 PUT: hashing failed");
+    return FALSE;
+  }
+  /* Parts are checked one by one by the server; the whole here. */
+  if (options->sha256 != NULL && g_ascii_strcasecmp (options->sha256, sha) != 0) {
+    g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_BAD_DIGEST,
+                 "S3 PUT %s/%s: the data's SHA-256 is %s, not %s as declared", self->bucket, key,
+                 sha, options->sha256);
     return FALSE;
   }
   init_headers[1] = sha_meta = g_strdup_printf ("x-amz-meta-sha256: %s", sha);

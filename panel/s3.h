@@ -61,6 +61,10 @@ typedef struct {
   gint64 retain_until;           /* Unix seconds (UTC); 0: none (bucket default applies) */
   gboolean legal_hold;
   const char *content_type;      /* NULL: application/octet-stream */
+  /* Hex SHA-256 of the data if the caller has it (NULL: computed). Not
+   * trusted: the server checks it on a single PUT, the client on a
+   * multipart one; a wrong one fails with PANEL_S3_ERROR_BAD_DIGEST. */
+  const char *sha256;
 } PanelS3PutOptions;
 
 typedef struct {

@@ -391,6 +391,42 @@ test_bad_digest (void)
   g_assert_false (exists);
 }
 
+static PanelS3 *multipart_client (const char *bucket);
+
+/* A declared SHA-256 that does not match the bytes: refused by the server
+ * (single PUT) or by the client (multipart), nothing stored. */
+static void
+test_wrong_declared_sha256 (void)
+{
+  g_autoptr(PanelS3) s3 = multipart_client (rgw.plain_bucket);
+  g_autoptr(GBytes) small = random_bytes (3000, 6);
+  g_autoptr(GBytes) big = random_bytes (6 * MIB, 6);
+  g_autofree char *small_sha = sha256_of (small);
+  PanelS3PutOptions wrong = { .sha256 = "00000000000000000000000000000000"
+                                        "00000000000000000000000000000000" };
+  PanelS3PutOptions right = { .sha256 = small_sha };
+  g_autoptr(GError) error = NULL;
+  g_auto(PanelS3Object) info = { 0 };
+  gboolean exists = TRUE;
+
+  g_assert_false (panel_s3_put (s3, "declared/small.age", small, &wrong, NULL, &error));
+  g_assert_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_BAD_DIGEST);
+  g_test_message ("%s", error->message);
+  g_clear_error (&error);
+  g_assert_false (panel_s3_put (s3, "declared/big.age", big, &wrong, NULL, &error));
+  g_assert_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_BAD_DIGEST);
+  g_test_message ("%s", error->message);
+  g_clear_error (&error);
+  CHECK (panel_s3_exists (s3, "declared/small.age", &exists, &error));
+  g_assert_false (exists);
+  CHECK (panel_s3_exists (s3, "declared/big.age", &exists, &error));
+  g_assert_false (exists);
+
+  CHECK (panel_s3_put (s3, "declared/small.age", small, &right, NULL, &error));
+  CHECK (panel_s3_head (s3, "declared/small.age", NULL, &info, &error));
+  g_assert_cmpstr (info.sha256, ==, small_sha);
+}
+
 static void
 test_wrong_secret (void)
 {
@@ -1227,6 +1263,7 @@ main (int argc, char **argv)
   g_test_add_func ("/s3/round-trip/list", test_list);
   g_test_add_func ("/s3/errors/bad-digest", test_bad_digest);
   g_test_add_func ("/s3/errors/wrong-credentials", test_wrong_secret);
+  g_test_add_func ("/s3/errors/wrong-declared-sha256", test_wrong_declared_sha256);
   g_test_add_func ("/s3/errors/damaged-object-on-get", test_damaged_on_get);
   g_test_add_func ("/s3/multipart/round-trip", test_multipart);
   g_test_add_func ("/s3/multipart/failed-part-aborts", test_multipart_failure_aborts);
