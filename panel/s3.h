@@ -57,7 +57,7 @@ typedef struct {
 
 /* How an object is stored. A zeroed struct: no lock, no legal hold. */
 typedef struct {
-  PanelS3LockMode lock_mode;     /* with retain_until */
+  PanelS3LockMode lock_mode;     /* with retain_until; NONE there means GOVERNANCE */
   gint64 retain_until;           /* Unix seconds (UTC); 0: none (bucket default applies) */
   gboolean legal_hold;
   const char *content_type;      /* NULL: application/octet-stream */
