@@ -663,7 +663,7 @@ create_key (const char *path, GError **error)
   g_autoptr (BIO) mem = NULL;
   g_autoptr (GError) local = NULL;
   g_autofree char *dir = g_path_get_dirname (path);
-  EVP_PKEY *pkey = NULL;
+  g_autoptr (EVP_PKEY) pkey = NULL;
   char *pem = NULL;
   long pem_len;
   gboolean written;
@@ -673,7 +673,6 @@ create_key (const char *path, GError **error)
       openssl_failed (error, "cannot generate an Ed25519 key");
       return NULL;
     }
-  g_autoptr (EVP_PKEY) owned = pkey;
   mem = BIO_new (BIO_s_mem ());
   if (mem == NULL || !PEM_write_bio_PrivateKey (mem, pkey, NULL, NULL, 0, NULL, NULL))
     {
