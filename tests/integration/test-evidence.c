@@ -672,6 +672,30 @@ test_chain_to_previous (void)
   remove_copy (prev);
 }
 
+/* The chain checked with jq and sha256sum only, as docs/evidence-format.md
+ * shows. */
+static void
+test_chain_with_jq (void)
+{
+  g_autofree char *out = NULL, *out2 = NULL;
+
+  g_assert_cmpint (run (&out, NULL, tool ("evidence-check-chain"), inc2, inc1, NULL), ==, 0);
+  g_assert_true (g_str_has_prefix (out, "chain intact: 5 entries, last entry hash "));
+
+  char *dir = copy_incident (inc1);
+  g_autoptr (JsonNode) root_node = load_manifest_json (dir);
+  JsonObject *e2 = json_array_get_object_element (entries_of (root_node), 2);
+  json_object_set_int_member (e2, "duration_us", 1000001);
+  save_manifest_json (dir, root_node, device_key);
+  g_assert_cmpint (run (&out2, NULL, tool ("evidence-check-chain"), dir, NULL), ==, 1);
+  g_assert_true (g_str_has_prefix (out2, "broken chain: entries[3].prev is "));
+  g_clear_pointer (&out2, g_free);
+  g_assert_cmpint (run (&out2, NULL, tool ("evidence-check-chain"), inc2, dir, NULL), ==, 1);
+  g_assert_true (g_str_has_prefix (out2, "broken chain: "));
+  g_assert_nonnull (strstr (out2, "/manifest.json has SHA-256 "));
+  remove_copy (dir);
+}
+
 /* ---- plaintext --------------------------------------------------------- */
 
 /* Other media, validly age-encrypted to the site, put in place of segment
@@ -970,6 +994,7 @@ main (int argc, char **argv)
   g_test_add_func ("/evidence/tamper/broken-chain", test_broken_chain);
   g_test_add_func ("/evidence/tamper/removed-entry", test_removed_entry);
   g_test_add_func ("/evidence/tamper/chain-to-previous", test_chain_to_previous);
+  g_test_add_func ("/evidence/tamper/chain-with-jq", test_chain_with_jq);
   g_test_add_func ("/evidence/tamper/plaintext-replaced", test_plaintext_replaced);
   g_test_add_func ("/evidence/keys/wrong-identity", test_wrong_identity);
   g_test_add_func ("/evidence/keys/identity-permissions", test_identity_permissions);
