@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* ansimctl commands for configuration and the desk: check-config,
- * config-reference, press, status. */
+/* ansimctl's command table, and the commands for configuration and the
+ * desk: check-config, config-reference, press, status. */
 #include "ansimctl.h"
 
 #include <json-glib/json-glib.h>
 
+#include "cmd-evidence.h"
 #include "config.h"
 #include "db.h"
 #include "hw.h"
@@ -13,7 +14,10 @@ const AnsimctlCommand ansimctl_commands[] = {
   { "check-config", "Validate configuration files as the daemons would", ansimctl_check_config },
   { "config-reference", "Print the reference of every configuration key (markdown)", ansimctl_config_reference },
   { "press", "Press a simulated trigger of a running recorder", ansimctl_press },
-  { "status", "Show a desk's triggers, lights and event log", ansimctl_status },
+  { "status", "Show a desk's triggers, lights, device key and event log", ansimctl_status },
+  { "keygen", "Make an age identity (the site key that decrypts footage)", ansimctl_keygen },
+  { "verify", "Check an incident folder offline: signature, chain, segments", ansimctl_verify },
+  { "decrypt", "Write an incident's media, checked, with an age identity", ansimctl_decrypt },
   { NULL }
 };
 
@@ -300,6 +304,10 @@ ansimctl_status (int argc, char **argv)
         g_print ("  output  %-14s %s\n", (const char *) l->data,
                  json_object_get_boolean_member (outputs, l->data) ? "ON" : "off");
     }
+
+  g_autofree char *key_path = ansim_config_get_path (config, "recorder", "device_key");
+  g_autofree char *key_line = ansimctl_device_fingerprint_line (key_path);
+  g_print ("%s\n", key_line);
 
   g_autofree char *database = ansim_config_get_path (config, "recorder", "database");
   if (!g_file_test (database, G_FILE_TEST_EXISTS))

@@ -140,6 +140,11 @@ static const AnsimConfigKey recorder_keys[] = {
     .help = "directory of sealed, encrypted segments until the panel has stored them" },
   { .key = "control_socket", .type = ANSIM_CONFIG_PATH, .default_value = "control.sock",
     .help = "UNIX socket of the recorder: `ansimctl press` and `ansimctl status` use it" },
+  { .key = "device_key", .type = ANSIM_CONFIG_PATH, .default_value = "device.pem",
+    .help = "this board's Ed25519 signing key (PKCS#8 PEM), created at the first start with "
+            "mode 0600 and its public key beside it (device.pub.pem); a key file group or others "
+            "may read is refused. Every manifest is signed with it; `ansimctl status` shows its "
+            "fingerprint" },
   { NULL }
 };
 

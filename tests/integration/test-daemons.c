@@ -263,6 +263,7 @@ test_two_recorders (Fixture *f, gconstpointer data)
   int status;
   g_autofree char *press = run_ctl (&status, "press", "--data-dir", f->dir, NULL);
   g_assert_cmpint (status, ==, 0);
+  g_assert_nonnull (press);
   stop_daemon (f);
 }
 
