@@ -14,6 +14,9 @@ const AnsimctlCommand ansimctl_commands[] = {
   { "config-reference", "Print the reference of every configuration key (markdown)", ansimctl_config_reference },
   { "press", "Press a simulated trigger of a running recorder", ansimctl_press },
   { "status", "Show a desk's triggers, lights and event log", ansimctl_status },
+  { "enroll-code", "Create a one-time code to enroll a desk board (panel side)", ansimctl_enroll_code },
+  { "revoke", "Revoke an enrolled desk board (panel side)", ansimctl_revoke },
+  { "enroll", "Enroll this desk board with the site's panel", ansimctl_enroll },
   { NULL }
 };
 
