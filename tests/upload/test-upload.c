@@ -37,7 +37,7 @@ static void
 teardown (Fixture *f, gconstpointer data)
 {
   (void) data;
-  test_process_stop (f->uploader, SIGKILL);
+  test_process_stop (f->uploader, SIGTERM);
   g_clear_object (&f->uploader);
   g_clear_pointer (&f->panel, test_panel_free);
   g_clear_pointer (&f->desk, test_desk_free);

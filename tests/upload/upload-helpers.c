@@ -342,6 +342,12 @@ test_process_stop (GSubprocess *proc, int sig)
     return;
   g_subprocess_send_signal (proc, sig);
   g_subprocess_wait (proc, NULL, NULL);
+  /* a SIGTERM must end in a clean stop (and, under the sanitizers, with
+   * no leak or error report, which would change the exit status) */
+  if (sig == SIGTERM && !(g_subprocess_get_if_exited (proc)
+                          && g_subprocess_get_exit_status (proc) == 0))
+    g_error ("%s did not stop cleanly on SIGTERM (see its log)",
+             g_subprocess_get_identifier (proc));
 }
 
 void
