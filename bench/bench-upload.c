@@ -209,7 +209,6 @@ main (int argc, char **argv)
   double ours_s = (g_get_monotonic_time () - t0) / 1e6;
   /* baseline: the curl CLI PUTs the same files to the plain server */
   g_autoptr (GString) glob = g_string_new ("{");
-  g_autoptr (GDir) spool = NULL;
   {
     sqlite3_stmt *stmt = NULL;
     sqlite3_prepare_v2 (desk->db, "SELECT spool_path FROM segments", -1, &stmt, NULL);
@@ -229,13 +228,16 @@ main (int argc, char **argv)
   g_assert_cmpint (status, ==, 0);
 
   double ours_mbps = bytes / ours_s / 1e6, curl_mbps = bytes / curl_s / 1e6;
-  printf ("%-58s %9s %9s %7s\n", "press -> alert recorded by the panel (loopback)", "ansim", "plain", "ratio");
-  printf ("%-58s %9.2f %9.2f %7.2f\n", g_strdup_printf ("  p50 ms over %d presses", presses), p50, b50, p50 / b50);
-  printf ("%-58s %9.2f %9.2f %7.2f   goal p99 < 100 ms: %s\n",
-          g_strdup_printf ("  p99 ms over %d presses", presses), p99, b99, p99 / b99,
+  g_autofree char *l50 = g_strdup_printf ("  p50 ms over %d presses", presses);
+  g_autofree char *l99 = g_strdup_printf ("  p99 ms over %d presses", presses);
+  g_autofree char *lin = g_strdup_printf ("ingest, %d x %d MiB segments (MB/s)", segments,
+                                          segment_mib);
+  printf ("%-58s %9s %9s %7s\n", "press -> alert recorded by the panel (loopback)", "ansim",
+          "plain", "ratio");
+  printf ("%-58s %9.2f %9.2f %7.2f\n", l50, p50, b50, p50 / b50);
+  printf ("%-58s %9.2f %9.2f %7.2f   goal p99 < 100 ms: %s\n", l99, p99, b99, p99 / b99,
           p99 < 100 ? "met" : "NOT MET");
-  printf ("%-58s %9s %9s %7s\n", g_strdup_printf ("ingest, %d x %d MiB segments (MB/s)", segments,
-          segment_mib), "ansim", "curl PUT", "ratio");
+  printf ("%-58s %9s %9s %7s\n", lin, "ansim", "curl PUT", "ratio");
   printf ("%-58s %9.1f %9.1f %7.2f\n", "  filesystem store (fsync per object) vs plain server",
           ours_mbps, curl_mbps, ours_mbps / curl_mbps);
 

@@ -367,7 +367,7 @@ check_created (PanelIngest *self, Reply *r, gint64 created)
 
 /* Parses the signature headers and checks the body's digest. */
 static AnsimHttpsig *
-parse_signed (Reply *r, const PanelRequest *req)
+parse_signed (Reply *r, const PanelRequest *req, const guint8 body_sha[32])
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (AnsimHttpsig) sig = ansim_httpsig_parse (req->signature_input, req->signature, &error);
@@ -379,9 +379,7 @@ parse_signed (Reply *r, const PanelRequest *req)
         reply_error (r, 400, "bad-signature-header", "%s", error->message);
       return NULL;
     }
-  gsize len = 0;
-  const void *data = g_bytes_get_data (req->body, &len);
-  if (!ansim_httpsig_check_content_digest (req->content_digest, data, len, &error))
+  if (!ansim_httpsig_check_content_digest_for (req->content_digest, body_sha, &error))
     {
       reply_error (r, g_error_matches (error, ANSIM_HTTPSIG_ERROR, ANSIM_HTTPSIG_ERROR_MISSING)
                    ? 401 : 400,
@@ -394,9 +392,10 @@ parse_signed (Reply *r, const PanelRequest *req)
 
 /* Everything a device request must pass before its handler runs. */
 static gboolean
-authenticate (PanelIngest *self, Reply *r, const PanelRequest *req, Device *out)
+authenticate (PanelIngest *self, Reply *r, const PanelRequest *req, const guint8 body_sha[32],
+              Device *out)
 {
-  g_autoptr (AnsimHttpsig) sig = parse_signed (r, req);
+  g_autoptr (AnsimHttpsig) sig = parse_signed (r, req, body_sha);
   if (sig == NULL)
     return FALSE;
   gint64 revoked_at_us = 0;
@@ -509,10 +508,10 @@ ensure_desk (PanelIngest *self, Reply *r, const char *desk_id, const char *name)
 }
 
 static void
-handle_enroll (PanelIngest *self, Reply *r, const PanelRequest *req)
+handle_enroll (PanelIngest *self, Reply *r, const PanelRequest *req, const guint8 body_sha[32])
 {
   static const char *const members[] = { "code", "device_id", "public_key", NULL };
-  g_autoptr (AnsimHttpsig) sig = parse_signed (r, req);
+  g_autoptr (AnsimHttpsig) sig = parse_signed (r, req, body_sha);
   if (sig == NULL)
     return;
   g_autoptr (JsonObject) o = body_object (r, req->body, members);
@@ -857,7 +856,10 @@ handle_manifest (PanelIngest *self, Reply *r, const PanelRequest *req, const Dev
   if (!is_name (ansim_manifest_get_desk_id (m)))
     return reply_error (r, 422, "bad-manifest", "desk id is not a name");
 
-  g_autofree char *hash = g_compute_checksum_for_data (G_CHECKSUM_SHA256, data, len);
+  char hash[65];
+  guint8 raw_hash[32];
+  ansim_sha256 (data, len, raw_hash);
+  ansim_sha256_to_hex (raw_hash, hash);
   gint64 incident = find_incident (self, r, d, uuid);
   if (incident < 0)
     return;
@@ -909,8 +911,8 @@ handle_manifest (PanelIngest *self, Reply *r, const PanelRequest *req, const Dev
 
   g_autofree char *key = g_strdup_printf ("%s/%s/manifest-%s.json", d->id, uuid, hash);
   g_autofree char *sig_key = g_strdup_printf ("%s.sig", key);
-  if (!panel_store_put (self->store, key, req->body, NULL, NULL, &error)
-      || !panel_store_put (self->store, sig_key, sig, NULL, NULL, &error))
+  if (!panel_store_put (self->store, key, req->body, hash, NULL, NULL, &error)
+      || !panel_store_put (self->store, sig_key, sig, NULL, NULL, NULL, &error))
     return reply_store_error (r, error);
 
   gint64 now = g_get_real_time ();
@@ -1013,7 +1015,7 @@ db_error:
 
 static void
 handle_segment (PanelIngest *self, Reply *r, const PanelRequest *req, const Device *d,
-                const char *uuid, gint64 idx)
+                const char *uuid, gint64 idx, const char *actual)
 {
   gint64 incident = find_incident (self, r, d, uuid);
   if (incident < 0)
@@ -1040,7 +1042,6 @@ handle_segment (PanelIngest *self, Reply *r, const PanelRequest *req, const Devi
   gint64 size = sqlite3_column_int64 (stmt, 1);
   g_autofree char *expected = g_strdup ((const char *) sqlite3_column_text (stmt, 2));
   gboolean have = sqlite3_column_type (stmt, 3) != SQLITE_NULL;
-  g_autofree char *actual = g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, req->body);
   if ((gint64) g_bytes_get_size (req->body) != size || strcmp (actual, expected) != 0)
     return reply_error (r, 422, "hash-mismatch", "segment %" G_GINT64_FORMAT " of incident %s: "
                         "the body (%zu bytes, SHA-256 %s) is not what the manifest lists (%"
@@ -1055,7 +1056,7 @@ handle_segment (PanelIngest *self, Reply *r, const PanelRequest *req, const Devi
       add_incident_state (self, r, incident);
       return;
     }
-  if (!panel_store_put (self->store, key, req->body, NULL, NULL, &error))
+  if (!panel_store_put (self->store, key, req->body, actual, NULL, NULL, &error))
     return reply_store_error (r, error);
   g_autoptr (sqlite3_stmt) upd = ansim_db_prepare (self->db,
     "UPDATE segments SET store_key = ?3, received_at_us = ?4 "
@@ -1140,6 +1141,14 @@ route (PanelIngest *self, Reply *r, const PanelRequest *req)
     return reply_error (r, 404, "not-found", "no such resource");
   if (g_bytes_get_size (req->body) > self->max_body_size)
     return reply_error (r, 413, "too-large", "the body is over %zu bytes", self->max_body_size);
+  /* One SHA-256 of the body serves the digest check, the manifest's
+   * entry and the store. */
+  gsize body_len = 0;
+  const void *body_data = g_bytes_get_data (req->body, &body_len);
+  guint8 body_sha[32];
+  char body_hex[65];
+  ansim_sha256 (body_data, body_len, body_sha);
+  ansim_sha256_to_hex (body_sha, body_hex);
   const char *rest = path + strlen (PANEL_API_PREFIX);
   g_auto (GStrv) parts = g_strsplit (rest, "/", 6);
   guint n = g_strv_length (parts);
@@ -1148,7 +1157,7 @@ route (PanelIngest *self, Reply *r, const PanelRequest *req)
     {
       if (!g_str_equal (method, "POST"))
         return reply_error (r, 405, "method-not-allowed", "use POST");
-      return handle_enroll (self, r, req);
+      return handle_enroll (self, r, req, body_sha);
     }
 
   /* Which handler, with its ids checked, before anything is read. */
@@ -1182,14 +1191,14 @@ route (PanelIngest *self, Reply *r, const PanelRequest *req)
     return reply_error (r, 405, "method-not-allowed", "use %s", want);
 
   g_auto (Device) d = { 0 };
-  if (!authenticate (self, r, req, &d))
+  if (!authenticate (self, r, req, body_sha, &d))
     return;
   switch (what)
     {
     case ALERT: return handle_alert (self, r, req, &d, uuid);
     case EVENT: return handle_event (self, r, req, &d, number);
     case MANIFEST: return handle_manifest (self, r, req, &d, uuid);
-    case SEGMENT: return handle_segment (self, r, req, &d, uuid, number);
+    case SEGMENT: return handle_segment (self, r, req, &d, uuid, number, body_hex);
     case HEARTBEAT: return handle_heartbeat (self, r, req, &d);
     case NONE: break;
     }

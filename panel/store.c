@@ -3,6 +3,8 @@
  * backend. */
 #include "store.h"
 
+#include "httpsig.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <glib/gstdio.h>
@@ -46,18 +48,24 @@ check_key (const char *key, GError **error)
 static char *
 sha256_hex (GBytes *data)
 {
-  return g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, data);
+  guint8 sha[32];
+  char *hex = g_malloc (65);
+  gsize len = 0;
+  const void *p = g_bytes_get_data (data, &len);
+  ansim_sha256 (p, len, sha);
+  ansim_sha256_to_hex (sha, hex);
+  return hex;
 }
 
 gboolean
-panel_store_put (PanelStore *store, const char *key, GBytes *data,
+panel_store_put (PanelStore *store, const char *key, GBytes *data, const char *sha256,
                  const PanelStorePutOptions *options, gboolean *out_existed, GError **error)
 {
   static const PanelStorePutOptions none = { 0 };
   gboolean existed = FALSE;
   if (!check_key (key, error))
     return FALSE;
-  g_autofree char *hex = sha256_hex (data);
+  g_autofree char *hex = sha256 != NULL ? g_strdup (sha256) : sha256_hex (data);
   if (!store->backend->put (store, key, data, hex, options != NULL ? options : &none, &existed,
                             error))
     return FALSE;

@@ -56,9 +56,10 @@ struct _PanelStore {
  * [A-Za-z0-9._-] not starting with '.', joined by '/'. */
 gboolean panel_store_key_is_valid (const char *key);
 
+/* sha256_hex: the data's SHA-256 if the caller has it (NULL: computed). */
 gboolean panel_store_put (PanelStore *store, const char *key, GBytes *data,
-                          const PanelStorePutOptions *options, gboolean *out_existed,
-                          GError **error);
+                          const char *sha256_hex, const PanelStorePutOptions *options,
+                          gboolean *out_existed, GError **error);
 gboolean panel_store_head (PanelStore *store, const char *key, gboolean *out_exists,
                            gint64 *out_size, GError **error);
 GBytes *panel_store_get (PanelStore *store, const char *key, GError **error);
