@@ -381,6 +381,11 @@ static const AnsimConfigKey panel_keys[] = {
     .help = "directory of stored evidence for the filesystem store" },
   { .key = "max_body_size", .type = ANSIM_CONFIG_INT, .default_value = "64", .min = 1,
     .max = 4096, .help = "largest request body the ingest API accepts, in MiB (413 above)" },
+  { .key = "tls_certificate", .type = ANSIM_CONFIG_PATH,
+    .help = "PEM certificate (chain) to serve HTTPS with; with tls_key. None: plain HTTP "
+            "(one machine, or behind a TLS proxy)" },
+  { .key = "tls_key", .type = ANSIM_CONFIG_PATH,
+    .help = "PEM private key of tls_certificate, readable only by the panel's user" },
   { .key = "clock_skew", .type = ANSIM_CONFIG_INT, .default_value = "300", .min = 5,
     .max = 86400,
     .help = "seconds a signed request's time may differ from the panel's clock (older: refused)" },
@@ -399,6 +404,15 @@ panel_check (AnsimConfig *config, GError **error)
   const char *address = ansim_config_get_string (config, "panel", "listen_address");
   g_autoptr(GInetAddress) inet = NULL;
 
+  if (ansim_config_has_key (config, "panel", "tls_certificate") !=
+      ansim_config_has_key (config, "panel", "tls_key")) {
+    gboolean cert = ansim_config_has_key (config, "panel", "tls_certificate");
+    ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_CONFLICT, "panel",
+                            cert ? "tls_certificate" : "tls_key",
+                            cert ? "given without tls_key" : "given without tls_certificate",
+                            "both tls_certificate and tls_key, or neither");
+    return FALSE;
+  }
   if (strcmp (address, "*") == 0)
     return TRUE;
   inet = g_inet_address_new_from_string (address);

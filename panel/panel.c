@@ -193,7 +193,19 @@ panel_new (AnsimConfig *config, GError **error)
   };
   self->ingest = panel_ingest_new (self->db, self->store, &options);
 
-  self->server = soup_server_new ("server-header", "ansim-panel", NULL);
+  g_autoptr (GTlsCertificate) tls = NULL;
+  if (ansim_config_has_key (config, "panel", "tls_certificate"))
+    {
+      g_autofree char *cert = ansim_config_get_path (config, "panel", "tls_certificate");
+      g_autofree char *key = ansim_config_get_path (config, "panel", "tls_key");
+      tls = g_tls_certificate_new_from_files (cert, key, error);
+      if (tls == NULL)
+        {
+          g_prefix_error (error, "TLS certificate %s with key %s: ", cert, key);
+          return NULL;
+        }
+    }
+  self->server = soup_server_new ("server-header", "ansim-panel", "tls-certificate", tls, NULL);
   g_signal_connect (self->server, "request-started", G_CALLBACK (on_request_started), self);
   soup_server_add_handler (self->server, "/api/health", handle_health, self, NULL);
   soup_server_add_handler (self->server, "/api/v1", handle_api, self, NULL);
@@ -204,7 +216,8 @@ panel_new (AnsimConfig *config, GError **error)
     : g_inet_address_new_from_string (address);
   g_autoptr (GSocketAddress) sockaddr = g_inet_socket_address_new (inet, port);
   g_autoptr (GError) local_error = NULL;
-  if (!soup_server_listen (self->server, sockaddr, 0, &local_error))
+  if (!soup_server_listen (self->server, sockaddr, tls != NULL ? SOUP_SERVER_LISTEN_HTTPS : 0,
+                           &local_error))
     {
       g_set_error (error, G_IO_ERROR, local_error->code, "cannot listen on %s port %u: %s",
                    address, port, local_error->message);

@@ -362,6 +362,34 @@ test_store_full (Fixture *f, gconstpointer data)
   assert_panel_has_everything (f);
 }
 
+/* HTTPS: the uploader verifies the panel's certificate against ca_file;
+ * without it (the system's store does not know the test CA) nothing is
+ * sent and the reason is recorded. */
+static void
+test_https (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  g_autofree char *panel_dir = g_build_filename (f->dir, "panel-tls", NULL);
+  test_panel_free (f->panel);
+  f->panel = test_panel_new_https (panel_dir, NULL);
+  test_panel_start (f->panel);
+  test_panel_enroll (f->panel, f->desk, "dev-1");
+  g_free (test_desk_record (f->desk, 2, 50000));
+  g_autofree char *ca = g_strdup_printf ("ca_file = %s", f->panel->ca_file);
+  f->uploader = test_uploader_start (f->desk, f->panel->url, ca);
+  wait_all_confirmed (f, 30);
+  assert_panel_has_everything (f);
+  test_process_stop (f->uploader, SIGTERM);
+  g_clear_object (&f->uploader);
+
+  f->uploader = test_uploader_start (f->desk, f->panel->url, NULL);
+  g_free (test_desk_record (f->desk, 1, 50000));
+  g_usleep (2500000);
+  g_assert_cmpint (test_desk_count (f->desk, "confirmed_at_us IS NULL"), >, 0);
+  g_assert_cmpint (test_desk_count (f->desk, "last_error LIKE '%certificate%'"), >, 0);
+  g_assert_cmpint (test_panel_count (f->panel, "SELECT count(*) FROM incidents"), ==, 1);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -374,5 +402,6 @@ main (int argc, char **argv)
   ADD ("/upload/uploader-killed", test_uploader_killed);
   ADD ("/upload/store-down", test_store_down);
   ADD ("/upload/store-full", test_store_full);
+  ADD ("/upload/https", test_https);
   return g_test_run ();
 }

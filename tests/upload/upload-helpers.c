@@ -296,6 +296,41 @@ test_panel_new (const char *dir, const char *extra)
   return p;
 }
 
+static void
+sh_ok (const char *cmd)
+{
+  const char *argv[] = { "sh", "-c", cmd, NULL };
+  int status = 0;
+  g_autofree char *err = NULL;
+  g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL,
+                               &err, &status, NULL));
+  if (status != 0)
+    g_error ("%s: %s", cmd, err);
+}
+
+TestPanel *
+test_panel_new_https (const char *dir, const char *extra)
+{
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
+  g_autofree char *cmd = g_strdup_printf (
+    "cd '%s' && "
+    "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key "
+    "  -out ca.pem -days 2 -subj /CN=ansim-test-ca && "
+    "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout server.key "
+    "  -out server.csr -subj /CN=127.0.0.1 && "
+    "printf 'subjectAltName=IP:127.0.0.1\n' > san.ext && "
+    "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem "
+    "  -days 2 -extfile san.ext", dir);
+  sh_ok (cmd);
+  g_autofree char *tls = g_strdup_printf ("tls_certificate = %s/server.pem\ntls_key = %s/server.key\n%s",
+                                          dir, dir, extra != NULL ? extra : "");
+  TestPanel *p = test_panel_new (dir, tls);
+  g_free (p->url);
+  p->url = g_strdup_printf ("https://127.0.0.1:%u", p->port);
+  p->ca_file = g_build_filename (dir, "ca.pem", NULL);
+  return p;
+}
+
 static GSubprocess *
 spawn_logged (const char *log_path, const char *const *argv)
 {
@@ -367,6 +402,7 @@ test_panel_free (TestPanel *p)
   g_free (p->conf);
   g_free (p->url);
   g_free (p->log_path);
+  g_free (p->ca_file);
   g_free (p);
 }
 
@@ -412,7 +448,8 @@ test_panel_enroll (TestPanel *p, TestDesk *desk, const char *device_id)
                          "--desk", "desk-1", NULL };
   g_autofree char *code = g_strstrip (run_ok (make));
   const char *enroll[] = { ctl, "enroll", "--data-dir", desk->dir, "--panel", p->url,
-                           "--code", code, "--device", device_id, NULL };
+                           "--code", code, "--device", device_id,
+                           p->ca_file != NULL ? "--ca-file" : NULL, p->ca_file, NULL };
   g_autofree char *out = run_ok (enroll);
   g_assert_nonnull (strstr (out, "enrolled as device"));
 }

@@ -59,10 +59,14 @@ typedef struct {
   guint port;
   GSubprocess *proc;
   char *log_path;
+  char *ca_file;          /* set by test_panel_new_https */
 } TestPanel;
 
 /* extra: more lines for [panel] (may be NULL). Not started. */
 TestPanel *test_panel_new (const char *dir, const char *extra);
+/* The same serving HTTPS with a certificate for 127.0.0.1 from a test CA
+ * made with the openssl CLI (ca_file is that CA). */
+TestPanel *test_panel_new_https (const char *dir, const char *extra);
 /* Starts it and waits until it answers (fails the test after 10 s). */
 void test_panel_start (TestPanel *panel);
 /* Sends sig and waits for the process to end. */
