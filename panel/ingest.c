@@ -12,6 +12,10 @@
 #include "evidence.h"
 #include "httpsig.h"
 
+/* Alerts, events, heartbeats and enrollments are small; only manifests
+ * and segments may use max_body_size. */
+#define PANEL_MAX_JSON_BODY (64 * 1024)
+
 struct _PanelIngest {
   sqlite3 *db;
   PanelStore *store;
@@ -212,6 +216,11 @@ body_object (Reply *r, GBytes *body, const char *const *allowed)
   g_autoptr (GError) error = NULL;
   gsize len = 0;
   const char *data = g_bytes_get_data (body, &len);
+  if (len > PANEL_MAX_JSON_BODY)
+    {
+      reply_error (r, 413, "too-large", "a JSON body is at most %d bytes", PANEL_MAX_JSON_BODY);
+      return NULL;
+    }
   if (len == 0 || !g_utf8_validate (data, len, NULL)
       || !json_parser_load_from_data (parser, data, len, &error))
     {
@@ -1079,8 +1088,6 @@ handle_heartbeat (PanelIngest *self, Reply *r, const PanelRequest *req, const De
 {
   static const char *const members[] = { "wall_us", "disk_free_bytes", "queue_length",
                                          "oldest_item_age_s", "sources", "version", NULL };
-  if (g_bytes_get_size (req->body) > 64 * 1024)
-    return reply_error (r, 413, "too-large", "a heartbeat is at most 64 KiB");
   g_autoptr (JsonObject) o = body_object (r, req->body, members);
   if (o == NULL)
     return;
