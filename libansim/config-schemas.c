@@ -298,6 +298,8 @@ static const AnsimConfigKey uploader_keys[] = {
     .help = "the recorder's spool_dir: outbox paths are relative to it" },
   { .key = "wake_socket", .type = ANSIM_CONFIG_PATH, .default_value = "uploader.sock",
     .help = "UNIX datagram socket the recorder pokes when it queues an alert, so it goes at once" },
+  { .key = "recorder_socket", .type = ANSIM_CONFIG_PATH, .default_value = "control.sock",
+    .help = "the recorder's control_socket: heartbeats report its triggers' and outputs' state" },
   { .key = "poll_interval", .type = ANSIM_CONFIG_INT, .default_value = "5", .min = 1,
     .max = 3600, .help = "seconds between looks at the outbox when nobody wakes the uploader" },
   { .key = "heartbeat_interval", .type = ANSIM_CONFIG_INT, .default_value = "60", .min = 5,

@@ -17,6 +17,7 @@
 #include "db.h"
 #include "evidence.h"
 #include "httpsig.h"
+#include "hw.h"
 
 /* One outbox row being sent. */
 typedef struct {
@@ -50,6 +51,7 @@ struct _Uploader {
   char *database;
   char *spool_dir;
   char *wake_path;
+  char *recorder_socket;
   char *ca_file;
   AnsimDeviceKey *key;
   gint64 poll_us, heartbeat_us, retry_min_us, retry_max_us, keep_us, timeout_s, send_rate;
@@ -135,6 +137,21 @@ next_item (Uploader *self, gint64 now, Item *out, gint64 *out_next_due, GError *
     return FALSE;
   if (sqlite3_step (due) == SQLITE_ROW && sqlite3_column_type (due, 0) != SQLITE_NULL)
     *out_next_due = sqlite3_column_int64 (due, 0);
+  /* Later than any backoff can be: the wall clock went back. Retry now
+   * rather than wait for the clock to catch up. */
+  if (*out_next_due != G_MAXINT64 && *out_next_due > now + self->retry_max_us)
+    {
+      g_autoptr (sqlite3_stmt) reset = ansim_db_prepare (self->wdb,
+        "UPDATE outbox SET next_attempt_at_us = 0 WHERE confirmed_at_us IS NULL "
+        "AND next_attempt_at_us > ?1", error);
+      if (reset == NULL)
+        return FALSE;
+      sqlite3_bind_int64 (reset, 1, now + self->retry_max_us);
+      if (sqlite3_step (reset) != SQLITE_DONE)
+        return ansim_db_set_error (self->wdb, error, "resetting retry times");
+      g_message ("retry times beyond retry_max reset (the clock went back)");
+      *out_next_due = now;
+    }
   out->id = 0;
   return TRUE;
 }
@@ -473,11 +490,38 @@ send_heartbeat (Uploader *self)
   struct statvfs vfs;
   gint64 free_bytes = statvfs (self->spool_dir, &vfs) == 0
     ? (gint64) (vfs.f_bavail * vfs.f_frsize) : -1;
-  g_autofree char *json = g_strdup_printf (
-    "{\"wall_us\":%" G_GINT64_FORMAT ",\"disk_free_bytes\":%" G_GINT64_FORMAT
-    ",\"queue_length\":%" G_GINT64_FORMAT ",\"oldest_item_age_s\":%" G_GINT64_FORMAT
-    ",\"version\":\"%s\"}", now, free_bytes, queue, (now - oldest) / G_USEC_PER_SEC,
-    ANSIM_VERSION);
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "wall_us");
+  json_builder_add_int_value (b, now);
+  json_builder_set_member_name (b, "disk_free_bytes");
+  json_builder_add_int_value (b, free_bytes);
+  json_builder_set_member_name (b, "queue_length");
+  json_builder_add_int_value (b, queue);
+  json_builder_set_member_name (b, "oldest_item_age_s");
+  json_builder_add_int_value (b, (now - oldest) / G_USEC_PER_SEC);
+  json_builder_set_member_name (b, "version");
+  json_builder_add_string_value (b, ANSIM_VERSION);
+  /* The sources: the recorder's own report of its triggers and outputs. */
+  json_builder_set_member_name (b, "sources");
+  g_autoptr (GError) status_error = NULL;
+  g_autofree char *reply = hw_control_request (self->recorder_socket, "status", &status_error);
+  g_autoptr (JsonNode) state = reply != NULL ? json_from_string (reply, NULL) : NULL;
+  if (state != NULL && JSON_NODE_HOLDS_OBJECT (state))
+    json_builder_add_value (b, g_steal_pointer (&state));
+  else
+    {
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "recorder");
+      json_builder_add_string_value (b, "not answering");
+      json_builder_set_member_name (b, "error");
+      json_builder_add_string_value (b, status_error != NULL ? status_error->message
+                                                             : "not a JSON object");
+      json_builder_end_object (b);
+    }
+  json_builder_end_object (b);
+  g_autoptr (JsonNode) root = json_builder_get_root (b);
+  g_autofree char *json = json_to_string (root, FALSE);
   g_autoptr (GBytes) body = g_bytes_new (json, strlen (json));
   guint status = 0;
   g_autoptr (JsonObject) answer = NULL;
@@ -625,6 +669,7 @@ uploader_new (AnsimConfig *config, GError **error)
   self->panel_url = g_strdup (ansim_config_get_string (config, "uploader", "panel_url"));
   self->spool_dir = ansim_config_get_path (config, "uploader", "spool_dir");
   self->wake_path = ansim_config_get_path (config, "uploader", "wake_socket");
+  self->recorder_socket = ansim_config_get_path (config, "uploader", "recorder_socket");
   if (ansim_config_has_key (config, "uploader", "ca_file"))
     self->ca_file = ansim_config_get_path (config, "uploader", "ca_file");
   self->poll_us = ansim_config_get_int (config, "uploader", "poll_interval") * G_USEC_PER_SEC;
@@ -692,6 +737,7 @@ uploader_free (Uploader *self)
   g_free (self->database);
   g_free (self->spool_dir);
   g_free (self->wake_path);
+  g_free (self->recorder_socket);
   g_free (self->ca_file);
   g_free (self);
 }

@@ -155,6 +155,13 @@ test_end_to_end (Fixture *f, gconstpointer data)
   /* the default keep period: nothing deleted yet */
   g_assert_cmpint (test_desk_count (f->desk, "deleted_at_us IS NOT NULL"), ==, 0);
   assert_desk_deleted_nothing_unconfirmed (f);
+  /* the heartbeat: queue, disk, clock, and the recorder (not running here) */
+  g_assert_cmpint (test_panel_count (f->panel, "SELECT count(*) FROM devices WHERE id = 'dev-1' "
+                                     "AND last_seen_at_us IS NOT NULL "
+                                     "AND json_extract (heartbeat, '$.disk_free_bytes') > 0 "
+                                     "AND json_extract (heartbeat, '$.queue_length') >= 0 "
+                                     "AND json_extract (heartbeat, '$.sources.recorder') = "
+                                     "'not answering'"), ==, 1);
   /* the chain between incidents arrived as declared */
   g_assert_cmpint (test_panel_count (f->panel, "SELECT count(*) FROM incidents b JOIN incidents a "
                                      "ON b.prev_manifest_hash = a.manifest_hash"), ==, 1);
@@ -390,6 +397,47 @@ test_https (Fixture *f, gconstpointer data)
   g_assert_cmpint (test_panel_count (f->panel, "SELECT count(*) FROM incidents"), ==, 1);
 }
 
+static gboolean
+desk_acknowledged (gpointer data)
+{
+  Fixture *f = data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (f->desk->db,
+    "SELECT count(*) FROM events WHERE kind = 'acknowledged'", &error);
+  return sqlite3_step (stmt) == SQLITE_ROW && sqlite3_column_int (stmt, 0) > 0;
+}
+
+/* Security staff acknowledge on the panel: the next heartbeat brings it
+ * back and the desk's event log gets "acknowledged" (the recorder's "help
+ * is coming" light), once. */
+static void
+test_acknowledged (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  test_panel_start (f->panel);
+  test_panel_enroll (f->panel, f->desk, "dev-1");
+  g_autofree char *uuid = test_desk_record (f->desk, 1, 10000);
+  f->uploader = test_uploader_start (f->desk, f->panel->url, "heartbeat_interval = 5");
+  wait_all_confirmed (f, 30);
+  g_assert_false (desk_acknowledged (f));
+  g_autofree char *path = g_build_filename (f->panel->dir, "panel.db", NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (sqlite3) pdb = ansim_db_open (&ansim_panel_db_schema, path, &error);
+  g_assert_no_error (error);
+  g_autofree char *sql = g_strdup_printf ("UPDATE incidents SET status = 'acknowledged', "
+    "acknowledged_by = 'guard-kim', acknowledged_at_us = %" G_GINT64_FORMAT " WHERE uuid = '%s'",
+    g_get_real_time (), uuid);
+  g_assert_true (ansim_db_exec (pdb, sql, &error));
+  g_assert_true (test_wait_until (desk_acknowledged, f, 12));
+  g_usleep (5500000); /* one more heartbeat: still one event */
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (f->desk->db,
+    "SELECT count(*), max (i.uuid) FROM events e JOIN incidents i ON i.id = e.incident_id "
+    "WHERE e.kind = 'acknowledged'", &error);
+  g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_ROW);
+  g_assert_cmpint (sqlite3_column_int (stmt, 0), ==, 1);
+  g_assert_cmpstr ((const char *) sqlite3_column_text (stmt, 1), ==, uuid);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -403,5 +451,6 @@ main (int argc, char **argv)
   ADD ("/upload/store-down", test_store_down);
   ADD ("/upload/store-full", test_store_full);
   ADD ("/upload/https", test_https);
+  ADD ("/upload/acknowledged", test_acknowledged);
   return g_test_run ();
 }
