@@ -344,6 +344,38 @@ mark (Uploader *self, const Item *item, gboolean confirmed, gint64 next_attempt,
                sqlite3_errmsg (self->wdb));
 }
 
+/* The recorder queues a manifest upload after every segment, each row
+ * committed after the file was written. One send of the file reads the
+ * version of every row committed before the read, so those rows are
+ * confirmed together: a backlog sends each incident's manifest once, not
+ * once per segment. */
+static gint64
+last_manifest_row (Uploader *self, const Item *item)
+{
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->wdb,
+    "SELECT max (id) FROM outbox WHERE class = 2 AND incident_id = ?1 "
+    "AND confirmed_at_us IS NULL", NULL);
+  if (stmt == NULL)
+    return 0;
+  sqlite3_bind_int64 (stmt, 1, item->incident_id);
+  return sqlite3_step (stmt) == SQLITE_ROW ? sqlite3_column_int64 (stmt, 0) : 0;
+}
+
+static void
+confirm_older_manifests (Uploader *self, const Item *item, gint64 up_to)
+{
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->wdb,
+    "UPDATE outbox SET confirmed_at_us = ?3, last_error = NULL WHERE class = 2 "
+    "AND incident_id = ?1 AND id <= ?2 AND confirmed_at_us IS NULL", NULL);
+  if (stmt == NULL)
+    return;
+  sqlite3_bind_int64 (stmt, 1, item->incident_id);
+  sqlite3_bind_int64 (stmt, 2, up_to);
+  sqlite3_bind_int64 (stmt, 3, g_get_real_time ());
+  if (sqlite3_step (stmt) != SQLITE_DONE)
+    g_warning ("cannot confirm older manifest rows: %s", sqlite3_errmsg (self->wdb));
+}
+
 static const char *const class_names[] = { "alert", "event", "manifest", "segment" };
 
 static SendResult
@@ -355,6 +387,7 @@ send_item (Uploader *self, Item *item)
   g_autofree char *path = NULL;
   g_autofree char *sig_header = NULL;
   const char *method = "PUT";
+  gint64 superseded_up_to = 0;
 
   if (item->klass != 1 && item->uuid == NULL)
     g_set_error (&error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "no incident");
@@ -371,6 +404,7 @@ send_item (Uploader *self, Item *item)
         break;
       case 2:
         path = g_strdup_printf ("/api/v1/incidents/%s/manifest", item->uuid);
+        superseded_up_to = last_manifest_row (self, item);
         if (read_manifest (self, item, &body, &sig, &error))
           {
             g_autofree char *v = ansim_sf_binary_encode (g_bytes_get_data (sig, NULL),
@@ -412,6 +446,8 @@ send_item (Uploader *self, Item *item)
   if (status >= 200 && status < 300)
     {
       mark (self, item, TRUE, 0, NULL);
+      if (superseded_up_to > item->id)
+        confirm_older_manifests (self, item, superseded_up_to);
       g_debug ("%s %s: %u %s", method, path, status,
                json_object_get_string_member_with_default (answer, "result", ""));
       if (answer != NULL && item->uuid != NULL)
