@@ -909,6 +909,11 @@ handle_manifest (PanelIngest *self, Reply *r, const PanelRequest *req, const Dev
         return reply_error (r, 409, "chain-break", "entry %u differs from the one already "
                             "received for incident %s", i, uuid);
     }
+  /* Once closed, an incident's manifest is final: another closed one, or
+   * one with more entries, is a different history. */
+  if (known_closed && (ansim_manifest_is_closed (m) || n > known->len))
+    return reply_error (r, 409, "chain-break", "incident %s was already closed with manifest %s",
+                        uuid, known_hash);
   /* An older version arriving after a newer one adds nothing. */
   if (n < known->len || (known_closed && n == known->len))
     {

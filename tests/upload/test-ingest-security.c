@@ -300,6 +300,18 @@ test_evidence (Fixture *f, gconstpointer data)
   send_raw (f, "PUT", mpath, manifest, &good, NULL, &ok);
   g_assert_cmpuint (ok.status, ==, 201);
 
+  /* the same history closed differently: a closed manifest is final */
+  g_autoptr (JsonNode) reclosed_node = json_from_string (g_bytes_get_data (manifest, NULL), NULL);
+  json_object_set_string_member (json_node_get_object (reclosed_node), "close_reason", "shutdown");
+  g_autofree char *reclosed_text = json_to_string (reclosed_node, FALSE);
+  g_autoptr (GBytes) reclosed = g_bytes_new (reclosed_text, strlen (reclosed_text));
+  g_autoptr (GBytes) reclosed_sig = ansim_device_key_sign (f->desk->key, reclosed_text,
+                                                           strlen (reclosed_text), NULL);
+  g_autofree char *reclosed_item = ansim_sf_binary_encode (g_bytes_get_data (reclosed_sig, NULL),
+                                                           64);
+  Tamper reclosed_t = { .manifest_signature = reclosed_item };
+  ASSERT_REFUSED (f, "PUT", mpath, reclosed, &reclosed_t, NULL, 409, "chain-break");
+
   /* a second manifest for the incident whose entries differ from the
    * stored ones: validly chained and signed, but not the same history */
   g_autoptr (GError) error = NULL;
