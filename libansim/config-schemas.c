@@ -296,6 +296,30 @@ static const AnsimConfigKey uploader_keys[] = {
   { .key = "ca_file", .type = ANSIM_CONFIG_PATH,
     .help = "PEM file of the CA that signed the panel's certificate, if the system's CA store "
             "does not have it; https:// only" },
+  { .key = "device_key", .type = ANSIM_CONFIG_PATH, .default_value = "device.pem",
+    .help = "the board's Ed25519 private key (the recorder's `device_key`, same file); signs "
+            "every request to the panel" },
+  { .key = "spool_dir", .type = ANSIM_CONFIG_PATH, .default_value = "spool",
+    .help = "the recorder's spool_dir: outbox paths are relative to it" },
+  { .key = "wake_socket", .type = ANSIM_CONFIG_PATH, .default_value = "uploader.sock",
+    .help = "UNIX datagram socket the recorder pokes when it queues an alert, so it goes at once" },
+  { .key = "recorder_socket", .type = ANSIM_CONFIG_PATH, .default_value = "control.sock",
+    .help = "the recorder's control_socket: heartbeats report its triggers' and outputs' state" },
+  { .key = "poll_interval", .type = ANSIM_CONFIG_INT, .default_value = "5", .min = 1,
+    .max = 3600, .help = "seconds between looks at the outbox when nobody wakes the uploader" },
+  { .key = "heartbeat_interval", .type = ANSIM_CONFIG_INT, .default_value = "60", .min = 5,
+    .max = 86400, .help = "seconds between heartbeats to the panel (disk free, queue, clock)" },
+  { .key = "retry_min", .type = ANSIM_CONFIG_INT, .default_value = "1", .min = 1, .max = 3600,
+    .help = "seconds before the first retry after a failure; doubles each time, with jitter" },
+  { .key = "retry_max", .type = ANSIM_CONFIG_INT, .default_value = "300", .min = 1,
+    .max = 86400, .help = "ceiling of the retry delay in seconds" },
+  { .key = "request_timeout", .type = ANSIM_CONFIG_INT, .default_value = "120", .min = 1,
+    .max = 3600, .help = "seconds one request may take before it is abandoned and retried" },
+  { .key = "keep_after_upload", .type = ANSIM_CONFIG_INT, .default_value = "604800", .min = 0,
+    .max = 31536000,
+    .help = "seconds a segment stays on the desk after the panel confirmed it stored it" },
+  { .key = "max_send_rate", .type = ANSIM_CONFIG_INT, .default_value = "0", .min = 0,
+    .max = 10000000, .help = "upload bandwidth cap in KiB/s; 0 = no cap" },
   { NULL }
 };
 
@@ -312,6 +336,12 @@ uploader_check (AnsimConfig *config, GError **error)
 
   /* A CA file on a plain-http URL means the operator believes traffic is
    * protected when it is not. */
+  if (ansim_config_get_int (config, "uploader", "retry_min") >
+      ansim_config_get_int (config, "uploader", "retry_max")) {
+    ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_CONFLICT, "uploader", "retry_min",
+                            "larger than retry_max", "retry_min <= retry_max");
+    return FALSE;
+  }
   if (ansim_config_has_key (config, "uploader", "ca_file") &&
       g_ascii_strncasecmp (url, "https:", strlen ("https:")) != 0) {
     g_autofree char *problem = g_strdup_printf ("only meaningful with https, but panel_url is '%s'",
@@ -337,6 +367,8 @@ const AnsimConfigSchema ansim_uploader_config_schema = {
 
 /* ---- panel ------------------------------------------------------------- */
 
+static const char *const panel_stores[] = { "filesystem", NULL };
+
 static const AnsimConfigKey panel_keys[] = {
   { .key = "data_dir", .type = ANSIM_CONFIG_PATH, .default_value = "/var/lib/ansim-panel",
     .help = "directory of the panel's database and stored evidence; the `--data-dir` flag "
@@ -349,6 +381,21 @@ static const AnsimConfigKey panel_keys[] = {
     .help = "TCP port of the web console and the ingest API; 0 picks a free port (tests)" },
   { .key = "site_name", .type = ANSIM_CONFIG_STRING, .default_value = "ansim demo site",
     .help = "the site's name shown in the console, e.g. 종로구청" },
+  { .key = "store", .type = ANSIM_CONFIG_CHOICE, .default_value = "filesystem",
+    .choices = panel_stores,
+    .help = "where evidence blobs go: `filesystem` (store_dir on this server)" },
+  { .key = "store_dir", .type = ANSIM_CONFIG_PATH, .default_value = "store",
+    .help = "directory of stored evidence for the filesystem store" },
+  { .key = "max_body_size", .type = ANSIM_CONFIG_INT, .default_value = "64", .min = 1,
+    .max = 4096, .help = "largest request body the ingest API accepts, in MiB (413 above)" },
+  { .key = "tls_certificate", .type = ANSIM_CONFIG_PATH,
+    .help = "PEM certificate (chain) to serve HTTPS with; with tls_key. None: plain HTTP "
+            "(one machine, or behind a TLS proxy)" },
+  { .key = "tls_key", .type = ANSIM_CONFIG_PATH,
+    .help = "PEM private key of tls_certificate, readable only by the panel's user" },
+  { .key = "clock_skew", .type = ANSIM_CONFIG_INT, .default_value = "300", .min = 5,
+    .max = 86400,
+    .help = "seconds a signed request's time may differ from the panel's clock (older: refused)" },
   { NULL }
 };
 
@@ -364,6 +411,15 @@ panel_check (AnsimConfig *config, GError **error)
   const char *address = ansim_config_get_string (config, "panel", "listen_address");
   g_autoptr(GInetAddress) inet = NULL;
 
+  if (ansim_config_has_key (config, "panel", "tls_certificate") !=
+      ansim_config_has_key (config, "panel", "tls_key")) {
+    gboolean cert = ansim_config_has_key (config, "panel", "tls_certificate");
+    ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_CONFLICT, "panel",
+                            cert ? "tls_certificate" : "tls_key",
+                            cert ? "given without tls_key" : "given without tls_certificate",
+                            "both tls_certificate and tls_key, or neither");
+    return FALSE;
+  }
   if (strcmp (address, "*") == 0)
     return TRUE;
   inet = g_inet_address_new_from_string (address);
