@@ -16,3 +16,6 @@ int ansimctl_check_config (int argc, char **argv);
 int ansimctl_config_reference (int argc, char **argv);
 int ansimctl_press (int argc, char **argv);
 int ansimctl_status (int argc, char **argv);
+int ansimctl_enroll_code (int argc, char **argv);
+int ansimctl_revoke (int argc, char **argv);
+int ansimctl_enroll (int argc, char **argv);

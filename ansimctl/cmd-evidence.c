@@ -120,7 +120,7 @@ add_check_options (GOptionContext *context, CheckOptions *o, gboolean with_previ
     { "trusted-keys", 't', 0, G_OPTION_ARG_FILENAME, &o->trusted_dir,
       "Trust every device public key (*.pem) in DIR", "DIR" },
     { "identity", 'i', 0, G_OPTION_ARG_FILENAME_ARRAY, &o->identity_files,
-      "An age identity file (AGE-SECRET-KEY-1…) that decrypts the segments; may be repeated",
+      "An age identity file (AGE-SECRET-KEY-1…, mode 0600) that decrypts the segments; may be repeated",
       "FILE" },
     { NULL }
   };
@@ -197,6 +197,17 @@ load_check_inputs (CheckOptions *o, const char *command)
   o->identities = g_ptr_array_new_with_free_func ((GDestroyNotify) ansim_age_identity_free);
   for (guint i = 0; o->identity_files != NULL && o->identity_files[i] != NULL; i++)
     {
+      GStatBuf st;
+      /* The site's secret: as ssh does with its keys, refuse one others
+       * may read rather than use it and leave it exposed. */
+      if (g_stat (o->identity_files[i], &st) == 0 && S_ISREG (st.st_mode)
+          && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+        {
+          g_printerr ("ansimctl %s: --identity: identity file %s has mode %04o: group or others "
+                      "may read it, so it is refused (chmod 600 %s)\n", command,
+                      o->identity_files[i], (unsigned) (st.st_mode & 07777), o->identity_files[i]);
+          return FALSE;
+        }
       g_autoptr (GPtrArray) ids = ansim_age_identities_load (o->identity_files[i], &error);
       if (ids == NULL)
         {

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* ansimctl commands for configuration and the desk: check-config,
- * config-reference, press, status. */
+/* ansimctl's command table, and the commands for configuration and the
+ * desk: check-config, config-reference, press, status. */
 #include "ansimctl.h"
 
 #include <json-glib/json-glib.h>
 
+#include "cmd-evidence.h"
 #include "config.h"
 #include "db.h"
 #include "hw.h"
@@ -13,7 +14,13 @@ const AnsimctlCommand ansimctl_commands[] = {
   { "check-config", "Validate configuration files as the daemons would", ansimctl_check_config },
   { "config-reference", "Print the reference of every configuration key (markdown)", ansimctl_config_reference },
   { "press", "Press a simulated trigger of a running recorder", ansimctl_press },
-  { "status", "Show a desk's triggers, lights and event log", ansimctl_status },
+  { "status", "Show a desk's triggers, lights, device key, upload queue and event log", ansimctl_status },
+  { "keygen", "Make an age identity (the site key that decrypts footage)", ansimctl_keygen },
+  { "verify", "Check an incident folder offline: signature, chain, segments", ansimctl_verify },
+  { "decrypt", "Write an incident's media, checked, with an age identity", ansimctl_decrypt },
+  { "enroll-code", "Create a one-time code to enroll a desk board (panel side)", ansimctl_enroll_code },
+  { "revoke", "Revoke an enrolled desk board (panel side)", ansimctl_revoke },
+  { "enroll", "Enroll this desk board with the site's panel", ansimctl_enroll },
   { NULL }
 };
 
@@ -238,6 +245,38 @@ print_events (sqlite3 *db, int limit)
     g_print ("  (no events yet)\n");
 }
 
+/* The upload queue: what waits, since when, and why it last failed. */
+static void
+print_outbox (sqlite3 *db)
+{
+  static const char *const classes[] = { "alerts", "events", "manifests", "segments" };
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (db,
+    "SELECT class, count (*), min (created_at_us), max (attempts), "
+    " (SELECT last_error FROM outbox o2 WHERE o2.class = o.class AND o2.confirmed_at_us IS NULL "
+    "  AND o2.last_error IS NOT NULL ORDER BY o2.id DESC LIMIT 1) "
+    "FROM outbox o WHERE confirmed_at_us IS NULL GROUP BY class ORDER BY class", NULL);
+  if (stmt == NULL)
+    return;
+  int rows = 0;
+  gint64 now = g_get_real_time ();
+  while (sqlite3_step (stmt) == SQLITE_ROW)
+    {
+      int klass = sqlite3_column_int (stmt, 0);
+      g_print ("upload queue: %" G_GINT64_FORMAT " %s waiting, oldest %" G_GINT64_FORMAT
+               " s, up to %" G_GINT64_FORMAT " attempts%s%s\n",
+               (gint64) sqlite3_column_int64 (stmt, 1),
+               klass >= 0 && klass < 4 ? classes[klass] : "?",
+               (gint64) (now - sqlite3_column_int64 (stmt, 2)) / G_USEC_PER_SEC,
+               (gint64) sqlite3_column_int64 (stmt, 3),
+               sqlite3_column_type (stmt, 4) != SQLITE_NULL ? "; last error: " : "",
+               sqlite3_column_type (stmt, 4) != SQLITE_NULL
+                 ? (const char *) sqlite3_column_text (stmt, 4) : "");
+      rows++;
+    }
+  if (rows == 0)
+    g_print ("upload queue: empty (everything confirmed by the panel)\n");
+}
+
 int
 ansimctl_status (int argc, char **argv)
 {
@@ -301,6 +340,10 @@ ansimctl_status (int argc, char **argv)
                  json_object_get_boolean_member (outputs, l->data) ? "ON" : "off");
     }
 
+  g_autofree char *key_path = ansim_config_get_path (config, "recorder", "device_key");
+  g_autofree char *key_line = ansimctl_device_fingerprint_line (key_path);
+  g_print ("%s\n", key_line);
+
   g_autofree char *database = ansim_config_get_path (config, "recorder", "database");
   if (!g_file_test (database, G_FILE_TEST_EXISTS))
     {
@@ -314,7 +357,9 @@ ansimctl_status (int argc, char **argv)
       return 1;
     }
   sqlite3_busy_timeout (db, 5000);
-  g_print ("database: %s (schema version %u)\nrecent events:\n", database, ansim_db_get_version (db));
+  g_print ("database: %s (schema version %u)\n", database, ansim_db_get_version (db));
+  print_outbox (db);
+  g_print ("recent events:\n");
   print_events (db, events);
   return state != NULL ? 0 : 1;
 }

@@ -31,7 +31,12 @@ main (int argc, char **argv)
     }
   for (const AnsimctlCommand *c = ansimctl_commands; c->name != NULL; c++)
     if (g_str_equal (argv[1], c->name))
-      return c->run (argc - 1, argv + 1);
+      {
+        /* "Usage: ansimctl verify …" in each command's --help. */
+        g_autofree char *prgname = g_strdup_printf ("ansimctl %s", c->name);
+        g_set_prgname (prgname);
+        return c->run (argc - 1, argv + 1);
+      }
   fprintf (stderr, "ansimctl: unknown command '%s'\n\n", argv[1]);
   usage (stderr);
   return 2;

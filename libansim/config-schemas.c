@@ -140,6 +140,11 @@ static const AnsimConfigKey recorder_keys[] = {
     .help = "directory of sealed, encrypted segments until the panel has stored them" },
   { .key = "control_socket", .type = ANSIM_CONFIG_PATH, .default_value = "control.sock",
     .help = "UNIX socket of the recorder: `ansimctl press` and `ansimctl status` use it" },
+  { .key = "device_key", .type = ANSIM_CONFIG_PATH, .default_value = "device.pem",
+    .help = "this board's Ed25519 signing key (PKCS#8 PEM), created at the first start with "
+            "mode 0600 and its public key beside it (device.pub.pem); a key file group or others "
+            "may read is refused. Every manifest is signed with it; `ansimctl status` shows its "
+            "fingerprint" },
   { NULL }
 };
 
@@ -291,6 +296,30 @@ static const AnsimConfigKey uploader_keys[] = {
   { .key = "ca_file", .type = ANSIM_CONFIG_PATH,
     .help = "PEM file of the CA that signed the panel's certificate, if the system's CA store "
             "does not have it; https:// only" },
+  { .key = "device_key", .type = ANSIM_CONFIG_PATH, .default_value = "device.pem",
+    .help = "the board's Ed25519 private key (the recorder's `device_key`, same file); signs "
+            "every request to the panel" },
+  { .key = "spool_dir", .type = ANSIM_CONFIG_PATH, .default_value = "spool",
+    .help = "the recorder's spool_dir: outbox paths are relative to it" },
+  { .key = "wake_socket", .type = ANSIM_CONFIG_PATH, .default_value = "uploader.sock",
+    .help = "UNIX datagram socket the recorder pokes when it queues an alert, so it goes at once" },
+  { .key = "recorder_socket", .type = ANSIM_CONFIG_PATH, .default_value = "control.sock",
+    .help = "the recorder's control_socket: heartbeats report its triggers' and outputs' state" },
+  { .key = "poll_interval", .type = ANSIM_CONFIG_INT, .default_value = "5", .min = 1,
+    .max = 3600, .help = "seconds between looks at the outbox when nobody wakes the uploader" },
+  { .key = "heartbeat_interval", .type = ANSIM_CONFIG_INT, .default_value = "60", .min = 5,
+    .max = 86400, .help = "seconds between heartbeats to the panel (disk free, queue, clock)" },
+  { .key = "retry_min", .type = ANSIM_CONFIG_INT, .default_value = "1", .min = 1, .max = 3600,
+    .help = "seconds before the first retry after a failure; doubles each time, with jitter" },
+  { .key = "retry_max", .type = ANSIM_CONFIG_INT, .default_value = "300", .min = 1,
+    .max = 86400, .help = "ceiling of the retry delay in seconds" },
+  { .key = "request_timeout", .type = ANSIM_CONFIG_INT, .default_value = "120", .min = 1,
+    .max = 3600, .help = "seconds one request may take before it is abandoned and retried" },
+  { .key = "keep_after_upload", .type = ANSIM_CONFIG_INT, .default_value = "604800", .min = 0,
+    .max = 31536000,
+    .help = "seconds a segment stays on the desk after the panel confirmed it stored it" },
+  { .key = "max_send_rate", .type = ANSIM_CONFIG_INT, .default_value = "0", .min = 0,
+    .max = 10000000, .help = "upload bandwidth cap in KiB/s; 0 = no cap" },
   { NULL }
 };
 
@@ -307,6 +336,12 @@ uploader_check (AnsimConfig *config, GError **error)
 
   /* A CA file on a plain-http URL means the operator believes traffic is
    * protected when it is not. */
+  if (ansim_config_get_int (config, "uploader", "retry_min") >
+      ansim_config_get_int (config, "uploader", "retry_max")) {
+    ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_CONFLICT, "uploader", "retry_min",
+                            "larger than retry_max", "retry_min <= retry_max");
+    return FALSE;
+  }
   if (ansim_config_has_key (config, "uploader", "ca_file") &&
       g_ascii_strncasecmp (url, "https:", strlen ("https:")) != 0) {
     g_autofree char *problem = g_strdup_printf ("only meaningful with https, but panel_url is '%s'",
@@ -332,6 +367,10 @@ const AnsimConfigSchema ansim_uploader_config_schema = {
 
 /* ---- panel ------------------------------------------------------------- */
 
+static const char *const panel_stores[] = { "filesystem", "s3", NULL };
+static const char *const s3_addressings[] = { "path", "virtual-host", NULL };
+static const char *const s3_lock_modes[] = { "governance", "compliance", NULL };
+
 static const AnsimConfigKey panel_keys[] = {
   { .key = "data_dir", .type = ANSIM_CONFIG_PATH, .default_value = "/var/lib/ansim-panel",
     .help = "directory of the panel's database and stored evidence; the `--data-dir` flag "
@@ -344,59 +383,64 @@ static const AnsimConfigKey panel_keys[] = {
     .help = "TCP port of the web console and the ingest API; 0 picks a free port (tests)" },
   { .key = "site_name", .type = ANSIM_CONFIG_STRING, .default_value = "ansim demo site",
     .help = "the site's name shown in the console, e.g. 종로구청" },
-  { NULL }
-};
-
-static const char *const store_backends[] = { "filesystem", "s3", NULL };
-static const char *const s3_addressings[] = { "path", "virtual-host", NULL };
-static const char *const s3_lock_modes[] = { "governance", "compliance", NULL };
-
-static const AnsimConfigKey store_keys[] = {
-  { .key = "backend", .type = ANSIM_CONFIG_CHOICE, .default_value = "filesystem",
-    .choices = store_backends,
-    .help = "where evidence is kept: filesystem (under data_dir) or s3 (S3-compatible object "
-            "storage such as a Ceph RADOS Gateway or MinIO, with Object Lock)" },
-  { .key = "s3_endpoint", .type = ANSIM_CONFIG_URL, .required = TRUE, .applies_if = "backend=s3",
+  { .key = "store", .type = ANSIM_CONFIG_CHOICE, .default_value = "filesystem",
+    .choices = panel_stores,
+    .help = "where evidence blobs go: `filesystem` (store_dir on this server) or `s3` "
+            "(S3-compatible object storage such as a Ceph RADOS Gateway or MinIO, with Object "
+            "Lock; the s3_* keys)" },
+  { .key = "store_dir", .type = ANSIM_CONFIG_PATH, .default_value = "store",
+    .help = "directory of stored evidence for the filesystem store" },
+  { .key = "max_body_size", .type = ANSIM_CONFIG_INT, .default_value = "64", .min = 1,
+    .max = 4096, .help = "largest request body the ingest API accepts, in MiB (413 above)" },
+  { .key = "tls_certificate", .type = ANSIM_CONFIG_PATH,
+    .help = "PEM certificate (chain) to serve HTTPS with; with tls_key. None: plain HTTP "
+            "(one machine, or behind a TLS proxy)" },
+  { .key = "tls_key", .type = ANSIM_CONFIG_PATH,
+    .help = "PEM private key of tls_certificate, readable only by the panel's user" },
+  { .key = "clock_skew", .type = ANSIM_CONFIG_INT, .default_value = "300", .min = 5,
+    .max = 86400,
+    .help = "seconds a signed request's time may differ from the panel's clock (older: refused)" },
+  { .key = "s3_endpoint", .type = ANSIM_CONFIG_URL, .required = TRUE, .applies_if = "store=s3",
     .help = "base URL of the S3 service, without bucket or path, e.g. "
             "https://s3.jongno.example or http://127.0.0.1:7480" },
   { .key = "s3_region", .type = ANSIM_CONFIG_STRING, .default_value = "us-east-1",
-    .applies_if = "backend=s3",
+    .applies_if = "store=s3",
     .help = "region the requests are signed for (SigV4); Ceph and MinIO accept us-east-1" },
   { .key = "s3_bucket", .type = ANSIM_CONFIG_STRING, .required = TRUE,
-    .applies_if = "backend=s3",
+    .applies_if = "store=s3",
     .help = "the site's bucket: 3 to 63 lower-case letters, digits, '-' or '.'; create it with "
             "Object Lock enabled" },
   { .key = "s3_addressing", .type = ANSIM_CONFIG_CHOICE, .default_value = "path",
-    .choices = s3_addressings, .applies_if = "backend=s3",
+    .choices = s3_addressings, .applies_if = "store=s3",
     .help = "path (ENDPOINT/BUCKET/KEY) or virtual-host (BUCKET.HOST/KEY, needs DNS for the "
             "bucket's name)" },
   { .key = "s3_credentials_file", .type = ANSIM_CONFIG_PATH, .required = TRUE,
-    .applies_if = "backend=s3",
+    .applies_if = "store=s3",
     .help = "AWS-style credentials file ([default] aws_access_key_id, aws_secret_access_key), "
             "owned by the panel's user and readable by it only (mode 600), else refused" },
-  { .key = "s3_ca_file", .type = ANSIM_CONFIG_PATH, .applies_if = "backend=s3",
+  { .key = "s3_ca_file", .type = ANSIM_CONFIG_PATH, .applies_if = "store=s3",
     .help = "PEM file of the CA that signed the S3 service's certificate, if the system's CA "
             "store does not have it; https:// only" },
   { .key = "s3_retention_days", .type = ANSIM_CONFIG_INT, .default_value = "30", .min = 0,
-    .max = 36500, .applies_if = "backend=s3",
+    .max = 36500, .applies_if = "store=s3",
     .help = "days each stored object is locked (Object Lock) from its receipt; 0: no lock per "
             "object, only the bucket's default retention if it has one" },
   { .key = "s3_lock_mode", .type = ANSIM_CONFIG_CHOICE, .default_value = "governance",
-    .choices = s3_lock_modes, .applies_if = "backend=s3",
+    .choices = s3_lock_modes, .applies_if = "store=s3",
     .help = "governance (a privileged user can still delete, so footage can be destroyed when "
             "the law requires) or compliance (nobody can delete before the date)" },
   { .key = "s3_multipart_threshold_mib", .type = ANSIM_CONFIG_INT, .default_value = "64",
-    .min = 5, .max = 5120, .applies_if = "backend=s3",
+    .min = 5, .max = 5120, .applies_if = "store=s3",
     .help = "objects of this many MiB or more are sent in parts (multipart upload)" },
   { .key = "s3_part_size_mib", .type = ANSIM_CONFIG_INT, .default_value = "16", .min = 5,
-    .max = 5120, .applies_if = "backend=s3",
+    .max = 5120, .applies_if = "store=s3",
     .help = "size of each part of a multipart upload in MiB; not above the threshold" },
   { .key = "s3_max_attempts", .type = ANSIM_CONFIG_INT, .default_value = "5", .min = 1,
-    .max = 20, .applies_if = "backend=s3",
+    .max = 20, .applies_if = "store=s3",
     .help = "tries per request on server errors (5xx) and network failures, with exponential "
             "backoff; after the last the upload is answered 503 and the desk retries later" },
   { .key = "s3_timeout", .type = ANSIM_CONFIG_INT, .default_value = "120", .min = 5,
-    .max = 3600, .applies_if = "backend=s3",
+    .max = 3600, .applies_if = "store=s3",
     .help = "seconds one request (one part) may take before it counts as failed" },
   { NULL }
 };
@@ -404,8 +448,6 @@ static const AnsimConfigKey store_keys[] = {
 static const AnsimConfigGroup panel_groups[] = {
   { .name = "panel", .required = TRUE, .keys = panel_keys,
     .help = "the site server: evidence store, web console and ingest API" },
-  { .name = "store", .keys = store_keys,
-    .help = "the evidence store: a directory, or an S3 bucket with Object Lock" },
   { NULL }
 };
 
@@ -415,50 +457,50 @@ store_check (AnsimConfig *config, GError **error)
   const char *bucket, *endpoint;
   gsize n;
 
-  if (strcmp (ansim_config_get_string (config, "store", "backend"), "s3") != 0)
+  if (strcmp (ansim_config_get_string (config, "panel", "store"), "s3") != 0)
     return TRUE;
-  bucket = ansim_config_get_string (config, "store", "s3_bucket");
+  bucket = ansim_config_get_string (config, "panel", "s3_bucket");
   n = strlen (bucket);
   if (n < 3 || n > 63 || !g_ascii_isalnum (bucket[0]) || !g_ascii_isalnum (bucket[n - 1]) ||
       strspn (bucket, "abcdefghijklmnopqrstuvwxyz0123456789-.") != n) {
-    ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_TYPE, "store", "s3_bucket",
+    ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_TYPE, "panel", "s3_bucket",
                             "not a valid bucket name",
                             "3 to 63 lower-case letters, digits, '-' or '.', starting and "
                             "ending with a letter or digit");
     return FALSE;
   }
-  endpoint = ansim_config_get_string (config, "store", "s3_endpoint");
+  endpoint = ansim_config_get_string (config, "panel", "s3_endpoint");
   {
     g_autoptr(GUri) uri = g_uri_parse (endpoint, G_URI_FLAGS_NONE, NULL);
 
     if (uri == NULL || (*g_uri_get_path (uri) != '\0' && strcmp (g_uri_get_path (uri), "/") != 0) ||
         g_uri_get_query (uri) != NULL) {
-      ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_TYPE, "store", "s3_endpoint",
+      ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_TYPE, "panel", "s3_endpoint",
                               "has a path or query", "the service's base URL, e.g. "
                               "https://s3.example.org or http://127.0.0.1:7480; the bucket goes "
                               "in s3_bucket");
       return FALSE;
     }
-    if (strcmp (ansim_config_get_string (config, "store", "s3_addressing"), "virtual-host") == 0 &&
+    if (strcmp (ansim_config_get_string (config, "panel", "s3_addressing"), "virtual-host") == 0 &&
         g_hostname_is_ip_address (g_uri_get_host (uri))) {
-      ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_CONFLICT, "store",
+      ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_CONFLICT, "panel",
                               "s3_addressing", "virtual-host needs a host name, but s3_endpoint "
                               "is an IP address", "path, or an s3_endpoint with a host name");
       return FALSE;
     }
   }
-  if (ansim_config_has_key (config, "store", "s3_ca_file") &&
+  if (ansim_config_has_key (config, "panel", "s3_ca_file") &&
       g_ascii_strncasecmp (endpoint, "https:", strlen ("https:")) != 0) {
     g_autofree char *problem = g_strdup_printf ("only meaningful with https, but s3_endpoint "
                                                 "is '%s'", endpoint);
 
-    ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_CONFLICT, "store", "s3_ca_file",
+    ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_CONFLICT, "panel", "s3_ca_file",
                             problem, "an https:// s3_endpoint, or no s3_ca_file");
     return FALSE;
   }
-  if (ansim_config_get_int (config, "store", "s3_part_size_mib") >
-      ansim_config_get_int (config, "store", "s3_multipart_threshold_mib")) {
-    ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_CONFLICT, "store",
+  if (ansim_config_get_int (config, "panel", "s3_part_size_mib") >
+      ansim_config_get_int (config, "panel", "s3_multipart_threshold_mib")) {
+    ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_CONFLICT, "panel",
                             "s3_part_size_mib", "larger than s3_multipart_threshold_mib",
                             "a part size not above the multipart threshold");
     return FALSE;
@@ -472,6 +514,15 @@ panel_check (AnsimConfig *config, GError **error)
   const char *address = ansim_config_get_string (config, "panel", "listen_address");
   g_autoptr(GInetAddress) inet = NULL;
 
+  if (ansim_config_has_key (config, "panel", "tls_certificate") !=
+      ansim_config_has_key (config, "panel", "tls_key")) {
+    gboolean cert = ansim_config_has_key (config, "panel", "tls_certificate");
+    ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_CONFLICT, "panel",
+                            cert ? "tls_certificate" : "tls_key",
+                            cert ? "given without tls_key" : "given without tls_certificate",
+                            "both tls_certificate and tls_key, or neither");
+    return FALSE;
+  }
   if (strcmp (address, "*") == 0)
     return store_check (config, error);
   inet = g_inet_address_new_from_string (address);

@@ -124,9 +124,33 @@ static const char panel_v2[] =
   "CREATE TRIGGER events_no_delete BEFORE DELETE ON events\n"
   "BEGIN SELECT RAISE (ABORT, 'events are append-only'); END;\n";
 
+/* Version 3: enrollment codes, the nonce cache against replayed device
+ * requests, and the devices' last heartbeat. */
+static const char panel_v3[] =
+  "CREATE TABLE enrollment_codes (\n"
+  "  code_sha256   TEXT NOT NULL PRIMARY KEY " HEX64 ("code_sha256") ",\n"
+  "  device_id     TEXT NOT NULL CHECK (device_id <> ''),\n"
+  "  desk_id       TEXT,\n"
+  "  created_at_us INTEGER NOT NULL,\n"
+  "  expires_at_us INTEGER NOT NULL,\n"
+  "  used_at_us    INTEGER,\n"
+  "  CHECK (expires_at_us > created_at_us)\n"
+  ");\n"
+  "CREATE TABLE request_nonces (\n"
+  "  device_id  TEXT NOT NULL REFERENCES devices (id),\n"
+  "  nonce      TEXT NOT NULL CHECK (length (nonce) BETWEEN 16 AND 64),\n"
+  "  seen_at_us INTEGER NOT NULL,\n"
+  "  PRIMARY KEY (device_id, nonce)\n"
+  ") WITHOUT ROWID;\n"
+  "CREATE INDEX request_nonces_seen ON request_nonces (seen_at_us);\n"
+  "ALTER TABLE devices ADD COLUMN last_seen_at_us INTEGER;\n"
+  "ALTER TABLE devices ADD COLUMN heartbeat TEXT\n"
+  "  CHECK (heartbeat IS NULL OR json_valid (heartbeat));\n";
+
 static const char *const panel_migrations[] = {
   panel_v1,
   panel_v2,
+  panel_v3,
 };
 
 const AnsimDbSchema ansim_panel_db_schema = {

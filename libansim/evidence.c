@@ -663,7 +663,7 @@ create_key (const char *path, GError **error)
   g_autoptr (BIO) mem = NULL;
   g_autoptr (GError) local = NULL;
   g_autofree char *dir = g_path_get_dirname (path);
-  EVP_PKEY *pkey = NULL;
+  g_autoptr (EVP_PKEY) pkey = NULL;
   char *pem = NULL;
   long pem_len;
   gboolean written;
@@ -673,7 +673,6 @@ create_key (const char *path, GError **error)
       openssl_failed (error, "cannot generate an Ed25519 key");
       return NULL;
     }
-  g_autoptr (EVP_PKEY) owned = pkey;
   mem = BIO_new (BIO_s_mem ());
   if (mem == NULL || !PEM_write_bio_PrivateKey (mem, pkey, NULL, NULL, 0, NULL, NULL))
     {
@@ -2197,6 +2196,7 @@ check_structure (Verify *v)
                 e->index, GPOINTER_TO_UINT (at), p);
       else
         {
+          g_autofree char *before_text = g_strdup_printf ("entry %" G_GINT64_FORMAT, max_index);
           g_hash_table_insert (index_at, &indices[p], GUINT_TO_POINTER (p));
           if (indices[p] < max_index)
             report (v->r, ANSIM_FINDING_REORDERED_SEGMENTS, p,
@@ -2207,7 +2207,7 @@ check_structure (Verify *v)
                     "the manifest has no entry %" G_GINT64_FORMAT "%s (it goes from %s to entry %"
                     G_GUINT64_FORMAT ")", max_index + 1,
                     indices[p] > max_index + 2 ? " and following" : "",
-                    max_index < 0 ? "the start" : "the entry before", e->index);
+                    max_index < 0 ? "the start" : before_text, e->index);
           else
             in_order = TRUE;
           max_index = MAX (max_index, indices[p]);
@@ -2350,6 +2350,36 @@ plain_sink_write (const guint8 *data, gsize len, gpointer user_data, GError **er
   return TRUE;
 }
 
+/* SHA-256 of a file in the incident folder; FALSE when it cannot be read. */
+static gboolean
+hash_incident_file (Verify *v, const char *name, char out_hex[ANSIM_SHA256_HEX_LEN + 1])
+{
+  g_autofree char *path = g_build_filename (v->dir, name, NULL);
+  g_autoptr (EVP_MD_CTX) sha = ansim_sha256_new ();
+  g_autofree guint8 *buf = g_malloc (IO_CHUNK);
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+
+  if (fd < 0)
+    return FALSE;
+  for (;;)
+    {
+      ssize_t n = read (fd, buf, IO_CHUNK);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          close (fd);
+          return FALSE;
+        }
+      if (n == 0)
+        break;
+      EVP_DigestUpdate (sha, buf, n);
+    }
+  close (fd);
+  ansim_sha256_finish_hex (sha, out_hex);
+  return TRUE;
+}
+
 static void
 check_segment_file (Verify *v, guint p, GHashTable *position_of_cipher)
 {
@@ -2442,8 +2472,16 @@ check_segment_file (Verify *v, guint p, GHashTable *position_of_cipher)
           const AnsimManifestEntry *o = &g_array_index (v->m->entries, AnsimManifestEntry,
                                                         GPOINTER_TO_UINT (other));
           g_autofree char *other_label = entry_label (o, GPOINTER_TO_UINT (other));
-          report (v->r, ANSIM_FINDING_REORDERED_SEGMENTS, p,
-                  "%s holds the data of %s (its SHA-256 is that segment's)", e->file, other_label);
+          char other_hex[ANSIM_SHA256_HEX_LEN + 1];
+          /* That segment's own file still holding its data makes this a
+           * copy; otherwise the two were swapped or moved. */
+          if (hash_incident_file (v, o->file, other_hex) && g_str_equal (other_hex, o->sha256_cipher))
+            report (v->r, ANSIM_FINDING_DUPLICATED_SEGMENT, p,
+                    "%s is a copy of %s (its SHA-256 is that segment's), not the data of %s",
+                    e->file, other_label, label);
+          else
+            report (v->r, ANSIM_FINDING_REORDERED_SEGMENTS, p,
+                    "%s holds the data of %s (its SHA-256 is that segment's)", e->file, other_label);
         }
       else if (size < e->cipher_size)
         report (v->r, ANSIM_FINDING_TRUNCATED_SEGMENT, p,

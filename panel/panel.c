@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* The panel's HTTP server (libsoup 3) and its incident-log database. So far
- * it answers GET /api/health; ingest and the console build on it. */
+/* The panel's HTTP server (libsoup 3) and its incident-log database: GET
+ * /api/health and the device API under /api/v1/ (ingest.c). */
 #include "panel.h"
 
 #include <errno.h>
@@ -10,9 +10,14 @@
 
 #include "ansim-build.h"
 #include "db.h"
+#include "ingest.h"
+#include "store.h"
 
 struct _Panel {
   sqlite3 *db;
+  PanelStore *store;
+  PanelIngest *ingest;
+  gsize max_body_size;
   SoupServer *server;
   char *url;
   char *site_name;
@@ -64,6 +69,83 @@ handle_health (SoupServer *server, SoupServerMessage *msg, const char *path, GHa
 }
 
 static void
+send_raw_json (SoupServerMessage *msg, guint status, const char *code, const char *message)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "error");
+  json_builder_add_string_value (b, code);
+  json_builder_set_member_name (b, "message");
+  json_builder_add_string_value (b, message);
+  json_builder_end_object (b);
+  send_json (msg, status, b);
+}
+
+/* Refuses an oversized or unsized body before it is read. */
+static void
+on_got_headers (SoupServerMessage *msg, gpointer user_data)
+{
+  Panel *self = user_data;
+  SoupMessageHeaders *h = soup_server_message_get_request_headers (msg);
+  GUri *uri = soup_server_message_get_uri (msg);
+  if (!panel_ingest_owns_path (g_uri_get_path (uri)))
+    return;
+  if (soup_message_headers_get_encoding (h) == SOUP_ENCODING_CHUNKED)
+    {
+      send_raw_json (msg, SOUP_STATUS_LENGTH_REQUIRED, "length-required",
+                     "send a Content-Length, not a chunked body");
+      return;
+    }
+  goffset length = soup_message_headers_get_content_length (h);
+  if (length < 0 || (guint64) length > self->max_body_size)
+    {
+      g_autofree char *m = g_strdup_printf ("the body is over %zu bytes", self->max_body_size);
+      send_raw_json (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "too-large", m);
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg),
+                                    "Connection", "close");
+    }
+}
+
+static void
+on_request_started (SoupServer *server, SoupServerMessage *msg, gpointer user_data)
+{
+  (void) server;
+  g_signal_connect (msg, "got-headers", G_CALLBACK (on_got_headers), user_data);
+}
+
+static void
+handle_api (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
+            gpointer user_data)
+{
+  (void) server;
+  (void) query;
+  Panel *self = user_data;
+  if (soup_server_message_get_status (msg) != SOUP_STATUS_NONE)
+    return; /* refused in got-headers */
+  SoupMessageHeaders *h = soup_server_message_get_request_headers (msg);
+  SoupMessageBody *body = soup_server_message_get_request_body (msg);
+  g_autoptr (GBytes) bytes = soup_message_body_flatten (body);
+  PanelRequest req = {
+    .method = soup_server_message_get_method (msg),
+    .path = path,
+    .signature_input = soup_message_headers_get_one (h, "Signature-Input"),
+    .signature = soup_message_headers_get_one (h, "Signature"),
+    .content_digest = soup_message_headers_get_one (h, "Content-Digest"),
+    .manifest_signature = soup_message_headers_get_one (h, "Ansim-Manifest-Signature"),
+    .body = bytes,
+  };
+  guint status = 0;
+  g_autofree char *json = NULL;
+  panel_ingest_handle (self->ingest, &req, &status, &json);
+  if (status >= 400)
+    g_message ("%s %s: %u %s", req.method, path, status, json);
+  soup_server_message_set_status (msg, status, NULL);
+  gsize len = strlen (json);
+  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE,
+                                    g_steal_pointer (&json), len);
+}
+
+static void
 handle_not_found (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
                   gpointer user_data)
 {
@@ -99,9 +181,45 @@ panel_new (AnsimConfig *config, GError **error)
   self->db = ansim_db_open (&ansim_panel_db_schema, database, error);
   if (self->db == NULL)
     return NULL;
+  g_autofree char *store_dir = ansim_config_get_path (config, "panel", "store_dir");
+  g_autofree char *store_name = NULL;
+  if (strcmp (ansim_config_get_string (config, "panel", "store"), "s3") == 0)
+    {
+      self->store = panel_store_new_s3 (config, error);
+      store_name = g_strdup_printf ("%s/%s", ansim_config_get_string (config, "panel", "s3_endpoint"),
+                                    ansim_config_get_string (config, "panel", "s3_bucket"));
+    }
+  else
+    {
+      self->store = panel_store_new_filesystem (store_dir, error);
+      store_name = g_strdup (store_dir);
+    }
+  if (self->store == NULL)
+    return NULL;
+  self->max_body_size = ansim_config_get_int (config, "panel", "max_body_size") * 1024 * 1024;
+  PanelIngestOptions options = {
+    .max_body_size = self->max_body_size,
+    .clock_skew_s = ansim_config_get_int (config, "panel", "clock_skew"),
+    .site_name = self->site_name,
+  };
+  self->ingest = panel_ingest_new (self->db, self->store, &options);
 
-  self->server = soup_server_new ("server-header", "ansim-panel", NULL);
+  g_autoptr (GTlsCertificate) tls = NULL;
+  if (ansim_config_has_key (config, "panel", "tls_certificate"))
+    {
+      g_autofree char *cert = ansim_config_get_path (config, "panel", "tls_certificate");
+      g_autofree char *key = ansim_config_get_path (config, "panel", "tls_key");
+      tls = g_tls_certificate_new_from_files (cert, key, error);
+      if (tls == NULL)
+        {
+          g_prefix_error (error, "TLS certificate %s with key %s: ", cert, key);
+          return NULL;
+        }
+    }
+  self->server = soup_server_new ("server-header", "ansim-panel", "tls-certificate", tls, NULL);
+  g_signal_connect (self->server, "request-started", G_CALLBACK (on_request_started), self);
   soup_server_add_handler (self->server, "/api/health", handle_health, self, NULL);
+  soup_server_add_handler (self->server, "/api/v1", handle_api, self, NULL);
   soup_server_add_handler (self->server, NULL, handle_not_found, self, NULL);
 
   g_autoptr (GInetAddress) inet = g_str_equal (address, "*")
@@ -109,7 +227,8 @@ panel_new (AnsimConfig *config, GError **error)
     : g_inet_address_new_from_string (address);
   g_autoptr (GSocketAddress) sockaddr = g_inet_socket_address_new (inet, port);
   g_autoptr (GError) local_error = NULL;
-  if (!soup_server_listen (self->server, sockaddr, 0, &local_error))
+  if (!soup_server_listen (self->server, sockaddr, tls != NULL ? SOUP_SERVER_LISTEN_HTTPS : 0,
+                           &local_error))
     {
       g_set_error (error, G_IO_ERROR, local_error->code, "cannot listen on %s port %u: %s",
                    address, port, local_error->message);
@@ -119,7 +238,8 @@ panel_new (AnsimConfig *config, GError **error)
   GSList *uris = soup_server_get_uris (self->server);
   self->url = uris != NULL ? g_uri_to_string (uris->data) : g_strdup ("(unknown)");
   g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
-  g_message ("incident log %s open; listening on %s", database, self->url);
+  g_message ("incident log %s open; evidence store %s; listening on %s", database, store_name,
+             self->url);
   return g_steal_pointer (&self);
 }
 
@@ -133,6 +253,8 @@ panel_free (Panel *self)
       soup_server_disconnect (self->server);
       g_object_unref (self->server);
     }
+  g_clear_pointer (&self->ingest, panel_ingest_free);
+  g_clear_pointer (&self->store, panel_store_free);
   g_clear_pointer (&self->db, sqlite3_close);
   g_free (self->url);
   g_free (self->site_name);

@@ -1273,24 +1273,24 @@ panel_s3_set_default_retention (PanelS3 *self, PanelS3LockMode mode, guint days,
 PanelS3 *
 panel_s3_new_from_config (AnsimConfig *config, GError **error)
 {
-  g_autofree char *credentials = ansim_config_get_path (config, "store", "s3_credentials_file");
+  g_autofree char *credentials = ansim_config_get_path (config, "panel", "s3_credentials_file");
   g_autofree char *ca_file = NULL;
   PanelS3Config c = {
-    .endpoint = ansim_config_get_string (config, "store", "s3_endpoint"),
-    .region = ansim_config_get_string (config, "store", "s3_region"),
-    .bucket = ansim_config_get_string (config, "store", "s3_bucket"),
-    .addressing = strcmp (ansim_config_get_string (config, "store", "s3_addressing"),
+    .endpoint = ansim_config_get_string (config, "panel", "s3_endpoint"),
+    .region = ansim_config_get_string (config, "panel", "s3_region"),
+    .bucket = ansim_config_get_string (config, "panel", "s3_bucket"),
+    .addressing = strcmp (ansim_config_get_string (config, "panel", "s3_addressing"),
                           "virtual-host") == 0 ? PANEL_S3_VIRTUAL_HOST : PANEL_S3_PATH_STYLE,
     .credentials_file = credentials,
     .multipart_threshold =
-      (guint64) ansim_config_get_int (config, "store", "s3_multipart_threshold_mib") * MIB,
-    .part_size = (guint64) ansim_config_get_int (config, "store", "s3_part_size_mib") * MIB,
-    .max_attempts = (guint) ansim_config_get_int (config, "store", "s3_max_attempts"),
-    .timeout_s = (guint) ansim_config_get_int (config, "store", "s3_timeout"),
+      (guint64) ansim_config_get_int (config, "panel", "s3_multipart_threshold_mib") * MIB,
+    .part_size = (guint64) ansim_config_get_int (config, "panel", "s3_part_size_mib") * MIB,
+    .max_attempts = (guint) ansim_config_get_int (config, "panel", "s3_max_attempts"),
+    .timeout_s = (guint) ansim_config_get_int (config, "panel", "s3_timeout"),
   };
 
-  if (ansim_config_has_key (config, "store", "s3_ca_file"))
-    c.ca_file = ca_file = ansim_config_get_path (config, "store", "s3_ca_file");
+  if (ansim_config_has_key (config, "panel", "s3_ca_file"))
+    c.ca_file = ca_file = ansim_config_get_path (config, "panel", "s3_ca_file");
   return panel_s3_new (&c, error);
 }
 
@@ -1298,13 +1298,13 @@ void
 panel_s3_put_options_from_config (AnsimConfig *config, gint64 received,
                                   PanelS3PutOptions *out_options)
 {
-  gint64 days = ansim_config_get_int (config, "store", "s3_retention_days");
+  gint64 days = ansim_config_get_int (config, "panel", "s3_retention_days");
 
   memset (out_options, 0, sizeof *out_options);
   if (days > 0) {
     out_options->retain_until = received + days * 86400;
     out_options->lock_mode =
-      strcmp (ansim_config_get_string (config, "store", "s3_lock_mode"), "compliance") == 0
+      strcmp (ansim_config_get_string (config, "panel", "s3_lock_mode"), "compliance") == 0
         ? PANEL_S3_LOCK_COMPLIANCE : PANEL_S3_LOCK_GOVERNANCE;
   }
 }

@@ -7,6 +7,7 @@
 #include <glib/gstdio.h>
 
 #include "db.h"
+#include "evidence.h"
 #include "hw.h"
 
 struct _Recorder {
@@ -189,6 +190,14 @@ recorder_new (AnsimConfig *config, GError **error)
   g_autofree char *socket_path = ansim_config_get_path (config, "recorder", "control_socket");
   if (!make_dir (data_dir, error) || !make_dir (spool_dir, error))
     return NULL;
+
+  /* Created on first start; refused when others may read it. */
+  g_autofree char *key_path = ansim_config_get_path (config, "recorder", "device_key");
+  g_autoptr (AnsimDeviceKey) device_key = ansim_device_key_load_or_create (key_path, error);
+  if (device_key == NULL)
+    return NULL;
+  g_message ("device key %s, fingerprint %s", key_path,
+             ansim_device_key_get_fingerprint (device_key));
 
   self->db = ansim_db_open (&ansim_desk_db_schema, database, error);
   if (self->db == NULL || !record_desk (self, error))

@@ -1,14 +1,89 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* The uploader's hold on the desk database; the sending itself comes with
- * the ingest API (see the upload path issue). */
+/* The uploader: works off the desk's outbox in a worker thread (blocking
+ * libcurl and SQLite there, never on the main loop), alerts first; retries
+ * with backoff; deletes local files only after the panel's confirmation
+ * and the keep period; sends heartbeats. The main loop owns the wake
+ * socket the recorder pokes. */
 #include "uploader.h"
 
+#include <errno.h>
+#include <gio/gunixsocketaddress.h>
+#include <glib/gstdio.h>
+#include <string.h>
+#include <sys/statvfs.h>
+
+#include "ansim-build.h"
+#include "client.h"
 #include "db.h"
+#include "evidence.h"
+#include "httpsig.h"
+#include "hw.h"
+
+/* One outbox row being sent. */
+typedef struct {
+  gint64 id;
+  int klass;
+  gint64 incident_id;
+  gint64 segment_idx;
+  gint64 event_id;
+  char *path;
+  gint64 attempts;
+  char *uuid;         /* the incident's uuid, if any */
+} Item;
+
+static void
+item_clear (Item *item)
+{
+  g_free (item->path);
+  g_free (item->uuid);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Item, item_clear)
+
+typedef enum {
+  SEND_CONFIRMED,     /* the panel stored it (or had it) */
+  SEND_ITEM_FAILED,   /* the panel refused this item: retry it later, others go on */
+  SEND_PANEL_FAILED,  /* no answer, or the panel cannot take anything: back off as a whole */
+} SendResult;
 
 struct _Uploader {
-  sqlite3 *db;
+  sqlite3 *db;             /* main thread */
   char *panel_url;
+  char *database;
+  char *spool_dir;
+  char *wake_path;
+  char *recorder_socket;
+  char *ca_file;
+  AnsimDeviceKey *key;
+  gint64 poll_us, heartbeat_us, retry_min_us, retry_max_us, keep_us, timeout_s, send_rate;
+
+  GSocket *wake_socket;
+  GSource *wake_source;
+
+  GThread *worker;
+  GMutex lock;
+  GCond cond;
+  gboolean wake;           /* under lock */
+  gint stop;               /* atomic; also curl's cancel flag */
+
+  /* worker thread only */
+  sqlite3 *wdb;
+  UploaderClient *client;
+  guint panel_failures;    /* consecutive whole-panel failures */
+  gint64 panel_not_before_us;
+  gint64 next_heartbeat_us;
+  gboolean panel_down_logged;
 };
+
+static gint64
+backoff_us (Uploader *self, guint failures)
+{
+  gint64 delay = self->retry_min_us;
+  for (guint i = 1; i < failures && delay < self->retry_max_us; i++)
+    delay *= 2;
+  delay = MIN (delay, self->retry_max_us);
+  /* Jitter: between half and all of it, so desks do not retry in step. */
+  return delay / 2 + (gint64) (g_random_double () * (delay / 2));
+}
 
 gint64
 uploader_count_waiting (Uploader *self, GError **error)
@@ -25,21 +100,648 @@ uploader_count_waiting (Uploader *self, GError **error)
   return sqlite3_column_int64 (stmt, 0);
 }
 
+/* ---- reading the outbox (worker) ---------------------------------------- */
+
+static gboolean
+next_item (Uploader *self, gint64 now, Item *out, gint64 *out_next_due, GError **error)
+{
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->wdb,
+    "SELECT o.id, o.class, coalesce (o.incident_id, e.incident_id, 0), "
+    "coalesce (o.segment_idx, -1), coalesce (o.event_id, 0), o.path, o.attempts, i.uuid "
+    "FROM outbox o LEFT JOIN events e ON e.id = o.event_id "
+    "LEFT JOIN incidents i ON i.id = coalesce (o.incident_id, e.incident_id) "
+    "WHERE o.confirmed_at_us IS NULL AND o.next_attempt_at_us <= ?1 "
+    "ORDER BY o.class, o.id LIMIT 1", error);
+  if (stmt == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (stmt, 1, now);
+  int rc = sqlite3_step (stmt);
+  if (rc == SQLITE_ROW)
+    {
+      out->id = sqlite3_column_int64 (stmt, 0);
+      out->klass = sqlite3_column_int (stmt, 1);
+      out->incident_id = sqlite3_column_int64 (stmt, 2);
+      out->segment_idx = sqlite3_column_int64 (stmt, 3);
+      out->event_id = sqlite3_column_int64 (stmt, 4);
+      out->path = g_strdup ((const char *) sqlite3_column_text (stmt, 5));
+      out->attempts = sqlite3_column_int64 (stmt, 6);
+      out->uuid = g_strdup ((const char *) sqlite3_column_text (stmt, 7));
+      return TRUE;
+    }
+  if (rc != SQLITE_DONE)
+    return ansim_db_set_error (self->wdb, error, "reading the outbox");
+  /* Nothing due now: when is the next one? */
+  g_autoptr (sqlite3_stmt) due = ansim_db_prepare (self->wdb,
+    "SELECT min (next_attempt_at_us) FROM outbox WHERE confirmed_at_us IS NULL", error);
+  if (due == NULL)
+    return FALSE;
+  if (sqlite3_step (due) == SQLITE_ROW && sqlite3_column_type (due, 0) != SQLITE_NULL)
+    *out_next_due = sqlite3_column_int64 (due, 0);
+  /* Later than any backoff can be: the wall clock went back. Retry now
+   * rather than wait for the clock to catch up. */
+  if (*out_next_due != G_MAXINT64 && *out_next_due > now + self->retry_max_us)
+    {
+      g_autoptr (sqlite3_stmt) reset = ansim_db_prepare (self->wdb,
+        "UPDATE outbox SET next_attempt_at_us = 0 WHERE confirmed_at_us IS NULL "
+        "AND next_attempt_at_us > ?1", error);
+      if (reset == NULL)
+        return FALSE;
+      sqlite3_bind_int64 (reset, 1, now + self->retry_max_us);
+      if (sqlite3_step (reset) != SQLITE_DONE)
+        return ansim_db_set_error (self->wdb, error, "resetting retry times");
+      g_message ("retry times beyond retry_max reset (the clock went back)");
+      *out_next_due = now;
+    }
+  out->id = 0;
+  return TRUE;
+}
+
+/* The JSON body of an alert, from the incident and desk rows. */
+static GBytes *
+alert_body (Uploader *self, const Item *item, GError **error)
+{
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->wdb,
+    "SELECT i.desk_id, d.name, i.trigger, i.trigger_kind, i.opened_wall_us, i.opened_mono_us, "
+    "i.is_drill, i.prev_manifest_hash FROM incidents i JOIN desks d ON d.id = i.desk_id "
+    "WHERE i.id = ?1", error);
+  if (stmt == NULL)
+    return NULL;
+  sqlite3_bind_int64 (stmt, 1, item->incident_id);
+  if (sqlite3_step (stmt) != SQLITE_ROW)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "incident %" G_GINT64_FORMAT
+                   " of outbox item %" G_GINT64_FORMAT " not found", item->incident_id, item->id);
+      return NULL;
+    }
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  const char *names[] = { "desk_id", "desk_name", "trigger", "trigger_kind" };
+  for (int i = 0; i < 4; i++)
+    {
+      json_builder_set_member_name (b, names[i]);
+      json_builder_add_string_value (b, (const char *) sqlite3_column_text (stmt, i));
+    }
+  json_builder_set_member_name (b, "opened_wall_us");
+  json_builder_add_int_value (b, sqlite3_column_int64 (stmt, 4));
+  json_builder_set_member_name (b, "opened_mono_us");
+  json_builder_add_int_value (b, sqlite3_column_int64 (stmt, 5));
+  json_builder_set_member_name (b, "drill");
+  json_builder_add_boolean_value (b, sqlite3_column_int (stmt, 6));
+  if (sqlite3_column_type (stmt, 7) != SQLITE_NULL)
+    {
+      json_builder_set_member_name (b, "prev_manifest_hash");
+      json_builder_add_string_value (b, (const char *) sqlite3_column_text (stmt, 7));
+    }
+  json_builder_end_object (b);
+  g_autoptr (JsonNode) root = json_builder_get_root (b);
+  char *json = json_to_string (root, FALSE);
+  return g_bytes_new_take (json, strlen (json));
+}
+
+static GBytes *
+event_body (Uploader *self, const Item *item, GError **error)
+{
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->wdb,
+    "SELECT kind, at_wall_us, at_mono_us, desk_id, trigger, detail FROM events WHERE id = ?1",
+    error);
+  if (stmt == NULL)
+    return NULL;
+  sqlite3_bind_int64 (stmt, 1, item->event_id);
+  if (sqlite3_step (stmt) != SQLITE_ROW)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "event %" G_GINT64_FORMAT
+                   " not found", item->event_id);
+      return NULL;
+    }
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "kind");
+  json_builder_add_string_value (b, (const char *) sqlite3_column_text (stmt, 0));
+  json_builder_set_member_name (b, "at_wall_us");
+  json_builder_add_int_value (b, sqlite3_column_int64 (stmt, 1));
+  json_builder_set_member_name (b, "at_mono_us");
+  json_builder_add_int_value (b, sqlite3_column_int64 (stmt, 2));
+  if (sqlite3_column_type (stmt, 3) != SQLITE_NULL)
+    {
+      json_builder_set_member_name (b, "desk_id");
+      json_builder_add_string_value (b, (const char *) sqlite3_column_text (stmt, 3));
+    }
+  if (sqlite3_column_type (stmt, 4) != SQLITE_NULL)
+    {
+      json_builder_set_member_name (b, "trigger");
+      json_builder_add_string_value (b, (const char *) sqlite3_column_text (stmt, 4));
+    }
+  if (item->uuid != NULL)
+    {
+      json_builder_set_member_name (b, "incident");
+      json_builder_add_string_value (b, item->uuid);
+    }
+  if (sqlite3_column_type (stmt, 5) != SQLITE_NULL)
+    {
+      g_autoptr (JsonNode) detail = json_from_string ((const char *) sqlite3_column_text (stmt, 5),
+                                                      NULL);
+      if (detail != NULL && JSON_NODE_HOLDS_OBJECT (detail))
+        {
+          json_builder_set_member_name (b, "detail");
+          json_builder_add_value (b, g_steal_pointer (&detail));
+        }
+    }
+  json_builder_end_object (b);
+  g_autoptr (JsonNode) root = json_builder_get_root (b);
+  char *json = json_to_string (root, FALSE);
+  return g_bytes_new_take (json, strlen (json));
+}
+
+static GBytes *
+read_spool (Uploader *self, const char *rel, GError **error)
+{
+  g_autofree char *path = g_build_filename (self->spool_dir, rel, NULL);
+  char *data = NULL;
+  gsize len = 0;
+  if (!g_file_get_contents (path, &data, &len, error))
+    return NULL;
+  return g_bytes_new_take (data, len);
+}
+
+/* The manifest and its signature as one consistent pair: the recorder
+ * rewrites both after every segment, manifest first. */
+static gboolean
+read_manifest (Uploader *self, const Item *item, GBytes **out_manifest, GBytes **out_sig,
+               GError **error)
+{
+  g_autofree char *sig_rel = g_strconcat (item->path, ".sig", NULL);
+  for (int tries = 0;; tries++)
+    {
+      g_autoptr (GBytes) m = read_spool (self, item->path, error);
+      g_autoptr (GBytes) s = m != NULL ? read_spool (self, sig_rel, error) : NULL;
+      if (s == NULL)
+        return FALSE;
+      if (ansim_device_key_verify (self->key, g_bytes_get_data (m, NULL), g_bytes_get_size (m),
+                                   g_bytes_get_data (s, NULL), g_bytes_get_size (s), NULL))
+        {
+          *out_manifest = g_steal_pointer (&m);
+          *out_sig = g_steal_pointer (&s);
+          return TRUE;
+        }
+      if (tries == 5)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                       "%s: its signature does not verify with this device's key", item->path);
+          return FALSE;
+        }
+      g_usleep (20000);
+    }
+}
+
+/* Records the panel's "someone is coming" in the desk's event log, once
+ * per incident: the recorder lights the acknowledged output from it. */
+static void
+note_acknowledged (Uploader *self, const char *uuid, const char *status)
+{
+  if (uuid == NULL || status == NULL || g_str_equal (status, "open"))
+    return;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->wdb,
+    "SELECT i.id, i.desk_id, i.trigger, "
+    " EXISTS (SELECT 1 FROM events e WHERE e.incident_id = i.id AND e.kind = 'acknowledged') "
+    "FROM incidents i WHERE i.uuid = ?1", &error);
+  if (stmt == NULL)
+    return;
+  sqlite3_bind_text (stmt, 1, uuid, -1, SQLITE_STATIC);
+  if (sqlite3_step (stmt) != SQLITE_ROW || sqlite3_column_int (stmt, 3))
+    return;
+  gint64 id = sqlite3_column_int64 (stmt, 0);
+  g_autofree char *desk = g_strdup ((const char *) sqlite3_column_text (stmt, 1));
+  g_autofree char *trigger = g_strdup ((const char *) sqlite3_column_text (stmt, 2));
+  g_clear_pointer (&stmt, sqlite3_finalize);
+  if (!ansim_db_log_event (self->wdb, "acknowledged", desk, trigger, id, g_get_monotonic_time (),
+                           NULL, NULL, &error))
+    g_warning ("cannot log the acknowledgement of %s: %s", uuid, error->message);
+  else
+    g_message ("incident %s acknowledged by the panel", uuid);
+}
+
+static void
+mark (Uploader *self, const Item *item, gboolean confirmed, gint64 next_attempt,
+      const char *last_error)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->wdb, confirmed
+    ? "UPDATE outbox SET confirmed_at_us = ?2, last_error = NULL WHERE id = ?1"
+    : "UPDATE outbox SET attempts = attempts + 1, next_attempt_at_us = ?2, last_error = ?3 "
+      "WHERE id = ?1", &error);
+  if (stmt == NULL)
+    {
+      g_warning ("cannot update outbox item %" G_GINT64_FORMAT ": %s", item->id, error->message);
+      return;
+    }
+  sqlite3_bind_int64 (stmt, 1, item->id);
+  sqlite3_bind_int64 (stmt, 2, confirmed ? g_get_real_time () : next_attempt);
+  if (!confirmed)
+    sqlite3_bind_text (stmt, 3, last_error, -1, SQLITE_STATIC);
+  if (sqlite3_step (stmt) != SQLITE_DONE)
+    g_warning ("cannot update outbox item %" G_GINT64_FORMAT ": %s", item->id,
+               sqlite3_errmsg (self->wdb));
+}
+
+/* The recorder queues a manifest upload after every segment, each row
+ * committed after the file was written. One send of the file reads the
+ * version of every row committed before the read, so those rows are
+ * confirmed together: a backlog sends each incident's manifest once, not
+ * once per segment. */
+static gint64
+last_manifest_row (Uploader *self, const Item *item)
+{
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->wdb,
+    "SELECT max (id) FROM outbox WHERE class = 2 AND incident_id = ?1 "
+    "AND confirmed_at_us IS NULL", NULL);
+  if (stmt == NULL)
+    return 0;
+  sqlite3_bind_int64 (stmt, 1, item->incident_id);
+  return sqlite3_step (stmt) == SQLITE_ROW ? sqlite3_column_int64 (stmt, 0) : 0;
+}
+
+static void
+confirm_older_manifests (Uploader *self, const Item *item, gint64 up_to)
+{
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->wdb,
+    "UPDATE outbox SET confirmed_at_us = ?3, last_error = NULL WHERE class = 2 "
+    "AND incident_id = ?1 AND id <= ?2 AND confirmed_at_us IS NULL", NULL);
+  if (stmt == NULL)
+    return;
+  sqlite3_bind_int64 (stmt, 1, item->incident_id);
+  sqlite3_bind_int64 (stmt, 2, up_to);
+  sqlite3_bind_int64 (stmt, 3, g_get_real_time ());
+  if (sqlite3_step (stmt) != SQLITE_DONE)
+    g_warning ("cannot confirm older manifest rows: %s", sqlite3_errmsg (self->wdb));
+}
+
+static const char *const class_names[] = { "alert", "event", "manifest", "segment" };
+
+static SendResult
+send_item (Uploader *self, Item *item)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) body = NULL;
+  g_autoptr (GBytes) sig = NULL;
+  g_autofree char *path = NULL;
+  g_autofree char *sig_header = NULL;
+  const char *method = "PUT";
+  gint64 superseded_up_to = 0;
+
+  if (item->klass != 1 && item->uuid == NULL)
+    g_set_error (&error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "no incident");
+  else
+    switch (item->klass)
+      {
+      case 0:
+        path = g_strdup_printf ("/api/v1/alerts/%s", item->uuid);
+        body = alert_body (self, item, &error);
+        break;
+      case 1:
+        path = g_strdup_printf ("/api/v1/events/%" G_GINT64_FORMAT, item->event_id);
+        body = event_body (self, item, &error);
+        break;
+      case 2:
+        path = g_strdup_printf ("/api/v1/incidents/%s/manifest", item->uuid);
+        superseded_up_to = last_manifest_row (self, item);
+        if (read_manifest (self, item, &body, &sig, &error))
+          {
+            g_autofree char *v = ansim_sf_binary_encode (g_bytes_get_data (sig, NULL),
+                                                         g_bytes_get_size (sig));
+            sig_header = g_strdup_printf ("Ansim-Manifest-Signature: %s", v);
+          }
+        break;
+      default:
+        path = g_strdup_printf ("/api/v1/incidents/%s/segments/%" G_GINT64_FORMAT, item->uuid,
+                                item->segment_idx);
+        body = read_spool (self, item->path, &error);
+        break;
+      }
+  if (body == NULL)
+    {
+      /* Nothing to send: a local problem the panel cannot fix. Kept, retried. */
+      g_autofree char *why = g_strdup_printf ("cannot build the %s: %s",
+                                              class_names[item->klass], error->message);
+      g_warning ("outbox item %" G_GINT64_FORMAT ": %s; retrying later", item->id, why);
+      mark (self, item, FALSE, g_get_real_time () + backoff_us (self, item->attempts + 1), why);
+      return SEND_ITEM_FAILED;
+    }
+
+  const char *extra[] = { sig_header, NULL };
+  guint status = 0;
+  g_autoptr (JsonObject) answer = NULL;
+  if (!uploader_client_send (self->client, method, path, body, extra, &status, &answer, &error))
+    {
+      mark (self, item, FALSE, 0, error->message);
+      if (!self->panel_down_logged)
+        g_warning ("panel unreachable: %s; retrying with backoff", error->message);
+      self->panel_down_logged = TRUE;
+      return SEND_PANEL_FAILED;
+    }
+  if (self->panel_down_logged)
+    g_message ("panel reachable again");
+  self->panel_down_logged = FALSE;
+
+  if (status >= 200 && status < 300)
+    {
+      mark (self, item, TRUE, 0, NULL);
+      if (superseded_up_to > item->id)
+        confirm_older_manifests (self, item, superseded_up_to);
+      g_debug ("%s %s: %u %s", method, path, status,
+               json_object_get_string_member_with_default (answer, "result", ""));
+      if (answer != NULL && item->uuid != NULL)
+        note_acknowledged (self, item->uuid,
+                           json_object_get_string_member_with_default (answer, "status", NULL));
+      return SEND_CONFIRMED;
+    }
+  g_autofree char *why = uploader_client_describe (status, answer);
+  const char *code = answer != NULL
+    ? json_object_get_string_member_with_default (answer, "error", "") : "";
+  /* Whatever the panel as a whole cannot do now: its store, its clock
+   * check, our enrollment. Every item would fail the same way. */
+  if (status >= 500 || status == 401 || status == 403 || g_str_equal (code, "replayed"))
+    {
+      mark (self, item, FALSE, 0, why);
+      g_warning ("%s %s: %s; retrying with backoff", method, path, why);
+      return SEND_PANEL_FAILED;
+    }
+  g_warning ("%s %s: %s; retrying this item later", method, path, why);
+  mark (self, item, FALSE, g_get_real_time () + backoff_us (self, item->attempts + 1), why);
+  return SEND_ITEM_FAILED;
+}
+
+/* Deletes segment files the panel confirmed more than keep_us ago.
+ * Manifests stay: they are small and the recorder may still rewrite them. */
+static void
+delete_expired (Uploader *self, gint64 now)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->wdb,
+    "SELECT id, path FROM outbox WHERE class = 3 AND confirmed_at_us IS NOT NULL "
+    "AND deleted_at_us IS NULL AND path IS NOT NULL AND confirmed_at_us <= ?1 LIMIT 100", &error);
+  if (stmt == NULL)
+    return;
+  sqlite3_bind_int64 (stmt, 1, now - self->keep_us);
+  g_autoptr (GArray) ids = g_array_new (FALSE, FALSE, sizeof (gint64));
+  while (sqlite3_step (stmt) == SQLITE_ROW)
+    {
+      gint64 id = sqlite3_column_int64 (stmt, 0);
+      g_autofree char *file = g_build_filename (self->spool_dir,
+                                                (const char *) sqlite3_column_text (stmt, 1), NULL);
+      if (g_unlink (file) < 0 && errno != ENOENT)
+        {
+          g_warning ("cannot delete %s: %s; keeping it", file, g_strerror (errno));
+          continue;
+        }
+      g_array_append_val (ids, id);
+    }
+  g_clear_pointer (&stmt, sqlite3_finalize);
+  for (guint i = 0; i < ids->len; i++)
+    {
+      g_autoptr (sqlite3_stmt) upd = ansim_db_prepare (self->wdb,
+        "UPDATE outbox SET deleted_at_us = ?2 WHERE id = ?1 AND confirmed_at_us IS NOT NULL",
+        &error);
+      if (upd == NULL)
+        return;
+      sqlite3_bind_int64 (upd, 1, g_array_index (ids, gint64, i));
+      sqlite3_bind_int64 (upd, 2, now);
+      if (sqlite3_step (upd) != SQLITE_DONE)
+        g_warning ("cannot record a deletion: %s", sqlite3_errmsg (self->wdb));
+    }
+}
+
+static SendResult
+send_heartbeat (Uploader *self)
+{
+  gint64 now = g_get_real_time ();
+  gint64 queue = 0, oldest = 0;
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->wdb,
+    "SELECT count (*), min (created_at_us) FROM outbox WHERE confirmed_at_us IS NULL", NULL);
+  if (stmt != NULL && sqlite3_step (stmt) == SQLITE_ROW)
+    {
+      queue = sqlite3_column_int64 (stmt, 0);
+      oldest = sqlite3_column_type (stmt, 1) == SQLITE_NULL ? now : sqlite3_column_int64 (stmt, 1);
+    }
+  struct statvfs vfs;
+  gint64 free_bytes = statvfs (self->spool_dir, &vfs) == 0
+    ? (gint64) (vfs.f_bavail * vfs.f_frsize) : -1;
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "wall_us");
+  json_builder_add_int_value (b, now);
+  json_builder_set_member_name (b, "disk_free_bytes");
+  json_builder_add_int_value (b, free_bytes);
+  json_builder_set_member_name (b, "queue_length");
+  json_builder_add_int_value (b, queue);
+  json_builder_set_member_name (b, "oldest_item_age_s");
+  json_builder_add_int_value (b, (now - oldest) / G_USEC_PER_SEC);
+  json_builder_set_member_name (b, "version");
+  json_builder_add_string_value (b, ANSIM_VERSION);
+  /* The sources: the recorder's own report of its triggers and outputs. */
+  json_builder_set_member_name (b, "sources");
+  g_autoptr (GError) status_error = NULL;
+  g_autofree char *reply = hw_control_request (self->recorder_socket, "status", &status_error);
+  g_autoptr (JsonNode) state = reply != NULL ? json_from_string (reply, NULL) : NULL;
+  if (state != NULL && JSON_NODE_HOLDS_OBJECT (state))
+    json_builder_add_value (b, g_steal_pointer (&state));
+  else
+    {
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "recorder");
+      json_builder_add_string_value (b, "not answering");
+      json_builder_set_member_name (b, "error");
+      json_builder_add_string_value (b, status_error != NULL ? status_error->message
+                                                             : "not a JSON object");
+      json_builder_end_object (b);
+    }
+  json_builder_end_object (b);
+  g_autoptr (JsonNode) root = json_builder_get_root (b);
+  g_autofree char *json = json_to_string (root, FALSE);
+  g_autoptr (GBytes) body = g_bytes_new (json, strlen (json));
+  guint status = 0;
+  g_autoptr (JsonObject) answer = NULL;
+  g_autoptr (GError) error = NULL;
+  if (!uploader_client_send (self->client, "POST", "/api/v1/heartbeat", body, NULL, &status,
+                             &answer, &error))
+    return SEND_PANEL_FAILED;
+  if (status != 200 || answer == NULL)
+    {
+      g_autofree char *why = uploader_client_describe (status, answer);
+      g_warning ("heartbeat refused: %s", why);
+      return status >= 500 || status == 401 || status == 403 ? SEND_PANEL_FAILED
+                                                            : SEND_ITEM_FAILED;
+    }
+  gint64 offset = json_object_get_int_member_with_default (answer, "clock_offset_us", 0);
+  if (ABS (offset) > 2 * G_USEC_PER_SEC)
+    g_warning ("this board's clock is %.1f s off the panel's; check NTP",
+               offset / (double) G_USEC_PER_SEC);
+  JsonArray *incidents = json_object_get_array_member (answer, "incidents");
+  for (guint i = 0; incidents != NULL && i < json_array_get_length (incidents); i++)
+    {
+      JsonObject *o = json_array_get_object_element (incidents, i);
+      if (o != NULL)
+        note_acknowledged (self,
+                           json_object_get_string_member_with_default (o, "incident", NULL),
+                           json_object_get_string_member_with_default (o, "status", NULL));
+    }
+  return SEND_CONFIRMED;
+}
+
+static gpointer
+worker (gpointer user_data)
+{
+  Uploader *self = user_data;
+  self->next_heartbeat_us = 0;
+  while (!g_atomic_int_get (&self->stop))
+    {
+      gint64 now = g_get_real_time ();
+      gint64 wake_at = now + self->poll_us;
+      g_autoptr (GError) error = NULL;
+
+      if (now >= self->panel_not_before_us)
+        {
+          SendResult result = SEND_CONFIRMED;
+          if (now >= self->next_heartbeat_us)
+            {
+              result = send_heartbeat (self);
+              self->next_heartbeat_us = now + self->heartbeat_us;
+            }
+          g_auto (Item) item = { 0 };
+          gint64 next_due = G_MAXINT64;
+          if (result != SEND_PANEL_FAILED)
+            {
+              if (!next_item (self, now, &item, &next_due, &error))
+                g_warning ("%s; retrying", error->message);
+              else if (item.id != 0)
+                result = send_item (self, &item);
+              else
+                wake_at = MIN (wake_at, MAX (next_due, now));
+            }
+          if (result == SEND_PANEL_FAILED)
+            {
+              self->panel_failures++;
+              self->panel_not_before_us = now + backoff_us (self, self->panel_failures);
+              wake_at = self->panel_not_before_us;
+            }
+          else
+            {
+              self->panel_failures = 0;
+              if (item.id != 0)
+                continue;   /* more may be waiting */
+            }
+        }
+      else
+        wake_at = self->panel_not_before_us;
+      delete_expired (self, now);
+
+      g_mutex_lock (&self->lock);
+      /* A wake-up (new alert) cuts a panel backoff short: an alert is worth
+       * one immediate try. */
+      while (!self->wake && !g_atomic_int_get (&self->stop))
+        {
+          gint64 wait_us = MIN (wake_at, now + self->heartbeat_us) - g_get_real_time ();
+          if (wait_us <= 0
+              || !g_cond_wait_until (&self->cond, &self->lock,
+                                     g_get_monotonic_time () + wait_us))
+            break;
+        }
+      if (self->wake)
+        self->panel_not_before_us = 0;
+      self->wake = FALSE;
+      g_mutex_unlock (&self->lock);
+    }
+  return NULL;
+}
+
+void
+uploader_wake (Uploader *self)
+{
+  g_mutex_lock (&self->lock);
+  self->wake = TRUE;
+  g_cond_signal (&self->cond);
+  g_mutex_unlock (&self->lock);
+}
+
+static gboolean
+on_wake (GSocket *socket, GIOCondition condition, gpointer user_data)
+{
+  (void) condition;
+  char buf[64];
+  while (g_socket_receive (socket, buf, sizeof buf, NULL, NULL) > 0)
+    ;
+  uploader_wake (user_data);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+open_wake_socket (Uploader *self, GError **error)
+{
+  self->wake_socket = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_DATAGRAM,
+                                    G_SOCKET_PROTOCOL_DEFAULT, error);
+  if (self->wake_socket == NULL)
+    return FALSE;
+  g_socket_set_blocking (self->wake_socket, FALSE);
+  g_unlink (self->wake_path); /* a stale socket from an earlier run */
+  g_autoptr (GSocketAddress) addr = g_unix_socket_address_new (self->wake_path);
+  if (!g_socket_bind (self->wake_socket, addr, FALSE, error))
+    {
+      g_prefix_error (error, "wake socket %s: ", self->wake_path);
+      return FALSE;
+    }
+  self->wake_source = g_socket_create_source (self->wake_socket, G_IO_IN, NULL);
+  g_source_set_callback (self->wake_source, G_SOURCE_FUNC (on_wake), self, NULL);
+  g_source_attach (self->wake_source, NULL);
+  return TRUE;
+}
+
 Uploader *
 uploader_new (AnsimConfig *config, GError **error)
 {
   g_autoptr (Uploader) self = g_new0 (Uploader, 1);
-  g_autofree char *database = ansim_config_get_path (config, "uploader", "database");
-
+  g_mutex_init (&self->lock);
+  g_cond_init (&self->cond);
+  self->database = ansim_config_get_path (config, "uploader", "database");
   self->panel_url = g_strdup (ansim_config_get_string (config, "uploader", "panel_url"));
-  self->db = ansim_db_open (&ansim_desk_db_schema, database, error);
+  self->spool_dir = ansim_config_get_path (config, "uploader", "spool_dir");
+  self->wake_path = ansim_config_get_path (config, "uploader", "wake_socket");
+  self->recorder_socket = ansim_config_get_path (config, "uploader", "recorder_socket");
+  if (ansim_config_has_key (config, "uploader", "ca_file"))
+    self->ca_file = ansim_config_get_path (config, "uploader", "ca_file");
+  self->poll_us = ansim_config_get_int (config, "uploader", "poll_interval") * G_USEC_PER_SEC;
+  self->heartbeat_us = ansim_config_get_int (config, "uploader", "heartbeat_interval") * G_USEC_PER_SEC;
+  self->retry_min_us = ansim_config_get_int (config, "uploader", "retry_min") * G_USEC_PER_SEC;
+  self->retry_max_us = ansim_config_get_int (config, "uploader", "retry_max") * G_USEC_PER_SEC;
+  self->keep_us = ansim_config_get_int (config, "uploader", "keep_after_upload") * G_USEC_PER_SEC;
+  self->timeout_s = ansim_config_get_int (config, "uploader", "request_timeout");
+  self->send_rate = ansim_config_get_int (config, "uploader", "max_send_rate") * 1024;
+
+  g_autofree char *key_path = ansim_config_get_path (config, "uploader", "device_key");
+  /* The recorder creates the same file the same way; of two racing
+   * creators one wins and both use its key. */
+  self->key = ansim_device_key_load_or_create (key_path, error);
+  if (self->key == NULL)
+    return NULL;
+  self->db = ansim_db_open (&ansim_desk_db_schema, self->database, error);
   if (self->db == NULL)
+    return NULL;
+  self->wdb = ansim_db_open (&ansim_desk_db_schema, self->database, error);
+  if (self->wdb == NULL)
+    return NULL;
+  self->client = uploader_client_new (self->panel_url, self->ca_file, self->key, error);
+  if (self->client == NULL)
+    return NULL;
+  uploader_client_set_timeout (self->client, self->timeout_s);
+  uploader_client_set_max_send_rate (self->client, self->send_rate);
+  uploader_client_set_cancel_flag (self->client, &self->stop);
+  if (!open_wake_socket (self, error))
     return NULL;
   gint64 waiting = uploader_count_waiting (self, error);
   if (waiting < 0)
     return NULL;
-  g_message ("database %s open; %" G_GINT64_FORMAT " outbox item(s) waiting for %s",
-             database, waiting, self->panel_url);
+  g_message ("database %s open; %" G_GINT64_FORMAT " outbox item(s) waiting for %s; device key %s",
+             self->database, waiting, self->panel_url, ansim_device_key_get_fingerprint (self->key));
+  self->worker = g_thread_new ("uploader", worker, self);
   return g_steal_pointer (&self);
 }
 
@@ -48,7 +750,30 @@ uploader_free (Uploader *self)
 {
   if (self == NULL)
     return;
+  if (self->worker != NULL)
+    {
+      g_atomic_int_set (&self->stop, 1);
+      uploader_wake (self);
+      g_thread_join (self->worker);
+    }
+  if (self->wake_source != NULL)
+    {
+      g_source_destroy (self->wake_source);
+      g_source_unref (self->wake_source);
+      g_unlink (self->wake_path);
+    }
+  g_clear_object (&self->wake_socket);
+  g_clear_pointer (&self->client, uploader_client_free);
+  g_clear_pointer (&self->wdb, sqlite3_close);
   g_clear_pointer (&self->db, sqlite3_close);
+  ansim_device_key_free (self->key);
+  g_mutex_clear (&self->lock);
+  g_cond_clear (&self->cond);
   g_free (self->panel_url);
+  g_free (self->database);
+  g_free (self->spool_dir);
+  g_free (self->wake_path);
+  g_free (self->recorder_socket);
+  g_free (self->ca_file);
   g_free (self);
 }

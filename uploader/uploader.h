@@ -9,9 +9,12 @@ G_BEGIN_DECLS
 
 typedef struct _Uploader Uploader;
 
-/* Opens (and migrates) the desk database the recorder shares. */
+/* Opens (and migrates) the desk database the recorder shares, loads the
+ * device key, binds the wake socket and starts the sending thread. */
 Uploader *uploader_new (AnsimConfig *config, GError **error);
 void uploader_free (Uploader *self);
+/* Look at the outbox now (what the wake socket does); any thread. */
+void uploader_wake (Uploader *self);
 /* Items in the outbox not yet confirmed by the panel. */
 gint64 uploader_count_waiting (Uploader *self, GError **error);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (Uploader, uploader_free)

@@ -3,6 +3,7 @@
  * tests/s3/ceph-rgw in a temporary directory on a free loopback port. */
 #include "s3.h"
 #include "s3-private.h"
+#include "store.h"
 
 #include <glib/gstdio.h>
 #include <gio/gio.h>
@@ -1076,8 +1077,8 @@ test_bad_config (void)
 
 /* The annotated example config/panel.conf, switched to S3 as its comments
  * tell an operator to, drives a client that stores a locked object. */
-static void
-test_panel_conf (void)
+static AnsimConfig *
+example_s3_config (void)
 {
   g_autofree char *example = g_build_filename (g_getenv ("ANSIM_SOURCE_ROOT"), "config",
                                                "panel.conf", NULL);
@@ -1085,21 +1086,15 @@ test_panel_conf (void)
   g_autoptr(GString) conf = g_string_new (NULL);
   g_auto(GStrv) lines = NULL;
   g_autoptr(GError) error = NULL;
-  g_autoptr(AnsimConfig) config = NULL;
-  g_autoptr(PanelS3) s3 = NULL;
-  g_autoptr(GBytes) data = random_bytes (3000, 51);
-  g_autofree char *version = NULL;
-  g_auto(PanelS3Object) info = { 0 };
-  PanelS3PutOptions opts;
-  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  AnsimConfig *config;
 
   g_assert_nonnull (g_getenv ("ANSIM_SOURCE_ROOT"));
   g_file_get_contents (example, &text, NULL, &error);
   g_assert_no_error (error);
   lines = g_strsplit (text, "\n", -1);
   for (char **l = lines; *l != NULL; l++) {
-    if (strcmp (*l, "backend = filesystem") == 0)
-      g_string_append (conf, "backend = s3\n");
+    if (strcmp (*l, "store = filesystem") == 0)
+      g_string_append (conf, "store = s3\n");
     else if (g_str_has_prefix (*l, "# s3_endpoint = "))
       g_string_append_printf (conf, "s3_endpoint = %s\n", rgw.endpoint);
     else if (g_str_has_prefix (*l, "# s3_bucket = "))
@@ -1118,6 +1113,21 @@ test_panel_conf (void)
   config = ansim_config_load_data (&ansim_panel_config_schema, conf->str, "panel.conf", &error);
   g_assert_no_error (error);
   ansim_config_set_data_dir (config, tmp_dir);
+  return config;
+}
+
+static void
+test_panel_conf (void)
+{
+  g_autoptr(AnsimConfig) config = example_s3_config ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PanelS3) s3 = NULL;
+  g_autoptr(GBytes) data = random_bytes (3000, 51);
+  g_autofree char *version = NULL;
+  g_auto(PanelS3Object) info = { 0 };
+  PanelS3PutOptions opts;
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+
   s3 = panel_s3_new_from_config (config, &error);
   g_assert_no_error (error);
 
@@ -1159,6 +1169,65 @@ test_harness_after_crash (void)
   g_assert_nonnull (dir);
   g_assert_nonnull (pids);
   assert_torn_down (pids, dir);
+}
+
+/* The panel's store interface on the S3 backend, as panel.conf's
+ * `store = s3` makes it: idempotent re-sends, no overwrite, the lock, and
+ * a gateway down reported as unavailable (ingest answers 503). */
+static void
+test_store_backend (void)
+{
+  g_autoptr(AnsimConfig) config = example_s3_config ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PanelStore) store = panel_store_new_s3 (config, &error);
+  g_autoptr(PanelS3) s3 = client_for (rgw.locked_bucket);
+  g_autoptr(GBytes) data = random_bytes (70000, 61);
+  g_autoptr(GBytes) other = random_bytes (70000, 62);
+  g_autoptr(GBytes) back = NULL;
+  g_auto(PanelS3Object) info = { 0 };
+  const char *key = "store/incident-1/segment-0001.age";
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  gboolean existed = TRUE, exists = FALSE;
+  gint64 size = 0;
+
+  g_assert_no_error (error);
+  CHECK (panel_store_put (store, key, data, NULL, NULL, &existed, &error));
+  g_assert_false (existed);
+  CHECK (panel_store_put (store, key, data, NULL, NULL, &existed, &error));
+  g_assert_true (existed);
+  g_assert_false (panel_store_put (store, key, other, NULL, NULL, &existed, &error));
+  g_assert_error (error, PANEL_STORE_ERROR, PANEL_STORE_ERROR_CONFLICT);
+  g_test_message ("%s", error->message);
+  g_clear_error (&error);
+
+  CHECK (panel_store_head (store, key, &exists, &size, &error));
+  g_assert_true (exists);
+  g_assert_cmpint (size, ==, 70000);
+  back = panel_store_get (store, key, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_bytes_equal (back, data));
+
+  /* Locked as panel.conf says: governance, 30 days from receipt. */
+  CHECK (panel_s3_head (s3, key, NULL, &info, &error));
+  g_assert_cmpint (info.lock_mode, ==, PANEL_S3_LOCK_GOVERNANCE);
+  g_assert_cmpint (info.retain_until, >=, now + 30 * 86400);
+  g_assert_cmpint (info.retain_until, <=, now + 30 * 86400 + 120);
+  g_assert_false (panel_s3_delete (s3, key, info.version_id, FALSE, &error));
+  g_assert_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_ACCESS_DENIED);
+  g_clear_error (&error);
+
+  CHECK (panel_store_head (store, "store/incident-1/missing.age", &exists, NULL, &error));
+  g_assert_false (exists);
+  g_assert_null (panel_store_get (store, "store/incident-1/missing.age", &error));
+  g_assert_error (error, PANEL_STORE_ERROR, PANEL_STORE_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+
+  harness_command ("stop-rgw");
+  g_assert_false (panel_store_put (store, "store/incident-1/segment-0002.age", data, NULL, NULL,
+                                   &existed, &error));
+  harness_command ("start-rgw");
+  g_assert_error (error, PANEL_STORE_ERROR, PANEL_STORE_ERROR_UNAVAILABLE);
+  g_test_message ("%s", error->message);
 }
 
 /* Runs last: the gateway of all the tests stops, with nothing left over. */
@@ -1275,6 +1344,7 @@ main (int argc, char **argv)
   g_test_add_func ("/s3/errors/gateway-down", test_gateway_down);
   g_test_add_func ("/s3/errors/gateway-frozen", test_gateway_frozen);
   g_test_add_func ("/s3/errors/server-errors-retried", test_server_errors);
+  g_test_add_func ("/s3/store/backend", test_store_backend);
   g_test_add_func ("/s3/harness/cleanup-after-crash", test_harness_after_crash);
   g_test_add_func ("/s3/harness/stop", test_harness_stop);
 

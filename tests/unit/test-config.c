@@ -324,39 +324,39 @@ static const BadCase bad_cases[] = {
   { "panel-two-files-in-one", &ansim_panel_config_schema,
     "[panel]\n[uploader]\n", 0, ANSIM_CONFIG_ERROR_UNKNOWN_GROUP,
     "panel.conf:2: [uploader]: unknown group (it belongs in uploader.conf" },
-#define S3_STORE "[panel]\n[store]\nbackend = s3\ns3_endpoint = http://127.0.0.1:7480\n" \
+#define S3_STORE "[panel]\nstore = s3\ns3_endpoint = http://127.0.0.1:7480\n" \
   "s3_bucket = evidence\ns3_credentials_file = s3-credentials\n"
   { "store-s3-key-with-filesystem", &ansim_panel_config_schema,
-    "[panel]\n[store]\ns3_bucket = evidence\n", 0, ANSIM_CONFIG_ERROR_CONFLICT,
-    "panel.conf:3: [store] s3_bucket = 'evidence': applies only with backend = s3, not with "
-    "backend = filesystem" },
+    "[panel]\ns3_bucket = evidence\n", 0, ANSIM_CONFIG_ERROR_CONFLICT,
+    "panel.conf:2: [panel] s3_bucket = 'evidence': applies only with store = s3, not with "
+    "store = filesystem" },
   { "store-s3-missing-bucket", &ansim_panel_config_schema,
-    "[panel]\n[store]\nbackend = s3\ns3_endpoint = http://127.0.0.1:7480\n"
+    "[panel]\nstore = s3\ns3_endpoint = http://127.0.0.1:7480\n"
     "s3_credentials_file = c\n", 0, ANSIM_CONFIG_ERROR_MISSING,
-    "panel.conf: [store] s3_bucket: missing (required with backend = s3)" },
+    "panel.conf: [panel] s3_bucket: missing (required with store = s3)" },
   { "store-s3-bad-bucket", &ansim_panel_config_schema,
-    "[panel]\n[store]\nbackend = s3\ns3_endpoint = http://127.0.0.1:7480\n"
+    "[panel]\nstore = s3\ns3_endpoint = http://127.0.0.1:7480\n"
     "s3_bucket = Evidence_1\ns3_credentials_file = c\n", 0, ANSIM_CONFIG_ERROR_TYPE,
-    "panel.conf:5: [store] s3_bucket = 'Evidence_1': not a valid bucket name" },
+    "panel.conf:4: [panel] s3_bucket = 'Evidence_1': not a valid bucket name" },
   { "store-s3-endpoint-path", &ansim_panel_config_schema,
-    "[panel]\n[store]\nbackend = s3\ns3_endpoint = http://127.0.0.1:7480/evidence\n"
+    "[panel]\nstore = s3\ns3_endpoint = http://127.0.0.1:7480/evidence\n"
     "s3_bucket = evidence\ns3_credentials_file = c\n", 0, ANSIM_CONFIG_ERROR_TYPE,
-    "panel.conf:4: [store] s3_endpoint = 'http://127.0.0.1:7480/evidence': has a path or query" },
+    "panel.conf:3: [panel] s3_endpoint = 'http://127.0.0.1:7480/evidence': has a path or query" },
   { "store-s3-ca-file-on-http", &ansim_panel_config_schema,
     S3_STORE "s3_ca_file = ca.pem\n", 0, ANSIM_CONFIG_ERROR_CONFLICT,
-    "panel.conf:7: [store] s3_ca_file = 'ca.pem': only meaningful with https" },
+    "panel.conf:6: [panel] s3_ca_file = 'ca.pem': only meaningful with https" },
   { "store-s3-virtual-host-on-ip", &ansim_panel_config_schema,
     S3_STORE "s3_addressing = virtual-host\n", 0, ANSIM_CONFIG_ERROR_CONFLICT,
-    "panel.conf:7: [store] s3_addressing = 'virtual-host': virtual-host needs a host name" },
+    "panel.conf:6: [panel] s3_addressing = 'virtual-host': virtual-host needs a host name" },
   { "store-s3-part-above-threshold", &ansim_panel_config_schema,
     S3_STORE "s3_part_size_mib = 100\n", 0, ANSIM_CONFIG_ERROR_CONFLICT,
-    "panel.conf:7: [store] s3_part_size_mib = '100': larger than s3_multipart_threshold_mib" },
+    "panel.conf:6: [panel] s3_part_size_mib = '100': larger than s3_multipart_threshold_mib" },
   { "store-s3-part-below-minimum", &ansim_panel_config_schema,
     S3_STORE "s3_part_size_mib = 1\n", 0, ANSIM_CONFIG_ERROR_RANGE,
-    "panel.conf:7: [store] s3_part_size_mib = '1': out of range; expected an integer from 5" },
+    "panel.conf:6: [panel] s3_part_size_mib = '1': out of range; expected an integer from 5" },
   { "store-s3-lock-mode", &ansim_panel_config_schema,
     S3_STORE "s3_lock_mode = legal\n", 0, ANSIM_CONFIG_ERROR_RANGE,
-    "panel.conf:7: [store] s3_lock_mode = 'legal': not one of the choices" },
+    "panel.conf:6: [panel] s3_lock_mode = 'legal': not one of the choices" },
 #undef S3_STORE
 };
 

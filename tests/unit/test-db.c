@@ -219,6 +219,15 @@ static const char *const panel_seeds[] = {
     "   'desk-1', 'desk-button', 1, NULL, '{\"pre_event_s\": 30}'),\n"
     "  (2, 1700000010000000, 88000000, NULL, NULL, NULL, 'acknowledged', 'desk-1', NULL, 1,\n"
     "   'guard-kim', NULL);\n",
+  [3] =
+    "INSERT INTO enrollment_codes (code_sha256, device_id, desk_id, created_at_us,\n"
+    "  expires_at_us, used_at_us) VALUES\n"
+    "  ('" SHA_ABC "', 'dev-1', 'desk-1', 1690000000000000, 1690086400000000, 1690000100000000),\n"
+    "  ('" SHA_EMPTY "', 'dev-2', NULL, 1700000000000000, 1700086400000000, NULL);\n"
+    "INSERT INTO request_nonces (device_id, nonce, seen_at_us) VALUES\n"
+    "  ('dev-1', 'AAAAAAAAAAAAAAAAAAAAAA', 1700000000000000);\n"
+    "UPDATE devices SET last_seen_at_us = 1700000000000000,\n"
+    "  heartbeat = '{\"queue_length\": 3}' WHERE id = 'dev-1';\n",
 };
 
 static const char *

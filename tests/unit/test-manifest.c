@@ -232,6 +232,7 @@ test_key_umask (Fixture *f, G_GNUC_UNUSED gconstpointer data)
   g_autoptr (AnsimDeviceKey) key = new_key (f, "sub/dir/device.pem");
 
   umask (old);
+  g_assert_nonnull (key);
   g_assert_cmpuint (file_mode (path), ==, 0600);
 }
 
@@ -766,6 +767,7 @@ test_parse_rejects (Fixture *f, G_GNUC_UNUSED gconstpointer data)
     g_autoptr (GError) error = NULL;
     g_autoptr (AnsimManifest) ok = ansim_manifest_parse (sample, strlen (sample), &error);
     g_assert_no_error (error);
+    g_assert_nonnull (ok);
   }
 }
 

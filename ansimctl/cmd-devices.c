@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* ansimctl commands for device identity: enroll-code and revoke on the
+ * panel's server, enroll on the desk board. */
+#include "ansimctl.h"
+
+#include "client.h"
+#include "config.h"
+#include "db.h"
+#include "ingest.h"
+
+static gboolean
+parse_args (GOptionContext *context, int *argc, char ***argv, const char *command)
+{
+  g_autoptr (GError) error = NULL;
+  if (!g_option_context_parse (context, argc, argv, &error))
+    {
+      g_printerr ("ansimctl %s: %s\n", command, error->message);
+      return FALSE;
+    }
+  if (*argc > 1)
+    {
+      g_printerr ("ansimctl %s: unexpected argument '%s'\n", command, (*argv)[1]);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* The panel's database, as ansim-panel resolves it from its configuration. */
+static sqlite3 *
+open_panel_db (const char *config_path, const char *data_dir, GError **error)
+{
+  g_autoptr (AnsimConfig) config = ansim_config_load (&ansim_panel_config_schema, config_path,
+                                                      error);
+  if (config == NULL)
+    return NULL;
+  if (data_dir != NULL)
+    {
+      g_autofree char *absolute = g_canonicalize_filename (data_dir, NULL);
+      ansim_config_set_data_dir (config, absolute);
+    }
+  g_autofree char *database = ansim_config_get_path (config, "panel", "database");
+  return ansim_db_open (&ansim_panel_db_schema, database, error);
+}
+
+int
+ansimctl_enroll_code (int argc, char **argv)
+{
+  g_autofree char *config = NULL, *data_dir = NULL, *device = NULL, *desk = NULL;
+  int hours = 24;
+  GOptionEntry entries[] = {
+    { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config, "The panel's configuration file", "FILE" },
+    { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir, "The panel's data directory", "DIR" },
+    { "device", 0, 0, G_OPTION_ARG_STRING, &device, "Device id the code admits (required)", "ID" },
+    { "desk", 0, 0, G_OPTION_ARG_STRING, &desk, "Desk the device serves", "ID" },
+    { "valid-hours", 0, 0, G_OPTION_ARG_INT, &hours, "How long the code is valid (default 24)", "H" },
+    { NULL }
+  };
+  g_autoptr (GOptionContext) context = g_option_context_new ("- create a one-time enrollment code");
+  g_option_context_set_description (context,
+    "Run on the panel's server. Give the code to whoever installs the desk board;\n"
+    "it is used with `ansimctl enroll --code CODE` there, once.");
+  g_option_context_add_main_entries (context, entries, NULL);
+  if (!parse_args (context, &argc, &argv, "enroll-code"))
+    return 2;
+  if (device == NULL || hours < 1 || hours > 24 * 30)
+    {
+      g_printerr ("ansimctl enroll-code: --device ID is required and --valid-hours is 1 to 720\n");
+      return 2;
+    }
+  g_autoptr (GError) error = NULL;
+  g_autoptr (sqlite3) db = open_panel_db (config, data_dir, &error);
+  g_autofree char *code = db != NULL
+    ? panel_enrollment_code_new (db, device, desk, (gint64) hours * 3600, &error) : NULL;
+  if (code == NULL)
+    {
+      g_printerr ("ansimctl enroll-code: %s\n", error->message);
+      return 1;
+    }
+  g_print ("%s\n", code);
+  return 0;
+}
+
+int
+ansimctl_revoke (int argc, char **argv)
+{
+  g_autofree char *config = NULL, *data_dir = NULL, *device = NULL, *reason = NULL;
+  GOptionEntry entries[] = {
+    { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config, "The panel's configuration file", "FILE" },
+    { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir, "The panel's data directory", "DIR" },
+    { "device", 0, 0, G_OPTION_ARG_STRING, &device, "Device id to revoke (required)", "ID" },
+    { "reason", 0, 0, G_OPTION_ARG_STRING, &reason, "Why (required), e.g. 'board stolen'", "TEXT" },
+    { NULL }
+  };
+  g_autoptr (GOptionContext) context = g_option_context_new ("- revoke an enrolled device");
+  g_option_context_set_description (context,
+    "The panel refuses every later request of the device; what it sent before is kept.");
+  g_option_context_add_main_entries (context, entries, NULL);
+  if (!parse_args (context, &argc, &argv, "revoke"))
+    return 2;
+  if (device == NULL || reason == NULL || *reason == '\0')
+    {
+      g_printerr ("ansimctl revoke: --device ID and --reason TEXT are required\n");
+      return 2;
+    }
+  g_autoptr (GError) error = NULL;
+  g_autoptr (sqlite3) db = open_panel_db (config, data_dir, &error);
+  if (db == NULL || !panel_device_revoke (db, device, reason, &error))
+    {
+      g_printerr ("ansimctl revoke: %s\n", error->message);
+      return 1;
+    }
+  g_print ("device %s revoked\n", device);
+  return 0;
+}
+
+int
+ansimctl_enroll (int argc, char **argv)
+{
+  g_autofree char *config_path = NULL, *data_dir = NULL, *panel = NULL, *code = NULL;
+  g_autofree char *key_path = NULL, *device = NULL, *ca_file = NULL;
+  GOptionEntry entries[] = {
+    { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path,
+      "The uploader's configuration file (panel_url, ca_file, device_key)", "FILE" },
+    { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir, "The desk's data directory", "DIR" },
+    { "panel", 0, 0, G_OPTION_ARG_STRING, &panel, "The panel's URL (default: panel_url)", "URL" },
+    { "code", 0, 0, G_OPTION_ARG_STRING, &code, "The enrollment code (required)", "CODE" },
+    { "key", 0, 0, G_OPTION_ARG_FILENAME, &key_path,
+      "The device's private key (default: device_key; created if missing)", "PATH" },
+    { "device", 0, 0, G_OPTION_ARG_STRING, &device,
+      "The device id, checked against the code's", "ID" },
+    { "ca-file", 0, 0, G_OPTION_ARG_FILENAME, &ca_file, "CA of the panel's certificate", "FILE" },
+    { NULL }
+  };
+  g_autoptr (GOptionContext) context =
+    g_option_context_new ("- enroll this desk board with the site's panel");
+  g_option_context_set_description (context,
+    "Sends the device's Ed25519 public key with a one-time code from\n"
+    "`ansimctl enroll-code`; the request is signed with that key.");
+  g_option_context_add_main_entries (context, entries, NULL);
+  if (!parse_args (context, &argc, &argv, "enroll"))
+    return 2;
+  if (code == NULL)
+    {
+      g_printerr ("ansimctl enroll: --code CODE is required\n");
+      return 2;
+    }
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AnsimConfig) config = ansim_config_load (&ansim_uploader_config_schema, config_path,
+                                                      &error);
+  if (config == NULL)
+    {
+      g_printerr ("ansimctl enroll: %s\n", error->message);
+      return 1;
+    }
+  if (data_dir != NULL)
+    {
+      g_autofree char *absolute = g_canonicalize_filename (data_dir, NULL);
+      ansim_config_set_data_dir (config, absolute);
+    }
+  if (key_path == NULL)
+    key_path = ansim_config_get_path (config, "uploader", "device_key");
+  if (panel == NULL)
+    panel = g_strdup (ansim_config_get_string (config, "uploader", "panel_url"));
+  if (ca_file == NULL && ansim_config_has_key (config, "uploader", "ca_file"))
+    ca_file = ansim_config_get_path (config, "uploader", "ca_file");
+
+  g_autoptr (AnsimDeviceKey) key = ansim_device_key_load_or_create (key_path, &error);
+  if (key == NULL)
+    {
+      g_printerr ("ansimctl enroll: %s\n", error->message);
+      return 1;
+    }
+  g_autoptr (UploaderClient) client = uploader_client_new (panel, ca_file, key, &error);
+  if (client == NULL)
+    {
+      g_printerr ("ansimctl enroll: %s: %s\n", panel, error->message);
+      return 1;
+    }
+  uploader_client_set_timeout (client, 30);
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autofree char *pem = ansim_device_key_get_public_pem (key);
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "code");
+  json_builder_add_string_value (b, code);
+  json_builder_set_member_name (b, "public_key");
+  json_builder_add_string_value (b, pem);
+  if (device != NULL)
+    {
+      json_builder_set_member_name (b, "device_id");
+      json_builder_add_string_value (b, device);
+    }
+  json_builder_end_object (b);
+  g_autoptr (JsonNode) root = json_builder_get_root (b);
+  g_autofree char *json = json_to_string (root, FALSE);
+  g_autoptr (GBytes) body = g_bytes_new (json, strlen (json));
+  guint status = 0;
+  g_autoptr (JsonObject) answer = NULL;
+  if (!uploader_client_send (client, "POST", "/api/v1/enroll", body, NULL, &status, &answer,
+                             &error))
+    {
+      g_printerr ("ansimctl enroll: %s\n", error->message);
+      return 1;
+    }
+  if (status != 201 || answer == NULL)
+    {
+      g_autofree char *why = uploader_client_describe (status, answer);
+      g_printerr ("ansimctl enroll: the panel refused: %s\n", why);
+      return 1;
+    }
+  g_print ("enrolled as device %s with key %s at %s\n",
+           json_object_get_string_member_with_default (answer, "device_id", "?"),
+           ansim_device_key_get_fingerprint (key),
+           json_object_get_string_member_with_default (answer, "site", "?"));
+  return 0;
+}

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* The panel's device API (docs/protocol.md): enrollment, signed ingest of
+ * alerts, events, manifests and segments, heartbeats; and the admin side
+ * of device identity (enrollment codes, revocation). Independent of the
+ * HTTP server so that it can be tested and fuzzed directly. */
+#pragma once
+
+#include <gio/gio.h>
+#include <sqlite3.h>
+
+#include "store.h"
+
+G_BEGIN_DECLS
+
+#define PANEL_API_PREFIX "/api/v1/"
+
+/* One request as the HTTP server received it; strings may be NULL. */
+typedef struct {
+  const char *method;
+  const char *path;                  /* raw (still percent-encoded) path */
+  const char *signature_input;
+  const char *signature;
+  const char *content_digest;
+  const char *manifest_signature;    /* Ansim-Manifest-Signature */
+  GBytes *body;                      /* never NULL */
+} PanelRequest;
+
+typedef struct {
+  gsize max_body_size;               /* bytes */
+  gint64 clock_skew_s;
+  const char *site_name;
+} PanelIngestOptions;
+
+typedef struct _PanelIngest PanelIngest;
+
+/* db and store are borrowed and must outlive it; one thread at a time. */
+PanelIngest *panel_ingest_new (sqlite3 *db, PanelStore *store, const PanelIngestOptions *options);
+void panel_ingest_free (PanelIngest *ingest);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PanelIngest, panel_ingest_free)
+
+/* TRUE for paths this API serves (so the server routes them here). */
+gboolean panel_ingest_owns_path (const char *path);
+
+/* Handles one request: the HTTP status and a JSON object for the body
+ * (every error is {"error": CODE, "message": TEXT}). */
+void panel_ingest_handle (PanelIngest *ingest, const PanelRequest *request, guint *out_status,
+                          char **out_json);
+
+/* Admin: a one-time enrollment code admitting device_id (on desk_id, may
+ * be NULL), valid for valid_s seconds. Only the code's SHA-256 is kept. */
+char *panel_enrollment_code_new (sqlite3 *db, const char *device_id, const char *desk_id,
+                                 gint64 valid_s, GError **error);
+/* Admin: refuses every later request of the device; keeps its evidence. */
+gboolean panel_device_revoke (sqlite3 *db, const char *device_id, const char *reason,
+                              GError **error);
+
+G_END_DECLS

@@ -1,0 +1,313 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* This file contains the store interface's checks and the filesystem
+ * backend. */
+#include "store.h"
+
+#include "httpsig.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+G_DEFINE_QUARK (panel-store-error-quark, panel_store_error)
+
+gboolean
+panel_store_key_is_valid (const char *key)
+{
+  if (key == NULL || *key == '\0' || strlen (key) > 1024)
+    return FALSE;
+  g_auto (GStrv) parts = g_strsplit (key, "/", 0);
+  guint n = g_strv_length (parts);
+  if (n > 8)
+    return FALSE;
+  for (guint i = 0; i < n; i++)
+    {
+      gsize len = strlen (parts[i]);
+      if (len == 0 || len > 128 || parts[i][0] == '.')
+        return FALSE;
+      for (const char *c = parts[i]; *c; c++)
+        if (!g_ascii_isalnum (*c) && *c != '.' && *c != '_' && *c != '-')
+          return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+check_key (const char *key, GError **error)
+{
+  if (panel_store_key_is_valid (key))
+    return TRUE;
+  g_set_error (error, PANEL_STORE_ERROR, PANEL_STORE_ERROR_INVALID_KEY,
+               "invalid store key '%.200s'", key != NULL ? key : "(null)");
+  return FALSE;
+}
+
+static char *
+sha256_hex (GBytes *data)
+{
+  guint8 sha[32];
+  char *hex = g_malloc (65);
+  gsize len = 0;
+  const void *p = g_bytes_get_data (data, &len);
+  ansim_sha256 (p, len, sha);
+  ansim_sha256_to_hex (sha, hex);
+  return hex;
+}
+
+gboolean
+panel_store_put (PanelStore *store, const char *key, GBytes *data, const char *sha256,
+                 const PanelStorePutOptions *options, gboolean *out_existed, GError **error)
+{
+  static const PanelStorePutOptions none = { 0 };
+  gboolean existed = FALSE;
+  if (!check_key (key, error))
+    return FALSE;
+  g_autofree char *hex = sha256 != NULL ? g_strdup (sha256) : sha256_hex (data);
+  if (!store->backend->put (store, key, data, hex, options != NULL ? options : &none, &existed,
+                            error))
+    return FALSE;
+  if (out_existed != NULL)
+    *out_existed = existed;
+  return TRUE;
+}
+
+gboolean
+panel_store_head (PanelStore *store, const char *key, gboolean *out_exists, gint64 *out_size,
+                  GError **error)
+{
+  gboolean exists = FALSE;
+  gint64 size = 0;
+  if (!check_key (key, error) || !store->backend->head (store, key, &exists, &size, error))
+    return FALSE;
+  if (out_exists != NULL)
+    *out_exists = exists;
+  if (out_size != NULL)
+    *out_size = size;
+  return TRUE;
+}
+
+GBytes *
+panel_store_get (PanelStore *store, const char *key, GError **error)
+{
+  if (!check_key (key, error))
+    return NULL;
+  return store->backend->get (store, key, error);
+}
+
+gboolean
+panel_store_delete (PanelStore *store, const char *key, GError **error)
+{
+  return check_key (key, error) && store->backend->remove (store, key, error);
+}
+
+void
+panel_store_free (PanelStore *store)
+{
+  if (store != NULL)
+    store->backend->free (store);
+}
+
+/* ---- filesystem backend -------------------------------------------------- */
+
+typedef struct {
+  PanelStore parent;
+  char *root;
+} FsStore;
+
+/* ENOSPC and EDQUOT mean "full"; a vanished or unusable root "unavailable". */
+static gboolean
+fs_error (GError **error, int err, const char *what, const char *path)
+{
+  int code = PANEL_STORE_ERROR_FAILED;
+  if (err == ENOSPC || err == EDQUOT || err == EFBIG)
+    code = PANEL_STORE_ERROR_FULL;
+  else if (err == ENOENT || err == EIO || err == EROFS || err == ENOTDIR || err == EACCES
+           || err == ESTALE || err == ENOTCONN)
+    code = PANEL_STORE_ERROR_UNAVAILABLE;
+  g_set_error (error, PANEL_STORE_ERROR, code, "%s %s: %s", what, path, g_strerror (err));
+  return FALSE;
+}
+
+static gboolean
+fsync_dir (const char *dir, GError **error)
+{
+  int fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return fs_error (error, errno, "cannot open directory", dir);
+  int r = fsync (fd);
+  int saved = errno;
+  close (fd);
+  return r == 0 || fs_error (error, saved, "cannot fsync directory", dir);
+}
+
+static gboolean
+same_content (const char *path, GBytes *data, gboolean *out_same, GError **error)
+{
+  g_autofree char *contents = NULL;
+  gsize len = 0;
+  g_autoptr (GError) local = NULL;
+  if (!g_file_get_contents (path, &contents, &len, &local))
+    return fs_error (error, EIO, "cannot read", path);
+  *out_same = len == g_bytes_get_size (data)
+              && memcmp (contents, g_bytes_get_data (data, NULL), len) == 0;
+  return TRUE;
+}
+
+static gboolean
+fs_put (PanelStore *store, const char *key, GBytes *data, const char *sha256_hex,
+        const PanelStorePutOptions *options, gboolean *out_existed, GError **error)
+{
+  (void) sha256_hex;
+  (void) options; /* no retention on a plain filesystem: the panel enforces it */
+  FsStore *self = (FsStore *) store;
+  g_autofree char *path = g_build_filename (self->root, key, NULL);
+  g_autofree char *dir = g_path_get_dirname (path);
+  struct stat st;
+
+  if (stat (self->root, &st) < 0)
+    return fs_error (error, errno, "store directory", self->root);
+  if (lstat (path, &st) == 0)
+    {
+      gboolean same = FALSE;
+      if (!same_content (path, data, &same, error))
+        return FALSE;
+      if (!same)
+        {
+          g_set_error (error, PANEL_STORE_ERROR, PANEL_STORE_ERROR_CONFLICT,
+                       "%s already holds different bytes", key);
+          return FALSE;
+        }
+      *out_existed = TRUE;
+      return TRUE;
+    }
+  if (g_mkdir_with_parents (dir, 0750) < 0)
+    return fs_error (error, errno, "cannot create directory", dir);
+
+  g_autofree char *base = g_path_get_basename (path);
+  g_autofree char *tmp = g_strdup_printf ("%s/.%s.%08x.tmp", dir, base, g_random_int ());
+  int fd = open (tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+  if (fd < 0)
+    return fs_error (error, errno, "cannot create", tmp);
+  gsize len = 0;
+  const guint8 *p = g_bytes_get_data (data, &len);
+  while (len > 0)
+    {
+      ssize_t n = write (fd, p, len);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          int saved = errno;
+          close (fd);
+          unlink (tmp);
+          return fs_error (error, saved, "cannot write", tmp);
+        }
+      p += n;
+      len -= n;
+    }
+  if (fsync (fd) < 0)
+    {
+      int saved = errno;
+      close (fd);
+      unlink (tmp);
+      return fs_error (error, saved, "cannot fsync", tmp);
+    }
+  close (fd);
+  /* link() never replaces: of two racing writers of one key, one wins. */
+  if (link (tmp, path) < 0)
+    {
+      int saved = errno;
+      unlink (tmp);
+      if (saved == EEXIST)
+        return fs_put (store, key, data, sha256_hex, options, out_existed, error);
+      return fs_error (error, saved, "cannot link", path);
+    }
+  unlink (tmp);
+  *out_existed = FALSE;
+  return fsync_dir (dir, error);
+}
+
+static gboolean
+fs_head (PanelStore *store, const char *key, gboolean *out_exists, gint64 *out_size,
+         GError **error)
+{
+  FsStore *self = (FsStore *) store;
+  g_autofree char *path = g_build_filename (self->root, key, NULL);
+  struct stat st;
+  if (stat (self->root, &st) < 0)
+    return fs_error (error, errno, "store directory", self->root);
+  if (lstat (path, &st) < 0)
+    {
+      if (errno != ENOENT && errno != ENOTDIR)
+        return fs_error (error, errno, "cannot stat", path);
+      *out_exists = FALSE;
+      return TRUE;
+    }
+  *out_exists = S_ISREG (st.st_mode);
+  *out_size = st.st_size;
+  return TRUE;
+}
+
+static GBytes *
+fs_get (PanelStore *store, const char *key, GError **error)
+{
+  FsStore *self = (FsStore *) store;
+  g_autofree char *path = g_build_filename (self->root, key, NULL);
+  g_autofree char *contents = NULL;
+  gsize len = 0;
+  g_autoptr (GError) local = NULL;
+  if (!g_file_get_contents (path, &contents, &len, &local))
+    {
+      g_set_error (error, PANEL_STORE_ERROR,
+                   g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_NOENT)
+                     ? PANEL_STORE_ERROR_NOT_FOUND : PANEL_STORE_ERROR_UNAVAILABLE,
+                   "%s", local->message);
+      return NULL;
+    }
+  return g_bytes_new_take (g_steal_pointer (&contents), len);
+}
+
+static gboolean
+fs_remove (PanelStore *store, const char *key, GError **error)
+{
+  FsStore *self = (FsStore *) store;
+  g_autofree char *path = g_build_filename (self->root, key, NULL);
+  g_autofree char *dir = g_path_get_dirname (path);
+  if (unlink (path) < 0)
+    return errno == ENOENT || errno == ENOTDIR || fs_error (error, errno, "cannot delete", path);
+  return fsync_dir (dir, error);
+}
+
+static void
+fs_free (PanelStore *store)
+{
+  FsStore *self = (FsStore *) store;
+  g_free (self->root);
+  g_free (self);
+}
+
+static const PanelStoreBackend fs_backend = {
+  .name = "filesystem",
+  .put = fs_put,
+  .head = fs_head,
+  .get = fs_get,
+  .remove = fs_remove,
+  .free = fs_free,
+};
+
+PanelStore *
+panel_store_new_filesystem (const char *root, GError **error)
+{
+  if (g_mkdir_with_parents (root, 0750) < 0)
+    {
+      fs_error (error, errno, "cannot create store directory", root);
+      return NULL;
+    }
+  FsStore *self = g_new0 (FsStore, 1);
+  self->parent.backend = &fs_backend;
+  self->root = g_canonicalize_filename (root, NULL);
+  return &self->parent;
+}

@@ -1,0 +1,456 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* The upload path end to end over loopback with real processes: desks
+ * whose outbox is filled as the recorder fills it, a real ansim-uploader,
+ * a real ansim-panel with the filesystem store; faults (panel down, panel
+ * killed mid-upload, uploader killed, store down, store full) and what the
+ * desk may delete. */
+#include <glib/gstdio.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mount.h>
+
+#include "db.h"
+#include "outbox.h"
+#include "upload-helpers.h"
+
+typedef struct {
+  char *dir;
+  TestDesk *desk;
+  TestPanel *panel;
+  GSubprocess *uploader;
+} Fixture;
+
+static void
+setup (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  g_autoptr (GError) error = NULL;
+  f->dir = g_dir_make_tmp ("ansim-up-XXXXXX", &error);
+  g_assert_no_error (error);
+  g_autofree char *desk_dir = g_build_filename (f->dir, "desk", NULL);
+  g_autofree char *panel_dir = g_build_filename (f->dir, "panel", NULL);
+  f->desk = test_desk_new (desk_dir);
+  f->panel = test_panel_new (panel_dir, "max_body_size = 16");
+}
+
+static void
+teardown (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  test_process_stop (f->uploader, SIGTERM);
+  g_clear_object (&f->uploader);
+  g_clear_pointer (&f->panel, test_panel_free);
+  g_clear_pointer (&f->desk, test_desk_free);
+  g_autofree char *store = g_build_filename (f->dir, "panel", "store", NULL);
+  umount2 (store, MNT_DETACH); /* the store-full test's tmpfs, if any */
+  test_rm_rf (f->dir);
+  g_free (f->dir);
+}
+
+static gboolean
+all_confirmed (gpointer data)
+{
+  Fixture *f = data;
+  return test_desk_count (f->desk, "confirmed_at_us IS NULL") == 0;
+}
+
+static void
+wait_all_confirmed (Fixture *f, double seconds)
+{
+  if (!test_wait_until (all_confirmed, f, seconds))
+    {
+      g_autofree char *log = NULL;
+      g_autofree char *path = g_build_filename (f->desk->dir, "uploader.log", NULL);
+      g_file_get_contents (path, &log, NULL, NULL);
+      g_error ("%" G_GINT64_FORMAT " outbox items still unconfirmed after %.0f s; uploader log:\n%s",
+               test_desk_count (f->desk, "confirmed_at_us IS NULL"), seconds, log);
+    }
+}
+
+/* Every segment the desk sealed is in the panel's store exactly once,
+ * byte for byte, and in the panel's incident log; every alert and event
+ * too. */
+static void
+assert_panel_has_everything (Fixture *f)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (sqlite3_stmt) segs = ansim_db_prepare (f->desk->db,
+    "SELECT i.uuid, s.idx, s.cipher_sha256, s.spool_path FROM segments s "
+    "JOIN incidents i ON i.id = s.incident_id ORDER BY i.id, s.idx", &error);
+  g_assert_no_error (error);
+  sqlite3 *pdb = test_panel_open_db (f->panel);
+  g_autofree char *store = g_build_filename (f->panel->dir, "store", NULL);
+  guint n = 0;
+  while (sqlite3_step (segs) == SQLITE_ROW)
+    {
+      const char *uuid = (const char *) sqlite3_column_text (segs, 0);
+      gint64 idx = sqlite3_column_int64 (segs, 1);
+      const char *sha = (const char *) sqlite3_column_text (segs, 2);
+      g_autoptr (sqlite3_stmt) p = ansim_db_prepare (pdb,
+        "SELECT s.store_key, s.cipher_sha256, s.received_at_us FROM segments s "
+        "JOIN incidents i ON i.id = s.incident_id WHERE i.uuid = ?1 AND s.idx = ?2", &error);
+      g_assert_no_error (error);
+      sqlite3_bind_text (p, 1, uuid, -1, SQLITE_STATIC);
+      sqlite3_bind_int64 (p, 2, idx);
+      g_assert_cmpint (sqlite3_step (p), ==, SQLITE_ROW);
+      g_assert_cmpstr ((const char *) sqlite3_column_text (p, 1), ==, sha);
+      g_assert_cmpint (sqlite3_column_type (p, 0), ==, SQLITE_TEXT);
+      g_autofree char *object = g_build_filename (store, sqlite3_column_text (p, 0), NULL);
+      g_autofree char *bytes = NULL;
+      gsize len = 0;
+      g_assert_true (g_file_get_contents (object, &bytes, &len, &error));
+      g_autofree char *actual = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (guchar *) bytes, len);
+      g_assert_cmpstr (actual, ==, sha);
+      n++;
+    }
+  /* exactly once: as many segment objects (non-hidden files) as segments */
+  g_autofree char *cmd = g_strdup_printf ("find '%s' -name 'seg-*' -type f | wc -l", store);
+  g_autofree char *out = NULL;
+  const char *sh[] = { "sh", "-c", cmd, NULL };
+  g_assert_true (g_spawn_sync (NULL, (char **) sh, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out,
+                               NULL, NULL, NULL));
+  g_assert_cmpint (atoi (out), ==, n);
+  g_assert_cmpint (test_panel_count (f->panel, "SELECT count(*) FROM segments WHERE store_key "
+                                     "IS NOT NULL"), ==, n);
+  sqlite3_close (pdb);
+
+  gint64 alerts = test_desk_count (f->desk, "class = 0");
+  g_assert_cmpint (test_panel_count (f->panel, "SELECT count(*) FROM incidents"), ==, alerts);
+  g_assert_cmpint (test_panel_count (f->panel, "SELECT count(*) FROM incidents WHERE "
+                                     "manifest_hash IS NOT NULL AND close_reason IS NOT NULL"),
+                   ==, alerts);
+  g_assert_cmpint (test_panel_count (f->panel, "SELECT count(*) FROM events WHERE device_id "
+                                     "IS NOT NULL"), ==, test_desk_count (f->desk, "class = 1"));
+}
+
+/* The desk never deleted a file the panel had not confirmed, and every
+ * file of an unconfirmed item is still there. */
+static void
+assert_desk_deleted_nothing_unconfirmed (Fixture *f)
+{
+  g_assert_cmpint (test_desk_count (f->desk, "deleted_at_us IS NOT NULL AND confirmed_at_us "
+                                    "IS NULL"), ==, 0);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (f->desk->db,
+    "SELECT path FROM outbox WHERE path IS NOT NULL AND (confirmed_at_us IS NULL OR "
+    "deleted_at_us IS NULL)", &error);
+  while (sqlite3_step (stmt) == SQLITE_ROW)
+    {
+      g_autofree char *file = g_build_filename (f->desk->spool, sqlite3_column_text (stmt, 0), NULL);
+      g_assert_true (g_file_test (file, G_FILE_TEST_IS_REGULAR));
+    }
+}
+
+static void
+test_end_to_end (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  test_panel_start (f->panel);
+  test_panel_enroll (f->panel, f->desk, "dev-1");
+  g_free (test_desk_record (f->desk, 3, 100000));
+  g_free (test_desk_record (f->desk, 2, 70000));
+  f->uploader = test_uploader_start (f->desk, f->panel->url, NULL);
+  wait_all_confirmed (f, 30);
+  assert_panel_has_everything (f);
+  /* the default keep period: nothing deleted yet */
+  g_assert_cmpint (test_desk_count (f->desk, "deleted_at_us IS NOT NULL"), ==, 0);
+  assert_desk_deleted_nothing_unconfirmed (f);
+  /* the heartbeat: queue, disk, clock, and the recorder (not running here) */
+  g_assert_cmpint (test_panel_count (f->panel, "SELECT count(*) FROM devices WHERE id = 'dev-1' "
+                                     "AND last_seen_at_us IS NOT NULL "
+                                     "AND json_extract (heartbeat, '$.disk_free_bytes') > 0 "
+                                     "AND json_extract (heartbeat, '$.queue_length') >= 0 "
+                                     "AND json_extract (heartbeat, '$.sources.recorder') = "
+                                     "'not answering'"), ==, 1);
+  /* the chain between incidents arrived as declared */
+  g_assert_cmpint (test_panel_count (f->panel, "SELECT count(*) FROM incidents b JOIN incidents a "
+                                     "ON b.prev_manifest_hash = a.manifest_hash"), ==, 1);
+}
+
+/* Alerts go first: with a backlog of segments queued, a new alert is
+ * recorded by the panel before the backlog drains, and the wake socket
+ * makes it leave at once although the uploader polls only hourly. */
+static void
+test_wake_and_alert_first (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  test_panel_start (f->panel);
+  test_panel_enroll (f->panel, f->desk, "dev-1");
+  f->uploader = test_uploader_start (f->desk, f->panel->url,
+                                     "poll_interval = 3600\nheartbeat_interval = 86400\n"
+                                     "max_send_rate = 2000");
+  g_usleep (500000); /* started, first heartbeat sent, now idle for an hour */
+  g_free (test_desk_record (f->desk, 6, 1000000)); /* ~3 s at 2000 KiB/s */
+  g_autofree char *sock = g_build_filename (f->desk->dir, "uploader.sock", NULL);
+  g_autoptr (GError) error = NULL;
+  ansim_outbox_wake_uploader (sock, &error);
+  g_assert_no_error (error);
+  g_usleep (1000000);
+  TestIncident *inc = test_incident_open (f->desk);
+  gint64 queued = g_get_real_time ();
+  g_assert_true (ansim_outbox_wake_uploader (sock, &error));
+  g_assert_no_error (error);
+  g_autofree char *sql = g_strdup_printf ("SELECT alerted_at_us FROM incidents WHERE uuid = '%s'",
+                                          test_incident_get_uuid (inc));
+  gint64 alerted = 0;
+  for (int i = 0; i < 500 && alerted == 0; i++)
+    {
+      sqlite3 *db = test_panel_open_db (f->panel);
+      sqlite3_stmt *stmt = NULL;
+      sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL);
+      if (sqlite3_step (stmt) == SQLITE_ROW)
+        alerted = sqlite3_column_int64 (stmt, 0);
+      sqlite3_finalize (stmt);
+      sqlite3_close (db);
+      g_usleep (10000);
+    }
+  g_assert_cmpint (alerted, >, 0);
+  /* at most one segment (~0.5 s at the cap) was in flight before it */
+  g_assert_cmpint (alerted - queued, <, 2 * G_USEC_PER_SEC);
+  g_assert_cmpint (test_desk_count (f->desk, "class = 3 AND confirmed_at_us IS NULL"), >, 0);
+  test_incident_close (inc);
+  g_assert_true (ansim_outbox_wake_uploader (sock, &error));
+  wait_all_confirmed (f, 30);
+  assert_panel_has_everything (f);
+}
+
+static gboolean
+all_segments_deleted (gpointer data)
+{
+  Fixture *f = data;
+  return test_desk_count (f->desk, "class = 3 AND deleted_at_us IS NULL") == 0;
+}
+
+/* Panel down: the queue grows, nothing is confirmed or deleted; panel up:
+ * it drains, alerts before manifests before segments, FIFO within each. */
+static void
+test_panel_unreachable (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  test_panel_start (f->panel);
+  test_panel_enroll (f->panel, f->desk, "dev-1");
+  test_panel_stop (f->panel, SIGTERM);
+  f->uploader = test_uploader_start (f->desk, f->panel->url, "keep_after_upload = 0");
+  g_free (test_desk_record (f->desk, 3, 50000));
+  g_usleep (1500000);
+  gint64 waiting = test_desk_count (f->desk, "confirmed_at_us IS NULL");
+  g_free (test_desk_record (f->desk, 3, 50000));
+  g_usleep (1500000);
+  g_assert_cmpint (test_desk_count (f->desk, "confirmed_at_us IS NULL"), >, waiting);
+  g_assert_cmpint (test_desk_count (f->desk, "confirmed_at_us IS NOT NULL"), ==, 0);
+  g_assert_cmpint (test_desk_count (f->desk, "attempts > 0"), >, 0);
+  assert_desk_deleted_nothing_unconfirmed (f);
+
+  test_panel_start (f->panel);
+  wait_all_confirmed (f, 30);
+  assert_panel_has_everything (f);
+  /* order of confirmation: by class, then FIFO */
+  g_autoptr (GError) error = NULL;
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (f->desk->db,
+    "SELECT class, id, confirmed_at_us FROM outbox ORDER BY confirmed_at_us, id", &error);
+  int last_class = -1;
+  gint64 last_id = 0;
+  while (sqlite3_step (stmt) == SQLITE_ROW)
+    {
+      int klass = sqlite3_column_int (stmt, 0);
+      gint64 id = sqlite3_column_int64 (stmt, 1);
+      g_assert_cmpint (klass, >=, last_class);
+      if (klass == last_class)
+        g_assert_cmpint (id, >, last_id);
+      last_class = klass;
+      last_id = id;
+    }
+  /* keep_after_upload = 0: confirmed segment files go, and only those */
+  g_assert_true (test_wait_until (all_segments_deleted, f, 10));
+  assert_desk_deleted_nothing_unconfirmed (f);
+}
+
+static gboolean
+some_segments_stored (gpointer data)
+{
+  Fixture *f = data;
+  return test_panel_count (f->panel, "SELECT count(*) FROM segments WHERE store_key IS NOT NULL")
+         >= 2;
+}
+
+/* The panel killed -9 in the middle of segment uploads, then restarted:
+ * every item arrives exactly once. */
+static void
+test_panel_killed (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  test_panel_start (f->panel);
+  test_panel_enroll (f->panel, f->desk, "dev-1");
+  g_free (test_desk_record (f->desk, 8, 2 * 1024 * 1024));
+  f->uploader = test_uploader_start (f->desk, f->panel->url, "max_send_rate = 4096");
+  g_assert_true (test_wait_until (some_segments_stored, f, 30));
+  g_usleep (g_random_int_range (100000, 400000)); /* inside the next segment's transfer */
+  test_panel_stop (f->panel, SIGKILL);
+  g_usleep (1500000);
+  assert_desk_deleted_nothing_unconfirmed (f);
+  test_panel_start (f->panel);
+  wait_all_confirmed (f, 60);
+  /* the kill was felt: some send failed and was retried */
+  g_assert_cmpint (test_desk_count (f->desk, "class = 3 AND attempts > 0"), >, 0);
+  assert_panel_has_everything (f);
+  assert_desk_deleted_nothing_unconfirmed (f);
+}
+
+/* The uploader killed -9 at random moments, again and again: no loss, no
+ * duplicate. */
+static void
+test_uploader_killed (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  test_panel_start (f->panel);
+  test_panel_enroll (f->panel, f->desk, "dev-1");
+  for (int i = 0; i < 3; i++)
+    g_free (test_desk_record (f->desk, 4, 300000));
+  for (int run = 0; run < 8 && !all_confirmed (f); run++)
+    {
+      f->uploader = test_uploader_start (f->desk, f->panel->url, "max_send_rate = 3000");
+      g_usleep (g_random_int_range (50000, 600000));
+      test_process_stop (f->uploader, SIGKILL);
+      g_clear_object (&f->uploader);
+    }
+  f->uploader = test_uploader_start (f->desk, f->panel->url, NULL);
+  wait_all_confirmed (f, 60);
+  assert_panel_has_everything (f);
+  assert_desk_deleted_nothing_unconfirmed (f);
+}
+
+/* The store's directory gone (a network mount dropped): 503, items kept
+ * and retried; back: everything arrives. */
+static void
+test_store_down (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  test_panel_start (f->panel);
+  test_panel_enroll (f->panel, f->desk, "dev-1");
+  g_autofree char *store = g_build_filename (f->panel->dir, "store", NULL);
+  g_autofree char *away = g_build_filename (f->panel->dir, "store-away", NULL);
+  g_assert_cmpint (g_rename (store, away), ==, 0);
+  g_free (test_desk_record (f->desk, 2, 50000));
+  f->uploader = test_uploader_start (f->desk, f->panel->url, "keep_after_upload = 0");
+  g_usleep (2500000);
+  /* alerts and events need no store; manifests and segments wait */
+  g_assert_cmpint (test_desk_count (f->desk, "class >= 2 AND confirmed_at_us IS NOT NULL"), ==, 0);
+  g_assert_cmpint (test_desk_count (f->desk, "last_error LIKE '%503 store-unavailable%'"), >, 0);
+  assert_desk_deleted_nothing_unconfirmed (f);
+  g_assert_cmpint (g_rename (away, store), ==, 0);
+  wait_all_confirmed (f, 30);
+  assert_panel_has_everything (f);
+}
+
+/* The store's disk full: 507, nothing lost on the desk; space freed:
+ * everything arrives. */
+static void
+test_store_full (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  g_autofree char *store = g_build_filename (f->panel->dir, "store", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (store, 0700), ==, 0);
+  if (mount ("tmpfs", store, "tmpfs", 0, "size=600k") != 0)
+    {
+      g_test_skip ("cannot mount a small tmpfs (needs root)");
+      return;
+    }
+  test_panel_start (f->panel);
+  test_panel_enroll (f->panel, f->desk, "dev-1");
+  g_free (test_desk_record (f->desk, 4, 250000));
+  f->uploader = test_uploader_start (f->desk, f->panel->url, "keep_after_upload = 0");
+  g_usleep (3000000);
+  g_assert_cmpint (test_desk_count (f->desk, "last_error LIKE '%507 store-full%'"), >, 0);
+  g_assert_cmpint (test_desk_count (f->desk, "confirmed_at_us IS NULL"), >, 0);
+  assert_desk_deleted_nothing_unconfirmed (f);
+  /* more room */
+  g_assert_cmpint (mount ("tmpfs", store, "tmpfs", MS_REMOUNT, "size=8m"), ==, 0);
+  wait_all_confirmed (f, 30);
+  assert_panel_has_everything (f);
+}
+
+/* HTTPS: the uploader verifies the panel's certificate against ca_file;
+ * without it (the system's store does not know the test CA) nothing is
+ * sent and the reason is recorded. */
+static void
+test_https (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  g_autofree char *panel_dir = g_build_filename (f->dir, "panel-tls", NULL);
+  test_panel_free (f->panel);
+  f->panel = test_panel_new_https (panel_dir, NULL);
+  test_panel_start (f->panel);
+  test_panel_enroll (f->panel, f->desk, "dev-1");
+  g_free (test_desk_record (f->desk, 2, 50000));
+  g_autofree char *ca = g_strdup_printf ("ca_file = %s", f->panel->ca_file);
+  f->uploader = test_uploader_start (f->desk, f->panel->url, ca);
+  wait_all_confirmed (f, 30);
+  assert_panel_has_everything (f);
+  test_process_stop (f->uploader, SIGTERM);
+  g_clear_object (&f->uploader);
+
+  f->uploader = test_uploader_start (f->desk, f->panel->url, NULL);
+  g_free (test_desk_record (f->desk, 1, 50000));
+  g_usleep (2500000);
+  g_assert_cmpint (test_desk_count (f->desk, "confirmed_at_us IS NULL"), >, 0);
+  g_assert_cmpint (test_desk_count (f->desk, "last_error LIKE '%certificate%'"), >, 0);
+  g_assert_cmpint (test_panel_count (f->panel, "SELECT count(*) FROM incidents"), ==, 1);
+}
+
+static gboolean
+desk_acknowledged (gpointer data)
+{
+  Fixture *f = data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (f->desk->db,
+    "SELECT count(*) FROM events WHERE kind = 'acknowledged'", &error);
+  return sqlite3_step (stmt) == SQLITE_ROW && sqlite3_column_int (stmt, 0) > 0;
+}
+
+/* Security staff acknowledge on the panel: the next heartbeat brings it
+ * back and the desk's event log gets "acknowledged" (the recorder's "help
+ * is coming" light), once. */
+static void
+test_acknowledged (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  test_panel_start (f->panel);
+  test_panel_enroll (f->panel, f->desk, "dev-1");
+  g_autofree char *uuid = test_desk_record (f->desk, 1, 10000);
+  f->uploader = test_uploader_start (f->desk, f->panel->url, "heartbeat_interval = 5");
+  wait_all_confirmed (f, 30);
+  g_assert_false (desk_acknowledged (f));
+  g_autofree char *path = g_build_filename (f->panel->dir, "panel.db", NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (sqlite3) pdb = ansim_db_open (&ansim_panel_db_schema, path, &error);
+  g_assert_no_error (error);
+  g_autofree char *sql = g_strdup_printf ("UPDATE incidents SET status = 'acknowledged', "
+    "acknowledged_by = 'guard-kim', acknowledged_at_us = %" G_GINT64_FORMAT " WHERE uuid = '%s'",
+    g_get_real_time (), uuid);
+  g_assert_true (ansim_db_exec (pdb, sql, &error));
+  g_assert_true (test_wait_until (desk_acknowledged, f, 12));
+  g_usleep (5500000); /* one more heartbeat: still one event */
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (f->desk->db,
+    "SELECT count(*), max (i.uuid) FROM events e JOIN incidents i ON i.id = e.incident_id "
+    "WHERE e.kind = 'acknowledged'", &error);
+  g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_ROW);
+  g_assert_cmpint (sqlite3_column_int (stmt, 0), ==, 1);
+  g_assert_cmpstr ((const char *) sqlite3_column_text (stmt, 1), ==, uuid);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+#define ADD(path, fn) g_test_add (path, Fixture, NULL, setup, fn, teardown)
+  ADD ("/upload/end-to-end", test_end_to_end);
+  ADD ("/upload/wake-and-alert-first", test_wake_and_alert_first);
+  ADD ("/upload/panel-unreachable", test_panel_unreachable);
+  ADD ("/upload/panel-killed", test_panel_killed);
+  ADD ("/upload/uploader-killed", test_uploader_killed);
+  ADD ("/upload/store-down", test_store_down);
+  ADD ("/upload/store-full", test_store_full);
+  ADD ("/upload/https", test_https);
+  ADD ("/upload/acknowledged", test_acknowledged);
+  return g_test_run ();
+}

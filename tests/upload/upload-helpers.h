@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* Shared by the upload tests and benchmarks: a desk whose outbox is filled
+ * the way the recorder fills it (evidence library + outbox contract of
+ * docs/schema.md), and real ansim-panel / ansim-uploader processes. */
+#pragma once
+
+#include <gio/gio.h>
+#include <sqlite3.h>
+
+#include "evidence.h"
+
+G_BEGIN_DECLS
+
+/* ---- a desk ---------------------------------------------------------------- */
+
+typedef struct {
+  char *dir;              /* the desk's data_dir */
+  char *spool;            /* dir/spool */
+  char *key_path;         /* dir/device.pem */
+  sqlite3 *db;            /* dir/desk.db */
+  AnsimDeviceKey *key;
+  AnsimAgeRecipient *recipient;
+  char *prev_manifest_sha256;   /* the chain between this desk's incidents */
+} TestDesk;
+
+TestDesk *test_desk_new (const char *dir);
+void test_desk_free (TestDesk *desk);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (TestDesk, test_desk_free)
+
+/* Opens an incident as the recorder would: incident row, "incident-opened"
+ * event, alert + event queued (the alert first). Returns the incident's
+ * row id; out_uuid gets its uuid. */
+typedef struct _TestIncident TestIncident;
+TestIncident *test_incident_open (TestDesk *desk);
+/* Seals one segment of size random bytes, writes the manifest, records the
+ * segment and queues it together with a manifest upload. */
+void test_incident_add_segment (TestIncident *incident, gsize size);
+/* Closes the manifest, writes it and queues its final upload. Frees it. */
+void test_incident_close (TestIncident *incident);
+const char *test_incident_get_uuid (TestIncident *incident);
+gint64 test_incident_get_id (TestIncident *incident);
+AnsimManifest *test_incident_get_manifest (TestIncident *incident);
+
+/* A closed incident with n segments of size bytes. Returns its uuid (free). */
+char *test_desk_record (TestDesk *desk, guint n_segments, gsize size);
+
+/* SELECT count(*) with a condition on the outbox, e.g. "confirmed_at_us IS NULL". */
+gint64 test_desk_count (TestDesk *desk, const char *where);
+
+/* ---- processes -------------------------------------------------------------- */
+
+/* A TCP port nobody listens on right now. */
+guint test_free_port (void);
+
+typedef struct {
+  char *dir;              /* data_dir */
+  char *conf;             /* dir/panel.conf */
+  char *url;              /* http://127.0.0.1:PORT */
+  guint port;
+  GSubprocess *proc;
+  char *log_path;
+  char *ca_file;          /* set by test_panel_new_https */
+} TestPanel;
+
+/* extra: more lines for [panel] (may be NULL). Not started. */
+TestPanel *test_panel_new (const char *dir, const char *extra);
+/* The same serving HTTPS with a certificate for 127.0.0.1 from a test CA
+ * made with the openssl CLI (ca_file is that CA). */
+TestPanel *test_panel_new_https (const char *dir, const char *extra);
+/* Starts it and waits until it answers (fails the test after 10 s). */
+void test_panel_start (TestPanel *panel);
+/* Sends sig and waits for the process to end. */
+void test_panel_stop (TestPanel *panel, int sig);
+void test_panel_free (TestPanel *panel);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (TestPanel, test_panel_free)
+/* The panel's database, read-only. */
+sqlite3 *test_panel_open_db (TestPanel *panel);
+gint64 test_panel_count (TestPanel *panel, const char *sql);
+/* Enrolls the desk's key as device_id through ansimctl enroll-code + enroll. */
+void test_panel_enroll (TestPanel *panel, TestDesk *desk, const char *device_id);
+
+/* ansim-uploader for desk against url; extra: more [uploader] lines. */
+GSubprocess *test_uploader_start (TestDesk *desk, const char *url, const char *extra);
+void test_process_stop (GSubprocess *proc, int sig);
+
+/* Polls cond every 20 ms until it is TRUE or timeout_s passed. */
+gboolean test_wait_until (gboolean (*cond) (gpointer), gpointer data, double timeout_s);
+
+/* Full path of a built program, e.g. "panel/ansim-panel". */
+char *test_build_path (const char *rel);
+void test_rm_rf (const char *dir);
+
+G_END_DECLS
