@@ -4,6 +4,8 @@
 #include "s3.h"
 #include "s3-private.h"
 #include "store.h"
+#include "upload-helpers.h"
+#include "db.h"
 
 #include <glib/gstdio.h>
 #include <gio/gio.h>
@@ -1230,6 +1232,101 @@ test_store_backend (void)
   g_test_message ("%s", error->message);
 }
 
+static gboolean
+desk_all_confirmed (gpointer data)
+{
+  return test_desk_count (data, "confirmed_at_us IS NULL") == 0;
+}
+
+/* The whole upload path with the real daemons: a desk's sealed incidents go
+ * through ansim-uploader to ansim-panel with `store = s3`; every segment is
+ * in the bucket once, byte for byte as the panel's incident log says,
+ * locked, and its deletion refused. */
+static void
+test_store_end_to_end (void)
+{
+  g_autofree char *desk_dir = g_build_filename (tmp_dir, "e2e-desk", NULL);
+  g_autofree char *panel_dir = g_build_filename (tmp_dir, "e2e-panel", NULL);
+  g_autofree char *extra = g_strdup_printf ("store = s3\ns3_endpoint = %s\ns3_bucket = %s\n"
+                                            "s3_credentials_file = %s\ns3_max_attempts = 3\n",
+                                            rgw.endpoint, rgw.locked_bucket, creds_path);
+  g_autoptr(TestDesk) desk = test_desk_new (desk_dir);
+  g_autoptr(TestPanel) panel = test_panel_new (panel_dir, extra);
+  g_autoptr(PanelS3) s3 = client_for (rgw.locked_bucket);
+  g_autoptr(GSubprocess) uploader = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(sqlite3_stmt) segs = NULL;
+  g_autoptr(GPtrArray) keys = NULL;
+  sqlite3 *pdb;
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  guint n = 0, in_bucket = 0;
+
+  test_panel_start (panel);
+  test_panel_enroll (panel, desk, "dev-1");  /* the test desk's manifests name dev-1 */
+  g_free (test_desk_record (desk, 3, 100000));
+  g_free (test_desk_record (desk, 2, 70000));
+  uploader = test_uploader_start (desk, panel->url, NULL);
+  if (!test_wait_until (desk_all_confirmed, desk, 60)) {
+    g_autofree char *up_path = g_build_filename (desk->dir, "uploader.log", NULL);
+    g_autofree char *up_log = NULL, *panel_log = NULL;
+
+    g_file_get_contents (up_path, &up_log, NULL, NULL);
+    g_file_get_contents (panel->log_path, &panel_log, NULL, NULL);
+    g_error ("%" G_GINT64_FORMAT " outbox items unconfirmed after 60 s\nuploader:\n%s\n"
+             "panel:\n%s", test_desk_count (desk, "confirmed_at_us IS NULL"), up_log, panel_log);
+  }
+
+  segs = ansim_db_prepare (desk->db, "SELECT i.uuid, s.idx, s.cipher_sha256 FROM segments s "
+                           "JOIN incidents i ON i.id = s.incident_id ORDER BY i.id, s.idx",
+                           &error);
+  g_assert_no_error (error);
+  pdb = test_panel_open_db (panel);
+  while (sqlite3_step (segs) == SQLITE_ROW) {
+    g_autoptr(sqlite3_stmt) p = ansim_db_prepare (pdb,
+      "SELECT s.store_key, s.cipher_sha256 FROM segments s JOIN incidents i "
+      "ON i.id = s.incident_id WHERE i.uuid = ?1 AND s.idx = ?2", &error);
+    g_auto(PanelS3Object) info = { 0 };
+    g_autoptr(GBytes) bytes = NULL;
+    g_autofree char *actual = NULL;
+    const char *key, *sha = (const char *) sqlite3_column_text (segs, 2);
+
+    g_assert_no_error (error);
+    sqlite3_bind_text (p, 1, (const char *) sqlite3_column_text (segs, 0), -1, SQLITE_STATIC);
+    sqlite3_bind_int64 (p, 2, sqlite3_column_int64 (segs, 1));
+    g_assert_cmpint (sqlite3_step (p), ==, SQLITE_ROW);
+    g_assert_cmpstr ((const char *) sqlite3_column_text (p, 1), ==, sha);
+    key = (const char *) sqlite3_column_text (p, 0);
+    g_assert_nonnull (key);
+    bytes = panel_s3_get (s3, key, NULL, 16 * MIB, &error);
+    g_assert_no_error (error);
+    actual = sha256_of (bytes);
+    g_assert_cmpstr (actual, ==, sha);
+    CHECK (panel_s3_head (s3, key, NULL, &info, &error));
+    g_assert_cmpstr (info.sha256, ==, sha);
+    g_assert_cmpint (info.lock_mode, ==, PANEL_S3_LOCK_GOVERNANCE);
+    g_assert_cmpint (info.retain_until, >=, now + 30 * 86400);
+    g_assert_false (panel_s3_delete (s3, key, info.version_id, FALSE, &error));
+    g_assert_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_ACCESS_DENIED);
+    g_clear_error (&error);
+    n++;
+  }
+  sqlite3_close (pdb);
+  g_assert_cmpuint (n, ==, 5);
+
+  /* Exactly once: as many segment objects under the device as segments. */
+  keys = panel_s3_list (s3, "dev-1/", 10000, &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < keys->len; i++) {
+    const char *slash = strrchr (keys->pdata[i], '/');
+
+    if (slash != NULL && g_str_has_prefix (slash + 1, "seg-"))
+      in_bucket++;
+  }
+  g_assert_cmpuint (in_bucket, ==, n);
+  test_process_stop (uploader, SIGTERM);
+  test_panel_stop (panel, SIGTERM);
+}
+
 /* Runs last: the gateway of all the tests stops, with nothing left over. */
 static void
 test_harness_stop (void)
@@ -1345,6 +1442,7 @@ main (int argc, char **argv)
   g_test_add_func ("/s3/errors/gateway-frozen", test_gateway_frozen);
   g_test_add_func ("/s3/errors/server-errors-retried", test_server_errors);
   g_test_add_func ("/s3/store/backend", test_store_backend);
+  g_test_add_func ("/s3/store/end-to-end", test_store_end_to_end);
   g_test_add_func ("/s3/harness/cleanup-after-crash", test_harness_after_crash);
   g_test_add_func ("/s3/harness/stop", test_harness_stop);
 
