@@ -1265,7 +1265,7 @@ test_store_end_to_end (void)
   test_panel_enroll (panel, desk, "dev-1");  /* the test desk's manifests name dev-1 */
   g_free (test_desk_record (desk, 3, 100000));
   g_free (test_desk_record (desk, 2, 70000));
-  uploader = test_uploader_start (desk, panel->url, NULL);
+  uploader = test_uploader_start (desk, panel->url, "retry_max = 2");
   if (!test_wait_until (desk_all_confirmed, desk, 60)) {
     g_autofree char *up_path = g_build_filename (desk->dir, "uploader.log", NULL);
     g_autofree char *up_log = NULL, *panel_log = NULL;
@@ -1323,6 +1323,42 @@ test_store_end_to_end (void)
       in_bucket++;
   }
   g_assert_cmpuint (in_bucket, ==, n);
+
+  /* The gateway down: the panel answers 503 (store-unavailable), the desk
+   * keeps its queue and sends it once the gateway is back. */
+  harness_command ("stop-rgw");
+  g_free (test_desk_record (desk, 2, 50000));
+  {
+    g_autofree char *log = NULL;
+    gint64 deadline = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
+
+    do {
+      g_usleep (200 * 1000);
+      g_clear_pointer (&log, g_free);
+      g_file_get_contents (panel->log_path, &log, NULL, NULL);
+    } while ((log == NULL || strstr (log, "store-unavailable") == NULL) &&
+             g_get_monotonic_time () < deadline);
+    g_assert_nonnull (log);
+    g_assert_nonnull (strstr (log, ": 503 {\"error\":\"store-unavailable\""));
+  }
+  g_assert_cmpint (test_desk_count (desk, "confirmed_at_us IS NULL"), >, 0);
+  g_assert_cmpint (test_desk_count (desk, "deleted_at_us IS NOT NULL AND confirmed_at_us IS NULL"),
+                   ==, 0);
+  harness_command ("start-rgw");
+  if (!test_wait_until (desk_all_confirmed, desk, 90))
+    g_error ("%" G_GINT64_FORMAT " outbox items unconfirmed 90 s after the gateway returned",
+             test_desk_count (desk, "confirmed_at_us IS NULL"));
+  g_clear_pointer (&keys, g_ptr_array_unref);
+  keys = panel_s3_list (s3, "dev-1/", 10000, &error);
+  g_assert_no_error (error);
+  in_bucket = 0;
+  for (guint i = 0; i < keys->len; i++) {
+    const char *slash = strrchr (keys->pdata[i], '/');
+
+    if (slash != NULL && g_str_has_prefix (slash + 1, "seg-"))
+      in_bucket++;
+  }
+  g_assert_cmpuint (in_bucket, ==, n + 2);
   test_process_stop (uploader, SIGTERM);
   test_panel_stop (panel, SIGTERM);
 }
