@@ -8,12 +8,15 @@
 #include "config.h"
 #include "db.h"
 #include "hw.h"
+#include "cmd-panel.h"
 
 const AnsimctlCommand ansimctl_commands[] = {
   { "check-config", "Validate configuration files as the daemons would", ansimctl_check_config },
   { "config-reference", "Print the reference of every configuration key (markdown)", ansimctl_config_reference },
   { "press", "Press a simulated trigger of a running recorder", ansimctl_press },
   { "status", "Show a desk's triggers, lights and event log", ansimctl_status },
+  { "user", "Add, change or disable console users (on the panel host)", ansimctl_user },
+  { "audit", "Verify or export the panel's audit log (on the panel host)", ansimctl_audit },
   { NULL }
 };
 

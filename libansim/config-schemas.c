@@ -344,6 +344,27 @@ static const AnsimConfigKey panel_keys[] = {
     .help = "TCP port of the web console and the ingest API; 0 picks a free port (tests)" },
   { .key = "site_name", .type = ANSIM_CONFIG_STRING, .default_value = "ansim demo site",
     .help = "the site's name shown in the console, e.g. 종로구청" },
+  { .key = "tls_certificate", .type = ANSIM_CONFIG_PATH,
+    .help = "PEM certificate (chain) for HTTPS; with tls_key the panel serves HTTPS only and "
+            "marks session cookies Secure. Unset: plain HTTP (loopback, or behind a reverse "
+            "proxy that terminates HTTPS)" },
+  { .key = "tls_key", .type = ANSIM_CONFIG_PATH,
+    .help = "PEM private key of tls_certificate; readable only by the panel's user" },
+  { .key = "session_lifetime_s", .type = ANSIM_CONFIG_INT, .default_value = "43200", .min = 5,
+    .max = 604800,
+    .help = "seconds a console login lasts (default: a 12-hour shift); then the person logs "
+            "in again" },
+  { .key = "login_failures_per_account", .type = ANSIM_CONFIG_INT, .default_value = "5",
+    .min = 1, .max = 1000,
+    .help = "failed logins for one user name within login_lockout_s after which that name is "
+            "refused (HTTP 429 with Retry-After) until the oldest of them is that old" },
+  { .key = "login_failures_per_address", .type = ANSIM_CONFIG_INT, .default_value = "20",
+    .min = 1, .max = 10000,
+    .help = "failed logins from one client address within login_lockout_s after which that "
+            "address is refused; higher than per account, as an office shares one address" },
+  { .key = "login_lockout_s", .type = ANSIM_CONFIG_INT, .default_value = "300", .min = 1,
+    .max = 86400,
+    .help = "the window, in seconds, over which failed logins are counted" },
   { NULL }
 };
 
@@ -359,6 +380,16 @@ panel_check (AnsimConfig *config, GError **error)
   const char *address = ansim_config_get_string (config, "panel", "listen_address");
   g_autoptr(GInetAddress) inet = NULL;
 
+  if (ansim_config_has_key (config, "panel", "tls_certificate") !=
+      ansim_config_has_key (config, "panel", "tls_key")) {
+    gboolean has_cert = ansim_config_has_key (config, "panel", "tls_certificate");
+    ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_MISSING, "panel",
+                            has_cert ? "tls_key" : "tls_certificate",
+                            has_cert ? "missing while tls_certificate is set"
+                                     : "missing while tls_key is set",
+                            "both tls_certificate and tls_key, or neither");
+    return FALSE;
+  }
   if (strcmp (address, "*") == 0)
     return TRUE;
   inet = g_inet_address_new_from_string (address);

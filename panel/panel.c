@@ -7,13 +7,16 @@
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
+#include <string.h>
 
 #include "ansim-build.h"
+#include "console.h"
 #include "db.h"
 
 struct _Panel {
   sqlite3 *db;
   SoupServer *server;
+  PanelConsole *console;
   char *url;
   char *site_name;
   gint64 started_mono_us;
@@ -70,6 +73,11 @@ handle_not_found (SoupServer *server, SoupServerMessage *msg, const char *path, 
   (void) server;
   (void) query;
   (void) user_data;
+  if (strcmp (path, "/") == 0)
+    {
+      soup_server_message_set_redirect (msg, SOUP_STATUS_FOUND, "/console/");
+      return;
+    }
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "error");
@@ -100,8 +108,23 @@ panel_new (AnsimConfig *config, GError **error)
   if (self->db == NULL)
     return NULL;
 
-  self->server = soup_server_new ("server-header", "ansim-panel", NULL);
+  g_autoptr (GTlsCertificate) tls = NULL;
+  if (ansim_config_has_key (config, "panel", "tls_certificate"))
+    {
+      g_autofree char *cert = ansim_config_get_path (config, "panel", "tls_certificate");
+      g_autofree char *key = ansim_config_get_path (config, "panel", "tls_key");
+      tls = g_tls_certificate_new_from_files (cert, key, error);
+      if (tls == NULL)
+        {
+          g_prefix_error (error, "TLS certificate %s with key %s: ", cert, key);
+          return NULL;
+        }
+    }
+  self->server = soup_server_new ("server-header", "ansim-panel", "tls-certificate", tls, NULL);
   soup_server_add_handler (self->server, "/api/health", handle_health, self, NULL);
+  self->console = panel_console_new (self->server, self->db, config, error);
+  if (self->console == NULL)
+    return NULL;
   soup_server_add_handler (self->server, NULL, handle_not_found, self, NULL);
 
   g_autoptr (GInetAddress) inet = g_str_equal (address, "*")
@@ -109,7 +132,8 @@ panel_new (AnsimConfig *config, GError **error)
     : g_inet_address_new_from_string (address);
   g_autoptr (GSocketAddress) sockaddr = g_inet_socket_address_new (inet, port);
   g_autoptr (GError) local_error = NULL;
-  if (!soup_server_listen (self->server, sockaddr, 0, &local_error))
+  if (!soup_server_listen (self->server, sockaddr, tls != NULL ? SOUP_SERVER_LISTEN_HTTPS : 0,
+                           &local_error))
     {
       g_set_error (error, G_IO_ERROR, local_error->code, "cannot listen on %s port %u: %s",
                    address, port, local_error->message);
@@ -128,6 +152,7 @@ panel_free (Panel *self)
 {
   if (self == NULL)
     return;
+  g_clear_pointer (&self->console, panel_console_free);
   if (self->server != NULL)
     {
       soup_server_disconnect (self->server);
@@ -143,4 +168,10 @@ const char *
 panel_get_url (Panel *self)
 {
   return self->url;
+}
+
+PanelConsole *
+panel_get_console (Panel *self)
+{
+  return self->console;
 }

@@ -219,6 +219,21 @@ static const char *const panel_seeds[] = {
     "   'desk-1', 'desk-button', 1, NULL, '{\"pre_event_s\": 30}'),\n"
     "  (2, 1700000010000000, 88000000, NULL, NULL, NULL, 'acknowledged', 'desk-1', NULL, 1,\n"
     "   'guard-kim', NULL);\n",
+  [3] =
+    "INSERT INTO users (name, role, password_hash, created_at_us, password_changed_at_us,\n"
+    "  disabled_at_us) VALUES\n"
+    "  ('guard-kim', 'security', '$scrypt$ln=15,r=8,p=1$c2FsdA==$aGFzaA==', 1700000000000000,\n"
+    "   1700000000000000, NULL),\n"
+    "  ('old-admin', 'admin', '$scrypt$ln=15,r=8,p=1$c2FsdA==$aGFzaA==', 1690000000000000,\n"
+    "   1690000000000000, 1695000000000000);\n"
+    "INSERT INTO sessions (token_sha256, user_name, csrf_token, client, created_at_us,\n"
+    "  expires_at_us, ended_at_us) VALUES\n"
+    "  ('" SHA_ABC "', 'guard-kim', '" SHA_EMPTY "', '127.0.0.1', 1700000000000000,\n"
+    "   1700043200000000, NULL);\n"
+    "INSERT INTO audit_log (id, at_us, actor, role, client, action, target, detail, prev_hash,\n"
+    "  hash) VALUES\n"
+    "  (1, 1700000000000000, 'guard-kim', 'security', '127.0.0.1', 'login', NULL, NULL,\n"
+    "   '0000000000000000000000000000000000000000000000000000000000000000', '" SHA_ABC "');\n",
 };
 
 static const char *
