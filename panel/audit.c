@@ -22,8 +22,8 @@ canonical_field (GString *out, const char *value)
     g_string_append_printf (out, "%zu:%s", strlen (value), value);
 }
 
-static char *
-entry_hash (const char *prev_hash, gint64 id, gint64 at_us, const char *actor, const char *role,
+char *
+panel_audit_entry_hash (const char *prev_hash, gint64 id, gint64 at_us, const char *actor, const char *role,
             const char *client, const char *action, const char *target, const char *detail)
 {
   g_autoptr (GString) text = g_string_new (prev_hash);
@@ -87,7 +87,7 @@ panel_audit_append (sqlite3 *db, const char *actor, const char *role, const char
     if (sqlite3_step (seq) == SQLITE_ROW && sqlite3_column_int64 (seq, 0) >= id)
       id = sqlite3_column_int64 (seq, 0) + 1;
   }
-  hash = entry_hash (prev_hash, id, at_us, actor, role, client, action, target, detail_json);
+  hash = panel_audit_entry_hash (prev_hash, id, at_us, actor, role, client, action, target, detail_json);
   insert = ansim_db_prepare (db,
     "INSERT INTO audit_log (id, at_us, actor, role, client, action, target, detail, prev_hash,"
     " hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)", error);
@@ -150,7 +150,7 @@ panel_audit_verify (sqlite3 *db, gint64 *out_n_entries, char **out_problem, GErr
     {
       gint64 id = sqlite3_column_int64 (stmt, 0);
       const char *prev = column_text (stmt, 8), *stored = column_text (stmt, 9);
-      g_autofree char *computed = entry_hash (prev, id, sqlite3_column_int64 (stmt, 1),
+      g_autofree char *computed = panel_audit_entry_hash (prev, id, sqlite3_column_int64 (stmt, 1),
                                               column_text (stmt, 2), column_text (stmt, 3),
                                               column_text (stmt, 4), column_text (stmt, 5),
                                               column_text (stmt, 6), column_text (stmt, 7));

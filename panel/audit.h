@@ -36,6 +36,12 @@ gboolean panel_audit_append (sqlite3 *db, const char *actor, const char *role,
                              const char *client, const char *action, const char *target,
                              const char *detail_json, GError **error);
 
+/* The hash of an entry: SHA-256 (hex) of its canonical content chained to
+ * prev_hash (the format is in docs/schema.md). */
+char *panel_audit_entry_hash (const char *prev_hash, gint64 id, gint64 at_us, const char *actor,
+                              const char *role, const char *client, const char *action,
+                              const char *target, const char *detail);
+
 /* Recompute the whole chain. Returns FALSE only when the log cannot be
  * read. *out_problem is NULL when intact, else one line naming the first
  * broken link ("entry 17: ..."); *out_n_entries is the number checked. */

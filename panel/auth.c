@@ -130,7 +130,7 @@ panel_password_verify (const char *stored, const char *password, gboolean *out_m
     goto malformed;
   salt = g_base64_decode (parts[3], &salt_len);
   expected = g_base64_decode (parts[4], &expected_len);
-  if (salt_len < 8 || expected_len != HASH_LEN)
+  if (salt_len < 4 || expected_len != HASH_LEN)
     goto malformed;
   if (!scrypt (password, salt, salt_len, &params, computed, sizeof computed, error))
     return FALSE;
@@ -704,4 +704,10 @@ panel_throttle_success (PanelThrottle *self, const char *account)
 {
   if (account != NULL)
     g_hash_table_remove (self->accounts, account);
+}
+
+guint
+panel_throttle_size (PanelThrottle *self)
+{
+  return g_hash_table_size (self->accounts) + g_hash_table_size (self->addresses);
 }

@@ -311,7 +311,7 @@ login_free (Login *login)
   g_free (login);
 }
 
-/* In a worker thread: scrypt takes about 0.1 s, which must not hold up
+/* In a worker thread: scrypt takes 0.1 to 0.3 s, which must not hold up
  * the main loop (alerts, uploads). */
 static void
 login_verify_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
