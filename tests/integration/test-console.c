@@ -27,7 +27,7 @@ static const char *const roles[] = { "security", "trainer", "admin", "auditor" }
 #define PASSWORD "password-for-tests-1"
 
 static SoupSession *http;
-static Panel main_panel, short_panel;
+static Panel main_panel, short_panel, tls_panel;
 static Login logins[4]; /* by role, on main_panel */
 
 static char *
@@ -36,8 +36,9 @@ build_path (const char *relative)
   return g_build_filename (g_getenv ("ANSIM_BUILD_ROOT"), relative, NULL);
 }
 
+/* Runs ansimctl; stdin_text (or nothing) is its standard input. */
 static int
-run_ansimctl (char **out_text, const char *const *args)
+run_ansimctl_with (char **out_text, const char *stdin_text, const char *const *args)
 {
   g_autoptr (GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
   g_autoptr (GError) error = NULL;
@@ -49,10 +50,10 @@ run_ansimctl (char **out_text, const char *const *args)
     g_ptr_array_add (argv, g_strdup (args[i]));
   g_ptr_array_add (argv, NULL);
   p = g_subprocess_newv ((const char *const *) argv->pdata,
-                         G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
-                         G_SUBPROCESS_FLAGS_STDERR_MERGE, &error);
+                         (stdin_text != NULL ? G_SUBPROCESS_FLAGS_STDIN_PIPE : 0) |
+                         G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE, &error);
   g_assert_no_error (error);
-  g_subprocess_communicate_utf8 (p, PASSWORD "\n", NULL, &out, NULL, &error);
+  g_subprocess_communicate_utf8 (p, stdin_text, NULL, &out, NULL, &error);
   g_assert_no_error (error);
   if (out_text != NULL)
     *out_text = g_steal_pointer (&out);
@@ -70,7 +71,7 @@ die_with_parent (gpointer data)
 /* A panel in a fresh directory with the four users, listening on a free
  * port; the URL comes from its log line. */
 static void
-panel_start (Panel *p, const char *extra_config, gboolean test_publish)
+panel_start (Panel *p, const char *extra_config, gboolean test_publish, gboolean tls)
 {
   g_autoptr (GError) error = NULL;
   g_autofree char *conf = NULL, *text = NULL, *program = build_path ("panel/ansim-panel");
@@ -80,14 +81,29 @@ panel_start (Panel *p, const char *extra_config, gboolean test_publish)
   p->dir = g_dir_make_tmp ("ansim-test-console-XXXXXX", &error);
   g_assert_no_error (error);
   conf = g_build_filename (p->dir, "panel.conf", NULL);
-  text = g_strdup_printf ("[panel]\ndata_dir = %s\nport = 0\n%s", p->dir, extra_config);
+  if (tls)
+    {
+      /* A self-signed certificate made by the openssl command line. */
+      g_autoptr (GSubprocessLauncher) in_dir = g_subprocess_launcher_new (
+        G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_SILENCE);
+      g_autoptr (GSubprocess) openssl = NULL;
+      g_subprocess_launcher_set_cwd (in_dir, p->dir);
+      openssl = g_subprocess_launcher_spawn (in_dir, &error, "openssl",
+        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", "key.pem", "-out", "cert.pem", "-days", "2", "-subj", "/CN=127.0.0.1", NULL);
+      g_assert_no_error (error);
+      g_subprocess_wait_check (openssl, NULL, &error);
+      g_assert_no_error (error);
+    }
+  text = g_strdup_printf ("[panel]\ndata_dir = %s\nport = 0\n%s%s", p->dir, extra_config,
+                          tls ? "tls_certificate = cert.pem\ntls_key = key.pem\n" : "");
   g_assert_true (g_file_set_contents (conf, text, -1, NULL));
   for (guint i = 0; i < G_N_ELEMENTS (roles); i++)
     {
       const char *args[] = { "user", "add", roles[i], "--role", roles[i], "--password-stdin",
                              "--config", conf, NULL };
       g_autofree char *out = NULL;
-      int status = run_ansimctl (&out, args);
+      int status = run_ansimctl_with (&out, PASSWORD "\n", args);
       if (status != 0)
         g_error ("ansimctl user add: %s", out);
     }
@@ -586,7 +602,7 @@ test_audit_tamper (void)
   sqlite3 *db = NULL;
   guint status = 0;
 
-  g_assert_cmpint (run_ansimctl (&out, args), ==, 0);
+  g_assert_cmpint (run_ansimctl_with (&out, NULL, args), ==, 0);
   g_assert_true (g_str_has_prefix (out, "audit log intact: "));
 
   /* Someone with the sqlite3 shell rewrites who acknowledged an alert. */
@@ -595,7 +611,7 @@ test_audit_tamper (void)
                                      "UPDATE audit_log SET actor = 'someone-else' WHERE id = 6;",
                                  NULL, NULL, NULL), ==, SQLITE_OK);
   sqlite3_close (db);
-  g_assert_cmpint (run_ansimctl (&out2, args), ==, 1);
+  g_assert_cmpint (run_ansimctl_with (&out2, NULL, args), ==, 1);
   g_test_message ("%s", out2);
   g_assert_true (g_str_has_prefix (out2, "audit log BROKEN: entry 6: its content does not match"));
 
@@ -664,6 +680,51 @@ test_throttle (void)
   login_clear (&auditor);
 }
 
+static gboolean
+accept_test_certificate (SoupMessage *msg, GTlsCertificate *certificate,
+                         GTlsCertificateFlags errors, gpointer user_data)
+{
+  (void) msg;
+  (void) errors;
+  /* Only the certificate this test made. */
+  return g_tls_certificate_is_same (certificate, user_data);
+}
+
+/* With tls_certificate and tls_key the panel serves HTTPS and marks the
+ * session cookie Secure. */
+static void
+test_tls (void)
+{
+  g_autofree char *cert_path = g_build_filename (tls_panel.dir, "cert.pem", NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GTlsCertificate) cert = g_tls_certificate_new_from_file (cert_path, &error);
+  g_autofree char *url = g_strconcat (tls_panel.url, "/api/login", NULL);
+  g_autoptr (SoupMessage) msg = soup_message_new ("POST", url);
+  static const char json[] = "{\"user\":\"admin\",\"password\":\"" PASSWORD "\"}";
+  g_autoptr (GBytes) body = g_bytes_new_static (json, strlen (json));
+  g_autoptr (GBytes) reply = NULL;
+  const char *cookie;
+
+  g_assert_no_error (error);
+  g_assert_true (g_str_has_prefix (tls_panel.url, "https://"));
+  g_signal_connect (msg, "accept-certificate", G_CALLBACK (accept_test_certificate), cert);
+  soup_message_set_request_body_from_bytes (msg, "application/json", body);
+  reply = soup_session_send_and_read (http, msg, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
+  cookie = soup_message_headers_get_one (soup_message_get_response_headers (msg), "Set-Cookie");
+  g_assert_nonnull (strstr (cookie, "; HttpOnly; SameSite=Strict; Secure"));
+
+  /* Plain HTTP to the same port gets nowhere. */
+  {
+    g_autofree char *plain = g_strconcat ("http://", tls_panel.url + strlen ("https://"),
+                                          "/api/health", NULL);
+    g_autoptr (SoupMessage) m = soup_message_new ("GET", plain);
+    g_autoptr (GBytes) r = soup_session_send_and_read (http, m, NULL, NULL);
+    g_assert_cmpuint (soup_message_get_status (m), !=, 200);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -671,10 +732,11 @@ main (int argc, char **argv)
 
   g_test_init (&argc, &argv, NULL);
   http = soup_session_new_with_options ("timeout", 20, "max-conns-per-host", 10, NULL);
-  panel_start (&main_panel, "session_lifetime_s = 3600\n", TRUE);
+  panel_start (&main_panel, "session_lifetime_s = 3600\n", TRUE, FALSE);
   panel_start (&short_panel,
                "session_lifetime_s = 5\nlogin_failures_per_account = 3\n"
-               "login_failures_per_address = 5\nlogin_lockout_s = 60\n", FALSE);
+               "login_failures_per_address = 5\nlogin_lockout_s = 60\n", FALSE, FALSE);
+  panel_start (&tls_panel, "", FALSE, TRUE);
 
   /* One flat suite: the tests run in this order and share the panels. */
   g_test_add_func ("/console/login-each-role", test_login_roles);
@@ -687,12 +749,15 @@ main (int argc, char **argv)
   g_test_add_func ("/console/audit-tamper", test_audit_tamper);
   g_test_add_func ("/console/session-expiry", test_session_expiry);
   g_test_add_func ("/console/login-throttle", test_throttle);
+  g_test_add_func ("/console/tls-secure-cookie", test_tls);
   status = g_test_run ();
 
   panel_stop (&main_panel);
   panel_stop (&short_panel);
+  panel_stop (&tls_panel);
   panel_remove (&main_panel);
   panel_remove (&short_panel);
+  panel_remove (&tls_panel);
   for (guint i = 0; i < G_N_ELEMENTS (logins); i++)
     login_clear (&logins[i]);
   g_object_unref (http);
