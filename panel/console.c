@@ -41,6 +41,11 @@ struct _PanelConsole {
   guint keepalive_id;
   gint64 next_event_id;
   gboolean test_publish;
+  /* Logins being checked right now, per account name and per address:
+   * the throttle only counts finished attempts, so without this bound many
+   * parallel guesses could all pass its check before the first failed. */
+  GHashTable *pending_accounts; /* name -> count (GUINT_TO_POINTER) */
+  GHashTable *pending_addresses;
 };
 
 /* ---- answers ---------------------------------------------------------- */
@@ -295,11 +300,39 @@ typedef struct {
   char *password;
   PanelUser *user;            /* NULL: no such user (the dummy hash is checked) */
   char *client;
+  gboolean pending;           /* counted in the console's pending tables */
 } Login;
+
+#define MAX_PENDING_PER_ACCOUNT 1
+#define MAX_PENDING_PER_ADDRESS 4
+
+static guint
+pending_get (GHashTable *table, const char *key)
+{
+  return key != NULL ? GPOINTER_TO_UINT (g_hash_table_lookup (table, key)) : 0;
+}
+
+static void
+pending_add (GHashTable *table, const char *key, int delta)
+{
+  guint n;
+  if (key == NULL)
+    return;
+  n = pending_get (table, key) + delta;
+  if (n == 0)
+    g_hash_table_remove (table, key);
+  else
+    g_hash_table_insert (table, g_strdup (key), GUINT_TO_POINTER (n));
+}
 
 static void
 login_free (Login *login)
 {
+  if (login->pending && !g_cancellable_is_cancelled (login->cancellable))
+    {
+      pending_add (login->console->pending_accounts, login->name, -1);
+      pending_add (login->console->pending_addresses, login->client, -1);
+    }
   g_object_unref (login->cancellable);
   g_object_unref (login->msg);
   g_free (login->name);
@@ -358,7 +391,6 @@ login_verified (GObject *source, GAsyncResult *result, gpointer user_data)
   (void) source;
   if (g_cancellable_is_cancelled (login->cancellable))
     goto out;
-  soup_server_message_unpause (login->msg);
   match = g_task_propagate_boolean (G_TASK (result), &error);
   if (error != NULL)
     {
@@ -404,6 +436,8 @@ db_error:
   panel_console_send_error (login->msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "internal",
                             "the panel cannot write its database");
 out:
+  if (!g_cancellable_is_cancelled (login->cancellable))
+    soup_server_message_unpause (login->msg);
   login_free (login);
 }
 
@@ -439,6 +473,7 @@ handle_login (SoupServer *server, SoupServerMessage *msg, const char *path, GHas
   const char *name, *password;
   Login *login;
   gint64 wait_us;
+  gboolean busy;
 
   (void) server;
   (void) path;
@@ -471,6 +506,13 @@ handle_login (SoupServer *server, SoupServerMessage *msg, const char *path, GHas
   login->client = g_strdup (client_address (msg));
 
   wait_us = panel_throttle_check (self->throttle, login->name, login->client, g_get_real_time ());
+  /* Another attempt for the same name (or too many from the address) is
+   * still being checked: try again in a second. */
+  busy = wait_us == 0 &&
+    (pending_get (self->pending_accounts, login->name) >= MAX_PENDING_PER_ACCOUNT ||
+     pending_get (self->pending_addresses, login->client) >= MAX_PENDING_PER_ADDRESS);
+  if (busy)
+    wait_us = 1;
   if (wait_us > 0)
     {
       gint64 wait_s = (wait_us + G_USEC_PER_SEC - 1) / G_USEC_PER_SEC;
@@ -479,7 +521,7 @@ handle_login (SoupServer *server, SoupServerMessage *msg, const char *path, GHas
                                                G_GINT64_FORMAT " s", wait_s);
       if (audit_or_fail (self, msg, NULL, PANEL_AUDIT_LOGIN_FAILED,
                          login->name != NULL ? login->name : "(invalid user name)",
-                         "{\"reason\":\"throttled\"}"))
+                         busy ? "{\"reason\":\"in-progress\"}" : "{\"reason\":\"throttled\"}"))
         {
           g_autoptr (JsonBuilder) b = json_builder_new ();
           soup_message_headers_replace (soup_server_message_get_response_headers (msg),
@@ -511,6 +553,9 @@ handle_login (SoupServer *server, SoupServerMessage *msg, const char *path, GHas
           return;
         }
     }
+  login->pending = TRUE;
+  pending_add (self->pending_accounts, login->name, 1);
+  pending_add (self->pending_addresses, login->client, 1);
   soup_server_message_pause (msg);
   {
     g_autoptr (GTask) task = g_task_new (NULL, NULL, login_verified, login);
@@ -1116,6 +1161,8 @@ panel_console_new (SoupServer *server, sqlite3 *db, AnsimConfig *config, GError 
     ansim_config_get_int (config, "panel", "login_failures_per_address"),
     ansim_config_get_int (config, "panel", "login_lockout_s") * G_USEC_PER_SEC);
   self->test_publish = g_strcmp0 (g_getenv ("ANSIM_PANEL_TEST_PUBLISH"), "1") == 0;
+  self->pending_accounts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->pending_addresses = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 
   panel_get_resource ();  /* registers the interface's resources */
   g_signal_connect (server, "request-started", G_CALLBACK (on_request_started), self);
@@ -1151,5 +1198,7 @@ panel_console_free (PanelConsole *self)
   g_object_unref (self->server);
   g_object_unref (self->cancellable);
   panel_throttle_free (self->throttle);
+  g_hash_table_unref (self->pending_accounts);
+  g_hash_table_unref (self->pending_addresses);
   g_free (self);
 }

@@ -599,6 +599,49 @@ test_events_stream (void)
   g_input_stream_close (in, NULL, NULL);
 }
 
+typedef struct {
+  guint n_done, n_401, n_429;
+  GMainLoop *loop;
+} Parallel;
+
+static void
+parallel_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Parallel *par = user_data;
+  SoupMessage *msg = soup_session_get_async_result_message (SOUP_SESSION (source), result);
+  g_autoptr (GBytes) body = soup_session_send_and_read_finish (SOUP_SESSION (source), result, NULL);
+  guint status = soup_message_get_status (msg);
+
+  par->n_401 += status == 401;
+  par->n_429 += status == 429;
+  if (++par->n_done == 8)
+    g_main_loop_quit (par->loop);
+}
+
+/* Eight guesses at once for one account: the throttle must not be
+ * outrun while the first ones are still being checked. */
+static void
+test_parallel_guesses (void)
+{
+  g_autoptr (GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+  Parallel par = { .loop = loop };
+  g_autofree char *url = g_strconcat (main_panel.url, "/api/login", NULL);
+  static const char json[] = "{\"user\":\"auditor\",\"password\":\"wrong-password\"}";
+
+  for (guint i = 0; i < 8; i++)
+    {
+      g_autoptr (SoupMessage) msg = soup_message_new ("POST", url);
+      g_autoptr (GBytes) body = g_bytes_new_static (json, strlen (json));
+      soup_message_set_request_body_from_bytes (msg, "application/json", body);
+      soup_session_send_and_read_async (http, msg, G_PRIORITY_DEFAULT, NULL, parallel_done, &par);
+    }
+  g_main_loop_run (loop);
+  g_test_message ("8 parallel guesses: %u checked (401), %u refused (429)", par.n_401, par.n_429);
+  g_assert_cmpuint (par.n_401 + par.n_429, ==, 8);
+  g_assert_cmpuint (par.n_401, >=, 1);
+  g_assert_cmpuint (par.n_401, <=, 5); /* login_failures_per_account */
+}
+
 /* `ansimctl audit verify` on the live log, then after tampering. */
 static void
 test_audit_tamper (void)
@@ -754,6 +797,7 @@ main (int argc, char **argv)
   g_test_add_func ("/console/headers", test_headers);
   g_test_add_func ("/console/audit-one-entry-each", test_audit_entries);
   g_test_add_func ("/console/events-stream", test_events_stream);
+  g_test_add_func ("/console/parallel-guesses", test_parallel_guesses);
   g_test_add_func ("/console/audit-tamper", test_audit_tamper);
   g_test_add_func ("/console/session-expiry", test_session_expiry);
   g_test_add_func ("/console/login-throttle", test_throttle);
