@@ -152,7 +152,7 @@ user_add (int argc, char **argv)
         return 0;
     }
   password = from_stdin ? read_password_line (&error) : panel_password_generate ();
-  if (password == NULL || !panel_user_add (db, argv[1], role, password, who, NULL, &error))
+  if (password == NULL || !panel_user_add (db, argv[1], role, password, who, NULL, NULL, &error))
     goto fail;
   if (from_stdin)
     g_print ("added user %s (%s)\n", argv[1], role_name);
@@ -189,7 +189,7 @@ user_passwd (int argc, char **argv)
   if (db == NULL)
     goto fail;
   password = from_stdin ? read_password_line (&error) : panel_password_generate ();
-  if (password == NULL || !panel_user_set_password (db, argv[1], password, who, NULL, &error))
+  if (password == NULL || !panel_user_set_password (db, argv[1], password, who, NULL, NULL, &error))
     goto fail;
   if (from_stdin)
     g_print ("password of %s changed\n", argv[1]);
@@ -216,7 +216,7 @@ user_set_disabled (int argc, char **argv, gboolean disabled)
   if (!parse (context, &argc, &argv, 1, 1, disabled ? "user disable" : "user enable"))
     return 2;
   db = open_panel_db (&o, &error);
-  if (db == NULL || !panel_user_set_disabled (db, argv[1], disabled, who, NULL, &error))
+  if (db == NULL || !panel_user_set_disabled (db, argv[1], disabled, who, NULL, NULL, &error))
     {
       g_printerr ("ansimctl user %s: %s\n", disabled ? "disable" : "enable", error->message);
       return 1;

@@ -247,8 +247,8 @@ detail_json (const char *key, const char *value)
  * sessions if asked, and audit it, all in one transaction. */
 static gboolean
 change_user (sqlite3 *db, const char *name, const char *sql, const char *text_arg,
-             gint64 int_arg, gboolean end_sessions, const char *actor, const char *client,
-             const char *detail, GError **error)
+             gint64 int_arg, gboolean end_sessions, const char *actor, const char *actor_role,
+             const char *client, const char *detail, GError **error)
 {
   g_autoptr (sqlite3_stmt) stmt = NULL;
   g_autofree char *target = g_strdup_printf ("user %s", name);
@@ -288,7 +288,7 @@ change_user (sqlite3 *db, const char *name, const char *sql, const char *text_ar
           goto fail;
         }
     }
-  if (!panel_audit_append (db, actor, NULL, client, PANEL_AUDIT_USER_CHANGED, target, detail,
+  if (!panel_audit_append (db, actor, actor_role, client, PANEL_AUDIT_USER_CHANGED, target, detail,
                            error))
     goto fail;
   return ansim_db_commit (db, error);
@@ -300,7 +300,7 @@ fail:
 
 gboolean
 panel_user_add (sqlite3 *db, const char *name, PanelRole role, const char *password,
-                const char *actor, const char *client, GError **error)
+                const char *actor, const char *actor_role, const char *client, GError **error)
 {
   g_autofree char *hash = NULL;
   g_autofree char *target = NULL, *detail = NULL;
@@ -334,7 +334,7 @@ panel_user_add (sqlite3 *db, const char *name, PanelRole role, const char *passw
     }
   target = g_strdup_printf ("user %s", name);
   detail = detail_json ("role", panel_role_to_string (role));
-  if (!panel_audit_append (db, actor, NULL, client, PANEL_AUDIT_USER_ADDED, target, detail,
+  if (!panel_audit_append (db, actor, actor_role, client, PANEL_AUDIT_USER_ADDED, target, detail,
                            error))
     goto fail;
   return ansim_db_commit (db, error);
@@ -346,7 +346,7 @@ fail:
 
 gboolean
 panel_user_set_password (sqlite3 *db, const char *name, const char *password, const char *actor,
-                         const char *client, GError **error)
+                         const char *actor_role, const char *client, GError **error)
 {
   g_autofree char *hash = NULL;
 
@@ -358,26 +358,26 @@ panel_user_set_password (sqlite3 *db, const char *name, const char *password, co
   return change_user (db, name,
                       "UPDATE users SET password_hash = ?2, password_changed_at_us = ?3"
                       " WHERE name = ?1",
-                      hash, g_get_real_time (), TRUE, actor, client,
+                      hash, g_get_real_time (), TRUE, actor, actor_role, client,
                       "{\"change\":\"password\"}", error);
 }
 
 gboolean
 panel_user_set_disabled (sqlite3 *db, const char *name, gboolean disabled, const char *actor,
-                         const char *client, GError **error)
+                         const char *actor_role, const char *client, GError **error)
 {
   return change_user (db, name,
                       disabled
                         ? "UPDATE users SET disabled_at_us = coalesce (disabled_at_us, ?3)"
                           " WHERE name = ?1"
                         : "UPDATE users SET disabled_at_us = NULL WHERE name = ?1",
-                      NULL, g_get_real_time (), disabled, actor, client,
+                      NULL, g_get_real_time (), disabled, actor, actor_role, client,
                       disabled ? "{\"change\":\"disabled\"}" : "{\"change\":\"enabled\"}", error);
 }
 
 gboolean
 panel_user_set_role (sqlite3 *db, const char *name, PanelRole role, const char *actor,
-                     const char *client, GError **error)
+                     const char *actor_role, const char *client, GError **error)
 {
   g_autofree char *detail = NULL;
   g_autoptr (JsonBuilder) b = json_builder_new ();
@@ -392,7 +392,8 @@ panel_user_set_role (sqlite3 *db, const char *name, PanelRole role, const char *
   root = json_builder_get_root (b);
   detail = json_to_string (root, FALSE);
   return change_user (db, name, "UPDATE users SET role = ?2 WHERE name = ?1",
-                      panel_role_to_string (role), 0, FALSE, actor, client, detail, error);
+                      panel_role_to_string (role), 0, FALSE, actor, actor_role, client, detail,
+                      error);
 }
 
 gboolean

@@ -66,16 +66,21 @@ char *panel_password_generate (void);
 gboolean panel_user_name_is_valid (const char *name);
 
 /* Each change runs in one write transaction together with its audit entry
- * (actor: who made it, e.g. "admin" or "ansimctl:root"; client: where from,
- * NULL for the command line). Changing a password or disabling a user ends
+ * (actor: who made it, e.g. "admin" or "ansimctl:root", and actor_role:
+ * that person's role, NULL for the command line; client: where from, NULL
+ * for the command line). Changing a password or disabling a user ends
  * the user's sessions. */
 gboolean panel_user_add (sqlite3 *db, const char *name, PanelRole role, const char *password,
-                         const char *actor, const char *client, GError **error);
+                         const char *actor,
+                         const char *actor_role, const char *client, GError **error);
 gboolean panel_user_set_password (sqlite3 *db, const char *name, const char *password,
-                                  const char *actor, const char *client, GError **error);
+                                  const char *actor,
+                         const char *actor_role, const char *client, GError **error);
 gboolean panel_user_set_disabled (sqlite3 *db, const char *name, gboolean disabled,
-                                  const char *actor, const char *client, GError **error);
+                                  const char *actor,
+                         const char *actor_role, const char *client, GError **error);
 gboolean panel_user_set_role (sqlite3 *db, const char *name, PanelRole role, const char *actor,
+                         const char *actor_role,
                               const char *client, GError **error);
 gboolean panel_user_count (sqlite3 *db, gint64 *out_count, GError **error);
 

@@ -684,7 +684,7 @@ handle_users (SoupServer *server, SoupServerMessage *msg, const char *path, GHas
   g_autoptr (GError) error = NULL;
   const char *name = NULL;
   g_autofree char *actor = NULL;
-  const char *client = client_address (msg);
+  const char *actor_role, *client = client_address (msg);
 
   (void) server;
   (void) query;
@@ -716,6 +716,7 @@ handle_users (SoupServer *server, SoupServerMessage *msg, const char *path, GHas
   if (body == NULL)
     return;
   actor = g_strdup (session->user);
+  actor_role = panel_role_to_string (session->role);
   if (name == NULL)
     {
       const char *role_name = string_member (body, "role");
@@ -730,7 +731,7 @@ handle_users (SoupServer *server, SoupServerMessage *msg, const char *path, GHas
                                     "trainer, admin or auditor)");
           return;
         }
-      if (!panel_user_add (self->db, name, role, password, actor, client, &error))
+      if (!panel_user_add (self->db, name, role, password, actor, actor_role, client, &error))
         {
           send_auth_error (msg, error);
           return;
@@ -754,12 +755,13 @@ handle_users (SoupServer *server, SoupServerMessage *msg, const char *path, GHas
                                   "false), \"password\" (a string)");
         return;
       }
-    if ((role_name != NULL && !panel_user_set_role (self->db, name, role, actor, client, &error)) ||
+    if ((role_name != NULL && !panel_user_set_role (self->db, name, role, actor, actor_role, client, &error)) ||
         (password != NULL &&
-         !panel_user_set_password (self->db, name, password, actor, client, &error)) ||
+         !panel_user_set_password (self->db, name, password, actor, actor_role, client,
+                                   &error)) ||
         (disabled != NULL && !panel_user_set_disabled (self->db, name,
                                                        json_node_get_boolean (disabled), actor,
-                                                       client, &error)))
+                                                       actor_role, client, &error)))
       {
         send_auth_error (msg, error);
         return;

@@ -559,6 +559,15 @@ test_audit_entries (void)
                     ==, count_entries (before, "logout", "trainer") + 1);
   g_assert_cmpuint (count_entries (after, "user-changed", "admin"),
                     ==, count_entries (before, "user-changed", "admin") + 1);
+  /* Newest first: the role change, with who did it, as what, from where. */
+  {
+    JsonObject *e = json_array_get_object_element (after, 0);
+    g_assert_cmpstr (json_object_get_string_member (e, "action"), ==, "user-changed");
+    g_assert_cmpstr (json_object_get_string_member (e, "actor"), ==, "admin");
+    g_assert_cmpstr (json_object_get_string_member (e, "role"), ==, "admin");
+    g_assert_cmpstr (json_object_get_string_member (e, "client"), ==, "127.0.0.1");
+    g_assert_cmpstr (json_object_get_string_member (e, "target"), ==, "user eve");
+  }
   login_clear (&extra);
 }
 

@@ -169,18 +169,18 @@ test_users (Fixture *fx, gconstpointer data)
 
   (void) data;
   g_assert_true (panel_user_add (fx->db, "guard.kim", PANEL_ROLE_SECURITY, "security-pass-1",
-                                 "test", NULL, &error));
+                                 "test", NULL, NULL, &error));
   g_assert_no_error (error);
   g_assert_false (panel_user_add (fx->db, "guard.kim", PANEL_ROLE_ADMIN, "another-pass-1", "test",
-                                  NULL, &error));
+                                  NULL, NULL, &error));
   g_assert_error (error, PANEL_AUTH_ERROR, PANEL_AUTH_ERROR_EXISTS);
   g_clear_error (&error);
   g_assert_false (panel_user_add (fx->db, "Guard Kim", PANEL_ROLE_ADMIN, "another-pass-1",
-                                  "test", NULL, &error));
+                                  "test", NULL, NULL, &error));
   g_assert_error (error, PANEL_AUTH_ERROR, PANEL_AUTH_ERROR_INVALID);
   g_clear_error (&error);
   g_assert_false (panel_user_set_password (fx->db, "nobody", "another-pass-1", "test", NULL,
-                                           &error));
+                                           NULL, &error));
   g_assert_error (error, PANEL_AUTH_ERROR, PANEL_AUTH_ERROR_NOT_FOUND);
   g_clear_error (&error);
   g_assert_true (panel_user_count (fx->db, &n, &error));
@@ -212,7 +212,7 @@ test_session_expiry (Fixture *fx, gconstpointer data)
 
   (void) data;
   g_assert_true (panel_user_add (fx->db, "kim", PANEL_ROLE_SECURITY, "security-pass-1", "test",
-                                 NULL, &error));
+                                 NULL, NULL, &error));
   created = panel_session_create (fx->db, "kim", PANEL_ROLE_SECURITY, "127.0.0.1", now, lifetime,
                                   &token, &error);
   g_assert_no_error (error);
@@ -260,7 +260,7 @@ test_session_ends (Fixture *fx, gconstpointer data)
 
   (void) data;
   g_assert_true (panel_user_add (fx->db, "kim", PANEL_ROLE_SECURITY, "security-pass-1", "test",
-                                 NULL, &error));
+                                 NULL, NULL, &error));
   s1 = panel_session_create (fx->db, "kim", PANEL_ROLE_SECURITY, NULL, now, hour, &t1, &error);
   s2 = panel_session_create (fx->db, "kim", PANEL_ROLE_SECURITY, NULL, now, hour, &t2, &error);
   g_assert_no_error (error);
@@ -273,21 +273,21 @@ test_session_ends (Fixture *fx, gconstpointer data)
   g_clear_pointer (&again, panel_session_free);
 
   /* A role change applies at once to a live session. */
-  g_assert_true (panel_user_set_role (fx->db, "kim", PANEL_ROLE_AUDITOR, "test", NULL, &error));
+  g_assert_true (panel_user_set_role (fx->db, "kim", PANEL_ROLE_AUDITOR, "test", NULL, NULL, &error));
   again = panel_session_lookup (fx->db, t2, now, &error);
   g_assert_cmpint (again->role, ==, PANEL_ROLE_AUDITOR);
   g_clear_pointer (&again, panel_session_free);
 
   /* A password change ends every session of the user. */
   g_assert_true (panel_user_set_password (fx->db, "kim", "a-new-password-2", "test", NULL,
-                                          &error));
+                                          NULL, &error));
   g_assert_null (panel_session_lookup (fx->db, t2, now, &error));
 
   /* So does disabling; enabling again does not revive them. */
   s3 = panel_session_create (fx->db, "kim", PANEL_ROLE_AUDITOR, NULL, now, hour, &t3, &error);
-  g_assert_true (panel_user_set_disabled (fx->db, "kim", TRUE, "test", NULL, &error));
+  g_assert_true (panel_user_set_disabled (fx->db, "kim", TRUE, "test", NULL, NULL, &error));
   g_assert_null (panel_session_lookup (fx->db, t3, now, &error));
-  g_assert_true (panel_user_set_disabled (fx->db, "kim", FALSE, "test", NULL, &error));
+  g_assert_true (panel_user_set_disabled (fx->db, "kim", FALSE, "test", NULL, NULL, &error));
   g_assert_null (panel_session_lookup (fx->db, t3, now, &error));
   g_assert_no_error (error);
 }
