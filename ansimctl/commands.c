@@ -9,6 +9,7 @@
 #include "config.h"
 #include "db.h"
 #include "hw.h"
+#include "cmd-panel.h"
 
 const AnsimctlCommand ansimctl_commands[] = {
   { "check-config", "Validate configuration files as the daemons would", ansimctl_check_config },
@@ -21,6 +22,8 @@ const AnsimctlCommand ansimctl_commands[] = {
   { "enroll-code", "Create a one-time code to enroll a desk board (panel side)", ansimctl_enroll_code },
   { "revoke", "Revoke an enrolled desk board (panel side)", ansimctl_revoke },
   { "enroll", "Enroll this desk board with the site's panel", ansimctl_enroll },
+  { "user", "Add, change or disable console users (on the panel host)", ansimctl_user },
+  { "audit", "Verify or export the panel's audit log (on the panel host)", ansimctl_audit },
   { NULL }
 };
 

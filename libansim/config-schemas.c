@@ -392,14 +392,30 @@ static const AnsimConfigKey panel_keys[] = {
     .help = "directory of stored evidence for the filesystem store" },
   { .key = "max_body_size", .type = ANSIM_CONFIG_INT, .default_value = "64", .min = 1,
     .max = 4096, .help = "largest request body the ingest API accepts, in MiB (413 above)" },
-  { .key = "tls_certificate", .type = ANSIM_CONFIG_PATH,
-    .help = "PEM certificate (chain) to serve HTTPS with; with tls_key. None: plain HTTP "
-            "(one machine, or behind a TLS proxy)" },
-  { .key = "tls_key", .type = ANSIM_CONFIG_PATH,
-    .help = "PEM private key of tls_certificate, readable only by the panel's user" },
   { .key = "clock_skew", .type = ANSIM_CONFIG_INT, .default_value = "300", .min = 5,
     .max = 86400,
     .help = "seconds a signed request's time may differ from the panel's clock (older: refused)" },
+  { .key = "tls_certificate", .type = ANSIM_CONFIG_PATH,
+    .help = "PEM certificate (chain) for HTTPS; with tls_key the panel serves HTTPS only and "
+            "marks session cookies Secure. Unset: plain HTTP (loopback, or behind a reverse "
+            "proxy that terminates HTTPS)" },
+  { .key = "tls_key", .type = ANSIM_CONFIG_PATH,
+    .help = "PEM private key of tls_certificate; readable only by the panel's user" },
+  { .key = "session_lifetime_s", .type = ANSIM_CONFIG_INT, .default_value = "43200", .min = 5,
+    .max = 604800,
+    .help = "seconds a console login lasts (default: a 12-hour shift); then the person logs "
+            "in again" },
+  { .key = "login_failures_per_account", .type = ANSIM_CONFIG_INT, .default_value = "5",
+    .min = 1, .max = 1000,
+    .help = "failed logins for one user name within login_lockout_s after which that name is "
+            "refused (HTTP 429 with Retry-After) until the oldest of them is that old" },
+  { .key = "login_failures_per_address", .type = ANSIM_CONFIG_INT, .default_value = "20",
+    .min = 1, .max = 10000,
+    .help = "failed logins from one client address within login_lockout_s after which that "
+            "address is refused; higher than per account, as an office shares one address" },
+  { .key = "login_lockout_s", .type = ANSIM_CONFIG_INT, .default_value = "300", .min = 1,
+    .max = 86400,
+    .help = "the window, in seconds, over which failed logins are counted" },
   { .key = "s3_endpoint", .type = ANSIM_CONFIG_URL, .required = TRUE, .applies_if = "store=s3",
     .help = "base URL of the S3 service, without bucket or path, e.g. "
             "https://s3.jongno.example or http://127.0.0.1:7480" },
@@ -516,10 +532,11 @@ panel_check (AnsimConfig *config, GError **error)
 
   if (ansim_config_has_key (config, "panel", "tls_certificate") !=
       ansim_config_has_key (config, "panel", "tls_key")) {
-    gboolean cert = ansim_config_has_key (config, "panel", "tls_certificate");
-    ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_CONFLICT, "panel",
-                            cert ? "tls_certificate" : "tls_key",
-                            cert ? "given without tls_key" : "given without tls_certificate",
+    gboolean has_cert = ansim_config_has_key (config, "panel", "tls_certificate");
+    ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_MISSING, "panel",
+                            has_cert ? "tls_key" : "tls_certificate",
+                            has_cert ? "missing while tls_certificate is set"
+                                     : "missing while tls_key is set",
                             "both tls_certificate and tls_key, or neither");
     return FALSE;
   }

@@ -147,10 +147,52 @@ static const char panel_v3[] =
   "ALTER TABLE devices ADD COLUMN heartbeat TEXT\n"
   "  CHECK (heartbeat IS NULL OR json_valid (heartbeat));\n";
 
+/* Version 4: people and the audit log. Sessions keep only the SHA-256 of
+ * their cookie token, so a copy of the database cannot be used to log in. */
+static const char panel_v4[] =
+  "CREATE TABLE users (\n"
+  "  name                   TEXT NOT NULL PRIMARY KEY\n"
+  "                           CHECK (length (name) BETWEEN 1 AND 64\n"
+  "                                  AND name NOT GLOB '*[^a-z0-9._-]*'),\n"
+  "  role                   TEXT NOT NULL\n"
+  "                           CHECK (role IN ('security', 'trainer', 'admin', 'auditor')),\n"
+  "  password_hash          TEXT NOT NULL CHECK (password_hash GLOB '$scrypt$*'),\n"
+  "  created_at_us          INTEGER NOT NULL,\n"
+  "  password_changed_at_us INTEGER NOT NULL,\n"
+  "  disabled_at_us         INTEGER\n"
+  ");\n"
+  "CREATE TABLE sessions (\n"
+  "  token_sha256  TEXT NOT NULL PRIMARY KEY " HEX64 ("token_sha256") ",\n"
+  "  user_name     TEXT NOT NULL REFERENCES users (name),\n"
+  "  csrf_token    TEXT NOT NULL CHECK (length (csrf_token) >= 32),\n"
+  "  client        TEXT,\n"
+  "  created_at_us INTEGER NOT NULL,\n"
+  "  expires_at_us INTEGER NOT NULL CHECK (expires_at_us > created_at_us),\n"
+  "  ended_at_us   INTEGER\n"
+  ");\n"
+  "CREATE INDEX sessions_user ON sessions (user_name);\n"
+  "CREATE TABLE audit_log (\n"
+  "  id        INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+  "  at_us     INTEGER NOT NULL,\n"
+  "  actor     TEXT,\n"
+  "  role      TEXT,\n"
+  "  client    TEXT,\n"
+  "  action    TEXT NOT NULL CHECK (action <> '' AND action NOT GLOB '*[^a-z0-9-]*'),\n"
+  "  target    TEXT,\n"
+  "  detail    TEXT CHECK (detail IS NULL OR json_valid (detail)),\n"
+  "  prev_hash TEXT NOT NULL " HEX64 ("prev_hash") ",\n"
+  "  hash      TEXT NOT NULL UNIQUE " HEX64 ("hash") "\n"
+  ");\n"
+  "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log\n"
+  "BEGIN SELECT RAISE (ABORT, 'the audit log is append-only'); END;\n"
+  "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log\n"
+  "BEGIN SELECT RAISE (ABORT, 'the audit log is append-only'); END;\n";
+
 static const char *const panel_migrations[] = {
   panel_v1,
   panel_v2,
   panel_v3,
+  panel_v4,
 };
 
 const AnsimDbSchema ansim_panel_db_schema = {

@@ -7,8 +7,10 @@
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
+#include <string.h>
 
 #include "ansim-build.h"
+#include "console.h"
 #include "db.h"
 #include "ingest.h"
 #include "store.h"
@@ -19,6 +21,7 @@ struct _Panel {
   PanelIngest *ingest;
   gsize max_body_size;
   SoupServer *server;
+  PanelConsole *console;
   char *url;
   char *site_name;
   gint64 started_mono_us;
@@ -152,6 +155,11 @@ handle_not_found (SoupServer *server, SoupServerMessage *msg, const char *path, 
   (void) server;
   (void) query;
   (void) user_data;
+  if (strcmp (path, "/") == 0)
+    {
+      soup_server_message_set_redirect (msg, SOUP_STATUS_FOUND, "/console/");
+      return;
+    }
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "error");
@@ -220,6 +228,9 @@ panel_new (AnsimConfig *config, GError **error)
   g_signal_connect (self->server, "request-started", G_CALLBACK (on_request_started), self);
   soup_server_add_handler (self->server, "/api/health", handle_health, self, NULL);
   soup_server_add_handler (self->server, "/api/v1", handle_api, self, NULL);
+  self->console = panel_console_new (self->server, self->db, config, error);
+  if (self->console == NULL)
+    return NULL;
   soup_server_add_handler (self->server, NULL, handle_not_found, self, NULL);
 
   g_autoptr (GInetAddress) inet = g_str_equal (address, "*")
@@ -248,6 +259,7 @@ panel_free (Panel *self)
 {
   if (self == NULL)
     return;
+  g_clear_pointer (&self->console, panel_console_free);
   if (self->server != NULL)
     {
       soup_server_disconnect (self->server);
@@ -265,4 +277,10 @@ const char *
 panel_get_url (Panel *self)
 {
   return self->url;
+}
+
+PanelConsole *
+panel_get_console (Panel *self)
+{
+  return self->console;
 }

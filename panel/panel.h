@@ -14,6 +14,9 @@ Panel *panel_new (AnsimConfig *config, GError **error);
 void panel_free (Panel *self);
 /* The base URL it listens on, e.g. "http://127.0.0.1:8080/". */
 const char *panel_get_url (Panel *self);
+/* The web console, for publishing live events (console.h). */
+typedef struct _PanelConsole PanelConsole;
+PanelConsole *panel_get_console (Panel *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (Panel, panel_free)
 
 G_END_DECLS

@@ -318,6 +318,14 @@ static const BadCase bad_cases[] = {
     "[panel]\nlisten_address = localhost\n", 0, ANSIM_CONFIG_ERROR_TYPE,
     "panel.conf:2: [panel] listen_address = 'localhost': not an IP address; expected an IPv4 or "
     "IPv6 address" },
+  { "panel-tls-key-missing", &ansim_panel_config_schema,
+    "[panel]\ntls_certificate = cert.pem\n", 0, ANSIM_CONFIG_ERROR_MISSING,
+    "panel.conf: [panel] tls_key: missing while tls_certificate is set; expected both "
+    "tls_certificate and tls_key, or neither" },
+  { "panel-session-too-short", &ansim_panel_config_schema,
+    "[panel]\nsession_lifetime_s = 2\n", 0, ANSIM_CONFIG_ERROR_RANGE,
+    "panel.conf:2: [panel] session_lifetime_s = '2': out of range; expected an integer from 5 "
+    "to 604800" },
   { "panel-port-too-big", &ansim_panel_config_schema,
     "[panel]\nport = 65536\n", 0, ANSIM_CONFIG_ERROR_RANGE,
     "panel.conf:2: [panel] port = '65536': out of range; expected an integer from 0 to 65535" },

@@ -228,6 +228,21 @@ static const char *const panel_seeds[] = {
     "  ('dev-1', 'AAAAAAAAAAAAAAAAAAAAAA', 1700000000000000);\n"
     "UPDATE devices SET last_seen_at_us = 1700000000000000,\n"
     "  heartbeat = '{\"queue_length\": 3}' WHERE id = 'dev-1';\n",
+  [4] =
+    "INSERT INTO users (name, role, password_hash, created_at_us, password_changed_at_us,\n"
+    "  disabled_at_us) VALUES\n"
+    "  ('guard-kim', 'security', '$scrypt$ln=15,r=8,p=1$c2FsdA==$aGFzaA==', 1700000000000000,\n"
+    "   1700000000000000, NULL),\n"
+    "  ('old-admin', 'admin', '$scrypt$ln=15,r=8,p=1$c2FsdA==$aGFzaA==', 1690000000000000,\n"
+    "   1690000000000000, 1695000000000000);\n"
+    "INSERT INTO sessions (token_sha256, user_name, csrf_token, client, created_at_us,\n"
+    "  expires_at_us, ended_at_us) VALUES\n"
+    "  ('" SHA_ABC "', 'guard-kim', '" SHA_EMPTY "', '127.0.0.1', 1700000000000000,\n"
+    "   1700043200000000, NULL);\n"
+    "INSERT INTO audit_log (id, at_us, actor, role, client, action, target, detail, prev_hash,\n"
+    "  hash) VALUES\n"
+    "  (1, 1700000000000000, 'guard-kim', 'security', '127.0.0.1', 'login', NULL, NULL,\n"
+    "   '0000000000000000000000000000000000000000000000000000000000000000', '" SHA_ABC "');\n",
 };
 
 static const char *

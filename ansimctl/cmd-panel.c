@@ -1,0 +1,326 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* ansimctl commands run on the panel host against the panel's database:
+ * `user add|passwd|disable|enable|list` and `audit verify|export`. */
+#include "cmd-panel.h"
+
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "audit.h"
+#include "auth.h"
+#include "config.h"
+#include "db.h"
+
+typedef struct {
+  char *config;
+  char *data_dir;
+} PanelOptions;
+
+static void
+panel_options_clear (PanelOptions *o)
+{
+  g_free (o->config);
+  g_free (o->data_dir);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (PanelOptions, panel_options_clear)
+
+static void
+add_panel_options (GOptionContext *context, PanelOptions *o)
+{
+  GOptionEntry entries[] = {
+    { "config", 'c', 0, G_OPTION_ARG_FILENAME, &o->config,
+      "The panel's configuration file (default: the embedded defaults)", "FILE" },
+    { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &o->data_dir,
+      "The panel's data directory (default: $ANSIM_DATA_DIR or the configuration's)", "DIR" },
+    { NULL }
+  };
+  g_option_context_add_main_entries (context, entries, NULL);
+}
+
+/* The panel's database, opened (and migrated) as the panel itself would. */
+static sqlite3 *
+open_panel_db (PanelOptions *o, GError **error)
+{
+  g_autoptr (AnsimConfig) config =
+    ansim_config_load (&ansim_panel_config_schema, o->config, error);
+  g_autofree char *path = NULL;
+
+  if (config == NULL)
+    return NULL;
+  const char *data_dir = o->data_dir != NULL ? o->data_dir : g_getenv ("ANSIM_DATA_DIR");
+  if (data_dir != NULL)
+    {
+      g_autofree char *absolute = g_canonicalize_filename (data_dir, NULL);
+      ansim_config_set_data_dir (config, absolute);
+    }
+  path = ansim_config_get_path (config, "panel", "database");
+  {
+    g_autofree char *dir = g_path_get_dirname (path);
+    if (g_mkdir_with_parents (dir, 0750) < 0)
+      {
+        g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno),
+                     "cannot create directory '%s': %s", dir, g_strerror (errno));
+        return NULL;
+      }
+  }
+  return ansim_db_open (&ansim_panel_db_schema, path, error);
+}
+
+static char *
+actor (void)
+{
+  return g_strdup_printf ("ansimctl:%s", g_get_user_name ());
+}
+
+/* One line from stdin, without its newline. */
+static char *
+read_password_line (GError **error)
+{
+  char buffer[1100];
+
+  if (fgets (buffer, sizeof buffer, stdin) == NULL)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "no password on standard input");
+      return NULL;
+    }
+  buffer[strcspn (buffer, "\r\n")] = '\0';
+  return g_strdup (buffer);
+}
+
+static gboolean
+parse (GOptionContext *context, int *argc, char ***argv, int min_args, int max_args,
+       const char *usage_name)
+{
+  g_autoptr (GError) error = NULL;
+  if (!g_option_context_parse (context, argc, argv, &error))
+    {
+      g_printerr ("ansimctl %s: %s\n", usage_name, error->message);
+      return FALSE;
+    }
+  if (*argc - 1 < min_args || *argc - 1 > max_args)
+    {
+      g_autofree char *help = g_option_context_get_help (context, TRUE, NULL);
+      g_printerr ("%s", help);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static int
+user_add (int argc, char **argv)
+{
+  g_auto (PanelOptions) o = { 0 };
+  g_autofree char *role_name = NULL;
+  gboolean from_stdin = FALSE, if_none = FALSE;
+  GOptionEntry entries[] = {
+    { "role", 'r', 0, G_OPTION_ARG_STRING, &role_name,
+      "security, trainer, admin or auditor (required)", "ROLE" },
+    { "password-stdin", 0, 0, G_OPTION_ARG_NONE, &from_stdin,
+      "Read the password from the first line of standard input (default: generate one and "
+      "print it once)", NULL },
+    { "if-no-users", 0, 0, G_OPTION_ARG_NONE, &if_none,
+      "Do nothing (and succeed) when the panel has any user already: the first admin", NULL },
+    { NULL }
+  };
+  g_autoptr (GOptionContext) context = g_option_context_new ("NAME - add a console user");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (sqlite3) db = NULL;
+  g_autofree char *password = NULL, *who = actor ();
+  PanelRole role;
+
+  g_option_context_add_main_entries (context, entries, NULL);
+  add_panel_options (context, &o);
+  if (!parse (context, &argc, &argv, 1, 1, "user add"))
+    return 2;
+  if (!panel_role_from_string (role_name, &role))
+    {
+      g_printerr ("ansimctl user add: --role must be security, trainer, admin or auditor\n");
+      return 2;
+    }
+  db = open_panel_db (&o, &error);
+  if (db == NULL)
+    goto fail;
+  if (if_none)
+    {
+      gint64 n = 0;
+      if (!panel_user_count (db, &n, &error))
+        goto fail;
+      if (n > 0)
+        return 0;
+    }
+  password = from_stdin ? read_password_line (&error) : panel_password_generate ();
+  if (password == NULL || !panel_user_add (db, argv[1], role, password, who, NULL, NULL, &error))
+    goto fail;
+  if (from_stdin)
+    g_print ("added user %s (%s)\n", argv[1], role_name);
+  else
+    g_print ("added user %s (%s) with password: %s\n", argv[1], role_name, password);
+  return 0;
+
+fail:
+  g_printerr ("ansimctl user add: %s\n", error->message);
+  return 1;
+}
+
+static int
+user_passwd (int argc, char **argv)
+{
+  g_auto (PanelOptions) o = { 0 };
+  gboolean from_stdin = FALSE;
+  GOptionEntry entries[] = {
+    { "password-stdin", 0, 0, G_OPTION_ARG_NONE, &from_stdin,
+      "Read the new password from standard input (default: generate and print one)", NULL },
+    { NULL }
+  };
+  g_autoptr (GOptionContext) context =
+    g_option_context_new ("NAME - set a user's password (ends the user's sessions)");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (sqlite3) db = NULL;
+  g_autofree char *password = NULL, *who = actor ();
+
+  g_option_context_add_main_entries (context, entries, NULL);
+  add_panel_options (context, &o);
+  if (!parse (context, &argc, &argv, 1, 1, "user passwd"))
+    return 2;
+  db = open_panel_db (&o, &error);
+  if (db == NULL)
+    goto fail;
+  password = from_stdin ? read_password_line (&error) : panel_password_generate ();
+  if (password == NULL || !panel_user_set_password (db, argv[1], password, who, NULL, NULL, &error))
+    goto fail;
+  if (from_stdin)
+    g_print ("password of %s changed\n", argv[1]);
+  else
+    g_print ("password of %s changed to: %s\n", argv[1], password);
+  return 0;
+
+fail:
+  g_printerr ("ansimctl user passwd: %s\n", error->message);
+  return 1;
+}
+
+static int
+user_set_disabled (int argc, char **argv, gboolean disabled)
+{
+  g_auto (PanelOptions) o = { 0 };
+  g_autoptr (GOptionContext) context = g_option_context_new (
+    disabled ? "NAME - disable a user (ends the user's sessions)" : "NAME - enable a user again");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (sqlite3) db = NULL;
+  g_autofree char *who = actor ();
+
+  add_panel_options (context, &o);
+  if (!parse (context, &argc, &argv, 1, 1, disabled ? "user disable" : "user enable"))
+    return 2;
+  db = open_panel_db (&o, &error);
+  if (db == NULL || !panel_user_set_disabled (db, argv[1], disabled, who, NULL, NULL, &error))
+    {
+      g_printerr ("ansimctl user %s: %s\n", disabled ? "disable" : "enable", error->message);
+      return 1;
+    }
+  g_print ("user %s %s\n", argv[1], disabled ? "disabled" : "enabled");
+  return 0;
+}
+
+static int
+user_list (int argc, char **argv)
+{
+  g_auto (PanelOptions) o = { 0 };
+  g_autoptr (GOptionContext) context = g_option_context_new ("- list console users");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (sqlite3) db = NULL;
+  g_autoptr (sqlite3_stmt) stmt = NULL;
+
+  add_panel_options (context, &o);
+  if (!parse (context, &argc, &argv, 0, 0, "user list"))
+    return 2;
+  db = open_panel_db (&o, &error);
+  if (db != NULL)
+    stmt = ansim_db_prepare (db, "SELECT name, role, disabled_at_us IS NOT NULL FROM users"
+                                 " ORDER BY name", &error);
+  if (stmt == NULL)
+    {
+      g_printerr ("ansimctl user list: %s\n", error->message);
+      return 1;
+    }
+  while (sqlite3_step (stmt) == SQLITE_ROW)
+    g_print ("%-24s %-9s%s\n", sqlite3_column_text (stmt, 0), sqlite3_column_text (stmt, 1),
+             sqlite3_column_int (stmt, 2) ? " (disabled)" : "");
+  return 0;
+}
+
+int
+ansimctl_user (int argc, char **argv)
+{
+  const char *sub = argc > 1 ? argv[1] : "";
+
+  if (strcmp (sub, "add") == 0)
+    return user_add (argc - 1, argv + 1);
+  if (strcmp (sub, "passwd") == 0)
+    return user_passwd (argc - 1, argv + 1);
+  if (strcmp (sub, "disable") == 0)
+    return user_set_disabled (argc - 1, argv + 1, TRUE);
+  if (strcmp (sub, "enable") == 0)
+    return user_set_disabled (argc - 1, argv + 1, FALSE);
+  if (strcmp (sub, "list") == 0)
+    return user_list (argc - 1, argv + 1);
+  g_printerr ("Usage: ansimctl user add|passwd|disable|enable|list [OPTIONS] [NAME]\n"
+              "'ansimctl user add --help' describes the options.\n");
+  return 2;
+}
+
+int
+ansimctl_audit (int argc, char **argv)
+{
+  const char *sub = argc > 1 ? argv[1] : "";
+  g_auto (PanelOptions) o = { 0 };
+  g_autoptr (GOptionContext) context = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (sqlite3) db = NULL;
+
+  if (strcmp (sub, "verify") != 0 && strcmp (sub, "export") != 0)
+    {
+      g_printerr ("Usage: ansimctl audit verify|export [OPTIONS]\n");
+      return 2;
+    }
+  context = g_option_context_new (strcmp (sub, "verify") == 0
+                                    ? "- check the audit log's hash chain"
+                                    : "- print the audit log as JSON lines");
+  add_panel_options (context, &o);
+  argc--;
+  argv++;
+  if (!parse (context, &argc, &argv, 0, 0, strcmp (sub, "verify") == 0 ? "audit verify"
+                                                                       : "audit export"))
+    return 2;
+  db = open_panel_db (&o, &error);
+  if (db == NULL)
+    goto fail;
+  if (strcmp (sub, "export") == 0)
+    {
+      g_autofree char *lines = panel_audit_export_jsonl (db, &error);
+      if (lines == NULL)
+        goto fail;
+      fputs (lines, stdout);
+      return 0;
+    }
+  {
+    g_autofree char *problem = NULL;
+    gint64 n = 0;
+    if (!panel_audit_verify (db, &n, &problem, &error))
+      goto fail;
+    if (problem != NULL)
+      {
+        g_print ("audit log BROKEN: %s\n", problem);
+        return 1;
+      }
+    g_print ("audit log intact: %" G_GINT64_FORMAT " entries, chain verified\n", n);
+    return 0;
+  }
+
+fail:
+  g_printerr ("ansimctl audit %s: %s\n", sub, error->message);
+  return 1;
+}

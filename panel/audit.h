@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* The panel's audit log: append-only, hash-chained rows in panel.db. Every
+ * login, logout, user change, setting change, view, playback, export,
+ * acknowledgement and resolution is written here. */
+#pragma once
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+#include <sqlite3.h>
+
+G_BEGIN_DECLS
+
+/* Action names in use (lowercase words and '-'; the table refuses others). */
+#define PANEL_AUDIT_LOGIN "login"
+#define PANEL_AUDIT_LOGIN_FAILED "login-failed"
+#define PANEL_AUDIT_LOGOUT "logout"
+#define PANEL_AUDIT_USER_ADDED "user-added"
+#define PANEL_AUDIT_USER_CHANGED "user-changed"
+#define PANEL_AUDIT_SETTING_CHANGED "setting-changed"
+#define PANEL_AUDIT_AUDIT_EXPORTED "audit-exported"
+#define PANEL_AUDIT_INCIDENT_VIEWED "incident-viewed"
+#define PANEL_AUDIT_PLAYBACK "playback"
+#define PANEL_AUDIT_EXPORT "export"
+#define PANEL_AUDIT_ACKNOWLEDGED "acknowledged"
+#define PANEL_AUDIT_RESOLVED "resolved"
+
+/* The hash every chain starts from. */
+#define PANEL_AUDIT_GENESIS "0000000000000000000000000000000000000000000000000000000000000000"
+
+/* Append one entry stamped with the panel's clock. actor: the user name
+ * (or "ansimctl:UNIXUSER"), role and client (remote address) may be NULL;
+ * target names what was acted on ("incident 12", "user kim"); detail_json
+ * is a JSON object or NULL. Inside a write transaction (ansim_db_begin) it
+ * becomes part of it; otherwise it runs in its own. */
+gboolean panel_audit_append (sqlite3 *db, const char *actor, const char *role,
+                             const char *client, const char *action, const char *target,
+                             const char *detail_json, GError **error);
+
+/* The hash of an entry: SHA-256 (hex) of its canonical content chained to
+ * prev_hash (the format is in docs/schema.md). */
+char *panel_audit_entry_hash (const char *prev_hash, gint64 id, gint64 at_us, const char *actor,
+                              const char *role, const char *client, const char *action,
+                              const char *target, const char *detail);
+
+/* Recompute the whole chain. Returns FALSE only when the log cannot be
+ * read. *out_problem is NULL when intact, else one line naming the first
+ * broken link ("entry 17: ..."); *out_n_entries is the number checked. */
+gboolean panel_audit_verify (sqlite3 *db, gint64 *out_n_entries, char **out_problem,
+                             GError **error);
+
+/* Entries with id < before_id (0: from the newest), newest first, at most
+ * limit, as a JSON array of objects. */
+JsonNode *panel_audit_list (sqlite3 *db, gint64 before_id, guint limit, GError **error);
+/* Every entry, oldest first, one JSON object per line. */
+char *panel_audit_export_jsonl (sqlite3 *db, GError **error);
+
+G_END_DECLS

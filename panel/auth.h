@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* People and access in the panel: roles, scrypt password hashes, users,
+ * sessions and login throttling. Used by the console and by `ansimctl user`. */
+#pragma once
+
+#include <glib.h>
+#include <sqlite3.h>
+
+G_BEGIN_DECLS
+
+#define PANEL_AUTH_ERROR (panel_auth_error_quark ())
+GQuark panel_auth_error_quark (void);
+
+typedef enum {
+  PANEL_AUTH_ERROR_INVALID,   /* a bad name, role or password (policy) */
+  PANEL_AUTH_ERROR_EXISTS,    /* the user exists already */
+  PANEL_AUTH_ERROR_NOT_FOUND, /* no such user */
+  PANEL_AUTH_ERROR_CRYPTO,    /* OpenSSL failed */
+} PanelAuthErrorCode;
+
+/* Roles are bits so that a route can allow several. */
+typedef enum {
+  PANEL_ROLE_SECURITY = 1 << 0, /* security staff: alerts, incidents, export */
+  PANEL_ROLE_TRAINER = 1 << 1,  /* runs drills */
+  PANEL_ROLE_ADMIN = 1 << 2,    /* users, devices, settings */
+  PANEL_ROLE_AUDITOR = 1 << 3,  /* reads the audit log, nothing else */
+} PanelRole;
+#define PANEL_ROLES_ANY (PANEL_ROLE_SECURITY | PANEL_ROLE_TRAINER | PANEL_ROLE_ADMIN | \
+                         PANEL_ROLE_AUDITOR)
+
+const char *panel_role_to_string (PanelRole role);
+/* FALSE for anything but the four role names. */
+gboolean panel_role_from_string (const char *name, PanelRole *out_role);
+
+/* ---- passwords -------------------------------------------------------- */
+
+/* scrypt cost: N = 2^log2_n, block size r, parallelism p. The hash string
+ * carries them, so raising the default later keeps old hashes valid. */
+typedef struct {
+  guint log2_n;
+  guint r;
+  guint p;
+} PanelScryptParams;
+
+/* N = 2^15, r = 8, p = 1: 32 MiB and 0.1 to 0.3 s per hash on the reference
+ * machine. */
+extern const PanelScryptParams panel_scrypt_default;
+
+/* "$scrypt$ln=15,r=8,p=1$SALT$HASH" (salt 16 bytes, hash 32 bytes, both
+ * unpadded base64). params NULL: the default. */
+char *panel_password_hash (const char *password, const PanelScryptParams *params,
+                           GError **error);
+/* Recompute with the stored salt and parameters and compare in constant
+ * time. Returns FALSE with error only when stored is malformed or OpenSSL
+ * fails; a wrong password is *out_match = FALSE. Thread-safe. */
+gboolean panel_password_verify (const char *stored, const char *password, gboolean *out_match,
+                                GError **error);
+/* At least 10 characters, at most 256 bytes of UTF-8. */
+gboolean panel_password_check_policy (const char *password, GError **error);
+/* 20 random characters from an alphabet without look-alikes. */
+char *panel_password_generate (void);
+
+/* ---- users ------------------------------------------------------------ */
+
+/* 1 to 64 of a-z 0-9 . _ - */
+gboolean panel_user_name_is_valid (const char *name);
+
+/* Each change runs in one write transaction together with its audit entry
+ * (actor: who made it, e.g. "admin" or "ansimctl:root", and actor_role:
+ * that person's role, NULL for the command line; client: where from, NULL
+ * for the command line). Changing a password or disabling a user ends
+ * the user's sessions. */
+gboolean panel_user_add (sqlite3 *db, const char *name, PanelRole role, const char *password,
+                         const char *actor,
+                         const char *actor_role, const char *client, GError **error);
+gboolean panel_user_set_password (sqlite3 *db, const char *name, const char *password,
+                                  const char *actor,
+                         const char *actor_role, const char *client, GError **error);
+gboolean panel_user_set_disabled (sqlite3 *db, const char *name, gboolean disabled,
+                                  const char *actor,
+                         const char *actor_role, const char *client, GError **error);
+gboolean panel_user_set_role (sqlite3 *db, const char *name, PanelRole role, const char *actor,
+                         const char *actor_role,
+                              const char *client, GError **error);
+gboolean panel_user_count (sqlite3 *db, gint64 *out_count, GError **error);
+
+/* What login needs to know about a user, read before the (slow, threaded)
+ * password check. NULL with no error when there is no such user. */
+typedef struct {
+  char *name;
+  PanelRole role;
+  char *password_hash;
+  gboolean disabled;
+} PanelUser;
+PanelUser *panel_user_lookup (sqlite3 *db, const char *name, GError **error);
+void panel_user_free (PanelUser *user);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PanelUser, panel_user_free)
+
+/* A hash of a random password, verified instead when the user does not
+ * exist, so that the answer takes as long either way. */
+const char *panel_password_dummy_hash (void);
+
+/* ---- sessions --------------------------------------------------------- */
+
+typedef struct {
+  char *user;
+  PanelRole role;
+  char *token_sha256;   /* hex; the database key */
+  char *csrf_token;     /* must come back in the X-CSRF-Token header */
+  gint64 created_at_us;
+  gint64 expires_at_us;
+} PanelSession;
+void panel_session_free (PanelSession *session);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PanelSession, panel_session_free)
+
+/* A new session for user, valid from now_us for lifetime_us. *out_token is
+ * the cookie value (random, 256 bits, base64url); only its SHA-256 is
+ * stored. */
+PanelSession *panel_session_create (sqlite3 *db, const char *user, PanelRole role,
+                                    const char *client, gint64 now_us, gint64 lifetime_us,
+                                    char **out_token, GError **error);
+/* The live session of a cookie token: NULL with no error when unknown,
+ * ended, expired at now_us, or its user is disabled. The role is the
+ * user's current one. */
+PanelSession *panel_session_lookup (sqlite3 *db, const char *token, gint64 now_us,
+                                    GError **error);
+gboolean panel_session_end (sqlite3 *db, const char *token_sha256, gint64 now_us,
+                            GError **error);
+
+/* ---- login throttling -------------------------------------------------- */
+
+/* Failed logins counted per account name and per client address over a
+ * sliding window; in memory (a restart forgets them). */
+typedef struct _PanelThrottle PanelThrottle;
+PanelThrottle *panel_throttle_new (guint max_per_account, guint max_per_address,
+                                   gint64 window_us);
+void panel_throttle_free (PanelThrottle *throttle);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PanelThrottle, panel_throttle_free)
+/* 0 when a login attempt may proceed, else the microseconds until it may. */
+gint64 panel_throttle_check (PanelThrottle *throttle, const char *account, const char *address,
+                             gint64 now_us);
+void panel_throttle_failure (PanelThrottle *throttle, const char *account, const char *address,
+                             gint64 now_us);
+/* A successful login clears the account's failures (not the address's). */
+void panel_throttle_success (PanelThrottle *throttle, const char *account);
+/* Names and addresses remembered now (bounded; for tests). */
+guint panel_throttle_size (PanelThrottle *throttle);
+
+G_END_DECLS

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* The web console's server side: login, sessions, role checks, CSRF, the
+ * audit API, the static interface (GResource) and live events (SSE). */
+#pragma once
+
+#include <json-glib/json-glib.h>
+#include <libsoup/soup.h>
+#include <sqlite3.h>
+
+#include "auth.h"
+#include "config.h"
+
+G_BEGIN_DECLS
+
+typedef struct _PanelConsole PanelConsole;
+
+/* Registers the console's routes on server (which must not be listening
+ * yet when TLS is configured) and the security headers on every answer.
+ * db stays owned by the caller and must outlive the console. */
+PanelConsole *panel_console_new (SoupServer *server, sqlite3 *db, AnsimConfig *config,
+                                 GError **error);
+void panel_console_free (PanelConsole *self);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PanelConsole, panel_console_free)
+
+/* Tell every open console: sends `event: EVENT` with data (a JSON value,
+ * not consumed) on GET /api/events/stream to each client whose role may
+ * see live alerts (security, trainer, admin). Main thread only. */
+void panel_console_publish (PanelConsole *self, const char *event, JsonNode *data);
+/* Open event streams right now (for tests and the benchmark). */
+guint panel_console_n_streams (PanelConsole *self);
+
+/* For other routes: check the session cookie, the role (roles: a mask of
+ * PanelRole) and, on any method but GET/HEAD, the X-CSRF-Token header.
+ * On refusal it answers the request itself (401, 403 with a JSON error)
+ * and returns NULL; else the session (free it). */
+PanelSession *panel_console_authorize (PanelConsole *self, SoupServerMessage *msg, guint roles);
+
+/* Write an audit entry for what session did (view, playback, export,
+ * acknowledgement, resolution, ...). target, detail_json may be NULL. */
+gboolean panel_console_audit (PanelConsole *self, SoupServerMessage *msg, PanelSession *session,
+                              const char *action, const char *target, const char *detail_json,
+                              GError **error);
+
+/* A JSON error answer: {"error": message, "code": code}. The console
+ * translates codes for people. */
+void panel_console_send_error (SoupServerMessage *msg, guint status, const char *code,
+                               const char *message);
+
+G_END_DECLS

@@ -1,0 +1,257 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// Browser tests of the ansim console: a real ansim-panel on loopback, users
+// made with `ansimctl user add`, Debian's chromium driven by playwright-core.
+// Run by meson (suite 'browser') as: node --test --test-reporter=tap FILE
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+let chromium;
+try {
+  ({ chromium } = await import('playwright-core'));
+} catch (e) {
+  console.error('playwright-core is missing: run `npm ci` in tests/browser (scripts/setup test does it)');
+  process.exit(1);
+}
+
+const BUILD = process.env.ANSIM_BUILD_ROOT;
+assert.ok(BUILD, 'ANSIM_BUILD_ROOT must name the build directory');
+const SHOTS = join(BUILD, 'tests', 'browser-screenshots');
+const PASSWORD = 'browser-test-password-1';
+const ROLES = ['security', 'trainer', 'admin', 'auditor'];
+const KO = {
+  badCredentials: '사용자 이름 또는 비밀번호가 틀렸습니다.',
+  forbidden: '이 화면을 볼 권한이 없습니다.',
+  nav: { alerts: '경보', incidents: '사건', devices: '장치', audit: '감사 기록' },
+  role: { security: '보안 요원', trainer: '훈련 담당', admin: '관리자', auditor: '감사 담당' },
+};
+const NAV_FOR = {
+  security: ['alerts', 'incidents', 'devices'],
+  trainer: ['alerts', 'incidents'],
+  admin: ['alerts', 'incidents', 'devices', 'audit'],
+  auditor: ['audit'],
+};
+
+let dir, panel, url, browser;
+
+before(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  dir = mkdtempSync(join(tmpdir(), 'ansim-browser-'));
+  const conf = join(dir, 'panel.conf');
+  writeFileSync(conf, `[panel]\ndata_dir = ${dir}\nport = 0\nsite_name = 브라우저 시험\n`);
+  for (const role of ROLES) {
+    const r = spawnSync(join(BUILD, 'ansimctl/ansimctl'),
+      ['user', 'add', role, '--role', role, '--password-stdin', '--config', conf],
+      { input: PASSWORD + '\n', encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+  }
+  panel = spawn(join(BUILD, 'panel/ansim-panel'), ['--config', conf], {
+    env: { ...process.env, ANSIM_PANEL_TEST_PUBLISH: '1' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  url = await new Promise((resolve, reject) => {
+    const lines = createInterface({ input: panel.stderr });
+    lines.on('line', (line) => {
+      const m = line.match(/listening on (http:\/\/\S+?)\/?$/);
+      if (m) resolve(m[1]);
+    });
+    panel.on('exit', (code) => reject(new Error('ansim-panel exited with ' + code)));
+  });
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    // Root in a container: chromium's sandbox needs user namespaces.
+    args: process.getuid && process.getuid() === 0 ? ['--no-sandbox'] : [],
+  });
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  if (panel) {
+    panel.kill('SIGTERM');
+    await new Promise((resolve) => panel.once('exit', resolve));
+  }
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+async function newPage(viewport = { width: 1280, height: 800 }) {
+  const context = await browser.newContext({ viewport, locale: 'ko-KR' });
+  const page = await context.newPage();
+  // No request may leave the panel (no external fonts or scripts).
+  page.on('request', (req) => {
+    if (!req.url().startsWith(url) && !req.url().startsWith('data:'))
+      throw new Error('request outside the panel: ' + req.url());
+  });
+  await page.goto(url + '/console/');
+  await page.waitForSelector('body[data-ready="true"]');
+  return page;
+}
+
+async function login(page, user, password = PASSWORD) {
+  await page.fill('#login-user', user);
+  await page.fill('#login-password', password);
+  await page.click('#login-submit');
+}
+
+async function loggedIn(user, viewport) {
+  const page = await newPage(viewport);
+  await login(page, user);
+  await page.waitForSelector('#nav:not([hidden])');
+  return page;
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(SHOTS, name + '.png'), fullPage: true });
+}
+
+test('a wrong password is refused with the Korean message', async () => {
+  const page = await newPage();
+  assert.equal(await page.getAttribute('html', 'lang'), 'ko');
+  await login(page, 'security', 'not-the-password');
+  const error = page.locator('#login-error');
+  await error.waitFor({ state: 'visible' });
+  assert.equal(await error.textContent(), KO.badCredentials);
+  assert.equal(await page.isVisible('#nav'), false);
+  await shot(page, 'login-wrong-password');
+  await page.context().close();
+});
+
+for (const role of ROLES) {
+  test(`log in as ${role}: the shell shows the pages of the role`, async () => {
+    const page = await loggedIn(role);
+    assert.equal(await page.textContent('#who'), `${role} · ${KO.role[role]}`);
+    for (const [name, label] of Object.entries(KO.nav)) {
+      const link = page.locator(`#nav a[data-page="${name}"]`);
+      assert.equal(await link.textContent(), label);
+      assert.equal(await link.isVisible(), NAV_FOR[role].includes(name), `${role} ${name}`);
+    }
+    await shot(page, `shell-${role}-desktop`);
+    await page.context().close();
+  });
+}
+
+test('readable at tablet width', async () => {
+  const page = await loggedIn('admin', { width: 768, height: 1024 });
+  await page.goto(url + '/console/#/audit');
+  await page.waitForSelector('#audit-table tbody tr');
+  // Nothing wider than the screen but the table's own scroller.
+  const width = await page.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(width <= 768, `page is ${width}px wide`);
+  await shot(page, 'audit-admin-tablet');
+  await page.context().close();
+});
+
+test('an auditor sees the audit log and its integrity', async () => {
+  const page = await loggedIn('auditor');
+  await page.waitForSelector('#page-audit:not([hidden])');
+  await page.waitForSelector('#audit-table tbody tr');
+  const actions = await page.locator('#audit-table tbody tr').evaluateAll(
+    (rows) => rows.map((r) => r.dataset.action));
+  assert.ok(actions.includes('login'), actions.join(','));
+  assert.ok(actions.includes('login-failed'), actions.join(','));
+  assert.ok(actions.includes('user-added'), actions.join(','));
+  // The newest entry is this very login, shown in Korean.
+  const first = page.locator('#audit-table tbody tr').first();
+  assert.equal(await first.locator('td').nth(2).textContent(), 'auditor');
+  assert.equal(await first.locator('td').nth(5).textContent(), '로그인');
+  await page.click('#audit-verify');
+  await page.waitForSelector('#audit-verify-result.ok');
+  assert.match(await page.textContent('#audit-verify-result'), /^기록이 온전합니다 \(\d+건 확인\)\.$/);
+  await shot(page, 'audit-auditor');
+  await page.context().close();
+});
+
+test('a security user gets 403 from /api/audit and the page says so', async () => {
+  const page = await loggedIn('security');
+  const [reply] = await Promise.all([
+    page.waitForResponse((r) => r.url().startsWith(url + '/api/audit')),
+    page.goto(url + '/console/#/audit'),
+  ]);
+  assert.equal(reply.status(), 403);
+  assert.equal((await reply.json()).code, 'forbidden');
+  const message = page.locator('#audit-forbidden');
+  await message.waitFor({ state: 'visible' });
+  assert.equal(await message.textContent(), KO.forbidden);
+  assert.equal(await page.isVisible('#audit-table'), false);
+  await shot(page, 'audit-forbidden-security');
+  await page.context().close();
+});
+
+test('the language switch turns the console to English and is remembered', async () => {
+  const page = await newPage();
+  await page.click('#lang-switch');
+  await page.waitForFunction(() => document.documentElement.lang === 'en');
+  assert.equal(await page.textContent('#login-submit'), 'Log in');
+  await login(page, 'trainer', 'wrong-password-1');
+  await page.locator('#login-error').waitFor({ state: 'visible' });
+  assert.equal(await page.textContent('#login-error'), 'Wrong user name or password.');
+  await login(page, 'trainer');
+  await page.waitForSelector('#nav:not([hidden])');
+  assert.equal(await page.textContent('#nav a[data-page="alerts"]'), 'Alerts');
+  assert.equal(await page.textContent('#who'), 'trainer · Trainer');
+  await page.reload();
+  await page.waitForSelector('body[data-ready="true"]');
+  assert.equal(await page.getAttribute('html', 'lang'), 'en');
+  assert.equal(await page.textContent('#nav a[data-page="incidents"]'), 'Incidents');
+  await shot(page, 'shell-trainer-english');
+  // And back.
+  await page.click('#lang-switch');
+  await page.waitForFunction(() => document.documentElement.lang === 'ko');
+  assert.equal(await page.textContent('#nav a[data-page="alerts"]'), KO.nav.alerts);
+  await page.context().close();
+});
+
+test('CSRF: a POST without the token is refused and changes nothing', async () => {
+  const page = await loggedIn('admin');
+  const withoutToken = await page.evaluate(async () => {
+    const r = await fetch('/api/logout', { method: 'POST' });
+    return { status: r.status, body: await r.json() };
+  });
+  assert.equal(withoutToken.status, 403);
+  assert.equal(withoutToken.body.code, 'csrf');
+  const create = await page.evaluate(async () => {
+    const r = await fetch('/api/users', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ name: 'mallory', role: 'admin', password: 'mallory-password-1' }) });
+    return r.status;
+  });
+  assert.equal(create, 403);
+  // The session still works, and no user was added.
+  const users = await page.evaluate(async () => (await (await fetch('/api/users')).json()).users.map((u) => u.name));
+  assert.deepEqual(users.sort(), [...ROLES].sort());
+  // The console's own logout (with the token) works.
+  await page.click('#logout');
+  await page.waitForSelector('#login:not([hidden])');
+  const after = await page.evaluate(async () => (await fetch('/api/session')).status);
+  assert.equal(after, 401);
+  await page.context().close();
+});
+
+test('a published event reaches the open console', async () => {
+  const page = await loggedIn('security');
+  await page.waitForFunction(() => document.querySelector('#stream-state').dataset.i18n === 'stream.open');
+  // An admin in another browser context publishes through the test path.
+  const admin = await browser.newContext();
+  const api = admin.request;
+  const reply = await api.post(url + '/api/login', { data: { user: 'admin', password: PASSWORD } });
+  assert.equal(reply.status(), 200);
+  const { csrf_token: token } = await reply.json();
+  const started = Date.now();
+  const published = await api.post(url + '/api/test/publish', {
+    headers: { 'X-CSRF-Token': token },
+    data: { event: 'test', data: { desk: '민원실 1번 창구', trigger: 'desk-button' } },
+  });
+  assert.equal(published.status(), 204);
+  const item = page.locator('#alerts-list li[data-event="test"]');
+  await item.waitFor({ state: 'visible', timeout: 5000 });
+  const ms = Date.now() - started;
+  console.log(`# published -> shown in the browser: ${ms} ms`);
+  assert.ok(ms < 1000, `took ${ms} ms`);
+  assert.match(await item.textContent(), /민원실 1번 창구/);
+  await shot(page, 'alerts-event');
+  await admin.close();
+  await page.context().close();
+});
