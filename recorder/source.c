@@ -1,0 +1,417 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* This file contains a capture source: one GStreamer pipeline per camera
+ * (and microphone) that encodes continuously into the pre-event ring, e.g.
+ *
+ *   videotestsrc is-live=true ! video/x-raw,width=1280,height=720,framerate=30/1
+ *     ! timeoverlay (running time and frame number) ! videoconvert
+ *     ! x264enc tune=zerolatency key-int-max=30 ! h264parse ! appsink
+ *   audiotestsrc is-live=true ! audioconvert ! audioresample ! opusenc ! appsink
+ *
+ * The appsink callbacks (streaming threads) put every buffer in the ring
+ * and, while an incident records, into its segmenter, under one lock. */
+#include "recorder-private.h"
+
+#include <gst/app/gstappsink.h>
+
+struct _RecorderSource {
+  char *name;
+  GstElement *pipeline;
+  guint bus_watch;
+  gboolean has_audio;
+  GstClockTime pre_event;
+
+  GMutex lock;                       /* guards everything below */
+  RecorderRing *ring;
+  RecorderSegmenter *attached;       /* not owned */
+  GstCaps *caps[RECORDER_N_STREAMS];
+  gint64 base_mono_us;               /* mono µs of running time 0 */
+};
+
+static const char *const preferred_encoders[] = { "v4l2h264enc", "x264enc", "openh264enc", NULL };
+
+static gboolean
+factory_present (const char *name)
+{
+  g_autoptr (GstElementFactory) f = gst_element_factory_find (name);
+  return f != NULL;
+}
+
+char *
+recorder_pick_h264_encoder (const char *requested, GError **error)
+{
+  if (requested != NULL && g_strcmp0 (requested, "auto") != 0)
+    {
+      if (factory_present (requested))
+        return g_strdup (requested);
+      g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_MISSING_PLUGIN,
+                   "H.264 encoder %s is not installed", requested);
+      return NULL;
+    }
+  for (guint i = 0; preferred_encoders[i] != NULL; i++)
+    if (factory_present (preferred_encoders[i]))
+      return g_strdup (preferred_encoders[i]);
+  g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_MISSING_PLUGIN,
+               "no H.264 encoder installed (v4l2h264enc, x264enc from gstreamer1.0-plugins-ugly, "
+               "or openh264enc from gstreamer1.0-plugins-bad)");
+  return NULL;
+}
+
+static char *
+encoder_description (const char *factory, const RecorderSourceConfig *c)
+{
+  guint key_frames = MAX (1, c->framerate * c->keyframe_ms / 1000);
+
+  if (g_str_equal (factory, "x264enc"))
+    return g_strdup_printf ("x264enc tune=zerolatency speed-preset=ultrafast bitrate=%u "
+                            "key-int-max=%u", c->bitrate_kbps, key_frames);
+  if (g_str_equal (factory, "openh264enc"))
+    return g_strdup_printf ("openh264enc bitrate=%u gop-size=%u complexity=low",
+                            c->bitrate_kbps * 1000, key_frames);
+  return g_strdup_printf ("v4l2h264enc extra-controls=\"controls,video_bitrate=%u,"
+                          "h264_i_frame_period=%u\" ! video/x-h264,level=(string)4",
+                          c->bitrate_kbps * 1000, key_frames);
+}
+
+/* Streaming thread of the overlay: burns the frame number next to the
+ * running time, so recordings can be checked frame by frame. */
+static GstPadProbeReturn
+on_test_frame (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+{
+  (void) user_data;
+  GstBuffer *buffer = GST_PAD_PROBE_INFO_BUFFER (info);
+  g_autoptr (GstElement) overlay = gst_pad_get_parent_element (pad);
+  g_autofree char *text = g_strdup_printf ("frame %06" G_GUINT64_FORMAT,
+                                           GST_BUFFER_OFFSET (buffer));
+  g_object_set (overlay, "text", text, NULL);
+  return GST_PAD_PROBE_OK;
+}
+
+static char *
+pipeline_description (const RecorderSourceConfig *c, const char *encoder)
+{
+  g_autoptr (GString) d = g_string_new (NULL);
+  g_autofree char *enc = encoder_description (encoder, c);
+  g_autofree char *raw_caps = g_strdup_printf ("video/x-raw,width=%u,height=%u,framerate=%u/1",
+                                               c->width, c->height, c->framerate);
+  const char *h264_out = "h264parse ! video/x-h264,stream-format=avc,alignment=au ! "
+                         "appsink name=video_sink sync=false";
+
+  switch (c->video)
+    {
+    case RECORDER_VIDEO_TEST:
+      g_string_append_printf (d, "videotestsrc is-live=true pattern=smpte ! %s ! "
+                              "timeoverlay name=overlay time-mode=running-time font-desc=\"Sans 24\" "
+                              "! videoconvert ! %s ! %s", raw_caps, enc, h264_out);
+      break;
+    case RECORDER_VIDEO_V4L2:
+      {
+        g_autofree char *dev = g_strescape (c->device, NULL);
+        g_string_append_printf (d, "v4l2src device=\"%s\" ! videoconvert ! videoscale ! "
+                                "videorate ! %s ! videoconvert ! %s ! %s", dev, raw_caps, enc,
+                                h264_out);
+        break;
+      }
+    case RECORDER_VIDEO_RTSP:
+      {
+        g_autofree char *url = g_strescape (c->url, NULL);
+        /* Already H.264: passed through without re-encoding. */
+        g_string_append_printf (d, "rtspsrc name=rtsp location=\"%s\" latency=200 ! "
+                                "application/x-rtp,media=video ! rtph264depay ! %s", url,
+                                h264_out);
+        break;
+      }
+    }
+
+  const char *opus = "audioconvert ! audioresample ! audio/x-raw,rate=48000 ! "
+                     "opusenc bitrate=64000 ! appsink name=audio_sink sync=false";
+  switch (c->audio)
+    {
+    case RECORDER_AUDIO_NONE:
+      break;
+    case RECORDER_AUDIO_TEST:
+      g_string_append_printf (d, " audiotestsrc is-live=true wave=ticks ! "
+                              "audio/x-raw,channels=1 ! %s", opus);
+      break;
+    case RECORDER_AUDIO_ALSA:
+      {
+        g_autofree char *dev = g_strescape (c->audio_device, NULL);
+        g_string_append_printf (d, " alsasrc device=\"%s\" ! %s", dev, opus);
+        break;
+      }
+    case RECORDER_AUDIO_PULSE:
+      g_string_append_printf (d, " pulsesrc ! %s", opus);
+      break;
+    case RECORDER_AUDIO_RTSP:
+      g_string_append_printf (d, " rtsp. ! application/x-rtp,media=audio ! decodebin ! %s",
+                              opus);
+      break;
+    }
+  return g_string_free (g_steal_pointer (&d), FALSE);
+}
+
+static void
+forward_to_segmenter (RecorderStream stream, GstBuffer *buffer, gpointer user_data)
+{
+  recorder_segmenter_push (user_data, stream, buffer);
+}
+
+static GstFlowReturn
+on_new_sample (GstAppSink *sink, RecorderSource *src, RecorderStream stream)
+{
+  g_autoptr (GstSample) sample = gst_app_sink_pull_sample (sink);
+  if (sample == NULL)
+    return GST_FLOW_EOS;
+  GstBuffer *buffer = gst_sample_get_buffer (sample);
+  const GstSegment *segment = gst_sample_get_segment (sample);
+
+  /* Ring and segmenter work in running time. */
+  GstBuffer *copy = gst_buffer_copy (buffer);
+  if (segment != NULL && segment->format == GST_FORMAT_TIME)
+    {
+      if (GST_BUFFER_PTS_IS_VALID (buffer))
+        GST_BUFFER_PTS (copy) = gst_segment_to_running_time (segment, GST_FORMAT_TIME,
+                                                             GST_BUFFER_PTS (buffer));
+      if (GST_BUFFER_DTS_IS_VALID (buffer))
+        GST_BUFFER_DTS (copy) = gst_segment_to_running_time (segment, GST_FORMAT_TIME,
+                                                             GST_BUFFER_DTS (buffer));
+    }
+  GstClockTime now = GST_CLOCK_TIME_NONE;
+  g_autoptr (GstClock) clock = gst_element_get_clock (src->pipeline);
+  if (clock != NULL)
+    {
+      GstClockTime t = gst_clock_get_time (clock), base = gst_element_get_base_time (src->pipeline);
+      if (t >= base)
+        now = t - base;
+    }
+
+  g_mutex_lock (&src->lock);
+  if (src->caps[stream] == NULL)
+    src->caps[stream] = gst_caps_ref (gst_sample_get_caps (sample));
+  if (src->base_mono_us == 0)
+    src->base_mono_us = gst_element_get_base_time (src->pipeline) / 1000;
+  if (src->attached != NULL)
+    recorder_segmenter_push (src->attached, stream, copy);
+  recorder_ring_push (src->ring, stream, copy, now);
+  g_mutex_unlock (&src->lock);
+  return GST_FLOW_OK;
+}
+
+static GstFlowReturn
+on_video_sample (GstAppSink *sink, gpointer user_data)
+{
+  return on_new_sample (sink, user_data, RECORDER_STREAM_VIDEO);
+}
+
+static GstFlowReturn
+on_audio_sample (GstAppSink *sink, gpointer user_data)
+{
+  return on_new_sample (sink, user_data, RECORDER_STREAM_AUDIO);
+}
+
+static gboolean
+on_bus_message (GstBus *bus, GstMessage *msg, gpointer user_data)
+{
+  (void) bus;
+  RecorderSource *src = user_data;
+
+  if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autofree char *debug = NULL;
+      gst_message_parse_error (msg, &error, &debug);
+      g_warning ("source %s: capture failed: %s (%s)", src->name, error->message,
+                 debug != NULL ? debug : "");
+    }
+  else if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_WARNING)
+    {
+      g_autoptr (GError) error = NULL;
+      gst_message_parse_warning (msg, &error, NULL);
+      g_message ("source %s: %s", src->name, error->message);
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+connect_sink (RecorderSource *src, const char *name, GstAppSinkCallbacks *cb, GError **error)
+{
+  g_autoptr (GstElement) sink = gst_bin_get_by_name (GST_BIN (src->pipeline), name);
+  if (sink == NULL)
+    {
+      g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_FAILED, "source %s: no %s", src->name,
+                   name);
+      return FALSE;
+    }
+  /* No limit here: the callback only takes references, never waits. */
+  gst_app_sink_set_callbacks (GST_APP_SINK (sink), cb, src, NULL);
+  return TRUE;
+}
+
+RecorderSource *
+recorder_source_new (const RecorderSourceConfig *c, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  g_autofree char *encoder = NULL;
+
+  if (c->video != RECORDER_VIDEO_RTSP)
+    {
+      encoder = recorder_pick_h264_encoder (c->encoder, error);
+      if (encoder == NULL)
+        return NULL;
+    }
+  g_autofree char *desc = pipeline_description (c, encoder != NULL ? encoder : "none");
+  RecorderSource *src = g_new0 (RecorderSource, 1);
+  src->name = g_strdup (c->name);
+  src->has_audio = c->audio != RECORDER_AUDIO_NONE;
+  src->pre_event = (GstClockTime) c->pre_event_seconds * GST_SECOND;
+  g_mutex_init (&src->lock);
+  /* Four times the configured rate (plus audio and 4 MB) over the pre-event
+   * time: room for busy scenes, a hard bound against a runaway stream. */
+  gsize max_bytes = (gsize) (c->bitrate_kbps + 128) * 1000 / 8 * 4 *
+                    (MAX (c->pre_event_seconds, 1) + c->keyframe_ms / 1000 + 1) + 4 * 1024 * 1024;
+  src->ring = recorder_ring_new (src->pre_event, max_bytes);
+
+  src->pipeline = gst_parse_launch_full (desc, NULL, GST_PARSE_FLAG_FATAL_ERRORS, &local);
+  if (src->pipeline == NULL)
+    {
+      g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_FAILED,
+                   "source %s: cannot build the capture pipeline: %s", c->name, local->message);
+      recorder_source_free (src);
+      return NULL;
+    }
+  /* Running time + base time is then CLOCK_MONOTONIC, whatever a sound
+   * card's clock would have been. */
+  g_autoptr (GstClock) clock = gst_system_clock_obtain ();
+  gst_pipeline_use_clock (GST_PIPELINE (src->pipeline), clock);
+
+  GstAppSinkCallbacks video_cb = { .new_sample = on_video_sample };
+  GstAppSinkCallbacks audio_cb = { .new_sample = on_audio_sample };
+  if (!connect_sink (src, "video_sink", &video_cb, error) ||
+      (src->has_audio && !connect_sink (src, "audio_sink", &audio_cb, error)))
+    {
+      recorder_source_free (src);
+      return NULL;
+    }
+  g_autoptr (GstElement) overlay = gst_bin_get_by_name (GST_BIN (src->pipeline), "overlay");
+  if (overlay != NULL)
+    {
+      g_autoptr (GstPad) pad = gst_element_get_static_pad (overlay, "video_sink");
+      gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, on_test_frame, NULL, NULL);
+    }
+  g_autoptr (GstBus) bus = gst_pipeline_get_bus (GST_PIPELINE (src->pipeline));
+  src->bus_watch = gst_bus_add_watch (bus, on_bus_message, src);
+
+  if (gst_element_set_state (src->pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
+    {
+      g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_STATE_CHANGE,
+                   "source %s: the capture pipeline does not start", c->name);
+      recorder_source_free (src);
+      return NULL;
+    }
+  g_message ("source %s: %s %s, %ux%u at %u fps, %u kbit/s, keyframe every %u ms, "
+             "H.264 encoder %s, audio %s, pre-event %u s", c->name,
+             c->wearable ? "wearable" : "fixed",
+             c->video == RECORDER_VIDEO_TEST ? "test picture" :
+             c->video == RECORDER_VIDEO_V4L2 ? c->device : c->url,
+             c->width, c->height, c->framerate, c->bitrate_kbps, c->keyframe_ms,
+             encoder != NULL ? encoder : "none (H.264 passed through)",
+             src->has_audio ? "Opus" : "none", c->pre_event_seconds);
+  return src;
+}
+
+void
+recorder_source_free (RecorderSource *src)
+{
+  if (src == NULL)
+    return;
+  if (src->bus_watch != 0)
+    g_source_remove (src->bus_watch);
+  if (src->pipeline != NULL)
+    {
+      gst_element_set_state (src->pipeline, GST_STATE_NULL);
+      gst_object_unref (src->pipeline);
+    }
+  for (guint i = 0; i < RECORDER_N_STREAMS; i++)
+    g_clear_pointer (&src->caps[i], gst_caps_unref);
+  recorder_ring_free (src->ring);
+  g_mutex_clear (&src->lock);
+  g_free (src->name);
+  g_free (src);
+}
+
+const char *
+recorder_source_get_name (RecorderSource *src)
+{
+  return src->name;
+}
+
+gboolean
+recorder_source_has_audio (RecorderSource *src)
+{
+  return src->has_audio;
+}
+
+GstClockTime
+recorder_source_attach (RecorderSource *src, RecorderSegmenter *seg)
+{
+  g_mutex_lock (&src->lock);
+  GstClockTime first = recorder_ring_foreach (src->ring, forward_to_segmenter, seg);
+  src->attached = seg;
+  g_mutex_unlock (&src->lock);
+  return first;
+}
+
+void
+recorder_source_detach (RecorderSource *src)
+{
+  g_mutex_lock (&src->lock);
+  src->attached = NULL;
+  g_mutex_unlock (&src->lock);
+}
+
+GstCaps *
+recorder_source_get_caps (RecorderSource *src, RecorderStream stream)
+{
+  g_mutex_lock (&src->lock);
+  GstCaps *caps = src->caps[stream] != NULL ? gst_caps_ref (src->caps[stream]) : NULL;
+  g_mutex_unlock (&src->lock);
+  return caps;
+}
+
+gint64
+recorder_source_running_to_mono (RecorderSource *src, GstClockTime running)
+{
+  g_mutex_lock (&src->lock);
+  gint64 base = src->base_mono_us;
+  g_mutex_unlock (&src->lock);
+  return base + (gint64) (running / 1000);
+}
+
+void
+recorder_source_get_ring_stats (RecorderSource *src, RecorderRingStats *out_stats)
+{
+  g_mutex_lock (&src->lock);
+  recorder_ring_get_stats (src->ring, out_stats);
+  g_mutex_unlock (&src->lock);
+}
+
+gboolean
+recorder_source_wait_ready (RecorderSource *src, guint timeout_ms, GError **error)
+{
+  gint64 deadline = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+
+  for (;;)
+    {
+      g_autoptr (GstCaps) v = recorder_source_get_caps (src, RECORDER_STREAM_VIDEO);
+      g_autoptr (GstCaps) a = recorder_source_get_caps (src, RECORDER_STREAM_AUDIO);
+      if (v != NULL && (!src->has_audio || a != NULL))
+        return TRUE;
+      if (g_get_monotonic_time () > deadline)
+        {
+          g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_FAILED,
+                       "source %s: no picture after %u ms", src->name, timeout_ms);
+          return FALSE;
+        }
+      g_main_context_iteration (NULL, FALSE);
+      g_usleep (10000);
+    }
+}
