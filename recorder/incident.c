@@ -399,7 +399,7 @@ recorder_incident_open (RecorderContext *ctx, RecorderSource *src, const char *t
   if (inc->segmenter == NULL)
     goto fail_recorded;
   inc->live_from_mono_us = g_get_monotonic_time ();
-  GstClockTime first = recorder_source_attach (src, inc->segmenter);
+  GstClockTime first = recorder_source_attach (src, inc->segmenter, edge_mono_us);
   inc->timer = g_timeout_add (50, on_timer, inc);
   g_message ("incident %s opened by %s on source %s, recording from %.2f s before the trigger",
              inc->uuid, trigger, recorder_source_get_name (src),

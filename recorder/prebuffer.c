@@ -113,13 +113,23 @@ recorder_ring_push (RecorderRing *ring, RecorderStream stream, GstBuffer *buffer
 }
 
 GstClockTime
-recorder_ring_foreach (RecorderRing *ring, RecorderRingFunc func, gpointer user_data)
+recorder_ring_foreach (RecorderRing *ring, GstClockTime from, RecorderRingFunc func,
+                       gpointer user_data)
 {
-  Gop *head = g_queue_peek_head (&ring->gops);
+  GList *g = ring->gops.head, *l = ring->entries.head;
 
-  if (head == NULL)
+  if (g == NULL)
     return GST_CLOCK_TIME_NONE;
-  for (GList *l = ring->entries.head; l != NULL; l = l->next)
+  /* Skip whole GOPs while the next one still starts at or before from. */
+  while (from != GST_CLOCK_TIME_NONE && g->next != NULL &&
+         ((Gop *) g->next->data)->pts <= from)
+    {
+      for (guint i = 0; i < ((Gop *) g->data)->n_entries; i++)
+        l = l->next;
+      g = g->next;
+    }
+  Gop *head = g->data;
+  for (; l != NULL; l = l->next)
     {
       Entry *e = l->data;
       if (e->stream == RECORDER_STREAM_AUDIO && GST_BUFFER_PTS_IS_VALID (e->buffer) &&

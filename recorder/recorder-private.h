@@ -42,10 +42,12 @@ void recorder_ring_free (RecorderRing *ring);
  * before now - pre_event), or while over max_bytes. */
 void recorder_ring_push (RecorderRing *ring, RecorderStream stream, GstBuffer *buffer,
                          GstClockTime now);
-/* Calls func on every buffer from the head keyframe on, in push order;
- * audio older than the head keyframe is skipped. Returns the head
- * keyframe's PTS, or GST_CLOCK_TIME_NONE when the ring is empty. */
-GstClockTime recorder_ring_foreach (RecorderRing *ring, RecorderRingFunc func, gpointer user_data);
+/* Calls func on every buffer from the last keyframe at or before from (or
+ * the head keyframe, if none is; from NONE: the head) on, in push order;
+ * audio older than that keyframe is skipped. Returns that keyframe's PTS,
+ * or GST_CLOCK_TIME_NONE when the ring is empty. */
+GstClockTime recorder_ring_foreach (RecorderRing *ring, GstClockTime from, RecorderRingFunc func,
+                                    gpointer user_data);
 void recorder_ring_get_stats (RecorderRing *ring, RecorderRingStats *out_stats);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (RecorderRing, recorder_ring_free)
 
@@ -109,11 +111,13 @@ RecorderSource *recorder_source_new (const RecorderSourceConfig *config, GError 
 void recorder_source_free (RecorderSource *src);
 const char *recorder_source_get_name (RecorderSource *src);
 gboolean recorder_source_has_audio (RecorderSource *src);
-/* Replays the ring into seg and then forwards every new buffer, with no
+/* Replays the ring into seg from the last keyframe at or before
+ * trigger_mono_us - pre_event and then forwards every new buffer, with no
  * buffer lost or repeated between the two (one lock). Returns the PTS of
  * the first buffer given (a keyframe), or GST_CLOCK_TIME_NONE when nothing
  * has been captured yet (then the first live keyframe starts it). */
-GstClockTime recorder_source_attach (RecorderSource *src, RecorderSegmenter *seg);
+GstClockTime recorder_source_attach (RecorderSource *src, RecorderSegmenter *seg,
+                                     gint64 trigger_mono_us);
 /* Stops forwarding; no push happens after this returns. */
 void recorder_source_detach (RecorderSource *src);
 /* Caps of the encoded streams once known (NULL before the first buffer). */

@@ -7,9 +7,13 @@
  *   appsrc (Opus) ──┘    sink-factory=giostreamsink (one GMemoryOutputStream
  *                        per segment, set in "sink-added")
  *
- * splitmuxsink cuts at the first keyframe after segment_seconds and posts
- * "splitmuxsink-fragment-closed" naming the sink; its stream then holds the
- * whole file. matroskamux keeps timestamps continuous across files. */
+ * The segmenter picks the cuts itself: at the first video keyframe
+ * segment_seconds or more after the last cut it asks splitmuxsink to split
+ * there ("split-at-running-time"), so it knows exactly where each segment
+ * starts and ends (the running-time in splitmuxsink's messages is not
+ * that). splitmuxsink posts "splitmuxsink-fragment-closed" naming the sink,
+ * in order; its stream then holds the whole file. matroskamux keeps
+ * timestamps continuous across files. */
 #include "recorder-private.h"
 
 #include <gio/gio.h>
@@ -23,9 +27,17 @@ struct _RecorderSegmenter {
   RecorderSegmentFunc segment_func;
   RecorderSegmenterDoneFunc done_func;
   gpointer user_data;
-  GMutex lock;                  /* guards zero and started */
+  GstElement *splitmux;         /* owned by the pipeline */
+  GstClockTime segment_time;
+  GMutex lock;                  /* guards the members below */
   GstClockTime zero;            /* PTS of the first video keyframe pushed */
-  GstClockTime last_end;        /* end of the last segment delivered, segmenter time */
+  GArray *cuts;                 /* GstClockTime: start of segment i, segmenter time */
+  guint n_sinks;                /* sinks created so far: segment i has sink i */
+  GstClockTime last_cut;
+  GstClockTime end;             /* end of the newest video frame pushed */
+  /* main context only */
+  GHashTable *closed;           /* segment number -> its sink, closed but not delivered */
+  guint next_delivery;
   gboolean finished;
   gboolean done;
 };
@@ -33,46 +45,64 @@ struct _RecorderSegmenter {
 #define STREAM_KEY "ansim-memory-stream"
 
 /* Streaming thread: each new segment gets its own memory stream. */
+#define NUMBER_KEY "ansim-segment-number"
+
 static void
 on_sink_added (GstElement *splitmux, GstElement *sink, gpointer user_data)
 {
   (void) splitmux;
-  (void) user_data;
+  RecorderSegmenter *seg = user_data;
   GOutputStream *stream = g_memory_output_stream_new_resizable ();
 
   g_object_set (sink, "stream", stream, "sync", FALSE, NULL);
   g_object_set_data_full (G_OBJECT (sink), STREAM_KEY, stream, g_object_unref);
+  g_mutex_lock (&seg->lock);
+  g_object_set_data (G_OBJECT (sink), NUMBER_KEY, GUINT_TO_POINTER (seg->n_sinks++));
+  g_mutex_unlock (&seg->lock);
 }
 
 static void
-deliver_fragment (RecorderSegmenter *seg, const GstStructure *s)
+deliver_fragment (RecorderSegmenter *seg, GstElement *sink, guint number)
 {
-  const GValue *v = gst_structure_get_value (s, "sink");
-  GstElement *sink = v != NULL ? g_value_get_object (v) : NULL;
-  GOutputStream *stream = sink != NULL ? g_object_get_data (G_OBJECT (sink), STREAM_KEY) : NULL;
-  GstClockTime offset = GST_CLOCK_TIME_NONE, duration = GST_CLOCK_TIME_NONE;
+  GOutputStream *stream = g_object_get_data (G_OBJECT (sink), STREAM_KEY);
 
-  if (stream == NULL)
-    {
-      g_warning ("source %s: a closed segment has no memory stream, ignoring", seg->name);
-      return;
-    }
-  gst_structure_get_clock_time (s, "fragment-offset", &offset);
-  gst_structure_get_clock_time (s, "fragment-duration", &duration);
-  if (offset == GST_CLOCK_TIME_NONE)
-    offset = seg->last_end;
-  if (duration == GST_CLOCK_TIME_NONE)
-    {
-      GstClockTime rt = GST_CLOCK_TIME_NONE;
-      gst_structure_get_clock_time (s, "running-time", &rt);
-      duration = rt != GST_CLOCK_TIME_NONE && rt > offset ? rt - offset : 0;
-    }
-  seg->last_end = offset + duration;
+  g_mutex_lock (&seg->lock);
+  GstClockTime begin = number < seg->cuts->len ? g_array_index (seg->cuts, GstClockTime, number)
+                                               : seg->end;
+  /* The last segment ends with the last frame (at EOS). */
+  GstClockTime end = number + 1 < seg->cuts->len
+                     ? g_array_index (seg->cuts, GstClockTime, number + 1) : seg->end;
+  g_mutex_unlock (&seg->lock);
+
   g_output_stream_close (stream, NULL, NULL);
   g_autoptr (GBytes) media =
     g_memory_output_stream_steal_as_bytes (G_MEMORY_OUTPUT_STREAM (stream));
   g_object_set_data (G_OBJECT (sink), STREAM_KEY, NULL);
-  seg->segment_func (media, seg->zero + offset, duration, seg->user_data);
+  seg->segment_func (media, seg->zero + begin, end > begin ? end - begin : 0, seg->user_data);
+}
+
+/* With async-finalize, segments finish in parallel: a short last one can
+ * close before the one before it. Deliver them in order. */
+static void
+on_fragment_closed (RecorderSegmenter *seg, const GstStructure *s)
+{
+  const GValue *v = gst_structure_get_value (s, "sink");
+  GstElement *sink = v != NULL ? g_value_get_object (v) : NULL;
+
+  if (sink == NULL || g_object_get_data (G_OBJECT (sink), STREAM_KEY) == NULL)
+    {
+      g_warning ("source %s: a closed segment has no memory stream, ignoring", seg->name);
+      return;
+    }
+  guint number = GPOINTER_TO_UINT (g_object_get_data (G_OBJECT (sink), NUMBER_KEY));
+  g_hash_table_insert (seg->closed, GUINT_TO_POINTER (number), gst_object_ref (sink));
+  GstElement *next;
+  while ((next = g_hash_table_lookup (seg->closed, GUINT_TO_POINTER (seg->next_delivery))) != NULL)
+    {
+      deliver_fragment (seg, next, seg->next_delivery);
+      g_hash_table_remove (seg->closed, GUINT_TO_POINTER (seg->next_delivery));
+      seg->next_delivery++;
+    }
 }
 
 static void
@@ -94,7 +124,7 @@ on_bus_message (GstBus *bus, GstMessage *msg, gpointer user_data)
     {
     case GST_MESSAGE_ELEMENT:
       if (gst_message_has_name (msg, "splitmuxsink-fragment-closed"))
-        deliver_fragment (seg, gst_message_get_structure (msg));
+        on_fragment_closed (seg, gst_message_get_structure (msg));
       break;
     case GST_MESSAGE_EOS:
       finish_done (seg, NULL);
@@ -129,6 +159,8 @@ recorder_segmenter_new (const char *name, GstCaps *video_caps, GstCaps *audio_ca
   seg->done_func = done_func;
   seg->user_data = user_data;
   seg->zero = GST_CLOCK_TIME_NONE;
+  seg->last_cut = GST_CLOCK_TIME_NONE;
+  seg->end = GST_CLOCK_TIME_NONE;
   g_mutex_init (&seg->lock);
 
   seg->pipeline = gst_pipeline_new (NULL);
@@ -145,8 +177,11 @@ recorder_segmenter_new (const char *name, GstCaps *video_caps, GstCaps *audio_ca
       return NULL;
     }
   g_object_set (splitmux, "async-finalize", TRUE, "sink-factory", "giostreamsink",
-                "muxer-factory", "matroskamux",
-                "max-size-time", (guint64) segment_seconds * GST_SECOND, NULL);
+                "muxer-factory", "matroskamux", NULL);
+  seg->splitmux = splitmux;
+  seg->segment_time = (GstClockTime) segment_seconds * GST_SECOND;
+  seg->cuts = g_array_new (FALSE, FALSE, sizeof (GstClockTime));
+  seg->closed = g_hash_table_new_full (NULL, NULL, NULL, gst_object_unref);
   g_signal_connect (splitmux, "sink-added", G_CALLBACK (on_sink_added), seg);
   gst_bin_add (GST_BIN (seg->pipeline), splitmux);
 
@@ -206,12 +241,31 @@ recorder_segmenter_push (RecorderSegmenter *seg, RecorderStream stream, GstBuffe
       seg->zero = GST_BUFFER_PTS (buffer);
     }
   GstClockTime zero = seg->zero;
-  g_mutex_unlock (&seg->lock);
-
   /* Time zero is the first keyframe, so the files start near 0. */
   GstClockTime pts = GST_BUFFER_PTS (buffer), dts = GST_BUFFER_DTS (buffer);
   if (GST_CLOCK_TIME_IS_VALID (pts) && pts < zero)
-    return;   /* audio from before the first picture */
+    {
+      g_mutex_unlock (&seg->lock);
+      return;   /* audio from before the first picture */
+    }
+  gboolean split = FALSE;
+  if (stream == RECORDER_STREAM_VIDEO && GST_CLOCK_TIME_IS_VALID (pts))
+    {
+      GstClockTime t = pts - zero;
+      GstClockTime frame = GST_BUFFER_DURATION_IS_VALID (buffer) ? GST_BUFFER_DURATION (buffer)
+                           : seg->end != GST_CLOCK_TIME_NONE && t > seg->end ? t - seg->end : 0;
+      if (!GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_DELTA_UNIT) &&
+          (seg->last_cut == GST_CLOCK_TIME_NONE || t >= seg->last_cut + seg->segment_time))
+        {
+          split = seg->last_cut != GST_CLOCK_TIME_NONE;
+          seg->last_cut = t;
+          g_array_append_val (seg->cuts, t);
+        }
+      seg->end = t + frame;
+    }
+  g_mutex_unlock (&seg->lock);
+  if (split)
+    g_signal_emit_by_name (seg->splitmux, "split-at-running-time", (guint64) (pts - zero));
   GstBuffer *copy = gst_buffer_copy (buffer);   /* metadata only; memory shared */
   GST_BUFFER_PTS (copy) = GST_CLOCK_TIME_IS_VALID (pts) ? pts - zero : GST_CLOCK_TIME_NONE;
   GST_BUFFER_DTS (copy) = GST_CLOCK_TIME_IS_VALID (dts) && dts >= zero ? dts - zero
@@ -242,6 +296,8 @@ recorder_segmenter_free (RecorderSegmenter *seg)
       gst_element_set_state (seg->pipeline, GST_STATE_NULL);
       gst_object_unref (seg->pipeline);
     }
+  g_clear_pointer (&seg->cuts, g_array_unref);
+  g_clear_pointer (&seg->closed, g_hash_table_unref);
   g_mutex_clear (&seg->lock);
   g_free (seg->name);
   g_free (seg);

@@ -13,6 +13,8 @@
 
 #include <gst/app/gstappsink.h>
 
+#define RING_SLACK (3 * GST_SECOND)
+
 struct _RecorderSource {
   char *name;
   GstElement *pipeline;
@@ -267,8 +269,11 @@ recorder_source_new (const RecorderSourceConfig *c, GError **error)
   /* Four times the configured rate (plus audio and 4 MB) over the pre-event
    * time: room for busy scenes, a hard bound against a runaway stream. */
   gsize max_bytes = (gsize) (c->bitrate_kbps + 128) * 1000 / 8 * 4 *
-                    (MAX (c->pre_event_seconds, 1) + c->keyframe_ms / 1000 + 1) + 4 * 1024 * 1024;
-  src->ring = recorder_ring_new (src->pre_event, max_bytes);
+                    (MAX (c->pre_event_seconds, 1) + c->keyframe_ms / 1000 + 4) + 4 * 1024 * 1024;
+  /* The ring holds RING_SLACK more than the pre-event time: the trigger's
+   * edge is up to a debounce time (and a busy main loop) in the past when
+   * the incident opens, and the recording starts from the edge. */
+  src->ring = recorder_ring_new (src->pre_event + RING_SLACK, max_bytes);
 
   src->pipeline = gst_parse_launch_full (desc, NULL, GST_PARSE_FLAG_FATAL_ERRORS, &local);
   if (src->pipeline == NULL)
@@ -351,10 +356,13 @@ recorder_source_has_audio (RecorderSource *src)
 }
 
 GstClockTime
-recorder_source_attach (RecorderSource *src, RecorderSegmenter *seg)
+recorder_source_attach (RecorderSource *src, RecorderSegmenter *seg, gint64 trigger_mono_us)
 {
   g_mutex_lock (&src->lock);
-  GstClockTime first = recorder_ring_foreach (src->ring, forward_to_segmenter, seg);
+  gint64 from_us = trigger_mono_us - (gint64) (src->pre_event / 1000) - src->base_mono_us;
+  GstClockTime from = src->base_mono_us != 0 && from_us > 0 ? (GstClockTime) from_us * 1000
+                                                             : GST_CLOCK_TIME_NONE;
+  GstClockTime first = recorder_ring_foreach (src->ring, from, forward_to_segmenter, seg);
   src->attached = seg;
   g_mutex_unlock (&src->lock);
   return first;
