@@ -128,16 +128,28 @@ recorder_ring_foreach (RecorderRing *ring, GstClockTime from, RecorderRingFunc f
         l = l->next;
       g = g->next;
     }
-  Gop *head = g->data;
-  for (; l != NULL; l = l->next)
+  Gop *start = g->data;
+
+  /* The keyframe first, then sound captured after it that arrived before
+   * it (audio encodes faster than video, so it sits in the GOP before),
+   * then the rest in push order. Each stream keeps its own order. */
+  func (RECORDER_STREAM_VIDEO, ((Entry *) l->data)->buffer, user_data);
+  for (GList *a = ring->entries.head; a != l; a = a->next)
+    {
+      Entry *e = a->data;
+      if (e->stream == RECORDER_STREAM_AUDIO && GST_BUFFER_PTS_IS_VALID (e->buffer) &&
+          GST_BUFFER_PTS (e->buffer) >= start->pts)
+        func (e->stream, e->buffer, user_data);
+    }
+  for (l = l->next; l != NULL; l = l->next)
     {
       Entry *e = l->data;
       if (e->stream == RECORDER_STREAM_AUDIO && GST_BUFFER_PTS_IS_VALID (e->buffer) &&
-          GST_BUFFER_PTS (e->buffer) < head->pts)
+          GST_BUFFER_PTS (e->buffer) < start->pts)
         continue;
       func (e->stream, e->buffer, user_data);
     }
-  return head->pts;
+  return start->pts;
 }
 
 void

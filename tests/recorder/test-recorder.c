@@ -36,9 +36,10 @@ typedef struct {
   const char *recorder_extra;
   gboolean two_sources;    /* a fixed camera and a wearable with sound */
   int post_event_s;        /* 0: POST_EVENT_S */
+  int pre_event_s;         /* 0: PRE_EVENT_S */
 } Setup;
 
-static const Setup default_setup = { "", TRUE, 0 };
+static const Setup default_setup = { "", TRUE, 0, 0 };
 
 static char *
 build_path (const char *rel)
@@ -61,7 +62,7 @@ write_config (Fixture *f, const Setup *s)
     "[output recording]\nkind = simulated\n\n"
     "[source cam]\nkind = fixed\nwidth = 320\nheight = 240\nframerate = %d\n"
     "bitrate_kbps = 300\nkeyframe_ms = 1000\n",
-    f->data_dir, f->recipient, PRE_EVENT_S, s->post_event_s > 0 ? s->post_event_s : POST_EVENT_S,
+    f->data_dir, f->recipient, s->pre_event_s > 0 ? s->pre_event_s : PRE_EVENT_S, s->post_event_s > 0 ? s->post_event_s : POST_EVENT_S,
     s->recorder_extra, FPS);
   if (s->two_sources)
     g_string_append_printf (c, "\n[source body]\nkind = wearable\naudio = test\nwidth = 240\n"
@@ -516,6 +517,61 @@ test_incident (Fixture *f, gconstpointer data)
       g_assert_cmpint (query_int (db, q3), ==, 1);
     }
   assert_no_plaintext (f);
+
+  /* The incident row and its alert within 50 ms of the debounced press
+   * (the edge plus the 30 ms debounce); 150 ms allowed on a loaded CI. */
+  g_autoptr (sqlite3) db = open_db (f);
+  gint64 latency = query_int (db,
+    "SELECT max (e.at_wall_us - (i.opened_wall_us + 30000)) FROM incidents i JOIN events e "
+    "ON e.incident_id = i.id AND e.kind = 'incident-opened'");
+  g_test_message ("debounced press -> incident row: %.1f ms", latency / 1000.0);
+  g_assert_cmpint (latency, <, 150000);
+}
+
+/* SIGTERM while recording: the incident is closed as "shutdown" with its
+ * last segment sealed, and everything verifies and plays. */
+static void
+test_shutdown (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  start_and_fill (f, 1);
+  press (f, "100");
+  g_usleep (1500000);
+  stop_host (f);
+
+  g_autoptr (GArray) incidents = list_incidents (f);
+  g_assert_cmpuint (incidents->len, ==, 1);
+  const Incident *inc = &g_array_index (incidents, Incident, 0);
+  guint frames;
+  g_autoptr (AnsimManifest) m = check_incident (f, inc, FALSE, &frames);
+  g_assert_cmpstr (inc->reason, ==, "shutdown");
+  g_assert_cmpstr (ansim_manifest_get_close_reason (m), ==, "shutdown");
+  const AnsimManifestEntry *last =
+    ansim_manifest_get_entry (m, ansim_manifest_get_n_entries (m) - 1);
+  /* Recorded up to the stop, not just to the last full segment. */
+  g_assert_cmpint (last->start_mono_us + last->duration_us, >=, inc->closed_mono_us - 300000);
+}
+
+/* 120 s before the trigger, from the keyframe at or before it. */
+static void
+test_pre_event_120 (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  start_host (f);
+  wait_log (f, "recorder-host: ready", 1, 20000);
+  g_usleep (123 * G_USEC_PER_SEC);
+  press (f, "100");
+  wait_closed (f, 1, 30000);
+  stop_host (f);
+
+  g_autoptr (GArray) incidents = list_incidents (f);
+  const Incident *inc = &g_array_index (incidents, Incident, 0);
+  guint frames;
+  g_autoptr (AnsimManifest) m = check_incident (f, inc, FALSE, &frames);
+  const AnsimManifestEntry *first = ansim_manifest_get_entry (m, 0);
+  g_assert_cmpint (first->start_mono_us, <=, inc->opened_mono_us - 120 * G_USEC_PER_SEC);
+  g_assert_cmpint (first->start_mono_us, >=, inc->opened_mono_us - 122 * G_USEC_PER_SEC);
+  g_assert_cmpuint (frames, >=, (120 + POST_EVENT_S) * FPS);
 }
 
 /* A second press extends the incident: it ends post_event after it. */
@@ -570,8 +626,8 @@ test_long_press (Fixture *f, gconstpointer data)
   g_assert_cmpint (inc->closed_mono_us - inc->opened_mono_us, >, 1500000);
 }
 
-static const Setup max_length_setup = { "max_incident_seconds = 10\n", FALSE, 0 };
-static const Setup long_incident = { "", FALSE, 60 };
+static const Setup max_length_setup = { "max_incident_seconds = 10\n", FALSE, 0, 0 };
+static const Setup long_incident = { "", FALSE, 60, 0 };
 
 /* Presses every second keep it going; the maximum length ends it. */
 static void
@@ -658,11 +714,15 @@ test_kill9 (Fixture *f, gconstpointer data)
   g_assert_nonnull (ansim_manifest_get_previous_manifest_sha256 (m2));
 }
 
-static const Setup one_source = { "", FALSE, 0 };
+static const Setup one_source = { "", FALSE, 0, 0 };
+static const Setup pre_event_120 = { "", FALSE, 0, 120 };
 
 int
 main (int argc, char **argv)
 {
+  gboolean long_tests = argc > 1 && g_str_equal (argv[argc - 1], "--long");
+  if (long_tests)
+    argc--;
   g_test_init (&argc, &argv, NULL);
   if (!g_find_program_in_path ("age") || !g_find_program_in_path ("ffprobe") ||
       !g_find_program_in_path ("ffmpeg"))
@@ -672,9 +732,16 @@ main (int argc, char **argv)
     }
 #define ADD(path, fn, setup_data) \
   g_test_add (path, Fixture, setup_data, setup, fn, teardown)
+  /* The long ones run as their own meson test, beside the others. */
+  if (long_tests)
+    {
+      ADD ("/recorder/long/pre-event-120", test_pre_event_120, &pre_event_120);
+      return g_test_run ();
+    }
   ADD ("/recorder/incident/pre-event-continuity-sealing", test_incident, &default_setup);
   ADD ("/recorder/incident/extension", test_extension, &one_source);
   ADD ("/recorder/incident/long-press", test_long_press, &one_source);
+  ADD ("/recorder/incident/shutdown", test_shutdown, &one_source);
   ADD ("/recorder/incident/max-length", test_max_length, &max_length_setup);
   ADD ("/recorder/crash/kill9-restart", test_kill9, &long_incident);
   return g_test_run ();
