@@ -24,6 +24,8 @@ struct _RecorderIncident {
   char *end_reason;                  /* set once ending */
   gint64 end_mono_us;
   gboolean failed;                   /* sealing failed: segments no longer written */
+  guint n_committed;                 /* manifest entries with their database rows */
+  gint64 next_start_mono_us;         /* end of the last entry, or 0 */
   RecorderIncidentClosedFunc closed_func;
   gpointer user_data;
   guint n_segments;
@@ -85,18 +87,18 @@ queue_manifest (RecorderContext *ctx, gint64 incident_id, const char *uuid,
 /* Writes the manifest and, in one transaction, the latest entry's segment
  * row (if any), the outbox rows and the manifest hash. */
 static gboolean
-commit_manifest (RecorderIncident *inc, gboolean with_entry, GError **error)
+commit_manifest (RecorderIncident *inc, GError **error)
 {
   RecorderContext *ctx = inc->ctx;
+  guint n = ansim_manifest_get_n_entries (inc->manifest);
 
   if (!ansim_manifest_write (inc->manifest, inc->dir, ctx->device_key, error))
     return FALSE;
   if (!ansim_db_begin (ctx->db, error))
     return FALSE;
-  if (with_entry)
+  for (guint i = inc->n_committed; i < n; i++)
     {
-      guint n = ansim_manifest_get_n_entries (inc->manifest);
-      const AnsimManifestEntry *e = ansim_manifest_get_entry (inc->manifest, n - 1);
+      const AnsimManifestEntry *e = ansim_manifest_get_entry (inc->manifest, i);
       char entry_hash[ANSIM_SHA256_HEX_LEN + 1];
       ansim_manifest_entry_hash (e, entry_hash);
       gboolean media = e->kind == ANSIM_ENTRY_SEGMENT;
@@ -157,7 +159,15 @@ commit_manifest (RecorderIncident *inc, gboolean with_entry, GError **error)
   if (!queue_manifest (ctx, inc->id, inc->uuid,
                        ansim_manifest_get_written_sha256 (inc->manifest), error))
     goto fail;
-  return ansim_db_commit (ctx->db, error);
+  if (!ansim_db_commit (ctx->db, error))
+    return FALSE;
+  inc->n_committed = n;
+  if (n > 0)
+    {
+      const AnsimManifestEntry *e = ansim_manifest_get_entry (inc->manifest, n - 1);
+      inc->next_start_mono_us = e->start_mono_us + e->duration_us;
+    }
+  return TRUE;
 
 fail:
   ansim_db_rollback (ctx->db);
@@ -174,6 +184,26 @@ report_failure (RecorderIncident *inc, const char *what, const GError *error)
   log_event (inc, "error", g_get_monotonic_time (), detail, NULL);
 }
 
+/* Time without media before mono_us (a source failure) becomes a gap
+ * entry naming why, so the timeline stays whole and honest. */
+static gboolean
+add_gap_until (RecorderIncident *inc, gint64 mono_us, gint64 min_us, GError **error)
+{
+  gint64 from = inc->next_start_mono_us;
+
+  if (from == 0 || mono_us - from <= min_us)
+    return TRUE;
+  const char *why = recorder_source_get_last_error (inc->source);
+  g_autofree char *reason = g_strdup_printf ("source %s: %s", recorder_source_get_name (inc->source),
+                                             why != NULL ? why : "no frames");
+  g_message ("incident %s: gap of %.1f s (%s)", inc->uuid, (mono_us - from) / 1e6, reason);
+  if (!ansim_manifest_add_gap (inc->manifest, wall_of_mono (from), from, mono_us - from, reason,
+                               error))
+    return FALSE;
+  inc->next_start_mono_us = mono_us;
+  return TRUE;
+}
+
 /* Main context: one finished Matroska file in memory. */
 static void
 on_segment (GBytes *media, GstClockTime start, GstClockTime duration, gpointer user_data)
@@ -186,13 +216,19 @@ on_segment (GBytes *media, GstClockTime start, GstClockTime duration, gpointer u
 
   if (inc->failed)
     return;
-  gint64 start_mono = recorder_source_running_to_mono (inc->source, start);
+  gint64 start_mono = (gint64) (start / 1000);
   gint64 start_wall = wall_of_mono (start_mono);
+  if (!add_gap_until (inc, start_mono, ANSIM_MANIFEST_TIME_TOLERANCE_US / 2, &error))
+    {
+      inc->failed = TRUE;
+      report_failure (inc, "recording a gap", error);
+      return;
+    }
   if (!ansim_manifest_seal_segment (inc->manifest, inc->dir,
                                     (AnsimAgeRecipient *const *) ctx->recipients->pdata,
                                     ctx->recipients->len, data, len, start_wall, start_mono,
                                     (gint64) (duration / 1000), &error) ||
-      !commit_manifest (inc, TRUE, &error))
+      !commit_manifest (inc, &error))
     {
       /* The evidence library never leaves a half-sealed file; stop adding
        * to this incident rather than write a chain with a hole. */
@@ -256,6 +292,15 @@ on_segmenter_done (const GError *seg_error, gpointer user_data)
 
   if (seg_error != NULL)
     report_failure (inc, "recording", seg_error);
+  /* The source was down when the incident ended: the gap to the end (past
+   * what encoding latency explains). */
+  if (!inc->failed && (!add_gap_until (inc, inc->end_mono_us, G_USEC_PER_SEC, &error) ||
+                       (ansim_manifest_get_n_entries (inc->manifest) > inc->n_committed &&
+                        !commit_manifest (inc, &error))))
+    {
+      report_failure (inc, "recording a gap", error);
+      g_clear_error (&error);
+    }
   if (!ansim_manifest_close (inc->manifest, inc->end_reason, wall, inc->end_mono_us, &error) ||
       !ansim_manifest_write (inc->manifest, inc->dir, ctx->device_key, &error) ||
       !close_in_db (ctx, inc->id, inc->uuid, inc->end_reason, wall, inc->end_mono_us,
@@ -390,7 +435,7 @@ recorder_incident_open (RecorderContext *ctx, RecorderSource *src, const char *t
       !ansim_manifest_add_event (inc->manifest, "press", opened_wall, edge_mono_us, error) ||
       !ansim_manifest_add_event (inc->manifest, "notice-given", wall_of_mono (notice_mono_us),
                                  notice_mono_us, error) ||
-      !commit_manifest (inc, FALSE, error))
+      !commit_manifest (inc, error))
     goto fail_recorded;
 
   inc->segmenter = recorder_segmenter_new (recorder_source_get_name (src), video_caps,
@@ -403,8 +448,7 @@ recorder_incident_open (RecorderContext *ctx, RecorderSource *src, const char *t
   inc->timer = g_timeout_add (50, on_timer, inc);
   g_message ("incident %s opened by %s on source %s, recording from %.2f s before the trigger",
              inc->uuid, trigger, recorder_source_get_name (src),
-             first == GST_CLOCK_TIME_NONE ? 0.0
-             : (edge_mono_us - recorder_source_running_to_mono (src, first)) / 1e6);
+             first == GST_CLOCK_TIME_NONE ? 0.0 : (edge_mono_us - (gint64) (first / 1000)) / 1e6);
   return inc;
 
 fail_recorded:

@@ -21,7 +21,9 @@ typedef enum {
 
 /* Encoded buffers of the last pre_event time, whole GOPs only, so replay
  * always starts at a video keyframe. Not thread-safe: the source holds its
- * lock around every call. Times are running times of the capture pipeline. */
+ * lock around every call. Times are capture times: CLOCK_MONOTONIC in ns
+ * (running time + base time on the system clock), continuous across
+ * pipeline restarts. */
 typedef struct _RecorderRing RecorderRing;
 
 typedef struct {
@@ -56,7 +58,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (RecorderRing, recorder_ring_free)
 typedef struct _RecorderSegmenter RecorderSegmenter;
 
 /* One finished Matroska segment, on the main context. start and duration
- * are in the timeline of the buffers pushed (capture running time). */
+ * are in the timeline of the buffers pushed (capture time, ns). */
 typedef void (*RecorderSegmentFunc) (GBytes *media, GstClockTime start, GstClockTime duration,
                                      gpointer user_data);
 /* All pushed buffers are in segments (error NULL), or the pipeline failed. */
@@ -72,7 +74,9 @@ RecorderSegmenter *recorder_segmenter_new (const char *name, GstCaps *video_caps
                                            gpointer user_data, GError **error);
 /* Any thread, in order per stream. Buffers before the first video
  * keyframe are skipped; that keyframe's PTS is the segmenter's time zero.
- * Does not take the buffer. */
+ * After a hole in the video (a source failure) a new segment starts at the
+ * next keyframe; delta frames before it cannot be decoded and are dropped
+ * (and counted in the log). Does not take the buffer. */
 void recorder_segmenter_push (RecorderSegmenter *seg, RecorderStream stream, GstBuffer *buffer);
 /* No more buffers: the last segment is closed, then done_func runs. */
 void recorder_segmenter_finish (RecorderSegmenter *seg);
@@ -122,8 +126,8 @@ GstClockTime recorder_source_attach (RecorderSource *src, RecorderSegmenter *seg
 void recorder_source_detach (RecorderSource *src);
 /* Caps of the encoded streams once known (NULL before the first buffer). */
 GstCaps *recorder_source_get_caps (RecorderSource *src, RecorderStream stream);
-/* CLOCK_MONOTONIC µs (g_get_monotonic_time) of a capture running time. */
-gint64 recorder_source_running_to_mono (RecorderSource *src, GstClockTime running);
+/* Why the source last failed (main context), or NULL. */
+const char *recorder_source_get_last_error (RecorderSource *src);
 void recorder_source_get_ring_stats (RecorderSource *src, RecorderRingStats *out_stats);
 /* Waits (iterating the default context) until both streams' caps are known. */
 gboolean recorder_source_wait_ready (RecorderSource *src, guint timeout_ms, GError **error);

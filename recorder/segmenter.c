@@ -19,6 +19,11 @@
 #include <gio/gio.h>
 #include <gst/app/gstappsrc.h>
 
+typedef struct {
+  GstClockTime start;           /* of this segment */
+  GstClockTime previous_end;    /* end of the segment before (earlier after a hole) */
+} Cut;
+
 struct _RecorderSegmenter {
   char *name;
   GstElement *pipeline;
@@ -31,10 +36,11 @@ struct _RecorderSegmenter {
   GstClockTime segment_time;
   GMutex lock;                  /* guards the members below */
   GstClockTime zero;            /* PTS of the first video keyframe pushed */
-  GArray *cuts;                 /* GstClockTime: start of segment i, segmenter time */
+  GArray *cuts;                 /* Cut: where segment i starts, segmenter time */
   guint n_sinks;                /* sinks created so far: segment i has sink i */
   GstClockTime last_cut;
   GstClockTime end;             /* end of the newest video frame pushed */
+  guint64 n_dropped;            /* delta frames dropped after holes */
   /* main context only */
   GHashTable *closed;           /* segment number -> its sink, closed but not delivered */
   guint next_delivery;
@@ -43,6 +49,10 @@ struct _RecorderSegmenter {
 };
 
 #define STREAM_KEY "ansim-memory-stream"
+/* Video this far past the last frame's end is a hole (a source failure):
+ * the next segment starts after it, so the manifest can show the gap. */
+#define HOLE (500 * GST_MSECOND)
+#define CUT_SLACK (100 * GST_MSECOND)
 
 /* Streaming thread: each new segment gets its own memory stream. */
 #define NUMBER_KEY "ansim-segment-number"
@@ -67,11 +77,11 @@ deliver_fragment (RecorderSegmenter *seg, GstElement *sink, guint number)
   GOutputStream *stream = g_object_get_data (G_OBJECT (sink), STREAM_KEY);
 
   g_mutex_lock (&seg->lock);
-  GstClockTime begin = number < seg->cuts->len ? g_array_index (seg->cuts, GstClockTime, number)
+  GstClockTime begin = number < seg->cuts->len ? g_array_index (seg->cuts, Cut, number).start
                                                : seg->end;
   /* The last segment ends with the last frame (at EOS). */
   GstClockTime end = number + 1 < seg->cuts->len
-                     ? g_array_index (seg->cuts, GstClockTime, number + 1) : seg->end;
+                     ? g_array_index (seg->cuts, Cut, number + 1).previous_end : seg->end;
   g_mutex_unlock (&seg->lock);
 
   g_output_stream_close (stream, NULL, NULL);
@@ -180,7 +190,7 @@ recorder_segmenter_new (const char *name, GstCaps *video_caps, GstCaps *audio_ca
                 "muxer-factory", "matroskamux", NULL);
   seg->splitmux = splitmux;
   seg->segment_time = (GstClockTime) segment_seconds * GST_SECOND;
-  seg->cuts = g_array_new (FALSE, FALSE, sizeof (GstClockTime));
+  seg->cuts = g_array_new (FALSE, FALSE, sizeof (Cut));
   seg->closed = g_hash_table_new_full (NULL, NULL, NULL, gst_object_unref);
   g_signal_connect (splitmux, "sink-added", G_CALLBACK (on_sink_added), seg);
   gst_bin_add (GST_BIN (seg->pipeline), splitmux);
@@ -252,14 +262,27 @@ recorder_segmenter_push (RecorderSegmenter *seg, RecorderStream stream, GstBuffe
   if (stream == RECORDER_STREAM_VIDEO && GST_CLOCK_TIME_IS_VALID (pts))
     {
       GstClockTime t = pts - zero;
+      gboolean key = !GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_DELTA_UNIT);
+      gboolean hole = seg->end != GST_CLOCK_TIME_NONE && t > seg->end + HOLE;
+      if (hole && !key)
+        {
+          /* Refers to pictures that never came: undecodable. */
+          if (seg->n_dropped++ % 100 == 0)
+            g_message ("source %s: %" G_GUINT64_FORMAT " picture(s) after a hole dropped "
+                       "until the next keyframe", seg->name, seg->n_dropped);
+          g_mutex_unlock (&seg->lock);
+          return;
+        }
       GstClockTime frame = GST_BUFFER_DURATION_IS_VALID (buffer) ? GST_BUFFER_DURATION (buffer)
                            : seg->end != GST_CLOCK_TIME_NONE && t > seg->end ? t - seg->end : 0;
-      if (!GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_DELTA_UNIT) &&
-          (seg->last_cut == GST_CLOCK_TIME_NONE || t >= seg->last_cut + seg->segment_time))
+      /* CUT_SLACK: a network camera's keyframes jitter around their slot. */
+      if (key && (seg->last_cut == GST_CLOCK_TIME_NONE || hole ||
+                  t + CUT_SLACK >= seg->last_cut + seg->segment_time))
         {
+          Cut cut = { t, hole ? seg->end : t };
           split = seg->last_cut != GST_CLOCK_TIME_NONE;
           seg->last_cut = t;
-          g_array_append_val (seg->cuts, t);
+          g_array_append_val (seg->cuts, cut);
         }
       seg->end = t + frame;
     }

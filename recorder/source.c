@@ -26,8 +26,19 @@ struct _RecorderSource {
   RecorderRing *ring;
   RecorderSegmenter *attached;       /* not owned */
   GstCaps *caps[RECORDER_N_STREAMS];
-  gint64 base_mono_us;               /* mono µs of running time 0 */
+  /* main context only */
+  char *last_error;                  /* why it last failed, or NULL */
+  char *last_warning;
+  gboolean failed;                   /* stopped, a retry is scheduled */
+  guint retry_timer, watchdog;
+  guint backoff_ms;
+  gint64 started_mono_us;            /* (re)started at */
+  gpointer last_buffer_mono_us;      /* atomic; a gsize, 0 = none yet */
 };
+
+#define BACKOFF_MIN_MS 1000
+#define BACKOFF_MAX_MS 30000
+#define STALL_US (3 * G_USEC_PER_SEC)
 
 static const char *const preferred_encoders[] = { "v4l2h264enc", "x264enc", "openh264enc", NULL };
 
@@ -95,7 +106,7 @@ pipeline_description (const RecorderSourceConfig *c, const char *encoder)
   g_autofree char *enc = encoder_description (encoder, c);
   g_autofree char *raw_caps = g_strdup_printf ("video/x-raw,width=%u,height=%u,framerate=%u/1",
                                                c->width, c->height, c->framerate);
-  const char *h264_out = "h264parse ! video/x-h264,stream-format=avc,alignment=au ! "
+  const char *h264_out = "h264parse config-interval=-1 ! video/x-h264,stream-format=avc,alignment=au ! "
                          "appsink name=video_sink sync=false";
 
   switch (c->video)
@@ -116,10 +127,10 @@ pipeline_description (const RecorderSourceConfig *c, const char *encoder)
     case RECORDER_VIDEO_RTSP:
       {
         g_autofree char *url = g_strescape (c->url, NULL);
-        /* Already H.264: passed through without re-encoding. */
-        g_string_append_printf (d, "rtspsrc name=rtsp location=\"%s\" latency=200 ! "
-                                "application/x-rtp,media=video ! rtph264depay ! %s", url,
-                                h264_out);
+        /* Already H.264: passed through without re-encoding. rtspsrc's
+         * pads are linked in on_rtsp_pad (again after every restart). */
+        g_string_append_printf (d, "rtspsrc name=rtsp location=\"%s\" latency=200 "
+                                "rtph264depay name=rtsp_video ! %s", url, h264_out);
         break;
       }
     }
@@ -144,8 +155,7 @@ pipeline_description (const RecorderSourceConfig *c, const char *encoder)
       g_string_append_printf (d, " pulsesrc ! %s", opus);
       break;
     case RECORDER_AUDIO_RTSP:
-      g_string_append_printf (d, " rtsp. ! application/x-rtp,media=audio ! decodebin ! %s",
-                              opus);
+      g_string_append_printf (d, " decodebin name=rtsp_audio ! %s", opus);
       break;
     }
   return g_string_free (g_steal_pointer (&d), FALSE);
@@ -166,31 +176,25 @@ on_new_sample (GstAppSink *sink, RecorderSource *src, RecorderStream stream)
   GstBuffer *buffer = gst_sample_get_buffer (sample);
   const GstSegment *segment = gst_sample_get_segment (sample);
 
-  /* Ring and segmenter work in running time. */
+  /* Ring and segmenter work in capture time: running time plus base time,
+   * i.e. CLOCK_MONOTONIC, which keeps going across pipeline restarts. */
+  GstClockTime base = gst_element_get_base_time (src->pipeline);
   GstBuffer *copy = gst_buffer_copy (buffer);
   if (segment != NULL && segment->format == GST_FORMAT_TIME)
     {
       if (GST_BUFFER_PTS_IS_VALID (buffer))
         GST_BUFFER_PTS (copy) = gst_segment_to_running_time (segment, GST_FORMAT_TIME,
-                                                             GST_BUFFER_PTS (buffer));
+                                                             GST_BUFFER_PTS (buffer)) + base;
       if (GST_BUFFER_DTS_IS_VALID (buffer))
         GST_BUFFER_DTS (copy) = gst_segment_to_running_time (segment, GST_FORMAT_TIME,
-                                                             GST_BUFFER_DTS (buffer));
+                                                             GST_BUFFER_DTS (buffer)) + base;
     }
-  GstClockTime now = GST_CLOCK_TIME_NONE;
-  g_autoptr (GstClock) clock = gst_element_get_clock (src->pipeline);
-  if (clock != NULL)
-    {
-      GstClockTime t = gst_clock_get_time (clock), base = gst_element_get_base_time (src->pipeline);
-      if (t >= base)
-        now = t - base;
-    }
+  GstClockTime now = (GstClockTime) g_get_monotonic_time () * 1000;
 
+  g_atomic_pointer_set (&src->last_buffer_mono_us, GSIZE_TO_POINTER ((gsize) (now / 1000)));
   g_mutex_lock (&src->lock);
   if (src->caps[stream] == NULL)
     src->caps[stream] = gst_caps_ref (gst_sample_get_caps (sample));
-  if (src->base_mono_us == 0)
-    src->base_mono_us = gst_element_get_base_time (src->pipeline) / 1000;
   if (src->attached != NULL)
     recorder_segmenter_push (src->attached, stream, copy);
   recorder_ring_push (src->ring, stream, copy, now);
@@ -210,6 +214,90 @@ on_audio_sample (GstAppSink *sink, gpointer user_data)
   return on_new_sample (sink, user_data, RECORDER_STREAM_AUDIO);
 }
 
+static void source_fail (RecorderSource *src, const char *why);
+
+/* Streaming thread: a stream of the camera appeared; its media type says
+ * which chain it feeds. */
+static void
+on_rtsp_pad (GstElement *rtspsrc, GstPad *pad, gpointer user_data)
+{
+  GstBin *pipeline = user_data;
+  g_autoptr (GstCaps) caps = gst_pad_query_caps (pad, NULL);
+  const GstStructure *st = gst_caps_get_size (caps) > 0 ? gst_caps_get_structure (caps, 0) : NULL;
+  const char *media = st != NULL ? gst_structure_get_string (st, "media") : NULL;
+  (void) rtspsrc;
+
+  if (media == NULL)
+    return;
+  g_autofree char *name = g_strdup_printf ("rtsp_%s", media);
+  g_autoptr (GstElement) next = gst_bin_get_by_name (pipeline, name);
+  if (next == NULL)
+    return;   /* e.g. sound from a camera whose sound is not recorded */
+  g_autoptr (GstPad) sink = gst_element_get_static_pad (next, "sink");
+  if (!gst_pad_is_linked (sink) && gst_pad_link (pad, sink) != GST_PAD_LINK_OK)
+    g_warning ("cannot link the camera's %s stream, ignoring it", media);
+}
+
+static gboolean
+retry (gpointer user_data)
+{
+  RecorderSource *src = user_data;
+
+  src->retry_timer = 0;
+  src->failed = FALSE;
+  src->started_mono_us = g_get_monotonic_time ();
+  g_message ("source %s: restarting", src->name);
+  if (gst_element_set_state (src->pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
+    source_fail (src, "does not start");
+  return G_SOURCE_REMOVE;
+}
+
+/* A camera unplugged, a stream lost: stop, keep the ring, retry with
+ * backoff (1 s doubling to 30 s). Incidents see the hole as a gap. */
+static void
+source_fail (RecorderSource *src, const char *why)
+{
+  if (src->failed)
+    return;
+  src->failed = TRUE;
+  /* The first failure of an outage says what happened; the retries after
+   * it only say that the camera is still gone. */
+  if (src->backoff_ms == BACKOFF_MIN_MS || src->last_error == NULL)
+    {
+      g_free (src->last_error);
+      src->last_error = g_strdup (why);
+    }
+  gst_element_set_state (src->pipeline, GST_STATE_NULL);
+  g_warning ("source %s: capture failed: %s; retrying in %.0f s", src->name, why,
+             src->backoff_ms / 1000.0);
+  src->retry_timer = g_timeout_add (src->backoff_ms, retry, src);
+  src->backoff_ms = MIN (src->backoff_ms * 2, BACKOFF_MAX_MS);
+}
+
+/* Some failures give no error (a network camera that stops sending, a
+ * wedged driver): no frame for STALL_US counts as one. */
+static gboolean
+on_watchdog (gpointer user_data)
+{
+  RecorderSource *src = user_data;
+  gint64 now = g_get_monotonic_time ();
+  gint64 last = (gint64) GPOINTER_TO_SIZE (g_atomic_pointer_get (&src->last_buffer_mono_us));
+
+  if (src->failed)
+    return G_SOURCE_CONTINUE;
+  if (last > src->started_mono_us && src->backoff_ms != BACKOFF_MIN_MS)
+    {
+      g_message ("source %s: recovered", src->name);
+      src->backoff_ms = BACKOFF_MIN_MS;
+    }
+  gint64 since = MAX (last, src->started_mono_us);
+  /* A start may take a while (RTSP handshake, camera warm-up). */
+  gint64 allowed = last > src->started_mono_us ? STALL_US : 4 * STALL_US;
+  if (now - since > allowed)
+    source_fail (src, last > src->started_mono_us ? "no frames for 3 s" : "no frames after start");
+  return G_SOURCE_CONTINUE;
+}
+
 static gboolean
 on_bus_message (GstBus *bus, GstMessage *msg, gpointer user_data)
 {
@@ -221,14 +309,23 @@ on_bus_message (GstBus *bus, GstMessage *msg, gpointer user_data)
       g_autoptr (GError) error = NULL;
       g_autofree char *debug = NULL;
       gst_message_parse_error (msg, &error, &debug);
-      g_warning ("source %s: capture failed: %s (%s)", src->name, error->message,
-                 debug != NULL ? debug : "");
+      g_debug ("source %s: %s", src->name, debug != NULL ? debug : "");
+      source_fail (src, error->message);
+    }
+  else if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS)
+    {
+      g_autofree char *why = g_strdup_printf ("the stream ended (%s)",
+                                              src->last_warning != NULL ? src->last_warning
+                                                                        : "no reason given");
+      source_fail (src, why);
     }
   else if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_WARNING)
     {
       g_autoptr (GError) error = NULL;
       gst_message_parse_warning (msg, &error, NULL);
       g_message ("source %s: %s", src->name, error->message);
+      g_free (src->last_warning);
+      src->last_warning = g_strdup (error->message);
     }
   return G_SOURCE_CONTINUE;
 }
@@ -296,6 +393,9 @@ recorder_source_new (const RecorderSourceConfig *c, GError **error)
       recorder_source_free (src);
       return NULL;
     }
+  g_autoptr (GstElement) rtsp = gst_bin_get_by_name (GST_BIN (src->pipeline), "rtsp");
+  if (rtsp != NULL)
+    g_signal_connect (rtsp, "pad-added", G_CALLBACK (on_rtsp_pad), src->pipeline);
   g_autoptr (GstElement) overlay = gst_bin_get_by_name (GST_BIN (src->pipeline), "overlay");
   if (overlay != NULL)
     {
@@ -312,6 +412,9 @@ recorder_source_new (const RecorderSourceConfig *c, GError **error)
       recorder_source_free (src);
       return NULL;
     }
+  src->backoff_ms = BACKOFF_MIN_MS;
+  src->started_mono_us = g_get_monotonic_time ();
+  src->watchdog = g_timeout_add (500, on_watchdog, src);
   g_message ("source %s: %s %s, %ux%u at %u fps, %u kbit/s, keyframe every %u ms, "
              "H.264 encoder %s, audio %s, pre-event %u s", c->name,
              c->wearable ? "wearable" : "fixed",
@@ -330,6 +433,12 @@ recorder_source_free (RecorderSource *src)
     return;
   if (src->bus_watch != 0)
     g_source_remove (src->bus_watch);
+  if (src->retry_timer != 0)
+    g_source_remove (src->retry_timer);
+  if (src->watchdog != 0)
+    g_source_remove (src->watchdog);
+  g_free (src->last_error);
+  g_free (src->last_warning);
   if (src->pipeline != NULL)
     {
       gst_element_set_state (src->pipeline, GST_STATE_NULL);
@@ -359,9 +468,8 @@ GstClockTime
 recorder_source_attach (RecorderSource *src, RecorderSegmenter *seg, gint64 trigger_mono_us)
 {
   g_mutex_lock (&src->lock);
-  gint64 from_us = trigger_mono_us - (gint64) (src->pre_event / 1000) - src->base_mono_us;
-  GstClockTime from = src->base_mono_us != 0 && from_us > 0 ? (GstClockTime) from_us * 1000
-                                                             : GST_CLOCK_TIME_NONE;
+  gint64 from_us = trigger_mono_us - (gint64) (src->pre_event / 1000);
+  GstClockTime from = from_us > 0 ? (GstClockTime) from_us * 1000 : GST_CLOCK_TIME_NONE;
   GstClockTime first = recorder_ring_foreach (src->ring, from, forward_to_segmenter, seg);
   src->attached = seg;
   g_mutex_unlock (&src->lock);
@@ -385,13 +493,10 @@ recorder_source_get_caps (RecorderSource *src, RecorderStream stream)
   return caps;
 }
 
-gint64
-recorder_source_running_to_mono (RecorderSource *src, GstClockTime running)
+const char *
+recorder_source_get_last_error (RecorderSource *src)
 {
-  g_mutex_lock (&src->lock);
-  gint64 base = src->base_mono_us;
-  g_mutex_unlock (&src->lock);
-  return base + (gint64) (running / 1000);
+  return src->last_error;
 }
 
 void

@@ -29,6 +29,8 @@ typedef struct {
   char *recipient;
   char *log_path;
   GSubprocess *host;
+  GSubprocess *camera;    /* rtsp-server */
+  guint16 port;
 } Fixture;
 
 /* Extra [recorder] lines and the [source] groups of a test. */
@@ -37,6 +39,7 @@ typedef struct {
   gboolean two_sources;    /* a fixed camera and a wearable with sound */
   int post_event_s;        /* 0: POST_EVENT_S */
   int pre_event_s;         /* 0: PRE_EVENT_S */
+  gboolean rtsp;           /* the camera is tests/recorder/rtsp-server */
 } Setup;
 
 static const Setup default_setup = { "", TRUE, 0, 0 };
@@ -61,9 +64,11 @@ write_config (Fixture *f, const Setup *s)
     "[trigger desk-button]\ninput = simulated\nlong_press_ms = 600\n\n"
     "[output recording]\nkind = simulated\n\n"
     "[source cam]\nkind = fixed\nwidth = 320\nheight = 240\nframerate = %d\n"
-    "bitrate_kbps = 300\nkeyframe_ms = 1000\n",
+    "bitrate_kbps = 300\nkeyframe_ms = 1000\n%s",
     f->data_dir, f->recipient, s->pre_event_s > 0 ? s->pre_event_s : PRE_EVENT_S, s->post_event_s > 0 ? s->post_event_s : POST_EVENT_S,
-    s->recorder_extra, FPS);
+    s->recorder_extra, FPS, "");
+  if (s->rtsp)
+    g_string_append_printf (c, "video = rtsp\nurl = rtsp://127.0.0.1:%u/cam\n", f->port);
   if (s->two_sources)
     g_string_append_printf (c, "\n[source body]\nkind = wearable\naudio = test\nwidth = 240\n"
                             "height = 160\nframerate = %d\nbitrate_kbps = 200\n", FPS);
@@ -86,6 +91,14 @@ setup (Fixture *f, gconstpointer data)
   f->key_path = g_build_filename (f->dir, "device.pem", NULL);
   f->identity_path = g_build_filename (f->dir, "identity.txt", NULL);
   f->log_path = g_build_filename (f->dir, "recorder.log", NULL);
+  if (s->rtsp)
+    {
+      /* A free loopback port for the camera. */
+      g_autoptr (GSocketListener) l = g_socket_listener_new ();
+      f->port = g_socket_listener_add_any_inet_port (l, NULL, &error);
+      g_assert_no_error (error);
+      g_socket_listener_close (l);
+    }
   char *secret = ansim_age_keygen (&f->recipient, &error);
   g_assert_no_error (error);
   g_file_set_contents_full (f->identity_path, secret, -1, G_FILE_SET_CONTENTS_NONE, 0600,
@@ -99,6 +112,12 @@ static void
 teardown (Fixture *f, gconstpointer data)
 {
   (void) data;
+  if (f->camera != NULL)
+    {
+      g_subprocess_force_exit (f->camera);
+      g_subprocess_wait (f->camera, NULL, NULL);
+      g_object_unref (f->camera);
+    }
   if (f->host != NULL)
     {
       g_subprocess_force_exit (f->host);
@@ -232,6 +251,11 @@ wait_closed (Fixture *f, gint64 n, guint timeout_ms)
       g_usleep (50000);
     }
 }
+
+/* How far a frame may be from its slot: 0 for test sources; a network
+ * camera's timestamps jitter by a millisecond or two (a missing frame is
+ * still 40 ms off). */
+static gint64 frame_jitter_ms = 0;
 
 typedef struct {
   gint64 id;
@@ -383,7 +407,13 @@ check_incident (Fixture *f, const Incident *inc, gboolean with_audio, guint *out
   for (guint i = 0; i < n; i++)
     {
       const AnsimManifestEntry *e = ansim_manifest_get_entry (m, i);
-      g_assert_cmpint (e->kind, ==, ANSIM_ENTRY_SEGMENT);
+      if (e->kind == ANSIM_ENTRY_GAP)
+        {
+          /* Continuity starts again after a declared gap. */
+          g_assert_nonnull (e->reason);
+          expect_next_v = expect_next_a = -1;
+          continue;
+        }
       g_autofree char *plain = age_decrypt (f, dir, e->file);
       assert_decodes_cleanly (plain);
       g_autoptr (GArray) v = packet_times (plain, "v");
@@ -394,7 +424,7 @@ check_incident (Fixture *f, const Incident *inc, gboolean with_audio, guint *out
       for (guint k = 0; k < v->len; k++)
         {
           gint64 t = g_array_index (v, gint64, k);
-          if (expect_next_v >= 0 && t != expect_next_v)
+          if (expect_next_v >= 0 && ABS (t - expect_next_v) > frame_jitter_ms)
             g_error ("%s: frame %u at %" G_GINT64_FORMAT " ms, expected %" G_GINT64_FORMAT
                      " ms (a frame missing or repeated)", e->file, k, t, expect_next_v);
           expect_next_v = t + FRAME_MS;
@@ -409,6 +439,15 @@ check_incident (Fixture *f, const Incident *inc, gboolean with_audio, guint *out
           for (guint k = 0; k < a->len; k++)
             {
               gint64 t = g_array_index (a, gint64, k);
+              /* Matroska readers show a segment's first Opus packet shifted
+               * by the codec delay (6.5 ms) when it starts near 0: its
+               * place is checked through the packets around it. */
+              if (k == 0)
+                {
+                  if (expect_next_a >= 0)
+                    expect_next_a += 20;
+                  continue;
+                }
               /* Opus frames are 20 ms; Matroska rounds to 1 ms. */
               if (expect_next_a >= 0 && ABS (t - expect_next_a) > 1)
                 g_error ("%s: audio packet %u at %" G_GINT64_FORMAT " ms, expected %"
@@ -550,6 +589,79 @@ test_shutdown (Fixture *f, gconstpointer data)
     ansim_manifest_get_entry (m, ansim_manifest_get_n_entries (m) - 1);
   /* Recorded up to the stop, not just to the last full segment. */
   g_assert_cmpint (last->start_mono_us + last->duration_us, >=, inc->closed_mono_us - 300000);
+}
+
+static void
+start_camera (Fixture *f)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *exe = build_path ("tests/recorder/rtsp-server");
+  g_autofree char *port = g_strdup_printf ("%u", f->port);
+  f->camera = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE, &error, exe, port, NULL);
+  g_assert_no_error (error);
+  g_usleep (500000);
+}
+
+static void
+kill_camera (Fixture *f)
+{
+  g_subprocess_send_signal (f->camera, SIGKILL);
+  g_subprocess_wait (f->camera, NULL, NULL);
+  g_clear_object (&f->camera);
+}
+
+/* A network camera that goes away mid-incident and comes back: the
+ * recorder keeps running, the manifest gets a gap entry naming the
+ * failure, and recording resumes by itself; everything verifies. */
+static void
+test_rtsp_outage (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  g_autofree char *exe = build_path ("tests/recorder/rtsp-server");
+  if (!g_file_test (exe, G_FILE_TEST_IS_EXECUTABLE))
+    {
+      g_test_skip ("no tests/recorder/rtsp-server (libgstrtspserver-1.0-dev missing)");
+      return;
+    }
+  frame_jitter_ms = 3;
+  start_camera (f);
+  start_and_fill (f, 1);
+  press (f, "100");
+  g_usleep (3 * G_USEC_PER_SEC);
+  kill_camera (f);
+  wait_log (f, "source cam: capture failed", 1, 10000);
+  g_usleep (2 * G_USEC_PER_SEC);
+  start_camera (f);
+  wait_log (f, "source cam: recovered", 1, 30000);
+  g_usleep (3 * G_USEC_PER_SEC);
+  press (f, "long");
+  wait_closed (f, 1, 20000);
+  stop_host (f);
+
+  g_autoptr (GArray) incidents = list_incidents (f);
+  g_assert_cmpuint (incidents->len, ==, 1);
+  const Incident *inc = &g_array_index (incidents, Incident, 0);
+  guint frames;
+  g_autoptr (AnsimManifest) m = check_incident (f, inc, FALSE, &frames);
+  g_assert_cmpstr (inc->reason, ==, "long-press");
+  guint gaps = 0, after = 0;
+  for (guint i = 0; i < ansim_manifest_get_n_entries (m); i++)
+    {
+      const AnsimManifestEntry *e = ansim_manifest_get_entry (m, i);
+      if (e->kind == ANSIM_ENTRY_GAP)
+        {
+          gaps++;
+          g_test_message ("gap of %.1f s: %s", e->duration_us / 1e6, e->reason);
+          g_assert_nonnull (strstr (e->reason, "source cam"));
+          g_assert_cmpint (e->duration_us, >, 1000000);
+        }
+      else if (gaps > 0)
+        after++;
+    }
+  g_assert_cmpuint (gaps, ==, 1);
+  g_assert_cmpuint (after, >=, 1);
+  g_autoptr (sqlite3) db = open_db (f);
+  g_assert_cmpint (query_int (db, "SELECT count(*) FROM segments WHERE kind = 'gap'"), ==, 1);
 }
 
 /* 120 s before the trigger, from the keyframe at or before it. */
@@ -715,7 +827,8 @@ test_kill9 (Fixture *f, gconstpointer data)
 }
 
 static const Setup one_source = { "", FALSE, 0, 0 };
-static const Setup pre_event_120 = { "", FALSE, 0, 120 };
+static const Setup pre_event_120 = { "", FALSE, 0, 120, FALSE };
+static const Setup rtsp_camera = { "", FALSE, 60, 0, TRUE };
 
 int
 main (int argc, char **argv)
@@ -744,5 +857,6 @@ main (int argc, char **argv)
   ADD ("/recorder/incident/shutdown", test_shutdown, &one_source);
   ADD ("/recorder/incident/max-length", test_max_length, &max_length_setup);
   ADD ("/recorder/crash/kill9-restart", test_kill9, &long_incident);
+  ADD ("/recorder/failure/rtsp-outage", test_rtsp_outage, &rtsp_camera);
   return g_test_run ();
 }
