@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* Test helper: runs the recorder like ansim-recorder does, but with a device
- * key given on the command line, until SIGTERM/SIGINT.
- *   recorder-host CONFIG DEVICE_KEY_PATH */
+/* Test and benchmark helper: runs the recorder like ansim-recorder does,
+ * but with a device key given on the command line, until SIGTERM/SIGINT.
+ *   recorder-host CONFIG DEVICE_KEY_PATH
+ * With RECORDER_HOST_STATS=SOURCE it prints that source's pre-event buffer
+ * every second: "prebuffer SECONDS BYTES". */
 #include <glib-unix.h>
 
 #include "recorder.h"
@@ -11,6 +13,18 @@ on_signal (gpointer loop)
 {
   g_main_loop_quit (loop);
   return G_SOURCE_REMOVE;
+}
+
+static gboolean
+print_stats (gpointer user_data)
+{
+  Recorder *recorder = user_data;
+  double seconds;
+  gsize bytes;
+
+  recorder_get_prebuffer_stats (recorder, g_getenv ("RECORDER_HOST_STATS"), &seconds, &bytes);
+  g_print ("prebuffer %.2f %" G_GSIZE_FORMAT "\n", seconds, bytes);
+  return G_SOURCE_CONTINUE;
 }
 
 int
@@ -40,8 +54,13 @@ main (int argc, char **argv)
   g_autoptr (GMainLoop) loop = g_main_loop_new (NULL, FALSE);
   g_unix_signal_add (SIGTERM, on_signal, loop);
   g_unix_signal_add (SIGINT, on_signal, loop);
+  guint stats = 0;
+  if (g_getenv ("RECORDER_HOST_STATS") != NULL)
+    stats = g_timeout_add_seconds (1, print_stats, recorder);
   g_print ("recorder-host: ready\n");
   g_main_loop_run (loop);
+  if (stats != 0)
+    g_source_remove (stats);
   g_clear_pointer (&recorder, recorder_free);
   g_print ("recorder-host: stopped\n");
   return 0;

@@ -837,8 +837,10 @@ main (int argc, char **argv)
   if (long_tests)
     argc--;
   g_test_init (&argc, &argv, NULL);
-  if (!g_find_program_in_path ("age") || !g_find_program_in_path ("ffprobe") ||
-      !g_find_program_in_path ("ffmpeg"))
+  g_autofree char *age = g_find_program_in_path ("age");
+  g_autofree char *ffprobe = g_find_program_in_path ("ffprobe");
+  g_autofree char *ffmpeg = g_find_program_in_path ("ffmpeg");
+  if (age == NULL || ffprobe == NULL || ffmpeg == NULL)
     {
       g_test_skip ("needs age, ffprobe and ffmpeg");
       return 77;
