@@ -179,7 +179,10 @@ on_new_sample (GstAppSink *sink, RecorderSource *src, RecorderStream stream)
   /* Ring and segmenter work in capture time: running time plus base time,
    * i.e. CLOCK_MONOTONIC, which keeps going across pipeline restarts. */
   GstClockTime base = gst_element_get_base_time (src->pipeline);
-  GstBuffer *copy = gst_buffer_copy (buffer);
+  /* A deep copy: encoders hand out buffers with room for their worst
+   * case, and the ring holds minutes of them; exact-size memory halves
+   * what the ring costs in RSS. */
+  GstBuffer *copy = gst_buffer_copy_deep (buffer);
   if (segment != NULL && segment->format == GST_FORMAT_TIME)
     {
       if (GST_BUFFER_PTS_IS_VALID (buffer))
