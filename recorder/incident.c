@@ -29,6 +29,11 @@ struct _RecorderIncident {
   RecorderIncidentClosedFunc closed_func;
   gpointer user_data;
   guint n_segments;
+  /* from open to start */
+  AnsimTriggerKind kind;
+  char *prev_manifest;               /* what the manifest chains to, or NULL */
+  gint64 notice_mono_us;
+  GstCaps *caps[RECORDER_N_STREAMS];
 };
 
 static gint64
@@ -415,49 +420,65 @@ recorder_incident_open (RecorderContext *ctx, RecorderSource *src, const char *t
   inc->closed_func = closed_func;
   inc->user_data = user_data;
   gint64 opened_wall = wall_of_mono (edge_mono_us);
-  g_autofree char *prev = previous_manifest_hash (ctx);
+  inc->prev_manifest = previous_manifest_hash (ctx);
+  inc->kind = kind;
+  inc->notice_mono_us = notice_mono_us;
+  inc->caps[RECORDER_STREAM_VIDEO] = g_steal_pointer (&video_caps);
+  inc->caps[RECORDER_STREAM_AUDIO] = g_steal_pointer (&audio_caps);
 
-  if (!insert_incident (inc, kind, prev, opened_wall, error))
-    goto fail;
+  if (!insert_incident (inc, kind, inc->prev_manifest, opened_wall, error))
+    {
+      recorder_incident_free (inc);
+      return NULL;
+    }
+  return inc;
+}
 
+gboolean
+recorder_incident_start (RecorderIncident *inc, GError **error)
+{
+  RecorderContext *ctx = inc->ctx;
+  gint64 opened_wall = wall_of_mono (inc->opened_mono_us);
   AnsimManifestInfo info = {
     .device_id = ctx->device_id,
     .desk_id = ctx->desk_id,
-    .trigger_name = trigger,
-    .trigger_kind = kind,
+    .trigger_name = inc->trigger,
+    .trigger_kind = inc->kind,
     .incident_id = inc->uuid,
     .opened_wall_us = opened_wall,
-    .opened_mono_us = edge_mono_us,
-    .previous_manifest_sha256 = prev,
+    .opened_mono_us = inc->opened_mono_us,
+    .previous_manifest_sha256 = inc->prev_manifest,
   };
   inc->manifest = ansim_manifest_new (&info, ctx->device_key, error);
   if (inc->manifest == NULL ||
-      !ansim_manifest_add_event (inc->manifest, "press", opened_wall, edge_mono_us, error) ||
-      !ansim_manifest_add_event (inc->manifest, "notice-given", wall_of_mono (notice_mono_us),
-                                 notice_mono_us, error) ||
+      !ansim_manifest_add_event (inc->manifest, "press", opened_wall, inc->opened_mono_us,
+                                 error) ||
+      !ansim_manifest_add_event (inc->manifest, "notice-given", wall_of_mono (inc->notice_mono_us),
+                                 inc->notice_mono_us, error) ||
       !commit_manifest (inc, error))
-    goto fail_recorded;
+    goto fail;
 
-  inc->segmenter = recorder_segmenter_new (recorder_source_get_name (src), video_caps,
-                                           audio_caps, ctx->segment_seconds, on_segment,
-                                           on_segmenter_done, inc, error);
+  inc->segmenter = recorder_segmenter_new (recorder_source_get_name (inc->source),
+                                           inc->caps[RECORDER_STREAM_VIDEO],
+                                           inc->caps[RECORDER_STREAM_AUDIO],
+                                           ctx->segment_seconds, on_segment, on_segmenter_done,
+                                           inc, error);
   if (inc->segmenter == NULL)
-    goto fail_recorded;
+    goto fail;
   inc->live_from_mono_us = g_get_monotonic_time ();
-  GstClockTime first = recorder_source_attach (src, inc->segmenter, edge_mono_us);
+  GstClockTime first = recorder_source_attach (inc->source, inc->segmenter, inc->opened_mono_us);
   inc->timer = g_timeout_add (50, on_timer, inc);
   g_message ("incident %s opened by %s on source %s, recording from %.2f s before the trigger",
-             inc->uuid, trigger, recorder_source_get_name (src),
-             first == GST_CLOCK_TIME_NONE ? 0.0 : (edge_mono_us - (gint64) (first / 1000)) / 1e6);
-  return inc;
+             inc->uuid, inc->trigger, recorder_source_get_name (inc->source),
+             first == GST_CLOCK_TIME_NONE ? 0.0
+             : (inc->opened_mono_us - (gint64) (first / 1000)) / 1e6);
+  return TRUE;
 
-fail_recorded:
+fail:
   /* The row exists: close it, so it is not mistaken for a crash. */
   close_in_db (ctx, inc->id, inc->uuid, "interrupted", g_get_real_time (),
                g_get_monotonic_time (), NULL, NULL);
-fail:
-  recorder_incident_free (inc);
-  return NULL;
+  return FALSE;
 }
 
 void
@@ -519,6 +540,9 @@ recorder_incident_free (RecorderIncident *inc)
     recorder_source_detach (inc->source);
   recorder_segmenter_free (inc->segmenter);
   ansim_manifest_free (inc->manifest);
+  for (guint i = 0; i < RECORDER_N_STREAMS; i++)
+    g_clear_pointer (&inc->caps[i], gst_caps_unref);
+  g_free (inc->prev_manifest);
   g_free (inc->end_reason);
   g_free (inc->trigger);
   g_free (inc->dir);

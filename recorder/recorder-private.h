@@ -153,13 +153,17 @@ typedef struct _RecorderIncident RecorderIncident;
 typedef void (*RecorderIncidentClosedFunc) (RecorderIncident *inc, gpointer user_data);
 
 /* Opens an incident for src at the trigger's edge time: database row,
- * events and alert in one transaction, then the signed manifest with the
- * notice event, then starts recording (pre-event ring, then live). */
+ * event and alert in one transaction (fast: a few ms). Then call
+ * recorder_incident_start(). */
 RecorderIncident *recorder_incident_open (RecorderContext *ctx, RecorderSource *src,
                                           const char *trigger, AnsimTriggerKind kind,
                                           gint64 edge_mono_us, gint64 notice_mono_us,
                                           RecorderIncidentClosedFunc closed_func,
                                           gpointer user_data, GError **error);
+/* Writes the signed manifest with the press and notice events and starts
+ * recording (pre-event ring, then live). On failure the row is closed as
+ * "interrupted"; free the incident. */
+gboolean recorder_incident_start (RecorderIncident *inc, GError **error);
 /* Another press of a trigger: an event of the incident, and the post-event
  * time starts again from it. */
 void recorder_incident_extend (RecorderIncident *inc, const char *kind, gint64 mono_us);

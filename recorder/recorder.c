@@ -179,11 +179,25 @@ trigger_kind (Recorder *self, const char *trigger)
 }
 
 static void
+log_cannot_record (Recorder *self, const char *trigger, SourceSlot *slot, const GError *error)
+{
+  g_autofree char *detail = g_strdup_printf ("{\"source\":\"%s\"}",
+                                             recorder_source_get_name (slot->source));
+  g_warning ("trigger %s: source %s cannot record: %s", trigger,
+             recorder_source_get_name (slot->source), error->message);
+  ansim_db_log_event (self->db, "error", self->desk_id, trigger, 0, g_get_monotonic_time (),
+                      detail, NULL, NULL);
+}
+
+static void
 handle_press (Recorder *self, const HwEvent *event)
 {
   gint64 notice_at = -1;
+  g_autoptr (GPtrArray) opened = g_ptr_array_new ();   /* SourceSlot* */
 
   on_incident_self_ending (self);
+  /* First every source's incident row (and the light and notice), so the
+   * panel hears of all of them at once; then the slower start of each. */
   for (guint i = 0; i < self->slots->len; i++)
     {
       SourceSlot *slot = &g_array_index (self->slots, SourceSlot, i);
@@ -210,13 +224,18 @@ handle_press (Recorder *self, const HwEvent *event)
                                                event->edge_us, notice_at, on_incident_closed,
                                                self, &error);
       if (slot->incident == NULL)
+        log_cannot_record (self, event->trigger, slot, error);
+      else
+        g_ptr_array_add (opened, slot);
+    }
+  for (guint i = 0; i < opened->len; i++)
+    {
+      SourceSlot *slot = opened->pdata[i];
+      g_autoptr (GError) error = NULL;
+      if (!recorder_incident_start (slot->incident, &error))
         {
-          g_autofree char *detail = g_strdup_printf ("{\"source\":\"%s\"}",
-                                                     recorder_source_get_name (slot->source));
-          g_warning ("trigger %s: source %s cannot record: %s", event->trigger,
-                     recorder_source_get_name (slot->source), error->message);
-          ansim_db_log_event (self->db, "error", self->desk_id, event->trigger, 0,
-                              g_get_monotonic_time (), detail, NULL, NULL);
+          log_cannot_record (self, event->trigger, slot, error);
+          g_clear_pointer (&slot->incident, recorder_incident_free);
         }
     }
   update_recording_light (self);
