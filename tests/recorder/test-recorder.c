@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include "db.h"
 #include "evidence.h"
@@ -174,6 +175,15 @@ wait_log (Fixture *f, const char *needle, guint count, guint timeout_ms)
     }
 }
 
+/* A test that fails aborts at once: its recorder and camera go with it
+ * rather than linger, holding ports and cores. */
+static void
+die_with_parent (gpointer data)
+{
+  (void) data;
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+}
+
 static void
 start_host (Fixture *f)
 {
@@ -181,6 +191,7 @@ start_host (Fixture *f)
   g_autofree char *exe = build_path ("tests/recorder/recorder-host");
   g_autoptr (GSubprocessLauncher) l = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDERR_MERGE);
 
+  g_subprocess_launcher_set_child_setup (l, die_with_parent, NULL, NULL);
   g_subprocess_launcher_setenv (l, "TMPDIR", f->tmp_dir, TRUE);
   g_subprocess_launcher_setenv (l, "G_MESSAGES_DEBUG", "ansim-recorder", TRUE);
   /* Appending: a restarted recorder's words follow the killed one's. */
@@ -601,7 +612,9 @@ start_camera (Fixture *f)
   g_autoptr (GError) error = NULL;
   g_autofree char *exe = build_path ("tests/recorder/rtsp-server");
   g_autofree char *port = g_strdup_printf ("%u", f->port);
-  f->camera = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE, &error, exe, port, NULL);
+  g_autoptr (GSubprocessLauncher) l = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
+  g_subprocess_launcher_set_child_setup (l, die_with_parent, NULL, NULL);
+  f->camera = g_subprocess_launcher_spawn (l, &error, exe, port, NULL);
   g_assert_no_error (error);
   g_usleep (500000);
 }
