@@ -3,6 +3,7 @@
  * ansim-uploader and ansim-panel, their cross-key checks and built-ins. */
 
 #include "config.h"
+#include "age.h"
 
 #include <gio/gio.h>
 #include <linux/input-event-codes.h>
@@ -125,6 +126,11 @@ static const char *const trigger_kinds[] = { "button", "bodycam", NULL };
 static const char *const gpio_biases[] = { "as-is", "disable", "pull-up", "pull-down", NULL };
 static const char *const output_kinds[] = { "gpio", "simulated", NULL };
 static const char *const output_names[] = { "recording", "acknowledged", "buzzer", NULL };
+static const char *const h264_encoders[] = { "auto", "v4l2h264enc", "x264enc", "openh264enc",
+                                             NULL };
+static const char *const source_kinds[] = { "fixed", "wearable", NULL };
+static const char *const video_inputs[] = { "test", "v4l2", "rtsp", NULL };
+static const char *const audio_inputs[] = { "none", "test", "alsa", "pulse", "rtsp", NULL };
 
 static const AnsimConfigKey recorder_keys[] = {
   { .key = "device_id", .type = ANSIM_CONFIG_NAME, .required = TRUE,
@@ -145,6 +151,31 @@ static const AnsimConfigKey recorder_keys[] = {
             "mode 0600 and its public key beside it (device.pub.pem); a key file group or others "
             "may read is refused. Every manifest is signed with it; `ansimctl status` shows its "
             "fingerprint" },
+  { .key = "recipients", .type = ANSIM_CONFIG_STRING,
+    .help = "age recipients (public keys `age1…`, separated by `;`) every segment is encrypted "
+            "to, e.g. the site's key and an escrow key; required when a [source] is configured" },
+  { .key = "pre_event_seconds", .type = ANSIM_CONFIG_INT, .default_value = "30", .min = 0,
+    .max = 600,
+    .help = "seconds of audio and video kept in memory and recorded before each trigger "
+            "(from the keyframe at or before that time)" },
+  { .key = "post_event_seconds", .type = ANSIM_CONFIG_INT, .default_value = "120", .min = 1,
+    .max = 3600,
+    .help = "an incident ends this many seconds after its last press; each new press extends it" },
+  { .key = "max_incident_seconds", .type = ANSIM_CONFIG_INT, .default_value = "3600",
+    .min = 10, .max = 86400,
+    .help = "an incident ends after this many seconds of live recording whatever the presses" },
+  { .key = "segment_seconds", .type = ANSIM_CONFIG_INT, .default_value = "2", .min = 1,
+    .max = 60,
+    .help = "length of each sealed segment file; segments are cut at keyframes, so keep it a "
+            "multiple of the sources' keyframe interval" },
+  { .key = "notice_sound", .type = ANSIM_CONFIG_STRING, .default_value = "beep",
+    .help = "notice of filming played when an incident opens (개인정보 보호법 제25조의2): "
+            "`beep`, `none`, or a sound file (e.g. a spoken 녹화를 시작합니다) played through "
+            "GStreamer" },
+  { .key = "h264_encoder", .type = ANSIM_CONFIG_CHOICE, .default_value = "auto",
+    .choices = h264_encoders,
+    .help = "H.264 encoder: auto picks the first present of v4l2h264enc (Raspberry Pi "
+            "hardware), x264enc, openh264enc, and logs which" },
   { NULL }
 };
 
@@ -204,6 +235,47 @@ static const AnsimConfigKey output_keys[] = {
   { NULL }
 };
 
+static const AnsimConfigKey source_keys[] = {
+  { .key = "kind", .type = ANSIM_CONFIG_CHOICE, .required = TRUE, .choices = source_kinds,
+    .help = "fixed: a mounted desk camera, video only (개인정보 보호법 제25조⑤ forbids sound "
+            "on fixed cameras); wearable: a bodycam, video and audio" },
+  { .key = "video", .type = ANSIM_CONFIG_CHOICE, .default_value = "test",
+    .choices = video_inputs,
+    .help = "test (GStreamer test picture with a running clock and frame counter), v4l2 (USB "
+            "or CSI camera) or rtsp (network camera; its H.264 is passed through)" },
+  { .key = "device", .type = ANSIM_CONFIG_PATH, .default_value = "/dev/video0",
+    .applies_if = "video=v4l2",
+    .help = "V4L2 device; prefer the stable /dev/v4l/by-id/… link" },
+  { .key = "url", .type = ANSIM_CONFIG_STRING, .required = TRUE, .applies_if = "video=rtsp",
+    .help = "rtsp:// URL of the camera's stream" },
+  { .key = "audio", .type = ANSIM_CONFIG_CHOICE, .default_value = "none",
+    .choices = audio_inputs,
+    .help = "sound recorded with the video, encoded as Opus: none, test (a test tone), alsa, "
+            "pulse (PulseAudio or PipeWire), or rtsp (the stream's own audio track)" },
+  { .key = "audio_device", .type = ANSIM_CONFIG_STRING, .default_value = "default",
+    .applies_if = "audio=alsa",
+    .help = "ALSA device, e.g. hw:1,0 or default; `arecord -L` lists them" },
+  { .key = "agency_audio_override", .type = ANSIM_CONFIG_BOOL, .default_value = "false",
+    .help = "true lets a fixed source record sound anyway, on the agency's own legal "
+            "responsibility; logged as a warning at every start" },
+  { .key = "triggers", .type = ANSIM_CONFIG_STRING,
+    .help = "the [trigger] names (separated by `;`) that start this source's recording; "
+            "default: every trigger" },
+  { .key = "width", .type = ANSIM_CONFIG_INT, .default_value = "1280", .min = 16, .max = 7680,
+    .help = "picture width in pixels (test and v4l2 sources)" },
+  { .key = "height", .type = ANSIM_CONFIG_INT, .default_value = "720", .min = 16, .max = 4320,
+    .help = "picture height in pixels (test and v4l2 sources)" },
+  { .key = "framerate", .type = ANSIM_CONFIG_INT, .default_value = "30", .min = 1, .max = 120,
+    .help = "frames per second (test and v4l2 sources)" },
+  { .key = "bitrate_kbps", .type = ANSIM_CONFIG_INT, .default_value = "2000", .min = 64,
+    .max = 50000, .help = "H.264 bit rate in kbit/s (test and v4l2 sources)" },
+  { .key = "keyframe_ms", .type = ANSIM_CONFIG_INT, .default_value = "1000", .min = 100,
+    .max = 10000,
+    .help = "milliseconds between keyframes (test and v4l2 sources); the pre-event buffer "
+            "and segments start at keyframes" },
+  { NULL }
+};
+
 static const AnsimConfigGroup recorder_groups[] = {
   { .name = "recorder", .required = TRUE, .keys = recorder_keys,
     .help = "this desk board and where the recorder keeps its data" },
@@ -216,8 +288,92 @@ static const AnsimConfigGroup recorder_groups[] = {
     .help = "a light or buzzer the recorder drives: recording (recording light, also the "
             "notice that recording is on), acknowledged (\"help is coming\" light), buzzer; "
             "an output not configured is not driven" },
+  { .name = "source", .named = TRUE, .keys = source_keys,
+    .help = "a camera (and microphone) the recorder keeps a pre-event buffer of and records "
+            "when one of its triggers fires; each source's recording is its own incident" },
   { NULL }
 };
+
+static gboolean
+check_sources (AnsimConfig *config, char **triggers, GError **error)
+{
+  g_auto(GStrv) sources = ansim_config_list_named (config, "source");
+  const char *recipients = ansim_config_get_string (config, "recorder", "recipients");
+
+  if (sources[0] != NULL && (recipients == NULL || *recipients == '\0')) {
+    ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_MISSING, "recorder", "recipients",
+                            "missing, but sources are configured",
+                            "the age recipient(s) segments are encrypted to, e.g. age1…");
+    return FALSE;
+  }
+  if (recipients != NULL) {
+    g_auto(GStrv) parts = g_strsplit (recipients, ";", -1);
+    guint n = 0;
+
+    for (char **r = parts; *r != NULL; r++) {
+      g_autoptr(GError) local = NULL;
+      g_autoptr(AnsimAgeRecipient) parsed = NULL;
+
+      g_strstrip (*r);
+      if (**r == '\0')
+        continue;
+      parsed = ansim_age_recipient_parse (*r, &local);
+      if (parsed == NULL) {
+        ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_TYPE, "recorder", "recipients",
+                                local->message, "age recipients age1… separated by ';'");
+        return FALSE;
+      }
+      n++;
+    }
+    if (n == 0) {
+      ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_TYPE, "recorder", "recipients",
+                              "no recipient given", "age recipients age1… separated by ';'");
+      return FALSE;
+    }
+  }
+  for (char **s = sources; *s != NULL; s++) {
+    const char *kind = ansim_config_get_string (config, *s, "kind");
+    const char *audio = ansim_config_get_string (config, *s, "audio");
+    const char *video = ansim_config_get_string (config, *s, "video");
+    const char *served = ansim_config_get_string (config, *s, "triggers");
+
+    /* 개인정보 보호법 제25조⑤: no sound on fixed cameras unless the agency
+     * takes that decision explicitly. */
+    if (strcmp (kind, "fixed") == 0 && strcmp (audio, "none") != 0 &&
+        !ansim_config_get_bool (config, *s, "agency_audio_override")) {
+      ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_CONFLICT, *s, "audio",
+                              "sound recording on a fixed camera is forbidden "
+                              "(개인정보 보호법 제25조⑤)",
+                              "audio = none, kind = wearable, or agency_audio_override = true "
+                              "on the agency's own responsibility");
+      return FALSE;
+    }
+    if (strcmp (audio, "rtsp") == 0 && strcmp (video, "rtsp") != 0) {
+      ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_CONFLICT, *s, "audio",
+                              "the rtsp audio track needs video = rtsp",
+                              "audio = none, test, alsa or pulse");
+      return FALSE;
+    }
+    if (served != NULL) {
+      g_auto(GStrv) names = g_strsplit (served, ";", -1);
+
+      for (char **n = names; *n != NULL; n++) {
+        g_autofree char *group = NULL;
+
+        g_strstrip (*n);
+        group = g_strdup_printf ("trigger %s", *n);
+        if (!g_strv_contains ((const char *const *) triggers, group)) {
+          g_autofree char *problem = g_strdup_printf ("no [trigger %s] is configured", *n);
+
+          ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_CONFLICT, *s, "triggers",
+                                  problem, "names of [trigger NAME] groups separated by ';'");
+          return FALSE;
+        }
+      }
+    }
+  }
+  return TRUE;
+}
 
 static gboolean
 recorder_check (AnsimConfig *config, GError **error)
@@ -248,7 +404,7 @@ recorder_check (AnsimConfig *config, GError **error)
     if (strcmp (ansim_config_get_string (config, *o, "kind"), "gpio") == 0 &&
         !claim_gpio (config, claims, *o, error))
       return FALSE;
-  return TRUE;
+  return check_sources (config, triggers, error);
 }
 
 const AnsimConfigSchema ansim_recorder_config_schema = {
@@ -256,9 +412,12 @@ const AnsimConfigSchema ansim_recorder_config_schema = {
   .main_group = "recorder",
   .groups = recorder_groups,
   .embedded_defaults =
-    "# The demo desk: simulated button and bodycam, simulated lights.\n"
+    "# The demo desk: simulated button and bodycam, simulated lights, test\n"
+    "# cameras. The recipient's identity is config/demo-identity.txt (public).\n"
     "[recorder]\n"
     "device_id = demo-desk\n"
+    "recipients = age1zgfel6e3l4l0pcvjusy2hxdedxx7kgqk7sxmlznvmvyaxtl9lcsqenup9c\n"
+    "post_event_seconds = 20\n"
     "\n"
     "[desk]\n"
     "id = desk-1\n"
@@ -279,7 +438,25 @@ const AnsimConfigSchema ansim_recorder_config_schema = {
     "kind = simulated\n"
     "\n"
     "[output buzzer]\n"
-    "kind = simulated\n",
+    "kind = simulated\n"
+    "\n"
+    "[source desk-camera]\n"
+    "kind = fixed\n"
+    "video = test\n"
+    "width = 640\n"
+    "height = 360\n"
+    "framerate = 15\n"
+    "bitrate_kbps = 600\n"
+    "\n"
+    "[source bodycam]\n"
+    "kind = wearable\n"
+    "video = test\n"
+    "audio = test\n"
+    "triggers = bodycam\n"
+    "width = 480\n"
+    "height = 270\n"
+    "framerate = 15\n"
+    "bitrate_kbps = 400\n",
   .check = recorder_check,
 };
 

@@ -1,26 +1,265 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* The recorder: configuration to hw inputs/outputs, and every trigger event
- * written to the desk's append-only event log. */
+/* The recorder: configuration to hw inputs/outputs and capture sources;
+ * every trigger event written to the desk's append-only event log, and
+ * presses turned into incidents recorded by the sources they serve. */
 #include "recorder.h"
 
 #include <errno.h>
 #include <glib/gstdio.h>
+#include <string.h>
 
 #include "db.h"
 #include "evidence.h"
 #include "hw.h"
+#include "recorder-private.h"
+
+typedef struct {
+  RecorderSource *source;
+  char **triggers;              /* served; NULL = all */
+  RecorderIncident *incident;   /* recording now, or NULL */
+} SourceSlot;
 
 struct _Recorder {
   AnsimConfig *config;          /* not owned */
   char *desk_id;
+  char *device_id;
+  char *spool_dir;
+  char *notice_sound;
   sqlite3 *db;
   GPtrArray *inputs;            /* HwInput* */
   GPtrArray *outputs;           /* HwOutput* */
   HwControl *control;
+  AnsimDeviceKey *device_key;   /* NULL: incidents are logged, not recorded */
+  GPtrArray *recipients;        /* AnsimAgeRecipient* */
+  RecorderContext ctx;
+  GArray *slots;                /* SourceSlot */
+  GPtrArray *closing;           /* RecorderIncident* ending, not yet closed */
+  GstElement *notice;           /* the notice sound playing, or NULL */
+  guint stats_timer;
 };
 
 static const char *const input_kinds[] = { "gpio", "evdev", "simulated", NULL };
 static const char *const bias_names[] = { "as-is", "disable", "pull-up", "pull-down", NULL };
+
+static HwOutput *
+find_output (Recorder *self, const char *name)
+{
+  for (guint i = 0; i < self->outputs->len; i++)
+    if (g_str_equal (hw_output_get_name (self->outputs->pdata[i]), name))
+      return self->outputs->pdata[i];
+  return NULL;
+}
+
+static void
+set_output (Recorder *self, const char *name, gboolean on)
+{
+  HwOutput *out = find_output (self, name);
+  g_autoptr (GError) error = NULL;
+
+  if (out != NULL && !hw_output_set (out, on, &error))
+    g_warning ("output %s: %s, continuing without it", name, error->message);
+}
+
+static void
+update_recording_light (Recorder *self)
+{
+  gboolean any = FALSE;
+
+  for (guint i = 0; i < self->slots->len; i++)
+    any |= g_array_index (self->slots, SourceSlot, i).incident != NULL;
+  set_output (self, "recording", any || self->closing->len > 0);
+}
+
+static gboolean
+on_notice_bus (GstBus *bus, GstMessage *msg, gpointer user_data)
+{
+  (void) bus;
+  Recorder *self = user_data;
+
+  if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR)
+    {
+      g_autoptr (GError) error = NULL;
+      gst_message_parse_error (msg, &error, NULL);
+      g_warning ("notice sound: %s; the recording light is the notice", error->message);
+    }
+  else if (GST_MESSAGE_TYPE (msg) != GST_MESSAGE_EOS)
+    return G_SOURCE_CONTINUE;
+  gst_element_set_state (self->notice, GST_STATE_NULL);
+  g_clear_pointer (&self->notice, gst_object_unref);
+  return G_SOURCE_REMOVE;
+}
+
+/* The notice of filming (개인정보 보호법 제25조의2): buzzer beep and the
+ * configured sound, through GStreamer. Returns when it was given. */
+static gint64
+give_notice (Recorder *self)
+{
+  HwOutput *buzzer = find_output (self, "buzzer");
+  gint64 at = g_get_monotonic_time ();
+
+  if (buzzer != NULL)
+    hw_output_pulse (buzzer, 300, NULL);
+  if (g_str_equal (self->notice_sound, "none") || self->notice != NULL)
+    return at;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *desc = NULL;
+  if (g_str_equal (self->notice_sound, "beep"))
+    desc = g_strdup ("audiotestsrc wave=sine freq=880 num-buffers=20 ! audioconvert ! "
+                     "audioresample ! autoaudiosink");
+  else
+    {
+      g_autofree char *uri = g_filename_to_uri (self->notice_sound, NULL, NULL);
+      desc = g_strdup_printf ("playbin uri=\"%s\"", uri != NULL ? uri : "");
+    }
+  self->notice = gst_parse_launch (desc, &error);
+  if (self->notice == NULL)
+    {
+      g_warning ("notice sound: %s; the recording light is the notice", error->message);
+      return at;
+    }
+  g_autoptr (GstBus) bus = gst_element_get_bus (self->notice);
+  gst_bus_add_watch (bus, on_notice_bus, self);
+  gst_element_set_state (self->notice, GST_STATE_PLAYING);
+  return at;
+}
+
+static gboolean
+slot_serves (SourceSlot *slot, const char *trigger)
+{
+  return slot->triggers == NULL || g_strv_contains ((const char *const *) slot->triggers, trigger);
+}
+
+static gboolean
+free_closed_incident (gpointer data)
+{
+  recorder_incident_free (data);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_incident_closed (RecorderIncident *inc, gpointer user_data)
+{
+  Recorder *self = user_data;
+
+  for (guint i = 0; i < self->slots->len; i++)
+    if (g_array_index (self->slots, SourceSlot, i).incident == inc)
+      g_array_index (self->slots, SourceSlot, i).incident = NULL;
+  g_ptr_array_remove (self->closing, inc);
+  /* Not from inside the segmenter's bus callback that got us here. */
+  g_idle_add (free_closed_incident, inc);
+  update_recording_light (self);
+}
+
+static void
+end_incident (Recorder *self, SourceSlot *slot, const char *reason)
+{
+  RecorderIncident *inc = g_steal_pointer (&slot->incident);
+
+  g_ptr_array_add (self->closing, inc);
+  recorder_incident_end (inc, reason);
+}
+
+static void
+on_incident_self_ending (Recorder *self)
+{
+  /* Timers end incidents by themselves; move them to the closing list. */
+  for (guint i = 0; i < self->slots->len; i++)
+    {
+      SourceSlot *slot = &g_array_index (self->slots, SourceSlot, i);
+      if (slot->incident != NULL && recorder_incident_is_ending (slot->incident))
+        g_ptr_array_add (self->closing, g_steal_pointer (&slot->incident));
+    }
+}
+
+static AnsimTriggerKind
+trigger_kind (Recorder *self, const char *trigger)
+{
+  g_autofree char *group = g_strdup_printf ("trigger %s", trigger);
+  return g_str_equal (ansim_config_get_string (self->config, group, "kind"), "bodycam")
+         ? ANSIM_TRIGGER_BODYCAM : ANSIM_TRIGGER_BUTTON;
+}
+
+static void
+log_cannot_record (Recorder *self, const char *trigger, SourceSlot *slot, const GError *error)
+{
+  g_autofree char *detail = g_strdup_printf ("{\"source\":\"%s\"}",
+                                             recorder_source_get_name (slot->source));
+  g_warning ("trigger %s: source %s cannot record: %s", trigger,
+             recorder_source_get_name (slot->source), error->message);
+  ansim_db_log_event (self->db, "error", self->desk_id, trigger, 0, g_get_monotonic_time (),
+                      detail, NULL, NULL);
+}
+
+static void
+handle_press (Recorder *self, const HwEvent *event)
+{
+  gint64 notice_at = -1;
+  g_autoptr (GPtrArray) opened = g_ptr_array_new ();   /* SourceSlot* */
+
+  on_incident_self_ending (self);
+  /* First every source's incident row (and the light and notice), so the
+   * panel hears of all of them at once; then the slower start of each. */
+  for (guint i = 0; i < self->slots->len; i++)
+    {
+      SourceSlot *slot = &g_array_index (self->slots, SourceSlot, i);
+      if (!slot_serves (slot, event->trigger))
+        continue;
+      if (slot->incident != NULL)
+        {
+          recorder_incident_extend (slot->incident, "press", event->edge_us);
+          continue;
+        }
+      if (self->device_key == NULL)
+        {
+          g_warning ("trigger %s: no device key, so source %s cannot record", event->trigger,
+                     recorder_source_get_name (slot->source));
+          continue;
+        }
+      /* Light first: it is part of the notice. */
+      set_output (self, "recording", TRUE);
+      if (notice_at < 0)
+        notice_at = give_notice (self);
+      g_autoptr (GError) error = NULL;
+      slot->incident = recorder_incident_open (&self->ctx, slot->source, event->trigger,
+                                               trigger_kind (self, event->trigger),
+                                               event->edge_us, notice_at, on_incident_closed,
+                                               self, &error);
+      if (slot->incident == NULL)
+        log_cannot_record (self, event->trigger, slot, error);
+      else
+        g_ptr_array_add (opened, slot);
+    }
+  for (guint i = 0; i < opened->len; i++)
+    {
+      SourceSlot *slot = opened->pdata[i];
+      g_autoptr (GError) error = NULL;
+      if (!recorder_incident_start (slot->incident, &error))
+        {
+          log_cannot_record (self, event->trigger, slot, error);
+          g_clear_pointer (&slot->incident, recorder_incident_free);
+        }
+    }
+  update_recording_light (self);
+}
+
+/* A long press ends the incidents that were already recording before this
+ * press began; one the same press opened goes on (a clerk holding the
+ * button in panic must not stop the recording). */
+static void
+handle_long_press (Recorder *self, const HwEvent *event)
+{
+  on_incident_self_ending (self);
+  for (guint i = 0; i < self->slots->len; i++)
+    {
+      SourceSlot *slot = &g_array_index (self->slots, SourceSlot, i);
+      if (slot->incident == NULL || !slot_serves (slot, event->trigger))
+        continue;
+      if (recorder_incident_get_opened_mono_us (slot->incident) < event->edge_us)
+        end_incident (self, slot, "long-press");
+      else
+        recorder_incident_extend (slot->incident, "long-press", event->reported_us);
+    }
+}
 
 static void
 on_trigger_event (const HwEvent *event, gpointer user_data)
@@ -32,14 +271,17 @@ on_trigger_event (const HwEvent *event, gpointer user_data)
 
   if (!ansim_db_log_event (self->db, hw_event_kind_to_string (event->kind), self->desk_id,
                            event->trigger, 0, event->edge_us, detail, NULL, &error))
-    {
-      g_warning ("trigger %s: %s not recorded in the event log: %s",
-                 event->trigger, hw_event_kind_to_string (event->kind), error->message);
-      return;
-    }
-  g_message ("trigger %s: %s (decided %.1f ms after the edge)", event->trigger,
-             hw_event_kind_to_string (event->kind),
-             (event->reported_us - event->edge_us) / 1000.0);
+    g_warning ("trigger %s: %s not recorded in the event log: %s",
+               event->trigger, hw_event_kind_to_string (event->kind), error->message);
+  else
+    g_message ("trigger %s: %s (decided %.1f ms after the edge)", event->trigger,
+               hw_event_kind_to_string (event->kind),
+               (event->reported_us - event->edge_us) / 1000.0);
+  /* Recording never depends on the log having worked. */
+  if (event->kind == HW_EVENT_PRESS)
+    handle_press (self, event);
+  else if (event->kind == HW_EVENT_LONG_PRESS)
+    handle_long_press (self, event);
 }
 
 static guint
@@ -173,37 +415,154 @@ make_dir (const char *path, GError **error)
   return TRUE;
 }
 
+static const char *const video_names[] = { "test", "v4l2", "rtsp", NULL };
+static const char *const audio_names[] = { "none", "test", "alsa", "pulse", "rtsp", NULL };
+
+static gboolean
+open_sources (Recorder *self, GError **error)
+{
+  AnsimConfig *c = self->config;
+  g_auto (GStrv) groups = ansim_config_list_named (c, "source");
+
+  for (char **g = groups; *g != NULL; g++)
+    {
+      g_autofree char *device = NULL;
+      RecorderSourceConfig sc = {
+        .name = ansim_config_group_instance (*g),
+        .wearable = g_str_equal (ansim_config_get_string (c, *g, "kind"), "wearable"),
+        .video = choice_index (ansim_config_get_string (c, *g, "video"), video_names),
+        .audio = choice_index (ansim_config_get_string (c, *g, "audio"), audio_names),
+        .width = ansim_config_get_int (c, *g, "width"),
+        .height = ansim_config_get_int (c, *g, "height"),
+        .framerate = ansim_config_get_int (c, *g, "framerate"),
+        .bitrate_kbps = ansim_config_get_int (c, *g, "bitrate_kbps"),
+        .keyframe_ms = ansim_config_get_int (c, *g, "keyframe_ms"),
+        .encoder = ansim_config_get_string (c, "recorder", "h264_encoder"),
+        .pre_event_seconds = ansim_config_get_int (c, "recorder", "pre_event_seconds"),
+      };
+      if (sc.video == RECORDER_VIDEO_V4L2)
+        sc.device = device = ansim_config_get_path (c, *g, "device");
+      if (sc.video == RECORDER_VIDEO_RTSP)
+        sc.url = ansim_config_get_string (c, *g, "url");
+      if (sc.audio == RECORDER_AUDIO_ALSA)
+        sc.audio_device = ansim_config_get_string (c, *g, "audio_device");
+      if (!sc.wearable && sc.audio != RECORDER_AUDIO_NONE)
+        g_warning ("source %s: recording sound on a fixed camera, which 개인정보 보호법 "
+                   "제25조⑤ forbids, because agency_audio_override = true", sc.name);
+
+      RecorderSource *src = recorder_source_new (&sc, error);
+      if (src == NULL)
+        return FALSE;
+      SourceSlot slot = { .source = src };
+      const char *served = ansim_config_get_string (c, *g, "triggers");
+      if (served != NULL)
+        {
+          slot.triggers = g_strsplit (served, ";", -1);
+          for (char **t = slot.triggers; *t != NULL; t++)
+            g_strstrip (*t);
+        }
+      g_array_append_val (self->slots, slot);
+    }
+  return TRUE;
+}
+
+static gboolean
+parse_recipients (Recorder *self, GError **error)
+{
+  const char *text = ansim_config_get_string (self->config, "recorder", "recipients");
+  g_auto (GStrv) parts = g_strsplit (text != NULL ? text : "", ";", -1);
+
+  for (char **r = parts; *r != NULL; r++)
+    {
+      g_strstrip (*r);
+      if (**r == '\0')
+        continue;
+      AnsimAgeRecipient *rec = ansim_age_recipient_parse (*r, error);
+      if (rec == NULL)
+        return FALSE;
+      g_ptr_array_add (self->recipients, rec);
+    }
+  return TRUE;
+}
+
+static void
+clear_slot (gpointer data)
+{
+  SourceSlot *slot = data;
+  g_clear_pointer (&slot->source, recorder_source_free);
+  g_clear_pointer (&slot->triggers, g_strfreev);
+}
+
+/* Reports what the pre-event buffers hold, so memory use is visible. */
+static gboolean
+log_prebuffer_stats (gpointer user_data)
+{
+  Recorder *self = user_data;
+
+  for (guint i = 0; i < self->slots->len; i++)
+    {
+      RecorderSource *src = g_array_index (self->slots, SourceSlot, i).source;
+      RecorderRingStats st;
+      recorder_source_get_ring_stats (src, &st);
+      g_message ("source %s: pre-event buffer %.1f s, %.1f MB in %u GOP(s)%s",
+                 recorder_source_get_name (src), st.duration / 1e9, st.bytes / 1e6, st.n_gops,
+                 st.n_dropped_for_cap > 0 ? ", trimmed early by its memory bound" : "");
+    }
+  return G_SOURCE_CONTINUE;
+}
+
 Recorder *
-recorder_new (AnsimConfig *config, GError **error)
+recorder_new_with_device_key (AnsimConfig *config, AnsimDeviceKey *device_key, GError **error)
 {
   g_return_val_if_fail (config != NULL, NULL);
 
+  gst_init (NULL, NULL);
   g_autoptr (Recorder) self = g_new0 (Recorder, 1);
   self->config = config;
+  self->device_key = device_key;
   self->desk_id = g_strdup (ansim_config_get_string (config, "desk", "id"));
+  self->device_id = g_strdup (ansim_config_get_string (config, "recorder", "device_id"));
+  self->notice_sound = g_strdup (ansim_config_get_string (config, "recorder", "notice_sound"));
   self->inputs = g_ptr_array_new_with_free_func ((GDestroyNotify) hw_input_free);
   self->outputs = g_ptr_array_new_with_free_func ((GDestroyNotify) hw_output_free);
+  self->recipients = g_ptr_array_new_with_free_func ((GDestroyNotify) ansim_age_recipient_free);
+  self->slots = g_array_new (FALSE, TRUE, sizeof (SourceSlot));
+  g_array_set_clear_func (self->slots, clear_slot);
+  self->closing = g_ptr_array_new ();
 
   g_autofree char *data_dir = ansim_config_get_path (config, "recorder", "data_dir");
-  g_autofree char *spool_dir = ansim_config_get_path (config, "recorder", "spool_dir");
+  self->spool_dir = ansim_config_get_path (config, "recorder", "spool_dir");
   g_autofree char *database = ansim_config_get_path (config, "recorder", "database");
   g_autofree char *socket_path = ansim_config_get_path (config, "recorder", "control_socket");
-  if (!make_dir (data_dir, error) || !make_dir (spool_dir, error))
+  if (!make_dir (data_dir, error) || !make_dir (self->spool_dir, error))
     return NULL;
-
-  /* Created on first start; refused when others may read it. */
-  g_autofree char *key_path = ansim_config_get_path (config, "recorder", "device_key");
-  g_autoptr (AnsimDeviceKey) device_key = ansim_device_key_load_or_create (key_path, error);
-  if (device_key == NULL)
+  if (!parse_recipients (self, error))
     return NULL;
-  g_message ("device key %s, fingerprint %s", key_path,
-             ansim_device_key_get_fingerprint (device_key));
 
   self->db = ansim_db_open (&ansim_desk_db_schema, database, error);
   if (self->db == NULL || !record_desk (self, error))
     return NULL;
-  if (!open_outputs (self, error) || !open_inputs (self, error))
+  self->ctx = (RecorderContext) {
+    .db = self->db,
+    .desk_id = self->desk_id,
+    .device_id = self->device_id,
+    .device_key = self->device_key,
+    .recipients = self->recipients,
+    .spool_dir = self->spool_dir,
+    .segment_seconds = ansim_config_get_int (config, "recorder", "segment_seconds"),
+    .post_event_us = ansim_config_get_int (config, "recorder", "post_event_seconds") * G_USEC_PER_SEC,
+    .max_incident_us = ansim_config_get_int (config, "recorder", "max_incident_seconds") * G_USEC_PER_SEC,
+  };
+  if (self->device_key != NULL && !recorder_incidents_close_interrupted (&self->ctx, error))
     return NULL;
+  if (!open_outputs (self, error))
+    return NULL;
+  set_output (self, "recording", FALSE);
+  if (!open_sources (self, error) || !open_inputs (self, error))
+    return NULL;
+  if (self->slots->len > 0 && self->device_key == NULL)
+    g_warning ("no device key: the sources keep their pre-event buffer, but incidents are "
+               "only logged, not recorded");
 
   self->control = hw_control_new (socket_path, error);
   if (self->control == NULL)
@@ -212,10 +571,71 @@ recorder_new (AnsimConfig *config, GError **error)
     hw_control_add_input (self->control, g_ptr_array_index (self->inputs, i));
   for (guint i = 0; i < self->outputs->len; i++)
     hw_control_add_output (self->control, g_ptr_array_index (self->outputs, i));
+  self->stats_timer = g_timeout_add_seconds (60, log_prebuffer_stats, self);
 
-  g_message ("desk %s ready: %u trigger(s), %u output(s), database %s, control socket %s",
-             self->desk_id, self->inputs->len, self->outputs->len, database, socket_path);
+  g_message ("desk %s ready: %u trigger(s), %u output(s), %u source(s), database %s, "
+             "control socket %s", self->desk_id, self->inputs->len, self->outputs->len,
+             self->slots->len, database, socket_path);
   return g_steal_pointer (&self);
+}
+
+Recorder *
+recorder_new (AnsimConfig *config, GError **error)
+{
+  g_autofree char *data_dir = ansim_config_get_path (config, "recorder", "data_dir");
+  g_autofree char *key_path = ansim_config_get_path (config, "recorder", "device_key");
+
+  /* Created on first start (the default lives in data_dir); refused when
+   * others may read it. */
+  if (!make_dir (data_dir, error))
+    return NULL;
+  g_autoptr (AnsimDeviceKey) key = ansim_device_key_load_or_create (key_path, error);
+  if (key == NULL)
+    return NULL;
+  g_message ("device key %s, fingerprint %s", key_path, ansim_device_key_get_fingerprint (key));
+  return recorder_new_with_device_key (config, g_steal_pointer (&key), error);
+}
+
+void
+recorder_get_prebuffer_stats (Recorder *self, const char *source, double *out_seconds,
+                              gsize *out_bytes)
+{
+  for (guint i = 0; i < self->slots->len; i++)
+    {
+      RecorderSource *src = g_array_index (self->slots, SourceSlot, i).source;
+      if (g_strcmp0 (recorder_source_get_name (src), source) != 0)
+        continue;
+      RecorderRingStats st;
+      recorder_source_get_ring_stats (src, &st);
+      *out_seconds = st.duration / 1e9;
+      *out_bytes = st.bytes;
+      return;
+    }
+  *out_seconds = 0;
+  *out_bytes = 0;
+}
+
+/* Stops recording: every incident still open is closed as "shutdown" with
+ * its last segment sealed (waiting up to 10 s for the segmenters). */
+static void
+close_for_shutdown (Recorder *self)
+{
+  on_incident_self_ending (self);
+  for (guint i = 0; i < self->slots->len; i++)
+    {
+      SourceSlot *slot = &g_array_index (self->slots, SourceSlot, i);
+      if (slot->incident != NULL)
+        end_incident (self, slot, "shutdown");
+    }
+  gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  while (self->closing->len > 0 && g_get_monotonic_time () < deadline)
+    g_main_context_iteration (NULL, TRUE);
+  /* Let the idle frees run. */
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  if (self->closing->len > 0)
+    g_warning ("%u incident(s) did not finish in time; they will be closed as interrupted at "
+               "the next start", self->closing->len);
 }
 
 void
@@ -223,10 +643,28 @@ recorder_free (Recorder *self)
 {
   if (self == NULL)
     return;
+  if (self->slots != NULL)
+    close_for_shutdown (self);
+  if (self->stats_timer != 0)
+    g_source_remove (self->stats_timer);
+  if (self->notice != NULL)
+    {
+      gst_element_set_state (self->notice, GST_STATE_NULL);
+      gst_object_unref (self->notice);
+    }
   g_clear_pointer (&self->control, hw_control_free);
   g_clear_pointer (&self->inputs, g_ptr_array_unref);
+  if (self->outputs != NULL)
+    set_output (self, "recording", FALSE);
   g_clear_pointer (&self->outputs, g_ptr_array_unref);
+  g_clear_pointer (&self->closing, g_ptr_array_unref);
+  g_clear_pointer (&self->slots, g_array_unref);
+  g_clear_pointer (&self->recipients, g_ptr_array_unref);
   g_clear_pointer (&self->db, sqlite3_close);
+  ansim_device_key_free (self->device_key);
+  g_free (self->notice_sound);
+  g_free (self->spool_dir);
+  g_free (self->device_id);
   g_free (self->desk_id);
   g_free (self);
 }

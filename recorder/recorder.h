@@ -5,6 +5,7 @@
 
 #include <glib.h>
 #include "config.h"
+#include "evidence.h"
 
 G_BEGIN_DECLS
 
@@ -12,8 +13,19 @@ typedef struct _Recorder Recorder;
 
 /* Opens the database (migrating it), records the desk and its triggers,
  * opens every input and output and the control socket. Any missing device
- * is an error naming it. Runs on the thread-default main context. */
+ * is an error naming it. Runs on the thread-default main context. Loads
+ * the device key ([recorder] device_key), creating it on first start. */
 Recorder *recorder_new (AnsimConfig *config, GError **error);
+/* The same with the device's signing key (taken; NULL: incidents are
+ * logged but not recorded). Also starts every [source] (capture, encoding,
+ * pre-event buffer) and, before anything else, closes incidents a crash
+ * left open as "interrupted". */
+Recorder *recorder_new_with_device_key (AnsimConfig *config, AnsimDeviceKey *device_key,
+                                        GError **error);
+/* What a source's pre-event buffer holds now: seconds from its first
+ * keyframe to its newest frame, and bytes of encoded media. */
+void recorder_get_prebuffer_stats (Recorder *self, const char *source, double *out_seconds,
+                                   gsize *out_bytes);
 void recorder_free (Recorder *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (Recorder, recorder_free)
 

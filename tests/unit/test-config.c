@@ -83,6 +83,7 @@ source_path (const char *first, ...)
 /* 7 lines: the file's triggers and outputs start on line 8. */
 #define HEAD "[recorder]\ndevice_id = d1\n\n[desk]\nid = desk-1\nname = 민원실 1번 창구\n\n"
 #define SIM_TRIGGER "[trigger desk-button]\ninput = simulated\n"
+#define TEST_RECIPIENT "age1j28cctq7cmxc7zmzvehyqq2dwzl670h8afvycwz80vstkf6wdgkqcajaaa"
 #define GPIO_TRIGGER "[trigger desk-button]\ninput = gpio\nchip = gpiochip0\n"
 
 typedef struct {
@@ -98,7 +99,26 @@ static const BadCase bad_cases[] = {
   { "unknown-group", &ansim_recorder_config_schema,
     HEAD "[triger desk-button]\ninput = simulated\n", 0, ANSIM_CONFIG_ERROR_UNKNOWN_GROUP,
     "recorder.conf:8: [triger desk-button]: unknown group; expected one of: [recorder], [desk], "
-    "[trigger NAME], [output NAME] (did you mean [trigger desk-button]?)" },
+    "[trigger NAME], [output NAME], [source NAME] (did you mean [trigger desk-button]?)" },
+  { "fixed-source-audio", &ansim_recorder_config_schema,
+    "[recorder]\ndevice_id = d1\nrecipients = " TEST_RECIPIENT "\n[desk]\nid = desk-1\n"
+    "name = n\n" SIM_TRIGGER "[source cam]\nkind = fixed\naudio = test\n", 0,
+    ANSIM_CONFIG_ERROR_CONFLICT,
+    "[source cam] audio = 'test': sound recording on a fixed camera is forbidden" },
+  { "source-without-recipients", &ansim_recorder_config_schema,
+    HEAD SIM_TRIGGER "[source cam]\nkind = wearable\n", 0, ANSIM_CONFIG_ERROR_MISSING,
+    "recipients: missing, but sources are configured" },
+  { "bad-recipient", &ansim_recorder_config_schema,
+    "[recorder]\ndevice_id = d1\nrecipients = age1nope\n[desk]\nid = desk-1\nname = n\n"
+    SIM_TRIGGER, 0, ANSIM_CONFIG_ERROR_TYPE, "[recorder] recipients = 'age1nope': " },
+  { "source-unknown-trigger", &ansim_recorder_config_schema,
+    "[recorder]\ndevice_id = d1\nrecipients = " TEST_RECIPIENT "\n[desk]\nid = desk-1\n"
+    "name = n\n" SIM_TRIGGER "[source cam]\nkind = fixed\ntriggers = desk-buton\n", 0,
+    ANSIM_CONFIG_ERROR_CONFLICT, "[source cam] triggers = 'desk-buton': no [trigger desk-buton]" },
+  { "rtsp-without-url", &ansim_recorder_config_schema,
+    "[recorder]\ndevice_id = d1\nrecipients = " TEST_RECIPIENT "\n[desk]\nid = desk-1\n"
+    "name = n\n" SIM_TRIGGER "[source cam]\nkind = fixed\nvideo = rtsp\n", 0,
+    ANSIM_CONFIG_ERROR_MISSING, "[source cam] url: missing" },
   { "unknown-key", &ansim_recorder_config_schema,
     HEAD SIM_TRIGGER "debounce = 30\n", 0, ANSIM_CONFIG_ERROR_UNKNOWN_KEY,
     "recorder.conf:10: [trigger desk-button] debounce = '30': unknown key; expected one of: "

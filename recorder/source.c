@@ -1,0 +1,533 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* This file contains a capture source: one GStreamer pipeline per camera
+ * (and microphone) that encodes continuously into the pre-event ring, e.g.
+ *
+ *   videotestsrc is-live=true ! video/x-raw,width=1280,height=720,framerate=30/1
+ *     ! timeoverlay (running time and frame number) ! videoconvert
+ *     ! x264enc tune=zerolatency key-int-max=30 ! h264parse ! appsink
+ *   audiotestsrc is-live=true ! audioconvert ! audioresample ! opusenc ! appsink
+ *
+ * The appsink callbacks (streaming threads) put every buffer in the ring
+ * and, while an incident records, into its segmenter, under one lock. */
+#include "recorder-private.h"
+
+#include <gst/app/gstappsink.h>
+
+#define RING_SLACK (3 * GST_SECOND)
+
+struct _RecorderSource {
+  char *name;
+  GstElement *pipeline;
+  guint bus_watch;
+  gboolean has_audio;
+  GstClockTime pre_event;
+
+  GMutex lock;                       /* guards everything below */
+  RecorderRing *ring;
+  RecorderSegmenter *attached;       /* not owned */
+  GstCaps *caps[RECORDER_N_STREAMS];
+  /* main context only */
+  char *last_error;                  /* why it last failed, or NULL */
+  char *last_warning;
+  gboolean failed;                   /* stopped, a retry is scheduled */
+  guint retry_timer, watchdog;
+  guint backoff_ms;
+  gint64 started_mono_us;            /* (re)started at */
+  gpointer last_buffer_mono_us;      /* atomic; a gsize, 0 = none yet */
+};
+
+#define BACKOFF_MIN_MS 1000
+#define BACKOFF_MAX_MS 30000
+#define STALL_US (3 * G_USEC_PER_SEC)
+
+static const char *const preferred_encoders[] = { "v4l2h264enc", "x264enc", "openh264enc", NULL };
+
+static gboolean
+factory_present (const char *name)
+{
+  g_autoptr (GstElementFactory) f = gst_element_factory_find (name);
+  return f != NULL;
+}
+
+char *
+recorder_pick_h264_encoder (const char *requested, GError **error)
+{
+  if (requested != NULL && g_strcmp0 (requested, "auto") != 0)
+    {
+      if (factory_present (requested))
+        return g_strdup (requested);
+      g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_MISSING_PLUGIN,
+                   "H.264 encoder %s is not installed", requested);
+      return NULL;
+    }
+  for (guint i = 0; preferred_encoders[i] != NULL; i++)
+    if (factory_present (preferred_encoders[i]))
+      return g_strdup (preferred_encoders[i]);
+  g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_MISSING_PLUGIN,
+               "no H.264 encoder installed (v4l2h264enc, x264enc from gstreamer1.0-plugins-ugly, "
+               "or openh264enc from gstreamer1.0-plugins-bad)");
+  return NULL;
+}
+
+static char *
+encoder_description (const char *factory, const RecorderSourceConfig *c)
+{
+  guint key_frames = MAX (1, c->framerate * c->keyframe_ms / 1000);
+
+  if (g_str_equal (factory, "x264enc"))
+    return g_strdup_printf ("x264enc tune=zerolatency speed-preset=ultrafast bitrate=%u "
+                            "key-int-max=%u", c->bitrate_kbps, key_frames);
+  if (g_str_equal (factory, "openh264enc"))
+    return g_strdup_printf ("openh264enc bitrate=%u gop-size=%u complexity=low",
+                            c->bitrate_kbps * 1000, key_frames);
+  return g_strdup_printf ("v4l2h264enc extra-controls=\"controls,video_bitrate=%u,"
+                          "h264_i_frame_period=%u\" ! video/x-h264,level=(string)4",
+                          c->bitrate_kbps * 1000, key_frames);
+}
+
+/* Streaming thread of the overlay: burns the frame number next to the
+ * running time, so recordings can be checked frame by frame. */
+static GstPadProbeReturn
+on_test_frame (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+{
+  (void) user_data;
+  GstBuffer *buffer = GST_PAD_PROBE_INFO_BUFFER (info);
+  g_autoptr (GstElement) overlay = gst_pad_get_parent_element (pad);
+  g_autofree char *text = g_strdup_printf ("frame %06" G_GUINT64_FORMAT,
+                                           GST_BUFFER_OFFSET (buffer));
+  g_object_set (overlay, "text", text, NULL);
+  return GST_PAD_PROBE_OK;
+}
+
+static char *
+pipeline_description (const RecorderSourceConfig *c, const char *encoder)
+{
+  g_autoptr (GString) d = g_string_new (NULL);
+  g_autofree char *enc = encoder_description (encoder, c);
+  g_autofree char *raw_caps = g_strdup_printf ("video/x-raw,width=%u,height=%u,framerate=%u/1",
+                                               c->width, c->height, c->framerate);
+  const char *h264_out = "h264parse config-interval=-1 ! video/x-h264,stream-format=avc,alignment=au ! "
+                         "appsink name=video_sink sync=false";
+
+  switch (c->video)
+    {
+    case RECORDER_VIDEO_TEST:
+      g_string_append_printf (d, "videotestsrc is-live=true pattern=smpte ! %s ! "
+                              "timeoverlay name=overlay time-mode=running-time font-desc=\"Sans 24\" "
+                              "! videoconvert ! %s ! %s", raw_caps, enc, h264_out);
+      break;
+    case RECORDER_VIDEO_V4L2:
+      {
+        g_autofree char *dev = g_strescape (c->device, NULL);
+        g_string_append_printf (d, "v4l2src device=\"%s\" ! videoconvert ! videoscale ! "
+                                "videorate ! %s ! videoconvert ! %s ! %s", dev, raw_caps, enc,
+                                h264_out);
+        break;
+      }
+    case RECORDER_VIDEO_RTSP:
+      {
+        g_autofree char *url = g_strescape (c->url, NULL);
+        /* Already H.264: passed through without re-encoding. rtspsrc's
+         * pads are linked in on_rtsp_pad (again after every restart). */
+        g_string_append_printf (d, "rtspsrc name=rtsp location=\"%s\" latency=200 "
+                                "rtph264depay name=rtsp_video ! %s", url, h264_out);
+        break;
+      }
+    }
+
+  const char *opus = "audioconvert ! audioresample ! audio/x-raw,rate=48000 ! "
+                     "opusenc bitrate=64000 ! appsink name=audio_sink sync=false";
+  switch (c->audio)
+    {
+    case RECORDER_AUDIO_NONE:
+      break;
+    case RECORDER_AUDIO_TEST:
+      g_string_append_printf (d, " audiotestsrc is-live=true wave=ticks ! "
+                              "audio/x-raw,channels=1 ! %s", opus);
+      break;
+    case RECORDER_AUDIO_ALSA:
+      {
+        g_autofree char *dev = g_strescape (c->audio_device, NULL);
+        g_string_append_printf (d, " alsasrc device=\"%s\" ! %s", dev, opus);
+        break;
+      }
+    case RECORDER_AUDIO_PULSE:
+      g_string_append_printf (d, " pulsesrc ! %s", opus);
+      break;
+    case RECORDER_AUDIO_RTSP:
+      g_string_append_printf (d, " decodebin name=rtsp_audio ! %s", opus);
+      break;
+    }
+  return g_string_free (g_steal_pointer (&d), FALSE);
+}
+
+static void
+forward_to_segmenter (RecorderStream stream, GstBuffer *buffer, gpointer user_data)
+{
+  recorder_segmenter_push (user_data, stream, buffer);
+}
+
+static GstFlowReturn
+on_new_sample (GstAppSink *sink, RecorderSource *src, RecorderStream stream)
+{
+  g_autoptr (GstSample) sample = gst_app_sink_pull_sample (sink);
+  if (sample == NULL)
+    return GST_FLOW_EOS;
+  GstBuffer *buffer = gst_sample_get_buffer (sample);
+  const GstSegment *segment = gst_sample_get_segment (sample);
+
+  /* Ring and segmenter work in capture time: running time plus base time,
+   * i.e. CLOCK_MONOTONIC, which keeps going across pipeline restarts. */
+  GstClockTime base = gst_element_get_base_time (src->pipeline);
+  /* A deep copy: encoders hand out buffers with room for their worst
+   * case, and the ring holds minutes of them; exact-size memory halves
+   * what the ring costs in RSS. */
+  GstBuffer *copy = gst_buffer_copy_deep (buffer);
+  if (segment != NULL && segment->format == GST_FORMAT_TIME)
+    {
+      if (GST_BUFFER_PTS_IS_VALID (buffer))
+        GST_BUFFER_PTS (copy) = gst_segment_to_running_time (segment, GST_FORMAT_TIME,
+                                                             GST_BUFFER_PTS (buffer)) + base;
+      if (GST_BUFFER_DTS_IS_VALID (buffer))
+        GST_BUFFER_DTS (copy) = gst_segment_to_running_time (segment, GST_FORMAT_TIME,
+                                                             GST_BUFFER_DTS (buffer)) + base;
+    }
+  GstClockTime now = (GstClockTime) g_get_monotonic_time () * 1000;
+
+  g_atomic_pointer_set (&src->last_buffer_mono_us, GSIZE_TO_POINTER ((gsize) (now / 1000)));
+  g_mutex_lock (&src->lock);
+  if (src->caps[stream] == NULL)
+    src->caps[stream] = gst_caps_ref (gst_sample_get_caps (sample));
+  if (src->attached != NULL)
+    recorder_segmenter_push (src->attached, stream, copy);
+  recorder_ring_push (src->ring, stream, copy, now);
+  g_mutex_unlock (&src->lock);
+  return GST_FLOW_OK;
+}
+
+static GstFlowReturn
+on_video_sample (GstAppSink *sink, gpointer user_data)
+{
+  return on_new_sample (sink, user_data, RECORDER_STREAM_VIDEO);
+}
+
+static GstFlowReturn
+on_audio_sample (GstAppSink *sink, gpointer user_data)
+{
+  return on_new_sample (sink, user_data, RECORDER_STREAM_AUDIO);
+}
+
+static void source_fail (RecorderSource *src, const char *why);
+
+/* Streaming thread: a stream of the camera appeared; its media type says
+ * which chain it feeds. */
+static void
+on_rtsp_pad (GstElement *rtspsrc, GstPad *pad, gpointer user_data)
+{
+  GstBin *pipeline = user_data;
+  g_autoptr (GstCaps) caps = gst_pad_query_caps (pad, NULL);
+  const GstStructure *st = gst_caps_get_size (caps) > 0 ? gst_caps_get_structure (caps, 0) : NULL;
+  const char *media = st != NULL ? gst_structure_get_string (st, "media") : NULL;
+  (void) rtspsrc;
+
+  if (media == NULL)
+    return;
+  g_autofree char *name = g_strdup_printf ("rtsp_%s", media);
+  g_autoptr (GstElement) next = gst_bin_get_by_name (pipeline, name);
+  if (next == NULL)
+    return;   /* e.g. sound from a camera whose sound is not recorded */
+  g_autoptr (GstPad) sink = gst_element_get_static_pad (next, "sink");
+  if (!gst_pad_is_linked (sink) && gst_pad_link (pad, sink) != GST_PAD_LINK_OK)
+    g_warning ("cannot link the camera's %s stream, ignoring it", media);
+}
+
+static gboolean
+retry (gpointer user_data)
+{
+  RecorderSource *src = user_data;
+
+  src->retry_timer = 0;
+  src->failed = FALSE;
+  src->started_mono_us = g_get_monotonic_time ();
+  g_message ("source %s: restarting", src->name);
+  if (gst_element_set_state (src->pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
+    source_fail (src, "does not start");
+  return G_SOURCE_REMOVE;
+}
+
+/* A camera unplugged, a stream lost: stop, keep the ring, retry with
+ * backoff (1 s doubling to 30 s). Incidents see the hole as a gap. */
+static void
+source_fail (RecorderSource *src, const char *why)
+{
+  if (src->failed)
+    return;
+  src->failed = TRUE;
+  /* The first failure of an outage says what happened; the retries after
+   * it only say that the camera is still gone. */
+  if (src->backoff_ms == BACKOFF_MIN_MS || src->last_error == NULL)
+    {
+      g_free (src->last_error);
+      src->last_error = g_strdup (why);
+    }
+  gst_element_set_state (src->pipeline, GST_STATE_NULL);
+  g_warning ("source %s: capture failed: %s; retrying in %.0f s", src->name, why,
+             src->backoff_ms / 1000.0);
+  src->retry_timer = g_timeout_add (src->backoff_ms, retry, src);
+  src->backoff_ms = MIN (src->backoff_ms * 2, BACKOFF_MAX_MS);
+}
+
+/* Some failures give no error (a network camera that stops sending, a
+ * wedged driver): no frame for STALL_US counts as one. */
+static gboolean
+on_watchdog (gpointer user_data)
+{
+  RecorderSource *src = user_data;
+  gint64 now = g_get_monotonic_time ();
+  gint64 last = (gint64) GPOINTER_TO_SIZE (g_atomic_pointer_get (&src->last_buffer_mono_us));
+
+  if (src->failed)
+    return G_SOURCE_CONTINUE;
+  if (last > src->started_mono_us && src->backoff_ms != BACKOFF_MIN_MS)
+    {
+      g_message ("source %s: recovered", src->name);
+      src->backoff_ms = BACKOFF_MIN_MS;
+    }
+  gint64 since = MAX (last, src->started_mono_us);
+  /* A start may take a while (RTSP handshake, camera warm-up). */
+  gint64 allowed = last > src->started_mono_us ? STALL_US : 4 * STALL_US;
+  if (now - since > allowed)
+    source_fail (src, last > src->started_mono_us ? "no frames for 3 s" : "no frames after start");
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_bus_message (GstBus *bus, GstMessage *msg, gpointer user_data)
+{
+  (void) bus;
+  RecorderSource *src = user_data;
+
+  if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autofree char *debug = NULL;
+      gst_message_parse_error (msg, &error, &debug);
+      g_debug ("source %s: %s", src->name, debug != NULL ? debug : "");
+      source_fail (src, error->message);
+    }
+  else if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS)
+    {
+      g_autofree char *why = g_strdup_printf ("the stream ended (%s)",
+                                              src->last_warning != NULL ? src->last_warning
+                                                                        : "no reason given");
+      source_fail (src, why);
+    }
+  else if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_WARNING)
+    {
+      g_autoptr (GError) error = NULL;
+      gst_message_parse_warning (msg, &error, NULL);
+      g_message ("source %s: %s", src->name, error->message);
+      g_free (src->last_warning);
+      src->last_warning = g_strdup (error->message);
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+connect_sink (RecorderSource *src, const char *name, GstAppSinkCallbacks *cb, GError **error)
+{
+  g_autoptr (GstElement) sink = gst_bin_get_by_name (GST_BIN (src->pipeline), name);
+  if (sink == NULL)
+    {
+      g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_FAILED, "source %s: no %s", src->name,
+                   name);
+      return FALSE;
+    }
+  /* No limit here: the callback only takes references, never waits. */
+  gst_app_sink_set_callbacks (GST_APP_SINK (sink), cb, src, NULL);
+  return TRUE;
+}
+
+RecorderSource *
+recorder_source_new (const RecorderSourceConfig *c, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  g_autofree char *encoder = NULL;
+
+  if (c->video != RECORDER_VIDEO_RTSP)
+    {
+      encoder = recorder_pick_h264_encoder (c->encoder, error);
+      if (encoder == NULL)
+        return NULL;
+    }
+  g_autofree char *desc = pipeline_description (c, encoder != NULL ? encoder : "none");
+  RecorderSource *src = g_new0 (RecorderSource, 1);
+  src->name = g_strdup (c->name);
+  src->has_audio = c->audio != RECORDER_AUDIO_NONE;
+  src->pre_event = (GstClockTime) c->pre_event_seconds * GST_SECOND;
+  g_mutex_init (&src->lock);
+  /* Four times the configured rate (plus audio and 4 MB) over the pre-event
+   * time: room for busy scenes, a hard bound against a runaway stream. */
+  gsize max_bytes = (gsize) (c->bitrate_kbps + 128) * 1000 / 8 * 4 *
+                    (MAX (c->pre_event_seconds, 1) + c->keyframe_ms / 1000 + 4) + 4 * 1024 * 1024;
+  /* The ring holds RING_SLACK more than the pre-event time: the trigger's
+   * edge is up to a debounce time (and a busy main loop) in the past when
+   * the incident opens, and the recording starts from the edge. */
+  src->ring = recorder_ring_new (src->pre_event + RING_SLACK, max_bytes);
+
+  src->pipeline = gst_parse_launch_full (desc, NULL, GST_PARSE_FLAG_FATAL_ERRORS, &local);
+  if (src->pipeline == NULL)
+    {
+      g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_FAILED,
+                   "source %s: cannot build the capture pipeline: %s", c->name, local->message);
+      recorder_source_free (src);
+      return NULL;
+    }
+  /* Running time + base time is then CLOCK_MONOTONIC, whatever a sound
+   * card's clock would have been. */
+  g_autoptr (GstClock) clock = gst_system_clock_obtain ();
+  gst_pipeline_use_clock (GST_PIPELINE (src->pipeline), clock);
+
+  GstAppSinkCallbacks video_cb = { .new_sample = on_video_sample };
+  GstAppSinkCallbacks audio_cb = { .new_sample = on_audio_sample };
+  if (!connect_sink (src, "video_sink", &video_cb, error) ||
+      (src->has_audio && !connect_sink (src, "audio_sink", &audio_cb, error)))
+    {
+      recorder_source_free (src);
+      return NULL;
+    }
+  g_autoptr (GstElement) rtsp = gst_bin_get_by_name (GST_BIN (src->pipeline), "rtsp");
+  if (rtsp != NULL)
+    g_signal_connect (rtsp, "pad-added", G_CALLBACK (on_rtsp_pad), src->pipeline);
+  g_autoptr (GstElement) overlay = gst_bin_get_by_name (GST_BIN (src->pipeline), "overlay");
+  if (overlay != NULL)
+    {
+      g_autoptr (GstPad) pad = gst_element_get_static_pad (overlay, "video_sink");
+      gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, on_test_frame, NULL, NULL);
+    }
+  g_autoptr (GstBus) bus = gst_pipeline_get_bus (GST_PIPELINE (src->pipeline));
+  src->bus_watch = gst_bus_add_watch (bus, on_bus_message, src);
+
+  if (gst_element_set_state (src->pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
+    {
+      g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_STATE_CHANGE,
+                   "source %s: the capture pipeline does not start", c->name);
+      recorder_source_free (src);
+      return NULL;
+    }
+  src->backoff_ms = BACKOFF_MIN_MS;
+  src->started_mono_us = g_get_monotonic_time ();
+  src->watchdog = g_timeout_add (500, on_watchdog, src);
+  g_message ("source %s: %s %s, %ux%u at %u fps, %u kbit/s, keyframe every %u ms, "
+             "H.264 encoder %s, audio %s, pre-event %u s", c->name,
+             c->wearable ? "wearable" : "fixed",
+             c->video == RECORDER_VIDEO_TEST ? "test picture" :
+             c->video == RECORDER_VIDEO_V4L2 ? c->device : c->url,
+             c->width, c->height, c->framerate, c->bitrate_kbps, c->keyframe_ms,
+             encoder != NULL ? encoder : "none (H.264 passed through)",
+             src->has_audio ? "Opus" : "none", c->pre_event_seconds);
+  return src;
+}
+
+void
+recorder_source_free (RecorderSource *src)
+{
+  if (src == NULL)
+    return;
+  if (src->bus_watch != 0)
+    g_source_remove (src->bus_watch);
+  if (src->retry_timer != 0)
+    g_source_remove (src->retry_timer);
+  if (src->watchdog != 0)
+    g_source_remove (src->watchdog);
+  g_free (src->last_error);
+  g_free (src->last_warning);
+  if (src->pipeline != NULL)
+    {
+      gst_element_set_state (src->pipeline, GST_STATE_NULL);
+      gst_object_unref (src->pipeline);
+    }
+  for (guint i = 0; i < RECORDER_N_STREAMS; i++)
+    g_clear_pointer (&src->caps[i], gst_caps_unref);
+  recorder_ring_free (src->ring);
+  g_mutex_clear (&src->lock);
+  g_free (src->name);
+  g_free (src);
+}
+
+const char *
+recorder_source_get_name (RecorderSource *src)
+{
+  return src->name;
+}
+
+gboolean
+recorder_source_has_audio (RecorderSource *src)
+{
+  return src->has_audio;
+}
+
+GstClockTime
+recorder_source_attach (RecorderSource *src, RecorderSegmenter *seg, gint64 trigger_mono_us)
+{
+  g_mutex_lock (&src->lock);
+  gint64 from_us = trigger_mono_us - (gint64) (src->pre_event / 1000);
+  GstClockTime from = from_us > 0 ? (GstClockTime) from_us * 1000 : GST_CLOCK_TIME_NONE;
+  GstClockTime first = recorder_ring_foreach (src->ring, from, forward_to_segmenter, seg);
+  src->attached = seg;
+  g_mutex_unlock (&src->lock);
+  return first;
+}
+
+void
+recorder_source_detach (RecorderSource *src)
+{
+  g_mutex_lock (&src->lock);
+  src->attached = NULL;
+  g_mutex_unlock (&src->lock);
+}
+
+GstCaps *
+recorder_source_get_caps (RecorderSource *src, RecorderStream stream)
+{
+  g_mutex_lock (&src->lock);
+  GstCaps *caps = src->caps[stream] != NULL ? gst_caps_ref (src->caps[stream]) : NULL;
+  g_mutex_unlock (&src->lock);
+  return caps;
+}
+
+const char *
+recorder_source_get_last_error (RecorderSource *src)
+{
+  return src->last_error;
+}
+
+void
+recorder_source_get_ring_stats (RecorderSource *src, RecorderRingStats *out_stats)
+{
+  g_mutex_lock (&src->lock);
+  recorder_ring_get_stats (src->ring, out_stats);
+  g_mutex_unlock (&src->lock);
+}
+
+gboolean
+recorder_source_wait_ready (RecorderSource *src, guint timeout_ms, GError **error)
+{
+  gint64 deadline = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+
+  for (;;)
+    {
+      g_autoptr (GstCaps) v = recorder_source_get_caps (src, RECORDER_STREAM_VIDEO);
+      g_autoptr (GstCaps) a = recorder_source_get_caps (src, RECORDER_STREAM_AUDIO);
+      if (v != NULL && (!src->has_audio || a != NULL))
+        return TRUE;
+      if (g_get_monotonic_time () > deadline)
+        {
+          g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_FAILED,
+                       "source %s: no picture after %u ms", src->name, timeout_ms);
+          return FALSE;
+        }
+      g_main_context_iteration (NULL, FALSE);
+      g_usleep (10000);
+    }
+}
