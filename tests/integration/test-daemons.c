@@ -227,7 +227,10 @@ test_press_to_event_row (Fixture *f, gconstpointer data)
   g_assert_cmpint (edge, >=, before);
   g_test_message ("press -> event row: %.1f ms from the edge (debounce window 30 ms), "
                   "%.1f ms from running ansimctl", (seen - edge) / 1000.0, (seen - before) / 1000.0);
-  g_assert_cmpint (seen - edge, <, 250 * 1000);
+  /* Speed goals are the benchmarks' (bench/recorder: press to incident
+   * row); here only a stall fails, as sanitizers and a loaded CI slow
+   * every commit. */
+  g_assert_cmpint (seen - edge, <, 1000 * 1000);
   g_assert_cmpint (seen - before, <, 2000 * 1000);
   g_assert_cmpint (wait_for_events (db, "release", "desk-button", 1, 2000), ==, 1);
   g_assert_cmpint (count_events (db, "long-press", "desk-button"), ==, 0);
