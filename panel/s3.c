@@ -625,7 +625,7 @@ set_s3_error (GError **error, const S3Request *req, PanelS3 *self, S3Response *r
 {
   static const char *const names[] = { "Code", "Message", "RequestId", NULL };
   char *values[4] = { NULL };
-  g_autofree char *root = xml_pick (r->body, names, values);
+  g_free (xml_pick (r->body, names, values));   /* only the values matter here */
   g_autofree char *target = g_strdup_printf ("%s/%s", self->bucket, req->key ? req->key : "");
   const char *code = values[0];
 
@@ -938,7 +938,6 @@ put_multipart (PanelS3 *self, const char *key, GBytes *data, const PanelS3PutOpt
   g_autoptr(GString) complete = g_string_new ("<CompleteMultipartUpload>");
   g_autoptr(GString) upload_q = g_string_new ("uploadId=");
   g_autofree char *upload_id = NULL;
-  g_autofree char *root = NULL;
   char *values[2] = { NULL };
   gsize len = 0;
   const guint8 *bytes = g_bytes_get_data (data, &len);
