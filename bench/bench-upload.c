@@ -114,19 +114,26 @@ main (int argc, char **argv)
 {
   int presses = 100, minutes = 60, kbps = 2000;
   g_autofree char *build_root = NULL;
+  g_autofree char *panel_extra = NULL;
+  g_autofree char *store_label = NULL;
   GOptionEntry entries[] = {
     { "presses", 0, 0, G_OPTION_ARG_INT, &presses, "Presses to time (100)", "N" },
     { "backlog-minutes", 0, 0, G_OPTION_ARG_INT, &minutes,
       "Minutes of footage in the backlog (60)", "N" },
     { "kbps", 0, 0, G_OPTION_ARG_INT, &kbps, "Bit rate of the footage, kbit/s (2000: 720p)", "N" },
     { "build-root", 0, 0, G_OPTION_ARG_FILENAME, &build_root, "The build directory", "DIR" },
+    { "panel-extra", 0, 0, G_OPTION_ARG_STRING, &panel_extra,
+      "More [panel] lines, e.g. an S3 store (bench/run-s3)", "LINES" },
+    { "store-label", 0, 0, G_OPTION_ARG_STRING, &store_label,
+      "How the table names the store (filesystem store, fsync per object)", "TEXT" },
     { NULL }
   };
   g_autoptr (GOptionContext) oc = g_option_context_new ("- upload benchmarks");
   g_option_context_add_main_entries (oc, entries, NULL);
   if (!g_option_context_parse (oc, &argc, &argv, NULL) || build_root == NULL)
     {
-      g_printerr ("usage: bench-upload --build-root DIR [--presses N] [--segments N]\n");
+      g_printerr ("usage: bench-upload --build-root DIR [--presses N] [--backlog-minutes N] "
+                  "[--panel-extra LINES]\n");
       return 2;
     }
   g_setenv ("ANSIM_BUILD_ROOT", build_root, TRUE);
@@ -139,7 +146,9 @@ main (int argc, char **argv)
   g_mkdir_with_parents (plain_dir, 0700);
 
   TestDesk *desk = test_desk_new (desk_dir);
-  TestPanel *panel = test_panel_new (panel_dir, NULL);
+  /* "\n" in LINES from a shell argument becomes a line break. */
+  g_autofree char *extra = panel_extra != NULL ? g_strcompress (panel_extra) : NULL;
+  TestPanel *panel = test_panel_new (panel_dir, extra);
   test_panel_start (panel);
   test_panel_enroll (panel, desk, "dev-1");
   GSubprocess *uploader = test_uploader_start (desk, panel->url,
@@ -190,8 +199,9 @@ main (int argc, char **argv)
       g_array_append_val (base, d);
     }
   curl_easy_cleanup (curl);
-  double p50 = percentile_ms (ours, 0.5), p99 = percentile_ms (ours, 0.99);
-  double b50 = percentile_ms (base, 0.5), b99 = percentile_ms (base, 0.99);
+  /* --presses 0: throughput only */
+  double p50 = presses > 0 ? percentile_ms (ours, 0.5) : 0, p99 = presses > 0 ? percentile_ms (ours, 0.99) : 0;
+  double b50 = presses > 0 ? percentile_ms (base, 0.5) : 0, b99 = presses > 0 ? percentile_ms (base, 0.99) : 0;
 
   /* ingest throughput: a sealed backlog of 2 s segments, then one wake */
   int segments = minutes * 30;
@@ -238,14 +248,18 @@ main (int argc, char **argv)
   g_autofree char *l99 = g_strdup_printf ("  p99 ms over %d presses", presses);
   g_autofree char *lin = g_strdup_printf ("drain %d min of %d kbit/s footage, %d x 2 s segments",
                                           minutes, kbps, segments);
-  printf ("%-58s %9s %9s %7s\n", "press -> alert recorded by the panel (loopback)", "ansim",
-          "plain", "ratio");
-  printf ("%-58s %9.2f %9.2f %7.2f\n", l50, p50, b50, p50 / b50);
-  printf ("%-58s %9.2f %9.2f %7.2f   goal p99 < 100 ms: %s\n", l99, p99, b99, p99 / b99,
-          p99 < 100 ? "met" : "NOT MET");
+  if (presses > 0)
+    {
+      printf ("%-58s %9s %9s %7s\n", "press -> alert recorded by the panel (loopback)", "ansim",
+              "plain", "ratio");
+      printf ("%-58s %9.2f %9.2f %7.2f\n", l50, p50, b50, p50 / b50);
+      printf ("%-58s %9.2f %9.2f %7.2f   goal p99 < 100 ms: %s\n", l99, p99, b99, p99 / b99,
+              p99 < 100 ? "met" : "NOT MET");
+    }
   printf ("%-58s %9s %9s %7s\n", lin, "ansim", "curl PUT", "ratio");
-  printf ("%-58s %9.1f %9.1f %7.2f\n", "  seconds (filesystem store, fsync per object)",
-          ours_s, curl_s, curl_s / ours_s);
+  g_autofree char *lsec = g_strdup_printf ("  seconds (%s)", store_label != NULL ? store_label
+                                           : "filesystem store, fsync per object");
+  printf ("%-58s %9.1f %9.1f %7.2f\n", lsec, ours_s, curl_s, curl_s / ours_s);
   printf ("%-58s %9.1f %9.1f %7.2f\n", "  MB/s", ours_mbps, curl_mbps, ours_mbps / curl_mbps);
 
   test_process_stop (uploader, SIGTERM);
@@ -255,5 +269,5 @@ main (int argc, char **argv)
   g_main_loop_quit (plain.loop);
   g_thread_join (plain_t);
   test_rm_rf (dir);
-  return p99 < 100 ? 0 : 1;
+  return presses == 0 || p99 < 100 ? 0 : 1;
 }
