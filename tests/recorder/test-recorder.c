@@ -581,7 +581,7 @@ test_incident (Fixture *f, gconstpointer data)
     "SELECT max (e.at_wall_us - (i.opened_wall_us + 30000)) FROM incidents i JOIN events e "
     "ON e.incident_id = i.id AND e.kind = 'incident-opened'");
   g_test_message ("debounced press -> incident row: %.1f ms", latency / 1000.0);
-  g_assert_cmpint (latency, <, 1000000);
+  g_assert_cmpint (latency, <, 5000000);
 }
 
 /* SIGTERM while recording: the incident is closed as "shutdown" with its
