@@ -417,6 +417,10 @@ static const AnsimConfigKey panel_keys[] = {
   { .key = "login_lockout_s", .type = ANSIM_CONFIG_INT, .default_value = "300", .min = 1,
     .max = 86400,
     .help = "the window, in seconds, over which failed logins are counted" },
+  { .key = "site_identity", .type = ANSIM_CONFIG_PATH,
+    .help = "the site's age identity file (AGE-SECRET-KEY-1…), with which the panel decrypts "
+            "segments for playback in the console; must be owned by the panel's user and "
+            "readable by nobody else, or the panel refuses to start. Unset: no playback" },
   { .key = "device_offline_after_s", .type = ANSIM_CONFIG_INT, .default_value = "180",
     .min = 2, .max = 86400,
     .help = "a desk device with no heartbeat for this many seconds is shown offline and "

@@ -6,17 +6,26 @@
  * detail, the devices page and the offline-desk alert. */
 #include "incidents.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "age.h"
 #include "audit.h"
 #include "db.h"
+#include "evidence.h"
+#include "httpsig.h"
 
 #define MAX_NOTE_CHARS 2000
 
 struct _PanelIncidents {
   sqlite3 *db;
+  PanelStore *store;
   PanelConsole *console;
+  GPtrArray *identities;  /* of AnsimAgeIdentity; NULL: no playback */
   gint64 offline_after_us;
   guint check_id;
   GHashTable *offline;  /* device ids whose offline alert was raised */
@@ -639,6 +648,82 @@ require_method (SoupServerMessage *msg, const char *method)
   return FALSE;
 }
 
+/* One segment's media, decrypted with the site identity and checked
+ * against the signed manifest's plaintext hash before a byte is served.
+ * Matroska as the desk recorded it: Debian's chromium plays Matroska with
+ * H.264 directly, so nothing is remuxed and what is shown is exactly the
+ * evidence. Each playback (a request from the start of the file) is
+ * audited. */
+static void
+play_segment (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session, gint64 id,
+              gint64 idx)
+{
+  if (self->identities == NULL)
+    return panel_console_send_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "no-playback",
+                                     "this panel has no site_identity: playback is off");
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db,
+    "SELECT kind, store_key, plain_sha256, plain_size FROM segments "
+    "WHERE incident_id = ?1 AND idx = ?2", NULL);
+  if (stmt == NULL)
+    return send_db_error (msg, self->db, "reading the segment");
+  sqlite3_bind_int64 (stmt, 1, id);
+  sqlite3_bind_int64 (stmt, 2, idx);
+  int rc = sqlite3_step (stmt);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    return send_db_error (msg, self->db, "reading the segment");
+  if (rc == SQLITE_DONE || !g_str_equal ((const char *) sqlite3_column_text (stmt, 0), "media")
+      || sqlite3_column_type (stmt, 1) == SQLITE_NULL)
+    return panel_console_send_error (msg, SOUP_STATUS_NOT_FOUND, "not-found",
+                                     "no such segment received (yet)");
+  g_autofree char *key = g_strdup ((const char *) sqlite3_column_text (stmt, 1));
+  g_autofree char *want = g_strdup ((const char *) sqlite3_column_text (stmt, 2));
+  gint64 size = sqlite3_column_int64 (stmt, 3);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) cipher = panel_store_get (self->store, key, &error);
+  g_autoptr (GBytes) plain = NULL;
+  if (cipher != NULL)
+    plain = ansim_age_decrypt_bytes ((AnsimAgeIdentity *const *) self->identities->pdata,
+                                     self->identities->len, cipher, &error);
+  if (plain == NULL)
+    {
+      g_warning ("playback of incident %" G_GINT64_FORMAT " segment %" G_GINT64_FORMAT
+                 ": %s", id, idx, error->message);
+      return panel_console_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "integrity",
+                                       "the segment cannot be read or decrypted");
+    }
+  guint8 sha[32];
+  char hex[65];
+  ansim_sha256 (g_bytes_get_data (plain, NULL), g_bytes_get_size (plain), sha);
+  ansim_sha256_to_hex (sha, hex);
+  if ((gint64) g_bytes_get_size (plain) != size || g_strcmp0 (hex, want) != 0)
+    {
+      g_warning ("incident %" G_GINT64_FORMAT " segment %" G_GINT64_FORMAT ": the decrypted "
+                 "media is not what the signed manifest lists", id, idx);
+      return panel_console_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "integrity",
+                                       "the decrypted media does not match the signed manifest");
+    }
+  /* A media element asks again for parts (Range); one entry per playback. */
+  const char *range = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
+                                                    "Range");
+  if (range == NULL || g_str_has_prefix (range, "bytes=0-"))
+    {
+      g_autofree char *target = g_strdup_printf ("incident %" G_GINT64_FORMAT, id);
+      g_autofree char *detail = g_strdup_printf ("{\"segment\":%" G_GINT64_FORMAT "}", idx);
+      if (!panel_console_audit (self->console, msg, session, PANEL_AUDIT_PLAYBACK, target, detail,
+                                &error))
+        {
+          g_warning ("cannot write the audit log: %s", error->message);
+          return panel_console_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "internal",
+                                           "the panel cannot write its audit log");
+        }
+    }
+  SoupMessageHeaders *h = soup_server_message_get_response_headers (msg);
+  soup_message_headers_replace (h, "Cache-Control", "no-store");
+  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
+  soup_server_message_set_response (msg, "video/x-matroska", SOUP_MEMORY_COPY,
+                                    g_bytes_get_data (plain, NULL), g_bytes_get_size (plain));
+}
+
 static void
 handle_incidents (SoupServer *server, SoupServerMessage *msg, const char *path,
                   GHashTable *query, gpointer user_data)
@@ -651,12 +736,31 @@ handle_incidents (SoupServer *server, SoupServerMessage *msg, const char *path,
   const char *rest = path + strlen ("/api/incidents");
   if (*rest == '/')
     rest++;
-  g_auto (GStrv) parts = g_strsplit (rest, "/", 3);
+  g_auto (GStrv) parts = g_strsplit (rest, "/", 5);
   guint n = *rest == '\0' ? 0 : g_strv_length (parts);
-  gint64 id = 0;
-  if (n > 2 || (n >= 1 && !parse_id (parts[0], &id)))
+  gint64 id = 0, segment = -1;
+  if (n > 4 || (n >= 1 && !parse_id (parts[0], &id)))
     return panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
                                      "an incident id is a positive decimal number");
+  if (n == 4 || n == 3)
+    {
+      /* ID/segments/N/media; "0" is a valid index */
+      if (n != 4 || !g_str_equal (parts[1], "segments") || !g_str_equal (parts[3], "media"))
+        return panel_console_send_error (msg, SOUP_STATUS_NOT_FOUND, "not-found",
+                                         "no such resource");
+      if (!(g_str_equal (parts[2], "0") || parse_id (parts[2], &segment)))
+        return panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
+                                         "a segment index is a decimal number");
+      if (g_str_equal (parts[2], "0"))
+        segment = 0;
+      if (!require_method (msg, "GET"))
+        return;
+      g_autoptr (PanelSession) viewer =
+        panel_console_authorize (self->console, msg, PANEL_ROLE_SECURITY | PANEL_ROLE_ADMIN);
+      if (viewer != NULL)
+        play_segment (self, msg, viewer, id, segment);
+      return;
+    }
   Action action = ACKNOWLEDGE;
   if (n == 2)
     {
@@ -732,11 +836,54 @@ handle_devices (SoupServer *server, SoupServerMessage *msg, const char *path, GH
   send_builder (msg, SOUP_STATUS_OK, b);
 }
 
-PanelIncidents *
-panel_incidents_new (SoupServer *server, sqlite3 *db, PanelConsole *console, AnsimConfig *config)
+/* The site identity decrypts every desk's evidence: refuse a file others
+ * could read or replace. */
+static GPtrArray *
+load_identity (const char *path, GError **error)
 {
+  int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  struct stat st;
+  if (fd < 0 || fstat (fd, &st) < 0)
+    {
+      int e = errno;
+      if (fd >= 0)
+        close (fd);
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (e),
+                   "[panel] site_identity %s: %s", path, g_strerror (e));
+      return NULL;
+    }
+  close (fd);
+  if (!S_ISREG (st.st_mode) || st.st_uid != geteuid () || (st.st_mode & 077) != 0)
+    {
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_PERM,
+                   "[panel] site_identity %s must be a file owned by this user (uid %u) and "
+                   "readable by nobody else (mode 0600 or 0400; it is %04o, uid %u)", path,
+                   (guint) geteuid (), (guint) (st.st_mode & 07777), (guint) st.st_uid);
+      return NULL;
+    }
+  GPtrArray *ids = ansim_age_identities_load (path, error);
+  if (ids == NULL)
+    g_prefix_error (error, "[panel] site_identity %s: ", path);
+  return ids;
+}
+
+PanelIncidents *
+panel_incidents_new (SoupServer *server, sqlite3 *db, PanelStore *store, PanelConsole *console,
+                     AnsimConfig *config, GError **error)
+{
+  GPtrArray *identities = NULL;
+  if (ansim_config_has_key (config, "panel", "site_identity"))
+    {
+      g_autofree char *path = ansim_config_get_path (config, "panel", "site_identity");
+      identities = load_identity (path, error);
+      if (identities == NULL)
+        return NULL;
+      g_message ("playback on: segments are decrypted with the site identity %s", path);
+    }
   PanelIncidents *self = g_new0 (PanelIncidents, 1);
   self->db = db;
+  self->store = store;
+  self->identities = identities;
   self->console = console;
   gint64 after_s = ansim_config_get_int (config, "panel", "device_offline_after_s");
   self->offline_after_us = after_s * G_USEC_PER_SEC;
@@ -757,5 +904,6 @@ panel_incidents_free (PanelIncidents *self)
     return;
   g_clear_handle_id (&self->check_id, g_source_remove);
   g_hash_table_unref (self->offline);
+  g_clear_pointer (&self->identities, g_ptr_array_unref);
   g_free (self);
 }

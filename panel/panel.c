@@ -232,7 +232,10 @@ panel_new (AnsimConfig *config, GError **error)
   self->console = panel_console_new (self->server, self->db, config, error);
   if (self->console == NULL)
     return NULL;
-  self->incidents = panel_incidents_new (self->server, self->db, self->console, config);
+  self->incidents = panel_incidents_new (self->server, self->db, self->store, self->console,
+                                         config, error);
+  if (self->incidents == NULL)
+    return NULL;
   soup_server_add_handler (self->server, NULL, handle_not_found, self, NULL);
 
   g_autoptr (GInetAddress) inet = g_str_equal (address, "*")

@@ -14,7 +14,8 @@ const ACT_ROLES = ['security', 'admin'];   // acknowledge, resolve, notes
 const STREAM_ROLES = ['security', 'trainer', 'admin'];
 
 const state = { lang: 'ko', strings: {}, session: null, auditBefore: null, stream: null,
-  incidents: new Map(), categories: [], bannerId: null, incidentId: null, audio: null, beeps: 0 };
+  incidents: new Map(), categories: [], bannerId: null, incidentId: null, audio: null, beeps: 0,
+  play: { id: null, received: [], current: null, waiting: false } };
 const $ = (sel) => document.querySelector(sel);
 
 function t(key, vars) {
@@ -248,6 +249,7 @@ function openStream() {
         if (inc.status === 'resolved') $('#alert-banner').hidden = true;
         else showBanner(inc);
       }
+      if (name === 'segment' && state.play.id === inc.id) segmentArrived(inc.index);
       if (name !== 'segment') {
         if (state.incidentId === String(inc.id)) loadIncident(state.incidentId);
         log(event);
@@ -478,6 +480,15 @@ async function loadIncident(id) {
     list.appendChild(li);
   }
   const canAct = ACT_ROLES.includes(state.session.role);
+  $('#player').hidden = !canAct;
+  if (state.play.id !== inc.id) {
+    state.play = { id: inc.id, received: [], current: null, waiting: false };
+    $('#incident-video').removeAttribute('src');
+    $('#incident-video').removeAttribute('data-segment');
+  }
+  state.play.received = result.data.segments.filter((g) => g.kind === 'media' && g.received_at_us)
+    .map((g) => g.idx);
+  showPlayStatus();
   $('#incident-ack').hidden = !canAct || inc.status !== 'open';
   $('#resolve-form').hidden = !canAct || inc.status === 'resolved';
   $('#note-form').hidden = !canAct;
@@ -506,6 +517,39 @@ async function onNote(event) {
   if (result.status !== 200) { showError(result); return; }
   form.reset();
   loadIncident(state.incidentId);
+}
+
+// ---- playback: one segment after the other, following the upload ----
+
+function showPlayStatus() {
+  const p = state.play;
+  $('#play-status').textContent = p.current === null ? t('play.ready', { n: p.received.length })
+    : p.waiting ? t('play.waiting', { i: p.current + 1 })
+    : t('play.playing', { i: p.current + 1, n: p.received.length });
+}
+
+function playSegment(index) {
+  const video = $('#incident-video');
+  state.play.current = index;
+  state.play.waiting = false;
+  video.dataset.segment = index;
+  video.src = '/api/incidents/' + state.play.id + '/segments/' + index + '/media';
+  video.play().catch((e) => console.warn('play:', e));
+  showPlayStatus();
+}
+
+function playNext() {
+  const p = state.play;
+  const next = p.received.filter((i) => i > p.current).sort((a, b) => a - b)[0];
+  if (next !== undefined) playSegment(next);
+  else { p.waiting = true; showPlayStatus(); }   // the next segment is still on its way
+}
+
+function segmentArrived(index) {
+  const p = state.play;
+  if (!p.received.includes(index)) p.received.push(index);
+  if (p.waiting && index > p.current) playSegment(index);
+  else showPlayStatus();
 }
 
 // ---- devices ----
@@ -563,6 +607,18 @@ async function start() {
   $('#banner-close').addEventListener('click', () => { $('#alert-banner').hidden = true; });
   $('#incident-ack').addEventListener('click', () => acknowledge(Number(state.incidentId)));
   $('#resolve-form').addEventListener('submit', onResolve);
+  $('#incident-video').addEventListener('ended', playNext);
+  $('#incident-video').addEventListener('error', () => {
+    if ($('#incident-video').getAttribute('src')) $('#play-status').textContent = t('play.error');
+  });
+  $('#play-start').addEventListener('click', () => {
+    const first = [...state.play.received].sort((a, b) => a - b)[0];
+    if (first !== undefined) playSegment(first);
+  });
+  $('#play-live').addEventListener('click', () => {
+    const last = [...state.play.received].sort((a, b) => b - a)[0];
+    if (last !== undefined) playSegment(last);
+  });
   $('#note-form').addEventListener('submit', onNote);
   $('#incident-filters').addEventListener('submit', (e) => { e.preventDefault(); loadIncidents(); });
   window.addEventListener('hashchange', route);

@@ -42,7 +42,11 @@ before(async () => {
   mkdirSync(SHOTS, { recursive: true });
   dir = mkdtempSync(join(tmpdir(), 'ansim-browser-'));
   conf = join(dir, 'panel.conf');
-  writeFileSync(conf, `[panel]\ndata_dir = ${dir}\nport = 0\nsite_name = 브라우저 시험\n`);
+  // The site's identity, made by Debian's age-keygen (mode 0600).
+  const keygen = spawnSync('age-keygen', ['-o', join(dir, 'site.key')], { encoding: 'utf8' });
+  assert.equal(keygen.status, 0, keygen.stderr);
+  writeFileSync(conf, `[panel]\ndata_dir = ${dir}\nport = 0\nsite_name = 브라우저 시험\n` +
+    `site_identity = ${join(dir, 'site.key')}\n`);
   for (const role of ROLES) {
     const r = spawnSync(join(BUILD, 'ansimctl/ansimctl'),
       ['user', 'add', role, '--role', role, '--password-stdin', '--config', conf],
@@ -262,7 +266,7 @@ test('a published event reaches the open console', async () => {
 // filled as the recorder fills it; it says when its event log learns the
 // acknowledgement (what lights "help is coming").
 function startDesk() {
-  const proc = spawn(join(BUILD, 'tests/upload/desk-sim'), [join(dir, 'desk'), conf, url],
+  const proc = spawn(join(BUILD, 'tests/upload/desk-sim'), [join(dir, 'desk'), conf, url, join(dir, 'site.key')],
     { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = [];
   const waiters = [];
@@ -326,13 +330,27 @@ test('a press on a desk: banner and sound on every console, acknowledge lights t
     await page.waitForSelector('#banner-status[data-status="acknowledged"]');
     await shot(other, 'alert-acknowledged-other-console');
 
-    // More video arrives while we look; then the incident detail.
-    desk.send('segment');
+    // The incident while it is still recording: its first segment plays,
+    // and the next one follows as soon as it has arrived.
     await desk.wait('segment');
-    desk.send('close');
-    await desk.wait('closed');
     await page.click('#banner-open');
     await page.waitForSelector('#page-incident:not([hidden])');
+    await page.waitForSelector('#incident-timeline li[data-what="segment-received"]');
+    await page.click('#play-start');
+    await page.waitForFunction(() => {
+      const v = document.querySelector('#incident-video');
+      return v.dataset.segment === '0' && v.currentTime > 0.5;
+    }, null, { timeout: 10000 });
+    await shot(page, 'playback-live');
+    desk.send('segment');
+    await desk.wait('segment');
+    await page.waitForFunction(() => {
+      const v = document.querySelector('#incident-video');
+      return v.dataset.segment === '1' && v.currentTime > 0.3;
+    }, null, { timeout: 15000 });
+    console.log('# playback followed the upload from segment 0 to segment 1');
+    desk.send('close');
+    await desk.wait('closed');
     await page.waitForSelector('#incident-timeline li[data-what="acknowledged"]');
     for (const what of ['pressed', 'alert-received', 'segment-received'])
       assert.ok(await page.locator(`#incident-timeline li[data-what="${what}"]`).count() >= 1, what);
@@ -369,7 +387,7 @@ test('a press on a desk: banner and sound on every console, acknowledge lights t
     await auditor.waitForSelector('#audit-table tbody tr');
     const actions = await auditor.locator('#audit-table tbody tr').evaluateAll(
       (rows) => rows.map((r) => r.dataset.action));
-    for (const a of ['acknowledged', 'resolved', 'incident-viewed', 'incident-annotated'])
+    for (const a of ['acknowledged', 'resolved', 'incident-viewed', 'incident-annotated', 'playback'])
       assert.ok(actions.includes(a), a + ' in ' + actions.join(','));
     await auditor.context().close();
     await other.context().close();

@@ -2,14 +2,18 @@
 /* A desk for the browser tests: enrolls with a running panel, runs a real
  * ansim-uploader and, for each line on standard input, does what the
  * recorder would (evidence library + outbox):
- *   press    open an incident with one segment and wake the uploader;
- *            prints "pressed UUID WALL_US"
+ *   press    open an incident and wake the uploader; prints "pressed UUID
+ *            WALL_US", then adds its first segment ("segment UUID 0")
  *   segment  add a segment to the open incident; prints "segment UUID N"
  *   close    close the open incident; prints "closed UUID"
  * When the desk's event log gets the panel's acknowledgement (what lights
  * the "help is coming" output) it prints "acknowledged UUID WALL_US".
- * Usage: desk-sim DIR PANEL_CONF PANEL_URL */
+ * Segments are 2 s of H.264 in Matroska from GStreamer, encrypted to the
+ * site's identity in SITE_KEY (an age-keygen file; the panel's
+ * site_identity), or else in DIR/site.key.
+ * Usage: desk-sim DIR PANEL_CONF PANEL_URL [SITE_KEY] */
 #include <glib-unix.h>
+#include <glib/gstdio.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -38,6 +42,30 @@ say (const char *format, ...)
   fflush (stdout);
 }
 
+/* Two seconds of H.264 in Matroska, as the recorder writes a segment. */
+static void
+add_media_segment (void)
+{
+  g_autofree char *path = g_build_filename (desk->dir, "next-segment.mkv", NULL);
+  g_autofree char *location = g_strconcat ("location=", path, NULL);
+  g_autoptr (GError) error = NULL;
+  int status = 0;
+  const char *argv[] = { "gst-launch-1.0", "-q", "videotestsrc", "num-buffers=60", "pattern=ball",
+                         "!", "video/x-raw,width=320,height=240,framerate=30/1", "!",
+                         "x264enc", "key-int-max=30", "speed-preset=ultrafast", "tune=zerolatency",
+                         "!", "h264parse", "!", "matroskamux", "!", "filesink", location, NULL };
+  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL,
+                     NULL, NULL, NULL, NULL, &status, &error) ||
+      !g_spawn_check_wait_status (status, &error))
+    g_error ("gst-launch-1.0: %s", error->message);
+  g_autofree char *data = NULL;
+  gsize size = 0;
+  if (!g_file_get_contents (path, &data, &size, &error))
+    g_error ("%s", error->message);
+  test_incident_add_segment_data (incident, data, size);
+  g_unlink (path);
+}
+
 static void
 wake (void)
 {
@@ -55,15 +83,17 @@ command (const char *line)
       if (incident != NULL)
         test_incident_close (incident);
       incident = test_incident_open (desk);
-      test_incident_add_segment (incident, 48 * 1024);
-      n_segments = 1;
       gint64 now = g_get_real_time ();
       wake ();
       say ("pressed %s %" G_GINT64_FORMAT, test_incident_get_uuid (incident), now);
+      add_media_segment ();
+      n_segments = 1;
+      wake ();
+      say ("segment %s 0", test_incident_get_uuid (incident));
     }
   else if (g_str_equal (line, "segment") && incident != NULL)
     {
-      test_incident_add_segment (incident, 48 * 1024);
+      add_media_segment ();
       wake ();
       say ("segment %s %u", test_incident_get_uuid (incident), n_segments++);
     }
@@ -134,12 +164,21 @@ on_term (gpointer data)
 int
 main (int argc, char **argv)
 {
-  if (argc != 4)
+  if (argc != 4 && argc != 5)
     {
-      fprintf (stderr, "usage: desk-sim DIR PANEL_CONF PANEL_URL\n");
+      fprintf (stderr, "usage: desk-sim DIR PANEL_CONF PANEL_URL [SITE_KEY]\n");
       return 2;
     }
   desk = test_desk_new (argv[1]);
+  if (argc == 5)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GPtrArray) ids = ansim_age_identities_load (argv[4], &error);
+      if (ids == NULL)
+        g_error ("%s", error->message);
+      ansim_age_recipient_free (desk->recipient);
+      desk->recipient = ansim_age_identity_to_recipient (ids->pdata[0]);
+    }
   TestPanel panel = { .conf = argv[2], .url = argv[3] };
   test_panel_enroll (&panel, desk, "dev-1");
   GSubprocess *uploader = test_uploader_start (desk, argv[3], "heartbeat_interval = 5");

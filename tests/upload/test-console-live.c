@@ -239,8 +239,9 @@ set_up (void)
   g_autofree char *desk_dir = g_build_filename (dir, "desk", NULL);
   g_autofree char *quiet_dir = g_build_filename (dir, "quiet-desk", NULL);
   g_autofree char *panel_dir = g_build_filename (dir, "panel", NULL);
-  g_autofree char *extra = g_strdup_printf ("device_offline_after_s = %d", OFFLINE_AFTER_S);
   desk = test_desk_new (desk_dir);
+  g_autofree char *extra = g_strdup_printf ("device_offline_after_s = %d\nsite_identity = %s",
+                                            OFFLINE_AFTER_S, desk->site_key_path);
   quiet_desk = test_desk_new (quiet_dir);
   panel = test_panel_new (panel_dir, extra);
   for (guint i = 0; i < G_N_ELEMENTS (roles); i++)
@@ -566,6 +567,87 @@ test_resolve_and_notes (void)
     g_error ("timeline out of order or incomplete: %s", seen->str);
 }
 
+static void
+test_playback (void)
+{
+  g_autofree char *path = g_strdup_printf ("/api/incidents/%ld/segments/0/media",
+                                           (long) incident_id);
+  g_autofree char *target = g_strdup_printf ("incident %ld", (long) incident_id);
+  guint status = 0;
+  guint before = count_audit ("playback", target);
+  for (int r = TRAINER; r <= AUDITOR; r += 2)   /* trainer, auditor */
+    {
+      g_autofree char *no = request ("GET", path, &logins[r], FALSE, NULL, NULL, &status);
+      g_assert_cmpuint (status, ==, 403);
+    }
+  g_autofree char *anon = request ("GET", path, NULL, FALSE, NULL, NULL, &status);
+  g_assert_cmpuint (status, ==, 401);
+  g_assert_cmpuint (count_audit ("playback", target), ==, before);
+
+  /* The panel's decryption gives back exactly the desk's plaintext. */
+  g_autofree char *url = g_strconcat (panel->url, path, NULL);
+  g_autoptr (SoupMessage) msg = soup_message_new ("GET", url);
+  soup_message_headers_replace (soup_message_get_request_headers (msg), "Cookie",
+                                logins[SECURITY].cookie);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) media = soup_session_send_and_read (http, msg, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
+  g_assert_cmpstr (soup_message_headers_get_content_type (soup_message_get_response_headers (msg),
+                                                          NULL), ==, "video/x-matroska");
+  g_autofree char *sha = g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, media);
+  g_autoptr (sqlite3_stmt) s = ansim_db_prepare (desk->db,
+    "SELECT plain_sha256 FROM segments WHERE idx = 0 ORDER BY incident_id LIMIT 1", NULL);
+  g_assert_nonnull (s);
+  g_assert_cmpint (sqlite3_step (s), ==, SQLITE_ROW);
+  g_assert_cmpstr (sha, ==, (const char *) sqlite3_column_text (s, 0));
+  g_assert_cmpuint (count_audit ("playback", target), ==, before + 1);
+
+  static const struct { const char *path; guint status; } bad[] = {
+    { "/api/incidents/%ld/segments/7/media", 404 },
+    { "/api/incidents/%ld/segments/abc/media", 400 },
+    { "/api/incidents/%ld/segments/-1/media", 400 },
+    { "/api/incidents/%ld/segments/0/plain", 404 },
+    { "/api/incidents/999999/segments/0/media", 404 },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autofree char *p = with_id (bad[i].path, incident_id);
+      g_autofree char *reply = request ("GET", p, &logins[SECURITY], FALSE, NULL, NULL, &status);
+      if (status != bad[i].status)
+        g_error ("GET %s: %u, expected %u: %s", p, status, bad[i].status, reply);
+    }
+  g_assert_cmpuint (count_audit ("playback", target), ==, before + 1);
+}
+
+/* A site identity others can read: the panel refuses to start. */
+static void
+test_unsafe_identity_refused (void)
+{
+  g_autofree char *key = g_build_filename (dir, "open-site.key", NULL);
+  g_autofree char *text = NULL;
+  g_assert_true (g_file_get_contents (desk->site_key_path, &text, NULL, NULL));
+  g_assert_true (g_file_set_contents (key, text, -1, NULL));
+  g_assert_cmpint (g_chmod (key, 0644), ==, 0);
+  g_autofree char *conf = g_build_filename (dir, "unsafe.conf", NULL);
+  g_autofree char *data = g_build_filename (dir, "unsafe-panel", NULL);
+  g_autofree char *body = g_strdup_printf ("[panel]\ndata_dir = %s\nport = 0\nsite_identity = %s\n",
+                                           data, key);
+  g_assert_true (g_file_set_contents (conf, body, -1, NULL));
+  g_autofree char *exe = test_build_path ("panel/ansim-panel");
+  const char *argv[] = { exe, "--config", conf, NULL };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSubprocess) p = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                                 G_SUBPROCESS_FLAGS_STDERR_MERGE, &error);
+  g_assert_no_error (error);
+  g_autofree char *out = NULL;
+  g_subprocess_communicate_utf8 (p, NULL, NULL, &out, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_subprocess_get_exit_status (p), !=, 0);
+  g_assert_nonnull (strstr (out, "site_identity"));
+  g_assert_nonnull (strstr (out, "0644"));
+}
+
 static guint
 n_listed (const char *query)
 {
@@ -662,6 +744,8 @@ main (int argc, char **argv)
   g_test_add_func ("/console-live/alert-reaches-console", test_alert_reaches_console);
   g_test_add_func ("/console-live/roles", test_roles);
   g_test_add_func ("/console-live/bad-input", test_bad_input);
+  g_test_add_func ("/console-live/playback", test_playback);
+  g_test_add_func ("/console-live/unsafe-identity-refused", test_unsafe_identity_refused);
   g_test_add_func ("/console-live/acknowledge", test_acknowledge);
   g_test_add_func ("/console-live/resolve-and-notes", test_resolve_and_notes);
   g_test_add_func ("/console-live/list-filters", test_list_filters);
