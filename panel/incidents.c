@@ -17,6 +17,7 @@
 #include "audit.h"
 #include "db.h"
 #include "evidence.h"
+#include "export.h"
 #include "httpsig.h"
 
 #define MAX_NOTE_CHARS 2000
@@ -725,6 +726,65 @@ play_segment (PanelIncidents *self, SoupServerMessage *msg, PanelSession *sessio
 }
 
 static void
+export_incident (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session, gint64 id,
+                 GHashTable *query)
+{
+  const char *media = query != NULL ? g_hash_table_lookup (query, "media") : NULL;
+  if (media != NULL && !g_str_equal (media, "0") && !g_str_equal (media, "1"))
+    return panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
+                                     "media is 0 or 1");
+  gboolean with_media = media != NULL && media[0] == '1';
+  if (with_media && self->identities == NULL)
+    return panel_console_send_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "no-playback",
+                                     "this panel has no site_identity: it cannot add media");
+  g_autoptr (GError) error = NULL;
+  g_autofree char *name = NULL, *summary = NULL;
+  g_autoptr (GBytes) tar = panel_export_incident (self->db, self->store, id, self->identities,
+                                                  with_media, session->user, &name, &summary,
+                                                  &error);
+  if (tar == NULL)
+    {
+      if (g_error_matches (error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+        return panel_console_send_error (msg, SOUP_STATUS_NOT_FOUND, "not-found",
+                                         "no such incident");
+      if (g_error_matches (error, G_FILE_ERROR, G_FILE_ERROR_AGAIN))
+        return panel_console_send_error (msg, SOUP_STATUS_CONFLICT, "conflict", error->message);
+      g_warning ("export of incident %" G_GINT64_FORMAT ": %s", id, error->message);
+      return panel_console_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "internal",
+                                       "the package cannot be made");
+    }
+  g_autofree char *sha = g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, tar);
+  g_autoptr (JsonBuilder) d = json_builder_new ();
+  json_builder_begin_object (d);
+  json_builder_set_member_name (d, "media");
+  json_builder_add_boolean_value (d, with_media);
+  json_builder_set_member_name (d, "package_sha256");
+  json_builder_add_string_value (d, sha);
+  json_builder_set_member_name (d, "size");
+  json_builder_add_int_value (d, g_bytes_get_size (tar));
+  json_builder_set_member_name (d, "verification");
+  json_builder_add_string_value (d, summary);
+  json_builder_end_object (d);
+  g_autoptr (JsonNode) dn = json_builder_get_root (d);
+  g_autofree char *detail = json_to_string (dn, FALSE);
+  g_autofree char *target = g_strdup_printf ("incident %" G_GINT64_FORMAT, id);
+  if (!panel_console_audit (self->console, msg, session, PANEL_AUDIT_EXPORT, target, detail,
+                            &error))
+    {
+      g_warning ("cannot write the audit log: %s", error->message);
+      return panel_console_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "internal",
+                                       "the panel cannot write its audit log");
+    }
+  SoupMessageHeaders *h = soup_server_message_get_response_headers (msg);
+  g_autofree char *disposition = g_strdup_printf ("attachment; filename=\"%s\"", name);
+  soup_message_headers_replace (h, "Content-Disposition", disposition);
+  soup_message_headers_replace (h, "Cache-Control", "no-store");
+  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
+  soup_server_message_set_response (msg, "application/x-tar", SOUP_MEMORY_COPY,
+                                    g_bytes_get_data (tar, NULL), g_bytes_get_size (tar));
+}
+
+static void
 handle_incidents (SoupServer *server, SoupServerMessage *msg, const char *path,
                   GHashTable *query, gpointer user_data)
 {
@@ -759,6 +819,16 @@ handle_incidents (SoupServer *server, SoupServerMessage *msg, const char *path,
         panel_console_authorize (self->console, msg, PANEL_ROLE_SECURITY | PANEL_ROLE_ADMIN);
       if (viewer != NULL)
         play_segment (self, msg, viewer, id, segment);
+      return;
+    }
+  if (n == 2 && g_str_equal (parts[1], "export"))
+    {
+      if (!require_method (msg, "GET"))
+        return;
+      g_autoptr (PanelSession) exporter =
+        panel_console_authorize (self->console, msg, PANEL_ROLE_SECURITY | PANEL_ROLE_ADMIN);
+      if (exporter != NULL)
+        export_incident (self, msg, exporter, id, query);
       return;
     }
   Action action = ACKNOWLEDGE;

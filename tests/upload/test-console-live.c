@@ -648,6 +648,112 @@ test_unsafe_identity_refused (void)
   g_assert_nonnull (strstr (out, "0644"));
 }
 
+static gboolean
+desk_all_sent (gpointer data)
+{
+  (void) data;
+  return test_desk_count (desk, "confirmed_at_us IS NULL") == 0;
+}
+
+static int
+run_ansimctl_verify (const char *package, char **out)
+{
+  g_autofree char *ctl = test_build_path ("ansimctl/ansimctl");
+  const char *argv[] = { ctl, "verify", package, NULL };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSubprocess) p = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                                 G_SUBPROCESS_FLAGS_STDERR_MERGE, &error);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8 (p, NULL, NULL, out, NULL, &error);
+  g_assert_no_error (error);
+  return g_subprocess_get_exit_status (p);
+}
+
+static void
+run_shell (const char *cwd, const char *command)
+{
+  g_autoptr (GError) error = NULL;
+  const char *argv[] = { "sh", "-c", command, NULL };
+  g_autoptr (GSubprocessLauncher) l = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                                                 G_SUBPROCESS_FLAGS_STDERR_MERGE);
+  g_subprocess_launcher_set_cwd (l, cwd);
+  g_autoptr (GSubprocess) p = g_subprocess_launcher_spawnv (l, argv, &error);
+  g_assert_no_error (error);
+  g_autofree char *out = NULL;
+  g_subprocess_communicate_utf8 (p, NULL, NULL, &out, NULL, &error);
+  g_assert_no_error (error);
+  if (g_subprocess_get_exit_status (p) != 0)
+    g_error ("%s: %s", command, out);
+}
+
+static void
+test_export (void)
+{
+  g_assert_true (test_wait_until (desk_all_sent, NULL, 15));
+  g_autofree char *path = g_strdup_printf ("/api/incidents/%ld/export?media=1", (long) incident_id);
+  g_autofree char *target = g_strdup_printf ("incident %ld", (long) incident_id);
+  guint status = 0;
+  guint before = count_audit ("export", target);
+  for (int r = TRAINER; r <= AUDITOR; r += 2)
+    {
+      g_autofree char *no = request ("GET", path, &logins[r], FALSE, NULL, NULL, &status);
+      g_assert_cmpuint (status, ==, 403);
+    }
+  g_autofree char *bad_path = g_strdup_printf ("/api/incidents/%ld/export?media=yes",
+                                               (long) incident_id);
+  g_autofree char *bad = request ("GET", bad_path, &logins[SECURITY], FALSE, NULL, NULL, &status);
+  g_assert_cmpuint (status, ==, 400);
+  g_autofree char *none = request ("GET", "/api/incidents/999999/export", &logins[SECURITY], FALSE,
+                                   NULL, NULL, &status);
+  g_assert_cmpuint (status, ==, 404);
+  g_assert_cmpuint (count_audit ("export", target), ==, before);
+
+  g_autofree char *url = g_strconcat (panel->url, path, NULL);
+  g_autoptr (SoupMessage) msg = soup_message_new ("GET", url);
+  soup_message_headers_replace (soup_message_get_request_headers (msg), "Cookie",
+                                logins[SECURITY].cookie);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) tar = soup_session_send_and_read (http, msg, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
+  g_assert_nonnull (strstr (soup_message_headers_get_one (soup_message_get_response_headers (msg),
+                                                          "Content-Disposition"), ".tar"));
+  g_assert_cmpuint (count_audit ("export", target), ==, before + 1);
+  g_autofree char *work = g_build_filename (dir, "export", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (work, 0700), ==, 0);
+  g_autofree char *package = g_build_filename (work, "package.tar", NULL);
+  g_assert_true (g_file_set_contents (package, g_bytes_get_data (tar, NULL), g_bytes_get_size (tar),
+                                      NULL));
+
+  g_autofree char *out = NULL;
+  int rc = run_ansimctl_verify (package, &out);
+  g_test_message ("ansimctl verify on the package:\n%s", out);
+  g_assert_cmpint (rc, ==, 0);
+  g_assert_nonnull (strstr (out, "OK: the package is intact"));
+  g_assert_nonnull (strstr (out, "decrypted media files match"));
+
+  /* Peers agree: GNU tar lists it, sha256sum checks its SHA256SUMS. */
+  g_autofree char *top = g_strdup_printf ("ansim-incident-%ld", (long) incident_id);
+  run_shell (work, "tar -xf package.tar");
+  g_autofree char *cmd = g_strdup_printf ("cd %s && sha256sum --quiet -c SHA256SUMS && "
+                                          "test -s incident/manifest.json.sig && "
+                                          "test -s media/seg-000000.mkv && "
+                                          "grep -q '\"intact\" : true' report.json && "
+                                          "grep -q '<h1>' report.html", top);
+  run_shell (work, cmd);
+
+  /* A changed byte in a segment is found. */
+  g_autofree char *tamper = g_strdup_printf (
+    "printf 'X' | dd of=%s/incident/seg-000000.mkv.age bs=1 seek=300 conv=notrunc 2>/dev/null && "
+    "tar -cf tampered.tar %s", top, top);
+  run_shell (work, tamper);
+  g_autofree char *tampered = g_build_filename (work, "tampered.tar", NULL);
+  g_autofree char *out2 = NULL;
+  g_assert_cmpint (run_ansimctl_verify (tampered, &out2), ==, 1);
+  g_assert_nonnull (strstr (out2, "checksum mismatch: incident/seg-000000.mkv.age"));
+  g_assert_nonnull (strstr (out2, "altered segment"));
+}
+
 static guint
 n_listed (const char *query)
 {
@@ -748,6 +854,7 @@ main (int argc, char **argv)
   g_test_add_func ("/console-live/unsafe-identity-refused", test_unsafe_identity_refused);
   g_test_add_func ("/console-live/acknowledge", test_acknowledge);
   g_test_add_func ("/console-live/resolve-and-notes", test_resolve_and_notes);
+  g_test_add_func ("/console-live/export", test_export);
   g_test_add_func ("/console-live/list-filters", test_list_filters);
   g_test_add_func ("/console-live/devices-and-offline", test_devices_and_offline);
   int rc = g_test_run ();
