@@ -481,6 +481,8 @@ async function loadIncident(id) {
   }
   const canAct = ACT_ROLES.includes(state.session.role);
   $('#player').hidden = !canAct;
+  $('#export-box').hidden = !canAct || !inc.manifest_at_us;
+  setExportLink();
   if (state.play.id !== inc.id) {
     state.play = { id: inc.id, received: [], current: null, waiting: false };
     $('#incident-video').removeAttribute('src');
@@ -517,6 +519,12 @@ async function onNote(event) {
   if (result.status !== 200) { showError(result); return; }
   form.reset();
   loadIncident(state.incidentId);
+}
+
+function setExportLink() {
+  if (!state.incidentId) return;
+  $('#export-link').href = '/api/incidents/' + state.incidentId + '/export' +
+    ($('#export-media').checked ? '?media=1' : '');
 }
 
 // ---- playback: one segment after the other, following the upload ----
@@ -608,6 +616,7 @@ async function start() {
   $('#incident-ack').addEventListener('click', () => acknowledge(Number(state.incidentId)));
   $('#resolve-form').addEventListener('submit', onResolve);
   $('#incident-video').addEventListener('ended', playNext);
+  $('#export-media').addEventListener('change', setExportLink);
   $('#incident-video').addEventListener('error', () => {
     if ($('#incident-video').getAttribute('src')) $('#play-status').textContent = t('play.error');
   });

@@ -368,6 +368,23 @@ test('a press on a desk: banner and sound on every console, acknowledge lights t
     assert.equal(await page.isVisible('#resolve-form'), false);
     await shot(page, 'incident-detail');
 
+    // Export with the decrypted video (once the closing manifest is in);
+    // ansimctl verifies the download offline.
+    await page.waitForFunction(async () => {
+      const r = await fetch('/api/incidents?limit=1');
+      return (await r.json()).incidents[0].closed_wall_us !== null;
+    }, null, { timeout: 15000, polling: 200 });
+    await page.check('#export-media');
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-link')]);
+    const saved = join(dir, 'exported.tar');
+    await download.saveAs(saved);
+    assert.match(download.suggestedFilename(), /^ansim-incident-\d+\.tar$/);
+    const verify = spawnSync(join(BUILD, 'ansimctl/ansimctl'), ['verify', saved], { encoding: 'utf8' });
+    console.log(verify.stdout.trim().split('\n').map((l) => '# ' + l).join('\n'));
+    assert.equal(verify.status, 0, verify.stdout + verify.stderr);
+    assert.match(verify.stdout, /OK: the package is intact/);
+    assert.match(verify.stdout, /2 decrypted media files match/);
+
     await page.goto(url + '/console/#/incidents');
     await page.selectOption('#incident-filters select[name="status"]', 'resolved');
     await page.click('#incident-filters button[type="submit"]');
@@ -387,7 +404,7 @@ test('a press on a desk: banner and sound on every console, acknowledge lights t
     await auditor.waitForSelector('#audit-table tbody tr');
     const actions = await auditor.locator('#audit-table tbody tr').evaluateAll(
       (rows) => rows.map((r) => r.dataset.action));
-    for (const a of ['acknowledged', 'resolved', 'incident-viewed', 'incident-annotated', 'playback'])
+    for (const a of ['acknowledged', 'resolved', 'incident-viewed', 'incident-annotated', 'playback', 'export'])
       assert.ok(actions.includes(a), a + ' in ' + actions.join(','));
     await auditor.context().close();
     await other.context().close();
