@@ -273,17 +273,20 @@ collect_files (const char *root, const char *rel, GHashTable *out)
     {
       g_autofree char *child_rel = rel[0] ? g_build_filename (rel, name, NULL) : g_strdup (name);
       g_autofree char *child = g_build_filename (root, child_rel, NULL);
-      if (g_file_test (child, G_FILE_TEST_IS_DIR))
+      if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
         collect_files (root, child_rel, out);
       else
         g_hash_table_add (out, g_steal_pointer (&child_rel));
     }
 }
 
+/* NULL for a missing file and for a link (a package holds only files). */
 static char *
 file_sha256 (const char *path)
 {
   g_autofree char *data = NULL;
+  if (g_file_test (path, G_FILE_TEST_IS_SYMLINK))
+    return NULL;
   gsize len = 0;
   if (!g_file_get_contents (path, &data, &len, NULL))
     return NULL;
