@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <glib/gstdio.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -244,12 +245,185 @@ print_report (AnsimVerifyReport *r)
   return r->n_findings == 0 ? EXIT_OK : EXIT_FINDINGS;
 }
 
+/* ---- evidence packages (panel export) ---- */
+
+static void
+remove_tree (const char *path)
+{
+  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
+  const char *name;
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *child = g_build_filename (path, name, NULL);
+      if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
+        remove_tree (child);
+      else
+        g_unlink (child);
+    }
+  g_rmdir (path);
+}
+
+static void
+collect_files (const char *root, const char *rel, GHashTable *out)
+{
+  g_autofree char *path = rel[0] ? g_build_filename (root, rel, NULL) : g_strdup (root);
+  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
+  const char *name;
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *child_rel = rel[0] ? g_build_filename (rel, name, NULL) : g_strdup (name);
+      g_autofree char *child = g_build_filename (root, child_rel, NULL);
+      if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
+        collect_files (root, child_rel, out);
+      else
+        g_hash_table_add (out, g_steal_pointer (&child_rel));
+    }
+}
+
+/* NULL for a missing file and for a link (a package holds only files). */
+static char *
+file_sha256 (const char *path)
+{
+  g_autofree char *data = NULL;
+  if (g_file_test (path, G_FILE_TEST_IS_SYMLINK))
+    return NULL;
+  gsize len = 0;
+  if (!g_file_get_contents (path, &data, &len, NULL))
+    return NULL;
+  return g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guint8 *) data, len);
+}
+
+/* A package from the panel's export: unpacked with tar into a private
+ * folder, SHA256SUMS checked, the incident folder checked by
+ * ansim_incident_verify(), decrypted media (if any) checked against the
+ * signed manifest's sha256_plain. */
+static int
+verify_package (const char *package, AnsimVerifyOptions *opt)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *tmp = g_dir_make_tmp ("ansimctl-verify-XXXXXX", &error);
+  if (tmp == NULL)
+    {
+      g_printerr ("ansimctl verify: %s\n", error->message);
+      return EXIT_FINDINGS;
+    }
+  /* GNU tar refuses members with '..' or absolute names by default. */
+  const char *argv[] = { "tar", "-x", "-f", package, "-C", tmp, "--no-same-owner",
+                         "--no-same-permissions", NULL };
+  int status = 0;
+  g_autofree char *tar_err = NULL;
+  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL,
+                     NULL, NULL, NULL, &tar_err, &status, &error) ||
+      !g_spawn_check_wait_status (status, NULL))
+    {
+      g_printerr ("ansimctl verify: %s is not a readable tar package: %s\n", package,
+                  error != NULL ? error->message : g_strstrip (tar_err));
+      remove_tree (tmp);
+      return EXIT_USAGE;
+    }
+  g_autoptr (GDir) dir = g_dir_open (tmp, 0, NULL);
+  const char *top_name = dir != NULL ? g_dir_read_name (dir) : NULL;
+  g_autofree char *top = top_name != NULL ? g_build_filename (tmp, top_name, NULL) : NULL;
+  if (top == NULL || g_dir_read_name (dir) != NULL || !g_file_test (top, G_FILE_TEST_IS_DIR))
+    {
+      g_printerr ("ansimctl verify: %s does not hold one package folder\n", package);
+      remove_tree (tmp);
+      return EXIT_USAGE;
+    }
+
+  guint findings = 0, checked = 0;
+  g_autoptr (GHashTable) files = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  collect_files (top, "", files);
+  g_autofree char *sums_path = g_build_filename (top, "SHA256SUMS", NULL);
+  g_autofree char *sums = NULL;
+  if (!g_file_get_contents (sums_path, &sums, NULL, NULL))
+    {
+      g_print ("missing file: SHA256SUMS\n");
+      findings++;
+    }
+  else
+    {
+      g_hash_table_remove (files, "SHA256SUMS");
+      g_auto (GStrv) lines = g_strsplit (sums, "\n", -1);
+      for (guint i = 0; lines[i] != NULL; i++)
+        {
+          if (lines[i][0] == '\0')
+            continue;
+          const char *name = strlen (lines[i]) > 66 ? lines[i] + 66 : NULL;
+          if (name == NULL || lines[i][64] != ' ' || lines[i][65] != ' ' ||
+              strstr (name, "..") != NULL || name[0] == '/')
+            {
+              g_print ("malformed checksums: SHA256SUMS line %u\n", i + 1);
+              findings++;
+              continue;
+            }
+          g_autofree char *path = g_build_filename (top, name, NULL);
+          g_autofree char *sha = file_sha256 (path);
+          if (sha == NULL)
+            g_print ("missing file: %s (listed in SHA256SUMS)\n", name), findings++;
+          else if (strncmp (sha, lines[i], 64) != 0)
+            g_print ("checksum mismatch: %s\n", name), findings++;
+          else
+            checked++;
+          g_hash_table_remove (files, name);
+        }
+      GHashTableIter iter;
+      gpointer name;
+      g_hash_table_iter_init (&iter, files);
+      while (g_hash_table_iter_next (&iter, &name, NULL))
+        g_print ("extra file: %s (not in SHA256SUMS)\n", (char *) name), findings++;
+      g_print ("info: %u files match SHA256SUMS\n", checked);
+    }
+
+  g_autofree char *folder = g_build_filename (top, "incident", NULL);
+  g_autoptr (AnsimVerifyReport) r = ansim_incident_verify (folder, opt, &error);
+  if (r == NULL)
+    {
+      g_print ("missing folder: incident/ (%s)\n", error->message);
+      findings++;
+    }
+  else
+    {
+      for (guint i = 0; i < r->lines->len; i++)
+        g_print ("%s\n", ((AnsimFinding *) r->lines->pdata[i])->text);
+      findings += r->n_findings;
+      g_autofree char *media = g_build_filename (top, "media", NULL);
+      g_autoptr (GDir) mdir = g_dir_open (media, 0, NULL);
+      const char *name;
+      guint n_media = 0;
+      while (mdir != NULL && (name = g_dir_read_name (mdir)) != NULL)
+        {
+          guint64 index = 0;
+          const AnsimManifestEntry *e = NULL;
+          if (r->manifest != NULL && sscanf (name, "seg-%6" G_GUINT64_FORMAT ".mkv", &index) == 1)
+            for (guint j = 0; j < ansim_manifest_get_n_entries (r->manifest); j++)
+              if (ansim_manifest_get_entry (r->manifest, j)->index == index)
+                e = ansim_manifest_get_entry (r->manifest, j);
+          g_autofree char *path = g_build_filename (media, name, NULL);
+          g_autofree char *sha = file_sha256 (path);
+          if (e == NULL || sha == NULL || strcmp (sha, e->sha256_plain) != 0)
+            g_print ("media mismatch: media/%s is not a segment's media as the signed manifest "
+                     "lists it\n", name), findings++;
+          else
+            n_media++;
+        }
+      if (mdir != NULL)
+        g_print ("info: %u decrypted media files match the signed manifest\n", n_media);
+    }
+  if (findings == 0)
+    g_print ("OK: the package is intact (%s)\n", r != NULL ? r->summary : "");
+  else
+    g_print ("FAILED: %u finding%s in the package\n", findings, findings == 1 ? "" : "s");
+  remove_tree (tmp);
+  return findings == 0 ? EXIT_OK : EXIT_FINDINGS;
+}
+
 int
 ansimctl_verify (int argc, char **argv)
 {
   g_auto (CheckOptions) o = { 0 };
   g_autoptr (GOptionContext) context =
-    g_option_context_new ("PATH - check an incident folder offline");
+    g_option_context_new ("PATH - check an incident folder or an evidence package offline");
   add_check_options (context, &o, TRUE);
   g_option_context_set_description (context,
     "Checks the signature of manifest.json, the hash chain of its entries, their\n"
@@ -260,6 +434,11 @@ ansimctl_verify (int argc, char **argv)
     "Without --key or --trusted-keys, the device.pub.pem beside the manifest is\n"
     "used and an info line says so: that shows the incident is unaltered since it\n"
     "was signed, not which device signed it.\n"
+    "\n"
+    "PATH may also be an evidence package exported by the panel (a .tar): its\n"
+    "SHA256SUMS, its incident/ folder as above (against the package's own\n"
+    "device.pub.pem unless --key is given) and any decrypted media/ against the\n"
+    "signed manifest are checked.\n"
     "\n"
     "Exit status: 0 everything holds, 1 findings, 2 usage error.\n"
     "The format and the equivalent openssl/age/sha256sum commands are described in\n"
@@ -278,6 +457,8 @@ ansimctl_verify (int argc, char **argv)
   AnsimVerifyOptions opt = { 0 };
   g_autoptr (GError) error = NULL;
   fill_verify_options (&o, &opt);
+  if (g_file_test (argv[1], G_FILE_TEST_IS_REGULAR))
+    return verify_package (argv[1], &opt);
   g_autoptr (AnsimVerifyReport) r = ansim_incident_verify (argv[1], &opt, &error);
   if (r == NULL)
     {

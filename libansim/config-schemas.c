@@ -486,6 +486,11 @@ static const AnsimConfigKey uploader_keys[] = {
     .max = 3600, .help = "seconds between looks at the outbox when nobody wakes the uploader" },
   { .key = "heartbeat_interval", .type = ANSIM_CONFIG_INT, .default_value = "60", .min = 5,
     .max = 86400, .help = "seconds between heartbeats to the panel (disk free, queue, clock)" },
+  { .key = "acknowledgement_poll_ms", .type = ANSIM_CONFIG_INT, .default_value = "500",
+    .min = 100, .max = 60000,
+    .help = "while the panel reports an alert of this desk as still open (for at most 15 "
+            "minutes after it was sent), heartbeats come this often (milliseconds) so the "
+            "'help is coming' light follows the console's Acknowledge within a second" },
   { .key = "retry_min", .type = ANSIM_CONFIG_INT, .default_value = "1", .min = 1, .max = 3600,
     .help = "seconds before the first retry after a failure; doubles each time, with jitter" },
   { .key = "retry_max", .type = ANSIM_CONFIG_INT, .default_value = "300", .min = 1,
@@ -635,6 +640,15 @@ static const AnsimConfigKey panel_keys[] = {
   { .key = "s3_timeout", .type = ANSIM_CONFIG_INT, .default_value = "120", .min = 5,
     .max = 3600, .applies_if = "store=s3",
     .help = "seconds one request (one part) may take before it counts as failed" },
+  { .key = "site_identity", .type = ANSIM_CONFIG_PATH,
+    .help = "the site's age identity file (AGE-SECRET-KEY-1…), with which the panel decrypts "
+            "segments for playback in the console; must be owned by the panel's user and "
+            "readable by nobody else, or the panel refuses to start. Unset: no playback" },
+  { .key = "device_offline_after_s", .type = ANSIM_CONFIG_INT, .default_value = "180",
+    .min = 2, .max = 86400,
+    .help = "a desk device with no heartbeat for this many seconds is shown offline and "
+            "raises its own alert on the console (once, recorded as a device-offline event); "
+            "keep it a few times the uploaders' heartbeat_interval" },
   { NULL }
 };
 

@@ -219,9 +219,8 @@ audit_or_fail (PanelConsole *self, SoupServerMessage *msg, PanelSession *session
   return FALSE;
 }
 
-/* The request body as a JSON object, or NULL after answering 400/415. */
-static JsonObject *
-read_json_object (SoupServerMessage *msg)
+JsonObject *
+panel_console_read_json_object (SoupServerMessage *msg)
 {
   SoupMessageHeaders *h = soup_server_message_get_request_headers (msg);
   const char *type = soup_message_headers_get_content_type (h, NULL);
@@ -486,7 +485,7 @@ handle_login (SoupServer *server, SoupServerMessage *msg, const char *path, GHas
                                 "login from another origin refused");
       return;
     }
-  body = read_json_object (msg);
+  body = panel_console_read_json_object (msg);
   if (body == NULL)
     return;
   name = string_member (body, "user");
@@ -712,7 +711,7 @@ handle_users (SoupServer *server, SoupServerMessage *msg, const char *path, GHas
       list_users (self, msg);
       return;
     }
-  body = read_json_object (msg);
+  body = panel_console_read_json_object (msg);
   if (body == NULL)
     return;
   actor = g_strdup (session->user);
@@ -1107,7 +1106,7 @@ handle_test_publish (SoupServer *server, SoupServerMessage *msg, const char *pat
   session = panel_console_authorize (self, msg, PANEL_ROLE_ADMIN);
   if (session == NULL)
     return;
-  body = read_json_object (msg);
+  body = panel_console_read_json_object (msg);
   if (body == NULL)
     return;
   event = string_member (body, "event");
@@ -1150,7 +1149,7 @@ panel_console_new (SoupServer *server, sqlite3 *db, AnsimConfig *config, GError 
   PanelConsole *self = g_new0 (PanelConsole, 1);
   static const char *const api_paths[] = { "/api/login", "/api/logout", "/api/session",
                                            "/api/users", "/api/audit", "/api/events",
-                                           "/console" };
+                                           "/api/incidents", "/api/devices", "/console" };
 
   (void) error;
   self->server = g_object_ref (server);

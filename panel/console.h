@@ -41,6 +41,10 @@ gboolean panel_console_audit (PanelConsole *self, SoupServerMessage *msg, PanelS
                               const char *action, const char *target, const char *detail_json,
                               GError **error);
 
+/* The request body as a JSON object (application/json, at most 64 KiB),
+ * or NULL after answering 415/413/400 itself. */
+JsonObject *panel_console_read_json_object (SoupServerMessage *msg);
+
 /* A JSON error answer: {"error": message, "code": code}. The console
  * translates codes for people. */
 void panel_console_send_error (SoupServerMessage *msg, guint status, const char *code,

@@ -23,6 +23,8 @@ struct _PanelIngest {
   gint64 clock_skew_s;
   char *site_name;
   gint64 nonces_purged_at_us;
+  PanelIngestNotify notify;
+  gpointer notify_data;
 };
 
 /* The authenticated sender of a request. */
@@ -58,6 +60,8 @@ panel_ingest_new (sqlite3 *db, PanelStore *store, const PanelIngestOptions *opti
   self->max_body_size = options->max_body_size;
   self->clock_skew_s = options->clock_skew_s;
   self->site_name = g_strdup (options->site_name != NULL ? options->site_name : "");
+  self->notify = options->notify;
+  self->notify_data = options->notify_data;
   return self;
 }
 
@@ -74,6 +78,13 @@ gboolean
 panel_ingest_owns_path (const char *path)
 {
   return path != NULL && g_str_has_prefix (path, PANEL_API_PREFIX);
+}
+
+static void
+tell (PanelIngest *self, PanelIngestNews news, gint64 incident_id, gint64 number)
+{
+  if (self->notify != NULL)
+    self->notify (self->notify_data, news, incident_id, number);
 }
 
 /* ---- answers --------------------------------------------------------------- */
@@ -506,11 +517,13 @@ ensure_desk (PanelIngest *self, Reply *r, const char *desk_id, const char *name)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db,
-    "INSERT INTO desks (id, name) VALUES (?1, ?2) ON CONFLICT DO NOTHING", &error);
+    "INSERT INTO desks (id, name) VALUES (?1, coalesce (?2, ?1)) "
+    "ON CONFLICT (id) DO UPDATE SET name = ?2 WHERE ?2 IS NOT NULL", &error);
   if (stmt == NULL)
     return reply_db_error (r, self->db, "recording the desk"), FALSE;
+  /* The desk's own name, as its alerts carry it, is what people see. */
   sqlite3_bind_text (stmt, 1, desk_id, -1, SQLITE_STATIC);
-  sqlite3_bind_text (stmt, 2, name != NULL ? name : desk_id, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 2, name, -1, SQLITE_STATIC);
   if (sqlite3_step (stmt) != SQLITE_DONE)
     return reply_db_error (r, self->db, "recording the desk"), FALSE;
   return TRUE;
@@ -740,6 +753,7 @@ handle_alert (PanelIngest *self, Reply *r, const PanelRequest *req, const Device
   reply_ok (r, 201, "stored");
   add_string (r, "incident", uuid);
   add_incident_state (self, r, id);
+  tell (self, PANEL_INGEST_ALERT, id, 0);
 }
 
 static void
@@ -930,6 +944,7 @@ handle_manifest (PanelIngest *self, Reply *r, const PanelRequest *req, const Dev
     return reply_store_error (r, error);
 
   gint64 now = g_get_real_time ();
+  gboolean created = incident == 0;
   if (!ansim_db_begin (self->db, &error))
     return reply_db_error (r, self->db, "recording the manifest");
   if (incident == 0)
@@ -1019,6 +1034,7 @@ handle_manifest (PanelIngest *self, Reply *r, const PanelRequest *req, const Dev
   add_string (r, "manifest_sha256", hash);
   add_string (r, "store_key", key);
   add_incident_state (self, r, incident);
+  tell (self, created ? PANEL_INGEST_ALERT : PANEL_INGEST_MANIFEST, incident, 0);
   return;
 
 db_error:
@@ -1086,6 +1102,7 @@ handle_segment (PanelIngest *self, Reply *r, const PanelRequest *req, const Devi
   reply_ok (r, 201, "stored");
   add_string (r, "store_key", key);
   add_incident_state (self, r, incident);
+  tell (self, PANEL_INGEST_SEGMENT, incident, idx);
 }
 
 static void
@@ -1140,6 +1157,7 @@ handle_heartbeat (PanelIngest *self, Reply *r, const PanelRequest *req, const De
         }
     }
   json_builder_end_array (r->b);
+  tell (self, PANEL_INGEST_HEARTBEAT, 0, 0);
 }
 
 /* ---- routing -------------------------------------------------------------- */

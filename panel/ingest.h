@@ -25,10 +25,26 @@ typedef struct {
   GBytes *body;                      /* never NULL */
 } PanelRequest;
 
+/* What ingest tells the rest of the panel (the console) after a commit:
+ * PANEL_INGEST_ALERT for a new incident (from its alert, or from a
+ * manifest when the alert never came), PANEL_INGEST_SEGMENT when segment
+ * number of incident_id was stored, PANEL_INGEST_MANIFEST for a newer
+ * manifest, PANEL_INGEST_HEARTBEAT (incident_id 0) after a heartbeat. */
+typedef enum {
+  PANEL_INGEST_ALERT,
+  PANEL_INGEST_SEGMENT,
+  PANEL_INGEST_MANIFEST,
+  PANEL_INGEST_HEARTBEAT,
+} PanelIngestNews;
+typedef void (*PanelIngestNotify) (gpointer user_data, PanelIngestNews news, gint64 incident_id,
+                                   gint64 number);
+
 typedef struct {
   gsize max_body_size;               /* bytes */
   gint64 clock_skew_s;
   const char *site_name;
+  PanelIngestNotify notify;          /* may be NULL */
+  gpointer notify_data;
 } PanelIngestOptions;
 
 typedef struct _PanelIngest PanelIngest;

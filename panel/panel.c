@@ -12,6 +12,7 @@
 #include "ansim-build.h"
 #include "console.h"
 #include "db.h"
+#include "incidents.h"
 #include "ingest.h"
 #include "store.h"
 
@@ -22,6 +23,7 @@ struct _Panel {
   gsize max_body_size;
   SoupServer *server;
   PanelConsole *console;
+  PanelIncidents *incidents;
   char *url;
   char *site_name;
   gint64 started_mono_us;
@@ -169,6 +171,14 @@ handle_not_found (SoupServer *server, SoupServerMessage *msg, const char *path, 
   send_json (msg, SOUP_STATUS_NOT_FOUND, b);
 }
 
+/* Ingest runs before the console exists; its news go there once it does. */
+static void
+on_ingest_news (gpointer user_data, PanelIngestNews news, gint64 incident_id, gint64 number)
+{
+  Panel *self = user_data;
+  panel_incidents_on_ingest (self->incidents, news, incident_id, number);
+}
+
 Panel *
 panel_new (AnsimConfig *config, GError **error)
 {
@@ -209,6 +219,8 @@ panel_new (AnsimConfig *config, GError **error)
     .max_body_size = self->max_body_size,
     .clock_skew_s = ansim_config_get_int (config, "panel", "clock_skew"),
     .site_name = self->site_name,
+    .notify = on_ingest_news,
+    .notify_data = self,
   };
   self->ingest = panel_ingest_new (self->db, self->store, &options);
 
@@ -230,6 +242,10 @@ panel_new (AnsimConfig *config, GError **error)
   soup_server_add_handler (self->server, "/api/v1", handle_api, self, NULL);
   self->console = panel_console_new (self->server, self->db, config, error);
   if (self->console == NULL)
+    return NULL;
+  self->incidents = panel_incidents_new (self->server, self->db, self->store, self->console,
+                                         config, error);
+  if (self->incidents == NULL)
     return NULL;
   soup_server_add_handler (self->server, NULL, handle_not_found, self, NULL);
 
@@ -259,6 +275,7 @@ panel_free (Panel *self)
 {
   if (self == NULL)
     return;
+  g_clear_pointer (&self->incidents, panel_incidents_free);
   g_clear_pointer (&self->console, panel_console_free);
   if (self->server != NULL)
     {

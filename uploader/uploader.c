@@ -71,6 +71,8 @@ struct _Uploader {
   guint panel_failures;    /* consecutive whole-panel failures */
   gint64 panel_not_before_us;
   gint64 next_heartbeat_us;
+  gint64 ack_poll_until_us;  /* asking often while an alert waits for "help is coming" */
+  gint64 ack_poll_us;
   gboolean panel_down_logged;
 };
 
@@ -376,6 +378,9 @@ confirm_older_manifests (Uploader *self, const Item *item, gint64 up_to)
     g_warning ("cannot confirm older manifest rows: %s", sqlite3_errmsg (self->wdb));
 }
 
+/* How long after an alert the uploader keeps asking often. */
+#define ACK_POLL_WINDOW_US (G_GINT64_CONSTANT (15) * 60 * G_USEC_PER_SEC)
+
 static const char *const class_names[] = { "alert", "event", "manifest", "segment" };
 
 static SendResult
@@ -451,8 +456,18 @@ send_item (Uploader *self, Item *item)
       g_debug ("%s %s: %u %s", method, path, status,
                json_object_get_string_member_with_default (answer, "result", ""));
       if (answer != NULL && item->uuid != NULL)
-        note_acknowledged (self, item->uuid,
-                           json_object_get_string_member_with_default (answer, "status", NULL));
+        {
+          const char *state = json_object_get_string_member_with_default (answer, "status", NULL);
+          /* An alert nobody has acknowledged yet: ask again soon, so the
+           * desk's light follows the console within about ack_poll_us. */
+          if (item->klass == 0 && g_strcmp0 (state, "open") == 0)
+            {
+              self->ack_poll_until_us = g_get_real_time () + ACK_POLL_WINDOW_US;
+              self->next_heartbeat_us = MIN (self->next_heartbeat_us,
+                                             g_get_real_time () + self->ack_poll_us);
+            }
+          note_acknowledged (self, item->uuid, state);
+        }
       return SEND_CONFIRMED;
     }
   g_autofree char *why = uploader_client_describe (status, answer);
@@ -577,15 +592,28 @@ send_heartbeat (Uploader *self)
     g_warning ("this board's clock is %.1f s off the panel's; check NTP",
                offset / (double) G_USEC_PER_SEC);
   JsonArray *incidents = json_object_get_array_member (answer, "incidents");
+  gboolean any_open = FALSE;
   for (guint i = 0; incidents != NULL && i < json_array_get_length (incidents); i++)
     {
       JsonObject *o = json_array_get_object_element (incidents, i);
-      if (o != NULL)
-        note_acknowledged (self,
-                           json_object_get_string_member_with_default (o, "incident", NULL),
-                           json_object_get_string_member_with_default (o, "status", NULL));
+      if (o == NULL)
+        continue;
+      const char *incident_status = json_object_get_string_member_with_default (o, "status", NULL);
+      any_open |= g_strcmp0 (incident_status, "open") == 0;
+      note_acknowledged (self, json_object_get_string_member_with_default (o, "incident", NULL),
+                         incident_status);
     }
+  if (!any_open)
+    self->ack_poll_until_us = 0;
   return SEND_CONFIRMED;
+}
+
+/* Heartbeats come every ack_poll_us while an alert of this desk is still
+ * open on the panel (for at most ACK_POLL_WINDOW_US after it was sent). */
+static gint64
+heartbeat_interval (Uploader *self, gint64 now)
+{
+  return now < self->ack_poll_until_us ? self->ack_poll_us : self->heartbeat_us;
 }
 
 static gpointer
@@ -605,7 +633,7 @@ worker (gpointer user_data)
           if (now >= self->next_heartbeat_us)
             {
               result = send_heartbeat (self);
-              self->next_heartbeat_us = now + self->heartbeat_us;
+              self->next_heartbeat_us = now + heartbeat_interval (self, now);
             }
           g_auto (Item) item = { 0 };
           gint64 next_due = G_MAXINT64;
@@ -640,7 +668,8 @@ worker (gpointer user_data)
        * one immediate try. */
       while (!self->wake && !g_atomic_int_get (&self->stop))
         {
-          gint64 wait_us = MIN (wake_at, now + self->heartbeat_us) - g_get_real_time ();
+          gint64 wait_us = MIN (wake_at, now + heartbeat_interval (self, now))
+                           - g_get_real_time ();
           if (wait_us <= 0
               || !g_cond_wait_until (&self->cond, &self->lock,
                                      g_get_monotonic_time () + wait_us))
@@ -710,6 +739,7 @@ uploader_new (AnsimConfig *config, GError **error)
     self->ca_file = ansim_config_get_path (config, "uploader", "ca_file");
   self->poll_us = ansim_config_get_int (config, "uploader", "poll_interval") * G_USEC_PER_SEC;
   self->heartbeat_us = ansim_config_get_int (config, "uploader", "heartbeat_interval") * G_USEC_PER_SEC;
+  self->ack_poll_us = ansim_config_get_int (config, "uploader", "acknowledgement_poll_ms") * 1000;
   self->retry_min_us = ansim_config_get_int (config, "uploader", "retry_min") * G_USEC_PER_SEC;
   self->retry_max_us = ansim_config_get_int (config, "uploader", "retry_max") * G_USEC_PER_SEC;
   self->keep_us = ansim_config_get_int (config, "uploader", "keep_after_upload") * G_USEC_PER_SEC;

@@ -10,9 +10,12 @@ const PAGES = {
   devices: ['security', 'admin'],
   audit: ['auditor', 'admin'],
 };
+const ACT_ROLES = ['security', 'admin'];   // acknowledge, resolve, notes
 const STREAM_ROLES = ['security', 'trainer', 'admin'];
 
-const state = { lang: 'ko', strings: {}, session: null, auditBefore: null, stream: null };
+const state = { lang: 'ko', strings: {}, session: null, auditBefore: null, stream: null,
+  incidents: new Map(), categories: [], bannerId: null, incidentId: null, audio: null, beeps: 0,
+  play: { id: null, received: [], current: null, waiting: false } };
 const $ = (sel) => document.querySelector(sel);
 
 function t(key, vars) {
@@ -70,6 +73,7 @@ function showWho() {
 
 function showLogin() {
   state.session = null;
+  $('#alert-banner').hidden = true;
   closeStream();
   for (const el of document.querySelectorAll('.page')) el.hidden = true;
   $('#nav').hidden = true;
@@ -98,12 +102,21 @@ function defaultPage() {
 function route() {
   if (!state.session) return;
   let page = location.hash.replace(/^#\//, '');
+  let detail = null;
+  const m = page.match(/^incidents\/(\d+)$/);
+  if (m && PAGES.incidents.includes(state.session.role)) { detail = m[1]; page = 'incidents'; }
   if (!(page in PAGES)) page = defaultPage();
-  for (const el of document.querySelectorAll('.page')) el.hidden = el.id !== 'page-' + page;
+  const shown = detail ? 'incident' : page;
+  for (const el of document.querySelectorAll('.page')) el.hidden = el.id !== 'page-' + shown;
   for (const a of document.querySelectorAll('#nav a'))
     a.classList.toggle('current', a.dataset.page === page);
   $('#page-error').hidden = true;
+  state.incidentId = detail;
   if (page === 'audit') loadAudit(true);
+  else if (detail) loadIncident(detail);
+  else if (page === 'incidents') loadIncidents();
+  else if (page === 'devices') loadDevices();
+  else if (page === 'alerts') loadAlerts();
 }
 
 // ---- login ----
@@ -209,14 +222,378 @@ function openStream() {
   source.onopen = () => setStreamState('stream.open');
   source.onerror = () => setStreamState('stream.closed');
   source.addEventListener('session-ended', () => { source.close(); showLogin(); });
-  const show = (event) => {
+  const log = (event) => {
     const li = document.createElement('li');
     li.dataset.event = event.type;
-    li.textContent = event.type + ': ' + event.data;
-    $('#alerts-list').prepend(li);
-    $('#alerts-empty').hidden = true;
+    const d = JSON.parse(event.data);
+    const about = d && d.desk_name ? [d.desk_name, d.id ? '#' + d.id : d.device,
+      d.status ? t('status.' + d.status) : null].filter(Boolean).join(' · ') : event.data;
+    li.textContent = formatTime(Date.now() * 1000) + ' · ' + t('event.' + event.type) + ' · ' + about;
+    $('#events-list').prepend(li);
+    while ($('#events-list').children.length > 50) $('#events-list').lastChild.remove();
   };
-  for (const name of ['incident', 'acknowledged', 'resolved', 'test']) source.addEventListener(name, show);
+  source.addEventListener('test', log);
+  source.addEventListener('incident', (event) => {
+    const inc = JSON.parse(event.data);
+    window.ansimAlertShownAt = Date.now();
+    upsertIncident(inc);
+    showBanner(inc);
+    beep();
+    log(event);
+  });
+  for (const name of ['acknowledged', 'resolved', 'incident-updated', 'segment']) {
+    source.addEventListener(name, (event) => {
+      const inc = JSON.parse(event.data);
+      upsertIncident(inc);
+      if (state.bannerId === inc.id) {
+        if (inc.status === 'resolved') $('#alert-banner').hidden = true;
+        else showBanner(inc);
+      }
+      if (name === 'segment' && state.play.id === inc.id) segmentArrived(inc.index);
+      if (name !== 'segment') {
+        if (state.incidentId === String(inc.id)) loadIncident(state.incidentId);
+        log(event);
+      }
+    });
+  }
+  for (const name of ['device-offline', 'device-online']) {
+    source.addEventListener(name, (event) => {
+      const d = JSON.parse(event.data);
+      log(event);
+      if (name === 'device-offline') {
+        showBanner({ id: null, desk_name: d.desk_name, trigger: t('event.device-offline') + ' (' + d.device + ')',
+          status: 'offline' });
+        beep();
+      }
+      if (!$('#page-devices').hidden) loadDevices();
+    });
+  }
+}
+
+// ---- alerts: banner, sound, the unresolved list ----
+
+// Three short tones from Web Audio: no file to fetch. Browsers allow sound
+// after the user interacted with the page (the login counts).
+function beep() {
+  try {
+    state.audio = state.audio || new AudioContext();
+    const ctx = state.audio;
+    if (ctx.state === 'suspended') ctx.resume();
+    for (let i = 0; i < 3; i++) {
+      const osc = ctx.createOscillator();
+      const gain = ctx.createGain();
+      osc.type = 'square';
+      osc.frequency.value = 880;
+      gain.gain.value = 0.15;
+      osc.connect(gain).connect(ctx.destination);
+      const at = ctx.currentTime + i * 0.3;
+      osc.start(at);
+      osc.stop(at + 0.18);
+    }
+    state.beeps++;
+    document.body.dataset.beeps = String(state.beeps);
+  } catch (e) {
+    console.warn('no sound:', e);
+  }
+}
+
+function showBanner(inc) {
+  const banner = $('#alert-banner');
+  state.bannerId = inc.id;
+  banner.dataset.incident = inc.id ?? '';
+  $('#banner-desk').textContent = inc.desk_name || inc.desk_id || '';
+  $('#banner-trigger').textContent = inc.trigger_kind ? t('trigger.' + inc.trigger_kind) + ' · ' + inc.trigger
+    : inc.trigger || '';
+  setBadge($('#banner-status'), inc.status);
+  banner.classList.toggle('acknowledged', inc.status !== 'open');
+  $('#banner-ack').hidden = inc.id == null || inc.status !== 'open' || !ACT_ROLES.includes(state.session.role);
+  $('#banner-open').hidden = inc.id == null;
+  if (inc.id != null) $('#banner-open').href = '#/incidents/' + inc.id;
+  banner.hidden = false;
+}
+
+function setBadge(el, status) {
+  el.textContent = t('status.' + status);
+  el.className = 'badge ' + status;
+  el.dataset.status = status;
+}
+
+function upsertIncident(inc) {
+  if (inc.status === 'resolved') state.incidents.delete(inc.id);
+  else state.incidents.set(inc.id, inc);
+  renderAlerts();
+}
+
+function renderAlerts() {
+  const list = $('#alerts-list');
+  list.textContent = '';
+  const items = [...state.incidents.values()].sort((a, b) => b.alerted_at_us - a.alerted_at_us);
+  for (const inc of items) {
+    const li = document.createElement('li');
+    li.dataset.incident = inc.id;
+    li.className = inc.status;
+    const what = document.createElement('span');
+    what.className = 'what';
+    what.textContent = (inc.desk_name || inc.desk_id) + ' · ' + t('trigger.' + inc.trigger_kind);
+    li.appendChild(what);
+    const when = document.createElement('span');
+    when.textContent = formatTime(inc.alerted_at_us) + (inc.is_drill ? ' · ' + t('incident.drill') : '');
+    li.appendChild(when);
+    const badge = document.createElement('span');
+    setBadge(badge, inc.status);
+    li.appendChild(badge);
+    if (inc.acknowledged_by) {
+      const who = document.createElement('span');
+      who.textContent = t('incident.acknowledged-by', { who: inc.acknowledged_by });
+      li.appendChild(who);
+    }
+    if (inc.status === 'open' && ACT_ROLES.includes(state.session.role)) {
+      const ack = document.createElement('button');
+      ack.type = 'button';
+      ack.className = 'ack';
+      ack.textContent = t('incident.acknowledge');
+      ack.addEventListener('click', () => acknowledge(inc.id));
+      li.appendChild(ack);
+    }
+    const open = document.createElement('a');
+    open.className = 'button secondary';
+    open.href = '#/incidents/' + inc.id;
+    open.textContent = t('banner.open');
+    li.appendChild(open);
+    list.appendChild(li);
+  }
+  $('#alerts-empty').hidden = items.length > 0;
+}
+
+async function loadAlerts() {
+  const result = await api('GET', '/api/incidents?status=unresolved&limit=100');
+  if (result.status === 401) { showLogin(); return; }
+  if (result.status !== 200) { showError(result); return; }
+  state.incidents.clear();
+  for (const inc of result.data.incidents) state.incidents.set(inc.id, inc);
+  setCategories(result.data.categories);
+  renderAlerts();
+}
+
+async function acknowledge(id) {
+  const result = await api('POST', '/api/incidents/' + id + '/acknowledge');
+  if (result.status !== 200 && result.status !== 409) { showError(result); return; }
+  if (result.status === 200) {
+    upsertIncident(result.data.incident);
+    if (state.bannerId === id) showBanner(result.data.incident);
+    if (state.incidentId === String(id)) loadIncident(state.incidentId);
+  }
+}
+
+// ---- incidents ----
+
+function setCategories(list) {
+  if (!list || state.categories.length) return;
+  state.categories = list;
+  for (const select of document.querySelectorAll('select.categories')) {
+    for (const c of list) {
+      const o = document.createElement('option');
+      o.value = c;
+      o.dataset.i18n = 'category.' + c;
+      o.textContent = t('category.' + c);
+      select.appendChild(o);
+    }
+  }
+}
+
+function dayToUs(value, endOfDay) {
+  if (!value) return null;
+  const d = new Date(value + 'T00:00:00');
+  if (endOfDay) d.setDate(d.getDate() + 1);
+  return d.getTime() * 1000;
+}
+
+async function loadIncidents() {
+  const form = $('#incident-filters');
+  const q = new URLSearchParams();
+  for (const name of ['status', 'desk', 'category', 'drill'])
+    if (form.elements[name].value) q.set(name, form.elements[name].value.trim());
+  const since = dayToUs(form.elements.from.value, false);
+  const until = dayToUs(form.elements.to.value, true);
+  if (since) q.set('since_us', since);
+  if (until) q.set('until_us', until);
+  const result = await api('GET', '/api/incidents' + (q.toString() ? '?' + q : ''));
+  if (result.status === 401) { showLogin(); return; }
+  if (result.status !== 200) { showError(result); return; }
+  setCategories(result.data.categories);
+  const body = $('#incidents-table tbody');
+  body.textContent = '';
+  for (const inc of result.data.incidents) {
+    const row = document.createElement('tr');
+    row.dataset.incident = inc.id;
+    cell(row, inc.id);
+    cell(row, formatTime(inc.alerted_at_us));
+    cell(row, inc.desk_name);
+    cell(row, t('trigger.' + inc.trigger_kind) + (inc.is_drill ? ' · ' + t('incident.drill') : ''));
+    cell(row, t('status.' + inc.status));
+    cell(row, inc.category ? t('category.' + inc.category) : '');
+    cell(row, inc.segments_received + ' / ' + inc.segments_listed);
+    row.addEventListener('click', () => { location.hash = '#/incidents/' + inc.id; });
+    body.appendChild(row);
+  }
+  $('#incidents-empty').hidden = result.data.incidents.length > 0;
+}
+
+function timelineText(e) {
+  const d = e.detail || {};
+  let text = t('timeline.' + e.what, { n: e.segment ?? '' });
+  if (e.actor) text += ' · ' + e.actor;
+  if (d.category) text += ' · ' + t('category.' + d.category);
+  if (d.note) text += ' · “' + d.note + '”';
+  return text;
+}
+
+// Each load is a view, audited by the panel.
+async function loadIncident(id) {
+  const result = await api('GET', '/api/incidents/' + id);
+  if (result.status === 401) { showLogin(); return; }
+  if (result.status !== 200) { showError(result); return; }
+  if (state.incidentId !== id) return;
+  const { incident: inc, integrity, timeline, categories } = result.data;
+  setCategories(categories);
+  const page = $('#page-incident');
+  page.dataset.incident = inc.id;
+  page.dataset.status = inc.status;
+  $('#incident-title').textContent = t('incident.title', { id: inc.id, desk: inc.desk_name });
+  $('#incident-summary').textContent = [t('trigger.' + inc.trigger_kind) + ' · ' + inc.trigger,
+    formatTime(inc.alerted_at_us), t('status.' + inc.status),
+    inc.category ? t('category.' + inc.category) : null,
+    inc.is_drill ? t('incident.drill') : null].filter(Boolean).join(' · ');
+  $('#incident-integrity').textContent = t('integrity.' + integrity.signature + '.' + integrity.checksums,
+    { n: inc.segments_received, total: inc.segments_listed }) + (integrity.complete ? ' ' + t('integrity.complete') : '');
+  $('#incident-integrity').className = integrity.signature === 'verified' ? 'ok' : 'status';
+  const list = $('#incident-timeline');
+  list.textContent = '';
+  for (const e of timeline) {
+    const li = document.createElement('li');
+    li.dataset.what = e.what;
+    const when = document.createElement('span');
+    when.className = 'when';
+    when.textContent = formatTime(e.at_us);
+    li.appendChild(when);
+    li.appendChild(document.createTextNode(timelineText(e)));
+    list.appendChild(li);
+  }
+  const canAct = ACT_ROLES.includes(state.session.role);
+  $('#player').hidden = !canAct;
+  $('#export-box').hidden = !canAct || !inc.manifest_at_us;
+  setExportLink();
+  if (state.play.id !== inc.id) {
+    state.play = { id: inc.id, received: [], current: null, waiting: false };
+    $('#incident-video').removeAttribute('src');
+    $('#incident-video').removeAttribute('data-segment');
+  }
+  state.play.received = result.data.segments.filter((g) => g.kind === 'media' && g.received_at_us)
+    .map((g) => g.idx);
+  showPlayStatus();
+  $('#incident-ack').hidden = !canAct || inc.status !== 'open';
+  $('#resolve-form').hidden = !canAct || inc.status === 'resolved';
+  $('#note-form').hidden = !canAct;
+}
+
+async function onResolve(event) {
+  event.preventDefault();
+  const form = event.target;
+  const body = { category: form.elements.category.value };
+  if (form.elements.note.value.trim()) body.note = form.elements.note.value.trim();
+  const result = await api('POST', '/api/incidents/' + state.incidentId + '/resolve', body);
+  if (result.status !== 200) { showError(result); return; }
+  form.reset();
+  upsertIncident(result.data.incident);
+  if (state.bannerId === result.data.incident.id) $('#alert-banner').hidden = true;
+  loadIncident(state.incidentId);
+}
+
+async function onNote(event) {
+  event.preventDefault();
+  const form = event.target;
+  const body = {};
+  if (form.elements.note.value.trim()) body.note = form.elements.note.value.trim();
+  if (form.elements.category.value) body.category = form.elements.category.value;
+  const result = await api('POST', '/api/incidents/' + state.incidentId + '/notes', body);
+  if (result.status !== 200) { showError(result); return; }
+  form.reset();
+  loadIncident(state.incidentId);
+}
+
+function setExportLink() {
+  if (!state.incidentId) return;
+  $('#export-link').href = '/api/incidents/' + state.incidentId + '/export' +
+    ($('#export-media').checked ? '?media=1' : '');
+}
+
+// ---- playback: one segment after the other, following the upload ----
+
+function showPlayStatus() {
+  const p = state.play;
+  $('#play-status').textContent = p.current === null ? t('play.ready', { n: p.received.length })
+    : p.waiting ? t('play.waiting', { i: p.current + 1 })
+    : t('play.playing', { i: p.current + 1, n: p.received.length });
+}
+
+function playSegment(index) {
+  const video = $('#incident-video');
+  state.play.current = index;
+  state.play.waiting = false;
+  video.dataset.segment = index;
+  video.src = '/api/incidents/' + state.play.id + '/segments/' + index + '/media';
+  video.play().catch((e) => console.warn('play:', e));
+  showPlayStatus();
+}
+
+function playNext() {
+  const p = state.play;
+  const next = p.received.filter((i) => i > p.current).sort((a, b) => a - b)[0];
+  if (next !== undefined) playSegment(next);
+  else { p.waiting = true; showPlayStatus(); }   // the next segment is still on its way
+}
+
+function segmentArrived(index) {
+  const p = state.play;
+  if (!p.received.includes(index)) p.received.push(index);
+  if (p.waiting && index > p.current) playSegment(index);
+  else showPlayStatus();
+}
+
+// ---- devices ----
+
+function formatBytes(n) {
+  if (n == null) return '';
+  return (n / 1e9).toFixed(1) + ' GB';
+}
+
+async function loadDevices() {
+  const result = await api('GET', '/api/devices');
+  if (result.status === 401) { showLogin(); return; }
+  if (result.status !== 200) { showError(result); return; }
+  $('#devices-note').textContent = t('devices.note', { s: result.data.offline_after_s });
+  const body = $('#devices-table tbody');
+  body.textContent = '';
+  for (const d of result.data.devices) {
+    const row = document.createElement('tr');
+    row.dataset.device = d.id;
+    cell(row, d.desk_name);
+    cell(row, d.id);
+    const stateCell = document.createElement('td');
+    const badge = document.createElement('span');
+    const status = d.revoked_at_us ? 'revoked' : d.online ? 'online' : 'offline';
+    badge.className = 'badge ' + status;
+    badge.dataset.status = status;
+    badge.textContent = t('device.' + status);
+    stateCell.appendChild(badge);
+    row.appendChild(stateCell);
+    cell(row, d.last_seen_at_us ? formatTime(d.last_seen_at_us) : t('devices.never'));
+    cell(row, formatBytes(d.disk_free_bytes));
+    cell(row, d.queue_length ?? '');
+    cell(row, d.clock_offset_us == null ? '' : (d.clock_offset_us / 1e6).toFixed(1) + ' s');
+    cell(row, d.last_upload_at_us ? formatTime(d.last_upload_at_us) : '');
+    body.appendChild(row);
+  }
 }
 
 function closeStream() {
@@ -234,6 +611,25 @@ async function start() {
   $('#lang-switch').addEventListener('click', () => loadLanguage(state.lang === 'ko' ? 'en' : 'ko'));
   $('#audit-more').addEventListener('click', () => loadAudit(false));
   $('#audit-verify').addEventListener('click', onVerify);
+  $('#banner-ack').addEventListener('click', () => acknowledge(state.bannerId));
+  $('#banner-close').addEventListener('click', () => { $('#alert-banner').hidden = true; });
+  $('#incident-ack').addEventListener('click', () => acknowledge(Number(state.incidentId)));
+  $('#resolve-form').addEventListener('submit', onResolve);
+  $('#incident-video').addEventListener('ended', playNext);
+  $('#export-media').addEventListener('change', setExportLink);
+  $('#incident-video').addEventListener('error', () => {
+    if ($('#incident-video').getAttribute('src')) $('#play-status').textContent = t('play.error');
+  });
+  $('#play-start').addEventListener('click', () => {
+    const first = [...state.play.received].sort((a, b) => a - b)[0];
+    if (first !== undefined) playSegment(first);
+  });
+  $('#play-live').addEventListener('click', () => {
+    const last = [...state.play.received].sort((a, b) => b - a)[0];
+    if (last !== undefined) playSegment(last);
+  });
+  $('#note-form').addEventListener('submit', onNote);
+  $('#incident-filters').addEventListener('submit', (e) => { e.preventDefault(); loadIncidents(); });
   window.addEventListener('hashchange', route);
   const result = await api('GET', '/api/session');
   if (result.status === 200) {

@@ -36,13 +36,17 @@ const NAV_FOR = {
   auditor: ['audit'],
 };
 
-let dir, panel, url, browser;
+let dir, panel, url, browser, conf;
 
 before(async () => {
   mkdirSync(SHOTS, { recursive: true });
   dir = mkdtempSync(join(tmpdir(), 'ansim-browser-'));
-  const conf = join(dir, 'panel.conf');
-  writeFileSync(conf, `[panel]\ndata_dir = ${dir}\nport = 0\nsite_name = 브라우저 시험\n`);
+  conf = join(dir, 'panel.conf');
+  // The site's identity, made by Debian's age-keygen (mode 0600).
+  const keygen = spawnSync('age-keygen', ['-o', join(dir, 'site.key')], { encoding: 'utf8' });
+  assert.equal(keygen.status, 0, keygen.stderr);
+  writeFileSync(conf, `[panel]\ndata_dir = ${dir}\nport = 0\nsite_name = 브라우저 시험\n` +
+    `site_identity = ${join(dir, 'site.key')}\n`);
   for (const role of ROLES) {
     const r = spawnSync(join(BUILD, 'ansimctl/ansimctl'),
       ['user', 'add', role, '--role', role, '--password-stdin', '--config', conf],
@@ -65,7 +69,9 @@ before(async () => {
     executablePath: '/usr/bin/chromium',
     headless: true,
     // Root in a container: chromium's sandbox needs user namespaces.
-    args: process.getuid && process.getuid() === 0 ? ['--no-sandbox'] : [],
+    // The alert's sound must be allowed to play without a click first.
+    args: ['--autoplay-policy=no-user-gesture-required',
+      ...(process.getuid && process.getuid() === 0 ? ['--no-sandbox'] : [])],
   });
 });
 
@@ -245,7 +251,7 @@ test('a published event reaches the open console', async () => {
     data: { event: 'test', data: { desk: '민원실 1번 창구', trigger: 'desk-button' } },
   });
   assert.equal(published.status(), 204);
-  const item = page.locator('#alerts-list li[data-event="test"]');
+  const item = page.locator('#events-list li[data-event="test"]');
   await item.waitFor({ state: 'visible', timeout: 5000 });
   const ms = Date.now() - started;
   console.log(`# published -> shown in the browser: ${ms} ms`);
@@ -254,4 +260,156 @@ test('a published event reaches the open console', async () => {
   await shot(page, 'alerts-event');
   await admin.close();
   await page.context().close();
+});
+
+// A desk (tests/upload/desk-sim.c): a real ansim-uploader and an outbox
+// filled as the recorder fills it; it says when its event log learns the
+// acknowledgement (what lights "help is coming").
+function startDesk() {
+  const proc = spawn(join(BUILD, 'tests/upload/desk-sim'), [join(dir, 'desk'), conf, url, join(dir, 'site.key')],
+    { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = [];
+  const waiters = [];
+  createInterface({ input: proc.stdout }).on('line', (line) => {
+    const i = waiters.findIndex((w) => line.startsWith(w.prefix));
+    if (i >= 0) waiters.splice(i, 1)[0].resolve(line.split(' '));
+    else lines.push(line);
+  });
+  return {
+    proc,
+    send: (command) => proc.stdin.write(command + '\n'),
+    wait: (prefix, ms = 10000) => {
+      const i = lines.findIndex((l) => l.startsWith(prefix));
+      if (i >= 0) return Promise.resolve(lines.splice(i, 1)[0].split(' '));
+      return new Promise((resolve, reject) => {
+        const w = { prefix, resolve };
+        waiters.push(w);
+        setTimeout(() => reject(new Error('desk-sim: no "' + prefix + '" within ' + ms + ' ms')), ms);
+      });
+    },
+    stop: async () => {
+      proc.stdin.end();
+      await new Promise((resolve) => proc.once('exit', resolve));
+    },
+  };
+}
+
+test('a press on a desk: banner and sound on every console, acknowledge lights the desk, resolve, timeline, devices', async () => {
+  const desk = startDesk();
+  try {
+    await desk.wait('ready', 20000);
+    const page = await loggedIn('security');
+    const other = await loggedIn('admin');
+    for (const p of [page, other])
+      await p.waitForFunction(() => document.querySelector('#stream-state').dataset.i18n === 'stream.open');
+
+    desk.send('press');
+    const [, uuid, pressedUs] = await desk.wait('pressed');
+    for (const p of [page, other])
+      await p.waitForSelector('#alert-banner:not([hidden])', { timeout: 5000 });
+    const shownAt = await page.evaluate(() => window.ansimAlertShownAt);
+    const ms = shownAt - Number(pressedUs) / 1000;
+    console.log(`# press (outbox committed) -> banner shown in the browser: ${ms.toFixed(0)} ms`);
+    assert.ok(ms < 1000, `took ${ms} ms`);
+    assert.equal(await page.textContent('#banner-desk'), '민원실 1번 창구');
+    assert.match(await page.textContent('#banner-trigger'), /비상벨/);
+    assert.equal(await page.getAttribute('#banner-status', 'data-status'), 'open');
+    assert.equal(await page.getAttribute('body', 'data-beeps'), '1');
+    assert.equal(await page.isVisible('#alerts-list li.open'), true);
+    await shot(page, 'alert-banner');
+
+    const clicked = Date.now();
+    await page.click('#banner-ack');
+    const [, ackUuid, learnedUs] = await desk.wait('acknowledged', 10000);
+    assert.equal(ackUuid, uuid);
+    const ackMs = Number(learnedUs) / 1000 - clicked;
+    console.log(`# acknowledge clicked -> the desk's event log has it ("help is coming"): ${ackMs.toFixed(0)} ms`);
+    assert.ok(ackMs < 1500, `took ${ackMs} ms`);
+    // The other console sees it too.
+    await other.waitForSelector('#banner-status[data-status="acknowledged"]', { timeout: 5000 });
+    await page.waitForSelector('#banner-status[data-status="acknowledged"]');
+    await shot(other, 'alert-acknowledged-other-console');
+
+    // The incident while it is still recording: its first segment plays,
+    // and the next one follows as soon as it has arrived.
+    await desk.wait('segment');
+    await page.click('#banner-open');
+    await page.waitForSelector('#page-incident:not([hidden])');
+    await page.waitForSelector('#incident-timeline li[data-what="segment-received"]');
+    await page.click('#play-start');
+    await page.waitForFunction(() => {
+      const v = document.querySelector('#incident-video');
+      return v.dataset.segment === '0' && v.currentTime > 0.5;
+    }, null, { timeout: 10000 });
+    await shot(page, 'playback-live');
+    desk.send('segment');
+    await desk.wait('segment');
+    await page.waitForFunction(() => {
+      const v = document.querySelector('#incident-video');
+      return v.dataset.segment === '1' && v.currentTime > 0.3;
+    }, null, { timeout: 15000 });
+    console.log('# playback followed the upload from segment 0 to segment 1');
+    desk.send('close');
+    await desk.wait('closed');
+    await page.waitForSelector('#incident-timeline li[data-what="acknowledged"]');
+    for (const what of ['pressed', 'alert-received', 'segment-received'])
+      assert.ok(await page.locator(`#incident-timeline li[data-what="${what}"]`).count() >= 1, what);
+    assert.match(await page.textContent('#incident-integrity'), /서명이 확인되었습니다/);
+
+    await page.selectOption('#resolve-form select[name="category"]', 'threat');
+    await page.fill('#resolve-form textarea[name="note"]', '민원인 진정 후 귀가');
+    await page.click('#resolve-form button[type="submit"]');
+    await page.waitForSelector('#page-incident[data-status="resolved"]');
+    await page.waitForSelector('#incident-timeline li[data-what="resolved"]');
+    assert.match(await page.textContent('#incident-timeline li[data-what="resolved"]'), /위협 · “민원인 진정 후 귀가”/);
+    await page.fill('#note-form textarea[name="note"]', 'CCTV 영상 확인함');
+    await page.click('#note-form button[type="submit"]');
+    await page.waitForSelector('#incident-timeline li[data-what="note"]');
+    assert.equal(await page.isVisible('#resolve-form'), false);
+    await shot(page, 'incident-detail');
+
+    // Export with the decrypted video (once the closing manifest is in);
+    // ansimctl verifies the download offline.
+    await page.waitForFunction(async () => {
+      const r = await fetch('/api/incidents?limit=1');
+      return (await r.json()).incidents[0].closed_wall_us !== null;
+    }, null, { timeout: 15000, polling: 200 });
+    await page.check('#export-media');
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-link')]);
+    const saved = join(dir, 'exported.tar');
+    await download.saveAs(saved);
+    assert.match(download.suggestedFilename(), /^ansim-incident-\d+\.tar$/);
+    const verify = spawnSync(join(BUILD, 'ansimctl/ansimctl'), ['verify', saved], { encoding: 'utf8' });
+    console.log(verify.stdout.trim().split('\n').map((l) => '# ' + l).join('\n'));
+    assert.equal(verify.status, 0, verify.stdout + verify.stderr);
+    assert.match(verify.stdout, /OK: the package is intact/);
+    assert.match(verify.stdout, /2 decrypted media files match/);
+
+    await page.goto(url + '/console/#/incidents');
+    await page.selectOption('#incident-filters select[name="status"]', 'resolved');
+    await page.click('#incident-filters button[type="submit"]');
+    await page.waitForSelector('#incidents-table tbody tr[data-incident]');
+    assert.match(await page.textContent('#incidents-table tbody tr'), /위협/);
+    await page.selectOption('#incident-filters select[name="status"]', 'open');
+    await page.click('#incident-filters button[type="submit"]');
+    await page.waitForSelector('#incidents-empty:not([hidden])');
+    await shot(page, 'incidents-list');
+
+    await page.goto(url + '/console/#/devices');
+    await page.waitForSelector('#devices-table tr[data-device="dev-1"] .badge[data-status="online"]');
+    await shot(page, 'devices');
+
+    // The auditor finds the acknowledgement and the resolution.
+    const auditor = await loggedIn('auditor');
+    await auditor.waitForSelector('#audit-table tbody tr');
+    const actions = await auditor.locator('#audit-table tbody tr').evaluateAll(
+      (rows) => rows.map((r) => r.dataset.action));
+    for (const a of ['acknowledged', 'resolved', 'incident-viewed', 'incident-annotated', 'playback', 'export'])
+      assert.ok(actions.includes(a), a + ' in ' + actions.join(','));
+    await auditor.context().close();
+    await other.context().close();
+    await page.context().close();
+  } finally {
+    await desk.stop();
+  }
 });

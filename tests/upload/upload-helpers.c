@@ -8,6 +8,7 @@
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "db.h"
 #include "outbox.h"
@@ -50,6 +51,15 @@ test_desk_new (const char *dir)
   g_autoptr (AnsimAgeIdentity) identity = ansim_age_identity_generate (&error);
   g_assert_no_error (error);
   desk->recipient = ansim_age_identity_to_recipient (identity);
+  desk->site_key_path = g_build_filename (dir, "site.key", NULL);
+  {
+    g_autofree char *text = ansim_age_identity_to_string (identity);
+    g_autofree char *line = g_strconcat (text, "\n", NULL);
+    int fd = g_open (desk->site_key_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    g_assert_cmpint (fd, >=, 0);
+    g_assert_cmpint (write (fd, line, strlen (line)), ==, (gssize) strlen (line));
+    close (fd);
+  }
   exec_ok (desk->db, "INSERT INTO desks (id, name) VALUES ('desk-1', '민원실 1번 창구') "
                      "ON CONFLICT DO NOTHING;"
                      "INSERT INTO triggers (desk_id, name, kind, input) VALUES "
@@ -68,6 +78,7 @@ test_desk_free (TestDesk *desk)
   g_free (desk->dir);
   g_free (desk->spool);
   g_free (desk->key_path);
+  g_free (desk->site_key_path);
   g_free (desk->prev_manifest_sha256);
   g_free (desk);
 }
@@ -157,14 +168,20 @@ queue_manifest (TestIncident *inc)
 void
 test_incident_add_segment (TestIncident *inc, gsize size)
 {
-  g_autoptr (GError) error = NULL;
-  TestDesk *desk = inc->desk;
   g_autofree guint8 *plain = g_malloc (size);
   for (gsize i = 0; i < size; i += 4)
     {
       guint32 r = g_random_int ();
       memcpy (plain + i, &r, MIN (4, size - i));
     }
+  test_incident_add_segment_data (inc, plain, size);
+}
+
+void
+test_incident_add_segment_data (TestIncident *inc, const void *plain, gsize size)
+{
+  g_autoptr (GError) error = NULL;
+  TestDesk *desk = inc->desk;
   gint64 duration = 2 * G_USEC_PER_SEC;
   g_autofree char *name = ansim_manifest_next_segment_name (inc->manifest);
   g_assert_true (ansim_manifest_seal_segment (inc->manifest, inc->dir, &desk->recipient, 1, plain,

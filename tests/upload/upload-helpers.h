@@ -20,6 +20,7 @@ typedef struct {
   sqlite3 *db;            /* dir/desk.db */
   AnsimDeviceKey *key;
   AnsimAgeRecipient *recipient;
+  char *site_key_path;    /* dir/site.key (0600): the identity of recipient */
   char *prev_manifest_sha256;   /* the chain between this desk's incidents */
 } TestDesk;
 
@@ -35,6 +36,8 @@ TestIncident *test_incident_open (TestDesk *desk);
 /* Seals one segment of size random bytes, writes the manifest, records the
  * segment and queues it together with a manifest upload. */
 void test_incident_add_segment (TestIncident *incident, gsize size);
+/* The same with the given plaintext (e.g. Matroska from GStreamer). */
+void test_incident_add_segment_data (TestIncident *incident, const void *plain, gsize size);
 /* Closes the manifest, writes it and queues its final upload. Frees it. */
 void test_incident_close (TestIncident *incident);
 const char *test_incident_get_uuid (TestIncident *incident);

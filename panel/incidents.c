@@ -1,0 +1,979 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* This file contains the console's incident and device routes (API in
+ * docs/console.md): live alerts to every open console, acknowledge and
+ * resolve (recorded in the incident, its timeline and the audit log; the
+ * desk learns it from ingest's answers), notes, the incident list and
+ * detail, the devices page and the offline-desk alert. */
+#include "incidents.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <json-glib/json-glib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "age.h"
+#include "audit.h"
+#include "db.h"
+#include "evidence.h"
+#include "export.h"
+#include "httpsig.h"
+
+#define MAX_NOTE_CHARS 2000
+
+struct _PanelIncidents {
+  sqlite3 *db;
+  PanelStore *store;
+  PanelConsole *console;
+  GPtrArray *identities;  /* of AnsimAgeIdentity; NULL: no playback */
+  gint64 offline_after_us;
+  guint check_id;
+  GHashTable *offline;  /* device ids whose offline alert was raised */
+};
+
+/* Resolution categories (incidents.resolution). */
+static const char *const categories[] = { "verbal-abuse", "threat", "assault",
+                                          "property-damage", "medical", "false-alarm",
+                                          "drill", "other", NULL };
+
+static const char incident_select[] =
+  "SELECT i.id, i.uuid, i.device_id, i.desk_id, coalesce (k.name, i.desk_id) AS desk_name, "
+  "i.trigger, i.trigger_kind, i.is_drill, i.status, i.alerted_at_us, i.opened_wall_us, "
+  "i.closed_wall_us, i.close_reason, i.acknowledged_by, i.acknowledged_at_us, i.resolved_by, "
+  "i.resolved_at_us, i.resolution AS category, i.manifest_at_us, "
+  "(SELECT count(*) FROM segments s WHERE s.incident_id = i.id AND s.kind = 'media') "
+  "  AS segments_listed, "
+  "(SELECT count(*) FROM segments s WHERE s.incident_id = i.id AND s.store_key IS NOT NULL) "
+  "  AS segments_received "
+  "FROM incidents i LEFT JOIN desks k ON k.id = i.desk_id ";
+
+/* ---- JSON ------------------------------------------------------------- */
+
+/* The current row as an object named by its columns; a column named
+ * "detail" or "heartbeat" holds JSON text and is embedded as JSON. */
+static void
+add_row (JsonBuilder *b, sqlite3_stmt *stmt)
+{
+  json_builder_begin_object (b);
+  for (int c = 0; c < sqlite3_column_count (stmt); c++)
+    {
+      const char *name = sqlite3_column_name (stmt, c);
+      json_builder_set_member_name (b, name);
+      switch (sqlite3_column_type (stmt, c))
+        {
+        case SQLITE_NULL:
+          json_builder_add_null_value (b);
+          break;
+        case SQLITE_INTEGER:
+          if (g_str_equal (name, "is_drill") || g_str_equal (name, "online"))
+            json_builder_add_boolean_value (b, sqlite3_column_int (stmt, c) != 0);
+          else
+            json_builder_add_int_value (b, sqlite3_column_int64 (stmt, c));
+          break;
+        default:
+          {
+            const char *text = (const char *) sqlite3_column_text (stmt, c);
+            g_autoptr (JsonNode) node = NULL;
+            if (g_str_equal (name, "detail") || g_str_equal (name, "heartbeat"))
+              node = json_from_string (text, NULL);
+            if (node != NULL)
+              json_builder_add_value (b, g_steal_pointer (&node));
+            else
+              json_builder_add_string_value (b, text);
+          }
+        }
+    }
+  json_builder_end_object (b);
+}
+
+static void
+send_builder (SoupServerMessage *msg, guint status, JsonBuilder *b)
+{
+  g_autoptr (JsonNode) root = json_builder_get_root (b);
+  g_autofree char *body = json_to_string (root, FALSE);
+  soup_server_message_set_status (msg, status, NULL);
+  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_COPY, body,
+                                    strlen (body));
+}
+
+static void
+send_db_error (SoupServerMessage *msg, sqlite3 *db, const char *what)
+{
+  g_warning ("%s: %s", what, sqlite3_errmsg (db));
+  panel_console_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "internal",
+                            "the panel cannot use its database");
+}
+
+/* One incident as JSON (NULL: no such incident or a database error). */
+static JsonNode *
+incident_node (PanelIncidents *self, gint64 id)
+{
+  g_autofree char *sql = g_strconcat (incident_select, "WHERE i.id = ?1", NULL);
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db, sql, NULL);
+  if (stmt == NULL)
+    return NULL;
+  sqlite3_bind_int64 (stmt, 1, id);
+  if (sqlite3_step (stmt) != SQLITE_ROW)
+    return NULL;
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  add_row (b, stmt);
+  return json_builder_get_root (b);
+}
+
+static void
+publish_incident (PanelIncidents *self, const char *event, gint64 id, gint64 index)
+{
+  g_autoptr (JsonNode) node = incident_node (self, id);
+  if (node == NULL)
+    {
+      g_warning ("cannot read incident %" G_GINT64_FORMAT " to publish it", id);
+      return;
+    }
+  if (index >= 0)
+    json_object_set_int_member (json_node_get_object (node), "index", index);
+  panel_console_publish (self->console, event, node);
+}
+
+/* ---- events and offline desks --------------------------------------- */
+
+/* A panel event (device_id NULL) in the site's log; inside the caller's
+ * transaction when there is one. */
+static gboolean
+log_panel_event (PanelIncidents *self, const char *kind, gint64 incident_id, const char *actor,
+                 const char *desk_id, const char *detail_json)
+{
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db,
+    "INSERT INTO events (at_wall_us, at_mono_us, kind, desk_id, trigger, incident_id, actor, "
+    "detail) VALUES (?1, ?2, ?3, coalesce (?4, (SELECT desk_id FROM incidents WHERE id = ?5)), "
+    "(SELECT trigger FROM incidents WHERE id = ?5), ?5, ?6, ?7)", NULL);
+  if (stmt == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (stmt, 1, g_get_real_time ());
+  sqlite3_bind_int64 (stmt, 2, g_get_monotonic_time ());
+  sqlite3_bind_text (stmt, 3, kind, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 4, desk_id, -1, SQLITE_STATIC);
+  if (incident_id > 0)
+    sqlite3_bind_int64 (stmt, 5, incident_id);
+  sqlite3_bind_text (stmt, 6, actor, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 7, detail_json, -1, SQLITE_STATIC);
+  return sqlite3_step (stmt) == SQLITE_DONE;
+}
+
+/* Raises (once) the alert of a desk device whose heartbeats stopped, and
+ * notes its return. */
+static gboolean
+check_devices (gpointer user_data)
+{
+  PanelIncidents *self = user_data;
+  gint64 now = g_get_real_time ();
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db,
+    "SELECT d.id AS device, d.desk_id, coalesce (k.name, d.desk_id) AS desk_name, "
+    "coalesce (d.last_seen_at_us, d.enrolled_at_us) AS last_seen_at_us "
+    "FROM devices d LEFT JOIN desks k ON k.id = d.desk_id WHERE d.revoked_at_us IS NULL", NULL);
+  if (stmt == NULL)
+    return G_SOURCE_CONTINUE;
+  while (sqlite3_step (stmt) == SQLITE_ROW)
+    {
+      const char *id = (const char *) sqlite3_column_text (stmt, 0);
+      gboolean offline = sqlite3_column_int64 (stmt, 3) < now - self->offline_after_us;
+      if (offline == g_hash_table_contains (self->offline, id))
+        continue;
+      g_autoptr (JsonBuilder) b = json_builder_new ();
+      add_row (b, stmt);
+      g_autoptr (JsonNode) node = json_builder_get_root (b);
+      g_autofree char *detail = json_to_string (node, FALSE);
+      const char *kind = offline ? "device-offline" : "device-online";
+      if (!log_panel_event (self, kind, 0, NULL, (const char *) sqlite3_column_text (stmt, 1),
+                            detail))
+        {
+          g_warning ("cannot record %s of %s: %s", kind, id, sqlite3_errmsg (self->db));
+          continue;  /* tried again at the next check */
+        }
+      if (offline)
+        {
+          g_hash_table_add (self->offline, g_strdup (id));
+          g_warning ("device %s (desk %s) sent no heartbeat for %" G_GINT64_FORMAT " s", id,
+                     (const char *) sqlite3_column_text (stmt, 2),
+                     (gint64) ((now - sqlite3_column_int64 (stmt, 3)) / G_USEC_PER_SEC));
+        }
+      else
+        {
+          g_hash_table_remove (self->offline, id);
+          g_message ("device %s is back online", id);
+        }
+      panel_console_publish (self->console, kind, node);
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+/* After a restart: devices whose latest offline/online event says offline
+ * were already alerted. */
+static void
+load_offline (PanelIncidents *self)
+{
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db,
+    "SELECT json_extract (detail, '$.device'), kind FROM events WHERE id IN "
+    "(SELECT max (id) FROM events WHERE kind IN ('device-offline', 'device-online') "
+    " AND device_id IS NULL GROUP BY json_extract (detail, '$.device'))", NULL);
+  if (stmt == NULL)
+    return;
+  while (sqlite3_step (stmt) == SQLITE_ROW)
+    if (sqlite3_column_type (stmt, 0) == SQLITE_TEXT &&
+        g_str_equal ((const char *) sqlite3_column_text (stmt, 1), "device-offline"))
+      g_hash_table_add (self->offline, g_strdup ((const char *) sqlite3_column_text (stmt, 0)));
+}
+
+void
+panel_incidents_on_ingest (gpointer user_data, PanelIngestNews news, gint64 incident_id,
+                           gint64 number)
+{
+  PanelIncidents *self = user_data;
+  if (self == NULL)
+    return;
+  switch (news)
+    {
+    case PANEL_INGEST_ALERT:
+      publish_incident (self, "incident", incident_id, -1);
+      break;
+    case PANEL_INGEST_SEGMENT:
+      publish_incident (self, "segment", incident_id, number);
+      break;
+    case PANEL_INGEST_MANIFEST:
+      publish_incident (self, "incident-updated", incident_id, -1);
+      break;
+    case PANEL_INGEST_HEARTBEAT:
+      if (g_hash_table_size (self->offline) > 0)
+        check_devices (self);
+      break;
+    }
+}
+
+/* ---- requests --------------------------------------------------------- */
+
+static gboolean
+parse_id (const char *text, gint64 *out)
+{
+  if (text == NULL || *text == '\0' || strlen (text) > 18)
+    return FALSE;
+  for (const char *c = text; *c; c++)
+    if (!g_ascii_isdigit (*c))
+      return FALSE;
+  *out = g_ascii_strtoll (text, NULL, 10);
+  return *out > 0;
+}
+
+static gboolean
+is_category (const char *text)
+{
+  return text != NULL && g_strv_contains (categories, text);
+}
+
+/* A member that must be a string of 1..max characters if present. */
+static gboolean
+optional_text (SoupServerMessage *msg, JsonObject *o, const char *name, glong max,
+               const char **out)
+{
+  *out = NULL;
+  JsonNode *node = json_object_get_member (o, name);
+  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
+    return TRUE;
+  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING ||
+      g_utf8_strlen (json_node_get_string (node), -1) > max)
+    {
+      g_autofree char *text = g_strdup_printf ("%s must be text of at most %ld characters",
+                                               name, max);
+      panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request", text);
+      return FALSE;
+    }
+  *out = json_node_get_string (node);
+  if (**out == '\0')
+    *out = NULL;
+  return TRUE;
+}
+
+static gboolean
+only_members (SoupServerMessage *msg, JsonObject *o, const char *const *allowed)
+{
+  g_autoptr (GList) names = json_object_get_members (o);
+  for (GList *l = names; l != NULL; l = l->next)
+    if (!g_strv_contains (allowed, l->data))
+      {
+        g_autofree char *text = g_strdup_printf ("unknown member \"%.64s\"", (char *) l->data);
+        panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request", text);
+        return FALSE;
+      }
+  return TRUE;
+}
+
+static void
+list_incidents (PanelIncidents *self, SoupServerMessage *msg, GHashTable *query)
+{
+  static const char *const statuses[] = { "open", "acknowledged", "resolved", "unresolved",
+                                          NULL };
+  static const char *const known[] = { "status", "desk", "drill", "category", "since_us",
+                                       "until_us", "limit", NULL };
+  const char *status = query ? g_hash_table_lookup (query, "status") : NULL;
+  const char *desk = query ? g_hash_table_lookup (query, "desk") : NULL;
+  const char *drill = query ? g_hash_table_lookup (query, "drill") : NULL;
+  const char *category = query ? g_hash_table_lookup (query, "category") : NULL;
+  const char *since = query ? g_hash_table_lookup (query, "since_us") : NULL;
+  const char *until = query ? g_hash_table_lookup (query, "until_us") : NULL;
+  const char *limit_text = query ? g_hash_table_lookup (query, "limit") : NULL;
+  gint64 since_us = 0, until_us = 0, limit = 100;
+
+  if (query != NULL)
+    {
+      GHashTableIter iter;
+      gpointer key;
+      g_hash_table_iter_init (&iter, query);
+      while (g_hash_table_iter_next (&iter, &key, NULL))
+        if (!g_strv_contains (known, key))
+          {
+            g_autofree char *text = g_strdup_printf ("unknown filter \"%.64s\"", (char *) key);
+            return panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request", text);
+          }
+    }
+  if ((status != NULL && !g_strv_contains (statuses, status)) ||
+      (desk != NULL && (strlen (desk) == 0 || strlen (desk) > 64)) ||
+      (drill != NULL && !g_str_equal (drill, "0") && !g_str_equal (drill, "1")) ||
+      (category != NULL && !is_category (category)) ||
+      (since != NULL && !g_ascii_string_to_signed (since, 10, 0, G_MAXINT64, &since_us, NULL)) ||
+      (until != NULL && !g_ascii_string_to_signed (until, 10, 0, G_MAXINT64, &until_us, NULL)) ||
+      (limit_text != NULL && !g_ascii_string_to_signed (limit_text, 10, 1, 500, &limit, NULL)))
+    return panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
+                                     "a filter is out of range: status (open, acknowledged, "
+                                     "resolved, unresolved), desk, drill (0 or 1), category, "
+                                     "since_us, until_us, limit (1-500)");
+  g_autofree char *sql = g_strconcat (incident_select,
+    "WHERE (?1 IS NULL OR i.status = ?1 OR (?1 = 'unresolved' AND i.status <> 'resolved')) "
+    "AND (?2 IS NULL OR i.desk_id = ?2) AND (?3 IS NULL OR i.is_drill = ?3) "
+    "AND (?4 IS NULL OR i.resolution = ?4) AND (?5 IS NULL OR i.alerted_at_us >= ?5) "
+    "AND (?6 IS NULL OR i.alerted_at_us < ?6) ORDER BY i.id DESC LIMIT ?7", NULL);
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db, sql, NULL);
+  if (stmt == NULL)
+    return send_db_error (msg, self->db, "listing incidents");
+  sqlite3_bind_text (stmt, 1, status, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 2, desk, -1, SQLITE_STATIC);
+  if (drill != NULL)
+    sqlite3_bind_int (stmt, 3, drill[0] == '1');
+  sqlite3_bind_text (stmt, 4, category, -1, SQLITE_STATIC);
+  if (since != NULL)
+    sqlite3_bind_int64 (stmt, 5, since_us);
+  if (until != NULL)
+    sqlite3_bind_int64 (stmt, 6, until_us);
+  sqlite3_bind_int64 (stmt, 7, limit);
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "incidents");
+  json_builder_begin_array (b);
+  int rc;
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    add_row (b, stmt);
+  if (rc != SQLITE_DONE)
+    return send_db_error (msg, self->db, "listing incidents");
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "categories");
+  json_builder_begin_array (b);
+  for (guint i = 0; categories[i] != NULL; i++)
+    json_builder_add_string_value (b, categories[i]);
+  json_builder_end_array (b);
+  json_builder_end_object (b);
+  send_builder (msg, SOUP_STATUS_OK, b);
+}
+
+/* The whole story of one incident, oldest first, from the incident row,
+ * the site's events and the segments' arrival. */
+static gboolean
+add_timeline (PanelIncidents *self, JsonBuilder *b, gint64 id)
+{
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db,
+    "SELECT at_us, what, actor, detail, segment FROM ("
+    " SELECT opened_wall_us AS at_us, 'pressed' AS what, NULL AS actor,"
+    "  json_object ('trigger', trigger, 'trigger_kind', trigger_kind, 'clock', 'device')"
+    "  AS detail, NULL AS segment, 0 AS o FROM incidents WHERE id = ?1"
+    " UNION ALL SELECT alerted_at_us, 'alert-received', NULL, NULL, NULL, 1"
+    "  FROM incidents WHERE id = ?1"
+    " UNION ALL SELECT coalesce (received_at_us, at_wall_us), kind, actor, detail, NULL, 2"
+    "  FROM events WHERE incident_id = ?1"
+    " UNION ALL SELECT received_at_us, 'segment-received', NULL, NULL, idx, 3"
+    "  FROM segments WHERE incident_id = ?1 AND received_at_us IS NOT NULL"
+    ") ORDER BY at_us, o, segment", NULL);
+  if (stmt == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (stmt, 1, id);
+  json_builder_set_member_name (b, "timeline");
+  json_builder_begin_array (b);
+  int rc;
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    add_row (b, stmt);
+  json_builder_end_array (b);
+  if (rc != SQLITE_DONE)
+    return FALSE;
+
+  g_autoptr (sqlite3_stmt) seg = ansim_db_prepare (self->db,
+    "SELECT idx, kind, start_wall_us, duration_us, gap_reason, cipher_size, cipher_sha256, "
+    "received_at_us FROM segments WHERE incident_id = ?1 ORDER BY idx", NULL);
+  if (seg == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (seg, 1, id);
+  json_builder_set_member_name (b, "segments");
+  json_builder_begin_array (b);
+  while ((rc = sqlite3_step (seg)) == SQLITE_ROW)
+    add_row (b, seg);
+  json_builder_end_array (b);
+  return rc == SQLITE_DONE;
+}
+
+/* What ingest has verified, in words people can read. */
+static void
+add_integrity (JsonBuilder *b, JsonObject *incident)
+{
+  gboolean manifest = !json_object_get_null_member (incident, "manifest_at_us");
+  gint64 listed = json_object_get_int_member (incident, "segments_listed");
+  gint64 received = json_object_get_int_member (incident, "segments_received");
+  gboolean closed = !json_object_get_null_member (incident, "closed_wall_us");
+
+  json_builder_set_member_name (b, "integrity");
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "signature");
+  json_builder_add_string_value (b, manifest ? "verified" : "not-yet");
+  json_builder_set_member_name (b, "checksums");
+  json_builder_add_string_value (b, received == 0 ? "not-yet"
+                                 : received == listed ? "all-verified" : "verified-so-far");
+  json_builder_set_member_name (b, "complete");
+  json_builder_add_boolean_value (b, closed && manifest && received == listed);
+  json_builder_set_member_name (b, "summary");
+  g_autofree char *text = !manifest
+    ? g_strdup ("No signed manifest has arrived yet: nothing can be checked so far.")
+    : g_strdup_printf ("The manifest's signature matches the desk's enrolled key and continues "
+                       "its chain; %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT " segments arrived, "
+                       "each matching the size and SHA-256 the signed manifest lists.%s",
+                       received, listed,
+                       closed ? (received == listed ? " The incident is closed and complete."
+                                                     : " The incident is closed; segments are "
+                                                       "still on their way.")
+                              : " The incident is still recording.");
+  json_builder_add_string_value (b, text);
+  json_builder_end_object (b);
+}
+
+static void
+show_incident (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session, gint64 id)
+{
+  g_autoptr (JsonNode) node = incident_node (self, id);
+  if (node == NULL)
+    return panel_console_send_error (msg, SOUP_STATUS_NOT_FOUND, "not-found", "no such incident");
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "incident");
+  json_builder_add_value (b, json_node_copy (node));
+  add_integrity (b, json_node_get_object (node));
+  if (!add_timeline (self, b, id))
+    return send_db_error (msg, self->db, "reading the timeline");
+  json_builder_set_member_name (b, "categories");
+  json_builder_begin_array (b);
+  for (guint i = 0; categories[i] != NULL; i++)
+    json_builder_add_string_value (b, categories[i]);
+  json_builder_end_array (b);
+  json_builder_end_object (b);
+  g_autofree char *target = g_strdup_printf ("incident %" G_GINT64_FORMAT, id);
+  g_autoptr (GError) error = NULL;
+  if (!panel_console_audit (self->console, msg, session, PANEL_AUDIT_INCIDENT_VIEWED, target,
+                            NULL, &error))
+    {
+      g_warning ("cannot write the audit log: %s", error->message);
+      return panel_console_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "internal",
+                                       "the panel cannot write its audit log");
+    }
+  send_builder (msg, SOUP_STATUS_OK, b);
+}
+
+static void
+send_incident (PanelIncidents *self, SoupServerMessage *msg, gint64 id)
+{
+  g_autoptr (JsonNode) node = incident_node (self, id);
+  if (node == NULL)
+    return send_db_error (msg, self->db, "reading the incident");
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "incident");
+  json_builder_add_value (b, g_steal_pointer (&node));
+  json_builder_end_object (b);
+  send_builder (msg, SOUP_STATUS_OK, b);
+}
+
+typedef enum { ACKNOWLEDGE, RESOLVE, ANNOTATE } Action;
+
+/* Acknowledge, resolve or annotate: the incident row, an event in its
+ * timeline and the audit entry in one transaction; then every console is
+ * told. */
+static void
+act (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session, gint64 id,
+     Action action)
+{
+  static const char *const ack_members[] = { NULL };
+  static const char *const resolve_members[] = { "category", "note", NULL };
+  static const char *const note_members[] = { "category", "note", NULL };
+  const char *category = NULL, *note = NULL;
+  g_autoptr (JsonObject) body = NULL;
+
+  /* Acknowledging takes no body (a button press must not fail on one). */
+  if (action != ACKNOWLEDGE || soup_server_message_get_request_body (msg)->length > 0)
+    {
+      body = panel_console_read_json_object (msg);
+      if (body == NULL)
+        return;
+      if (!only_members (msg, body, action == ACKNOWLEDGE ? ack_members
+                                    : action == RESOLVE ? resolve_members : note_members) ||
+          !optional_text (msg, body, "category", 64, &category) ||
+          !optional_text (msg, body, "note", MAX_NOTE_CHARS, &note))
+        return;
+    }
+  if ((action == RESOLVE && !is_category (category)) ||
+      (action == ANNOTATE && category != NULL && !is_category (category)))
+    {
+      g_autofree char *list = g_strjoinv (", ", (char **) categories);
+      g_autofree char *text = g_strdup_printf ("category must be one of: %s", list);
+      return panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request", text);
+    }
+  if (action == ANNOTATE && category == NULL && note == NULL)
+    return panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
+                                     "give a note, a category or both");
+
+  g_autoptr (JsonNode) before = incident_node (self, id);
+  if (before == NULL)
+    return panel_console_send_error (msg, SOUP_STATUS_NOT_FOUND, "not-found", "no such incident");
+  const char *status = json_object_get_string_member (json_node_get_object (before), "status");
+  const char *old_category = json_object_get_string_member_with_default (
+    json_node_get_object (before), "category", NULL);
+  if (action == ACKNOWLEDGE && !g_str_equal (status, "open"))
+    return panel_console_send_error (msg, SOUP_STATUS_CONFLICT, "conflict",
+                                     g_str_equal (status, "resolved")
+                                     ? "the incident is already resolved"
+                                     : "the incident is already acknowledged");
+  if (action == RESOLVE && g_str_equal (status, "resolved"))
+    return panel_console_send_error (msg, SOUP_STATUS_CONFLICT, "conflict",
+                                     "the incident is already resolved");
+
+  g_autoptr (JsonBuilder) d = json_builder_new ();
+  json_builder_begin_object (d);
+  if (category != NULL)
+    {
+      json_builder_set_member_name (d, "category");
+      json_builder_add_string_value (d, category);
+      if (action == ANNOTATE)
+        {
+          json_builder_set_member_name (d, "previous_category");
+          if (old_category != NULL)
+            json_builder_add_string_value (d, old_category);
+          else
+            json_builder_add_null_value (d);
+        }
+    }
+  if (note != NULL)
+    {
+      json_builder_set_member_name (d, "note");
+      json_builder_add_string_value (d, note);
+    }
+  json_builder_end_object (d);
+  g_autoptr (JsonNode) detail_node = json_builder_get_root (d);
+  g_autofree char *detail = json_to_string (detail_node, FALSE);
+
+  gint64 now = g_get_real_time ();
+  g_autoptr (GError) error = NULL;
+  if (!ansim_db_begin (self->db, &error))
+    return send_db_error (msg, self->db, "beginning a transaction");
+  const char *sql = action == ACKNOWLEDGE
+    ? "UPDATE incidents SET status = 'acknowledged', acknowledged_by = ?2, "
+      "acknowledged_at_us = ?3 WHERE id = ?1 AND status = 'open'"
+    : action == RESOLVE
+    ? "UPDATE incidents SET status = 'resolved', resolved_by = ?2, resolved_at_us = ?3, "
+      "resolution = ?4 WHERE id = ?1 AND status <> 'resolved'"
+    : "UPDATE incidents SET resolution = coalesce (?4, resolution) WHERE id = ?1";
+  g_autoptr (sqlite3_stmt) upd = ansim_db_prepare (self->db, sql, &error);
+  const char *kind = action == ACKNOWLEDGE ? "acknowledged"
+                     : action == RESOLVE ? "resolved" : "note";
+  const char *audit_action = action == ACKNOWLEDGE ? PANEL_AUDIT_ACKNOWLEDGED
+                             : action == RESOLVE ? PANEL_AUDIT_RESOLVED
+                             : PANEL_AUDIT_INCIDENT_ANNOTATED;
+  g_autofree char *target = g_strdup_printf ("incident %" G_GINT64_FORMAT, id);
+  if (upd == NULL)
+    goto db_error;
+  sqlite3_bind_int64 (upd, 1, id);
+  if (action != ANNOTATE)
+    {
+      sqlite3_bind_text (upd, 2, session->user, -1, SQLITE_STATIC);
+      sqlite3_bind_int64 (upd, 3, now);
+    }
+  sqlite3_bind_text (upd, 4, category, -1, SQLITE_STATIC);
+  if (sqlite3_step (upd) != SQLITE_DONE)
+    goto db_error;
+  if (sqlite3_changes (self->db) != 1)
+    {
+      /* Someone else acted between the read and the write. */
+      ansim_db_rollback (self->db);
+      return panel_console_send_error (msg, SOUP_STATUS_CONFLICT, "conflict",
+                                       "the incident changed meanwhile; reload it");
+    }
+  if (!log_panel_event (self, kind, id, session->user, NULL, detail))
+    goto db_error;
+  if (!panel_console_audit (self->console, msg, session, audit_action, target, detail, &error))
+    {
+      ansim_db_rollback (self->db);
+      g_warning ("cannot write the audit log: %s", error->message);
+      return panel_console_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "internal",
+                                       "the panel cannot write its audit log");
+    }
+  if (!ansim_db_commit (self->db, &error))
+    return send_db_error (msg, self->db, "committing");
+  g_message ("incident %" G_GINT64_FORMAT " %s by %s", id, kind, session->user);
+
+  publish_incident (self, action == ANNOTATE ? "incident-updated" : kind, id, -1);
+  send_incident (self, msg, id);
+  return;
+
+db_error:
+  ansim_db_rollback (self->db);
+  send_db_error (msg, self->db, "recording the action");
+}
+
+static gboolean
+require_method (SoupServerMessage *msg, const char *method)
+{
+  if (g_str_equal (soup_server_message_get_method (msg), method))
+    return TRUE;
+  soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Allow", method);
+  g_autofree char *text = g_strdup_printf ("method not allowed; use %s", method);
+  panel_console_send_error (msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "method-not-allowed", text);
+  return FALSE;
+}
+
+/* One segment's media, decrypted with the site identity and checked
+ * against the signed manifest's plaintext hash before a byte is served.
+ * Matroska as the desk recorded it: Debian's chromium plays Matroska with
+ * H.264 directly, so nothing is remuxed and what is shown is exactly the
+ * evidence. Each playback (a request from the start of the file) is
+ * audited. */
+static void
+play_segment (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session, gint64 id,
+              gint64 idx)
+{
+  if (self->identities == NULL)
+    return panel_console_send_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "no-playback",
+                                     "this panel has no site_identity: playback is off");
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db,
+    "SELECT kind, store_key, plain_sha256, plain_size FROM segments "
+    "WHERE incident_id = ?1 AND idx = ?2", NULL);
+  if (stmt == NULL)
+    return send_db_error (msg, self->db, "reading the segment");
+  sqlite3_bind_int64 (stmt, 1, id);
+  sqlite3_bind_int64 (stmt, 2, idx);
+  int rc = sqlite3_step (stmt);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    return send_db_error (msg, self->db, "reading the segment");
+  if (rc == SQLITE_DONE || !g_str_equal ((const char *) sqlite3_column_text (stmt, 0), "media")
+      || sqlite3_column_type (stmt, 1) == SQLITE_NULL)
+    return panel_console_send_error (msg, SOUP_STATUS_NOT_FOUND, "not-found",
+                                     "no such segment received (yet)");
+  g_autofree char *key = g_strdup ((const char *) sqlite3_column_text (stmt, 1));
+  g_autofree char *want = g_strdup ((const char *) sqlite3_column_text (stmt, 2));
+  gint64 size = sqlite3_column_int64 (stmt, 3);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) cipher = panel_store_get (self->store, key, &error);
+  g_autoptr (GBytes) plain = NULL;
+  if (cipher != NULL)
+    plain = ansim_age_decrypt_bytes ((AnsimAgeIdentity *const *) self->identities->pdata,
+                                     self->identities->len, cipher, &error);
+  if (plain == NULL)
+    {
+      g_warning ("playback of incident %" G_GINT64_FORMAT " segment %" G_GINT64_FORMAT
+                 ": %s", id, idx, error->message);
+      return panel_console_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "integrity",
+                                       "the segment cannot be read or decrypted");
+    }
+  guint8 sha[32];
+  char hex[65];
+  ansim_sha256 (g_bytes_get_data (plain, NULL), g_bytes_get_size (plain), sha);
+  ansim_sha256_to_hex (sha, hex);
+  if ((gint64) g_bytes_get_size (plain) != size || g_strcmp0 (hex, want) != 0)
+    {
+      g_warning ("incident %" G_GINT64_FORMAT " segment %" G_GINT64_FORMAT ": the decrypted "
+                 "media is not what the signed manifest lists", id, idx);
+      return panel_console_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "integrity",
+                                       "the decrypted media does not match the signed manifest");
+    }
+  /* A media element asks again for parts (Range); one entry per playback. */
+  const char *range = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
+                                                    "Range");
+  if (range == NULL || g_str_has_prefix (range, "bytes=0-"))
+    {
+      g_autofree char *target = g_strdup_printf ("incident %" G_GINT64_FORMAT, id);
+      g_autofree char *detail = g_strdup_printf ("{\"segment\":%" G_GINT64_FORMAT "}", idx);
+      if (!panel_console_audit (self->console, msg, session, PANEL_AUDIT_PLAYBACK, target, detail,
+                                &error))
+        {
+          g_warning ("cannot write the audit log: %s", error->message);
+          return panel_console_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "internal",
+                                           "the panel cannot write its audit log");
+        }
+    }
+  SoupMessageHeaders *h = soup_server_message_get_response_headers (msg);
+  soup_message_headers_replace (h, "Cache-Control", "no-store");
+  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
+  soup_server_message_set_response (msg, "video/x-matroska", SOUP_MEMORY_COPY,
+                                    g_bytes_get_data (plain, NULL), g_bytes_get_size (plain));
+}
+
+static void
+export_incident (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session, gint64 id,
+                 GHashTable *query)
+{
+  const char *media = query != NULL ? g_hash_table_lookup (query, "media") : NULL;
+  if (media != NULL && !g_str_equal (media, "0") && !g_str_equal (media, "1"))
+    return panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
+                                     "media is 0 or 1");
+  gboolean with_media = media != NULL && media[0] == '1';
+  if (with_media && self->identities == NULL)
+    return panel_console_send_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "no-playback",
+                                     "this panel has no site_identity: it cannot add media");
+  g_autoptr (GError) error = NULL;
+  g_autofree char *name = NULL, *summary = NULL;
+  g_autoptr (GBytes) tar = panel_export_incident (self->db, self->store, id, self->identities,
+                                                  with_media, session->user, &name, &summary,
+                                                  &error);
+  if (tar == NULL)
+    {
+      if (g_error_matches (error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+        return panel_console_send_error (msg, SOUP_STATUS_NOT_FOUND, "not-found",
+                                         "no such incident");
+      if (g_error_matches (error, G_FILE_ERROR, G_FILE_ERROR_AGAIN))
+        return panel_console_send_error (msg, SOUP_STATUS_CONFLICT, "conflict", error->message);
+      g_warning ("export of incident %" G_GINT64_FORMAT ": %s", id, error->message);
+      return panel_console_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "internal",
+                                       "the package cannot be made");
+    }
+  g_autofree char *sha = g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, tar);
+  g_autoptr (JsonBuilder) d = json_builder_new ();
+  json_builder_begin_object (d);
+  json_builder_set_member_name (d, "media");
+  json_builder_add_boolean_value (d, with_media);
+  json_builder_set_member_name (d, "package_sha256");
+  json_builder_add_string_value (d, sha);
+  json_builder_set_member_name (d, "size");
+  json_builder_add_int_value (d, g_bytes_get_size (tar));
+  json_builder_set_member_name (d, "verification");
+  json_builder_add_string_value (d, summary);
+  json_builder_end_object (d);
+  g_autoptr (JsonNode) dn = json_builder_get_root (d);
+  g_autofree char *detail = json_to_string (dn, FALSE);
+  g_autofree char *target = g_strdup_printf ("incident %" G_GINT64_FORMAT, id);
+  if (!panel_console_audit (self->console, msg, session, PANEL_AUDIT_EXPORT, target, detail,
+                            &error))
+    {
+      g_warning ("cannot write the audit log: %s", error->message);
+      return panel_console_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "internal",
+                                       "the panel cannot write its audit log");
+    }
+  SoupMessageHeaders *h = soup_server_message_get_response_headers (msg);
+  g_autofree char *disposition = g_strdup_printf ("attachment; filename=\"%s\"", name);
+  soup_message_headers_replace (h, "Content-Disposition", disposition);
+  soup_message_headers_replace (h, "Cache-Control", "no-store");
+  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
+  soup_server_message_set_response (msg, "application/x-tar", SOUP_MEMORY_COPY,
+                                    g_bytes_get_data (tar, NULL), g_bytes_get_size (tar));
+}
+
+static void
+handle_incidents (SoupServer *server, SoupServerMessage *msg, const char *path,
+                  GHashTable *query, gpointer user_data)
+{
+  PanelIncidents *self = user_data;
+  (void) server;
+  if (soup_server_message_get_status (msg) != SOUP_STATUS_NONE)
+    return;  /* refused early (too large) */
+
+  const char *rest = path + strlen ("/api/incidents");
+  if (*rest == '/')
+    rest++;
+  g_auto (GStrv) parts = g_strsplit (rest, "/", 5);
+  guint n = *rest == '\0' ? 0 : g_strv_length (parts);
+  gint64 id = 0, segment = -1;
+  if (n > 4 || (n >= 1 && !parse_id (parts[0], &id)))
+    return panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
+                                     "an incident id is a positive decimal number");
+  if (n == 4 || n == 3)
+    {
+      /* ID/segments/N/media; "0" is a valid index */
+      if (n != 4 || !g_str_equal (parts[1], "segments") || !g_str_equal (parts[3], "media"))
+        return panel_console_send_error (msg, SOUP_STATUS_NOT_FOUND, "not-found",
+                                         "no such resource");
+      if (!(g_str_equal (parts[2], "0") || parse_id (parts[2], &segment)))
+        return panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
+                                         "a segment index is a decimal number");
+      if (g_str_equal (parts[2], "0"))
+        segment = 0;
+      if (!require_method (msg, "GET"))
+        return;
+      g_autoptr (PanelSession) viewer =
+        panel_console_authorize (self->console, msg, PANEL_ROLE_SECURITY | PANEL_ROLE_ADMIN);
+      if (viewer != NULL)
+        play_segment (self, msg, viewer, id, segment);
+      return;
+    }
+  if (n == 2 && g_str_equal (parts[1], "export"))
+    {
+      if (!require_method (msg, "GET"))
+        return;
+      g_autoptr (PanelSession) exporter =
+        panel_console_authorize (self->console, msg, PANEL_ROLE_SECURITY | PANEL_ROLE_ADMIN);
+      if (exporter != NULL)
+        export_incident (self, msg, exporter, id, query);
+      return;
+    }
+  Action action = ACKNOWLEDGE;
+  if (n == 2)
+    {
+      if (g_str_equal (parts[1], "acknowledge"))
+        action = ACKNOWLEDGE;
+      else if (g_str_equal (parts[1], "resolve"))
+        action = RESOLVE;
+      else if (g_str_equal (parts[1], "notes"))
+        action = ANNOTATE;
+      else
+        return panel_console_send_error (msg, SOUP_STATUS_NOT_FOUND, "not-found",
+                                         "no such resource");
+    }
+  if (!require_method (msg, n == 2 ? "POST" : "GET"))
+    return;
+  guint roles = n == 2 ? PANEL_ROLE_SECURITY | PANEL_ROLE_ADMIN
+                       : PANEL_ROLE_SECURITY | PANEL_ROLE_TRAINER | PANEL_ROLE_ADMIN;
+  g_autoptr (PanelSession) session = panel_console_authorize (self->console, msg, roles);
+  if (session == NULL)
+    return;
+  if (n == 0)
+    list_incidents (self, msg, query);
+  else if (n == 1)
+    show_incident (self, msg, session, id);
+  else
+    act (self, msg, session, id, action);
+}
+
+static void
+handle_devices (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
+                gpointer user_data)
+{
+  PanelIncidents *self = user_data;
+  (void) server;
+  (void) query;
+  if (soup_server_message_get_status (msg) != SOUP_STATUS_NONE)
+    return;
+  if (!g_str_equal (path, "/api/devices"))
+    return panel_console_send_error (msg, SOUP_STATUS_NOT_FOUND, "not-found", "no such resource");
+  if (!require_method (msg, "GET"))
+    return;
+  g_autoptr (PanelSession) session =
+    panel_console_authorize (self->console, msg, PANEL_ROLE_SECURITY | PANEL_ROLE_ADMIN);
+  if (session == NULL)
+    return;
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db,
+    "SELECT d.id, d.desk_id, coalesce (k.name, d.desk_id) AS desk_name, d.fingerprint, "
+    "d.enrolled_at_us, d.revoked_at_us, d.last_seen_at_us, "
+    "d.revoked_at_us IS NULL AND d.last_seen_at_us >= ?1 AS online, "
+    "json_extract (d.heartbeat, '$.wall_us') - d.last_seen_at_us AS clock_offset_us, "
+    "json_extract (d.heartbeat, '$.disk_free_bytes') AS disk_free_bytes, "
+    "json_extract (d.heartbeat, '$.queue_length') AS queue_length, "
+    "(SELECT max (s.received_at_us) FROM segments s JOIN incidents i ON i.id = s.incident_id "
+    " WHERE i.device_id = d.id) AS last_upload_at_us, "
+    "d.heartbeat FROM devices d LEFT JOIN desks k ON k.id = d.desk_id ORDER BY d.desk_id, d.id",
+    NULL);
+  if (stmt == NULL)
+    return send_db_error (msg, self->db, "listing devices");
+  sqlite3_bind_int64 (stmt, 1, g_get_real_time () - self->offline_after_us);
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "offline_after_s");
+  json_builder_add_int_value (b, self->offline_after_us / G_USEC_PER_SEC);
+  json_builder_set_member_name (b, "devices");
+  json_builder_begin_array (b);
+  int rc;
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    add_row (b, stmt);
+  if (rc != SQLITE_DONE)
+    return send_db_error (msg, self->db, "listing devices");
+  json_builder_end_array (b);
+  json_builder_end_object (b);
+  send_builder (msg, SOUP_STATUS_OK, b);
+}
+
+/* The site identity decrypts every desk's evidence: refuse a file others
+ * could read or replace. */
+static GPtrArray *
+load_identity (const char *path, GError **error)
+{
+  int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  struct stat st;
+  if (fd < 0 || fstat (fd, &st) < 0)
+    {
+      int e = errno;
+      if (fd >= 0)
+        close (fd);
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (e),
+                   "[panel] site_identity %s: %s", path, g_strerror (e));
+      return NULL;
+    }
+  close (fd);
+  if (!S_ISREG (st.st_mode) || st.st_uid != geteuid () || (st.st_mode & 077) != 0)
+    {
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_PERM,
+                   "[panel] site_identity %s must be a file owned by this user (uid %u) and "
+                   "readable by nobody else (mode 0600 or 0400; it is %04o, uid %u)", path,
+                   (guint) geteuid (), (guint) (st.st_mode & 07777), (guint) st.st_uid);
+      return NULL;
+    }
+  GPtrArray *ids = ansim_age_identities_load (path, error);
+  if (ids == NULL)
+    g_prefix_error (error, "[panel] site_identity %s: ", path);
+  return ids;
+}
+
+PanelIncidents *
+panel_incidents_new (SoupServer *server, sqlite3 *db, PanelStore *store, PanelConsole *console,
+                     AnsimConfig *config, GError **error)
+{
+  GPtrArray *identities = NULL;
+  if (ansim_config_has_key (config, "panel", "site_identity"))
+    {
+      g_autofree char *path = ansim_config_get_path (config, "panel", "site_identity");
+      identities = load_identity (path, error);
+      if (identities == NULL)
+        return NULL;
+      g_message ("playback on: segments are decrypted with the site identity %s", path);
+    }
+  PanelIncidents *self = g_new0 (PanelIncidents, 1);
+  self->db = db;
+  self->store = store;
+  self->identities = identities;
+  self->console = console;
+  gint64 after_s = ansim_config_get_int (config, "panel", "device_offline_after_s");
+  self->offline_after_us = after_s * G_USEC_PER_SEC;
+  self->offline = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  load_offline (self);
+  soup_server_add_handler (server, "/api/incidents", handle_incidents, self, NULL);
+  soup_server_add_handler (server, "/api/devices", handle_devices, self, NULL);
+  /* Checked often enough that an offline desk is noticed within a quarter
+   * of the limit (at least every 10 s). */
+  self->check_id = g_timeout_add_seconds (CLAMP (after_s / 4, 1, 10), check_devices, self);
+  return self;
+}
+
+void
+panel_incidents_free (PanelIncidents *self)
+{
+  if (self == NULL)
+    return;
+  g_clear_handle_id (&self->check_id, g_source_remove);
+  g_hash_table_unref (self->offline);
+  g_clear_pointer (&self->identities, g_ptr_array_unref);
+  g_free (self);
+}
