@@ -24,6 +24,7 @@ struct _Recorder {
   char *desk_id;
   char *device_id;
   char *spool_dir;
+  char *uploader_socket;
   char *notice_sound;
   sqlite3 *db;
   GPtrArray *inputs;            /* HwInput* */
@@ -532,6 +533,7 @@ recorder_new_with_device_key (AnsimConfig *config, AnsimDeviceKey *device_key, G
 
   g_autofree char *data_dir = ansim_config_get_path (config, "recorder", "data_dir");
   self->spool_dir = ansim_config_get_path (config, "recorder", "spool_dir");
+  self->uploader_socket = ansim_config_get_path (config, "recorder", "uploader_socket");
   g_autofree char *database = ansim_config_get_path (config, "recorder", "database");
   g_autofree char *socket_path = ansim_config_get_path (config, "recorder", "control_socket");
   if (!make_dir (data_dir, error) || !make_dir (self->spool_dir, error))
@@ -552,6 +554,7 @@ recorder_new_with_device_key (AnsimConfig *config, AnsimDeviceKey *device_key, G
     .segment_seconds = ansim_config_get_int (config, "recorder", "segment_seconds"),
     .post_event_us = ansim_config_get_int (config, "recorder", "post_event_seconds") * G_USEC_PER_SEC,
     .max_incident_us = ansim_config_get_int (config, "recorder", "max_incident_seconds") * G_USEC_PER_SEC,
+    .uploader_socket = self->uploader_socket,
   };
   if (self->device_key != NULL && !recorder_incidents_close_interrupted (&self->ctx, error))
     return NULL;
@@ -664,6 +667,7 @@ recorder_free (Recorder *self)
   ansim_device_key_free (self->device_key);
   g_free (self->notice_sound);
   g_free (self->spool_dir);
+  g_free (self->uploader_socket);
   g_free (self->device_id);
   g_free (self->desk_id);
   g_free (self);
