@@ -125,7 +125,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (HwOutput, hw_output_free)
  * the outputs from it. One request line per connection, one JSON reply:
  *   press TRIGGER [HOLD_MS|long]   raw active now, inactive after HOLD_MS
  *   down TRIGGER / up TRIGGER       raw level changes
- *   outputs                         {"recording":false,...}
+ *   outputs                         {"ok":true,"outputs":{"recording":false,...}}
  * Requests name simulated inputs only; anything else is refused. */
 typedef struct _HwControl HwControl;
 

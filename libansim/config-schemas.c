@@ -146,6 +146,10 @@ static const AnsimConfigKey recorder_keys[] = {
     .help = "directory of sealed, encrypted segments until the panel has stored them" },
   { .key = "control_socket", .type = ANSIM_CONFIG_PATH, .default_value = "control.sock",
     .help = "UNIX socket of the recorder: `ansimctl press` and `ansimctl status` use it" },
+  { .key = "uploader_socket", .type = ANSIM_CONFIG_PATH, .default_value = "uploader.sock",
+    .help = "ansim-uploader's wake_socket: the recorder pokes it right after queueing an alert "
+            "so the alert leaves at once; no uploader listening is not an error (the alert "
+            "goes at its next poll)" },
   { .key = "device_key", .type = ANSIM_CONFIG_PATH, .default_value = "device.pem",
     .help = "this board's Ed25519 signing key (PKCS#8 PEM), created at the first start with "
             "mode 0600 and its public key beside it (device.pub.pem); a key file group or others "

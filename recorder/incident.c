@@ -8,6 +8,8 @@
 #include <glib/gstdio.h>
 #include <string.h>
 
+#include "outbox.h"
+
 struct _RecorderIncident {
   RecorderContext *ctx;              /* not owned */
   RecorderSource *source;            /* not owned */
@@ -72,21 +74,14 @@ queue_manifest (RecorderContext *ctx, gint64 incident_id, const char *uuid,
 {
   g_autoptr (sqlite3_stmt) up = ansim_db_prepare (ctx->db,
     "UPDATE incidents SET manifest_hash = ?2 WHERE id = ?1", error);
-  g_autoptr (sqlite3_stmt) out = ansim_db_prepare (ctx->db,
-    "INSERT INTO outbox (class, incident_id, path, created_at_us) VALUES (?1, ?2, ?3, ?4)",
-    error);
-  if (up == NULL || out == NULL)
+  if (up == NULL)
     return FALSE;
   g_autofree char *path = g_build_filename (uuid, ANSIM_MANIFEST_NAME, NULL);
   sqlite3_bind_int64 (up, 1, incident_id);
   sqlite3_bind_text (up, 2, manifest_hash, -1, SQLITE_STATIC);
-  sqlite3_bind_int (out, 1, ANSIM_OUTBOX_MANIFEST);
-  sqlite3_bind_int64 (out, 2, incident_id);
-  sqlite3_bind_text (out, 3, path, -1, SQLITE_STATIC);
-  sqlite3_bind_int64 (out, 4, g_get_real_time ());
-  if (sqlite3_step (up) != SQLITE_DONE || sqlite3_step (out) != SQLITE_DONE)
+  if (sqlite3_step (up) != SQLITE_DONE)
     return ansim_db_set_error (ctx->db, error, "queueing the manifest");
-  return TRUE;
+  return ansim_outbox_queue_manifest (ctx->db, incident_id, path, NULL, error);
 }
 
 /* Writes the manifest and, in one transaction, the latest entry's segment
@@ -142,24 +137,9 @@ commit_manifest (RecorderIncident *inc, GError **error)
           ansim_db_set_error (ctx->db, error, "recording the segment");
           goto fail;
         }
-      if (media)
-        {
-          g_autoptr (sqlite3_stmt) out = ansim_db_prepare (ctx->db,
-            "INSERT INTO outbox (class, incident_id, segment_idx, path, created_at_us) "
-            "VALUES (?1, ?2, ?3, ?4, ?5)", error);
-          if (out == NULL)
-            goto fail;
-          sqlite3_bind_int (out, 1, ANSIM_OUTBOX_SEGMENT);
-          sqlite3_bind_int64 (out, 2, inc->id);
-          sqlite3_bind_int64 (out, 3, (gint64) e->index);
-          sqlite3_bind_text (out, 4, path, -1, SQLITE_STATIC);
-          sqlite3_bind_int64 (out, 5, g_get_real_time ());
-          if (sqlite3_step (out) != SQLITE_DONE)
-            {
-              ansim_db_set_error (ctx->db, error, "queueing the segment");
-              goto fail;
-            }
-        }
+      if (media && !ansim_outbox_queue_segment (ctx->db, inc->id, (gint64) e->index, path, NULL,
+                                                error))
+        goto fail;
     }
   if (!queue_manifest (ctx, inc->id, inc->uuid,
                        ansim_manifest_get_written_sha256 (inc->manifest), error))
@@ -277,8 +257,10 @@ close_in_db (RecorderContext *ctx, gint64 id, const char *uuid, const char *reas
     }
   if (manifest_hash != NULL && !queue_manifest (ctx, id, uuid, manifest_hash, error))
     goto fail;
+  gint64 event_id = 0;
   if (!ansim_db_log_event (ctx->db, "incident-closed", ctx->desk_id, NULL, id, mono_us, detail,
-                           NULL, error))
+                           &event_id, error) ||
+      !ansim_outbox_queue_event (ctx->db, event_id, NULL, error))
     goto fail;
   return ansim_db_commit (ctx->db, error);
 
@@ -330,6 +312,18 @@ on_timer (gpointer user_data)
   return inc->end_reason == NULL ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
 }
 
+/* Right after an alert is committed, so it leaves at once. The uploader
+ * may not run (a desk without a panel, or it is restarting): the alert
+ * waits in the outbox for its next poll. */
+static void
+wake_uploader (RecorderContext *ctx)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (ctx->uploader_socket != NULL && !ansim_outbox_wake_uploader (ctx->uploader_socket, &error))
+    g_debug ("%s; the alert goes at the uploader's next poll", error->message);
+}
+
 static gboolean
 insert_incident (RecorderIncident *inc, AnsimTriggerKind kind, const char *prev_hash,
                  gint64 opened_wall, GError **error)
@@ -344,9 +338,7 @@ insert_incident (RecorderIncident *inc, AnsimTriggerKind kind, const char *prev_
     "INSERT INTO incidents (uuid, desk_id, trigger, trigger_kind, opened_wall_us, "
     "opened_mono_us, is_drill, prev_manifest_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7)",
     error);
-  g_autoptr (sqlite3_stmt) alert = ansim_db_prepare (ctx->db,
-    "INSERT INTO outbox (class, incident_id, created_at_us) VALUES (?1, ?2, ?3)", error);
-  if (st == NULL || alert == NULL)
+  if (st == NULL)
     goto fail;
   sqlite3_bind_text (st, 1, inc->uuid, -1, SQLITE_STATIC);
   sqlite3_bind_text (st, 2, ctx->desk_id, -1, SQLITE_STATIC);
@@ -363,17 +355,17 @@ insert_incident (RecorderIncident *inc, AnsimTriggerKind kind, const char *prev_
       goto fail;
     }
   inc->id = sqlite3_last_insert_rowid (ctx->db);
-  if (!log_event (inc, "incident-opened", inc->opened_mono_us, detail, error))
+  /* The alert first (the panel needs it before any event of the incident),
+   * then the opening event, all in the incident's transaction. */
+  gint64 event_id = 0;
+  if (!ansim_outbox_queue_alert (ctx->db, inc->id, NULL, error) ||
+      !ansim_db_log_event (ctx->db, "incident-opened", ctx->desk_id, inc->trigger, inc->id,
+                           inc->opened_mono_us, detail, &event_id, error) ||
+      !ansim_outbox_queue_event (ctx->db, event_id, NULL, error) ||
+      !ansim_db_commit (ctx->db, error))
     goto fail;
-  sqlite3_bind_int (alert, 1, ANSIM_OUTBOX_ALERT);
-  sqlite3_bind_int64 (alert, 2, inc->id);
-  sqlite3_bind_int64 (alert, 3, g_get_real_time ());
-  if (sqlite3_step (alert) != SQLITE_DONE)
-    {
-      ansim_db_set_error (ctx->db, error, "queueing the alert");
-      goto fail;
-    }
-  return ansim_db_commit (ctx->db, error);
+  wake_uploader (ctx);
+  return TRUE;
 
 fail:
   ansim_db_rollback (ctx->db);

@@ -145,6 +145,7 @@ typedef struct {
   guint segment_seconds;
   gint64 post_event_us;
   gint64 max_incident_us;
+  const char *uploader_socket;    /* the uploader's wake socket, or NULL */
 } RecorderContext;
 
 typedef struct _RecorderIncident RecorderIncident;

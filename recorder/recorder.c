@@ -24,6 +24,7 @@ struct _Recorder {
   char *desk_id;
   char *device_id;
   char *spool_dir;
+  char *uploader_socket;
   char *notice_sound;
   sqlite3 *db;
   GPtrArray *inputs;            /* HwInput* */
@@ -36,6 +37,7 @@ struct _Recorder {
   GPtrArray *closing;           /* RecorderIncident* ending, not yet closed */
   GstElement *notice;           /* the notice sound playing, or NULL */
   guint stats_timer;
+  guint ack_timer;              /* polls for "acknowledged" while incidents are open */
 };
 
 static const char *const input_kinds[] = { "gpio", "evdev", "simulated", NULL };
@@ -68,6 +70,67 @@ update_recording_light (Recorder *self)
   for (guint i = 0; i < self->slots->len; i++)
     any |= g_array_index (self->slots, SourceSlot, i).incident != NULL;
   set_output (self, "recording", any || self->closing->len > 0);
+}
+
+/* The "help is coming" light: on while an incident still recording has an
+ * "acknowledged" row in the event log (the uploader writes it from the
+ * panel's answer), off once none has. The database is polled every 200 ms
+ * only while incidents are open: simpler than a second socket, and the
+ * row is the record of what the desk was told. */
+static gboolean
+update_acknowledged_light (Recorder *self)
+{
+  g_autoptr (GString) ids = g_string_new (NULL);
+
+  for (guint i = 0; i < self->slots->len; i++)
+    {
+      RecorderIncident *inc = g_array_index (self->slots, SourceSlot, i).incident;
+      if (inc != NULL && !recorder_incident_is_ending (inc))
+        g_string_append_printf (ids, "%s%" G_GINT64_FORMAT, ids->len > 0 ? "," : "",
+                                recorder_incident_get_id (inc));
+    }
+  gboolean on = FALSE;
+  if (ids->len > 0)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autofree char *sql = g_strdup_printf ("SELECT EXISTS (SELECT 1 FROM events WHERE "
+                                              "kind = 'acknowledged' AND incident_id IN (%s))",
+                                              ids->str);
+      g_autoptr (sqlite3_stmt) st = ansim_db_prepare (self->db, sql, &error);
+      if (st == NULL)
+        g_warning ("acknowledged light: %s", error->message);
+      else if (sqlite3_step (st) == SQLITE_ROW)
+        on = sqlite3_column_int (st, 0) != 0;
+    }
+  HwOutput *out = find_output (self, "acknowledged");
+  if (out != NULL && hw_output_get (out) != on)
+    {
+      set_output (self, "acknowledged", on);
+      g_message ("help-is-coming light %s", on ? "on: the panel acknowledged the incident"
+                                               : "off");
+    }
+  if (ids->len == 0 && self->ack_timer != 0)
+    g_clear_handle_id (&self->ack_timer, g_source_remove);
+  return ids->len > 0;
+}
+
+static gboolean
+on_ack_timer (gpointer user_data)
+{
+  Recorder *self = user_data;
+  guint timer = self->ack_timer;
+
+  self->ack_timer = 0;   /* so the check does not remove the running source */
+  gboolean more = update_acknowledged_light (self);
+  self->ack_timer = more ? timer : 0;
+  return more ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+}
+
+static void
+watch_acknowledged (Recorder *self)
+{
+  if (self->ack_timer == 0)
+    self->ack_timer = g_timeout_add (200, on_ack_timer, self);
 }
 
 static gboolean
@@ -157,6 +220,7 @@ end_incident (Recorder *self, SourceSlot *slot, const char *reason)
 
   g_ptr_array_add (self->closing, inc);
   recorder_incident_end (inc, reason);
+  update_acknowledged_light (self);
 }
 
 static void
@@ -240,6 +304,7 @@ handle_press (Recorder *self, const HwEvent *event)
         }
     }
   update_recording_light (self);
+  watch_acknowledged (self);
 }
 
 /* A long press ends the incidents that were already recording before this
@@ -532,6 +597,7 @@ recorder_new_with_device_key (AnsimConfig *config, AnsimDeviceKey *device_key, G
 
   g_autofree char *data_dir = ansim_config_get_path (config, "recorder", "data_dir");
   self->spool_dir = ansim_config_get_path (config, "recorder", "spool_dir");
+  self->uploader_socket = ansim_config_get_path (config, "recorder", "uploader_socket");
   g_autofree char *database = ansim_config_get_path (config, "recorder", "database");
   g_autofree char *socket_path = ansim_config_get_path (config, "recorder", "control_socket");
   if (!make_dir (data_dir, error) || !make_dir (self->spool_dir, error))
@@ -552,6 +618,7 @@ recorder_new_with_device_key (AnsimConfig *config, AnsimDeviceKey *device_key, G
     .segment_seconds = ansim_config_get_int (config, "recorder", "segment_seconds"),
     .post_event_us = ansim_config_get_int (config, "recorder", "post_event_seconds") * G_USEC_PER_SEC,
     .max_incident_us = ansim_config_get_int (config, "recorder", "max_incident_seconds") * G_USEC_PER_SEC,
+    .uploader_socket = self->uploader_socket,
   };
   if (self->device_key != NULL && !recorder_incidents_close_interrupted (&self->ctx, error))
     return NULL;
@@ -647,6 +714,8 @@ recorder_free (Recorder *self)
     close_for_shutdown (self);
   if (self->stats_timer != 0)
     g_source_remove (self->stats_timer);
+  if (self->ack_timer != 0)
+    g_source_remove (self->ack_timer);
   if (self->notice != NULL)
     {
       gst_element_set_state (self->notice, GST_STATE_NULL);
@@ -655,7 +724,10 @@ recorder_free (Recorder *self)
   g_clear_pointer (&self->control, hw_control_free);
   g_clear_pointer (&self->inputs, g_ptr_array_unref);
   if (self->outputs != NULL)
-    set_output (self, "recording", FALSE);
+    {
+      set_output (self, "recording", FALSE);
+      set_output (self, "acknowledged", FALSE);
+    }
   g_clear_pointer (&self->outputs, g_ptr_array_unref);
   g_clear_pointer (&self->closing, g_ptr_array_unref);
   g_clear_pointer (&self->slots, g_array_unref);
@@ -664,6 +736,7 @@ recorder_free (Recorder *self)
   ansim_device_key_free (self->device_key);
   g_free (self->notice_sound);
   g_free (self->spool_dir);
+  g_free (self->uploader_socket);
   g_free (self->device_id);
   g_free (self->desk_id);
   g_free (self);

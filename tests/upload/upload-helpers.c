@@ -318,11 +318,12 @@ sh_ok (const char *cmd)
 {
   const char *argv[] = { "sh", "-c", cmd, NULL };
   int status = 0;
+  g_autofree char *out = NULL;   /* captured: on the test's stdout it would break TAP */
   g_autofree char *err = NULL;
-  g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL,
+  g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out,
                                &err, &status, NULL));
   if (status != 0)
-    g_error ("%s: %s", cmd, err);
+    g_error ("%s: %s%s", cmd, out, err);
 }
 
 TestPanel *
