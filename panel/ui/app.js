@@ -488,8 +488,12 @@ async function loadIncident(id) {
     $('#incident-video').removeAttribute('src');
     $('#incident-video').removeAttribute('data-segment');
   }
-  state.play.received = result.data.segments.filter((g) => g.kind === 'media' && g.received_at_us)
-    .map((g) => g.idx);
+  // Merged, not replaced: a segment event may have come in while this
+  // answer was on its way, and the answer may predate that segment.
+  for (const g of result.data.segments)
+    if (g.kind === 'media' && g.received_at_us && !state.play.received.includes(g.idx))
+      state.play.received.push(g.idx);
+  if (state.play.waiting) playNext();
   showPlayStatus();
   $('#incident-ack').hidden = !canAct || inc.status !== 'open';
   $('#resolve-form').hidden = !canAct || inc.status === 'resolved';
