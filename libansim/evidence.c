@@ -1719,6 +1719,9 @@ ansim_manifest_parse (const void *data, gsize len, GError **error)
                    ANSIM_MANIFEST_MAX_SIZE);
       return NULL;
     }
+  /* GBytes hands out NULL for an empty body, which json-glib refuses loudly. */
+  if (len == 0)
+    return invalid (error, "not a JSON object (empty)"), NULL;
   /* Also refuses NUL bytes. */
   if (!g_utf8_validate_len (data, len, &end))
     return invalid (error, "not UTF-8 text (bad byte at %" G_GSIZE_FORMAT ")",

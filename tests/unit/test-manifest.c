@@ -740,6 +740,14 @@ test_parse_rejects (Fixture *f, G_GNUC_UNUSED gconstpointer data)
     g_assert_error (error, ANSIM_EVIDENCE_ERROR, ANSIM_EVIDENCE_ERROR_MALFORMED);
   }
 
+  /* Nothing at all, as an empty request body arrives (NULL data). */
+  {
+    g_autoptr (GError) error = NULL;
+    g_assert_null (ansim_manifest_parse (NULL, 0, &error));
+    g_assert_error (error, ANSIM_EVIDENCE_ERROR, ANSIM_EVIDENCE_ERROR_MALFORMED);
+    g_assert_nonnull (strstr (error->message, "empty"));
+  }
+
   /* Caps: size, then entry count. */
   {
     g_autoptr (GError) error = NULL;
