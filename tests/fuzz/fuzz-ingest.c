@@ -240,6 +240,9 @@ fuzz_write_corpus (const char *out)
   g_autofree char *raw = g_strdup_printf ("POST\n/api/v1/heartbeat\n%s\n%s\n%s\n\n", si, s, digest);
   write_seed (ing, "7-raw-stale", raw, hb, strlen (hb));
   write_seed (ing, "8-unsigned", "PUT\n/api/v1/alerts/..%2f\n\n\n\n\n", "x", 1);
+  /* A signed, empty manifest once tripped json-glib's NULL check (CI). */
+  write_seed (ing, "9-empty-manifest", "PUT\n/api/v1/incidents/" FUZZ_INCIDENT "/manifest\nsign\n",
+              "", 0);
 
   g_autofree char *hs_ok = g_strdup_printf ("%s\n%s\n%s\n", si, s, digest);
   write_seed (hs, "1-valid", hs_ok, hb, strlen (hb));
