@@ -5,6 +5,7 @@
 #include "retention.h"
 
 #include <json-glib/json-glib.h>
+#include <signal.h>
 #include <string.h>
 
 #include "audit.h"
@@ -89,7 +90,8 @@ select_and_mark (sqlite3 *db, gboolean dry_run, gint64 now, GPtrArray *doomed, G
     return FALSE;
   if (!panel_policy_load (db, &p, error))
     goto fail;
-  sel = ansim_db_prepare (db, incident_columns, error);
+  g_autofree char *sql = g_strconcat (incident_columns, "ORDER BY i.id", NULL);
+  sel = ansim_db_prepare (db, sql, error);
   mark = ansim_db_prepare (db,
     "UPDATE incidents SET purge_started_at_us = ?2 WHERE id = ?1 AND status = 'resolved' "
     "AND legal_hold_at_us IS NULL AND purge_started_at_us IS NULL", error);
@@ -274,6 +276,11 @@ panel_retention_purge (sqlite3 *db, PanelStore *store, gboolean dry_run, const c
   g_autoptr (GPtrArray) doomed = g_ptr_array_new_with_free_func ((GDestroyNotify) doomed_free);
   guint purged = 0, failed = 0;
 
+  /* Tests only: die like a power cut after destroying the objects of that
+   * many incidents, before their rows go (tests/upload/test-retention.c). */
+  const char *kill_after = g_getenv ("ANSIM_TEST_PURGE_KILL_AFTER");
+  guint n_destroyed = 0;
+
   if (!select_and_mark (db, dry_run, g_get_real_time (), doomed, report, error))
     return FALSE;
   for (guint i = 0; !dry_run && i < doomed->len; i++)
@@ -318,6 +325,8 @@ panel_retention_purge (sqlite3 *db, PanelStore *store, gboolean dry_run, const c
                                     d->id, local->message);
           continue;
         }
+      if (kill_after != NULL && ++n_destroyed == g_ascii_strtoull (kill_after, NULL, 10))
+        raise (SIGKILL);
       if (!delete_rows (db, d, actor, store->backend->name, n_objects, bytes, error))
         return FALSE;
       purged++;

@@ -5,7 +5,8 @@
  * entry per change with old and new value), legal holds, and the purge
  * (`ansimctl purge --dry-run|--now` and the panel's periodic pass): expired
  * incidents leave the store and the database with one audit entry each,
- * held and unexpired ones stay, an interrupted purge is finished. */
+ * held and unexpired ones stay, a purge interrupted half-way or killed
+ * between the store and the database is finished by the next one. */
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
@@ -201,27 +202,41 @@ rows_of (int which)
   return test_panel_count (panel, sql);
 }
 
+/* Runs ansimctl ARGS --config CONF; kill_after (or NULL) goes to
+ * ANSIM_TEST_PURGE_KILL_AFTER. Returns the exit status, or -SIGNAL. */
 static int
-ansimctl (char **out_text, const char *const *args)
+ansimctl_with (char **out_text, const char *kill_after, const char *const *args)
 {
   g_autofree char *ctl = test_build_path ("ansimctl/ansimctl");
   g_autoptr (GPtrArray) argv = g_ptr_array_new ();
   g_autoptr (GError) error = NULL;
+  g_autoptr (GSubprocessLauncher) launcher = g_subprocess_launcher_new (
+    G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+    G_SUBPROCESS_FLAGS_STDERR_MERGE);
   g_ptr_array_add (argv, ctl);
   for (guint i = 0; args[i] != NULL; i++)
     g_ptr_array_add (argv, (gpointer) args[i]);
   g_ptr_array_add (argv, (gpointer) "--config");
   g_ptr_array_add (argv, panel->conf);
   g_ptr_array_add (argv, NULL);
-  g_autoptr (GSubprocess) p = g_subprocess_newv ((const char *const *) argv->pdata,
-                                                 G_SUBPROCESS_FLAGS_STDIN_PIPE |
-                                                 G_SUBPROCESS_FLAGS_STDOUT_PIPE |
-                                                 G_SUBPROCESS_FLAGS_STDERR_MERGE, &error);
+  if (kill_after != NULL)
+    g_subprocess_launcher_setenv (launcher, "ANSIM_TEST_PURGE_KILL_AFTER", kill_after, TRUE);
+  g_autoptr (GSubprocess) p = g_subprocess_launcher_spawnv (launcher,
+                                                            (const char *const *) argv->pdata,
+                                                            &error);
   g_assert_no_error (error);
   g_subprocess_communicate_utf8 (p, PASSWORD "\n", NULL, out_text, NULL, &error);
   g_assert_no_error (error);
   g_test_message ("ansimctl %s: %s", args[0], *out_text);
+  if (g_subprocess_get_if_signaled (p))
+    return -g_subprocess_get_term_sig (p);
   return g_subprocess_get_exit_status (p);
+}
+
+static int
+ansimctl (char **out_text, const char *const *args)
+{
+  return ansimctl_with (out_text, NULL, args);
 }
 
 /* ---- set-up ------------------------------------------------------------- */
@@ -514,7 +529,23 @@ test_purge (void)
     }
   g_assert_cmpuint (count_audit ("incident-purged", NULL, NULL), ==, purged_before);
 
-  /* The purge. */
+  /* A purge killed (as by a power cut) right after it destroyed the
+   * objects of its first incident, before that incident's rows went: all
+   * three stay marked, none can be held any more, nothing is audited yet. */
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (ansimctl_with (&out, "1", now), ==, -SIGKILL);
+  g_assert_cmpint (count_files (OLD_DRILL), ==, -1);
+  g_assert_cmpint (rows_of (OLD_DRILL), >, 2);
+  g_assert_cmpint (count_files (OLD_FALSE), ==, n_files[OLD_FALSE]);
+  g_assert_cmpint (test_panel_count (panel, "SELECT count(*) FROM incidents WHERE "
+                                     "purge_started_at_us IS NOT NULL"), ==, 3);
+  g_autofree char *hold_false = g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT
+                                                 "/legal-hold", ids[OLD_FALSE]);
+  g_assert_cmpint (post (hold_false, &logins[ADMIN], "{\"hold\": true, \"reason\": \"late\"}",
+                         NULL), ==, 409);
+  g_assert_cmpuint (count_audit ("incident-purged", NULL, NULL), ==, purged_before);
+
+  /* The next run finishes all of it. */
   g_clear_pointer (&out, g_free);
   g_assert_cmpint (ansimctl (&out, now), ==, 0);
   g_assert_nonnull (strstr (out, "3 incidents purged"));
@@ -538,14 +569,15 @@ test_purge (void)
       g_assert_cmpstr (json_object_get_string_member (d, "uuid"), ==, uuids[i]);
       g_assert_cmpstr (json_object_get_string_member (d, "desk"), ==, "desk-1");
       g_assert_cmpstr (json_object_get_string_member (d, "store"), ==, "filesystem");
+      /* What was left: the killed run had destroyed the drill's objects. */
       g_assert_cmpint (json_object_get_int_member (d, "objects_deleted"), ==,
-                       n_files[i] - (i == INTERRUPTED));
+                       i == OLD_DRILL ? 0 : (int) n_files[i] - (i == INTERRUPTED));
       g_assert_cmpint (json_object_get_int_member (d, "segment_rows_deleted"), ==, 2);
       g_assert_cmpstr (json_object_get_string_member (d, "retention_category"), ==,
                        i == OLD_DRILL ? "drill" : i == OLD_FALSE ? "false-alarm" : "other");
       g_assert_cmpint (json_object_get_int_member (d, "retention_days"), ==,
                        i == OLD_DRILL ? 7 : 30);
-      g_assert_true (json_object_get_boolean_member (d, "resumed") == (i == INTERRUPTED));
+      g_assert_true (json_object_get_boolean_member (d, "resumed"));
       g_assert_nonnull (strstr (json_object_get_string_member (d, "reason"),
                                 "retention period of"));
       g_assert_true (g_str_has_prefix (json_object_get_string_member (entry, "actor"),
