@@ -84,13 +84,14 @@ select_and_mark (sqlite3 *db, gboolean dry_run, gint64 now, GPtrArray *doomed, G
 {
   g_auto (PanelPolicy) p = { 0 };
   g_autoptr (sqlite3_stmt) sel = NULL, mark = NULL;
+  g_autofree char *sql = NULL;
   int rc;
 
   if (!ansim_db_begin (db, error))
     return FALSE;
   if (!panel_policy_load (db, &p, error))
     goto fail;
-  g_autofree char *sql = g_strconcat (incident_columns, "ORDER BY i.id", NULL);
+  sql = g_strconcat (incident_columns, "ORDER BY i.id", NULL);
   sel = ansim_db_prepare (db, sql, error);
   mark = ansim_db_prepare (db,
     "UPDATE incidents SET purge_started_at_us = ?2 WHERE id = ?1 AND status = 'resolved' "
