@@ -679,7 +679,7 @@ panel_retention_handle_hold (PanelRetention *self, SoupServerMessage *msg,
     return panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
                                      "reason is required: why the hold is placed or released");
   reason = g_strstrip (g_strdup (json_node_get_string (node)));
-  if (*reason == '\0' || g_utf8_strlen (reason, -1) > MAX_REASON_CHARS || !g_utf8_validate (reason, -1, NULL))
+  if (*reason == '\0' || g_utf8_strlen (reason, -1) > MAX_REASON_CHARS)
     return panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
                                      "reason must be text of 1 to 500 characters");
 
