@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* ansimctl commands run on the panel host against the panel's database:
- * `user add|passwd|disable|enable|list` and `audit verify|export`. */
+ * `user add|passwd|disable|enable|list`, `audit verify|export` and `purge`. */
 #include "cmd-panel.h"
 
 #include <errno.h>
@@ -13,6 +13,8 @@
 #include "auth.h"
 #include "config.h"
 #include "db.h"
+#include "retention.h"
+#include "store.h"
 
 typedef struct {
   char *config;
@@ -40,13 +42,15 @@ add_panel_options (GOptionContext *context, PanelOptions *o)
   g_option_context_add_main_entries (context, entries, NULL);
 }
 
-/* The panel's database, opened (and migrated) as the panel itself would. */
+/* The panel's database, opened (and migrated) as the panel itself would;
+ * out_config (may be NULL) gets the configuration it was found with. */
 static sqlite3 *
-open_panel_db (PanelOptions *o, GError **error)
+open_panel_db_config (PanelOptions *o, AnsimConfig **out_config, GError **error)
 {
   g_autoptr (AnsimConfig) config =
     ansim_config_load (&ansim_panel_config_schema, o->config, error);
   g_autofree char *path = NULL;
+  sqlite3 *db;
 
   if (config == NULL)
     return NULL;
@@ -66,7 +70,16 @@ open_panel_db (PanelOptions *o, GError **error)
         return NULL;
       }
   }
-  return ansim_db_open (&ansim_panel_db_schema, path, error);
+  db = ansim_db_open (&ansim_panel_db_schema, path, error);
+  if (db != NULL && out_config != NULL)
+    *out_config = g_steal_pointer (&config);
+  return db;
+}
+
+static sqlite3 *
+open_panel_db (PanelOptions *o, GError **error)
+{
+  return open_panel_db_config (o, NULL, error);
 }
 
 static char *
@@ -322,5 +335,70 @@ ansimctl_audit (int argc, char **argv)
 
 fail:
   g_printerr ("ansimctl audit %s: %s\n", sub, error->message);
+  return 1;
+}
+
+/* The evidence store the panel's configuration names. */
+static PanelStore *
+open_store (AnsimConfig *config, GError **error)
+{
+  if (strcmp (ansim_config_get_string (config, "panel", "store"), "s3") == 0)
+    return panel_store_new_s3 (config, error);
+  g_autofree char *dir = ansim_config_get_path (config, "panel", "store_dir");
+  return panel_store_new_filesystem (dir, error);
+}
+
+int
+ansimctl_purge (int argc, char **argv)
+{
+  g_auto (PanelOptions) o = { 0 };
+  g_autoptr (GOptionContext) context =
+    g_option_context_new ("- delete incidents whose retention period is over");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (sqlite3) db = NULL;
+  g_autoptr (AnsimConfig) config = NULL;
+  g_autoptr (PanelStore) store = NULL;
+  g_autoptr (GString) report = g_string_new (NULL);
+  g_autofree char *who = actor ();
+  gboolean dry_run = FALSE, now = FALSE;
+  guint n = 0, failed = 0;
+  GOptionEntry entries[] = {
+    { "dry-run", 'n', 0, G_OPTION_ARG_NONE, &dry_run,
+      "Only list what would be purged and what is kept, and why", NULL },
+    { "now", 0, 0, G_OPTION_ARG_NONE, &now,
+      "Purge now (one audit entry per incident)", NULL },
+    { NULL }
+  };
+
+  g_option_context_add_main_entries (context, entries, NULL);
+  g_option_context_set_description (context,
+    "Incidents that are resolved, not on legal hold and older than their category's retention\n"
+    "period (console: Settings) are deleted from the evidence store and the database. A purge\n"
+    "that was interrupted is finished first. The panel does the same every purge_interval_s.");
+  add_panel_options (context, &o);
+  if (!parse (context, &argc, &argv, 0, 0, "purge"))
+    return 2;
+  if (dry_run == now)
+    {
+      g_printerr ("ansimctl purge: give exactly one of --dry-run and --now\n");
+      return 2;
+    }
+  db = open_panel_db_config (&o, &config, &error);
+  if (db == NULL || (store = open_store (config, &error)) == NULL)
+    goto fail;
+  if (!panel_retention_purge (db, store, dry_run, who, report, &n, &failed, &error))
+    goto fail;
+  if (!dry_run && !panel_retention_extend_locks (db, store, &error))
+    goto fail;
+  fputs (report->str, stdout);
+  if (dry_run)
+    g_print ("%u incident%s would be purged (dry run: nothing changed)\n", n, n == 1 ? "" : "s");
+  else
+    g_print ("%u incident%s purged%s\n", n, n == 1 ? "" : "s",
+             failed > 0 ? ", some FAILED (see above); they are retried on the next run" : "");
+  return failed > 0 ? 1 : 0;
+
+fail:
+  g_printerr ("ansimctl purge: %s\n", error->message);
   return 1;
 }

@@ -24,6 +24,7 @@ const AnsimctlCommand ansimctl_commands[] = {
   { "enroll", "Enroll this desk board with the site's panel", ansimctl_enroll },
   { "user", "Add, change or disable console users (on the panel host)", ansimctl_user },
   { "audit", "Verify or export the panel's audit log (on the panel host)", ansimctl_audit },
+  { "purge", "Delete incidents whose retention period is over (on the panel host)", ansimctl_purge },
   { NULL }
 };
 

@@ -625,8 +625,10 @@ static const AnsimConfigKey panel_keys[] = {
             "store does not have it; https:// only" },
   { .key = "s3_retention_days", .type = ANSIM_CONFIG_INT, .default_value = "30", .min = 0,
     .max = 36500, .applies_if = "store=s3",
-    .help = "days each stored object is locked (Object Lock) from its receipt; 0: no lock per "
-            "object, only the bucket's default retention if it has one" },
+    .help = "0: the bucket has no Object Lock, objects are stored without lock or legal hold; "
+            "otherwise objects are locked until their incident's expiry under the retention "
+            "policy (extended when it grows, legal hold while the incident is held), and this "
+            "many days from receipt for an object the policy gives no date" },
   { .key = "s3_lock_mode", .type = ANSIM_CONFIG_CHOICE, .default_value = "governance",
     .choices = s3_lock_modes, .applies_if = "store=s3",
     .help = "governance (a privileged user can still delete, so footage can be destroyed when "
@@ -648,6 +650,11 @@ static const AnsimConfigKey panel_keys[] = {
     .help = "the site's age identity file (AGE-SECRET-KEY-1…), with which the panel decrypts "
             "segments for playback in the console; must be owned by the panel's user and "
             "readable by nobody else, or the panel refuses to start. Unset: no playback" },
+  { .key = "purge_interval_s", .type = ANSIM_CONFIG_INT, .default_value = "3600", .min = 0,
+    .max = 86400,
+    .help = "seconds between two passes of the purge, which deletes incidents whose retention "
+            "period (set by admins in the console) is over, and of the extension of Object "
+            "Lock dates; 0: never on its own (`ansimctl purge --now` only)" },
   { .key = "device_offline_after_s", .type = ANSIM_CONFIG_INT, .default_value = "180",
     .min = 2, .max = 86400,
     .help = "a desk device with no heartbeat for this many seconds is shown offline and "

@@ -188,11 +188,44 @@ static const char panel_v4[] =
   "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log\n"
   "BEGIN SELECT RAISE (ABORT, 'the audit log is append-only'); END;\n";
 
+/* Version 5: retention. The policy's per-category periods (rows override
+ * the embedded defaults), legal holds, the lock date the store's objects
+ * carry, and the purge's crash-safe mark: once purge_started_at_us is set
+ * no hold can be placed (the purge may have deleted objects already), and
+ * a held incident cannot be marked. Only a marked incident's events may be
+ * deleted, by the purge. */
+static const char panel_v5[] =
+  "CREATE TABLE retention_policy (\n"
+  "  category      TEXT NOT NULL PRIMARY KEY\n"
+  "                  CHECK (category IN ('drill', 'incident', 'verbal-abuse', 'threat',\n"
+  "                         'assault', 'property-damage', 'medical', 'false-alarm', 'other')),\n"
+  "  days          INTEGER NOT NULL CHECK (days BETWEEN 1 AND 3650),\n"
+  "  changed_by    TEXT,\n"
+  "  changed_at_us INTEGER NOT NULL\n"
+  ");\n"
+  "ALTER TABLE incidents ADD COLUMN legal_hold_at_us INTEGER;\n"
+  "ALTER TABLE incidents ADD COLUMN legal_hold_by TEXT\n"
+  "  CHECK ((legal_hold_by IS NULL) = (legal_hold_at_us IS NULL));\n"
+  "ALTER TABLE incidents ADD COLUMN legal_hold_reason TEXT\n"
+  "  CHECK ((legal_hold_reason IS NULL) = (legal_hold_at_us IS NULL)\n"
+  "         AND (legal_hold_reason IS NULL OR length (legal_hold_reason) > 0));\n"
+  "ALTER TABLE incidents ADD COLUMN locked_until_us INTEGER;\n"
+  "ALTER TABLE incidents ADD COLUMN purge_started_at_us INTEGER\n"
+  "  CHECK (purge_started_at_us IS NULL OR legal_hold_at_us IS NULL);\n"
+  "CREATE INDEX incidents_purging ON incidents (purge_started_at_us)\n"
+  "  WHERE purge_started_at_us IS NOT NULL;\n"
+  "DROP TRIGGER events_no_delete;\n"
+  "CREATE TRIGGER events_no_delete BEFORE DELETE ON events\n"
+  "  WHEN OLD.incident_id IS NULL\n"
+  "    OR (SELECT purge_started_at_us FROM incidents WHERE id = OLD.incident_id) IS NULL\n"
+  "BEGIN SELECT RAISE (ABORT, 'events are append-only'); END;\n";
+
 static const char *const panel_migrations[] = {
   panel_v1,
   panel_v2,
   panel_v3,
   panel_v4,
+  panel_v5,
 };
 
 const AnsimDbSchema ansim_panel_db_schema = {

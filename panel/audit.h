@@ -24,6 +24,9 @@ G_BEGIN_DECLS
 #define PANEL_AUDIT_ACKNOWLEDGED "acknowledged"
 #define PANEL_AUDIT_RESOLVED "resolved"
 #define PANEL_AUDIT_INCIDENT_ANNOTATED "incident-annotated"
+#define PANEL_AUDIT_LEGAL_HOLD_SET "legal-hold-set"
+#define PANEL_AUDIT_LEGAL_HOLD_RELEASED "legal-hold-released"
+#define PANEL_AUDIT_INCIDENT_PURGED "incident-purged"
 
 /* The hash every chain starts from. */
 #define PANEL_AUDIT_GENESIS "0000000000000000000000000000000000000000000000000000000000000000"

@@ -30,6 +30,7 @@ struct _PanelIncidents {
   gint64 offline_after_us;
   guint check_id;
   GHashTable *offline;  /* device ids whose offline alert was raised */
+  PanelRetention *retention;  /* legal holds; NULL until set */
 };
 
 /* Resolution categories (incidents.resolution). */
@@ -42,6 +43,8 @@ static const char incident_select[] =
   "i.trigger, i.trigger_kind, i.is_drill, i.status, i.alerted_at_us, i.opened_wall_us, "
   "i.closed_wall_us, i.close_reason, i.acknowledged_by, i.acknowledged_at_us, i.resolved_by, "
   "i.resolved_at_us, i.resolution AS category, i.manifest_at_us, "
+  "i.legal_hold_at_us IS NOT NULL AS legal_hold, i.legal_hold_at_us, i.legal_hold_by, "
+  "i.legal_hold_reason, i.purge_started_at_us, "
   "(SELECT count(*) FROM segments s WHERE s.incident_id = i.id AND s.kind = 'media') "
   "  AS segments_listed, "
   "(SELECT count(*) FROM segments s WHERE s.incident_id = i.id AND s.store_key IS NOT NULL) "
@@ -66,7 +69,8 @@ add_row (JsonBuilder *b, sqlite3_stmt *stmt)
           json_builder_add_null_value (b);
           break;
         case SQLITE_INTEGER:
-          if (g_str_equal (name, "is_drill") || g_str_equal (name, "online"))
+          if (g_str_equal (name, "is_drill") || g_str_equal (name, "online") ||
+              g_str_equal (name, "legal_hold"))
             json_builder_add_boolean_value (b, sqlite3_column_int (stmt, c) != 0);
           else
             json_builder_add_int_value (b, sqlite3_column_int64 (stmt, c));
@@ -831,6 +835,20 @@ handle_incidents (SoupServer *server, SoupServerMessage *msg, const char *path,
         export_incident (self, msg, exporter, id, query);
       return;
     }
+  if (n == 2 && g_str_equal (parts[1], "legal-hold") && self->retention != NULL)
+    {
+      if (!require_method (msg, "POST"))
+        return;
+      /* Placing and releasing holds is the administrator's (docs/console.md). */
+      g_autoptr (PanelSession) admin =
+        panel_console_authorize (self->console, msg, PANEL_ROLE_ADMIN);
+      if (admin == NULL)
+        return;
+      panel_retention_handle_hold (self->retention, msg, admin, id);
+      if (soup_server_message_get_status (msg) == SOUP_STATUS_OK)
+        publish_incident (self, "incident-updated", id, -1);
+      return;
+    }
   Action action = ACKNOWLEDGE;
   if (n == 2)
     {
@@ -965,6 +983,12 @@ panel_incidents_new (SoupServer *server, sqlite3 *db, PanelStore *store, PanelCo
    * of the limit (at least every 10 s). */
   self->check_id = g_timeout_add_seconds (CLAMP (after_s / 4, 1, 10), check_devices, self);
   return self;
+}
+
+void
+panel_incidents_set_retention (PanelIncidents *self, PanelRetention *retention)
+{
+  self->retention = retention;
 }
 
 void

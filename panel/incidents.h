@@ -10,6 +10,7 @@
 #include "config.h"
 #include "console.h"
 #include "ingest.h"
+#include "retention.h"
 #include "store.h"
 
 G_BEGIN_DECLS
@@ -25,6 +26,9 @@ PanelIncidents *panel_incidents_new (SoupServer *server, sqlite3 *db, PanelStore
                                      PanelConsole *console, AnsimConfig *config, GError **error);
 void panel_incidents_free (PanelIncidents *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PanelIncidents, panel_incidents_free)
+
+/* Routes POST /api/incidents/ID/legal-hold to retention (borrowed). */
+void panel_incidents_set_retention (PanelIncidents *self, PanelRetention *retention);
 
 /* Ingest's news (a PanelIngestNotify): publishes it to open consoles. */
 void panel_incidents_on_ingest (gpointer self, PanelIngestNews news, gint64 incident_id,

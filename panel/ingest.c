@@ -11,6 +11,7 @@
 #include "db.h"
 #include "evidence.h"
 #include "httpsig.h"
+#include "policy.h"
 
 /* Alerts, events, heartbeats and enrollments are small; only manifests
  * and segments may use max_body_size. */
@@ -939,8 +940,12 @@ handle_manifest (PanelIngest *self, Reply *r, const PanelRequest *req, const Dev
 
   g_autofree char *key = g_strdup_printf ("%s/%s/manifest-%s.json", d->id, uuid, hash);
   g_autofree char *sig_key = g_strdup_printf ("%s.sig", key);
-  if (!panel_store_put (self->store, key, req->body, hash, NULL, NULL, &error)
-      || !panel_store_put (self->store, sig_key, sig, NULL, NULL, NULL, &error))
+  PanelStorePutOptions lock;
+  if (!panel_retention_lock_options (self->db, incident, ansim_manifest_get_drill (m), &lock,
+                                     &error))
+    return reply_db_error (r, self->db, "reading the retention policy");
+  if (!panel_store_put (self->store, key, req->body, hash, &lock, NULL, &error)
+      || !panel_store_put (self->store, sig_key, sig, NULL, &lock, NULL, &error))
     return reply_store_error (r, error);
 
   gint64 now = g_get_real_time ();
@@ -1086,7 +1091,10 @@ handle_segment (PanelIngest *self, Reply *r, const PanelRequest *req, const Devi
       add_incident_state (self, r, incident);
       return;
     }
-  if (!panel_store_put (self->store, key, req->body, actual, NULL, NULL, &error))
+  PanelStorePutOptions lock;
+  if (!panel_retention_lock_options (self->db, incident, FALSE, &lock, &error))
+    return reply_db_error (r, self->db, "reading the retention policy");
+  if (!panel_store_put (self->store, key, req->body, actual, &lock, NULL, &error))
     return reply_store_error (r, error);
   g_autoptr (sqlite3_stmt) upd = ansim_db_prepare (self->db,
     "UPDATE segments SET store_key = ?3, received_at_us = ?4 "

@@ -13,6 +13,7 @@
 #include "console.h"
 #include "db.h"
 #include "incidents.h"
+#include "retention.h"
 #include "ingest.h"
 #include "store.h"
 
@@ -24,6 +25,7 @@ struct _Panel {
   SoupServer *server;
   PanelConsole *console;
   PanelIncidents *incidents;
+  PanelRetention *retention;
   char *url;
   char *site_name;
   gint64 started_mono_us;
@@ -247,6 +249,9 @@ panel_new (AnsimConfig *config, GError **error)
                                          config, error);
   if (self->incidents == NULL)
     return NULL;
+  self->retention = panel_retention_new (self->server, self->db, self->store, self->console,
+                                         config);
+  panel_incidents_set_retention (self->incidents, self->retention);
   soup_server_add_handler (self->server, NULL, handle_not_found, self, NULL);
 
   g_autoptr (GInetAddress) inet = g_str_equal (address, "*")
@@ -276,6 +281,7 @@ panel_free (Panel *self)
   if (self == NULL)
     return;
   g_clear_pointer (&self->incidents, panel_incidents_free);
+  g_clear_pointer (&self->retention, panel_retention_free);
   g_clear_pointer (&self->console, panel_console_free);
   if (self->server != NULL)
     {

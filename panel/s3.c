@@ -1205,6 +1205,165 @@ panel_s3_list (PanelS3 *self, const char *prefix, guint max_keys, GError **error
   return g_steal_pointer (&keys);
 }
 
+/* ListObjectVersions: one PanelS3Version per <Version> and <DeleteMarker>. */
+typedef struct {
+  GPtrArray *list;
+  PanelS3Version *current;       /* inside a Version or DeleteMarker */
+  GString *text;
+  char *truncated, *next_key, *next_version;
+  gboolean have_root;
+  char root_name[32];
+} VersionsParse;
+
+static void
+versions_start (GMarkupParseContext *ctx, const char *element, const char **an, const char **av,
+                gpointer user_data, GError **error)
+{
+  VersionsParse *p = user_data;
+
+  (void) ctx, (void) an, (void) av, (void) error;
+  if (!p->have_root) {
+    g_strlcpy (p->root_name, element, sizeof p->root_name);
+    p->have_root = TRUE;
+  }
+  if ((strcmp (element, "Version") == 0 || strcmp (element, "DeleteMarker") == 0) &&
+      p->current == NULL && p->list->len < 100000) {
+    p->current = g_new0 (PanelS3Version, 1);
+    p->current->is_delete_marker = strcmp (element, "DeleteMarker") == 0;
+  }
+  g_string_truncate (p->text, 0);
+}
+
+static void
+versions_end (GMarkupParseContext *ctx, const char *element, gpointer user_data, GError **error)
+{
+  VersionsParse *p = user_data;
+  PanelS3Version *v = p->current;
+
+  (void) ctx, (void) error;
+  if (v != NULL && (strcmp (element, "Version") == 0 || strcmp (element, "DeleteMarker") == 0)) {
+    g_ptr_array_add (p->list, v);
+    p->current = NULL;
+  } else if (v != NULL && strcmp (element, "Key") == 0 && v->key == NULL) {
+    v->key = g_strdup (p->text->str);
+  } else if (v != NULL && strcmp (element, "VersionId") == 0 && v->version_id == NULL) {
+    v->version_id = g_strdup (p->text->str);
+  } else if (v != NULL && strcmp (element, "Size") == 0) {
+    v->size = g_ascii_strtoull (p->text->str, NULL, 10);
+  } else if (v == NULL && strcmp (element, "IsTruncated") == 0 && p->truncated == NULL) {
+    p->truncated = g_strdup (p->text->str);
+  } else if (v == NULL && strcmp (element, "NextKeyMarker") == 0 && p->next_key == NULL) {
+    p->next_key = g_strdup (p->text->str);
+  } else if (v == NULL && strcmp (element, "NextVersionIdMarker") == 0 &&
+             p->next_version == NULL) {
+    p->next_version = g_strdup (p->text->str);
+  }
+  g_string_truncate (p->text, 0);
+}
+
+static void
+versions_text (GMarkupParseContext *ctx, const char *text, gsize len, gpointer user_data,
+               GError **error)
+{
+  VersionsParse *p = user_data;
+
+  (void) ctx, (void) error;
+  if (p->text->len + len < 4096)
+    g_string_append_len (p->text, text, len);
+}
+
+static const GMarkupParser versions_parser = { versions_start, versions_end, versions_text,
+                                               NULL, NULL };
+
+void
+panel_s3_version_free (PanelS3Version *version)
+{
+  if (version == NULL)
+    return;
+  g_free (version->key);
+  g_free (version->version_id);
+  g_free (version);
+}
+
+GPtrArray *
+panel_s3_list_versions (PanelS3 *self, const char *prefix, guint max_versions, GError **error)
+{
+  g_autoptr(GPtrArray) list =
+    g_ptr_array_new_with_free_func ((GDestroyNotify) panel_s3_version_free);
+  g_autofree char *key_marker = NULL, *version_marker = NULL;
+
+  g_return_val_if_fail (self != NULL && prefix != NULL, NULL);
+  do {
+    g_auto(S3Response) r = { 0 };
+    g_autoptr(GString) q = g_string_new (NULL);
+    g_autoptr(GString) text = g_string_new (NULL);
+    S3Request req = { .method = "GET", .max_response = 16 * MIB };
+    VersionsParse p = { .list = list, .text = text };
+    g_autoptr(GMarkupParseContext) ctx = NULL;
+    const char *data;
+    gsize len;
+    gboolean ok, truncated;
+
+    /* Sorted by name, as SigV4 with curl 7.88 needs. */
+    if (key_marker != NULL) {
+      g_string_append (q, "key-marker=");
+      append_encoded (q, key_marker, FALSE);
+      g_string_append_c (q, '&');
+    }
+    g_string_append (q, "max-keys=1000&prefix=");
+    append_encoded (q, prefix, FALSE);
+    if (version_marker != NULL) {
+      g_string_append (q, "&version-id-marker=");
+      append_encoded (q, version_marker, FALSE);
+    }
+    g_string_append (q, "&versions=");
+    req.query = q->str;
+    if (!perform (self, &req, &r, error))
+      return NULL;
+    data = r.body != NULL ? (const char *) r.body->data : "";
+    len = r.body != NULL ? r.body->len : 0;
+    if (len > 5 && memcmp (data, "<?xml", 5) == 0) {
+      const char *end = g_strstr_len (data, len, "?>");
+
+      if (end != NULL) {
+        len -= end + 2 - data;
+        data = end + 2;
+      }
+    }
+    ctx = g_markup_parse_context_new (&versions_parser, G_MARKUP_IGNORE_QUALIFIED, &p, NULL);
+    ok = len > 0 && g_markup_parse_context_parse (ctx, data, len, NULL) &&
+         g_markup_parse_context_end_parse (ctx, NULL) &&
+         strcmp (p.root_name, "ListVersionsResult") == 0;
+    panel_s3_version_free (p.current);
+    truncated = g_strcmp0 (p.truncated, "true") == 0;
+    g_free (p.truncated);
+    g_clear_pointer (&key_marker, g_free);
+    g_clear_pointer (&version_marker, g_free);
+    key_marker = p.next_key;
+    version_marker = p.next_version;
+    if (!ok || (truncated && (key_marker == NULL || *key_marker == '\0'))) {
+      g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_FAILED,
+                   "S3 GET %s?versions: not a ListVersionsResult answer", self->bucket);
+      return NULL;
+    }
+    for (guint i = 0; i < list->len; i++)
+      if (((PanelS3Version *) list->pdata[i])->key == NULL) {
+        g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_FAILED,
+                     "S3 GET %s?versions: a version without a key", self->bucket);
+        return NULL;
+      }
+    if (list->len > max_versions) {
+      g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_TOO_LARGE,
+                   "S3 bucket %s has more than %u versions under '%s'", self->bucket,
+                   max_versions, prefix);
+      return NULL;
+    }
+    if (!truncated)
+      break;
+  } while (TRUE);
+  return g_steal_pointer (&list);
+}
+
 /* ---- Object Lock --------------------------------------------------------- */
 
 static gboolean

@@ -131,6 +131,19 @@ gboolean panel_s3_delete (PanelS3 *self, const char *key, const char *version_id
  * (PANEL_S3_ERROR_TOO_LARGE). Frees with g_ptr_array_unref. */
 GPtrArray *panel_s3_list (PanelS3 *self, const char *prefix, guint max_keys, GError **error);
 
+/* Every version and delete marker under prefix (ListObjectVersions),
+ * following the markers; more than max_versions is an error
+ * (PANEL_S3_ERROR_TOO_LARGE). An array of PanelS3Version; g_ptr_array_unref. */
+typedef struct {
+  char *key;
+  char *version_id;              /* "null" for a version written before versioning */
+  gboolean is_delete_marker;
+  guint64 size;
+} PanelS3Version;
+void panel_s3_version_free (PanelS3Version *version);
+GPtrArray *panel_s3_list_versions (PanelS3 *self, const char *prefix, guint max_versions,
+                                   GError **error);
+
 /* Object Lock of one version (the bucket must have Object Lock enabled). */
 gboolean panel_s3_set_retention (PanelS3 *self, const char *key, const char *version_id,
                                  PanelS3LockMode mode, gint64 retain_until,

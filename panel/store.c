@@ -103,6 +103,51 @@ panel_store_delete (PanelStore *store, const char *key, GError **error)
   return check_key (key, error) && store->backend->remove (store, key, error);
 }
 
+/* A prefix is a valid key followed by '/'. */
+static gboolean
+check_prefix (const char *prefix, GError **error)
+{
+  gsize len = prefix != NULL ? strlen (prefix) : 0;
+  g_autofree char *key = len > 1 && prefix[len - 1] == '/' ? g_strndup (prefix, len - 1) : NULL;
+  if (key != NULL && panel_store_key_is_valid (key))
+    return TRUE;
+  g_set_error (error, PANEL_STORE_ERROR, PANEL_STORE_ERROR_INVALID_KEY,
+               "invalid store prefix '%.200s'", prefix != NULL ? prefix : "(null)");
+  return FALSE;
+}
+
+gboolean
+panel_store_purge_prefix (PanelStore *store, const char *prefix, guint *out_n_objects,
+                          guint64 *out_bytes, GError **error)
+{
+  guint n = 0;
+  guint64 bytes = 0;
+  if (!check_prefix (prefix, error) ||
+      !store->backend->purge_prefix (store, prefix, &n, &bytes, error))
+    return FALSE;
+  if (out_n_objects != NULL)
+    *out_n_objects = n;
+  if (out_bytes != NULL)
+    *out_bytes = bytes;
+  return TRUE;
+}
+
+gboolean
+panel_store_has_locks (PanelStore *store)
+{
+  return store->backend->protect_prefix != NULL;
+}
+
+gboolean
+panel_store_protect_prefix (PanelStore *store, const char *prefix, gint64 retain_until_us,
+                            int legal_hold, GError **error)
+{
+  if (!check_prefix (prefix, error))
+    return FALSE;
+  return store->backend->protect_prefix == NULL
+         || store->backend->protect_prefix (store, prefix, retain_until_us, legal_hold, error);
+}
+
 void
 panel_store_free (PanelStore *store)
 {
@@ -281,6 +326,56 @@ fs_remove (PanelStore *store, const char *key, GError **error)
   return fsync_dir (dir, error);
 }
 
+/* Every file in the incident's directory (temp files of an interrupted
+ * write too), then the directory itself. The device's directory stays:
+ * ingest may be writing another incident there. */
+static gboolean
+fs_purge_prefix (PanelStore *store, const char *prefix, guint *out_n, guint64 *out_bytes,
+                 GError **error)
+{
+  FsStore *self = (FsStore *) store;
+  g_autofree char *dir = g_build_filename (self->root, prefix, NULL);
+  g_autofree char *parent = NULL;
+  g_autoptr (GError) local = NULL;
+  g_autoptr (GDir) d = NULL;
+  struct stat st;
+  const char *name;
+
+  if (stat (self->root, &st) < 0)
+    return fs_error (error, errno, "store directory", self->root);
+  if (g_str_has_suffix (dir, "/"))
+    dir[strlen (dir) - 1] = '\0';
+  d = g_dir_open (dir, 0, &local);
+  if (d == NULL)
+    {
+      if (g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+        return TRUE;
+      return fs_error (error, EIO, "cannot list", dir);
+    }
+  while ((name = g_dir_read_name (d)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (dir, name, NULL);
+      if (lstat (path, &st) < 0)
+        return fs_error (error, errno, "cannot stat", path);
+      if (!S_ISREG (st.st_mode))
+        {
+          g_set_error (error, PANEL_STORE_ERROR, PANEL_STORE_ERROR_FAILED,
+                       "%s is not a regular file; the purge leaves it and stops", path);
+          return FALSE;
+        }
+      if (unlink (path) < 0 && errno != ENOENT)
+        return fs_error (error, errno, "cannot delete", path);
+      (*out_n)++;
+      *out_bytes += st.st_size;
+    }
+  if (!fsync_dir (dir, error))
+    return FALSE;
+  if (rmdir (dir) < 0 && errno != ENOENT)
+    return fs_error (error, errno, "cannot remove directory", dir);
+  parent = g_path_get_dirname (dir);
+  return fsync_dir (parent, error);
+}
+
 static void
 fs_free (PanelStore *store)
 {
@@ -295,6 +390,8 @@ static const PanelStoreBackend fs_backend = {
   .head = fs_head,
   .get = fs_get,
   .remove = fs_remove,
+  .purge_prefix = fs_purge_prefix,
+  .protect_prefix = NULL,
   .free = fs_free,
 };
 

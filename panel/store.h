@@ -18,6 +18,7 @@ typedef enum {
   PANEL_STORE_ERROR_CONFLICT,     /* the key holds different bytes: evidence is never replaced */
   PANEL_STORE_ERROR_FULL,         /* no space (ingest answers 507) */
   PANEL_STORE_ERROR_UNAVAILABLE,  /* backend down or unreachable (ingest answers 503) */
+  PANEL_STORE_ERROR_LOCKED,       /* an object cannot be deleted before its COMPLIANCE date */
   PANEL_STORE_ERROR_FAILED,
 } PanelStoreErrorCode;
 
@@ -45,6 +46,20 @@ typedef struct {
   GBytes *(*get) (PanelStore *store, const char *key, GError **error);
   /* Deleting a missing key succeeds. */
   gboolean (*remove) (PanelStore *store, const char *key, GError **error);
+  /* The purge: destroys every object under prefix (a key ending in '/'),
+   * every version of it, lifting a legal hold and a GOVERNANCE lock on the
+   * way: the caller decided that the retention period is over. Nothing
+   * there succeeds. Counts what it destroyed. When an object cannot be
+   * deleted before a date (COMPLIANCE), fails with _LOCKED having deleted
+   * nothing. */
+  gboolean (*purge_prefix) (PanelStore *store, const char *prefix, guint *out_n_objects,
+                            guint64 *out_bytes, GError **error);
+  /* Object Lock on every object under prefix: retention extended to
+   * retain_until_us (never shortened; 0 leaves it), legal hold set (1),
+   * cleared (0) or left as it is (-1). NULL: a backend without locks
+   * (the panel alone enforces retention there). */
+  gboolean (*protect_prefix) (PanelStore *store, const char *prefix, gint64 retain_until_us,
+                              int legal_hold, GError **error);
   void (*free) (PanelStore *store);
 } PanelStoreBackend;
 
@@ -65,6 +80,14 @@ gboolean panel_store_head (PanelStore *store, const char *key, gboolean *out_exi
                            gint64 *out_size, GError **error);
 GBytes *panel_store_get (PanelStore *store, const char *key, GError **error);
 gboolean panel_store_delete (PanelStore *store, const char *key, GError **error);
+/* See PanelStoreBackend. prefix: "DEVICE/UUID/". */
+gboolean panel_store_purge_prefix (PanelStore *store, const char *prefix, guint *out_n_objects,
+                                   guint64 *out_bytes, GError **error);
+/* TRUE when the backend keeps locks on its objects (Object Lock). */
+gboolean panel_store_has_locks (PanelStore *store);
+/* Does nothing (TRUE) on a backend without locks. */
+gboolean panel_store_protect_prefix (PanelStore *store, const char *prefix,
+                                     gint64 retain_until_us, int legal_hold, GError **error);
 void panel_store_free (PanelStore *store);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PanelStore, panel_store_free)
 

@@ -9,6 +9,7 @@ const PAGES = {
   incidents: ['security', 'trainer', 'admin'],
   devices: ['security', 'admin'],
   audit: ['auditor', 'admin'],
+  settings: ['admin', 'auditor'],   // auditors read the policy, admins change it
 };
 const ACT_ROLES = ['security', 'admin'];   // acknowledge, resolve, notes
 const STREAM_ROLES = ['security', 'trainer', 'admin'];
@@ -113,6 +114,7 @@ function route() {
   $('#page-error').hidden = true;
   state.incidentId = detail;
   if (page === 'audit') loadAudit(true);
+  else if (page === 'settings') loadRetention();
   else if (detail) loadIncident(detail);
   else if (page === 'incidents') loadIncidents();
   else if (page === 'devices') loadDevices();
@@ -430,7 +432,7 @@ async function loadIncidents() {
     cell(row, formatTime(inc.alerted_at_us));
     cell(row, inc.desk_name);
     cell(row, t('trigger.' + inc.trigger_kind) + (inc.is_drill ? ' · ' + t('incident.drill') : ''));
-    cell(row, t('status.' + inc.status));
+    cell(row, t('status.' + inc.status) + (inc.legal_hold ? ' · ' + t('hold.badge') : ''));
     cell(row, inc.category ? t('category.' + inc.category) : '');
     cell(row, inc.segments_received + ' / ' + inc.segments_listed);
     row.addEventListener('click', () => { location.hash = '#/incidents/' + inc.id; });
@@ -445,6 +447,7 @@ function timelineText(e) {
   if (e.actor) text += ' · ' + e.actor;
   if (d.category) text += ' · ' + t('category.' + d.category);
   if (d.note) text += ' · “' + d.note + '”';
+  if (d.reason) text += ' · “' + d.reason + '”';
   return text;
 }
 
@@ -498,6 +501,86 @@ async function loadIncident(id) {
   $('#incident-ack').hidden = !canAct || inc.status !== 'open';
   $('#resolve-form').hidden = !canAct || inc.status === 'resolved';
   $('#note-form').hidden = !canAct;
+  showHold(inc);
+}
+
+// ---- legal hold (admins place and release it, everyone sees it) ----
+
+function showHold(inc) {
+  const status = $('#hold-status');
+  const page = $('#page-incident');
+  page.dataset.legalHold = inc.legal_hold ? 'true' : 'false';
+  if (inc.purge_started_at_us) status.textContent = t('hold.purging');
+  else if (inc.legal_hold)
+    status.textContent = t('hold.on', { at: formatTime(inc.legal_hold_at_us),
+      by: inc.legal_hold_by, reason: inc.legal_hold_reason });
+  else status.textContent = t('hold.none');
+  $('#hold-form').hidden = state.session.role !== 'admin' || !!inc.purge_started_at_us;
+  $('#hold-submit').textContent = t(inc.legal_hold ? 'hold.release' : 'hold.place');
+  $('#hold-form').dataset.hold = inc.legal_hold ? 'false' : 'true';
+}
+
+async function onHold(event) {
+  event.preventDefault();
+  const form = event.target;
+  const body = { hold: form.dataset.hold === 'true', reason: form.elements.reason.value.trim() };
+  const result = await api('POST', '/api/incidents/' + state.incidentId + '/legal-hold', body);
+  if (result.status !== 200) { showError(result); return; }
+  form.reset();
+  loadIncident(state.incidentId);
+}
+
+// ---- settings: retention periods ----
+
+async function loadRetention() {
+  const result = await api('GET', '/api/settings/retention');
+  if (result.status === 401) { showLogin(); return; }
+  if (result.status !== 200) { showError(result); return; }
+  const admin = state.session.role === 'admin';
+  const incident = result.data.policy.find((p) => p.category === 'incident');
+  const body = $('#retention-table tbody');
+  body.textContent = '';
+  for (const p of result.data.policy) {
+    const row = document.createElement('tr');
+    row.dataset.category = p.category;
+    cell(row, p.category === 'drill' || p.category === 'incident'
+      ? t('retention.' + p.category) : t('category.' + p.category));
+    const td = document.createElement('td');
+    const input = document.createElement('input');
+    input.type = 'number';
+    input.min = result.data.min_days;
+    input.max = result.data.max_days;
+    input.step = 1;
+    input.name = p.category;
+    input.value = p.changed_at_us ? p.days : '';
+    input.placeholder = p.effective_days;
+    input.disabled = !admin;
+    input.dataset.saved = input.value;
+    td.appendChild(input);
+    row.appendChild(td);
+    cell(row, p.default_days ?? t('settings.as-incident', { n: incident.effective_days }));
+    cell(row, p.changed_at_us ? formatTime(p.changed_at_us) + ' · ' + (p.changed_by ?? '') : '');
+    body.appendChild(row);
+  }
+  $('#retention-save').hidden = !admin;
+}
+
+async function onRetentionSave(event) {
+  event.preventDefault();
+  const change = {};
+  for (const input of document.querySelectorAll('#retention-table input')) {
+    if (input.value === input.dataset.saved) continue;
+    change[input.name] = input.value === '' ? null : Number(input.value);
+  }
+  const note = $('#retention-result');
+  if (Object.keys(change).length === 0) { note.textContent = t('settings.saved'); return; }
+  const result = await api('POST', '/api/settings/retention', change);
+  if (result.status !== 200) {
+    note.textContent = (result.data && result.data.error) ? result.data.error : errorText(result);
+    return;
+  }
+  note.textContent = t('settings.saved');
+  loadRetention();
 }
 
 async function onResolve(event) {
@@ -633,6 +716,8 @@ async function start() {
     if (last !== undefined) playSegment(last);
   });
   $('#note-form').addEventListener('submit', onNote);
+  $('#hold-form').addEventListener('submit', onHold);
+  $('#retention-form').addEventListener('submit', onRetentionSave);
   $('#incident-filters').addEventListener('submit', (e) => { e.preventDefault(); loadIncidents(); });
   window.addEventListener('hashchange', route);
   const result = await api('GET', '/api/session');

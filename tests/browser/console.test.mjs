@@ -26,14 +26,14 @@ const ROLES = ['security', 'trainer', 'admin', 'auditor'];
 const KO = {
   badCredentials: '사용자 이름 또는 비밀번호가 틀렸습니다.',
   forbidden: '이 화면을 볼 권한이 없습니다.',
-  nav: { alerts: '경보', incidents: '사건', devices: '장치', audit: '감사 기록' },
+  nav: { alerts: '경보', incidents: '사건', devices: '장치', audit: '감사 기록', settings: '설정' },
   role: { security: '보안 요원', trainer: '훈련 담당', admin: '관리자', auditor: '감사 담당' },
 };
 const NAV_FOR = {
   security: ['alerts', 'incidents', 'devices'],
   trainer: ['alerts', 'incidents'],
-  admin: ['alerts', 'incidents', 'devices', 'audit'],
-  auditor: ['audit'],
+  admin: ['alerts', 'incidents', 'devices', 'audit', 'settings'],
+  auditor: ['audit', 'settings'],
 };
 
 let dir, panel, url, browser, conf;
@@ -234,6 +234,40 @@ test('CSRF: a POST without the token is refused and changes nothing', async () =
   const after = await page.evaluate(async () => (await fetch('/api/session')).status);
   assert.equal(after, 401);
   await page.context().close();
+});
+
+test('retention settings: an admin changes a period, a bad one is refused, an auditor only reads', async () => {
+  const page = await loggedIn('admin');
+  await page.goto(url + '/console/#/settings');
+  await page.waitForSelector('#retention-table tbody tr[data-category="drill"]');
+  assert.equal(await page.locator('#retention-table tbody tr').count(), 9);
+  assert.equal(await page.textContent('#page-settings h1'), '보존 기간');
+  // A bad period: the panel's answer names the field; nothing is saved.
+  await page.fill('#retention-table input[name="drill"]', '-5');
+  await page.click('#retention-save');
+  await page.waitForFunction(() => document.querySelector('#retention-result').textContent !== '');
+  assert.match(await page.textContent('#retention-result'), /drill/);
+  let policy = await page.evaluate(async () => (await (await fetch('/api/settings/retention')).json()).policy);
+  assert.equal(policy.find((p) => p.category === 'drill').effective_days, 30);
+  // A good one is saved and shown.
+  await page.fill('#retention-table input[name="drill"]', '14');
+  await page.click('#retention-save');
+  await page.waitForFunction(() => document.querySelector('#retention-result').textContent === '저장했습니다. 모든 변경은 감사 기록에 남습니다.');
+  await page.waitForFunction(() => document.querySelector('#retention-table input[name="drill"]').dataset.saved === '14');
+  policy = await page.evaluate(async () => (await (await fetch('/api/settings/retention')).json()).policy);
+  assert.equal(policy.find((p) => p.category === 'drill').effective_days, 14);
+  assert.equal(policy.find((p) => p.category === 'drill').changed_by, 'admin');
+  await shot(page, 'settings-retention-admin');
+  await page.context().close();
+
+  const auditor = await loggedIn('auditor');
+  await auditor.goto(url + '/console/#/settings');
+  await auditor.waitForSelector('#retention-table tbody tr[data-category="drill"]');
+  assert.equal(await auditor.inputValue('#retention-table input[name="drill"]'), '14');
+  assert.equal(await auditor.isDisabled('#retention-table input[name="drill"]'), true);
+  assert.equal(await auditor.isVisible('#retention-save'), false);
+  await shot(auditor, 'settings-retention-auditor');
+  await auditor.context().close();
 });
 
 test('a published event reaches the open console', async () => {

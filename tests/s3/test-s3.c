@@ -9,6 +9,8 @@
 
 #include <glib/gstdio.h>
 #include <gio/gio.h>
+#include <json-glib/json-glib.h>
+#include <libsoup/soup.h>
 #include <gio/gunixinputstream.h>
 #include <gio/gunixoutputstream.h>
 #include <signal.h>
@@ -19,6 +21,7 @@
 #include <unistd.h>
 
 #define MIB (1024 * 1024)
+#define DAY_US ((gint64) 86400 * G_USEC_PER_SEC)
 
 /* A call that must succeed: its error is shown if it does not. */
 #define CHECK(call) G_STMT_START {     \
@@ -1363,6 +1366,302 @@ test_store_end_to_end (void)
   test_panel_stop (panel, SIGTERM);
 }
 
+/* ---- retention on the S3 store -------------------------------------------- */
+
+typedef struct {
+  SoupSession *http;
+  const char *url;
+  char *cookie[2];               /* admin, security */
+  char *csrf[2];
+} Console;
+
+static char *
+console_request (Console *c, const char *method, const char *path, int who, const char *body,
+                 guint *out_status)
+{
+  g_autofree char *url = g_strconcat (c->url, path, NULL);
+  g_autoptr(SoupMessage) msg = soup_message_new (method, url);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) reply = NULL;
+  SoupMessageHeaders *h = soup_message_get_request_headers (msg);
+
+  if (who >= 0) {
+    soup_message_headers_replace (h, "Cookie", c->cookie[who]);
+    soup_message_headers_replace (h, "X-CSRF-Token", c->csrf[who]);
+  }
+  if (body != NULL) {
+    g_autoptr(GBytes) bytes = g_bytes_new (body, strlen (body));
+
+    soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
+  }
+  reply = soup_session_send_and_read (c->http, msg, NULL, &error);
+  g_assert_no_error (error);
+  *out_status = soup_message_get_status (msg);
+  return g_strndup (g_bytes_get_data (reply, NULL), g_bytes_get_size (reply));
+}
+
+static void
+console_post_ok (Console *c, const char *path, int who, const char *body)
+{
+  guint status = 0;
+  g_autofree char *reply = console_request (c, "POST", path, who, body, &status);
+
+  if (status != 200)
+    g_error ("POST %s %s: %u %s", path, body, status, reply);
+}
+
+static void
+console_login (Console *c, int who, const char *name)
+{
+  g_autofree char *body = g_strdup_printf ("{\"user\":\"%s\",\"password\":\"s3-retention-pw-1\"}",
+                                           name);
+  g_autofree char *url = g_strconcat (c->url, "/api/login", NULL);
+  g_autoptr(SoupMessage) msg = soup_message_new ("POST", url);
+  g_autoptr(GBytes) bytes = g_bytes_new (body, strlen (body));
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) reply = NULL;
+  g_autoptr(JsonNode) node = NULL;
+  const char *cookie;
+
+  soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
+  reply = soup_session_send_and_read (c->http, msg, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
+  cookie = soup_message_headers_get_one (soup_message_get_response_headers (msg), "Set-Cookie");
+  c->cookie[who] = g_strndup (cookie, strcspn (cookie, ";"));
+  {
+    g_autofree char *text = g_strndup (g_bytes_get_data (reply, NULL), g_bytes_get_size (reply));
+
+    node = json_from_string (text, &error);
+  }
+  g_assert_no_error (error);
+  c->csrf[who] = g_strdup (json_object_get_string_member (json_node_get_object (node),
+                                                          "csrf_token"));
+}
+
+static int
+run_ansimctl (const char *conf, char **out, const char *const *args)
+{
+  g_autofree char *ctl = test_build_path ("ansimctl/ansimctl");
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr(GSubprocess) p = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_ptr_array_add (argv, ctl);
+  for (guint i = 0; args[i] != NULL; i++)
+    g_ptr_array_add (argv, (gpointer) args[i]);
+  g_ptr_array_add (argv, (gpointer) "--config");
+  g_ptr_array_add (argv, (gpointer) conf);
+  g_ptr_array_add (argv, NULL);
+  p = g_subprocess_newv ((const char *const *) argv->pdata, G_SUBPROCESS_FLAGS_STDIN_PIPE |
+                         G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE, &error);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8 (p, "s3-retention-pw-1\n", NULL, out, NULL, &error);
+  g_assert_no_error (error);
+  g_test_message ("ansimctl %s: %s", args[0], *out);
+  return g_subprocess_get_exit_status (p);
+}
+
+/* Every current object version under prefix, HEADed. */
+static GPtrArray *
+objects_under (PanelS3 *s3, const char *prefix)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) versions = panel_s3_list_versions (s3, prefix, 1000, &error);
+  GPtrArray *objects = g_ptr_array_new_with_free_func (g_free);
+
+  g_assert_no_error (error);
+  for (guint i = 0; i < versions->len; i++) {
+    PanelS3Version *v = versions->pdata[i];
+    PanelS3Object *o = g_new0 (PanelS3Object, 1);
+
+    g_assert_false (v->is_delete_marker);
+    CHECK (panel_s3_head (s3, v->key, v->version_id, o, &error));
+    g_ptr_array_add (objects, o);
+  }
+  return objects;
+}
+
+static void
+objects_free (GPtrArray *objects)
+{
+  for (guint i = 0; i < objects->len; i++)
+    panel_s3_object_clear (objects->pdata[i]);
+  g_ptr_array_unref (objects);
+}
+
+/* SELECT what FROM incidents WHERE uuid = uuid */
+static gint64
+panel_value (TestPanel *panel, const char *what, const char *uuid)
+{
+  g_autofree char *sql = g_strdup_printf ("SELECT %s FROM incidents WHERE uuid = '%s'", what,
+                                          uuid);
+
+  return test_panel_count (panel, sql);
+}
+
+/* Retention on the Object-Lock bucket with the real daemons: each object's
+ * date is its incident's expiry under the policy (drill 7 days, incident
+ * 30, then 45 when an admin lengthens it), deletion before it refused; a
+ * legal hold set and cleared on every object of the incident; the purge of
+ * an expired drill removes every version although its GOVERNANCE date has
+ * not passed, and a held incident survives it. */
+static void
+test_store_retention (void)
+{
+  g_autofree char *desk_dir = g_build_filename (tmp_dir, "ret-desk", NULL);
+  g_autofree char *panel_dir = g_build_filename (tmp_dir, "ret-panel", NULL);
+  g_autofree char *extra = g_strdup_printf ("store = s3\ns3_endpoint = %s\ns3_bucket = %s\n"
+                                            "s3_credentials_file = %s\ns3_max_attempts = 3\n"
+                                            "purge_interval_s = 0\n",
+                                            rgw.endpoint, rgw.locked_bucket, creds_path);
+  g_autoptr(TestDesk) desk = test_desk_new (desk_dir);
+  g_autoptr(TestPanel) panel = test_panel_new (panel_dir, extra);
+  g_autoptr(PanelS3) s3 = client_for (rgw.locked_bucket);
+  g_autoptr(GSubprocess) uploader = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *drill = NULL, *real = NULL, *drill_prefix = NULL, *real_prefix = NULL;
+  g_autofree char *hold_path = NULL, *resolve_drill = NULL, *resolve_real = NULL, *out = NULL;
+  g_autofree char *age = NULL;
+  Console c = { .url = panel->url };
+  const char *purge[] = { "purge", "--now", NULL };
+  gint64 drill_id, real_id, drill_alerted, real_alerted;
+  GPtrArray *objects;
+
+  for (guint i = 0; i < 2; i++) {
+    const char *name = i == 0 ? "admin" : "security";
+    const char *args[] = { "user", "add", name, "--role", name, "--password-stdin", NULL };
+
+    g_assert_cmpint (run_ansimctl (panel->conf, &out, args), ==, 0);
+    g_clear_pointer (&out, g_free);
+  }
+  test_panel_start (panel);
+  test_panel_enroll (panel, desk, "dev-1");
+  c.http = soup_session_new_with_options ("timeout", 30, NULL);
+  console_login (&c, 0, "admin");
+  console_login (&c, 1, "security");
+  console_post_ok (&c, "/api/settings/retention", 0, "{\"drill\": 7}");
+
+  drill = test_desk_record (desk, 2, 20000);
+  real = test_desk_record (desk, 2, 20000);
+  {
+    g_autofree char *sql = g_strdup_printf ("UPDATE incidents SET is_drill = 1 WHERE uuid = '%s'",
+                                            drill);
+    g_assert_true (ansim_db_exec (desk->db, sql, NULL));
+  }
+  uploader = test_uploader_start (desk, panel->url, "retry_max = 2");
+  if (!test_wait_until (desk_all_confirmed, desk, 60))
+    g_error ("%" G_GINT64_FORMAT " outbox items unconfirmed after 60 s",
+             test_desk_count (desk, "confirmed_at_us IS NULL"));
+  test_process_stop (uploader, SIGTERM);
+  drill_id = panel_value (panel, "id", drill);
+  real_id = panel_value (panel, "id", real);
+  drill_alerted = panel_value (panel, "alerted_at_us",
+                               drill);
+  real_alerted = panel_value (panel, "alerted_at_us",
+                              real);
+  drill_prefix = g_strdup_printf ("dev-1/%s/", drill);
+  real_prefix = g_strdup_printf ("dev-1/%s/", real);
+
+  /* The dates follow the policy; deleting before them is refused. */
+  objects = objects_under (s3, drill_prefix);
+  g_assert_cmpuint (objects->len, >=, 4);
+  for (guint i = 0; i < objects->len; i++) {
+    PanelS3Object *o = objects->pdata[i];
+
+    g_assert_cmpint (o->lock_mode, ==, PANEL_S3_LOCK_GOVERNANCE);
+    g_assert_cmpint (o->retain_until, ==, (drill_alerted + 7 * DAY_US +
+                                           G_USEC_PER_SEC - 1) / G_USEC_PER_SEC);
+    g_assert_false (o->legal_hold);
+  }
+  {
+    g_autoptr(GPtrArray) versions = panel_s3_list_versions (s3, drill_prefix, 1000, &error);
+    PanelS3Version *v;
+
+    g_assert_no_error (error);
+    v = versions->pdata[0];
+    g_assert_false (panel_s3_delete (s3, v->key, v->version_id, FALSE, &error));
+    g_assert_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_ACCESS_DENIED);
+    g_clear_error (&error);
+  }
+  objects_free (objects);
+  objects = objects_under (s3, real_prefix);
+  for (guint i = 0; i < objects->len; i++)
+    g_assert_cmpint (((PanelS3Object *) objects->pdata[i])->retain_until, ==,
+                     (real_alerted + 30 * DAY_US + G_USEC_PER_SEC - 1) /
+                       G_USEC_PER_SEC);
+  objects_free (objects);
+
+  /* A legal hold reaches every object; releasing it clears them. */
+  hold_path = g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT "/legal-hold", real_id);
+  console_post_ok (&c, hold_path, 0, "{\"hold\": true, \"reason\": \"court order 2026-1\"}");
+  objects = objects_under (s3, real_prefix);
+  for (guint i = 0; i < objects->len; i++)
+    g_assert_true (((PanelS3Object *) objects->pdata[i])->legal_hold);
+  objects_free (objects);
+  console_post_ok (&c, hold_path, 0, "{\"hold\": false, \"reason\": \"order lifted\"}");
+  objects = objects_under (s3, real_prefix);
+  for (guint i = 0; i < objects->len; i++)
+    g_assert_false (((PanelS3Object *) objects->pdata[i])->legal_hold);
+  objects_free (objects);
+
+  /* A longer period extends the dates (the purge pass does it). */
+  console_post_ok (&c, "/api/settings/retention", 0, "{\"incident\": 45}");
+  g_assert_cmpint (run_ansimctl (panel->conf, &out, purge), ==, 0);
+  g_clear_pointer (&out, g_free);
+  objects = objects_under (s3, real_prefix);
+  for (guint i = 0; i < objects->len; i++)
+    g_assert_cmpint (((PanelS3Object *) objects->pdata[i])->retain_until, ==,
+                     (real_alerted + 45 * DAY_US + G_USEC_PER_SEC - 1) /
+                       G_USEC_PER_SEC);
+  objects_free (objects);
+
+  /* Both resolved, the real one held again; 100 days pass in the
+   * database, not in the bucket: the drill's GOVERNANCE dates are still
+   * ahead, and the purge bypasses them because the policy says so. */
+  resolve_drill = g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT "/resolve", drill_id);
+  resolve_real = g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT "/resolve", real_id);
+  console_post_ok (&c, resolve_drill, 1, "{\"category\": \"drill\"}");
+  console_post_ok (&c, resolve_real, 1, "{\"category\": \"assault\"}");
+  console_post_ok (&c, hold_path, 0, "{\"hold\": true, \"reason\": \"court order 2026-2\"}");
+  test_panel_stop (panel, SIGTERM);
+  {
+    g_autofree char *db_path = g_build_filename (panel->dir, "panel.db", NULL);
+    g_autoptr(sqlite3) db = NULL;
+
+    g_assert_cmpint (sqlite3_open (db_path, &db), ==, SQLITE_OK);
+    age = g_strdup_printf ("UPDATE incidents SET alerted_at_us = alerted_at_us - %"
+                           G_GINT64_FORMAT, 100 * DAY_US);
+    g_assert_cmpint (sqlite3_exec (db, age, NULL, NULL, NULL), ==, SQLITE_OK);
+  }
+  g_assert_cmpint (run_ansimctl (panel->conf, &out, purge), ==, 0);
+  g_assert_nonnull (strstr (out, "1 incident purged"));
+  {
+    g_autoptr(GPtrArray) left = panel_s3_list_versions (s3, drill_prefix, 1000, &error);
+
+    g_assert_no_error (error);
+    g_assert_cmpuint (left->len, ==, 0);
+  }
+  g_assert_cmpint (panel_value (panel, "count(*)", drill),
+                   ==, 0);
+  g_assert_cmpint (test_panel_count (panel, "SELECT count(*) FROM audit_log WHERE action = "
+                                     "'incident-purged' AND json_extract (detail, '$.store') "
+                                     "= 's3' AND json_extract (detail, '$.objects_deleted') >= 4"),
+                   ==, 1);
+  objects = objects_under (s3, real_prefix);
+  g_assert_cmpuint (objects->len, >=, 4);
+  for (guint i = 0; i < objects->len; i++)
+    g_assert_true (((PanelS3Object *) objects->pdata[i])->legal_hold);
+  objects_free (objects);
+  g_assert_cmpint (panel_value (panel, "count(*)", real),
+                   ==, 1);
+  for (guint i = 0; i < 2; i++) {
+    g_free (c.cookie[i]);
+    g_free (c.csrf[i]);
+  }
+  g_object_unref (c.http);
+}
+
 /* Runs last: the gateway of all the tests stops, with nothing left over. */
 static void
 test_harness_stop (void)
@@ -1479,6 +1778,7 @@ main (int argc, char **argv)
   g_test_add_func ("/s3/errors/server-errors-retried", test_server_errors);
   g_test_add_func ("/s3/store/backend", test_store_backend);
   g_test_add_func ("/s3/store/end-to-end", test_store_end_to_end);
+  g_test_add_func ("/s3/store/retention", test_store_retention);
   g_test_add_func ("/s3/harness/cleanup-after-crash", test_harness_after_crash);
   g_test_add_func ("/s3/harness/stop", test_harness_stop);
 

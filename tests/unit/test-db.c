@@ -243,6 +243,13 @@ static const char *const panel_seeds[] = {
     "  hash) VALUES\n"
     "  (1, 1700000000000000, 'guard-kim', 'security', '127.0.0.1', 'login', NULL, NULL,\n"
     "   '0000000000000000000000000000000000000000000000000000000000000000', '" SHA_ABC "');\n",
+  [5] =
+    "INSERT INTO retention_policy (category, days, changed_by, changed_at_us) VALUES\n"
+    "  ('drill', 14, 'old-admin', 1700000000000000), ('assault', 365, NULL, 1700000000000000);\n"
+    "UPDATE incidents SET legal_hold_at_us = 1700000500000000, legal_hold_by = 'guard-kim',\n"
+    "  legal_hold_reason = 'police case 2023-123' WHERE id = 1;\n"
+    "UPDATE incidents SET locked_until_us = 1702592200000000, purge_started_at_us = NULL\n"
+    "  WHERE id = 2;\n",
 };
 
 static const char *
@@ -771,6 +778,27 @@ test_panel_constraints (Fixture *fx, gconstpointer data)
                "received_at_us) VALUES (1, 1, 'press', 'dev-1', 2, 1) ON CONFLICT DO NOTHING");
   exec_ok (db, "UPDATE incidents SET status = 'resolved', resolved_by = 'trainer-lee', "
                "resolved_at_us = 1700000400000000 WHERE id = 2");
+  /* Retention (migration 5): a hold needs who and why; a held incident is
+   * never marked for purge, nor a marked one held; only a marked
+   * incident's events can be deleted. */
+  assert_sql_fails (db, "INSERT INTO retention_policy VALUES ('drill', 0, NULL, 1)",
+                    "CHECK constraint failed");
+  assert_sql_fails (db, "INSERT INTO retention_policy VALUES ('car-crash', 5, NULL, 1)",
+                    "CHECK constraint failed");
+  assert_sql_fails (db, "UPDATE incidents SET legal_hold_at_us = 1, legal_hold_by = 'kim' "
+                        "WHERE id = 1", "CHECK constraint failed");
+  exec_ok (db, "UPDATE incidents SET legal_hold_at_us = 1, legal_hold_by = 'kim', "
+               "legal_hold_reason = 'case' WHERE id = 1");
+  assert_sql_fails (db, "UPDATE incidents SET purge_started_at_us = 2 WHERE id = 1",
+                    "CHECK constraint failed");
+  assert_sql_fails (db, "DELETE FROM events WHERE incident_id = 1", "append-only");
+  exec_ok (db, "UPDATE incidents SET legal_hold_at_us = NULL, legal_hold_by = NULL, "
+               "legal_hold_reason = NULL, purge_started_at_us = 2 WHERE id = 1");
+  assert_sql_fails (db, "UPDATE incidents SET legal_hold_at_us = 3, legal_hold_by = 'kim', "
+                        "legal_hold_reason = 'case' WHERE id = 1", "CHECK constraint failed");
+  exec_ok (db, "INSERT INTO events (at_wall_us, at_mono_us, kind) VALUES (5, 5, 'device-offline')");
+  assert_sql_fails (db, "DELETE FROM events WHERE incident_id IS NULL", "append-only");
+  exec_ok (db, "DELETE FROM events WHERE incident_id = 1");
 }
 
 static void

@@ -339,6 +339,18 @@ incident_closed (gpointer data)
                           "kind = 'incident-closed')") > 0;
 }
 
+static gboolean
+recording_on (gpointer data)
+{
+  return output_on (data, "recording");
+}
+
+static gboolean
+recording_off (gpointer data)
+{
+  return !output_on (data, "recording");
+}
+
 /* Security staff acknowledge in the panel; the next upload answer brings
  * it back and the desk's light goes on, then off when the incident ends. */
 static void
@@ -351,7 +363,11 @@ test_desk_acknowledged (Fixture *f, gconstpointer data)
   start_recorder (f);
   f->uploader = test_uploader_start (f->desk, f->panel->url,
                                      "heartbeat_interval = 3600");
+  /* The recording light (notice of filming, 개인정보 보호법 제25조의2) is
+   * off while only the pre-event buffer runs, on from the press. */
+  g_assert_false (output_on (f, "recording"));
   press (f);
+  g_assert_true (test_wait_until (recording_on, f, 2));
   g_assert_true (test_wait_until (alerted, f, 10));
   g_assert_false (output_on (f, "acknowledged"));
 
@@ -397,6 +413,8 @@ test_desk_acknowledged (Fixture *f, gconstpointer data)
   g_assert_false (output_on (f, "acknowledged"));
   g_assert_true (test_wait_until (incident_closed, f, 10));
   g_assert_false (output_on (f, "acknowledged"));
+  /* ... and off once nothing records any more. */
+  g_assert_true (test_wait_until (recording_off, f, 10));
 }
 
 int

@@ -1,0 +1,650 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* Retention over real HTTP on loopback: a real ansim-panel with the
+ * filesystem store, a desk whose outbox is filled as the recorder fills it
+ * and a real ansim-uploader. The settings API (roles, bad input, one audit
+ * entry per change with old and new value), legal holds, and the purge
+ * (`ansimctl purge --dry-run|--now` and the panel's periodic pass): expired
+ * incidents leave the store and the database with one audit entry each,
+ * held and unexpired ones stay, a purge interrupted half-way or killed
+ * between the store and the database is finished by the next one. */
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+#include <libsoup/soup.h>
+#include <signal.h>
+#include <string.h>
+
+#include "db.h"
+#include "upload-helpers.h"
+
+#define PASSWORD "retention-password-1"
+#define DAY_US ((gint64) 86400 * G_USEC_PER_SEC)
+
+static const char *const roles[] = { "security", "trainer", "admin", "auditor" };
+enum { SECURITY, TRAINER, ADMIN, AUDITOR };
+
+typedef struct {
+  char *cookie;
+  char *csrf;
+} Login;
+
+/* The incidents the tests work on, by what happens to them. */
+enum {
+  OLD_DRILL,      /* a drill 40 days old: purged (drill period 7 days) */
+  HELD,           /* 40 days old, on legal hold: kept, then released and purged */
+  OLD_FALSE,      /* 40 days old, false alarm (the incident period, 30): purged */
+  NEW_DRILL,      /* a drill of today: kept */
+  UNRESOLVED,     /* 40 days old, never resolved: kept */
+  INTERRUPTED,    /* 40 days old, its purge interrupted half-way: finished */
+  N_INCIDENTS
+};
+
+static char *dir;
+static TestPanel *panel;
+static TestDesk *desk;
+static GSubprocess *uploader;
+static SoupSession *http;
+static Login logins[4];
+static char *uuids[N_INCIDENTS];
+static gint64 ids[N_INCIDENTS];
+static guint n_files[N_INCIDENTS];
+
+/* ---- HTTP ------------------------------------------------------------- */
+
+static char *
+request (const char *method, const char *path, Login *login, gboolean csrf, const char *body,
+         guint *out_status)
+{
+  g_autofree char *url = g_strconcat (panel->url, path, NULL);
+  g_autoptr (SoupMessage) msg = soup_message_new (method, url);
+  g_autoptr (GError) error = NULL;
+  SoupMessageHeaders *h = soup_message_get_request_headers (msg);
+  if (login != NULL)
+    soup_message_headers_replace (h, "Cookie", login->cookie);
+  if (login != NULL && csrf)
+    soup_message_headers_replace (h, "X-CSRF-Token", login->csrf);
+  if (body != NULL)
+    {
+      g_autoptr (GBytes) bytes = g_bytes_new (body, strlen (body));
+      soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
+    }
+  g_autoptr (GBytes) reply = soup_session_send_and_read (http, msg, NULL, &error);
+  g_assert_no_error (error);
+  *out_status = soup_message_get_status (msg);
+  return g_strndup (g_bytes_get_data (reply, NULL), g_bytes_get_size (reply));
+}
+
+static JsonNode *
+parse (const char *text)
+{
+  g_autoptr (GError) error = NULL;
+  JsonNode *node = json_from_string (text, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (node);
+  return node;
+}
+
+static JsonNode *
+get_ok (const char *path, Login *login)
+{
+  guint status = 0;
+  g_autofree char *body = request ("GET", path, login, FALSE, NULL, &status);
+  if (status != 200)
+    g_error ("GET %s: %u %s", path, status, body);
+  return parse (body);
+}
+
+static guint
+post (const char *path, Login *login, const char *body, char **out_body)
+{
+  guint status = 0;
+  g_autofree char *reply = request ("POST", path, login, TRUE, body, &status);
+  if (out_body != NULL)
+    *out_body = g_steal_pointer (&reply);
+  return status;
+}
+
+static void
+login (int role)
+{
+  g_autofree char *json = g_strdup_printf ("{\"user\":\"%s\",\"password\":\"%s\"}", roles[role],
+                                           PASSWORD);
+  g_autofree char *url = g_strconcat (panel->url, "/api/login", NULL);
+  g_autoptr (SoupMessage) msg = soup_message_new ("POST", url);
+  g_autoptr (GBytes) bytes = g_bytes_new (json, strlen (json));
+  g_autoptr (GError) error = NULL;
+  soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
+  g_autoptr (GBytes) reply = soup_session_send_and_read (http, msg, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
+  const char *cookie = soup_message_headers_get_one (soup_message_get_response_headers (msg),
+                                                     "Set-Cookie");
+  g_autofree char *text = g_strndup (g_bytes_get_data (reply, NULL), g_bytes_get_size (reply));
+  g_autoptr (JsonNode) node = parse (text);
+  g_free (logins[role].cookie);
+  g_free (logins[role].csrf);
+  logins[role].cookie = g_strndup (cookie, strcspn (cookie, ";"));
+  logins[role].csrf = g_strdup (json_object_get_string_member (json_node_get_object (node),
+                                                               "csrf_token"));
+}
+
+/* Audit entries of action (on target, if given); the newest in *out_last. */
+static guint
+count_audit (const char *action, const char *target, JsonObject **out_last)
+{
+  g_autoptr (JsonNode) node = get_ok ("/api/audit?limit=500", &logins[AUDITOR]);
+  JsonArray *entries = json_object_get_array_member (json_node_get_object (node), "entries");
+  guint n = 0;
+  if (out_last != NULL)
+    *out_last = NULL;
+  for (guint i = 0; i < json_array_get_length (entries); i++)
+    {
+      JsonObject *e = json_array_get_object_element (entries, i);
+      if (g_strcmp0 (json_object_get_string_member (e, "action"), action) != 0 ||
+          (target != NULL &&
+           g_strcmp0 (json_object_get_string_member_with_default (e, "target", NULL), target)))
+        continue;
+      if (n == 0 && out_last != NULL)
+        *out_last = json_object_ref (e);
+      n++;
+    }
+  return n;
+}
+
+/* ---- the panel's files -------------------------------------------------- */
+
+static sqlite3 *
+open_panel_db_rw (void)
+{
+  g_autofree char *path = g_build_filename (panel->dir, "panel.db", NULL);
+  sqlite3 *db = NULL;
+  g_assert_cmpint (sqlite3_open_v2 (path, &db, SQLITE_OPEN_READWRITE, NULL), ==, SQLITE_OK);
+  sqlite3_busy_timeout (db, 5000);
+  return db;
+}
+
+static void
+panel_exec (const char *sql)
+{
+  sqlite3 *db = open_panel_db_rw ();
+  char *message = NULL;
+  if (sqlite3_exec (db, sql, NULL, NULL, &message) != SQLITE_OK)
+    g_error ("%s: %s", sql, message);
+  sqlite3_close (db);
+}
+
+static char *
+incident_dir (int which)
+{
+  return g_build_filename (panel->dir, "store", "dev-1", uuids[which], NULL);
+}
+
+/* Files in the incident's store directory; -1 when it is gone. */
+static int
+count_files (int which)
+{
+  g_autofree char *path = incident_dir (which);
+  g_autoptr (GDir) d = g_dir_open (path, 0, NULL);
+  int n = 0;
+  if (d == NULL)
+    return -1;
+  while (g_dir_read_name (d) != NULL)
+    n++;
+  return n;
+}
+
+static gint64
+rows_of (int which)
+{
+  g_autofree char *sql = g_strdup_printf (
+    "SELECT (SELECT count(*) FROM incidents WHERE id = %1$" G_GINT64_FORMAT ") + "
+    "(SELECT count(*) FROM segments WHERE incident_id = %1$" G_GINT64_FORMAT ") + "
+    "(SELECT count(*) FROM events WHERE incident_id = %1$" G_GINT64_FORMAT ")", ids[which]);
+  return test_panel_count (panel, sql);
+}
+
+/* Runs ansimctl ARGS --config CONF; kill_after (or NULL) goes to
+ * ANSIM_TEST_PURGE_KILL_AFTER. Returns the exit status, or -SIGNAL. */
+static int
+ansimctl_with (char **out_text, const char *kill_after, const char *const *args)
+{
+  g_autofree char *ctl = test_build_path ("ansimctl/ansimctl");
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSubprocessLauncher) launcher = g_subprocess_launcher_new (
+    G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+    G_SUBPROCESS_FLAGS_STDERR_MERGE);
+  g_ptr_array_add (argv, ctl);
+  for (guint i = 0; args[i] != NULL; i++)
+    g_ptr_array_add (argv, (gpointer) args[i]);
+  g_ptr_array_add (argv, (gpointer) "--config");
+  g_ptr_array_add (argv, panel->conf);
+  g_ptr_array_add (argv, NULL);
+  if (kill_after != NULL)
+    g_subprocess_launcher_setenv (launcher, "ANSIM_TEST_PURGE_KILL_AFTER", kill_after, TRUE);
+  g_autoptr (GSubprocess) p = g_subprocess_launcher_spawnv (launcher,
+                                                            (const char *const *) argv->pdata,
+                                                            &error);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8 (p, PASSWORD "\n", NULL, out_text, NULL, &error);
+  g_assert_no_error (error);
+  g_test_message ("ansimctl %s: %s", args[0], *out_text);
+  if (g_subprocess_get_if_signaled (p))
+    return -g_subprocess_get_term_sig (p);
+  return g_subprocess_get_exit_status (p);
+}
+
+static int
+ansimctl (char **out_text, const char *const *args)
+{
+  return ansimctl_with (out_text, NULL, args);
+}
+
+/* ---- set-up ------------------------------------------------------------- */
+
+static gboolean
+all_confirmed (gpointer data)
+{
+  (void) data;
+  return test_desk_count (desk, "confirmed_at_us IS NULL") == 0;
+}
+
+static void
+set_up (void)
+{
+  g_autoptr (GError) error = NULL;
+  dir = g_dir_make_tmp ("ansim-retention-XXXXXX", &error);
+  g_assert_no_error (error);
+  g_autofree char *desk_dir = g_build_filename (dir, "desk", NULL);
+  g_autofree char *panel_dir = g_build_filename (dir, "panel", NULL);
+  desk = test_desk_new (desk_dir);
+  panel = test_panel_new (panel_dir, "purge_interval_s = 0");
+  for (guint i = 0; i < G_N_ELEMENTS (roles); i++)
+    {
+      const char *args[] = { "user", "add", roles[i], "--role", roles[i], "--password-stdin",
+                             NULL };
+      g_autofree char *out = NULL;
+      if (ansimctl (&out, args) != 0)
+        g_error ("ansimctl user add: %s", out);
+    }
+  test_panel_start (panel);
+  test_panel_enroll (panel, desk, "dev-1");
+
+  /* Recorded before the uploader starts, so the drill flag set here is
+   * what the alert carries. */
+  for (int i = 0; i < N_INCIDENTS; i++)
+    {
+      uuids[i] = test_desk_record (desk, 2, 3000);
+      if (i == OLD_DRILL || i == NEW_DRILL)
+        {
+          g_autofree char *sql = g_strdup_printf ("UPDATE incidents SET is_drill = 1 "
+                                                  "WHERE uuid = '%s'", uuids[i]);
+          g_assert_true (ansim_db_exec (desk->db, sql, NULL));
+        }
+    }
+  uploader = test_uploader_start (desk, panel->url, NULL);
+  g_assert_true (test_wait_until (all_confirmed, NULL, 60));
+  for (int i = 0; i < N_INCIDENTS; i++)
+    {
+      g_autofree char *sql = g_strdup_printf ("SELECT id FROM incidents WHERE uuid = '%s'",
+                                              uuids[i]);
+      ids[i] = test_panel_count (panel, sql);
+      g_assert_cmpint (ids[i], >, 0);
+      n_files[i] = count_files (i);
+      /* Two segments, and at least one manifest with its signature. */
+      g_assert_cmpint (n_files[i], >=, 4);
+    }
+  g_assert_cmpint (test_panel_count (panel, "SELECT count(*) FROM incidents WHERE is_drill"),
+                   ==, 2);
+  http = soup_session_new_with_options ("timeout", 10, NULL);
+  for (guint i = 0; i < G_N_ELEMENTS (roles); i++)
+    login (i);
+}
+
+static void
+tear_down (void)
+{
+  g_clear_object (&http);
+  if (uploader != NULL)
+    test_process_stop (uploader, SIGTERM);
+  g_clear_object (&uploader);
+  g_clear_pointer (&panel, test_panel_free);
+  g_clear_pointer (&desk, test_desk_free);
+  for (guint i = 0; i < G_N_ELEMENTS (logins); i++)
+    {
+      g_free (logins[i].cookie);
+      g_free (logins[i].csrf);
+    }
+  for (int i = 0; i < N_INCIDENTS; i++)
+    g_free (uuids[i]);
+  test_rm_rf (dir);
+  g_free (dir);
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+static gint64
+effective_days (JsonNode *policy, const char *category)
+{
+  JsonArray *a = json_object_get_array_member (json_node_get_object (policy), "policy");
+  for (guint i = 0; i < json_array_get_length (a); i++)
+    {
+      JsonObject *o = json_array_get_object_element (a, i);
+      if (g_str_equal (json_object_get_string_member (o, "category"), category))
+        return json_object_get_int_member (o, "effective_days");
+    }
+  g_error ("no category %s in the policy", category);
+}
+
+static void
+test_settings (void)
+{
+  static const struct {
+    const char *body;
+    const char *names;   /* the answer must name this */
+  } bad[] = {
+    { "{\"drill\": -1}", "drill" },
+    { "{\"drill\": 0}", "drill" },
+    { "{\"incident\": 36500}", "incident" },
+    { "{\"assault\": \"30\"}", "assault" },
+    { "{\"drill\": 1.5}", "drill" },
+    { "{\"drill\": true}", "drill" },
+    { "{\"drill\": 7, \"threat\": -3}", "threat" },
+    { "{\"car-crash\": 5}", "car-crash" },
+    { "{}", "category" },
+    { "[30]", "object" },
+  };
+  guint status = 0;
+  g_autofree char *body = NULL;
+  g_autoptr (JsonNode) before = get_ok ("/api/settings/retention", &logins[ADMIN]);
+  g_autofree char *before_text = json_to_string (before, FALSE);
+  guint changes = count_audit ("setting-changed", NULL, NULL);
+
+  /* The embedded defaults. */
+  g_assert_cmpint (effective_days (before, "drill"), ==, 30);
+  g_assert_cmpint (effective_days (before, "incident"), ==, 30);
+  g_assert_cmpint (effective_days (before, "assault"), ==, 30);
+
+  /* Who may read, who may change. */
+  g_free (request ("GET", "/api/settings/retention", NULL, FALSE, NULL, &status));
+  g_assert_cmpuint (status, ==, 401);
+  g_free (request ("GET", "/api/settings/retention", &logins[SECURITY], FALSE, NULL, &status));
+  g_assert_cmpuint (status, ==, 403);
+  g_free (request ("GET", "/api/settings/retention", &logins[TRAINER], FALSE, NULL, &status));
+  g_assert_cmpuint (status, ==, 403);
+  g_autoptr (JsonNode) seen = get_ok ("/api/settings/retention", &logins[AUDITOR]);
+  g_assert_cmpint (post ("/api/settings/retention", &logins[AUDITOR], "{\"drill\": 7}", NULL),
+                   ==, 403);
+  g_assert_cmpint (post ("/api/settings/retention", &logins[SECURITY], "{\"drill\": 7}", NULL),
+                   ==, 403);
+  g_free (request ("POST", "/api/settings/retention", &logins[ADMIN], FALSE, "{\"drill\": 7}",
+                   &status));
+  g_assert_cmpuint (status, ==, 403);   /* no CSRF token */
+
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autofree char *reply = NULL;
+      g_assert_cmpint (post ("/api/settings/retention", &logins[ADMIN], bad[i].body, &reply),
+                       ==, 400);
+      if (strstr (reply, bad[i].names) == NULL)
+        g_error ("%s: the answer %s does not name %s", bad[i].body, reply, bad[i].names);
+    }
+  /* Nothing changed, nothing audited. */
+  g_autoptr (JsonNode) after_bad = get_ok ("/api/settings/retention", &logins[ADMIN]);
+  g_autofree char *after_bad_text = json_to_string (after_bad, FALSE);
+  g_assert_cmpstr (after_bad_text, ==, before_text);
+  g_assert_cmpuint (count_audit ("setting-changed", NULL, NULL), ==, changes);
+
+  /* A change: one audit entry per category, with old and new value. */
+  g_assert_cmpint (post ("/api/settings/retention", &logins[ADMIN],
+                         "{\"drill\": 7, \"assault\": 400}", &body), ==, 200);
+  g_autoptr (JsonNode) changed = parse (body);
+  g_assert_cmpint (effective_days (changed, "drill"), ==, 7);
+  g_assert_cmpint (effective_days (changed, "assault"), ==, 400);
+  g_assert_cmpint (effective_days (changed, "threat"), ==, 30);
+  g_assert_cmpuint (count_audit ("setting-changed", NULL, NULL), ==, changes + 2);
+  g_autoptr (JsonObject) entry = NULL;
+  g_assert_cmpuint (count_audit ("setting-changed", "retention drill", &entry), ==, 1);
+  JsonObject *detail = json_object_get_object_member (entry, "detail");
+  g_assert_cmpstr (json_object_get_string_member (entry, "actor"), ==, "admin");
+  g_assert_cmpstr (json_object_get_string_member (detail, "setting"), ==, "retention.drill");
+  g_assert_cmpint (json_object_get_int_member (detail, "old_days"), ==, 30);
+  g_assert_cmpint (json_object_get_int_member (detail, "new_days"), ==, 7);
+  g_assert_true (json_object_get_boolean_member (detail, "old_is_default"));
+
+  /* The same again changes nothing and writes nothing; null goes back to
+   * the default. */
+  g_assert_cmpint (post ("/api/settings/retention", &logins[ADMIN], "{\"drill\": 7}", NULL),
+                   ==, 200);
+  g_assert_cmpuint (count_audit ("setting-changed", NULL, NULL), ==, changes + 2);
+  g_clear_pointer (&body, g_free);
+  g_assert_cmpint (post ("/api/settings/retention", &logins[ADMIN], "{\"assault\": null}",
+                         &body), ==, 200);
+  g_autoptr (JsonNode) reset = parse (body);
+  g_assert_cmpint (effective_days (reset, "assault"), ==, 30);
+  g_assert_cmpuint (count_audit ("setting-changed", "retention assault", NULL), ==, 2);
+}
+
+static void
+test_legal_hold (void)
+{
+  g_autofree char *path = g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT "/legal-hold",
+                                           ids[HELD]);
+  g_autofree char *target = g_strdup_printf ("incident %" G_GINT64_FORMAT, ids[HELD]);
+  g_autofree char *show = g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT, ids[HELD]);
+  const char *good = "{\"hold\": true, \"reason\": \"종로경찰서 수사 협조 요청 2026-77\"}";
+  g_autofree char *reply = NULL;
+
+  /* Admins only; a reason is mandatory. */
+  g_assert_cmpint (post (path, &logins[SECURITY], good, NULL), ==, 403);
+  g_assert_cmpint (post (path, &logins[AUDITOR], good, NULL), ==, 403);
+  g_assert_cmpint (post (path, &logins[ADMIN], "{\"hold\": true}", &reply), ==, 400);
+  g_assert_nonnull (strstr (reply, "reason"));
+  g_assert_cmpint (post (path, &logins[ADMIN], "{\"hold\": true, \"reason\": \"  \"}", NULL),
+                   ==, 400);
+  g_assert_cmpint (post (path, &logins[ADMIN], "{\"reason\": \"x\"}", NULL), ==, 400);
+  g_assert_cmpint (post (path, &logins[ADMIN], "{\"hold\": true, \"reason\": \"x\", \"y\": 1}",
+                         NULL), ==, 400);
+  g_assert_cmpint (post ("/api/incidents/999999/legal-hold", &logins[ADMIN], good, NULL), ==,
+                   404);
+  g_assert_cmpuint (count_audit ("legal-hold-set", NULL, NULL), ==, 0);
+  g_assert_cmpint (post (path, &logins[ADMIN], "{\"hold\": false, \"reason\": \"x\"}", NULL),
+                   ==, 409);
+
+  g_assert_cmpint (post (path, &logins[ADMIN], good, NULL), ==, 200);
+  g_assert_cmpint (post (path, &logins[ADMIN], good, NULL), ==, 409);
+  g_autoptr (JsonObject) entry = NULL;
+  g_assert_cmpuint (count_audit ("legal-hold-set", target, &entry), ==, 1);
+  g_assert_cmpstr (json_object_get_string_member (
+                     json_object_get_object_member (entry, "detail"), "reason"), ==,
+                   "종로경찰서 수사 협조 요청 2026-77");
+
+  /* Shown on the incident, to security staff too. */
+  g_autoptr (JsonNode) detail = get_ok (show, &logins[SECURITY]);
+  JsonObject *incident = json_object_get_object_member (json_node_get_object (detail),
+                                                        "incident");
+  g_assert_true (json_object_get_boolean_member (incident, "legal_hold"));
+  g_assert_cmpstr (json_object_get_string_member (incident, "legal_hold_by"), ==, "admin");
+  g_autoptr (JsonNode) list = get_ok ("/api/incidents", &logins[SECURITY]);
+  JsonArray *all = json_object_get_array_member (json_node_get_object (list), "incidents");
+  guint held = 0;
+  for (guint i = 0; i < json_array_get_length (all); i++)
+    held += json_object_get_boolean_member (json_array_get_object_element (all, i),
+                                            "legal_hold");
+  g_assert_cmpuint (held, ==, 1);
+}
+
+static void
+resolve (int which, const char *category)
+{
+  g_autofree char *path = g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT "/resolve",
+                                           ids[which]);
+  g_autofree char *body = g_strdup_printf ("{\"category\": \"%s\"}", category);
+  g_assert_cmpint (post (path, &logins[SECURITY], body, NULL), ==, 200);
+}
+
+static void
+test_purge (void)
+{
+  g_autofree char *out = NULL;
+  const char *dry[] = { "purge", "--dry-run", NULL };
+  const char *now[] = { "purge", "--now", NULL };
+
+  resolve (OLD_DRILL, "drill");
+  resolve (HELD, "threat");
+  resolve (OLD_FALSE, "false-alarm");
+  resolve (NEW_DRILL, "drill");
+  resolve (INTERRUPTED, "other");
+  /* Forty days pass for all but the new drill. */
+  g_autofree char *age = g_strdup_printf (
+    "UPDATE incidents SET alerted_at_us = alerted_at_us - %" G_GINT64_FORMAT " WHERE id <> %"
+    G_GINT64_FORMAT, 40 * DAY_US, ids[NEW_DRILL]);
+  panel_exec (age);
+  /* A purge that died after deleting one object of its incident. */
+  g_autofree char *mark = g_strdup_printf ("UPDATE incidents SET purge_started_at_us = %"
+                                           G_GINT64_FORMAT " WHERE id = %" G_GINT64_FORMAT,
+                                           g_get_real_time (), ids[INTERRUPTED]);
+  panel_exec (mark);
+  {
+    g_autofree char *d = incident_dir (INTERRUPTED);
+    g_autofree char *seg = g_build_filename (d, "seg-000000.mkv.age", NULL);
+    g_assert_cmpint (g_unlink (seg), ==, 0);
+  }
+  /* It can no longer be held: it may have lost objects already. */
+  g_autofree char *hold_path = g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT
+                                                "/legal-hold", ids[INTERRUPTED]);
+  g_assert_cmpint (post (hold_path, &logins[ADMIN], "{\"hold\": true, \"reason\": \"late\"}",
+                         NULL), ==, 409);
+  guint purged_before = count_audit ("incident-purged", NULL, NULL);
+
+  /* The dry run says what it would do and does nothing. */
+  g_assert_cmpint (ansimctl (&out, dry), ==, 0);
+  g_assert_nonnull (strstr (out, "3 incidents would be purged"));
+  g_assert_nonnull (strstr (out, "on legal hold"));
+  g_assert_nonnull (strstr (out, "not resolved yet"));
+  g_assert_nonnull (strstr (out, "interrupted earlier"));
+  for (int i = 0; i < N_INCIDENTS; i++)
+    {
+      g_assert_cmpint (rows_of (i), >, 0);
+      g_assert_cmpint (count_files (i), ==, n_files[i] - (i == INTERRUPTED));
+    }
+  g_assert_cmpuint (count_audit ("incident-purged", NULL, NULL), ==, purged_before);
+
+  /* A purge killed (as by a power cut) right after it destroyed the
+   * objects of its first incident, before that incident's rows went: all
+   * three stay marked, none can be held any more, nothing is audited yet. */
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (ansimctl_with (&out, "1", now), ==, -SIGKILL);
+  g_assert_cmpint (count_files (OLD_DRILL), ==, -1);
+  g_assert_cmpint (rows_of (OLD_DRILL), >, 2);
+  g_assert_cmpint (count_files (OLD_FALSE), ==, n_files[OLD_FALSE]);
+  g_assert_cmpint (test_panel_count (panel, "SELECT count(*) FROM incidents WHERE "
+                                     "purge_started_at_us IS NOT NULL"), ==, 3);
+  g_autofree char *hold_false = g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT
+                                                 "/legal-hold", ids[OLD_FALSE]);
+  g_assert_cmpint (post (hold_false, &logins[ADMIN], "{\"hold\": true, \"reason\": \"late\"}",
+                         NULL), ==, 409);
+  g_assert_cmpuint (count_audit ("incident-purged", NULL, NULL), ==, purged_before);
+
+  /* The next run finishes all of it. */
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (ansimctl (&out, now), ==, 0);
+  g_assert_nonnull (strstr (out, "3 incidents purged"));
+  for (int i = 0; i < N_INCIDENTS; i++)
+    {
+      gboolean gone = i == OLD_DRILL || i == OLD_FALSE || i == INTERRUPTED;
+      g_autofree char *target = g_strdup_printf ("incident %" G_GINT64_FORMAT, ids[i]);
+      g_autoptr (JsonObject) entry = NULL;
+      if (!gone)
+        {
+          /* Untouched: every row and every object. */
+          g_assert_cmpint (count_files (i), ==, n_files[i]);
+          g_assert_cmpint (rows_of (i), >, 2);
+          g_assert_cmpuint (count_audit ("incident-purged", target, NULL), ==, 0);
+          continue;
+        }
+      g_assert_cmpint (count_files (i), ==, -1);
+      g_assert_cmpint (rows_of (i), ==, 0);
+      g_assert_cmpuint (count_audit ("incident-purged", target, &entry), ==, 1);
+      JsonObject *d = json_object_get_object_member (entry, "detail");
+      g_assert_cmpstr (json_object_get_string_member (d, "uuid"), ==, uuids[i]);
+      g_assert_cmpstr (json_object_get_string_member (d, "desk"), ==, "desk-1");
+      g_assert_cmpstr (json_object_get_string_member (d, "store"), ==, "filesystem");
+      /* What was left: the killed run had destroyed the drill's objects. */
+      g_assert_cmpint (json_object_get_int_member (d, "objects_deleted"), ==,
+                       i == OLD_DRILL ? 0 : (int) n_files[i] - (i == INTERRUPTED));
+      g_assert_cmpint (json_object_get_int_member (d, "segment_rows_deleted"), ==, 2);
+      g_assert_cmpstr (json_object_get_string_member (d, "retention_category"), ==,
+                       i == OLD_DRILL ? "drill" : i == OLD_FALSE ? "false-alarm" : "other");
+      g_assert_cmpint (json_object_get_int_member (d, "retention_days"), ==,
+                       i == OLD_DRILL ? 7 : 30);
+      g_assert_true (json_object_get_boolean_member (d, "resumed"));
+      g_assert_nonnull (strstr (json_object_get_string_member (d, "reason"),
+                                "retention period of"));
+      g_assert_true (g_str_has_prefix (json_object_get_string_member (entry, "actor"),
+                                       "ansimctl:"));
+    }
+  g_assert_cmpuint (count_audit ("incident-purged", NULL, NULL), ==, purged_before + 3);
+
+  /* A second run finds nothing; the chain holds. */
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (ansimctl (&out, now), ==, 0);
+  g_assert_nonnull (strstr (out, "0 incidents purged"));
+  g_assert_cmpuint (count_audit ("incident-purged", NULL, NULL), ==, purged_before + 3);
+  g_clear_pointer (&out, g_free);
+  const char *verify[] = { "audit", "verify", NULL };
+  g_assert_cmpint (ansimctl (&out, verify), ==, 0);
+}
+
+static gboolean
+held_gone (gpointer data)
+{
+  (void) data;
+  return rows_of (HELD) == 0;
+}
+
+static void
+test_release_then_periodic (void)
+{
+  g_autofree char *path = g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT "/legal-hold",
+                                           ids[HELD]);
+  g_autofree char *target = g_strdup_printf ("incident %" G_GINT64_FORMAT, ids[HELD]);
+  g_autofree char *conf = NULL;
+  g_autoptr (JsonObject) entry = NULL;
+
+  g_assert_cmpint (post (path, &logins[ADMIN], "{\"hold\": false}", NULL), ==, 400);
+  g_assert_cmpint (post (path, &logins[ADMIN],
+                         "{\"hold\": false, \"reason\": \"수사 종결 통보\"}", NULL), ==, 200);
+  g_assert_cmpuint (count_audit ("legal-hold-released", target, NULL), ==, 1);
+  g_assert_cmpint (count_files (HELD), ==, n_files[HELD]);
+
+  /* The panel's own pass, every second. */
+  test_panel_stop (panel, SIGTERM);
+  g_assert_true (g_file_get_contents (panel->conf, &conf, NULL, NULL));
+  g_autoptr (GString) text = g_string_new (conf);
+  g_assert_cmpuint (g_string_replace (text, "purge_interval_s = 0", "purge_interval_s = 1", 1),
+                    ==, 1);
+  g_assert_true (g_file_set_contents (panel->conf, text->str, -1, NULL));
+  test_panel_start (panel);
+  g_assert_true (test_wait_until (held_gone, NULL, 20));
+  g_assert_cmpint (count_files (HELD), ==, -1);
+  login (AUDITOR);
+  g_assert_cmpuint (count_audit ("incident-purged", target, &entry), ==, 1);
+  g_assert_cmpstr (json_object_get_string_member (entry, "actor"), ==, "ansim-panel");
+  /* The new drill and the unresolved incident are still there. */
+  g_assert_cmpint (count_files (NEW_DRILL), ==, n_files[NEW_DRILL]);
+  g_assert_cmpint (count_files (UNRESOLVED), ==, n_files[UNRESOLVED]);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  set_up ();
+  g_test_add_func ("/retention/settings", test_settings);
+  g_test_add_func ("/retention/legal-hold", test_legal_hold);
+  g_test_add_func ("/retention/purge", test_purge);
+  g_test_add_func ("/retention/release-then-periodic-purge", test_release_then_periodic);
+  int rc = g_test_run ();
+  tear_down ();
+  return rc;
+}
