@@ -24,6 +24,12 @@ G_BEGIN_DECLS
 #define PANEL_AUDIT_ACKNOWLEDGED "acknowledged"
 #define PANEL_AUDIT_RESOLVED "resolved"
 #define PANEL_AUDIT_INCIDENT_ANNOTATED "incident-annotated"
+#define PANEL_AUDIT_DRILL_ARMED "drill-armed"
+#define PANEL_AUDIT_DRILL_ARRIVAL "drill-arrival"
+#define PANEL_AUDIT_DRILL_ENDED "drill-ended"
+#define PANEL_AUDIT_DRILL_SCHEDULE_SET "drill-schedule-set"
+#define PANEL_AUDIT_DRILL_SCHEDULE_REMOVED "drill-schedule-removed"
+#define PANEL_AUDIT_REPORT_EXPORTED "report-exported"
 
 /* The hash every chain starts from. */
 #define PANEL_AUDIT_GENESIS "0000000000000000000000000000000000000000000000000000000000000000"

@@ -11,6 +11,7 @@
 
 #include "ansim-build.h"
 #include "console.h"
+#include "drills.h"
 #include "db.h"
 #include "incidents.h"
 #include "ingest.h"
@@ -24,6 +25,7 @@ struct _Panel {
   SoupServer *server;
   PanelConsole *console;
   PanelIncidents *incidents;
+  PanelDrills *drills;
   char *url;
   char *site_name;
   gint64 started_mono_us;
@@ -247,6 +249,7 @@ panel_new (AnsimConfig *config, GError **error)
                                          config, error);
   if (self->incidents == NULL)
     return NULL;
+  self->drills = panel_drills_new (self->server, self->db, self->console, self->site_name);
   soup_server_add_handler (self->server, NULL, handle_not_found, self, NULL);
 
   g_autoptr (GInetAddress) inet = g_str_equal (address, "*")
@@ -275,6 +278,7 @@ panel_free (Panel *self)
 {
   if (self == NULL)
     return;
+  g_clear_pointer (&self->drills, panel_drills_free);
   g_clear_pointer (&self->incidents, panel_incidents_free);
   g_clear_pointer (&self->console, panel_console_free);
   if (self->server != NULL)
