@@ -24,6 +24,7 @@ const AnsimctlCommand ansimctl_commands[] = {
   { "enroll", "Enroll this desk board with the site's panel", ansimctl_enroll },
   { "user", "Add, change or disable console users (on the panel host)", ansimctl_user },
   { "audit", "Verify or export the panel's audit log (on the panel host)", ansimctl_audit },
+  { "drill", "Arm, end or list drills (모의훈련) (on the panel host)", ansimctl_drill },
   { NULL }
 };
 

@@ -16,7 +16,6 @@
 #define READ_ROLES (PANEL_ROLE_TRAINER | PANEL_ROLE_ADMIN | PANEL_ROLE_AUDITOR)
 #define RUN_ROLES (PANEL_ROLE_TRAINER | PANEL_ROLE_ADMIN)
 #define MAX_DRILL_DESKS 100
-#define MAX_WINDOW_US (7 * 24 * G_GINT64_CONSTANT (3600) * G_USEC_PER_SEC)
 #define MAX_NOTE_CHARS 2000
 #define MAX_REPORT_ROWS 10000
 #define DAY_US (24 * G_GINT64_CONSTANT (3600) * G_USEC_PER_SEC)
@@ -277,6 +276,33 @@ send_drill (PanelDrills *self, SoupServerMessage *msg, guint status, gint64 id)
   send_builder (msg, status, out);
 }
 
+static const char *
+client_of (SoupServerMessage *msg)
+{
+  const char *host = soup_server_message_get_remote_host (msg);
+  return host != NULL ? host : "unknown";
+}
+
+/* Answers a failed panel_drill_arm/end. */
+static void
+send_drill_error (SoupServerMessage *msg, GError *error)
+{
+  switch (error->code)
+    {
+    case PANEL_DRILL_ERROR_INVALID:
+      return panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
+                                       error->message);
+    case PANEL_DRILL_ERROR_CONFLICT:
+      return panel_console_send_error (msg, SOUP_STATUS_CONFLICT, "conflict", error->message);
+    case PANEL_DRILL_ERROR_NOT_FOUND:
+      return panel_console_send_error (msg, SOUP_STATUS_NOT_FOUND, "not-found", error->message);
+    default:
+      g_warning ("drill: %s", error->message);
+      return panel_console_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "internal",
+                                       "the panel cannot record the drill");
+    }
+}
+
 /* POST /api/drills {"desks": [...], "start_us", "end_us", "note"?} */
 static void
 arm_drill (PanelDrills *self, SoupServerMessage *msg, PanelSession *session)
@@ -292,7 +318,6 @@ arm_drill (PanelDrills *self, SoupServerMessage *msg, PanelSession *session)
     return;
   JsonNode *desks_node = json_object_get_member (body, "desks");
   if (desks_node == NULL || !JSON_NODE_HOLDS_ARRAY (desks_node) ||
-      json_array_get_length (json_node_get_array (desks_node)) == 0 ||
       json_array_get_length (json_node_get_array (desks_node)) > MAX_DRILL_DESKS)
     return bad_request (msg, "desks must be a list of 1 to %d desk ids", MAX_DRILL_DESKS);
   JsonArray *desks = json_node_get_array (desks_node);
@@ -300,124 +325,24 @@ arm_drill (PanelDrills *self, SoupServerMessage *msg, PanelSession *session)
   for (guint i = 0; i < json_array_get_length (desks); i++)
     {
       JsonNode *n = json_array_get_element (desks, i);
-      if (!JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_STRING ||
-          strlen (json_node_get_string (n)) == 0 || strlen (json_node_get_string (n)) > 64)
+      if (!JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_STRING)
         return bad_request (msg, "desks must be a list of desk ids (text)");
-      const char *desk = json_node_get_string (n);
-      for (guint j = 0; j < ids->len; j++)
-        if (g_str_equal (ids->pdata[j], desk))
-          return bad_request (msg, "desk \"%s\" is listed twice", desk);
-      g_ptr_array_add (ids, (gpointer) desk);
+      g_ptr_array_add (ids, (gpointer) json_node_get_string (n));
     }
-  gint64 now = g_get_real_time ();
-  if (end <= start)
-    return bad_request (msg, "the window's end (end_us) must be after its start (start_us)");
-  if (end <= now)
-    return bad_request (msg, "the window has already ended (end_us is in the past)");
-  if (end - start > MAX_WINDOW_US)
-    return bad_request (msg, "the window is longer than 7 days");
-
   g_autoptr (GError) error = NULL;
-  if (!ansim_db_begin (self->db, &error))
-    return send_db_error (msg, self->db, "beginning a transaction");
-  g_autoptr (sqlite3_stmt) known = ansim_db_prepare (self->db,
-    "SELECT 1 FROM desks WHERE id = ?1", NULL);
-  /* An unclaimed, not ended drill on the same desk with an overlapping
-   * window would make the press's drill ambiguous. */
-  g_autoptr (sqlite3_stmt) overlap = ansim_db_prepare (self->db,
-    "SELECT d.id FROM drill_desks dd JOIN drills d ON d.id = dd.drill_id "
-    "WHERE dd.desk_id = ?1 AND dd.incident_id IS NULL AND d.ended_at_us IS NULL "
-    "AND d.window_start_us < ?3 AND d.window_end_us > ?2 LIMIT 1", NULL);
-  g_autoptr (sqlite3_stmt) ins = ansim_db_prepare (self->db,
-    "INSERT INTO drills (armed_by, armed_at_us, window_start_us, window_end_us, note) "
-    "VALUES (?1, ?2, ?3, ?4, ?5)", NULL);
-  g_autoptr (sqlite3_stmt) ins_desk = ansim_db_prepare (self->db,
-    "INSERT INTO drill_desks (drill_id, desk_id) VALUES (?1, ?2)", NULL);
-  if (known == NULL || overlap == NULL || ins == NULL || ins_desk == NULL)
-    goto db_error;
-  for (guint i = 0; i < ids->len; i++)
-    {
-      sqlite3_reset (known);
-      sqlite3_bind_text (known, 1, ids->pdata[i], -1, SQLITE_STATIC);
-      int rc = sqlite3_step (known);
-      if (rc == SQLITE_DONE)
-        {
-          ansim_db_rollback (self->db);
-          return bad_request (msg, "unknown desk \"%s\" (no device was ever enrolled for it)",
-                              (char *) ids->pdata[i]);
-        }
-      if (rc != SQLITE_ROW)
-        goto db_error;
-      sqlite3_reset (overlap);
-      sqlite3_bind_text (overlap, 1, ids->pdata[i], -1, SQLITE_STATIC);
-      sqlite3_bind_int64 (overlap, 2, start);
-      sqlite3_bind_int64 (overlap, 3, end);
-      rc = sqlite3_step (overlap);
-      if (rc == SQLITE_ROW)
-        {
-          g_autofree char *text = g_strdup_printf (
-            "desk \"%s\" is already armed by drill %" G_GINT64_FORMAT " in an overlapping window; "
-            "end that drill first", (char *) ids->pdata[i], (gint64) sqlite3_column_int64 (overlap, 0));
-          ansim_db_rollback (self->db);
-          return panel_console_send_error (msg, SOUP_STATUS_CONFLICT, "conflict", text);
-        }
-      if (rc != SQLITE_DONE)
-        goto db_error;
-    }
-  sqlite3_bind_text (ins, 1, session->user, -1, SQLITE_STATIC);
-  sqlite3_bind_int64 (ins, 2, now);
-  sqlite3_bind_int64 (ins, 3, start);
-  sqlite3_bind_int64 (ins, 4, end);
-  sqlite3_bind_text (ins, 5, note, -1, SQLITE_STATIC);
-  if (sqlite3_step (ins) != SQLITE_DONE)
-    goto db_error;
-  gint64 id = sqlite3_last_insert_rowid (self->db);
-  for (guint i = 0; i < ids->len; i++)
-    {
-      sqlite3_reset (ins_desk);
-      sqlite3_bind_int64 (ins_desk, 1, id);
-      sqlite3_bind_text (ins_desk, 2, ids->pdata[i], -1, SQLITE_STATIC);
-      if (sqlite3_step (ins_desk) != SQLITE_DONE)
-        goto db_error;
-    }
-  {
-    g_autoptr (JsonBuilder) d = json_builder_new ();
-    json_builder_begin_object (d);
-    json_builder_set_member_name (d, "desks");
-    json_builder_add_value (d, json_node_copy (desks_node));
-    json_builder_set_member_name (d, "start_us");
-    json_builder_add_int_value (d, start);
-    json_builder_set_member_name (d, "end_us");
-    json_builder_add_int_value (d, end);
-    if (note != NULL)
-      {
-        json_builder_set_member_name (d, "note");
-        json_builder_add_string_value (d, note);
-      }
-    json_builder_end_object (d);
-    g_autoptr (JsonNode) dn = json_builder_get_root (d);
-    g_autofree char *detail = json_to_string (dn, FALSE);
-    g_autofree char *target = g_strdup_printf ("drill %" G_GINT64_FORMAT, id);
-    if (!audit (self, msg, session, PANEL_AUDIT_DRILL_ARMED, target, detail))
-      {
-        ansim_db_rollback (self->db);
-        return audit_failed (msg);
-      }
-  }
-  if (!ansim_db_commit (self->db, &error))
-    return send_db_error (msg, self->db, "committing");
+  gint64 id = 0;
+  if (!panel_drill_arm (self->db, (const char *const *) ids->pdata, ids->len, start, end, note,
+                        session->user, panel_role_to_string (session->role), client_of (msg),
+                        &id, &error))
+    return send_drill_error (msg, error);
   g_message ("drill %" G_GINT64_FORMAT " armed by %s for %u desk(s)", id, session->user, ids->len);
   send_drill (self, msg, SOUP_STATUS_CREATED, id);
-  return;
-
-db_error:
-  ansim_db_rollback (self->db);
-  send_db_error (msg, self->db, "arming the drill");
 }
 
 typedef enum { ARRIVAL, END } DrillAction;
 
-/* POST /api/drills/ID/arrival {"desk"} and /api/drills/ID/end {} */
+/* POST /api/drills/ID/arrival {"desk"} and /api/drills/ID/end {} (the
+ * latter through panel_drill_end, shared with ansimctl). */
 static void
 act_on_drill (PanelDrills *self, SoupServerMessage *msg, PanelSession *session, gint64 id,
               DrillAction action)
@@ -444,6 +369,14 @@ act_on_drill (PanelDrills *self, SoupServerMessage *msg, PanelSession *session, 
         }
     }
   g_autoptr (GError) error = NULL;
+  if (action == END)
+    {
+      if (!panel_drill_end (self->db, id, session->user, panel_role_to_string (session->role),
+                            client_of (msg), &error))
+        return send_drill_error (msg, error);
+      g_message ("drill %" G_GINT64_FORMAT " ended by %s", id, session->user);
+      return send_drill (self, msg, SOUP_STATUS_OK, id);
+    }
   if (!ansim_db_begin (self->db, &error))
     return send_db_error (msg, self->db, "beginning a transaction");
   g_autoptr (sqlite3_stmt) drill = ansim_db_prepare (self->db,
@@ -466,92 +399,76 @@ act_on_drill (PanelDrills *self, SoupServerMessage *msg, PanelSession *session, 
                                        "the drill has already ended");
     }
   gint64 now = g_get_real_time ();
-  if (action == ARRIVAL)
-    {
-      g_autoptr (sqlite3_stmt) dd = ansim_db_prepare (self->db,
-        "SELECT incident_id, arrived_at_us FROM drill_desks WHERE drill_id = ?1 AND desk_id = ?2",
-        NULL);
-      if (dd == NULL)
-        goto db_error;
-      sqlite3_bind_int64 (dd, 1, id);
-      sqlite3_bind_text (dd, 2, desk, -1, SQLITE_STATIC);
-      rc = sqlite3_step (dd);
-      const char *conflict = NULL;
-      if (rc == SQLITE_DONE)
-        {
-          ansim_db_rollback (self->db);
-          return bad_request (msg, "desk \"%s\" is not part of drill %" G_GINT64_FORMAT, desk, id);
-        }
-      if (rc != SQLITE_ROW)
-        goto db_error;
-      if (sqlite3_column_type (dd, 0) == SQLITE_NULL)
-        conflict = "nobody has pressed at that desk during the drill yet";
-      else if (sqlite3_column_type (dd, 1) != SQLITE_NULL)
-        conflict = "arrival at that desk is already recorded";
-      if (conflict != NULL)
-        {
-          ansim_db_rollback (self->db);
-          return panel_console_send_error (msg, SOUP_STATUS_CONFLICT, "conflict", conflict);
-        }
-      gint64 incident = sqlite3_column_int64 (dd, 0);
+  {
+    g_autoptr (sqlite3_stmt) dd = ansim_db_prepare (self->db,
+      "SELECT incident_id, arrived_at_us FROM drill_desks WHERE drill_id = ?1 AND desk_id = ?2",
+      NULL);
+    if (dd == NULL)
+      goto db_error;
+    sqlite3_bind_int64 (dd, 1, id);
+    sqlite3_bind_text (dd, 2, desk, -1, SQLITE_STATIC);
+    rc = sqlite3_step (dd);
+    const char *conflict = NULL;
+    if (rc == SQLITE_DONE)
       {
-        g_autoptr (JsonBuilder) d = json_builder_new ();
-        json_builder_begin_object (d);
-        json_builder_set_member_name (d, "drill");
-        json_builder_add_int_value (d, id);
-        json_builder_set_member_name (d, "desk");
-        json_builder_add_string_value (d, desk);
-        json_builder_set_member_name (d, "incident");
-        json_builder_add_int_value (d, incident);
-        json_builder_end_object (d);
-        g_autoptr (JsonNode) dn = json_builder_get_root (d);
-        detail = json_to_string (dn, FALSE);
+        ansim_db_rollback (self->db);
+        return bad_request (msg, "desk \"%s\" is not part of drill %" G_GINT64_FORMAT, desk, id);
       }
-      g_autoptr (sqlite3_stmt) upd = ansim_db_prepare (self->db,
-        "UPDATE drill_desks SET arrived_by = ?3, arrived_at_us = ?4 "
-        "WHERE drill_id = ?1 AND desk_id = ?2", NULL);
-      /* In the incident's timeline too. */
-      g_autoptr (sqlite3_stmt) log = ansim_db_prepare (self->db,
-        "INSERT INTO events (at_wall_us, at_mono_us, kind, desk_id, trigger, incident_id, actor, "
-        "detail) SELECT ?1, ?2, 'drill-arrival', desk_id, trigger, id, ?4, json (?5) "
-        "FROM incidents WHERE id = ?3", NULL);
-      if (upd == NULL || log == NULL)
-        goto db_error;
-      sqlite3_bind_int64 (upd, 1, id);
-      sqlite3_bind_text (upd, 2, desk, -1, SQLITE_STATIC);
-      sqlite3_bind_text (upd, 3, session->user, -1, SQLITE_STATIC);
-      sqlite3_bind_int64 (upd, 4, now);
-      sqlite3_bind_int64 (log, 1, now);
-      sqlite3_bind_int64 (log, 2, g_get_monotonic_time ());
-      sqlite3_bind_int64 (log, 3, incident);
-      sqlite3_bind_text (log, 4, session->user, -1, SQLITE_STATIC);
-      sqlite3_bind_text (log, 5, detail, -1, SQLITE_STATIC);
-      if (sqlite3_step (upd) != SQLITE_DONE || sqlite3_step (log) != SQLITE_DONE)
-        goto db_error;
-    }
-  else
+    if (rc != SQLITE_ROW)
+      goto db_error;
+    if (sqlite3_column_type (dd, 0) == SQLITE_NULL)
+      conflict = "nobody has pressed at that desk during the drill yet";
+    else if (sqlite3_column_type (dd, 1) != SQLITE_NULL)
+      conflict = "arrival at that desk is already recorded";
+    if (conflict != NULL)
+      {
+        ansim_db_rollback (self->db);
+        return panel_console_send_error (msg, SOUP_STATUS_CONFLICT, "conflict", conflict);
+      }
+    gint64 incident = sqlite3_column_int64 (dd, 0);
     {
-      g_autoptr (sqlite3_stmt) upd = ansim_db_prepare (self->db,
-        "UPDATE drills SET ended_by = ?2, ended_at_us = ?3 WHERE id = ?1", NULL);
-      if (upd == NULL)
-        goto db_error;
-      sqlite3_bind_int64 (upd, 1, id);
-      sqlite3_bind_text (upd, 2, session->user, -1, SQLITE_STATIC);
-      sqlite3_bind_int64 (upd, 3, now);
-      if (sqlite3_step (upd) != SQLITE_DONE)
-        goto db_error;
-      detail = g_strdup_printf ("{\"drill\":%" G_GINT64_FORMAT "}", id);
+      g_autoptr (JsonBuilder) d = json_builder_new ();
+      json_builder_begin_object (d);
+      json_builder_set_member_name (d, "drill");
+      json_builder_add_int_value (d, id);
+      json_builder_set_member_name (d, "desk");
+      json_builder_add_string_value (d, desk);
+      json_builder_set_member_name (d, "incident");
+      json_builder_add_int_value (d, incident);
+      json_builder_end_object (d);
+      g_autoptr (JsonNode) dn = json_builder_get_root (d);
+      detail = json_to_string (dn, FALSE);
     }
-  if (!audit (self, msg, session, action == ARRIVAL ? PANEL_AUDIT_DRILL_ARRIVAL
-                                                    : PANEL_AUDIT_DRILL_ENDED, target, detail))
+    g_autoptr (sqlite3_stmt) upd = ansim_db_prepare (self->db,
+      "UPDATE drill_desks SET arrived_by = ?3, arrived_at_us = ?4 "
+      "WHERE drill_id = ?1 AND desk_id = ?2", NULL);
+    /* In the incident's timeline too. */
+    g_autoptr (sqlite3_stmt) log = ansim_db_prepare (self->db,
+      "INSERT INTO events (at_wall_us, at_mono_us, kind, desk_id, trigger, incident_id, actor, "
+      "detail) SELECT ?1, ?2, 'drill-arrival', desk_id, trigger, id, ?4, json (?5) "
+      "FROM incidents WHERE id = ?3", NULL);
+    if (upd == NULL || log == NULL)
+      goto db_error;
+    sqlite3_bind_int64 (upd, 1, id);
+    sqlite3_bind_text (upd, 2, desk, -1, SQLITE_STATIC);
+    sqlite3_bind_text (upd, 3, session->user, -1, SQLITE_STATIC);
+    sqlite3_bind_int64 (upd, 4, now);
+    sqlite3_bind_int64 (log, 1, now);
+    sqlite3_bind_int64 (log, 2, g_get_monotonic_time ());
+    sqlite3_bind_int64 (log, 3, incident);
+    sqlite3_bind_text (log, 4, session->user, -1, SQLITE_STATIC);
+    sqlite3_bind_text (log, 5, detail, -1, SQLITE_STATIC);
+    if (sqlite3_step (upd) != SQLITE_DONE || sqlite3_step (log) != SQLITE_DONE)
+      goto db_error;
+  }
+  if (!audit (self, msg, session, PANEL_AUDIT_DRILL_ARRIVAL, target, detail))
     {
       ansim_db_rollback (self->db);
       return audit_failed (msg);
     }
   if (!ansim_db_commit (self->db, &error))
     return send_db_error (msg, self->db, "committing");
-  g_message ("drill %" G_GINT64_FORMAT ": %s by %s", id, action == ARRIVAL ? "arrival" : "ended",
-             session->user);
+  g_message ("drill %" G_GINT64_FORMAT ": arrival at %s recorded by %s", id, desk, session->user);
   send_drill (self, msg, SOUP_STATUS_OK, id);
   return;
 

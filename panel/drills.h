@@ -9,7 +9,7 @@
 #include <sqlite3.h>
 
 #include "console.h"
-#include "drill-tag.h"
+#include "drill-db.h"
 
 G_BEGIN_DECLS
 

@@ -9,7 +9,7 @@
 #include <sys/random.h>
 
 #include "db.h"
-#include "drill-tag.h"
+#include "drill-db.h"
 #include "evidence.h"
 #include "httpsig.h"
 

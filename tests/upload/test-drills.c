@@ -665,6 +665,59 @@ test_schedule (void)
   g_assert_cmpint (panel_int ("SELECT count(*) FROM drill_schedules"), ==, 2);
 }
 
+/* ansimctl drill, on the panel host: the same rules, audited as ansimctl. */
+static int
+ansimctl (const char *args, char **out)
+{
+  g_autofree char *ctl = test_build_path ("ansimctl/ansimctl");
+  g_autofree char *cmd = g_strdup_printf ("%s drill %s --config %s", ctl, args, panel->conf);
+  g_autoptr (GError) error = NULL;
+  int status = 0;
+  g_autofree char *err = NULL;
+  g_assert_true (g_spawn_command_line_sync (cmd, out, &err, &status, &error));
+  g_assert_no_error (error);
+  char *joined = g_strconcat (*out, err, NULL);
+  g_free (*out);
+  *out = joined;
+  return g_spawn_check_wait_status (status, NULL) ? 0 : 1;
+}
+
+static void
+test_ansimctl (void)
+{
+  g_autofree char *out = NULL;
+  guint drills = panel_int ("SELECT count(*) FROM drills");
+  g_assert_cmpint (ansimctl ("arm --desk desk-9", &out), ==, 1);
+  g_assert_nonnull (strstr (out, "unknown desk \"desk-9\""));
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (panel_int ("SELECT count(*) FROM drills"), ==, drills);
+  g_assert_cmpint (ansimctl ("arm --desk desk-2 --minutes 10 --note cli", &out), ==, 0);
+  gint64 id = panel_int ("SELECT max (id) FROM drills");
+  g_autofree char *armed = g_strdup_printf ("drill %" G_GINT64_FORMAT " armed for 1 desk(s)", id);
+  g_assert_nonnull (strstr (out, armed));
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (panel_int ("SELECT count(*) FROM audit_log WHERE action = 'drill-armed' "
+                              "AND actor GLOB 'ansimctl:*' AND role IS NULL"), ==, 1);
+  gint64 at_desk2 = 0;
+  TestIncident *incident = press (desk2, &at_desk2);
+  g_autofree char *sql = g_strdup_printf ("SELECT is_drill FROM incidents WHERE id = %"
+                                          G_GINT64_FORMAT, at_desk2);
+  g_assert_cmpint (panel_int (sql), ==, 1);
+  g_assert_cmpint (ansimctl ("list", &out), ==, 0);
+  g_autofree char *line = g_strdup_printf ("incident %" G_GINT64_FORMAT, at_desk2);
+  g_assert_nonnull (strstr (out, line));
+  g_clear_pointer (&out, g_free);
+  g_autofree char *end = g_strdup_printf ("end %" G_GINT64_FORMAT, id);
+  g_assert_cmpint (ansimctl (end, &out), ==, 0);
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (ansimctl (end, &out), ==, 1);
+  g_assert_nonnull (strstr (out, "already ended"));
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (ansimctl ("end 999", &out), ==, 1);
+  g_assert_nonnull (strstr (out, "no such drill"));
+  test_incident_close (incident);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -674,6 +727,7 @@ main (int argc, char **argv)
   g_test_add_func ("/drills/full-run", test_full_drill);
   g_test_add_func ("/drills/several-desks", test_several_desks);
   g_test_add_func ("/drills/schedule", test_schedule);
+  g_test_add_func ("/drills/ansimctl", test_ansimctl);
   int rc = g_test_run ();
   tear_down ();
   return rc;
