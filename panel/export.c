@@ -279,7 +279,8 @@ panel_export_incident (sqlite3 *db, PanelStore *store, gint64 id, GPtrArray *ide
       drill ? "<p style=\"font-size:1.4em;color:#b3261e\"><b>모의훈련 · DRILL</b>: this "
               "incident was a drill, not a real event.</p>\n" : "",
       e_sum, id, e_uuid, e_desk,
-      drill ? "모의훈련 · drill" : "실제 상황 · real incident", e_dev, ansim_device_key_get_fingerprint (key), e_by,
+      drill ? "모의훈련 · drill" : "실제 상황 · real incident", e_dev,
+      ansim_device_key_get_fingerprint (key), e_by,
       options.decrypt_to != NULL ? "예 · yes (media/)" : "아니요 · no");
     for (guint i = 0; i < report->lines->len; i++)
       {
