@@ -516,8 +516,9 @@ list_schedule (PanelDrills *self, SoupServerMessage *msg)
         }
       gint64 every = sqlite3_column_int64 (stmt, 3) * DAY_US;
       gboolean never = sqlite3_column_type (stmt, 6) == SQLITE_NULL;
-      /* Never drilled: due since the schedule was set. */
-      gint64 due = (never ? sqlite3_column_int64 (stmt, 5) : sqlite3_column_int64 (stmt, 6) + every);
+      /* Never drilled: the first is due one interval after the schedule
+       * was set. */
+      gint64 due = (never ? sqlite3_column_int64 (stmt, 5) : sqlite3_column_int64 (stmt, 6)) + every;
       gint64 soon = MIN (14 * DAY_US, every / 4);
       json_builder_set_member_name (b, "due_at_us");
       json_builder_add_int_value (b, due);

@@ -152,9 +152,16 @@ test('a trainer runs a drill and reads its report with charts', async () => {
     const security = await loggedIn('security');
     await security.waitForFunction(() => document.querySelector('#stream-state').dataset.i18n === 'stream.open');
 
-    // Arm: the desk, the default window (now to an hour later), a note.
+    // The schedule: desk-1 monthly, never drilled yet: due in 30 days.
     await trainer.goto(url + '/console/#/drills');
     await trainer.waitForSelector('#arm-desks input[value="desk-1"]');
+    await trainer.selectOption('#schedule-form select[name="desk"]', 'desk-1');
+    await trainer.fill('#schedule-form input[name="every"]', '30');
+    await trainer.click('#schedule-form button[type="submit"]');
+    await trainer.waitForSelector('#schedule-table tr[data-status="ok"]');
+    assert.match(await trainer.textContent('#schedule-table tbody tr'), /30일마다.*없음/);
+
+    // Arm: the desk, the default window (now to an hour later), a note.
     await trainer.check('#arm-desks input[value="desk-1"]');
     await trainer.fill('#arm-form textarea[name="note"]', '4분기 폭언 대응 훈련');
     await trainer.click('#arm-submit');
@@ -214,6 +221,9 @@ test('a trainer runs a drill and reads its report with charts', async () => {
 
     await trainer.click('#drills-table button.end');
     await trainer.waitForSelector('#drills-table .badge[data-status="ended"]');
+    // The schedule counts the drill: the next is due 30 days after its press.
+    await trainer.waitForFunction(() => !document.querySelector('#schedule-table tbody tr').textContent.includes('없음'));
+    await shot(trainer, 'drill-ended');
     desk.send('close');
     await desk.wait('closed');
 

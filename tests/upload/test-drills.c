@@ -663,6 +663,37 @@ test_schedule (void)
   refused (remove, &logins[TRAINER], NULL, 404, "no such schedule");
   g_assert_cmpuint (count_audit ("drill-schedule-removed"), ==, 1);
   g_assert_cmpint (panel_int ("SELECT count(*) FROM drill_schedules"), ==, 2);
+
+  /* Time passing, written straight into the database: two desks never
+   * drilled, whose schedules were set 100 and 80 days ago (every 91 days:
+   * overdue since 9 days, and due within 14 days). */
+  g_autofree char *path = g_build_filename (panel->dir, "panel.db", NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (sqlite3) rw = ansim_db_open (&ansim_panel_db_schema, path, &error);
+  g_assert_no_error (error);
+  gint64 day = 24 * G_GINT64_CONSTANT (3600) * G_USEC_PER_SEC, now = g_get_real_time ();
+  g_autofree char *sql = g_strdup_printf (
+    "INSERT INTO desks (id, name) VALUES ('desk-3', 'Desk 3'), ('desk-4', 'Desk 4');"
+    "INSERT INTO drill_schedules (desk_id, every_days, created_by, created_at_us) VALUES "
+    "('desk-3', 91, 'trainer', %" G_GINT64_FORMAT "), ('desk-4', 91, 'trainer', %"
+    G_GINT64_FORMAT ");", now - 100 * day, now - 80 * day);
+  g_assert_true (ansim_db_exec (rw, sql, &error));
+  g_autoptr (JsonNode) aged = get_ok ("/api/drills/schedule", &logins[TRAINER]);
+  list = json_object_get_array_member (json_node_get_object (aged), "schedules");
+  guint seen = 0;
+  for (guint i = 0; i < json_array_get_length (list); i++)
+    {
+      JsonObject *o = json_array_get_object_element (list, i);
+      const char *desk = json_object_get_string_member_with_default (o, "desk_id", NULL);
+      if (g_strcmp0 (desk, "desk-3") == 0 || g_strcmp0 (desk, "desk-4") == 0)
+        {
+          seen++;
+          g_assert_true (json_object_get_null_member (o, "last_drill_at_us"));
+          g_assert_cmpstr (json_object_get_string_member (o, "status"), ==,
+                           g_str_equal (desk, "desk-3") ? "overdue" : "due-soon");
+        }
+    }
+  g_assert_cmpuint (seen, ==, 2);
 }
 
 /* ansimctl drill, on the panel host: the same rules, audited as ansimctl. */
