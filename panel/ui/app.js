@@ -832,6 +832,7 @@ async function loadReport() {
   const data = result.data;
   state.report = data;
   $('#report-note').textContent = t('reports.note.' + data.kind, { site: data.site });
+  drawChart($('#chart-site'), data.trends.site, SERIES[data.kind], 'site');
   drawChart($('#chart-month'), data.trends.month, SERIES[data.kind], 'month');
   drawChart($('#chart-desk'), data.trends.desk, SERIES[data.kind], 'desk');
   const body = $('#report-table tbody');

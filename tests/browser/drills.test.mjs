@@ -242,6 +242,8 @@ test('a trainer runs a drill and reads its report with charts', async () => {
       assert.ok(Number.isInteger(row[f]) && row[f] > 0, f + ' = ' + row[f]);
     assert.ok(row.press_to_shown_us <= row.press_to_ack_us && row.press_to_ack_us <= row.press_to_arrival_us);
     const series = ['press_to_shown_us', 'press_to_ack_us', 'press_to_arrival_us'];
+    await checkChart(trainer, 'site', api.trends.site, series);
+    assert.equal(api.trends.site[0].key, '시험 구청');
     await checkChart(trainer, 'month', api.trends.month, series);
     const byDesk = await checkChart(trainer, 'desk', api.trends.desk, series);
     assert.equal(byDesk.bars.length, 3);
@@ -260,6 +262,7 @@ test('a trainer runs a drill and reads its report with charts', async () => {
     // Real incidents are reported apart (none here).
     await trainer.selectOption('#report-filters select[name="kind"]', 'real');
     await trainer.waitForSelector('#chart-month p.status');
+    await trainer.waitForSelector('#chart-site p.status');
     assert.equal(await trainer.locator('#report-table tbody tr').count(), 0);
 
     // The auditor reads the drills and finds every drill action audited.
