@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* This file contains drills (모의훈련) and response-time reports (API in
- * docs/console.md): arming a drill for desks and a time window, the tag
- * ingest puts on the next press of an armed desk, arrival on scene, the
- * end of a drill, the drill schedule, and the figures press -> alert ->
- * shown -> acknowledged -> arrival -> resolved per drill, per desk, per
- * site and per month, for drills and (separately) real incidents. */
+/* This file contains the console's side of drills (모의훈련) and the
+ * response-time reports (API in docs/console.md): arming a drill for desks
+ * and a time window, arrival on scene, the end of a drill (the database
+ * side and the tag ingest puts on a press are in drill-db.c), the drill
+ * schedule, and the figures press -> alert -> shown -> acknowledged ->
+ * arrival -> resolved per drill, per desk, per site and per month, for
+ * drills and (separately) real incidents. */
 #include "drills.h"
 
 #include <json-glib/json-glib.h>
@@ -721,7 +722,7 @@ report_rows (PanelDrills *self, gboolean drills, gint64 since_us, gint64 until_u
   if (until_us >= 0)
     sqlite3_bind_int64 (stmt, 2, until_us);
   sqlite3_bind_int64 (stmt, 3, drill_id);
-  sqlite3_bind_int64 (stmt, 4, MAX_REPORT_ROWS);
+  sqlite3_bind_int64 (stmt, 4, MAX_REPORT_ROWS + 1);  /* one more: to tell it was cut */
   g_autoptr (GPtrArray) rows = g_ptr_array_new_with_free_func (report_row_free);
   int rc;
   while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
@@ -942,6 +943,9 @@ send_report (PanelDrills *self, SoupServerMessage *msg, GHashTable *query)
   g_autoptr (GPtrArray) rows = report_rows (self, drills, since, until, 0);
   if (rows == NULL)
     return send_db_error (msg, self->db, "reading the report");
+  gboolean truncated = rows->len > MAX_REPORT_ROWS;
+  if (truncated)
+    g_ptr_array_set_size (rows, MAX_REPORT_ROWS);
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "kind");
@@ -949,7 +953,7 @@ send_report (PanelDrills *self, SoupServerMessage *msg, GHashTable *query)
   json_builder_set_member_name (b, "site");
   json_builder_add_string_value (b, self->site_name);
   json_builder_set_member_name (b, "truncated");
-  json_builder_add_boolean_value (b, rows->len >= MAX_REPORT_ROWS);
+  json_builder_add_boolean_value (b, truncated);
   json_builder_set_member_name (b, "rows");
   json_builder_begin_array (b);
   for (guint i = 0; i < rows->len; i++)
@@ -1014,6 +1018,8 @@ export_report (PanelDrills *self, SoupServerMessage *msg, PanelSession *session,
   g_autoptr (GPtrArray) rows = report_rows (self, drills, since, until, 0);
   if (rows == NULL)
     return send_db_error (msg, self->db, "reading the report");
+  if (rows->len > MAX_REPORT_ROWS)
+    g_ptr_array_set_size (rows, MAX_REPORT_ROWS);
   g_autoptr (GString) csv = g_string_new (NULL);
   static const char *const header[] = {
     "kind", "drill", "desk_id", "desk_name", "incident", "pressed_at", "alert_received_at",
