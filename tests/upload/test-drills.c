@@ -350,6 +350,39 @@ test_refusals (void)
   g_free (request ("GET", "/api/reports?kind=maybe", &logins[TRAINER], FALSE, NULL, &status));
   g_assert_cmpuint (status, ==, 400);
 
+  /* Every route that changes something: no session 401, no CSRF token
+   * 403, a wrong role 403, an oversized body 413, odd ids 400/404. */
+  static const char *const writes[] = { "/api/drills", "/api/drills/1/arrival",
+                                        "/api/drills/1/end", "/api/drills/schedule",
+                                        "/api/drills/schedule/1/remove",
+                                        "/api/incidents/1/shown", NULL };
+  for (guint i = 0; writes[i] != NULL; i++)
+    {
+      g_autofree char *a = request ("POST", writes[i], NULL, FALSE, "{}", &status);
+      g_assert_cmpuint (status, ==, 401);
+      g_autofree char *b = request ("POST", writes[i], &logins[ADMIN], FALSE, "{}", &status);
+      g_assert_cmpuint (status, ==, 403);
+      g_assert_nonnull (strstr (b, "csrf"));
+      g_autofree char *c = request ("POST", writes[i], &logins[AUDITOR], TRUE, "{}", &status);
+      g_assert_cmpuint (status, ==, 403);
+      g_assert_nonnull (strstr (c, "forbidden"));
+      g_autofree char *big = g_strnfill (70 * 1024, ' ');
+      g_autofree char *d = request ("POST", writes[i], &logins[ADMIN], TRUE, big, &status);
+      g_assert_cmpuint (status, ==, 413);
+    }
+  static const char *const odd[] = { "/api/drills/-1/end", "/api/drills/0/end",
+                                     "/api/drills/1x/end", "/api/drills/1/end/now",
+                                     "/api/drills/1/%2e%2e", "/api/drills/schedule/x/remove",
+                                     "/api/drillsx", NULL };
+  for (guint i = 0; odd[i] != NULL; i++)
+    {
+      g_autofree char *reply = request ("POST", odd[i], &logins[TRAINER], TRUE, "{}", &status);
+      if (status != 400 && status != 404)
+        g_error ("POST %s: %u %s", odd[i], status, reply);
+    }
+  g_free (request ("PUT", "/api/drills", &logins[TRAINER], TRUE, "{}", &status));
+  g_assert_cmpuint (status, ==, 405);
+
   g_assert_cmpint (panel_int ("SELECT count(*) FROM drills"), ==, 0);
   g_assert_cmpint (panel_int ("SELECT count(*) FROM drill_desks"), ==, 0);
   g_assert_cmpint (panel_int ("SELECT count(*) FROM drill_schedules"), ==, 0);
