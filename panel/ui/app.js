@@ -462,6 +462,7 @@ function timelineText(e) {
   if (e.actor) text += ' · ' + e.actor;
   if (d.category) text += ' · ' + t('category.' + d.category);
   if (d.note) text += ' · “' + d.note + '”';
+  if (e.what === 'drill-tagged' && d.drill) text += ' · #' + d.drill + (d.armed_by ? ' (' + d.armed_by + ')' : '');
   return text;
 }
 
