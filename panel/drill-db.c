@@ -65,6 +65,10 @@ panel_drill_arm (sqlite3 *db, const char *const *desks, guint n_desks, gint64 st
       g_set_error_literal (error, PANEL_DRILL_ERROR, PANEL_DRILL_ERROR_INVALID, bad);
       return FALSE;
     }
+  /* A press from before the drill was armed is never the drill: its alert
+   * may still be on its way (a desk offline for a while), and a real
+   * incident taken for a drill is the one mistake that must not happen. */
+  start_us = MAX (start_us, now);
 
   g_autoptr (GError) local = NULL;
   if (!ansim_db_begin (db, &local))

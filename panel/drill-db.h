@@ -21,7 +21,8 @@ typedef enum {
 
 /* Arms a drill for desks (1 to 100 distinct desk ids the panel knows) and
  * the window [start_us, end_us) (end after start, not in the past, at most
- * 7 days), in one transaction with its audit entry (`drill-armed`; actor,
+ * 7 days; a start in the past becomes now: a press before arming is never
+ * the drill), in one transaction with its audit entry (`drill-armed`; actor,
  * actor_role and client as for panel_audit_append). Nothing is stored when
  * it fails. */
 gboolean panel_drill_arm (sqlite3 *db, const char *const *desks, guint n_desks, gint64 start_us,

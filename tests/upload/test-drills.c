@@ -398,6 +398,8 @@ test_full_drill (void)
   gint64 now = g_get_real_time ();
   gint64 drill = arm ("[\"desk-1\"]", now - G_USEC_PER_SEC, now + 600 * G_USEC_PER_SEC);
   g_assert_cmpuint (count_audit ("drill-armed"), ==, 1);
+  /* It was asked to start a second ago: it starts when armed. */
+  g_assert_cmpint (panel_int ("SELECT window_start_us - armed_at_us FROM drills"), ==, 0);
   g_autofree char *arrival_path = g_strdup_printf ("/api/drills/%" G_GINT64_FORMAT "/arrival",
                                                    drill);
   refused (arrival_path, &logins[TRAINER], "{\"desk\":\"desk-1\"}", 409, "nobody has pressed");
