@@ -27,6 +27,7 @@ G_BEGIN_DECLS
 #define PANEL_AUDIT_DRILL_ARMED "drill-armed"
 #define PANEL_AUDIT_DRILL_ARRIVAL "drill-arrival"
 #define PANEL_AUDIT_DRILL_ENDED "drill-ended"
+#define PANEL_AUDIT_DRILL_UNTAGGED "drill-untagged"
 #define PANEL_AUDIT_DRILL_SCHEDULE_SET "drill-schedule-set"
 #define PANEL_AUDIT_DRILL_SCHEDULE_REMOVED "drill-schedule-removed"
 #define PANEL_AUDIT_REPORT_EXPORTED "report-exported"

@@ -216,6 +216,89 @@ panel_drill_end (sqlite3 *db, gint64 id, const char *actor, const char *actor_ro
 }
 
 gboolean
+panel_drill_untag (sqlite3 *db, gint64 incident_id, const char *note, const char *actor,
+                   const char *actor_role, const char *client, gint64 *out_drill_id,
+                   GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  if (!ansim_db_begin (db, &local))
+    {
+      g_set_error (error, PANEL_DRILL_ERROR, PANEL_DRILL_ERROR_DATABASE, "%s", local->message);
+      return FALSE;
+    }
+  g_autoptr (sqlite3_stmt) find = ansim_db_prepare (db,
+    "SELECT drill_id, desk_id, arrived_by, arrived_at_us FROM drill_desks WHERE incident_id = ?1",
+    NULL);
+  g_autoptr (sqlite3_stmt) unlink = ansim_db_prepare (db,
+    "UPDATE drill_desks SET incident_id = NULL, arrived_by = NULL, arrived_at_us = NULL "
+    "WHERE incident_id = ?1", NULL);
+  g_autoptr (sqlite3_stmt) mark = ansim_db_prepare (db,
+    "UPDATE incidents SET is_drill = 0 WHERE id = ?1", NULL);
+  g_autoptr (sqlite3_stmt) log = ansim_db_prepare (db,
+    "INSERT INTO events (at_wall_us, at_mono_us, kind, desk_id, trigger, incident_id, actor, "
+    "detail) SELECT ?1, ?2, 'drill-untagged', desk_id, trigger, id, ?4, json (?5) "
+    "FROM incidents WHERE id = ?3", NULL);
+  if (find == NULL || unlink == NULL || mark == NULL || log == NULL)
+    return db_failed (db, error, "making the incident real");
+  sqlite3_bind_int64 (find, 1, incident_id);
+  int rc = sqlite3_step (find);
+  if (rc == SQLITE_DONE)
+    {
+      ansim_db_rollback (db);
+      g_set_error (error, PANEL_DRILL_ERROR, PANEL_DRILL_ERROR_NOT_FOUND,
+                   "incident %" G_GINT64_FORMAT " is not the press of a drill", incident_id);
+      return FALSE;
+    }
+  if (rc != SQLITE_ROW)
+    return db_failed (db, error, "making the incident real");
+  gint64 drill = sqlite3_column_int64 (find, 0);
+  g_autoptr (JsonBuilder) d = json_builder_new ();
+  json_builder_begin_object (d);
+  json_builder_set_member_name (d, "drill");
+  json_builder_add_int_value (d, drill);
+  json_builder_set_member_name (d, "desk");
+  json_builder_add_string_value (d, (const char *) sqlite3_column_text (find, 1));
+  if (sqlite3_column_type (find, 3) != SQLITE_NULL)
+    {
+      /* kept here, since the drill's row forgets it */
+      json_builder_set_member_name (d, "arrived_by");
+      json_builder_add_string_value (d, (const char *) sqlite3_column_text (find, 2));
+      json_builder_set_member_name (d, "arrived_at_us");
+      json_builder_add_int_value (d, sqlite3_column_int64 (find, 3));
+    }
+  if (note != NULL)
+    {
+      json_builder_set_member_name (d, "note");
+      json_builder_add_string_value (d, note);
+    }
+  json_builder_end_object (d);
+  g_autoptr (JsonNode) dn = json_builder_get_root (d);
+  g_autofree char *detail = json_to_string (dn, FALSE);
+  gint64 now = g_get_real_time ();
+  sqlite3_bind_int64 (unlink, 1, incident_id);
+  sqlite3_bind_int64 (mark, 1, incident_id);
+  sqlite3_bind_int64 (log, 1, now);
+  sqlite3_bind_int64 (log, 2, g_get_monotonic_time ());
+  sqlite3_bind_int64 (log, 3, incident_id);
+  sqlite3_bind_text (log, 4, actor, -1, SQLITE_STATIC);
+  sqlite3_bind_text (log, 5, detail, -1, SQLITE_STATIC);
+  if (sqlite3_step (unlink) != SQLITE_DONE || sqlite3_step (mark) != SQLITE_DONE ||
+      sqlite3_step (log) != SQLITE_DONE)
+    return db_failed (db, error, "making the incident real");
+  g_autofree char *target = g_strdup_printf ("incident %" G_GINT64_FORMAT, incident_id);
+  if (!panel_audit_append (db, actor, actor_role, client, PANEL_AUDIT_DRILL_UNTAGGED, target,
+                           detail, &local) ||
+      !ansim_db_commit (db, &local))
+    {
+      ansim_db_rollback (db);
+      g_set_error (error, PANEL_DRILL_ERROR, PANEL_DRILL_ERROR_DATABASE, "%s", local->message);
+      return FALSE;
+    }
+  *out_drill_id = drill;
+  return TRUE;
+}
+
+gboolean
 panel_drill_claim (sqlite3 *db, const char *desk_id, gint64 pressed_wall_us, gint64 incident_id,
                    gint64 *out_drill_id, GError **error)
 {

@@ -34,6 +34,16 @@ gboolean panel_drill_arm (sqlite3 *db, const char *const *desks, guint n_desks, 
 gboolean panel_drill_end (sqlite3 *db, gint64 id, const char *actor, const char *actor_role,
                           const char *client, GError **error);
 
+/* Someone found that a press tagged as a drill was a real emergency: the
+ * incident becomes real (is_drill 0), leaves its drill (whose desk is
+ * armed again if the drill is still running) and a `drill-untagged`
+ * event and audit entry (with note, may be NULL) say who and why.
+ * *out_drill_id is the drill it left. NOT_FOUND when the incident is not a
+ * drill's press. */
+gboolean panel_drill_untag (sqlite3 *db, gint64 incident_id, const char *note, const char *actor,
+                            const char *actor_role, const char *client, gint64 *out_drill_id,
+                            GError **error);
+
 /* For ingest, inside its write transaction, right after it inserted
  * incident_id: if desk_id has a drill armed (not ended) whose window holds
  * pressed_wall_us (the press time on the desk's clock) and that has not

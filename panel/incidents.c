@@ -16,6 +16,7 @@
 #include "age.h"
 #include "audit.h"
 #include "db.h"
+#include "drill-db.h"
 #include "evidence.h"
 #include "export.h"
 #include "httpsig.h"
@@ -503,7 +504,7 @@ send_incident (PanelIncidents *self, SoupServerMessage *msg, gint64 id)
   send_builder (msg, SOUP_STATUS_OK, b);
 }
 
-typedef enum { ACKNOWLEDGE, RESOLVE, ANNOTATE, SHOWN } Action;
+typedef enum { ACKNOWLEDGE, RESOLVE, ANNOTATE, SHOWN, NOT_A_DRILL } Action;
 
 /* Acknowledge, resolve or annotate: the incident row, an event in its
  * timeline and the audit entry in one transaction; then every console is
@@ -706,6 +707,39 @@ send_shown (PanelIncidents *self, SoupServerMessage *msg, gint64 id, gboolean fi
   json_builder_add_string_value (b, (const char *) sqlite3_column_text (stmt, 1));
   json_builder_end_object (b);
   send_builder (msg, SOUP_STATUS_OK, b);
+}
+
+/* POST /api/incidents/ID/not-a-drill {"note"?}: the press the panel took
+ * for a drill was a real emergency. */
+static void
+untag_drill (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session, gint64 id)
+{
+  static const char *const members[] = { "note", NULL };
+  const char *note = NULL;
+  g_autoptr (JsonObject) body = NULL;
+  if (soup_server_message_get_request_body (msg)->length > 0)
+    {
+      body = panel_console_read_json_object (msg);
+      if (body == NULL || !only_members (msg, body, members) ||
+          !optional_text (msg, body, "note", MAX_NOTE_CHARS, &note))
+        return;
+    }
+  g_autoptr (GError) error = NULL;
+  gint64 drill = 0;
+  const char *host = soup_server_message_get_remote_host (msg);
+  if (!panel_drill_untag (self->db, id, note, session->user, panel_role_to_string (session->role),
+                          host != NULL ? host : "unknown", &drill, &error))
+    {
+      if (g_error_matches (error, PANEL_DRILL_ERROR, PANEL_DRILL_ERROR_NOT_FOUND))
+        return panel_console_send_error (msg, SOUP_STATUS_CONFLICT, "conflict", error->message);
+      g_warning ("%s", error->message);
+      return panel_console_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "internal",
+                                       "the panel cannot record the change");
+    }
+  g_message ("incident %" G_GINT64_FORMAT " is a real incident, not drill %" G_GINT64_FORMAT
+             " (%s)", id, drill, session->user);
+  publish_incident (self, "incident-updated", id, -1);
+  send_incident (self, msg, id);
 }
 
 static gboolean
@@ -912,14 +946,18 @@ handle_incidents (SoupServer *server, SoupServerMessage *msg, const char *path,
         action = ANNOTATE;
       else if (g_str_equal (parts[1], "shown"))
         action = SHOWN;
+      else if (g_str_equal (parts[1], "not-a-drill"))
+        action = NOT_A_DRILL;
       else
         return panel_console_send_error (msg, SOUP_STATUS_NOT_FOUND, "not-found",
                                          "no such resource");
     }
   if (!require_method (msg, n == 2 ? "POST" : "GET"))
     return;
-  guint roles = n == 2 ? PANEL_ROLE_SECURITY | PANEL_ROLE_ADMIN
-                       : PANEL_ROLE_SECURITY | PANEL_ROLE_TRAINER | PANEL_ROLE_ADMIN;
+  /* Security on the scene and the trainer running the drill may both find
+   * that a "drill" press was real. */
+  guint roles = n == 2 && action != NOT_A_DRILL ? PANEL_ROLE_SECURITY | PANEL_ROLE_ADMIN
+                : PANEL_ROLE_SECURITY | PANEL_ROLE_TRAINER | PANEL_ROLE_ADMIN;
   g_autoptr (PanelSession) session = panel_console_authorize (self->console, msg, roles);
   if (session == NULL)
     return;
@@ -929,6 +967,8 @@ handle_incidents (SoupServer *server, SoupServerMessage *msg, const char *path,
     show_incident (self, msg, session, id);
   else if (action == SHOWN)
     mark_shown (self, msg, session, id);
+  else if (action == NOT_A_DRILL)
+    untag_drill (self, msg, session, id);
   else
     act (self, msg, session, id, action);
 }

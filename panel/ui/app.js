@@ -515,6 +515,7 @@ async function loadIncident(id) {
   if (state.play.waiting) playNext();
   showPlayStatus();
   $('#incident-ack').hidden = !canAct || inc.status !== 'open';
+  $('#incident-not-drill').hidden = !inc.is_drill || !STREAM_ROLES.includes(state.session.role);
   $('#resolve-form').hidden = !canAct || inc.status === 'resolved';
   $('#note-form').hidden = !canAct;
 }
@@ -946,6 +947,13 @@ async function start() {
   $('#banner-close').addEventListener('click', () => { $('#alert-banner').hidden = true; });
   $('#incident-ack').addEventListener('click', () => acknowledge(Number(state.incidentId)));
   $('#resolve-form').addEventListener('submit', onResolve);
+  $('#incident-not-drill').addEventListener('click', async () => {
+    if (!confirm(t('incident.not-a-drill-confirm'))) return;
+    const result = await api('POST', '/api/incidents/' + state.incidentId + '/not-a-drill');
+    if (result.status !== 200) { showError(result); return; }
+    upsertIncident(result.data.incident);
+    loadIncident(state.incidentId);
+  });
   $('#incident-video').addEventListener('ended', playNext);
   $('#export-media').addEventListener('change', setExportLink);
   $('#incident-video').addEventListener('error', () => {

@@ -209,6 +209,8 @@ test('a trainer runs a drill and reads its report with charts', async () => {
     // Security resolves it in the console, as any incident.
     await security.click('#banner-open');
     await security.waitForSelector('#page-incident[data-drill="true"]:not([hidden])');
+    // Were it a real emergency, security could say so from here.
+    await security.waitForSelector('#incident-not-drill:not([hidden])');
     await security.selectOption('#resolve-form select[name="category"]', 'drill');
     await security.click('#resolve-form button[type="submit"]');
     await security.waitForSelector('#page-incident[data-status="resolved"]');

@@ -355,7 +355,8 @@ test_refusals (void)
   static const char *const writes[] = { "/api/drills", "/api/drills/1/arrival",
                                         "/api/drills/1/end", "/api/drills/schedule",
                                         "/api/drills/schedule/1/remove",
-                                        "/api/incidents/1/shown", NULL };
+                                        "/api/incidents/1/shown",
+                                        "/api/incidents/1/not-a-drill", NULL };
   for (guint i = 0; writes[i] != NULL; i++)
     {
       g_autofree char *a = request ("POST", writes[i], NULL, FALSE, "{}", &status);
@@ -784,6 +785,43 @@ test_ansimctl (void)
   test_incident_close (incident);
 }
 
+/* A press the panel took for the drill was a real emergency: security
+ * says so, the incident becomes real and the desk waits for the drill's
+ * press again. */
+static void
+test_not_a_drill (void)
+{
+  gint64 now = g_get_real_time ();
+  gint64 drill = arm ("[\"desk-1\"]", now, now + 600 * G_USEC_PER_SEC);
+  gint64 first = 0, second = 0;
+  TestIncident *a = press (desk1, &first);
+  g_autofree char *path = g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT "/not-a-drill",
+                                           first);
+  refused (path, &logins[AUDITOR], NULL, 403, "forbidden");
+  g_autoptr (JsonNode) real = post_ok (path, &logins[SECURITY],
+                                       "{\"note\":\"a real threat, not the drill\"}", 200);
+  g_assert_false (json_object_get_boolean_member (json_object_get_object_member (
+    json_node_get_object (real), "incident"), "is_drill"));
+  refused (path, &logins[SECURITY], NULL, 409, "is not the press of a drill");
+  g_assert_cmpuint (count_audit ("drill-untagged"), ==, 1);
+  g_autofree char *sql = g_strdup_printf ("SELECT count(*) FROM events WHERE kind = "
+                                          "'drill-untagged' AND actor = 'security' AND "
+                                          "incident_id = %" G_GINT64_FORMAT, first);
+  g_assert_cmpint (panel_int (sql), ==, 1);
+  g_autofree char *waiting = g_strdup_printf ("SELECT count(*) FROM drill_desks WHERE drill_id = %"
+                                              G_GINT64_FORMAT " AND incident_id IS NULL", drill);
+  g_assert_cmpint (panel_int (waiting), ==, 1);
+  /* The next press at the desk is the drill. */
+  TestIncident *b = press (desk1, &second);
+  g_autofree char *is_drill = g_strdup_printf ("SELECT is_drill FROM incidents WHERE id = %"
+                                               G_GINT64_FORMAT, second);
+  g_assert_cmpint (panel_int (is_drill), ==, 1);
+  g_autofree char *end = g_strdup_printf ("/api/drills/%" G_GINT64_FORMAT "/end", drill);
+  g_autoptr (JsonNode) ended = post_ok (end, &logins[TRAINER], NULL, 200);
+  test_incident_close (a);
+  test_incident_close (b);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -794,6 +832,7 @@ main (int argc, char **argv)
   g_test_add_func ("/drills/several-desks", test_several_desks);
   g_test_add_func ("/drills/schedule", test_schedule);
   g_test_add_func ("/drills/ansimctl", test_ansimctl);
+  g_test_add_func ("/drills/not-a-drill", test_not_a_drill);
   int rc = g_test_run ();
   tear_down ();
   return rc;
