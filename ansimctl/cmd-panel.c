@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* ansimctl commands run on the panel host against the panel's database:
- * `user add|passwd|disable|enable|list`, `audit verify|export` and `purge`. */
+ * `user add|passwd|disable|enable|list`, `audit verify|export`, `purge` and
+ * `drill arm|end|list`. */
 #include "cmd-panel.h"
 
 #include <errno.h>
@@ -15,6 +16,7 @@
 #include "db.h"
 #include "retention.h"
 #include "store.h"
+#include "drill-db.h"
 
 typedef struct {
   char *config;
@@ -401,4 +403,142 @@ ansimctl_purge (int argc, char **argv)
 fail:
   g_printerr ("ansimctl purge: %s\n", error->message);
   return 1;
+}
+
+static int
+drill_arm (int argc, char **argv)
+{
+  g_auto (PanelOptions) o = { 0 };
+  g_auto (GStrv) desks = NULL;
+  gint minutes = 60;
+  g_autofree char *note = NULL;
+  GOptionEntry entries[] = {
+    { "desk", 0, 0, G_OPTION_ARG_STRING_ARRAY, &desks, "A desk to arm (repeat for several)",
+      "DESK" },
+    { "minutes", 'm', 0, G_OPTION_ARG_INT, &minutes, "The window, from now (default 60)", "N" },
+    { "note", 0, 0, G_OPTION_ARG_STRING, &note, "The scenario", "TEXT" },
+    { NULL }
+  };
+  g_autoptr (GOptionContext) context =
+    g_option_context_new ("- arm a drill: the next press at each desk within the window is the "
+                          "drill");
+  g_option_context_add_main_entries (context, entries, NULL);
+  add_panel_options (context, &o);
+  if (!parse (context, &argc, &argv, 0, 0, "drill arm"))
+    return 2;
+  if (desks == NULL || minutes < 1)
+    {
+      g_printerr ("ansimctl drill arm: give at least one --desk and --minutes of 1 or more\n");
+      return 2;
+    }
+  g_autoptr (GError) error = NULL;
+  g_autoptr (sqlite3) db = open_panel_db (&o, &error);
+  g_autofree char *who = actor ();
+  gint64 now = g_get_real_time (), id = 0;
+  if (db == NULL ||
+      !panel_drill_arm (db, (const char *const *) desks, g_strv_length (desks), now,
+                        now + (gint64) minutes * 60 * G_USEC_PER_SEC, note, who, NULL, NULL, &id,
+                        &error))
+    {
+      g_printerr ("ansimctl drill arm: %s\n", error->message);
+      return 1;
+    }
+  g_print ("drill %" G_GINT64_FORMAT " armed for %u desk(s) for %d minutes\n", id,
+           g_strv_length (desks), minutes);
+  return 0;
+}
+
+static int
+drill_end (int argc, char **argv)
+{
+  g_auto (PanelOptions) o = { 0 };
+  g_autoptr (GOptionContext) context = g_option_context_new ("ID - end a drill");
+  add_panel_options (context, &o);
+  if (!parse (context, &argc, &argv, 1, 1, "drill end"))
+    return 2;
+  gint64 id = 0;
+  if (!g_ascii_string_to_signed (argv[1], 10, 1, G_MAXINT64, &id, NULL))
+    {
+      g_printerr ("ansimctl drill end: '%s' is not a drill number\n", argv[1]);
+      return 2;
+    }
+  g_autoptr (GError) error = NULL;
+  g_autoptr (sqlite3) db = open_panel_db (&o, &error);
+  g_autofree char *who = actor ();
+  if (db == NULL || !panel_drill_end (db, id, who, NULL, NULL, &error))
+    {
+      g_printerr ("ansimctl drill end: %s\n", error->message);
+      return 1;
+    }
+  g_print ("drill %" G_GINT64_FORMAT " ended\n", id);
+  return 0;
+}
+
+static char *
+local_time (gint64 us)
+{
+  g_autoptr (GDateTime) dt = g_date_time_new_from_unix_local (us / G_USEC_PER_SEC);
+  return dt != NULL ? g_date_time_format (dt, "%Y-%m-%d %H:%M:%S") : g_strdup ("?");
+}
+
+static int
+drill_list (int argc, char **argv)
+{
+  g_auto (PanelOptions) o = { 0 };
+  g_autoptr (GOptionContext) context = g_option_context_new ("- list drills, newest first");
+  add_panel_options (context, &o);
+  if (!parse (context, &argc, &argv, 0, 0, "drill list"))
+    return 2;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (sqlite3) db = open_panel_db (&o, &error);
+  g_autoptr (sqlite3_stmt) stmt = NULL;
+  if (db != NULL)
+    stmt = ansim_db_prepare (db,
+      "SELECT d.id, d.window_start_us, d.window_end_us, d.armed_by, d.ended_at_us IS NOT NULL, "
+      "dd.desk_id, dd.incident_id, i.acknowledged_by, dd.arrived_at_us IS NOT NULL "
+      "FROM drills d JOIN drill_desks dd ON dd.drill_id = d.id "
+      "LEFT JOIN incidents i ON i.id = dd.incident_id ORDER BY d.id DESC, dd.desk_id", &error);
+  if (stmt == NULL)
+    {
+      g_printerr ("ansimctl drill list: %s\n", error->message);
+      return 1;
+    }
+  gint64 last = 0;
+  while (sqlite3_step (stmt) == SQLITE_ROW)
+    {
+      if (sqlite3_column_int64 (stmt, 0) != last)
+        {
+          last = sqlite3_column_int64 (stmt, 0);
+          g_autofree char *from = local_time (sqlite3_column_int64 (stmt, 1));
+          g_autofree char *until = local_time (sqlite3_column_int64 (stmt, 2));
+          g_print ("drill %" G_GINT64_FORMAT "  %s .. %s  by %s%s\n", last, from, until,
+                   sqlite3_column_text (stmt, 3), sqlite3_column_int (stmt, 4) ? "  (ended)" : "");
+        }
+      if (sqlite3_column_type (stmt, 6) == SQLITE_NULL)
+        g_print ("  desk %-16s no press yet\n", sqlite3_column_text (stmt, 5));
+      else
+        g_print ("  desk %-16s incident %" G_GINT64_FORMAT "%s%s%s\n",
+                 sqlite3_column_text (stmt, 5), (gint64) sqlite3_column_int64 (stmt, 6),
+                 sqlite3_column_type (stmt, 7) != SQLITE_NULL ? ", acknowledged by " : "",
+                 sqlite3_column_type (stmt, 7) != SQLITE_NULL
+                   ? (const char *) sqlite3_column_text (stmt, 7) : "",
+                 sqlite3_column_int (stmt, 8) ? ", arrival recorded" : "");
+    }
+  return 0;
+}
+
+int
+ansimctl_drill (int argc, char **argv)
+{
+  const char *sub = argc > 1 ? argv[1] : "";
+
+  if (strcmp (sub, "arm") == 0)
+    return drill_arm (argc - 1, argv + 1);
+  if (strcmp (sub, "end") == 0)
+    return drill_end (argc - 1, argv + 1);
+  if (strcmp (sub, "list") == 0)
+    return drill_list (argc - 1, argv + 1);
+  g_printerr ("Usage: ansimctl drill arm|end|list [OPTIONS]\n"
+              "'ansimctl drill arm --help' describes the options.\n");
+  return 2;
 }

@@ -25,6 +25,7 @@ const AnsimctlCommand ansimctl_commands[] = {
   { "user", "Add, change or disable console users (on the panel host)", ansimctl_user },
   { "audit", "Verify or export the panel's audit log (on the panel host)", ansimctl_audit },
   { "purge", "Delete incidents whose retention period is over (on the panel host)", ansimctl_purge },
+  { "drill", "Arm, end or list drills (모의훈련) (on the panel host)", ansimctl_drill },
   { NULL }
 };
 

@@ -220,12 +220,51 @@ static const char panel_v5[] =
   "    OR (SELECT purge_started_at_us FROM incidents WHERE id = OLD.incident_id) IS NULL\n"
   "BEGIN SELECT RAISE (ABORT, 'events are append-only'); END;\n";
 
+/* Version 6: drills (모의훈련). A trainer arms a drill for desks and a time
+ * window; ingest ties the first press of each armed desk inside the window
+ * to it (drill_desks.incident_id) and marks that incident is_drill. The
+ * schedule says how often each desk (or the whole site) should be drilled. */
+static const char panel_v6[] =
+  "CREATE TABLE drills (\n"
+  "  id              INTEGER PRIMARY KEY,\n"
+  "  armed_by        TEXT NOT NULL,\n"
+  "  armed_at_us     INTEGER NOT NULL,\n"
+  "  window_start_us INTEGER NOT NULL,\n"
+  "  window_end_us   INTEGER NOT NULL,\n"
+  "  note            TEXT,\n"
+  "  ended_by        TEXT,\n"
+  "  ended_at_us     INTEGER,\n"
+  "  CHECK (window_end_us > window_start_us),\n"
+  "  CHECK ((ended_by IS NULL) = (ended_at_us IS NULL))\n"
+  ");\n"
+  "CREATE TABLE drill_desks (\n"
+  "  drill_id      INTEGER NOT NULL REFERENCES drills (id),\n"
+  "  desk_id       TEXT NOT NULL REFERENCES desks (id),\n"
+  "  incident_id   INTEGER UNIQUE REFERENCES incidents (id),\n"
+  "  arrived_by    TEXT,\n"
+  "  arrived_at_us INTEGER,\n"
+  "  PRIMARY KEY (drill_id, desk_id),\n"
+  "  CHECK ((arrived_by IS NULL) = (arrived_at_us IS NULL)),\n"
+  "  CHECK (arrived_at_us IS NULL OR incident_id IS NOT NULL)\n"
+  ");\n"
+  "CREATE INDEX drill_desks_waiting ON drill_desks (desk_id) WHERE incident_id IS NULL;\n"
+  "CREATE TABLE drill_schedules (\n"
+  "  id            INTEGER PRIMARY KEY,\n"
+  "  desk_id       TEXT REFERENCES desks (id),\n"
+  "  every_days    INTEGER NOT NULL CHECK (every_days BETWEEN 1 AND 3660),\n"
+  "  created_by    TEXT NOT NULL,\n"
+  "  created_at_us INTEGER NOT NULL,\n"
+  "  UNIQUE (desk_id)\n"
+  ");\n"
+  "CREATE INDEX events_alert_shown ON events (incident_id) WHERE kind = 'alert-shown';\n";
+
 static const char *const panel_migrations[] = {
   panel_v1,
   panel_v2,
   panel_v3,
   panel_v4,
   panel_v5,
+  panel_v6,
 };
 
 const AnsimDbSchema ansim_panel_db_schema = {

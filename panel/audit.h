@@ -27,6 +27,13 @@ G_BEGIN_DECLS
 #define PANEL_AUDIT_LEGAL_HOLD_SET "legal-hold-set"
 #define PANEL_AUDIT_LEGAL_HOLD_RELEASED "legal-hold-released"
 #define PANEL_AUDIT_INCIDENT_PURGED "incident-purged"
+#define PANEL_AUDIT_DRILL_ARMED "drill-armed"
+#define PANEL_AUDIT_DRILL_ARRIVAL "drill-arrival"
+#define PANEL_AUDIT_DRILL_ENDED "drill-ended"
+#define PANEL_AUDIT_DRILL_UNTAGGED "drill-untagged"
+#define PANEL_AUDIT_DRILL_SCHEDULE_SET "drill-schedule-set"
+#define PANEL_AUDIT_DRILL_SCHEDULE_REMOVED "drill-schedule-removed"
+#define PANEL_AUDIT_REPORT_EXPORTED "report-exported"
 
 /* The hash every chain starts from. */
 #define PANEL_AUDIT_GENESIS "0000000000000000000000000000000000000000000000000000000000000000"

@@ -1149,7 +1149,8 @@ panel_console_new (SoupServer *server, sqlite3 *db, AnsimConfig *config, GError 
   PanelConsole *self = g_new0 (PanelConsole, 1);
   static const char *const api_paths[] = { "/api/login", "/api/logout", "/api/session",
                                            "/api/users", "/api/audit", "/api/events",
-                                           "/api/incidents", "/api/devices", "/console" };
+                                           "/api/incidents", "/api/devices", "/api/drills",
+                                           "/api/reports", "/console" };
 
   (void) error;
   self->server = g_object_ref (server);

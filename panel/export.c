@@ -128,7 +128,7 @@ panel_export_incident (sqlite3 *db, PanelStore *store, gint64 id, GPtrArray *ide
 {
   g_autoptr (sqlite3_stmt) inc = ansim_db_prepare (db,
     "SELECT i.uuid, i.device_id, i.desk_id, i.manifest_store_key, d.public_key, i.status, "
-    "i.resolution FROM incidents i JOIN devices d ON d.id = i.device_id WHERE i.id = ?1", error);
+    "i.resolution, i.is_drill FROM incidents i JOIN devices d ON d.id = i.device_id WHERE i.id = ?1", error);
   if (inc == NULL)
     return NULL;
   sqlite3_bind_int64 (inc, 1, id);
@@ -147,6 +147,7 @@ panel_export_incident (sqlite3 *db, PanelStore *store, gint64 id, GPtrArray *ide
   g_autofree char *device = g_strdup ((const char *) sqlite3_column_text (inc, 1));
   g_autofree char *desk = g_strdup ((const char *) sqlite3_column_text (inc, 2));
   g_autofree char *manifest_key = g_strdup ((const char *) sqlite3_column_text (inc, 3));
+  gboolean drill = sqlite3_column_int (inc, 7) != 0;
 
   /* The device's enrolled key, as SubjectPublicKeyInfo PEM. */
   static const guint8 spki_prefix[] = { 0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70,
@@ -231,6 +232,8 @@ panel_export_incident (sqlite3 *db, PanelStore *store, gint64 id, GPtrArray *ide
     json_builder_add_string_value (b, ansim_device_key_get_fingerprint (key));
     json_builder_set_member_name (b, "desk");
     json_builder_add_string_value (b, desk);
+    json_builder_set_member_name (b, "drill");
+    json_builder_add_boolean_value (b, drill);
     json_builder_set_member_name (b, "exported_at_us");
     json_builder_add_int_value (b, g_get_real_time ());
     json_builder_set_member_name (b, "exported_by");
@@ -265,14 +268,19 @@ panel_export_incident (sqlite3 *db, PanelStore *store, gint64 id, GPtrArray *ide
       "<!DOCTYPE html>\n<html lang=\"ko\"><head><meta charset=\"utf-8\">"
       "<title>안심 증거 검증 보고서 / ansim verification report</title></head><body>\n"
       "<h1>증거 검증 보고서 · Verification report</h1>\n"
-      "<p><b>%s</b></p>\n<table>\n"
+      "%s<p><b>%s</b></p>\n<table>\n"
       "<tr><th>사건 · Incident</th><td>%" G_GINT64_FORMAT " (%s)</td></tr>\n"
       "<tr><th>창구 · Desk</th><td>%s</td></tr>\n"
+      "<tr><th>구분 · Kind</th><td>%s</td></tr>\n"
       "<tr><th>장치 · Device</th><td>%s, key %s</td></tr>\n"
       "<tr><th>내보낸 사람 · Exported by</th><td>%s</td></tr>\n"
       "<tr><th>영상 포함 · Media included</th><td>%s</td></tr>\n</table>\n"
       "<h2>검사 항목 · Checks</h2>\n<ul>\n",
-      e_sum, id, e_uuid, e_desk, e_dev, ansim_device_key_get_fingerprint (key), e_by,
+      drill ? "<p style=\"font-size:1.4em;color:#b3261e\"><b>모의훈련 · DRILL</b>: this "
+              "incident was a drill, not a real event.</p>\n" : "",
+      e_sum, id, e_uuid, e_desk,
+      drill ? "모의훈련 · drill" : "실제 상황 · real incident", e_dev,
+      ansim_device_key_get_fingerprint (key), e_by,
       options.decrypt_to != NULL ? "예 · yes (media/)" : "아니요 · no");
     for (guint i = 0; i < report->lines->len; i++)
       {

@@ -16,6 +16,7 @@
 #include "age.h"
 #include "audit.h"
 #include "db.h"
+#include "drill-db.h"
 #include "evidence.h"
 #include "export.h"
 #include "httpsig.h"
@@ -507,7 +508,7 @@ send_incident (PanelIncidents *self, SoupServerMessage *msg, gint64 id)
   send_builder (msg, SOUP_STATUS_OK, b);
 }
 
-typedef enum { ACKNOWLEDGE, RESOLVE, ANNOTATE } Action;
+typedef enum { ACKNOWLEDGE, RESOLVE, ANNOTATE, SHOWN, NOT_A_DRILL } Action;
 
 /* Acknowledge, resolve or annotate: the incident row, an event in its
  * timeline and the audit entry in one transaction; then every console is
@@ -640,6 +641,109 @@ act (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session, gint64
 db_error:
   ansim_db_rollback (self->db);
   send_db_error (msg, self->db, "recording the action");
+}
+
+static void send_shown (PanelIncidents *self, SoupServerMessage *msg, gint64 id,
+                        gboolean first);
+
+/* POST /api/incidents/ID/shown: a console of security staff put the alert
+ * banner on screen. The first one is the "alert displayed" step of the
+ * response-time reports (drills.c); later ones change nothing. Stamped
+ * with the panel's clock when the request arrives, so it is comparable
+ * with alerted_at_us and acknowledged_at_us. */
+static void
+mark_shown (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session, gint64 id)
+{
+  g_autoptr (GError) error = NULL;
+  gboolean first = FALSE;
+  if (!ansim_db_begin (self->db, &error))
+    return send_db_error (msg, self->db, "beginning a transaction");
+  g_autoptr (sqlite3_stmt) known = ansim_db_prepare (self->db,
+    "SELECT (SELECT count(*) FROM events WHERE incident_id = ?1 AND kind = 'alert-shown') "
+    "FROM incidents WHERE id = ?1", NULL);
+  if (known == NULL)
+    goto db_error;
+  sqlite3_bind_int64 (known, 1, id);
+  int rc = sqlite3_step (known);
+  if (rc == SQLITE_DONE)
+    {
+      ansim_db_rollback (self->db);
+      return panel_console_send_error (msg, SOUP_STATUS_NOT_FOUND, "not-found",
+                                       "no such incident");
+    }
+  if (rc != SQLITE_ROW)
+    goto db_error;
+  if (sqlite3_column_int64 (known, 0) == 0)
+    {
+      if (!log_panel_event (self, "alert-shown", id, session->user, NULL, NULL))
+        goto db_error;
+      first = TRUE;
+    }
+  g_clear_pointer (&known, sqlite3_finalize);
+  if (!ansim_db_commit (self->db, &error))
+    return send_db_error (msg, self->db, "committing");
+  send_shown (self, msg, id, first);
+  return;
+
+db_error:
+  ansim_db_rollback (self->db);
+  send_db_error (msg, self->db, "recording that the alert was shown");
+}
+
+static void
+send_shown (PanelIncidents *self, SoupServerMessage *msg, gint64 id, gboolean first)
+{
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db,
+    "SELECT at_wall_us, actor FROM events WHERE incident_id = ?1 AND kind = 'alert-shown' "
+    "ORDER BY at_wall_us, id LIMIT 1", NULL);
+  if (stmt == NULL)
+    return send_db_error (msg, self->db, "reading the alert-shown event");
+  sqlite3_bind_int64 (stmt, 1, id);
+  if (sqlite3_step (stmt) != SQLITE_ROW)
+    return send_db_error (msg, self->db, "reading the alert-shown event");
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "first");
+  json_builder_add_boolean_value (b, first);
+  json_builder_set_member_name (b, "shown_at_us");
+  json_builder_add_int_value (b, sqlite3_column_int64 (stmt, 0));
+  json_builder_set_member_name (b, "shown_by");
+  json_builder_add_string_value (b, (const char *) sqlite3_column_text (stmt, 1));
+  json_builder_end_object (b);
+  send_builder (msg, SOUP_STATUS_OK, b);
+}
+
+/* POST /api/incidents/ID/not-a-drill {"note"?}: the press the panel took
+ * for a drill was a real emergency. */
+static void
+untag_drill (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session, gint64 id)
+{
+  static const char *const members[] = { "note", NULL };
+  const char *note = NULL;
+  g_autoptr (JsonObject) body = NULL;
+  if (soup_server_message_get_request_body (msg)->length > 0)
+    {
+      body = panel_console_read_json_object (msg);
+      if (body == NULL || !only_members (msg, body, members) ||
+          !optional_text (msg, body, "note", MAX_NOTE_CHARS, &note))
+        return;
+    }
+  g_autoptr (GError) error = NULL;
+  gint64 drill = 0;
+  const char *host = soup_server_message_get_remote_host (msg);
+  if (!panel_drill_untag (self->db, id, note, session->user, panel_role_to_string (session->role),
+                          host != NULL ? host : "unknown", &drill, &error))
+    {
+      if (g_error_matches (error, PANEL_DRILL_ERROR, PANEL_DRILL_ERROR_NOT_FOUND))
+        return panel_console_send_error (msg, SOUP_STATUS_CONFLICT, "conflict", error->message);
+      g_warning ("%s", error->message);
+      return panel_console_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "internal",
+                                       "the panel cannot record the change");
+    }
+  g_message ("incident %" G_GINT64_FORMAT " is a real incident, not drill %" G_GINT64_FORMAT
+             " (%s)", id, drill, session->user);
+  publish_incident (self, "incident-updated", id, -1);
+  send_incident (self, msg, id);
 }
 
 static gboolean
@@ -858,14 +962,20 @@ handle_incidents (SoupServer *server, SoupServerMessage *msg, const char *path,
         action = RESOLVE;
       else if (g_str_equal (parts[1], "notes"))
         action = ANNOTATE;
+      else if (g_str_equal (parts[1], "shown"))
+        action = SHOWN;
+      else if (g_str_equal (parts[1], "not-a-drill"))
+        action = NOT_A_DRILL;
       else
         return panel_console_send_error (msg, SOUP_STATUS_NOT_FOUND, "not-found",
                                          "no such resource");
     }
   if (!require_method (msg, n == 2 ? "POST" : "GET"))
     return;
-  guint roles = n == 2 ? PANEL_ROLE_SECURITY | PANEL_ROLE_ADMIN
-                       : PANEL_ROLE_SECURITY | PANEL_ROLE_TRAINER | PANEL_ROLE_ADMIN;
+  /* Security on the scene and the trainer running the drill may both find
+   * that a "drill" press was real. */
+  guint roles = n == 2 && action != NOT_A_DRILL ? PANEL_ROLE_SECURITY | PANEL_ROLE_ADMIN
+                : PANEL_ROLE_SECURITY | PANEL_ROLE_TRAINER | PANEL_ROLE_ADMIN;
   g_autoptr (PanelSession) session = panel_console_authorize (self->console, msg, roles);
   if (session == NULL)
     return;
@@ -873,6 +983,10 @@ handle_incidents (SoupServer *server, SoupServerMessage *msg, const char *path,
     list_incidents (self, msg, query);
   else if (n == 1)
     show_incident (self, msg, session, id);
+  else if (action == SHOWN)
+    mark_shown (self, msg, session, id);
+  else if (action == NOT_A_DRILL)
+    untag_drill (self, msg, session, id);
   else
     act (self, msg, session, id, action);
 }

@@ -9,6 +9,7 @@
 #include <sys/random.h>
 
 #include "db.h"
+#include "drill-db.h"
 #include "evidence.h"
 #include "httpsig.h"
 #include "policy.h"
@@ -747,8 +748,19 @@ handle_alert (PanelIngest *self, Reply *r, const PanelRequest *req, const Device
       return ansim_db_rollback (self->db);
     }
   id = sqlite3_last_insert_rowid (self->db);
+  /* A press inside an armed drill's window is the drill (decided here, on
+   * the panel, so the desk's path stays exactly that of a real press). */
+  gint64 drill_id = 0;
+  if (!panel_drill_claim (self->db, desk_id, wall, id, &drill_id, &error))
+    {
+      g_warning ("%s", error->message);
+      reply_db_error (r, self->db, "recording the alert");
+      return ansim_db_rollback (self->db);
+    }
   if (!ansim_db_commit (self->db, &error))
     return reply_db_error (r, self->db, "recording the alert");
+  if (drill_id > 0)
+    g_message ("incident %s is part of drill %" G_GINT64_FORMAT, uuid, drill_id);
   g_message ("ALERT from device %s desk %s (%s, %s): incident %s", d->id, desk_id, trigger, kind,
              uuid);
   reply_ok (r, 201, "stored");
@@ -978,6 +990,10 @@ handle_manifest (PanelIngest *self, Reply *r, const PanelRequest *req, const Dev
       if (sqlite3_step (ins) != SQLITE_DONE)
         goto db_error;
       incident = sqlite3_last_insert_rowid (self->db);
+      gint64 drill_id = 0;
+      if (!panel_drill_claim (self->db, ansim_manifest_get_desk_id (m),
+                              ansim_manifest_get_opened_wall_us (m), incident, &drill_id, &error))
+        goto db_error;
     }
   {
     g_autoptr (sqlite3_stmt) upd = ansim_db_prepare (self->db,

@@ -11,6 +11,7 @@
 
 #include "ansim-build.h"
 #include "console.h"
+#include "drills.h"
 #include "db.h"
 #include "incidents.h"
 #include "retention.h"
@@ -26,6 +27,7 @@ struct _Panel {
   PanelConsole *console;
   PanelIncidents *incidents;
   PanelRetention *retention;
+  PanelDrills *drills;
   char *url;
   char *site_name;
   gint64 started_mono_us;
@@ -252,6 +254,7 @@ panel_new (AnsimConfig *config, GError **error)
   self->retention = panel_retention_new (self->server, self->db, self->store, self->console,
                                          config);
   panel_incidents_set_retention (self->incidents, self->retention);
+  self->drills = panel_drills_new (self->server, self->db, self->console, self->site_name);
   soup_server_add_handler (self->server, NULL, handle_not_found, self, NULL);
 
   g_autoptr (GInetAddress) inet = g_str_equal (address, "*")
@@ -280,6 +283,7 @@ panel_free (Panel *self)
 {
   if (self == NULL)
     return;
+  g_clear_pointer (&self->drills, panel_drills_free);
   g_clear_pointer (&self->incidents, panel_incidents_free);
   g_clear_pointer (&self->retention, panel_retention_free);
   g_clear_pointer (&self->console, panel_console_free);

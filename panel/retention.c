@@ -186,6 +186,8 @@ delete_rows (sqlite3 *db, Doomed *d, const char *actor, const char *store_name, 
   static const char *const deletes[] = {
     "DELETE FROM segments WHERE incident_id = ?1",
     "DELETE FROM events WHERE incident_id = ?1",
+    /* A drill's press: the drill keeps its other desks and its own record. */
+    "DELETE FROM drill_desks WHERE incident_id = ?1",
     "DELETE FROM incidents WHERE id = ?1 AND purge_started_at_us IS NOT NULL",
   };
   g_autoptr (JsonBuilder) b = json_builder_new ();

@@ -9,8 +9,11 @@ const PAGES = {
   incidents: ['security', 'trainer', 'admin'],
   devices: ['security', 'admin'],
   audit: ['auditor', 'admin'],
+  drills: ['trainer', 'admin', 'auditor'],
+  reports: ['trainer', 'admin', 'auditor'],
   settings: ['admin', 'auditor'],   // auditors read the policy, admins change it
 };
+const DRILL_ROLES = ['trainer', 'admin'];   // arm, arrival, end, schedule
 const ACT_ROLES = ['security', 'admin'];   // acknowledge, resolve, notes
 const STREAM_ROLES = ['security', 'trainer', 'admin'];
 
@@ -119,6 +122,8 @@ function route() {
   else if (page === 'incidents') loadIncidents();
   else if (page === 'devices') loadDevices();
   else if (page === 'alerts') loadAlerts();
+  else if (page === 'drills') loadDrills();
+  else if (page === 'reports') loadReport();
 }
 
 // ---- login ----
@@ -242,6 +247,11 @@ function openStream() {
     showBanner(inc);
     beep();
     log(event);
+    // "Alert displayed" for the response-time reports: security's
+    // consoles say so as soon as the banner is drawn.
+    if (ACT_ROLES.includes(state.session.role))
+      requestAnimationFrame(() => api('POST', '/api/incidents/' + inc.id + '/shown'));
+    refreshDrills();
   });
   for (const name of ['acknowledged', 'resolved', 'incident-updated', 'segment']) {
     source.addEventListener(name, (event) => {
@@ -255,6 +265,7 @@ function openStream() {
       if (name !== 'segment') {
         if (state.incidentId === String(inc.id)) loadIncident(state.incidentId);
         log(event);
+        refreshDrills();
       }
     });
   }
@@ -308,6 +319,9 @@ function showBanner(inc) {
     : inc.trigger || '';
   setBadge($('#banner-status'), inc.status);
   banner.classList.toggle('acknowledged', inc.status !== 'open');
+  banner.classList.toggle('drill', !!inc.is_drill);
+  banner.dataset.drill = inc.is_drill ? 'true' : 'false';
+  $('#banner-drill').hidden = !inc.is_drill;
   $('#banner-ack').hidden = inc.id == null || inc.status !== 'open' || !ACT_ROLES.includes(state.session.role);
   $('#banner-open').hidden = inc.id == null;
   if (inc.id != null) $('#banner-open').href = '#/incidents/' + inc.id;
@@ -333,14 +347,15 @@ function renderAlerts() {
   for (const inc of items) {
     const li = document.createElement('li');
     li.dataset.incident = inc.id;
-    li.className = inc.status;
+    li.className = inc.status + (inc.is_drill ? ' drill' : '');
     const what = document.createElement('span');
     what.className = 'what';
     what.textContent = (inc.desk_name || inc.desk_id) + ' · ' + t('trigger.' + inc.trigger_kind);
     li.appendChild(what);
     const when = document.createElement('span');
-    when.textContent = formatTime(inc.alerted_at_us) + (inc.is_drill ? ' · ' + t('incident.drill') : '');
+    when.textContent = formatTime(inc.alerted_at_us);
     li.appendChild(when);
+    if (inc.is_drill) li.appendChild(drillBadge());
     const badge = document.createElement('span');
     setBadge(badge, inc.status);
     li.appendChild(badge);
@@ -431,7 +446,9 @@ async function loadIncidents() {
     cell(row, inc.id);
     cell(row, formatTime(inc.alerted_at_us));
     cell(row, inc.desk_name);
-    cell(row, t('trigger.' + inc.trigger_kind) + (inc.is_drill ? ' · ' + t('incident.drill') : ''));
+    cell(row, t('trigger.' + inc.trigger_kind));
+    if (inc.is_drill) row.lastChild.appendChild(drillBadge());
+    row.dataset.drill = inc.is_drill ? 'true' : 'false';
     cell(row, t('status.' + inc.status) + (inc.legal_hold ? ' · ' + t('hold.badge') : ''));
     cell(row, inc.category ? t('category.' + inc.category) : '');
     cell(row, inc.segments_received + ' / ' + inc.segments_listed);
@@ -448,6 +465,7 @@ function timelineText(e) {
   if (d.category) text += ' · ' + t('category.' + d.category);
   if (d.note) text += ' · “' + d.note + '”';
   if (d.reason) text += ' · “' + d.reason + '”';
+  if (e.what === 'drill-tagged' && d.drill) text += ' · #' + d.drill + (d.armed_by ? ' (' + d.armed_by + ')' : '');
   return text;
 }
 
@@ -465,8 +483,9 @@ async function loadIncident(id) {
   $('#incident-title').textContent = t('incident.title', { id: inc.id, desk: inc.desk_name });
   $('#incident-summary').textContent = [t('trigger.' + inc.trigger_kind) + ' · ' + inc.trigger,
     formatTime(inc.alerted_at_us), t('status.' + inc.status),
-    inc.category ? t('category.' + inc.category) : null,
-    inc.is_drill ? t('incident.drill') : null].filter(Boolean).join(' · ');
+    inc.category ? t('category.' + inc.category) : null].filter(Boolean).join(' · ');
+  if (inc.is_drill) $('#incident-summary').prepend(drillBadge(), ' ');
+  page.dataset.drill = inc.is_drill ? 'true' : 'false';
   $('#incident-integrity').textContent = t('integrity.' + integrity.signature + '.' + integrity.checksums,
     { n: inc.segments_received, total: inc.segments_listed }) + (integrity.complete ? ' ' + t('integrity.complete') : '');
   $('#incident-integrity').className = integrity.signature === 'verified' ? 'ok' : 'status';
@@ -499,6 +518,7 @@ async function loadIncident(id) {
   if (state.play.waiting) playNext();
   showPlayStatus();
   $('#incident-ack').hidden = !canAct || inc.status !== 'open';
+  $('#incident-not-drill').hidden = !inc.is_drill || !STREAM_ROLES.includes(state.session.role);
   $('#resolve-form').hidden = !canAct || inc.status === 'resolved';
   $('#note-form').hidden = !canAct;
   showHold(inc);
@@ -683,6 +703,314 @@ async function loadDevices() {
   }
 }
 
+// ---- drills ----
+
+function drillBadge() {
+  const b = document.createElement('span');
+  b.className = 'badge drill';
+  b.textContent = t('banner.drill');
+  return b;
+}
+
+function toLocalInput(ms) {
+  const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60000);
+  return d.toISOString().slice(0, 16);
+}
+
+function fromLocalInput(value) {
+  return new Date(value).getTime() * 1000;
+}
+
+function badge(status, key) {
+  const b = document.createElement('span');
+  b.className = 'badge ' + status;
+  b.dataset.status = status;
+  b.textContent = t(key);
+  return b;
+}
+
+function button(text, onClick, cls) {
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.textContent = text;
+  if (cls) b.className = cls;
+  b.addEventListener('click', onClick);
+  return b;
+}
+
+function refreshDrills() {
+  if (state.session && !$('#page-drills').hidden) loadDrills();
+  if (state.session && !$('#page-reports').hidden) loadReport();
+}
+
+async function loadDrills() {
+  const result = await api('GET', '/api/drills');
+  if (result.status === 401) { showLogin(); return; }
+  if (result.status !== 200) { showError(result); return; }
+  const canRun = DRILL_ROLES.includes(state.session.role);
+  const form = $('#arm-form');
+  form.hidden = !canRun;
+  $('#schedule-form').hidden = !canRun;
+  const choices = $('#arm-desks');
+  const checked = new Set([...choices.querySelectorAll('input:checked')].map((i) => i.value));
+  for (const el of [...choices.querySelectorAll('label')]) el.remove();
+  const deskSelect = $('#schedule-form').elements.desk;
+  for (const o of [...deskSelect.options].slice(1)) o.remove();
+  for (const d of result.data.desks) {
+    const label = document.createElement('label');
+    label.className = 'inline';
+    const box = document.createElement('input');
+    box.type = 'checkbox';
+    box.name = 'desk';
+    box.value = d.id;
+    box.checked = checked.has(d.id);
+    label.append(box, ' ' + d.name + (d.name !== d.id ? ' (' + d.id + ')' : ''));
+    choices.appendChild(label);
+    const o = document.createElement('option');
+    o.value = d.id;
+    o.textContent = d.name;
+    deskSelect.appendChild(o);
+  }
+  if (!form.elements.start.value) {
+    const now = Date.now();
+    form.elements.start.value = toLocalInput(now);
+    form.elements.end.value = toLocalInput(now + 3600 * 1000);
+  }
+  const body = $('#drills-table tbody');
+  body.textContent = '';
+  for (const drill of result.data.drills) {
+    drill.desks.forEach((d, i) => {
+      const row = document.createElement('tr');
+      row.dataset.drill = drill.id;
+      row.dataset.desk = d.desk_id;
+      cell(row, i === 0 ? '#' + drill.id + (drill.note ? ' · ' + drill.note : '') : '');
+      cell(row, i === 0 ? formatTime(drill.window_start_us) + ' – ' + formatTime(drill.window_end_us) : '');
+      const st = document.createElement('td');
+      if (i === 0) st.appendChild(badge(drill.state, 'drill.state.' + drill.state));
+      row.appendChild(st);
+      cell(row, d.desk_name);
+      const press = document.createElement('td');
+      if (d.incident_id) {
+        const a = document.createElement('a');
+        a.href = '#/incidents/' + d.incident_id;
+        a.textContent = '#' + d.incident_id + ' · ' + formatTime(d.pressed_at_us);
+        press.appendChild(a);
+      } else {
+        press.textContent = t('drills.waiting');
+      }
+      row.appendChild(press);
+      cell(row, d.acknowledged_by ? t('incident.acknowledged-by', { who: d.acknowledged_by }) : '');
+      const arrival = document.createElement('td');
+      arrival.className = 'arrival';
+      if (d.arrived_at_us) arrival.textContent = formatTime(d.arrived_at_us) + ' · ' + d.arrived_by;
+      else if (canRun && d.incident_id && drill.state !== 'ended')
+        arrival.appendChild(button(t('drills.arrived'), () => drillAction(drill.id, 'arrival', { desk: d.desk_id }), 'arrive'));
+      row.appendChild(arrival);
+      const actions = document.createElement('td');
+      if (i === 0 && canRun && drill.state !== 'ended')
+        actions.appendChild(button(t('drills.end'), () => drillAction(drill.id, 'end'), 'secondary end'));
+      if (i === 0) {
+        const rep = document.createElement('a');
+        rep.className = 'button secondary';
+        rep.href = '#/reports';
+        rep.textContent = t('drills.report');
+        actions.appendChild(rep);
+      }
+      row.appendChild(actions);
+      body.appendChild(row);
+    });
+  }
+  $('#drills-empty').hidden = result.data.drills.length > 0;
+  loadSchedule();
+}
+
+async function onArm(event) {
+  event.preventDefault();
+  const form = event.target;
+  const desks = [...form.querySelectorAll('input[name=desk]:checked')].map((i) => i.value);
+  const body = { desks, start_us: fromLocalInput(form.elements.start.value),
+    end_us: fromLocalInput(form.elements.end.value) };
+  if (form.elements.note.value.trim()) body.note = form.elements.note.value.trim();
+  const result = await api('POST', '/api/drills', body);
+  const error = $('#arm-error');
+  if (result.status !== 201) {
+    error.textContent = errorText(result) + (result.data && result.data.error ? ' — ' + result.data.error : '');
+    error.hidden = false;
+    return;
+  }
+  error.hidden = true;
+  form.elements.note.value = '';
+  for (const box of form.querySelectorAll('input[name=desk]')) box.checked = false;
+  loadDrills();
+}
+
+async function drillAction(id, what, body) {
+  const result = await api('POST', '/api/drills/' + id + '/' + what, body);
+  if (result.status !== 200) { showError(result); return; }
+  loadDrills();
+}
+
+async function loadSchedule() {
+  const result = await api('GET', '/api/drills/schedule');
+  if (result.status !== 200) { showError(result); return; }
+  const canRun = DRILL_ROLES.includes(state.session.role);
+  const body = $('#schedule-table tbody');
+  body.textContent = '';
+  for (const s of result.data.schedules) {
+    const row = document.createElement('tr');
+    row.dataset.schedule = s.id;
+    row.dataset.status = s.status;
+    cell(row, s.desk_id ? s.desk_name : t('schedule.site') + ' · ' + result.data.site);
+    cell(row, t('schedule.every', { n: s.every_days }));
+    cell(row, s.last_drill_at_us ? formatTime(s.last_drill_at_us) : t('schedule.never'));
+    cell(row, formatTime(s.due_at_us));
+    const st = document.createElement('td');
+    st.appendChild(badge(s.status, 'schedule.status.' + s.status));
+    row.appendChild(st);
+    const act = document.createElement('td');
+    if (canRun)
+      act.appendChild(button(t('schedule.remove'), async () => {
+        const r = await api('POST', '/api/drills/schedule/' + s.id + '/remove');
+        if (r.status !== 200) showError(r); else loadSchedule();
+      }, 'secondary'));
+    row.appendChild(act);
+    body.appendChild(row);
+  }
+}
+
+async function onSchedule(event) {
+  event.preventDefault();
+  const form = event.target;
+  const result = await api('POST', '/api/drills/schedule',
+    { desk: form.elements.desk.value || null, every_days: Number(form.elements.every.value) });
+  if (result.status !== 200) { showError(result); return; }
+  loadSchedule();
+}
+
+// ---- reports: tables and charts (inline SVG, drawn here) ----
+
+const SERIES = {
+  drill: ['press_to_shown_us', 'press_to_ack_us', 'press_to_arrival_us'],
+  real: ['press_to_shown_us', 'press_to_ack_us'],
+};
+
+function seconds(us) {
+  return us == null ? '' : (us / 1e6).toFixed(1) + ' s';
+}
+
+function reportQuery() {
+  const form = $('#report-filters');
+  const q = new URLSearchParams({ kind: form.elements.kind.value });
+  const since = dayToUs(form.elements.from.value, false);
+  const until = dayToUs(form.elements.to.value, true);
+  if (since) q.set('since_us', since);
+  if (until) q.set('until_us', until);
+  return q.toString();
+}
+
+async function loadReport() {
+  const query = reportQuery();
+  $('#report-csv').href = '/api/reports/export?' + query;
+  const result = await api('GET', '/api/reports?' + query);
+  if (result.status === 401) { showLogin(); return; }
+  if (result.status !== 200) { showError(result); return; }
+  const data = result.data;
+  state.report = data;
+  $('#report-note').textContent = t('reports.note.' + data.kind, { site: data.site });
+  drawChart($('#chart-site'), data.trends.site, SERIES[data.kind], 'site');
+  drawChart($('#chart-month'), data.trends.month, SERIES[data.kind], 'month');
+  drawChart($('#chart-desk'), data.trends.desk, SERIES[data.kind], 'desk');
+  const body = $('#report-table tbody');
+  body.textContent = '';
+  for (const r of data.rows) {
+    const row = document.createElement('tr');
+    row.dataset.incident = r.incident_id ?? '';
+    cell(row, r.drill_id ? '#' + r.drill_id : '');
+    cell(row, r.desk_name);
+    const press = document.createElement('td');
+    if (r.incident_id) {
+      const a = document.createElement('a');
+      a.href = '#/incidents/' + r.incident_id;
+      a.textContent = formatTime(r.pressed_at_us);
+      press.appendChild(a);
+    } else {
+      press.textContent = t('drills.no-press');
+    }
+    row.appendChild(press);
+    cell(row, seconds(r.press_to_alert_us));
+    cell(row, seconds(r.press_to_shown_us) + (r.shown_by ? ' · ' + r.shown_by : ''));
+    cell(row, seconds(r.press_to_ack_us) + (r.acknowledged_by ? ' · ' + r.acknowledged_by : ''));
+    cell(row, seconds(r.press_to_arrival_us) + (r.arrived_by ? ' · ' + r.arrived_by : ''));
+    cell(row, seconds(r.press_to_resolved_us) + (r.resolved_by ? ' · ' + r.resolved_by : ''));
+    body.appendChild(row);
+  }
+}
+
+// A grouped bar chart of the median figures per group. Each bar carries
+// its value (data-value, µs) so what is drawn can be checked against the
+// API: height = value / scale * plot height.
+function drawChart(box, groups, series, what) {
+  const NS = 'http://www.w3.org/2000/svg';
+  const el = (name, attrs, text) => {
+    const e = document.createElementNS(NS, name);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+    if (text !== undefined) e.textContent = text;
+    return e;
+  };
+  box.textContent = '';
+  if (!groups.length) {
+    const p = document.createElement('p');
+    p.className = 'status';
+    p.textContent = t('reports.no-data');
+    box.appendChild(p);
+    return;
+  }
+  const left = 56, top = 16, bottom = 48, plotH = 200;
+  const barW = 22, gap = 26;
+  const groupW = series.length * barW + gap;
+  const width = Math.max(left + series.length * 170 + 16, left + groups.length * groupW + 16);
+  const height = top + plotH + bottom + 24;
+  let max = 0;
+  for (const g of groups)
+    for (const s of series) max = Math.max(max, g['median_' + s] ?? 0);
+  // A round scale: 1, 2 or 5 times a power of ten seconds.
+  const maxS = Math.max(max / 1e6, 1);
+  const pow = Math.pow(10, Math.floor(Math.log10(maxS)));
+  const step = [1, 2, 5, 10].map((m) => m * pow).find((v) => v * 5 >= maxS) ?? 10 * pow;
+  const scale = step * 5 * 1e6;  // µs at the top of the plot
+  const svg = el('svg', { viewBox: `0 0 ${width} ${height}`, width, height, role: 'img',
+    'data-chart': what, 'data-scale-us': scale, 'data-plot-height': plotH,
+    'aria-label': t('reports.by-' + what) });
+  for (let i = 0; i <= 5; i++) {
+    const y = top + plotH - (plotH * i) / 5;
+    svg.appendChild(el('line', { x1: left, x2: width - 8, y1: y, y2: y, class: i ? 'grid' : 'axis' }));
+    svg.appendChild(el('text', { x: left - 6, y: y + 4, 'text-anchor': 'end' }, (step * i).toString() + ' s'));
+  }
+  groups.forEach((g, gi) => {
+    const x0 = left + 8 + gi * groupW;
+    series.forEach((s, si) => {
+      const v = g['median_' + s];
+      if (v == null) return;
+      const h = Math.max(0, (Math.max(v, 0) / scale) * plotH);
+      const bar = el('rect', { x: x0 + si * barW, y: top + plotH - h, width: barW - 4, height: h,
+        class: 'bar s' + si, 'data-group': g.key, 'data-series': s, 'data-value': v });
+      bar.appendChild(el('title', {}, g.label + ' · ' + t('reports.series.' + s) + ': ' + seconds(v)));
+      svg.appendChild(bar);
+      svg.appendChild(el('text', { x: x0 + si * barW + (barW - 4) / 2, y: top + plotH - h - 3,
+        'text-anchor': 'middle', class: 'value' }, (v / 1e6).toFixed(1)));
+    });
+    svg.appendChild(el('text', { x: x0 + (series.length * barW) / 2, y: top + plotH + 16,
+      'text-anchor': 'middle' }, g.label + ' (' + g.pressed + ')'));
+  });
+  // legend
+  series.forEach((s, si) => {
+    const x = left + si * 170;
+    svg.appendChild(el('rect', { x, y: height - 18, width: 12, height: 12, class: 's' + si }));
+    svg.appendChild(el('text', { x: x + 16, y: height - 8 }, t('reports.series.' + s)));
+  });
+  box.appendChild(svg);
+}
+
 function closeStream() {
   if (state.stream) state.stream.close();
   state.stream = null;
@@ -702,6 +1030,13 @@ async function start() {
   $('#banner-close').addEventListener('click', () => { $('#alert-banner').hidden = true; });
   $('#incident-ack').addEventListener('click', () => acknowledge(Number(state.incidentId)));
   $('#resolve-form').addEventListener('submit', onResolve);
+  $('#incident-not-drill').addEventListener('click', async () => {
+    if (!confirm(t('incident.not-a-drill-confirm'))) return;
+    const result = await api('POST', '/api/incidents/' + state.incidentId + '/not-a-drill');
+    if (result.status !== 200) { showError(result); return; }
+    upsertIncident(result.data.incident);
+    loadIncident(state.incidentId);
+  });
   $('#incident-video').addEventListener('ended', playNext);
   $('#export-media').addEventListener('change', setExportLink);
   $('#incident-video').addEventListener('error', () => {
@@ -719,6 +1054,10 @@ async function start() {
   $('#hold-form').addEventListener('submit', onHold);
   $('#retention-form').addEventListener('submit', onRetentionSave);
   $('#incident-filters').addEventListener('submit', (e) => { e.preventDefault(); loadIncidents(); });
+  $('#arm-form').addEventListener('submit', onArm);
+  $('#schedule-form').addEventListener('submit', onSchedule);
+  $('#report-filters').addEventListener('submit', (e) => { e.preventDefault(); loadReport(); });
+  $('#report-filters').elements.kind.addEventListener('change', loadReport);
   window.addEventListener('hashchange', route);
   const result = await api('GET', '/api/session');
   if (result.status === 200) {

@@ -26,14 +26,15 @@ const ROLES = ['security', 'trainer', 'admin', 'auditor'];
 const KO = {
   badCredentials: '사용자 이름 또는 비밀번호가 틀렸습니다.',
   forbidden: '이 화면을 볼 권한이 없습니다.',
-  nav: { alerts: '경보', incidents: '사건', devices: '장치', audit: '감사 기록', settings: '설정' },
+  nav: { alerts: '경보', incidents: '사건', devices: '장치', audit: '감사 기록', drills: '모의훈련',
+    reports: '보고서', settings: '설정' },
   role: { security: '보안 요원', trainer: '훈련 담당', admin: '관리자', auditor: '감사 담당' },
 };
 const NAV_FOR = {
   security: ['alerts', 'incidents', 'devices'],
-  trainer: ['alerts', 'incidents'],
-  admin: ['alerts', 'incidents', 'devices', 'audit', 'settings'],
-  auditor: ['audit', 'settings'],
+  trainer: ['alerts', 'incidents', 'drills', 'reports'],
+  admin: ['alerts', 'incidents', 'devices', 'audit', 'drills', 'reports', 'settings'],
+  auditor: ['audit', 'drills', 'reports', 'settings'],
 };
 
 let dir, panel, url, browser, conf;

@@ -250,6 +250,22 @@ static const char *const panel_seeds[] = {
     "  legal_hold_reason = 'police case 2023-123' WHERE id = 1;\n"
     "UPDATE incidents SET locked_until_us = 1702592200000000, purge_started_at_us = NULL\n"
     "  WHERE id = 2;\n",
+  [6] =
+    "INSERT INTO drills (id, armed_by, armed_at_us, window_start_us, window_end_us, note,\n"
+    "  ended_by, ended_at_us) VALUES\n"
+    "  (1, 'trainer-lee', 1700000100000000, 1700000150000000, 1700003750000000, 'Q4 drill',\n"
+    "   'trainer-lee', 1700000900000000),\n"
+    "  (2, 'trainer-lee', 1700100000000000, 1700100000000000, 1700103600000000, NULL, NULL,\n"
+    "   NULL);\n"
+    "INSERT INTO drill_desks (drill_id, desk_id, incident_id, arrived_by, arrived_at_us) VALUES\n"
+    "  (1, 'desk-1', 2, 'trainer-lee', 1700000260000000),\n"
+    "  (1, 'desk-2', NULL, NULL, NULL),\n"
+    "  (2, 'desk-2', NULL, NULL, NULL);\n"
+    "INSERT INTO drill_schedules (id, desk_id, every_days, created_by, created_at_us) VALUES\n"
+    "  (1, NULL, 91, 'trainer-lee', 1690000000000000),\n"
+    "  (2, 'desk-1', 30, 'trainer-lee', 1690000000000000);\n"
+    "INSERT INTO events (at_wall_us, at_mono_us, kind, desk_id, incident_id, actor) VALUES\n"
+    "  (1700000200500000, 90000000, 'alert-shown', 'desk-1', 2, 'guard-kim');\n",
 };
 
 static const char *

@@ -198,7 +198,8 @@ rows_of (int which)
   g_autofree char *sql = g_strdup_printf (
     "SELECT (SELECT count(*) FROM incidents WHERE id = %1$" G_GINT64_FORMAT ") + "
     "(SELECT count(*) FROM segments WHERE incident_id = %1$" G_GINT64_FORMAT ") + "
-    "(SELECT count(*) FROM events WHERE incident_id = %1$" G_GINT64_FORMAT ")", ids[which]);
+    "(SELECT count(*) FROM events WHERE incident_id = %1$" G_GINT64_FORMAT ") + "
+    "(SELECT count(*) FROM drill_desks WHERE incident_id = %1$" G_GINT64_FORMAT ")", ids[which]);
   return test_panel_count (panel, sql);
 }
 
@@ -499,6 +500,13 @@ test_purge (void)
     "UPDATE incidents SET alerted_at_us = alerted_at_us - %" G_GINT64_FORMAT " WHERE id <> %"
     G_GINT64_FORMAT, 40 * DAY_US, ids[NEW_DRILL]);
   panel_exec (age);
+  /* The old drill was a trainer's armed drill: its desk row points at it. */
+  g_autofree char *armed = g_strdup_printf (
+    "INSERT INTO drills (id, armed_by, armed_at_us, window_start_us, window_end_us, ended_by, "
+    "ended_at_us) VALUES (900, 'trainer', 1, 1, 2, 'trainer', 2);"
+    "INSERT INTO drill_desks (drill_id, desk_id, incident_id) "
+    "SELECT 900, desk_id, id FROM incidents WHERE id = %" G_GINT64_FORMAT, ids[OLD_DRILL]);
+  panel_exec (armed);
   /* A purge that died after deleting one object of its incident. */
   g_autofree char *mark = g_strdup_printf ("UPDATE incidents SET purge_started_at_us = %"
                                            G_GINT64_FORMAT " WHERE id = %" G_GINT64_FORMAT,

@@ -37,9 +37,18 @@ exec_ok (sqlite3 *db, const char *sql)
 TestDesk *
 test_desk_new (const char *dir)
 {
+  return test_desk_new_at (dir, "dev-1", "desk-1", "민원실 1번 창구");
+}
+
+TestDesk *
+test_desk_new_at (const char *dir, const char *device_id, const char *desk_id,
+                  const char *desk_name)
+{
   g_autoptr (GError) error = NULL;
   TestDesk *desk = g_new0 (TestDesk, 1);
   desk->dir = g_strdup (dir);
+  desk->device_id = g_strdup (device_id);
+  desk->desk_id = g_strdup (desk_id);
   desk->spool = g_build_filename (dir, "spool", NULL);
   desk->key_path = g_build_filename (dir, "device.pem", NULL);
   g_assert_cmpint (g_mkdir_with_parents (desk->spool, 0700), ==, 0);
@@ -60,10 +69,12 @@ test_desk_new (const char *dir)
     g_assert_cmpint (write (fd, line, strlen (line)), ==, (gssize) strlen (line));
     close (fd);
   }
-  exec_ok (desk->db, "INSERT INTO desks (id, name) VALUES ('desk-1', '민원실 1번 창구') "
-                     "ON CONFLICT DO NOTHING;"
-                     "INSERT INTO triggers (desk_id, name, kind, input) VALUES "
-                     "('desk-1', 'desk-button', 'button', 'simulated') ON CONFLICT DO NOTHING;");
+  g_autofree char *sql = g_strdup_printf (
+    "INSERT INTO desks (id, name) VALUES ('%s', '%s') ON CONFLICT DO NOTHING;"
+    "INSERT INTO triggers (desk_id, name, kind, input) VALUES "
+    "('%s', 'desk-button', 'button', 'simulated') ON CONFLICT DO NOTHING;",
+    desk_id, desk_name, desk_id);
+  exec_ok (desk->db, sql);
   return desk;
 }
 
@@ -80,6 +91,8 @@ test_desk_free (TestDesk *desk)
   g_free (desk->key_path);
   g_free (desk->site_key_path);
   g_free (desk->prev_manifest_sha256);
+  g_free (desk->device_id);
+  g_free (desk->desk_id);
   g_free (desk);
 }
 
@@ -118,8 +131,8 @@ test_incident_open (TestDesk *desk)
   inc->desk = desk;
   gint64 wall = g_get_real_time (), mono = g_get_monotonic_time ();
   AnsimManifestInfo info = {
-    .device_id = "dev-1",
-    .desk_id = "desk-1",
+    .device_id = desk->device_id,
+    .desk_id = desk->desk_id,
     .trigger_name = "desk-button",
     .trigger_kind = ANSIM_TRIGGER_BUTTON,
     .opened_wall_us = wall,
@@ -137,18 +150,19 @@ test_incident_open (TestDesk *desk)
   g_assert_true (ansim_db_begin (desk->db, &error));
   g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (desk->db,
     "INSERT INTO incidents (uuid, desk_id, trigger, trigger_kind, opened_wall_us, opened_mono_us, "
-    "prev_manifest_hash) VALUES (?1, 'desk-1', 'desk-button', 'button', ?2, ?3, ?4)", &error);
+    "prev_manifest_hash) VALUES (?1, ?5, 'desk-button', 'button', ?2, ?3, ?4)", &error);
   g_assert_no_error (error);
   sqlite3_bind_text (stmt, 1, inc->uuid, -1, SQLITE_STATIC);
   sqlite3_bind_int64 (stmt, 2, wall);
   sqlite3_bind_int64 (stmt, 3, mono);
   if (desk->prev_manifest_sha256 != NULL)
     sqlite3_bind_text (stmt, 4, desk->prev_manifest_sha256, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 5, desk->desk_id, -1, SQLITE_STATIC);
   g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_DONE);
   inc->id = sqlite3_last_insert_rowid (desk->db);
   gint64 event_id = 0;
   g_assert_true (ansim_outbox_queue_alert (desk->db, inc->id, NULL, &error));
-  g_assert_true (ansim_db_log_event (desk->db, "incident-opened", "desk-1", "desk-button",
+  g_assert_true (ansim_db_log_event (desk->db, "incident-opened", desk->desk_id, "desk-button",
                                      inc->id, mono, "{\"pre_event_s\": 2}", &event_id, &error));
   g_assert_true (ansim_outbox_queue_event (desk->db, event_id, NULL, &error));
   g_assert_true (ansim_db_commit (desk->db, &error));
@@ -463,7 +477,7 @@ test_panel_enroll (TestPanel *p, TestDesk *desk, const char *device_id)
 {
   g_autofree char *ctl = test_build_path ("ansimctl/ansimctl");
   const char *make[] = { ctl, "enroll-code", "--config", p->conf, "--device", device_id,
-                         "--desk", "desk-1", NULL };
+                         "--desk", desk->desk_id, NULL };
   g_autofree char *code = g_strstrip (run_ok (make));
   const char *enroll[] = { ctl, "enroll", "--data-dir", desk->dir, "--panel", p->url,
                            "--code", code, "--device", device_id,

@@ -22,9 +22,15 @@ typedef struct {
   AnsimAgeRecipient *recipient;
   char *site_key_path;    /* dir/site.key (0600): the identity of recipient */
   char *prev_manifest_sha256;   /* the chain between this desk's incidents */
+  char *device_id;        /* what its manifests say ("dev-1") */
+  char *desk_id;          /* "desk-1" */
 } TestDesk;
 
+/* Device dev-1 at desk desk-1 (민원실 1번 창구). */
 TestDesk *test_desk_new (const char *dir);
+/* Another device and desk, for tests with several desks. */
+TestDesk *test_desk_new_at (const char *dir, const char *device_id, const char *desk_id,
+                            const char *desk_name);
 void test_desk_free (TestDesk *desk);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TestDesk, test_desk_free)
 
@@ -79,7 +85,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (TestPanel, test_panel_free)
 /* The panel's database, read-only. */
 sqlite3 *test_panel_open_db (TestPanel *panel);
 gint64 test_panel_count (TestPanel *panel, const char *sql);
-/* Enrolls the desk's key as device_id through ansimctl enroll-code + enroll. */
+/* Enrolls the desk's key as device_id (on the desk's desk_id) through
+ * ansimctl enroll-code + enroll. */
 void test_panel_enroll (TestPanel *panel, TestDesk *desk, const char *device_id);
 
 /* ansim-uploader for desk against url; extra: more [uploader] lines. */
