@@ -738,11 +738,9 @@ export_incident (PanelIncidents *self, SoupServerMessage *msg, PanelSession *ses
     return panel_console_send_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "no-playback",
                                      "this panel has no site_identity: it cannot add media");
   g_autoptr (GError) error = NULL;
-  g_autofree char *name = NULL, *summary = NULL;
-  g_autoptr (GBytes) tar = panel_export_incident (self->db, self->store, id, self->identities,
-                                                  with_media, session->user, &name, &summary,
-                                                  &error);
-  if (tar == NULL)
+  g_autoptr (PanelExport) export = panel_export_new (self->db, self->store, id, self->identities,
+                                                     with_media, session->user, &error);
+  if (export == NULL)
     {
       if (g_error_matches (error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
         return panel_console_send_error (msg, SOUP_STATUS_NOT_FOUND, "not-found",
@@ -753,17 +751,16 @@ export_incident (PanelIncidents *self, SoupServerMessage *msg, PanelSession *ses
       return panel_console_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "internal",
                                        "the package cannot be made");
     }
-  g_autofree char *sha = g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, tar);
   g_autoptr (JsonBuilder) d = json_builder_new ();
   json_builder_begin_object (d);
   json_builder_set_member_name (d, "media");
   json_builder_add_boolean_value (d, with_media);
   json_builder_set_member_name (d, "package_sha256");
-  json_builder_add_string_value (d, sha);
+  json_builder_add_string_value (d, panel_export_get_sha256 (export));
   json_builder_set_member_name (d, "size");
-  json_builder_add_int_value (d, g_bytes_get_size (tar));
+  json_builder_add_int_value (d, panel_export_get_size (export));
   json_builder_set_member_name (d, "verification");
-  json_builder_add_string_value (d, summary);
+  json_builder_add_string_value (d, panel_export_get_summary (export));
   json_builder_end_object (d);
   g_autoptr (JsonNode) dn = json_builder_get_root (d);
   g_autofree char *detail = json_to_string (dn, FALSE);
@@ -775,13 +772,8 @@ export_incident (PanelIncidents *self, SoupServerMessage *msg, PanelSession *ses
       return panel_console_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "internal",
                                        "the panel cannot write its audit log");
     }
-  SoupMessageHeaders *h = soup_server_message_get_response_headers (msg);
-  g_autofree char *disposition = g_strdup_printf ("attachment; filename=\"%s\"", name);
-  soup_message_headers_replace (h, "Content-Disposition", disposition);
-  soup_message_headers_replace (h, "Cache-Control", "no-store");
-  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
-  soup_server_message_set_response (msg, "application/x-tar", SOUP_MEMORY_COPY,
-                                    g_bytes_get_data (tar, NULL), g_bytes_get_size (tar));
+  /* Streamed from the package's private folder as the client reads it. */
+  panel_export_send (g_steal_pointer (&export), msg);
 }
 
 static void
