@@ -6,7 +6,9 @@
  * media=1) and read to the end. For each: the package size, the time, and
  * the panel's peak RSS during that export (VmHWM, reset before it through
  * /proc/PID/clear_refs) next to its RSS before. A package streamed chunk by
- * chunk keeps the peak flat while the package grows.
+ * chunk keeps the peak flat while the package grows. Also the longest
+ * GET /api/health answer meanwhile (is the main loop held up?), and that a
+ * download abandoned midway leaves no temporary folder behind.
  * Usage: bench-export [--small=N] [--large=N] [--segment-kib=K] */
 #include <glib/gstdio.h>
 #include <libsoup/soup.h>
@@ -42,11 +44,40 @@ reset_peak (GPid pid)
     g_error ("cannot reset the peak RSS through %s", path);
 }
 
+/* GET /api/health every 20 ms from another thread while an export runs:
+ * the longest answer shows whether the export holds up the panel's main
+ * loop (and with it live alerts). */
+typedef struct {
+  char *url;
+  gint stop;
+  gint64 longest_us;
+} Prober;
+
+static gpointer
+probe_thread (gpointer data)
+{
+  Prober *p = data;
+  g_autoptr (SoupSession) session = soup_session_new ();
+  while (!g_atomic_int_get (&p->stop))
+    {
+      g_autoptr (SoupMessage) msg = soup_message_new ("GET", p->url);
+      gint64 start = g_get_monotonic_time ();
+      g_autoptr (GBytes) body = soup_session_send_and_read (session, msg, NULL, NULL);
+      gint64 took = g_get_monotonic_time () - start;
+      if (body == NULL || soup_message_get_status (msg) != 200)
+        g_error ("GET /api/health failed during the export");
+      p->longest_us = MAX (p->longest_us, took);
+      g_usleep (20000);
+    }
+  return NULL;
+}
+
 typedef struct {
   guint segments;
   goffset bytes;
   double seconds;
   gint64 rss_before_kib, peak_kib;
+  gint64 health_us;     /* longest GET /api/health meanwhile */
 } Run;
 
 static void
@@ -61,6 +92,8 @@ export (SoupSession *http, TestPanel *panel, GPid pid, const char *cookie, const
   g_usleep (300000);
   run->rss_before_kib = proc_kib (pid, "VmRSS");
   reset_peak (pid);
+  Prober prober = { .url = g_strconcat (panel->url, "/api/health", NULL) };
+  GThread *probe = g_thread_new ("probe", probe_thread, &prober);
   gint64 start = g_get_monotonic_time ();
   g_autoptr (SoupMessage) msg = soup_message_new ("GET", url);
   soup_message_headers_replace (soup_message_get_request_headers (msg), "Cookie", cookie);
@@ -79,6 +112,10 @@ export (SoupSession *http, TestPanel *panel, GPid pid, const char *cookie, const
                      soup_message_get_response_headers (msg)));
   run->seconds = (g_get_monotonic_time () - start) / 1e6;
   run->peak_kib = proc_kib (pid, "VmHWM");
+  g_atomic_int_set (&prober.stop, 1);
+  g_thread_join (probe);
+  g_free (prober.url);
+  run->health_us = prober.longest_us;
 }
 
 static gboolean
@@ -168,15 +205,18 @@ main (int argc, char **argv)
 
   g_print ("evidence package export with decrypted media (%d KiB segments), real ansim-panel\n",
            segment_kib);
-  g_print ("%-28s %10s %8s %12s %12s %12s\n", "", "package", "time", "RSS before", "peak RSS",
-           "peak-before");
+  g_print ("%-28s %10s %8s %12s %12s %12s %10s\n", "", "package", "time", "RSS before",
+           "peak RSS", "peak-before", "health");
   Run *runs[] = { &s, &l };
   const char *names[] = { "baseline: small incident", "large incident" };
   for (guint i = 0; i < 2; i++)
-    g_print ("%-18s %4u seg %8.1f MB %7.2f s %9.1f MB %9.1f MB %9.1f MB\n", names[i],
+    g_print ("%-18s %4u seg %8.1f MB %7.2f s %9.1f MB %9.1f MB %9.1f MB %7.0f ms\n", names[i],
              runs[i]->segments, runs[i]->bytes / 1e6, runs[i]->seconds,
              runs[i]->rss_before_kib / 1024.0, runs[i]->peak_kib / 1024.0,
-             (runs[i]->peak_kib - runs[i]->rss_before_kib) / 1024.0);
+             (runs[i]->peak_kib - runs[i]->rss_before_kib) / 1024.0,
+             runs[i]->health_us / 1000.0);
+  g_print ("(health: the longest GET /api/health answer during the export, i.e. how long the\n"
+           " panel's main loop, which also sends live alerts, was held up)\n");
   g_print ("ratio large/small: package %.1fx, peak RSS %.2fx\n",
            (double) l.bytes / s.bytes, (double) l.peak_kib / s.peak_kib);
 

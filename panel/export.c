@@ -18,7 +18,8 @@ static gboolean
 write_file (const char *dir, const char *name, const void *data, gsize len, GError **error)
 {
   g_autofree char *path = g_build_filename (dir, name, NULL);
-  return g_file_set_contents_full (path, data, len, G_FILE_SET_CONTENTS_CONSISTENT, 0600, error);
+  /* A private scratch folder: no fsync (it is gone after the answer). */
+  return g_file_set_contents_full (path, data, len, G_FILE_SET_CONTENTS_NONE, 0600, error);
 }
 
 static gboolean
@@ -75,6 +76,16 @@ typedef enum {
 } TarPhase;
 
 struct _PanelExport {
+  /* what panel_export_new found (main thread) */
+  gint64 id;
+  char *uuid, *device, *desk, *exported_by;
+  AnsimDeviceKey *key;        /* the enrolled key */
+  GPtrArray *identities;      /* the site identity for media, or NULL */
+  char *top, *root, *folder, *media;
+  PanelStore *store;          /* not owned; outlives the export */
+  GPtrArray *to_copy;         /* store key, file name, … still to copy into folder */
+  guint copied;               /* entries of to_copy done (counted in strings) */
+  /* the package (from panel_export_prepare_async on) */
   char *tmp;            /* private folder holding the package's files; removed by _free */
   char *name;           /* ansim-incident-ID.tar */
   char *summary;        /* the verification's summary line */
@@ -295,6 +306,17 @@ panel_export_free (PanelExport *self)
   if (self->tmp != NULL)
     rm_rf (self->tmp);
   g_free (self->tmp);
+  g_free (self->uuid);
+  g_free (self->device);
+  g_free (self->desk);
+  g_free (self->exported_by);
+  ansim_device_key_free (self->key);
+  g_clear_pointer (&self->identities, g_ptr_array_unref);
+  g_clear_pointer (&self->to_copy, g_ptr_array_unref);
+  g_free (self->top);
+  g_free (self->root);
+  g_free (self->folder);
+  g_free (self->media);
   g_free (self->name);
   g_free (self->summary);
   g_free (self->sha256);
@@ -378,6 +400,8 @@ panel_export_new (sqlite3 *db, PanelStore *store, gint64 id, GPtrArray *identiti
 
   g_autoptr (PanelExport) self = g_new0 (PanelExport, 1);
   self->entries = g_ptr_array_new_with_free_func (tar_entry_free);
+  self->to_copy = g_ptr_array_new_with_free_func (g_free);
+  self->store = store;
   self->tmp = g_dir_make_tmp ("ansim-export-XXXXXX", error);
   if (self->tmp == NULL)
     return NULL;
@@ -386,7 +410,6 @@ panel_export_new (sqlite3 *db, PanelStore *store, gint64 id, GPtrArray *identiti
   g_autofree char *root = g_build_filename (tmp, top, NULL);
   g_autofree char *folder = g_build_filename (root, "incident", NULL);
   g_autofree char *media = g_build_filename (root, "media", NULL);
-  g_autoptr (AnsimVerifyReport) report = NULL;
   g_autofree char *sig_key = g_strconcat (manifest_key, ".sig", NULL);
   if (g_mkdir_with_parents (folder, 0700) < 0)
     {
@@ -409,18 +432,46 @@ panel_export_new (sqlite3 *db, PanelStore *store, gint64 id, GPtrArray *identiti
       {
         g_autofree char *name = g_strdup_printf ("seg-%06" G_GINT64_FORMAT ".mkv.age",
                                                  (gint64) sqlite3_column_int64 (seg, 0));
-        if (!copy_object (store, (const char *) sqlite3_column_text (seg, 1), folder, name, error))
-          return NULL;
+        /* copied later, one per main-loop turn (panel_export_prepare_async) */
+        g_ptr_array_add (self->to_copy, g_strdup ((const char *) sqlite3_column_text (seg, 1)));
+        g_ptr_array_add (self->to_copy, g_steal_pointer (&name));
       }
   }
 
+  self->id = id;
+  self->uuid = g_steal_pointer (&uuid);
+  self->device = g_steal_pointer (&device);
+  self->desk = g_steal_pointer (&desk);
+  self->key = g_steal_pointer (&key);
+  self->identities = with_media && identities != NULL ? g_ptr_array_ref (identities) : NULL;
+  self->exported_by = g_strdup (exported_by);
+  self->top = g_steal_pointer (&top);
+  self->root = g_steal_pointer (&root);
+  self->folder = g_steal_pointer (&folder);
+  self->media = g_steal_pointer (&media);
+  return g_steal_pointer (&self);
+}
+
+/* The rest touches only the private folder (no database, no store), so it
+ * runs in a worker thread: verifying, decrypting and hashing a large
+ * incident takes seconds that the main loop owes to live alerts. */
+static gboolean
+export_prepare (PanelExport *self, GError **error)
+{
+  gint64 id = self->id;
+  const char *uuid = self->uuid, *device = self->device, *desk = self->desk;
+  const char *exported_by = self->exported_by, *top = self->top, *root = self->root;
+  const char *folder = self->folder, *media = self->media;
+  AnsimDeviceKey *key = self->key;
+  GPtrArray *identities = self->identities;
+  g_autoptr (AnsimVerifyReport) report = NULL;
   AnsimDeviceKey *trusted[] = { key };
   AnsimVerifyOptions options = {
     .trusted_keys = trusted,
     .n_trusted_keys = 1,
     .trusted_keys_origin = "the panel's enrolled key of the device",
   };
-  if (with_media && identities != NULL)
+  if (identities != NULL)
     {
       options.identities = (AnsimAgeIdentity *const *) identities->pdata;
       options.n_identities = identities->len;
@@ -429,7 +480,7 @@ panel_export_new (sqlite3 *db, PanelStore *store, gint64 id, GPtrArray *identiti
     }
   report = ansim_incident_verify (folder, &options, error);
   if (report == NULL)
-    return NULL;
+    return FALSE;
 
   /* The report, for tools and for people. */
   {
@@ -469,7 +520,7 @@ panel_export_new (sqlite3 *db, PanelStore *store, gint64 id, GPtrArray *identiti
     json_generator_set_pretty (gen, TRUE);
     g_autofree char *json = json_generator_to_data (gen, NULL);
     if (!write_file (root, "report.json", json, strlen (json), error))
-      return NULL;
+      return FALSE;
 
     g_autoptr (GString) html = g_string_new (NULL);
     g_autofree char *e_uuid = html_escape (uuid);
@@ -502,7 +553,7 @@ panel_export_new (sqlite3 *db, PanelStore *store, gint64 id, GPtrArray *identiti
       "<code>sha256sum -c SHA256SUMS</code> and the openssl/age commands of "
       "docs/evidence-format.md.</p>\n</body></html>\n");
     if (!write_file (root, "report.html", html->str, html->len, error))
-      return NULL;
+      return FALSE;
   }
 
   /* SHA256SUMS over every other file, then the tar's entries. */
@@ -517,12 +568,12 @@ panel_export_new (sqlite3 *db, PanelStore *store, gint64 id, GPtrArray *identiti
         goffset size = 0;
         g_autofree char *sha = sha256_file (path, &size, error);
         if (sha == NULL)
-          return NULL;
+          return FALSE;
         g_array_append_val (sizes, size);
         g_string_append_printf (sums, "%s  %s\n", sha, (char *) files->pdata[i]);
       }
     if (!write_file (root, "SHA256SUMS", sums->str, sums->len, error))
-      return NULL;
+      return FALSE;
     g_ptr_array_add (files, g_strdup ("SHA256SUMS"));
     goffset sums_size = sums->len;
     g_array_append_val (sizes, sums_size);
@@ -559,11 +610,61 @@ panel_export_new (sqlite3 *db, PanelStore *store, gint64 id, GPtrArray *identiti
         self->size += n;
       }
     if (n < 0)
-      return NULL;
+      return FALSE;
     self->sha256 = g_strdup (g_checksum_get_string (sum));
     export_rewind (self);
   }
-  return g_steal_pointer (&self);
+  return TRUE;
+}
+
+static void
+prepare_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  (void) source;
+  (void) cancellable;
+  GError *error = NULL;
+  if (export_prepare (task_data, &error))
+    g_task_return_boolean (task, TRUE);
+  else
+    g_task_return_error (task, error);
+}
+
+/* One segment from the store into the folder per main-loop turn, at idle
+ * priority: the store is the main thread's, and live alerts go first. */
+static gboolean
+copy_step (gpointer data)
+{
+  GTask *task = data;
+  PanelExport *self = g_task_get_task_data (task);
+  if (self->copied < self->to_copy->len)
+    {
+      GError *error = NULL;
+      const char *key = self->to_copy->pdata[self->copied];
+      const char *name = self->to_copy->pdata[self->copied + 1];
+      self->copied += 2;
+      if (!copy_object (self->store, key, self->folder, name, &error))
+        {
+          g_task_return_error (task, error);
+          return G_SOURCE_REMOVE;
+        }
+      return G_SOURCE_CONTINUE;
+    }
+  g_task_run_in_thread (task, prepare_thread);
+  return G_SOURCE_REMOVE;
+}
+
+void
+panel_export_prepare_async (PanelExport *self, GAsyncReadyCallback callback, gpointer user_data)
+{
+  GTask *task = g_task_new (NULL, NULL, callback, user_data);
+  g_task_set_task_data (task, self, NULL);
+  g_idle_add_full (G_PRIORITY_DEFAULT_IDLE, copy_step, task, g_object_unref);
+}
+
+gboolean
+panel_export_prepare_finish (GAsyncResult *result, GError **error)
+{
+  return g_task_propagate_boolean (G_TASK (result), error);
 }
 
 /* ---- sending ----------------------------------------------------------- */

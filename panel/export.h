@@ -18,11 +18,21 @@ G_BEGIN_DECLS
  * with_media and identities only), report.json, report.html, SHA256SUMS},
  * made in a private temporary folder (removed by panel_export_free) and
  * read out in chunks: memory does not grow with the incident. Its SHA-256
- * and size are known on return (the package is read once for them). */
+ * and size are known once prepared (the package is read once for them). */
 typedef struct _PanelExport PanelExport;
 
+/* Main thread: reads the incident from db and copies its manifest into the
+ * private folder. identities: the site's, for with_media. */
 PanelExport *panel_export_new (sqlite3 *db, PanelStore *store, gint64 id, GPtrArray *identities,
                                gboolean with_media, const char *exported_by, GError **error);
+/* Copies the segments from the store, one per main-loop turn at idle
+ * priority, then in a worker thread: ansim_incident_verify() (and the decrypted media),
+ * the reports, SHA256SUMS and the first reading of the tar. self must stay
+ * alive and untouched until callback runs (on the calling thread's main
+ * context). */
+void panel_export_prepare_async (PanelExport *self, GAsyncReadyCallback callback,
+                                 gpointer user_data);
+gboolean panel_export_prepare_finish (GAsyncResult *result, GError **error);
 void panel_export_free (PanelExport *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PanelExport, panel_export_free)
 
