@@ -147,14 +147,20 @@ before(async () => {
 after(async () => {
   if (browser) await browser.close();
   // Uploader and recorder first: the panel must outlive their last requests.
+  // Each must stop cleanly (exit 0) and, under the sanitizers, quietly.
+  const problems = [];
   for (const proc of [...daemons].reverse()) {
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
     const { code, signal } = await proc.exited;
-    if (code !== 0 && signal !== 'SIGTERM')
+    const log = readFileSync(proc.log, 'utf8');
+    if (code !== 0 || /runtime error:|AddressSanitizer|LeakSanitizer/.test(log)) {
+      problems.push(`${proc.spawnfile} ended with ${code ?? signal}`);
       console.log(`# ${proc.spawnfile} ended with ${code ?? signal}:\n` +
-        readFileSync(proc.log, 'utf8').split('\n').slice(-30).map((l) => '# ' + l).join('\n'));
+        log.split('\n').slice(-30).map((l) => '# ' + l).join('\n'));
+    }
   }
   if (dir) rmSync(dir, { recursive: true, force: true });
+  assert.deepEqual(problems, [], 'every daemon stops cleanly');
 });
 
 async function loggedIn(user) {
