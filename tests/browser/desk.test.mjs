@@ -287,6 +287,17 @@ test('ansimctl press on a real desk: banner, acknowledge lights the desk, live p
       assert.equal(probe.status, 0, name + ': ' + probe.stderr);
       assert.equal(probe.stdout.trim(), 'h264', name);
     }
+    // One file for people who want one (the recipe in docs/console.md):
+    // the segments' timestamps continue, so ffmpeg joins them as they are.
+    writeFileSync(join(dir, 'concat.txt'), media.map((n) => `file '${join(unpacked, top, 'media', n)}'\n`).join(''));
+    const joined = join(dir, 'incident.mkv');
+    const concat = spawnSync('ffmpeg', ['-v', 'error', '-f', 'concat', '-safe', '0', '-i', join(dir, 'concat.txt'),
+      '-c', 'copy', joined], { encoding: 'utf8' });
+    assert.equal(concat.status, 0, concat.stderr);
+    const duration = Number(spawnSync('ffprobe', ['-v', 'error', '-show_entries', 'format=duration', '-of', 'csv=p=0',
+      joined], { encoding: 'utf8' }).stdout);
+    console.log(`# ${media.length} decrypted segments joined by ffmpeg: ${duration.toFixed(1)} s of video`);
+    assert.ok(Math.abs(duration - 2 * media.length) < 2.5, `joined ${duration} s for ${media.length} segments`);
     await shot(page, 'desk-incident-resolved');
     await page.context().close();
   } catch (e) {
