@@ -3,7 +3,9 @@
  * "Export"): the incident folder exactly as docs/evidence-format.md
  * describes it, rebuilt from the store, checked with
  * ansim_incident_verify() against the device's enrolled key, optionally
- * the decrypted media, a report (JSON and HTML) and SHA256SUMS, as a tar. */
+ * the decrypted media, a report (JSON and HTML) and SHA256SUMS, as a tar
+ * put together in a private folder and streamed from it in 64 KiB chunks:
+ * the panel's memory does not grow with the incident. */
 #include "export.h"
 
 #include <errno.h>
