@@ -833,6 +833,74 @@ play_segment (PanelIncidents *self, SoupServerMessage *msg, PanelSession *sessio
                                     g_bytes_get_data (plain, NULL), g_bytes_get_size (plain));
 }
 
+/* An export whose package is being prepared in a worker thread; msg is
+ * paused meanwhile. */
+typedef struct {
+  PanelIncidents *self;
+  SoupServerMessage *msg;
+  PanelExport *export;
+  gint64 id;
+  gboolean with_media;
+} ExportJob;
+
+/* Audited first, then streamed; consumes export. */
+static void
+export_audit_and_send (ExportJob *job, PanelExport *export)
+{
+  PanelIncidents *self = job->self;
+  SoupServerMessage *msg = job->msg;
+  g_autoptr (PanelExport) owned = export;
+  g_autoptr (GError) error = NULL;
+  /* The session is looked up again: it may have ended meanwhile. */
+  g_autoptr (PanelSession) session =
+    panel_console_authorize (self->console, msg, PANEL_ROLE_SECURITY | PANEL_ROLE_ADMIN);
+  if (session == NULL)
+    return;
+  g_autoptr (JsonBuilder) d = json_builder_new ();
+  json_builder_begin_object (d);
+  json_builder_set_member_name (d, "media");
+  json_builder_add_boolean_value (d, job->with_media);
+  json_builder_set_member_name (d, "package_sha256");
+  json_builder_add_string_value (d, panel_export_get_sha256 (owned));
+  json_builder_set_member_name (d, "size");
+  json_builder_add_int_value (d, panel_export_get_size (owned));
+  json_builder_set_member_name (d, "verification");
+  json_builder_add_string_value (d, panel_export_get_summary (owned));
+  json_builder_end_object (d);
+  g_autoptr (JsonNode) dn = json_builder_get_root (d);
+  g_autofree char *detail = json_to_string (dn, FALSE);
+  g_autofree char *target = g_strdup_printf ("incident %" G_GINT64_FORMAT, job->id);
+  if (!panel_console_audit (self->console, msg, session, PANEL_AUDIT_EXPORT, target, detail,
+                            &error))
+    {
+      g_warning ("cannot write the audit log: %s", error->message);
+      return panel_console_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "internal",
+                                       "the panel cannot write its audit log");
+    }
+  /* Streamed from the package's private folder as the client reads it. */
+  panel_export_send (g_steal_pointer (&owned), msg);
+}
+
+static void
+export_prepared (GObject *source, GAsyncResult *result, gpointer data)
+{
+  ExportJob *job = data;
+  g_autoptr (GError) error = NULL;
+  (void) source;
+  if (panel_export_prepare_finish (result, &error))
+    export_audit_and_send (job, g_steal_pointer (&job->export));
+  else
+    {
+      g_warning ("export of incident %" G_GINT64_FORMAT ": %s", job->id, error->message);
+      panel_console_send_error (job->msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "internal",
+                                "the package cannot be made");
+      g_clear_pointer (&job->export, panel_export_free);
+    }
+  soup_server_message_unpause (job->msg);
+  g_object_unref (job->msg);
+  g_free (job);
+}
+
 static void
 export_incident (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session, gint64 id,
                  GHashTable *query)
@@ -846,11 +914,9 @@ export_incident (PanelIncidents *self, SoupServerMessage *msg, PanelSession *ses
     return panel_console_send_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "no-playback",
                                      "this panel has no site_identity: it cannot add media");
   g_autoptr (GError) error = NULL;
-  g_autofree char *name = NULL, *summary = NULL;
-  g_autoptr (GBytes) tar = panel_export_incident (self->db, self->store, id, self->identities,
-                                                  with_media, session->user, &name, &summary,
-                                                  &error);
-  if (tar == NULL)
+  PanelExport *export = panel_export_new (self->db, self->store, id, self->identities,
+                                          with_media, session->user, &error);
+  if (export == NULL)
     {
       if (g_error_matches (error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
         return panel_console_send_error (msg, SOUP_STATUS_NOT_FOUND, "not-found",
@@ -861,35 +927,14 @@ export_incident (PanelIncidents *self, SoupServerMessage *msg, PanelSession *ses
       return panel_console_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "internal",
                                        "the package cannot be made");
     }
-  g_autofree char *sha = g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, tar);
-  g_autoptr (JsonBuilder) d = json_builder_new ();
-  json_builder_begin_object (d);
-  json_builder_set_member_name (d, "media");
-  json_builder_add_boolean_value (d, with_media);
-  json_builder_set_member_name (d, "package_sha256");
-  json_builder_add_string_value (d, sha);
-  json_builder_set_member_name (d, "size");
-  json_builder_add_int_value (d, g_bytes_get_size (tar));
-  json_builder_set_member_name (d, "verification");
-  json_builder_add_string_value (d, summary);
-  json_builder_end_object (d);
-  g_autoptr (JsonNode) dn = json_builder_get_root (d);
-  g_autofree char *detail = json_to_string (dn, FALSE);
-  g_autofree char *target = g_strdup_printf ("incident %" G_GINT64_FORMAT, id);
-  if (!panel_console_audit (self->console, msg, session, PANEL_AUDIT_EXPORT, target, detail,
-                            &error))
-    {
-      g_warning ("cannot write the audit log: %s", error->message);
-      return panel_console_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "internal",
-                                       "the panel cannot write its audit log");
-    }
-  SoupMessageHeaders *h = soup_server_message_get_response_headers (msg);
-  g_autofree char *disposition = g_strdup_printf ("attachment; filename=\"%s\"", name);
-  soup_message_headers_replace (h, "Content-Disposition", disposition);
-  soup_message_headers_replace (h, "Cache-Control", "no-store");
-  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
-  soup_server_message_set_response (msg, "application/x-tar", SOUP_MEMORY_COPY,
-                                    g_bytes_get_data (tar, NULL), g_bytes_get_size (tar));
+  ExportJob *job = g_new0 (ExportJob, 1);
+  job->self = self;
+  job->msg = g_object_ref (msg);
+  job->export = export;
+  job->id = id;
+  job->with_media = with_media;
+  soup_server_message_pause (msg);
+  panel_export_prepare_async (export, export_prepared, job);
 }
 
 static void

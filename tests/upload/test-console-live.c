@@ -246,6 +246,10 @@ set_up (void)
   panel = test_panel_new (panel_dir, extra);
   for (guint i = 0; i < G_N_ELEMENTS (roles); i++)
     add_user (roles[i]);
+  /* The panel's own temporary folder: exports must leave nothing there. */
+  g_autofree char *panel_tmp = g_build_filename (dir, "panel-tmp", NULL);
+  g_assert_cmpint (g_mkdir (panel_tmp, 0700), ==, 0);
+  g_setenv ("TMPDIR", panel_tmp, TRUE);
   test_panel_start (panel);
   test_panel_enroll (panel, desk, "dev-1");
   /* Enrolled, never heard of again: raises the offline alert. */
@@ -694,6 +698,13 @@ run_shell (const char *cwd, const char *command)
     g_error ("%s: %s", command, out);
 }
 
+static gboolean
+panel_tmp_empty (gpointer path)
+{
+  g_autoptr (GDir) d = g_dir_open (path, 0, NULL);
+  return d != NULL && g_dir_read_name (d) == NULL;
+}
+
 static void
 test_export (void)
 {
@@ -730,6 +741,20 @@ test_export (void)
   g_assert_nonnull (strstr (soup_message_headers_get_one (soup_message_get_response_headers (msg),
                                                           "Content-Disposition"), ".tar"));
   g_assert_cmpuint (count_audit ("export", target), ==, before + 1);
+  /* Streamed with its length known, and the audit entry (written before
+   * the first byte went out) names exactly the bytes that arrived. */
+  g_assert_cmpint (soup_message_headers_get_content_length (
+                     soup_message_get_response_headers (msg)), ==, g_bytes_get_size (tar));
+  {
+    g_autoptr (JsonNode) audit = get_ok ("/api/audit?limit=1", &logins[AUDITOR]);
+    JsonObject *entry = json_array_get_object_element (
+      json_object_get_array_member (json_node_get_object (audit), "entries"), 0);
+    g_assert_cmpstr (json_object_get_string_member (entry, "action"), ==, "export");
+    JsonObject *d = json_object_get_object_member (entry, "detail");
+    g_autofree char *sha = g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, tar);
+    g_assert_cmpstr (json_object_get_string_member (d, "package_sha256"), ==, sha);
+    g_assert_cmpint (json_object_get_int_member (d, "size"), ==, g_bytes_get_size (tar));
+  }
   g_autofree char *work = g_build_filename (dir, "export", NULL);
   g_assert_cmpint (g_mkdir_with_parents (work, 0700), ==, 0);
   g_autofree char *package = g_build_filename (work, "package.tar", NULL);
@@ -752,6 +777,28 @@ test_export (void)
                                           "grep -q '\"intact\" : true' report.json && "
                                           "grep -q '<h1>' report.html", top);
   run_shell (work, cmd);
+
+  /* Nothing of the package stays behind, not even when the client goes
+   * away in the middle of a download. */
+  g_autofree char *panel_tmp = g_build_filename (dir, "panel-tmp", NULL);
+  g_assert_true (test_wait_until (panel_tmp_empty, panel_tmp, 5));
+  {
+    g_autoptr (SoupSession) once = soup_session_new ();
+    g_autoptr (SoupMessage) partial = soup_message_new ("GET", url);
+    soup_message_headers_replace (soup_message_get_request_headers (partial), "Cookie",
+                                  logins[SECURITY].cookie);
+    g_autoptr (GInputStream) in = soup_session_send (once, partial, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (soup_message_get_status (partial), ==, 200);
+    char first[512];
+    g_assert_cmpint (g_input_stream_read (in, first, sizeof first, NULL, &error), >, 0);
+    g_assert_no_error (error);
+    g_assert_false (panel_tmp_empty (panel_tmp));
+    g_input_stream_close (in, NULL, NULL);
+    soup_session_abort (once);
+  }
+  g_assert_true (test_wait_until (panel_tmp_empty, panel_tmp, 5));
+  g_assert_cmpuint (count_audit ("export", target), ==, before + 2);
 
   /* A changed byte in a segment is found. */
   g_autofree char *tamper = g_strdup_printf (

@@ -1,0 +1,309 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// The console against a whole desk, every part real: ansim-recorder (test
+// camera, simulated button and lights), ansim-uploader and ansim-panel on
+// loopback, the button pressed with `ansimctl press`, Debian's chromium
+// driven by playwright-core. Measures press -> banner and acknowledge ->
+// the desk's "help is coming" light (read from the recorder's control
+// socket, as `ansimctl status` does).
+// Run by meson (suite 'browser') as: node --test --test-reporter=tap FILE
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, readdirSync, rmSync, openSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+let chromium;
+try {
+  ({ chromium } = await import('playwright-core'));
+} catch (e) {
+  console.error('playwright-core is missing: run `npm ci` in tests/browser (scripts/setup test does it)');
+  process.exit(1);
+}
+
+const BUILD = process.env.ANSIM_BUILD_ROOT;
+assert.ok(BUILD, 'ANSIM_BUILD_ROOT must name the build directory');
+const SHOTS = join(BUILD, 'tests', 'browser-screenshots');
+const ANSIMCTL = join(BUILD, 'ansimctl/ansimctl');
+const PASSWORD = 'browser-test-password-1';
+const DESK_NAME = '민원실 2번 창구';
+
+let dir, deskDir, panelConf, recorderConf, control, url, browser;
+const daemons = [];
+
+function run(args, input) {
+  const r = spawnSync(ANSIMCTL, args, { input, encoding: 'utf8' });
+  assert.equal(r.status, 0, `ansimctl ${args[0]}: ${r.stdout}${r.stderr}`);
+  return r.stdout;
+}
+
+// A daemon with its output in DIR/NAME.log (shown if the test fails).
+function daemon(name, exe, args, env = {}) {
+  const log = join(dir, name + '.log');
+  const fd = openSync(log, 'a');
+  const proc = spawn(join(BUILD, exe), args, { env: { ...process.env, ...env }, stdio: ['ignore', fd, fd] });
+  proc.log = log;
+  proc.exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
+  daemons.push(proc);
+  return proc;
+}
+
+// One request on the recorder's control socket (hw/hw-control.c: a line
+// in, a JSON line out).
+function controlRequest(request) {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection(control);
+    let reply = '';
+    socket.setEncoding('utf8');
+    socket.on('connect', () => socket.write(request + '\n'));
+    socket.on('data', (chunk) => {
+      reply += chunk;
+      const nl = reply.indexOf('\n');
+      if (nl >= 0) {
+        socket.destroy();
+        resolve(JSON.parse(reply.slice(0, nl)));
+      }
+    });
+    socket.on('error', reject);
+    socket.setTimeout(5000, () => { socket.destroy(); reject(new Error('control socket: no reply')); });
+  });
+}
+
+async function until(what, check, ms, every = 20) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, every));
+  }
+}
+
+before(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  dir = mkdtempSync(join(tmpdir(), 'ansim-browser-desk-'));
+  deskDir = join(dir, 'desk');
+  mkdirSync(deskDir, { mode: 0o700 });
+  panelConf = join(dir, 'panel.conf');
+  recorderConf = join(deskDir, 'recorder.conf');
+  control = join(deskDir, 'control.sock');
+  // The site's identity (age-keygen, mode 0600): the panel decrypts with
+  // it, the recorder encrypts to its recipient.
+  const siteKey = join(dir, 'site.key');
+  const keygen = spawnSync('age-keygen', ['-o', siteKey], { encoding: 'utf8' });
+  assert.equal(keygen.status, 0, keygen.stderr);
+  const recipient = spawnSync('age-keygen', ['-y', siteKey], { encoding: 'utf8' }).stdout.trim();
+  assert.match(recipient, /^age1/);
+  writeFileSync(panelConf, `[panel]\ndata_dir = ${join(dir, 'panel')}\nport = 0\n` +
+    `site_name = 브라우저 시험\nsite_identity = ${siteKey}\n`);
+  // Long enough a post-event period that the incident is still recording
+  // while it is played back.
+  writeFileSync(recorderConf, `[recorder]\ndevice_id = dev-1\ndata_dir = ${deskDir}\n` +
+    `recipients = ${recipient}\npre_event_seconds = 2\npost_event_seconds = 25\n` +
+    `segment_seconds = 2\nnotice_sound = none\n\n` +
+    `[desk]\nid = desk-1\nname = ${DESK_NAME}\n\n` +
+    `[trigger desk-button]\ninput = simulated\n\n` +
+    `[output recording]\nkind = simulated\n\n[output acknowledged]\nkind = simulated\n\n` +
+    `[source desk-camera]\nkind = fixed\nvideo = test\nwidth = 320\nheight = 240\n` +
+    `framerate = 15\nbitrate_kbps = 300\nkeyframe_ms = 1000\n`);
+  for (const role of ['security', 'admin'])
+    run(['user', 'add', role, '--role', role, '--password-stdin', '--config', panelConf], PASSWORD + '\n');
+
+  const panel = daemon('panel', 'panel/ansim-panel', ['--config', panelConf]);
+  url = await until('the panel listens', () => {
+    const m = readFileSync(panel.log, 'utf8').match(/listening on (http:\/\/\S+?)\/?$/m);
+    if (panel.exitCode !== null) throw new Error('ansim-panel exited: ' + readFileSync(panel.log, 'utf8'));
+    return m && m[1];
+  }, 20000);
+
+  const asan = process.env.ASAN_OPTIONS;
+  const recorder = daemon('recorder', 'recorder/ansim-recorder', ['--config', recorderConf],
+    asan ? { ASAN_OPTIONS: asan + ':fast_unwind_on_malloc=0' } : {});
+  await until('the recorder answers on its control socket', async () => {
+    if (recorder.exitCode !== null) throw new Error('ansim-recorder exited: ' + readFileSync(recorder.log, 'utf8'));
+    try { return (await controlRequest('outputs')).ok; } catch { return false; }
+  }, 30000, 100);
+
+  // Enrolled as docs/protocol.md says, then the uploader on the same data.
+  const code = run(['enroll-code', '--config', panelConf, '--device', 'dev-1', '--desk', 'desk-1']).trim();
+  assert.match(run(['enroll', '--data-dir', deskDir, '--panel', url, '--code', code, '--device', 'dev-1']),
+    /enrolled as device/);
+  writeFileSync(join(deskDir, 'uploader.conf'), `[uploader]\ndata_dir = ${deskDir}\npanel_url = ${url}\n` +
+    `poll_interval = 1\nretry_min = 1\nretry_max = 2\n`);
+  daemon('uploader', 'uploader/ansim-uploader', ['--config', join(deskDir, 'uploader.conf')]);
+
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: ['--autoplay-policy=no-user-gesture-required',
+      ...(process.getuid && process.getuid() === 0 ? ['--no-sandbox'] : [])],
+  });
+  // The pre-event ring fills.
+  await new Promise((r) => setTimeout(r, 2500));
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  // Uploader and recorder first: the panel must outlive their last requests.
+  // Each must stop cleanly (exit 0) and, under the sanitizers, quietly.
+  const problems = [];
+  for (const proc of [...daemons].reverse()) {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+    const { code, signal } = await proc.exited;
+    const log = readFileSync(proc.log, 'utf8');
+    if (code !== 0 || /runtime error:|AddressSanitizer|LeakSanitizer/.test(log)) {
+      problems.push(`${proc.spawnfile} ended with ${code ?? signal}`);
+      console.log(`# ${proc.spawnfile} ended with ${code ?? signal}:\n` +
+        log.split('\n').slice(-30).map((l) => '# ' + l).join('\n'));
+    }
+  }
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  assert.deepEqual(problems, [], 'every daemon stops cleanly');
+});
+
+async function loggedIn(user) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'ko-KR' });
+  const page = await context.newPage();
+  await page.goto(url + '/console/');
+  await page.waitForSelector('body[data-ready="true"]');
+  await page.fill('#login-user', user);
+  await page.fill('#login-password', PASSWORD);
+  await page.click('#login-submit');
+  await page.waitForSelector('#nav:not([hidden])');
+  return page;
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(SHOTS, name + '.png'), fullPage: true });
+}
+
+async function latestIncident(page) {
+  return page.evaluate(async () => (await (await fetch('/api/incidents?limit=1')).json()).incidents[0]);
+}
+
+test('ansimctl press on a real desk: banner, acknowledge lights the desk, live playback, resolve, export verifies', async () => {
+  try {
+    const page = await loggedIn('security');
+    await page.waitForFunction(() => document.querySelector('#stream-state').dataset.i18n === 'stream.open');
+    assert.equal((await controlRequest('outputs')).outputs.acknowledged, false);
+
+    // 1. The press, as a clerk's button would: the banner appears.
+    const pressed = Date.now();
+    const press = spawn(ANSIMCTL, ['press', '--config', recorderConf], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const pressOut = new Promise((resolve) => {
+      let out = '';
+      press.stdout.on('data', (d) => { out += d; });
+      press.on('exit', (code) => resolve({ code, out }));
+    });
+    await page.waitForSelector('#alert-banner:not([hidden])', { timeout: 10000 });
+    const shownAt = await page.evaluate(() => window.ansimAlertShownAt);
+    const { code: pressCode, out } = await pressOut;
+    assert.equal(pressCode, 0, out);
+    assert.match(out, /^pressed desk-button \(held \d+ ms\)/);
+    const incident = await latestIncident(page);
+    const fromCommand = shownAt - pressed;
+    const fromDesk = shownAt - incident.opened_wall_us / 1000;
+    console.log(`# ansimctl press started -> banner shown in the browser: ${fromCommand} ms ` +
+      `(of which the simulated hold and debounce); the recorder's incident opened -> banner: ${fromDesk.toFixed(0)} ms`);
+    assert.ok(fromDesk > 0 && fromDesk < 1000, `opened -> banner took ${fromDesk} ms`);
+    assert.ok(fromCommand < 2000, `press -> banner took ${fromCommand} ms`);
+    assert.equal(await page.textContent('#banner-desk'), DESK_NAME);
+    assert.match(await page.textContent('#banner-trigger'), /비상벨/);
+    assert.equal(await page.getAttribute('#banner-status', 'data-status'), 'open');
+    assert.equal(incident.trigger, 'desk-button');
+    assert.equal((await controlRequest('outputs')).outputs.recording, true);
+    await shot(page, 'desk-alert-banner');
+
+    // 2. Acknowledge: the desk's "help is coming" output goes on.
+    assert.equal((await controlRequest('outputs')).outputs.acknowledged, false);
+    const clicked = Date.now();
+    await page.click('#banner-ack');
+    const litAt = await until('the help-is-coming light',
+      async () => (await controlRequest('outputs')).outputs.acknowledged && Date.now(), 10000, 10);
+    const ackMs = litAt - clicked;
+    console.log(`# acknowledge clicked -> the desk's help-is-coming light on: ${ackMs} ms`);
+    assert.ok(ackMs < 1500, `took ${ackMs} ms`);
+    const status = JSON.parse(run(['status', '--json', '--config', recorderConf]));
+    assert.equal(status.outputs.acknowledged, true, JSON.stringify(status));
+    assert.match(run(['status', '--config', recorderConf]), /output\s+acknowledged\s+ON/);
+    await page.waitForSelector('#banner-status[data-status="acknowledged"]');
+    await shot(page, 'desk-alert-acknowledged');
+
+    // 3. The incident while it is still recording and uploading: it plays.
+    await until('a segment at the panel', async () => (await latestIncident(page)).segments_received >= 1, 20000, 200);
+    await page.click('#banner-open');
+    await page.waitForSelector('#page-incident:not([hidden])');
+    await page.waitForSelector('#incident-timeline li[data-what="segment-received"]');
+    await page.click('#play-start');
+    await page.waitForFunction(() => {
+      const v = document.querySelector('#incident-video');
+      return v.currentTime > 0.5;
+    }, null, { timeout: 15000 });
+    const playing = await latestIncident(page);
+    assert.equal(playing.closed_wall_us, null, 'the incident had already ended: not played while uploading');
+    assert.equal((await controlRequest('outputs')).outputs.recording, true);
+    console.log(`# played while recording: ${playing.segments_received} segment(s) received so far`);
+    await shot(page, 'desk-playback-live');
+
+    // 4. Resolve with a category and a note.
+    await page.selectOption('#resolve-form select[name="category"]', 'verbal-abuse');
+    await page.fill('#resolve-form textarea[name="note"]', '민원인이 고성을 지름, 보안 요원 도착 후 진정');
+    await page.click('#resolve-form button[type="submit"]');
+    await page.waitForSelector('#page-incident[data-status="resolved"]');
+    await page.waitForSelector('#incident-timeline li[data-what="resolved"]');
+    assert.match(await page.textContent('#incident-timeline li[data-what="resolved"]'), /폭언 · “민원인이 고성을 지름/);
+
+    // 5. Once the desk closed the incident and everything arrived: export
+    // with the decrypted video; ansimctl verifies it offline, ffprobe reads
+    // the media.
+    const closed = await until('the closing manifest and every segment', async () => {
+      const i = await latestIncident(page);
+      return i.closed_wall_us !== null && i.segments_listed > 0 && i.segments_received === i.segments_listed && i;
+    }, 60000, 500);
+    assert.equal((await controlRequest('outputs')).outputs.acknowledged, false, 'the light goes off when it ends');
+    await page.reload();
+    await page.waitForSelector('#page-incident:not([hidden])');
+    await page.check('#export-media');
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-link')]);
+    const saved = join(dir, 'exported.tar');
+    await download.saveAs(saved);
+    assert.match(download.suggestedFilename(), /^ansim-incident-\d+\.tar$/);
+    const verify = spawnSync(ANSIMCTL, ['verify', saved], { encoding: 'utf8' });
+    console.log(verify.stdout.trim().split('\n').map((l) => '# ' + l).join('\n'));
+    assert.equal(verify.status, 0, verify.stdout + verify.stderr);
+    assert.match(verify.stdout, /OK: the package is intact/);
+    assert.match(verify.stdout, new RegExp(`${closed.segments_listed} decrypted media files match`));
+    const unpacked = join(dir, 'unpacked');
+    mkdirSync(unpacked);
+    assert.equal(spawnSync('tar', ['-xf', saved, '-C', unpacked]).status, 0);
+    const top = readdirSync(unpacked)[0];
+    const media = readdirSync(join(unpacked, top, 'media')).sort();
+    assert.equal(media.length, closed.segments_listed);
+    for (const name of media) {
+      const probe = spawnSync('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name', '-of', 'csv=p=0',
+        join(unpacked, top, 'media', name)], { encoding: 'utf8' });
+      assert.equal(probe.status, 0, name + ': ' + probe.stderr);
+      assert.equal(probe.stdout.trim(), 'h264', name);
+    }
+    // One file for people who want one (the recipe in docs/console.md):
+    // the segments' timestamps continue, so ffmpeg joins them as they are.
+    writeFileSync(join(dir, 'concat.txt'), media.map((n) => `file '${join(unpacked, top, 'media', n)}'\n`).join(''));
+    const joined = join(dir, 'incident.mkv');
+    const concat = spawnSync('ffmpeg', ['-v', 'error', '-f', 'concat', '-safe', '0', '-i', join(dir, 'concat.txt'),
+      '-c', 'copy', joined], { encoding: 'utf8' });
+    assert.equal(concat.status, 0, concat.stderr);
+    const duration = Number(spawnSync('ffprobe', ['-v', 'error', '-show_entries', 'format=duration', '-of', 'csv=p=0',
+      joined], { encoding: 'utf8' }).stdout);
+    console.log(`# ${media.length} decrypted segments joined by ffmpeg: ${duration.toFixed(1)} s of video`);
+    assert.ok(Math.abs(duration - 2 * media.length) < 2.5, `joined ${duration} s for ${media.length} segments`);
+    await shot(page, 'desk-incident-resolved');
+    await page.context().close();
+  } catch (e) {
+    for (const proc of daemons)
+      console.log(`# ${proc.spawnfile} log:\n` +
+        readFileSync(proc.log, 'utf8').split('\n').slice(-20).map((l) => '# ' + l).join('\n'));
+    throw e;
+  }
+});
