@@ -1109,7 +1109,7 @@ static void
 handle_heartbeat (PanelIngest *self, Reply *r, const PanelRequest *req, const Device *d)
 {
   static const char *const members[] = { "wall_us", "disk_free_bytes", "queue_length",
-                                         "oldest_item_age_s", "sources", "version", NULL };
+                                         "oldest_item_age_s", "recorder", "version", NULL };
   g_autoptr (JsonObject) o = body_object (r, req->body, members);
   if (o == NULL)
     return;

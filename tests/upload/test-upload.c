@@ -160,8 +160,9 @@ test_end_to_end (Fixture *f, gconstpointer data)
                                      "AND last_seen_at_us IS NOT NULL "
                                      "AND json_extract (heartbeat, '$.disk_free_bytes') > 0 "
                                      "AND json_extract (heartbeat, '$.queue_length') >= 0 "
-                                     "AND json_extract (heartbeat, '$.sources.recorder') = "
-                                     "'not answering'"), ==, 1);
+                                     "AND json_extract (heartbeat, '$.recorder.ok') = 0 "
+                                     "AND json_extract (heartbeat, '$.recorder.error') "
+                                     "IS NOT NULL"), ==, 1);
   /* the chain between incidents arrived as declared */
   g_assert_cmpint (test_panel_count (f->panel, "SELECT count(*) FROM incidents b JOIN incidents a "
                                      "ON b.prev_manifest_hash = a.manifest_hash"), ==, 1);
