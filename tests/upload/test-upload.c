@@ -370,6 +370,164 @@ test_store_full (Fixture *f, gconstpointer data)
   assert_panel_has_everything (f);
 }
 
+/* ---- a store that hangs -------------------------------------------------- */
+
+/* An "S3 endpoint" on loopback that accepts connections and never answers
+ * (a gateway stuck behind a dead disk), until stopped. */
+typedef struct {
+  GSocketListener *listener;
+  guint port;
+  GCancellable *cancel;
+  GThread *thread;
+  GPtrArray *connections;   /* held open, never answered; under lock */
+  GMutex lock;
+} StuckS3;
+
+static gpointer
+stuck_s3_run (gpointer data)
+{
+  StuckS3 *st = data;
+  for (;;)
+    {
+      GSocketConnection *c = g_socket_listener_accept (st->listener, NULL, st->cancel, NULL);
+      if (c == NULL)
+        return NULL;
+      g_mutex_lock (&st->lock);
+      g_ptr_array_add (st->connections, c);
+      g_mutex_unlock (&st->lock);
+    }
+}
+
+static StuckS3 *
+stuck_s3_new (void)
+{
+  g_autoptr (GError) error = NULL;
+  StuckS3 *st = g_new0 (StuckS3, 1);
+  g_mutex_init (&st->lock);
+  st->listener = g_socket_listener_new ();
+  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) addr = g_inet_socket_address_new (lo, 0);
+  g_autoptr (GSocketAddress) bound = NULL;
+  g_assert_true (g_socket_listener_add_address (st->listener, addr, G_SOCKET_TYPE_STREAM,
+                                                G_SOCKET_PROTOCOL_TCP, NULL, &bound, &error));
+  g_assert_no_error (error);
+  st->port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+  st->cancel = g_cancellable_new ();
+  st->connections = g_ptr_array_new_with_free_func (g_object_unref);
+  st->thread = g_thread_new ("stuck-s3", stuck_s3_run, st);
+  return st;
+}
+
+static guint
+stuck_s3_count (StuckS3 *st)
+{
+  g_mutex_lock (&st->lock);
+  guint n = st->connections->len;
+  g_mutex_unlock (&st->lock);
+  return n;
+}
+
+/* Closes everything: the panel's store calls fail at once from now on. */
+static void
+stuck_s3_free (StuckS3 *st)
+{
+  g_cancellable_cancel (st->cancel);
+  g_thread_join (st->thread);
+  g_socket_listener_close (st->listener);
+  g_object_unref (st->listener);
+  g_object_unref (st->cancel);
+  g_ptr_array_unref (st->connections);   /* closes them */
+  g_mutex_clear (&st->lock);
+  g_free (st);
+}
+
+static gboolean
+store_write_hanging (gpointer data)
+{
+  return stuck_s3_count (data) > 0;
+}
+
+static gboolean
+store_failed (gpointer data)
+{
+  Fixture *f = data;
+  return test_desk_count (f->desk, "class = 2 AND last_error LIKE '%503 store-unavailable%'") > 0;
+}
+
+static gint64
+alerted_at (TestPanel *panel, const char *uuid)
+{
+  g_autofree char *sql = g_strdup_printf ("SELECT coalesce (max (alerted_at_us), 0) FROM "
+                                          "incidents WHERE uuid = '%s'", uuid);
+  return test_panel_count (panel, sql);
+}
+
+/* The S3 store hangs for 10 s in the middle of a desk's manifest upload:
+ * another desk's alert is still recorded at once (store writes run off
+ * the panel's main loop); when the store fails the upload is answered
+ * 503 and retried, nothing is lost. */
+static void
+test_slow_store (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  g_autoptr (GError) error = NULL;
+  StuckS3 *s3 = stuck_s3_new ();
+  g_autofree char *creds = g_build_filename (f->panel->dir, "s3-credentials", NULL);
+  g_assert_true (g_file_set_contents_full (creds, "[default]\naws_access_key_id = ansim\n"
+                                           "aws_secret_access_key = ansim-secret\n", -1,
+                                           G_FILE_SET_CONTENTS_NONE, 0600, &error));
+  g_assert_no_error (error);
+  g_autofree char *extra = g_strdup_printf ("store = s3\ns3_endpoint = http://127.0.0.1:%u\n"
+                                            "s3_bucket = evidence\ns3_credentials_file = %s\n"
+                                            "s3_max_attempts = 1\ns3_timeout = 10\n"
+                                            "s3_retention_days = 0\n", s3->port, creds);
+  g_autofree char *conf = g_strdup_printf ("[panel]\ndata_dir = %s\nport = %u\n%s",
+                                           f->panel->dir, f->panel->port, extra);
+  g_assert_true (g_file_set_contents (f->panel->conf, conf, -1, NULL));
+  test_panel_start (f->panel);
+  test_panel_enroll (f->panel, f->desk, "dev-1");
+  g_autofree char *other_dir = g_build_filename (f->dir, "desk-2", NULL);
+  g_autoptr (TestDesk) other = test_desk_new (other_dir);
+  test_panel_enroll (f->panel, other, "dev-2");
+
+  /* desk 1: its alert goes through, then its manifest hangs in the store */
+  g_autofree char *first = test_desk_record (f->desk, 1, 50000);
+  f->uploader = test_uploader_start (f->desk, f->panel->url, "heartbeat_interval = 3600");
+  g_assert_true (test_wait_until (store_write_hanging, s3, 10));
+  gint64 hanging_since = g_get_monotonic_time ();
+  g_assert_cmpint (alerted_at (f->panel, first), >, 0);
+
+  /* desk 2 presses meanwhile */
+  TestIncident *inc = test_incident_open (other);
+  g_autofree char *uuid = g_strdup (test_incident_get_uuid (inc));
+  gint64 queued = g_get_real_time ();
+  g_autoptr (GSubprocess) up2 = test_uploader_start (other, f->panel->url,
+                                                     "heartbeat_interval = 3600");
+  gint64 alerted = 0;
+  while ((alerted = alerted_at (f->panel, uuid)) == 0 &&
+         g_get_real_time () - queued < 15 * G_USEC_PER_SEC)
+    g_usleep (10000);
+  gint64 still_hanging = g_get_monotonic_time () - hanging_since;
+  g_test_message ("alert recorded %.0f ms after it was queued (uploader start included), "
+                  "while a store write hung for %.1f s", (alerted - queued) / 1000.0,
+                  still_hanging / 1e6);
+  g_assert_cmpint (alerted, >, 0);
+  /* A stalled main loop would have waited for the store's 10 s timeout. */
+  g_assert_cmpint (alerted - queued, <, 2 * G_USEC_PER_SEC);
+  g_assert_cmpint (still_hanging, <, 9 * G_USEC_PER_SEC);
+  g_assert_cmpint (test_desk_count (f->desk, "class = 2 AND confirmed_at_us IS NOT NULL"), ==, 0);
+
+  /* the store fails (its 10 s timeout): 503, kept on the desk, retried */
+  g_assert_true (test_wait_until (store_failed, f, 20));
+  test_incident_close (inc);
+  test_process_stop (up2, SIGTERM);
+  test_process_stop (f->uploader, SIGTERM);
+  g_clear_object (&f->uploader);
+  g_assert_cmpint (test_desk_count (f->desk, "deleted_at_us IS NOT NULL"), ==, 0);
+  assert_desk_deleted_nothing_unconfirmed (f);
+  stuck_s3_free (s3);
+}
+
 /* HTTPS: the uploader verifies the panel's certificate against ca_file;
  * without it (the system's store does not know the test CA) nothing is
  * sent and the reason is recorded. */
@@ -451,6 +609,7 @@ main (int argc, char **argv)
   ADD ("/upload/uploader-killed", test_uploader_killed);
   ADD ("/upload/store-down", test_store_down);
   ADD ("/upload/store-full", test_store_full);
+  ADD ("/upload/slow-store", test_slow_store);
   ADD ("/upload/https", test_https);
   ADD ("/upload/acknowledged", test_acknowledged);
   return g_test_run ();
