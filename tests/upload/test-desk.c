@@ -571,6 +571,14 @@ test_desk_source_state (Fixture *f, gconstpointer data)
   g_assert_cmpint (json_object_get_int_member (s, "since_us"), >=, killed_at);
   g_assert_false (json_object_get_null_member (s, "last_error"));
   g_test_message ("lost: %s", json_object_get_string_member (s, "last_error"));
+  /* the same on the desk, for whoever stands next to it */
+  g_autofree char *ctl = test_build_path ("ansimctl/ansimctl");
+  const char *argv[] = { ctl, "status", "--config", f->recorder_conf, NULL };
+  g_autofree char *out = NULL;
+  run_ok (argv, &out);
+  g_assert_nonnull (strstr (out, "source  desk-camera"));
+  g_assert_nonnull (strstr (out, "fixed    lost"));
+  g_assert_nonnull (strstr (out, "1 outage(s); last error: "));
 
   start_camera (f);
   /* retried with backoff (1, 2, 4, 8 s ...) */
