@@ -158,6 +158,7 @@ typedef struct {
   GBytes *body;
   guint status;
   char *json;
+  gboolean gone;                /* main loop: the client went away meanwhile */
 } StoreJob;
 
 static void
@@ -183,14 +184,31 @@ store_worker_free (StoreWorker *w)
   g_free (w);
 }
 
-/* Main loop: the worker's answer goes out. */
+/* Main loop: the connection closed while a worker had the request. */
+static void
+on_store_job_gone (SoupServerMessage *msg, gpointer user_data)
+{
+  (void) msg;
+  StoreJob *job = user_data;
+  job->gone = TRUE;
+}
+
+/* Main loop: the worker's answer goes out (if anyone still listens: the
+ * desk re-sends, and a re-send is answered "already stored"). */
 static gboolean
 finish_store_job (gpointer data)
 {
   StoreJob *job = data;
-  send_ingest_answer (job->msg, job->method, job->path, job->status,
-                      g_steal_pointer (&job->json));
-  soup_server_message_unpause (job->msg);
+  g_signal_handlers_disconnect_by_data (job->msg, job);
+  if (job->gone)
+    g_message ("%s %s: %u, but the device closed the connection before the answer",
+               job->method, job->path, job->status);
+  else
+    {
+      send_ingest_answer (job->msg, job->method, job->path, job->status,
+                          g_steal_pointer (&job->json));
+      soup_server_message_unpause (job->msg);
+    }
   g_atomic_int_dec_and_test (&job->panel->pending);
   store_job_free (job);
   return G_SOURCE_REMOVE;
@@ -304,6 +322,8 @@ handle_api (SoupServer *server, SoupServerMessage *msg, const char *path, GHashT
         .body = g_steal_pointer (&bytes),
       };
       g_atomic_int_inc (&self->pending);
+      g_signal_connect (msg, "disconnected", G_CALLBACK (on_store_job_gone), job);
+      g_signal_connect (msg, "finished", G_CALLBACK (on_store_job_gone), job);
       soup_server_message_pause (msg);
       g_thread_pool_push (self->store_pool, job, NULL);
       return;
