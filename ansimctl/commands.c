@@ -338,6 +338,24 @@ ansimctl_status (int argc, char **argv)
                    json_object_get_string_member (t, "input"),
                    json_object_get_boolean_member (t, "connected") ? "connected" : "NOT CONNECTED");
         }
+      JsonArray *sources = json_object_has_member (state, "sources")
+        ? json_object_get_array_member (state, "sources") : NULL;
+      for (guint i = 0; sources != NULL && i < json_array_get_length (sources); i++)
+        {
+          JsonObject *s = json_array_get_object_element (sources, i);
+          g_autoptr (GDateTime) since = g_date_time_new_from_unix_local (
+            json_object_get_int_member_with_default (s, "since_us", 0) / G_USEC_PER_SEC);
+          g_autofree char *when = since != NULL ? g_date_time_format (since, "%F %T") : NULL;
+          const char *why = json_object_get_string_member_with_default (s, "last_error", NULL);
+          g_print ("  source  %-14s %-8s %-8s since %s, %s, %" G_GINT64_FORMAT " outage(s)%s%s\n",
+                   json_object_get_string_member_with_default (s, "name", "?"),
+                   json_object_get_string_member_with_default (s, "kind", "?"),
+                   json_object_get_string_member_with_default (s, "state", "?"),
+                   when != NULL ? when : "?",
+                   json_object_get_string_member_with_default (s, "mode", "?"),
+                   json_object_get_int_member_with_default (s, "gaps", 0),
+                   why != NULL ? "; last error: " : "", why != NULL ? why : "");
+        }
       JsonObject *outputs = json_object_get_object_member (state, "outputs");
       g_autoptr (GList) names = json_object_get_members (outputs);
       for (GList *l = names; l != NULL; l = l->next)

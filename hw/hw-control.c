@@ -22,6 +22,8 @@ struct _HwControl {
   GPtrArray *inputs;    /* HwInput*, not owned */
   GPtrArray *outputs;   /* HwOutput*, not owned */
   GHashTable *holds;    /* HwInput* -> timeout id of its pending release */
+  HwControlStatusFunc status_func;
+  gpointer status_data;
 };
 
 typedef struct {
@@ -146,6 +148,8 @@ state_reply (HwControl *self, gboolean with_inputs)
           json_builder_end_object (b);
         }
       json_builder_end_array (b);
+      if (self->status_func != NULL)
+        self->status_func (b, self->status_data);
     }
   json_builder_end_object (b);
   g_autoptr (JsonNode) root = json_builder_get_root (b);
@@ -416,6 +420,13 @@ void
 hw_control_add_output (HwControl *self, HwOutput *output)
 {
   g_ptr_array_add (self->outputs, output);
+}
+
+void
+hw_control_set_status_func (HwControl *self, HwControlStatusFunc func, gpointer user_data)
+{
+  self->status_func = func;
+  self->status_data = user_data;
 }
 
 char *

@@ -55,7 +55,7 @@ static const char incident_select[] =
 /* ---- JSON ------------------------------------------------------------- */
 
 /* The current row as an object named by its columns; a column named
- * "detail" or "heartbeat" holds JSON text and is embedded as JSON. */
+ * "detail", "heartbeat" or "sources" holds JSON text and is embedded as JSON. */
 static void
 add_row (JsonBuilder *b, sqlite3_stmt *stmt)
 {
@@ -80,7 +80,8 @@ add_row (JsonBuilder *b, sqlite3_stmt *stmt)
           {
             const char *text = (const char *) sqlite3_column_text (stmt, c);
             g_autoptr (JsonNode) node = NULL;
-            if (g_str_equal (name, "detail") || g_str_equal (name, "heartbeat"))
+            if (g_str_equal (name, "detail") || g_str_equal (name, "heartbeat") ||
+                g_str_equal (name, "sources"))
               node = json_from_string (text, NULL);
             if (node != NULL)
               json_builder_add_value (b, g_steal_pointer (&node));
@@ -1060,6 +1061,8 @@ handle_devices (SoupServer *server, SoupServerMessage *msg, const char *path, GH
     "json_extract (d.heartbeat, '$.wall_us') - d.last_seen_at_us AS clock_offset_us, "
     "json_extract (d.heartbeat, '$.disk_free_bytes') AS disk_free_bytes, "
     "json_extract (d.heartbeat, '$.queue_length') AS queue_length, "
+    "json_extract (d.heartbeat, '$.recorder.sources') AS sources, "
+    "json_extract (d.heartbeat, '$.recorder.error') AS recorder_error, "
     "(SELECT max (s.received_at_us) FROM segments s JOIN incidents i ON i.id = s.incident_id "
     " WHERE i.device_id = d.id) AS last_upload_at_us, "
     "d.heartbeat FROM devices d LEFT JOIN desks k ON k.id = d.desk_id ORDER BY d.desk_id, d.id",

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* The panel's HTTP server (libsoup 3) and its incident-log database: GET
- * /api/health and the device API under /api/v1/ (ingest.c). */
+ * /api/health and the device API under /api/v1/ (ingest.c). Segments and
+ * manifests are ingested by store workers, off the main loop. */
 #include "panel.h"
 
 #include <errno.h>
@@ -18,10 +19,28 @@
 #include "ingest.h"
 #include "store.h"
 
+/* Segment and manifest uploads write to the store, which may take seconds
+ * (S3 retries, a slow disk): they run in up to STORE_WORKERS threads, each
+ * request on an idle worker's own database connection and PanelIngest,
+ * while their HTTP message is paused; the main loop goes on answering
+ * alerts, heartbeats and the console. Ingest news come back to the main
+ * loop. */
+#define STORE_WORKERS 4
+
+typedef struct {
+  sqlite3 *db;
+  PanelIngest *ingest;
+} StoreWorker;
+
 struct _Panel {
   sqlite3 *db;
+  char *database;
   PanelStore *store;
   PanelIngest *ingest;
+  PanelIngestOptions worker_options;
+  GThreadPool *store_pool;      /* of StoreJob */
+  GAsyncQueue *idle_workers;    /* StoreWorker*, made on demand */
+  gint pending;                 /* atomic: jobs and news not yet back on the main loop */
   gsize max_body_size;
   SoupServer *server;
   PanelConsole *console;
@@ -123,6 +142,155 @@ on_request_started (SoupServer *server, SoupServerMessage *msg, gpointer user_da
 }
 
 static void
+send_ingest_answer (SoupServerMessage *msg, const char *method, const char *path, guint status,
+                    char *json)
+{
+  if (status >= 400)
+    g_message ("%s %s: %u %s", method, path, status, json);
+  soup_server_message_set_status (msg, status, NULL);
+  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE, json,
+                                    strlen (json));
+}
+
+/* ---- store workers ---------------------------------------------------- */
+
+/* One request handed to a store worker; the strings are copies. */
+typedef struct {
+  Panel *panel;
+  SoupServerMessage *msg;       /* a reference; paused until the answer */
+  char *method, *path, *signature_input, *signature, *content_digest, *manifest_signature;
+  GBytes *body;
+  guint status;
+  char *json;
+  gboolean gone;                /* main loop: the client went away meanwhile */
+} StoreJob;
+
+static void
+store_job_free (StoreJob *job)
+{
+  g_object_unref (job->msg);
+  g_free (job->method);
+  g_free (job->path);
+  g_free (job->signature_input);
+  g_free (job->signature);
+  g_free (job->content_digest);
+  g_free (job->manifest_signature);
+  g_bytes_unref (job->body);
+  g_free (job->json);
+  g_free (job);
+}
+
+static void
+store_worker_free (StoreWorker *w)
+{
+  panel_ingest_free (w->ingest);
+  sqlite3_close (w->db);
+  g_free (w);
+}
+
+/* Main loop: the connection closed while a worker had the request. */
+static void
+on_store_job_gone (SoupServerMessage *msg, gpointer user_data)
+{
+  (void) msg;
+  StoreJob *job = user_data;
+  job->gone = TRUE;
+}
+
+/* Main loop: the worker's answer goes out (if anyone still listens: the
+ * desk re-sends, and a re-send is answered "already stored"). */
+static gboolean
+finish_store_job (gpointer data)
+{
+  StoreJob *job = data;
+  g_signal_handlers_disconnect_by_data (job->msg, job);
+  if (job->gone)
+    g_message ("%s %s: %u, but the device closed the connection before the answer",
+               job->method, job->path, job->status);
+  else
+    {
+      send_ingest_answer (job->msg, job->method, job->path, job->status,
+                          g_steal_pointer (&job->json));
+      soup_server_message_unpause (job->msg);
+    }
+  g_atomic_int_dec_and_test (&job->panel->pending);
+  store_job_free (job);
+  return G_SOURCE_REMOVE;
+}
+
+typedef struct {
+  Panel *panel;
+  PanelIngestNews news;
+  gint64 incident_id, number;
+} News;
+
+static gboolean
+deliver_news (gpointer data)
+{
+  News *n = data;
+  panel_incidents_on_ingest (n->panel->incidents, n->news, n->incident_id, n->number);
+  g_atomic_int_dec_and_test (&n->panel->pending);
+  g_free (n);
+  return G_SOURCE_REMOVE;
+}
+
+/* Worker thread: ingest news go to the main loop, in order. */
+static void
+on_worker_news (gpointer user_data, PanelIngestNews news, gint64 incident_id, gint64 number)
+{
+  Panel *self = user_data;
+  News *n = g_new (News, 1);
+  *n = (News) { self, news, incident_id, number };
+  g_atomic_int_inc (&self->pending);
+  g_main_context_invoke (NULL, deliver_news, n);
+}
+
+/* Worker thread. */
+static void
+run_store_job (gpointer data, gpointer user_data)
+{
+  StoreJob *job = data;
+  Panel *self = user_data;
+  StoreWorker *w = g_async_queue_try_pop (self->idle_workers);
+  if (w == NULL)
+    {
+      g_autoptr (GError) error = NULL;
+      w = g_new0 (StoreWorker, 1);
+      w->db = ansim_db_open (&ansim_panel_db_schema, self->database, &error);
+      if (w->db == NULL)
+        {
+          g_warning ("store worker: %s", error->message);
+          g_free (w);
+          job->status = SOUP_STATUS_SERVICE_UNAVAILABLE;
+          job->json = g_strdup ("{\"error\":\"database\",\"message\":\"the incident log "
+                                "cannot be opened; try again later\"}");
+          g_main_context_invoke (NULL, finish_store_job, job);
+          return;
+        }
+      w->ingest = panel_ingest_new (w->db, self->store, &self->worker_options);
+    }
+  PanelRequest req = {
+    .method = job->method,
+    .path = job->path,
+    .signature_input = job->signature_input,
+    .signature = job->signature,
+    .content_digest = job->content_digest,
+    .manifest_signature = job->manifest_signature,
+    .body = job->body,
+  };
+  panel_ingest_handle (w->ingest, &req, &job->status, &job->json);
+  g_async_queue_push (self->idle_workers, w);
+  g_main_context_invoke (NULL, finish_store_job, job);
+}
+
+/* Uploads that write to the store: segments and manifests. */
+static gboolean
+goes_to_store (const char *method, const char *path)
+{
+  return g_strcmp0 (method, "PUT") == 0 && g_str_has_prefix (path, PANEL_API_PREFIX "incidents/");
+}
+
+static void
 handle_api (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
             gpointer user_data)
 {
@@ -143,15 +311,31 @@ handle_api (SoupServer *server, SoupServerMessage *msg, const char *path, GHashT
     .manifest_signature = soup_message_headers_get_one (h, "Ansim-Manifest-Signature"),
     .body = bytes,
   };
+  if (goes_to_store (req.method, path))
+    {
+      StoreJob *job = g_new0 (StoreJob, 1);
+      *job = (StoreJob) {
+        .panel = self,
+        .msg = g_object_ref (msg),
+        .method = g_strdup (req.method),
+        .path = g_strdup (path),
+        .signature_input = g_strdup (req.signature_input),
+        .signature = g_strdup (req.signature),
+        .content_digest = g_strdup (req.content_digest),
+        .manifest_signature = g_strdup (req.manifest_signature),
+        .body = g_steal_pointer (&bytes),
+      };
+      g_atomic_int_inc (&self->pending);
+      g_signal_connect (msg, "disconnected", G_CALLBACK (on_store_job_gone), job);
+      g_signal_connect (msg, "finished", G_CALLBACK (on_store_job_gone), job);
+      soup_server_message_pause (msg);
+      g_thread_pool_push (self->store_pool, job, NULL);
+      return;
+    }
   guint status = 0;
-  g_autofree char *json = NULL;
+  char *json = NULL;
   panel_ingest_handle (self->ingest, &req, &status, &json);
-  if (status >= 400)
-    g_message ("%s %s: %u %s", req.method, path, status, json);
-  soup_server_message_set_status (msg, status, NULL);
-  gsize len = strlen (json);
-  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE,
-                                    g_steal_pointer (&json), len);
+  send_ingest_answer (msg, req.method, path, status, json);
 }
 
 static void
@@ -227,6 +411,13 @@ panel_new (AnsimConfig *config, GError **error)
     .notify_data = self,
   };
   self->ingest = panel_ingest_new (self->db, self->store, &options);
+  self->database = g_strdup (database);
+  self->worker_options = options;
+  self->worker_options.notify = on_worker_news;
+  self->idle_workers = g_async_queue_new ();
+  self->store_pool = g_thread_pool_new (run_store_job, self, STORE_WORKERS, TRUE, error);
+  if (self->store_pool == NULL)
+    return NULL;
 
   g_autoptr (GTlsCertificate) tls = NULL;
   if (ansim_config_has_key (config, "panel", "tls_certificate"))
@@ -283,6 +474,19 @@ panel_free (Panel *self)
 {
   if (self == NULL)
     return;
+  /* Uploads in the workers finish (each is a few store calls at most),
+   * and their answers and news are delivered before anything goes. */
+  if (self->store_pool != NULL)
+    g_thread_pool_free (self->store_pool, FALSE, TRUE);
+  while (g_atomic_int_get (&self->pending) > 0)
+    g_main_context_iteration (NULL, TRUE);
+  if (self->idle_workers != NULL)
+    {
+      StoreWorker *w;
+      while ((w = g_async_queue_try_pop (self->idle_workers)) != NULL)
+        store_worker_free (w);
+      g_async_queue_unref (self->idle_workers);
+    }
   g_clear_pointer (&self->drills, panel_drills_free);
   g_clear_pointer (&self->incidents, panel_incidents_free);
   g_clear_pointer (&self->retention, panel_retention_free);
@@ -297,6 +501,7 @@ panel_free (Panel *self)
   g_clear_pointer (&self->db, sqlite3_close);
   g_free (self->url);
   g_free (self->site_name);
+  g_free (self->database);
   g_free (self);
 }
 

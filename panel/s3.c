@@ -41,7 +41,8 @@ struct _PanelS3 {
   guint retry_max_delay_ms;
   guint connect_timeout_s;
   guint timeout_s;
-  CURL *curl;                    /* kept for its connection cache */
+  CURL *curl;                    /* atomic: an idle handle kept for its connection
+                                  * cache, or NULL while a request uses it */
   guint corrupt_md5;             /* test hook: countdown to a wrong Content-MD5 */
 };
 
@@ -654,11 +655,11 @@ backoff_ms (PanelS3 *self, guint attempt)
   return (guint) (delay / 2 + g_random_int_range (0, (gint32) (delay / 2) + 1));
 }
 
-/* Performs req, retrying on 5xx and network errors. TRUE on a 2xx answer
- * (a 200 with an <Error> body, as CompleteMultipartUpload may send, is an
- * error); out gets the answer either way for the caller to read. */
+/* Performs req on c, retrying on 5xx and network errors. TRUE on a 2xx
+ * answer (a 200 with an <Error> body, as CompleteMultipartUpload may send,
+ * is an error); out gets the answer either way for the caller to read. */
 static gboolean
-perform (PanelS3 *self, const S3Request *req, S3Response *out, GError **error)
+perform_on (PanelS3 *self, CURL *c, const S3Request *req, S3Response *out, GError **error)
 {
   g_autofree char *url = request_url (self, req->key, req->query);
   g_autofree char *sha_header = NULL;
@@ -701,8 +702,6 @@ perform (PanelS3 *self, const S3Request *req, S3Response *out, GError **error)
   out->body = g_byte_array_new ();
   for (guint attempt = 1;; attempt++) {
     g_autoptr(CurlSlist) headers = NULL;
-    CURL *c = self->curl;
-
     g_byte_array_set_size (out->body, 0);
     g_hash_table_remove_all (out->headers);
     out->status = 0;
@@ -810,6 +809,24 @@ perform (PanelS3 *self, const S3Request *req, S3Response *out, GError **error)
     return FALSE;
   }
   return TRUE;
+}
+
+/* The panel calls the store from several threads (ingest workers, the
+ * console): each request takes the idle handle, or a new one when another
+ * request holds it, and gives it back (or frees it) when done. */
+static gboolean
+perform (PanelS3 *self, const S3Request *req, S3Response *out, GError **error)
+{
+  CURL *c = g_atomic_pointer_exchange (&self->curl, NULL);
+  if (c == NULL && (c = curl_easy_init ()) == NULL) {
+    memset (out, 0, sizeof *out);
+    g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_FAILED, "curl_easy_init failed");
+    return FALSE;
+  }
+  gboolean ok = perform_on (self, c, req, out, error);
+  if (!g_atomic_pointer_compare_and_exchange (&self->curl, NULL, c))
+    curl_easy_cleanup (c);
+  return ok;
 }
 
 /* ---- objects ------------------------------------------------------------- */

@@ -30,8 +30,10 @@ typedef struct {
 
 typedef struct _PanelStore PanelStore;
 
-/* A backend fills this; every function may be called from any one thread
- * at a time (the panel serialises calls). */
+/* A backend fills this; its functions are called from several threads at
+ * once (the panel's store workers and the console), so a backend must be
+ * thread-safe (the filesystem one writes to unique temp names; the S3
+ * client takes a libcurl handle per request). */
 typedef struct {
   const char *name;
   /* Store data under key, atomically: afterwards either the whole object

@@ -129,6 +129,21 @@ GstCaps *recorder_source_get_caps (RecorderSource *src, RecorderStream stream);
 /* Why the source last failed (main context), or NULL. */
 const char *recorder_source_get_last_error (RecorderSource *src);
 void recorder_source_get_ring_stats (RecorderSource *src, RecorderRingStats *out_stats);
+/* What the recorder's status reports of a source (main context). */
+typedef enum {
+  RECORDER_SOURCE_STARTING,   /* no frame since the recorder started */
+  RECORDER_SOURCE_LIVE,       /* frames arriving */
+  RECORDER_SOURCE_LOST,       /* failed or silent; being retried */
+} RecorderSourceHealth;
+
+typedef struct {
+  RecorderSourceHealth health;
+  gint64 since_wall_us;       /* in that health since (UTC) */
+  const char *last_error;     /* why it last failed, or NULL; owned by the source */
+  guint n_outages;            /* failures since the start (each a gap in a recording then) */
+} RecorderSourceState;
+
+void recorder_source_get_state (RecorderSource *src, RecorderSourceState *out_state);
 /* Waits (iterating the default context) until both streams' caps are known. */
 gboolean recorder_source_wait_ready (RecorderSource *src, guint timeout_ms, GError **error);
 

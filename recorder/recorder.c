@@ -17,6 +17,7 @@ typedef struct {
   RecorderSource *source;
   char **triggers;              /* served; NULL = all */
   RecorderIncident *incident;   /* recording now, or NULL */
+  gboolean wearable;
 } SourceSlot;
 
 struct _Recorder {
@@ -518,7 +519,7 @@ open_sources (Recorder *self, GError **error)
       RecorderSource *src = recorder_source_new (&sc, error);
       if (src == NULL)
         return FALSE;
-      SourceSlot slot = { .source = src };
+      SourceSlot slot = { .source = src, .wearable = sc.wearable };
       const char *served = ansim_config_get_string (c, *g, "triggers");
       if (served != NULL)
         {
@@ -556,6 +557,49 @@ clear_slot (gpointer data)
   SourceSlot *slot = data;
   g_clear_pointer (&slot->source, recorder_source_free);
   g_clear_pointer (&slot->triggers, g_strfreev);
+}
+
+/* ---- the sources in the control socket's status (and so the heartbeat) ---- */
+
+static const char *const health_names[] = { "starting", "live", "lost" };
+
+/* "sources": [{name, kind, audio, mode, state, since_us, last_error, gaps}]
+ * (docs/protocol.md, Heartbeat). */
+static void
+add_sources_status (JsonBuilder *b, gpointer user_data)
+{
+  Recorder *self = user_data;
+
+  json_builder_set_member_name (b, "sources");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < self->slots->len; i++)
+    {
+      SourceSlot *slot = &g_array_index (self->slots, SourceSlot, i);
+      RecorderSourceState st;
+      recorder_source_get_state (slot->source, &st);
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "name");
+      json_builder_add_string_value (b, recorder_source_get_name (slot->source));
+      json_builder_set_member_name (b, "kind");
+      json_builder_add_string_value (b, slot->wearable ? "wearable" : "fixed");
+      json_builder_set_member_name (b, "audio");
+      json_builder_add_boolean_value (b, recorder_source_has_audio (slot->source));
+      json_builder_set_member_name (b, "mode");
+      json_builder_add_string_value (b, slot->incident != NULL ? "recording" : "buffering");
+      json_builder_set_member_name (b, "state");
+      json_builder_add_string_value (b, health_names[st.health]);
+      json_builder_set_member_name (b, "since_us");
+      json_builder_add_int_value (b, st.since_wall_us);
+      json_builder_set_member_name (b, "last_error");
+      if (st.last_error != NULL)
+        json_builder_add_string_value (b, st.last_error);
+      else
+        json_builder_add_null_value (b);
+      json_builder_set_member_name (b, "gaps");
+      json_builder_add_int_value (b, st.n_outages);
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
 }
 
 /* Reports what the pre-event buffers hold, so memory use is visible. */
@@ -638,6 +682,7 @@ recorder_new_with_device_key (AnsimConfig *config, AnsimDeviceKey *device_key, G
     hw_control_add_input (self->control, g_ptr_array_index (self->inputs, i));
   for (guint i = 0; i < self->outputs->len; i++)
     hw_control_add_output (self->control, g_ptr_array_index (self->outputs, i));
+  hw_control_set_status_func (self->control, add_sources_status, self);
   self->stats_timer = g_timeout_add_seconds (60, log_prebuffer_stats, self);
 
   g_message ("desk %s ready: %u trigger(s), %u output(s), %u source(s), database %s, "

@@ -34,6 +34,10 @@ struct _RecorderSource {
   guint backoff_ms;
   gint64 started_mono_us;            /* (re)started at */
   gpointer last_buffer_mono_us;      /* atomic; a gsize, 0 = none yet */
+  /* main context only: what the status reports (recorder_source_get_state) */
+  RecorderSourceHealth health;
+  gint64 health_since_wall_us;       /* in that health since (UTC) */
+  guint n_outages;                   /* failures since the start, retries not counted */
 };
 
 #define BACKOFF_MIN_MS 1000
@@ -219,6 +223,15 @@ on_audio_sample (GstAppSink *sink, gpointer user_data)
 
 static void source_fail (RecorderSource *src, const char *why);
 
+static void
+set_health (RecorderSource *src, RecorderSourceHealth health)
+{
+  if (src->health == health)
+    return;
+  src->health = health;
+  src->health_since_wall_us = g_get_real_time ();
+}
+
 /* Streaming thread: a stream of the camera appeared; its media type says
  * which chain it feeds. */
 static void
@@ -263,6 +276,9 @@ source_fail (RecorderSource *src, const char *why)
   if (src->failed)
     return;
   src->failed = TRUE;
+  if (src->backoff_ms == BACKOFF_MIN_MS)
+    src->n_outages++;
+  set_health (src, RECORDER_SOURCE_LOST);
   /* The first failure of an outage says what happened; the retries after
    * it only say that the camera is still gone. */
   if (src->backoff_ms == BACKOFF_MIN_MS || src->last_error == NULL)
@@ -293,6 +309,8 @@ on_watchdog (gpointer user_data)
       g_message ("source %s: recovered", src->name);
       src->backoff_ms = BACKOFF_MIN_MS;
     }
+  if (last > src->started_mono_us && now - last <= STALL_US)
+    set_health (src, RECORDER_SOURCE_LIVE);
   gint64 since = MAX (last, src->started_mono_us);
   /* A start may take a while (RTSP handshake, camera warm-up). */
   gint64 allowed = last > src->started_mono_us ? STALL_US : 4 * STALL_US;
@@ -417,6 +435,8 @@ recorder_source_new (const RecorderSourceConfig *c, GError **error)
     }
   src->backoff_ms = BACKOFF_MIN_MS;
   src->started_mono_us = g_get_monotonic_time ();
+  src->health = RECORDER_SOURCE_STARTING;
+  src->health_since_wall_us = g_get_real_time ();
   src->watchdog = g_timeout_add (500, on_watchdog, src);
   g_message ("source %s: %s %s, %ux%u at %u fps, %u kbit/s, keyframe every %u ms, "
              "H.264 encoder %s, audio %s, pre-event %u s", c->name,
@@ -530,4 +550,15 @@ recorder_source_wait_ready (RecorderSource *src, guint timeout_ms, GError **erro
       g_main_context_iteration (NULL, FALSE);
       g_usleep (10000);
     }
+}
+
+void
+recorder_source_get_state (RecorderSource *src, RecorderSourceState *out_state)
+{
+  *out_state = (RecorderSourceState) {
+    .health = src->health,
+    .since_wall_us = src->health_since_wall_us,
+    .last_error = src->last_error,
+    .n_outages = src->n_outages,
+  };
 }

@@ -553,8 +553,9 @@ send_heartbeat (Uploader *self)
   json_builder_add_int_value (b, (now - oldest) / G_USEC_PER_SEC);
   json_builder_set_member_name (b, "version");
   json_builder_add_string_value (b, ANSIM_VERSION);
-  /* The sources: the recorder's own report of its triggers and outputs. */
-  json_builder_set_member_name (b, "sources");
+  /* The recorder's own report: its triggers, outputs and sources
+   * (cameras, microphones) with their state. */
+  json_builder_set_member_name (b, "recorder");
   g_autoptr (GError) status_error = NULL;
   g_autofree char *reply = hw_control_request (self->recorder_socket, "status", &status_error);
   g_autoptr (JsonNode) state = reply != NULL ? json_from_string (reply, NULL) : NULL;
@@ -563,8 +564,8 @@ send_heartbeat (Uploader *self)
   else
     {
       json_builder_begin_object (b);
-      json_builder_set_member_name (b, "recorder");
-      json_builder_add_string_value (b, "not answering");
+      json_builder_set_member_name (b, "ok");
+      json_builder_add_boolean_value (b, FALSE);
       json_builder_set_member_name (b, "error");
       json_builder_add_string_value (b, status_error != NULL ? status_error->message
                                                              : "not a JSON object");

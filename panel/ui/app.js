@@ -674,6 +674,42 @@ function formatBytes(n) {
   return (n / 1e9).toFixed(1) + ' GB';
 }
 
+// Cameras and microphones as the desk's last heartbeat reported them.
+function sourcesCell(d) {
+  const td = document.createElement('td');
+  td.className = 'sources';
+  if (!d.heartbeat) return td;
+  if (!Array.isArray(d.sources)) {
+    const span = document.createElement('span');
+    span.className = 'badge offline';
+    span.dataset.state = 'recorder-unreachable';
+    span.textContent = t('source.unreachable');
+    if (d.recorder_error) span.title = d.recorder_error;
+    td.appendChild(span);
+    return td;
+  }
+  for (const s of d.sources) {
+    const div = document.createElement('div');
+    div.dataset.source = s.name;
+    div.dataset.state = s.state;
+    div.dataset.mode = s.mode;
+    const badge = document.createElement('span');
+    badge.className = 'badge ' + (s.state === 'live' ? 'online' : s.state === 'lost' ? 'offline' : '');
+    badge.textContent = t('source.' + s.state);
+    div.append(s.name + ' (' + t('source.kind.' + s.kind) + ') ', badge,
+      ' ' + t('source.mode.' + s.mode) + ' · ' + t('source.since', { t: formatTime(s.since_us) }));
+    if (s.gaps > 0) div.append(' · ' + t('source.gaps', { n: s.gaps }));
+    if (s.last_error) {
+      const err = document.createElement('small');
+      err.className = 'source-error';
+      err.textContent = ' ' + t('source.error', { e: s.last_error });
+      div.appendChild(err);
+    }
+    td.appendChild(div);
+  }
+  return td;
+}
+
 async function loadDevices() {
   const result = await api('GET', '/api/devices');
   if (result.status === 401) { showLogin(); return; }
@@ -695,6 +731,7 @@ async function loadDevices() {
     stateCell.appendChild(badge);
     row.appendChild(stateCell);
     cell(row, d.last_seen_at_us ? formatTime(d.last_seen_at_us) : t('devices.never'));
+    row.appendChild(sourcesCell(d));
     cell(row, formatBytes(d.disk_free_bytes));
     cell(row, d.queue_length ?? '');
     cell(row, d.clock_offset_us == null ? '' : (d.clock_offset_us / 1e6).toFixed(1) + ' s');

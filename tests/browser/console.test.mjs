@@ -432,6 +432,10 @@ test('a press on a desk: banner and sound on every console, acknowledge lights t
 
     await page.goto(url + '/console/#/devices');
     await page.waitForSelector('#devices-table tr[data-device="dev-1"] .badge[data-status="online"]');
+    // Camera state from the heartbeat: desk-sim runs no recorder, so it says so.
+    assert.equal(await page.getAttribute('#devices-table tr[data-device="dev-1"] td.sources [data-state]',
+      'data-state'), 'recorder-unreachable');
+    assert.match(await page.textContent('#devices-table tr[data-device="dev-1"] td.sources'), /녹화기 응답 없음/);
     await shot(page, 'devices');
 
     // The auditor finds the acknowledgement and the resolution.

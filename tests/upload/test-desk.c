@@ -5,9 +5,11 @@
  * the final manifest arrive and verify with `ansimctl verify` and the
  * site identity, byte for byte what the desk sealed; the desk deletes its
  * copies only after confirmation and the keep period. Then the panel's
- * acknowledgement lights the desk's "help is coming" output. */
+ * acknowledgement lights the desk's "help is coming" output, and a network
+ * camera that goes away shows as lost on the panel's devices API. */
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
+#include <libsoup/soup.h>
 #include <signal.h>
 #include <string.h>
 
@@ -27,7 +29,25 @@ typedef struct {
   GSubprocess *uploader;
   char *recorder_conf;
   char *control;
+  GSubprocess *camera;     /* tests/recorder/rtsp-server, or NULL */
+  guint camera_port;
 } Fixture;
+
+/* video: the [source desk-camera] lines saying what it films. */
+static void
+write_recorder_conf (Fixture *f, const char *video)
+{
+  g_autofree char *conf = g_strdup_printf (
+    "[recorder]\ndevice_id = dev-1\ndata_dir = %s\nrecipients = " DEMO_RECIPIENT "\n"
+    "pre_event_seconds = 2\npost_event_seconds = 3\nsegment_seconds = 1\nnotice_sound = none\n\n"
+    "[desk]\nid = desk-1\nname = 민원실 1번 창구\n\n"
+    "[trigger desk-button]\ninput = simulated\n\n"
+    "[output recording]\nkind = simulated\n\n"
+    "[output acknowledged]\nkind = simulated\n\n"
+    "[source desk-camera]\nkind = fixed\n%s\nwidth = 320\nheight = 240\n"
+    "framerate = 15\nbitrate_kbps = 300\nkeyframe_ms = 1000\n", f->desk->dir, video);
+  g_assert_true (g_file_set_contents (f->recorder_conf, conf, -1, NULL));
+}
 
 static void
 setup (Fixture *f, gconstpointer data)
@@ -42,16 +62,7 @@ setup (Fixture *f, gconstpointer data)
   f->panel = test_panel_new (panel_dir, NULL);
   f->control = g_build_filename (desk_dir, "control.sock", NULL);
   f->recorder_conf = g_build_filename (desk_dir, "recorder.conf", NULL);
-  g_autofree char *conf = g_strdup_printf (
-    "[recorder]\ndevice_id = dev-1\ndata_dir = %s\nrecipients = " DEMO_RECIPIENT "\n"
-    "pre_event_seconds = 2\npost_event_seconds = 3\nsegment_seconds = 1\nnotice_sound = none\n\n"
-    "[desk]\nid = desk-1\nname = 민원실 1번 창구\n\n"
-    "[trigger desk-button]\ninput = simulated\n\n"
-    "[output recording]\nkind = simulated\n\n"
-    "[output acknowledged]\nkind = simulated\n\n"
-    "[source desk-camera]\nkind = fixed\nvideo = test\nwidth = 320\nheight = 240\n"
-    "framerate = 15\nbitrate_kbps = 300\nkeyframe_ms = 1000\n", desk_dir);
-  g_assert_true (g_file_set_contents (f->recorder_conf, conf, -1, NULL));
+  write_recorder_conf (f, "video = test");
 }
 
 static void
@@ -60,6 +71,8 @@ teardown (Fixture *f, gconstpointer data)
   (void) data;
   test_process_stop (f->uploader, SIGTERM);
   test_process_stop (f->recorder, SIGTERM);
+  test_process_stop (f->camera, SIGKILL);
+  g_clear_object (&f->camera);
   g_clear_object (&f->uploader);
   g_clear_object (&f->recorder);
   g_clear_pointer (&f->panel, test_panel_free);
@@ -417,6 +430,187 @@ test_desk_acknowledged (Fixture *f, gconstpointer data)
   g_assert_true (test_wait_until (recording_off, f, 10));
 }
 
+/* ---- the sources' state on the panel ------------------------------------ */
+
+static void
+start_camera (Fixture *f)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *exe = test_build_path ("tests/recorder/rtsp-server");
+  g_autofree char *port = g_strdup_printf ("%u", f->camera_port);
+  g_autoptr (GSubprocessLauncher) l = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
+  f->camera = g_subprocess_launcher_spawn (l, &error, exe, port, NULL);
+  g_assert_no_error (error);
+  g_usleep (500000);
+}
+
+typedef struct {
+  Fixture *f;
+  SoupSession *http;
+  char *cookie;
+  JsonNode *last;          /* the last /api/devices answer */
+  const char *want_state;  /* what wait_source waits for */
+  const char *want_mode;
+} Console;
+
+/* A security user made with ansimctl, logged in over HTTP. */
+static void
+console_login (Console *c)
+{
+  g_autofree char *ctl = test_build_path ("ansimctl/ansimctl");
+  const char *argv[] = { ctl, "user", "add", "guard", "--role", "security", "--password-stdin",
+                         "--config", c->f->panel->conf, NULL };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSubprocess) p = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDIN_PIPE |
+                                                 G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                                 G_SUBPROCESS_FLAGS_STDERR_MERGE, &error);
+  g_assert_no_error (error);
+  g_autofree char *out = NULL;
+  g_subprocess_communicate_utf8 (p, "guard-password-1\n", NULL, &out, NULL, &error);
+  g_assert_no_error (error);
+  if (g_subprocess_get_exit_status (p) != 0)
+    g_error ("ansimctl user add: %s", out);
+
+  c->http = soup_session_new_with_options ("timeout", 5, NULL);
+  g_autofree char *url = g_strconcat (c->f->panel->url, "/api/login", NULL);
+  g_autoptr (SoupMessage) msg = soup_message_new ("POST", url);
+  const char *json = "{\"user\":\"guard\",\"password\":\"guard-password-1\"}";
+  g_autoptr (GBytes) body = g_bytes_new_static (json, strlen (json));
+  soup_message_set_request_body_from_bytes (msg, "application/json", body);
+  g_autoptr (GBytes) reply = soup_session_send_and_read (c->http, msg, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
+  const char *cookie = soup_message_headers_get_one (soup_message_get_response_headers (msg),
+                                                     "Set-Cookie");
+  g_assert_nonnull (cookie);
+  c->cookie = g_strndup (cookie, strcspn (cookie, ";"));
+}
+
+/* dev-1's desk-camera as GET /api/devices shows it now, or NULL. */
+static JsonObject *
+api_source (Console *c)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *url = g_strconcat (c->f->panel->url, "/api/devices", NULL);
+  g_autoptr (SoupMessage) msg = soup_message_new ("GET", url);
+  soup_message_headers_replace (soup_message_get_request_headers (msg), "Cookie", c->cookie);
+  g_autoptr (GBytes) reply = soup_session_send_and_read (c->http, msg, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
+  g_clear_pointer (&c->last, json_node_unref);
+  g_autofree char *text = g_strndup (g_bytes_get_data (reply, NULL), g_bytes_get_size (reply));
+  c->last = json_from_string (text, &error);
+  g_assert_no_error (error);
+  JsonArray *devices = json_object_get_array_member (json_node_get_object (c->last), "devices");
+  for (guint i = 0; i < json_array_get_length (devices); i++)
+    {
+      JsonObject *d = json_array_get_object_element (devices, i);
+      if (!g_str_equal (json_object_get_string_member (d, "id"), "dev-1"))
+        continue;
+      JsonNode *sources = json_object_get_member (d, "sources");
+      if (sources == NULL || !JSON_NODE_HOLDS_ARRAY (sources))
+        return NULL;
+      JsonArray *a = json_node_get_array (sources);
+      g_assert_cmpuint (json_array_get_length (a), ==, 1);
+      JsonObject *s = json_array_get_object_element (a, 0);
+      g_assert_cmpstr (json_object_get_string_member (s, "name"), ==, "desk-camera");
+      g_assert_cmpstr (json_object_get_string_member (s, "kind"), ==, "fixed");
+      return s;
+    }
+  return NULL;
+}
+
+static gboolean
+source_is (gpointer data)
+{
+  Console *c = data;
+  JsonObject *s = api_source (c);
+  return s != NULL && g_str_equal (json_object_get_string_member (s, "state"), c->want_state) &&
+         (c->want_mode == NULL ||
+          g_str_equal (json_object_get_string_member (s, "mode"), c->want_mode));
+}
+
+static JsonObject *
+wait_source (Console *c, const char *state, const char *mode, double timeout_s)
+{
+  c->want_state = state;
+  c->want_mode = mode;
+  gint64 t0 = g_get_monotonic_time ();
+  if (!test_wait_until (source_is, c, timeout_s))
+    {
+      g_autofree char *last = json_to_string (c->last, FALSE);
+      g_error ("the panel did not show desk-camera %s%s%s within %.0f s; last answer: %s",
+               state, mode != NULL ? " and " : "", mode != NULL ? mode : "", timeout_s, last);
+    }
+  g_test_message ("panel API shows desk-camera %s%s%s after %.1f s", state,
+                  mode != NULL ? ", " : "", mode != NULL ? mode : "",
+                  (g_get_monotonic_time () - t0) / 1e6);
+  return api_source (c);
+}
+
+/* A network camera (gst-rtsp-server on loopback) killed and started again:
+ * the recorder's status, the uploader's heartbeat and the panel's devices
+ * API say live, then lost with the error and one outage, then live again,
+ * and recording during a press. */
+static void
+test_desk_source_state (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  g_autofree char *rtsp_server = test_build_path ("tests/recorder/rtsp-server");
+  if (!g_file_test (rtsp_server, G_FILE_TEST_IS_EXECUTABLE))
+    {
+      g_test_skip ("no tests/recorder/rtsp-server (libgstrtspserver-1.0-dev missing)");
+      return;
+    }
+  f->camera_port = test_free_port ();
+  g_autofree char *video = g_strdup_printf ("video = rtsp\nurl = rtsp://127.0.0.1:%u/cam",
+                                            f->camera_port);
+  write_recorder_conf (f, video);
+  start_camera (f);
+  test_panel_start (f->panel);
+  test_panel_enroll (f->panel, f->desk, "dev-1");
+  Console c = { .f = f };
+  console_login (&c);
+  start_recorder (f);
+  f->uploader = test_uploader_start (f->desk, f->panel->url, "heartbeat_interval = 5");
+
+  JsonObject *s = wait_source (&c, "live", "buffering", 20);
+  g_assert_cmpint (json_object_get_int_member (s, "gaps"), ==, 0);
+  g_assert_true (json_object_get_null_member (s, "last_error"));
+  gint64 live_since = json_object_get_int_member (s, "since_us");
+
+  gint64 killed_at = g_get_real_time ();
+  test_process_stop (f->camera, SIGKILL);
+  g_clear_object (&f->camera);
+  /* 3 s without frames at most (the recorder's watchdog) plus a heartbeat
+   * (every 5 s) */
+  s = wait_source (&c, "lost", NULL, 20);
+  g_assert_cmpint (json_object_get_int_member (s, "gaps"), ==, 1);
+  g_assert_cmpint (json_object_get_int_member (s, "since_us"), >=, killed_at);
+  g_assert_false (json_object_get_null_member (s, "last_error"));
+  g_test_message ("lost: %s", json_object_get_string_member (s, "last_error"));
+  /* the same on the desk, for whoever stands next to it */
+  g_autofree char *ctl = test_build_path ("ansimctl/ansimctl");
+  const char *argv[] = { ctl, "status", "--config", f->recorder_conf, NULL };
+  g_autofree char *out = NULL;
+  run_ok (argv, &out);
+  g_assert_nonnull (strstr (out, "source  desk-camera"));
+  g_assert_nonnull (strstr (out, "fixed    lost"));
+  g_assert_nonnull (strstr (out, "1 outage(s); last error: "));
+
+  start_camera (f);
+  /* retried with backoff (1, 2, 4, 8 s ...) */
+  s = wait_source (&c, "live", NULL, 40);
+  g_assert_cmpint (json_object_get_int_member (s, "gaps"), ==, 1);
+  g_assert_cmpint (json_object_get_int_member (s, "since_us"), >, live_since);
+
+  press (f);
+  wait_source (&c, "live", "recording", 10);
+  g_clear_pointer (&c.last, json_node_unref);
+  g_clear_object (&c.http);
+  g_free (c.cookie);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -424,5 +618,6 @@ main (int argc, char **argv)
 #define ADD(path, fn) g_test_add (path, Fixture, NULL, setup, fn, teardown)
   ADD ("/desk/end-to-end", test_desk_end_to_end);
   ADD ("/desk/acknowledged", test_desk_acknowledged);
+  ADD ("/desk/source-state", test_desk_source_state);
   return g_test_run ();
 }

@@ -318,6 +318,7 @@ test_panel_new (const char *dir, const char *extra)
   p->dir = g_strdup (dir);
   p->port = test_free_port ();
   p->url = g_strdup_printf ("http://127.0.0.1:%u", p->port);
+  p->host = g_strdup ("127.0.0.1");
   p->conf = g_build_filename (dir, "panel.conf", NULL);
   p->log_path = g_build_filename (dir, "panel.log", NULL);
   g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
@@ -383,7 +384,7 @@ panel_answers (gpointer data)
   TestPanel *p = data;
   g_autoptr (GSocketClient) c = g_socket_client_new ();
   g_autoptr (GSocketConnection) conn =
-    g_socket_client_connect_to_host (c, "127.0.0.1", p->port, NULL, NULL);
+    g_socket_client_connect_to_host (c, p->host, p->port, NULL, NULL);
   return conn != NULL;
 }
 
@@ -392,8 +393,10 @@ test_panel_start (TestPanel *p)
 {
   g_autofree char *exe = test_build_path ("panel/ansim-panel");
   const char *argv[] = { exe, "--config", p->conf, NULL };
+  /* ip netns exec runs the panel in its own process (execvp after setns) */
+  const char *in_netns[] = { "ip", "netns", "exec", p->netns, exe, "--config", p->conf, NULL };
   g_assert_null (p->proc);
-  p->proc = spawn_logged (p->log_path, argv);
+  p->proc = spawn_logged (p->log_path, p->netns != NULL ? in_netns : argv);
   if (!test_wait_until (panel_answers, p, 10))
     {
       g_autofree char *log = NULL;
@@ -435,7 +438,24 @@ test_panel_free (TestPanel *p)
   g_free (p->url);
   g_free (p->log_path);
   g_free (p->ca_file);
+  g_free (p->host);
+  g_free (p->netns);
   g_free (p);
+}
+
+TestPanel *
+test_panel_new_in_netns (const char *dir, const char *extra, const char *netns,
+                         const char *address)
+{
+  g_autofree char *more = g_strdup_printf ("listen_address = %s\n%s", address,
+                                           extra != NULL ? extra : "");
+  TestPanel *p = test_panel_new (dir, more);
+  p->netns = g_strdup (netns);
+  g_free (p->host);
+  p->host = g_strdup (address);
+  g_free (p->url);
+  p->url = g_strdup_printf ("http://%s:%u", address, p->port);
+  return p;
 }
 
 sqlite3 *

@@ -69,6 +69,8 @@ typedef struct {
   GSubprocess *proc;
   char *log_path;
   char *ca_file;          /* set by test_panel_new_https */
+  char *host;             /* the address it listens on: 127.0.0.1 unless in a netns */
+  char *netns;            /* network namespace it runs in (ip netns exec), or NULL */
 } TestPanel;
 
 /* extra: more lines for [panel] (may be NULL). Not started. */
@@ -76,6 +78,10 @@ TestPanel *test_panel_new (const char *dir, const char *extra);
 /* The same serving HTTPS with a certificate for 127.0.0.1 from a test CA
  * made with the openssl CLI (ca_file is that CA). */
 TestPanel *test_panel_new_https (const char *dir, const char *extra);
+/* The same running in network namespace netns (`ip netns exec`),
+ * listening on address there. */
+TestPanel *test_panel_new_in_netns (const char *dir, const char *extra, const char *netns,
+                                    const char *address);
 /* Starts it and waits until it answers (fails the test after 10 s). */
 void test_panel_start (TestPanel *panel);
 /* Sends sig and waits for the process to end. */
