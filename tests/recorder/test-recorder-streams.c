@@ -5,6 +5,8 @@
  *   loopback) and whose sound from its own microphone: the camera killed
  *   mid-incident costs the picture only; the sound goes on without a hole,
  *   the manifest has a video gap with its reason, the picture comes back;
+ * - a bodycam whose microphone (a PulseAudio server of the test's own)
+ *   goes away mid-incident: a gap of the sound only, no frame missing;
  * - a network camera carrying both tracks going away: a gap of both;
  * - a 60 s incident: no frame missing or repeated, sound without a hole,
  *   across the pre-event/live seam and every segment. */
@@ -33,6 +35,8 @@ typedef struct {
   char *log_path;
   GSubprocess *host;
   GSubprocess *camera;
+  GSubprocess *pulse;     /* the microphone's sound server */
+  char *pulse_socket;
   guint16 port;
 } Fixture;
 
@@ -90,7 +94,7 @@ static void
 teardown (Fixture *f, gconstpointer data)
 {
   (void) data;
-  GSubprocess *children[] = { f->camera, f->host };
+  GSubprocess *children[] = { f->camera, f->host, f->pulse };
   for (guint i = 0; i < G_N_ELEMENTS (children); i++)
     if (children[i] != NULL)
       {
@@ -117,6 +121,7 @@ teardown (Fixture *f, gconstpointer data)
   g_free (f->identity_path);
   g_free (f->recipient);
   g_free (f->log_path);
+  g_free (f->pulse_socket);
 }
 
 static void
@@ -152,6 +157,11 @@ start_host (Fixture *f)
 
   g_subprocess_launcher_set_child_setup (l, die_with_parent, NULL, NULL);
   g_subprocess_launcher_setenv (l, "G_MESSAGES_DEBUG", "ansim-recorder", TRUE);
+  if (f->pulse_socket != NULL)
+    {
+      g_autofree char *server = g_strdup_printf ("unix:%s", f->pulse_socket);
+      g_subprocess_launcher_setenv (l, "PULSE_SERVER", server, TRUE);
+    }
   int fd = g_open (f->log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
   g_assert_cmpint (fd, >=, 0);
   g_subprocess_launcher_take_stdout_fd (l, fd);
@@ -183,6 +193,40 @@ start_camera (Fixture *f)
   f->camera = g_subprocess_launcher_spawn (l, &error, exe, port, NULL);
   g_assert_no_error (error);
   g_usleep (500000);
+}
+
+/* A microphone that can be unplugged: a PulseAudio server of the test's
+ * own with a null sink, its monitor being the recorder's default source. */
+static void
+start_pulse (Fixture *f)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *home = g_build_filename (f->dir, "pulse", NULL);
+  g_autofree char *load = g_strdup_printf ("module-native-protocol-unix socket=%s "
+                                           "auth-anonymous=1", f->pulse_socket);
+  g_autoptr (GSubprocessLauncher) l = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
+                                                                 G_SUBPROCESS_FLAGS_STDERR_SILENCE);
+  g_mkdir_with_parents (home, 0700);
+  g_subprocess_launcher_set_child_setup (l, die_with_parent, NULL, NULL);
+  g_subprocess_launcher_setenv (l, "HOME", home, TRUE);
+  g_subprocess_launcher_setenv (l, "XDG_RUNTIME_DIR", home, TRUE);
+  f->pulse = g_subprocess_launcher_spawn (l, &error, "pulseaudio", "-n", "--daemonize=no",
+                                          "--exit-idle-time=-1", "--use-pid-file=no",
+                                          "-L", "module-null-sink sink_name=mic", "-L", load,
+                                          NULL);
+  g_assert_no_error (error);
+  for (guint i = 0; i < 100 && !g_file_test (f->pulse_socket, G_FILE_TEST_EXISTS); i++)
+    g_usleep (50000);
+  g_assert_true (g_file_test (f->pulse_socket, G_FILE_TEST_EXISTS));
+}
+
+static void
+kill_pulse (Fixture *f)
+{
+  g_subprocess_send_signal (f->pulse, SIGKILL);
+  g_subprocess_wait (f->pulse, NULL, NULL);
+  g_clear_object (&f->pulse);
+  g_unlink (f->pulse_socket);
 }
 
 static void
@@ -495,6 +539,83 @@ test_picture_lost (Fixture *f, gconstpointer data)
                                   "gap_reason LIKE 'source body: video lost: %'"), ==, 1);
 }
 
+/* A bodycam's microphone goes away mid-incident and comes back: a gap of
+ * the sound only; the picture goes on without a missing frame. */
+static void
+test_sound_lost (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  f->pulse_socket = g_build_filename (f->dir, "pulse.sock", NULL);
+  write_config (f, 3, 120, "audio = pulse\n");
+  start_pulse (f);
+  start_host (f);
+  wait_log (f, "H.264 encoder", 1000);
+  g_usleep (5 * G_USEC_PER_SEC);
+  press (f, "100");
+  g_usleep (3 * G_USEC_PER_SEC);
+  gint64 killed = g_get_monotonic_time ();
+  kill_pulse (f);
+  wait_log (f, "source body: sound failed", 10000);
+  g_usleep (3 * G_USEC_PER_SEC);
+  gint64 restarted = g_get_monotonic_time ();
+  start_pulse (f);
+  wait_log (f, "source body: recovered (the sound)", 40000);
+  g_usleep (4 * G_USEC_PER_SEC);
+  press (f, "long");
+  gint64 opened;
+  g_autofree char *reason = NULL;
+  g_autofree char *dir = wait_incident (f, 30000, &opened, &reason);
+  stop_host (f);
+  g_assert_cmpstr (reason, ==, "long-press");
+  g_autofree char *log = NULL;
+  g_file_get_contents (f->log_path, &log, NULL, NULL);
+  g_assert_null (strstr (log, "picture failed"));
+
+  g_auto (Recording) r = { 0 };
+  read_recording (f, dir, &r);
+  const AnsimManifestEntry *gap = NULL;
+  for (guint i = 0; i < ansim_manifest_get_n_entries (r.manifest); i++)
+    {
+      const AnsimManifestEntry *e = ansim_manifest_get_entry (r.manifest, i);
+      if (e->kind != ANSIM_ENTRY_GAP)
+        continue;
+      g_test_message ("gap of %.2f s of %s: %s", e->duration_us / 1e6, e->stream, e->reason);
+      g_assert_null (gap);
+      gap = e;
+    }
+  g_assert_nonnull (gap);
+  g_assert_cmpstr (gap->stream, ==, "audio");
+  g_assert_nonnull (strstr (gap->reason, "source body: audio lost: "));
+  g_assert_cmpint (gap->start_mono_us, >, killed - 1500000);
+  g_assert_cmpint (gap->start_mono_us, <, killed + 500000);
+  g_assert_cmpint (gap->duration_us, >=, restarted - killed - 500000);
+
+  /* Every frame, through the gap of the sound. */
+  for (guint k = 1; k < r.video->len; k++)
+    {
+      const Packet *a = &g_array_index (r.video, Packet, k - 1);
+      const Packet *b = &g_array_index (r.video, Packet, k);
+      if (b->pts_ms - a->pts_ms != FRAME_MS)
+        g_error ("frame %u (segment %u) %" G_GINT64_FORMAT " ms after the one before", k,
+                 b->segment, b->pts_ms - a->pts_ms);
+    }
+  /* No sound inside the gap; sound before and after it. */
+  guint before = 0, after = 0;
+  for (guint k = 0; k < r.audio->len; k++)
+    {
+      gint64 t = file_ms_to_mono (&r, g_array_index (r.audio, Packet, k).pts_ms);
+      if (t < gap->start_mono_us)
+        before++;
+      else if (t >= gap->start_mono_us + gap->duration_us - 1000)
+        after++;
+      else
+        g_error ("sound at %" G_GINT64_FORMAT " µs, inside the audio gap", t);
+    }
+  g_test_message ("%u sound packets before the gap, %u after", before, after);
+  g_assert_cmpuint (before, >=, 4000 / OPUS_MS);
+  g_assert_cmpuint (after, >=, 2000 / OPUS_MS);
+}
+
 /* A network camera carrying picture and sound goes away as a whole: a gap
  * of everything, then both come back. */
 static void
@@ -629,6 +750,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add ("/recorder-streams/picture-lost", Fixture, NULL, setup, test_picture_lost,
               teardown);
+  g_test_add ("/recorder-streams/sound-lost", Fixture, NULL, setup, test_sound_lost, teardown);
   g_test_add ("/recorder-streams/camera-lost", Fixture, NULL, setup, test_camera_lost, teardown);
   g_test_add ("/recorder-streams/continuity-60s", Fixture, NULL, setup, test_continuity_60,
               teardown);
