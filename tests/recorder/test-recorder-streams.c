@@ -502,9 +502,10 @@ test_picture_lost (Fixture *f, gconstpointer data)
   g_assert_nonnull (gap);
   g_assert_cmpstr (gap->stream, ==, "video");
   g_assert_nonnull (strstr (gap->reason, "source body: video lost: "));
-  /* It starts around the kill (the camera's last frame, latency before)
-   * and lasts at least while the camera was away. */
-  g_assert_cmpint (gap->start_mono_us, >, killed - 1500000);
+  /* It starts around the kill (the camera's last frame; a loaded machine
+   * may lag behind by seconds) and lasts at least while the camera was
+   * away. */
+  g_assert_cmpint (gap->start_mono_us, >, killed - 3000000);
   g_assert_cmpint (gap->start_mono_us, <, killed + 500000);
   g_assert_cmpint (gap->duration_us, >=, restarted - killed - 500000);
   g_assert_cmpint (gap->duration_us, <, 40 * G_USEC_PER_SEC);
@@ -586,7 +587,7 @@ test_sound_lost (Fixture *f, gconstpointer data)
   g_assert_nonnull (gap);
   g_assert_cmpstr (gap->stream, ==, "audio");
   g_assert_nonnull (strstr (gap->reason, "source body: audio lost: "));
-  g_assert_cmpint (gap->start_mono_us, >, killed - 1500000);
+  g_assert_cmpint (gap->start_mono_us, >, killed - 3000000);
   g_assert_cmpint (gap->start_mono_us, <, killed + 500000);
   g_assert_cmpint (gap->duration_us, >=, restarted - killed - 500000);
 
