@@ -749,11 +749,13 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  g_test_add ("/recorder-streams/picture-lost", Fixture, NULL, setup, test_picture_lost,
+  g_test_add ("/recorder-streams/failure/picture-lost", Fixture, NULL, setup, test_picture_lost,
               teardown);
-  g_test_add ("/recorder-streams/sound-lost", Fixture, NULL, setup, test_sound_lost, teardown);
-  g_test_add ("/recorder-streams/camera-lost", Fixture, NULL, setup, test_camera_lost, teardown);
-  g_test_add ("/recorder-streams/continuity-60s", Fixture, NULL, setup, test_continuity_60,
+  g_test_add ("/recorder-streams/failure/sound-lost", Fixture, NULL, setup, test_sound_lost,
+              teardown);
+  g_test_add ("/recorder-streams/failure/camera-lost", Fixture, NULL, setup, test_camera_lost,
+              teardown);
+  g_test_add ("/recorder-streams/continuity/60s", Fixture, NULL, setup, test_continuity_60,
               teardown);
   return g_test_run ();
 }
