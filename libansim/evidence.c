@@ -797,6 +797,7 @@ entry_clear (gpointer p)
 
   g_free (e->file);
   g_free (e->reason);
+  g_free (e->stream);
 }
 
 static void
@@ -936,6 +937,8 @@ ansim_manifest_entry_canonical (const AnsimManifestEntry *e)
                             e->sha256_cipher);
   else
     g_string_append_printf (s, "reason=%s\n", e->reason);
+  if (e->kind == ANSIM_ENTRY_GAP && e->stream != NULL)
+    g_string_append_printf (s, "stream=%s\n", e->stream);
   g_string_append_printf (s, "prev=%s\n", e->prev);
   return g_string_free (s, FALSE);
 }
@@ -1041,12 +1044,30 @@ ansim_manifest_add_segment (AnsimManifest *m, gint64 start_wall_us, gint64 start
   return TRUE;
 }
 
+static gboolean
+is_stream_name (const char *stream)
+{
+  return g_strcmp0 (stream, "video") == 0 || g_strcmp0 (stream, "audio") == 0;
+}
+
 gboolean
 ansim_manifest_add_gap (AnsimManifest *m, gint64 start_wall_us, gint64 start_mono_us,
                         gint64 duration_us, const char *reason, GError **error)
 {
+  return ansim_manifest_add_stream_gap (m, start_wall_us, start_mono_us, duration_us, NULL,
+                                        reason, error);
+}
+
+gboolean
+ansim_manifest_add_stream_gap (AnsimManifest *m, gint64 start_wall_us, gint64 start_mono_us,
+                               gint64 duration_us, const char *stream, const char *reason,
+                               GError **error)
+{
   g_return_val_if_fail (m != NULL, FALSE);
   AnsimManifestEntry e = { 0 };
+
+  if (stream != NULL && !is_stream_name (stream))
+    return invalid (error, "stream: \"%s\" is neither \"video\" nor \"audio\"", stream);
 
   if (!check_entry_room (m, "a gap", error)
       || !check_times (start_wall_us, start_mono_us, duration_us, error))
@@ -1059,6 +1080,7 @@ ansim_manifest_add_gap (AnsimManifest *m, gint64 start_wall_us, gint64 start_mon
   e.start_mono_us = start_mono_us;
   e.duration_us = duration_us;
   e.reason = g_strdup (reason);
+  e.stream = g_strdup (stream);
   append_entry (m, &e);
   return TRUE;
 }
@@ -1215,7 +1237,11 @@ ansim_manifest_to_bytes (const AnsimManifest *m)
           add_string (b, "sha256_cipher", e->sha256_cipher);
         }
       else
-        add_string (b, "reason", e->reason);
+        {
+          add_string (b, "reason", e->reason);
+          if (e->stream != NULL)
+            add_string (b, "stream", e->stream);
+        }
       add_string (b, "prev", e->prev);
       json_builder_end_object (b);
     }
@@ -1545,7 +1571,8 @@ parse_entry (Obj o, AnsimManifestEntry *e, GError **error)
     "plain_size", "sha256_plain", "sha256_cipher", "prev", NULL
   };
   static const char *const gap_members[] = {
-    "index", "kind", "start_wall", "start_mono_us", "duration_us", "reason", "prev", NULL
+    "index", "kind", "start_wall", "start_mono_us", "duration_us", "reason", "stream", "prev",
+    NULL
   };
   const char *kind;
   gint64 index;
@@ -1580,8 +1607,19 @@ parse_entry (Obj o, AnsimManifestEntry *e, GError **error)
           || !get_hex (o, "sha256_cipher", FALSE, e->sha256_cipher, NULL, error))
         return FALSE;
     }
-  else if (!get_text (o, "reason", &e->reason, error))
-    return FALSE;
+  else
+    {
+      const char *stream = NULL;
+      /* Optional: only a one-stream gap has it. */
+      if (!get_text (o, "reason", &e->reason, error)
+          || (json_object_has_member (o.object, "stream")
+              && !get_string (o, "stream", FALSE, &stream, error)))
+        return FALSE;
+      if (stream != NULL && !is_stream_name (stream))
+        return invalid (error, "%sstream: \"%s\" is neither \"video\" nor \"audio\"",
+                        o.prefix, stream);
+      e->stream = g_strdup (stream);
+    }
   return get_hex (o, "prev", FALSE, e->prev, NULL, error);
 }
 
@@ -2183,6 +2221,7 @@ check_structure (Verify *v)
   g_autofree gint64 *indices = g_new0 (gint64, MAX (m->entries->len, 1));
   gint64 max_index = -1;
   gboolean in_order_before = FALSE;
+  gint64 timeline_before = -1;   /* the last entry on the timeline */
 
   for (guint p = 0; p < m->entries->len; p++)
     {
@@ -2236,8 +2275,9 @@ check_structure (Verify *v)
       else
         {
           g_autofree char *wall = ansim_evidence_format_wall (e->start_wall_us);
-          report (v->r, ANSIM_FINDING_INFO, p, "%s: %.3f s without media from %s: %s", label,
-                  e->duration_us / 1e6, wall, e->reason);
+          report (v->r, ANSIM_FINDING_INFO, p, "%s: %.3f s without %s from %s: %s", label,
+                  e->duration_us / 1e6, e->stream != NULL ? e->stream : "media", wall,
+                  e->reason);
         }
 
       /* The chain, entry by entry as they stand in the file. */
@@ -2261,12 +2301,22 @@ check_structure (Verify *v)
         }
 
       /* Back to back in time, unless a gap entry says otherwise; only
-       * between entries whose order is itself right. */
-      if (p > 0 && in_order && in_order_before)
+       * between entries whose order is itself right. A one-stream gap
+       * overlaps the segments that kept the other streams: it is outside
+       * this timeline, and the entry after it follows the one before. */
+      gboolean one_stream = e->kind == ANSIM_ENTRY_GAP && e->stream != NULL;
+      if (one_stream)
         {
-          const AnsimManifestEntry *b = &g_array_index (m->entries, AnsimManifestEntry, p - 1);
+          in_order_before = in_order_before && in_order;
+          v->r->n_gaps++;
+          continue;
+        }
+      if (p > 0 && timeline_before >= 0 && in_order && in_order_before)
+        {
+          const AnsimManifestEntry *b = &g_array_index (m->entries, AnsimManifestEntry,
+                                                        (guint) timeline_before);
           gint64 delta = e->start_mono_us - (b->start_mono_us + b->duration_us);
-          g_autofree char *before = entry_label (b, p - 1);
+          g_autofree char *before = entry_label (b, (guint) timeline_before);
           if (delta > ANSIM_MANIFEST_TIME_TOLERANCE_US)
             report (v->r, ANSIM_FINDING_UNDECLARED_GAP, p,
                     "%.3f s between the end of %s and the start of %s are not accounted for",
@@ -2276,6 +2326,7 @@ check_structure (Verify *v)
                     -delta / 1e6, before);
         }
       in_order_before = in_order;
+      timeline_before = p;
       if (e->kind == ANSIM_ENTRY_SEGMENT)
         v->r->n_segments++;
       else

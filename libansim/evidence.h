@@ -108,6 +108,9 @@ typedef struct {
   char sha256_cipher[ANSIM_SHA256_HEX_LEN + 1];
   /* gaps only */
   char *reason;
+  char *stream;                                /* "video" or "audio": only that stream
+                                                * is missing (the segments around hold
+                                                * the others); NULL: no media at all */
   /* the entry hash of the previous entry (or of the previous manifest) */
   char prev[ANSIM_SHA256_HEX_LEN + 1];
 } AnsimManifestEntry;
@@ -155,6 +158,12 @@ gboolean ansim_manifest_add_segment (AnsimManifest *manifest, gint64 start_wall_
 gboolean ansim_manifest_add_gap (AnsimManifest *manifest, gint64 start_wall_us,
                                  gint64 start_mono_us, gint64 duration_us, const char *reason,
                                  GError **error);
+/* A gap of one stream only ("video", "audio"), added when the stream is
+ * back (or the incident ends): it overlaps the segments that kept the
+ * other streams, so it stands outside the back-to-back timeline. */
+gboolean ansim_manifest_add_stream_gap (AnsimManifest *manifest, gint64 start_wall_us,
+                                        gint64 start_mono_us, gint64 duration_us,
+                                        const char *stream, const char *reason, GError **error);
 gboolean ansim_manifest_add_event (AnsimManifest *manifest, const char *kind, gint64 wall_us,
                                    gint64 mono_us, GError **error);
 /* reason: e.g. "post-event", "long-press", "max-length", "interrupted",

@@ -28,6 +28,7 @@ struct _RecorderIncident {
   gboolean failed;                   /* sealing failed: segments no longer written */
   guint n_committed;                 /* manifest entries with their database rows */
   gint64 next_start_mono_us;         /* end of the last entry, or 0 */
+  gint64 stream_gap_from_us[RECORDER_N_STREAMS];   /* outages from here on are not declared yet */
   RecorderIncidentClosedFunc closed_func;
   gpointer user_data;
   guint n_segments;
@@ -147,10 +148,15 @@ commit_manifest (RecorderIncident *inc, GError **error)
   if (!ansim_db_commit (ctx->db, error))
     return FALSE;
   inc->n_committed = n;
-  if (n > 0)
+  /* The timeline goes on from the last entry on it: a one-stream gap
+   * overlaps the segments before it. */
+  for (guint i = n; i > 0; i--)
     {
-      const AnsimManifestEntry *e = ansim_manifest_get_entry (inc->manifest, n - 1);
+      const AnsimManifestEntry *e = ansim_manifest_get_entry (inc->manifest, i - 1);
+      if (e->kind == ANSIM_ENTRY_GAP && e->stream != NULL)
+        continue;
       inc->next_start_mono_us = e->start_mono_us + e->duration_us;
+      break;
     }
   return TRUE;
 
@@ -186,6 +192,43 @@ add_gap_until (RecorderIncident *inc, gint64 mono_us, gint64 min_us, GError **er
                                error))
     return FALSE;
   inc->next_start_mono_us = mono_us;
+  return TRUE;
+}
+
+/* The source lost one stream while the other went on (see
+ * recorder_source_list_outages): a one-stream gap entry for each such
+ * outage of this incident that ended by until_mono_us, or, at the close
+ * (ongoing_until_us > 0), still went on then. Returns whether any was
+ * added (then commit the manifest). */
+static gboolean
+add_stream_gaps (RecorderIncident *inc, gint64 until_mono_us, gint64 ongoing_until_us,
+                 gboolean *out_added, GError **error)
+{
+  if (ansim_manifest_get_n_entries (inc->manifest) == 0)
+    return TRUE;
+  gint64 first = ansim_manifest_get_entry (inc->manifest, 0)->start_mono_us;
+  g_autoptr (GPtrArray) outages = recorder_source_list_outages (inc->source, first);
+  for (guint i = 0; i < outages->len; i++)
+    {
+      const RecorderOutage *o = outages->pdata[i];
+      gint64 to = o->to_mono_us;
+      if (ongoing_until_us > 0 && (to == 0 || to > ongoing_until_us))
+        to = ongoing_until_us;   /* the close: lost up to the end */
+      if (to == 0 || to > until_mono_us || o->from_mono_us < inc->stream_gap_from_us[o->stream])
+        continue;
+      gint64 from = MAX (o->from_mono_us, first);
+      if (to <= from)
+        continue;
+      const char *stream = o->stream == RECORDER_STREAM_VIDEO ? "video" : "audio";
+      g_message ("incident %s: %s gap of %.1f s (%s)", inc->uuid, stream, (to - from) / 1e6,
+                 o->reason);
+      if (!ansim_manifest_add_stream_gap (inc->manifest, wall_of_mono (from), from, to - from,
+                                          stream, o->reason, error))
+        return FALSE;
+      /* Declared once: a later outage of that stream starts after it. */
+      inc->stream_gap_from_us[o->stream] = o->from_mono_us + 1;
+      *out_added = TRUE;
+    }
   return TRUE;
 }
 
@@ -231,6 +274,15 @@ on_segment (GBytes *media, GstClockTime start, GstClockTime duration, gpointer u
   log_event (inc, "segment-sealed", g_get_monotonic_time (), detail, NULL);
   g_debug ("incident %s: sealed %s (%" G_GSIZE_FORMAT " bytes, %.2f s)", inc->uuid, e->file, len,
            duration / 1e9);
+  /* A stream that came back within this segment: its gap now. */
+  gboolean added = FALSE;
+  if (!add_stream_gaps (inc, start_mono + (gint64) (duration / 1000), 0, &added, &error) ||
+      (added && !commit_manifest (inc, &error)))
+    {
+      inc->failed = TRUE;
+      report_failure (inc, "recording a gap", error);
+      return;
+    }
 }
 
 static gboolean
@@ -281,7 +333,9 @@ on_segmenter_done (const GError *seg_error, gpointer user_data)
     report_failure (inc, "recording", seg_error);
   /* The source was down when the incident ended: the gap to the end (past
    * what encoding latency explains). */
+  gboolean added = FALSE;
   if (!inc->failed && (!add_gap_until (inc, inc->end_mono_us, G_USEC_PER_SEC, &error) ||
+                       !add_stream_gaps (inc, inc->end_mono_us, inc->end_mono_us, &added, &error) ||
                        (ansim_manifest_get_n_entries (inc->manifest) > inc->n_committed &&
                         !commit_manifest (inc, &error))))
     {

@@ -106,6 +106,16 @@ typedef struct {
 
 typedef struct _RecorderSource RecorderSource;
 
+/* One stream of a source lost while the other went on (a bodycam's
+ * picture from the network, its sound from a microphone). Capture times,
+ * CLOCK_MONOTONIC µs. */
+typedef struct {
+  RecorderStream stream;
+  gint64 from_mono_us;          /* end of its last buffer */
+  gint64 to_mono_us;            /* its first usable buffer (a keyframe); 0: still lost */
+  char *reason;                 /* "source NAME: video lost: WHY" */
+} RecorderOutage;
+
 /* The H.264 encoder factory to use: requested if present, else the first
  * present of v4l2h264enc, x264enc, openh264enc; NULL with an error if none. */
 char *recorder_pick_h264_encoder (const char *requested, GError **error);
@@ -128,6 +138,11 @@ void recorder_source_detach (RecorderSource *src);
 GstCaps *recorder_source_get_caps (RecorderSource *src, RecorderStream stream);
 /* Why the source last failed (main context), or NULL. */
 const char *recorder_source_get_last_error (RecorderSource *src);
+/* The one-stream outages that ended after after_mono_us (the newest 64
+ * are kept), then those still going on (to_mono_us 0); RecorderOutage*,
+ * copies. A failure of a capture carrying every stream of the source is
+ * not one: the hole in the picture shows it (recorder_source_get_last_error). */
+GPtrArray *recorder_source_list_outages (RecorderSource *src, gint64 after_mono_us);
 void recorder_source_get_ring_stats (RecorderSource *src, RecorderRingStats *out_stats);
 /* What the recorder's status reports of a source (main context). */
 typedef enum {

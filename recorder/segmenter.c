@@ -40,6 +40,7 @@ struct _RecorderSegmenter {
   guint n_sinks;                /* sinks created so far: segment i has sink i */
   GstClockTime last_cut;
   GstClockTime end;             /* end of the newest video frame pushed */
+  GstClockTime audio_end;       /* end of the newest sound pushed, or NONE */
   guint64 n_dropped;            /* delta frames dropped after holes */
   /* main context only */
   GHashTable *closed;           /* segment number -> its sink, closed but not delivered */
@@ -79,9 +80,12 @@ deliver_fragment (RecorderSegmenter *seg, GstElement *sink, guint number)
   g_mutex_lock (&seg->lock);
   GstClockTime begin = number < seg->cuts->len ? g_array_index (seg->cuts, Cut, number).start
                                                : seg->end;
-  /* The last segment ends with the last frame (at EOS). */
+  /* The last segment ends with the last frame (at EOS), or with the
+   * sound if it went on while the picture was lost. */
+  GstClockTime last = seg->audio_end != GST_CLOCK_TIME_NONE && seg->end != GST_CLOCK_TIME_NONE &&
+                      seg->audio_end > seg->end + HOLE ? seg->audio_end : seg->end;
   GstClockTime end = number + 1 < seg->cuts->len
-                     ? g_array_index (seg->cuts, Cut, number + 1).previous_end : seg->end;
+                     ? g_array_index (seg->cuts, Cut, number + 1).previous_end : last;
   g_mutex_unlock (&seg->lock);
 
   g_output_stream_close (stream, NULL, NULL);
@@ -171,6 +175,7 @@ recorder_segmenter_new (const char *name, GstCaps *video_caps, GstCaps *audio_ca
   seg->zero = GST_CLOCK_TIME_NONE;
   seg->last_cut = GST_CLOCK_TIME_NONE;
   seg->end = GST_CLOCK_TIME_NONE;
+  seg->audio_end = GST_CLOCK_TIME_NONE;
   g_mutex_init (&seg->lock);
 
   seg->pipeline = gst_pipeline_new (NULL);
@@ -279,12 +284,25 @@ recorder_segmenter_push (RecorderSegmenter *seg, RecorderStream stream, GstBuffe
       if (key && (seg->last_cut == GST_CLOCK_TIME_NONE || hole ||
                   t + CUT_SLACK >= seg->last_cut + seg->segment_time))
         {
-          Cut cut = { t, hole ? seg->end : t };
+          /* After a hole in the picture the segment before ends with
+           * its last frame, or with its sound if that went on (then only
+           * the picture has a gap; the source reports that one). */
+          GstClockTime before = seg->end;
+          if (hole && seg->audio_end != GST_CLOCK_TIME_NONE && seg->audio_end > before)
+            before = MIN (seg->audio_end, t);
+          Cut cut = { t, hole ? before : t };
           split = seg->last_cut != GST_CLOCK_TIME_NONE;
           seg->last_cut = t;
           g_array_append_val (seg->cuts, cut);
         }
       seg->end = t + frame;
+    }
+  else if (stream == RECORDER_STREAM_AUDIO && GST_CLOCK_TIME_IS_VALID (pts))
+    {
+      GstClockTime a_end = pts - zero + (GST_BUFFER_DURATION_IS_VALID (buffer)
+                                         ? GST_BUFFER_DURATION (buffer) : 0);
+      if (seg->audio_end == GST_CLOCK_TIME_NONE || a_end > seg->audio_end)
+        seg->audio_end = a_end;
     }
   g_mutex_unlock (&seg->lock);
   if (split)

@@ -1,39 +1,64 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* This file contains a capture source: one GStreamer pipeline per camera
- * (and microphone) that encodes continuously into the pre-event ring, e.g.
+/* This file contains a capture source: GStreamer pipelines per camera (and
+ * microphone) that encode continuously into the pre-event ring, e.g.
  *
  *   videotestsrc is-live=true ! video/x-raw,width=1280,height=720,framerate=30/1
  *     ! timeoverlay (running time and frame number) ! videoconvert
  *     ! x264enc tune=zerolatency key-int-max=30 ! h264parse ! appsink
  *   audiotestsrc is-live=true ! audioconvert ! audioresample ! opusenc ! appsink
  *
- * The appsink callbacks (streaming threads) put every buffer in the ring
- * and, while an incident records, into its segmenter, under one lock. */
+ * Picture and sound from different devices (a network camera and a
+ * microphone) are two captures, two pipelines that fail and come back on
+ * their own: a lost picture never costs the sound, nor the other way
+ * round. A network camera with its own sound track is one capture; losing
+ * it loses both. The appsink callbacks (streaming threads) put every
+ * buffer in the ring and, while an incident records, into its segmenter,
+ * under one lock. */
 #include "recorder-private.h"
 
 #include <gst/app/gstappsink.h>
 
 #define RING_SLACK (3 * GST_SECOND)
+#define MAX_OUTAGES 64
+#define ALL_STREAMS ((1u << RECORDER_STREAM_VIDEO) | (1u << RECORDER_STREAM_AUDIO))
+
+typedef struct _Capture Capture;
+
+struct _Capture {
+  RecorderSource *src;
+  const char *what;                  /* "capture", "picture" or "sound", for the log */
+  guint streams;                     /* 1 << RecorderStream, the streams it carries */
+  GstElement *pipeline;
+  guint bus_watch;
+  /* main context only */
+  char *last_error;                  /* why it last failed, or NULL */
+  char *last_warning;
+  gboolean failed;                   /* stopped, a retry is scheduled */
+  guint retry_timer;
+  guint backoff_ms;
+  gint64 started_mono_us;            /* (re)started at */
+  gpointer last_buffer_mono_us;      /* atomic; a gsize, 0 = none yet */
+  gint await_keyframe;               /* atomic: sound waits for the picture after a start */
+  guint64 n_sound_dropped;           /* streaming thread */
+};
 
 struct _RecorderSource {
   char *name;
-  GstElement *pipeline;
-  guint bus_watch;
   gboolean has_audio;
   GstClockTime pre_event;
+  Capture *captures[RECORDER_N_STREAMS];   /* one, or picture and sound */
+  guint n_captures;
+  guint watchdog;
 
   GMutex lock;                       /* guards everything below */
   RecorderRing *ring;
   RecorderSegmenter *attached;       /* not owned */
   GstCaps *caps[RECORDER_N_STREAMS];
-  /* main context only */
-  char *last_error;                  /* why it last failed, or NULL */
-  char *last_warning;
-  gboolean failed;                   /* stopped, a retry is scheduled */
-  guint retry_timer, watchdog;
-  guint backoff_ms;
-  gint64 started_mono_us;            /* (re)started at */
-  gpointer last_buffer_mono_us;      /* atomic; a gsize, 0 = none yet */
+  GstClockTime stream_end[RECORDER_N_STREAMS];   /* end of its newest buffer, or NONE */
+  /* A stream lost while the other one goes on: from the end of its last
+   * buffer (capture time) to its first usable buffer (a keyframe). */
+  RecorderOutage lost[RECORDER_N_STREAMS];       /* current, to_mono_us = 0; or reason NULL */
+  GQueue outages;                    /* RecorderOutage*, ended, oldest first */
   /* main context only: what the status reports (recorder_source_get_state) */
   RecorderSourceHealth health;
   gint64 health_since_wall_us;       /* in that health since (UTC) */
@@ -103,15 +128,16 @@ on_test_frame (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
   return GST_PAD_PROBE_OK;
 }
 
-static char *
-pipeline_description (const RecorderSourceConfig *c, const char *encoder)
+static const char *const h264_out =
+  "h264parse config-interval=-1 ! video/x-h264,stream-format=avc,alignment=au ! "
+  "appsink name=video_sink sync=false";
+
+static void
+append_video (GString *d, const RecorderSourceConfig *c, const char *encoder)
 {
-  g_autoptr (GString) d = g_string_new (NULL);
   g_autofree char *enc = encoder_description (encoder, c);
   g_autofree char *raw_caps = g_strdup_printf ("video/x-raw,width=%u,height=%u,framerate=%u/1",
                                                c->width, c->height, c->framerate);
-  const char *h264_out = "h264parse config-interval=-1 ! video/x-h264,stream-format=avc,alignment=au ! "
-                         "appsink name=video_sink sync=false";
 
   switch (c->video)
     {
@@ -138,8 +164,12 @@ pipeline_description (const RecorderSourceConfig *c, const char *encoder)
         break;
       }
     }
+}
 
-  const char *opus = "audioconvert ! audioresample ! audio/x-raw,rate=48000 ! "
+static void
+append_audio (GString *d, const RecorderSourceConfig *c)
+{
+  const char *opus = "audioconvert name=audio_in ! audioresample ! audio/x-raw,rate=48000 ! "
                      "opusenc bitrate=64000 ! appsink name=audio_sink sync=false";
   switch (c->audio)
     {
@@ -159,10 +189,11 @@ pipeline_description (const RecorderSourceConfig *c, const char *encoder)
       g_string_append_printf (d, " pulsesrc ! %s", opus);
       break;
     case RECORDER_AUDIO_RTSP:
-      g_string_append_printf (d, " decodebin name=rtsp_audio ! %s", opus);
+      /* decodebin's pad is linked in on_decoded_pad: a parsed "!" link
+       * is made once, and a restart gives decodebin a new pad. */
+      g_string_append_printf (d, " decodebin name=rtsp_audio %s", opus);
       break;
     }
-  return g_string_free (g_steal_pointer (&d), FALSE);
 }
 
 static void
@@ -171,9 +202,32 @@ forward_to_segmenter (RecorderStream stream, GstBuffer *buffer, gpointer user_da
   recorder_segmenter_push (user_data, stream, buffer);
 }
 
-static GstFlowReturn
-on_new_sample (GstAppSink *sink, RecorderSource *src, RecorderStream stream)
+static void
+outage_free (gpointer p)
 {
+  RecorderOutage *o = p;
+  g_free (o->reason);
+  g_free (o);
+}
+
+/* Under the lock: the stream is back with this buffer; its outage ends. */
+static void
+end_outage (RecorderSource *src, RecorderStream stream, GstClockTime pts)
+{
+  RecorderOutage *o = g_new (RecorderOutage, 1);
+
+  *o = src->lost[stream];
+  o->to_mono_us = (gint64) (pts / 1000);
+  src->lost[stream].reason = NULL;
+  g_queue_push_tail (&src->outages, o);
+  while (src->outages.length > MAX_OUTAGES)
+    outage_free (g_queue_pop_head (&src->outages));
+}
+
+static GstFlowReturn
+on_new_sample (GstAppSink *sink, Capture *cap, RecorderStream stream)
+{
+  RecorderSource *src = cap->src;
   g_autoptr (GstSample) sample = gst_app_sink_pull_sample (sink);
   if (sample == NULL)
     return GST_FLOW_EOS;
@@ -182,7 +236,7 @@ on_new_sample (GstAppSink *sink, RecorderSource *src, RecorderStream stream)
 
   /* Ring and segmenter work in capture time: running time plus base time,
    * i.e. CLOCK_MONOTONIC, which keeps going across pipeline restarts. */
-  GstClockTime base = gst_element_get_base_time (src->pipeline);
+  GstClockTime base = gst_element_get_base_time (cap->pipeline);
   /* A deep copy: encoders hand out buffers with room for their worst
    * case, and the ring holds minutes of them; exact-size memory halves
    * what the ring costs in RSS. */
@@ -197,11 +251,41 @@ on_new_sample (GstAppSink *sink, RecorderSource *src, RecorderStream stream)
                                                              GST_BUFFER_DTS (buffer)) + base;
     }
   GstClockTime now = (GstClockTime) g_get_monotonic_time () * 1000;
+  GstClockTime pts = GST_BUFFER_PTS (copy);
 
-  g_atomic_pointer_set (&src->last_buffer_mono_us, GSIZE_TO_POINTER ((gsize) (now / 1000)));
+  /* A camera with its own sound, (re)started: its sound before the first
+   * keyframe would sit in the segment before the gap (a recording starts
+   * at a keyframe); the gap covers both until the picture is usable. */
+  if (g_atomic_int_get (&cap->await_keyframe))
+    {
+      if (stream == RECORDER_STREAM_AUDIO)
+        {
+          cap->n_sound_dropped++;
+          gst_buffer_unref (copy);
+          return GST_FLOW_OK;
+        }
+      if (!GST_BUFFER_FLAG_IS_SET (copy, GST_BUFFER_FLAG_DELTA_UNIT))
+        {
+          g_atomic_int_set (&cap->await_keyframe, FALSE);
+          if (cap->n_sound_dropped > 0)
+            g_message ("source %s: %" G_GUINT64_FORMAT " sound packet(s) before the camera's "
+                       "first keyframe dropped", src->name, cap->n_sound_dropped);
+          cap->n_sound_dropped = 0;
+        }
+    }
+
+  g_atomic_pointer_set (&cap->last_buffer_mono_us, GSIZE_TO_POINTER ((gsize) (now / 1000)));
   g_mutex_lock (&src->lock);
   if (src->caps[stream] == NULL)
     src->caps[stream] = gst_caps_ref (gst_sample_get_caps (sample));
+  /* A picture is usable again from a keyframe on. */
+  if (src->lost[stream].reason != NULL && GST_CLOCK_TIME_IS_VALID (pts) &&
+      (stream != RECORDER_STREAM_VIDEO ||
+       !GST_BUFFER_FLAG_IS_SET (copy, GST_BUFFER_FLAG_DELTA_UNIT)))
+    end_outage (src, stream, pts);
+  if (GST_CLOCK_TIME_IS_VALID (pts))
+    src->stream_end[stream] = pts + (GST_BUFFER_DURATION_IS_VALID (copy)
+                                     ? GST_BUFFER_DURATION (copy) : 0);
   if (src->attached != NULL)
     recorder_segmenter_push (src->attached, stream, copy);
   recorder_ring_push (src->ring, stream, copy, now);
@@ -221,7 +305,7 @@ on_audio_sample (GstAppSink *sink, gpointer user_data)
   return on_new_sample (sink, user_data, RECORDER_STREAM_AUDIO);
 }
 
-static void source_fail (RecorderSource *src, const char *why);
+static void capture_fail (Capture *cap, const char *why);
 
 static void
 set_health (RecorderSource *src, RecorderSourceHealth health)
@@ -254,68 +338,123 @@ on_rtsp_pad (GstElement *rtspsrc, GstPad *pad, gpointer user_data)
     g_warning ("cannot link the camera's %s stream, ignoring it", media);
 }
 
+/* Streaming thread: the camera's sound decoded, after every (re)start. */
+static void
+on_decoded_pad (GstElement *decodebin, GstPad *pad, gpointer user_data)
+{
+  GstBin *pipeline = user_data;
+  g_autoptr (GstElement) next = gst_bin_get_by_name (pipeline, "audio_in");
+  g_autoptr (GstPad) sink = next != NULL ? gst_element_get_static_pad (next, "sink") : NULL;
+  (void) decodebin;
+
+  if (sink != NULL && !gst_pad_is_linked (sink) && gst_pad_link (pad, sink) != GST_PAD_LINK_OK)
+    g_warning ("cannot link the camera's decoded sound, ignoring it");
+}
+
+static const char *
+stream_name (RecorderStream stream)
+{
+  return stream == RECORDER_STREAM_VIDEO ? "video" : "audio";
+}
+
 static gboolean
 retry (gpointer user_data)
 {
-  RecorderSource *src = user_data;
+  Capture *cap = user_data;
 
-  src->retry_timer = 0;
-  src->failed = FALSE;
-  src->started_mono_us = g_get_monotonic_time ();
-  g_message ("source %s: restarting", src->name);
-  if (gst_element_set_state (src->pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
-    source_fail (src, "does not start");
+  cap->retry_timer = 0;
+  cap->failed = FALSE;
+  cap->started_mono_us = g_get_monotonic_time ();
+  g_atomic_int_set (&cap->await_keyframe, cap->streams == ALL_STREAMS);
+  g_message ("source %s: restarting the %s", cap->src->name, cap->what);
+  if (gst_element_set_state (cap->pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
+    capture_fail (cap, "does not start");
   return G_SOURCE_REMOVE;
 }
 
-/* A camera unplugged, a stream lost: stop, keep the ring, retry with
- * backoff (1 s doubling to 30 s). Incidents see the hole as a gap. */
+/* A camera unplugged, a stream lost: stop this capture (the other one, if
+ * any, goes on), keep the ring, retry with backoff (1 s doubling to 30 s).
+ * Incidents see the hole as a gap: of everything when this capture
+ * carries all the source's streams, else of its stream only. */
 static void
-source_fail (RecorderSource *src, const char *why)
+capture_fail (Capture *cap, const char *why)
 {
-  if (src->failed)
+  RecorderSource *src = cap->src;
+
+  if (cap->failed)
     return;
-  src->failed = TRUE;
-  if (src->backoff_ms == BACKOFF_MIN_MS)
+  cap->failed = TRUE;
+  if (cap->backoff_ms == BACKOFF_MIN_MS)
     src->n_outages++;
   set_health (src, RECORDER_SOURCE_LOST);
   /* The first failure of an outage says what happened; the retries after
    * it only say that the camera is still gone. */
-  if (src->backoff_ms == BACKOFF_MIN_MS || src->last_error == NULL)
+  if (cap->backoff_ms == BACKOFF_MIN_MS || cap->last_error == NULL)
     {
-      g_free (src->last_error);
-      src->last_error = g_strdup (why);
+      g_free (cap->last_error);
+      cap->last_error = g_strdup (why);
     }
-  gst_element_set_state (src->pipeline, GST_STATE_NULL);
-  g_warning ("source %s: capture failed: %s; retrying in %.0f s", src->name, why,
-             src->backoff_ms / 1000.0);
-  src->retry_timer = g_timeout_add (src->backoff_ms, retry, src);
-  src->backoff_ms = MIN (src->backoff_ms * 2, BACKOFF_MAX_MS);
+  gst_element_set_state (cap->pipeline, GST_STATE_NULL);
+  if (src->n_captures > 1)
+    {
+      g_mutex_lock (&src->lock);
+      for (guint s = 0; s < RECORDER_N_STREAMS; s++)
+        if ((cap->streams & (1u << s)) && src->lost[s].reason == NULL &&
+            GST_CLOCK_TIME_IS_VALID (src->stream_end[s]))
+          {
+            src->lost[s].stream = s;
+            src->lost[s].from_mono_us = (gint64) (src->stream_end[s] / 1000);
+            src->lost[s].to_mono_us = 0;
+            src->lost[s].reason = g_strdup_printf ("source %s: %s lost: %s", src->name,
+                                                   stream_name (s), cap->last_error);
+          }
+      g_mutex_unlock (&src->lock);
+    }
+  g_warning ("source %s: %s failed: %s; retrying in %.0f s", src->name, cap->what, why,
+             cap->backoff_ms / 1000.0);
+  cap->retry_timer = g_timeout_add (cap->backoff_ms, retry, cap);
+  cap->backoff_ms = MIN (cap->backoff_ms * 2, BACKOFF_MAX_MS);
 }
 
 /* Some failures give no error (a network camera that stops sending, a
- * wedged driver): no frame for STALL_US counts as one. */
+ * wedged driver): no buffer for STALL_US counts as one. */
+static void
+check_capture (Capture *cap, gint64 now)
+{
+  gint64 last = (gint64) GPOINTER_TO_SIZE (g_atomic_pointer_get (&cap->last_buffer_mono_us));
+
+  if (cap->failed)
+    return;
+  if (last > cap->started_mono_us && cap->backoff_ms != BACKOFF_MIN_MS)
+    {
+      g_message ("source %s: recovered (the %s)", cap->src->name, cap->what);
+      cap->backoff_ms = BACKOFF_MIN_MS;
+    }
+  gint64 since = MAX (last, cap->started_mono_us);
+  /* A start may take a while (RTSP handshake, camera warm-up). */
+  gint64 allowed = last > cap->started_mono_us ? STALL_US : 4 * STALL_US;
+  if (now - since > allowed)
+    capture_fail (cap, last > cap->started_mono_us ? "nothing for 3 s" : "nothing after start");
+}
+
 static gboolean
 on_watchdog (gpointer user_data)
 {
   RecorderSource *src = user_data;
   gint64 now = g_get_monotonic_time ();
-  gint64 last = (gint64) GPOINTER_TO_SIZE (g_atomic_pointer_get (&src->last_buffer_mono_us));
 
-  if (src->failed)
-    return G_SOURCE_CONTINUE;
-  if (last > src->started_mono_us && src->backoff_ms != BACKOFF_MIN_MS)
+  for (guint i = 0; i < src->n_captures; i++)
+    check_capture (src->captures[i], now);
+  /* Live once every capture delivers again. */
+  gboolean live = TRUE;
+  for (guint i = 0; i < src->n_captures && live; i++)
     {
-      g_message ("source %s: recovered", src->name);
-      src->backoff_ms = BACKOFF_MIN_MS;
+      Capture *cap = src->captures[i];
+      gint64 last = (gint64) GPOINTER_TO_SIZE (g_atomic_pointer_get (&cap->last_buffer_mono_us));
+      live = !cap->failed && last > cap->started_mono_us && now - last <= STALL_US;
     }
-  if (last > src->started_mono_us && now - last <= STALL_US)
+  if (live)
     set_health (src, RECORDER_SOURCE_LIVE);
-  gint64 since = MAX (last, src->started_mono_us);
-  /* A start may take a while (RTSP handshake, camera warm-up). */
-  gint64 allowed = last > src->started_mono_us ? STALL_US : 4 * STALL_US;
-  if (now - since > allowed)
-    source_fail (src, last > src->started_mono_us ? "no frames for 3 s" : "no frames after start");
   return G_SOURCE_CONTINUE;
 }
 
@@ -323,53 +462,121 @@ static gboolean
 on_bus_message (GstBus *bus, GstMessage *msg, gpointer user_data)
 {
   (void) bus;
-  RecorderSource *src = user_data;
+  Capture *cap = user_data;
 
   if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR)
     {
       g_autoptr (GError) error = NULL;
       g_autofree char *debug = NULL;
       gst_message_parse_error (msg, &error, &debug);
-      g_debug ("source %s: %s", src->name, debug != NULL ? debug : "");
-      source_fail (src, error->message);
+      g_debug ("source %s: %s", cap->src->name, debug != NULL ? debug : "");
+      capture_fail (cap, error->message);
     }
   else if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS)
     {
       g_autofree char *why = g_strdup_printf ("the stream ended (%s)",
-                                              src->last_warning != NULL ? src->last_warning
+                                              cap->last_warning != NULL ? cap->last_warning
                                                                         : "no reason given");
-      source_fail (src, why);
+      capture_fail (cap, why);
     }
   else if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_WARNING)
     {
       g_autoptr (GError) error = NULL;
       gst_message_parse_warning (msg, &error, NULL);
-      g_message ("source %s: %s", src->name, error->message);
-      g_free (src->last_warning);
-      src->last_warning = g_strdup (error->message);
+      g_message ("source %s: %s", cap->src->name, error->message);
+      g_free (cap->last_warning);
+      cap->last_warning = g_strdup (error->message);
     }
   return G_SOURCE_CONTINUE;
 }
 
 static gboolean
-connect_sink (RecorderSource *src, const char *name, GstAppSinkCallbacks *cb, GError **error)
+connect_sink (Capture *cap, const char *name, GstAppSinkCallbacks *cb, GError **error)
 {
-  g_autoptr (GstElement) sink = gst_bin_get_by_name (GST_BIN (src->pipeline), name);
+  g_autoptr (GstElement) sink = gst_bin_get_by_name (GST_BIN (cap->pipeline), name);
   if (sink == NULL)
     {
-      g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_FAILED, "source %s: no %s", src->name,
-                   name);
+      g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_FAILED, "source %s: no %s",
+                   cap->src->name, name);
       return FALSE;
     }
   /* No limit here: the callback only takes references, never waits. */
-  gst_app_sink_set_callbacks (GST_APP_SINK (sink), cb, src, NULL);
+  gst_app_sink_set_callbacks (GST_APP_SINK (sink), cb, cap, NULL);
+  return TRUE;
+}
+
+static void
+capture_free (Capture *cap)
+{
+  if (cap == NULL)
+    return;
+  if (cap->bus_watch != 0)
+    g_source_remove (cap->bus_watch);
+  if (cap->retry_timer != 0)
+    g_source_remove (cap->retry_timer);
+  if (cap->pipeline != NULL)
+    {
+      gst_element_set_state (cap->pipeline, GST_STATE_NULL);
+      gst_object_unref (cap->pipeline);
+    }
+  g_free (cap->last_error);
+  g_free (cap->last_warning);
+  g_free (cap);
+}
+
+/* Builds one capture pipeline (not started) and adds it to the source. */
+static gboolean
+add_capture (RecorderSource *src, const char *what, guint streams, const char *desc,
+             GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  Capture *cap = g_new0 (Capture, 1);
+
+  cap->src = src;
+  cap->what = what;
+  cap->streams = streams;
+  cap->backoff_ms = BACKOFF_MIN_MS;
+  src->captures[src->n_captures++] = cap;
+  cap->pipeline = gst_parse_launch_full (desc, NULL, GST_PARSE_FLAG_FATAL_ERRORS, &local);
+  if (cap->pipeline == NULL)
+    {
+      g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_FAILED,
+                   "source %s: cannot build the %s pipeline: %s", src->name, what,
+                   local->message);
+      return FALSE;
+    }
+  /* Running time + base time is then CLOCK_MONOTONIC, whatever a sound
+   * card's clock would have been, and the same in every capture. */
+  g_autoptr (GstClock) clock = gst_system_clock_obtain ();
+  gst_pipeline_use_clock (GST_PIPELINE (cap->pipeline), clock);
+
+  GstAppSinkCallbacks video_cb = { .new_sample = on_video_sample };
+  GstAppSinkCallbacks audio_cb = { .new_sample = on_audio_sample };
+  if (((streams & (1u << RECORDER_STREAM_VIDEO)) &&
+       !connect_sink (cap, "video_sink", &video_cb, error)) ||
+      ((streams & (1u << RECORDER_STREAM_AUDIO)) &&
+       !connect_sink (cap, "audio_sink", &audio_cb, error)))
+    return FALSE;
+  g_autoptr (GstElement) rtsp = gst_bin_get_by_name (GST_BIN (cap->pipeline), "rtsp");
+  if (rtsp != NULL)
+    g_signal_connect (rtsp, "pad-added", G_CALLBACK (on_rtsp_pad), cap->pipeline);
+  g_autoptr (GstElement) decoder = gst_bin_get_by_name (GST_BIN (cap->pipeline), "rtsp_audio");
+  if (decoder != NULL)
+    g_signal_connect (decoder, "pad-added", G_CALLBACK (on_decoded_pad), cap->pipeline);
+  g_autoptr (GstElement) overlay = gst_bin_get_by_name (GST_BIN (cap->pipeline), "overlay");
+  if (overlay != NULL)
+    {
+      g_autoptr (GstPad) pad = gst_element_get_static_pad (overlay, "video_sink");
+      gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, on_test_frame, NULL, NULL);
+    }
+  g_autoptr (GstBus) bus = gst_pipeline_get_bus (GST_PIPELINE (cap->pipeline));
+  cap->bus_watch = gst_bus_add_watch (bus, on_bus_message, cap);
   return TRUE;
 }
 
 RecorderSource *
 recorder_source_new (const RecorderSourceConfig *c, GError **error)
 {
-  g_autoptr (GError) local = NULL;
   g_autofree char *encoder = NULL;
 
   if (c->video != RECORDER_VIDEO_RTSP)
@@ -378,12 +585,14 @@ recorder_source_new (const RecorderSourceConfig *c, GError **error)
       if (encoder == NULL)
         return NULL;
     }
-  g_autofree char *desc = pipeline_description (c, encoder != NULL ? encoder : "none");
   RecorderSource *src = g_new0 (RecorderSource, 1);
   src->name = g_strdup (c->name);
   src->has_audio = c->audio != RECORDER_AUDIO_NONE;
   src->pre_event = (GstClockTime) c->pre_event_seconds * GST_SECOND;
   g_mutex_init (&src->lock);
+  g_queue_init (&src->outages);
+  for (guint s = 0; s < RECORDER_N_STREAMS; s++)
+    src->stream_end[s] = GST_CLOCK_TIME_NONE;
   /* Four times the configured rate (plus audio and 4 MB) over the pre-event
    * time: room for busy scenes, a hard bound against a runaway stream. */
   gsize max_bytes = (gsize) (c->bitrate_kbps + 128) * 1000 / 8 * 4 *
@@ -393,48 +602,40 @@ recorder_source_new (const RecorderSourceConfig *c, GError **error)
    * the incident opens, and the recording starts from the edge. */
   src->ring = recorder_ring_new (src->pre_event + RING_SLACK, max_bytes);
 
-  src->pipeline = gst_parse_launch_full (desc, NULL, GST_PARSE_FLAG_FATAL_ERRORS, &local);
-  if (src->pipeline == NULL)
+  g_autoptr (GString) video = g_string_new (NULL);
+  g_autoptr (GString) audio = g_string_new (NULL);
+  append_video (video, c, encoder != NULL ? encoder : "none");
+  append_audio (audio, c);
+  gboolean ok;
+  if (c->audio == RECORDER_AUDIO_NONE)
+    ok = add_capture (src, "capture", 1u << RECORDER_STREAM_VIDEO, video->str, error);
+  else if (c->audio == RECORDER_AUDIO_RTSP)
     {
-      g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_FAILED,
-                   "source %s: cannot build the capture pipeline: %s", c->name, local->message);
+      /* The camera's own sound: one stream, one capture. */
+      g_string_append (video, audio->str);
+      ok = add_capture (src, "capture", ALL_STREAMS, video->str, error);
+    }
+  else
+    ok = add_capture (src, "picture", 1u << RECORDER_STREAM_VIDEO, video->str, error) &&
+         add_capture (src, "sound", 1u << RECORDER_STREAM_AUDIO, audio->str, error);
+  if (!ok)
+    {
       recorder_source_free (src);
       return NULL;
     }
-  /* Running time + base time is then CLOCK_MONOTONIC, whatever a sound
-   * card's clock would have been. */
-  g_autoptr (GstClock) clock = gst_system_clock_obtain ();
-  gst_pipeline_use_clock (GST_PIPELINE (src->pipeline), clock);
-
-  GstAppSinkCallbacks video_cb = { .new_sample = on_video_sample };
-  GstAppSinkCallbacks audio_cb = { .new_sample = on_audio_sample };
-  if (!connect_sink (src, "video_sink", &video_cb, error) ||
-      (src->has_audio && !connect_sink (src, "audio_sink", &audio_cb, error)))
+  for (guint i = 0; i < src->n_captures; i++)
     {
-      recorder_source_free (src);
-      return NULL;
+      Capture *cap = src->captures[i];
+      if (gst_element_set_state (cap->pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
+        {
+          g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_STATE_CHANGE,
+                       "source %s: the %s pipeline does not start", c->name, cap->what);
+          recorder_source_free (src);
+          return NULL;
+        }
+      cap->started_mono_us = g_get_monotonic_time ();
+      g_atomic_int_set (&cap->await_keyframe, cap->streams == ALL_STREAMS);
     }
-  g_autoptr (GstElement) rtsp = gst_bin_get_by_name (GST_BIN (src->pipeline), "rtsp");
-  if (rtsp != NULL)
-    g_signal_connect (rtsp, "pad-added", G_CALLBACK (on_rtsp_pad), src->pipeline);
-  g_autoptr (GstElement) overlay = gst_bin_get_by_name (GST_BIN (src->pipeline), "overlay");
-  if (overlay != NULL)
-    {
-      g_autoptr (GstPad) pad = gst_element_get_static_pad (overlay, "video_sink");
-      gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, on_test_frame, NULL, NULL);
-    }
-  g_autoptr (GstBus) bus = gst_pipeline_get_bus (GST_PIPELINE (src->pipeline));
-  src->bus_watch = gst_bus_add_watch (bus, on_bus_message, src);
-
-  if (gst_element_set_state (src->pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
-    {
-      g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_STATE_CHANGE,
-                   "source %s: the capture pipeline does not start", c->name);
-      recorder_source_free (src);
-      return NULL;
-    }
-  src->backoff_ms = BACKOFF_MIN_MS;
-  src->started_mono_us = g_get_monotonic_time ();
   src->health = RECORDER_SOURCE_STARTING;
   src->health_since_wall_us = g_get_real_time ();
   src->watchdog = g_timeout_add (500, on_watchdog, src);
@@ -445,7 +646,8 @@ recorder_source_new (const RecorderSourceConfig *c, GError **error)
              c->video == RECORDER_VIDEO_V4L2 ? c->device : c->url,
              c->width, c->height, c->framerate, c->bitrate_kbps, c->keyframe_ms,
              encoder != NULL ? encoder : "none (H.264 passed through)",
-             src->has_audio ? "Opus" : "none", c->pre_event_seconds);
+             !src->has_audio ? "none" : src->n_captures > 1 ? "Opus (own capture)" : "Opus",
+             c->pre_event_seconds);
   return src;
 }
 
@@ -454,21 +656,16 @@ recorder_source_free (RecorderSource *src)
 {
   if (src == NULL)
     return;
-  if (src->bus_watch != 0)
-    g_source_remove (src->bus_watch);
-  if (src->retry_timer != 0)
-    g_source_remove (src->retry_timer);
   if (src->watchdog != 0)
     g_source_remove (src->watchdog);
-  g_free (src->last_error);
-  g_free (src->last_warning);
-  if (src->pipeline != NULL)
-    {
-      gst_element_set_state (src->pipeline, GST_STATE_NULL);
-      gst_object_unref (src->pipeline);
-    }
+  for (guint i = 0; i < src->n_captures; i++)
+    capture_free (src->captures[i]);
   for (guint i = 0; i < RECORDER_N_STREAMS; i++)
-    g_clear_pointer (&src->caps[i], gst_caps_unref);
+    {
+      g_clear_pointer (&src->caps[i], gst_caps_unref);
+      g_free (src->lost[i].reason);
+    }
+  g_queue_clear_full (&src->outages, outage_free);
   recorder_ring_free (src->ring);
   g_mutex_clear (&src->lock);
   g_free (src->name);
@@ -519,7 +716,41 @@ recorder_source_get_caps (RecorderSource *src, RecorderStream stream)
 const char *
 recorder_source_get_last_error (RecorderSource *src)
 {
-  return src->last_error;
+  /* A hole in everything comes from the picture's capture (the one that
+   * carries video), unless only the sound's says why. */
+  for (guint i = 0; i < src->n_captures; i++)
+    if (src->captures[i]->last_error != NULL)
+      return src->captures[i]->last_error;
+  return NULL;
+}
+
+GPtrArray *
+recorder_source_list_outages (RecorderSource *src, gint64 after_mono_us)
+{
+  GPtrArray *out = g_ptr_array_new_with_free_func (outage_free);
+
+  g_mutex_lock (&src->lock);
+  for (GList *l = src->outages.head; l != NULL; l = l->next)
+    {
+      RecorderOutage *o = l->data;
+      if (o->to_mono_us > after_mono_us)
+        {
+          RecorderOutage *copy = g_new (RecorderOutage, 1);
+          *copy = *o;
+          copy->reason = g_strdup (o->reason);
+          g_ptr_array_add (out, copy);
+        }
+    }
+  for (guint s = 0; s < RECORDER_N_STREAMS; s++)
+    if (src->lost[s].reason != NULL)
+      {
+        RecorderOutage *copy = g_new (RecorderOutage, 1);
+        *copy = src->lost[s];
+        copy->reason = g_strdup (src->lost[s].reason);
+        g_ptr_array_add (out, copy);
+      }
+  g_mutex_unlock (&src->lock);
+  return out;
 }
 
 void
@@ -558,7 +789,7 @@ recorder_source_get_state (RecorderSource *src, RecorderSourceState *out_state)
   *out_state = (RecorderSourceState) {
     .health = src->health,
     .since_wall_us = src->health_since_wall_us,
-    .last_error = src->last_error,
+    .last_error = recorder_source_get_last_error (src),
     .n_outages = src->n_outages,
   };
 }

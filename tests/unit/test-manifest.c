@@ -779,6 +779,95 @@ test_parse_rejects (Fixture *f, G_GNUC_UNUSED gconstpointer data)
   }
 }
 
+/* A one-stream gap: the picture lost for 3 s while the sound went on in
+ * the segments around it. It overlaps them, round-trips with its stream,
+ * is in the entry's canonical text, and does not hide a real hole. */
+static void
+test_stream_gap (Fixture *f, G_GNUC_UNUSED gconstpointer data)
+{
+  g_autoptr (AnsimDeviceKey) key = new_key (f, "device.pem");
+  g_autoptr (AnsimAgeIdentity) id = ansim_age_identity_generate (NULL);
+  g_autoptr (AnsimAgeRecipient) rcpt = ansim_age_identity_to_recipient (id);
+  g_autoptr (AnsimManifest) m = new_manifest (key, NULL);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = path_in (f, "incident");
+  gint64 mono = 5 * G_USEC_PER_SEC, wall = WALL0;
+
+  for (guint i = 0; i < 4; i++)
+    {
+      g_autoptr (GBytes) plain = media (1000, i);
+      g_assert_true (ansim_manifest_seal_segment (m, dir, &rcpt, 1, g_bytes_get_data (plain, NULL),
+                                                  g_bytes_get_size (plain), wall, mono,
+                                                  2 * G_USEC_PER_SEC, &error));
+      g_assert_no_error (error);
+      wall += 2 * G_USEC_PER_SEC;
+      mono += 2 * G_USEC_PER_SEC;
+      if (i == 2)
+        g_assert_true (ansim_manifest_add_stream_gap (m, wall - 5 * G_USEC_PER_SEC,
+                                                      mono - 5 * G_USEC_PER_SEC,
+                                                      3 * G_USEC_PER_SEC, "video",
+                                                      "source body: video lost: gone", &error));
+    }
+  g_assert_false (ansim_manifest_add_stream_gap (m, wall, mono, 1, "subtitles", "x", &error));
+  g_assert_error (error, ANSIM_EVIDENCE_ERROR, ANSIM_EVIDENCE_ERROR_MALFORMED);
+  g_clear_error (&error);
+  g_assert_true (ansim_manifest_close (m, "post-event", wall, mono, &error));
+  g_assert_true (ansim_manifest_write (m, dir, key, &error));
+  g_assert_no_error (error);
+  assert_clean (dir, key, id, NULL);
+
+  const AnsimManifestEntry *gap = ansim_manifest_get_entry (m, 3);
+  g_autofree char *canonical = ansim_manifest_entry_canonical (gap);
+  g_assert_nonnull (strstr (canonical, "reason=source body: video lost: gone\nstream=video\nprev="));
+  g_autoptr (AnsimManifest) back = ansim_manifest_load (dir, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (ansim_manifest_get_entry (back, 3)->stream, ==, "video");
+  g_assert_null (ansim_manifest_get_entry (back, 4)->stream);
+
+  /* Parsing refuses a stream that is not one, and a stream on a segment. */
+  g_autoptr (GBytes) bytes = ansim_manifest_to_bytes (m);
+  g_autofree char *text = g_strndup (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
+  const char *bad[][2] = {
+    { "\"stream\" : \"video\"", "\"stream\" : \"smell\"" },
+    { "\"stream\" : \"video\"", "\"stream\" : null" },
+    { "\"file\" : \"seg-000000.mkv.age\",", "\"file\" : \"seg-000000.mkv.age\", \"stream\" : \"video\"," },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_assert_nonnull (strstr (text, bad[i][0]));
+      g_autofree char *edited = replace_once (text, bad[i][0], bad[i][1]);
+      g_autoptr (AnsimManifest) p = ansim_manifest_parse (edited, strlen (edited), &error);
+      g_assert_null (p);
+      g_assert_error (error, ANSIM_EVIDENCE_ERROR, ANSIM_EVIDENCE_ERROR_MALFORMED);
+      g_test_message ("refused: %s", error->message);
+      g_clear_error (&error);
+    }
+
+  /* Outside the timeline, but not a cover for a hole: a segment 1 s late
+   * after a one-stream gap is still an undeclared gap. */
+  g_autoptr (AnsimManifest) m2 = new_manifest (key, NULL);
+  g_autofree char *dir2 = path_in (f, "incident-2");
+  mono = 5 * G_USEC_PER_SEC;
+  wall = WALL0;
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autoptr (GBytes) plain = media (1000, i);
+      g_assert_true (ansim_manifest_seal_segment (m2, dir2, &rcpt, 1, g_bytes_get_data (plain, NULL),
+                                                  g_bytes_get_size (plain), wall, mono,
+                                                  2 * G_USEC_PER_SEC, &error));
+      if (i == 0)
+        g_assert_true (ansim_manifest_add_stream_gap (m2, wall, mono, 3 * G_USEC_PER_SEC,
+                                                      "audio", "microphone lost", &error));
+      wall += 3 * G_USEC_PER_SEC;
+      mono += 3 * G_USEC_PER_SEC;
+    }
+  g_assert_true (ansim_manifest_write (m2, dir2, key, &error));
+  g_assert_no_error (error);
+  g_autoptr (AnsimVerifyReport) r = verify_dir (dir2, key, id, NULL);
+  g_assert_true (has_finding (r, ANSIM_FINDING_UNDECLARED_GAP, NULL));
+  g_assert_false (has_finding (r, ANSIM_FINDING_OVERLAP, NULL));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -799,6 +888,7 @@ main (int argc, char **argv)
   ADD ("manifest/incremental", test_incremental, NULL);
   ADD ("manifest/sealer", test_sealer, NULL);
   ADD ("manifest/parse-rejects", test_parse_rejects, NULL);
+  ADD ("manifest/stream-gap", test_stream_gap, NULL);
 #undef ADD
   return g_test_run ();
 }
