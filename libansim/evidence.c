@@ -6,6 +6,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -1268,8 +1270,10 @@ ansim_manifest_write (AnsimManifest *m, const char *dir, const AnsimDeviceKey *k
   /* Manifest before signature: after a crash between the two, the newest
    * manifest is on disk (with a stale signature) and can be closed and
    * signed again; the other order could lose its last entry. */
-  if (!ansim_evidence_write_file (manifest_path, data, len, 0644, TRUE, error)
-      || !ansim_evidence_write_file (sig_path, g_bytes_get_data (sig, NULL),
+  if (!ansim_evidence_write_file (manifest_path, data, len, 0644, TRUE, error))
+    return FALSE;
+  ansim_evidence_crash_point ("manifest-written");
+  if (!ansim_evidence_write_file (sig_path, g_bytes_get_data (sig, NULL),
                                      g_bytes_get_size (sig), 0644, TRUE, error))
     return FALSE;
   ansim_sha256_hex (data, len, m->written_sha256);
@@ -1815,7 +1819,8 @@ struct _AnsimSegmentSealer {
   AnsimAgeEncryptor *encryptor;
   EVP_MD_CTX *plain_sha, *cipher_sha;
   gint64 plain_size, cipher_size;
-  gboolean done;
+  gboolean payload_started;
+  gboolean done;               /* listed in the manifest */
 };
 
 static gboolean
@@ -1823,10 +1828,18 @@ sealer_output (const guint8 *data, gsize len, gpointer user_data, GError **error
 {
   AnsimSegmentSealer *s = user_data;
 
+  /* The age header comes first, alone; then the payload's chunks. */
+  gboolean first_chunk = s->cipher_size > 0 && !s->payload_started;
+
   if (!write_all (s->fd, data, len))
     return errno_failed (error, errno, "cannot write", s->tmp_path);
   EVP_DigestUpdate (s->cipher_sha, data, len);
   s->cipher_size += len;
+  if (first_chunk)
+    {
+      s->payload_started = TRUE;
+      ansim_evidence_crash_point ("segment-partial");
+    }
   return TRUE;
 }
 
@@ -1838,7 +1851,8 @@ ansim_segment_sealer_free (AnsimSegmentSealer *s)
   ansim_age_encryptor_free (s->encryptor);
   if (s->fd >= 0)
     close (s->fd);
-  if (s->tmp_path != NULL)
+  /* An unfinished (never listed) temp file is not evidence; a listed one is. */
+  if (s->tmp_path != NULL && !s->done)
     unlink (s->tmp_path);
   EVP_MD_CTX_free (s->plain_sha);
   EVP_MD_CTX_free (s->cipher_sha);
@@ -1892,8 +1906,8 @@ ansim_segment_sealer_write (AnsimSegmentSealer *s, const void *data, gsize len, 
 }
 
 gboolean
-ansim_segment_sealer_finish (AnsimSegmentSealer *s, gint64 start_wall_us, gint64 start_mono_us,
-                             gint64 duration_us, GError **error)
+ansim_segment_sealer_finish_pending (AnsimSegmentSealer *s, gint64 start_wall_us,
+                                     gint64 start_mono_us, gint64 duration_us, GError **error)
 {
   g_return_val_if_fail (s != NULL && !s->done, FALSE);
   char plain_hex[ANSIM_SHA256_HEX_LEN + 1], cipher_hex[ANSIM_SHA256_HEX_LEN + 1];
@@ -1906,10 +1920,16 @@ ansim_segment_sealer_finish (AnsimSegmentSealer *s, gint64 start_wall_us, gint64
                    s->manifest->incident_id, s->index);
       return FALSE;
     }
-  /* Check what the entry will hold before the file gets its final name. */
+  /* Check what the entry will hold before it is added. */
   if (!check_segment (s->manifest, start_wall_us, start_mono_us, duration_us, 0, 0, zero, zero,
                       error))
     return FALSE;
+  if (g_file_test (s->path, G_FILE_TEST_EXISTS))
+    {
+      g_set_error (error, ANSIM_EVIDENCE_ERROR, ANSIM_EVIDENCE_ERROR_EXISTS,
+                   "%s exists already; not replacing it", s->path);
+      return FALSE;
+    }
   if (!ansim_age_encryptor_finish (s->encryptor, error))
     return FALSE;
   if (fsync (s->fd) < 0 || close (s->fd) < 0)
@@ -1918,16 +1938,35 @@ ansim_segment_sealer_finish (AnsimSegmentSealer *s, gint64 start_wall_us, gint64
       return errno_failed (error, errno, "cannot write", s->tmp_path);
     }
   s->fd = -1;
+  ansim_evidence_crash_point ("segment-encrypted");
+  ansim_sha256_finish_hex (s->plain_sha, plain_hex);
+  ansim_sha256_finish_hex (s->cipher_sha, cipher_hex);
+  if (!ansim_manifest_add_segment (s->manifest, start_wall_us, start_mono_us, duration_us,
+                                   s->cipher_size, s->plain_size, plain_hex, cipher_hex, error))
+    return FALSE;
+  /* Listed now: from here on the temp file is evidence, kept even if the
+   * sealer is freed unpublished (the next start reconciles it). */
+  s->done = TRUE;
+  return TRUE;
+}
+
+gboolean
+ansim_segment_sealer_publish (AnsimSegmentSealer *s, GError **error)
+{
+  g_return_val_if_fail (s != NULL && s->done && s->tmp_path != NULL, FALSE);
+
   if (!rename_noreplace (s->tmp_path, s->path, error))
     return FALSE;
   g_clear_pointer (&s->tmp_path, g_free);
-  s->done = TRUE;
-  if (!fsync_dir (s->dir, error))
-    return FALSE;
-  ansim_sha256_finish_hex (s->plain_sha, plain_hex);
-  ansim_sha256_finish_hex (s->cipher_sha, cipher_hex);
-  return ansim_manifest_add_segment (s->manifest, start_wall_us, start_mono_us, duration_us,
-                                     s->cipher_size, s->plain_size, plain_hex, cipher_hex, error);
+  return fsync_dir (s->dir, error);
+}
+
+gboolean
+ansim_segment_sealer_finish (AnsimSegmentSealer *s, gint64 start_wall_us, gint64 start_mono_us,
+                             gint64 duration_us, GError **error)
+{
+  return ansim_segment_sealer_finish_pending (s, start_wall_us, start_mono_us, duration_us, error)
+    && ansim_segment_sealer_publish (s, error);
 }
 
 gboolean
@@ -1941,6 +1980,129 @@ ansim_manifest_seal_segment (AnsimManifest *manifest, const char *dir,
 
   return s != NULL && ansim_segment_sealer_write (s, plaintext, len, error)
     && ansim_segment_sealer_finish (s, start_wall_us, start_mono_us, duration_us, error);
+}
+
+gboolean
+ansim_manifest_seal_segment_durable (AnsimManifest *manifest, const char *dir,
+                                     const AnsimDeviceKey *key,
+                                     AnsimAgeRecipient *const *recipients, guint n_recipients,
+                                     const void *plaintext, gsize len, gint64 start_wall_us,
+                                     gint64 start_mono_us, gint64 duration_us, GError **error)
+{
+  g_autoptr (AnsimSegmentSealer) s =
+    ansim_segment_sealer_new (manifest, dir, recipients, n_recipients, error);
+
+  if (s == NULL || !ansim_segment_sealer_write (s, plaintext, len, error)
+      || !ansim_segment_sealer_finish_pending (s, start_wall_us, start_mono_us, duration_us, error)
+      || !ansim_manifest_write (manifest, dir, key, error))
+    return FALSE;
+  ansim_evidence_crash_point ("manifest-signed");
+  if (!ansim_segment_sealer_publish (s, error))
+    return FALSE;
+  ansim_evidence_crash_point ("segment-renamed");
+  return TRUE;
+}
+
+static gboolean
+same_file_hash (const char *path, const AnsimManifestEntry *e, GError **error)
+{
+  g_autoptr (EVP_MD_CTX) sha = ansim_sha256_new ();
+  g_autofree guint8 *buf = g_malloc (IO_CHUNK);
+  char hex[ANSIM_SHA256_HEX_LEN + 1];
+  gint64 size = 0;
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+
+  if (fd < 0)
+    return errno_failed (error, errno, "cannot open", path);
+  for (;;)
+    {
+      ssize_t n = read (fd, buf, IO_CHUNK);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          int saved = errno;
+          close (fd);
+          return errno_failed (error, saved, "cannot read", path);
+        }
+      if (n == 0)
+        break;
+      EVP_DigestUpdate (sha, buf, n);
+      size += n;
+    }
+  close (fd);
+  ansim_sha256_finish_hex (sha, hex);
+  if (size != e->cipher_size || !g_str_equal (hex, e->sha256_cipher))
+    {
+      g_set_error (error, ANSIM_EVIDENCE_ERROR, ANSIM_EVIDENCE_ERROR_STATE,
+                   "%s (%" G_GINT64_FORMAT " bytes, SHA-256 %s) is not what the manifest records "
+                   "for %s (%" G_GINT64_FORMAT " bytes, %s)", path, size, hex, e->file,
+                   e->cipher_size, e->sha256_cipher);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+ansim_incident_adopt_temp_segment (const char *dir, const char *tmp_name,
+                                   const AnsimManifest *manifest, GError **error)
+{
+  g_autofree char *target = NULL;
+  const char *tail = strstr (tmp_name, ".tmp-");
+
+  if (tmp_name[0] != '.' || tail == NULL)
+    {
+      g_set_error (error, ANSIM_EVIDENCE_ERROR, ANSIM_EVIDENCE_ERROR_STATE,
+                   "%s is not a temporary file name", tmp_name);
+      return FALSE;
+    }
+  target = g_strndup (tmp_name + 1, tail - tmp_name - 1);
+  const AnsimManifestEntry *entry = NULL;
+  for (guint p = 0; p < manifest->entries->len; p++)
+    {
+      const AnsimManifestEntry *e = &g_array_index (manifest->entries, AnsimManifestEntry, p);
+      if (e->kind == ANSIM_ENTRY_SEGMENT && g_str_equal (e->file, target))
+        entry = e;
+    }
+  if (entry == NULL)
+    {
+      g_set_error (error, ANSIM_EVIDENCE_ERROR, ANSIM_EVIDENCE_ERROR_STATE,
+                   "%s: the manifest lists no %s", tmp_name, target);
+      return FALSE;
+    }
+  g_autofree char *from = g_build_filename (dir, tmp_name, NULL);
+  g_autofree char *to = g_build_filename (dir, target, NULL);
+  return same_file_hash (from, entry, error) && rename_noreplace (from, to, error)
+    && fsync_dir (dir, error);
+}
+
+/* ---- test crash points ------------------------------------------------------------ */
+
+void
+ansim_evidence_crash_point (const char *point)
+{
+  static gsize parsed = 0;
+  static char *want;
+  static gint target = 1;
+  static gint passes;
+
+  if (g_once_init_enter (&parsed))
+    {
+      const char *env = g_getenv ("ANSIM_TEST_CRASH_AT");
+      if (env != NULL && *env != '\0')
+        {
+          const char *colon = strchr (env, ':');
+          want = colon != NULL ? g_strndup (env, colon - env) : g_strdup (env);
+          if (colon != NULL)
+            target = MAX (1, atoi (colon + 1));
+        }
+      g_once_init_leave (&parsed, 1);
+    }
+  if (want == NULL || strcmp (point, want) != 0 || g_atomic_int_add (&passes, 1) + 1 < target)
+    return;
+  /* The same as a power cut or kill -9: no cleanup, no buffered output. */
+  g_printerr ("ANSIM_TEST_CRASH_AT=%s:%d reached: killing this process\n", want, target);
+  raise (SIGKILL);
 }
 
 /* ---- verification ------------------------------------------------------------------- */

@@ -5,6 +5,7 @@
  * crash left open. Everything runs on the main context. */
 #include "recorder-private.h"
 
+#include <errno.h>
 #include <glib/gstdio.h>
 #include <string.h>
 
@@ -84,25 +85,21 @@ queue_manifest (RecorderContext *ctx, gint64 incident_id, const char *uuid,
   return ansim_outbox_queue_manifest (ctx->db, incident_id, path, NULL, error);
 }
 
-/* Writes the manifest and, in one transaction, the latest entry's segment
- * row (if any), the outbox rows and the manifest hash. */
+/* The segment and outbox rows of manifest entries from position `from`
+ * on; inside the caller's transaction. */
 static gboolean
-commit_manifest (RecorderIncident *inc, GError **error)
+record_entries (RecorderContext *ctx, gint64 incident_id, const char *uuid,
+                const AnsimManifest *manifest, guint from, GError **error)
 {
-  RecorderContext *ctx = inc->ctx;
-  guint n = ansim_manifest_get_n_entries (inc->manifest);
+  guint n = ansim_manifest_get_n_entries (manifest);
 
-  if (!ansim_manifest_write (inc->manifest, inc->dir, ctx->device_key, error))
-    return FALSE;
-  if (!ansim_db_begin (ctx->db, error))
-    return FALSE;
-  for (guint i = inc->n_committed; i < n; i++)
+  for (guint i = from; i < n; i++)
     {
-      const AnsimManifestEntry *e = ansim_manifest_get_entry (inc->manifest, i);
+      const AnsimManifestEntry *e = ansim_manifest_get_entry (manifest, i);
       char entry_hash[ANSIM_SHA256_HEX_LEN + 1];
       ansim_manifest_entry_hash (e, entry_hash);
       gboolean media = e->kind == ANSIM_ENTRY_SEGMENT;
-      g_autofree char *path = media ? g_build_filename (inc->uuid, e->file, NULL) : NULL;
+      g_autofree char *path = media ? g_build_filename (uuid, e->file, NULL) : NULL;
       gboolean first_ever = strspn (e->prev, "0") == ANSIM_SHA256_HEX_LEN;
 
       g_autoptr (sqlite3_stmt) seg = ansim_db_prepare (ctx->db,
@@ -111,8 +108,8 @@ commit_manifest (RecorderIncident *inc, GError **error)
         "prev_entry_hash, entry_hash, spool_path, sealed_at_us) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)", error);
       if (seg == NULL)
-        goto fail;
-      sqlite3_bind_int64 (seg, 1, inc->id);
+        return FALSE;
+      sqlite3_bind_int64 (seg, 1, incident_id);
       sqlite3_bind_int64 (seg, 2, (gint64) e->index);
       sqlite3_bind_text (seg, 3, media ? "media" : "gap", -1, SQLITE_STATIC);
       sqlite3_bind_int64 (seg, 4, e->start_wall_us);
@@ -133,15 +130,28 @@ commit_manifest (RecorderIncident *inc, GError **error)
       sqlite3_bind_text (seg, 13, entry_hash, -1, SQLITE_STATIC);
       sqlite3_bind_int64 (seg, 15, g_get_real_time ());
       if (sqlite3_step (seg) != SQLITE_DONE)
-        {
-          ansim_db_set_error (ctx->db, error, "recording the segment");
-          goto fail;
-        }
-      if (media && !ansim_outbox_queue_segment (ctx->db, inc->id, (gint64) e->index, path, NULL,
-                                                error))
-        goto fail;
+        return ansim_db_set_error (ctx->db, error, "recording the segment");
+      if (media && !ansim_outbox_queue_segment (ctx->db, incident_id, (gint64) e->index, path,
+                                                NULL, error))
+        return FALSE;
     }
-  if (!queue_manifest (ctx, inc->id, inc->uuid,
+  return TRUE;
+}
+
+/* In one transaction: the rows of the entries the database lacks, the
+ * outbox rows and the hash of the manifest just written. The manifest
+ * (and every file it lists) is durable before this runs, so a crash
+ * before the commit loses nothing: the next start adds the rows. */
+static gboolean
+commit_db (RecorderIncident *inc, GError **error)
+{
+  RecorderContext *ctx = inc->ctx;
+  guint n = ansim_manifest_get_n_entries (inc->manifest);
+
+  if (!ansim_db_begin (ctx->db, error))
+    return FALSE;
+  if (!record_entries (ctx, inc->id, inc->uuid, inc->manifest, inc->n_committed, error) ||
+      !queue_manifest (ctx, inc->id, inc->uuid,
                        ansim_manifest_get_written_sha256 (inc->manifest), error))
     goto fail;
   if (!ansim_db_commit (ctx->db, error))
@@ -157,6 +167,14 @@ commit_manifest (RecorderIncident *inc, GError **error)
 fail:
   ansim_db_rollback (ctx->db);
   return FALSE;
+}
+
+/* Writes the manifest, then commit_db(). */
+static gboolean
+commit_manifest (RecorderIncident *inc, GError **error)
+{
+  return ansim_manifest_write (inc->manifest, inc->dir, inc->ctx->device_key, error)
+    && commit_db (inc, error);
 }
 
 static void
@@ -209,11 +227,13 @@ on_segment (GBytes *media, GstClockTime start, GstClockTime duration, gpointer u
       report_failure (inc, "recording a gap", error);
       return;
     }
-  if (!ansim_manifest_seal_segment (inc->manifest, inc->dir,
-                                    (AnsimAgeRecipient *const *) ctx->recipients->pdata,
-                                    ctx->recipients->len, data, len, start_wall, start_mono,
-                                    (gint64) (duration / 1000), &error) ||
-      !commit_manifest (inc, &error))
+  /* Crash-safe order: the file gets its final name only once the signed
+   * manifest listing it is durable; then the database rows. */
+  if (!ansim_manifest_seal_segment_durable (inc->manifest, inc->dir, ctx->device_key,
+                                            (AnsimAgeRecipient *const *) ctx->recipients->pdata,
+                                            ctx->recipients->len, data, len, start_wall,
+                                            start_mono, (gint64) (duration / 1000), &error) ||
+      !commit_db (inc, &error))
     {
       /* The evidence library never leaves a half-sealed file; stop adding
        * to this incident rather than write a chain with a hole. */
@@ -235,8 +255,11 @@ on_segment (GBytes *media, GstClockTime start, GstClockTime duration, gpointer u
 
 static gboolean
 close_in_db (RecorderContext *ctx, gint64 id, const char *uuid, const char *reason,
-             gint64 wall_us, gint64 mono_us, const char *manifest_hash, GError **error)
+             gint64 wall_us, gint64 mono_us, const AnsimManifest *manifest, guint from,
+             GError **error)
 {
+  const char *manifest_hash = manifest != NULL ? ansim_manifest_get_written_sha256 (manifest)
+                                               : NULL;
   g_autofree char *detail = g_strdup_printf ("{\"uuid\":\"%s\",\"reason\":\"%s\"}", uuid,
                                              reason);
   if (!ansim_db_begin (ctx->db, error))
@@ -255,6 +278,8 @@ close_in_db (RecorderContext *ctx, gint64 id, const char *uuid, const char *reas
       ansim_db_set_error (ctx->db, error, "closing the incident");
       goto fail;
     }
+  if (manifest != NULL && !record_entries (ctx, id, uuid, manifest, from, error))
+    goto fail;
   if (manifest_hash != NULL && !queue_manifest (ctx, id, uuid, manifest_hash, error))
     goto fail;
   gint64 event_id = 0;
@@ -291,7 +316,7 @@ on_segmenter_done (const GError *seg_error, gpointer user_data)
   if (!ansim_manifest_close (inc->manifest, inc->end_reason, wall, inc->end_mono_us, &error) ||
       !ansim_manifest_write (inc->manifest, inc->dir, ctx->device_key, &error) ||
       !close_in_db (ctx, inc->id, inc->uuid, inc->end_reason, wall, inc->end_mono_us,
-                    ansim_manifest_get_written_sha256 (inc->manifest), &error))
+                    inc->manifest, ansim_manifest_get_n_entries (inc->manifest), &error))
     report_failure (inc, "closing", error);
   else
     g_message ("incident %s (%s) closed: %s, %u segment(s)", inc->uuid,
@@ -469,7 +494,7 @@ recorder_incident_start (RecorderIncident *inc, GError **error)
 fail:
   /* The row exists: close it, so it is not mistaken for a crash. */
   close_in_db (ctx, inc->id, inc->uuid, "interrupted", g_get_real_time (),
-               g_get_monotonic_time (), NULL, NULL);
+               g_get_monotonic_time (), NULL, 0, NULL);
   return FALSE;
 }
 
@@ -544,6 +569,61 @@ recorder_incident_free (RecorderIncident *inc)
 
 /* ---- after a crash --------------------------------------------------------- */
 
+/* A leftover file of an interrupted write that the manifest does not
+ * account for: moved out of the incident folder (so the incident verifies)
+ * into spool_dir/.set-aside/UUID/, never deleted, and recorded. */
+static gboolean
+set_aside (RecorderContext *ctx, gint64 id, const char *uuid, const char *dir, const char *name,
+           const char *why, AnsimManifest *m, gint64 wall, gint64 mono, GError **error)
+{
+  g_autofree char *from = g_build_filename (dir, name, NULL);
+  g_autofree char *aside_dir = g_build_filename (ctx->spool_dir, ".set-aside", uuid, NULL);
+  g_autofree char *to = g_build_filename (aside_dir, name, NULL);
+  g_autofree char *data = NULL;
+  gsize len = 0;
+  g_autofree char *hex = NULL;
+
+  /* Ciphertext only: its hash identifies the bytes; the plaintext cannot be
+   * recomputed on the desk. */
+  if (g_file_get_contents (from, &data, &len, NULL))
+    hex = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) data, len);
+  else
+    hex = g_strdup ("unreadable");
+  if (g_mkdir_with_parents (aside_dir, 0700) < 0 || g_rename (from, to) < 0)
+    {
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno),
+                   "cannot move %s to %s: %s", from, to, g_strerror (errno));
+      return FALSE;
+    }
+  g_warning ("incident %s: %s (%" G_GSIZE_FORMAT " bytes, SHA-256 %s) %s; moved to %s", uuid,
+             name, len, hex, why, to);
+  g_autofree char *esc = json_escape (why);
+  g_autofree char *detail = g_strdup_printf ("{\"file\":\"%s\",\"bytes\":%" G_GSIZE_FORMAT
+                                             ",\"sha256\":\"%s\",\"why\":\"%s\","
+                                             "\"moved_to\":\".set-aside/%s/%s\"}", name, len, hex,
+                                             esc, uuid, name);
+  if (!ansim_db_log_event (ctx->db, "file-set-aside", ctx->desk_id, NULL, id, mono, detail, NULL,
+                           error))
+    return FALSE;
+  return m == NULL || ansim_manifest_is_closed (m)
+         || ansim_manifest_add_event (m, "file-set-aside", wall, mono, error);
+}
+
+static gint64
+count_rows (RecorderContext *ctx, gint64 id)
+{
+  g_autoptr (sqlite3_stmt) st = ansim_db_prepare (ctx->db,
+    "SELECT count(*) FROM segments WHERE incident_id = ?1", NULL);
+  if (st == NULL)
+    return 0;
+  sqlite3_bind_int64 (st, 1, id);
+  return sqlite3_step (st) == SQLITE_ROW ? sqlite3_column_int64 (st, 0) : 0;
+}
+
+/* Reconciles what a crash left: a segment whose signed manifest was
+ * durable but not yet renamed is put in place (its bytes checked against
+ * the entry); other temp files are set aside; database rows the crash
+ * missed are added; then the manifest is closed and signed again. */
 static gboolean
 close_one_interrupted (RecorderContext *ctx, gint64 id, const char *uuid, gint64 opened_wall,
                        gint64 opened_mono, GError **error)
@@ -551,7 +631,6 @@ close_one_interrupted (RecorderContext *ctx, gint64 id, const char *uuid, gint64
   g_autofree char *dir = g_build_filename (ctx->spool_dir, uuid, NULL);
   g_autofree char *manifest_path = g_build_filename (dir, ANSIM_MANIFEST_NAME, NULL);
   gint64 wall = opened_wall, mono = opened_mono;
-  const char *hash = NULL;
   g_autoptr (AnsimManifest) m = NULL;
 
   if (g_file_test (manifest_path, G_FILE_TEST_EXISTS))
@@ -566,25 +645,44 @@ close_one_interrupted (RecorderContext *ctx, gint64 id, const char *uuid, gint64
           wall = e->start_wall_us + e->duration_us;
           mono = e->start_mono_us + e->duration_us;
         }
-      /* A segment being sealed at the crash left only a hidden temp file of
-       * ciphertext that never completed; it is not evidence of anything. */
-      g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
-      const char *name;
-      while (d != NULL && (name = g_dir_read_name (d)) != NULL)
-        if (name[0] == '.' && strstr (name, ".tmp-") != NULL)
-          {
-            g_autofree char *p = g_build_filename (dir, name, NULL);
-            g_message ("incident %s: removing unfinished temp file %s", uuid, name);
-            g_unlink (p);
-          }
+    }
+  g_autoptr (GPtrArray) temps = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+  const char *name;
+  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
+    if (name[0] == '.' && strstr (name, ".tmp-") != NULL)
+      g_ptr_array_add (temps, g_strdup (name));
+  for (guint i = 0; i < temps->len; i++)
+    {
+      g_autoptr (GError) local = NULL;
+      name = temps->pdata[i];
+      if (m != NULL && g_str_has_prefix (name, ".seg-") &&
+          ansim_incident_adopt_temp_segment (dir, name, m, &local))
+        {
+          g_message ("incident %s: %s was sealed and listed when it was interrupted: put in "
+                     "place", uuid, name);
+          continue;
+        }
+      g_autofree char *why = g_strdup_printf ("was left by an interrupted write%s%s",
+                                              local != NULL ? ": " : " and is not listed",
+                                              local != NULL ? local->message : "");
+      if (!set_aside (ctx, id, uuid, dir, name, why, m, wall, mono, error))
+        return FALSE;
+    }
+  if (m != NULL)
+    {
       if (!ansim_manifest_is_closed (m) &&
           !ansim_manifest_close (m, "interrupted", wall, mono, error))
         return FALSE;
       if (!ansim_manifest_write (m, dir, ctx->device_key, error))
         return FALSE;
-      hash = ansim_manifest_get_written_sha256 (m);
     }
-  if (!close_in_db (ctx, id, uuid, "interrupted", wall, mono, hash, error))
+  gint64 rows = count_rows (ctx, id);
+  if (m != NULL && rows < ansim_manifest_get_n_entries (m))
+    g_message ("incident %s: %u sealed entr%s had no database row yet: added", uuid,
+               ansim_manifest_get_n_entries (m) - (guint) rows,
+               ansim_manifest_get_n_entries (m) - rows == 1 ? "y" : "ies");
+  if (!close_in_db (ctx, id, uuid, "interrupted", wall, mono, m, (guint) rows, error))
     return FALSE;
   g_message ("incident %s was left open (crash or power cut): closed as interrupted", uuid);
   return TRUE;
