@@ -779,6 +779,7 @@ struct _AnsimManifest {
   char *desk_id;
   char *trigger_name;
   AnsimTriggerKind trigger_kind;
+  char *source;                            /* version 2; NULL in version 1 */
   gboolean drill;
   char *incident_id;
   gint64 opened_wall_us, opened_mono_us;
@@ -830,6 +831,7 @@ ansim_manifest_free (AnsimManifest *m)
   g_free (m->device_fingerprint);
   g_free (m->desk_id);
   g_free (m->trigger_name);
+  g_free (m->source);
   g_free (m->incident_id);
   g_free (m->close_reason);
   g_free (m->previous_manifest_sha256);
@@ -882,6 +884,8 @@ ansim_manifest_new (const AnsimManifestInfo *info, const AnsimDeviceKey *key, GE
     return invalid (error, "trigger_name: not a name (1 to %d bytes of UTF-8 text)", TEXT_MAX), NULL;
   if (info->trigger_kind != ANSIM_TRIGGER_BUTTON && info->trigger_kind != ANSIM_TRIGGER_BODYCAM)
     return invalid (error, "trigger_kind: unknown kind %d", info->trigger_kind), NULL;
+  if (info->source != NULL && !is_text (info->source))
+    return invalid (error, "source: not a name (1 to %d bytes of UTF-8 text)", TEXT_MAX), NULL;
   if (info->incident_id != NULL && !is_uuid (info->incident_id))
     return invalid (error, "incident_id: \"%s\" is not a lowercase UUID", info->incident_id), NULL;
   if (!check_wall (info->opened_wall_us, "opened_wall", error)
@@ -897,6 +901,7 @@ ansim_manifest_new (const AnsimManifestInfo *info, const AnsimDeviceKey *key, GE
   m->desk_id = g_strdup (info->desk_id);
   m->trigger_name = g_strdup (info->trigger_name);
   m->trigger_kind = info->trigger_kind;
+  m->source = g_strdup (info->source);
   m->drill = info->drill;
   m->incident_id = info->incident_id ? g_strdup (info->incident_id) : g_uuid_string_random ();
   m->opened_wall_us = info->opened_wall_us;
@@ -1160,13 +1165,15 @@ ansim_manifest_to_bytes (const AnsimManifest *m)
   /* Member order is fixed: people read these files. */
   json_builder_begin_object (b);
   add_string (b, "format", ANSIM_MANIFEST_FORMAT);
-  add_int (b, "format_version", ANSIM_MANIFEST_VERSION);
+  add_int (b, "format_version", m->source != NULL ? ANSIM_MANIFEST_VERSION : 1);
   add_string (b, "incident_id", m->incident_id);
   add_string (b, "device_id", m->device_id);
   add_string (b, "device_fingerprint", m->device_fingerprint);
   add_string (b, "desk_id", m->desk_id);
   add_string (b, "trigger_name", m->trigger_name);
   add_string (b, "trigger_kind", trigger_kind_name (m->trigger_kind));
+  if (m->source != NULL)
+    add_string (b, "source", m->source);
   json_builder_set_member_name (b, "drill");
   json_builder_add_boolean_value (b, m->drill);
   add_wall (b, "opened_wall", m->opened_wall_us);
@@ -1602,10 +1609,16 @@ parse_event (Obj o, AnsimManifestEvent *ev, GError **error)
 static gboolean
 parse_root (Obj o, AnsimManifest *m, GError **error)
 {
-  static const char *const members[] = {
+  static const char *const members_v1[] = {
     "format", "format_version", "incident_id", "device_id", "device_fingerprint", "desk_id",
     "trigger_name", "trigger_kind", "drill", "opened_wall", "opened_mono_us", "closed_wall",
     "closed_mono_us", "close_reason", "previous_manifest_sha256", "events", "entries", NULL
+  };
+  static const char *const members_v2[] = {
+    "format", "format_version", "incident_id", "device_id", "device_fingerprint", "desk_id",
+    "trigger_name", "trigger_kind", "source", "drill", "opened_wall", "opened_mono_us",
+    "closed_wall", "closed_mono_us", "close_reason", "previous_manifest_sha256", "events",
+    "entries", NULL
   };
   const char *s;
   gint64 version;
@@ -1621,10 +1634,10 @@ parse_root (Obj o, AnsimManifest *m, GError **error)
     return invalid (error, "format: \"%s\" is not \"%s\"", s, ANSIM_MANIFEST_FORMAT);
   if (!get_int (o, "format_version", FALSE, NULL, &version, error))
     return FALSE;
-  if (version != ANSIM_MANIFEST_VERSION)
+  if (version != 1 && version != ANSIM_MANIFEST_VERSION)
     return invalid (error, "format_version: version %" G_GINT64_FORMAT " is not supported "
-                    "(this program reads version %d)", version, ANSIM_MANIFEST_VERSION);
-  if (!only_members (o, members, error))
+                    "(this program reads versions 1 and %d)", version, ANSIM_MANIFEST_VERSION);
+  if (!only_members (o, version == 1 ? members_v1 : members_v2, error))
     return FALSE;
 
   if (!get_string (o, "incident_id", FALSE, &s, error))
@@ -1650,6 +1663,8 @@ parse_root (Obj o, AnsimManifest *m, GError **error)
     m->trigger_kind = ANSIM_TRIGGER_BODYCAM;
   else
     return invalid (error, "trigger_kind: \"%s\" is neither \"button\" nor \"bodycam\"", s);
+  if (version >= 2 && !get_text (o, "source", &m->source, error))
+    return FALSE;
   if ((node = member (o, "drill", error)) == NULL)
     return FALSE;
   if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_BOOLEAN)
@@ -1781,6 +1796,7 @@ const char *ansim_manifest_get_device_id (const AnsimManifest *m) { return m->de
 const char *ansim_manifest_get_device_fingerprint (const AnsimManifest *m) { return m->device_fingerprint; }
 const char *ansim_manifest_get_desk_id (const AnsimManifest *m) { return m->desk_id; }
 const char *ansim_manifest_get_trigger_name (const AnsimManifest *m) { return m->trigger_name; }
+const char *ansim_manifest_get_source (const AnsimManifest *m) { return m->source; }
 AnsimTriggerKind ansim_manifest_get_trigger_kind (const AnsimManifest *m) { return m->trigger_kind; }
 gboolean ansim_manifest_get_drill (const AnsimManifest *m) { return m->drill; }
 gint64 ansim_manifest_get_opened_wall_us (const AnsimManifest *m) { return m->opened_wall_us; }
@@ -2317,21 +2333,66 @@ check_previous (Verify *v, GError **error)
   g_autofree char *path = g_file_test (given, G_FILE_TEST_IS_DIR)
     ? g_build_filename (given, ANSIM_MANIFEST_NAME, NULL) : g_strdup (given);
   g_autoptr (GBytes) bytes = read_small_file (path, ANSIM_MANIFEST_MAX_SIZE, error);
+  g_autoptr (AnsimManifest) pm = NULL;
+  g_autoptr (GError) parse_error = NULL;
   char hex[ANSIM_SHA256_HEX_LEN + 1];
 
   if (bytes == NULL)
     return FALSE;
   ansim_sha256_hex (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes), hex);
   if (recorded == NULL)
+    {
+      report (v->r, ANSIM_FINDING_BROKEN_CHAIN, -1,
+              "the manifest records no previous incident, but %s was given as its predecessor",
+              path);
+      return TRUE;
+    }
+  if (!g_str_equal (hex, recorded))
+    {
+      report (v->r, ANSIM_FINDING_BROKEN_CHAIN, -1,
+              "the previous incident's manifest %s has SHA-256 %s, but this incident chains to %s",
+              path, hex, recorded);
+      return TRUE;
+    }
+  /* The bytes are the ones chained to; they must also be a predecessor
+   * this incident can have: the same device and source, closed, earlier. */
+  pm = ansim_manifest_parse (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes),
+                             &parse_error);
+  if (pm == NULL)
+    {
+      report (v->r, ANSIM_FINDING_BROKEN_CHAIN, -1, "the previous incident's manifest %s: %s",
+              path, parse_error->message);
+      return TRUE;
+    }
+  if (!g_str_equal (pm->device_fingerprint, v->m->device_fingerprint)
+      || !g_str_equal (pm->device_id, v->m->device_id))
     report (v->r, ANSIM_FINDING_BROKEN_CHAIN, -1,
-            "the manifest records no previous incident, but %s was given as its predecessor",
-            path);
-  else if (!g_str_equal (hex, recorded))
+            "the previous incident %s is of device %s (key %s), this one of device %s (key %s): "
+            "incidents chain within one device", pm->incident_id, pm->device_id,
+            pm->device_fingerprint, v->m->device_id, v->m->device_fingerprint);
+  else if (v->m->source != NULL && pm->source != NULL && !g_str_equal (pm->source, v->m->source))
     report (v->r, ANSIM_FINDING_BROKEN_CHAIN, -1,
-            "the previous incident's manifest %s has SHA-256 %s, but this incident chains to %s",
-            path, hex, recorded);
+            "the previous incident %s was recorded by source %s, this one by source %s: each "
+            "source's incidents form their own chain", pm->incident_id, pm->source,
+            v->m->source);
+  else if (v->m->source == NULL && pm->source != NULL)
+    report (v->r, ANSIM_FINDING_BROKEN_CHAIN, -1,
+            "the previous incident %s names source %s, but this one (format version 1) names "
+            "none: a version 1 incident cannot follow a version 2 one", pm->incident_id,
+            pm->source);
+  else if (!pm->closed)
+    report (v->r, ANSIM_FINDING_BROKEN_CHAIN, -1,
+            "the previous incident %s is still open in %s: an incident chains to its "
+            "predecessor's final manifest", pm->incident_id, path);
+  else if (g_str_equal (pm->incident_id, v->m->incident_id))
+    report (v->r, ANSIM_FINDING_BROKEN_CHAIN, -1, "%s is this incident's own manifest", path);
   else
-    report (v->r, ANSIM_FINDING_INFO, -1, "chained to the previous incident's manifest %s", path);
+    {
+      g_autofree char *of = pm->source != NULL ? g_strdup_printf (" (source %s)", pm->source)
+                                               : g_strdup ("");
+      report (v->r, ANSIM_FINDING_INFO, -1, "chained to the previous incident's manifest %s%s",
+              path, of);
+    }
   return TRUE;
 }
 

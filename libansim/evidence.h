@@ -26,7 +26,7 @@ typedef enum {
 } AnsimEvidenceErrorCode;
 
 #define ANSIM_MANIFEST_FORMAT "ansim-incident-manifest"
-#define ANSIM_MANIFEST_VERSION 1
+#define ANSIM_MANIFEST_VERSION 2                 /* 2 adds "source"; 1 is still read */
 #define ANSIM_MANIFEST_NAME "manifest.json"
 #define ANSIM_MANIFEST_SIG_NAME "manifest.json.sig"
 #define ANSIM_DEVICE_PUB_NAME "device.pub.pem"   /* the device's public key, beside the manifest */
@@ -124,6 +124,10 @@ typedef struct {
   const char *desk_id;
   const char *trigger_name;       /* e.g. "desk-button" */
   AnsimTriggerKind trigger_kind;
+  /* The capture source that records it (e.g. "cam"): each source's
+   * incidents form their own chain. NULL: a version 1 manifest, without
+   * the member (one chain per device). */
+  const char *source;
   gboolean drill;                 /* a training run, not a real incident */
   const char *incident_id;        /* lowercase UUID; NULL: a new random one */
   gint64 opened_wall_us;          /* g_get_real_time () at the trigger */
@@ -193,6 +197,7 @@ const char *ansim_manifest_get_device_id (const AnsimManifest *manifest);
 const char *ansim_manifest_get_device_fingerprint (const AnsimManifest *manifest);
 const char *ansim_manifest_get_desk_id (const AnsimManifest *manifest);
 const char *ansim_manifest_get_trigger_name (const AnsimManifest *manifest);
+const char *ansim_manifest_get_source (const AnsimManifest *manifest);   /* NULL in version 1 */
 AnsimTriggerKind ansim_manifest_get_trigger_kind (const AnsimManifest *manifest);
 gboolean ansim_manifest_get_drill (const AnsimManifest *manifest);
 gint64 ansim_manifest_get_opened_wall_us (const AnsimManifest *manifest);

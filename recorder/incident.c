@@ -2,7 +2,15 @@
 /* This file contains an incident as one source records it: the database
  * row, the signed manifest, sealing each segment from memory into the
  * spool, the post-event and maximum-length timers, and closing incidents a
- * crash left open. Everything runs on the main context. */
+ * crash left open.
+ *
+ * Threads: the main context opens the incident, receives its segments from
+ * the segmenter and decides gaps, ends and events; everything slow (age
+ * encryption, hashing, signing, fsync, the database rows of each entry)
+ * runs on the incident's own sealing thread, which takes jobs from one
+ * queue in order, so segments stay in order and a press never waits for a
+ * disk. The sealing thread owns the manifest and its own database
+ * connection; it tells the main context when the incident is closed. */
 #include "recorder-private.h"
 
 #include <errno.h>
@@ -11,6 +19,101 @@
 
 #include "outbox.h"
 
+/* The final manifest hash of one source's newest incident, for its
+ * successor to chain to. Refcounted; set once, by the sealing thread. */
+typedef struct {
+  gint ref;
+  GMutex lock;
+  GCond cond;
+  gboolean done;       /* closed (or failed): hash is final */
+  char *hash;          /* NULL: no final manifest */
+} ChainLink;
+
+static ChainLink *
+chain_link_new (void)
+{
+  ChainLink *l = g_new0 (ChainLink, 1);
+  l->ref = 1;
+  g_mutex_init (&l->lock);
+  g_cond_init (&l->cond);
+  return l;
+}
+
+static ChainLink *
+chain_link_ref (ChainLink *l)
+{
+  g_atomic_int_inc (&l->ref);
+  return l;
+}
+
+static void
+chain_link_unref (gpointer p)
+{
+  ChainLink *l = p;
+  if (l == NULL || !g_atomic_int_dec_and_test (&l->ref))
+    return;
+  g_mutex_clear (&l->lock);
+  g_cond_clear (&l->cond);
+  g_free (l->hash);
+  g_free (l);
+}
+
+static void
+chain_link_set (ChainLink *l, const char *hash)
+{
+  g_mutex_lock (&l->lock);
+  l->hash = g_strdup (hash);
+  l->done = TRUE;
+  g_cond_broadcast (&l->cond);
+  g_mutex_unlock (&l->lock);
+}
+
+/* Without waiting: whether it is done, and then its hash (or NULL). */
+static gboolean
+chain_link_peek (ChainLink *l, char **out_hash)
+{
+  g_mutex_lock (&l->lock);
+  gboolean done = l->done;
+  *out_hash = done ? g_strdup (l->hash) : NULL;
+  g_mutex_unlock (&l->lock);
+  return done;
+}
+
+/* Waits for the predecessor to be closed; its final hash or NULL. */
+static char *
+chain_link_wait (ChainLink *l)
+{
+  g_mutex_lock (&l->lock);
+  while (!l->done)
+    g_cond_wait (&l->cond, &l->lock);
+  char *hash = g_strdup (l->hash);
+  g_mutex_unlock (&l->lock);
+  return hash;
+}
+
+typedef enum {
+  JOB_START,      /* create and write the first manifest */
+  JOB_SEGMENT,    /* seal one segment */
+  JOB_GAP,        /* a gap entry (written with the next manifest) */
+  JOB_EVENT,      /* an event (written with the next manifest) */
+  JOB_CLOSE,      /* close the manifest and the incident; the last job */
+} JobKind;
+
+typedef struct {
+  JobKind kind;
+  GBytes *media;
+  gint64 wall_us, mono_us, duration_us;
+  char *text;     /* gap reason, event kind, close reason */
+} Job;
+
+static void
+job_free (Job *job)
+{
+  g_clear_pointer (&job->media, g_bytes_unref);
+  g_free (job->text);
+  g_free (job);
+}
+
 struct _RecorderIncident {
   RecorderContext *ctx;              /* not owned */
   RecorderSource *source;            /* not owned */
@@ -18,25 +121,35 @@ struct _RecorderIncident {
   char *uuid;
   char *dir;                         /* spool_dir/uuid */
   char *trigger;
-  AnsimManifest *manifest;
-  RecorderSegmenter *segmenter;
+  char *source_name;
+  AnsimTriggerKind kind;
   gint64 opened_mono_us;
+  gint64 notice_mono_us;
+  GstCaps *caps[RECORDER_N_STREAMS];
+  GMainContext *main_context;
+  RecorderIncidentClosedFunc closed_func;
+  gpointer user_data;
+  /* main context only */
+  RecorderSegmenter *segmenter;
   gint64 live_from_mono_us;          /* when recording started */
   gint64 deadline_mono_us;           /* post-event end */
   guint timer;
   char *end_reason;                  /* set once ending */
   gint64 end_mono_us;
+  gint64 next_start_mono_us;         /* end of the last segment delivered, or 0 */
+  /* sealing */
+  GAsyncQueue *jobs;                 /* Job*, in order */
+  GThread *thread;                   /* NULL before start */
+  ChainLink *link;                   /* this incident's final hash (owned ref) */
+  ChainLink *predecessor;            /* the same source's previous incident still closing */
+  char *prev_manifest;               /* what the manifest chains to, known at open, or NULL */
+  /* sealing thread only */
+  sqlite3 *db;
+  AnsimManifest *manifest;
   gboolean failed;                   /* sealing failed: segments no longer written */
   guint n_committed;                 /* manifest entries with their database rows */
-  gint64 next_start_mono_us;         /* end of the last entry, or 0 */
-  RecorderIncidentClosedFunc closed_func;
-  gpointer user_data;
   guint n_segments;
-  /* from open to start */
-  AnsimTriggerKind kind;
-  char *prev_manifest;               /* what the manifest chains to, or NULL */
-  gint64 notice_mono_us;
-  GstCaps *caps[RECORDER_N_STREAMS];
+  guint64 n_unsealed;                /* segments received after a failure */
 };
 
 static gint64
@@ -62,18 +175,10 @@ json_escape (const char *s)
 }
 
 static gboolean
-log_event (RecorderIncident *inc, const char *kind, gint64 mono_us, const char *detail,
-           GError **error)
+queue_manifest (sqlite3 *db, gint64 incident_id, const char *uuid, const char *manifest_hash,
+                GError **error)
 {
-  return ansim_db_log_event (inc->ctx->db, kind, inc->ctx->desk_id, inc->trigger, inc->id,
-                             mono_us, detail, NULL, error);
-}
-
-static gboolean
-queue_manifest (RecorderContext *ctx, gint64 incident_id, const char *uuid,
-                const char *manifest_hash, GError **error)
-{
-  g_autoptr (sqlite3_stmt) up = ansim_db_prepare (ctx->db,
+  g_autoptr (sqlite3_stmt) up = ansim_db_prepare (db,
     "UPDATE incidents SET manifest_hash = ?2 WHERE id = ?1", error);
   if (up == NULL)
     return FALSE;
@@ -81,15 +186,15 @@ queue_manifest (RecorderContext *ctx, gint64 incident_id, const char *uuid,
   sqlite3_bind_int64 (up, 1, incident_id);
   sqlite3_bind_text (up, 2, manifest_hash, -1, SQLITE_STATIC);
   if (sqlite3_step (up) != SQLITE_DONE)
-    return ansim_db_set_error (ctx->db, error, "queueing the manifest");
-  return ansim_outbox_queue_manifest (ctx->db, incident_id, path, NULL, error);
+    return ansim_db_set_error (db, error, "queueing the manifest");
+  return ansim_outbox_queue_manifest (db, incident_id, path, NULL, error);
 }
 
 /* The segment and outbox rows of manifest entries from position `from`
  * on; inside the caller's transaction. */
 static gboolean
-record_entries (RecorderContext *ctx, gint64 incident_id, const char *uuid,
-                const AnsimManifest *manifest, guint from, GError **error)
+record_entries (sqlite3 *db, gint64 incident_id, const char *uuid, const AnsimManifest *manifest,
+                guint from, GError **error)
 {
   guint n = ansim_manifest_get_n_entries (manifest);
 
@@ -102,7 +207,7 @@ record_entries (RecorderContext *ctx, gint64 incident_id, const char *uuid,
       g_autofree char *path = media ? g_build_filename (uuid, e->file, NULL) : NULL;
       gboolean first_ever = strspn (e->prev, "0") == ANSIM_SHA256_HEX_LEN;
 
-      g_autoptr (sqlite3_stmt) seg = ansim_db_prepare (ctx->db,
+      g_autoptr (sqlite3_stmt) seg = ansim_db_prepare (db,
         "INSERT INTO segments (incident_id, idx, kind, start_wall_us, start_mono_us, "
         "duration_us, gap_reason, plain_size, cipher_size, plain_sha256, cipher_sha256, "
         "prev_entry_hash, entry_hash, spool_path, sealed_at_us) "
@@ -130,131 +235,16 @@ record_entries (RecorderContext *ctx, gint64 incident_id, const char *uuid,
       sqlite3_bind_text (seg, 13, entry_hash, -1, SQLITE_STATIC);
       sqlite3_bind_int64 (seg, 15, g_get_real_time ());
       if (sqlite3_step (seg) != SQLITE_DONE)
-        return ansim_db_set_error (ctx->db, error, "recording the segment");
-      if (media && !ansim_outbox_queue_segment (ctx->db, incident_id, (gint64) e->index, path,
+        return ansim_db_set_error (db, error, "recording the segment");
+      if (media && !ansim_outbox_queue_segment (db, incident_id, (gint64) e->index, path,
                                                 NULL, error))
         return FALSE;
     }
   return TRUE;
 }
 
-/* In one transaction: the rows of the entries the database lacks, the
- * outbox rows and the hash of the manifest just written. The manifest
- * (and every file it lists) is durable before this runs, so a crash
- * before the commit loses nothing: the next start adds the rows. */
 static gboolean
-commit_db (RecorderIncident *inc, GError **error)
-{
-  RecorderContext *ctx = inc->ctx;
-  guint n = ansim_manifest_get_n_entries (inc->manifest);
-
-  if (!ansim_db_begin (ctx->db, error))
-    return FALSE;
-  if (!record_entries (ctx, inc->id, inc->uuid, inc->manifest, inc->n_committed, error) ||
-      !queue_manifest (ctx, inc->id, inc->uuid,
-                       ansim_manifest_get_written_sha256 (inc->manifest), error))
-    goto fail;
-  if (!ansim_db_commit (ctx->db, error))
-    return FALSE;
-  inc->n_committed = n;
-  if (n > 0)
-    {
-      const AnsimManifestEntry *e = ansim_manifest_get_entry (inc->manifest, n - 1);
-      inc->next_start_mono_us = e->start_mono_us + e->duration_us;
-    }
-  return TRUE;
-
-fail:
-  ansim_db_rollback (ctx->db);
-  return FALSE;
-}
-
-/* Writes the manifest, then commit_db(). */
-static gboolean
-commit_manifest (RecorderIncident *inc, GError **error)
-{
-  return ansim_manifest_write (inc->manifest, inc->dir, inc->ctx->device_key, error)
-    && commit_db (inc, error);
-}
-
-static void
-report_failure (RecorderIncident *inc, const char *what, const GError *error)
-{
-  g_autofree char *msg = json_escape (error->message);
-  g_autofree char *detail = g_strdup_printf ("{\"what\":\"%s\",\"message\":\"%s\"}", what, msg);
-  g_warning ("incident %s (%s): %s failed: %s", inc->uuid, recorder_source_get_name (inc->source),
-             what, error->message);
-  log_event (inc, "error", g_get_monotonic_time (), detail, NULL);
-}
-
-/* Time without media before mono_us (a source failure) becomes a gap
- * entry naming why, so the timeline stays whole and honest. */
-static gboolean
-add_gap_until (RecorderIncident *inc, gint64 mono_us, gint64 min_us, GError **error)
-{
-  gint64 from = inc->next_start_mono_us;
-
-  if (from == 0 || mono_us - from <= min_us)
-    return TRUE;
-  const char *why = recorder_source_get_last_error (inc->source);
-  g_autofree char *reason = g_strdup_printf ("source %s: %s", recorder_source_get_name (inc->source),
-                                             why != NULL ? why : "no frames");
-  g_message ("incident %s: gap of %.1f s (%s)", inc->uuid, (mono_us - from) / 1e6, reason);
-  if (!ansim_manifest_add_gap (inc->manifest, wall_of_mono (from), from, mono_us - from, reason,
-                               error))
-    return FALSE;
-  inc->next_start_mono_us = mono_us;
-  return TRUE;
-}
-
-/* Main context: one finished Matroska file in memory. */
-static void
-on_segment (GBytes *media, GstClockTime start, GstClockTime duration, gpointer user_data)
-{
-  RecorderIncident *inc = user_data;
-  RecorderContext *ctx = inc->ctx;
-  g_autoptr (GError) error = NULL;
-  gsize len;
-  const guint8 *data = g_bytes_get_data (media, &len);
-
-  if (inc->failed)
-    return;
-  gint64 start_mono = (gint64) (start / 1000);
-  gint64 start_wall = wall_of_mono (start_mono);
-  if (!add_gap_until (inc, start_mono, ANSIM_MANIFEST_TIME_TOLERANCE_US / 2, &error))
-    {
-      inc->failed = TRUE;
-      report_failure (inc, "recording a gap", error);
-      return;
-    }
-  /* Crash-safe order: the file gets its final name only once the signed
-   * manifest listing it is durable; then the database rows. */
-  if (!ansim_manifest_seal_segment_durable (inc->manifest, inc->dir, ctx->device_key,
-                                            (AnsimAgeRecipient *const *) ctx->recipients->pdata,
-                                            ctx->recipients->len, data, len, start_wall,
-                                            start_mono, (gint64) (duration / 1000), &error) ||
-      !commit_db (inc, &error))
-    {
-      /* The evidence library never leaves a half-sealed file; stop adding
-       * to this incident rather than write a chain with a hole. */
-      inc->failed = TRUE;
-      report_failure (inc, "sealing a segment", error);
-      return;
-    }
-  inc->n_segments++;
-  guint n = ansim_manifest_get_n_entries (inc->manifest);
-  const AnsimManifestEntry *e = ansim_manifest_get_entry (inc->manifest, n - 1);
-  g_autofree char *detail = g_strdup_printf ("{\"idx\":%" G_GUINT64_FORMAT ",\"file\":\"%s\","
-                                             "\"bytes\":%" G_GINT64_FORMAT ",\"duration_us\":%"
-                                             G_GINT64_FORMAT "}", e->index, e->file,
-                                             e->cipher_size, e->duration_us);
-  log_event (inc, "segment-sealed", g_get_monotonic_time (), detail, NULL);
-  g_debug ("incident %s: sealed %s (%" G_GSIZE_FORMAT " bytes, %.2f s)", inc->uuid, e->file, len,
-           duration / 1e9);
-}
-
-static gboolean
-close_in_db (RecorderContext *ctx, gint64 id, const char *uuid, const char *reason,
+close_in_db (RecorderContext *ctx, sqlite3 *db, gint64 id, const char *uuid, const char *reason,
              gint64 wall_us, gint64 mono_us, const AnsimManifest *manifest, guint from,
              GError **error)
 {
@@ -262,9 +252,9 @@ close_in_db (RecorderContext *ctx, gint64 id, const char *uuid, const char *reas
                                                : NULL;
   g_autofree char *detail = g_strdup_printf ("{\"uuid\":\"%s\",\"reason\":\"%s\"}", uuid,
                                              reason);
-  if (!ansim_db_begin (ctx->db, error))
+  if (!ansim_db_begin (db, error))
     return FALSE;
-  g_autoptr (sqlite3_stmt) st = ansim_db_prepare (ctx->db,
+  g_autoptr (sqlite3_stmt) st = ansim_db_prepare (db,
     "UPDATE incidents SET closed_wall_us = ?2, closed_mono_us = ?3, close_reason = ?4 "
     "WHERE id = ?1", error);
   if (st == NULL)
@@ -275,53 +265,350 @@ close_in_db (RecorderContext *ctx, gint64 id, const char *uuid, const char *reas
   sqlite3_bind_text (st, 4, reason, -1, SQLITE_STATIC);
   if (sqlite3_step (st) != SQLITE_DONE)
     {
-      ansim_db_set_error (ctx->db, error, "closing the incident");
+      ansim_db_set_error (db, error, "closing the incident");
       goto fail;
     }
-  if (manifest != NULL && !record_entries (ctx, id, uuid, manifest, from, error))
+  if (manifest != NULL && !record_entries (db, id, uuid, manifest, from, error))
     goto fail;
-  if (manifest_hash != NULL && !queue_manifest (ctx, id, uuid, manifest_hash, error))
+  if (manifest_hash != NULL && !queue_manifest (db, id, uuid, manifest_hash, error))
     goto fail;
   gint64 event_id = 0;
-  if (!ansim_db_log_event (ctx->db, "incident-closed", ctx->desk_id, NULL, id, mono_us, detail,
+  if (!ansim_db_log_event (db, "incident-closed", ctx->desk_id, NULL, id, mono_us, detail,
                            &event_id, error) ||
-      !ansim_outbox_queue_event (ctx->db, event_id, NULL, error))
+      !ansim_outbox_queue_event (db, event_id, NULL, error))
     goto fail;
-  return ansim_db_commit (ctx->db, error);
+  return ansim_db_commit (db, error);
 
 fail:
-  ansim_db_rollback (ctx->db);
+  ansim_db_rollback (db);
   return FALSE;
+}
+
+/* Any thread, with the database connection of that thread. */
+static void
+report_failure (RecorderIncident *inc, sqlite3 *db, const char *what, const GError *error)
+{
+  g_autofree char *msg = json_escape (error->message);
+  g_autofree char *detail = g_strdup_printf ("{\"what\":\"%s\",\"message\":\"%s\"}", what, msg);
+  g_warning ("incident %s (%s): %s failed: %s", inc->uuid, inc->source_name, what,
+             error->message);
+  if (db != NULL)
+    ansim_db_log_event (db, "error", inc->ctx->desk_id, inc->trigger, inc->id,
+                        g_get_monotonic_time (), detail, NULL, NULL);
+}
+
+/* ---- the sealing thread ------------------------------------------------------ */
+
+/* In one transaction: the rows of the entries the database lacks, the
+ * outbox rows and the hash of the manifest just written. The manifest
+ * (and every file it lists) is durable before this runs, so a crash
+ * before the commit loses nothing: the next start adds the rows. */
+static gboolean
+commit_db (RecorderIncident *inc, GError **error)
+{
+  guint n = ansim_manifest_get_n_entries (inc->manifest);
+
+  if (!ansim_db_begin (inc->db, error))
+    return FALSE;
+  if (!record_entries (inc->db, inc->id, inc->uuid, inc->manifest, inc->n_committed, error) ||
+      !queue_manifest (inc->db, inc->id, inc->uuid,
+                       ansim_manifest_get_written_sha256 (inc->manifest), error))
+    {
+      ansim_db_rollback (inc->db);
+      return FALSE;
+    }
+  if (!ansim_db_commit (inc->db, error))
+    return FALSE;
+  inc->n_committed = n;
+  return TRUE;
+}
+
+/* Writes the manifest, then commit_db(). */
+static gboolean
+commit_manifest (RecorderIncident *inc, GError **error)
+{
+  return ansim_manifest_write (inc->manifest, inc->dir, inc->ctx->device_key, error)
+    && commit_db (inc, error);
+}
+
+/* The final manifest hash of this source's latest closed incident (one
+ * chain per device and source; docs/evidence-format.md, "The chain"). */
+static char *
+previous_manifest_hash (sqlite3 *db, const char *source)
+{
+  g_autoptr (sqlite3_stmt) st = ansim_db_prepare (db,
+    "SELECT i.manifest_hash FROM incidents i JOIN events e ON e.incident_id = i.id "
+    "AND e.kind = 'incident-opened' WHERE i.closed_wall_us IS NOT NULL "
+    "AND i.manifest_hash IS NOT NULL AND json_extract (e.detail, '$.source') = ?1 "
+    "ORDER BY i.id DESC LIMIT 1", NULL);
+  if (st == NULL)
+    return NULL;
+  sqlite3_bind_text (st, 1, source, -1, SQLITE_STATIC);
+  if (sqlite3_step (st) == SQLITE_ROW)
+    return g_strdup ((const char *) sqlite3_column_text (st, 0));
+  return NULL;
+}
+
+static gboolean
+seal_start (RecorderIncident *inc, GError **error)
+{
+  RecorderContext *ctx = inc->ctx;
+
+  if (inc->predecessor != NULL)
+    {
+      /* The same source's previous incident was still closing at the press:
+       * chain to its final manifest once it is written. */
+      g_free (inc->prev_manifest);
+      inc->prev_manifest = chain_link_wait (inc->predecessor);
+      if (inc->prev_manifest == NULL)
+        inc->prev_manifest = previous_manifest_hash (inc->db, inc->source_name);
+      g_autoptr (sqlite3_stmt) st = ansim_db_prepare (inc->db,
+        "UPDATE incidents SET prev_manifest_hash = ?2 WHERE id = ?1", error);
+      if (st == NULL)
+        return FALSE;
+      sqlite3_bind_int64 (st, 1, inc->id);
+      if (inc->prev_manifest != NULL)
+        sqlite3_bind_text (st, 2, inc->prev_manifest, -1, SQLITE_STATIC);
+      if (sqlite3_step (st) != SQLITE_DONE)
+        return ansim_db_set_error (inc->db, error, "recording what the incident chains to");
+    }
+  gint64 opened_wall = wall_of_mono (inc->opened_mono_us);
+  AnsimManifestInfo info = {
+    .device_id = ctx->device_id,
+    .desk_id = ctx->desk_id,
+    .trigger_name = inc->trigger,
+    .trigger_kind = inc->kind,
+    .source = inc->source_name,
+    .incident_id = inc->uuid,
+    .opened_wall_us = opened_wall,
+    .opened_mono_us = inc->opened_mono_us,
+    .previous_manifest_sha256 = inc->prev_manifest,
+  };
+  inc->manifest = ansim_manifest_new (&info, ctx->device_key, error);
+  return inc->manifest != NULL &&
+    ansim_manifest_add_event (inc->manifest, "press", opened_wall, inc->opened_mono_us, error) &&
+    ansim_manifest_add_event (inc->manifest, "notice-given", wall_of_mono (inc->notice_mono_us),
+                              inc->notice_mono_us, error) &&
+    commit_manifest (inc, error);
+}
+
+static void
+seal_segment (RecorderIncident *inc, Job *job)
+{
+  RecorderContext *ctx = inc->ctx;
+  g_autoptr (GError) error = NULL;
+  gsize len;
+  const guint8 *data = g_bytes_get_data (job->media, &len);
+
+  if (inc->failed)
+    {
+      if (inc->n_unsealed++ % 30 == 0)
+        g_warning ("incident %s (%s): %" G_GUINT64_FORMAT " segment(s) not sealed since the "
+                   "failure above", inc->uuid, inc->source_name, inc->n_unsealed);
+      return;
+    }
+  /* Crash-safe order: the file gets its final name only once the signed
+   * manifest listing it is durable; then the database rows. */
+  if (!ansim_manifest_seal_segment_durable (inc->manifest, inc->dir, ctx->device_key,
+                                            (AnsimAgeRecipient *const *) ctx->recipients->pdata,
+                                            ctx->recipients->len, data, len, job->wall_us,
+                                            job->mono_us, job->duration_us, &error) ||
+      !commit_db (inc, &error))
+    {
+      /* The evidence library never leaves a half-sealed file; stop adding
+       * to this incident rather than write a chain with a hole. */
+      inc->failed = TRUE;
+      report_failure (inc, inc->db, "sealing a segment", error);
+      return;
+    }
+  inc->n_segments++;
+  guint n = ansim_manifest_get_n_entries (inc->manifest);
+  const AnsimManifestEntry *e = ansim_manifest_get_entry (inc->manifest, n - 1);
+  g_autofree char *detail = g_strdup_printf ("{\"idx\":%" G_GUINT64_FORMAT ",\"file\":\"%s\","
+                                             "\"bytes\":%" G_GINT64_FORMAT ",\"duration_us\":%"
+                                             G_GINT64_FORMAT "}", e->index, e->file,
+                                             e->cipher_size, e->duration_us);
+  ansim_db_log_event (inc->db, "segment-sealed", ctx->desk_id, inc->trigger, inc->id,
+                      g_get_monotonic_time (), detail, NULL, NULL);
+  g_debug ("incident %s: sealed %s (%" G_GSIZE_FORMAT " bytes, %.2f s)", inc->uuid, e->file, len,
+           job->duration_us / 1e6);
+}
+
+static void
+seal_close (RecorderIncident *inc, Job *job)
+{
+  RecorderContext *ctx = inc->ctx;
+  g_autoptr (GError) error = NULL;
+
+  /* A gap added last (the source down at the end) is not written yet. */
+  if (!inc->failed && inc->manifest != NULL &&
+      ansim_manifest_get_n_entries (inc->manifest) > inc->n_committed &&
+      !commit_manifest (inc, &error))
+    {
+      report_failure (inc, inc->db, "recording a gap", error);
+      g_clear_error (&error);
+    }
+  if (inc->manifest == NULL)
+    {
+      /* Never started: the row alone, closed so it is not taken for a crash. */
+      if (inc->db == NULL ||
+          !close_in_db (ctx, inc->db, inc->id, inc->uuid, job->text, job->wall_us, job->mono_us,
+                        NULL, 0, &error))
+        g_warning ("incident %s (%s): closing failed: %s", inc->uuid, inc->source_name,
+                   error != NULL ? error->message : "no database");
+    }
+  else if (!ansim_manifest_close (inc->manifest, job->text, job->wall_us, job->mono_us, &error) ||
+           !ansim_manifest_write (inc->manifest, inc->dir, ctx->device_key, &error) ||
+           !close_in_db (ctx, inc->db, inc->id, inc->uuid, job->text, job->wall_us, job->mono_us,
+                         inc->manifest, ansim_manifest_get_n_entries (inc->manifest), &error))
+    report_failure (inc, inc->db, "closing", error);
+  else
+    {
+      chain_link_set (inc->link, ansim_manifest_get_written_sha256 (inc->manifest));
+      g_message ("incident %s (%s) closed: %s, %u segment(s)", inc->uuid, inc->source_name,
+                 job->text, inc->n_segments);
+    }
+  /* A successor waits on this: it must never wait forever. */
+  g_autofree char *unused = NULL;
+  if (!chain_link_peek (inc->link, &unused))
+    chain_link_set (inc->link, NULL);
+}
+
+static gboolean
+on_closed_in_main (gpointer user_data)
+{
+  RecorderIncident *inc = user_data;
+  inc->closed_func (inc, inc->user_data);
+  return G_SOURCE_REMOVE;
+}
+
+static gpointer
+seal_thread (gpointer user_data)
+{
+  RecorderIncident *inc = user_data;
+  g_autoptr (GError) error = NULL;
+
+  inc->db = ansim_db_open (&ansim_desk_db_schema, inc->ctx->db_path, &error);
+  if (inc->db == NULL)
+    {
+      report_failure (inc, NULL, "opening the database", error);
+      g_clear_error (&error);
+      inc->failed = TRUE;
+    }
+  for (;;)
+    {
+      Job *job = g_async_queue_pop (inc->jobs);
+      JobKind kind = job->kind;
+      switch (kind)
+        {
+        case JOB_START:
+          if (!inc->failed && !seal_start (inc, &error))
+            {
+              inc->failed = TRUE;
+              report_failure (inc, inc->db, "writing the first manifest", error);
+              g_clear_pointer (&inc->manifest, ansim_manifest_free);
+              g_clear_error (&error);
+            }
+          break;
+        case JOB_SEGMENT:
+          seal_segment (inc, job);
+          break;
+        case JOB_GAP:
+          g_message ("incident %s: gap of %.1f s (%s)", inc->uuid, job->duration_us / 1e6,
+                     job->text);
+          if (!inc->failed &&
+              !ansim_manifest_add_gap (inc->manifest, job->wall_us, job->mono_us,
+                                       job->duration_us, job->text, &error))
+            {
+              inc->failed = TRUE;
+              report_failure (inc, inc->db, "recording a gap", error);
+              g_clear_error (&error);
+            }
+          break;
+        case JOB_EVENT:
+          /* On disk with the next manifest written. */
+          if (inc->manifest != NULL && !ansim_manifest_is_closed (inc->manifest) &&
+              !ansim_manifest_add_event (inc->manifest, job->text, job->wall_us, job->mono_us,
+                                         &error))
+            {
+              report_failure (inc, inc->db, "adding an event", error);
+              g_clear_error (&error);
+            }
+          break;
+        case JOB_CLOSE:
+          seal_close (inc, job);
+          break;
+        }
+      job_free (job);
+      if (kind == JOB_CLOSE)
+        break;
+    }
+  g_clear_pointer (&inc->db, sqlite3_close);
+  /* Always dispatched by the main context, never run on this thread. */
+  GSource *idle = g_idle_source_new ();
+  g_source_set_callback (idle, on_closed_in_main, inc, NULL);
+  g_source_attach (idle, inc->main_context);
+  g_source_unref (idle);
+  return NULL;
+}
+
+static void
+push_job (RecorderIncident *inc, JobKind kind, GBytes *media, gint64 wall_us, gint64 mono_us,
+          gint64 duration_us, const char *text)
+{
+  Job *job = g_new0 (Job, 1);
+  job->kind = kind;
+  job->media = media != NULL ? g_bytes_ref (media) : NULL;
+  job->wall_us = wall_us;
+  job->mono_us = mono_us;
+  job->duration_us = duration_us;
+  job->text = g_strdup (text);
+  g_async_queue_push (inc->jobs, job);
+}
+
+/* ---- the main context ---------------------------------------------------------- */
+
+/* Time without media before mono_us (a source failure) becomes a gap
+ * entry naming why, so the timeline stays whole and honest. */
+static void
+add_gap_until (RecorderIncident *inc, gint64 mono_us, gint64 min_us)
+{
+  gint64 from = inc->next_start_mono_us;
+
+  if (from == 0 || mono_us - from <= min_us)
+    return;
+  const char *why = recorder_source_get_last_error (inc->source);
+  g_autofree char *reason = g_strdup_printf ("source %s: %s", inc->source_name,
+                                             why != NULL ? why : "no frames");
+  push_job (inc, JOB_GAP, NULL, wall_of_mono (from), from, mono_us - from, reason);
+  inc->next_start_mono_us = mono_us;
+}
+
+/* One finished Matroska file in memory: to the sealing thread. */
+static void
+on_segment (GBytes *media, GstClockTime start, GstClockTime duration, gpointer user_data)
+{
+  RecorderIncident *inc = user_data;
+  gint64 start_mono = (gint64) (start / 1000);
+
+  add_gap_until (inc, start_mono, ANSIM_MANIFEST_TIME_TOLERANCE_US / 2);
+  push_job (inc, JOB_SEGMENT, media, wall_of_mono (start_mono), start_mono,
+            (gint64) (duration / 1000), NULL);
+  inc->next_start_mono_us = start_mono + (gint64) (duration / 1000);
 }
 
 static void
 on_segmenter_done (const GError *seg_error, gpointer user_data)
 {
   RecorderIncident *inc = user_data;
-  RecorderContext *ctx = inc->ctx;
-  g_autoptr (GError) error = NULL;
-  gint64 wall = wall_of_mono (inc->end_mono_us);
 
   if (seg_error != NULL)
-    report_failure (inc, "recording", seg_error);
+    report_failure (inc, inc->ctx->db, "recording", seg_error);
   /* The source was down when the incident ended: the gap to the end (past
    * what encoding latency explains). */
-  if (!inc->failed && (!add_gap_until (inc, inc->end_mono_us, G_USEC_PER_SEC, &error) ||
-                       (ansim_manifest_get_n_entries (inc->manifest) > inc->n_committed &&
-                        !commit_manifest (inc, &error))))
-    {
-      report_failure (inc, "recording a gap", error);
-      g_clear_error (&error);
-    }
-  if (!ansim_manifest_close (inc->manifest, inc->end_reason, wall, inc->end_mono_us, &error) ||
-      !ansim_manifest_write (inc->manifest, inc->dir, ctx->device_key, &error) ||
-      !close_in_db (ctx, inc->id, inc->uuid, inc->end_reason, wall, inc->end_mono_us,
-                    inc->manifest, ansim_manifest_get_n_entries (inc->manifest), &error))
-    report_failure (inc, "closing", error);
-  else
-    g_message ("incident %s (%s) closed: %s, %u segment(s)", inc->uuid,
-               recorder_source_get_name (inc->source), inc->end_reason, inc->n_segments);
-  inc->closed_func (inc, inc->user_data);
+  add_gap_until (inc, inc->end_mono_us, G_USEC_PER_SEC);
+  push_job (inc, JOB_CLOSE, NULL, wall_of_mono (inc->end_mono_us), inc->end_mono_us, 0,
+            inc->end_reason);
 }
 
 static gboolean
@@ -355,7 +642,7 @@ insert_incident (RecorderIncident *inc, AnsimTriggerKind kind, const char *prev_
 {
   RecorderContext *ctx = inc->ctx;
   g_autofree char *detail = g_strdup_printf ("{\"uuid\":\"%s\",\"source\":\"%s\"}", inc->uuid,
-                                             recorder_source_get_name (inc->source));
+                                             inc->source_name);
 
   if (!ansim_db_begin (ctx->db, error))
     return FALSE;
@@ -397,19 +684,6 @@ fail:
   return FALSE;
 }
 
-/* The final manifest hash of this device's latest closed incident: what
- * the next incident chains to. */
-static char *
-previous_manifest_hash (RecorderContext *ctx)
-{
-  g_autoptr (sqlite3_stmt) st = ansim_db_prepare (ctx->db,
-    "SELECT manifest_hash FROM incidents WHERE closed_wall_us IS NOT NULL "
-    "AND manifest_hash IS NOT NULL ORDER BY closed_wall_us DESC, id DESC LIMIT 1", NULL);
-  if (st != NULL && sqlite3_step (st) == SQLITE_ROW)
-    return g_strdup ((const char *) sqlite3_column_text (st, 0));
-  return NULL;
-}
-
 RecorderIncident *
 recorder_incident_open (RecorderContext *ctx, RecorderSource *src, const char *trigger,
                         AnsimTriggerKind kind, gint64 edge_mono_us, gint64 notice_mono_us,
@@ -429,6 +703,7 @@ recorder_incident_open (RecorderContext *ctx, RecorderSource *src, const char *t
   RecorderIncident *inc = g_new0 (RecorderIncident, 1);
   inc->ctx = ctx;
   inc->source = src;
+  inc->source_name = g_strdup (recorder_source_get_name (src));
   inc->uuid = g_uuid_string_random ();
   inc->dir = g_build_filename (ctx->spool_dir, inc->uuid, NULL);
   inc->trigger = g_strdup (trigger);
@@ -436,18 +711,31 @@ recorder_incident_open (RecorderContext *ctx, RecorderSource *src, const char *t
   inc->deadline_mono_us = edge_mono_us + ctx->post_event_us;
   inc->closed_func = closed_func;
   inc->user_data = user_data;
-  gint64 opened_wall = wall_of_mono (edge_mono_us);
-  inc->prev_manifest = previous_manifest_hash (ctx);
   inc->kind = kind;
   inc->notice_mono_us = notice_mono_us;
   inc->caps[RECORDER_STREAM_VIDEO] = g_steal_pointer (&video_caps);
   inc->caps[RECORDER_STREAM_AUDIO] = g_steal_pointer (&audio_caps);
+  inc->main_context = g_main_context_ref_thread_default ();
+  inc->jobs = g_async_queue_new_full ((GDestroyNotify) job_free);
+  inc->link = chain_link_new ();
+  gint64 opened_wall = wall_of_mono (edge_mono_us);
+
+  /* The chain head of this source: its previous incident, if this process
+   * recorded one, else the database. */
+  if (ctx->chain_heads == NULL)
+    ctx->chain_heads = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, chain_link_unref);
+  ChainLink *head = g_hash_table_lookup (ctx->chain_heads, inc->source_name);
+  if (head != NULL && !chain_link_peek (head, &inc->prev_manifest))
+    inc->predecessor = chain_link_ref (head);
+  else if (inc->prev_manifest == NULL)
+    inc->prev_manifest = previous_manifest_hash (ctx->db, inc->source_name);
 
   if (!insert_incident (inc, kind, inc->prev_manifest, opened_wall, error))
     {
       recorder_incident_free (inc);
       return NULL;
     }
+  g_hash_table_replace (ctx->chain_heads, g_strdup (inc->source_name), chain_link_ref (inc->link));
   return inc;
 }
 
@@ -455,61 +743,44 @@ gboolean
 recorder_incident_start (RecorderIncident *inc, GError **error)
 {
   RecorderContext *ctx = inc->ctx;
-  gint64 opened_wall = wall_of_mono (inc->opened_mono_us);
-  AnsimManifestInfo info = {
-    .device_id = ctx->device_id,
-    .desk_id = ctx->desk_id,
-    .trigger_name = inc->trigger,
-    .trigger_kind = inc->kind,
-    .incident_id = inc->uuid,
-    .opened_wall_us = opened_wall,
-    .opened_mono_us = inc->opened_mono_us,
-    .previous_manifest_sha256 = inc->prev_manifest,
-  };
-  inc->manifest = ansim_manifest_new (&info, ctx->device_key, error);
-  if (inc->manifest == NULL ||
-      !ansim_manifest_add_event (inc->manifest, "press", opened_wall, inc->opened_mono_us,
-                                 error) ||
-      !ansim_manifest_add_event (inc->manifest, "notice-given", wall_of_mono (inc->notice_mono_us),
-                                 inc->notice_mono_us, error) ||
-      !commit_manifest (inc, error))
-    goto fail;
 
-  inc->segmenter = recorder_segmenter_new (recorder_source_get_name (inc->source),
-                                           inc->caps[RECORDER_STREAM_VIDEO],
+  inc->segmenter = recorder_segmenter_new (inc->source_name, inc->caps[RECORDER_STREAM_VIDEO],
                                            inc->caps[RECORDER_STREAM_AUDIO],
                                            ctx->segment_seconds, on_segment, on_segmenter_done,
                                            inc, error);
   if (inc->segmenter == NULL)
-    goto fail;
+    {
+      /* The row exists: close it, so it is not mistaken for a crash. */
+      close_in_db (ctx, ctx->db, inc->id, inc->uuid, "interrupted", g_get_real_time (),
+                   g_get_monotonic_time (), NULL, 0, NULL);
+      chain_link_set (inc->link, NULL);
+      return FALSE;
+    }
+  /* The first manifest (press and notice events) is written by the sealing
+   * thread, before any segment. */
+  push_job (inc, JOB_START, NULL, 0, 0, 0, NULL);
+  g_autofree char *name = g_strdup_printf ("seal-%.8s", inc->uuid);
+  inc->thread = g_thread_new (name, seal_thread, inc);
   inc->live_from_mono_us = g_get_monotonic_time ();
   GstClockTime first = recorder_source_attach (inc->source, inc->segmenter, inc->opened_mono_us);
   inc->timer = g_timeout_add (50, on_timer, inc);
-  g_message ("incident %s opened by %s on source %s, recording from %.2f s before the trigger",
-             inc->uuid, inc->trigger, recorder_source_get_name (inc->source),
+  g_message ("incident %s opened by %s on source %s, recording from %.2f s before the trigger%s",
+             inc->uuid, inc->trigger, inc->source_name,
              first == GST_CLOCK_TIME_NONE ? 0.0
-             : (inc->opened_mono_us - (gint64) (first / 1000)) / 1e6);
+             : (inc->opened_mono_us - (gint64) (first / 1000)) / 1e6,
+             inc->predecessor != NULL ? " (chained once its previous incident is closed)" : "");
   return TRUE;
-
-fail:
-  /* The row exists: close it, so it is not mistaken for a crash. */
-  close_in_db (ctx, inc->id, inc->uuid, "interrupted", g_get_real_time (),
-               g_get_monotonic_time (), NULL, 0, NULL);
-  return FALSE;
 }
 
 void
 recorder_incident_extend (RecorderIncident *inc, const char *kind, gint64 mono_us)
 {
-  g_autoptr (GError) error = NULL;
-
   if (inc->end_reason != NULL)
     return;
   inc->deadline_mono_us = MAX (inc->deadline_mono_us, mono_us + inc->ctx->post_event_us);
-  if (!ansim_manifest_add_event (inc->manifest, kind, wall_of_mono (mono_us), mono_us, &error))
-    report_failure (inc, "adding an event", error);
-  /* The event is on disk with the next segment's manifest; no fsync here
-   * so a press never waits for the disk. */
+  /* On disk with the next segment's manifest; a press never waits for the
+   * disk. */
+  push_job (inc, JOB_EVENT, NULL, wall_of_mono (mono_us), mono_us, 0, kind);
 }
 
 void
@@ -523,8 +794,7 @@ recorder_incident_end (RecorderIncident *inc, const char *reason)
     g_source_remove (inc->timer);
   inc->timer = 0;
   recorder_source_detach (inc->source);
-  g_message ("incident %s (%s) ending: %s", inc->uuid, recorder_source_get_name (inc->source),
-             reason);
+  g_message ("incident %s (%s) ending: %s", inc->uuid, inc->source_name, reason);
   recorder_segmenter_finish (inc->segmenter);
 }
 
@@ -555,13 +825,24 @@ recorder_incident_free (RecorderIncident *inc)
     g_source_remove (inc->timer);
   if (inc->segmenter != NULL && inc->end_reason == NULL)
     recorder_source_detach (inc->source);
+  /* Freed only once closed, so its thread has ended or is ending. */
+  if (inc->thread != NULL)
+    g_thread_join (inc->thread);
   recorder_segmenter_free (inc->segmenter);
   ansim_manifest_free (inc->manifest);
   for (guint i = 0; i < RECORDER_N_STREAMS; i++)
     g_clear_pointer (&inc->caps[i], gst_caps_unref);
+  g_clear_pointer (&inc->jobs, g_async_queue_unref);
+  g_autofree char *unused = NULL;
+  if (inc->link != NULL && !chain_link_peek (inc->link, &unused))
+    chain_link_set (inc->link, NULL);
+  chain_link_unref (inc->link);
+  chain_link_unref (inc->predecessor);
+  g_clear_pointer (&inc->main_context, g_main_context_unref);
   g_free (inc->prev_manifest);
   g_free (inc->end_reason);
   g_free (inc->trigger);
+  g_free (inc->source_name);
   g_free (inc->dir);
   g_free (inc->uuid);
   g_free (inc);
@@ -682,7 +963,7 @@ close_one_interrupted (RecorderContext *ctx, gint64 id, const char *uuid, gint64
     g_message ("incident %s: %u sealed entr%s had no database row yet: added", uuid,
                ansim_manifest_get_n_entries (m) - (guint) rows,
                ansim_manifest_get_n_entries (m) - rows == 1 ? "y" : "ies");
-  if (!close_in_db (ctx, id, uuid, "interrupted", wall, mono, m, (guint) rows, error))
+  if (!close_in_db (ctx, ctx->db, id, uuid, "interrupted", wall, mono, m, (guint) rows, error))
     return FALSE;
   g_message ("incident %s was left open (crash or power cut): closed as interrupted", uuid);
   return TRUE;

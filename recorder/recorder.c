@@ -24,6 +24,7 @@ struct _Recorder {
   char *desk_id;
   char *device_id;
   char *spool_dir;
+  char *database;
   char *uploader_socket;
   char *notice_sound;
   sqlite3 *db;
@@ -598,7 +599,8 @@ recorder_new_with_device_key (AnsimConfig *config, AnsimDeviceKey *device_key, G
   g_autofree char *data_dir = ansim_config_get_path (config, "recorder", "data_dir");
   self->spool_dir = ansim_config_get_path (config, "recorder", "spool_dir");
   self->uploader_socket = ansim_config_get_path (config, "recorder", "uploader_socket");
-  g_autofree char *database = ansim_config_get_path (config, "recorder", "database");
+  self->database = ansim_config_get_path (config, "recorder", "database");
+  const char *database = self->database;
   g_autofree char *socket_path = ansim_config_get_path (config, "recorder", "control_socket");
   if (!make_dir (data_dir, error) || !make_dir (self->spool_dir, error))
     return NULL;
@@ -610,6 +612,7 @@ recorder_new_with_device_key (AnsimConfig *config, AnsimDeviceKey *device_key, G
     return NULL;
   self->ctx = (RecorderContext) {
     .db = self->db,
+    .db_path = self->database,
     .desk_id = self->desk_id,
     .device_id = self->device_id,
     .device_key = self->device_key,
@@ -731,11 +734,13 @@ recorder_free (Recorder *self)
   g_clear_pointer (&self->outputs, g_ptr_array_unref);
   g_clear_pointer (&self->closing, g_ptr_array_unref);
   g_clear_pointer (&self->slots, g_array_unref);
+  g_clear_pointer (&self->ctx.chain_heads, g_hash_table_unref);
   g_clear_pointer (&self->recipients, g_ptr_array_unref);
   g_clear_pointer (&self->db, sqlite3_close);
   ansim_device_key_free (self->device_key);
   g_free (self->notice_sound);
   g_free (self->spool_dir);
+  g_free (self->database);
   g_free (self->uploader_socket);
   g_free (self->device_id);
   g_free (self->desk_id);

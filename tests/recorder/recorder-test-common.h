@@ -33,6 +33,7 @@ typedef struct {
 typedef struct {
   const char *recorder_extra;   /* extra [recorder] lines */
   gboolean two_sources;         /* a fixed camera and a wearable with sound */
+  gboolean bodycam_trigger;     /* a second trigger, "bodycam" */
   int pre_event_s;
   int post_event_s;
   const char *crash_at;         /* ANSIM_TEST_CRASH_AT for the first run */
@@ -62,6 +63,8 @@ write_config (Fixture *f, const Setup *s)
     "bitrate_kbps = 300\nkeyframe_ms = 1000\n",
     f->data_dir, f->spool_dir, f->recipient, s->pre_event_s, s->post_event_s,
     s->recorder_extra != NULL ? s->recorder_extra : "", FPS);
+  if (s->bodycam_trigger)
+    g_string_append (c, "\n[trigger bodycam]\ninput = simulated\nkind = bodycam\n");
   if (s->two_sources)
     g_string_append_printf (c, "\n[source body]\nkind = wearable\naudio = test\nwidth = 240\n"
                             "height = 160\nframerate = %d\nbitrate_kbps = 200\n", FPS);
@@ -200,14 +203,20 @@ stop_host (Fixture *f)
 }
 
 static inline void
-press (Fixture *f, const char *how)
+press_trigger (Fixture *f, const char *trigger, const char *how)
 {
   g_autoptr (GError) error = NULL;
   g_autofree char *sock = g_build_filename (f->data_dir, "control.sock", NULL);
-  g_autofree char *req = g_strdup_printf ("press desk-button %s", how);
+  g_autofree char *req = g_strdup_printf ("press %s %s", trigger, how);
   g_autofree char *reply = hw_control_request (sock, req, &error);
   g_assert_no_error (error);
   g_assert_nonnull (strstr (reply, "\"ok\":true"));
+}
+
+static inline void
+press (Fixture *f, const char *how)
+{
+  press_trigger (f, "desk-button", how);
 }
 
 static inline sqlite3 *
