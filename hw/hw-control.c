@@ -22,6 +22,9 @@ struct _HwControl {
   GPtrArray *inputs;    /* HwInput*, not owned */
   GPtrArray *outputs;   /* HwOutput*, not owned */
   GHashTable *holds;    /* HwInput* -> timeout id of its pending release */
+  char *status_member;  /* extra member of the status reply, or NULL */
+  HwControlStatusFunc status_func;
+  gpointer status_data;
 };
 
 typedef struct {
@@ -146,6 +149,14 @@ state_reply (HwControl *self, gboolean with_inputs)
           json_builder_end_object (b);
         }
       json_builder_end_array (b);
+      g_autofree char *extra = self->status_func != NULL ? self->status_func (self->status_data)
+                                                         : NULL;
+      g_autoptr (JsonNode) node = extra != NULL ? json_from_string (extra, NULL) : NULL;
+      if (node != NULL)
+        {
+          json_builder_set_member_name (b, self->status_member);
+          json_builder_add_value (b, g_steal_pointer (&node));
+        }
     }
   json_builder_end_object (b);
   g_autoptr (JsonNode) root = json_builder_get_root (b);
@@ -402,6 +413,7 @@ hw_control_free (HwControl *self)
   g_hash_table_unref (self->holds);
   g_ptr_array_unref (self->inputs);
   g_ptr_array_unref (self->outputs);
+  g_free (self->status_member);
   g_free (self->path);
   g_free (self);
 }
@@ -449,4 +461,14 @@ hw_control_request (const char *socket_path, const char *request, GError **error
       return NULL;
     }
   return g_steal_pointer (&reply);
+}
+
+void
+hw_control_set_status_func (HwControl *self, const char *member, HwControlStatusFunc func,
+                            gpointer user_data)
+{
+  g_free (self->status_member);
+  self->status_member = g_strdup (member);
+  self->status_func = func;
+  self->status_data = user_data;
 }

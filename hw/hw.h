@@ -133,6 +133,11 @@ HwControl *hw_control_new (const char *socket_path, GError **error);
 void hw_control_free (HwControl *self);
 void hw_control_add_input (HwControl *self, HwInput *input);   /* not owned */
 void hw_control_add_output (HwControl *self, HwOutput *output); /* not owned */
+/* The owner's own state in the `status` reply: func returns a JSON text
+ * (an object) put under member, or NULL to leave it out. */
+typedef char *(*HwControlStatusFunc) (gpointer user_data);
+void hw_control_set_status_func (HwControl *self, const char *member, HwControlStatusFunc func,
+                                 gpointer user_data);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HwControl, hw_control_free)
 
 /* Client side, for ansimctl and tests. Returns the JSON reply. */

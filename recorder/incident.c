@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include "outbox.h"
 
@@ -150,7 +151,20 @@ struct _RecorderIncident {
   guint n_committed;                 /* manifest entries with their database rows */
   guint n_segments;
   guint64 n_unsealed;                /* segments received after a failure */
+  /* disk full (sealing thread only) */
+  GQueue held;                       /* Job* (segments, gaps) waiting for space, in order */
+  gint64 held_bytes;
+  gboolean low;                      /* in a disk-full episode */
+  guint unkept;                      /* segments not kept (memory cap), > 0: a gap pending */
+  gint64 unkept_from_mono_us, unkept_from_wall_us, unkept_to_mono_us;
 };
+
+gint64
+recorder_free_bytes (const char *dir)
+{
+  struct statvfs vfs;
+  return statvfs (dir, &vfs) == 0 ? (gint64) vfs.f_bavail * (gint64) vfs.f_frsize : -1;
+}
 
 static gint64
 wall_of_mono (gint64 mono_us)
@@ -392,34 +406,111 @@ seal_start (RecorderIncident *inc, GError **error)
     commit_manifest (inc, error);
 }
 
+typedef enum {
+  SEAL_OK,
+  SEAL_NO_ROOM,     /* nothing changed: try again when there is space */
+  SEAL_FAILED,      /* reported; the incident takes no more entries */
+} SealResult;
+
 static void
-seal_segment (RecorderIncident *inc, Job *job)
+count_held (RecorderContext *ctx, int segments, gint64 bytes, guint unkept)
+{
+  g_mutex_lock (&ctx->spool_lock);
+  ctx->held_segments += segments;
+  ctx->held_bytes += bytes;
+  ctx->unkept_segments += unkept;
+  g_mutex_unlock (&ctx->spool_lock);
+}
+
+/* A disk-full episode starts or ends: the log, the event log and the
+ * manifest (an event, on disk with the next manifest written) say so. */
+static void
+set_low (RecorderIncident *inc, gboolean low)
+{
+  RecorderContext *ctx = inc->ctx;
+  gint64 free_bytes = recorder_free_bytes (ctx->spool_dir);
+  gint64 mono = g_get_monotonic_time ();
+  g_autofree char *detail = g_strdup_printf ("{\"free_mb\":%" G_GINT64_FORMAT ",\"min_free_mb\":%"
+                                             G_GINT64_FORMAT ",\"held_segments\":%u}",
+                                             free_bytes / (1024 * 1024),
+                                             ctx->min_free_bytes / (1024 * 1024),
+                                             g_queue_get_length (&inc->held));
+  if (inc->low == low)
+    return;
+  inc->low = low;
+  if (low)
+    g_warning ("incident %s (%s): spool %s has %.1f MB free, below min_free_mb (%" G_GINT64_FORMAT
+               "): holding segments in memory (up to %" G_GINT64_FORMAT " MB) until space "
+               "returns; nothing is deleted", inc->uuid, inc->source_name, ctx->spool_dir,
+               free_bytes / 1048576.0, ctx->min_free_bytes / (1024 * 1024),
+               ctx->held_cap_bytes / (1024 * 1024));
+  else
+    g_message ("incident %s (%s): space is back in %s (%.1f MB free): held segments written",
+               inc->uuid, inc->source_name, ctx->spool_dir, free_bytes / 1048576.0);
+  if (inc->db != NULL)
+    ansim_db_log_event (inc->db, low ? "disk-low" : "disk-ok", ctx->desk_id, inc->trigger, inc->id,
+                        mono, detail, NULL, NULL);
+  if (inc->manifest != NULL && !ansim_manifest_is_closed (inc->manifest))
+    ansim_manifest_add_event (inc->manifest, low ? "disk-low" : "disk-ok", wall_of_mono (mono),
+                              mono, NULL);
+}
+
+static gboolean
+has_room (RecorderIncident *inc, gsize len)
+{
+  gint64 free_bytes = recorder_free_bytes (inc->ctx->spool_dir);
+  /* Ciphertext is the plaintext plus 16 bytes per 64 KiB and the header. */
+  return free_bytes < 0 || free_bytes - (gint64) (len + len / 2048 + 4096) >= inc->ctx->min_free_bytes;
+}
+
+/* One segment or gap into the manifest, in order. */
+static SealResult
+seal_one (RecorderIncident *inc, Job *job)
 {
   RecorderContext *ctx = inc->ctx;
   g_autoptr (GError) error = NULL;
+
+  if (job->kind == JOB_GAP)
+    {
+      /* Written with the next manifest. */
+      g_message ("incident %s: gap of %.1f s (%s)", inc->uuid, job->duration_us / 1e6, job->text);
+      if (!ansim_manifest_add_gap (inc->manifest, job->wall_us, job->mono_us, job->duration_us,
+                                   job->text, &error))
+        {
+          inc->failed = TRUE;
+          report_failure (inc, inc->db, "recording a gap", error);
+          return SEAL_FAILED;
+        }
+      return SEAL_OK;
+    }
   gsize len;
   const guint8 *data = g_bytes_get_data (job->media, &len);
-
-  if (inc->failed)
-    {
-      if (inc->n_unsealed++ % 30 == 0)
-        g_warning ("incident %s (%s): %" G_GUINT64_FORMAT " segment(s) not sealed since the "
-                   "failure above", inc->uuid, inc->source_name, inc->n_unsealed);
-      return;
-    }
+  if (!has_room (inc, len))
+    return SEAL_NO_ROOM;
+  guint before = ansim_manifest_get_n_entries (inc->manifest);
   /* Crash-safe order: the file gets its final name only once the signed
    * manifest listing it is durable; then the database rows. */
   if (!ansim_manifest_seal_segment_durable (inc->manifest, inc->dir, ctx->device_key,
                                             (AnsimAgeRecipient *const *) ctx->recipients->pdata,
                                             ctx->recipients->len, data, len, job->wall_us,
-                                            job->mono_us, job->duration_us, &error) ||
-      !commit_db (inc, &error))
+                                            job->mono_us, job->duration_us, &error))
     {
-      /* The evidence library never leaves a half-sealed file; stop adding
-       * to this incident rather than write a chain with a hole. */
+      /* Full before the segment was listed: the evidence library removed
+       * its temp file and nothing changed, so it can wait for space. */
+      if (g_error_matches (error, G_FILE_ERROR, G_FILE_ERROR_NOSPC) &&
+          ansim_manifest_get_n_entries (inc->manifest) == before)
+        return SEAL_NO_ROOM;
+      /* Otherwise stop adding to this incident rather than write a chain
+       * with a hole. */
       inc->failed = TRUE;
       report_failure (inc, inc->db, "sealing a segment", error);
-      return;
+      return SEAL_FAILED;
+    }
+  if (!commit_db (inc, &error))
+    {
+      inc->failed = TRUE;
+      report_failure (inc, inc->db, "recording a sealed segment", error);
+      return SEAL_FAILED;
     }
   inc->n_segments++;
   guint n = ansim_manifest_get_n_entries (inc->manifest);
@@ -432,6 +523,117 @@ seal_segment (RecorderIncident *inc, Job *job)
                       g_get_monotonic_time (), detail, NULL, NULL);
   g_debug ("incident %s: sealed %s (%" G_GSIZE_FORMAT " bytes, %.2f s)", inc->uuid, e->file, len,
            job->duration_us / 1e6);
+  return SEAL_OK;
+}
+
+static gboolean
+waiting_for_space (RecorderIncident *inc)
+{
+  return !g_queue_is_empty (&inc->held) || inc->unkept > 0;
+}
+
+/* Writes what waits for space, in order, while there is space; then the
+ * gap of what could not be kept. */
+static void
+flush_held (RecorderIncident *inc)
+{
+  Job *job;
+
+  while ((job = g_queue_peek_head (&inc->held)) != NULL)
+    {
+      SealResult r = seal_one (inc, job);
+      if (r == SEAL_NO_ROOM)
+        return;
+      g_queue_pop_head (&inc->held);
+      gsize len = job->media != NULL ? g_bytes_get_size (job->media) : 0;
+      inc->held_bytes -= len;
+      count_held (inc->ctx, job->kind == JOB_SEGMENT ? -1 : 0, -(gint64) len, 0);
+      job_free (job);
+      if (r == SEAL_FAILED)
+        break;
+    }
+  if (inc->failed)
+    {
+      /* Reported already; what waits can no longer be chained. */
+      while ((job = g_queue_pop_head (&inc->held)) != NULL)
+        {
+          gsize len = job->media != NULL ? g_bytes_get_size (job->media) : 0;
+          count_held (inc->ctx, job->kind == JOB_SEGMENT ? -1 : 0, -(gint64) len, 0);
+          job_free (job);
+        }
+      inc->held_bytes = 0;
+      return;
+    }
+  if (inc->unkept > 0)
+    {
+      g_autoptr (GError) error = NULL;
+      gint64 duration = inc->unkept_to_mono_us - inc->unkept_from_mono_us;
+      g_warning ("incident %s (%s): %u segment(s), %.1f s, could not be kept while the disk was "
+                 "full: recorded as a disk-full gap", inc->uuid, inc->source_name, inc->unkept,
+                 duration / 1e6);
+      if (!ansim_manifest_add_gap (inc->manifest, inc->unkept_from_wall_us,
+                                   inc->unkept_from_mono_us, duration, "disk-full", &error))
+        {
+          inc->failed = TRUE;
+          report_failure (inc, inc->db, "recording a disk-full gap", error);
+        }
+      inc->unkept = 0;
+    }
+  set_low (inc, FALSE);
+}
+
+/* A segment or gap, in order after everything before it; held in memory
+ * while the disk is full, up to the cap, then declared as a gap. */
+static void
+seal_in_order (RecorderIncident *inc, Job *job)
+{
+  RecorderContext *ctx = inc->ctx;
+
+  if (inc->failed || inc->manifest == NULL)
+    {
+      if (job->kind == JOB_SEGMENT && inc->n_unsealed++ % 30 == 0)
+        g_warning ("incident %s (%s): %" G_GUINT64_FORMAT " segment(s) not sealed since the "
+                   "failure above", inc->uuid, inc->source_name, inc->n_unsealed);
+      job_free (job);
+      return;
+    }
+  if (waiting_for_space (inc))
+    flush_held (inc);
+  if (!waiting_for_space (inc))
+    {
+      SealResult r = seal_one (inc, job);
+      if (r != SEAL_NO_ROOM)
+        {
+          job_free (job);
+          return;
+        }
+      set_low (inc, TRUE);
+    }
+  gsize len = job->media != NULL ? g_bytes_get_size (job->media) : 0;
+  if (inc->unkept == 0 && inc->held_bytes + (gint64) len <= ctx->held_cap_bytes)
+    {
+      g_queue_push_tail (&inc->held, job);
+      inc->held_bytes += len;
+      count_held (ctx, job->kind == JOB_SEGMENT ? 1 : 0, len, 0);
+      return;
+    }
+  /* Over the cap: not kept. Everything after it waits too, so the order
+   * holds: held segments, then one gap for what was not kept. */
+  if (inc->unkept == 0)
+    {
+      inc->unkept_from_mono_us = job->mono_us;
+      inc->unkept_from_wall_us = job->wall_us;
+      g_warning ("incident %s (%s): memory for held segments is full (%" G_GINT64_FORMAT
+                 " MB): further segments are not kept until space returns; their time becomes "
+                 "a disk-full gap", inc->uuid, inc->source_name, ctx->held_cap_bytes / 1048576);
+    }
+  inc->unkept_to_mono_us = job->mono_us + job->duration_us;
+  if (job->kind == JOB_SEGMENT)
+    {
+      inc->unkept++;
+      count_held (ctx, 0, 0, 1);
+    }
+  job_free (job);
 }
 
 static void
@@ -440,6 +642,19 @@ seal_close (RecorderIncident *inc, Job *job)
   RecorderContext *ctx = inc->ctx;
   g_autoptr (GError) error = NULL;
 
+  /* What waits for space is written before the close, however long that
+   * takes (a shutdown that cannot wait leaves the incident open: the next
+   * start closes it as interrupted). */
+  for (guint tries = 0; waiting_for_space (inc) && !inc->failed; tries++)
+    {
+      flush_held (inc);
+      if (!waiting_for_space (inc))
+        break;
+      if (tries % 30 == 0)
+        g_warning ("incident %s (%s): ending, but %u segment(s) still wait for disk space",
+                   inc->uuid, inc->source_name, g_queue_get_length (&inc->held));
+      g_usleep (G_USEC_PER_SEC);
+    }
   /* A gap added last (the source down at the end) is not written yet. */
   if (!inc->failed && inc->manifest != NULL &&
       ansim_manifest_get_n_entries (inc->manifest) > inc->n_committed &&
@@ -497,7 +712,15 @@ seal_thread (gpointer user_data)
     }
   for (;;)
     {
-      Job *job = g_async_queue_pop (inc->jobs);
+      /* While segments wait for space, look again every second. */
+      Job *job = waiting_for_space (inc) && !inc->failed
+                 ? g_async_queue_timeout_pop (inc->jobs, G_USEC_PER_SEC)
+                 : g_async_queue_pop (inc->jobs);
+      if (job == NULL)
+        {
+          flush_held (inc);
+          continue;
+        }
       JobKind kind = job->kind;
       switch (kind)
         {
@@ -511,19 +734,8 @@ seal_thread (gpointer user_data)
             }
           break;
         case JOB_SEGMENT:
-          seal_segment (inc, job);
-          break;
         case JOB_GAP:
-          g_message ("incident %s: gap of %.1f s (%s)", inc->uuid, job->duration_us / 1e6,
-                     job->text);
-          if (!inc->failed &&
-              !ansim_manifest_add_gap (inc->manifest, job->wall_us, job->mono_us,
-                                       job->duration_us, job->text, &error))
-            {
-              inc->failed = TRUE;
-              report_failure (inc, inc->db, "recording a gap", error);
-              g_clear_error (&error);
-            }
+          seal_in_order (inc, g_steal_pointer (&job));
           break;
         case JOB_EVENT:
           /* On disk with the next manifest written. */
@@ -539,7 +751,8 @@ seal_thread (gpointer user_data)
           seal_close (inc, job);
           break;
         }
-      job_free (job);
+      if (job != NULL)
+        job_free (job);
       if (kind == JOB_CLOSE)
         break;
     }
@@ -829,6 +1042,7 @@ recorder_incident_free (RecorderIncident *inc)
   if (inc->thread != NULL)
     g_thread_join (inc->thread);
   recorder_segmenter_free (inc->segmenter);
+  g_queue_clear_full (&inc->held, (GDestroyNotify) job_free);
   ansim_manifest_free (inc->manifest);
   for (guint i = 0; i < RECORDER_N_STREAMS; i++)
     g_clear_pointer (&inc->caps[i], gst_caps_unref);

@@ -151,7 +151,18 @@ typedef struct {
   const char *uploader_socket;    /* the uploader's wake socket, or NULL */
   GHashTable *chain_heads;        /* source name -> its newest incident's chain link
                                    * (incident.c; main context) */
+  gint64 min_free_bytes;          /* [recorder] min_free_mb */
+  gint64 held_cap_bytes;          /* [recorder] held_segments_mb, per incident */
+  /* Segments waiting for disk space, all incidents together, for the
+   * status reply; updated by sealing threads under spool_lock. */
+  GMutex spool_lock;
+  guint held_segments;
+  gint64 held_bytes;
+  guint64 unkept_segments;
 } RecorderContext;
+
+/* Bytes free for the recorder in dir, or -1 if it cannot be told. */
+gint64 recorder_free_bytes (const char *dir);
 
 typedef struct _RecorderIncident RecorderIncident;
 

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/statvfs.h>
 
 #include "db.h"
 #include "evidence.h"
@@ -36,6 +37,7 @@ typedef struct {
   gboolean bodycam_trigger;     /* a second trigger, "bodycam" */
   int pre_event_s;
   int post_event_s;
+  int bitrate_kbps;             /* of source cam; 0: 300 */
   const char *crash_at;         /* ANSIM_TEST_CRASH_AT for the first run */
   const char *expect;           /* what the restart must have done */
 } Setup;
@@ -60,9 +62,10 @@ write_config (Fixture *f, const Setup *s)
     "[trigger desk-button]\ninput = simulated\nlong_press_ms = 600\n\n"
     "[output recording]\nkind = simulated\n\n"
     "[source cam]\nkind = fixed\nwidth = 320\nheight = 240\nframerate = %d\n"
-    "bitrate_kbps = 300\nkeyframe_ms = 1000\n",
+    "bitrate_kbps = %d\nkeyframe_ms = 1000\n",
     f->data_dir, f->spool_dir, f->recipient, s->pre_event_s, s->post_event_s,
-    s->recorder_extra != NULL ? s->recorder_extra : "", FPS);
+    s->recorder_extra != NULL ? s->recorder_extra : "", FPS,
+    s->bitrate_kbps > 0 ? s->bitrate_kbps : 300);
   if (s->bodycam_trigger)
     g_string_append (c, "\n[trigger bodycam]\ninput = simulated\nkind = bodycam\n");
   if (s->two_sources)
