@@ -790,6 +790,14 @@ recorder_free (Recorder *self)
       set_output (self, "acknowledged", FALSE);
     }
   g_clear_pointer (&self->outputs, g_ptr_array_unref);
+  if (self->closing != NULL && self->closing->len > 0)
+    {
+      /* Their sealing threads still run (e.g. waiting for disk space) and
+       * use the context, keys and recipients: left to the process's exit,
+       * which is the next thing after this. */
+      g_message ("leaving %u unfinished incident(s) to the process exit", self->closing->len);
+      return;
+    }
   g_clear_pointer (&self->closing, g_ptr_array_unref);
   g_clear_pointer (&self->slots, g_array_unref);
   g_clear_pointer (&self->ctx.chain_heads, g_hash_table_unref);
