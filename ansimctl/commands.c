@@ -361,6 +361,23 @@ ansimctl_status (int argc, char **argv)
       for (GList *l = names; l != NULL; l = l->next)
         g_print ("  output  %-14s %s\n", (const char *) l->data,
                  json_object_get_boolean_member (outputs, l->data) ? "ON" : "off");
+      JsonObject *spool = json_object_has_member (state, "spool")
+                          ? json_object_get_object_member (state, "spool") : NULL;
+      if (spool != NULL)
+        {
+          gboolean low = json_object_get_boolean_member_with_default (spool, "low", FALSE);
+          g_print ("  spool   %" G_GINT64_FORMAT " MB free (min_free_mb %" G_GINT64_FORMAT ")%s\n",
+                   json_object_get_int_member_with_default (spool, "free_mb", -1),
+                   json_object_get_int_member_with_default (spool, "min_free_mb", -1),
+                   low ? ": DISK FULL, new segments held in memory" : "");
+          gint64 held = json_object_get_int_member_with_default (spool, "held_segments", 0);
+          gint64 dropped = json_object_get_int_member_with_default (spool, "unkept_segments", 0);
+          if (held > 0 || dropped > 0)
+            g_print ("          %" G_GINT64_FORMAT " segment(s) held in memory (%.1f MB), %"
+                     G_GINT64_FORMAT " not kept (declared as disk-full gaps)\n", held,
+                     json_object_get_int_member_with_default (spool, "held_bytes", 0) / 1e6,
+                     dropped);
+        }
     }
 
   g_autofree char *key_path = ansim_config_get_path (config, "recorder", "device_key");

@@ -180,6 +180,17 @@ static const AnsimConfigKey recorder_keys[] = {
     .choices = h264_encoders,
     .help = "H.264 encoder: auto picks the first present of v4l2h264enc (Raspberry Pi "
             "hardware), x264enc, openh264enc, and logs which" },
+  { .key = "min_free_mb", .type = ANSIM_CONFIG_INT, .default_value = "256", .min = 0,
+    .max = 1048576,
+    .help = "below this many MB free in spool_dir the disk counts as full: the recorder logs "
+            "it, reports it in `ansimctl status` and the uploader's heartbeat, records "
+            "`disk-low` in the incident, and holds new segments in memory until space returns "
+            "(it never deletes evidence); 0: only when a write fails for lack of space" },
+  { .key = "held_segments_mb", .type = ANSIM_CONFIG_INT, .default_value = "64", .min = 1,
+    .max = 4096,
+    .help = "memory for segments that cannot be written while the disk is full, per "
+            "incident; they are written in order when space returns. Beyond it segments are "
+            "not kept and the manifest gets a `disk-full` gap entry for their time" },
   { NULL }
 };
 

@@ -6,6 +6,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -777,6 +779,7 @@ struct _AnsimManifest {
   char *desk_id;
   char *trigger_name;
   AnsimTriggerKind trigger_kind;
+  char *source;                            /* version 2; NULL in version 1 */
   gboolean drill;
   char *incident_id;
   gint64 opened_wall_us, opened_mono_us;
@@ -829,6 +832,7 @@ ansim_manifest_free (AnsimManifest *m)
   g_free (m->device_fingerprint);
   g_free (m->desk_id);
   g_free (m->trigger_name);
+  g_free (m->source);
   g_free (m->incident_id);
   g_free (m->close_reason);
   g_free (m->previous_manifest_sha256);
@@ -881,6 +885,8 @@ ansim_manifest_new (const AnsimManifestInfo *info, const AnsimDeviceKey *key, GE
     return invalid (error, "trigger_name: not a name (1 to %d bytes of UTF-8 text)", TEXT_MAX), NULL;
   if (info->trigger_kind != ANSIM_TRIGGER_BUTTON && info->trigger_kind != ANSIM_TRIGGER_BODYCAM)
     return invalid (error, "trigger_kind: unknown kind %d", info->trigger_kind), NULL;
+  if (info->source != NULL && !is_text (info->source))
+    return invalid (error, "source: not a name (1 to %d bytes of UTF-8 text)", TEXT_MAX), NULL;
   if (info->incident_id != NULL && !is_uuid (info->incident_id))
     return invalid (error, "incident_id: \"%s\" is not a lowercase UUID", info->incident_id), NULL;
   if (!check_wall (info->opened_wall_us, "opened_wall", error)
@@ -896,6 +902,7 @@ ansim_manifest_new (const AnsimManifestInfo *info, const AnsimDeviceKey *key, GE
   m->desk_id = g_strdup (info->desk_id);
   m->trigger_name = g_strdup (info->trigger_name);
   m->trigger_kind = info->trigger_kind;
+  m->source = g_strdup (info->source);
   m->drill = info->drill;
   m->incident_id = info->incident_id ? g_strdup (info->incident_id) : g_uuid_string_random ();
   m->opened_wall_us = info->opened_wall_us;
@@ -1180,13 +1187,15 @@ ansim_manifest_to_bytes (const AnsimManifest *m)
   /* Member order is fixed: people read these files. */
   json_builder_begin_object (b);
   add_string (b, "format", ANSIM_MANIFEST_FORMAT);
-  add_int (b, "format_version", ANSIM_MANIFEST_VERSION);
+  add_int (b, "format_version", m->source != NULL ? ANSIM_MANIFEST_VERSION : 1);
   add_string (b, "incident_id", m->incident_id);
   add_string (b, "device_id", m->device_id);
   add_string (b, "device_fingerprint", m->device_fingerprint);
   add_string (b, "desk_id", m->desk_id);
   add_string (b, "trigger_name", m->trigger_name);
   add_string (b, "trigger_kind", trigger_kind_name (m->trigger_kind));
+  if (m->source != NULL)
+    add_string (b, "source", m->source);
   json_builder_set_member_name (b, "drill");
   json_builder_add_boolean_value (b, m->drill);
   add_wall (b, "opened_wall", m->opened_wall_us);
@@ -1294,8 +1303,10 @@ ansim_manifest_write (AnsimManifest *m, const char *dir, const AnsimDeviceKey *k
   /* Manifest before signature: after a crash between the two, the newest
    * manifest is on disk (with a stale signature) and can be closed and
    * signed again; the other order could lose its last entry. */
-  if (!ansim_evidence_write_file (manifest_path, data, len, 0644, TRUE, error)
-      || !ansim_evidence_write_file (sig_path, g_bytes_get_data (sig, NULL),
+  if (!ansim_evidence_write_file (manifest_path, data, len, 0644, TRUE, error))
+    return FALSE;
+  ansim_evidence_crash_point ("manifest-written");
+  if (!ansim_evidence_write_file (sig_path, g_bytes_get_data (sig, NULL),
                                      g_bytes_get_size (sig), 0644, TRUE, error))
     return FALSE;
   ansim_sha256_hex (data, len, m->written_sha256);
@@ -1636,10 +1647,16 @@ parse_event (Obj o, AnsimManifestEvent *ev, GError **error)
 static gboolean
 parse_root (Obj o, AnsimManifest *m, GError **error)
 {
-  static const char *const members[] = {
+  static const char *const members_v1[] = {
     "format", "format_version", "incident_id", "device_id", "device_fingerprint", "desk_id",
     "trigger_name", "trigger_kind", "drill", "opened_wall", "opened_mono_us", "closed_wall",
     "closed_mono_us", "close_reason", "previous_manifest_sha256", "events", "entries", NULL
+  };
+  static const char *const members_v2[] = {
+    "format", "format_version", "incident_id", "device_id", "device_fingerprint", "desk_id",
+    "trigger_name", "trigger_kind", "source", "drill", "opened_wall", "opened_mono_us",
+    "closed_wall", "closed_mono_us", "close_reason", "previous_manifest_sha256", "events",
+    "entries", NULL
   };
   const char *s;
   gint64 version;
@@ -1655,10 +1672,10 @@ parse_root (Obj o, AnsimManifest *m, GError **error)
     return invalid (error, "format: \"%s\" is not \"%s\"", s, ANSIM_MANIFEST_FORMAT);
   if (!get_int (o, "format_version", FALSE, NULL, &version, error))
     return FALSE;
-  if (version != ANSIM_MANIFEST_VERSION)
+  if (version != 1 && version != ANSIM_MANIFEST_VERSION)
     return invalid (error, "format_version: version %" G_GINT64_FORMAT " is not supported "
-                    "(this program reads version %d)", version, ANSIM_MANIFEST_VERSION);
-  if (!only_members (o, members, error))
+                    "(this program reads versions 1 and %d)", version, ANSIM_MANIFEST_VERSION);
+  if (!only_members (o, version == 1 ? members_v1 : members_v2, error))
     return FALSE;
 
   if (!get_string (o, "incident_id", FALSE, &s, error))
@@ -1684,6 +1701,8 @@ parse_root (Obj o, AnsimManifest *m, GError **error)
     m->trigger_kind = ANSIM_TRIGGER_BODYCAM;
   else
     return invalid (error, "trigger_kind: \"%s\" is neither \"button\" nor \"bodycam\"", s);
+  if (version >= 2 && !get_text (o, "source", &m->source, error))
+    return FALSE;
   if ((node = member (o, "drill", error)) == NULL)
     return FALSE;
   if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_BOOLEAN)
@@ -1815,6 +1834,7 @@ const char *ansim_manifest_get_device_id (const AnsimManifest *m) { return m->de
 const char *ansim_manifest_get_device_fingerprint (const AnsimManifest *m) { return m->device_fingerprint; }
 const char *ansim_manifest_get_desk_id (const AnsimManifest *m) { return m->desk_id; }
 const char *ansim_manifest_get_trigger_name (const AnsimManifest *m) { return m->trigger_name; }
+const char *ansim_manifest_get_source (const AnsimManifest *m) { return m->source; }
 AnsimTriggerKind ansim_manifest_get_trigger_kind (const AnsimManifest *m) { return m->trigger_kind; }
 gboolean ansim_manifest_get_drill (const AnsimManifest *m) { return m->drill; }
 gint64 ansim_manifest_get_opened_wall_us (const AnsimManifest *m) { return m->opened_wall_us; }
@@ -1853,7 +1873,8 @@ struct _AnsimSegmentSealer {
   AnsimAgeEncryptor *encryptor;
   EVP_MD_CTX *plain_sha, *cipher_sha;
   gint64 plain_size, cipher_size;
-  gboolean done;
+  gboolean payload_started;
+  gboolean done;               /* listed in the manifest */
 };
 
 static gboolean
@@ -1861,10 +1882,18 @@ sealer_output (const guint8 *data, gsize len, gpointer user_data, GError **error
 {
   AnsimSegmentSealer *s = user_data;
 
+  /* The age header comes first, alone; then the payload's chunks. */
+  gboolean first_chunk = s->cipher_size > 0 && !s->payload_started;
+
   if (!write_all (s->fd, data, len))
     return errno_failed (error, errno, "cannot write", s->tmp_path);
   EVP_DigestUpdate (s->cipher_sha, data, len);
   s->cipher_size += len;
+  if (first_chunk)
+    {
+      s->payload_started = TRUE;
+      ansim_evidence_crash_point ("segment-partial");
+    }
   return TRUE;
 }
 
@@ -1876,7 +1905,8 @@ ansim_segment_sealer_free (AnsimSegmentSealer *s)
   ansim_age_encryptor_free (s->encryptor);
   if (s->fd >= 0)
     close (s->fd);
-  if (s->tmp_path != NULL)
+  /* An unfinished (never listed) temp file is not evidence; a listed one is. */
+  if (s->tmp_path != NULL && !s->done)
     unlink (s->tmp_path);
   EVP_MD_CTX_free (s->plain_sha);
   EVP_MD_CTX_free (s->cipher_sha);
@@ -1930,8 +1960,8 @@ ansim_segment_sealer_write (AnsimSegmentSealer *s, const void *data, gsize len, 
 }
 
 gboolean
-ansim_segment_sealer_finish (AnsimSegmentSealer *s, gint64 start_wall_us, gint64 start_mono_us,
-                             gint64 duration_us, GError **error)
+ansim_segment_sealer_finish_pending (AnsimSegmentSealer *s, gint64 start_wall_us,
+                                     gint64 start_mono_us, gint64 duration_us, GError **error)
 {
   g_return_val_if_fail (s != NULL && !s->done, FALSE);
   char plain_hex[ANSIM_SHA256_HEX_LEN + 1], cipher_hex[ANSIM_SHA256_HEX_LEN + 1];
@@ -1944,10 +1974,16 @@ ansim_segment_sealer_finish (AnsimSegmentSealer *s, gint64 start_wall_us, gint64
                    s->manifest->incident_id, s->index);
       return FALSE;
     }
-  /* Check what the entry will hold before the file gets its final name. */
+  /* Check what the entry will hold before it is added. */
   if (!check_segment (s->manifest, start_wall_us, start_mono_us, duration_us, 0, 0, zero, zero,
                       error))
     return FALSE;
+  if (g_file_test (s->path, G_FILE_TEST_EXISTS))
+    {
+      g_set_error (error, ANSIM_EVIDENCE_ERROR, ANSIM_EVIDENCE_ERROR_EXISTS,
+                   "%s exists already; not replacing it", s->path);
+      return FALSE;
+    }
   if (!ansim_age_encryptor_finish (s->encryptor, error))
     return FALSE;
   if (fsync (s->fd) < 0 || close (s->fd) < 0)
@@ -1956,16 +1992,35 @@ ansim_segment_sealer_finish (AnsimSegmentSealer *s, gint64 start_wall_us, gint64
       return errno_failed (error, errno, "cannot write", s->tmp_path);
     }
   s->fd = -1;
+  ansim_evidence_crash_point ("segment-encrypted");
+  ansim_sha256_finish_hex (s->plain_sha, plain_hex);
+  ansim_sha256_finish_hex (s->cipher_sha, cipher_hex);
+  if (!ansim_manifest_add_segment (s->manifest, start_wall_us, start_mono_us, duration_us,
+                                   s->cipher_size, s->plain_size, plain_hex, cipher_hex, error))
+    return FALSE;
+  /* Listed now: from here on the temp file is evidence, kept even if the
+   * sealer is freed unpublished (the next start reconciles it). */
+  s->done = TRUE;
+  return TRUE;
+}
+
+gboolean
+ansim_segment_sealer_publish (AnsimSegmentSealer *s, GError **error)
+{
+  g_return_val_if_fail (s != NULL && s->done && s->tmp_path != NULL, FALSE);
+
   if (!rename_noreplace (s->tmp_path, s->path, error))
     return FALSE;
   g_clear_pointer (&s->tmp_path, g_free);
-  s->done = TRUE;
-  if (!fsync_dir (s->dir, error))
-    return FALSE;
-  ansim_sha256_finish_hex (s->plain_sha, plain_hex);
-  ansim_sha256_finish_hex (s->cipher_sha, cipher_hex);
-  return ansim_manifest_add_segment (s->manifest, start_wall_us, start_mono_us, duration_us,
-                                     s->cipher_size, s->plain_size, plain_hex, cipher_hex, error);
+  return fsync_dir (s->dir, error);
+}
+
+gboolean
+ansim_segment_sealer_finish (AnsimSegmentSealer *s, gint64 start_wall_us, gint64 start_mono_us,
+                             gint64 duration_us, GError **error)
+{
+  return ansim_segment_sealer_finish_pending (s, start_wall_us, start_mono_us, duration_us, error)
+    && ansim_segment_sealer_publish (s, error);
 }
 
 gboolean
@@ -1979,6 +2034,129 @@ ansim_manifest_seal_segment (AnsimManifest *manifest, const char *dir,
 
   return s != NULL && ansim_segment_sealer_write (s, plaintext, len, error)
     && ansim_segment_sealer_finish (s, start_wall_us, start_mono_us, duration_us, error);
+}
+
+gboolean
+ansim_manifest_seal_segment_durable (AnsimManifest *manifest, const char *dir,
+                                     const AnsimDeviceKey *key,
+                                     AnsimAgeRecipient *const *recipients, guint n_recipients,
+                                     const void *plaintext, gsize len, gint64 start_wall_us,
+                                     gint64 start_mono_us, gint64 duration_us, GError **error)
+{
+  g_autoptr (AnsimSegmentSealer) s =
+    ansim_segment_sealer_new (manifest, dir, recipients, n_recipients, error);
+
+  if (s == NULL || !ansim_segment_sealer_write (s, plaintext, len, error)
+      || !ansim_segment_sealer_finish_pending (s, start_wall_us, start_mono_us, duration_us, error)
+      || !ansim_manifest_write (manifest, dir, key, error))
+    return FALSE;
+  ansim_evidence_crash_point ("manifest-signed");
+  if (!ansim_segment_sealer_publish (s, error))
+    return FALSE;
+  ansim_evidence_crash_point ("segment-renamed");
+  return TRUE;
+}
+
+static gboolean
+same_file_hash (const char *path, const AnsimManifestEntry *e, GError **error)
+{
+  g_autoptr (EVP_MD_CTX) sha = ansim_sha256_new ();
+  g_autofree guint8 *buf = g_malloc (IO_CHUNK);
+  char hex[ANSIM_SHA256_HEX_LEN + 1];
+  gint64 size = 0;
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+
+  if (fd < 0)
+    return errno_failed (error, errno, "cannot open", path);
+  for (;;)
+    {
+      ssize_t n = read (fd, buf, IO_CHUNK);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          int saved = errno;
+          close (fd);
+          return errno_failed (error, saved, "cannot read", path);
+        }
+      if (n == 0)
+        break;
+      EVP_DigestUpdate (sha, buf, n);
+      size += n;
+    }
+  close (fd);
+  ansim_sha256_finish_hex (sha, hex);
+  if (size != e->cipher_size || !g_str_equal (hex, e->sha256_cipher))
+    {
+      g_set_error (error, ANSIM_EVIDENCE_ERROR, ANSIM_EVIDENCE_ERROR_STATE,
+                   "%s (%" G_GINT64_FORMAT " bytes, SHA-256 %s) is not what the manifest records "
+                   "for %s (%" G_GINT64_FORMAT " bytes, %s)", path, size, hex, e->file,
+                   e->cipher_size, e->sha256_cipher);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+ansim_incident_adopt_temp_segment (const char *dir, const char *tmp_name,
+                                   const AnsimManifest *manifest, GError **error)
+{
+  g_autofree char *target = NULL;
+  const char *tail = strstr (tmp_name, ".tmp-");
+
+  if (tmp_name[0] != '.' || tail == NULL)
+    {
+      g_set_error (error, ANSIM_EVIDENCE_ERROR, ANSIM_EVIDENCE_ERROR_STATE,
+                   "%s is not a temporary file name", tmp_name);
+      return FALSE;
+    }
+  target = g_strndup (tmp_name + 1, tail - tmp_name - 1);
+  const AnsimManifestEntry *entry = NULL;
+  for (guint p = 0; p < manifest->entries->len; p++)
+    {
+      const AnsimManifestEntry *e = &g_array_index (manifest->entries, AnsimManifestEntry, p);
+      if (e->kind == ANSIM_ENTRY_SEGMENT && g_str_equal (e->file, target))
+        entry = e;
+    }
+  if (entry == NULL)
+    {
+      g_set_error (error, ANSIM_EVIDENCE_ERROR, ANSIM_EVIDENCE_ERROR_STATE,
+                   "%s: the manifest lists no %s", tmp_name, target);
+      return FALSE;
+    }
+  g_autofree char *from = g_build_filename (dir, tmp_name, NULL);
+  g_autofree char *to = g_build_filename (dir, target, NULL);
+  return same_file_hash (from, entry, error) && rename_noreplace (from, to, error)
+    && fsync_dir (dir, error);
+}
+
+/* ---- test crash points ------------------------------------------------------------ */
+
+void
+ansim_evidence_crash_point (const char *point)
+{
+  static gsize parsed = 0;
+  static char *want;
+  static gint target = 1;
+  static gint passes;
+
+  if (g_once_init_enter (&parsed))
+    {
+      const char *env = g_getenv ("ANSIM_TEST_CRASH_AT");
+      if (env != NULL && *env != '\0')
+        {
+          const char *colon = strchr (env, ':');
+          want = colon != NULL ? g_strndup (env, colon - env) : g_strdup (env);
+          if (colon != NULL)
+            target = MAX (1, atoi (colon + 1));
+        }
+      g_once_init_leave (&parsed, 1);
+    }
+  if (want == NULL || strcmp (point, want) != 0 || g_atomic_int_add (&passes, 1) + 1 < target)
+    return;
+  /* The same as a power cut or kill -9: no cleanup, no buffered output. */
+  g_printerr ("ANSIM_TEST_CRASH_AT=%s:%d reached: killing this process\n", want, target);
+  raise (SIGKILL);
 }
 
 /* ---- verification ------------------------------------------------------------------- */
@@ -2193,21 +2371,66 @@ check_previous (Verify *v, GError **error)
   g_autofree char *path = g_file_test (given, G_FILE_TEST_IS_DIR)
     ? g_build_filename (given, ANSIM_MANIFEST_NAME, NULL) : g_strdup (given);
   g_autoptr (GBytes) bytes = read_small_file (path, ANSIM_MANIFEST_MAX_SIZE, error);
+  g_autoptr (AnsimManifest) pm = NULL;
+  g_autoptr (GError) parse_error = NULL;
   char hex[ANSIM_SHA256_HEX_LEN + 1];
 
   if (bytes == NULL)
     return FALSE;
   ansim_sha256_hex (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes), hex);
   if (recorded == NULL)
+    {
+      report (v->r, ANSIM_FINDING_BROKEN_CHAIN, -1,
+              "the manifest records no previous incident, but %s was given as its predecessor",
+              path);
+      return TRUE;
+    }
+  if (!g_str_equal (hex, recorded))
+    {
+      report (v->r, ANSIM_FINDING_BROKEN_CHAIN, -1,
+              "the previous incident's manifest %s has SHA-256 %s, but this incident chains to %s",
+              path, hex, recorded);
+      return TRUE;
+    }
+  /* The bytes are the ones chained to; they must also be a predecessor
+   * this incident can have: the same device and source, closed, earlier. */
+  pm = ansim_manifest_parse (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes),
+                             &parse_error);
+  if (pm == NULL)
+    {
+      report (v->r, ANSIM_FINDING_BROKEN_CHAIN, -1, "the previous incident's manifest %s: %s",
+              path, parse_error->message);
+      return TRUE;
+    }
+  if (!g_str_equal (pm->device_fingerprint, v->m->device_fingerprint)
+      || !g_str_equal (pm->device_id, v->m->device_id))
     report (v->r, ANSIM_FINDING_BROKEN_CHAIN, -1,
-            "the manifest records no previous incident, but %s was given as its predecessor",
-            path);
-  else if (!g_str_equal (hex, recorded))
+            "the previous incident %s is of device %s (key %s), this one of device %s (key %s): "
+            "incidents chain within one device", pm->incident_id, pm->device_id,
+            pm->device_fingerprint, v->m->device_id, v->m->device_fingerprint);
+  else if (v->m->source != NULL && pm->source != NULL && !g_str_equal (pm->source, v->m->source))
     report (v->r, ANSIM_FINDING_BROKEN_CHAIN, -1,
-            "the previous incident's manifest %s has SHA-256 %s, but this incident chains to %s",
-            path, hex, recorded);
+            "the previous incident %s was recorded by source %s, this one by source %s: each "
+            "source's incidents form their own chain", pm->incident_id, pm->source,
+            v->m->source);
+  else if (v->m->source == NULL && pm->source != NULL)
+    report (v->r, ANSIM_FINDING_BROKEN_CHAIN, -1,
+            "the previous incident %s names source %s, but this one (format version 1) names "
+            "none: a version 1 incident cannot follow a version 2 one", pm->incident_id,
+            pm->source);
+  else if (!pm->closed)
+    report (v->r, ANSIM_FINDING_BROKEN_CHAIN, -1,
+            "the previous incident %s is still open in %s: an incident chains to its "
+            "predecessor's final manifest", pm->incident_id, path);
+  else if (g_str_equal (pm->incident_id, v->m->incident_id))
+    report (v->r, ANSIM_FINDING_BROKEN_CHAIN, -1, "%s is this incident's own manifest", path);
   else
-    report (v->r, ANSIM_FINDING_INFO, -1, "chained to the previous incident's manifest %s", path);
+    {
+      g_autofree char *of = pm->source != NULL ? g_strdup_printf (" (source %s)", pm->source)
+                                               : g_strdup ("");
+      report (v->r, ANSIM_FINDING_INFO, -1, "chained to the previous incident's manifest %s%s",
+              path, of);
+    }
   return TRUE;
 }
 

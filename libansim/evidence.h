@@ -26,7 +26,7 @@ typedef enum {
 } AnsimEvidenceErrorCode;
 
 #define ANSIM_MANIFEST_FORMAT "ansim-incident-manifest"
-#define ANSIM_MANIFEST_VERSION 1
+#define ANSIM_MANIFEST_VERSION 2                 /* 2 adds "source"; 1 is still read */
 #define ANSIM_MANIFEST_NAME "manifest.json"
 #define ANSIM_MANIFEST_SIG_NAME "manifest.json.sig"
 #define ANSIM_DEVICE_PUB_NAME "device.pub.pem"   /* the device's public key, beside the manifest */
@@ -127,6 +127,10 @@ typedef struct {
   const char *desk_id;
   const char *trigger_name;       /* e.g. "desk-button" */
   AnsimTriggerKind trigger_kind;
+  /* The capture source that records it (e.g. "cam"): each source's
+   * incidents form their own chain. NULL: a version 1 manifest, without
+   * the member (one chain per device). */
+  const char *source;
   gboolean drill;                 /* a training run, not a real incident */
   const char *incident_id;        /* lowercase UUID; NULL: a new random one */
   gint64 opened_wall_us;          /* g_get_real_time () at the trigger */
@@ -202,6 +206,7 @@ const char *ansim_manifest_get_device_id (const AnsimManifest *manifest);
 const char *ansim_manifest_get_device_fingerprint (const AnsimManifest *manifest);
 const char *ansim_manifest_get_desk_id (const AnsimManifest *manifest);
 const char *ansim_manifest_get_trigger_name (const AnsimManifest *manifest);
+const char *ansim_manifest_get_source (const AnsimManifest *manifest);   /* NULL in version 1 */
 AnsimTriggerKind ansim_manifest_get_trigger_kind (const AnsimManifest *manifest);
 gboolean ansim_manifest_get_drill (const AnsimManifest *manifest);
 gint64 ansim_manifest_get_opened_wall_us (const AnsimManifest *manifest);
@@ -228,12 +233,21 @@ const char *ansim_manifest_get_chain_start (const AnsimManifest *manifest);
 /* ---- sealing segments ----------------------------------------------------- */
 
 /* Seals one segment while it is produced: the plaintext goes through
- * SHA-256 and age encryption straight into a hidden temp file in dir, so it
- * never touches the disk unencrypted. finish() fsyncs, renames it to
- * ansim_manifest_next_segment_name() (never replacing a file), fsyncs dir
- * and adds the segment entry; then write the manifest. The manifest is
- * borrowed and must outlive the sealer; no other entry may be added to it
- * meanwhile. Freeing an unfinished sealer removes its temp file. */
+ * SHA-256 and age encryption straight into a hidden temp file in dir
+ * (".seg-NNNNNN.mkv.age.tmp-XXXXXX"), so it never touches the disk
+ * unencrypted. The manifest is borrowed and must outlive the sealer; no
+ * other entry may be added to it meanwhile.
+ *
+ * The crash-safe order (docs/evidence-format.md, "Sealing order"):
+ * finish_pending() fsyncs the temp file and adds the segment entry; then
+ * write the manifest; then publish() renames the temp file to
+ * ansim_manifest_next_segment_name() (never replacing a file) and fsyncs
+ * dir. So a file under its final name is always listed by a durable
+ * manifest; after a crash in between, ansim_incident_adopt_temp_segment()
+ * completes the rename. finish() is finish_pending() then publish() at
+ * once, for tools that write the manifest afterwards.
+ * Freeing a sealer before finish_pending() removes its temp file (it was
+ * never listed); after it, the temp file is kept. */
 typedef struct _AnsimSegmentSealer AnsimSegmentSealer;
 
 AnsimSegmentSealer *ansim_segment_sealer_new (AnsimManifest *manifest, const char *dir,
@@ -241,16 +255,38 @@ AnsimSegmentSealer *ansim_segment_sealer_new (AnsimManifest *manifest, const cha
                                               guint n_recipients, GError **error);
 gboolean ansim_segment_sealer_write (AnsimSegmentSealer *sealer, const void *data, gsize len,
                                      GError **error);
+gboolean ansim_segment_sealer_finish_pending (AnsimSegmentSealer *sealer, gint64 start_wall_us,
+                                              gint64 start_mono_us, gint64 duration_us,
+                                              GError **error);
+gboolean ansim_segment_sealer_publish (AnsimSegmentSealer *sealer, GError **error);
 gboolean ansim_segment_sealer_finish (AnsimSegmentSealer *sealer, gint64 start_wall_us,
                                       gint64 start_mono_us, gint64 duration_us, GError **error);
 void ansim_segment_sealer_free (AnsimSegmentSealer *sealer);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (AnsimSegmentSealer, ansim_segment_sealer_free)
 
-/* The same for a segment held in memory. */
+/* The same for a segment held in memory (finish() order: for tools and
+ * tests that write the manifest afterwards). */
 gboolean ansim_manifest_seal_segment (AnsimManifest *manifest, const char *dir,
                                       AnsimAgeRecipient *const *recipients, guint n_recipients,
                                       const void *plaintext, gsize len, gint64 start_wall_us,
                                       gint64 start_mono_us, gint64 duration_us, GError **error);
+/* A segment held in memory, in the crash-safe order: temp file fsynced,
+ * entry added, manifest written and signed (key), then the rename. What
+ * the recorder uses. */
+gboolean ansim_manifest_seal_segment_durable (AnsimManifest *manifest, const char *dir,
+                                              const AnsimDeviceKey *key,
+                                              AnsimAgeRecipient *const *recipients,
+                                              guint n_recipients, const void *plaintext,
+                                              gsize len, gint64 start_wall_us,
+                                              gint64 start_mono_us, gint64 duration_us,
+                                              GError **error);
+/* After a crash: dir/tmp_name (".NAME.tmp-XXXXXX") holds the complete
+ * ciphertext of segment NAME that manifest lists: checks its size and
+ * SHA-256 against the entry, renames it to NAME (never replacing a file)
+ * and fsyncs dir. Fails (changing nothing) when the manifest does not list
+ * NAME or the bytes differ. */
+gboolean ansim_incident_adopt_temp_segment (const char *dir, const char *tmp_name,
+                                            const AnsimManifest *manifest, GError **error);
 
 /* Writes path atomically: hidden temp file in the same directory with
  * mode, fsync, rename (or, when replace is FALSE, link, failing with
@@ -333,5 +369,17 @@ AnsimVerifyReport *ansim_incident_verify (const char *dir, const AnsimVerifyOpti
                                           GError **error);
 void ansim_verify_report_free (AnsimVerifyReport *report);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (AnsimVerifyReport, ansim_verify_report_free)
+
+/* ---- testing ---------------------------------------------------------------- */
+
+/* A deterministic crash for tests: when ANSIM_TEST_CRASH_AT is "POINT" or
+ * "POINT:N" and this is the Nth time (default 1) POINT is reached in this
+ * process, the process kills itself with SIGKILL, like kill -9 or a power
+ * cut. Points: segment-partial (half a segment's ciphertext written),
+ * segment-encrypted (temp file fsynced, not yet listed), manifest-written
+ * (manifest.json replaced, signature not yet), manifest-signed (both
+ * written, segment not yet renamed), segment-renamed (segment in place,
+ * database rows not yet written). No effect without the variable. */
+void ansim_evidence_crash_point (const char *point);
 
 G_END_DECLS

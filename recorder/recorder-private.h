@@ -163,10 +163,13 @@ void recorder_source_get_state (RecorderSource *src, RecorderSourceState *out_st
 gboolean recorder_source_wait_ready (RecorderSource *src, guint timeout_ms, GError **error);
 
 /* ---- incident.c: one source's recording of one incident ----------------- */
+/* Main context, except where said; the sealing itself runs on a thread of
+ * the incident's own (see incident.c). */
 
 /* What incidents share, owned by the recorder. */
 typedef struct {
-  sqlite3 *db;
+  sqlite3 *db;                    /* the main context's connection */
+  const char *db_path;            /* each sealing thread opens its own */
   const char *desk_id;
   const char *device_id;
   AnsimDeviceKey *device_key;
@@ -176,11 +179,25 @@ typedef struct {
   gint64 post_event_us;
   gint64 max_incident_us;
   const char *uploader_socket;    /* the uploader's wake socket, or NULL */
+  GHashTable *chain_heads;        /* source name -> its newest incident's chain link
+                                   * (incident.c; main context) */
+  gint64 min_free_bytes;          /* [recorder] min_free_mb */
+  gint64 held_cap_bytes;          /* [recorder] held_segments_mb, per incident */
+  /* Segments waiting for disk space, all incidents together, for the
+   * status reply; updated by sealing threads under spool_lock. */
+  GMutex spool_lock;
+  guint held_segments;
+  gint64 held_bytes;
+  guint64 unkept_segments;
 } RecorderContext;
+
+/* Bytes free for the recorder in dir, or -1 if it cannot be told. */
+gint64 recorder_free_bytes (const char *dir);
 
 typedef struct _RecorderIncident RecorderIncident;
 
-/* The incident has been closed (and written) or failed; free it now. */
+/* The incident has been closed (and written) or failed; free it now.
+ * Runs on the context that opened the incident. */
 typedef void (*RecorderIncidentClosedFunc) (RecorderIncident *inc, gpointer user_data);
 
 /* Opens an incident for src at the trigger's edge time: database row,
@@ -191,9 +208,11 @@ RecorderIncident *recorder_incident_open (RecorderContext *ctx, RecorderSource *
                                           gint64 edge_mono_us, gint64 notice_mono_us,
                                           RecorderIncidentClosedFunc closed_func,
                                           gpointer user_data, GError **error);
-/* Writes the signed manifest with the press and notice events and starts
- * recording (pre-event ring, then live). On failure the row is closed as
- * "interrupted"; free the incident. */
+/* Starts recording (pre-event ring, then live) and the incident's sealing
+ * thread, which writes the signed manifest with the press and notice
+ * events first (chained to the same source's previous incident once that
+ * one is closed). On failure the row is closed as "interrupted"; free the
+ * incident. */
 gboolean recorder_incident_start (RecorderIncident *inc, GError **error);
 /* Another press of a trigger: an event of the incident, and the post-event
  * time starts again from it. */

@@ -25,6 +25,7 @@ struct _Recorder {
   char *desk_id;
   char *device_id;
   char *spool_dir;
+  char *database;
   char *uploader_socket;
   char *notice_sound;
   sqlite3 *db;
@@ -38,6 +39,8 @@ struct _Recorder {
   GPtrArray *closing;           /* RecorderIncident* ending, not yet closed */
   GstElement *notice;           /* the notice sound playing, or NULL */
   guint stats_timer;
+  guint disk_timer;
+  gboolean disk_low;            /* as last logged */
   guint ack_timer;              /* polls for "acknowledged" while incidents are open */
 };
 
@@ -602,6 +605,65 @@ add_sources_status (JsonBuilder *b, gpointer user_data)
   json_builder_end_array (b);
 }
 
+static gboolean
+disk_is_low (Recorder *self, gint64 free_bytes)
+{
+  return free_bytes >= 0 && free_bytes < self->ctx.min_free_bytes;
+}
+
+/* The spool's free space, logged when it falls below min_free_mb and when
+ * it is back, incident or not (incidents also record it). */
+static gboolean
+check_disk (gpointer user_data)
+{
+  Recorder *self = user_data;
+  gint64 free_bytes = recorder_free_bytes (self->spool_dir);
+  gboolean low = disk_is_low (self, free_bytes);
+
+  if (low && !self->disk_low)
+    g_warning ("spool %s: %.1f MB free, below min_free_mb (%" G_GINT64_FORMAT "): recordings are "
+               "held in memory until space returns; nothing is deleted to make room (the "
+               "uploader frees space once the panel has confirmed what it stored)",
+               self->spool_dir, free_bytes / 1048576.0, self->ctx.min_free_bytes / 1048576);
+  else if (!low && self->disk_low)
+    g_message ("spool %s: %.1f MB free again", self->spool_dir, free_bytes / 1048576.0);
+  self->disk_low = low;
+  return G_SOURCE_CONTINUE;
+}
+
+/* The "spool" member of the control socket's status reply (and so of the
+ * uploader's heartbeat). */
+static char *
+spool_status (gpointer user_data)
+{
+  Recorder *self = user_data;
+  gint64 free_bytes = recorder_free_bytes (self->spool_dir);
+
+  g_mutex_lock (&self->ctx.spool_lock);
+  guint held = self->ctx.held_segments;
+  gint64 held_bytes = self->ctx.held_bytes;
+  guint64 unkept = self->ctx.unkept_segments;
+  g_mutex_unlock (&self->ctx.spool_lock);
+  return g_strdup_printf ("{\"free_mb\":%" G_GINT64_FORMAT ",\"min_free_mb\":%" G_GINT64_FORMAT
+                          ",\"low\":%s,\"held_segments\":%u,\"held_bytes\":%" G_GINT64_FORMAT
+                          ",\"unkept_segments\":%" G_GUINT64_FORMAT "}",
+                          free_bytes >= 0 ? free_bytes / 1048576 : -1,
+                          self->ctx.min_free_bytes / 1048576,
+                          disk_is_low (self, free_bytes) || held > 0 ? "true" : "false", held,
+                          held_bytes, unkept);
+}
+
+/* The recorder's members of the control socket's status reply (and so
+ * of the uploader's heartbeat): "sources" and "spool". */
+static void
+add_status (JsonBuilder *b, gpointer user_data)
+{
+  add_sources_status (b, user_data);
+  g_autofree char *spool = spool_status (user_data);
+  json_builder_set_member_name (b, "spool");
+  json_builder_add_value (b, json_from_string (spool, NULL));
+}
+
 /* Reports what the pre-event buffers hold, so memory use is visible. */
 static gboolean
 log_prebuffer_stats (gpointer user_data)
@@ -642,7 +704,8 @@ recorder_new_with_device_key (AnsimConfig *config, AnsimDeviceKey *device_key, G
   g_autofree char *data_dir = ansim_config_get_path (config, "recorder", "data_dir");
   self->spool_dir = ansim_config_get_path (config, "recorder", "spool_dir");
   self->uploader_socket = ansim_config_get_path (config, "recorder", "uploader_socket");
-  g_autofree char *database = ansim_config_get_path (config, "recorder", "database");
+  self->database = ansim_config_get_path (config, "recorder", "database");
+  const char *database = self->database;
   g_autofree char *socket_path = ansim_config_get_path (config, "recorder", "control_socket");
   if (!make_dir (data_dir, error) || !make_dir (self->spool_dir, error))
     return NULL;
@@ -654,6 +717,7 @@ recorder_new_with_device_key (AnsimConfig *config, AnsimDeviceKey *device_key, G
     return NULL;
   self->ctx = (RecorderContext) {
     .db = self->db,
+    .db_path = self->database,
     .desk_id = self->desk_id,
     .device_id = self->device_id,
     .device_key = self->device_key,
@@ -663,7 +727,10 @@ recorder_new_with_device_key (AnsimConfig *config, AnsimDeviceKey *device_key, G
     .post_event_us = ansim_config_get_int (config, "recorder", "post_event_seconds") * G_USEC_PER_SEC,
     .max_incident_us = ansim_config_get_int (config, "recorder", "max_incident_seconds") * G_USEC_PER_SEC,
     .uploader_socket = self->uploader_socket,
+    .min_free_bytes = (gint64) ansim_config_get_int (config, "recorder", "min_free_mb") * 1024 * 1024,
+    .held_cap_bytes = (gint64) ansim_config_get_int (config, "recorder", "held_segments_mb") * 1024 * 1024,
   };
+  g_mutex_init (&self->ctx.spool_lock);
   if (self->device_key != NULL && !recorder_incidents_close_interrupted (&self->ctx, error))
     return NULL;
   if (!open_outputs (self, error))
@@ -682,8 +749,10 @@ recorder_new_with_device_key (AnsimConfig *config, AnsimDeviceKey *device_key, G
     hw_control_add_input (self->control, g_ptr_array_index (self->inputs, i));
   for (guint i = 0; i < self->outputs->len; i++)
     hw_control_add_output (self->control, g_ptr_array_index (self->outputs, i));
-  hw_control_set_status_func (self->control, add_sources_status, self);
+  hw_control_set_status_func (self->control, add_status, self);
   self->stats_timer = g_timeout_add_seconds (60, log_prebuffer_stats, self);
+  check_disk (self);
+  self->disk_timer = g_timeout_add_seconds (10, check_disk, self);
 
   g_message ("desk %s ready: %u trigger(s), %u output(s), %u source(s), database %s, "
              "control socket %s", self->desk_id, self->inputs->len, self->outputs->len,
@@ -759,6 +828,8 @@ recorder_free (Recorder *self)
     close_for_shutdown (self);
   if (self->stats_timer != 0)
     g_source_remove (self->stats_timer);
+  if (self->disk_timer != 0)
+    g_source_remove (self->disk_timer);
   if (self->ack_timer != 0)
     g_source_remove (self->ack_timer);
   if (self->notice != NULL)
@@ -774,13 +845,25 @@ recorder_free (Recorder *self)
       set_output (self, "acknowledged", FALSE);
     }
   g_clear_pointer (&self->outputs, g_ptr_array_unref);
+  if (self->closing != NULL && self->closing->len > 0)
+    {
+      /* Their sealing threads still run (e.g. waiting for disk space) and
+       * use the context, keys and recipients: left to the process's exit,
+       * which is the next thing after this. */
+      g_message ("leaving %u unfinished incident(s) to the process exit", self->closing->len);
+      return;
+    }
   g_clear_pointer (&self->closing, g_ptr_array_unref);
   g_clear_pointer (&self->slots, g_array_unref);
+  g_clear_pointer (&self->ctx.chain_heads, g_hash_table_unref);
+  if (self->ctx.desk_id != NULL)
+    g_mutex_clear (&self->ctx.spool_lock);
   g_clear_pointer (&self->recipients, g_ptr_array_unref);
   g_clear_pointer (&self->db, sqlite3_close);
   ansim_device_key_free (self->device_key);
   g_free (self->notice_sound);
   g_free (self->spool_dir);
+  g_free (self->database);
   g_free (self->uploader_socket);
   g_free (self->device_id);
   g_free (self->desk_id);

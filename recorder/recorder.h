@@ -26,6 +26,10 @@ Recorder *recorder_new_with_device_key (AnsimConfig *config, AnsimDeviceKey *dev
  * keyframe to its newest frame, and bytes of encoded media. */
 void recorder_get_prebuffer_stats (Recorder *self, const char *source, double *out_seconds,
                                    gsize *out_bytes);
+/* Closes open incidents as "shutdown", waiting up to 10 s for their last
+ * segments. Incidents that cannot finish by then (e.g. waiting for disk
+ * space) are left running, with what they use, to the process's exit,
+ * which must follow; the next start closes them as "interrupted". */
 void recorder_free (Recorder *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (Recorder, recorder_free)
 

@@ -505,6 +505,97 @@ has_finding (AnsimVerifyReport *r, AnsimFindingKind kind, const char *text)
   return FALSE;
 }
 
+static AnsimManifest *
+new_manifest_of (const AnsimDeviceKey *key, const char *source, const char *previous,
+                 gint64 opened_s)
+{
+  g_autoptr (GError) error = NULL;
+  AnsimManifestInfo info = {
+    .device_id = "board-7f3a",
+    .desk_id = "desk-3",
+    .trigger_name = "desk-button",
+    .trigger_kind = ANSIM_TRIGGER_BUTTON,
+    .source = source,
+    .opened_wall_us = WALL0 + opened_s * G_USEC_PER_SEC,
+    .opened_mono_us = opened_s * G_USEC_PER_SEC,
+    .previous_manifest_sha256 = previous,
+  };
+  AnsimManifest *m = ansim_manifest_new (&info, key, &error);
+  g_assert_no_error (error);
+  return m;
+}
+
+/* One chain per device and source: a predecessor whose bytes match but
+ * that is another source's, still open, or another device's is a broken
+ * chain; version 2 round-trips its source. */
+static void
+test_chain_per_source (Fixture *f, G_GNUC_UNUSED gconstpointer data)
+{
+  g_autoptr (AnsimDeviceKey) key = new_key (f, "device.pem");
+  g_autoptr (AnsimDeviceKey) other_key = new_key (f, "other.pem");
+  g_autoptr (GError) error = NULL;
+  g_autofree char *cam = path_in (f, "cam");
+  g_autofree char *open_cam = path_in (f, "open-cam");
+  g_autofree char *other = path_in (f, "other-device");
+  g_autofree char *next = path_in (f, "next");
+
+  g_autoptr (AnsimManifest) a = new_manifest_of (key, "cam", NULL, 10);
+  g_assert_true (ansim_manifest_close (a, "post-event", WALL0 + 20 * G_USEC_PER_SEC,
+                                       20 * G_USEC_PER_SEC, &error));
+  g_assert_true (ansim_manifest_write (a, cam, key, &error));
+  g_assert_no_error (error);
+  g_autoptr (AnsimManifest) parsed = ansim_manifest_load (cam, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (ansim_manifest_get_source (parsed), ==, "cam");
+  g_autoptr (GBytes) text = ansim_manifest_to_bytes (a);
+  g_assert_nonnull (g_strstr_len (g_bytes_get_data (text, NULL), g_bytes_get_size (text),
+                                  "\"format_version\" : 2"));
+
+  /* The same source: accepted. */
+  g_autoptr (AnsimManifest) b = new_manifest_of (key, "cam", ansim_manifest_get_written_sha256 (a),
+                                                 30);
+  g_assert_true (ansim_manifest_write (b, next, key, &error));
+  g_assert_no_error (error);
+  assert_clean (next, key, NULL, cam);
+
+  /* Another source chained to cam's manifest (the old per-device rule). */
+  g_autofree char *body = path_in (f, "body");
+  g_autoptr (AnsimManifest) c = new_manifest_of (key, "body", ansim_manifest_get_written_sha256 (a),
+                                                 30);
+  g_assert_true (ansim_manifest_write (c, body, key, &error));
+  {
+    g_autoptr (AnsimVerifyReport) r = verify_dir (body, key, NULL, cam);
+    g_assert_true (has_finding (r, ANSIM_FINDING_BROKEN_CHAIN, "each source's incidents"));
+  }
+
+  /* A predecessor still open. */
+  g_autoptr (AnsimManifest) o = new_manifest_of (key, "cam", NULL, 10);
+  g_assert_true (ansim_manifest_write (o, open_cam, key, &error));
+  g_autofree char *after_open = path_in (f, "after-open");
+  g_autoptr (AnsimManifest) d = new_manifest_of (key, "cam", ansim_manifest_get_written_sha256 (o),
+                                                 30);
+  g_assert_true (ansim_manifest_write (d, after_open, key, &error));
+  {
+    g_autoptr (AnsimVerifyReport) r = verify_dir (after_open, key, NULL, open_cam);
+    g_assert_true (has_finding (r, ANSIM_FINDING_BROKEN_CHAIN, "still open"));
+  }
+
+  /* Another device's incident. */
+  g_autoptr (AnsimManifest) x = new_manifest_of (other_key, "cam", NULL, 10);
+  g_assert_true (ansim_manifest_close (x, "post-event", WALL0 + 20 * G_USEC_PER_SEC,
+                                       20 * G_USEC_PER_SEC, &error));
+  g_assert_true (ansim_manifest_write (x, other, other_key, &error));
+  g_autofree char *after_other = path_in (f, "after-other");
+  g_autoptr (AnsimManifest) e = new_manifest_of (key, "cam", ansim_manifest_get_written_sha256 (x),
+                                                 30);
+  g_assert_true (ansim_manifest_write (e, after_other, key, &error));
+  g_assert_no_error (error);
+  {
+    g_autoptr (AnsimVerifyReport) r = verify_dir (after_other, key, NULL, other);
+    g_assert_true (has_finding (r, ANSIM_FINDING_BROKEN_CHAIN, "chain within one device"));
+  }
+}
+
 static GBytes *
 media (gsize len, guint8 seed)
 {
@@ -668,7 +759,9 @@ test_parse_rejects (Fixture *f, G_GNUC_UNUSED gconstpointer data)
     { "nul", "board-7f3a", "board\\u0000", "NUL character", ANSIM_EVIDENCE_ERROR_MALFORMED },
     { "control", "board-7f3a", "board\\n7f3a", "device_id", ANSIM_EVIDENCE_ERROR_MALFORMED },
     { "format", "ansim-incident-manifest", "other", "format:", ANSIM_EVIDENCE_ERROR_MALFORMED },
-    { "version", "\"format_version\" : 1", "\"format_version\" : 2", "format_version: version 2", ANSIM_EVIDENCE_ERROR_MALFORMED },
+    { "version", "\"format_version\" : 1", "\"format_version\" : 3", "format_version: version 3", ANSIM_EVIDENCE_ERROR_MALFORMED },
+    { "v2-without-source", "\"format_version\" : 1", "\"format_version\" : 2", "source: missing", ANSIM_EVIDENCE_ERROR_MALFORMED },
+    { "v1-with-source", "\"drill\" :", "\"source\" : \"cam\", \"drill\" :", "source: unknown member", ANSIM_EVIDENCE_ERROR_MALFORMED },
     { "missing", "\"device_id\" : \"board-7f3a\",", "", "device_id: missing", ANSIM_EVIDENCE_ERROR_MALFORMED },
     { "unknown", "\"drill\" :", "\"extra\" : 1, \"drill\" :", "extra: unknown member", ANSIM_EVIDENCE_ERROR_MALFORMED },
     { "duplicate", "\"drill\" :", "\"desk_id\" : \"evil\", \"drill\" :", "desk_id: member appears twice", ANSIM_EVIDENCE_ERROR_MALFORMED },
@@ -884,6 +977,7 @@ main (int argc, char **argv)
   ADD ("device-key/invalid", test_key_invalid, NULL);
   ADD ("manifest/round-trip", test_round_trip, NULL);
   ADD ("manifest/chain", test_chain, NULL);
+  ADD ("manifest/chain-per-source", test_chain_per_source, NULL);
   ADD ("manifest/builder-errors", test_builder_errors, NULL);
   ADD ("manifest/incremental", test_incremental, NULL);
   ADD ("manifest/sealer", test_sealer, NULL);
