@@ -256,6 +256,7 @@ on_new_sample (GstAppSink *sink, Capture *cap, RecorderStream stream)
   /* A camera with its own sound, (re)started: its sound before the first
    * keyframe would sit in the segment before the gap (a recording starts
    * at a keyframe); the gap covers both until the picture is usable. */
+  gboolean first_keyframe = FALSE;
   if (g_atomic_int_get (&cap->await_keyframe))
     {
       if (stream == RECORDER_STREAM_AUDIO)
@@ -266,7 +267,7 @@ on_new_sample (GstAppSink *sink, Capture *cap, RecorderStream stream)
         }
       if (!GST_BUFFER_FLAG_IS_SET (copy, GST_BUFFER_FLAG_DELTA_UNIT))
         {
-          g_atomic_int_set (&cap->await_keyframe, FALSE);
+          first_keyframe = TRUE;
           if (cap->n_sound_dropped > 0)
             g_message ("source %s: %" G_GUINT64_FORMAT " sound packet(s) before the camera's "
                        "first keyframe dropped", src->name, cap->n_sound_dropped);
@@ -289,6 +290,11 @@ on_new_sample (GstAppSink *sink, Capture *cap, RecorderStream stream)
   if (src->attached != NULL)
     recorder_segmenter_push (src->attached, stream, copy);
   recorder_ring_push (src->ring, stream, copy, now);
+  /* Only now may the sound go on: pushed before the keyframe, it would
+   * make the segment before the hole look as if it had gone on (seen
+   * under load: a 7 s outage inside one segment, no gap entry). */
+  if (first_keyframe)
+    g_atomic_int_set (&cap->await_keyframe, FALSE);
   g_mutex_unlock (&src->lock);
   return GST_FLOW_OK;
 }
