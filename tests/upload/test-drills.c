@@ -321,6 +321,7 @@ test_refusals (void)
   g_assert_cmpuint (json_array_get_length (json_object_get_array_member (
     json_node_get_object (list), "drills")), ==, 0);
   g_autoptr (JsonNode) rep = get_ok ("/api/reports?kind=drill", &logins[AUDITOR]);
+  (void) rep;
 
   g_autofree char *backwards = g_strdup_printf ("{\"desks\":[\"desk-1\"],\"start_us\":%"
                                                 G_GINT64_FORMAT ",\"end_us\":%" G_GINT64_FORMAT
@@ -360,6 +361,7 @@ test_refusals (void)
   for (guint i = 0; writes[i] != NULL; i++)
     {
       g_autofree char *a = request ("POST", writes[i], NULL, FALSE, "{}", &status);
+      (void) a;
       g_assert_cmpuint (status, ==, 401);
       g_autofree char *b = request ("POST", writes[i], &logins[ADMIN], FALSE, "{}", &status);
       g_assert_cmpuint (status, ==, 403);
@@ -369,6 +371,7 @@ test_refusals (void)
       g_assert_nonnull (strstr (c, "forbidden"));
       g_autofree char *big = g_strnfill (70 * 1024, ' ');
       g_autofree char *d = request ("POST", writes[i], &logins[ADMIN], TRUE, big, &status);
+      (void) d;
       g_assert_cmpuint (status, ==, 413);
     }
   static const char *const odd[] = { "/api/drills/-1/end", "/api/drills/0/end",
@@ -473,6 +476,7 @@ test_full_drill (void)
   g_autofree char *ack_path = g_strdup_printf ("%s/acknowledge", path);
   gint64 t_ack0 = g_get_real_time ();
   g_autoptr (JsonNode) acked = post_ok (ack_path, &logins[SECURITY], NULL, 200);
+  (void) acked;
   gint64 t_ack1 = g_get_real_time ();
   /* The same path as a real press: the desk's "help is coming" light. */
   g_assert_true (test_wait_until (desk_acknowledged, incident, 15));
@@ -480,6 +484,7 @@ test_full_drill (void)
   gint64 t_arr0 = g_get_real_time ();
   g_autoptr (JsonNode) arrived = post_ok (arrival_path, &logins[TRAINER], "{\"desk\":\"desk-1\"}",
                                           200);
+  (void) arrived;
   gint64 t_arr1 = g_get_real_time ();
   refused (arrival_path, &logins[TRAINER], "{\"desk\":\"desk-1\"}", 409, "already recorded");
   refused (arrival_path, &logins[SECURITY], "{\"desk\":\"desk-1\"}", 403, "forbidden");
@@ -488,6 +493,7 @@ test_full_drill (void)
   gint64 t_res0 = g_get_real_time ();
   g_autoptr (JsonNode) resolved = post_ok (resolve_path, &logins[SECURITY],
                                            "{\"category\":\"drill\",\"note\":\"drill ok\"}", 200);
+  (void) resolved;
   gint64 t_res1 = g_get_real_time ();
 
   g_autofree char *end_path = g_strdup_printf ("/api/drills/%" G_GINT64_FORMAT "/end", drill);
@@ -652,6 +658,7 @@ test_several_desks (void)
                                                "incident_id"), ==, a);
   g_autofree char *end_path = g_strdup_printf ("%s/end", path);
   g_autoptr (JsonNode) ended = post_ok (end_path, &logins[ADMIN], "{}", 200);
+  (void) ended;
   test_incident_close (ia);
   test_incident_close (ib);
   test_incident_close (ic);
@@ -663,13 +670,17 @@ test_schedule (void)
 {
   g_autoptr (JsonNode) s1 = post_ok ("/api/drills/schedule", &logins[TRAINER],
                                      "{\"every_days\":91}", 200);
+  (void) s1;
   g_autoptr (JsonNode) s2 = post_ok ("/api/drills/schedule", &logins[TRAINER],
                                      "{\"desk\":\"desk-1\",\"every_days\":30}", 200);
+  (void) s2;
   g_autoptr (JsonNode) s3 = post_ok ("/api/drills/schedule", &logins[TRAINER],
                                      "{\"desk\":\"desk-2\",\"every_days\":365}", 200);
+  (void) s3;
   /* Setting the site again replaces its row. */
   g_autoptr (JsonNode) s4 = post_ok ("/api/drills/schedule", &logins[ADMIN],
                                      "{\"desk\":null,\"every_days\":92}", 200);
+  (void) s4;
   g_assert_cmpuint (count_audit ("drill-schedule-set"), ==, 4);
   g_autoptr (JsonNode) node = get_ok ("/api/drills/schedule", &logins[AUDITOR]);
   JsonArray *list = json_object_get_array_member (json_node_get_object (node), "schedules");
@@ -696,6 +707,7 @@ test_schedule (void)
   gint64 id = panel_int ("SELECT id FROM drill_schedules WHERE desk_id = 'desk-2'");
   g_autofree char *remove = g_strdup_printf ("/api/drills/schedule/%" G_GINT64_FORMAT "/remove", id);
   g_autoptr (JsonNode) s6 = post_ok (remove, &logins[TRAINER], NULL, 200);
+  (void) s6;
   refused (remove, &logins[TRAINER], NULL, 404, "no such schedule");
   g_assert_cmpuint (count_audit ("drill-schedule-removed"), ==, 1);
   g_assert_cmpint (panel_int ("SELECT count(*) FROM drill_schedules"), ==, 2);
@@ -818,6 +830,7 @@ test_not_a_drill (void)
   g_assert_cmpint (panel_int (is_drill), ==, 1);
   g_autofree char *end = g_strdup_printf ("/api/drills/%" G_GINT64_FORMAT "/end", drill);
   g_autoptr (JsonNode) ended = post_ok (end, &logins[TRAINER], NULL, 200);
+  (void) ended;
   test_incident_close (a);
   test_incident_close (b);
 }

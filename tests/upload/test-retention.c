@@ -373,6 +373,7 @@ test_settings (void)
   g_free (request ("GET", "/api/settings/retention", &logins[TRAINER], FALSE, NULL, &status));
   g_assert_cmpuint (status, ==, 403);
   g_autoptr (JsonNode) seen = get_ok ("/api/settings/retention", &logins[AUDITOR]);
+  (void) seen;
   g_assert_cmpint (post ("/api/settings/retention", &logins[AUDITOR], "{\"drill\": 7}", NULL),
                    ==, 403);
   g_assert_cmpint (post ("/api/settings/retention", &logins[SECURITY], "{\"drill\": 7}", NULL),
