@@ -50,8 +50,8 @@ struct _PanelConsole {
 
 /* ---- answers ---------------------------------------------------------- */
 
-static void
-send_json_node (SoupServerMessage *msg, guint status, JsonNode *node)
+void
+panel_console_send_json_node (SoupServerMessage *msg, guint status, JsonNode *node)
 {
   g_autofree char *body = json_to_string (node, FALSE);
   soup_server_message_set_status (msg, status, NULL);
@@ -59,11 +59,19 @@ send_json_node (SoupServerMessage *msg, guint status, JsonNode *node)
                                     strlen (body));
 }
 
-static void
-send_json (SoupServerMessage *msg, guint status, JsonBuilder *b)
+void
+panel_console_send_json (SoupServerMessage *msg, guint status, JsonBuilder *b)
 {
   g_autoptr (JsonNode) root = json_builder_get_root (b);
-  send_json_node (msg, status, root);
+  panel_console_send_json_node (msg, status, root);
+}
+
+void
+panel_console_send_db_error (SoupServerMessage *msg, sqlite3 *db, const char *what)
+{
+  g_warning ("%s: %s", what, sqlite3_errmsg (db));
+  panel_console_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "internal",
+                            "the panel cannot use its database");
 }
 
 void
@@ -77,7 +85,7 @@ panel_console_send_error (SoupServerMessage *msg, guint status, const char *code
   json_builder_set_member_name (b, "code");
   json_builder_add_string_value (b, code);
   json_builder_end_object (b);
-  send_json (msg, status, b);
+  panel_console_send_json (msg, status, b);
 }
 
 static gboolean
@@ -426,7 +434,7 @@ login_verified (GObject *source, GAsyncResult *result, gpointer user_data)
     json_builder_begin_object (b);
     add_session_members (b, session);
     json_builder_end_object (b);
-    send_json (login->msg, SOUP_STATUS_OK, b);
+    panel_console_send_json (login->msg, SOUP_STATUS_OK, b);
   }
   goto out;
 
@@ -533,7 +541,7 @@ handle_login (SoupServer *server, SoupServerMessage *msg, const char *path, GHas
           json_builder_set_member_name (b, "retry_after_s");
           json_builder_add_int_value (b, wait_s);
           json_builder_end_object (b);
-          send_json (msg, 429, b);
+          panel_console_send_json (msg, 429, b);
           /* libsoup 3.2 has no phrase of its own for 429. */
           soup_server_message_set_status (msg, 429, "Too Many Requests");
         }
@@ -613,7 +621,7 @@ handle_session (SoupServer *server, SoupServerMessage *msg, const char *path, GH
   json_builder_begin_object (b);
   add_session_members (b, session);
   json_builder_end_object (b);
-  send_json (msg, SOUP_STATUS_OK, b);
+  panel_console_send_json (msg, SOUP_STATUS_OK, b);
 }
 
 /* ---- users (admin) ---------------------------------------------------- */
@@ -668,7 +676,7 @@ list_users (PanelConsole *self, SoupServerMessage *msg)
     }
   json_builder_end_array (b);
   json_builder_end_object (b);
-  send_json (msg, SOUP_STATUS_OK, b);
+  panel_console_send_json (msg, SOUP_STATUS_OK, b);
 }
 
 /* GET /api/users, POST /api/users {name, role, password},
@@ -831,7 +839,7 @@ handle_audit (SoupServer *server, SoupServerMessage *msg, const char *path, GHas
       else
         json_builder_add_null_value (b);
       json_builder_end_object (b);
-      send_json (msg, SOUP_STATUS_OK, b);
+      panel_console_send_json (msg, SOUP_STATUS_OK, b);
     }
   else if (strcmp (path, "/api/audit/export") == 0)
     {
@@ -875,7 +883,7 @@ handle_audit (SoupServer *server, SoupServerMessage *msg, const char *path, GHas
       else
         json_builder_add_null_value (b);
       json_builder_end_object (b);
-      send_json (msg, SOUP_STATUS_OK, b);
+      panel_console_send_json (msg, SOUP_STATUS_OK, b);
     }
   else
     panel_console_send_error (msg, SOUP_STATUS_NOT_FOUND, "not-found", "no such resource");

@@ -50,4 +50,12 @@ JsonObject *panel_console_read_json_object (SoupServerMessage *msg);
 void panel_console_send_error (SoupServerMessage *msg, guint status, const char *code,
                                const char *message);
 
+/* A JSON answer with this status. */
+void panel_console_send_json (SoupServerMessage *msg, guint status, JsonBuilder *b);
+void panel_console_send_json_node (SoupServerMessage *msg, guint status, JsonNode *node);
+
+/* 500 "the panel cannot use its database", logging what failed and
+ * SQLite's message. */
+void panel_console_send_db_error (SoupServerMessage *msg, sqlite3 *db, const char *what);
+
 G_END_DECLS

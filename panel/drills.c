@@ -30,24 +30,6 @@ struct _PanelDrills {
 /* ---- answers -------------------------------------------------------------- */
 
 static void
-send_builder (SoupServerMessage *msg, guint status, JsonBuilder *b)
-{
-  g_autoptr (JsonNode) root = json_builder_get_root (b);
-  g_autofree char *body = json_to_string (root, FALSE);
-  soup_server_message_set_status (msg, status, NULL);
-  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_COPY, body,
-                                    strlen (body));
-}
-
-static void
-send_db_error (SoupServerMessage *msg, sqlite3 *db, const char *what)
-{
-  g_warning ("%s: %s", what, sqlite3_errmsg (db));
-  panel_console_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "internal",
-                            "the panel cannot use its database");
-}
-
-static void
 bad_request (SoupServerMessage *msg, const char *format, ...) G_GNUC_PRINTF (2, 3);
 
 static void
@@ -240,22 +222,22 @@ list_drills (PanelDrills *self, SoupServerMessage *msg)
   json_builder_set_member_name (b, "drills");
   json_builder_begin_array (b);
   if (!add_drills (self, b, 0))
-    return send_db_error (msg, self->db, "listing drills");
+    return panel_console_send_db_error (msg, self->db, "listing drills");
   json_builder_end_array (b);
   json_builder_set_member_name (b, "desks");
   json_builder_begin_array (b);
   g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db,
     "SELECT id, name FROM desks ORDER BY id", NULL);
   if (stmt == NULL)
-    return send_db_error (msg, self->db, "listing desks");
+    return panel_console_send_db_error (msg, self->db, "listing desks");
   int rc;
   while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
     add_row (b, stmt);
   if (rc != SQLITE_DONE)
-    return send_db_error (msg, self->db, "listing desks");
+    return panel_console_send_db_error (msg, self->db, "listing desks");
   json_builder_end_array (b);
   json_builder_end_object (b);
-  send_builder (msg, SOUP_STATUS_OK, b);
+  panel_console_send_json (msg, SOUP_STATUS_OK, b);
 }
 
 static void
@@ -264,7 +246,7 @@ send_drill (PanelDrills *self, SoupServerMessage *msg, guint status, gint64 id)
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_array (b);
   if (!add_drills (self, b, id))
-    return send_db_error (msg, self->db, "reading the drill");
+    return panel_console_send_db_error (msg, self->db, "reading the drill");
   json_builder_end_array (b);
   g_autoptr (JsonNode) list = json_builder_get_root (b);
   if (json_array_get_length (json_node_get_array (list)) == 0)
@@ -274,7 +256,7 @@ send_drill (PanelDrills *self, SoupServerMessage *msg, guint status, gint64 id)
   json_builder_set_member_name (out, "drill");
   json_builder_add_value (out, json_node_copy (json_array_get_element (json_node_get_array (list), 0)));
   json_builder_end_object (out);
-  send_builder (msg, status, out);
+  panel_console_send_json (msg, status, out);
 }
 
 static const char *
@@ -379,7 +361,7 @@ act_on_drill (PanelDrills *self, SoupServerMessage *msg, PanelSession *session, 
       return send_drill (self, msg, SOUP_STATUS_OK, id);
     }
   if (!ansim_db_begin (self->db, &error))
-    return send_db_error (msg, self->db, "beginning a transaction");
+    return panel_console_send_db_error (msg, self->db, "beginning a transaction");
   g_autoptr (sqlite3_stmt) drill = ansim_db_prepare (self->db,
     "SELECT ended_at_us FROM drills WHERE id = ?1", NULL);
   if (drill == NULL)
@@ -468,14 +450,14 @@ act_on_drill (PanelDrills *self, SoupServerMessage *msg, PanelSession *session, 
       return audit_failed (msg);
     }
   if (!ansim_db_commit (self->db, &error))
-    return send_db_error (msg, self->db, "committing");
+    return panel_console_send_db_error (msg, self->db, "committing");
   g_message ("drill %" G_GINT64_FORMAT ": arrival at %s recorded by %s", id, desk, session->user);
   send_drill (self, msg, SOUP_STATUS_OK, id);
   return;
 
 db_error:
   ansim_db_rollback (self->db);
-  send_db_error (msg, self->db, "recording the drill");
+  panel_console_send_db_error (msg, self->db, "recording the drill");
 }
 
 /* ---- schedule ---------------------------------------------------------------- */
@@ -493,7 +475,7 @@ list_schedule (PanelDrills *self, SoupServerMessage *msg)
     "FROM drill_schedules s LEFT JOIN desks k ON k.id = s.desk_id "
     "ORDER BY s.desk_id IS NOT NULL, s.desk_id", NULL);
   if (stmt == NULL)
-    return send_db_error (msg, self->db, "reading the schedule");
+    return panel_console_send_db_error (msg, self->db, "reading the schedule");
   gint64 now = g_get_real_time ();
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
@@ -529,10 +511,10 @@ list_schedule (PanelDrills *self, SoupServerMessage *msg)
       json_builder_end_object (b);
     }
   if (rc != SQLITE_DONE)
-    return send_db_error (msg, self->db, "reading the schedule");
+    return panel_console_send_db_error (msg, self->db, "reading the schedule");
   json_builder_end_array (b);
   json_builder_end_object (b);
-  send_builder (msg, SOUP_STATUS_OK, b);
+  panel_console_send_json (msg, SOUP_STATUS_OK, b);
 }
 
 /* POST /api/drills/schedule {"desk": ID or null (the whole site), "every_days"} */
@@ -555,7 +537,7 @@ set_schedule (PanelDrills *self, SoupServerMessage *msg, PanelSession *session)
   gint64 every = json_node_get_int (every_node);
   g_autoptr (GError) error = NULL;
   if (!ansim_db_begin (self->db, &error))
-    return send_db_error (msg, self->db, "beginning a transaction");
+    return panel_console_send_db_error (msg, self->db, "beginning a transaction");
   g_autoptr (sqlite3_stmt) known = ansim_db_prepare (self->db,
     "SELECT 1 FROM desks WHERE id = ?1", NULL);
   g_autoptr (sqlite3_stmt) del = ansim_db_prepare (self->db,
@@ -594,13 +576,13 @@ set_schedule (PanelDrills *self, SoupServerMessage *msg, PanelSession *session)
       }
   }
   if (!ansim_db_commit (self->db, &error))
-    return send_db_error (msg, self->db, "committing");
+    return panel_console_send_db_error (msg, self->db, "committing");
   list_schedule (self, msg);
   return;
 
 db_error:
   ansim_db_rollback (self->db);
-  send_db_error (msg, self->db, "setting the schedule");
+  panel_console_send_db_error (msg, self->db, "setting the schedule");
 }
 
 static void
@@ -608,7 +590,7 @@ remove_schedule (PanelDrills *self, SoupServerMessage *msg, PanelSession *sessio
 {
   g_autoptr (GError) error = NULL;
   if (!ansim_db_begin (self->db, &error))
-    return send_db_error (msg, self->db, "beginning a transaction");
+    return panel_console_send_db_error (msg, self->db, "beginning a transaction");
   g_autoptr (sqlite3_stmt) del = ansim_db_prepare (self->db,
     "DELETE FROM drill_schedules WHERE id = ?1 RETURNING coalesce ('desk ' || desk_id, 'site'), "
     "every_days", NULL);
@@ -638,13 +620,13 @@ remove_schedule (PanelDrills *self, SoupServerMessage *msg, PanelSession *sessio
   }
   g_clear_pointer (&del, sqlite3_finalize);
   if (!ansim_db_commit (self->db, &error))
-    return send_db_error (msg, self->db, "committing");
+    return panel_console_send_db_error (msg, self->db, "committing");
   list_schedule (self, msg);
   return;
 
 db_error:
   ansim_db_rollback (self->db);
-  send_db_error (msg, self->db, "removing the schedule entry");
+  panel_console_send_db_error (msg, self->db, "removing the schedule entry");
 }
 
 /* ---- reports ---------------------------------------------------------------- */
@@ -942,7 +924,7 @@ send_report (PanelDrills *self, SoupServerMessage *msg, GHashTable *query)
     return;
   g_autoptr (GPtrArray) rows = report_rows (self, drills, since, until, 0);
   if (rows == NULL)
-    return send_db_error (msg, self->db, "reading the report");
+    return panel_console_send_db_error (msg, self->db, "reading the report");
   gboolean truncated = rows->len > MAX_REPORT_ROWS;
   if (truncated)
     g_ptr_array_set_size (rows, MAX_REPORT_ROWS);
@@ -966,7 +948,7 @@ send_report (PanelDrills *self, SoupServerMessage *msg, GHashTable *query)
   add_trend (b, rows, "month", self->site_name);
   json_builder_end_object (b);
   json_builder_end_object (b);
-  send_builder (msg, SOUP_STATUS_OK, b);
+  panel_console_send_json (msg, SOUP_STATUS_OK, b);
 }
 
 /* One CSV field (RFC 4180); a leading = + - @ is neutralised so that a
@@ -1017,7 +999,7 @@ export_report (PanelDrills *self, SoupServerMessage *msg, PanelSession *session,
     return;
   g_autoptr (GPtrArray) rows = report_rows (self, drills, since, until, 0);
   if (rows == NULL)
-    return send_db_error (msg, self->db, "reading the report");
+    return panel_console_send_db_error (msg, self->db, "reading the report");
   if (rows->len > MAX_REPORT_ROWS)
     g_ptr_array_set_size (rows, MAX_REPORT_ROWS);
   g_autoptr (GString) csv = g_string_new (NULL);
@@ -1083,14 +1065,14 @@ show_drill (PanelDrills *self, SoupServerMessage *msg, gint64 id)
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_array (b);
   if (!add_drills (self, b, id))
-    return send_db_error (msg, self->db, "reading the drill");
+    return panel_console_send_db_error (msg, self->db, "reading the drill");
   json_builder_end_array (b);
   g_autoptr (JsonNode) list = json_builder_get_root (b);
   if (json_array_get_length (json_node_get_array (list)) == 0)
     return panel_console_send_error (msg, SOUP_STATUS_NOT_FOUND, "not-found", "no such drill");
   g_autoptr (GPtrArray) rows = report_rows (self, TRUE, -1, -1, id);
   if (rows == NULL)
-    return send_db_error (msg, self->db, "reading the report");
+    return panel_console_send_db_error (msg, self->db, "reading the report");
   g_autoptr (JsonBuilder) out = json_builder_new ();
   json_builder_begin_object (out);
   json_builder_set_member_name (out, "drill");
@@ -1101,7 +1083,7 @@ show_drill (PanelDrills *self, SoupServerMessage *msg, gint64 id)
     add_report_row (out, rows->pdata[i]);
   json_builder_end_array (out);
   json_builder_end_object (out);
-  send_builder (msg, SOUP_STATUS_OK, out);
+  panel_console_send_json (msg, SOUP_STATUS_OK, out);
 }
 
 /* ---- routing ------------------------------------------------------------------ */

@@ -93,24 +93,6 @@ add_row (JsonBuilder *b, sqlite3_stmt *stmt)
   json_builder_end_object (b);
 }
 
-static void
-send_builder (SoupServerMessage *msg, guint status, JsonBuilder *b)
-{
-  g_autoptr (JsonNode) root = json_builder_get_root (b);
-  g_autofree char *body = json_to_string (root, FALSE);
-  soup_server_message_set_status (msg, status, NULL);
-  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_COPY, body,
-                                    strlen (body));
-}
-
-static void
-send_db_error (SoupServerMessage *msg, sqlite3 *db, const char *what)
-{
-  g_warning ("%s: %s", what, sqlite3_errmsg (db));
-  panel_console_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "internal",
-                            "the panel cannot use its database");
-}
-
 /* One incident as JSON (NULL: no such incident or a database error). */
 static JsonNode *
 incident_node (PanelIncidents *self, gint64 id)
@@ -358,7 +340,7 @@ list_incidents (PanelIncidents *self, SoupServerMessage *msg, GHashTable *query)
     "AND (?6 IS NULL OR i.alerted_at_us < ?6) ORDER BY i.id DESC LIMIT ?7", NULL);
   g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db, sql, NULL);
   if (stmt == NULL)
-    return send_db_error (msg, self->db, "listing incidents");
+    return panel_console_send_db_error (msg, self->db, "listing incidents");
   sqlite3_bind_text (stmt, 1, status, -1, SQLITE_STATIC);
   sqlite3_bind_text (stmt, 2, desk, -1, SQLITE_STATIC);
   if (drill != NULL)
@@ -377,7 +359,7 @@ list_incidents (PanelIncidents *self, SoupServerMessage *msg, GHashTable *query)
   while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
     add_row (b, stmt);
   if (rc != SQLITE_DONE)
-    return send_db_error (msg, self->db, "listing incidents");
+    return panel_console_send_db_error (msg, self->db, "listing incidents");
   json_builder_end_array (b);
   json_builder_set_member_name (b, "categories");
   json_builder_begin_array (b);
@@ -385,7 +367,7 @@ list_incidents (PanelIncidents *self, SoupServerMessage *msg, GHashTable *query)
     json_builder_add_string_value (b, categories[i]);
   json_builder_end_array (b);
   json_builder_end_object (b);
-  send_builder (msg, SOUP_STATUS_OK, b);
+  panel_console_send_json (msg, SOUP_STATUS_OK, b);
 }
 
 /* The whole story of one incident, oldest first, from the incident row,
@@ -476,7 +458,7 @@ show_incident (PanelIncidents *self, SoupServerMessage *msg, PanelSession *sessi
   json_builder_add_value (b, json_node_copy (node));
   add_integrity (b, json_node_get_object (node));
   if (!add_timeline (self, b, id))
-    return send_db_error (msg, self->db, "reading the timeline");
+    return panel_console_send_db_error (msg, self->db, "reading the timeline");
   json_builder_set_member_name (b, "categories");
   json_builder_begin_array (b);
   for (guint i = 0; categories[i] != NULL; i++)
@@ -492,7 +474,7 @@ show_incident (PanelIncidents *self, SoupServerMessage *msg, PanelSession *sessi
       return panel_console_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "internal",
                                        "the panel cannot write its audit log");
     }
-  send_builder (msg, SOUP_STATUS_OK, b);
+  panel_console_send_json (msg, SOUP_STATUS_OK, b);
 }
 
 static void
@@ -500,13 +482,13 @@ send_incident (PanelIncidents *self, SoupServerMessage *msg, gint64 id)
 {
   g_autoptr (JsonNode) node = incident_node (self, id);
   if (node == NULL)
-    return send_db_error (msg, self->db, "reading the incident");
+    return panel_console_send_db_error (msg, self->db, "reading the incident");
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "incident");
   json_builder_add_value (b, g_steal_pointer (&node));
   json_builder_end_object (b);
-  send_builder (msg, SOUP_STATUS_OK, b);
+  panel_console_send_json (msg, SOUP_STATUS_OK, b);
 }
 
 typedef enum { ACKNOWLEDGE, RESOLVE, ANNOTATE, SHOWN, NOT_A_DRILL } Action;
@@ -589,7 +571,7 @@ act (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session, gint64
   gint64 now = g_get_real_time ();
   g_autoptr (GError) error = NULL;
   if (!ansim_db_begin (self->db, &error))
-    return send_db_error (msg, self->db, "beginning a transaction");
+    return panel_console_send_db_error (msg, self->db, "beginning a transaction");
   const char *sql = action == ACKNOWLEDGE
     ? "UPDATE incidents SET status = 'acknowledged', acknowledged_by = ?2, "
       "acknowledged_at_us = ?3 WHERE id = ?1 AND status = 'open'"
@@ -632,7 +614,7 @@ act (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session, gint64
                                        "the panel cannot write its audit log");
     }
   if (!ansim_db_commit (self->db, &error))
-    return send_db_error (msg, self->db, "committing");
+    return panel_console_send_db_error (msg, self->db, "committing");
   g_message ("incident %" G_GINT64_FORMAT " %s by %s", id, kind, session->user);
 
   publish_incident (self, action == ANNOTATE ? "incident-updated" : kind, id, -1);
@@ -641,7 +623,7 @@ act (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session, gint64
 
 db_error:
   ansim_db_rollback (self->db);
-  send_db_error (msg, self->db, "recording the action");
+  panel_console_send_db_error (msg, self->db, "recording the action");
 }
 
 static void send_shown (PanelIncidents *self, SoupServerMessage *msg, gint64 id,
@@ -658,7 +640,7 @@ mark_shown (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session,
   g_autoptr (GError) error = NULL;
   gboolean first = FALSE;
   if (!ansim_db_begin (self->db, &error))
-    return send_db_error (msg, self->db, "beginning a transaction");
+    return panel_console_send_db_error (msg, self->db, "beginning a transaction");
   g_autoptr (sqlite3_stmt) known = ansim_db_prepare (self->db,
     "SELECT (SELECT count(*) FROM events WHERE incident_id = ?1 AND kind = 'alert-shown') "
     "FROM incidents WHERE id = ?1", NULL);
@@ -682,13 +664,13 @@ mark_shown (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session,
     }
   g_clear_pointer (&known, sqlite3_finalize);
   if (!ansim_db_commit (self->db, &error))
-    return send_db_error (msg, self->db, "committing");
+    return panel_console_send_db_error (msg, self->db, "committing");
   send_shown (self, msg, id, first);
   return;
 
 db_error:
   ansim_db_rollback (self->db);
-  send_db_error (msg, self->db, "recording that the alert was shown");
+  panel_console_send_db_error (msg, self->db, "recording that the alert was shown");
 }
 
 static void
@@ -698,10 +680,10 @@ send_shown (PanelIncidents *self, SoupServerMessage *msg, gint64 id, gboolean fi
     "SELECT at_wall_us, actor FROM events WHERE incident_id = ?1 AND kind = 'alert-shown' "
     "ORDER BY at_wall_us, id LIMIT 1", NULL);
   if (stmt == NULL)
-    return send_db_error (msg, self->db, "reading the alert-shown event");
+    return panel_console_send_db_error (msg, self->db, "reading the alert-shown event");
   sqlite3_bind_int64 (stmt, 1, id);
   if (sqlite3_step (stmt) != SQLITE_ROW)
-    return send_db_error (msg, self->db, "reading the alert-shown event");
+    return panel_console_send_db_error (msg, self->db, "reading the alert-shown event");
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "first");
@@ -711,7 +693,7 @@ send_shown (PanelIncidents *self, SoupServerMessage *msg, gint64 id, gboolean fi
   json_builder_set_member_name (b, "shown_by");
   json_builder_add_string_value (b, (const char *) sqlite3_column_text (stmt, 1));
   json_builder_end_object (b);
-  send_builder (msg, SOUP_STATUS_OK, b);
+  panel_console_send_json (msg, SOUP_STATUS_OK, b);
 }
 
 /* POST /api/incidents/ID/not-a-drill {"note"?}: the press the panel took
@@ -775,12 +757,12 @@ play_segment (PanelIncidents *self, SoupServerMessage *msg, PanelSession *sessio
     "SELECT kind, store_key, plain_sha256, plain_size FROM segments "
     "WHERE incident_id = ?1 AND idx = ?2", NULL);
   if (stmt == NULL)
-    return send_db_error (msg, self->db, "reading the segment");
+    return panel_console_send_db_error (msg, self->db, "reading the segment");
   sqlite3_bind_int64 (stmt, 1, id);
   sqlite3_bind_int64 (stmt, 2, idx);
   int rc = sqlite3_step (stmt);
   if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-    return send_db_error (msg, self->db, "reading the segment");
+    return panel_console_send_db_error (msg, self->db, "reading the segment");
   if (rc == SQLITE_DONE || !g_str_equal ((const char *) sqlite3_column_text (stmt, 0), "media")
       || sqlite3_column_type (stmt, 1) == SQLITE_NULL)
     return panel_console_send_error (msg, SOUP_STATUS_NOT_FOUND, "not-found",
@@ -1068,7 +1050,7 @@ handle_devices (SoupServer *server, SoupServerMessage *msg, const char *path, GH
     "d.heartbeat FROM devices d LEFT JOIN desks k ON k.id = d.desk_id ORDER BY d.desk_id, d.id",
     NULL);
   if (stmt == NULL)
-    return send_db_error (msg, self->db, "listing devices");
+    return panel_console_send_db_error (msg, self->db, "listing devices");
   sqlite3_bind_int64 (stmt, 1, g_get_real_time () - self->offline_after_us);
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
@@ -1080,10 +1062,10 @@ handle_devices (SoupServer *server, SoupServerMessage *msg, const char *path, GH
   while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
     add_row (b, stmt);
   if (rc != SQLITE_DONE)
-    return send_db_error (msg, self->db, "listing devices");
+    return panel_console_send_db_error (msg, self->db, "listing devices");
   json_builder_end_array (b);
   json_builder_end_object (b);
-  send_builder (msg, SOUP_STATUS_OK, b);
+  panel_console_send_json (msg, SOUP_STATUS_OK, b);
 }
 
 /* The site identity decrypts every desk's evidence: refuse a file others

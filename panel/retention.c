@@ -418,15 +418,6 @@ struct _PanelRetention {
 };
 
 static void
-send_node (SoupServerMessage *msg, guint status, JsonNode *node)
-{
-  g_autofree char *body = json_to_string (node, FALSE);
-  soup_server_message_set_status (msg, status, NULL);
-  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_COPY, body,
-                                    strlen (body));
-}
-
-static void
 send_internal (SoupServerMessage *msg, const char *what, GError *error)
 {
   g_warning ("%s: %s", what, error != NULL ? error->message : "?");
@@ -602,7 +593,7 @@ change_policy (PanelRetention *self, SoupServerMessage *msg, PanelSession *sessi
   if (n_changed > 0)
     g_message ("retention policy: %u categories changed by %s", n_changed, session->user);
   node = policy_node (&after);
-  send_node (msg, SOUP_STATUS_OK, node);
+  panel_console_send_json_node (msg, SOUP_STATUS_OK, node);
   return;
 
 fail:
@@ -642,7 +633,7 @@ handle_settings (SoupServer *server, SoupServerMessage *msg, const char *path,
   if (!panel_policy_load (self->db, &p, &error))
     return send_internal (msg, "reading the retention policy", error);
   g_autoptr (JsonNode) node = policy_node (&p);
-  send_node (msg, SOUP_STATUS_OK, node);
+  panel_console_send_json_node (msg, SOUP_STATUS_OK, node);
 }
 
 /* ---- legal hold ------------------------------------------------------- */
@@ -807,7 +798,7 @@ panel_retention_handle_hold (PanelRetention *self, SoupServerMessage *msg,
   json_builder_add_string_value (r, hold ? reason : NULL);
   json_builder_end_object (r);
   answer = json_builder_get_root (r);
-  send_node (msg, SOUP_STATUS_OK, answer);
+  panel_console_send_json_node (msg, SOUP_STATUS_OK, answer);
   return;
 
 fail:
