@@ -631,12 +631,11 @@ check_disk (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
-/* The "spool" member of the control socket's status reply (and so of the
- * uploader's heartbeat). */
-static char *
-spool_status (gpointer user_data)
+/* "spool": {free_mb, min_free_mb, low, held_segments, held_bytes,
+ * unkept_segments} (docs/recorder.md, Disk full). */
+static void
+add_spool_status (JsonBuilder *b, Recorder *self)
 {
-  Recorder *self = user_data;
   gint64 free_bytes = recorder_free_bytes (self->spool_dir);
 
   g_mutex_lock (&self->ctx.spool_lock);
@@ -644,13 +643,21 @@ spool_status (gpointer user_data)
   gint64 held_bytes = self->ctx.held_bytes;
   guint64 unkept = self->ctx.unkept_segments;
   g_mutex_unlock (&self->ctx.spool_lock);
-  return g_strdup_printf ("{\"free_mb\":%" G_GINT64_FORMAT ",\"min_free_mb\":%" G_GINT64_FORMAT
-                          ",\"low\":%s,\"held_segments\":%u,\"held_bytes\":%" G_GINT64_FORMAT
-                          ",\"unkept_segments\":%" G_GUINT64_FORMAT "}",
-                          free_bytes >= 0 ? free_bytes / 1048576 : -1,
-                          self->ctx.min_free_bytes / 1048576,
-                          disk_is_low (self, free_bytes) || held > 0 ? "true" : "false", held,
-                          held_bytes, unkept);
+  json_builder_set_member_name (b, "spool");
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "free_mb");
+  json_builder_add_int_value (b, free_bytes >= 0 ? free_bytes / 1048576 : -1);
+  json_builder_set_member_name (b, "min_free_mb");
+  json_builder_add_int_value (b, self->ctx.min_free_bytes / 1048576);
+  json_builder_set_member_name (b, "low");
+  json_builder_add_boolean_value (b, disk_is_low (self, free_bytes) || held > 0);
+  json_builder_set_member_name (b, "held_segments");
+  json_builder_add_int_value (b, held);
+  json_builder_set_member_name (b, "held_bytes");
+  json_builder_add_int_value (b, held_bytes);
+  json_builder_set_member_name (b, "unkept_segments");
+  json_builder_add_int_value (b, (gint64) unkept);
+  json_builder_end_object (b);
 }
 
 /* The recorder's members of the control socket's status reply (and so
@@ -659,9 +666,7 @@ static void
 add_status (JsonBuilder *b, gpointer user_data)
 {
   add_sources_status (b, user_data);
-  g_autofree char *spool = spool_status (user_data);
-  json_builder_set_member_name (b, "spool");
-  json_builder_add_value (b, json_from_string (spool, NULL));
+  add_spool_status (b, user_data);
 }
 
 /* Reports what the pre-event buffers hold, so memory use is visible. */
