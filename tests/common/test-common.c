@@ -135,6 +135,23 @@ test_process_stop (GSubprocess *proc, int sig)
              g_subprocess_get_identifier (proc));
 }
 
+void
+test_process_end (GSubprocess **proc)
+{
+  test_process_stop (*proc, SIGTERM);
+  g_clear_object (proc);
+}
+
+void
+test_process_kill (GSubprocess **proc)
+{
+  if (*proc == NULL)
+    return;
+  g_subprocess_force_exit (*proc);
+  g_subprocess_wait (*proc, NULL, NULL);
+  g_clear_object (proc);
+}
+
 int
 test_ansimctl (char **out_text, const char *stdin_text, const char *const *args)
 {

@@ -47,6 +47,11 @@ GSubprocess *test_spawn_logged (const char *log_path, const char *const *argv,
 /* Sends sig and waits for the process to end; after SIGTERM it must have
  * exited with status 0 (under the sanitizers: no report). */
 void test_process_stop (GSubprocess *proc, int sig);
+/* test_process_stop (*proc, SIGTERM), then clears *proc. */
+void test_process_end (GSubprocess **proc);
+/* SIGKILL and wait, for a child that must go now; clears *proc (may hold
+ * NULL). */
+void test_process_kill (GSubprocess **proc);
 
 /* Runs the built ansimctl with args (NULL-terminated); stdin_text (or
  * nothing) is its input. Returns its exit status; out_text (may be NULL):
