@@ -185,3 +185,18 @@ test_add_user (const char *conf, const char *user, const char *role, const char 
   if (test_ansimctl (&out, input, args) != 0)
     g_error ("ansimctl user add %s: %s", user, out);
 }
+
+static int
+compare_gint64 (gconstpointer a, gconstpointer b)
+{
+  gint64 x = *(const gint64 *) a, y = *(const gint64 *) b;
+  return x < y ? -1 : x > y;
+}
+
+double
+test_percentile_ms (GArray *us, double q)
+{
+  g_array_sort (us, compare_gint64);
+  guint i = MIN (us->len - 1, (guint) (q * us->len));
+  return g_array_index (us, gint64, i) / 1000.0;
+}

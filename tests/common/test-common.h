@@ -61,4 +61,10 @@ int test_ansimctl (char **out_text, const char *stdin_text, const char *const *a
  * fails the test when it fails. */
 void test_add_user (const char *conf, const char *user, const char *role, const char *password);
 
+/* ---- measuring (benchmarks) -------------------------------------------------- */
+
+/* Sorts us (gint64 microseconds) and returns the value at quantile q
+ * (0..1, the element at q * n, the last at most) in milliseconds. */
+double test_percentile_ms (GArray *us, double q);
+
 G_END_DECLS

@@ -4,6 +4,7 @@
 #include "s3.h"
 #include "s3-private.h"
 #include "store.h"
+#include "test-console.h"
 #include "upload-helpers.h"
 #include "db.h"
 
@@ -1368,75 +1369,17 @@ test_store_end_to_end (void)
 
 /* ---- retention on the S3 store -------------------------------------------- */
 
-typedef struct {
-  SoupSession *http;
-  const char *url;
-  char *cookie[2];               /* admin, security */
-  char *csrf[2];
-} Console;
-
-static char *
-console_request (Console *c, const char *method, const char *path, int who, const char *body,
-                 guint *out_status)
-{
-  g_autofree char *url = g_strconcat (c->url, path, NULL);
-  g_autoptr(SoupMessage) msg = soup_message_new (method, url);
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GBytes) reply = NULL;
-  SoupMessageHeaders *h = soup_message_get_request_headers (msg);
-
-  if (who >= 0) {
-    soup_message_headers_replace (h, "Cookie", c->cookie[who]);
-    soup_message_headers_replace (h, "X-CSRF-Token", c->csrf[who]);
-  }
-  if (body != NULL) {
-    g_autoptr(GBytes) bytes = g_bytes_new (body, strlen (body));
-
-    soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
-  }
-  reply = soup_session_send_and_read (c->http, msg, NULL, &error);
-  g_assert_no_error (error);
-  *out_status = soup_message_get_status (msg);
-  return g_strndup (g_bytes_get_data (reply, NULL), g_bytes_get_size (reply));
-}
+#define ADMIN 0
+#define SECURITY 1
 
 static void
-console_post_ok (Console *c, const char *path, int who, const char *body)
+console_post_ok (TestConsole *c, const char *path, const TestLogin *who, const char *body)
 {
-  guint status = 0;
-  g_autofree char *reply = console_request (c, "POST", path, who, body, &status);
+  g_autofree char *reply = NULL;
+  guint status = test_console_post (c, path, who, TRUE, body, &reply);
 
   if (status != 200)
     g_error ("POST %s %s: %u %s", path, body, status, reply);
-}
-
-static void
-console_login (Console *c, int who, const char *name)
-{
-  g_autofree char *body = g_strdup_printf ("{\"user\":\"%s\",\"password\":\"s3-retention-pw-1\"}",
-                                           name);
-  g_autofree char *url = g_strconcat (c->url, "/api/login", NULL);
-  g_autoptr(SoupMessage) msg = soup_message_new ("POST", url);
-  g_autoptr(GBytes) bytes = g_bytes_new (body, strlen (body));
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GBytes) reply = NULL;
-  g_autoptr(JsonNode) node = NULL;
-  const char *cookie;
-
-  soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
-  reply = soup_session_send_and_read (c->http, msg, NULL, &error);
-  g_assert_no_error (error);
-  g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
-  cookie = soup_message_headers_get_one (soup_message_get_response_headers (msg), "Set-Cookie");
-  c->cookie[who] = g_strndup (cookie, strcspn (cookie, ";"));
-  {
-    g_autofree char *text = g_strndup (g_bytes_get_data (reply, NULL), g_bytes_get_size (reply));
-
-    node = json_from_string (text, &error);
-  }
-  g_assert_no_error (error);
-  c->csrf[who] = g_strdup (json_object_get_string_member (json_node_get_object (node),
-                                                          "csrf_token"));
 }
 
 static int
@@ -1523,7 +1466,8 @@ test_store_retention (void)
   g_autofree char *drill = NULL, *real = NULL, *drill_prefix = NULL, *real_prefix = NULL;
   g_autofree char *hold_path = NULL, *resolve_drill = NULL, *resolve_real = NULL, *out = NULL;
   g_autofree char *age = NULL;
-  Console c = { .url = panel->url };
+  g_autoptr(TestConsole) c = NULL;
+  TestLogin logins[2] = { 0 };   /* ADMIN, SECURITY */
   const char *purge[] = { "purge", "--now", NULL };
   gint64 drill_id, real_id, drill_alerted, real_alerted;
   GPtrArray *objects;
@@ -1537,10 +1481,10 @@ test_store_retention (void)
   }
   test_panel_start (panel);
   test_panel_enroll (panel, desk, "dev-1");
-  c.http = soup_session_new_with_options ("timeout", 30, NULL);
-  console_login (&c, 0, "admin");
-  console_login (&c, 1, "security");
-  console_post_ok (&c, "/api/settings/retention", 0, "{\"drill\": 7}");
+  c = test_console_new (panel->url, NULL, 30);
+  test_console_login (c, "admin", "s3-retention-pw-1", &logins[ADMIN]);
+  test_console_login (c, "security", "s3-retention-pw-1", &logins[SECURITY]);
+  console_post_ok (c, "/api/settings/retention", &logins[ADMIN], "{\"drill\": 7}");
 
   drill = test_desk_record (desk, 2, 20000);
   real = test_desk_record (desk, 2, 20000);
@@ -1594,19 +1538,19 @@ test_store_retention (void)
 
   /* A legal hold reaches every object; releasing it clears them. */
   hold_path = g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT "/legal-hold", real_id);
-  console_post_ok (&c, hold_path, 0, "{\"hold\": true, \"reason\": \"court order 2026-1\"}");
+  console_post_ok (c, hold_path, &logins[ADMIN], "{\"hold\": true, \"reason\": \"court order 2026-1\"}");
   objects = objects_under (s3, real_prefix);
   for (guint i = 0; i < objects->len; i++)
     g_assert_true (((PanelS3Object *) objects->pdata[i])->legal_hold);
   objects_free (objects);
-  console_post_ok (&c, hold_path, 0, "{\"hold\": false, \"reason\": \"order lifted\"}");
+  console_post_ok (c, hold_path, &logins[ADMIN], "{\"hold\": false, \"reason\": \"order lifted\"}");
   objects = objects_under (s3, real_prefix);
   for (guint i = 0; i < objects->len; i++)
     g_assert_false (((PanelS3Object *) objects->pdata[i])->legal_hold);
   objects_free (objects);
 
   /* A longer period extends the dates (the purge pass does it). */
-  console_post_ok (&c, "/api/settings/retention", 0, "{\"incident\": 45}");
+  console_post_ok (c, "/api/settings/retention", &logins[ADMIN], "{\"incident\": 45}");
   g_assert_cmpint (run_ansimctl (panel->conf, &out, purge), ==, 0);
   g_clear_pointer (&out, g_free);
   objects = objects_under (s3, real_prefix);
@@ -1621,9 +1565,9 @@ test_store_retention (void)
    * ahead, and the purge bypasses them because the policy says so. */
   resolve_drill = g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT "/resolve", drill_id);
   resolve_real = g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT "/resolve", real_id);
-  console_post_ok (&c, resolve_drill, 1, "{\"category\": \"drill\"}");
-  console_post_ok (&c, resolve_real, 1, "{\"category\": \"assault\"}");
-  console_post_ok (&c, hold_path, 0, "{\"hold\": true, \"reason\": \"court order 2026-2\"}");
+  console_post_ok (c, resolve_drill, &logins[SECURITY], "{\"category\": \"drill\"}");
+  console_post_ok (c, resolve_real, &logins[SECURITY], "{\"category\": \"assault\"}");
+  console_post_ok (c, hold_path, &logins[ADMIN], "{\"hold\": true, \"reason\": \"court order 2026-2\"}");
   test_panel_stop (panel, SIGTERM);
   {
     g_autofree char *db_path = g_build_filename (panel->dir, "panel.db", NULL);
@@ -1655,11 +1599,8 @@ test_store_retention (void)
   objects_free (objects);
   g_assert_cmpint (panel_value (panel, "count(*)", real),
                    ==, 1);
-  for (guint i = 0; i < 2; i++) {
-    g_free (c.cookie[i]);
-    g_free (c.csrf[i]);
-  }
-  g_object_unref (c.http);
+  for (guint i = 0; i < 2; i++)
+    test_login_clear (&logins[i]);
 }
 
 /* Runs last: the gateway of all the tests stops, with nothing left over. */
