@@ -98,6 +98,15 @@ export async function loggedIn(browser, url, user, password, options) {
   return page;
 }
 
+// From the alert banner to the incident's page, once a segment has been
+// received, and its playback started.
+export async function playFromBanner(page) {
+  await page.click('#banner-open');
+  await page.waitForSelector('#page-incident:not([hidden])');
+  await page.waitForSelector('#incident-timeline li[data-what="segment-received"]');
+  await page.click('#play-start');
+}
+
 export async function shot(page, name) {
   await page.screenshot({ path: join(SHOTS, name + '.png'), fullPage: true });
 }

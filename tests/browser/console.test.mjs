@@ -9,7 +9,7 @@ import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BUILD, ROLES, SHOTS, addUsers, startPanel, stopPanel, launchBrowser, openConsole, logIn,
-  loggedIn as loggedInAs, shot, startDesk } from './common.mjs';
+  loggedIn as loggedInAs, playFromBanner, shot, startDesk } from './common.mjs';
 
 const PASSWORD = 'browser-test-password-1';
 const KO = {
@@ -281,10 +281,7 @@ test('a press on a desk: banner and sound on every console, acknowledge lights t
     // The incident while it is still recording: its first segment plays,
     // and the next one follows as soon as it has arrived.
     await desk.wait('segment');
-    await page.click('#banner-open');
-    await page.waitForSelector('#page-incident:not([hidden])');
-    await page.waitForSelector('#incident-timeline li[data-what="segment-received"]');
-    await page.click('#play-start');
+    await playFromBanner(page);
     await page.waitForFunction(() => {
       const v = document.querySelector('#incident-video');
       return v.dataset.segment === '0' && v.currentTime > 0.5;

@@ -13,7 +13,7 @@ import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, readdirSync, rmSyn
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BUILD, SHOTS, launchBrowser, loggedIn as loggedInAs, shot } from './common.mjs';
+import { BUILD, SHOTS, launchBrowser, loggedIn as loggedInAs, playFromBanner, shot } from './common.mjs';
 
 const ANSIMCTL = join(BUILD, 'ansimctl/ansimctl');
 const PASSWORD = 'browser-test-password-1';
@@ -206,10 +206,7 @@ test('ansimctl press on a real desk: banner, acknowledge lights the desk, live p
 
     // 3. The incident while it is still recording and uploading: it plays.
     await until('a segment at the panel', async () => (await latestIncident(page)).segments_received >= 1, 20000, 200);
-    await page.click('#banner-open');
-    await page.waitForSelector('#page-incident:not([hidden])');
-    await page.waitForSelector('#incident-timeline li[data-what="segment-received"]');
-    await page.click('#play-start');
+    await playFromBanner(page);
     await page.waitForFunction(() => {
       const v = document.querySelector('#incident-video');
       return v.currentTime > 0.5;

@@ -3,6 +3,7 @@
 #include "test-common.h"
 
 #include <fcntl.h>
+#include <stdarg.h>
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
@@ -77,6 +78,23 @@ test_wait_log (const char *path, const char *who, const char *needle, guint coun
         }
       g_usleep (20000);
     }
+}
+
+gboolean
+test_have_programs (const char *why, ...)
+{
+  va_list args;
+  gboolean all = TRUE;
+  va_start (args, why);
+  for (const char *name; (name = va_arg (args, const char *)) != NULL;)
+    {
+      g_autofree char *found = g_find_program_in_path (name);
+      all = all && found != NULL;
+    }
+  va_end (args);
+  if (!all)
+    g_test_skip (why);
+  return all;
 }
 
 guint

@@ -32,6 +32,10 @@ guint test_count_in_file (const char *path, const char *needle);
 void test_wait_log (const char *path, const char *who, const char *needle, guint count,
                     guint timeout_ms);
 
+/* For main(): TRUE when every program (NULL-terminated list) is on PATH;
+ * otherwise g_test_skip (why) and FALSE: the test program returns 77. */
+gboolean test_have_programs (const char *why, ...) G_GNUC_NULL_TERMINATED;
+
 /* ---- processes -------------------------------------------------------------- */
 
 /* A TCP port nobody listens on right now. */

@@ -22,6 +22,25 @@ test_age_identity_write (const char *identity_path)
   return recipient;
 }
 
+GString *
+test_recorder_config (const char *data_dir, const char *spool_dir, const char *recipient,
+                      int pre_event_s, int post_event_s, const char *recorder_extra)
+{
+  GString *c = g_string_new (NULL);
+  g_string_append_printf (c, "[recorder]\ndevice_id = test-board\ndata_dir = %s\n", data_dir);
+  if (spool_dir != NULL)
+    g_string_append_printf (c, "spool_dir = %s\n", spool_dir);
+  g_string_append_printf (c,
+    "recipients = %s\n"
+    "pre_event_seconds = %d\npost_event_seconds = %d\nsegment_seconds = 2\n"
+    "notice_sound = none\n%s\n"
+    "[desk]\nid = desk-1\nname = test desk\n\n"
+    "[trigger desk-button]\ninput = simulated\nlong_press_ms = 600\n\n"
+    "[output recording]\nkind = simulated\n\n",
+    recipient, pre_event_s, post_event_s, recorder_extra != NULL ? recorder_extra : "");
+  return c;
+}
+
 GSubprocess *
 test_recorder_host_start (const char *config_path, const char *key_path, const char *log_path,
                           const char *const *env)

@@ -46,20 +46,13 @@ static inline void
 write_config (Fixture *f, const Setup *s)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (GString) c = g_string_new (NULL);
+  g_autoptr (GString) c = test_recorder_config (f->data_dir, f->spool_dir, f->recipient,
+                                                s->pre_event_s, s->post_event_s,
+                                                s->recorder_extra);
 
   g_string_append_printf (c,
-    "[recorder]\ndevice_id = test-board\ndata_dir = %s\nspool_dir = %s\nrecipients = %s\n"
-    "pre_event_seconds = %d\npost_event_seconds = %d\nsegment_seconds = 2\n"
-    "notice_sound = none\n%s\n"
-    "[desk]\nid = desk-1\nname = test desk\n\n"
-    "[trigger desk-button]\ninput = simulated\nlong_press_ms = 600\n\n"
-    "[output recording]\nkind = simulated\n\n"
     "[source cam]\nkind = fixed\nwidth = 320\nheight = 240\nframerate = %d\n"
-    "bitrate_kbps = %d\nkeyframe_ms = 1000\n",
-    f->data_dir, f->spool_dir, f->recipient, s->pre_event_s, s->post_event_s,
-    s->recorder_extra != NULL ? s->recorder_extra : "", FPS,
-    s->bitrate_kbps > 0 ? s->bitrate_kbps : 300);
+    "bitrate_kbps = %d\nkeyframe_ms = 1000\n", FPS, s->bitrate_kbps > 0 ? s->bitrate_kbps : 300);
   if (s->bodycam_trigger)
     g_string_append (c, "\n[trigger bodycam]\ninput = simulated\nkind = bodycam\n");
   if (s->two_sources)
@@ -69,9 +62,11 @@ write_config (Fixture *f, const Setup *s)
   g_assert_no_error (error);
 }
 
+/* The GTest fixture set-up and tear-down (data: the test's Setup). */
 static inline void
-fixture_setup (Fixture *f, const Setup *s)
+fixture_setup (Fixture *f, gconstpointer data)
 {
+  const Setup *s = data;
   g_autoptr (GError) error = NULL;
 
   f->dir = g_dir_make_tmp ("ansim-rs-XXXXXX", &error);
@@ -88,8 +83,9 @@ fixture_setup (Fixture *f, const Setup *s)
 }
 
 static inline void
-fixture_teardown (Fixture *f)
+fixture_teardown (Fixture *f, gconstpointer data)
 {
+  (void) data;
   test_process_kill (&f->host);
   test_keep_or_remove (f->dir, f->log_path, "recorder");
   g_free (f->dir);

@@ -7,19 +7,6 @@
  * removed predecessor as a broken chain. */
 #include "recorder-test-common.h"
 
-static void
-setup (Fixture *f, gconstpointer data)
-{
-  fixture_setup (f, data);
-}
-
-static void
-teardown (Fixture *f, gconstpointer data)
-{
-  (void) data;
-  fixture_teardown (f);
-}
-
 static char *
 incident_dir (Fixture *f, GPtrArray *uuids, GPtrArray *sources, const char *source, guint nth)
 {
@@ -113,13 +100,9 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  g_autofree char *age = g_find_program_in_path ("age");
-  if (age == NULL)
-    {
-      g_test_skip ("needs age");
-      return 77;
-    }
-  g_test_add ("/recorder/chain/two-sources", Fixture, &two_sources, setup, test_two_sources,
-              teardown);
+  if (!test_have_programs ("needs age", "age", NULL))
+    return 77;
+  g_test_add ("/recorder/chain/two-sources", Fixture, &two_sources, fixture_setup,
+              test_two_sources, fixture_teardown);
   return g_test_run ();
 }

@@ -9,19 +9,6 @@
 #include "recorder-test-common.h"
 
 static void
-setup (Fixture *f, gconstpointer data)
-{
-  fixture_setup (f, data);
-}
-
-static void
-teardown (Fixture *f, gconstpointer data)
-{
-  (void) data;
-  fixture_teardown (f);
-}
-
-static void
 test_crash_point (Fixture *f, gconstpointer data)
 {
   const Setup *s = data;
@@ -124,18 +111,14 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  g_autofree char *age = g_find_program_in_path ("age");
-  if (age == NULL)
-    {
-      g_test_skip ("needs age");
-      return 77;
-    }
+  if (!test_have_programs ("needs age", "age", NULL))
+    return 77;
   for (guint i = 0; i < G_N_ELEMENTS (points); i++)
     {
       g_autofree char *point = g_strndup (points[i].crash_at,
                                           strcspn (points[i].crash_at, ":"));
       g_autofree char *path = g_strdup_printf ("/recorder/crash/%s", point);
-      g_test_add (path, Fixture, &points[i], setup, test_crash_point, teardown);
+      g_test_add (path, Fixture, &points[i], fixture_setup, test_crash_point, fixture_teardown);
     }
   return g_test_run ();
 }

@@ -30,16 +30,10 @@ setup (Fixture *f, gconstpointer data)
 static void
 teardown (Fixture *f, gconstpointer data)
 {
-  (void) data;
-  if (f->host != NULL)
-    {
-      g_subprocess_force_exit (f->host);
-      g_subprocess_wait (f->host, NULL, NULL);
-      g_clear_object (&f->host);
-    }
+  test_process_kill (&f->host);
   if (skip_reason == NULL && !g_test_failed ())
     g_assert_cmpint (umount2 (f->spool_dir, MNT_DETACH), ==, 0);
-  fixture_teardown (f);
+  fixture_teardown (f, data);
 }
 
 static gint64
@@ -185,12 +179,8 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  g_autofree char *age = g_find_program_in_path ("age");
-  if (age == NULL)
-    {
-      g_test_skip ("needs age");
-      return 77;
-    }
+  if (!test_have_programs ("needs age", "age", NULL))
+    return 77;
   /* A private mount namespace: the tmpfs goes away with this process. */
   if (geteuid () != 0)
     skip_reason = "needs root to mount a small tmpfs as the spool (run as root)";

@@ -44,17 +44,12 @@ static void
 write_config (Fixture *f, int pre_event_s, int post_event_s, const char *source)
 {
   g_autoptr (GError) error = NULL;
-  g_autofree char *c = g_strdup_printf (
-    "[recorder]\ndevice_id = test-board\ndata_dir = %s\nrecipients = %s\n"
-    "pre_event_seconds = %d\npost_event_seconds = %d\nsegment_seconds = 2\n"
-    "notice_sound = none\n\n"
-    "[desk]\nid = desk-1\nname = test desk\n\n"
-    "[trigger desk-button]\ninput = simulated\nlong_press_ms = 600\n\n"
-    "[output recording]\nkind = simulated\n\n"
+  g_autoptr (GString) c = test_recorder_config (f->data_dir, NULL, f->recipient, pre_event_s,
+                                                post_event_s, NULL);
+  g_string_append_printf (c,
     "[source body]\nkind = wearable\nwidth = 320\nheight = 240\nframerate = %d\n"
-    "bitrate_kbps = 300\nkeyframe_ms = 1000\n%s",
-    f->data_dir, f->recipient, pre_event_s, post_event_s, FPS, source);
-  g_file_set_contents (f->config_path, c, -1, &error);
+    "bitrate_kbps = 300\nkeyframe_ms = 1000\n%s", FPS, source);
+  g_file_set_contents (f->config_path, c->str, -1, &error);
   g_assert_no_error (error);
 }
 

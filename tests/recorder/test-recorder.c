@@ -48,19 +48,13 @@ static void
 write_config (Fixture *f, const Setup *s)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (GString) c = g_string_new (NULL);
+  g_autoptr (GString) c = test_recorder_config (
+    f->data_dir, NULL, f->recipient, s->pre_event_s > 0 ? s->pre_event_s : PRE_EVENT_S,
+    s->post_event_s > 0 ? s->post_event_s : POST_EVENT_S, s->recorder_extra);
 
   g_string_append_printf (c,
-    "[recorder]\ndevice_id = test-board\ndata_dir = %s\nrecipients = %s\n"
-    "pre_event_seconds = %d\npost_event_seconds = %d\nsegment_seconds = 2\n"
-    "notice_sound = none\n%s\n"
-    "[desk]\nid = desk-1\nname = test desk\n\n"
-    "[trigger desk-button]\ninput = simulated\nlong_press_ms = 600\n\n"
-    "[output recording]\nkind = simulated\n\n"
     "[source cam]\nkind = fixed\nwidth = 320\nheight = 240\nframerate = %d\n"
-    "bitrate_kbps = 300\nkeyframe_ms = 1000\n%s",
-    f->data_dir, f->recipient, s->pre_event_s > 0 ? s->pre_event_s : PRE_EVENT_S, s->post_event_s > 0 ? s->post_event_s : POST_EVENT_S,
-    s->recorder_extra, FPS, "");
+    "bitrate_kbps = 300\nkeyframe_ms = 1000\n", FPS);
   if (s->rtsp)
     g_string_append_printf (c, "video = rtsp\nurl = rtsp://127.0.0.1:%u/cam\n", f->port);
   if (s->two_sources)
@@ -688,14 +682,8 @@ main (int argc, char **argv)
   if (long_tests)
     argc--;
   g_test_init (&argc, &argv, NULL);
-  g_autofree char *age = g_find_program_in_path ("age");
-  g_autofree char *ffprobe = g_find_program_in_path ("ffprobe");
-  g_autofree char *ffmpeg = g_find_program_in_path ("ffmpeg");
-  if (age == NULL || ffprobe == NULL || ffmpeg == NULL)
-    {
-      g_test_skip ("needs age, ffprobe and ffmpeg");
-      return 77;
-    }
+  if (!test_have_programs ("needs age, ffprobe and ffmpeg", "age", "ffprobe", "ffmpeg", NULL))
+    return 77;
 #define ADD(path, fn, setup_data) \
   g_test_add (path, Fixture, setup_data, setup, fn, teardown)
   /* The long ones run as their own meson test, beside the others. */
