@@ -40,6 +40,22 @@ test_read_file (const char *path)
   return text;
 }
 
+GBytes *
+test_random_bytes (gsize len, guint32 seed)
+{
+  guint8 *data = g_malloc (len ? len : 1);
+  guint32 x = seed * 2654435761u + 1;
+
+  for (gsize i = 0; i < len; i++)
+    {
+      x ^= x << 13;
+      x ^= x >> 17;
+      x ^= x << 5;
+      data[i] = x & 0xff;
+    }
+  return g_bytes_new_take (data, len);
+}
+
 gboolean
 test_wait_until (gboolean (*cond) (gpointer), gpointer data, double timeout_s)
 {

@@ -21,6 +21,9 @@ void test_rm_rf (const char *dir);
 /* The file's text, or "" when it cannot be read. */
 char *test_read_file (const char *path);
 
+/* len pseudo-random bytes (xorshift32), the same for the same seed. */
+GBytes *test_random_bytes (gsize len, guint32 seed);
+
 /* ---- waiting ---------------------------------------------------------------- */
 
 /* Polls cond every 20 ms until it is TRUE or timeout_s passed. */

@@ -225,21 +225,6 @@ client_for (const char *bucket)
   return s3;
 }
 
-static GBytes *
-random_bytes (gsize len, guint32 seed)
-{
-  guint8 *data = g_malloc (len ? len : 1);
-  guint32 x = seed * 2654435761u + 1;
-
-  for (gsize i = 0; i < len; i++) {
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    data[i] = x & 0xff;
-  }
-  return g_bytes_new_take (data, len);
-}
-
 static char *
 sha256_of (GBytes *b)
 {
@@ -249,7 +234,7 @@ sha256_of (GBytes *b)
 static void
 round_trip (PanelS3 *s3, const char *key)
 {
-  g_autoptr(GBytes) data = random_bytes (100000, 7);
+  g_autoptr(GBytes) data = test_random_bytes (100000, 7);
   g_autofree char *md5 = g_compute_checksum_for_bytes (G_CHECKSUM_MD5, data);
   g_autofree char *sha = g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, data);
   g_autoptr(GError) error = NULL;
@@ -294,7 +279,7 @@ static void
 test_list (void)
 {
   g_autoptr(PanelS3) s3 = client_for (rgw.plain_bucket);
-  g_autoptr(GBytes) data = random_bytes (10, 1);
+  g_autoptr(GBytes) data = test_random_bytes (10, 1);
   g_autoptr(GError) error = NULL;
   g_autoptr(GPtrArray) keys = NULL;
   const guint n = 1005;
@@ -359,7 +344,7 @@ test_https (void)
   g_autoptr(GError) error = NULL;
   g_autoptr(PanelS3) s3 = NULL;
   g_autoptr(PanelS3) untrusting = NULL;
-  g_autoptr(GBytes) data = random_bytes (5000, 8);
+  g_autoptr(GBytes) data = test_random_bytes (5000, 8);
   gint64 start;
 
   c.endpoint = rgw.tls_endpoint;
@@ -384,7 +369,7 @@ static void
 test_bad_digest (void)
 {
   g_autoptr(PanelS3) s3 = client_for (rgw.plain_bucket);
-  g_autoptr(GBytes) data = random_bytes (4096, 3);
+  g_autoptr(GBytes) data = test_random_bytes (4096, 3);
   g_autoptr(GError) error = NULL;
   gboolean exists = TRUE;
 
@@ -406,8 +391,8 @@ static void
 test_wrong_declared_sha256 (void)
 {
   g_autoptr(PanelS3) s3 = multipart_client (rgw.plain_bucket);
-  g_autoptr(GBytes) small = random_bytes (3000, 6);
-  g_autoptr(GBytes) big = random_bytes (6 * MIB, 6);
+  g_autoptr(GBytes) small = test_random_bytes (3000, 6);
+  g_autoptr(GBytes) big = test_random_bytes (6 * MIB, 6);
   g_autofree char *small_sha = sha256_of (small);
   PanelS3PutOptions wrong = { .sha256 = "00000000000000000000000000000000"
                                         "00000000000000000000000000000000" };
@@ -441,7 +426,7 @@ test_wrong_secret (void)
                                                      "not-the-secret-key-at-all", 0600);
   g_autofree char *wrong_key = write_credentials ("wrong-key", "NOSUCHACCESSKEY",
                                                   rgw.secret_key, 0600);
-  g_autoptr(GBytes) data = random_bytes (1000, 4);
+  g_autoptr(GBytes) data = test_random_bytes (1000, 4);
   PanelS3Config c = config_for (rgw.plain_bucket);
   g_autoptr(GError) error = NULL;
   g_autoptr(PanelS3) s3 = NULL;
@@ -483,7 +468,7 @@ static void
 test_multipart (void)
 {
   g_autoptr(PanelS3) s3 = multipart_client (rgw.plain_bucket);
-  g_autoptr(GBytes) data = random_bytes (13 * MIB + 12345, 11);
+  g_autoptr(GBytes) data = test_random_bytes (13 * MIB + 12345, 11);
   g_autofree char *sha = sha256_of (data);
   g_autofree char *sha_back = NULL;
   g_autoptr(GBytes) back = NULL;
@@ -532,7 +517,7 @@ static void
 test_damaged_on_get (void)
 {
   g_autoptr(PanelS3) s3 = client_for (rgw.plain_bucket);
-  g_autoptr(GBytes) data = random_bytes (4000, 5);
+  g_autoptr(GBytes) data = test_random_bytes (4000, 5);
   g_autoptr(GBytes) back = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *url = g_strdup_printf ("%s/%s/damaged.age", rgw.endpoint, rgw.plain_bucket);
@@ -569,7 +554,7 @@ static void
 test_multipart_failure_aborts (void)
 {
   g_autoptr(PanelS3) s3 = multipart_client (rgw.plain_bucket);
-  g_autoptr(GBytes) data = random_bytes (11 * MIB, 12);
+  g_autoptr(GBytes) data = test_random_bytes (11 * MIB, 12);
   g_autoptr(GError) error = NULL;
   gboolean exists = TRUE;
 
@@ -594,7 +579,7 @@ static void
 test_lock_compliance (void)
 {
   g_autoptr(PanelS3) s3 = client_for (rgw.locked_bucket);
-  g_autoptr(GBytes) data = random_bytes (2048, 21);
+  g_autoptr(GBytes) data = test_random_bytes (2048, 21);
   gint64 until = g_get_real_time () / G_USEC_PER_SEC + 86400;
   PanelS3PutOptions opts = { .lock_mode = PANEL_S3_LOCK_COMPLIANCE, .retain_until = until };
   g_autofree char *version = NULL;
@@ -625,7 +610,7 @@ static void
 test_lock_governance (void)
 {
   g_autoptr(PanelS3) s3 = client_for (rgw.locked_bucket);
-  g_autoptr(GBytes) data = random_bytes (2048, 22);
+  g_autoptr(GBytes) data = test_random_bytes (2048, 22);
   gint64 until = g_get_real_time () / G_USEC_PER_SEC + 3600;
   PanelS3PutOptions opts = { .lock_mode = PANEL_S3_LOCK_GOVERNANCE, .retain_until = until };
   g_autofree char *version = NULL;
@@ -653,7 +638,7 @@ static void
 test_lock_multipart (void)
 {
   g_autoptr(PanelS3) s3 = multipart_client (rgw.locked_bucket);
-  g_autoptr(GBytes) data = random_bytes (6 * MIB, 23);
+  g_autoptr(GBytes) data = test_random_bytes (6 * MIB, 23);
   gint64 until = g_get_real_time () / G_USEC_PER_SEC + 86400;
   PanelS3PutOptions opts = { .lock_mode = PANEL_S3_LOCK_COMPLIANCE, .retain_until = until,
                              .legal_hold = TRUE };
@@ -677,7 +662,7 @@ static void
 test_legal_hold (void)
 {
   g_autoptr(PanelS3) s3 = client_for (rgw.locked_bucket);
-  g_autoptr(GBytes) data = random_bytes (2048, 24);
+  g_autoptr(GBytes) data = test_random_bytes (2048, 24);
   PanelS3PutOptions opts = { .legal_hold = TRUE };
   g_autofree char *version = NULL;
   g_autoptr(GError) error = NULL;
@@ -732,7 +717,7 @@ static void
 test_gateway_down (void)
 {
   g_autoptr(PanelS3) s3 = client_for (rgw.plain_bucket);
-  g_autoptr(GBytes) data = random_bytes (50000, 31);
+  g_autoptr(GBytes) data = test_random_bytes (50000, 31);
   g_autoptr(GError) error = NULL;
   gint64 start, elapsed_ms, done;
   GThread *thread;
@@ -933,7 +918,7 @@ test_server_errors (void)
   Proxy proxy = { 0 };
   g_autofree char *endpoint = NULL;
   PanelS3Config c = config_for (rgw.plain_bucket);
-  g_autoptr(GBytes) data = random_bytes (70000, 33);
+  g_autoptr(GBytes) data = test_random_bytes (70000, 33);
   g_autoptr(GBytes) back = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(PanelS3) s3 = NULL;
@@ -979,7 +964,7 @@ static void
 test_gateway_frozen (void)
 {
   PanelS3Config c = config_for (rgw.plain_bucket);
-  g_autoptr(GBytes) data = random_bytes (1000, 32);
+  g_autoptr(GBytes) data = test_random_bytes (1000, 32);
   g_autoptr(GError) error = NULL;
   g_autoptr(PanelS3) s3 = NULL;
   gint64 start, elapsed_ms;
@@ -1128,7 +1113,7 @@ test_panel_conf (void)
   g_autoptr(AnsimConfig) config = example_s3_config ();
   g_autoptr(GError) error = NULL;
   g_autoptr(PanelS3) s3 = NULL;
-  g_autoptr(GBytes) data = random_bytes (3000, 51);
+  g_autoptr(GBytes) data = test_random_bytes (3000, 51);
   g_autofree char *version = NULL;
   g_auto(PanelS3Object) info = { 0 };
   PanelS3PutOptions opts;
@@ -1187,8 +1172,8 @@ test_store_backend (void)
   g_autoptr(GError) error = NULL;
   g_autoptr(PanelStore) store = panel_store_new_s3 (config, &error);
   g_autoptr(PanelS3) s3 = client_for (rgw.locked_bucket);
-  g_autoptr(GBytes) data = random_bytes (70000, 61);
-  g_autoptr(GBytes) other = random_bytes (70000, 62);
+  g_autoptr(GBytes) data = test_random_bytes (70000, 61);
+  g_autoptr(GBytes) other = test_random_bytes (70000, 62);
   g_autoptr(GBytes) back = NULL;
   g_auto(PanelS3Object) info = { 0 };
   const char *key = "store/incident-1/segment-0001.age";
@@ -1619,7 +1604,7 @@ static void
 test_default_retention (void)
 {
   g_autoptr(PanelS3) s3 = multipart_client (rgw.locked_bucket);
-  g_autoptr(GBytes) data = random_bytes (6 * MIB, 41);
+  g_autoptr(GBytes) data = test_random_bytes (6 * MIB, 41);
   g_autofree char *version = NULL;
   g_autoptr(GError) error = NULL;
   g_auto(PanelS3Object) info = { 0 };
