@@ -151,7 +151,8 @@ main (int argc, char **argv)
     {
       g_autofree char *path = g_strconcat (url, "/api/events/stream", NULL);
       g_autoptr (SoupMessage) msg = soup_message_new ("GET", path);
-      soup_message_headers_replace (soup_message_get_request_headers (msg), "Cookie", security.cookie);
+      soup_message_headers_replace (soup_message_get_request_headers (msg), "Cookie",
+                                    security.cookie);
       consoles[i].in = soup_session_send (http, msg, NULL, &error);
       g_assert_no_error (error);
       if (soup_message_get_status (msg) != 200)
@@ -199,10 +200,10 @@ main (int argc, char **argv)
              n_events, url);
     g_print ("%-44s %9s %9s\n", "", "p50 ms", "p99 ms");
     g_print ("%-44s %9.2f %9.2f\n", "baseline: GET /api/health round trip", base50, base99);
-    g_print ("%-44s %9.2f %9.2f\n", "publish request -> first console", test_percentile_ms (first, 0.5),
-             test_percentile_ms (first, 0.99));
-    g_print ("%-44s %9.2f %9.2f\n", "publish request -> every delivery", test_percentile_ms (all, 0.5),
-             test_percentile_ms (all, 0.99));
+    g_print ("%-44s %9.2f %9.2f\n", "publish request -> first console",
+             test_percentile_ms (first, 0.5), test_percentile_ms (first, 0.99));
+    g_print ("%-44s %9.2f %9.2f\n", "publish request -> every delivery",
+             test_percentile_ms (all, 0.5), test_percentile_ms (all, 0.99));
     g_print ("%-44s %9.2f %9.2f\n", "publish request -> last of all consoles",
              test_percentile_ms (last, 0.5), last99);
     g_print ("ratio (last of all consoles p99 / baseline p99): %.1f\n", last99 / base99);

@@ -193,8 +193,10 @@ main (int argc, char **argv)
     }
   curl_easy_cleanup (curl);
   /* --presses 0: throughput only */
-  double p50 = presses > 0 ? test_percentile_ms (ours, 0.5) : 0, p99 = presses > 0 ? test_percentile_ms (ours, 0.99) : 0;
-  double b50 = presses > 0 ? test_percentile_ms (base, 0.5) : 0, b99 = presses > 0 ? test_percentile_ms (base, 0.99) : 0;
+  double p50 = presses > 0 ? test_percentile_ms (ours, 0.5) : 0;
+  double p99 = presses > 0 ? test_percentile_ms (ours, 0.99) : 0;
+  double b50 = presses > 0 ? test_percentile_ms (base, 0.5) : 0;
+  double b99 = presses > 0 ? test_percentile_ms (base, 0.99) : 0;
 
   /* ingest throughput: a sealed backlog of 2 s segments, then one wake */
   int segments = minutes * 30;

@@ -128,8 +128,8 @@ static JsonArray *
 audit_entries (Panel *p, TestLogin *auditor)
 {
   guint status = 0;
-  g_autofree char *body = test_console_request (p->console, "GET", "/api/audit?limit=500", auditor, TEST_CSRF_NONE, NULL,
-                                   NULL, 0, &status, NULL);
+  g_autofree char *body = test_console_request (p->console, "GET", "/api/audit?limit=500", auditor,
+                                                TEST_CSRF_NONE, NULL, NULL, 0, &status, NULL);
   g_autoptr (JsonObject) o = NULL;
   g_assert_cmpuint (status, ==, 200);
   o = test_json_parse_object (body);
@@ -164,8 +164,8 @@ test_login_roles (void)
       g_autoptr (JsonObject) o = NULL;
       const char *cookie;
 
-      g_assert_cmpuint (test_console_try_login (main_panel.console, roles[i], PASSWORD, &logins[i], &body, &msg), ==,
-                        200);
+      g_assert_cmpuint (test_console_try_login (main_panel.console, roles[i], PASSWORD, &logins[i],
+                                                &body, &msg), ==, 200);
       o = test_json_parse_object (body);
       g_assert_cmpstr (json_object_get_string_member (o, "role"), ==, roles[i]);
       cookie = soup_message_headers_get_one (soup_message_get_response_headers (msg),
@@ -254,8 +254,8 @@ static guint
 n_users (TestLogin *admin)
 {
   guint status = 0;
-  g_autofree char *body = test_console_request (main_panel.console, "GET", "/api/users", admin, TEST_CSRF_NONE, NULL, NULL,
-                                   0, &status, NULL);
+  g_autofree char *body = test_console_request (main_panel.console, "GET", "/api/users", admin,
+                                                TEST_CSRF_NONE, NULL, NULL, 0, &status, NULL);
   g_autoptr (JsonObject) o = test_json_parse_object (body);
   g_assert_cmpuint (status, ==, 200);
   return json_array_get_length (json_object_get_array_member (o, "users"));
@@ -269,27 +269,27 @@ test_csrf (void)
   guint status = 0, users = n_users (admin);
   g_autofree char *body = NULL;
 
-  body = test_console_request (main_panel.console, "POST", "/api/users", admin, TEST_CSRF_NONE, "application/json", create,
-                  0, &status, NULL);
+  body = test_console_request (main_panel.console, "POST", "/api/users", admin, TEST_CSRF_NONE,
+                               "application/json", create, 0, &status, NULL);
   g_assert_cmpuint (status, ==, 403);
   g_assert_nonnull (strstr (body, "\"code\":\"csrf\""));
   g_clear_pointer (&body, g_free);
-  body = test_console_request (main_panel.console, "POST", "/api/users", admin, TEST_CSRF_WRONG, "application/json", create,
-                  0, &status, NULL);
+  body = test_console_request (main_panel.console, "POST", "/api/users", admin, TEST_CSRF_WRONG,
+                               "application/json", create, 0, &status, NULL);
   g_assert_cmpuint (status, ==, 403);
   g_assert_cmpuint (n_users (admin), ==, users);
 
   /* Logout without the token does not end the session. */
   g_clear_pointer (&body, g_free);
-  body = test_console_request (main_panel.console, "POST", "/api/logout", admin, TEST_CSRF_NONE, NULL, NULL, 0, &status,
-                  NULL);
+  body = test_console_request (main_panel.console, "POST", "/api/logout", admin, TEST_CSRF_NONE,
+                               NULL, NULL, 0, &status, NULL);
   g_assert_cmpuint (status, ==, 403);
   g_assert_cmpuint (n_users (admin), ==, users);
 
   /* With the token it goes through. */
   g_clear_pointer (&body, g_free);
-  body = test_console_request (main_panel.console, "POST", "/api/users", admin, TEST_CSRF_RIGHT, "application/json", create,
-                  0, &status, NULL);
+  body = test_console_request (main_panel.console, "POST", "/api/users", admin, TEST_CSRF_RIGHT,
+                               "application/json", create, 0, &status, NULL);
   g_assert_cmpuint (status, ==, 201);
   g_assert_cmpuint (n_users (admin), ==, users + 1);
 
@@ -349,16 +349,18 @@ test_bad_input (void)
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
     {
       guint status = 0;
-      g_autofree char *body = test_console_request (main_panel.console, cases[i].method, cases[i].path, admin,
-                                       TEST_CSRF_RIGHT, cases[i].type, cases[i].body, 0, &status, NULL);
+      g_autofree char *body = test_console_request (main_panel.console, cases[i].method,
+                                                    cases[i].path, admin, TEST_CSRF_RIGHT,
+                                                    cases[i].type, cases[i].body, 0, &status, NULL);
       if (cases[i].expect == 0 ? status != 400 && status != 404 : status != cases[i].expect)
         g_error ("%s %s %s: HTTP %u, expected %u: %s", cases[i].method, cases[i].path,
                  cases[i].body ? cases[i].body : "", status, cases[i].expect, body);
     }
   {
     guint status = 0;
-    g_autofree char *body = test_console_request (main_panel.console, "POST", "/api/users", admin, TEST_CSRF_RIGHT,
-                                     "application/json", big, strlen (big), &status, NULL);
+    g_autofree char *body = test_console_request (main_panel.console, "POST", "/api/users", admin,
+                                                  TEST_CSRF_RIGHT, "application/json", big,
+                                                  strlen (big), &status, NULL);
     (void) body;   /* kept for its cleanup */
     g_assert_cmpuint (status, ==, 413);
   }
@@ -375,8 +377,8 @@ test_headers (void)
     {
       g_autoptr (SoupMessage) msg = NULL;
       guint status = 0;
-      g_autofree char *body = test_console_request (main_panel.console, "GET", paths[i], NULL, TEST_CSRF_NONE, NULL, NULL,
-                                       0, &status, &msg);
+      g_autofree char *body = test_console_request (main_panel.console, "GET", paths[i], NULL,
+                                                    TEST_CSRF_NONE, NULL, NULL, 0, &status, &msg);
       (void) body;   /* kept for its cleanup */
       SoupMessageHeaders *h = soup_message_get_response_headers (msg);
       const char *csp = soup_message_headers_get_one (h, "Content-Security-Policy");
@@ -388,8 +390,8 @@ test_headers (void)
   /* The interface: Korean page, nothing fetched from elsewhere. */
   {
     guint status = 0;
-    g_autofree char *html = test_console_request (main_panel.console, "GET", "/console/", NULL, TEST_CSRF_NONE, NULL, NULL,
-                                     0, &status, NULL);
+    g_autofree char *html = test_console_request (main_panel.console, "GET", "/console/", NULL,
+                                                  TEST_CSRF_NONE, NULL, NULL, 0, &status, NULL);
     g_assert_cmpuint (status, ==, 200);
     g_assert_nonnull (strstr (html, "<html lang=\"ko\">"));
     g_assert_null (strstr (html, "http://"));
@@ -408,20 +410,22 @@ test_audit_entries (void)
   guint status = 0;
   g_autofree char *body = NULL;
 
-  g_assert_cmpuint (test_console_try_login (main_panel.console, "trainer", PASSWORD, &extra, NULL, NULL), ==, 200);
-  g_assert_cmpuint (test_console_try_login (main_panel.console, "trainer", "wrong-password", NULL, NULL, NULL), ==,
-                    401);
-  body = test_console_request (main_panel.console, "POST", "/api/logout", &extra, TEST_CSRF_RIGHT, NULL, NULL, 0, &status,
-                  NULL);
+  g_assert_cmpuint (test_console_try_login (main_panel.console, "trainer", PASSWORD, &extra, NULL,
+                                            NULL), ==, 200);
+  g_assert_cmpuint (test_console_try_login (main_panel.console, "trainer", "wrong-password", NULL,
+                                            NULL, NULL), ==, 401);
+  body = test_console_request (main_panel.console, "POST", "/api/logout", &extra, TEST_CSRF_RIGHT,
+                               NULL, NULL, 0, &status, NULL);
   g_assert_cmpuint (status, ==, 204);
   /* The ended session is refused. */
   g_clear_pointer (&body, g_free);
-  body = test_console_request (main_panel.console, "GET", "/api/session", &extra, TEST_CSRF_NONE, NULL, NULL, 0, &status,
-                  NULL);
+  body = test_console_request (main_panel.console, "GET", "/api/session", &extra, TEST_CSRF_NONE,
+                               NULL, NULL, 0, &status, NULL);
   g_assert_cmpuint (status, ==, 401);
   g_clear_pointer (&body, g_free);
-  body = test_console_request (main_panel.console, "POST", "/api/users/eve", &logins[2], TEST_CSRF_RIGHT,
-                  "application/json", "{\"role\":\"auditor\"}", 0, &status, NULL);
+  body = test_console_request (main_panel.console, "POST", "/api/users/eve", &logins[2],
+                               TEST_CSRF_RIGHT, "application/json", "{\"role\":\"auditor\"}", 0,
+                               &status, NULL);
   g_assert_cmpuint (status, ==, 204);
 
   after = audit_entries (&main_panel, auditor);
@@ -465,9 +469,10 @@ test_events_stream (void)
   g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
 
   sent = g_get_monotonic_time ();
-  body = test_console_request (main_panel.console, "POST", "/api/test/publish", &logins[2], TEST_CSRF_RIGHT,
-                  "application/json", "{\"event\":\"incident\",\"data\":{\"desk\":\"민원실 1번\"}}",
-                  0, &status, NULL);
+  body = test_console_request (main_panel.console, "POST", "/api/test/publish", &logins[2],
+                               TEST_CSRF_RIGHT, "application/json",
+                               "{\"event\":\"incident\",\"data\":{\"desk\":\"민원실 1번\"}}", 0, &status,
+                               NULL);
   g_assert_cmpuint (status, ==, 204);
   while (strstr (seen->str, "\n\n") == NULL || strstr (seen->str, "event: incident") == NULL)
     {
@@ -551,8 +556,8 @@ test_audit_tamper (void)
   g_test_message ("%s", out2);
   g_assert_true (g_str_has_prefix (out2, "audit log BROKEN: entry 6: its content does not match"));
 
-  body = test_console_request (main_panel.console, "GET", "/api/audit/verify", &logins[3], TEST_CSRF_NONE, NULL, NULL, 0,
-                  &status, NULL);
+  body = test_console_request (main_panel.console, "GET", "/api/audit/verify", &logins[3],
+                               TEST_CSRF_NONE, NULL, NULL, 0, &status, NULL);
   g_assert_cmpuint (status, ==, 200);
   g_assert_nonnull (strstr (body, "\"intact\":false"));
   g_assert_nonnull (strstr (body, "entry 6: "));
@@ -566,16 +571,17 @@ test_session_expiry (void)
   g_autofree char *body = NULL;
   gint64 start = g_get_real_time ();
 
-  g_assert_cmpuint (test_console_try_login (short_panel.console, "security", PASSWORD, &login, NULL, NULL), ==, 200);
-  body = test_console_request (short_panel.console, "GET", "/api/session", &login, TEST_CSRF_NONE, NULL, NULL, 0, &status,
-                  NULL);
+  g_assert_cmpuint (test_console_try_login (short_panel.console, "security", PASSWORD, &login, NULL,
+                                            NULL), ==, 200);
+  body = test_console_request (short_panel.console, "GET", "/api/session", &login, TEST_CSRF_NONE,
+                               NULL, NULL, 0, &status, NULL);
   g_assert_cmpuint (status, ==, 200);
   /* Lifetime 5 s; the check is on the panel's clock. */
   while (g_get_real_time () < start + 6 * G_USEC_PER_SEC)
     g_usleep (200000);
   g_clear_pointer (&body, g_free);
-  body = test_console_request (short_panel.console, "GET", "/api/session", &login, TEST_CSRF_NONE, NULL, NULL, 0, &status,
-                  NULL);
+  body = test_console_request (short_panel.console, "GET", "/api/session", &login, TEST_CSRF_NONE,
+                               NULL, NULL, 0, &status, NULL);
   g_assert_cmpuint (status, ==, 401);
   test_login_clear (&login);
 }
@@ -592,10 +598,11 @@ test_throttle (void)
 
   /* 3 per account, 5 per address, within 60 s. */
   for (guint i = 0; i < 3; i++)
-    g_assert_cmpuint (test_console_try_login (short_panel.console, "security", "wrong-password", NULL, NULL, NULL),
-                      ==, 401);
+    g_assert_cmpuint (test_console_try_login (short_panel.console, "security", "wrong-password",
+                                              NULL, NULL, NULL), ==, 401);
   /* Locked: even the right password is refused, with a clear answer. */
-  g_assert_cmpuint (test_console_try_login (short_panel.console, "security", PASSWORD, NULL, &body, &msg), ==, 429);
+  g_assert_cmpuint (test_console_try_login (short_panel.console, "security", PASSWORD, NULL, &body,
+                                            &msg), ==, 429);
   o = test_json_parse_object (body);
   g_assert_cmpstr (json_object_get_string_member (o, "code"), ==, "throttled");
   g_assert_true (g_ascii_string_to_signed (
@@ -604,11 +611,15 @@ test_throttle (void)
   g_assert_cmpint (json_object_get_int_member (o, "retry_after_s"), ==, retry);
 
   /* Another account from the same address still works... */
-  g_assert_cmpuint (test_console_try_login (short_panel.console, "auditor", PASSWORD, &auditor, NULL, NULL), ==, 200);
+  g_assert_cmpuint (test_console_try_login (short_panel.console, "auditor", PASSWORD, &auditor, NULL,
+                                            NULL), ==, 200);
   /* ...until the address has had 5 failures (unknown names count too). */
-  g_assert_cmpuint (test_console_try_login (short_panel.console, "nobody", "x", NULL, NULL, NULL), ==, 401);
-  g_assert_cmpuint (test_console_try_login (short_panel.console, "NOT A NAME", "x", NULL, NULL, NULL), ==, 401);
-  g_assert_cmpuint (test_console_try_login (short_panel.console, "admin", PASSWORD, NULL, NULL, NULL), ==, 429);
+  g_assert_cmpuint (test_console_try_login (short_panel.console, "nobody", "x", NULL, NULL, NULL),
+                    ==, 401);
+  g_assert_cmpuint (test_console_try_login (short_panel.console, "NOT A NAME", "x", NULL, NULL,
+                                            NULL), ==, 401);
+  g_assert_cmpuint (test_console_try_login (short_panel.console, "admin", PASSWORD, NULL, NULL,
+                                            NULL), ==, 429);
 
   entries = audit_entries (&short_panel, &auditor);
   /* 3 + 1 throttled + 2 + 1 throttled */

@@ -51,7 +51,8 @@ test_two_sources (Fixture *f, gconstpointer data)
   test_recorder_wait_closed (f->data_dir, f->log_path, 6, 30000);
   test_process_end (&f->host);
   g_test_message ("C waited for B's final manifest: %s",
-                  test_count_in_file (f->log_path, "chained once its previous incident is closed") > 0
+                  test_count_in_file (f->log_path,
+                                      "chained once its previous incident is closed") > 0
                   ? "yes" : "no (B had closed already)");
 
   g_autoptr (GPtrArray) sources = NULL;

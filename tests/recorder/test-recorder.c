@@ -564,7 +564,8 @@ test_long_press (Fixture *f, gconstpointer data)
 {
   (void) data;
   start_and_fill (f, 1);
-  test_recorder_press (f->data_dir, "desk-button", "long");          /* opens; held long: must not end it */
+  test_recorder_press (f->data_dir, "desk-button",
+                       "long");          /* opens; held long: must not end it */
   g_usleep (1500000);
   test_recorder_press (f->data_dir, "desk-button", "long");          /* ends it */
   test_recorder_wait_closed (f->data_dir, f->log_path, 1, 20000);

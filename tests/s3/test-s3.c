@@ -1523,7 +1523,8 @@ test_store_retention (void)
 
   /* A legal hold reaches every object; releasing it clears them. */
   hold_path = g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT "/legal-hold", real_id);
-  console_post_ok (c, hold_path, &logins[ADMIN], "{\"hold\": true, \"reason\": \"court order 2026-1\"}");
+  console_post_ok (c, hold_path, &logins[ADMIN],
+                   "{\"hold\": true, \"reason\": \"court order 2026-1\"}");
   objects = objects_under (s3, real_prefix);
   for (guint i = 0; i < objects->len; i++)
     g_assert_true (((PanelS3Object *) objects->pdata[i])->legal_hold);
@@ -1552,7 +1553,8 @@ test_store_retention (void)
   resolve_real = g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT "/resolve", real_id);
   console_post_ok (c, resolve_drill, &logins[SECURITY], "{\"category\": \"drill\"}");
   console_post_ok (c, resolve_real, &logins[SECURITY], "{\"category\": \"assault\"}");
-  console_post_ok (c, hold_path, &logins[ADMIN], "{\"hold\": true, \"reason\": \"court order 2026-2\"}");
+  console_post_ok (c, hold_path, &logins[ADMIN],
+                   "{\"hold\": true, \"reason\": \"court order 2026-2\"}");
   test_panel_stop (panel, SIGTERM);
   {
     g_autofree char *db_path = g_build_filename (panel->dir, "panel.db", NULL);

@@ -44,7 +44,8 @@ static gint64 quiet_enrolled_us;
 static guint
 count_audit (const char *action, const char *target)
 {
-  g_autoptr (JsonNode) node = test_console_get_ok (console, "/api/audit?limit=500", &logins[AUDITOR]);
+  g_autoptr (JsonNode) node = test_console_get_ok (console, "/api/audit?limit=500",
+                                                   &logins[AUDITOR]);
   JsonArray *entries = json_object_get_array_member (json_node_get_object (node), "entries");
   guint n = 0;
   for (guint i = 0; i < json_array_get_length (entries); i++)
@@ -61,7 +62,8 @@ count_audit (const char *action, const char *target)
 static guint
 count_all_audit (void)
 {
-  g_autoptr (JsonNode) node = test_console_get_ok (console, "/api/audit?limit=500", &logins[AUDITOR]);
+  g_autoptr (JsonNode) node = test_console_get_ok (console, "/api/audit?limit=500",
+                                                   &logins[AUDITOR]);
   return json_array_get_length (json_object_get_array_member (json_node_get_object (node),
                                                               "entries"));
 }
@@ -267,14 +269,16 @@ test_roles (void)
       if (g_str_has_suffix (path, "/acknowledge"))
         body = "{}";
       guint status = 0;
-      g_autofree char *anon = test_console_request (console, routes[i].method, path, NULL, TEST_CSRF_NONE, "application/json",
-                                       body, 0, &status, NULL);
+      g_autofree char *anon = test_console_request (console, routes[i].method, path, NULL,
+                                                    TEST_CSRF_NONE, "application/json", body, 0,
+                                                    &status, NULL);
       (void) anon;   /* kept for its cleanup */
       g_assert_cmpuint (status, ==, 401);
       for (guint r = 0; r < G_N_ELEMENTS (roles); r++)
         {
-          g_autofree char *reply = test_console_request (console, routes[i].method, path, &logins[r], TEST_CSRF_RIGHT,
-                                            "application/json", body, 0, &status, NULL);
+          g_autofree char *reply = test_console_request (console, routes[i].method, path, &logins[r],
+                                                         TEST_CSRF_RIGHT, "application/json", body,
+                                                         0, &status, NULL);
           guint expected = !(routes[i].allowed & BIT (r)) ? 403
                            : is_post || strstr (path, "999999") ? 404 : 200;
           if (status != expected)
@@ -282,8 +286,9 @@ test_roles (void)
                      status, expected, reply);
           if (is_post && (routes[i].allowed & BIT (r)))
             {
-              g_autofree char *no_csrf = test_console_request (console, "POST", path, &logins[r], TEST_CSRF_NONE,
-                                                  "application/json", body, 0, &status, NULL);
+              g_autofree char *no_csrf = test_console_request (console, "POST", path, &logins[r],
+                                                               TEST_CSRF_NONE, "application/json",
+                                                               body, 0, &status, NULL);
               g_assert_cmpuint (status, ==, 403);
               g_assert_nonnull (strstr (no_csrf, "\"csrf\""));
             }
@@ -336,8 +341,10 @@ test_bad_input (void)
     {
       g_autofree char *path = with_id (cases[i].path, incident_id);
       guint status = 0;
-      g_autofree char *reply = test_console_request (console, cases[i].method, path, &logins[SECURITY], TEST_CSRF_RIGHT,
-                                        cases[i].type, cases[i].body, 0, &status, NULL);
+      g_autofree char *reply = test_console_request (console, cases[i].method, path,
+                                                     &logins[SECURITY], TEST_CSRF_RIGHT,
+                                                     cases[i].type, cases[i].body, 0, &status,
+                                                     NULL);
       if (status != cases[i].status)
         g_error ("%s %s %s: %u (expected %u) %s", cases[i].method, path,
                  cases[i].body ? cases[i].body : "", status, cases[i].status, reply);
@@ -351,8 +358,9 @@ test_bad_input (void)
   g_autofree char *big = g_strnfill (70 * 1024, 'a');
   g_autofree char *path = g_strdup_printf ("/api/incidents/%ld/notes", (long) incident_id);
   guint status = 0;
-  g_autofree char *reply = test_console_request (console, "POST", path, &logins[SECURITY], TEST_CSRF_RIGHT, "application/json",
-                                    big, 0, &status, NULL);
+  g_autofree char *reply = test_console_request (console, "POST", path, &logins[SECURITY],
+                                                 TEST_CSRF_RIGHT, "application/json", big, 0,
+                                                 &status, NULL);
   (void) reply;   /* kept for its cleanup */
   g_assert_cmpuint (status, ==, 413);
 
@@ -428,14 +436,14 @@ test_resolve_and_notes (void)
   g_autoptr (JsonNode) ev = wait_event ("resolved", 5, NULL);
   g_assert_cmpstr (json_object_get_string_member (json_node_get_object (ev), "category"), ==,
                    "threat");
-  g_assert_cmpuint (test_console_post (console, path, &logins[SECURITY], TRUE, "{\"category\":\"other\"}", NULL), ==,
-                    409);
+  g_assert_cmpuint (test_console_post (console, path, &logins[SECURITY], TRUE,
+                                       "{\"category\":\"other\"}", NULL), ==, 409);
   g_assert_cmpuint (count_audit ("resolved", target), ==, 1);
 
-  g_assert_cmpuint (test_console_post (console, notes, &logins[SECURITY], TRUE, "{\"note\":\"CCTV 확인함\"}", NULL), ==,
-                    200);
-  g_assert_cmpuint (test_console_post (console, notes, &logins[ADMIN], TRUE, "{\"category\":\"verbal-abuse\"}", NULL),
-                    ==, 200);
+  g_assert_cmpuint (test_console_post (console, notes, &logins[SECURITY], TRUE,
+                                       "{\"note\":\"CCTV 확인함\"}", NULL), ==, 200);
+  g_assert_cmpuint (test_console_post (console, notes, &logins[ADMIN], TRUE,
+                                       "{\"category\":\"verbal-abuse\"}", NULL), ==, 200);
   g_assert_cmpuint (count_audit ("incident-annotated", target), ==, 2);
 
   guint viewed = count_audit ("incident-viewed", target);
@@ -481,11 +489,13 @@ test_playback (void)
   guint before = count_audit ("playback", target);
   for (int r = TRAINER; r <= AUDITOR; r += 2)   /* trainer, auditor */
     {
-      g_autofree char *no = test_console_request (console, "GET", path, &logins[r], TEST_CSRF_NONE, NULL, NULL, 0, &status, NULL);
+      g_autofree char *no = test_console_request (console, "GET", path, &logins[r], TEST_CSRF_NONE,
+                                                  NULL, NULL, 0, &status, NULL);
       (void) no;   /* kept for its cleanup */
       g_assert_cmpuint (status, ==, 403);
     }
-  g_autofree char *anon = test_console_request (console, "GET", path, NULL, TEST_CSRF_NONE, NULL, NULL, 0, &status, NULL);
+  g_autofree char *anon = test_console_request (console, "GET", path, NULL, TEST_CSRF_NONE, NULL,
+                                                NULL, 0, &status, NULL);
   (void) anon;   /* kept for its cleanup */
   g_assert_cmpuint (status, ==, 401);
   g_assert_cmpuint (count_audit ("playback", target), ==, before);
@@ -519,7 +529,8 @@ test_playback (void)
   for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
     {
       g_autofree char *p = with_id (bad[i].path, incident_id);
-      g_autofree char *reply = test_console_request (console, "GET", p, &logins[SECURITY], TEST_CSRF_NONE, NULL, NULL, 0, &status, NULL);
+      g_autofree char *reply = test_console_request (console, "GET", p, &logins[SECURITY],
+                                                     TEST_CSRF_NONE, NULL, NULL, 0, &status, NULL);
       if (status != bad[i].status)
         g_error ("GET %s: %u, expected %u: %s", p, status, bad[i].status, reply);
     }
@@ -609,17 +620,20 @@ test_export (void)
   guint before = count_audit ("export", target);
   for (int r = TRAINER; r <= AUDITOR; r += 2)
     {
-      g_autofree char *no = test_console_request (console, "GET", path, &logins[r], TEST_CSRF_NONE, NULL, NULL, 0, &status, NULL);
+      g_autofree char *no = test_console_request (console, "GET", path, &logins[r], TEST_CSRF_NONE,
+                                                  NULL, NULL, 0, &status, NULL);
       (void) no;   /* kept for its cleanup */
       g_assert_cmpuint (status, ==, 403);
     }
   g_autofree char *bad_path = g_strdup_printf ("/api/incidents/%ld/export?media=yes",
                                                (long) incident_id);
-  g_autofree char *bad = test_console_request (console, "GET", bad_path, &logins[SECURITY], TEST_CSRF_NONE, NULL, NULL, 0, &status, NULL);
+  g_autofree char *bad = test_console_request (console, "GET", bad_path, &logins[SECURITY],
+                                               TEST_CSRF_NONE, NULL, NULL, 0, &status, NULL);
   (void) bad;   /* kept for its cleanup */
   g_assert_cmpuint (status, ==, 400);
-  g_autofree char *none = test_console_request (console, "GET", "/api/incidents/999999/export", &logins[SECURITY], TEST_CSRF_NONE,
-                                   NULL, NULL, 0, &status, NULL);
+  g_autofree char *none = test_console_request (console, "GET", "/api/incidents/999999/export",
+                                                &logins[SECURITY], TEST_CSRF_NONE, NULL, NULL, 0,
+                                                &status, NULL);
   (void) none;   /* kept for its cleanup */
   g_assert_cmpuint (status, ==, 404);
   g_assert_cmpuint (count_audit ("export", target), ==, before);
@@ -640,7 +654,8 @@ test_export (void)
   g_assert_cmpint (soup_message_headers_get_content_length (
                      soup_message_get_response_headers (msg)), ==, g_bytes_get_size (tar));
   {
-    g_autoptr (JsonNode) audit = test_console_get_ok (console, "/api/audit?limit=1", &logins[AUDITOR]);
+    g_autoptr (JsonNode) audit = test_console_get_ok (console, "/api/audit?limit=1",
+                                                      &logins[AUDITOR]);
     JsonObject *entry = json_array_get_object_element (
       json_object_get_array_member (json_node_get_object (audit), "entries"), 0);
     g_assert_cmpstr (json_object_get_string_member (entry, "action"), ==, "export");

@@ -140,7 +140,8 @@ arm (const char *desks_json, gint64 start, gint64 end)
                                            ",\"end_us\":%" G_GINT64_FORMAT
                                            ",\"note\":\"Q4 scenario: verbal abuse\"}",
                                            desks_json, start, end);
-  g_autoptr (JsonNode) node = test_console_post_ok (console, "/api/drills", &logins[TRAINER], body, 201);
+  g_autoptr (JsonNode) node = test_console_post_ok (console, "/api/drills", &logins[TRAINER], body,
+                                                    201);
   JsonObject *drill = json_object_get_object_member (json_node_get_object (node), "drill");
   g_assert_cmpstr (json_object_get_string_member (drill, "armed_by"), ==, "trainer");
   return json_object_get_int_member (drill, "id");
@@ -181,49 +182,60 @@ test_refusals (void)
   test_console_refused (console, "/api/drills", &logins[AUDITOR], good, 403, "forbidden");
   test_console_refused (console, "/api/drills", NULL, good, 401, "not-logged-in");
   {
-    g_autofree char *reply = test_console_request (console, "POST", "/api/drills", &logins[TRAINER], TEST_CSRF_NONE, "application/json", good, 0,
-                                      &status, NULL);
+    g_autofree char *reply = test_console_request (console, "POST", "/api/drills", &logins[TRAINER],
+                                                   TEST_CSRF_NONE, "application/json", good, 0,
+                                                   &status, NULL);
     g_assert_cmpuint (status, ==, 403);
     g_assert_nonnull (strstr (reply, "csrf"));
   }
   /* Security must not learn in advance that a drill is armed. */
-  g_free (test_console_request (console, "GET", "/api/drills", &logins[SECURITY], TEST_CSRF_NONE, "application/json", NULL, 0, &status, NULL));
+  g_free (test_console_request (console, "GET", "/api/drills", &logins[SECURITY], TEST_CSRF_NONE,
+                                "application/json", NULL, 0, &status, NULL));
   g_assert_cmpuint (status, ==, 403);
-  g_free (test_console_request (console, "GET", "/api/reports", &logins[SECURITY], TEST_CSRF_NONE, "application/json", NULL, 0, &status, NULL));
+  g_free (test_console_request (console, "GET", "/api/reports", &logins[SECURITY], TEST_CSRF_NONE,
+                                "application/json", NULL, 0, &status, NULL));
   g_assert_cmpuint (status, ==, 403);
   /* The auditor reads. */
   g_autoptr (JsonNode) list = test_console_get_ok (console, "/api/drills", &logins[AUDITOR]);
   g_assert_cmpuint (json_array_get_length (json_object_get_array_member (
     json_node_get_object (list), "drills")), ==, 0);
-  g_autoptr (JsonNode) rep = test_console_get_ok (console, "/api/reports?kind=drill", &logins[AUDITOR]);
+  g_autoptr (JsonNode) rep = test_console_get_ok (console, "/api/reports?kind=drill",
+                                                  &logins[AUDITOR]);
   (void) rep;
 
   g_autofree char *backwards = g_strdup_printf ("{\"desks\":[\"desk-1\"],\"start_us\":%"
                                                 G_GINT64_FORMAT ",\"end_us\":%" G_GINT64_FORMAT
                                                 "}", now + 600 * G_USEC_PER_SEC, now);
-  test_console_refused (console, "/api/drills", &logins[TRAINER], backwards, 400, "end (end_us) must be after");
+  test_console_refused (console, "/api/drills", &logins[TRAINER], backwards, 400,
+                        "end (end_us) must be after");
   g_autofree char *unknown = g_strdup_printf ("{\"desks\":[\"desk-1\",\"desk-9\"],\"start_us\":%"
                                               G_GINT64_FORMAT ",\"end_us\":%" G_GINT64_FORMAT "}",
                                               now, now + 600 * G_USEC_PER_SEC);
-  test_console_refused (console, "/api/drills", &logins[TRAINER], unknown, 400, "unknown desk \\\"desk-9\\\"");
+  test_console_refused (console, "/api/drills", &logins[TRAINER], unknown, 400,
+                        "unknown desk \\\"desk-9\\\"");
   g_autofree char *past = g_strdup_printf ("{\"desks\":[\"desk-1\"],\"start_us\":%" G_GINT64_FORMAT
                                            ",\"end_us\":%" G_GINT64_FORMAT "}",
                                            now - G_GINT64_CONSTANT (7200000000), now - G_GINT64_CONSTANT (3600000000));
   test_console_refused (console, "/api/drills", &logins[TRAINER], past, 400, "already ended");
-  test_console_refused (console, "/api/drills", &logins[TRAINER], "{\"desks\":[],\"start_us\":1,\"end_us\":2}", 400,
-           "desks must be");
-  test_console_refused (console, "/api/drills", &logins[TRAINER], "{\"desks\":[\"desk-1\"],\"start_us\":\"soon\","
-           "\"end_us\":2}", 400, "start_us must be");
-  test_console_refused (console, "/api/drills", &logins[TRAINER], "{\"desks\":[\"desk-1\"],\"start_us\":1,"
-           "\"end_us\":2,\"loud\":true}", 400, "unknown member");
+  test_console_refused (console, "/api/drills", &logins[TRAINER],
+                        "{\"desks\":[],\"start_us\":1,\"end_us\":2}", 400, "desks must be");
+  test_console_refused (console, "/api/drills", &logins[TRAINER],
+                        "{\"desks\":[\"desk-1\"],\"start_us\":\"soon\",\"end_us\":2}", 400,
+                        "start_us must be");
+  test_console_refused (console, "/api/drills", &logins[TRAINER],
+                        "{\"desks\":[\"desk-1\"],\"start_us\":1,\"end_us\":2,\"loud\":true}", 400,
+                        "unknown member");
   test_console_refused (console, "/api/drills", &logins[TRAINER], "[", 400, "not a JSON object");
   test_console_refused (console, "/api/drills/1/end", &logins[TRAINER], NULL, 404, "no such drill");
   test_console_refused (console, "/api/drills/x/end", &logins[TRAINER], NULL, 400, "drill id");
-  test_console_refused (console, "/api/drills/schedule", &logins[TRAINER], "{\"every_days\":0}", 400, "every_days");
-  test_console_refused (console, "/api/drills/schedule", &logins[TRAINER], "{\"desk\":\"desk-9\",\"every_days\":30}",
-           400, "unknown desk");
-  test_console_refused (console, "/api/drills/schedule", &logins[SECURITY], "{\"every_days\":30}", 403, "forbidden");
-  g_free (test_console_request (console, "GET", "/api/reports?kind=maybe", &logins[TRAINER], TEST_CSRF_NONE, "application/json", NULL, 0, &status, NULL));
+  test_console_refused (console, "/api/drills/schedule", &logins[TRAINER], "{\"every_days\":0}", 400,
+                        "every_days");
+  test_console_refused (console, "/api/drills/schedule", &logins[TRAINER],
+                        "{\"desk\":\"desk-9\",\"every_days\":30}", 400, "unknown desk");
+  test_console_refused (console, "/api/drills/schedule", &logins[SECURITY], "{\"every_days\":30}",
+                        403, "forbidden");
+  g_free (test_console_request (console, "GET", "/api/reports?kind=maybe", &logins[TRAINER],
+                                TEST_CSRF_NONE, "application/json", NULL, 0, &status, NULL));
   g_assert_cmpuint (status, ==, 400);
 
   /* Every route that changes something: no session 401, no CSRF token
@@ -235,17 +247,24 @@ test_refusals (void)
                                         "/api/incidents/1/not-a-drill", NULL };
   for (guint i = 0; writes[i] != NULL; i++)
     {
-      g_autofree char *a = test_console_request (console, "POST", writes[i], NULL, TEST_CSRF_NONE, "application/json", "{}", 0, &status, NULL);
+      g_autofree char *a = test_console_request (console, "POST", writes[i], NULL, TEST_CSRF_NONE,
+                                                 "application/json", "{}", 0, &status, NULL);
       (void) a;
       g_assert_cmpuint (status, ==, 401);
-      g_autofree char *b = test_console_request (console, "POST", writes[i], &logins[ADMIN], TEST_CSRF_NONE, "application/json", "{}", 0, &status, NULL);
+      g_autofree char *b = test_console_request (console, "POST", writes[i], &logins[ADMIN],
+                                                 TEST_CSRF_NONE, "application/json", "{}", 0,
+                                                 &status, NULL);
       g_assert_cmpuint (status, ==, 403);
       g_assert_nonnull (strstr (b, "csrf"));
-      g_autofree char *c = test_console_request (console, "POST", writes[i], &logins[AUDITOR], TEST_CSRF_RIGHT, "application/json", "{}", 0, &status, NULL);
+      g_autofree char *c = test_console_request (console, "POST", writes[i], &logins[AUDITOR],
+                                                 TEST_CSRF_RIGHT, "application/json", "{}", 0,
+                                                 &status, NULL);
       g_assert_cmpuint (status, ==, 403);
       g_assert_nonnull (strstr (c, "forbidden"));
       g_autofree char *big = g_strnfill (70 * 1024, ' ');
-      g_autofree char *d = test_console_request (console, "POST", writes[i], &logins[ADMIN], TEST_CSRF_RIGHT, "application/json", big, 0, &status, NULL);
+      g_autofree char *d = test_console_request (console, "POST", writes[i], &logins[ADMIN],
+                                                 TEST_CSRF_RIGHT, "application/json", big, 0,
+                                                 &status, NULL);
       (void) d;
       g_assert_cmpuint (status, ==, 413);
     }
@@ -255,11 +274,14 @@ test_refusals (void)
                                      "/api/drillsx", NULL };
   for (guint i = 0; odd[i] != NULL; i++)
     {
-      g_autofree char *reply = test_console_request (console, "POST", odd[i], &logins[TRAINER], TEST_CSRF_RIGHT, "application/json", "{}", 0, &status, NULL);
+      g_autofree char *reply = test_console_request (console, "POST", odd[i], &logins[TRAINER],
+                                                     TEST_CSRF_RIGHT, "application/json", "{}", 0,
+                                                     &status, NULL);
       if (status != 400 && status != 404)
         g_error ("POST %s: %u %s", odd[i], status, reply);
     }
-  g_free (test_console_request (console, "PUT", "/api/drills", &logins[TRAINER], TEST_CSRF_RIGHT, "application/json", "{}", 0, &status, NULL));
+  g_free (test_console_request (console, "PUT", "/api/drills", &logins[TRAINER], TEST_CSRF_RIGHT,
+                                "application/json", "{}", 0, &status, NULL));
   g_assert_cmpuint (status, ==, 405);
 
   g_assert_cmpint (panel_int ("SELECT count(*) FROM drills"), ==, 0);
@@ -281,15 +303,18 @@ test_full_drill (void)
   g_assert_cmpint (panel_int ("SELECT window_start_us - armed_at_us FROM drills"), ==, 0);
   g_autofree char *arrival_path = g_strdup_printf ("/api/drills/%" G_GINT64_FORMAT "/arrival",
                                                    drill);
-  test_console_refused (console, arrival_path, &logins[TRAINER], "{\"desk\":\"desk-1\"}", 409, "nobody has pressed");
-  test_console_refused (console, arrival_path, &logins[TRAINER], "{\"desk\":\"desk-2\"}", 400, "not part of drill");
+  test_console_refused (console, arrival_path, &logins[TRAINER], "{\"desk\":\"desk-1\"}", 409,
+                        "nobody has pressed");
+  test_console_refused (console, arrival_path, &logins[TRAINER], "{\"desk\":\"desk-2\"}", 400,
+                        "not part of drill");
   test_console_refused (console, arrival_path, &logins[TRAINER], "{}", 400, "desk (the desk");
   /* A second drill overlapping on the same desk would be ambiguous. */
   {
     g_autofree char *body = g_strdup_printf ("{\"desks\":[\"desk-1\"],\"start_us\":%"
                                              G_GINT64_FORMAT ",\"end_us\":%" G_GINT64_FORMAT "}",
                                              now, now + 60 * G_USEC_PER_SEC);
-    test_console_refused (console, "/api/drills", &logins[TRAINER], body, 409, "already armed by drill");
+    test_console_refused (console, "/api/drills", &logins[TRAINER], body, 409,
+                          "already armed by drill");
   }
 
   /* A real press at another desk during the window stays real. */
@@ -323,12 +348,14 @@ test_full_drill (void)
   }
   /* The list filters drills from real incidents. */
   {
-    g_autoptr (JsonNode) drills = test_console_get_ok (console, "/api/incidents?drill=1", &logins[SECURITY]);
+    g_autoptr (JsonNode) drills = test_console_get_ok (console, "/api/incidents?drill=1",
+                                                       &logins[SECURITY]);
     JsonArray *a = json_object_get_array_member (json_node_get_object (drills), "incidents");
     g_assert_cmpuint (json_array_get_length (a), ==, 1);
     g_assert_cmpint (json_object_get_int_member (json_array_get_object_element (a, 0), "id"), ==,
                      id);
-    g_autoptr (JsonNode) reals = test_console_get_ok (console, "/api/incidents?drill=0", &logins[SECURITY]);
+    g_autoptr (JsonNode) reals = test_console_get_ok (console, "/api/incidents?drill=0",
+                                                      &logins[SECURITY]);
     a = json_object_get_array_member (json_node_get_object (reals), "incidents");
     g_assert_cmpuint (json_array_get_length (a), ==, 1);
     g_assert_cmpint (json_object_get_int_member (json_array_get_object_element (a, 0), "id"), ==,
@@ -339,10 +366,12 @@ test_full_drill (void)
    * first counts. The trainer's console is not security's response. */
   g_autofree char *shown_path = g_strdup_printf ("%s/shown", path);
   gint64 t_shown0 = g_get_real_time ();
-  g_autoptr (JsonNode) shown = test_console_post_ok (console, shown_path, &logins[SECURITY], NULL, 200);
+  g_autoptr (JsonNode) shown = test_console_post_ok (console, shown_path, &logins[SECURITY], NULL,
+                                                     200);
   gint64 t_shown1 = g_get_real_time ();
   g_assert_true (json_object_get_boolean_member (json_node_get_object (shown), "first"));
-  g_autoptr (JsonNode) shown2 = test_console_post_ok (console, shown_path, &logins[ADMIN], NULL, 200);
+  g_autoptr (JsonNode) shown2 = test_console_post_ok (console, shown_path, &logins[ADMIN], NULL,
+                                                      200);
   g_assert_false (json_object_get_boolean_member (json_node_get_object (shown2), "first"));
   g_assert_cmpstr (json_object_get_string_member (json_node_get_object (shown2), "shown_by"), ==,
                    "security");
@@ -350,19 +379,22 @@ test_full_drill (void)
 
   g_autofree char *ack_path = g_strdup_printf ("%s/acknowledge", path);
   gint64 t_ack0 = g_get_real_time ();
-  g_autoptr (JsonNode) acked = test_console_post_ok (console, ack_path, &logins[SECURITY], NULL, 200);
+  g_autoptr (JsonNode) acked = test_console_post_ok (console, ack_path, &logins[SECURITY], NULL,
+                                                     200);
   (void) acked;
   gint64 t_ack1 = g_get_real_time ();
   /* The same path as a real press: the desk's "help is coming" light. */
   g_assert_true (test_wait_until (desk_acknowledged, incident, 15));
 
   gint64 t_arr0 = g_get_real_time ();
-  g_autoptr (JsonNode) arrived = test_console_post_ok (console, arrival_path, &logins[TRAINER], "{\"desk\":\"desk-1\"}",
-                                          200);
+  g_autoptr (JsonNode) arrived = test_console_post_ok (console, arrival_path, &logins[TRAINER],
+                                                       "{\"desk\":\"desk-1\"}", 200);
   (void) arrived;
   gint64 t_arr1 = g_get_real_time ();
-  test_console_refused (console, arrival_path, &logins[TRAINER], "{\"desk\":\"desk-1\"}", 409, "already recorded");
-  test_console_refused (console, arrival_path, &logins[SECURITY], "{\"desk\":\"desk-1\"}", 403, "forbidden");
+  test_console_refused (console, arrival_path, &logins[TRAINER], "{\"desk\":\"desk-1\"}", 409,
+                        "already recorded");
+  test_console_refused (console, arrival_path, &logins[SECURITY], "{\"desk\":\"desk-1\"}", 403,
+                        "forbidden");
 
   g_autofree char *resolve_path = g_strdup_printf ("%s/resolve", path);
   gint64 t_res0 = g_get_real_time ();
@@ -373,7 +405,8 @@ test_full_drill (void)
 
   g_autofree char *end_path = g_strdup_printf ("/api/drills/%" G_GINT64_FORMAT "/end", drill);
   test_console_refused (console, end_path, &logins[AUDITOR], NULL, 403, "forbidden");
-  g_autoptr (JsonNode) ended = test_console_post_ok (console, end_path, &logins[TRAINER], NULL, 200);
+  g_autoptr (JsonNode) ended = test_console_post_ok (console, end_path, &logins[TRAINER], NULL,
+                                                     200);
   g_assert_cmpstr (json_object_get_string_member (json_object_get_object_member (
     json_node_get_object (ended), "drill"), "state"), ==, "ended");
   test_console_refused (console, end_path, &logins[TRAINER], NULL, 409, "already ended");
@@ -428,7 +461,8 @@ test_full_drill (void)
                   (arrived_at - pressed) / 1e6, (resolved_at - pressed) / 1e6);
 
   /* Trends: one drill at desk-1; the real incident only in kind=real. */
-  g_autoptr (JsonNode) trends = test_console_get_ok (console, "/api/reports?kind=drill", &logins[TRAINER]);
+  g_autoptr (JsonNode) trends = test_console_get_ok (console, "/api/reports?kind=drill",
+                                                     &logins[TRAINER]);
   JsonObject *t = json_object_get_object_member (json_node_get_object (trends), "trends");
   JsonArray *by_desk = json_object_get_array_member (t, "desk");
   g_assert_cmpuint (json_array_get_length (by_desk), ==, 1);
@@ -439,7 +473,8 @@ test_full_drill (void)
                    acked_at - pressed);
   g_assert_cmpuint (json_array_get_length (json_object_get_array_member (t, "site")), ==, 1);
   g_assert_cmpuint (json_array_get_length (json_object_get_array_member (t, "month")), ==, 1);
-  g_autoptr (JsonNode) reals = test_console_get_ok (console, "/api/reports?kind=real", &logins[TRAINER]);
+  g_autoptr (JsonNode) reals = test_console_get_ok (console, "/api/reports?kind=real",
+                                                    &logins[TRAINER]);
   JsonArray *real_rows = json_object_get_array_member (json_node_get_object (reals), "rows");
   g_assert_cmpuint (json_array_get_length (real_rows), ==, 1);
   g_assert_cmpint (figure (json_array_get_object_element (real_rows, 0), "incident_id"), ==,
@@ -449,8 +484,9 @@ test_full_drill (void)
 
   /* CSV: the same figures in seconds, and the export is audited. */
   guint status = 0;
-  g_autofree char *csv = test_console_request (console, "GET", "/api/reports/export?kind=drill", &logins[TRAINER], TEST_CSRF_NONE, "application/json",
-                                  NULL, 0, &status, NULL);
+  g_autofree char *csv = test_console_request (console, "GET", "/api/reports/export?kind=drill",
+                                               &logins[TRAINER], TEST_CSRF_NONE, "application/json",
+                                               NULL, 0, &status, NULL);
   g_assert_cmpuint (status, ==, 200);
   g_auto (GStrv) lines = g_strsplit (csv, "\r\n", -1);
   g_assert_cmpuint (g_strv_length (lines), ==, 3);  /* header, one row, "" */
@@ -557,7 +593,8 @@ test_schedule (void)
                                      "{\"desk\":null,\"every_days\":92}", 200);
   (void) s4;
   g_assert_cmpuint (count_audit ("drill-schedule-set"), ==, 4);
-  g_autoptr (JsonNode) node = test_console_get_ok (console, "/api/drills/schedule", &logins[AUDITOR]);
+  g_autoptr (JsonNode) node = test_console_get_ok (console, "/api/drills/schedule",
+                                                   &logins[AUDITOR]);
   JsonArray *list = json_object_get_array_member (json_node_get_object (node), "schedules");
   g_assert_cmpuint (json_array_get_length (list), ==, 3);
   gint64 last_desk1 = panel_int ("SELECT max (i.opened_wall_us) FROM drill_desks dd JOIN "
@@ -601,7 +638,8 @@ test_schedule (void)
     "('desk-3', 91, 'trainer', %" G_GINT64_FORMAT "), ('desk-4', 91, 'trainer', %"
     G_GINT64_FORMAT ");", now - 100 * day, now - 80 * day);
   g_assert_true (ansim_db_exec (rw, sql, &error));
-  g_autoptr (JsonNode) aged = test_console_get_ok (console, "/api/drills/schedule", &logins[TRAINER]);
+  g_autoptr (JsonNode) aged = test_console_get_ok (console, "/api/drills/schedule",
+                                                   &logins[TRAINER]);
   list = json_object_get_array_member (json_node_get_object (aged), "schedules");
   guint seen = 0;
   for (guint i = 0; i < json_array_get_length (list); i++)

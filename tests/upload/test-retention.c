@@ -48,7 +48,8 @@ static guint n_files[N_INCIDENTS];
 static guint
 count_audit (const char *action, const char *target, JsonObject **out_last)
 {
-  g_autoptr (JsonNode) node = test_console_get_ok (console, "/api/audit?limit=500", &logins[AUDITOR]);
+  g_autoptr (JsonNode) node = test_console_get_ok (console, "/api/audit?limit=500",
+                                                   &logins[AUDITOR]);
   JsonArray *entries = json_object_get_array_member (json_node_get_object (node), "entries");
   guint n = 0;
   if (out_last != NULL)
@@ -270,7 +271,8 @@ test_settings (void)
   };
   guint status = 0;
   g_autofree char *body = NULL;
-  g_autoptr (JsonNode) before = test_console_get_ok (console, "/api/settings/retention", &logins[ADMIN]);
+  g_autoptr (JsonNode) before = test_console_get_ok (console, "/api/settings/retention",
+                                                     &logins[ADMIN]);
   g_autofree char *before_text = json_to_string (before, FALSE);
   guint changes = count_audit ("setting-changed", NULL, NULL);
 
@@ -280,32 +282,38 @@ test_settings (void)
   g_assert_cmpint (effective_days (before, "assault"), ==, 30);
 
   /* Who may read, who may change. */
-  g_free (test_console_request (console, "GET", "/api/settings/retention", NULL, TEST_CSRF_NONE, "application/json", NULL, 0, &status, NULL));
+  g_free (test_console_request (console, "GET", "/api/settings/retention", NULL, TEST_CSRF_NONE,
+                                "application/json", NULL, 0, &status, NULL));
   g_assert_cmpuint (status, ==, 401);
-  g_free (test_console_request (console, "GET", "/api/settings/retention", &logins[SECURITY], TEST_CSRF_NONE, "application/json", NULL, 0, &status, NULL));
+  g_free (test_console_request (console, "GET", "/api/settings/retention", &logins[SECURITY],
+                                TEST_CSRF_NONE, "application/json", NULL, 0, &status, NULL));
   g_assert_cmpuint (status, ==, 403);
-  g_free (test_console_request (console, "GET", "/api/settings/retention", &logins[TRAINER], TEST_CSRF_NONE, "application/json", NULL, 0, &status, NULL));
+  g_free (test_console_request (console, "GET", "/api/settings/retention", &logins[TRAINER],
+                                TEST_CSRF_NONE, "application/json", NULL, 0, &status, NULL));
   g_assert_cmpuint (status, ==, 403);
-  g_autoptr (JsonNode) seen = test_console_get_ok (console, "/api/settings/retention", &logins[AUDITOR]);
+  g_autoptr (JsonNode) seen = test_console_get_ok (console, "/api/settings/retention",
+                                                   &logins[AUDITOR]);
   (void) seen;
-  g_assert_cmpint (test_console_post (console, "/api/settings/retention", &logins[AUDITOR], TRUE, "{\"drill\": 7}", NULL),
-                   ==, 403);
-  g_assert_cmpint (test_console_post (console, "/api/settings/retention", &logins[SECURITY], TRUE, "{\"drill\": 7}", NULL),
-                   ==, 403);
-  g_free (test_console_request (console, "POST", "/api/settings/retention", &logins[ADMIN], TEST_CSRF_NONE, "application/json", "{\"drill\": 7}", 0,
-                   &status, NULL));
+  g_assert_cmpint (test_console_post (console, "/api/settings/retention", &logins[AUDITOR], TRUE,
+                                      "{\"drill\": 7}", NULL), ==, 403);
+  g_assert_cmpint (test_console_post (console, "/api/settings/retention", &logins[SECURITY], TRUE,
+                                      "{\"drill\": 7}", NULL), ==, 403);
+  g_free (test_console_request (console, "POST", "/api/settings/retention", &logins[ADMIN],
+                                TEST_CSRF_NONE, "application/json", "{\"drill\": 7}", 0, &status,
+                                NULL));
   g_assert_cmpuint (status, ==, 403);   /* no CSRF token */
 
   for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
     {
       g_autofree char *reply = NULL;
-      g_assert_cmpint (test_console_post (console, "/api/settings/retention", &logins[ADMIN], TRUE, bad[i].body, &reply),
-                       ==, 400);
+      g_assert_cmpint (test_console_post (console, "/api/settings/retention", &logins[ADMIN], TRUE,
+                                          bad[i].body, &reply), ==, 400);
       if (strstr (reply, bad[i].names) == NULL)
         g_error ("%s: the answer %s does not name %s", bad[i].body, reply, bad[i].names);
     }
   /* Nothing changed, nothing audited. */
-  g_autoptr (JsonNode) after_bad = test_console_get_ok (console, "/api/settings/retention", &logins[ADMIN]);
+  g_autoptr (JsonNode) after_bad = test_console_get_ok (console, "/api/settings/retention",
+                                                        &logins[ADMIN]);
   g_autofree char *after_bad_text = json_to_string (after_bad, FALSE);
   g_assert_cmpstr (after_bad_text, ==, before_text);
   g_assert_cmpuint (count_audit ("setting-changed", NULL, NULL), ==, changes);
@@ -329,12 +337,12 @@ test_settings (void)
 
   /* The same again changes nothing and writes nothing; null goes back to
    * the default. */
-  g_assert_cmpint (test_console_post (console, "/api/settings/retention", &logins[ADMIN], TRUE, "{\"drill\": 7}", NULL),
-                   ==, 200);
+  g_assert_cmpint (test_console_post (console, "/api/settings/retention", &logins[ADMIN], TRUE,
+                                      "{\"drill\": 7}", NULL), ==, 200);
   g_assert_cmpuint (count_audit ("setting-changed", NULL, NULL), ==, changes + 2);
   g_clear_pointer (&body, g_free);
-  g_assert_cmpint (test_console_post (console, "/api/settings/retention", &logins[ADMIN], TRUE, "{\"assault\": null}",
-                         &body), ==, 200);
+  g_assert_cmpint (test_console_post (console, "/api/settings/retention", &logins[ADMIN], TRUE,
+                                      "{\"assault\": null}", &body), ==, 200);
   g_autoptr (JsonNode) reset = test_json_parse (body);
   g_assert_cmpint (effective_days (reset, "assault"), ==, 30);
   g_assert_cmpuint (count_audit ("setting-changed", "retention assault", NULL), ==, 2);
@@ -353,18 +361,21 @@ test_legal_hold (void)
   /* Admins only; a reason is mandatory. */
   g_assert_cmpint (test_console_post (console, path, &logins[SECURITY], TRUE, good, NULL), ==, 403);
   g_assert_cmpint (test_console_post (console, path, &logins[AUDITOR], TRUE, good, NULL), ==, 403);
-  g_assert_cmpint (test_console_post (console, path, &logins[ADMIN], TRUE, "{\"hold\": true}", &reply), ==, 400);
+  g_assert_cmpint (test_console_post (console, path, &logins[ADMIN], TRUE, "{\"hold\": true}",
+                                      &reply), ==, 400);
   g_assert_nonnull (strstr (reply, "reason"));
-  g_assert_cmpint (test_console_post (console, path, &logins[ADMIN], TRUE, "{\"hold\": true, \"reason\": \"  \"}", NULL),
-                   ==, 400);
-  g_assert_cmpint (test_console_post (console, path, &logins[ADMIN], TRUE, "{\"reason\": \"x\"}", NULL), ==, 400);
-  g_assert_cmpint (test_console_post (console, path, &logins[ADMIN], TRUE, "{\"hold\": true, \"reason\": \"x\", \"y\": 1}",
-                         NULL), ==, 400);
-  g_assert_cmpint (test_console_post (console, "/api/incidents/999999/legal-hold", &logins[ADMIN], TRUE, good, NULL), ==,
-                   404);
+  g_assert_cmpint (test_console_post (console, path, &logins[ADMIN], TRUE,
+                                      "{\"hold\": true, \"reason\": \"  \"}", NULL), ==, 400);
+  g_assert_cmpint (test_console_post (console, path, &logins[ADMIN], TRUE, "{\"reason\": \"x\"}",
+                                      NULL), ==, 400);
+  g_assert_cmpint (test_console_post (console, path, &logins[ADMIN], TRUE,
+                                      "{\"hold\": true, \"reason\": \"x\", \"y\": 1}", NULL), ==,
+                                      400);
+  g_assert_cmpint (test_console_post (console, "/api/incidents/999999/legal-hold", &logins[ADMIN],
+                                      TRUE, good, NULL), ==, 404);
   g_assert_cmpuint (count_audit ("legal-hold-set", NULL, NULL), ==, 0);
-  g_assert_cmpint (test_console_post (console, path, &logins[ADMIN], TRUE, "{\"hold\": false, \"reason\": \"x\"}", NULL),
-                   ==, 409);
+  g_assert_cmpint (test_console_post (console, path, &logins[ADMIN], TRUE,
+                                      "{\"hold\": false, \"reason\": \"x\"}", NULL), ==, 409);
 
   g_assert_cmpint (test_console_post (console, path, &logins[ADMIN], TRUE, good, NULL), ==, 200);
   g_assert_cmpint (test_console_post (console, path, &logins[ADMIN], TRUE, good, NULL), ==, 409);
@@ -435,8 +446,8 @@ test_purge (void)
   /* It can no longer be held: it may have lost objects already. */
   g_autofree char *hold_path = g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT
                                                 "/legal-hold", ids[INTERRUPTED]);
-  g_assert_cmpint (test_console_post (console, hold_path, &logins[ADMIN], TRUE, "{\"hold\": true, \"reason\": \"late\"}",
-                         NULL), ==, 409);
+  g_assert_cmpint (test_console_post (console, hold_path, &logins[ADMIN], TRUE,
+                                      "{\"hold\": true, \"reason\": \"late\"}", NULL), ==, 409);
   guint purged_before = count_audit ("incident-purged", NULL, NULL);
 
   /* The dry run says what it would do and does nothing. */
@@ -464,8 +475,8 @@ test_purge (void)
                                      "purge_started_at_us IS NOT NULL"), ==, 3);
   g_autofree char *hold_false = g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT
                                                  "/legal-hold", ids[OLD_FALSE]);
-  g_assert_cmpint (test_console_post (console, hold_false, &logins[ADMIN], TRUE, "{\"hold\": true, \"reason\": \"late\"}",
-                         NULL), ==, 409);
+  g_assert_cmpint (test_console_post (console, hold_false, &logins[ADMIN], TRUE,
+                                      "{\"hold\": true, \"reason\": \"late\"}", NULL), ==, 409);
   g_assert_cmpuint (count_audit ("incident-purged", NULL, NULL), ==, purged_before);
 
   /* The next run finishes all of it. */
@@ -534,7 +545,8 @@ test_release_then_periodic (void)
   g_autofree char *conf = NULL;
   g_autoptr (JsonObject) entry = NULL;
 
-  g_assert_cmpint (test_console_post (console, path, &logins[ADMIN], TRUE, "{\"hold\": false}", NULL), ==, 400);
+  g_assert_cmpint (test_console_post (console, path, &logins[ADMIN], TRUE, "{\"hold\": false}",
+                                      NULL), ==, 400);
   g_assert_cmpint (test_console_post (console, path, &logins[ADMIN], TRUE,
                          "{\"hold\": false, \"reason\": \"수사 종결 통보\"}", NULL), ==, 200);
   g_assert_cmpuint (count_audit ("legal-hold-released", target, NULL), ==, 1);
