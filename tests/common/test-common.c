@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* The shared test helpers of test-common.h: files, waiting, processes. */
+/* The shared test helpers of test-common.h: files, waiting, processes.
+ * Keeps true: a daemon started here dies with the test process, and a
+ * SIGTERM stop must end in exit status 0. */
 #include "test-common.h"
 
 #include <fcntl.h>

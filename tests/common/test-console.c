@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* The console API's test client of test-console.h. */
+/* The console API's test client of test-console.h. Keeps true: every
+ * answer reaches the caller as it came (status and body, "" when empty);
+ * nothing here retries or hides an error status. */
 #include "test-console.h"
 
 #include <string.h>

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* The recorder tests' shared helpers of test-recorder-host.h. */
+/* The recorder tests' shared helpers of test-recorder-host.h. Keeps true:
+ * the recorder's output is appended, never truncated, so a restarted
+ * recorder's log follows the killed one's. */
 #include "test-recorder-host.h"
 
 #include <string.h>
