@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "outbox.h"
+#include "test-console.h"
 #include "upload-helpers.h"
 
 #define PASSWORD "bench-alert-password-1"
@@ -20,7 +21,7 @@
 static SoupSession *http;
 static GInputStream *in;
 static GString *buffer;
-static char *cookie, *csrf;
+static TestLogin login;
 
 static void
 wait_event (const char *name)
@@ -81,36 +82,16 @@ main (int argc, char **argv)
   g_autofree char *panel_dir = g_build_filename (dir, "panel", NULL);
   TestDesk *desk = test_desk_new (desk_dir);
   TestPanel *panel = test_panel_new (panel_dir, NULL);
-  g_autofree char *ctl = test_build_path ("ansimctl/ansimctl");
-  const char *add[] = { ctl, "user", "add", "security", "--role", "admin", "--password-stdin",
-                        "--config", panel->conf, NULL };
-  g_autoptr (GSubprocess) p = g_subprocess_newv (add, G_SUBPROCESS_FLAGS_STDIN_PIPE |
-                                                 G_SUBPROCESS_FLAGS_STDOUT_SILENCE, &error);
-  g_assert_no_error (error);
-  g_subprocess_communicate_utf8 (p, PASSWORD "\n", NULL, NULL, NULL, &error);
-  g_assert_no_error (error);
+  test_add_user (panel->conf, "security", "admin", PASSWORD);
   g_setenv ("ANSIM_PANEL_TEST_PUBLISH", "1", TRUE);
   test_panel_start (panel);
   test_panel_enroll (panel, desk, "dev-1");
   GSubprocess *uploader = test_uploader_start (desk, panel->url, NULL);
 
   http = soup_session_new ();
-  g_autofree char *login_url = g_strconcat (panel->url, "/api/login", NULL);
-  g_autoptr (SoupMessage) login = soup_message_new ("POST", login_url);
-  g_autoptr (GBytes) body = g_bytes_new_static ("{\"user\":\"security\",\"password\":\"" PASSWORD "\"}",
-                                                strlen ("{\"user\":\"security\",\"password\":\"" PASSWORD "\"}"));
-  soup_message_set_request_body_from_bytes (login, "application/json", body);
-  g_autoptr (GBytes) reply = soup_session_send_and_read (http, login, NULL, &error);
-  g_assert_no_error (error);
-  g_assert_cmpuint (soup_message_get_status (login), ==, 200);
-  const char *set = soup_message_headers_get_one (soup_message_get_response_headers (login),
-                                                  "Set-Cookie");
-  cookie = g_strndup (set, strcspn (set, ";"));
-  const char *text = g_bytes_get_data (reply, NULL);
-  const char *t = strstr (text, "\"csrf_token\":\"");
-  g_assert_nonnull (t);
-  t += strlen ("\"csrf_token\":\"");
-  csrf = g_strndup (t, strcspn (t, "\""));
+  g_autoptr (TestConsole) console = test_console_new (panel->url, http, 0);
+  test_console_login (console, "security", PASSWORD, &login);
+  const char *cookie = login.cookie, *csrf = login.csrf;
 
   g_autofree char *stream_url = g_strconcat (panel->url, "/api/events/stream", NULL);
   g_autoptr (SoupMessage) stream = soup_message_new ("GET", stream_url);
@@ -164,5 +145,6 @@ main (int argc, char **argv)
   test_panel_free (panel);
   test_desk_free (desk);
   test_rm_rf (dir);
+  test_login_clear (&login);
   return 0;
 }

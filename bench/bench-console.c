@@ -9,7 +9,9 @@
 #include <libsoup/soup.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
+
+#include "test-common.h"
+#include "test-console.h"
 
 #define PASSWORD "bench-password-123"
 
@@ -63,48 +65,6 @@ read_more (Console *c)
                              c);
 }
 
-static void
-die_with_parent (gpointer data)
-{
-  (void) data;
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
-}
-
-static char *
-login (SoupSession *http, const char *url, const char *user, char **out_csrf)
-{
-  g_autofree char *path = g_strconcat (url, "/api/login", NULL);
-  g_autoptr (SoupMessage) msg = soup_message_new ("POST", path);
-  g_autofree char *json = g_strdup_printf ("{\"user\":\"%s\",\"password\":\"" PASSWORD "\"}", user);
-  g_autoptr (GBytes) body = g_bytes_new (json, strlen (json));
-  g_autoptr (GBytes) reply = NULL;
-  const char *cookie, *csrf;
-
-  soup_message_set_request_body_from_bytes (msg, "application/json", body);
-  reply = soup_session_send_and_read (http, msg, NULL, NULL);
-  if (soup_message_get_status (msg) != 200)
-    g_error ("login of %s failed: HTTP %u", user, soup_message_get_status (msg));
-  cookie = soup_message_headers_get_one (soup_message_get_response_headers (msg), "Set-Cookie");
-  csrf = strstr (g_bytes_get_data (reply, NULL), "\"csrf_token\":\"");
-  *out_csrf = g_strndup (csrf + strlen ("\"csrf_token\":\""), 64);
-  return g_strndup (cookie, strcspn (cookie, ";"));
-}
-
-static int
-compare (gconstpointer a, gconstpointer b)
-{
-  gint64 x = *(const gint64 *) a, y = *(const gint64 *) b;
-  return x < y ? -1 : x > y;
-}
-
-static double
-percentile_ms (GArray *values, double p)
-{
-  g_array_sort (values, compare);
-  guint i = MIN (values->len - 1, (guint) (p * values->len));
-  return g_array_index (values, gint64, i) / 1000.0;
-}
-
 int
 main (int argc, char **argv)
 {
@@ -117,7 +77,7 @@ main (int argc, char **argv)
   };
   g_autoptr (GOptionContext) context = g_option_context_new ("- console fan-out benchmark");
   g_autofree char *dir = NULL, *conf = NULL, *url = NULL, *text = NULL;
-  g_autofree char *sec_cookie = NULL, *sec_csrf = NULL, *admin_cookie = NULL, *admin_csrf = NULL;
+  TestLogin security = { 0 }, admin = { 0 };
   g_autoptr (GSubprocessLauncher) launcher = NULL;
   g_autoptr (GSubprocess) panel = NULL;
   g_autoptr (GDataInputStream) log = NULL;
@@ -136,29 +96,19 @@ main (int argc, char **argv)
     g_autofree char *bench_dir = g_path_get_dirname (self);
     build_root = g_path_get_dirname (bench_dir);
   }
+  /* where test_build_path finds ansimctl (meson sets it for the tests) */
+  g_setenv ("ANSIM_BUILD_ROOT", build_root, FALSE);
 
   dir = g_dir_make_tmp ("ansim-bench-console-XXXXXX", &error);
   g_assert_no_error (error);
   conf = g_build_filename (dir, "panel.conf", NULL);
   text = g_strdup_printf ("[panel]\ndata_dir = %s\nport = 0\n", dir);
   g_file_set_contents (conf, text, -1, NULL);
-  for (guint i = 0; i < 2; i++)
-    {
-      const char *role = i == 0 ? "security" : "admin";
-      g_autofree char *ctl = g_build_filename (build_root, "ansimctl", "ansimctl", NULL);
-      g_autoptr (GSubprocess) p = g_subprocess_new (G_SUBPROCESS_FLAGS_STDIN_PIPE |
-                                                    G_SUBPROCESS_FLAGS_STDOUT_SILENCE, &error, ctl,
-                                                    "user", "add", role, "--role", role,
-                                                    "--password-stdin", "--config", conf, NULL);
-      g_assert_no_error (error);
-      g_subprocess_communicate_utf8 (p, PASSWORD "\n", NULL, NULL, NULL, &error);
-      g_assert_no_error (error);
-      if (g_subprocess_get_exit_status (p) != 0)
-        g_error ("ansimctl user add %s failed", role);
-    }
+  test_add_user (conf, "security", "security", PASSWORD);
+  test_add_user (conf, "admin", "admin", PASSWORD);
   launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDERR_PIPE);
   g_subprocess_launcher_setenv (launcher, "ANSIM_PANEL_TEST_PUBLISH", "1", TRUE);
-  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
+  g_subprocess_launcher_set_child_setup (launcher, test_die_with_parent, NULL, NULL);
   {
     g_autofree char *program = g_build_filename (build_root, "panel", "ansim-panel", NULL);
     panel = g_subprocess_launcher_spawn (launcher, &error, program, "--config", conf, NULL);
@@ -177,8 +127,11 @@ main (int argc, char **argv)
 
   http = soup_session_new_with_options ("max-conns", n_consoles + 20, "max-conns-per-host",
                                         n_consoles + 20, "timeout", 30, NULL);
-  sec_cookie = login (http, url, "security", &sec_csrf);
-  admin_cookie = login (http, url, "admin", &admin_csrf);
+  {
+    g_autoptr (TestConsole) console = test_console_new (url, http, 0);
+    test_console_login (console, "security", PASSWORD, &security);
+    test_console_login (console, "admin", PASSWORD, &admin);
+  }
 
   /* Baseline: plain request round trips on the same loopback and server. */
   for (int i = 0; i < 200; i++)
@@ -198,7 +151,8 @@ main (int argc, char **argv)
     {
       g_autofree char *path = g_strconcat (url, "/api/events/stream", NULL);
       g_autoptr (SoupMessage) msg = soup_message_new ("GET", path);
-      soup_message_headers_replace (soup_message_get_request_headers (msg), "Cookie", sec_cookie);
+      soup_message_headers_replace (soup_message_get_request_headers (msg), "Cookie",
+                                    security.cookie);
       consoles[i].in = soup_session_send (http, msg, NULL, &error);
       g_assert_no_error (error);
       if (soup_message_get_status (msg) != 200)
@@ -216,9 +170,9 @@ main (int argc, char **argv)
       g_autoptr (GBytes) body = g_bytes_new (json, strlen (json));
       gint64 t0, min_us = G_MAXINT64, max_us = 0;
 
-      soup_message_headers_replace (soup_message_get_request_headers (msg), "Cookie", admin_cookie);
+      soup_message_headers_replace (soup_message_get_request_headers (msg), "Cookie", admin.cookie);
       soup_message_headers_replace (soup_message_get_request_headers (msg), "X-CSRF-Token",
-                                    admin_csrf);
+                                    admin.csrf);
       soup_message_set_request_body_from_bytes (msg, "application/json", body);
       n_arrived = 0;
       t0 = g_get_monotonic_time ();
@@ -240,18 +194,18 @@ main (int argc, char **argv)
     }
 
   {
-    double base50 = percentile_ms (health, 0.5), base99 = percentile_ms (health, 0.99);
-    double last99 = percentile_ms (last, 0.99);
+    double base50 = test_percentile_ms (health, 0.5), base99 = test_percentile_ms (health, 0.99);
+    double last99 = test_percentile_ms (last, 0.99);
     g_print ("console fan-out: %d open event streams, %d events, loopback, %s\n", n_consoles,
              n_events, url);
     g_print ("%-44s %9s %9s\n", "", "p50 ms", "p99 ms");
     g_print ("%-44s %9.2f %9.2f\n", "baseline: GET /api/health round trip", base50, base99);
-    g_print ("%-44s %9.2f %9.2f\n", "publish request -> first console", percentile_ms (first, 0.5),
-             percentile_ms (first, 0.99));
-    g_print ("%-44s %9.2f %9.2f\n", "publish request -> every delivery", percentile_ms (all, 0.5),
-             percentile_ms (all, 0.99));
+    g_print ("%-44s %9.2f %9.2f\n", "publish request -> first console",
+             test_percentile_ms (first, 0.5), test_percentile_ms (first, 0.99));
+    g_print ("%-44s %9.2f %9.2f\n", "publish request -> every delivery",
+             test_percentile_ms (all, 0.5), test_percentile_ms (all, 0.99));
     g_print ("%-44s %9.2f %9.2f\n", "publish request -> last of all consoles",
-             percentile_ms (last, 0.5), last99);
+             test_percentile_ms (last, 0.5), last99);
     g_print ("ratio (last of all consoles p99 / baseline p99): %.1f\n", last99 / base99);
   }
 
@@ -272,5 +226,7 @@ main (int argc, char **argv)
       }
     g_rmdir (dir);
   }
+  test_login_clear (&security);
+  test_login_clear (&admin);
   return 0;
 }

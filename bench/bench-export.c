@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "test-console.h"
 #include "upload-helpers.h"
 
 #define PASSWORD "bench-export-password-1"
@@ -163,14 +164,7 @@ main (int argc, char **argv)
   g_autofree char *panel_tmp = g_build_filename (dir, "panel-tmp", NULL);
   g_assert_cmpint (g_mkdir (panel_tmp, 0700), ==, 0);
   g_setenv ("TMPDIR", panel_tmp, TRUE);
-  g_autofree char *ctl = test_build_path ("ansimctl/ansimctl");
-  const char *add[] = { ctl, "user", "add", "security", "--role", "security", "--password-stdin",
-                        "--config", panel->conf, NULL };
-  g_autoptr (GSubprocess) p = g_subprocess_newv (add, G_SUBPROCESS_FLAGS_STDIN_PIPE |
-                                                 G_SUBPROCESS_FLAGS_STDOUT_SILENCE, &error);
-  g_assert_no_error (error);
-  g_subprocess_communicate_utf8 (p, PASSWORD "\n", NULL, NULL, NULL, &error);
-  g_assert_no_error (error);
+  test_add_user (panel->conf, "security", "security", PASSWORD);
   test_panel_start (panel);
   test_panel_enroll (panel, desk, "dev-1");
 
@@ -183,18 +177,10 @@ main (int argc, char **argv)
   g_object_unref (uploader);
 
   g_autoptr (SoupSession) http = soup_session_new ();
-  g_autofree char *login_url = g_strconcat (panel->url, "/api/login", NULL);
-  g_autoptr (SoupMessage) login = soup_message_new ("POST", login_url);
-  static const char body_text[] = "{\"user\":\"security\",\"password\":\"" PASSWORD "\"}";
-  g_autoptr (GBytes) body = g_bytes_new_static (body_text, strlen (body_text));
-  soup_message_set_request_body_from_bytes (login, "application/json", body);
-  g_autoptr (GBytes) reply = soup_session_send_and_read (http, login, NULL, &error);
-  (void) reply;   /* kept for its cleanup */
-  g_assert_no_error (error);
-  g_assert_cmpuint (soup_message_get_status (login), ==, 200);
-  const char *set = soup_message_headers_get_one (soup_message_get_response_headers (login),
-                                                  "Set-Cookie");
-  g_autofree char *cookie = g_strndup (set, strcspn (set, ";"));
+  g_autoptr (TestConsole) console = test_console_new (panel->url, http, 0);
+  TestLogin login = { 0 };
+  test_console_login (console, "security", PASSWORD, &login);
+  const char *cookie = login.cookie;
   GPid pid = (GPid) g_ascii_strtoll (g_subprocess_get_identifier (panel->proc), NULL, 10);
 
   Run s = { .segments = small }, l = { .segments = large };
@@ -247,5 +233,6 @@ main (int argc, char **argv)
   test_panel_free (panel);
   test_desk_free (desk);
   test_rm_rf (dir);
+  test_login_clear (&login);
   return 0;
 }

@@ -65,21 +65,6 @@ discard (char *ptr, size_t size, size_t nmemb, void *data)
   return size * nmemb;
 }
 
-static int
-cmp_gint64 (gconstpointer a, gconstpointer b)
-{
-  gint64 x = *(const gint64 *) a, y = *(const gint64 *) b;
-  return x < y ? -1 : x > y;
-}
-
-static double
-percentile_ms (GArray *us, double q)
-{
-  g_array_sort (us, cmp_gint64);
-  guint i = MIN (us->len - 1, (guint) (q * us->len));
-  return g_array_index (us, gint64, i) / 1000.0;
-}
-
 typedef struct {
   TestDesk *desk;
   TestPanel *panel;
@@ -208,8 +193,10 @@ main (int argc, char **argv)
     }
   curl_easy_cleanup (curl);
   /* --presses 0: throughput only */
-  double p50 = presses > 0 ? percentile_ms (ours, 0.5) : 0, p99 = presses > 0 ? percentile_ms (ours, 0.99) : 0;
-  double b50 = presses > 0 ? percentile_ms (base, 0.5) : 0, b99 = presses > 0 ? percentile_ms (base, 0.99) : 0;
+  double p50 = presses > 0 ? test_percentile_ms (ours, 0.5) : 0;
+  double p99 = presses > 0 ? test_percentile_ms (ours, 0.99) : 0;
+  double b50 = presses > 0 ? test_percentile_ms (base, 0.5) : 0;
+  double b99 = presses > 0 ? test_percentile_ms (base, 0.99) : 0;
 
   /* ingest throughput: a sealed backlog of 2 s segments, then one wake */
   int segments = minutes * 30;
@@ -264,9 +251,9 @@ main (int argc, char **argv)
       printf ("%-58s %9.2f %9.2f %7.2f   goal p99 < 100 ms: %s\n", l99, p99, b99, p99 / b99,
               p99 < 100 ? "met" : "NOT MET");
       printf ("%-58s %9.2f / %.2f\n", "  of which the desk's commit (rows + fsync), p50 / p99",
-              percentile_ms (commit, 0.5), percentile_ms (commit, 0.99));
+              test_percentile_ms (commit, 0.5), test_percentile_ms (commit, 0.99));
       printf ("%-58s %9.2f / %.2f\n", "  then wake, uploader, HTTP, panel, p50 / p99",
-              percentile_ms (rest, 0.5), percentile_ms (rest, 0.99));
+              test_percentile_ms (rest, 0.5), test_percentile_ms (rest, 0.99));
     }
   printf ("%-58s %9s %9s %7s\n", lin, "ansim", "curl PUT", "ratio");
   g_autofree char *lsec = g_strdup_printf ("  seconds (%s)", store_label != NULL ? store_label

@@ -4,25 +4,14 @@
 // Run by meson (suite 'browser') as: node --test --test-reporter=tap FILE
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
+import { BUILD, ROLES, SHOTS, addUsers, startPanel, stopPanel, launchBrowser, openConsole, logIn,
+  loggedIn as loggedInAs, playFromBanner, shot, startDesk } from './common.mjs';
 
-let chromium;
-try {
-  ({ chromium } = await import('playwright-core'));
-} catch (e) {
-  console.error('playwright-core is missing: run `npm ci` in tests/browser (scripts/setup test does it)');
-  process.exit(1);
-}
-
-const BUILD = process.env.ANSIM_BUILD_ROOT;
-assert.ok(BUILD, 'ANSIM_BUILD_ROOT must name the build directory');
-const SHOTS = join(BUILD, 'tests', 'browser-screenshots');
 const PASSWORD = 'browser-test-password-1';
-const ROLES = ['security', 'trainer', 'admin', 'auditor'];
 const KO = {
   badCredentials: '사용자 이름 또는 비밀번호가 틀렸습니다.',
   forbidden: '이 화면을 볼 권한이 없습니다.',
@@ -48,71 +37,27 @@ before(async () => {
   assert.equal(keygen.status, 0, keygen.stderr);
   writeFileSync(conf, `[panel]\ndata_dir = ${dir}\nport = 0\nsite_name = 브라우저 시험\n` +
     `site_identity = ${join(dir, 'site.key')}\n`);
-  for (const role of ROLES) {
-    const r = spawnSync(join(BUILD, 'ansimctl/ansimctl'),
-      ['user', 'add', role, '--role', role, '--password-stdin', '--config', conf],
-      { input: PASSWORD + '\n', encoding: 'utf8' });
-    assert.equal(r.status, 0, r.stdout + r.stderr);
-  }
-  panel = spawn(join(BUILD, 'panel/ansim-panel'), ['--config', conf], {
-    env: { ...process.env, ANSIM_PANEL_TEST_PUBLISH: '1' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  url = await new Promise((resolve, reject) => {
-    const lines = createInterface({ input: panel.stderr });
-    lines.on('line', (line) => {
-      const m = line.match(/listening on (http:\/\/\S+?)\/?$/);
-      if (m) resolve(m[1]);
-    });
-    panel.on('exit', (code) => reject(new Error('ansim-panel exited with ' + code)));
-  });
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    // Root in a container: chromium's sandbox needs user namespaces.
-    // The alert's sound must be allowed to play without a click first.
-    args: ['--autoplay-policy=no-user-gesture-required',
-      ...(process.getuid && process.getuid() === 0 ? ['--no-sandbox'] : [])],
-  });
+  addUsers(conf, ROLES, PASSWORD);
+  ({ panel, url } = await startPanel(conf, { ANSIM_PANEL_TEST_PUBLISH: '1' }));
+  browser = await launchBrowser();
 });
 
 after(async () => {
   if (browser) await browser.close();
-  if (panel) {
-    panel.kill('SIGTERM');
-    await new Promise((resolve) => panel.once('exit', resolve));
-  }
+  if (panel) await stopPanel(panel);
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-async function newPage(viewport = { width: 1280, height: 800 }) {
-  const context = await browser.newContext({ viewport, locale: 'ko-KR' });
-  const page = await context.newPage();
-  // No request may leave the panel (no external fonts or scripts).
-  page.on('request', (req) => {
-    if (!req.url().startsWith(url) && !req.url().startsWith('data:'))
-      throw new Error('request outside the panel: ' + req.url());
-  });
-  await page.goto(url + '/console/');
-  await page.waitForSelector('body[data-ready="true"]');
-  return page;
+function newPage(viewport) {
+  return openConsole(browser, url, { viewport });
 }
 
-async function login(page, user, password = PASSWORD) {
-  await page.fill('#login-user', user);
-  await page.fill('#login-password', password);
-  await page.click('#login-submit');
+function login(page, user, password = PASSWORD) {
+  return logIn(page, user, password);
 }
 
-async function loggedIn(user, viewport) {
-  const page = await newPage(viewport);
-  await login(page, user);
-  await page.waitForSelector('#nav:not([hidden])');
-  return page;
-}
-
-async function shot(page, name) {
-  await page.screenshot({ path: join(SHOTS, name + '.png'), fullPage: true });
+function loggedIn(user, viewport) {
+  return loggedInAs(browser, url, user, PASSWORD, { viewport });
 }
 
 test('a wrong password is refused with the Korean message', async () => {
@@ -297,40 +242,8 @@ test('a published event reaches the open console', async () => {
   await page.context().close();
 });
 
-// A desk (tests/upload/desk-sim.c): a real ansim-uploader and an outbox
-// filled as the recorder fills it; it says when its event log learns the
-// acknowledgement (what lights "help is coming").
-function startDesk() {
-  const proc = spawn(join(BUILD, 'tests/upload/desk-sim'), [join(dir, 'desk'), conf, url, join(dir, 'site.key')],
-    { stdio: ['pipe', 'pipe', 'inherit'] });
-  const lines = [];
-  const waiters = [];
-  createInterface({ input: proc.stdout }).on('line', (line) => {
-    const i = waiters.findIndex((w) => line.startsWith(w.prefix));
-    if (i >= 0) waiters.splice(i, 1)[0].resolve(line.split(' '));
-    else lines.push(line);
-  });
-  return {
-    proc,
-    send: (command) => proc.stdin.write(command + '\n'),
-    wait: (prefix, ms = 10000) => {
-      const i = lines.findIndex((l) => l.startsWith(prefix));
-      if (i >= 0) return Promise.resolve(lines.splice(i, 1)[0].split(' '));
-      return new Promise((resolve, reject) => {
-        const w = { prefix, resolve };
-        waiters.push(w);
-        setTimeout(() => reject(new Error('desk-sim: no "' + prefix + '" within ' + ms + ' ms')), ms);
-      });
-    },
-    stop: async () => {
-      proc.stdin.end();
-      await new Promise((resolve) => proc.once('exit', resolve));
-    },
-  };
-}
-
 test('a press on a desk: banner and sound on every console, acknowledge lights the desk, resolve, timeline, devices', async () => {
-  const desk = startDesk();
+  const desk = startDesk(join(dir, 'desk'), conf, url, join(dir, 'site.key'));
   try {
     await desk.wait('ready', 20000);
     const page = await loggedIn('security');
@@ -368,10 +281,7 @@ test('a press on a desk: banner and sound on every console, acknowledge lights t
     // The incident while it is still recording: its first segment plays,
     // and the next one follows as soon as it has arrived.
     await desk.wait('segment');
-    await page.click('#banner-open');
-    await page.waitForSelector('#page-incident:not([hidden])');
-    await page.waitForSelector('#incident-timeline li[data-what="segment-received"]');
-    await page.click('#play-start');
+    await playFromBanner(page);
     await page.waitForFunction(() => {
       const v = document.querySelector('#incident-video');
       return v.dataset.segment === '0' && v.currentTime > 0.5;

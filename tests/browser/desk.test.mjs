@@ -13,19 +13,8 @@ import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, readdirSync, rmSyn
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
+import { BUILD, SHOTS, launchBrowser, loggedIn as loggedInAs, playFromBanner, shot } from './common.mjs';
 
-let chromium;
-try {
-  ({ chromium } = await import('playwright-core'));
-} catch (e) {
-  console.error('playwright-core is missing: run `npm ci` in tests/browser (scripts/setup test does it)');
-  process.exit(1);
-}
-
-const BUILD = process.env.ANSIM_BUILD_ROOT;
-assert.ok(BUILD, 'ANSIM_BUILD_ROOT must name the build directory');
-const SHOTS = join(BUILD, 'tests', 'browser-screenshots');
 const ANSIMCTL = join(BUILD, 'ansimctl/ansimctl');
 const PASSWORD = 'browser-test-password-1';
 const DESK_NAME = '민원실 2번 창구';
@@ -134,12 +123,7 @@ before(async () => {
     `poll_interval = 1\nretry_min = 1\nretry_max = 2\n`);
   daemon('uploader', 'uploader/ansim-uploader', ['--config', join(deskDir, 'uploader.conf')]);
 
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--autoplay-policy=no-user-gesture-required',
-      ...(process.getuid && process.getuid() === 0 ? ['--no-sandbox'] : [])],
-  });
+  browser = await launchBrowser();
   // The pre-event ring fills.
   await new Promise((r) => setTimeout(r, 2500));
 });
@@ -163,20 +147,9 @@ after(async () => {
   assert.deepEqual(problems, [], 'every daemon stops cleanly');
 });
 
-async function loggedIn(user) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'ko-KR' });
-  const page = await context.newPage();
-  await page.goto(url + '/console/');
-  await page.waitForSelector('body[data-ready="true"]');
-  await page.fill('#login-user', user);
-  await page.fill('#login-password', PASSWORD);
-  await page.click('#login-submit');
-  await page.waitForSelector('#nav:not([hidden])');
-  return page;
-}
-
-async function shot(page, name) {
-  await page.screenshot({ path: join(SHOTS, name + '.png'), fullPage: true });
+// No guard on requests leaving the panel here (console.test.mjs has it).
+function loggedIn(user) {
+  return loggedInAs(browser, url, user, PASSWORD, { onlyPanel: false });
 }
 
 async function latestIncident(page) {
@@ -233,10 +206,7 @@ test('ansimctl press on a real desk: banner, acknowledge lights the desk, live p
 
     // 3. The incident while it is still recording and uploading: it plays.
     await until('a segment at the panel', async () => (await latestIncident(page)).segments_received >= 1, 20000, 200);
-    await page.click('#banner-open');
-    await page.waitForSelector('#page-incident:not([hidden])');
-    await page.waitForSelector('#incident-timeline li[data-what="segment-received"]');
-    await page.click('#play-start');
+    await playFromBanner(page);
     await page.waitForFunction(() => {
       const v = document.querySelector('#incident-video');
       return v.currentTime > 0.5;

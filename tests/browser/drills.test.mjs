@@ -8,25 +8,14 @@
 // Run by meson (suite 'browser') as: node --test --test-reporter=tap FILE
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
+import { ROLES, SHOTS, addUsers, startPanel, stopPanel, launchBrowser, loggedIn as loggedInAs,
+  shot, startDesk } from './common.mjs';
 
-let chromium;
-try {
-  ({ chromium } = await import('playwright-core'));
-} catch (e) {
-  console.error('playwright-core is missing: run `npm ci` in tests/browser (scripts/setup test does it)');
-  process.exit(1);
-}
-
-const BUILD = process.env.ANSIM_BUILD_ROOT;
-assert.ok(BUILD, 'ANSIM_BUILD_ROOT must name the build directory');
-const SHOTS = join(BUILD, 'tests', 'browser-screenshots');
 const PASSWORD = 'drill-browser-password-1';
-const ROLES = ['security', 'trainer', 'admin', 'auditor'];
 
 let dir, panel, url, browser, conf;
 
@@ -38,83 +27,19 @@ before(async () => {
   assert.equal(keygen.status, 0, keygen.stderr);
   writeFileSync(conf, `[panel]\ndata_dir = ${dir}\nport = 0\nsite_name = 시험 구청\n` +
     `site_identity = ${join(dir, 'site.key')}\n`);
-  for (const role of ROLES) {
-    const r = spawnSync(join(BUILD, 'ansimctl/ansimctl'),
-      ['user', 'add', role, '--role', role, '--password-stdin', '--config', conf],
-      { input: PASSWORD + '\n', encoding: 'utf8' });
-    assert.equal(r.status, 0, r.stdout + r.stderr);
-  }
-  panel = spawn(join(BUILD, 'panel/ansim-panel'), ['--config', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
-  url = await new Promise((resolve, reject) => {
-    const lines = createInterface({ input: panel.stderr });
-    lines.on('line', (line) => {
-      const m = line.match(/listening on (http:\/\/\S+?)\/?$/);
-      if (m) resolve(m[1]);
-    });
-    panel.on('exit', (code) => reject(new Error('ansim-panel exited with ' + code)));
-  });
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--autoplay-policy=no-user-gesture-required',
-      ...(process.getuid && process.getuid() === 0 ? ['--no-sandbox'] : [])],
-  });
+  addUsers(conf, ROLES, PASSWORD);
+  ({ panel, url } = await startPanel(conf));
+  browser = await launchBrowser();
 });
 
 after(async () => {
   if (browser) await browser.close();
-  if (panel) {
-    panel.kill('SIGTERM');
-    await new Promise((resolve) => panel.once('exit', resolve));
-  }
+  if (panel) await stopPanel(panel);
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-async function loggedIn(user) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'ko-KR' });
-  const page = await context.newPage();
-  page.on('request', (req) => {
-    if (!req.url().startsWith(url) && !req.url().startsWith('data:'))
-      throw new Error('request outside the panel: ' + req.url());
-  });
-  await page.goto(url + '/console/');
-  await page.waitForSelector('body[data-ready="true"]');
-  await page.fill('#login-user', user);
-  await page.fill('#login-password', PASSWORD);
-  await page.click('#login-submit');
-  await page.waitForSelector('#nav:not([hidden])');
-  return page;
-}
-
-async function shot(page, name) {
-  await page.screenshot({ path: join(SHOTS, name + '.png'), fullPage: true });
-}
-
-function startDesk() {
-  const proc = spawn(join(BUILD, 'tests/upload/desk-sim'), [join(dir, 'desk'), conf, url, join(dir, 'site.key')],
-    { stdio: ['pipe', 'pipe', 'inherit'] });
-  const lines = [];
-  const waiters = [];
-  createInterface({ input: proc.stdout }).on('line', (line) => {
-    const i = waiters.findIndex((w) => line.startsWith(w.prefix));
-    if (i >= 0) waiters.splice(i, 1)[0].resolve(line.split(' '));
-    else lines.push(line);
-  });
-  return {
-    send: (command) => proc.stdin.write(command + '\n'),
-    wait: (prefix, ms = 10000) => {
-      const i = lines.findIndex((l) => l.startsWith(prefix));
-      if (i >= 0) return Promise.resolve(lines.splice(i, 1)[0].split(' '));
-      return new Promise((resolve, reject) => {
-        waiters.push({ prefix, resolve });
-        setTimeout(() => reject(new Error('desk-sim: no "' + prefix + '" within ' + ms + ' ms')), ms);
-      });
-    },
-    stop: async () => {
-      proc.stdin.end();
-      await new Promise((resolve) => proc.once('exit', resolve));
-    },
-  };
+function loggedIn(user) {
+  return loggedInAs(browser, url, user, PASSWORD, { viewport: { width: 1280, height: 900 } });
 }
 
 // Every bar of a chart against the API's trend rows: its value, and its
@@ -145,7 +70,7 @@ async function checkChart(page, what, groups, series) {
 }
 
 test('a trainer runs a drill and reads its report with charts', async () => {
-  const desk = startDesk();
+  const desk = startDesk(join(dir, 'desk'), conf, url, join(dir, 'site.key'));
   try {
     await desk.wait('ready', 20000);
     const trainer = await loggedIn('trainer');

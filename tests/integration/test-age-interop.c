@@ -2,6 +2,7 @@
 /* Interoperability of libansim's age code with Debian's `age` and
  * `age-keygen`: files, keys and identity files must work both ways. */
 #include "age.h"
+#include "test-common.h"
 
 #include <glib/gstdio.h>
 #include <string.h>
@@ -64,22 +65,6 @@ run (char **out_stdout, char **out_stderr, const char *first, ...)
   va_end (args);
   g_ptr_array_add (argv, NULL);
   return run_argv ((const char *const *) argv->pdata, out_stdout, out_stderr);
-}
-
-static GBytes *
-make_plaintext (gsize len, guint32 seed)
-{
-  guint8 *data = g_malloc (len ? len : 1);
-  guint32 x = seed * 2654435761u + 12345;
-
-  for (gsize i = 0; i < len; i++)
-    {
-      x ^= x << 13;
-      x ^= x >> 17;
-      x ^= x << 5;
-      data[i] = x & 0xff;
-    }
-  return g_bytes_new_take (data, len);
 }
 
 static void
@@ -268,7 +253,7 @@ test_identity_file_several (void)
   g_autofree char *path = tmp_path ("several.key");
   g_autofree char *a = NULL, *b = NULL, *both = NULL;
   g_autofree char *pt_path = tmp_path ("several.txt"), *ct_path = tmp_path ("several.age");
-  g_autoptr (GBytes) plain = make_plaintext (1000, 77);
+  g_autoptr (GBytes) plain = test_random_bytes (1000, 77);
   g_autoptr (GPtrArray) ids = NULL;
   g_autoptr (GError) error = NULL;
   const char *to_ours2[] = { ours2_recipient, NULL };
@@ -297,7 +282,7 @@ static void
 test_ours_to_age (gconstpointer data)
 {
   gsize size = GPOINTER_TO_SIZE (data);
-  g_autoptr (GBytes) plain = make_plaintext (size, size);
+  g_autoptr (GBytes) plain = test_random_bytes (size, size);
   g_autofree char *pt_path = tmp_path ("o2a.txt"), *ct_path = tmp_path ("o2a.age");
   const char *to[] = { theirs_recipient, NULL };
   g_autoptr (GBytes) ct = NULL;
@@ -316,7 +301,7 @@ static void
 test_age_to_ours (gconstpointer data)
 {
   gsize size = GPOINTER_TO_SIZE (data);
-  g_autoptr (GBytes) plain = make_plaintext (size, size + 1);
+  g_autoptr (GBytes) plain = test_random_bytes (size, size + 1);
   g_autofree char *pt_path = tmp_path ("a2o.txt"), *ct_path = tmp_path ("a2o.age");
 
   write_file (pt_path, plain);
@@ -330,7 +315,7 @@ test_age_to_ours (gconstpointer data)
 static void
 test_two_recipients_ours_to_age (void)
 {
-  g_autoptr (GBytes) plain = make_plaintext (200000, 3);
+  g_autoptr (GBytes) plain = test_random_bytes (200000, 3);
   g_autofree char *pt_path = tmp_path ("two.txt"), *ct_path = tmp_path ("two-ours.age");
   const char *to[] = { theirs_recipient, theirs2_recipient, NULL };
 
@@ -346,7 +331,7 @@ test_two_recipients_ours_to_age (void)
 static void
 test_two_recipients_age_to_ours (void)
 {
-  g_autoptr (GBytes) plain = make_plaintext (200000, 4);
+  g_autoptr (GBytes) plain = test_random_bytes (200000, 4);
   g_autofree char *pt_path = tmp_path ("two.txt"), *ct_path = tmp_path ("two-age.age");
 
   write_file (pt_path, plain);
@@ -362,7 +347,7 @@ test_two_recipients_age_to_ours (void)
 static void
 test_mixed_recipients (void)
 {
-  g_autoptr (GBytes) plain = make_plaintext (65537, 5);
+  g_autoptr (GBytes) plain = test_random_bytes (65537, 5);
   g_autofree char *pt_path = tmp_path ("mixed.txt"), *ct_path = tmp_path ("mixed.age");
   g_autofree char *ct2_path = tmp_path ("mixed2.age");
   const char *to[] = { ours_recipient, theirs_recipient, NULL };
@@ -386,7 +371,7 @@ test_mixed_recipients (void)
 static void
 test_wrong_identity (void)
 {
-  g_autoptr (GBytes) plain = make_plaintext (70000, 6);
+  g_autoptr (GBytes) plain = test_random_bytes (70000, 6);
   g_autofree char *pt_path = tmp_path ("wrong.txt"), *ct_path = tmp_path ("wrong.age");
   g_autofree char *ct2_path = tmp_path ("wrong2.age"), *out_path = tmp_path ("wrong.out");
   g_autoptr (GBytes) got = NULL;
@@ -414,7 +399,7 @@ test_wrong_identity (void)
 static void
 test_tampered (void)
 {
-  g_autoptr (GBytes) plain = make_plaintext (3 * 65536 + 10, 8);
+  g_autoptr (GBytes) plain = test_random_bytes (3 * 65536 + 10, 8);
   g_autofree char *pt_path = tmp_path ("tamper.txt"), *ct_path = tmp_path ("tamper.age");
   g_autofree char *bad_path = tmp_path ("tamper-bad.age"), *out_path = tmp_path ("tamper.out");
   const char *to[] = { theirs_recipient, NULL };
@@ -461,7 +446,7 @@ test_age_tool (void)
   g_autofree char *ct_path = tmp_path ("tool.age"), *ct2_path = tmp_path ("tool2.age");
   g_autofree char *out_path = tmp_path ("tool.out"), *bad_path = tmp_path ("tool-bad.age");
   g_autofree char *recipient = NULL, *err_text = NULL;
-  g_autoptr (GBytes) plain = make_plaintext (150000, 9);
+  g_autoptr (GBytes) plain = test_random_bytes (150000, 9);
   g_autoptr (GBytes) ct = NULL;
   g_autoptr (GError) error = NULL;
   guint8 *bad;

@@ -12,61 +12,22 @@
 #include <sqlite3.h>
 #include <string.h>
 
+#include "test-common.h"
+#include "test-console.h"
+
 typedef struct {
   char *dir;
   GSubprocess *process;
   char *url;          /* "http://127.0.0.1:PORT" without the trailing slash */
+  TestConsole *console;   /* on url, through the shared session */
 } Panel;
-
-typedef struct {
-  char *cookie;       /* "ansim_session=..." */
-  char *csrf;
-} Login;
 
 static const char *const roles[] = { "security", "trainer", "admin", "auditor" };
 #define PASSWORD "password-for-tests-1"
 
 static SoupSession *http;
 static Panel main_panel, short_panel, tls_panel;
-static Login logins[4]; /* by role, on main_panel */
-
-static char *
-build_path (const char *relative)
-{
-  return g_build_filename (g_getenv ("ANSIM_BUILD_ROOT"), relative, NULL);
-}
-
-/* Runs ansimctl; stdin_text (or nothing) is its standard input. */
-static int
-run_ansimctl_with (char **out_text, const char *stdin_text, const char *const *args)
-{
-  g_autoptr (GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GSubprocess) p = NULL;
-  g_autofree char *out = NULL;
-
-  g_ptr_array_add (argv, build_path ("ansimctl/ansimctl"));
-  for (guint i = 0; args[i] != NULL; i++)
-    g_ptr_array_add (argv, g_strdup (args[i]));
-  g_ptr_array_add (argv, NULL);
-  p = g_subprocess_newv ((const char *const *) argv->pdata,
-                         (stdin_text != NULL ? G_SUBPROCESS_FLAGS_STDIN_PIPE : 0) |
-                         G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE, &error);
-  g_assert_no_error (error);
-  g_subprocess_communicate_utf8 (p, stdin_text, NULL, &out, NULL, &error);
-  g_assert_no_error (error);
-  if (out_text != NULL)
-    *out_text = g_steal_pointer (&out);
-  return g_subprocess_get_exit_status (p);
-}
-
-/* A panel outlives no failed test run. */
-static void
-die_with_parent (gpointer data)
-{
-  (void) data;
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
-}
+static TestLogin logins[4]; /* by role, on main_panel */
 
 /* A panel in a fresh directory with the four users, listening on a free
  * port; the URL comes from its log line. */
@@ -74,7 +35,7 @@ static void
 panel_start (Panel *p, const char *extra_config, gboolean test_publish, gboolean tls)
 {
   g_autoptr (GError) error = NULL;
-  g_autofree char *conf = NULL, *text = NULL, *program = build_path ("panel/ansim-panel");
+  g_autofree char *conf = NULL, *text = NULL, *program = test_build_path ("panel/ansim-panel");
   g_autoptr (GSubprocessLauncher) launcher = NULL;
   g_autoptr (GDataInputStream) log = NULL;
 
@@ -99,16 +60,9 @@ panel_start (Panel *p, const char *extra_config, gboolean test_publish, gboolean
                           tls ? "tls_certificate = cert.pem\ntls_key = key.pem\n" : "");
   g_assert_true (g_file_set_contents (conf, text, -1, NULL));
   for (guint i = 0; i < G_N_ELEMENTS (roles); i++)
-    {
-      const char *args[] = { "user", "add", roles[i], "--role", roles[i], "--password-stdin",
-                             "--config", conf, NULL };
-      g_autofree char *out = NULL;
-      int status = run_ansimctl_with (&out, PASSWORD "\n", args);
-      if (status != 0)
-        g_error ("ansimctl user add: %s", out);
-    }
+    test_add_user (conf, roles[i], roles[i], PASSWORD);
   launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDERR_PIPE);
-  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
+  g_subprocess_launcher_set_child_setup (launcher, test_die_with_parent, NULL, NULL);
   if (test_publish)
     g_subprocess_launcher_setenv (launcher, "ANSIM_PANEL_TEST_PUBLISH", "1", TRUE);
   /* LeakSanitizer itself crashes ("Tracer caught signal 11") walking the
@@ -135,6 +89,7 @@ panel_start (Panel *p, const char *extra_config, gboolean test_publish, gboolean
           p->url = g_strdup (at + strlen ("listening on "));
           if (g_str_has_suffix (p->url, "/"))
             p->url[strlen (p->url) - 1] = '\0';
+          p->console = test_console_new (p->url, http, 0);
           break;
         }
     }
@@ -165,101 +120,19 @@ panel_remove (Panel *p)
   g_rmdir (p->dir);
   g_free (p->dir);
   g_free (p->url);
-}
-
-/* One request. login may be NULL (no cookie); csrf: send the login's token
- * (or, if wrong_csrf, a wrong one). Returns the body; *out_msg keeps the
- * message for headers. */
-typedef enum { CSRF_NONE, CSRF_RIGHT, CSRF_WRONG } CsrfMode;
-
-static char *
-request (Panel *p, const char *method, const char *path, Login *login, CsrfMode csrf,
-         const char *content_type, const char *body, gsize body_len, guint *out_status,
-         SoupMessage **out_msg)
-{
-  g_autofree char *url = g_strconcat (p->url, path, NULL);
-  g_autoptr (SoupMessage) msg = soup_message_new (method, url);
-  SoupMessageHeaders *h;
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GBytes) reply = NULL;
-
-  g_assert_nonnull (msg);
-  h = soup_message_get_request_headers (msg);
-  if (login != NULL)
-    soup_message_headers_replace (h, "Cookie", login->cookie);
-  if (csrf == CSRF_RIGHT)
-    soup_message_headers_replace (h, "X-CSRF-Token", login->csrf);
-  else if (csrf == CSRF_WRONG)
-    soup_message_headers_replace (h, "X-CSRF-Token",
-                                  "0000000000000000000000000000000000000000000000000000000000000000");
-  if (body != NULL)
-    {
-      g_autoptr (GBytes) bytes = g_bytes_new (body, body_len == 0 ? strlen (body) : body_len);
-      soup_message_set_request_body_from_bytes (msg, content_type, bytes);
-    }
-  reply = soup_session_send_and_read (http, msg, NULL, &error);
-  g_assert_no_error (error);
-  *out_status = soup_message_get_status (msg);
-  if (out_msg != NULL)
-    *out_msg = g_object_ref (msg);
-  return g_strndup (g_bytes_get_data (reply, NULL), g_bytes_get_size (reply));
-}
-
-static JsonObject *
-parse_object (const char *text)
-{
-  g_autoptr (JsonParser) parser = json_parser_new ();
-  g_autoptr (GError) error = NULL;
-  json_parser_load_from_data (parser, text, -1, &error);
-  g_assert_no_error (error);
-  g_assert_true (JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)));
-  return json_object_ref (json_node_get_object (json_parser_get_root (parser)));
-}
-
-/* POST /api/login; returns the HTTP status and fills login on success. */
-static guint
-try_login (Panel *p, const char *user, const char *password, Login *login, char **out_body,
-           SoupMessage **out_msg)
-{
-  g_autofree char *json = g_strdup_printf ("{\"user\":\"%s\",\"password\":\"%s\"}", user, password);
-  g_autoptr (SoupMessage) msg = NULL;
-  guint status = 0;
-  g_autofree char *body = request (p, "POST", "/api/login", NULL, CSRF_NONE, "application/json",
-                                   json, 0, &status, &msg);
-
-  if (status == SOUP_STATUS_OK && login != NULL)
-    {
-      const char *cookie = soup_message_headers_get_one (soup_message_get_response_headers (msg),
-                                                         "Set-Cookie");
-      g_autoptr (JsonObject) o = parse_object (body);
-      g_assert_nonnull (cookie);
-      login->cookie = g_strndup (cookie, strcspn (cookie, ";"));
-      login->csrf = g_strdup (json_object_get_string_member (o, "csrf_token"));
-    }
-  if (out_body != NULL)
-    *out_body = g_steal_pointer (&body);
-  if (out_msg != NULL)
-    *out_msg = g_steal_pointer (&msg);
-  return status;
-}
-
-static void
-login_clear (Login *login)
-{
-  g_clear_pointer (&login->cookie, g_free);
-  g_clear_pointer (&login->csrf, g_free);
+  g_clear_pointer (&p->console, test_console_free);
 }
 
 /* Entries of the audit log (newest first) as an auditor sees them. */
 static JsonArray *
-audit_entries (Panel *p, Login *auditor)
+audit_entries (Panel *p, TestLogin *auditor)
 {
   guint status = 0;
-  g_autofree char *body = request (p, "GET", "/api/audit?limit=500", auditor, CSRF_NONE, NULL,
-                                   NULL, 0, &status, NULL);
+  g_autofree char *body = test_console_request (p->console, "GET", "/api/audit?limit=500", auditor,
+                                                TEST_CSRF_NONE, NULL, NULL, 0, &status, NULL);
   g_autoptr (JsonObject) o = NULL;
   g_assert_cmpuint (status, ==, 200);
-  o = parse_object (body);
+  o = test_json_parse_object (body);
   return json_array_ref (json_object_get_array_member (o, "entries"));
 }
 
@@ -291,9 +164,9 @@ test_login_roles (void)
       g_autoptr (JsonObject) o = NULL;
       const char *cookie;
 
-      g_assert_cmpuint (try_login (&main_panel, roles[i], PASSWORD, &logins[i], &body, &msg), ==,
-                        200);
-      o = parse_object (body);
+      g_assert_cmpuint (test_console_try_login (main_panel.console, roles[i], PASSWORD, &logins[i],
+                                                &body, &msg), ==, 200);
+      o = test_json_parse_object (body);
       g_assert_cmpstr (json_object_get_string_member (o, "role"), ==, roles[i]);
       cookie = soup_message_headers_get_one (soup_message_get_response_headers (msg),
                                              "Set-Cookie");
@@ -333,7 +206,7 @@ test_role_matrix (void)
   for (guint r = 0; r < G_N_ELEMENTS (routes); r++)
     for (guint who = 0; who < 5; who++)
       {
-        Login *login = who == 0 ? NULL : &logins[who - 1];
+        TestLogin *login = who == 0 ? NULL : &logins[who - 1];
         guint status = 0;
         g_autofree char *body = NULL;
         g_autofree char *url = NULL;
@@ -359,8 +232,8 @@ test_role_matrix (void)
             g_input_stream_close (in, NULL, NULL);
           }
         else
-          body = request (&main_panel, routes[r].method, routes[r].path, login,
-                          login != NULL ? CSRF_RIGHT : CSRF_NONE,
+          body = test_console_request (main_panel.console, routes[r].method, routes[r].path, login,
+                          login != NULL ? TEST_CSRF_RIGHT : TEST_CSRF_NONE,
                           routes[r].body != NULL ? "application/json" : NULL, routes[r].body, 0,
                           &status, NULL);
         if (status != routes[r].expect[who])
@@ -370,7 +243,7 @@ test_role_matrix (void)
         /* Every refusal is a JSON error with a code. */
         if (status >= 400 && body != NULL)
           {
-            g_autoptr (JsonObject) o = parse_object (body);
+            g_autoptr (JsonObject) o = test_json_parse_object (body);
             g_assert_true (json_object_has_member (o, "error"));
             g_assert_true (json_object_has_member (o, "code"));
           }
@@ -378,12 +251,12 @@ test_role_matrix (void)
 }
 
 static guint
-n_users (Login *admin)
+n_users (TestLogin *admin)
 {
   guint status = 0;
-  g_autofree char *body = request (&main_panel, "GET", "/api/users", admin, CSRF_NONE, NULL, NULL,
-                                   0, &status, NULL);
-  g_autoptr (JsonObject) o = parse_object (body);
+  g_autofree char *body = test_console_request (main_panel.console, "GET", "/api/users", admin,
+                                                TEST_CSRF_NONE, NULL, NULL, 0, &status, NULL);
+  g_autoptr (JsonObject) o = test_json_parse_object (body);
   g_assert_cmpuint (status, ==, 200);
   return json_array_get_length (json_object_get_array_member (o, "users"));
 }
@@ -391,32 +264,32 @@ n_users (Login *admin)
 static void
 test_csrf (void)
 {
-  Login *admin = &logins[2];
+  TestLogin *admin = &logins[2];
   const char *create = "{\"name\":\"eve\",\"role\":\"admin\",\"password\":\"eve-password-1\"}";
   guint status = 0, users = n_users (admin);
   g_autofree char *body = NULL;
 
-  body = request (&main_panel, "POST", "/api/users", admin, CSRF_NONE, "application/json", create,
-                  0, &status, NULL);
+  body = test_console_request (main_panel.console, "POST", "/api/users", admin, TEST_CSRF_NONE,
+                               "application/json", create, 0, &status, NULL);
   g_assert_cmpuint (status, ==, 403);
   g_assert_nonnull (strstr (body, "\"code\":\"csrf\""));
   g_clear_pointer (&body, g_free);
-  body = request (&main_panel, "POST", "/api/users", admin, CSRF_WRONG, "application/json", create,
-                  0, &status, NULL);
+  body = test_console_request (main_panel.console, "POST", "/api/users", admin, TEST_CSRF_WRONG,
+                               "application/json", create, 0, &status, NULL);
   g_assert_cmpuint (status, ==, 403);
   g_assert_cmpuint (n_users (admin), ==, users);
 
   /* Logout without the token does not end the session. */
   g_clear_pointer (&body, g_free);
-  body = request (&main_panel, "POST", "/api/logout", admin, CSRF_NONE, NULL, NULL, 0, &status,
-                  NULL);
+  body = test_console_request (main_panel.console, "POST", "/api/logout", admin, TEST_CSRF_NONE,
+                               NULL, NULL, 0, &status, NULL);
   g_assert_cmpuint (status, ==, 403);
   g_assert_cmpuint (n_users (admin), ==, users);
 
   /* With the token it goes through. */
   g_clear_pointer (&body, g_free);
-  body = request (&main_panel, "POST", "/api/users", admin, CSRF_RIGHT, "application/json", create,
-                  0, &status, NULL);
+  body = test_console_request (main_panel.console, "POST", "/api/users", admin, TEST_CSRF_RIGHT,
+                               "application/json", create, 0, &status, NULL);
   g_assert_cmpuint (status, ==, 201);
   g_assert_cmpuint (n_users (admin), ==, users + 1);
 
@@ -438,7 +311,7 @@ test_csrf (void)
 static void
 test_bad_input (void)
 {
-  Login *admin = &logins[2];
+  TestLogin *admin = &logins[2];
   g_autoptr (JsonArray) before = audit_entries (&main_panel, &logins[3]);
   g_autoptr (JsonArray) after = NULL;
   guint users = n_users (admin);
@@ -476,16 +349,18 @@ test_bad_input (void)
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
     {
       guint status = 0;
-      g_autofree char *body = request (&main_panel, cases[i].method, cases[i].path, admin,
-                                       CSRF_RIGHT, cases[i].type, cases[i].body, 0, &status, NULL);
+      g_autofree char *body = test_console_request (main_panel.console, cases[i].method,
+                                                    cases[i].path, admin, TEST_CSRF_RIGHT,
+                                                    cases[i].type, cases[i].body, 0, &status, NULL);
       if (cases[i].expect == 0 ? status != 400 && status != 404 : status != cases[i].expect)
         g_error ("%s %s %s: HTTP %u, expected %u: %s", cases[i].method, cases[i].path,
                  cases[i].body ? cases[i].body : "", status, cases[i].expect, body);
     }
   {
     guint status = 0;
-    g_autofree char *body = request (&main_panel, "POST", "/api/users", admin, CSRF_RIGHT,
-                                     "application/json", big, strlen (big), &status, NULL);
+    g_autofree char *body = test_console_request (main_panel.console, "POST", "/api/users", admin,
+                                                  TEST_CSRF_RIGHT, "application/json", big,
+                                                  strlen (big), &status, NULL);
     (void) body;   /* kept for its cleanup */
     g_assert_cmpuint (status, ==, 413);
   }
@@ -502,8 +377,8 @@ test_headers (void)
     {
       g_autoptr (SoupMessage) msg = NULL;
       guint status = 0;
-      g_autofree char *body = request (&main_panel, "GET", paths[i], NULL, CSRF_NONE, NULL, NULL,
-                                       0, &status, &msg);
+      g_autofree char *body = test_console_request (main_panel.console, "GET", paths[i], NULL,
+                                                    TEST_CSRF_NONE, NULL, NULL, 0, &status, &msg);
       (void) body;   /* kept for its cleanup */
       SoupMessageHeaders *h = soup_message_get_response_headers (msg);
       const char *csp = soup_message_headers_get_one (h, "Content-Security-Policy");
@@ -515,8 +390,8 @@ test_headers (void)
   /* The interface: Korean page, nothing fetched from elsewhere. */
   {
     guint status = 0;
-    g_autofree char *html = request (&main_panel, "GET", "/console/", NULL, CSRF_NONE, NULL, NULL,
-                                     0, &status, NULL);
+    g_autofree char *html = test_console_request (main_panel.console, "GET", "/console/", NULL,
+                                                  TEST_CSRF_NONE, NULL, NULL, 0, &status, NULL);
     g_assert_cmpuint (status, ==, 200);
     g_assert_nonnull (strstr (html, "<html lang=\"ko\">"));
     g_assert_null (strstr (html, "http://"));
@@ -528,27 +403,29 @@ test_headers (void)
 static void
 test_audit_entries (void)
 {
-  Login *auditor = &logins[3];
+  TestLogin *auditor = &logins[3];
   g_autoptr (JsonArray) before = audit_entries (&main_panel, auditor);
   g_autoptr (JsonArray) after = NULL;
-  Login extra = { 0 };
+  TestLogin extra = { 0 };
   guint status = 0;
   g_autofree char *body = NULL;
 
-  g_assert_cmpuint (try_login (&main_panel, "trainer", PASSWORD, &extra, NULL, NULL), ==, 200);
-  g_assert_cmpuint (try_login (&main_panel, "trainer", "wrong-password", NULL, NULL, NULL), ==,
-                    401);
-  body = request (&main_panel, "POST", "/api/logout", &extra, CSRF_RIGHT, NULL, NULL, 0, &status,
-                  NULL);
+  g_assert_cmpuint (test_console_try_login (main_panel.console, "trainer", PASSWORD, &extra, NULL,
+                                            NULL), ==, 200);
+  g_assert_cmpuint (test_console_try_login (main_panel.console, "trainer", "wrong-password", NULL,
+                                            NULL, NULL), ==, 401);
+  body = test_console_request (main_panel.console, "POST", "/api/logout", &extra, TEST_CSRF_RIGHT,
+                               NULL, NULL, 0, &status, NULL);
   g_assert_cmpuint (status, ==, 204);
   /* The ended session is refused. */
   g_clear_pointer (&body, g_free);
-  body = request (&main_panel, "GET", "/api/session", &extra, CSRF_NONE, NULL, NULL, 0, &status,
-                  NULL);
+  body = test_console_request (main_panel.console, "GET", "/api/session", &extra, TEST_CSRF_NONE,
+                               NULL, NULL, 0, &status, NULL);
   g_assert_cmpuint (status, ==, 401);
   g_clear_pointer (&body, g_free);
-  body = request (&main_panel, "POST", "/api/users/eve", &logins[2], CSRF_RIGHT,
-                  "application/json", "{\"role\":\"auditor\"}", 0, &status, NULL);
+  body = test_console_request (main_panel.console, "POST", "/api/users/eve", &logins[2],
+                               TEST_CSRF_RIGHT, "application/json", "{\"role\":\"auditor\"}", 0,
+                               &status, NULL);
   g_assert_cmpuint (status, ==, 204);
 
   after = audit_entries (&main_panel, auditor);
@@ -570,7 +447,7 @@ test_audit_entries (void)
     g_assert_cmpstr (json_object_get_string_member (e, "client"), ==, "127.0.0.1");
     g_assert_cmpstr (json_object_get_string_member (e, "target"), ==, "user eve");
   }
-  login_clear (&extra);
+  test_login_clear (&extra);
 }
 
 static void
@@ -592,9 +469,10 @@ test_events_stream (void)
   g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
 
   sent = g_get_monotonic_time ();
-  body = request (&main_panel, "POST", "/api/test/publish", &logins[2], CSRF_RIGHT,
-                  "application/json", "{\"event\":\"incident\",\"data\":{\"desk\":\"민원실 1번\"}}",
-                  0, &status, NULL);
+  body = test_console_request (main_panel.console, "POST", "/api/test/publish", &logins[2],
+                               TEST_CSRF_RIGHT, "application/json",
+                               "{\"event\":\"incident\",\"data\":{\"desk\":\"민원실 1번\"}}", 0, &status,
+                               NULL);
   g_assert_cmpuint (status, ==, 204);
   while (strstr (seen->str, "\n\n") == NULL || strstr (seen->str, "event: incident") == NULL)
     {
@@ -665,7 +543,7 @@ test_audit_tamper (void)
   sqlite3 *db = NULL;
   guint status = 0;
 
-  g_assert_cmpint (run_ansimctl_with (&out, NULL, args), ==, 0);
+  g_assert_cmpint (test_ansimctl (&out, NULL, args), ==, 0);
   g_assert_true (g_str_has_prefix (out, "audit log intact: "));
 
   /* Someone with the sqlite3 shell rewrites who acknowledged an alert. */
@@ -674,12 +552,12 @@ test_audit_tamper (void)
                                      "UPDATE audit_log SET actor = 'someone-else' WHERE id = 6;",
                                  NULL, NULL, NULL), ==, SQLITE_OK);
   sqlite3_close (db);
-  g_assert_cmpint (run_ansimctl_with (&out2, NULL, args), ==, 1);
+  g_assert_cmpint (test_ansimctl (&out2, NULL, args), ==, 1);
   g_test_message ("%s", out2);
   g_assert_true (g_str_has_prefix (out2, "audit log BROKEN: entry 6: its content does not match"));
 
-  body = request (&main_panel, "GET", "/api/audit/verify", &logins[3], CSRF_NONE, NULL, NULL, 0,
-                  &status, NULL);
+  body = test_console_request (main_panel.console, "GET", "/api/audit/verify", &logins[3],
+                               TEST_CSRF_NONE, NULL, NULL, 0, &status, NULL);
   g_assert_cmpuint (status, ==, 200);
   g_assert_nonnull (strstr (body, "\"intact\":false"));
   g_assert_nonnull (strstr (body, "entry 6: "));
@@ -688,23 +566,24 @@ test_audit_tamper (void)
 static void
 test_session_expiry (void)
 {
-  Login login = { 0 };
+  TestLogin login = { 0 };
   guint status = 0;
   g_autofree char *body = NULL;
   gint64 start = g_get_real_time ();
 
-  g_assert_cmpuint (try_login (&short_panel, "security", PASSWORD, &login, NULL, NULL), ==, 200);
-  body = request (&short_panel, "GET", "/api/session", &login, CSRF_NONE, NULL, NULL, 0, &status,
-                  NULL);
+  g_assert_cmpuint (test_console_try_login (short_panel.console, "security", PASSWORD, &login, NULL,
+                                            NULL), ==, 200);
+  body = test_console_request (short_panel.console, "GET", "/api/session", &login, TEST_CSRF_NONE,
+                               NULL, NULL, 0, &status, NULL);
   g_assert_cmpuint (status, ==, 200);
   /* Lifetime 5 s; the check is on the panel's clock. */
   while (g_get_real_time () < start + 6 * G_USEC_PER_SEC)
     g_usleep (200000);
   g_clear_pointer (&body, g_free);
-  body = request (&short_panel, "GET", "/api/session", &login, CSRF_NONE, NULL, NULL, 0, &status,
-                  NULL);
+  body = test_console_request (short_panel.console, "GET", "/api/session", &login, TEST_CSRF_NONE,
+                               NULL, NULL, 0, &status, NULL);
   g_assert_cmpuint (status, ==, 401);
-  login_clear (&login);
+  test_login_clear (&login);
 }
 
 static void
@@ -713,17 +592,18 @@ test_throttle (void)
   g_autoptr (SoupMessage) msg = NULL;
   g_autofree char *body = NULL;
   g_autoptr (JsonObject) o = NULL;
-  Login auditor = { 0 };
+  TestLogin auditor = { 0 };
   g_autoptr (JsonArray) entries = NULL;
   gint64 retry = 0;
 
   /* 3 per account, 5 per address, within 60 s. */
   for (guint i = 0; i < 3; i++)
-    g_assert_cmpuint (try_login (&short_panel, "security", "wrong-password", NULL, NULL, NULL),
-                      ==, 401);
+    g_assert_cmpuint (test_console_try_login (short_panel.console, "security", "wrong-password",
+                                              NULL, NULL, NULL), ==, 401);
   /* Locked: even the right password is refused, with a clear answer. */
-  g_assert_cmpuint (try_login (&short_panel, "security", PASSWORD, NULL, &body, &msg), ==, 429);
-  o = parse_object (body);
+  g_assert_cmpuint (test_console_try_login (short_panel.console, "security", PASSWORD, NULL, &body,
+                                            &msg), ==, 429);
+  o = test_json_parse_object (body);
   g_assert_cmpstr (json_object_get_string_member (o, "code"), ==, "throttled");
   g_assert_true (g_ascii_string_to_signed (
     soup_message_headers_get_one (soup_message_get_response_headers (msg), "Retry-After"), 10, 1,
@@ -731,16 +611,20 @@ test_throttle (void)
   g_assert_cmpint (json_object_get_int_member (o, "retry_after_s"), ==, retry);
 
   /* Another account from the same address still works... */
-  g_assert_cmpuint (try_login (&short_panel, "auditor", PASSWORD, &auditor, NULL, NULL), ==, 200);
+  g_assert_cmpuint (test_console_try_login (short_panel.console, "auditor", PASSWORD, &auditor, NULL,
+                                            NULL), ==, 200);
   /* ...until the address has had 5 failures (unknown names count too). */
-  g_assert_cmpuint (try_login (&short_panel, "nobody", "x", NULL, NULL, NULL), ==, 401);
-  g_assert_cmpuint (try_login (&short_panel, "NOT A NAME", "x", NULL, NULL, NULL), ==, 401);
-  g_assert_cmpuint (try_login (&short_panel, "admin", PASSWORD, NULL, NULL, NULL), ==, 429);
+  g_assert_cmpuint (test_console_try_login (short_panel.console, "nobody", "x", NULL, NULL, NULL),
+                    ==, 401);
+  g_assert_cmpuint (test_console_try_login (short_panel.console, "NOT A NAME", "x", NULL, NULL,
+                                            NULL), ==, 401);
+  g_assert_cmpuint (test_console_try_login (short_panel.console, "admin", PASSWORD, NULL, NULL,
+                                            NULL), ==, 429);
 
   entries = audit_entries (&short_panel, &auditor);
   /* 3 + 1 throttled + 2 + 1 throttled */
   g_assert_cmpuint (count_entries (entries, "login-failed", NULL), ==, 7);
-  login_clear (&auditor);
+  test_login_clear (&auditor);
 }
 
 static gboolean
@@ -824,7 +708,7 @@ main (int argc, char **argv)
   panel_remove (&short_panel);
   panel_remove (&tls_panel);
   for (guint i = 0; i < G_N_ELEMENTS (logins); i++)
-    login_clear (&logins[i]);
+    test_login_clear (&logins[i]);
   g_object_unref (http);
   return status;
 }

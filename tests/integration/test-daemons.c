@@ -7,18 +7,14 @@
 #include <signal.h>
 #include <sqlite3.h>
 
+#include "test-common.h"
+
 typedef struct {
   char *dir;
   GSubprocess *daemon;
   GString *output;   /* the daemon's stdout+stderr, read as it comes */
   GInputStream *output_stream;
 } Fixture;
-
-static char *
-build_path (const char *rel)
-{
-  return g_build_filename (g_getenv ("ANSIM_BUILD_ROOT"), rel, NULL);
-}
 
 static void
 setup (Fixture *f, gconstpointer data)
@@ -35,15 +31,9 @@ static void
 teardown (Fixture *f, gconstpointer data)
 {
   (void) data;
-  if (f->daemon != NULL)
-    {
-      g_subprocess_force_exit (f->daemon);
-      g_subprocess_wait (f->daemon, NULL, NULL);
-      g_object_unref (f->daemon);
-    }
+  test_process_kill (&f->daemon);
   g_clear_object (&f->output_stream);
-  g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", f->dir);
-  g_assert_cmpint (system (cmd), ==, 0);
+  test_rm_rf (f->dir);
   g_free (f->dir);
   g_string_free (f->output, TRUE);
 }
@@ -62,7 +52,7 @@ on_output (GObject *source, GAsyncResult *result, gpointer user_data)
 static void
 start_daemon (Fixture *f, const char *program, const char *const *extra)
 {
-  g_autofree char *exe = build_path (program);
+  g_autofree char *exe = test_build_path (program);
   g_autoptr (GPtrArray) argv = g_ptr_array_new ();
   g_ptr_array_add (argv, exe);
   g_ptr_array_add (argv, "--data-dir");
@@ -111,7 +101,7 @@ stop_daemon (Fixture *f)
 static char *
 run_ctl (int *out_status, const char *first, ...)
 {
-  g_autofree char *exe = build_path ("ansimctl/ansimctl");
+  g_autofree char *exe = test_build_path ("ansimctl/ansimctl");
   g_autoptr (GPtrArray) argv = g_ptr_array_new ();
   g_ptr_array_add (argv, exe);
   va_list args;
@@ -277,7 +267,7 @@ test_two_recorders (Fixture *f, gconstpointer data)
   (void) data;
   start_daemon (f, "recorder/ansim-recorder", NULL);
   g_assert_true (wait_for_output (f, "running with", 10000));
-  g_autofree char *exe = build_path ("recorder/ansim-recorder");
+  g_autofree char *exe = test_build_path ("recorder/ansim-recorder");
   GError *error = NULL;
   g_autoptr (GSubprocess) second = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE,
                                                      &error, exe, "--data-dir", f->dir, NULL);
@@ -303,7 +293,7 @@ test_bad_config_refused (Fixture *f, gconstpointer data)
   g_assert_true (g_file_set_contents (conf,
     "[recorder]\ndevice_id = d1\n[desk]\nid = desk-1\nname = x\n"
     "[trigger desk-button]\ninput = simulated\ndebounce = 30\n", -1, NULL));
-  g_autofree char *exe = build_path ("recorder/ansim-recorder");
+  g_autofree char *exe = test_build_path ("recorder/ansim-recorder");
   GError *error = NULL;
   g_autoptr (GSubprocess) p = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE,
                                                 &error, exe, "--config", conf, "--data-dir", f->dir, NULL);

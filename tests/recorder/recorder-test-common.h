@@ -6,15 +6,15 @@
 
 #include <gio/gio.h>
 #include <glib/gstdio.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/statvfs.h>
 
 #include "db.h"
 #include "evidence.h"
 #include "hw.h"
+#include "test-common.h"
+#include "test-recorder-host.h"
 
 #define FPS 25
 
@@ -42,30 +42,17 @@ typedef struct {
   const char *expect;           /* what the restart must have done */
 } Setup;
 
-static inline char *
-build_path (const char *rel)
-{
-  return g_build_filename (g_getenv ("ANSIM_BUILD_ROOT"), rel, NULL);
-}
-
 static inline void
 write_config (Fixture *f, const Setup *s)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (GString) c = g_string_new (NULL);
+  g_autoptr (GString) c = test_recorder_config (f->data_dir, f->spool_dir, f->recipient,
+                                                s->pre_event_s, s->post_event_s,
+                                                s->recorder_extra);
 
   g_string_append_printf (c,
-    "[recorder]\ndevice_id = test-board\ndata_dir = %s\nspool_dir = %s\nrecipients = %s\n"
-    "pre_event_seconds = %d\npost_event_seconds = %d\nsegment_seconds = 2\n"
-    "notice_sound = none\n%s\n"
-    "[desk]\nid = desk-1\nname = test desk\n\n"
-    "[trigger desk-button]\ninput = simulated\nlong_press_ms = 600\n\n"
-    "[output recording]\nkind = simulated\n\n"
     "[source cam]\nkind = fixed\nwidth = 320\nheight = 240\nframerate = %d\n"
-    "bitrate_kbps = %d\nkeyframe_ms = 1000\n",
-    f->data_dir, f->spool_dir, f->recipient, s->pre_event_s, s->post_event_s,
-    s->recorder_extra != NULL ? s->recorder_extra : "", FPS,
-    s->bitrate_kbps > 0 ? s->bitrate_kbps : 300);
+    "bitrate_kbps = %d\nkeyframe_ms = 1000\n", FPS, s->bitrate_kbps > 0 ? s->bitrate_kbps : 300);
   if (s->bodycam_trigger)
     g_string_append (c, "\n[trigger bodycam]\ninput = simulated\nkind = bodycam\n");
   if (s->two_sources)
@@ -75,9 +62,11 @@ write_config (Fixture *f, const Setup *s)
   g_assert_no_error (error);
 }
 
+/* The GTest fixture set-up and tear-down (data: the test's Setup). */
 static inline void
-fixture_setup (Fixture *f, const Setup *s)
+fixture_setup (Fixture *f, gconstpointer data)
 {
+  const Setup *s = data;
   g_autoptr (GError) error = NULL;
 
   f->dir = g_dir_make_tmp ("ansim-rs-XXXXXX", &error);
@@ -89,36 +78,16 @@ fixture_setup (Fixture *f, const Setup *s)
   f->pub_path = g_build_filename (f->dir, "device.pub.pem", NULL);
   f->identity_path = g_build_filename (f->dir, "identity.txt", NULL);
   f->log_path = g_build_filename (f->dir, "recorder.log", NULL);
-  char *secret = ansim_age_keygen (&f->recipient, &error);
-  g_assert_no_error (error);
-  g_file_set_contents_full (f->identity_path, secret, -1, G_FILE_SET_CONTENTS_NONE, 0600,
-                            &error);
-  g_assert_no_error (error);
-  ansim_age_secret_free (secret);
+  f->recipient = test_age_identity_write (f->identity_path);
   write_config (f, s);
 }
 
 static inline void
-fixture_teardown (Fixture *f)
+fixture_teardown (Fixture *f, gconstpointer data)
 {
-  if (f->host != NULL)
-    {
-      g_subprocess_force_exit (f->host);
-      g_subprocess_wait (f->host, NULL, NULL);
-      g_object_unref (f->host);
-    }
-  if (g_test_failed ())
-    {
-      g_autofree char *log = NULL;
-      if (g_file_get_contents (f->log_path, &log, NULL, NULL))
-        g_test_message ("recorder output:\n%s", log);
-      g_test_message ("kept %s", f->dir);
-    }
-  else
-    {
-      g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", f->dir);
-      g_assert_cmpint (system (cmd), ==, 0);
-    }
+  (void) data;
+  test_process_kill (&f->host);
+  test_keep_or_remove (f->dir, f->log_path, "recorder");
   g_free (f->dir);
   g_free (f->data_dir);
   g_free (f->spool_dir);
@@ -130,140 +99,29 @@ fixture_teardown (Fixture *f)
   g_free (f->log_path);
 }
 
-static inline char *
-read_log (Fixture *f)
-{
-  char *log = NULL;
-  if (!g_file_get_contents (f->log_path, &log, NULL, NULL))
-    return g_strdup ("");
-  return log;
-}
-
-static inline guint
-count_in_log (Fixture *f, const char *needle)
-{
-  g_autofree char *log = read_log (f);
-  guint n = 0;
-  for (const char *p = log; (p = strstr (p, needle)) != NULL; p++)
-    n++;
-  return n;
-}
-
-static inline void
-wait_log (Fixture *f, const char *needle, guint count, guint timeout_ms)
-{
-  gint64 end = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
-  while (count_in_log (f, needle) < count)
-    {
-      if (g_get_monotonic_time () > end)
-        {
-          g_autofree char *log = read_log (f);
-          g_error ("'%s' (x%u) not in the recorder's output after %u ms:\n%s", needle, count,
-                   timeout_ms, log);
-        }
-      g_usleep (20000);
-    }
-}
-
-static inline void
-die_with_parent (gpointer data)
-{
-  (void) data;
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
-}
-
-/* env: NULL-terminated NAME, VALUE pairs, or NULL. */
+/* env: NULL-terminated NAME, VALUE pairs, or NULL; ANSIM_TEST_CRASH_AT
+ * only when env sets it. */
 static inline void
 start_host_env (Fixture *f, const char *const *env)
 {
-  g_autoptr (GError) error = NULL;
-  g_autofree char *exe = build_path ("tests/recorder/recorder-host");
-  g_autoptr (GSubprocessLauncher) l = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDERR_MERGE);
-
-  g_subprocess_launcher_set_child_setup (l, die_with_parent, NULL, NULL);
-  g_subprocess_launcher_setenv (l, "G_MESSAGES_DEBUG", "ansim-recorder", TRUE);
-  g_subprocess_launcher_unsetenv (l, "ANSIM_TEST_CRASH_AT");
+  g_autoptr (GPtrArray) all = g_ptr_array_new ();
+  g_ptr_array_add (all, (gpointer) "ANSIM_TEST_CRASH_AT");
+  g_ptr_array_add (all, NULL);
   for (guint i = 0; env != NULL && env[i] != NULL; i += 2)
-    g_subprocess_launcher_setenv (l, env[i], env[i + 1], TRUE);
-  /* Appending: a restarted recorder's words follow the killed one's. */
-  int fd = g_open (f->log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
-  g_assert_cmpint (fd, >=, 0);
-  g_subprocess_launcher_take_stdout_fd (l, fd);
-  f->host = g_subprocess_launcher_spawn (l, &error, exe, f->config_path, f->key_path, NULL);
-  g_assert_no_error (error);
-}
-
-static inline void
-stop_host (Fixture *f)
-{
-  g_autoptr (GError) error = NULL;
-  g_subprocess_send_signal (f->host, SIGTERM);
-  g_subprocess_wait (f->host, NULL, &error);
-  g_assert_no_error (error);
-  g_assert_true (g_subprocess_get_if_exited (f->host));
-  g_assert_cmpint (g_subprocess_get_exit_status (f->host), ==, 0);
-  g_clear_object (&f->host);
-}
-
-static inline void
-press_trigger (Fixture *f, const char *trigger, const char *how)
-{
-  g_autoptr (GError) error = NULL;
-  g_autofree char *sock = g_build_filename (f->data_dir, "control.sock", NULL);
-  g_autofree char *req = g_strdup_printf ("press %s %s", trigger, how);
-  g_autofree char *reply = hw_control_request (sock, req, &error);
-  g_assert_no_error (error);
-  g_assert_nonnull (strstr (reply, "\"ok\":true"));
-}
-
-static inline void
-press (Fixture *f, const char *how)
-{
-  press_trigger (f, "desk-button", how);
-}
-
-static inline sqlite3 *
-open_db (Fixture *f)
-{
-  g_autoptr (GError) error = NULL;
-  g_autofree char *path = g_build_filename (f->data_dir, "desk.db", NULL);
-  sqlite3 *db = ansim_db_open (&ansim_desk_db_schema, path, &error);
-  g_assert_no_error (error);
-  return db;
-}
-
-static inline gint64
-query_int (sqlite3 *db, const char *sql)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (sqlite3_stmt) st = ansim_db_prepare (db, sql, &error);
-  g_assert_no_error (error);
-  g_assert_cmpint (sqlite3_step (st), ==, SQLITE_ROW);
-  return sqlite3_column_int64 (st, 0);
-}
-
-static inline void
-wait_closed (Fixture *f, gint64 n, guint timeout_ms)
-{
-  g_autoptr (sqlite3) db = open_db (f);
-  gint64 end = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
-  while (query_int (db, "SELECT count(*) FROM incidents WHERE closed_wall_us IS NOT NULL") < n)
     {
-      if (g_get_monotonic_time () > end)
-        {
-          g_autofree char *log = read_log (f);
-          g_error ("%" G_GINT64_FORMAT " closed incident(s) not there after %u ms:\n%s", n,
-                   timeout_ms, log);
-        }
-      g_usleep (50000);
+      g_ptr_array_add (all, (gpointer) env[i]);
+      g_ptr_array_add (all, (gpointer) env[i + 1]);
     }
+  g_ptr_array_add (all, NULL);
+  f->host = test_recorder_host_start (f->config_path, f->key_path, f->log_path,
+                                      (const char *const *) all->pdata);
 }
 
 /* The incidents' uuids, oldest first, with the source that recorded each. */
 static inline GPtrArray *
 incident_uuids (Fixture *f, GPtrArray **out_sources)
 {
-  g_autoptr (sqlite3) db = open_db (f);
+  g_autoptr (sqlite3) db = test_desk_db_open (f->data_dir);
   g_autoptr (GError) error = NULL;
   g_autoptr (sqlite3_stmt) st = ansim_db_prepare (db,
     "SELECT i.uuid, json_extract (e.detail, '$.source') FROM incidents i JOIN events e "
@@ -289,7 +147,7 @@ static inline int
 ansimctl_verify (Fixture *f, const char *incident_dir, const char *previous, char **out_text)
 {
   g_autoptr (GError) error = NULL;
-  g_autofree char *exe = build_path ("ansimctl/ansimctl");
+  g_autofree char *exe = test_build_path ("ansimctl/ansimctl");
   g_autoptr (GPtrArray) argv = g_ptr_array_new ();
   g_ptr_array_add (argv, exe);
   g_ptr_array_add (argv, "verify");

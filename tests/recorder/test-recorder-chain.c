@@ -7,19 +7,6 @@
  * removed predecessor as a broken chain. */
 #include "recorder-test-common.h"
 
-static void
-setup (Fixture *f, gconstpointer data)
-{
-  fixture_setup (f, data);
-}
-
-static void
-teardown (Fixture *f, gconstpointer data)
-{
-  (void) data;
-  fixture_teardown (f);
-}
-
 static char *
 incident_dir (Fixture *f, GPtrArray *uuids, GPtrArray *sources, const char *source, guint nth)
 {
@@ -47,24 +34,25 @@ test_two_sources (Fixture *f, gconstpointer data)
   g_autoptr (GError) error = NULL;
 
   start_host_env (f, NULL);
-  wait_log (f, "recorder-host: ready", 1, 20000);
-  wait_log (f, "H.264 encoder", 2, 1000);
+  test_wait_log (f->log_path, "recorder", "recorder-host: ready", 1, 20000);
+  test_wait_log (f->log_path, "recorder", "H.264 encoder", 2, 1000);
   g_usleep (4 * G_USEC_PER_SEC);
   /* A: both sources, ended by the post-event time (3 s). */
-  press (f, "100");
-  wait_closed (f, 2, 20000);
+  test_recorder_press (f->data_dir, "desk-button", "100");
+  test_recorder_wait_closed (f->data_dir, f->log_path, 2, 20000);
   /* B, ended by a long press; C opened by the other trigger at once,
    * while B is still closing. */
   g_usleep (G_USEC_PER_SEC);
-  press (f, "100");
+  test_recorder_press (f->data_dir, "desk-button", "100");
   g_usleep (1500000);
-  press (f, "long");
-  wait_log (f, "ending: long-press", 2, 10000);
-  press_trigger (f, "bodycam", "100");
-  wait_closed (f, 6, 30000);
-  stop_host (f);
+  test_recorder_press (f->data_dir, "desk-button", "long");
+  test_wait_log (f->log_path, "recorder", "ending: long-press", 2, 10000);
+  test_recorder_press (f->data_dir, "bodycam", "100");
+  test_recorder_wait_closed (f->data_dir, f->log_path, 6, 30000);
+  test_process_end (&f->host);
   g_test_message ("C waited for B's final manifest: %s",
-                  count_in_log (f, "chained once its previous incident is closed") > 0
+                  test_count_in_file (f->log_path,
+                                      "chained once its previous incident is closed") > 0
                   ? "yes" : "no (B had closed already)");
 
   g_autoptr (GPtrArray) sources = NULL;
@@ -92,11 +80,11 @@ test_two_sources (Fixture *f, gconstpointer data)
       assert_verifies (f, c_base, b);
 
       /* The database row names the same predecessor as the manifest. */
-      g_autoptr (sqlite3) db = open_db (f);
+      g_autoptr (sqlite3) db = test_desk_db_open (f->data_dir);
       g_autofree char *sql = g_strdup_printf (
         "SELECT count(*) FROM incidents WHERE uuid = '%s' AND prev_manifest_hash = '%s'", c_base,
         ansim_manifest_get_previous_manifest_sha256 (mc));
-      g_assert_cmpint (query_int (db, sql), ==, 1);
+      g_assert_cmpint (test_db_int (db, sql), ==, 1);
 
       /* Swapped: the other source's incident given as the predecessor. */
       g_autofree char *other_a = incident_dir (f, uuids, sources, names[1 - s], 0);
@@ -113,13 +101,9 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  g_autofree char *age = g_find_program_in_path ("age");
-  if (age == NULL)
-    {
-      g_test_skip ("needs age");
-      return 77;
-    }
-  g_test_add ("/recorder/chain/two-sources", Fixture, &two_sources, setup, test_two_sources,
-              teardown);
+  if (!test_have_programs ("needs age", "age", NULL))
+    return 77;
+  g_test_add ("/recorder/chain/two-sources", Fixture, &two_sources, fixture_setup,
+              test_two_sources, fixture_teardown);
   return g_test_run ();
 }

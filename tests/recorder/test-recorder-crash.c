@@ -9,19 +9,6 @@
 #include "recorder-test-common.h"
 
 static void
-setup (Fixture *f, gconstpointer data)
-{
-  fixture_setup (f, data);
-}
-
-static void
-teardown (Fixture *f, gconstpointer data)
-{
-  (void) data;
-  fixture_teardown (f);
-}
-
-static void
 test_crash_point (Fixture *f, gconstpointer data)
 {
   const Setup *s = data;
@@ -29,28 +16,28 @@ test_crash_point (Fixture *f, gconstpointer data)
   g_autoptr (GError) error = NULL;
 
   start_host_env (f, env);
-  wait_log (f, "recorder-host: ready", 1, 20000);
-  wait_log (f, "H.264 encoder", 1, 1000);
+  test_wait_log (f->log_path, "recorder", "recorder-host: ready", 1, 20000);
+  test_wait_log (f->log_path, "recorder", "H.264 encoder", 1, 1000);
   g_usleep ((s->pre_event_s + 2) * G_USEC_PER_SEC);
-  press (f, "100");
+  test_recorder_press (f->data_dir, "desk-button", "100");
   /* It kills itself at the crash point. */
   g_subprocess_wait (f->host, NULL, &error);
   g_assert_no_error (error);
   g_assert_false (g_subprocess_get_if_exited (f->host));
   g_assert_cmpint (g_subprocess_get_term_sig (f->host), ==, SIGKILL);
   g_clear_object (&f->host);
-  g_assert_cmpuint (count_in_log (f, "reached: killing this process"), ==, 1);
+  g_assert_cmpuint (test_count_in_file (f->log_path, "reached: killing this process"), ==, 1);
   {
-    g_autoptr (sqlite3) db = open_db (f);
-    g_assert_cmpint (query_int (db, "SELECT count(*) FROM incidents WHERE closed_wall_us IS NULL"),
+    g_autoptr (sqlite3) db = test_desk_db_open (f->data_dir);
+    g_assert_cmpint (test_db_int (db, "SELECT count(*) FROM incidents WHERE closed_wall_us IS NULL"),
                      ==, 1);
   }
 
   start_host_env (f, NULL);
-  wait_log (f, "recorder-host: ready", 2, 20000);
-  g_assert_cmpuint (count_in_log (f, "closed as interrupted"), ==, 1);
-  g_assert_cmpuint (count_in_log (f, s->expect), ==, 1);
-  stop_host (f);
+  test_wait_log (f->log_path, "recorder", "recorder-host: ready", 2, 20000);
+  g_assert_cmpuint (test_count_in_file (f->log_path, "closed as interrupted"), ==, 1);
+  g_assert_cmpuint (test_count_in_file (f->log_path, s->expect), ==, 1);
+  test_process_end (&f->host);
 
   g_autoptr (GPtrArray) uuids = incident_uuids (f, NULL);
   g_assert_cmpuint (uuids->len, ==, 1);
@@ -68,10 +55,10 @@ test_crash_point (Fixture *f, gconstpointer data)
   g_assert_cmpuint (segments, >=, 2);
 
   /* Nothing sealed is lost: one row and one upload per listed segment. */
-  g_autoptr (sqlite3) db = open_db (f);
-  g_assert_cmpint (query_int (db, "SELECT count(*) FROM segments WHERE kind = 'media'"), ==,
+  g_autoptr (sqlite3) db = test_desk_db_open (f->data_dir);
+  g_assert_cmpint (test_db_int (db, "SELECT count(*) FROM segments WHERE kind = 'media'"), ==,
                    segments);
-  g_assert_cmpint (query_int (db, "SELECT count(*) FROM outbox WHERE class = 3"), ==, segments);
+  g_assert_cmpint (test_db_int (db, "SELECT count(*) FROM outbox WHERE class = 3"), ==, segments);
   /* No leftover temp file in the incident. */
   g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
   const char *name;
@@ -79,7 +66,7 @@ test_crash_point (Fixture *f, gconstpointer data)
     g_assert_null (strstr (name, ".tmp-"));
 
   gboolean set_aside = strstr (s->expect, "moved to") != NULL;
-  g_assert_cmpint (query_int (db, "SELECT count(*) FROM events WHERE kind = 'file-set-aside'"), ==,
+  g_assert_cmpint (test_db_int (db, "SELECT count(*) FROM events WHERE kind = 'file-set-aside'"), ==,
                    set_aside ? 1 : 0);
   guint aside_events = 0;
   for (guint i = 0; i < ansim_manifest_get_n_events (m); i++)
@@ -124,18 +111,14 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  g_autofree char *age = g_find_program_in_path ("age");
-  if (age == NULL)
-    {
-      g_test_skip ("needs age");
-      return 77;
-    }
+  if (!test_have_programs ("needs age", "age", NULL))
+    return 77;
   for (guint i = 0; i < G_N_ELEMENTS (points); i++)
     {
       g_autofree char *point = g_strndup (points[i].crash_at,
                                           strcspn (points[i].crash_at, ":"));
       g_autofree char *path = g_strdup_printf ("/recorder/crash/%s", point);
-      g_test_add (path, Fixture, &points[i], setup, test_crash_point, teardown);
+      g_test_add (path, Fixture, &points[i], fixture_setup, test_crash_point, fixture_teardown);
     }
   return g_test_run ();
 }

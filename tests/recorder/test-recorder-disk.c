@@ -30,16 +30,10 @@ setup (Fixture *f, gconstpointer data)
 static void
 teardown (Fixture *f, gconstpointer data)
 {
-  (void) data;
-  if (f->host != NULL)
-    {
-      g_subprocess_force_exit (f->host);
-      g_subprocess_wait (f->host, NULL, NULL);
-      g_clear_object (&f->host);
-    }
+  test_process_kill (&f->host);
   if (skip_reason == NULL && !g_test_failed ())
     g_assert_cmpint (umount2 (f->spool_dir, MNT_DETACH), ==, 0);
-  fixture_teardown (f);
+  fixture_teardown (f, data);
 }
 
 static gint64
@@ -64,14 +58,14 @@ test_disk_full (Fixture *f, gconstpointer data)
   g_autofree char *filler = g_build_filename (f->spool_dir, "filler", NULL);
 
   start_host_env (f, NULL);
-  wait_log (f, "recorder-host: ready", 1, 20000);
-  wait_log (f, "H.264 encoder", 1, 1000);
+  test_wait_log (f->log_path, "recorder", "recorder-host: ready", 1, 20000);
+  test_wait_log (f->log_path, "recorder", "H.264 encoder", 1, 1000);
   g_usleep (4 * G_USEC_PER_SEC);
-  press (f, "100");
-  wait_log (f, "sealed seg-000002", 1, 20000);
+  test_recorder_press (f->data_dir, "desk-button", "100");
+  test_wait_log (f->log_path, "recorder", "sealed seg-000002", 1, 20000);
 
   /* Fill the spool: 1 MB stays free, below min_free_mb = 2. */
-  guint sealed_before = count_in_log (f, "sealed seg-");
+  guint sealed_before = test_count_in_file (f->log_path, "sealed seg-");
   gint64 fill = free_bytes (f->spool_dir) - 1024 * 1024;
   g_assert_cmpint (fill, >, 0);
   {
@@ -80,7 +74,7 @@ test_disk_full (Fixture *f, gconstpointer data)
     g_assert_no_error (error);
   }
   g_test_message ("spool filled: %.1f MB free", free_bytes (f->spool_dir) / 1048576.0);
-  wait_log (f, "holding segments in memory", 1, 10000);
+  test_wait_log (f->log_path, "recorder", "holding segments in memory", 1, 10000);
 
   /* Reported on the control socket and by ansimctl status. */
   g_autofree char *reply = hw_control_request (sock, "status", &error);
@@ -88,7 +82,7 @@ test_disk_full (Fixture *f, gconstpointer data)
   g_test_message ("status: %s", reply);
   g_assert_nonnull (strstr (reply, "\"low\":true"));
   {
-    g_autofree char *ctl = build_path ("ansimctl/ansimctl");
+    g_autofree char *ctl = test_build_path ("ansimctl/ansimctl");
     const char *argv[] = { ctl, "status", "--config", f->config_path, NULL };
     g_autofree char *out = NULL;
     g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out, NULL,
@@ -99,7 +93,7 @@ test_disk_full (Fixture *f, gconstpointer data)
   }
 
   /* Past the memory for held segments: not kept, a gap to come. */
-  wait_log (f, "memory for held segments is full", 1, 60000);
+  test_wait_log (f->log_path, "recorder", "memory for held segments is full", 1, 60000);
   g_usleep (3 * G_USEC_PER_SEC);
   g_autofree char *reply2 = hw_control_request (sock, "status", &error);
   g_assert_no_error (error);
@@ -112,16 +106,16 @@ test_disk_full (Fixture *f, gconstpointer data)
 
   /* Space returns: the held segments are written, then the gap. */
   g_assert_cmpint (g_unlink (filler), ==, 0);
-  wait_log (f, "space is back", 1, 10000);
-  wait_log (f, "recorded as a disk-full gap", 1, 1000);
+  test_wait_log (f->log_path, "recorder", "space is back", 1, 10000);
+  test_wait_log (f->log_path, "recorder", "recorded as a disk-full gap", 1, 1000);
   g_usleep (4 * G_USEC_PER_SEC);
-  press (f, "long");
-  wait_closed (f, 1, 30000);
+  test_recorder_press (f->data_dir, "desk-button", "long");
+  test_recorder_wait_closed (f->data_dir, f->log_path, 1, 30000);
   g_autofree char *reply3 = hw_control_request (sock, "status", &error);
   g_assert_no_error (error);
   g_assert_nonnull (strstr (reply3, "\"low\":false"));
   g_assert_nonnull (strstr (reply3, "\"held_segments\":0,"));
-  stop_host (f);
+  test_process_end (&f->host);
 
   g_autoptr (GPtrArray) uuids = incident_uuids (f, NULL);
   g_assert_cmpuint (uuids->len, ==, 1);
@@ -165,14 +159,14 @@ test_disk_full (Fixture *f, gconstpointer data)
   g_assert_cmpuint (gaps, ==, 1);
   g_assert_cmpuint (before, >=, sealed_before + held_in_memory);
   g_assert_cmpuint (after, >=, 1);
-  g_autoptr (sqlite3) db = open_db (f);
-  g_assert_cmpint (query_int (db, "SELECT count(*) FROM events WHERE kind = 'disk-low'"), ==, 1);
-  g_assert_cmpint (query_int (db, "SELECT count(*) FROM events WHERE kind = 'disk-ok'"), ==, 1);
-  g_assert_cmpint (query_int (db, "SELECT count(*) FROM segments WHERE kind = 'gap' "
+  g_autoptr (sqlite3) db = test_desk_db_open (f->data_dir);
+  g_assert_cmpint (test_db_int (db, "SELECT count(*) FROM events WHERE kind = 'disk-low'"), ==, 1);
+  g_assert_cmpint (test_db_int (db, "SELECT count(*) FROM events WHERE kind = 'disk-ok'"), ==, 1);
+  g_assert_cmpint (test_db_int (db, "SELECT count(*) FROM segments WHERE kind = 'gap' "
                                   "AND gap_reason = 'disk-full'"), ==, 1);
   /* Nothing set aside or lost: every listed segment has its upload. */
-  g_assert_cmpint (query_int (db, "SELECT count(*) FROM outbox WHERE class = 3"), ==,
-                   query_int (db, "SELECT count(*) FROM segments WHERE kind = 'media'"));
+  g_assert_cmpint (test_db_int (db, "SELECT count(*) FROM outbox WHERE class = 3"), ==,
+                   test_db_int (db, "SELECT count(*) FROM segments WHERE kind = 'media'"));
 }
 
 static const Setup disk_setup = {
@@ -185,12 +179,8 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  g_autofree char *age = g_find_program_in_path ("age");
-  if (age == NULL)
-    {
-      g_test_skip ("needs age");
-      return 77;
-    }
+  if (!test_have_programs ("needs age", "age", NULL))
+    return 77;
   /* A private mount namespace: the tmpfs goes away with this process. */
   if (geteuid () != 0)
     skip_reason = "needs root to mount a small tmpfs as the spool (run as root)";

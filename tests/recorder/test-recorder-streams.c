@@ -12,14 +12,13 @@
  *   across the pre-event/live seam and every segment. */
 #include <gio/gio.h>
 #include <glib/gstdio.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
 
 #include "db.h"
 #include "evidence.h"
-#include "hw.h"
+#include "test-common.h"
+#include "test-recorder-host.h"
 
 #define FPS 25
 #define FRAME_MS (1000 / FPS)
@@ -40,28 +39,17 @@ typedef struct {
   guint16 port;
 } Fixture;
 
-static char *
-build_path (const char *rel)
-{
-  return g_build_filename (g_getenv ("ANSIM_BUILD_ROOT"), rel, NULL);
-}
-
 /* source: the [source NAME] group's lines after its name. */
 static void
 write_config (Fixture *f, int pre_event_s, int post_event_s, const char *source)
 {
   g_autoptr (GError) error = NULL;
-  g_autofree char *c = g_strdup_printf (
-    "[recorder]\ndevice_id = test-board\ndata_dir = %s\nrecipients = %s\n"
-    "pre_event_seconds = %d\npost_event_seconds = %d\nsegment_seconds = 2\n"
-    "notice_sound = none\n\n"
-    "[desk]\nid = desk-1\nname = test desk\n\n"
-    "[trigger desk-button]\ninput = simulated\nlong_press_ms = 600\n\n"
-    "[output recording]\nkind = simulated\n\n"
+  g_autoptr (GString) c = test_recorder_config (f->data_dir, NULL, f->recipient, pre_event_s,
+                                                post_event_s, NULL);
+  g_string_append_printf (c,
     "[source body]\nkind = wearable\nwidth = 320\nheight = 240\nframerate = %d\n"
-    "bitrate_kbps = 300\nkeyframe_ms = 1000\n%s",
-    f->data_dir, f->recipient, pre_event_s, post_event_s, FPS, source);
-  g_file_set_contents (f->config_path, c, -1, &error);
+    "bitrate_kbps = 300\nkeyframe_ms = 1000\n%s", FPS, source);
+  g_file_set_contents (f->config_path, c->str, -1, &error);
   g_assert_no_error (error);
 }
 
@@ -78,42 +66,18 @@ setup (Fixture *f, gconstpointer data)
   f->key_path = g_build_filename (f->dir, "device.pem", NULL);
   f->identity_path = g_build_filename (f->dir, "identity.txt", NULL);
   f->log_path = g_build_filename (f->dir, "recorder.log", NULL);
-  g_autoptr (GSocketListener) l = g_socket_listener_new ();
-  f->port = g_socket_listener_add_any_inet_port (l, NULL, &error);
-  g_assert_no_error (error);
-  g_socket_listener_close (l);
-  char *secret = ansim_age_keygen (&f->recipient, &error);
-  g_assert_no_error (error);
-  g_file_set_contents_full (f->identity_path, secret, -1, G_FILE_SET_CONTENTS_NONE, 0600,
-                            &error);
-  g_assert_no_error (error);
-  ansim_age_secret_free (secret);
+  f->port = test_free_port ();
+  f->recipient = test_age_identity_write (f->identity_path);
 }
 
 static void
 teardown (Fixture *f, gconstpointer data)
 {
   (void) data;
-  GSubprocess *children[] = { f->camera, f->host, f->pulse };
-  for (guint i = 0; i < G_N_ELEMENTS (children); i++)
-    if (children[i] != NULL)
-      {
-        g_subprocess_force_exit (children[i]);
-        g_subprocess_wait (children[i], NULL, NULL);
-        g_object_unref (children[i]);
-      }
-  if (g_test_failed ())
-    {
-      g_autofree char *log = NULL;
-      if (g_file_get_contents (f->log_path, &log, NULL, NULL))
-        g_test_message ("recorder output:\n%s", log);
-      g_test_message ("kept %s", f->dir);
-    }
-  else
-    {
-      g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", f->dir);
-      g_assert_cmpint (system (cmd), ==, 0);
-    }
+  test_process_kill (&f->camera);
+  test_process_kill (&f->host);
+  test_process_kill (&f->pulse);
+  test_keep_or_remove (f->dir, f->log_path, "recorder");
   g_free (f->dir);
   g_free (f->data_dir);
   g_free (f->config_path);
@@ -125,74 +89,14 @@ teardown (Fixture *f, gconstpointer data)
 }
 
 static void
-wait_log (Fixture *f, const char *needle, guint timeout_ms)
-{
-  gint64 end = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
-  for (;;)
-    {
-      g_autofree char *log = NULL;
-      g_file_get_contents (f->log_path, &log, NULL, NULL);
-      if (log != NULL && strstr (log, needle) != NULL)
-        return;
-      if (g_get_monotonic_time () > end)
-        g_error ("'%s' not in the recorder's output after %u ms:\n%s", needle, timeout_ms,
-                 log != NULL ? log : "");
-      g_usleep (50000);
-    }
-}
-
-static void
-die_with_parent (gpointer data)
-{
-  (void) data;
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
-}
-
-static void
 start_host (Fixture *f)
 {
-  g_autoptr (GError) error = NULL;
-  g_autofree char *exe = build_path ("tests/recorder/recorder-host");
-  g_autoptr (GSubprocessLauncher) l = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDERR_MERGE);
-
-  g_subprocess_launcher_set_child_setup (l, die_with_parent, NULL, NULL);
-  g_subprocess_launcher_setenv (l, "G_MESSAGES_DEBUG", "ansim-recorder", TRUE);
-  if (f->pulse_socket != NULL)
-    {
-      g_autofree char *server = g_strdup_printf ("unix:%s", f->pulse_socket);
-      g_subprocess_launcher_setenv (l, "PULSE_SERVER", server, TRUE);
-    }
-  int fd = g_open (f->log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
-  g_assert_cmpint (fd, >=, 0);
-  g_subprocess_launcher_take_stdout_fd (l, fd);
-  f->host = g_subprocess_launcher_spawn (l, &error, exe, f->config_path, f->key_path, NULL);
-  g_assert_no_error (error);
-  wait_log (f, "recorder-host: ready", 30000);
-}
-
-static void
-stop_host (Fixture *f)
-{
-  g_autoptr (GError) error = NULL;
-  g_subprocess_send_signal (f->host, SIGTERM);
-  g_subprocess_wait (f->host, NULL, &error);
-  g_assert_no_error (error);
-  g_assert_true (g_subprocess_get_if_exited (f->host));
-  g_assert_cmpint (g_subprocess_get_exit_status (f->host), ==, 0);
-  g_clear_object (&f->host);
-}
-
-static void
-start_camera (Fixture *f)
-{
-  g_autoptr (GError) error = NULL;
-  g_autofree char *exe = build_path ("tests/recorder/rtsp-server");
-  g_autofree char *port = g_strdup_printf ("%u", f->port);
-  g_autoptr (GSubprocessLauncher) l = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
-  g_subprocess_launcher_set_child_setup (l, die_with_parent, NULL, NULL);
-  f->camera = g_subprocess_launcher_spawn (l, &error, exe, port, NULL);
-  g_assert_no_error (error);
-  g_usleep (500000);
+  g_autofree char *server = f->pulse_socket != NULL ? g_strdup_printf ("unix:%s", f->pulse_socket)
+                                                    : NULL;
+  const char *env[] = { "PULSE_SERVER", server, NULL };
+  f->host = test_recorder_host_start (f->config_path, f->key_path, f->log_path,
+                                      server != NULL ? env : NULL);
+  test_wait_log (f->log_path, "recorder", "recorder-host: ready", 1, 30000);
 }
 
 /* A microphone that can be unplugged: a PulseAudio server of the test's
@@ -207,7 +111,7 @@ start_pulse (Fixture *f)
   g_autoptr (GSubprocessLauncher) l = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
                                                                  G_SUBPROCESS_FLAGS_STDERR_SILENCE);
   g_mkdir_with_parents (home, 0700);
-  g_subprocess_launcher_set_child_setup (l, die_with_parent, NULL, NULL);
+  g_subprocess_launcher_set_child_setup (l, test_die_with_parent, NULL, NULL);
   g_subprocess_launcher_setenv (l, "HOME", home, TRUE);
   g_subprocess_launcher_setenv (l, "XDG_RUNTIME_DIR", home, TRUE);
   f->pulse = g_subprocess_launcher_spawn (l, &error, "pulseaudio", "-n", "--daemonize=no",
@@ -229,52 +133,13 @@ kill_pulse (Fixture *f)
   g_unlink (f->pulse_socket);
 }
 
-static void
-kill_camera (Fixture *f)
-{
-  g_subprocess_send_signal (f->camera, SIGKILL);
-  g_subprocess_wait (f->camera, NULL, NULL);
-  g_clear_object (&f->camera);
-}
-
-static void
-press (Fixture *f, const char *how)
-{
-  g_autoptr (GError) error = NULL;
-  g_autofree char *sock = g_build_filename (f->data_dir, "control.sock", NULL);
-  g_autofree char *req = g_strdup_printf ("press desk-button %s", how);
-  g_autofree char *reply = hw_control_request (sock, req, &error);
-  g_assert_no_error (error);
-  g_assert_nonnull (strstr (reply, "\"ok\":true"));
-}
-
-static sqlite3 *
-open_db (Fixture *f)
-{
-  g_autoptr (GError) error = NULL;
-  g_autofree char *path = g_build_filename (f->data_dir, "desk.db", NULL);
-  sqlite3 *db = ansim_db_open (&ansim_desk_db_schema, path, &error);
-  g_assert_no_error (error);
-  return db;
-}
-
-static gint64
-query_int (sqlite3 *db, const char *sql)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (sqlite3_stmt) st = ansim_db_prepare (db, sql, &error);
-  g_assert_no_error (error);
-  g_assert_cmpint (sqlite3_step (st), ==, SQLITE_ROW);
-  return sqlite3_column_int64 (st, 0);
-}
-
 /* The one incident, once closed: its spool folder, opening time, reason. */
 static char *
 wait_incident (Fixture *f, guint timeout_ms, gint64 *out_opened_mono_us, char **out_reason)
 {
-  g_autoptr (sqlite3) db = open_db (f);
+  g_autoptr (sqlite3) db = test_desk_db_open (f->data_dir);
   gint64 end = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
-  while (query_int (db, "SELECT count(*) FROM incidents WHERE closed_wall_us IS NOT NULL") < 1)
+  while (test_db_int (db, "SELECT count(*) FROM incidents WHERE closed_wall_us IS NOT NULL") < 1)
     {
       if (g_get_monotonic_time () > end)
         g_error ("no closed incident after %u ms", timeout_ms);
@@ -448,7 +313,7 @@ assert_audio_continuous (const Recording *r)
 static gboolean
 have_camera (void)
 {
-  g_autofree char *exe = build_path ("tests/recorder/rtsp-server");
+  g_autofree char *exe = test_build_path ("tests/recorder/rtsp-server");
   return g_file_test (exe, G_FILE_TEST_IS_EXECUTABLE);
 }
 
@@ -462,25 +327,25 @@ test_picture_lost (Fixture *f, gconstpointer data)
   g_autofree char *source = g_strdup_printf ("video = rtsp\nurl = rtsp://127.0.0.1:%u/cam\n"
                                              "audio = test\n", f->port);
   write_config (f, 3, 120, source);
-  start_camera (f);
+  f->camera = test_rtsp_camera_start (f->port);
   start_host (f);
-  wait_log (f, "H.264 encoder", 1000);
+  test_wait_log (f->log_path, "recorder", "H.264 encoder", 1, 1000);
   g_usleep (5 * G_USEC_PER_SEC);
-  press (f, "100");
+  test_recorder_press (f->data_dir, "desk-button", "100");
   g_usleep (3 * G_USEC_PER_SEC);
   gint64 killed = g_get_monotonic_time ();
-  kill_camera (f);
-  wait_log (f, "source body: picture failed", 10000);
+  test_process_kill (&f->camera);
+  test_wait_log (f->log_path, "recorder", "source body: picture failed", 1, 10000);
   g_usleep (3 * G_USEC_PER_SEC);
   gint64 restarted = g_get_monotonic_time ();
-  start_camera (f);
-  wait_log (f, "source body: recovered (the picture)", 40000);
+  f->camera = test_rtsp_camera_start (f->port);
+  test_wait_log (f->log_path, "recorder", "source body: recovered (the picture)", 1, 40000);
   g_usleep (4 * G_USEC_PER_SEC);
-  press (f, "long");
+  test_recorder_press (f->data_dir, "desk-button", "long");
   gint64 opened;
   g_autofree char *reason = NULL;
   g_autofree char *dir = wait_incident (f, 30000, &opened, &reason);
-  stop_host (f);
+  test_process_end (&f->host);
   g_assert_cmpstr (reason, ==, "long-press");
   g_autofree char *log = NULL;
   g_file_get_contents (f->log_path, &log, NULL, NULL);
@@ -535,8 +400,8 @@ test_picture_lost (Fixture *f, gconstpointer data)
   g_assert_cmpuint (after, >=, 2 * FPS);
 
   /* The gap is a row too, with its reason. */
-  g_autoptr (sqlite3) db = open_db (f);
-  g_assert_cmpint (query_int (db, "SELECT count(*) FROM segments WHERE kind = 'gap' AND "
+  g_autoptr (sqlite3) db = test_desk_db_open (f->data_dir);
+  g_assert_cmpint (test_db_int (db, "SELECT count(*) FROM segments WHERE kind = 'gap' AND "
                                   "gap_reason LIKE 'source body: video lost: %'"), ==, 1);
 }
 
@@ -550,23 +415,23 @@ test_sound_lost (Fixture *f, gconstpointer data)
   write_config (f, 3, 120, "audio = pulse\n");
   start_pulse (f);
   start_host (f);
-  wait_log (f, "H.264 encoder", 1000);
+  test_wait_log (f->log_path, "recorder", "H.264 encoder", 1, 1000);
   g_usleep (5 * G_USEC_PER_SEC);
-  press (f, "100");
+  test_recorder_press (f->data_dir, "desk-button", "100");
   g_usleep (3 * G_USEC_PER_SEC);
   gint64 killed = g_get_monotonic_time ();
   kill_pulse (f);
-  wait_log (f, "source body: sound failed", 10000);
+  test_wait_log (f->log_path, "recorder", "source body: sound failed", 1, 10000);
   g_usleep (3 * G_USEC_PER_SEC);
   gint64 restarted = g_get_monotonic_time ();
   start_pulse (f);
-  wait_log (f, "source body: recovered (the sound)", 40000);
+  test_wait_log (f->log_path, "recorder", "source body: recovered (the sound)", 1, 40000);
   g_usleep (4 * G_USEC_PER_SEC);
-  press (f, "long");
+  test_recorder_press (f->data_dir, "desk-button", "long");
   gint64 opened;
   g_autofree char *reason = NULL;
   g_autofree char *dir = wait_incident (f, 30000, &opened, &reason);
-  stop_host (f);
+  test_process_end (&f->host);
   g_assert_cmpstr (reason, ==, "long-press");
   g_autofree char *log = NULL;
   g_file_get_contents (f->log_path, &log, NULL, NULL);
@@ -627,23 +492,23 @@ test_camera_lost (Fixture *f, gconstpointer data)
   g_autofree char *source = g_strdup_printf ("video = rtsp\nurl = rtsp://127.0.0.1:%u/av\n"
                                              "audio = rtsp\n", f->port);
   write_config (f, 3, 120, source);
-  start_camera (f);
+  f->camera = test_rtsp_camera_start (f->port);
   start_host (f);
-  wait_log (f, "H.264 encoder", 1000);
+  test_wait_log (f->log_path, "recorder", "H.264 encoder", 1, 1000);
   g_usleep (5 * G_USEC_PER_SEC);
-  press (f, "100");
+  test_recorder_press (f->data_dir, "desk-button", "100");
   g_usleep (3 * G_USEC_PER_SEC);
-  kill_camera (f);
-  wait_log (f, "source body: capture failed", 10000);
+  test_process_kill (&f->camera);
+  test_wait_log (f->log_path, "recorder", "source body: capture failed", 1, 10000);
   g_usleep (3 * G_USEC_PER_SEC);
-  start_camera (f);
-  wait_log (f, "source body: recovered (the capture)", 40000);
+  f->camera = test_rtsp_camera_start (f->port);
+  test_wait_log (f->log_path, "recorder", "source body: recovered (the capture)", 1, 40000);
   g_usleep (4 * G_USEC_PER_SEC);
-  press (f, "long");
+  test_recorder_press (f->data_dir, "desk-button", "long");
   gint64 opened;
   g_autofree char *reason = NULL;
   g_autofree char *dir = wait_incident (f, 30000, &opened, &reason);
-  stop_host (f);
+  test_process_end (&f->host);
 
   g_auto (Recording) r = { 0 };
   read_recording (f, dir, &r);
@@ -690,13 +555,13 @@ test_continuity_60 (Fixture *f, gconstpointer data)
   (void) data;
   write_config (f, 5, 60, "audio = test\n");
   start_host (f);
-  wait_log (f, "H.264 encoder", 1000);
+  test_wait_log (f->log_path, "recorder", "H.264 encoder", 1, 1000);
   g_usleep (7 * G_USEC_PER_SEC);
-  press (f, "100");
+  test_recorder_press (f->data_dir, "desk-button", "100");
   gint64 opened;
   g_autofree char *reason = NULL;
   g_autofree char *dir = wait_incident (f, 90000, &opened, &reason);
-  stop_host (f);
+  test_process_end (&f->host);
   g_assert_cmpstr (reason, ==, "post-event");
 
   g_auto (Recording) r = { 0 };

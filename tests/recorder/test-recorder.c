@@ -6,14 +6,13 @@
  * seam and every segment, no plaintext on disk, incident ends, kill -9. */
 #include <gio/gio.h>
 #include <glib/gstdio.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
 
 #include "db.h"
 #include "evidence.h"
-#include "hw.h"
+#include "test-common.h"
+#include "test-recorder-host.h"
 
 #define FPS 25
 #define FRAME_MS (1000 / FPS)
@@ -45,29 +44,17 @@ typedef struct {
 
 static const Setup default_setup = { "", TRUE, 0, 0 };
 
-static char *
-build_path (const char *rel)
-{
-  return g_build_filename (g_getenv ("ANSIM_BUILD_ROOT"), rel, NULL);
-}
-
 static void
 write_config (Fixture *f, const Setup *s)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (GString) c = g_string_new (NULL);
+  g_autoptr (GString) c = test_recorder_config (
+    f->data_dir, NULL, f->recipient, s->pre_event_s > 0 ? s->pre_event_s : PRE_EVENT_S,
+    s->post_event_s > 0 ? s->post_event_s : POST_EVENT_S, s->recorder_extra);
 
   g_string_append_printf (c,
-    "[recorder]\ndevice_id = test-board\ndata_dir = %s\nrecipients = %s\n"
-    "pre_event_seconds = %d\npost_event_seconds = %d\nsegment_seconds = 2\n"
-    "notice_sound = none\n%s\n"
-    "[desk]\nid = desk-1\nname = test desk\n\n"
-    "[trigger desk-button]\ninput = simulated\nlong_press_ms = 600\n\n"
-    "[output recording]\nkind = simulated\n\n"
     "[source cam]\nkind = fixed\nwidth = 320\nheight = 240\nframerate = %d\n"
-    "bitrate_kbps = 300\nkeyframe_ms = 1000\n%s",
-    f->data_dir, f->recipient, s->pre_event_s > 0 ? s->pre_event_s : PRE_EVENT_S, s->post_event_s > 0 ? s->post_event_s : POST_EVENT_S,
-    s->recorder_extra, FPS, "");
+    "bitrate_kbps = 300\nkeyframe_ms = 1000\n", FPS);
   if (s->rtsp)
     g_string_append_printf (c, "video = rtsp\nurl = rtsp://127.0.0.1:%u/cam\n", f->port);
   if (s->two_sources)
@@ -93,19 +80,8 @@ setup (Fixture *f, gconstpointer data)
   f->identity_path = g_build_filename (f->dir, "identity.txt", NULL);
   f->log_path = g_build_filename (f->dir, "recorder.log", NULL);
   if (s->rtsp)
-    {
-      /* A free loopback port for the camera. */
-      g_autoptr (GSocketListener) l = g_socket_listener_new ();
-      f->port = g_socket_listener_add_any_inet_port (l, NULL, &error);
-      g_assert_no_error (error);
-      g_socket_listener_close (l);
-    }
-  char *secret = ansim_age_keygen (&f->recipient, &error);
-  g_assert_no_error (error);
-  g_file_set_contents_full (f->identity_path, secret, -1, G_FILE_SET_CONTENTS_NONE, 0600,
-                            &error);
-  g_assert_no_error (error);
-  ansim_age_secret_free (secret);
+    f->port = test_free_port (); /* for the camera */
+  f->recipient = test_age_identity_write (f->identity_path);
   write_config (f, s);
 }
 
@@ -113,30 +89,9 @@ static void
 teardown (Fixture *f, gconstpointer data)
 {
   (void) data;
-  if (f->camera != NULL)
-    {
-      g_subprocess_force_exit (f->camera);
-      g_subprocess_wait (f->camera, NULL, NULL);
-      g_object_unref (f->camera);
-    }
-  if (f->host != NULL)
-    {
-      g_subprocess_force_exit (f->host);
-      g_subprocess_wait (f->host, NULL, NULL);
-      g_object_unref (f->host);
-    }
-  if (g_test_failed ())
-    {
-      g_autofree char *log = NULL;
-      if (g_file_get_contents (f->log_path, &log, NULL, NULL))
-        g_test_message ("recorder output:\n%s", log);
-      g_test_message ("kept %s", f->dir);
-    }
-  else
-    {
-      g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", f->dir);
-      g_assert_cmpint (system (cmd), ==, 0);
-    }
+  test_process_kill (&f->camera);
+  test_process_kill (&f->host);
+  test_keep_or_remove (f->dir, f->log_path, "recorder");
   g_free (f->dir);
   g_free (f->data_dir);
   g_free (f->tmp_dir);
@@ -147,120 +102,11 @@ teardown (Fixture *f, gconstpointer data)
   g_free (f->log_path);
 }
 
-static char *
-read_log (Fixture *f)
-{
-  char *log = NULL;
-  if (!g_file_get_contents (f->log_path, &log, NULL, NULL))
-    return g_strdup ("");
-  return log;
-}
-
-static void
-wait_log (Fixture *f, const char *needle, guint count, guint timeout_ms)
-{
-  gint64 end = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
-  for (;;)
-    {
-      g_autofree char *log = read_log (f);
-      guint n = 0;
-      for (const char *p = log; (p = strstr (p, needle)) != NULL; p++)
-        n++;
-      if (n >= count)
-        return;
-      if (g_get_monotonic_time () > end)
-        g_error ("'%s' (x%u) not in the recorder's output after %u ms:\n%s", needle, count,
-                 timeout_ms, log);
-      g_usleep (20000);
-    }
-}
-
-/* A test that fails aborts at once: its recorder and camera go with it
- * rather than linger, holding ports and cores. */
-static void
-die_with_parent (gpointer data)
-{
-  (void) data;
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
-}
-
 static void
 start_host (Fixture *f)
 {
-  g_autoptr (GError) error = NULL;
-  g_autofree char *exe = build_path ("tests/recorder/recorder-host");
-  g_autoptr (GSubprocessLauncher) l = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDERR_MERGE);
-
-  g_subprocess_launcher_set_child_setup (l, die_with_parent, NULL, NULL);
-  g_subprocess_launcher_setenv (l, "TMPDIR", f->tmp_dir, TRUE);
-  g_subprocess_launcher_setenv (l, "G_MESSAGES_DEBUG", "ansim-recorder", TRUE);
-  /* Appending: a restarted recorder's words follow the killed one's. */
-  int fd = g_open (f->log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
-  g_assert_cmpint (fd, >=, 0);
-  g_subprocess_launcher_take_stdout_fd (l, fd);
-  f->host = g_subprocess_launcher_spawn (l, &error, exe, f->config_path, f->key_path, NULL);
-  g_assert_no_error (error);
-}
-
-static void
-stop_host (Fixture *f)
-{
-  g_autoptr (GError) error = NULL;
-  g_subprocess_send_signal (f->host, SIGTERM);
-  g_subprocess_wait (f->host, NULL, &error);
-  g_assert_no_error (error);
-  g_assert_true (g_subprocess_get_if_exited (f->host));
-  g_assert_cmpint (g_subprocess_get_exit_status (f->host), ==, 0);
-  g_clear_object (&f->host);
-}
-
-static void
-press (Fixture *f, const char *how)
-{
-  g_autoptr (GError) error = NULL;
-  g_autofree char *sock = g_build_filename (f->data_dir, "control.sock", NULL);
-  g_autofree char *req = g_strdup_printf ("press desk-button %s", how);
-  g_autofree char *reply = hw_control_request (sock, req, &error);
-  g_assert_no_error (error);
-  g_assert_nonnull (strstr (reply, "\"ok\":true"));
-}
-
-static sqlite3 *
-open_db (Fixture *f)
-{
-  g_autoptr (GError) error = NULL;
-  g_autofree char *path = g_build_filename (f->data_dir, "desk.db", NULL);
-  sqlite3 *db = ansim_db_open (&ansim_desk_db_schema, path, &error);
-  g_assert_no_error (error);
-  return db;
-}
-
-static gint64
-query_int (sqlite3 *db, const char *sql)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (sqlite3_stmt) st = ansim_db_prepare (db, sql, &error);
-  g_assert_no_error (error);
-  g_assert_cmpint (sqlite3_step (st), ==, SQLITE_ROW);
-  return sqlite3_column_int64 (st, 0);
-}
-
-/* Waits until n incidents exist and all are closed. */
-static void
-wait_closed (Fixture *f, gint64 n, guint timeout_ms)
-{
-  g_autoptr (sqlite3) db = open_db (f);
-  gint64 end = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
-  while (query_int (db, "SELECT count(*) FROM incidents WHERE closed_wall_us IS NOT NULL") < n)
-    {
-      if (g_get_monotonic_time () > end)
-        {
-          g_autofree char *log = read_log (f);
-          g_error ("%" G_GINT64_FORMAT " closed incident(s) not there after %u ms:\n%s", n,
-                   timeout_ms, log);
-        }
-      g_usleep (50000);
-    }
+  const char *env[] = { "TMPDIR", f->tmp_dir, NULL };
+  f->host = test_recorder_host_start (f->config_path, f->key_path, f->log_path, env);
 }
 
 /* How far a frame may be from its slot: 0 for test sources; a network
@@ -289,7 +135,7 @@ incident_clear (gpointer p)
 static GArray *
 list_incidents (Fixture *f)
 {
-  g_autoptr (sqlite3) db = open_db (f);
+  g_autoptr (sqlite3) db = test_desk_db_open (f->data_dir);
   g_autoptr (GError) error = NULL;
   g_autoptr (sqlite3_stmt) st = ansim_db_prepare (db,
     "SELECT i.id, i.uuid, json_extract (e.detail, '$.source'), i.opened_mono_us, "
@@ -506,8 +352,8 @@ static void
 start_and_fill (Fixture *f, guint n_sources)
 {
   start_host (f);
-  wait_log (f, "recorder-host: ready", 1, 20000);
-  wait_log (f, "H.264 encoder", n_sources, 1000);
+  test_wait_log (f->log_path, "recorder", "recorder-host: ready", 1, 20000);
+  test_wait_log (f->log_path, "recorder", "H.264 encoder", n_sources, 1000);
   /* The ring fills for pre-event time plus a GOP. */
   g_usleep ((PRE_EVENT_S + 2) * G_USEC_PER_SEC);
 }
@@ -520,9 +366,9 @@ test_incident (Fixture *f, gconstpointer data)
 {
   (void) data;
   start_and_fill (f, 2);
-  press (f, "100");
-  wait_closed (f, 2, 20000);
-  stop_host (f);
+  test_recorder_press (f->data_dir, "desk-button", "100");
+  test_recorder_wait_closed (f->data_dir, f->log_path, 2, 20000);
+  test_process_end (&f->host);
 
   g_autoptr (GArray) incidents = list_incidents (f);
   g_assert_cmpuint (incidents->len, ==, 2);
@@ -559,16 +405,16 @@ test_incident (Fixture *f, gconstpointer data)
       g_assert_cmpint (ansim_manifest_get_event (m, 1)->mono_us - inc->opened_mono_us, <, 1000000);
 
       /* One segment row and one outbox row per entry; the alert first. */
-      g_autoptr (sqlite3) db = open_db (f);
+      g_autoptr (sqlite3) db = test_desk_db_open (f->data_dir);
       g_autofree char *q1 = g_strdup_printf ("SELECT count(*) FROM segments WHERE incident_id = %"
                                              G_GINT64_FORMAT " AND kind = 'media'", inc->id);
       g_autofree char *q2 = g_strdup_printf ("SELECT count(*) FROM outbox WHERE incident_id = %"
                                              G_GINT64_FORMAT " AND class = 3", inc->id);
       g_autofree char *q3 = g_strdup_printf ("SELECT count(*) FROM outbox WHERE incident_id = %"
                                              G_GINT64_FORMAT " AND class = 0", inc->id);
-      g_assert_cmpint (query_int (db, q1), ==, ansim_manifest_get_n_entries (m));
-      g_assert_cmpint (query_int (db, q2), ==, ansim_manifest_get_n_entries (m));
-      g_assert_cmpint (query_int (db, q3), ==, 1);
+      g_assert_cmpint (test_db_int (db, q1), ==, ansim_manifest_get_n_entries (m));
+      g_assert_cmpint (test_db_int (db, q2), ==, ansim_manifest_get_n_entries (m));
+      g_assert_cmpint (test_db_int (db, q3), ==, 1);
     }
   assert_no_plaintext (f);
 
@@ -576,8 +422,8 @@ test_incident (Fixture *f, gconstpointer data)
    * plus the 30 ms debounce) at once. The 50 ms goal is measured by
    * bench/recorder; here only a stall is a failure, as sanitizers and a
    * loaded CI slow everything. */
-  g_autoptr (sqlite3) db = open_db (f);
-  gint64 latency = query_int (db,
+  g_autoptr (sqlite3) db = test_desk_db_open (f->data_dir);
+  gint64 latency = test_db_int (db,
     "SELECT max (e.at_wall_us - (i.opened_wall_us + 30000)) FROM incidents i JOIN events e "
     "ON e.incident_id = i.id AND e.kind = 'incident-opened'");
   g_test_message ("debounced press -> incident row: %.1f ms", latency / 1000.0);
@@ -591,9 +437,9 @@ test_shutdown (Fixture *f, gconstpointer data)
 {
   (void) data;
   start_and_fill (f, 1);
-  press (f, "100");
+  test_recorder_press (f->data_dir, "desk-button", "100");
   g_usleep (1500000);
-  stop_host (f);
+  test_process_end (&f->host);
 
   g_autoptr (GArray) incidents = list_incidents (f);
   g_assert_cmpuint (incidents->len, ==, 1);
@@ -608,27 +454,6 @@ test_shutdown (Fixture *f, gconstpointer data)
   g_assert_cmpint (last->start_mono_us + last->duration_us, >=, inc->closed_mono_us - 300000);
 }
 
-static void
-start_camera (Fixture *f)
-{
-  g_autoptr (GError) error = NULL;
-  g_autofree char *exe = build_path ("tests/recorder/rtsp-server");
-  g_autofree char *port = g_strdup_printf ("%u", f->port);
-  g_autoptr (GSubprocessLauncher) l = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
-  g_subprocess_launcher_set_child_setup (l, die_with_parent, NULL, NULL);
-  f->camera = g_subprocess_launcher_spawn (l, &error, exe, port, NULL);
-  g_assert_no_error (error);
-  g_usleep (500000);
-}
-
-static void
-kill_camera (Fixture *f)
-{
-  g_subprocess_send_signal (f->camera, SIGKILL);
-  g_subprocess_wait (f->camera, NULL, NULL);
-  g_clear_object (&f->camera);
-}
-
 /* A network camera that goes away mid-incident and comes back: the
  * recorder keeps running, the manifest gets a gap entry naming the
  * failure, and recording resumes by itself; everything verifies. */
@@ -636,26 +461,26 @@ static void
 test_rtsp_outage (Fixture *f, gconstpointer data)
 {
   (void) data;
-  g_autofree char *exe = build_path ("tests/recorder/rtsp-server");
+  g_autofree char *exe = test_build_path ("tests/recorder/rtsp-server");
   if (!g_file_test (exe, G_FILE_TEST_IS_EXECUTABLE))
     {
       g_test_skip ("no tests/recorder/rtsp-server (libgstrtspserver-1.0-dev missing)");
       return;
     }
   frame_jitter_ms = 15;
-  start_camera (f);
+  f->camera = test_rtsp_camera_start (f->port);
   start_and_fill (f, 1);
-  press (f, "100");
+  test_recorder_press (f->data_dir, "desk-button", "100");
   g_usleep (3 * G_USEC_PER_SEC);
-  kill_camera (f);
-  wait_log (f, "source cam: capture failed", 1, 10000);
+  test_process_kill (&f->camera);
+  test_wait_log (f->log_path, "recorder", "source cam: capture failed", 1, 10000);
   g_usleep (2 * G_USEC_PER_SEC);
-  start_camera (f);
-  wait_log (f, "source cam: recovered", 1, 30000);
+  f->camera = test_rtsp_camera_start (f->port);
+  test_wait_log (f->log_path, "recorder", "source cam: recovered", 1, 30000);
   g_usleep (3 * G_USEC_PER_SEC);
-  press (f, "long");
-  wait_closed (f, 1, 20000);
-  stop_host (f);
+  test_recorder_press (f->data_dir, "desk-button", "long");
+  test_recorder_wait_closed (f->data_dir, f->log_path, 1, 20000);
+  test_process_end (&f->host);
 
   g_autoptr (GArray) incidents = list_incidents (f);
   g_assert_cmpuint (incidents->len, ==, 1);
@@ -679,8 +504,8 @@ test_rtsp_outage (Fixture *f, gconstpointer data)
     }
   g_assert_cmpuint (gaps, ==, 1);
   g_assert_cmpuint (after, >=, 1);
-  g_autoptr (sqlite3) db = open_db (f);
-  g_assert_cmpint (query_int (db, "SELECT count(*) FROM segments WHERE kind = 'gap'"), ==, 1);
+  g_autoptr (sqlite3) db = test_desk_db_open (f->data_dir);
+  g_assert_cmpint (test_db_int (db, "SELECT count(*) FROM segments WHERE kind = 'gap'"), ==, 1);
 }
 
 /* 120 s before the trigger, from the keyframe at or before it. */
@@ -689,11 +514,11 @@ test_pre_event_120 (Fixture *f, gconstpointer data)
 {
   (void) data;
   start_host (f);
-  wait_log (f, "recorder-host: ready", 1, 20000);
+  test_wait_log (f->log_path, "recorder", "recorder-host: ready", 1, 20000);
   g_usleep (123 * G_USEC_PER_SEC);
-  press (f, "100");
-  wait_closed (f, 1, 30000);
-  stop_host (f);
+  test_recorder_press (f->data_dir, "desk-button", "100");
+  test_recorder_wait_closed (f->data_dir, f->log_path, 1, 30000);
+  test_process_end (&f->host);
 
   g_autoptr (GArray) incidents = list_incidents (f);
   const Incident *inc = &g_array_index (incidents, Incident, 0);
@@ -711,11 +536,11 @@ test_extension (Fixture *f, gconstpointer data)
 {
   (void) data;
   start_and_fill (f, 1);
-  press (f, "100");
+  test_recorder_press (f->data_dir, "desk-button", "100");
   g_usleep (2 * G_USEC_PER_SEC);
-  press (f, "100");
-  wait_closed (f, 1, 20000);
-  stop_host (f);
+  test_recorder_press (f->data_dir, "desk-button", "100");
+  test_recorder_wait_closed (f->data_dir, f->log_path, 1, 20000);
+  test_process_end (&f->host);
 
   g_autoptr (GArray) incidents = list_incidents (f);
   g_assert_cmpuint (incidents->len, ==, 1);
@@ -739,11 +564,12 @@ test_long_press (Fixture *f, gconstpointer data)
 {
   (void) data;
   start_and_fill (f, 1);
-  press (f, "long");          /* opens; held long: must not end it */
+  test_recorder_press (f->data_dir, "desk-button",
+                       "long");          /* opens; held long: must not end it */
   g_usleep (1500000);
-  press (f, "long");          /* ends it */
-  wait_closed (f, 1, 20000);
-  stop_host (f);
+  test_recorder_press (f->data_dir, "desk-button", "long");          /* ends it */
+  test_recorder_wait_closed (f->data_dir, f->log_path, 1, 20000);
+  test_process_end (&f->host);
 
   g_autoptr (GArray) incidents = list_incidents (f);
   g_assert_cmpuint (incidents->len, ==, 1);
@@ -769,11 +595,11 @@ test_max_length (Fixture *f, gconstpointer data)
   /* the last press at ~8 s: its post-event end (11 s) is after the maximum */
   for (guint i = 0; i < 9; i++)
     {
-      press (f, "100");
+      test_recorder_press (f->data_dir, "desk-button", "100");
       g_usleep (G_USEC_PER_SEC);
     }
-  wait_closed (f, 1, 20000);
-  stop_host (f);
+  test_recorder_wait_closed (f->data_dir, f->log_path, 1, 20000);
+  test_process_end (&f->host);
 
   g_autoptr (GArray) incidents = list_incidents (f);
   g_assert_cmpuint (incidents->len, ==, 1);
@@ -794,20 +620,20 @@ test_kill9 (Fixture *f, gconstpointer data)
 {
   (void) data;
   start_and_fill (f, 1);
-  press (f, "100");
-  wait_log (f, "sealed seg-000003", 1, 20000);
+  test_recorder_press (f->data_dir, "desk-button", "100");
+  test_wait_log (f->log_path, "recorder", "sealed seg-000003", 1, 20000);
   g_subprocess_send_signal (f->host, SIGKILL);
   g_subprocess_wait (f->host, NULL, NULL);
   g_clear_object (&f->host);
   {
-    g_autoptr (sqlite3) db = open_db (f);
-    g_assert_cmpint (query_int (db, "SELECT count(*) FROM incidents WHERE closed_wall_us IS NULL"),
+    g_autoptr (sqlite3) db = test_desk_db_open (f->data_dir);
+    g_assert_cmpint (test_db_int (db, "SELECT count(*) FROM incidents WHERE closed_wall_us IS NULL"),
                      ==, 1);
   }
 
   start_host (f);
-  wait_log (f, "recorder-host: ready", 2, 20000);
-  wait_log (f, "closed as interrupted", 1, 1000);
+  test_wait_log (f->log_path, "recorder", "recorder-host: ready", 2, 20000);
+  test_wait_log (f->log_path, "recorder", "closed as interrupted", 1, 1000);
   g_autoptr (GArray) incidents = list_incidents (f);
   g_assert_cmpuint (incidents->len, ==, 1);
   const Incident *inc = &g_array_index (incidents, Incident, 0);
@@ -818,18 +644,18 @@ test_kill9 (Fixture *f, gconstpointer data)
   g_assert_cmpuint (ansim_manifest_get_n_entries (m), >=, 4);
   /* The queued uploads are all still there. */
   {
-    g_autoptr (sqlite3) db = open_db (f);
-    g_assert_cmpint (query_int (db, "SELECT count(*) FROM outbox WHERE class = 3"), ==,
+    g_autoptr (sqlite3) db = test_desk_db_open (f->data_dir);
+    g_assert_cmpint (test_db_int (db, "SELECT count(*) FROM outbox WHERE class = 3"), ==,
                      ansim_manifest_get_n_entries (m));
   }
 
   /* The next incident records and chains to the interrupted one. */
   g_usleep ((PRE_EVENT_S + 2) * G_USEC_PER_SEC);
-  press (f, "100");
+  test_recorder_press (f->data_dir, "desk-button", "100");
   g_usleep (G_USEC_PER_SEC);
-  press (f, "long");
-  wait_closed (f, 2, 20000);
-  stop_host (f);
+  test_recorder_press (f->data_dir, "desk-button", "long");
+  test_recorder_wait_closed (f->data_dir, f->log_path, 2, 20000);
+  test_process_end (&f->host);
   g_autoptr (GArray) after = list_incidents (f);
   g_assert_cmpuint (after->len, ==, 2);
   const Incident *next = &g_array_index (after, Incident, 1);
@@ -857,14 +683,8 @@ main (int argc, char **argv)
   if (long_tests)
     argc--;
   g_test_init (&argc, &argv, NULL);
-  g_autofree char *age = g_find_program_in_path ("age");
-  g_autofree char *ffprobe = g_find_program_in_path ("ffprobe");
-  g_autofree char *ffmpeg = g_find_program_in_path ("ffmpeg");
-  if (age == NULL || ffprobe == NULL || ffmpeg == NULL)
-    {
-      g_test_skip ("needs age, ffprobe and ffmpeg");
-      return 77;
-    }
+  if (!test_have_programs ("needs age, ffprobe and ffmpeg", "age", "ffprobe", "ffmpeg", NULL))
+    return 77;
 #define ADD(path, fn, setup_data) \
   g_test_add (path, Fixture, setup_data, setup, fn, teardown)
   /* The long ones run as their own meson test, beside the others. */

@@ -4,6 +4,7 @@
 #include "s3.h"
 #include "s3-private.h"
 #include "store.h"
+#include "test-console.h"
 #include "upload-helpers.h"
 #include "db.h"
 
@@ -224,21 +225,6 @@ client_for (const char *bucket)
   return s3;
 }
 
-static GBytes *
-random_bytes (gsize len, guint32 seed)
-{
-  guint8 *data = g_malloc (len ? len : 1);
-  guint32 x = seed * 2654435761u + 1;
-
-  for (gsize i = 0; i < len; i++) {
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    data[i] = x & 0xff;
-  }
-  return g_bytes_new_take (data, len);
-}
-
 static char *
 sha256_of (GBytes *b)
 {
@@ -248,7 +234,7 @@ sha256_of (GBytes *b)
 static void
 round_trip (PanelS3 *s3, const char *key)
 {
-  g_autoptr(GBytes) data = random_bytes (100000, 7);
+  g_autoptr(GBytes) data = test_random_bytes (100000, 7);
   g_autofree char *md5 = g_compute_checksum_for_bytes (G_CHECKSUM_MD5, data);
   g_autofree char *sha = g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, data);
   g_autoptr(GError) error = NULL;
@@ -293,7 +279,7 @@ static void
 test_list (void)
 {
   g_autoptr(PanelS3) s3 = client_for (rgw.plain_bucket);
-  g_autoptr(GBytes) data = random_bytes (10, 1);
+  g_autoptr(GBytes) data = test_random_bytes (10, 1);
   g_autoptr(GError) error = NULL;
   g_autoptr(GPtrArray) keys = NULL;
   const guint n = 1005;
@@ -358,7 +344,7 @@ test_https (void)
   g_autoptr(GError) error = NULL;
   g_autoptr(PanelS3) s3 = NULL;
   g_autoptr(PanelS3) untrusting = NULL;
-  g_autoptr(GBytes) data = random_bytes (5000, 8);
+  g_autoptr(GBytes) data = test_random_bytes (5000, 8);
   gint64 start;
 
   c.endpoint = rgw.tls_endpoint;
@@ -383,7 +369,7 @@ static void
 test_bad_digest (void)
 {
   g_autoptr(PanelS3) s3 = client_for (rgw.plain_bucket);
-  g_autoptr(GBytes) data = random_bytes (4096, 3);
+  g_autoptr(GBytes) data = test_random_bytes (4096, 3);
   g_autoptr(GError) error = NULL;
   gboolean exists = TRUE;
 
@@ -405,8 +391,8 @@ static void
 test_wrong_declared_sha256 (void)
 {
   g_autoptr(PanelS3) s3 = multipart_client (rgw.plain_bucket);
-  g_autoptr(GBytes) small = random_bytes (3000, 6);
-  g_autoptr(GBytes) big = random_bytes (6 * MIB, 6);
+  g_autoptr(GBytes) small = test_random_bytes (3000, 6);
+  g_autoptr(GBytes) big = test_random_bytes (6 * MIB, 6);
   g_autofree char *small_sha = sha256_of (small);
   PanelS3PutOptions wrong = { .sha256 = "00000000000000000000000000000000"
                                         "00000000000000000000000000000000" };
@@ -440,7 +426,7 @@ test_wrong_secret (void)
                                                      "not-the-secret-key-at-all", 0600);
   g_autofree char *wrong_key = write_credentials ("wrong-key", "NOSUCHACCESSKEY",
                                                   rgw.secret_key, 0600);
-  g_autoptr(GBytes) data = random_bytes (1000, 4);
+  g_autoptr(GBytes) data = test_random_bytes (1000, 4);
   PanelS3Config c = config_for (rgw.plain_bucket);
   g_autoptr(GError) error = NULL;
   g_autoptr(PanelS3) s3 = NULL;
@@ -482,7 +468,7 @@ static void
 test_multipart (void)
 {
   g_autoptr(PanelS3) s3 = multipart_client (rgw.plain_bucket);
-  g_autoptr(GBytes) data = random_bytes (13 * MIB + 12345, 11);
+  g_autoptr(GBytes) data = test_random_bytes (13 * MIB + 12345, 11);
   g_autofree char *sha = sha256_of (data);
   g_autofree char *sha_back = NULL;
   g_autoptr(GBytes) back = NULL;
@@ -531,7 +517,7 @@ static void
 test_damaged_on_get (void)
 {
   g_autoptr(PanelS3) s3 = client_for (rgw.plain_bucket);
-  g_autoptr(GBytes) data = random_bytes (4000, 5);
+  g_autoptr(GBytes) data = test_random_bytes (4000, 5);
   g_autoptr(GBytes) back = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *url = g_strdup_printf ("%s/%s/damaged.age", rgw.endpoint, rgw.plain_bucket);
@@ -568,7 +554,7 @@ static void
 test_multipart_failure_aborts (void)
 {
   g_autoptr(PanelS3) s3 = multipart_client (rgw.plain_bucket);
-  g_autoptr(GBytes) data = random_bytes (11 * MIB, 12);
+  g_autoptr(GBytes) data = test_random_bytes (11 * MIB, 12);
   g_autoptr(GError) error = NULL;
   gboolean exists = TRUE;
 
@@ -593,7 +579,7 @@ static void
 test_lock_compliance (void)
 {
   g_autoptr(PanelS3) s3 = client_for (rgw.locked_bucket);
-  g_autoptr(GBytes) data = random_bytes (2048, 21);
+  g_autoptr(GBytes) data = test_random_bytes (2048, 21);
   gint64 until = g_get_real_time () / G_USEC_PER_SEC + 86400;
   PanelS3PutOptions opts = { .lock_mode = PANEL_S3_LOCK_COMPLIANCE, .retain_until = until };
   g_autofree char *version = NULL;
@@ -624,7 +610,7 @@ static void
 test_lock_governance (void)
 {
   g_autoptr(PanelS3) s3 = client_for (rgw.locked_bucket);
-  g_autoptr(GBytes) data = random_bytes (2048, 22);
+  g_autoptr(GBytes) data = test_random_bytes (2048, 22);
   gint64 until = g_get_real_time () / G_USEC_PER_SEC + 3600;
   PanelS3PutOptions opts = { .lock_mode = PANEL_S3_LOCK_GOVERNANCE, .retain_until = until };
   g_autofree char *version = NULL;
@@ -652,7 +638,7 @@ static void
 test_lock_multipart (void)
 {
   g_autoptr(PanelS3) s3 = multipart_client (rgw.locked_bucket);
-  g_autoptr(GBytes) data = random_bytes (6 * MIB, 23);
+  g_autoptr(GBytes) data = test_random_bytes (6 * MIB, 23);
   gint64 until = g_get_real_time () / G_USEC_PER_SEC + 86400;
   PanelS3PutOptions opts = { .lock_mode = PANEL_S3_LOCK_COMPLIANCE, .retain_until = until,
                              .legal_hold = TRUE };
@@ -676,7 +662,7 @@ static void
 test_legal_hold (void)
 {
   g_autoptr(PanelS3) s3 = client_for (rgw.locked_bucket);
-  g_autoptr(GBytes) data = random_bytes (2048, 24);
+  g_autoptr(GBytes) data = test_random_bytes (2048, 24);
   PanelS3PutOptions opts = { .legal_hold = TRUE };
   g_autofree char *version = NULL;
   g_autoptr(GError) error = NULL;
@@ -731,7 +717,7 @@ static void
 test_gateway_down (void)
 {
   g_autoptr(PanelS3) s3 = client_for (rgw.plain_bucket);
-  g_autoptr(GBytes) data = random_bytes (50000, 31);
+  g_autoptr(GBytes) data = test_random_bytes (50000, 31);
   g_autoptr(GError) error = NULL;
   gint64 start, elapsed_ms, done;
   GThread *thread;
@@ -932,7 +918,7 @@ test_server_errors (void)
   Proxy proxy = { 0 };
   g_autofree char *endpoint = NULL;
   PanelS3Config c = config_for (rgw.plain_bucket);
-  g_autoptr(GBytes) data = random_bytes (70000, 33);
+  g_autoptr(GBytes) data = test_random_bytes (70000, 33);
   g_autoptr(GBytes) back = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(PanelS3) s3 = NULL;
@@ -978,7 +964,7 @@ static void
 test_gateway_frozen (void)
 {
   PanelS3Config c = config_for (rgw.plain_bucket);
-  g_autoptr(GBytes) data = random_bytes (1000, 32);
+  g_autoptr(GBytes) data = test_random_bytes (1000, 32);
   g_autoptr(GError) error = NULL;
   g_autoptr(PanelS3) s3 = NULL;
   gint64 start, elapsed_ms;
@@ -1127,7 +1113,7 @@ test_panel_conf (void)
   g_autoptr(AnsimConfig) config = example_s3_config ();
   g_autoptr(GError) error = NULL;
   g_autoptr(PanelS3) s3 = NULL;
-  g_autoptr(GBytes) data = random_bytes (3000, 51);
+  g_autoptr(GBytes) data = test_random_bytes (3000, 51);
   g_autofree char *version = NULL;
   g_auto(PanelS3Object) info = { 0 };
   PanelS3PutOptions opts;
@@ -1186,8 +1172,8 @@ test_store_backend (void)
   g_autoptr(GError) error = NULL;
   g_autoptr(PanelStore) store = panel_store_new_s3 (config, &error);
   g_autoptr(PanelS3) s3 = client_for (rgw.locked_bucket);
-  g_autoptr(GBytes) data = random_bytes (70000, 61);
-  g_autoptr(GBytes) other = random_bytes (70000, 62);
+  g_autoptr(GBytes) data = test_random_bytes (70000, 61);
+  g_autoptr(GBytes) other = test_random_bytes (70000, 62);
   g_autoptr(GBytes) back = NULL;
   g_auto(PanelS3Object) info = { 0 };
   const char *key = "store/incident-1/segment-0001.age";
@@ -1368,75 +1354,17 @@ test_store_end_to_end (void)
 
 /* ---- retention on the S3 store -------------------------------------------- */
 
-typedef struct {
-  SoupSession *http;
-  const char *url;
-  char *cookie[2];               /* admin, security */
-  char *csrf[2];
-} Console;
-
-static char *
-console_request (Console *c, const char *method, const char *path, int who, const char *body,
-                 guint *out_status)
-{
-  g_autofree char *url = g_strconcat (c->url, path, NULL);
-  g_autoptr(SoupMessage) msg = soup_message_new (method, url);
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GBytes) reply = NULL;
-  SoupMessageHeaders *h = soup_message_get_request_headers (msg);
-
-  if (who >= 0) {
-    soup_message_headers_replace (h, "Cookie", c->cookie[who]);
-    soup_message_headers_replace (h, "X-CSRF-Token", c->csrf[who]);
-  }
-  if (body != NULL) {
-    g_autoptr(GBytes) bytes = g_bytes_new (body, strlen (body));
-
-    soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
-  }
-  reply = soup_session_send_and_read (c->http, msg, NULL, &error);
-  g_assert_no_error (error);
-  *out_status = soup_message_get_status (msg);
-  return g_strndup (g_bytes_get_data (reply, NULL), g_bytes_get_size (reply));
-}
+#define ADMIN 0
+#define SECURITY 1
 
 static void
-console_post_ok (Console *c, const char *path, int who, const char *body)
+console_post_ok (TestConsole *c, const char *path, const TestLogin *who, const char *body)
 {
-  guint status = 0;
-  g_autofree char *reply = console_request (c, "POST", path, who, body, &status);
+  g_autofree char *reply = NULL;
+  guint status = test_console_post (c, path, who, TRUE, body, &reply);
 
   if (status != 200)
     g_error ("POST %s %s: %u %s", path, body, status, reply);
-}
-
-static void
-console_login (Console *c, int who, const char *name)
-{
-  g_autofree char *body = g_strdup_printf ("{\"user\":\"%s\",\"password\":\"s3-retention-pw-1\"}",
-                                           name);
-  g_autofree char *url = g_strconcat (c->url, "/api/login", NULL);
-  g_autoptr(SoupMessage) msg = soup_message_new ("POST", url);
-  g_autoptr(GBytes) bytes = g_bytes_new (body, strlen (body));
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GBytes) reply = NULL;
-  g_autoptr(JsonNode) node = NULL;
-  const char *cookie;
-
-  soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
-  reply = soup_session_send_and_read (c->http, msg, NULL, &error);
-  g_assert_no_error (error);
-  g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
-  cookie = soup_message_headers_get_one (soup_message_get_response_headers (msg), "Set-Cookie");
-  c->cookie[who] = g_strndup (cookie, strcspn (cookie, ";"));
-  {
-    g_autofree char *text = g_strndup (g_bytes_get_data (reply, NULL), g_bytes_get_size (reply));
-
-    node = json_from_string (text, &error);
-  }
-  g_assert_no_error (error);
-  c->csrf[who] = g_strdup (json_object_get_string_member (json_node_get_object (node),
-                                                          "csrf_token"));
 }
 
 static int
@@ -1523,7 +1451,8 @@ test_store_retention (void)
   g_autofree char *drill = NULL, *real = NULL, *drill_prefix = NULL, *real_prefix = NULL;
   g_autofree char *hold_path = NULL, *resolve_drill = NULL, *resolve_real = NULL, *out = NULL;
   g_autofree char *age = NULL;
-  Console c = { .url = panel->url };
+  g_autoptr(TestConsole) c = NULL;
+  TestLogin logins[2] = { 0 };   /* ADMIN, SECURITY */
   const char *purge[] = { "purge", "--now", NULL };
   gint64 drill_id, real_id, drill_alerted, real_alerted;
   GPtrArray *objects;
@@ -1537,10 +1466,10 @@ test_store_retention (void)
   }
   test_panel_start (panel);
   test_panel_enroll (panel, desk, "dev-1");
-  c.http = soup_session_new_with_options ("timeout", 30, NULL);
-  console_login (&c, 0, "admin");
-  console_login (&c, 1, "security");
-  console_post_ok (&c, "/api/settings/retention", 0, "{\"drill\": 7}");
+  c = test_console_new (panel->url, NULL, 30);
+  test_console_login (c, "admin", "s3-retention-pw-1", &logins[ADMIN]);
+  test_console_login (c, "security", "s3-retention-pw-1", &logins[SECURITY]);
+  console_post_ok (c, "/api/settings/retention", &logins[ADMIN], "{\"drill\": 7}");
 
   drill = test_desk_record (desk, 2, 20000);
   real = test_desk_record (desk, 2, 20000);
@@ -1594,19 +1523,20 @@ test_store_retention (void)
 
   /* A legal hold reaches every object; releasing it clears them. */
   hold_path = g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT "/legal-hold", real_id);
-  console_post_ok (&c, hold_path, 0, "{\"hold\": true, \"reason\": \"court order 2026-1\"}");
+  console_post_ok (c, hold_path, &logins[ADMIN],
+                   "{\"hold\": true, \"reason\": \"court order 2026-1\"}");
   objects = objects_under (s3, real_prefix);
   for (guint i = 0; i < objects->len; i++)
     g_assert_true (((PanelS3Object *) objects->pdata[i])->legal_hold);
   objects_free (objects);
-  console_post_ok (&c, hold_path, 0, "{\"hold\": false, \"reason\": \"order lifted\"}");
+  console_post_ok (c, hold_path, &logins[ADMIN], "{\"hold\": false, \"reason\": \"order lifted\"}");
   objects = objects_under (s3, real_prefix);
   for (guint i = 0; i < objects->len; i++)
     g_assert_false (((PanelS3Object *) objects->pdata[i])->legal_hold);
   objects_free (objects);
 
   /* A longer period extends the dates (the purge pass does it). */
-  console_post_ok (&c, "/api/settings/retention", 0, "{\"incident\": 45}");
+  console_post_ok (c, "/api/settings/retention", &logins[ADMIN], "{\"incident\": 45}");
   g_assert_cmpint (run_ansimctl (panel->conf, &out, purge), ==, 0);
   g_clear_pointer (&out, g_free);
   objects = objects_under (s3, real_prefix);
@@ -1621,9 +1551,10 @@ test_store_retention (void)
    * ahead, and the purge bypasses them because the policy says so. */
   resolve_drill = g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT "/resolve", drill_id);
   resolve_real = g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT "/resolve", real_id);
-  console_post_ok (&c, resolve_drill, 1, "{\"category\": \"drill\"}");
-  console_post_ok (&c, resolve_real, 1, "{\"category\": \"assault\"}");
-  console_post_ok (&c, hold_path, 0, "{\"hold\": true, \"reason\": \"court order 2026-2\"}");
+  console_post_ok (c, resolve_drill, &logins[SECURITY], "{\"category\": \"drill\"}");
+  console_post_ok (c, resolve_real, &logins[SECURITY], "{\"category\": \"assault\"}");
+  console_post_ok (c, hold_path, &logins[ADMIN],
+                   "{\"hold\": true, \"reason\": \"court order 2026-2\"}");
   test_panel_stop (panel, SIGTERM);
   {
     g_autofree char *db_path = g_build_filename (panel->dir, "panel.db", NULL);
@@ -1655,11 +1586,8 @@ test_store_retention (void)
   objects_free (objects);
   g_assert_cmpint (panel_value (panel, "count(*)", real),
                    ==, 1);
-  for (guint i = 0; i < 2; i++) {
-    g_free (c.cookie[i]);
-    g_free (c.csrf[i]);
-  }
-  g_object_unref (c.http);
+  for (guint i = 0; i < 2; i++)
+    test_login_clear (&logins[i]);
 }
 
 /* Runs last: the gateway of all the tests stops, with nothing left over. */
@@ -1678,7 +1606,7 @@ static void
 test_default_retention (void)
 {
   g_autoptr(PanelS3) s3 = multipart_client (rgw.locked_bucket);
-  g_autoptr(GBytes) data = random_bytes (6 * MIB, 41);
+  g_autoptr(GBytes) data = test_random_bytes (6 * MIB, 41);
   g_autofree char *version = NULL;
   g_autoptr(GError) error = NULL;
   g_auto(PanelS3Object) info = { 0 };

@@ -3,6 +3,7 @@
  * many sizes and split patterns, and the exact failure kind for tampering. */
 #include "age.h"
 #include "bech32.h"
+#include "test-common.h"
 
 #include <glib/gstdio.h>
 #include <string.h>
@@ -15,22 +16,6 @@
 #define CT_CHUNK (ANSIM_AGE_CHUNK_SIZE + ANSIM_AGE_TAG_SIZE)
 
 /* ---- helpers ---------------------------------------------------------------- */
-
-static GBytes *
-make_plaintext (gsize len, guint32 seed)
-{
-  guint8 *data = g_malloc (len ? len : 1);
-  guint32 x = seed * 2654435761u + 1;
-
-  for (gsize i = 0; i < len; i++)
-    {
-      x ^= x << 13;
-      x ^= x >> 17;
-      x ^= x << 5;
-      data[i] = x & 0xff;
-    }
-  return g_bytes_new_take (data, len);
-}
 
 static AnsimAgeIdentity *
 new_identity (void)
@@ -374,7 +359,7 @@ check_roundtrip (gsize size, gsize enc_piece, gsize dec_piece)
   g_autoptr (AnsimAgeIdentity) id = new_identity ();
   g_autoptr (GPtrArray) ids = identity_list (id, NULL);
   g_autoptr (AnsimAgeRecipient) r = ansim_age_identity_to_recipient (id);
-  g_autoptr (GBytes) plain = make_plaintext (size, size + enc_piece);
+  g_autoptr (GBytes) plain = test_random_bytes (size, size + enc_piece);
   g_autoptr (GByteArray) ct = g_byte_array_new ();
   g_autoptr (GByteArray) out = NULL;
   g_autoptr (AnsimAgeEncryptor) enc = NULL;
@@ -423,7 +408,7 @@ test_header_format (void)
   g_autoptr (AnsimAgeIdentity) a = new_identity ();
   g_autoptr (AnsimAgeIdentity) b = new_identity ();
   g_autoptr (GPtrArray) ids = identity_list (a, b, NULL);
-  g_autoptr (GBytes) plain = make_plaintext (10, 1);
+  g_autoptr (GBytes) plain = test_random_bytes (10, 1);
   g_autoptr (GBytes) ct1 = encrypt_to (ids, plain);
   g_autoptr (GBytes) ct2 = encrypt_to (ids, plain);
   g_autoptr (GRegex) re = g_regex_new ("^age-encryption\\.org/v1\n"
@@ -449,7 +434,7 @@ test_multi_recipient (void)
   g_autoptr (GPtrArray) only_escrow = identity_list (escrow, NULL);
   g_autoptr (GPtrArray) other_first = identity_list (other, escrow, NULL);
   g_autoptr (GPtrArray) only_other = identity_list (other, NULL);
-  g_autoptr (GBytes) plain = make_plaintext (200000, 7);
+  g_autoptr (GBytes) plain = test_random_bytes (200000, 7);
   g_autoptr (GBytes) ct = encrypt_to (both, plain);
   GPtrArray *good[] = { both, only_site, only_escrow, other_first };
 
@@ -477,7 +462,7 @@ test_wrong_identity (void)
   g_autoptr (AnsimAgeIdentity) wrong = new_identity ();
   g_autoptr (GPtrArray) rights = identity_list (right, NULL);
   g_autoptr (GPtrArray) wrongs = identity_list (wrong, NULL);
-  g_autoptr (GBytes) plain = make_plaintext (70000, 3);
+  g_autoptr (GBytes) plain = test_random_bytes (70000, 3);
   g_autoptr (GBytes) ct = encrypt_to (rights, plain);
   gsize sizes[] = { 0, 1 };
 
@@ -515,7 +500,7 @@ tamper_setup (Tamper *t, G_GNUC_UNUSED gconstpointer data)
 {
   t->id = new_identity ();
   t->ids = identity_list (t->id, NULL);
-  t->plain = make_plaintext (2 * CHUNK + 100, 11);
+  t->plain = test_random_bytes (2 * CHUNK + 100, 11);
   t->ct = encrypt_to (t->ids, t->plain);
   t->header_len = header_length (t->ct);
 }
@@ -730,7 +715,7 @@ test_tamper_trailing (Tamper *t, G_GNUC_UNUSED gconstpointer data)
 
   /* A file that ends in a full final chunk, then more bytes. */
   {
-    g_autoptr (GBytes) plain = make_plaintext (CHUNK, 5);
+    g_autoptr (GBytes) plain = test_random_bytes (CHUNK, 5);
     g_autoptr (GBytes) ct = encrypt_to (t->ids, plain);
     g_autoptr (GByteArray) longer = g_byte_array_new ();
     g_autoptr (GBytes) bad = NULL;
@@ -922,7 +907,7 @@ test_write_errors (void)
 {
   g_autoptr (AnsimAgeIdentity) id = new_identity ();
   g_autoptr (AnsimAgeRecipient) r = ansim_age_identity_to_recipient (id);
-  g_autoptr (GBytes) plain = make_plaintext (3 * CHUNK, 9);
+  g_autoptr (GBytes) plain = test_random_bytes (3 * CHUNK, 9);
   AnsimAgeRecipient *rs[] = { r };
   g_autoptr (GError) error = NULL;
   g_autoptr (AnsimAgeEncryptor) enc = NULL;
@@ -975,7 +960,7 @@ test_streams (void)
   g_autoptr (AnsimAgeIdentity) b = new_identity ();
   g_autoptr (AnsimAgeRecipient) ra = ansim_age_identity_to_recipient (a);
   g_autoptr (AnsimAgeRecipient) rb = ansim_age_identity_to_recipient (b);
-  g_autoptr (GBytes) plain = make_plaintext (5 * CHUNK + 17, 4);
+  g_autoptr (GBytes) plain = test_random_bytes (5 * CHUNK + 17, 4);
   g_autoptr (GOutputStream) ct_out = g_memory_output_stream_new_resizable ();
   g_autoptr (AnsimAgeEncryptor) enc = NULL;
   g_autoptr (GBytes) ct = NULL;
@@ -1007,7 +992,7 @@ test_decrypt_bytes_no_partial (void)
 {
   g_autoptr (AnsimAgeIdentity) id = new_identity ();
   g_autoptr (GPtrArray) ids = identity_list (id, NULL);
-  g_autoptr (GBytes) plain = make_plaintext (3 * CHUNK, 2);
+  g_autoptr (GBytes) plain = test_random_bytes (3 * CHUNK, 2);
   g_autoptr (GBytes) ct = encrypt_to (ids, plain);
   g_autoptr (GBytes) bad = modified (ct, g_bytes_get_size (ct) - 20, 0x04);
   g_autoptr (GBytes) good = NULL;

@@ -14,6 +14,7 @@
 
 #include "db.h"
 #include "outbox.h"
+#include "test-console.h"
 #include "upload-helpers.h"
 
 #define PASSWORD "live-console-password-1"
@@ -21,11 +22,6 @@
 
 static const char *const roles[] = { "security", "trainer", "admin", "auditor" };
 enum { SECURITY, TRAINER, ADMIN, AUDITOR };
-
-typedef struct {
-  char *cookie;
-  char *csrf;
-} Login;
 
 typedef struct {
   SoupMessage *msg;
@@ -37,99 +33,19 @@ static char *dir;
 static TestPanel *panel;
 static TestDesk *desk, *quiet_desk;
 static GSubprocess *uploader;
-static SoupSession *http, *stream_http;
-static Login logins[4];
+static TestConsole *console;
+static SoupSession *stream_http;
+static TestLogin logins[4];
 static Stream stream;
 static gint64 incident_id;
 static gint64 quiet_enrolled_us;
-
-/* ---- HTTP ------------------------------------------------------------- */
-
-static char *
-request (const char *method, const char *path, Login *login, gboolean csrf,
-         const char *content_type, const char *body, guint *out_status)
-{
-  g_autofree char *url = g_strconcat (panel->url, path, NULL);
-  g_autoptr (SoupMessage) msg = soup_message_new (method, url);
-  g_autoptr (GError) error = NULL;
-  g_assert_nonnull (msg);
-  SoupMessageHeaders *h = soup_message_get_request_headers (msg);
-  if (login != NULL)
-    soup_message_headers_replace (h, "Cookie", login->cookie);
-  if (login != NULL && csrf)
-    soup_message_headers_replace (h, "X-CSRF-Token", login->csrf);
-  if (body != NULL)
-    {
-      g_autoptr (GBytes) bytes = g_bytes_new (body, strlen (body));
-      soup_message_set_request_body_from_bytes (msg, content_type, bytes);
-    }
-  g_autoptr (GBytes) reply = soup_session_send_and_read (http, msg, NULL, &error);
-  g_assert_no_error (error);
-  *out_status = soup_message_get_status (msg);
-  if (g_bytes_get_size (reply) == 0)
-    return g_strdup ("");
-  return g_strndup (g_bytes_get_data (reply, NULL), g_bytes_get_size (reply));
-}
-
-static JsonNode *
-parse (const char *text)
-{
-  g_autoptr (GError) error = NULL;
-  JsonNode *node = json_from_string (text, &error);
-  g_assert_no_error (error);
-  g_assert_nonnull (node);
-  return node;
-}
-
-/* GET path as login expecting 200; the answer's object. */
-static JsonNode *
-get_ok (const char *path, Login *login)
-{
-  guint status = 0;
-  g_autofree char *body = request ("GET", path, login, FALSE, NULL, NULL, &status);
-  if (status != 200)
-    g_error ("GET %s: %u %s", path, status, body);
-  return parse (body);
-}
-
-static guint
-post (const char *path, Login *login, gboolean csrf, const char *body, char **out_body)
-{
-  guint status = 0;
-  g_autofree char *reply = request ("POST", path, login, csrf, "application/json", body, &status);
-  if (out_body != NULL)
-    *out_body = g_steal_pointer (&reply);
-  return status;
-}
-
-static void
-login (int role)
-{
-  g_autofree char *json = g_strdup_printf ("{\"user\":\"%s\",\"password\":\"%s\"}", roles[role],
-                                           PASSWORD);
-  g_autofree char *url = g_strconcat (panel->url, "/api/login", NULL);
-  g_autoptr (SoupMessage) msg = soup_message_new ("POST", url);
-  g_autoptr (GBytes) bytes = g_bytes_new (json, strlen (json));
-  g_autoptr (GError) error = NULL;
-  soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
-  g_autoptr (GBytes) reply = soup_session_send_and_read (http, msg, NULL, &error);
-  g_assert_no_error (error);
-  g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
-  const char *cookie = soup_message_headers_get_one (soup_message_get_response_headers (msg),
-                                                     "Set-Cookie");
-  g_assert_nonnull (cookie);
-  g_autofree char *text = g_strndup (g_bytes_get_data (reply, NULL), g_bytes_get_size (reply));
-  g_autoptr (JsonNode) node = parse (text);
-  logins[role].cookie = g_strndup (cookie, strcspn (cookie, ";"));
-  logins[role].csrf = g_strdup (json_object_get_string_member (json_node_get_object (node),
-                                                               "csrf_token"));
-}
 
 /* Audit entries of action (on target, if given) as the auditor reads them. */
 static guint
 count_audit (const char *action, const char *target)
 {
-  g_autoptr (JsonNode) node = get_ok ("/api/audit?limit=500", &logins[AUDITOR]);
+  g_autoptr (JsonNode) node = test_console_get_ok (console, "/api/audit?limit=500",
+                                                   &logins[AUDITOR]);
   JsonArray *entries = json_object_get_array_member (json_node_get_object (node), "entries");
   guint n = 0;
   for (guint i = 0; i < json_array_get_length (entries); i++)
@@ -146,7 +62,8 @@ count_audit (const char *action, const char *target)
 static guint
 count_all_audit (void)
 {
-  g_autoptr (JsonNode) node = get_ok ("/api/audit?limit=500", &logins[AUDITOR]);
+  g_autoptr (JsonNode) node = test_console_get_ok (console, "/api/audit?limit=500",
+                                                   &logins[AUDITOR]);
   return json_array_get_length (json_object_get_array_member (json_node_get_object (node),
                                                               "entries"));
 }
@@ -183,7 +100,7 @@ wait_event (const char *name, double timeout_s, gint64 *out_at_us)
           g_autofree char *data = g_strndup (found + strlen (head),
                                              stop - found - strlen (head));
           g_string_erase (stream.buffer, 0, stop + 2 - stream.buffer->str);
-          return parse (data);
+          return test_json_parse (data);
         }
       if (g_get_monotonic_time () > end)
         g_error ("no '%s' event within %.1f s; the stream so far:\n%s", name, timeout_s,
@@ -213,24 +130,6 @@ wait_event (const char *name, double timeout_s, gint64 *out_at_us)
 /* ---- set-up ----------------------------------------------------------- */
 
 static void
-add_user (const char *role)
-{
-  g_autofree char *ctl = test_build_path ("ansimctl/ansimctl");
-  const char *argv[] = { ctl, "user", "add", role, "--role", role, "--password-stdin",
-                         "--config", panel->conf, NULL };
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GSubprocess) p = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDIN_PIPE |
-                                                 G_SUBPROCESS_FLAGS_STDOUT_PIPE |
-                                                 G_SUBPROCESS_FLAGS_STDERR_MERGE, &error);
-  g_assert_no_error (error);
-  g_autofree char *out = NULL;
-  g_subprocess_communicate_utf8 (p, PASSWORD "\n", NULL, &out, NULL, &error);
-  g_assert_no_error (error);
-  if (g_subprocess_get_exit_status (p) != 0)
-    g_error ("ansimctl user add %s: %s", role, out);
-}
-
-static void
 set_up (void)
 {
   g_autoptr (GError) error = NULL;
@@ -245,7 +144,7 @@ set_up (void)
   quiet_desk = test_desk_new (quiet_dir);
   panel = test_panel_new (panel_dir, extra);
   for (guint i = 0; i < G_N_ELEMENTS (roles); i++)
-    add_user (roles[i]);
+    test_add_user (panel->conf, roles[i], roles[i], PASSWORD);
   /* The panel's own temporary folder: exports must leave nothing there. */
   g_autofree char *panel_tmp = g_build_filename (dir, "panel-tmp", NULL);
   g_assert_cmpint (g_mkdir (panel_tmp, 0700), ==, 0);
@@ -256,9 +155,9 @@ set_up (void)
   quiet_enrolled_us = g_get_real_time ();
   test_panel_enroll (panel, quiet_desk, "desk-1-spare");
   uploader = test_uploader_start (desk, panel->url, "heartbeat_interval = 5");
-  http = soup_session_new_with_options ("timeout", 5, NULL);
+  console = test_console_new (panel->url, NULL, 5);
   for (guint i = 0; i < G_N_ELEMENTS (roles); i++)
-    login (i);
+    test_console_login (console, roles[i], PASSWORD, &logins[i]);
 
   g_autofree char *url = g_strconcat (panel->url, "/api/events/stream", NULL);
   stream.msg = soup_message_new ("GET", url);
@@ -279,7 +178,7 @@ tear_down (void)
   g_clear_object (&stream.msg);
   if (stream.buffer != NULL)
     g_string_free (stream.buffer, TRUE);
-  g_clear_object (&http);
+  g_clear_pointer (&console, test_console_free);
   g_clear_object (&stream_http);
   test_process_stop (uploader, SIGTERM);
   g_clear_object (&uploader);
@@ -287,10 +186,7 @@ tear_down (void)
   g_clear_pointer (&desk, test_desk_free);
   g_clear_pointer (&quiet_desk, test_desk_free);
   for (guint i = 0; i < G_N_ELEMENTS (logins); i++)
-    {
-      g_free (logins[i].cookie);
-      g_free (logins[i].csrf);
-    }
+    test_login_clear (&logins[i]);
   test_rm_rf (dir);
   g_free (dir);
 }
@@ -373,14 +269,16 @@ test_roles (void)
       if (g_str_has_suffix (path, "/acknowledge"))
         body = "{}";
       guint status = 0;
-      g_autofree char *anon = request (routes[i].method, path, NULL, FALSE, "application/json",
-                                       body, &status);
+      g_autofree char *anon = test_console_request (console, routes[i].method, path, NULL,
+                                                    TEST_CSRF_NONE, "application/json", body, 0,
+                                                    &status, NULL);
       (void) anon;   /* kept for its cleanup */
       g_assert_cmpuint (status, ==, 401);
       for (guint r = 0; r < G_N_ELEMENTS (roles); r++)
         {
-          g_autofree char *reply = request (routes[i].method, path, &logins[r], TRUE,
-                                            "application/json", body, &status);
+          g_autofree char *reply = test_console_request (console, routes[i].method, path, &logins[r],
+                                                         TEST_CSRF_RIGHT, "application/json", body,
+                                                         0, &status, NULL);
           guint expected = !(routes[i].allowed & BIT (r)) ? 403
                            : is_post || strstr (path, "999999") ? 404 : 200;
           if (status != expected)
@@ -388,8 +286,9 @@ test_roles (void)
                      status, expected, reply);
           if (is_post && (routes[i].allowed & BIT (r)))
             {
-              g_autofree char *no_csrf = request ("POST", path, &logins[r], FALSE,
-                                                  "application/json", body, &status);
+              g_autofree char *no_csrf = test_console_request (console, "POST", path, &logins[r],
+                                                               TEST_CSRF_NONE, "application/json",
+                                                               body, 0, &status, NULL);
               g_assert_cmpuint (status, ==, 403);
               g_assert_nonnull (strstr (no_csrf, "\"csrf\""));
             }
@@ -442,23 +341,26 @@ test_bad_input (void)
     {
       g_autofree char *path = with_id (cases[i].path, incident_id);
       guint status = 0;
-      g_autofree char *reply = request (cases[i].method, path, &logins[SECURITY], TRUE,
-                                        cases[i].type, cases[i].body, &status);
+      g_autofree char *reply = test_console_request (console, cases[i].method, path,
+                                                     &logins[SECURITY], TEST_CSRF_RIGHT,
+                                                     cases[i].type, cases[i].body, 0, &status,
+                                                     NULL);
       if (status != cases[i].status)
         g_error ("%s %s %s: %u (expected %u) %s", cases[i].method, path,
                  cases[i].body ? cases[i].body : "", status, cases[i].status, reply);
       /* An encoded '/' is refused by libsoup itself (400, no body). */
       if (*reply == '\0' && strstr (path, "%2f") != NULL)
         continue;
-      g_autoptr (JsonNode) node = parse (reply);
+      g_autoptr (JsonNode) node = test_json_parse (reply);
       g_assert_nonnull (json_object_get_string_member (json_node_get_object (node), "code"));
     }
   /* A body over 64 KiB is refused before it is read. */
   g_autofree char *big = g_strnfill (70 * 1024, 'a');
   g_autofree char *path = g_strdup_printf ("/api/incidents/%ld/notes", (long) incident_id);
   guint status = 0;
-  g_autofree char *reply = request ("POST", path, &logins[SECURITY], TRUE, "application/json",
-                                    big, &status);
+  g_autofree char *reply = test_console_request (console, "POST", path, &logins[SECURITY],
+                                                 TEST_CSRF_RIGHT, "application/json", big, 0,
+                                                 &status, NULL);
   (void) reply;   /* kept for its cleanup */
   g_assert_cmpuint (status, ==, 413);
 
@@ -488,12 +390,12 @@ test_acknowledge (void)
   g_autofree char *body = NULL;
   g_assert_false (desk_knows_acknowledged (NULL));
   /* A trainer may not. */
-  g_assert_cmpuint (post (path, &logins[TRAINER], TRUE, NULL, NULL), ==, 403);
+  g_assert_cmpuint (test_console_post (console, path, &logins[TRAINER], TRUE, NULL, NULL), ==, 403);
 
   gint64 clicked = g_get_real_time ();
-  guint status = post (path, &logins[SECURITY], TRUE, NULL, &body);
+  guint status = test_console_post (console, path, &logins[SECURITY], TRUE, NULL, &body);
   g_assert_cmpuint (status, ==, 200);
-  g_autoptr (JsonNode) node = parse (body);
+  g_autoptr (JsonNode) node = test_json_parse (body);
   JsonObject *o = json_object_get_object_member (json_node_get_object (node), "incident");
   g_assert_cmpstr (json_object_get_string_member (o, "status"), ==, "acknowledged");
   g_assert_cmpstr (json_object_get_string_member (o, "acknowledged_by"), ==, "security");
@@ -515,7 +417,7 @@ test_acknowledge (void)
   g_assert_cmpuint (count_audit ("acknowledged", target), ==, 1);
 
   /* Twice is refused and changes nothing. */
-  g_assert_cmpuint (post (path, &logins[ADMIN], TRUE, NULL, NULL), ==, 409);
+  g_assert_cmpuint (test_console_post (console, path, &logins[ADMIN], TRUE, NULL, NULL), ==, 409);
   g_assert_cmpint (test_panel_count (panel, sql), ==, 1);
   g_assert_cmpuint (count_audit ("acknowledged", target), ==, 1);
 }
@@ -528,24 +430,24 @@ test_resolve_and_notes (void)
   g_autofree char *detail = g_strdup_printf ("/api/incidents/%ld", (long) incident_id);
   g_autofree char *target = g_strdup_printf ("incident %ld", (long) incident_id);
 
-  g_assert_cmpuint (post (path, &logins[SECURITY], TRUE,
+  g_assert_cmpuint (test_console_post (console, path, &logins[SECURITY], TRUE,
                           "{\"category\":\"threat\",\"note\":\"민원인이 소리를 지름; 퇴장\"}", NULL),
                     ==, 200);
   g_autoptr (JsonNode) ev = wait_event ("resolved", 5, NULL);
   g_assert_cmpstr (json_object_get_string_member (json_node_get_object (ev), "category"), ==,
                    "threat");
-  g_assert_cmpuint (post (path, &logins[SECURITY], TRUE, "{\"category\":\"other\"}", NULL), ==,
-                    409);
+  g_assert_cmpuint (test_console_post (console, path, &logins[SECURITY], TRUE,
+                                       "{\"category\":\"other\"}", NULL), ==, 409);
   g_assert_cmpuint (count_audit ("resolved", target), ==, 1);
 
-  g_assert_cmpuint (post (notes, &logins[SECURITY], TRUE, "{\"note\":\"CCTV 확인함\"}", NULL), ==,
-                    200);
-  g_assert_cmpuint (post (notes, &logins[ADMIN], TRUE, "{\"category\":\"verbal-abuse\"}", NULL),
-                    ==, 200);
+  g_assert_cmpuint (test_console_post (console, notes, &logins[SECURITY], TRUE,
+                                       "{\"note\":\"CCTV 확인함\"}", NULL), ==, 200);
+  g_assert_cmpuint (test_console_post (console, notes, &logins[ADMIN], TRUE,
+                                       "{\"category\":\"verbal-abuse\"}", NULL), ==, 200);
   g_assert_cmpuint (count_audit ("incident-annotated", target), ==, 2);
 
   guint viewed = count_audit ("incident-viewed", target);
-  g_autoptr (JsonNode) node = get_ok (detail, &logins[SECURITY]);
+  g_autoptr (JsonNode) node = test_console_get_ok (console, detail, &logins[SECURITY]);
   g_assert_cmpuint (count_audit ("incident-viewed", target), ==, viewed + 1);
   JsonObject *o = json_node_get_object (node);
   JsonObject *inc = json_object_get_object_member (o, "incident");
@@ -587,11 +489,13 @@ test_playback (void)
   guint before = count_audit ("playback", target);
   for (int r = TRAINER; r <= AUDITOR; r += 2)   /* trainer, auditor */
     {
-      g_autofree char *no = request ("GET", path, &logins[r], FALSE, NULL, NULL, &status);
+      g_autofree char *no = test_console_request (console, "GET", path, &logins[r], TEST_CSRF_NONE,
+                                                  NULL, NULL, 0, &status, NULL);
       (void) no;   /* kept for its cleanup */
       g_assert_cmpuint (status, ==, 403);
     }
-  g_autofree char *anon = request ("GET", path, NULL, FALSE, NULL, NULL, &status);
+  g_autofree char *anon = test_console_request (console, "GET", path, NULL, TEST_CSRF_NONE, NULL,
+                                                NULL, 0, &status, NULL);
   (void) anon;   /* kept for its cleanup */
   g_assert_cmpuint (status, ==, 401);
   g_assert_cmpuint (count_audit ("playback", target), ==, before);
@@ -602,7 +506,7 @@ test_playback (void)
   soup_message_headers_replace (soup_message_get_request_headers (msg), "Cookie",
                                 logins[SECURITY].cookie);
   g_autoptr (GError) error = NULL;
-  g_autoptr (GBytes) media = soup_session_send_and_read (http, msg, NULL, &error);
+  g_autoptr (GBytes) media = soup_session_send_and_read (console->http, msg, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
   g_assert_cmpstr (soup_message_headers_get_content_type (soup_message_get_response_headers (msg),
@@ -625,7 +529,8 @@ test_playback (void)
   for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
     {
       g_autofree char *p = with_id (bad[i].path, incident_id);
-      g_autofree char *reply = request ("GET", p, &logins[SECURITY], FALSE, NULL, NULL, &status);
+      g_autofree char *reply = test_console_request (console, "GET", p, &logins[SECURITY],
+                                                     TEST_CSRF_NONE, NULL, NULL, 0, &status, NULL);
       if (status != bad[i].status)
         g_error ("GET %s: %u, expected %u: %s", p, status, bad[i].status, reply);
     }
@@ -715,17 +620,20 @@ test_export (void)
   guint before = count_audit ("export", target);
   for (int r = TRAINER; r <= AUDITOR; r += 2)
     {
-      g_autofree char *no = request ("GET", path, &logins[r], FALSE, NULL, NULL, &status);
+      g_autofree char *no = test_console_request (console, "GET", path, &logins[r], TEST_CSRF_NONE,
+                                                  NULL, NULL, 0, &status, NULL);
       (void) no;   /* kept for its cleanup */
       g_assert_cmpuint (status, ==, 403);
     }
   g_autofree char *bad_path = g_strdup_printf ("/api/incidents/%ld/export?media=yes",
                                                (long) incident_id);
-  g_autofree char *bad = request ("GET", bad_path, &logins[SECURITY], FALSE, NULL, NULL, &status);
+  g_autofree char *bad = test_console_request (console, "GET", bad_path, &logins[SECURITY],
+                                               TEST_CSRF_NONE, NULL, NULL, 0, &status, NULL);
   (void) bad;   /* kept for its cleanup */
   g_assert_cmpuint (status, ==, 400);
-  g_autofree char *none = request ("GET", "/api/incidents/999999/export", &logins[SECURITY], FALSE,
-                                   NULL, NULL, &status);
+  g_autofree char *none = test_console_request (console, "GET", "/api/incidents/999999/export",
+                                                &logins[SECURITY], TEST_CSRF_NONE, NULL, NULL, 0,
+                                                &status, NULL);
   (void) none;   /* kept for its cleanup */
   g_assert_cmpuint (status, ==, 404);
   g_assert_cmpuint (count_audit ("export", target), ==, before);
@@ -735,7 +643,7 @@ test_export (void)
   soup_message_headers_replace (soup_message_get_request_headers (msg), "Cookie",
                                 logins[SECURITY].cookie);
   g_autoptr (GError) error = NULL;
-  g_autoptr (GBytes) tar = soup_session_send_and_read (http, msg, NULL, &error);
+  g_autoptr (GBytes) tar = soup_session_send_and_read (console->http, msg, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
   g_assert_nonnull (strstr (soup_message_headers_get_one (soup_message_get_response_headers (msg),
@@ -746,7 +654,8 @@ test_export (void)
   g_assert_cmpint (soup_message_headers_get_content_length (
                      soup_message_get_response_headers (msg)), ==, g_bytes_get_size (tar));
   {
-    g_autoptr (JsonNode) audit = get_ok ("/api/audit?limit=1", &logins[AUDITOR]);
+    g_autoptr (JsonNode) audit = test_console_get_ok (console, "/api/audit?limit=1",
+                                                      &logins[AUDITOR]);
     JsonObject *entry = json_array_get_object_element (
       json_object_get_array_member (json_node_get_object (audit), "entries"), 0);
     g_assert_cmpstr (json_object_get_string_member (entry, "action"), ==, "export");
@@ -816,7 +725,7 @@ static guint
 n_listed (const char *query)
 {
   g_autofree char *path = g_strconcat ("/api/incidents", query, NULL);
-  g_autoptr (JsonNode) node = get_ok (path, &logins[TRAINER]);
+  g_autoptr (JsonNode) node = test_console_get_ok (console, path, &logins[TRAINER]);
   return json_array_get_length (json_object_get_array_member (json_node_get_object (node),
                                                               "incidents"));
 }
@@ -877,7 +786,7 @@ test_devices_and_offline (void)
   g_assert_cmpint (late, >=, OFFLINE_AFTER_S * G_USEC_PER_SEC);
   g_assert_cmpint (late, <, (OFFLINE_AFTER_S + 4) * G_USEC_PER_SEC);
 
-  g_autoptr (JsonNode) node = get_ok ("/api/devices", &logins[SECURITY]);
+  g_autoptr (JsonNode) node = test_console_get_ok (console, "/api/devices", &logins[SECURITY]);
   JsonArray *devices = json_object_get_array_member (json_node_get_object (node), "devices");
   JsonObject *board = find_device (devices, "dev-1");
   JsonObject *spare = find_device (devices, "desk-1-spare");

@@ -16,6 +16,7 @@
 
 #include "db.h"
 #include "outbox.h"
+#include "test-console.h"
 #include "upload-helpers.h"
 
 #define PASSWORD "drill-test-password-1"
@@ -23,117 +24,12 @@
 static const char *const roles[] = { "security", "trainer", "admin", "auditor" };
 enum { SECURITY, TRAINER, ADMIN, AUDITOR };
 
-typedef struct {
-  char *cookie;
-  char *csrf;
-} Login;
-
 static char *dir;
 static TestPanel *panel;
 static TestDesk *desk1, *desk2;
 static GSubprocess *uploader1, *uploader2;
-static SoupSession *http;
-static Login logins[4];
-
-/* ---- HTTP ------------------------------------------------------------- */
-
-static char *
-request (const char *method, const char *path, Login *login, gboolean csrf, const char *body,
-         guint *out_status)
-{
-  g_autofree char *url = g_strconcat (panel->url, path, NULL);
-  g_autoptr (SoupMessage) msg = soup_message_new (method, url);
-  g_autoptr (GError) error = NULL;
-  g_assert_nonnull (msg);
-  SoupMessageHeaders *h = soup_message_get_request_headers (msg);
-  if (login != NULL)
-    soup_message_headers_replace (h, "Cookie", login->cookie);
-  if (login != NULL && csrf)
-    soup_message_headers_replace (h, "X-CSRF-Token", login->csrf);
-  if (body != NULL)
-    {
-      g_autoptr (GBytes) bytes = g_bytes_new (body, strlen (body));
-      soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
-    }
-  g_autoptr (GBytes) reply = soup_session_send_and_read (http, msg, NULL, &error);
-  g_assert_no_error (error);
-  *out_status = soup_message_get_status (msg);
-  return g_strndup (g_bytes_get_data (reply, NULL), g_bytes_get_size (reply));
-}
-
-static JsonNode *
-parse (const char *text)
-{
-  g_autoptr (GError) error = NULL;
-  JsonNode *node = json_from_string (text, &error);
-  g_assert_no_error (error);
-  g_assert_nonnull (node);
-  return node;
-}
-
-static JsonNode *
-get_ok (const char *path, Login *login)
-{
-  guint status = 0;
-  g_autofree char *body = request ("GET", path, login, FALSE, NULL, &status);
-  if (status != 200)
-    g_error ("GET %s: %u %s", path, status, body);
-  return parse (body);
-}
-
-/* POST with the CSRF token; the answer's status, its body in *out_body. */
-static guint
-post (const char *path, Login *login, const char *body, char **out_body)
-{
-  guint status = 0;
-  g_autofree char *reply = request ("POST", path, login, TRUE, body, &status);
-  if (out_body != NULL)
-    *out_body = g_steal_pointer (&reply);
-  return status;
-}
-
-static JsonNode *
-post_ok (const char *path, Login *login, const char *body, guint want)
-{
-  g_autofree char *reply = NULL;
-  guint status = post (path, login, body, &reply);
-  if (status != want)
-    g_error ("POST %s: %u %s (wanted %u)", path, status, reply, want);
-  return parse (reply);
-}
-
-/* POST expecting a refusal: the status and a piece of the error text. */
-static void
-refused (const char *path, Login *login, const char *body, guint want, const char *says)
-{
-  g_autofree char *reply = NULL;
-  guint status = post (path, login, body, &reply);
-  if (status != want || (says != NULL && strstr (reply, says) == NULL))
-    g_error ("POST %s %s: %u %s (wanted %u with \"%s\")", path, body, status, reply, want,
-             says);
-}
-
-static void
-login (int role)
-{
-  g_autofree char *json = g_strdup_printf ("{\"user\":\"%s\",\"password\":\"%s\"}", roles[role],
-                                           PASSWORD);
-  g_autofree char *url = g_strconcat (panel->url, "/api/login", NULL);
-  g_autoptr (SoupMessage) msg = soup_message_new ("POST", url);
-  g_autoptr (GBytes) bytes = g_bytes_new (json, strlen (json));
-  g_autoptr (GError) error = NULL;
-  soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
-  g_autoptr (GBytes) reply = soup_session_send_and_read (http, msg, NULL, &error);
-  g_assert_no_error (error);
-  g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
-  const char *cookie = soup_message_headers_get_one (soup_message_get_response_headers (msg),
-                                                     "Set-Cookie");
-  g_autofree char *text = g_strndup (g_bytes_get_data (reply, NULL), g_bytes_get_size (reply));
-  g_autoptr (JsonNode) node = parse (text);
-  logins[role].cookie = g_strndup (cookie, strcspn (cookie, ";"));
-  logins[role].csrf = g_strdup (json_object_get_string_member (json_node_get_object (node),
-                                                               "csrf_token"));
-}
+static TestConsole *console;
+static TestLogin logins[4];
 
 static gint64
 panel_int (const char *sql)
@@ -152,24 +48,6 @@ count_audit (const char *action)
 /* ---- set-up ----------------------------------------------------------- */
 
 static void
-add_user (const char *role)
-{
-  g_autofree char *ctl = test_build_path ("ansimctl/ansimctl");
-  const char *argv[] = { ctl, "user", "add", role, "--role", role, "--password-stdin",
-                         "--config", panel->conf, NULL };
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GSubprocess) p = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDIN_PIPE |
-                                                 G_SUBPROCESS_FLAGS_STDOUT_PIPE |
-                                                 G_SUBPROCESS_FLAGS_STDERR_MERGE, &error);
-  g_assert_no_error (error);
-  g_autofree char *out = NULL;
-  g_subprocess_communicate_utf8 (p, PASSWORD "\n", NULL, &out, NULL, &error);
-  g_assert_no_error (error);
-  if (g_subprocess_get_exit_status (p) != 0)
-    g_error ("ansimctl user add %s: %s", role, out);
-}
-
-static void
 set_up (void)
 {
   g_autoptr (GError) error = NULL;
@@ -182,21 +60,21 @@ set_up (void)
   desk2 = test_desk_new_at (d2, "dev-2", "desk-2", "민원실 2번 창구");
   panel = test_panel_new (pd, NULL);
   for (guint i = 0; i < G_N_ELEMENTS (roles); i++)
-    add_user (roles[i]);
+    test_add_user (panel->conf, roles[i], roles[i], PASSWORD);
   test_panel_start (panel);
   test_panel_enroll (panel, desk1, "dev-1");
   test_panel_enroll (panel, desk2, "dev-2");
   uploader1 = test_uploader_start (desk1, panel->url, NULL);
   uploader2 = test_uploader_start (desk2, panel->url, NULL);
-  http = soup_session_new_with_options ("timeout", 10, NULL);
+  console = test_console_new (panel->url, NULL, 10);
   for (guint i = 0; i < G_N_ELEMENTS (roles); i++)
-    login (i);
+    test_console_login (console, roles[i], PASSWORD, &logins[i]);
 }
 
 static void
 tear_down (void)
 {
-  g_clear_object (&http);
+  g_clear_pointer (&console, test_console_free);
   test_process_stop (uploader1, SIGTERM);
   test_process_stop (uploader2, SIGTERM);
   g_clear_object (&uploader1);
@@ -205,10 +83,7 @@ tear_down (void)
   g_clear_pointer (&desk1, test_desk_free);
   g_clear_pointer (&desk2, test_desk_free);
   for (guint i = 0; i < G_N_ELEMENTS (logins); i++)
-    {
-      g_free (logins[i].cookie);
-      g_free (logins[i].csrf);
-    }
+    test_login_clear (&logins[i]);
   test_rm_rf (dir);
   g_free (dir);
 }
@@ -265,7 +140,8 @@ arm (const char *desks_json, gint64 start, gint64 end)
                                            ",\"end_us\":%" G_GINT64_FORMAT
                                            ",\"note\":\"Q4 scenario: verbal abuse\"}",
                                            desks_json, start, end);
-  g_autoptr (JsonNode) node = post_ok ("/api/drills", &logins[TRAINER], body, 201);
+  g_autoptr (JsonNode) node = test_console_post_ok (console, "/api/drills", &logins[TRAINER], body,
+                                                    201);
   JsonObject *drill = json_object_get_object_member (json_node_get_object (node), "drill");
   g_assert_cmpstr (json_object_get_string_member (drill, "armed_by"), ==, "trainer");
   return json_object_get_int_member (drill, "id");
@@ -302,53 +178,64 @@ test_refusals (void)
   guint audit_before = panel_int ("SELECT count(*) FROM audit_log");
   guint status = 0;
 
-  refused ("/api/drills", &logins[SECURITY], good, 403, "forbidden");
-  refused ("/api/drills", &logins[AUDITOR], good, 403, "forbidden");
-  refused ("/api/drills", NULL, good, 401, "not-logged-in");
+  test_console_refused (console, "/api/drills", &logins[SECURITY], good, 403, "forbidden");
+  test_console_refused (console, "/api/drills", &logins[AUDITOR], good, 403, "forbidden");
+  test_console_refused (console, "/api/drills", NULL, good, 401, "not-logged-in");
   {
-    g_autofree char *reply = request ("POST", "/api/drills", &logins[TRAINER], FALSE, good,
-                                      &status);
+    g_autofree char *reply = test_console_request (console, "POST", "/api/drills", &logins[TRAINER],
+                                                   TEST_CSRF_NONE, "application/json", good, 0,
+                                                   &status, NULL);
     g_assert_cmpuint (status, ==, 403);
     g_assert_nonnull (strstr (reply, "csrf"));
   }
   /* Security must not learn in advance that a drill is armed. */
-  g_free (request ("GET", "/api/drills", &logins[SECURITY], FALSE, NULL, &status));
+  g_free (test_console_request (console, "GET", "/api/drills", &logins[SECURITY], TEST_CSRF_NONE,
+                                "application/json", NULL, 0, &status, NULL));
   g_assert_cmpuint (status, ==, 403);
-  g_free (request ("GET", "/api/reports", &logins[SECURITY], FALSE, NULL, &status));
+  g_free (test_console_request (console, "GET", "/api/reports", &logins[SECURITY], TEST_CSRF_NONE,
+                                "application/json", NULL, 0, &status, NULL));
   g_assert_cmpuint (status, ==, 403);
   /* The auditor reads. */
-  g_autoptr (JsonNode) list = get_ok ("/api/drills", &logins[AUDITOR]);
+  g_autoptr (JsonNode) list = test_console_get_ok (console, "/api/drills", &logins[AUDITOR]);
   g_assert_cmpuint (json_array_get_length (json_object_get_array_member (
     json_node_get_object (list), "drills")), ==, 0);
-  g_autoptr (JsonNode) rep = get_ok ("/api/reports?kind=drill", &logins[AUDITOR]);
+  g_autoptr (JsonNode) rep = test_console_get_ok (console, "/api/reports?kind=drill",
+                                                  &logins[AUDITOR]);
   (void) rep;
 
   g_autofree char *backwards = g_strdup_printf ("{\"desks\":[\"desk-1\"],\"start_us\":%"
                                                 G_GINT64_FORMAT ",\"end_us\":%" G_GINT64_FORMAT
                                                 "}", now + 600 * G_USEC_PER_SEC, now);
-  refused ("/api/drills", &logins[TRAINER], backwards, 400, "end (end_us) must be after");
+  test_console_refused (console, "/api/drills", &logins[TRAINER], backwards, 400,
+                        "end (end_us) must be after");
   g_autofree char *unknown = g_strdup_printf ("{\"desks\":[\"desk-1\",\"desk-9\"],\"start_us\":%"
                                               G_GINT64_FORMAT ",\"end_us\":%" G_GINT64_FORMAT "}",
                                               now, now + 600 * G_USEC_PER_SEC);
-  refused ("/api/drills", &logins[TRAINER], unknown, 400, "unknown desk \\\"desk-9\\\"");
+  test_console_refused (console, "/api/drills", &logins[TRAINER], unknown, 400,
+                        "unknown desk \\\"desk-9\\\"");
   g_autofree char *past = g_strdup_printf ("{\"desks\":[\"desk-1\"],\"start_us\":%" G_GINT64_FORMAT
                                            ",\"end_us\":%" G_GINT64_FORMAT "}",
                                            now - G_GINT64_CONSTANT (7200000000), now - G_GINT64_CONSTANT (3600000000));
-  refused ("/api/drills", &logins[TRAINER], past, 400, "already ended");
-  refused ("/api/drills", &logins[TRAINER], "{\"desks\":[],\"start_us\":1,\"end_us\":2}", 400,
-           "desks must be");
-  refused ("/api/drills", &logins[TRAINER], "{\"desks\":[\"desk-1\"],\"start_us\":\"soon\","
-           "\"end_us\":2}", 400, "start_us must be");
-  refused ("/api/drills", &logins[TRAINER], "{\"desks\":[\"desk-1\"],\"start_us\":1,"
-           "\"end_us\":2,\"loud\":true}", 400, "unknown member");
-  refused ("/api/drills", &logins[TRAINER], "[", 400, "not a JSON object");
-  refused ("/api/drills/1/end", &logins[TRAINER], NULL, 404, "no such drill");
-  refused ("/api/drills/x/end", &logins[TRAINER], NULL, 400, "drill id");
-  refused ("/api/drills/schedule", &logins[TRAINER], "{\"every_days\":0}", 400, "every_days");
-  refused ("/api/drills/schedule", &logins[TRAINER], "{\"desk\":\"desk-9\",\"every_days\":30}",
-           400, "unknown desk");
-  refused ("/api/drills/schedule", &logins[SECURITY], "{\"every_days\":30}", 403, "forbidden");
-  g_free (request ("GET", "/api/reports?kind=maybe", &logins[TRAINER], FALSE, NULL, &status));
+  test_console_refused (console, "/api/drills", &logins[TRAINER], past, 400, "already ended");
+  test_console_refused (console, "/api/drills", &logins[TRAINER],
+                        "{\"desks\":[],\"start_us\":1,\"end_us\":2}", 400, "desks must be");
+  test_console_refused (console, "/api/drills", &logins[TRAINER],
+                        "{\"desks\":[\"desk-1\"],\"start_us\":\"soon\",\"end_us\":2}", 400,
+                        "start_us must be");
+  test_console_refused (console, "/api/drills", &logins[TRAINER],
+                        "{\"desks\":[\"desk-1\"],\"start_us\":1,\"end_us\":2,\"loud\":true}", 400,
+                        "unknown member");
+  test_console_refused (console, "/api/drills", &logins[TRAINER], "[", 400, "not a JSON object");
+  test_console_refused (console, "/api/drills/1/end", &logins[TRAINER], NULL, 404, "no such drill");
+  test_console_refused (console, "/api/drills/x/end", &logins[TRAINER], NULL, 400, "drill id");
+  test_console_refused (console, "/api/drills/schedule", &logins[TRAINER], "{\"every_days\":0}", 400,
+                        "every_days");
+  test_console_refused (console, "/api/drills/schedule", &logins[TRAINER],
+                        "{\"desk\":\"desk-9\",\"every_days\":30}", 400, "unknown desk");
+  test_console_refused (console, "/api/drills/schedule", &logins[SECURITY], "{\"every_days\":30}",
+                        403, "forbidden");
+  g_free (test_console_request (console, "GET", "/api/reports?kind=maybe", &logins[TRAINER],
+                                TEST_CSRF_NONE, "application/json", NULL, 0, &status, NULL));
   g_assert_cmpuint (status, ==, 400);
 
   /* Every route that changes something: no session 401, no CSRF token
@@ -360,17 +247,24 @@ test_refusals (void)
                                         "/api/incidents/1/not-a-drill", NULL };
   for (guint i = 0; writes[i] != NULL; i++)
     {
-      g_autofree char *a = request ("POST", writes[i], NULL, FALSE, "{}", &status);
+      g_autofree char *a = test_console_request (console, "POST", writes[i], NULL, TEST_CSRF_NONE,
+                                                 "application/json", "{}", 0, &status, NULL);
       (void) a;
       g_assert_cmpuint (status, ==, 401);
-      g_autofree char *b = request ("POST", writes[i], &logins[ADMIN], FALSE, "{}", &status);
+      g_autofree char *b = test_console_request (console, "POST", writes[i], &logins[ADMIN],
+                                                 TEST_CSRF_NONE, "application/json", "{}", 0,
+                                                 &status, NULL);
       g_assert_cmpuint (status, ==, 403);
       g_assert_nonnull (strstr (b, "csrf"));
-      g_autofree char *c = request ("POST", writes[i], &logins[AUDITOR], TRUE, "{}", &status);
+      g_autofree char *c = test_console_request (console, "POST", writes[i], &logins[AUDITOR],
+                                                 TEST_CSRF_RIGHT, "application/json", "{}", 0,
+                                                 &status, NULL);
       g_assert_cmpuint (status, ==, 403);
       g_assert_nonnull (strstr (c, "forbidden"));
       g_autofree char *big = g_strnfill (70 * 1024, ' ');
-      g_autofree char *d = request ("POST", writes[i], &logins[ADMIN], TRUE, big, &status);
+      g_autofree char *d = test_console_request (console, "POST", writes[i], &logins[ADMIN],
+                                                 TEST_CSRF_RIGHT, "application/json", big, 0,
+                                                 &status, NULL);
       (void) d;
       g_assert_cmpuint (status, ==, 413);
     }
@@ -380,11 +274,14 @@ test_refusals (void)
                                      "/api/drillsx", NULL };
   for (guint i = 0; odd[i] != NULL; i++)
     {
-      g_autofree char *reply = request ("POST", odd[i], &logins[TRAINER], TRUE, "{}", &status);
+      g_autofree char *reply = test_console_request (console, "POST", odd[i], &logins[TRAINER],
+                                                     TEST_CSRF_RIGHT, "application/json", "{}", 0,
+                                                     &status, NULL);
       if (status != 400 && status != 404)
         g_error ("POST %s: %u %s", odd[i], status, reply);
     }
-  g_free (request ("PUT", "/api/drills", &logins[TRAINER], TRUE, "{}", &status));
+  g_free (test_console_request (console, "PUT", "/api/drills", &logins[TRAINER], TEST_CSRF_RIGHT,
+                                "application/json", "{}", 0, &status, NULL));
   g_assert_cmpuint (status, ==, 405);
 
   g_assert_cmpint (panel_int ("SELECT count(*) FROM drills"), ==, 0);
@@ -406,15 +303,18 @@ test_full_drill (void)
   g_assert_cmpint (panel_int ("SELECT window_start_us - armed_at_us FROM drills"), ==, 0);
   g_autofree char *arrival_path = g_strdup_printf ("/api/drills/%" G_GINT64_FORMAT "/arrival",
                                                    drill);
-  refused (arrival_path, &logins[TRAINER], "{\"desk\":\"desk-1\"}", 409, "nobody has pressed");
-  refused (arrival_path, &logins[TRAINER], "{\"desk\":\"desk-2\"}", 400, "not part of drill");
-  refused (arrival_path, &logins[TRAINER], "{}", 400, "desk (the desk");
+  test_console_refused (console, arrival_path, &logins[TRAINER], "{\"desk\":\"desk-1\"}", 409,
+                        "nobody has pressed");
+  test_console_refused (console, arrival_path, &logins[TRAINER], "{\"desk\":\"desk-2\"}", 400,
+                        "not part of drill");
+  test_console_refused (console, arrival_path, &logins[TRAINER], "{}", 400, "desk (the desk");
   /* A second drill overlapping on the same desk would be ambiguous. */
   {
     g_autofree char *body = g_strdup_printf ("{\"desks\":[\"desk-1\"],\"start_us\":%"
                                              G_GINT64_FORMAT ",\"end_us\":%" G_GINT64_FORMAT "}",
                                              now, now + 60 * G_USEC_PER_SEC);
-    refused ("/api/drills", &logins[TRAINER], body, 409, "already armed by drill");
+    test_console_refused (console, "/api/drills", &logins[TRAINER], body, 409,
+                          "already armed by drill");
   }
 
   /* A real press at another desk during the window stays real. */
@@ -422,7 +322,7 @@ test_full_drill (void)
   TestIncident *real = press (desk2, &real_id);
   g_autofree char *real_path = g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT, real_id);
   {
-    g_autoptr (JsonNode) node = get_ok (real_path, &logins[SECURITY]);
+    g_autoptr (JsonNode) node = test_console_get_ok (console, real_path, &logins[SECURITY]);
     JsonObject *inc = json_object_get_object_member (json_node_get_object (node), "incident");
     g_assert_false (json_object_get_boolean_member (inc, "is_drill"));
     g_assert_cmpstr (json_object_get_string_member (inc, "desk_id"), ==, "desk-2");
@@ -435,7 +335,7 @@ test_full_drill (void)
   gint64 t_alerted = g_get_real_time ();
   g_autofree char *path = g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT, id);
   {
-    g_autoptr (JsonNode) node = get_ok (path, &logins[SECURITY]);
+    g_autoptr (JsonNode) node = test_console_get_ok (console, path, &logins[SECURITY]);
     JsonObject *inc = json_object_get_object_member (json_node_get_object (node), "incident");
     g_assert_true (json_object_get_boolean_member (inc, "is_drill"));
     /* the timeline says why */
@@ -448,12 +348,14 @@ test_full_drill (void)
   }
   /* The list filters drills from real incidents. */
   {
-    g_autoptr (JsonNode) drills = get_ok ("/api/incidents?drill=1", &logins[SECURITY]);
+    g_autoptr (JsonNode) drills = test_console_get_ok (console, "/api/incidents?drill=1",
+                                                       &logins[SECURITY]);
     JsonArray *a = json_object_get_array_member (json_node_get_object (drills), "incidents");
     g_assert_cmpuint (json_array_get_length (a), ==, 1);
     g_assert_cmpint (json_object_get_int_member (json_array_get_object_element (a, 0), "id"), ==,
                      id);
-    g_autoptr (JsonNode) reals = get_ok ("/api/incidents?drill=0", &logins[SECURITY]);
+    g_autoptr (JsonNode) reals = test_console_get_ok (console, "/api/incidents?drill=0",
+                                                      &logins[SECURITY]);
     a = json_object_get_array_member (json_node_get_object (reals), "incidents");
     g_assert_cmpuint (json_array_get_length (a), ==, 1);
     g_assert_cmpint (json_object_get_int_member (json_array_get_object_element (a, 0), "id"), ==,
@@ -464,44 +366,50 @@ test_full_drill (void)
    * first counts. The trainer's console is not security's response. */
   g_autofree char *shown_path = g_strdup_printf ("%s/shown", path);
   gint64 t_shown0 = g_get_real_time ();
-  g_autoptr (JsonNode) shown = post_ok (shown_path, &logins[SECURITY], NULL, 200);
+  g_autoptr (JsonNode) shown = test_console_post_ok (console, shown_path, &logins[SECURITY], NULL,
+                                                     200);
   gint64 t_shown1 = g_get_real_time ();
   g_assert_true (json_object_get_boolean_member (json_node_get_object (shown), "first"));
-  g_autoptr (JsonNode) shown2 = post_ok (shown_path, &logins[ADMIN], NULL, 200);
+  g_autoptr (JsonNode) shown2 = test_console_post_ok (console, shown_path, &logins[ADMIN], NULL,
+                                                      200);
   g_assert_false (json_object_get_boolean_member (json_node_get_object (shown2), "first"));
   g_assert_cmpstr (json_object_get_string_member (json_node_get_object (shown2), "shown_by"), ==,
                    "security");
-  refused (shown_path, &logins[TRAINER], NULL, 403, "forbidden");
+  test_console_refused (console, shown_path, &logins[TRAINER], NULL, 403, "forbidden");
 
   g_autofree char *ack_path = g_strdup_printf ("%s/acknowledge", path);
   gint64 t_ack0 = g_get_real_time ();
-  g_autoptr (JsonNode) acked = post_ok (ack_path, &logins[SECURITY], NULL, 200);
+  g_autoptr (JsonNode) acked = test_console_post_ok (console, ack_path, &logins[SECURITY], NULL,
+                                                     200);
   (void) acked;
   gint64 t_ack1 = g_get_real_time ();
   /* The same path as a real press: the desk's "help is coming" light. */
   g_assert_true (test_wait_until (desk_acknowledged, incident, 15));
 
   gint64 t_arr0 = g_get_real_time ();
-  g_autoptr (JsonNode) arrived = post_ok (arrival_path, &logins[TRAINER], "{\"desk\":\"desk-1\"}",
-                                          200);
+  g_autoptr (JsonNode) arrived = test_console_post_ok (console, arrival_path, &logins[TRAINER],
+                                                       "{\"desk\":\"desk-1\"}", 200);
   (void) arrived;
   gint64 t_arr1 = g_get_real_time ();
-  refused (arrival_path, &logins[TRAINER], "{\"desk\":\"desk-1\"}", 409, "already recorded");
-  refused (arrival_path, &logins[SECURITY], "{\"desk\":\"desk-1\"}", 403, "forbidden");
+  test_console_refused (console, arrival_path, &logins[TRAINER], "{\"desk\":\"desk-1\"}", 409,
+                        "already recorded");
+  test_console_refused (console, arrival_path, &logins[SECURITY], "{\"desk\":\"desk-1\"}", 403,
+                        "forbidden");
 
   g_autofree char *resolve_path = g_strdup_printf ("%s/resolve", path);
   gint64 t_res0 = g_get_real_time ();
-  g_autoptr (JsonNode) resolved = post_ok (resolve_path, &logins[SECURITY],
+  g_autoptr (JsonNode) resolved = test_console_post_ok (console, resolve_path, &logins[SECURITY],
                                            "{\"category\":\"drill\",\"note\":\"drill ok\"}", 200);
   (void) resolved;
   gint64 t_res1 = g_get_real_time ();
 
   g_autofree char *end_path = g_strdup_printf ("/api/drills/%" G_GINT64_FORMAT "/end", drill);
-  refused (end_path, &logins[AUDITOR], NULL, 403, "forbidden");
-  g_autoptr (JsonNode) ended = post_ok (end_path, &logins[TRAINER], NULL, 200);
+  test_console_refused (console, end_path, &logins[AUDITOR], NULL, 403, "forbidden");
+  g_autoptr (JsonNode) ended = test_console_post_ok (console, end_path, &logins[TRAINER], NULL,
+                                                     200);
   g_assert_cmpstr (json_object_get_string_member (json_object_get_object_member (
     json_node_get_object (ended), "drill"), "state"), ==, "ended");
-  refused (end_path, &logins[TRAINER], NULL, 409, "already ended");
+  test_console_refused (console, end_path, &logins[TRAINER], NULL, 409, "already ended");
 
   /* Each drill action is one audit entry. */
   g_assert_cmpuint (count_audit ("drill-armed"), ==, 1);
@@ -532,7 +440,7 @@ test_full_drill (void)
   g_assert_cmpint (resolved_at, <=, t_res1);
 
   g_autofree char *drill_path = g_strdup_printf ("/api/drills/%" G_GINT64_FORMAT, drill);
-  g_autoptr (JsonNode) report = get_ok (drill_path, &logins[AUDITOR]);
+  g_autoptr (JsonNode) report = test_console_get_ok (console, drill_path, &logins[AUDITOR]);
   JsonArray *rows = json_object_get_array_member (json_node_get_object (report), "report");
   g_assert_cmpuint (json_array_get_length (rows), ==, 1);
   JsonObject *row = json_array_get_object_element (rows, 0);
@@ -553,7 +461,8 @@ test_full_drill (void)
                   (arrived_at - pressed) / 1e6, (resolved_at - pressed) / 1e6);
 
   /* Trends: one drill at desk-1; the real incident only in kind=real. */
-  g_autoptr (JsonNode) trends = get_ok ("/api/reports?kind=drill", &logins[TRAINER]);
+  g_autoptr (JsonNode) trends = test_console_get_ok (console, "/api/reports?kind=drill",
+                                                     &logins[TRAINER]);
   JsonObject *t = json_object_get_object_member (json_node_get_object (trends), "trends");
   JsonArray *by_desk = json_object_get_array_member (t, "desk");
   g_assert_cmpuint (json_array_get_length (by_desk), ==, 1);
@@ -564,7 +473,8 @@ test_full_drill (void)
                    acked_at - pressed);
   g_assert_cmpuint (json_array_get_length (json_object_get_array_member (t, "site")), ==, 1);
   g_assert_cmpuint (json_array_get_length (json_object_get_array_member (t, "month")), ==, 1);
-  g_autoptr (JsonNode) reals = get_ok ("/api/reports?kind=real", &logins[TRAINER]);
+  g_autoptr (JsonNode) reals = test_console_get_ok (console, "/api/reports?kind=real",
+                                                    &logins[TRAINER]);
   JsonArray *real_rows = json_object_get_array_member (json_node_get_object (reals), "rows");
   g_assert_cmpuint (json_array_get_length (real_rows), ==, 1);
   g_assert_cmpint (figure (json_array_get_object_element (real_rows, 0), "incident_id"), ==,
@@ -574,8 +484,9 @@ test_full_drill (void)
 
   /* CSV: the same figures in seconds, and the export is audited. */
   guint status = 0;
-  g_autofree char *csv = request ("GET", "/api/reports/export?kind=drill", &logins[TRAINER], FALSE,
-                                  NULL, &status);
+  g_autofree char *csv = test_console_request (console, "GET", "/api/reports/export?kind=drill",
+                                               &logins[TRAINER], TEST_CSRF_NONE, "application/json",
+                                               NULL, 0, &status, NULL);
   g_assert_cmpuint (status, ==, 200);
   g_auto (GStrv) lines = g_strsplit (csv, "\r\n", -1);
   g_assert_cmpuint (g_strv_length (lines), ==, 3);  /* header, one row, "" */
@@ -604,7 +515,7 @@ test_full_drill (void)
       soup_message_headers_replace (soup_message_get_request_headers (msg), "Cookie",
                                     logins[SECURITY].cookie);
       g_clear_pointer (&tar, g_bytes_unref);
-      tar = soup_session_send_and_read (http, msg, NULL, &error);
+      tar = soup_session_send_and_read (console->http, msg, NULL, &error);
       g_assert_no_error (error);
       status = soup_message_get_status (msg);
       if (status == 200 || g_get_monotonic_time () > end)
@@ -648,7 +559,7 @@ test_several_desks (void)
   g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_ROW);
   g_assert_cmpstr ((const char *) sqlite3_column_text (stmt, 0), ==, "101");
   g_autofree char *path = g_strdup_printf ("/api/drills/%" G_GINT64_FORMAT, drill);
-  g_autoptr (JsonNode) node = get_ok (path, &logins[TRAINER]);
+  g_autoptr (JsonNode) node = test_console_get_ok (console, path, &logins[TRAINER]);
   JsonArray *desks = json_object_get_array_member (json_object_get_object_member (
     json_node_get_object (node), "drill"), "desks");
   g_assert_cmpuint (json_array_get_length (desks), ==, 2);
@@ -657,7 +568,7 @@ test_several_desks (void)
   g_assert_cmpint (json_object_get_int_member (json_array_get_object_element (desks, 1),
                                                "incident_id"), ==, a);
   g_autofree char *end_path = g_strdup_printf ("%s/end", path);
-  g_autoptr (JsonNode) ended = post_ok (end_path, &logins[ADMIN], "{}", 200);
+  g_autoptr (JsonNode) ended = test_console_post_ok (console, end_path, &logins[ADMIN], "{}", 200);
   (void) ended;
   test_incident_close (ia);
   test_incident_close (ib);
@@ -668,21 +579,22 @@ test_several_desks (void)
 static void
 test_schedule (void)
 {
-  g_autoptr (JsonNode) s1 = post_ok ("/api/drills/schedule", &logins[TRAINER],
+  g_autoptr (JsonNode) s1 = test_console_post_ok (console, "/api/drills/schedule", &logins[TRAINER],
                                      "{\"every_days\":91}", 200);
   (void) s1;
-  g_autoptr (JsonNode) s2 = post_ok ("/api/drills/schedule", &logins[TRAINER],
+  g_autoptr (JsonNode) s2 = test_console_post_ok (console, "/api/drills/schedule", &logins[TRAINER],
                                      "{\"desk\":\"desk-1\",\"every_days\":30}", 200);
   (void) s2;
-  g_autoptr (JsonNode) s3 = post_ok ("/api/drills/schedule", &logins[TRAINER],
+  g_autoptr (JsonNode) s3 = test_console_post_ok (console, "/api/drills/schedule", &logins[TRAINER],
                                      "{\"desk\":\"desk-2\",\"every_days\":365}", 200);
   (void) s3;
   /* Setting the site again replaces its row. */
-  g_autoptr (JsonNode) s4 = post_ok ("/api/drills/schedule", &logins[ADMIN],
+  g_autoptr (JsonNode) s4 = test_console_post_ok (console, "/api/drills/schedule", &logins[ADMIN],
                                      "{\"desk\":null,\"every_days\":92}", 200);
   (void) s4;
   g_assert_cmpuint (count_audit ("drill-schedule-set"), ==, 4);
-  g_autoptr (JsonNode) node = get_ok ("/api/drills/schedule", &logins[AUDITOR]);
+  g_autoptr (JsonNode) node = test_console_get_ok (console, "/api/drills/schedule",
+                                                   &logins[AUDITOR]);
   JsonArray *list = json_object_get_array_member (json_node_get_object (node), "schedules");
   g_assert_cmpuint (json_array_get_length (list), ==, 3);
   gint64 last_desk1 = panel_int ("SELECT max (i.opened_wall_us) FROM drill_desks dd JOIN "
@@ -706,9 +618,9 @@ test_schedule (void)
   g_assert_cmpint (panel_int ("SELECT count(*) FROM drill_schedules"), ==, 3);
   gint64 id = panel_int ("SELECT id FROM drill_schedules WHERE desk_id = 'desk-2'");
   g_autofree char *remove = g_strdup_printf ("/api/drills/schedule/%" G_GINT64_FORMAT "/remove", id);
-  g_autoptr (JsonNode) s6 = post_ok (remove, &logins[TRAINER], NULL, 200);
+  g_autoptr (JsonNode) s6 = test_console_post_ok (console, remove, &logins[TRAINER], NULL, 200);
   (void) s6;
-  refused (remove, &logins[TRAINER], NULL, 404, "no such schedule");
+  test_console_refused (console, remove, &logins[TRAINER], NULL, 404, "no such schedule");
   g_assert_cmpuint (count_audit ("drill-schedule-removed"), ==, 1);
   g_assert_cmpint (panel_int ("SELECT count(*) FROM drill_schedules"), ==, 2);
 
@@ -726,7 +638,8 @@ test_schedule (void)
     "('desk-3', 91, 'trainer', %" G_GINT64_FORMAT "), ('desk-4', 91, 'trainer', %"
     G_GINT64_FORMAT ");", now - 100 * day, now - 80 * day);
   g_assert_true (ansim_db_exec (rw, sql, &error));
-  g_autoptr (JsonNode) aged = get_ok ("/api/drills/schedule", &logins[TRAINER]);
+  g_autoptr (JsonNode) aged = test_console_get_ok (console, "/api/drills/schedule",
+                                                   &logins[TRAINER]);
   list = json_object_get_array_member (json_node_get_object (aged), "schedules");
   guint seen = 0;
   for (guint i = 0; i < json_array_get_length (list); i++)
@@ -762,7 +675,7 @@ ansimctl (const char *args, char **out)
 }
 
 static void
-test_ansimctl (void)
+test_ansimctl_commands (void)
 {
   g_autofree char *out = NULL;
   guint drills = panel_int ("SELECT count(*) FROM drills");
@@ -809,12 +722,12 @@ test_not_a_drill (void)
   TestIncident *a = press (desk1, &first);
   g_autofree char *path = g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT "/not-a-drill",
                                            first);
-  refused (path, &logins[AUDITOR], NULL, 403, "forbidden");
-  g_autoptr (JsonNode) real = post_ok (path, &logins[SECURITY],
+  test_console_refused (console, path, &logins[AUDITOR], NULL, 403, "forbidden");
+  g_autoptr (JsonNode) real = test_console_post_ok (console, path, &logins[SECURITY],
                                        "{\"note\":\"a real threat, not the drill\"}", 200);
   g_assert_false (json_object_get_boolean_member (json_object_get_object_member (
     json_node_get_object (real), "incident"), "is_drill"));
-  refused (path, &logins[SECURITY], NULL, 409, "is not the press of a drill");
+  test_console_refused (console, path, &logins[SECURITY], NULL, 409, "is not the press of a drill");
   g_assert_cmpuint (count_audit ("drill-untagged"), ==, 1);
   g_autofree char *sql = g_strdup_printf ("SELECT count(*) FROM events WHERE kind = "
                                           "'drill-untagged' AND actor = 'security' AND "
@@ -829,7 +742,7 @@ test_not_a_drill (void)
                                                G_GINT64_FORMAT, second);
   g_assert_cmpint (panel_int (is_drill), ==, 1);
   g_autofree char *end = g_strdup_printf ("/api/drills/%" G_GINT64_FORMAT "/end", drill);
-  g_autoptr (JsonNode) ended = post_ok (end, &logins[TRAINER], NULL, 200);
+  g_autoptr (JsonNode) ended = test_console_post_ok (console, end, &logins[TRAINER], NULL, 200);
   (void) ended;
   test_incident_close (a);
   test_incident_close (b);
@@ -844,7 +757,7 @@ main (int argc, char **argv)
   g_test_add_func ("/drills/full-run", test_full_drill);
   g_test_add_func ("/drills/several-desks", test_several_desks);
   g_test_add_func ("/drills/schedule", test_schedule);
-  g_test_add_func ("/drills/ansimctl", test_ansimctl);
+  g_test_add_func ("/drills/ansimctl", test_ansimctl_commands);
   g_test_add_func ("/drills/not-a-drill", test_not_a_drill);
   int rc = g_test_run ();
   tear_down ();

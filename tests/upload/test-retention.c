@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "test-console.h"
 #include "upload-helpers.h"
 
 #define PASSWORD "retention-password-1"
@@ -21,11 +22,6 @@
 
 static const char *const roles[] = { "security", "trainer", "admin", "auditor" };
 enum { SECURITY, TRAINER, ADMIN, AUDITOR };
-
-typedef struct {
-  char *cookie;
-  char *csrf;
-} Login;
 
 /* The incidents the tests work on, by what happens to them. */
 enum {
@@ -42,96 +38,18 @@ static char *dir;
 static TestPanel *panel;
 static TestDesk *desk;
 static GSubprocess *uploader;
-static SoupSession *http;
-static Login logins[4];
+static TestConsole *console;
+static TestLogin logins[4];
 static char *uuids[N_INCIDENTS];
 static gint64 ids[N_INCIDENTS];
 static guint n_files[N_INCIDENTS];
-
-/* ---- HTTP ------------------------------------------------------------- */
-
-static char *
-request (const char *method, const char *path, Login *login, gboolean csrf, const char *body,
-         guint *out_status)
-{
-  g_autofree char *url = g_strconcat (panel->url, path, NULL);
-  g_autoptr (SoupMessage) msg = soup_message_new (method, url);
-  g_autoptr (GError) error = NULL;
-  SoupMessageHeaders *h = soup_message_get_request_headers (msg);
-  if (login != NULL)
-    soup_message_headers_replace (h, "Cookie", login->cookie);
-  if (login != NULL && csrf)
-    soup_message_headers_replace (h, "X-CSRF-Token", login->csrf);
-  if (body != NULL)
-    {
-      g_autoptr (GBytes) bytes = g_bytes_new (body, strlen (body));
-      soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
-    }
-  g_autoptr (GBytes) reply = soup_session_send_and_read (http, msg, NULL, &error);
-  g_assert_no_error (error);
-  *out_status = soup_message_get_status (msg);
-  return g_strndup (g_bytes_get_data (reply, NULL), g_bytes_get_size (reply));
-}
-
-static JsonNode *
-parse (const char *text)
-{
-  g_autoptr (GError) error = NULL;
-  JsonNode *node = json_from_string (text, &error);
-  g_assert_no_error (error);
-  g_assert_nonnull (node);
-  return node;
-}
-
-static JsonNode *
-get_ok (const char *path, Login *login)
-{
-  guint status = 0;
-  g_autofree char *body = request ("GET", path, login, FALSE, NULL, &status);
-  if (status != 200)
-    g_error ("GET %s: %u %s", path, status, body);
-  return parse (body);
-}
-
-static guint
-post (const char *path, Login *login, const char *body, char **out_body)
-{
-  guint status = 0;
-  g_autofree char *reply = request ("POST", path, login, TRUE, body, &status);
-  if (out_body != NULL)
-    *out_body = g_steal_pointer (&reply);
-  return status;
-}
-
-static void
-login (int role)
-{
-  g_autofree char *json = g_strdup_printf ("{\"user\":\"%s\",\"password\":\"%s\"}", roles[role],
-                                           PASSWORD);
-  g_autofree char *url = g_strconcat (panel->url, "/api/login", NULL);
-  g_autoptr (SoupMessage) msg = soup_message_new ("POST", url);
-  g_autoptr (GBytes) bytes = g_bytes_new (json, strlen (json));
-  g_autoptr (GError) error = NULL;
-  soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
-  g_autoptr (GBytes) reply = soup_session_send_and_read (http, msg, NULL, &error);
-  g_assert_no_error (error);
-  g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
-  const char *cookie = soup_message_headers_get_one (soup_message_get_response_headers (msg),
-                                                     "Set-Cookie");
-  g_autofree char *text = g_strndup (g_bytes_get_data (reply, NULL), g_bytes_get_size (reply));
-  g_autoptr (JsonNode) node = parse (text);
-  g_free (logins[role].cookie);
-  g_free (logins[role].csrf);
-  logins[role].cookie = g_strndup (cookie, strcspn (cookie, ";"));
-  logins[role].csrf = g_strdup (json_object_get_string_member (json_node_get_object (node),
-                                                               "csrf_token"));
-}
 
 /* Audit entries of action (on target, if given); the newest in *out_last. */
 static guint
 count_audit (const char *action, const char *target, JsonObject **out_last)
 {
-  g_autoptr (JsonNode) node = get_ok ("/api/audit?limit=500", &logins[AUDITOR]);
+  g_autoptr (JsonNode) node = test_console_get_ok (console, "/api/audit?limit=500",
+                                                   &logins[AUDITOR]);
   JsonArray *entries = json_object_get_array_member (json_node_get_object (node), "entries");
   guint n = 0;
   if (out_last != NULL)
@@ -296,25 +214,22 @@ set_up (void)
     }
   g_assert_cmpint (test_panel_count (panel, "SELECT count(*) FROM incidents WHERE is_drill"),
                    ==, 2);
-  http = soup_session_new_with_options ("timeout", 10, NULL);
+  console = test_console_new (panel->url, NULL, 10);
   for (guint i = 0; i < G_N_ELEMENTS (roles); i++)
-    login (i);
+    test_console_login (console, roles[i], PASSWORD, &logins[i]);
 }
 
 static void
 tear_down (void)
 {
-  g_clear_object (&http);
+  g_clear_pointer (&console, test_console_free);
   if (uploader != NULL)
     test_process_stop (uploader, SIGTERM);
   g_clear_object (&uploader);
   g_clear_pointer (&panel, test_panel_free);
   g_clear_pointer (&desk, test_desk_free);
   for (guint i = 0; i < G_N_ELEMENTS (logins); i++)
-    {
-      g_free (logins[i].cookie);
-      g_free (logins[i].csrf);
-    }
+    test_login_clear (&logins[i]);
   for (int i = 0; i < N_INCIDENTS; i++)
     g_free (uuids[i]);
   test_rm_rf (dir);
@@ -356,7 +271,8 @@ test_settings (void)
   };
   guint status = 0;
   g_autofree char *body = NULL;
-  g_autoptr (JsonNode) before = get_ok ("/api/settings/retention", &logins[ADMIN]);
+  g_autoptr (JsonNode) before = test_console_get_ok (console, "/api/settings/retention",
+                                                     &logins[ADMIN]);
   g_autofree char *before_text = json_to_string (before, FALSE);
   guint changes = count_audit ("setting-changed", NULL, NULL);
 
@@ -366,40 +282,46 @@ test_settings (void)
   g_assert_cmpint (effective_days (before, "assault"), ==, 30);
 
   /* Who may read, who may change. */
-  g_free (request ("GET", "/api/settings/retention", NULL, FALSE, NULL, &status));
+  g_free (test_console_request (console, "GET", "/api/settings/retention", NULL, TEST_CSRF_NONE,
+                                "application/json", NULL, 0, &status, NULL));
   g_assert_cmpuint (status, ==, 401);
-  g_free (request ("GET", "/api/settings/retention", &logins[SECURITY], FALSE, NULL, &status));
+  g_free (test_console_request (console, "GET", "/api/settings/retention", &logins[SECURITY],
+                                TEST_CSRF_NONE, "application/json", NULL, 0, &status, NULL));
   g_assert_cmpuint (status, ==, 403);
-  g_free (request ("GET", "/api/settings/retention", &logins[TRAINER], FALSE, NULL, &status));
+  g_free (test_console_request (console, "GET", "/api/settings/retention", &logins[TRAINER],
+                                TEST_CSRF_NONE, "application/json", NULL, 0, &status, NULL));
   g_assert_cmpuint (status, ==, 403);
-  g_autoptr (JsonNode) seen = get_ok ("/api/settings/retention", &logins[AUDITOR]);
+  g_autoptr (JsonNode) seen = test_console_get_ok (console, "/api/settings/retention",
+                                                   &logins[AUDITOR]);
   (void) seen;
-  g_assert_cmpint (post ("/api/settings/retention", &logins[AUDITOR], "{\"drill\": 7}", NULL),
-                   ==, 403);
-  g_assert_cmpint (post ("/api/settings/retention", &logins[SECURITY], "{\"drill\": 7}", NULL),
-                   ==, 403);
-  g_free (request ("POST", "/api/settings/retention", &logins[ADMIN], FALSE, "{\"drill\": 7}",
-                   &status));
+  g_assert_cmpint (test_console_post (console, "/api/settings/retention", &logins[AUDITOR], TRUE,
+                                      "{\"drill\": 7}", NULL), ==, 403);
+  g_assert_cmpint (test_console_post (console, "/api/settings/retention", &logins[SECURITY], TRUE,
+                                      "{\"drill\": 7}", NULL), ==, 403);
+  g_free (test_console_request (console, "POST", "/api/settings/retention", &logins[ADMIN],
+                                TEST_CSRF_NONE, "application/json", "{\"drill\": 7}", 0, &status,
+                                NULL));
   g_assert_cmpuint (status, ==, 403);   /* no CSRF token */
 
   for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
     {
       g_autofree char *reply = NULL;
-      g_assert_cmpint (post ("/api/settings/retention", &logins[ADMIN], bad[i].body, &reply),
-                       ==, 400);
+      g_assert_cmpint (test_console_post (console, "/api/settings/retention", &logins[ADMIN], TRUE,
+                                          bad[i].body, &reply), ==, 400);
       if (strstr (reply, bad[i].names) == NULL)
         g_error ("%s: the answer %s does not name %s", bad[i].body, reply, bad[i].names);
     }
   /* Nothing changed, nothing audited. */
-  g_autoptr (JsonNode) after_bad = get_ok ("/api/settings/retention", &logins[ADMIN]);
+  g_autoptr (JsonNode) after_bad = test_console_get_ok (console, "/api/settings/retention",
+                                                        &logins[ADMIN]);
   g_autofree char *after_bad_text = json_to_string (after_bad, FALSE);
   g_assert_cmpstr (after_bad_text, ==, before_text);
   g_assert_cmpuint (count_audit ("setting-changed", NULL, NULL), ==, changes);
 
   /* A change: one audit entry per category, with old and new value. */
-  g_assert_cmpint (post ("/api/settings/retention", &logins[ADMIN],
+  g_assert_cmpint (test_console_post (console, "/api/settings/retention", &logins[ADMIN], TRUE,
                          "{\"drill\": 7, \"assault\": 400}", &body), ==, 200);
-  g_autoptr (JsonNode) changed = parse (body);
+  g_autoptr (JsonNode) changed = test_json_parse (body);
   g_assert_cmpint (effective_days (changed, "drill"), ==, 7);
   g_assert_cmpint (effective_days (changed, "assault"), ==, 400);
   g_assert_cmpint (effective_days (changed, "threat"), ==, 30);
@@ -415,13 +337,13 @@ test_settings (void)
 
   /* The same again changes nothing and writes nothing; null goes back to
    * the default. */
-  g_assert_cmpint (post ("/api/settings/retention", &logins[ADMIN], "{\"drill\": 7}", NULL),
-                   ==, 200);
+  g_assert_cmpint (test_console_post (console, "/api/settings/retention", &logins[ADMIN], TRUE,
+                                      "{\"drill\": 7}", NULL), ==, 200);
   g_assert_cmpuint (count_audit ("setting-changed", NULL, NULL), ==, changes + 2);
   g_clear_pointer (&body, g_free);
-  g_assert_cmpint (post ("/api/settings/retention", &logins[ADMIN], "{\"assault\": null}",
-                         &body), ==, 200);
-  g_autoptr (JsonNode) reset = parse (body);
+  g_assert_cmpint (test_console_post (console, "/api/settings/retention", &logins[ADMIN], TRUE,
+                                      "{\"assault\": null}", &body), ==, 200);
+  g_autoptr (JsonNode) reset = test_json_parse (body);
   g_assert_cmpint (effective_days (reset, "assault"), ==, 30);
   g_assert_cmpuint (count_audit ("setting-changed", "retention assault", NULL), ==, 2);
 }
@@ -437,23 +359,26 @@ test_legal_hold (void)
   g_autofree char *reply = NULL;
 
   /* Admins only; a reason is mandatory. */
-  g_assert_cmpint (post (path, &logins[SECURITY], good, NULL), ==, 403);
-  g_assert_cmpint (post (path, &logins[AUDITOR], good, NULL), ==, 403);
-  g_assert_cmpint (post (path, &logins[ADMIN], "{\"hold\": true}", &reply), ==, 400);
+  g_assert_cmpint (test_console_post (console, path, &logins[SECURITY], TRUE, good, NULL), ==, 403);
+  g_assert_cmpint (test_console_post (console, path, &logins[AUDITOR], TRUE, good, NULL), ==, 403);
+  g_assert_cmpint (test_console_post (console, path, &logins[ADMIN], TRUE, "{\"hold\": true}",
+                                      &reply), ==, 400);
   g_assert_nonnull (strstr (reply, "reason"));
-  g_assert_cmpint (post (path, &logins[ADMIN], "{\"hold\": true, \"reason\": \"  \"}", NULL),
-                   ==, 400);
-  g_assert_cmpint (post (path, &logins[ADMIN], "{\"reason\": \"x\"}", NULL), ==, 400);
-  g_assert_cmpint (post (path, &logins[ADMIN], "{\"hold\": true, \"reason\": \"x\", \"y\": 1}",
-                         NULL), ==, 400);
-  g_assert_cmpint (post ("/api/incidents/999999/legal-hold", &logins[ADMIN], good, NULL), ==,
-                   404);
+  g_assert_cmpint (test_console_post (console, path, &logins[ADMIN], TRUE,
+                                      "{\"hold\": true, \"reason\": \"  \"}", NULL), ==, 400);
+  g_assert_cmpint (test_console_post (console, path, &logins[ADMIN], TRUE, "{\"reason\": \"x\"}",
+                                      NULL), ==, 400);
+  g_assert_cmpint (test_console_post (console, path, &logins[ADMIN], TRUE,
+                                      "{\"hold\": true, \"reason\": \"x\", \"y\": 1}", NULL), ==,
+                                      400);
+  g_assert_cmpint (test_console_post (console, "/api/incidents/999999/legal-hold", &logins[ADMIN],
+                                      TRUE, good, NULL), ==, 404);
   g_assert_cmpuint (count_audit ("legal-hold-set", NULL, NULL), ==, 0);
-  g_assert_cmpint (post (path, &logins[ADMIN], "{\"hold\": false, \"reason\": \"x\"}", NULL),
-                   ==, 409);
+  g_assert_cmpint (test_console_post (console, path, &logins[ADMIN], TRUE,
+                                      "{\"hold\": false, \"reason\": \"x\"}", NULL), ==, 409);
 
-  g_assert_cmpint (post (path, &logins[ADMIN], good, NULL), ==, 200);
-  g_assert_cmpint (post (path, &logins[ADMIN], good, NULL), ==, 409);
+  g_assert_cmpint (test_console_post (console, path, &logins[ADMIN], TRUE, good, NULL), ==, 200);
+  g_assert_cmpint (test_console_post (console, path, &logins[ADMIN], TRUE, good, NULL), ==, 409);
   g_autoptr (JsonObject) entry = NULL;
   g_assert_cmpuint (count_audit ("legal-hold-set", target, &entry), ==, 1);
   g_assert_cmpstr (json_object_get_string_member (
@@ -461,12 +386,12 @@ test_legal_hold (void)
                    "종로경찰서 수사 협조 요청 2026-77");
 
   /* Shown on the incident, to security staff too. */
-  g_autoptr (JsonNode) detail = get_ok (show, &logins[SECURITY]);
+  g_autoptr (JsonNode) detail = test_console_get_ok (console, show, &logins[SECURITY]);
   JsonObject *incident = json_object_get_object_member (json_node_get_object (detail),
                                                         "incident");
   g_assert_true (json_object_get_boolean_member (incident, "legal_hold"));
   g_assert_cmpstr (json_object_get_string_member (incident, "legal_hold_by"), ==, "admin");
-  g_autoptr (JsonNode) list = get_ok ("/api/incidents", &logins[SECURITY]);
+  g_autoptr (JsonNode) list = test_console_get_ok (console, "/api/incidents", &logins[SECURITY]);
   JsonArray *all = json_object_get_array_member (json_node_get_object (list), "incidents");
   guint held = 0;
   for (guint i = 0; i < json_array_get_length (all); i++)
@@ -481,7 +406,7 @@ resolve (int which, const char *category)
   g_autofree char *path = g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT "/resolve",
                                            ids[which]);
   g_autofree char *body = g_strdup_printf ("{\"category\": \"%s\"}", category);
-  g_assert_cmpint (post (path, &logins[SECURITY], body, NULL), ==, 200);
+  g_assert_cmpint (test_console_post (console, path, &logins[SECURITY], TRUE, body, NULL), ==, 200);
 }
 
 static void
@@ -521,8 +446,8 @@ test_purge (void)
   /* It can no longer be held: it may have lost objects already. */
   g_autofree char *hold_path = g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT
                                                 "/legal-hold", ids[INTERRUPTED]);
-  g_assert_cmpint (post (hold_path, &logins[ADMIN], "{\"hold\": true, \"reason\": \"late\"}",
-                         NULL), ==, 409);
+  g_assert_cmpint (test_console_post (console, hold_path, &logins[ADMIN], TRUE,
+                                      "{\"hold\": true, \"reason\": \"late\"}", NULL), ==, 409);
   guint purged_before = count_audit ("incident-purged", NULL, NULL);
 
   /* The dry run says what it would do and does nothing. */
@@ -550,8 +475,8 @@ test_purge (void)
                                      "purge_started_at_us IS NOT NULL"), ==, 3);
   g_autofree char *hold_false = g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT
                                                  "/legal-hold", ids[OLD_FALSE]);
-  g_assert_cmpint (post (hold_false, &logins[ADMIN], "{\"hold\": true, \"reason\": \"late\"}",
-                         NULL), ==, 409);
+  g_assert_cmpint (test_console_post (console, hold_false, &logins[ADMIN], TRUE,
+                                      "{\"hold\": true, \"reason\": \"late\"}", NULL), ==, 409);
   g_assert_cmpuint (count_audit ("incident-purged", NULL, NULL), ==, purged_before);
 
   /* The next run finishes all of it. */
@@ -620,8 +545,9 @@ test_release_then_periodic (void)
   g_autofree char *conf = NULL;
   g_autoptr (JsonObject) entry = NULL;
 
-  g_assert_cmpint (post (path, &logins[ADMIN], "{\"hold\": false}", NULL), ==, 400);
-  g_assert_cmpint (post (path, &logins[ADMIN],
+  g_assert_cmpint (test_console_post (console, path, &logins[ADMIN], TRUE, "{\"hold\": false}",
+                                      NULL), ==, 400);
+  g_assert_cmpint (test_console_post (console, path, &logins[ADMIN], TRUE,
                          "{\"hold\": false, \"reason\": \"수사 종결 통보\"}", NULL), ==, 200);
   g_assert_cmpuint (count_audit ("legal-hold-released", target, NULL), ==, 1);
   g_assert_cmpint (count_files (HELD), ==, n_files[HELD]);
@@ -636,7 +562,7 @@ test_release_then_periodic (void)
   test_panel_start (panel);
   g_assert_true (test_wait_until (held_gone, NULL, 20));
   g_assert_cmpint (count_files (HELD), ==, -1);
-  login (AUDITOR);
+  test_console_login (console, roles[AUDITOR], PASSWORD, &logins[AUDITOR]);
   g_assert_cmpuint (count_audit ("incident-purged", target, &entry), ==, 1);
   g_assert_cmpstr (json_object_get_string_member (entry, "actor"), ==, "ansim-panel");
   /* The new drill and the unresolved incident are still there. */

@@ -13,19 +13,6 @@
 #include "db.h"
 #include "outbox.h"
 
-char *
-test_build_path (const char *rel)
-{
-  return g_build_filename (g_getenv ("ANSIM_BUILD_ROOT"), rel, NULL);
-}
-
-void
-test_rm_rf (const char *dir)
-{
-  g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", dir);
-  g_assert_cmpint (system (cmd), ==, 0);
-}
-
 static void
 exec_ok (sqlite3 *db, const char *sql)
 {
@@ -298,19 +285,6 @@ test_desk_count (TestDesk *desk, const char *where)
 
 /* ---- processes -------------------------------------------------------------- */
 
-guint
-test_free_port (void)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GSocket) s = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
-                                        G_SOCKET_PROTOCOL_TCP, &error);
-  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr (GSocketAddress) addr = g_inet_socket_address_new (lo, 0);
-  g_assert_true (g_socket_bind (s, addr, FALSE, &error));
-  g_autoptr (GSocketAddress) bound = g_socket_get_local_address (s, &error);
-  return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
-}
-
 TestPanel *
 test_panel_new (const char *dir, const char *extra)
 {
@@ -364,20 +338,6 @@ test_panel_new_https (const char *dir, const char *extra)
   return p;
 }
 
-static GSubprocess *
-spawn_logged (const char *log_path, const char *const *argv)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GSubprocessLauncher) l = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDERR_MERGE);
-  /* append: a restarted daemon keeps the earlier run's words */
-  int fd = g_open (log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
-  g_assert_cmpint (fd, >=, 0);
-  g_subprocess_launcher_take_stdout_fd (l, fd);
-  GSubprocess *proc = g_subprocess_launcher_spawnv (l, argv, &error);
-  g_assert_no_error (error);
-  return proc;
-}
-
 static gboolean
 panel_answers (gpointer data)
 {
@@ -396,28 +356,13 @@ test_panel_start (TestPanel *p)
   /* ip netns exec runs the panel in its own process (execvp after setns) */
   const char *in_netns[] = { "ip", "netns", "exec", p->netns, exe, "--config", p->conf, NULL };
   g_assert_null (p->proc);
-  p->proc = spawn_logged (p->log_path, p->netns != NULL ? in_netns : argv);
+  p->proc = test_spawn_logged (p->log_path, p->netns != NULL ? in_netns : argv, NULL);
   if (!test_wait_until (panel_answers, p, 10))
     {
       g_autofree char *log = NULL;
       g_file_get_contents (p->log_path, &log, NULL, NULL);
       g_error ("ansim-panel did not start; its log:\n%s", log);
     }
-}
-
-void
-test_process_stop (GSubprocess *proc, int sig)
-{
-  if (proc == NULL)
-    return;
-  g_subprocess_send_signal (proc, sig);
-  g_subprocess_wait (proc, NULL, NULL);
-  /* a SIGTERM must end in a clean stop (and, under the sanitizers, with
-   * no leak or error report, which would change the exit status) */
-  if (sig == SIGTERM && !(g_subprocess_get_if_exited (proc)
-                          && g_subprocess_get_exit_status (proc) == 0))
-    g_error ("%s did not stop cleanly on SIGTERM (see its log)",
-             g_subprocess_get_identifier (proc));
 }
 
 void
@@ -525,18 +470,5 @@ test_uploader_start (TestDesk *desk, const char *url, const char *extra)
   g_autofree char *exe = test_build_path ("uploader/ansim-uploader");
   g_autofree char *log = g_build_filename (desk->dir, "uploader.log", NULL);
   const char *argv[] = { exe, "--config", conf, NULL };
-  return spawn_logged (log, argv);
-}
-
-gboolean
-test_wait_until (gboolean (*cond) (gpointer), gpointer data, double timeout_s)
-{
-  gint64 end = g_get_monotonic_time () + (gint64) (timeout_s * G_USEC_PER_SEC);
-  while (!cond (data))
-    {
-      if (g_get_monotonic_time () > end)
-        return FALSE;
-      g_usleep (20000);
-    }
-  return TRUE;
+  return test_spawn_logged (log, argv, NULL);
 }

@@ -8,6 +8,7 @@
 #include <sqlite3.h>
 
 #include "evidence.h"
+#include "test-common.h"
 
 G_BEGIN_DECLS
 
@@ -58,9 +59,6 @@ gint64 test_desk_count (TestDesk *desk, const char *where);
 
 /* ---- processes -------------------------------------------------------------- */
 
-/* A TCP port nobody listens on right now. */
-guint test_free_port (void);
-
 typedef struct {
   char *dir;              /* data_dir */
   char *conf;             /* dir/panel.conf */
@@ -97,13 +95,5 @@ void test_panel_enroll (TestPanel *panel, TestDesk *desk, const char *device_id)
 
 /* ansim-uploader for desk against url; extra: more [uploader] lines. */
 GSubprocess *test_uploader_start (TestDesk *desk, const char *url, const char *extra);
-void test_process_stop (GSubprocess *proc, int sig);
-
-/* Polls cond every 20 ms until it is TRUE or timeout_s passed. */
-gboolean test_wait_until (gboolean (*cond) (gpointer), gpointer data, double timeout_s);
-
-/* Full path of a built program, e.g. "panel/ansim-panel". */
-char *test_build_path (const char *rel);
-void test_rm_rf (const char *dir);
 
 G_END_DECLS
