@@ -6,6 +6,7 @@
 #include "age.h"
 
 #include <gio/gio.h>
+#include <glib/gstdio.h>
 #include <linux/input-event-codes.h>
 #include <string.h>
 
@@ -715,6 +716,41 @@ static const AnsimConfigGroup panel_groups[] = {
   { NULL }
 };
 
+/* The first line of a webhook's secret_file: long enough, and the file
+ * readable by nobody but the panel's user. */
+static gboolean
+secret_file_check (AnsimConfig *config, const char *group, GError **error)
+{
+  g_autofree char *path = ansim_config_get_path (config, group, "secret_file");
+  g_autofree char *text = NULL;
+  g_autoptr(GError) local = NULL;
+  GStatBuf st;
+
+  if (!g_file_get_contents (path, &text, NULL, &local)) {
+    ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_TYPE, group, "secret_file",
+                            local->message, "a readable file holding the secret");
+    return FALSE;
+  }
+  if (g_stat (path, &st) == 0 && (st.st_mode & 077) != 0) {
+    g_autofree char *problem = g_strdup_printf ("%s is readable by others (mode %04o)", path,
+                                                (guint) (st.st_mode & 07777));
+
+    ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_TYPE, group, "secret_file",
+                            problem, "a file of mode 0600 or 0400 owned by the panel's user");
+    return FALSE;
+  }
+  if (strcspn (text, "\r\n") < ANSIM_WEBHOOK_MIN_SECRET) {
+    g_autofree char *problem = g_strdup_printf ("the secret in %s is too short (%zu bytes)",
+                                                path, strcspn (text, "\r\n"));
+
+    ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_RANGE, group, "secret_file",
+                            problem, "a random secret of 16 bytes or more on the first line, "
+                            "e.g. from `openssl rand -hex 32`");
+    return FALSE;
+  }
+  return TRUE;
+}
+
 /* Each [webhook NAME]: a secret (one way, long enough) and known events. */
 static gboolean
 webhooks_check (AnsimConfig *config, GError **error)
@@ -742,6 +778,8 @@ webhooks_check (AnsimConfig *config, GError **error)
                               "`openssl rand -hex 32`");
       return FALSE;
     }
+    if (has_file && !secret_file_check (config, *h, error))
+      return FALSE;
     for (char **e = events; *e != NULL; e++) {
       g_strstrip (*e);
       if (**e == '\0')
