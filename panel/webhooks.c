@@ -534,7 +534,7 @@ void
 panel_webhooks_kick (PanelWebhooks *self)
 {
   if (self != NULL && self->kick_id == 0 && self->hooks->len > 0)
-    self->kick_id = g_idle_add (on_kick, self);
+    self->kick_id = g_idle_add_full (G_PRIORITY_DEFAULT, on_kick, self, NULL);
 }
 
 /* Finished rows go after KEEP_FINISHED_US; pending ones never (they are
