@@ -615,7 +615,12 @@ panel_webhooks_new (sqlite3 *db, AnsimConfig *config, GError **error)
     {
       self->poll_id = g_timeout_add_seconds (POLL_INTERVAL_S, on_poll, self);
       panel_webhooks_kick (self);
-      g_message ("%u webhook(s): %s", self->hooks->len, ((Hook *) self->hooks->pdata[0])->url);
+      g_autoptr (GString) names = g_string_new (NULL);
+      for (guint i = 0; i < self->hooks->len; i++)
+        g_string_append_printf (names, "%s%s", i > 0 ? ", " : "",
+                                ((Hook *) g_ptr_array_index (self->hooks, i))->name);
+      /* Names only: a URL may carry credentials. */
+      g_message ("webhooks: %s", names->str);
     }
   return g_steal_pointer (&self);
 }
