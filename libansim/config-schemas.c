@@ -6,6 +6,7 @@
 #include "age.h"
 
 #include <gio/gio.h>
+#include <glib/gstdio.h>
 #include <linux/input-event-codes.h>
 #include <string.h>
 
@@ -674,11 +675,134 @@ static const AnsimConfigKey panel_keys[] = {
   { NULL }
 };
 
+const char *const ansim_webhook_events[] = { "alert", "escalated", "acknowledged", "resolved",
+                                             "device-offline", "path-down", NULL };
+
+static const AnsimConfigKey webhook_keys[] = {
+  { .key = "url", .type = ANSIM_CONFIG_URL, .required = TRUE,
+    .help = "where each event is POSTed as signed JSON (docs/webhooks.md), e.g. the agency's "
+            "SMS or messenger gateway; use https:// beyond the panel's own machine" },
+  { .key = "secret", .type = ANSIM_CONFIG_STRING,
+    .help = "the shared HMAC-SHA256 key the receiver checks each X-Ansim-Signature with, 16 "
+            "bytes or more; give this or secret_file, not both" },
+  { .key = "secret_file", .type = ANSIM_CONFIG_PATH,
+    .help = "a file holding the secret (its first line), readable by the panel's user only; "
+            "keeps the key out of panel.conf" },
+  { .key = "events", .type = ANSIM_CONFIG_STRING, .required = TRUE,
+    .help = "the events sent, separated by `;`: alert, escalated, acknowledged, resolved, "
+            "device-offline, path-down" },
+  { .key = "timeout_ms", .type = ANSIM_CONFIG_INT, .default_value = "5000", .min = 100,
+    .max = 60000,
+    .help = "milliseconds one delivery attempt may take before it counts as failed" },
+  { .key = "retry_initial_ms", .type = ANSIM_CONFIG_INT, .default_value = "1000", .min = 10,
+    .max = 600000,
+    .help = "wait before the first retry of a failed delivery; each further retry waits twice "
+            "as long (with random jitter) up to retry_max_s" },
+  { .key = "retry_max_s", .type = ANSIM_CONFIG_INT, .default_value = "300", .min = 1,
+    .max = 86400, .help = "the longest wait between two attempts" },
+  { .key = "give_up_after_h", .type = ANSIM_CONFIG_INT, .default_value = "168", .min = 1,
+    .max = 720,
+    .help = "hours after which an undelivered event is given up (recorded in the delivery "
+            "list and the event log as webhook-gave-up), so later events are not held back" },
+  { NULL }
+};
+
 static const AnsimConfigGroup panel_groups[] = {
   { .name = "panel", .required = TRUE, .keys = panel_keys,
     .help = "the site server: evidence store, web console and ingest API" },
+  { .name = "webhook", .named = TRUE, .keys = webhook_keys,
+    .help = "an outgoing webhook: chosen events POSTed as signed JSON, delivered at least once "
+            "in order from an outbox in the panel's database (docs/webhooks.md)" },
   { NULL }
 };
+
+/* The first line of a webhook's secret_file: long enough, and the file
+ * readable by nobody but the panel's user. */
+static gboolean
+secret_file_check (AnsimConfig *config, const char *group, GError **error)
+{
+  g_autofree char *path = ansim_config_get_path (config, group, "secret_file");
+  g_autofree char *text = NULL;
+  g_autoptr(GError) local = NULL;
+  GStatBuf st;
+
+  if (!g_file_get_contents (path, &text, NULL, &local)) {
+    ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_TYPE, group, "secret_file",
+                            local->message, "a readable file holding the secret");
+    return FALSE;
+  }
+  if (g_stat (path, &st) == 0 && (st.st_mode & 077) != 0) {
+    g_autofree char *problem = g_strdup_printf ("%s is readable by others (mode %04o)", path,
+                                                (guint) (st.st_mode & 07777));
+
+    ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_TYPE, group, "secret_file",
+                            problem, "a file of mode 0600 or 0400 owned by the panel's user");
+    return FALSE;
+  }
+  if (strcspn (text, "\r\n") < ANSIM_WEBHOOK_MIN_SECRET) {
+    g_autofree char *problem = g_strdup_printf ("the secret in %s is too short (%zu bytes)",
+                                                path, strcspn (text, "\r\n"));
+
+    ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_RANGE, group, "secret_file",
+                            problem, "a random secret of 16 bytes or more on the first line, "
+                            "e.g. from `openssl rand -hex 32`");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* Each [webhook NAME]: a secret (one way, long enough) and known events. */
+static gboolean
+webhooks_check (AnsimConfig *config, GError **error)
+{
+  g_auto(GStrv) hooks = ansim_config_list_named (config, "webhook");
+
+  for (char **h = hooks; *h != NULL; h++) {
+    const char *secret = ansim_config_get_string (config, *h, "secret");
+    gboolean has_file = ansim_config_has_key (config, *h, "secret_file");
+    g_auto(GStrv) events = g_strsplit (ansim_config_get_string (config, *h, "events"), ";", -1);
+    guint n = 0;
+
+    if ((secret != NULL) == has_file) {
+      ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_CONFLICT, *h, "secret",
+                              has_file ? "given together with secret_file"
+                                       : "missing (and no secret_file)",
+                              "either secret or secret_file");
+      return FALSE;
+    }
+    if (secret != NULL && strlen (secret) < ANSIM_WEBHOOK_MIN_SECRET) {
+      g_autofree char *problem = g_strdup_printf ("too short (%zu bytes)", strlen (secret));
+
+      ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_RANGE, *h, "secret", problem,
+                              "a random secret of 16 bytes or more, e.g. from "
+                              "`openssl rand -hex 32`");
+      return FALSE;
+    }
+    if (has_file && !secret_file_check (config, *h, error))
+      return FALSE;
+    for (char **e = events; *e != NULL; e++) {
+      g_strstrip (*e);
+      if (**e == '\0')
+        continue;
+      if (!g_strv_contains (ansim_webhook_events, *e)) {
+        g_autofree char *problem = g_strdup_printf ("unknown event '%s'", *e);
+
+        ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_RANGE, *h, "events", problem,
+                                "alert, escalated, acknowledged, resolved, device-offline or "
+                                "path-down, separated by ';'");
+        return FALSE;
+      }
+      n++;
+    }
+    if (n == 0) {
+      ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_RANGE, *h, "events",
+                              "no event given", "alert, escalated, acknowledged, resolved, "
+                              "device-offline or path-down, separated by ';'");
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
 
 static gboolean
 store_check (AnsimConfig *config, GError **error)
@@ -753,6 +877,8 @@ panel_check (AnsimConfig *config, GError **error)
                             "both tls_certificate and tls_key, or neither");
     return FALSE;
   }
+  if (!webhooks_check (config, error))
+    return FALSE;
   if (strcmp (address, "*") == 0)
     return store_check (config, error);
   inet = g_inet_address_new_from_string (address);

@@ -70,6 +70,10 @@ typedef struct {
   gboolean (*check) (AnsimConfig *config, GError **error);
 } AnsimConfigSchema;
 
+/* [webhook NAME] events (NULL-terminated) and the shortest secret, in bytes. */
+extern const char *const ansim_webhook_events[];
+#define ANSIM_WEBHOOK_MIN_SECRET 16
+
 /* Schemas of the programs, all known to `ansimctl check-config`. */
 extern const AnsimConfigSchema ansim_recorder_config_schema;
 extern const AnsimConfigSchema ansim_uploader_config_schema;

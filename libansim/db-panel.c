@@ -258,6 +258,34 @@ static const char panel_v6[] =
   ");\n"
   "CREATE INDEX events_alert_shown ON events (incident_id) WHERE kind = 'alert-shown';\n";
 
+/* Version 7: the webhook outbox. One row per (webhook, event), written in
+ * the transaction of the change that caused it; delivered in id order per
+ * webhook. A row ends delivered (time and HTTP status) or given up (time
+ * and last error), never both; pending rows carry their next attempt. No
+ * reference to incidents: the purge may delete an incident whose
+ * notification stays in this list. */
+static const char panel_v7[] =
+  "CREATE TABLE webhook_deliveries (\n"
+  "  id                 INTEGER PRIMARY KEY,\n"
+  "  webhook            TEXT NOT NULL CHECK (webhook <> ''),\n"
+  "  event              TEXT NOT NULL CHECK (event <> '' AND event NOT GLOB '*[^a-z-]*'),\n"
+  "  delivery_id        TEXT NOT NULL UNIQUE CHECK (length (delivery_id) = 36),\n"
+  "  body               TEXT NOT NULL CHECK (json_valid (body)),\n"
+  "  created_at_us      INTEGER NOT NULL,\n"
+  "  attempts           INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),\n"
+  "  next_attempt_at_us INTEGER NOT NULL,\n"
+  "  last_attempt_at_us INTEGER,\n"
+  "  last_status        INTEGER,\n"
+  "  last_error         TEXT,\n"
+  "  delivered_at_us    INTEGER,\n"
+  "  gave_up_at_us      INTEGER,\n"
+  "  CHECK (delivered_at_us IS NULL OR gave_up_at_us IS NULL),\n"
+  "  CHECK (delivered_at_us IS NULL OR last_status BETWEEN 200 AND 299)\n"
+  ");\n"
+  "CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (webhook, id)\n"
+  "  WHERE delivered_at_us IS NULL AND gave_up_at_us IS NULL;\n"
+  "CREATE INDEX webhook_deliveries_created ON webhook_deliveries (created_at_us);\n";
+
 static const char *const panel_migrations[] = {
   panel_v1,
   panel_v2,
@@ -265,6 +293,7 @@ static const char *const panel_migrations[] = {
   panel_v4,
   panel_v5,
   panel_v6,
+  panel_v7,
 };
 
 const AnsimDbSchema ansim_panel_db_schema = {

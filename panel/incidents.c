@@ -32,6 +32,7 @@ struct _PanelIncidents {
   guint check_id;
   GHashTable *offline;  /* device ids whose offline alert was raised */
   PanelRetention *retention;  /* legal holds; NULL until set */
+  PanelWebhooks *webhooks;    /* NULL until set */
 };
 
 /* Resolution categories (incidents.resolution). */
@@ -148,6 +149,30 @@ log_panel_event (PanelIncidents *self, const char *kind, gint64 incident_id, con
   return sqlite3_step (stmt) == SQLITE_DONE;
 }
 
+/* The device-offline webhook rows for the current row of check_devices. */
+static gboolean
+queue_device_offline (PanelIncidents *self, sqlite3_stmt *stmt, GError **error)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "device");
+  json_builder_add_string_value (b, (const char *) sqlite3_column_text (stmt, 0));
+  json_builder_set_member_name (b, "desk");
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "id");
+  json_builder_add_string_value (b, (const char *) sqlite3_column_text (stmt, 1));
+  json_builder_set_member_name (b, "name");
+  json_builder_add_string_value (b, (const char *) sqlite3_column_text (stmt, 2));
+  json_builder_end_object (b);
+  json_builder_set_member_name (b, "last_seen_at_us");
+  json_builder_add_int_value (b, sqlite3_column_int64 (stmt, 3));
+  json_builder_set_member_name (b, "offline_after_s");
+  json_builder_add_int_value (b, self->offline_after_us / G_USEC_PER_SEC);
+  json_builder_end_object (b);
+  g_autoptr (JsonNode) data = json_builder_get_root (b);
+  return panel_webhooks_emit (self->webhooks, self->db, "device-offline", data, error);
+}
+
 /* Raises (once) the alert of a desk device whose heartbeats stopped, and
  * notes its return. */
 static gboolean
@@ -172,12 +197,24 @@ check_devices (gpointer user_data)
       g_autoptr (JsonNode) node = json_builder_get_root (b);
       g_autofree char *detail = json_to_string (node, FALSE);
       const char *kind = offline ? "device-offline" : "device-online";
-      if (!log_panel_event (self, kind, 0, NULL, (const char *) sqlite3_column_text (stmt, 1),
-                            detail))
+      g_autoptr (GError) error = NULL;
+      if (!ansim_db_begin (self->db, &error))
         {
-          g_warning ("cannot record %s of %s: %s", kind, id, sqlite3_errmsg (self->db));
+          g_warning ("cannot record %s of %s: %s", kind, id, error->message);
           continue;  /* tried again at the next check */
         }
+      if (!log_panel_event (self, kind, 0, NULL, (const char *) sqlite3_column_text (stmt, 1),
+                            detail)
+          || (offline && !queue_device_offline (self, stmt, &error))
+          || !ansim_db_commit (self->db, &error))
+        {
+          g_warning ("cannot record %s of %s: %s", kind, id,
+                     error != NULL ? error->message : sqlite3_errmsg (self->db));
+          ansim_db_rollback (self->db);
+          continue;  /* tried again at the next check */
+        }
+      if (offline)
+        panel_webhooks_kick (self->webhooks);
       if (offline)
         {
           g_hash_table_add (self->offline, g_strdup (id));
@@ -606,6 +643,15 @@ act (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session, gint64
     }
   if (!log_panel_event (self, kind, id, session->user, NULL, detail))
     goto db_error;
+  if (action != ANNOTATE)
+    {
+      g_autoptr (JsonNode) data = panel_webhooks_incident_data (self->db, id, &error);
+      if (data == NULL || !panel_webhooks_emit (self->webhooks, self->db, kind, data, &error))
+        {
+          g_warning ("cannot queue the %s webhooks: %s", kind, error->message);
+          goto db_error;
+        }
+    }
   if (!panel_console_audit (self->console, msg, session, audit_action, target, detail, &error))
     {
       ansim_db_rollback (self->db);
@@ -616,6 +662,7 @@ act (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session, gint64
   if (!ansim_db_commit (self->db, &error))
     return panel_console_send_db_error (msg, self->db, "committing");
   g_message ("incident %" G_GINT64_FORMAT " %s by %s", id, kind, session->user);
+  panel_webhooks_kick (self->webhooks);
 
   publish_incident (self, action == ANNOTATE ? "incident-updated" : kind, id, -1);
   send_incident (self, msg, id);
@@ -1133,6 +1180,12 @@ void
 panel_incidents_set_retention (PanelIncidents *self, PanelRetention *retention)
 {
   self->retention = retention;
+}
+
+void
+panel_incidents_set_webhooks (PanelIncidents *self, PanelWebhooks *webhooks)
+{
+  self->webhooks = webhooks;
 }
 
 void

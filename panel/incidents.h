@@ -12,6 +12,7 @@
 #include "ingest.h"
 #include "retention.h"
 #include "store.h"
+#include "webhooks.h"
 
 G_BEGIN_DECLS
 
@@ -29,6 +30,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (PanelIncidents, panel_incidents_free)
 
 /* Routes POST /api/incidents/ID/legal-hold to retention (borrowed). */
 void panel_incidents_set_retention (PanelIncidents *self, PanelRetention *retention);
+
+/* Queues acknowledged, resolved and device-offline for webhooks (borrowed). */
+void panel_incidents_set_webhooks (PanelIncidents *self, PanelWebhooks *webhooks);
 
 /* Ingest's news (a PanelIngestNotify): publishes it to open consoles. */
 void panel_incidents_on_ingest (gpointer self, PanelIngestNews news, gint64 incident_id,

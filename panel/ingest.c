@@ -27,6 +27,8 @@ struct _PanelIngest {
   gint64 nonces_purged_at_us;
   PanelIngestNotify notify;
   gpointer notify_data;
+  PanelIngestOnAlert on_alert;
+  gpointer on_alert_data;
 };
 
 /* The authenticated sender of a request. */
@@ -64,6 +66,8 @@ panel_ingest_new (sqlite3 *db, PanelStore *store, const PanelIngestOptions *opti
   self->site_name = g_strdup (options->site_name != NULL ? options->site_name : "");
   self->notify = options->notify;
   self->notify_data = options->notify_data;
+  self->on_alert = options->on_alert;
+  self->on_alert_data = options->on_alert_data;
   return self;
 }
 
@@ -80,6 +84,14 @@ gboolean
 panel_ingest_owns_path (const char *path)
 {
   return path != NULL && g_str_has_prefix (path, PANEL_API_PREFIX);
+}
+
+/* Inside the alert's transaction (the webhooks' outbox rows). */
+static gboolean
+queue_alert_webhooks (PanelIngest *self, gint64 incident_id, GError **error)
+{
+  return self->on_alert == NULL
+         || self->on_alert (self->on_alert_data, self->db, incident_id, error);
 }
 
 static void
@@ -773,6 +785,12 @@ handle_alert (PanelIngest *self, Reply *r, const PanelRequest *req, const Device
       reply_db_error (r, self->db, "recording the alert");
       return ansim_db_rollback (self->db);
     }
+  if (!queue_alert_webhooks (self, id, &error))
+    {
+      g_warning ("%s", error->message);
+      reply_db_error (r, self->db, "recording the alert");
+      return ansim_db_rollback (self->db);
+    }
   if (!ansim_db_commit (self->db, &error))
     return reply_db_error (r, self->db, "recording the alert");
   if (drill_id > 0)
@@ -1009,6 +1027,8 @@ handle_manifest (PanelIngest *self, Reply *r, const PanelRequest *req, const Dev
       gint64 drill_id = 0;
       if (!panel_drill_claim (self->db, ansim_manifest_get_desk_id (m),
                               ansim_manifest_get_opened_wall_us (m), incident, &drill_id, &error))
+        goto db_error;
+      if (!queue_alert_webhooks (self, incident, &error))
         goto db_error;
     }
   {

@@ -38,6 +38,11 @@ typedef enum {
 } PanelIngestNews;
 typedef void (*PanelIngestNotify) (gpointer user_data, PanelIngestNews news, gint64 incident_id,
                                    gint64 number);
+/* Called inside the transaction that creates incident_id, on ingest's db
+ * and thread, so what it writes (the webhook outbox) is kept exactly when
+ * the incident is; FALSE with an error rolls the alert back. */
+typedef gboolean (*PanelIngestOnAlert) (gpointer user_data, sqlite3 *db, gint64 incident_id,
+                                        GError **error);
 
 typedef struct {
   gsize max_body_size;               /* bytes */
@@ -45,6 +50,8 @@ typedef struct {
   const char *site_name;
   PanelIngestNotify notify;          /* may be NULL */
   gpointer notify_data;
+  PanelIngestOnAlert on_alert;       /* may be NULL */
+  gpointer on_alert_data;
 } PanelIngestOptions;
 
 typedef struct _PanelIngest PanelIngest;

@@ -18,6 +18,7 @@
 #include "retention.h"
 #include "ingest.h"
 #include "store.h"
+#include "webhooks.h"
 
 /* Segment and manifest uploads write to the store, which may take seconds
  * (S3 retries, a slow disk): they run in up to STORE_WORKERS threads, each
@@ -47,6 +48,7 @@ struct _Panel {
   PanelIncidents *incidents;
   PanelRetention *retention;
   PanelDrills *drills;
+  PanelWebhooks *webhooks;
   char *url;
   char *site_name;
   gint64 started_mono_us;
@@ -229,6 +231,8 @@ deliver_news (gpointer data)
 {
   News *n = data;
   panel_incidents_on_ingest (n->panel->incidents, n->news, n->incident_id, n->number);
+  if (n->news == PANEL_INGEST_ALERT)
+    panel_webhooks_kick (n->panel->webhooks);
   g_atomic_int_dec_and_test (&n->panel->pending);
   g_free (n);
   return G_SOURCE_REMOVE;
@@ -359,12 +363,24 @@ handle_not_found (SoupServer *server, SoupServerMessage *msg, const char *path, 
   send_json (msg, SOUP_STATUS_NOT_FOUND, b);
 }
 
+/* Any ingest thread, inside the alert's transaction: the webhooks'
+ * "alert" rows (self->webhooks is set before ingest starts, never changed). */
+static gboolean
+queue_alert (gpointer user_data, sqlite3 *db, gint64 incident_id, GError **error)
+{
+  Panel *self = user_data;
+  g_autoptr (JsonNode) data = panel_webhooks_incident_data (db, incident_id, error);
+  return data != NULL && panel_webhooks_emit (self->webhooks, db, "alert", data, error);
+}
+
 /* Ingest runs before the console exists; its news go there once it does. */
 static void
 on_ingest_news (gpointer user_data, PanelIngestNews news, gint64 incident_id, gint64 number)
 {
   Panel *self = user_data;
   panel_incidents_on_ingest (self->incidents, news, incident_id, number);
+  if (news == PANEL_INGEST_ALERT)
+    panel_webhooks_kick (self->webhooks);
 }
 
 Panel *
@@ -402,6 +418,9 @@ panel_new (AnsimConfig *config, GError **error)
     }
   if (self->store == NULL)
     return NULL;
+  self->webhooks = panel_webhooks_new (self->db, config, error);
+  if (self->webhooks == NULL)
+    return NULL;
   self->max_body_size = ansim_config_get_int (config, "panel", "max_body_size") * 1024 * 1024;
   PanelIngestOptions options = {
     .max_body_size = self->max_body_size,
@@ -409,6 +428,8 @@ panel_new (AnsimConfig *config, GError **error)
     .site_name = self->site_name,
     .notify = on_ingest_news,
     .notify_data = self,
+    .on_alert = queue_alert,
+    .on_alert_data = self,
   };
   self->ingest = panel_ingest_new (self->db, self->store, &options);
   self->database = g_strdup (database);
@@ -446,6 +467,8 @@ panel_new (AnsimConfig *config, GError **error)
                                          config);
   panel_incidents_set_retention (self->incidents, self->retention);
   self->drills = panel_drills_new (self->server, self->db, self->console, self->site_name);
+  panel_incidents_set_webhooks (self->incidents, self->webhooks);
+  panel_webhooks_serve (self->webhooks, self->server, self->console);
   soup_server_add_handler (self->server, NULL, handle_not_found, self, NULL);
 
   g_autoptr (GInetAddress) inet = g_str_equal (address, "*")
@@ -488,6 +511,7 @@ panel_free (Panel *self)
       g_async_queue_unref (self->idle_workers);
     }
   g_clear_pointer (&self->drills, panel_drills_free);
+  g_clear_pointer (&self->webhooks, panel_webhooks_free);
   g_clear_pointer (&self->incidents, panel_incidents_free);
   g_clear_pointer (&self->retention, panel_retention_free);
   g_clear_pointer (&self->console, panel_console_free);

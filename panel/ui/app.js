@@ -583,6 +583,47 @@ async function loadRetention() {
     body.appendChild(row);
   }
   $('#retention-save').hidden = !admin;
+  if (admin) loadWebhooks();
+}
+
+// ---- settings: webhooks (admins) ----
+
+async function loadWebhooks() {
+  const result = await api('GET', '/api/webhooks');
+  $('#webhooks').hidden = result.status !== 200;
+  if (result.status !== 200) return;
+  const hooks = $('#webhooks-table tbody');
+  hooks.textContent = '';
+  for (const w of result.data.webhooks) {
+    const row = document.createElement('tr');
+    row.dataset.webhook = w.name;
+    cell(row, w.name);
+    cell(row, w.url);
+    cell(row, w.events.join(', '));
+    cell(row, w.pending);
+    cell(row, w.given_up);
+    cell(row, w.last_delivered_at_us ? formatTime(w.last_delivered_at_us) : '');
+    hooks.appendChild(row);
+  }
+  const list = $('#webhook-deliveries tbody');
+  list.textContent = '';
+  for (const d of result.data.deliveries.slice(0, 50)) {
+    const row = document.createElement('tr');
+    row.dataset.delivery = d.delivery_id;
+    cell(row, formatTime(d.created_at_us));
+    cell(row, d.webhook);
+    cell(row, d.event);
+    cell(row, d.desk ?? '');
+    cell(row, d.attempts);
+    cell(row, d.delivered_at_us
+      ? t('webhooks.delivered', { time: formatTime(d.delivered_at_us), status: d.last_status })
+      : d.gave_up_at_us
+        ? t('webhooks.gave-up', { time: formatTime(d.gave_up_at_us), error: d.last_error ?? '' })
+        : d.last_error
+          ? t('webhooks.retrying', { time: formatTime(d.next_attempt_at_us), error: d.last_error })
+          : t('webhooks.waiting'));
+    list.appendChild(row);
+  }
 }
 
 async function onRetentionSave(event) {

@@ -36,7 +36,10 @@ before(async () => {
   const keygen = spawnSync('age-keygen', ['-o', join(dir, 'site.key')], { encoding: 'utf8' });
   assert.equal(keygen.status, 0, keygen.stderr);
   writeFileSync(conf, `[panel]\ndata_dir = ${dir}\nport = 0\nsite_name = 브라우저 시험\n` +
-    `site_identity = ${join(dir, 'site.key')}\n`);
+    `site_identity = ${join(dir, 'site.key')}\n\n` +
+    // A webhook nobody answers (port 9, discard): its failures are listed.
+    `[webhook sms-gateway]\nurl = http://user:pw@127.0.0.1:9/hook?token=x\n` +
+    `secret = browser-test-secret-0123456789\nevents = alert; resolved\n`);
   addUsers(conf, ROLES, PASSWORD);
   ({ panel, url } = await startPanel(conf, { ANSIM_PANEL_TEST_PUBLISH: '1' }));
   browser = await launchBrowser();
@@ -203,6 +206,12 @@ test('retention settings: an admin changes a period, a bad one is refused, an au
   policy = await page.evaluate(async () => (await (await fetch('/api/settings/retention')).json()).policy);
   assert.equal(policy.find((p) => p.category === 'drill').effective_days, 14);
   assert.equal(policy.find((p) => p.category === 'drill').changed_by, 'admin');
+  // The webhooks section: the configured one, its address without credentials or query.
+  await page.waitForSelector('#webhooks-table tbody tr[data-webhook="sms-gateway"]');
+  assert.equal(await page.textContent('#webhooks h2'), '웹훅');
+  const hookRow = await page.locator('#webhooks-table tbody tr[data-webhook="sms-gateway"] td').allTextContents();
+  assert.deepEqual(hookRow.slice(0, 3), ['sms-gateway', 'http://127.0.0.1:9/hook', 'alert, resolved']);
+  assert.equal((await page.textContent('#page-settings')).includes('browser-test-secret'), false);
   await shot(page, 'settings-retention-admin');
   await page.context().close();
 
@@ -212,6 +221,7 @@ test('retention settings: an admin changes a period, a bad one is refused, an au
   assert.equal(await auditor.inputValue('#retention-table input[name="drill"]'), '14');
   assert.equal(await auditor.isDisabled('#retention-table input[name="drill"]'), true);
   assert.equal(await auditor.isVisible('#retention-save'), false);
+  assert.equal(await auditor.isVisible('#webhooks'), false);
   await shot(auditor, 'settings-retention-auditor');
   await auditor.context().close();
 });

@@ -266,6 +266,19 @@ static const char *const panel_seeds[] = {
     "  (2, 'desk-1', 30, 'trainer-lee', 1690000000000000);\n"
     "INSERT INTO events (at_wall_us, at_mono_us, kind, desk_id, incident_id, actor) VALUES\n"
     "  (1700000200500000, 90000000, 'alert-shown', 'desk-1', 2, 'guard-kim');\n",
+  [7] =
+    "INSERT INTO webhook_deliveries (webhook, event, delivery_id, body, created_at_us,\n"
+    "  attempts, next_attempt_at_us, last_attempt_at_us, last_status, last_error,\n"
+    "  delivered_at_us, gave_up_at_us) VALUES\n"
+    "  ('sms', 'alert', '0b5c8f0e-6f4e-4d1c-9a51-1f7d1c6f2a01', '{\"event\":\"alert\"}',\n"
+    "   1700000200000000, 1, 1700000200000000, 1700000200010000, 200, NULL,\n"
+    "   1700000200010000, NULL),\n"
+    "  ('sms', 'acknowledged', '0b5c8f0e-6f4e-4d1c-9a51-1f7d1c6f2a02', '{}',\n"
+    "   1700000300000000, 3, 1700000304000000, 1700000302000000, 503, 'HTTP 503',\n"
+    "   NULL, NULL),\n"
+    "  ('old', 'resolved', '0b5c8f0e-6f4e-4d1c-9a51-1f7d1c6f2a03', '{}',\n"
+    "   1700000400000000, 9, 1700000500000000, 1700000490000000, NULL,\n"
+    "   'the webhook is no longer configured', NULL, 1700000500000000);\n",
 };
 
 static const char *
