@@ -9,6 +9,7 @@
 
 struct _PanelChannel {
   sqlite3 *db;
+  PanelConsole *console;   /* for the test route only */
   GHashTable *waiting;   /* device id (the Waiter's own) → Waiter */
   GHashTable *woken;     /* device ids with a message since the last wake-up */
   guint wake_id;
@@ -200,4 +201,43 @@ guint
 panel_channel_get_n_waiting (PanelChannel *self)
 {
   return g_hash_table_size (self->waiting);
+}
+
+static void
+handle_test_police_bell (SoupServer *server, SoupServerMessage *msg, const char *path,
+                         GHashTable *query, gpointer user_data)
+{
+  (void) server;
+  (void) path;
+  (void) query;
+  PanelChannel *self = user_data;
+  if (g_strcmp0 (soup_server_message_get_method (msg), "POST") != 0)
+    return panel_console_send_error (msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "method-not-allowed",
+                                     "use POST");
+  g_autoptr (PanelSession) session = panel_console_authorize (self->console, msg,
+                                                              PANEL_ROLE_ADMIN);
+  if (session == NULL)
+    return;
+  g_autoptr (JsonObject) body = panel_console_read_json_object (msg);
+  if (body == NULL)
+    return;
+  JsonNode *n = json_object_get_member (body, "incident");
+  if (n == NULL || json_node_get_value_type (n) != G_TYPE_INT64)
+    return panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
+                                     "give \"incident\" (its row id)");
+  g_autoptr (GError) error = NULL;
+  if (!panel_channel_ring_police_bell (self, json_node_get_int (n), "test", &error))
+    return panel_console_send_error (msg, SOUP_STATUS_NOT_FOUND, "not-found", error->message);
+  soup_server_message_set_status (msg, SOUP_STATUS_NO_CONTENT, NULL);
+}
+
+void
+panel_channel_add_test_route (PanelChannel *self, SoupServer *server, PanelConsole *console)
+{
+  if (g_strcmp0 (g_getenv ("ANSIM_PANEL_TEST_POLICE_BELL"), "1") != 0)
+    return;
+  g_warning ("ANSIM_PANEL_TEST_POLICE_BELL=1: the test-only path /api/test/police-bell is open "
+             "to admins");
+  self->console = console;
+  soup_server_add_handler (server, "/api/test/police-bell", handle_test_police_bell, self, NULL);
 }

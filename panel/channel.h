@@ -13,6 +13,7 @@
 #include <sqlite3.h>
 
 #include "channel-db.h"
+#include "console.h"
 #include "ingest.h"
 
 G_BEGIN_DECLS
@@ -47,6 +48,11 @@ gboolean panel_channel_post (PanelChannel *self, gint64 incident_id, PanelChanne
  * panel_channel_post: in the caller's transaction if one is open. */
 gboolean panel_channel_ring_police_bell (PanelChannel *self, gint64 incident_id,
                                          const char *reason, GError **error);
+
+/* Tests only, when the panel runs with ANSIM_PANEL_TEST_POLICE_BELL=1:
+ * POST /api/test/police-bell {"incident": ROW ID} (an admin) calls
+ * panel_channel_ring_police_bell (reason "test"), until escalation does. */
+void panel_channel_add_test_route (PanelChannel *self, SoupServer *server, PanelConsole *console);
 
 /* Requests held now (for tests and the health page). */
 guint panel_channel_get_n_waiting (PanelChannel *self);

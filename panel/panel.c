@@ -456,6 +456,7 @@ panel_new (AnsimConfig *config, GError **error)
   panel_incidents_set_retention (self->incidents, self->retention);
   self->channel = panel_channel_new (self->db);
   panel_incidents_set_channel (self->incidents, self->channel);
+  panel_channel_add_test_route (self->channel, self->server, self->console);
   self->drills = panel_drills_new (self->server, self->db, self->console, self->site_name);
   soup_server_add_handler (self->server, NULL, handle_not_found, self, NULL);
 
