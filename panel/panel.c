@@ -529,3 +529,9 @@ panel_get_console (Panel *self)
 {
   return self->console;
 }
+
+PanelChannel *
+panel_get_channel (Panel *self)
+{
+  return self->channel;
+}
