@@ -285,6 +285,21 @@ static const char panel_v7[] =
   "CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (webhook, id)\n"
   "  WHERE delivered_at_us IS NULL AND gave_up_at_us IS NULL;\n"
   "CREATE INDEX webhook_deliveries_created ON webhook_deliveries (created_at_us);\n";
+/* Version 8: the push channel to the desks (docs/protocol.md, "Channel"). A message
+ * is written in the same transaction as the change that causes it; seq
+ * never goes back (AUTOINCREMENT), so a desk's "after" stays meaningful
+ * when old messages expire. */
+static const char panel_v8[] =
+  "CREATE TABLE channel_messages (\n"
+  "  seq         INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+  "  device_id   TEXT NOT NULL REFERENCES devices (id),\n"
+  "  kind        TEXT NOT NULL CHECK (kind IN ('acknowledged', 'resolved', 'police-bell')),\n"
+  "  incident_id INTEGER NOT NULL REFERENCES incidents (id) ON DELETE CASCADE,\n"
+  "  reason      TEXT CHECK ((reason IS NULL) = (kind <> 'police-bell')),\n"
+  "  at_us       INTEGER NOT NULL\n"
+  ");\n"
+  "CREATE INDEX channel_messages_device ON channel_messages (device_id, seq);\n"
+  "CREATE INDEX channel_messages_at ON channel_messages (at_us);\n";
 
 static const char *const panel_migrations[] = {
   panel_v1,
@@ -294,6 +309,7 @@ static const char *const panel_migrations[] = {
   panel_v5,
   panel_v6,
   panel_v7,
+  panel_v8,
 };
 
 const AnsimDbSchema ansim_panel_db_schema = {

@@ -279,6 +279,11 @@ static const char *const panel_seeds[] = {
     "  ('old', 'resolved', '0b5c8f0e-6f4e-4d1c-9a51-1f7d1c6f2a03', '{}',\n"
     "   1700000400000000, 9, 1700000500000000, 1700000490000000, NULL,\n"
     "   'the webhook is no longer configured', NULL, 1700000500000000);\n",
+  /* Migration 8: the channel. */
+  [8] =
+    "INSERT INTO channel_messages (seq, device_id, kind, incident_id, reason, at_us) VALUES\n"
+    "  (1, 'dev-1', 'acknowledged', 1, NULL, 1700000100000000),\n"
+    "  (2, 'dev-1', 'police-bell', 1, 'escalated', 1700000110000000);\n",
 };
 
 static const char *

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "db.h"
+#include "httpsig.h"
 #include "outbox.h"
 
 static void
@@ -471,4 +472,16 @@ test_uploader_start (TestDesk *desk, const char *url, const char *extra)
   g_autofree char *log = g_build_filename (desk->dir, "uploader.log", NULL);
   const char *argv[] = { exe, "--config", conf, NULL };
   return test_spawn_logged (log, argv, NULL);
+}
+
+void
+test_desk_sign (TestDesk *desk, const char *method, const char *path, const void *body,
+                gsize len, char **out_digest, char **out_input, char **out_signature)
+{
+  g_autoptr (GError) error = NULL;
+  *out_digest = ansim_httpsig_content_digest (body, len);
+  g_assert_true (ansim_httpsig_sign (desk->key, method, path, *out_digest,
+                                     g_get_real_time () / G_USEC_PER_SEC, NULL, out_input,
+                                     out_signature, &error));
+  g_assert_no_error (error);
 }
