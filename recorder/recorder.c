@@ -10,6 +10,7 @@
 
 #include "db.h"
 #include "evidence.h"
+#include "control.h"
 #include "hw.h"
 #include "recorder-private.h"
 
@@ -31,7 +32,7 @@ struct _Recorder {
   sqlite3 *db;
   GPtrArray *inputs;            /* HwInput* */
   GPtrArray *outputs;           /* HwOutput* */
-  HwControl *control;
+  RecorderControl *control;
   AnsimDeviceKey *device_key;   /* NULL: incidents are logged, not recorded */
   GPtrArray *recipients;        /* AnsimAgeRecipient* */
   RecorderContext ctx;
@@ -747,14 +748,14 @@ recorder_new_with_device_key (AnsimConfig *config, AnsimDeviceKey *device_key, G
     g_warning ("no device key: the sources keep their pre-event buffer, but incidents are "
                "only logged, not recorded");
 
-  self->control = hw_control_new (socket_path, error);
+  self->control = recorder_control_new (socket_path, error);
   if (self->control == NULL)
     return NULL;
   for (guint i = 0; i < self->inputs->len; i++)
-    hw_control_add_input (self->control, g_ptr_array_index (self->inputs, i));
+    recorder_control_add_input (self->control, g_ptr_array_index (self->inputs, i));
   for (guint i = 0; i < self->outputs->len; i++)
-    hw_control_add_output (self->control, g_ptr_array_index (self->outputs, i));
-  hw_control_set_status_func (self->control, add_status, self);
+    recorder_control_add_output (self->control, g_ptr_array_index (self->outputs, i));
+  recorder_control_set_status_func (self->control, add_status, self);
   self->stats_timer = g_timeout_add_seconds (60, log_prebuffer_stats, self);
   check_disk (self);
   self->disk_timer = g_timeout_add_seconds (10, check_disk, self);
@@ -842,7 +843,7 @@ recorder_free (Recorder *self)
       gst_element_set_state (self->notice, GST_STATE_NULL);
       gst_object_unref (self->notice);
     }
-  g_clear_pointer (&self->control, hw_control_free);
+  g_clear_pointer (&self->control, recorder_control_free);
   g_clear_pointer (&self->inputs, g_ptr_array_unref);
   if (self->outputs != NULL)
     {

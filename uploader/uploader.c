@@ -18,7 +18,7 @@
 #include "outbox.h"
 #include "evidence.h"
 #include "httpsig.h"
-#include "hw.h"
+#include "control-client.h"
 
 typedef enum {
   SEND_CONFIRMED,     /* the panel stored it (or had it) */
@@ -415,7 +415,7 @@ send_heartbeat (Uploader *self)
    * (cameras, microphones) with their state. */
   json_builder_set_member_name (b, "recorder");
   g_autoptr (GError) status_error = NULL;
-  g_autofree char *reply = hw_control_request (self->recorder_socket, "status", &status_error);
+  g_autofree char *reply = ansim_control_request (self->recorder_socket, "status", &status_error);
   g_autoptr (JsonNode) state = reply != NULL ? json_from_string (reply, NULL) : NULL;
   if (state != NULL && JSON_NODE_HOLDS_OBJECT (state))
     json_builder_add_value (b, g_steal_pointer (&state));

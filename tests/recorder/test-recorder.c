@@ -13,7 +13,7 @@
 
 #include "db.h"
 #include "evidence.h"
-#include "hw.h"
+#include "control-client.h"
 
 #define FPS 25
 #define FRAME_MS (1000 / FPS)
@@ -220,7 +220,7 @@ press (Fixture *f, const char *how)
   g_autoptr (GError) error = NULL;
   g_autofree char *sock = g_build_filename (f->data_dir, "control.sock", NULL);
   g_autofree char *req = g_strdup_printf ("press desk-button %s", how);
-  g_autofree char *reply = hw_control_request (sock, req, &error);
+  g_autofree char *reply = ansim_control_request (sock, req, &error);
   g_assert_no_error (error);
   g_assert_nonnull (strstr (reply, "\"ok\":true"));
 }
