@@ -19,6 +19,7 @@
 #include <sys/statvfs.h>
 
 #include "outbox.h"
+#include "segments.h"
 
 /* The final manifest hash of one source's newest incident, for its
  * successor to chain to. Refcounted; set once, by the sealing thread. */
@@ -219,38 +220,17 @@ record_entries (sqlite3 *db, gint64 incident_id, const char *uuid, const AnsimMa
   for (guint i = from; i < n; i++)
     {
       const AnsimManifestEntry *e = ansim_manifest_get_entry (manifest, i);
-      char entry_hash[ANSIM_SHA256_HEX_LEN + 1];
-      ansim_manifest_entry_hash (e, entry_hash);
       gboolean media = e->kind == ANSIM_ENTRY_SEGMENT;
       g_autofree char *path = media ? g_build_filename (uuid, e->file, NULL) : NULL;
-      gboolean first_ever = strspn (e->prev, "0") == ANSIM_SHA256_HEX_LEN;
 
       g_autoptr (sqlite3_stmt) seg = ansim_db_prepare (db,
-        "INSERT INTO segments (incident_id, idx, kind, start_wall_us, start_mono_us, "
-        "duration_us, gap_reason, plain_size, cipher_size, plain_sha256, cipher_sha256, "
-        "prev_entry_hash, entry_hash, spool_path, sealed_at_us) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)", error);
+        "INSERT INTO segments (" ANSIM_SEGMENTS_COLUMNS ", spool_path, sealed_at_us) "
+        "VALUES (" ANSIM_SEGMENTS_VALUES ", ?14, ?15)", error);
       if (seg == NULL)
         return FALSE;
-      sqlite3_bind_int64 (seg, 1, incident_id);
-      sqlite3_bind_int64 (seg, 2, (gint64) e->index);
-      sqlite3_bind_text (seg, 3, media ? "media" : "gap", -1, SQLITE_STATIC);
-      sqlite3_bind_int64 (seg, 4, e->start_wall_us);
-      sqlite3_bind_int64 (seg, 5, e->start_mono_us);
-      sqlite3_bind_int64 (seg, 6, e->duration_us);
+      ansim_segments_bind_entry (seg, incident_id, e);
       if (media)
-        {
-          sqlite3_bind_int64 (seg, 8, e->plain_size);
-          sqlite3_bind_int64 (seg, 9, e->cipher_size);
-          sqlite3_bind_text (seg, 10, e->sha256_plain, -1, SQLITE_STATIC);
-          sqlite3_bind_text (seg, 11, e->sha256_cipher, -1, SQLITE_STATIC);
-          sqlite3_bind_text (seg, 14, path, -1, SQLITE_STATIC);
-        }
-      else
-        sqlite3_bind_text (seg, 7, e->reason, -1, SQLITE_STATIC);
-      if (!(e->index == 0 && first_ever))
-        sqlite3_bind_text (seg, 12, e->prev, -1, SQLITE_STATIC);
-      sqlite3_bind_text (seg, 13, entry_hash, -1, SQLITE_STATIC);
+        sqlite3_bind_text (seg, 14, path, -1, SQLITE_STATIC);
       sqlite3_bind_int64 (seg, 15, g_get_real_time ());
       if (sqlite3_step (seg) != SQLITE_DONE)
         return ansim_db_set_error (db, error, "recording the segment");
