@@ -38,6 +38,7 @@ struct _Recorder {
   RecorderContext ctx;
   GArray *slots;                /* SourceSlot */
   GPtrArray *closing;           /* RecorderIncident* ending, not yet closed */
+  gboolean shut_down;           /* recorder_shutdown() ran */
   GstElement *notice;           /* the notice sound playing, or NULL */
   guint stats_timer;
   guint disk_timer;
@@ -825,23 +826,24 @@ close_for_shutdown (Recorder *self)
                "the next start", self->closing->len);
 }
 
-void
-recorder_free (Recorder *self)
+/* Everything that reacts to the world, stopped: no new incident can open
+ * after this. Safe to call twice. */
+static void
+stop_inputs_and_outputs (Recorder *self)
 {
-  if (self == NULL)
-    return;
-  if (self->slots != NULL)
-    close_for_shutdown (self);
   if (self->stats_timer != 0)
     g_source_remove (self->stats_timer);
+  self->stats_timer = 0;
   if (self->disk_timer != 0)
     g_source_remove (self->disk_timer);
+  self->disk_timer = 0;
   if (self->ack_timer != 0)
     g_source_remove (self->ack_timer);
+  self->ack_timer = 0;
   if (self->notice != NULL)
     {
       gst_element_set_state (self->notice, GST_STATE_NULL);
-      gst_object_unref (self->notice);
+      g_clear_pointer (&self->notice, gst_object_unref);
     }
   g_clear_pointer (&self->control, recorder_control_free);
   g_clear_pointer (&self->inputs, g_ptr_array_unref);
@@ -851,14 +853,41 @@ recorder_free (Recorder *self)
       set_output (self, "acknowledged", FALSE);
     }
   g_clear_pointer (&self->outputs, g_ptr_array_unref);
+}
+
+gboolean
+recorder_shutdown (Recorder *self)
+{
+  g_return_val_if_fail (self != NULL, TRUE);
+  if (self->slots != NULL && !self->shut_down)
+    close_for_shutdown (self);
+  self->shut_down = TRUE;
+  stop_inputs_and_outputs (self);
   if (self->closing != NULL && self->closing->len > 0)
     {
-      /* Their sealing threads still run (e.g. waiting for disk space) and
-       * use the context, keys and recipients: left to the process's exit,
-       * which is the next thing after this. */
       g_message ("leaving %u unfinished incident(s) to the process exit", self->closing->len);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+void
+recorder_free (Recorder *self)
+{
+  if (self == NULL)
+    return;
+  /* Incidents open or closing use the context, keys and recipients from
+   * their sealing threads: only recorder_shutdown() may end them. */
+  gboolean busy = self->closing != NULL && self->closing->len > 0;
+  for (guint i = 0; !busy && self->slots != NULL && i < self->slots->len; i++)
+    busy = g_array_index (self->slots, SourceSlot, i).incident != NULL;
+  if (busy)
+    {
+      g_critical ("recorder_free: incidents still recording; call recorder_shutdown() first "
+                  "and free only when it returns TRUE");
       return;
     }
+  stop_inputs_and_outputs (self);
   g_clear_pointer (&self->closing, g_ptr_array_unref);
   g_clear_pointer (&self->slots, g_array_unref);
   g_clear_pointer (&self->ctx.chain_heads, g_hash_table_unref);
