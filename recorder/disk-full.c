@@ -8,6 +8,8 @@
 
 #include <sys/statvfs.h>
 
+#include "json-event.h"
+
 gint64
 recorder_free_bytes (const char *dir)
 {
@@ -33,11 +35,11 @@ set_low (RecorderIncident *inc, gboolean low)
   RecorderContext *ctx = inc->ctx;
   gint64 free_bytes = recorder_free_bytes (ctx->spool_dir);
   gint64 mono = g_get_monotonic_time ();
-  g_autofree char *detail = g_strdup_printf ("{\"free_mb\":%" G_GINT64_FORMAT ",\"min_free_mb\":%"
-                                             G_GINT64_FORMAT ",\"held_segments\":%u}",
-                                             free_bytes / (1024 * 1024),
-                                             ctx->min_free_bytes / (1024 * 1024),
-                                             g_queue_get_length (&inc->held));
+  g_autoptr (AnsimJsonBuilder) j = ansim_json_builder_new ();
+  ansim_json_builder_add_int (j, "free_mb", free_bytes / (1024 * 1024));
+  ansim_json_builder_add_int (j, "min_free_mb", ctx->min_free_bytes / (1024 * 1024));
+  ansim_json_builder_add_uint (j, "held_segments", g_queue_get_length (&inc->held));
+  g_autofree char *detail = ansim_json_builder_end (j);
   if (inc->low == low)
     return;
   inc->low = low;

@@ -6,24 +6,9 @@
  * they describe are durable before (see incident-private.h). */
 #include "incident-private.h"
 
+#include "json-event.h"
 #include "outbox.h"
 #include "segments.h"
-
-char *
-incident_json_escape (const char *s)
-{
-  g_autoptr (GString) out = g_string_new (NULL);
-  for (const char *p = s; *p; p++)
-    {
-      if (*p == '"' || *p == '\\')
-        g_string_append_c (out, '\\');
-      if ((guchar) *p < 0x20)
-        g_string_append_printf (out, "\\u%04x", *p);
-      else
-        g_string_append_c (out, *p);
-    }
-  return g_string_free (g_steal_pointer (&out), FALSE);
-}
 
 gboolean
 incident_db_queue_manifest (sqlite3 *db, gint64 incident_id, const char *uuid,
@@ -80,8 +65,10 @@ incident_db_close (RecorderContext *ctx, sqlite3 *db, gint64 id, const char *uui
 {
   const char *manifest_hash = manifest != NULL ? ansim_manifest_get_written_sha256 (manifest)
                                                : NULL;
-  g_autofree char *detail = g_strdup_printf ("{\"uuid\":\"%s\",\"reason\":\"%s\"}", uuid,
-                                             reason);
+  g_autoptr (AnsimJsonBuilder) j = ansim_json_builder_new ();
+  ansim_json_builder_add_string (j, "uuid", uuid);
+  ansim_json_builder_add_string (j, "reason", reason);
+  g_autofree char *detail = ansim_json_builder_end (j);
   if (!ansim_db_begin (db, error))
     return FALSE;
   g_autoptr (sqlite3_stmt) st = ansim_db_prepare (db,
@@ -119,8 +106,10 @@ void
 incident_report_failure (RecorderIncident *inc, sqlite3 *db, const char *what,
                          const GError *error)
 {
-  g_autofree char *msg = incident_json_escape (error->message);
-  g_autofree char *detail = g_strdup_printf ("{\"what\":\"%s\",\"message\":\"%s\"}", what, msg);
+  g_autoptr (AnsimJsonBuilder) j = ansim_json_builder_new ();
+  ansim_json_builder_add_string (j, "what", what);
+  ansim_json_builder_add_string (j, "message", error->message);
+  g_autofree char *detail = ansim_json_builder_end (j);
   g_warning ("incident %s (%s): %s failed: %s", inc->uuid, inc->source_name, what,
              error->message);
   if (db != NULL)
@@ -151,8 +140,10 @@ incident_db_insert (RecorderIncident *inc, AnsimTriggerKind kind, const char *pr
                     gint64 opened_wall, GError **error)
 {
   RecorderContext *ctx = inc->ctx;
-  g_autofree char *detail = g_strdup_printf ("{\"uuid\":\"%s\",\"source\":\"%s\"}", inc->uuid,
-                                             inc->source_name);
+  g_autoptr (AnsimJsonBuilder) j = ansim_json_builder_new ();
+  ansim_json_builder_add_string (j, "uuid", inc->uuid);
+  ansim_json_builder_add_string (j, "source", inc->source_name);
+  g_autofree char *detail = ansim_json_builder_end (j);
 
   if (!ansim_db_begin (ctx->db, error))
     return FALSE;

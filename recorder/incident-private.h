@@ -149,8 +149,6 @@ void incident_seal_in_order (RecorderIncident *inc, Job *job);
 
 /* ---- incident-db.c ------------------------------------------------------- */
 
-/* s with '"', '\\' and control characters escaped for a JSON string. */
-char *incident_json_escape (const char *s);
 /* The incident row, its alert and its opening event, in one transaction
  * on ctx->db; sets inc->id. */
 gboolean incident_db_insert (RecorderIncident *inc, AnsimTriggerKind kind, const char *prev_hash,

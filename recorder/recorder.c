@@ -12,6 +12,7 @@
 #include "evidence.h"
 #include "control.h"
 #include "hw.h"
+#include "json-event.h"
 #include "recorder-private.h"
 
 typedef struct {
@@ -252,8 +253,9 @@ trigger_kind (Recorder *self, const char *trigger)
 static void
 log_cannot_record (Recorder *self, const char *trigger, SourceSlot *slot, const GError *error)
 {
-  g_autofree char *detail = g_strdup_printf ("{\"source\":\"%s\"}",
-                                             recorder_source_get_name (slot->source));
+  g_autoptr (AnsimJsonBuilder) j = ansim_json_builder_new ();
+  ansim_json_builder_add_string (j, "source", recorder_source_get_name (slot->source));
+  g_autofree char *detail = ansim_json_builder_end (j);
   g_warning ("trigger %s: source %s cannot record: %s", trigger,
              recorder_source_get_name (slot->source), error->message);
   ansim_db_log_event (self->db, "error", self->desk_id, trigger, 0, g_get_monotonic_time (),
@@ -337,8 +339,9 @@ on_trigger_event (const HwEvent *event, gpointer user_data)
 {
   Recorder *self = user_data;
   g_autoptr (GError) error = NULL;
-  g_autofree char *detail =
-    g_strdup_printf ("{\"reported_mono_us\":%" G_GINT64_FORMAT "}", event->reported_us);
+  g_autoptr (AnsimJsonBuilder) j = ansim_json_builder_new ();
+  ansim_json_builder_add_int (j, "reported_mono_us", event->reported_us);
+  g_autofree char *detail = ansim_json_builder_end (j);
 
   if (!ansim_db_log_event (self->db, hw_event_kind_to_string (event->kind), self->desk_id,
                            event->trigger, 0, event->edge_us, detail, NULL, &error))

@@ -9,6 +9,9 @@
 #include <glib/gstdio.h>
 #include <string.h>
 
+#include "json-event.h"
+#include "util.h"
+
 /* A leftover file of an interrupted write that the manifest does not
  * account for: moved out of the incident folder (so the incident verifies)
  * into spool_dir/.set-aside/UUID/, never deleted, and recorded. */
@@ -26,7 +29,7 @@ set_aside (RecorderContext *ctx, gint64 id, const char *uuid, const char *dir, c
   /* Ciphertext only: its hash identifies the bytes; the plaintext cannot be
    * recomputed on the desk. */
   if (g_file_get_contents (from, &data, &len, NULL))
-    hex = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) data, len);
+    hex = ansim_hash_sha256_hex_dup (data, len);
   else
     hex = g_strdup ("unreadable");
   if (g_mkdir_with_parents (aside_dir, 0700) < 0 || g_rename (from, to) < 0)
@@ -37,11 +40,14 @@ set_aside (RecorderContext *ctx, gint64 id, const char *uuid, const char *dir, c
     }
   g_warning ("incident %s: %s (%" G_GSIZE_FORMAT " bytes, SHA-256 %s) %s; moved to %s", uuid,
              name, len, hex, why, to);
-  g_autofree char *esc = incident_json_escape (why);
-  g_autofree char *detail = g_strdup_printf ("{\"file\":\"%s\",\"bytes\":%" G_GSIZE_FORMAT
-                                             ",\"sha256\":\"%s\",\"why\":\"%s\","
-                                             "\"moved_to\":\".set-aside/%s/%s\"}", name, len, hex,
-                                             esc, uuid, name);
+  g_autofree char *moved_to = g_strdup_printf (".set-aside/%s/%s", uuid, name);
+  g_autoptr (AnsimJsonBuilder) j = ansim_json_builder_new ();
+  ansim_json_builder_add_string (j, "file", name);
+  ansim_json_builder_add_uint (j, "bytes", len);
+  ansim_json_builder_add_string (j, "sha256", hex);
+  ansim_json_builder_add_string (j, "why", why);
+  ansim_json_builder_add_string (j, "moved_to", moved_to);
+  g_autofree char *detail = ansim_json_builder_end (j);
   if (!ansim_db_log_event (ctx->db, "file-set-aside", ctx->desk_id, NULL, id, mono, detail, NULL,
                            error))
     return FALSE;

@@ -8,6 +8,8 @@
  * the rows come after that. */
 #include "incident-private.h"
 
+#include "json-event.h"
+
 void
 incident_job_free (Job *job)
 {
@@ -150,10 +152,12 @@ incident_seal_one (RecorderIncident *inc, Job *job)
   inc->n_segments++;
   guint n = ansim_manifest_get_n_entries (inc->manifest);
   const AnsimManifestEntry *e = ansim_manifest_get_entry (inc->manifest, n - 1);
-  g_autofree char *detail = g_strdup_printf ("{\"idx\":%" G_GUINT64_FORMAT ",\"file\":\"%s\","
-                                             "\"bytes\":%" G_GINT64_FORMAT ",\"duration_us\":%"
-                                             G_GINT64_FORMAT "}", e->index, e->file,
-                                             e->cipher_size, e->duration_us);
+  g_autoptr (AnsimJsonBuilder) j = ansim_json_builder_new ();
+  ansim_json_builder_add_uint (j, "idx", e->index);
+  ansim_json_builder_add_string (j, "file", e->file);
+  ansim_json_builder_add_int (j, "bytes", e->cipher_size);
+  ansim_json_builder_add_int (j, "duration_us", e->duration_us);
+  g_autofree char *detail = ansim_json_builder_end (j);
   ansim_db_log_event (inc->db, "segment-sealed", ctx->desk_id, inc->trigger, inc->id,
                       g_get_monotonic_time (), detail, NULL, NULL);
   g_debug ("incident %s: sealed %s (%" G_GSIZE_FORMAT " bytes, %.2f s)", inc->uuid, e->file, len,
