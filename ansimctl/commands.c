@@ -8,7 +8,7 @@
 #include "cmd-evidence.h"
 #include "config.h"
 #include "db.h"
-#include "hw.h"
+#include "control-client.h"
 #include "cmd-panel.h"
 
 const AnsimctlCommand ansimctl_commands[] = {
@@ -153,13 +153,13 @@ parse_reply (const char *reply, GError **error)
   JsonNode *root = json_parser_get_root (parser);
   if (!JSON_NODE_HOLDS_OBJECT (root))
     {
-      g_set_error (error, HW_ERROR, HW_ERROR_FAILED, "unexpected reply: %s", reply);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "unexpected reply: %s", reply);
       return NULL;
     }
   JsonObject *object = json_node_get_object (root);
   if (!json_object_get_boolean_member_with_default (object, "ok", FALSE))
     {
-      g_set_error (error, HW_ERROR, HW_ERROR_FAILED, "%s",
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s",
                    json_object_get_string_member_with_default (object, "error", reply));
       return NULL;
     }
@@ -209,7 +209,7 @@ ansimctl_press (int argc, char **argv)
   g_autofree char *request = long_press ? g_strdup_printf ("press %s long", trigger ? trigger : "desk-button")
     : hold_ms > 0 ? g_strdup_printf ("press %s %d", trigger ? trigger : "desk-button", hold_ms)
     : g_strdup_printf ("press %s", trigger ? trigger : "desk-button");
-  g_autofree char *reply = hw_control_request (socket_path, request, &error);
+  g_autofree char *reply = ansim_control_request (socket_path, request, &error);
   g_autoptr (JsonObject) answer = reply != NULL ? parse_reply (reply, &error) : NULL;
   if (answer == NULL)
     {
@@ -307,7 +307,7 @@ ansimctl_status (int argc, char **argv)
       return 1;
     }
   g_autofree char *socket_path = desk_socket (&o, config);
-  g_autofree char *reply = hw_control_request (socket_path, "status", &error);
+  g_autofree char *reply = ansim_control_request (socket_path, "status", &error);
   g_autoptr (JsonObject) state = reply != NULL ? parse_reply (reply, &error) : NULL;
   if (json)
     {

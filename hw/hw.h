@@ -5,7 +5,6 @@
 #pragma once
 
 #include <glib.h>
-#include <json-glib/json-glib.h>
 
 G_BEGIN_DECLS
 
@@ -121,27 +120,5 @@ gboolean hw_output_get (HwOutput *self);
 /* On for ms, then off (a beep); cancelled by a later set(). */
 gboolean hw_output_pulse (HwOutput *self, guint ms, GError **error);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HwOutput, hw_output_free)
-
-/* The control socket of a desk: `ansimctl press` writes to it, tests read
- * the outputs from it. One request line per connection, one JSON reply:
- *   press TRIGGER [HOLD_MS|long]   raw active now, inactive after HOLD_MS
- *   down TRIGGER / up TRIGGER       raw level changes
- *   outputs                         {"ok":true,"outputs":{"recording":false,...}}
- *   status                          the outputs, "triggers" and whatever the
- *                                   status function adds (the recorder: "sources")
- * Requests name simulated inputs only; anything else is refused. */
-typedef struct _HwControl HwControl;
-
-HwControl *hw_control_new (const char *socket_path, GError **error);
-void hw_control_free (HwControl *self);
-void hw_control_add_input (HwControl *self, HwInput *input);   /* not owned */
-void hw_control_add_output (HwControl *self, HwOutput *output); /* not owned */
-/* Adds members to the "status" reply (builder is inside its object). */
-typedef void (*HwControlStatusFunc) (JsonBuilder *builder, gpointer user_data);
-void hw_control_set_status_func (HwControl *self, HwControlStatusFunc func, gpointer user_data);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (HwControl, hw_control_free)
-
-/* Client side, for ansimctl and tests. Returns the JSON reply. */
-char *hw_control_request (const char *socket_path, const char *request, GError **error);
 
 G_END_DECLS

@@ -3,6 +3,7 @@
  * ansim-recorder and ansim-uploader. Every table and column: docs/schema.md. */
 
 #include "db.h"
+#include "segments.h"
 
 /* Rules (docs/schema.md): append only; never edit a migration that was
  * released; no BEGIN/COMMIT or PRAGMA foreign_keys inside a script; every
@@ -44,32 +45,12 @@ static const char desk_v1[] =
   "  CHECK ((closed_wall_us IS NULL) = (closed_mono_us IS NULL)),\n"
   "  CHECK ((closed_wall_us IS NULL) = (close_reason IS NULL))\n"
   ");\n"
-  "CREATE TABLE segments (\n"
-  "  incident_id     INTEGER NOT NULL REFERENCES incidents (id),\n"
-  "  idx             INTEGER NOT NULL CHECK (idx >= 0),\n"
-  "  kind            TEXT NOT NULL CHECK (kind IN ('media', 'gap')),\n"
-  "  start_wall_us   INTEGER NOT NULL,\n"
-  "  start_mono_us   INTEGER NOT NULL,\n"
-  "  duration_us     INTEGER NOT NULL CHECK (duration_us >= 0),\n"
-  "  gap_reason      TEXT,\n"
-  "  plain_size      INTEGER CHECK (plain_size >= 0),\n"
-  "  cipher_size     INTEGER CHECK (cipher_size >= 0),\n"
-  "  plain_sha256    TEXT " HEX64 ("plain_sha256") ",\n"
-  "  cipher_sha256   TEXT " HEX64 ("cipher_sha256") ",\n"
-  "  prev_entry_hash TEXT " HEX64 ("prev_entry_hash") ",\n"
-  "  entry_hash      TEXT NOT NULL " HEX64 ("entry_hash") ",\n"
-  "  spool_path      TEXT,\n"
-  "  sealed_at_us    INTEGER NOT NULL,\n"
-  "  PRIMARY KEY (incident_id, idx),\n"
-  "  CHECK (prev_entry_hash IS NOT NULL OR idx = 0),\n"
-  "  CHECK (CASE kind\n"
-  "    WHEN 'media' THEN gap_reason IS NULL AND plain_size IS NOT NULL\n"
-  "      AND cipher_size IS NOT NULL AND plain_sha256 IS NOT NULL\n"
-  "      AND cipher_sha256 IS NOT NULL AND spool_path IS NOT NULL\n"
-  "    ELSE gap_reason IS NOT NULL AND plain_size IS NULL AND cipher_size IS NULL\n"
-  "      AND plain_sha256 IS NULL AND cipher_sha256 IS NULL AND spool_path IS NULL\n"
-  "  END)\n"
-  ");\n"
+  ANSIM_SEGMENTS_TABLE (
+    "  spool_path      TEXT,\n"
+    "  sealed_at_us    INTEGER NOT NULL,\n",
+    "",
+    " AND spool_path IS NOT NULL",
+    " AND spool_path IS NULL")
   "CREATE TABLE events (\n"
   "  id          INTEGER PRIMARY KEY AUTOINCREMENT,\n"
   "  at_wall_us  INTEGER NOT NULL,\n"

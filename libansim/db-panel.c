@@ -3,6 +3,7 @@
  * incident log. Every table and column: docs/schema.md. */
 
 #include "db.h"
+#include "segments.h"
 
 /* Same rules as the desk database (docs/schema.md). Times that come from a
  * device keep the device's clock (*_wall_us, *_mono_us); times the panel
@@ -65,33 +66,12 @@ static const char panel_v1[] =
   "  CHECK ((manifest_hash IS NULL) = (manifest_store_key IS NULL)),\n"
   "  CHECK ((manifest_hash IS NULL) = (manifest_at_us IS NULL))\n"
   ");\n"
-  "CREATE TABLE segments (\n"
-  "  incident_id     INTEGER NOT NULL REFERENCES incidents (id),\n"
-  "  idx             INTEGER NOT NULL CHECK (idx >= 0),\n"
-  "  kind            TEXT NOT NULL CHECK (kind IN ('media', 'gap')),\n"
-  "  start_wall_us   INTEGER NOT NULL,\n"
-  "  start_mono_us   INTEGER NOT NULL,\n"
-  "  duration_us     INTEGER NOT NULL CHECK (duration_us >= 0),\n"
-  "  gap_reason      TEXT,\n"
-  "  plain_size      INTEGER CHECK (plain_size >= 0),\n"
-  "  cipher_size     INTEGER CHECK (cipher_size >= 0),\n"
-  "  plain_sha256    TEXT " HEX64 ("plain_sha256") ",\n"
-  "  cipher_sha256   TEXT " HEX64 ("cipher_sha256") ",\n"
-  "  prev_entry_hash TEXT " HEX64 ("prev_entry_hash") ",\n"
-  "  entry_hash      TEXT NOT NULL " HEX64 ("entry_hash") ",\n"
-  "  store_key       TEXT,\n"
-  "  received_at_us  INTEGER,\n"
-  "  PRIMARY KEY (incident_id, idx),\n"
-  "  CHECK (prev_entry_hash IS NOT NULL OR idx = 0),\n"
-  "  CHECK ((store_key IS NULL) = (received_at_us IS NULL)),\n"
-  "  CHECK (CASE kind\n"
-  "    WHEN 'media' THEN gap_reason IS NULL AND plain_size IS NOT NULL\n"
-  "      AND cipher_size IS NOT NULL AND plain_sha256 IS NOT NULL\n"
-  "      AND cipher_sha256 IS NOT NULL\n"
-  "    ELSE gap_reason IS NOT NULL AND plain_size IS NULL AND cipher_size IS NULL\n"
-  "      AND plain_sha256 IS NULL AND cipher_sha256 IS NULL AND store_key IS NULL\n"
-  "  END)\n"
-  ");\n"
+  ANSIM_SEGMENTS_TABLE (
+    "  store_key       TEXT,\n"
+    "  received_at_us  INTEGER,\n",
+    "  CHECK ((store_key IS NULL) = (received_at_us IS NULL)),\n",
+    "",
+    " AND store_key IS NULL")
   "CREATE TABLE events (\n"
   "  id              INTEGER PRIMARY KEY AUTOINCREMENT,\n"
   "  at_wall_us      INTEGER NOT NULL,\n"

@@ -38,15 +38,6 @@ extern const AnsimDbSchema ansim_panel_db_schema;
  * statement fails with SQLITE_BUSY. */
 #define ANSIM_DB_BUSY_TIMEOUT_MS 5000
 
-/* outbox.class in the desk database: the uploader sends lower classes first,
- * FIFO (by outbox.id) within a class. Stored as integers, so never renumber. */
-typedef enum {
-  ANSIM_OUTBOX_ALERT = 0,     /* an incident opened: tell the panel before any video */
-  ANSIM_OUTBOX_EVENT = 1,     /* a row of events (press, acknowledged, ...) */
-  ANSIM_OUTBOX_MANIFEST = 2,  /* a signed manifest file (each intermediate one too) */
-  ANSIM_OUTBOX_SEGMENT = 3,   /* a sealed segment file */
-} AnsimOutboxClass;
-
 /* Open (creating if needed), set WAL, foreign keys and busy timeout, and
  * migrate to the newest version, each migration in its own transaction.
  * A database newer than the schema, a file that is not SQLite, and an SQLite

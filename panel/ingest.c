@@ -14,6 +14,7 @@
 #include "evidence.h"
 #include "httpsig.h"
 #include "policy.h"
+#include "segments.h"
 
 /* Alerts, events, heartbeats and enrollments are small; only manifests
  * and segments may use max_body_size. */
@@ -1051,37 +1052,13 @@ handle_manifest (PanelIngest *self, Reply *r, const PanelRequest *req, const Dev
     if (sqlite3_step (upd) != SQLITE_DONE)
       goto db_error;
     g_autoptr (sqlite3_stmt) seg = ansim_db_prepare (self->db,
-      "INSERT INTO segments (incident_id, idx, kind, start_wall_us, start_mono_us, duration_us, "
-      "gap_reason, plain_size, cipher_size, plain_sha256, cipher_sha256, prev_entry_hash, "
-      "entry_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) "
+      "INSERT INTO segments (" ANSIM_SEGMENTS_COLUMNS ") VALUES (" ANSIM_SEGMENTS_VALUES ") "
       "ON CONFLICT DO NOTHING", &error);
     if (seg == NULL)
       goto db_error;
     for (guint i = known->len; i < n; i++)
       {
-        const AnsimManifestEntry *e = ansim_manifest_get_entry (m, i);
-        char h[ANSIM_SHA256_HEX_LEN + 1];
-        ansim_manifest_entry_hash (e, h);
-        gboolean media = e->kind == ANSIM_ENTRY_SEGMENT;
-        sqlite3_reset (seg);
-        sqlite3_clear_bindings (seg);
-        sqlite3_bind_int64 (seg, 1, incident);
-        sqlite3_bind_int64 (seg, 2, e->index);
-        sqlite3_bind_text (seg, 3, media ? "media" : "gap", -1, SQLITE_STATIC);
-        sqlite3_bind_int64 (seg, 4, e->start_wall_us);
-        sqlite3_bind_int64 (seg, 5, e->start_mono_us);
-        sqlite3_bind_int64 (seg, 6, e->duration_us);
-        if (media)
-          {
-            sqlite3_bind_int64 (seg, 8, e->plain_size);
-            sqlite3_bind_int64 (seg, 9, e->cipher_size);
-            sqlite3_bind_text (seg, 10, e->sha256_plain, -1, SQLITE_STATIC);
-            sqlite3_bind_text (seg, 11, e->sha256_cipher, -1, SQLITE_STATIC);
-          }
-        else
-          sqlite3_bind_text (seg, 7, e->reason, -1, SQLITE_STATIC);
-        sqlite3_bind_text (seg, 12, e->prev, -1, SQLITE_STATIC);
-        sqlite3_bind_text (seg, 13, h, -1, SQLITE_STATIC);
+        ansim_segments_bind_entry (seg, incident, ansim_manifest_get_entry (m, i));
         if (sqlite3_step (seg) != SQLITE_DONE)
           goto db_error;
       }

@@ -164,7 +164,8 @@ gboolean recorder_source_wait_ready (RecorderSource *src, guint timeout_ms, GErr
 
 /* ---- incident.c: one source's recording of one incident ----------------- */
 /* Main context, except where said; the sealing itself runs on a thread of
- * the incident's own (see incident.c). */
+ * the incident's own (seal-thread.c; the files of an incident and their
+ * threads: incident-private.h). */
 
 /* What incidents share, owned by the recorder. */
 typedef struct {
@@ -180,7 +181,7 @@ typedef struct {
   gint64 max_incident_us;
   const char *uploader_socket;    /* the uploader's wake socket, or NULL */
   GHashTable *chain_heads;        /* source name -> its newest incident's chain link
-                                   * (incident.c; main context) */
+                                   * (chain-link.c; main context) */
   gint64 min_free_bytes;          /* [recorder] min_free_mb */
   gint64 held_cap_bytes;          /* [recorder] held_segments_mb, per incident */
   /* Segments waiting for disk space, all incidents together, for the
@@ -191,7 +192,7 @@ typedef struct {
   guint64 unkept_segments;
 } RecorderContext;
 
-/* Bytes free for the recorder in dir, or -1 if it cannot be told. */
+/* Bytes free for the recorder in dir, or -1 if it cannot be told (disk-full.c). */
 gint64 recorder_free_bytes (const char *dir);
 
 typedef struct _RecorderIncident RecorderIncident;

@@ -10,7 +10,9 @@
 
 #include "db.h"
 #include "evidence.h"
+#include "control.h"
 #include "hw.h"
+#include "json-event.h"
 #include "recorder-private.h"
 
 typedef struct {
@@ -31,12 +33,13 @@ struct _Recorder {
   sqlite3 *db;
   GPtrArray *inputs;            /* HwInput* */
   GPtrArray *outputs;           /* HwOutput* */
-  HwControl *control;
+  RecorderControl *control;
   AnsimDeviceKey *device_key;   /* NULL: incidents are logged, not recorded */
   GPtrArray *recipients;        /* AnsimAgeRecipient* */
   RecorderContext ctx;
   GArray *slots;                /* SourceSlot */
   GPtrArray *closing;           /* RecorderIncident* ending, not yet closed */
+  gboolean shut_down;           /* recorder_shutdown() ran */
   GstElement *notice;           /* the notice sound playing, or NULL */
   guint stats_timer;
   guint disk_timer;
@@ -250,8 +253,9 @@ trigger_kind (Recorder *self, const char *trigger)
 static void
 log_cannot_record (Recorder *self, const char *trigger, SourceSlot *slot, const GError *error)
 {
-  g_autofree char *detail = g_strdup_printf ("{\"source\":\"%s\"}",
-                                             recorder_source_get_name (slot->source));
+  g_autoptr (AnsimJsonBuilder) j = ansim_json_builder_new ();
+  ansim_json_builder_add_string (j, "source", recorder_source_get_name (slot->source));
+  g_autofree char *detail = ansim_json_builder_end (j);
   g_warning ("trigger %s: source %s cannot record: %s", trigger,
              recorder_source_get_name (slot->source), error->message);
   ansim_db_log_event (self->db, "error", self->desk_id, trigger, 0, g_get_monotonic_time (),
@@ -335,8 +339,9 @@ on_trigger_event (const HwEvent *event, gpointer user_data)
 {
   Recorder *self = user_data;
   g_autoptr (GError) error = NULL;
-  g_autofree char *detail =
-    g_strdup_printf ("{\"reported_mono_us\":%" G_GINT64_FORMAT "}", event->reported_us);
+  g_autoptr (AnsimJsonBuilder) j = ansim_json_builder_new ();
+  ansim_json_builder_add_int (j, "reported_mono_us", event->reported_us);
+  g_autofree char *detail = ansim_json_builder_end (j);
 
   if (!ansim_db_log_event (self->db, hw_event_kind_to_string (event->kind), self->desk_id,
                            event->trigger, 0, event->edge_us, detail, NULL, &error))
@@ -747,14 +752,14 @@ recorder_new_with_device_key (AnsimConfig *config, AnsimDeviceKey *device_key, G
     g_warning ("no device key: the sources keep their pre-event buffer, but incidents are "
                "only logged, not recorded");
 
-  self->control = hw_control_new (socket_path, error);
+  self->control = recorder_control_new (socket_path, error);
   if (self->control == NULL)
     return NULL;
   for (guint i = 0; i < self->inputs->len; i++)
-    hw_control_add_input (self->control, g_ptr_array_index (self->inputs, i));
+    recorder_control_add_input (self->control, g_ptr_array_index (self->inputs, i));
   for (guint i = 0; i < self->outputs->len; i++)
-    hw_control_add_output (self->control, g_ptr_array_index (self->outputs, i));
-  hw_control_set_status_func (self->control, add_status, self);
+    recorder_control_add_output (self->control, g_ptr_array_index (self->outputs, i));
+  recorder_control_set_status_func (self->control, add_status, self);
   self->stats_timer = g_timeout_add_seconds (60, log_prebuffer_stats, self);
   check_disk (self);
   self->disk_timer = g_timeout_add_seconds (10, check_disk, self);
@@ -824,25 +829,26 @@ close_for_shutdown (Recorder *self)
                "the next start", self->closing->len);
 }
 
-void
-recorder_free (Recorder *self)
+/* Everything that reacts to the world, stopped: no new incident can open
+ * after this. Safe to call twice. */
+static void
+stop_inputs_and_outputs (Recorder *self)
 {
-  if (self == NULL)
-    return;
-  if (self->slots != NULL)
-    close_for_shutdown (self);
   if (self->stats_timer != 0)
     g_source_remove (self->stats_timer);
+  self->stats_timer = 0;
   if (self->disk_timer != 0)
     g_source_remove (self->disk_timer);
+  self->disk_timer = 0;
   if (self->ack_timer != 0)
     g_source_remove (self->ack_timer);
+  self->ack_timer = 0;
   if (self->notice != NULL)
     {
       gst_element_set_state (self->notice, GST_STATE_NULL);
-      gst_object_unref (self->notice);
+      g_clear_pointer (&self->notice, gst_object_unref);
     }
-  g_clear_pointer (&self->control, hw_control_free);
+  g_clear_pointer (&self->control, recorder_control_free);
   g_clear_pointer (&self->inputs, g_ptr_array_unref);
   if (self->outputs != NULL)
     {
@@ -850,14 +856,41 @@ recorder_free (Recorder *self)
       set_output (self, "acknowledged", FALSE);
     }
   g_clear_pointer (&self->outputs, g_ptr_array_unref);
+}
+
+gboolean
+recorder_shutdown (Recorder *self)
+{
+  g_return_val_if_fail (self != NULL, TRUE);
+  if (self->slots != NULL && !self->shut_down)
+    close_for_shutdown (self);
+  self->shut_down = TRUE;
+  stop_inputs_and_outputs (self);
   if (self->closing != NULL && self->closing->len > 0)
     {
-      /* Their sealing threads still run (e.g. waiting for disk space) and
-       * use the context, keys and recipients: left to the process's exit,
-       * which is the next thing after this. */
       g_message ("leaving %u unfinished incident(s) to the process exit", self->closing->len);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+void
+recorder_free (Recorder *self)
+{
+  if (self == NULL)
+    return;
+  /* Incidents open or closing use the context, keys and recipients from
+   * their sealing threads: only recorder_shutdown() may end them. */
+  gboolean busy = self->closing != NULL && self->closing->len > 0;
+  for (guint i = 0; !busy && self->slots != NULL && i < self->slots->len; i++)
+    busy = g_array_index (self->slots, SourceSlot, i).incident != NULL;
+  if (busy)
+    {
+      g_critical ("recorder_free: incidents still recording; call recorder_shutdown() first "
+                  "and free only when it returns TRUE");
       return;
     }
+  stop_inputs_and_outputs (self);
   g_clear_pointer (&self->closing, g_ptr_array_unref);
   g_clear_pointer (&self->slots, g_array_unref);
   g_clear_pointer (&self->ctx.chain_heads, g_hash_table_unref);

@@ -26,10 +26,16 @@ Recorder *recorder_new_with_device_key (AnsimConfig *config, AnsimDeviceKey *dev
  * keyframe to its newest frame, and bytes of encoded media. */
 void recorder_get_prebuffer_stats (Recorder *self, const char *source, double *out_seconds,
                                    gsize *out_bytes);
-/* Closes open incidents as "shutdown", waiting up to 10 s for their last
- * segments. Incidents that cannot finish by then (e.g. waiting for disk
- * space) are left running, with what they use, to the process's exit,
- * which must follow; the next start closes them as "interrupted". */
+/* Stops the recorder: triggers, outputs (off) and the control socket, and
+ * closes open incidents as "shutdown", waiting (running the default main
+ * context) up to 10 s for their last segments. TRUE when every incident
+ * finished: then recorder_free() may follow. FALSE: some incident could
+ * not finish (e.g. waiting for disk space) and its sealing thread still
+ * uses the recorder, which must then not be freed: the process's exit must
+ * follow, and the next start closes that incident as "interrupted". */
+gboolean recorder_shutdown (Recorder *self);
+/* Frees a recorder that recorder_shutdown() stopped with TRUE (or that
+ * never recorded). Never waits. */
 void recorder_free (Recorder *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (Recorder, recorder_free)
 

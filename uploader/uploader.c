@@ -15,29 +15,10 @@
 #include "ansim-build.h"
 #include "client.h"
 #include "db.h"
+#include "outbox.h"
 #include "evidence.h"
 #include "httpsig.h"
-#include "hw.h"
-
-/* One outbox row being sent. */
-typedef struct {
-  gint64 id;
-  int klass;
-  gint64 incident_id;
-  gint64 segment_idx;
-  gint64 event_id;
-  char *path;
-  gint64 attempts;
-  char *uuid;         /* the incident's uuid, if any */
-} Item;
-
-static void
-item_clear (Item *item)
-{
-  g_free (item->path);
-  g_free (item->uuid);
-}
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Item, item_clear)
+#include "control-client.h"
 
 typedef enum {
   SEND_CONFIRMED,     /* the panel stored it (or had it) */
@@ -90,77 +71,28 @@ backoff_us (Uploader *self, guint failures)
 gint64
 uploader_count_waiting (Uploader *self, GError **error)
 {
-  g_autoptr (sqlite3_stmt) stmt =
-    ansim_db_prepare (self->db, "SELECT count(*) FROM outbox WHERE confirmed_at_us IS NULL", error);
-  if (stmt == NULL)
-    return -1;
-  if (sqlite3_step (stmt) != SQLITE_ROW)
-    {
-      ansim_db_set_error (self->db, error, "counting the outbox");
-      return -1;
-    }
-  return sqlite3_column_int64 (stmt, 0);
+  gint64 count = 0;
+  return ansim_outbox_count_waiting (self->db, &count, NULL, error) ? count : -1;
 }
 
 /* ---- reading the outbox (worker) ---------------------------------------- */
 
 static gboolean
-next_item (Uploader *self, gint64 now, Item *out, gint64 *out_next_due, GError **error)
+next_item (Uploader *self, gint64 now, AnsimOutboxItem *out, gint64 *out_next_due,
+           GError **error)
 {
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->wdb,
-    "SELECT o.id, o.class, coalesce (o.incident_id, e.incident_id, 0), "
-    "coalesce (o.segment_idx, -1), coalesce (o.event_id, 0), o.path, o.attempts, i.uuid "
-    "FROM outbox o LEFT JOIN events e ON e.id = o.event_id "
-    "LEFT JOIN incidents i ON i.id = coalesce (o.incident_id, e.incident_id) "
-    "WHERE o.confirmed_at_us IS NULL AND o.next_attempt_at_us <= ?1 "
-    "ORDER BY o.class, o.id LIMIT 1", error);
-  if (stmt == NULL)
+  gboolean clock_reset = FALSE;
+  if (!ansim_outbox_claim (self->wdb, now, self->retry_max_us, out, out_next_due, &clock_reset,
+                           error))
     return FALSE;
-  sqlite3_bind_int64 (stmt, 1, now);
-  int rc = sqlite3_step (stmt);
-  if (rc == SQLITE_ROW)
-    {
-      out->id = sqlite3_column_int64 (stmt, 0);
-      out->klass = sqlite3_column_int (stmt, 1);
-      out->incident_id = sqlite3_column_int64 (stmt, 2);
-      out->segment_idx = sqlite3_column_int64 (stmt, 3);
-      out->event_id = sqlite3_column_int64 (stmt, 4);
-      out->path = g_strdup ((const char *) sqlite3_column_text (stmt, 5));
-      out->attempts = sqlite3_column_int64 (stmt, 6);
-      out->uuid = g_strdup ((const char *) sqlite3_column_text (stmt, 7));
-      return TRUE;
-    }
-  if (rc != SQLITE_DONE)
-    return ansim_db_set_error (self->wdb, error, "reading the outbox");
-  /* Nothing due now: when is the next one? */
-  g_autoptr (sqlite3_stmt) due = ansim_db_prepare (self->wdb,
-    "SELECT min (next_attempt_at_us) FROM outbox WHERE confirmed_at_us IS NULL", error);
-  if (due == NULL)
-    return FALSE;
-  if (sqlite3_step (due) == SQLITE_ROW && sqlite3_column_type (due, 0) != SQLITE_NULL)
-    *out_next_due = sqlite3_column_int64 (due, 0);
-  /* Later than any backoff can be: the wall clock went back. Retry now
-   * rather than wait for the clock to catch up. */
-  if (*out_next_due != G_MAXINT64 && *out_next_due > now + self->retry_max_us)
-    {
-      g_autoptr (sqlite3_stmt) reset = ansim_db_prepare (self->wdb,
-        "UPDATE outbox SET next_attempt_at_us = 0 WHERE confirmed_at_us IS NULL "
-        "AND next_attempt_at_us > ?1", error);
-      if (reset == NULL)
-        return FALSE;
-      sqlite3_bind_int64 (reset, 1, now + self->retry_max_us);
-      if (sqlite3_step (reset) != SQLITE_DONE)
-        return ansim_db_set_error (self->wdb, error, "resetting retry times");
-      g_message ("retry times beyond retry_max reset (the clock went back)");
-      *out_next_due = now;
-    }
-  out->id = 0;
+  if (clock_reset)
+    g_message ("retry times beyond retry_max reset (the clock went back)");
   return TRUE;
 }
 
 /* The JSON body of an alert, from the incident and desk rows. */
 static GBytes *
-alert_body (Uploader *self, const Item *item, GError **error)
+alert_body (Uploader *self, const AnsimOutboxItem *item, GError **error)
 {
   g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->wdb,
     "SELECT i.desk_id, d.name, i.trigger, i.trigger_kind, i.opened_wall_us, i.opened_mono_us, "
@@ -201,7 +133,7 @@ alert_body (Uploader *self, const Item *item, GError **error)
 }
 
 static GBytes *
-event_body (Uploader *self, const Item *item, GError **error)
+event_body (Uploader *self, const AnsimOutboxItem *item, GError **error)
 {
   g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->wdb,
     "SELECT kind, at_wall_us, at_mono_us, desk_id, trigger, detail FROM events WHERE id = ?1",
@@ -268,8 +200,8 @@ read_spool (Uploader *self, const char *rel, GError **error)
 /* The manifest and its signature as one consistent pair: the recorder
  * rewrites both after every segment, manifest first. */
 static gboolean
-read_manifest (Uploader *self, const Item *item, GBytes **out_manifest, GBytes **out_sig,
-               GError **error)
+read_manifest (Uploader *self, const AnsimOutboxItem *item, GBytes **out_manifest,
+               GBytes **out_sig, GError **error)
 {
   g_autofree char *sig_rel = g_strconcat (item->path, ".sig", NULL);
   for (int tries = 0;; tries++)
@@ -324,67 +256,21 @@ note_acknowledged (Uploader *self, const char *uuid, const char *status)
 }
 
 static void
-mark (Uploader *self, const Item *item, gboolean confirmed, gint64 next_attempt,
+mark (Uploader *self, const AnsimOutboxItem *item, gboolean confirmed, gint64 next_attempt,
       const char *last_error)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->wdb, confirmed
-    ? "UPDATE outbox SET confirmed_at_us = ?2, last_error = NULL WHERE id = ?1"
-    : "UPDATE outbox SET attempts = attempts + 1, next_attempt_at_us = ?2, last_error = ?3 "
-      "WHERE id = ?1", &error);
-  if (stmt == NULL)
-    {
-      g_warning ("cannot update outbox item %" G_GINT64_FORMAT ": %s", item->id, error->message);
-      return;
-    }
-  sqlite3_bind_int64 (stmt, 1, item->id);
-  sqlite3_bind_int64 (stmt, 2, confirmed ? g_get_real_time () : next_attempt);
-  if (!confirmed)
-    sqlite3_bind_text (stmt, 3, last_error, -1, SQLITE_STATIC);
-  if (sqlite3_step (stmt) != SQLITE_DONE)
-    g_warning ("cannot update outbox item %" G_GINT64_FORMAT ": %s", item->id,
-               sqlite3_errmsg (self->wdb));
-}
-
-/* The recorder queues a manifest upload after every segment, each row
- * committed after the file was written. One send of the file reads the
- * version of every row committed before the read, so those rows are
- * confirmed together: a backlog sends each incident's manifest once, not
- * once per segment. */
-static gint64
-last_manifest_row (Uploader *self, const Item *item)
-{
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->wdb,
-    "SELECT max (id) FROM outbox WHERE class = 2 AND incident_id = ?1 "
-    "AND confirmed_at_us IS NULL", NULL);
-  if (stmt == NULL)
-    return 0;
-  sqlite3_bind_int64 (stmt, 1, item->incident_id);
-  return sqlite3_step (stmt) == SQLITE_ROW ? sqlite3_column_int64 (stmt, 0) : 0;
-}
-
-static void
-confirm_older_manifests (Uploader *self, const Item *item, gint64 up_to)
-{
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->wdb,
-    "UPDATE outbox SET confirmed_at_us = ?3, last_error = NULL WHERE class = 2 "
-    "AND incident_id = ?1 AND id <= ?2 AND confirmed_at_us IS NULL", NULL);
-  if (stmt == NULL)
-    return;
-  sqlite3_bind_int64 (stmt, 1, item->incident_id);
-  sqlite3_bind_int64 (stmt, 2, up_to);
-  sqlite3_bind_int64 (stmt, 3, g_get_real_time ());
-  if (sqlite3_step (stmt) != SQLITE_DONE)
-    g_warning ("cannot confirm older manifest rows: %s", sqlite3_errmsg (self->wdb));
+  if (!(confirmed ? ansim_outbox_confirm (self->wdb, item->id, &error)
+                  : ansim_outbox_mark_failed (self->wdb, item->id, next_attempt, last_error,
+                                              &error)))
+    g_warning ("cannot update outbox item %" G_GINT64_FORMAT ": %s", item->id, error->message);
 }
 
 /* How long after an alert the uploader keeps asking often. */
 #define ACK_POLL_WINDOW_US (G_GINT64_CONSTANT (15) * 60 * G_USEC_PER_SEC)
 
-static const char *const class_names[] = { "alert", "event", "manifest", "segment" };
-
 static SendResult
-send_item (Uploader *self, Item *item)
+send_item (Uploader *self, AnsimOutboxItem *item)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (GBytes) body = NULL;
@@ -394,22 +280,22 @@ send_item (Uploader *self, Item *item)
   const char *method = "PUT";
   gint64 superseded_up_to = 0;
 
-  if (item->klass != 1 && item->uuid == NULL)
+  if (item->klass != ANSIM_OUTBOX_EVENT && item->uuid == NULL)
     g_set_error (&error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "no incident");
   else
     switch (item->klass)
       {
-      case 0:
+      case ANSIM_OUTBOX_ALERT:
         path = g_strdup_printf ("/api/v1/alerts/%s", item->uuid);
         body = alert_body (self, item, &error);
         break;
-      case 1:
+      case ANSIM_OUTBOX_EVENT:
         path = g_strdup_printf ("/api/v1/events/%" G_GINT64_FORMAT, item->event_id);
         body = event_body (self, item, &error);
         break;
-      case 2:
+      case ANSIM_OUTBOX_MANIFEST:
         path = g_strdup_printf ("/api/v1/incidents/%s/manifest", item->uuid);
-        superseded_up_to = last_manifest_row (self, item);
+        superseded_up_to = ansim_outbox_last_manifest (self->wdb, item->incident_id);
         if (read_manifest (self, item, &body, &sig, &error))
           {
             g_autofree char *v = ansim_sf_binary_encode (g_bytes_get_data (sig, NULL),
@@ -417,6 +303,7 @@ send_item (Uploader *self, Item *item)
             sig_header = g_strdup_printf ("Ansim-Manifest-Signature: %s", v);
           }
         break;
+      case ANSIM_OUTBOX_SEGMENT:
       default:
         path = g_strdup_printf ("/api/v1/incidents/%s/segments/%" G_GINT64_FORMAT, item->uuid,
                                 item->segment_idx);
@@ -427,7 +314,8 @@ send_item (Uploader *self, Item *item)
     {
       /* Nothing to send: a local problem the panel cannot fix. Kept, retried. */
       g_autofree char *why = g_strdup_printf ("cannot build the %s: %s",
-                                              class_names[item->klass], error->message);
+                                              ansim_outbox_class_name (item->klass),
+                                              error->message);
       g_warning ("outbox item %" G_GINT64_FORMAT ": %s; retrying later", item->id, why);
       mark (self, item, FALSE, g_get_real_time () + backoff_us (self, item->attempts + 1), why);
       return SEND_ITEM_FAILED;
@@ -451,8 +339,10 @@ send_item (Uploader *self, Item *item)
   if (status >= 200 && status < 300)
     {
       mark (self, item, TRUE, 0, NULL);
-      if (superseded_up_to > item->id)
-        confirm_older_manifests (self, item, superseded_up_to);
+      if (superseded_up_to > item->id
+          && !ansim_outbox_confirm_manifests (self->wdb, item->incident_id, superseded_up_to,
+                                              &error))
+        g_warning ("cannot confirm older manifest rows: %s", error->message);
       g_debug ("%s %s: %u %s", method, path, status,
                json_object_get_string_member_with_default (answer, "result", ""));
       if (answer != NULL && item->uuid != NULL)
@@ -460,7 +350,7 @@ send_item (Uploader *self, Item *item)
           const char *state = json_object_get_string_member_with_default (answer, "status", NULL);
           /* An alert nobody has acknowledged yet: ask again soon, so the
            * desk's light follows the console within about ack_poll_us. */
-          if (item->klass == 0 && g_strcmp0 (state, "open") == 0)
+          if (item->klass == ANSIM_OUTBOX_ALERT && g_strcmp0 (state, "open") == 0)
             {
               self->ack_poll_until_us = g_get_real_time () + ACK_POLL_WINDOW_US;
               self->next_heartbeat_us = MIN (self->next_heartbeat_us,
@@ -486,58 +376,26 @@ send_item (Uploader *self, Item *item)
   return SEND_ITEM_FAILED;
 }
 
-/* Deletes segment files the panel confirmed more than keep_us ago.
- * Manifests stay: they are small and the recorder may still rewrite them. */
+/* Deletes segment files the panel confirmed more than keep_us ago. */
 static void
 delete_expired (Uploader *self, gint64 now)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->wdb,
-    "SELECT id, path FROM outbox WHERE class = 3 AND confirmed_at_us IS NOT NULL "
-    "AND deleted_at_us IS NULL AND path IS NOT NULL AND confirmed_at_us <= ?1 LIMIT 100", &error);
-  if (stmt == NULL)
-    return;
-  sqlite3_bind_int64 (stmt, 1, now - self->keep_us);
-  g_autoptr (GArray) ids = g_array_new (FALSE, FALSE, sizeof (gint64));
-  while (sqlite3_step (stmt) == SQLITE_ROW)
-    {
-      gint64 id = sqlite3_column_int64 (stmt, 0);
-      g_autofree char *file = g_build_filename (self->spool_dir,
-                                                (const char *) sqlite3_column_text (stmt, 1), NULL);
-      if (g_unlink (file) < 0 && errno != ENOENT)
-        {
-          g_warning ("cannot delete %s: %s; keeping it", file, g_strerror (errno));
-          continue;
-        }
-      g_array_append_val (ids, id);
-    }
-  g_clear_pointer (&stmt, sqlite3_finalize);
-  for (guint i = 0; i < ids->len; i++)
-    {
-      g_autoptr (sqlite3_stmt) upd = ansim_db_prepare (self->wdb,
-        "UPDATE outbox SET deleted_at_us = ?2 WHERE id = ?1 AND confirmed_at_us IS NOT NULL",
-        &error);
-      if (upd == NULL)
-        return;
-      sqlite3_bind_int64 (upd, 1, g_array_index (ids, gint64, i));
-      sqlite3_bind_int64 (upd, 2, now);
-      if (sqlite3_step (upd) != SQLITE_DONE)
-        g_warning ("cannot record a deletion: %s", sqlite3_errmsg (self->wdb));
-    }
+  g_autoptr (GPtrArray) problems = g_ptr_array_new_with_free_func (g_free);
+  if (!ansim_outbox_expire (self->wdb, self->spool_dir, now - self->keep_us, now, problems,
+                            &error))
+    g_debug ("cannot expire uploaded files: %s", error->message);
+  for (guint i = 0; i < problems->len; i++)
+    g_warning ("%s", (const char *) g_ptr_array_index (problems, i));
 }
 
 static SendResult
 send_heartbeat (Uploader *self)
 {
   gint64 now = g_get_real_time ();
-  gint64 queue = 0, oldest = 0;
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->wdb,
-    "SELECT count (*), min (created_at_us) FROM outbox WHERE confirmed_at_us IS NULL", NULL);
-  if (stmt != NULL && sqlite3_step (stmt) == SQLITE_ROW)
-    {
-      queue = sqlite3_column_int64 (stmt, 0);
-      oldest = sqlite3_column_type (stmt, 1) == SQLITE_NULL ? now : sqlite3_column_int64 (stmt, 1);
-    }
+  gint64 queue = 0, oldest = now;
+  if (!ansim_outbox_count_waiting (self->wdb, &queue, &oldest, NULL))
+    queue = 0, oldest = now;
   struct statvfs vfs;
   gint64 free_bytes = statvfs (self->spool_dir, &vfs) == 0
     ? (gint64) (vfs.f_bavail * vfs.f_frsize) : -1;
@@ -557,7 +415,7 @@ send_heartbeat (Uploader *self)
    * (cameras, microphones) with their state. */
   json_builder_set_member_name (b, "recorder");
   g_autoptr (GError) status_error = NULL;
-  g_autofree char *reply = hw_control_request (self->recorder_socket, "status", &status_error);
+  g_autofree char *reply = ansim_control_request (self->recorder_socket, "status", &status_error);
   g_autoptr (JsonNode) state = reply != NULL ? json_from_string (reply, NULL) : NULL;
   if (state != NULL && JSON_NODE_HOLDS_OBJECT (state))
     json_builder_add_value (b, g_steal_pointer (&state));
@@ -636,7 +494,7 @@ worker (gpointer user_data)
               result = send_heartbeat (self);
               self->next_heartbeat_us = now + heartbeat_interval (self, now);
             }
-          g_auto (Item) item = { 0 };
+          g_auto (AnsimOutboxItem) item = { 0 };
           gint64 next_due = G_MAXINT64;
           if (result != SEND_PANEL_FAILED)
             {

@@ -39,7 +39,7 @@ function daemon(name, exe, args, env = {}) {
   return proc;
 }
 
-// One request on the recorder's control socket (hw/hw-control.c: a line
+// One request on the recorder's control socket (recorder/control.c: a line
 // in, a JSON line out).
 function controlRequest(request) {
   return new Promise((resolve, reject) => {

@@ -8,7 +8,7 @@
 
 #include "db.h"
 #include "evidence.h"
-#include "hw.h"
+#include "control-client.h"
 #include "test-common.h"
 
 char *
@@ -81,7 +81,7 @@ test_recorder_press (const char *data_dir, const char *trigger, const char *how)
   g_autoptr (GError) error = NULL;
   g_autofree char *sock = g_build_filename (data_dir, "control.sock", NULL);
   g_autofree char *req = g_strdup_printf ("press %s %s", trigger, how);
-  g_autofree char *reply = hw_control_request (sock, req, &error);
+  g_autofree char *reply = ansim_control_request (sock, req, &error);
   g_assert_no_error (error);
   g_assert_nonnull (strstr (reply, "\"ok\":true"));
 }

@@ -61,6 +61,13 @@ main (int argc, char **argv)
   g_main_loop_run (loop);
   if (stats != 0)
     g_source_remove (stats);
+  /* As ansim-recorder: an incident that cannot finish is left to the exit. */
+  if (!recorder_shutdown (recorder))
+    {
+      g_print ("recorder-host: stopped\n");
+      (void) g_steal_pointer (&recorder);
+      return 0;
+    }
   g_clear_pointer (&recorder, recorder_free);
   g_print ("recorder-host: stopped\n");
   return 0;

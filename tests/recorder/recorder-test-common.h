@@ -12,7 +12,7 @@
 
 #include "db.h"
 #include "evidence.h"
-#include "hw.h"
+#include "control-client.h"
 #include "test-common.h"
 #include "test-recorder-host.h"
 

@@ -77,7 +77,7 @@ test_disk_full (Fixture *f, gconstpointer data)
   test_wait_log (f->log_path, "recorder", "holding segments in memory", 1, 10000);
 
   /* Reported on the control socket and by ansimctl status. */
-  g_autofree char *reply = hw_control_request (sock, "status", &error);
+  g_autofree char *reply = ansim_control_request (sock, "status", &error);
   g_assert_no_error (error);
   g_test_message ("status: %s", reply);
   g_assert_nonnull (strstr (reply, "\"low\":true"));
@@ -95,7 +95,7 @@ test_disk_full (Fixture *f, gconstpointer data)
   /* Past the memory for held segments: not kept, a gap to come. */
   test_wait_log (f->log_path, "recorder", "memory for held segments is full", 1, 60000);
   g_usleep (3 * G_USEC_PER_SEC);
-  g_autofree char *reply2 = hw_control_request (sock, "status", &error);
+  g_autofree char *reply2 = ansim_control_request (sock, "status", &error);
   g_assert_no_error (error);
   g_test_message ("status: %s", reply2);
   g_assert_null (strstr (reply2, "\"unkept_segments\":0}"));
@@ -111,7 +111,7 @@ test_disk_full (Fixture *f, gconstpointer data)
   g_usleep (4 * G_USEC_PER_SEC);
   test_recorder_press (f->data_dir, "desk-button", "long");
   test_recorder_wait_closed (f->data_dir, f->log_path, 1, 30000);
-  g_autofree char *reply3 = hw_control_request (sock, "status", &error);
+  g_autofree char *reply3 = ansim_control_request (sock, "status", &error);
   g_assert_no_error (error);
   g_assert_nonnull (strstr (reply3, "\"low\":false"));
   g_assert_nonnull (strstr (reply3, "\"held_segments\":0,"));

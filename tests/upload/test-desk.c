@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "db.h"
-#include "hw.h"
+#include "control-client.h"
 #include "upload-helpers.h"
 
 #define KEEP_S 12
@@ -111,7 +111,7 @@ static gboolean
 output_on (Fixture *f, const char *name)
 {
   g_autoptr (GError) error = NULL;
-  g_autofree char *reply = hw_control_request (f->control, "outputs", &error);
+  g_autofree char *reply = ansim_control_request (f->control, "outputs", &error);
   g_assert_no_error (error);
   g_autoptr (JsonNode) node = json_from_string (reply, &error);
   g_assert_no_error (error);
@@ -126,7 +126,7 @@ static gboolean
 recorder_ready (gpointer data)
 {
   Fixture *f = data;
-  g_autofree char *reply = hw_control_request (f->control, "outputs", NULL);
+  g_autofree char *reply = ansim_control_request (f->control, "outputs", NULL);
   return reply != NULL;
 }
 

@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* The desk's control socket: simulated presses from `ansimctl press` and the
- * state of the outputs for `ansimctl status` and the tests. */
-#include "hw.h"
+/* The desk's control socket (the server): simulated presses from `ansimctl
+ * press`, the state of the outputs and the recorder's status for `ansimctl
+ * status`, the uploader's heartbeat and the tests. It drives hw/ only
+ * through hw.h; the client is ansim_control_request (libansim). Keeps
+ * true: requests name simulated inputs only; one request line (at most
+ * MAX_REQUEST bytes) per connection, one JSON reply line. */
+#include "control.h"
 
 #include <errno.h>
 #include <gio/gio.h>
@@ -16,18 +20,18 @@
 #define MAX_HOLD_MS 600000
 #define LONG_PRESS_MARGIN_MS 300
 
-struct _HwControl {
+struct _RecorderControl {
   char *path;
   GSocketService *service;
   GPtrArray *inputs;    /* HwInput*, not owned */
   GPtrArray *outputs;   /* HwOutput*, not owned */
   GHashTable *holds;    /* HwInput* -> timeout id of its pending release */
-  HwControlStatusFunc status_func;
+  RecorderControlStatusFunc status_func;
   gpointer status_data;
 };
 
 typedef struct {
-  HwControl *control;
+  RecorderControl *control;
   GSocketConnection *connection;
   char buffer[MAX_REQUEST + 1];
   gsize length;
@@ -35,7 +39,7 @@ typedef struct {
 } Client;
 
 typedef struct {
-  HwControl *control;
+  RecorderControl *control;
   HwInput *input;
 } Hold;
 
@@ -48,7 +52,7 @@ client_free (Client *client)
 }
 
 static HwInput *
-find_input (HwControl *self, const char *trigger)
+find_input (RecorderControl *self, const char *trigger)
 {
   for (guint i = 0; i < self->inputs->len; i++)
     {
@@ -82,7 +86,7 @@ error_reply (const char *format, ...)
 }
 
 static char *
-simulated_names (HwControl *self)
+simulated_names (RecorderControl *self)
 {
   g_autoptr (GString) names = g_string_new (NULL);
   for (guint i = 0; i < self->inputs->len; i++)
@@ -107,7 +111,7 @@ release_cb (gpointer user_data)
 }
 
 static void
-cancel_hold (HwControl *self, HwInput *input)
+cancel_hold (RecorderControl *self, HwInput *input)
 {
   gpointer id;
   if (g_hash_table_steal_extended (self->holds, input, NULL, &id))
@@ -115,7 +119,7 @@ cancel_hold (HwControl *self, HwInput *input)
 }
 
 static char *
-state_reply (HwControl *self, gboolean with_inputs)
+state_reply (RecorderControl *self, gboolean with_inputs)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
@@ -157,7 +161,7 @@ state_reply (HwControl *self, gboolean with_inputs)
 }
 
 static char *
-handle_request (HwControl *self, const char *line)
+handle_request (RecorderControl *self, const char *line)
 {
   g_auto (GStrv) words = g_strsplit_set (line, " \t", -1);
   g_autoptr (GPtrArray) argv = g_ptr_array_new ();
@@ -343,8 +347,8 @@ claim_path (const char *path, GError **error)
   return TRUE;
 }
 
-HwControl *
-hw_control_new (const char *socket_path, GError **error)
+RecorderControl *
+recorder_control_new (const char *socket_path, GError **error)
 {
   g_return_val_if_fail (socket_path != NULL, NULL);
 
@@ -358,7 +362,7 @@ hw_control_new (const char *socket_path, GError **error)
     }
   if (!claim_path (socket_path, error))
     return NULL;
-  g_autoptr (HwControl) self = g_new0 (HwControl, 1);
+  g_autoptr (RecorderControl) self = g_new0 (RecorderControl, 1);
   self->path = g_strdup (socket_path);
   self->inputs = g_ptr_array_new ();
   self->outputs = g_ptr_array_new ();
@@ -386,7 +390,7 @@ hw_control_new (const char *socket_path, GError **error)
 }
 
 void
-hw_control_free (HwControl *self)
+recorder_control_free (RecorderControl *self)
 {
   if (self == NULL)
     return;
@@ -411,53 +415,20 @@ hw_control_free (HwControl *self)
 }
 
 void
-hw_control_add_input (HwControl *self, HwInput *input)
+recorder_control_add_input (RecorderControl *self, HwInput *input)
 {
   g_ptr_array_add (self->inputs, input);
 }
 
 void
-hw_control_add_output (HwControl *self, HwOutput *output)
+recorder_control_add_output (RecorderControl *self, HwOutput *output)
 {
   g_ptr_array_add (self->outputs, output);
 }
 
 void
-hw_control_set_status_func (HwControl *self, HwControlStatusFunc func, gpointer user_data)
+recorder_control_set_status_func (RecorderControl *self, RecorderControlStatusFunc func, gpointer user_data)
 {
   self->status_func = func;
   self->status_data = user_data;
-}
-
-char *
-hw_control_request (const char *socket_path, const char *request, GError **error)
-{
-  g_autoptr (GSocketClient) client = g_socket_client_new ();
-  g_socket_client_set_timeout (client, 5);
-  g_autoptr (GSocketAddress) address = g_unix_socket_address_new (socket_path);
-  g_autoptr (GError) local_error = NULL;
-  g_autoptr (GSocketConnection) connection =
-    g_socket_client_connect (client, G_SOCKET_CONNECTABLE (address), NULL, &local_error);
-  if (connection == NULL)
-    {
-      g_set_error (error, HW_ERROR, HW_ERROR_NO_DEVICE,
-                   "cannot reach the recorder's control socket '%s': %s (is ansim-recorder running?)",
-                   socket_path, local_error->message);
-      return NULL;
-    }
-  g_autofree char *line = g_strconcat (request, "\n", NULL);
-  GOutputStream *out = g_io_stream_get_output_stream (G_IO_STREAM (connection));
-  if (!g_output_stream_write_all (out, line, strlen (line), NULL, NULL, error))
-    return NULL;
-  g_autoptr (GDataInputStream) in =
-    g_data_input_stream_new (g_io_stream_get_input_stream (G_IO_STREAM (connection)));
-  g_autofree char *reply = g_data_input_stream_read_line_utf8 (in, NULL, NULL, &local_error);
-  if (reply == NULL)
-    {
-      g_set_error (error, HW_ERROR, HW_ERROR_FAILED, "no reply on control socket '%s'%s%s",
-                   socket_path, local_error != NULL ? ": " : "",
-                   local_error != NULL ? local_error->message : "");
-      return NULL;
-    }
-  return g_steal_pointer (&reply);
 }
