@@ -4,6 +4,8 @@
 
 #include <glib.h>
 #include "config.h"
+#include "console.h"
+#include "http.h"
 
 G_BEGIN_DECLS
 
@@ -17,6 +19,8 @@ const char *panel_get_url (Panel *self);
 /* The web console, for publishing live events (console.h). */
 typedef struct _PanelConsole PanelConsole;
 PanelConsole *panel_get_console (Panel *self);
+/* The route table (for tests). */
+PanelHttp *panel_get_http (Panel *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (Panel, panel_free)
 
 G_END_DECLS
