@@ -131,16 +131,7 @@ add_drills (PanelDrills *self, JsonBuilder *b, gint64 id)
   while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
     {
       json_builder_begin_object (b);
-      for (int c = 0; c < sqlite3_column_count (stmt); c++)
-        {
-          json_builder_set_member_name (b, sqlite3_column_name (stmt, c));
-          if (sqlite3_column_type (stmt, c) == SQLITE_NULL)
-            json_builder_add_null_value (b);
-          else if (sqlite3_column_type (stmt, c) == SQLITE_INTEGER)
-            json_builder_add_int_value (b, sqlite3_column_int64 (stmt, c));
-          else
-            json_builder_add_string_value (b, (const char *) sqlite3_column_text (stmt, c));
-        }
+      panel_http_add_columns (b, stmt, NULL, NULL);
       json_builder_set_member_name (b, "state");
       json_builder_add_string_value (b, drill_state (now, sqlite3_column_int64 (stmt, 3),
                                                      sqlite3_column_int64 (stmt, 4),
@@ -435,16 +426,7 @@ list_schedule (PanelDrills *self, SoupServerMessage *msg)
   while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
     {
       json_builder_begin_object (b);
-      for (int c = 0; c < sqlite3_column_count (stmt); c++)
-        {
-          json_builder_set_member_name (b, sqlite3_column_name (stmt, c));
-          if (sqlite3_column_type (stmt, c) == SQLITE_NULL)
-            json_builder_add_null_value (b);
-          else if (sqlite3_column_type (stmt, c) == SQLITE_INTEGER)
-            json_builder_add_int_value (b, sqlite3_column_int64 (stmt, c));
-          else
-            json_builder_add_string_value (b, (const char *) sqlite3_column_text (stmt, c));
-        }
+      panel_http_add_columns (b, stmt, NULL, NULL);
       gint64 every = sqlite3_column_int64 (stmt, 3) * DAY_US;
       gboolean never = sqlite3_column_type (stmt, 6) == SQLITE_NULL;
       /* Never drilled: the first is due one interval after the schedule

@@ -124,10 +124,9 @@ panel_http_only_members (SoupServerMessage *msg, JsonObject *o, const char *cons
 }
 
 void
-panel_http_add_row (JsonBuilder *b, sqlite3_stmt *stmt, const char *const *booleans,
-                    const char *const *embedded)
+panel_http_add_columns (JsonBuilder *b, sqlite3_stmt *stmt, const char *const *booleans,
+                        const char *const *embedded)
 {
-  json_builder_begin_object (b);
   for (int c = 0; c < sqlite3_column_count (stmt); c++)
     {
       const char *name = sqlite3_column_name (stmt, c);
@@ -156,6 +155,14 @@ panel_http_add_row (JsonBuilder *b, sqlite3_stmt *stmt, const char *const *boole
           }
         }
     }
+}
+
+void
+panel_http_add_row (JsonBuilder *b, sqlite3_stmt *stmt, const char *const *booleans,
+                    const char *const *embedded)
+{
+  json_builder_begin_object (b);
+  panel_http_add_columns (b, stmt, booleans, embedded);
   json_builder_end_object (b);
 }
 

@@ -121,5 +121,8 @@ gboolean panel_http_only_members (SoupServerMessage *msg, JsonObject *o,
  * JSON (as text if they do not parse). */
 void panel_http_add_row (JsonBuilder *b, sqlite3_stmt *stmt, const char *const *booleans,
                          const char *const *embedded);
+/* The same members into the object b is building (for rows with more). */
+void panel_http_add_columns (JsonBuilder *b, sqlite3_stmt *stmt, const char *const *booleans,
+                             const char *const *embedded);
 
 G_END_DECLS
