@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "console.h"
+#include "httpsig.h"
 
 #define MATCH_KEY "panel-http-match"
 
@@ -384,6 +385,25 @@ match_request (PanelHttp *self, SoupServerMessage *msg)
       soup_message_headers_replace (soup_server_message_get_response_headers (msg),
                                     "Connection", "close");
       return m;
+    }
+  if (route->caller == PANEL_CALLER_DEVICE)
+    {
+      /* Only that the request is signed at all; the signature itself is
+       * checked by ingest.c, which needs the device's key (issue 14: check
+       * it here, before the body). */
+      g_autoptr (GError) error = NULL;
+      g_autoptr (AnsimHttpsig) sig =
+        ansim_httpsig_parse (soup_message_headers_get_one (h, "Signature-Input"),
+                             soup_message_headers_get_one (h, "Signature"), &error);
+      if (sig == NULL)
+        {
+          if (g_error_matches (error, ANSIM_HTTPSIG_ERROR, ANSIM_HTTPSIG_ERROR_MISSING))
+            panel_http_send_error (msg, SOUP_STATUS_UNAUTHORIZED, "unsigned", error->message);
+          else
+            panel_http_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-signature-header",
+                                   error->message);
+          return m;
+        }
     }
   m->refused = FALSE;
   return m;

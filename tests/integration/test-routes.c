@@ -4,7 +4,8 @@
  * route's methods and roles are those docs/console.md lists, every device
  * route is in docs/protocol.md, and no documented route is missing; then
  * for every console route, a request without a session gets 401, one from
- * a role not allowed 403, and a method not allowed 405 with Allow. */
+ * a role not allowed 403, and a method not allowed 405 with Allow; every
+ * device route refuses an unsigned request. */
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
@@ -370,6 +371,36 @@ test_refusals (void)
     }
 }
 
+/* Every device route: an unsigned request is refused (401 "unsigned")
+ * from its headers; a wrong method gets 405 with Allow. */
+static void
+test_device_refusals (void)
+{
+  guint n = 0;
+  const PanelRoute *routes = panel_http_get_routes (panel_get_http (fx.panel), &n);
+  guint checked = 0;
+  for (guint i = 0; i < n; i++)
+    {
+      const PanelRoute *r = &routes[i];
+      if (r->caller != PANEL_CALLER_DEVICE)
+        continue;
+      g_autofree char *path = example_path (r->pattern);
+      g_autofree char *method = panel_http_methods_to_string (r->methods);
+      g_autofree char *reply = NULL;
+      guint status = request (method, path, -1, "{}", NULL, &reply);
+      if (status != 401)
+        g_error ("%s %s unsigned: %u %s", method, path, status, reply);
+      g_autofree char *code = error_code (reply);
+      g_assert_cmpstr (code, ==, "unsigned");
+      g_autofree char *allow = NULL, *reply2 = NULL;
+      const char *wrong = g_str_equal (method, "GET") ? "PUT" : "GET";
+      g_assert_cmpuint (request (wrong, path, -1, NULL, &allow, &reply2), ==, 405);
+      g_assert_cmpstr (allow, ==, method);
+      checked++;
+    }
+  g_assert_cmpuint (checked, ==, 5);
+}
+
 /* Unknown paths: 404 in the one error shape. */
 static void
 test_unknown (void)
@@ -387,6 +418,7 @@ main (int argc, char **argv)
   fixture_start ();
   g_test_add_func ("/routes/table-matches-docs", test_table_matches_docs);
   g_test_add_func ("/routes/refusals", test_refusals);
+  g_test_add_func ("/routes/device-refusals", test_device_refusals);
   g_test_add_func ("/routes/unknown", test_unknown);
   int status = g_test_run ();
   g_object_unref (fx.http);
