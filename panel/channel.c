@@ -4,12 +4,14 @@
  * the device commits, when their wait ends, or when the device asks again. */
 #include "channel.h"
 
+#include "console.h"
+#include "http.h"
+
 #include <json-glib/json-glib.h>
 #include <string.h>
 
 struct _PanelChannel {
   sqlite3 *db;
-  PanelConsole *console;   /* for the test route only */
   GHashTable *waiting;   /* device id (the Waiter's own) → Waiter */
   GHashTable *woken;     /* device ids with a message since the last wake-up */
   guint wake_id;
@@ -203,41 +205,33 @@ panel_channel_get_n_waiting (PanelChannel *self)
   return g_hash_table_size (self->waiting);
 }
 
+/* Test only (ANSIM_PANEL_TEST_PUBLISH=1): rings an incident's desk bell
+ * without waiting for an escalation. */
 static void
-handle_test_police_bell (SoupServer *server, SoupServerMessage *msg, const char *path,
-                         GHashTable *query, gpointer user_data)
+handle_test_police_bell (PanelHttpRequest *req)
 {
-  (void) server;
-  (void) path;
-  (void) query;
-  PanelChannel *self = user_data;
-  if (g_strcmp0 (soup_server_message_get_method (msg), "POST") != 0)
-    return panel_console_send_error (msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "method-not-allowed",
-                                     "use POST");
-  g_autoptr (PanelSession) session = panel_console_authorize (self->console, msg,
-                                                              PANEL_ROLE_ADMIN);
-  if (session == NULL)
-    return;
+  PanelChannel *self = req->user_data;
+  SoupServerMessage *msg = req->msg;
   g_autoptr (JsonObject) body = panel_console_read_json_object (msg);
   if (body == NULL)
     return;
   JsonNode *n = json_object_get_member (body, "incident");
   if (n == NULL || json_node_get_value_type (n) != G_TYPE_INT64)
-    return panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
-                                     "give \"incident\" (its row id)");
+    return panel_http_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
+                                  "give \"incident\" (its row id)");
   g_autoptr (GError) error = NULL;
   if (!panel_channel_ring_police_bell (self, json_node_get_int (n), "test", &error))
-    return panel_console_send_error (msg, SOUP_STATUS_NOT_FOUND, "not-found", error->message);
+    return panel_http_send_error (msg, SOUP_STATUS_NOT_FOUND, "not-found", error->message);
   soup_server_message_set_status (msg, SOUP_STATUS_NO_CONTENT, NULL);
 }
 
+static const PanelRoute test_routes[] = {
+  { PANEL_HTTP_POST, "/api/test/police-bell", PANEL_CALLER_TEST, PANEL_ROLE_ADMIN, 0,
+    handle_test_police_bell },
+};
+
 void
-panel_channel_add_test_route (PanelChannel *self, SoupServer *server, PanelConsole *console)
+panel_channel_add_test_route (PanelChannel *self, PanelHttp *http)
 {
-  if (g_strcmp0 (g_getenv ("ANSIM_PANEL_TEST_POLICE_BELL"), "1") != 0)
-    return;
-  g_warning ("ANSIM_PANEL_TEST_POLICE_BELL=1: the test-only path /api/test/police-bell is open "
-             "to admins");
-  self->console = console;
-  soup_server_add_handler (server, "/api/test/police-bell", handle_test_police_bell, self, NULL);
+  panel_http_add_routes (http, test_routes, G_N_ELEMENTS (test_routes), self);
 }

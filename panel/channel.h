@@ -49,10 +49,11 @@ gboolean panel_channel_post (PanelChannel *self, gint64 incident_id, PanelChanne
 gboolean panel_channel_ring_police_bell (PanelChannel *self, gint64 incident_id,
                                          const char *reason, GError **error);
 
-/* Tests only, when the panel runs with ANSIM_PANEL_TEST_POLICE_BELL=1:
+/* Tests only (a TEST route: the panel runs with ANSIM_PANEL_TEST_PUBLISH=1):
  * POST /api/test/police-bell {"incident": ROW ID} (an admin) calls
- * panel_channel_ring_police_bell (reason "test"), until escalation does. */
-void panel_channel_add_test_route (PanelChannel *self, SoupServer *server, PanelConsole *console);
+ * panel_channel_ring_police_bell (reason "test"). */
+typedef struct _PanelHttp PanelHttp;
+void panel_channel_add_test_route (PanelChannel *self, PanelHttp *http);
 
 /* Requests held now (for tests and the health page). */
 guint panel_channel_get_n_waiting (PanelChannel *self);

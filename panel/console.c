@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* This file contains the console's HTTP side: login and logout, session
- * cookies, role and CSRF checks, users and audit APIs, the static interface
- * from the GResource, and the Server-Sent Events stream. */
+ * cookies, role and CSRF checks (which panel/http.c's dispatcher calls for
+ * every console route), users and audit APIs, the role table the
+ * interface follows, and the static interface from the GResource. Live
+ * events are in events.c. */
 #include "console.h"
 
 #include <openssl/crypto.h>
@@ -9,27 +11,15 @@
 
 #include "audit.h"
 #include "db.h"
+#include "events.h"
+#include "http.h"
 #include "panel-resources.h"
 
 #define COOKIE_NAME "ansim_session"
 #define CSRF_HEADER "X-CSRF-Token"
-/* Console requests are small JSON documents; anything bigger is refused
- * before its body is read. */
-#define MAX_BODY_BYTES (64 * 1024)
 #define AUDIT_PAGE_DEFAULT 50
 #define AUDIT_PAGE_MAX 500
-/* A bound on open event streams: each holds a connection and a buffer. */
-#define MAX_STREAMS 256
-#define KEEPALIVE_S 15
-#define STREAM_ROLES (PANEL_ROLE_SECURITY | PANEL_ROLE_TRAINER | PANEL_ROLE_ADMIN)
 #define AUDIT_ROLES (PANEL_ROLE_AUDITOR | PANEL_ROLE_ADMIN)
-
-typedef struct {
-  PanelConsole *console;
-  SoupServerMessage *msg;     /* a reference */
-  char *token_sha256;
-  gint64 expires_at_us;
-} Stream;
 
 struct _PanelConsole {
   SoupServer *server;         /* a reference */
@@ -37,89 +27,14 @@ struct _PanelConsole {
   gint64 session_lifetime_us;
   PanelThrottle *throttle;
   GCancellable *cancellable;  /* cancelled at free: pending password checks drop out */
-  GList *streams;             /* of Stream */
-  guint keepalive_id;
-  gint64 next_event_id;
-  gboolean test_publish;
+  PanelHttp *http;            /* borrowed */
+  PanelEvents *events;
   /* Logins being checked right now, per account name and per address:
    * the throttle only counts finished attempts, so without this bound many
    * parallel guesses could all pass its check before the first failed. */
   GHashTable *pending_accounts; /* name -> count (GUINT_TO_POINTER) */
   GHashTable *pending_addresses;
 };
-
-/* ---- answers ---------------------------------------------------------- */
-
-void
-panel_console_send_json_node (SoupServerMessage *msg, guint status, JsonNode *node)
-{
-  g_autofree char *body = json_to_string (node, FALSE);
-  soup_server_message_set_status (msg, status, NULL);
-  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_COPY, body,
-                                    strlen (body));
-}
-
-void
-panel_console_send_json (SoupServerMessage *msg, guint status, JsonBuilder *b)
-{
-  g_autoptr (JsonNode) root = json_builder_get_root (b);
-  panel_console_send_json_node (msg, status, root);
-}
-
-void
-panel_console_send_db_error (SoupServerMessage *msg, sqlite3 *db, const char *what)
-{
-  g_warning ("%s: %s", what, sqlite3_errmsg (db));
-  panel_console_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "internal",
-                            "the panel cannot use its database");
-}
-
-void
-panel_console_send_error (SoupServerMessage *msg, guint status, const char *code,
-                          const char *message)
-{
-  g_autoptr (JsonBuilder) b = json_builder_new ();
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "error");
-  json_builder_add_string_value (b, message);
-  json_builder_set_member_name (b, "code");
-  json_builder_add_string_value (b, code);
-  json_builder_end_object (b);
-  panel_console_send_json (msg, status, b);
-}
-
-static gboolean
-require_method (SoupServerMessage *msg, const char *allowed)
-{
-  const char *method = soup_server_message_get_method (msg);
-  g_auto (GStrv) list = g_strsplit (allowed, ", ", -1);
-
-  if (g_strv_contains ((const char *const *) list, method))
-    return TRUE;
-  soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Allow", allowed);
-  {
-    g_autofree char *text = g_strdup_printf ("method not allowed; use %s", allowed);
-    panel_console_send_error (msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "method-not-allowed", text);
-  }
-  return FALSE;
-}
-
-/* Headers on every answer of the panel, API and pages alike. */
-static void
-on_request_started (SoupServer *server, SoupServerMessage *msg, gpointer user_data)
-{
-  SoupMessageHeaders *h = soup_server_message_get_response_headers (msg);
-
-  (void) server;
-  (void) user_data;
-  soup_message_headers_replace (h, "Content-Security-Policy",
-                                "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
-                                "form-action 'self'; object-src 'none'");
-  soup_message_headers_replace (h, "X-Content-Type-Options", "nosniff");
-  soup_message_headers_replace (h, "X-Frame-Options", "DENY");
-  soup_message_headers_replace (h, "Referrer-Policy", "no-referrer");
-  soup_message_headers_replace (h, "Cache-Control", "no-store");
-}
 
 /* ---- sessions and checks ---------------------------------------------- */
 
@@ -246,7 +161,7 @@ panel_console_read_json_object (SoupServerMessage *msg)
                                 "the body must be application/json");
       return NULL;
     }
-  if (size > MAX_BODY_BYTES)
+  if (size > PANEL_HTTP_JSON_MAX_BODY)
     {
       panel_console_send_error (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "too-large",
                                 "request body too large");
@@ -274,8 +189,10 @@ string_member (JsonObject *object, const char *name)
   return json_node_get_string (node);
 }
 
+static void add_role_table (PanelConsole *self, JsonBuilder *b, PanelRole role);
+
 static void
-add_session_members (JsonBuilder *b, PanelSession *session)
+add_session_members (PanelConsole *self, JsonBuilder *b, PanelSession *session)
 {
   json_builder_set_member_name (b, "user");
   json_builder_add_string_value (b, session->user);
@@ -285,6 +202,7 @@ add_session_members (JsonBuilder *b, PanelSession *session)
   json_builder_add_string_value (b, session->csrf_token);
   json_builder_set_member_name (b, "expires_at_us");
   json_builder_add_int_value (b, session->expires_at_us);
+  add_role_table (self, b, session->role);
 }
 
 static void
@@ -432,7 +350,7 @@ login_verified (GObject *source, GAsyncResult *result, gpointer user_data)
   {
     g_autoptr (JsonBuilder) b = json_builder_new ();
     json_builder_begin_object (b);
-    add_session_members (b, session);
+    add_session_members (self, b, session);
     json_builder_end_object (b);
     panel_console_send_json (login->msg, SOUP_STATUS_OK, b);
   }
@@ -471,10 +389,10 @@ origin_ok (SoupServerMessage *msg)
 }
 
 static void
-handle_login (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
-              gpointer user_data)
+handle_login (PanelHttpRequest *req)
 {
-  PanelConsole *self = user_data;
+  PanelConsole *self = req->user_data;
+  SoupServerMessage *msg = req->msg;
   g_autoptr (JsonObject) body = NULL;
   g_autoptr (GError) error = NULL;
   const char *name, *password;
@@ -482,11 +400,6 @@ handle_login (SoupServer *server, SoupServerMessage *msg, const char *path, GHas
   gint64 wait_us;
   gboolean busy;
 
-  (void) server;
-  (void) path;
-  (void) query;
-  if (!require_method (msg, "POST"))
-    return;
   if (!origin_ok (msg))
     {
       panel_console_send_error (msg, SOUP_STATUS_FORBIDDEN, "csrf",
@@ -535,9 +448,9 @@ handle_login (SoupServer *server, SoupServerMessage *msg, const char *path, GHas
                                         "Retry-After", retry);
           json_builder_begin_object (b);
           json_builder_set_member_name (b, "error");
-          json_builder_add_string_value (b, text);
-          json_builder_set_member_name (b, "code");
           json_builder_add_string_value (b, "throttled");
+          json_builder_set_member_name (b, "message");
+          json_builder_add_string_value (b, text);
           json_builder_set_member_name (b, "retry_after_s");
           json_builder_add_int_value (b, wait_s);
           json_builder_end_object (b);
@@ -572,21 +485,13 @@ handle_login (SoupServer *server, SoupServerMessage *msg, const char *path, GHas
 }
 
 static void
-handle_logout (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
-               gpointer user_data)
+handle_logout (PanelHttpRequest *req)
 {
-  PanelConsole *self = user_data;
-  g_autoptr (PanelSession) session = NULL;
+  PanelConsole *self = req->user_data;
+  SoupServerMessage *msg = req->msg;
+  PanelSession *session = req->session;
   g_autoptr (GError) error = NULL;
 
-  (void) server;
-  (void) path;
-  (void) query;
-  if (!require_method (msg, "POST"))
-    return;
-  session = panel_console_authorize (self, msg, PANEL_ROLES_ANY);
-  if (session == NULL)
-    return;
   if (!ansim_db_begin (self->db, &error) ||
       !panel_session_end (self->db, session->token_sha256, g_get_real_time (), &error) ||
       !panel_console_audit (self, msg, session, PANEL_AUDIT_LOGOUT, NULL, NULL, &error) ||
@@ -603,25 +508,15 @@ handle_logout (SoupServer *server, SoupServerMessage *msg, const char *path, GHa
 }
 
 static void
-handle_session (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
-                gpointer user_data)
+handle_session (PanelHttpRequest *req)
 {
-  PanelConsole *self = user_data;
-  g_autoptr (PanelSession) session = NULL;
+  PanelConsole *self = req->user_data;
   g_autoptr (JsonBuilder) b = json_builder_new ();
 
-  (void) server;
-  (void) path;
-  (void) query;
-  if (!require_method (msg, "GET"))
-    return;
-  session = panel_console_authorize (self, msg, PANEL_ROLES_ANY);
-  if (session == NULL)
-    return;
   json_builder_begin_object (b);
-  add_session_members (b, session);
+  add_session_members (self, b, req->session);
   json_builder_end_object (b);
-  panel_console_send_json (msg, SOUP_STATUS_OK, b);
+  panel_console_send_json (req->msg, SOUP_STATUS_OK, b);
 }
 
 /* ---- users (admin) ---------------------------------------------------- */
@@ -682,38 +577,26 @@ list_users (PanelConsole *self, SoupServerMessage *msg)
 /* GET /api/users, POST /api/users {name, role, password},
  * POST /api/users/NAME {role?, disabled?, password?}. */
 static void
-handle_users (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
-              gpointer user_data)
+handle_users (PanelHttpRequest *req)
 {
-  PanelConsole *self = user_data;
-  g_autoptr (PanelSession) session = NULL;
+  PanelConsole *self = req->user_data;
+  SoupServerMessage *msg = req->msg;
+  PanelSession *session = req->session;
   g_autoptr (JsonObject) body = NULL;
   g_autoptr (GError) error = NULL;
   const char *name = NULL;
   g_autofree char *actor = NULL;
   const char *actor_role, *client = client_address (msg);
 
-  (void) server;
-  (void) query;
-  if (strcmp (path, "/api/users") == 0)
+  if (req->n_params == 1)
     {
-      if (!require_method (msg, "GET, POST"))
-        return;
-    }
-  else
-    {
-      name = path + strlen ("/api/users/");
-      if (!require_method (msg, "POST"))
-        return;
+      name = req->params[0];
       if (!panel_user_name_is_valid (name))
         {
           panel_console_send_error (msg, SOUP_STATUS_NOT_FOUND, "not-found", "no such user");
           return;
         }
     }
-  session = panel_console_authorize (self, msg, PANEL_ROLE_ADMIN);
-  if (session == NULL)
-    return;
   if (is_safe_method (msg))
     {
       list_users (self, msg);
@@ -797,19 +680,14 @@ parse_int_param (GHashTable *query, const char *name, gint64 min, gint64 max, gi
 }
 
 static void
-handle_audit (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
-              gpointer user_data)
+handle_audit (PanelHttpRequest *req)
 {
-  PanelConsole *self = user_data;
-  g_autoptr (PanelSession) session = NULL;
+  PanelConsole *self = req->user_data;
+  SoupServerMessage *msg = req->msg;
+  PanelSession *session = req->session;
+  GHashTable *query = req->query;
+  const char *path = req->path;
   g_autoptr (GError) error = NULL;
-
-  (void) server;
-  if (!require_method (msg, "GET"))
-    return;
-  session = panel_console_authorize (self, msg, AUDIT_ROLES);
-  if (session == NULL)
-    return;
 
   if (strcmp (path, "/api/audit") == 0)
     {
@@ -885,8 +763,6 @@ handle_audit (SoupServer *server, SoupServerMessage *msg, const char *path, GHas
       json_builder_end_object (b);
       panel_console_send_json (msg, SOUP_STATUS_OK, b);
     }
-  else
-    panel_console_send_error (msg, SOUP_STATUS_NOT_FOUND, "not-found", "no such resource");
 }
 
 /* ---- static interface ------------------------------------------------- */
@@ -908,20 +784,16 @@ content_type_for (const char *name)
 }
 
 static void
-handle_ui (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
-           gpointer user_data)
+handle_ui (PanelHttpRequest *req)
 {
+  SoupServerMessage *msg = req->msg;
+  const char *path = req->path;
   const char *name;
   g_autofree char *resource = NULL;
   g_autoptr (GBytes) bytes = NULL;
   gsize size = 0;
   gconstpointer data;
 
-  (void) server;
-  (void) query;
-  (void) user_data;
-  if (!require_method (msg, "GET, HEAD"))
-    return;
   if (strcmp (path, "/console") == 0)
     {
       soup_server_message_set_redirect (msg, SOUP_STATUS_MOVED_PERMANENTLY, "/console/");
@@ -951,216 +823,74 @@ handle_ui (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTa
   soup_server_message_set_response (msg, content_type_for (name), SOUP_MEMORY_COPY, data, size);
 }
 
-/* ---- Server-Sent Events ----------------------------------------------- */
+/* ---- role table and set-up -------------------------------------------- */
 
+/* The interface's pages and actions, each open to the roles of the route
+ * it uses, so what the console offers cannot drift from what the server
+ * allows. The first page a role may open is its start page. */
+static const struct {
+  const char *name;
+  PanelHttpMethod method;
+  const char *pattern;
+} pages[] = {
+  { "alerts", PANEL_HTTP_GET, "/api/incidents" },
+  { "incidents", PANEL_HTTP_GET, "/api/incidents" },
+  { "devices", PANEL_HTTP_GET, "/api/devices" },
+  { "audit", PANEL_HTTP_GET, "/api/audit" },
+  { "drills", PANEL_HTTP_GET, "/api/drills" },
+  { "reports", PANEL_HTTP_GET, "/api/reports" },
+  { "settings", PANEL_HTTP_GET, "/api/settings/retention" },
+}, actions[] = {
+  { "stream", PANEL_HTTP_GET, "/api/events/stream" },
+  { "act", PANEL_HTTP_POST, "/api/incidents/{incident-id}/acknowledge" },
+  { "not-a-drill", PANEL_HTTP_POST, "/api/incidents/{incident-id}/not-a-drill" },
+  { "legal-hold", PANEL_HTTP_POST, "/api/incidents/{incident-id}/legal-hold" },
+  { "change-retention", PANEL_HTTP_POST, "/api/settings/retention" },
+  { "run-drills", PANEL_HTTP_POST, "/api/drills" },
+};
+
+/* "pages" and "actions": the names role may use. */
 static void
-stream_write (Stream *stream, const char *text)
+add_role_table (PanelConsole *self, JsonBuilder *b, PanelRole role)
 {
-  SoupMessageBody *body = soup_server_message_get_response_body (stream->msg);
-  soup_message_body_append (body, SOUP_MEMORY_COPY, text, strlen (text));
-  soup_server_message_unpause (stream->msg);
+  json_builder_set_member_name (b, "pages");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < G_N_ELEMENTS (pages); i++)
+    if (panel_http_route_roles (self->http, pages[i].method, pages[i].pattern) & role)
+      json_builder_add_string_value (b, pages[i].name);
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "actions");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < G_N_ELEMENTS (actions); i++)
+    if (panel_http_route_roles (self->http, actions[i].method, actions[i].pattern) & role)
+      json_builder_add_string_value (b, actions[i].name);
+  json_builder_end_array (b);
 }
 
-static void
-stream_free (Stream *stream)
-{
-  g_signal_handlers_disconnect_by_data (stream->msg, stream);
-  g_object_unref (stream->msg);
-  g_free (stream->token_sha256);
-  g_free (stream);
-}
-
-/* Ends the response; the message's own signals no longer reach the stream. */
-static void
-stream_close (Stream *stream)
-{
-  PanelConsole *self = stream->console;
-  g_autoptr (SoupServerMessage) msg = g_object_ref (stream->msg);
-
-  self->streams = g_list_remove (self->streams, stream);
-  stream_free (stream);
-  soup_message_body_complete (soup_server_message_get_response_body (msg));
-  soup_server_message_unpause (msg);
-}
-
-static void
-on_stream_gone (SoupServerMessage *msg, gpointer user_data)
-{
-  Stream *stream = user_data;
-  (void) msg;
-  stream->console->streams = g_list_remove (stream->console->streams, stream);
-  stream_free (stream);
-}
-
-/* Every KEEPALIVE_S: a comment line keeps proxies and the browser from
- * timing out, and a stream whose session ended or expired is closed. */
-static gboolean
-on_keepalive (gpointer user_data)
-{
-  PanelConsole *self = user_data;
-  gint64 now = g_get_real_time ();
-
-  for (GList *l = self->streams; l != NULL;)
-    {
-      Stream *stream = l->data;
-      g_autoptr (sqlite3_stmt) stmt = NULL;
-      gboolean live = now < stream->expires_at_us;
-
-      l = l->next;
-      if (live)
-        {
-          stmt = ansim_db_prepare (self->db,
-            "SELECT 1 FROM sessions s JOIN users u ON u.name = s.user_name"
-            " WHERE s.token_sha256 = ?1 AND s.ended_at_us IS NULL AND u.disabled_at_us IS NULL",
-            NULL);
-          if (stmt != NULL)
-            {
-              sqlite3_bind_text (stmt, 1, stream->token_sha256, -1, SQLITE_STATIC);
-              live = sqlite3_step (stmt) == SQLITE_ROW;
-            }
-        }
-      if (live)
-        stream_write (stream, ": keep-alive\n\n");
-      else
-        {
-          stream_write (stream, "event: session-ended\ndata: {}\n\n");
-          stream_close (stream);
-        }
-    }
-  return G_SOURCE_CONTINUE;
-}
-
-static void
-handle_stream (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
-               gpointer user_data)
-{
-  PanelConsole *self = user_data;
-  g_autoptr (PanelSession) session = NULL;
-  SoupMessageHeaders *h = soup_server_message_get_response_headers (msg);
-  Stream *stream;
-
-  (void) server;
-  (void) path;
-  (void) query;
-  if (!require_method (msg, "GET"))
-    return;
-  session = panel_console_authorize (self, msg, STREAM_ROLES);
-  if (session == NULL)
-    return;
-  if (g_list_length (self->streams) >= MAX_STREAMS)
-    {
-      soup_message_headers_replace (h, "Retry-After", "10");
-      panel_console_send_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "busy",
-                                "too many open consoles");
-      return;
-    }
-  stream = g_new0 (Stream, 1);
-  stream->console = self;
-  stream->msg = g_object_ref (msg);
-  stream->token_sha256 = g_strdup (session->token_sha256);
-  stream->expires_at_us = session->expires_at_us;
-  self->streams = g_list_prepend (self->streams, stream);
-  g_signal_connect (msg, "finished", G_CALLBACK (on_stream_gone), stream);
-  g_signal_connect (msg, "disconnected", G_CALLBACK (on_stream_gone), stream);
-
-  soup_message_headers_set_encoding (h, SOUP_ENCODING_CHUNKED);
-  soup_message_headers_set_content_type (h, "text/event-stream", NULL);
-  /* Sent bytes are not kept: a stream may stay open all day. */
-  soup_message_body_set_accumulate (soup_server_message_get_response_body (msg), FALSE);
-  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
-  stream_write (stream, "retry: 2000\n: connected\n\n");
-}
-
-void
-panel_console_publish (PanelConsole *self, const char *event, JsonNode *data)
-{
-  g_autofree char *json = json_to_string (data, FALSE);
-  g_autofree char *text = NULL;
-
-  g_return_if_fail (self != NULL);
-  g_return_if_fail (event != NULL && strpbrk (event, "\r\n") == NULL);
-
-  /* json_to_string never emits raw newlines in compact form, so the data
-   * fits one "data:" line. */
-  text = g_strdup_printf ("id: %" G_GINT64_FORMAT "\nevent: %s\ndata: %s\n\n",
-                          ++self->next_event_id, event, json);
-  for (GList *l = self->streams; l != NULL; l = l->next)
-    stream_write (l->data, text);
-}
-
-guint
-panel_console_n_streams (PanelConsole *self)
-{
-  return g_list_length (self->streams);
-}
-
-/* A test-only path (ANSIM_PANEL_TEST_PUBLISH=1 in the environment): an
- * admin posts {event, data} and it goes through panel_console_publish. */
-static void
-handle_test_publish (SoupServer *server, SoupServerMessage *msg, const char *path,
-                     GHashTable *query, gpointer user_data)
-{
-  PanelConsole *self = user_data;
-  g_autoptr (PanelSession) session = NULL;
-  g_autoptr (JsonObject) body = NULL;
-  const char *event;
-  JsonNode *data;
-
-  (void) server;
-  (void) path;
-  (void) query;
-  if (!require_method (msg, "POST"))
-    return;
-  session = panel_console_authorize (self, msg, PANEL_ROLE_ADMIN);
-  if (session == NULL)
-    return;
-  body = panel_console_read_json_object (msg);
-  if (body == NULL)
-    return;
-  event = string_member (body, "event");
-  data = json_object_get_member (body, "data");
-  if (event == NULL || data == NULL || event[strspn (event, "abcdefghijklmnopqrstuvwxyz-")] != '\0')
-    {
-      panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
-                                "give \"event\" (lowercase name) and \"data\"");
-      return;
-    }
-  panel_console_publish (self, event, data);
-  soup_server_message_set_status (msg, SOUP_STATUS_NO_CONTENT, NULL);
-}
-
-/* ---- set-up ----------------------------------------------------------- */
-
-/* Refuse big bodies on console routes once the headers are in, before
- * libsoup reads the body into memory. */
-static void
-early_limit (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
-             gpointer user_data)
-{
-  SoupMessageHeaders *h = soup_server_message_get_request_headers (msg);
-
-  (void) server;
-  (void) path;
-  (void) query;
-  (void) user_data;
-  if (soup_message_headers_get_encoding (h) == SOUP_ENCODING_CHUNKED ||
-      soup_message_headers_get_content_length (h) > MAX_BODY_BYTES)
-    {
-      panel_console_send_error (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "too-large",
-                                "request body too large (at most 64 KiB, with Content-Length)");
-    }
-}
+static const PanelRoute routes[] = {
+  { PANEL_HTTP_POST, "/api/login", PANEL_CALLER_ANYONE, 0, 0, handle_login },
+  { PANEL_HTTP_POST, "/api/logout", PANEL_CALLER_CONSOLE, PANEL_ROLES_ANY, 0, handle_logout },
+  { PANEL_HTTP_GET, "/api/session", PANEL_CALLER_CONSOLE, PANEL_ROLES_ANY, 0, handle_session },
+  { PANEL_HTTP_GET | PANEL_HTTP_POST, "/api/users", PANEL_CALLER_CONSOLE, PANEL_ROLE_ADMIN, 0,
+    handle_users },
+  { PANEL_HTTP_POST, "/api/users/{name}", PANEL_CALLER_CONSOLE, PANEL_ROLE_ADMIN, 0,
+    handle_users },
+  { PANEL_HTTP_GET, "/api/audit", PANEL_CALLER_CONSOLE, AUDIT_ROLES, 0, handle_audit },
+  { PANEL_HTTP_GET, "/api/audit/verify", PANEL_CALLER_CONSOLE, AUDIT_ROLES, 0, handle_audit },
+  { PANEL_HTTP_GET, "/api/audit/export", PANEL_CALLER_CONSOLE, AUDIT_ROLES, 0, handle_audit },
+  { PANEL_HTTP_GET | PANEL_HTTP_HEAD, "/console", PANEL_CALLER_ANYONE, 0, 0, handle_ui },
+  { PANEL_HTTP_GET | PANEL_HTTP_HEAD, "/console/", PANEL_CALLER_ANYONE, 0, 0, handle_ui },
+  { PANEL_HTTP_GET | PANEL_HTTP_HEAD, "/console/{file}", PANEL_CALLER_ANYONE, 0, 0, handle_ui },
+};
 
 PanelConsole *
-panel_console_new (SoupServer *server, sqlite3 *db, AnsimConfig *config, GError **error)
+panel_console_new (PanelHttp *http, SoupServer *server, sqlite3 *db, AnsimConfig *config,
+                   GError **error)
 {
   PanelConsole *self = g_new0 (PanelConsole, 1);
-  static const char *const api_paths[] = { "/api/login", "/api/logout", "/api/session",
-                                           "/api/users", "/api/audit", "/api/events",
-                                           "/api/incidents", "/api/devices", "/api/drills",
-                                           "/api/reports", "/console" };
 
   (void) error;
+  self->http = http;
   self->server = g_object_ref (server);
   self->db = db;
   self->cancellable = g_cancellable_new ();
@@ -1170,29 +900,27 @@ panel_console_new (SoupServer *server, sqlite3 *db, AnsimConfig *config, GError 
     ansim_config_get_int (config, "panel", "login_failures_per_account"),
     ansim_config_get_int (config, "panel", "login_failures_per_address"),
     ansim_config_get_int (config, "panel", "login_lockout_s") * G_USEC_PER_SEC);
-  self->test_publish = g_strcmp0 (g_getenv ("ANSIM_PANEL_TEST_PUBLISH"), "1") == 0;
   self->pending_accounts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->pending_addresses = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 
   panel_get_resource ();  /* registers the interface's resources */
-  g_signal_connect (server, "request-started", G_CALLBACK (on_request_started), self);
-  for (guint i = 0; i < G_N_ELEMENTS (api_paths); i++)
-    soup_server_add_early_handler (server, api_paths[i], early_limit, self, NULL);
-  soup_server_add_handler (server, "/api/login", handle_login, self, NULL);
-  soup_server_add_handler (server, "/api/logout", handle_logout, self, NULL);
-  soup_server_add_handler (server, "/api/session", handle_session, self, NULL);
-  soup_server_add_handler (server, "/api/users", handle_users, self, NULL);
-  soup_server_add_handler (server, "/api/audit", handle_audit, self, NULL);
-  soup_server_add_handler (server, "/api/events/stream", handle_stream, self, NULL);
-  soup_server_add_handler (server, "/console", handle_ui, self, NULL);
-  if (self->test_publish)
-    {
-      g_warning ("ANSIM_PANEL_TEST_PUBLISH=1: the test-only path /api/test/publish is open "
-                 "to admins");
-      soup_server_add_handler (server, "/api/test/publish", handle_test_publish, self, NULL);
-    }
-  self->keepalive_id = g_timeout_add_seconds (KEEPALIVE_S, on_keepalive, self);
+  panel_http_add_routes (http, routes, G_N_ELEMENTS (routes), self);
+  panel_http_set_console (http, self);
+  self->events = panel_events_new (http, db);
   return self;
+}
+
+void
+panel_console_publish (PanelConsole *self, const char *event, JsonNode *data)
+{
+  g_return_if_fail (self != NULL);
+  panel_events_publish (self->events, event, data);
+}
+
+guint
+panel_console_n_streams (PanelConsole *self)
+{
+  return panel_events_n_streams (self->events);
 }
 
 void
@@ -1201,10 +929,8 @@ panel_console_free (PanelConsole *self)
   if (self == NULL)
     return;
   g_cancellable_cancel (self->cancellable);
-  g_clear_handle_id (&self->keepalive_id, g_source_remove);
-  while (self->streams != NULL)
-    stream_close (self->streams->data);
-  g_signal_handlers_disconnect_by_data (self->server, self);
+  g_clear_pointer (&self->events, panel_events_free);
+  panel_http_set_console (self->http, NULL);
   g_object_unref (self->server);
   g_object_unref (self->cancellable);
   panel_throttle_free (self->throttle);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* The web console's server side: login, sessions, role checks, CSRF, the
- * audit API, the static interface (GResource) and live events (SSE). */
+ * audit API, the static interface (GResource); live events (SSE) through
+ * events.c. */
 #pragma once
 
 #include <json-glib/json-glib.h>
@@ -9,16 +10,17 @@
 
 #include "auth.h"
 #include "config.h"
+#include "http.h"
 
 G_BEGIN_DECLS
 
-typedef struct _PanelConsole PanelConsole;
-
-/* Registers the console's routes on server (which must not be listening
- * yet when TLS is configured) and the security headers on every answer.
- * db stays owned by the caller and must outlive the console. */
-PanelConsole *panel_console_new (SoupServer *server, sqlite3 *db, AnsimConfig *config,
-                                 GError **error);
+/* Registers the console's routes in http (and becomes the one that
+ * authorizes console callers there) and opens the live-event streams
+ * (events.c). server: for its TLS state. db stays owned by the caller and
+ * must outlive the console. The session answer carries the role's
+ * "pages" and "actions", derived from the route table. */
+PanelConsole *panel_console_new (PanelHttp *http, SoupServer *server, sqlite3 *db,
+                                 AnsimConfig *config, GError **error);
 void panel_console_free (PanelConsole *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PanelConsole, panel_console_free)
 
@@ -29,8 +31,8 @@ void panel_console_publish (PanelConsole *self, const char *event, JsonNode *dat
 /* Open event streams right now (for tests and the benchmark). */
 guint panel_console_n_streams (PanelConsole *self);
 
-/* For other routes: check the session cookie, the role (roles: a mask of
- * PanelRole) and, on any method but GET/HEAD, the X-CSRF-Token header.
+/* For the dispatcher (http.c) and re-checks: the session cookie, the
+ * role (roles: a mask of PanelRole) and, on any method but GET/HEAD, the X-CSRF-Token header.
  * On refusal it answers the request itself (401, 403 with a JSON error)
  * and returns NULL; else the session (free it). */
 PanelSession *panel_console_authorize (PanelConsole *self, SoupServerMessage *msg, guint roles);
@@ -45,17 +47,11 @@ gboolean panel_console_audit (PanelConsole *self, SoupServerMessage *msg, PanelS
  * or NULL after answering 415/413/400 itself. */
 JsonObject *panel_console_read_json_object (SoupServerMessage *msg);
 
-/* A JSON error answer: {"error": message, "code": code}. The console
- * translates codes for people. */
-void panel_console_send_error (SoupServerMessage *msg, guint status, const char *code,
-                               const char *message);
-
-/* A JSON answer with this status. */
-void panel_console_send_json (SoupServerMessage *msg, guint status, JsonBuilder *b);
-void panel_console_send_json_node (SoupServerMessage *msg, guint status, JsonNode *node);
-
-/* 500 "the panel cannot use its database", logging what failed and
- * SQLite's message. */
-void panel_console_send_db_error (SoupServerMessage *msg, sqlite3 *db, const char *what);
+/* The routes' answer helpers (http.h), under the names the route modules
+ * have used since before the route table. */
+#define panel_console_send_error panel_http_send_error
+#define panel_console_send_json panel_http_send_json
+#define panel_console_send_json_node panel_http_send_json_node
+#define panel_console_send_db_error panel_http_send_db_error
 
 G_END_DECLS

@@ -42,63 +42,11 @@ bad_request (SoupServerMessage *msg, const char *format, ...)
   panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request", text);
 }
 
-static gboolean
-require_method (SoupServerMessage *msg, const char *method)
-{
-  if (g_str_equal (soup_server_message_get_method (msg), method))
-    return TRUE;
-  soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Allow", method);
-  g_autofree char *text = g_strdup_printf ("method not allowed; use %s", method);
-  panel_console_send_error (msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "method-not-allowed", text);
-  return FALSE;
-}
-
 /* The current row as an object named by its columns. */
 static void
 add_row (JsonBuilder *b, sqlite3_stmt *stmt)
 {
-  json_builder_begin_object (b);
-  for (int c = 0; c < sqlite3_column_count (stmt); c++)
-    {
-      json_builder_set_member_name (b, sqlite3_column_name (stmt, c));
-      switch (sqlite3_column_type (stmt, c))
-        {
-        case SQLITE_NULL:
-          json_builder_add_null_value (b);
-          break;
-        case SQLITE_INTEGER:
-          json_builder_add_int_value (b, sqlite3_column_int64 (stmt, c));
-          break;
-        default:
-          json_builder_add_string_value (b, (const char *) sqlite3_column_text (stmt, c));
-        }
-    }
-  json_builder_end_object (b);
-}
-
-static gboolean
-parse_id (const char *text, gint64 *out)
-{
-  if (text == NULL || *text == '\0' || strlen (text) > 18)
-    return FALSE;
-  for (const char *c = text; *c; c++)
-    if (!g_ascii_isdigit (*c))
-      return FALSE;
-  *out = g_ascii_strtoll (text, NULL, 10);
-  return *out > 0;
-}
-
-static gboolean
-only_members (SoupServerMessage *msg, JsonObject *o, const char *const *allowed)
-{
-  g_autoptr (GList) names = json_object_get_members (o);
-  for (GList *l = names; l != NULL; l = l->next)
-    if (!g_strv_contains (allowed, l->data))
-      {
-        bad_request (msg, "unknown member \"%.64s\"", (char *) l->data);
-        return FALSE;
-      }
-  return TRUE;
+  panel_http_add_row (b, stmt, NULL, NULL);
 }
 
 /* An integer member (required); answers 400 itself. */
@@ -183,16 +131,7 @@ add_drills (PanelDrills *self, JsonBuilder *b, gint64 id)
   while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
     {
       json_builder_begin_object (b);
-      for (int c = 0; c < sqlite3_column_count (stmt); c++)
-        {
-          json_builder_set_member_name (b, sqlite3_column_name (stmt, c));
-          if (sqlite3_column_type (stmt, c) == SQLITE_NULL)
-            json_builder_add_null_value (b);
-          else if (sqlite3_column_type (stmt, c) == SQLITE_INTEGER)
-            json_builder_add_int_value (b, sqlite3_column_int64 (stmt, c));
-          else
-            json_builder_add_string_value (b, (const char *) sqlite3_column_text (stmt, c));
-        }
+      panel_http_add_columns (b, stmt, NULL, NULL);
       json_builder_set_member_name (b, "state");
       json_builder_add_string_value (b, drill_state (now, sqlite3_column_int64 (stmt, 3),
                                                      sqlite3_column_int64 (stmt, 4),
@@ -292,7 +231,7 @@ arm_drill (PanelDrills *self, SoupServerMessage *msg, PanelSession *session)
 {
   static const char *const members[] = { "desks", "start_us", "end_us", "note", NULL };
   g_autoptr (JsonObject) body = panel_console_read_json_object (msg);
-  if (body == NULL || !only_members (msg, body, members))
+  if (body == NULL || !panel_http_only_members (msg, body, members))
     return;
   gint64 start = 0, end = 0;
   const char *note = NULL;
@@ -340,7 +279,7 @@ act_on_drill (PanelDrills *self, SoupServerMessage *msg, PanelSession *session, 
     {
       g_autoptr (JsonObject) body = panel_console_read_json_object (msg);
       if (body == NULL ||
-          !only_members (msg, body, action == ARRIVAL ? arrival_members : end_members))
+          !panel_http_only_members (msg, body, action == ARRIVAL ? arrival_members : end_members))
         return;
       if (action == ARRIVAL)
         {
@@ -487,16 +426,7 @@ list_schedule (PanelDrills *self, SoupServerMessage *msg)
   while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
     {
       json_builder_begin_object (b);
-      for (int c = 0; c < sqlite3_column_count (stmt); c++)
-        {
-          json_builder_set_member_name (b, sqlite3_column_name (stmt, c));
-          if (sqlite3_column_type (stmt, c) == SQLITE_NULL)
-            json_builder_add_null_value (b);
-          else if (sqlite3_column_type (stmt, c) == SQLITE_INTEGER)
-            json_builder_add_int_value (b, sqlite3_column_int64 (stmt, c));
-          else
-            json_builder_add_string_value (b, (const char *) sqlite3_column_text (stmt, c));
-        }
+      panel_http_add_columns (b, stmt, NULL, NULL);
       gint64 every = sqlite3_column_int64 (stmt, 3) * DAY_US;
       gboolean never = sqlite3_column_type (stmt, 6) == SQLITE_NULL;
       /* Never drilled: the first is due one interval after the schedule
@@ -523,7 +453,7 @@ set_schedule (PanelDrills *self, SoupServerMessage *msg, PanelSession *session)
 {
   static const char *const members[] = { "desk", "every_days", NULL };
   g_autoptr (JsonObject) body = panel_console_read_json_object (msg);
-  if (body == NULL || !only_members (msg, body, members))
+  if (body == NULL || !panel_http_only_members (msg, body, members))
     return;
   const char *desk = NULL;
   if (!text_member (msg, body, "desk", 64, &desk))
@@ -1086,120 +1016,92 @@ show_drill (PanelDrills *self, SoupServerMessage *msg, gint64 id)
   panel_console_send_json (msg, SOUP_STATUS_OK, out);
 }
 
-/* ---- routing ------------------------------------------------------------------ */
+/* ---- routes ------------------------------------------------------------------ */
 
 static void
-handle_drills (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
-               gpointer user_data)
+handle_list (PanelHttpRequest *req)
 {
-  PanelDrills *self = user_data;
-  (void) server;
-  (void) query;
-  if (soup_server_message_get_status (msg) != SOUP_STATUS_NONE)
-    return;  /* refused early (too large) */
-  const char *rest = path + strlen ("/api/drills");
-  if (*rest != '\0' && *rest != '/')
-    return panel_console_send_error (msg, SOUP_STATUS_NOT_FOUND, "not-found", "no such resource");
-  if (*rest == '/')
-    rest++;
-  g_auto (GStrv) parts = g_strsplit (rest, "/", 4);
-  guint n = *rest == '\0' ? 0 : g_strv_length (parts);
-  gboolean is_post = g_str_equal (soup_server_message_get_method (msg), "POST");
-  gint64 id = 0;
-
-  if (n >= 1 && g_str_equal (parts[0], "schedule"))
-    {
-      if (n == 1)
-        {
-          if (!is_post && !require_method (msg, "GET"))
-            return;
-          g_autoptr (PanelSession) s = panel_console_authorize (self->console, msg,
-                                                                is_post ? RUN_ROLES : READ_ROLES);
-          if (s == NULL)
-            return;
-          if (is_post)
-            set_schedule (self, msg, s);
-          else
-            list_schedule (self, msg);
-          return;
-        }
-      if (n != 3 || !g_str_equal (parts[2], "remove"))
-        return panel_console_send_error (msg, SOUP_STATUS_NOT_FOUND, "not-found",
-                                         "no such resource");
-      if (!parse_id (parts[1], &id))
-        return bad_request (msg, "a schedule id is a positive decimal number");
-      if (!require_method (msg, "POST"))
-        return;
-      g_autoptr (PanelSession) s = panel_console_authorize (self->console, msg, RUN_ROLES);
-      if (s != NULL)
-        remove_schedule (self, msg, s, id);
-      return;
-    }
-  if (n > 2 || (n >= 1 && !parse_id (parts[0], &id)))
-    return bad_request (msg, "a drill id is a positive decimal number");
-  DrillAction action = END;
-  if (n == 2)
-    {
-      if (g_str_equal (parts[1], "arrival"))
-        action = ARRIVAL;
-      else if (g_str_equal (parts[1], "end"))
-        action = END;
-      else
-        return panel_console_send_error (msg, SOUP_STATUS_NOT_FOUND, "not-found",
-                                         "no such resource");
-      if (!require_method (msg, "POST"))
-        return;
-    }
-  else if (n == 1 && !require_method (msg, "GET"))
-    return;
-  else if (n == 0 && !is_post && !require_method (msg, "GET"))
-    return;
-  gboolean writes = n == 2 || (n == 0 && is_post);
-  g_autoptr (PanelSession) session = panel_console_authorize (self->console, msg,
-                                                              writes ? RUN_ROLES : READ_ROLES);
-  if (session == NULL)
-    return;
-  if (n == 0 && is_post)
-    arm_drill (self, msg, session);
-  else if (n == 0)
-    list_drills (self, msg);
-  else if (n == 1)
-    show_drill (self, msg, id);
-  else
-    act_on_drill (self, msg, session, id, action);
+  list_drills (req->user_data, req->msg);
 }
 
 static void
-handle_reports (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
-                gpointer user_data)
+handle_arm (PanelHttpRequest *req)
 {
-  PanelDrills *self = user_data;
-  (void) server;
-  if (soup_server_message_get_status (msg) != SOUP_STATUS_NONE)
-    return;
-  gboolean export = g_str_equal (path, "/api/reports/export");
-  if (!export && !g_str_equal (path, "/api/reports"))
-    return panel_console_send_error (msg, SOUP_STATUS_NOT_FOUND, "not-found", "no such resource");
-  if (!require_method (msg, "GET"))
-    return;
-  g_autoptr (PanelSession) session = panel_console_authorize (self->console, msg, READ_ROLES);
-  if (session == NULL)
-    return;
-  if (export)
-    export_report (self, msg, session, query);
-  else
-    send_report (self, msg, query);
+  arm_drill (req->user_data, req->msg, req->session);
 }
+
+static void
+handle_show (PanelHttpRequest *req)
+{
+  show_drill (req->user_data, req->msg, req->ids[0]);
+}
+
+static void
+handle_arrival (PanelHttpRequest *req)
+{
+  act_on_drill (req->user_data, req->msg, req->session, req->ids[0], ARRIVAL);
+}
+
+static void
+handle_end (PanelHttpRequest *req)
+{
+  act_on_drill (req->user_data, req->msg, req->session, req->ids[0], END);
+}
+
+static void
+handle_list_schedule (PanelHttpRequest *req)
+{
+  list_schedule (req->user_data, req->msg);
+}
+
+static void
+handle_set_schedule (PanelHttpRequest *req)
+{
+  set_schedule (req->user_data, req->msg, req->session);
+}
+
+static void
+handle_remove_schedule (PanelHttpRequest *req)
+{
+  remove_schedule (req->user_data, req->msg, req->session, req->ids[0]);
+}
+
+static void
+handle_report (PanelHttpRequest *req)
+{
+  send_report (req->user_data, req->msg, req->query);
+}
+
+static void
+handle_export_report (PanelHttpRequest *req)
+{
+  export_report (req->user_data, req->msg, req->session, req->query);
+}
+
+#define CONSOLE PANEL_CALLER_CONSOLE
+
+static const PanelRoute routes[] = {
+  { PANEL_HTTP_GET, "/api/drills", CONSOLE, READ_ROLES, 0, handle_list },
+  { PANEL_HTTP_POST, "/api/drills", CONSOLE, RUN_ROLES, 0, handle_arm },
+  { PANEL_HTTP_GET, "/api/drills/{drill-id}", CONSOLE, READ_ROLES, 0, handle_show },
+  { PANEL_HTTP_POST, "/api/drills/{drill-id}/arrival", CONSOLE, RUN_ROLES, 0, handle_arrival },
+  { PANEL_HTTP_POST, "/api/drills/{drill-id}/end", CONSOLE, RUN_ROLES, 0, handle_end },
+  { PANEL_HTTP_GET, "/api/drills/schedule", CONSOLE, READ_ROLES, 0, handle_list_schedule },
+  { PANEL_HTTP_POST, "/api/drills/schedule", CONSOLE, RUN_ROLES, 0, handle_set_schedule },
+  { PANEL_HTTP_POST, "/api/drills/schedule/{schedule-id}/remove", CONSOLE, RUN_ROLES, 0,
+    handle_remove_schedule },
+  { PANEL_HTTP_GET, "/api/reports", CONSOLE, READ_ROLES, 0, handle_report },
+  { PANEL_HTTP_GET, "/api/reports/export", CONSOLE, READ_ROLES, 0, handle_export_report },
+};
 
 PanelDrills *
-panel_drills_new (SoupServer *server, sqlite3 *db, PanelConsole *console, const char *site_name)
+panel_drills_new (PanelHttp *http, sqlite3 *db, PanelConsole *console, const char *site_name)
 {
   PanelDrills *self = g_new0 (PanelDrills, 1);
   self->db = db;
   self->console = console;
   self->site_name = g_strdup (site_name);
-  soup_server_add_handler (server, "/api/drills", handle_drills, self, NULL);
-  soup_server_add_handler (server, "/api/reports", handle_reports, self, NULL);
+  panel_http_add_routes (http, routes, G_N_ELEMENTS (routes), self);
   return self;
 }
 

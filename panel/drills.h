@@ -17,7 +17,7 @@ typedef struct _PanelDrills PanelDrills;
 
 /* Registers /api/drills... and /api/reports... on server. db and console
  * are borrowed; site_name labels the site's trend row. */
-PanelDrills *panel_drills_new (SoupServer *server, sqlite3 *db, PanelConsole *console,
+PanelDrills *panel_drills_new (PanelHttp *http, sqlite3 *db, PanelConsole *console,
                                const char *site_name);
 void panel_drills_free (PanelDrills *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PanelDrills, panel_drills_free)

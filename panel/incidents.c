@@ -56,43 +56,15 @@ static const char incident_select[] =
 
 /* ---- JSON ------------------------------------------------------------- */
 
-/* The current row as an object named by its columns; a column named
- * "detail", "heartbeat" or "sources" holds JSON text and is embedded as JSON. */
+/* The current row as an object named by its columns; these columns are
+ * booleans, and these hold JSON text embedded as JSON. */
+static const char *const row_booleans[] = { "is_drill", "online", "legal_hold", NULL };
+static const char *const row_embedded[] = { "detail", "heartbeat", "sources", NULL };
+
 static void
 add_row (JsonBuilder *b, sqlite3_stmt *stmt)
 {
-  json_builder_begin_object (b);
-  for (int c = 0; c < sqlite3_column_count (stmt); c++)
-    {
-      const char *name = sqlite3_column_name (stmt, c);
-      json_builder_set_member_name (b, name);
-      switch (sqlite3_column_type (stmt, c))
-        {
-        case SQLITE_NULL:
-          json_builder_add_null_value (b);
-          break;
-        case SQLITE_INTEGER:
-          if (g_str_equal (name, "is_drill") || g_str_equal (name, "online") ||
-              g_str_equal (name, "legal_hold"))
-            json_builder_add_boolean_value (b, sqlite3_column_int (stmt, c) != 0);
-          else
-            json_builder_add_int_value (b, sqlite3_column_int64 (stmt, c));
-          break;
-        default:
-          {
-            const char *text = (const char *) sqlite3_column_text (stmt, c);
-            g_autoptr (JsonNode) node = NULL;
-            if (g_str_equal (name, "detail") || g_str_equal (name, "heartbeat") ||
-                g_str_equal (name, "sources"))
-              node = json_from_string (text, NULL);
-            if (node != NULL)
-              json_builder_add_value (b, g_steal_pointer (&node));
-            else
-              json_builder_add_string_value (b, text);
-          }
-        }
-    }
-  json_builder_end_object (b);
+  panel_http_add_row (b, stmt, row_booleans, row_embedded);
 }
 
 /* One incident as JSON (NULL: no such incident or a database error). */
@@ -278,18 +250,6 @@ panel_incidents_on_ingest (gpointer user_data, PanelIngestNews news, gint64 inci
 /* ---- requests --------------------------------------------------------- */
 
 static gboolean
-parse_id (const char *text, gint64 *out)
-{
-  if (text == NULL || *text == '\0' || strlen (text) > 18)
-    return FALSE;
-  for (const char *c = text; *c; c++)
-    if (!g_ascii_isdigit (*c))
-      return FALSE;
-  *out = g_ascii_strtoll (text, NULL, 10);
-  return *out > 0;
-}
-
-static gboolean
 is_category (const char *text)
 {
   return text != NULL && g_strv_contains (categories, text);
@@ -315,20 +275,6 @@ optional_text (SoupServerMessage *msg, JsonObject *o, const char *name, glong ma
   *out = json_node_get_string (node);
   if (**out == '\0')
     *out = NULL;
-  return TRUE;
-}
-
-static gboolean
-only_members (SoupServerMessage *msg, JsonObject *o, const char *const *allowed)
-{
-  g_autoptr (GList) names = json_object_get_members (o);
-  for (GList *l = names; l != NULL; l = l->next)
-    if (!g_strv_contains (allowed, l->data))
-      {
-        g_autofree char *text = g_strdup_printf ("unknown member \"%.64s\"", (char *) l->data);
-        panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request", text);
-        return FALSE;
-      }
   return TRUE;
 }
 
@@ -550,7 +496,7 @@ act (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session, gint64
       body = panel_console_read_json_object (msg);
       if (body == NULL)
         return;
-      if (!only_members (msg, body, action == ACKNOWLEDGE ? ack_members
+      if (!panel_http_only_members (msg, body, action == ACKNOWLEDGE ? ack_members
                                     : action == RESOLVE ? resolve_members : note_members) ||
           !optional_text (msg, body, "category", 64, &category) ||
           !optional_text (msg, body, "note", MAX_NOTE_CHARS, &note))
@@ -761,7 +707,7 @@ untag_drill (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session
   if (soup_server_message_get_request_body (msg)->length > 0)
     {
       body = panel_console_read_json_object (msg);
-      if (body == NULL || !only_members (msg, body, members) ||
+      if (body == NULL || !panel_http_only_members (msg, body, members) ||
           !optional_text (msg, body, "note", MAX_NOTE_CHARS, &note))
         return;
     }
@@ -781,17 +727,6 @@ untag_drill (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session
              " (%s)", id, drill, session->user);
   publish_incident (self, "incident-updated", id, -1);
   send_incident (self, msg, id);
-}
-
-static gboolean
-require_method (SoupServerMessage *msg, const char *method)
-{
-  if (g_str_equal (soup_server_message_get_method (msg), method))
-    return TRUE;
-  soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Allow", method);
-  g_autofree char *text = g_strdup_printf ("method not allowed; use %s", method);
-  panel_console_send_error (msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "method-not-allowed", text);
-  return FALSE;
 }
 
 /* One segment's media, decrypted with the site identity and checked
@@ -974,122 +909,80 @@ export_incident (PanelIncidents *self, SoupServerMessage *msg, PanelSession *ses
   panel_export_prepare_async (export, export_prepared, job);
 }
 
-static void
-handle_incidents (SoupServer *server, SoupServerMessage *msg, const char *path,
-                  GHashTable *query, gpointer user_data)
-{
-  PanelIncidents *self = user_data;
-  (void) server;
-  if (soup_server_message_get_status (msg) != SOUP_STATUS_NONE)
-    return;  /* refused early (too large) */
+/* ---- routes ----------------------------------------------------------- */
 
-  const char *rest = path + strlen ("/api/incidents");
-  if (*rest == '/')
-    rest++;
-  g_auto (GStrv) parts = g_strsplit (rest, "/", 5);
-  guint n = *rest == '\0' ? 0 : g_strv_length (parts);
-  gint64 id = 0, segment = -1;
-  if (n > 4 || (n >= 1 && !parse_id (parts[0], &id)))
-    return panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
-                                     "an incident id is a positive decimal number");
-  if (n == 4 || n == 3)
-    {
-      /* ID/segments/N/media; "0" is a valid index */
-      if (n != 4 || !g_str_equal (parts[1], "segments") || !g_str_equal (parts[3], "media"))
-        return panel_console_send_error (msg, SOUP_STATUS_NOT_FOUND, "not-found",
-                                         "no such resource");
-      if (!(g_str_equal (parts[2], "0") || parse_id (parts[2], &segment)))
-        return panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
-                                         "a segment index is a decimal number");
-      if (g_str_equal (parts[2], "0"))
-        segment = 0;
-      if (!require_method (msg, "GET"))
-        return;
-      g_autoptr (PanelSession) viewer =
-        panel_console_authorize (self->console, msg, PANEL_ROLE_SECURITY | PANEL_ROLE_ADMIN);
-      if (viewer != NULL)
-        play_segment (self, msg, viewer, id, segment);
-      return;
-    }
-  if (n == 2 && g_str_equal (parts[1], "export"))
-    {
-      if (!require_method (msg, "GET"))
-        return;
-      g_autoptr (PanelSession) exporter =
-        panel_console_authorize (self->console, msg, PANEL_ROLE_SECURITY | PANEL_ROLE_ADMIN);
-      if (exporter != NULL)
-        export_incident (self, msg, exporter, id, query);
-      return;
-    }
-  if (n == 2 && g_str_equal (parts[1], "legal-hold") && self->retention != NULL)
-    {
-      if (!require_method (msg, "POST"))
-        return;
-      /* Placing and releasing holds is the administrator's (docs/console.md). */
-      g_autoptr (PanelSession) admin =
-        panel_console_authorize (self->console, msg, PANEL_ROLE_ADMIN);
-      if (admin == NULL)
-        return;
-      panel_retention_handle_hold (self->retention, msg, admin, id);
-      if (soup_server_message_get_status (msg) == SOUP_STATUS_OK)
-        publish_incident (self, "incident-updated", id, -1);
-      return;
-    }
-  Action action = ACKNOWLEDGE;
-  if (n == 2)
-    {
-      if (g_str_equal (parts[1], "acknowledge"))
-        action = ACKNOWLEDGE;
-      else if (g_str_equal (parts[1], "resolve"))
-        action = RESOLVE;
-      else if (g_str_equal (parts[1], "notes"))
-        action = ANNOTATE;
-      else if (g_str_equal (parts[1], "shown"))
-        action = SHOWN;
-      else if (g_str_equal (parts[1], "not-a-drill"))
-        action = NOT_A_DRILL;
-      else
-        return panel_console_send_error (msg, SOUP_STATUS_NOT_FOUND, "not-found",
-                                         "no such resource");
-    }
-  if (!require_method (msg, n == 2 ? "POST" : "GET"))
-    return;
-  /* Security on the scene and the trainer running the drill may both find
-   * that a "drill" press was real. */
-  guint roles = n == 2 && action != NOT_A_DRILL ? PANEL_ROLE_SECURITY | PANEL_ROLE_ADMIN
-                : PANEL_ROLE_SECURITY | PANEL_ROLE_TRAINER | PANEL_ROLE_ADMIN;
-  g_autoptr (PanelSession) session = panel_console_authorize (self->console, msg, roles);
-  if (session == NULL)
-    return;
-  if (n == 0)
-    list_incidents (self, msg, query);
-  else if (n == 1)
-    show_incident (self, msg, session, id);
-  else if (action == SHOWN)
-    mark_shown (self, msg, session, id);
-  else if (action == NOT_A_DRILL)
-    untag_drill (self, msg, session, id);
-  else
-    act (self, msg, session, id, action);
+static void
+handle_list (PanelHttpRequest *req)
+{
+  list_incidents (req->user_data, req->msg, req->query);
 }
 
 static void
-handle_devices (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
-                gpointer user_data)
+handle_show (PanelHttpRequest *req)
 {
-  PanelIncidents *self = user_data;
-  (void) server;
-  (void) query;
-  if (soup_server_message_get_status (msg) != SOUP_STATUS_NONE)
-    return;
-  if (!g_str_equal (path, "/api/devices"))
-    return panel_console_send_error (msg, SOUP_STATUS_NOT_FOUND, "not-found", "no such resource");
-  if (!require_method (msg, "GET"))
-    return;
-  g_autoptr (PanelSession) session =
-    panel_console_authorize (self->console, msg, PANEL_ROLE_SECURITY | PANEL_ROLE_ADMIN);
-  if (session == NULL)
-    return;
+  show_incident (req->user_data, req->msg, req->session, req->ids[0]);
+}
+
+static void
+handle_acknowledge (PanelHttpRequest *req)
+{
+  act (req->user_data, req->msg, req->session, req->ids[0], ACKNOWLEDGE);
+}
+
+static void
+handle_resolve (PanelHttpRequest *req)
+{
+  act (req->user_data, req->msg, req->session, req->ids[0], RESOLVE);
+}
+
+static void
+handle_notes (PanelHttpRequest *req)
+{
+  act (req->user_data, req->msg, req->session, req->ids[0], ANNOTATE);
+}
+
+static void
+handle_shown (PanelHttpRequest *req)
+{
+  mark_shown (req->user_data, req->msg, req->session, req->ids[0]);
+}
+
+static void
+handle_not_a_drill (PanelHttpRequest *req)
+{
+  untag_drill (req->user_data, req->msg, req->session, req->ids[0]);
+}
+
+static void
+handle_media (PanelHttpRequest *req)
+{
+  play_segment (req->user_data, req->msg, req->session, req->ids[0], req->ids[1]);
+}
+
+static void
+handle_export (PanelHttpRequest *req)
+{
+  export_incident (req->user_data, req->msg, req->session, req->ids[0], req->query);
+}
+
+static void
+handle_legal_hold (PanelHttpRequest *req)
+{
+  PanelIncidents *self = req->user_data;
+  gint64 id = req->ids[0];
+  if (self->retention == NULL)
+    return panel_console_send_error (req->msg, SOUP_STATUS_NOT_FOUND, "not-found",
+                                     "no such resource");
+  panel_retention_handle_hold (self->retention, req->msg, req->session, id);
+  if (soup_server_message_get_status (req->msg) == SOUP_STATUS_OK)
+    publish_incident (self, "incident-updated", id, -1);
+}
+
+static void
+handle_devices (PanelHttpRequest *req)
+{
+  PanelIncidents *self = req->user_data;
+  SoupServerMessage *msg = req->msg;
   g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db,
     "SELECT d.id, d.desk_id, coalesce (k.name, d.desk_id) AS desk_name, d.fingerprint, "
     "d.enrolled_at_us, d.revoked_at_us, d.last_seen_at_us, "
@@ -1153,8 +1046,35 @@ load_identity (const char *path, GError **error)
   return ids;
 }
 
+#define VIEW_ROLES (PANEL_ROLE_SECURITY | PANEL_ROLE_TRAINER | PANEL_ROLE_ADMIN)
+#define ACT_ROLES (PANEL_ROLE_SECURITY | PANEL_ROLE_ADMIN)
+#define CONSOLE PANEL_CALLER_CONSOLE
+
+/* Security on the scene and the trainer running the drill may both find
+ * that a "drill" press was real; placing and releasing legal holds is the
+ * administrator's (docs/console.md). */
+static const PanelRoute routes[] = {
+  { PANEL_HTTP_GET, "/api/incidents", CONSOLE, VIEW_ROLES, 0, handle_list },
+  { PANEL_HTTP_GET, "/api/incidents/{incident-id}", CONSOLE, VIEW_ROLES, 0, handle_show },
+  { PANEL_HTTP_POST, "/api/incidents/{incident-id}/acknowledge", CONSOLE, ACT_ROLES, 0,
+    handle_acknowledge },
+  { PANEL_HTTP_POST, "/api/incidents/{incident-id}/resolve", CONSOLE, ACT_ROLES, 0,
+    handle_resolve },
+  { PANEL_HTTP_POST, "/api/incidents/{incident-id}/notes", CONSOLE, ACT_ROLES, 0, handle_notes },
+  { PANEL_HTTP_POST, "/api/incidents/{incident-id}/shown", CONSOLE, ACT_ROLES, 0, handle_shown },
+  { PANEL_HTTP_POST, "/api/incidents/{incident-id}/not-a-drill", CONSOLE, VIEW_ROLES, 0,
+    handle_not_a_drill },
+  { PANEL_HTTP_GET, "/api/incidents/{incident-id}/segments/{segment-index}/media", CONSOLE,
+    ACT_ROLES, 0, handle_media },
+  { PANEL_HTTP_GET, "/api/incidents/{incident-id}/export", CONSOLE, ACT_ROLES, 0,
+    handle_export },
+  { PANEL_HTTP_POST, "/api/incidents/{incident-id}/legal-hold", CONSOLE, PANEL_ROLE_ADMIN, 0,
+    handle_legal_hold },
+  { PANEL_HTTP_GET, "/api/devices", CONSOLE, ACT_ROLES, 0, handle_devices },
+};
+
 PanelIncidents *
-panel_incidents_new (SoupServer *server, sqlite3 *db, PanelStore *store, PanelConsole *console,
+panel_incidents_new (PanelHttp *http, sqlite3 *db, PanelStore *store, PanelConsole *console,
                      AnsimConfig *config, GError **error)
 {
   GPtrArray *identities = NULL;
@@ -1175,8 +1095,7 @@ panel_incidents_new (SoupServer *server, sqlite3 *db, PanelStore *store, PanelCo
   self->offline_after_us = after_s * G_USEC_PER_SEC;
   self->offline = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   load_offline (self);
-  soup_server_add_handler (server, "/api/incidents", handle_incidents, self, NULL);
-  soup_server_add_handler (server, "/api/devices", handle_devices, self, NULL);
+  panel_http_add_routes (http, routes, G_N_ELEMENTS (routes), self);
   /* Checked often enough that an offline desk is noticed within a quarter
    * of the limit (at least every 10 s). */
   self->check_id = g_timeout_add_seconds (CLAMP (after_s / 4, 1, 10), check_devices, self);

@@ -21,10 +21,10 @@ typedef struct _PanelIncidents PanelIncidents;
 
 /* Registers GET /api/incidents, /api/incidents/ID, POST
  * /api/incidents/ID/{acknowledge,resolve,notes}, GET
- * /api/incidents/ID/segments/N/media, GET /api/devices on server and
+ * /api/incidents/ID/segments/N/media, GET /api/devices in http and
  * starts the offline-desk check. db, store and console are borrowed. Fails
  * when [panel] site_identity is set but unsafe or unreadable. */
-PanelIncidents *panel_incidents_new (SoupServer *server, sqlite3 *db, PanelStore *store,
+PanelIncidents *panel_incidents_new (PanelHttp *http, sqlite3 *db, PanelStore *store,
                                      PanelConsole *console, AnsimConfig *config, GError **error);
 void panel_incidents_free (PanelIncidents *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PanelIncidents, panel_incidents_free)

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* The panel's HTTP server (libsoup 3) and its incident-log database: GET
- * /api/health and the device API under /api/v1/ (ingest.c). Segments and
- * manifests are ingested by store workers, off the main loop; channel
- * requests with nothing to send yet are held by channel.c. */
+ * /api/health and the device API under /api/v1/ (ingest.c checks and
+ * stores; the routes and store workers are here, so that ingest.c stays
+ * free of HTTP and can be fuzzed alone). Segments and manifests are
+ * ingested by store workers, off the main loop; channel requests with
+ * nothing to send yet are held by channel.c. */
 #include "panel.h"
 
 #include <errno.h>
@@ -15,6 +17,7 @@
 #include "channel.h"
 #include "console.h"
 #include "drills.h"
+#include "http.h"
 #include "db.h"
 #include "incidents.h"
 #include "retention.h"
@@ -46,6 +49,7 @@ struct _Panel {
   gint pending;                 /* atomic: jobs and news not yet back on the main loop */
   gsize max_body_size;
   SoupServer *server;
+  PanelHttp *http;
   PanelConsole *console;
   PanelIncidents *incidents;
   PanelRetention *retention;
@@ -58,34 +62,11 @@ struct _Panel {
 };
 
 static void
-send_json (SoupServerMessage *msg, guint status, JsonBuilder *b)
+handle_health (PanelHttpRequest *req)
 {
-  g_autoptr (JsonNode) root = json_builder_get_root (b);
-  g_autofree char *body = json_to_string (root, FALSE);
-  soup_server_message_set_status (msg, status, NULL);
-  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_COPY, body, strlen (body));
-}
-
-static void
-handle_health (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
-               gpointer user_data)
-{
-  (void) server;
-  (void) path;
-  (void) query;
-  Panel *self = user_data;
+  Panel *self = req->user_data;
   g_autoptr (JsonBuilder) b = json_builder_new ();
 
-  if (g_strcmp0 (soup_server_message_get_method (msg), "GET") != 0)
-    {
-      json_builder_begin_object (b);
-      json_builder_set_member_name (b, "error");
-      json_builder_add_string_value (b, "method not allowed; use GET");
-      json_builder_end_object (b);
-      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Allow", "GET");
-      send_json (msg, SOUP_STATUS_METHOD_NOT_ALLOWED, b);
-      return;
-    }
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "status");
   json_builder_add_string_value (b, "ok");
@@ -98,52 +79,7 @@ handle_health (SoupServer *server, SoupServerMessage *msg, const char *path, GHa
   json_builder_set_member_name (b, "uptime_s");
   json_builder_add_int_value (b, (g_get_monotonic_time () - self->started_mono_us) / G_USEC_PER_SEC);
   json_builder_end_object (b);
-  send_json (msg, SOUP_STATUS_OK, b);
-}
-
-static void
-send_raw_json (SoupServerMessage *msg, guint status, const char *code, const char *message)
-{
-  g_autoptr (JsonBuilder) b = json_builder_new ();
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "error");
-  json_builder_add_string_value (b, code);
-  json_builder_set_member_name (b, "message");
-  json_builder_add_string_value (b, message);
-  json_builder_end_object (b);
-  send_json (msg, status, b);
-}
-
-/* Refuses an oversized or unsized body before it is read. */
-static void
-on_got_headers (SoupServerMessage *msg, gpointer user_data)
-{
-  Panel *self = user_data;
-  SoupMessageHeaders *h = soup_server_message_get_request_headers (msg);
-  GUri *uri = soup_server_message_get_uri (msg);
-  if (!panel_ingest_owns_path (g_uri_get_path (uri)))
-    return;
-  if (soup_message_headers_get_encoding (h) == SOUP_ENCODING_CHUNKED)
-    {
-      send_raw_json (msg, SOUP_STATUS_LENGTH_REQUIRED, "length-required",
-                     "send a Content-Length, not a chunked body");
-      return;
-    }
-  goffset length = soup_message_headers_get_content_length (h);
-  if (length < 0 || (guint64) length > self->max_body_size)
-    {
-      g_autofree char *m = g_strdup_printf ("the body is over %zu bytes", self->max_body_size);
-      send_raw_json (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "too-large", m);
-      soup_message_headers_replace (soup_server_message_get_response_headers (msg),
-                                    "Connection", "close");
-    }
-}
-
-static void
-on_request_started (SoupServer *server, SoupServerMessage *msg, gpointer user_data)
-{
-  (void) server;
-  g_signal_connect (msg, "got-headers", G_CALLBACK (on_got_headers), user_data);
+  panel_http_send_json (req->msg, SOUP_STATUS_OK, b);
 }
 
 static void
@@ -298,14 +234,11 @@ goes_to_store (const char *method, const char *path)
 }
 
 static void
-handle_api (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
-            gpointer user_data)
+handle_api (PanelHttpRequest *r)
 {
-  (void) server;
-  (void) query;
-  Panel *self = user_data;
-  if (soup_server_message_get_status (msg) != SOUP_STATUS_NONE)
-    return; /* refused in got-headers */
+  Panel *self = r->user_data;
+  SoupServerMessage *msg = r->msg;
+  const char *path = r->path;
   SoupMessageHeaders *h = soup_server_message_get_request_headers (msg);
   SoupMessageBody *body = soup_server_message_get_request_body (msg);
   g_autoptr (GBytes) bytes = soup_message_body_flatten (body);
@@ -351,25 +284,26 @@ handle_api (SoupServer *server, SoupServerMessage *msg, const char *path, GHashT
   send_ingest_answer (msg, req.method, path, status, json);
 }
 
+/* The device API (docs/protocol.md); ingest.c checks each request's
+ * signature (enrollment: its one-time code) and its ids again. JSON bodies
+ * are small; manifests and segments may use max_body_size. */
 static void
-handle_not_found (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
-                  gpointer user_data)
+add_device_routes (Panel *self)
 {
-  (void) server;
-  (void) query;
-  (void) user_data;
-  if (strcmp (path, "/") == 0)
-    {
-      soup_server_message_set_redirect (msg, SOUP_STATUS_FOUND, "/console/");
-      return;
-    }
-  g_autoptr (JsonBuilder) b = json_builder_new ();
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "error");
-  g_autofree char *message = g_strdup_printf ("no such resource: %.200s", path);
-  json_builder_add_string_value (b, message);
-  json_builder_end_object (b);
-  send_json (msg, SOUP_STATUS_NOT_FOUND, b);
+  const PanelRoute routes[] = {
+    { PANEL_HTTP_POST, PANEL_API_PREFIX "enroll", PANEL_CALLER_ANYONE, 0, 0, handle_api },
+    { PANEL_HTTP_PUT, PANEL_API_PREFIX "alerts/{incident}", PANEL_CALLER_DEVICE, 0, 0,
+      handle_api },
+    { PANEL_HTTP_PUT, PANEL_API_PREFIX "events/{event}", PANEL_CALLER_DEVICE, 0, 0, handle_api },
+    { PANEL_HTTP_PUT, PANEL_API_PREFIX "incidents/{incident}/manifest", PANEL_CALLER_DEVICE, 0,
+      self->max_body_size, handle_api },
+    { PANEL_HTTP_PUT, PANEL_API_PREFIX "incidents/{incident}/segments/{index}",
+      PANEL_CALLER_DEVICE, 0, self->max_body_size, handle_api },
+    { PANEL_HTTP_POST, PANEL_API_PREFIX "heartbeat", PANEL_CALLER_DEVICE, 0, 0, handle_api },
+    { PANEL_HTTP_POST, PANEL_API_PREFIX "channel", PANEL_CALLER_DEVICE, 0, 0, handle_api },
+    { PANEL_HTTP_GET, "/api/health", PANEL_CALLER_ANYONE, 0, 0, handle_health },
+  };
+  panel_http_add_routes (self->http, routes, G_N_ELEMENTS (routes), self);
 }
 
 /* Any ingest thread, inside the alert's transaction: the webhooks'
@@ -462,26 +396,24 @@ panel_new (AnsimConfig *config, GError **error)
         }
     }
   self->server = soup_server_new ("server-header", "ansim-panel", "tls-certificate", tls, NULL);
-  g_signal_connect (self->server, "request-started", G_CALLBACK (on_request_started), self);
-  soup_server_add_handler (self->server, "/api/health", handle_health, self, NULL);
-  soup_server_add_handler (self->server, "/api/v1", handle_api, self, NULL);
-  self->console = panel_console_new (self->server, self->db, config, error);
+  self->http = panel_http_new (self->server);
+  add_device_routes (self);
+  self->console = panel_console_new (self->http, self->server, self->db, config, error);
   if (self->console == NULL)
     return NULL;
-  self->incidents = panel_incidents_new (self->server, self->db, self->store, self->console,
+  self->incidents = panel_incidents_new (self->http, self->db, self->store, self->console,
                                          config, error);
   if (self->incidents == NULL)
     return NULL;
-  self->retention = panel_retention_new (self->server, self->db, self->store, self->console,
+  self->retention = panel_retention_new (self->http, self->db, self->store, self->console,
                                          config);
   panel_incidents_set_retention (self->incidents, self->retention);
   self->channel = panel_channel_new (self->db);
   panel_incidents_set_channel (self->incidents, self->channel);
-  panel_channel_add_test_route (self->channel, self->server, self->console);
-  self->drills = panel_drills_new (self->server, self->db, self->console, self->site_name);
+  panel_channel_add_test_route (self->channel, self->http);
+  self->drills = panel_drills_new (self->http, self->db, self->console, self->site_name);
   panel_incidents_set_webhooks (self->incidents, self->webhooks);
-  panel_webhooks_serve (self->webhooks, self->server, self->console);
-  soup_server_add_handler (self->server, NULL, handle_not_found, self, NULL);
+  panel_webhooks_serve (self->webhooks, self->http);
 
   g_autoptr (GInetAddress) inet = g_str_equal (address, "*")
     ? g_inet_address_new_any (G_SOCKET_FAMILY_IPV6)
@@ -531,6 +463,7 @@ panel_free (Panel *self)
   if (self->server != NULL)
     {
       soup_server_disconnect (self->server);
+      g_clear_pointer (&self->http, panel_http_free);
       g_object_unref (self->server);
     }
   g_clear_pointer (&self->ingest, panel_ingest_free);
@@ -546,6 +479,12 @@ const char *
 panel_get_url (Panel *self)
 {
   return self->url;
+}
+
+PanelHttp *
+panel_get_http (Panel *self)
+{
+  return self->http;
 }
 
 PanelConsole *

@@ -4,6 +4,8 @@
 
 #include <glib.h>
 #include "config.h"
+#include "console.h"
+#include "http.h"
 
 G_BEGIN_DECLS
 
@@ -20,6 +22,8 @@ PanelConsole *panel_get_console (Panel *self);
 /* The desks' push channel, for messages to a desk (channel.h). */
 typedef struct _PanelChannel PanelChannel;
 PanelChannel *panel_get_channel (Panel *self);
+/* The route table (for tests). */
+PanelHttp *panel_get_http (Panel *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (Panel, panel_free)
 
 G_END_DECLS

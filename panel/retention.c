@@ -602,32 +602,10 @@ fail:
 }
 
 static void
-handle_settings (SoupServer *server, SoupServerMessage *msg, const char *path,
-                 GHashTable *query, gpointer user_data)
+handle_policy (PanelHttpRequest *req)
 {
-  PanelRetention *self = user_data;
-  const char *method = soup_server_message_get_method (msg);
-  (void) server;
-  (void) query;
-
-  if (soup_server_message_get_status (msg) != SOUP_STATUS_NONE)
-    return;
-  if (strcmp (path, "/api/settings/retention") != 0)
-    return panel_console_send_error (msg, SOUP_STATUS_NOT_FOUND, "not-found", "no such setting");
-  if (strcmp (method, "GET") != 0 && strcmp (method, "POST") != 0)
-    {
-      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Allow",
-                                    "GET, POST");
-      return panel_console_send_error (msg, SOUP_STATUS_METHOD_NOT_ALLOWED,
-                                       "method-not-allowed", "method not allowed; use GET or POST");
-    }
-  /* Auditors may read the policy they check the purges against. */
-  g_autoptr (PanelSession) session = panel_console_authorize (self->console, msg,
-    strcmp (method, "GET") == 0 ? PANEL_ROLE_ADMIN | PANEL_ROLE_AUDITOR : PANEL_ROLE_ADMIN);
-  if (session == NULL)
-    return;
-  if (strcmp (method, "POST") == 0)
-    return change_policy (self, msg, session);
+  PanelRetention *self = req->user_data;
+  SoupServerMessage *msg = req->msg;
   g_auto (PanelPolicy) p = { 0 };
   g_autoptr (GError) error = NULL;
   if (!panel_policy_load (self->db, &p, &error))
@@ -636,6 +614,20 @@ handle_settings (SoupServer *server, SoupServerMessage *msg, const char *path,
   panel_console_send_json_node (msg, SOUP_STATUS_OK, node);
 }
 
+static void
+handle_change_policy (PanelHttpRequest *req)
+{
+  change_policy (req->user_data, req->msg, req->session);
+}
+
+/* Auditors may read the policy they check the purges against. */
+static const PanelRoute routes[] = {
+  { PANEL_HTTP_GET, "/api/settings/retention", PANEL_CALLER_CONSOLE,
+    PANEL_ROLE_ADMIN | PANEL_ROLE_AUDITOR, 0, handle_policy },
+  { PANEL_HTTP_POST, "/api/settings/retention", PANEL_CALLER_CONSOLE, PANEL_ROLE_ADMIN, 0,
+    handle_change_policy },
+};
+
 /* ---- legal hold ------------------------------------------------------- */
 
 void
@@ -643,7 +635,6 @@ panel_retention_handle_hold (PanelRetention *self, SoupServerMessage *msg,
                              PanelSession *session, gint64 id)
 {
   g_autoptr (JsonObject) body = panel_console_read_json_object (msg);
-  g_autoptr (GList) names = NULL;
   g_autoptr (GError) error = NULL;
   g_autofree char *device_id = NULL, *uuid = NULL, *desk_id = NULL, *reason = NULL;
   gboolean hold, held, purging;
@@ -653,13 +644,9 @@ panel_retention_handle_hold (PanelRetention *self, SoupServerMessage *msg,
 
   if (body == NULL)
     return;
-  names = json_object_get_members (body);
-  for (GList *l = names; l != NULL; l = l->next)
-    if (strcmp (l->data, "hold") != 0 && strcmp (l->data, "reason") != 0)
-      {
-        g_autofree char *text = g_strdup_printf ("unknown member \"%.64s\"", (char *) l->data);
-        return panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request", text);
-      }
+  static const char *const members[] = { "hold", "reason", NULL };
+  if (!panel_http_only_members (msg, body, members))
+    return;
   node = json_object_get_member (body, "hold");
   if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) ||
       json_node_get_value_type (node) != G_TYPE_BOOLEAN)
@@ -825,7 +812,7 @@ on_timer (gpointer user_data)
 }
 
 PanelRetention *
-panel_retention_new (SoupServer *server, sqlite3 *db, PanelStore *store, PanelConsole *console,
+panel_retention_new (PanelHttp *http, sqlite3 *db, PanelStore *store, PanelConsole *console,
                      AnsimConfig *config)
 {
   PanelRetention *self = g_new0 (PanelRetention, 1);
@@ -834,7 +821,7 @@ panel_retention_new (SoupServer *server, sqlite3 *db, PanelStore *store, PanelCo
   self->db = db;
   self->store = store;
   self->console = console;
-  soup_server_add_handler (server, "/api/settings", handle_settings, self, NULL);
+  panel_http_add_routes (http, routes, G_N_ELEMENTS (routes), self);
   if (interval > 0)
     self->timer_id = g_timeout_add_seconds (interval, on_timer, self);
   return self;

@@ -41,7 +41,7 @@ typedef struct _PanelRetention PanelRetention;
 /* Registers GET/POST /api/settings/retention and runs the purge (and the
  * lock extension) every [panel] purge_interval_s on the main loop. All
  * borrowed. */
-PanelRetention *panel_retention_new (SoupServer *server, sqlite3 *db, PanelStore *store,
+PanelRetention *panel_retention_new (PanelHttp *http, sqlite3 *db, PanelStore *store,
                                      PanelConsole *console, AnsimConfig *config);
 void panel_retention_free (PanelRetention *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PanelRetention, panel_retention_free)

@@ -14,6 +14,7 @@
 
 #include "ansim-build.h"
 #include "db.h"
+#include "http.h"
 
 /* Periodic pass: catches rows queued by another connection without a kick
  * and prunes old finished rows. */
@@ -41,7 +42,6 @@ struct _PanelWebhooks {
   sqlite3 *db;
   GPtrArray *hooks;             /* of Hook */
   SoupSession *session;
-  PanelConsole *console;        /* for the route; NULL until served */
   guint poll_id;
   guint kick_id;
   gint64 pruned_at_us;
@@ -649,49 +649,10 @@ panel_webhooks_free (PanelWebhooks *self)
 /* ---- GET /api/webhooks --------------------------------------------------- */
 
 static void
-add_row (JsonBuilder *b, sqlite3_stmt *stmt)
+handle_webhooks (PanelHttpRequest *req)
 {
-  json_builder_begin_object (b);
-  for (int c = 0; c < sqlite3_column_count (stmt); c++)
-    {
-      json_builder_set_member_name (b, sqlite3_column_name (stmt, c));
-      switch (sqlite3_column_type (stmt, c))
-        {
-        case SQLITE_NULL:
-          json_builder_add_null_value (b);
-          break;
-        case SQLITE_INTEGER:
-          json_builder_add_int_value (b, sqlite3_column_int64 (stmt, c));
-          break;
-        default:
-          json_builder_add_string_value (b, (const char *) sqlite3_column_text (stmt, c));
-        }
-    }
-  json_builder_end_object (b);
-}
-
-static void
-handle_webhooks (SoupServer *server, SoupServerMessage *msg, const char *path,
-                 GHashTable *query, gpointer user_data)
-{
-  PanelWebhooks *self = user_data;
-  (void) server;
-  (void) query;
-  if (soup_server_message_get_status (msg) != SOUP_STATUS_NONE)
-    return;
-  if (!g_str_equal (path, "/api/webhooks"))
-    return panel_console_send_error (msg, SOUP_STATUS_NOT_FOUND, "not-found", "no such resource");
-  if (g_strcmp0 (soup_server_message_get_method (msg), "GET") != 0)
-    {
-      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Allow",
-                                    "GET");
-      return panel_console_send_error (msg, SOUP_STATUS_METHOD_NOT_ALLOWED,
-                                       "method-not-allowed", "use GET");
-    }
-  g_autoptr (PanelSession) session = panel_console_authorize (self->console, msg,
-                                                              PANEL_ROLE_ADMIN);
-  if (session == NULL)
-    return;
+  PanelWebhooks *self = req->user_data;
+  SoupServerMessage *msg = req->msg;
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "webhooks");
@@ -701,7 +662,7 @@ handle_webhooks (SoupServer *server, SoupServerMessage *msg, const char *path,
     "count(*) FILTER (WHERE gave_up_at_us IS NOT NULL), max (delivered_at_us) "
     "FROM webhook_deliveries WHERE webhook = ?1", NULL);
   if (counts == NULL)
-    return panel_console_send_db_error (msg, self->db, "listing webhooks");
+    return panel_http_send_db_error (msg, self->db, "listing webhooks");
   for (guint i = 0; i < self->hooks->len; i++)
     {
       Hook *hook = g_ptr_array_index (self->hooks, i);
@@ -713,7 +674,7 @@ handle_webhooks (SoupServer *server, SoupServerMessage *msg, const char *path,
       sqlite3_reset (counts);
       sqlite3_bind_text (counts, 1, hook->name, -1, SQLITE_STATIC);
       if (sqlite3_step (counts) != SQLITE_ROW)
-        return panel_console_send_db_error (msg, self->db, "listing webhooks");
+        return panel_http_send_db_error (msg, self->db, "listing webhooks");
       json_builder_begin_object (b);
       json_builder_set_member_name (b, "name");
       json_builder_add_string_value (b, hook->name);
@@ -746,20 +707,24 @@ handle_webhooks (SoupServer *server, SoupServerMessage *msg, const char *path,
     "gave_up_at_us IS NULL THEN next_attempt_at_us END AS next_attempt_at_us, delivered_at_us, "
     "gave_up_at_us FROM webhook_deliveries ORDER BY id DESC LIMIT 200", NULL);
   if (rows == NULL)
-    return panel_console_send_db_error (msg, self->db, "listing webhook deliveries");
+    return panel_http_send_db_error (msg, self->db, "listing webhook deliveries");
   int rc;
   while ((rc = sqlite3_step (rows)) == SQLITE_ROW)
-    add_row (b, rows);
+    panel_http_add_row (b, rows, NULL, NULL);
   if (rc != SQLITE_DONE)
-    return panel_console_send_db_error (msg, self->db, "listing webhook deliveries");
+    return panel_http_send_db_error (msg, self->db, "listing webhook deliveries");
   json_builder_end_array (b);
   json_builder_end_object (b);
-  panel_console_send_json (msg, SOUP_STATUS_OK, b);
+  panel_http_send_json (msg, SOUP_STATUS_OK, b);
 }
 
+/* Admins see what was sent and what failed; the secret never. */
+static const PanelRoute routes[] = {
+  { PANEL_HTTP_GET, "/api/webhooks", PANEL_CALLER_CONSOLE, PANEL_ROLE_ADMIN, 0, handle_webhooks },
+};
+
 void
-panel_webhooks_serve (PanelWebhooks *self, SoupServer *server, PanelConsole *console)
+panel_webhooks_serve (PanelWebhooks *self, PanelHttp *http)
 {
-  self->console = console;
-  soup_server_add_handler (server, "/api/webhooks", handle_webhooks, self, NULL);
+  panel_http_add_routes (http, routes, G_N_ELEMENTS (routes), self);
 }

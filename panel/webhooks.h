@@ -14,6 +14,8 @@
 
 G_BEGIN_DECLS
 
+typedef struct _PanelHttp PanelHttp;
+
 typedef struct _PanelWebhooks PanelWebhooks;
 
 /* Reads the [webhook] groups (and their secret files); db is borrowed, the
@@ -41,7 +43,7 @@ void panel_webhooks_kick (PanelWebhooks *self);
 JsonNode *panel_webhooks_incident_data (sqlite3 *db, gint64 incident_id, GError **error);
 
 /* Registers GET /api/webhooks (admins: the webhooks and recent deliveries
- * and failures) on server; console is borrowed. */
-void panel_webhooks_serve (PanelWebhooks *self, SoupServer *server, PanelConsole *console);
+ * and failures) in the route table. */
+void panel_webhooks_serve (PanelWebhooks *self, PanelHttp *http);
 
 G_END_DECLS

@@ -4,18 +4,12 @@
 'use strict';
 
 const LANGS = ['ko', 'en'];
-const PAGES = {
-  alerts: ['security', 'trainer', 'admin'],
-  incidents: ['security', 'trainer', 'admin'],
-  devices: ['security', 'admin'],
-  audit: ['auditor', 'admin'],
-  drills: ['trainer', 'admin', 'auditor'],
-  reports: ['trainer', 'admin', 'auditor'],
-  settings: ['admin', 'auditor'],   // auditors read the policy, admins change it
-};
-const DRILL_ROLES = ['trainer', 'admin'];   // arm, arrival, end, schedule
-const ACT_ROLES = ['security', 'admin'];   // acknowledge, resolve, notes
-const STREAM_ROLES = ['security', 'trainer', 'admin'];
+// Pages of the interface; which of them (and which actions) the session's
+// role may use comes from the panel (session.pages, session.actions), which
+// derives them from its route table.
+const PAGES = ['alerts', 'incidents', 'devices', 'audit', 'drills', 'reports', 'settings'];
+const mayOpen = (page) => state.session.pages.includes(page);
+const mayDo = (action) => state.session.actions.includes(action);
 
 const state = { lang: 'ko', strings: {}, session: null, auditBefore: null, stream: null,
   incidents: new Map(), categories: [], bannerId: null, incidentId: null, audio: null, beeps: 0,
@@ -53,7 +47,7 @@ async function api(method, path, body) {
     reply = await fetch(path, { method, headers, credentials: 'same-origin',
       body: body === undefined ? undefined : JSON.stringify(body) });
   } catch (e) {
-    return { status: 0, data: { code: 'network' } };
+    return { status: 0, data: { error: 'network' } };
   }
   let data = null;
   if (reply.status !== 204) {
@@ -63,7 +57,7 @@ async function api(method, path, body) {
 }
 
 function errorText(result) {
-  const code = result.data && result.data.code ? result.data.code : 'internal';
+  const code = result.data && result.data.error ? result.data.error : 'internal';
   if (code === 'throttled')
     return t('err.throttled', { s: result.data.retry_after_s });
   return t('err.' + code);
@@ -93,14 +87,14 @@ function showShell() {
   $('#nav').hidden = false;
   $('#logout').hidden = false;
   for (const a of document.querySelectorAll('#nav a'))
-    a.hidden = !PAGES[a.dataset.page].includes(state.session.role);
+    a.hidden = !mayOpen(a.dataset.page);
   showWho();
   openStream();
   route();
 }
 
 function defaultPage() {
-  return Object.keys(PAGES).find((p) => PAGES[p].includes(state.session.role));
+  return PAGES.find(mayOpen);
 }
 
 function route() {
@@ -108,8 +102,8 @@ function route() {
   let page = location.hash.replace(/^#\//, '');
   let detail = null;
   const m = page.match(/^incidents\/(\d+)$/);
-  if (m && PAGES.incidents.includes(state.session.role)) { detail = m[1]; page = 'incidents'; }
-  if (!(page in PAGES)) page = defaultPage();
+  if (m && mayOpen('incidents')) { detail = m[1]; page = 'incidents'; }
+  if (!PAGES.includes(page)) page = defaultPage();
   const shown = detail ? 'incident' : page;
   for (const el of document.querySelectorAll('.page')) el.hidden = el.id !== 'page-' + shown;
   for (const a of document.querySelectorAll('#nav a'))
@@ -223,7 +217,7 @@ function setStreamState(key) {
 
 function openStream() {
   closeStream();
-  if (!STREAM_ROLES.includes(state.session.role)) { setStreamState('stream.none'); return; }
+  if (!mayDo('stream')) { setStreamState('stream.none'); return; }
   const source = new EventSource('/api/events/stream');
   state.stream = source;
   source.onopen = () => setStreamState('stream.open');
@@ -249,7 +243,7 @@ function openStream() {
     log(event);
     // "Alert displayed" for the response-time reports: security's
     // consoles say so as soon as the banner is drawn.
-    if (ACT_ROLES.includes(state.session.role))
+    if (mayDo('act'))
       requestAnimationFrame(() => api('POST', '/api/incidents/' + inc.id + '/shown'));
     refreshDrills();
   });
@@ -322,7 +316,7 @@ function showBanner(inc) {
   banner.classList.toggle('drill', !!inc.is_drill);
   banner.dataset.drill = inc.is_drill ? 'true' : 'false';
   $('#banner-drill').hidden = !inc.is_drill;
-  $('#banner-ack').hidden = inc.id == null || inc.status !== 'open' || !ACT_ROLES.includes(state.session.role);
+  $('#banner-ack').hidden = inc.id == null || inc.status !== 'open' || !mayDo('act');
   $('#banner-open').hidden = inc.id == null;
   if (inc.id != null) $('#banner-open').href = '#/incidents/' + inc.id;
   banner.hidden = false;
@@ -364,7 +358,7 @@ function renderAlerts() {
       who.textContent = t('incident.acknowledged-by', { who: inc.acknowledged_by });
       li.appendChild(who);
     }
-    if (inc.status === 'open' && ACT_ROLES.includes(state.session.role)) {
+    if (inc.status === 'open' && mayDo('act')) {
       const ack = document.createElement('button');
       ack.type = 'button';
       ack.className = 'ack';
@@ -501,7 +495,7 @@ async function loadIncident(id) {
     li.appendChild(document.createTextNode(timelineText(e)));
     list.appendChild(li);
   }
-  const canAct = ACT_ROLES.includes(state.session.role);
+  const canAct = mayDo('act');
   $('#player').hidden = !canAct;
   $('#export-box').hidden = !canAct || !inc.manifest_at_us;
   setExportLink();
@@ -518,7 +512,7 @@ async function loadIncident(id) {
   if (state.play.waiting) playNext();
   showPlayStatus();
   $('#incident-ack').hidden = !canAct || inc.status !== 'open';
-  $('#incident-not-drill').hidden = !inc.is_drill || !STREAM_ROLES.includes(state.session.role);
+  $('#incident-not-drill').hidden = !inc.is_drill || !mayDo('not-a-drill');
   $('#resolve-form').hidden = !canAct || inc.status === 'resolved';
   $('#note-form').hidden = !canAct;
   showHold(inc);
@@ -535,7 +529,7 @@ function showHold(inc) {
     status.textContent = t('hold.on', { at: formatTime(inc.legal_hold_at_us),
       by: inc.legal_hold_by, reason: inc.legal_hold_reason });
   else status.textContent = t('hold.none');
-  $('#hold-form').hidden = state.session.role !== 'admin' || !!inc.purge_started_at_us;
+  $('#hold-form').hidden = !mayDo('legal-hold') || !!inc.purge_started_at_us;
   $('#hold-submit').textContent = t(inc.legal_hold ? 'hold.release' : 'hold.place');
   $('#hold-form').dataset.hold = inc.legal_hold ? 'false' : 'true';
 }
@@ -556,7 +550,7 @@ async function loadRetention() {
   const result = await api('GET', '/api/settings/retention');
   if (result.status === 401) { showLogin(); return; }
   if (result.status !== 200) { showError(result); return; }
-  const admin = state.session.role === 'admin';
+  const admin = mayDo('change-retention');
   const incident = result.data.policy.find((p) => p.category === 'incident');
   const body = $('#retention-table tbody');
   body.textContent = '';
@@ -637,7 +631,7 @@ async function onRetentionSave(event) {
   if (Object.keys(change).length === 0) { note.textContent = t('settings.saved'); return; }
   const result = await api('POST', '/api/settings/retention', change);
   if (result.status !== 200) {
-    note.textContent = (result.data && result.data.error) ? result.data.error : errorText(result);
+    note.textContent = (result.data && result.data.message) ? result.data.message : errorText(result);
     return;
   }
   note.textContent = t('settings.saved');
@@ -825,7 +819,7 @@ async function loadDrills() {
   const result = await api('GET', '/api/drills');
   if (result.status === 401) { showLogin(); return; }
   if (result.status !== 200) { showError(result); return; }
-  const canRun = DRILL_ROLES.includes(state.session.role);
+  const canRun = mayDo('run-drills');
   const form = $('#arm-form');
   form.hidden = !canRun;
   $('#schedule-form').hidden = !canRun;
@@ -912,7 +906,7 @@ async function onArm(event) {
   const result = await api('POST', '/api/drills', body);
   const error = $('#arm-error');
   if (result.status !== 201) {
-    error.textContent = errorText(result) + (result.data && result.data.error ? ' — ' + result.data.error : '');
+    error.textContent = errorText(result) + (result.data && result.data.message ? ' — ' + result.data.message : '');
     error.hidden = false;
     return;
   }
@@ -931,7 +925,7 @@ async function drillAction(id, what, body) {
 async function loadSchedule() {
   const result = await api('GET', '/api/drills/schedule');
   if (result.status !== 200) { showError(result); return; }
-  const canRun = DRILL_ROLES.includes(state.session.role);
+  const canRun = mayDo('run-drills');
   const body = $('#schedule-table tbody');
   body.textContent = '';
   for (const s of result.data.schedules) {

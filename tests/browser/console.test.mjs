@@ -127,7 +127,7 @@ test('a security user gets 403 from /api/audit and the page says so', async () =
     page.goto(url + '/console/#/audit'),
   ]);
   assert.equal(reply.status(), 403);
-  assert.equal((await reply.json()).code, 'forbidden');
+  assert.equal((await reply.json()).error, 'forbidden');
   const message = page.locator('#audit-forbidden');
   await message.waitFor({ state: 'visible' });
   assert.equal(await message.textContent(), KO.forbidden);
@@ -167,7 +167,7 @@ test('CSRF: a POST without the token is refused and changes nothing', async () =
     return { status: r.status, body: await r.json() };
   });
   assert.equal(withoutToken.status, 403);
-  assert.equal(withoutToken.body.code, 'csrf');
+  assert.equal(withoutToken.body.error, 'csrf');
   const create = await page.evaluate(async () => {
     const r = await fetch('/api/users', { method: 'POST', headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ name: 'mallory', role: 'admin', password: 'mallory-password-1' }) });

@@ -240,12 +240,12 @@ test_role_matrix (void)
           g_error ("%s %s as %s: HTTP %u, expected %u (%s)", routes[r].method, routes[r].path,
                    who == 0 ? "nobody" : roles[who - 1], status, routes[r].expect[who],
                    body != NULL ? body : "");
-        /* Every refusal is a JSON error with a code. */
+        /* Every refusal is a JSON error: a code and a message. */
         if (status >= 400 && body != NULL)
           {
             g_autoptr (JsonObject) o = test_json_parse_object (body);
-            g_assert_true (json_object_has_member (o, "error"));
-            g_assert_true (json_object_has_member (o, "code"));
+            g_assert_nonnull (json_object_get_string_member_with_default (o, "error", NULL));
+            g_assert_nonnull (json_object_get_string_member_with_default (o, "message", NULL));
           }
       }
 }
@@ -272,7 +272,7 @@ test_csrf (void)
   body = test_console_request (main_panel.console, "POST", "/api/users", admin, TEST_CSRF_NONE,
                                "application/json", create, 0, &status, NULL);
   g_assert_cmpuint (status, ==, 403);
-  g_assert_nonnull (strstr (body, "\"code\":\"csrf\""));
+  g_assert_nonnull (strstr (body, "\"error\":\"csrf\""));
   g_clear_pointer (&body, g_free);
   body = test_console_request (main_panel.console, "POST", "/api/users", admin, TEST_CSRF_WRONG,
                                "application/json", create, 0, &status, NULL);
@@ -604,7 +604,7 @@ test_throttle (void)
   g_assert_cmpuint (test_console_try_login (short_panel.console, "security", PASSWORD, NULL, &body,
                                             &msg), ==, 429);
   o = test_json_parse_object (body);
-  g_assert_cmpstr (json_object_get_string_member (o, "code"), ==, "throttled");
+  g_assert_cmpstr (json_object_get_string_member (o, "error"), ==, "throttled");
   g_assert_true (g_ascii_string_to_signed (
     soup_message_headers_get_one (soup_message_get_response_headers (msg), "Retry-After"), 10, 1,
     60, &retry, NULL));

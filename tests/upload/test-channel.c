@@ -297,7 +297,7 @@ set_up (void)
                              "--config", panel->conf, NULL };
       g_free (run_ansimctl (args, PASSWORD "\n"));
     }
-  g_setenv ("ANSIM_PANEL_TEST_POLICE_BELL", "1", TRUE);
+  g_setenv ("ANSIM_PANEL_TEST_PUBLISH", "1", TRUE);
   test_panel_start (panel);
   test_panel_enroll (panel, desk, "dev-1");
   test_panel_enroll (panel, other_desk, "dev-2");

@@ -352,7 +352,8 @@ test_bad_input (void)
       if (*reply == '\0' && strstr (path, "%2f") != NULL)
         continue;
       g_autoptr (JsonNode) node = test_json_parse (reply);
-      g_assert_nonnull (json_object_get_string_member (json_node_get_object (node), "code"));
+      g_assert_nonnull (json_object_get_string_member (json_node_get_object (node), "error"));
+      g_assert_nonnull (json_object_get_string_member (json_node_get_object (node), "message"));
     }
   /* A body over 64 KiB is refused before it is read. */
   g_autofree char *big = g_strnfill (70 * 1024, 'a');
