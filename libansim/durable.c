@@ -23,8 +23,8 @@ errno_failed (GError **error, int saved_errno, const char *what, const char *pat
   return FALSE;
 }
 
-static gboolean
-write_all (int fd, const void *data, gsize len)
+gboolean
+ansim_write_all (int fd, const void *data, gsize len)
 {
   const guint8 *p = data;
 
@@ -101,8 +101,8 @@ failed:
   return errno_failed (error, errno, "cannot create", to);
 }
 
-static int
-open_temp (const char *path, int mode, char **out_tmp, GError **error)
+int
+ansim_file_open_temp (const char *path, int mode, char **out_tmp, GError **error)
 {
   g_autofree char *dir = g_path_get_dirname (path);
   g_autofree char *base = g_path_get_basename (path);
@@ -134,11 +134,11 @@ ansim_file_write_durable (const char *path, const void *data, gsize len, int mod
 {
   g_autofree char *dir = g_path_get_dirname (path);
   g_autofree char *tmp = NULL;
-  int fd = open_temp (path, mode, &tmp, error);
+  int fd = ansim_file_open_temp (path, mode, &tmp, error);
 
   if (fd < 0)
     return FALSE;
-  if (!write_all (fd, data, len) || fsync (fd) < 0)
+  if (!ansim_write_all (fd, data, len) || fsync (fd) < 0)
     {
       int saved = errno;
 

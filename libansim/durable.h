@@ -32,6 +32,15 @@ gboolean ansim_file_write_durable (const char *path, const void *data, gsize len
 gboolean ansim_rename_noreplace (const char *from, const char *to,
                                  GError **error) G_GNUC_WARN_UNUSED_RESULT;
 
+/* For a file written piece by piece (a segment while it is sealed): creates
+ * a hidden temporary file beside path (".NAME.tmp-XXXXXX") with exactly
+ * this mode and returns its descriptor (O_CLOEXEC), its path in out_tmp.
+ * The caller writes, fsyncs, closes, then renames it (or unlinks it). */
+int ansim_file_open_temp (const char *path, int mode, char **out_tmp, GError **error);
+/* write() until all of data is written or it fails (EINTR retried); FALSE
+ * with errno set. No GError: the caller names the file. */
+gboolean ansim_write_all (int fd, const void *data, gsize len) G_GNUC_WARN_UNUSED_RESULT;
+
 /* Makes the folder's entries (a rename, a new or removed file) durable.
  * File systems that cannot sync a folder (EINVAL, ENOTSUP) count as done. */
 gboolean ansim_fsync_dir (const char *dir, GError **error) G_GNUC_WARN_UNUSED_RESULT;

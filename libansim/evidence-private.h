@@ -8,22 +8,13 @@
 #include <openssl/evp.h>
 
 #include "evidence.h"
+#include "util.h"
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (EVP_PKEY, EVP_PKEY_free)
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (EVP_PKEY_CTX, EVP_PKEY_CTX_free)
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (EVP_MD_CTX, EVP_MD_CTX_free)
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (BIO, BIO_free)
 
 /* Integers in a manifest stay below 2^53 so that every JSON tool (jq,
  * JavaScript, Python) reads them exactly. */
 #define ANSIM_MANIFEST_MAX_INT G_GINT64_CONSTANT (9007199254740991)
 
-/* Streaming SHA-256 with OpenSSL (SHA-NI where the CPU has it). */
-EVP_MD_CTX *ansim_sha256_new (void);
-void ansim_sha256_finish_hex (EVP_MD_CTX *ctx, char out_hex[ANSIM_SHA256_HEX_LEN + 1]);
-void ansim_sha256_hex (const void *data, gsize len, char out_hex[ANSIM_SHA256_HEX_LEN + 1]);
-
-gboolean ansim_evidence_is_sha256_hex (const char *s);
 /* "2025-01-02T03:04:05.123456Z" <-> µs since the epoch (1970..9999). */
 char *ansim_evidence_format_wall (gint64 wall_us);
 gboolean ansim_evidence_parse_wall (const char *text, gint64 *out_wall_us);

@@ -3,6 +3,8 @@
  * serializer and strict parser, segment sealing and incident verification. */
 #include "evidence.h"
 #include "evidence-private.h"
+#include "durable.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,8 +25,7 @@ G_DEFINE_QUARK (ansim-evidence-error-quark, ansim_evidence_error)
 
 #define KEY_FILE_MAX (64 * 1024)          /* a PEM key is a few hundred bytes */
 #define SIG_FILE_MAX 1024
-#define TEXT_MAX 256                      /* ids, names, reasons */
-#define TOKEN_MAX 64                      /* kinds and close reasons */
+#define TEXT_MAX ANSIM_TEXT_MAX
 #define JSON_MAX_DEPTH 8                  /* the format needs 3 */
 #define IO_CHUNK (64 * 1024)
 #define ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
@@ -32,14 +33,7 @@ G_DEFINE_QUARK (ansim-evidence-error-quark, ansim_evidence_error)
 static gboolean
 openssl_failed (GError **error, const char *what)
 {
-  unsigned long e = ERR_get_error ();
-  char buf[256] = "unknown error";
-
-  if (e != 0)
-    ERR_error_string_n (e, buf, sizeof buf);
-  ERR_clear_error ();
-  g_set_error (error, ANSIM_EVIDENCE_ERROR, ANSIM_EVIDENCE_ERROR_FAILED, "%s: %s", what, buf);
-  return FALSE;
+  return ansim_set_openssl_error (error, ANSIM_EVIDENCE_ERROR, ANSIM_EVIDENCE_ERROR_FAILED, what);
 }
 
 /* "WHAT PATH: strerror", in the file error domain. */
@@ -52,62 +46,6 @@ errno_failed (GError **error, int saved_errno, const char *what, const char *pat
 }
 
 /* ---- hashing and values ---------------------------------------------------- */
-
-static void
-hex_encode (const guint8 *in, gsize n, char *out)
-{
-  static const char digits[] = "0123456789abcdef";
-
-  for (gsize i = 0; i < n; i++)
-    {
-      out[2 * i] = digits[in[i] >> 4];
-      out[2 * i + 1] = digits[in[i] & 15];
-    }
-  out[2 * n] = '\0';
-}
-
-/* SHA-256 is always present in OpenSSL's default provider: a failure here
- * means a broken installation, and evidence must not be made with it. */
-EVP_MD_CTX *
-ansim_sha256_new (void)
-{
-  EVP_MD_CTX *ctx = EVP_MD_CTX_new ();
-
-  if (ctx == NULL || !EVP_DigestInit_ex (ctx, EVP_sha256 (), NULL))
-    g_error ("OpenSSL cannot compute SHA-256");
-  return ctx;
-}
-
-void
-ansim_sha256_finish_hex (EVP_MD_CTX *ctx, char out_hex[ANSIM_SHA256_HEX_LEN + 1])
-{
-  guint8 md[32];
-  unsigned int len = 0;
-
-  if (!EVP_DigestFinal_ex (ctx, md, &len) || len != 32)
-    g_error ("OpenSSL cannot compute SHA-256");
-  hex_encode (md, 32, out_hex);
-}
-
-void
-ansim_sha256_hex (const void *data, gsize len, char out_hex[ANSIM_SHA256_HEX_LEN + 1])
-{
-  g_autoptr (EVP_MD_CTX) ctx = ansim_sha256_new ();
-
-  EVP_DigestUpdate (ctx, data, len);
-  ansim_sha256_finish_hex (ctx, out_hex);
-}
-
-gboolean
-ansim_evidence_is_sha256_hex (const char *s)
-{
-  if (s == NULL || strlen (s) != ANSIM_SHA256_HEX_LEN)
-    return FALSE;
-  for (const char *p = s; *p; p++)
-    if (!g_ascii_isdigit (*p) && !(*p >= 'a' && *p <= 'f'))
-      return FALSE;
-  return TRUE;
-}
 
 static gboolean
 is_fingerprint (const char *s)
@@ -124,46 +62,6 @@ is_fingerprint (const char *s)
       else if (!g_ascii_isdigit (s[i]) && !(s[i] >= 'a' && s[i] <= 'f'))
         return FALSE;
     }
-  return TRUE;
-}
-
-/* Names and reasons: UTF-8 without control characters, so that every
- * value stays on its line of the canonical entry text. */
-static gboolean
-is_text (const char *s)
-{
-  gsize len = s != NULL ? strlen (s) : 0;
-
-  if (len == 0 || len > TEXT_MAX || !g_utf8_validate (s, len, NULL))
-    return FALSE;
-  for (const char *p = s; *p; p = g_utf8_next_char (p))
-    if (g_unichar_iscntrl (g_utf8_get_char (p)))
-      return FALSE;
-  return TRUE;
-}
-
-/* Kinds and close reasons: [a-z0-9-], starting with a letter or digit. */
-static gboolean
-is_token (const char *s)
-{
-  gsize len = s != NULL ? strlen (s) : 0;
-
-  if (len == 0 || len > TOKEN_MAX || s[0] == '-')
-    return FALSE;
-  for (const char *p = s; *p; p++)
-    if (!g_ascii_islower (*p) && !g_ascii_isdigit (*p) && *p != '-')
-      return FALSE;
-  return TRUE;
-}
-
-static gboolean
-is_uuid (const char *s)
-{
-  if (s == NULL || !g_uuid_string_is_valid (s))
-    return FALSE;
-  for (const char *p = s; *p; p++)
-    if (g_ascii_isupper (*p))
-      return FALSE;
   return TRUE;
 }
 
@@ -230,149 +128,6 @@ ansim_evidence_parse_segment_name (const char *name, guint64 *out_index, char **
 }
 
 /* ---- files ------------------------------------------------------------------ */
-
-static gboolean
-write_all (int fd, const void *data, gsize len)
-{
-  const guint8 *p = data;
-
-  while (len > 0)
-    {
-      ssize_t n = write (fd, p, len);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0)
-        {
-          if (n == 0)
-            errno = EIO;
-          return FALSE;
-        }
-      p += n;
-      len -= n;
-    }
-  return TRUE;
-}
-
-static gboolean
-fsync_dir (const char *dir, GError **error)
-{
-  int fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-  if (fd < 0)
-    return errno_failed (error, errno, "cannot open folder", dir);
-  /* Some file systems cannot sync a folder; the rename is as durable as
-   * they make it. */
-  if (fsync (fd) < 0 && errno != EINVAL && errno != ENOTSUP)
-    {
-      int saved = errno;
-      close (fd);
-      return errno_failed (error, saved, "cannot sync folder", dir);
-    }
-  close (fd);
-  return TRUE;
-}
-
-/* rename() that never replaces: RENAME_NOREPLACE where the file system has
- * it, else link()+unlink(), else (FAT, as on a USB stick) check and rename. */
-static gboolean
-rename_noreplace (const char *from, const char *to, GError **error)
-{
-#ifdef RENAME_NOREPLACE
-  if (renameat2 (AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
-    return TRUE;
-  if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
-    goto failed;
-#endif
-  if (link (from, to) == 0)
-    {
-      unlink (from);
-      return TRUE;
-    }
-  if (errno != EPERM && errno != ENOTSUP && errno != EOPNOTSUPP)
-    goto failed;
-  if (g_file_test (to, G_FILE_TEST_EXISTS))
-    {
-      errno = EEXIST;
-      goto failed;
-    }
-  if (rename (from, to) == 0)
-    return TRUE;
-
-failed:
-  if (errno == EEXIST)
-    {
-      g_set_error (error, ANSIM_EVIDENCE_ERROR, ANSIM_EVIDENCE_ERROR_EXISTS,
-                   "%s exists already; not replacing it", to);
-      return FALSE;
-    }
-  return errno_failed (error, errno, "cannot create", to);
-}
-
-static int
-open_temp (const char *path, int mode, char **out_tmp, GError **error)
-{
-  g_autofree char *dir = g_path_get_dirname (path);
-  g_autofree char *base = g_path_get_basename (path);
-  g_autofree char *tmp = g_strdup_printf ("%s/.%s.tmp-XXXXXX", dir, base);
-  int fd = g_mkstemp_full (tmp, O_RDWR | O_CLOEXEC, mode);
-
-  if (fd < 0)
-    {
-      errno_failed (error, errno, "cannot create a temporary file in", dir);
-      return -1;
-    }
-  /* Exactly this mode, whatever the umask. */
-  if (fchmod (fd, mode) < 0)
-    {
-      int saved = errno;
-      close (fd);
-      unlink (tmp);
-      errno_failed (error, saved, "cannot set the mode of", tmp);
-      return -1;
-    }
-  *out_tmp = g_steal_pointer (&tmp);
-  return fd;
-}
-
-gboolean
-ansim_evidence_write_file (const char *path, const void *data, gsize len, int mode,
-                           gboolean replace, GError **error)
-{
-  g_autofree char *dir = g_path_get_dirname (path);
-  g_autofree char *tmp = NULL;
-  int fd = open_temp (path, mode, &tmp, error);
-
-  if (fd < 0)
-    return FALSE;
-  if (!write_all (fd, data, len) || fsync (fd) < 0)
-    {
-      int saved = errno;
-      close (fd);
-      unlink (tmp);
-      return errno_failed (error, saved, "cannot write", tmp);
-    }
-  if (close (fd) < 0)
-    {
-      int saved = errno;
-      unlink (tmp);
-      return errno_failed (error, saved, "cannot write", tmp);
-    }
-  if (replace)
-    {
-      if (rename (tmp, path) < 0)
-        {
-          int saved = errno;
-          unlink (tmp);
-          return errno_failed (error, saved, "cannot replace", path);
-        }
-    }
-  else if (!rename_noreplace (tmp, path, error))
-    {
-      unlink (tmp);
-      return FALSE;
-    }
-  return fsync_dir (dir, error);
-}
 
 /* Reads a small file whole; refuses more than max bytes. */
 static GBytes *
@@ -443,7 +198,7 @@ device_key_wrap (EVP_PKEY *pkey, gboolean has_private, const char *origin, GErro
       openssl_failed (error, "cannot read the Ed25519 public key");
       return NULL;
     }
-  ansim_sha256_hex (key->raw, 32, digest);
+  ansim_hash_sha256_hex (key->raw, 32, digest);
   /* 16 bytes = 32 hex digits, in groups of 4. */
   char *f = key->fingerprint;
   for (int i = 0; i < 8; i++)
@@ -567,7 +322,7 @@ ensure_public_file (const AnsimDeviceKey *key, GError **error)
   if (existing != NULL && memcmp (existing->raw, key->raw, 32) == 0)
     return TRUE;
   pem = ansim_device_key_get_public_pem (key);
-  return ansim_evidence_write_file (pub_path, pem, strlen (pem), 0644, TRUE, error);
+  return ansim_file_write_durable (pub_path, pem, strlen (pem), 0644, ANSIM_WRITE_REPLACE, error);
 }
 
 /* Loads a private key; ENOENT is reported as G_FILE_ERROR_NOENT. */
@@ -689,9 +444,9 @@ create_key (const char *path, GError **error)
       return NULL;
     }
   /* Never replace: if another process made a key meanwhile, use that. */
-  written = ansim_evidence_write_file (path, pem, pem_len, 0600, FALSE, &local);
+  written = ansim_file_write_durable (path, pem, pem_len, 0600, ANSIM_WRITE_NO_REPLACE, &local);
   OPENSSL_cleanse (pem, pem_len);
-  if (!written && !g_error_matches (local, ANSIM_EVIDENCE_ERROR, ANSIM_EVIDENCE_ERROR_EXISTS))
+  if (!written && !g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_EXIST))
     {
       g_propagate_prefixed_error (error, g_steal_pointer (&local), "cannot create device key: ");
       return NULL;
@@ -877,23 +632,23 @@ ansim_manifest_new (const AnsimManifestInfo *info, const AnsimDeviceKey *key, GE
 {
   g_return_val_if_fail (info != NULL && key != NULL, NULL);
 
-  if (!is_text (info->device_id))
+  if (!ansim_is_text (info->device_id))
     return invalid (error, "device_id: not a name (1 to %d bytes of UTF-8 text)", TEXT_MAX), NULL;
-  if (!is_text (info->desk_id))
+  if (!ansim_is_text (info->desk_id))
     return invalid (error, "desk_id: not a name (1 to %d bytes of UTF-8 text)", TEXT_MAX), NULL;
-  if (!is_text (info->trigger_name))
+  if (!ansim_is_text (info->trigger_name))
     return invalid (error, "trigger_name: not a name (1 to %d bytes of UTF-8 text)", TEXT_MAX), NULL;
   if (info->trigger_kind != ANSIM_TRIGGER_BUTTON && info->trigger_kind != ANSIM_TRIGGER_BODYCAM)
     return invalid (error, "trigger_kind: unknown kind %d", info->trigger_kind), NULL;
-  if (info->source != NULL && !is_text (info->source))
+  if (info->source != NULL && !ansim_is_text (info->source))
     return invalid (error, "source: not a name (1 to %d bytes of UTF-8 text)", TEXT_MAX), NULL;
-  if (info->incident_id != NULL && !is_uuid (info->incident_id))
+  if (info->incident_id != NULL && !ansim_is_uuid (info->incident_id))
     return invalid (error, "incident_id: \"%s\" is not a lowercase UUID", info->incident_id), NULL;
   if (!check_wall (info->opened_wall_us, "opened_wall", error)
       || !check_int (info->opened_mono_us, "opened_mono_us", error))
     return NULL;
   if (info->previous_manifest_sha256 != NULL
-      && !ansim_evidence_is_sha256_hex (info->previous_manifest_sha256))
+      && !ansim_is_sha256_hex (info->previous_manifest_sha256))
     return invalid (error, "previous_manifest_sha256: not 64 lowercase hex digits"), NULL;
 
   AnsimManifest *m = manifest_alloc ();
@@ -955,7 +710,7 @@ ansim_manifest_entry_hash (const AnsimManifestEntry *entry, char out_hex[ANSIM_S
 {
   g_autofree char *text = ansim_manifest_entry_canonical (entry);
 
-  ansim_sha256_hex (text, strlen (text), out_hex);
+  ansim_hash_sha256_hex (text, strlen (text), out_hex);
 }
 
 const char *
@@ -1021,9 +776,9 @@ check_segment (const AnsimManifest *m, gint64 start_wall_us, gint64 start_mono_u
   return check_entry_room (m, "a segment", error)
     && check_times (start_wall_us, start_mono_us, duration_us, error)
     && check_int (cipher_size, "cipher_size", error) && check_int (plain_size, "plain_size", error)
-    && (ansim_evidence_is_sha256_hex (sha256_plain)
+    && (ansim_is_sha256_hex (sha256_plain)
         || invalid (error, "sha256_plain: not 64 lowercase hex digits"))
-    && (ansim_evidence_is_sha256_hex (sha256_cipher)
+    && (ansim_is_sha256_hex (sha256_cipher)
         || invalid (error, "sha256_cipher: not 64 lowercase hex digits"));
 }
 
@@ -1079,7 +834,7 @@ ansim_manifest_add_stream_gap (AnsimManifest *m, gint64 start_wall_us, gint64 st
   if (!check_entry_room (m, "a gap", error)
       || !check_times (start_wall_us, start_mono_us, duration_us, error))
     return FALSE;
-  if (!is_text (reason))
+  if (!ansim_is_text (reason))
     return invalid (error, "reason: not 1 to %d bytes of UTF-8 text without control characters",
                     TEXT_MAX);
   e.kind = ANSIM_ENTRY_GAP;
@@ -1108,7 +863,7 @@ ansim_manifest_add_event (AnsimManifest *m, const char *kind, gint64 wall_us, gi
                    ANSIM_MANIFEST_MAX_EVENTS);
       return FALSE;
     }
-  if (!is_token (kind))
+  if (!ansim_is_token (kind))
     return invalid (error, "kind: \"%s\" is not a kind (lowercase letters, digits and '-')",
                     kind ? kind : "(null)");
   if (!check_wall (wall_us, "wall", error) || !check_int (mono_us, "mono_us", error))
@@ -1128,7 +883,7 @@ ansim_manifest_close (AnsimManifest *m, const char *reason, gint64 closed_wall_u
 
   if (!check_open_for (m, "a close reason", error))
     return FALSE;
-  if (!is_token (reason) || g_str_equal (reason, "open"))
+  if (!ansim_is_token (reason) || g_str_equal (reason, "open"))
     return invalid (error, "close_reason: \"%s\" is not a close reason (lowercase letters, "
                     "digits and '-', not \"open\")", reason ? reason : "(null)");
   if (!check_wall (closed_wall_us, "closed_wall", error)
@@ -1297,19 +1052,20 @@ ansim_manifest_write (AnsimManifest *m, const char *dir, const AnsimDeviceKey *k
   if (!g_file_test (pub_path, G_FILE_TEST_EXISTS))
     {
       g_autofree char *pem = ansim_device_key_get_public_pem (key);
-      if (!ansim_evidence_write_file (pub_path, pem, strlen (pem), 0644, TRUE, error))
+      if (!ansim_file_write_durable (pub_path, pem, strlen (pem), 0644, ANSIM_WRITE_REPLACE,
+                                     error))
         return FALSE;
     }
   /* Manifest before signature: after a crash between the two, the newest
    * manifest is on disk (with a stale signature) and can be closed and
    * signed again; the other order could lose its last entry. */
-  if (!ansim_evidence_write_file (manifest_path, data, len, 0644, TRUE, error))
+  if (!ansim_file_write_durable (manifest_path, data, len, 0644, ANSIM_WRITE_REPLACE, error))
     return FALSE;
   ansim_evidence_crash_point ("manifest-written");
-  if (!ansim_evidence_write_file (sig_path, g_bytes_get_data (sig, NULL),
-                                     g_bytes_get_size (sig), 0644, TRUE, error))
+  if (!ansim_file_write_durable (sig_path, g_bytes_get_data (sig, NULL), g_bytes_get_size (sig),
+                                 0644, ANSIM_WRITE_REPLACE, error))
     return FALSE;
-  ansim_sha256_hex (data, len, m->written_sha256);
+  ansim_hash_sha256_hex (data, len, m->written_sha256);
   return TRUE;
 }
 
@@ -1483,7 +1239,7 @@ get_hex (Obj o, const char *name, gboolean nullable, char out[ANSIM_SHA256_HEX_L
       *out_null = TRUE;
       return TRUE;
     }
-  if (!ansim_evidence_is_sha256_hex (s))
+  if (!ansim_is_sha256_hex (s))
     return invalid (error, "%s%s: expected 64 lowercase hex digits (SHA-256)", o.prefix, name);
   g_strlcpy (out, s, ANSIM_SHA256_HEX_LEN + 1);
   if (out_null != NULL)
@@ -1498,7 +1254,7 @@ get_text (Obj o, const char *name, char **out, GError **error)
 
   if (!get_string (o, name, FALSE, &s, error))
     return FALSE;
-  if (!is_text (s))
+  if (!ansim_is_text (s))
     return invalid (error, "%s%s: expected 1 to %d bytes of text without control characters",
                     o.prefix, name, TEXT_MAX);
   *out = g_strdup (s);
@@ -1512,7 +1268,7 @@ get_token (Obj o, const char *name, char **out, GError **error)
 
   if (!get_string (o, name, FALSE, &s, error))
     return FALSE;
-  if (!is_token (s))
+  if (!ansim_is_token (s))
     return invalid (error, "%s%s: \"%s\" is not a kind (lowercase letters, digits and '-')",
                     o.prefix, name, s);
   *out = g_strdup (s);
@@ -1680,7 +1436,7 @@ parse_root (Obj o, AnsimManifest *m, GError **error)
 
   if (!get_string (o, "incident_id", FALSE, &s, error))
     return FALSE;
-  if (!is_uuid (s))
+  if (!ansim_is_uuid (s))
     return invalid (error, "incident_id: \"%s\" is not a lowercase UUID", s);
   m->incident_id = g_strdup (s);
   if (!get_text (o, "device_id", &m->device_id, error))
@@ -1885,7 +1641,7 @@ sealer_output (const guint8 *data, gsize len, gpointer user_data, GError **error
   /* The age header comes first, alone; then the payload's chunks. */
   gboolean first_chunk = s->cipher_size > 0 && !s->payload_started;
 
-  if (!write_all (s->fd, data, len))
+  if (!ansim_write_all (s->fd, data, len))
     return errno_failed (error, errno, "cannot write", s->tmp_path);
   EVP_DigestUpdate (s->cipher_sha, data, len);
   s->cipher_size += len;
@@ -1936,9 +1692,9 @@ ansim_segment_sealer_new (AnsimManifest *manifest, const char *dir,
   s->index = manifest->entries->len;
   s->dir = g_strdup (dir);
   s->path = g_build_filename (dir, name, NULL);
-  s->plain_sha = ansim_sha256_new ();
-  s->cipher_sha = ansim_sha256_new ();
-  s->fd = open_temp (s->path, 0644, &s->tmp_path, error);
+  s->plain_sha = ansim_hash_sha256_begin ();
+  s->cipher_sha = ansim_hash_sha256_begin ();
+  s->fd = ansim_file_open_temp (s->path, 0644, &s->tmp_path, error);
   if (s->fd < 0)
     return NULL;
   s->encryptor = ansim_age_encryptor_new (recipients, n_recipients, sealer_output, s, error);
@@ -1993,8 +1749,8 @@ ansim_segment_sealer_finish_pending (AnsimSegmentSealer *s, gint64 start_wall_us
     }
   s->fd = -1;
   ansim_evidence_crash_point ("segment-encrypted");
-  ansim_sha256_finish_hex (s->plain_sha, plain_hex);
-  ansim_sha256_finish_hex (s->cipher_sha, cipher_hex);
+  ansim_hash_sha256_end_hex (s->plain_sha, plain_hex);
+  ansim_hash_sha256_end_hex (s->cipher_sha, cipher_hex);
   if (!ansim_manifest_add_segment (s->manifest, start_wall_us, start_mono_us, duration_us,
                                    s->cipher_size, s->plain_size, plain_hex, cipher_hex, error))
     return FALSE;
@@ -2004,15 +1760,31 @@ ansim_segment_sealer_finish_pending (AnsimSegmentSealer *s, gint64 start_wall_us
   return TRUE;
 }
 
+/* A sealed file takes its name only if nothing has it: evidence is never
+ * replaced (ANSIM_EVIDENCE_ERROR_EXISTS otherwise). */
+static gboolean
+publish_noreplace (const char *from, const char *to, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+
+  if (ansim_rename_noreplace (from, to, &local))
+    return TRUE;
+  if (g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_EXIST))
+    g_set_error_literal (error, ANSIM_EVIDENCE_ERROR, ANSIM_EVIDENCE_ERROR_EXISTS, local->message);
+  else
+    g_propagate_error (error, g_steal_pointer (&local));
+  return FALSE;
+}
+
 gboolean
 ansim_segment_sealer_publish (AnsimSegmentSealer *s, GError **error)
 {
   g_return_val_if_fail (s != NULL && s->done && s->tmp_path != NULL, FALSE);
 
-  if (!rename_noreplace (s->tmp_path, s->path, error))
+  if (!publish_noreplace (s->tmp_path, s->path, error))
     return FALSE;
   g_clear_pointer (&s->tmp_path, g_free);
-  return fsync_dir (s->dir, error);
+  return ansim_fsync_dir (s->dir, error);
 }
 
 gboolean
@@ -2060,7 +1832,7 @@ ansim_manifest_seal_segment_durable (AnsimManifest *manifest, const char *dir,
 static gboolean
 same_file_hash (const char *path, const AnsimManifestEntry *e, GError **error)
 {
-  g_autoptr (EVP_MD_CTX) sha = ansim_sha256_new ();
+  g_autoptr (EVP_MD_CTX) sha = ansim_hash_sha256_begin ();
   g_autofree guint8 *buf = g_malloc (IO_CHUNK);
   char hex[ANSIM_SHA256_HEX_LEN + 1];
   gint64 size = 0;
@@ -2085,7 +1857,7 @@ same_file_hash (const char *path, const AnsimManifestEntry *e, GError **error)
       size += n;
     }
   close (fd);
-  ansim_sha256_finish_hex (sha, hex);
+  ansim_hash_sha256_end_hex (sha, hex);
   if (size != e->cipher_size || !g_str_equal (hex, e->sha256_cipher))
     {
       g_set_error (error, ANSIM_EVIDENCE_ERROR, ANSIM_EVIDENCE_ERROR_STATE,
@@ -2126,8 +1898,8 @@ ansim_incident_adopt_temp_segment (const char *dir, const char *tmp_name,
     }
   g_autofree char *from = g_build_filename (dir, tmp_name, NULL);
   g_autofree char *to = g_build_filename (dir, target, NULL);
-  return same_file_hash (from, entry, error) && rename_noreplace (from, to, error)
-    && fsync_dir (dir, error);
+  return same_file_hash (from, entry, error) && publish_noreplace (from, to, error)
+    && ansim_fsync_dir (dir, error);
 }
 
 /* ---- test crash points ------------------------------------------------------------ */
@@ -2377,7 +2149,7 @@ check_previous (Verify *v, GError **error)
 
   if (bytes == NULL)
     return FALSE;
-  ansim_sha256_hex (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes), hex);
+  ansim_hash_sha256_hex (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes), hex);
   if (recorded == NULL)
     {
       report (v->r, ANSIM_FINDING_BROKEN_CHAIN, -1,
@@ -2622,7 +2394,7 @@ plain_sink_write (const guint8 *data, gsize len, gpointer user_data, GError **er
 
   EVP_DigestUpdate (sink->sha, data, len);
   sink->size += len;
-  if (sink->fd >= 0 && !write_all (sink->fd, data, len))
+  if (sink->fd >= 0 && !ansim_write_all (sink->fd, data, len))
     return errno_failed (error, errno, "cannot write", sink->tmp_path);
   return TRUE;
 }
@@ -2632,7 +2404,7 @@ static gboolean
 hash_incident_file (Verify *v, const char *name, char out_hex[ANSIM_SHA256_HEX_LEN + 1])
 {
   g_autofree char *path = g_build_filename (v->dir, name, NULL);
-  g_autoptr (EVP_MD_CTX) sha = ansim_sha256_new ();
+  g_autoptr (EVP_MD_CTX) sha = ansim_hash_sha256_begin ();
   g_autofree guint8 *buf = g_malloc (IO_CHUNK);
   int fd = open (path, O_RDONLY | O_CLOEXEC);
 
@@ -2653,7 +2425,7 @@ hash_incident_file (Verify *v, const char *name, char out_hex[ANSIM_SHA256_HEX_L
       EVP_DigestUpdate (sha, buf, n);
     }
   close (fd);
-  ansim_sha256_finish_hex (sha, out_hex);
+  ansim_hash_sha256_end_hex (sha, out_hex);
   return TRUE;
 }
 
@@ -2688,17 +2460,17 @@ check_segment_file (Verify *v, guint p, GHashTable *position_of_cipher)
         report (v->r, ANSIM_FINDING_UNREADABLE_SEGMENT, p, "%s: %s", label, g_strerror (errno));
       return;
     }
-  cipher_sha = ansim_sha256_new ();
+  cipher_sha = ansim_hash_sha256_begin ();
   if (opt->n_identities > 0)
     {
-      plain_sha = ansim_sha256_new ();
+      plain_sha = ansim_hash_sha256_begin ();
       sink.sha = plain_sha;
       /* Plaintext goes to disk only under a verified signature. */
       if (opt->decrypt_to != NULL && v->r->signature_ok)
         {
           ansim_evidence_parse_segment_name (e->file, NULL, &plain_name);
           out_path = g_build_filename (opt->decrypt_to, plain_name, NULL);
-          sink.fd = open_temp (out_path, 0600, &tmp_path, &error);
+          sink.fd = ansim_file_open_temp (out_path, 0600, &tmp_path, &error);
           if (sink.fd < 0)
             {
               report (v->r, ANSIM_FINDING_NOT_WRITTEN, p, "%s: %s", label, error->message);
@@ -2739,7 +2511,7 @@ check_segment_file (Verify *v, guint p, GHashTable *position_of_cipher)
   if (read_failed)
     goto out;
 
-  ansim_sha256_finish_hex (cipher_sha, cipher_hex);
+  ansim_hash_sha256_end_hex (cipher_sha, cipher_hex);
   if (!g_str_equal (cipher_hex, e->sha256_cipher) || size != e->cipher_size)
     {
       gpointer other;
@@ -2787,7 +2559,7 @@ check_segment_file (Verify *v, guint p, GHashTable *position_of_cipher)
         report (v->r, ANSIM_FINDING_CANNOT_DECRYPT, p, "%s: %s", label, dec_error->message);
       goto out;
     }
-  ansim_sha256_finish_hex (plain_sha, plain_hex);
+  ansim_hash_sha256_end_hex (plain_sha, plain_hex);
   if (!g_str_equal (plain_hex, e->sha256_plain) || sink.size != e->plain_size)
     {
       report (v->r, ANSIM_FINDING_PLAINTEXT_MISMATCH, p,
@@ -2799,7 +2571,7 @@ check_segment_file (Verify *v, guint p, GHashTable *position_of_cipher)
   v->r->n_plaintext_checked++;
   if (tmp_path != NULL && sink.fd >= 0)
     {
-      if (rename_noreplace (tmp_path, out_path, &error))
+      if (ansim_rename_noreplace (tmp_path, out_path, &error))
         {
           written = TRUE;
           v->r->n_written++;

@@ -6,6 +6,7 @@
 #include <gio/gio.h>
 
 #include "age.h"
+#include "util.h"
 
 G_BEGIN_DECLS
 
@@ -34,7 +35,6 @@ typedef enum {
 #define ANSIM_MANIFEST_MAX_ENTRIES 100000        /* 55 h of 2 s segments */
 #define ANSIM_MANIFEST_MAX_EVENTS 10000
 #define ANSIM_SIGNATURE_SIZE 64                  /* raw Ed25519 */
-#define ANSIM_SHA256_HEX_LEN 64
 #define ANSIM_FINGERPRINT_LEN 39                 /* "ab12:cd34:…" 8 groups of 4 hex digits */
 /* Consecutive entries may differ from back-to-back timing by this much
  * before verify reports an undeclared gap or an overlap. */
@@ -287,12 +287,6 @@ gboolean ansim_manifest_seal_segment_durable (AnsimManifest *manifest, const cha
  * NAME or the bytes differ. */
 gboolean ansim_incident_adopt_temp_segment (const char *dir, const char *tmp_name,
                                             const AnsimManifest *manifest, GError **error);
-
-/* Writes path atomically: hidden temp file in the same directory with
- * mode, fsync, rename (or, when replace is FALSE, link, failing with
- * ANSIM_EVIDENCE_ERROR_EXISTS if path exists), fsync of the directory. */
-gboolean ansim_evidence_write_file (const char *path, const void *data, gsize len, int mode,
-                                    gboolean replace, GError **error);
 
 /* ---- verification --------------------------------------------------------- */
 

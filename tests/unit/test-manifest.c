@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* Unit tests of the evidence format: device keys and their permissions, the
  * manifest round trip, the hash chain, incremental sealing, strict parsing. */
+#include "durable.h"
 #include "evidence.h"
 
 #include <glib/gstdio.h>
@@ -27,26 +28,9 @@ fixture_setup (Fixture *f, G_GNUC_UNUSED gconstpointer data)
 }
 
 static void
-remove_tree (const char *path)
-{
-  g_autoptr (GDir) d = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
-    {
-      g_autofree char *child = g_build_filename (path, name, NULL);
-      if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
-        remove_tree (child);
-      else
-        g_unlink (child);
-    }
-  g_rmdir (path);
-}
-
-static void
 fixture_teardown (Fixture *f, G_GNUC_UNUSED gconstpointer data)
 {
-  remove_tree (f->dir);
+  ansim_remove_tree (f->dir, NULL);
   g_free (f->dir);
 }
 
