@@ -13,6 +13,12 @@ G_BEGIN_DECLS
  * on return so that a caller may classify it further (a full disk, a lost
  * mount). */
 
+/* Sets error to "WHAT PATH: strerror (saved_errno)" in G_FILE_ERROR, sets
+ * errno back to saved_errno and returns FALSE: the one spelling of a
+ * failed system call on a file, for these helpers and their callers. */
+gboolean ansim_set_error_from_errno (GError **error, int saved_errno, const char *what,
+                                     const char *path);
+
 typedef enum {
   ANSIM_WRITE_NO_REPLACE = 0,  /* fail with G_FILE_ERROR_EXIST if path exists */
   ANSIM_WRITE_REPLACE = 1,     /* atomically replace an existing file */

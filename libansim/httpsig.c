@@ -2,6 +2,7 @@
 /* This file contains the device request signatures: a strict subset of RFC
  * 9421 (HTTP Message Signatures, ed25519) with RFC 9530 Content-Digest. */
 #include "httpsig.h"
+#include "util.h"
 
 #include <openssl/evp.h>
 #include <string.h>

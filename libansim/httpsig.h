@@ -4,7 +4,7 @@
  * docs/protocol.md is the normative description. */
 #pragma once
 
-#include "evidence.h"
+#include "device-key.h"
 
 G_BEGIN_DECLS
 

@@ -815,31 +815,6 @@ handle_event (PanelIngest *self, Reply *r, const PanelRequest *req, const Device
   add_int (r, "event", event_id);
 }
 
-/* The chain inside one manifest: indices in order, each prev the hash of
- * the entry before, the first the declared chain start. */
-static gboolean
-check_chain (Reply *r, AnsimManifest *m)
-{
-  char prev[ANSIM_SHA256_HEX_LEN + 1];
-  g_strlcpy (prev, ansim_manifest_get_chain_start (m), sizeof prev);
-  for (guint i = 0; i < ansim_manifest_get_n_entries (m); i++)
-    {
-      const AnsimManifestEntry *e = ansim_manifest_get_entry (m, i);
-      if (e->index != i)
-        {
-          reply_error (r, 422, "broken-chain", "entry %u has index %" G_GUINT64_FORMAT, i, e->index);
-          return FALSE;
-        }
-      if (strcmp (e->prev, prev) != 0)
-        {
-          reply_error (r, 422, "broken-chain", "entry %u does not chain to the entry before", i);
-          return FALSE;
-        }
-      ansim_manifest_entry_hash (e, prev);
-    }
-  return TRUE;
-}
-
 static void
 handle_manifest (PanelIngest *self, Reply *r, const PanelRequest *req, const Device *d,
                  const char *uuid)
@@ -867,8 +842,8 @@ handle_manifest (PanelIngest *self, Reply *r, const PanelRequest *req, const Dev
                                 ANSIM_SIGNATURE_SIZE, NULL))
     return reply_error (r, 422, "bad-manifest-signature",
                         "the manifest's signature does not verify with the device's key");
-  if (!check_chain (r, m))
-    return;
+  if (!ansim_manifest_check_chain (m, &error))
+    return reply_error (r, 422, "broken-chain", "%s", error->message);
   if (!ansim_is_name (ansim_manifest_get_desk_id (m)))
     return reply_error (r, 422, "bad-manifest", "desk id is not a name");
 
