@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* age v1 (c2sp.org/age) with OpenSSL 3: X25519 recipient stanzas, HKDF-SHA-256,
- * the header HMAC and the ChaCha20-Poly1305 STREAM payload, both directions. */
+ * the header HMAC and the ChaCha20-Poly1305 STREAM payload, both directions.
+ * One job, the age format, so it is long: encryptor and decryptor share
+ * the header code and must stay byte-compatible with the age tool. */
 #include "age.h"
 
 #include "bech32.h"

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* This file contains the strict loader of ansim's INI files: a line scanner
  * for what GKeyFile hides (line numbers, duplicates), schema checks, getters.
+ * One job, the loader, so it is long.
  * What it must keep true: it knows no program's schema (they come as
  * arguments or register themselves), and every refusal is one line naming
  * file, line, group, key, what is wrong and what is expected. */
