@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "age.h"
+#include "durable.h"
 #include "evidence.h"
 
 /* Exit statuses shared by verify and decrypt. */
@@ -75,8 +76,8 @@ ansimctl_keygen (int argc, char **argv)
       ansim_age_secret_free (identity);
       return EXIT_OK;
     }
-  gboolean written = ansim_evidence_write_file (out, identity, strlen (identity), 0600, FALSE,
-                                                &error);
+  gboolean written = ansim_file_write_durable (out, identity, strlen (identity), 0600,
+                                              ANSIM_WRITE_NO_REPLACE, &error);
   ansim_age_secret_free (identity);
   if (!written)
     {
@@ -248,22 +249,6 @@ print_report (AnsimVerifyReport *r)
 /* ---- evidence packages (panel export) ---- */
 
 static void
-remove_tree (const char *path)
-{
-  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
-  const char *name;
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *child = g_build_filename (path, name, NULL);
-      if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
-        remove_tree (child);
-      else
-        g_unlink (child);
-    }
-  g_rmdir (path);
-}
-
-static void
 collect_files (const char *root, const char *rel, GHashTable *out)
 {
   g_autofree char *path = rel[0] ? g_build_filename (root, rel, NULL) : g_strdup (root);
@@ -290,7 +275,7 @@ file_sha256 (const char *path)
   gsize len = 0;
   if (!g_file_get_contents (path, &data, &len, NULL))
     return NULL;
-  return g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guint8 *) data, len);
+  return ansim_hash_sha256_hex_dup (data, len);
 }
 
 /* A package from the panel's export: unpacked with tar into a private
@@ -318,7 +303,7 @@ verify_package (const char *package, AnsimVerifyOptions *opt)
     {
       g_printerr ("ansimctl verify: %s is not a readable tar package: %s\n", package,
                   error != NULL ? error->message : g_strstrip (tar_err));
-      remove_tree (tmp);
+      ansim_remove_tree (tmp, NULL);
       return EXIT_USAGE;
     }
   g_autoptr (GDir) dir = g_dir_open (tmp, 0, NULL);
@@ -327,7 +312,7 @@ verify_package (const char *package, AnsimVerifyOptions *opt)
   if (top == NULL || g_dir_read_name (dir) != NULL || !g_file_test (top, G_FILE_TEST_IS_DIR))
     {
       g_printerr ("ansimctl verify: %s does not hold one package folder\n", package);
-      remove_tree (tmp);
+      ansim_remove_tree (tmp, NULL);
       return EXIT_USAGE;
     }
 
@@ -414,7 +399,7 @@ verify_package (const char *package, AnsimVerifyOptions *opt)
     g_print ("OK: the package is intact (%s)\n", r != NULL ? r->summary : "");
   else
     g_print ("FAILED: %u finding%s in the package\n", findings, findings == 1 ? "" : "s");
-  remove_tree (tmp);
+  ansim_remove_tree (tmp, NULL);
   return findings == 0 ? EXIT_OK : EXIT_FINDINGS;
 }
 

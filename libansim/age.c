@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* age v1 (c2sp.org/age) with OpenSSL 3: X25519 recipient stanzas, HKDF-SHA-256,
- * the header HMAC and the ChaCha20-Poly1305 STREAM payload, both directions. */
+ * the header HMAC and the ChaCha20-Poly1305 STREAM payload, both directions.
+ * One job, the age format, so it is long: encryptor and decryptor share
+ * the header code and must stay byte-compatible with the age tool. */
 #include "age.h"
 
 #include "bech32.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,11 +23,6 @@
 #include <openssl/rand.h>
 
 G_DEFINE_QUARK (ansim-age-error-quark, ansim_age_error)
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (EVP_PKEY, EVP_PKEY_free)
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (EVP_PKEY_CTX, EVP_PKEY_CTX_free)
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (EVP_CIPHER_CTX, EVP_CIPHER_CTX_free)
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (EVP_KDF_CTX, EVP_KDF_CTX_free)
 
 #define X25519_SIZE 32
 #define FILE_KEY_SIZE 16
@@ -85,14 +83,7 @@ algorithms (void)
 static gboolean
 set_openssl_error (GError **error, const char *what)
 {
-  unsigned long e = ERR_get_error ();
-  char buf[256] = "unknown error";
-
-  if (e != 0)
-    ERR_error_string_n (e, buf, sizeof buf);
-  ERR_clear_error ();
-  g_set_error (error, ANSIM_AGE_ERROR, ANSIM_AGE_ERROR_FAILED, "%s: %s", what, buf);
-  return FALSE;
+  return ansim_set_openssl_error (error, ANSIM_AGE_ERROR, ANSIM_AGE_ERROR_FAILED, what);
 }
 
 static gboolean

@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* This file contains the configuration schemas of ansim-recorder,
- * ansim-uploader and ansim-panel, their cross-key checks and built-ins. */
+ * ansim-uploader and ansim-panel, their cross-key checks and built-ins, and
+ * the evdev key names (a value coding of the loader). What it must keep
+ * true: the schemas register themselves with the loader before main()
+ * (config-loader.c names none), in this order; docs/config.md is generated
+ * from them. */
 
 #include "config.h"
 #include "age.h"
@@ -71,6 +75,24 @@ ansim_config_key_code (const char *name)
     return (gint) code;
   return -1;
 }
+
+static gint64
+decode_key_code (const char *value, const char **out_problem)
+{
+  gint code = ansim_config_key_code (value);
+
+  if (code < 0)
+    *out_problem = g_ascii_isdigit (value[0]) ? "key code out of range" : "unknown key name";
+  return code;
+}
+
+static const AnsimConfigCoding key_code = {
+  .type_name = "key code",
+  .decode = decode_key_code,
+  .expected = "a key name from linux/input-event-codes.h (such as KEY_F13 or BTN_0) "
+              "or a decimal key code from 1 to 767",
+  .allowed_markdown = "`KEY_…`/`BTN_…` name, or decimal code 1 to 767",
+};
 
 /* ---- shared helpers for the checks ------------------------------------- */
 
@@ -231,7 +253,8 @@ static const AnsimConfigKey trigger_keys[] = {
             "leave it as the board sets it" },
   { .key = "device", .type = ANSIM_CONFIG_PATH, .required = TRUE, .applies_if = "input=evdev",
     .help = "input device; prefer the stable /dev/input/by-id/… link to /dev/input/eventN" },
-  { .key = "key", .type = ANSIM_CONFIG_KEY_CODE, .required = TRUE, .applies_if = "input=evdev",
+  { .key = "key", .type = ANSIM_CONFIG_CODED, .coding = &key_code, .required = TRUE,
+    .applies_if = "input=evdev",
     .help = "the key the device sends when pressed (`evtest DEVICE` shows it), e.g. KEY_F13, "
             "BTN_0 or 183" },
   { NULL }
@@ -912,6 +935,16 @@ const AnsimConfigSchema *const ansim_config_schemas[] = {
   &ansim_panel_config_schema,
   NULL
 };
+
+/* Before main(): detection and the loader's hints know the schemas only
+ * from this registration. Any program that names a schema links this file,
+ * so the registration comes with it. */
+__attribute__ ((constructor)) static void
+register_schemas (void)
+{
+  for (guint i = 0; ansim_config_schemas[i] != NULL; i++)
+    ansim_config_register_schema (ansim_config_schemas[i]);
+}
 
 char *
 ansim_config_reference_markdown (void)

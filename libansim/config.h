@@ -1,74 +1,14 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* Configuration files (GKeyFile INI), checked strictly against a schema
- * before any daemon acts on them: a typo must never silently disable a
- * trigger. */
+/* The programs' configuration: the schemas of ansim-recorder,
+ * ansim-uploader and ansim-panel (config-schemas.c) over the generic loader
+ * (config-loader.h), and the evdev key names the recorder's triggers take. */
 #pragma once
 
 #include <glib.h>
 
+#include "config-loader.h"
+
 G_BEGIN_DECLS
-
-#define ANSIM_CONFIG_ERROR (ansim_config_error_quark ())
-GQuark ansim_config_error_quark (void);
-
-typedef enum {
-  ANSIM_CONFIG_ERROR_PARSE,          /* not an INI file at all */
-  ANSIM_CONFIG_ERROR_UNKNOWN_GROUP,
-  ANSIM_CONFIG_ERROR_UNKNOWN_KEY,
-  ANSIM_CONFIG_ERROR_TYPE,           /* wrong type */
-  ANSIM_CONFIG_ERROR_RANGE,          /* out of range / not one of the choices */
-  ANSIM_CONFIG_ERROR_MISSING,        /* required group or key missing */
-  ANSIM_CONFIG_ERROR_CONFLICT,       /* keys that contradict each other */
-  ANSIM_CONFIG_ERROR_DUPLICATE,      /* a group or key given twice (GKeyFile would merge them) */
-} AnsimConfigErrorCode;
-
-typedef enum {
-  ANSIM_CONFIG_STRING,
-  ANSIM_CONFIG_INT,      /* integer in [min, max] */
-  ANSIM_CONFIG_BOOL,     /* true/false */
-  ANSIM_CONFIG_CHOICE,   /* one of choices */
-  ANSIM_CONFIG_PATH,     /* file system path; relative paths resolve against the data dir */
-  ANSIM_CONFIG_NAME,     /* identifier: letters, digits, '-', '_', '.', 1..64 chars */
-  ANSIM_CONFIG_URL,      /* http:// or https:// URL */
-  ANSIM_CONFIG_KEY_CODE, /* evdev key: KEY_* / BTN_* name or decimal code; get_int gives the code */
-} AnsimConfigType;
-
-typedef struct {
-  const char *key;
-  AnsimConfigType type;
-  gboolean required;
-  const char *default_value;      /* as it would be written in the file; NULL = none */
-  gint64 min, max;                /* ANSIM_CONFIG_INT */
-  const char *const *choices;     /* ANSIM_CONFIG_CHOICE, NULL-terminated */
-  const char *help;               /* one line, used in docs and "expected ..." */
-  /* "KEY=VALUE" (e.g. "input=gpio"): the key belongs only in groups where
-   * that other key (or its default) has that value; anywhere else it is an
-   * error, and `required` holds only there. NULL: always applies. */
-  const char *applies_if;
-} AnsimConfigKey;
-
-typedef struct {
-  /* Plain group "recorder", or a named-group prefix "trigger" matching
-   * "[trigger NAME]" for any valid NAME. */
-  const char *name;
-  gboolean named;
-  gboolean required;              /* at least one such group */
-  const AnsimConfigKey *keys;     /* terminated by { NULL } */
-  const char *help;
-  /* Named groups: the only NAMEs allowed, NULL-terminated; NULL: any NAME. */
-  const char *const *instances;
-} AnsimConfigGroup;
-
-typedef struct _AnsimConfig AnsimConfig;
-
-typedef struct {
-  const char *program;            /* "ansim-recorder" */
-  const char *main_group;         /* group whose presence identifies the file, e.g. "recorder" */
-  const AnsimConfigGroup *groups; /* terminated by { NULL } */
-  const char *embedded_defaults;  /* the file used when none is given (the demo) */
-  /* Cross-key checks after per-key checks passed; sets error naming file, group, key. */
-  gboolean (*check) (AnsimConfig *config, GError **error);
-} AnsimConfigSchema;
 
 /* [webhook NAME] events (NULL-terminated) and the shortest secret, in bytes. */
 extern const char *const ansim_webhook_events[];
@@ -80,49 +20,7 @@ extern const AnsimConfigSchema ansim_uploader_config_schema;
 extern const AnsimConfigSchema ansim_panel_config_schema;
 /* The three above, NULL-terminated. */
 extern const AnsimConfigSchema *const ansim_config_schemas[];
-/* The schema whose main group the file has, or NULL with an error. */
-const AnsimConfigSchema *ansim_config_schema_detect (const char *path, GError **error);
 
-/* Load and validate. path NULL means the schema's embedded defaults. On
- * error the message is one line:
- *   FILE: [GROUP] KEY = 'VALUE': WHAT IS WRONG; expected WHAT IS EXPECTED */
-AnsimConfig *ansim_config_load (const AnsimConfigSchema *schema, const char *path, GError **error);
-AnsimConfig *ansim_config_load_data (const AnsimConfigSchema *schema, const char *data,
-                                     const char *origin, GError **error);
-void ansim_config_free (AnsimConfig *config);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (AnsimConfig, ansim_config_free)
-
-const char *ansim_config_get_origin (AnsimConfig *config);   /* file name or "(embedded defaults)" */
-/* Set the data directory relative PATH values resolve against (default:
- * [main_group] data_dir if the schema has it). */
-void ansim_config_set_data_dir (AnsimConfig *config, const char *data_dir);
-
-/* Getters return the value or the schema default; a key with neither
- * (optional, no default) gives NULL, 0 or FALSE. get_int also gives the
- * code of an ANSIM_CONFIG_KEY_CODE key.
- * [main_group] data_dir gives the ansim_config_set_data_dir() override if
- * set. Asking for a key the schema does not have is a programming error. */
-const char *ansim_config_get_string (AnsimConfig *config, const char *group, const char *key);
-gint64 ansim_config_get_int (AnsimConfig *config, const char *group, const char *key);
-gboolean ansim_config_get_bool (AnsimConfig *config, const char *group, const char *key);
-/* Index into the key's choices. */
-guint ansim_config_get_choice (AnsimConfig *config, const char *group, const char *key);
-/* Absolute path; relative values resolved against the data dir. Caller frees. */
-char *ansim_config_get_path (AnsimConfig *config, const char *group, const char *key);
-gboolean ansim_config_has_key (AnsimConfig *config, const char *group, const char *key);
-
-/* Named groups "[PREFIX NAME]", in file order; returns the full group names. */
-GStrv ansim_config_list_named (AnsimConfig *config, const char *prefix);
-/* "trigger desk-button" -> "desk-button" (pointer into group). */
-const char *ansim_config_group_instance (const char *group);
-
-/* For cross-key checks: a one-line error in the standard form. */
-void ansim_config_set_error (AnsimConfig *config, GError **error, AnsimConfigErrorCode code,
-                             const char *group, const char *key, const char *problem,
-                             const char *expected);
-
-/* Markdown reference of a schema, used to generate docs/config.md. */
-char *ansim_config_schema_to_markdown (const AnsimConfigSchema *schema);
 /* The generated part of docs/config.md: every schema in ansim_config_schemas. */
 char *ansim_config_reference_markdown (void);
 

@@ -13,9 +13,8 @@
 
 #include <glib/gstdio.h>
 
-/* "WHAT PATH: strerror"; errno stays the cause. */
-static gboolean
-errno_failed (GError **error, int saved_errno, const char *what, const char *path)
+gboolean
+ansim_set_error_from_errno (GError **error, int saved_errno, const char *what, const char *path)
 {
   g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno), "%s %s: %s", what,
                path, g_strerror (saved_errno));
@@ -23,8 +22,8 @@ errno_failed (GError **error, int saved_errno, const char *what, const char *pat
   return FALSE;
 }
 
-static gboolean
-write_all (int fd, const void *data, gsize len)
+gboolean
+ansim_write_all (int fd, const void *data, gsize len)
 {
   const guint8 *p = data;
 
@@ -52,7 +51,7 @@ ansim_fsync_dir (const char *dir, GError **error)
   int fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
   if (fd < 0)
-    return errno_failed (error, errno, "cannot open folder", dir);
+    return ansim_set_error_from_errno (error, errno, "cannot open folder", dir);
   /* Some file systems cannot sync a folder; the rename is as durable as
    * they make it. */
   if (fsync (fd) < 0 && errno != EINVAL && errno != ENOTSUP)
@@ -60,7 +59,7 @@ ansim_fsync_dir (const char *dir, GError **error)
       int saved = errno;
 
       close (fd);
-      return errno_failed (error, saved, "cannot sync folder", dir);
+      return ansim_set_error_from_errno (error, saved, "cannot sync folder", dir);
     }
   close (fd);
   return TRUE;
@@ -98,11 +97,11 @@ failed:
       errno = EEXIST;
       return FALSE;
     }
-  return errno_failed (error, errno, "cannot create", to);
+  return ansim_set_error_from_errno (error, errno, "cannot create", to);
 }
 
-static int
-open_temp (const char *path, int mode, char **out_tmp, GError **error)
+int
+ansim_file_open_temp (const char *path, int mode, char **out_tmp, GError **error)
 {
   g_autofree char *dir = g_path_get_dirname (path);
   g_autofree char *base = g_path_get_basename (path);
@@ -111,7 +110,7 @@ open_temp (const char *path, int mode, char **out_tmp, GError **error)
 
   if (fd < 0)
     {
-      errno_failed (error, errno, "cannot create a temporary file in", dir);
+      ansim_set_error_from_errno (error, errno, "cannot create a temporary file in", dir);
       return -1;
     }
   /* Exactly this mode, whatever the umask. */
@@ -121,7 +120,7 @@ open_temp (const char *path, int mode, char **out_tmp, GError **error)
 
       close (fd);
       unlink (tmp);
-      errno_failed (error, saved, "cannot set the mode of", tmp);
+      ansim_set_error_from_errno (error, saved, "cannot set the mode of", tmp);
       return -1;
     }
   *out_tmp = g_steal_pointer (&tmp);
@@ -134,24 +133,24 @@ ansim_file_write_durable (const char *path, const void *data, gsize len, int mod
 {
   g_autofree char *dir = g_path_get_dirname (path);
   g_autofree char *tmp = NULL;
-  int fd = open_temp (path, mode, &tmp, error);
+  int fd = ansim_file_open_temp (path, mode, &tmp, error);
 
   if (fd < 0)
     return FALSE;
-  if (!write_all (fd, data, len) || fsync (fd) < 0)
+  if (!ansim_write_all (fd, data, len) || fsync (fd) < 0)
     {
       int saved = errno;
 
       close (fd);
       unlink (tmp);
-      return errno_failed (error, saved, "cannot write", tmp);
+      return ansim_set_error_from_errno (error, saved, "cannot write", tmp);
     }
   if (close (fd) < 0)
     {
       int saved = errno;
 
       unlink (tmp);
-      return errno_failed (error, saved, "cannot write", tmp);
+      return ansim_set_error_from_errno (error, saved, "cannot write", tmp);
     }
   if (how == ANSIM_WRITE_REPLACE)
     {
@@ -160,7 +159,7 @@ ansim_file_write_durable (const char *path, const void *data, gsize len, int mod
           int saved = errno;
 
           unlink (tmp);
-          return errno_failed (error, saved, "cannot replace", path);
+          return ansim_set_error_from_errno (error, saved, "cannot replace", path);
         }
     }
   else if (!ansim_rename_noreplace (tmp, path, error))
@@ -181,7 +180,7 @@ ansim_remove_tree (const char *path, GError **error)
   int first_errno = 0;
 
   if (g_lstat (path, &st) < 0)
-    return errno == ENOENT || errno_failed (error, errno, "cannot remove", path);
+    return errno == ENOENT || ansim_set_error_from_errno (error, errno, "cannot remove", path);
   if (S_ISDIR (st.st_mode))
     {
       g_autoptr (GError) local = NULL;
@@ -198,16 +197,16 @@ ansim_remove_tree (const char *path, GError **error)
             first_errno = errno;
         }
       if (g_rmdir (path) < 0 && first_errno == 0)
-        return errno_failed (error, errno, "cannot remove", path);
+        return ansim_set_error_from_errno (error, errno, "cannot remove", path);
     }
   else if (g_unlink (path) < 0 && errno != ENOENT)
-    return errno_failed (error, errno, "cannot remove", path);
+    return ansim_set_error_from_errno (error, errno, "cannot remove", path);
   if (first_errno != 0)
     {
       /* The first failure below is already in error, unless g_dir_open
        * failed on path itself. */
       if (error != NULL && *error == NULL)
-        errno_failed (error, first_errno, "cannot list", path);
+        ansim_set_error_from_errno (error, first_errno, "cannot list", path);
       errno = first_errno;
       return FALSE;
     }

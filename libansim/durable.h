@@ -13,6 +13,12 @@ G_BEGIN_DECLS
  * on return so that a caller may classify it further (a full disk, a lost
  * mount). */
 
+/* Sets error to "WHAT PATH: strerror (saved_errno)" in G_FILE_ERROR, sets
+ * errno back to saved_errno and returns FALSE: the one spelling of a
+ * failed system call on a file, for these helpers and their callers. */
+gboolean ansim_set_error_from_errno (GError **error, int saved_errno, const char *what,
+                                     const char *path);
+
 typedef enum {
   ANSIM_WRITE_NO_REPLACE = 0,  /* fail with G_FILE_ERROR_EXIST if path exists */
   ANSIM_WRITE_REPLACE = 1,     /* atomically replace an existing file */
@@ -31,6 +37,15 @@ gboolean ansim_file_write_durable (const char *path, const void *data, gsize len
  * G_FILE_ERROR_EXIST when to exists. Does not sync the folder. */
 gboolean ansim_rename_noreplace (const char *from, const char *to,
                                  GError **error) G_GNUC_WARN_UNUSED_RESULT;
+
+/* For a file written piece by piece (a segment while it is sealed): creates
+ * a hidden temporary file beside path (".NAME.tmp-XXXXXX") with exactly
+ * this mode and returns its descriptor (O_CLOEXEC), its path in out_tmp.
+ * The caller writes, fsyncs, closes, then renames it (or unlinks it). */
+int ansim_file_open_temp (const char *path, int mode, char **out_tmp, GError **error);
+/* write() until all of data is written or it fails (EINTR retried); FALSE
+ * with errno set. No GError: the caller names the file. */
+gboolean ansim_write_all (int fd, const void *data, gsize len) G_GNUC_WARN_UNUSED_RESULT;
 
 /* Makes the folder's entries (a rename, a new or removed file) durable.
  * File systems that cannot sync a folder (EINVAL, ENOTSUP) count as done. */

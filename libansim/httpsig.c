@@ -2,6 +2,7 @@
 /* This file contains the device request signatures: a strict subset of RFC
  * 9421 (HTTP Message Signatures, ed25519) with RFC 9530 Content-Digest. */
 #include "httpsig.h"
+#include "util.h"
 
 #include <openssl/evp.h>
 #include <string.h>
@@ -69,25 +70,6 @@ ansim_sf_binary_decode (const char *value, gsize expected_len)
   return g_bytes_new_take (raw, out_len);
 }
 
-void
-ansim_sha256 (const void *data, gsize len, guint8 out[32])
-{
-  unsigned int n = 32;
-  EVP_Digest (data != NULL ? data : "", len, out, &n, EVP_sha256 (), NULL);
-}
-
-void
-ansim_sha256_to_hex (const guint8 sha[32], char out_hex[65])
-{
-  static const char digits[] = "0123456789abcdef";
-  for (int i = 0; i < 32; i++)
-    {
-      out_hex[2 * i] = digits[sha[i] >> 4];
-      out_hex[2 * i + 1] = digits[sha[i] & 15];
-    }
-  out_hex[64] = '\0';
-}
-
 char *
 ansim_httpsig_content_digest_for (const guint8 sha[32])
 {
@@ -99,7 +81,7 @@ char *
 ansim_httpsig_content_digest (const void *body, gsize len)
 {
   guint8 sha[32];
-  ansim_sha256 (body, len, sha);
+  ansim_hash_sha256 (body, len, sha);
   return ansim_httpsig_content_digest_for (sha);
 }
 
@@ -134,7 +116,7 @@ ansim_httpsig_check_content_digest (const char *value, const void *body, gsize l
                                     GError **error)
 {
   guint8 sha[32];
-  ansim_sha256 (body, len, sha);
+  ansim_hash_sha256 (body, len, sha);
   return ansim_httpsig_check_content_digest_for (value, sha, error);
 }
 

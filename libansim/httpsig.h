@@ -4,7 +4,7 @@
  * docs/protocol.md is the normative description. */
 #pragma once
 
-#include "evidence.h"
+#include "device-key.h"
 
 G_BEGIN_DECLS
 
@@ -34,11 +34,6 @@ typedef struct {
 
 void ansim_httpsig_free (AnsimHttpsig *sig);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (AnsimHttpsig, ansim_httpsig_free)
-
-/* SHA-256 with OpenSSL (several times faster than GChecksum on large
- * bodies); hex is lowercase, 64 characters plus NUL. */
-void ansim_sha256 (const void *data, gsize len, guint8 out[32]);
-void ansim_sha256_to_hex (const guint8 sha[32], char out_hex[65]);
 
 /* "sha-256=:BASE64:" of body, or of an already computed SHA-256. */
 char *ansim_httpsig_content_digest (const void *body, gsize len);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "util.h"
 
 /* The canonical content of an entry, what its hash covers:
  *   prev_hash "\n" "ansim-audit-1" then for each of id, at_us, actor, role,
@@ -40,7 +41,7 @@ panel_audit_entry_hash (const char *prev_hash, gint64 id, gint64 at_us, const ch
   canonical_field (text, action);
   canonical_field (text, target);
   canonical_field (text, detail);
-  return g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) text->str, text->len);
+  return ansim_hash_sha256_hex_dup (text->str, text->len);
 }
 
 gboolean

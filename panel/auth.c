@@ -11,10 +11,9 @@
 
 #include "audit.h"
 #include "db.h"
+#include "util.h"
 
 G_DEFINE_QUARK (panel-auth-error-quark, panel_auth_error)
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (EVP_KDF, EVP_KDF_free)
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (EVP_KDF_CTX, EVP_KDF_CTX_free)
 
 #define SALT_LEN 16
 #define HASH_LEN 32
@@ -477,7 +476,7 @@ random_token (gboolean url_safe, GError **error)
       return NULL;
     }
   if (!url_safe)
-    return g_compute_checksum_for_data (G_CHECKSUM_SHA256, bytes, sizeof bytes);
+    return ansim_hash_sha256_hex_dup (bytes, sizeof bytes);
   /* base64url without padding: cookie-safe. */
   out = g_base64_encode (bytes, sizeof bytes);
   g_strdelimit (out, "+", '-');
@@ -490,7 +489,7 @@ random_token (gboolean url_safe, GError **error)
 static char *
 token_sha256 (const char *token)
 {
-  return g_compute_checksum_for_string (G_CHECKSUM_SHA256, token, -1);
+  return ansim_hash_sha256_hex_dup (token, strlen (token));
 }
 
 PanelSession *

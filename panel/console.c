@@ -13,6 +13,7 @@
 #include "db.h"
 #include "events.h"
 #include "http.h"
+#include "json-event.h"
 #include "panel-resources.h"
 
 #define COOKIE_NAME "ansim_session"
@@ -293,7 +294,9 @@ login_verify_thread (GTask *task, gpointer source, gpointer task_data, GCancella
 static void
 login_failed (PanelConsole *self, Login *login, const char *reason)
 {
-  g_autofree char *detail = g_strdup_printf ("{\"reason\":\"%s\"}", reason);
+  g_autoptr (AnsimJsonBuilder) json = ansim_json_builder_new ();
+  ansim_json_builder_add_string (json, "reason", reason);
+  g_autofree char *detail = ansim_json_builder_end (json);
 
   panel_throttle_failure (self->throttle, login->name, login->client, g_get_real_time ());
   if (!audit_or_fail (self, login->msg, NULL, PANEL_AUDIT_LOGIN_FAILED,

@@ -11,6 +11,7 @@
 
 #include "audit.h"
 #include "db.h"
+#include "json-event.h"
 
 #define MAX_DRILL_DESKS 100
 #define MAX_WINDOW_US (7 * 24 * G_GINT64_CONSTANT (3600) * G_USEC_PER_SEC)
@@ -203,7 +204,9 @@ panel_drill_end (sqlite3 *db, gint64 id, const char *actor, const char *actor_ro
       return FALSE;
     }
   g_autofree char *target = g_strdup_printf ("drill %" G_GINT64_FORMAT, id);
-  g_autofree char *detail = g_strdup_printf ("{\"drill\":%" G_GINT64_FORMAT "}", id);
+  g_autoptr (AnsimJsonBuilder) json = ansim_json_builder_new ();
+  ansim_json_builder_add_int (json, "drill", id);
+  g_autofree char *detail = ansim_json_builder_end (json);
   if (!panel_audit_append (db, actor, actor_role, client, PANEL_AUDIT_DRILL_ENDED, target, detail,
                            &local) ||
       !ansim_db_commit (db, &local))
@@ -318,8 +321,11 @@ panel_drill_claim (sqlite3 *db, const char *desk_id, gint64 pressed_wall_us, gin
   if (rc != SQLITE_ROW)
     return ansim_db_set_error (db, error, "looking for an armed drill");
   gint64 drill = sqlite3_column_int64 (find, 0);
-  g_autofree char *detail = g_strdup_printf ("{\"drill\":%" G_GINT64_FORMAT ",\"armed_by\":\"%s\"}",
-                                             drill, (const char *) sqlite3_column_text (find, 1));
+  /* armed_by is a person's login name: escaped, whatever it holds. */
+  g_autoptr (AnsimJsonBuilder) json = ansim_json_builder_new ();
+  ansim_json_builder_add_int (json, "drill", drill);
+  ansim_json_builder_add_string (json, "armed_by", (const char *) sqlite3_column_text (find, 1));
+  g_autofree char *detail = ansim_json_builder_end (json);
   g_autoptr (sqlite3_stmt) tie = ansim_db_prepare (db,
     "UPDATE drill_desks SET incident_id = ?3 WHERE drill_id = ?1 AND desk_id = ?2", error);
   g_autoptr (sqlite3_stmt) mark = ansim_db_prepare (db,

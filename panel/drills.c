@@ -13,6 +13,7 @@
 
 #include "audit.h"
 #include "db.h"
+#include "json-event.h"
 
 #define READ_ROLES (PANEL_ROLE_TRAINER | PANEL_ROLE_ADMIN | PANEL_ROLE_AUDITOR)
 #define RUN_ROLES (PANEL_ROLE_TRAINER | PANEL_ROLE_ADMIN)
@@ -498,7 +499,9 @@ set_schedule (PanelDrills *self, SoupServerMessage *msg, PanelSession *session)
     goto db_error;
   {
     g_autofree char *target = desk != NULL ? g_strdup_printf ("desk %s", desk) : g_strdup ("site");
-    g_autofree char *detail = g_strdup_printf ("{\"every_days\":%" G_GINT64_FORMAT "}", every);
+    g_autoptr (AnsimJsonBuilder) json = ansim_json_builder_new ();
+    ansim_json_builder_add_int (json, "every_days", every);
+    g_autofree char *detail = ansim_json_builder_end (json);
     if (!audit (self, msg, session, PANEL_AUDIT_DRILL_SCHEDULE_SET, target, detail))
       {
         ansim_db_rollback (self->db);
@@ -538,8 +541,9 @@ remove_schedule (PanelDrills *self, SoupServerMessage *msg, PanelSession *sessio
     goto db_error;
   {
     g_autofree char *target = g_strdup ((const char *) sqlite3_column_text (del, 0));
-    g_autofree char *detail = g_strdup_printf ("{\"every_days\":%" G_GINT64_FORMAT "}",
-                                               (gint64) sqlite3_column_int64 (del, 1));
+    g_autoptr (AnsimJsonBuilder) json = ansim_json_builder_new ();
+    ansim_json_builder_add_int (json, "every_days", sqlite3_column_int64 (del, 1));
+    g_autofree char *detail = ansim_json_builder_end (json);
     if (sqlite3_step (del) != SQLITE_DONE)
       goto db_error;
     if (!audit (self, msg, session, PANEL_AUDIT_DRILL_SCHEDULE_REMOVED, target, detail))
@@ -972,9 +976,12 @@ export_report (PanelDrills *self, SoupServerMessage *msg, PanelSession *session,
           g_string_append (csv, s + 1 == N_STEPS ? "\r\n" : ",");
         }
     }
-  g_autofree char *detail = g_strdup_printf ("{\"kind\":\"%s\",\"rows\":%u,\"since_us\":%"
-                                             G_GINT64_FORMAT ",\"until_us\":%" G_GINT64_FORMAT "}",
-                                             drills ? "drill" : "real", rows->len, since, until);
+  g_autoptr (AnsimJsonBuilder) json = ansim_json_builder_new ();
+  ansim_json_builder_add_string (json, "kind", drills ? "drill" : "real");
+  ansim_json_builder_add_uint (json, "rows", rows->len);
+  ansim_json_builder_add_int (json, "since_us", since);
+  ansim_json_builder_add_int (json, "until_us", until);
+  g_autofree char *detail = ansim_json_builder_end (json);
   if (!audit (self, msg, session, PANEL_AUDIT_REPORT_EXPORTED, drills ? "drill report"
                                                                       : "incident report", detail))
     return audit_failed (msg);

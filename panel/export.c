@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "durable.h"
 #include "evidence.h"
 
 static gboolean
@@ -32,22 +33,6 @@ copy_object (PanelStore *store, const char *key, const char *dir, const char *na
   if (data == NULL)
     return FALSE;
   return write_file (dir, name, g_bytes_get_data (data, NULL), g_bytes_get_size (data), error);
-}
-
-static void
-rm_rf (const char *path)
-{
-  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
-  const char *name;
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *child = g_build_filename (path, name, NULL);
-      if (g_file_test (child, G_FILE_TEST_IS_DIR))
-        rm_rf (child);
-      else
-        g_unlink (child);
-    }
-  g_rmdir (path);
 }
 
 /* ---- tar (POSIX ustar), read out chunk by chunk -------------------------- */
@@ -275,8 +260,9 @@ sha256_file (const char *path, goffset *out_size, GError **error)
   g_autoptr (GFileInputStream) in = g_file_read (file, NULL, error);
   if (in == NULL)
     return NULL;
-  g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
+  g_autoptr (EVP_MD_CTX) sum = ansim_hash_sha256_begin ();
   g_autofree guint8 *buffer = g_malloc (PANEL_EXPORT_CHUNK);
+  char hex[ANSIM_SHA256_HEX_LEN + 1];
   goffset size = 0;
   for (;;)
     {
@@ -285,11 +271,12 @@ sha256_file (const char *path, goffset *out_size, GError **error)
         return NULL;
       if (n == 0)
         break;
-      g_checksum_update (sum, buffer, n);
+      EVP_DigestUpdate (sum, buffer, n);
       size += n;
     }
   *out_size = size;
-  return g_strdup (g_checksum_get_string (sum));
+  ansim_hash_sha256_end_hex (sum, hex);
+  return g_strdup (hex);
 }
 
 /* ---- the package ------------------------------------------------------- */
@@ -307,7 +294,7 @@ panel_export_free (PanelExport *self)
     return;
   g_clear_object (&self->in);
   if (self->tmp != NULL)
-    rm_rf (self->tmp);
+    ansim_remove_tree (self->tmp, NULL);
   g_free (self->tmp);
   g_free (self->uuid);
   g_free (self->device);
@@ -613,17 +600,19 @@ export_prepare (PanelExport *self, GError **error)
   /* A first reading for the package's SHA-256 and size: the audit entry
    * names them before the first byte is sent. */
   {
-    g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
+    g_autoptr (EVP_MD_CTX) sum = ansim_hash_sha256_begin ();
     g_autofree guint8 *buffer = g_malloc (PANEL_EXPORT_CHUNK);
+    char hex[ANSIM_SHA256_HEX_LEN + 1];
     gssize n;
     while ((n = panel_export_read (self, buffer, PANEL_EXPORT_CHUNK, error)) > 0)
       {
-        g_checksum_update (sum, buffer, n);
+        EVP_DigestUpdate (sum, buffer, n);
         self->size += n;
       }
     if (n < 0)
       return FALSE;
-    self->sha256 = g_strdup (g_checksum_get_string (sum));
+    ansim_hash_sha256_end_hex (sum, hex);
+    self->sha256 = g_strdup (hex);
     export_rewind (self);
   }
   return TRUE;

@@ -20,6 +20,7 @@
 #include "evidence.h"
 #include "export.h"
 #include "httpsig.h"
+#include "json-event.h"
 
 #define MAX_NOTE_CHARS 2000
 
@@ -772,10 +773,8 @@ play_segment (PanelIncidents *self, SoupServerMessage *msg, PanelSession *sessio
       return panel_console_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "integrity",
                                        "the segment cannot be read or decrypted");
     }
-  guint8 sha[32];
-  char hex[65];
-  ansim_sha256 (g_bytes_get_data (plain, NULL), g_bytes_get_size (plain), sha);
-  ansim_sha256_to_hex (sha, hex);
+  char hex[ANSIM_SHA256_HEX_LEN + 1];
+  ansim_hash_sha256_hex (g_bytes_get_data (plain, NULL), g_bytes_get_size (plain), hex);
   if ((gint64) g_bytes_get_size (plain) != size || g_strcmp0 (hex, want) != 0)
     {
       g_warning ("incident %" G_GINT64_FORMAT " segment %" G_GINT64_FORMAT ": the decrypted "
@@ -789,7 +788,9 @@ play_segment (PanelIncidents *self, SoupServerMessage *msg, PanelSession *sessio
   if (range == NULL || g_str_has_prefix (range, "bytes=0-"))
     {
       g_autofree char *target = g_strdup_printf ("incident %" G_GINT64_FORMAT, id);
-      g_autofree char *detail = g_strdup_printf ("{\"segment\":%" G_GINT64_FORMAT "}", idx);
+      g_autoptr (AnsimJsonBuilder) json = ansim_json_builder_new ();
+      ansim_json_builder_add_int (json, "segment", idx);
+      g_autofree char *detail = ansim_json_builder_end (json);
       if (!panel_console_audit (self->console, msg, session, PANEL_AUDIT_PLAYBACK, target, detail,
                                 &error))
         {

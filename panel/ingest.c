@@ -15,6 +15,7 @@
 #include "httpsig.h"
 #include "policy.h"
 #include "segments.h"
+#include "util.h"
 
 /* Alerts, events, heartbeats and enrollments are small; only manifests
  * and segments may use max_body_size. */
@@ -180,20 +181,6 @@ reply_store_error (Reply *r, const GError *error)
 
 /* ---- ids and bodies ------------------------------------------------------- */
 
-static gboolean
-is_uuid (const char *s)
-{
-  if (strlen (s) != 36)
-    return FALSE;
-  for (int i = 0; i < 36; i++)
-    {
-      gboolean dash = i == 8 || i == 13 || i == 18 || i == 23;
-      if (dash ? s[i] != '-' : !(g_ascii_isdigit (s[i]) || (s[i] >= 'a' && s[i] <= 'f')))
-        return FALSE;
-    }
-  return TRUE;
-}
-
 /* A decimal without sign or leading zeros, at most 12 digits. */
 static gboolean
 parse_index (const char *s, gint64 *out)
@@ -209,29 +196,6 @@ parse_index (const char *s, gint64 *out)
       v = v * 10 + (*c - '0');
     }
   *out = v;
-  return TRUE;
-}
-
-static gboolean
-is_name (const char *s)
-{
-  gsize len = strlen (s);
-  if (len == 0 || len > 64)
-    return FALSE;
-  for (; *s; s++)
-    if (!g_ascii_isalnum (*s) && *s != '-' && *s != '_' && *s != '.')
-      return FALSE;
-  return TRUE;
-}
-
-static gboolean
-is_hex64 (const char *s)
-{
-  if (strlen (s) != 64)
-    return FALSE;
-  for (; *s; s++)
-    if (!g_ascii_isdigit (*s) && !(*s >= 'a' && *s <= 'f'))
-      return FALSE;
   return TRUE;
 }
 
@@ -473,7 +437,7 @@ static char *
 code_sha256 (const char *code)
 {
   g_autofree char *upper = g_ascii_strup (code, -1);
-  return g_compute_checksum_for_string (G_CHECKSUM_SHA256, upper, -1);
+  return ansim_hash_sha256_hex_dup (upper, strlen (upper));
 }
 
 char *
@@ -484,7 +448,7 @@ panel_enrollment_code_new (sqlite3 *db, const char *device_id, const char *desk_
   static const char alphabet[] = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
   g_autoptr (GString) code = g_string_new (NULL);
   guint8 raw[16];
-  if (!is_name (device_id) || (desk_id != NULL && !is_name (desk_id)))
+  if (!ansim_is_name (device_id) || (desk_id != NULL && !ansim_is_name (desk_id)))
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
                    "device and desk ids are 1 to 64 of A-Z a-z 0-9 . _ -");
@@ -730,7 +694,7 @@ handle_alert (PanelIngest *self, Reply *r, const PanelRequest *req, const Device
   if (r->status != 0 || !get_int (r, o, "opened_wall_us", &wall)
       || !get_int (r, o, "opened_mono_us", &mono))
     return;
-  if (!is_name (desk_id) || (prev != NULL && !is_hex64 (prev))
+  if (!ansim_is_name (desk_id) || (prev != NULL && !ansim_is_sha256_hex (prev))
       || (!g_str_equal (kind, "button") && !g_str_equal (kind, "bodycam")))
     return reply_error (r, 400, "bad-request", "desk_id, trigger_kind or prev_manifest_hash "
                         "is not in the expected form");
@@ -824,7 +788,7 @@ handle_event (PanelIngest *self, Reply *r, const PanelRequest *req, const Device
   for (const char *c = kind; *c; c++)
     if (!g_ascii_islower (*c) && !g_ascii_isdigit (*c) && *c != '-')
       return reply_error (r, 400, "bad-request", "kind must be lowercase letters, digits, '-'");
-  if (uuid != NULL && !is_uuid (uuid))
+  if (uuid != NULL && !ansim_is_uuid (uuid))
     return reply_error (r, 400, "bad-id", "incident is not a lowercase UUID");
   JsonNode *detail = json_object_get_member (o, "detail");
   g_autofree char *detail_json = NULL;
@@ -871,31 +835,6 @@ handle_event (PanelIngest *self, Reply *r, const PanelRequest *req, const Device
   add_int (r, "event", event_id);
 }
 
-/* The chain inside one manifest: indices in order, each prev the hash of
- * the entry before, the first the declared chain start. */
-static gboolean
-check_chain (Reply *r, AnsimManifest *m)
-{
-  char prev[ANSIM_SHA256_HEX_LEN + 1];
-  g_strlcpy (prev, ansim_manifest_get_chain_start (m), sizeof prev);
-  for (guint i = 0; i < ansim_manifest_get_n_entries (m); i++)
-    {
-      const AnsimManifestEntry *e = ansim_manifest_get_entry (m, i);
-      if (e->index != i)
-        {
-          reply_error (r, 422, "broken-chain", "entry %u has index %" G_GUINT64_FORMAT, i, e->index);
-          return FALSE;
-        }
-      if (strcmp (e->prev, prev) != 0)
-        {
-          reply_error (r, 422, "broken-chain", "entry %u does not chain to the entry before", i);
-          return FALSE;
-        }
-      ansim_manifest_entry_hash (e, prev);
-    }
-  return TRUE;
-}
-
 static void
 handle_manifest (PanelIngest *self, Reply *r, const PanelRequest *req, const Device *d,
                  const char *uuid)
@@ -923,15 +862,13 @@ handle_manifest (PanelIngest *self, Reply *r, const PanelRequest *req, const Dev
                                 ANSIM_SIGNATURE_SIZE, NULL))
     return reply_error (r, 422, "bad-manifest-signature",
                         "the manifest's signature does not verify with the device's key");
-  if (!check_chain (r, m))
-    return;
-  if (!is_name (ansim_manifest_get_desk_id (m)))
+  if (!ansim_manifest_check_chain (m, &error))
+    return reply_error (r, 422, "broken-chain", "%s", error->message);
+  if (!ansim_is_name (ansim_manifest_get_desk_id (m)))
     return reply_error (r, 422, "bad-manifest", "desk id is not a name");
 
-  char hash[65];
-  guint8 raw_hash[32];
-  ansim_sha256 (data, len, raw_hash);
-  ansim_sha256_to_hex (raw_hash, hash);
+  char hash[ANSIM_SHA256_HEX_LEN + 1];
+  ansim_hash_sha256_hex (data, len, hash);
   gint64 incident = find_incident (self, r, d, uuid);
   if (incident < 0)
     return;
@@ -1257,8 +1194,8 @@ route (PanelIngest *self, Reply *r, const PanelRequest *req, PanelIngestWait **o
   const void *body_data = g_bytes_get_data (req->body, &body_len);
   guint8 body_sha[32];
   char body_hex[65];
-  ansim_sha256 (body_data, body_len, body_sha);
-  ansim_sha256_to_hex (body_sha, body_hex);
+  ansim_hash_sha256 (body_data, body_len, body_sha);
+  ansim_hex_encode (body_sha, sizeof body_sha, body_hex);
   const char *rest = path + strlen (PANEL_API_PREFIX);
   g_auto (GStrv) parts = g_strsplit (rest, "/", 6);
   guint n = g_strv_length (parts);
@@ -1297,7 +1234,7 @@ route (PanelIngest *self, Reply *r, const PanelRequest *req, PanelIngestWait **o
     }
   if (what == NONE)
     return reply_error (r, 404, "not-found", "no such resource");
-  if (uuid != NULL && !is_uuid (uuid))
+  if (uuid != NULL && !ansim_is_uuid (uuid))
     return reply_error (r, 400, "bad-id", "an incident id is a lowercase UUID");
   if (!g_str_equal (method, want))
     return reply_error (r, 405, "method-not-allowed", "use %s", want);

@@ -5,6 +5,9 @@
 #include "s3.h"
 #include "s3-private.h"
 
+#include "curl-cleanups.h"
+#include "util.h"
+
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -15,9 +18,6 @@
 
 G_DEFINE_QUARK (panel-s3-error-quark, panel_s3_error)
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (CURL, curl_easy_cleanup)
-typedef struct curl_slist CurlSlist;
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (CurlSlist, curl_slist_free_all)
 
 #define MIB (1024 * 1024)
 #define MIN_PART_SIZE (5 * MIB)   /* S3's rule for every part but the last */
@@ -670,15 +670,12 @@ perform_on (PanelS3 *self, CURL *c, const S3Request *req, S3Response *out, GErro
   /* The payload hash is signed (curl 7.88 does not compute it itself); the
    * MD5 lets the server refuse bytes altered on the way. */
   if (req->has_body) {
-    guint8 sha[EVP_MAX_MD_SIZE], md5[EVP_MAX_MD_SIZE];
-    unsigned int sha_len = 0, md5_len = 0;
-    char sha_hex[2 * 32 + 1];
+    guint8 md5[EVP_MAX_MD_SIZE];
+    unsigned int md5_len = 0;
+    char sha_hex[ANSIM_SHA256_HEX_LEN + 1];
     g_autofree char *b64 = NULL;
 
-    /* OpenSSL's SHA-256 is an order of magnitude faster than GChecksum's. */
-    if ((req->body_sha256 == NULL &&
-         !EVP_Digest (req->body, req->body_len, sha, &sha_len, EVP_sha256 (), NULL)) ||
-        !EVP_Digest (req->body, req->body_len, md5, &md5_len, EVP_md5 (), NULL)) {
+    if (!EVP_Digest (req->body, req->body_len, md5, &md5_len, EVP_md5 (), NULL)) {
       g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_FAILED, "S3 %s: hashing failed",
                    req->method);
       return FALSE;
@@ -686,8 +683,7 @@ perform_on (PanelS3 *self, CURL *c, const S3Request *req, S3Response *out, GErro
     if (req->body_sha256 != NULL)
       g_strlcpy (sha_hex, req->body_sha256, sizeof sha_hex);
     else
-      for (unsigned int i = 0; i < sha_len && i < 32; i++)
-        g_snprintf (sha_hex + 2 * i, 3, "%02x", sha[i]);
+      ansim_hash_sha256_hex (req->body, req->body_len, sha_hex);
     if (self->corrupt_md5 > 0 && --self->corrupt_md5 == 0)
       md5[0] ^= 0xff;
     b64 = g_base64_encode (md5, md5_len);
@@ -701,7 +697,7 @@ perform_on (PanelS3 *self, CURL *c, const S3Request *req, S3Response *out, GErro
   out->headers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   out->body = g_byte_array_new ();
   for (guint attempt = 1;; attempt++) {
-    g_autoptr(CurlSlist) headers = NULL;
+    g_autoptr(AnsimCurlSlist) headers = NULL;
     g_byte_array_set_size (out->body, 0);
     g_hash_table_remove_all (out->headers);
     out->status = 0;
@@ -858,19 +854,6 @@ strip_quotes (const char *etag)
   return g_strdup (etag);
 }
 
-static gboolean
-sha256_hex (const guint8 *data, gsize len, char out[65])
-{
-  guint8 digest[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-
-  if (!EVP_Digest (data, len, digest, &n, EVP_sha256 (), NULL) || n != 32)
-    return FALSE;
-  for (unsigned int i = 0; i < 32; i++)
-    g_snprintf (out + 2 * i, 3, "%02x", digest[i]);
-  return TRUE;
-}
-
 static char *
 take_version (S3Response *r)
 {
@@ -897,10 +880,8 @@ put_single (PanelS3 *self, const char *key, GBytes *data, const PanelS3PutOption
   /* The server hashes the body against x-amz-content-sha256 itself. */
   if (options->sha256 != NULL)
     g_strlcpy (sha, options->sha256, sizeof sha);
-  else if (!sha256_hex (req.body, len, sha)) {
-    g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_FAILED, "S3 PUT: hashing failed");
-    return FALSE;
-  }
+  else
+    ansim_hash_sha256_hex (req.body, len, sha);
   g_ptr_array_add (headers, g_strdup_printf ("x-amz-meta-sha256: %s", sha));
   g_ptr_array_add (headers, g_strdup_printf ("Content-Type: %s",
                                              options->content_type ? options->content_type
@@ -967,10 +948,7 @@ put_multipart (PanelS3 *self, const char *key, GBytes *data, const PanelS3PutOpt
     return FALSE;
   }
   /* The whole object's hash, recorded at initiation like any metadata. */
-  if (!sha256_hex (bytes, len, sha)) {
-    g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_FAILED, "S3 PUT: hashing failed");
-    return FALSE;
-  }
+  ansim_hash_sha256_hex (bytes, len, sha);
   /* Parts are checked one by one by the server; the whole here. */
   if (options->sha256 != NULL && g_ascii_strcasecmp (options->sha256, sha) != 0) {
     g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_BAD_DIGEST,
@@ -1149,7 +1127,8 @@ panel_s3_get (PanelS3 *self, const char *key, const char *version_id, gsize max_
   if (recorded != NULL) {
     char sha[65];
 
-    if (!sha256_hex (r.body->data, r.body->len, sha) || g_ascii_strcasecmp (sha, recorded) != 0) {
+    ansim_hash_sha256_hex (r.body->data, r.body->len, sha);
+    if (g_ascii_strcasecmp (sha, recorded) != 0) {
       g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_BAD_DIGEST,
                    "S3 GET %s/%s: the %u bytes received have SHA-256 %s, not %s as recorded at "
                    "upload", self->bucket, key, r.body->len, sha, recorded);

@@ -3,7 +3,8 @@
  * backend. */
 #include "store.h"
 
-#include "httpsig.h"
+#include "durable.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -45,18 +46,6 @@ check_key (const char *key, GError **error)
   return FALSE;
 }
 
-static char *
-sha256_hex (GBytes *data)
-{
-  guint8 sha[32];
-  char *hex = g_malloc (65);
-  gsize len = 0;
-  const void *p = g_bytes_get_data (data, &len);
-  ansim_sha256 (p, len, sha);
-  ansim_sha256_to_hex (sha, hex);
-  return hex;
-}
-
 gboolean
 panel_store_put (PanelStore *store, const char *key, GBytes *data, const char *sha256,
                  const PanelStorePutOptions *options, gboolean *out_existed, GError **error)
@@ -65,7 +54,7 @@ panel_store_put (PanelStore *store, const char *key, GBytes *data, const char *s
   gboolean existed = FALSE;
   if (!check_key (key, error))
     return FALSE;
-  g_autofree char *hex = sha256 != NULL ? g_strdup (sha256) : sha256_hex (data);
+  g_autofree char *hex = sha256 != NULL ? g_strdup (sha256) : ansim_hash_sha256_hex_bytes (data);
   if (!store->backend->put (store, key, data, hex, options != NULL ? options : &none, &existed,
                             error))
     return FALSE;
@@ -163,29 +152,40 @@ typedef struct {
 } FsStore;
 
 /* ENOSPC and EDQUOT mean "full"; a vanished or unusable root "unavailable". */
+static int
+fs_error_code (int err)
+{
+  if (err == ENOSPC || err == EDQUOT || err == EFBIG)
+    return PANEL_STORE_ERROR_FULL;
+  if (err == ENOENT || err == EIO || err == EROFS || err == ENOTDIR || err == EACCES
+      || err == ESTALE || err == ENOTCONN)
+    return PANEL_STORE_ERROR_UNAVAILABLE;
+  return PANEL_STORE_ERROR_FAILED;
+}
+
 static gboolean
 fs_error (GError **error, int err, const char *what, const char *path)
 {
-  int code = PANEL_STORE_ERROR_FAILED;
-  if (err == ENOSPC || err == EDQUOT || err == EFBIG)
-    code = PANEL_STORE_ERROR_FULL;
-  else if (err == ENOENT || err == EIO || err == EROFS || err == ENOTDIR || err == EACCES
-           || err == ESTALE || err == ENOTCONN)
-    code = PANEL_STORE_ERROR_UNAVAILABLE;
-  g_set_error (error, PANEL_STORE_ERROR, code, "%s %s: %s", what, path, g_strerror (err));
+  g_set_error (error, PANEL_STORE_ERROR, fs_error_code (err), "%s %s: %s", what, path,
+               g_strerror (err));
+  return FALSE;
+}
+
+/* A durable.h failure in the store's terms: durable.h leaves errno as the
+ * cause, which gives the code; its message stays. */
+static gboolean
+fs_durable_error (GError **error, GError *local)
+{
+  g_set_error_literal (error, PANEL_STORE_ERROR, fs_error_code (errno), local->message);
   return FALSE;
 }
 
 static gboolean
 fsync_dir (const char *dir, GError **error)
 {
-  int fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0)
-    return fs_error (error, errno, "cannot open directory", dir);
-  int r = fsync (fd);
-  int saved = errno;
-  close (fd);
-  return r == 0 || fs_error (error, saved, "cannot fsync directory", dir);
+  g_autoptr (GError) local = NULL;
+
+  return ansim_fsync_dir (dir, &local) || fs_durable_error (error, local);
 }
 
 static gboolean
@@ -231,48 +231,19 @@ fs_put (PanelStore *store, const char *key, GBytes *data, const char *sha256_hex
   if (g_mkdir_with_parents (dir, 0750) < 0)
     return fs_error (error, errno, "cannot create directory", dir);
 
-  g_autofree char *base = g_path_get_basename (path);
-  g_autofree char *tmp = g_strdup_printf ("%s/.%s.%08x.tmp", dir, base, g_random_int ());
-  int fd = open (tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-  if (fd < 0)
-    return fs_error (error, errno, "cannot create", tmp);
   gsize len = 0;
   const guint8 *p = g_bytes_get_data (data, &len);
-  while (len > 0)
+  g_autoptr (GError) local = NULL;
+  if (!ansim_file_write_durable (path, p, len, 0640, ANSIM_WRITE_NO_REPLACE, &local))
     {
-      ssize_t n = write (fd, p, len);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0)
-        {
-          int saved = errno;
-          close (fd);
-          unlink (tmp);
-          return fs_error (error, saved, "cannot write", tmp);
-        }
-      p += n;
-      len -= n;
-    }
-  if (fsync (fd) < 0)
-    {
-      int saved = errno;
-      close (fd);
-      unlink (tmp);
-      return fs_error (error, saved, "cannot fsync", tmp);
-    }
-  close (fd);
-  /* link() never replaces: of two racing writers of one key, one wins. */
-  if (link (tmp, path) < 0)
-    {
-      int saved = errno;
-      unlink (tmp);
-      if (saved == EEXIST)
+      /* Never replaced: of two racing writers of one key, one wins and the
+       * other compares its bytes with the winner's. */
+      if (g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_EXIST))
         return fs_put (store, key, data, sha256_hex, options, out_existed, error);
-      return fs_error (error, saved, "cannot link", path);
+      return fs_durable_error (error, local);
     }
-  unlink (tmp);
   *out_existed = FALSE;
-  return fsync_dir (dir, error);
+  return TRUE;
 }
 
 static gboolean

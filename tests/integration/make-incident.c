@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* Test-only generator: seals media files into an incident folder with the
  * evidence library, as the recorder does, and re-signs edited manifests. */
+#include "durable.h"
 #include "evidence.h"
 
 #include <stdio.h>
@@ -170,8 +171,8 @@ resign (int argc, char **argv)
   if ((key = ansim_device_key_load (argv[2], &error)) == NULL
       || !g_file_get_contents (manifest, &data, &len, &error)
       || (sig = ansim_device_key_sign (key, data, len, &error)) == NULL
-      || !ansim_evidence_write_file (sig_path, g_bytes_get_data (sig, NULL),
-                                     g_bytes_get_size (sig), 0644, TRUE, &error))
+      || !ansim_file_write_durable (sig_path, g_bytes_get_data (sig, NULL),
+                                    g_bytes_get_size (sig), 0644, ANSIM_WRITE_REPLACE, &error))
     {
       g_printerr ("make-incident: %s\n", error->message);
       return 1;

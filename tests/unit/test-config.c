@@ -7,29 +7,13 @@
 #include <string.h>
 
 #include "config.h"
+#include "durable.h"
 
 /* ---- fixture: a private temporary directory ---------------------------- */
 
 typedef struct {
   char *dir;
 } Fixture;
-
-static void
-rm_rf (const char *path)
-{
-  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL) {
-    g_autofree char *child = g_build_filename (path, name, NULL);
-
-    if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
-      rm_rf (child);
-    else
-      g_unlink (child);
-  }
-  g_rmdir (path);
-}
 
 static void
 fixture_setup (Fixture *f, gconstpointer data)
@@ -45,7 +29,7 @@ static void
 fixture_teardown (Fixture *f, gconstpointer data)
 {
   (void) data;
-  rm_rf (f->dir);
+  ansim_remove_tree (f->dir, NULL);
   g_free (f->dir);
 }
 

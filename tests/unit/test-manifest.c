@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* Unit tests of the evidence format: device keys and their permissions, the
  * manifest round trip, the hash chain, incremental sealing, strict parsing. */
+#include "durable.h"
 #include "evidence.h"
 
 #include <glib/gstdio.h>
@@ -27,26 +28,9 @@ fixture_setup (Fixture *f, G_GNUC_UNUSED gconstpointer data)
 }
 
 static void
-remove_tree (const char *path)
-{
-  g_autoptr (GDir) d = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
-    {
-      g_autofree char *child = g_build_filename (path, name, NULL);
-      if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
-        remove_tree (child);
-      else
-        g_unlink (child);
-    }
-  g_rmdir (path);
-}
-
-static void
 fixture_teardown (Fixture *f, G_GNUC_UNUSED gconstpointer data)
 {
-  remove_tree (f->dir);
+  ansim_remove_tree (f->dir, NULL);
   g_free (f->dir);
 }
 
@@ -417,6 +401,65 @@ test_chain (Fixture *f, G_GNUC_UNUSED gconstpointer data)
   seg.cipher_size++;
   ansim_manifest_entry_hash (&seg, hex);
   g_assert_cmpstr (hex, !=, "7cd7fd4e3585d62a101c67fcc0b5f8bd162b8306d80a9ccec33d2bd4a10efbfe");
+}
+
+/* Parses bytes, which must parse (the parser leaves the chain to
+ * ansim_manifest_check_chain), and checks its chain. */
+static gboolean
+chain_of (const char *text, GError **error)
+{
+  g_autoptr (GError) parse_error = NULL;
+  g_autoptr (AnsimManifest) m = ansim_manifest_parse (text, strlen (text), &parse_error);
+
+  g_assert_no_error (parse_error);
+  return ansim_manifest_check_chain (m, error);
+}
+
+/* The one chain check: a built manifest holds; a changed link or index
+ * is named by its entry. */
+static void
+test_check_chain (Fixture *f, G_GNUC_UNUSED gconstpointer data)
+{
+  g_autoptr (AnsimDeviceKey) key = new_key (f, "device.pem");
+  g_autoptr (AnsimManifest) m = sample_manifest (key, HEX_C);
+  g_autoptr (GBytes) bytes = ansim_manifest_to_bytes (m);
+  g_autofree char *text = g_strndup (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
+  g_autoptr (GError) error = NULL;
+  char prev1[ANSIM_SHA256_HEX_LEN + 1];
+
+  g_assert_true (ansim_manifest_check_chain (m, &error));
+  g_assert_no_error (error);
+  g_assert_true (chain_of (text, &error));
+  g_assert_no_error (error);
+
+  /* Entry 2 linked to something else than entry 1. */
+  ansim_manifest_entry_hash (ansim_manifest_get_entry (m, 1), prev1);
+  g_assert_nonnull (strstr (text, prev1));
+  g_autofree char *relinked = g_strdup (text);
+  memcpy (strstr (relinked, prev1), HEX_A, ANSIM_SHA256_HEX_LEN);
+  g_assert_false (chain_of (relinked, &error));
+  g_assert_error (error, ANSIM_EVIDENCE_ERROR, ANSIM_EVIDENCE_ERROR_BROKEN_CHAIN);
+  g_assert_cmpstr (error->message, ==, "entry 2 does not chain to the entry before");
+  g_clear_error (&error);
+
+  /* The first entry not linked to the chain start. */
+  g_autofree char *unstarted = g_strdup (text);
+  char *first_prev = strstr (unstarted, "\"prev\" : \"" HEX_C);
+  g_assert_nonnull (first_prev);
+  memcpy (first_prev + strlen ("\"prev\" : \""), HEX_B, ANSIM_SHA256_HEX_LEN);
+  g_assert_false (chain_of (unstarted, &error));
+  g_assert_error (error, ANSIM_EVIDENCE_ERROR, ANSIM_EVIDENCE_ERROR_BROKEN_CHAIN);
+  g_assert_cmpstr (error->message, ==, "entry 0 does not chain to the entry before");
+  g_clear_error (&error);
+
+  /* Entry 1 claiming another index. */
+  g_autofree char *renumbered = g_strdup (text);
+  char *index1 = strstr (renumbered, "\"index\" : 1,");
+  g_assert_nonnull (index1);
+  index1[strlen ("\"index\" : ")] = '5';
+  g_assert_false (chain_of (renumbered, &error));
+  g_assert_error (error, ANSIM_EVIDENCE_ERROR, ANSIM_EVIDENCE_ERROR_BROKEN_CHAIN);
+  g_assert_cmpstr (error->message, ==, "entry 1 has index 5");
 }
 
 static void
@@ -977,6 +1020,7 @@ main (int argc, char **argv)
   ADD ("device-key/invalid", test_key_invalid, NULL);
   ADD ("manifest/round-trip", test_round_trip, NULL);
   ADD ("manifest/chain", test_chain, NULL);
+  ADD ("manifest/check-chain", test_check_chain, NULL);
   ADD ("manifest/chain-per-source", test_chain_per_source, NULL);
   ADD ("manifest/builder-errors", test_builder_errors, NULL);
   ADD ("manifest/incremental", test_incremental, NULL);

@@ -1,8 +1,13 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* This file contains the strict loader of ansim's INI files: a line scanner
- * for what GKeyFile hides (line numbers, duplicates), schema checks, getters. */
+ * for what GKeyFile hides (line numbers, duplicates), schema checks, getters.
+ * One job, the loader, so it is long.
+ * What it must keep true: it knows no program's schema (they come as
+ * arguments or register themselves), and every refusal is one line naming
+ * file, line, group, key, what is wrong and what is expected. */
 
-#include "config.h"
+#include "config-loader.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,7 +19,7 @@
 #define CONFIG_MAX_BYTES (1024 * 1024)
 /* Longest text from the file quoted in an error, in characters. */
 #define CONFIG_MAX_SHOWN 60
-#define CONFIG_MAX_NAME 64
+#define CONFIG_MAX_NAME ANSIM_NAME_MAX
 #define EMBEDDED_ORIGIN "(embedded defaults)"
 #define UTF8_BOM "\xef\xbb\xbf"
 
@@ -41,6 +46,40 @@ struct _AnsimConfig {
   GPtrArray *groups;              /* ConfigGroup*, file order */
   GHashTable *group_index;        /* name -> ConfigGroup* (borrowed from groups) */
 };
+
+/* ---- registered schemas ------------------------------------------------ */
+
+#define MAX_SCHEMAS 8
+
+static const AnsimConfigSchema *registered[MAX_SCHEMAS];
+static guint n_registered;
+
+void
+ansim_config_register_schema (const AnsimConfigSchema *schema)
+{
+  g_return_if_fail (schema != NULL && schema->main_group != NULL);
+  for (guint i = 0; i < n_registered; i++)
+    if (registered[i] == schema)
+      return;
+  g_return_if_fail (n_registered < MAX_SCHEMAS);
+  registered[n_registered++] = schema;
+}
+
+/* "none of [recorder], [uploader] or [panel]" */
+static char *
+registered_main_groups (void)
+{
+  g_autoptr(GString) s = g_string_new ("none of ");
+
+  for (guint i = 0; i < n_registered; i++)
+    g_string_append_printf (s, "%s[%s]", i == 0 ? "" : i + 1 == n_registered ? " or " : ", ",
+                            registered[i]->main_group);
+  return g_string_free (g_steal_pointer (&s), FALSE);
+}
+
+/* What detection scans a file with: only its group headers matter. */
+static const AnsimConfigGroup no_groups[] = { { NULL } };
+static const AnsimConfigSchema no_schema = { .program = "", .main_group = "", .groups = no_groups };
 
 static void
 config_entry_free (ConfigEntry *entry)
@@ -212,17 +251,6 @@ with_suggestion (const char *expected, const char *suggestion)
 }
 
 static gboolean
-is_name (const char *s)
-{
-  gsize n = 0;
-
-  for (; s[n]; n++)
-    if (!g_ascii_isalnum (s[n]) && s[n] != '-' && s[n] != '_' && s[n] != '.')
-      return FALSE;
-  return n >= 1 && n <= CONFIG_MAX_NAME;
-}
-
-static gboolean
 has_control (const char *s)
 {
   for (; *s; s++)
@@ -306,9 +334,8 @@ type_expectation (const AnsimConfigSchema *schema, const AnsimConfigGroup *group
     return g_strdup_printf ("a name of 1 to %d letters, digits, '-', '_' or '.'", CONFIG_MAX_NAME);
   case ANSIM_CONFIG_URL:
     return g_strdup ("an http:// or https:// URL");
-  case ANSIM_CONFIG_KEY_CODE:
-    return g_strdup ("a key name from linux/input-event-codes.h (such as KEY_F13 or BTN_0) "
-                     "or a decimal key code from 1 to 767");
+  case ANSIM_CONFIG_CODED:
+    return g_strdup (k->coding->expected);
   }
   g_return_val_if_reached (NULL);
 }
@@ -410,7 +437,7 @@ check_value_type (const AnsimConfigKey *k, const char *value, AnsimConfigErrorCo
     }
     return TRUE;
   case ANSIM_CONFIG_NAME:
-    if (is_name (value))
+    if (ansim_is_name (value))
       return TRUE;
     *out_problem = g_strdup ("not a valid name");
     return FALSE;
@@ -434,13 +461,15 @@ check_value_type (const AnsimConfigKey *k, const char *value, AnsimConfigErrorCo
     }
     return TRUE;
   }
-  case ANSIM_CONFIG_KEY_CODE:
-    if (ansim_config_key_code (value) >= 0)
+  case ANSIM_CONFIG_CODED: {
+    const char *problem = NULL;
+
+    if (k->coding->decode (value, &problem) >= 0)
       return TRUE;
     *out_code = ANSIM_CONFIG_ERROR_RANGE;
-    *out_problem = g_ascii_isdigit (value[0]) ? g_strdup ("key code out of range")
-                                              : g_strdup ("unknown key name");
+    *out_problem = g_strdup (problem);
     return FALSE;
+  }
   }
   g_return_val_if_reached (FALSE);
 }
@@ -617,8 +646,8 @@ check_group_name (AnsimConfig *self, ConfigGroup *group, GError **error)
     }
     problem = g_strdup ("unknown group");
     /* A whole file given to the wrong program deserves saying so. */
-    for (guint i = 0; ansim_config_schemas[i] != NULL; i++) {
-      const AnsimConfigSchema *other = ansim_config_schemas[i];
+    for (guint i = 0; i < n_registered; i++) {
+      const AnsimConfigSchema *other = registered[i];
 
       if (other != schema && strcmp (group->name, other->main_group) == 0) {
         g_free (problem);
@@ -664,7 +693,7 @@ check_group_name (AnsimConfig *self, ConfigGroup *group, GError **error)
                     group->name, NULL, NULL, problem, expected);
       return FALSE;
     }
-    if (g->instances == NULL && !is_name (instance)) {
+    if (g->instances == NULL && !ansim_is_name (instance)) {
       g_autofree char *s = shown (instance);
       g_autofree char *problem = g_strdup_printf ("'%s' is not a valid %s name", s, g->name);
 
@@ -1036,14 +1065,14 @@ ansim_config_schema_detect (const char *path, GError **error)
   if (data == NULL || !check_text (path, data, len, error))
     return NULL;
   /* Only the group headers matter here; the full check comes with load. */
-  probe = config_new (ansim_config_schemas[0], path);
+  probe = config_new (&no_schema, path);
   text = data;
   skip_bom (&text, &len);
   if (!scan (probe, text, len, error))
     return NULL;
-  for (guint i = 0; ansim_config_schemas[i] != NULL; i++)
-    if (g_hash_table_contains (probe->group_index, ansim_config_schemas[i]->main_group))
-      g_ptr_array_add (found, (gpointer) ansim_config_schemas[i]);
+  for (guint i = 0; i < n_registered; i++)
+    if (g_hash_table_contains (probe->group_index, registered[i]->main_group))
+      g_ptr_array_add (found, (gpointer) registered[i]);
 
   if (found->len != 1) {
     g_autoptr(GString) names = g_string_new (NULL);
@@ -1054,7 +1083,7 @@ ansim_config_schema_detect (const char *path, GError **error)
 
       g_string_append_printf (names, "%s[%s]", i == 0 ? "" : " and ", s->main_group);
     }
-    problem = found->len == 0 ? g_strdup ("none of [recorder], [uploader] or [panel]")
+    problem = found->len == 0 ? registered_main_groups ()
                               : g_strdup_printf ("has %s", names->str);
     set_error_at (path, error, found->len == 0 ? ANSIM_CONFIG_ERROR_MISSING
                                                : ANSIM_CONFIG_ERROR_CONFLICT,
@@ -1131,8 +1160,8 @@ ansim_config_get_int (AnsimConfig *config, const char *group, const char *key)
   k = lookup (config, group, key, NULL, &value);
   if (k == NULL || value == NULL)
     return 0;
-  if (k->type == ANSIM_CONFIG_KEY_CODE)
-    return ansim_config_key_code (value);
+  if (k->type == ANSIM_CONFIG_CODED)
+    return k->coding->decode (value, &(const char *) { NULL });
   g_return_val_if_fail (k->type == ANSIM_CONFIG_INT, 0);
   return g_ascii_strtoll (value, NULL, 10);
 }
@@ -1292,9 +1321,9 @@ append_sentence (GString *out, const char *text)
 }
 
 static const char *
-type_name (AnsimConfigType type)
+type_name (const AnsimConfigKey *k)
 {
-  switch (type) {
+  switch (k->type) {
   case ANSIM_CONFIG_STRING: return "string";
   case ANSIM_CONFIG_INT: return "integer";
   case ANSIM_CONFIG_BOOL: return "boolean";
@@ -1302,7 +1331,7 @@ type_name (AnsimConfigType type)
   case ANSIM_CONFIG_PATH: return "path";
   case ANSIM_CONFIG_NAME: return "name";
   case ANSIM_CONFIG_URL: return "URL";
-  case ANSIM_CONFIG_KEY_CODE: return "key code";
+  case ANSIM_CONFIG_CODED: return k->coding->type_name;
   }
   g_return_val_if_reached ("?");
 }
@@ -1336,8 +1365,8 @@ append_allowed (GString *out, const AnsimConfigSchema *schema, const AnsimConfig
   case ANSIM_CONFIG_URL:
     g_string_append (out, "`http://…` or `https://…`");
     break;
-  case ANSIM_CONFIG_KEY_CODE:
-    g_string_append (out, "`KEY_…`/`BTN_…` name, or decimal code 1 to 767");
+  case ANSIM_CONFIG_CODED:
+    g_string_append (out, k->coding->allowed_markdown);
     break;
   }
 }
@@ -1370,7 +1399,7 @@ ansim_config_schema_to_markdown (const AnsimConfigSchema *schema)
     g_string_append (out, "\n\n| Key | Type | Default | Allowed values | Required | Meaning |\n"
                           "| --- | --- | --- | --- | --- | --- |\n");
     for (const AnsimConfigKey *k = g->keys; k->key != NULL; k++) {
-      g_string_append_printf (out, "| `%s` | %s | ", k->key, type_name (k->type));
+      g_string_append_printf (out, "| `%s` | %s | ", k->key, type_name (k));
       if (k->default_value != NULL) {
         g_string_append_c (out, '`');
         append_cell (out, k->default_value);
