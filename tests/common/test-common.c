@@ -189,6 +189,15 @@ test_process_kill (GSubprocess **proc)
 }
 
 int
+test_exit_code (GSubprocess *proc)
+{
+  if (g_subprocess_get_if_exited (proc))
+    return g_subprocess_get_exit_status (proc);
+  g_assert_true (g_subprocess_get_if_signaled (proc));
+  return -g_subprocess_get_term_sig (proc);
+}
+
+int
 test_ansimctl (char **out_text, const char *stdin_text, const char *const *args)
 {
   g_autoptr (GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
@@ -208,7 +217,7 @@ test_ansimctl (char **out_text, const char *stdin_text, const char *const *args)
   g_assert_no_error (error);
   if (out_text != NULL)
     *out_text = g_steal_pointer (&out);
-  return g_subprocess_get_exit_status (p);
+  return test_exit_code (p);
 }
 
 void

@@ -59,6 +59,11 @@ void test_process_end (GSubprocess **proc);
 /* SIGKILL and wait, for a child that must go now; clears *proc (may hold
  * NULL). */
 void test_process_kill (GSubprocess **proc);
+/* How a waited-for child ended: its exit status if it exited, else minus
+ * the signal that killed it (an abort or a sanitizer's SIGABRT is never
+ * mistaken for an exit status, nor read with g_subprocess_get_exit_status,
+ * which is only defined for a child that exited). */
+int test_exit_code (GSubprocess *proc);
 
 /* Runs the built ansimctl with args (NULL-terminated); stdin_text (or
  * nothing) is its input. Returns its exit status; out_text (may be NULL):

@@ -92,7 +92,7 @@ stop_daemon (Fixture *f)
   g_assert_no_error (error);
   /* drain what is left of the output */
   wait_for_output (f, "stopped cleanly", 2000);
-  if (!g_subprocess_get_if_exited (f->daemon) || g_subprocess_get_exit_status (f->daemon) != 0)
+  if (!g_subprocess_get_if_exited (f->daemon) || test_exit_code (f->daemon) != 0)
     g_error ("daemon did not stop cleanly; its output:\n%s", f->output->str);
   g_assert_nonnull (strstr (f->output->str, "stopped cleanly"));
   g_clear_object (&f->daemon);
@@ -117,7 +117,7 @@ run_ctl (int *out_status, const char *first, ...)
   char *out = NULL;
   g_subprocess_communicate_utf8 (p, NULL, NULL, &out, NULL, &error);
   g_assert_no_error (error);
-  *out_status = g_subprocess_get_exit_status (p);
+  *out_status = test_exit_code (p);
   return out;
 }
 
@@ -275,7 +275,7 @@ test_two_recorders (Fixture *f, gconstpointer data)
   g_autofree char *out = NULL;
   g_subprocess_communicate_utf8 (second, NULL, NULL, &out, NULL, &error);
   g_assert_no_error (error);
-  g_assert_cmpint (g_subprocess_get_exit_status (second), ==, 1);
+  g_assert_cmpint (test_exit_code (second), ==, 1);
   g_assert_nonnull (strstr (out, "in use by another running recorder"));
   /* the first one is unharmed */
   int status;
@@ -301,7 +301,7 @@ test_bad_config_refused (Fixture *f, gconstpointer data)
   g_autofree char *out = NULL;
   g_subprocess_communicate_utf8 (p, NULL, NULL, &out, NULL, &error);
   g_assert_no_error (error);
-  g_assert_cmpint (g_subprocess_get_exit_status (p), ==, 1);
+  g_assert_cmpint (test_exit_code (p), ==, 1);
   g_assert_nonnull (strstr (out, "[trigger desk-button] debounce"));
   g_assert_nonnull (strstr (out, "debounce_ms"));
   /* exactly one line, and nothing created */

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "evidence.h"
+#include "test-common.h"
 
 #define N_MEDIA 4
 #define SEGMENT_US "1000000"
@@ -834,7 +835,7 @@ run_recorder (const char *data_dir, gboolean stop, char **out)
     }
   g_subprocess_communicate_utf8 (p, NULL, NULL, out, NULL, &error);
   g_assert_no_error (error);
-  return g_subprocess_get_exit_status (p);
+  return test_exit_code (p);
 }
 
 static void

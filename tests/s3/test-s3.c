@@ -1387,7 +1387,7 @@ run_ansimctl (const char *conf, char **out, const char *const *args)
   g_subprocess_communicate_utf8 (p, "s3-retention-pw-1\n", NULL, out, NULL, &error);
   g_assert_no_error (error);
   g_test_message ("ansimctl %s: %s", args[0], *out);
-  return g_subprocess_get_exit_status (p);
+  return test_exit_code (p);
 }
 
 /* Every current object version under prefix, HEADed. */

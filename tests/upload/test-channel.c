@@ -250,7 +250,7 @@ run_ansimctl (const char *const *args, const char *input)
   char *out = NULL;
   g_subprocess_communicate_utf8 (p, input, NULL, &out, NULL, &error);
   g_assert_no_error (error);
-  if (g_subprocess_get_exit_status (p) != 0)
+  if (test_exit_code (p) != 0)
     g_error ("ansimctl %s: %s", args[0], out);
   return out;
 }

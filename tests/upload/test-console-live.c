@@ -561,7 +561,7 @@ test_unsafe_identity_refused (void)
   g_autofree char *out = NULL;
   g_subprocess_communicate_utf8 (p, NULL, NULL, &out, NULL, &error);
   g_assert_no_error (error);
-  g_assert_cmpint (g_subprocess_get_exit_status (p), !=, 0);
+  g_assert_cmpint (test_exit_code (p), !=, 0);
   g_assert_nonnull (strstr (out, "site_identity"));
   g_assert_nonnull (strstr (out, "0644"));
 }
@@ -584,7 +584,7 @@ run_ansimctl_verify (const char *package, char **out)
   g_assert_no_error (error);
   g_subprocess_communicate_utf8 (p, NULL, NULL, out, NULL, &error);
   g_assert_no_error (error);
-  return g_subprocess_get_exit_status (p);
+  return test_exit_code (p);
 }
 
 static void
@@ -600,7 +600,7 @@ run_shell (const char *cwd, const char *command)
   g_autofree char *out = NULL;
   g_subprocess_communicate_utf8 (p, NULL, NULL, &out, NULL, &error);
   g_assert_no_error (error);
-  if (g_subprocess_get_exit_status (p) != 0)
+  if (test_exit_code (p) != 0)
     g_error ("%s: %s", command, out);
 }
 

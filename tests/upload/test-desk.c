@@ -468,7 +468,7 @@ console_login (Console *c)
   g_autofree char *out = NULL;
   g_subprocess_communicate_utf8 (p, "guard-password-1\n", NULL, &out, NULL, &error);
   g_assert_no_error (error);
-  if (g_subprocess_get_exit_status (p) != 0)
+  if (test_exit_code (p) != 0)
     g_error ("ansimctl user add: %s", out);
 
   c->http = soup_session_new_with_options ("timeout", 5, NULL);

@@ -149,7 +149,7 @@ ansimctl_with (char **out_text, const char *kill_after, const char *const *args)
   g_test_message ("ansimctl %s: %s", args[0], *out_text);
   if (g_subprocess_get_if_signaled (p))
     return -g_subprocess_get_term_sig (p);
-  return g_subprocess_get_exit_status (p);
+  return test_exit_code (p);
 }
 
 static int

@@ -13,6 +13,7 @@
 
 #include "db.h"
 #include "outbox.h"
+#include "test-netns.h"
 #include "upload-helpers.h"
 
 typedef struct {
@@ -20,29 +21,11 @@ typedef struct {
   TestDesk *desk;
   TestPanel *panel;
   GSubprocess *uploader;
-  char *netns;        /* made by the netns test, removed in teardown */
-  char *veth;         /* its host end */
+  TestNetns *net;     /* made by the link-down test */
 } Fixture;
 
 /* Runs a command (argv as one string, split on spaces); its output goes to
  * the test's messages. FALSE if it failed. */
-static gboolean
-run_cmd (const char *command)
-{
-  g_auto (GStrv) argv = g_strsplit (command, " ", -1);
-  g_autofree char *out = NULL;
-  int status = 0;
-  g_autoptr (GError) error = NULL;
-  if (!g_spawn_sync (NULL, argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL, NULL,
-                     NULL, &out, NULL, &status, &error) ||
-      !g_spawn_check_wait_status (status, &error))
-    {
-      g_test_message ("%s: %s", command, error->message);
-      return FALSE;
-    }
-  return TRUE;
-}
-
 static void
 setup (Fixture *f, gconstpointer data)
 {
@@ -64,18 +47,7 @@ teardown (Fixture *f, gconstpointer data)
   g_clear_object (&f->uploader);
   g_clear_pointer (&f->panel, test_panel_free);
   g_clear_pointer (&f->desk, test_desk_free);
-  if (f->veth != NULL)
-    {
-      g_autofree char *cmd = g_strdup_printf ("ip link del %s", f->veth);
-      run_cmd (cmd);   /* takes its peer with it */
-    }
-  if (f->netns != NULL)
-    {
-      g_autofree char *cmd = g_strdup_printf ("ip netns del %s", f->netns);
-      run_cmd (cmd);
-    }
-  g_free (f->veth);
-  g_free (f->netns);
+  g_clear_pointer (&f->net, test_netns_free);
   g_autofree char *store = g_build_filename (f->dir, "panel", "store", NULL);
   umount2 (store, MNT_DETACH); /* the store-full test's tmpfs, if any */
   test_rm_rf (f->dir);
@@ -346,56 +318,21 @@ static void
 test_link_down (Fixture *f, gconstpointer data)
 {
   (void) data;
-  if (geteuid () != 0)
+  g_autofree char *why = NULL;
+  f->net = test_netns_new (&why);
+  if (f->net == NULL)
     {
-      g_test_skip ("needs root (ip netns add, ip link add ... type veth)");
-      return;
-    }
-  if (!run_cmd ("ip netns list"))
-    {
-      g_test_skip ("ip netns is not available (iproute2 missing or no network namespaces)");
-      return;
-    }
-  /* names and a private /30 of this run's own */
-  guint n = getpid () % 16000;
-  f->netns = g_strdup_printf ("ansim-test-%u", getpid ());
-  f->veth = g_strdup_printf ("ansim%ua", n);
-  g_autofree char *peer = g_strdup_printf ("ansim%ub", n);
-  g_autofree char *host_ip = g_strdup_printf ("10.%u.%u.%u", 200 + n / 4096, n / 16 % 256,
-                                              (n % 16) * 16 + 1);
-  g_autofree char *panel_ip = g_strdup_printf ("10.%u.%u.%u", 200 + n / 4096, n / 16 % 256,
-                                               (n % 16) * 16 + 2);
-  g_autofree char *in_ns = g_strdup_printf ("ip netns exec %s ", f->netns);
-  char *steps[] = {
-    g_strdup_printf ("ip netns add %s", f->netns),
-    g_strdup_printf ("ip link add %s type veth peer name %s", f->veth, peer),
-    g_strdup_printf ("ip link set %s netns %s", peer, f->netns),
-    g_strdup_printf ("ip addr add %s/30 dev %s", host_ip, f->veth),
-    g_strdup_printf ("ip link set %s up", f->veth),
-    g_strdup_printf ("%sip addr add %s/30 dev %s", in_ns, panel_ip, peer),
-    g_strdup_printf ("%sip link set %s up", in_ns, peer),
-    g_strdup_printf ("%sip link set lo up", in_ns),
-  };
-  gboolean can = run_cmd (steps[0]);
-  for (guint i = 1; can && i < G_N_ELEMENTS (steps); i++)
-    if (!run_cmd (steps[i]))
-      g_error ("cannot set up the namespace: %s failed", steps[i]);
-  for (guint i = 0; i < G_N_ELEMENTS (steps); i++)
-    g_free (steps[i]);
-  if (!can)
-    {
-      g_clear_pointer (&f->netns, g_free);
-      g_clear_pointer (&f->veth, g_free);
-      g_test_skip ("ip netns add failed: no network namespaces here");
+      g_test_skip (why);
       return;
     }
   g_clear_pointer (&f->panel, test_panel_free);
   g_autofree char *panel_dir = g_build_filename (f->dir, "panel", NULL);
-  f->panel = test_panel_new_in_netns (panel_dir, "max_body_size = 16", f->netns, panel_ip);
+  f->panel = test_panel_new_in_netns (panel_dir, "max_body_size = 16", f->net->name,
+                                      f->net->inner_ip);
   test_panel_start (f->panel);
   test_panel_enroll (f->panel, f->desk, "dev-1");
-  g_test_message ("panel at %s in namespace %s, desk side %s on %s", f->panel->url, f->netns,
-                  host_ip, f->veth);
+  g_test_message ("panel at %s in namespace %s, desk side %s on %s", f->panel->url,
+                  f->net->name, f->net->host_ip, f->net->host_if);
 
   g_free (test_desk_record (f->desk, 6, 300000));
   /* slow enough that the cut falls in the middle of the uploads */
@@ -403,8 +340,7 @@ test_link_down (Fixture *f, gconstpointer data)
                                      "keep_after_upload = 0\nmax_send_rate = 1024\n"
                                      "request_timeout = 3\nheartbeat_interval = 3600");
   g_assert_true (test_wait_until (some_segments_stored, f, 30));
-  g_autofree char *down = g_strdup_printf ("ip link set %s down", f->veth);
-  g_assert_true (run_cmd (down));
+  test_netns_set_link (f->net, FALSE);
   gint64 down_at = g_get_real_time ();
   /* a request in flight when the link went down ends (its timeout) */
   g_usleep (4 * G_USEC_PER_SEC);
@@ -419,8 +355,7 @@ test_link_down (Fixture *f, gconstpointer data)
   g_test_message ("link down: %" G_GINT64_FORMAT " confirmed before, %" G_GINT64_FORMAT
                   " waiting", confirmed, test_desk_count (f->desk, "confirmed_at_us IS NULL"));
 
-  g_autofree char *up = g_strdup_printf ("ip link set %s up", f->veth);
-  g_assert_true (run_cmd (up));
+  test_netns_set_link (f->net, TRUE);
   gint64 up_at = g_get_real_time ();
   wait_all_confirmed (f, 60);
   g_test_message ("drained %.1f s after the link came back", (g_get_real_time () - up_at) / 1e6);

@@ -249,7 +249,7 @@ add_user (const char *name, const char *role)
   g_autofree char *out = NULL;
   g_subprocess_communicate_utf8 (p, PASSWORD "\n", NULL, &out, NULL, &error);
   g_assert_no_error (error);
-  if (g_subprocess_get_exit_status (p) != 0)
+  if (test_exit_code (p) != 0)
     g_error ("ansimctl user add %s: %s", name, out);
 }
 

@@ -433,7 +433,7 @@ run_ok (const char *const *argv)
   char *out = NULL;
   g_subprocess_communicate_utf8 (proc, NULL, NULL, &out, NULL, &error);
   g_assert_no_error (error);
-  if (g_subprocess_get_exit_status (proc) != 0)
+  if (test_exit_code (proc) != 0)
     g_error ("%s %s failed: %s", argv[0], argv[1], out);
   return out;
 }
