@@ -21,14 +21,17 @@
 /* A bound on open event streams: each holds a connection and a buffer. */
 #define MAX_STREAMS 256
 #define KEEPALIVE_S 15
-#define STREAM_ROLES (PANEL_ROLE_SECURITY | PANEL_ROLE_TRAINER | PANEL_ROLE_ADMIN)
+/* Every role has the stream: an escalation reaches every logged-in
+ * console. Auditors' streams carry nothing else (see ALERTS_ONLY). */
+#define STREAM_ROLES PANEL_ROLES_ANY
+#define ALERTS_ONLY_ROLES PANEL_ROLE_AUDITOR
 #define AUDIT_ROLES (PANEL_ROLE_AUDITOR | PANEL_ROLE_ADMIN)
 
 typedef struct {
   PanelConsole *console;
   SoupServerMessage *msg;     /* a reference */
   char *token_sha256;
-  gint64 expires_at_us;
+  gboolean alerts_only;       /* only escalations (and the session's end) */
 } Stream;
 
 struct _PanelConsole {
@@ -87,6 +90,8 @@ panel_console_send_error (SoupServerMessage *msg, guint status, const char *code
   json_builder_end_object (b);
   panel_console_send_json (msg, status, b);
 }
+
+static void end_streams (PanelConsole *self, const char *token_sha256);
 
 static gboolean
 require_method (SoupServerMessage *msg, const char *allowed)
@@ -598,8 +603,37 @@ handle_logout (SoupServer *server, SoupServerMessage *msg, const char *path, GHa
                                 "the panel cannot write its database");
       return;
     }
+  end_streams (self, session->token_sha256);
   set_cookie (self, msg, "", 0);
   soup_server_message_set_status (msg, SOUP_STATUS_NO_CONTENT, NULL);
+}
+
+/* POST /api/session: the session lasts session_lifetime_s from now (the
+ * console offers it before expiry, so an open console does not silently
+ * stop receiving alerts). FALSE when the answer (an error) was sent. */
+static gboolean
+renew_session (PanelConsole *self, SoupServerMessage *msg, PanelSession *session)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *token = cookie_token (msg);
+  gint64 expires = g_get_real_time () + self->session_lifetime_us;
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db,
+    "UPDATE sessions SET expires_at_us = ?2 WHERE token_sha256 = ?1 AND ended_at_us IS NULL",
+    &error);
+  if (stmt == NULL || !ansim_db_begin (self->db, &error))
+    return panel_console_send_db_error (msg, self->db, "renewing the session"), FALSE;
+  sqlite3_bind_text (stmt, 1, session->token_sha256, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (stmt, 2, expires);
+  if (sqlite3_step (stmt) != SQLITE_DONE ||
+      !panel_console_audit (self, msg, session, PANEL_AUDIT_SESSION_RENEWED, NULL, NULL, &error) ||
+      !ansim_db_commit (self->db, &error))
+    {
+      ansim_db_rollback (self->db);
+      return panel_console_send_db_error (msg, self->db, "renewing the session"), FALSE;
+    }
+  session->expires_at_us = expires;
+  set_cookie (self, msg, token, self->session_lifetime_us / G_USEC_PER_SEC);
+  return TRUE;
 }
 
 static void
@@ -613,10 +647,13 @@ handle_session (SoupServer *server, SoupServerMessage *msg, const char *path, GH
   (void) server;
   (void) path;
   (void) query;
-  if (!require_method (msg, "GET"))
+  if (!require_method (msg, "GET, POST"))
     return;
   session = panel_console_authorize (self, msg, PANEL_ROLES_ANY);
   if (session == NULL)
+    return;
+  if (g_str_equal (soup_server_message_get_method (msg), "POST") &&
+      !renew_session (self, msg, session))
     return;
   json_builder_begin_object (b);
   add_session_members (b, session);
@@ -1004,20 +1041,19 @@ on_keepalive (gpointer user_data)
     {
       Stream *stream = l->data;
       g_autoptr (sqlite3_stmt) stmt = NULL;
-      gboolean live = now < stream->expires_at_us;
+      gboolean live = TRUE;
 
       l = l->next;
-      if (live)
+      /* The expiry is read each time: a renewed session goes on. */
+      stmt = ansim_db_prepare (self->db,
+        "SELECT 1 FROM sessions s JOIN users u ON u.name = s.user_name"
+        " WHERE s.token_sha256 = ?1 AND s.ended_at_us IS NULL AND u.disabled_at_us IS NULL"
+        " AND s.expires_at_us > ?2", NULL);
+      if (stmt != NULL)
         {
-          stmt = ansim_db_prepare (self->db,
-            "SELECT 1 FROM sessions s JOIN users u ON u.name = s.user_name"
-            " WHERE s.token_sha256 = ?1 AND s.ended_at_us IS NULL AND u.disabled_at_us IS NULL",
-            NULL);
-          if (stmt != NULL)
-            {
-              sqlite3_bind_text (stmt, 1, stream->token_sha256, -1, SQLITE_STATIC);
-              live = sqlite3_step (stmt) == SQLITE_ROW;
-            }
+          sqlite3_bind_text (stmt, 1, stream->token_sha256, -1, SQLITE_STATIC);
+          sqlite3_bind_int64 (stmt, 2, now);
+          live = sqlite3_step (stmt) == SQLITE_ROW;
         }
       if (live)
         stream_write (stream, ": keep-alive\n\n");
@@ -1058,7 +1094,7 @@ handle_stream (SoupServer *server, SoupServerMessage *msg, const char *path, GHa
   stream->console = self;
   stream->msg = g_object_ref (msg);
   stream->token_sha256 = g_strdup (session->token_sha256);
-  stream->expires_at_us = session->expires_at_us;
+  stream->alerts_only = (session->role & ALERTS_ONLY_ROLES) != 0;
   self->streams = g_list_prepend (self->streams, stream);
   g_signal_connect (msg, "finished", G_CALLBACK (on_stream_gone), stream);
   g_signal_connect (msg, "disconnected", G_CALLBACK (on_stream_gone), stream);
@@ -1085,7 +1121,28 @@ panel_console_publish (PanelConsole *self, const char *event, JsonNode *data)
   text = g_strdup_printf ("id: %" G_GINT64_FORMAT "\nevent: %s\ndata: %s\n\n",
                           ++self->next_event_id, event, json);
   for (GList *l = self->streams; l != NULL; l = l->next)
-    stream_write (l->data, text);
+    {
+      Stream *stream = l->data;
+      if (!stream->alerts_only || g_str_equal (event, "escalated"))
+        stream_write (stream, text);
+    }
+}
+
+/* A session that ended here (logout) ends its streams now, not at the
+ * next keep-alive: its consoles say at once that they get no alerts. */
+static void
+end_streams (PanelConsole *self, const char *token_sha256)
+{
+  for (GList *l = self->streams; l != NULL;)
+    {
+      Stream *stream = l->data;
+      l = l->next;
+      if (g_str_equal (stream->token_sha256, token_sha256))
+        {
+          stream_write (stream, "event: session-ended\ndata: {}\n\n");
+          stream_close (stream);
+        }
+    }
 }
 
 guint
