@@ -348,6 +348,8 @@ function openStream() {
   source.addEventListener('incident', (event) => {
     const inc = JSON.parse(event.data);
     window.ansimAlertShownAt = Date.now();
+    // When the frame with the banner was drawn (bench/alarm-banner.mjs).
+    requestAnimationFrame(() => setTimeout(() => { window.ansimBannerDrawnAt = Date.now(); }, 0));
     const known = groupOf(inc.alert_id ?? inc.id).length > 0;
     upsertIncident(inc);
     showBanner(inc);
