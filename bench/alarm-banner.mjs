@@ -119,8 +119,8 @@ try {
       { method: 'POST', headers: { 'X-CSRF-Token': state.session.csrf_token } }), inc.id);
     // The incident ends (post_event_seconds = 1) before the next press,
     // which must open a new one, not extend this.
-    await until('the incident closed', async () => spawnSync(ANSIMCTL, ['status', '--json', '--config', recorderConf],
-      { encoding: 'utf8' }).stdout.includes('"recording":false'), 15000, 100);
+    await until('the incident closed', async () => (spawnSync(ANSIMCTL, ['status', '--json', '--config', recorderConf],
+      { encoding: 'utf8' }).stdout || '').includes('"recording":false'), 15000, 100);
   }
   const f = (v) => v.toFixed(1).padStart(7);
   console.log(`press edge -> console, ${PRESSES} presses (ms)     p50      p99`);

@@ -39,7 +39,9 @@ void panel_incidents_on_ingest (gpointer self, PanelIngestNews news, gint64 inci
  * its press) went unacknowledged for [panel] escalate_after_s, after the
  * escalated events are committed and every console was told. incident is
  * the alert's first incident as the console API shows it (borrowed). The
- * webhooks' "escalated" event and the desk's police-bell relay hang here. */
+ * webhooks' "escalated" event and the desk's police-bell relay hang here.
+ * Drills escalate too (the drill tests the response): a hook that must not
+ * act on a drill checks the incident's is_drill. Main thread. */
 typedef void (*PanelEscalatedFunc) (gpointer user_data, gint64 alert_id, JsonNode *incident);
 
 void panel_incidents_add_escalation_hook (PanelIncidents *self, PanelEscalatedFunc func,

@@ -701,7 +701,8 @@ add_incident_state (PanelIngest *self, Reply *r, gint64 incident_id)
  * incident per source, all with the press's monotonic time and trigger.
  * The new incident joins the alert of an earlier incident of the same
  * press (alert_id, the first incident's id) and takes its drill mark and
- * acknowledgement; otherwise it is an alert of its own. The wall clock
+ * acknowledgement (not a resolution: it is still to be looked at, and an
+ * alert resolved without acknowledgement leaves it open); otherwise it is an alert of its own. The wall clock
  * must agree too, so a desk that restarted cannot join an old alert by
  * chance. Inside the caller's transaction. Returns the alert's id, 0 on a
  * database error. */
@@ -727,7 +728,7 @@ join_press_alert (sqlite3 *db, gint64 id, const char *source)
     return alert;
   g_autoptr (sqlite3_stmt) copy = ansim_db_prepare (db,
     "UPDATE incidents SET (is_drill, status, acknowledged_by, acknowledged_at_us, "
-    "escalated_at_us) = (SELECT a.is_drill, CASE WHEN a.status = 'open' THEN 'open' "
+    "escalated_at_us) = (SELECT a.is_drill, CASE WHEN a.acknowledged_at_us IS NULL THEN 'open' "
     "ELSE 'acknowledged' END, a.acknowledged_by, a.acknowledged_at_us, a.escalated_at_us "
     "FROM incidents a WHERE a.id = ?2) WHERE id = ?1", NULL);
   if (copy == NULL)
