@@ -46,7 +46,7 @@ async function loadLanguage(lang) {
     el.textContent = t(el.dataset.i18n);
   $('#lang-switch').textContent = t('lang.switch');
   document.title = t('app.title');
-  if (state.session) showWho();
+  if (state.session) { showWho(); updateAlarm(); }
 }
 
 // An API call. Non-GET requests carry the session's CSRF token.
