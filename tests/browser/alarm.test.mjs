@@ -288,6 +288,10 @@ test('an alert nobody acknowledges escalates on every console: admin, trainer, a
   const detail = await api(pages.admin, '/api/incidents/' + open[0].id);
   assert.ok(detail.timeline.some((e) => e.what === 'escalated'), 'escalated on the timeline');
   await shot(pages.auditor, 'alarm-escalated-auditor');
+  // An auditor's stream carries the escalation and nothing else.
+  assert.equal(await pages.auditor.locator('#events-list li[data-event="escalated"]').count(), 1);
+  assert.equal(await pages.auditor.locator('#events-list li[data-event="incident"]').count(), 0);
+  assert.equal(await pages.trainer.locator('#events-list li[data-event="incident"]').count(), 1);
   // Taken: the admin acknowledges; the escalation banner goes.
   await pages.admin.goto(url + '/console/#/alerts');
   await pages.admin.click('#alerts-list li[data-alert] button.ack');
