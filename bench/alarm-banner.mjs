@@ -129,6 +129,8 @@ try {
   console.log(`  baseline: fetch /api/health (RTT)  ${f(pct(rtt, 50))}  ${f(pct(rtt, 99))}`);
   console.log(`  ratio drawn / SSE arrival          ${(pct(drawn, 50) / pct(arrived, 50)).toFixed(2).padStart(7)}  ` +
     `${(pct(drawn, 99) / pct(arrived, 99)).toFixed(2).padStart(7)}`);
+  console.log(`  slowest banners: ${[...drawn].sort((a, b) => b - a).slice(0, 3).map((v) => v.toFixed(0)).join(', ')} ms ` +
+    `(presses ${[...drawn.keys()].sort((a, b) => drawn[b] - drawn[a]).slice(0, 3).map((i) => i + 1).join(', ')})`);
   console.log(`goal p99 <= 150 ms: ${pct(drawn, 99) <= 150 ? 'met' : 'NOT MET'}`);
 } finally {
   if (browser) await browser.close();

@@ -149,6 +149,9 @@ function route() {
 
 async function onLogin(event) {
   event.preventDefault();
+  // The sound is set up now, inside the person's click: browsers allow it
+  // then, and creating it later would delay the first alert's banner.
+  try { state.audio = state.audio || new AudioContext(); } catch (e) { /* no sound here */ }
   const button = $('#login-submit');
   button.disabled = true;
   const result = await api('POST', '/api/login',
