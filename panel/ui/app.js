@@ -301,14 +301,13 @@ function setStreamState(key) {
 // session shows as such; otherwise the console cannot receive alerts
 // until it reconnects (EventSource retries by itself, or we reopen it).
 async function streamStillDown() {
+  state.lostTimer = null;
   if (!state.session || state.stream === null) return;
   const result = await api('GET', '/api/session');
   if (result.status === 401) { showAlarmLost('session'); return; }
   if (state.stream.readyState === EventSource.OPEN) return;
   showAlarmLost('stream');
-  if (state.stream.readyState === EventSource.CLOSED) {
-    openStream();
-  }
+  if (state.stream.readyState === EventSource.CLOSED) openStream();
   clearTimeout(state.lostTimer);
   state.lostTimer = setTimeout(streamStillDown, STREAM_LOST_MS);
 }
@@ -322,13 +321,20 @@ function openStream() {
     setStreamState('stream.open');
     state.streamDownSince = null;
     clearTimeout(state.lostTimer);
+    state.lostTimer = null;
     if (state.lost === 'stream') hideAlarmLost();
   };
+  // Each failed reconnection (every 2 s) is another error: the check stays
+  // set from the first, or the console would never say it.
   source.onerror = () => {
     setStreamState('stream.closed');
     if (state.streamDownSince === null) state.streamDownSince = Date.now();
-    clearTimeout(state.lostTimer);
-    state.lostTimer = setTimeout(streamStillDown, source.readyState === EventSource.CLOSED ? 0 : STREAM_LOST_MS);
+    if (source.readyState === EventSource.CLOSED) {
+      clearTimeout(state.lostTimer);
+      state.lostTimer = setTimeout(streamStillDown, 0);
+    } else if (state.lostTimer === null) {
+      state.lostTimer = setTimeout(streamStillDown, STREAM_LOST_MS);
+    }
   };
   source.addEventListener('session-ended', () => { source.close(); showAlarmLost('session'); });
   source.addEventListener('escalated', (event) => {
@@ -1336,6 +1342,9 @@ function drawChart(box, groups, series, what) {
 function closeStream() {
   if (state.stream) state.stream.close();
   state.stream = null;
+  clearTimeout(state.lostTimer);
+  state.lostTimer = null;
+  state.streamDownSince = null;
 }
 
 // ---- start ----

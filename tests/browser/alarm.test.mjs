@@ -6,7 +6,8 @@
 // by the page's data-beeps hook) until someone acknowledges; the title
 // counts open alerts; an unacknowledged alert escalates after
 // escalate_after_s on every role's console; an ended session shows the
-// full-screen warning with its tone; an offline desk is a 장치 이상, not a
+// full-screen warning with its tone, and so does a lost live connection;
+// an offline desk is a 장치 이상, not a
 // 비상 경보.
 // Run by meson (suite 'browser') as: node --test --test-reporter=tap FILE
 import { test, before, after } from 'node:test';
@@ -351,5 +352,25 @@ test('a desk that goes offline is a 장치 이상 alert, not a 비상 경보, wi
   assert.equal(listed.alerts.length, 1);
   assert.equal(listed.alerts[0].acknowledged_by, 'security');
   assert.equal(listed.alerts[0].kind, 'device-offline');
+  await page.context().close();
+}));
+
+test('a console whose live connection is gone says so loudly within seconds', () => withLogs(async () => {
+  const page = await loggedIn('security');
+  await page.waitForFunction(() => document.querySelector('#stream-state').dataset.i18n === 'stream.open');
+  // The panel stops (last: every other test is done with it).
+  const panel = daemons.find((p) => p.spawnfile.endsWith('ansim-panel'));
+  const stopped = Date.now();
+  panel.kill('SIGTERM');
+  await panel.exited;
+  await page.waitForSelector('#alarm-lost:not([hidden])', { timeout: 12000 });
+  console.log(`# panel stopped -> the console's full-screen warning: ${Date.now() - stopped} ms`);
+  assert.equal(await page.getAttribute('body', 'data-alarm-lost'), 'stream');
+  assert.equal(await page.textContent('#alarm-lost h1'), '경보를 받을 수 없습니다 — 다시 로그인하세요');
+  assert.match(await page.textContent('#alarm-lost-reason'), /실시간 연결이 끊겼습니다/);
+  const start = await beeps(page);
+  await new Promise((r) => setTimeout(r, 6500));
+  assert.ok((await beeps(page)) - start >= 2, 'the warning repeats its tone');
+  await shot(page, 'alarm-stream-lost');
   await page.context().close();
 }));
