@@ -7,8 +7,7 @@
 // counts open alerts; an unacknowledged alert escalates after
 // escalate_after_s on every role's console; an ended session shows the
 // full-screen warning with its tone, and so does a lost live connection;
-// an offline desk is a 장치 이상, not a
-// 비상 경보.
+// an offline desk is a 장치 이상, not a 비상 경보.
 // Run by meson (suite 'browser') as: node --test --test-reporter=tap FILE
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
