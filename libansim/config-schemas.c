@@ -695,6 +695,12 @@ static const AnsimConfigKey panel_keys[] = {
     .help = "a desk device with no heartbeat for this many seconds is shown offline and "
             "raises its own alert on the console (once, recorded as a device-offline event); "
             "keep it a few times the uploaders' heartbeat_interval" },
+  { .key = "escalate_after_s", .type = ANSIM_CONFIG_INT, .default_value = "30",
+    .min = 1, .max = 3600,
+    .help = "an alert nobody acknowledged for this many seconds is escalated: an escalated "
+            "event on its incidents' timelines, the banner on every logged-in console "
+            "whatever the role, its escalated webhooks and, unless it is a drill, a request "
+            "to its desk to fire the police bell" },
   { NULL }
 };
 

@@ -281,6 +281,36 @@ static const char panel_v8[] =
   "CREATE INDEX channel_messages_device ON channel_messages (device_id, seq);\n"
   "CREATE INDEX channel_messages_at ON channel_messages (at_us);\n";
 
+/* Version 9: the alarm loop. One press on a desk with several sources
+ * opens one incident per source; alert_id ties them to the first one
+ * (itself for a lone incident; a plain number, not a reference, since
+ * retention may purge one incident of an alert before another), and acknowledge and resolve act on the
+ * whole alert while each incident stays its own evidence. source is the
+ * camera the incident recorded. escalated_at_us is set once an alert went
+ * unacknowledged for escalate_after_s. device_alerts are the 장치 이상
+ * alerts (an offline desk), acknowledged apart from incidents; one stays
+ * listed until it is both acknowledged and cleared. */
+static const char panel_v9[] =
+  "ALTER TABLE incidents ADD COLUMN alert_id INTEGER;\n"
+  "ALTER TABLE incidents ADD COLUMN source TEXT;\n"
+  "ALTER TABLE incidents ADD COLUMN escalated_at_us INTEGER;\n"
+  "UPDATE incidents SET alert_id = id;\n"
+  "CREATE INDEX incidents_alert ON incidents (alert_id);\n"
+  "CREATE INDEX incidents_press ON incidents (device_id, trigger, opened_mono_us);\n"
+  "CREATE TABLE device_alerts (\n"
+  "  id                 INTEGER PRIMARY KEY,\n"
+  "  device_id          TEXT NOT NULL REFERENCES devices (id),\n"
+  "  desk_id            TEXT,\n"
+  "  kind               TEXT NOT NULL CHECK (kind IN ('device-offline', 'path-down')),\n"
+  "  raised_at_us       INTEGER NOT NULL,\n"
+  "  cleared_at_us      INTEGER,\n"
+  "  acknowledged_by    TEXT,\n"
+  "  acknowledged_at_us INTEGER,\n"
+  "  CHECK ((acknowledged_by IS NULL) = (acknowledged_at_us IS NULL))\n"
+  ");\n"
+  "CREATE INDEX device_alerts_listed ON device_alerts (device_id)\n"
+  "  WHERE cleared_at_us IS NULL OR acknowledged_at_us IS NULL;\n";
+
 static const char *const panel_migrations[] = {
   panel_v1,
   panel_v2,
@@ -290,6 +320,7 @@ static const char *const panel_migrations[] = {
   panel_v6,
   panel_v7,
   panel_v8,
+  panel_v9,
 };
 
 const AnsimDbSchema ansim_panel_db_schema = {

@@ -14,6 +14,7 @@ G_BEGIN_DECLS
 #define PANEL_AUDIT_LOGIN "login"
 #define PANEL_AUDIT_LOGIN_FAILED "login-failed"
 #define PANEL_AUDIT_LOGOUT "logout"
+#define PANEL_AUDIT_SESSION_RENEWED "session-renewed"
 #define PANEL_AUDIT_USER_ADDED "user-added"
 #define PANEL_AUDIT_USER_CHANGED "user-changed"
 #define PANEL_AUDIT_SETTING_CHANGED "setting-changed"

@@ -506,8 +506,37 @@ handle_logout (PanelHttpRequest *req)
                                 "the panel cannot write its database");
       return;
     }
+  panel_events_end_session (self->events, session->token_sha256);
   set_cookie (self, msg, "", 0);
   soup_server_message_set_status (msg, SOUP_STATUS_NO_CONTENT, NULL);
+}
+
+/* POST /api/session: the session lasts session_lifetime_s from now (the
+ * console offers it before expiry, so an open console does not silently
+ * stop receiving alerts). FALSE when the answer (an error) was sent. */
+static gboolean
+renew_session (PanelConsole *self, SoupServerMessage *msg, PanelSession *session)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *token = cookie_token (msg);
+  gint64 expires = g_get_real_time () + self->session_lifetime_us;
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db,
+    "UPDATE sessions SET expires_at_us = ?2 WHERE token_sha256 = ?1 AND ended_at_us IS NULL",
+    &error);
+  if (stmt == NULL || !ansim_db_begin (self->db, &error))
+    return panel_http_send_db_error (msg, self->db, "renewing the session"), FALSE;
+  sqlite3_bind_text (stmt, 1, session->token_sha256, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (stmt, 2, expires);
+  if (sqlite3_step (stmt) != SQLITE_DONE ||
+      !panel_console_audit (self, msg, session, PANEL_AUDIT_SESSION_RENEWED, NULL, NULL, &error) ||
+      !ansim_db_commit (self->db, &error))
+    {
+      ansim_db_rollback (self->db);
+      return panel_http_send_db_error (msg, self->db, "renewing the session"), FALSE;
+    }
+  session->expires_at_us = expires;
+  set_cookie (self, msg, token, self->session_lifetime_us / G_USEC_PER_SEC);
+  return TRUE;
 }
 
 static void
@@ -516,6 +545,8 @@ handle_session (PanelHttpRequest *req)
   PanelConsole *self = req->user_data;
   g_autoptr (JsonBuilder) b = json_builder_new ();
 
+  if (g_str_equal (req->method, "POST") && !renew_session (self, req->msg, req->session))
+    return;
   json_builder_begin_object (b);
   add_session_members (self, b, req->session);
   json_builder_end_object (b);
@@ -850,6 +881,8 @@ static const struct {
   { "legal-hold", PANEL_HTTP_POST, "/api/incidents/{incident-id}/legal-hold" },
   { "change-retention", PANEL_HTTP_POST, "/api/settings/retention" },
   { "run-drills", PANEL_HTTP_POST, "/api/drills" },
+  { "device-alerts", PANEL_HTTP_GET, "/api/devices/alerts" },
+  { "acknowledge-device-alerts", PANEL_HTTP_POST, "/api/devices/alerts/{alert-id}/acknowledge" },
 };
 
 /* "pages" and "actions": the names role may use. */
@@ -874,6 +907,7 @@ static const PanelRoute routes[] = {
   { PANEL_HTTP_POST, "/api/login", PANEL_CALLER_ANYONE, 0, 0, handle_login },
   { PANEL_HTTP_POST, "/api/logout", PANEL_CALLER_CONSOLE, PANEL_ROLES_ANY, 0, handle_logout },
   { PANEL_HTTP_GET, "/api/session", PANEL_CALLER_CONSOLE, PANEL_ROLES_ANY, 0, handle_session },
+  { PANEL_HTTP_POST, "/api/session", PANEL_CALLER_CONSOLE, PANEL_ROLES_ANY, 0, handle_session },
   { PANEL_HTTP_GET | PANEL_HTTP_POST, "/api/users", PANEL_CALLER_CONSOLE, PANEL_ROLE_ADMIN, 0,
     handle_users },
   { PANEL_HTTP_POST, "/api/users/{name}", PANEL_CALLER_CONSOLE, PANEL_ROLE_ADMIN, 0,

@@ -25,8 +25,8 @@ void panel_console_free (PanelConsole *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PanelConsole, panel_console_free)
 
 /* Tell every open console: sends `event: EVENT` with data (a JSON value,
- * not consumed) on GET /api/events/stream to each client whose role may
- * see live alerts (security, trainer, admin). Main thread only. */
+ * not consumed) on GET /api/events/stream to each open stream; auditors'
+ * streams get only "escalated" (events.c). Main thread only. */
 void panel_console_publish (PanelConsole *self, const char *event, JsonNode *data);
 /* Open event streams right now (for tests and the benchmark). */
 guint panel_console_n_streams (PanelConsole *self);

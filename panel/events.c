@@ -2,8 +2,10 @@
 /* Live events for the console (docs/console.md, "Live events"): each open
  * GET /api/events/stream is a paused message the panel writes events to.
  * What must stay true: a stream ends when its session ends, expires or its
- * user is disabled (checked at every keep-alive); sent bytes are not kept;
- * at most MAX_STREAMS are open. */
+ * user is disabled (checked at every keep-alive, with the expiry read from
+ * the database so a renewed session goes on; at once on logout); sent
+ * bytes are not kept; at most MAX_STREAMS are open; an auditor's stream
+ * carries only escalations (and the session's end). */
 #include "events.h"
 
 #include <string.h>
@@ -14,13 +16,16 @@
 /* A bound on open event streams: each holds a connection and a buffer. */
 #define MAX_STREAMS 256
 #define KEEPALIVE_S 15
-#define STREAM_ROLES (PANEL_ROLE_SECURITY | PANEL_ROLE_TRAINER | PANEL_ROLE_ADMIN)
+/* Every role has the stream: an escalation reaches every logged-in
+ * console. Auditors' streams carry nothing else (see ALERTS_ONLY_ROLES). */
+#define STREAM_ROLES PANEL_ROLES_ANY
+#define ALERTS_ONLY_ROLES PANEL_ROLE_AUDITOR
 
 typedef struct {
   PanelEvents *events;
   SoupServerMessage *msg;     /* a reference */
   char *token_sha256;
-  gint64 expires_at_us;
+  gboolean alerts_only;       /* only escalations (and the session's end) */
 } Stream;
 
 struct _PanelEvents {
@@ -81,20 +86,19 @@ on_keepalive (gpointer user_data)
     {
       Stream *stream = l->data;
       g_autoptr (sqlite3_stmt) stmt = NULL;
-      gboolean live = now < stream->expires_at_us;
+      gboolean live = TRUE;
 
       l = l->next;
-      if (live)
+      /* The expiry is read each time: a renewed session goes on. */
+      stmt = ansim_db_prepare (self->db,
+        "SELECT 1 FROM sessions s JOIN users u ON u.name = s.user_name"
+        " WHERE s.token_sha256 = ?1 AND s.ended_at_us IS NULL AND u.disabled_at_us IS NULL"
+        " AND s.expires_at_us > ?2", NULL);
+      if (stmt != NULL)
         {
-          stmt = ansim_db_prepare (self->db,
-            "SELECT 1 FROM sessions s JOIN users u ON u.name = s.user_name"
-            " WHERE s.token_sha256 = ?1 AND s.ended_at_us IS NULL AND u.disabled_at_us IS NULL",
-            NULL);
-          if (stmt != NULL)
-            {
-              sqlite3_bind_text (stmt, 1, stream->token_sha256, -1, SQLITE_STATIC);
-              live = sqlite3_step (stmt) == SQLITE_ROW;
-            }
+          sqlite3_bind_text (stmt, 1, stream->token_sha256, -1, SQLITE_STATIC);
+          sqlite3_bind_int64 (stmt, 2, now);
+          live = sqlite3_step (stmt) == SQLITE_ROW;
         }
       if (live)
         stream_write (stream, ": keep-alive\n\n");
@@ -127,7 +131,7 @@ handle_stream (PanelHttpRequest *req)
   stream->events = self;
   stream->msg = g_object_ref (msg);
   stream->token_sha256 = g_strdup (session->token_sha256);
-  stream->expires_at_us = session->expires_at_us;
+  stream->alerts_only = (session->role & ALERTS_ONLY_ROLES) != 0;
   self->streams = g_list_prepend (self->streams, stream);
   g_signal_connect (msg, "finished", G_CALLBACK (on_stream_gone), stream);
   g_signal_connect (msg, "disconnected", G_CALLBACK (on_stream_gone), stream);
@@ -154,7 +158,29 @@ panel_events_publish (PanelEvents *self, const char *event, JsonNode *data)
   text = g_strdup_printf ("id: %" G_GINT64_FORMAT "\nevent: %s\ndata: %s\n\n",
                           ++self->next_event_id, event, json);
   for (GList *l = self->streams; l != NULL; l = l->next)
-    stream_write (l->data, text);
+    {
+      Stream *stream = l->data;
+      if (!stream->alerts_only || g_str_equal (event, "escalated"))
+        stream_write (stream, text);
+    }
+}
+
+void
+panel_events_end_session (PanelEvents *self, const char *token_sha256)
+{
+  g_return_if_fail (self != NULL);
+  g_return_if_fail (token_sha256 != NULL);
+
+  for (GList *l = self->streams; l != NULL;)
+    {
+      Stream *stream = l->data;
+      l = l->next;
+      if (g_str_equal (stream->token_sha256, token_sha256))
+        {
+          stream_write (stream, "event: session-ended\ndata: {}\n\n");
+          stream_close (stream);
+        }
+    }
 }
 
 guint

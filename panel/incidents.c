@@ -35,7 +35,15 @@ struct _PanelIncidents {
   PanelRetention *retention;  /* legal holds; NULL until set */
   PanelWebhooks *webhooks;    /* NULL until set */
   PanelChannel *channel;      /* to the desks; NULL until set */
+  gint64 escalate_after_us;
+  guint escalate_id;
+  GArray *escalation_hooks;  /* of EscalationHook */
 };
+
+typedef struct {
+  PanelEscalatedFunc func;
+  gpointer user_data;
+} EscalationHook;
 
 /* Resolution categories (incidents.resolution). */
 static const char *const categories[] = { "verbal-abuse", "threat", "assault",
@@ -48,7 +56,7 @@ static const char incident_select[] =
   "i.closed_wall_us, i.close_reason, i.acknowledged_by, i.acknowledged_at_us, i.resolved_by, "
   "i.resolved_at_us, i.resolution AS category, i.manifest_at_us, "
   "i.legal_hold_at_us IS NOT NULL AS legal_hold, i.legal_hold_at_us, i.legal_hold_by, "
-  "i.legal_hold_reason, i.purge_started_at_us, "
+  "i.legal_hold_reason, i.purge_started_at_us, i.alert_id, i.source, i.escalated_at_us, "
   "(SELECT count(*) FROM segments s WHERE s.incident_id = i.id AND s.kind = 'media') "
   "  AS segments_listed, "
   "(SELECT count(*) FROM segments s WHERE s.incident_id = i.id AND s.store_key IS NOT NULL) "
@@ -147,6 +155,32 @@ queue_device_offline (PanelIncidents *self, sqlite3_stmt *stmt, GError **error)
   return panel_webhooks_emit (self->webhooks, self->db, "device-offline", data, error);
 }
 
+/* The 장치 이상 alert of an offline device: raised with its offline event,
+ * cleared (not removed: someone must still acknowledge it) when the
+ * device is back; in the caller's transaction. *alert_id: the device
+ * alert's id, 0 if none. FALSE on a database error. */
+static gboolean
+device_alert_raise_or_clear (PanelIncidents *self, const char *device_id, const char *desk_id,
+                             gboolean offline, gint64 now, gint64 *alert_id)
+{
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db, offline
+    ? "INSERT INTO device_alerts (device_id, desk_id, kind, raised_at_us) "
+      "VALUES (?1, ?2, 'device-offline', ?3) RETURNING id"
+    : "UPDATE device_alerts SET cleared_at_us = ?3 WHERE device_id = ?1 "
+      "AND cleared_at_us IS NULL AND ?2 IS ?2 RETURNING id", NULL);
+  int rc;
+
+  *alert_id = 0;
+  if (stmt == NULL)
+    return FALSE;
+  sqlite3_bind_text (stmt, 1, device_id, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 2, desk_id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (stmt, 3, now);
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    *alert_id = sqlite3_column_int64 (stmt, 0);
+  return rc == SQLITE_DONE;
+}
+
 /* Raises (once) the alert of a desk device whose heartbeats stopped, and
  * notes its return. */
 static gboolean
@@ -177,8 +211,11 @@ check_devices (gpointer user_data)
           g_warning ("cannot record %s of %s: %s", kind, id, error->message);
           continue;  /* tried again at the next check */
         }
+      gint64 device_alert = 0;
       if (!log_panel_event (self, kind, 0, NULL, (const char *) sqlite3_column_text (stmt, 1),
                             detail)
+          || !device_alert_raise_or_clear (self, id, (const char *) sqlite3_column_text (stmt, 1),
+                                           offline, now, &device_alert)
           || (offline && !queue_device_offline (self, stmt, &error))
           || !ansim_db_commit (self->db, &error))
         {
@@ -189,6 +226,8 @@ check_devices (gpointer user_data)
         }
       if (offline)
         panel_webhooks_kick (self->webhooks);
+      if (device_alert > 0)
+        json_object_set_int_member (json_node_get_object (node), "device_alert", device_alert);
       if (offline)
         {
           g_hash_table_add (self->offline, g_strdup (id));
@@ -204,6 +243,129 @@ check_devices (gpointer user_data)
       panel_console_publish (self->console, kind, node);
     }
   return G_SOURCE_CONTINUE;
+}
+
+/* ---- escalation -------------------------------------------------------- */
+
+/* The one place an escalation is announced, after its commit: every open
+ * console (all roles; events.c lets auditors' streams have this event
+ * too) and every hook. The webhooks and the police bell are not hooks:
+ * they are written in the escalation's transaction (check_escalations). */
+static void
+announce_escalation (PanelIncidents *self, gint64 alert_id)
+{
+  g_autoptr (JsonNode) node = incident_node (self, alert_id);
+  if (node == NULL)
+    {
+      g_warning ("cannot read incident %" G_GINT64_FORMAT " to announce its escalation",
+                 alert_id);
+      return;
+    }
+  g_warning ("alert %" G_GINT64_FORMAT " (desk %s) not acknowledged for %" G_GINT64_FORMAT
+             " s: escalated", alert_id,
+             json_object_get_string_member (json_node_get_object (node), "desk_name"),
+             self->escalate_after_us / G_USEC_PER_SEC);
+  panel_console_publish (self->console, "escalated", node);
+  for (guint i = 0; i < self->escalation_hooks->len; i++)
+    {
+      EscalationHook *hook = &g_array_index (self->escalation_hooks, EscalationHook, i);
+      hook->func (hook->user_data, alert_id, node);
+    }
+}
+
+/* Escalates the alerts nobody acknowledged for escalate_after_s: marks
+ * every incident of the alert, puts an escalated event on each timeline,
+ * queues the "escalated" webhooks and (real incidents only) the desk's
+ * police-bell message, in one transaction; then announces it. */
+static gboolean
+check_escalations (gpointer user_data)
+{
+  PanelIncidents *self = user_data;
+  gint64 now = g_get_real_time ();
+  g_autoptr (GArray) due = g_array_new (FALSE, FALSE, sizeof (gint64));
+  {
+    g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db,
+      "SELECT DISTINCT alert_id FROM incidents WHERE status = 'open' AND alerted_at_us <= ?1 "
+      "AND escalated_at_us IS NULL AND alert_id IS NOT NULL", NULL);
+    if (stmt == NULL)
+      return G_SOURCE_CONTINUE;
+    sqlite3_bind_int64 (stmt, 1, now - self->escalate_after_us);
+    while (sqlite3_step (stmt) == SQLITE_ROW)
+      {
+        gint64 alert = sqlite3_column_int64 (stmt, 0);
+        g_array_append_val (due, alert);
+      }
+  }
+  g_autofree char *detail = g_strdup_printf ("{\"after_s\":%" G_GINT64_FORMAT "}",
+                                             self->escalate_after_us / G_USEC_PER_SEC);
+  for (guint i = 0; i < due->len; i++)
+    {
+      gint64 alert = g_array_index (due, gint64, i);
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GArray) marked = g_array_new (FALSE, FALSE, sizeof (gint64));
+      g_autoptr (GArray) real = g_array_new (FALSE, FALSE, sizeof (gint64));
+      if (!ansim_db_begin (self->db, &error))
+        {
+          g_warning ("cannot escalate alert %" G_GINT64_FORMAT ": %s", alert, error->message);
+          continue;
+        }
+      g_autoptr (sqlite3_stmt) upd = ansim_db_prepare (self->db,
+        "UPDATE incidents SET escalated_at_us = ?2 WHERE alert_id = ?1 "
+        "AND escalated_at_us IS NULL RETURNING id, is_drill", NULL);
+      gboolean ok = upd != NULL;
+      if (ok)
+        {
+          sqlite3_bind_int64 (upd, 1, alert);
+          sqlite3_bind_int64 (upd, 2, now);
+          int rc;
+          while ((rc = sqlite3_step (upd)) == SQLITE_ROW)
+            {
+              gint64 id = sqlite3_column_int64 (upd, 0);
+              g_array_append_val (marked, id);
+              if (!sqlite3_column_int (upd, 1))
+                g_array_append_val (real, id);
+            }
+          ok = rc == SQLITE_DONE;
+        }
+      for (guint j = 0; ok && j < marked->len; j++)
+        ok = log_panel_event (self, "escalated", g_array_index (marked, gint64, j), NULL, NULL,
+                              detail);
+      /* The webhooks' "escalated" rows (one per incident, as its "alert"
+       * was) in this transaction: kept exactly when the escalation is. */
+      for (guint j = 0; ok && j < marked->len; j++)
+        {
+          g_autoptr (JsonNode) data =
+            panel_webhooks_incident_data (self->db, g_array_index (marked, gint64, j), &error);
+          ok = data != NULL && panel_webhooks_emit (self->webhooks, self->db, "escalated", data,
+                                                    &error);
+        }
+      /* The desk's police bell, for real incidents only: a drill tests the
+       * response inside the office, not the police line. The desk's own
+       * police_bell policy decides whether the relay fires. */
+      for (guint j = 0; ok && self->channel != NULL && j < real->len; j++)
+        ok = panel_channel_ring_police_bell (self->channel, g_array_index (real, gint64, j),
+                                             "escalated", &error);
+      if (!ok || !ansim_db_commit (self->db, &error))
+        {
+          g_warning ("cannot escalate alert %" G_GINT64_FORMAT ": %s", alert,
+                     error != NULL ? error->message : sqlite3_errmsg (self->db));
+          ansim_db_rollback (self->db);
+          continue;  /* tried again at the next check */
+        }
+      panel_webhooks_kick (self->webhooks);
+      announce_escalation (self, alert);
+      for (guint j = 0; j < marked->len; j++)
+        publish_incident (self, "incident-updated", g_array_index (marked, gint64, j), -1);
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+void
+panel_incidents_add_escalation_hook (PanelIncidents *self, PanelEscalatedFunc func,
+                                     gpointer user_data)
+{
+  EscalationHook hook = { func, user_data };
+  g_array_append_val (self->escalation_hooks, hook);
 }
 
 /* After a restart: devices whose latest offline/online event says offline
@@ -478,6 +640,28 @@ send_incident (PanelIncidents *self, SoupServerMessage *msg, gint64 id)
 
 typedef enum { ACKNOWLEDGE, RESOLVE, ANNOTATE, SHOWN, NOT_A_DRILL } Action;
 
+/* Appends the other incidents of id's alert that acknowledging (open ones)
+ * or resolving (unresolved ones) still changes. */
+static gboolean
+add_alert_members (PanelIncidents *self, gint64 id, gboolean acknowledging, GArray *members)
+{
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db,
+    "SELECT id FROM incidents WHERE alert_id = (SELECT alert_id FROM incidents WHERE id = ?1) "
+    "AND id <> ?1 AND (CASE WHEN ?2 THEN status = 'open' ELSE status <> 'resolved' END) "
+    "ORDER BY id", NULL);
+  if (stmt == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (stmt, 1, id);
+  sqlite3_bind_int (stmt, 2, acknowledging);
+  int rc;
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    {
+      gint64 member = sqlite3_column_int64 (stmt, 0);
+      g_array_append_val (members, member);
+    }
+  return rc == SQLITE_DONE;
+}
+
 /* Acknowledge, resolve or annotate: the incident row, an event in its
  * timeline and the audit entry in one transaction; then every console is
  * told. */
@@ -570,55 +754,71 @@ act (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session, gint64
   const char *audit_action = action == ACKNOWLEDGE ? PANEL_AUDIT_ACKNOWLEDGED
                              : action == RESOLVE ? PANEL_AUDIT_RESOLVED
                              : PANEL_AUDIT_INCIDENT_ANNOTATED;
-  g_autofree char *target = g_strdup_printf ("incident %" G_GINT64_FORMAT, id);
-  if (upd == NULL)
+  /* Acknowledge and resolve act on the whole alert (every incident of the
+   * press, each still its own evidence with its own timeline entry). */
+  g_autoptr (GArray) members = g_array_new (FALSE, FALSE, sizeof (gint64));
+  g_array_append_val (members, id);
+  if (upd == NULL || (action != ANNOTATE && !add_alert_members (self, id, action == ACKNOWLEDGE,
+                                                                members)))
     goto db_error;
-  sqlite3_bind_int64 (upd, 1, id);
-  if (action != ANNOTATE)
+  for (guint i = 0; i < members->len; i++)
     {
-      sqlite3_bind_text (upd, 2, session->user, -1, SQLITE_STATIC);
-      sqlite3_bind_int64 (upd, 3, now);
-    }
-  sqlite3_bind_text (upd, 4, category, -1, SQLITE_STATIC);
-  if (sqlite3_step (upd) != SQLITE_DONE)
-    goto db_error;
-  if (sqlite3_changes (self->db) != 1)
-    {
-      /* Someone else acted between the read and the write. */
-      ansim_db_rollback (self->db);
-      return panel_console_send_error (msg, SOUP_STATUS_CONFLICT, "conflict",
-                                       "the incident changed meanwhile; reload it");
-    }
-  if (!log_panel_event (self, kind, id, session->user, NULL, detail))
-    goto db_error;
-  if (action != ANNOTATE)
-    {
-      g_autoptr (JsonNode) data = panel_webhooks_incident_data (self->db, id, &error);
-      if (data == NULL || !panel_webhooks_emit (self->webhooks, self->db, kind, data, &error))
+      gint64 member = g_array_index (members, gint64, i);
+      g_autofree char *target = g_strdup_printf ("incident %" G_GINT64_FORMAT, member);
+      sqlite3_reset (upd);
+      sqlite3_bind_int64 (upd, 1, member);
+      if (action != ANNOTATE)
         {
-          g_warning ("cannot queue the %s webhooks: %s", kind, error->message);
-          goto db_error;
+          sqlite3_bind_text (upd, 2, session->user, -1, SQLITE_STATIC);
+          sqlite3_bind_int64 (upd, 3, now);
         }
-    }
-  /* The desk's "help is coming" light: in this transaction, so it is sent
-   * exactly when the acknowledgement is recorded. */
-  if (action != ANNOTATE && self->channel != NULL
-      && !panel_channel_post (self->channel, id, action == ACKNOWLEDGE
-                              ? PANEL_CHANNEL_ACKNOWLEDGED : PANEL_CHANNEL_RESOLVED, NULL, &error))
-    goto db_error;
-  if (!panel_console_audit (self->console, msg, session, audit_action, target, detail, &error))
-    {
-      ansim_db_rollback (self->db);
-      g_warning ("cannot write the audit log: %s", error->message);
-      return panel_console_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "internal",
-                                       "the panel cannot write its audit log");
+      sqlite3_bind_text (upd, 4, category, -1, SQLITE_STATIC);
+      if (sqlite3_step (upd) != SQLITE_DONE)
+        goto db_error;
+      if (sqlite3_changes (self->db) != 1)
+        {
+          /* Someone else acted between the read and the write. */
+          ansim_db_rollback (self->db);
+          return panel_console_send_error (msg, SOUP_STATUS_CONFLICT, "conflict",
+                                           "the incident changed meanwhile; reload it");
+        }
+      if (!log_panel_event (self, kind, member, session->user, NULL, detail))
+        goto db_error;
+      /* One webhook event per incident, as its "alert" was. */
+      if (action != ANNOTATE)
+        {
+          g_autoptr (JsonNode) data = panel_webhooks_incident_data (self->db, member, &error);
+          if (data == NULL || !panel_webhooks_emit (self->webhooks, self->db, kind, data, &error))
+            {
+              g_warning ("cannot queue the %s webhooks: %s", kind, error->message);
+              goto db_error;
+            }
+        }
+      /* The desk's "help is coming" light: in this transaction, so it is
+       * sent exactly when the acknowledgement is recorded. */
+      if (action != ANNOTATE && self->channel != NULL
+          && !panel_channel_post (self->channel, member, action == ACKNOWLEDGE
+                                  ? PANEL_CHANNEL_ACKNOWLEDGED : PANEL_CHANNEL_RESOLVED, NULL,
+                                  &error))
+        goto db_error;
+      if (!panel_console_audit (self->console, msg, session, audit_action, target, detail,
+                                &error))
+        {
+          ansim_db_rollback (self->db);
+          g_warning ("cannot write the audit log: %s", error->message);
+          return panel_console_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "internal",
+                                           "the panel cannot write its audit log");
+        }
     }
   if (!ansim_db_commit (self->db, &error))
     return panel_console_send_db_error (msg, self->db, "committing");
-  g_message ("incident %" G_GINT64_FORMAT " %s by %s", id, kind, session->user);
   panel_webhooks_kick (self->webhooks);
-
-  publish_incident (self, action == ANNOTATE ? "incident-updated" : kind, id, -1);
+  for (guint i = 0; i < members->len; i++)
+    {
+      gint64 member = g_array_index (members, gint64, i);
+      g_message ("incident %" G_GINT64_FORMAT " %s by %s", member, kind, session->user);
+      publish_incident (self, action == ANNOTATE ? "incident-updated" : kind, member, -1);
+    }
   send_incident (self, msg, id);
   return;
 
@@ -918,6 +1118,109 @@ handle_list (PanelHttpRequest *req)
   list_incidents (req->user_data, req->msg, req->query);
 }
 
+static const char device_alert_select[] =
+  "SELECT a.id, a.kind, a.device_id AS device, a.desk_id, "
+  "coalesce (k.name, a.desk_id) AS desk_name, a.raised_at_us, a.cleared_at_us, "
+  "a.acknowledged_by, a.acknowledged_at_us FROM device_alerts a "
+  "LEFT JOIN desks k ON k.id = a.desk_id ";
+
+/* The device alert's acknowledgement and its audit entry; FALSE when the
+ * answer (an error) was sent. */
+static gboolean
+acknowledge_device_alert (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session,
+                          gint64 id)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *target = g_strdup_printf ("device alert %" G_GINT64_FORMAT, id);
+  if (!ansim_db_begin (self->db, &error))
+    return panel_console_send_db_error (msg, self->db, "beginning a transaction"), FALSE;
+  g_autoptr (sqlite3_stmt) upd = ansim_db_prepare (self->db,
+    "UPDATE device_alerts SET acknowledged_by = ?2, acknowledged_at_us = ?3 "
+    "WHERE id = ?1 AND acknowledged_at_us IS NULL", NULL);
+  if (upd == NULL)
+    goto db_error;
+  sqlite3_bind_int64 (upd, 1, id);
+  sqlite3_bind_text (upd, 2, session->user, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (upd, 3, g_get_real_time ());
+  if (sqlite3_step (upd) != SQLITE_DONE)
+    goto db_error;
+  if (sqlite3_changes (self->db) != 1)
+    {
+      ansim_db_rollback (self->db);
+      panel_console_send_error (msg, SOUP_STATUS_CONFLICT, "conflict",
+                                "no such device alert, or it is already acknowledged");
+      return FALSE;
+    }
+  if (!panel_console_audit (self->console, msg, session, PANEL_AUDIT_ACKNOWLEDGED, target,
+                            NULL, &error))
+    {
+      ansim_db_rollback (self->db);
+      g_warning ("cannot write the audit log: %s", error->message);
+      panel_console_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "internal",
+                                "the panel cannot write its audit log");
+      return FALSE;
+    }
+  if (!ansim_db_commit (self->db, &error))
+    return panel_console_send_db_error (msg, self->db, "committing"), FALSE;
+  return TRUE;
+
+db_error:
+  ansim_db_rollback (self->db);
+  panel_console_send_db_error (msg, self->db, "acknowledging the device alert");
+  return FALSE;
+}
+
+/* GET /api/devices/alerts: the 장치 이상 alerts still listed (not both
+ * acknowledged and cleared), newest first. */
+static void
+handle_device_alerts (PanelHttpRequest *req)
+{
+  PanelIncidents *self = req->user_data;
+  SoupServerMessage *msg = req->msg;
+  g_autofree char *sql = g_strconcat (device_alert_select,
+    "WHERE a.cleared_at_us IS NULL OR a.acknowledged_at_us IS NULL ORDER BY a.id DESC", NULL);
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db, sql, NULL);
+  if (stmt == NULL)
+    return panel_console_send_db_error (msg, self->db, "listing device alerts");
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "alerts");
+  json_builder_begin_array (b);
+  int rc;
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    add_row (b, stmt);
+  if (rc != SQLITE_DONE)
+    return panel_console_send_db_error (msg, self->db, "listing device alerts");
+  json_builder_end_array (b);
+  json_builder_end_object (b);
+  panel_console_send_json (msg, SOUP_STATUS_OK, b);
+}
+
+/* POST /api/devices/alerts/ID/acknowledge: answers the alert as it is now
+ * and tells every console. */
+static void
+handle_device_alert_acknowledge (PanelHttpRequest *req)
+{
+  PanelIncidents *self = req->user_data;
+  SoupServerMessage *msg = req->msg;
+  gint64 id = req->ids[0];
+  if (!acknowledge_device_alert (self, msg, req->session, id))
+    return;
+  g_autofree char *sql = g_strconcat (device_alert_select, "WHERE a.id = ?1", NULL);
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db, sql, NULL);
+  if (stmt == NULL)
+    return panel_console_send_db_error (msg, self->db, "reading the device alert");
+  sqlite3_bind_int64 (stmt, 1, id);
+  if (sqlite3_step (stmt) != SQLITE_ROW)
+    return panel_console_send_db_error (msg, self->db, "reading the device alert");
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  add_row (b, stmt);
+  g_autoptr (JsonNode) node = json_builder_get_root (b);
+  g_message ("device alert %" G_GINT64_FORMAT " acknowledged by %s", id, req->session->user);
+  panel_console_publish (self->console, "device-alert-acknowledged", node);
+  panel_console_send_json_node (msg, SOUP_STATUS_OK, node);
+}
+
 static void
 handle_show (PanelHttpRequest *req)
 {
@@ -1072,6 +1375,9 @@ static const PanelRoute routes[] = {
   { PANEL_HTTP_POST, "/api/incidents/{incident-id}/legal-hold", CONSOLE, PANEL_ROLE_ADMIN, 0,
     handle_legal_hold },
   { PANEL_HTTP_GET, "/api/devices", CONSOLE, ACT_ROLES, 0, handle_devices },
+  { PANEL_HTTP_GET, "/api/devices/alerts", CONSOLE, VIEW_ROLES, 0, handle_device_alerts },
+  { PANEL_HTTP_POST, "/api/devices/alerts/{alert-id}/acknowledge", CONSOLE, ACT_ROLES, 0,
+    handle_device_alert_acknowledge },
 };
 
 PanelIncidents *
@@ -1100,6 +1406,11 @@ panel_incidents_new (PanelHttp *http, sqlite3 *db, PanelStore *store, PanelConso
   /* Checked often enough that an offline desk is noticed within a quarter
    * of the limit (at least every 10 s). */
   self->check_id = g_timeout_add_seconds (CLAMP (after_s / 4, 1, 10), check_devices, self);
+  self->escalate_after_us =
+    ansim_config_get_int (config, "panel", "escalate_after_s") * G_USEC_PER_SEC;
+  self->escalation_hooks = g_array_new (FALSE, FALSE, sizeof (EscalationHook));
+  /* A quarter second: an escalation is announced at most that late. */
+  self->escalate_id = g_timeout_add (250, check_escalations, self);
   return self;
 }
 
@@ -1127,6 +1438,8 @@ panel_incidents_free (PanelIncidents *self)
   if (self == NULL)
     return;
   g_clear_handle_id (&self->check_id, g_source_remove);
+  g_clear_handle_id (&self->escalate_id, g_source_remove);
+  g_clear_pointer (&self->escalation_hooks, g_array_unref);
   g_hash_table_unref (self->offline);
   g_clear_pointer (&self->identities, g_ptr_array_unref);
   g_free (self);

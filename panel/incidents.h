@@ -4,6 +4,7 @@
  * the devices page and the offline-desk alert. */
 #pragma once
 
+#include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
 #include <sqlite3.h>
 
@@ -41,5 +42,18 @@ void panel_incidents_set_channel (PanelIncidents *self, PanelChannel *channel);
 /* Ingest's news (a PanelIngestNotify): publishes it to open consoles. */
 void panel_incidents_on_ingest (gpointer self, PanelIngestNews news, gint64 incident_id,
                                 gint64 number);
+
+/* Called once when an alert (incident alert_id and the other incidents of
+ * its press) went unacknowledged for [panel] escalate_after_s, after the
+ * escalated events are committed and every console was told. incident is
+ * the alert's first incident as the console API shows it (borrowed). The
+ * webhooks' "escalated" event and the desk's police bell are not hooks:
+ * they are written in the escalation's own transaction (at least once).
+ * Drills escalate too (the drill tests the response): a hook that must not
+ * act on a drill checks the incident's is_drill. Main thread. */
+typedef void (*PanelEscalatedFunc) (gpointer user_data, gint64 alert_id, JsonNode *incident);
+
+void panel_incidents_add_escalation_hook (PanelIncidents *self, PanelEscalatedFunc func,
+                                          gpointer user_data);
 
 G_END_DECLS

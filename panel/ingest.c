@@ -675,17 +675,59 @@ add_incident_state (PanelIngest *self, Reply *r, gint64 incident_id)
   add_int (r, "alerted_at_us", sqlite3_column_int64 (stmt, 2));
 }
 
+/* One press = one alert: a press on a desk with several sources opens one
+ * incident per source, all with the press's monotonic time and trigger.
+ * The new incident joins the alert of an earlier incident of the same
+ * press (alert_id, the first incident's id) and takes its drill mark and
+ * acknowledgement (not a resolution: it is still to be looked at, and an
+ * alert resolved without acknowledgement leaves it open); otherwise it is an alert of its own. The wall clock
+ * must agree too, so a desk that restarted cannot join an old alert by
+ * chance. Inside the caller's transaction. Returns the alert's id, 0 on a
+ * database error. */
+static gint64
+join_press_alert (sqlite3 *db, gint64 id, const char *source)
+{
+  g_autoptr (sqlite3_stmt) st = ansim_db_prepare (db,
+    "UPDATE incidents SET source = coalesce (?2, source), alert_id = coalesce ("
+    " (SELECT min (p.alert_id) FROM incidents p WHERE p.device_id = incidents.device_id"
+    "  AND p.trigger = incidents.trigger AND p.opened_mono_us = incidents.opened_mono_us"
+    "  AND abs (p.opened_wall_us - incidents.opened_wall_us) < 2000000 AND p.id <> incidents.id"
+    "  AND p.alert_id IS NOT NULL), id) WHERE id = ?1 RETURNING alert_id", NULL);
+  if (st == NULL)
+    return 0;
+  sqlite3_bind_int64 (st, 1, id);
+  sqlite3_bind_text (st, 2, source, -1, SQLITE_STATIC);
+  if (sqlite3_step (st) != SQLITE_ROW)
+    return 0;
+  gint64 alert = sqlite3_column_int64 (st, 0);
+  if (sqlite3_step (st) != SQLITE_DONE)
+    return 0;
+  if (alert == id)
+    return alert;
+  g_autoptr (sqlite3_stmt) copy = ansim_db_prepare (db,
+    "UPDATE incidents SET (is_drill, status, acknowledged_by, acknowledged_at_us, "
+    "escalated_at_us) = (SELECT a.is_drill, CASE WHEN a.acknowledged_at_us IS NULL THEN 'open' "
+    "ELSE 'acknowledged' END, a.acknowledged_by, a.acknowledged_at_us, a.escalated_at_us "
+    "FROM incidents a WHERE a.id = ?2) WHERE id = ?1", NULL);
+  if (copy == NULL)
+    return 0;
+  sqlite3_bind_int64 (copy, 1, id);
+  sqlite3_bind_int64 (copy, 2, alert);
+  return sqlite3_step (copy) == SQLITE_DONE ? alert : 0;
+}
+
 static void
 handle_alert (PanelIngest *self, Reply *r, const PanelRequest *req, const Device *d,
               const char *uuid)
 {
   static const char *const members[] = { "desk_id", "desk_name", "trigger", "trigger_kind",
                                          "opened_wall_us", "opened_mono_us", "drill",
-                                         "prev_manifest_hash", NULL };
+                                         "prev_manifest_hash", "source", NULL };
   g_autoptr (JsonObject) o = body_object (r, req->body, members);
   if (o == NULL)
     return;
   const char *desk_id = get_string (r, o, "desk_id", TRUE, 64);
+  const char *source = get_string (r, o, "source", FALSE, 64);
   const char *desk_name = get_string (r, o, "desk_name", FALSE, 256);
   const char *trigger = get_string (r, o, "trigger", TRUE, 64);
   const char *kind = get_string (r, o, "trigger_kind", TRUE, 16);
@@ -742,10 +784,17 @@ handle_alert (PanelIngest *self, Reply *r, const PanelRequest *req, const Device
       return ansim_db_rollback (self->db);
     }
   id = sqlite3_last_insert_rowid (self->db);
+  gint64 alert_id = join_press_alert (self->db, id, source);
+  if (alert_id == 0)
+    {
+      reply_db_error (r, self->db, "grouping the alert");
+      return ansim_db_rollback (self->db);
+    }
   /* A press inside an armed drill's window is the drill (decided here, on
-   * the panel, so the desk's path stays exactly that of a real press). */
+   * the panel, so the desk's path stays exactly that of a real press); a
+   * second source of the same press took its alert's mark above. */
   gint64 drill_id = 0;
-  if (!panel_drill_claim (self->db, desk_id, wall, id, &drill_id, &error))
+  if (alert_id == id && !panel_drill_claim (self->db, desk_id, wall, id, &drill_id, &error))
     {
       g_warning ("%s", error->message);
       reply_db_error (r, self->db, "recording the alert");
@@ -963,8 +1012,11 @@ handle_manifest (PanelIngest *self, Reply *r, const PanelRequest *req, const Dev
       if (sqlite3_step (ins) != SQLITE_DONE)
         goto db_error;
       incident = sqlite3_last_insert_rowid (self->db);
+      gint64 alert_id = join_press_alert (self->db, incident, ansim_manifest_get_source (m));
       gint64 drill_id = 0;
-      if (!panel_drill_claim (self->db, ansim_manifest_get_desk_id (m),
+      if (alert_id == 0)
+        goto db_error;
+      if (alert_id == incident && !panel_drill_claim (self->db, ansim_manifest_get_desk_id (m),
                               ansim_manifest_get_opened_wall_us (m), incident, &drill_id, &error))
         goto db_error;
       if (!queue_alert_webhooks (self, incident, &error))
@@ -973,10 +1025,12 @@ handle_manifest (PanelIngest *self, Reply *r, const PanelRequest *req, const Dev
   {
     g_autoptr (sqlite3_stmt) upd = ansim_db_prepare (self->db,
       "UPDATE incidents SET manifest_hash = ?2, manifest_store_key = ?3, manifest_at_us = ?4, "
-      "closed_wall_us = ?5, closed_mono_us = ?6, close_reason = ?7 WHERE id = ?1", &error);
+      "closed_wall_us = ?5, closed_mono_us = ?6, close_reason = ?7, "
+      "source = coalesce (source, ?8) WHERE id = ?1", &error);
     if (upd == NULL)
       goto db_error;
     sqlite3_bind_int64 (upd, 1, incident);
+    sqlite3_bind_text (upd, 8, ansim_manifest_get_source (m), -1, SQLITE_STATIC);
     sqlite3_bind_text (upd, 2, hash, -1, SQLITE_STATIC);
     sqlite3_bind_text (upd, 3, key, -1, SQLITE_STATIC);
     sqlite3_bind_int64 (upd, 4, now);

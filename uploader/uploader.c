@@ -96,8 +96,9 @@ alert_body (Uploader *self, const AnsimOutboxItem *item, GError **error)
 {
   g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->wdb,
     "SELECT i.desk_id, d.name, i.trigger, i.trigger_kind, i.opened_wall_us, i.opened_mono_us, "
-    "i.is_drill, i.prev_manifest_hash FROM incidents i JOIN desks d ON d.id = i.desk_id "
-    "WHERE i.id = ?1", error);
+    "i.is_drill, i.prev_manifest_hash, (SELECT json_extract (e.detail, '$.source') FROM events e "
+    " WHERE e.incident_id = i.id AND e.kind = 'incident-opened') FROM incidents i "
+    "JOIN desks d ON d.id = i.desk_id WHERE i.id = ?1", error);
   if (stmt == NULL)
     return NULL;
   sqlite3_bind_int64 (stmt, 1, item->incident_id);
@@ -125,6 +126,12 @@ alert_body (Uploader *self, const AnsimOutboxItem *item, GError **error)
     {
       json_builder_set_member_name (b, "prev_manifest_hash");
       json_builder_add_string_value (b, (const char *) sqlite3_column_text (stmt, 7));
+    }
+  /* The camera, so the panel can list an alert's cameras at once. */
+  if (sqlite3_column_type (stmt, 8) == SQLITE_TEXT)
+    {
+      json_builder_set_member_name (b, "source");
+      json_builder_add_string_value (b, (const char *) sqlite3_column_text (stmt, 8));
     }
   json_builder_end_object (b);
   g_autoptr (JsonNode) root = json_builder_get_root (b);

@@ -10,9 +10,14 @@ const LANGS = ['ko', 'en'];
 const PAGES = ['alerts', 'incidents', 'devices', 'audit', 'drills', 'reports', 'settings'];
 const mayOpen = (page) => state.session.pages.includes(page);
 const mayDo = (action) => state.session.actions.includes(action);
+const TONE_EVERY_MS = 3000;        // an unacknowledged alert repeats its tone this often
+const STREAM_LOST_MS = 5000;       // an event stream down this long: the console says so
+const SESSION_WARN_MS = 10 * 60 * 1000;
 
 const state = { lang: 'ko', strings: {}, session: null, auditBefore: null, stream: null,
   incidents: new Map(), categories: [], bannerId: null, incidentId: null, audio: null, beeps: 0,
+  deviceAlerts: new Map(), deviceBannerId: null, toneTimer: null, lost: null, lostTimer: null,
+  streamDownSince: null, sessionTimer: null, loggingOut: false,
   play: { id: null, received: [], current: null, waiting: false } };
 const $ = (sel) => document.querySelector(sel);
 
@@ -34,7 +39,7 @@ async function loadLanguage(lang) {
     el.textContent = t(el.dataset.i18n);
   $('#lang-switch').textContent = t('lang.switch');
   document.title = t('app.title');
-  if (state.session) showWho();
+  if (state.session) { showWho(); updateAlarm(); }
 }
 
 // An API call. Non-GET requests carry the session's CSRF token.
@@ -72,7 +77,14 @@ function showWho() {
 function showLogin() {
   state.session = null;
   $('#alert-banner').hidden = true;
+  $('#device-banner').hidden = true;
+  $('#escalation-banner').hidden = true;
+  $('#session-warning').hidden = true;
+  clearInterval(state.sessionTimer);
+  state.incidents.clear();
+  state.deviceAlerts.clear();
   closeStream();
+  updateAlarm();
   for (const el of document.querySelectorAll('.page')) el.hidden = true;
   $('#nav').hidden = true;
   $('#who').hidden = true;
@@ -89,8 +101,14 @@ function showShell() {
   for (const a of document.querySelectorAll('#nav a'))
     a.hidden = !mayOpen(a.dataset.page);
   showWho();
+  hideAlarmLost();
   openStream();
   route();
+  watchSession();
+  // Every open alert is shown at login, whatever page opens.
+  if (mayOpen('alerts')) loadAlerts(true);
+  if ('Notification' in window && window.isSecureContext && Notification.permission === 'default')
+    Notification.requestPermission().catch(() => {});
 }
 
 function defaultPage() {
@@ -124,6 +142,9 @@ function route() {
 
 async function onLogin(event) {
   event.preventDefault();
+  // The sound is set up now, inside the person's click: browsers allow it
+  // then, and creating it later would delay the first alert's banner.
+  try { state.audio = state.audio || new AudioContext(); } catch (e) { /* no sound here */ }
   const button = $('#login-submit');
   button.disabled = true;
   const result = await api('POST', '/api/login',
@@ -141,9 +162,63 @@ async function onLogin(event) {
 }
 
 async function onLogout() {
+  state.loggingOut = true;
+  closeStream();
   await api('POST', '/api/logout');
+  state.loggingOut = false;
   location.hash = '';
   showLogin();
+}
+
+// ---- a console that cannot receive alerts says so ----
+
+// The session's end, ahead: a warning 10 minutes before, with renewal;
+// at the end, the full-screen warning (the stream's session-ended may
+// come up to a keep-alive later).
+function watchSession() {
+  clearInterval(state.sessionTimer);
+  const check = () => {
+    if (!state.session) return;
+    const left = state.session.expires_at_us / 1000 - Date.now();
+    if (left <= 0) { showAlarmLost('session'); return; }
+    const warn = left <= SESSION_WARN_MS;
+    if (warn) $('#session-warning-text').textContent = t('session.warning', { m: Math.ceil(left / 60000) });
+    $('#session-warning').hidden = !warn;
+  };
+  check();
+  state.sessionTimer = setInterval(check, 1000);
+}
+
+async function renewSession() {
+  const result = await api('POST', '/api/session');
+  if (result.status === 401) { showAlarmLost('session'); return; }
+  if (result.status !== 200) { showError(result); return; }
+  state.session = result.data;
+  $('#session-warning').hidden = true;
+}
+
+// why: 'session' (ended: log in again) or 'stream' (cannot reconnect; it
+// goes away by itself when the stream is back).
+function showAlarmLost(why) {
+  if (state.loggingOut) return;
+  if (why === 'session') {
+    closeStream();
+    clearInterval(state.sessionTimer);
+    $('#session-warning').hidden = true;
+  }
+  state.lost = why;
+  $('#alarm-lost-reason').textContent = t('alarm-lost.' + why);
+  $('#alarm-lost-login').hidden = why !== 'session';
+  $('#alarm-lost').hidden = false;
+  document.body.dataset.alarmLost = why;
+  updateAlarm();
+}
+
+function hideAlarmLost() {
+  state.lost = null;
+  $('#alarm-lost').hidden = true;
+  delete document.body.dataset.alarmLost;
+  updateAlarm();
 }
 
 // ---- audit ----
@@ -215,14 +290,52 @@ function setStreamState(key) {
   el.textContent = t(key);
 }
 
+// The stream did not come back: a refused stream (401) or an ended
+// session shows as such; otherwise the console cannot receive alerts
+// until it reconnects (EventSource retries by itself, or we reopen it).
+async function streamStillDown() {
+  state.lostTimer = null;
+  if (!state.session || state.stream === null) return;
+  const result = await api('GET', '/api/session');
+  if (result.status === 401) { showAlarmLost('session'); return; }
+  if (state.stream.readyState === EventSource.OPEN) return;
+  showAlarmLost('stream');
+  if (state.stream.readyState === EventSource.CLOSED) openStream();
+  clearTimeout(state.lostTimer);
+  state.lostTimer = setTimeout(streamStillDown, STREAM_LOST_MS);
+}
+
 function openStream() {
   closeStream();
   if (!mayDo('stream')) { setStreamState('stream.none'); return; }
   const source = new EventSource('/api/events/stream');
   state.stream = source;
-  source.onopen = () => setStreamState('stream.open');
-  source.onerror = () => setStreamState('stream.closed');
-  source.addEventListener('session-ended', () => { source.close(); showLogin(); });
+  source.onopen = () => {
+    setStreamState('stream.open');
+    state.streamDownSince = null;
+    clearTimeout(state.lostTimer);
+    state.lostTimer = null;
+    if (state.lost === 'stream') hideAlarmLost();
+  };
+  // Each failed reconnection (every 2 s) is another error: the check stays
+  // set from the first, or the console would never say it.
+  source.onerror = () => {
+    setStreamState('stream.closed');
+    if (state.streamDownSince === null) state.streamDownSince = Date.now();
+    if (source.readyState === EventSource.CLOSED) {
+      clearTimeout(state.lostTimer);
+      state.lostTimer = setTimeout(streamStillDown, 0);
+    } else if (state.lostTimer === null) {
+      state.lostTimer = setTimeout(streamStillDown, STREAM_LOST_MS);
+    }
+  };
+  source.addEventListener('session-ended', () => { source.close(); showAlarmLost('session'); });
+  source.addEventListener('escalated', (event) => {
+    const inc = JSON.parse(event.data);
+    showEscalation(inc);
+    beep();
+    log(event);
+  });
   const log = (event) => {
     const li = document.createElement('li');
     li.dataset.event = event.type;
@@ -237,9 +350,13 @@ function openStream() {
   source.addEventListener('incident', (event) => {
     const inc = JSON.parse(event.data);
     window.ansimAlertShownAt = Date.now();
+    // When the frame with the banner was drawn (bench/alarm-banner.mjs).
+    requestAnimationFrame(() => setTimeout(() => { window.ansimBannerDrawnAt = Date.now(); }, 0));
+    const known = groupOf(inc.alert_id ?? inc.id).length > 0;
     upsertIncident(inc);
     showBanner(inc);
-    beep();
+    // A second camera of the same press joins its alert: no second alarm.
+    if (!known) { beep(); notify(inc); }
     log(event);
     // "Alert displayed" for the response-time reports: security's
     // consoles say so as soon as the banner is drawn.
@@ -251,10 +368,12 @@ function openStream() {
     source.addEventListener(name, (event) => {
       const inc = JSON.parse(event.data);
       upsertIncident(inc);
-      if (state.bannerId === inc.id) {
-        if (inc.status === 'resolved') $('#alert-banner').hidden = true;
+      if (state.bannerId === (inc.alert_id ?? inc.id)) {
+        if (groupOf(state.bannerId).length === 0) $('#alert-banner').hidden = true;
         else showBanner(inc);
       }
+      if (inc.status !== 'open' && Number($('#escalation-banner').dataset.alert) === (inc.alert_id ?? inc.id))
+        $('#escalation-banner').hidden = true;
       if (name === 'segment' && state.play.id === inc.id) segmentArrived(inc.index);
       if (name !== 'segment') {
         if (state.incidentId === String(inc.id)) loadIncident(state.incidentId);
@@ -267,14 +386,126 @@ function openStream() {
     source.addEventListener(name, (event) => {
       const d = JSON.parse(event.data);
       log(event);
-      if (name === 'device-offline') {
-        showBanner({ id: null, desk_name: d.desk_name, trigger: t('event.device-offline') + ' (' + d.device + ')',
-          status: 'offline' });
+      if (name === 'device-offline' && d.device_alert) {
+        const alert = { id: d.device_alert, kind: 'device-offline', device: d.device, desk_id: d.desk_id,
+          desk_name: d.desk_name, raised_at_us: Date.now() * 1000, cleared_at_us: null, acknowledged_by: null };
+        state.deviceAlerts.set(alert.id, alert);
+        showDeviceBanner(alert);
         beep();
+        renderAlerts();
+      }
+      if (name === 'device-online') {
+        for (const a of state.deviceAlerts.values())
+          if (a.device === d.device && !a.cleared_at_us) a.cleared_at_us = Date.now() * 1000;
+        pruneDeviceAlerts();
       }
       if (!$('#page-devices').hidden) loadDevices();
     });
   }
+  source.addEventListener('device-alert-acknowledged', (event) => {
+    const a = JSON.parse(event.data);
+    log(event);
+    state.deviceAlerts.set(a.id, a);
+    pruneDeviceAlerts();
+  });
+}
+
+function pruneDeviceAlerts() {
+  for (const [id, a] of state.deviceAlerts)
+    if (a.cleared_at_us && a.acknowledged_by) state.deviceAlerts.delete(id);
+  if (state.deviceBannerId !== null) {
+    const a = state.deviceAlerts.get(state.deviceBannerId);
+    if (!a) $('#device-banner').hidden = true;
+    else showDeviceBanner(a);
+  }
+  renderAlerts();
+}
+
+function deviceAlertText(a) {
+  return t(a.kind === 'path-down' ? 'device-alert.path-down' : 'device-alert.offline', { device: a.device })
+    + (a.cleared_at_us ? ' · ' + t('device-alert.cleared') : '');
+}
+
+function showDeviceBanner(a) {
+  state.deviceBannerId = a.id;
+  const banner = $('#device-banner');
+  banner.dataset.deviceAlert = a.id;
+  $('#device-banner-desk').textContent = a.desk_name || a.desk_id || '';
+  $('#device-banner-text').textContent = deviceAlertText(a);
+  $('#device-banner-ack').hidden = !!a.acknowledged_by || !mayDo('acknowledge-device-alerts');
+  banner.hidden = false;
+}
+
+async function acknowledgeDevice(id) {
+  const result = await api('POST', '/api/devices/alerts/' + id + '/acknowledge');
+  if (result.status !== 200 && result.status !== 409) { showError(result); return; }
+  if (result.status === 200) {
+    state.deviceAlerts.set(result.data.id, result.data);
+    pruneDeviceAlerts();
+  }
+}
+
+function showEscalation(inc) {
+  const banner = $('#escalation-banner');
+  banner.dataset.alert = inc.alert_id ?? inc.id;
+  $('#escalation-desk').textContent = inc.desk_name || inc.desk_id || '';
+  const secs = Math.round((Date.now() * 1000 - inc.alerted_at_us) / 1e6);
+  $('#escalation-text').textContent = (inc.trigger_kind ? t('trigger.' + inc.trigger_kind) + ' · ' : '')
+    + t('escalation.text', { s: secs });
+  banner.hidden = false;
+  if (state.incidents.has(inc.id)) upsertIncident(inc);
+}
+
+// ---- loudness: the tone repeats while anything is unacknowledged ----
+
+function openAlertCount() {
+  const groups = new Set();
+  for (const inc of state.incidents.values())
+    if (inc.status === 'open') groups.add(inc.alert_id ?? inc.id);
+  let devices = 0;
+  for (const a of state.deviceAlerts.values()) if (!a.acknowledged_by) devices++;
+  return groups.size + devices;
+}
+
+// The title, and the repeating tone: on while an alert is unacknowledged
+// or the console cannot receive alerts; off when someone took it.
+function updateAlarm() {
+  const n = state.session ? openAlertCount() : 0;
+  document.title = n > 0 ? t('title.alerts', { n }) : t('app.title');
+  document.body.dataset.openAlerts = String(n);
+  const loud = n > 0 || state.lost !== null;
+  if (loud && state.toneTimer === null) {
+    state.toneTimer = setInterval(() => { beep(); if (navigator.vibrate) try { navigator.vibrate([300, 100, 300]); } catch (e) { /* not allowed here */ } }, TONE_EVERY_MS);
+    if (state.lost !== null) beep();
+  } else if (!loud && state.toneTimer !== null) {
+    clearInterval(state.toneTimer);
+    state.toneTimer = null;
+  }
+}
+
+// A system notification where the browser allows it (a secure context and
+// the person's permission): seen even when the tab is in the background.
+function notify(inc) {
+  try {
+    if (navigator.vibrate) navigator.vibrate([300, 100, 300]);
+  } catch (e) { /* not allowed here */ }
+  if (!('Notification' in window) || !window.isSecureContext || Notification.permission !== 'granted') return;
+  try {
+    const n = new Notification(t('notify.alert', { desk: inc.desk_name || inc.desk_id }),
+      { body: inc.trigger_kind ? t('trigger.' + inc.trigger_kind) : '', tag: 'ansim-' + (inc.alert_id ?? inc.id),
+        requireInteraction: true });
+    n.onclick = () => { window.focus(); location.hash = '#/alerts'; };
+  } catch (e) {
+    console.warn('no notification:', e);
+  }
+}
+
+function groupOf(alertId) {
+  return [...state.incidents.values()].filter((i) => (i.alert_id ?? i.id) === alertId);
+}
+
+function cameras(alertId) {
+  return groupOf(alertId).map((i) => i.source || i.trigger).filter(Boolean);
 }
 
 // ---- alerts: banner, sound, the unresolved list ----
@@ -306,8 +537,16 @@ function beep() {
 
 function showBanner(inc) {
   const banner = $('#alert-banner');
-  state.bannerId = inc.id;
+  const alertId = inc.alert_id ?? inc.id;
+  const group = groupOf(alertId);
+  // The alert's state is its group's: open while any incident is open.
+  if (group.some((i) => i.status === 'open')) inc = group.find((i) => i.status === 'open');
+  state.bannerId = alertId;
   banner.dataset.incident = inc.id ?? '';
+  banner.dataset.alert = alertId ?? '';
+  const cams = cameras(alertId);
+  $('#banner-cameras').textContent = cams.length ? t('banner.cameras', { list: cams.join(', ') }) : '';
+  banner.dataset.cameras = cams.join(',');
   $('#banner-desk').textContent = inc.desk_name || inc.desk_id || '';
   $('#banner-trigger').textContent = inc.trigger_kind ? t('trigger.' + inc.trigger_kind) + ' · ' + inc.trigger
     : inc.trigger || '';
@@ -334,17 +573,49 @@ function upsertIncident(inc) {
   renderAlerts();
 }
 
+// One entry per alert (the incidents of one press: one per camera), and
+// one per 장치 이상, styled apart.
 function renderAlerts() {
   const list = $('#alerts-list');
   list.textContent = '';
-  const items = [...state.incidents.values()].sort((a, b) => b.alerted_at_us - a.alerted_at_us);
+  const firsts = new Map();
+  for (const inc of [...state.incidents.values()].sort((a, b) => a.id - b.id)) {
+    const key = inc.alert_id ?? inc.id;
+    const have = firsts.get(key);
+    if (!have || (have.status !== 'open' && inc.status === 'open')) firsts.set(key, inc);
+  }
+  const items = [...firsts.values()].sort((a, b) => b.alerted_at_us - a.alerted_at_us);
+  for (const a of [...state.deviceAlerts.values()].sort((x, y) => y.id - x.id)) {
+    const li = document.createElement('li');
+    li.className = 'device' + (a.acknowledged_by ? ' acknowledged' : ' open');
+    li.dataset.deviceAlert = a.id;
+    const what = document.createElement('span');
+    what.className = 'what';
+    what.textContent = t('device-alert.title') + ' · ' + (a.desk_name || a.desk_id || '') + ' · ' + deviceAlertText(a);
+    li.appendChild(what);
+    const when = document.createElement('span');
+    when.textContent = formatTime(a.raised_at_us);
+    li.appendChild(when);
+    if (a.acknowledged_by) {
+      const who = document.createElement('span');
+      who.textContent = t('incident.acknowledged-by', { who: a.acknowledged_by });
+      li.appendChild(who);
+    } else if (mayDo('acknowledge-device-alerts')) {
+      li.appendChild(button(t('incident.acknowledge'), () => acknowledgeDevice(a.id), 'ack'));
+    }
+    list.appendChild(li);
+  }
   for (const inc of items) {
     const li = document.createElement('li');
     li.dataset.incident = inc.id;
+    li.dataset.alert = inc.alert_id ?? inc.id;
+    const cams = cameras(inc.alert_id ?? inc.id);
+    li.dataset.cameras = cams.join(',');
     li.className = inc.status + (inc.is_drill ? ' drill' : '');
     const what = document.createElement('span');
     what.className = 'what';
-    what.textContent = (inc.desk_name || inc.desk_id) + ' · ' + t('trigger.' + inc.trigger_kind);
+    what.textContent = (inc.desk_name || inc.desk_id) + ' · ' + t('trigger.' + inc.trigger_kind)
+      + (cams.length ? ' · ' + t('banner.cameras', { list: cams.join(', ') }) : '');
     li.appendChild(what);
     const when = document.createElement('span');
     when.textContent = formatTime(inc.alerted_at_us);
@@ -373,25 +644,44 @@ function renderAlerts() {
     li.appendChild(open);
     list.appendChild(li);
   }
-  $('#alerts-empty').hidden = items.length > 0;
+  $('#alerts-empty').hidden = items.length + state.deviceAlerts.size > 0;
+  updateAlarm();
 }
 
-async function loadAlerts() {
-  const result = await api('GET', '/api/incidents?status=unresolved&limit=100');
-  if (result.status === 401) { showLogin(); return; }
+// atLogin: the newest open alert and 장치 이상 also get their banners.
+async function loadAlerts(atLogin) {
+  const [result, devices] = await Promise.all([api('GET', '/api/incidents?status=unresolved&limit=500'),
+    mayDo('device-alerts') ? api('GET', '/api/devices/alerts') : { status: 0 }]);
+  if (result.status === 401) { showAlarmLost('session'); return; }
   if (result.status !== 200) { showError(result); return; }
   state.incidents.clear();
   for (const inc of result.data.incidents) state.incidents.set(inc.id, inc);
+  if (devices.status === 200) {
+    state.deviceAlerts.clear();
+    for (const a of devices.data.alerts) state.deviceAlerts.set(a.id, a);
+  }
   setCategories(result.data.categories);
   renderAlerts();
+  if (atLogin === true) {
+    const open = [...state.incidents.values()].filter((i) => i.status === 'open')
+      .sort((a, b) => b.alerted_at_us - a.alerted_at_us);
+    if (open.length) { showBanner(open[0]); beep(); }
+    const dev = [...state.deviceAlerts.values()].filter((a) => !a.acknowledged_by);
+    if (dev.length) showDeviceBanner(dev[0]);
+  }
 }
 
 async function acknowledge(id) {
   const result = await api('POST', '/api/incidents/' + id + '/acknowledge');
   if (result.status !== 200 && result.status !== 409) { showError(result); return; }
   if (result.status === 200) {
-    upsertIncident(result.data.incident);
-    if (state.bannerId === id) showBanner(result.data.incident);
+    // The whole alert was acknowledged: its other incidents come as events
+    // too, but the tone stops now.
+    const inc = result.data.incident;
+    for (const other of groupOf(inc.alert_id ?? inc.id))
+      if (other.status === 'open') other.status = 'acknowledged';
+    upsertIncident(inc);
+    if (state.bannerId === (inc.alert_id ?? inc.id)) showBanner(inc);
     if (state.incidentId === String(id)) loadIncident(state.incidentId);
   }
 }
@@ -454,7 +744,7 @@ async function loadIncidents() {
 
 function timelineText(e) {
   const d = e.detail || {};
-  let text = t('timeline.' + e.what, { n: e.segment ?? '' });
+  let text = t('timeline.' + e.what, { n: e.segment ?? '', s: e.detail && e.detail.after_s != null ? e.detail.after_s : '' });
   if (e.actor) text += ' · ' + e.actor;
   if (d.category) text += ' · ' + t('category.' + d.category);
   if (d.note) text += ' · “' + d.note + '”';
@@ -1086,6 +1376,9 @@ function drawChart(box, groups, series, what) {
 function closeStream() {
   if (state.stream) state.stream.close();
   state.stream = null;
+  clearTimeout(state.lostTimer);
+  state.lostTimer = null;
+  state.streamDownSince = null;
 }
 
 // ---- start ----
@@ -1098,8 +1391,13 @@ async function start() {
   $('#lang-switch').addEventListener('click', () => loadLanguage(state.lang === 'ko' ? 'en' : 'ko'));
   $('#audit-more').addEventListener('click', () => loadAudit(false));
   $('#audit-verify').addEventListener('click', onVerify);
-  $('#banner-ack').addEventListener('click', () => acknowledge(state.bannerId));
+  $('#banner-ack').addEventListener('click', () => acknowledge(Number($('#alert-banner').dataset.incident)));
   $('#banner-close').addEventListener('click', () => { $('#alert-banner').hidden = true; });
+  $('#device-banner-ack').addEventListener('click', () => acknowledgeDevice(state.deviceBannerId));
+  $('#device-banner-close').addEventListener('click', () => { $('#device-banner').hidden = true; });
+  $('#escalation-close').addEventListener('click', () => { $('#escalation-banner').hidden = true; });
+  $('#session-renew').addEventListener('click', renewSession);
+  $('#alarm-lost-login').addEventListener('click', () => { hideAlarmLost(); showLogin(); });
   $('#incident-ack').addEventListener('click', () => acknowledge(Number(state.incidentId)));
   $('#resolve-form').addEventListener('submit', onResolve);
   $('#incident-not-drill').addEventListener('click', async () => {

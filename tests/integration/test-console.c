@@ -197,7 +197,9 @@ static const Route routes[] = {
   { "POST", "/api/users", "{\"name\":\"x\"}", { 401, 403, 403, 400, 403 } },
   { "POST", "/api/users/nobody", "{\"disabled\":true}", { 401, 403, 403, 404, 403 } },
   { "POST", "/api/test/publish", "{\"event\":\"test\",\"data\":{}}", { 401, 403, 403, 204, 403 } },
-  { "GET", "/api/events/stream", NULL, { 401, 200, 200, 200, 403 } },
+  /* Auditors too: an escalation reaches every logged-in console. */
+  { "GET", "/api/events/stream", NULL, { 401, 200, 200, 200, 200 } },
+  { "POST", "/api/devices/alerts/999/acknowledge", NULL, { 401, 409, 403, 409, 403 } },
 };
 
 static void

@@ -284,6 +284,14 @@ static const char *const panel_seeds[] = {
     "INSERT INTO channel_messages (seq, device_id, kind, incident_id, reason, at_us) VALUES\n"
     "  (1, 'dev-1', 'acknowledged', 1, NULL, 1700000100000000),\n"
     "  (2, 'dev-1', 'police-bell', 1, 'escalated', 1700000110000000);\n",
+  /* Migration 9: the alarm loop. */
+  [9] =
+    "UPDATE incidents SET source = 'cam-front', escalated_at_us = 1700000060000000 WHERE id = 1;\n"
+    "INSERT INTO device_alerts (device_id, desk_id, kind, raised_at_us, cleared_at_us,\n"
+    "  acknowledged_by, acknowledged_at_us) VALUES\n"
+    "  ('dev-1', 'desk-1', 'device-offline', 1700000400000000, 1700000460000000,\n"
+    "   'guard-kim', 1700000410000000),\n"
+    "  ('dev-1', 'desk-1', 'path-down', 1700000500000000, NULL, NULL, NULL);\n",
 };
 
 static const char *

@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* The panel's side of the alarm loop over real HTTP on loopback: a real
+ * ansim-panel, a desk whose outbox is filled as the recorder fills it and
+ * a real ansim-uploader. Two incidents of one press (same trigger and
+ * monotonic press time, two cameras) are one alert, a third press its own
+ * (the cameras' names, from the recorder's alert, are in alarm.test.mjs);
+ * acknowledging and resolving one incident acts on its whole alert (each
+ * incident keeps its own timeline and audit entry); an alert nobody
+ * acknowledges escalates after escalate_after_s, once, with an escalated
+ * event on its timeline, its "escalated" webhook queued and its desk asked
+ * to ring the police bell (in the escalation's transaction), and an
+ * acknowledged one does not. */
+#include <json-glib/json-glib.h>
+#include <libsoup/soup.h>
+#include <signal.h>
+#include <string.h>
+
+#include "db.h"
+#include "outbox.h"
+#include "test-console.h"
+#include "upload-helpers.h"
+
+#define PASSWORD "alarm-test-password-1"
+#define ESCALATE_S 3
+
+static char *dir;
+static TestPanel *panel;
+static TestDesk *desk;
+static GSubprocess *uploader;
+static TestConsole *console;
+static TestLogin login;
+
+static JsonObject *
+call_ok (const char *method, const char *path, const char *body)
+{
+  g_autoptr (JsonNode) node = g_str_equal (method, "GET")
+    ? test_console_get_ok (console, path, &login)
+    : test_console_post_ok (console, path, &login, body, 200);
+  g_assert_true (JSON_NODE_HOLDS_OBJECT (node));
+  return json_object_ref (json_node_get_object (node));
+}
+
+/* The incident whose uuid is given, as the console lists it. */
+static JsonObject *
+incident (const char *uuid)
+{
+  g_autoptr (JsonObject) list = call_ok ("GET", "/api/incidents?limit=10", NULL);
+  JsonArray *a = json_object_get_array_member (list, "incidents");
+  for (guint i = 0; i < json_array_get_length (a); i++)
+    {
+      JsonObject *o = json_array_get_object_element (a, i);
+      if (g_str_equal (json_object_get_string_member (o, "uuid"), uuid))
+        return json_object_ref (o);
+    }
+  return NULL;
+}
+
+static gboolean
+timeline_has (gint64 id, const char *what)
+{
+  g_autofree char *path = g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT, id);
+  g_autoptr (JsonObject) o = call_ok ("GET", path, NULL);
+  JsonArray *a = json_object_get_array_member (o, "timeline");
+  for (guint i = 0; i < json_array_get_length (a); i++)
+    if (g_str_equal (json_object_get_string_member (json_array_get_object_element (a, i), "what"),
+                     what))
+      return TRUE;
+  return FALSE;
+}
+
+/* Makes inc another camera's incident of press's press: same monotonic
+ * press time, a wall clock a little later (each source reads it apart). */
+static void
+same_press (TestIncident *inc, TestIncident *press)
+{
+  g_autofree char *same = g_strdup_printf (
+    "UPDATE incidents SET (opened_wall_us, opened_mono_us) = (SELECT opened_wall_us + 1500, "
+    "opened_mono_us FROM incidents WHERE id = %" G_GINT64_FORMAT ") WHERE id = %"
+    G_GINT64_FORMAT ";", test_incident_get_id (press), test_incident_get_id (inc));
+  g_assert_cmpint (sqlite3_exec (desk->db, same, NULL, NULL, NULL), ==, SQLITE_OK);
+}
+
+static char *uuid_a, *uuid_b, *uuid_c;
+
+static gboolean
+three_arrived (gpointer data)
+{
+  (void) data;
+  g_autoptr (JsonObject) c = incident (uuid_c);
+  return c != NULL && incident (uuid_a) != NULL && incident (uuid_b) != NULL;
+}
+
+static void
+test_one_press_one_alert (void)
+{
+  /* Opened (and the uploader started) before the clock of escalation
+   * matters: A and B are one press on two cameras, C another press. */
+  TestIncident *a = test_incident_open (desk);
+  TestIncident *b = test_incident_open (desk);
+  g_usleep (2000);
+  TestIncident *c = test_incident_open (desk);
+  same_press (b, a);
+  uuid_a = g_strdup (test_incident_get_uuid (a));
+  uuid_b = g_strdup (test_incident_get_uuid (b));
+  uuid_c = g_strdup (test_incident_get_uuid (c));
+  uploader = test_uploader_start (desk, panel->url, "poll_interval = 1");
+  g_assert_true (test_wait_until (three_arrived, NULL, 15));
+
+  g_autoptr (JsonObject) ia = incident (uuid_a);
+  g_autoptr (JsonObject) ib = incident (uuid_b);
+  g_autoptr (JsonObject) ic = incident (uuid_c);
+  gint64 id_a = json_object_get_int_member (ia, "id");
+  gint64 id_c = json_object_get_int_member (ic, "id");
+  g_assert_cmpint (json_object_get_int_member (ia, "alert_id"), ==, id_a);
+  g_assert_cmpint (json_object_get_int_member (ib, "alert_id"), ==, id_a);
+  g_assert_cmpint (json_object_get_int_member (ic, "alert_id"), ==, id_c);
+
+  /* Acknowledging B acknowledges A (its alert), not C. */
+  g_autofree char *ack = g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT "/acknowledge",
+                                          json_object_get_int_member (ib, "id"));
+  g_autoptr (JsonObject) acked = call_ok ("POST", ack, NULL);
+  g_clear_pointer (&ia, json_object_unref);
+  g_clear_pointer (&ic, json_object_unref);
+  ia = incident (uuid_a);
+  ic = incident (uuid_c);
+  g_assert_cmpstr (json_object_get_string_member (ia, "status"), ==, "acknowledged");
+  g_assert_cmpstr (json_object_get_string_member (ia, "acknowledged_by"), ==, "security");
+  g_assert_cmpstr (json_object_get_string_member (ic, "status"), ==, "open");
+  g_assert_true (timeline_has (id_a, "acknowledged"));
+  g_assert_cmpint (test_panel_count (panel, "SELECT count(*) FROM audit_log WHERE action = "
+                                     "'acknowledged'"), ==, 2);
+  /* Again: the alert is taken. */
+  test_console_refused (console, ack, &login, NULL, 409, "\"error\":\"conflict\"");
+
+  test_incident_close (a);
+  test_incident_close (b);
+  test_incident_close (c);
+}
+
+static gboolean
+c_escalated (gpointer data)
+{
+  (void) data;
+  g_autoptr (JsonObject) c = incident (uuid_c);
+  return !json_object_get_null_member (c, "escalated_at_us");
+}
+
+static void
+test_escalation (void)
+{
+  g_autoptr (JsonObject) ic = incident (uuid_c);
+  gint64 alerted = json_object_get_int_member (ic, "alerted_at_us");
+  g_assert_true (json_object_get_null_member (ic, "escalated_at_us"));
+  g_assert_true (test_wait_until (c_escalated, NULL, ESCALATE_S + 5));
+  g_clear_pointer (&ic, json_object_unref);
+  ic = incident (uuid_c);
+  gint64 at = json_object_get_int_member (ic, "escalated_at_us");
+  g_test_message ("alerted -> escalated: %.2f s (escalate_after_s = %d)",
+                  (at - alerted) / 1e6, ESCALATE_S);
+  g_assert_cmpint (at - alerted, >=, ESCALATE_S * G_USEC_PER_SEC);
+  g_assert_cmpint (at - alerted, <, (ESCALATE_S + 2) * G_USEC_PER_SEC);
+  g_assert_true (timeline_has (json_object_get_int_member (ic, "id"), "escalated"));
+  /* Once, and never the alert that was acknowledged in time. */
+  g_usleep (G_USEC_PER_SEC);
+  g_assert_cmpint (test_panel_count (panel, "SELECT count(*) FROM events WHERE kind = "
+                                     "'escalated'"), ==, 1);
+  g_autoptr (JsonObject) ia = incident (uuid_a);
+  g_assert_true (json_object_get_null_member (ia, "escalated_at_us"));
+  /* The webhook (its receiver is down: the row stays pending) and the
+   * desk's police bell, each for C only. */
+  g_autofree char *c_uuid_hook = g_strdup_printf (
+    "SELECT count(*) FROM webhook_deliveries WHERE event = 'escalated' AND "
+    "json_extract (body, '$.incidents[0].uuid') = '%s'", uuid_c);
+  g_assert_cmpint (test_panel_count (panel, c_uuid_hook), ==, 1);
+  g_assert_cmpint (test_panel_count (panel, "SELECT count(*) FROM webhook_deliveries WHERE "
+                                     "event = 'escalated'"), ==, 1);
+  g_autofree char *c_bell = g_strdup_printf (
+    "SELECT count(*) FROM channel_messages WHERE kind = 'police-bell' AND reason = 'escalated' "
+    "AND incident_id = %" G_GINT64_FORMAT, json_object_get_int_member (ic, "id"));
+  g_assert_cmpint (test_panel_count (panel, c_bell), ==, 1);
+  g_assert_cmpint (test_panel_count (panel, "SELECT count(*) FROM channel_messages WHERE "
+                                     "kind = 'police-bell'"), ==, 1);
+
+  /* Resolving A resolves B, its alert's other camera. */
+  g_autofree char *resolve = g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT "/resolve",
+                                              json_object_get_int_member (ia, "id"));
+  g_autoptr (JsonObject) done = call_ok ("POST", resolve, "{\"category\":\"false-alarm\"}");
+  g_autoptr (JsonObject) ib = incident (uuid_b);
+  g_assert_cmpstr (json_object_get_string_member (ib, "status"), ==, "resolved");
+  g_assert_cmpstr (json_object_get_string_member (ib, "category"), ==, "false-alarm");
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_autoptr (GError) error = NULL;
+  dir = g_dir_make_tmp ("ansim-alarm-XXXXXX", &error);
+  g_assert_no_error (error);
+  g_autofree char *desk_dir = g_build_filename (dir, "desk", NULL);
+  g_autofree char *panel_dir = g_build_filename (dir, "panel", NULL);
+  desk = test_desk_new (desk_dir);
+  /* A webhook nobody answers (port 9, discard): its rows stay pending,
+   * so the test reads what was queued. */
+  g_autofree char *extra = g_strdup_printf ("escalate_after_s = %d\n"
+                                            "[webhook gw]\nurl = http://127.0.0.1:9/hook\n"
+                                            "secret = alarm-test-secret-0123456789\n"
+                                            "events = escalated\n", ESCALATE_S);
+  panel = test_panel_new (panel_dir, extra);
+  test_add_user (panel->conf, "security", "security", PASSWORD);
+  test_panel_start (panel);
+  test_panel_enroll (panel, desk, "dev-1");
+  console = test_console_new (panel->url, NULL, 5);
+  test_console_login (console, "security", PASSWORD, &login);
+
+  g_test_add_func ("/alarm/one-press-one-alert", test_one_press_one_alert);
+  g_test_add_func ("/alarm/escalation", test_escalation);
+  int rc = g_test_run ();
+
+  test_process_stop (uploader, SIGTERM);
+  g_clear_object (&uploader);
+  g_clear_pointer (&console, test_console_free);
+  test_login_clear (&login);
+  g_clear_pointer (&panel, test_panel_free);
+  g_clear_pointer (&desk, test_desk_free);
+  test_rm_rf (dir);
+  g_free (dir);
+  g_free (uuid_a);
+  g_free (uuid_b);
+  g_free (uuid_c);
+  return rc;
+}
