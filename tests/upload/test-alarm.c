@@ -80,14 +80,17 @@ same_press (TestIncident *inc, TestIncident *press)
   g_assert_cmpint (sqlite3_exec (desk->db, same, NULL, NULL, NULL), ==, SQLITE_OK);
 }
 
-static char *uuid_a, *uuid_b, *uuid_c;
+static char *uuid_a, *uuid_b, *uuid_c, *uuid_d;
 
 static gboolean
 three_arrived (gpointer data)
 {
   (void) data;
   g_autoptr (JsonObject) c = incident (uuid_c);
-  return c != NULL && incident (uuid_a) != NULL && incident (uuid_b) != NULL;
+  g_autoptr (JsonObject) a = incident (uuid_a);
+  g_autoptr (JsonObject) b = incident (uuid_b);
+  g_autoptr (JsonObject) d = incident (uuid_d);
+  return c != NULL && a != NULL && b != NULL && d != NULL;
 }
 
 static void
@@ -99,10 +102,17 @@ test_one_press_one_alert (void)
   TestIncident *b = test_incident_open (desk);
   g_usleep (2000);
   TestIncident *c = test_incident_open (desk);
+  g_usleep (2000);
+  /* D: a drill's press, as the desk marks it. */
+  TestIncident *d = test_incident_open (desk);
+  g_autofree char *drill = g_strdup_printf ("UPDATE incidents SET is_drill = 1 WHERE id = %"
+                                            G_GINT64_FORMAT, test_incident_get_id (d));
+  g_assert_cmpint (sqlite3_exec (desk->db, drill, NULL, NULL, NULL), ==, SQLITE_OK);
   same_press (b, a);
   uuid_a = g_strdup (test_incident_get_uuid (a));
   uuid_b = g_strdup (test_incident_get_uuid (b));
   uuid_c = g_strdup (test_incident_get_uuid (c));
+  uuid_d = g_strdup (test_incident_get_uuid (d));
   uploader = test_uploader_start (desk, panel->url, "poll_interval = 1");
   g_assert_true (test_wait_until (three_arrived, NULL, 15));
 
@@ -135,6 +145,7 @@ test_one_press_one_alert (void)
   test_incident_close (a);
   test_incident_close (b);
   test_incident_close (c);
+  test_incident_close (d);
 }
 
 static gboolean
@@ -142,7 +153,9 @@ c_escalated (gpointer data)
 {
   (void) data;
   g_autoptr (JsonObject) c = incident (uuid_c);
-  return !json_object_get_null_member (c, "escalated_at_us");
+  g_autoptr (JsonObject) d = incident (uuid_d);
+  return !json_object_get_null_member (c, "escalated_at_us") &&
+         !json_object_get_null_member (d, "escalated_at_us");
 }
 
 static void
@@ -163,17 +176,25 @@ test_escalation (void)
   /* Once, and never the alert that was acknowledged in time. */
   g_usleep (G_USEC_PER_SEC);
   g_assert_cmpint (test_panel_count (panel, "SELECT count(*) FROM events WHERE kind = "
-                                     "'escalated'"), ==, 1);
+                                     "'escalated'"), ==, 2);
   g_autoptr (JsonObject) ia = incident (uuid_a);
   g_assert_true (json_object_get_null_member (ia, "escalated_at_us"));
-  /* The webhook (its receiver is down: the row stays pending) and the
-   * desk's police bell, each for C only. */
+  /* The webhooks (their receiver is down: the rows stay pending), C's and
+   * the drill D's; the desk's police bell for C only: a drill never asks
+   * for the police. */
+  g_autoptr (JsonObject) id = incident (uuid_d);
+  g_assert_true (json_object_get_boolean_member (id, "is_drill"));
+  g_autofree char *d_hook = g_strdup_printf (
+    "SELECT count(*) FROM webhook_deliveries WHERE event = 'escalated' AND "
+    "json_extract (body, '$.incidents[0].uuid') = '%s' AND json_extract (body, '$.drill')",
+    uuid_d);
+  g_assert_cmpint (test_panel_count (panel, d_hook), ==, 1);
   g_autofree char *c_uuid_hook = g_strdup_printf (
     "SELECT count(*) FROM webhook_deliveries WHERE event = 'escalated' AND "
     "json_extract (body, '$.incidents[0].uuid') = '%s'", uuid_c);
   g_assert_cmpint (test_panel_count (panel, c_uuid_hook), ==, 1);
   g_assert_cmpint (test_panel_count (panel, "SELECT count(*) FROM webhook_deliveries WHERE "
-                                     "event = 'escalated'"), ==, 1);
+                                     "event = 'escalated'"), ==, 2);
   g_autofree char *c_bell = g_strdup_printf (
     "SELECT count(*) FROM channel_messages WHERE kind = 'police-bell' AND reason = 'escalated' "
     "AND incident_id = %" G_GINT64_FORMAT, json_object_get_int_member (ic, "id"));
@@ -228,5 +249,6 @@ main (int argc, char **argv)
   g_free (uuid_a);
   g_free (uuid_b);
   g_free (uuid_c);
+  g_free (uuid_d);
   return rc;
 }
