@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* This file contains the device API of the panel: request authentication
- * (RFC 9421 subset, nonce cache), enrollment, and the ingest of alerts,
- * events, manifests and segments into the incident log and the store. */
+/* This file does one thing: it is the panel's device API, everything a
+ * desk board asks of the panel: request authentication (RFC 9421 subset,
+ * nonce cache), enrollment, and the ingest of alerts, events, manifests
+ * and segments into the incident log and the store. */
 #include "ingest.h"
 
 #include <json-glib/json-glib.h>

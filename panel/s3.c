@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* This file contains the panel's S3 client: requests signed by libcurl's
- * SigV4, retried on 5xx and network errors, S3 error bodies parsed. */
+/* This file does one thing: it is the panel's S3 client (requests signed
+ * by libcurl's SigV4, retried on 5xx and network errors, S3 error bodies
+ * parsed; objects, versions and Object Lock). It is long because S3 is;
+ * the store interface over it is store-s3.c. */
 
 #include "s3.h"
 #include "s3-private.h"
