@@ -44,7 +44,7 @@ int_member (SoupServerMessage *msg, JsonObject *o, const char *name, gint64 *out
       json_node_get_value_type (node) != G_TYPE_INT64 || json_node_get_int (node) < 0)
     {
       panel_http_send_errorf (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
-                                "%s must be a time in microseconds since 1970 (an integer)", name);
+                              "%s must be a time in microseconds since 1970 (an integer)", name);
       return FALSE;
     }
   *out = json_node_get_int (node);
@@ -63,7 +63,7 @@ text_member (SoupServerMessage *msg, JsonObject *o, const char *name, glong max,
       g_utf8_strlen (json_node_get_string (node), -1) > max)
     {
       panel_http_send_errorf (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
-                                "%s must be text of at most %ld characters", name, max);
+                              "%s must be text of at most %ld characters", name, max);
       return FALSE;
     }
   *out = json_node_get_string (node);
@@ -235,7 +235,7 @@ arm_drill (PanelHttpRequest *req)
   if (desks_node == NULL || !JSON_NODE_HOLDS_ARRAY (desks_node) ||
       json_array_get_length (json_node_get_array (desks_node)) > MAX_DRILL_DESKS)
     return panel_http_send_errorf (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
-                                "desks must be a list of 1 to %d desk ids", MAX_DRILL_DESKS);
+                                   "desks must be a list of 1 to %d desk ids", MAX_DRILL_DESKS);
   JsonArray *desks = json_node_get_array (desks_node);
   g_autoptr (GPtrArray) ids = g_ptr_array_new ();
   for (guint i = 0; i < json_array_get_length (desks); i++)
@@ -243,7 +243,7 @@ arm_drill (PanelHttpRequest *req)
       JsonNode *n = json_array_get_element (desks, i);
       if (!JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_STRING)
         return panel_http_send_errorf (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
-                                "desks must be a list of desk ids (text)");
+                                       "desks must be a list of desk ids (text)");
       g_ptr_array_add (ids, (gpointer) json_node_get_string (n));
     }
   g_autoptr (GError) error = NULL;
@@ -282,7 +282,7 @@ act_on_drill (PanelDrills *self, SoupServerMessage *msg, PanelSession *session, 
             return;
           if (desk == NULL)
             return panel_http_send_errorf (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
-                                "desk (the desk whose press was answered) is required");
+                                           "desk (the desk whose press was answered) is required");
           desk = desk_owned = g_strdup (desk);  /* outlives body */
         }
     }
@@ -331,7 +331,8 @@ act_on_drill (PanelDrills *self, SoupServerMessage *msg, PanelSession *session, 
       {
         ansim_db_rollback (self->db);
         return panel_http_send_errorf (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
-                                "desk \"%s\" is not part of drill %" G_GINT64_FORMAT, desk, id);
+                                       "desk \"%s\" is not part of drill %" G_GINT64_FORMAT,
+                                       desk, id);
       }
     if (rc != SQLITE_ROW)
       goto db_error;
@@ -447,6 +448,27 @@ list_schedule (PanelHttpRequest *req)
 }
 
 /* POST /api/drills/schedule {"desk": ID or null (the whole site), "every_days"} */
+/* Audits a schedule change (inside its transaction), commits it and
+ * answers the schedule as it now stands. */
+static void
+commit_schedule_change (PanelHttpRequest *req, const char *action, const char *target,
+                        gint64 every_days)
+{
+  PanelDrills *self = req->user_data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AnsimJsonBuilder) json = ansim_json_builder_new ();
+  ansim_json_builder_add_int (json, "every_days", every_days);
+  g_autofree char *detail = ansim_json_builder_end (json);
+  if (!audit (self, req->msg, req->session, action, target, detail))
+    {
+      ansim_db_rollback (self->db);
+      return audit_failed (req->msg);
+    }
+  if (!ansim_db_commit (self->db, &error))
+    return panel_console_send_db_error (req->msg, self->db, "committing");
+  list_schedule (req);
+}
+
 static void
 set_schedule (PanelHttpRequest *req)
 {
@@ -465,8 +487,8 @@ set_schedule (PanelHttpRequest *req)
       json_node_get_value_type (every_node) != G_TYPE_INT64 ||
       json_node_get_int (every_node) < 1 || json_node_get_int (every_node) > 3660)
     return panel_http_send_errorf (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
-                                "every_days must be a whole number of days from 1 to 3660 "
-                        "(e.g. 91 for quarterly)");
+                                   "every_days must be a whole number of days from 1 to 3660 "
+                                   "(e.g. 91 for quarterly)");
   gint64 every = json_node_get_int (every_node);
   g_autoptr (GError) error = NULL;
   if (!ansim_db_begin (self->db, &error))
@@ -488,7 +510,7 @@ set_schedule (PanelHttpRequest *req)
         {
           ansim_db_rollback (self->db);
           return panel_http_send_errorf (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
-                                "unknown desk \"%s\"", desk);
+                                         "unknown desk \"%s\"", desk);
         }
       if (rc != SQLITE_ROW)
         goto db_error;
@@ -502,19 +524,8 @@ set_schedule (PanelHttpRequest *req)
     goto db_error;
   {
     g_autofree char *target = desk != NULL ? g_strdup_printf ("desk %s", desk) : g_strdup ("site");
-    g_autoptr (AnsimJsonBuilder) json = ansim_json_builder_new ();
-    ansim_json_builder_add_int (json, "every_days", every);
-    g_autofree char *detail = ansim_json_builder_end (json);
-    if (!audit (self, msg, session, PANEL_AUDIT_DRILL_SCHEDULE_SET, target, detail))
-      {
-        ansim_db_rollback (self->db);
-        return audit_failed (msg);
-      }
+    return commit_schedule_change (req, PANEL_AUDIT_DRILL_SCHEDULE_SET, target, every);
   }
-  if (!ansim_db_commit (self->db, &error))
-    return panel_console_send_db_error (msg, self->db, "committing");
-  list_schedule (req);
-  return;
 
 db_error:
   ansim_db_rollback (self->db);
@@ -526,7 +537,6 @@ remove_schedule (PanelHttpRequest *req)
 {
   PanelDrills *self = req->user_data;
   SoupServerMessage *msg = req->msg;
-  PanelSession *session = req->session;
   gint64 id = req->ids[0];
   g_autoptr (GError) error = NULL;
   if (!ansim_db_begin (self->db, &error))
@@ -548,22 +558,12 @@ remove_schedule (PanelHttpRequest *req)
     goto db_error;
   {
     g_autofree char *target = g_strdup ((const char *) sqlite3_column_text (del, 0));
-    g_autoptr (AnsimJsonBuilder) json = ansim_json_builder_new ();
-    ansim_json_builder_add_int (json, "every_days", sqlite3_column_int64 (del, 1));
-    g_autofree char *detail = ansim_json_builder_end (json);
+    gint64 every = sqlite3_column_int64 (del, 1);
     if (sqlite3_step (del) != SQLITE_DONE)
       goto db_error;
-    if (!audit (self, msg, session, PANEL_AUDIT_DRILL_SCHEDULE_REMOVED, target, detail))
-      {
-        ansim_db_rollback (self->db);
-        return audit_failed (msg);
-      }
+    g_clear_pointer (&del, sqlite3_finalize);
+    return commit_schedule_change (req, PANEL_AUDIT_DRILL_SCHEDULE_REMOVED, target, every);
   }
-  g_clear_pointer (&del, sqlite3_finalize);
-  if (!ansim_db_commit (self->db, &error))
-    return panel_console_send_db_error (msg, self->db, "committing");
-  list_schedule (req);
-  return;
 
 db_error:
   ansim_db_rollback (self->db);

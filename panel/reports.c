@@ -287,7 +287,8 @@ report_query (SoupServerMessage *msg, GHashTable *query, gboolean *out_drills, g
     if (!g_strv_contains (known, key))
       {
         panel_http_send_errorf (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
-                                "unknown parameter \"%.64s\" (kind, since_us, until_us)", (char *) key);
+                                "unknown parameter \"%.64s\" (kind, since_us, until_us)",
+                                (char *) key);
         return FALSE;
       }
   const char *kind = g_hash_table_lookup (query, "kind");
@@ -296,14 +297,14 @@ report_query (SoupServerMessage *msg, GHashTable *query, gboolean *out_drills, g
   if (kind != NULL && !g_str_equal (kind, "drill") && !g_str_equal (kind, "real"))
     {
       panel_http_send_errorf (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
-                                "kind is drill or real");
+                              "kind is drill or real");
       return FALSE;
     }
   if ((since != NULL && !g_ascii_string_to_signed (since, 10, 0, G_MAXINT64, since_us, NULL)) ||
       (until != NULL && !g_ascii_string_to_signed (until, 10, 0, G_MAXINT64, until_us, NULL)))
     {
       panel_http_send_errorf (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
-                                "since_us and until_us are times in microseconds since 1970");
+                              "since_us and until_us are times in microseconds since 1970");
       return FALSE;
     }
   *out_drills = kind == NULL || g_str_equal (kind, "drill");
