@@ -43,6 +43,27 @@ test_read_file (const char *path)
 }
 
 GBytes *
+test_read_bytes (const char *path)
+{
+  g_autoptr (GError) error = NULL;
+  char *data = NULL;
+  gsize len = 0;
+
+  g_file_get_contents (path, &data, &len, &error);
+  g_assert_no_error (error);
+  return g_bytes_new_take (data, len);
+}
+
+void
+test_write_file (const char *path, const void *data, gssize len)
+{
+  g_autoptr (GError) error = NULL;
+
+  g_file_set_contents (path, data, len, &error);
+  g_assert_no_error (error);
+}
+
+GBytes *
 test_random_bytes (gsize len, guint32 seed)
 {
   guint8 *data = g_malloc (len ? len : 1);
@@ -209,6 +230,31 @@ test_ansimctl (char **out_text, const char *stdin_text, const char *const *args)
   if (out_text != NULL)
     *out_text = g_steal_pointer (&out);
   return g_subprocess_get_exit_status (p);
+}
+
+char *
+test_ansimctl_ok (const char *stdin_text, const char *const *args)
+{
+  char *out = NULL;
+  if (test_ansimctl (&out, stdin_text, args) != 0)
+    g_error ("ansimctl %s: %s", args[0], out);
+  return out;
+}
+
+char *
+test_run_ok (const char *const *argv)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *err = NULL;
+  char *out = NULL;
+  int status = 0;
+
+  g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err, &status,
+                &error);
+  g_assert_no_error (error);
+  if (!g_spawn_check_wait_status (status, NULL))
+    g_error ("%s %s failed: %s%s", argv[0], argv[1] != NULL ? argv[1] : "", out, err);
+  return out;
 }
 
 void

@@ -20,6 +20,10 @@ char *test_make_tmp_dir (const char *template);
 void test_rm_rf (const char *dir);
 /* The file's text, or "" when it cannot be read. */
 char *test_read_file (const char *path);
+/* The file's bytes; fails the test when it cannot be read. */
+GBytes *test_read_bytes (const char *path);
+/* Writes data (len -1: a string) to path; fails the test when it cannot. */
+void test_write_file (const char *path, const void *data, gssize len);
 
 /* len pseudo-random bytes (xorshift32), the same for the same seed. */
 GBytes *test_random_bytes (gsize len, guint32 seed);
@@ -64,6 +68,11 @@ void test_process_kill (GSubprocess **proc);
  * nothing) is its input. Returns its exit status; out_text (may be NULL):
  * stdout and stderr. */
 int test_ansimctl (char **out_text, const char *stdin_text, const char *const *args);
+/* The same, failing the test unless it exits 0; returns its output. */
+char *test_ansimctl_ok (const char *stdin_text, const char *const *args);
+/* Runs argv (argv[0] a path) and fails the test unless it exits 0, showing
+ * its output; returns its stdout. */
+char *test_run_ok (const char *const *argv);
 /* `ansimctl user add USER --role ROLE --password-stdin --config CONF`;
  * fails the test when it fails. */
 void test_add_user (const char *conf, const char *user, const char *role, const char *password);

@@ -68,30 +68,9 @@ run (char **out_stdout, char **out_stderr, const char *first, ...)
 }
 
 static void
-write_file (const char *path, GBytes *bytes)
-{
-  g_autoptr (GError) error = NULL;
-
-  g_file_set_contents (path, g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes), &error);
-  g_assert_no_error (error);
-}
-
-static GBytes *
-read_file (const char *path)
-{
-  g_autoptr (GError) error = NULL;
-  char *data = NULL;
-  gsize len = 0;
-
-  g_file_get_contents (path, &data, &len, &error);
-  g_assert_no_error (error);
-  return g_bytes_new_take (data, len);
-}
-
-static void
 assert_file_equals (const char *path, GBytes *expected)
 {
-  g_autoptr (GBytes) got = read_file (path);
+  g_autoptr (GBytes) got = test_read_bytes (path);
 
   g_assert_cmpuint (g_bytes_get_size (got), ==, g_bytes_get_size (expected));
   g_assert_true (g_bytes_equal (got, expected));
@@ -270,7 +249,8 @@ test_identity_file_several (void)
   g_assert_no_error (error);
   g_assert_cmpuint (ids->len, ==, 2);
 
-  write_file (pt_path, plain);
+  test_write_file (pt_path, g_bytes_get_data (plain, NULL),
+                   g_bytes_get_size (plain));
   our_encrypt (pt_path, ct_path, to_ours2);
   age_decrypts (path, ct_path, plain);
   ours_decrypts (path, ct_path, plain);
@@ -288,9 +268,10 @@ test_ours_to_age (gconstpointer data)
   g_autoptr (GBytes) ct = NULL;
   gsize chunks = size == 0 ? 1 : (size + 65535) / 65536;
 
-  write_file (pt_path, plain);
+  test_write_file (pt_path, g_bytes_get_data (plain, NULL),
+                   g_bytes_get_size (plain));
   our_encrypt (pt_path, ct_path, to);
-  ct = read_file (ct_path);
+  ct = test_read_bytes (ct_path);
   g_assert_cmpuint (g_bytes_get_size (ct), >, size + 16 * chunks + 16);
   age_decrypts (theirs_key, ct_path, plain);
   g_unlink (pt_path);
@@ -304,7 +285,8 @@ test_age_to_ours (gconstpointer data)
   g_autoptr (GBytes) plain = test_random_bytes (size, size + 1);
   g_autofree char *pt_path = tmp_path ("a2o.txt"), *ct_path = tmp_path ("a2o.age");
 
-  write_file (pt_path, plain);
+  test_write_file (pt_path, g_bytes_get_data (plain, NULL),
+                   g_bytes_get_size (plain));
   g_unlink (ct_path);
   g_assert_true (run (NULL, NULL, age_path, "-e", "-r", ours_recipient, "-o", ct_path, pt_path, NULL));
   ours_decrypts (ours_key, ct_path, plain);
@@ -319,7 +301,8 @@ test_two_recipients_ours_to_age (void)
   g_autofree char *pt_path = tmp_path ("two.txt"), *ct_path = tmp_path ("two-ours.age");
   const char *to[] = { theirs_recipient, theirs2_recipient, NULL };
 
-  write_file (pt_path, plain);
+  test_write_file (pt_path, g_bytes_get_data (plain, NULL),
+                   g_bytes_get_size (plain));
   our_encrypt (pt_path, ct_path, to);
   /* Each identity alone, with either tool. */
   age_decrypts (theirs_key, ct_path, plain);
@@ -334,7 +317,8 @@ test_two_recipients_age_to_ours (void)
   g_autoptr (GBytes) plain = test_random_bytes (200000, 4);
   g_autofree char *pt_path = tmp_path ("two.txt"), *ct_path = tmp_path ("two-age.age");
 
-  write_file (pt_path, plain);
+  test_write_file (pt_path, g_bytes_get_data (plain, NULL),
+                   g_bytes_get_size (plain));
   g_unlink (ct_path);
   g_assert_true (run (NULL, NULL, age_path, "-e", "-r", ours_recipient, "-r", ours2_recipient,
                       "-o", ct_path, pt_path, NULL));
@@ -352,7 +336,8 @@ test_mixed_recipients (void)
   g_autofree char *ct2_path = tmp_path ("mixed2.age");
   const char *to[] = { ours_recipient, theirs_recipient, NULL };
 
-  write_file (pt_path, plain);
+  test_write_file (pt_path, g_bytes_get_data (plain, NULL),
+                   g_bytes_get_size (plain));
   our_encrypt (pt_path, ct_path, to);
   g_unlink (ct2_path);
   g_assert_true (run (NULL, NULL, age_path, "-e", "-r", ours_recipient, "-r", theirs_recipient,
@@ -379,7 +364,8 @@ test_wrong_identity (void)
   g_autofree char *err_text = NULL;
   const char *to[] = { ours_recipient, NULL };
 
-  write_file (pt_path, plain);
+  test_write_file (pt_path, g_bytes_get_data (plain, NULL),
+                   g_bytes_get_size (plain));
   /* age's file, our wrong identity: "no matching recipient", nothing out. */
   g_unlink (ct_path);
   g_assert_true (run (NULL, NULL, age_path, "-e", "-r", theirs_recipient, "-o", ct_path, pt_path, NULL));
@@ -410,9 +396,10 @@ test_tampered (void)
   gsize len;
 
   /* Our file altered in chunk 1: age refuses it. */
-  write_file (pt_path, plain);
+  test_write_file (pt_path, g_bytes_get_data (plain, NULL),
+                   g_bytes_get_size (plain));
   our_encrypt (pt_path, ct_path, to);
-  ct = read_file (ct_path);
+  ct = test_read_bytes (ct_path);
   bad = g_bytes_unref_to_data (g_bytes_ref (ct), &len);
   bad[len - 26 - 100] ^= 1;             /* inside chunk 2 of 4 */
   g_file_set_contents (bad_path, (char *) bad, len, &error);
@@ -429,7 +416,7 @@ test_tampered (void)
   g_unlink (ct_path);
   g_assert_true (run (NULL, NULL, age_path, "-e", "-r", theirs_recipient, "-o", ct_path, pt_path, NULL));
   g_clear_pointer (&ct, g_bytes_unref);
-  ct = read_file (ct_path);
+  ct = test_read_bytes (ct_path);
   g_file_set_contents (bad_path, g_bytes_get_data (ct, NULL),
                        g_bytes_get_size (ct) - (10 + 16), &error);
   g_assert_no_error (error);
@@ -457,7 +444,8 @@ test_age_tool (void)
   g_assert_true (run (&recipient, NULL, age_keygen_path, "-y", key, NULL));
   g_strstrip (recipient);
 
-  write_file (pt_path, plain);
+  test_write_file (pt_path, g_bytes_get_data (plain, NULL),
+                   g_bytes_get_size (plain));
   g_unlink (ct_path);
   g_assert_true (run (NULL, NULL, age_tool_path, "encrypt", "-r", recipient, "-r", theirs_recipient,
                       "-o", ct_path, pt_path, NULL));
@@ -471,7 +459,7 @@ test_age_tool (void)
   assert_file_equals (out_path, plain);
 
   /* A failed decryption leaves no output file. */
-  ct = read_file (ct2_path);
+  ct = test_read_bytes (ct2_path);
   bad = g_bytes_unref_to_data (g_bytes_ref (ct), &len);
   bad[len - 5] ^= 1;
   g_file_set_contents (bad_path, (char *) bad, len, &error);

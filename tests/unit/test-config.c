@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "durable.h"
+#include "test-common.h"
 
 /* ---- fixture: a private temporary directory ---------------------------- */
 
@@ -36,12 +37,10 @@ fixture_teardown (Fixture *f, gconstpointer data)
 static char *
 write_file (Fixture *f, const char *name, const char *content, gssize len)
 {
-  g_autofree char *path = g_build_filename (f->dir, name, NULL);
-  g_autoptr(GError) error = NULL;
+  char *path = g_build_filename (f->dir, name, NULL);
 
-  g_file_set_contents (path, content, len, &error);
-  g_assert_no_error (error);
-  return g_steal_pointer (&path);
+  test_write_file (path, content, len);
+  return path;
 }
 
 static char *
