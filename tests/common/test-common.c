@@ -241,22 +241,6 @@ test_ansimctl_ok (const char *stdin_text, const char *const *args)
   return out;
 }
 
-char *
-test_run_ok (const char *const *argv)
-{
-  g_autoptr (GError) error = NULL;
-  g_autofree char *err = NULL;
-  char *out = NULL;
-  int status = 0;
-
-  g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err, &status,
-                &error);
-  g_assert_no_error (error);
-  if (!g_spawn_check_wait_status (status, NULL))
-    g_error ("%s %s failed: %s%s", argv[0], argv[1] != NULL ? argv[1] : "", out, err);
-  return out;
-}
-
 void
 test_add_user (const char *conf, const char *user, const char *role, const char *password)
 {

@@ -70,9 +70,6 @@ void test_process_kill (GSubprocess **proc);
 int test_ansimctl (char **out_text, const char *stdin_text, const char *const *args);
 /* The same, failing the test unless it exits 0; returns its output. */
 char *test_ansimctl_ok (const char *stdin_text, const char *const *args);
-/* Runs argv (argv[0] a path) and fails the test unless it exits 0, showing
- * its output; returns its stdout. */
-char *test_run_ok (const char *const *argv);
 /* `ansimctl user add USER --role ROLE --password-stdin --config CONF`;
  * fails the test when it fails. */
 void test_add_user (const char *conf, const char *user, const char *role, const char *password);

@@ -281,27 +281,6 @@ tear_down (void)
   g_free (dir);
 }
 
-/* A press at the desk; returns once the panel has committed the alert.
- * The incident stays open on the desk (the caller closes it). */
-static TestIncident *
-press (void)
-{
-  TestIncident *incident = test_incident_open (desk);
-  g_autofree char *sock = g_build_filename (desk->dir, "uploader.sock", NULL);
-  g_autoptr (GError) error = NULL;
-  g_assert_true (ansim_outbox_wake_uploader (sock, &error));
-  g_autofree char *sql = g_strdup_printf ("SELECT count(*) FROM incidents WHERE uuid = '%s'",
-                                          test_incident_get_uuid (incident));
-  gint64 end = g_get_monotonic_time () + 15 * G_USEC_PER_SEC;
-  while (test_panel_count (panel, sql) == 0)
-    {
-      if (g_get_monotonic_time () > end)
-        g_error ("the alert of %s did not arrive", test_incident_get_uuid (incident));
-      g_usleep (5000);
-    }
-  return incident;
-}
-
 static gint64
 row_int (const char *column, const char *uuid, const char *event)
 {
@@ -368,7 +347,7 @@ static void
 test_signed_in_order (void)
 {
   receiver_start ();
-  TestIncident *incident = press ();
+  TestIncident *incident = test_desk_press (desk, panel, 0, NULL);
   const char *uuid = test_incident_get_uuid (incident);
   g_autofree char *uuid_copy = g_strdup (uuid);
   wait_received ("alert", uuid, 1, 10);
@@ -442,9 +421,9 @@ static void
 test_receiver_down (void)
 {
   receiver_stop ();
-  TestIncident *first = press ();
+  TestIncident *first = test_desk_press (desk, panel, 0, NULL);
   g_autofree char *uuid1 = g_strdup (test_incident_get_uuid (first));
-  TestIncident *second = press ();
+  TestIncident *second = test_desk_press (desk, panel, 0, NULL);
   g_autofree char *uuid2 = g_strdup (test_incident_get_uuid (second));
   /* 100 ms doubling to a 1 s cap (with jitter to half): in 2.5 s a handful
    * of attempts, not the ~25 a fixed 100 ms would make. */
@@ -477,7 +456,7 @@ static void
 test_kill_before_delivery (void)
 {
   receiver_stop ();
-  TestIncident *incident = press ();
+  TestIncident *incident = test_desk_press (desk, panel, 0, NULL);
   g_autofree char *uuid = g_strdup (test_incident_get_uuid (incident));
   test_panel_stop (panel, SIGKILL);
   g_assert_cmpint (row_int ("delivered_at_us IS NULL", uuid, "alert"), ==, 1);

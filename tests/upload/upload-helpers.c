@@ -429,6 +429,30 @@ test_panel_enroll (TestPanel *p, TestDesk *desk, const char *device_id)
   g_assert_nonnull (strstr (out, "enrolled as device"));
 }
 
+TestIncident *
+test_desk_press (TestDesk *desk, TestPanel *panel, gsize segment_size, gint64 *out_panel_id)
+{
+  TestIncident *incident = test_incident_open (desk);
+  if (segment_size > 0)
+    test_incident_add_segment (incident, segment_size);
+  g_autofree char *sock = g_build_filename (desk->dir, "uploader.sock", NULL);
+  g_autoptr (GError) error = NULL;
+  g_assert_true (ansim_outbox_wake_uploader (sock, &error));
+  g_autofree char *sql = g_strdup_printf ("SELECT coalesce ((SELECT id FROM incidents WHERE "
+                                          "uuid = '%s'), 0)", test_incident_get_uuid (incident));
+  gint64 end = g_get_monotonic_time () + 15 * G_USEC_PER_SEC;
+  gint64 id;
+  while ((id = test_panel_count (panel, sql)) == 0)
+    {
+      if (g_get_monotonic_time () > end)
+        g_error ("the alert of %s did not arrive", test_incident_get_uuid (incident));
+      g_usleep (5000);
+    }
+  if (out_panel_id != NULL)
+    *out_panel_id = id;
+  return incident;
+}
+
 GSubprocess *
 test_uploader_start (TestDesk *desk, const char *url, const char *extra)
 {
