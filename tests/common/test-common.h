@@ -74,6 +74,14 @@ char *test_ansimctl_ok (const char *stdin_text, const char *const *args);
  * fails the test when it fails. */
 void test_add_user (const char *conf, const char *user, const char *role, const char *password);
 
+/* Runs argv (looked up in PATH) under timeout(1), 60 s, so that a hung
+ * program fails the test instead of hanging it. Returns its exit status
+ * (-1 if killed); its stdout and stderr in out, err (may be NULL). The
+ * command and its stderr go to the test log. */
+int test_runv (char **out, char **err, const char *const *argv);
+/* The same, the arguments listed (NULL-terminated). */
+int test_run (char **out, char **err, const char *first, ...) G_GNUC_NULL_TERMINATED;
+
 /* ---- measuring (benchmarks) -------------------------------------------------- */
 
 /* Sorts us (gint64 microseconds) and returns the value at quantile q

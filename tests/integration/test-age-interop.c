@@ -26,47 +26,6 @@ tmp_path (const char *name)
   return g_build_filename (tmp_dir, name, NULL);
 }
 
-/* Runs argv; returns whether it exited 0. Output goes to the test log. */
-static gboolean
-run_argv (const char *const *argv, char **out_stdout, char **out_stderr)
-{
-  g_autofree char *cmd = g_strjoinv (" ", (char **) argv);
-  g_autofree char *so = NULL, *se = NULL;
-  g_autoptr (GError) error = NULL;
-  int status = 0;
-  gboolean ok;
-
-  g_test_message ("$ %s", cmd);
-  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &so, &se,
-                     &status, &error))
-    g_error ("cannot run %s: %s", argv[0], error->message);
-  ok = g_spawn_check_wait_status (status, NULL);
-  if (se != NULL && *se != '\0')
-    g_test_message ("stderr: %s", se);
-  if (out_stdout)
-    *out_stdout = g_steal_pointer (&so);
-  if (out_stderr)
-    *out_stderr = g_steal_pointer (&se);
-  return ok;
-}
-
-static gboolean
-run (char **out_stdout, char **out_stderr, const char *first, ...) G_GNUC_NULL_TERMINATED;
-
-static gboolean
-run (char **out_stdout, char **out_stderr, const char *first, ...)
-{
-  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
-  va_list args;
-
-  va_start (args, first);
-  for (const char *a = first; a != NULL; a = va_arg (args, const char *))
-    g_ptr_array_add (argv, (gpointer) a);
-  va_end (args);
-  g_ptr_array_add (argv, NULL);
-  return run_argv ((const char *const *) argv->pdata, out_stdout, out_stderr);
-}
-
 static void
 assert_file_equals (const char *path, GBytes *expected)
 {
@@ -143,7 +102,8 @@ age_decrypts (const char *key_path, const char *ct_path, GBytes *expected)
   g_autofree char *out_path = tmp_path ("age-out");
 
   g_unlink (out_path);
-  g_assert_true (run (NULL, NULL, age_path, "-d", "-i", key_path, "-o", out_path, ct_path, NULL));
+  g_assert_cmpint (test_run (NULL, NULL, age_path, "-d", "-i", key_path, "-o", out_path, ct_path,
+                             NULL), ==, 0);
   /* age opens -o lazily: an empty plaintext leaves no file. */
   if (g_bytes_get_size (expected) == 0 && !g_file_test (out_path, G_FILE_TEST_EXISTS))
     return;
@@ -189,8 +149,8 @@ make_keys (void)
       g_autofree char *out = NULL;
 
       *theirs[i].key = tmp_path (theirs[i].name);
-      g_assert_true (run (NULL, NULL, age_keygen_path, "-o", *theirs[i].key, NULL));
-      g_assert_true (run (&out, NULL, age_keygen_path, "-y", *theirs[i].key, NULL));
+      g_assert_cmpint (test_run (NULL, NULL, age_keygen_path, "-o", *theirs[i].key, NULL), ==, 0);
+      g_assert_cmpint (test_run (&out, NULL, age_keygen_path, "-y", *theirs[i].key, NULL), ==, 0);
       *theirs[i].recipient = g_strdup (g_strstrip (out));
     }
 }
@@ -201,7 +161,7 @@ test_keygen_ours_accepted (void)
   g_autofree char *out = NULL;
 
   /* age-keygen -y reads our identity file and derives our recipient. */
-  g_assert_true (run (&out, NULL, age_keygen_path, "-y", ours_key, NULL));
+  g_assert_cmpint (test_run (&out, NULL, age_keygen_path, "-y", ours_key, NULL), ==, 0);
   g_assert_cmpstr (g_strstrip (out), ==, ours_recipient);
 }
 
@@ -288,7 +248,8 @@ test_age_to_ours (gconstpointer data)
   test_write_file (pt_path, g_bytes_get_data (plain, NULL),
                    g_bytes_get_size (plain));
   g_unlink (ct_path);
-  g_assert_true (run (NULL, NULL, age_path, "-e", "-r", ours_recipient, "-o", ct_path, pt_path, NULL));
+  g_assert_cmpint (test_run (NULL, NULL, age_path, "-e", "-r", ours_recipient, "-o", ct_path,
+                             pt_path, NULL), ==, 0);
   ours_decrypts (ours_key, ct_path, plain);
   g_unlink (pt_path);
   g_unlink (ct_path);
@@ -320,8 +281,9 @@ test_two_recipients_age_to_ours (void)
   test_write_file (pt_path, g_bytes_get_data (plain, NULL),
                    g_bytes_get_size (plain));
   g_unlink (ct_path);
-  g_assert_true (run (NULL, NULL, age_path, "-e", "-r", ours_recipient, "-r", ours2_recipient,
-                      "-o", ct_path, pt_path, NULL));
+  g_assert_cmpint (test_run (NULL, NULL, age_path, "-e", "-r", ours_recipient, "-r",
+                             ours2_recipient,
+                      "-o", ct_path, pt_path, NULL), ==, 0);
   ours_decrypts (ours_key, ct_path, plain);
   ours_decrypts (ours2_key, ct_path, plain);
   age_decrypts (ours_key, ct_path, plain);
@@ -340,8 +302,9 @@ test_mixed_recipients (void)
                    g_bytes_get_size (plain));
   our_encrypt (pt_path, ct_path, to);
   g_unlink (ct2_path);
-  g_assert_true (run (NULL, NULL, age_path, "-e", "-r", ours_recipient, "-r", theirs_recipient,
-                      "-o", ct2_path, pt_path, NULL));
+  g_assert_cmpint (test_run (NULL, NULL, age_path, "-e", "-r", ours_recipient, "-r",
+                             theirs_recipient,
+                      "-o", ct2_path, pt_path, NULL), ==, 0);
   for (guint i = 0; i < 2; i++)
     {
       const char *ct = i == 0 ? ct_path : ct2_path;
@@ -368,7 +331,8 @@ test_wrong_identity (void)
                    g_bytes_get_size (plain));
   /* age's file, our wrong identity: "no matching recipient", nothing out. */
   g_unlink (ct_path);
-  g_assert_true (run (NULL, NULL, age_path, "-e", "-r", theirs_recipient, "-o", ct_path, pt_path, NULL));
+  g_assert_cmpint (test_run (NULL, NULL, age_path, "-e", "-r", theirs_recipient, "-o", ct_path,
+                             pt_path, NULL), ==, 0);
   error = our_decrypt (ours_key, ct_path, &got);
   g_assert_error (error, ANSIM_AGE_ERROR, ANSIM_AGE_ERROR_NO_MATCH);
   g_assert_nonnull (strstr (error->message, "no matching recipient"));
@@ -377,7 +341,8 @@ test_wrong_identity (void)
   /* Our file, age with the wrong identity: refused, no output. */
   our_encrypt (pt_path, ct2_path, to);
   g_unlink (out_path);
-  g_assert_false (run (NULL, &err_text, age_path, "-d", "-i", theirs_key, "-o", out_path, ct2_path, NULL));
+  g_assert_cmpint (test_run (NULL, &err_text, age_path, "-d", "-i", theirs_key, "-o", out_path,
+                             ct2_path, NULL), !=, 0);
   g_assert_nonnull (strstr (err_text, "no identity matched"));
   g_assert_false (g_file_test (out_path, G_FILE_TEST_EXISTS));
 }
@@ -404,7 +369,8 @@ test_tampered (void)
   bad[len - 26 - 100] ^= 1;             /* inside chunk 2 of 4 */
   g_file_set_contents (bad_path, (char *) bad, len, &error);
   g_assert_no_error (error);
-  g_assert_false (run (NULL, NULL, age_path, "-d", "-i", theirs_key, "-o", out_path, bad_path, NULL));
+  g_assert_cmpint (test_run (NULL, NULL, age_path, "-d", "-i", theirs_key, "-o", out_path,
+                             bad_path, NULL), !=, 0);
   /* And so do we, naming the chunk. */
   error = our_decrypt (theirs_key, bad_path, &got);
   g_assert_error (error, ANSIM_AGE_ERROR, ANSIM_AGE_ERROR_PAYLOAD);
@@ -414,7 +380,8 @@ test_tampered (void)
 
   /* age's file cut at a chunk boundary: truncated. */
   g_unlink (ct_path);
-  g_assert_true (run (NULL, NULL, age_path, "-e", "-r", theirs_recipient, "-o", ct_path, pt_path, NULL));
+  g_assert_cmpint (test_run (NULL, NULL, age_path, "-e", "-r", theirs_recipient, "-o", ct_path,
+                             pt_path, NULL), ==, 0);
   g_clear_pointer (&ct, g_bytes_unref);
   ct = test_read_bytes (ct_path);
   g_file_set_contents (bad_path, g_bytes_get_data (ct, NULL),
@@ -440,22 +407,25 @@ test_age_tool (void)
   gsize len;
 
   g_unlink (key);
-  g_assert_true (run (NULL, NULL, age_tool_path, "keygen", "-o", key, NULL));
-  g_assert_true (run (&recipient, NULL, age_keygen_path, "-y", key, NULL));
+  g_assert_cmpint (test_run (NULL, NULL, age_tool_path, "keygen", "-o", key, NULL), ==, 0);
+  g_assert_cmpint (test_run (&recipient, NULL, age_keygen_path, "-y", key, NULL), ==, 0);
   g_strstrip (recipient);
 
   test_write_file (pt_path, g_bytes_get_data (plain, NULL),
                    g_bytes_get_size (plain));
   g_unlink (ct_path);
-  g_assert_true (run (NULL, NULL, age_tool_path, "encrypt", "-r", recipient, "-r", theirs_recipient,
-                      "-o", ct_path, pt_path, NULL));
+  g_assert_cmpint (test_run (NULL, NULL, age_tool_path, "encrypt", "-r", recipient, "-r",
+                             theirs_recipient,
+                      "-o", ct_path, pt_path, NULL), ==, 0);
   age_decrypts (key, ct_path, plain);
   age_decrypts (theirs_key, ct_path, plain);
 
   g_unlink (ct2_path);
-  g_assert_true (run (NULL, NULL, age_path, "-e", "-r", recipient, "-o", ct2_path, pt_path, NULL));
+  g_assert_cmpint (test_run (NULL, NULL, age_path, "-e", "-r", recipient, "-o", ct2_path, pt_path,
+                             NULL), ==, 0);
   g_unlink (out_path);
-  g_assert_true (run (NULL, NULL, age_tool_path, "decrypt", "-i", key, "-o", out_path, ct2_path, NULL));
+  g_assert_cmpint (test_run (NULL, NULL, age_tool_path, "decrypt", "-i", key, "-o", out_path,
+                             ct2_path, NULL), ==, 0);
   assert_file_equals (out_path, plain);
 
   /* A failed decryption leaves no output file. */
@@ -466,13 +436,14 @@ test_age_tool (void)
   g_assert_no_error (error);
   g_free (bad);
   g_unlink (out_path);
-  g_assert_false (run (NULL, &err_text, age_tool_path, "decrypt", "-i", key, "-o", out_path,
-                       bad_path, NULL));
+  g_assert_cmpint (test_run (NULL, &err_text, age_tool_path, "decrypt", "-i", key, "-o", out_path,
+                       bad_path, NULL), !=, 0);
   g_assert_nonnull (strstr (err_text, "[PAYLOAD]"));
   g_assert_false (g_file_test (out_path, G_FILE_TEST_EXISTS));
   g_clear_pointer (&err_text, g_free);
-  g_assert_false (run (NULL, &err_text, age_tool_path, "decrypt", "-i", theirs2_key, "-o", out_path,
-                       ct2_path, NULL));
+  g_assert_cmpint (test_run (NULL, &err_text, age_tool_path, "decrypt", "-i", theirs2_key, "-o",
+                             out_path,
+                       ct2_path, NULL), !=, 0);
   g_assert_nonnull (strstr (err_text, "[NO_MATCH]"));
 }
 
