@@ -198,6 +198,25 @@ test_openssl_error (void)
   g_assert_false (ansim_set_openssl_error (NULL, G_IO_ERROR, G_IO_ERROR_FAILED, "ignored"));
 }
 
+/* ---- retries ---------------------------------------------------------------- */
+
+/* Doubling from initial up to max, then somewhere in the upper half. */
+static void
+test_backoff (void)
+{
+  for (guint round = 0; round < 200; round++)
+    for (gint64 attempt = 1; attempt <= 12; attempt++)
+      {
+        gint64 delay = MIN ((gint64) 100 << MIN (attempt - 1, 20), 5000);
+        gint64 wait = ansim_backoff (100, 5000, attempt);
+        g_assert_cmpint (wait, >=, delay / 2);
+        g_assert_cmpint (wait, <=, delay);
+      }
+  g_assert_cmpint (ansim_backoff (0, 0, 1), ==, 0);
+  g_assert_cmpint (ansim_backoff (G_GINT64_CONSTANT (1) << 40, G_GINT64_CONSTANT (1) << 41, 3),
+                   >=, G_GINT64_CONSTANT (1) << 40);
+}
+
 /* ---- durable files ---------------------------------------------------------- */
 
 typedef struct {
@@ -560,6 +579,7 @@ main (int argc, char **argv)
   g_test_add_func ("/util/check/token", test_is_token);
   g_test_add_func ("/util/check/text", test_is_text);
   g_test_add_func ("/util/openssl-error", test_openssl_error);
+  g_test_add_func ("/util/backoff", test_backoff);
   g_test_add ("/util/durable/write", Fixture, NULL, fixture_setup, test_write_durable,
               fixture_teardown);
   g_test_add ("/util/durable/missing-folder", Fixture, NULL, fixture_setup,
