@@ -138,24 +138,27 @@ row_figure (ReportRow *r, guint step, gint64 *out)
   return TRUE;
 }
 
+/* A row id, or null for 0 (none). */
+static void
+add_id (JsonBuilder *b, const char *name, gint64 id)
+{
+  json_builder_set_member_name (b, name);
+  if (id > 0)
+    json_builder_add_int_value (b, id);
+  else
+    json_builder_add_null_value (b);
+}
+
 static void
 add_report_row (JsonBuilder *b, ReportRow *r)
 {
   json_builder_begin_object (b);
-  json_builder_set_member_name (b, "drill_id");
-  if (r->drill_id > 0)
-    json_builder_add_int_value (b, r->drill_id);
-  else
-    json_builder_add_null_value (b);
+  add_id (b, "drill_id", r->drill_id);
   json_builder_set_member_name (b, "desk_id");
   json_builder_add_string_value (b, r->desk_id);
   json_builder_set_member_name (b, "desk_name");
   json_builder_add_string_value (b, r->desk_name);
-  json_builder_set_member_name (b, "incident_id");
-  if (r->incident_id > 0)
-    json_builder_add_int_value (b, r->incident_id);
-  else
-    json_builder_add_null_value (b);
+  add_id (b, "incident_id", r->incident_id);
   json_builder_set_member_name (b, "month");
   json_builder_add_string_value (b, r->month);
   for (guint s = 0; s < N_STEPS; s++)

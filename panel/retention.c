@@ -681,17 +681,11 @@ panel_retention_handle_hold (PanelRetention *self, SoupServerMessage *msg,
 
   gint64 now = g_get_real_time ();
   g_autofree char *target = g_strdup_printf ("incident %" G_GINT64_FORMAT, id);
-  g_autoptr (JsonBuilder) b = json_builder_new ();
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "reason");
-  json_builder_add_string_value (b, reason);
-  json_builder_set_member_name (b, "desk");
-  json_builder_add_string_value (b, desk_id);
-  json_builder_set_member_name (b, "uuid");
-  json_builder_add_string_value (b, uuid);
-  json_builder_end_object (b);
-  g_autoptr (JsonNode) detail_node = json_builder_get_root (b);
-  g_autofree char *detail = json_to_string (detail_node, FALSE);
+  g_autoptr (AnsimJsonBuilder) b = ansim_json_builder_new ();
+  ansim_json_builder_add_string (b, "reason", reason);
+  ansim_json_builder_add_string (b, "desk", desk_id);
+  ansim_json_builder_add_string (b, "uuid", uuid);
+  g_autofree char *detail = ansim_json_builder_end (b);
 
   if (!ansim_db_begin (self->db, &error))
     return send_internal (msg, "recording the legal hold", error);
