@@ -314,19 +314,35 @@ report_query (SoupServerMessage *msg, GHashTable *query, gboolean *out_drills, g
   return TRUE;
 }
 
+/* The rows the query asks for, at most MAX_REPORT_ROWS (*truncated: there
+ * were more); NULL after answering a bad query or a database error. */
+static GPtrArray *
+requested_rows (PanelReports *self, SoupServerMessage *msg, GHashTable *query,
+                gboolean *drills, gint64 *since, gint64 *until, gboolean *truncated)
+{
+  if (!report_query (msg, query, drills, since, until))
+    return NULL;
+  g_autoptr (GPtrArray) rows = report_rows (self->db, *drills, *since, *until, 0);
+  if (rows == NULL)
+    {
+      panel_console_send_db_error (msg, self->db, "reading the report");
+      return NULL;
+    }
+  *truncated = rows->len > MAX_REPORT_ROWS;
+  if (*truncated)
+    g_ptr_array_set_size (rows, MAX_REPORT_ROWS);
+  return g_steal_pointer (&rows);
+}
+
 static void
 send_report (PanelReports *self, SoupServerMessage *msg, GHashTable *query)
 {
-  gboolean drills;
+  gboolean drills, truncated;
   gint64 since, until;
-  if (!report_query (msg, query, &drills, &since, &until))
-    return;
-  g_autoptr (GPtrArray) rows = report_rows (self->db, drills, since, until, 0);
+  g_autoptr (GPtrArray) rows = requested_rows (self, msg, query, &drills, &since, &until,
+                                               &truncated);
   if (rows == NULL)
-    return panel_console_send_db_error (msg, self->db, "reading the report");
-  gboolean truncated = rows->len > MAX_REPORT_ROWS;
-  if (truncated)
-    g_ptr_array_set_size (rows, MAX_REPORT_ROWS);
+    return;
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "kind");
@@ -392,15 +408,12 @@ static void
 export_report (PanelReports *self, SoupServerMessage *msg, PanelSession *session,
                GHashTable *query)
 {
-  gboolean drills;
+  gboolean drills, truncated;
   gint64 since, until;
-  if (!report_query (msg, query, &drills, &since, &until))
-    return;
-  g_autoptr (GPtrArray) rows = report_rows (self->db, drills, since, until, 0);
+  g_autoptr (GPtrArray) rows = requested_rows (self, msg, query, &drills, &since, &until,
+                                               &truncated);
   if (rows == NULL)
-    return panel_console_send_db_error (msg, self->db, "reading the report");
-  if (rows->len > MAX_REPORT_ROWS)
-    g_ptr_array_set_size (rows, MAX_REPORT_ROWS);
+    return;
   g_autoptr (GString) csv = g_string_new (NULL);
   static const char *const header[] = {
     "kind", "drill", "desk_id", "desk_name", "incident", "pressed_at", "alert_received_at",
