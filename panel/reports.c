@@ -314,22 +314,28 @@ report_query (SoupServerMessage *msg, GHashTable *query, gboolean *out_drills, g
   return TRUE;
 }
 
-/* The rows the query asks for, at most MAX_REPORT_ROWS (*truncated: there
- * were more); NULL after answering a bad query or a database error. */
+/* What a report request asked for, and whether its rows were cut. */
+typedef struct {
+  gboolean drills;
+  gint64 since, until;
+  gboolean truncated;
+} ReportRequest;
+
+/* The rows the query asks for, at most MAX_REPORT_ROWS; NULL after
+ * answering a bad query or a database error. */
 static GPtrArray *
-requested_rows (PanelReports *self, SoupServerMessage *msg, GHashTable *query,
-                gboolean *drills, gint64 *since, gint64 *until, gboolean *truncated)
+requested_rows (PanelReports *self, SoupServerMessage *msg, GHashTable *query, ReportRequest *r)
 {
-  if (!report_query (msg, query, drills, since, until))
+  if (!report_query (msg, query, &r->drills, &r->since, &r->until))
     return NULL;
-  g_autoptr (GPtrArray) rows = report_rows (self->db, *drills, *since, *until, 0);
+  g_autoptr (GPtrArray) rows = report_rows (self->db, r->drills, r->since, r->until, 0);
   if (rows == NULL)
     {
       panel_console_send_db_error (msg, self->db, "reading the report");
       return NULL;
     }
-  *truncated = rows->len > MAX_REPORT_ROWS;
-  if (*truncated)
+  r->truncated = rows->len > MAX_REPORT_ROWS;
+  if (r->truncated)
     g_ptr_array_set_size (rows, MAX_REPORT_ROWS);
   return g_steal_pointer (&rows);
 }
@@ -337,20 +343,18 @@ requested_rows (PanelReports *self, SoupServerMessage *msg, GHashTable *query,
 static void
 send_report (PanelReports *self, SoupServerMessage *msg, GHashTable *query)
 {
-  gboolean drills, truncated;
-  gint64 since, until;
-  g_autoptr (GPtrArray) rows = requested_rows (self, msg, query, &drills, &since, &until,
-                                               &truncated);
+  ReportRequest asked;
+  g_autoptr (GPtrArray) rows = requested_rows (self, msg, query, &asked);
   if (rows == NULL)
     return;
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "kind");
-  json_builder_add_string_value (b, drills ? "drill" : "real");
+  json_builder_add_string_value (b, asked.drills ? "drill" : "real");
   json_builder_set_member_name (b, "site");
   json_builder_add_string_value (b, self->site_name);
   json_builder_set_member_name (b, "truncated");
-  json_builder_add_boolean_value (b, truncated);
+  json_builder_add_boolean_value (b, asked.truncated);
   json_builder_set_member_name (b, "rows");
   json_builder_begin_array (b);
   for (guint i = 0; i < rows->len; i++)
@@ -408,10 +412,8 @@ static void
 export_report (PanelReports *self, SoupServerMessage *msg, PanelSession *session,
                GHashTable *query)
 {
-  gboolean drills, truncated;
-  gint64 since, until;
-  g_autoptr (GPtrArray) rows = requested_rows (self, msg, query, &drills, &since, &until,
-                                               &truncated);
+  ReportRequest asked;
+  g_autoptr (GPtrArray) rows = requested_rows (self, msg, query, &asked);
   if (rows == NULL)
     return;
   g_autoptr (GString) csv = g_string_new (NULL);
@@ -429,7 +431,7 @@ export_report (PanelReports *self, SoupServerMessage *msg, PanelSession *session
                                                : NULL;
       g_autofree char *incident = r->incident_id > 0
         ? g_strdup_printf ("%" G_GINT64_FORMAT, r->incident_id) : NULL;
-      csv_field (csv, drills ? "drill" : "real", FALSE);
+      csv_field (csv, asked.drills ? "drill" : "real", FALSE);
       csv_field (csv, drill, FALSE);
       csv_field (csv, r->desk_id, FALSE);
       csv_field (csv, r->desk_name, FALSE);
@@ -455,14 +457,14 @@ export_report (PanelReports *self, SoupServerMessage *msg, PanelSession *session
         }
     }
   g_autoptr (AnsimJsonBuilder) json = ansim_json_builder_new ();
-  ansim_json_builder_add_string (json, "kind", drills ? "drill" : "real");
+  ansim_json_builder_add_string (json, "kind", asked.drills ? "drill" : "real");
   ansim_json_builder_add_uint (json, "rows", rows->len);
-  ansim_json_builder_add_int (json, "since_us", since);
-  ansim_json_builder_add_int (json, "until_us", until);
+  ansim_json_builder_add_int (json, "since_us", asked.since);
+  ansim_json_builder_add_int (json, "until_us", asked.until);
   g_autofree char *detail = ansim_json_builder_end (json);
   g_autoptr (GError) error = NULL;
   if (!panel_console_audit (self->console, msg, session, PANEL_AUDIT_REPORT_EXPORTED,
-                            drills ? "drill report" : "incident report", detail, &error))
+                            asked.drills ? "drill report" : "incident report", detail, &error))
     {
       /* No export that the audit log does not show. */
       g_warning ("cannot write the audit log: %s", error->message);
@@ -471,7 +473,7 @@ export_report (PanelReports *self, SoupServerMessage *msg, PanelSession *session
     }
   SoupMessageHeaders *h = soup_server_message_get_response_headers (msg);
   g_autofree char *disposition = g_strdup_printf ("attachment; filename=\"ansim-%s-report.csv\"",
-                                                  drills ? "drill" : "incident");
+                                                  asked.drills ? "drill" : "incident");
   soup_message_headers_replace (h, "Content-Disposition", disposition);
   soup_message_headers_replace (h, "Cache-Control", "no-store");
   soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
