@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "audit.h"
+#include "test-common.h"
 #include "auth.h"
 #include "db.h"
 #include "test-sql.h"
@@ -22,8 +23,7 @@ fixture_setup (Fixture *fx, gconstpointer data)
   g_autoptr (GError) error = NULL;
 
   (void) data;
-  fx->dir = g_dir_make_tmp ("ansim-test-auth-XXXXXX", &error);
-  g_assert_no_error (error);
+  fx->dir = test_make_tmp_dir ("ansim-test-auth-XXXXXX");
   fx->path = g_build_filename (fx->dir, "panel.db", NULL);
   fx->db = ansim_db_open (&ansim_panel_db_schema, fx->path, &error);
   g_assert_no_error (error);

@@ -19,11 +19,8 @@ typedef struct {
 static void
 fixture_setup (Fixture *f, gconstpointer data)
 {
-  g_autoptr(GError) error = NULL;
-
   (void) data;
-  f->dir = g_dir_make_tmp ("ansim-test-config-XXXXXX", &error);
-  g_assert_no_error (error);
+  f->dir = test_make_tmp_dir ("ansim-test-config-XXXXXX");
 }
 
 static void

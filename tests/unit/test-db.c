@@ -21,11 +21,8 @@ typedef struct {
 static void
 fixture_setup (Fixture *fx, gconstpointer data)
 {
-  g_autoptr (GError) error = NULL;
-
   (void) data;
-  fx->dir = g_dir_make_tmp ("ansim-test-db-XXXXXX", &error);
-  g_assert_no_error (error);
+  fx->dir = test_make_tmp_dir ("ansim-test-db-XXXXXX");
   fx->path = g_build_filename (fx->dir, "test.db", NULL);
 }
 

@@ -3,6 +3,7 @@
  * vectors, the value checks, the OpenSSL error, durable writes on a real
  * file system, JSON escaping read back by json-glib, the curl cleanups. */
 #include "curl-cleanups.h"
+#include "test-common.h"
 #include "durable.h"
 #include "json-event.h"
 #include "util.h"
@@ -226,10 +227,7 @@ typedef struct {
 static void
 fixture_setup (Fixture *f, G_GNUC_UNUSED gconstpointer data)
 {
-  g_autoptr (GError) error = NULL;
-
-  f->dir = g_dir_make_tmp ("test-util-XXXXXX", &error);
-  g_assert_no_error (error);
+  f->dir = test_make_tmp_dir ("test-util-XXXXXX");
 }
 
 static void
