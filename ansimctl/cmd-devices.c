@@ -8,48 +8,13 @@
 #include "db.h"
 #include "ingest.h"
 
-static gboolean
-parse_args (GOptionContext *context, int *argc, char ***argv, const char *command)
-{
-  g_autoptr (GError) error = NULL;
-  if (!g_option_context_parse (context, argc, argv, &error))
-    {
-      g_printerr ("ansimctl %s: %s\n", command, error->message);
-      return FALSE;
-    }
-  if (*argc > 1)
-    {
-      g_printerr ("ansimctl %s: unexpected argument '%s'\n", command, (*argv)[1]);
-      return FALSE;
-    }
-  return TRUE;
-}
-
-/* The panel's database, as ansim-panel resolves it from its configuration. */
-static sqlite3 *
-open_panel_db (const char *config_path, const char *data_dir, GError **error)
-{
-  g_autoptr (AnsimConfig) config = ansim_config_load (&ansim_panel_config_schema, config_path,
-                                                      error);
-  if (config == NULL)
-    return NULL;
-  if (data_dir != NULL)
-    {
-      g_autofree char *absolute = g_canonicalize_filename (data_dir, NULL);
-      ansim_config_set_data_dir (config, absolute);
-    }
-  g_autofree char *database = ansim_config_get_path (config, "panel", "database");
-  return ansim_db_open (&ansim_panel_db_schema, database, error);
-}
-
 int
 ansimctl_enroll_code (int argc, char **argv)
 {
-  g_autofree char *config = NULL, *data_dir = NULL, *device = NULL, *desk = NULL;
+  g_auto (AnsimctlConfigOptions) o = { 0 };
+  g_autofree char *device = NULL, *desk = NULL;
   int hours = 24;
   GOptionEntry entries[] = {
-    { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config, "The panel's configuration file", "FILE" },
-    { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir, "The panel's data directory", "DIR" },
     { "device", 0, 0, G_OPTION_ARG_STRING, &device, "Device id the code admits (required)", "ID" },
     { "desk", 0, 0, G_OPTION_ARG_STRING, &desk, "Desk the device serves", "ID" },
     { "valid-hours", 0, 0, G_OPTION_ARG_INT, &hours, "How long the code is valid (default 24)", "H" },
@@ -59,8 +24,9 @@ ansimctl_enroll_code (int argc, char **argv)
   g_option_context_set_description (context,
     "Run on the panel's server. Give the code to whoever installs the desk board;\n"
     "it is used with `ansimctl enroll --code CODE` there, once.");
+  ansimctl_add_config_options (context, &o, "panel", FALSE);
   g_option_context_add_main_entries (context, entries, NULL);
-  if (!parse_args (context, &argc, &argv, "enroll-code"))
+  if (!ansimctl_parse (context, &argc, &argv, 0, 0, "enroll-code"))
     return 2;
   if (device == NULL || hours < 1 || hours > 24 * 30)
     {
@@ -68,7 +34,7 @@ ansimctl_enroll_code (int argc, char **argv)
       return 2;
     }
   g_autoptr (GError) error = NULL;
-  g_autoptr (sqlite3) db = open_panel_db (config, data_dir, &error);
+  g_autoptr (sqlite3) db = ansimctl_open_panel_db (&o, NULL, &error);
   g_autofree char *code = db != NULL
     ? panel_enrollment_code_new (db, device, desk, (gint64) hours * 3600, &error) : NULL;
   if (code == NULL)
@@ -83,10 +49,9 @@ ansimctl_enroll_code (int argc, char **argv)
 int
 ansimctl_revoke (int argc, char **argv)
 {
-  g_autofree char *config = NULL, *data_dir = NULL, *device = NULL, *reason = NULL;
+  g_auto (AnsimctlConfigOptions) o = { 0 };
+  g_autofree char *device = NULL, *reason = NULL;
   GOptionEntry entries[] = {
-    { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config, "The panel's configuration file", "FILE" },
-    { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir, "The panel's data directory", "DIR" },
     { "device", 0, 0, G_OPTION_ARG_STRING, &device, "Device id to revoke (required)", "ID" },
     { "reason", 0, 0, G_OPTION_ARG_STRING, &reason, "Why (required), e.g. 'board stolen'", "TEXT" },
     { NULL }
@@ -94,8 +59,9 @@ ansimctl_revoke (int argc, char **argv)
   g_autoptr (GOptionContext) context = g_option_context_new ("- revoke an enrolled device");
   g_option_context_set_description (context,
     "The panel refuses every later request of the device; what it sent before is kept.");
+  ansimctl_add_config_options (context, &o, "panel", FALSE);
   g_option_context_add_main_entries (context, entries, NULL);
-  if (!parse_args (context, &argc, &argv, "revoke"))
+  if (!ansimctl_parse (context, &argc, &argv, 0, 0, "revoke"))
     return 2;
   if (device == NULL || reason == NULL || *reason == '\0')
     {
@@ -103,7 +69,7 @@ ansimctl_revoke (int argc, char **argv)
       return 2;
     }
   g_autoptr (GError) error = NULL;
-  g_autoptr (sqlite3) db = open_panel_db (config, data_dir, &error);
+  g_autoptr (sqlite3) db = ansimctl_open_panel_db (&o, NULL, &error);
   if (db == NULL || !panel_device_revoke (db, device, reason, &error))
     {
       g_printerr ("ansimctl revoke: %s\n", error->message);
@@ -116,12 +82,10 @@ ansimctl_revoke (int argc, char **argv)
 int
 ansimctl_enroll (int argc, char **argv)
 {
-  g_autofree char *config_path = NULL, *data_dir = NULL, *panel = NULL, *code = NULL;
+  g_auto (AnsimctlConfigOptions) o = { 0 };
+  g_autofree char *panel = NULL, *code = NULL;
   g_autofree char *key_path = NULL, *device = NULL, *ca_file = NULL;
   GOptionEntry entries[] = {
-    { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path,
-      "The uploader's configuration file (panel_url, ca_file, device_key)", "FILE" },
-    { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir, "The desk's data directory", "DIR" },
     { "panel", 0, 0, G_OPTION_ARG_STRING, &panel, "The panel's URL (default: panel_url)", "URL" },
     { "code", 0, 0, G_OPTION_ARG_STRING, &code, "The enrollment code (required)", "CODE" },
     { "key", 0, 0, G_OPTION_ARG_FILENAME, &key_path,
@@ -136,8 +100,9 @@ ansimctl_enroll (int argc, char **argv)
   g_option_context_set_description (context,
     "Sends the device's Ed25519 public key with a one-time code from\n"
     "`ansimctl enroll-code`; the request is signed with that key.");
+  ansimctl_add_config_options (context, &o, "uploader", FALSE);
   g_option_context_add_main_entries (context, entries, NULL);
-  if (!parse_args (context, &argc, &argv, "enroll"))
+  if (!ansimctl_parse (context, &argc, &argv, 0, 0, "enroll"))
     return 2;
   if (code == NULL)
     {
@@ -145,17 +110,11 @@ ansimctl_enroll (int argc, char **argv)
       return 2;
     }
   g_autoptr (GError) error = NULL;
-  g_autoptr (AnsimConfig) config = ansim_config_load (&ansim_uploader_config_schema, config_path,
-                                                      &error);
+  g_autoptr (AnsimConfig) config = ansimctl_load_config (&ansim_uploader_config_schema, &o, &error);
   if (config == NULL)
     {
       g_printerr ("ansimctl enroll: %s\n", error->message);
       return 1;
-    }
-  if (data_dir != NULL)
-    {
-      g_autofree char *absolute = g_canonicalize_filename (data_dir, NULL);
-      ansim_config_set_data_dir (config, absolute);
     }
   if (key_path == NULL)
     key_path = ansim_config_get_path (config, "uploader", "device_key");

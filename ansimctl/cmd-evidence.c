@@ -2,6 +2,7 @@
 /* ansimctl commands for evidence: keygen (site age identity), verify (an
  * incident, offline) and decrypt (checked, playable media). */
 #include "cmd-evidence.h"
+#include "ansimctl.h"
 
 #include <errno.h>
 #include <glib/gstdio.h>
@@ -19,19 +20,6 @@ enum {
   EXIT_FINDINGS = 1,  /* at least one finding, or the command could not do its work */
   EXIT_USAGE = 2,     /* bad options, or an input named on the command line is unusable */
 };
-
-static gboolean
-parse_options (GOptionContext *context, int *argc, char ***argv, const char *command)
-{
-  g_autoptr (GError) error = NULL;
-
-  if (!g_option_context_parse (context, argc, argv, &error))
-    {
-      g_printerr ("ansimctl %s: %s\n", command, error->message);
-      return FALSE;
-    }
-  return TRUE;
-}
 
 /* ---- keygen ------------------------------------------------------------------------ */
 
@@ -53,7 +41,7 @@ ansimctl_keygen (int argc, char **argv)
     "on stdout for the desks' configuration; without it, the identity goes to\n"
     "stdout and \"Public key: age1…\" to stderr, as age-keygen does.\n"
     "Keep the identity offline and backed up: without it no footage can be read.");
-  if (!parse_options (context, &argc, &argv, "keygen"))
+  if (!ansimctl_parse (context, &argc, &argv, 0, G_MAXINT, "keygen"))
     return EXIT_USAGE;
   if (argc > 1)
     {
@@ -428,7 +416,7 @@ ansimctl_verify (int argc, char **argv)
     "Exit status: 0 everything holds, 1 findings, 2 usage error.\n"
     "The format and the equivalent openssl/age/sha256sum commands are described in\n"
     "docs/evidence-format.md.");
-  if (!parse_options (context, &argc, &argv, "verify"))
+  if (!ansimctl_parse (context, &argc, &argv, 0, G_MAXINT, "verify"))
     return EXIT_USAGE;
   if (argc != 2)
     {
@@ -475,7 +463,7 @@ ansimctl_decrypt (int argc, char **argv)
     "\n"
     "Exit status: 0 every segment written, 1 findings (some or all not written),\n"
     "2 usage error.");
-  if (!parse_options (context, &argc, &argv, "decrypt"))
+  if (!ansimctl_parse (context, &argc, &argv, 0, G_MAXINT, "decrypt"))
     return EXIT_USAGE;
   if (argc != 2 || out == NULL || o.identity_files == NULL)
     {

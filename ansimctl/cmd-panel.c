@@ -3,6 +3,7 @@
  * `user add|passwd|disable|enable|list`, `audit verify|export`, `purge` and
  * `drill arm|end|list`. */
 #include "cmd-panel.h"
+#include "ansimctl.h"
 
 #include <errno.h>
 #include <glib/gstdio.h>
@@ -17,72 +18,6 @@
 #include "retention.h"
 #include "store.h"
 #include "drill-db.h"
-
-typedef struct {
-  char *config;
-  char *data_dir;
-} PanelOptions;
-
-static void
-panel_options_clear (PanelOptions *o)
-{
-  g_free (o->config);
-  g_free (o->data_dir);
-}
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (PanelOptions, panel_options_clear)
-
-static void
-add_panel_options (GOptionContext *context, PanelOptions *o)
-{
-  GOptionEntry entries[] = {
-    { "config", 'c', 0, G_OPTION_ARG_FILENAME, &o->config,
-      "The panel's configuration file (default: the embedded defaults)", "FILE" },
-    { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &o->data_dir,
-      "The panel's data directory (default: $ANSIM_DATA_DIR or the configuration's)", "DIR" },
-    { NULL }
-  };
-  g_option_context_add_main_entries (context, entries, NULL);
-}
-
-/* The panel's database, opened (and migrated) as the panel itself would;
- * out_config (may be NULL) gets the configuration it was found with. */
-static sqlite3 *
-open_panel_db_config (PanelOptions *o, AnsimConfig **out_config, GError **error)
-{
-  g_autoptr (AnsimConfig) config =
-    ansim_config_load (&ansim_panel_config_schema, o->config, error);
-  g_autofree char *path = NULL;
-  sqlite3 *db;
-
-  if (config == NULL)
-    return NULL;
-  const char *data_dir = o->data_dir != NULL ? o->data_dir : g_getenv ("ANSIM_DATA_DIR");
-  if (data_dir != NULL)
-    {
-      g_autofree char *absolute = g_canonicalize_filename (data_dir, NULL);
-      ansim_config_set_data_dir (config, absolute);
-    }
-  path = ansim_config_get_path (config, "panel", "database");
-  {
-    g_autofree char *dir = g_path_get_dirname (path);
-    if (g_mkdir_with_parents (dir, 0750) < 0)
-      {
-        g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno),
-                     "cannot create directory '%s': %s", dir, g_strerror (errno));
-        return NULL;
-      }
-  }
-  db = ansim_db_open (&ansim_panel_db_schema, path, error);
-  if (db != NULL && out_config != NULL)
-    *out_config = g_steal_pointer (&config);
-  return db;
-}
-
-static sqlite3 *
-open_panel_db (PanelOptions *o, GError **error)
-{
-  return open_panel_db_config (o, NULL, error);
-}
 
 static char *
 actor (void)
@@ -105,29 +40,10 @@ read_password_line (GError **error)
   return g_strdup (buffer);
 }
 
-static gboolean
-parse (GOptionContext *context, int *argc, char ***argv, int min_args, int max_args,
-       const char *usage_name)
-{
-  g_autoptr (GError) error = NULL;
-  if (!g_option_context_parse (context, argc, argv, &error))
-    {
-      g_printerr ("ansimctl %s: %s\n", usage_name, error->message);
-      return FALSE;
-    }
-  if (*argc - 1 < min_args || *argc - 1 > max_args)
-    {
-      g_autofree char *help = g_option_context_get_help (context, TRUE, NULL);
-      g_printerr ("%s", help);
-      return FALSE;
-    }
-  return TRUE;
-}
-
 static int
 user_add (int argc, char **argv)
 {
-  g_auto (PanelOptions) o = { 0 };
+  g_auto (AnsimctlConfigOptions) o = { 0 };
   g_autofree char *role_name = NULL;
   gboolean from_stdin = FALSE, if_none = FALSE;
   GOptionEntry entries[] = {
@@ -147,15 +63,15 @@ user_add (int argc, char **argv)
   PanelRole role;
 
   g_option_context_add_main_entries (context, entries, NULL);
-  add_panel_options (context, &o);
-  if (!parse (context, &argc, &argv, 1, 1, "user add"))
+  ansimctl_add_config_options (context, &o, "panel", FALSE);
+  if (!ansimctl_parse (context, &argc, &argv, 1, 1, "user add"))
     return 2;
   if (!panel_role_from_string (role_name, &role))
     {
       g_printerr ("ansimctl user add: --role must be security, trainer, admin or auditor\n");
       return 2;
     }
-  db = open_panel_db (&o, &error);
+  db = ansimctl_open_panel_db (&o, NULL, &error);
   if (db == NULL)
     goto fail;
   if (if_none)
@@ -183,7 +99,7 @@ fail:
 static int
 user_passwd (int argc, char **argv)
 {
-  g_auto (PanelOptions) o = { 0 };
+  g_auto (AnsimctlConfigOptions) o = { 0 };
   gboolean from_stdin = FALSE;
   GOptionEntry entries[] = {
     { "password-stdin", 0, 0, G_OPTION_ARG_NONE, &from_stdin,
@@ -197,10 +113,10 @@ user_passwd (int argc, char **argv)
   g_autofree char *password = NULL, *who = actor ();
 
   g_option_context_add_main_entries (context, entries, NULL);
-  add_panel_options (context, &o);
-  if (!parse (context, &argc, &argv, 1, 1, "user passwd"))
+  ansimctl_add_config_options (context, &o, "panel", FALSE);
+  if (!ansimctl_parse (context, &argc, &argv, 1, 1, "user passwd"))
     return 2;
-  db = open_panel_db (&o, &error);
+  db = ansimctl_open_panel_db (&o, NULL, &error);
   if (db == NULL)
     goto fail;
   password = from_stdin ? read_password_line (&error) : panel_password_generate ();
@@ -220,17 +136,17 @@ fail:
 static int
 user_set_disabled (int argc, char **argv, gboolean disabled)
 {
-  g_auto (PanelOptions) o = { 0 };
+  g_auto (AnsimctlConfigOptions) o = { 0 };
   g_autoptr (GOptionContext) context = g_option_context_new (
     disabled ? "NAME - disable a user (ends the user's sessions)" : "NAME - enable a user again");
   g_autoptr (GError) error = NULL;
   g_autoptr (sqlite3) db = NULL;
   g_autofree char *who = actor ();
 
-  add_panel_options (context, &o);
-  if (!parse (context, &argc, &argv, 1, 1, disabled ? "user disable" : "user enable"))
+  ansimctl_add_config_options (context, &o, "panel", FALSE);
+  if (!ansimctl_parse (context, &argc, &argv, 1, 1, disabled ? "user disable" : "user enable"))
     return 2;
-  db = open_panel_db (&o, &error);
+  db = ansimctl_open_panel_db (&o, NULL, &error);
   if (db == NULL || !panel_user_set_disabled (db, argv[1], disabled, who, NULL, NULL, &error))
     {
       g_printerr ("ansimctl user %s: %s\n", disabled ? "disable" : "enable", error->message);
@@ -243,16 +159,16 @@ user_set_disabled (int argc, char **argv, gboolean disabled)
 static int
 user_list (int argc, char **argv)
 {
-  g_auto (PanelOptions) o = { 0 };
+  g_auto (AnsimctlConfigOptions) o = { 0 };
   g_autoptr (GOptionContext) context = g_option_context_new ("- list console users");
   g_autoptr (GError) error = NULL;
   g_autoptr (sqlite3) db = NULL;
   g_autoptr (sqlite3_stmt) stmt = NULL;
 
-  add_panel_options (context, &o);
-  if (!parse (context, &argc, &argv, 0, 0, "user list"))
+  ansimctl_add_config_options (context, &o, "panel", FALSE);
+  if (!ansimctl_parse (context, &argc, &argv, 0, 0, "user list"))
     return 2;
-  db = open_panel_db (&o, &error);
+  db = ansimctl_open_panel_db (&o, NULL, &error);
   if (db != NULL)
     stmt = ansim_db_prepare (db, "SELECT name, role, disabled_at_us IS NOT NULL FROM users"
                                  " ORDER BY name", &error);
@@ -291,7 +207,7 @@ int
 ansimctl_audit (int argc, char **argv)
 {
   const char *sub = argc > 1 ? argv[1] : "";
-  g_auto (PanelOptions) o = { 0 };
+  g_auto (AnsimctlConfigOptions) o = { 0 };
   g_autoptr (GOptionContext) context = NULL;
   g_autoptr (GError) error = NULL;
   g_autoptr (sqlite3) db = NULL;
@@ -304,13 +220,13 @@ ansimctl_audit (int argc, char **argv)
   context = g_option_context_new (strcmp (sub, "verify") == 0
                                     ? "- check the audit log's hash chain"
                                     : "- print the audit log as JSON lines");
-  add_panel_options (context, &o);
+  ansimctl_add_config_options (context, &o, "panel", FALSE);
   argc--;
   argv++;
-  if (!parse (context, &argc, &argv, 0, 0, strcmp (sub, "verify") == 0 ? "audit verify"
+  if (!ansimctl_parse (context, &argc, &argv, 0, 0, strcmp (sub, "verify") == 0 ? "audit verify"
                                                                        : "audit export"))
     return 2;
-  db = open_panel_db (&o, &error);
+  db = ansimctl_open_panel_db (&o, NULL, &error);
   if (db == NULL)
     goto fail;
   if (strcmp (sub, "export") == 0)
@@ -353,7 +269,7 @@ open_store (AnsimConfig *config, GError **error)
 int
 ansimctl_purge (int argc, char **argv)
 {
-  g_auto (PanelOptions) o = { 0 };
+  g_auto (AnsimctlConfigOptions) o = { 0 };
   g_autoptr (GOptionContext) context =
     g_option_context_new ("- delete incidents whose retention period is over");
   g_autoptr (GError) error = NULL;
@@ -377,15 +293,15 @@ ansimctl_purge (int argc, char **argv)
     "Incidents that are resolved, not on legal hold and older than their category's retention\n"
     "period (console: Settings) are deleted from the evidence store and the database. A purge\n"
     "that was interrupted is finished first. The panel does the same every purge_interval_s.");
-  add_panel_options (context, &o);
-  if (!parse (context, &argc, &argv, 0, 0, "purge"))
+  ansimctl_add_config_options (context, &o, "panel", FALSE);
+  if (!ansimctl_parse (context, &argc, &argv, 0, 0, "purge"))
     return 2;
   if (dry_run == now)
     {
       g_printerr ("ansimctl purge: give exactly one of --dry-run and --now\n");
       return 2;
     }
-  db = open_panel_db_config (&o, &config, &error);
+  db = ansimctl_open_panel_db (&o, &config, &error);
   if (db == NULL || (store = open_store (config, &error)) == NULL)
     goto fail;
   if (!panel_retention_purge (db, store, dry_run, who, report, &n, &failed, &error))
@@ -408,7 +324,7 @@ fail:
 static int
 drill_arm (int argc, char **argv)
 {
-  g_auto (PanelOptions) o = { 0 };
+  g_auto (AnsimctlConfigOptions) o = { 0 };
   g_auto (GStrv) desks = NULL;
   gint minutes = 60;
   g_autofree char *note = NULL;
@@ -423,8 +339,8 @@ drill_arm (int argc, char **argv)
     g_option_context_new ("- arm a drill: the next press at each desk within the window is the "
                           "drill");
   g_option_context_add_main_entries (context, entries, NULL);
-  add_panel_options (context, &o);
-  if (!parse (context, &argc, &argv, 0, 0, "drill arm"))
+  ansimctl_add_config_options (context, &o, "panel", FALSE);
+  if (!ansimctl_parse (context, &argc, &argv, 0, 0, "drill arm"))
     return 2;
   if (desks == NULL || minutes < 1)
     {
@@ -432,7 +348,7 @@ drill_arm (int argc, char **argv)
       return 2;
     }
   g_autoptr (GError) error = NULL;
-  g_autoptr (sqlite3) db = open_panel_db (&o, &error);
+  g_autoptr (sqlite3) db = ansimctl_open_panel_db (&o, NULL, &error);
   g_autofree char *who = actor ();
   gint64 now = g_get_real_time (), id = 0;
   if (db == NULL ||
@@ -451,10 +367,10 @@ drill_arm (int argc, char **argv)
 static int
 drill_end (int argc, char **argv)
 {
-  g_auto (PanelOptions) o = { 0 };
+  g_auto (AnsimctlConfigOptions) o = { 0 };
   g_autoptr (GOptionContext) context = g_option_context_new ("ID - end a drill");
-  add_panel_options (context, &o);
-  if (!parse (context, &argc, &argv, 1, 1, "drill end"))
+  ansimctl_add_config_options (context, &o, "panel", FALSE);
+  if (!ansimctl_parse (context, &argc, &argv, 1, 1, "drill end"))
     return 2;
   gint64 id = 0;
   if (!g_ascii_string_to_signed (argv[1], 10, 1, G_MAXINT64, &id, NULL))
@@ -463,7 +379,7 @@ drill_end (int argc, char **argv)
       return 2;
     }
   g_autoptr (GError) error = NULL;
-  g_autoptr (sqlite3) db = open_panel_db (&o, &error);
+  g_autoptr (sqlite3) db = ansimctl_open_panel_db (&o, NULL, &error);
   g_autofree char *who = actor ();
   if (db == NULL || !panel_drill_end (db, id, who, NULL, NULL, &error))
     {
@@ -484,13 +400,13 @@ local_time (gint64 us)
 static int
 drill_list (int argc, char **argv)
 {
-  g_auto (PanelOptions) o = { 0 };
+  g_auto (AnsimctlConfigOptions) o = { 0 };
   g_autoptr (GOptionContext) context = g_option_context_new ("- list drills, newest first");
-  add_panel_options (context, &o);
-  if (!parse (context, &argc, &argv, 0, 0, "drill list"))
+  ansimctl_add_config_options (context, &o, "panel", FALSE);
+  if (!ansimctl_parse (context, &argc, &argv, 0, 0, "drill list"))
     return 2;
   g_autoptr (GError) error = NULL;
-  g_autoptr (sqlite3) db = open_panel_db (&o, &error);
+  g_autoptr (sqlite3) db = ansimctl_open_panel_db (&o, NULL, &error);
   g_autoptr (sqlite3_stmt) stmt = NULL;
   if (db != NULL)
     stmt = ansim_db_prepare (db,

@@ -29,77 +29,12 @@ const AnsimctlCommand ansimctl_commands[] = {
   { NULL }
 };
 
-/* Options every desk command takes to find the recorder. */
-typedef struct {
-  char *config;
-  char *data_dir;
-  char *socket;
-} DeskOptions;
-
-static void
-desk_options_clear (DeskOptions *o)
-{
-  g_free (o->config);
-  g_free (o->data_dir);
-  g_free (o->socket);
-}
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (DeskOptions, desk_options_clear)
-
-static void
-add_desk_options (GOptionContext *context, DeskOptions *o)
-{
-  GOptionEntry entries[] = {
-    { "config", 'c', 0, G_OPTION_ARG_FILENAME, &o->config,
-      "The recorder's configuration file (default: the embedded defaults)", "FILE" },
-    { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &o->data_dir,
-      "The recorder's data directory (default: $ANSIM_DATA_DIR or the configuration's)", "DIR" },
-    { "socket", 's', 0, G_OPTION_ARG_FILENAME, &o->socket,
-      "The recorder's control socket, overriding the configuration", "PATH" },
-    { NULL }
-  };
-  g_option_context_add_main_entries (context, entries, NULL);
-}
-
-/* The recorder's configuration as the recorder itself resolves it. */
-static AnsimConfig *
-load_desk_config (DeskOptions *o, GError **error)
-{
-  g_autoptr (AnsimConfig) config =
-    ansim_config_load (&ansim_recorder_config_schema, o->config, error);
-  if (config == NULL)
-    return NULL;
-  const char *data_dir = o->data_dir != NULL ? o->data_dir : g_getenv ("ANSIM_DATA_DIR");
-  if (data_dir != NULL)
-    {
-      g_autofree char *absolute = g_canonicalize_filename (data_dir, NULL);
-      ansim_config_set_data_dir (config, absolute);
-    }
-  return g_steal_pointer (&config);
-}
-
 static char *
-desk_socket (DeskOptions *o, AnsimConfig *config)
+desk_socket (AnsimctlConfigOptions *o, AnsimConfig *config)
 {
   if (o->socket != NULL)
     return g_strdup (o->socket);
   return ansim_config_get_path (config, "recorder", "control_socket");
-}
-
-static gboolean
-parse (GOptionContext *context, int *argc, char ***argv, int max_args)
-{
-  g_autoptr (GError) error = NULL;
-  if (!g_option_context_parse (context, argc, argv, &error))
-    {
-      g_printerr ("ansimctl: %s\n", error->message);
-      return FALSE;
-    }
-  if (*argc - 1 > max_args)
-    {
-      g_printerr ("ansimctl: unexpected argument '%s'\n", (*argv)[max_args + 1]);
-      return FALSE;
-    }
-  return TRUE;
 }
 
 int
@@ -109,7 +44,7 @@ ansimctl_check_config (int argc, char **argv)
   g_option_context_set_description (context,
     "The kind of each file (recorder, uploader, panel) is told by its main group.\n"
     "Exit status 0 only when every file is valid.");
-  if (!parse (context, &argc, &argv, G_MAXINT))
+  if (!ansimctl_parse (context, &argc, &argv, 0, G_MAXINT, "check-config"))
     return 2;
   if (argc < 2)
     {
@@ -137,7 +72,7 @@ int
 ansimctl_config_reference (int argc, char **argv)
 {
   g_autoptr (GOptionContext) context = g_option_context_new ("- print the configuration reference");
-  if (!parse (context, &argc, &argv, 0))
+  if (!ansimctl_parse (context, &argc, &argv, 0, 0, "config-reference"))
     return 2;
   g_autofree char *text = ansim_config_reference_markdown ();
   g_print ("%s", text);
@@ -169,7 +104,7 @@ parse_reply (const char *reply, GError **error)
 int
 ansimctl_press (int argc, char **argv)
 {
-  g_auto (DeskOptions) o = { 0 };
+  g_auto (AnsimctlConfigOptions) o = { 0 };
   g_autofree char *trigger = NULL;
   gboolean long_press = FALSE;
   int hold_ms = 0;
@@ -184,8 +119,8 @@ ansimctl_press (int argc, char **argv)
   };
   g_autoptr (GOptionContext) context = g_option_context_new ("- press a simulated trigger");
   g_option_context_add_main_entries (context, entries, NULL);
-  add_desk_options (context, &o);
-  if (!parse (context, &argc, &argv, 0))
+  ansimctl_add_config_options (context, &o, "recorder", TRUE);
+  if (!ansimctl_parse (context, &argc, &argv, 0, 0, "press"))
     return 2;
   if (long_press && hold_ms != 0)
     {
@@ -199,7 +134,7 @@ ansimctl_press (int argc, char **argv)
     }
 
   g_autoptr (GError) error = NULL;
-  g_autoptr (AnsimConfig) config = load_desk_config (&o, &error);
+  g_autoptr (AnsimConfig) config = ansimctl_load_config (&ansim_recorder_config_schema, &o, &error);
   if (config == NULL)
     {
       g_printerr ("ansimctl press: %s\n", error->message);
@@ -285,7 +220,7 @@ print_outbox (sqlite3 *db)
 int
 ansimctl_status (int argc, char **argv)
 {
-  g_auto (DeskOptions) o = { 0 };
+  g_auto (AnsimctlConfigOptions) o = { 0 };
   gboolean json = FALSE;
   int events = 10;
   GOptionEntry entries[] = {
@@ -295,12 +230,12 @@ ansimctl_status (int argc, char **argv)
   };
   g_autoptr (GOptionContext) context = g_option_context_new ("- show a desk's state");
   g_option_context_add_main_entries (context, entries, NULL);
-  add_desk_options (context, &o);
-  if (!parse (context, &argc, &argv, 0))
+  ansimctl_add_config_options (context, &o, "recorder", TRUE);
+  if (!ansimctl_parse (context, &argc, &argv, 0, 0, "status"))
     return 2;
 
   g_autoptr (GError) error = NULL;
-  g_autoptr (AnsimConfig) config = load_desk_config (&o, &error);
+  g_autoptr (AnsimConfig) config = ansimctl_load_config (&ansim_recorder_config_schema, &o, &error);
   if (config == NULL)
     {
       g_printerr ("ansimctl status: %s\n", error->message);

@@ -120,6 +120,43 @@ timespec_to_us (const struct timespec *ts)
   return (gint64) ts->tv_sec * G_USEC_PER_SEC + ts->tv_nsec / 1000;
 }
 
+/* The fd hung up or failed: the device is lost until it reopens. */
+static gboolean
+lose_device (HwInput *self, const char *why)
+{
+  self->fd_source = NULL;
+  lost_device (self, why);
+  return G_SOURCE_REMOVE;
+}
+
+/* After a read that failed (errno set): try again later, or lose it. */
+static gboolean
+read_failed (HwInput *self)
+{
+  if (errno == EAGAIN || errno == EINTR)
+    return G_SOURCE_CONTINUE;
+  return lose_device (self, g_strerror (errno));
+}
+
+static gboolean
+test_bit (const unsigned long *bits, guint bit)
+{
+  return !!(bits[bit / (8 * sizeof (unsigned long))] & (1UL << (bit % (8 * sizeof (unsigned long)))));
+}
+
+/* Watch the opened device's fd with readable, and feed the debouncer the
+ * level the input has now. */
+static void
+watch_device (HwInput *self, int fd, GUnixFDSourceFunc readable, gboolean level)
+{
+  self->fd = fd;
+  self->fd_source = g_unix_fd_source_new (fd, G_IO_IN | G_IO_ERR | G_IO_HUP);
+  g_source_set_callback (self->fd_source, (GSourceFunc) (void (*) (void)) readable, self, NULL);
+  g_source_attach (self->fd_source, NULL);
+  g_source_unref (self->fd_source);
+  feed (self, level, g_get_monotonic_time ());
+}
+
 static gboolean
 gpio_readable (gint fd, GIOCondition cond, gpointer user_data)
 {
@@ -127,20 +164,10 @@ gpio_readable (gint fd, GIOCondition cond, gpointer user_data)
   struct gpiod_line_event events[16];
 
   if (cond & (G_IO_ERR | G_IO_HUP | G_IO_NVAL))
-    {
-      self->fd_source = NULL;
-      lost_device (self, "GPIO chip went away");
-      return G_SOURCE_REMOVE;
-    }
+    return lose_device (self, "GPIO chip went away");
   int n = gpiod_line_event_read_fd_multiple (fd, events, G_N_ELEMENTS (events));
   if (n < 0)
-    {
-      if (errno == EAGAIN || errno == EINTR)
-        return G_SOURCE_CONTINUE;
-      self->fd_source = NULL;
-      lost_device (self, g_strerror (errno));
-      return G_SOURCE_REMOVE;
-    }
+    return read_failed (self);
   /* The kernel reports edges as logical levels (active-low applied) with
    * CLOCK_MONOTONIC timestamps, the clock g_get_monotonic_time() uses. */
   for (int i = 0; i < n; i++)
@@ -195,12 +222,7 @@ gpio_open (HwInput *self, GError **error)
     }
   self->chip = g_steal_pointer (&chip);
   self->line = line;
-  self->fd = gpiod_line_event_get_fd (line);
-  self->fd_source = g_unix_fd_source_new (self->fd, G_IO_IN | G_IO_ERR | G_IO_HUP);
-  g_source_set_callback (self->fd_source, (GSourceFunc) (void (*) (void)) gpio_readable, self, NULL);
-  g_source_attach (self->fd_source, NULL);
-  g_source_unref (self->fd_source);
-  feed (self, value == 1, g_get_monotonic_time ());
+  watch_device (self, gpiod_line_event_get_fd (line), gpio_readable, value == 1);
   return TRUE;
 }
 
@@ -211,20 +233,10 @@ evdev_readable (gint fd, GIOCondition cond, gpointer user_data)
   struct input_event events[32];
 
   if (cond & (G_IO_ERR | G_IO_HUP | G_IO_NVAL))
-    {
-      self->fd_source = NULL;
-      lost_device (self, "input device went away");
-      return G_SOURCE_REMOVE;
-    }
+    return lose_device (self, "input device went away");
   ssize_t n = read (fd, events, sizeof events);
   if (n < 0)
-    {
-      if (errno == EAGAIN || errno == EINTR)
-        return G_SOURCE_CONTINUE;
-      self->fd_source = NULL;
-      lost_device (self, g_strerror (errno));
-      return G_SOURCE_REMOVE;
-    }
+    return read_failed (self);
   for (size_t i = 0; i < (size_t) n / sizeof events[0]; i++)
     {
       const struct input_event *ev = &events[i];
@@ -234,9 +246,7 @@ evdev_readable (gint fd, GIOCondition cond, gpointer user_data)
           /* The kernel dropped events: take the key's level as it is now. */
           unsigned long keys[KEY_CNT / (8 * sizeof (unsigned long)) + 1] = { 0 };
           if (ioctl (fd, EVIOCGKEY (sizeof keys), keys) >= 0)
-            feed (self, !!(keys[self->key_code / (8 * sizeof (unsigned long))]
-                           & (1UL << (self->key_code % (8 * sizeof (unsigned long))))),
-                  g_get_monotonic_time ());
+            feed (self, test_bit (keys, self->key_code), g_get_monotonic_time ());
         }
       else if (ev->type == EV_KEY && ev->code == self->key_code && ev->value != 2)
         {
@@ -244,12 +254,6 @@ evdev_readable (gint fd, GIOCondition cond, gpointer user_data)
         }
     }
   return G_SOURCE_CONTINUE;
-}
-
-static gboolean
-test_bit (const unsigned long *bits, guint bit)
-{
-  return !!(bits[bit / (8 * sizeof (unsigned long))] & (1UL << (bit % (8 * sizeof (unsigned long)))));
 }
 
 static gboolean
@@ -287,13 +291,7 @@ evdev_open (HwInput *self, GError **error)
                self->trigger, self->device);
   memset (keys, 0, sizeof keys);
   gboolean down = ioctl (fd, EVIOCGKEY (sizeof keys), keys) >= 0 && test_bit (keys, self->key_code);
-
-  self->fd = fd;
-  self->fd_source = g_unix_fd_source_new (fd, G_IO_IN | G_IO_ERR | G_IO_HUP);
-  g_source_set_callback (self->fd_source, (GSourceFunc) (void (*) (void)) evdev_readable, self, NULL);
-  g_source_attach (self->fd_source, NULL);
-  g_source_unref (self->fd_source);
-  feed (self, down, g_get_monotonic_time ());
+  watch_device (self, fd, evdev_readable, down);
   return TRUE;
 }
 

@@ -1150,6 +1150,22 @@ ansim_config_get_string (AnsimConfig *config, const char *group, const char *key
   return value;
 }
 
+/* The schema key of group/key when it has a value, NULL when it has none
+ * (or does not exist); a getter of another type is a programming error.
+ * Coded keys are read as integers. */
+static const AnsimConfigKey *
+lookup_typed (AnsimConfig *self, const char *group, const char *key, AnsimConfigType type,
+              const char **out_value)
+{
+  const AnsimConfigKey *k = lookup (self, group, key, NULL, out_value);
+
+  if (k == NULL || *out_value == NULL)
+    return NULL;
+  g_return_val_if_fail (k->type == type ||
+                        (type == ANSIM_CONFIG_INT && k->type == ANSIM_CONFIG_CODED), NULL);
+  return k;
+}
+
 gint64
 ansim_config_get_int (AnsimConfig *config, const char *group, const char *key)
 {
@@ -1157,12 +1173,11 @@ ansim_config_get_int (AnsimConfig *config, const char *group, const char *key)
   const AnsimConfigKey *k;
 
   g_return_val_if_fail (config != NULL && group != NULL && key != NULL, 0);
-  k = lookup (config, group, key, NULL, &value);
-  if (k == NULL || value == NULL)
+  k = lookup_typed (config, group, key, ANSIM_CONFIG_INT, &value);
+  if (k == NULL)
     return 0;
   if (k->type == ANSIM_CONFIG_CODED)
     return k->coding->decode (value, &(const char *) { NULL });
-  g_return_val_if_fail (k->type == ANSIM_CONFIG_INT, 0);
   return g_ascii_strtoll (value, NULL, 10);
 }
 
@@ -1170,14 +1185,10 @@ gboolean
 ansim_config_get_bool (AnsimConfig *config, const char *group, const char *key)
 {
   const char *value;
-  const AnsimConfigKey *k;
 
   g_return_val_if_fail (config != NULL && group != NULL && key != NULL, FALSE);
-  k = lookup (config, group, key, NULL, &value);
-  if (k == NULL || value == NULL)
-    return FALSE;
-  g_return_val_if_fail (k->type == ANSIM_CONFIG_BOOL, FALSE);
-  return strcmp (value, "true") == 0;
+  return lookup_typed (config, group, key, ANSIM_CONFIG_BOOL, &value) != NULL &&
+         strcmp (value, "true") == 0;
 }
 
 guint
@@ -1187,10 +1198,9 @@ ansim_config_get_choice (AnsimConfig *config, const char *group, const char *key
   const AnsimConfigKey *k;
 
   g_return_val_if_fail (config != NULL && group != NULL && key != NULL, 0);
-  k = lookup (config, group, key, NULL, &value);
-  if (k == NULL || value == NULL)
+  k = lookup_typed (config, group, key, ANSIM_CONFIG_CHOICE, &value);
+  if (k == NULL)
     return 0;
-  g_return_val_if_fail (k->type == ANSIM_CONFIG_CHOICE, 0);
   for (guint i = 0; k->choices[i] != NULL; i++)
     if (strcmp (k->choices[i], value) == 0)
       return i;

@@ -174,6 +174,17 @@ ansim_device_key_new_public_from_pem (const char *pem, gsize len, const char *or
 }
 
 AnsimDeviceKey *
+ansim_device_key_new_public_from_raw (const guint8 raw[32], const char *origin, GError **error)
+{
+  EVP_PKEY *pkey = EVP_PKEY_new_raw_public_key (EVP_PKEY_ED25519, NULL, raw, 32);
+
+  if (pkey == NULL)
+    return ansim_set_openssl_error (error, ANSIM_EVIDENCE_ERROR, ANSIM_EVIDENCE_ERROR_KEY,
+                                    "reading an Ed25519 public key"), NULL;
+  return device_key_wrap (pkey, FALSE, origin != NULL ? origin : "the data", error);
+}
+
+AnsimDeviceKey *
 ansim_device_key_load_public (const char *path, GError **error)
 {
   g_autoptr (GBytes) pem = ansim_evidence_read_small_file (path, KEY_FILE_MAX, error);

@@ -33,6 +33,10 @@ AnsimDeviceKey *ansim_device_key_load (const char *path, GError **error);
 AnsimDeviceKey *ansim_device_key_load_public (const char *path, GError **error);
 AnsimDeviceKey *ansim_device_key_new_public_from_pem (const char *pem, gsize len,
                                                       const char *origin, GError **error);
+/* A public key from its raw 32 bytes (as the panel stores enrolled keys);
+ * origin names it in errors. */
+AnsimDeviceKey *ansim_device_key_new_public_from_raw (const guint8 raw[32], const char *origin,
+                                                      GError **error);
 void ansim_device_key_free (AnsimDeviceKey *key);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (AnsimDeviceKey, ansim_device_key_free)
 

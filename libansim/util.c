@@ -169,3 +169,18 @@ ansim_set_openssl_error (GError **error, GQuark domain, int code, const char *wh
   g_set_error (error, domain, code, "%s: %s", what, buf);
   return FALSE;
 }
+
+/* ---- retries ---------------------------------------------------------------- */
+
+gint64
+ansim_backoff (gint64 initial, gint64 max, gint64 attempt)
+{
+  gint64 delay = initial;
+
+  for (gint64 i = 1; i < attempt && delay < max; i++)
+    delay *= 2;
+  delay = MIN (delay, max);
+  gint64 half = delay / 2;
+  gint64 jitter = (gint64) (g_random_double () * (double) (delay - half + 1));
+  return half + MIN (jitter, delay - half);
+}

@@ -71,4 +71,11 @@ gboolean ansim_is_text (const char *s);
  * a caller can write `return ansim_set_openssl_error (…);`. */
 gboolean ansim_set_openssl_error (GError **error, GQuark domain, int code, const char *what);
 
+/* ---- retries ---------------------------------------------------------------- */
+
+/* The wait before attempt number attempt (1: the first retry), in the unit
+ * of initial and max: initial doubled per attempt up to max, then a random
+ * point in its upper half, so that many clients do not retry in step. */
+gint64 ansim_backoff (gint64 initial, gint64 max, gint64 attempt);
+
 G_END_DECLS

@@ -228,26 +228,39 @@ check_name (const char *name, GError **error)
   return TRUE;
 }
 
+/* {"key": "value", ...} from NULL-terminated key, value pairs. */
 static char *
-detail_json (const char *key, const char *value)
+detail_json (const char *key, ...) G_GNUC_NULL_TERMINATED;
+
+static char *
+detail_json (const char *key, ...)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
   g_autoptr (JsonNode) root = NULL;
+  va_list args;
 
   json_builder_begin_object (b);
-  json_builder_set_member_name (b, key);
-  json_builder_add_string_value (b, value);
+  va_start (args, key);
+  for (; key != NULL; key = va_arg (args, const char *))
+    {
+      json_builder_set_member_name (b, key);
+      json_builder_add_string_value (b, va_arg (args, const char *));
+    }
+  va_end (args);
   json_builder_end_object (b);
   root = json_builder_get_root (b);
   return json_to_string (root, FALSE);
 }
 
-/* Run one change statement (bound by bind) on an existing user, end its
- * sessions if asked, and audit it, all in one transaction. */
+/* Write one user row (?1 name, ?2 text_arg, ?3 int_arg, ?4 text_arg2),
+ * end the user's sessions if asked, and audit it, all in one transaction.
+ * adding: the statement inserts, and no row written means the user exists;
+ * else it changes, and no row written means there is no such user. */
 static gboolean
-change_user (sqlite3 *db, const char *name, const char *sql, const char *text_arg,
-             gint64 int_arg, gboolean end_sessions, const char *actor, const char *actor_role,
-             const char *client, const char *detail, GError **error)
+write_user (sqlite3 *db, const char *name, gboolean adding, const char *sql,
+            const char *text_arg, gint64 int_arg, const char *text_arg2, gboolean end_sessions,
+            const char *actor, const char *actor_role, const char *client, const char *detail,
+            GError **error)
 {
   g_autoptr (sqlite3_stmt) stmt = NULL;
   g_autofree char *target = g_strdup_printf ("user %s", name);
@@ -261,15 +274,20 @@ change_user (sqlite3 *db, const char *name, const char *sql, const char *text_ar
   sqlite3_bind_text (stmt, 1, name, -1, SQLITE_STATIC);
   sqlite3_bind_text (stmt, 2, text_arg, -1, SQLITE_STATIC);
   sqlite3_bind_int64 (stmt, 3, int_arg);
+  sqlite3_bind_text (stmt, 4, text_arg2, -1, SQLITE_STATIC);
   if (sqlite3_step (stmt) != SQLITE_DONE)
     {
-      ansim_db_set_error (db, error, "changing a user");
+      ansim_db_set_error (db, error, adding ? "adding a user" : "changing a user");
       goto fail;
     }
   if (sqlite3_changes (db) == 0)
     {
-      g_set_error (error, PANEL_AUTH_ERROR, PANEL_AUTH_ERROR_NOT_FOUND, "no user named '%s'",
-                   name);
+      if (adding)
+        g_set_error (error, PANEL_AUTH_ERROR, PANEL_AUTH_ERROR_EXISTS,
+                     "user '%s' exists already", name);
+      else
+        g_set_error (error, PANEL_AUTH_ERROR, PANEL_AUTH_ERROR_NOT_FOUND, "no user named '%s'",
+                     name);
       goto fail;
     }
   if (end_sessions)
@@ -287,8 +305,9 @@ change_user (sqlite3 *db, const char *name, const char *sql, const char *text_ar
           goto fail;
         }
     }
-  if (!panel_audit_append (db, actor, actor_role, client, PANEL_AUDIT_USER_CHANGED, target, detail,
-                           error))
+  if (!panel_audit_append (db, actor, actor_role, client,
+                           adding ? PANEL_AUDIT_USER_ADDED : PANEL_AUDIT_USER_CHANGED, target,
+                           detail, error))
     goto fail;
   return ansim_db_commit (db, error);
 
@@ -302,45 +321,20 @@ panel_user_add (sqlite3 *db, const char *name, PanelRole role, const char *passw
                 const char *actor, const char *actor_role, const char *client, GError **error)
 {
   g_autofree char *hash = NULL;
-  g_autofree char *target = NULL, *detail = NULL;
-  g_autoptr (sqlite3_stmt) stmt = NULL;
-  gint64 now = g_get_real_time ();
+  g_autofree char *detail = NULL;
 
   if (!check_name (name, error) || !panel_password_check_policy (password, error))
     return FALSE;
   hash = panel_password_hash (password, NULL, error);
-  if (hash == NULL || !ansim_db_begin (db, error))
+  if (hash == NULL)
     return FALSE;
-  stmt = ansim_db_prepare (db,
-    "INSERT INTO users (name, role, password_hash, created_at_us, password_changed_at_us)"
-    " VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (name) DO NOTHING", error);
-  if (stmt == NULL)
-    goto fail;
-  sqlite3_bind_text (stmt, 1, name, -1, SQLITE_STATIC);
-  sqlite3_bind_text (stmt, 2, panel_role_to_string (role), -1, SQLITE_STATIC);
-  sqlite3_bind_text (stmt, 3, hash, -1, SQLITE_STATIC);
-  sqlite3_bind_int64 (stmt, 4, now);
-  if (sqlite3_step (stmt) != SQLITE_DONE)
-    {
-      ansim_db_set_error (db, error, "adding a user");
-      goto fail;
-    }
-  if (sqlite3_changes (db) == 0)
-    {
-      g_set_error (error, PANEL_AUTH_ERROR, PANEL_AUTH_ERROR_EXISTS, "user '%s' exists already",
-                   name);
-      goto fail;
-    }
-  target = g_strdup_printf ("user %s", name);
-  detail = detail_json ("role", panel_role_to_string (role));
-  if (!panel_audit_append (db, actor, actor_role, client, PANEL_AUDIT_USER_ADDED, target, detail,
-                           error))
-    goto fail;
-  return ansim_db_commit (db, error);
-
-fail:
-  ansim_db_rollback (db);
-  return FALSE;
+  detail = detail_json ("role", panel_role_to_string (role), NULL);
+  return write_user (db, name, TRUE,
+                     "INSERT INTO users (name, role, password_hash, created_at_us,"
+                     " password_changed_at_us) VALUES (?1, ?2, ?4, ?3, ?3)"
+                     " ON CONFLICT (name) DO NOTHING",
+                     panel_role_to_string (role), g_get_real_time (), hash, FALSE, actor,
+                     actor_role, client, detail, error);
 }
 
 gboolean
@@ -354,45 +348,36 @@ panel_user_set_password (sqlite3 *db, const char *name, const char *password, co
   hash = panel_password_hash (password, NULL, error);
   if (hash == NULL)
     return FALSE;
-  return change_user (db, name,
-                      "UPDATE users SET password_hash = ?2, password_changed_at_us = ?3"
-                      " WHERE name = ?1",
-                      hash, g_get_real_time (), TRUE, actor, actor_role, client,
-                      "{\"change\":\"password\"}", error);
+  return write_user (db, name, FALSE,
+                     "UPDATE users SET password_hash = ?2, password_changed_at_us = ?3"
+                     " WHERE name = ?1",
+                     hash, g_get_real_time (), NULL, TRUE, actor, actor_role, client,
+                     "{\"change\":\"password\"}", error);
 }
 
 gboolean
 panel_user_set_disabled (sqlite3 *db, const char *name, gboolean disabled, const char *actor,
                          const char *actor_role, const char *client, GError **error)
 {
-  return change_user (db, name,
-                      disabled
-                        ? "UPDATE users SET disabled_at_us = coalesce (disabled_at_us, ?3)"
-                          " WHERE name = ?1"
-                        : "UPDATE users SET disabled_at_us = NULL WHERE name = ?1",
-                      NULL, g_get_real_time (), disabled, actor, actor_role, client,
-                      disabled ? "{\"change\":\"disabled\"}" : "{\"change\":\"enabled\"}", error);
+  return write_user (db, name, FALSE,
+                     disabled
+                       ? "UPDATE users SET disabled_at_us = coalesce (disabled_at_us, ?3)"
+                         " WHERE name = ?1"
+                       : "UPDATE users SET disabled_at_us = NULL WHERE name = ?1",
+                     NULL, g_get_real_time (), NULL, disabled, actor, actor_role, client,
+                     disabled ? "{\"change\":\"disabled\"}" : "{\"change\":\"enabled\"}",
+                     error);
 }
 
 gboolean
 panel_user_set_role (sqlite3 *db, const char *name, PanelRole role, const char *actor,
                      const char *actor_role, const char *client, GError **error)
 {
-  g_autofree char *detail = NULL;
-  g_autoptr (JsonBuilder) b = json_builder_new ();
-  g_autoptr (JsonNode) root = NULL;
-
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "change");
-  json_builder_add_string_value (b, "role");
-  json_builder_set_member_name (b, "role");
-  json_builder_add_string_value (b, panel_role_to_string (role));
-  json_builder_end_object (b);
-  root = json_builder_get_root (b);
-  detail = json_to_string (root, FALSE);
-  return change_user (db, name, "UPDATE users SET role = ?2 WHERE name = ?1",
-                      panel_role_to_string (role), 0, FALSE, actor, actor_role, client, detail,
-                      error);
+  g_autofree char *detail = detail_json ("change", "role", "role", panel_role_to_string (role),
+                                         NULL);
+  return write_user (db, name, FALSE, "UPDATE users SET role = ?2 WHERE name = ?1",
+                     panel_role_to_string (role), 0, NULL, FALSE, actor, actor_role, client,
+                     detail, error);
 }
 
 gboolean

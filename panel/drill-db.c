@@ -27,6 +27,34 @@ db_failed (sqlite3 *db, GError **error, const char *what)
   return FALSE;
 }
 
+/* The drill error for a failed begin, audit or commit (its message kept). */
+static gboolean
+database_error (GError **error, GError *local)
+{
+  g_set_error (error, PANEL_DRILL_ERROR, PANEL_DRILL_ERROR_DATABASE, "%s", local->message);
+  return FALSE;
+}
+
+static gboolean
+begin (sqlite3 *db, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  return ansim_db_begin (db, &local) || database_error (error, local);
+}
+
+/* Audits what the transaction did and commits it, or rolls it back. */
+static gboolean
+audit_and_commit (sqlite3 *db, const char *actor, const char *actor_role, const char *client,
+                  const char *action, const char *target, const char *detail, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  if (panel_audit_append (db, actor, actor_role, client, action, target, detail, &local) &&
+      ansim_db_commit (db, &local))
+    return TRUE;
+  ansim_db_rollback (db);
+  return database_error (error, local);
+}
+
 gboolean
 panel_drill_arm (sqlite3 *db, const char *const *desks, guint n_desks, gint64 start_us,
                  gint64 end_us, const char *note, const char *actor, const char *actor_role,
@@ -71,12 +99,8 @@ panel_drill_arm (sqlite3 *db, const char *const *desks, guint n_desks, gint64 st
    * incident taken for a drill is the one mistake that must not happen. */
   start_us = MAX (start_us, now);
 
-  g_autoptr (GError) local = NULL;
-  if (!ansim_db_begin (db, &local))
-    {
-      g_set_error (error, PANEL_DRILL_ERROR, PANEL_DRILL_ERROR_DATABASE, "%s", local->message);
-      return FALSE;
-    }
+  if (!begin (db, error))
+    return FALSE;
   g_autoptr (sqlite3_stmt) known = ansim_db_prepare (db, "SELECT 1 FROM desks WHERE id = ?1",
                                                      NULL);
   /* An unclaimed, not ended drill on the same desk with an overlapping
@@ -159,14 +183,9 @@ panel_drill_arm (sqlite3 *db, const char *const *desks, guint n_desks, gint64 st
   g_autoptr (JsonNode) dn = json_builder_get_root (d);
   g_autofree char *detail = json_to_string (dn, FALSE);
   g_autofree char *target = g_strdup_printf ("drill %" G_GINT64_FORMAT, id);
-  if (!panel_audit_append (db, actor, actor_role, client, PANEL_AUDIT_DRILL_ARMED, target, detail,
-                           &local) ||
-      !ansim_db_commit (db, &local))
-    {
-      ansim_db_rollback (db);
-      g_set_error (error, PANEL_DRILL_ERROR, PANEL_DRILL_ERROR_DATABASE, "%s", local->message);
-      return FALSE;
-    }
+  if (!audit_and_commit (db, actor, actor_role, client, PANEL_AUDIT_DRILL_ARMED, target, detail,
+                         error))
+    return FALSE;
   *out_id = id;
   return TRUE;
 }
@@ -175,12 +194,8 @@ gboolean
 panel_drill_end (sqlite3 *db, gint64 id, const char *actor, const char *actor_role,
                  const char *client, GError **error)
 {
-  g_autoptr (GError) local = NULL;
-  if (!ansim_db_begin (db, &local))
-    {
-      g_set_error (error, PANEL_DRILL_ERROR, PANEL_DRILL_ERROR_DATABASE, "%s", local->message);
-      return FALSE;
-    }
+  if (!begin (db, error))
+    return FALSE;
   g_autoptr (sqlite3_stmt) upd = ansim_db_prepare (db,
     "UPDATE drills SET ended_by = ?2, ended_at_us = ?3 WHERE id = ?1 AND ended_at_us IS NULL",
     NULL);
@@ -207,14 +222,9 @@ panel_drill_end (sqlite3 *db, gint64 id, const char *actor, const char *actor_ro
   g_autoptr (AnsimJsonBuilder) json = ansim_json_builder_new ();
   ansim_json_builder_add_int (json, "drill", id);
   g_autofree char *detail = ansim_json_builder_end (json);
-  if (!panel_audit_append (db, actor, actor_role, client, PANEL_AUDIT_DRILL_ENDED, target, detail,
-                           &local) ||
-      !ansim_db_commit (db, &local))
-    {
-      ansim_db_rollback (db);
-      g_set_error (error, PANEL_DRILL_ERROR, PANEL_DRILL_ERROR_DATABASE, "%s", local->message);
-      return FALSE;
-    }
+  if (!audit_and_commit (db, actor, actor_role, client, PANEL_AUDIT_DRILL_ENDED, target, detail,
+                         error))
+    return FALSE;
   return TRUE;
 }
 
@@ -223,12 +233,8 @@ panel_drill_untag (sqlite3 *db, gint64 incident_id, const char *note, const char
                    const char *actor_role, const char *client, gint64 *out_drill_id,
                    GError **error)
 {
-  g_autoptr (GError) local = NULL;
-  if (!ansim_db_begin (db, &local))
-    {
-      g_set_error (error, PANEL_DRILL_ERROR, PANEL_DRILL_ERROR_DATABASE, "%s", local->message);
-      return FALSE;
-    }
+  if (!begin (db, error))
+    return FALSE;
   g_autoptr (sqlite3_stmt) find = ansim_db_prepare (db,
     "SELECT drill_id, desk_id, arrived_by, arrived_at_us FROM drill_desks WHERE incident_id = ?1",
     NULL);
@@ -289,14 +295,9 @@ panel_drill_untag (sqlite3 *db, gint64 incident_id, const char *note, const char
       sqlite3_step (log) != SQLITE_DONE)
     return db_failed (db, error, "making the incident real");
   g_autofree char *target = g_strdup_printf ("incident %" G_GINT64_FORMAT, incident_id);
-  if (!panel_audit_append (db, actor, actor_role, client, PANEL_AUDIT_DRILL_UNTAGGED, target,
-                           detail, &local) ||
-      !ansim_db_commit (db, &local))
-    {
-      ansim_db_rollback (db);
-      g_set_error (error, PANEL_DRILL_ERROR, PANEL_DRILL_ERROR_DATABASE, "%s", local->message);
-      return FALSE;
-    }
+  if (!audit_and_commit (db, actor, actor_role, client, PANEL_AUDIT_DRILL_UNTAGGED, target, detail,
+                         error))
+    return FALSE;
   *out_drill_id = drill;
   return TRUE;
 }

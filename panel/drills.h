@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* Drills (모의훈련) and response-time reports: trainers arm a drill for
- * desks and a time window, ingest tags the next press of an armed desk,
- * the trainer records arrival on scene and ends it; reports per drill,
- * trends per desk, site and month, the same figures for real incidents. */
+/* Drills (모의훈련): trainers arm a drill for desks and a time window,
+ * ingest tags the next press of an armed desk, the trainer records arrival
+ * on scene and ends it. The figures are in reports.h. */
 #pragma once
 
 #include <libsoup/soup.h>
@@ -15,8 +14,8 @@ G_BEGIN_DECLS
 
 typedef struct _PanelDrills PanelDrills;
 
-/* Registers /api/drills... and /api/reports... on server. db and console
- * are borrowed; site_name labels the site's trend row. */
+/* Registers /api/drills... on http. db and console are borrowed;
+ * site_name labels the site's schedule row. */
 PanelDrills *panel_drills_new (PanelHttp *http, sqlite3 *db, PanelConsole *console,
                                const char *site_name);
 void panel_drills_free (PanelDrills *self);

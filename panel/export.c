@@ -374,19 +374,12 @@ panel_export_new (sqlite3 *db, PanelStore *store, gint64 id, GPtrArray *identiti
   g_autofree char *desk = g_strdup ((const char *) sqlite3_column_text (inc, 2));
   g_autofree char *manifest_key = g_strdup ((const char *) sqlite3_column_text (inc, 3));
 
-  /* The device's enrolled key, as SubjectPublicKeyInfo PEM. */
-  static const guint8 spki_prefix[] = { 0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70,
-                                        0x03, 0x21, 0x00 };
-  guint8 der[sizeof spki_prefix + 32];
-  memcpy (der, spki_prefix, sizeof spki_prefix);
-  memcpy (der + sizeof spki_prefix, sqlite3_column_blob (inc, 4), 32);
-  g_autofree char *b64 = g_base64_encode (der, sizeof der);
-  g_autofree char *pem = g_strdup_printf ("-----BEGIN PUBLIC KEY-----\n%s\n-----END PUBLIC KEY-----\n",
-                                          b64);
-  g_autoptr (AnsimDeviceKey) key = ansim_device_key_new_public_from_pem (pem, strlen (pem), device,
-                                                                        error);
+  /* The device's enrolled key, and as SubjectPublicKeyInfo PEM for the folder. */
+  g_autoptr (AnsimDeviceKey) key = ansim_device_key_new_public_from_raw (sqlite3_column_blob (inc, 4),
+                                                                        device, error);
   if (key == NULL)
     return NULL;
+  g_autofree char *pem = ansim_device_key_get_public_pem (key);
 
   g_autoptr (PanelExport) self = g_new0 (PanelExport, 1);
   self->entries = g_ptr_array_new_with_free_func (tar_entry_free);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* This file contains the device API of the panel: request authentication
- * (RFC 9421 subset, nonce cache), enrollment, and the ingest of alerts,
- * events, manifests and segments into the incident log and the store. */
+/* This file does one thing: it is the panel's device API, everything a
+ * desk board asks of the panel: request authentication (RFC 9421 subset,
+ * nonce cache), enrollment, and the ingest of alerts, events, manifests
+ * and segments into the incident log and the store. */
 #include "ingest.h"
 
 #include <json-glib/json-glib.h>
@@ -293,16 +294,7 @@ load_device (PanelIngest *self, Reply *r, const char *fingerprint, Device *out,
   out->id = g_strdup ((const char *) sqlite3_column_text (stmt, 0));
   out->desk_id = g_strdup ((const char *) sqlite3_column_text (stmt, 1));
   out->fingerprint = g_strdup (fingerprint);
-  /* The public key as PEM, built from the raw 32 bytes. */
-  static const guint8 spki_prefix[] = { 0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70,
-                                        0x03, 0x21, 0x00 };
-  guint8 der[sizeof spki_prefix + 32];
-  memcpy (der, spki_prefix, sizeof spki_prefix);
-  memcpy (der + sizeof spki_prefix, sqlite3_column_blob (stmt, 2), 32);
-  g_autofree char *b64 = g_base64_encode (der, sizeof der);
-  g_autofree char *pem = g_strdup_printf ("-----BEGIN PUBLIC KEY-----\n%s\n-----END PUBLIC KEY-----\n",
-                                          b64);
-  out->key = ansim_device_key_new_public_from_pem (pem, strlen (pem), out->id, &error);
+  out->key = ansim_device_key_new_public_from_raw (sqlite3_column_blob (stmt, 2), out->id, &error);
   if (out->key == NULL)
     {
       reply_error (r, 500, "database-error", "device %s: %s", out->id, error->message);

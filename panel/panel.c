@@ -17,6 +17,7 @@
 #include "channel.h"
 #include "console.h"
 #include "drills.h"
+#include "reports.h"
 #include "http.h"
 #include "db.h"
 #include "incidents.h"
@@ -54,6 +55,7 @@ struct _Panel {
   PanelIncidents *incidents;
   PanelRetention *retention;
   PanelDrills *drills;
+  PanelReports *reports;
   PanelWebhooks *webhooks;
   PanelChannel *channel;
   char *url;
@@ -412,6 +414,7 @@ panel_new (AnsimConfig *config, GError **error)
   panel_incidents_set_channel (self->incidents, self->channel);
   panel_channel_add_test_route (self->channel, self->http);
   self->drills = panel_drills_new (self->http, self->db, self->console, self->site_name);
+  self->reports = panel_reports_new (self->http, self->db, self->console, self->site_name);
   panel_incidents_set_webhooks (self->incidents, self->webhooks);
   panel_webhooks_serve (self->webhooks, self->http);
 
@@ -456,6 +459,7 @@ panel_free (Panel *self)
     }
   g_clear_pointer (&self->channel, panel_channel_free);
   g_clear_pointer (&self->drills, panel_drills_free);
+  g_clear_pointer (&self->reports, panel_reports_free);
   g_clear_pointer (&self->webhooks, panel_webhooks_free);
   g_clear_pointer (&self->incidents, panel_incidents_free);
   g_clear_pointer (&self->retention, panel_retention_free);

@@ -10,6 +10,7 @@
 
 #include "audit.h"
 #include "db.h"
+#include "json-event.h"
 #include "policy.h"
 
 #define MAX_REASON_CHARS 500
@@ -190,7 +191,7 @@ delete_rows (sqlite3 *db, Doomed *d, const char *actor, const char *store_name, 
     "DELETE FROM drill_desks WHERE incident_id = ?1",
     "DELETE FROM incidents WHERE id = ?1 AND purge_started_at_us IS NOT NULL",
   };
-  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autoptr (AnsimJsonBuilder) b = ansim_json_builder_new ();
   g_autofree char *target = g_strdup_printf ("incident %" G_GINT64_FORMAT, d->id);
   g_autofree char *until = format_time (d->expires_at_us);
   g_autofree char *why = NULL;
@@ -208,47 +209,25 @@ delete_rows (sqlite3 *db, Doomed *d, const char *actor, const char *store_name, 
   n_events = count_rows (db, "SELECT count(*) FROM events WHERE incident_id = ?1", d->id);
   why = g_strdup_printf ("retention period of %d days for %s incidents ended on %s", d->days,
                          panel_policy_categories[d->category].name, until);
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "uuid");
-  json_builder_add_string_value (b, d->uuid);
-  json_builder_set_member_name (b, "device");
-  json_builder_add_string_value (b, d->device_id);
-  json_builder_set_member_name (b, "desk");
-  json_builder_add_string_value (b, d->desk_id);
-  json_builder_set_member_name (b, "desk_name");
-  json_builder_add_string_value (b, d->desk_name);
-  json_builder_set_member_name (b, "retention_category");
-  json_builder_add_string_value (b, panel_policy_categories[d->category].name);
-  json_builder_set_member_name (b, "resolution");
-  if (d->resolution != NULL)
-    json_builder_add_string_value (b, d->resolution);
-  else
-    json_builder_add_null_value (b);
-  json_builder_set_member_name (b, "retention_days");
-  json_builder_add_int_value (b, d->days);
-  json_builder_set_member_name (b, "alerted_at_us");
-  json_builder_add_int_value (b, d->alerted_at_us);
-  json_builder_set_member_name (b, "expired_at_us");
-  json_builder_add_int_value (b, d->expires_at_us);
-  json_builder_set_member_name (b, "reason");
-  json_builder_add_string_value (b, why);
-  json_builder_set_member_name (b, "store");
-  json_builder_add_string_value (b, store_name);
-  json_builder_set_member_name (b, "objects_deleted");
-  json_builder_add_int_value (b, n_objects);
-  json_builder_set_member_name (b, "bytes_deleted");
-  json_builder_add_int_value (b, (gint64) bytes);
-  json_builder_set_member_name (b, "segment_rows_deleted");
-  json_builder_add_int_value (b, n_segments);
-  json_builder_set_member_name (b, "event_rows_deleted");
-  json_builder_add_int_value (b, n_events);
-  json_builder_set_member_name (b, "purge_started_at_us");
-  json_builder_add_int_value (b, d->purge_started_at_us);
-  json_builder_set_member_name (b, "resumed");
-  json_builder_add_boolean_value (b, d->resumed);
-  json_builder_end_object (b);
-  g_autoptr (JsonNode) node = json_builder_get_root (b);
-  g_autofree char *detail = json_to_string (node, FALSE);
+  ansim_json_builder_add_string (b, "uuid", d->uuid);
+  ansim_json_builder_add_string (b, "device", d->device_id);
+  ansim_json_builder_add_string (b, "desk", d->desk_id);
+  ansim_json_builder_add_string (b, "desk_name", d->desk_name);
+  ansim_json_builder_add_string (b, "retention_category",
+                                 panel_policy_categories[d->category].name);
+  ansim_json_builder_add_string (b, "resolution", d->resolution);
+  ansim_json_builder_add_int (b, "retention_days", d->days);
+  ansim_json_builder_add_int (b, "alerted_at_us", d->alerted_at_us);
+  ansim_json_builder_add_int (b, "expired_at_us", d->expires_at_us);
+  ansim_json_builder_add_string (b, "reason", why);
+  ansim_json_builder_add_string (b, "store", store_name);
+  ansim_json_builder_add_uint (b, "objects_deleted", n_objects);
+  ansim_json_builder_add_uint (b, "bytes_deleted", bytes);
+  ansim_json_builder_add_int (b, "segment_rows_deleted", n_segments);
+  ansim_json_builder_add_int (b, "event_rows_deleted", n_events);
+  ansim_json_builder_add_int (b, "purge_started_at_us", d->purge_started_at_us);
+  ansim_json_builder_add_bool (b, "resumed", d->resumed);
+  g_autofree char *detail = ansim_json_builder_end (b);
 
   if (!panel_audit_append (db, actor, NULL, NULL, PANEL_AUDIT_INCIDENT_PURGED, target, detail,
                            error))
@@ -702,17 +681,11 @@ panel_retention_handle_hold (PanelRetention *self, SoupServerMessage *msg,
 
   gint64 now = g_get_real_time ();
   g_autofree char *target = g_strdup_printf ("incident %" G_GINT64_FORMAT, id);
-  g_autoptr (JsonBuilder) b = json_builder_new ();
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "reason");
-  json_builder_add_string_value (b, reason);
-  json_builder_set_member_name (b, "desk");
-  json_builder_add_string_value (b, desk_id);
-  json_builder_set_member_name (b, "uuid");
-  json_builder_add_string_value (b, uuid);
-  json_builder_end_object (b);
-  g_autoptr (JsonNode) detail_node = json_builder_get_root (b);
-  g_autofree char *detail = json_to_string (detail_node, FALSE);
+  g_autoptr (AnsimJsonBuilder) b = ansim_json_builder_new ();
+  ansim_json_builder_add_string (b, "reason", reason);
+  ansim_json_builder_add_string (b, "desk", desk_id);
+  ansim_json_builder_add_string (b, "uuid", uuid);
+  g_autofree char *detail = ansim_json_builder_end (b);
 
   if (!ansim_db_begin (self->db, &error))
     return send_internal (msg, "recording the legal hold", error);

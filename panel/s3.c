@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* This file contains the panel's S3 client: requests signed by libcurl's
- * SigV4, retried on 5xx and network errors, S3 error bodies parsed. */
+/* This file does one thing: it is the panel's S3 client (requests signed
+ * by libcurl's SigV4, retried on 5xx and network errors, S3 error bodies
+ * parsed; objects, versions and Object Lock). It is long because S3 is;
+ * the store interface over it is store-s3.c. */
 
 #include "s3.h"
 #include "s3-private.h"
@@ -642,19 +644,6 @@ set_s3_error (GError **error, const S3Request *req, PanelS3 *self, S3Response *r
     g_free (values[i]);
 }
 
-static guint
-backoff_ms (PanelS3 *self, guint attempt)
-{
-  guint64 delay = self->retry_delay_ms;
-
-  for (guint i = 1; i < attempt && delay < self->retry_max_delay_ms; i++)
-    delay *= 2;
-  delay = MIN (delay, self->retry_max_delay_ms);
-  /* Jitter in [delay/2, delay]: many panels behind one gateway do not retry
-   * in step. */
-  return (guint) (delay / 2 + g_random_int_range (0, (gint32) (delay / 2) + 1));
-}
-
 /* Performs req on c, retrying on 5xx and network errors. TRUE on a 2xx
  * answer (a 200 with an <Error> body, as CompleteMultipartUpload may send,
  * is an error); out gets the answer either way for the caller to read. */
@@ -772,7 +761,9 @@ perform_on (PanelS3 *self, CURL *c, const S3Request *req, S3Response *out, GErro
     g_debug ("S3 %s %s: %s, retrying (attempt %u of %u)", req->method, url,
              code != CURLE_OK ? curl_easy_strerror (code) : "server error", attempt + 1,
              self->max_attempts);
-    g_usleep ((gulong) backoff_ms (self, attempt) * 1000);
+    /* Jitter: many panels behind one gateway do not retry in step. */
+    g_usleep ((gulong) ansim_backoff (self->retry_delay_ms, self->retry_max_delay_ms, attempt)
+              * 1000);
   }
 
   if (code != CURLE_OK) {

@@ -15,6 +15,7 @@
 #include "ansim-build.h"
 #include "db.h"
 #include "http.h"
+#include "util.h"
 
 /* Periodic pass: catches rows queued by another connection without a kick
  * and prunes old finished rows. */
@@ -344,18 +345,6 @@ sign (GBytes *secret, const char *timestamp, const char *body)
   return g_string_free (hex, FALSE);
 }
 
-/* The wait before attempt number attempts + 1: exponential up to the cap,
- * the upper half of it at random so that many panels do not retry in step. */
-static gint64
-backoff_us (Hook *hook, gint64 attempts)
-{
-  gint64 delay = hook->retry_initial_us;
-  for (gint64 i = 1; i < attempts && delay < hook->retry_max_us; i++)
-    delay *= 2;
-  delay = MIN (delay, hook->retry_max_us);
-  return delay / 2 + g_random_int_range (0, (gint32) MIN (delay / 2, G_MAXINT32 - 1) + 1);
-}
-
 static gboolean
 on_attempt_timeout (gpointer data)
 {
@@ -396,7 +385,9 @@ record_attempt (Hook *hook, gint64 row_id, guint status, const char *error_text,
   if (!ok)
     {
       sqlite3_bind_text (upd, 4, error_text, -1, SQLITE_STATIC);
-      sqlite3_bind_int64 (upd, 5, now + backoff_us (hook, attempts + 1));
+      /* exponential up to the cap, jittered so that panels do not retry in step */
+      sqlite3_bind_int64 (upd, 5, now + ansim_backoff (hook->retry_initial_us, hook->retry_max_us,
+                                                       attempts + 1));
     }
   if (sqlite3_step (upd) != SQLITE_DONE)
     g_warning ("webhook %s: cannot record an attempt: %s; it may be sent again", hook->name,

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <glib/gstdio.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <string.h>
 #include <sys/prctl.h>
 
@@ -40,6 +41,27 @@ test_read_file (const char *path)
   if (!g_file_get_contents (path, &text, NULL, NULL))
     return g_strdup ("");
   return text;
+}
+
+GBytes *
+test_read_bytes (const char *path)
+{
+  g_autoptr (GError) error = NULL;
+  char *data = NULL;
+  gsize len = 0;
+
+  g_file_get_contents (path, &data, &len, &error);
+  g_assert_no_error (error);
+  return g_bytes_new_take (data, len);
+}
+
+void
+test_write_file (const char *path, const void *data, gssize len)
+{
+  g_autoptr (GError) error = NULL;
+
+  g_file_set_contents (path, data, len, &error);
+  g_assert_no_error (error);
 }
 
 GBytes *
@@ -218,6 +240,58 @@ test_ansimctl (char **out_text, const char *stdin_text, const char *const *args)
   if (out_text != NULL)
     *out_text = g_steal_pointer (&out);
   return test_exit_code (p);
+}
+
+char *
+test_ansimctl_ok (const char *stdin_text, const char *const *args)
+{
+  char *out = NULL;
+  if (test_ansimctl (&out, stdin_text, args) != 0)
+    g_error ("ansimctl %s: %s", args[0], out);
+  return out;
+}
+
+int
+test_runv (char **out, char **err, const char *const *argv)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *so = NULL, *se = NULL;
+  g_autofree char *line = g_strjoinv (" ", (char **) argv);
+  g_autoptr (GPtrArray) timed = g_ptr_array_new ();
+  int status = 0;
+
+  g_ptr_array_add (timed, "timeout");
+  g_ptr_array_add (timed, "-k");
+  g_ptr_array_add (timed, "5");
+  g_ptr_array_add (timed, "60");
+  for (const char *const *a = argv; *a != NULL; a++)
+    g_ptr_array_add (timed, (gpointer) *a);
+  g_ptr_array_add (timed, NULL);
+  g_test_message ("$ %s", line);
+  g_spawn_sync (NULL, (char **) timed->pdata, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &so, &se,
+                &status, &error);
+  g_assert_no_error (error);
+  if (se != NULL && *se != '\0')
+    g_test_message ("stderr: %s", se);
+  if (out != NULL)
+    *out = g_steal_pointer (&so);
+  if (err != NULL)
+    *err = g_steal_pointer (&se);
+  return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+int
+test_run (char **out, char **err, const char *first, ...)
+{
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  va_list args;
+
+  va_start (args, first);
+  for (const char *a = first; a != NULL; a = va_arg (args, const char *))
+    g_ptr_array_add (argv, (gpointer) a);
+  va_end (args);
+  g_ptr_array_add (argv, NULL);
+  return test_runv (out, err, (const char *const *) argv->pdata);
 }
 
 void

@@ -20,6 +20,10 @@ char *test_make_tmp_dir (const char *template);
 void test_rm_rf (const char *dir);
 /* The file's text, or "" when it cannot be read. */
 char *test_read_file (const char *path);
+/* The file's bytes; fails the test when it cannot be read. */
+GBytes *test_read_bytes (const char *path);
+/* Writes data (len -1: a string) to path; fails the test when it cannot. */
+void test_write_file (const char *path, const void *data, gssize len);
 
 /* len pseudo-random bytes (xorshift32), the same for the same seed. */
 GBytes *test_random_bytes (gsize len, guint32 seed);
@@ -69,9 +73,19 @@ int test_exit_code (GSubprocess *proc);
  * nothing) is its input. Returns its exit status; out_text (may be NULL):
  * stdout and stderr. */
 int test_ansimctl (char **out_text, const char *stdin_text, const char *const *args);
+/* The same, failing the test unless it exits 0; returns its output. */
+char *test_ansimctl_ok (const char *stdin_text, const char *const *args);
 /* `ansimctl user add USER --role ROLE --password-stdin --config CONF`;
  * fails the test when it fails. */
 void test_add_user (const char *conf, const char *user, const char *role, const char *password);
+
+/* Runs argv (looked up in PATH) under timeout(1), 60 s, so that a hung
+ * program fails the test instead of hanging it. Returns its exit status
+ * (-1 if killed); its stdout and stderr in out, err (may be NULL). The
+ * command and its stderr go to the test log. */
+int test_runv (char **out, char **err, const char *const *argv);
+/* The same, the arguments listed (NULL-terminated). */
+int test_run (char **out, char **err, const char *first, ...) G_GNUC_NULL_TERMINATED;
 
 /* ---- measuring (benchmarks) -------------------------------------------------- */
 

@@ -174,3 +174,26 @@ test_console_login (TestConsole *console, const char *user, const char *password
   if (status != 200)
     g_error ("login as %s: %u %s", user, status, body);
 }
+
+guint
+test_console_count_audit (TestConsole *console, const TestLogin *auditor, const char *action,
+                          const char *target, JsonObject **out_last)
+{
+  g_autoptr (JsonNode) node = test_console_get_ok (console, "/api/audit?limit=500", auditor);
+  JsonArray *entries = json_object_get_array_member (json_node_get_object (node), "entries");
+  guint n = 0;
+  if (out_last != NULL)
+    *out_last = NULL;
+  for (guint i = 0; i < json_array_get_length (entries); i++)
+    {
+      JsonObject *e = json_array_get_object_element (entries, i);
+      if (g_strcmp0 (json_object_get_string_member (e, "action"), action) != 0 ||
+          (target != NULL &&
+           g_strcmp0 (json_object_get_string_member_with_default (e, "target", NULL), target)))
+        continue;
+      if (n == 0 && out_last != NULL)
+        *out_last = json_object_ref (e);
+      n++;
+    }
+  return n;
+}

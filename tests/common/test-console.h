@@ -69,4 +69,10 @@ guint test_console_try_login (TestConsole *console, const char *user, const char
 void test_console_login (TestConsole *console, const char *user, const char *password,
                          TestLogin *login);
 
+/* Audit entries with action (and target, unless NULL) among the latest
+ * 500 of GET /api/audit as auditor; the newest of them in *out_last (may
+ * be NULL; NULL when none; unref it). */
+guint test_console_count_audit (TestConsole *console, const TestLogin *auditor, const char *action,
+                                const char *target, JsonObject **out_last);
+
 G_END_DECLS

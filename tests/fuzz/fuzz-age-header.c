@@ -2,6 +2,7 @@
 /* libFuzzer target: arbitrary bytes through the age header parser, header
  * MAC check and STREAM decryptor, with the fixed identity of the corpus. */
 #include "age.h"
+#include "test-sink.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -16,27 +17,12 @@
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
-typedef struct {
-  GChecksum *sha256;
-  gsize released;
-} Sink;
-
-static gboolean
-sink_write (const guint8 *buf, gsize len, gpointer user_data, G_GNUC_UNUSED GError **error)
-{
-  Sink *sink = user_data;
-
-  g_checksum_update (sink->sha256, buf, len);
-  sink->released += len;
-  return TRUE;
-}
-
 /* Decrypts data fed byte by byte for the first `bytewise` bytes, then in
  * one piece. Returns the error (NULL on success). */
 static GError *
-decrypt (AnsimAgeIdentity *id, const uint8_t *data, size_t size, size_t bytewise, Sink *sink)
+decrypt (AnsimAgeIdentity *id, const uint8_t *data, size_t size, size_t bytewise, TestSink *sink)
 {
-  g_autoptr (AnsimAgeDecryptor) dec = ansim_age_decryptor_new (&id, 1, sink_write, sink);
+  g_autoptr (AnsimAgeDecryptor) dec = ansim_age_decryptor_new (&id, 1, test_sink_write, sink);
   GError *error = NULL;
   size_t off = 0;
 
@@ -56,7 +42,7 @@ int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
   static AnsimAgeIdentity *id;
-  Sink whole = { NULL, 0 }, split = { NULL, 0 };
+  TestSink whole = { NULL, 0 }, split = { NULL, 0 };
   GError *e1, *e2;
 
   if (size > FUZZ_MAX_INPUT)

@@ -26,72 +26,10 @@ tmp_path (const char *name)
   return g_build_filename (tmp_dir, name, NULL);
 }
 
-/* Runs argv; returns whether it exited 0. Output goes to the test log. */
-static gboolean
-run_argv (const char *const *argv, char **out_stdout, char **out_stderr)
-{
-  g_autofree char *cmd = g_strjoinv (" ", (char **) argv);
-  g_autofree char *so = NULL, *se = NULL;
-  g_autoptr (GError) error = NULL;
-  int status = 0;
-  gboolean ok;
-
-  g_test_message ("$ %s", cmd);
-  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &so, &se,
-                     &status, &error))
-    g_error ("cannot run %s: %s", argv[0], error->message);
-  ok = g_spawn_check_wait_status (status, NULL);
-  if (se != NULL && *se != '\0')
-    g_test_message ("stderr: %s", se);
-  if (out_stdout)
-    *out_stdout = g_steal_pointer (&so);
-  if (out_stderr)
-    *out_stderr = g_steal_pointer (&se);
-  return ok;
-}
-
-static gboolean
-run (char **out_stdout, char **out_stderr, const char *first, ...) G_GNUC_NULL_TERMINATED;
-
-static gboolean
-run (char **out_stdout, char **out_stderr, const char *first, ...)
-{
-  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
-  va_list args;
-
-  va_start (args, first);
-  for (const char *a = first; a != NULL; a = va_arg (args, const char *))
-    g_ptr_array_add (argv, (gpointer) a);
-  va_end (args);
-  g_ptr_array_add (argv, NULL);
-  return run_argv ((const char *const *) argv->pdata, out_stdout, out_stderr);
-}
-
-static void
-write_file (const char *path, GBytes *bytes)
-{
-  g_autoptr (GError) error = NULL;
-
-  g_file_set_contents (path, g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes), &error);
-  g_assert_no_error (error);
-}
-
-static GBytes *
-read_file (const char *path)
-{
-  g_autoptr (GError) error = NULL;
-  char *data = NULL;
-  gsize len = 0;
-
-  g_file_get_contents (path, &data, &len, &error);
-  g_assert_no_error (error);
-  return g_bytes_new_take (data, len);
-}
-
 static void
 assert_file_equals (const char *path, GBytes *expected)
 {
-  g_autoptr (GBytes) got = read_file (path);
+  g_autoptr (GBytes) got = test_read_bytes (path);
 
   g_assert_cmpuint (g_bytes_get_size (got), ==, g_bytes_get_size (expected));
   g_assert_true (g_bytes_equal (got, expected));
@@ -164,7 +102,8 @@ age_decrypts (const char *key_path, const char *ct_path, GBytes *expected)
   g_autofree char *out_path = tmp_path ("age-out");
 
   g_unlink (out_path);
-  g_assert_true (run (NULL, NULL, age_path, "-d", "-i", key_path, "-o", out_path, ct_path, NULL));
+  g_assert_cmpint (test_run (NULL, NULL, age_path, "-d", "-i", key_path, "-o", out_path, ct_path,
+                             NULL), ==, 0);
   /* age opens -o lazily: an empty plaintext leaves no file. */
   if (g_bytes_get_size (expected) == 0 && !g_file_test (out_path, G_FILE_TEST_EXISTS))
     return;
@@ -210,8 +149,8 @@ make_keys (void)
       g_autofree char *out = NULL;
 
       *theirs[i].key = tmp_path (theirs[i].name);
-      g_assert_true (run (NULL, NULL, age_keygen_path, "-o", *theirs[i].key, NULL));
-      g_assert_true (run (&out, NULL, age_keygen_path, "-y", *theirs[i].key, NULL));
+      g_assert_cmpint (test_run (NULL, NULL, age_keygen_path, "-o", *theirs[i].key, NULL), ==, 0);
+      g_assert_cmpint (test_run (&out, NULL, age_keygen_path, "-y", *theirs[i].key, NULL), ==, 0);
       *theirs[i].recipient = g_strdup (g_strstrip (out));
     }
 }
@@ -222,7 +161,7 @@ test_keygen_ours_accepted (void)
   g_autofree char *out = NULL;
 
   /* age-keygen -y reads our identity file and derives our recipient. */
-  g_assert_true (run (&out, NULL, age_keygen_path, "-y", ours_key, NULL));
+  g_assert_cmpint (test_run (&out, NULL, age_keygen_path, "-y", ours_key, NULL), ==, 0);
   g_assert_cmpstr (g_strstrip (out), ==, ours_recipient);
 }
 
@@ -270,7 +209,8 @@ test_identity_file_several (void)
   g_assert_no_error (error);
   g_assert_cmpuint (ids->len, ==, 2);
 
-  write_file (pt_path, plain);
+  test_write_file (pt_path, g_bytes_get_data (plain, NULL),
+                   g_bytes_get_size (plain));
   our_encrypt (pt_path, ct_path, to_ours2);
   age_decrypts (path, ct_path, plain);
   ours_decrypts (path, ct_path, plain);
@@ -288,9 +228,10 @@ test_ours_to_age (gconstpointer data)
   g_autoptr (GBytes) ct = NULL;
   gsize chunks = size == 0 ? 1 : (size + 65535) / 65536;
 
-  write_file (pt_path, plain);
+  test_write_file (pt_path, g_bytes_get_data (plain, NULL),
+                   g_bytes_get_size (plain));
   our_encrypt (pt_path, ct_path, to);
-  ct = read_file (ct_path);
+  ct = test_read_bytes (ct_path);
   g_assert_cmpuint (g_bytes_get_size (ct), >, size + 16 * chunks + 16);
   age_decrypts (theirs_key, ct_path, plain);
   g_unlink (pt_path);
@@ -304,9 +245,11 @@ test_age_to_ours (gconstpointer data)
   g_autoptr (GBytes) plain = test_random_bytes (size, size + 1);
   g_autofree char *pt_path = tmp_path ("a2o.txt"), *ct_path = tmp_path ("a2o.age");
 
-  write_file (pt_path, plain);
+  test_write_file (pt_path, g_bytes_get_data (plain, NULL),
+                   g_bytes_get_size (plain));
   g_unlink (ct_path);
-  g_assert_true (run (NULL, NULL, age_path, "-e", "-r", ours_recipient, "-o", ct_path, pt_path, NULL));
+  g_assert_cmpint (test_run (NULL, NULL, age_path, "-e", "-r", ours_recipient, "-o", ct_path,
+                             pt_path, NULL), ==, 0);
   ours_decrypts (ours_key, ct_path, plain);
   g_unlink (pt_path);
   g_unlink (ct_path);
@@ -319,7 +262,8 @@ test_two_recipients_ours_to_age (void)
   g_autofree char *pt_path = tmp_path ("two.txt"), *ct_path = tmp_path ("two-ours.age");
   const char *to[] = { theirs_recipient, theirs2_recipient, NULL };
 
-  write_file (pt_path, plain);
+  test_write_file (pt_path, g_bytes_get_data (plain, NULL),
+                   g_bytes_get_size (plain));
   our_encrypt (pt_path, ct_path, to);
   /* Each identity alone, with either tool. */
   age_decrypts (theirs_key, ct_path, plain);
@@ -334,10 +278,12 @@ test_two_recipients_age_to_ours (void)
   g_autoptr (GBytes) plain = test_random_bytes (200000, 4);
   g_autofree char *pt_path = tmp_path ("two.txt"), *ct_path = tmp_path ("two-age.age");
 
-  write_file (pt_path, plain);
+  test_write_file (pt_path, g_bytes_get_data (plain, NULL),
+                   g_bytes_get_size (plain));
   g_unlink (ct_path);
-  g_assert_true (run (NULL, NULL, age_path, "-e", "-r", ours_recipient, "-r", ours2_recipient,
-                      "-o", ct_path, pt_path, NULL));
+  g_assert_cmpint (test_run (NULL, NULL, age_path, "-e", "-r", ours_recipient, "-r",
+                             ours2_recipient,
+                      "-o", ct_path, pt_path, NULL), ==, 0);
   ours_decrypts (ours_key, ct_path, plain);
   ours_decrypts (ours2_key, ct_path, plain);
   age_decrypts (ours_key, ct_path, plain);
@@ -352,11 +298,13 @@ test_mixed_recipients (void)
   g_autofree char *ct2_path = tmp_path ("mixed2.age");
   const char *to[] = { ours_recipient, theirs_recipient, NULL };
 
-  write_file (pt_path, plain);
+  test_write_file (pt_path, g_bytes_get_data (plain, NULL),
+                   g_bytes_get_size (plain));
   our_encrypt (pt_path, ct_path, to);
   g_unlink (ct2_path);
-  g_assert_true (run (NULL, NULL, age_path, "-e", "-r", ours_recipient, "-r", theirs_recipient,
-                      "-o", ct2_path, pt_path, NULL));
+  g_assert_cmpint (test_run (NULL, NULL, age_path, "-e", "-r", ours_recipient, "-r",
+                             theirs_recipient,
+                      "-o", ct2_path, pt_path, NULL), ==, 0);
   for (guint i = 0; i < 2; i++)
     {
       const char *ct = i == 0 ? ct_path : ct2_path;
@@ -379,10 +327,12 @@ test_wrong_identity (void)
   g_autofree char *err_text = NULL;
   const char *to[] = { ours_recipient, NULL };
 
-  write_file (pt_path, plain);
+  test_write_file (pt_path, g_bytes_get_data (plain, NULL),
+                   g_bytes_get_size (plain));
   /* age's file, our wrong identity: "no matching recipient", nothing out. */
   g_unlink (ct_path);
-  g_assert_true (run (NULL, NULL, age_path, "-e", "-r", theirs_recipient, "-o", ct_path, pt_path, NULL));
+  g_assert_cmpint (test_run (NULL, NULL, age_path, "-e", "-r", theirs_recipient, "-o", ct_path,
+                             pt_path, NULL), ==, 0);
   error = our_decrypt (ours_key, ct_path, &got);
   g_assert_error (error, ANSIM_AGE_ERROR, ANSIM_AGE_ERROR_NO_MATCH);
   g_assert_nonnull (strstr (error->message, "no matching recipient"));
@@ -391,7 +341,8 @@ test_wrong_identity (void)
   /* Our file, age with the wrong identity: refused, no output. */
   our_encrypt (pt_path, ct2_path, to);
   g_unlink (out_path);
-  g_assert_false (run (NULL, &err_text, age_path, "-d", "-i", theirs_key, "-o", out_path, ct2_path, NULL));
+  g_assert_cmpint (test_run (NULL, &err_text, age_path, "-d", "-i", theirs_key, "-o", out_path,
+                             ct2_path, NULL), !=, 0);
   g_assert_nonnull (strstr (err_text, "no identity matched"));
   g_assert_false (g_file_test (out_path, G_FILE_TEST_EXISTS));
 }
@@ -410,14 +361,16 @@ test_tampered (void)
   gsize len;
 
   /* Our file altered in chunk 1: age refuses it. */
-  write_file (pt_path, plain);
+  test_write_file (pt_path, g_bytes_get_data (plain, NULL),
+                   g_bytes_get_size (plain));
   our_encrypt (pt_path, ct_path, to);
-  ct = read_file (ct_path);
+  ct = test_read_bytes (ct_path);
   bad = g_bytes_unref_to_data (g_bytes_ref (ct), &len);
   bad[len - 26 - 100] ^= 1;             /* inside chunk 2 of 4 */
   g_file_set_contents (bad_path, (char *) bad, len, &error);
   g_assert_no_error (error);
-  g_assert_false (run (NULL, NULL, age_path, "-d", "-i", theirs_key, "-o", out_path, bad_path, NULL));
+  g_assert_cmpint (test_run (NULL, NULL, age_path, "-d", "-i", theirs_key, "-o", out_path,
+                             bad_path, NULL), !=, 0);
   /* And so do we, naming the chunk. */
   error = our_decrypt (theirs_key, bad_path, &got);
   g_assert_error (error, ANSIM_AGE_ERROR, ANSIM_AGE_ERROR_PAYLOAD);
@@ -427,9 +380,10 @@ test_tampered (void)
 
   /* age's file cut at a chunk boundary: truncated. */
   g_unlink (ct_path);
-  g_assert_true (run (NULL, NULL, age_path, "-e", "-r", theirs_recipient, "-o", ct_path, pt_path, NULL));
+  g_assert_cmpint (test_run (NULL, NULL, age_path, "-e", "-r", theirs_recipient, "-o", ct_path,
+                             pt_path, NULL), ==, 0);
   g_clear_pointer (&ct, g_bytes_unref);
-  ct = read_file (ct_path);
+  ct = test_read_bytes (ct_path);
   g_file_set_contents (bad_path, g_bytes_get_data (ct, NULL),
                        g_bytes_get_size (ct) - (10 + 16), &error);
   g_assert_no_error (error);
@@ -453,38 +407,43 @@ test_age_tool (void)
   gsize len;
 
   g_unlink (key);
-  g_assert_true (run (NULL, NULL, age_tool_path, "keygen", "-o", key, NULL));
-  g_assert_true (run (&recipient, NULL, age_keygen_path, "-y", key, NULL));
+  g_assert_cmpint (test_run (NULL, NULL, age_tool_path, "keygen", "-o", key, NULL), ==, 0);
+  g_assert_cmpint (test_run (&recipient, NULL, age_keygen_path, "-y", key, NULL), ==, 0);
   g_strstrip (recipient);
 
-  write_file (pt_path, plain);
+  test_write_file (pt_path, g_bytes_get_data (plain, NULL),
+                   g_bytes_get_size (plain));
   g_unlink (ct_path);
-  g_assert_true (run (NULL, NULL, age_tool_path, "encrypt", "-r", recipient, "-r", theirs_recipient,
-                      "-o", ct_path, pt_path, NULL));
+  g_assert_cmpint (test_run (NULL, NULL, age_tool_path, "encrypt", "-r", recipient, "-r",
+                             theirs_recipient,
+                      "-o", ct_path, pt_path, NULL), ==, 0);
   age_decrypts (key, ct_path, plain);
   age_decrypts (theirs_key, ct_path, plain);
 
   g_unlink (ct2_path);
-  g_assert_true (run (NULL, NULL, age_path, "-e", "-r", recipient, "-o", ct2_path, pt_path, NULL));
+  g_assert_cmpint (test_run (NULL, NULL, age_path, "-e", "-r", recipient, "-o", ct2_path, pt_path,
+                             NULL), ==, 0);
   g_unlink (out_path);
-  g_assert_true (run (NULL, NULL, age_tool_path, "decrypt", "-i", key, "-o", out_path, ct2_path, NULL));
+  g_assert_cmpint (test_run (NULL, NULL, age_tool_path, "decrypt", "-i", key, "-o", out_path,
+                             ct2_path, NULL), ==, 0);
   assert_file_equals (out_path, plain);
 
   /* A failed decryption leaves no output file. */
-  ct = read_file (ct2_path);
+  ct = test_read_bytes (ct2_path);
   bad = g_bytes_unref_to_data (g_bytes_ref (ct), &len);
   bad[len - 5] ^= 1;
   g_file_set_contents (bad_path, (char *) bad, len, &error);
   g_assert_no_error (error);
   g_free (bad);
   g_unlink (out_path);
-  g_assert_false (run (NULL, &err_text, age_tool_path, "decrypt", "-i", key, "-o", out_path,
-                       bad_path, NULL));
+  g_assert_cmpint (test_run (NULL, &err_text, age_tool_path, "decrypt", "-i", key, "-o", out_path,
+                       bad_path, NULL), !=, 0);
   g_assert_nonnull (strstr (err_text, "[PAYLOAD]"));
   g_assert_false (g_file_test (out_path, G_FILE_TEST_EXISTS));
   g_clear_pointer (&err_text, g_free);
-  g_assert_false (run (NULL, &err_text, age_tool_path, "decrypt", "-i", theirs2_key, "-o", out_path,
-                       ct2_path, NULL));
+  g_assert_cmpint (test_run (NULL, &err_text, age_tool_path, "decrypt", "-i", theirs2_key, "-o",
+                             out_path,
+                       ct2_path, NULL), !=, 0);
   g_assert_nonnull (strstr (err_text, "[NO_MATCH]"));
 }
 

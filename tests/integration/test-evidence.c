@@ -30,86 +30,16 @@ tool (const char *name)
   return path;
 }
 
-/* Runs argv; returns the exit status (-1 if killed), stdout and stderr.
- * Under timeout(1), so that a hung peer fails the test instead of hanging it. */
-static int
-runv (char **out, char **err, const char *const *argv)
-{
-  g_autoptr (GError) error = NULL;
-  g_autofree char *so = NULL, *se = NULL;
-  g_autoptr (GPtrArray) timed = g_ptr_array_new ();
-  int status = 0;
-
-  g_ptr_array_add (timed, "timeout");
-  g_ptr_array_add (timed, "-k");
-  g_ptr_array_add (timed, "5");
-  g_ptr_array_add (timed, "60");
-  for (const char *const *a = argv; *a != NULL; a++)
-    g_ptr_array_add (timed, (gpointer) *a);
-  g_ptr_array_add (timed, NULL);
-  g_spawn_sync (NULL, (char **) timed->pdata, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &so, &se, &status,
-                &error);
-  g_assert_no_error (error);
-  if (g_test_verbose ())
-    {
-      g_autofree char *line = g_strjoinv (" ", (char **) argv);
-      g_test_message ("$ %s\n%s%s", line, so, se);
-    }
-  if (out != NULL)
-    *out = g_steal_pointer (&so);
-  if (err != NULL)
-    *err = g_steal_pointer (&se);
-  return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
-}
-
-static int
-run (char **out, char **err, const char *first, ...) G_GNUC_NULL_TERMINATED;
-
-static int
-run (char **out, char **err, const char *first, ...)
-{
-  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
-  va_list args;
-
-  va_start (args, first);
-  for (const char *a = first; a != NULL; a = va_arg (args, const char *))
-    g_ptr_array_add (argv, (gpointer) a);
-  va_end (args);
-  g_ptr_array_add (argv, NULL);
-  return runv (out, err, (const char *const *) argv->pdata);
-}
-
 static char *
 path_in (const char *dir, const char *name)
 {
   return g_build_filename (dir, name, NULL);
 }
 
-static GBytes *
-read_bytes (const char *path)
-{
-  g_autoptr (GError) error = NULL;
-  char *data = NULL;
-  gsize len = 0;
-
-  g_file_get_contents (path, &data, &len, &error);
-  g_assert_no_error (error);
-  return g_bytes_new_take (data, len);
-}
-
-static void
-write_bytes (const char *path, const void *data, gsize len)
-{
-  g_autoptr (GError) error = NULL;
-
-  g_file_set_contents (path, data, len, &error);
-  g_assert_no_error (error);
-}
-
 static char *
 sha256_of_file (const char *path)
 {
-  g_autoptr (GBytes) b = read_bytes (path);
+  g_autoptr (GBytes) b = test_read_bytes (path);
   return g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, b);
 }
 
@@ -122,7 +52,7 @@ copy_incident (const char *src)
   char *dst = path_in (parent, "incident");
 
   g_assert_no_error (error);
-  g_assert_cmpint (run (NULL, NULL, "cp", "-a", src, dst, NULL), ==, 0);
+  g_assert_cmpint (test_run (NULL, NULL, "cp", "-a", src, dst, NULL), ==, 0);
   return dst;
 }
 
@@ -131,7 +61,7 @@ remove_copy (char *dir)
 {
   g_autofree char *parent = g_path_get_dirname (dir);
 
-  g_assert_cmpint (run (NULL, NULL, "rm", "-rf", parent, NULL), ==, 0);
+  g_assert_cmpint (test_run (NULL, NULL, "rm", "-rf", parent, NULL), ==, 0);
   g_free (dir);
 }
 
@@ -151,7 +81,7 @@ verify (const char *dir, int expected_status, const char *const *extra,
   for (; extra != NULL && *extra != NULL; extra++)
     g_ptr_array_add (argv, (gpointer) *extra);
   g_ptr_array_add (argv, NULL);
-  int status = runv (&out, &err, (const char *const *) argv->pdata);
+  int status = test_runv (&out, &err, (const char *const *) argv->pdata);
   g_test_message ("verify %s: exit %d\n%s%s", dir, status, out, err);
   g_assert_cmpint (status, ==, expected_status);
   for (; expected_lines != NULL && *expected_lines != NULL; expected_lines++)
@@ -245,9 +175,9 @@ save_manifest_json (const char *dir, JsonNode *root, const char *signing_key)
   gsize len = 0;
   g_autofree char *text = generate (root, &len);
 
-  write_bytes (path, text, len);
+  test_write_file (path, text, len);
   if (signing_key != NULL)
-    g_assert_cmpint (run (NULL, NULL, tool ("make-incident"), "resign", "--device-key",
+    g_assert_cmpint (test_run (NULL, NULL, tool ("make-incident"), "resign", "--device-key",
                           signing_key, dir, NULL), ==, 0);
 }
 
@@ -288,7 +218,8 @@ test_valid_open (void)
   g_autofree char *dir = path_in (tmp_root, "open");
   g_autofree char *out = NULL;
 
-  g_assert_cmpint (run (NULL, NULL, tool ("make-incident"), "seal", "--dir", dir, "--device-key",
+  g_assert_cmpint (test_run (NULL, NULL, tool ("make-incident"), "seal", "--dir", dir,
+                             "--device-key",
                         device_key, "--recipient", site_recipient, "--segment-us", SEGMENT_US,
                         "--open", media[0], media[1], NULL), ==, 0);
   out = verify (dir, 0, ARGS ("--key", device_pub, "--identity", site_key),
@@ -305,24 +236,24 @@ test_openssl_verifies_signature (void)
   g_autofree char *out = NULL, *err = NULL;
 
   /* The command line docs/evidence-format.md gives. */
-  g_assert_cmpint (run (&out, &err, tool ("openssl"), "pkeyutl", "-verify", "-pubin", "-inkey",
+  g_assert_cmpint (test_run (&out, &err, tool ("openssl"), "pkeyutl", "-verify", "-pubin", "-inkey",
                         pub, "-rawin", "-in", manifest, "-sigfile", sig, NULL), ==, 0);
   g_assert_nonnull (strstr (out, "Signature Verified Successfully"));
 
   /* One digit of one duration changed, nothing else. */
   char *tampered = copy_incident (inc1);
   g_autofree char *t_manifest = path_in (tampered, ANSIM_MANIFEST_NAME);
-  g_autoptr (GBytes) b = read_bytes (t_manifest);
+  g_autoptr (GBytes) b = test_read_bytes (t_manifest);
   g_autofree char *text = g_strndup (g_bytes_get_data (b, NULL), g_bytes_get_size (b));
   char *at = strstr (text, "\"duration_us\" : 1000000");
   g_assert_nonnull (at);
   at[strlen ("\"duration_us\" : ")] = '2';
-  write_bytes (t_manifest, text, strlen (text));
+  test_write_file (t_manifest, text, strlen (text));
   g_autofree char *t_sig = path_in (tampered, ANSIM_MANIFEST_SIG_NAME);
   g_autofree char *t_pub = path_in (tampered, ANSIM_DEVICE_PUB_NAME);
   g_clear_pointer (&out, g_free);
   g_clear_pointer (&err, g_free);
-  g_assert_cmpint (run (&out, &err, tool ("openssl"), "pkeyutl", "-verify", "-pubin", "-inkey",
+  g_assert_cmpint (test_run (&out, &err, tool ("openssl"), "pkeyutl", "-verify", "-pubin", "-inkey",
                         t_pub, "-rawin", "-in", t_manifest, "-sigfile", t_sig, NULL), !=, 0);
   g_assert_nonnull (strstr (out, "Signature Verification Failure"));
   verify_trusted (tampered, ARGS ("bad signature: manifest.json.sig does not verify over "
@@ -336,7 +267,7 @@ test_standard_tools_match_manifest (void)
 {
   g_autoptr (GError) error = NULL;
   g_autofree char *mpath = path_in (inc1, ANSIM_MANIFEST_NAME);
-  g_autoptr (GBytes) mbytes = read_bytes (mpath);
+  g_autoptr (GBytes) mbytes = test_read_bytes (mpath);
   g_autoptr (AnsimManifest) m = ansim_manifest_parse (g_bytes_get_data (mbytes, NULL),
                                                       g_bytes_get_size (mbytes), &error);
   g_autofree char *plain_dir = path_in (tmp_root, "age-plain");
@@ -351,9 +282,9 @@ test_standard_tools_match_manifest (void)
       g_autofree char *plain = g_strdup_printf ("%s/%u.mkv", plain_dir, i);
       g_autofree char *out = NULL;
 
-      g_assert_cmpint (run (&out, NULL, "sha256sum", seg, NULL), ==, 0);
+      g_assert_cmpint (test_run (&out, NULL, "sha256sum", seg, NULL), ==, 0);
       g_assert_true (g_str_has_prefix (out, e->sha256_cipher));
-      g_assert_cmpint (run (NULL, NULL, tool ("age"), "-d", "-i", site_key, "-o", plain, seg,
+      g_assert_cmpint (test_run (NULL, NULL, tool ("age"), "-d", "-i", site_key, "-o", plain, seg,
                             NULL), ==, 0);
       g_autofree char *plain_hash = sha256_of_file (plain);
       g_autofree char *media_hash = sha256_of_file (media[i]);
@@ -369,7 +300,7 @@ test_decrypt_playable (void)
   g_autofree char *out_dir = path_in (tmp_root, "decrypted");
   g_autofree char *out = NULL, *err = NULL;
 
-  g_assert_cmpint (run (&out, &err, tool ("ansimctl"), "decrypt", inc2, "--identity", site_key,
+  g_assert_cmpint (test_run (&out, &err, tool ("ansimctl"), "decrypt", inc2, "--identity", site_key,
                         "--key", device_pub, "--out", out_dir, NULL), ==, 0);
   g_assert_nonnull (strstr (out, "; 4 files written to"));
   for (guint i = 0; i < N_MEDIA; i++)
@@ -385,20 +316,21 @@ test_decrypt_playable (void)
       g_assert_cmpint (st.st_mode & 0777, ==, 0600);
       g_autofree char *h1 = sha256_of_file (file), *h2 = sha256_of_file (media[i]);
       g_assert_cmpstr (h1, ==, h2);
-      g_assert_cmpint (run (&probe_out, &probe_err, tool ("ffprobe"), "-v", "error",
+      g_assert_cmpint (test_run (&probe_out, &probe_err, tool ("ffprobe"), "-v", "error",
                             "-show_entries", "stream=codec_name", "-of", "csv=p=0", file, NULL),
                        ==, 0);
       g_assert_cmpstr (probe_err, ==, "");
       g_assert_cmpstr (g_strstrip (probe_out), ==, "h264");
       /* Every frame decodes. */
-      g_assert_cmpint (run (NULL, &ff_err, tool ("ffmpeg"), "-nostdin", "-v", "error", "-i", file,
+      g_assert_cmpint (test_run (NULL, &ff_err, tool ("ffmpeg"), "-nostdin", "-v", "error", "-i",
+                                 file,
                             "-f", "null", "-", NULL), ==, 0);
       g_assert_cmpstr (ff_err, ==, "");
     }
   /* Never replaces a file. */
   g_clear_pointer (&out, g_free);
   g_clear_pointer (&err, g_free);
-  g_assert_cmpint (run (&out, &err, tool ("ansimctl"), "decrypt", inc2, "--identity", site_key,
+  g_assert_cmpint (test_run (&out, &err, tool ("ansimctl"), "decrypt", inc2, "--identity", site_key,
                         "--out", out_dir, NULL), ==, 1);
   g_assert_nonnull (strstr (err, "exists already; not overwriting it"));
 }
@@ -461,13 +393,13 @@ test_truncated_segment (void)
 {
   char *dir = copy_incident (inc1);
   g_autofree char *seg = path_in (dir, "seg-000003.mkv.age");
-  g_autoptr (GBytes) b = read_bytes (seg);
+  g_autoptr (GBytes) b = test_read_bytes (seg);
   gsize len = g_bytes_get_size (b);
   g_autofree char *expected = g_strdup_printf (
     "truncated segment: segment 3 (seg-000003.mkv.age) is %" G_GSIZE_FORMAT
     " bytes, the manifest records %" G_GSIZE_FORMAT, len - 1000, len);
 
-  write_bytes (seg, g_bytes_get_data (b, NULL), len - 1000);
+  test_write_file (seg, g_bytes_get_data (b, NULL), len - 1000);
   verify_trusted (dir, ARGS (expected));
   /* With the identity too, still "truncated", and no plaintext claimed. */
   expect (dir, 1, ARGS ("--key", device_pub, "--identity", site_key),
@@ -480,17 +412,18 @@ test_altered_segment (void)
 {
   char *dir = copy_incident (inc1);
   g_autofree char *seg = path_in (dir, "seg-000001.mkv.age");
-  g_autoptr (GBytes) b = read_bytes (seg);
+  g_autoptr (GBytes) b = test_read_bytes (seg);
   gsize len = g_bytes_get_size (b);
   g_autofree guint8 *data = g_memdup2 (g_bytes_get_data (b, NULL), len);
 
   data[len / 2] ^= 0x01;    /* one bit, in the middle of the media */
-  write_bytes (seg, data, len);
+  test_write_file (seg, data, len);
   verify_trusted (dir, ARGS ("altered segment: segment 1 (seg-000001.mkv.age): the file's SHA-256 is "));
   /* age itself refuses it too. */
   g_autofree char *err = NULL;
   g_autofree char *plain = path_in (dir, "plain.mkv");
-  g_assert_cmpint (run (NULL, &err, tool ("age"), "-d", "-i", site_key, "-o", plain, seg, NULL), !=, 0);
+  g_assert_cmpint (test_run (NULL, &err, tool ("age"), "-d", "-i", site_key, "-o", plain, seg,
+                             NULL), !=, 0);
   remove_copy (dir);
 }
 
@@ -500,9 +433,9 @@ test_duplicated_file (void)
   char *dir = copy_incident (inc1);
   g_autofree char *src = path_in (dir, "seg-000001.mkv.age");
   g_autofree char *dst = path_in (dir, "seg-000002.mkv.age");
-  g_autoptr (GBytes) b = read_bytes (src);
+  g_autoptr (GBytes) b = test_read_bytes (src);
 
-  write_bytes (dst, g_bytes_get_data (b, NULL), g_bytes_get_size (b));
+  test_write_file (dst, g_bytes_get_data (b, NULL), g_bytes_get_size (b));
   verify_trusted (dir, ARGS ("duplicated segment: seg-000002.mkv.age is a copy of segment 1 "
                              "(seg-000001.mkv.age) (its SHA-256 is that segment's), not the data "
                              "of segment 2 (seg-000002.mkv.age)"));
@@ -531,7 +464,7 @@ test_extra_segment (void)
   g_autofree char *extra = path_in (dir, "seg-000004.mkv.age");
 
   /* A well-formed age file of real media, to the site's own recipient. */
-  g_assert_cmpint (run (NULL, NULL, tool ("age"), "-r", site_recipient, "-o", extra, media[0],
+  g_assert_cmpint (test_run (NULL, NULL, tool ("age"), "-r", site_recipient, "-o", extra, media[0],
                         NULL), ==, 0);
   verify_trusted (dir, ARGS ("extra segment: seg-000004.mkv.age is not in the manifest"));
   remove_copy (dir);
@@ -555,13 +488,13 @@ test_bad_signature (void)
 {
   char *dir = copy_incident (inc1);
   g_autofree char *sig = path_in (dir, ANSIM_MANIFEST_SIG_NAME);
-  g_autoptr (GBytes) b = read_bytes (sig);
+  g_autoptr (GBytes) b = test_read_bytes (sig);
   g_autofree guint8 *data = g_memdup2 (g_bytes_get_data (b, NULL), g_bytes_get_size (b));
 
   data[10] ^= 0x80;
-  write_bytes (sig, data, g_bytes_get_size (b));
+  test_write_file (sig, data, g_bytes_get_size (b));
   verify_trusted (dir, ARGS ("bad signature: manifest.json.sig does not verify"));
-  write_bytes (sig, data, 63);
+  test_write_file (sig, data, 63);
   verify_trusted (dir, ARGS ("bad signature: manifest.json.sig is 63 bytes; an Ed25519 signature is 64"));
   remove_copy (dir);
 }
@@ -590,13 +523,13 @@ test_unknown_key (void)
   g_autoptr (GError) error = NULL;
   g_autoptr (AnsimDeviceKey) other = ansim_device_key_load_public (other_device_pub, &error);
   g_autoptr (AnsimDeviceKey) ours = ansim_device_key_load_public (device_pub, NULL);
-  g_autoptr (GBytes) other_pem = read_bytes (other_device_pub);
+  g_autoptr (GBytes) other_pem = test_read_bytes (other_device_pub);
 
   g_assert_no_error (error);
   json_object_set_string_member (json_node_get_object (root_node), "device_fingerprint",
                                  ansim_device_key_get_fingerprint (other));
   save_manifest_json (dir, root_node, other_device_key);
-  write_bytes (pub, g_bytes_get_data (other_pem, NULL), g_bytes_get_size (other_pem));
+  test_write_file (pub, g_bytes_get_data (other_pem, NULL), g_bytes_get_size (other_pem));
 
   g_autofree char *expected = g_strdup_printf (
     "unknown key: the manifest names device key %s, but the trusted key %s is %s",
@@ -680,7 +613,7 @@ test_chain_with_jq (void)
 {
   g_autofree char *out = NULL, *out2 = NULL;
 
-  g_assert_cmpint (run (&out, NULL, tool ("evidence-check-chain"), inc2, inc1, NULL), ==, 0);
+  g_assert_cmpint (test_run (&out, NULL, tool ("evidence-check-chain"), inc2, inc1, NULL), ==, 0);
   g_assert_true (g_str_has_prefix (out, "chain intact: 5 entries, last entry hash "));
 
   char *dir = copy_incident (inc1);
@@ -688,10 +621,10 @@ test_chain_with_jq (void)
   JsonObject *e2 = json_array_get_object_element (entries_of (root_node), 2);
   json_object_set_int_member (e2, "duration_us", 1000001);
   save_manifest_json (dir, root_node, device_key);
-  g_assert_cmpint (run (&out2, NULL, tool ("evidence-check-chain"), dir, NULL), ==, 1);
+  g_assert_cmpint (test_run (&out2, NULL, tool ("evidence-check-chain"), dir, NULL), ==, 1);
   g_assert_true (g_str_has_prefix (out2, "broken chain: entries[3].prev is "));
   g_clear_pointer (&out2, g_free);
-  g_assert_cmpint (run (&out2, NULL, tool ("evidence-check-chain"), inc2, dir, NULL), ==, 1);
+  g_assert_cmpint (test_run (&out2, NULL, tool ("evidence-check-chain"), inc2, dir, NULL), ==, 1);
   g_assert_true (g_str_has_prefix (out2, "broken chain: "));
   g_assert_nonnull (strstr (out2, "/manifest.json has SHA-256 "));
   remove_copy (dir);
@@ -711,13 +644,14 @@ test_plaintext_replaced (void)
   JsonObject *e0 = json_array_get_object_element (entries_of (root_node), 0);
 
   g_assert_cmpint (g_unlink (seg), ==, 0);
-  g_assert_cmpint (run (NULL, NULL, tool ("age"), "-r", site_recipient, "-o", seg, media[1], NULL),
+  g_assert_cmpint (test_run (NULL, NULL, tool ("age"), "-r", site_recipient, "-o", seg, media[1],
+                             NULL),
                    ==, 0);
   /* Unsigned swap first: the ciphertext tells (larger than recorded). */
   verify_trusted (dir, ARGS ("altered segment: segment 0 (seg-000000.mkv.age) is "));
 
   g_autofree char *cipher_hash = sha256_of_file (seg);
-  g_autoptr (GBytes) cipher = read_bytes (seg);
+  g_autoptr (GBytes) cipher = test_read_bytes (seg);
   json_object_set_string_member (e0, "sha256_cipher", cipher_hash);
   json_object_set_int_member (e0, "cipher_size", g_bytes_get_size (cipher));
   rechain (root_node);
@@ -732,7 +666,8 @@ test_plaintext_replaced (void)
   /* And decrypt writes every segment but that one. */
   g_autofree char *out_dir = path_in (dir, "../media");
   g_autofree char *dout = NULL, *derr = NULL;
-  g_assert_cmpint (run (&dout, &derr, tool ("ansimctl"), "decrypt", dir, "--identity", site_key,
+  g_assert_cmpint (test_run (&dout, &derr, tool ("ansimctl"), "decrypt", dir, "--identity",
+                             site_key,
                         "--out", out_dir, NULL), ==, 1);
   g_assert_nonnull (strstr (derr, "wrote 3 of 4 segments"));
   g_autofree char *not_written = path_in (out_dir, "seg-000000.mkv");
@@ -752,7 +687,8 @@ test_wrong_identity (void)
           ARGS (expected));
   g_autofree char *out_dir = path_in (tmp_root, "wrong-identity");
   g_autofree char *dout = NULL, *derr = NULL;
-  g_assert_cmpint (run (&dout, &derr, tool ("ansimctl"), "decrypt", inc1, "--identity", other_key,
+  g_assert_cmpint (test_run (&dout, &derr, tool ("ansimctl"), "decrypt", inc1, "--identity",
+                             other_key,
                         "--out", out_dir, NULL), ==, 1);
   g_assert_nonnull (strstr (dout, expected));
   g_assert_nonnull (strstr (derr, "wrote 0 of 4 segments"));
@@ -766,12 +702,13 @@ static void
 test_identity_permissions (void)
 {
   g_autofree char *loose = path_in (tmp_root, "loose.key");
-  g_autoptr (GBytes) b = read_bytes (site_key);
+  g_autoptr (GBytes) b = test_read_bytes (site_key);
   g_autofree char *out = NULL, *err = NULL;
 
-  write_bytes (loose, g_bytes_get_data (b, NULL), g_bytes_get_size (b));
+  test_write_file (loose, g_bytes_get_data (b, NULL), g_bytes_get_size (b));
   g_assert_cmpint (g_chmod (loose, 0644), ==, 0);
-  g_assert_cmpint (run (&out, &err, tool ("ansimctl"), "verify", inc1, "--identity", loose, NULL),
+  g_assert_cmpint (test_run (&out, &err, tool ("ansimctl"), "verify", inc1, "--identity", loose,
+                             NULL),
                    ==, 2);
   g_autofree char *expected = g_strdup_printf (
     "ansimctl verify: --identity: identity file %s has mode 0644: group or others may read it, "
@@ -790,26 +727,30 @@ test_keygen_with_age (void)
   g_autofree char *pt2 = path_in (tmp_root, "keygen2.mkv");
   struct stat st;
 
-  g_assert_cmpint (run (&recipient, NULL, tool ("ansimctl"), "keygen", "--out", key, NULL), ==, 0);
+  g_assert_cmpint (test_run (&recipient, NULL, tool ("ansimctl"), "keygen", "--out", key, NULL),
+                   ==, 0);
   g_strstrip (recipient);
   g_assert_cmpint (g_stat (key, &st), ==, 0);
   g_assert_cmpint (st.st_mode & 0777, ==, 0600);
-  g_assert_cmpint (run (&derived, NULL, tool ("age-keygen"), "-y", key, NULL), ==, 0);
+  g_assert_cmpint (test_run (&derived, NULL, tool ("age-keygen"), "-y", key, NULL), ==, 0);
   g_assert_cmpstr (g_strstrip (derived), ==, recipient);
   /* age encrypts to our recipient; our code and age decrypt with our file. */
-  g_assert_cmpint (run (NULL, NULL, tool ("age"), "-r", recipient, "-o", ct, media[1], NULL), ==, 0);
-  g_assert_cmpint (run (NULL, NULL, tool ("age-tool"), "decrypt", "-i", key, "-o", pt, ct, NULL),
+  g_assert_cmpint (test_run (NULL, NULL, tool ("age"), "-r", recipient, "-o", ct, media[1], NULL),
                    ==, 0);
-  g_assert_cmpint (run (NULL, NULL, tool ("age"), "-d", "-i", key, "-o", pt2, ct, NULL), ==, 0);
+  g_assert_cmpint (test_run (NULL, NULL, tool ("age-tool"), "decrypt", "-i", key, "-o", pt, ct,
+                             NULL),
+                   ==, 0);
+  g_assert_cmpint (test_run (NULL, NULL, tool ("age"), "-d", "-i", key, "-o", pt2, ct, NULL), ==,
+                   0);
   g_autofree char *h0 = sha256_of_file (media[1]), *h1 = sha256_of_file (pt);
   g_autofree char *h2 = sha256_of_file (pt2);
   g_assert_cmpstr (h1, ==, h0);
   g_assert_cmpstr (h2, ==, h0);
   /* Never replaces a key. */
-  g_autoptr (GBytes) before = read_bytes (key);
-  g_assert_cmpint (run (NULL, &err, tool ("ansimctl"), "keygen", "--out", key, NULL), ==, 1);
+  g_autoptr (GBytes) before = test_read_bytes (key);
+  g_assert_cmpint (test_run (NULL, &err, tool ("ansimctl"), "keygen", "--out", key, NULL), ==, 1);
   g_assert_nonnull (strstr (err, key));
-  g_autoptr (GBytes) after = read_bytes (key);
+  g_autoptr (GBytes) after = test_read_bytes (key);
   g_assert_true (g_bytes_equal (before, after));
 }
 
@@ -856,15 +797,16 @@ test_recorder_device_key (void)
   const char *fp = ansim_device_key_get_fingerprint (k);
   g_autofree char *logged = g_strdup_printf ("device key %s, fingerprint %s", key, fp);
   g_assert_nonnull (strstr (out, logged));
-  g_assert_cmpint (run (&status, NULL, tool ("ansimctl"), "status", "--data-dir", dir, NULL), ==, 1);
+  g_assert_cmpint (test_run (&status, NULL, tool ("ansimctl"), "status", "--data-dir", dir, NULL),
+                   ==, 1);
   g_autofree char *shown = g_strdup_printf ("\ndevice key: %s (%s)\n", fp, key);
   g_assert_nonnull (strstr (status, shown));
 
   /* The same key at the next start. */
-  g_autoptr (GBytes) before = read_bytes (key);
+  g_autoptr (GBytes) before = test_read_bytes (key);
   g_assert_cmpint (run_recorder (dir, TRUE, &out2), ==, 0);
   g_assert_nonnull (strstr (out2, logged));
-  g_autoptr (GBytes) after = read_bytes (key);
+  g_autoptr (GBytes) after = test_read_bytes (key);
   g_assert_true (g_bytes_equal (before, after));
 
   /* Readable by others: refused with one line, nothing started. */
@@ -877,13 +819,13 @@ test_recorder_device_key (void)
   g_assert_true (g_str_has_suffix (out3, line));
   g_auto (GStrv) lines = g_strsplit (out3, "\n", -1);
   g_assert_cmpuint (g_strv_length (lines), ==, 2);
-  g_autoptr (GBytes) unchanged = read_bytes (key);
+  g_autoptr (GBytes) unchanged = test_read_bytes (key);
   g_assert_true (g_bytes_equal (before, unchanged));
   g_clear_pointer (&status, g_free);
-  run (&status, NULL, tool ("ansimctl"), "status", "--data-dir", dir, NULL);
+  test_run (&status, NULL, tool ("ansimctl"), "status", "--data-dir", dir, NULL);
   g_assert_nonnull (strstr (status, "has mode 0644: the recorder refuses it (chmod 600 "));
 
-  g_assert_cmpint (run (NULL, NULL, "rm", "-rf", dir, NULL), ==, 0);
+  g_assert_cmpint (test_run (NULL, NULL, "rm", "-rf", dir, NULL), ==, 0);
 }
 
 /* ---- setup ---------------------------------------------------------------- */
@@ -913,7 +855,7 @@ make_fixtures (void)
 
       media[i] = g_strdup_printf ("%s/m%02u.mkv", media_dir, i);
       location = g_strdup_printf ("location=%s", media[i]);
-      if (run (NULL, &err, tool ("gst-launch-1.0"), "-q", "videotestsrc", "num-buffers=30",
+      if (test_run (NULL, &err, tool ("gst-launch-1.0"), "-q", "videotestsrc", "num-buffers=30",
                pattern, "!", "video/x-raw,width=160,height=120,framerate=30/1", "!", "x264enc",
                "key-int-max=30", "speed-preset=ultrafast", "!", "matroskamux", "!", "filesink",
                location, NULL) != 0)
@@ -923,10 +865,10 @@ make_fixtures (void)
 
   site_key = path_in (tmp_root, "site.key");
   other_key = path_in (tmp_root, "other.key");
-  g_assert_cmpint (run (&site_recipient, NULL, tool ("ansimctl"), "keygen", "--out", site_key,
+  g_assert_cmpint (test_run (&site_recipient, NULL, tool ("ansimctl"), "keygen", "--out", site_key,
                         NULL), ==, 0);
   g_strstrip (site_recipient);
-  g_assert_cmpint (run (NULL, NULL, tool ("age-keygen"), "-o", other_key, NULL), ==, 0);
+  g_assert_cmpint (test_run (NULL, NULL, tool ("age-keygen"), "-o", other_key, NULL), ==, 0);
 
   device_key = path_in (tmp_root, "device/device.pem");
   device_pub = path_in (tmp_root, "device/device.pub.pem");
@@ -934,11 +876,11 @@ make_fixtures (void)
   other_device_pub = path_in (tmp_root, "other-device/device.pub.pem");
   inc1 = path_in (tmp_root, "incident-1");
   inc2 = path_in (tmp_root, "incident-2");
-  g_assert_cmpint (run (NULL, NULL, tool ("make-incident"), "seal", "--dir", inc1,
+  g_assert_cmpint (test_run (NULL, NULL, tool ("make-incident"), "seal", "--dir", inc1,
                         "--device-key", device_key, "--recipient", site_recipient,
                         "--segment-us", SEGMENT_US, media[0], media[1], media[2], media[3],
                         NULL), ==, 0);
-  g_assert_cmpint (run (NULL, NULL, tool ("make-incident"), "seal", "--dir", inc2,
+  g_assert_cmpint (test_run (NULL, NULL, tool ("make-incident"), "seal", "--dir", inc2,
                         "--device-key", device_key, "--recipient", site_recipient,
                         "--previous", inc1, "--segment-us", SEGMENT_US, "--gap-after", "2",
                         "--gap-us", "1500000", "--gap-reason", "camera-lost",
@@ -1005,6 +947,6 @@ main (int argc, char **argv)
   ret = g_test_run ();
 
   if (ret == 0)
-    run (NULL, NULL, "rm", "-rf", tmp_root, NULL);
+    test_run (NULL, NULL, "rm", "-rf", tmp_root, NULL);
   return ret;
 }

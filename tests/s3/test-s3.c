@@ -1367,29 +1367,6 @@ console_post_ok (TestConsole *c, const char *path, const TestLogin *who, const c
     g_error ("POST %s %s: %u %s", path, body, status, reply);
 }
 
-static int
-run_ansimctl (const char *conf, char **out, const char *const *args)
-{
-  g_autofree char *ctl = test_build_path ("ansimctl/ansimctl");
-  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
-  g_autoptr(GSubprocess) p = NULL;
-  g_autoptr(GError) error = NULL;
-
-  g_ptr_array_add (argv, ctl);
-  for (guint i = 0; args[i] != NULL; i++)
-    g_ptr_array_add (argv, (gpointer) args[i]);
-  g_ptr_array_add (argv, (gpointer) "--config");
-  g_ptr_array_add (argv, (gpointer) conf);
-  g_ptr_array_add (argv, NULL);
-  p = g_subprocess_newv ((const char *const *) argv->pdata, G_SUBPROCESS_FLAGS_STDIN_PIPE |
-                         G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE, &error);
-  g_assert_no_error (error);
-  g_subprocess_communicate_utf8 (p, "s3-retention-pw-1\n", NULL, out, NULL, &error);
-  g_assert_no_error (error);
-  g_test_message ("ansimctl %s: %s", args[0], *out);
-  return test_exit_code (p);
-}
-
 /* Every current object version under prefix, HEADed. */
 static GPtrArray *
 objects_under (PanelS3 *s3, const char *prefix)
@@ -1453,16 +1430,14 @@ test_store_retention (void)
   g_autofree char *age = NULL;
   g_autoptr(TestConsole) c = NULL;
   TestLogin logins[2] = { 0 };   /* ADMIN, SECURITY */
-  const char *purge[] = { "purge", "--now", NULL };
+  const char *purge[] = { "purge", "--now", "--config", panel->conf, NULL };
   gint64 drill_id, real_id, drill_alerted, real_alerted;
   GPtrArray *objects;
 
   for (guint i = 0; i < 2; i++) {
     const char *name = i == 0 ? "admin" : "security";
-    const char *args[] = { "user", "add", name, "--role", name, "--password-stdin", NULL };
 
-    g_assert_cmpint (run_ansimctl (panel->conf, &out, args), ==, 0);
-    g_clear_pointer (&out, g_free);
+    test_add_user (panel->conf, name, name, "s3-retention-pw-1");
   }
   test_panel_start (panel);
   test_panel_enroll (panel, desk, "dev-1");
@@ -1537,7 +1512,7 @@ test_store_retention (void)
 
   /* A longer period extends the dates (the purge pass does it). */
   console_post_ok (c, "/api/settings/retention", &logins[ADMIN], "{\"incident\": 45}");
-  g_assert_cmpint (run_ansimctl (panel->conf, &out, purge), ==, 0);
+  out = test_ansimctl_ok (NULL, purge);
   g_clear_pointer (&out, g_free);
   objects = objects_under (s3, real_prefix);
   for (guint i = 0; i < objects->len; i++)
@@ -1565,7 +1540,7 @@ test_store_retention (void)
                            G_GINT64_FORMAT, 100 * DAY_US);
     g_assert_cmpint (sqlite3_exec (db, age, NULL, NULL, NULL), ==, SQLITE_OK);
   }
-  g_assert_cmpint (run_ansimctl (panel->conf, &out, purge), ==, 0);
+  out = test_ansimctl_ok (NULL, purge);
   g_assert_nonnull (strstr (out, "1 incident purged"));
   {
     g_autoptr(GPtrArray) left = panel_s3_list_versions (s3, drill_prefix, 1000, &error);

@@ -2,6 +2,7 @@
 /* Runs every C2SP CCTV age conformance vector in tests/data/age-vectors:
  * the expected result and kind of failure, and the released plaintext. */
 #include "age.h"
+#include "test-sink.h"
 
 #include <string.h>
 
@@ -186,21 +187,6 @@ result_kind (const GError *error)
   return "other failure";
 }
 
-typedef struct {
-  GChecksum *sha256;
-  gsize released;
-} Sink;
-
-static gboolean
-sink_write (const guint8 *data, gsize len, gpointer user_data, G_GNUC_UNUSED GError **error)
-{
-  Sink *sink = user_data;
-
-  g_checksum_update (sink->sha256, data, len);
-  sink->released += len;
-  return TRUE;
-}
-
 /* Decrypts the vector's file fed in pieces (0: at once); returns NULL when
  * the result is as expected, else what went wrong. */
 static char *
@@ -208,13 +194,13 @@ run_vector (Vector *v, GPtrArray *ids, gsize piece)
 {
   g_autoptr (AnsimAgeDecryptor) dec = NULL;
   g_autoptr (GError) error = NULL;
-  Sink sink = { g_checksum_new (G_CHECKSUM_SHA256), 0 };
+  TestSink sink = { g_checksum_new (G_CHECKSUM_SHA256), 0 };
   gsize len, off = 0;
   const guint8 *data = g_bytes_get_data (v->file, &len);
   const char *kind;
   char *problem = NULL;
 
-  dec = ansim_age_decryptor_new ((AnsimAgeIdentity **) ids->pdata, ids->len, sink_write, &sink);
+  dec = ansim_age_decryptor_new ((AnsimAgeIdentity **) ids->pdata, ids->len, test_sink_write, &sink);
   if (piece == 0)
     piece = MAX (len, 1);
   while (off < len && error == NULL)

@@ -6,8 +6,10 @@
 #include <string.h>
 
 #include "audit.h"
+#include "test-common.h"
 #include "auth.h"
 #include "db.h"
+#include "test-sql.h"
 
 typedef struct {
   char *dir;
@@ -21,8 +23,7 @@ fixture_setup (Fixture *fx, gconstpointer data)
   g_autoptr (GError) error = NULL;
 
   (void) data;
-  fx->dir = g_dir_make_tmp ("ansim-test-auth-XXXXXX", &error);
-  g_assert_no_error (error);
+  fx->dir = test_make_tmp_dir ("ansim-test-auth-XXXXXX");
   fx->path = g_build_filename (fx->dir, "panel.db", NULL);
   fx->db = ansim_db_open (&ansim_panel_db_schema, fx->path, &error);
   g_assert_no_error (error);
@@ -45,14 +46,6 @@ fixture_teardown (Fixture *fx, gconstpointer data)
   g_rmdir (fx->dir);
   g_free (fx->dir);
   g_free (fx->path);
-}
-
-static void
-exec_ok (sqlite3 *db, const char *sql)
-{
-  g_autoptr (GError) error = NULL;
-  ansim_db_exec (db, sql, &error);
-  g_assert_no_error (error);
 }
 
 /* ---- scrypt ---- */
@@ -456,8 +449,8 @@ test_audit_tamper (Fixture *fx, gconstpointer data)
   gint64 n = 0;
 
   append_five (fx->db);
-  exec_ok (fx->db, "DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;");
-  exec_ok (fx->db, tamper->tamper_sql);
+  test_sql_exec (fx->db, "DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;");
+  test_sql_exec (fx->db, tamper->tamper_sql);
   if (strcmp (tamper->name, "rehashed") == 0)
     {
       g_autoptr (GError) error = NULL;
@@ -472,7 +465,7 @@ test_audit_tamper (Fixture *fx, gconstpointer data)
                                      T (7), T (8));
 #undef T
       sql = g_strdup_printf ("UPDATE audit_log SET hash = '%s' WHERE id = 2", hash);
-      exec_ok (fx->db, sql);
+      test_sql_exec (fx->db, sql);
     }
   problem = verify (fx->db, &n);
   g_test_message ("%s: %s", tamper->name, problem);
@@ -491,7 +484,7 @@ test_audit_after_tamper (Fixture *fx, gconstpointer data)
 
   (void) data;
   append_five (fx->db);
-  exec_ok (fx->db, "DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE id = 5;");
+  test_sql_exec (fx->db, "DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE id = 5;");
   g_assert_true (panel_audit_append (fx->db, "lee", "auditor", NULL, "logout", NULL, NULL, &error));
   problem = verify (fx->db, &n);
   g_assert_cmpstr (problem, ==, "entry 5: missing (the log jumps from entry 4 to 6)");

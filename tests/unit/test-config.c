@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "durable.h"
+#include "test-common.h"
 
 /* ---- fixture: a private temporary directory ---------------------------- */
 
@@ -18,11 +19,8 @@ typedef struct {
 static void
 fixture_setup (Fixture *f, gconstpointer data)
 {
-  g_autoptr(GError) error = NULL;
-
   (void) data;
-  f->dir = g_dir_make_tmp ("ansim-test-config-XXXXXX", &error);
-  g_assert_no_error (error);
+  f->dir = test_make_tmp_dir ("ansim-test-config-XXXXXX");
 }
 
 static void
@@ -36,12 +34,10 @@ fixture_teardown (Fixture *f, gconstpointer data)
 static char *
 write_file (Fixture *f, const char *name, const char *content, gssize len)
 {
-  g_autofree char *path = g_build_filename (f->dir, name, NULL);
-  g_autoptr(GError) error = NULL;
+  char *path = g_build_filename (f->dir, name, NULL);
 
-  g_file_set_contents (path, content, len, &error);
-  g_assert_no_error (error);
-  return g_steal_pointer (&path);
+  test_write_file (path, content, len);
+  return path;
 }
 
 static char *

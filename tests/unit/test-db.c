@@ -3,6 +3,8 @@
  * version, refusals, append-only events, foreign keys, concurrent processes. */
 
 #include "db.h"
+#include "test-common.h"
+#include "test-sql.h"
 
 #include <glib/gstdio.h>
 #include <string.h>
@@ -19,11 +21,8 @@ typedef struct {
 static void
 fixture_setup (Fixture *fx, gconstpointer data)
 {
-  g_autoptr (GError) error = NULL;
-
   (void) data;
-  fx->dir = g_dir_make_tmp ("ansim-test-db-XXXXXX", &error);
-  g_assert_no_error (error);
+  fx->dir = test_make_tmp_dir ("ansim-test-db-XXXXXX");
   fx->path = g_build_filename (fx->dir, "test.db", NULL);
 }
 
@@ -59,15 +58,6 @@ open_ok (const AnsimDbSchema *schema, const char *path)
   g_assert_no_error (error);
   g_assert_nonnull (db);
   return db;
-}
-
-static void
-exec_ok (sqlite3 *db, const char *sql)
-{
-  g_autoptr (GError) error = NULL;
-
-  if (!ansim_db_exec (db, sql, &error))
-    g_error ("%s", error->message);
 }
 
 static gint64
@@ -122,18 +112,6 @@ assert_sql_fails (sqlite3 *db, const char *sql, const char *message_part)
   g_assert_error (error, ANSIM_DB_ERROR, ANSIM_DB_ERROR_SQL);
   if (strstr (error->message, message_part) == NULL)
     g_error ("expected \"%s\" in: %s", message_part, error->message);
-}
-
-static GBytes *
-read_file (const char *path)
-{
-  g_autoptr (GError) error = NULL;
-  char *contents = NULL;
-  gsize len = 0;
-
-  g_file_get_contents (path, &contents, &len, &error);
-  g_assert_no_error (error);
-  return g_bytes_new_take (contents, len);
 }
 
 /* ---- representative rows, by the version at which they become valid ----
@@ -415,7 +393,7 @@ test_migrate_from (Fixture *fx, gconstpointer data)
     g_assert_no_error (error);
     g_assert_cmpuint (ansim_db_get_version (db), ==, v);
     if (seed != NULL)
-      exec_ok (db, seed);
+      test_sql_exec (db, seed);
     g_clear_pointer (&db, sqlite3_close);
   }
 
@@ -468,10 +446,10 @@ test_too_new (Fixture *fx, gconstpointer data)
   g_autoptr (GBytes) before = NULL, after = NULL;
   sqlite3 *refused;
 
-  exec_ok (db, bump);
+  test_sql_exec (db, bump);
   g_clear_pointer (&db, sqlite3_close);
   g_assert_false (g_file_test (wal, G_FILE_TEST_EXISTS));
-  before = read_file (fx->path);
+  before = test_read_bytes (fx->path);
 
   refused = ansim_db_open (schema, fx->path, &error);
   g_assert_null (refused);
@@ -487,7 +465,7 @@ test_too_new (Fixture *fx, gconstpointer data)
   g_assert_null (refused);
   g_assert_error (error, ANSIM_DB_ERROR, ANSIM_DB_ERROR_TOO_NEW);
 
-  after = read_file (fx->path);
+  after = test_read_bytes (fx->path);
   g_assert_true (g_bytes_equal (before, after));
   g_assert_false (g_file_test (wal, G_FILE_TEST_EXISTS));
 }
@@ -507,13 +485,13 @@ test_too_new_rollback_mode (Fixture *fx, gconstpointer data)
                                       "PRAGMA user_version = 99; CREATE TABLE later (x);",
                                  NULL, NULL, NULL), ==, SQLITE_OK);
   g_clear_pointer (&raw, sqlite3_close);
-  before = read_file (fx->path);
+  before = test_read_bytes (fx->path);
 
   g_assert_null (ansim_db_open (&ansim_desk_db_schema, fx->path, &error));
   g_assert_error (error, ANSIM_DB_ERROR, ANSIM_DB_ERROR_TOO_NEW);
   g_assert_nonnull (strstr (error->message, "version 99 is newer"));
 
-  after = read_file (fx->path);
+  after = test_read_bytes (fx->path);
   g_assert_true (g_bytes_equal (before, after));
 }
 
@@ -536,7 +514,7 @@ test_not_sqlite (Fixture *fx, gconstpointer data)
   expected = g_strdup_printf ("%s: not an SQLite database", fx->path);
   g_assert_true (g_str_has_prefix (error->message, expected));
 
-  after = read_file (fx->path);
+  after = test_read_bytes (fx->path);
   g_assert_cmpmem (g_bytes_get_data (after, NULL), g_bytes_get_size (after), text->str,
                    text->len);
 }
@@ -573,11 +551,11 @@ test_wrong_kind (Fixture *fx, gconstpointer data)
   g_assert_cmpint (sqlite3_exec (db, "CREATE TABLE photos (x)", NULL, NULL, NULL), ==,
                    SQLITE_OK);
   g_clear_pointer (&db, sqlite3_close);
-  before = read_file (other);
+  before = test_read_bytes (other);
   g_assert_null (ansim_db_open (&ansim_desk_db_schema, other, &error));
   g_assert_error (error, ANSIM_DB_ERROR, ANSIM_DB_ERROR_OPEN);
   g_assert_nonnull (strstr (error->message, "has tables but no schema version"));
-  after = read_file (other);
+  after = test_read_bytes (other);
   g_assert_true (g_bytes_equal (before, after));
 }
 
@@ -739,7 +717,7 @@ test_desk_constraints (Fixture *fx, gconstpointer data)
   g_autoptr (sqlite3) db = open_ok (&ansim_desk_db_schema, fx->path);
 
   (void) data;
-  exec_ok (db, desk_seeds[1]);
+  test_sql_exec (db, desk_seeds[1]);
 
   assert_sql_fails (db, "INSERT INTO incidents (uuid, desk_id, trigger, trigger_kind, "
                         "opened_wall_us, opened_mono_us) VALUES ('" UUID_1 "x'"
@@ -790,7 +768,7 @@ test_panel_constraints (Fixture *fx, gconstpointer data)
   g_autoptr (sqlite3) db = open_ok (&ansim_panel_db_schema, fx->path);
 
   (void) data;
-  exec_ok (db, panel_seeds[1]);
+  test_sql_exec (db, panel_seeds[1]);
 
   assert_sql_fails (db, "INSERT INTO incidents (device_id, uuid, desk_id, trigger, "
                         "trigger_kind, opened_wall_us, opened_mono_us, alerted_at_us) VALUES "
@@ -816,9 +794,9 @@ test_panel_constraints (Fixture *fx, gconstpointer data)
                         "device_event_id, received_at_us) VALUES (1, 1, 'press', 'dev-1', 2, 1)",
                     "UNIQUE constraint failed");
   /* An idempotent re-send from a device is ignored, not an error. */
-  exec_ok (db, "INSERT INTO events (at_wall_us, at_mono_us, kind, device_id, device_event_id, "
+  test_sql_exec (db, "INSERT INTO events (at_wall_us, at_mono_us, kind, device_id, device_event_id, "
                "received_at_us) VALUES (1, 1, 'press', 'dev-1', 2, 1) ON CONFLICT DO NOTHING");
-  exec_ok (db, "UPDATE incidents SET status = 'resolved', resolved_by = 'trainer-lee', "
+  test_sql_exec (db, "UPDATE incidents SET status = 'resolved', resolved_by = 'trainer-lee', "
                "resolved_at_us = 1700000400000000 WHERE id = 2");
   /* Retention (migration 5): a hold needs who and why; a held incident is
    * never marked for purge, nor a marked one held; only a marked
@@ -829,18 +807,18 @@ test_panel_constraints (Fixture *fx, gconstpointer data)
                     "CHECK constraint failed");
   assert_sql_fails (db, "UPDATE incidents SET legal_hold_at_us = 1, legal_hold_by = 'kim' "
                         "WHERE id = 1", "CHECK constraint failed");
-  exec_ok (db, "UPDATE incidents SET legal_hold_at_us = 1, legal_hold_by = 'kim', "
+  test_sql_exec (db, "UPDATE incidents SET legal_hold_at_us = 1, legal_hold_by = 'kim', "
                "legal_hold_reason = 'case' WHERE id = 1");
   assert_sql_fails (db, "UPDATE incidents SET purge_started_at_us = 2 WHERE id = 1",
                     "CHECK constraint failed");
   assert_sql_fails (db, "DELETE FROM events WHERE incident_id = 1", "append-only");
-  exec_ok (db, "UPDATE incidents SET legal_hold_at_us = NULL, legal_hold_by = NULL, "
+  test_sql_exec (db, "UPDATE incidents SET legal_hold_at_us = NULL, legal_hold_by = NULL, "
                "legal_hold_reason = NULL, purge_started_at_us = 2 WHERE id = 1");
   assert_sql_fails (db, "UPDATE incidents SET legal_hold_at_us = 3, legal_hold_by = 'kim', "
                         "legal_hold_reason = 'case' WHERE id = 1", "CHECK constraint failed");
-  exec_ok (db, "INSERT INTO events (at_wall_us, at_mono_us, kind) VALUES (5, 5, 'device-offline')");
+  test_sql_exec (db, "INSERT INTO events (at_wall_us, at_mono_us, kind) VALUES (5, 5, 'device-offline')");
   assert_sql_fails (db, "DELETE FROM events WHERE incident_id IS NULL", "append-only");
-  exec_ok (db, "DELETE FROM events WHERE incident_id = 1");
+  test_sql_exec (db, "DELETE FROM events WHERE incident_id = 1");
 }
 
 static void
@@ -867,11 +845,11 @@ test_helpers_errors (Fixture *fx, gconstpointer data)
 
   /* A write transaction: rollback leaves nothing behind; commit keeps it. */
   g_assert_true (ansim_db_begin (db, &error));
-  exec_ok (db, "INSERT INTO desks VALUES ('desk-x', 'X')");
+  test_sql_exec (db, "INSERT INTO desks VALUES ('desk-x', 'X')");
   ansim_db_rollback (db);
   g_assert_cmpint (query_int (db, "SELECT count(*) FROM desks"), ==, 0);
   g_assert_true (ansim_db_begin (db, &error));
-  exec_ok (db, "INSERT INTO desks VALUES ('desk-x', 'X')");
+  test_sql_exec (db, "INSERT INTO desks VALUES ('desk-x', 'X')");
   g_assert_true (ansim_db_commit (db, &error));
   g_assert_no_error (error);
   g_assert_cmpint (query_int (db, "SELECT count(*) FROM desks"), ==, 1);
@@ -1129,7 +1107,7 @@ test_concurrent_writers (Fixture *fx, gconstpointer data)
   double elapsed;
 
   (void) data;
-  exec_ok (db, "INSERT INTO desks VALUES ('desk-1', 'Desk 1');"
+  test_sql_exec (db, "INSERT INTO desks VALUES ('desk-1', 'Desk 1');"
                "INSERT INTO triggers VALUES ('desk-1', 'desk-button', 'button', 'gpio');");
   g_clear_pointer (&db, sqlite3_close);
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "test-common.h"
 #include "drill-db.h"
 #include "durable.h"
 
@@ -19,8 +20,7 @@ fixture_setup (Fixture *fx, G_GNUC_UNUSED gconstpointer data)
   g_autoptr (GError) error = NULL;
   g_autofree char *path = NULL;
 
-  fx->dir = g_dir_make_tmp ("ansim-test-drill-db-XXXXXX", &error);
-  g_assert_no_error (error);
+  fx->dir = test_make_tmp_dir ("ansim-test-drill-db-XXXXXX");
   path = g_build_filename (fx->dir, "panel.db", NULL);
   fx->db = ansim_db_open (&ansim_panel_db_schema, path, &error);
   g_assert_no_error (error);

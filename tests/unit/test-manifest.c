@@ -2,6 +2,7 @@
 /* Unit tests of the evidence format: device keys and their permissions, the
  * manifest round trip, the hash chain, incremental sealing, strict parsing. */
 #include "durable.h"
+#include "test-common.h"
 #include "evidence.h"
 
 #include <glib/gstdio.h>
@@ -21,10 +22,7 @@ typedef struct {
 static void
 fixture_setup (Fixture *f, G_GNUC_UNUSED gconstpointer data)
 {
-  g_autoptr (GError) error = NULL;
-
-  f->dir = g_dir_make_tmp ("test-manifest-XXXXXX", &error);
-  g_assert_no_error (error);
+  f->dir = test_make_tmp_dir ("test-manifest-XXXXXX");
 }
 
 static void

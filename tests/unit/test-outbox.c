@@ -5,6 +5,7 @@
  * (segment files deleted only after confirmation and the keep period). */
 
 #include "db.h"
+#include "test-common.h"
 #include "outbox.h"
 
 #include <glib/gstdio.h>
@@ -21,8 +22,7 @@ fixture_setup (Fixture *fx, gconstpointer data)
   g_autoptr (GError) error = NULL;
 
   (void) data;
-  fx->dir = g_dir_make_tmp ("ansim-test-outbox-XXXXXX", &error);
-  g_assert_no_error (error);
+  fx->dir = test_make_tmp_dir ("ansim-test-outbox-XXXXXX");
   g_autofree char *path = g_build_filename (fx->dir, "desk.db", NULL);
   fx->db = ansim_db_open (&ansim_desk_db_schema, path, &error);
   g_assert_no_error (error);

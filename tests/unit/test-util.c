@@ -3,6 +3,7 @@
  * vectors, the value checks, the OpenSSL error, durable writes on a real
  * file system, JSON escaping read back by json-glib, the curl cleanups. */
 #include "curl-cleanups.h"
+#include "test-common.h"
 #include "durable.h"
 #include "json-event.h"
 #include "util.h"
@@ -198,6 +199,25 @@ test_openssl_error (void)
   g_assert_false (ansim_set_openssl_error (NULL, G_IO_ERROR, G_IO_ERROR_FAILED, "ignored"));
 }
 
+/* ---- retries ---------------------------------------------------------------- */
+
+/* Doubling from initial up to max, then somewhere in the upper half. */
+static void
+test_backoff (void)
+{
+  for (guint round = 0; round < 200; round++)
+    for (gint64 attempt = 1; attempt <= 12; attempt++)
+      {
+        gint64 delay = MIN ((gint64) 100 << MIN (attempt - 1, 20), 5000);
+        gint64 wait = ansim_backoff (100, 5000, attempt);
+        g_assert_cmpint (wait, >=, delay / 2);
+        g_assert_cmpint (wait, <=, delay);
+      }
+  g_assert_cmpint (ansim_backoff (0, 0, 1), ==, 0);
+  g_assert_cmpint (ansim_backoff (G_GINT64_CONSTANT (1) << 40, G_GINT64_CONSTANT (1) << 41, 3),
+                   >=, G_GINT64_CONSTANT (1) << 40);
+}
+
 /* ---- durable files ---------------------------------------------------------- */
 
 typedef struct {
@@ -207,10 +227,7 @@ typedef struct {
 static void
 fixture_setup (Fixture *f, G_GNUC_UNUSED gconstpointer data)
 {
-  g_autoptr (GError) error = NULL;
-
-  f->dir = g_dir_make_tmp ("test-util-XXXXXX", &error);
-  g_assert_no_error (error);
+  f->dir = test_make_tmp_dir ("test-util-XXXXXX");
 }
 
 static void
@@ -560,6 +577,7 @@ main (int argc, char **argv)
   g_test_add_func ("/util/check/token", test_is_token);
   g_test_add_func ("/util/check/text", test_is_text);
   g_test_add_func ("/util/openssl-error", test_openssl_error);
+  g_test_add_func ("/util/backoff", test_backoff);
   g_test_add ("/util/durable/write", Fixture, NULL, fixture_setup, test_write_durable,
               fixture_teardown);
   g_test_add ("/util/durable/missing-folder", Fixture, NULL, fixture_setup,

@@ -233,28 +233,6 @@ acknowledge (gint64 id)
 
 /* ---- set-up ----------------------------------------------------------- */
 
-static char *
-run_ansimctl (const char *const *args, const char *input)
-{
-  g_autoptr (GStrvBuilder) argv = g_strv_builder_new ();
-  g_autofree char *ctl = test_build_path ("ansimctl/ansimctl");
-  g_strv_builder_add (argv, ctl);
-  g_strv_builder_addv (argv, (const char **) args);
-  g_auto (GStrv) v = g_strv_builder_end (argv);
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GSubprocess) p = g_subprocess_newv ((const char *const *) v,
-                                                 G_SUBPROCESS_FLAGS_STDIN_PIPE
-                                                 | G_SUBPROCESS_FLAGS_STDOUT_PIPE
-                                                 | G_SUBPROCESS_FLAGS_STDERR_MERGE, &error);
-  g_assert_no_error (error);
-  char *out = NULL;
-  g_subprocess_communicate_utf8 (p, input, NULL, &out, NULL, &error);
-  g_assert_no_error (error);
-  if (test_exit_code (p) != 0)
-    g_error ("ansimctl %s: %s", args[0], out);
-  return out;
-}
-
 static void
 login (int role)
 {
@@ -293,9 +271,7 @@ set_up (void)
   panel = test_panel_new (panel_dir, NULL);
   for (guint i = 0; i < G_N_ELEMENTS (roles); i++)
     {
-      const char *args[] = { "user", "add", roles[i], "--role", roles[i], "--password-stdin",
-                             "--config", panel->conf, NULL };
-      g_free (run_ansimctl (args, PASSWORD "\n"));
+      test_add_user (panel->conf, roles[i], roles[i], PASSWORD);
     }
   g_setenv ("ANSIM_PANEL_TEST_PUBLISH", "1", TRUE);
   test_panel_start (panel);
@@ -531,7 +507,7 @@ test_refused_devices (void)
   channel_ok (ok, NULL);
   const char *args[] = { "revoke", "--config", panel->conf, "--device", "dev-3", "--reason",
                          "board stolen", NULL };
-  g_free (run_ansimctl (args, ""));
+  g_free (test_ansimctl_ok ("", args));
   g_autoptr (Call) r = channel_start (revoked_desk, 0, 20000);
   g_assert_true (call_wait (r, 5));
   assert_refused (r, 403, "revoked", NULL);

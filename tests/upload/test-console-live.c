@@ -40,25 +40,6 @@ static Stream stream;
 static gint64 incident_id;
 static gint64 quiet_enrolled_us;
 
-/* Audit entries of action (on target, if given) as the auditor reads them. */
-static guint
-count_audit (const char *action, const char *target)
-{
-  g_autoptr (JsonNode) node = test_console_get_ok (console, "/api/audit?limit=500",
-                                                   &logins[AUDITOR]);
-  JsonArray *entries = json_object_get_array_member (json_node_get_object (node), "entries");
-  guint n = 0;
-  for (guint i = 0; i < json_array_get_length (entries); i++)
-    {
-      JsonObject *e = json_array_get_object_element (entries, i);
-      if (g_strcmp0 (json_object_get_string_member (e, "action"), action) == 0 &&
-          (target == NULL ||
-           g_strcmp0 (json_object_get_string_member_with_default (e, "target", NULL), target) == 0))
-        n++;
-    }
-  return n;
-}
-
 static guint
 count_all_audit (void)
 {
@@ -415,12 +396,14 @@ test_acknowledge (void)
     "SELECT count(*) FROM events WHERE incident_id = %ld AND kind = 'acknowledged' "
     "AND actor = 'security' AND device_id IS NULL", (long) incident_id);
   g_assert_cmpint (test_panel_count (panel, sql), ==, 1);
-  g_assert_cmpuint (count_audit ("acknowledged", target), ==, 1);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
+                                              "acknowledged", target, NULL), ==, 1);
 
   /* Twice is refused and changes nothing. */
   g_assert_cmpuint (test_console_post (console, path, &logins[ADMIN], TRUE, NULL, NULL), ==, 409);
   g_assert_cmpint (test_panel_count (panel, sql), ==, 1);
-  g_assert_cmpuint (count_audit ("acknowledged", target), ==, 1);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
+                                              "acknowledged", target, NULL), ==, 1);
 }
 
 static void
@@ -439,17 +422,21 @@ test_resolve_and_notes (void)
                    "threat");
   g_assert_cmpuint (test_console_post (console, path, &logins[SECURITY], TRUE,
                                        "{\"category\":\"other\"}", NULL), ==, 409);
-  g_assert_cmpuint (count_audit ("resolved", target), ==, 1);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
+                                              "resolved", target, NULL), ==, 1);
 
   g_assert_cmpuint (test_console_post (console, notes, &logins[SECURITY], TRUE,
                                        "{\"note\":\"CCTV 확인함\"}", NULL), ==, 200);
   g_assert_cmpuint (test_console_post (console, notes, &logins[ADMIN], TRUE,
                                        "{\"category\":\"verbal-abuse\"}", NULL), ==, 200);
-  g_assert_cmpuint (count_audit ("incident-annotated", target), ==, 2);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
+                                              "incident-annotated", target, NULL), ==, 2);
 
-  guint viewed = count_audit ("incident-viewed", target);
+  guint viewed = test_console_count_audit (console, &logins[AUDITOR],
+                                           "incident-viewed", target, NULL);
   g_autoptr (JsonNode) node = test_console_get_ok (console, detail, &logins[SECURITY]);
-  g_assert_cmpuint (count_audit ("incident-viewed", target), ==, viewed + 1);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
+                                              "incident-viewed", target, NULL), ==, viewed + 1);
   JsonObject *o = json_node_get_object (node);
   JsonObject *inc = json_object_get_object_member (o, "incident");
   g_assert_cmpstr (json_object_get_string_member (inc, "status"), ==, "resolved");
@@ -487,7 +474,7 @@ test_playback (void)
                                            (long) incident_id);
   g_autofree char *target = g_strdup_printf ("incident %ld", (long) incident_id);
   guint status = 0;
-  guint before = count_audit ("playback", target);
+  guint before = test_console_count_audit (console, &logins[AUDITOR], "playback", target, NULL);
   for (int r = TRAINER; r <= AUDITOR; r += 2)   /* trainer, auditor */
     {
       g_autofree char *no = test_console_request (console, "GET", path, &logins[r], TEST_CSRF_NONE,
@@ -499,7 +486,8 @@ test_playback (void)
                                                 NULL, 0, &status, NULL);
   (void) anon;   /* kept for its cleanup */
   g_assert_cmpuint (status, ==, 401);
-  g_assert_cmpuint (count_audit ("playback", target), ==, before);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
+                                              "playback", target, NULL), ==, before);
 
   /* The panel's decryption gives back exactly the desk's plaintext. */
   g_autofree char *url = g_strconcat (panel->url, path, NULL);
@@ -518,7 +506,8 @@ test_playback (void)
   g_assert_nonnull (s);
   g_assert_cmpint (sqlite3_step (s), ==, SQLITE_ROW);
   g_assert_cmpstr (sha, ==, (const char *) sqlite3_column_text (s, 0));
-  g_assert_cmpuint (count_audit ("playback", target), ==, before + 1);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
+                                              "playback", target, NULL), ==, before + 1);
 
   static const struct { const char *path; guint status; } bad[] = {
     { "/api/incidents/%ld/segments/7/media", 404 },
@@ -535,7 +524,8 @@ test_playback (void)
       if (status != bad[i].status)
         g_error ("GET %s: %u, expected %u: %s", p, status, bad[i].status, reply);
     }
-  g_assert_cmpuint (count_audit ("playback", target), ==, before + 1);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
+                                              "playback", target, NULL), ==, before + 1);
 }
 
 /* A site identity others can read: the panel refuses to start. */
@@ -618,7 +608,7 @@ test_export (void)
   g_autofree char *path = g_strdup_printf ("/api/incidents/%ld/export?media=1", (long) incident_id);
   g_autofree char *target = g_strdup_printf ("incident %ld", (long) incident_id);
   guint status = 0;
-  guint before = count_audit ("export", target);
+  guint before = test_console_count_audit (console, &logins[AUDITOR], "export", target, NULL);
   for (int r = TRAINER; r <= AUDITOR; r += 2)
     {
       g_autofree char *no = test_console_request (console, "GET", path, &logins[r], TEST_CSRF_NONE,
@@ -637,7 +627,8 @@ test_export (void)
                                                 &status, NULL);
   (void) none;   /* kept for its cleanup */
   g_assert_cmpuint (status, ==, 404);
-  g_assert_cmpuint (count_audit ("export", target), ==, before);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
+                                              "export", target, NULL), ==, before);
 
   g_autofree char *url = g_strconcat (panel->url, path, NULL);
   g_autoptr (SoupMessage) msg = soup_message_new ("GET", url);
@@ -649,7 +640,8 @@ test_export (void)
   g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
   g_assert_nonnull (strstr (soup_message_headers_get_one (soup_message_get_response_headers (msg),
                                                           "Content-Disposition"), ".tar"));
-  g_assert_cmpuint (count_audit ("export", target), ==, before + 1);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
+                                              "export", target, NULL), ==, before + 1);
   /* Streamed with its length known, and the audit entry (written before
    * the first byte went out) names exactly the bytes that arrived. */
   g_assert_cmpint (soup_message_headers_get_content_length (
@@ -708,7 +700,8 @@ test_export (void)
     soup_session_abort (once);
   }
   g_assert_true (test_wait_until (panel_tmp_empty, panel_tmp, 5));
-  g_assert_cmpuint (count_audit ("export", target), ==, before + 2);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
+                                              "export", target, NULL), ==, before + 2);
 
   /* A changed byte in a segment is found. */
   g_autofree char *tamper = g_strdup_printf (

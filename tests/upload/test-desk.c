@@ -15,6 +15,7 @@
 
 #include "db.h"
 #include "control-client.h"
+#include "test-console.h"
 #include "upload-helpers.h"
 
 #define KEEP_S 12
@@ -84,25 +85,10 @@ teardown (Fixture *f, gconstpointer data)
 }
 
 static void
-run_ok (const char *const *argv, char **out)
-{
-  g_autoptr (GError) error = NULL;
-  g_autofree char *err = NULL;
-  int status = 0;
-  g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, out, &err,
-                               &status, &error));
-  g_assert_no_error (error);
-  if (!g_spawn_check_wait_status (status, NULL))
-    g_error ("%s failed: %s%s", argv[0], out != NULL && *out != NULL ? *out : "", err);
-}
-
-static void
 press (Fixture *f)
 {
-  g_autofree char *ctl = test_build_path ("ansimctl/ansimctl");
-  const char *argv[] = { ctl, "press", "--socket", f->control, NULL };
-  g_autofree char *out = NULL;
-  run_ok (argv, &out);
+  const char *args[] = { "press", "--socket", f->control, NULL };
+  g_autofree char *out = test_ansimctl_ok (NULL, args);
 }
 
 /* The recorder's "outputs" answer over its control socket:
@@ -184,32 +170,20 @@ all_deleted (gpointer data)
   return test_desk_count (f->desk, "class = 3 AND deleted_at_us IS NULL") == 0;
 }
 
-static char *
-read_file (const char *path, gsize *len)
-{
-  g_autoptr (GError) error = NULL;
-  char *bytes = NULL;
-  g_assert_true (g_file_get_contents (path, &bytes, len, &error));
-  g_assert_no_error (error);
-  return bytes;
-}
-
 static void
 assert_same_file (const char *a, const char *b)
 {
-  gsize la = 0, lb = 0;
-  g_autofree char *da = read_file (a, &la);
-  g_autofree char *db = read_file (b, &lb);
-  g_assert_cmpuint (la, ==, lb);
-  g_assert_true (memcmp (da, db, la) == 0);
+  g_autoptr (GBytes) da = test_read_bytes (a);
+  g_autoptr (GBytes) db = test_read_bytes (b);
+  g_assert_cmpuint (g_bytes_get_size (da), ==, g_bytes_get_size (db));
+  g_assert_true (g_bytes_equal (da, db));
 }
 
 static void
 copy_file (const char *from, const char *to)
 {
-  gsize len = 0;
-  g_autofree char *bytes = read_file (from, &len);
-  g_assert_true (g_file_set_contents (to, bytes, len, NULL));
+  g_autoptr (GBytes) bytes = test_read_bytes (from);
+  test_write_file (to, g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
 }
 
 /* The panel's stored incident, byte for byte the desk's spool, put
@@ -268,7 +242,6 @@ check_stored_incident (Fixture *f, const char *uuid)
                                         "WHERE uuid = '%s')", uuid);
   g_assert_cmpint (n, ==, test_desk_count (f->desk, q));
 
-  g_autofree char *ctl = test_build_path ("ansimctl/ansimctl");
   g_autofree char *identity = g_build_filename (g_getenv ("ANSIM_SOURCE_ROOT"), "config",
                                                 "demo-identity.txt", NULL);
   g_autofree char *pub = g_build_filename (f->desk->dir, "device.pub.pem", NULL);
@@ -276,9 +249,8 @@ check_stored_incident (Fixture *f, const char *uuid)
   g_autofree char *id_copy = g_build_filename (f->dir, "identity.txt", NULL);
   copy_file (identity, id_copy);
   g_assert_cmpint (g_chmod (id_copy, 0600), ==, 0);
-  const char *argv[] = { ctl, "verify", "--key", pub, "--identity", id_copy, folder, NULL };
-  g_autofree char *out = NULL;
-  run_ok (argv, &out);
+  const char *args[] = { "verify", "--key", pub, "--identity", id_copy, folder, NULL };
+  g_autofree char *out = test_ansimctl_ok (NULL, args);
   g_test_message ("ansimctl verify: %s", out);
   return n;
 }
@@ -446,8 +418,8 @@ start_camera (Fixture *f)
 
 typedef struct {
   Fixture *f;
-  SoupSession *http;
-  char *cookie;
+  TestConsole *console;
+  TestLogin login;
   JsonNode *last;          /* the last /api/devices answer */
   const char *want_state;  /* what wait_source waits for */
   const char *want_mode;
@@ -457,51 +429,17 @@ typedef struct {
 static void
 console_login (Console *c)
 {
-  g_autofree char *ctl = test_build_path ("ansimctl/ansimctl");
-  const char *argv[] = { ctl, "user", "add", "guard", "--role", "security", "--password-stdin",
-                         "--config", c->f->panel->conf, NULL };
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GSubprocess) p = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDIN_PIPE |
-                                                 G_SUBPROCESS_FLAGS_STDOUT_PIPE |
-                                                 G_SUBPROCESS_FLAGS_STDERR_MERGE, &error);
-  g_assert_no_error (error);
-  g_autofree char *out = NULL;
-  g_subprocess_communicate_utf8 (p, "guard-password-1\n", NULL, &out, NULL, &error);
-  g_assert_no_error (error);
-  if (test_exit_code (p) != 0)
-    g_error ("ansimctl user add: %s", out);
-
-  c->http = soup_session_new_with_options ("timeout", 5, NULL);
-  g_autofree char *url = g_strconcat (c->f->panel->url, "/api/login", NULL);
-  g_autoptr (SoupMessage) msg = soup_message_new ("POST", url);
-  const char *json = "{\"user\":\"guard\",\"password\":\"guard-password-1\"}";
-  g_autoptr (GBytes) body = g_bytes_new_static (json, strlen (json));
-  soup_message_set_request_body_from_bytes (msg, "application/json", body);
-  g_autoptr (GBytes) reply = soup_session_send_and_read (c->http, msg, NULL, &error);
-  (void) reply;
-  g_assert_no_error (error);
-  g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
-  const char *cookie = soup_message_headers_get_one (soup_message_get_response_headers (msg),
-                                                     "Set-Cookie");
-  g_assert_nonnull (cookie);
-  c->cookie = g_strndup (cookie, strcspn (cookie, ";"));
+  test_add_user (c->f->panel->conf, "guard", "security", "guard-password-1");
+  c->console = test_console_new (c->f->panel->url, NULL, 5);
+  test_console_login (c->console, "guard", "guard-password-1", &c->login);
 }
 
 /* dev-1's desk-camera as GET /api/devices shows it now, or NULL. */
 static JsonObject *
 api_source (Console *c)
 {
-  g_autoptr (GError) error = NULL;
-  g_autofree char *url = g_strconcat (c->f->panel->url, "/api/devices", NULL);
-  g_autoptr (SoupMessage) msg = soup_message_new ("GET", url);
-  soup_message_headers_replace (soup_message_get_request_headers (msg), "Cookie", c->cookie);
-  g_autoptr (GBytes) reply = soup_session_send_and_read (c->http, msg, NULL, &error);
-  g_assert_no_error (error);
-  g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
   g_clear_pointer (&c->last, json_node_unref);
-  g_autofree char *text = g_strndup (g_bytes_get_data (reply, NULL), g_bytes_get_size (reply));
-  c->last = json_from_string (text, &error);
-  g_assert_no_error (error);
+  c->last = test_console_get_ok (c->console, "/api/devices", &c->login);
   JsonArray *devices = json_object_get_array_member (json_node_get_object (c->last), "devices");
   for (guint i = 0; i < json_array_get_length (devices); i++)
     {
@@ -591,10 +529,8 @@ test_desk_source_state (Fixture *f, gconstpointer data)
   g_assert_false (json_object_get_null_member (s, "last_error"));
   g_test_message ("lost: %s", json_object_get_string_member (s, "last_error"));
   /* the same on the desk, for whoever stands next to it */
-  g_autofree char *ctl = test_build_path ("ansimctl/ansimctl");
-  const char *argv[] = { ctl, "status", "--config", f->recorder_conf, NULL };
-  g_autofree char *out = NULL;
-  run_ok (argv, &out);
+  const char *args[] = { "status", "--config", f->recorder_conf, NULL };
+  g_autofree char *out = test_ansimctl_ok (NULL, args);
   g_assert_nonnull (strstr (out, "source  desk-camera"));
   g_assert_nonnull (strstr (out, "fixed    lost"));
   g_assert_nonnull (strstr (out, "1 outage(s); last error: "));
@@ -608,8 +544,8 @@ test_desk_source_state (Fixture *f, gconstpointer data)
   press (f);
   wait_source (&c, "live", "recording", 10);
   g_clear_pointer (&c.last, json_node_unref);
-  g_clear_object (&c.http);
-  g_free (c.cookie);
+  g_clear_pointer (&c.console, test_console_free);
+  test_login_clear (&c.login);
 }
 
 int

@@ -37,14 +37,6 @@ panel_int (const char *sql)
   return test_panel_count (panel, sql);
 }
 
-static guint
-count_audit (const char *action)
-{
-  g_autofree char *sql = g_strdup_printf ("SELECT count(*) FROM audit_log WHERE action = '%s'",
-                                          action);
-  return panel_int (sql);
-}
-
 /* ---- set-up ----------------------------------------------------------- */
 
 static void
@@ -89,29 +81,6 @@ tear_down (void)
 }
 
 /* ---- helpers ---------------------------------------------------------- */
-
-/* A press at desk: incident opened with one segment, uploader woken.
- * Returns the desk-side incident (close it later) and its panel id once
- * the alert is stored. */
-static TestIncident *
-press (TestDesk *desk, gint64 *out_panel_id)
-{
-  TestIncident *incident = test_incident_open (desk);
-  test_incident_add_segment (incident, 16 * 1024);
-  g_autofree char *sock = g_build_filename (desk->dir, "uploader.sock", NULL);
-  g_autoptr (GError) error = NULL;
-  g_assert_true (ansim_outbox_wake_uploader (sock, &error));
-  g_autofree char *sql = g_strdup_printf ("SELECT coalesce ((SELECT id FROM incidents WHERE "
-                                          "uuid = '%s'), 0)", test_incident_get_uuid (incident));
-  gint64 end = g_get_monotonic_time () + 15 * G_USEC_PER_SEC;
-  while ((*out_panel_id = panel_int (sql)) == 0)
-    {
-      if (g_get_monotonic_time () > end)
-        g_error ("the alert of %s did not arrive", test_incident_get_uuid (incident));
-      g_usleep (20000);
-    }
-  return incident;
-}
 
 static gint64
 desk_opened_wall_us (TestDesk *desk, TestIncident *incident)
@@ -298,7 +267,8 @@ test_full_drill (void)
 {
   gint64 now = g_get_real_time ();
   gint64 drill = arm ("[\"desk-1\"]", now - G_USEC_PER_SEC, now + 600 * G_USEC_PER_SEC);
-  g_assert_cmpuint (count_audit ("drill-armed"), ==, 1);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
+                                              "drill-armed", NULL, NULL), ==, 1);
   /* It was asked to start a second ago: it starts when armed. */
   g_assert_cmpint (panel_int ("SELECT window_start_us - armed_at_us FROM drills"), ==, 0);
   g_autofree char *arrival_path = g_strdup_printf ("/api/drills/%" G_GINT64_FORMAT "/arrival",
@@ -319,7 +289,7 @@ test_full_drill (void)
 
   /* A real press at another desk during the window stays real. */
   gint64 real_id = 0;
-  TestIncident *real = press (desk2, &real_id);
+  TestIncident *real = test_desk_press (desk2, panel, 16 * 1024, &real_id);
   g_autofree char *real_path = g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT, real_id);
   {
     g_autoptr (JsonNode) node = test_console_get_ok (console, real_path, &logins[SECURITY]);
@@ -331,7 +301,7 @@ test_full_drill (void)
   /* The drill press. */
   gint64 t_press = g_get_real_time ();
   gint64 id = 0;
-  TestIncident *incident = press (desk1, &id);
+  TestIncident *incident = test_desk_press (desk1, panel, 16 * 1024, &id);
   gint64 t_alerted = g_get_real_time ();
   g_autofree char *path = g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT, id);
   {
@@ -412,9 +382,12 @@ test_full_drill (void)
   test_console_refused (console, end_path, &logins[TRAINER], NULL, 409, "already ended");
 
   /* Each drill action is one audit entry. */
-  g_assert_cmpuint (count_audit ("drill-armed"), ==, 1);
-  g_assert_cmpuint (count_audit ("drill-arrival"), ==, 1);
-  g_assert_cmpuint (count_audit ("drill-ended"), ==, 1);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
+                                              "drill-armed", NULL, NULL), ==, 1);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
+                                              "drill-arrival", NULL, NULL), ==, 1);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
+                                              "drill-ended", NULL, NULL), ==, 1);
 
   /* The report against the stored times... */
   gint64 pressed = desk_opened_wall_us (desk1, incident);
@@ -499,7 +472,8 @@ test_full_drill (void)
   g_assert_cmpstr (cells[0], ==, "drill");
   g_assert_cmpstr (cells[10], ==, "security");
   g_assert_cmpstr (cells[17], ==, ack_s);
-  g_assert_cmpuint (count_audit ("report-exported"), ==, 1);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
+                                              "report-exported", NULL, NULL), ==, 1);
 
   /* The evidence package says it was a drill. */
   test_incident_close (incident);
@@ -531,7 +505,7 @@ test_full_drill (void)
 
   /* After the end, a press at desk-1 inside the old window is real. */
   gint64 after_id = 0;
-  TestIncident *after = press (desk1, &after_id);
+  TestIncident *after = test_desk_press (desk1, panel, 16 * 1024, &after_id);
   g_autofree char *after_sql = g_strdup_printf ("SELECT is_drill FROM incidents WHERE id = %"
                                                 G_GINT64_FORMAT, after_id);
   g_assert_cmpint (panel_int (after_sql), ==, 0);
@@ -547,9 +521,9 @@ test_several_desks (void)
   gint64 drill = arm ("[\"desk-1\",\"desk-2\"]", now - G_USEC_PER_SEC,
                       now + 600 * G_USEC_PER_SEC);
   gint64 a = 0, b = 0, c = 0;
-  TestIncident *ia = press (desk2, &a);
-  TestIncident *ib = press (desk2, &b);
-  TestIncident *ic = press (desk1, &c);
+  TestIncident *ia = test_desk_press (desk2, panel, 16 * 1024, &a);
+  TestIncident *ib = test_desk_press (desk2, panel, 16 * 1024, &b);
+  TestIncident *ic = test_desk_press (desk1, panel, 16 * 1024, &c);
   g_autofree char *sql = g_strdup_printf ("SELECT group_concat (is_drill, '') FROM (SELECT "
                                           "is_drill FROM incidents WHERE id IN (%" G_GINT64_FORMAT
                                           ",%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT ") ORDER BY id)",
@@ -592,7 +566,8 @@ test_schedule (void)
   g_autoptr (JsonNode) s4 = test_console_post_ok (console, "/api/drills/schedule", &logins[ADMIN],
                                      "{\"desk\":null,\"every_days\":92}", 200);
   (void) s4;
-  g_assert_cmpuint (count_audit ("drill-schedule-set"), ==, 4);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
+                                              "drill-schedule-set", NULL, NULL), ==, 4);
   g_autoptr (JsonNode) node = test_console_get_ok (console, "/api/drills/schedule",
                                                    &logins[AUDITOR]);
   JsonArray *list = json_object_get_array_member (json_node_get_object (node), "schedules");
@@ -621,7 +596,8 @@ test_schedule (void)
   g_autoptr (JsonNode) s6 = test_console_post_ok (console, remove, &logins[TRAINER], NULL, 200);
   (void) s6;
   test_console_refused (console, remove, &logins[TRAINER], NULL, 404, "no such schedule");
-  g_assert_cmpuint (count_audit ("drill-schedule-removed"), ==, 1);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
+                                              "drill-schedule-removed", NULL, NULL), ==, 1);
   g_assert_cmpint (panel_int ("SELECT count(*) FROM drill_schedules"), ==, 2);
 
   /* Time passing, written straight into the database: two desks never
@@ -691,7 +667,7 @@ test_ansimctl_commands (void)
   g_assert_cmpint (panel_int ("SELECT count(*) FROM audit_log WHERE action = 'drill-armed' "
                               "AND actor GLOB 'ansimctl:*' AND role IS NULL"), ==, 1);
   gint64 at_desk2 = 0;
-  TestIncident *incident = press (desk2, &at_desk2);
+  TestIncident *incident = test_desk_press (desk2, panel, 16 * 1024, &at_desk2);
   g_autofree char *sql = g_strdup_printf ("SELECT is_drill FROM incidents WHERE id = %"
                                           G_GINT64_FORMAT, at_desk2);
   g_assert_cmpint (panel_int (sql), ==, 1);
@@ -719,7 +695,7 @@ test_not_a_drill (void)
   gint64 now = g_get_real_time ();
   gint64 drill = arm ("[\"desk-1\"]", now, now + 600 * G_USEC_PER_SEC);
   gint64 first = 0, second = 0;
-  TestIncident *a = press (desk1, &first);
+  TestIncident *a = test_desk_press (desk1, panel, 16 * 1024, &first);
   g_autofree char *path = g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT "/not-a-drill",
                                            first);
   test_console_refused (console, path, &logins[AUDITOR], NULL, 403, "forbidden");
@@ -728,7 +704,8 @@ test_not_a_drill (void)
   g_assert_false (json_object_get_boolean_member (json_object_get_object_member (
     json_node_get_object (real), "incident"), "is_drill"));
   test_console_refused (console, path, &logins[SECURITY], NULL, 409, "is not the press of a drill");
-  g_assert_cmpuint (count_audit ("drill-untagged"), ==, 1);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
+                                              "drill-untagged", NULL, NULL), ==, 1);
   g_autofree char *sql = g_strdup_printf ("SELECT count(*) FROM events WHERE kind = "
                                           "'drill-untagged' AND actor = 'security' AND "
                                           "incident_id = %" G_GINT64_FORMAT, first);
@@ -737,7 +714,7 @@ test_not_a_drill (void)
                                               G_GINT64_FORMAT " AND incident_id IS NULL", drill);
   g_assert_cmpint (panel_int (waiting), ==, 1);
   /* The next press at the desk is the drill. */
-  TestIncident *b = press (desk1, &second);
+  TestIncident *b = test_desk_press (desk1, panel, 16 * 1024, &second);
   g_autofree char *is_drill = g_strdup_printf ("SELECT is_drill FROM incidents WHERE id = %"
                                                G_GINT64_FORMAT, second);
   g_assert_cmpint (panel_int (is_drill), ==, 1);

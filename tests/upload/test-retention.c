@@ -44,30 +44,6 @@ static char *uuids[N_INCIDENTS];
 static gint64 ids[N_INCIDENTS];
 static guint n_files[N_INCIDENTS];
 
-/* Audit entries of action (on target, if given); the newest in *out_last. */
-static guint
-count_audit (const char *action, const char *target, JsonObject **out_last)
-{
-  g_autoptr (JsonNode) node = test_console_get_ok (console, "/api/audit?limit=500",
-                                                   &logins[AUDITOR]);
-  JsonArray *entries = json_object_get_array_member (json_node_get_object (node), "entries");
-  guint n = 0;
-  if (out_last != NULL)
-    *out_last = NULL;
-  for (guint i = 0; i < json_array_get_length (entries); i++)
-    {
-      JsonObject *e = json_array_get_object_element (entries, i);
-      if (g_strcmp0 (json_object_get_string_member (e, "action"), action) != 0 ||
-          (target != NULL &&
-           g_strcmp0 (json_object_get_string_member_with_default (e, "target", NULL), target)))
-        continue;
-      if (n == 0 && out_last != NULL)
-        *out_last = json_object_ref (e);
-      n++;
-    }
-  return n;
-}
-
 /* ---- the panel's files -------------------------------------------------- */
 
 static sqlite3 *
@@ -274,7 +250,8 @@ test_settings (void)
   g_autoptr (JsonNode) before = test_console_get_ok (console, "/api/settings/retention",
                                                      &logins[ADMIN]);
   g_autofree char *before_text = json_to_string (before, FALSE);
-  guint changes = count_audit ("setting-changed", NULL, NULL);
+  guint changes = test_console_count_audit (console, &logins[AUDITOR],
+                                            "setting-changed", NULL, NULL);
 
   /* The embedded defaults. */
   g_assert_cmpint (effective_days (before, "drill"), ==, 30);
@@ -316,7 +293,8 @@ test_settings (void)
                                                         &logins[ADMIN]);
   g_autofree char *after_bad_text = json_to_string (after_bad, FALSE);
   g_assert_cmpstr (after_bad_text, ==, before_text);
-  g_assert_cmpuint (count_audit ("setting-changed", NULL, NULL), ==, changes);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
+                                              "setting-changed", NULL, NULL), ==, changes);
 
   /* A change: one audit entry per category, with old and new value. */
   g_assert_cmpint (test_console_post (console, "/api/settings/retention", &logins[ADMIN], TRUE,
@@ -325,9 +303,11 @@ test_settings (void)
   g_assert_cmpint (effective_days (changed, "drill"), ==, 7);
   g_assert_cmpint (effective_days (changed, "assault"), ==, 400);
   g_assert_cmpint (effective_days (changed, "threat"), ==, 30);
-  g_assert_cmpuint (count_audit ("setting-changed", NULL, NULL), ==, changes + 2);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
+                                              "setting-changed", NULL, NULL), ==, changes + 2);
   g_autoptr (JsonObject) entry = NULL;
-  g_assert_cmpuint (count_audit ("setting-changed", "retention drill", &entry), ==, 1);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
+                                              "setting-changed", "retention drill", &entry), ==, 1);
   JsonObject *detail = json_object_get_object_member (entry, "detail");
   g_assert_cmpstr (json_object_get_string_member (entry, "actor"), ==, "admin");
   g_assert_cmpstr (json_object_get_string_member (detail, "setting"), ==, "retention.drill");
@@ -339,13 +319,15 @@ test_settings (void)
    * the default. */
   g_assert_cmpint (test_console_post (console, "/api/settings/retention", &logins[ADMIN], TRUE,
                                       "{\"drill\": 7}", NULL), ==, 200);
-  g_assert_cmpuint (count_audit ("setting-changed", NULL, NULL), ==, changes + 2);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
+                                              "setting-changed", NULL, NULL), ==, changes + 2);
   g_clear_pointer (&body, g_free);
   g_assert_cmpint (test_console_post (console, "/api/settings/retention", &logins[ADMIN], TRUE,
                                       "{\"assault\": null}", &body), ==, 200);
   g_autoptr (JsonNode) reset = test_json_parse (body);
   g_assert_cmpint (effective_days (reset, "assault"), ==, 30);
-  g_assert_cmpuint (count_audit ("setting-changed", "retention assault", NULL), ==, 2);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
+                                              "setting-changed", "retention assault", NULL), ==, 2);
 }
 
 static void
@@ -373,14 +355,16 @@ test_legal_hold (void)
                                       400);
   g_assert_cmpint (test_console_post (console, "/api/incidents/999999/legal-hold", &logins[ADMIN],
                                       TRUE, good, NULL), ==, 404);
-  g_assert_cmpuint (count_audit ("legal-hold-set", NULL, NULL), ==, 0);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
+                                              "legal-hold-set", NULL, NULL), ==, 0);
   g_assert_cmpint (test_console_post (console, path, &logins[ADMIN], TRUE,
                                       "{\"hold\": false, \"reason\": \"x\"}", NULL), ==, 409);
 
   g_assert_cmpint (test_console_post (console, path, &logins[ADMIN], TRUE, good, NULL), ==, 200);
   g_assert_cmpint (test_console_post (console, path, &logins[ADMIN], TRUE, good, NULL), ==, 409);
   g_autoptr (JsonObject) entry = NULL;
-  g_assert_cmpuint (count_audit ("legal-hold-set", target, &entry), ==, 1);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
+                                              "legal-hold-set", target, &entry), ==, 1);
   g_assert_cmpstr (json_object_get_string_member (
                      json_object_get_object_member (entry, "detail"), "reason"), ==,
                    "종로경찰서 수사 협조 요청 2026-77");
@@ -448,7 +432,8 @@ test_purge (void)
                                                 "/legal-hold", ids[INTERRUPTED]);
   g_assert_cmpint (test_console_post (console, hold_path, &logins[ADMIN], TRUE,
                                       "{\"hold\": true, \"reason\": \"late\"}", NULL), ==, 409);
-  guint purged_before = count_audit ("incident-purged", NULL, NULL);
+  guint purged_before = test_console_count_audit (console, &logins[AUDITOR],
+                                                  "incident-purged", NULL, NULL);
 
   /* The dry run says what it would do and does nothing. */
   g_assert_cmpint (ansimctl (&out, dry), ==, 0);
@@ -461,7 +446,8 @@ test_purge (void)
       g_assert_cmpint (rows_of (i), >, 0);
       g_assert_cmpint (count_files (i), ==, n_files[i] - (i == INTERRUPTED));
     }
-  g_assert_cmpuint (count_audit ("incident-purged", NULL, NULL), ==, purged_before);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
+                                              "incident-purged", NULL, NULL), ==, purged_before);
 
   /* A purge killed (as by a power cut) right after it destroyed the
    * objects of its first incident, before that incident's rows went: all
@@ -477,7 +463,8 @@ test_purge (void)
                                                  "/legal-hold", ids[OLD_FALSE]);
   g_assert_cmpint (test_console_post (console, hold_false, &logins[ADMIN], TRUE,
                                       "{\"hold\": true, \"reason\": \"late\"}", NULL), ==, 409);
-  g_assert_cmpuint (count_audit ("incident-purged", NULL, NULL), ==, purged_before);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
+                                              "incident-purged", NULL, NULL), ==, purged_before);
 
   /* The next run finishes all of it. */
   g_clear_pointer (&out, g_free);
@@ -493,12 +480,14 @@ test_purge (void)
           /* Untouched: every row and every object. */
           g_assert_cmpint (count_files (i), ==, n_files[i]);
           g_assert_cmpint (rows_of (i), >, 2);
-          g_assert_cmpuint (count_audit ("incident-purged", target, NULL), ==, 0);
+          g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
+                                                      "incident-purged", target, NULL), ==, 0);
           continue;
         }
       g_assert_cmpint (count_files (i), ==, -1);
       g_assert_cmpint (rows_of (i), ==, 0);
-      g_assert_cmpuint (count_audit ("incident-purged", target, &entry), ==, 1);
+      g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
+                                                  "incident-purged", target, &entry), ==, 1);
       JsonObject *d = json_object_get_object_member (entry, "detail");
       g_assert_cmpstr (json_object_get_string_member (d, "uuid"), ==, uuids[i]);
       g_assert_cmpstr (json_object_get_string_member (d, "desk"), ==, "desk-1");
@@ -517,13 +506,17 @@ test_purge (void)
       g_assert_true (g_str_has_prefix (json_object_get_string_member (entry, "actor"),
                                        "ansimctl:"));
     }
-  g_assert_cmpuint (count_audit ("incident-purged", NULL, NULL), ==, purged_before + 3);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
+                                              "incident-purged", NULL, NULL),
+                    ==, purged_before + 3);
 
   /* A second run finds nothing; the chain holds. */
   g_clear_pointer (&out, g_free);
   g_assert_cmpint (ansimctl (&out, now), ==, 0);
   g_assert_nonnull (strstr (out, "0 incidents purged"));
-  g_assert_cmpuint (count_audit ("incident-purged", NULL, NULL), ==, purged_before + 3);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
+                                              "incident-purged", NULL, NULL),
+                    ==, purged_before + 3);
   g_clear_pointer (&out, g_free);
   const char *verify[] = { "audit", "verify", NULL };
   g_assert_cmpint (ansimctl (&out, verify), ==, 0);
@@ -549,7 +542,8 @@ test_release_then_periodic (void)
                                       NULL), ==, 400);
   g_assert_cmpint (test_console_post (console, path, &logins[ADMIN], TRUE,
                          "{\"hold\": false, \"reason\": \"수사 종결 통보\"}", NULL), ==, 200);
-  g_assert_cmpuint (count_audit ("legal-hold-released", target, NULL), ==, 1);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
+                                              "legal-hold-released", target, NULL), ==, 1);
   g_assert_cmpint (count_files (HELD), ==, n_files[HELD]);
 
   /* The panel's own pass, every second. */
@@ -563,7 +557,8 @@ test_release_then_periodic (void)
   g_assert_true (test_wait_until (held_gone, NULL, 20));
   g_assert_cmpint (count_files (HELD), ==, -1);
   test_console_login (console, roles[AUDITOR], PASSWORD, &logins[AUDITOR]);
-  g_assert_cmpuint (count_audit ("incident-purged", target, &entry), ==, 1);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
+                                              "incident-purged", target, &entry), ==, 1);
   g_assert_cmpstr (json_object_get_string_member (entry, "actor"), ==, "ansim-panel");
   /* The new drill and the unresolved incident are still there. */
   g_assert_cmpint (count_files (NEW_DRILL), ==, n_files[NEW_DRILL]);

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "outbox.h"
+#include "test-console.h"
 #include "upload-helpers.h"
 
 #define PASSWORD "webhook-test-password-1"
@@ -225,7 +226,7 @@ static char *dir;
 static TestDesk *desk;
 static TestPanel *panel;
 static GSubprocess *uploader;
-static SoupSession *http;
+static TestConsole *console;
 
 static char *
 panel_conf_extra (guint port)
@@ -233,24 +234,6 @@ panel_conf_extra (guint port)
   return g_strdup_printf ("\n[webhook gw]\nurl = http://127.0.0.1:%u/hook\nsecret = " SECRET "\n"
                           "events = alert; acknowledged;resolved ; device-offline\n"
                           "retry_initial_ms = 100\nretry_max_s = 1\ntimeout_ms = 2000\n", port);
-}
-
-static void
-add_user (const char *name, const char *role)
-{
-  g_autofree char *ctl = test_build_path ("ansimctl/ansimctl");
-  const char *argv[] = { ctl, "user", "add", name, "--role", role, "--password-stdin",
-                         "--config", panel->conf, NULL };
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GSubprocess) p = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDIN_PIPE |
-                                                 G_SUBPROCESS_FLAGS_STDOUT_PIPE |
-                                                 G_SUBPROCESS_FLAGS_STDERR_MERGE, &error);
-  g_assert_no_error (error);
-  g_autofree char *out = NULL;
-  g_subprocess_communicate_utf8 (p, PASSWORD "\n", NULL, &out, NULL, &error);
-  g_assert_no_error (error);
-  if (test_exit_code (p) != 0)
-    g_error ("ansimctl user add %s: %s", name, out);
 }
 
 static gboolean
@@ -273,20 +256,20 @@ set_up (void)
   desk = test_desk_new (dd);
   g_autofree char *extra = panel_conf_extra (receiver.port);
   panel = test_panel_new (pd, extra);
-  add_user ("admin", "admin");
-  add_user ("guard", "security");
+  test_add_user (panel->conf, "admin", "admin", PASSWORD);
+  test_add_user (panel->conf, "guard", "security", PASSWORD);
   test_panel_start (panel);
   test_panel_enroll (panel, desk, "dev-1");
   uploader = test_uploader_start (desk, panel->url, NULL);
   g_autofree char *sock = g_build_filename (desk->dir, "uploader.sock", NULL);
   g_assert_true (test_wait_until (socket_exists, sock, 10));
-  http = soup_session_new_with_options ("timeout", 10, NULL);
+  console = test_console_new (panel->url, NULL, 10);
 }
 
 static void
 tear_down (void)
 {
-  g_clear_object (&http);
+  g_clear_pointer (&console, test_console_free);
   test_process_stop (uploader, SIGTERM);
   g_clear_object (&uploader);
   g_clear_pointer (&panel, test_panel_free);
@@ -296,27 +279,6 @@ tear_down (void)
   g_free (receiver.bad_reason);
   test_rm_rf (dir);
   g_free (dir);
-}
-
-/* A press at the desk; returns once the panel has committed the alert.
- * The incident stays open on the desk (the caller closes it). */
-static TestIncident *
-press (void)
-{
-  TestIncident *incident = test_incident_open (desk);
-  g_autofree char *sock = g_build_filename (desk->dir, "uploader.sock", NULL);
-  g_autoptr (GError) error = NULL;
-  g_assert_true (ansim_outbox_wake_uploader (sock, &error));
-  g_autofree char *sql = g_strdup_printf ("SELECT count(*) FROM incidents WHERE uuid = '%s'",
-                                          test_incident_get_uuid (incident));
-  gint64 end = g_get_monotonic_time () + 15 * G_USEC_PER_SEC;
-  while (test_panel_count (panel, sql) == 0)
-    {
-      if (g_get_monotonic_time () > end)
-        g_error ("the alert of %s did not arrive", test_incident_get_uuid (incident));
-      g_usleep (5000);
-    }
-  return incident;
 }
 
 static gint64
@@ -347,70 +309,6 @@ wait_marked_delivered (const char *uuid, const char *event)
   RowRef r = { uuid, event };
   if (!test_wait_until (is_marked_delivered, &r, 5))
     g_error ("the %s webhook of %s is not marked delivered", event, uuid);
-}
-
-/* ---- console ------------------------------------------------------------ */
-
-typedef struct {
-  char *cookie, *csrf;
-} Login;
-
-static void
-login_clear (Login *l)
-{
-  g_free (l->cookie);
-  g_free (l->csrf);
-}
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Login, login_clear)
-
-static char *
-request (const char *method, const char *path, Login *login, const char *body,
-         guint *out_status)
-{
-  g_autofree char *url = g_strconcat (panel->url, path, NULL);
-  g_autoptr (SoupMessage) msg = soup_message_new (method, url);
-  SoupMessageHeaders *h = soup_message_get_request_headers (msg);
-  if (login != NULL)
-    {
-      soup_message_headers_replace (h, "Cookie", login->cookie);
-      soup_message_headers_replace (h, "X-CSRF-Token", login->csrf);
-    }
-  if (body != NULL)
-    {
-      g_autoptr (GBytes) bytes = g_bytes_new (body, strlen (body));
-      soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
-    }
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GBytes) reply = soup_session_send_and_read (http, msg, NULL, &error);
-  g_assert_no_error (error);
-  *out_status = soup_message_get_status (msg);
-  if (login == NULL && g_str_equal (path, "/api/login"))
-    {
-      const char *c = soup_message_headers_get_one (soup_message_get_response_headers (msg),
-                                                    "Set-Cookie");
-      g_assert_nonnull (c);
-      g_autofree char *cookie = g_strndup (c, strcspn (c, ";"));
-      g_autofree char *text = g_strndup (g_bytes_get_data (reply, NULL),
-                                         g_bytes_get_size (reply));
-      return g_strconcat (cookie, "\n", text, NULL);
-    }
-  return g_strndup (g_bytes_get_data (reply, NULL), g_bytes_get_size (reply));
-}
-
-static Login
-login (const char *user)
-{
-  g_autofree char *json = g_strdup_printf ("{\"user\":\"%s\",\"password\":\"" PASSWORD "\"}",
-                                           user);
-  guint status = 0;
-  g_autofree char *reply = request ("POST", "/api/login", NULL, json, &status);
-  g_assert_cmpuint (status, ==, 200);
-  char *nl = strchr (reply, '\n');
-  g_autoptr (JsonNode) node = json_from_string (nl + 1, NULL);
-  g_assert_nonnull (node);
-  return (Login) { g_strndup (reply, nl - reply),
-                   g_strdup (json_object_get_string_member (json_node_get_object (node),
-                                                            "csrf_token")) };
 }
 
 /* ---- tests -------------------------------------------------------------- */
@@ -449,7 +347,7 @@ static void
 test_signed_in_order (void)
 {
   receiver_start ();
-  TestIncident *incident = press ();
+  TestIncident *incident = test_desk_press (desk, panel, 0, NULL);
   const char *uuid = test_incident_get_uuid (incident);
   g_autofree char *uuid_copy = g_strdup (uuid);
   wait_received ("alert", uuid, 1, 10);
@@ -472,16 +370,14 @@ test_signed_in_order (void)
   wait_marked_delivered (uuid, "alert");
   g_assert_cmpint (row_int ("last_status", uuid, "alert"), ==, 200);
 
-  g_auto (Login) admin = login ("admin");
+  TestLogin admin = { 0 }, guard = { 0 };
+  test_console_login (console, "admin", PASSWORD, &admin);
   g_autofree char *sql = g_strdup_printf ("SELECT id FROM incidents WHERE uuid = '%s'", uuid);
   gint64 id = test_panel_count (panel, sql);
   g_autofree char *ack = g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT "/acknowledge", id);
   g_autofree char *res = g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT "/resolve", id);
-  guint status = 0;
-  g_free (request ("POST", ack, &admin, NULL, &status));
-  g_assert_cmpuint (status, ==, 200);
-  g_free (request ("POST", res, &admin, "{\"category\":\"threat\"}", &status));
-  g_assert_cmpuint (status, ==, 200);
+  json_node_unref (test_console_post_ok (console, ack, &admin, NULL, 200));
+  json_node_unref (test_console_post_ok (console, res, &admin, "{\"category\":\"threat\"}", 200));
   wait_received ("resolved", uuid, 1, 10);
   wait_marked_delivered (uuid, "resolved");
   g_autoptr (GPtrArray) all = received (NULL, uuid);
@@ -492,9 +388,11 @@ test_signed_in_order (void)
   g_assert_nonnull (strstr (((Delivery *) all->pdata[1])->body, "\"acknowledged_by\":\"admin\""));
   g_assert_nonnull (strstr (((Delivery *) all->pdata[2])->body, "\"category\":\"threat\""));
 
-  g_autofree char *list = request ("GET", "/api/webhooks", &admin, NULL, &status);
+  guint status = 0;
+  g_autofree char *list = test_console_request (console, "GET", "/api/webhooks", &admin,
+                                                TEST_CSRF_RIGHT, NULL, NULL, 0, &status, NULL);
   g_assert_cmpuint (status, ==, 200);
-  g_autoptr (JsonNode) ln = json_from_string (list, NULL);
+  g_autoptr (JsonNode) ln = test_json_parse (list);
   JsonObject *lo = json_node_get_object (ln);
   JsonObject *hook = json_array_get_object_element (json_object_get_array_member (lo,
                                                                                   "webhooks"), 0);
@@ -508,9 +406,12 @@ test_signed_in_order (void)
   g_assert_cmpint (json_object_get_int_member (latest, "last_status"), ==, 200);
   g_assert_false (json_object_get_null_member (latest, "delivered_at_us"));
   g_assert_null (strstr (list, SECRET));
-  g_auto (Login) guard = login ("guard");
-  g_free (request ("GET", "/api/webhooks", &guard, NULL, &status));
+  test_console_login (console, "guard", PASSWORD, &guard);
+  g_free (test_console_request (console, "GET", "/api/webhooks", &guard, TEST_CSRF_RIGHT, NULL,
+                                NULL, 0, &status, NULL));
   g_assert_cmpuint (status, ==, 403);
+  test_login_clear (&admin);
+  test_login_clear (&guard);
   test_incident_close (incident);
 }
 
@@ -520,9 +421,9 @@ static void
 test_receiver_down (void)
 {
   receiver_stop ();
-  TestIncident *first = press ();
+  TestIncident *first = test_desk_press (desk, panel, 0, NULL);
   g_autofree char *uuid1 = g_strdup (test_incident_get_uuid (first));
-  TestIncident *second = press ();
+  TestIncident *second = test_desk_press (desk, panel, 0, NULL);
   g_autofree char *uuid2 = g_strdup (test_incident_get_uuid (second));
   /* 100 ms doubling to a 1 s cap (with jitter to half): in 2.5 s a handful
    * of attempts, not the ~25 a fixed 100 ms would make. */
@@ -555,7 +456,7 @@ static void
 test_kill_before_delivery (void)
 {
   receiver_stop ();
-  TestIncident *incident = press ();
+  TestIncident *incident = test_desk_press (desk, panel, 0, NULL);
   g_autofree char *uuid = g_strdup (test_incident_get_uuid (incident));
   test_panel_stop (panel, SIGKILL);
   g_assert_cmpint (row_int ("delivered_at_us IS NULL", uuid, "alert"), ==, 1);

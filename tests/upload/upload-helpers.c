@@ -13,14 +13,7 @@
 #include "db.h"
 #include "httpsig.h"
 #include "outbox.h"
-
-static void
-exec_ok (sqlite3 *db, const char *sql)
-{
-  g_autoptr (GError) error = NULL;
-  g_assert_true (ansim_db_exec (db, sql, &error));
-  g_assert_no_error (error);
-}
+#include "test-sql.h"
 
 TestDesk *
 test_desk_new (const char *dir)
@@ -62,7 +55,7 @@ test_desk_new_at (const char *dir, const char *device_id, const char *desk_id,
     "INSERT INTO triggers (desk_id, name, kind, input) VALUES "
     "('%s', 'desk-button', 'button', 'simulated') ON CONFLICT DO NOTHING;",
     desk_id, desk_name, desk_id);
-  exec_ok (desk->db, sql);
+  test_sql_exec (desk->db, sql);
   return desk;
 }
 
@@ -423,33 +416,41 @@ test_panel_count (TestPanel *p, const char *sql)
   return n;
 }
 
-static char *
-run_ok (const char *const *argv)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GSubprocess) proc = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDOUT_PIPE
-                                                    | G_SUBPROCESS_FLAGS_STDERR_MERGE, &error);
-  g_assert_no_error (error);
-  char *out = NULL;
-  g_subprocess_communicate_utf8 (proc, NULL, NULL, &out, NULL, &error);
-  g_assert_no_error (error);
-  if (test_exit_code (proc) != 0)
-    g_error ("%s %s failed: %s", argv[0], argv[1], out);
-  return out;
-}
-
 void
 test_panel_enroll (TestPanel *p, TestDesk *desk, const char *device_id)
 {
-  g_autofree char *ctl = test_build_path ("ansimctl/ansimctl");
-  const char *make[] = { ctl, "enroll-code", "--config", p->conf, "--device", device_id,
+  const char *make[] = { "enroll-code", "--config", p->conf, "--device", device_id,
                          "--desk", desk->desk_id, NULL };
-  g_autofree char *code = g_strstrip (run_ok (make));
-  const char *enroll[] = { ctl, "enroll", "--data-dir", desk->dir, "--panel", p->url,
+  g_autofree char *code = g_strstrip (test_ansimctl_ok (NULL, make));
+  const char *enroll[] = { "enroll", "--data-dir", desk->dir, "--panel", p->url,
                            "--code", code, "--device", device_id,
                            p->ca_file != NULL ? "--ca-file" : NULL, p->ca_file, NULL };
-  g_autofree char *out = run_ok (enroll);
+  g_autofree char *out = test_ansimctl_ok (NULL, enroll);
   g_assert_nonnull (strstr (out, "enrolled as device"));
+}
+
+TestIncident *
+test_desk_press (TestDesk *desk, TestPanel *panel, gsize segment_size, gint64 *out_panel_id)
+{
+  TestIncident *incident = test_incident_open (desk);
+  if (segment_size > 0)
+    test_incident_add_segment (incident, segment_size);
+  g_autofree char *sock = g_build_filename (desk->dir, "uploader.sock", NULL);
+  g_autoptr (GError) error = NULL;
+  g_assert_true (ansim_outbox_wake_uploader (sock, &error));
+  g_autofree char *sql = g_strdup_printf ("SELECT coalesce ((SELECT id FROM incidents WHERE "
+                                          "uuid = '%s'), 0)", test_incident_get_uuid (incident));
+  gint64 end = g_get_monotonic_time () + 15 * G_USEC_PER_SEC;
+  gint64 id;
+  while ((id = test_panel_count (panel, sql)) == 0)
+    {
+      if (g_get_monotonic_time () > end)
+        g_error ("the alert of %s did not arrive", test_incident_get_uuid (incident));
+      g_usleep (5000);
+    }
+  if (out_panel_id != NULL)
+    *out_panel_id = id;
+  return incident;
 }
 
 GSubprocess *

@@ -99,6 +99,13 @@ gint64 test_panel_count (TestPanel *panel, const char *sql);
  * ansimctl enroll-code + enroll. */
 void test_panel_enroll (TestPanel *panel, TestDesk *desk, const char *device_id);
 
+/* A press on desk as the panel sees it: opens an incident (with one
+ * segment of segment_size bytes unless 0), wakes desk's uploader and
+ * waits (15 s at most) for the alert on panel. Its id there in
+ * *out_panel_id (may be NULL). */
+TestIncident *test_desk_press (TestDesk *desk, TestPanel *panel, gsize segment_size,
+                               gint64 *out_panel_id);
+
 /* ansim-uploader for desk against url; extra: more [uploader] lines. */
 GSubprocess *test_uploader_start (TestDesk *desk, const char *url, const char *extra);
 
