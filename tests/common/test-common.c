@@ -158,6 +158,30 @@ test_die_with_parent (gpointer data)
 }
 
 GSubprocess *
+test_spawnv (GSubprocessFlags flags, const char *const *argv)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSubprocessLauncher) l = g_subprocess_launcher_new (flags);
+  g_subprocess_launcher_set_child_setup (l, test_die_with_parent, NULL, NULL);
+  GSubprocess *p = g_subprocess_launcher_spawnv (l, argv, &error);
+  g_assert_no_error (error);
+  return p;
+}
+
+GSubprocess *
+test_spawn (GSubprocessFlags flags, const char *first, ...)
+{
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  va_list args;
+  va_start (args, first);
+  for (const char *a = first; a != NULL; a = va_arg (args, const char *))
+    g_ptr_array_add (argv, (gpointer) a);
+  va_end (args);
+  g_ptr_array_add (argv, NULL);
+  return test_spawnv (flags, (const char *const *) argv->pdata);
+}
+
+GSubprocess *
 test_spawn_logged (const char *log_path, const char *const *argv, const char *const *env)
 {
   g_autoptr (GError) error = NULL;

@@ -50,6 +50,11 @@ guint test_free_port (void);
 /* Child setup: the child gets SIGKILL when the test process dies, so no
  * daemon outlives a failed run. */
 void test_die_with_parent (gpointer data);
+/* g_subprocess_newv with flags, the child killed when the test process
+ * dies (a failed assertion must not leave daemons running). */
+GSubprocess *test_spawnv (GSubprocessFlags flags, const char *const *argv);
+/* The same with the arguments listed, NULL-terminated. */
+GSubprocess *test_spawn (GSubprocessFlags flags, const char *first, ...) G_GNUC_NULL_TERMINATED;
 /* Starts argv with stdout and stderr appended to log_path (a restarted
  * daemon keeps the earlier run's words). env: NULL-terminated NAME, VALUE
  * pairs (VALUE NULL: unset), or NULL. The child dies with the test. */

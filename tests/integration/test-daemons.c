@@ -60,10 +60,8 @@ start_daemon (Fixture *f, const char *program, const char *const *extra)
   for (; extra != NULL && *extra != NULL; extra++)
     g_ptr_array_add (argv, (char *) *extra);
   g_ptr_array_add (argv, NULL);
-  GError *error = NULL;
-  f->daemon = g_subprocess_newv ((const char *const *) argv->pdata,
-                                 G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE, &error);
-  g_assert_no_error (error);
+  f->daemon = test_spawnv (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE,
+                           (const char *const *) argv->pdata);
   f->output_stream = g_object_ref (g_subprocess_get_stdout_pipe (f->daemon));
   g_input_stream_read_bytes_async (f->output_stream, 4096, G_PRIORITY_DEFAULT, NULL, on_output, f);
 }
@@ -111,9 +109,9 @@ run_ctl (int *out_status, const char *first, ...)
   va_end (args);
   g_ptr_array_add (argv, NULL);
   GError *error = NULL;
-  g_autoptr (GSubprocess) p = g_subprocess_newv ((const char *const *) argv->pdata,
-    G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE, &error);
-  g_assert_no_error (error);
+  g_autoptr (GSubprocess) p = test_spawnv (G_SUBPROCESS_FLAGS_STDOUT_PIPE
+                                           | G_SUBPROCESS_FLAGS_STDERR_MERGE,
+                                           (const char *const *) argv->pdata);
   char *out = NULL;
   g_subprocess_communicate_utf8 (p, NULL, NULL, &out, NULL, &error);
   g_assert_no_error (error);
@@ -269,9 +267,9 @@ test_two_recorders (Fixture *f, gconstpointer data)
   g_assert_true (wait_for_output (f, "running with", 10000));
   g_autofree char *exe = test_build_path ("recorder/ansim-recorder");
   GError *error = NULL;
-  g_autoptr (GSubprocess) second = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE,
-                                                     &error, exe, "--data-dir", f->dir, NULL);
-  g_assert_no_error (error);
+  g_autoptr (GSubprocess) second = test_spawn (G_SUBPROCESS_FLAGS_STDOUT_PIPE
+                                               | G_SUBPROCESS_FLAGS_STDERR_MERGE,
+                                               exe, "--data-dir", f->dir, NULL);
   g_autofree char *out = NULL;
   g_subprocess_communicate_utf8 (second, NULL, NULL, &out, NULL, &error);
   g_assert_no_error (error);
@@ -295,9 +293,9 @@ test_bad_config_refused (Fixture *f, gconstpointer data)
     "[trigger desk-button]\ninput = simulated\ndebounce = 30\n", -1, NULL));
   g_autofree char *exe = test_build_path ("recorder/ansim-recorder");
   GError *error = NULL;
-  g_autoptr (GSubprocess) p = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE,
-                                                &error, exe, "--config", conf, "--data-dir", f->dir, NULL);
-  g_assert_no_error (error);
+  g_autoptr (GSubprocess) p = test_spawn (G_SUBPROCESS_FLAGS_STDOUT_PIPE
+                                          | G_SUBPROCESS_FLAGS_STDERR_MERGE,
+                                          exe, "--config", conf, "--data-dir", f->dir, NULL);
   g_autofree char *out = NULL;
   g_subprocess_communicate_utf8 (p, NULL, NULL, &out, NULL, &error);
   g_assert_no_error (error);

@@ -760,8 +760,8 @@ static int
 run_recorder (const char *data_dir, gboolean stop, char **out)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (GSubprocess) p = g_subprocess_new (
-    G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE, &error,
+  g_autoptr (GSubprocess) p = test_spawn (
+    G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE,
     tool ("ansim-recorder"), "--data-dir", data_dir, NULL);
   g_autofree char *sock = path_in (data_dir, "control.sock");
 
