@@ -221,9 +221,8 @@ signal_not_delivered (RecorderAlarm *self)
 {
   if (self->config.undelivered_blink && self->out.recording != NULL && self->blink_id == 0)
     {
-      self->blink_on = TRUE;
-      hw_output_set (self->out.recording, FALSE, NULL);
       self->blink_on = FALSE;
+      hw_output_set (self->out.recording, FALSE, NULL);
       self->blink_id = g_timeout_add (BLINK_MS, on_blink, self);
     }
   if (self->config.undelivered_buzzer && self->out.buzzer != NULL && self->beep_id == 0)
@@ -264,7 +263,8 @@ on_alert_deadline (gpointer user_data)
   g_warning ("incident %s: the panel did not take the alert within %s ms: not delivered",
              a->uuid, deadline);
   emit (self, a, NULL, "alert-not-delivered", now, detail);
-  if (self->config.police_bell == RECORDER_POLICE_BELL_FALLBACK && !a->bell_fired)
+  if (self->config.police_bell == RECORDER_POLICE_BELL_FALLBACK && !a->bell_fired
+      && self->out.police_bell != NULL)
     fire_bell (self, a, a->uuid, "not-delivered");
   signal_not_delivered (self);
   return G_SOURCE_REMOVE;
@@ -288,7 +288,8 @@ on_ack_deadline (gpointer user_data)
   const char *detail[] = { "deadline-s", deadline, NULL };
   g_warning ("incident %s: not acknowledged within %s s", a->uuid, deadline);
   emit (self, a, NULL, "alert-not-acknowledged", now, detail);
-  if (self->config.police_bell == RECORDER_POLICE_BELL_FALLBACK && !a->bell_fired)
+  if (self->config.police_bell == RECORDER_POLICE_BELL_FALLBACK && !a->bell_fired
+      && self->out.police_bell != NULL)
     fire_bell (self, a, a->uuid, "not-acknowledged");
   return G_SOURCE_REMOVE;
 }
@@ -349,7 +350,9 @@ recorder_alarm_press (RecorderAlarm *self, const char *uuid, gint64 incident_id,
                                        on_ack_deadline);
       trim (self);
     }
-  if (self->config.police_bell == RECORDER_POLICE_BELL_ON_PRESS)
+  /* Without a relay the policy has nothing to fire; only a request from
+   * the panel (escalation) is recorded as refused. */
+  if (self->config.police_bell == RECORDER_POLICE_BELL_ON_PRESS && self->out.police_bell != NULL)
     fire_bell (self, a, uuid, "on-press");
 }
 

@@ -109,7 +109,8 @@ update_acknowledged_light (Recorder *self)
       RecorderIncident *inc = g_array_index (self->slots, SourceSlot, i).incident;
       if (inc == NULL || recorder_incident_is_ending (inc))
         continue;
-      if (recorder_alarm_is_acknowledged (self->alarm, recorder_incident_get_uuid (inc)))
+      if (self->alarm != NULL
+          && recorder_alarm_is_acknowledged (self->alarm, recorder_incident_get_uuid (inc)))
         on = TRUE;
       else
         g_string_append_printf (ids, "%s%" G_GINT64_FORMAT, ids->len > 0 ? "," : "",
@@ -129,7 +130,9 @@ update_acknowledged_light (Recorder *self)
       else
         while (sqlite3_step (st) == SQLITE_ROW)
           {
-            recorder_alarm_acknowledged (self->alarm, (const char *) sqlite3_column_text (st, 0));
+            if (self->alarm != NULL)
+              recorder_alarm_acknowledged (self->alarm,
+                                           (const char *) sqlite3_column_text (st, 0));
             on = TRUE;
           }
     }
@@ -350,7 +353,8 @@ on_incident_closed (RecorderIncident *inc, gpointer user_data)
     if (g_array_index (self->slots, SourceSlot, i).incident == inc)
       g_array_index (self->slots, SourceSlot, i).incident = NULL;
   g_ptr_array_remove (self->closing, inc);
-  recorder_alarm_incident_ended (self->alarm, recorder_incident_get_uuid (inc));
+  if (self->alarm != NULL)
+    recorder_alarm_incident_ended (self->alarm, recorder_incident_get_uuid (inc));
   /* Not from inside the segmenter's bus callback that got us here. */
   g_idle_add (free_closed_incident, inc);
   update_recording_light (self);
@@ -363,7 +367,8 @@ end_incident (Recorder *self, SourceSlot *slot, const char *reason)
 
   g_ptr_array_add (self->closing, inc);
   recorder_incident_end (inc, reason);
-  recorder_alarm_incident_ended (self->alarm, recorder_incident_get_uuid (inc));
+  if (self->alarm != NULL)
+    recorder_alarm_incident_ended (self->alarm, recorder_incident_get_uuid (inc));
   update_acknowledged_light (self);
 }
 
