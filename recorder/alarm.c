@@ -80,6 +80,19 @@ alert_ref_free (gpointer p)
 
 static const char *const policy_names[] = { "on-press", "fallback", "never" };
 
+char *
+recorder_detail_text (const char *s)
+{
+  if (s == NULL || *s == '\0' || !g_utf8_validate (s, -1, NULL))
+    return g_strdup ("?");
+  glong n = g_utf8_strlen (s, -1);
+  char *text = g_utf8_substring (s, 0, MIN (n, 120));
+  for (char *p = text; *p != '\0'; p++)
+    if ((guchar) *p < 0x20 || *p == 0x7f)
+      *p = ' ';
+  return text;
+}
+
 static void
 emit (RecorderAlarm *self, Alert *a, const char *uuid, const char *kind, gint64 mono_us,
       const char *const *detail)
@@ -159,7 +172,7 @@ fire_bell (RecorderAlarm *self, Alert *a, const char *uuid, const char *reason)
   if (!ok)
     {
       g_warning ("police-bell relay for %s (%s): %s", uuid, reason, error->message);
-      g_autofree char *why = g_utf8_substring (error->message, 0, 120);
+      g_autofree char *why = recorder_detail_text (error->message);
       const char *detail[] = { "reason", reason, "output", how, "result", "failed",
                                "error", why, NULL };
       emit (self, a, uuid, "police-bell", now, detail);

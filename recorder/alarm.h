@@ -80,6 +80,9 @@ gboolean recorder_alarm_police_bell (RecorderAlarm *self, const char *uuid, cons
 void recorder_alarm_path_ok (RecorderAlarm *self);
 /* TRUE while the alarm blinks the recording light (the recorder leaves it alone). */
 gboolean recorder_alarm_owns_light (RecorderAlarm *self);
+/* s made fit for an event's detail value (docs/evidence-format.md): at
+ * most 120 characters, control characters as spaces; "?" if empty. */
+char *recorder_detail_text (const char *s);
 /* "path": {state, since_us, last_ok_us, last_down_us, supervision_s} and
  * "police_bell": {policy, on}, for the status reply and the heartbeat. */
 void recorder_alarm_add_status (RecorderAlarm *self, JsonBuilder *b);

@@ -191,7 +191,7 @@ record_event (Recorder *self, const char *uuid, gint64 incident_id, const char *
 static void
 notice_sound_done (Recorder *self, const char *result, const char *why)
 {
-  g_autofree char *short_why = why != NULL ? g_utf8_substring (why, 0, 120) : NULL;
+  g_autofree char *short_why = why != NULL ? recorder_detail_text (why) : NULL;
   const char *detail[] = { "sound", result, short_why != NULL ? "error" : NULL, short_why, NULL };
   for (guint i = 0; i < self->notice_uuids->len; i++)
     record_event (self, self->notice_uuids->pdata[i], 0, NULL, "notice-sound",
@@ -302,7 +302,7 @@ start_notice_sound (Recorder *self)
     {
       g_warning ("notice sound: %s; recorded as failed, the recording light is the notice",
                  error->message);
-      g_autofree char *why_short = g_utf8_substring (error->message, 0, 100);
+      g_autofree char *why_short = recorder_detail_text (error->message);
       return g_strdup_printf ("failed (%s)", why_short);
     }
   g_autoptr (GstBus) bus = gst_element_get_bus (self->notice);
