@@ -421,6 +421,42 @@ test_uploader_dead (Fixture *f, gconstpointer data)
   g_assert_cmpint (off_at - bell_at, >=, 700 * 1000);
 }
 
+/* undelivered_signal = light+buzzer: the recording light blinks and the
+ * buzzer beeps once the alert is not delivered; silent (light steady)
+ * before the deadline. */
+static void
+test_undelivered_signal (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  write_recorder_conf (f, "police_bell = never\nundelivered_signal = light+buzzer\n"
+                       "notice_sound = none", NULL);
+  start_all (f);
+  test_panel_stop (f->panel, SIGKILL);
+  g_autofree char *uuid = NULL;
+  gint64 at = press_new_incident (f, &uuid);
+  /* Steady until the deadline (the notice's 300 ms beep aside). */
+  g_usleep (500000);
+  g_assert_cmpint (wait_output (f, "recording", FALSE, at + (DEADLINE_MS - 100) * 1000), ==, 0);
+  g_assert_false (output_on (f, "buzzer"));
+  /* Then: light off and on again, and the buzzer on, within a second. */
+  gint64 end = at + (DEADLINE_MS + 1500) * 1000;
+  guint light_changes = 0, buzzer_on = 0;
+  gboolean light = TRUE;
+  while (g_get_monotonic_time () < end)
+    {
+      gboolean now = output_on (f, "recording");
+      light_changes += now != light;
+      light = now;
+      buzzer_on += output_on (f, "buzzer");
+      g_usleep (5000);
+    }
+  g_test_message ("after the deadline: %u light changes, buzzer on in %u samples", light_changes,
+                  buzzer_on);
+  g_assert_cmpuint (light_changes, >=, 3);
+  g_assert_cmpuint (buzzer_on, >, 0);
+  g_assert_false (output_on (f, "police-bell"));
+}
+
 /* ---- on-press ---------------------------------------------------------------- */
 
 static void
@@ -796,6 +832,7 @@ main (int argc, char **argv)
   ADD ("/alarm/uploader-dead", test_uploader_dead, NULL);
   ADD ("/alarm/link-cut", test_link_cut, NULL);
   ADD ("/alarm/on-press", test_on_press, NULL);
+  ADD ("/alarm/undelivered-signal", test_undelivered_signal, NULL);
   ADD ("/alarm/escalation/fallback", test_escalation, "fallback");
   ADD ("/alarm/escalation/never", test_escalation, "never");
   ADD ("/alarm/acknowledged-push", test_acknowledged_push, NULL);
