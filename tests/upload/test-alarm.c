@@ -12,7 +12,9 @@
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "db.h"
@@ -37,6 +39,56 @@ typedef struct {
   char *netns;
   char *veth;
 } Fixture;
+
+/* The namespace and veth of the running test, for the abort handler: a
+ * failed assertion must not leave them behind (issue 16). */
+static char abort_netns[64];
+static char abort_veth[32];
+/* ... and the daemons it started: recorder, uploader, panel. */
+static pid_t abort_pids[3];
+
+static pid_t
+pid_of (GSubprocess *proc)
+{
+  const char *id = proc != NULL ? g_subprocess_get_identifier (proc) : NULL;
+  return id != NULL ? (pid_t) atoi (id) : 0;
+}
+
+/* Async-signal-safe: fork and exec only. */
+static void
+run_on_abort (const char *const argv[])
+{
+  pid_t pid = fork ();
+  if (pid == 0)
+    {
+      static char *const env[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
+      execve ("/usr/sbin/ip", (char *const *) argv, env);
+      execve ("/sbin/ip", (char *const *) argv, env);
+      _exit (127);
+    }
+  if (pid > 0)
+    waitpid (pid, NULL, 0);
+}
+
+static void
+on_abort (int sig)
+{
+  if (abort_veth[0] != '\0')
+    {
+      const char *argv[] = { "ip", "link", "del", abort_veth, NULL };
+      run_on_abort (argv);
+    }
+  if (abort_netns[0] != '\0')
+    {
+      const char *argv[] = { "ip", "netns", "del", abort_netns, NULL };
+      run_on_abort (argv);
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (abort_pids); i++)
+    if (abort_pids[i] > 0)
+      kill (abort_pids[i], SIGKILL);
+  signal (sig, SIG_DFL);
+  raise (sig);
+}
 
 static gboolean
 run_cmd (const char *command)
@@ -116,6 +168,8 @@ teardown (Fixture *f, gconstpointer data)
     }
   g_free (f->veth);
   g_free (f->netns);
+  abort_netns[0] = abort_veth[0] = '\0';
+  memset (abort_pids, 0, sizeof abort_pids);
   test_rm_rf (f->dir);
   g_free (f->dir);
   g_free (f->recorder_conf);
@@ -175,6 +229,14 @@ recorder_ready (gpointer data)
   return reply != NULL;
 }
 
+static void
+note_children (Fixture *f)
+{
+  abort_pids[0] = pid_of (f->recorder);
+  abort_pids[1] = pid_of (f->uploader);
+  abort_pids[2] = f->panel != NULL ? pid_of (f->panel->proc) : 0;
+}
+
 /* pulse_server: the PULSE_SERVER the recorder sees, or NULL for none. */
 static void
 start_recorder_env (Fixture *f, const char *pulse_server)
@@ -199,6 +261,7 @@ start_recorder_env (Fixture *f, const char *pulse_server)
     }
   f->recorder = g_subprocess_launcher_spawn (l, &error, exe, "--config", f->recorder_conf, NULL);
   g_assert_no_error (error);
+  note_children (f);
   g_assert_true (test_wait_until (recorder_ready, f, 20));
   g_usleep (1500000);   /* the camera's first pictures */
 }
@@ -215,6 +278,7 @@ start_uploader (Fixture *f)
   f->uploader = test_uploader_start (f->desk, f->panel->url,
                                      "supervision_s = " G_STRINGIFY (SUPERVISION_S) "\n"
                                      "request_timeout = 2");
+  note_children (f);
 }
 
 /* When the recorder last heard `path-ok` (wall clock), 0 never. */
@@ -253,6 +317,7 @@ static void
 start_all (Fixture *f)
 {
   test_panel_start (f->panel);
+  note_children (f);
   test_panel_enroll (f->panel, f->desk, "dev-1");
   start_recorder (f);
   start_uploader (f);
@@ -618,6 +683,7 @@ static void
 restart_panel (Fixture *f)
 {
   test_panel_start (f->panel);
+  note_children (f);
 }
 
 static void
@@ -692,6 +758,8 @@ panel_behind_link (Fixture *f)
     g_strdup_printf ("%sip link set %s up", in_ns, peer),
     g_strdup_printf ("%sip link set lo up", in_ns),
   };
+  g_strlcpy (abort_netns, f->netns, sizeof abort_netns);
+  g_strlcpy (abort_veth, f->veth, sizeof abort_veth);
   gboolean can = run_cmd (steps[0]);
   for (guint i = 1; can && i < G_N_ELEMENTS (steps); i++)
     if (!run_cmd (steps[i]))
@@ -826,6 +894,8 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+  signal (SIGABRT, on_abort);
+  signal (SIGTRAP, on_abort);
 #define ADD(path, fn, data) g_test_add (path, Fixture, data, setup, fn, teardown)
   ADD ("/alarm/delivered", test_delivered, NULL);
   ADD ("/alarm/panel-killed", test_panel_killed, NULL);
