@@ -329,11 +329,40 @@ parse_entry (Obj o, AnsimManifestEntry *e, GError **error)
 static gboolean
 parse_event (Obj o, AnsimManifestEvent *ev, GError **error)
 {
-  static const char *const members[] = { "kind", "wall", "mono_us", NULL };
+  static const char *const members[] = { "kind", "wall", "mono_us", "detail", NULL };
 
-  return only_members (o, members, error) && get_token (o, "kind", &ev->kind, error)
-    && get_wall (o, "wall", FALSE, NULL, &ev->wall_us, error)
-    && get_int (o, "mono_us", FALSE, NULL, &ev->mono_us, error);
+  if (!(only_members (o, members, error) && get_token (o, "kind", &ev->kind, error)
+        && get_wall (o, "wall", FALSE, NULL, &ev->wall_us, error)
+        && get_int (o, "mono_us", FALSE, NULL, &ev->mono_us, error)))
+    return FALSE;
+  JsonNode *node = json_object_get_member (o.object, "detail");
+  if (node == NULL)
+    return TRUE;
+  if (!JSON_NODE_HOLDS_OBJECT (node) || json_object_get_size (json_node_get_object (node)) == 0)
+    return ansim_manifest_invalid (error, "%sdetail: expected an object with at least one member",
+                                   o.prefix);
+  JsonObject *d = json_node_get_object (node);
+  if (json_object_get_size (d) > ANSIM_MANIFEST_MAX_EVENT_DETAIL)
+    return ansim_manifest_invalid (error, "%sdetail: more than %d members", o.prefix,
+                                   ANSIM_MANIFEST_MAX_EVENT_DETAIL);
+  g_autoptr (GPtrArray) pairs = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GList) names = json_object_get_members (d);
+  g_autofree char *prefix = g_strdup_printf ("%sdetail.", o.prefix);
+  Obj dobj = { d, prefix };
+  for (GList *l = names; l != NULL; l = l->next)
+    {
+      char *value = NULL;
+      if (!ansim_is_token (l->data))
+        return ansim_manifest_invalid (error, "%s%s: not a name (lowercase letters, digits and "
+                                       "'-')", prefix, (const char *) l->data);
+      if (!get_text (dobj, l->data, &value, error))
+        return FALSE;
+      g_ptr_array_add (pairs, g_strdup (l->data));
+      g_ptr_array_add (pairs, value);
+    }
+  g_ptr_array_add (pairs, NULL);
+  ev->detail = (char **) g_ptr_array_free (g_steal_pointer (&pairs), FALSE);
+  return TRUE;
 }
 
 static gboolean
