@@ -238,6 +238,23 @@ static const char panel_v6[] =
   ");\n"
   "CREATE INDEX events_alert_shown ON events (incident_id) WHERE kind = 'alert-shown';\n";
 
+/* Version 9 (7 and 8 are taken by sibling branches; renumbered at merge):
+ * the push channel to the desks (docs/protocol.md, "Channel"). A message
+ * is written in the same transaction as the change that causes it; seq
+ * never goes back (AUTOINCREMENT), so a desk's "after" stays meaningful
+ * when old messages expire. */
+static const char panel_v9[] =
+  "CREATE TABLE channel_messages (\n"
+  "  seq         INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+  "  device_id   TEXT NOT NULL REFERENCES devices (id),\n"
+  "  kind        TEXT NOT NULL CHECK (kind IN ('acknowledged', 'resolved', 'police-bell')),\n"
+  "  incident_id INTEGER NOT NULL REFERENCES incidents (id) ON DELETE CASCADE,\n"
+  "  reason      TEXT CHECK ((reason IS NULL) = (kind <> 'police-bell')),\n"
+  "  at_us       INTEGER NOT NULL\n"
+  ");\n"
+  "CREATE INDEX channel_messages_device ON channel_messages (device_id, seq);\n"
+  "CREATE INDEX channel_messages_at ON channel_messages (at_us);\n";
+
 static const char *const panel_migrations[] = {
   panel_v1,
   panel_v2,
@@ -245,6 +262,7 @@ static const char *const panel_migrations[] = {
   panel_v4,
   panel_v5,
   panel_v6,
+  panel_v9,
 };
 
 const AnsimDbSchema ansim_panel_db_schema = {

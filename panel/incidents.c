@@ -32,6 +32,7 @@ struct _PanelIncidents {
   guint check_id;
   GHashTable *offline;  /* device ids whose offline alert was raised */
   PanelRetention *retention;  /* legal holds; NULL until set */
+  PanelChannel *channel;      /* to the desks; NULL until set */
 };
 
 /* Resolution categories (incidents.resolution). */
@@ -606,6 +607,12 @@ act (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session, gint64
     }
   if (!log_panel_event (self, kind, id, session->user, NULL, detail))
     goto db_error;
+  /* The desk's "help is coming" light: in this transaction, so it is sent
+   * exactly when the acknowledgement is recorded. */
+  if (action != ANNOTATE && self->channel != NULL
+      && !panel_channel_post (self->channel, id, action == ACKNOWLEDGE
+                              ? PANEL_CHANNEL_ACKNOWLEDGED : PANEL_CHANNEL_RESOLVED, NULL, &error))
+    goto db_error;
   if (!panel_console_audit (self->console, msg, session, audit_action, target, detail, &error))
     {
       ansim_db_rollback (self->db);
@@ -1133,6 +1140,12 @@ void
 panel_incidents_set_retention (PanelIncidents *self, PanelRetention *retention)
 {
   self->retention = retention;
+}
+
+void
+panel_incidents_set_channel (PanelIncidents *self, PanelChannel *channel)
+{
+  self->channel = channel;
 }
 
 void

@@ -7,6 +7,7 @@
 #include <libsoup/soup.h>
 #include <sqlite3.h>
 
+#include "channel.h"
 #include "config.h"
 #include "console.h"
 #include "ingest.h"
@@ -29,6 +30,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (PanelIncidents, panel_incidents_free)
 
 /* Routes POST /api/incidents/ID/legal-hold to retention (borrowed). */
 void panel_incidents_set_retention (PanelIncidents *self, PanelRetention *retention);
+
+/* Acknowledge and resolve tell the incident's desk through channel
+ * (borrowed; NULL: they do not). */
+void panel_incidents_set_channel (PanelIncidents *self, PanelChannel *channel);
 
 /* Ingest's news (a PanelIngestNotify): publishes it to open consoles. */
 void panel_incidents_on_ingest (gpointer self, PanelIngestNews news, gint64 incident_id,

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "channel-db.h"
 #include "db.h"
 #include "drill-db.h"
 #include "evidence.h"
@@ -1177,10 +1178,52 @@ handle_heartbeat (PanelIngest *self, Reply *r, const PanelRequest *req, const De
   tell (self, PANEL_INGEST_HEARTBEAT, 0, 0);
 }
 
+/* The desk's channel (docs/protocol.md, "Channel"): its messages after
+ * "after" now, or, when there are none and it asked to wait, a hold. */
+static void
+handle_channel (PanelIngest *self, Reply *r, const PanelRequest *req, const Device *d,
+                PanelIngestWait **out_wait)
+{
+  static const char *const members[] = { "after", "wait_ms", NULL };
+  g_autoptr (JsonObject) o = body_object (r, req->body, members);
+  if (o == NULL)
+    return;
+  gint64 after = 0, wait_ms = 0;
+  if (!get_int (r, o, "after", &after))
+    return;
+  if (after < 0)
+    return reply_error (r, 400, "bad-request", "member 'after' must be 0 or the seq of the "
+                        "last message received, not %" G_GINT64_FORMAT, after);
+  if (json_object_has_member (o, "wait_ms") && !get_int (r, o, "wait_ms", &wait_ms))
+    return;
+  if (wait_ms < 0 || wait_ms > PANEL_CHANNEL_MAX_WAIT_MS)
+    return reply_error (r, 400, "bad-request", "member 'wait_ms' must be between 0 and %d, not %"
+                        G_GINT64_FORMAT, PANEL_CHANNEL_MAX_WAIT_MS, wait_ms);
+  g_autoptr (GError) error = NULL;
+  reply_ok (r, 200, "ok");
+  gint n = panel_channel_db_read (self->db, d->id, after, r->b, &error);
+  if (n < 0)
+    return reply_db_error (r, self->db, "reading the channel");
+  if (n == 0 && wait_ms > 0 && out_wait != NULL)
+    {
+      *out_wait = g_new0 (PanelIngestWait, 1);
+      **out_wait = (PanelIngestWait) { g_strdup (d->id), after, wait_ms };
+    }
+}
+
+void
+panel_ingest_wait_free (PanelIngestWait *wait)
+{
+  if (wait == NULL)
+    return;
+  g_free (wait->device_id);
+  g_free (wait);
+}
+
 /* ---- routing -------------------------------------------------------------- */
 
 static void
-route (PanelIngest *self, Reply *r, const PanelRequest *req)
+route (PanelIngest *self, Reply *r, const PanelRequest *req, PanelIngestWait **out_wait)
 {
   const char *method = req->method != NULL ? req->method : "";
   const char *path = req->path != NULL ? req->path : "";
@@ -1208,12 +1251,14 @@ route (PanelIngest *self, Reply *r, const PanelRequest *req)
     }
 
   /* Which handler, with its ids checked, before anything is read. */
-  enum { NONE, ALERT, EVENT, MANIFEST, SEGMENT, HEARTBEAT } what = NONE;
+  enum { NONE, ALERT, EVENT, MANIFEST, SEGMENT, HEARTBEAT, CHANNEL } what = NONE;
   const char *want = "PUT";
   gint64 number = 0;
   const char *uuid = NULL;
   if (n == 1 && g_str_equal (parts[0], "heartbeat"))
     what = HEARTBEAT, want = "POST";
+  else if (n == 1 && g_str_equal (parts[0], "channel"))
+    what = CHANNEL, want = "POST";
   else if (n == 2 && g_str_equal (parts[0], "alerts"))
     what = ALERT, uuid = parts[1];
   else if (n == 2 && g_str_equal (parts[0], "events"))
@@ -1247,6 +1292,7 @@ route (PanelIngest *self, Reply *r, const PanelRequest *req)
     case MANIFEST: return handle_manifest (self, r, req, &d, uuid);
     case SEGMENT: return handle_segment (self, r, req, &d, uuid, number, body_hex);
     case HEARTBEAT: return handle_heartbeat (self, r, req, &d);
+    case CHANNEL: return handle_channel (self, r, req, &d, out_wait);
     case NONE: break;
     }
 }
@@ -1255,8 +1301,17 @@ void
 panel_ingest_handle (PanelIngest *self, const PanelRequest *request, guint *out_status,
                      char **out_json)
 {
+  panel_ingest_handle_full (self, request, out_status, out_json, NULL);
+}
+
+void
+panel_ingest_handle_full (PanelIngest *self, const PanelRequest *request, guint *out_status,
+                          char **out_json, PanelIngestWait **out_wait)
+{
   Reply r = { 0 };
-  route (self, &r, request);
+  if (out_wait != NULL)
+    *out_wait = NULL;
+  route (self, &r, request, out_wait);
   if (r.b == NULL)
     reply_error (&r, 500, "internal", "no answer");
   json_builder_end_object (r.b);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* The panel's device API (docs/protocol.md): enrollment, signed ingest of
- * alerts, events, manifests and segments, heartbeats; and the admin side
+ * alerts, events, manifests and segments, heartbeats, the desk's channel
+ * (its messages; the waiting is in channel.h); and the admin side
  * of device identity (enrollment codes, revocation). Independent of the
  * HTTP server so that it can be tested and fuzzed directly. */
 #pragma once
@@ -58,9 +59,25 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (PanelIngest, panel_ingest_free)
 gboolean panel_ingest_owns_path (const char *path);
 
 /* Handles one request: the HTTP status and a JSON object for the body
- * (every error is {"error": CODE, "message": TEXT}). */
+ * (every error is {"error": CODE, "message": TEXT}). A channel request is
+ * answered at once (as with wait_ms 0). */
 void panel_ingest_handle (PanelIngest *ingest, const PanelRequest *request, guint *out_status,
                           char **out_json);
+
+/* A channel request that found no message and asked to wait: the server
+ * may hold it (channel.h) instead of sending out_json (its answer now). */
+typedef struct {
+  char *device_id;
+  gint64 after;
+  gint64 wait_ms;
+} PanelIngestWait;
+void panel_ingest_wait_free (PanelIngestWait *wait);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PanelIngestWait, panel_ingest_wait_free)
+
+/* As panel_ingest_handle; out_wait is set for a channel request that may
+ * be held, else NULL. */
+void panel_ingest_handle_full (PanelIngest *ingest, const PanelRequest *request,
+                               guint *out_status, char **out_json, PanelIngestWait **out_wait);
 
 /* Admin: a one-time enrollment code admitting device_id (on desk_id, may
  * be NULL), valid for valid_s seconds. Only the code's SHA-256 is kept. */

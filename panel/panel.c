@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* The panel's HTTP server (libsoup 3) and its incident-log database: GET
  * /api/health and the device API under /api/v1/ (ingest.c). Segments and
- * manifests are ingested by store workers, off the main loop. */
+ * manifests are ingested by store workers, off the main loop; channel
+ * requests with nothing to send yet are held by channel.c. */
 #include "panel.h"
 
 #include <errno.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #include "ansim-build.h"
+#include "channel.h"
 #include "console.h"
 #include "drills.h"
 #include "db.h"
@@ -47,6 +49,7 @@ struct _Panel {
   PanelIncidents *incidents;
   PanelRetention *retention;
   PanelDrills *drills;
+  PanelChannel *channel;
   char *url;
   char *site_name;
   gint64 started_mono_us;
@@ -334,7 +337,13 @@ handle_api (SoupServer *server, SoupServerMessage *msg, const char *path, GHashT
     }
   guint status = 0;
   char *json = NULL;
-  panel_ingest_handle (self->ingest, &req, &status, &json);
+  g_autoptr (PanelIngestWait) wait = NULL;
+  panel_ingest_handle_full (self->ingest, &req, &status, &json, &wait);
+  if (wait != NULL)
+    {
+      g_free (json); /* the answer comes later */
+      return panel_channel_hold (self->channel, msg, wait);
+    }
   send_ingest_answer (msg, req.method, path, status, json);
 }
 
@@ -445,6 +454,9 @@ panel_new (AnsimConfig *config, GError **error)
   self->retention = panel_retention_new (self->server, self->db, self->store, self->console,
                                          config);
   panel_incidents_set_retention (self->incidents, self->retention);
+  self->channel = panel_channel_new (self->db);
+  panel_incidents_set_channel (self->incidents, self->channel);
+  panel_channel_add_test_route (self->channel, self->server, self->console);
   self->drills = panel_drills_new (self->server, self->db, self->console, self->site_name);
   soup_server_add_handler (self->server, NULL, handle_not_found, self, NULL);
 
@@ -487,6 +499,7 @@ panel_free (Panel *self)
         store_worker_free (w);
       g_async_queue_unref (self->idle_workers);
     }
+  g_clear_pointer (&self->channel, panel_channel_free);
   g_clear_pointer (&self->drills, panel_drills_free);
   g_clear_pointer (&self->incidents, panel_incidents_free);
   g_clear_pointer (&self->retention, panel_retention_free);
@@ -515,4 +528,10 @@ PanelConsole *
 panel_get_console (Panel *self)
 {
   return self->console;
+}
+
+PanelChannel *
+panel_get_channel (Panel *self)
+{
+  return self->channel;
 }

@@ -17,6 +17,9 @@ const char *panel_get_url (Panel *self);
 /* The web console, for publishing live events (console.h). */
 typedef struct _PanelConsole PanelConsole;
 PanelConsole *panel_get_console (Panel *self);
+/* The desks' push channel, for messages to a desk (channel.h). */
+typedef struct _PanelChannel PanelChannel;
+PanelChannel *panel_get_channel (Panel *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (Panel, panel_free)
 
 G_END_DECLS

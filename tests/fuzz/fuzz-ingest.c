@@ -5,7 +5,9 @@
  * Input: line 1 method, line 2 path, line 3 "sign" (sign the request with
  * the corpus's device key, and a manifest body too) or the Signature-Input,
  * then lines Signature, Content-Digest, Ansim-Manifest-Signature; the rest
- * is the body. FUZZ_WRITE_CORPUS=DIR writes the seed corpora instead. */
+ * is the body. The device has an incident with a channel message, so a
+ * channel request finds something to read. FUZZ_WRITE_CORPUS=DIR writes
+ * the seed corpora instead. */
 #include "ingest.h"
 
 #include <glib/gstdio.h>
@@ -14,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "channel-db.h"
 #include "db.h"
 #include "evidence.h"
 #include "httpsig.h"
@@ -78,6 +81,13 @@ init (void)
   g_autofree char *sql = g_strdup_printf ("INSERT INTO enrollment_codes (code_sha256, device_id, "
     "created_at_us, expires_at_us) VALUES ('%s', 'dev-2', 1, 9000000000000000)", code_hash);
   g_assert_true (ansim_db_exec (db, sql, &error));
+  g_assert_true (ansim_db_exec (db,
+    "INSERT INTO desks (id, name) VALUES ('desk-0', 'Desk 0');"
+    "INSERT INTO incidents (id, device_id, uuid, desk_id, trigger, trigger_kind, opened_wall_us, "
+    "opened_mono_us, alerted_at_us) VALUES (1000, 'dev-1', "
+    "'00000000-0000-4000-8000-000000000000', 'desk-0', 'desk-button', 'button', 1, 1, 1)",
+    &error));
+  g_assert_true (panel_channel_db_post (db, 1000, PANEL_CHANNEL_ACKNOWLEDGED, NULL, NULL, &error));
   g_autofree char *store_dir = g_build_filename (dir, "store", NULL);
   store = panel_store_new_filesystem (store_dir, &error);
   g_assert_no_error (error);
@@ -156,7 +166,9 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   };
   guint status = 0;
   g_autofree char *json = NULL;
-  panel_ingest_handle (ingest, &req, &status, &json);
+  g_autoptr (PanelIngestWait) wait = NULL;
+  panel_ingest_handle_full (ingest, &req, &status, &json, &wait);
+  g_assert_true (wait == NULL || (status == 200 && wait->wait_ms > 0));
   g_debug ("%s %s: %u %s", method, path, status, json);
   g_assert_cmpuint (status, >=, 200);
   g_assert_cmpuint (status, <, 600);
@@ -243,6 +255,12 @@ fuzz_write_corpus (const char *out)
   /* A signed, empty manifest once tripped json-glib's NULL check (CI). */
   write_seed (ing, "9-empty-manifest", "PUT\n/api/v1/incidents/" FUZZ_INCIDENT "/manifest\nsign\n",
               "", 0);
+
+  const char *channel = "{\"after\":0,\"wait_ms\":1000}";
+  write_seed (ing, "10-channel", "POST\n/api/v1/channel\nsign\n", channel, strlen (channel));
+  const char *channel_wait = "{\"after\":1,\"wait_ms\":25000}";
+  write_seed (ing, "11-channel-wait", "POST\n/api/v1/channel\nsign\n", channel_wait,
+              strlen (channel_wait));
 
   g_autofree char *hs_ok = g_strdup_printf ("%s\n%s\n%s\n", si, s, digest);
   write_seed (hs, "1-valid", hs_ok, hb, strlen (hb));

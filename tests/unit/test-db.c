@@ -266,6 +266,12 @@ static const char *const panel_seeds[] = {
     "  (2, 'desk-1', 30, 'trainer-lee', 1690000000000000);\n"
     "INSERT INTO events (at_wall_us, at_mono_us, kind, desk_id, incident_id, actor) VALUES\n"
     "  (1700000200500000, 90000000, 'alert-shown', 'desk-1', 2, 'guard-kim');\n",
+  /* Migration 9 of the merged schema: the channel (7 and 8 come from
+   * sibling branches). */
+  [7] =
+    "INSERT INTO channel_messages (seq, device_id, kind, incident_id, reason, at_us) VALUES\n"
+    "  (1, 'dev-1', 'acknowledged', 1, NULL, 1700000100000000),\n"
+    "  (2, 'dev-1', 'police-bell', 1, 'escalated', 1700000110000000);\n",
 };
 
 static const char *

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "db.h"
+#include "httpsig.h"
 #include "outbox.h"
 
 char *
@@ -539,4 +540,16 @@ test_wait_until (gboolean (*cond) (gpointer), gpointer data, double timeout_s)
       g_usleep (20000);
     }
   return TRUE;
+}
+
+void
+test_desk_sign (TestDesk *desk, const char *method, const char *path, const void *body,
+                gsize len, char **out_digest, char **out_input, char **out_signature)
+{
+  g_autoptr (GError) error = NULL;
+  *out_digest = ansim_httpsig_content_digest (body, len);
+  g_assert_true (ansim_httpsig_sign (desk->key, method, path, *out_digest,
+                                     g_get_real_time () / G_USEC_PER_SEC, NULL, out_input,
+                                     out_signature, &error));
+  g_assert_no_error (error);
 }

@@ -53,6 +53,12 @@ AnsimManifest *test_incident_get_manifest (TestIncident *incident);
 /* A closed incident with n segments of size bytes. Returns its uuid (free). */
 char *test_desk_record (TestDesk *desk, guint n_segments, gsize size);
 
+/* The headers of a device request signed with the desk's key, as the
+ * uploader signs it (docs/protocol.md): Content-Digest, Signature-Input,
+ * Signature. */
+void test_desk_sign (TestDesk *desk, const char *method, const char *path, const void *body,
+                     gsize len, char **out_digest, char **out_input, char **out_signature);
+
 /* SELECT count(*) with a condition on the outbox, e.g. "confirmed_at_us IS NULL". */
 gint64 test_desk_count (TestDesk *desk, const char *where);
 
