@@ -28,6 +28,8 @@ struct _RecorderControl {
   GHashTable *holds;    /* HwInput* -> timeout id of its pending release */
   RecorderControlStatusFunc status_func;
   gpointer status_data;
+  RecorderControlCommandFunc command_func;
+  gpointer command_data;
 };
 
 typedef struct {
@@ -175,12 +177,22 @@ handle_request (RecorderControl *self, const char *line)
     return state_reply (self, FALSE);
   if (g_str_equal (verb, "status") && argc == 1)
     return state_reply (self, TRUE);
+  if (self->command_func != NULL)
+    {
+      g_ptr_array_add (argv, NULL);
+      char *reply = self->command_func ((const char *const *) argv->pdata, argc,
+                                        self->command_data);
+      g_ptr_array_remove_index (argv, argc);
+      if (reply != NULL)
+        return reply;
+    }
 
   gboolean is_press = g_str_equal (verb, "press");
   if (!(is_press && (argc == 2 || argc == 3)) &&
       !((g_str_equal (verb, "down") || g_str_equal (verb, "up")) && argc == 2))
     return error_reply ("bad request '%.64s'; expected 'press TRIGGER [HOLD_MS|long]', "
-                        "'down TRIGGER', 'up TRIGGER', 'outputs' or 'status'", line);
+                        "'down TRIGGER', 'up TRIGGER', 'outputs', 'status' or 'acknowledged UUID'",
+                        line);
 
   const char *trigger = g_ptr_array_index (argv, 1);
   HwInput *input = find_input (self, trigger);
@@ -431,4 +443,12 @@ recorder_control_set_status_func (RecorderControl *self, RecorderControlStatusFu
 {
   self->status_func = func;
   self->status_data = user_data;
+}
+
+void
+recorder_control_set_command_func (RecorderControl *self, RecorderControlCommandFunc func,
+                                   gpointer user_data)
+{
+  self->command_func = func;
+  self->command_data = user_data;
 }

@@ -7,6 +7,9 @@
  *   outputs                         {"ok":true,"outputs":{"recording":false,...}}
  *   status                          the outputs, "triggers" and whatever the
  *                                   status function adds (the recorder: "sources")
+ *   acknowledged UUID               the panel acknowledged incident UUID (the
+ *                                   uploader's channel): "help is coming" light
+ *                                   on at once; handled by the command function
  * Requests name simulated inputs only; anything else is refused. The
  * client is ansim_control_request (libansim/control-client.h). */
 #pragma once
@@ -27,6 +30,13 @@ void recorder_control_add_output (RecorderControl *self, HwOutput *output); /* n
 typedef void (*RecorderControlStatusFunc) (JsonBuilder *builder, gpointer user_data);
 void recorder_control_set_status_func (RecorderControl *self, RecorderControlStatusFunc func,
                                        gpointer user_data);
+/* Handles a request the socket itself does not know (argv[0] is the verb):
+ * returns the JSON reply line, or NULL when it is not one it handles. Main
+ * loop. */
+typedef char *(*RecorderControlCommandFunc) (const char *const *argv, guint argc,
+                                             gpointer user_data);
+void recorder_control_set_command_func (RecorderControl *self, RecorderControlCommandFunc func,
+                                        gpointer user_data);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (RecorderControl, recorder_control_free)
 
 G_END_DECLS

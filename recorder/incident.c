@@ -253,6 +253,12 @@ recorder_incident_get_id (RecorderIncident *inc)
   return inc->id;
 }
 
+const char *
+recorder_incident_get_uuid (RecorderIncident *inc)
+{
+  return inc->uuid;
+}
+
 void
 recorder_incident_free (RecorderIncident *inc)
 {

@@ -223,6 +223,7 @@ void recorder_incident_end (RecorderIncident *inc, const char *reason);
 gboolean recorder_incident_is_ending (RecorderIncident *inc);
 gint64 recorder_incident_get_opened_mono_us (RecorderIncident *inc);
 gint64 recorder_incident_get_id (RecorderIncident *inc);
+const char *recorder_incident_get_uuid (RecorderIncident *inc);
 void recorder_incident_free (RecorderIncident *inc);
 
 /* At start: closes every incident left open (a crash or power cut) with

@@ -45,6 +45,8 @@ struct _Recorder {
   guint disk_timer;
   gboolean disk_low;            /* as last logged */
   guint ack_timer;              /* polls for "acknowledged" while incidents are open */
+  GArray *pushed_acks;          /* gint64 ids of open incidents the uploader said are
+                                 * acknowledged ("acknowledged UUID" on the control socket) */
 };
 
 static const char *const input_kinds[] = { "gpio", "evdev", "simulated", NULL };
@@ -79,25 +81,38 @@ update_recording_light (Recorder *self)
   set_output (self, "recording", any || self->closing->len > 0);
 }
 
-/* The "help is coming" light: on while an incident still recording has an
- * "acknowledged" row in the event log (the uploader writes it from the
- * panel's answer), off once none has. The database is polled every 200 ms
- * only while incidents are open: simpler than a second socket, and the
- * row is the record of what the desk was told. */
+static gboolean
+ack_was_pushed (Recorder *self, gint64 id)
+{
+  for (guint i = 0; i < self->pushed_acks->len; i++)
+    if (g_array_index (self->pushed_acks, gint64, i) == id)
+      return TRUE;
+  return FALSE;
+}
+
+/* The "help is coming" light: on while an incident still recording was
+ * acknowledged, off once none is. The uploader's channel says so at once
+ * on the control socket ("acknowledged UUID", pushed_acks); the event log's
+ * "acknowledged" row (the uploader writes it from any panel answer) is the
+ * record and the backstop, polled every 200 ms only while incidents are
+ * open. */
 static gboolean
 update_acknowledged_light (Recorder *self)
 {
   g_autoptr (GString) ids = g_string_new (NULL);
+  gboolean on = FALSE;
 
   for (guint i = 0; i < self->slots->len; i++)
     {
       RecorderIncident *inc = g_array_index (self->slots, SourceSlot, i).incident;
       if (inc != NULL && !recorder_incident_is_ending (inc))
-        g_string_append_printf (ids, "%s%" G_GINT64_FORMAT, ids->len > 0 ? "," : "",
-                                recorder_incident_get_id (inc));
+        {
+          g_string_append_printf (ids, "%s%" G_GINT64_FORMAT, ids->len > 0 ? "," : "",
+                                  recorder_incident_get_id (inc));
+          on |= ack_was_pushed (self, recorder_incident_get_id (inc));
+        }
     }
-  gboolean on = FALSE;
-  if (ids->len > 0)
+  if (ids->len > 0 && !on)
     {
       g_autoptr (GError) error = NULL;
       g_autofree char *sql = g_strdup_printf ("SELECT EXISTS (SELECT 1 FROM events WHERE "
@@ -138,6 +153,45 @@ watch_acknowledged (Recorder *self)
 {
   if (self->ack_timer == 0)
     self->ack_timer = g_timeout_add (200, on_ack_timer, self);
+}
+
+/* "acknowledged UUID" on the control socket: the uploader's channel heard
+ * the console acknowledge. An incident no longer recording (or unknown)
+ * changes nothing: the light is only for one still recording. */
+static char *
+on_control_command (const char *const *argv, guint argc, gpointer user_data)
+{
+  Recorder *self = user_data;
+
+  if (!g_str_equal (argv[0], "acknowledged"))
+    return NULL;
+  g_autoptr (AnsimJsonBuilder) j = ansim_json_builder_new ();
+  if (argc != 2 || !g_uuid_string_is_valid (argv[1]))
+    {
+      ansim_json_builder_add_bool (j, "ok", FALSE);
+      ansim_json_builder_add_string (j, "error", "expected 'acknowledged UUID' with the "
+                                     "incident's UUID");
+      return ansim_json_builder_end (j);
+    }
+  gboolean recording = FALSE;
+  for (guint i = 0; i < self->slots->len; i++)
+    {
+      RecorderIncident *inc = g_array_index (self->slots, SourceSlot, i).incident;
+      if (inc == NULL || recorder_incident_is_ending (inc)
+          || g_ascii_strcasecmp (recorder_incident_get_uuid (inc), argv[1]) != 0)
+        continue;
+      gint64 id = recorder_incident_get_id (inc);
+      if (!ack_was_pushed (self, id))
+        g_array_append_val (self->pushed_acks, id);
+      recording = TRUE;
+    }
+  update_acknowledged_light (self);
+  HwOutput *light = find_output (self, "acknowledged");
+  ansim_json_builder_add_bool (j, "ok", TRUE);
+  ansim_json_builder_add_string (j, "incident", argv[1]);
+  ansim_json_builder_add_bool (j, "recording", recording);
+  ansim_json_builder_add_bool (j, "light", light != NULL && hw_output_get (light));
+  return ansim_json_builder_end (j);
 }
 
 static gboolean
@@ -215,6 +269,9 @@ on_incident_closed (RecorderIncident *inc, gpointer user_data)
     if (g_array_index (self->slots, SourceSlot, i).incident == inc)
       g_array_index (self->slots, SourceSlot, i).incident = NULL;
   g_ptr_array_remove (self->closing, inc);
+  for (guint i = 0; i < self->pushed_acks->len; i++)
+    if (g_array_index (self->pushed_acks, gint64, i) == recorder_incident_get_id (inc))
+      g_array_remove_index_fast (self->pushed_acks, i--);
   /* Not from inside the segmenter's bus callback that got us here. */
   g_idle_add (free_closed_incident, inc);
   update_recording_light (self);
@@ -710,6 +767,7 @@ recorder_new_with_device_key (AnsimConfig *config, AnsimDeviceKey *device_key, G
   self->slots = g_array_new (FALSE, TRUE, sizeof (SourceSlot));
   g_array_set_clear_func (self->slots, clear_slot);
   self->closing = g_ptr_array_new ();
+  self->pushed_acks = g_array_new (FALSE, FALSE, sizeof (gint64));
 
   g_autofree char *data_dir = ansim_config_get_path (config, "recorder", "data_dir");
   self->spool_dir = ansim_config_get_path (config, "recorder", "spool_dir");
@@ -760,6 +818,7 @@ recorder_new_with_device_key (AnsimConfig *config, AnsimDeviceKey *device_key, G
   for (guint i = 0; i < self->outputs->len; i++)
     recorder_control_add_output (self->control, g_ptr_array_index (self->outputs, i));
   recorder_control_set_status_func (self->control, add_status, self);
+  recorder_control_set_command_func (self->control, on_control_command, self);
   self->stats_timer = g_timeout_add_seconds (60, log_prebuffer_stats, self);
   check_disk (self);
   self->disk_timer = g_timeout_add_seconds (10, check_disk, self);
@@ -892,6 +951,7 @@ recorder_free (Recorder *self)
     }
   stop_inputs_and_outputs (self);
   g_clear_pointer (&self->closing, g_ptr_array_unref);
+  g_clear_pointer (&self->pushed_acks, g_array_unref);
   g_clear_pointer (&self->slots, g_array_unref);
   g_clear_pointer (&self->ctx.chain_heads, g_hash_table_unref);
   if (self->ctx.desk_id != NULL)
