@@ -2,8 +2,9 @@
 /* The uploader: works off the desk's outbox in a worker thread (blocking
  * libcurl and SQLite there, never on the main loop), alerts first; retries
  * with backoff; deletes local files only after the panel's confirmation
- * and the keep period; sends heartbeats. The main loop owns the wake
- * socket the recorder pokes. */
+ * and the keep period; sends heartbeats. The panel's push channel runs in
+ * a thread of its own (channel.c). The main loop owns the wake socket the
+ * recorder pokes. */
 #include "uploader.h"
 
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include <sys/statvfs.h>
 
 #include "ansim-build.h"
+#include "channel.h"
 #include "client.h"
 #include "db.h"
 #include "outbox.h"
@@ -39,6 +41,8 @@ struct _Uploader {
 
   GSocket *wake_socket;
   GSource *wake_source;
+
+  UploaderChannel *channel;  /* NULL when [uploader] channel = false */
 
   GThread *worker;
   GMutex lock;
@@ -227,31 +231,20 @@ read_manifest (Uploader *self, const AnsimOutboxItem *item, GBytes **out_manifes
     }
 }
 
-/* Records the panel's "someone is coming" in the desk's event log, once
- * per incident: the recorder lights the acknowledged output from it. */
+/* Records the panel's "someone is coming" from an upload or heartbeat
+ * answer in the desk's event log, once per incident: the recorder's poll
+ * of the log lights the acknowledged output from it. The fallback for the
+ * channel, which tells the recorder at once. */
 static void
 note_acknowledged (Uploader *self, const char *uuid, const char *status)
 {
   if (uuid == NULL || status == NULL || g_str_equal (status, "open"))
     return;
   g_autoptr (GError) error = NULL;
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->wdb,
-    "SELECT i.id, i.desk_id, i.trigger, "
-    " EXISTS (SELECT 1 FROM events e WHERE e.incident_id = i.id AND e.kind = 'acknowledged') "
-    "FROM incidents i WHERE i.uuid = ?1", &error);
-  if (stmt == NULL)
-    return;
-  sqlite3_bind_text (stmt, 1, uuid, -1, SQLITE_STATIC);
-  if (sqlite3_step (stmt) != SQLITE_ROW || sqlite3_column_int (stmt, 3))
-    return;
-  gint64 id = sqlite3_column_int64 (stmt, 0);
-  g_autofree char *desk = g_strdup ((const char *) sqlite3_column_text (stmt, 1));
-  g_autofree char *trigger = g_strdup ((const char *) sqlite3_column_text (stmt, 2));
-  g_clear_pointer (&stmt, sqlite3_finalize);
-  if (!ansim_db_log_event (self->wdb, "acknowledged", desk, trigger, id, g_get_monotonic_time (),
-                           NULL, NULL, &error))
+  gboolean logged = FALSE;
+  if (!uploader_log_acknowledged (self->wdb, uuid, NULL, &logged, &error))
     g_warning ("cannot log the acknowledgement of %s: %s", uuid, error->message);
-  else
+  else if (logged)
     g_message ("incident %s acknowledged by the panel", uuid);
 }
 
@@ -350,7 +343,8 @@ send_item (Uploader *self, AnsimOutboxItem *item)
           const char *state = json_object_get_string_member_with_default (answer, "status", NULL);
           /* An alert nobody has acknowledged yet: ask again soon, so the
            * desk's light follows the console within about ack_poll_us. */
-          if (item->klass == ANSIM_OUTBOX_ALERT && g_strcmp0 (state, "open") == 0)
+          if (item->klass == ANSIM_OUTBOX_ALERT && g_strcmp0 (state, "open") == 0
+              && !uploader_channel_is_live (self->channel))
             {
               self->ack_poll_until_us = g_get_real_time () + ACK_POLL_WINDOW_US;
               self->next_heartbeat_us = MIN (self->next_heartbeat_us,
@@ -468,11 +462,13 @@ send_heartbeat (Uploader *self)
 }
 
 /* Heartbeats come every ack_poll_us while an alert of this desk is still
- * open on the panel (for at most ACK_POLL_WINDOW_US after it was sent). */
+ * open on the panel (for at most ACK_POLL_WINDOW_US after it was sent),
+ * unless the channel works: then it brings the acknowledgement. */
 static gint64
 heartbeat_interval (Uploader *self, gint64 now)
 {
-  return now < self->ack_poll_until_us ? self->ack_poll_us : self->heartbeat_us;
+  return now < self->ack_poll_until_us && !uploader_channel_is_live (self->channel)
+    ? self->ack_poll_us : self->heartbeat_us;
 }
 
 static gpointer
@@ -513,6 +509,10 @@ worker (gpointer user_data)
             }
           else
             {
+              /* The panel is back: the channel's held request may be one
+               * that died with the link; ask afresh. */
+              if (self->panel_failures > 0 && self->channel != NULL)
+                uploader_channel_reconnect (self->channel);
               self->panel_failures = 0;
               if (item.id != 0)
                 continue;   /* more may be waiting */
@@ -583,6 +583,16 @@ open_wake_socket (Uploader *self, GError **error)
   return TRUE;
 }
 
+/* Every channel answer proves the path desk -> panel -> desk. Hook for
+ * the path supervision (issue 12: the recorder's "path-ok"): it belongs
+ * here, beside the worker's own answers. Channel thread. */
+static void
+on_channel_answered (gpointer user_data)
+{
+  (void) user_data;
+  g_debug ("the panel answered the channel");
+}
+
 Uploader *
 uploader_new (AnsimConfig *config, GError **error)
 {
@@ -630,6 +640,24 @@ uploader_new (AnsimConfig *config, GError **error)
     return NULL;
   g_message ("database %s open; %" G_GINT64_FORMAT " outbox item(s) waiting for %s; device key %s",
              self->database, waiting, self->panel_url, ansim_device_key_get_fingerprint (self->key));
+  if (ansim_config_get_bool (config, "uploader", "channel"))
+    {
+      UploaderChannelConfig cc = {
+        .panel_url = self->panel_url,
+        .ca_file = self->ca_file,
+        .database = self->database,
+        .recorder_socket = self->recorder_socket,
+        .key = self->key,
+        .wait_ms = ansim_config_get_int (config, "uploader", "channel_wait_ms"),
+        .answered = on_channel_answered,
+        .answered_data = self,
+      };
+      self->channel = uploader_channel_new (&cc, error);
+      if (self->channel == NULL)
+        return NULL;
+    }
+  else
+    g_message ("channel = false: acknowledgements come only with heartbeats and upload answers");
   self->worker = g_thread_new ("uploader", worker, self);
   return g_steal_pointer (&self);
 }
@@ -645,6 +673,8 @@ uploader_free (Uploader *self)
       uploader_wake (self);
       g_thread_join (self->worker);
     }
+  /* After the worker, which may ask it to reconnect. */
+  g_clear_pointer (&self->channel, uploader_channel_free);
   if (self->wake_source != NULL)
     {
       g_source_destroy (self->wake_source);
