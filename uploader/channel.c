@@ -223,7 +223,9 @@ handle_answer (UploaderChannel *self, JsonObject *answer)
 {
   gint64 time_us = json_object_get_int_member_with_default (answer, "time_us", 0);
   gint64 seq = json_object_get_int_member_with_default (answer, "seq", -1);
-  JsonArray *messages = json_object_get_array_member (answer, "messages");
+  JsonNode *list = json_object_get_member (answer, "messages");
+  JsonArray *messages = list != NULL && JSON_NODE_HOLDS_ARRAY (list) ? json_node_get_array (list)
+                                                                     : NULL;
   g_autoptr (GPtrArray) acknowledged = g_ptr_array_new_with_free_func (g_free);
   g_autoptr (GArray) acknowledged_seq = g_array_new (FALSE, FALSE, sizeof (gint64));
   gint64 done_seq = self->after;
@@ -236,9 +238,12 @@ handle_answer (UploaderChannel *self, JsonObject *answer)
     }
   for (guint i = 0; i < json_array_get_length (messages); i++)
     {
-      JsonObject *m = json_array_get_object_element (messages, i);
+      JsonNode *node = json_array_get_element (messages, i);
+      JsonObject *m = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
       const char *kind = m != NULL ? json_object_get_string_member_with_default (m, "kind", "")
                                    : "";
+      if (kind == NULL)   /* not a string */
+        kind = "";
       const char *uuid = m != NULL
         ? json_object_get_string_member_with_default (m, "incident", NULL) : NULL;
       gint64 mseq = m != NULL ? json_object_get_int_member_with_default (m, "seq", done_seq)
@@ -287,6 +292,10 @@ handle_answer (UploaderChannel *self, JsonObject *answer)
 
   gint64 new_after = complete ? seq : done_seq;
   g_autoptr (GError) error = NULL;
+  /* An empty answer (wait_ms passed) changes nothing: no write, no fsync
+   * in the way of the next message. */
+  if (new_after == self->after && acknowledged->len == 0)
+    return complete;
   if (!ansim_db_begin (self->db, &error))
     goto failed;
   for (guint i = 0; i < acknowledged->len; i++)
@@ -372,8 +381,11 @@ channel_thread (gpointer user_data)
       self->down_logged = FALSE;
       failures = 0;
       set_live (self, TRUE, FALSE);
-      JsonArray *messages = json_object_get_array_member (answer, "messages");
-      guint n = messages != NULL ? json_array_get_length (messages) : 0;
+      JsonNode *list = json_object_get_member (answer, "messages");
+      guint n = list != NULL && JSON_NODE_HOLDS_ARRAY (list)
+        ? json_array_get_length (json_node_get_array (list)) : 0;
+      g_debug ("channel: answered after %.1f ms with %u message(s)",
+               (g_get_monotonic_time () - asked_us) / 1e3, n);
       if (!handle_answer (self, answer))
         channel_sleep (self, RETRY_MIN_US);
       else if (n == 0 && g_get_monotonic_time () - asked_us < self->wait_ms * 1000 / 4)

@@ -56,6 +56,7 @@ struct _Uploader {
   guint panel_failures;    /* consecutive whole-panel failures */
   gint64 panel_not_before_us;
   gint64 next_heartbeat_us;
+  gint64 last_heartbeat_us;
   gint64 ack_poll_until_us;  /* asking often while an alert waits for "help is coming" */
   gint64 ack_poll_us;
   gboolean panel_down_logged;
@@ -343,12 +344,12 @@ send_item (Uploader *self, AnsimOutboxItem *item)
           const char *state = json_object_get_string_member_with_default (answer, "status", NULL);
           /* An alert nobody has acknowledged yet: ask again soon, so the
            * desk's light follows the console within about ack_poll_us. */
-          if (item->klass == ANSIM_OUTBOX_ALERT && g_strcmp0 (state, "open") == 0
-              && !uploader_channel_is_live (self->channel))
+          if (item->klass == ANSIM_OUTBOX_ALERT && g_strcmp0 (state, "open") == 0)
             {
               self->ack_poll_until_us = g_get_real_time () + ACK_POLL_WINDOW_US;
-              self->next_heartbeat_us = MIN (self->next_heartbeat_us,
-                                             g_get_real_time () + self->ack_poll_us);
+              if (!uploader_channel_is_live (self->channel))
+                self->next_heartbeat_us = MIN (self->next_heartbeat_us,
+                                               g_get_real_time () + self->ack_poll_us);
             }
           note_acknowledged (self, item->uuid, state);
         }
@@ -463,7 +464,9 @@ send_heartbeat (Uploader *self)
 
 /* Heartbeats come every ack_poll_us while an alert of this desk is still
  * open on the panel (for at most ACK_POLL_WINDOW_US after it was sent),
- * unless the channel works: then it brings the acknowledgement. */
+ * unless the channel works: then it brings the acknowledgement. Asked
+ * again at each turn, so a channel that stops working in the window
+ * brings the poll back. */
 static gint64
 heartbeat_interval (Uploader *self, gint64 now)
 {
@@ -485,8 +488,10 @@ worker (gpointer user_data)
       if (now >= self->panel_not_before_us)
         {
           SendResult result = SEND_CONFIRMED;
-          if (now >= self->next_heartbeat_us)
+          if (now >= self->next_heartbeat_us
+              || now >= self->last_heartbeat_us + heartbeat_interval (self, now))
             {
+              self->last_heartbeat_us = now;
               result = send_heartbeat (self);
               self->next_heartbeat_us = now + heartbeat_interval (self, now);
             }
