@@ -177,7 +177,7 @@ handle_request (RecorderControl *self, const char *line)
     return state_reply (self, FALSE);
   if (g_str_equal (verb, "status") && argc == 1)
     return state_reply (self, TRUE);
-  if (self->command_func != NULL)
+  if (self->command_func != NULL && argc > 0)
     {
       g_ptr_array_add (argv, NULL);
       char *reply = self->command_func ((const char *const *) argv->pdata, argc,

@@ -799,6 +799,10 @@ test_acknowledged_command (Fixture *f, gconstpointer data)
   g_clear_pointer (&st, sqlite3_finalize);
   g_assert_false (light_on (f));
 
+  /* An empty request (what a probe of the socket sends) is refused, not
+   * handed to the recorder's commands. */
+  g_autofree char *empty = control (f, "");
+  g_assert_nonnull (strstr (empty, "\"ok\":false"));
   g_autofree char *bad = control (f, "acknowledged 12345");
   g_assert_nonnull (strstr (bad, "\"ok\":false"));
   g_assert_nonnull (strstr (bad, "UUID"));
