@@ -29,6 +29,14 @@
 /* The uploader settings that leave the acknowledgement to the channel:
  * no heartbeat poll for it while the test runs. */
 #define NO_FALLBACK_POLL "heartbeat_interval = 3600\nacknowledgement_poll_ms = 60000\n"
+/* Acknowledge -> light: 4-25 ms measured; under AddressSanitizer every
+ * process runs several times slower and 10-190 ms were seen, so the bound
+ * there is looser (the log line still says the channel brought it). */
+#if defined(__SANITIZE_ADDRESS__)
+#define LIGHT_BOUND_US 1000000
+#else
+#define LIGHT_BOUND_US 250000
+#endif
 
 typedef struct {
   char *dir;
@@ -353,9 +361,10 @@ start_all (Fixture *f, const char *uploader_extra)
 
 /* ---- tests ------------------------------------------------------------------- */
 
-/* Acknowledge in the console: the desk's light is on within 250 ms (the
- * goal is 100 ms at p99; bench-desk-light measures it), brought by the
- * channel and recorded in the desk's event log with its seq. */
+/* Acknowledge in the console: the desk's light is on within 250 ms (1 s
+ * under ASan; the goal is 100 ms at p99, bench-desk-light measures it),
+ * brought by the channel and recorded in the desk's event log with its
+ * seq. */
 static void
 test_acknowledge (Fixture *f, gconstpointer data)
 {
@@ -373,7 +382,7 @@ test_acknowledge (Fixture *f, gconstpointer data)
   g_assert_cmpint (lit, >, 0);
   g_test_message ("console acknowledge -> help-is-coming light: %.1f ms",
                   (lit - clicked) / 1000.0);
-  g_assert_cmpint (lit - clicked, <, 250000);
+  g_assert_cmpint (lit - clicked, <, LIGHT_BOUND_US);
   assert_came_by_channel (f, uuid);
   g_assert_true (test_wait_until (seq_stored, f, 5));
   g_autoptr (sqlite3_stmt) s = ansim_db_prepare (f->desk->db,
