@@ -282,6 +282,47 @@ print_outbox (sqlite3 *db)
     g_print ("upload queue: empty (everything confirmed by the panel)\n");
 }
 
+static char *
+format_local_time (gint64 wall_us)
+{
+  g_autoptr (GDateTime) t = wall_us > 0 ? g_date_time_new_from_unix_local (wall_us / G_USEC_PER_SEC)
+                                        : NULL;
+  return t != NULL ? g_date_time_format (t, "%F %T") : g_strdup ("never");
+}
+
+/* The path to the panel as the recorder supervises it, and the
+ * police-bell relay's policy. */
+static void
+print_path_status (JsonObject *state)
+{
+  JsonObject *path = json_object_has_member (state, "path")
+                     ? json_object_get_object_member (state, "path") : NULL;
+  if (path != NULL)
+    {
+      const char *st = json_object_get_string_member_with_default (path, "state", "?");
+      g_autofree char *since = format_local_time (
+        json_object_get_int_member_with_default (path, "since_us", 0));
+      g_autofree char *last_ok = format_local_time (
+        json_object_get_int_member_with_default (path, "last_ok_us", 0));
+      if (g_str_equal (st, "down"))
+        g_print ("  path    PATH DOWN since %s (no answer from the panel for over %" G_GINT64_FORMAT
+                 " s)\n", since, json_object_get_int_member_with_default (path, "supervision_s", 0));
+      else if (g_str_equal (st, "up"))
+        g_print ("  path    up since %s, last answer from the panel %s\n", since, last_ok);
+      else
+        g_print ("  path    not supervised (supervision_s = 0)\n");
+    }
+  JsonObject *bell = json_object_has_member (state, "police_bell")
+                     ? json_object_get_object_member (state, "police_bell") : NULL;
+  if (bell != NULL)
+    g_print ("  police-bell policy %s, %s\n",
+             json_object_get_string_member_with_default (bell, "policy", "?"),
+             !json_object_get_boolean_member_with_default (bell, "output", FALSE)
+             ? "no [output police-bell]"
+             : json_object_get_boolean_member_with_default (bell, "on", FALSE) ? "relay ON"
+             : "relay off");
+}
+
 int
 ansimctl_status (int argc, char **argv)
 {
@@ -378,6 +419,7 @@ ansimctl_status (int argc, char **argv)
                      json_object_get_int_member_with_default (spool, "held_bytes", 0) / 1e6,
                      dropped);
         }
+      print_path_status (state);
     }
 
   g_autofree char *key_path = ansim_config_get_path (config, "recorder", "device_key");

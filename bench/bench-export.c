@@ -176,7 +176,7 @@ main (int argc, char **argv)
 
   g_autofree char *small_uuid = test_desk_record (desk, small, (gsize) segment_kib * 1024);
   g_autofree char *large_uuid = test_desk_record (desk, large, (gsize) segment_kib * 1024);
-  GSubprocess *uploader = test_uploader_start (desk, panel->url, "heartbeat_interval = 3600");
+  GSubprocess *uploader = test_uploader_start (desk, panel->url, "supervision_s = 0\nheartbeat_interval = 3600");
   if (!test_wait_until (all_sent, desk, 600))
     g_error ("the uploads did not finish within 10 minutes");
   test_process_stop (uploader, SIGTERM);

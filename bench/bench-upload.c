@@ -152,7 +152,7 @@ main (int argc, char **argv)
   test_panel_start (panel);
   test_panel_enroll (panel, desk, "dev-1");
   GSubprocess *uploader = test_uploader_start (desk, panel->url,
-    "poll_interval = 3600\nheartbeat_interval = 86400\nretry_max = 1");
+    "poll_interval = 3600\nsupervision_s = 0\nheartbeat_interval = 86400\nretry_max = 1");
   g_usleep (300000);
   g_autofree char *sock = g_build_filename (desk_dir, "uploader.sock", NULL);
   Ctx c = { .desk = desk, .panel = panel };

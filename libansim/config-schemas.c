@@ -125,7 +125,12 @@ static const char *const trigger_inputs[] = { "gpio", "evdev", "simulated", NULL
 static const char *const trigger_kinds[] = { "button", "bodycam", NULL };
 static const char *const gpio_biases[] = { "as-is", "disable", "pull-up", "pull-down", NULL };
 static const char *const output_kinds[] = { "gpio", "simulated", NULL };
-static const char *const output_names[] = { "recording", "acknowledged", "buzzer", NULL };
+static const char *const output_names[] = { "recording", "acknowledged", "buzzer",
+                                            "police-bell", "fault", NULL };
+static const char *const police_bell_policies[] = { "on-press", "fallback", "never", NULL };
+static const char *const undelivered_signals[] = { "none", "light", "buzzer", "light+buzzer",
+                                                   NULL };
+static const char *const notice_outputs[] = { "auto", "pulse", "alsa", NULL };
 static const char *const h264_encoders[] = { "auto", "v4l2h264enc", "x264enc", "openh264enc",
                                              NULL };
 static const char *const source_kinds[] = { "fixed", "wearable", NULL };
@@ -176,6 +181,44 @@ static const AnsimConfigKey recorder_keys[] = {
     .help = "notice of filming played when an incident opens (개인정보 보호법 제25조의2): "
             "`beep`, `none`, or a sound file (e.g. a spoken 녹화를 시작합니다) played through "
             "GStreamer" },
+  { .key = "notice_output", .type = ANSIM_CONFIG_CHOICE, .default_value = "auto",
+    .choices = notice_outputs,
+    .help = "where the notice sound plays: auto uses a PulseAudio/PipeWire server if one is "
+            "running, else an ALSA playback device if /proc/asound/pcm lists one, else there is "
+            "no sound output and the notice-given event records `sound: failed (no sound "
+            "output)`; pulse or alsa use that sink whatever is found. A sound is recorded as "
+            "given only once it has played (a `notice-sound` event)" },
+  { .key = "police_bell", .type = ANSIM_CONFIG_CHOICE, .default_value = "fallback",
+    .choices = police_bell_policies,
+    .help = "when the [output police-bell] relay (the site's police-linked emergency bell "
+            "transmitter) fires: on-press (every press), fallback (only when the panel did not "
+            "take the alert within alert_deadline_ms, or did not acknowledge it within "
+            "ack_deadline_s), never. The panel may also ask for it (escalation), which every "
+            "policy but never follows. Each firing is a `police-bell` event, each refusal a "
+            "`police-bell-refused` event" },
+  { .key = "alert_deadline_ms", .type = ANSIM_CONFIG_INT, .default_value = "3000", .min = 200,
+    .max = 60000,
+    .help = "milliseconds from the press edge within which the panel must answer the alert "
+            "(2xx); without it the alert is `alert-not-delivered` (event log and manifest), "
+            "and the fallback starts" },
+  { .key = "ack_deadline_s", .type = ANSIM_CONFIG_INT, .default_value = "0", .min = 0,
+    .max = 3600,
+    .help = "with police_bell = fallback: seconds from the press within which someone at the "
+            "panel must acknowledge the alert, else the relay fires (`alert-not-acknowledged`); "
+            "0: not acknowledging is no reason to fire" },
+  { .key = "undelivered_signal", .type = ANSIM_CONFIG_CHOICE, .default_value = "none",
+    .choices = undelivered_signals,
+    .help = "what the desk shows when an alert was not delivered: none (silent, the default: "
+            "a loud sound can escalate the situation), light (the recording light blinks "
+            "until the alert gets through or the incident ends), buzzer (three short beeps), "
+            "light+buzzer" },
+  { .key = "supervision_s", .type = ANSIM_CONFIG_INT, .default_value = "20", .min = 0,
+    .max = 3600,
+    .help = "the path to the panel is down when the uploader has reported no answer from the "
+            "panel for this many seconds (a dead uploader too): the [output fault] line goes "
+            "on, `ansimctl status` says PATH DOWN, `path-down` / `path-up` events are logged; "
+            "it clears by itself. Keep the uploader's supervision_s the same. 0: no "
+            "supervision" },
   { .key = "h264_encoder", .type = ANSIM_CONFIG_CHOICE, .default_value = "auto",
     .choices = h264_encoders,
     .help = "H.264 encoder: auto picks the first present of v4l2h264enc (Raspberry Pi "
@@ -247,6 +290,10 @@ static const AnsimConfigKey output_keys[] = {
   { .key = "active_low", .type = ANSIM_CONFIG_BOOL, .default_value = "false",
     .applies_if = "kind=gpio",
     .help = "true if the line must be driven low to switch the light or buzzer on" },
+  { .key = "pulse_ms", .type = ANSIM_CONFIG_INT, .default_value = "0", .min = 0, .max = 60000,
+    .help = "[output police-bell] only: how long the relay closes when it fires; 0 holds it "
+            "until the incident is acknowledged or ends (use a pulse for a transmitter that "
+            "latches on a short contact)" },
   { NULL }
 };
 
@@ -300,9 +347,11 @@ static const AnsimConfigGroup recorder_groups[] = {
     .help = "an input that starts an incident; NAME (e.g. desk-button, bodycam) is how the "
             "panel and the event log call it" },
   { .name = "output", .named = TRUE, .keys = output_keys, .instances = output_names,
-    .help = "a light or buzzer the recorder drives: recording (recording light, also the "
-            "notice that recording is on), acknowledged (\"help is coming\" light), buzzer; "
-            "an output not configured is not driven" },
+    .help = "a light, buzzer or relay the recorder drives: recording (recording light, also "
+            "the notice that recording is on), acknowledged (\"help is coming\" light), "
+            "buzzer, police-bell (relay into the site's police-linked emergency bell "
+            "transmitter; see police_bell), fault (on while the path to the panel is down; "
+            "see supervision_s); an output not configured is not driven" },
   { .name = "source", .named = TRUE, .keys = source_keys,
     .help = "a camera (and microphone) the recorder keeps a pre-event buffer of and records "
             "when one of its triggers fires; each source's recording is its own incident" },
@@ -499,8 +548,18 @@ static const AnsimConfigKey uploader_keys[] = {
     .help = "the recorder's control_socket: heartbeats report its triggers' and outputs' state" },
   { .key = "poll_interval", .type = ANSIM_CONFIG_INT, .default_value = "5", .min = 1,
     .max = 3600, .help = "seconds between looks at the outbox when nobody wakes the uploader" },
-  { .key = "heartbeat_interval", .type = ANSIM_CONFIG_INT, .default_value = "60", .min = 5,
-    .max = 86400, .help = "seconds between heartbeats to the panel (disk free, queue, clock)" },
+  { .key = "supervision_s", .type = ANSIM_CONFIG_INT, .default_value = "20", .min = 0,
+    .max = 3600,
+    .help = "the recorder's supervision_s (same value): the uploader tells the recorder every "
+            "answer of the panel (`path-ok`, at most once a second) and sends heartbeats often "
+            "enough for the recorder to see the path up; 0: no supervision" },
+  { .key = "heartbeat_interval", .type = ANSIM_CONFIG_INT, .default_value = "0", .min = 0,
+    .max = 86400,
+    .help = "seconds between heartbeats to the panel (disk free, queue, clock, the recorder's "
+            "state and path). 0: supervision_s / 4 (at least 1; 60 without supervision). It "
+            "must be at most supervision_s / 2, so two heartbeats fit in the window. A panel "
+            "that does not answer is tried again at this interval at most, whatever the "
+            "retry backoff" },
   { .key = "acknowledgement_poll_ms", .type = ANSIM_CONFIG_INT, .default_value = "500",
     .min = 100, .max = 60000,
     .help = "while the panel reports an alert of this desk as still open (for at most 15 "
@@ -548,6 +607,20 @@ uploader_check (AnsimConfig *config, GError **error)
       ansim_config_get_int (config, "uploader", "retry_max")) {
     ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_CONFLICT, "uploader", "retry_min",
                             "larger than retry_max", "retry_min <= retry_max");
+    return FALSE;
+  }
+  gint64 supervision = ansim_config_get_int (config, "uploader", "supervision_s");
+  gint64 heartbeat = ansim_config_get_int (config, "uploader", "heartbeat_interval");
+  if (supervision > 0 && heartbeat > 0 && heartbeat * 2 > supervision) {
+    g_autofree char *problem = g_strdup_printf ("%" G_GINT64_FORMAT " s cannot keep a path "
+                                                "supervised for %" G_GINT64_FORMAT " s up",
+                                                heartbeat, supervision);
+    g_autofree char *expected = g_strdup_printf ("at most supervision_s / 2 (%" G_GINT64_FORMAT
+                                                 "), 0 for supervision_s / 4, or "
+                                                 "supervision_s = 0", supervision / 2);
+
+    ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_CONFLICT, "uploader",
+                            "heartbeat_interval", problem, expected);
     return FALSE;
   }
   if (ansim_config_has_key (config, "uploader", "ca_file") &&

@@ -807,6 +807,7 @@ static void
 event_clear (gpointer p)
 {
   g_free (((AnsimManifestEvent *) p)->kind);
+  g_strfreev (((AnsimManifestEvent *) p)->detail);
 }
 
 static AnsimManifest *
@@ -1096,6 +1097,36 @@ gboolean
 ansim_manifest_add_event (AnsimManifest *m, const char *kind, gint64 wall_us, gint64 mono_us,
                           GError **error)
 {
+  return ansim_manifest_add_event_with_detail (m, kind, wall_us, mono_us, NULL, error);
+}
+
+/* A detail: pairs of a token name and a text value, names not repeated. */
+static gboolean
+check_detail (const char *const *detail, GError **error)
+{
+  guint n = 0;
+
+  for (const char *const *d = detail; d != NULL && *d != NULL; d += 2, n++)
+    {
+      if (n >= ANSIM_MANIFEST_MAX_EVENT_DETAIL)
+        return invalid (error, "detail: more than %d members", ANSIM_MANIFEST_MAX_EVENT_DETAIL);
+      if (!is_token (d[0]))
+        return invalid (error, "detail: \"%s\" is not a name (lowercase letters, digits and '-')",
+                        d[0]);
+      if (d[1] == NULL || !is_text (d[1]))
+        return invalid (error, "detail.%s: expected 1 to %d bytes of text without control "
+                        "characters", d[0], TEXT_MAX);
+      for (const char *const *e = detail; e < d; e += 2)
+        if (strcmp (*e, d[0]) == 0)
+          return invalid (error, "detail.%s: given twice", d[0]);
+    }
+  return TRUE;
+}
+
+gboolean
+ansim_manifest_add_event_with_detail (AnsimManifest *m, const char *kind, gint64 wall_us,
+                                      gint64 mono_us, const char *const *detail, GError **error)
+{
   g_return_val_if_fail (m != NULL, FALSE);
   AnsimManifestEvent ev = { 0 };
 
@@ -1111,13 +1142,26 @@ ansim_manifest_add_event (AnsimManifest *m, const char *kind, gint64 wall_us, gi
   if (!is_token (kind))
     return invalid (error, "kind: \"%s\" is not a kind (lowercase letters, digits and '-')",
                     kind ? kind : "(null)");
-  if (!check_wall (wall_us, "wall", error) || !check_int (mono_us, "mono_us", error))
+  if (!check_wall (wall_us, "wall", error) || !check_int (mono_us, "mono_us", error)
+      || !check_detail (detail, error))
     return FALSE;
   ev.kind = g_strdup (kind);
   ev.wall_us = wall_us;
   ev.mono_us = mono_us;
+  if (detail != NULL && detail[0] != NULL)
+    ev.detail = g_strdupv ((char **) detail);
   g_array_append_vals (m->events, &ev, 1);
   return TRUE;
+}
+
+const char *
+ansim_manifest_event_get_detail (const AnsimManifestEvent *ev, const char *name)
+{
+  g_return_val_if_fail (ev != NULL && name != NULL, NULL);
+  for (char **d = ev->detail; d != NULL && *d != NULL; d += 2)
+    if (strcmp (d[0], name) == 0)
+      return d[1];
+  return NULL;
 }
 
 gboolean
@@ -1222,6 +1266,14 @@ ansim_manifest_to_bytes (const AnsimManifest *m)
       add_string (b, "kind", ev->kind);
       add_wall (b, "wall", ev->wall_us);
       add_int (b, "mono_us", ev->mono_us);
+      if (ev->detail != NULL)
+        {
+          json_builder_set_member_name (b, "detail");
+          json_builder_begin_object (b);
+          for (char **d = ev->detail; *d != NULL; d += 2)
+            add_string (b, d[0], d[1]);
+          json_builder_end_object (b);
+        }
       json_builder_end_object (b);
     }
   json_builder_end_array (b);
@@ -1637,11 +1689,39 @@ parse_entry (Obj o, AnsimManifestEntry *e, GError **error)
 static gboolean
 parse_event (Obj o, AnsimManifestEvent *ev, GError **error)
 {
-  static const char *const members[] = { "kind", "wall", "mono_us", NULL };
+  static const char *const members[] = { "kind", "wall", "mono_us", "detail", NULL };
 
-  return only_members (o, members, error) && get_token (o, "kind", &ev->kind, error)
-    && get_wall (o, "wall", FALSE, NULL, &ev->wall_us, error)
-    && get_int (o, "mono_us", FALSE, NULL, &ev->mono_us, error);
+  if (!(only_members (o, members, error) && get_token (o, "kind", &ev->kind, error)
+        && get_wall (o, "wall", FALSE, NULL, &ev->wall_us, error)
+        && get_int (o, "mono_us", FALSE, NULL, &ev->mono_us, error)))
+    return FALSE;
+  JsonNode *node = json_object_get_member (o.object, "detail");
+  if (node == NULL)
+    return TRUE;
+  if (!JSON_NODE_HOLDS_OBJECT (node) || json_object_get_size (json_node_get_object (node)) == 0)
+    return invalid (error, "%sdetail: expected an object with at least one member", o.prefix);
+  JsonObject *d = json_node_get_object (node);
+  if (json_object_get_size (d) > ANSIM_MANIFEST_MAX_EVENT_DETAIL)
+    return invalid (error, "%sdetail: more than %d members", o.prefix,
+                    ANSIM_MANIFEST_MAX_EVENT_DETAIL);
+  g_autoptr (GPtrArray) pairs = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GList) names = json_object_get_members (d);
+  g_autofree char *prefix = g_strdup_printf ("%sdetail.", o.prefix);
+  Obj dobj = { d, prefix };
+  for (GList *l = names; l != NULL; l = l->next)
+    {
+      char *value = NULL;
+      if (!is_token (l->data))
+        return invalid (error, "%s%s: not a name (lowercase letters, digits and '-')", prefix,
+                        (const char *) l->data);
+      if (!get_text (dobj, l->data, &value, error))
+        return FALSE;
+      g_ptr_array_add (pairs, g_strdup (l->data));
+      g_ptr_array_add (pairs, value);
+    }
+  g_ptr_array_add (pairs, NULL);
+  ev->detail = (char **) g_ptr_array_free (g_steal_pointer (&pairs), FALSE);
+  return TRUE;
 }
 
 static gboolean

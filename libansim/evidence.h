@@ -119,7 +119,13 @@ typedef struct {
   char *kind;                                  /* e.g. "notice-given", "press", "long-press" */
   gint64 wall_us;
   gint64 mono_us;
+  /* What more the event says (manifest member "detail"), or NULL: names
+   * (tokens) and values (text) alternating, NULL-terminated, at most
+   * ANSIM_MANIFEST_MAX_EVENT_DETAIL pairs, in the order written. */
+  char **detail;
 } AnsimManifestEvent;
+
+#define ANSIM_MANIFEST_MAX_EVENT_DETAIL 16
 
 /* What is known when an incident opens. */
 typedef struct {
@@ -170,6 +176,13 @@ gboolean ansim_manifest_add_stream_gap (AnsimManifest *manifest, gint64 start_wa
                                         const char *stream, const char *reason, GError **error);
 gboolean ansim_manifest_add_event (AnsimManifest *manifest, const char *kind, gint64 wall_us,
                                    gint64 mono_us, GError **error);
+/* The same with a detail: name, value, name, value, ..., NULL (names are
+ * tokens, values text; NULL or empty: none). */
+gboolean ansim_manifest_add_event_with_detail (AnsimManifest *manifest, const char *kind,
+                                               gint64 wall_us, gint64 mono_us,
+                                               const char *const *detail, GError **error);
+/* The value of one member of an event's detail, or NULL. */
+const char *ansim_manifest_event_get_detail (const AnsimManifestEvent *event, const char *name);
 /* reason: e.g. "post-event", "long-press", "max-length", "interrupted",
  * "shutdown"; lowercase letters, digits and '-'; never "open". */
 gboolean ansim_manifest_close (AnsimManifest *manifest, const char *reason,

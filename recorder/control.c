@@ -179,20 +179,24 @@ handle_request (RecorderControl *self, const char *line)
     return state_reply (self, TRUE);
   if (self->command_func != NULL && argc > 0)
     {
+      g_autoptr (GError) error = NULL;
+      gboolean handled = FALSE;
       g_ptr_array_add (argv, NULL);
-      char *reply = self->command_func ((const char *const *) argv->pdata, argc,
-                                        self->command_data);
+      gboolean ok = self->command_func (argc, (const char *const *) argv->pdata, &handled,
+                                        self->command_data, &error);
       g_ptr_array_remove_index (argv, argc);
-      if (reply != NULL)
-        return reply;
+      if (handled && !ok)
+        return error_reply ("%s", error->message);
+      if (handled)
+        return g_strdup ("{\"ok\":true}");
     }
 
   gboolean is_press = g_str_equal (verb, "press");
   if (!(is_press && (argc == 2 || argc == 3)) &&
       !((g_str_equal (verb, "down") || g_str_equal (verb, "up")) && argc == 2))
     return error_reply ("bad request '%.64s'; expected 'press TRIGGER [HOLD_MS|long]', "
-                        "'down TRIGGER', 'up TRIGGER', 'outputs', 'status' or 'acknowledged UUID'",
-                        line);
+                        "'down TRIGGER', 'up TRIGGER', 'outputs', 'status', 'delivered UUID', "
+                        "'acknowledged UUID', 'police-bell UUID REASON' or 'path-ok'", line);
 
   const char *trigger = g_ptr_array_index (argv, 1);
   HwInput *input = find_input (self, trigger);

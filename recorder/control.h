@@ -7,9 +7,9 @@
  *   outputs                         {"ok":true,"outputs":{"recording":false,...}}
  *   status                          the outputs, "triggers" and whatever the
  *                                   status function adds (the recorder: "sources")
- *   acknowledged UUID               the panel acknowledged incident UUID (the
- *                                   uploader's channel): "help is coming" light
- *                                   on at once; handled by the command function
+ *   delivered UUID, acknowledged UUID, police-bell UUID REASON, path-ok
+ *                                   the alarm loop (from the uploader): handed
+ *                                   to the command function, {"ok":true}
  * Requests name simulated inputs only; anything else is refused. The
  * client is ansim_control_request (libansim/control-client.h). */
 #pragma once
@@ -30,11 +30,12 @@ void recorder_control_add_output (RecorderControl *self, HwOutput *output); /* n
 typedef void (*RecorderControlStatusFunc) (JsonBuilder *builder, gpointer user_data);
 void recorder_control_set_status_func (RecorderControl *self, RecorderControlStatusFunc func,
                                        gpointer user_data);
-/* Handles a request the socket itself does not know (argv[0] is the verb):
- * returns the JSON reply line, or NULL when it is not one it handles. Main
- * loop. */
-typedef char *(*RecorderControlCommandFunc) (const char *const *argv, guint argc,
-                                             gpointer user_data);
+/* Requests other than the above: FALSE when verb is not one the function
+ * knows (*out_handled FALSE); else it handled it, with an error exactly
+ * when it failed (the reply then says why). args[0] is the verb. */
+typedef gboolean (*RecorderControlCommandFunc) (guint n_args, const char *const *args,
+                                                gboolean *out_handled, gpointer user_data,
+                                                GError **error);
 void recorder_control_set_command_func (RecorderControl *self, RecorderControlCommandFunc func,
                                         gpointer user_data);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (RecorderControl, recorder_control_free)

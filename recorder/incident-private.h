@@ -61,6 +61,7 @@ typedef struct {
   GBytes *media;
   gint64 wall_us, mono_us, duration_us;
   char *text;     /* gap reason, event kind, close reason */
+  char **detail;  /* JOB_EVENT: the event's detail (name, value, ..., NULL), or NULL */
   const char *stream;   /* JOB_STREAM_GAP: "video" or "audio" (static) */
 } Job;
 
@@ -77,6 +78,7 @@ struct _RecorderIncident {
   AnsimTriggerKind kind;
   gint64 opened_mono_us;
   gint64 notice_mono_us;
+  char **notice_detail;              /* how the notice was given (name, value, ..., NULL) */
   GstCaps *caps[RECORDER_N_STREAMS];
   GMainContext *main_context;
   RecorderIncidentClosedFunc closed_func;
@@ -132,6 +134,10 @@ gpointer incident_seal_thread (gpointer user_data);
 /* Main context: queues one job for the sealing thread. */
 void incident_push_job (RecorderIncident *inc, JobKind kind, GBytes *media, gint64 wall_us,
                         gint64 mono_us, gint64 duration_us, const char *text);
+/* Main context: queues an event with its detail (name, value, ..., NULL;
+ * may be NULL), written with the next manifest. */
+void incident_push_event (RecorderIncident *inc, const char *kind, gint64 mono_us,
+                          const char *const *detail);
 /* Sealing thread: one segment or gap into the manifest, in order. */
 SealResult incident_seal_one (RecorderIncident *inc, Job *job);
 

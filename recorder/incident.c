@@ -121,6 +121,7 @@ wake_uploader (RecorderContext *ctx)
 RecorderIncident *
 recorder_incident_open (RecorderContext *ctx, RecorderSource *src, const char *trigger,
                         AnsimTriggerKind kind, gint64 edge_mono_us, gint64 notice_mono_us,
+                        const char *const *notice_detail,
                         RecorderIncidentClosedFunc closed_func, gpointer user_data,
                         GError **error)
 {
@@ -147,6 +148,7 @@ recorder_incident_open (RecorderContext *ctx, RecorderSource *src, const char *t
   inc->user_data = user_data;
   inc->kind = kind;
   inc->notice_mono_us = notice_mono_us;
+  inc->notice_detail = g_strdupv ((char **) notice_detail);
   inc->caps[RECORDER_STREAM_VIDEO] = g_steal_pointer (&video_caps);
   inc->caps[RECORDER_STREAM_AUDIO] = g_steal_pointer (&audio_caps);
   inc->main_context = g_main_context_ref_thread_default ();
@@ -221,6 +223,15 @@ recorder_incident_extend (RecorderIncident *inc, const char *kind, gint64 mono_u
 }
 
 void
+recorder_incident_add_event (RecorderIncident *inc, const char *kind, gint64 mono_us,
+                             const char *const *detail)
+{
+  if (inc->end_reason != NULL)
+    return;
+  incident_push_event (inc, kind, mono_us, detail);
+}
+
+void
 recorder_incident_end (RecorderIncident *inc, const char *reason)
 {
   if (inc->end_reason != NULL)
@@ -284,6 +295,7 @@ recorder_incident_free (RecorderIncident *inc)
   recorder_chain_link_unref (inc->predecessor);
   g_clear_pointer (&inc->main_context, g_main_context_unref);
   g_free (inc->prev_manifest);
+  g_strfreev (inc->notice_detail);
   g_free (inc->end_reason);
   g_free (inc->trigger);
   g_free (inc->source_name);

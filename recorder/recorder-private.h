@@ -207,6 +207,7 @@ typedef void (*RecorderIncidentClosedFunc) (RecorderIncident *inc, gpointer user
 RecorderIncident *recorder_incident_open (RecorderContext *ctx, RecorderSource *src,
                                           const char *trigger, AnsimTriggerKind kind,
                                           gint64 edge_mono_us, gint64 notice_mono_us,
+                                          const char *const *notice_detail,
                                           RecorderIncidentClosedFunc closed_func,
                                           gpointer user_data, GError **error);
 /* Starts recording (pre-event ring, then live) and the incident's sealing
@@ -218,6 +219,11 @@ gboolean recorder_incident_start (RecorderIncident *inc, GError **error);
 /* Another press of a trigger: an event of the incident, and the post-event
  * time starts again from it. */
 void recorder_incident_extend (RecorderIncident *inc, const char *kind, gint64 mono_us);
+/* An event of the alarm loop or the notice (detail: name, value, ...,
+ * NULL, or NULL), in the manifest with its next version; the post-event
+ * time is not changed. Ignored once the incident is ending. */
+void recorder_incident_add_event (RecorderIncident *inc, const char *kind, gint64 mono_us,
+                                  const char *const *detail);
 /* Stops recording now; closed_func runs once the last segment is sealed. */
 void recorder_incident_end (RecorderIncident *inc, const char *reason);
 gboolean recorder_incident_is_ending (RecorderIncident *inc);

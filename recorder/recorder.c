@@ -8,6 +8,7 @@
 #include <glib/gstdio.h>
 #include <string.h>
 
+#include "alarm.h"
 #include "db.h"
 #include "evidence.h"
 #include "control.h"
@@ -30,6 +31,7 @@ struct _Recorder {
   char *database;
   char *uploader_socket;
   char *notice_sound;
+  char *notice_output;          /* auto, pulse, alsa */
   sqlite3 *db;
   GPtrArray *inputs;            /* HwInput* */
   GPtrArray *outputs;           /* HwOutput* */
@@ -45,8 +47,8 @@ struct _Recorder {
   guint disk_timer;
   gboolean disk_low;            /* as last logged */
   guint ack_timer;              /* polls for "acknowledged" while incidents are open */
-  GArray *pushed_acks;          /* gint64 ids of open incidents the uploader said are
-                                 * acknowledged ("acknowledged UUID" on the control socket) */
+  RecorderAlarm *alarm;         /* delivery, police bell, path supervision */
+  GPtrArray *notice_uuids;      /* incidents waiting for the notice sound's outcome */
 };
 
 static const char *const input_kinds[] = { "gpio", "evdev", "simulated", NULL };
@@ -76,26 +78,26 @@ update_recording_light (Recorder *self)
 {
   gboolean any = FALSE;
 
+  /* While the alarm blinks it ("not delivered"), the blink owns it. */
+  if (self->alarm != NULL && recorder_alarm_owns_light (self->alarm))
+    return;
   for (guint i = 0; i < self->slots->len; i++)
     any |= g_array_index (self->slots, SourceSlot, i).incident != NULL;
   set_output (self, "recording", any || self->closing->len > 0);
 }
 
-static gboolean
-ack_was_pushed (Recorder *self, gint64 id)
+static void
+restore_recording_light (gpointer user_data)
 {
-  for (guint i = 0; i < self->pushed_acks->len; i++)
-    if (g_array_index (self->pushed_acks, gint64, i) == id)
-      return TRUE;
-  return FALSE;
+  update_recording_light (user_data);
 }
 
-/* The "help is coming" light: on while an incident still recording was
- * acknowledged, off once none is. The uploader's channel says so at once
- * on the control socket ("acknowledged UUID", pushed_acks); the event log's
- * "acknowledged" row (the uploader writes it from any panel answer) is the
- * record and the backstop, polled every 200 ms only while incidents are
- * open. */
+/* The "help is coming" light: on while an incident still recording is
+ * acknowledged, off once none is. Acknowledged: the uploader pushed
+ * `acknowledged UUID` on the control socket (at once), or the desk's
+ * event log has an "acknowledged" row for it (the uploader writes it from
+ * the panel's answers; polled every 200 ms while incidents are open, as
+ * the backstop and the record of what the desk was told). */
 static gboolean
 update_acknowledged_light (Recorder *self)
 {
@@ -105,24 +107,34 @@ update_acknowledged_light (Recorder *self)
   for (guint i = 0; i < self->slots->len; i++)
     {
       RecorderIncident *inc = g_array_index (self->slots, SourceSlot, i).incident;
-      if (inc != NULL && !recorder_incident_is_ending (inc))
-        {
-          g_string_append_printf (ids, "%s%" G_GINT64_FORMAT, ids->len > 0 ? "," : "",
-                                  recorder_incident_get_id (inc));
-          on |= ack_was_pushed (self, recorder_incident_get_id (inc));
-        }
+      if (inc == NULL || recorder_incident_is_ending (inc))
+        continue;
+      if (self->alarm != NULL
+          && recorder_alarm_is_acknowledged (self->alarm, recorder_incident_get_uuid (inc)))
+        on = TRUE;
+      else
+        g_string_append_printf (ids, "%s%" G_GINT64_FORMAT, ids->len > 0 ? "," : "",
+                                recorder_incident_get_id (inc));
     }
-  if (ids->len > 0 && !on)
+  gboolean watching = on || ids->len > 0;
+  if (ids->len > 0)
     {
       g_autoptr (GError) error = NULL;
-      g_autofree char *sql = g_strdup_printf ("SELECT EXISTS (SELECT 1 FROM events WHERE "
-                                              "kind = 'acknowledged' AND incident_id IN (%s))",
+      g_autofree char *sql = g_strdup_printf ("SELECT DISTINCT i.uuid FROM events e JOIN "
+                                              "incidents i ON i.id = e.incident_id WHERE "
+                                              "e.kind = 'acknowledged' AND e.incident_id IN (%s)",
                                               ids->str);
       g_autoptr (sqlite3_stmt) st = ansim_db_prepare (self->db, sql, &error);
       if (st == NULL)
         g_warning ("acknowledged light: %s", error->message);
-      else if (sqlite3_step (st) == SQLITE_ROW)
-        on = sqlite3_column_int (st, 0) != 0;
+      else
+        while (sqlite3_step (st) == SQLITE_ROW)
+          {
+            if (self->alarm != NULL)
+              recorder_alarm_acknowledged (self->alarm,
+                                           (const char *) sqlite3_column_text (st, 0));
+            on = TRUE;
+          }
     }
   HwOutput *out = find_output (self, "acknowledged");
   if (out != NULL && hw_output_get (out) != on)
@@ -131,9 +143,9 @@ update_acknowledged_light (Recorder *self)
       g_message ("help-is-coming light %s", on ? "on: the panel acknowledged the incident"
                                                : "off");
     }
-  if (ids->len == 0 && self->ack_timer != 0)
+  if (!watching && self->ack_timer != 0)
     g_clear_handle_id (&self->ack_timer, g_source_remove);
-  return ids->len > 0;
+  return watching;
 }
 
 static gboolean
@@ -155,43 +167,36 @@ watch_acknowledged (Recorder *self)
     self->ack_timer = g_timeout_add (200, on_ack_timer, self);
 }
 
-/* "acknowledged UUID" on the control socket: the uploader's channel heard
- * the console acknowledge. An incident no longer recording (or unknown)
- * changes nothing: the light is only for one still recording. */
-static char *
-on_control_command (const char *const *argv, guint argc, gpointer user_data)
-{
-  Recorder *self = user_data;
+/* ---- the notice of filming ------------------------------------------------ */
 
-  if (!g_str_equal (argv[0], "acknowledged"))
-    return NULL;
-  g_autoptr (AnsimJsonBuilder) j = ansim_json_builder_new ();
-  if (argc != 2 || !g_uuid_string_is_valid (argv[1]))
-    {
-      ansim_json_builder_add_bool (j, "ok", FALSE);
-      ansim_json_builder_add_string (j, "error", "expected 'acknowledged UUID' with the "
-                                     "incident's UUID");
-      return ansim_json_builder_end (j);
-    }
-  gboolean recording = FALSE;
-  for (guint i = 0; i < self->slots->len; i++)
-    {
-      RecorderIncident *inc = g_array_index (self->slots, SourceSlot, i).incident;
-      if (inc == NULL || recorder_incident_is_ending (inc)
-          || g_ascii_strcasecmp (recorder_incident_get_uuid (inc), argv[1]) != 0)
-        continue;
-      gint64 id = recorder_incident_get_id (inc);
-      if (!ack_was_pushed (self, id))
-        g_array_append_val (self->pushed_acks, id);
-      recording = TRUE;
-    }
-  update_acknowledged_light (self);
-  HwOutput *light = find_output (self, "acknowledged");
-  ansim_json_builder_add_bool (j, "ok", TRUE);
-  ansim_json_builder_add_string (j, "incident", argv[1]);
-  ansim_json_builder_add_bool (j, "recording", recording);
-  ansim_json_builder_add_bool (j, "light", light != NULL && hw_output_get (light));
-  return ansim_json_builder_end (j);
+/* How a notice was given, for its notice-given event. */
+typedef struct {
+  gint64 at;                  /* when */
+  char *by;                   /* "light,buzzer", or "none" */
+  char *sound;                /* "off", "playing", "failed (...)" */
+} Notice;
+
+static void
+notice_clear (Notice *n)
+{
+  g_clear_pointer (&n->by, g_free);
+  g_clear_pointer (&n->sound, g_free);
+}
+
+static void
+record_event (Recorder *self, const char *uuid, gint64 incident_id, const char *trigger,
+              const char *kind, gint64 mono_us, const char *const *detail);
+
+/* The notice sound's outcome, as an event of every incident it was for. */
+static void
+notice_sound_done (Recorder *self, const char *result, const char *why)
+{
+  g_autofree char *short_why = why != NULL ? recorder_detail_text (why) : NULL;
+  const char *detail[] = { "sound", result, short_why != NULL ? "error" : NULL, short_why, NULL };
+  for (guint i = 0; i < self->notice_uuids->len; i++)
+    record_event (self, self->notice_uuids->pdata[i], 0, NULL, "notice-sound",
+                  g_get_monotonic_time (), detail);
+  g_ptr_array_set_size (self->notice_uuids, 0);
 }
 
 static gboolean
@@ -204,47 +209,126 @@ on_notice_bus (GstBus *bus, GstMessage *msg, gpointer user_data)
     {
       g_autoptr (GError) error = NULL;
       gst_message_parse_error (msg, &error, NULL);
-      g_warning ("notice sound: %s; the recording light is the notice", error->message);
+      g_warning ("notice sound: %s; recorded as failed, the recording light is the notice",
+                 error->message);
+      notice_sound_done (self, "failed", error->message);
     }
-  else if (GST_MESSAGE_TYPE (msg) != GST_MESSAGE_EOS)
+  else if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS)
+    {
+      g_message ("notice sound played");
+      notice_sound_done (self, "given", NULL);
+    }
+  else
     return G_SOURCE_CONTINUE;
   gst_element_set_state (self->notice, GST_STATE_NULL);
   g_clear_pointer (&self->notice, gst_object_unref);
   return G_SOURCE_REMOVE;
 }
 
-/* The notice of filming (개인정보 보호법 제25조의2): buzzer beep and the
- * configured sound, through GStreamer. Returns when it was given. */
-static gint64
-give_notice (Recorder *self)
+/* A PulseAudio (or PipeWire's pulse) server socket to talk to. */
+static gboolean
+have_pulse_server (void)
 {
-  HwOutput *buzzer = find_output (self, "buzzer");
-  gint64 at = g_get_monotonic_time ();
+  const char *server = g_getenv ("PULSE_SERVER");
+  if (server != NULL && *server != '\0')
+    {
+      /* "unix:/path" or a path: it must exist; anything else (tcp:) is trusted. */
+      const char *path = g_str_has_prefix (server, "unix:") ? server + 5 : server;
+      return path[0] != '/' || g_file_test (path, G_FILE_TEST_EXISTS);
+    }
+  const char *runtime = g_getenv ("XDG_RUNTIME_DIR");
+  g_autofree char *native = runtime != NULL && *runtime != '\0'
+    ? g_build_filename (runtime, "pulse", "native", NULL) : NULL;
+  return native != NULL && g_file_test (native, G_FILE_TEST_EXISTS);
+}
 
-  if (buzzer != NULL)
-    hw_output_pulse (buzzer, 300, NULL);
-  if (g_str_equal (self->notice_sound, "none") || self->notice != NULL)
-    return at;
+/* An ALSA playback device, as /proc/asound/pcm lists them. */
+static gboolean
+have_alsa_playback (void)
+{
+  g_autofree char *pcm = NULL;
+  return g_file_get_contents ("/proc/asound/pcm", &pcm, NULL, NULL)
+         && strstr (pcm, "playback") != NULL;
+}
+
+/* The sink for the notice: notice_output = pulse or alsa as asked; auto
+ * the first there is of a pulse server and an ALSA playback device. Never
+ * autoaudiosink: with neither it ends in openalsink, which fails noisily
+ * (and leaks under ASan). NULL with why: no sound output. */
+static const char *
+pick_notice_sink (Recorder *self, const char **out_why)
+{
+  if (g_str_equal (self->notice_output, "pulse"))
+    return "pulsesink";
+  if (g_str_equal (self->notice_output, "alsa"))
+    return "alsasink";
+  if (have_pulse_server ())
+    return "pulsesink";
+  if (have_alsa_playback ())
+    return "alsasink";
+  *out_why = "no sound output";
+  return NULL;
+}
+
+/* Starts the notice sound; its outcome comes as a notice-sound event.
+ * Returns what the notice-given event says of it: "off", "playing" or
+ * "failed (why)". */
+static char *
+start_notice_sound (Recorder *self)
+{
+  if (g_str_equal (self->notice_sound, "none"))
+    return g_strdup ("off");
+  if (self->notice != NULL)
+    return g_strdup ("playing");
+  const char *why = NULL;
+  const char *sink = pick_notice_sink (self, &why);
+  if (sink == NULL)
+    {
+      g_warning ("notice sound: %s; recorded as failed, the recording light is the notice", why);
+      return g_strdup_printf ("failed (%s)", why);
+    }
   g_autoptr (GError) error = NULL;
   g_autofree char *desc = NULL;
   if (g_str_equal (self->notice_sound, "beep"))
-    desc = g_strdup ("audiotestsrc wave=sine freq=880 num-buffers=20 ! audioconvert ! "
-                     "audioresample ! autoaudiosink");
+    desc = g_strdup_printf ("audiotestsrc wave=sine freq=880 num-buffers=20 ! audioconvert ! "
+                            "audioresample ! %s", sink);
   else
     {
       g_autofree char *uri = g_filename_to_uri (self->notice_sound, NULL, NULL);
-      desc = g_strdup_printf ("playbin uri=\"%s\"", uri != NULL ? uri : "");
+      desc = g_strdup_printf ("playbin uri=\"%s\" audio-sink=%s", uri != NULL ? uri : "", sink);
     }
   self->notice = gst_parse_launch (desc, &error);
   if (self->notice == NULL)
     {
-      g_warning ("notice sound: %s; the recording light is the notice", error->message);
-      return at;
+      g_warning ("notice sound: %s; recorded as failed, the recording light is the notice",
+                 error->message);
+      g_autofree char *why_short = recorder_detail_text (error->message);
+      return g_strdup_printf ("failed (%s)", why_short);
     }
   g_autoptr (GstBus) bus = gst_element_get_bus (self->notice);
   gst_bus_add_watch (bus, on_notice_bus, self);
+  /* A sink that cannot open posts an error on the bus: that records it. */
   gst_element_set_state (self->notice, GST_STATE_PLAYING);
-  return at;
+  return g_strdup ("playing");
+}
+
+/* The notice of filming (개인정보 보호법 제25조의2): the recording light
+ * (already on), a buzzer beep and the configured sound. What was given is
+ * recorded as given; the sound only once it has played (notice-sound). */
+static void
+give_notice (Recorder *self, Notice *out)
+{
+  HwOutput *light = find_output (self, "recording");
+  HwOutput *buzzer = find_output (self, "buzzer");
+  g_autoptr (GString) by = g_string_new (NULL);
+
+  out->at = g_get_monotonic_time ();
+  if (light != NULL && hw_output_get (light))
+    g_string_append (by, "light");
+  if (buzzer != NULL && hw_output_pulse (buzzer, 300, NULL))
+    g_string_append (by, by->len > 0 ? ",buzzer" : "buzzer");
+  out->by = by->len > 0 ? g_string_free (g_steal_pointer (&by), FALSE) : g_strdup ("none");
+  out->sound = start_notice_sound (self);
 }
 
 static gboolean
@@ -269,9 +353,8 @@ on_incident_closed (RecorderIncident *inc, gpointer user_data)
     if (g_array_index (self->slots, SourceSlot, i).incident == inc)
       g_array_index (self->slots, SourceSlot, i).incident = NULL;
   g_ptr_array_remove (self->closing, inc);
-  for (guint i = 0; i < self->pushed_acks->len; i++)
-    if (g_array_index (self->pushed_acks, gint64, i) == recorder_incident_get_id (inc))
-      g_array_remove_index_fast (self->pushed_acks, i--);
+  if (self->alarm != NULL)
+    recorder_alarm_incident_ended (self->alarm, recorder_incident_get_uuid (inc));
   /* Not from inside the segmenter's bus callback that got us here. */
   g_idle_add (free_closed_incident, inc);
   update_recording_light (self);
@@ -284,6 +367,8 @@ end_incident (Recorder *self, SourceSlot *slot, const char *reason)
 
   g_ptr_array_add (self->closing, inc);
   recorder_incident_end (inc, reason);
+  if (self->alarm != NULL)
+    recorder_alarm_incident_ended (self->alarm, recorder_incident_get_uuid (inc));
   update_acknowledged_light (self);
 }
 
@@ -297,6 +382,85 @@ on_incident_self_ending (Recorder *self)
       if (slot->incident != NULL && recorder_incident_is_ending (slot->incident))
         g_ptr_array_add (self->closing, g_steal_pointer (&slot->incident));
     }
+}
+
+/* ---- the alarm loop's events and control lines ------------------------------ */
+
+static RecorderIncident *
+find_recording_incident (Recorder *self, const char *uuid)
+{
+  for (guint i = 0; i < self->slots->len; i++)
+    {
+      RecorderIncident *inc = g_array_index (self->slots, SourceSlot, i).incident;
+      if (inc != NULL && g_strcmp0 (recorder_incident_get_uuid (inc), uuid) == 0)
+        return inc;
+    }
+  return NULL;
+}
+
+/* One event: the desk's event log (with its detail as JSON), and the
+ * incident's manifest while it still records. */
+static void
+record_event (Recorder *self, const char *uuid, gint64 incident_id, const char *trigger,
+              const char *kind, gint64 mono_us, const char *const *detail)
+{
+  g_autoptr (AnsimJsonBuilder) j = ansim_json_builder_new ();
+  if (uuid != NULL)
+    ansim_json_builder_add_string (j, "incident", uuid);
+  for (const char *const *d = detail; d != NULL && *d != NULL; d += 2)
+    ansim_json_builder_add_string (j, d[0], d[1]);
+  g_autofree char *json = ansim_json_builder_end (j);
+  RecorderIncident *inc = uuid != NULL ? find_recording_incident (self, uuid) : NULL;
+  if (inc != NULL && incident_id == 0)
+    incident_id = recorder_incident_get_id (inc);
+  g_autoptr (GError) error = NULL;
+  if (!ansim_db_log_event (self->db, kind, self->desk_id, trigger, incident_id, mono_us, json,
+                           NULL, &error))
+    g_warning ("%s not recorded in the event log: %s", kind, error->message);
+  if (inc != NULL)
+    recorder_incident_add_event (inc, kind, mono_us, detail);
+}
+
+static void
+on_alarm_event (const char *uuid, gint64 incident_id, const char *trigger, const char *kind,
+                gint64 mono_us, const char *const *detail, gpointer user_data)
+{
+  record_event (user_data, uuid, incident_id, trigger, kind, mono_us, detail);
+}
+
+/* The uploader's lines on the control socket (control.h). */
+static gboolean
+on_control_command (guint n_args, const char *const *args, gboolean *out_handled,
+                    gpointer user_data, GError **error)
+{
+  Recorder *self = user_data;
+  const char *verb = args[0];
+
+  *out_handled = TRUE;
+  if (g_str_equal (verb, "path-ok") && n_args == 1)
+    {
+      recorder_alarm_path_ok (self->alarm);
+      return TRUE;
+    }
+  if (g_str_equal (verb, "delivered") && n_args == 2)
+    return recorder_alarm_delivered (self->alarm, args[1], error);
+  if (g_str_equal (verb, "acknowledged") && n_args == 2)
+    {
+      if (!g_uuid_string_is_valid (args[1]))
+        {
+          g_set_error (error, HW_ERROR, HW_ERROR_INVALID,
+                       "acknowledged: '%.64s' is not an incident UUID", args[1]);
+          return FALSE;
+        }
+      if (recorder_alarm_acknowledged (self->alarm, args[1]))
+        g_message ("incident %s acknowledged (pushed by the uploader)", args[1]);
+      update_acknowledged_light (self);
+      return TRUE;
+    }
+  if (g_str_equal (verb, "police-bell") && n_args == 3)
+    return recorder_alarm_police_bell (self->alarm, args[1], args[2], error);
+  *out_handled = FALSE;
+  return FALSE;
 }
 
 static AnsimTriggerKind
@@ -322,7 +486,7 @@ log_cannot_record (Recorder *self, const char *trigger, SourceSlot *slot, const 
 static void
 handle_press (Recorder *self, const HwEvent *event)
 {
-  gint64 notice_at = -1;
+  Notice notice = { .at = -1 };
   g_autoptr (GPtrArray) opened = g_ptr_array_new ();   /* SourceSlot* */
 
   on_incident_self_ending (self);
@@ -336,6 +500,9 @@ handle_press (Recorder *self, const HwEvent *event)
       if (slot->incident != NULL)
         {
           recorder_incident_extend (slot->incident, "press", event->edge_us);
+          recorder_alarm_press (self->alarm, recorder_incident_get_uuid (slot->incident),
+                                recorder_incident_get_id (slot->incident), event->trigger,
+                                event->edge_us, FALSE);
           continue;
         }
       if (self->device_key == NULL)
@@ -346,13 +513,14 @@ handle_press (Recorder *self, const HwEvent *event)
         }
       /* Light first: it is part of the notice. */
       set_output (self, "recording", TRUE);
-      if (notice_at < 0)
-        notice_at = give_notice (self);
+      if (notice.at < 0)
+        give_notice (self, &notice);
+      const char *notice_detail[] = { "by", notice.by, "sound", notice.sound, NULL };
       g_autoptr (GError) error = NULL;
       slot->incident = recorder_incident_open (&self->ctx, slot->source, event->trigger,
                                                trigger_kind (self, event->trigger),
-                                               event->edge_us, notice_at, on_incident_closed,
-                                               self, &error);
+                                               event->edge_us, notice.at, notice_detail,
+                                               on_incident_closed, self, &error);
       if (slot->incident == NULL)
         log_cannot_record (self, event->trigger, slot, error);
       else
@@ -366,8 +534,16 @@ handle_press (Recorder *self, const HwEvent *event)
         {
           log_cannot_record (self, event->trigger, slot, error);
           g_clear_pointer (&slot->incident, recorder_incident_free);
+          continue;
         }
+      const char *uuid = recorder_incident_get_uuid (slot->incident);
+      /* The alert is queued: its delivery deadline runs from the edge. */
+      recorder_alarm_press (self->alarm, uuid, recorder_incident_get_id (slot->incident),
+                            event->trigger, event->edge_us, TRUE);
+      if (g_strcmp0 (notice.sound, "playing") == 0)
+        g_ptr_array_add (self->notice_uuids, g_strdup (uuid));
     }
+  notice_clear (&notice);
   update_recording_light (self);
   watch_acknowledged (self);
 }
@@ -486,6 +662,33 @@ open_outputs (Recorder *self, GError **error)
       g_ptr_array_add (self->outputs, out);
     }
   return TRUE;
+}
+
+static const char *const police_bell_policies[] = { "on-press", "fallback", "never", NULL };
+
+static void
+open_alarm (Recorder *self)
+{
+  AnsimConfig *c = self->config;
+  const char *signal = ansim_config_get_string (c, "recorder", "undelivered_signal");
+  RecorderAlarmConfig ac = {
+    .police_bell = choice_index (ansim_config_get_string (c, "recorder", "police_bell"),
+                                 police_bell_policies),
+    .alert_deadline_us = ansim_config_get_int (c, "recorder", "alert_deadline_ms") * 1000,
+    .ack_deadline_us = ansim_config_get_int (c, "recorder", "ack_deadline_s") * G_USEC_PER_SEC,
+    .supervision_us = ansim_config_get_int (c, "recorder", "supervision_s") * G_USEC_PER_SEC,
+    .undelivered_buzzer = strstr (signal, "buzzer") != NULL,
+    .undelivered_blink = strstr (signal, "light") != NULL,
+  };
+  if (find_output (self, "police-bell") != NULL)
+    ac.bell_pulse_ms = ansim_config_get_int (c, "output police-bell", "pulse_ms");
+  RecorderAlarmOutputs ao = {
+    .police_bell = find_output (self, "police-bell"),
+    .fault = find_output (self, "fault"),
+    .buzzer = find_output (self, "buzzer"),
+    .recording = find_output (self, "recording"),
+  };
+  self->alarm = recorder_alarm_new (&ac, &ao, on_alarm_event, restore_recording_light, self);
 }
 
 /* The desk and its triggers as configured now, so the uploader and the panel
@@ -723,12 +926,15 @@ add_spool_status (JsonBuilder *b, Recorder *self)
 }
 
 /* The recorder's members of the control socket's status reply (and so
- * of the uploader's heartbeat): "sources" and "spool". */
+ * of the uploader's heartbeat): "sources", "spool", "path" and
+ * "police_bell". */
 static void
 add_status (JsonBuilder *b, gpointer user_data)
 {
+  Recorder *self = user_data;
   add_sources_status (b, user_data);
   add_spool_status (b, user_data);
+  recorder_alarm_add_status (self->alarm, b);
 }
 
 /* Reports what the pre-event buffers hold, so memory use is visible. */
@@ -761,13 +967,14 @@ recorder_new_with_device_key (AnsimConfig *config, AnsimDeviceKey *device_key, G
   self->desk_id = g_strdup (ansim_config_get_string (config, "desk", "id"));
   self->device_id = g_strdup (ansim_config_get_string (config, "recorder", "device_id"));
   self->notice_sound = g_strdup (ansim_config_get_string (config, "recorder", "notice_sound"));
+  self->notice_output = g_strdup (ansim_config_get_string (config, "recorder", "notice_output"));
+  self->notice_uuids = g_ptr_array_new_with_free_func (g_free);
   self->inputs = g_ptr_array_new_with_free_func ((GDestroyNotify) hw_input_free);
   self->outputs = g_ptr_array_new_with_free_func ((GDestroyNotify) hw_output_free);
   self->recipients = g_ptr_array_new_with_free_func ((GDestroyNotify) ansim_age_recipient_free);
   self->slots = g_array_new (FALSE, TRUE, sizeof (SourceSlot));
   g_array_set_clear_func (self->slots, clear_slot);
   self->closing = g_ptr_array_new ();
-  self->pushed_acks = g_array_new (FALSE, FALSE, sizeof (gint64));
 
   g_autofree char *data_dir = ansim_config_get_path (config, "recorder", "data_dir");
   self->spool_dir = ansim_config_get_path (config, "recorder", "spool_dir");
@@ -804,6 +1011,7 @@ recorder_new_with_device_key (AnsimConfig *config, AnsimDeviceKey *device_key, G
   if (!open_outputs (self, error))
     return NULL;
   set_output (self, "recording", FALSE);
+  open_alarm (self);
   if (!open_sources (self, error) || !open_inputs (self, error))
     return NULL;
   if (self->slots->len > 0 && self->device_key == NULL)
@@ -909,6 +1117,8 @@ stop_inputs_and_outputs (Recorder *self)
     }
   g_clear_pointer (&self->control, recorder_control_free);
   g_clear_pointer (&self->inputs, g_ptr_array_unref);
+  /* Before the outputs it drives. */
+  g_clear_pointer (&self->alarm, recorder_alarm_free);
   if (self->outputs != NULL)
     {
       set_output (self, "recording", FALSE);
@@ -951,7 +1161,6 @@ recorder_free (Recorder *self)
     }
   stop_inputs_and_outputs (self);
   g_clear_pointer (&self->closing, g_ptr_array_unref);
-  g_clear_pointer (&self->pushed_acks, g_array_unref);
   g_clear_pointer (&self->slots, g_array_unref);
   g_clear_pointer (&self->ctx.chain_heads, g_hash_table_unref);
   if (self->ctx.desk_id != NULL)
@@ -960,6 +1169,8 @@ recorder_free (Recorder *self)
   g_clear_pointer (&self->db, sqlite3_close);
   ansim_device_key_free (self->device_key);
   g_free (self->notice_sound);
+  g_free (self->notice_output);
+  g_clear_pointer (&self->notice_uuids, g_ptr_array_unref);
   g_free (self->spool_dir);
   g_free (self->database);
   g_free (self->uploader_socket);

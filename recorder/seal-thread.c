@@ -15,6 +15,7 @@ incident_job_free (Job *job)
 {
   g_clear_pointer (&job->media, g_bytes_unref);
   g_free (job->text);
+  g_strfreev (job->detail);
   g_free (job);
 }
 
@@ -89,9 +90,10 @@ seal_start (RecorderIncident *inc, GError **error)
   inc->manifest = ansim_manifest_new (&info, ctx->device_key, error);
   return inc->manifest != NULL &&
     ansim_manifest_add_event (inc->manifest, "press", opened_wall, inc->opened_mono_us, error) &&
-    ansim_manifest_add_event (inc->manifest, "notice-given",
-                              incident_wall_of_mono (inc->notice_mono_us), inc->notice_mono_us,
-                              error) &&
+    ansim_manifest_add_event_with_detail (inc->manifest, "notice-given",
+                                          incident_wall_of_mono (inc->notice_mono_us),
+                                          inc->notice_mono_us,
+                                          (const char *const *) inc->notice_detail, error) &&
     commit_manifest (inc, error);
 }
 
@@ -271,8 +273,9 @@ incident_seal_thread (gpointer user_data)
         case JOB_EVENT:
           /* On disk with the next manifest written. */
           if (inc->manifest != NULL && !ansim_manifest_is_closed (inc->manifest) &&
-              !ansim_manifest_add_event (inc->manifest, job->text, job->wall_us, job->mono_us,
-                                         &error))
+              !ansim_manifest_add_event_with_detail (inc->manifest, job->text, job->wall_us,
+                                                     job->mono_us,
+                                                     (const char *const *) job->detail, &error))
             {
               incident_report_failure (inc, inc->db, "adding an event", error);
               g_clear_error (&error);
@@ -307,5 +310,18 @@ incident_push_job (RecorderIncident *inc, JobKind kind, GBytes *media, gint64 wa
   job->mono_us = mono_us;
   job->duration_us = duration_us;
   job->text = g_strdup (text);
+  g_async_queue_push (inc->jobs, job);
+}
+
+void
+incident_push_event (RecorderIncident *inc, const char *kind, gint64 mono_us,
+                     const char *const *detail)
+{
+  Job *job = g_new0 (Job, 1);
+  job->kind = JOB_EVENT;
+  job->wall_us = incident_wall_of_mono (mono_us);
+  job->mono_us = mono_us;
+  job->text = g_strdup (kind);
+  job->detail = g_strdupv ((char **) detail);
   g_async_queue_push (inc->jobs, job);
 }

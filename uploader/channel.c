@@ -360,10 +360,10 @@ channel_thread (gpointer user_data)
           g_debug ("channel: request given up to ask again at once");
           continue;
         }
-      if (answered && status < 500 && self->answered != NULL)
-        self->answered (self->answered_data);
       if (!answered || status != 200 || answer == NULL)
         {
+          if (answered && status < 500 && self->answered != NULL)
+            self->answered (status, self->answered_data);
           gboolean refused = answered && status < 500;
           g_autofree char *why = answered ? uploader_client_describe (status, answer)
                                           : g_strdup (error->message);
@@ -386,7 +386,12 @@ channel_thread (gpointer user_data)
         ? json_array_get_length (json_node_get_array (list)) : 0;
       g_debug ("channel: answered after %.1f ms with %u message(s)",
                (g_get_monotonic_time () - asked_us) / 1e3, n);
-      if (!handle_answer (self, answer))
+      gboolean complete = handle_answer (self, answer);
+      /* After the messages: telling the recorder the path is up must not
+       * come before the light. */
+      if (self->answered != NULL)
+        self->answered (status, self->answered_data);
+      if (!complete)
         channel_sleep (self, RETRY_MIN_US);
       else if (n == 0 && g_get_monotonic_time () - asked_us < self->wait_ms * 1000 / 4)
         /* Answered empty long before wait_ms: another request of this

@@ -15,8 +15,9 @@ G_BEGIN_DECLS
 typedef struct _UploaderChannel UploaderChannel;
 
 /* Called from the channel's thread whenever the panel answered it (any
- * HTTP answer that is not a 5xx): proof that the path to the panel works. */
-typedef void (*UploaderChannelAnsweredFunc) (gpointer user_data);
+ * HTTP answer that is not a 5xx), after the answer was acted on: proof
+ * that the path to the panel works. */
+typedef void (*UploaderChannelAnsweredFunc) (guint status, gpointer user_data);
 
 typedef struct {
   const char *panel_url;

@@ -4,7 +4,9 @@
  * with backoff; deletes local files only after the panel's confirmation
  * and the keep period; sends heartbeats. The panel's push channel runs in
  * a thread of its own (channel.c). The main loop owns the wake socket the
- * recorder pokes. */
+ * recorder pokes. Tells the recorder (control socket) when an alert was
+ * delivered and, at most once a second, that the panel answers
+ * (`path-ok`), which keeps the desk's path supervision up. */
 #include "uploader.h"
 
 #include <errno.h>
@@ -38,6 +40,8 @@ struct _Uploader {
   char *ca_file;
   AnsimDeviceKey *key;
   gint64 poll_us, heartbeat_us, retry_min_us, retry_max_us, keep_us, timeout_s, send_rate;
+  GMutex path_lock;
+  gint64 last_path_ok_us;  /* under path_lock (monotonic): the last path-ok sent */
 
   GSocket *wake_socket;
   GSource *wake_source;
@@ -249,6 +253,41 @@ note_acknowledged (Uploader *self, const char *uuid, const char *status)
     g_message ("incident %s acknowledged by the panel", uuid);
 }
 
+#define PATH_OK_EVERY_US G_USEC_PER_SEC
+
+void
+uploader_panel_answered (Uploader *self, guint status)
+{
+  if (status == 0 || status >= 500)
+    return;
+  gint64 now = g_get_monotonic_time ();
+  g_mutex_lock (&self->path_lock);
+  gboolean due = self->last_path_ok_us == 0 || now - self->last_path_ok_us >= PATH_OK_EVERY_US;
+  if (due)
+    self->last_path_ok_us = now;
+  g_mutex_unlock (&self->path_lock);
+  if (!due)
+    return;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *reply = ansim_control_request (self->recorder_socket, "path-ok", &error);
+  if (reply == NULL)
+    g_debug ("cannot tell the recorder the path is up: %s", error->message);
+}
+
+/* The recorder owns the alert's deadline: it hears at once that the panel
+ * took it. */
+static void
+tell_delivered (Uploader *self, const char *uuid)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *request = g_strdup_printf ("delivered %s", uuid);
+  g_autofree char *reply = ansim_control_request (self->recorder_socket, request, &error);
+  if (reply == NULL)
+    g_warning ("cannot tell the recorder that alert %s was delivered: %s", uuid, error->message);
+  else if (!g_str_has_prefix (reply, "{\"ok\":true"))
+    g_debug ("recorder on alert %s delivered: %s", uuid, reply);
+}
+
 static void
 mark (Uploader *self, const AnsimOutboxItem *item, gboolean confirmed, gint64 next_attempt,
       const char *last_error)
@@ -318,7 +357,13 @@ send_item (Uploader *self, AnsimOutboxItem *item)
   const char *extra[] = { sig_header, NULL };
   guint status = 0;
   g_autoptr (JsonObject) answer = NULL;
-  if (!uploader_client_send (self->client, method, path, body, extra, &status, &answer, &error))
+  gboolean answered = uploader_client_send (self->client, method, path, body, extra, &status,
+                                            &answer, &error);
+  if (answered)
+    uploader_panel_answered (self, status);
+  if (answered && status >= 200 && status < 300 && item->klass == ANSIM_OUTBOX_ALERT)
+    tell_delivered (self, item->uuid);
+  if (!answered)
     {
       mark (self, item, FALSE, 0, error->message);
       if (!self->panel_down_logged)
@@ -434,6 +479,7 @@ send_heartbeat (Uploader *self)
   if (!uploader_client_send (self->client, "POST", "/api/v1/heartbeat", body, NULL, &status,
                              &answer, &error))
     return SEND_PANEL_FAILED;
+  uploader_panel_answered (self, status);
   if (status != 200 || answer == NULL)
     {
       g_autofree char *why = uploader_client_describe (status, answer);
@@ -509,7 +555,10 @@ worker (gpointer user_data)
           if (result == SEND_PANEL_FAILED)
             {
               self->panel_failures++;
-              self->panel_not_before_us = now + backoff_us (self, self->panel_failures);
+              /* At least one try per heartbeat interval: the desk's path
+               * supervision must see the panel back soon. */
+              self->panel_not_before_us = now + MIN (backoff_us (self, self->panel_failures),
+                                                     self->heartbeat_us);
               wake_at = self->panel_not_before_us;
             }
           else
@@ -588,14 +637,13 @@ open_wake_socket (Uploader *self, GError **error)
   return TRUE;
 }
 
-/* Every channel answer proves the path desk -> panel -> desk. Hook for
- * the path supervision (issue 12: the recorder's "path-ok"): it belongs
- * here, beside the worker's own answers. Channel thread. */
+/* Every channel answer proves the path desk -> panel -> desk: the
+ * recorder's path supervision hears it as from the worker's answers.
+ * Channel thread. */
 static void
-on_channel_answered (gpointer user_data)
+on_channel_answered (guint status, gpointer user_data)
 {
-  (void) user_data;
-  g_debug ("the panel answered the channel");
+  uploader_panel_answered (user_data, status);
 }
 
 Uploader *
@@ -603,6 +651,7 @@ uploader_new (AnsimConfig *config, GError **error)
 {
   g_autoptr (Uploader) self = g_new0 (Uploader, 1);
   g_mutex_init (&self->lock);
+  g_mutex_init (&self->path_lock);
   g_cond_init (&self->cond);
   self->database = ansim_config_get_path (config, "uploader", "database");
   self->panel_url = g_strdup (ansim_config_get_string (config, "uploader", "panel_url"));
@@ -612,7 +661,13 @@ uploader_new (AnsimConfig *config, GError **error)
   if (ansim_config_has_key (config, "uploader", "ca_file"))
     self->ca_file = ansim_config_get_path (config, "uploader", "ca_file");
   self->poll_us = ansim_config_get_int (config, "uploader", "poll_interval") * G_USEC_PER_SEC;
-  self->heartbeat_us = ansim_config_get_int (config, "uploader", "heartbeat_interval") * G_USEC_PER_SEC;
+  /* 0: from the recorder's supervision window, so that it sees the path
+   * up (a quarter of it; docs/config.md). */
+  gint64 supervision_s = ansim_config_get_int (config, "uploader", "supervision_s");
+  gint64 heartbeat_s = ansim_config_get_int (config, "uploader", "heartbeat_interval");
+  if (heartbeat_s == 0)
+    heartbeat_s = supervision_s > 0 ? MAX (1, supervision_s / 4) : 60;
+  self->heartbeat_us = heartbeat_s * G_USEC_PER_SEC;
   self->ack_poll_us = ansim_config_get_int (config, "uploader", "acknowledgement_poll_ms") * 1000;
   self->retry_min_us = ansim_config_get_int (config, "uploader", "retry_min") * G_USEC_PER_SEC;
   self->retry_max_us = ansim_config_get_int (config, "uploader", "retry_max") * G_USEC_PER_SEC;
@@ -692,6 +747,7 @@ uploader_free (Uploader *self)
   g_clear_pointer (&self->db, sqlite3_close);
   ansim_device_key_free (self->key);
   g_mutex_clear (&self->lock);
+  g_mutex_clear (&self->path_lock);
   g_cond_clear (&self->cond);
   g_free (self->panel_url);
   g_free (self->database);

@@ -131,7 +131,7 @@ static const BadCase bad_cases[] = {
     HEAD SIM_TRIGGER "[output recording]\nkind = simulated\nknd = gpio\n", 0,
     ANSIM_CONFIG_ERROR_UNKNOWN_KEY,
     "recorder.conf:12: [output recording] knd = 'gpio': unknown key; expected one of: kind, "
-    "chip, line, active_low (did you mean 'kind'?)" },
+    "chip, line, active_low, pulse_ms (did you mean 'kind'?)" },
   { "unknown-key-localized", &ansim_recorder_config_schema,
     "[recorder]\ndevice_id = d1\n[desk]\nid = desk-1\nname = x\nname[ko] = 창구\n", 0,
     ANSIM_CONFIG_ERROR_UNKNOWN_KEY,
@@ -226,7 +226,7 @@ static const BadCase bad_cases[] = {
   { "output-name-not-allowed", &ansim_recorder_config_schema,
     HEAD SIM_TRIGGER "[output siren]\nkind = simulated\n", 0, ANSIM_CONFIG_ERROR_UNKNOWN_GROUP,
     "recorder.conf:10: [output siren]: 'siren' is not a known output name; expected "
-    "[output NAME] with NAME one of: recording, acknowledged, buzzer" },
+    "[output NAME] with NAME one of: recording, acknowledged, buzzer, police-bell, fault" },
   { "output-name-typo", &ansim_recorder_config_schema,
     HEAD SIM_TRIGGER "[output recordng]\nkind = simulated\n", 0, ANSIM_CONFIG_ERROR_UNKNOWN_GROUP,
     "(did you mean [output recording]?)" },
@@ -324,6 +324,18 @@ static const BadCase bad_cases[] = {
     ANSIM_CONFIG_ERROR_CONFLICT,
     "uploader.conf:3: [uploader] ca_file = 'ca.pem': only meaningful with https, but panel_url "
     "is 'http://panel.example:8080'; expected an https:// panel_url, or no ca_file" },
+  { "heartbeat-too-slow-for-supervision", &ansim_uploader_config_schema,
+    "[uploader]\nsupervision_s = 20\nheartbeat_interval = 15\n", 0, ANSIM_CONFIG_ERROR_CONFLICT,
+    "uploader.conf:3: [uploader] heartbeat_interval = '15': 15 s cannot keep a path supervised "
+    "for 20 s up; expected at most supervision_s / 2 (10), 0 for supervision_s / 4, or "
+    "supervision_s = 0" },
+  { "heartbeat-default-supervision", &ansim_uploader_config_schema,
+    "[uploader]\nheartbeat_interval = 60\n", 0, ANSIM_CONFIG_ERROR_CONFLICT,
+    "heartbeat_interval = '60': 60 s cannot keep a path supervised for 20 s up" },
+  { "police-bell-policy", &ansim_recorder_config_schema,
+    "[recorder]\ndevice_id = d1\npolice_bell = always\n[desk]\nid = desk-1\nname = x\n", 0,
+    ANSIM_CONFIG_ERROR_RANGE,
+    "recorder.conf:3: [recorder] police_bell = 'always'" },
   { "ca-file-with-default-url", &ansim_uploader_config_schema,
     "[uploader]\nca_file = /etc/ansim/ca.pem\n", 0, ANSIM_CONFIG_ERROR_CONFLICT,
     "uploader.conf:2: [uploader] ca_file = '/etc/ansim/ca.pem': only meaningful with https" },
@@ -838,7 +850,7 @@ test_markdown (void)
   g_assert_nonnull (strstr (md, "### [trigger NAME]"));
   g_assert_nonnull (strstr (md, "| `line` | integer | — | 0 to 1023 | yes, with `input = gpio` |"));
   g_assert_nonnull (strstr (md, "| `debounce_ms` | integer | `30` | 0 to 1000 | no |"));
-  g_assert_nonnull (strstr (md, "NAME is one of `recording`, `acknowledged`, `buzzer`."));
+  g_assert_nonnull (strstr (md, "NAME is one of `recording`, `acknowledged`, `buzzer`, `police-bell`, `fault`."));
   /* Every key of every schema is documented. */
   for (guint i = 0; ansim_config_schemas[i] != NULL; i++) {
     g_autofree char *all = ansim_config_schema_to_markdown (ansim_config_schemas[i]);

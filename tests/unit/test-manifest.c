@@ -271,8 +271,10 @@ sample_manifest (const AnsimDeviceKey *key, const char *previous)
   g_autoptr (GError) error = NULL;
   AnsimManifest *m = new_manifest (key, previous);
 
-  g_assert_true (ansim_manifest_add_event (m, "notice-given", WALL0 + 10 * G_USEC_PER_SEC + 1000,
-                                           15 * G_USEC_PER_SEC + 1000, &error));
+  const char *notice[] = { "by", "light,buzzer", "sound", "failed (no sound output)", NULL };
+  g_assert_true (ansim_manifest_add_event_with_detail (m, "notice-given",
+                                                       WALL0 + 10 * G_USEC_PER_SEC + 1000,
+                                                       15 * G_USEC_PER_SEC + 1000, notice, &error));
   g_assert_true (ansim_manifest_add_event (m, "press", WALL0 + 10 * G_USEC_PER_SEC,
                                            15 * G_USEC_PER_SEC, &error));
   g_assert_true (ansim_manifest_add_segment (m, WALL0, 5 * G_USEC_PER_SEC, 2 * G_USEC_PER_SEC,
@@ -302,6 +304,31 @@ assert_entries_equal (const AnsimManifestEntry *a, const AnsimManifestEntry *b)
   g_assert_cmpstr (a->sha256_cipher, ==, b->sha256_cipher);
   g_assert_cmpstr (a->reason, ==, b->reason);
   g_assert_cmpstr (a->prev, ==, b->prev);
+}
+
+/* The builder refuses a detail a reader would refuse, and changes nothing. */
+static void
+test_event_detail_refused (Fixture *f, G_GNUC_UNUSED gconstpointer data)
+{
+  g_autoptr (AnsimDeviceKey) key = new_key (f, "device.pem");
+  g_autoptr (AnsimManifest) m = new_manifest (key, NULL);
+  const char *bad_name[] = { "Sound", "x", NULL };
+  const char *no_value[] = { "sound", NULL };
+  const char *twice[] = { "sound", "a", "sound", "b", NULL };
+  const char *control[] = { "sound", "a\nb", NULL };
+  const char *const *cases[] = { bad_name, no_value, twice, control };
+  const char *expected[] = { "not a name", "detail.sound: expected", "given twice",
+                             "detail.sound: expected" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_assert_false (ansim_manifest_add_event_with_detail (m, "press", WALL0, 1, cases[i],
+                                                            &error));
+      g_assert_error (error, ANSIM_EVIDENCE_ERROR, ANSIM_EVIDENCE_ERROR_MALFORMED);
+      g_assert_nonnull (strstr (error->message, expected[i]));
+    }
+  g_assert_cmpuint (ansim_manifest_get_n_events (m), ==, 0);
 }
 
 static void
@@ -342,6 +369,13 @@ test_round_trip (Fixture *f, G_GNUC_UNUSED gconstpointer data)
   g_assert_cmpstr (ansim_manifest_get_previous_manifest_sha256 (back), ==, HEX_C);
   g_assert_cmpuint (ansim_manifest_get_n_events (back), ==, 2);
   g_assert_cmpstr (ansim_manifest_get_event (back, 0)->kind, ==, "notice-given");
+  /* The detail, in the order written; none on the press. */
+  g_assert_cmpstr (ansim_manifest_event_get_detail (ansim_manifest_get_event (back, 0), "by"), ==,
+                   "light,buzzer");
+  g_assert_cmpstr (ansim_manifest_event_get_detail (ansim_manifest_get_event (back, 0), "sound"),
+                   ==, "failed (no sound output)");
+  g_assert_cmpstr (ansim_manifest_get_event (back, 0)->detail[0], ==, "by");
+  g_assert_null (ansim_manifest_get_event (back, 1)->detail);
   g_assert_cmpint (ansim_manifest_get_event (back, 1)->mono_us, ==, 15 * G_USEC_PER_SEC);
   g_assert_cmpuint (ansim_manifest_get_n_entries (back), ==, 3);
   for (guint i = 0; i < 3; i++)
@@ -779,6 +813,11 @@ test_parse_rejects (Fixture *f, G_GNUC_UNUSED gconstpointer data)
     { "close-reason", "\"close_reason\" : \"post-event\"", "\"close_reason\" : \"\"", "close_reason", ANSIM_EVIDENCE_ERROR_MALFORMED },
     { "previous", "\"previous_manifest_sha256\" : \"c", "\"previous_manifest_sha256\" : \"C", "previous_manifest_sha256", ANSIM_EVIDENCE_ERROR_MALFORMED },
     { "event-kind", "\"notice-given\"", "\"Notice\"", "events[0].kind", ANSIM_EVIDENCE_ERROR_MALFORMED },
+    { "detail-name", "\"by\" :", "\"By\" :", "events[0].detail.By: not a name", ANSIM_EVIDENCE_ERROR_MALFORMED },
+    { "detail-value", "\"light,buzzer\"", "7", "events[0].detail.by: expected a string", ANSIM_EVIDENCE_ERROR_MALFORMED },
+    { "detail-empty", "\"by\" : \"light,buzzer\",", "\"by\" : \"\",", "events[0].detail.by: expected 1 to", ANSIM_EVIDENCE_ERROR_MALFORMED },
+    { "detail-type", "\"detail\" : {\n        \"by\" : \"light,buzzer\",\n        \"sound\" : \"failed (no sound output)\"\n      }", "\"detail\" : [ \"light\" ]", "events[0].detail: expected an object", ANSIM_EVIDENCE_ERROR_MALFORMED },
+    { "detail-nested", "\"light,buzzer\"", "{ \"a\" : \"b\" }", "events[0].detail.by: expected a string", ANSIM_EVIDENCE_ERROR_MALFORMED },
     { "entry-kind", "\"kind\" : \"gap\"", "\"kind\" : \"video\"", "entries[1].kind", ANSIM_EVIDENCE_ERROR_MALFORMED },
     { "entry-hash", "\"sha256_cipher\" : \"b", "\"sha256_cipher\" : \"B", "entries[0].sha256_cipher", ANSIM_EVIDENCE_ERROR_MALFORMED },
     { "entry-file", "seg-000000.mkv.age", "../../etc/passwd", "entries[0].file", ANSIM_EVIDENCE_ERROR_MALFORMED },
@@ -976,6 +1015,7 @@ main (int argc, char **argv)
   ADD ("device-key/umask", test_key_umask, NULL);
   ADD ("device-key/invalid", test_key_invalid, NULL);
   ADD ("manifest/round-trip", test_round_trip, NULL);
+  ADD ("manifest/event-detail-refused", test_event_detail_refused, NULL);
   ADD ("manifest/chain", test_chain, NULL);
   ADD ("manifest/chain-per-source", test_chain_per_source, NULL);
   ADD ("manifest/builder-errors", test_builder_errors, NULL);

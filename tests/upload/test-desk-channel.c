@@ -28,7 +28,7 @@
 #define PASSWORD "desk-channel-password-1"
 /* The uploader settings that leave the acknowledgement to the channel:
  * no heartbeat poll for it while the test runs. */
-#define NO_FALLBACK_POLL "heartbeat_interval = 3600\nacknowledgement_poll_ms = 60000\n"
+#define NO_FALLBACK_POLL "supervision_s = 0\nheartbeat_interval = 3600\nacknowledgement_poll_ms = 60000\n"
 /* Acknowledge -> light: 4-25 ms measured; under AddressSanitizer every
  * process runs several times slower and 10-190 ms were seen, so the bound
  * there is looser (the log line still says the channel brought it). */

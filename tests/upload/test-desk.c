@@ -294,7 +294,7 @@ test_desk_end_to_end (Fixture *f, gconstpointer data)
   /* Hourly polls: the alert leaves at once only because the recorder
    * wakes the uploader. */
   f->uploader = test_uploader_start (f->desk, f->panel->url,
-                                     "poll_interval = 3600\nheartbeat_interval = 3600");
+                                     "poll_interval = 3600\nsupervision_s = 0\nheartbeat_interval = 3600");
   g_usleep (500000);
 
   /* 1. press -> alert at the panel */
@@ -320,7 +320,7 @@ test_desk_end_to_end (Fixture *f, gconstpointer data)
   test_process_stop (f->uploader, SIGTERM);
   g_clear_object (&f->uploader);
   f->uploader = test_uploader_start (f->desk, f->panel->url,
-                                     "heartbeat_interval = 3600\n"
+                                     "supervision_s = 0\nheartbeat_interval = 3600\n"
                                      "keep_after_upload = " G_STRINGIFY (KEEP_S));
 
   /* 2. everything arrives; the stored incident verifies and matches */
@@ -376,7 +376,7 @@ test_desk_acknowledged (Fixture *f, gconstpointer data)
   test_panel_enroll (f->panel, f->desk, "dev-1");
   start_recorder (f);
   f->uploader = test_uploader_start (f->desk, f->panel->url,
-                                     "heartbeat_interval = 3600\nchannel = false");
+                                     "supervision_s = 0\nheartbeat_interval = 3600\nchannel = false");
   /* The recording light (notice of filming, 개인정보 보호법 제25조의2) is
    * off while only the pre-event buffer runs, on from the press. */
   g_assert_false (output_on (f, "recording"));

@@ -213,7 +213,7 @@ test_wake_and_alert_first (Fixture *f, gconstpointer data)
   test_panel_start (f->panel);
   test_panel_enroll (f->panel, f->desk, "dev-1");
   f->uploader = test_uploader_start (f->desk, f->panel->url,
-                                     "poll_interval = 3600\nheartbeat_interval = 86400\n"
+                                     "poll_interval = 3600\nsupervision_s = 0\nheartbeat_interval = 86400\n"
                                      "max_send_rate = 2000");
   g_usleep (500000); /* started, first heartbeat sent, now idle for an hour */
   g_free (test_desk_record (f->desk, 6, 1000000)); /* ~3 s at 2000 KiB/s */
@@ -401,7 +401,7 @@ test_link_down (Fixture *f, gconstpointer data)
   /* slow enough that the cut falls in the middle of the uploads */
   f->uploader = test_uploader_start (f->desk, f->panel->url,
                                      "keep_after_upload = 0\nmax_send_rate = 1024\n"
-                                     "request_timeout = 3\nheartbeat_interval = 3600");
+                                     "request_timeout = 3\nsupervision_s = 0\nheartbeat_interval = 3600");
   g_assert_true (test_wait_until (some_segments_stored, f, 30));
   g_autofree char *down = g_strdup_printf ("ip link set %s down", f->veth);
   g_assert_true (run_cmd (down));
@@ -650,12 +650,12 @@ test_slow_store (Fixture *f, gconstpointer data)
   /* desk 2's uploader idles (hourly polls) until a press wakes it */
   g_autoptr (GSubprocess) up2 = test_uploader_start (other, f->panel->url,
                                                      "poll_interval = 3600\n"
-                                                     "heartbeat_interval = 3600");
+                                                     "supervision_s = 0\nheartbeat_interval = 3600");
   g_autofree char *wake2 = g_build_filename (other->dir, "uploader.sock", NULL);
 
   /* desk 1: its alert goes through, then its manifest hangs in the store */
   g_autofree char *first = test_desk_record (f->desk, 1, 50000);
-  f->uploader = test_uploader_start (f->desk, f->panel->url, "heartbeat_interval = 3600");
+  f->uploader = test_uploader_start (f->desk, f->panel->url, "supervision_s = 0\nheartbeat_interval = 3600");
   g_assert_true (test_wait_until (store_write_hanging, s3, 10));
   gint64 hanging_since = g_get_monotonic_time ();
   g_assert_cmpint (alerted_at (f->panel, first), >, 0);
