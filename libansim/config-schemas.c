@@ -587,8 +587,19 @@ static const AnsimConfigKey uploader_keys[] = {
   { .key = "acknowledgement_poll_ms", .type = ANSIM_CONFIG_INT, .default_value = "500",
     .min = 100, .max = 60000,
     .help = "while the panel reports an alert of this desk as still open (for at most 15 "
-            "minutes after it was sent), heartbeats come this often (milliseconds) so the "
-            "'help is coming' light follows the console's Acknowledge within a second" },
+            "minutes after it was sent) and the channel is not working (channel = false, or "
+            "no answer on it), heartbeats come this often (milliseconds) so the 'help is "
+            "coming' light still follows the console's Acknowledge within a second" },
+  { .key = "channel", .type = ANSIM_CONFIG_BOOL, .default_value = "true",
+    .help = "keep the panel's push channel open (a long poll, docs/protocol.md): the console's "
+            "Acknowledge reaches the recorder's 'help is coming' light within about 100 ms, and "
+            "a police-bell request at once; false leaves only heartbeats and upload answers "
+            "(acknowledgement_poll_ms)" },
+  { .key = "channel_wait_ms", .type = ANSIM_CONFIG_INT, .default_value = "15000", .min = 1000,
+    .max = 25000,
+    .help = "how long the panel may hold one channel request when it has nothing to say "
+            "(milliseconds); a request not answered 5 s after this counts as dead and is asked "
+            "again" },
   { .key = "retry_min", .type = ANSIM_CONFIG_INT, .default_value = "1", .min = 1, .max = 3600,
     .help = "seconds before the first retry after a failure; doubles each time, with jitter" },
   { .key = "retry_max", .type = ANSIM_CONFIG_INT, .default_value = "300", .min = 1,

@@ -108,9 +108,19 @@ static const char desk_v2[] =
   "CREATE TRIGGER events_no_delete BEFORE DELETE ON events\n"
   "BEGIN SELECT RAISE (ABORT, 'events are append-only'); END;\n";
 
+/* Version 3: where the uploader's channel to the panel has got to, per
+ * panel, so no message is missed or acted on twice across restarts. */
+static const char desk_v3[] =
+  "CREATE TABLE channel_state (\n"
+  "  panel_url     TEXT NOT NULL PRIMARY KEY CHECK (panel_url <> ''),\n"
+  "  after_seq     INTEGER NOT NULL CHECK (after_seq >= 0),\n"
+  "  updated_at_us INTEGER NOT NULL\n"
+  ");\n";
+
 static const char *const desk_migrations[] = {
   desk_v1,
   desk_v2,
+  desk_v3,
 };
 
 const AnsimDbSchema ansim_desk_db_schema = {

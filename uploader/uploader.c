@@ -2,9 +2,10 @@
 /* The uploader: works off the desk's outbox in a worker thread (blocking
  * libcurl and SQLite there, never on the main loop), alerts first; retries
  * with backoff; deletes local files only after the panel's confirmation
- * and the keep period; sends heartbeats. The main loop owns the wake
- * socket the recorder pokes. Tells the recorder (control socket) when an
- * alert was delivered and, at most once a second, that the panel answers
+ * and the keep period; sends heartbeats. The panel's push channel runs in
+ * a thread of its own (channel.c). The main loop owns the wake socket the
+ * recorder pokes. Tells the recorder (control socket) when an alert was
+ * delivered and, at most once a second, that the panel answers
  * (`path-ok`), which keeps the desk's path supervision up. */
 #include "uploader.h"
 
@@ -15,6 +16,7 @@
 #include <sys/statvfs.h>
 
 #include "ansim-build.h"
+#include "channel.h"
 #include "client.h"
 #include "db.h"
 #include "outbox.h"
@@ -44,6 +46,8 @@ struct _Uploader {
   GSocket *wake_socket;
   GSource *wake_source;
 
+  UploaderChannel *channel;  /* NULL when [uploader] channel = false */
+
   GThread *worker;
   GMutex lock;
   GCond cond;
@@ -56,6 +60,7 @@ struct _Uploader {
   guint panel_failures;    /* consecutive whole-panel failures */
   gint64 panel_not_before_us;
   gint64 next_heartbeat_us;
+  gint64 last_heartbeat_us;
   gint64 ack_poll_until_us;  /* asking often while an alert waits for "help is coming" */
   gint64 ack_poll_us;
   gboolean panel_down_logged;
@@ -238,31 +243,20 @@ read_manifest (Uploader *self, const AnsimOutboxItem *item, GBytes **out_manifes
     }
 }
 
-/* Records the panel's "someone is coming" in the desk's event log, once
- * per incident: the recorder lights the acknowledged output from it. */
+/* Records the panel's "someone is coming" from an upload or heartbeat
+ * answer in the desk's event log, once per incident: the recorder's poll
+ * of the log lights the acknowledged output from it. The fallback for the
+ * channel, which tells the recorder at once. */
 static void
 note_acknowledged (Uploader *self, const char *uuid, const char *status)
 {
   if (uuid == NULL || status == NULL || g_str_equal (status, "open"))
     return;
   g_autoptr (GError) error = NULL;
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->wdb,
-    "SELECT i.id, i.desk_id, i.trigger, "
-    " EXISTS (SELECT 1 FROM events e WHERE e.incident_id = i.id AND e.kind = 'acknowledged') "
-    "FROM incidents i WHERE i.uuid = ?1", &error);
-  if (stmt == NULL)
-    return;
-  sqlite3_bind_text (stmt, 1, uuid, -1, SQLITE_STATIC);
-  if (sqlite3_step (stmt) != SQLITE_ROW || sqlite3_column_int (stmt, 3))
-    return;
-  gint64 id = sqlite3_column_int64 (stmt, 0);
-  g_autofree char *desk = g_strdup ((const char *) sqlite3_column_text (stmt, 1));
-  g_autofree char *trigger = g_strdup ((const char *) sqlite3_column_text (stmt, 2));
-  g_clear_pointer (&stmt, sqlite3_finalize);
-  if (!ansim_db_log_event (self->wdb, "acknowledged", desk, trigger, id, g_get_monotonic_time (),
-                           NULL, NULL, &error))
+  gboolean logged = FALSE;
+  if (!uploader_log_acknowledged (self->wdb, uuid, NULL, &logged, &error))
     g_warning ("cannot log the acknowledgement of %s: %s", uuid, error->message);
-  else
+  else if (logged)
     g_message ("incident %s acknowledged by the panel", uuid);
 }
 
@@ -405,8 +399,9 @@ send_item (Uploader *self, AnsimOutboxItem *item)
           if (item->klass == ANSIM_OUTBOX_ALERT && g_strcmp0 (state, "open") == 0)
             {
               self->ack_poll_until_us = g_get_real_time () + ACK_POLL_WINDOW_US;
-              self->next_heartbeat_us = MIN (self->next_heartbeat_us,
-                                             g_get_real_time () + self->ack_poll_us);
+              if (!uploader_channel_is_live (self->channel))
+                self->next_heartbeat_us = MIN (self->next_heartbeat_us,
+                                               g_get_real_time () + self->ack_poll_us);
             }
           note_acknowledged (self, item->uuid, state);
         }
@@ -521,11 +516,15 @@ send_heartbeat (Uploader *self)
 }
 
 /* Heartbeats come every ack_poll_us while an alert of this desk is still
- * open on the panel (for at most ACK_POLL_WINDOW_US after it was sent). */
+ * open on the panel (for at most ACK_POLL_WINDOW_US after it was sent),
+ * unless the channel works: then it brings the acknowledgement. Asked
+ * again at each turn, so a channel that stops working in the window
+ * brings the poll back. */
 static gint64
 heartbeat_interval (Uploader *self, gint64 now)
 {
-  return now < self->ack_poll_until_us ? self->ack_poll_us : self->heartbeat_us;
+  return now < self->ack_poll_until_us && !uploader_channel_is_live (self->channel)
+    ? self->ack_poll_us : self->heartbeat_us;
 }
 
 static gpointer
@@ -542,8 +541,10 @@ worker (gpointer user_data)
       if (now >= self->panel_not_before_us)
         {
           SendResult result = SEND_CONFIRMED;
-          if (now >= self->next_heartbeat_us)
+          if (now >= self->next_heartbeat_us
+              || now >= self->last_heartbeat_us + heartbeat_interval (self, now))
             {
+              self->last_heartbeat_us = now;
               result = send_heartbeat (self);
               self->next_heartbeat_us = now + heartbeat_interval (self, now);
             }
@@ -569,6 +570,10 @@ worker (gpointer user_data)
             }
           else
             {
+              /* The panel is back: the channel's held request may be one
+               * that died with the link; ask afresh. */
+              if (self->panel_failures > 0 && self->channel != NULL)
+                uploader_channel_reconnect (self->channel);
               self->panel_failures = 0;
               if (item.id != 0)
                 continue;   /* more may be waiting */
@@ -639,6 +644,15 @@ open_wake_socket (Uploader *self, GError **error)
   return TRUE;
 }
 
+/* Every channel answer proves the path desk -> panel -> desk: the
+ * recorder's path supervision hears it as from the worker's answers.
+ * Channel thread. */
+static void
+on_channel_answered (guint status, gpointer user_data)
+{
+  uploader_panel_answered (user_data, status);
+}
+
 Uploader *
 uploader_new (AnsimConfig *config, GError **error)
 {
@@ -693,6 +707,24 @@ uploader_new (AnsimConfig *config, GError **error)
     return NULL;
   g_message ("database %s open; %" G_GINT64_FORMAT " outbox item(s) waiting for %s; device key %s",
              self->database, waiting, self->panel_url, ansim_device_key_get_fingerprint (self->key));
+  if (ansim_config_get_bool (config, "uploader", "channel"))
+    {
+      UploaderChannelConfig cc = {
+        .panel_url = self->panel_url,
+        .ca_file = self->ca_file,
+        .database = self->database,
+        .recorder_socket = self->recorder_socket,
+        .key = self->key,
+        .wait_ms = ansim_config_get_int (config, "uploader", "channel_wait_ms"),
+        .answered = on_channel_answered,
+        .answered_data = self,
+      };
+      self->channel = uploader_channel_new (&cc, error);
+      if (self->channel == NULL)
+        return NULL;
+    }
+  else
+    g_message ("channel = false: acknowledgements come only with heartbeats and upload answers");
   self->worker = g_thread_new ("uploader", worker, self);
   return g_steal_pointer (&self);
 }
@@ -708,6 +740,8 @@ uploader_free (Uploader *self)
       uploader_wake (self);
       g_thread_join (self->worker);
     }
+  /* After the worker, which may ask it to reconnect. */
+  g_clear_pointer (&self->channel, uploader_channel_free);
   if (self->wake_source != NULL)
     {
       g_source_destroy (self->wake_source);

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <string.h>
 
+#include "control-client.h"
 #include "db.h"
 #include "evidence.h"
 #include "test-common.h"
@@ -53,6 +54,7 @@ write_config (Fixture *f, const Setup *s)
     s->post_event_s > 0 ? s->post_event_s : POST_EVENT_S, s->recorder_extra);
 
   g_string_append_printf (c,
+    "[output acknowledged]\nkind = simulated\n\n"
     "[source cam]\nkind = fixed\nwidth = 320\nheight = 240\nframerate = %d\n"
     "bitrate_kbps = 300\nkeyframe_ms = 1000\n", FPS);
   if (s->rtsp)
@@ -599,6 +601,85 @@ test_long_press (Fixture *f, gconstpointer data)
   g_assert_cmpint (inc->closed_mono_us - inc->opened_mono_us, >, 1500000);
 }
 
+static char *
+control (Fixture *f, const char *request)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *sock = g_build_filename (f->data_dir, "control.sock", NULL);
+  char *reply = ansim_control_request (sock, request, &error);
+  g_assert_no_error (error);
+  return reply;
+}
+
+static gboolean
+light_on (Fixture *f)
+{
+  g_autofree char *reply = control (f, "outputs");
+  return strstr (reply, "\"acknowledged\":true") != NULL;
+}
+
+/* "acknowledged UUID" on the control socket (what the uploader's channel
+ * sends when the console acknowledges): the "help is coming" light on at
+ * once for the incident that records, with no event-log row needed; a
+ * malformed UUID refused with the reason and another incident's UUID
+ * changing nothing; off when the incident ends. */
+static void
+test_acknowledged_command (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  start_and_fill (f, 1);
+  test_recorder_press (f->data_dir, "desk-button", "");
+  g_autoptr (sqlite3) db = test_desk_db_open (f->data_dir);
+  gint64 end = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+  while (test_db_int (db, "SELECT count(*) FROM incidents") == 0)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, end);
+      g_usleep (20000);
+    }
+  g_autoptr (sqlite3_stmt) st = ansim_db_prepare (db, "SELECT uuid FROM incidents", NULL);
+  g_assert_cmpint (sqlite3_step (st), ==, SQLITE_ROW);
+  g_autofree char *uuid = g_strdup ((const char *) sqlite3_column_text (st, 0));
+  g_clear_pointer (&st, sqlite3_finalize);
+  g_assert_false (light_on (f));
+
+  /* An empty request (what a probe of the socket sends) is refused, not
+   * handed to the recorder's commands. */
+  g_autofree char *empty = control (f, "");
+  g_assert_nonnull (strstr (empty, "\"ok\":false"));
+  g_autofree char *bad = control (f, "acknowledged 12345");
+  g_assert_nonnull (strstr (bad, "\"ok\":false"));
+  g_assert_nonnull (strstr (bad, "UUID"));
+  g_autofree char *extra = control (f, "acknowledged a b");
+  g_assert_nonnull (strstr (extra, "\"ok\":false"));
+  g_autofree char *other_uuid = g_uuid_string_random ();
+  g_autofree char *other_req = g_strdup_printf ("acknowledged %s", other_uuid);
+  g_autofree char *other = control (f, other_req);
+  g_assert_nonnull (strstr (other, "\"ok\":true"));
+  g_assert_false (light_on (f));
+
+  g_autofree char *req = g_strdup_printf ("acknowledged %s", uuid);
+  gint64 asked = g_get_monotonic_time ();
+  g_autofree char *reply = control (f, req);
+  g_assert_nonnull (strstr (reply, "\"ok\":true"));
+  g_assert_true (light_on (f));
+  g_test_message ("acknowledged UUID -> light on: %.1f ms", (g_get_monotonic_time () - asked) / 1e3);
+  /* The 200 ms look at the event log (no row there) leaves it on. */
+  g_usleep (500000);
+  g_assert_true (light_on (f));
+  g_assert_cmpint (test_db_int (db, "SELECT count(*) FROM events WHERE kind = 'acknowledged'"), ==,
+                   0);
+
+  test_recorder_press (f->data_dir, "desk-button", "long");   /* ends it */
+  end = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+  while (light_on (f))
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, end);
+      g_usleep (20000);
+    }
+  test_recorder_wait_closed (f->data_dir, f->log_path, 1, 20000);
+  test_process_end (&f->host);
+}
+
 static const Setup max_length_setup = { "max_incident_seconds = 10\n", FALSE, 0, 0 };
 static const Setup long_incident = { "", FALSE, 60, 0 };
 
@@ -712,6 +793,7 @@ main (int argc, char **argv)
   ADD ("/recorder/incident/pre-event-continuity-sealing", test_incident, &default_setup);
   ADD ("/recorder/incident/extension", test_extension, &one_source);
   ADD ("/recorder/incident/long-press", test_long_press, &one_source);
+  ADD ("/recorder/incident/acknowledged-command", test_acknowledged_command, &one_source);
   ADD ("/recorder/incident/shutdown", test_shutdown, &one_source);
   ADD ("/recorder/incident/max-length", test_max_length, &max_length_setup);
   ADD ("/recorder/crash/kill9-restart", test_kill9, &long_incident);

@@ -159,6 +159,9 @@ static const char *const desk_seeds[] = {
     "   3, 1700000009000000, 'panel unreachable: connection refused', NULL, NULL),\n"
     "  (3, 1, 0, NULL, 'incidents/" UUID_1 "/000000.mkv.age', 1700000001000000,\n"
     "   1, 0, NULL, 1700000002000000, 1700086402000000);\n",
+  [3] =
+    "INSERT INTO channel_state (panel_url, after_seq, updated_at_us) VALUES\n"
+    "  ('https://panel.example', 42, 1700000003000000);\n",
 };
 
 static const char *const panel_seeds[] = {

@@ -337,7 +337,8 @@ recording_off (gpointer data)
 }
 
 /* Security staff acknowledge in the panel; the next upload answer brings
- * it back and the desk's light goes on, then off when the incident ends. */
+ * it back and the desk's light goes on, then off when the incident ends.
+ * The fallback path: the channel is off here (test-desk-channel.c has it). */
 static void
 test_desk_acknowledged (Fixture *f, gconstpointer data)
 {
@@ -347,7 +348,7 @@ test_desk_acknowledged (Fixture *f, gconstpointer data)
   test_panel_enroll (f->panel, f->desk, "dev-1");
   start_recorder (f);
   f->uploader = test_uploader_start (f->desk, f->panel->url,
-                                     "supervision_s = 0\nheartbeat_interval = 3600");
+                                     "supervision_s = 0\nheartbeat_interval = 3600\nchannel = false");
   /* The recording light (notice of filming, 개인정보 보호법 제25조의2) is
    * off while only the pre-event buffer runs, on from the press. */
   g_assert_false (output_on (f, "recording"));
