@@ -17,13 +17,14 @@ ansimctl_enroll_code (int argc, char **argv)
   GOptionEntry entries[] = {
     { "device", 0, 0, G_OPTION_ARG_STRING, &device, "Device id the code admits (required)", "ID" },
     { "desk", 0, 0, G_OPTION_ARG_STRING, &desk, "Desk the device serves", "ID" },
-    { "valid-hours", 0, 0, G_OPTION_ARG_INT, &hours, "How long the code is valid (default 24)", "H" },
+    { "valid-hours", 0, 0, G_OPTION_ARG_INT, &hours, "How long the code is valid (default 24)",
+      "H" },
     { NULL }
   };
   g_autoptr (GOptionContext) context = g_option_context_new ("- create a one-time enrollment code");
-  g_option_context_set_description (context,
-    "Run on the panel's server. Give the code to whoever installs the desk board;\n"
-    "it is used with `ansimctl enroll --code CODE` there, once.");
+  g_option_context_set_description (
+    context, "Run on the panel's server. Give the code to whoever installs the desk board;\n"
+             "it is used with `ansimctl enroll --code CODE` there, once.");
   ansimctl_add_config_options (context, &o, "panel", FALSE);
   g_option_context_add_main_entries (context, entries, NULL);
   if (!ansimctl_parse (context, &argc, &argv, 0, 0, "enroll-code"))
@@ -35,8 +36,8 @@ ansimctl_enroll_code (int argc, char **argv)
     }
   g_autoptr (GError) error = NULL;
   g_autoptr (sqlite3) db = ansimctl_open_panel_db (&o, NULL, &error);
-  g_autofree char *code = db != NULL
-    ? panel_enrollment_code_new (db, device, desk, (gint64) hours * 3600, &error) : NULL;
+  g_autofree char *code =
+    db != NULL ? panel_enrollment_code_new (db, device, desk, (gint64) hours * 3600, &error) : NULL;
   if (code == NULL)
     {
       g_printerr ("ansimctl enroll-code: %s\n", error->message);
@@ -57,8 +58,8 @@ ansimctl_revoke (int argc, char **argv)
     { NULL }
   };
   g_autoptr (GOptionContext) context = g_option_context_new ("- revoke an enrolled device");
-  g_option_context_set_description (context,
-    "The panel refuses every later request of the device; what it sent before is kept.");
+  g_option_context_set_description (
+    context, "The panel refuses every later request of the device; what it sent before is kept.");
   ansimctl_add_config_options (context, &o, "panel", FALSE);
   g_option_context_add_main_entries (context, entries, NULL);
   if (!ansimctl_parse (context, &argc, &argv, 0, 0, "revoke"))
@@ -90,16 +91,16 @@ ansimctl_enroll (int argc, char **argv)
     { "code", 0, 0, G_OPTION_ARG_STRING, &code, "The enrollment code (required)", "CODE" },
     { "key", 0, 0, G_OPTION_ARG_FILENAME, &key_path,
       "The device's private key (default: device_key; created if missing)", "PATH" },
-    { "device", 0, 0, G_OPTION_ARG_STRING, &device,
-      "The device id, checked against the code's", "ID" },
+    { "device", 0, 0, G_OPTION_ARG_STRING, &device, "The device id, checked against the code's",
+      "ID" },
     { "ca-file", 0, 0, G_OPTION_ARG_FILENAME, &ca_file, "CA of the panel's certificate", "FILE" },
     { NULL }
   };
   g_autoptr (GOptionContext) context =
     g_option_context_new ("- enroll this desk board with the site's panel");
-  g_option_context_set_description (context,
-    "Sends the device's Ed25519 public key with a one-time code from\n"
-    "`ansimctl enroll-code`; the request is signed with that key.");
+  g_option_context_set_description (
+    context, "Sends the device's Ed25519 public key with a one-time code from\n"
+             "`ansimctl enroll-code`; the request is signed with that key.");
   ansimctl_add_config_options (context, &o, "uploader", FALSE);
   g_option_context_add_main_entries (context, entries, NULL);
   if (!ansimctl_parse (context, &argc, &argv, 0, 0, "enroll"))

@@ -16,9 +16,9 @@
 
 /* Exit statuses shared by verify and decrypt. */
 enum {
-  EXIT_OK = 0,        /* everything holds */
-  EXIT_FINDINGS = 1,  /* at least one finding, or the command could not do its work */
-  EXIT_USAGE = 2,     /* bad options, or an input named on the command line is unusable */
+  EXIT_OK = 0,       /* everything holds */
+  EXIT_FINDINGS = 1, /* at least one finding, or the command could not do its work */
+  EXIT_USAGE = 2,    /* bad options, or an input named on the command line is unusable */
 };
 
 /* ---- keygen ------------------------------------------------------------------------ */
@@ -35,12 +35,12 @@ ansimctl_keygen (int argc, char **argv)
   };
   g_autoptr (GOptionContext) context = g_option_context_new ("- make an age identity");
   g_option_context_add_main_entries (context, entries, NULL);
-  g_option_context_set_description (context,
-    "Makes an X25519 age identity in age-keygen's format, e.g. the site key that\n"
-    "decrypts the desks' segments. With --out, the recipient (\"age1…\") is printed\n"
-    "on stdout for the desks' configuration; without it, the identity goes to\n"
-    "stdout and \"Public key: age1…\" to stderr, as age-keygen does.\n"
-    "Keep the identity offline and backed up: without it no footage can be read.");
+  g_option_context_set_description (
+    context, "Makes an X25519 age identity in age-keygen's format, e.g. the site key that\n"
+             "decrypts the desks' segments. With --out, the recipient (\"age1…\") is printed\n"
+             "on stdout for the desks' configuration; without it, the identity goes to\n"
+             "stdout and \"Public key: age1…\" to stderr, as age-keygen does.\n"
+             "Keep the identity offline and backed up: without it no footage can be read.");
   if (!ansimctl_parse (context, &argc, &argv, 0, G_MAXINT, "keygen"))
     return EXIT_USAGE;
   if (argc > 1)
@@ -65,7 +65,7 @@ ansimctl_keygen (int argc, char **argv)
       return EXIT_OK;
     }
   gboolean written = ansim_file_write_durable (out, identity, strlen (identity), 0600,
-                                              ANSIM_WRITE_NO_REPLACE, &error);
+                                               ANSIM_WRITE_NO_REPLACE, &error);
   ansim_age_secret_free (identity);
   if (!written)
     {
@@ -83,8 +83,8 @@ typedef struct {
   char *trusted_dir;
   char **identity_files;
   char *previous;
-  GPtrArray *loaded_keys;        /* AnsimDeviceKey */
-  GPtrArray *identities;         /* AnsimAgeIdentity */
+  GPtrArray *loaded_keys; /* AnsimDeviceKey */
+  GPtrArray *identities;  /* AnsimAgeIdentity */
   char *identities_origin;
 } CheckOptions;
 
@@ -178,8 +178,8 @@ load_check_inputs (CheckOptions *o, const char *command)
         }
       if (found == 0)
         {
-          g_printerr ("ansimctl %s: --trusted-keys: no device public key (*.pem) in %s\n",
-                      command, o->trusted_dir);
+          g_printerr ("ansimctl %s: --trusted-keys: no device public key (*.pem) in %s\n", command,
+                      o->trusted_dir);
           return FALSE;
         }
     }
@@ -194,8 +194,9 @@ load_check_inputs (CheckOptions *o, const char *command)
           && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
         {
           g_printerr ("ansimctl %s: --identity: identity file %s has mode %04o: group or others "
-                      "may read it, so it is refused (chmod 600 %s)\n", command,
-                      o->identity_files[i], (unsigned) (st.st_mode & 07777), o->identity_files[i]);
+                      "may read it, so it is refused (chmod 600 %s)\n",
+                      command, o->identity_files[i], (unsigned) (st.st_mode & 07777),
+                      o->identity_files[i]);
           return FALSE;
         }
       g_autoptr (GPtrArray) ids = ansim_age_identities_load (o->identity_files[i], &error);
@@ -281,13 +282,14 @@ verify_package (const char *package, AnsimVerifyOptions *opt)
       return EXIT_FINDINGS;
     }
   /* GNU tar refuses members with '..' or absolute names by default. */
-  const char *argv[] = { "tar", "-x", "-f", package, "-C", tmp, "--no-same-owner",
-                         "--no-same-permissions", NULL };
+  const char *argv[] = {
+    "tar", "-x", "-f", package, "-C", tmp, "--no-same-owner", "--no-same-permissions", NULL
+  };
   int status = 0;
   g_autofree char *tar_err = NULL;
   if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL,
-                     NULL, NULL, NULL, &tar_err, &status, &error) ||
-      !g_spawn_check_wait_status (status, NULL))
+                     NULL, NULL, NULL, &tar_err, &status, &error)
+      || !g_spawn_check_wait_status (status, NULL))
     {
       g_printerr ("ansimctl verify: %s is not a readable tar package: %s\n", package,
                   error != NULL ? error->message : g_strstrip (tar_err));
@@ -323,8 +325,8 @@ verify_package (const char *package, AnsimVerifyOptions *opt)
           if (lines[i][0] == '\0')
             continue;
           const char *name = strlen (lines[i]) > 66 ? lines[i] + 66 : NULL;
-          if (name == NULL || lines[i][64] != ' ' || lines[i][65] != ' ' ||
-              strstr (name, "..") != NULL || name[0] == '/')
+          if (name == NULL || lines[i][64] != ' ' || lines[i][65] != ' '
+              || strstr (name, "..") != NULL || name[0] == '/')
             {
               g_print ("malformed checksums: SHA256SUMS line %u\n", i + 1);
               findings++;
@@ -376,7 +378,9 @@ verify_package (const char *package, AnsimVerifyOptions *opt)
           g_autofree char *sha = file_sha256 (path);
           if (e == NULL || sha == NULL || strcmp (sha, e->sha256_plain) != 0)
             g_print ("media mismatch: media/%s is not a segment's media as the signed manifest "
-                     "lists it\n", name), findings++;
+                     "lists it\n",
+                     name),
+              findings++;
           else
             n_media++;
         }
@@ -398,30 +402,30 @@ ansimctl_verify (int argc, char **argv)
   g_autoptr (GOptionContext) context =
     g_option_context_new ("PATH - check an incident folder or an evidence package offline");
   add_check_options (context, &o, TRUE);
-  g_option_context_set_description (context,
-    "Checks the signature of manifest.json, the hash chain of its entries, their\n"
-    "order and timeline, and every segment file (presence, size, SHA-256); with\n"
-    "--identity also each segment's decrypted media. Prints one line per finding,\n"
-    "then a summary line.\n"
-    "\n"
-    "Without --key or --trusted-keys, the device.pub.pem beside the manifest is\n"
-    "used and an info line says so: that shows the incident is unaltered since it\n"
-    "was signed, not which device signed it.\n"
-    "\n"
-    "PATH may also be an evidence package exported by the panel (a .tar): its\n"
-    "SHA256SUMS, its incident/ folder as above (against the package's own\n"
-    "device.pub.pem unless --key is given) and any decrypted media/ against the\n"
-    "signed manifest are checked.\n"
-    "\n"
-    "Exit status: 0 everything holds, 1 findings, 2 usage error.\n"
-    "The format and the equivalent openssl/age/sha256sum commands are described in\n"
-    "docs/evidence-format.md.");
+  g_option_context_set_description (
+    context, "Checks the signature of manifest.json, the hash chain of its entries, their\n"
+             "order and timeline, and every segment file (presence, size, SHA-256); with\n"
+             "--identity also each segment's decrypted media. Prints one line per finding,\n"
+             "then a summary line.\n"
+             "\n"
+             "Without --key or --trusted-keys, the device.pub.pem beside the manifest is\n"
+             "used and an info line says so: that shows the incident is unaltered since it\n"
+             "was signed, not which device signed it.\n"
+             "\n"
+             "PATH may also be an evidence package exported by the panel (a .tar): its\n"
+             "SHA256SUMS, its incident/ folder as above (against the package's own\n"
+             "device.pub.pem unless --key is given) and any decrypted media/ against the\n"
+             "signed manifest are checked.\n"
+             "\n"
+             "Exit status: 0 everything holds, 1 findings, 2 usage error.\n"
+             "The format and the equivalent openssl/age/sha256sum commands are described in\n"
+             "docs/evidence-format.md.");
   if (!ansimctl_parse (context, &argc, &argv, 0, G_MAXINT, "verify"))
     return EXIT_USAGE;
   if (argc != 2)
     {
       g_printerr (argc < 2 ? "ansimctl verify: name the incident folder (PATH)\n"
-                  : "ansimctl verify: name exactly one incident folder\n");
+                           : "ansimctl verify: name exactly one incident folder\n");
       return EXIT_USAGE;
     }
   if (!load_check_inputs (&o, "verify"))
@@ -446,23 +450,22 @@ ansimctl_decrypt (int argc, char **argv)
 {
   g_auto (CheckOptions) o = { 0 };
   g_autofree char *out = NULL;
-  GOptionEntry entries[] = {
-    { "out", 'o', 0, G_OPTION_ARG_FILENAME, &out,
-      "Write the media files into DIR (created with mode 0700 if missing)", "DIR" },
-    { NULL }
-  };
+  GOptionEntry entries[] = { { "out", 'o', 0, G_OPTION_ARG_FILENAME, &out,
+                               "Write the media files into DIR (created with mode 0700 if missing)",
+                               "DIR" },
+                             { NULL } };
   g_autoptr (GOptionContext) context =
     g_option_context_new ("INCIDENT - write an incident's media, checked");
   g_option_context_add_main_entries (context, entries, NULL);
   add_check_options (context, &o, FALSE);
-  g_option_context_set_description (context,
-    "Decrypts each segment of the incident folder to DIR/seg-NNNNNN.mkv (mode 0600)\n"
-    "after the same checks as 'ansimctl verify --identity'. A segment is written\n"
-    "only when the manifest's signature verifies and both its hashes match;\n"
-    "existing files are never replaced.\n"
-    "\n"
-    "Exit status: 0 every segment written, 1 findings (some or all not written),\n"
-    "2 usage error.");
+  g_option_context_set_description (
+    context, "Decrypts each segment of the incident folder to DIR/seg-NNNNNN.mkv (mode 0600)\n"
+             "after the same checks as 'ansimctl verify --identity'. A segment is written\n"
+             "only when the manifest's signature verifies and both its hashes match;\n"
+             "existing files are never replaced.\n"
+             "\n"
+             "Exit status: 0 every segment written, 1 findings (some or all not written),\n"
+             "2 usage error.");
   if (!ansimctl_parse (context, &argc, &argv, 0, G_MAXINT, "decrypt"))
     return EXIT_USAGE;
   if (argc != 2 || out == NULL || o.identity_files == NULL)
@@ -516,8 +519,8 @@ ansimctl_decrypt (int argc, char **argv)
     }
   int status = print_report (r);
   if (r->n_written < r->n_segments || r->n_segments == 0)
-    g_printerr ("ansimctl decrypt: wrote %u of %u segments to %s\n", r->n_written,
-                r->n_segments, out);
+    g_printerr ("ansimctl decrypt: wrote %u of %u segments to %s\n", r->n_written, r->n_segments,
+                out);
   return status;
 }
 
@@ -537,12 +540,14 @@ ansimctl_device_fingerprint_line (const char *key_path)
     {
       if (errno == ENOENT)
         return g_strdup_printf ("device key: %s does not exist yet (the recorder creates it "
-                                "at its first start)", key_path);
+                                "at its first start)",
+                                key_path);
       return g_strdup_printf ("device key: %s: %s", key_path, g_strerror (errno));
     }
   if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
     return g_strdup_printf ("device key: %s has mode %04o: the recorder refuses it "
-                            "(chmod 600 %s)", key_path, (unsigned) (st.st_mode & 07777), key_path);
+                            "(chmod 600 %s)",
+                            key_path, (unsigned) (st.st_mode & 07777), key_path);
   /* The public file first: people running status may not read the key. */
   pub_path = ansim_device_key_public_path (key_path);
   key = ansim_device_key_load_public (pub_path, NULL);

@@ -51,7 +51,8 @@ user_add (int argc, char **argv)
       "security, trainer, admin or auditor (required)", "ROLE" },
     { "password-stdin", 0, 0, G_OPTION_ARG_NONE, &from_stdin,
       "Read the password from the first line of standard input (default: generate one and "
-      "print it once)", NULL },
+      "print it once)",
+      NULL },
     { "if-no-users", 0, 0, G_OPTION_ARG_NONE, &if_none,
       "Do nothing (and succeed) when the panel has any user already: the first admin", NULL },
     { NULL }
@@ -170,8 +171,10 @@ user_list (int argc, char **argv)
     return 2;
   db = ansimctl_open_panel_db (&o, NULL, &error);
   if (db != NULL)
-    stmt = ansim_db_prepare (db, "SELECT name, role, disabled_at_us IS NOT NULL FROM users"
-                                 " ORDER BY name", &error);
+    stmt = ansim_db_prepare (db,
+                             "SELECT name, role, disabled_at_us IS NOT NULL FROM users"
+                             " ORDER BY name",
+                             &error);
   if (stmt == NULL)
     {
       g_printerr ("ansimctl user list: %s\n", error->message);
@@ -223,8 +226,8 @@ ansimctl_audit (int argc, char **argv)
   ansimctl_add_config_options (context, &o, "panel", FALSE);
   argc--;
   argv++;
-  if (!ansimctl_parse (context, &argc, &argv, 0, 0, strcmp (sub, "verify") == 0 ? "audit verify"
-                                                                       : "audit export"))
+  if (!ansimctl_parse (context, &argc, &argv, 0, 0,
+                       strcmp (sub, "verify") == 0 ? "audit verify" : "audit export"))
     return 2;
   db = ansimctl_open_panel_db (&o, NULL, &error);
   if (db == NULL)
@@ -280,16 +283,15 @@ ansimctl_purge (int argc, char **argv)
   g_autofree char *who = actor ();
   gboolean dry_run = FALSE, now = FALSE;
   guint n = 0, failed = 0;
-  GOptionEntry entries[] = {
-    { "dry-run", 'n', 0, G_OPTION_ARG_NONE, &dry_run,
-      "Only list what would be purged and what is kept, and why", NULL },
-    { "now", 0, 0, G_OPTION_ARG_NONE, &now,
-      "Purge now (one audit entry per incident)", NULL },
-    { NULL }
-  };
+  GOptionEntry entries[] = { { "dry-run", 'n', 0, G_OPTION_ARG_NONE, &dry_run,
+                               "Only list what would be purged and what is kept, and why", NULL },
+                             { "now", 0, 0, G_OPTION_ARG_NONE, &now,
+                               "Purge now (one audit entry per incident)", NULL },
+                             { NULL } };
 
   g_option_context_add_main_entries (context, entries, NULL);
-  g_option_context_set_description (context,
+  g_option_context_set_description (
+    context,
     "Incidents that are resolved, not on legal hold and older than their category's retention\n"
     "period (console: Settings) are deleted from the evidence store and the database. A purge\n"
     "that was interrupted is finished first. The panel does the same every purge_interval_s.");
@@ -328,13 +330,12 @@ drill_arm (int argc, char **argv)
   g_auto (GStrv) desks = NULL;
   gint minutes = 60;
   g_autofree char *note = NULL;
-  GOptionEntry entries[] = {
-    { "desk", 0, 0, G_OPTION_ARG_STRING_ARRAY, &desks, "A desk to arm (repeat for several)",
-      "DESK" },
-    { "minutes", 'm', 0, G_OPTION_ARG_INT, &minutes, "The window, from now (default 60)", "N" },
-    { "note", 0, 0, G_OPTION_ARG_STRING, &note, "The scenario", "TEXT" },
-    { NULL }
-  };
+  GOptionEntry entries[] = { { "desk", 0, 0, G_OPTION_ARG_STRING_ARRAY, &desks,
+                               "A desk to arm (repeat for several)", "DESK" },
+                             { "minutes", 'm', 0, G_OPTION_ARG_INT, &minutes,
+                               "The window, from now (default 60)", "N" },
+                             { "note", 0, 0, G_OPTION_ARG_STRING, &note, "The scenario", "TEXT" },
+                             { NULL } };
   g_autoptr (GOptionContext) context =
     g_option_context_new ("- arm a drill: the next press at each desk within the window is the "
                           "drill");
@@ -351,10 +352,10 @@ drill_arm (int argc, char **argv)
   g_autoptr (sqlite3) db = ansimctl_open_panel_db (&o, NULL, &error);
   g_autofree char *who = actor ();
   gint64 now = g_get_real_time (), id = 0;
-  if (db == NULL ||
-      !panel_drill_arm (db, (const char *const *) desks, g_strv_length (desks), now,
-                        now + (gint64) minutes * 60 * G_USEC_PER_SEC, note, who, NULL, NULL, &id,
-                        &error))
+  if (db == NULL
+      || !panel_drill_arm (db, (const char *const *) desks, g_strv_length (desks), now,
+                           now + (gint64) minutes * 60 * G_USEC_PER_SEC, note, who, NULL, NULL, &id,
+                           &error))
     {
       g_printerr ("ansimctl drill arm: %s\n", error->message);
       return 1;
@@ -409,11 +410,13 @@ drill_list (int argc, char **argv)
   g_autoptr (sqlite3) db = ansimctl_open_panel_db (&o, NULL, &error);
   g_autoptr (sqlite3_stmt) stmt = NULL;
   if (db != NULL)
-    stmt = ansim_db_prepare (db,
+    stmt = ansim_db_prepare (
+      db,
       "SELECT d.id, d.window_start_us, d.window_end_us, d.armed_by, d.ended_at_us IS NOT NULL, "
       "dd.desk_id, dd.incident_id, i.acknowledged_by, dd.arrived_at_us IS NOT NULL "
       "FROM drills d JOIN drill_desks dd ON dd.drill_id = d.id "
-      "LEFT JOIN incidents i ON i.id = dd.incident_id ORDER BY d.id DESC, dd.desk_id", &error);
+      "LEFT JOIN incidents i ON i.id = dd.incident_id ORDER BY d.id DESC, dd.desk_id",
+      &error);
   if (stmt == NULL)
     {
       g_printerr ("ansimctl drill list: %s\n", error->message);
@@ -437,7 +440,8 @@ drill_list (int argc, char **argv)
                  sqlite3_column_text (stmt, 5), (gint64) sqlite3_column_int64 (stmt, 6),
                  sqlite3_column_type (stmt, 7) != SQLITE_NULL ? ", acknowledged by " : "",
                  sqlite3_column_type (stmt, 7) != SQLITE_NULL
-                   ? (const char *) sqlite3_column_text (stmt, 7) : "",
+                   ? (const char *) sqlite3_column_text (stmt, 7)
+                   : "",
                  sqlite3_column_int (stmt, 8) ? ", arrival recorded" : "");
     }
   return 0;

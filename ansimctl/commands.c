@@ -13,18 +13,22 @@
 
 const AnsimctlCommand ansimctl_commands[] = {
   { "check-config", "Validate configuration files as the daemons would", ansimctl_check_config },
-  { "config-reference", "Print the reference of every configuration key (markdown)", ansimctl_config_reference },
+  { "config-reference", "Print the reference of every configuration key (markdown)",
+    ansimctl_config_reference },
   { "press", "Press a simulated trigger of a running recorder", ansimctl_press },
-  { "status", "Show a desk's triggers, lights, device key, upload queue and event log", ansimctl_status },
+  { "status", "Show a desk's triggers, lights, device key, upload queue and event log",
+    ansimctl_status },
   { "keygen", "Make an age identity (the site key that decrypts footage)", ansimctl_keygen },
   { "verify", "Check an incident folder offline: signature, chain, segments", ansimctl_verify },
   { "decrypt", "Write an incident's media, checked, with an age identity", ansimctl_decrypt },
-  { "enroll-code", "Create a one-time code to enroll a desk board (panel side)", ansimctl_enroll_code },
+  { "enroll-code", "Create a one-time code to enroll a desk board (panel side)",
+    ansimctl_enroll_code },
   { "revoke", "Revoke an enrolled desk board (panel side)", ansimctl_revoke },
   { "enroll", "Enroll this desk board with the site's panel", ansimctl_enroll },
   { "user", "Add, change or disable console users (on the panel host)", ansimctl_user },
   { "audit", "Verify or export the panel's audit log (on the panel host)", ansimctl_audit },
-  { "purge", "Delete incidents whose retention period is over (on the panel host)", ansimctl_purge },
+  { "purge", "Delete incidents whose retention period is over (on the panel host)",
+    ansimctl_purge },
   { "drill", "Arm, end or list drills (모의훈련) (on the panel host)", ansimctl_drill },
   { NULL }
 };
@@ -40,10 +44,11 @@ desk_socket (AnsimctlConfigOptions *o, AnsimConfig *config)
 int
 ansimctl_check_config (int argc, char **argv)
 {
-  g_autoptr (GOptionContext) context = g_option_context_new ("FILE... - validate configuration files");
-  g_option_context_set_description (context,
-    "The kind of each file (recorder, uploader, panel) is told by its main group.\n"
-    "Exit status 0 only when every file is valid.");
+  g_autoptr (GOptionContext) context =
+    g_option_context_new ("FILE... - validate configuration files");
+  g_option_context_set_description (
+    context, "The kind of each file (recorder, uploader, panel) is told by its main group.\n"
+             "Exit status 0 only when every file is valid.");
   if (!ansimctl_parse (context, &argc, &argv, 0, G_MAXINT, "check-config"))
     return 2;
   if (argc < 2)
@@ -56,7 +61,8 @@ ansimctl_check_config (int argc, char **argv)
     {
       g_autoptr (GError) error = NULL;
       const AnsimConfigSchema *schema = ansim_config_schema_detect (argv[i], &error);
-      g_autoptr (AnsimConfig) config = schema != NULL ? ansim_config_load (schema, argv[i], &error) : NULL;
+      g_autoptr (AnsimConfig) config = schema != NULL ? ansim_config_load (schema, argv[i], &error)
+                                                      : NULL;
       if (config == NULL)
         {
           g_printerr ("%s\n", error->message);
@@ -108,15 +114,14 @@ ansimctl_press (int argc, char **argv)
   g_autofree char *trigger = NULL;
   gboolean long_press = FALSE;
   int hold_ms = 0;
-  GOptionEntry entries[] = {
-    { "trigger", 't', 0, G_OPTION_ARG_STRING, &trigger,
-      "The simulated trigger to press (default: desk-button)", "NAME" },
-    { "long", 'l', 0, G_OPTION_ARG_NONE, &long_press,
-      "Hold past the trigger's long-press threshold", NULL },
-    { "hold", 0, 0, G_OPTION_ARG_INT, &hold_ms,
-      "Hold for MS milliseconds (default: just past the debounce window)", "MS" },
-    { NULL }
-  };
+  GOptionEntry entries[] = { { "trigger", 't', 0, G_OPTION_ARG_STRING, &trigger,
+                               "The simulated trigger to press (default: desk-button)", "NAME" },
+                             { "long", 'l', 0, G_OPTION_ARG_NONE, &long_press,
+                               "Hold past the trigger's long-press threshold", NULL },
+                             { "hold", 0, 0, G_OPTION_ARG_INT, &hold_ms,
+                               "Hold for MS milliseconds (default: just past the debounce window)",
+                               "MS" },
+                             { NULL } };
   g_autoptr (GOptionContext) context = g_option_context_new ("- press a simulated trigger");
   g_option_context_add_main_entries (context, entries, NULL);
   ansimctl_add_config_options (context, &o, "recorder", TRUE);
@@ -141,9 +146,10 @@ ansimctl_press (int argc, char **argv)
       return 1;
     }
   g_autofree char *socket_path = desk_socket (&o, config);
-  g_autofree char *request = long_press ? g_strdup_printf ("press %s long", trigger ? trigger : "desk-button")
+  g_autofree char *request =
+    long_press    ? g_strdup_printf ("press %s long", trigger ? trigger : "desk-button")
     : hold_ms > 0 ? g_strdup_printf ("press %s %d", trigger ? trigger : "desk-button", hold_ms)
-    : g_strdup_printf ("press %s", trigger ? trigger : "desk-button");
+                  : g_strdup_printf ("press %s", trigger ? trigger : "desk-button");
   g_autofree char *reply = ansim_control_request (socket_path, request, &error);
   g_autoptr (JsonObject) answer = reply != NULL ? parse_reply (reply, &error) : NULL;
   if (answer == NULL)
@@ -161,9 +167,11 @@ static void
 print_events (sqlite3 *db, int limit)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (db,
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    db,
     "SELECT at_wall_us, kind, coalesce(trigger, ''), coalesce(incident_id, 0) FROM events "
-    "ORDER BY id DESC LIMIT ?1", &error);
+    "ORDER BY id DESC LIMIT ?1",
+    &error);
   if (stmt == NULL)
     {
       g_print ("  (cannot read the event log: %s)\n", error->message);
@@ -190,11 +198,13 @@ static void
 print_outbox (sqlite3 *db)
 {
   static const char *const classes[] = { "alerts", "events", "manifests", "segments" };
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (db,
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    db,
     "SELECT class, count (*), min (created_at_us), max (attempts), "
     " (SELECT last_error FROM outbox o2 WHERE o2.class = o.class AND o2.confirmed_at_us IS NULL "
     "  AND o2.last_error IS NOT NULL ORDER BY o2.id DESC LIMIT 1) "
-    "FROM outbox o WHERE confirmed_at_us IS NULL GROUP BY class ORDER BY class", NULL);
+    "FROM outbox o WHERE confirmed_at_us IS NULL GROUP BY class ORDER BY class",
+    NULL);
   if (stmt == NULL)
     return;
   int rows = 0;
@@ -202,15 +212,15 @@ print_outbox (sqlite3 *db)
   while (sqlite3_step (stmt) == SQLITE_ROW)
     {
       int klass = sqlite3_column_int (stmt, 0);
-      g_print ("upload queue: %" G_GINT64_FORMAT " %s waiting, oldest %" G_GINT64_FORMAT
-               " s, up to %" G_GINT64_FORMAT " attempts%s%s\n",
-               (gint64) sqlite3_column_int64 (stmt, 1),
-               klass >= 0 && klass < 4 ? classes[klass] : "?",
-               (gint64) (now - sqlite3_column_int64 (stmt, 2)) / G_USEC_PER_SEC,
-               (gint64) sqlite3_column_int64 (stmt, 3),
-               sqlite3_column_type (stmt, 4) != SQLITE_NULL ? "; last error: " : "",
-               sqlite3_column_type (stmt, 4) != SQLITE_NULL
-                 ? (const char *) sqlite3_column_text (stmt, 4) : "");
+      g_print (
+        "upload queue: %" G_GINT64_FORMAT " %s waiting, oldest %" G_GINT64_FORMAT
+        " s, up to %" G_GINT64_FORMAT " attempts%s%s\n",
+        (gint64) sqlite3_column_int64 (stmt, 1), klass >= 0 && klass < 4 ? classes[klass] : "?",
+        (gint64) (now - sqlite3_column_int64 (stmt, 2)) / G_USEC_PER_SEC,
+        (gint64) sqlite3_column_int64 (stmt, 3),
+        sqlite3_column_type (stmt, 4) != SQLITE_NULL ? "; last error: " : "",
+        sqlite3_column_type (stmt, 4) != SQLITE_NULL ? (const char *) sqlite3_column_text (stmt, 4)
+                                                     : "");
       rows++;
     }
   if (rows == 0)
@@ -230,32 +240,34 @@ format_local_time (gint64 wall_us)
 static void
 print_path_status (JsonObject *state)
 {
-  JsonObject *path = json_object_has_member (state, "path")
-                     ? json_object_get_object_member (state, "path") : NULL;
+  JsonObject *path =
+    json_object_has_member (state, "path") ? json_object_get_object_member (state, "path") : NULL;
   if (path != NULL)
     {
       const char *st = json_object_get_string_member_with_default (path, "state", "?");
-      g_autofree char *since = format_local_time (
-        json_object_get_int_member_with_default (path, "since_us", 0));
-      g_autofree char *last_ok = format_local_time (
-        json_object_get_int_member_with_default (path, "last_ok_us", 0));
+      g_autofree char *since =
+        format_local_time (json_object_get_int_member_with_default (path, "since_us", 0));
+      g_autofree char *last_ok =
+        format_local_time (json_object_get_int_member_with_default (path, "last_ok_us", 0));
       if (g_str_equal (st, "down"))
         g_print ("  path    PATH DOWN since %s (no answer from the panel for over %" G_GINT64_FORMAT
-                 " s)\n", since, json_object_get_int_member_with_default (path, "supervision_s", 0));
+                 " s)\n",
+                 since, json_object_get_int_member_with_default (path, "supervision_s", 0));
       else if (g_str_equal (st, "up"))
         g_print ("  path    up since %s, last answer from the panel %s\n", since, last_ok);
       else
         g_print ("  path    not supervised (supervision_s = 0)\n");
     }
   JsonObject *bell = json_object_has_member (state, "police_bell")
-                     ? json_object_get_object_member (state, "police_bell") : NULL;
+                       ? json_object_get_object_member (state, "police_bell")
+                       : NULL;
   if (bell != NULL)
     g_print ("  police-bell policy %s, %s\n",
              json_object_get_string_member_with_default (bell, "policy", "?"),
              !json_object_get_boolean_member_with_default (bell, "output", FALSE)
-             ? "no [output police-bell]"
+               ? "no [output police-bell]"
              : json_object_get_boolean_member_with_default (bell, "on", FALSE) ? "relay ON"
-             : "relay off");
+                                                                               : "relay off");
 }
 
 int
@@ -264,11 +276,11 @@ ansimctl_status (int argc, char **argv)
   g_auto (AnsimctlConfigOptions) o = { 0 };
   gboolean json = FALSE;
   int events = 10;
-  GOptionEntry entries[] = {
-    { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print the recorder's live state as JSON", NULL },
-    { "events", 'n', 0, G_OPTION_ARG_INT, &events, "How many recent events to show (default 10)", "N" },
-    { NULL }
-  };
+  GOptionEntry entries[] = { { "json", 0, 0, G_OPTION_ARG_NONE, &json,
+                               "Print the recorder's live state as JSON", NULL },
+                             { "events", 'n', 0, G_OPTION_ARG_INT, &events,
+                               "How many recent events to show (default 10)", "N" },
+                             { NULL } };
   g_autoptr (GOptionContext) context = g_option_context_new ("- show a desk's state");
   g_option_context_add_main_entries (context, entries, NULL);
   ansimctl_add_config_options (context, &o, "recorder", TRUE);
@@ -315,7 +327,8 @@ ansimctl_status (int argc, char **argv)
                    json_object_get_boolean_member (t, "connected") ? "connected" : "NOT CONNECTED");
         }
       JsonArray *sources = json_object_has_member (state, "sources")
-        ? json_object_get_array_member (state, "sources") : NULL;
+                             ? json_object_get_array_member (state, "sources")
+                             : NULL;
       for (guint i = 0; sources != NULL && i < json_array_get_length (sources); i++)
         {
           JsonObject *s = json_array_get_object_element (sources, i);
@@ -338,7 +351,8 @@ ansimctl_status (int argc, char **argv)
         g_print ("  output  %-14s %s\n", (const char *) l->data,
                  json_object_get_boolean_member (outputs, l->data) ? "ON" : "off");
       JsonObject *spool = json_object_has_member (state, "spool")
-                          ? json_object_get_object_member (state, "spool") : NULL;
+                            ? json_object_get_object_member (state, "spool")
+                            : NULL;
       if (spool != NULL)
         {
           gboolean low = json_object_get_boolean_member_with_default (spool, "low", FALSE);
@@ -349,9 +363,10 @@ ansimctl_status (int argc, char **argv)
           gint64 held = json_object_get_int_member_with_default (spool, "held_segments", 0);
           gint64 dropped = json_object_get_int_member_with_default (spool, "unkept_segments", 0);
           if (held > 0 || dropped > 0)
-            g_print ("          %" G_GINT64_FORMAT " segment(s) held in memory (%.1f MB), %"
-                     G_GINT64_FORMAT " not kept (declared as disk-full gaps)\n", held,
-                     json_object_get_int_member_with_default (spool, "held_bytes", 0) / 1e6,
+            g_print ("          %" G_GINT64_FORMAT
+                     " segment(s) held in memory (%.1f MB), %" G_GINT64_FORMAT
+                     " not kept (declared as disk-full gaps)\n",
+                     held, json_object_get_int_member_with_default (spool, "held_bytes", 0) / 1e6,
                      dropped);
         }
       print_path_status (state);

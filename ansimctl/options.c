@@ -45,14 +45,15 @@ ansimctl_config_options_clear (AnsimctlConfigOptions *o)
 }
 
 void
-ansimctl_add_config_options (GOptionContext *context, AnsimctlConfigOptions *o,
-                             const char *daemon, gboolean with_socket)
+ansimctl_add_config_options (GOptionContext *context, AnsimctlConfigOptions *o, const char *daemon,
+                             gboolean with_socket)
 {
   /* GOption keeps the descriptions by reference: o owns them. */
-  o->help[0] = g_strdup_printf ("The %s's configuration file (default: the embedded defaults)",
-                                daemon);
+  o->help[0] =
+    g_strdup_printf ("The %s's configuration file (default: the embedded defaults)", daemon);
   o->help[1] = g_strdup_printf ("The %s's data directory (default: $ANSIM_DATA_DIR or the "
-                                "configuration's)", daemon);
+                                "configuration's)",
+                                daemon);
   o->help[2] = g_strdup_printf ("The %s's control socket, overriding the configuration", daemon);
   GOptionEntry entries[] = {
     { "config", 'c', 0, G_OPTION_ARG_FILENAME, &o->config, o->help[0], "FILE" },

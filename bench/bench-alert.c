@@ -65,8 +65,7 @@ main (int argc, char **argv)
 {
   int presses = 50;
   GOptionEntry entries[] = {
-    { "presses", 0, 0, G_OPTION_ARG_INT, &presses, "presses to time (50)", "N" },
-    { NULL }
+    { "presses", 0, 0, G_OPTION_ARG_INT, &presses, "presses to time (50)", "N" }, { NULL }
   };
   g_autoptr (GOptionContext) context = g_option_context_new ("- press -> console alert");
   g_option_context_add_main_entries (context, entries, NULL);
@@ -122,20 +121,19 @@ main (int argc, char **argv)
       soup_message_set_request_body_from_bytes (pub, "application/json", pb);
       start = g_get_monotonic_time ();
       g_autoptr (GBytes) pr = soup_session_send_and_read (http, pub, NULL, &error);
-      (void) pr;   /* kept for its cleanup */
+      (void) pr; /* kept for its cleanup */
       g_assert_no_error (error);
       wait_event ("bench");
       took = g_get_monotonic_time () - start;
       g_array_append_val (base_us, took);
-      g_usleep (50000);  /* let the uploader send the closing manifest */
+      g_usleep (50000); /* let the uploader send the closing manifest */
     }
   double b50 = percentile (base_us, 0.5), b99 = percentile (base_us, 0.99);
   double p50 = percentile (press_us, 0.5), p99 = percentile (press_us, 0.99);
   g_print ("%d presses, one desk, real ansim-uploader and ansim-panel on loopback\n", presses);
   g_print ("%-52s %9s %9s\n", "", "p50 ms", "p99 ms");
   g_print ("%-52s %9.2f %9.2f\n", "baseline: panel publish -> console stream", b50, b99);
-  g_print ("%-52s %9.2f %9.2f\n", "press (alert committed, uploader woken) -> console", p50,
-           p99);
+  g_print ("%-52s %9.2f %9.2f\n", "press (alert committed, uploader woken) -> console", p50, p99);
   g_print ("ratio (press p99 / baseline p99): %.1f; goal press p99 < 500 ms: %s\n", p99 / b99,
            p99 < 500 ? "met" : "NOT met");
 

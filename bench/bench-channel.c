@@ -22,8 +22,8 @@
 static SoupSession *http;
 static TestDesk *desk;
 static TestPanel *panel;
-static gint64 watched_incident;   /* desk row id the recorder-like poll looks for */
-static gint64 seen_at_us;          /* when that poll saw its acknowledgement */
+static gint64 watched_incident; /* desk row id the recorder-like poll looks for */
+static gint64 seen_at_us;       /* when that poll saw its acknowledgement */
 
 typedef struct {
   gboolean done;
@@ -36,8 +36,8 @@ call_done (GObject *source, GAsyncResult *result, gpointer data)
 {
   Call *c = data;
   g_autoptr (GError) error = NULL;
-  g_autoptr (GBytes) bytes = soup_session_send_and_read_finish (SOUP_SESSION (source), result,
-                                                                &error);
+  g_autoptr (GBytes) bytes =
+    soup_session_send_and_read_finish (SOUP_SESSION (source), result, &error);
   c->done_us = g_get_monotonic_time ();
   c->done = TRUE;
   c->raw = bytes != NULL ? g_strndup (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes))
@@ -62,8 +62,8 @@ recorder_poll (gpointer data)
   (void) data;
   if (watched_incident == 0 || seen_at_us != 0)
     return G_SOURCE_CONTINUE;
-  g_autoptr (sqlite3_stmt) s = ansim_db_prepare (desk->db,
-    "SELECT count(*) FROM events WHERE kind = 'acknowledged' AND incident_id = ?1", NULL);
+  g_autoptr (sqlite3_stmt) s = ansim_db_prepare (
+    desk->db, "SELECT count(*) FROM events WHERE kind = 'acknowledged' AND incident_id = ?1", NULL);
   sqlite3_bind_int64 (s, 1, watched_incident);
   if (sqlite3_step (s) == SQLITE_ROW && sqlite3_column_int (s, 0) > 0)
     seen_at_us = g_get_monotonic_time ();
@@ -99,8 +99,7 @@ main (int argc, char **argv)
 {
   int presses = 50;
   GOptionEntry entries[] = {
-    { "presses", 0, 0, G_OPTION_ARG_INT, &presses, "acknowledgements to time (50)", "N" },
-    { NULL }
+    { "presses", 0, 0, G_OPTION_ARG_INT, &presses, "acknowledgements to time (50)", "N" }, { NULL }
   };
   g_autoptr (GOptionContext) context = g_option_context_new ("- acknowledge -> desk");
   g_option_context_add_main_entries (context, entries, NULL);
@@ -117,10 +116,12 @@ main (int argc, char **argv)
   desk = test_desk_new (desk_dir);
   panel = test_panel_new (panel_dir, NULL);
   g_autofree char *ctl = test_build_path ("ansimctl/ansimctl");
-  const char *add[] = { ctl, "user", "add", "security", "--role", "security",
-                        "--password-stdin", "--config", panel->conf, NULL };
-  g_autoptr (GSubprocess) p = g_subprocess_newv (add, G_SUBPROCESS_FLAGS_STDIN_PIPE |
-                                                 G_SUBPROCESS_FLAGS_STDOUT_SILENCE, &error);
+  const char *add[] = {
+    ctl,        "user",      "add", "security", "--role", "security", "--password-stdin",
+    "--config", panel->conf, NULL
+  };
+  g_autoptr (GSubprocess) p = g_subprocess_newv (
+    add, G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_SILENCE, &error);
   g_assert_no_error (error);
   g_subprocess_communicate_utf8 (p, PASSWORD "\n", NULL, NULL, NULL, &error);
   g_assert_no_error (error);
@@ -137,8 +138,8 @@ main (int argc, char **argv)
   g_autoptr (GBytes) reply = soup_session_send_and_read (http, login, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (soup_message_get_status (login), ==, 200);
-  const char *set = soup_message_headers_get_one (soup_message_get_response_headers (login),
-                                                  "Set-Cookie");
+  const char *set =
+    soup_message_headers_get_one (soup_message_get_response_headers (login), "Set-Cookie");
   g_autofree char *cookie = g_strndup (set, strcspn (set, ";"));
   g_autofree char *text = g_strndup (g_bytes_get_data (reply, NULL), g_bytes_get_size (reply));
   const char *t = strstr (text, "\"csrf_token\":\"");
@@ -167,8 +168,8 @@ main (int argc, char **argv)
           g_usleep (5000);
         }
       /* The desk's long poll, held by the panel. */
-      g_autofree char *cbody = g_strdup_printf ("{\"after\":%" G_GINT64_FORMAT
-                                                ",\"wait_ms\":20000}", seq);
+      g_autofree char *cbody =
+        g_strdup_printf ("{\"after\":%" G_GINT64_FORMAT ",\"wait_ms\":20000}", seq);
       g_autofree char *digest = NULL, *input = NULL, *signature = NULL;
       test_desk_sign (desk, "POST", "/api/v1/channel", cbody, strlen (cbody), &digest, &input,
                       &signature);
@@ -192,8 +193,8 @@ main (int argc, char **argv)
 
       watched_incident = test_incident_get_id (incident);
       seen_at_us = 0;
-      g_autofree char *ack_url = g_strdup_printf ("%s/api/incidents/%" G_GINT64_FORMAT
-                                                  "/acknowledge", panel->url, id);
+      g_autofree char *ack_url =
+        g_strdup_printf ("%s/api/incidents/%" G_GINT64_FORMAT "/acknowledge", panel->url, id);
       g_autoptr (SoupMessage) am = soup_message_new ("POST", ack_url);
       SoupMessageHeaders *ah = soup_message_get_request_headers (am);
       soup_message_headers_replace (ah, "Cookie", cookie);
@@ -221,7 +222,7 @@ main (int argc, char **argv)
       test_incident_close (incident);
       g_free (channel.raw);
       g_free (ack.raw);
-      g_usleep (50000);  /* let the uploader send the closing manifest */
+      g_usleep (50000); /* let the uploader send the closing manifest */
     }
   g_source_remove (poll_id);
   double b50 = percentile (poll_us, 0.5), b99 = percentile (poll_us, 0.99);
@@ -229,12 +230,12 @@ main (int argc, char **argv)
   g_print ("%d acknowledgements, one desk, real ansim-uploader and ansim-panel on loopback\n",
            presses);
   g_print ("%-60s %9s %9s\n", "", "p50 ms", "p99 ms");
-  g_print ("%-60s %9.2f %9.2f\n", "baseline: heartbeat poll (500 ms) + desk.db poll (200 ms)",
-           b50, b99);
-  g_print ("%-60s %9.2f %9.2f\n", "channel: acknowledge -> held request answered at the desk",
-           c50, c99);
-  g_print ("ratio (baseline p99 / channel p99): %.0f; goal channel p99 <= 100 ms: %s\n",
-           b99 / c99, c99 <= 100 ? "met" : "NOT met");
+  g_print ("%-60s %9.2f %9.2f\n", "baseline: heartbeat poll (500 ms) + desk.db poll (200 ms)", b50,
+           b99);
+  g_print ("%-60s %9.2f %9.2f\n", "channel: acknowledge -> held request answered at the desk", c50,
+           c99);
+  g_print ("ratio (baseline p99 / channel p99): %.0f; goal channel p99 <= 100 ms: %s\n", b99 / c99,
+           c99 <= 100 ? "met" : "NOT met");
 
   test_process_stop (uploader, SIGTERM);
   g_object_unref (uploader);

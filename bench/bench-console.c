@@ -19,12 +19,12 @@ typedef struct {
   GInputStream *in;
   GString *buffer;
   char chunk[4096];
-  gint64 *arrived_us;  /* per event index, 0 = not yet */
+  gint64 *arrived_us; /* per event index, 0 = not yet */
 } Console;
 
 static int n_consoles = 50, n_events = 50;
 static Console *consoles;
-static guint n_arrived;  /* deliveries of the current event */
+static guint n_arrived; /* deliveries of the current event */
 static int current = -1;
 
 static void read_more (Console *c);
@@ -140,7 +140,7 @@ main (int argc, char **argv)
       g_autoptr (SoupMessage) msg = soup_message_new ("GET", path);
       gint64 t0 = g_get_monotonic_time (), dt;
       g_autoptr (GBytes) reply = soup_session_send_and_read (http, msg, NULL, NULL);
-      (void) reply;   /* kept for its cleanup */
+      (void) reply; /* kept for its cleanup */
       dt = g_get_monotonic_time () - t0;
       if (i >= 20)
         g_array_append_val (health, dt);
@@ -166,7 +166,8 @@ main (int argc, char **argv)
     {
       g_autofree char *path = g_strconcat (url, "/api/test/publish", NULL);
       g_autoptr (SoupMessage) msg = soup_message_new ("POST", path);
-      g_autofree char *json = g_strdup_printf ("{\"event\":\"bench\",\"data\":{\"n\":%d}}", current);
+      g_autofree char *json =
+        g_strdup_printf ("{\"event\":\"bench\",\"data\":{\"n\":%d}}", current);
       g_autoptr (GBytes) body = g_bytes_new (json, strlen (json));
       gint64 t0, min_us = G_MAXINT64, max_us = 0;
 

@@ -76,8 +76,10 @@ run_cmd (const char *command)
 {
   g_auto (GStrv) argv = g_strsplit (command, " ", -1);
   int status = 0;
-  return g_spawn_sync (NULL, argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL
-                       | G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL, NULL, &status, NULL)
+  return g_spawn_sync (NULL, argv, NULL,
+                       G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL
+                         | G_SPAWN_STDOUT_TO_DEV_NULL,
+                       NULL, NULL, NULL, NULL, &status, NULL)
          && g_spawn_check_wait_status (status, NULL);
 }
 
@@ -113,10 +115,10 @@ main (int argc, char **argv)
       netns = g_strdup_printf ("ansim-bench-%u", getpid ());
       veth = g_strdup_printf ("ansbn%ua", n);
       g_autofree char *peer = g_strdup_printf ("ansbn%ub", n);
-      g_autofree char *host_ip = g_strdup_printf ("10.%u.%u.%u", 240 + n / 4096, n / 16 % 256,
-                                                  (n % 16) * 16 + 1);
-      g_autofree char *panel_ip = g_strdup_printf ("10.%u.%u.%u", 240 + n / 4096, n / 16 % 256,
-                                                   (n % 16) * 16 + 2);
+      g_autofree char *host_ip =
+        g_strdup_printf ("10.%u.%u.%u", 240 + n / 4096, n / 16 % 256, (n % 16) * 16 + 1);
+      g_autofree char *panel_ip =
+        g_strdup_printf ("10.%u.%u.%u", 240 + n / 4096, n / 16 % 256, (n % 16) * 16 + 2);
       g_autofree char *in_ns = g_strdup_printf ("ip netns exec %s ", netns);
       char *steps[] = {
         g_strdup_printf ("ip netns add %s", netns),
@@ -159,20 +161,19 @@ main (int argc, char **argv)
     "[output recording]\nkind = simulated\n\n[output police-bell]\nkind = simulated\n"
     "pulse_ms = 200\n\n[output fault]\nkind = simulated\n\n"
     "[source desk-camera]\nkind = fixed\nvideo = test\nwidth = 160\nheight = 120\n"
-    "framerate = 10\nbitrate_kbps = 100\nkeyframe_ms = 1000\n", desk_dir, deadline_ms,
-    supervision_s);
+    "framerate = 10\nbitrate_kbps = 100\nkeyframe_ms = 1000\n",
+    desk_dir, deadline_ms, supervision_s);
   g_assert_true (g_file_set_contents (conf_path, conf, -1, NULL));
   g_autofree char *exe = test_build_path ("recorder/ansim-recorder");
   g_autofree char *log = g_build_filename (desk_dir, "recorder.log", NULL);
   g_autoptr (GSubprocessLauncher) l = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
   g_subprocess_launcher_set_stdout_file_path (l, log);
   g_subprocess_launcher_set_stderr_file_path (l, log);
-  GSubprocess *recorder = g_subprocess_launcher_spawn (l, &error, exe, "--config", conf_path,
-                                                       NULL);
+  GSubprocess *recorder = g_subprocess_launcher_spawn (l, &error, exe, "--config", conf_path, NULL);
   g_assert_no_error (error);
   g_assert_true (test_wait_until (recorder_ready, NULL, 20));
-  g_autofree char *up_extra = g_strdup_printf ("supervision_s = %d\nrequest_timeout = 3",
-                                               supervision_s);
+  g_autofree char *up_extra =
+    g_strdup_printf ("supervision_s = %d\nrequest_timeout = 3", supervision_s);
   GSubprocess *uploader = test_uploader_start (desk, panel->url, up_extra);
   g_usleep (3 * G_USEC_PER_SEC);
 
@@ -186,7 +187,8 @@ main (int argc, char **argv)
       g_autofree char *reply = ansim_control_request (control_path, "press desk-button", &error);
       g_assert_no_error (error);
       gint64 light_at = wait_output ("recording", TRUE, at + 5 * G_USEC_PER_SEC);
-      gint64 bell_at = wait_output ("police-bell", TRUE, at + deadline_ms * 1000 + 5 * G_USEC_PER_SEC);
+      gint64 bell_at =
+        wait_output ("police-bell", TRUE, at + deadline_ms * 1000 + 5 * G_USEC_PER_SEC);
       double lms = (light_at - at) / 1000.0, bms = (bell_at - at) / 1000.0;
       g_array_append_val (light, lms);
       g_array_append_val (bell, bms);
@@ -231,21 +233,23 @@ main (int argc, char **argv)
   double l50 = percentile (light, 0.5), l99 = percentile (light, 0.99);
   double f50 = percentile (fault, 0.5), fmax = percentile (fault, 1.0);
   double c50 = percentile (clear, 0.5), cmax = percentile (clear, 1.0);
-  g_print ("\n| desk alarm loop (%d presses, %d cuts) | p50 | p99/max | baseline p50 | baseline p99 | goal | met |\n"
-           "| --- | --- | --- | --- | --- | --- | --- |\n",
-           presses, cuts);
+  g_print (
+    "\n| desk alarm loop (%d presses, %d cuts) | p50 | p99/max | baseline p50 | baseline p99 | goal | met |\n"
+    "| --- | --- | --- | --- | --- | --- | --- |\n",
+    presses, cuts);
   g_print ("| press -> police-bell line, panel down (deadline %d ms) | %.1f ms | %.1f ms | "
-           "recording light %.1f ms | %.1f ms | <= %d ms | %s |\n", deadline_ms, b50, b99, l50,
-           l99, deadline_ms + 50, b99 <= deadline_ms + 50 ? "yes" : "NO");
+           "recording light %.1f ms | %.1f ms | <= %d ms | %s |\n",
+           deadline_ms, b50, b99, l50, l99, deadline_ms + 50,
+           b99 <= deadline_ms + 50 ? "yes" : "NO");
   g_print ("| police-bell after the deadline (p50 - deadline; ratio bell/light p50 %.1f) | "
-           "%.1f ms | %.1f ms | | | <= 50 ms | %s |\n", b50 / l50, b50 - deadline_ms,
-           b99 - deadline_ms, b99 - deadline_ms <= 50 ? "yes" : "NO");
+           "%.1f ms | %.1f ms | | | <= 50 ms | %s |\n",
+           b50 / l50, b50 - deadline_ms, b99 - deadline_ms, b99 - deadline_ms <= 50 ? "yes" : "NO");
   g_print ("| link cut (%s) -> fault line (supervision_s %d) | %.2f s | %.2f s | "
            "supervision_s %d s | | <= %d s | %s |\n",
-           netns != NULL ? "veth down" : "panel SIGSTOP", supervision_s, f50, fmax,
-           supervision_s, supervision_s + 2, fmax <= supervision_s + 2 ? "yes" : "NO");
-  g_print ("| link back -> fault line off | %.2f s | %.2f s | heartbeat %d s | | | |\n", c50,
-           cmax, MAX (1, supervision_s / 4));
+           netns != NULL ? "veth down" : "panel SIGSTOP", supervision_s, f50, fmax, supervision_s,
+           supervision_s + 2, fmax <= supervision_s + 2 ? "yes" : "NO");
+  g_print ("| link back -> fault line off | %.2f s | %.2f s | heartbeat %d s | | | |\n", c50, cmax,
+           MAX (1, supervision_s / 4));
 
   test_process_stop (uploader, SIGTERM);
   test_process_stop (recorder, SIGTERM);

@@ -28,7 +28,7 @@ static TestPanel *panel;
 static char *control;
 static SoupSession *http;
 static char *cookie, *csrf;
-static char last_uuid[40];   /* the incident last timed, for --verbose */
+static char last_uuid[40]; /* the incident last timed, for --verbose */
 
 static gboolean
 output_on (const char *name)
@@ -54,10 +54,11 @@ control_ok (const char *request)
 static char *
 newest_incident (void)
 {
-  g_autoptr (sqlite3_stmt) s = ansim_db_prepare (desk->db,
-    "SELECT uuid FROM incidents ORDER BY id DESC LIMIT 1", NULL);
+  g_autoptr (sqlite3_stmt) s =
+    ansim_db_prepare (desk->db, "SELECT uuid FROM incidents ORDER BY id DESC LIMIT 1", NULL);
   return s != NULL && sqlite3_step (s) == SQLITE_ROW
-    ? g_strdup ((const char *) sqlite3_column_text (s, 0)) : NULL;
+           ? g_strdup ((const char *) sqlite3_column_text (s, 0))
+           : NULL;
 }
 
 typedef struct {
@@ -69,8 +70,8 @@ static void
 call_done (GObject *source, GAsyncResult *result, gpointer data)
 {
   Call *c = data;
-  g_autoptr (GBytes) bytes = soup_session_send_and_read_finish (SOUP_SESSION (source), result,
-                                                                NULL);
+  g_autoptr (GBytes) bytes =
+    soup_session_send_and_read_finish (SOUP_SESSION (source), result, NULL);
   c->done = TRUE;
   (void) bytes;
 }
@@ -100,11 +101,13 @@ static void
 login (void)
 {
   g_autofree char *ctl = test_build_path ("ansimctl/ansimctl");
-  const char *add[] = { ctl, "user", "add", "security", "--role", "security",
-                        "--password-stdin", "--config", panel->conf, NULL };
+  const char *add[] = {
+    ctl,        "user",      "add", "security", "--role", "security", "--password-stdin",
+    "--config", panel->conf, NULL
+  };
   g_autoptr (GError) error = NULL;
-  g_autoptr (GSubprocess) p = g_subprocess_newv (add, G_SUBPROCESS_FLAGS_STDIN_PIPE |
-                                                 G_SUBPROCESS_FLAGS_STDOUT_SILENCE, &error);
+  g_autoptr (GSubprocess) p = g_subprocess_newv (
+    add, G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_SILENCE, &error);
   g_assert_no_error (error);
   g_subprocess_communicate_utf8 (p, PASSWORD "\n", NULL, NULL, NULL, &error);
   g_assert_no_error (error);
@@ -116,8 +119,8 @@ login (void)
   g_autoptr (GBytes) reply = soup_session_send_and_read (http, msg, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
-  const char *set = soup_message_headers_get_one (soup_message_get_response_headers (msg),
-                                                  "Set-Cookie");
+  const char *set =
+    soup_message_headers_get_one (soup_message_get_response_headers (msg), "Set-Cookie");
   cookie = g_strndup (set, strcspn (set, ";"));
   g_autofree char *text = g_strndup (g_bytes_get_data (reply, NULL), g_bytes_get_size (reply));
   g_autoptr (JsonNode) node = json_from_string (text, &error);
@@ -142,7 +145,8 @@ one_acknowledgement (void)
       g_usleep (5000);
     }
   g_autofree char *sql = g_strdup_printf ("SELECT coalesce (max (id), 0) FROM incidents "
-                                          "WHERE uuid = '%s'", uuid);
+                                          "WHERE uuid = '%s'",
+                                          uuid);
   gint64 id = 0;
   for (int i = 0; (id = test_panel_count (panel, sql)) == 0; i++)
     {
@@ -155,8 +159,8 @@ one_acknowledgement (void)
   if (output_on ("acknowledged"))
     g_error ("the light is on before the acknowledgement");
 
-  g_autofree char *url = g_strdup_printf ("%s/api/incidents/%" G_GINT64_FORMAT "/acknowledge",
-                                          panel->url, id);
+  g_autofree char *url =
+    g_strdup_printf ("%s/api/incidents/%" G_GINT64_FORMAT "/acknowledge", panel->url, id);
   g_autoptr (SoupMessage) msg = soup_message_new ("POST", url);
   SoupMessageHeaders *h = soup_message_get_request_headers (msg);
   soup_message_headers_replace (h, "Cookie", cookie);
@@ -244,7 +248,8 @@ main (int argc, char **argv)
     "[trigger desk-button]\ninput = simulated\nlong_press_ms = 300\n\n"
     "[output recording]\nkind = simulated\n\n[output acknowledged]\nkind = simulated\n\n"
     "[source desk-camera]\nkind = fixed\nvideo = test\nwidth = 160\nheight = 120\n"
-    "framerate = 10\nbitrate_kbps = 100\nkeyframe_ms = 1000\n", desk_dir);
+    "framerate = 10\nbitrate_kbps = 100\nkeyframe_ms = 1000\n",
+    desk_dir);
   g_assert_true (g_file_set_contents (conf_path, conf, -1, NULL));
 
   test_panel_start (panel);
@@ -262,7 +267,7 @@ main (int argc, char **argv)
       {
         GArray *into = way == 0 ? channel_us : baseline_us;
         GSubprocess *uploader = test_uploader_start (desk, panel->url, configs[way]);
-        g_usleep (1000000);   /* started, channel request in place */
+        g_usleep (1000000); /* started, channel request in place */
         for (int i = 0; i < BLOCK && (int) into->len < presses; i++)
           {
             gint64 took = one_acknowledgement ();
@@ -276,7 +281,8 @@ main (int argc, char **argv)
       }
   gint64 by_channel = 0;
   {
-    g_autoptr (sqlite3_stmt) s = ansim_db_prepare (desk->db, "SELECT count(*) FROM events WHERE "
+    g_autoptr (sqlite3_stmt) s = ansim_db_prepare (desk->db,
+                                                   "SELECT count(*) FROM events WHERE "
                                                    "kind = 'acknowledged' AND "
                                                    "json_extract (detail, '$.via') = 'channel'",
                                                    NULL);
@@ -288,18 +294,19 @@ main (int argc, char **argv)
   double cmax = g_array_index (channel_us, gint64, channel_us->len - 1) / 1000.0;
   double bmax = g_array_index (baseline_us, gint64, baseline_us->len - 1) / 1000.0;
   g_print ("%d acknowledgements each way, one desk: real ansim-panel, ansim-recorder and "
-           "ansim-uploader on loopback\n", presses);
+           "ansim-uploader on loopback\n",
+           presses);
   g_print ("%-62s %8s %8s %8s\n", "console acknowledge -> desk light (control socket)", "p50 ms",
            "p99 ms", "max ms");
   g_print ("%-62s %8.1f %8.1f %8.1f\n",
            "baseline: channel = false (500 ms heartbeats, uploads, 200 ms db poll)", b50, b99,
            bmax);
-  g_print ("%-62s %8.1f %8.1f %8.1f\n", "channel: held POST /api/v1/channel -> control socket",
-           c50, c99, cmax);
+  g_print ("%-62s %8.1f %8.1f %8.1f\n", "channel: held POST /api/v1/channel -> control socket", c50,
+           c99, cmax);
   g_print ("acknowledgements the channel logged first: %" G_GINT64_FORMAT " of %d\n", by_channel,
            presses);
-  g_print ("ratio (baseline p99 / channel p99): %.1f; goal channel p99 <= 100 ms: %s\n",
-           b99 / c99, c99 <= 100 ? "met" : "NOT met");
+  g_print ("ratio (baseline p99 / channel p99): %.1f; goal channel p99 <= 100 ms: %s\n", b99 / c99,
+           c99 <= 100 ? "met" : "NOT met");
 
   test_process_stop (recorder, SIGTERM);
   g_object_unref (recorder);

@@ -78,17 +78,16 @@ typedef struct {
   goffset bytes;
   double seconds;
   gint64 rss_before_kib, peak_kib;
-  gint64 health_us;     /* longest GET /api/health meanwhile */
+  gint64 health_us; /* longest GET /api/health meanwhile */
 } Run;
 
-static void
-export (SoupSession *http, TestPanel *panel, GPid pid, const char *cookie, const char *uuid,
-        Run *run)
+static void export(SoupSession *http, TestPanel *panel, GPid pid, const char *cookie,
+                   const char *uuid, Run *run)
 {
   g_autofree char *sql = g_strdup_printf ("SELECT id FROM incidents WHERE uuid = '%s'", uuid);
   gint64 id = test_panel_count (panel, sql);
-  g_autofree char *url = g_strdup_printf ("%s/api/incidents/%" G_GINT64_FORMAT "/export?media=1",
-                                          panel->url, id);
+  g_autofree char *url =
+    g_strdup_printf ("%s/api/incidents/%" G_GINT64_FORMAT "/export?media=1", panel->url, id);
   /* settle, then measure from here */
   g_usleep (300000);
   run->rss_before_kib = proc_kib (pid, "VmRSS");
@@ -109,8 +108,9 @@ export (SoupSession *http, TestPanel *panel, GPid pid, const char *cookie, const
   while ((n = g_input_stream_read (in, buffer, sizeof buffer, NULL, &error)) > 0)
     run->bytes += n;
   g_assert_no_error (error);
-  g_assert_cmpint (run->bytes, ==, soup_message_headers_get_content_length (
-                     soup_message_get_response_headers (msg)));
+  g_assert_cmpint (
+    run->bytes, ==,
+    soup_message_headers_get_content_length (soup_message_get_response_headers (msg)));
   run->seconds = (g_get_monotonic_time () - start) / 1e6;
   run->peak_kib = proc_kib (pid, "VmHWM");
   g_atomic_int_set (&prober.stop, 1);
@@ -145,11 +145,12 @@ main (int argc, char **argv)
   g_autoptr (GOptionContext) context = g_option_context_new ("- panel memory while exporting");
   g_option_context_add_main_entries (context, entries, NULL);
   g_autoptr (GError) error = NULL;
-  if (!g_option_context_parse (context, &argc, &argv, &error) || small < 1 || large < small ||
-      segment_kib < 1)
+  if (!g_option_context_parse (context, &argc, &argv, &error) || small < 1 || large < small
+      || segment_kib < 1)
     {
-      g_printerr ("bench-export: %s\n", error != NULL ? error->message
-                                                      : "need 1 <= --small <= --large, --segment-kib >= 1");
+      g_printerr ("bench-export: %s\n", error != NULL
+                                          ? error->message
+                                          : "need 1 <= --small <= --large, --segment-kib >= 1");
       return 2;
     }
   g_autofree char *dir = g_dir_make_tmp ("ansim-bench-export-XXXXXX", &error);
@@ -170,7 +171,8 @@ main (int argc, char **argv)
 
   g_autofree char *small_uuid = test_desk_record (desk, small, (gsize) segment_kib * 1024);
   g_autofree char *large_uuid = test_desk_record (desk, large, (gsize) segment_kib * 1024);
-  GSubprocess *uploader = test_uploader_start (desk, panel->url, "supervision_s = 0\nheartbeat_interval = 3600");
+  GSubprocess *uploader =
+    test_uploader_start (desk, panel->url, "supervision_s = 0\nheartbeat_interval = 3600");
   if (!test_wait_until (all_sent, desk, 600))
     g_error ("the uploads did not finish within 10 minutes");
   test_process_stop (uploader, SIGTERM);
@@ -186,32 +188,32 @@ main (int argc, char **argv)
   Run s = { .segments = small }, l = { .segments = large };
   /* once unmeasured, so both measured runs find the panel warmed up */
   Run warm = { 0 };
-  export (http, panel, pid, cookie, small_uuid, &warm);
-  export (http, panel, pid, cookie, small_uuid, &s);
-  export (http, panel, pid, cookie, large_uuid, &l);
+  export(http, panel, pid, cookie, small_uuid, &warm);
+  export(http, panel, pid, cookie, small_uuid, &s);
+  export(http, panel, pid, cookie, large_uuid, &l);
 
   g_print ("evidence package export with decrypted media (%d KiB segments), real ansim-panel\n",
            segment_kib);
-  g_print ("%-28s %10s %8s %12s %12s %12s %10s\n", "", "package", "time", "RSS before",
-           "peak RSS", "peak-before", "health");
+  g_print ("%-28s %10s %8s %12s %12s %12s %10s\n", "", "package", "time", "RSS before", "peak RSS",
+           "peak-before", "health");
   Run *runs[] = { &s, &l };
   const char *names[] = { "baseline: small incident", "large incident" };
   for (guint i = 0; i < 2; i++)
     g_print ("%-18s %4u seg %8.1f MB %7.2f s %9.1f MB %9.1f MB %9.1f MB %7.0f ms\n", names[i],
              runs[i]->segments, runs[i]->bytes / 1e6, runs[i]->seconds,
              runs[i]->rss_before_kib / 1024.0, runs[i]->peak_kib / 1024.0,
-             (runs[i]->peak_kib - runs[i]->rss_before_kib) / 1024.0,
-             runs[i]->health_us / 1000.0);
+             (runs[i]->peak_kib - runs[i]->rss_before_kib) / 1024.0, runs[i]->health_us / 1000.0);
   g_print ("(health: the longest GET /api/health answer during the export, i.e. how long the\n"
            " panel's main loop, which also sends live alerts, was held up)\n");
-  g_print ("ratio large/small: package %.1fx, peak RSS %.2fx\n",
-           (double) l.bytes / s.bytes, (double) l.peak_kib / s.peak_kib);
+  g_print ("ratio large/small: package %.1fx, peak RSS %.2fx\n", (double) l.bytes / s.bytes,
+           (double) l.peak_kib / s.peak_kib);
 
 
   /* A client that goes away after the first MiB of the large package. */
   {
     g_autoptr (SoupSession) once = soup_session_new ();
-    g_autofree char *sql = g_strdup_printf ("SELECT id FROM incidents WHERE uuid = '%s'", large_uuid);
+    g_autofree char *sql =
+      g_strdup_printf ("SELECT id FROM incidents WHERE uuid = '%s'", large_uuid);
     g_autofree char *url = g_strdup_printf ("%s/api/incidents/%" G_GINT64_FORMAT "/export?media=1",
                                             panel->url, test_panel_count (panel, sql));
     g_autoptr (SoupMessage) msg = soup_message_new ("GET", url);
@@ -224,8 +226,8 @@ main (int argc, char **argv)
     g_input_stream_close (in, NULL, NULL);
     soup_session_abort (once);
     gboolean removed = test_wait_until (dir_empty, panel_tmp, 5);
-    g_print ("a download abandoned after %.1f MB: the package's temporary folder %s\n",
-             got / 1e6, removed ? "was removed" : "was NOT removed within 5 s");
+    g_print ("a download abandoned after %.1f MB: the package's temporary folder %s\n", got / 1e6,
+             removed ? "was removed" : "was NOT removed within 5 s");
     if (!removed)
       return 1;
   }

@@ -12,7 +12,7 @@ main (int argc, char **argv)
 {
   g_autofree char *endpoint = NULL, *bucket = NULL, *credentials = NULL;
   gint size_kib = 2048, count = 32, part_mib = 0;
-  g_autoptr(GOptionContext) ctx = g_option_context_new ("- S3 PUT throughput");
+  g_autoptr (GOptionContext) ctx = g_option_context_new ("- S3 PUT throughput");
   GOptionEntry entries[] = {
     { "endpoint", 0, 0, G_OPTION_ARG_STRING, &endpoint, "gateway URL", "URL" },
     { "bucket", 0, 0, G_OPTION_ARG_STRING, &bucket, "bucket", "NAME" },
@@ -23,20 +23,21 @@ main (int argc, char **argv)
       "multipart with parts of N MiB (0: single PUT)", "N" },
     { NULL }
   };
-  g_autoptr(GError) error = NULL;
-  g_autoptr(PanelS3) s3 = NULL;
-  g_autoptr(GBytes) data = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (PanelS3) s3 = NULL;
+  g_autoptr (GBytes) data = NULL;
   guint8 *bytes;
   gsize size;
   gint64 start, elapsed;
 
   g_option_context_add_main_entries (ctx, entries, NULL);
-  if (!g_option_context_parse (ctx, &argc, &argv, &error) || endpoint == NULL ||
-      bucket == NULL || credentials == NULL || size_kib <= 0 || count <= 0) {
-    g_printerr ("bench-s3: %s\n", error ? error->message
-                                        : "--endpoint, --bucket and --credentials are needed");
-    return 2;
-  }
+  if (!g_option_context_parse (ctx, &argc, &argv, &error) || endpoint == NULL || bucket == NULL
+      || credentials == NULL || size_kib <= 0 || count <= 0)
+    {
+      g_printerr ("bench-s3: %s\n",
+                  error ? error->message : "--endpoint, --bucket and --credentials are needed");
+      return 2;
+    }
   {
     PanelS3Config c = {
       .endpoint = endpoint,
@@ -48,10 +49,11 @@ main (int argc, char **argv)
 
     s3 = panel_s3_new (&c, &error);
   }
-  if (s3 == NULL) {
-    g_printerr ("bench-s3: %s\n", error->message);
-    return 1;
-  }
+  if (s3 == NULL)
+    {
+      g_printerr ("bench-s3: %s\n", error->message);
+      return 1;
+    }
   size = (gsize) size_kib * 1024;
   bytes = g_malloc (size);
   for (gsize i = 0; i < size; i++)
@@ -59,22 +61,25 @@ main (int argc, char **argv)
   data = g_bytes_new_take (bytes, size);
 
   /* One warm-up PUT opens the connection, as the panel's would be. */
-  if (!panel_s3_put (s3, "bench/warm-up", data, NULL, NULL, &error)) {
-    g_printerr ("bench-s3: %s\n", error->message);
-    return 1;
-  }
-  start = g_get_monotonic_time ();
-  for (gint i = 0; i < count; i++) {
-    /* Few distinct keys: the gateway's memory store does not fill up. */
-    g_autofree char *key = g_strdup_printf ("bench/object-%d", i % 4);
-
-    if (!panel_s3_put (s3, key, data, NULL, NULL, &error)) {
+  if (!panel_s3_put (s3, "bench/warm-up", data, NULL, NULL, &error))
+    {
       g_printerr ("bench-s3: %s\n", error->message);
       return 1;
     }
-  }
+  start = g_get_monotonic_time ();
+  for (gint i = 0; i < count; i++)
+    {
+      /* Few distinct keys: the gateway's memory store does not fill up. */
+      g_autofree char *key = g_strdup_printf ("bench/object-%d", i % 4);
+
+      if (!panel_s3_put (s3, key, data, NULL, NULL, &error))
+        {
+          g_printerr ("bench-s3: %s\n", error->message);
+          return 1;
+        }
+    }
   elapsed = g_get_monotonic_time () - start;
-  g_print ("mbps=%.1f seconds=%.3f bytes=%" G_GUINT64_FORMAT "\n",
-           (double) size * count / elapsed, elapsed / 1e6, (guint64) size * count);
+  g_print ("mbps=%.1f seconds=%.3f bytes=%" G_GUINT64_FORMAT "\n", (double) size * count / elapsed,
+           elapsed / 1e6, (guint64) size * count);
   return 0;
 }

@@ -9,8 +9,8 @@
 #include <sys/resource.h>
 
 typedef struct {
-  EVP_MD_CTX *sha;      /* non-NULL: hash the ciphertext as it is written */
-  guint8 *copy_to;      /* non-NULL: copy the ciphertext there (a sealed segment in memory) */
+  EVP_MD_CTX *sha; /* non-NULL: hash the ciphertext as it is written */
+  guint8 *copy_to; /* non-NULL: copy the ciphertext there (a sealed segment in memory) */
   gsize written;
 } Sink;
 
@@ -45,15 +45,22 @@ main (int argc, char **argv)
   GOptionEntry entries[] = {
     { "size", 0, 0, G_OPTION_ARG_INT, &size_mib, "Plaintext per pass, MiB (64)", "MIB" },
     { "segment", 0, 0, G_OPTION_ARG_INT, &segment_mib, "Segment size, MiB (2)", "MIB" },
-    { "piece", 0, 0, G_OPTION_ARG_INT, &piece_kib, "Hash and encrypt in slices of this many KiB (256; 0: hash the whole segment, then encrypt it)", "KIB" },
-    { "recipients", 0, 0, G_OPTION_ARG_INT, &n_recipients, "Recipients per file (2: site + escrow)", "N" },
-    { "min-seconds", 0, 0, G_OPTION_ARG_DOUBLE, &min_seconds, "Repeat passes for at least this long (2; 0: one pass)", "S" },
+    { "piece", 0, 0, G_OPTION_ARG_INT, &piece_kib,
+      "Hash and encrypt in slices of this many KiB (256; 0: hash the whole segment, then encrypt it)",
+      "KIB" },
+    { "recipients", 0, 0, G_OPTION_ARG_INT, &n_recipients, "Recipients per file (2: site + escrow)",
+      "N" },
+    { "min-seconds", 0, 0, G_OPTION_ARG_DOUBLE, &min_seconds,
+      "Repeat passes for at least this long (2; 0: one pass)", "S" },
     { "only", 0, 0, G_OPTION_ARG_STRING, &only, "Measure one part alone: hash or encrypt", "PART" },
-    { "sink", 0, 0, G_OPTION_ARG_STRING, &sink_mode, "discard (default), hash (SHA-256 of the ciphertext too), memory (copy to a buffer)", "MODE" },
+    { "sink", 0, 0, G_OPTION_ARG_STRING, &sink_mode,
+      "discard (default), hash (SHA-256 of the ciphertext too), memory (copy to a buffer)",
+      "MODE" },
     { NULL }
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new ("- age seal throughput");
-  g_autoptr (GPtrArray) recipients = g_ptr_array_new_with_free_func ((GDestroyNotify) ansim_age_recipient_free);
+  g_autoptr (GPtrArray) recipients =
+    g_ptr_array_new_with_free_func ((GDestroyNotify) ansim_age_recipient_free);
   g_autoptr (GError) error = NULL;
   g_autofree guint8 *segment = NULL, *sealed = NULL;
   EVP_MD_CTX *md = EVP_MD_CTX_new ();
@@ -164,10 +171,11 @@ main (int argc, char **argv)
 
   /* Decimal megabytes, as `openssl speed` reports (it prints 1000s of bytes). */
   printf ("bytes=%" G_GSIZE_FORMAT " passes=%u segments_per_pass=%" G_GSIZE_FORMAT
-          " piece_kib=%" G_GSIZE_FORMAT " recipients=%d sink=%s seconds=%.3f mbps=%.1f peak_rss_kib=%ld\n",
+          " piece_kib=%" G_GSIZE_FORMAT
+          " recipients=%d sink=%s seconds=%.3f mbps=%.1f peak_rss_kib=%ld\n",
           done_bytes, passes, total / segment_len, piece >> 10, n_recipients,
-          sink_mode ? sink_mode : "discard", elapsed / 1e6,
-          done_bytes / (elapsed / 1e6) / 1e6, peak_rss_kib ());
+          sink_mode ? sink_mode : "discard", elapsed / 1e6, done_bytes / (elapsed / 1e6) / 1e6,
+          peak_rss_kib ());
 
   EVP_MD_CTX_free (md);
   EVP_MD_CTX_free (ct_md);

@@ -103,8 +103,8 @@ main (int argc, char **argv)
   g_autofree char *store_label = NULL;
   GOptionEntry entries[] = {
     { "presses", 0, 0, G_OPTION_ARG_INT, &presses, "Presses to time (100)", "N" },
-    { "backlog-minutes", 0, 0, G_OPTION_ARG_INT, &minutes,
-      "Minutes of footage in the backlog (60)", "N" },
+    { "backlog-minutes", 0, 0, G_OPTION_ARG_INT, &minutes, "Minutes of footage in the backlog (60)",
+      "N" },
     { "kbps", 0, 0, G_OPTION_ARG_INT, &kbps, "Bit rate of the footage, kbit/s (2000: 720p)", "N" },
     { "build-root", 0, 0, G_OPTION_ARG_FILENAME, &build_root, "The build directory", "DIR" },
     { "panel-extra", 0, 0, G_OPTION_ARG_STRING, &panel_extra,
@@ -136,7 +136,8 @@ main (int argc, char **argv)
   TestPanel *panel = test_panel_new (panel_dir, extra);
   test_panel_start (panel);
   test_panel_enroll (panel, desk, "dev-1");
-  GSubprocess *uploader = test_uploader_start (desk, panel->url,
+  GSubprocess *uploader = test_uploader_start (
+    desk, panel->url,
     "poll_interval = 3600\nsupervision_s = 0\nheartbeat_interval = 86400\nretry_max = 1");
   g_usleep (300000);
   g_autofree char *sock = g_build_filename (desk_dir, "uploader.sock", NULL);
@@ -222,7 +223,8 @@ main (int argc, char **argv)
     sqlite3_stmt *stmt = NULL;
     sqlite3_prepare_v2 (desk->db, "SELECT spool_path, rowid FROM segments", -1, &stmt, NULL);
     while (sqlite3_step (stmt) == SQLITE_ROW)
-      g_string_append_printf (list, "url = \"http://127.0.0.1:%u/up/%lld\"\n"
+      g_string_append_printf (list,
+                              "url = \"http://127.0.0.1:%u/up/%lld\"\n"
                               "upload-file = \"%s/%s\"\noutput = \"/dev/null\"\n",
                               plain.port, (long long) sqlite3_column_int64 (stmt, 1), desk->spool,
                               sqlite3_column_text (stmt, 0));
@@ -256,8 +258,8 @@ main (int argc, char **argv)
               test_percentile_ms (rest, 0.5), test_percentile_ms (rest, 0.99));
     }
   printf ("%-58s %9s %9s %7s\n", lin, "ansim", "curl PUT", "ratio");
-  g_autofree char *lsec = g_strdup_printf ("  seconds (%s)", store_label != NULL ? store_label
-                                           : "filesystem store, fsync per object");
+  g_autofree char *lsec = g_strdup_printf (
+    "  seconds (%s)", store_label != NULL ? store_label : "filesystem store, fsync per object");
   printf ("%-58s %9.1f %9.1f %7.2f\n", lsec, ours_s, curl_s, curl_s / ours_s);
   printf ("%-58s %9.1f %9.1f %7.2f\n", "  MB/s", ours_mbps, curl_mbps, ours_mbps / curl_mbps);
 

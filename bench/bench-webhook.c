@@ -44,12 +44,11 @@ on_hook (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTabl
   const char *ts = soup_message_headers_get_one (h, "X-Ansim-Timestamp");
   const char *sig = soup_message_headers_get_one (h, "X-Ansim-Signature");
   gboolean ok = TRUE;
-  if (ts != NULL)   /* the baseline's POSTs are unsigned */
+  if (ts != NULL) /* the baseline's POSTs are unsigned */
     {
       g_autofree char *input = g_strconcat (ts, ".", body, NULL);
-      g_autofree char *mac = g_compute_hmac_for_string (G_CHECKSUM_SHA256,
-                                                        (const guchar *) SECRET, strlen (SECRET),
-                                                        input, -1);
+      g_autofree char *mac = g_compute_hmac_for_string (G_CHECKSUM_SHA256, (const guchar *) SECRET,
+                                                        strlen (SECRET), input, -1);
       ok = sig != NULL && g_str_has_prefix (sig, "sha256=") && strcmp (sig + 7, mac) == 0;
     }
   g_mutex_lock (&lock);
@@ -121,8 +120,7 @@ main (int argc, char **argv)
 {
   int presses = 50;
   GOptionEntry entries[] = {
-    { "presses", 0, 0, G_OPTION_ARG_INT, &presses, "presses to time (50)", "N" },
-    { NULL }
+    { "presses", 0, 0, G_OPTION_ARG_INT, &presses, "presses to time (50)", "N" }, { NULL }
   };
   g_autoptr (GOptionContext) context = g_option_context_new ("- alert -> webhook received");
   g_option_context_add_main_entries (context, entries, NULL);
@@ -145,7 +143,8 @@ main (int argc, char **argv)
 
   TestDesk *desk = test_desk_new (desk_dir);
   g_autofree char *extra = g_strdup_printf ("\n[webhook bench]\nurl = %s\nsecret = " SECRET "\n"
-                                            "events = alert\n", hook_url);
+                                            "events = alert\n",
+                                            hook_url);
   TestPanel *panel = test_panel_new (panel_dir, extra);
   test_panel_start (panel);
   test_panel_enroll (panel, desk, "dev-1");
@@ -184,12 +183,12 @@ main (int argc, char **argv)
       soup_message_set_request_body_from_bytes (post, "application/json", bytes);
       start = g_get_monotonic_time ();
       g_autoptr (GBytes) reply = soup_session_send_and_read (http, post, NULL, &error);
-      (void) reply;  /* kept for its cleanup */
+      (void) reply; /* kept for its cleanup */
       g_assert_no_error (error);
       wait_received (++n, &wall, &mono, NULL);
       took = mono - start;
       g_array_append_val (base_us, took);
-      g_usleep (50000);  /* let the uploader send the closing manifest */
+      g_usleep (50000); /* let the uploader send the closing manifest */
     }
   double press50 = percentile (press_us, 0.5), press99 = percentile (press_us, 0.99);
   double commit50 = percentile (commit_us, 0.5), commit99 = percentile (commit_us, 0.99);
@@ -198,13 +197,13 @@ main (int argc, char **argv)
   g_print ("| measure | p50 ms | p99 ms |\n| --- | --- | --- |\n");
   g_print ("| press (desk commit) -> webhook received | %.1f | %.1f |\n", press50, press99);
   g_print ("| panel's alert stamp (alerted_at_us, before its commit) -> webhook received "
-           "| %.1f | %.1f |\n", commit50,
-           commit99);
-  g_print ("| baseline: bare POST of the same body -> received | %.1f | %.1f |\n", base50,
-           base99);
+           "| %.1f | %.1f |\n",
+           commit50, commit99);
+  g_print ("| baseline: bare POST of the same body -> received | %.1f | %.1f |\n", base50, base99);
   g_print ("ratio panel stamp -> received / bare POST: p50 %.1f, p99 %.1f (goal: press -> "
-           "received p99 <= 100 ms: %s)\n", commit50 / MAX (base50, 0.001),
-           commit99 / MAX (base99, 0.001), press99 <= 100 ? "met" : "NOT met");
+           "received p99 <= 100 ms: %s)\n",
+           commit50 / MAX (base50, 0.001), commit99 / MAX (base99, 0.001),
+           press99 <= 100 ? "met" : "NOT met");
 
   test_process_stop (uploader, SIGTERM);
   g_object_unref (uploader);

@@ -10,14 +10,14 @@ struct _HwDebouncer {
   HwEventFunc func;
   gpointer user_data;
 
-  gboolean raw;          /* last level seen on the wire */
-  gint64 raw_since;      /* when the wire took that level */
-  gboolean stable;       /* the decided level */
-  gint64 press_edge;     /* edge that began the current press */
+  gboolean raw;      /* last level seen on the wire */
+  gint64 raw_since;  /* when the wire took that level */
+  gboolean stable;   /* the decided level */
+  gint64 press_edge; /* edge that began the current press */
   gboolean long_fired;
 };
 
-G_DEFINE_QUARK (hw-error-quark, hw_error)
+G_DEFINE_QUARK (hw - error - quark, hw_error)
 
 const char *
 hw_event_kind_to_string (HwEventKind kind)
@@ -32,8 +32,8 @@ hw_event_kind_to_string (HwEventKind kind)
 }
 
 HwDebouncer *
-hw_debouncer_new (const char *trigger, guint debounce_ms, guint long_press_ms,
-                  HwEventFunc func, gpointer user_data)
+hw_debouncer_new (const char *trigger, guint debounce_ms, guint long_press_ms, HwEventFunc func,
+                  gpointer user_data)
 {
   g_return_val_if_fail (trigger != NULL, NULL);
   g_return_val_if_fail (func != NULL, NULL);

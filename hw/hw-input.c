@@ -32,8 +32,8 @@ struct _HwInput {
   HwEventFunc func;
   gpointer user_data;
   HwDebouncer *debouncer;
-  GSource *deadline_source;   /* fires at the debouncer's next deadline */
-  gint64 last_fed;            /* time handed to the debouncer last */
+  GSource *deadline_source; /* fires at the debouncer's next deadline */
+  gint64 last_fed;          /* time handed to the debouncer last */
 
   /* Open device state; fd < 0 while disconnected. */
   struct gpiod_chip *chip;
@@ -53,8 +53,7 @@ forward_event (const HwEvent *event, gpointer user_data)
 static void
 reschedule (HwInput *self)
 {
-  g_source_set_ready_time (self->deadline_source,
-                           hw_debouncer_next_deadline (self->debouncer));
+  g_source_set_ready_time (self->deadline_source, hw_debouncer_next_deadline (self->debouncer));
 }
 
 static gboolean
@@ -107,8 +106,8 @@ reopen_cb (gpointer user_data)
 static void
 lost_device (HwInput *self, const char *why)
 {
-  g_warning ("trigger %s: input lost (%s); retrying every %d ms",
-             self->trigger, why, REOPEN_INTERVAL_MS);
+  g_warning ("trigger %s: input lost (%s); retrying every %d ms", self->trigger, why,
+             REOPEN_INTERVAL_MS);
   device_close (self);
   if (self->reopen_id == 0)
     self->reopen_id = g_timeout_add (REOPEN_INTERVAL_MS, reopen_cb, self);
@@ -141,7 +140,8 @@ read_failed (HwInput *self)
 static gboolean
 test_bit (const unsigned long *bits, guint bit)
 {
-  return !!(bits[bit / (8 * sizeof (unsigned long))] & (1UL << (bit % (8 * sizeof (unsigned long)))));
+  return !!(bits[bit / (8 * sizeof (unsigned long))]
+            & (1UL << (bit % (8 * sizeof (unsigned long)))));
 }
 
 /* Watch the opened device's fd with readable, and feed the debouncer the
@@ -182,17 +182,15 @@ gpio_open (HwInput *self, GError **error)
   g_autoptr (GpiodChip) chip = gpiod_chip_open_lookup (self->chip_name);
   if (chip == NULL)
     {
-      g_set_error (error, HW_ERROR, HW_ERROR_NO_DEVICE,
-                   "trigger %s: GPIO chip '%s' not found: %s",
+      g_set_error (error, HW_ERROR, HW_ERROR_NO_DEVICE, "trigger %s: GPIO chip '%s' not found: %s",
                    self->trigger, self->chip_name, g_strerror (errno));
       return FALSE;
     }
   if (self->line_offset >= gpiod_chip_num_lines (chip))
     {
       g_set_error (error, HW_ERROR, HW_ERROR_NO_DEVICE,
-                   "trigger %s: GPIO chip '%s' has %u lines, no line %u",
-                   self->trigger, self->chip_name, gpiod_chip_num_lines (chip),
-                   self->line_offset);
+                   "trigger %s: GPIO chip '%s' has %u lines, no line %u", self->trigger,
+                   self->chip_name, gpiod_chip_num_lines (chip), self->line_offset);
       return FALSE;
     }
   struct gpiod_line *line = gpiod_chip_get_line (chip, self->line_offset);
@@ -208,16 +206,16 @@ gpio_open (HwInput *self, GError **error)
     {
       int saved = errno;
       g_set_error (error, HW_ERROR, saved == EBUSY ? HW_ERROR_BUSY : HW_ERROR_FAILED,
-                   "trigger %s: cannot request line %u of GPIO chip '%s': %s",
-                   self->trigger, self->line_offset, self->chip_name, g_strerror (saved));
+                   "trigger %s: cannot request line %u of GPIO chip '%s': %s", self->trigger,
+                   self->line_offset, self->chip_name, g_strerror (saved));
       return FALSE;
     }
   int value = gpiod_line_get_value (line);
   if (value < 0)
     {
       g_set_error (error, HW_ERROR, HW_ERROR_FAILED,
-                   "trigger %s: cannot read line %u of GPIO chip '%s': %s",
-                   self->trigger, self->line_offset, self->chip_name, g_strerror (errno));
+                   "trigger %s: cannot read line %u of GPIO chip '%s': %s", self->trigger,
+                   self->line_offset, self->chip_name, g_strerror (errno));
       return FALSE;
     }
   self->chip = g_steal_pointer (&chip);
@@ -250,7 +248,7 @@ evdev_readable (gint fd, GIOCondition cond, gpointer user_data)
         }
       else if (ev->type == EV_KEY && ev->code == self->key_code && ev->value != 2)
         {
-          feed (self, ev->value != 0, at);  /* 2 is autorepeat: not an edge */
+          feed (self, ev->value != 0, at); /* 2 is autorepeat: not an edge */
         }
     }
   return G_SOURCE_CONTINUE;
@@ -263,25 +261,26 @@ evdev_open (HwInput *self, GError **error)
   if (fd < 0)
     {
       int saved = errno;
-      g_set_error (error, HW_ERROR, saved == ENOENT || saved == ENODEV ? HW_ERROR_NO_DEVICE : HW_ERROR_FAILED,
-                   "trigger %s: input device '%s' cannot be opened: %s",
-                   self->trigger, self->device, g_strerror (saved));
+      g_set_error (error, HW_ERROR,
+                   saved == ENOENT || saved == ENODEV ? HW_ERROR_NO_DEVICE : HW_ERROR_FAILED,
+                   "trigger %s: input device '%s' cannot be opened: %s", self->trigger,
+                   self->device, g_strerror (saved));
       return FALSE;
     }
   unsigned long keys[KEY_CNT / (8 * sizeof (unsigned long)) + 1] = { 0 };
   if (ioctl (fd, EVIOCGBIT (EV_KEY, sizeof keys), keys) < 0)
     {
       g_set_error (error, HW_ERROR, HW_ERROR_INVALID,
-                   "trigger %s: '%s' is not an input event device: %s",
-                   self->trigger, self->device, g_strerror (errno));
+                   "trigger %s: '%s' is not an input event device: %s", self->trigger, self->device,
+                   g_strerror (errno));
       close (fd);
       return FALSE;
     }
   if (!test_bit (keys, self->key_code))
     {
       g_set_error (error, HW_ERROR, HW_ERROR_INVALID,
-                   "trigger %s: input device '%s' has no key with code %u",
-                   self->trigger, self->device, self->key_code);
+                   "trigger %s: input device '%s' has no key with code %u", self->trigger,
+                   self->device, self->key_code);
       close (fd);
       return FALSE;
     }
@@ -330,8 +329,7 @@ device_close (HwInput *self)
 }
 
 HwInput *
-hw_input_new (const HwInputConfig *config, HwEventFunc func, gpointer user_data,
-              GError **error)
+hw_input_new (const HwInputConfig *config, HwEventFunc func, gpointer user_data, GError **error)
 {
   g_return_val_if_fail (config != NULL && config->trigger != NULL, NULL);
   g_return_val_if_fail (func != NULL, NULL);
@@ -339,12 +337,15 @@ hw_input_new (const HwInputConfig *config, HwEventFunc func, gpointer user_data,
 
   if (config->kind == HW_INPUT_GPIO && config->chip == NULL)
     {
-      g_set_error (error, HW_ERROR, HW_ERROR_INVALID, "trigger %s: no GPIO chip given", config->trigger);
+      g_set_error (error, HW_ERROR, HW_ERROR_INVALID, "trigger %s: no GPIO chip given",
+                   config->trigger);
       return NULL;
     }
-  if (config->kind == HW_INPUT_EVDEV && (config->device == NULL || config->key_code == 0 || config->key_code >= KEY_CNT))
+  if (config->kind == HW_INPUT_EVDEV
+      && (config->device == NULL || config->key_code == 0 || config->key_code >= KEY_CNT))
     {
-      g_set_error (error, HW_ERROR, HW_ERROR_INVALID, "trigger %s: evdev input needs a device and a key code below %d",
+      g_set_error (error, HW_ERROR, HW_ERROR_INVALID,
+                   "trigger %s: evdev input needs a device and a key code below %d",
                    config->trigger, KEY_CNT);
       return NULL;
     }

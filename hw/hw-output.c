@@ -13,9 +13,9 @@ struct _HwOutput {
   guint line_offset;
   gboolean active_low;
 
-  struct gpiod_chip *chip;    /* NULL while the chip is unavailable */
+  struct gpiod_chip *chip; /* NULL while the chip is unavailable */
   struct gpiod_line *line;
-  gboolean on;                /* what we want the output to show */
+  gboolean on; /* what we want the output to show */
   guint pulse_id;
 };
 
@@ -46,8 +46,8 @@ line_open (HwOutput *self, GError **error)
     {
       int saved = line == NULL ? ENODEV : errno;
       g_set_error (error, HW_ERROR, saved == EBUSY ? HW_ERROR_BUSY : HW_ERROR_NO_DEVICE,
-                   "output %s: cannot request line %u of GPIO chip '%s': %s",
-                   self->name, self->line_offset, self->chip_name, g_strerror (saved));
+                   "output %s: cannot request line %u of GPIO chip '%s': %s", self->name,
+                   self->line_offset, self->chip_name, g_strerror (saved));
       gpiod_chip_close (chip);
       return FALSE;
     }
@@ -64,7 +64,8 @@ hw_output_new (const HwOutputConfig *config, GError **error)
 
   if (config->kind == HW_OUTPUT_GPIO && config->chip == NULL)
     {
-      g_set_error (error, HW_ERROR, HW_ERROR_INVALID, "output %s: no GPIO chip given", config->name);
+      g_set_error (error, HW_ERROR, HW_ERROR_INVALID, "output %s: no GPIO chip given",
+                   config->name);
       return NULL;
     }
   g_autoptr (HwOutput) self = g_new0 (HwOutput, 1);
@@ -114,8 +115,9 @@ apply (HwOutput *self, GError **error)
       line_close (self);
       if (line_open (self, NULL) && gpiod_line_set_value (self->line, self->on) == 0)
         return TRUE;
-      g_set_error (error, HW_ERROR, HW_ERROR_FAILED, "output %s: cannot set line %u of GPIO chip '%s': %s",
-                   self->name, self->line_offset, self->chip_name, g_strerror (saved));
+      g_set_error (error, HW_ERROR, HW_ERROR_FAILED,
+                   "output %s: cannot set line %u of GPIO chip '%s': %s", self->name,
+                   self->line_offset, self->chip_name, g_strerror (saved));
       return FALSE;
     }
   return TRUE;

@@ -12,25 +12,25 @@ G_BEGIN_DECLS
 GQuark hw_error_quark (void);
 
 typedef enum {
-  HW_ERROR_NO_DEVICE,    /* chip, line or input device not there */
-  HW_ERROR_BUSY,         /* line already requested by someone else */
-  HW_ERROR_INVALID,      /* bad argument from configuration */
+  HW_ERROR_NO_DEVICE, /* chip, line or input device not there */
+  HW_ERROR_BUSY,      /* line already requested by someone else */
+  HW_ERROR_INVALID,   /* bad argument from configuration */
   HW_ERROR_FAILED,
 } HwErrorCode;
 
 typedef enum {
-  HW_EVENT_PRESS,        /* the input became active and stayed so for the debounce window */
-  HW_EVENT_RELEASE,      /* ...and became inactive again */
-  HW_EVENT_LONG_PRESS,   /* still active long_press_ms after the press; at most once per press */
+  HW_EVENT_PRESS,      /* the input became active and stayed so for the debounce window */
+  HW_EVENT_RELEASE,    /* ...and became inactive again */
+  HW_EVENT_LONG_PRESS, /* still active long_press_ms after the press; at most once per press */
 } HwEventKind;
 
 const char *hw_event_kind_to_string (HwEventKind kind);
 
 typedef struct {
   HwEventKind kind;
-  const char *trigger;   /* trigger name the input is mapped to, e.g. "desk-button" */
-  gint64 edge_us;        /* CLOCK_MONOTONIC (g_get_monotonic_time) of the edge that began the state */
-  gint64 reported_us;    /* CLOCK_MONOTONIC when the event was decided (edge + debounce) */
+  const char *trigger; /* trigger name the input is mapped to, e.g. "desk-button" */
+  gint64 edge_us;      /* CLOCK_MONOTONIC (g_get_monotonic_time) of the edge that began the state */
+  gint64 reported_us;  /* CLOCK_MONOTONIC when the event was decided (edge + debounce) */
 } HwEvent;
 
 typedef void (*HwEventFunc) (const HwEvent *event, gpointer user_data);
@@ -66,18 +66,18 @@ typedef enum {
 } HwInputKind;
 
 typedef struct {
-  const char *trigger;       /* required */
+  const char *trigger; /* required */
   HwInputKind kind;
   guint debounce_ms;
   guint long_press_ms;
   /* gpio */
-  const char *chip;          /* name, path, label or number, as gpiod_chip_open_lookup() */
+  const char *chip; /* name, path, label or number, as gpiod_chip_open_lookup() */
   guint line;
   gboolean active_low;
   HwBias bias;
   /* evdev */
-  const char *device;        /* /dev/input/... */
-  guint key_code;            /* linux/input-event-codes.h KEY_* / BTN_* */
+  const char *device; /* /dev/input/... */
+  guint key_code;     /* linux/input-event-codes.h KEY_* / BTN_* */
 } HwInputConfig;
 
 /* An input attached to the thread-default main context. A missing device at
@@ -103,7 +103,7 @@ typedef enum {
 } HwOutputKind;
 
 typedef struct {
-  const char *name;          /* "recording", "acknowledged", "buzzer" */
+  const char *name; /* "recording", "acknowledged", "buzzer" */
   HwOutputKind kind;
   const char *chip;
   guint line;

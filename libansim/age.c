@@ -22,7 +22,7 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
-G_DEFINE_QUARK (ansim-age-error-quark, ansim_age_error)
+G_DEFINE_QUARK (ansim - age - error - quark, ansim_age_error)
 
 #define X25519_SIZE 32
 #define FILE_KEY_SIZE 16
@@ -87,9 +87,8 @@ set_openssl_error (GError **error, const char *what)
 }
 
 static gboolean
-hkdf_sha256 (const guint8 *ikm, gsize ikm_len,
-             const guint8 *salt, gsize salt_len,
-             const char *info, guint8 out[32], GError **error)
+hkdf_sha256 (const guint8 *ikm, gsize ikm_len, const guint8 *salt, gsize salt_len, const char *info,
+             guint8 out[32], GError **error)
 {
   const Algorithms *algs = algorithms ();
   g_autoptr (EVP_KDF_CTX) kctx = NULL;
@@ -136,8 +135,8 @@ chacha_ctx_new (const guint8 key[32], gboolean encrypt, GError **error)
 /* Seals len bytes (out may equal in) and appends the 16-byte tag. The key
  * stays set in ctx; only the nonce changes, which is all a chunk needs. */
 static gboolean
-chacha_seal (EVP_CIPHER_CTX *ctx, const guint8 nonce[AEAD_NONCE_SIZE],
-             const guint8 *in, gsize len, guint8 *out)
+chacha_seal (EVP_CIPHER_CTX *ctx, const guint8 nonce[AEAD_NONCE_SIZE], const guint8 *in, gsize len,
+             guint8 *out)
 {
   int outl = 0, finl = 0;
 
@@ -154,8 +153,8 @@ chacha_seal (EVP_CIPHER_CTX *ctx, const guint8 nonce[AEAD_NONCE_SIZE],
  * authentic input; otherwise out is wiped, so nothing unauthenticated can
  * leak to a caller. */
 static gboolean
-chacha_open (EVP_CIPHER_CTX *ctx, const guint8 nonce[AEAD_NONCE_SIZE],
-             const guint8 *in, gsize len, guint8 *out)
+chacha_open (EVP_CIPHER_CTX *ctx, const guint8 nonce[AEAD_NONCE_SIZE], const guint8 *in, gsize len,
+             guint8 *out)
 {
   gsize ct_len = len - ANSIM_AGE_TAG_SIZE;
   int outl = 0, finl = 0;
@@ -164,7 +163,8 @@ chacha_open (EVP_CIPHER_CTX *ctx, const guint8 nonce[AEAD_NONCE_SIZE],
   if (EVP_DecryptInit_ex2 (ctx, NULL, NULL, nonce, NULL) > 0
       && (ct_len == 0 || EVP_DecryptUpdate (ctx, out, &outl, in, (int) ct_len) > 0)
       && EVP_CIPHER_CTX_ctrl (ctx, EVP_CTRL_AEAD_SET_TAG, ANSIM_AGE_TAG_SIZE,
-                              (void *) (in + ct_len)) > 0
+                              (void *) (in + ct_len))
+           > 0
       && EVP_DecryptFinal_ex (ctx, out + outl, &finl) > 0)
     return TRUE;
   OPENSSL_cleanse (out, ct_len);
@@ -207,12 +207,9 @@ x25519_shared (EVP_PKEY *ours, const guint8 peer[X25519_SIZE], guint8 out[X25519
 
   peer_key = EVP_PKEY_new_raw_public_key (EVP_PKEY_X25519, NULL, peer, X25519_SIZE);
   ctx = EVP_PKEY_CTX_new_from_pkey (NULL, ours, NULL);
-  ok = peer_key != NULL && ctx != NULL
-       && EVP_PKEY_derive_init (ctx) > 0
-       && EVP_PKEY_derive_set_peer_ex (ctx, peer_key, 0) > 0
-       && EVP_PKEY_derive (ctx, out, &len) > 0
-       && len == X25519_SIZE
-       && CRYPTO_memcmp (out, zero, X25519_SIZE) != 0;
+  ok = peer_key != NULL && ctx != NULL && EVP_PKEY_derive_init (ctx) > 0
+       && EVP_PKEY_derive_set_peer_ex (ctx, peer_key, 0) > 0 && EVP_PKEY_derive (ctx, out, &len) > 0
+       && len == X25519_SIZE && CRYPTO_memcmp (out, zero, X25519_SIZE) != 0;
   if (!ok)
     {
       OPENSSL_cleanse (out, X25519_SIZE);
@@ -330,9 +327,10 @@ ansim_age_recipient_parse (const char *text, GError **error)
 
   if (g_str_has_prefix (text, "age1pq1") || g_str_has_prefix (text, "age1tag"))
     {
-      g_set_error (error, ANSIM_AGE_ERROR, ANSIM_AGE_ERROR_INVALID_KEY,
-                   "unsupported age recipient type (only X25519 \"age1…\" recipients are supported): %.20s…",
-                   text);
+      g_set_error (
+        error, ANSIM_AGE_ERROR, ANSIM_AGE_ERROR_INVALID_KEY,
+        "unsupported age recipient type (only X25519 \"age1…\" recipients are supported): %.20s…",
+        text);
       return NULL;
     }
   if (g_str_has_prefix (text, "AGE-SECRET-KEY-"))
@@ -487,7 +485,8 @@ ansim_age_secret_free (char *secret)
 GPtrArray *
 ansim_age_identities_parse (const char *data, gsize len, const char *origin, GError **error)
 {
-  g_autoptr (GPtrArray) identities = g_ptr_array_new_with_free_func ((GDestroyNotify) ansim_age_identity_free);
+  g_autoptr (GPtrArray) identities =
+    g_ptr_array_new_with_free_func ((GDestroyNotify) ansim_age_identity_free);
   const char *p = data, *end = data + len;
   guint line_no = 0;
 
@@ -534,8 +533,8 @@ ansim_age_identities_parse (const char *data, gsize len, const char *origin, GEr
       OPENSSL_cleanse (line, sizeof line);
       if (identity == NULL)
         {
-          g_set_error (error, ANSIM_AGE_ERROR, ANSIM_AGE_ERROR_INVALID_KEY,
-                       "%s: line %u: %s", origin, line_no, local->message);
+          g_set_error (error, ANSIM_AGE_ERROR, ANSIM_AGE_ERROR_INVALID_KEY, "%s: line %u: %s",
+                       origin, line_no, local->message);
           return NULL;
         }
       g_ptr_array_add (identities, identity);
@@ -544,8 +543,8 @@ ansim_age_identities_parse (const char *data, gsize len, const char *origin, GEr
 
   if (identities->len == 0)
     {
-      g_set_error (error, ANSIM_AGE_ERROR, ANSIM_AGE_ERROR_INVALID_KEY,
-                   "%s: no identities found", origin);
+      g_set_error (error, ANSIM_AGE_ERROR, ANSIM_AGE_ERROR_INVALID_KEY, "%s: no identities found",
+                   origin);
       return NULL;
     }
   return g_steal_pointer (&identities);
@@ -654,17 +653,17 @@ ansim_age_keygen (char **out_recipient, GError **error)
 /* Output to a GOutputStream (the _new_for_stream variants). */
 typedef struct {
   GOutputStream *stream;
-  GCancellable *cancellable;      /* may be NULL */
+  GCancellable *cancellable; /* may be NULL */
 } StreamSink;
 
 struct _AnsimAgeEncryptor {
   AnsimAgeWriteFunc write_func;
   gpointer user_data;
-  StreamSink sink;                /* owned refs when writing to a stream */
-  EVP_CIPHER_CTX *ctx;            /* keyed with the payload key once */
+  StreamSink sink;     /* owned refs when writing to a stream */
+  EVP_CIPHER_CTX *ctx; /* keyed with the payload key once */
   guint64 chunk_index;
-  gsize buf_len;                  /* plaintext bytes waiting in buf */
-  GError *failure;                /* first error, repeated by later calls */
+  gsize buf_len;   /* plaintext bytes waiting in buf */
+  GError *failure; /* first error, repeated by later calls */
   gboolean finished;
   /* One chunk: plaintext, sealed in place, tag appended. */
   guint8 buf[CT_CHUNK_SIZE];
@@ -791,7 +790,8 @@ enc_start (AnsimAgeEncryptor *enc, AnsimAgeRecipient *const *recipients, guint n
   if (!hkdf_sha256 (file_key, sizeof file_key, NULL, 0, "header", mac_key, error))
     goto out;
   if (EVP_Q_mac (NULL, "HMAC", NULL, "SHA256", NULL, mac_key, sizeof mac_key,
-                 (const guint8 *) header->str, header->len, mac, sizeof mac, &mac_len) == NULL
+                 (const guint8 *) header->str, header->len, mac, sizeof mac, &mac_len)
+        == NULL
       || mac_len != MAC_SIZE)
     {
       set_openssl_error (error, "header MAC failed");
@@ -819,8 +819,8 @@ out:
 
 static AnsimAgeEncryptor *
 encryptor_new (AnsimAgeRecipient *const *recipients, guint n_recipients,
-               AnsimAgeWriteFunc write_func, gpointer user_data,
-               GOutputStream *stream, GCancellable *cancellable, GError **error)
+               AnsimAgeWriteFunc write_func, gpointer user_data, GOutputStream *stream,
+               GCancellable *cancellable, GError **error)
 {
   g_autoptr (AnsimAgeEncryptor) enc = g_new0 (AnsimAgeEncryptor, 1);
 
@@ -967,16 +967,16 @@ ansim_age_encryptor_free (AnsimAgeEncryptor *enc)
 /* ---- decryption ----------------------------------------------------------- */
 
 typedef enum {
-  DEC_HEADER,    /* collecting and checking header lines */
-  DEC_NONCE,     /* header authenticated; collecting the payload nonce */
-  DEC_PAYLOAD,   /* decrypting STREAM chunks */
-  DEC_FINISHED,  /* final chunk authenticated and released, input ended */
+  DEC_HEADER,   /* collecting and checking header lines */
+  DEC_NONCE,    /* header authenticated; collecting the payload nonce */
+  DEC_PAYLOAD,  /* decrypting STREAM chunks */
+  DEC_FINISHED, /* final chunk authenticated and released, input ended */
 } DecState;
 
 typedef enum {
-  HDR_VERSION,   /* expecting "age-encryption.org/v1" */
-  HDR_NEXT,      /* expecting a stanza ("->") or the MAC line ("---") */
-  HDR_BODY,      /* inside a stanza body: 64-column lines until a shorter one */
+  HDR_VERSION, /* expecting "age-encryption.org/v1" */
+  HDR_NEXT,    /* expecting a stanza ("->") or the MAC line ("---") */
+  HDR_BODY,    /* inside a stanza body: 64-column lines until a shorter one */
 } HdrState;
 
 typedef struct {
@@ -987,40 +987,40 @@ typedef struct {
 struct _AnsimAgeDecryptor {
   AnsimAgeWriteFunc write_func;
   gpointer user_data;
-  StreamSink sink;                /* owned refs when writing to a stream */
-  AnsimAgeIdentity *identities;   /* copies, wiped on free */
+  StreamSink sink;              /* owned refs when writing to a stream */
+  AnsimAgeIdentity *identities; /* copies, wiped on free */
   guint n_identities;
   DecState state;
-  GError *failure;                /* first error, repeated by later calls */
+  GError *failure; /* first error, repeated by later calls */
 
   /* Header: raw bytes as received, since the MAC covers exactly them. */
   GByteArray *header;
-  gsize line_start;               /* offset in header of the line being read */
+  gsize line_start; /* offset in header of the line being read */
   guint line_no;
   HdrState hdr_state;
   guint n_stanzas;
-  GArray *x25519;                 /* X25519Stanza, complete ones */
-  gboolean in_x25519;             /* the stanza being read is an X25519 one */
+  GArray *x25519;     /* X25519Stanza, complete ones */
+  gboolean in_x25519; /* the stanza being read is an X25519 one */
   X25519Stanza current;
-  gsize current_body_len;         /* may exceed the 32 bytes kept */
-  gsize mac_offset;               /* header bytes covered by the MAC */
+  gsize current_body_len; /* may exceed the 32 bytes kept */
+  gsize mac_offset;       /* header bytes covered by the MAC */
   guint8 mac[MAC_SIZE];
   guint8 file_key[FILE_KEY_SIZE];
 
   guint8 nonce[PAYLOAD_NONCE_SIZE];
   gsize nonce_len;
 
-  EVP_CIPHER_CTX *ctx;            /* keyed with the payload key once */
+  EVP_CIPHER_CTX *ctx; /* keyed with the payload key once */
   guint64 chunk_index;
-  gsize ct_len;                   /* bytes waiting in ct */
+  gsize ct_len; /* bytes waiting in ct */
   /* Allocated once the header is authenticated: a bad header costs no
    * chunk buffers. */
-  guint8 *ct;                     /* CT_CHUNK_SIZE bytes */
-  guint8 *pt;                     /* ANSIM_AGE_CHUNK_SIZE bytes, wiped after use */
+  guint8 *ct; /* CT_CHUNK_SIZE bytes */
+  guint8 *pt; /* ANSIM_AGE_CHUNK_SIZE bytes, wiped after use */
 };
 
-static gboolean
-header_error (GError **error, AnsimAgeDecryptor *dec, const char *format, ...) G_GNUC_PRINTF (3, 4);
+static gboolean header_error (GError **error, AnsimAgeDecryptor *dec, const char *format, ...)
+  G_GNUC_PRINTF (3, 4);
 
 static gboolean
 header_error (GError **error, AnsimAgeDecryptor *dec, const char *format, ...)
@@ -1035,8 +1035,8 @@ header_error (GError **error, AnsimAgeDecryptor *dec, const char *format, ...)
     g_set_error (error, ANSIM_AGE_ERROR, ANSIM_AGE_ERROR_MALFORMED_HEADER,
                  "malformed header: line %u: %s", dec->line_no, detail);
   else
-    g_set_error (error, ANSIM_AGE_ERROR, ANSIM_AGE_ERROR_MALFORMED_HEADER,
-                 "malformed header: %s", detail);
+    g_set_error (error, ANSIM_AGE_ERROR, ANSIM_AGE_ERROR_MALFORMED_HEADER, "malformed header: %s",
+                 detail);
   return FALSE;
 }
 
@@ -1073,13 +1073,16 @@ dec_open_header (AnsimAgeDecryptor *dec, GError **error)
 
           if (!x25519_shared (pkey, st->share, shared))
             {
-              header_error (error, NULL, "X25519 stanza %u has a low-order share "
-                            "(all-zero shared secret)", s + 1);
+              header_error (error, NULL,
+                            "X25519 stanza %u has a low-order share "
+                            "(all-zero shared secret)",
+                            s + 1);
               goto out;
             }
           memcpy (salt, st->share, X25519_SIZE);
           memcpy (salt + X25519_SIZE, id->public_key, X25519_SIZE);
-          if (!hkdf_sha256 (shared, sizeof shared, salt, sizeof salt, x25519_label, wrap_key, error))
+          if (!hkdf_sha256 (shared, sizeof shared, salt, sizeof salt, x25519_label, wrap_key,
+                            error))
             goto out;
           ctx = chacha_ctx_new (wrap_key, FALSE, error);
           if (ctx == NULL)
@@ -1099,8 +1102,9 @@ dec_open_header (AnsimAgeDecryptor *dec, GError **error)
 
   if (!hkdf_sha256 (dec->file_key, sizeof dec->file_key, NULL, 0, "header", mac_key, error))
     goto out;
-  if (EVP_Q_mac (NULL, "HMAC", NULL, "SHA256", NULL, mac_key, sizeof mac_key,
-                 dec->header->data, dec->mac_offset, mac, sizeof mac, &mac_len) == NULL
+  if (EVP_Q_mac (NULL, "HMAC", NULL, "SHA256", NULL, mac_key, sizeof mac_key, dec->header->data,
+                 dec->mac_offset, mac, sizeof mac, &mac_len)
+        == NULL
       || mac_len != MAC_SIZE)
     {
       set_openssl_error (error, "header MAC failed");
@@ -1193,7 +1197,8 @@ dec_stanza_line (AnsimAgeDecryptor *dec, const guint8 *line, gsize len, GError *
       if (arg_lens[1] != b64_encoded_len (X25519_SIZE)
           || !b64_decode (args[1], arg_lens[1], dec->current.share, sizeof dec->current.share, &n)
           || n != X25519_SIZE)
-        return header_error (error, dec, "X25519 share is not canonical unpadded base64 of 32 bytes");
+        return header_error (error, dec,
+                             "X25519 share is not canonical unpadded base64 of 32 bytes");
     }
   dec->hdr_state = HDR_BODY;
   return TRUE;
@@ -1223,8 +1228,9 @@ dec_body_line (AnsimAgeDecryptor *dec, const guint8 *line, gsize len, GError **e
     {
       /* Checked before any decryption, against partitioning oracles. */
       if (dec->current_body_len != WRAPPED_KEY_SIZE)
-        return header_error (error, dec, "X25519 stanza body is %" G_GSIZE_FORMAT
-                             " bytes, expected 32", dec->current_body_len);
+        return header_error (error, dec,
+                             "X25519 stanza body is %" G_GSIZE_FORMAT " bytes, expected 32",
+                             dec->current_body_len);
       g_array_append_val (dec->x25519, dec->current);
     }
   dec->hdr_state = HDR_NEXT;
@@ -1243,8 +1249,8 @@ dec_header_line (AnsimAgeDecryptor *dec, const guint8 *line, gsize len, GError *
           return TRUE;
         }
       if (len > strlen (version_prefix) && len < 64 && is_printable (line, len))
-        return header_error (error, dec, "unsupported format version \"%.*s\" (only %s)",
-                             (int) len, line, version_line);
+        return header_error (error, dec, "unsupported format version \"%.*s\" (only %s)", (int) len,
+                             line, version_line);
       return header_error (error, dec, "not an age v1 file");
 
     case HDR_NEXT:
@@ -1252,10 +1258,10 @@ dec_header_line (AnsimAgeDecryptor *dec, const guint8 *line, gsize len, GError *
         return dec_mac_line (dec, line, len, error);
       if (len >= 2 && memcmp (line, "->", 2) == 0)
         return dec_stanza_line (dec, line, len, error);
-      return header_error (error, dec, "expected a recipient stanza (\"->\") or the MAC line (\"---\")");
+      return header_error (error, dec,
+                           "expected a recipient stanza (\"->\") or the MAC line (\"---\")");
 
-    case HDR_BODY:
-      return dec_body_line (dec, line, len, error);
+    case HDR_BODY: return dec_body_line (dec, line, len, error);
     }
   g_assert_not_reached ();
 }
@@ -1288,7 +1294,8 @@ dec_header_feed (AnsimAgeDecryptor *dec, const guint8 **data, gsize *len, GError
               if (memcmp (dec->header->data, version_prefix, check) != 0)
                 {
                   if (dec->header->data[0] == '-')
-                    return header_error (error, NULL, "not an age v1 file "
+                    return header_error (error, NULL,
+                                         "not an age v1 file "
                                          "(ASCII-armored age files are not supported)");
                   return header_error (error, NULL, "not an age v1 file");
                 }
@@ -1397,8 +1404,8 @@ dec_payload_key (AnsimAgeDecryptor *dec, GError **error)
   guint8 payload_key[32];
   gboolean ok;
 
-  ok = hkdf_sha256 (dec->file_key, sizeof dec->file_key, dec->nonce, sizeof dec->nonce,
-                    "payload", payload_key, error);
+  ok = hkdf_sha256 (dec->file_key, sizeof dec->file_key, dec->nonce, sizeof dec->nonce, "payload",
+                    payload_key, error);
   OPENSSL_cleanse (dec->file_key, sizeof dec->file_key);
   if (ok)
     dec->ctx = chacha_ctx_new (payload_key, FALSE, error);
@@ -1448,11 +1455,10 @@ dec_finish (AnsimAgeDecryptor *dec, GError **error)
         return header_error (error, NULL, "empty file");
       return header_error (error, NULL, "file ends inside the header (truncated)");
     case DEC_NONCE:
-      return header_error (error, NULL, "file ends before the end of the 16-byte payload nonce (truncated)");
-    case DEC_PAYLOAD:
-      break;
-    case DEC_FINISHED:
-      g_assert_not_reached ();
+      return header_error (error, NULL,
+                           "file ends before the end of the 16-byte payload nonce (truncated)");
+    case DEC_PAYLOAD: break;
+    case DEC_FINISHED: g_assert_not_reached ();
     }
 
   if (len < ANSIM_AGE_TAG_SIZE)
@@ -1462,8 +1468,7 @@ dec_finish (AnsimAgeDecryptor *dec, GError **error)
                              "truncated: the payload has no chunks");
       else
         g_set_error (error, ANSIM_AGE_ERROR, ANSIM_AGE_ERROR_TRUNCATED,
-                     "truncated: the file ends inside chunk %" G_GUINT64_FORMAT,
-                     dec->chunk_index);
+                     "truncated: the file ends inside chunk %" G_GUINT64_FORMAT, dec->chunk_index);
       return FALSE;
     }
   if (dec_open_chunk (dec, dec->ct, len, TRUE))
@@ -1474,7 +1479,8 @@ dec_finish (AnsimAgeDecryptor *dec, GError **error)
         {
           g_set_error (error, ANSIM_AGE_ERROR, ANSIM_AGE_ERROR_PAYLOAD,
                        "final chunk %" G_GUINT64_FORMAT " is empty, which only an empty "
-                       "file may have", dec->chunk_index);
+                       "file may have",
+                       dec->chunk_index);
           return FALSE;
         }
       if (!dec_emit (dec, pt_len, error))
@@ -1490,7 +1496,8 @@ dec_finish (AnsimAgeDecryptor *dec, GError **error)
         return FALSE;
       g_set_error (error, ANSIM_AGE_ERROR, ANSIM_AGE_ERROR_TRUNCATED,
                    "truncated: the file ends after chunk %" G_GUINT64_FORMAT
-                   ", which is not the final chunk", dec->chunk_index);
+                   ", which is not the final chunk",
+                   dec->chunk_index);
       dec->chunk_index++;
       return FALSE;
     }
@@ -1620,8 +1627,7 @@ ansim_age_decryptor_free (AnsimAgeDecryptor *dec)
 /* ---- helpers -------------------------------------------------------------- */
 
 static gboolean
-byte_array_write (const guint8 *data, gsize len, gpointer user_data,
-                  G_GNUC_UNUSED GError **error)
+byte_array_write (const guint8 *data, gsize len, gpointer user_data, G_GNUC_UNUSED GError **error)
 {
   g_byte_array_append (user_data, data, len);
   return TRUE;
@@ -1642,8 +1648,7 @@ ansim_age_encrypt_bytes (AnsimAgeRecipient *const *recipients, guint n_recipient
   out = g_byte_array_sized_new (128 + 110 * n_recipients + len
                                 + (len / ANSIM_AGE_CHUNK_SIZE + 1) * ANSIM_AGE_TAG_SIZE);
   enc = ansim_age_encryptor_new (recipients, n_recipients, byte_array_write, out, error);
-  if (enc == NULL
-      || !ansim_age_encryptor_update (enc, data, len, error)
+  if (enc == NULL || !ansim_age_encryptor_update (enc, data, len, error)
       || !ansim_age_encryptor_finish (enc, error))
     return NULL;
   return g_byte_array_free_to_bytes (g_steal_pointer (&out));
@@ -1676,9 +1681,8 @@ ansim_age_decrypt_bytes (AnsimAgeIdentity *const *identities, guint n_identities
 }
 
 gboolean
-ansim_age_decrypt_stream (AnsimAgeIdentity *const *identities, guint n_identities,
-                          GInputStream *in, GOutputStream *out,
-                          GCancellable *cancellable, GError **error)
+ansim_age_decrypt_stream (AnsimAgeIdentity *const *identities, guint n_identities, GInputStream *in,
+                          GOutputStream *out, GCancellable *cancellable, GError **error)
 {
   g_autoptr (AnsimAgeDecryptor) dec = NULL;
   g_autofree guint8 *buf = NULL;

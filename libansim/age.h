@@ -13,22 +13,22 @@ GQuark ansim_age_error_quark (void);
 /* The kind of failure; messages add the detail. Errors of the output
  * (write callback or GOutputStream) keep their own domain. */
 typedef enum {
-  ANSIM_AGE_ERROR_INVALID_KEY,      /* recipient, identity or identity file does not parse, or unusable */
+  ANSIM_AGE_ERROR_INVALID_KEY, /* recipient, identity or identity file does not parse, or unusable */
   ANSIM_AGE_ERROR_MALFORMED_HEADER, /* not an age v1 header, breaks the spec, or ends before the payload nonce */
-  ANSIM_AGE_ERROR_NO_MATCH,         /* header fine, but no identity opens any recipient stanza */
-  ANSIM_AGE_ERROR_HEADER_MAC,       /* file key found, but the header MAC does not match: header altered */
-  ANSIM_AGE_ERROR_PAYLOAD,          /* a payload chunk fails authentication (altered, or cut inside a chunk) */
-  ANSIM_AGE_ERROR_TRUNCATED,        /* the payload ends without an authenticated final chunk */
-  ANSIM_AGE_ERROR_TRAILING_DATA,    /* bytes follow the final chunk */
-  ANSIM_AGE_ERROR_FAILED,           /* OpenSSL or the random generator failed */
+  ANSIM_AGE_ERROR_NO_MATCH,   /* header fine, but no identity opens any recipient stanza */
+  ANSIM_AGE_ERROR_HEADER_MAC, /* file key found, but the header MAC does not match: header altered */
+  ANSIM_AGE_ERROR_PAYLOAD, /* a payload chunk fails authentication (altered, or cut inside a chunk) */
+  ANSIM_AGE_ERROR_TRUNCATED,     /* the payload ends without an authenticated final chunk */
+  ANSIM_AGE_ERROR_TRAILING_DATA, /* bytes follow the final chunk */
+  ANSIM_AGE_ERROR_FAILED,        /* OpenSSL or the random generator failed */
 } AnsimAgeErrorCode;
 
-#define ANSIM_AGE_CHUNK_SIZE 65536     /* plaintext bytes per STREAM chunk */
+#define ANSIM_AGE_CHUNK_SIZE 65536 /* plaintext bytes per STREAM chunk */
 #define ANSIM_AGE_TAG_SIZE 16
 
 /* Keys. Opaque; the free functions wipe the key material and accept NULL. */
-typedef struct _AnsimAgeRecipient AnsimAgeRecipient;  /* X25519 public key, "age1…" */
-typedef struct _AnsimAgeIdentity AnsimAgeIdentity;    /* X25519 secret key, "AGE-SECRET-KEY-1…" */
+typedef struct _AnsimAgeRecipient AnsimAgeRecipient; /* X25519 public key, "age1…" */
+typedef struct _AnsimAgeIdentity AnsimAgeIdentity;   /* X25519 secret key, "AGE-SECRET-KEY-1…" */
 
 AnsimAgeRecipient *ansim_age_recipient_parse (const char *text, GError **error);
 char *ansim_age_recipient_to_string (const AnsimAgeRecipient *recipient);
@@ -77,15 +77,12 @@ typedef gboolean (*AnsimAgeWriteFunc) (const guint8 *data, gsize len, gpointer u
 typedef struct _AnsimAgeEncryptor AnsimAgeEncryptor;
 
 AnsimAgeEncryptor *ansim_age_encryptor_new (AnsimAgeRecipient *const *recipients,
-                                            guint n_recipients,
-                                            AnsimAgeWriteFunc write_func, gpointer user_data,
-                                            GError **error);
+                                            guint n_recipients, AnsimAgeWriteFunc write_func,
+                                            gpointer user_data, GError **error);
 /* Writes with g_output_stream_write_all(); holds a reference to stream. */
 AnsimAgeEncryptor *ansim_age_encryptor_new_for_stream (AnsimAgeRecipient *const *recipients,
-                                                       guint n_recipients,
-                                                       GOutputStream *stream,
-                                                       GCancellable *cancellable,
-                                                       GError **error);
+                                                       guint n_recipients, GOutputStream *stream,
+                                                       GCancellable *cancellable, GError **error);
 gboolean ansim_age_encryptor_update (AnsimAgeEncryptor *encryptor, const void *data, gsize len,
                                      GError **error);
 gboolean ansim_age_encryptor_finish (AnsimAgeEncryptor *encryptor, GError **error);
@@ -100,12 +97,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (AnsimAgeEncryptor, ansim_age_encryptor_free)
  * output discard it on error. The identities are copied. */
 typedef struct _AnsimAgeDecryptor AnsimAgeDecryptor;
 
-AnsimAgeDecryptor *ansim_age_decryptor_new (AnsimAgeIdentity *const *identities,
-                                            guint n_identities,
+AnsimAgeDecryptor *ansim_age_decryptor_new (AnsimAgeIdentity *const *identities, guint n_identities,
                                             AnsimAgeWriteFunc write_func, gpointer user_data);
 AnsimAgeDecryptor *ansim_age_decryptor_new_for_stream (AnsimAgeIdentity *const *identities,
-                                                       guint n_identities,
-                                                       GOutputStream *stream,
+                                                       guint n_identities, GOutputStream *stream,
                                                        GCancellable *cancellable);
 gboolean ansim_age_decryptor_update (AnsimAgeDecryptor *decryptor, const void *data, gsize len,
                                      GError **error);
@@ -123,7 +118,7 @@ GBytes *ansim_age_decrypt_bytes (AnsimAgeIdentity *const *identities, guint n_id
 /* Decrypts all of in into out (64 KiB reads). On failure out may hold the
  * authenticated chunks before the failure; the caller removes it. */
 gboolean ansim_age_decrypt_stream (AnsimAgeIdentity *const *identities, guint n_identities,
-                                   GInputStream *in, GOutputStream *out,
-                                   GCancellable *cancellable, GError **error);
+                                   GInputStream *in, GOutputStream *out, GCancellable *cancellable,
+                                   GError **error);
 
 G_END_DECLS

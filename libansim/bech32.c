@@ -115,10 +115,8 @@ ansim_bech32_encode (const char *hrp, const guint8 *data, gsize len)
 }
 
 gboolean
-ansim_bech32_decode (const char *s,
-                     char *hrp, gsize hrp_size,
-                     guint8 *data, gsize data_size, gsize *out_len,
-                     const char **out_reason)
+ansim_bech32_decode (const char *s, char *hrp, gsize hrp_size, guint8 *data, gsize data_size,
+                     gsize *out_len, const char **out_reason)
 {
   gboolean upper = FALSE, lower = FALSE;
   gsize len, pos, n5, o = 0;
@@ -178,7 +176,7 @@ ansim_bech32_decode (const char *s,
         }
       chk = polymod_step (chk, v);
       if (i >= n5 - 6)
-        continue;          /* checksum characters carry no data */
+        continue; /* checksum characters carry no data */
       acc = ((acc << 5) | (guint32) v) & 0xfff;
       bits += 5;
       if (bits >= 8)

@@ -17,9 +17,7 @@ char *ansim_bech32_encode (const char *hrp, const guint8 *data, gsize len);
  * human-readable part, as written (case kept), into hrp (hrp_size bytes with
  * the NUL). Allocates nothing, so a secret key never lands in heap scratch
  * space. On failure returns FALSE and a static, secret-free reason. */
-gboolean ansim_bech32_decode (const char *s,
-                              char *hrp, gsize hrp_size,
-                              guint8 *data, gsize data_size, gsize *out_len,
-                              const char **out_reason);
+gboolean ansim_bech32_decode (const char *s, char *hrp, gsize hrp_size, guint8 *data,
+                              gsize data_size, gsize *out_len, const char **out_reason);
 
 G_END_DECLS

@@ -13,52 +13,52 @@ G_BEGIN_DECLS
 GQuark ansim_config_error_quark (void);
 
 typedef enum {
-  ANSIM_CONFIG_ERROR_PARSE,          /* not an INI file at all */
+  ANSIM_CONFIG_ERROR_PARSE, /* not an INI file at all */
   ANSIM_CONFIG_ERROR_UNKNOWN_GROUP,
   ANSIM_CONFIG_ERROR_UNKNOWN_KEY,
-  ANSIM_CONFIG_ERROR_TYPE,           /* wrong type */
-  ANSIM_CONFIG_ERROR_RANGE,          /* out of range / not one of the choices */
-  ANSIM_CONFIG_ERROR_MISSING,        /* required group or key missing */
-  ANSIM_CONFIG_ERROR_CONFLICT,       /* keys that contradict each other */
-  ANSIM_CONFIG_ERROR_DUPLICATE,      /* a group or key given twice (GKeyFile would merge them) */
+  ANSIM_CONFIG_ERROR_TYPE,      /* wrong type */
+  ANSIM_CONFIG_ERROR_RANGE,     /* out of range / not one of the choices */
+  ANSIM_CONFIG_ERROR_MISSING,   /* required group or key missing */
+  ANSIM_CONFIG_ERROR_CONFLICT,  /* keys that contradict each other */
+  ANSIM_CONFIG_ERROR_DUPLICATE, /* a group or key given twice (GKeyFile would merge them) */
 } AnsimConfigErrorCode;
 
 typedef enum {
   ANSIM_CONFIG_STRING,
-  ANSIM_CONFIG_INT,      /* integer in [min, max] */
-  ANSIM_CONFIG_BOOL,     /* true/false */
-  ANSIM_CONFIG_CHOICE,   /* one of choices */
-  ANSIM_CONFIG_PATH,     /* file system path; relative paths resolve against the data dir */
-  ANSIM_CONFIG_NAME,     /* identifier: letters, digits, '-', '_', '.', 1..64 chars */
-  ANSIM_CONFIG_URL,      /* http:// or https:// URL */
-  ANSIM_CONFIG_CODED,    /* a name or number the key's coding (below) turns into an integer;
+  ANSIM_CONFIG_INT,    /* integer in [min, max] */
+  ANSIM_CONFIG_BOOL,   /* true/false */
+  ANSIM_CONFIG_CHOICE, /* one of choices */
+  ANSIM_CONFIG_PATH,   /* file system path; relative paths resolve against the data dir */
+  ANSIM_CONFIG_NAME,   /* identifier: letters, digits, '-', '_', '.', 1..64 chars */
+  ANSIM_CONFIG_URL,    /* http:// or https:// URL */
+  ANSIM_CONFIG_CODED,  /* a name or number the key's coding (below) turns into an integer;
                           * get_int gives that integer */
 } AnsimConfigType;
 
 /* A value type a schema brings for itself (e.g. evdev key names): the
  * loader checks and describes ANSIM_CONFIG_CODED values only through it. */
 typedef struct {
-  const char *type_name;          /* the docs' type column, e.g. "key code" */
+  const char *type_name; /* the docs' type column, e.g. "key code" */
   /* The integer value stands for (>= 0), or -1 with *out_problem saying
    * what is wrong (e.g. "unknown key name"; static text). */
   gint64 (*decode) (const char *value, const char **out_problem);
-  const char *expected;           /* what a valid value looks like, in error messages */
-  const char *allowed_markdown;   /* the same for the docs' "allowed" column */
+  const char *expected;         /* what a valid value looks like, in error messages */
+  const char *allowed_markdown; /* the same for the docs' "allowed" column */
 } AnsimConfigCoding;
 
 typedef struct {
   const char *key;
   AnsimConfigType type;
   gboolean required;
-  const char *default_value;      /* as it would be written in the file; NULL = none */
-  gint64 min, max;                /* ANSIM_CONFIG_INT */
-  const char *const *choices;     /* ANSIM_CONFIG_CHOICE, NULL-terminated */
-  const char *help;               /* one line, used in docs and "expected ..." */
+  const char *default_value;  /* as it would be written in the file; NULL = none */
+  gint64 min, max;            /* ANSIM_CONFIG_INT */
+  const char *const *choices; /* ANSIM_CONFIG_CHOICE, NULL-terminated */
+  const char *help;           /* one line, used in docs and "expected ..." */
   /* "KEY=VALUE" (e.g. "input=gpio"): the key belongs only in groups where
    * that other key (or its default) has that value; anywhere else it is an
    * error, and `required` holds only there. NULL: always applies. */
   const char *applies_if;
-  const AnsimConfigCoding *coding;  /* ANSIM_CONFIG_CODED */
+  const AnsimConfigCoding *coding; /* ANSIM_CONFIG_CODED */
 } AnsimConfigKey;
 
 typedef struct {
@@ -66,8 +66,8 @@ typedef struct {
    * "[trigger NAME]" for any valid NAME. */
   const char *name;
   gboolean named;
-  gboolean required;              /* at least one such group */
-  const AnsimConfigKey *keys;     /* terminated by { NULL } */
+  gboolean required;          /* at least one such group */
+  const AnsimConfigKey *keys; /* terminated by { NULL } */
   const char *help;
   /* Named groups: the only NAMEs allowed, NULL-terminated; NULL: any NAME. */
   const char *const *instances;
@@ -103,7 +103,7 @@ AnsimConfig *ansim_config_load_data (const AnsimConfigSchema *schema, const char
 void ansim_config_free (AnsimConfig *config);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (AnsimConfig, ansim_config_free)
 
-const char *ansim_config_get_origin (AnsimConfig *config);   /* file name or "(embedded defaults)" */
+const char *ansim_config_get_origin (AnsimConfig *config); /* file name or "(embedded defaults)" */
 /* Set the data directory relative PATH values resolve against (default:
  * [main_group] data_dir if the schema has it). */
 void ansim_config_set_data_dir (AnsimConfig *config, const char *data_dir);

@@ -17,9 +17,10 @@ ansim_control_request (const char *socket_path, const char *request, GError **er
     g_socket_client_connect (client, G_SOCKET_CONNECTABLE (address), NULL, &local_error);
   if (connection == NULL)
     {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED,
-                   "cannot reach the recorder's control socket '%s': %s (is ansim-recorder running?)",
-                   socket_path, local_error->message);
+      g_set_error (
+        error, G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED,
+        "cannot reach the recorder's control socket '%s': %s (is ansim-recorder running?)",
+        socket_path, local_error->message);
       return NULL;
     }
   g_autofree char *line = g_strconcat (request, "\n", NULL);

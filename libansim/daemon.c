@@ -21,8 +21,8 @@ on_signal (gpointer user_data)
 }
 
 int
-ansim_daemon_main (int argc, char **argv, const AnsimConfigSchema *schema,
-                   AnsimDaemonStart start, GDestroyNotify stop)
+ansim_daemon_main (int argc, char **argv, const AnsimConfigSchema *schema, AnsimDaemonStart start,
+                   GDestroyNotify stop)
 {
   g_autofree char *config_path = NULL;
   g_autofree char *data_dir = NULL;
@@ -33,8 +33,7 @@ ansim_daemon_main (int argc, char **argv, const AnsimConfigSchema *schema,
       "Configuration file (default: the embedded demo defaults)", "FILE" },
     { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir,
       "Directory for databases and spool, overriding data_dir", "DIR" },
-    { "check", 0, 0, G_OPTION_ARG_NONE, &check_only,
-      "Validate the configuration and exit", NULL },
+    { "check", 0, 0, G_OPTION_ARG_NONE, &check_only, "Validate the configuration and exit", NULL },
     { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL },
     { NULL }
   };

@@ -11,8 +11,8 @@
  * wall clock since the epoch. */
 
 /* A lowercase hex SHA-256, or NULL. */
-#define HEX64(col) "CHECK (" col " IS NULL OR (length (" col ") = 64 AND " col \
-  " NOT GLOB '*[^0-9a-f]*'))"
+#define HEX64(col)                                                                                 \
+  "CHECK (" col " IS NULL OR (length (" col ") = 64 AND " col " NOT GLOB '*[^0-9a-f]*'))"
 
 /* Version 1: the tables. */
 static const char desk_v1[] =
@@ -40,52 +40,51 @@ static const char desk_v1[] =
   "  close_reason       TEXT CHECK (close_reason IN ('post-event', 'long-press',\n"
   "                       'max-length', 'interrupted', 'shutdown')),\n"
   "  is_drill           INTEGER NOT NULL DEFAULT 0 CHECK (is_drill IN (0, 1)),\n"
-  "  manifest_hash      TEXT " HEX64 ("manifest_hash") ",\n"
-  "  prev_manifest_hash TEXT " HEX64 ("prev_manifest_hash") ",\n"
-  "  CHECK ((closed_wall_us IS NULL) = (closed_mono_us IS NULL)),\n"
-  "  CHECK ((closed_wall_us IS NULL) = (close_reason IS NULL))\n"
-  ");\n"
-  ANSIM_SEGMENTS_TABLE (
-    "  spool_path      TEXT,\n"
-    "  sealed_at_us    INTEGER NOT NULL,\n",
-    "",
-    " AND spool_path IS NOT NULL",
-    " AND spool_path IS NULL")
-  "CREATE TABLE events (\n"
-  "  id          INTEGER PRIMARY KEY AUTOINCREMENT,\n"
-  "  at_wall_us  INTEGER NOT NULL,\n"
-  "  at_mono_us  INTEGER NOT NULL,\n"
-  "  kind        TEXT NOT NULL CHECK (kind <> '' AND kind NOT GLOB '*[^a-z0-9-]*'),\n"
-  "  desk_id     TEXT,\n"
-  "  trigger     TEXT,\n"
-  "  incident_id INTEGER REFERENCES incidents (id),\n"
-  "  detail      TEXT CHECK (detail IS NULL OR json_valid (detail))\n"
-  ");\n"
-  "CREATE TABLE outbox (\n"
-  "  id                 INTEGER PRIMARY KEY AUTOINCREMENT,\n"
-  "  class              INTEGER NOT NULL CHECK (class IN (0, 1, 2, 3)),\n"
-  "  incident_id        INTEGER REFERENCES incidents (id),\n"
-  "  segment_idx        INTEGER,\n"
-  "  event_id           INTEGER REFERENCES events (id),\n"
-  "  path               TEXT,\n"
-  "  created_at_us      INTEGER NOT NULL,\n"
-  "  attempts           INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),\n"
-  "  next_attempt_at_us INTEGER NOT NULL DEFAULT 0,\n"
-  "  last_error         TEXT,\n"
-  "  confirmed_at_us    INTEGER,\n"
-  "  deleted_at_us      INTEGER,\n"
-  "  FOREIGN KEY (incident_id, segment_idx) REFERENCES segments (incident_id, idx),\n"
-  /* the desk never deletes what the panel has not confirmed */
-  "  CHECK (deleted_at_us IS NULL OR (confirmed_at_us IS NOT NULL AND path IS NOT NULL)),\n"
-  "  CHECK (CASE class\n"
-  "    WHEN 0 THEN incident_id IS NOT NULL AND segment_idx IS NULL AND event_id IS NULL\n"
-  "    WHEN 1 THEN event_id IS NOT NULL AND segment_idx IS NULL\n"
-  "    WHEN 2 THEN incident_id IS NOT NULL AND segment_idx IS NULL AND event_id IS NULL\n"
-  "      AND path IS NOT NULL\n"
-  "    WHEN 3 THEN incident_id IS NOT NULL AND segment_idx IS NOT NULL AND event_id IS NULL\n"
-  "      AND path IS NOT NULL\n"
-  "  END)\n"
-  ");\n";
+  "  manifest_hash      TEXT " HEX64 (
+    "manifest_hash") ",\n"
+                     "  prev_manifest_hash TEXT " HEX64 (
+                       "prev_manifest_hash") ",\n"
+                                             "  CHECK ((closed_wall_us IS NULL) = (closed_mono_us IS NULL)),\n"
+                                             "  CHECK ((closed_wall_us IS NULL) = (close_reason IS NULL))\n"
+                                             ");\n" ANSIM_SEGMENTS_TABLE (
+                                               "  spool_path      TEXT,\n"
+                                               "  sealed_at_us    INTEGER NOT NULL,\n",
+                                               "", " AND spool_path IS NOT NULL",
+                                               " AND spool_path IS NULL") "CREATE TABLE events (\n"
+                                                                          "  id          INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+                                                                          "  at_wall_us  INTEGER NOT NULL,\n"
+                                                                          "  at_mono_us  INTEGER NOT NULL,\n"
+                                                                          "  kind        TEXT NOT NULL CHECK (kind <> '' AND kind NOT GLOB '*[^a-z0-9-]*'),\n"
+                                                                          "  desk_id     TEXT,\n"
+                                                                          "  trigger     TEXT,\n"
+                                                                          "  incident_id INTEGER REFERENCES incidents (id),\n"
+                                                                          "  detail      TEXT CHECK (detail IS NULL OR json_valid (detail))\n"
+                                                                          ");\n"
+                                                                          "CREATE TABLE outbox (\n"
+                                                                          "  id                 INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+                                                                          "  class              INTEGER NOT NULL CHECK (class IN (0, 1, 2, 3)),\n"
+                                                                          "  incident_id        INTEGER REFERENCES incidents (id),\n"
+                                                                          "  segment_idx        INTEGER,\n"
+                                                                          "  event_id           INTEGER REFERENCES events (id),\n"
+                                                                          "  path               TEXT,\n"
+                                                                          "  created_at_us      INTEGER NOT NULL,\n"
+                                                                          "  attempts           INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),\n"
+                                                                          "  next_attempt_at_us INTEGER NOT NULL DEFAULT 0,\n"
+                                                                          "  last_error         TEXT,\n"
+                                                                          "  confirmed_at_us    INTEGER,\n"
+                                                                          "  deleted_at_us      INTEGER,\n"
+                                                                          "  FOREIGN KEY (incident_id, segment_idx) REFERENCES segments (incident_id, idx),\n"
+                                                                          /* the desk never deletes what the panel has not confirmed */
+                                                                          "  CHECK (deleted_at_us IS NULL OR (confirmed_at_us IS NOT NULL AND path IS NOT NULL)),\n"
+                                                                          "  CHECK (CASE class\n"
+                                                                          "    WHEN 0 THEN incident_id IS NOT NULL AND segment_idx IS NULL AND event_id IS NULL\n"
+                                                                          "    WHEN 1 THEN event_id IS NOT NULL AND segment_idx IS NULL\n"
+                                                                          "    WHEN 2 THEN incident_id IS NOT NULL AND segment_idx IS NULL AND event_id IS NULL\n"
+                                                                          "      AND path IS NOT NULL\n"
+                                                                          "    WHEN 3 THEN incident_id IS NOT NULL AND segment_idx IS NOT NULL AND event_id IS NULL\n"
+                                                                          "      AND path IS NOT NULL\n"
+                                                                          "  END)\n"
+                                                                          ");\n";
 
 /* Version 2: indexes for the daemons' queries, and the event log made
  * append-only. */
@@ -110,12 +109,11 @@ static const char desk_v2[] =
 
 /* Version 3: where the uploader's channel to the panel has got to, per
  * panel, so no message is missed or acted on twice across restarts. */
-static const char desk_v3[] =
-  "CREATE TABLE channel_state (\n"
-  "  panel_url     TEXT NOT NULL PRIMARY KEY CHECK (panel_url <> ''),\n"
-  "  after_seq     INTEGER NOT NULL CHECK (after_seq >= 0),\n"
-  "  updated_at_us INTEGER NOT NULL\n"
-  ");\n";
+static const char desk_v3[] = "CREATE TABLE channel_state (\n"
+                              "  panel_url     TEXT NOT NULL PRIMARY KEY CHECK (panel_url <> ''),\n"
+                              "  after_seq     INTEGER NOT NULL CHECK (after_seq >= 0),\n"
+                              "  updated_at_us INTEGER NOT NULL\n"
+                              ");\n";
 
 static const char *const desk_migrations[] = {
   desk_v1,

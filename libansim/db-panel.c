@@ -9,8 +9,8 @@
  * device keep the device's clock (*_wall_us, *_mono_us); times the panel
  * stamps itself end in _at_us and come from the panel's clock. */
 
-#define HEX64(col) "CHECK (" col " IS NULL OR (length (" col ") = 64 AND " col \
-  " NOT GLOB '*[^0-9a-f]*'))"
+#define HEX64(col)                                                                                 \
+  "CHECK (" col " IS NULL OR (length (" col ") = 64 AND " col " NOT GLOB '*[^0-9a-f]*'))"
 
 /* Version 1: the tables. */
 static const char panel_v1[] =
@@ -51,44 +51,44 @@ static const char panel_v1[] =
   "  resolved_at_us     INTEGER,\n"
   "  resolution         TEXT,\n"
   "  is_drill           INTEGER NOT NULL DEFAULT 0 CHECK (is_drill IN (0, 1)),\n"
-  "  manifest_hash      TEXT " HEX64 ("manifest_hash") ",\n"
-  "  manifest_store_key TEXT,\n"
-  "  manifest_at_us     INTEGER,\n"
-  "  prev_manifest_hash TEXT " HEX64 ("prev_manifest_hash") ",\n"
-  "  UNIQUE (device_id, uuid),\n"
-  "  CHECK ((closed_wall_us IS NULL) = (closed_mono_us IS NULL)),\n"
-  "  CHECK ((closed_wall_us IS NULL) = (close_reason IS NULL)),\n"
-  "  CHECK ((acknowledged_by IS NULL) = (acknowledged_at_us IS NULL)),\n"
-  "  CHECK ((resolved_by IS NULL) = (resolved_at_us IS NULL)),\n"
-  "  CHECK ((status = 'resolved') = (resolved_at_us IS NOT NULL)),\n"
-  "  CHECK (status <> 'acknowledged' OR acknowledged_at_us IS NOT NULL),\n"
-  "  CHECK (status <> 'open' OR acknowledged_at_us IS NULL),\n"
-  "  CHECK ((manifest_hash IS NULL) = (manifest_store_key IS NULL)),\n"
-  "  CHECK ((manifest_hash IS NULL) = (manifest_at_us IS NULL))\n"
-  ");\n"
-  ANSIM_SEGMENTS_TABLE (
-    "  store_key       TEXT,\n"
-    "  received_at_us  INTEGER,\n",
-    "  CHECK ((store_key IS NULL) = (received_at_us IS NULL)),\n",
-    "",
-    " AND store_key IS NULL")
-  "CREATE TABLE events (\n"
-  "  id              INTEGER PRIMARY KEY AUTOINCREMENT,\n"
-  "  at_wall_us      INTEGER NOT NULL,\n"
-  "  at_mono_us      INTEGER NOT NULL,\n"
-  "  received_at_us  INTEGER,\n"
-  "  device_id       TEXT REFERENCES devices (id),\n"
-  "  device_event_id INTEGER,\n"
-  "  kind            TEXT NOT NULL CHECK (kind <> '' AND kind NOT GLOB '*[^a-z0-9-]*'),\n"
-  "  desk_id         TEXT,\n"
-  "  trigger         TEXT,\n"
-  "  incident_id     INTEGER REFERENCES incidents (id),\n"
-  "  actor           TEXT,\n"
-  "  detail          TEXT CHECK (detail IS NULL OR json_valid (detail)),\n"
-  "  UNIQUE (device_id, device_event_id),\n"
-  "  CHECK ((device_id IS NULL) = (received_at_us IS NULL)),\n"
-  "  CHECK ((device_id IS NULL) = (device_event_id IS NULL))\n"
-  ");\n";
+  "  manifest_hash      TEXT " HEX64 (
+    "manifest_hash") ",\n"
+                     "  manifest_store_key TEXT,\n"
+                     "  manifest_at_us     INTEGER,\n"
+                     "  prev_manifest_hash TEXT " HEX64 (
+                       "prev_manifest_hash") ",\n"
+                                             "  UNIQUE (device_id, uuid),\n"
+                                             "  CHECK ((closed_wall_us IS NULL) = (closed_mono_us IS NULL)),\n"
+                                             "  CHECK ((closed_wall_us IS NULL) = (close_reason IS NULL)),\n"
+                                             "  CHECK ((acknowledged_by IS NULL) = (acknowledged_at_us IS NULL)),\n"
+                                             "  CHECK ((resolved_by IS NULL) = (resolved_at_us IS NULL)),\n"
+                                             "  CHECK ((status = 'resolved') = (resolved_at_us IS NOT NULL)),\n"
+                                             "  CHECK (status <> 'acknowledged' OR acknowledged_at_us IS NOT NULL),\n"
+                                             "  CHECK (status <> 'open' OR acknowledged_at_us IS NULL),\n"
+                                             "  CHECK ((manifest_hash IS NULL) = (manifest_store_key IS NULL)),\n"
+                                             "  CHECK ((manifest_hash IS NULL) = (manifest_at_us IS NULL))\n"
+                                             ");\n" ANSIM_SEGMENTS_TABLE (
+                                               "  store_key       TEXT,\n"
+                                               "  received_at_us  INTEGER,\n",
+                                               "  CHECK ((store_key IS NULL) = (received_at_us IS NULL)),\n",
+                                               "",
+                                               " AND store_key IS NULL") "CREATE TABLE events (\n"
+                                                                         "  id              INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+                                                                         "  at_wall_us      INTEGER NOT NULL,\n"
+                                                                         "  at_mono_us      INTEGER NOT NULL,\n"
+                                                                         "  received_at_us  INTEGER,\n"
+                                                                         "  device_id       TEXT REFERENCES devices (id),\n"
+                                                                         "  device_event_id INTEGER,\n"
+                                                                         "  kind            TEXT NOT NULL CHECK (kind <> '' AND kind NOT GLOB '*[^a-z0-9-]*'),\n"
+                                                                         "  desk_id         TEXT,\n"
+                                                                         "  trigger         TEXT,\n"
+                                                                         "  incident_id     INTEGER REFERENCES incidents (id),\n"
+                                                                         "  actor           TEXT,\n"
+                                                                         "  detail          TEXT CHECK (detail IS NULL OR json_valid (detail)),\n"
+                                                                         "  UNIQUE (device_id, device_event_id),\n"
+                                                                         "  CHECK ((device_id IS NULL) = (received_at_us IS NULL)),\n"
+                                                                         "  CHECK ((device_id IS NULL) = (device_event_id IS NULL))\n"
+                                                                         ");\n";
 
 /* Version 2: indexes for the console's and ingest's queries, and the event
  * log made append-only. */
@@ -108,24 +108,25 @@ static const char panel_v2[] =
  * requests, and the devices' last heartbeat. */
 static const char panel_v3[] =
   "CREATE TABLE enrollment_codes (\n"
-  "  code_sha256   TEXT NOT NULL PRIMARY KEY " HEX64 ("code_sha256") ",\n"
-  "  device_id     TEXT NOT NULL CHECK (device_id <> ''),\n"
-  "  desk_id       TEXT,\n"
-  "  created_at_us INTEGER NOT NULL,\n"
-  "  expires_at_us INTEGER NOT NULL,\n"
-  "  used_at_us    INTEGER,\n"
-  "  CHECK (expires_at_us > created_at_us)\n"
-  ");\n"
-  "CREATE TABLE request_nonces (\n"
-  "  device_id  TEXT NOT NULL REFERENCES devices (id),\n"
-  "  nonce      TEXT NOT NULL CHECK (length (nonce) BETWEEN 16 AND 64),\n"
-  "  seen_at_us INTEGER NOT NULL,\n"
-  "  PRIMARY KEY (device_id, nonce)\n"
-  ") WITHOUT ROWID;\n"
-  "CREATE INDEX request_nonces_seen ON request_nonces (seen_at_us);\n"
-  "ALTER TABLE devices ADD COLUMN last_seen_at_us INTEGER;\n"
-  "ALTER TABLE devices ADD COLUMN heartbeat TEXT\n"
-  "  CHECK (heartbeat IS NULL OR json_valid (heartbeat));\n";
+  "  code_sha256   TEXT NOT NULL PRIMARY KEY " HEX64 (
+    "code_sha256") ",\n"
+                   "  device_id     TEXT NOT NULL CHECK (device_id <> ''),\n"
+                   "  desk_id       TEXT,\n"
+                   "  created_at_us INTEGER NOT NULL,\n"
+                   "  expires_at_us INTEGER NOT NULL,\n"
+                   "  used_at_us    INTEGER,\n"
+                   "  CHECK (expires_at_us > created_at_us)\n"
+                   ");\n"
+                   "CREATE TABLE request_nonces (\n"
+                   "  device_id  TEXT NOT NULL REFERENCES devices (id),\n"
+                   "  nonce      TEXT NOT NULL CHECK (length (nonce) BETWEEN 16 AND 64),\n"
+                   "  seen_at_us INTEGER NOT NULL,\n"
+                   "  PRIMARY KEY (device_id, nonce)\n"
+                   ") WITHOUT ROWID;\n"
+                   "CREATE INDEX request_nonces_seen ON request_nonces (seen_at_us);\n"
+                   "ALTER TABLE devices ADD COLUMN last_seen_at_us INTEGER;\n"
+                   "ALTER TABLE devices ADD COLUMN heartbeat TEXT\n"
+                   "  CHECK (heartbeat IS NULL OR json_valid (heartbeat));\n";
 
 /* Version 4: people and the audit log. Sessions keep only the SHA-256 of
  * their cookie token, so a copy of the database cannot be used to log in. */
@@ -142,31 +143,34 @@ static const char panel_v4[] =
   "  disabled_at_us         INTEGER\n"
   ");\n"
   "CREATE TABLE sessions (\n"
-  "  token_sha256  TEXT NOT NULL PRIMARY KEY " HEX64 ("token_sha256") ",\n"
-  "  user_name     TEXT NOT NULL REFERENCES users (name),\n"
-  "  csrf_token    TEXT NOT NULL CHECK (length (csrf_token) >= 32),\n"
-  "  client        TEXT,\n"
-  "  created_at_us INTEGER NOT NULL,\n"
-  "  expires_at_us INTEGER NOT NULL CHECK (expires_at_us > created_at_us),\n"
-  "  ended_at_us   INTEGER\n"
-  ");\n"
-  "CREATE INDEX sessions_user ON sessions (user_name);\n"
-  "CREATE TABLE audit_log (\n"
-  "  id        INTEGER PRIMARY KEY AUTOINCREMENT,\n"
-  "  at_us     INTEGER NOT NULL,\n"
-  "  actor     TEXT,\n"
-  "  role      TEXT,\n"
-  "  client    TEXT,\n"
-  "  action    TEXT NOT NULL CHECK (action <> '' AND action NOT GLOB '*[^a-z0-9-]*'),\n"
-  "  target    TEXT,\n"
-  "  detail    TEXT CHECK (detail IS NULL OR json_valid (detail)),\n"
-  "  prev_hash TEXT NOT NULL " HEX64 ("prev_hash") ",\n"
-  "  hash      TEXT NOT NULL UNIQUE " HEX64 ("hash") "\n"
-  ");\n"
-  "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log\n"
-  "BEGIN SELECT RAISE (ABORT, 'the audit log is append-only'); END;\n"
-  "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log\n"
-  "BEGIN SELECT RAISE (ABORT, 'the audit log is append-only'); END;\n";
+  "  token_sha256  TEXT NOT NULL PRIMARY KEY " HEX64 (
+    "token_sha256") ",\n"
+                    "  user_name     TEXT NOT NULL REFERENCES users (name),\n"
+                    "  csrf_token    TEXT NOT NULL CHECK (length (csrf_token) >= 32),\n"
+                    "  client        TEXT,\n"
+                    "  created_at_us INTEGER NOT NULL,\n"
+                    "  expires_at_us INTEGER NOT NULL CHECK (expires_at_us > created_at_us),\n"
+                    "  ended_at_us   INTEGER\n"
+                    ");\n"
+                    "CREATE INDEX sessions_user ON sessions (user_name);\n"
+                    "CREATE TABLE audit_log (\n"
+                    "  id        INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+                    "  at_us     INTEGER NOT NULL,\n"
+                    "  actor     TEXT,\n"
+                    "  role      TEXT,\n"
+                    "  client    TEXT,\n"
+                    "  action    TEXT NOT NULL CHECK (action <> '' AND action NOT GLOB '*[^a-z0-9-]*'),\n"
+                    "  target    TEXT,\n"
+                    "  detail    TEXT CHECK (detail IS NULL OR json_valid (detail)),\n"
+                    "  prev_hash TEXT NOT NULL " HEX64 (
+                      "prev_hash") ",\n"
+                                   "  hash      TEXT NOT NULL UNIQUE " HEX64 (
+                                     "hash") "\n"
+                                             ");\n"
+                                             "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log\n"
+                                             "BEGIN SELECT RAISE (ABORT, 'the audit log is append-only'); END;\n"
+                                             "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log\n"
+                                             "BEGIN SELECT RAISE (ABORT, 'the audit log is append-only'); END;\n";
 
 /* Version 5: retention. The policy's per-category periods (rows override
  * the embedded defaults), legal holds, the lock date the store's objects
@@ -312,15 +316,7 @@ static const char panel_v9[] =
   "  WHERE cleared_at_us IS NULL OR acknowledged_at_us IS NULL;\n";
 
 static const char *const panel_migrations[] = {
-  panel_v1,
-  panel_v2,
-  panel_v3,
-  panel_v4,
-  panel_v5,
-  panel_v6,
-  panel_v7,
-  panel_v8,
-  panel_v9,
+  panel_v1, panel_v2, panel_v3, panel_v4, panel_v5, panel_v6, panel_v7, panel_v8, panel_v9,
 };
 
 const AnsimDbSchema ansim_panel_db_schema = {

@@ -7,7 +7,7 @@
 
 #include <string.h>
 
-G_DEFINE_QUARK (ansim-db-error-quark, ansim_db_error)
+G_DEFINE_QUARK (ansim - db - error - quark, ansim_db_error)
 
 /* Start of the lock wait the current thread is in; see busy_wait(). A thread
  * waits for at most one lock at a time, so one slot per thread is enough. */
@@ -71,26 +71,29 @@ run_script (sqlite3 *db, const char *sql)
 {
   const char *rest = sql;
 
-  while (*rest != '\0') {
-    g_autoptr (sqlite3_stmt) stmt = NULL;
-    const char *tail = NULL;
-    int rc;
+  while (*rest != '\0')
+    {
+      g_autoptr (sqlite3_stmt) stmt = NULL;
+      const char *tail = NULL;
+      int rc;
 
-    rc = sqlite3_prepare_v2 (db, rest, -1, &stmt, &tail);
-    if (rc == SQLITE_OK && stmt != NULL) {
-      while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
-        ;
-      if (rc == SQLITE_DONE)
-        rc = SQLITE_OK;
+      rc = sqlite3_prepare_v2 (db, rest, -1, &stmt, &tail);
+      if (rc == SQLITE_OK && stmt != NULL)
+        {
+          while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+            ;
+          if (rc == SQLITE_DONE)
+            rc = SQLITE_OK;
+        }
+      if (rc != SQLITE_OK)
+        {
+          g_autofree char *excerpt = sql_excerpt (rest);
+          return g_strdup_printf ("%s (in \"%s\")", sqlite3_errmsg (db), excerpt);
+        }
+      if (tail == NULL || tail == rest)
+        break;
+      rest = tail;
     }
-    if (rc != SQLITE_OK) {
-      g_autofree char *excerpt = sql_excerpt (rest);
-      return g_strdup_printf ("%s (in \"%s\")", sqlite3_errmsg (db), excerpt);
-    }
-    if (tail == NULL || tail == rest)
-      break;
-    rest = tail;
-  }
   return NULL;
 }
 
@@ -103,10 +106,11 @@ ansim_db_exec (sqlite3 *db, const char *sql, GError **error)
   g_return_val_if_fail (sql != NULL, FALSE);
 
   failure = run_script (db, sql);
-  if (failure != NULL) {
-    g_set_error (error, ANSIM_DB_ERROR, ANSIM_DB_ERROR_SQL, "%s: %s", db_path (db), failure);
-    return FALSE;
-  }
+  if (failure != NULL)
+    {
+      g_set_error (error, ANSIM_DB_ERROR, ANSIM_DB_ERROR_SQL, "%s: %s", db_path (db), failure);
+      return FALSE;
+    }
   return TRUE;
 }
 
@@ -118,19 +122,21 @@ ansim_db_prepare (sqlite3 *db, const char *sql, GError **error)
   g_return_val_if_fail (db != NULL, NULL);
   g_return_val_if_fail (sql != NULL, NULL);
 
-  if (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL) != SQLITE_OK || stmt == NULL) {
-    g_autofree char *excerpt = sql_excerpt (sql);
-    g_autofree char *what = g_strdup_printf ("preparing \"%s\"", excerpt);
+  if (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL) != SQLITE_OK || stmt == NULL)
+    {
+      g_autofree char *excerpt = sql_excerpt (sql);
+      g_autofree char *what = g_strdup_printf ("preparing \"%s\"", excerpt);
 
-    sqlite3_finalize (stmt);
-    if (stmt == NULL && sqlite3_errcode (db) == SQLITE_OK) {
-      g_set_error (error, ANSIM_DB_ERROR, ANSIM_DB_ERROR_SQL, "%s: %s: no statement",
-                   db_path (db), what);
+      sqlite3_finalize (stmt);
+      if (stmt == NULL && sqlite3_errcode (db) == SQLITE_OK)
+        {
+          g_set_error (error, ANSIM_DB_ERROR, ANSIM_DB_ERROR_SQL, "%s: %s: no statement",
+                       db_path (db), what);
+          return NULL;
+        }
+      ansim_db_set_error (db, error, what);
       return NULL;
     }
-    ansim_db_set_error (db, error, what);
-    return NULL;
-  }
   return stmt;
 }
 
@@ -153,12 +159,13 @@ ansim_db_commit (sqlite3 *db, GError **error)
 {
   g_return_val_if_fail (db != NULL, FALSE);
 
-  if (sqlite3_exec (db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-    ansim_db_set_error (db, error, "committing");
-    /* Contract: when commit fails, nothing of the transaction is kept. */
-    ansim_db_rollback (db);
-    return FALSE;
-  }
+  if (sqlite3_exec (db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+    {
+      ansim_db_set_error (db, error, "committing");
+      /* Contract: when commit fails, nothing of the transaction is kept. */
+      ansim_db_rollback (db);
+      return FALSE;
+    }
   return TRUE;
 }
 
@@ -186,10 +193,11 @@ query_int (sqlite3 *db, const char *sql, gint64 *out_value)
   if (rc != SQLITE_OK)
     return rc;
   rc = sqlite3_step (stmt);
-  if (rc == SQLITE_ROW) {
-    *out_value = sqlite3_column_int64 (stmt, 0);
-    return SQLITE_OK;
-  }
+  if (rc == SQLITE_ROW)
+    {
+      *out_value = sqlite3_column_int64 (stmt, 0);
+      return SQLITE_OK;
+    }
   return rc == SQLITE_DONE ? SQLITE_NOTFOUND : rc;
 }
 
@@ -224,16 +232,18 @@ check_identity (sqlite3 *db, const AnsimDbSchema *schema, const char *path, guin
                            -1, &stmt, NULL);
   if (rc == SQLITE_OK)
     rc = sqlite3_step (stmt);
-  if ((rc & 0xff) == SQLITE_NOTADB) {
-    g_set_error (error, ANSIM_DB_ERROR, ANSIM_DB_ERROR_OPEN,
-                 "%s: not an SQLite database (or encrypted or damaged)", path);
-    return FALSE;
-  }
-  if (rc != SQLITE_ROW) {
-    g_set_error (error, ANSIM_DB_ERROR, ANSIM_DB_ERROR_OPEN, "%s: cannot read the database: %s",
-                 path, sqlite3_errmsg (db));
-    return FALSE;
-  }
+  if ((rc & 0xff) == SQLITE_NOTADB)
+    {
+      g_set_error (error, ANSIM_DB_ERROR, ANSIM_DB_ERROR_OPEN,
+                   "%s: not an SQLite database (or encrypted or damaged)", path);
+      return FALSE;
+    }
+  if (rc != SQLITE_ROW)
+    {
+      g_set_error (error, ANSIM_DB_ERROR, ANSIM_DB_ERROR_OPEN, "%s: cannot read the database: %s",
+                   path, sqlite3_errmsg (db));
+      return FALSE;
+    }
   version = sqlite3_column_int64 (stmt, 0);
   app_id = sqlite3_column_int64 (stmt, 1);
   n_objects = sqlite3_column_int64 (stmt, 2);
@@ -241,34 +251,38 @@ check_identity (sqlite3 *db, const AnsimDbSchema *schema, const char *path, guin
 
   /* A file of another kind (the panel's database given to a desk daemon):
    * refuse it before its version number could mean anything. */
-  if (schema->application_id != 0 && app_id != schema->application_id &&
-      !(app_id == 0 && version == 0)) {
-    g_set_error (error, ANSIM_DB_ERROR, ANSIM_DB_ERROR_OPEN,
-                 "%s: not an ansim %s database (application_id 0x%08x, expected 0x%08x)", path,
-                 schema->name, (guint32) app_id, schema->application_id);
-    return FALSE;
-  }
-  if (version < 0) {
-    g_set_error (error, ANSIM_DB_ERROR, ANSIM_DB_ERROR_OPEN,
-                 "%s: not an ansim %s database (schema version %" G_GINT64_FORMAT ")", path,
-                 schema->name, version);
-    return FALSE;
-  }
-  if (version > schema->n_migrations) {
-    g_set_error (error, ANSIM_DB_ERROR, ANSIM_DB_ERROR_TOO_NEW,
-                 "%s: database schema version %" G_GINT64_FORMAT
-                 " is newer than this ansim (knows up to %u); "
-                 "upgrade ansim or restore a matching backup",
-                 path, version, schema->n_migrations);
-    return FALSE;
-  }
+  if (schema->application_id != 0 && app_id != schema->application_id
+      && !(app_id == 0 && version == 0))
+    {
+      g_set_error (error, ANSIM_DB_ERROR, ANSIM_DB_ERROR_OPEN,
+                   "%s: not an ansim %s database (application_id 0x%08x, expected 0x%08x)", path,
+                   schema->name, (guint32) app_id, schema->application_id);
+      return FALSE;
+    }
+  if (version < 0)
+    {
+      g_set_error (error, ANSIM_DB_ERROR, ANSIM_DB_ERROR_OPEN,
+                   "%s: not an ansim %s database (schema version %" G_GINT64_FORMAT ")", path,
+                   schema->name, version);
+      return FALSE;
+    }
+  if (version > schema->n_migrations)
+    {
+      g_set_error (error, ANSIM_DB_ERROR, ANSIM_DB_ERROR_TOO_NEW,
+                   "%s: database schema version %" G_GINT64_FORMAT
+                   " is newer than this ansim (knows up to %u); "
+                   "upgrade ansim or restore a matching backup",
+                   path, version, schema->n_migrations);
+      return FALSE;
+    }
   /* Never add our tables to somebody else's database. */
-  if (version == 0 && n_objects > 0) {
-    g_set_error (error, ANSIM_DB_ERROR, ANSIM_DB_ERROR_OPEN,
-                 "%s: not an ansim %s database (it has tables but no schema version)", path,
-                 schema->name);
-    return FALSE;
-  }
+  if (version == 0 && n_objects > 0)
+    {
+      g_set_error (error, ANSIM_DB_ERROR, ANSIM_DB_ERROR_OPEN,
+                   "%s: not an ansim %s database (it has tables but no schema version)", path,
+                   schema->name);
+      return FALSE;
+    }
   *out_version = (guint) version;
   return TRUE;
 }
@@ -277,65 +291,71 @@ check_identity (sqlite3 *db, const AnsimDbSchema *schema, const char *path, guin
  * with its user_version bump. Re-reads the version under the write lock, so
  * two processes opening a fresh file at once migrate it exactly once. */
 static gboolean
-migrate (sqlite3 *db, const AnsimDbSchema *schema, const char *path, guint target,
-         GError **error)
+migrate (sqlite3 *db, const AnsimDbSchema *schema, const char *path, guint target, GError **error)
 {
-  for (;;) {
-    g_autofree char *failure = NULL;
-    g_autofree char *bump = NULL;
-    g_autoptr (GError) local_error = NULL;
-    gint64 n_violations = 0;
-    guint version = 0;
+  for (;;)
+    {
+      g_autofree char *failure = NULL;
+      g_autofree char *bump = NULL;
+      g_autoptr (GError) local_error = NULL;
+      gint64 n_violations = 0;
+      guint version = 0;
 
-    if (!ansim_db_begin (db, error))
-      return FALSE;
-    if (!check_identity (db, schema, path, &version, error)) {
-      ansim_db_rollback (db);
-      return FALSE;
-    }
-    if (version >= target) {
-      ansim_db_rollback (db);  /* nothing was written */
-      return TRUE;
-    }
+      if (!ansim_db_begin (db, error))
+        return FALSE;
+      if (!check_identity (db, schema, path, &version, error))
+        {
+          ansim_db_rollback (db);
+          return FALSE;
+        }
+      if (version >= target)
+        {
+          ansim_db_rollback (db); /* nothing was written */
+          return TRUE;
+        }
 
-    if (version == 0 && schema->application_id != 0) {
-      g_autofree char *stamp =
-        g_strdup_printf ("PRAGMA application_id = %d;", (gint32) schema->application_id);
-      failure = run_script (db, stamp);
-    }
-    if (failure == NULL)
-      failure = run_script (db, schema->migrations[version]);
-    /* A script with its own COMMIT would break the one-transaction rule. */
-    if (failure == NULL && sqlite3_get_autocommit (db))
-      failure = g_strdup ("the script ended the transaction itself");
-    if (failure == NULL) {
-      bump = g_strdup_printf ("PRAGMA user_version = %u;", version + 1);
-      failure = run_script (db, bump);
-    }
-    /* Migrations run with foreign key enforcement off (so that tables can be
+      if (version == 0 && schema->application_id != 0)
+        {
+          g_autofree char *stamp =
+            g_strdup_printf ("PRAGMA application_id = %d;", (gint32) schema->application_id);
+          failure = run_script (db, stamp);
+        }
+      if (failure == NULL)
+        failure = run_script (db, schema->migrations[version]);
+      /* A script with its own COMMIT would break the one-transaction rule. */
+      if (failure == NULL && sqlite3_get_autocommit (db))
+        failure = g_strdup ("the script ended the transaction itself");
+      if (failure == NULL)
+        {
+          bump = g_strdup_printf ("PRAGMA user_version = %u;", version + 1);
+          failure = run_script (db, bump);
+        }
+      /* Migrations run with foreign key enforcement off (so that tables can be
      * rebuilt); they must still leave every reference valid. */
-    if (failure == NULL) {
-      int rc = query_int (db, "SELECT count(*) FROM pragma_foreign_key_check", &n_violations);
+      if (failure == NULL)
+        {
+          int rc = query_int (db, "SELECT count(*) FROM pragma_foreign_key_check", &n_violations);
 
-      if (rc != SQLITE_OK)
-        failure = g_strdup_printf ("checking foreign keys: %s", sqlite3_errmsg (db));
-      else if (n_violations > 0)
-        failure = g_strdup_printf ("it leaves %" G_GINT64_FORMAT " foreign key violation(s)",
-                                   n_violations);
-    }
-    if (failure == NULL && !ansim_db_commit (db, &local_error))
-      failure = g_strdup (local_error->message);
+          if (rc != SQLITE_OK)
+            failure = g_strdup_printf ("checking foreign keys: %s", sqlite3_errmsg (db));
+          else if (n_violations > 0)
+            failure = g_strdup_printf ("it leaves %" G_GINT64_FORMAT " foreign key violation(s)",
+                                       n_violations);
+        }
+      if (failure == NULL && !ansim_db_commit (db, &local_error))
+        failure = g_strdup (local_error->message);
 
-    if (failure != NULL) {
-      ansim_db_rollback (db);
-      g_set_error (error, ANSIM_DB_ERROR, ANSIM_DB_ERROR_MIGRATION,
-                   "%s: %s schema migration %u (version %u to %u) failed: %s; "
-                   "the database stays at version %u",
-                   path, schema->name, version + 1, version, version + 1, failure, version);
-      return FALSE;
+      if (failure != NULL)
+        {
+          ansim_db_rollback (db);
+          g_set_error (error, ANSIM_DB_ERROR, ANSIM_DB_ERROR_MIGRATION,
+                       "%s: %s schema migration %u (version %u to %u) failed: %s; "
+                       "the database stays at version %u",
+                       path, schema->name, version + 1, version, version + 1, failure, version);
+          return FALSE;
+        }
+      g_debug ("%s: migrated %s schema to version %u", path, schema->name, version + 1);
     }
-    g_debug ("%s: migrated %s schema to version %u", path, schema->name, version + 1);
-  }
 }
 
 /* Set a per-connection pragma and check the value it reports back. */
@@ -350,11 +370,12 @@ set_pragma (sqlite3 *db, const char *path, const char *set_sql, const char *get_
     failure = g_strdup (sqlite3_errmsg (db));
   if (failure == NULL && value != expected)
     failure = g_strdup_printf ("it reads back as %" G_GINT64_FORMAT, value);
-  if (failure != NULL) {
-    g_set_error (error, ANSIM_DB_ERROR, ANSIM_DB_ERROR_OPEN, "%s: %s: %s", path, set_sql,
-                 failure);
-    return FALSE;
-  }
+  if (failure != NULL)
+    {
+      g_set_error (error, ANSIM_DB_ERROR, ANSIM_DB_ERROR_OPEN, "%s: %s: %s", path, set_sql,
+                   failure);
+      return FALSE;
+    }
   return TRUE;
 }
 
@@ -369,27 +390,31 @@ set_wal (sqlite3 *db, const char *path, GError **error)
    * exclusive lock, which SQLite tries once without calling the busy
    * handler: when several processes open a fresh file at once, wait here. */
   rc = sqlite3_prepare_v2 (db, "PRAGMA journal_mode = WAL", -1, &stmt, NULL);
-  if (rc == SQLITE_OK) {
-    for (int n_calls = 0;; n_calls++) {
-      rc = sqlite3_step (stmt);
-      if ((rc & 0xff) != SQLITE_BUSY || !busy_wait (NULL, n_calls))
-        break;
-      sqlite3_reset (stmt);
+  if (rc == SQLITE_OK)
+    {
+      for (int n_calls = 0;; n_calls++)
+        {
+          rc = sqlite3_step (stmt);
+          if ((rc & 0xff) != SQLITE_BUSY || !busy_wait (NULL, n_calls))
+            break;
+          sqlite3_reset (stmt);
+        }
     }
-  }
-  if (rc != SQLITE_ROW) {
-    g_set_error (error, ANSIM_DB_ERROR, ANSIM_DB_ERROR_OPEN,
-                 "%s: cannot switch to WAL journal mode: %s", path, sqlite3_errmsg (db));
-    return FALSE;
-  }
+  if (rc != SQLITE_ROW)
+    {
+      g_set_error (error, ANSIM_DB_ERROR, ANSIM_DB_ERROR_OPEN,
+                   "%s: cannot switch to WAL journal mode: %s", path, sqlite3_errmsg (db));
+      return FALSE;
+    }
   mode = (const char *) sqlite3_column_text (stmt, 0);
-  if (mode == NULL || g_ascii_strcasecmp (mode, "wal") != 0) {
-    g_set_error (error, ANSIM_DB_ERROR, ANSIM_DB_ERROR_OPEN,
-                 "%s: cannot switch to WAL journal mode (still \"%s\"); "
-                 "is the file on a network or read-only file system?",
-                 path, mode ? mode : "?");
-    return FALSE;
-  }
+  if (mode == NULL || g_ascii_strcasecmp (mode, "wal") != 0)
+    {
+      g_set_error (error, ANSIM_DB_ERROR, ANSIM_DB_ERROR_OPEN,
+                   "%s: cannot switch to WAL journal mode (still \"%s\"); "
+                   "is the file on a network or read-only file system?",
+                   path, mode ? mode : "?");
+      return FALSE;
+    }
   return TRUE;
 }
 
@@ -401,15 +426,16 @@ db_open (const AnsimDbSchema *schema, const char *path, guint target, GError **e
   int rc;
 
   rc = sqlite3_open_v2 (path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
-  if (rc != SQLITE_OK) {
-    int saved_errno = db != NULL ? sqlite3_system_errno (db) : 0;
+  if (rc != SQLITE_OK)
+    {
+      int saved_errno = db != NULL ? sqlite3_system_errno (db) : 0;
 
-    g_set_error (error, ANSIM_DB_ERROR, ANSIM_DB_ERROR_OPEN, "%s: cannot open database: %s%s%s%s",
-                 path, db != NULL ? sqlite3_errmsg (db) : sqlite3_errstr (rc),
-                 saved_errno ? " (" : "", saved_errno ? g_strerror (saved_errno) : "",
-                 saved_errno ? ")" : "");
-    return NULL;
-  }
+      g_set_error (error, ANSIM_DB_ERROR, ANSIM_DB_ERROR_OPEN, "%s: cannot open database: %s%s%s%s",
+                   path, db != NULL ? sqlite3_errmsg (db) : sqlite3_errstr (rc),
+                   saved_errno ? " (" : "", saved_errno ? g_strerror (saved_errno) : "",
+                   saved_errno ? ")" : "");
+      return NULL;
+    }
   sqlite3_extended_result_codes (db, 1);
   sqlite3_busy_handler (db, busy_wait, NULL);
 
@@ -430,12 +456,13 @@ db_open (const AnsimDbSchema *schema, const char *path, guint target, GError **e
                    error))
     return NULL;
 
-  if (version < target) {
-    if (!set_pragma (db, path, "PRAGMA foreign_keys = OFF", "PRAGMA foreign_keys", 0, error))
-      return NULL;
-    if (!migrate (db, schema, path, target, error))
-      return NULL;
-  }
+  if (version < target)
+    {
+      if (!set_pragma (db, path, "PRAGMA foreign_keys = OFF", "PRAGMA foreign_keys", 0, error))
+        return NULL;
+      if (!migrate (db, schema, path, target, error))
+        return NULL;
+    }
   if (!set_pragma (db, path, "PRAGMA foreign_keys = ON", "PRAGMA foreign_keys", 1, error))
     return NULL;
 
@@ -487,21 +514,23 @@ ansim_db_log_event (sqlite3 *db, const char *kind, const char *desk_id, const ch
   sqlite3_bind_int64 (stmt, 1, g_get_real_time ());
   sqlite3_bind_int64 (stmt, 2, mono_us);
   sqlite3_bind_text (stmt, 3, kind, -1, SQLITE_STATIC);
-  sqlite3_bind_text (stmt, 4, desk_id, -1, SQLITE_STATIC);     /* NULL binds NULL */
+  sqlite3_bind_text (stmt, 4, desk_id, -1, SQLITE_STATIC); /* NULL binds NULL */
   sqlite3_bind_text (stmt, 5, trigger, -1, SQLITE_STATIC);
   if (incident_id > 0)
     sqlite3_bind_int64 (stmt, 6, incident_id);
   sqlite3_bind_text (stmt, 7, detail_json, -1, SQLITE_STATIC);
 
   rc = sqlite3_step (stmt);
-  if (rc == SQLITE_ROW) {
-    event_id = sqlite3_column_int64 (stmt, 0);
-    rc = sqlite3_step (stmt);
-  }
-  if (rc != SQLITE_DONE) {
-    what = g_strdup_printf ("logging event \"%s\"", kind);
-    return ansim_db_set_error (db, error, what);
-  }
+  if (rc == SQLITE_ROW)
+    {
+      event_id = sqlite3_column_int64 (stmt, 0);
+      rc = sqlite3_step (stmt);
+    }
+  if (rc != SQLITE_DONE)
+    {
+      what = g_strdup_printf ("logging event \"%s\"", kind);
+      return ansim_db_set_error (db, error, what);
+    }
   if (out_event_id != NULL)
     *out_event_id = event_id;
   return TRUE;

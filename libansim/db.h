@@ -17,17 +17,17 @@ GQuark ansim_db_error_quark (void);
 
 typedef enum {
   ANSIM_DB_ERROR_OPEN,
-  ANSIM_DB_ERROR_TOO_NEW,     /* written by a newer ansim than this binary */
+  ANSIM_DB_ERROR_TOO_NEW, /* written by a newer ansim than this binary */
   ANSIM_DB_ERROR_MIGRATION,
   ANSIM_DB_ERROR_SQL,
   ANSIM_DB_ERROR_NOT_FOUND,
 } AnsimDbErrorCode;
 
 typedef struct {
-  const char *name;           /* "desk" or "panel", for messages */
+  const char *name;              /* "desk" or "panel", for messages */
   const char *const *migrations; /* SQL scripts; migration i brings user_version i -> i+1 */
   guint n_migrations;
-  guint32 application_id;     /* PRAGMA application_id stamped by migration 1; a file
+  guint32 application_id; /* PRAGMA application_id stamped by migration 1; a file
                                * carrying another id is refused. 0 = none (tests) */
 } AnsimDbSchema;
 

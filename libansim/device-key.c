@@ -20,7 +20,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 
-#define KEY_FILE_MAX (64 * 1024)          /* a PEM key is a few hundred bytes */
+#define KEY_FILE_MAX (64 * 1024) /* a PEM key is a few hundred bytes */
 
 static gboolean
 openssl_failed (GError **error, const char *what)
@@ -180,7 +180,8 @@ ansim_device_key_new_public_from_raw (const guint8 raw[32], const char *origin, 
 
   if (pkey == NULL)
     return ansim_set_openssl_error (error, ANSIM_EVIDENCE_ERROR, ANSIM_EVIDENCE_ERROR_KEY,
-                                    "reading an Ed25519 public key"), NULL;
+                                    "reading an Ed25519 public key"),
+           NULL;
   return device_key_wrap (pkey, FALSE, origin != NULL ? origin : "the data", error);
 }
 
@@ -192,8 +193,8 @@ ansim_device_key_load_public (const char *path, GError **error)
 
   if (pem == NULL)
     return NULL;
-  key = ansim_device_key_new_public_from_pem (g_bytes_get_data (pem, NULL),
-                                              g_bytes_get_size (pem), path, error);
+  key = ansim_device_key_new_public_from_pem (g_bytes_get_data (pem, NULL), g_bytes_get_size (pem),
+                                              path, error);
   if (key != NULL)
     key->path = g_strdup (path);
   return key;
@@ -206,7 +207,8 @@ refuse_mode (const char *path, mode_t mode, GError **error)
     return FALSE;
   g_set_error (error, ANSIM_EVIDENCE_ERROR, ANSIM_EVIDENCE_ERROR_KEY_PERMISSIONS,
                "device key %s has mode %04o: group or others may read or write it, so it is "
-               "refused (chmod 600 %s)", path, (unsigned) (mode & 07777), path);
+               "refused (chmod 600 %s)",
+               path, (unsigned) (mode & 07777), path);
   return TRUE;
 }
 
@@ -282,7 +284,8 @@ load_private (const char *path, GError **error)
       {
         g_set_error (error, ANSIM_EVIDENCE_ERROR, ANSIM_EVIDENCE_ERROR_KEY,
                      "device key %s is not an unencrypted private key in PEM "
-                     "(\"-----BEGIN PRIVATE KEY-----\")", path);
+                     "(\"-----BEGIN PRIVATE KEY-----\")",
+                     path);
         goto out;
       }
     key = device_key_wrap (pkey, TRUE, path, error);

@@ -10,8 +10,8 @@
 
 G_BEGIN_DECLS
 
-#define ANSIM_SIGNATURE_SIZE 64                  /* raw Ed25519 */
-#define ANSIM_FINGERPRINT_LEN 39                 /* "ab12:cd34:…" 8 groups of 4 hex digits */
+#define ANSIM_SIGNATURE_SIZE 64  /* raw Ed25519 */
+#define ANSIM_FINGERPRINT_LEN 39 /* "ab12:cd34:…" 8 groups of 4 hex digits */
 
 /* ---- device identity ------------------------------------------------------ */
 

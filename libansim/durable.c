@@ -16,8 +16,8 @@
 gboolean
 ansim_set_error_from_errno (GError **error, int saved_errno, const char *what, const char *path)
 {
-  g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno), "%s %s: %s", what,
-               path, g_strerror (saved_errno));
+  g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno), "%s %s: %s", what, path,
+               g_strerror (saved_errno));
   errno = saved_errno;
   return FALSE;
 }

@@ -20,8 +20,8 @@ gboolean ansim_set_error_from_errno (GError **error, int saved_errno, const char
                                      const char *path);
 
 typedef enum {
-  ANSIM_WRITE_NO_REPLACE = 0,  /* fail with G_FILE_ERROR_EXIST if path exists */
-  ANSIM_WRITE_REPLACE = 1,     /* atomically replace an existing file */
+  ANSIM_WRITE_NO_REPLACE = 0, /* fail with G_FILE_ERROR_EXIST if path exists */
+  ANSIM_WRITE_REPLACE = 1,    /* atomically replace an existing file */
 } AnsimWriteMode;
 
 /* Writes data to a temporary file beside path with exactly this mode

@@ -11,9 +11,9 @@ G_BEGIN_DECLS
 GQuark ansim_evidence_error_quark (void);
 
 typedef enum {
-  ANSIM_EVIDENCE_ERROR_MALFORMED,       /* a manifest (or value given to the builder) breaks the format */
-  ANSIM_EVIDENCE_ERROR_TOO_LARGE,       /* over a size or count cap */
-  ANSIM_EVIDENCE_ERROR_KEY,             /* a key file is not a usable Ed25519 key */
+  ANSIM_EVIDENCE_ERROR_MALFORMED, /* a manifest (or value given to the builder) breaks the format */
+  ANSIM_EVIDENCE_ERROR_TOO_LARGE, /* over a size or count cap */
+  ANSIM_EVIDENCE_ERROR_KEY,       /* a key file is not a usable Ed25519 key */
   ANSIM_EVIDENCE_ERROR_KEY_PERMISSIONS, /* a private key file is open to group or others */
   ANSIM_EVIDENCE_ERROR_SIGNATURE,       /* a signature does not verify */
   ANSIM_EVIDENCE_ERROR_STATE,           /* the manifest is closed, or changed under a sealer */

@@ -30,18 +30,18 @@ struct _AnsimManifest {
   char *desk_id;
   char *trigger_name;
   AnsimTriggerKind trigger_kind;
-  char *source;                            /* version 2; NULL in version 1 */
+  char *source; /* version 2; NULL in version 1 */
   gboolean drill;
   char *incident_id;
   gint64 opened_wall_us, opened_mono_us;
   gboolean closed;
   gint64 closed_wall_us, closed_mono_us;
   char *close_reason;
-  char *previous_manifest_sha256;          /* NULL for a device's first incident */
+  char *previous_manifest_sha256; /* NULL for a device's first incident */
   char chain_start[ANSIM_SHA256_HEX_LEN + 1];
-  GArray *entries;                         /* AnsimManifestEntry */
-  GArray *events;                          /* AnsimManifestEvent */
-  char written_sha256[ANSIM_SHA256_HEX_LEN + 1];   /* "" before the first write */
+  GArray *entries;                               /* AnsimManifestEntry */
+  GArray *events;                                /* AnsimManifestEvent */
+  char written_sha256[ANSIM_SHA256_HEX_LEN + 1]; /* "" before the first write */
 };
 
 /* An empty manifest (no entries, "open", the zero chain start). */
@@ -56,10 +56,9 @@ gboolean ansim_manifest_check_entry_room (const AnsimManifest *manifest, const c
 /* The builder's checks for the next segment entry (open, room, times,
  * sizes, hashes), for the sealer to run before it publishes anything. */
 gboolean ansim_manifest_check_segment (const AnsimManifest *manifest, gint64 start_wall_us,
-                                       gint64 start_mono_us, gint64 duration_us,
-                                       gint64 cipher_size, gint64 plain_size,
-                                       const char *sha256_plain, const char *sha256_cipher,
-                                       GError **error);
+                                       gint64 start_mono_us, gint64 duration_us, gint64 cipher_size,
+                                       gint64 plain_size, const char *sha256_plain,
+                                       const char *sha256_cipher, GError **error);
 /* The link rule of the chain: what the prev of the entry at position must
  * be (the chain start, or the hash of the entry before it). */
 void ansim_manifest_expected_prev (const AnsimManifest *manifest, guint position,

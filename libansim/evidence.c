@@ -12,7 +12,7 @@
 
 #include <glib/gstdio.h>
 
-G_DEFINE_QUARK (ansim-evidence-error-quark, ansim_evidence_error)
+G_DEFINE_QUARK (ansim - evidence - error - quark, ansim_evidence_error)
 
 char *
 ansim_evidence_format_wall (gint64 wall_us)
@@ -35,8 +35,7 @@ ansim_evidence_parse_wall (const char *text, gint64 *out_wall_us)
   for (gsize i = 0; i < sizeof pattern - 1; i++)
     if (pattern[i] == 'd' ? !g_ascii_isdigit (text[i]) : text[i] != pattern[i])
       return FALSE;
-  if (sscanf (text, "%4d-%2d-%2dT%2d:%2d:%2d.%6dZ", &y, &mo, &d, &h, &mi, &s, &us) != 7
-      || y < 1970)
+  if (sscanf (text, "%4d-%2d-%2dT%2d:%2d:%2d.%6dZ", &y, &mo, &d, &h, &mi, &s, &us) != 7 || y < 1970)
     return FALSE;
   g_autoptr (GDateTime) t = g_date_time_new_utc (y, mo, d, h, mi, s);
   if (t == NULL)

@@ -7,7 +7,7 @@
 #include <openssl/evp.h>
 #include <string.h>
 
-G_DEFINE_QUARK (ansim-httpsig-error-quark, ansim_httpsig_error)
+G_DEFINE_QUARK (ansim - httpsig - error - quark, ansim_httpsig_error)
 
 #define COMPONENTS "(\"@method\" \"@path\" \"content-digest\")"
 
@@ -95,7 +95,8 @@ ansim_httpsig_check_content_digest_for (const char *value, const guint8 sha[32],
       return FALSE;
     }
   g_autoptr (GBytes) declared = g_str_has_prefix (value, "sha-256=")
-    ? ansim_sf_binary_decode (value + strlen ("sha-256="), 32) : NULL;
+                                  ? ansim_sf_binary_decode (value + strlen ("sha-256="), 32)
+                                  : NULL;
   if (declared == NULL)
     {
       g_set_error (error, ANSIM_HTTPSIG_ERROR, ANSIM_HTTPSIG_ERROR_MALFORMED,
@@ -112,8 +113,7 @@ ansim_httpsig_check_content_digest_for (const char *value, const guint8 sha[32],
 }
 
 gboolean
-ansim_httpsig_check_content_digest (const char *value, const void *body, gsize len,
-                                    GError **error)
+ansim_httpsig_check_content_digest (const char *value, const void *body, gsize len, GError **error)
 {
   guint8 sha[32];
   ansim_hash_sha256 (body, len, sha);
@@ -154,17 +154,16 @@ ansim_httpsig_sign (const AnsimDeviceKey *key, const char *method, const char *p
                     char **out_signature_input, char **out_signature, GError **error)
 {
   g_autofree char *fresh = nonce == NULL ? ansim_httpsig_new_nonce () : NULL;
-  g_autofree char *params =
-    g_strdup_printf (COMPONENTS ";created=%" G_GINT64_FORMAT ";nonce=\"%s\";keyid=\"%s\";"
-                     "alg=\"ed25519\"",
-                     created, nonce != NULL ? nonce : fresh,
-                     ansim_device_key_get_fingerprint (key));
+  g_autofree char *params = g_strdup_printf (
+    COMPONENTS ";created=%" G_GINT64_FORMAT ";nonce=\"%s\";keyid=\"%s\";"
+               "alg=\"ed25519\"",
+    created, nonce != NULL ? nonce : fresh, ansim_device_key_get_fingerprint (key));
   g_autofree char *base = ansim_httpsig_base (method, path, content_digest, params);
   g_autoptr (GBytes) sig = ansim_device_key_sign (key, base, strlen (base), error);
   if (sig == NULL)
     return FALSE;
-  g_autofree char *item = ansim_sf_binary_encode (g_bytes_get_data (sig, NULL),
-                                                  g_bytes_get_size (sig));
+  g_autofree char *item =
+    ansim_sf_binary_encode (g_bytes_get_data (sig, NULL), g_bytes_get_size (sig));
   *out_signature_input = g_strdup_printf (ANSIM_HTTPSIG_LABEL "=%s", params);
   *out_signature = g_strdup_printf (ANSIM_HTTPSIG_LABEL "=%s", item);
   return TRUE;
@@ -225,15 +224,17 @@ ansim_httpsig_parse (const char *signature_input, const char *signature, GError 
 
   const char *label = ANSIM_HTTPSIG_LABEL "=";
   if (!g_str_has_prefix (signature_input, label) || !g_str_has_prefix (signature, label))
-    return malformed (error, "signature headers must have exactly one member labelled "
-                      ANSIM_HTTPSIG_LABEL), NULL;
+    return malformed (
+             error, "signature headers must have exactly one member labelled " ANSIM_HTTPSIG_LABEL),
+           NULL;
 
   g_autoptr (AnsimHttpsig) sig = g_new0 (AnsimHttpsig, 1);
   const char *p = signature_input + strlen (label);
   sig->params = g_strdup (p);
   if (!g_str_has_prefix (p, COMPONENTS))
     return malformed (error, "Signature-Input must cover exactly "
-                      "(\"@method\" \"@path\" \"content-digest\")"), NULL;
+                             "(\"@method\" \"@path\" \"content-digest\")"),
+           NULL;
   p += strlen (COMPONENTS);
 
   gboolean have_alg = FALSE, have_created = FALSE;
@@ -263,20 +264,20 @@ ansim_httpsig_parse (const char *signature_input, const char *signature, GError 
         }
       g_autofree char *value = take_string (&p);
       if (value == NULL)
-        return malformed (error, "Signature-Input: a parameter value is not a plain string"),
-          NULL;
+        return malformed (error, "Signature-Input: a parameter value is not a plain string"), NULL;
       if (g_str_equal (name, "nonce") && sig->nonce == NULL)
         {
           if (!valid_nonce (value))
             return malformed (error, "Signature-Input: nonce must be 16 to 64 characters of "
-                              "A-Z a-z 0-9 - _"), NULL;
+                                     "A-Z a-z 0-9 - _"),
+                   NULL;
           sig->nonce = g_steal_pointer (&value);
         }
       else if (g_str_equal (name, "keyid") && sig->keyid == NULL)
         {
           if (strlen (value) != ANSIM_FINGERPRINT_LEN)
             return malformed (error, "Signature-Input: keyid is not a device key fingerprint"),
-              NULL;
+                   NULL;
           sig->keyid = g_steal_pointer (&value);
         }
       else if (g_str_equal (name, "alg") && !have_alg)
@@ -291,8 +292,8 @@ ansim_httpsig_parse (const char *signature_input, const char *signature, GError 
   if (!have_created || !have_alg || sig->nonce == NULL || sig->keyid == NULL)
     return malformed (error, "Signature-Input needs created, nonce, keyid and alg"), NULL;
 
-  g_autoptr (GBytes) raw = ansim_sf_binary_decode (signature + strlen (label),
-                                                   ANSIM_SIGNATURE_SIZE);
+  g_autoptr (GBytes) raw =
+    ansim_sf_binary_decode (signature + strlen (label), ANSIM_SIGNATURE_SIZE);
   if (raw == NULL)
     return malformed (error, "Signature is not one 64-byte :BASE64: item"), NULL;
   memcpy (sig->signature, g_bytes_get_data (raw, NULL), ANSIM_SIGNATURE_SIZE);

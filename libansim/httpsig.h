@@ -19,16 +19,16 @@ typedef enum {
 } AnsimHttpsigErrorCode;
 
 #define ANSIM_HTTPSIG_LABEL "ansim"
-#define ANSIM_HTTPSIG_MAX_HEADER 1024       /* bytes of any one signature header */
+#define ANSIM_HTTPSIG_MAX_HEADER 1024 /* bytes of any one signature header */
 #define ANSIM_HTTPSIG_NONCE_MIN 16
 #define ANSIM_HTTPSIG_NONCE_MAX 64
 
 /* A parsed Signature-Input + Signature pair. */
 typedef struct {
-  char *keyid;             /* the device key's fingerprint */
-  char *nonce;             /* 16..64 of [A-Za-z0-9_-] */
-  gint64 created;          /* Unix seconds, signer's clock */
-  char *params;            /* the member's value as received: the @signature-params line */
+  char *keyid;    /* the device key's fingerprint */
+  char *nonce;    /* 16..64 of [A-Za-z0-9_-] */
+  gint64 created; /* Unix seconds, signer's clock */
+  char *params;   /* the member's value as received: the @signature-params line */
   guint8 signature[ANSIM_SIGNATURE_SIZE];
 } AnsimHttpsig;
 
@@ -69,8 +69,8 @@ AnsimHttpsig *ansim_httpsig_parse (const char *signature_input, const char *sign
 
 /* Verifies a parsed signature with key (public part) over the request. */
 gboolean ansim_httpsig_verify (const AnsimHttpsig *sig, const AnsimDeviceKey *key,
-                               const char *method, const char *path,
-                               const char *content_digest, GError **error);
+                               const char *method, const char *path, const char *content_digest,
+                               GError **error);
 
 /* Structured-field byte sequence ":BASE64:" helpers (also used for the
  * manifest signature header). decode returns NULL unless value is exactly

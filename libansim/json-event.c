@@ -6,8 +6,8 @@
 #include "json-event.h"
 
 struct _AnsimJsonBuilder {
-  GString *text;   /* "{" and the members so far */
-  gboolean first;  /* no member added since the last end */
+  GString *text;  /* "{" and the members so far */
+  gboolean first; /* no member added since the last end */
 };
 
 void
@@ -29,27 +29,13 @@ ansim_json_append_string (GString *out, const char *s)
 
       switch (c)
         {
-        case '"':
-          g_string_append (out, "\\\"");
-          break;
-        case '\\':
-          g_string_append (out, "\\\\");
-          break;
-        case '\n':
-          g_string_append (out, "\\n");
-          break;
-        case '\r':
-          g_string_append (out, "\\r");
-          break;
-        case '\t':
-          g_string_append (out, "\\t");
-          break;
-        case '\b':
-          g_string_append (out, "\\b");
-          break;
-        case '\f':
-          g_string_append (out, "\\f");
-          break;
+        case '"': g_string_append (out, "\\\""); break;
+        case '\\': g_string_append (out, "\\\\"); break;
+        case '\n': g_string_append (out, "\\n"); break;
+        case '\r': g_string_append (out, "\\r"); break;
+        case '\t': g_string_append (out, "\\t"); break;
+        case '\b': g_string_append (out, "\\b"); break;
+        case '\f': g_string_append (out, "\\f"); break;
         default:
           if (c < 0x20)
             g_string_append_printf (out, "\\u%04x", c);

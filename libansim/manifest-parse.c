@@ -11,7 +11,7 @@
 
 #include <json-glib/json-glib.h>
 
-#define JSON_MAX_DEPTH 8                  /* the format needs 3 */
+#define JSON_MAX_DEPTH 8 /* the format needs 3 */
 
 /* Before json-glib sees the text: only JSON's own characters outside
  * strings (no comments or single quotes, which its scanner tolerates), and
@@ -31,8 +31,8 @@ prescan (const char *data, gsize len, GError **error)
             {
               /* json-glib would cut the string there, jq would not. */
               if (c == 'u' && len - i > 4 && memcmp (data + i + 1, "0000", 4) == 0)
-                return ansim_manifest_invalid (error, "NUL character (\\u0000) inside a string at byte %"
-                                G_GSIZE_FORMAT, i);
+                return ansim_manifest_invalid (
+                  error, "NUL character (\\u0000) inside a string at byte %" G_GSIZE_FORMAT, i);
               escaped = FALSE;
             }
           else if (c == '\\')
@@ -40,32 +40,56 @@ prescan (const char *data, gsize len, GError **error)
           else if (c == '"')
             in_string = FALSE;
           else if ((guchar) c < 0x20)
-            return ansim_manifest_invalid (error, "control character inside a string at byte %" G_GSIZE_FORMAT, i);
+            return ansim_manifest_invalid (
+              error, "control character inside a string at byte %" G_GSIZE_FORMAT, i);
           continue;
         }
       switch (c)
         {
-        case '"':
-          in_string = TRUE;
-          break;
+        case '"': in_string = TRUE; break;
         case '{':
         case '[':
           if (++depth > JSON_MAX_DEPTH)
-            return ansim_manifest_invalid (error, "nested deeper than %d levels at byte %" G_GSIZE_FORMAT,
-                            JSON_MAX_DEPTH, i);
+            return ansim_manifest_invalid (
+              error, "nested deeper than %d levels at byte %" G_GSIZE_FORMAT, JSON_MAX_DEPTH, i);
           break;
         case '}':
         case ']':
           if (depth > 0)
             depth--;
           break;
-        case ' ': case '\t': case '\n': case '\r': case ':': case ',': case '-': case '+':
-        case '.': case '0': case '1': case '2': case '3': case '4': case '5': case '6': case '7':
-        case '8': case '9': case 'e': case 'E': case 't': case 'r': case 'u': case 'f': case 'a':
-        case 'l': case 's': case 'n':
-          break;
+        case ' ':
+        case '\t':
+        case '\n':
+        case '\r':
+        case ':':
+        case ',':
+        case '-':
+        case '+':
+        case '.':
+        case '0':
+        case '1':
+        case '2':
+        case '3':
+        case '4':
+        case '5':
+        case '6':
+        case '7':
+        case '8':
+        case '9':
+        case 'e':
+        case 'E':
+        case 't':
+        case 'r':
+        case 'u':
+        case 'f':
+        case 'a':
+        case 'l':
+        case 's':
+        case 'n': break;
         default:
-          return ansim_manifest_invalid (error, "not JSON: unexpected character at byte %" G_GSIZE_FORMAT, i);
+          return ansim_manifest_invalid (
+            error, "not JSON: unexpected character at byte %" G_GSIZE_FORMAT, i);
         }
     }
   return TRUE;
@@ -74,7 +98,7 @@ prescan (const char *data, gsize len, GError **error)
 /* json-glib keeps the last of duplicated members silently; the same bytes
  * must not mean different things to different readers. */
 typedef struct {
-  GHashTable *names;      /* JsonObject* -> GHashTable of member names */
+  GHashTable *names; /* JsonObject* -> GHashTable of member names */
   char *duplicate;
 } DupCheck;
 
@@ -96,7 +120,7 @@ on_object_member (G_GNUC_UNUSED JsonParser *parser, JsonObject *object, const ch
 
 typedef struct {
   JsonObject *object;
-  const char *prefix;     /* "" or "entries[3]." */
+  const char *prefix; /* "" or "entries[3]." */
 } Obj;
 
 static gboolean
@@ -106,7 +130,8 @@ only_members (Obj o, const char *const *allowed, GError **error)
 
   for (GList *l = names; l != NULL; l = l->next)
     if (!g_strv_contains (allowed, l->data))
-      return ansim_manifest_invalid (error, "%s%s: unknown member", o.prefix, (const char *) l->data);
+      return ansim_manifest_invalid (error, "%s%s: unknown member", o.prefix,
+                                     (const char *) l->data);
   return TRUE;
 }
 
@@ -133,7 +158,8 @@ get_string (Obj o, const char *name, gboolean nullable, const char **out, GError
       return TRUE;
     }
   if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
-    return ansim_manifest_invalid (error, "%s%s: expected a string%s", o.prefix, name, nullable ? " or null" : "");
+    return ansim_manifest_invalid (error, "%s%s: expected a string%s", o.prefix, name,
+                                   nullable ? " or null" : "");
   *out = json_node_get_string (node);
   return TRUE;
 }
@@ -154,8 +180,8 @@ get_int (Obj o, const char *name, gboolean nullable, gboolean *out_null, gint64 
     }
   if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_INT64
       || json_node_get_int (node) < 0 || json_node_get_int (node) > ANSIM_MANIFEST_MAX_INT)
-    return ansim_manifest_invalid (error, "%s%s: expected an integer from 0 to 2^53-1%s", o.prefix, name,
-                    nullable ? " or null" : "");
+    return ansim_manifest_invalid (error, "%s%s: expected an integer from 0 to 2^53-1%s", o.prefix,
+                                   name, nullable ? " or null" : "");
   if (out_null != NULL)
     *out_null = FALSE;
   *out = json_node_get_int (node);
@@ -176,7 +202,8 @@ get_hex (Obj o, const char *name, gboolean nullable, char out[ANSIM_SHA256_HEX_L
       return TRUE;
     }
   if (!ansim_is_sha256_hex (s))
-    return ansim_manifest_invalid (error, "%s%s: expected 64 lowercase hex digits (SHA-256)", o.prefix, name);
+    return ansim_manifest_invalid (error, "%s%s: expected 64 lowercase hex digits (SHA-256)",
+                                   o.prefix, name);
   g_strlcpy (out, s, ANSIM_SHA256_HEX_LEN + 1);
   if (out_null != NULL)
     *out_null = FALSE;
@@ -191,8 +218,9 @@ get_text (Obj o, const char *name, char **out, GError **error)
   if (!get_string (o, name, FALSE, &s, error))
     return FALSE;
   if (!ansim_is_text (s))
-    return ansim_manifest_invalid (error, "%s%s: expected 1 to %d bytes of text without control characters",
-                    o.prefix, name, ANSIM_TEXT_MAX);
+    return ansim_manifest_invalid (
+      error, "%s%s: expected 1 to %d bytes of text without control characters", o.prefix, name,
+      ANSIM_TEXT_MAX);
   *out = g_strdup (s);
   return TRUE;
 }
@@ -205,8 +233,8 @@ get_token (Obj o, const char *name, char **out, GError **error)
   if (!get_string (o, name, FALSE, &s, error))
     return FALSE;
   if (!ansim_is_token (s))
-    return ansim_manifest_invalid (error, "%s%s: \"%s\" is not a kind (lowercase letters, digits and '-')",
-                    o.prefix, name, s);
+    return ansim_manifest_invalid (
+      error, "%s%s: \"%s\" is not a kind (lowercase letters, digits and '-')", o.prefix, name, s);
   *out = g_strdup (s);
   return TRUE;
 }
@@ -225,8 +253,8 @@ get_wall (Obj o, const char *name, gboolean nullable, gboolean *out_null, gint64
       return TRUE;
     }
   if (!ansim_evidence_parse_wall (s, out))
-    return ansim_manifest_invalid (error, "%s%s: expected a UTC time like 2025-01-02T03:04:05.123456Z", o.prefix,
-                    name);
+    return ansim_manifest_invalid (
+      error, "%s%s: expected a UTC time like 2025-01-02T03:04:05.123456Z", o.prefix, name);
   if (out_null != NULL)
     *out_null = FALSE;
   return TRUE;
@@ -269,14 +297,13 @@ element_object (JsonArray *array, const char *name, guint i, char **out_prefix, 
 static gboolean
 parse_entry (Obj o, AnsimManifestEntry *e, GError **error)
 {
-  static const char *const segment_members[] = {
-    "index", "kind", "start_wall", "start_mono_us", "duration_us", "file", "cipher_size",
-    "plain_size", "sha256_plain", "sha256_cipher", "prev", NULL
-  };
-  static const char *const gap_members[] = {
-    "index", "kind", "start_wall", "start_mono_us", "duration_us", "reason", "stream", "prev",
-    NULL
-  };
+  static const char *const segment_members[] = { "index",         "kind",        "start_wall",
+                                                 "start_mono_us", "duration_us", "file",
+                                                 "cipher_size",   "plain_size",  "sha256_plain",
+                                                 "sha256_cipher", "prev",        NULL };
+  static const char *const gap_members[] = { "index",         "kind",        "start_wall",
+                                             "start_mono_us", "duration_us", "reason",
+                                             "stream",        "prev",        NULL };
   const char *kind;
   gint64 index;
 
@@ -287,7 +314,8 @@ parse_entry (Obj o, AnsimManifestEntry *e, GError **error)
   else if (g_str_equal (kind, "gap"))
     e->kind = ANSIM_ENTRY_GAP;
   else
-    return ansim_manifest_invalid (error, "%skind: \"%s\" is neither \"segment\" nor \"gap\"", o.prefix, kind);
+    return ansim_manifest_invalid (error, "%skind: \"%s\" is neither \"segment\" nor \"gap\"",
+                                   o.prefix, kind);
   if (!only_members (o, e->kind == ANSIM_ENTRY_SEGMENT ? segment_members : gap_members, error)
       || !get_int (o, "index", FALSE, NULL, &index, error)
       || !get_wall (o, "start_wall", FALSE, NULL, &e->start_wall_us, error)
@@ -301,8 +329,8 @@ parse_entry (Obj o, AnsimManifestEntry *e, GError **error)
       if (!get_string (o, "file", FALSE, &file, error))
         return FALSE;
       if (!ansim_evidence_parse_segment_name (file, NULL, NULL))
-        return ansim_manifest_invalid (error, "%sfile: \"%s\" is not a segment file name (seg-NNNNNN.EXT.age)",
-                        o.prefix, file);
+        return ansim_manifest_invalid (
+          error, "%sfile: \"%s\" is not a segment file name (seg-NNNNNN.EXT.age)", o.prefix, file);
       e->file = g_strdup (file);
       if (!get_int (o, "cipher_size", FALSE, NULL, &e->cipher_size, error)
           || !get_int (o, "plain_size", FALSE, NULL, &e->plain_size, error)
@@ -320,7 +348,7 @@ parse_entry (Obj o, AnsimManifestEntry *e, GError **error)
         return FALSE;
       if (stream != NULL && !ansim_manifest_is_stream_name (stream))
         return ansim_manifest_invalid (error, "%sstream: \"%s\" is neither \"video\" nor \"audio\"",
-                        o.prefix, stream);
+                                       o.prefix, stream);
       e->stream = g_strdup (stream);
     }
   return get_hex (o, "prev", FALSE, e->prev, NULL, error);
@@ -353,8 +381,10 @@ parse_event (Obj o, AnsimManifestEvent *ev, GError **error)
     {
       char *value = NULL;
       if (!ansim_is_token (l->data))
-        return ansim_manifest_invalid (error, "%s%s: not a name (lowercase letters, digits and "
-                                       "'-')", prefix, (const char *) l->data);
+        return ansim_manifest_invalid (error,
+                                       "%s%s: not a name (lowercase letters, digits and "
+                                       "'-')",
+                                       prefix, (const char *) l->data);
       if (!get_text (dobj, l->data, &value, error))
         return FALSE;
       g_ptr_array_add (pairs, g_strdup (l->data));
@@ -368,17 +398,43 @@ parse_event (Obj o, AnsimManifestEvent *ev, GError **error)
 static gboolean
 parse_root (Obj o, AnsimManifest *m, GError **error)
 {
-  static const char *const members_v1[] = {
-    "format", "format_version", "incident_id", "device_id", "device_fingerprint", "desk_id",
-    "trigger_name", "trigger_kind", "drill", "opened_wall", "opened_mono_us", "closed_wall",
-    "closed_mono_us", "close_reason", "previous_manifest_sha256", "events", "entries", NULL
-  };
-  static const char *const members_v2[] = {
-    "format", "format_version", "incident_id", "device_id", "device_fingerprint", "desk_id",
-    "trigger_name", "trigger_kind", "source", "drill", "opened_wall", "opened_mono_us",
-    "closed_wall", "closed_mono_us", "close_reason", "previous_manifest_sha256", "events",
-    "entries", NULL
-  };
+  static const char *const members_v1[] = { "format",
+                                            "format_version",
+                                            "incident_id",
+                                            "device_id",
+                                            "device_fingerprint",
+                                            "desk_id",
+                                            "trigger_name",
+                                            "trigger_kind",
+                                            "drill",
+                                            "opened_wall",
+                                            "opened_mono_us",
+                                            "closed_wall",
+                                            "closed_mono_us",
+                                            "close_reason",
+                                            "previous_manifest_sha256",
+                                            "events",
+                                            "entries",
+                                            NULL };
+  static const char *const members_v2[] = { "format",
+                                            "format_version",
+                                            "incident_id",
+                                            "device_id",
+                                            "device_fingerprint",
+                                            "desk_id",
+                                            "trigger_name",
+                                            "trigger_kind",
+                                            "source",
+                                            "drill",
+                                            "opened_wall",
+                                            "opened_mono_us",
+                                            "closed_wall",
+                                            "closed_mono_us",
+                                            "close_reason",
+                                            "previous_manifest_sha256",
+                                            "events",
+                                            "entries",
+                                            NULL };
   const char *s;
   gint64 version;
   gboolean wall_null = FALSE, mono_null = FALSE, prev_null = FALSE;
@@ -394,8 +450,10 @@ parse_root (Obj o, AnsimManifest *m, GError **error)
   if (!get_int (o, "format_version", FALSE, NULL, &version, error))
     return FALSE;
   if (version != 1 && version != ANSIM_MANIFEST_VERSION)
-    return ansim_manifest_invalid (error, "format_version: version %" G_GINT64_FORMAT " is not supported "
-                    "(this program reads versions 1 and %d)", version, ANSIM_MANIFEST_VERSION);
+    return ansim_manifest_invalid (error,
+                                   "format_version: version %" G_GINT64_FORMAT " is not supported "
+                                   "(this program reads versions 1 and %d)",
+                                   version, ANSIM_MANIFEST_VERSION);
   if (!only_members (o, version == 1 ? members_v1 : members_v2, error))
     return FALSE;
 
@@ -409,8 +467,9 @@ parse_root (Obj o, AnsimManifest *m, GError **error)
   if (!get_string (o, "device_fingerprint", FALSE, &s, error))
     return FALSE;
   if (!ansim_device_key_is_fingerprint (s))
-    return ansim_manifest_invalid (error, "device_fingerprint: expected 8 groups of 4 lowercase hex digits "
-                    "joined by ':'");
+    return ansim_manifest_invalid (
+      error, "device_fingerprint: expected 8 groups of 4 lowercase hex digits "
+             "joined by ':'");
   m->device_fingerprint = g_strdup (s);
   if (!get_text (o, "desk_id", &m->desk_id, error)
       || !get_text (o, "trigger_name", &m->trigger_name, error)
@@ -421,7 +480,8 @@ parse_root (Obj o, AnsimManifest *m, GError **error)
   else if (g_str_equal (s, "bodycam"))
     m->trigger_kind = ANSIM_TRIGGER_BODYCAM;
   else
-    return ansim_manifest_invalid (error, "trigger_kind: \"%s\" is neither \"button\" nor \"bodycam\"", s);
+    return ansim_manifest_invalid (error,
+                                   "trigger_kind: \"%s\" is neither \"button\" nor \"bodycam\"", s);
   if (version >= 2 && !get_text (o, "source", &m->source, error))
     return FALSE;
   if ((node = member (o, "drill", error)) == NULL)
@@ -440,10 +500,10 @@ parse_root (Obj o, AnsimManifest *m, GError **error)
   m->closed = !g_str_equal (m->close_reason, "open");
   if (m->closed && (wall_null || mono_null))
     return ansim_manifest_invalid (error, "%s: null, but close_reason is \"%s\"",
-                    wall_null ? "closed_wall" : "closed_mono_us", m->close_reason);
+                                   wall_null ? "closed_wall" : "closed_mono_us", m->close_reason);
   if (!m->closed && (!wall_null || !mono_null))
     return ansim_manifest_invalid (error, "%s: must be null while close_reason is \"open\"",
-                    !wall_null ? "closed_wall" : "closed_mono_us");
+                                   !wall_null ? "closed_wall" : "closed_mono_us");
   if (!get_hex (o, "previous_manifest_sha256", TRUE, prev, &prev_null, error))
     return FALSE;
   if (!prev_null)
@@ -461,7 +521,7 @@ parse_root (Obj o, AnsimManifest *m, GError **error)
       AnsimManifestEvent ev = { 0 };
       Obj eo;
       gboolean ok = element_object (events, "events", i, &prefix, &eo, error)
-        && parse_event (eo, &ev, error);
+                    && parse_event (eo, &ev, error);
       g_array_append_vals (m->events, &ev, 1);
       if (!ok)
         return FALSE;
@@ -475,7 +535,7 @@ parse_root (Obj o, AnsimManifest *m, GError **error)
       AnsimManifestEntry e = { 0 };
       Obj eo;
       gboolean ok = element_object (entries, "entries", i, &prefix, &eo, error)
-        && parse_entry (eo, &e, error);
+                    && parse_entry (eo, &e, error);
       /* Appended even when half-filled, so the array frees its strings. */
       g_array_append_vals (m->entries, &e, 1);
       if (!ok)
@@ -503,7 +563,8 @@ ansim_manifest_parse (const void *data, gsize len, GError **error)
   /* Also refuses NUL bytes. */
   if (!g_utf8_validate_len (data, len, &end))
     return ansim_manifest_invalid (error, "not UTF-8 text (bad byte at %" G_GSIZE_FORMAT ")",
-                    (gsize) (end - (const char *) data)), NULL;
+                                   (gsize) (end - (const char *) data)),
+           NULL;
   if (!prescan (data, len, error))
     return NULL;
 
@@ -520,7 +581,8 @@ ansim_manifest_parse (const void *data, gsize len, GError **error)
   if (!parsed)
     return ansim_manifest_invalid (error, "not JSON: %s", local->message), NULL;
   if (duplicate != NULL)
-    return ansim_manifest_invalid (error, "%s: member appears twice in one object", duplicate), NULL;
+    return ansim_manifest_invalid (error, "%s: member appears twice in one object", duplicate),
+           NULL;
   JsonNode *root = json_parser_get_root (parser);
   if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
     return ansim_manifest_invalid (error, "not a JSON object"), NULL;

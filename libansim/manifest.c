@@ -79,7 +79,8 @@ static gboolean
 check_int (gint64 v, const char *name, GError **error)
 {
   if (v < 0 || v > ANSIM_MANIFEST_MAX_INT)
-    return ansim_manifest_invalid (error, "%s: %" G_GINT64_FORMAT " is not an integer from 0 to 2^53-1", name, v);
+    return ansim_manifest_invalid (
+      error, "%s: %" G_GINT64_FORMAT " is not an integer from 0 to 2^53-1", name, v);
   return TRUE;
 }
 
@@ -87,7 +88,8 @@ static gboolean
 check_wall (gint64 v, const char *name, GError **error)
 {
   if (v < 0 || v > ANSIM_WALL_MAX_US)
-    return ansim_manifest_invalid (error, "%s: %" G_GINT64_FORMAT " µs is not a time from 1970 to 9999", name, v);
+    return ansim_manifest_invalid (
+      error, "%s: %" G_GINT64_FORMAT " µs is not a time from 1970 to 9999", name, v);
   return TRUE;
 }
 
@@ -97,23 +99,35 @@ ansim_manifest_new (const AnsimManifestInfo *info, const AnsimDeviceKey *key, GE
   g_return_val_if_fail (info != NULL && key != NULL, NULL);
 
   if (!ansim_is_text (info->device_id))
-    return ansim_manifest_invalid (error, "device_id: not a name (1 to %d bytes of UTF-8 text)", ANSIM_TEXT_MAX), NULL;
+    return ansim_manifest_invalid (error, "device_id: not a name (1 to %d bytes of UTF-8 text)",
+                                   ANSIM_TEXT_MAX),
+           NULL;
   if (!ansim_is_text (info->desk_id))
-    return ansim_manifest_invalid (error, "desk_id: not a name (1 to %d bytes of UTF-8 text)", ANSIM_TEXT_MAX), NULL;
+    return ansim_manifest_invalid (error, "desk_id: not a name (1 to %d bytes of UTF-8 text)",
+                                   ANSIM_TEXT_MAX),
+           NULL;
   if (!ansim_is_text (info->trigger_name))
-    return ansim_manifest_invalid (error, "trigger_name: not a name (1 to %d bytes of UTF-8 text)", ANSIM_TEXT_MAX), NULL;
+    return ansim_manifest_invalid (error, "trigger_name: not a name (1 to %d bytes of UTF-8 text)",
+                                   ANSIM_TEXT_MAX),
+           NULL;
   if (info->trigger_kind != ANSIM_TRIGGER_BUTTON && info->trigger_kind != ANSIM_TRIGGER_BODYCAM)
-    return ansim_manifest_invalid (error, "trigger_kind: unknown kind %d", info->trigger_kind), NULL;
+    return ansim_manifest_invalid (error, "trigger_kind: unknown kind %d", info->trigger_kind),
+           NULL;
   if (info->source != NULL && !ansim_is_text (info->source))
-    return ansim_manifest_invalid (error, "source: not a name (1 to %d bytes of UTF-8 text)", ANSIM_TEXT_MAX), NULL;
+    return ansim_manifest_invalid (error, "source: not a name (1 to %d bytes of UTF-8 text)",
+                                   ANSIM_TEXT_MAX),
+           NULL;
   if (info->incident_id != NULL && !ansim_is_uuid (info->incident_id))
-    return ansim_manifest_invalid (error, "incident_id: \"%s\" is not a lowercase UUID", info->incident_id), NULL;
+    return ansim_manifest_invalid (error, "incident_id: \"%s\" is not a lowercase UUID",
+                                   info->incident_id),
+           NULL;
   if (!check_wall (info->opened_wall_us, "opened_wall", error)
       || !check_int (info->opened_mono_us, "opened_mono_us", error))
     return NULL;
   if (info->previous_manifest_sha256 != NULL
       && !ansim_is_sha256_hex (info->previous_manifest_sha256))
-    return ansim_manifest_invalid (error, "previous_manifest_sha256: not 64 lowercase hex digits"), NULL;
+    return ansim_manifest_invalid (error, "previous_manifest_sha256: not 64 lowercase hex digits"),
+           NULL;
 
   AnsimManifest *m = ansim_manifest_alloc ();
   m->device_id = g_strdup (info->device_id);
@@ -152,15 +166,17 @@ ansim_manifest_entry_canonical (const AnsimManifestEntry *e)
   g_autofree char *wall = ansim_evidence_format_wall (e->start_wall_us);
   GString *s = g_string_new ("ansim-entry-v1\n");
 
-  g_string_append_printf (s, "index=%" G_GUINT64_FORMAT "\nkind=%s\nstart_wall=%s\n"
+  g_string_append_printf (s,
+                          "index=%" G_GUINT64_FORMAT "\nkind=%s\nstart_wall=%s\n"
                           "start_mono_us=%" G_GINT64_FORMAT "\nduration_us=%" G_GINT64_FORMAT "\n",
                           e->index, entry_kind_name (e->kind), wall, e->start_mono_us,
                           e->duration_us);
   if (e->kind == ANSIM_ENTRY_SEGMENT)
-    g_string_append_printf (s, "file=%s\ncipher_size=%" G_GINT64_FORMAT "\nplain_size=%"
-                            G_GINT64_FORMAT "\nsha256_plain=%s\nsha256_cipher=%s\n",
-                            e->file, e->cipher_size, e->plain_size, e->sha256_plain,
-                            e->sha256_cipher);
+    g_string_append_printf (
+      s,
+      "file=%s\ncipher_size=%" G_GINT64_FORMAT "\nplain_size=%" G_GINT64_FORMAT
+      "\nsha256_plain=%s\nsha256_cipher=%s\n",
+      e->file, e->cipher_size, e->plain_size, e->sha256_plain, e->sha256_cipher);
   else
     g_string_append_printf (s, "reason=%s\n", e->reason);
   if (e->kind == ANSIM_ENTRY_GAP && e->stream != NULL)
@@ -253,7 +269,7 @@ static gboolean
 check_times (gint64 wall, gint64 mono, gint64 duration, GError **error)
 {
   return check_wall (wall, "start_wall", error) && check_int (mono, "start_mono_us", error)
-    && check_int (duration, "duration_us", error);
+         && check_int (duration, "duration_us", error);
 }
 
 /* Appends e (taking its strings) with the next index and the chain link. */
@@ -267,16 +283,17 @@ append_entry (AnsimManifest *m, AnsimManifestEntry *e)
 
 gboolean
 ansim_manifest_check_segment (const AnsimManifest *m, gint64 start_wall_us, gint64 start_mono_us,
-               gint64 duration_us, gint64 cipher_size, gint64 plain_size,
-               const char *sha256_plain, const char *sha256_cipher, GError **error)
+                              gint64 duration_us, gint64 cipher_size, gint64 plain_size,
+                              const char *sha256_plain, const char *sha256_cipher, GError **error)
 {
   return ansim_manifest_check_entry_room (m, "a segment", error)
-    && check_times (start_wall_us, start_mono_us, duration_us, error)
-    && check_int (cipher_size, "cipher_size", error) && check_int (plain_size, "plain_size", error)
-    && (ansim_is_sha256_hex (sha256_plain)
-        || ansim_manifest_invalid (error, "sha256_plain: not 64 lowercase hex digits"))
-    && (ansim_is_sha256_hex (sha256_cipher)
-        || ansim_manifest_invalid (error, "sha256_cipher: not 64 lowercase hex digits"));
+         && check_times (start_wall_us, start_mono_us, duration_us, error)
+         && check_int (cipher_size, "cipher_size", error)
+         && check_int (plain_size, "plain_size", error)
+         && (ansim_is_sha256_hex (sha256_plain)
+             || ansim_manifest_invalid (error, "sha256_plain: not 64 lowercase hex digits"))
+         && (ansim_is_sha256_hex (sha256_cipher)
+             || ansim_manifest_invalid (error, "sha256_cipher: not 64 lowercase hex digits"));
 }
 
 gboolean
@@ -287,8 +304,8 @@ ansim_manifest_add_segment (AnsimManifest *m, gint64 start_wall_us, gint64 start
   g_return_val_if_fail (m != NULL, FALSE);
   AnsimManifestEntry e = { 0 };
 
-  if (!ansim_manifest_check_segment (m, start_wall_us, start_mono_us, duration_us, cipher_size, plain_size,
-                      sha256_plain, sha256_cipher, error))
+  if (!ansim_manifest_check_segment (m, start_wall_us, start_mono_us, duration_us, cipher_size,
+                                     plain_size, sha256_plain, sha256_cipher, error))
     return FALSE;
   e.kind = ANSIM_ENTRY_SEGMENT;
   e.start_wall_us = start_wall_us;
@@ -313,8 +330,8 @@ gboolean
 ansim_manifest_add_gap (AnsimManifest *m, gint64 start_wall_us, gint64 start_mono_us,
                         gint64 duration_us, const char *reason, GError **error)
 {
-  return ansim_manifest_add_stream_gap (m, start_wall_us, start_mono_us, duration_us, NULL,
-                                        reason, error);
+  return ansim_manifest_add_stream_gap (m, start_wall_us, start_mono_us, duration_us, NULL, reason,
+                                        error);
 }
 
 gboolean
@@ -326,14 +343,15 @@ ansim_manifest_add_stream_gap (AnsimManifest *m, gint64 start_wall_us, gint64 st
   AnsimManifestEntry e = { 0 };
 
   if (stream != NULL && !ansim_manifest_is_stream_name (stream))
-    return ansim_manifest_invalid (error, "stream: \"%s\" is neither \"video\" nor \"audio\"", stream);
+    return ansim_manifest_invalid (error, "stream: \"%s\" is neither \"video\" nor \"audio\"",
+                                   stream);
 
   if (!ansim_manifest_check_entry_room (m, "a gap", error)
       || !check_times (start_wall_us, start_mono_us, duration_us, error))
     return FALSE;
   if (!ansim_is_text (reason))
-    return ansim_manifest_invalid (error, "reason: not 1 to %d bytes of UTF-8 text without control characters",
-                    ANSIM_TEXT_MAX);
+    return ansim_manifest_invalid (
+      error, "reason: not 1 to %d bytes of UTF-8 text without control characters", ANSIM_TEXT_MAX);
   e.kind = ANSIM_ENTRY_GAP;
   e.start_wall_us = start_wall_us;
   e.start_mono_us = start_mono_us;
@@ -363,11 +381,15 @@ check_detail (const char *const *detail, GError **error)
         return ansim_manifest_invalid (error, "detail: more than %d members",
                                        ANSIM_MANIFEST_MAX_EVENT_DETAIL);
       if (!ansim_is_token (d[0]))
-        return ansim_manifest_invalid (error, "detail: \"%s\" is not a name (lowercase letters, "
-                                       "digits and '-')", d[0]);
+        return ansim_manifest_invalid (error,
+                                       "detail: \"%s\" is not a name (lowercase letters, "
+                                       "digits and '-')",
+                                       d[0]);
       if (d[1] == NULL || !ansim_is_text (d[1]))
-        return ansim_manifest_invalid (error, "detail.%s: expected 1 to %d bytes of text without "
-                                       "control characters", d[0], ANSIM_TEXT_MAX);
+        return ansim_manifest_invalid (error,
+                                       "detail.%s: expected 1 to %d bytes of text without "
+                                       "control characters",
+                                       d[0], ANSIM_TEXT_MAX);
       for (const char *const *e = detail; e < d; e += 2)
         if (strcmp (*e, d[0]) == 0)
           return ansim_manifest_invalid (error, "detail.%s: given twice", d[0]);
@@ -392,8 +414,9 @@ ansim_manifest_add_event_with_detail (AnsimManifest *m, const char *kind, gint64
       return FALSE;
     }
   if (!ansim_is_token (kind))
-    return ansim_manifest_invalid (error, "kind: \"%s\" is not a kind (lowercase letters, digits and '-')",
-                    kind ? kind : "(null)");
+    return ansim_manifest_invalid (error,
+                                   "kind: \"%s\" is not a kind (lowercase letters, digits and '-')",
+                                   kind ? kind : "(null)");
   if (!check_wall (wall_us, "wall", error) || !check_int (mono_us, "mono_us", error)
       || !check_detail (detail, error))
     return FALSE;
@@ -425,8 +448,10 @@ ansim_manifest_close (AnsimManifest *m, const char *reason, gint64 closed_wall_u
   if (!check_open_for (m, "a close reason", error))
     return FALSE;
   if (!ansim_is_token (reason) || g_str_equal (reason, "open"))
-    return ansim_manifest_invalid (error, "close_reason: \"%s\" is not a close reason (lowercase letters, "
-                    "digits and '-', not \"open\")", reason ? reason : "(null)");
+    return ansim_manifest_invalid (error,
+                                   "close_reason: \"%s\" is not a close reason (lowercase letters, "
+                                   "digits and '-', not \"open\")",
+                                   reason ? reason : "(null)");
   if (!check_wall (closed_wall_us, "closed_wall", error)
       || !check_int (closed_mono_us, "closed_mono_us", error))
     return FALSE;
@@ -581,23 +606,91 @@ ansim_manifest_get_written_sha256 (const AnsimManifest *m)
 
 /* ---- manifest: getters ---------------------------------------------------------- */
 
-const char *ansim_manifest_get_incident_id (const AnsimManifest *m) { return m->incident_id; }
-const char *ansim_manifest_get_device_id (const AnsimManifest *m) { return m->device_id; }
-const char *ansim_manifest_get_device_fingerprint (const AnsimManifest *m) { return m->device_fingerprint; }
-const char *ansim_manifest_get_desk_id (const AnsimManifest *m) { return m->desk_id; }
-const char *ansim_manifest_get_trigger_name (const AnsimManifest *m) { return m->trigger_name; }
-const char *ansim_manifest_get_source (const AnsimManifest *m) { return m->source; }
-AnsimTriggerKind ansim_manifest_get_trigger_kind (const AnsimManifest *m) { return m->trigger_kind; }
-gboolean ansim_manifest_get_drill (const AnsimManifest *m) { return m->drill; }
-gint64 ansim_manifest_get_opened_wall_us (const AnsimManifest *m) { return m->opened_wall_us; }
-gint64 ansim_manifest_get_opened_mono_us (const AnsimManifest *m) { return m->opened_mono_us; }
-gboolean ansim_manifest_is_closed (const AnsimManifest *m) { return m->closed; }
-gint64 ansim_manifest_get_closed_wall_us (const AnsimManifest *m) { return m->closed_wall_us; }
-gint64 ansim_manifest_get_closed_mono_us (const AnsimManifest *m) { return m->closed_mono_us; }
-const char *ansim_manifest_get_close_reason (const AnsimManifest *m) { return m->close_reason; }
-const char *ansim_manifest_get_previous_manifest_sha256 (const AnsimManifest *m) { return m->previous_manifest_sha256; }
-guint ansim_manifest_get_n_entries (const AnsimManifest *m) { return m->entries->len; }
-guint ansim_manifest_get_n_events (const AnsimManifest *m) { return m->events->len; }
+const char *
+ansim_manifest_get_incident_id (const AnsimManifest *m)
+{
+  return m->incident_id;
+}
+const char *
+ansim_manifest_get_device_id (const AnsimManifest *m)
+{
+  return m->device_id;
+}
+const char *
+ansim_manifest_get_device_fingerprint (const AnsimManifest *m)
+{
+  return m->device_fingerprint;
+}
+const char *
+ansim_manifest_get_desk_id (const AnsimManifest *m)
+{
+  return m->desk_id;
+}
+const char *
+ansim_manifest_get_trigger_name (const AnsimManifest *m)
+{
+  return m->trigger_name;
+}
+const char *
+ansim_manifest_get_source (const AnsimManifest *m)
+{
+  return m->source;
+}
+AnsimTriggerKind
+ansim_manifest_get_trigger_kind (const AnsimManifest *m)
+{
+  return m->trigger_kind;
+}
+gboolean
+ansim_manifest_get_drill (const AnsimManifest *m)
+{
+  return m->drill;
+}
+gint64
+ansim_manifest_get_opened_wall_us (const AnsimManifest *m)
+{
+  return m->opened_wall_us;
+}
+gint64
+ansim_manifest_get_opened_mono_us (const AnsimManifest *m)
+{
+  return m->opened_mono_us;
+}
+gboolean
+ansim_manifest_is_closed (const AnsimManifest *m)
+{
+  return m->closed;
+}
+gint64
+ansim_manifest_get_closed_wall_us (const AnsimManifest *m)
+{
+  return m->closed_wall_us;
+}
+gint64
+ansim_manifest_get_closed_mono_us (const AnsimManifest *m)
+{
+  return m->closed_mono_us;
+}
+const char *
+ansim_manifest_get_close_reason (const AnsimManifest *m)
+{
+  return m->close_reason;
+}
+const char *
+ansim_manifest_get_previous_manifest_sha256 (const AnsimManifest *m)
+{
+  return m->previous_manifest_sha256;
+}
+guint
+ansim_manifest_get_n_entries (const AnsimManifest *m)
+{
+  return m->entries->len;
+}
+guint
+ansim_manifest_get_n_events (const AnsimManifest *m)
+{
+  return m->events->len;
+}
 
 const AnsimManifestEntry *
 ansim_manifest_get_entry (const AnsimManifest *m, guint position)

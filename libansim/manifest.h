@@ -13,12 +13,12 @@
 G_BEGIN_DECLS
 
 #define ANSIM_MANIFEST_FORMAT "ansim-incident-manifest"
-#define ANSIM_MANIFEST_VERSION 2                 /* 2 adds "source"; 1 is still read */
+#define ANSIM_MANIFEST_VERSION 2 /* 2 adds "source"; 1 is still read */
 #define ANSIM_MANIFEST_NAME "manifest.json"
 #define ANSIM_MANIFEST_SIG_NAME "manifest.json.sig"
-#define ANSIM_DEVICE_PUB_NAME "device.pub.pem"   /* the device's public key, beside the manifest */
+#define ANSIM_DEVICE_PUB_NAME "device.pub.pem" /* the device's public key, beside the manifest */
 #define ANSIM_MANIFEST_MAX_SIZE (16 * 1024 * 1024)
-#define ANSIM_MANIFEST_MAX_ENTRIES 100000        /* 55 h of 2 s segments */
+#define ANSIM_MANIFEST_MAX_ENTRIES 100000 /* 55 h of 2 s segments */
 #define ANSIM_MANIFEST_MAX_EVENTS 10000
 /* Consecutive entries may differ from back-to-back timing by this much
  * before verify reports an undeclared gap or an overlap. */
@@ -27,13 +27,13 @@ G_BEGIN_DECLS
 /* ---- manifest ------------------------------------------------------------- */
 
 typedef enum {
-  ANSIM_TRIGGER_BUTTON,   /* "button": a desk's panic button */
-  ANSIM_TRIGGER_BODYCAM,  /* "bodycam": a worn camera's trigger */
+  ANSIM_TRIGGER_BUTTON,  /* "button": a desk's panic button */
+  ANSIM_TRIGGER_BODYCAM, /* "bodycam": a worn camera's trigger */
 } AnsimTriggerKind;
 
 typedef enum {
-  ANSIM_ENTRY_SEGMENT,    /* "segment": a sealed media file */
-  ANSIM_ENTRY_GAP,        /* "gap": time with no media, and why */
+  ANSIM_ENTRY_SEGMENT, /* "segment": a sealed media file */
+  ANSIM_ENTRY_GAP,     /* "gap": time with no media, and why */
 } AnsimEntryKind;
 
 /* One entry of the chain, as recorded. Times: wall = UTC µs since the Unix
@@ -45,14 +45,14 @@ typedef struct {
   gint64 start_mono_us;
   gint64 duration_us;
   /* segments only */
-  char *file;                                  /* "seg-NNNNNN.mkv.age" */
-  gint64 cipher_size;                          /* bytes of the file */
-  gint64 plain_size;                           /* bytes of the media */
+  char *file;         /* "seg-NNNNNN.mkv.age" */
+  gint64 cipher_size; /* bytes of the file */
+  gint64 plain_size;  /* bytes of the media */
   char sha256_plain[ANSIM_SHA256_HEX_LEN + 1];
   char sha256_cipher[ANSIM_SHA256_HEX_LEN + 1];
   /* gaps only */
   char *reason;
-  char *stream;                                /* "video" or "audio": only that stream
+  char *stream; /* "video" or "audio": only that stream
                                                 * is missing (the segments around hold
                                                 * the others); NULL: no media at all */
   /* the entry hash of the previous entry (or of the previous manifest) */
@@ -60,7 +60,7 @@ typedef struct {
 } AnsimManifestEntry;
 
 typedef struct {
-  char *kind;                                  /* e.g. "notice-given", "press", "long-press" */
+  char *kind; /* e.g. "notice-given", "press", "long-press" */
   gint64 wall_us;
   gint64 mono_us;
   /* What more the event says (manifest member "detail"), or NULL: names
@@ -73,18 +73,18 @@ typedef struct {
 
 /* What is known when an incident opens. */
 typedef struct {
-  const char *device_id;          /* the recording board's name */
+  const char *device_id; /* the recording board's name */
   const char *desk_id;
-  const char *trigger_name;       /* e.g. "desk-button" */
+  const char *trigger_name; /* e.g. "desk-button" */
   AnsimTriggerKind trigger_kind;
   /* The capture source that records it (e.g. "cam"): each source's
    * incidents form their own chain. NULL: a version 1 manifest, without
    * the member (one chain per device). */
   const char *source;
-  gboolean drill;                 /* a training run, not a real incident */
-  const char *incident_id;        /* lowercase UUID; NULL: a new random one */
-  gint64 opened_wall_us;          /* g_get_real_time () at the trigger */
-  gint64 opened_mono_us;          /* g_get_monotonic_time () at the trigger */
+  gboolean drill;          /* a training run, not a real incident */
+  const char *incident_id; /* lowercase UUID; NULL: a new random one */
+  gint64 opened_wall_us;   /* g_get_real_time () at the trigger */
+  gint64 opened_mono_us;   /* g_get_monotonic_time () at the trigger */
   /* SHA-256 (hex) of the exact bytes of this device's previous final
    * manifest; NULL for the device's first incident. */
   const char *previous_manifest_sha256;
@@ -105,10 +105,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (AnsimManifest, ansim_manifest_free)
  * the manifest is closed. sha256s are lowercase hex. A segment's file name
  * is ansim_manifest_next_segment_name() at the time it is added. */
 gboolean ansim_manifest_add_segment (AnsimManifest *manifest, gint64 start_wall_us,
-                                     gint64 start_mono_us, gint64 duration_us,
-                                     gint64 cipher_size, gint64 plain_size,
-                                     const char *sha256_plain, const char *sha256_cipher,
-                                     GError **error);
+                                     gint64 start_mono_us, gint64 duration_us, gint64 cipher_size,
+                                     gint64 plain_size, const char *sha256_plain,
+                                     const char *sha256_cipher, GError **error);
 gboolean ansim_manifest_add_gap (AnsimManifest *manifest, gint64 start_wall_us,
                                  gint64 start_mono_us, gint64 duration_us, const char *reason,
                                  GError **error);
@@ -129,8 +128,8 @@ gboolean ansim_manifest_add_event_with_detail (AnsimManifest *manifest, const ch
 const char *ansim_manifest_event_get_detail (const AnsimManifestEvent *event, const char *name);
 /* reason: e.g. "post-event", "long-press", "max-length", "interrupted",
  * "shutdown"; lowercase letters, digits and '-'; never "open". */
-gboolean ansim_manifest_close (AnsimManifest *manifest, const char *reason,
-                               gint64 closed_wall_us, gint64 closed_mono_us, GError **error);
+gboolean ansim_manifest_close (AnsimManifest *manifest, const char *reason, gint64 closed_wall_us,
+                               gint64 closed_mono_us, GError **error);
 char *ansim_manifest_next_segment_name (const AnsimManifest *manifest);
 
 /* The exact bytes that write() stores and signs (UTF-8 JSON, ends in "\n"). */
@@ -155,7 +154,7 @@ const char *ansim_manifest_get_device_id (const AnsimManifest *manifest);
 const char *ansim_manifest_get_device_fingerprint (const AnsimManifest *manifest);
 const char *ansim_manifest_get_desk_id (const AnsimManifest *manifest);
 const char *ansim_manifest_get_trigger_name (const AnsimManifest *manifest);
-const char *ansim_manifest_get_source (const AnsimManifest *manifest);   /* NULL in version 1 */
+const char *ansim_manifest_get_source (const AnsimManifest *manifest); /* NULL in version 1 */
 AnsimTriggerKind ansim_manifest_get_trigger_kind (const AnsimManifest *manifest);
 gboolean ansim_manifest_get_drill (const AnsimManifest *manifest);
 gint64 ansim_manifest_get_opened_wall_us (const AnsimManifest *manifest);
@@ -163,8 +162,10 @@ gint64 ansim_manifest_get_opened_mono_us (const AnsimManifest *manifest);
 gboolean ansim_manifest_is_closed (const AnsimManifest *manifest);
 gint64 ansim_manifest_get_closed_wall_us (const AnsimManifest *manifest);
 gint64 ansim_manifest_get_closed_mono_us (const AnsimManifest *manifest);
-const char *ansim_manifest_get_close_reason (const AnsimManifest *manifest); /* "open" until closed */
-const char *ansim_manifest_get_previous_manifest_sha256 (const AnsimManifest *manifest); /* or NULL */
+const char *ansim_manifest_get_close_reason (
+  const AnsimManifest *manifest); /* "open" until closed */
+const char *ansim_manifest_get_previous_manifest_sha256 (
+  const AnsimManifest *manifest); /* or NULL */
 guint ansim_manifest_get_n_entries (const AnsimManifest *manifest);
 const AnsimManifestEntry *ansim_manifest_get_entry (const AnsimManifest *manifest, guint position);
 guint ansim_manifest_get_n_events (const AnsimManifest *manifest);

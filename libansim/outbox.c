@@ -18,14 +18,10 @@ ansim_outbox_class_name (AnsimOutboxClass klass)
 {
   switch (klass)
     {
-    case ANSIM_OUTBOX_ALERT:
-      return "alert";
-    case ANSIM_OUTBOX_EVENT:
-      return "event";
-    case ANSIM_OUTBOX_MANIFEST:
-      return "manifest";
-    case ANSIM_OUTBOX_SEGMENT:
-      return "segment";
+    case ANSIM_OUTBOX_ALERT: return "alert";
+    case ANSIM_OUTBOX_EVENT: return "event";
+    case ANSIM_OUTBOX_MANIFEST: return "manifest";
+    case ANSIM_OUTBOX_SEGMENT: return "segment";
     }
   return "item";
 }
@@ -34,9 +30,11 @@ static gboolean
 queue (sqlite3 *db, AnsimOutboxClass klass, gint64 incident_id, gint64 segment_idx, gint64 event_id,
        const char *path, gint64 *out_id, GError **error)
 {
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (db,
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    db,
     "INSERT INTO outbox (class, incident_id, segment_idx, event_id, path, created_at_us) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)", error);
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    error);
   if (stmt == NULL)
     return FALSE;
   sqlite3_bind_int (stmt, 1, (int) klass);
@@ -76,8 +74,8 @@ ansim_outbox_queue_manifest (sqlite3 *db, gint64 incident_id, const char *path, 
 }
 
 gboolean
-ansim_outbox_queue_segment (sqlite3 *db, gint64 incident_id, gint64 segment_idx,
-                            const char *path, gint64 *out_id, GError **error)
+ansim_outbox_queue_segment (sqlite3 *db, gint64 incident_id, gint64 segment_idx, const char *path,
+                            gint64 *out_id, GError **error)
 {
   return queue (db, ANSIM_OUTBOX_SEGMENT, incident_id, segment_idx, 0, path, out_id, error);
 }
@@ -88,8 +86,8 @@ ansim_outbox_wake_uploader (const char *socket_path, GError **error)
   struct sockaddr_un addr = { .sun_family = AF_UNIX };
   if (strlen (socket_path) >= sizeof addr.sun_path)
     {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                   "wake socket path too long: %s", socket_path);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "wake socket path too long: %s",
+                   socket_path);
       return FALSE;
     }
   strcpy (addr.sun_path, socket_path);
@@ -123,11 +121,10 @@ ansim_outbox_item_clear (AnsimOutboxItem *item)
 }
 
 gboolean
-ansim_outbox_count_waiting (sqlite3 *db, gint64 *out_count, gint64 *out_oldest_us,
-                            GError **error)
+ansim_outbox_count_waiting (sqlite3 *db, gint64 *out_count, gint64 *out_oldest_us, GError **error)
 {
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (db,
-    "SELECT count (*), min (created_at_us) FROM outbox WHERE confirmed_at_us IS NULL", error);
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    db, "SELECT count (*), min (created_at_us) FROM outbox WHERE confirmed_at_us IS NULL", error);
   if (stmt == NULL)
     return FALSE;
   if (sqlite3_step (stmt) != SQLITE_ROW)
@@ -145,13 +142,15 @@ ansim_outbox_claim (sqlite3 *db, gint64 now, gint64 retry_max_us, AnsimOutboxIte
 {
   if (out_clock_reset != NULL)
     *out_clock_reset = FALSE;
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (db,
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    db,
     "SELECT o.id, o.class, coalesce (o.incident_id, e.incident_id, 0), "
     "coalesce (o.segment_idx, -1), coalesce (o.event_id, 0), o.path, o.attempts, i.uuid "
     "FROM outbox o LEFT JOIN events e ON e.id = o.event_id "
     "LEFT JOIN incidents i ON i.id = coalesce (o.incident_id, e.incident_id) "
     "WHERE o.confirmed_at_us IS NULL AND o.next_attempt_at_us <= ?1 "
-    "ORDER BY o.class, o.id LIMIT 1", error);
+    "ORDER BY o.class, o.id LIMIT 1",
+    error);
   if (stmt == NULL)
     return FALSE;
   sqlite3_bind_int64 (stmt, 1, now);
@@ -171,8 +170,8 @@ ansim_outbox_claim (sqlite3 *db, gint64 now, gint64 retry_max_us, AnsimOutboxIte
   if (rc != SQLITE_DONE)
     return ansim_db_set_error (db, error, "reading the outbox");
   /* Nothing due now: when is the next one? */
-  g_autoptr (sqlite3_stmt) due = ansim_db_prepare (db,
-    "SELECT min (next_attempt_at_us) FROM outbox WHERE confirmed_at_us IS NULL", error);
+  g_autoptr (sqlite3_stmt) due = ansim_db_prepare (
+    db, "SELECT min (next_attempt_at_us) FROM outbox WHERE confirmed_at_us IS NULL", error);
   if (due == NULL)
     return FALSE;
   if (sqlite3_step (due) == SQLITE_ROW && sqlite3_column_type (due, 0) != SQLITE_NULL)
@@ -181,9 +180,11 @@ ansim_outbox_claim (sqlite3 *db, gint64 now, gint64 retry_max_us, AnsimOutboxIte
    * rather than wait for the clock to catch up. */
   if (*out_next_due_us != G_MAXINT64 && *out_next_due_us > now + retry_max_us)
     {
-      g_autoptr (sqlite3_stmt) reset = ansim_db_prepare (db,
-        "UPDATE outbox SET next_attempt_at_us = 0 WHERE confirmed_at_us IS NULL "
-        "AND next_attempt_at_us > ?1", error);
+      g_autoptr (sqlite3_stmt) reset =
+        ansim_db_prepare (db,
+                          "UPDATE outbox SET next_attempt_at_us = 0 WHERE confirmed_at_us IS NULL "
+                          "AND next_attempt_at_us > ?1",
+                          error);
       if (reset == NULL)
         return FALSE;
       sqlite3_bind_int64 (reset, 1, now + retry_max_us);
@@ -201,9 +202,11 @@ gboolean
 ansim_outbox_mark_failed (sqlite3 *db, gint64 id, gint64 next_attempt_us, const char *last_error,
                           GError **error)
 {
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (db,
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    db,
     "UPDATE outbox SET attempts = attempts + 1, next_attempt_at_us = ?2, last_error = ?3 "
-    "WHERE id = ?1", error);
+    "WHERE id = ?1",
+    error);
   if (stmt == NULL)
     return FALSE;
   sqlite3_bind_int64 (stmt, 1, id);
@@ -217,8 +220,8 @@ ansim_outbox_mark_failed (sqlite3 *db, gint64 id, gint64 next_attempt_us, const 
 gboolean
 ansim_outbox_confirm (sqlite3 *db, gint64 id, GError **error)
 {
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (db,
-    "UPDATE outbox SET confirmed_at_us = ?2, last_error = NULL WHERE id = ?1", error);
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    db, "UPDATE outbox SET confirmed_at_us = ?2, last_error = NULL WHERE id = ?1", error);
   if (stmt == NULL)
     return FALSE;
   sqlite3_bind_int64 (stmt, 1, id);
@@ -231,9 +234,11 @@ ansim_outbox_confirm (sqlite3 *db, gint64 id, GError **error)
 gint64
 ansim_outbox_last_manifest (sqlite3 *db, gint64 incident_id)
 {
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (db,
-    "SELECT max (id) FROM outbox WHERE class = ?2 AND incident_id = ?1 "
-    "AND confirmed_at_us IS NULL", NULL);
+  g_autoptr (sqlite3_stmt) stmt =
+    ansim_db_prepare (db,
+                      "SELECT max (id) FROM outbox WHERE class = ?2 AND incident_id = ?1 "
+                      "AND confirmed_at_us IS NULL",
+                      NULL);
   if (stmt == NULL)
     return 0;
   sqlite3_bind_int64 (stmt, 1, incident_id);
@@ -244,9 +249,11 @@ ansim_outbox_last_manifest (sqlite3 *db, gint64 incident_id)
 gboolean
 ansim_outbox_confirm_manifests (sqlite3 *db, gint64 incident_id, gint64 up_to_id, GError **error)
 {
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (db,
-    "UPDATE outbox SET confirmed_at_us = ?3, last_error = NULL WHERE class = ?4 "
-    "AND incident_id = ?1 AND id <= ?2 AND confirmed_at_us IS NULL", error);
+  g_autoptr (sqlite3_stmt) stmt =
+    ansim_db_prepare (db,
+                      "UPDATE outbox SET confirmed_at_us = ?3, last_error = NULL WHERE class = ?4 "
+                      "AND incident_id = ?1 AND id <= ?2 AND confirmed_at_us IS NULL",
+                      error);
   if (stmt == NULL)
     return FALSE;
   sqlite3_bind_int64 (stmt, 1, incident_id);
@@ -262,9 +269,11 @@ gboolean
 ansim_outbox_expire (sqlite3 *db, const char *spool_dir, gint64 confirmed_before_us, gint64 now,
                      GPtrArray *problems, GError **error)
 {
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (db,
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    db,
     "SELECT id, path FROM outbox WHERE class = ?2 AND confirmed_at_us IS NOT NULL "
-    "AND deleted_at_us IS NULL AND path IS NOT NULL AND confirmed_at_us <= ?1 LIMIT 100", error);
+    "AND deleted_at_us IS NULL AND path IS NOT NULL AND confirmed_at_us <= ?1 LIMIT 100",
+    error);
   if (stmt == NULL)
     return FALSE;
   sqlite3_bind_int64 (stmt, 1, confirmed_before_us);
@@ -273,8 +282,8 @@ ansim_outbox_expire (sqlite3 *db, const char *spool_dir, gint64 confirmed_before
   while (sqlite3_step (stmt) == SQLITE_ROW)
     {
       gint64 id = sqlite3_column_int64 (stmt, 0);
-      g_autofree char *file = g_build_filename (spool_dir,
-                                                (const char *) sqlite3_column_text (stmt, 1), NULL);
+      g_autofree char *file =
+        g_build_filename (spool_dir, (const char *) sqlite3_column_text (stmt, 1), NULL);
       if (g_unlink (file) < 0 && errno != ENOENT)
         {
           if (problems != NULL)
@@ -287,16 +296,16 @@ ansim_outbox_expire (sqlite3 *db, const char *spool_dir, gint64 confirmed_before
   g_clear_pointer (&stmt, sqlite3_finalize);
   for (guint i = 0; i < ids->len; i++)
     {
-      g_autoptr (sqlite3_stmt) upd = ansim_db_prepare (db,
-        "UPDATE outbox SET deleted_at_us = ?2 WHERE id = ?1 AND confirmed_at_us IS NOT NULL",
+      g_autoptr (sqlite3_stmt) upd = ansim_db_prepare (
+        db, "UPDATE outbox SET deleted_at_us = ?2 WHERE id = ?1 AND confirmed_at_us IS NOT NULL",
         error);
       if (upd == NULL)
         return FALSE;
       sqlite3_bind_int64 (upd, 1, g_array_index (ids, gint64, i));
       sqlite3_bind_int64 (upd, 2, now);
       if (sqlite3_step (upd) != SQLITE_DONE && problems != NULL)
-        g_ptr_array_add (problems, g_strdup_printf ("cannot record a deletion: %s",
-                                                    sqlite3_errmsg (db)));
+        g_ptr_array_add (problems,
+                         g_strdup_printf ("cannot record a deletion: %s", sqlite3_errmsg (db)));
     }
   return TRUE;
 }

@@ -18,10 +18,10 @@ G_BEGIN_DECLS
 
 /* outbox.class: stored as integers, so never renumber. */
 typedef enum {
-  ANSIM_OUTBOX_ALERT = 0,     /* an incident opened: tell the panel before any video */
-  ANSIM_OUTBOX_EVENT = 1,     /* a row of events (press, acknowledged, ...) */
-  ANSIM_OUTBOX_MANIFEST = 2,  /* a signed manifest file (each intermediate one too) */
-  ANSIM_OUTBOX_SEGMENT = 3,   /* a sealed segment file */
+  ANSIM_OUTBOX_ALERT = 0,    /* an incident opened: tell the panel before any video */
+  ANSIM_OUTBOX_EVENT = 1,    /* a row of events (press, acknowledged, ...) */
+  ANSIM_OUTBOX_MANIFEST = 2, /* a signed manifest file (each intermediate one too) */
+  ANSIM_OUTBOX_SEGMENT = 3,  /* a sealed segment file */
 } AnsimOutboxClass;
 
 /* "alert", "event", "manifest", "segment"; "item" for anything else. */
@@ -32,8 +32,7 @@ const char *ansim_outbox_class_name (AnsimOutboxClass klass);
 /* Each queues one row in the caller's transaction (or its own, outside
  * one) and returns its id in out_id (may be NULL). path: relative to the
  * spool directory, e.g. "<incident uuid>/manifest.json". */
-gboolean ansim_outbox_queue_alert (sqlite3 *db, gint64 incident_id, gint64 *out_id,
-                                   GError **error);
+gboolean ansim_outbox_queue_alert (sqlite3 *db, gint64 incident_id, gint64 *out_id, GError **error);
 gboolean ansim_outbox_queue_event (sqlite3 *db, gint64 event_id, gint64 *out_id, GError **error);
 gboolean ansim_outbox_queue_manifest (sqlite3 *db, gint64 incident_id, const char *path,
                                       gint64 *out_id, GError **error);
@@ -50,14 +49,14 @@ gboolean ansim_outbox_wake_uploader (const char *socket_path, GError **error);
 
 /* One outbox row to send. */
 typedef struct {
-  gint64 id;                /* 0: none */
+  gint64 id; /* 0: none */
   AnsimOutboxClass klass;
-  gint64 incident_id;       /* the row's, or its event's incident; 0 if none */
-  gint64 segment_idx;       /* -1 if none */
-  gint64 event_id;          /* 0 if none */
-  char *path;               /* relative to the spool directory, or NULL */
+  gint64 incident_id; /* the row's, or its event's incident; 0 if none */
+  gint64 segment_idx; /* -1 if none */
+  gint64 event_id;    /* 0 if none */
+  char *path;         /* relative to the spool directory, or NULL */
   gint64 attempts;
-  char *uuid;               /* the incident's uuid, or NULL */
+  char *uuid; /* the incident's uuid, or NULL */
 } AnsimOutboxItem;
 
 void ansim_outbox_item_clear (AnsimOutboxItem *item);

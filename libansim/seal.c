@@ -22,8 +22,7 @@
 /* ---- manifest files --------------------------------------------------------------- */
 
 gboolean
-ansim_manifest_write (AnsimManifest *m, const char *dir, const AnsimDeviceKey *key,
-                      GError **error)
+ansim_manifest_write (AnsimManifest *m, const char *dir, const AnsimDeviceKey *key, GError **error)
 {
   g_return_val_if_fail (m != NULL && dir != NULL && key != NULL, FALSE);
   g_autoptr (GBytes) bytes = ansim_manifest_to_bytes (m);
@@ -49,8 +48,7 @@ ansim_manifest_write (AnsimManifest *m, const char *dir, const AnsimDeviceKey *k
   if (!g_file_test (pub_path, G_FILE_TEST_EXISTS))
     {
       g_autofree char *pem = ansim_device_key_get_public_pem (key);
-      if (!ansim_file_write_durable (pub_path, pem, strlen (pem), 0644, ANSIM_WRITE_REPLACE,
-                                     error))
+      if (!ansim_file_write_durable (pub_path, pem, strlen (pem), 0644, ANSIM_WRITE_REPLACE, error))
         return FALSE;
     }
   /* Manifest before signature: after a crash between the two, the newest
@@ -69,17 +67,17 @@ ansim_manifest_write (AnsimManifest *m, const char *dir, const AnsimDeviceKey *k
 /* ---- sealing segments ------------------------------------------------------------- */
 
 struct _AnsimSegmentSealer {
-  AnsimManifest *manifest;     /* borrowed */
-  guint index;                 /* the entry it will become */
+  AnsimManifest *manifest; /* borrowed */
+  guint index;             /* the entry it will become */
   char *dir;
-  char *path;                  /* final name */
-  char *tmp_path;              /* NULL once renamed or removed */
+  char *path;     /* final name */
+  char *tmp_path; /* NULL once renamed or removed */
   int fd;
   AnsimAgeEncryptor *encryptor;
   EVP_MD_CTX *plain_sha, *cipher_sha;
   gint64 plain_size, cipher_size;
   gboolean payload_started;
-  gboolean done;               /* listed in the manifest */
+  gboolean done; /* listed in the manifest */
 };
 
 static gboolean
@@ -123,8 +121,7 @@ ansim_segment_sealer_free (AnsimSegmentSealer *s)
 
 AnsimSegmentSealer *
 ansim_segment_sealer_new (AnsimManifest *manifest, const char *dir,
-                          AnsimAgeRecipient *const *recipients, guint n_recipients,
-                          GError **error)
+                          AnsimAgeRecipient *const *recipients, guint n_recipients, GError **error)
 {
   g_return_val_if_fail (manifest != NULL && dir != NULL, NULL);
   g_autofree char *name = ansim_manifest_next_segment_name (manifest);
@@ -180,8 +177,8 @@ ansim_segment_sealer_finish_pending (AnsimSegmentSealer *s, gint64 start_wall_us
       return FALSE;
     }
   /* Check what the entry will hold before it is added. */
-  if (!ansim_manifest_check_segment (s->manifest, start_wall_us, start_mono_us, duration_us, 0, 0, zero, zero,
-                      error))
+  if (!ansim_manifest_check_segment (s->manifest, start_wall_us, start_mono_us, duration_us, 0, 0,
+                                     zero, zero, error))
     return FALSE;
   if (g_file_test (s->path, G_FILE_TEST_EXISTS))
     {
@@ -241,7 +238,7 @@ ansim_segment_sealer_finish (AnsimSegmentSealer *s, gint64 start_wall_us, gint64
                              gint64 duration_us, GError **error)
 {
   return ansim_segment_sealer_finish_pending (s, start_wall_us, start_mono_us, duration_us, error)
-    && ansim_segment_sealer_publish (s, error);
+         && ansim_segment_sealer_publish (s, error);
 }
 
 gboolean
@@ -254,7 +251,7 @@ ansim_manifest_seal_segment (AnsimManifest *manifest, const char *dir,
     ansim_segment_sealer_new (manifest, dir, recipients, n_recipients, error);
 
   return s != NULL && ansim_segment_sealer_write (s, plaintext, len, error)
-    && ansim_segment_sealer_finish (s, start_wall_us, start_mono_us, duration_us, error);
+         && ansim_segment_sealer_finish (s, start_wall_us, start_mono_us, duration_us, error);
 }
 
 gboolean
@@ -311,8 +308,8 @@ same_file_hash (const char *path, const AnsimManifestEntry *e, GError **error)
     {
       g_set_error (error, ANSIM_EVIDENCE_ERROR, ANSIM_EVIDENCE_ERROR_STATE,
                    "%s (%" G_GINT64_FORMAT " bytes, SHA-256 %s) is not what the manifest records "
-                   "for %s (%" G_GINT64_FORMAT " bytes, %s)", path, size, hex, e->file,
-                   e->cipher_size, e->sha256_cipher);
+                   "for %s (%" G_GINT64_FORMAT " bytes, %s)",
+                   path, size, hex, e->file, e->cipher_size, e->sha256_cipher);
       return FALSE;
     }
   return TRUE;
@@ -348,7 +345,7 @@ ansim_incident_adopt_temp_segment (const char *dir, const char *tmp_name,
   g_autofree char *from = g_build_filename (dir, tmp_name, NULL);
   g_autofree char *to = g_build_filename (dir, target, NULL);
   return same_file_hash (from, entry, error) && publish_noreplace (from, to, error)
-    && ansim_fsync_dir (dir, error);
+         && ansim_fsync_dir (dir, error);
 }
 
 /* ---- test crash points ------------------------------------------------------------ */

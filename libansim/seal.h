@@ -18,8 +18,8 @@ G_BEGIN_DECLS
  * Creates DIR (0700) if needed. Call after every change: each version on
  * disk is complete and signed. key must hold the private key whose
  * fingerprint the manifest records. */
-gboolean ansim_manifest_write (AnsimManifest *manifest, const char *dir,
-                               const AnsimDeviceKey *key, GError **error);
+gboolean ansim_manifest_write (AnsimManifest *manifest, const char *dir, const AnsimDeviceKey *key,
+                               GError **error);
 
 /* ---- sealing segments ----------------------------------------------------- */
 
@@ -67,10 +67,9 @@ gboolean ansim_manifest_seal_segment (AnsimManifest *manifest, const char *dir,
 gboolean ansim_manifest_seal_segment_durable (AnsimManifest *manifest, const char *dir,
                                               const AnsimDeviceKey *key,
                                               AnsimAgeRecipient *const *recipients,
-                                              guint n_recipients, const void *plaintext,
-                                              gsize len, gint64 start_wall_us,
-                                              gint64 start_mono_us, gint64 duration_us,
-                                              GError **error);
+                                              guint n_recipients, const void *plaintext, gsize len,
+                                              gint64 start_wall_us, gint64 start_mono_us,
+                                              gint64 duration_us, GError **error);
 /* After a crash: dir/tmp_name (".NAME.tmp-XXXXXX") holds the complete
  * ciphertext of segment NAME that manifest lists: checks its size and
  * SHA-256 against the entry, renames it to NAME (never replacing a file)

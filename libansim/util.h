@@ -47,9 +47,9 @@ void ansim_hex_encode (const guint8 *in, gsize n, char *out);
 
 /* ---- value checks ---------------------------------------------------------- */
 
-#define ANSIM_NAME_MAX 64    /* device, desk, source names */
-#define ANSIM_TOKEN_MAX 64   /* kinds and close reasons */
-#define ANSIM_TEXT_MAX 256   /* free text: trigger names, reasons */
+#define ANSIM_NAME_MAX 64  /* device, desk, source names */
+#define ANSIM_TOKEN_MAX 64 /* kinds and close reasons */
+#define ANSIM_TEXT_MAX 256 /* free text: trigger names, reasons */
 
 /* A UUID in the 8-4-4-4-12 form, lowercase hex only (the one spelling ansim
  * writes, so that ids compare as strings). */

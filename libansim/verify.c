@@ -64,9 +64,8 @@ ansim_verify_report_free (AnsimVerifyReport *r)
   g_free (r);
 }
 
-static void
-report (AnsimVerifyReport *r, AnsimFindingKind kind, gint64 position, const char *fmt, ...)
-  G_GNUC_PRINTF (4, 5);
+static void report (AnsimVerifyReport *r, AnsimFindingKind kind, gint64 position, const char *fmt,
+                    ...) G_GNUC_PRINTF (4, 5);
 
 static void
 report (AnsimVerifyReport *r, AnsimFindingKind kind, gint64 position, const char *fmt, ...)
@@ -90,8 +89,8 @@ report (AnsimVerifyReport *r, AnsimFindingKind kind, gint64 position, const char
 static char *
 entry_label (const AnsimManifestEntry *e, guint position)
 {
-  g_autofree char *where = e->index != position
-    ? g_strdup_printf (" at position %u", position) : g_strdup ("");
+  g_autofree char *where = e->index != position ? g_strdup_printf (" at position %u", position)
+                                                : g_strdup ("");
 
   if (e->kind == ANSIM_ENTRY_SEGMENT)
     return g_strdup_printf ("segment %" G_GUINT64_FORMAT "%s (%s)", e->index, where, e->file);
@@ -103,8 +102,8 @@ typedef struct {
   const AnsimVerifyOptions *opt;
   AnsimVerifyReport *r;
   AnsimManifest *m;
-  const AnsimDeviceKey *key;    /* the key the signature was checked with */
-  AnsimDeviceKey **own_key;     /* device.pub.pem when no key is trusted */
+  const AnsimDeviceKey *key; /* the key the signature was checked with */
+  AnsimDeviceKey **own_key;  /* device.pub.pem when no key is trusted */
 } Verify;
 
 static const AnsimDeviceKey *
@@ -122,12 +121,13 @@ choose_key (Verify *v)
         report (v->r, ANSIM_FINDING_UNKNOWN_KEY, -1,
                 "the manifest names device key %s, but the trusted key %s is %s", fp,
                 ansim_device_key_get_path (opt->trusted_keys[0]) != NULL
-                  ? ansim_device_key_get_path (opt->trusted_keys[0]) : "given",
+                  ? ansim_device_key_get_path (opt->trusted_keys[0])
+                  : "given",
                 ansim_device_key_get_fingerprint (opt->trusted_keys[0]));
       else
         report (v->r, ANSIM_FINDING_UNKNOWN_KEY, -1,
-                "the manifest names device key %s, which is not among the %u trusted keys%s%s",
-                fp, opt->n_trusted_keys, opt->trusted_keys_origin ? " in " : "",
+                "the manifest names device key %s, which is not among the %u trusted keys%s%s", fp,
+                opt->n_trusted_keys, opt->trusted_keys_origin ? " in " : "",
                 opt->trusted_keys_origin ? opt->trusted_keys_origin : "");
       return NULL;
     }
@@ -139,7 +139,8 @@ choose_key (Verify *v)
     {
       report (v->r, ANSIM_FINDING_UNKNOWN_KEY, -1,
               "no trusted key given and no %s beside the manifest: the signature cannot be "
-              "checked", ANSIM_DEVICE_PUB_NAME);
+              "checked",
+              ANSIM_DEVICE_PUB_NAME);
       return NULL;
     }
   key = ansim_device_key_load_public (pub_path, &error);
@@ -151,15 +152,15 @@ choose_key (Verify *v)
   if (!g_str_equal (ansim_device_key_get_fingerprint (key), fp))
     {
       report (v->r, ANSIM_FINDING_UNKNOWN_KEY, -1,
-              "the manifest names device key %s, but %s beside it is %s", fp,
-              ANSIM_DEVICE_PUB_NAME, ansim_device_key_get_fingerprint (key));
+              "the manifest names device key %s, but %s beside it is %s", fp, ANSIM_DEVICE_PUB_NAME,
+              ansim_device_key_get_fingerprint (key));
       return NULL;
     }
   report (v->r, ANSIM_FINDING_INFO, -1,
           "no trusted key given: checking the signature with %s found beside the manifest "
           "(fingerprint %s); this shows the incident is unchanged since it was signed, not "
-          "which device signed it: compare the fingerprint with the device's", ANSIM_DEVICE_PUB_NAME,
-          ansim_device_key_get_fingerprint (key));
+          "which device signed it: compare the fingerprint with the device's",
+          ANSIM_DEVICE_PUB_NAME, ansim_device_key_get_fingerprint (key));
   *v->own_key = g_steal_pointer (&key);
   return *v->own_key;
 }
@@ -176,9 +177,8 @@ check_signature (Verify *v, GBytes *manifest_bytes)
 
   if (!g_file_test (sig_path, G_FILE_TEST_EXISTS))
     {
-      report (v->r, ANSIM_FINDING_MISSING_SIGNATURE, -1,
-              "%s not found: nothing shows who wrote %s", ANSIM_MANIFEST_SIG_NAME,
-              ANSIM_MANIFEST_NAME);
+      report (v->r, ANSIM_FINDING_MISSING_SIGNATURE, -1, "%s not found: nothing shows who wrote %s",
+              ANSIM_MANIFEST_SIG_NAME, ANSIM_MANIFEST_NAME);
       return;
     }
   key = choose_key (v);
@@ -200,8 +200,9 @@ check_signature (Verify *v, GBytes *manifest_bytes)
       else
         report (v->r, ANSIM_FINDING_BAD_SIGNATURE, -1,
                 "%s does not verify over %s with device key %s: the manifest was changed after "
-                "it was signed, or signed with another key", ANSIM_MANIFEST_SIG_NAME,
-                ANSIM_MANIFEST_NAME, ansim_device_key_get_fingerprint (key));
+                "it was signed, or signed with another key",
+                ANSIM_MANIFEST_SIG_NAME, ANSIM_MANIFEST_NAME,
+                ansim_device_key_get_fingerprint (key));
       return;
     }
   v->r->signature_ok = TRUE;
@@ -223,11 +224,13 @@ check_previous (Verify *v, GError **error)
       else
         report (v->r, ANSIM_FINDING_INFO, -1,
                 "chained to a previous incident whose manifest has SHA-256 %s (not checked: "
-                "no previous incident given)", recorded);
+                "no previous incident given)",
+                recorded);
       return TRUE;
     }
   g_autofree char *path = g_file_test (given, G_FILE_TEST_IS_DIR)
-    ? g_build_filename (given, ANSIM_MANIFEST_NAME, NULL) : g_strdup (given);
+                            ? g_build_filename (given, ANSIM_MANIFEST_NAME, NULL)
+                            : g_strdup (given);
   g_autoptr (GBytes) bytes = ansim_evidence_read_small_file (path, ANSIM_MANIFEST_MAX_SIZE, error);
   g_autoptr (AnsimManifest) pm = NULL;
   g_autoptr (GError) parse_error = NULL;
@@ -252,34 +255,36 @@ check_previous (Verify *v, GError **error)
     }
   /* The bytes are the ones chained to; they must also be a predecessor
    * this incident can have: the same device and source, closed, earlier. */
-  pm = ansim_manifest_parse (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes),
-                             &parse_error);
+  pm =
+    ansim_manifest_parse (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes), &parse_error);
   if (pm == NULL)
     {
-      report (v->r, ANSIM_FINDING_BROKEN_CHAIN, -1, "the previous incident's manifest %s: %s",
-              path, parse_error->message);
+      report (v->r, ANSIM_FINDING_BROKEN_CHAIN, -1, "the previous incident's manifest %s: %s", path,
+              parse_error->message);
       return TRUE;
     }
   if (!g_str_equal (pm->device_fingerprint, v->m->device_fingerprint)
       || !g_str_equal (pm->device_id, v->m->device_id))
     report (v->r, ANSIM_FINDING_BROKEN_CHAIN, -1,
             "the previous incident %s is of device %s (key %s), this one of device %s (key %s): "
-            "incidents chain within one device", pm->incident_id, pm->device_id,
-            pm->device_fingerprint, v->m->device_id, v->m->device_fingerprint);
+            "incidents chain within one device",
+            pm->incident_id, pm->device_id, pm->device_fingerprint, v->m->device_id,
+            v->m->device_fingerprint);
   else if (v->m->source != NULL && pm->source != NULL && !g_str_equal (pm->source, v->m->source))
     report (v->r, ANSIM_FINDING_BROKEN_CHAIN, -1,
             "the previous incident %s was recorded by source %s, this one by source %s: each "
-            "source's incidents form their own chain", pm->incident_id, pm->source,
-            v->m->source);
+            "source's incidents form their own chain",
+            pm->incident_id, pm->source, v->m->source);
   else if (v->m->source == NULL && pm->source != NULL)
     report (v->r, ANSIM_FINDING_BROKEN_CHAIN, -1,
             "the previous incident %s names source %s, but this one (format version 1) names "
-            "none: a version 1 incident cannot follow a version 2 one", pm->incident_id,
-            pm->source);
+            "none: a version 1 incident cannot follow a version 2 one",
+            pm->incident_id, pm->source);
   else if (!pm->closed)
     report (v->r, ANSIM_FINDING_BROKEN_CHAIN, -1,
             "the previous incident %s is still open in %s: an incident chains to its "
-            "predecessor's final manifest", pm->incident_id, path);
+            "predecessor's final manifest",
+            pm->incident_id, path);
   else if (g_str_equal (pm->incident_id, v->m->incident_id))
     report (v->r, ANSIM_FINDING_BROKEN_CHAIN, -1, "%s is this incident's own manifest", path);
   else
@@ -302,7 +307,7 @@ check_structure (Verify *v)
   g_autofree gint64 *indices = g_new0 (gint64, MAX (m->entries->len, 1));
   gint64 max_index = -1;
   gboolean in_order_before = FALSE;
-  gint64 timeline_before = -1;   /* the last entry on the timeline */
+  gint64 timeline_before = -1; /* the last entry on the timeline */
 
   for (guint p = 0; p < m->entries->len; p++)
     {
@@ -323,13 +328,14 @@ check_structure (Verify *v)
           g_hash_table_insert (index_at, &indices[p], GUINT_TO_POINTER (p));
           if (indices[p] < max_index)
             report (v->r, ANSIM_FINDING_REORDERED_SEGMENTS, p,
-                    "the manifest lists %s after entry %" G_GINT64_FORMAT ": entries are out of order",
+                    "the manifest lists %s after entry %" G_GINT64_FORMAT
+                    ": entries are out of order",
                     label, max_index);
           else if (indices[p] > max_index + 1)
             report (v->r, ANSIM_FINDING_MISSING_ENTRY, p,
-                    "the manifest has no entry %" G_GINT64_FORMAT "%s (it goes from %s to entry %"
-                    G_GUINT64_FORMAT ")", max_index + 1,
-                    indices[p] > max_index + 2 ? " and following" : "",
+                    "the manifest has no entry %" G_GINT64_FORMAT
+                    "%s (it goes from %s to entry %" G_GUINT64_FORMAT ")",
+                    max_index + 1, indices[p] > max_index + 2 ? " and following" : "",
                     max_index < 0 ? "the start" : before_text, e->index);
           else
             in_order = TRUE;
@@ -342,11 +348,12 @@ check_structure (Verify *v)
           ansim_evidence_parse_segment_name (e->file, &named, NULL);
           if (named != e->index)
             report (v->r, ANSIM_FINDING_MISNAMED_SEGMENT, p,
-                    "%s: the file of segment %" G_GUINT64_FORMAT " must be named seg-%06"
-                    G_GUINT64_FORMAT ".*", label, e->index, e->index);
+                    "%s: the file of segment %" G_GUINT64_FORMAT
+                    " must be named seg-%06" G_GUINT64_FORMAT ".*",
+                    label, e->index, e->index);
           if (g_hash_table_lookup_extended (file_at, e->file, NULL, &at)
-              && (gint64) g_array_index (m->entries, AnsimManifestEntry,
-                                         GPOINTER_TO_UINT (at)).index != indices[p])
+              && (gint64) g_array_index (m->entries, AnsimManifestEntry, GPOINTER_TO_UINT (at)).index
+                   != indices[p])
             report (v->r, ANSIM_FINDING_DUPLICATED_SEGMENT, p,
                     "entries at positions %u and %u both claim %s", GPOINTER_TO_UINT (at), p,
                     e->file);
@@ -357,8 +364,7 @@ check_structure (Verify *v)
         {
           g_autofree char *wall = ansim_evidence_format_wall (e->start_wall_us);
           report (v->r, ANSIM_FINDING_INFO, p, "%s: %.3f s without %s from %s: %s", label,
-                  e->duration_us / 1e6, e->stream != NULL ? e->stream : "media", wall,
-                  e->reason);
+                  e->duration_us / 1e6, e->stream != NULL ? e->stream : "media", wall, e->reason);
         }
 
       /* The chain, entry by entry as they stand in the file. */
@@ -368,10 +374,12 @@ check_structure (Verify *v)
           if (p == 0)
             report (v->r, ANSIM_FINDING_BROKEN_CHAIN, p,
                     "%s: prev is %s, but the chain starts at %s (%s)", label, e->prev, expected,
-                    m->previous_manifest_sha256 ? "previous_manifest_sha256" : "64 zeros: no previous incident");
+                    m->previous_manifest_sha256 ? "previous_manifest_sha256"
+                                                : "64 zeros: no previous incident");
           else
             {
-              g_autofree char *before = entry_label (&g_array_index (m->entries, AnsimManifestEntry, p - 1), p - 1);
+              g_autofree char *before =
+                entry_label (&g_array_index (m->entries, AnsimManifestEntry, p - 1), p - 1);
               report (v->r, ANSIM_FINDING_BROKEN_CHAIN, p,
                       "%s: prev is %s, but the entry before it, %s, hashes to %s", label, e->prev,
                       before, expected);
@@ -391,8 +399,8 @@ check_structure (Verify *v)
         }
       if (p > 0 && timeline_before >= 0 && in_order && in_order_before)
         {
-          const AnsimManifestEntry *b = &g_array_index (m->entries, AnsimManifestEntry,
-                                                        (guint) timeline_before);
+          const AnsimManifestEntry *b =
+            &g_array_index (m->entries, AnsimManifestEntry, (guint) timeline_before);
           gint64 delta = e->start_mono_us - (b->start_mono_us + b->duration_us);
           g_autofree char *before = entry_label (b, (guint) timeline_before);
           if (delta > ANSIM_MANIFEST_TIME_TOLERANCE_US)
@@ -601,19 +609,21 @@ check_segment_file (Verify *v, guint p, GHashTable *position_of_cipher)
       if (g_hash_table_lookup_extended (position_of_cipher, cipher_hex, NULL, &other)
           && GPOINTER_TO_UINT (other) != p)
         {
-          const AnsimManifestEntry *o = &g_array_index (v->m->entries, AnsimManifestEntry,
-                                                        GPOINTER_TO_UINT (other));
+          const AnsimManifestEntry *o =
+            &g_array_index (v->m->entries, AnsimManifestEntry, GPOINTER_TO_UINT (other));
           g_autofree char *other_label = entry_label (o, GPOINTER_TO_UINT (other));
           char other_hex[ANSIM_SHA256_HEX_LEN + 1];
           /* That segment's own file still holding its data makes this a
            * copy; otherwise the two were swapped or moved. */
-          if (hash_incident_file (v, o->file, other_hex) && g_str_equal (other_hex, o->sha256_cipher))
+          if (hash_incident_file (v, o->file, other_hex)
+              && g_str_equal (other_hex, o->sha256_cipher))
             report (v->r, ANSIM_FINDING_DUPLICATED_SEGMENT, p,
                     "%s is a copy of %s (its SHA-256 is that segment's), not the data of %s",
                     e->file, other_label, label);
           else
             report (v->r, ANSIM_FINDING_REORDERED_SEGMENTS, p,
-                    "%s holds the data of %s (its SHA-256 is that segment's)", e->file, other_label);
+                    "%s holds the data of %s (its SHA-256 is that segment's)", e->file,
+                    other_label);
         }
       else if (size < e->cipher_size)
         report (v->r, ANSIM_FINDING_TRUNCATED_SEGMENT, p,
@@ -634,9 +644,8 @@ check_segment_file (Verify *v, guint p, GHashTable *position_of_cipher)
   if (dec_error != NULL)
     {
       if (g_error_matches (dec_error, ANSIM_AGE_ERROR, ANSIM_AGE_ERROR_NO_MATCH))
-        report (v->r, ANSIM_FINDING_NO_MATCHING_RECIPIENT, p,
-                "%s: no identity%s%s can decrypt it", label,
-                opt->identities_origin ? " in " : " given",
+        report (v->r, ANSIM_FINDING_NO_MATCHING_RECIPIENT, p, "%s: no identity%s%s can decrypt it",
+                label, opt->identities_origin ? " in " : " given",
                 opt->identities_origin ? opt->identities_origin : "");
       else
         report (v->r, ANSIM_FINDING_CANNOT_DECRYPT, p, "%s: %s", label, dec_error->message);
@@ -647,8 +656,8 @@ check_segment_file (Verify *v, guint p, GHashTable *position_of_cipher)
     {
       report (v->r, ANSIM_FINDING_PLAINTEXT_MISMATCH, p,
               "%s: the decrypted media has SHA-256 %s (%" G_GINT64_FORMAT " bytes), the manifest "
-              "records %s (%" G_GINT64_FORMAT " bytes)", label, plain_hex, sink.size,
-              e->sha256_plain, e->plain_size);
+              "records %s (%" G_GINT64_FORMAT " bytes)",
+              label, plain_hex, sink.size, e->sha256_plain, e->plain_size);
       goto out;
     }
   v->r->n_plaintext_checked++;
@@ -691,7 +700,8 @@ summarize (Verify *v)
                             m->desk_id, r->n_segments, r->n_segments == 1 ? "" : "s", r->n_gaps,
                             r->n_gaps == 1 ? "" : "s");
   s = g_string_new (NULL);
-  g_string_append_printf (s, "OK: incident %s (desk %s%s): %u segment%s (%.1f s of media), "
+  g_string_append_printf (s,
+                          "OK: incident %s (desk %s%s): %u segment%s (%.1f s of media), "
                           "%u gap%s, signed by device key %s, chain intact",
                           m->incident_id, m->desk_id, m->drill ? ", drill" : "", r->n_segments,
                           r->n_segments == 1 ? "" : "s", media_us / 1e6, r->n_gaps,
@@ -737,15 +747,16 @@ ansim_incident_verify (const char *dir, const AnsimVerifyOptions *options, GErro
   if (bytes == NULL)
     {
       if (g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
-        report (r, ANSIM_FINDING_MISSING_MANIFEST, -1, "%s not found in %s", ANSIM_MANIFEST_NAME, dir);
+        report (r, ANSIM_FINDING_MISSING_MANIFEST, -1, "%s not found in %s", ANSIM_MANIFEST_NAME,
+                dir);
       else
         report (r, ANSIM_FINDING_MALFORMED_MANIFEST, -1, "%s", local->message);
       g_clear_error (&local);
     }
   else
     {
-      r->manifest = ansim_manifest_parse (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes),
-                                          &local);
+      r->manifest =
+        ansim_manifest_parse (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes), &local);
       if (r->manifest == NULL)
         {
           report (r, ANSIM_FINDING_MALFORMED_MANIFEST, -1, "%s: %s", ANSIM_MANIFEST_NAME,

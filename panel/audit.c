@@ -24,8 +24,9 @@ canonical_field (GString *out, const char *value)
 }
 
 char *
-panel_audit_entry_hash (const char *prev_hash, gint64 id, gint64 at_us, const char *actor, const char *role,
-            const char *client, const char *action, const char *target, const char *detail)
+panel_audit_entry_hash (const char *prev_hash, gint64 id, gint64 at_us, const char *actor,
+                        const char *role, const char *client, const char *action,
+                        const char *target, const char *detail)
 {
   g_autoptr (GString) text = g_string_new (prev_hash);
   char number[32];
@@ -46,8 +47,7 @@ panel_audit_entry_hash (const char *prev_hash, gint64 id, gint64 at_us, const ch
 
 gboolean
 panel_audit_append (sqlite3 *db, const char *actor, const char *role, const char *client,
-                    const char *action, const char *target, const char *detail_json,
-                    GError **error)
+                    const char *action, const char *target, const char *detail_json, GError **error)
 {
   gboolean own_transaction = sqlite3_get_autocommit (db) != 0;
   g_autoptr (sqlite3_stmt) last = NULL;
@@ -71,27 +71,26 @@ panel_audit_append (sqlite3 *db, const char *actor, const char *role, const char
       id = sqlite3_column_int64 (last, 0) + 1;
       prev_hash = g_strdup ((const char *) sqlite3_column_text (last, 1));
       break;
-    case SQLITE_DONE:
-      prev_hash = g_strdup (PANEL_AUDIT_GENESIS);
-      break;
-    default:
-      ansim_db_set_error (db, error, "reading the audit log");
-      goto fail;
+    case SQLITE_DONE: prev_hash = g_strdup (PANEL_AUDIT_GENESIS); break;
+    default: ansim_db_set_error (db, error, "reading the audit log"); goto fail;
     }
   /* Ids deleted behind the triggers' back stay burnt in sqlite_sequence;
    * never reuse one, so the gap stays visible to panel_audit_verify. */
   {
-    g_autoptr (sqlite3_stmt) seq = ansim_db_prepare (db,
-      "SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'", error);
+    g_autoptr (sqlite3_stmt) seq =
+      ansim_db_prepare (db, "SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'", error);
     if (seq == NULL)
       goto fail;
     if (sqlite3_step (seq) == SQLITE_ROW && sqlite3_column_int64 (seq, 0) >= id)
       id = sqlite3_column_int64 (seq, 0) + 1;
   }
-  hash = panel_audit_entry_hash (prev_hash, id, at_us, actor, role, client, action, target, detail_json);
-  insert = ansim_db_prepare (db,
+  hash =
+    panel_audit_entry_hash (prev_hash, id, at_us, actor, role, client, action, target, detail_json);
+  insert = ansim_db_prepare (
+    db,
     "INSERT INTO audit_log (id, at_us, actor, role, client, action, target, detail, prev_hash,"
-    " hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)", error);
+    " hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    error);
   if (insert == NULL)
     goto fail;
   sqlite3_bind_int64 (insert, 1, id);
@@ -139,9 +138,11 @@ panel_audit_verify (sqlite3 *db, gint64 *out_n_entries, char **out_problem, GErr
   /* One read transaction: a consistent snapshot while the panel appends. */
   if (!ansim_db_exec (db, "BEGIN", error))
     return FALSE;
-  stmt = ansim_db_prepare (db,
+  stmt = ansim_db_prepare (
+    db,
     "SELECT id, at_us, actor, role, client, action, target, detail, prev_hash, hash"
-    " FROM audit_log ORDER BY id", error);
+    " FROM audit_log ORDER BY id",
+    error);
   if (stmt == NULL)
     {
       ansim_db_rollback (db);
@@ -151,24 +152,26 @@ panel_audit_verify (sqlite3 *db, gint64 *out_n_entries, char **out_problem, GErr
     {
       gint64 id = sqlite3_column_int64 (stmt, 0);
       const char *prev = column_text (stmt, 8), *stored = column_text (stmt, 9);
-      g_autofree char *computed = panel_audit_entry_hash (prev, id, sqlite3_column_int64 (stmt, 1),
-                                              column_text (stmt, 2), column_text (stmt, 3),
-                                              column_text (stmt, 4), column_text (stmt, 5),
-                                              column_text (stmt, 6), column_text (stmt, 7));
+      g_autofree char *computed = panel_audit_entry_hash (
+        prev, id, sqlite3_column_int64 (stmt, 1), column_text (stmt, 2), column_text (stmt, 3),
+        column_text (stmt, 4), column_text (stmt, 5), column_text (stmt, 6), column_text (stmt, 7));
 
       if (id != expected_id)
         problem = id > expected_id
-          ? g_strdup_printf ("entry %" G_GINT64_FORMAT ": missing (the log jumps from entry %"
-                             G_GINT64_FORMAT " to %" G_GINT64_FORMAT ")",
-                             expected_id, expected_id - 1, id)
-          : g_strdup_printf ("entry %" G_GINT64_FORMAT ": out of order", id);
+                    ? g_strdup_printf ("entry %" G_GINT64_FORMAT
+                                       ": missing (the log jumps from entry %" G_GINT64_FORMAT
+                                       " to %" G_GINT64_FORMAT ")",
+                                       expected_id, expected_id - 1, id)
+                    : g_strdup_printf ("entry %" G_GINT64_FORMAT ": out of order", id);
       else if (g_strcmp0 (prev, expected_prev) != 0)
         problem = g_strdup_printf ("entry %" G_GINT64_FORMAT ": its previous-hash does not match "
                                    "entry %" G_GINT64_FORMAT " (an entry was removed, inserted "
-                                   "or rewritten before it)", id, id - 1);
+                                   "or rewritten before it)",
+                                   id, id - 1);
       else if (g_strcmp0 (computed, stored) != 0)
         problem = g_strdup_printf ("entry %" G_GINT64_FORMAT ": its content does not match its "
-                                   "hash (the entry was altered)", id);
+                                   "hash (the entry was altered)",
+                                   id);
       else
         {
           n++;
@@ -187,14 +190,15 @@ panel_audit_verify (sqlite3 *db, gint64 *out_n_entries, char **out_problem, GErr
    * remembers the highest id ever used. */
   if (problem == NULL)
     {
-      g_autoptr (sqlite3_stmt) seq = ansim_db_prepare (db,
-        "SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'", NULL);
+      g_autoptr (sqlite3_stmt) seq =
+        ansim_db_prepare (db, "SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'", NULL);
       if (seq != NULL && sqlite3_step (seq) == SQLITE_ROW)
         max_seq = sqlite3_column_int64 (seq, 0);
       if (max_seq > expected_id - 1)
-        problem = g_strdup_printf ("entry %" G_GINT64_FORMAT ": missing (the log ends at entry %"
-                                   G_GINT64_FORMAT " but entries up to %" G_GINT64_FORMAT
-                                   " were written)", expected_id, expected_id - 1, max_seq);
+        problem = g_strdup_printf ("entry %" G_GINT64_FORMAT
+                                   ": missing (the log ends at entry %" G_GINT64_FORMAT
+                                   " but entries up to %" G_GINT64_FORMAT " were written)",
+                                   expected_id, expected_id - 1, max_seq);
     }
   ansim_db_rollback (db);
   *out_n_entries = n;
@@ -206,8 +210,8 @@ static JsonNode *
 row_to_json (sqlite3_stmt *stmt)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
-  static const char *const names[] = { "id", "at_us", "actor", "role", "client", "action",
-                                       "target", "detail", "prev_hash", "hash" };
+  static const char *const names[] = { "id",     "at_us",  "actor",  "role",      "client",
+                                       "action", "target", "detail", "prev_hash", "hash" };
 
   json_builder_begin_object (b);
   for (guint i = 0; i < G_N_ELEMENTS (names); i++)
@@ -233,14 +237,14 @@ row_to_json (sqlite3_stmt *stmt)
   return json_builder_get_root (b);
 }
 
-#define SELECT_ENTRIES \
+#define SELECT_ENTRIES                                                                             \
   "SELECT id, at_us, actor, role, client, action, target, detail, prev_hash, hash FROM audit_log"
 
 JsonNode *
 panel_audit_list (sqlite3 *db, gint64 before_id, guint limit, GError **error)
 {
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (db,
-    SELECT_ENTRIES " WHERE ?1 = 0 OR id < ?1 ORDER BY id DESC LIMIT ?2", error);
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    db, SELECT_ENTRIES " WHERE ?1 = 0 OR id < ?1 ORDER BY id DESC LIMIT ?2", error);
   g_autoptr (JsonArray) array = json_array_new ();
   JsonNode *node;
   int rc;

@@ -44,9 +44,9 @@ G_BEGIN_DECLS
  * target names what was acted on ("incident 12", "user kim"); detail_json
  * is a JSON object or NULL. Inside a write transaction (ansim_db_begin) it
  * becomes part of it; otherwise it runs in its own. */
-gboolean panel_audit_append (sqlite3 *db, const char *actor, const char *role,
-                             const char *client, const char *action, const char *target,
-                             const char *detail_json, GError **error);
+gboolean panel_audit_append (sqlite3 *db, const char *actor, const char *role, const char *client,
+                             const char *action, const char *target, const char *detail_json,
+                             GError **error);
 
 /* The hash of an entry: SHA-256 (hex) of its canonical content chained to
  * prev_hash (the format is in docs/schema.md). */

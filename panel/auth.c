@@ -13,7 +13,7 @@
 #include "db.h"
 #include "util.h"
 
-G_DEFINE_QUARK (panel-auth-error-quark, panel_auth_error)
+G_DEFINE_QUARK (panel - auth - error - quark, panel_auth_error)
 
 #define SALT_LEN 16
 #define HASH_LEN 32
@@ -105,8 +105,10 @@ panel_password_hash (const char *password, const PanelScryptParams *params, GErr
 static gboolean
 is_base64 (const char *s)
 {
-  return *s != '\0' && s[strspn (s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                                    "0123456789+/=")] == '\0';
+  return *s != '\0'
+         && s[strspn (s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                         "0123456789+/=")]
+              == '\0';
 }
 
 gboolean
@@ -122,10 +124,10 @@ panel_password_verify (const char *stored, const char *password, gboolean *out_m
 
   *out_match = FALSE;
   /* "", "scrypt", "ln=..", SALT, HASH */
-  if (g_strv_length (parts) != 5 || parts[0][0] != '\0' || strcmp (parts[1], "scrypt") != 0 ||
-      sscanf (parts[2], "ln=%u,r=%u,p=%u%c", &params.log2_n, &params.r, &params.p, &tail) != 3 ||
-      params.log2_n < 10 || params.log2_n > 20 || params.r < 1 || params.r > 32 ||
-      params.p < 1 || params.p > 16 || !is_base64 (parts[3]) || !is_base64 (parts[4]))
+  if (g_strv_length (parts) != 5 || parts[0][0] != '\0' || strcmp (parts[1], "scrypt") != 0
+      || sscanf (parts[2], "ln=%u,r=%u,p=%u%c", &params.log2_n, &params.r, &params.p, &tail) != 3
+      || params.log2_n < 10 || params.log2_n > 20 || params.r < 1 || params.r > 32 || params.p < 1
+      || params.p > 16 || !is_base64 (parts[3]) || !is_base64 (parts[4]))
     goto malformed;
   salt = g_base64_decode (parts[3], &salt_len);
   expected = g_base64_decode (parts[4], &expected_len);
@@ -212,7 +214,8 @@ gboolean
 panel_user_name_is_valid (const char *name)
 {
   gsize len = name != NULL ? strlen (name) : 0;
-  return len >= 1 && len <= 64 && name[strspn (name, "abcdefghijklmnopqrstuvwxyz0123456789._-")] == '\0';
+  return len >= 1 && len <= 64
+         && name[strspn (name, "abcdefghijklmnopqrstuvwxyz0123456789._-")] == '\0';
 }
 
 static gboolean
@@ -229,8 +232,7 @@ check_name (const char *name, GError **error)
 }
 
 /* {"key": "value", ...} from NULL-terminated key, value pairs. */
-static char *
-detail_json (const char *key, ...) G_GNUC_NULL_TERMINATED;
+static char *detail_json (const char *key, ...) G_GNUC_NULL_TERMINATED;
 
 static char *
 detail_json (const char *key, ...)
@@ -257,10 +259,9 @@ detail_json (const char *key, ...)
  * adding: the statement inserts, and no row written means the user exists;
  * else it changes, and no row written means there is no such user. */
 static gboolean
-write_user (sqlite3 *db, const char *name, gboolean adding, const char *sql,
-            const char *text_arg, gint64 int_arg, const char *text_arg2, gboolean end_sessions,
-            const char *actor, const char *actor_role, const char *client, const char *detail,
-            GError **error)
+write_user (sqlite3 *db, const char *name, gboolean adding, const char *sql, const char *text_arg,
+            gint64 int_arg, const char *text_arg2, gboolean end_sessions, const char *actor,
+            const char *actor_role, const char *client, const char *detail, GError **error)
 {
   g_autoptr (sqlite3_stmt) stmt = NULL;
   g_autofree char *target = g_strdup_printf ("user %s", name);
@@ -283,8 +284,8 @@ write_user (sqlite3 *db, const char *name, gboolean adding, const char *sql,
   if (sqlite3_changes (db) == 0)
     {
       if (adding)
-        g_set_error (error, PANEL_AUTH_ERROR, PANEL_AUTH_ERROR_EXISTS,
-                     "user '%s' exists already", name);
+        g_set_error (error, PANEL_AUTH_ERROR, PANEL_AUTH_ERROR_EXISTS, "user '%s' exists already",
+                     name);
       else
         g_set_error (error, PANEL_AUTH_ERROR, PANEL_AUTH_ERROR_NOT_FOUND, "no user named '%s'",
                      name);
@@ -292,8 +293,8 @@ write_user (sqlite3 *db, const char *name, gboolean adding, const char *sql,
     }
   if (end_sessions)
     {
-      g_autoptr (sqlite3_stmt) end = ansim_db_prepare (db,
-        "UPDATE sessions SET ended_at_us = ?2 WHERE user_name = ?1 AND ended_at_us IS NULL",
+      g_autoptr (sqlite3_stmt) end = ansim_db_prepare (
+        db, "UPDATE sessions SET ended_at_us = ?2 WHERE user_name = ?1 AND ended_at_us IS NULL",
         error);
       if (end == NULL)
         goto fail;
@@ -360,24 +361,22 @@ panel_user_set_disabled (sqlite3 *db, const char *name, gboolean disabled, const
                          const char *actor_role, const char *client, GError **error)
 {
   return write_user (db, name, FALSE,
-                     disabled
-                       ? "UPDATE users SET disabled_at_us = coalesce (disabled_at_us, ?3)"
-                         " WHERE name = ?1"
-                       : "UPDATE users SET disabled_at_us = NULL WHERE name = ?1",
+                     disabled ? "UPDATE users SET disabled_at_us = coalesce (disabled_at_us, ?3)"
+                                " WHERE name = ?1"
+                              : "UPDATE users SET disabled_at_us = NULL WHERE name = ?1",
                      NULL, g_get_real_time (), NULL, disabled, actor, actor_role, client,
-                     disabled ? "{\"change\":\"disabled\"}" : "{\"change\":\"enabled\"}",
-                     error);
+                     disabled ? "{\"change\":\"disabled\"}" : "{\"change\":\"enabled\"}", error);
 }
 
 gboolean
 panel_user_set_role (sqlite3 *db, const char *name, PanelRole role, const char *actor,
                      const char *actor_role, const char *client, GError **error)
 {
-  g_autofree char *detail = detail_json ("change", "role", "role", panel_role_to_string (role),
-                                         NULL);
+  g_autofree char *detail =
+    detail_json ("change", "role", "role", panel_role_to_string (role), NULL);
   return write_user (db, name, FALSE, "UPDATE users SET role = ?2 WHERE name = ?1",
-                     panel_role_to_string (role), 0, NULL, FALSE, actor, actor_role, client,
-                     detail, error);
+                     panel_role_to_string (role), 0, NULL, FALSE, actor, actor_role, client, detail,
+                     error);
 }
 
 gboolean
@@ -414,8 +413,8 @@ panel_user_lookup (sqlite3 *db, const char *name, GError **error)
 
   if (!panel_user_name_is_valid (name))
     return NULL;
-  stmt = ansim_db_prepare (db,
-    "SELECT name, role, password_hash, disabled_at_us IS NOT NULL FROM users WHERE name = ?1",
+  stmt = ansim_db_prepare (
+    db, "SELECT name, role, password_hash, disabled_at_us IS NOT NULL FROM users WHERE name = ?1",
     error);
   if (stmt == NULL)
     return NULL;
@@ -495,9 +494,11 @@ panel_session_create (sqlite3 *db, const char *user, PanelRole role, const char 
   session->csrf_token = g_steal_pointer (&csrf);
   session->created_at_us = now_us;
   session->expires_at_us = now_us + lifetime_us;
-  stmt = ansim_db_prepare (db,
+  stmt = ansim_db_prepare (
+    db,
     "INSERT INTO sessions (token_sha256, user_name, csrf_token, client, created_at_us,"
-    " expires_at_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6)", error);
+    " expires_at_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    error);
   if (stmt == NULL)
     return NULL;
   sqlite3_bind_text (stmt, 1, session->token_sha256, -1, SQLITE_STATIC);
@@ -513,8 +514,8 @@ panel_session_create (sqlite3 *db, const char *user, PanelRole role, const char 
     }
   /* Forget sessions long over, so the table stays small. */
   {
-    g_autoptr (sqlite3_stmt) purge = ansim_db_prepare (db,
-      "DELETE FROM sessions WHERE expires_at_us < ?1", NULL);
+    g_autoptr (sqlite3_stmt) purge =
+      ansim_db_prepare (db, "DELETE FROM sessions WHERE expires_at_us < ?1", NULL);
     if (purge != NULL)
       {
         sqlite3_bind_int64 (purge, 1, now_us - (gint64) 30 * 24 * 3600 * G_USEC_PER_SEC);
@@ -534,15 +535,18 @@ panel_session_lookup (sqlite3 *db, const char *token, gint64 now_us, GError **er
   int rc;
 
   /* 32 bytes in base64url: 43 characters. Anything else is not ours. */
-  if (token == NULL || strlen (token) != 43 ||
-      token[strspn (token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")] != '\0')
+  if (token == NULL || strlen (token) != 43
+      || token[strspn (token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")]
+           != '\0')
     return NULL;
   sha = token_sha256 (token);
-  stmt = ansim_db_prepare (db,
+  stmt = ansim_db_prepare (
+    db,
     "SELECT s.user_name, u.role, s.csrf_token, s.created_at_us, s.expires_at_us"
     " FROM sessions s JOIN users u ON u.name = s.user_name"
     " WHERE s.token_sha256 = ?1 AND s.ended_at_us IS NULL AND s.expires_at_us > ?2"
-    " AND u.disabled_at_us IS NULL", error);
+    " AND u.disabled_at_us IS NULL",
+    error);
   if (stmt == NULL)
     return NULL;
   sqlite3_bind_text (stmt, 1, sha, -1, SQLITE_STATIC);
@@ -568,8 +572,8 @@ panel_session_lookup (sqlite3 *db, const char *token, gint64 now_us, GError **er
 gboolean
 panel_session_end (sqlite3 *db, const char *sha, gint64 now_us, GError **error)
 {
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (db,
-    "UPDATE sessions SET ended_at_us = ?2 WHERE token_sha256 = ?1 AND ended_at_us IS NULL",
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    db, "UPDATE sessions SET ended_at_us = ?2 WHERE token_sha256 = ?1 AND ended_at_us IS NULL",
     error);
 
   if (stmt == NULL)
@@ -603,10 +607,10 @@ panel_throttle_new (guint max_per_account, guint max_per_address, gint64 window_
   self->max_per_account = MAX (max_per_account, 1);
   self->max_per_address = MAX (max_per_address, 1);
   self->window_us = window_us;
-  self->accounts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
-                                          (GDestroyNotify) g_array_unref);
-  self->addresses = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
-                                           (GDestroyNotify) g_array_unref);
+  self->accounts =
+    g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_array_unref);
+  self->addresses =
+    g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_array_unref);
   return self;
 }
 
@@ -635,12 +639,10 @@ wait_for (GHashTable *table, const char *key, guint max, gint64 window_us, gint6
 }
 
 gint64
-panel_throttle_check (PanelThrottle *self, const char *account, const char *address,
-                      gint64 now_us)
+panel_throttle_check (PanelThrottle *self, const char *account, const char *address, gint64 now_us)
 {
   return MAX (wait_for (self->accounts, account, self->max_per_account, self->window_us, now_us),
-              wait_for (self->addresses, address, self->max_per_address, self->window_us,
-                        now_us));
+              wait_for (self->addresses, address, self->max_per_address, self->window_us, now_us));
 }
 
 static gboolean

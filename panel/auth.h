@@ -25,8 +25,8 @@ typedef enum {
   PANEL_ROLE_ADMIN = 1 << 2,    /* users, devices, settings */
   PANEL_ROLE_AUDITOR = 1 << 3,  /* reads the audit log, nothing else */
 } PanelRole;
-#define PANEL_ROLES_ANY (PANEL_ROLE_SECURITY | PANEL_ROLE_TRAINER | PANEL_ROLE_ADMIN | \
-                         PANEL_ROLE_AUDITOR)
+#define PANEL_ROLES_ANY                                                                            \
+  (PANEL_ROLE_SECURITY | PANEL_ROLE_TRAINER | PANEL_ROLE_ADMIN | PANEL_ROLE_AUDITOR)
 
 const char *panel_role_to_string (PanelRole role);
 /* FALSE for anything but the four role names. */
@@ -48,8 +48,7 @@ extern const PanelScryptParams panel_scrypt_default;
 
 /* "$scrypt$ln=15,r=8,p=1$SALT$HASH" (salt 16 bytes, hash 32 bytes, both
  * unpadded base64). params NULL: the default. */
-char *panel_password_hash (const char *password, const PanelScryptParams *params,
-                           GError **error);
+char *panel_password_hash (const char *password, const PanelScryptParams *params, GError **error);
 /* Recompute with the stored salt and parameters and compare in constant
  * time. Returns FALSE with error only when stored is malformed or OpenSSL
  * fails; a wrong password is *out_match = FALSE. Thread-safe. */
@@ -71,17 +70,16 @@ gboolean panel_user_name_is_valid (const char *name);
  * for the command line). Changing a password or disabling a user ends
  * the user's sessions. */
 gboolean panel_user_add (sqlite3 *db, const char *name, PanelRole role, const char *password,
-                         const char *actor,
-                         const char *actor_role, const char *client, GError **error);
+                         const char *actor, const char *actor_role, const char *client,
+                         GError **error);
 gboolean panel_user_set_password (sqlite3 *db, const char *name, const char *password,
-                                  const char *actor,
-                         const char *actor_role, const char *client, GError **error);
+                                  const char *actor, const char *actor_role, const char *client,
+                                  GError **error);
 gboolean panel_user_set_disabled (sqlite3 *db, const char *name, gboolean disabled,
-                                  const char *actor,
-                         const char *actor_role, const char *client, GError **error);
+                                  const char *actor, const char *actor_role, const char *client,
+                                  GError **error);
 gboolean panel_user_set_role (sqlite3 *db, const char *name, PanelRole role, const char *actor,
-                         const char *actor_role,
-                              const char *client, GError **error);
+                              const char *actor_role, const char *client, GError **error);
 gboolean panel_user_count (sqlite3 *db, gint64 *out_count, GError **error);
 
 /* What login needs to know about a user, read before the (slow, threaded)
@@ -105,8 +103,8 @@ const char *panel_password_dummy_hash (void);
 typedef struct {
   char *user;
   PanelRole role;
-  char *token_sha256;   /* hex; the database key */
-  char *csrf_token;     /* must come back in the X-CSRF-Token header */
+  char *token_sha256; /* hex; the database key */
+  char *csrf_token;   /* must come back in the X-CSRF-Token header */
   gint64 created_at_us;
   gint64 expires_at_us;
 } PanelSession;
@@ -122,18 +120,15 @@ PanelSession *panel_session_create (sqlite3 *db, const char *user, PanelRole rol
 /* The live session of a cookie token: NULL with no error when unknown,
  * ended, expired at now_us, or its user is disabled. The role is the
  * user's current one. */
-PanelSession *panel_session_lookup (sqlite3 *db, const char *token, gint64 now_us,
-                                    GError **error);
-gboolean panel_session_end (sqlite3 *db, const char *token_sha256, gint64 now_us,
-                            GError **error);
+PanelSession *panel_session_lookup (sqlite3 *db, const char *token, gint64 now_us, GError **error);
+gboolean panel_session_end (sqlite3 *db, const char *token_sha256, gint64 now_us, GError **error);
 
 /* ---- login throttling -------------------------------------------------- */
 
 /* Failed logins counted per account name and per client address over a
  * sliding window; in memory (a restart forgets them). */
 typedef struct _PanelThrottle PanelThrottle;
-PanelThrottle *panel_throttle_new (guint max_per_account, guint max_per_address,
-                                   gint64 window_us);
+PanelThrottle *panel_throttle_new (guint max_per_account, guint max_per_address, gint64 window_us);
 void panel_throttle_free (PanelThrottle *throttle);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PanelThrottle, panel_throttle_free)
 /* 0 when a login attempt may proceed, else the microseconds until it may. */

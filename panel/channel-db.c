@@ -13,15 +13,17 @@ static const char *const kind_names[] = {
 };
 
 gboolean
-panel_channel_db_post (sqlite3 *db, gint64 incident_id, PanelChannelKind kind,
-                       const char *reason, char **out_device_id, GError **error)
+panel_channel_db_post (sqlite3 *db, gint64 incident_id, PanelChannelKind kind, const char *reason,
+                       char **out_device_id, GError **error)
 {
   g_return_val_if_fail ((guint) kind < G_N_ELEMENTS (kind_names), FALSE);
   g_return_val_if_fail ((reason != NULL) == (kind == PANEL_CHANNEL_POLICE_BELL), FALSE);
   gint64 now = g_get_real_time ();
-  g_autoptr (sqlite3_stmt) ins = ansim_db_prepare (db,
+  g_autoptr (sqlite3_stmt) ins = ansim_db_prepare (
+    db,
     "INSERT INTO channel_messages (device_id, kind, incident_id, reason, at_us) "
-    "SELECT device_id, ?2, id, ?3, ?4 FROM incidents WHERE id = ?1 RETURNING device_id", error);
+    "SELECT device_id, ?2, id, ?3, ?4 FROM incidents WHERE id = ?1 RETURNING device_id",
+    error);
   if (ins == NULL)
     return FALSE;
   sqlite3_bind_int64 (ins, 1, incident_id);
@@ -43,8 +45,8 @@ panel_channel_db_post (sqlite3 *db, gint64 incident_id, PanelChannelKind kind,
     return ansim_db_set_error (db, error, "writing a channel message");
   /* Bounded: expired messages go with each new one (messages are rare:
    * one per acknowledgement, resolution or escalation). */
-  g_autoptr (sqlite3_stmt) del = ansim_db_prepare (db,
-    "DELETE FROM channel_messages WHERE at_us < ?1", error);
+  g_autoptr (sqlite3_stmt) del =
+    ansim_db_prepare (db, "DELETE FROM channel_messages WHERE at_us < ?1", error);
   if (del == NULL)
     return FALSE;
   sqlite3_bind_int64 (del, 1, now - PANEL_CHANNEL_KEEP_US);
@@ -75,20 +77,26 @@ panel_channel_db_read (sqlite3 *db, const char *device_id, gint64 after, JsonBui
 {
   gint64 now = g_get_real_time ();
   gint64 given = 0, last = 0;
-  if (!query_int (db, "SELECT coalesce ((SELECT seq FROM sqlite_sequence "
-                  "WHERE name = 'channel_messages'), 0)", NULL, &given, error)
-      || !query_int (db, "SELECT coalesce (max (seq), 0) FROM channel_messages "
-                     "WHERE device_id = ?1", device_id, &last, error))
+  if (!query_int (db,
+                  "SELECT coalesce ((SELECT seq FROM sqlite_sequence "
+                  "WHERE name = 'channel_messages'), 0)",
+                  NULL, &given, error)
+      || !query_int (db,
+                     "SELECT coalesce (max (seq), 0) FROM channel_messages "
+                     "WHERE device_id = ?1",
+                     device_id, &last, error))
     return -1;
   /* The desk remembers a seq this database never gave (restored from a
    * backup, or replaced): it starts over from what is kept. */
   if (after > given)
     after = 0;
-  g_autoptr (sqlite3_stmt) s = ansim_db_prepare (db,
+  g_autoptr (sqlite3_stmt) s = ansim_db_prepare (
+    db,
     "SELECT m.seq, m.kind, i.uuid, m.reason, m.at_us FROM channel_messages m "
     "JOIN incidents i ON i.id = m.incident_id "
     "WHERE m.device_id = ?1 AND m.seq > ?2 AND (m.kind <> 'police-bell' OR m.at_us > ?3) "
-    "ORDER BY m.seq LIMIT ?4", error);
+    "ORDER BY m.seq LIMIT ?4",
+    error);
   if (s == NULL)
     return -1;
   sqlite3_bind_text (s, 1, device_id, -1, SQLITE_STATIC);

@@ -12,14 +12,14 @@
 
 struct _PanelChannel {
   sqlite3 *db;
-  GHashTable *waiting;   /* device id (the Waiter's own) → Waiter */
-  GHashTable *woken;     /* device ids with a message since the last wake-up */
+  GHashTable *waiting; /* device id (the Waiter's own) → Waiter */
+  GHashTable *woken;   /* device ids with a message since the last wake-up */
   guint wake_id;
 };
 
 typedef struct {
   PanelChannel *channel;
-  SoupServerMessage *msg;   /* a reference; paused */
+  SoupServerMessage *msg; /* a reference; paused */
   char *device_id;
   gint64 after;
   guint timeout_id;
@@ -59,8 +59,7 @@ answer (Waiter *w, gboolean only_messages)
       json_builder_set_member_name (b, "message");
       json_builder_add_string_value (b, error->message);
       status = SOUP_STATUS_SERVICE_UNAVAILABLE;
-      g_message ("POST " PANEL_API_PREFIX "channel (device %s): %s", w->device_id,
-                 error->message);
+      g_message ("POST " PANEL_API_PREFIX "channel (device %s): %s", w->device_id, error->message);
     }
   json_builder_end_object (b);
   g_autoptr (JsonNode) root = json_builder_get_root (b);
@@ -123,8 +122,8 @@ panel_channel_new (sqlite3 *db)
 {
   PanelChannel *self = g_new0 (PanelChannel, 1);
   self->db = db;
-  self->waiting = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
-                                         (GDestroyNotify) waiter_free);
+  self->waiting =
+    g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) waiter_free);
   self->woken = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   return self;
 }
@@ -157,8 +156,9 @@ panel_channel_hold (PanelChannel *self, SoupServerMessage *msg, const PanelInges
   release (self, wait->device_id, FALSE);
   if (g_hash_table_size (self->waiting) >= PANEL_CHANNEL_MAX_WAITING)
     {
-      static const char body[] = "{\"error\":\"too-many-waiting\",\"message\":\"the panel holds "
-        G_STRINGIFY (PANEL_CHANNEL_MAX_WAITING) " channel requests already; try again later\"}";
+      static const char body[] =
+        "{\"error\":\"too-many-waiting\",\"message\":\"the panel holds " G_STRINGIFY (
+          PANEL_CHANNEL_MAX_WAITING) " channel requests already; try again later\"}";
       g_message ("POST " PANEL_API_PREFIX "channel (device %s): 503 too many waiting",
                  wait->device_id);
       soup_server_message_set_status (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, NULL);

@@ -46,8 +46,8 @@ gboolean panel_channel_post (PanelChannel *self, gint64 incident_id, PanelChanne
 /* Asks the desk that raised incident_id to fire its police-bell relay
  * (reason, e.g. "escalated", is shown to the desk and logged there). As
  * panel_channel_post: in the caller's transaction if one is open. */
-gboolean panel_channel_ring_police_bell (PanelChannel *self, gint64 incident_id,
-                                         const char *reason, GError **error);
+gboolean panel_channel_ring_police_bell (PanelChannel *self, gint64 incident_id, const char *reason,
+                                         GError **error);
 
 /* Tests only (a TEST route: the panel runs with ANSIM_PANEL_TEST_PUBLISH=1):
  * POST /api/test/police-bell {"incident": ROW ID} (an admin) calls

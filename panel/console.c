@@ -23,12 +23,12 @@
 #define AUDIT_ROLES (PANEL_ROLE_AUDITOR | PANEL_ROLE_ADMIN)
 
 struct _PanelConsole {
-  SoupServer *server;         /* a reference */
-  sqlite3 *db;                /* borrowed */
+  SoupServer *server; /* a reference */
+  sqlite3 *db;        /* borrowed */
   gint64 session_lifetime_us;
   PanelThrottle *throttle;
-  GCancellable *cancellable;  /* cancelled at free: pending password checks drop out */
-  PanelHttp *http;            /* borrowed */
+  GCancellable *cancellable; /* cancelled at free: pending password checks drop out */
+  PanelHttp *http;           /* borrowed */
   PanelEvents *events;
   /* Logins being checked right now, per account name and per address:
    * the throttle only counts finished attempts, so without this bound many
@@ -42,8 +42,8 @@ struct _PanelConsole {
 static char *
 cookie_token (SoupServerMessage *msg)
 {
-  const char *header = soup_message_headers_get_list (soup_server_message_get_request_headers (msg),
-                                                      "Cookie");
+  const char *header =
+    soup_message_headers_get_list (soup_server_message_get_request_headers (msg), "Cookie");
   GHashTable *params;
   char *token = NULL;
 
@@ -72,12 +72,12 @@ is_safe_method (SoupServerMessage *msg)
 static gboolean
 csrf_ok (SoupServerMessage *msg, PanelSession *session)
 {
-  const char *given = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
-                                                    CSRF_HEADER);
+  const char *given =
+    soup_message_headers_get_one (soup_server_message_get_request_headers (msg), CSRF_HEADER);
   gsize len = strlen (session->csrf_token);
 
-  return given != NULL && strlen (given) == len &&
-         CRYPTO_memcmp (given, session->csrf_token, len) == 0;
+  return given != NULL && strlen (given) == len
+         && CRYPTO_memcmp (given, session->csrf_token, len) == 0;
 }
 
 PanelSession *
@@ -85,8 +85,8 @@ panel_console_authorize (PanelConsole *self, SoupServerMessage *msg, guint roles
 {
   g_autofree char *token = cookie_token (msg);
   g_autoptr (GError) error = NULL;
-  g_autoptr (PanelSession) session = panel_session_lookup (self->db, token, g_get_real_time (),
-                                                           &error);
+  g_autoptr (PanelSession) session =
+    panel_session_lookup (self->db, token, g_get_real_time (), &error);
 
   if (error != NULL)
     {
@@ -103,8 +103,8 @@ panel_console_authorize (PanelConsole *self, SoupServerMessage *msg, guint roles
     }
   if ((session->role & roles) == 0)
     {
-      g_autofree char *text = g_strdup_printf ("the role %s may not use this",
-                                               panel_role_to_string (session->role));
+      g_autofree char *text =
+        g_strdup_printf ("the role %s may not use this", panel_role_to_string (session->role));
       panel_console_send_error (msg, SOUP_STATUS_FORBIDDEN, "forbidden", text);
       return NULL;
     }
@@ -124,8 +124,8 @@ panel_console_audit (PanelConsole *self, SoupServerMessage *msg, PanelSession *s
 {
   return panel_audit_append (self->db, session != NULL ? session->user : NULL,
                              session != NULL ? panel_role_to_string (session->role) : NULL,
-                             msg != NULL ? client_address (msg) : NULL, action, target,
-                             detail_json, error);
+                             msg != NULL ? client_address (msg) : NULL, action, target, detail_json,
+                             error);
 }
 
 /* Audit, and answer 500 when even that fails: an action that cannot be
@@ -168,8 +168,9 @@ panel_console_read_json_object (SoupServerMessage *msg)
                                 "request body too large");
       return NULL;
     }
-  if (!json_parser_load_from_data (parser, data != NULL ? data : "", size, &error) ||
-      json_parser_get_root (parser) == NULL || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+  if (!json_parser_load_from_data (parser, data != NULL ? data : "", size, &error)
+      || json_parser_get_root (parser) == NULL
+      || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
     {
       g_autofree char *text = g_strdup_printf ("the body is not a JSON object%s%s",
                                                error != NULL ? ": " : "",
@@ -185,7 +186,8 @@ static const char *
 string_member (JsonObject *object, const char *name)
 {
   JsonNode *node = json_object_get_member (object, name);
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node)
+      || json_node_get_value_type (node) != G_TYPE_STRING)
     return NULL;
   return json_node_get_string (node);
 }
@@ -209,24 +211,23 @@ add_session_members (PanelConsole *self, JsonBuilder *b, PanelSession *session)
 static void
 set_cookie (PanelConsole *self, SoupServerMessage *msg, const char *token, gint64 max_age_s)
 {
-  g_autofree char *value = g_strdup_printf (COOKIE_NAME "=%s; Path=/; Max-Age=%" G_GINT64_FORMAT
-                                            "; HttpOnly; SameSite=Strict%s",
-                                            token, max_age_s,
-                                            soup_server_is_https (self->server) ? "; Secure" : "");
+  g_autofree char *value = g_strdup_printf (
+    COOKIE_NAME "=%s; Path=/; Max-Age=%" G_GINT64_FORMAT "; HttpOnly; SameSite=Strict%s", token,
+    max_age_s, soup_server_is_https (self->server) ? "; Secure" : "");
   soup_message_headers_append (soup_server_message_get_response_headers (msg), "Set-Cookie", value);
 }
 
 /* ---- login ------------------------------------------------------------ */
 
 typedef struct {
-  PanelConsole *console;      /* valid unless cancellable is cancelled */
+  PanelConsole *console; /* valid unless cancellable is cancelled */
   GCancellable *cancellable;
   SoupServerMessage *msg;
-  char *name;                 /* as typed, if a valid user name; else NULL */
+  char *name; /* as typed, if a valid user name; else NULL */
   char *password;
-  PanelUser *user;            /* NULL: no such user (the dummy hash is checked) */
+  PanelUser *user; /* NULL: no such user (the dummy hash is checked) */
   char *client;
-  gboolean pending;           /* counted in the console's pending tables */
+  gboolean pending; /* counted in the console's pending tables */
 } Login;
 
 #define MAX_PENDING_PER_ACCOUNT 1
@@ -341,9 +342,9 @@ login_verified (GObject *source, GAsyncResult *result, gpointer user_data)
     goto db_error;
   session = panel_session_create (self->db, login->user->name, login->user->role, login->client,
                                   g_get_real_time (), self->session_lifetime_us, &token, &error);
-  if (session == NULL ||
-      !panel_console_audit (self, login->msg, session, PANEL_AUDIT_LOGIN, NULL, NULL, &error) ||
-      !ansim_db_commit (self->db, &error))
+  if (session == NULL
+      || !panel_console_audit (self, login->msg, session, PANEL_AUDIT_LOGIN, NULL, NULL, &error)
+      || !ansim_db_commit (self->db, &error))
     {
       ansim_db_rollback (self->db);
       goto db_error;
@@ -386,8 +387,8 @@ origin_ok (SoupServerMessage *msg)
   if (uri == NULL || host == NULL || g_uri_get_host (uri) == NULL)
     return FALSE;
   authority = g_uri_get_port (uri) > 0
-    ? g_strdup_printf ("%s:%d", g_uri_get_host (uri), g_uri_get_port (uri))
-    : g_strdup (g_uri_get_host (uri));
+                ? g_strdup_printf ("%s:%d", g_uri_get_host (uri), g_uri_get_port (uri))
+                : g_strdup (g_uri_get_host (uri));
   return g_ascii_strcasecmp (authority, host) == 0;
 }
 
@@ -431,17 +432,17 @@ handle_login (PanelHttpRequest *req)
   wait_us = panel_throttle_check (self->throttle, login->name, login->client, g_get_real_time ());
   /* Another attempt for the same name (or too many from the address) is
    * still being checked: try again in a second. */
-  busy = wait_us == 0 &&
-    (pending_get (self->pending_accounts, login->name) >= MAX_PENDING_PER_ACCOUNT ||
-     pending_get (self->pending_addresses, login->client) >= MAX_PENDING_PER_ADDRESS);
+  busy = wait_us == 0
+         && (pending_get (self->pending_accounts, login->name) >= MAX_PENDING_PER_ACCOUNT
+             || pending_get (self->pending_addresses, login->client) >= MAX_PENDING_PER_ADDRESS);
   if (busy)
     wait_us = 1;
   if (wait_us > 0)
     {
       gint64 wait_s = (wait_us + G_USEC_PER_SEC - 1) / G_USEC_PER_SEC;
       g_autofree char *retry = g_strdup_printf ("%" G_GINT64_FORMAT, wait_s);
-      g_autofree char *text = g_strdup_printf ("too many failed logins; try again in %"
-                                               G_GINT64_FORMAT " s", wait_s);
+      g_autofree char *text =
+        g_strdup_printf ("too many failed logins; try again in %" G_GINT64_FORMAT " s", wait_s);
       if (audit_or_fail (self, msg, NULL, PANEL_AUDIT_LOGIN_FAILED,
                          login->name != NULL ? login->name : "(invalid user name)",
                          busy ? "{\"reason\":\"in-progress\"}" : "{\"reason\":\"throttled\"}"))
@@ -495,10 +496,10 @@ handle_logout (PanelHttpRequest *req)
   PanelSession *session = req->session;
   g_autoptr (GError) error = NULL;
 
-  if (!ansim_db_begin (self->db, &error) ||
-      !panel_session_end (self->db, session->token_sha256, g_get_real_time (), &error) ||
-      !panel_console_audit (self, msg, session, PANEL_AUDIT_LOGOUT, NULL, NULL, &error) ||
-      !ansim_db_commit (self->db, &error))
+  if (!ansim_db_begin (self->db, &error)
+      || !panel_session_end (self->db, session->token_sha256, g_get_real_time (), &error)
+      || !panel_console_audit (self, msg, session, PANEL_AUDIT_LOGOUT, NULL, NULL, &error)
+      || !ansim_db_commit (self->db, &error))
     {
       ansim_db_rollback (self->db);
       g_warning ("logout: %s", error->message);
@@ -520,16 +521,17 @@ renew_session (PanelConsole *self, SoupServerMessage *msg, PanelSession *session
   g_autoptr (GError) error = NULL;
   g_autofree char *token = cookie_token (msg);
   gint64 expires = g_get_real_time () + self->session_lifetime_us;
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db,
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    self->db,
     "UPDATE sessions SET expires_at_us = ?2 WHERE token_sha256 = ?1 AND ended_at_us IS NULL",
     &error);
   if (stmt == NULL || !ansim_db_begin (self->db, &error))
     return panel_http_send_db_error (msg, self->db, "renewing the session"), FALSE;
   sqlite3_bind_text (stmt, 1, session->token_sha256, -1, SQLITE_STATIC);
   sqlite3_bind_int64 (stmt, 2, expires);
-  if (sqlite3_step (stmt) != SQLITE_DONE ||
-      !panel_console_audit (self, msg, session, PANEL_AUDIT_SESSION_RENEWED, NULL, NULL, &error) ||
-      !ansim_db_commit (self->db, &error))
+  if (sqlite3_step (stmt) != SQLITE_DONE
+      || !panel_console_audit (self, msg, session, PANEL_AUDIT_SESSION_RENEWED, NULL, NULL, &error)
+      || !ansim_db_commit (self->db, &error))
     {
       ansim_db_rollback (self->db);
       return panel_http_send_db_error (msg, self->db, "renewing the session"), FALSE;
@@ -564,9 +566,18 @@ send_auth_error (SoupServerMessage *msg, GError *error)
   if (error->domain == PANEL_AUTH_ERROR)
     switch ((PanelAuthErrorCode) error->code)
       {
-      case PANEL_AUTH_ERROR_INVALID: status = SOUP_STATUS_BAD_REQUEST; code = "bad-request"; break;
-      case PANEL_AUTH_ERROR_EXISTS: status = SOUP_STATUS_CONFLICT; code = "exists"; break;
-      case PANEL_AUTH_ERROR_NOT_FOUND: status = SOUP_STATUS_NOT_FOUND; code = "not-found"; break;
+      case PANEL_AUTH_ERROR_INVALID:
+        status = SOUP_STATUS_BAD_REQUEST;
+        code = "bad-request";
+        break;
+      case PANEL_AUTH_ERROR_EXISTS:
+        status = SOUP_STATUS_CONFLICT;
+        code = "exists";
+        break;
+      case PANEL_AUTH_ERROR_NOT_FOUND:
+        status = SOUP_STATUS_NOT_FOUND;
+        code = "not-found";
+        break;
       case PANEL_AUTH_ERROR_CRYPTO: break;
       }
   if (status == SOUP_STATUS_INTERNAL_SERVER_ERROR)
@@ -578,8 +589,8 @@ static void
 list_users (PanelConsole *self, SoupServerMessage *msg)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db,
-    "SELECT name, role, created_at_us, disabled_at_us FROM users ORDER BY name", &error);
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    self->db, "SELECT name, role, created_at_us, disabled_at_us FROM users ORDER BY name", &error);
   g_autoptr (JsonBuilder) b = json_builder_new ();
 
   if (stmt == NULL)
@@ -669,23 +680,24 @@ handle_users (PanelHttpRequest *req)
     const char *password = string_member (body, "password");
     PanelRole role;
 
-    if ((disabled != NULL && json_node_get_value_type (disabled) != G_TYPE_BOOLEAN) ||
-        (json_object_has_member (body, "role") && !panel_role_from_string (role_name, &role)) ||
-        (json_object_has_member (body, "password") && password == NULL) ||
-        (disabled == NULL && role_name == NULL && password == NULL))
+    if ((disabled != NULL && json_node_get_value_type (disabled) != G_TYPE_BOOLEAN)
+        || (json_object_has_member (body, "role") && !panel_role_from_string (role_name, &role))
+        || (json_object_has_member (body, "password") && password == NULL)
+        || (disabled == NULL && role_name == NULL && password == NULL))
       {
         panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
                                   "give any of \"role\" (a role name), \"disabled\" (true or "
                                   "false), \"password\" (a string)");
         return;
       }
-    if ((role_name != NULL && !panel_user_set_role (self->db, name, role, actor, actor_role, client, &error)) ||
-        (password != NULL &&
-         !panel_user_set_password (self->db, name, password, actor, actor_role, client,
-                                   &error)) ||
-        (disabled != NULL && !panel_user_set_disabled (self->db, name,
-                                                       json_node_get_boolean (disabled), actor,
-                                                       actor_role, client, &error)))
+    if ((role_name != NULL
+         && !panel_user_set_role (self->db, name, role, actor, actor_role, client, &error))
+        || (password != NULL
+            && !panel_user_set_password (self->db, name, password, actor, actor_role, client,
+                                         &error))
+        || (disabled != NULL
+            && !panel_user_set_disabled (self->db, name, json_node_get_boolean (disabled), actor,
+                                         actor_role, client, &error)))
       {
         send_auth_error (msg, error);
         return;
@@ -705,8 +717,8 @@ parse_int_param (GHashTable *query, const char *name, gint64 min, gint64 max, gi
     return TRUE;
   if (!g_ascii_string_to_signed (text, 10, min, max, value, NULL))
     {
-      g_autofree char *message = g_strdup_printf ("%s must be a whole number from %" G_GINT64_FORMAT
-                                                  " to %" G_GINT64_FORMAT, name, min, max);
+      g_autofree char *message = g_strdup_printf (
+        "%s must be a whole number from %" G_GINT64_FORMAT " to %" G_GINT64_FORMAT, name, min, max);
       panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request", message);
       return FALSE;
     }
@@ -730,8 +742,8 @@ handle_audit (PanelHttpRequest *req)
       g_autoptr (JsonBuilder) b = json_builder_new ();
       JsonArray *array;
 
-      if (!parse_int_param (query, "before", 0, G_MAXINT64, &before, msg) ||
-          !parse_int_param (query, "limit", 1, AUDIT_PAGE_MAX, &limit, msg))
+      if (!parse_int_param (query, "before", 0, G_MAXINT64, &before, msg)
+          || !parse_int_param (query, "limit", 1, AUDIT_PAGE_MAX, &limit, msg))
         return;
       entries = panel_audit_list (self->db, before, limit, &error);
       if (entries == NULL)
@@ -746,8 +758,9 @@ handle_audit (PanelHttpRequest *req)
       /* The cursor for the next (older) page, null at the start of the log. */
       json_builder_set_member_name (b, "next_before");
       if (json_array_get_length (array) == (guint) limit)
-        json_builder_add_int_value (b, json_object_get_int_member (
-          json_array_get_object_element (array, json_array_get_length (array) - 1), "id"));
+        json_builder_add_int_value (
+          b, json_object_get_int_member (
+               json_array_get_object_element (array, json_array_get_length (array) - 1), "id"));
       else
         json_builder_add_null_value (b);
       json_builder_end_object (b);
@@ -837,8 +850,8 @@ handle_ui (PanelHttpRequest *req)
   if (*name == '\0')
     name = "index.html";
   /* Resource names are flat: no directories, no dot files, no "..". */
-  if (strchr (name, '/') != NULL || name[0] == '.' ||
-      name[strspn (name, "abcdefghijklmnopqrstuvwxyz0123456789-_.")] != '\0')
+  if (strchr (name, '/') != NULL || name[0] == '.'
+      || name[strspn (name, "abcdefghijklmnopqrstuvwxyz0123456789-_.")] != '\0')
     {
       panel_console_send_error (msg, SOUP_STATUS_NOT_FOUND, "not-found", "no such resource");
       return;
@@ -910,8 +923,7 @@ static const PanelRoute routes[] = {
   { PANEL_HTTP_POST, "/api/session", PANEL_CALLER_CONSOLE, PANEL_ROLES_ANY, 0, handle_session },
   { PANEL_HTTP_GET | PANEL_HTTP_POST, "/api/users", PANEL_CALLER_CONSOLE, PANEL_ROLE_ADMIN, 0,
     handle_users },
-  { PANEL_HTTP_POST, "/api/users/{name}", PANEL_CALLER_CONSOLE, PANEL_ROLE_ADMIN, 0,
-    handle_users },
+  { PANEL_HTTP_POST, "/api/users/{name}", PANEL_CALLER_CONSOLE, PANEL_ROLE_ADMIN, 0, handle_users },
   { PANEL_HTTP_GET, "/api/audit", PANEL_CALLER_CONSOLE, AUDIT_ROLES, 0, handle_audit },
   { PANEL_HTTP_GET, "/api/audit/verify", PANEL_CALLER_CONSOLE, AUDIT_ROLES, 0, handle_audit },
   { PANEL_HTTP_GET, "/api/audit/export", PANEL_CALLER_CONSOLE, AUDIT_ROLES, 0, handle_audit },
@@ -933,14 +945,14 @@ panel_console_new (PanelHttp *http, SoupServer *server, sqlite3 *db, AnsimConfig
   self->cancellable = g_cancellable_new ();
   self->session_lifetime_us =
     ansim_config_get_int (config, "panel", "session_lifetime_s") * G_USEC_PER_SEC;
-  self->throttle = panel_throttle_new (
-    ansim_config_get_int (config, "panel", "login_failures_per_account"),
-    ansim_config_get_int (config, "panel", "login_failures_per_address"),
-    ansim_config_get_int (config, "panel", "login_lockout_s") * G_USEC_PER_SEC);
+  self->throttle =
+    panel_throttle_new (ansim_config_get_int (config, "panel", "login_failures_per_account"),
+                        ansim_config_get_int (config, "panel", "login_failures_per_address"),
+                        ansim_config_get_int (config, "panel", "login_lockout_s") * G_USEC_PER_SEC);
   self->pending_accounts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->pending_addresses = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 
-  panel_get_resource ();  /* registers the interface's resources */
+  panel_get_resource (); /* registers the interface's resources */
   panel_http_add_routes (http, routes, G_N_ELEMENTS (routes), self);
   panel_http_set_console (http, self);
   self->events = panel_events_new (http, db);

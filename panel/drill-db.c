@@ -16,7 +16,7 @@
 #define MAX_DRILL_DESKS 100
 #define MAX_WINDOW_US (7 * 24 * G_GINT64_CONSTANT (3600) * G_USEC_PER_SEC)
 
-G_DEFINE_QUARK (panel-drill-error-quark, panel_drill_error)
+G_DEFINE_QUARK (panel - drill - error - quark, panel_drill_error)
 
 static gboolean
 db_failed (sqlite3 *db, GError **error, const char *what)
@@ -48,8 +48,8 @@ audit_and_commit (sqlite3 *db, const char *actor, const char *actor_role, const 
                   const char *action, const char *target, const char *detail, GError **error)
 {
   g_autoptr (GError) local = NULL;
-  if (panel_audit_append (db, actor, actor_role, client, action, target, detail, &local) &&
-      ansim_db_commit (db, &local))
+  if (panel_audit_append (db, actor, actor_role, client, action, target, detail, &local)
+      && ansim_db_commit (db, &local))
     return TRUE;
   ansim_db_rollback (db);
   return database_error (error, local);
@@ -85,10 +85,11 @@ panel_drill_arm (sqlite3 *db, const char *const *desks, guint n_desks, gint64 st
   gint64 now = g_get_real_time ();
   const char *bad = end_us <= start_us ? "the window's end (end_us) must be after its start "
                                          "(start_us)"
-                    : end_us <= now ? "the window has already ended (end_us is in the past)"
+                    : end_us <= now    ? "the window has already ended (end_us is in the past)"
                     : end_us - start_us > MAX_WINDOW_US ? "the window is longer than 7 days"
                     : note != NULL && g_utf8_strlen (note, -1) > 2000
-                      ? "the note is longer than 2000 characters" : NULL;
+                      ? "the note is longer than 2000 characters"
+                      : NULL;
   if (bad != NULL)
     {
       g_set_error_literal (error, PANEL_DRILL_ERROR, PANEL_DRILL_ERROR_INVALID, bad);
@@ -101,19 +102,22 @@ panel_drill_arm (sqlite3 *db, const char *const *desks, guint n_desks, gint64 st
 
   if (!begin (db, error))
     return FALSE;
-  g_autoptr (sqlite3_stmt) known = ansim_db_prepare (db, "SELECT 1 FROM desks WHERE id = ?1",
-                                                     NULL);
+  g_autoptr (sqlite3_stmt) known = ansim_db_prepare (db, "SELECT 1 FROM desks WHERE id = ?1", NULL);
   /* An unclaimed, not ended drill on the same desk with an overlapping
    * window would make the press's drill ambiguous. */
-  g_autoptr (sqlite3_stmt) overlap = ansim_db_prepare (db,
-    "SELECT d.id FROM drill_desks dd JOIN drills d ON d.id = dd.drill_id "
-    "WHERE dd.desk_id = ?1 AND dd.incident_id IS NULL AND d.ended_at_us IS NULL "
-    "AND d.window_start_us < ?3 AND d.window_end_us > ?2 LIMIT 1", NULL);
-  g_autoptr (sqlite3_stmt) ins = ansim_db_prepare (db,
+  g_autoptr (sqlite3_stmt) overlap =
+    ansim_db_prepare (db,
+                      "SELECT d.id FROM drill_desks dd JOIN drills d ON d.id = dd.drill_id "
+                      "WHERE dd.desk_id = ?1 AND dd.incident_id IS NULL AND d.ended_at_us IS NULL "
+                      "AND d.window_start_us < ?3 AND d.window_end_us > ?2 LIMIT 1",
+                      NULL);
+  g_autoptr (sqlite3_stmt) ins = ansim_db_prepare (
+    db,
     "INSERT INTO drills (armed_by, armed_at_us, window_start_us, window_end_us, note) "
-    "VALUES (?1, ?2, ?3, ?4, ?5)", NULL);
-  g_autoptr (sqlite3_stmt) ins_desk = ansim_db_prepare (db,
-    "INSERT INTO drill_desks (drill_id, desk_id) VALUES (?1, ?2)", NULL);
+    "VALUES (?1, ?2, ?3, ?4, ?5)",
+    NULL);
+  g_autoptr (sqlite3_stmt) ins_desk =
+    ansim_db_prepare (db, "INSERT INTO drill_desks (drill_id, desk_id) VALUES (?1, ?2)", NULL);
   if (known == NULL || overlap == NULL || ins == NULL || ins_desk == NULL)
     return db_failed (db, error, "arming the drill");
   for (guint i = 0; i < n_desks; i++)
@@ -139,8 +143,8 @@ panel_drill_arm (sqlite3 *db, const char *const *desks, guint n_desks, gint64 st
         {
           g_set_error (error, PANEL_DRILL_ERROR, PANEL_DRILL_ERROR_CONFLICT,
                        "desk \"%s\" is already armed by drill %" G_GINT64_FORMAT " in an "
-                       "overlapping window; end that drill first", desks[i],
-                       (gint64) sqlite3_column_int64 (overlap, 0));
+                       "overlapping window; end that drill first",
+                       desks[i], (gint64) sqlite3_column_int64 (overlap, 0));
           ansim_db_rollback (db);
           return FALSE;
         }
@@ -196,11 +200,11 @@ panel_drill_end (sqlite3 *db, gint64 id, const char *actor, const char *actor_ro
 {
   if (!begin (db, error))
     return FALSE;
-  g_autoptr (sqlite3_stmt) upd = ansim_db_prepare (db,
-    "UPDATE drills SET ended_by = ?2, ended_at_us = ?3 WHERE id = ?1 AND ended_at_us IS NULL",
+  g_autoptr (sqlite3_stmt) upd = ansim_db_prepare (
+    db, "UPDATE drills SET ended_by = ?2, ended_at_us = ?3 WHERE id = ?1 AND ended_at_us IS NULL",
     NULL);
-  g_autoptr (sqlite3_stmt) exists = ansim_db_prepare (db, "SELECT 1 FROM drills WHERE id = ?1",
-                                                      NULL);
+  g_autoptr (sqlite3_stmt) exists =
+    ansim_db_prepare (db, "SELECT 1 FROM drills WHERE id = ?1", NULL);
   if (upd == NULL || exists == NULL)
     return db_failed (db, error, "ending the drill");
   sqlite3_bind_int64 (upd, 1, id);
@@ -213,8 +217,8 @@ panel_drill_end (sqlite3 *db, gint64 id, const char *actor, const char *actor_ro
       sqlite3_bind_int64 (exists, 1, id);
       gboolean found = sqlite3_step (exists) == SQLITE_ROW;
       ansim_db_rollback (db);
-      g_set_error (error, PANEL_DRILL_ERROR, found ? PANEL_DRILL_ERROR_CONFLICT
-                                                   : PANEL_DRILL_ERROR_NOT_FOUND,
+      g_set_error (error, PANEL_DRILL_ERROR,
+                   found ? PANEL_DRILL_ERROR_CONFLICT : PANEL_DRILL_ERROR_NOT_FOUND,
                    found ? "the drill has already ended" : "no such drill");
       return FALSE;
     }
@@ -230,23 +234,27 @@ panel_drill_end (sqlite3 *db, gint64 id, const char *actor, const char *actor_ro
 
 gboolean
 panel_drill_untag (sqlite3 *db, gint64 incident_id, const char *note, const char *actor,
-                   const char *actor_role, const char *client, gint64 *out_drill_id,
-                   GError **error)
+                   const char *actor_role, const char *client, gint64 *out_drill_id, GError **error)
 {
   if (!begin (db, error))
     return FALSE;
-  g_autoptr (sqlite3_stmt) find = ansim_db_prepare (db,
+  g_autoptr (sqlite3_stmt) find = ansim_db_prepare (
+    db,
     "SELECT drill_id, desk_id, arrived_by, arrived_at_us FROM drill_desks WHERE incident_id = ?1",
     NULL);
-  g_autoptr (sqlite3_stmt) unlink = ansim_db_prepare (db,
+  g_autoptr (sqlite3_stmt) unlink = ansim_db_prepare (
+    db,
     "UPDATE drill_desks SET incident_id = NULL, arrived_by = NULL, arrived_at_us = NULL "
-    "WHERE incident_id = ?1", NULL);
-  g_autoptr (sqlite3_stmt) mark = ansim_db_prepare (db,
-    "UPDATE incidents SET is_drill = 0 WHERE id = ?1", NULL);
-  g_autoptr (sqlite3_stmt) log = ansim_db_prepare (db,
+    "WHERE incident_id = ?1",
+    NULL);
+  g_autoptr (sqlite3_stmt) mark =
+    ansim_db_prepare (db, "UPDATE incidents SET is_drill = 0 WHERE id = ?1", NULL);
+  g_autoptr (sqlite3_stmt) log = ansim_db_prepare (
+    db,
     "INSERT INTO events (at_wall_us, at_mono_us, kind, desk_id, trigger, incident_id, actor, "
     "detail) SELECT ?1, ?2, 'drill-untagged', desk_id, trigger, id, ?4, json (?5) "
-    "FROM incidents WHERE id = ?3", NULL);
+    "FROM incidents WHERE id = ?3",
+    NULL);
   if (find == NULL || unlink == NULL || mark == NULL || log == NULL)
     return db_failed (db, error, "making the incident real");
   sqlite3_bind_int64 (find, 1, incident_id);
@@ -291,8 +299,8 @@ panel_drill_untag (sqlite3 *db, gint64 incident_id, const char *note, const char
   sqlite3_bind_int64 (log, 3, incident_id);
   sqlite3_bind_text (log, 4, actor, -1, SQLITE_STATIC);
   sqlite3_bind_text (log, 5, detail, -1, SQLITE_STATIC);
-  if (sqlite3_step (unlink) != SQLITE_DONE || sqlite3_step (mark) != SQLITE_DONE ||
-      sqlite3_step (log) != SQLITE_DONE)
+  if (sqlite3_step (unlink) != SQLITE_DONE || sqlite3_step (mark) != SQLITE_DONE
+      || sqlite3_step (log) != SQLITE_DONE)
     return db_failed (db, error, "making the incident real");
   g_autofree char *target = g_strdup_printf ("incident %" G_GINT64_FORMAT, incident_id);
   if (!audit_and_commit (db, actor, actor_role, client, PANEL_AUDIT_DRILL_UNTAGGED, target, detail,
@@ -308,10 +316,12 @@ panel_drill_claim (sqlite3 *db, const char *desk_id, gint64 pressed_wall_us, gin
 {
   *out_drill_id = 0;
   /* The oldest armed drill first, should two overlap on the desk. */
-  g_autoptr (sqlite3_stmt) find = ansim_db_prepare (db,
+  g_autoptr (sqlite3_stmt) find = ansim_db_prepare (
+    db,
     "SELECT d.id, d.armed_by FROM drill_desks dd JOIN drills d ON d.id = dd.drill_id "
     "WHERE dd.desk_id = ?1 AND dd.incident_id IS NULL AND d.ended_at_us IS NULL "
-    "AND ?2 >= d.window_start_us AND ?2 < d.window_end_us ORDER BY d.id LIMIT 1", error);
+    "AND ?2 >= d.window_start_us AND ?2 < d.window_end_us ORDER BY d.id LIMIT 1",
+    error);
   if (find == NULL)
     return FALSE;
   sqlite3_bind_text (find, 1, desk_id, -1, SQLITE_STATIC);
@@ -327,12 +337,13 @@ panel_drill_claim (sqlite3 *db, const char *desk_id, gint64 pressed_wall_us, gin
   ansim_json_builder_add_int (json, "drill", drill);
   ansim_json_builder_add_string (json, "armed_by", (const char *) sqlite3_column_text (find, 1));
   g_autofree char *detail = ansim_json_builder_end (json);
-  g_autoptr (sqlite3_stmt) tie = ansim_db_prepare (db,
-    "UPDATE drill_desks SET incident_id = ?3 WHERE drill_id = ?1 AND desk_id = ?2", error);
-  g_autoptr (sqlite3_stmt) mark = ansim_db_prepare (db,
-    "UPDATE incidents SET is_drill = 1 WHERE id = ?1", error);
+  g_autoptr (sqlite3_stmt) tie = ansim_db_prepare (
+    db, "UPDATE drill_desks SET incident_id = ?3 WHERE drill_id = ?1 AND desk_id = ?2", error);
+  g_autoptr (sqlite3_stmt) mark =
+    ansim_db_prepare (db, "UPDATE incidents SET is_drill = 1 WHERE id = ?1", error);
   /* actor NULL: the panel decided it, from the armed window. */
-  g_autoptr (sqlite3_stmt) log = ansim_db_prepare (db,
+  g_autoptr (sqlite3_stmt) log = ansim_db_prepare (
+    db,
     "INSERT INTO events (at_wall_us, at_mono_us, kind, desk_id, trigger, incident_id, detail) "
     "SELECT ?1, ?2, 'drill-tagged', desk_id, trigger, id, json (?4) FROM incidents WHERE id = ?3",
     error);
@@ -346,10 +357,9 @@ panel_drill_claim (sqlite3 *db, const char *desk_id, gint64 pressed_wall_us, gin
   sqlite3_bind_int64 (log, 2, g_get_monotonic_time ());
   sqlite3_bind_int64 (log, 3, incident_id);
   sqlite3_bind_text (log, 4, detail, -1, SQLITE_STATIC);
-  if (sqlite3_step (tie) != SQLITE_DONE || sqlite3_step (mark) != SQLITE_DONE ||
-      sqlite3_step (log) != SQLITE_DONE)
+  if (sqlite3_step (tie) != SQLITE_DONE || sqlite3_step (mark) != SQLITE_DONE
+      || sqlite3_step (log) != SQLITE_DONE)
     return ansim_db_set_error (db, error, "tagging the incident as a drill");
   *out_drill_id = drill;
   return TRUE;
 }
-

@@ -13,10 +13,10 @@ G_BEGIN_DECLS
 GQuark panel_drill_error_quark (void);
 
 typedef enum {
-  PANEL_DRILL_ERROR_INVALID,    /* bad window, unknown desk, ... (the message says which) */
-  PANEL_DRILL_ERROR_CONFLICT,   /* a desk already armed in an overlapping window; ended */
-  PANEL_DRILL_ERROR_NOT_FOUND,  /* no such drill */
-  PANEL_DRILL_ERROR_DATABASE,   /* SQLite or the audit log failed */
+  PANEL_DRILL_ERROR_INVALID,   /* bad window, unknown desk, ... (the message says which) */
+  PANEL_DRILL_ERROR_CONFLICT,  /* a desk already armed in an overlapping window; ended */
+  PANEL_DRILL_ERROR_NOT_FOUND, /* no such drill */
+  PANEL_DRILL_ERROR_DATABASE,  /* SQLite or the audit log failed */
 } PanelDrillErrorCode;
 
 /* Arms a drill for desks (1 to 100 distinct desk ids the panel knows) and

@@ -40,8 +40,8 @@ static gboolean
 int_member (SoupServerMessage *msg, JsonObject *o, const char *name, gint64 *out)
 {
   JsonNode *node = json_object_get_member (o, name);
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) ||
-      json_node_get_value_type (node) != G_TYPE_INT64 || json_node_get_int (node) < 0)
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node)
+      || json_node_get_value_type (node) != G_TYPE_INT64 || json_node_get_int (node) < 0)
     {
       panel_http_send_errorf (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
                               "%s must be a time in microseconds since 1970 (an integer)", name);
@@ -59,8 +59,8 @@ text_member (SoupServerMessage *msg, JsonObject *o, const char *name, glong max,
   JsonNode *node = json_object_get_member (o, name);
   if (node == NULL || JSON_NODE_HOLDS_NULL (node))
     return TRUE;
-  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING ||
-      g_utf8_strlen (json_node_get_string (node), -1) > max)
+  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING
+      || g_utf8_strlen (json_node_get_string (node), -1) > max)
     {
       panel_http_send_errorf (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
                               "%s must be text of at most %ld characters", name, max);
@@ -102,10 +102,13 @@ drill_state (gint64 now, gint64 start, gint64 end, gboolean ended)
 static gboolean
 add_drills (PanelDrills *self, JsonBuilder *b, gint64 id)
 {
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db,
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    self->db,
     "SELECT id, armed_by, armed_at_us, window_start_us, window_end_us, note, ended_by, "
-    "ended_at_us FROM drills WHERE ?1 = 0 OR id = ?1 ORDER BY id DESC LIMIT 200", NULL);
-  g_autoptr (sqlite3_stmt) desks = ansim_db_prepare (self->db,
+    "ended_at_us FROM drills WHERE ?1 = 0 OR id = ?1 ORDER BY id DESC LIMIT 200",
+    NULL);
+  g_autoptr (sqlite3_stmt) desks = ansim_db_prepare (
+    self->db,
     "SELECT dd.desk_id, coalesce (k.name, dd.desk_id) AS desk_name, dd.incident_id, "
     "i.opened_wall_us AS pressed_at_us, i.status AS incident_status, i.acknowledged_by, "
     "dd.arrived_at_us, dd.arrived_by FROM drill_desks dd LEFT JOIN desks k ON k.id = dd.desk_id "
@@ -155,8 +158,8 @@ list_drills (PanelHttpRequest *req)
   json_builder_end_array (b);
   json_builder_set_member_name (b, "desks");
   json_builder_begin_array (b);
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db,
-    "SELECT id, name FROM desks ORDER BY id", NULL);
+  g_autoptr (sqlite3_stmt) stmt =
+    ansim_db_prepare (self->db, "SELECT id, name FROM desks ORDER BY id", NULL);
   if (stmt == NULL)
     return panel_console_send_db_error (msg, self->db, "listing desks");
   int rc;
@@ -183,7 +186,8 @@ send_drill (PanelDrills *self, SoupServerMessage *msg, guint status, gint64 id)
   g_autoptr (JsonBuilder) out = json_builder_new ();
   json_builder_begin_object (out);
   json_builder_set_member_name (out, "drill");
-  json_builder_add_value (out, json_node_copy (json_array_get_element (json_node_get_array (list), 0)));
+  json_builder_add_value (out,
+                          json_node_copy (json_array_get_element (json_node_get_array (list), 0)));
   json_builder_end_object (out);
   panel_console_send_json (msg, status, out);
 }
@@ -202,8 +206,7 @@ send_drill_error (SoupServerMessage *msg, GError *error)
   switch (error->code)
     {
     case PANEL_DRILL_ERROR_INVALID:
-      return panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
-                                       error->message);
+      return panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request", error->message);
     case PANEL_DRILL_ERROR_CONFLICT:
       return panel_console_send_error (msg, SOUP_STATUS_CONFLICT, "conflict", error->message);
     case PANEL_DRILL_ERROR_NOT_FOUND:
@@ -228,12 +231,12 @@ arm_drill (PanelHttpRequest *req)
     return;
   gint64 start = 0, end = 0;
   const char *note = NULL;
-  if (!int_member (msg, body, "start_us", &start) || !int_member (msg, body, "end_us", &end) ||
-      !text_member (msg, body, "note", MAX_NOTE_CHARS, &note))
+  if (!int_member (msg, body, "start_us", &start) || !int_member (msg, body, "end_us", &end)
+      || !text_member (msg, body, "note", MAX_NOTE_CHARS, &note))
     return;
   JsonNode *desks_node = json_object_get_member (body, "desks");
-  if (desks_node == NULL || !JSON_NODE_HOLDS_ARRAY (desks_node) ||
-      json_array_get_length (json_node_get_array (desks_node)) > MAX_DRILL_DESKS)
+  if (desks_node == NULL || !JSON_NODE_HOLDS_ARRAY (desks_node)
+      || json_array_get_length (json_node_get_array (desks_node)) > MAX_DRILL_DESKS)
     return panel_http_send_errorf (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
                                    "desks must be a list of 1 to %d desk ids", MAX_DRILL_DESKS);
   JsonArray *desks = json_node_get_array (desks_node);
@@ -249,8 +252,8 @@ arm_drill (PanelHttpRequest *req)
   g_autoptr (GError) error = NULL;
   gint64 id = 0;
   if (!panel_drill_arm (self->db, (const char *const *) ids->pdata, ids->len, start, end, note,
-                        session->user, panel_role_to_string (session->role), client_of (msg),
-                        &id, &error))
+                        session->user, panel_role_to_string (session->role), client_of (msg), &id,
+                        &error))
     return send_drill_error (msg, error);
   g_message ("drill %" G_GINT64_FORMAT " armed by %s for %u desk(s)", id, session->user, ids->len);
   send_drill (self, msg, SOUP_STATUS_CREATED, id);
@@ -273,8 +276,9 @@ act_on_drill (PanelDrills *self, SoupServerMessage *msg, PanelSession *session, 
   if (action == ARRIVAL || soup_server_message_get_request_body (msg)->length > 0)
     {
       g_autoptr (JsonObject) body = panel_console_read_json_object (msg);
-      if (body == NULL ||
-          !panel_http_only_members (msg, body, action == ARRIVAL ? arrival_members : end_members))
+      if (body == NULL
+          || !panel_http_only_members (msg, body,
+                                       action == ARRIVAL ? arrival_members : end_members))
         return;
       if (action == ARRIVAL)
         {
@@ -283,7 +287,7 @@ act_on_drill (PanelDrills *self, SoupServerMessage *msg, PanelSession *session, 
           if (desk == NULL)
             return panel_http_send_errorf (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
                                            "desk (the desk whose press was answered) is required");
-          desk = desk_owned = g_strdup (desk);  /* outlives body */
+          desk = desk_owned = g_strdup (desk); /* outlives body */
         }
     }
   g_autoptr (GError) error = NULL;
@@ -297,8 +301,8 @@ act_on_drill (PanelDrills *self, SoupServerMessage *msg, PanelSession *session, 
     }
   if (!ansim_db_begin (self->db, &error))
     return panel_console_send_db_error (msg, self->db, "beginning a transaction");
-  g_autoptr (sqlite3_stmt) drill = ansim_db_prepare (self->db,
-    "SELECT ended_at_us FROM drills WHERE id = ?1", NULL);
+  g_autoptr (sqlite3_stmt) drill =
+    ansim_db_prepare (self->db, "SELECT ended_at_us FROM drills WHERE id = ?1", NULL);
   if (drill == NULL)
     goto db_error;
   sqlite3_bind_int64 (drill, 1, id);
@@ -318,7 +322,8 @@ act_on_drill (PanelDrills *self, SoupServerMessage *msg, PanelSession *session, 
     }
   gint64 now = g_get_real_time ();
   {
-    g_autoptr (sqlite3_stmt) dd = ansim_db_prepare (self->db,
+    g_autoptr (sqlite3_stmt) dd = ansim_db_prepare (
+      self->db,
       "SELECT incident_id, arrived_at_us FROM drill_desks WHERE drill_id = ?1 AND desk_id = ?2",
       NULL);
     if (dd == NULL)
@@ -331,8 +336,8 @@ act_on_drill (PanelDrills *self, SoupServerMessage *msg, PanelSession *session, 
       {
         ansim_db_rollback (self->db);
         return panel_http_send_errorf (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
-                                       "desk \"%s\" is not part of drill %" G_GINT64_FORMAT,
-                                       desk, id);
+                                       "desk \"%s\" is not part of drill %" G_GINT64_FORMAT, desk,
+                                       id);
       }
     if (rc != SQLITE_ROW)
       goto db_error;
@@ -359,14 +364,18 @@ act_on_drill (PanelDrills *self, SoupServerMessage *msg, PanelSession *session, 
       g_autoptr (JsonNode) dn = json_builder_get_root (d);
       detail = json_to_string (dn, FALSE);
     }
-    g_autoptr (sqlite3_stmt) upd = ansim_db_prepare (self->db,
-      "UPDATE drill_desks SET arrived_by = ?3, arrived_at_us = ?4 "
-      "WHERE drill_id = ?1 AND desk_id = ?2", NULL);
+    g_autoptr (sqlite3_stmt) upd =
+      ansim_db_prepare (self->db,
+                        "UPDATE drill_desks SET arrived_by = ?3, arrived_at_us = ?4 "
+                        "WHERE drill_id = ?1 AND desk_id = ?2",
+                        NULL);
     /* In the incident's timeline too. */
-    g_autoptr (sqlite3_stmt) log = ansim_db_prepare (self->db,
+    g_autoptr (sqlite3_stmt) log = ansim_db_prepare (
+      self->db,
       "INSERT INTO events (at_wall_us, at_mono_us, kind, desk_id, trigger, incident_id, actor, "
       "detail) SELECT ?1, ?2, 'drill-arrival', desk_id, trigger, id, ?4, json (?5) "
-      "FROM incidents WHERE id = ?3", NULL);
+      "FROM incidents WHERE id = ?3",
+      NULL);
     if (upd == NULL || log == NULL)
       goto db_error;
     sqlite3_bind_int64 (upd, 1, id);
@@ -406,13 +415,15 @@ list_schedule (PanelHttpRequest *req)
   SoupServerMessage *msg = req->msg;
   /* The last drill of a desk is its latest drill press; for the site
    * (desk_id NULL), the latest drill press anywhere. */
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db,
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    self->db,
     "SELECT s.id, s.desk_id, coalesce (k.name, s.desk_id) AS desk_name, s.every_days, "
     "s.created_by, s.created_at_us, "
     "(SELECT max (i.opened_wall_us) FROM drill_desks dd JOIN incidents i ON i.id = dd.incident_id "
     " WHERE s.desk_id IS NULL OR dd.desk_id = s.desk_id) AS last_drill_at_us "
     "FROM drill_schedules s LEFT JOIN desks k ON k.id = s.desk_id "
-    "ORDER BY s.desk_id IS NOT NULL, s.desk_id", NULL);
+    "ORDER BY s.desk_id IS NOT NULL, s.desk_id",
+    NULL);
   if (stmt == NULL)
     return panel_console_send_db_error (msg, self->db, "reading the schedule");
   gint64 now = g_get_real_time ();
@@ -431,13 +442,15 @@ list_schedule (PanelHttpRequest *req)
       gboolean never = sqlite3_column_type (stmt, 6) == SQLITE_NULL;
       /* Never drilled: the first is due one interval after the schedule
        * was set. */
-      gint64 due = (never ? sqlite3_column_int64 (stmt, 5) : sqlite3_column_int64 (stmt, 6)) + every;
+      gint64 due =
+        (never ? sqlite3_column_int64 (stmt, 5) : sqlite3_column_int64 (stmt, 6)) + every;
       gint64 soon = MIN (14 * DAY_US, every / 4);
       json_builder_set_member_name (b, "due_at_us");
       json_builder_add_int_value (b, due);
       json_builder_set_member_name (b, "status");
-      json_builder_add_string_value (b, now >= due ? "overdue" : now >= due - soon ? "due-soon"
-                                                                                    : "ok");
+      json_builder_add_string_value (b, now >= due          ? "overdue"
+                                        : now >= due - soon ? "due-soon"
+                                                            : "ok");
       json_builder_end_object (b);
     }
   if (rc != SQLITE_DONE)
@@ -483,9 +496,9 @@ set_schedule (PanelHttpRequest *req)
   if (!text_member (msg, body, "desk", 64, &desk))
     return;
   JsonNode *every_node = json_object_get_member (body, "every_days");
-  if (every_node == NULL || !JSON_NODE_HOLDS_VALUE (every_node) ||
-      json_node_get_value_type (every_node) != G_TYPE_INT64 ||
-      json_node_get_int (every_node) < 1 || json_node_get_int (every_node) > 3660)
+  if (every_node == NULL || !JSON_NODE_HOLDS_VALUE (every_node)
+      || json_node_get_value_type (every_node) != G_TYPE_INT64 || json_node_get_int (every_node) < 1
+      || json_node_get_int (every_node) > 3660)
     return panel_http_send_errorf (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
                                    "every_days must be a whole number of days from 1 to 3660 "
                                    "(e.g. 91 for quarterly)");
@@ -493,13 +506,15 @@ set_schedule (PanelHttpRequest *req)
   g_autoptr (GError) error = NULL;
   if (!ansim_db_begin (self->db, &error))
     return panel_console_send_db_error (msg, self->db, "beginning a transaction");
-  g_autoptr (sqlite3_stmt) known = ansim_db_prepare (self->db,
-    "SELECT 1 FROM desks WHERE id = ?1", NULL);
-  g_autoptr (sqlite3_stmt) del = ansim_db_prepare (self->db,
-    "DELETE FROM drill_schedules WHERE desk_id IS ?1", NULL);
-  g_autoptr (sqlite3_stmt) ins = ansim_db_prepare (self->db,
+  g_autoptr (sqlite3_stmt) known =
+    ansim_db_prepare (self->db, "SELECT 1 FROM desks WHERE id = ?1", NULL);
+  g_autoptr (sqlite3_stmt) del =
+    ansim_db_prepare (self->db, "DELETE FROM drill_schedules WHERE desk_id IS ?1", NULL);
+  g_autoptr (sqlite3_stmt) ins = ansim_db_prepare (
+    self->db,
     "INSERT INTO drill_schedules (desk_id, every_days, created_by, created_at_us) "
-    "VALUES (?1, ?2, ?3, ?4)", NULL);
+    "VALUES (?1, ?2, ?3, ?4)",
+    NULL);
   if (known == NULL || del == NULL || ins == NULL)
     goto db_error;
   if (desk != NULL)
@@ -541,9 +556,11 @@ remove_schedule (PanelHttpRequest *req)
   g_autoptr (GError) error = NULL;
   if (!ansim_db_begin (self->db, &error))
     return panel_console_send_db_error (msg, self->db, "beginning a transaction");
-  g_autoptr (sqlite3_stmt) del = ansim_db_prepare (self->db,
+  g_autoptr (sqlite3_stmt) del = ansim_db_prepare (
+    self->db,
     "DELETE FROM drill_schedules WHERE id = ?1 RETURNING coalesce ('desk ' || desk_id, 'site'), "
-    "every_days", NULL);
+    "every_days",
+    NULL);
   if (del == NULL)
     goto db_error;
   sqlite3_bind_int64 (del, 1, id);
@@ -587,7 +604,8 @@ show_drill (PanelHttpRequest *req)
   g_autoptr (JsonBuilder) out = json_builder_new ();
   json_builder_begin_object (out);
   json_builder_set_member_name (out, "drill");
-  json_builder_add_value (out, json_node_copy (json_array_get_element (json_node_get_array (list), 0)));
+  json_builder_add_value (out,
+                          json_node_copy (json_array_get_element (json_node_get_array (list), 0)));
   json_builder_set_member_name (out, "report");
   json_builder_begin_array (out);
   if (!panel_reports_add_drill (self->db, out, id))

@@ -23,14 +23,14 @@
 
 typedef struct {
   PanelEvents *events;
-  SoupServerMessage *msg;     /* a reference */
+  SoupServerMessage *msg; /* a reference */
   char *token_sha256;
-  gboolean alerts_only;       /* only escalations (and the session's end) */
+  gboolean alerts_only; /* only escalations (and the session's end) */
 } Stream;
 
 struct _PanelEvents {
-  sqlite3 *db;                /* borrowed */
-  GList *streams;             /* of Stream */
+  sqlite3 *db;    /* borrowed */
+  GList *streams; /* of Stream */
   guint keepalive_id;
   gint64 next_event_id;
 };
@@ -90,10 +90,12 @@ on_keepalive (gpointer user_data)
 
       l = l->next;
       /* The expiry is read each time: a renewed session goes on. */
-      stmt = ansim_db_prepare (self->db,
+      stmt = ansim_db_prepare (
+        self->db,
         "SELECT 1 FROM sessions s JOIN users u ON u.name = s.user_name"
         " WHERE s.token_sha256 = ?1 AND s.ended_at_us IS NULL AND u.disabled_at_us IS NULL"
-        " AND s.expires_at_us > ?2", NULL);
+        " AND s.expires_at_us > ?2",
+        NULL);
       if (stmt != NULL)
         {
           sqlite3_bind_text (stmt, 1, stream->token_sha256, -1, SQLITE_STATIC);
@@ -124,7 +126,7 @@ handle_stream (PanelHttpRequest *req)
     {
       soup_message_headers_replace (h, "Retry-After", "10");
       panel_http_send_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "busy",
-                                "too many open consoles");
+                             "too many open consoles");
       return;
     }
   stream = g_new0 (Stream, 1);
@@ -204,14 +206,15 @@ handle_test_publish (PanelHttpRequest *req)
   if (body == NULL)
     return;
   JsonNode *event_node = json_object_get_member (body, "event");
-  event = event_node != NULL && JSON_NODE_HOLDS_VALUE (event_node) &&
-          json_node_get_value_type (event_node) == G_TYPE_STRING
-          ? json_node_get_string (event_node) : NULL;
+  event = event_node != NULL && JSON_NODE_HOLDS_VALUE (event_node)
+              && json_node_get_value_type (event_node) == G_TYPE_STRING
+            ? json_node_get_string (event_node)
+            : NULL;
   data = json_object_get_member (body, "data");
   if (event == NULL || data == NULL || event[strspn (event, "abcdefghijklmnopqrstuvwxyz-")] != '\0')
     {
       panel_http_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
-                                "give \"event\" (lowercase name) and \"data\"");
+                             "give \"event\" (lowercase name) and \"data\"");
       return;
     }
   panel_events_publish (self, event, data);

@@ -26,8 +26,7 @@ write_file (const char *dir, const char *name, const void *data, gsize len, GErr
 }
 
 static gboolean
-copy_object (PanelStore *store, const char *key, const char *dir, const char *name,
-             GError **error)
+copy_object (PanelStore *store, const char *key, const char *dir, const char *name, GError **error)
 {
   g_autoptr (GBytes) data = panel_store_get (store, key, error);
   if (data == NULL)
@@ -38,8 +37,8 @@ copy_object (PanelStore *store, const char *key, const char *dir, const char *na
 /* ---- tar (POSIX ustar), read out chunk by chunk -------------------------- */
 
 typedef struct {
-  char *name;        /* in the tar: top/…, directories end in '/' */
-  char *path;        /* on disk; NULL for a directory */
+  char *name; /* in the tar: top/…, directories end in '/' */
+  char *path; /* on disk; NULL for a directory */
   goffset size;
 } TarEntry;
 
@@ -66,27 +65,27 @@ struct _PanelExport {
   /* what panel_export_new found (main thread) */
   gint64 id;
   char *uuid, *device, *desk, *exported_by;
-  gboolean drill;             /* a drill's incident: said in both reports */
-  AnsimDeviceKey *key;        /* the enrolled key */
-  GPtrArray *identities;      /* the site identity for media, or NULL */
+  gboolean drill;        /* a drill's incident: said in both reports */
+  AnsimDeviceKey *key;   /* the enrolled key */
+  GPtrArray *identities; /* the site identity for media, or NULL */
   char *top, *root, *folder, *media;
-  PanelStore *store;          /* not owned; outlives the export */
-  GPtrArray *to_copy;         /* store key, file name, … still to copy into folder */
-  guint copied;               /* entries of to_copy done (counted in strings) */
+  PanelStore *store;  /* not owned; outlives the export */
+  GPtrArray *to_copy; /* store key, file name, … still to copy into folder */
+  guint copied;       /* entries of to_copy done (counted in strings) */
   /* the package (from panel_export_prepare_async on) */
-  char *tmp;            /* private folder holding the package's files; removed by _free */
-  char *name;           /* ansim-incident-ID.tar */
-  char *summary;        /* the verification's summary line */
-  char *sha256;         /* of the whole tar, from the first reading */
+  char *tmp;     /* private folder holding the package's files; removed by _free */
+  char *name;    /* ansim-incident-ID.tar */
+  char *summary; /* the verification's summary line */
+  char *sha256;  /* of the whole tar, from the first reading */
   goffset size;
-  gint64 mtime_s;       /* one time for every entry, so both readings agree */
-  GPtrArray *entries;   /* TarEntry, in tar order */
+  gint64 mtime_s;     /* one time for every entry, so both readings agree */
+  GPtrArray *entries; /* TarEntry, in tar order */
   /* the reader */
   guint index;
   TarPhase phase;
-  goffset done;         /* bytes of the current phase already given out */
+  goffset done; /* bytes of the current phase already given out */
   guint8 header[512];
-  GInputStream *in;     /* the current entry's file, during TAR_DATA */
+  GInputStream *in; /* the current entry's file, during TAR_DATA */
 };
 
 static void
@@ -218,8 +217,7 @@ panel_export_read (PanelExport *self, guint8 *buffer, gsize count, GError **erro
           }
           break;
         case TAR_END:
-        default:
-          break;
+        default: break;
         }
     }
   return filled;
@@ -352,9 +350,11 @@ PanelExport *
 panel_export_new (sqlite3 *db, PanelStore *store, gint64 id, GPtrArray *identities,
                   gboolean with_media, const char *exported_by, GError **error)
 {
-  g_autoptr (sqlite3_stmt) inc = ansim_db_prepare (db,
+  g_autoptr (sqlite3_stmt) inc = ansim_db_prepare (
+    db,
     "SELECT i.uuid, i.device_id, i.desk_id, i.manifest_store_key, d.public_key, i.status, "
-    "i.resolution, i.is_drill FROM incidents i JOIN devices d ON d.id = i.device_id WHERE i.id = ?1", error);
+    "i.resolution, i.is_drill FROM incidents i JOIN devices d ON d.id = i.device_id WHERE i.id = ?1",
+    error);
   if (inc == NULL)
     return NULL;
   sqlite3_bind_int64 (inc, 1, id);
@@ -375,8 +375,8 @@ panel_export_new (sqlite3 *db, PanelStore *store, gint64 id, GPtrArray *identiti
   g_autofree char *manifest_key = g_strdup ((const char *) sqlite3_column_text (inc, 3));
 
   /* The device's enrolled key, and as SubjectPublicKeyInfo PEM for the folder. */
-  g_autoptr (AnsimDeviceKey) key = ansim_device_key_new_public_from_raw (sqlite3_column_blob (inc, 4),
-                                                                        device, error);
+  g_autoptr (AnsimDeviceKey) key =
+    ansim_device_key_new_public_from_raw (sqlite3_column_blob (inc, 4), device, error);
   if (key == NULL)
     return NULL;
   g_autofree char *pem = ansim_device_key_get_public_pem (key);
@@ -400,14 +400,16 @@ panel_export_new (sqlite3 *db, PanelStore *store, gint64 id, GPtrArray *identiti
                    g_strerror (errno));
       return NULL;
     }
-  if (!copy_object (store, manifest_key, folder, "manifest.json", error) ||
-      !copy_object (store, sig_key, folder, "manifest.json.sig", error) ||
-      !write_file (folder, ANSIM_DEVICE_PUB_NAME, pem, strlen (pem), error))
+  if (!copy_object (store, manifest_key, folder, "manifest.json", error)
+      || !copy_object (store, sig_key, folder, "manifest.json.sig", error)
+      || !write_file (folder, ANSIM_DEVICE_PUB_NAME, pem, strlen (pem), error))
     return NULL;
   {
-    g_autoptr (sqlite3_stmt) seg = ansim_db_prepare (db,
+    g_autoptr (sqlite3_stmt) seg = ansim_db_prepare (
+      db,
       "SELECT idx, store_key FROM segments WHERE incident_id = ?1 AND store_key IS NOT NULL "
-      "ORDER BY idx", error);
+      "ORDER BY idx",
+      error);
     if (seg == NULL)
       return NULL;
     sqlite3_bind_int64 (seg, 1, id);
@@ -515,7 +517,8 @@ export_prepare (PanelExport *self, GError **error)
     g_autofree char *e_dev = html_escape (device);
     g_autofree char *e_by = html_escape (exported_by);
     g_autofree char *e_sum = html_escape (report->summary);
-    g_string_append_printf (html,
+    g_string_append_printf (
+      html,
       "<!DOCTYPE html>\n<html lang=\"ko\"><head><meta charset=\"utf-8\">"
       "<title>안심 증거 검증 보고서 / ansim verification report</title></head><body>\n"
       "<h1>증거 검증 보고서 · Verification report</h1>\n"
@@ -528,9 +531,9 @@ export_prepare (PanelExport *self, GError **error)
       "<tr><th>영상 포함 · Media included</th><td>%s</td></tr>\n</table>\n"
       "<h2>검사 항목 · Checks</h2>\n<ul>\n",
       drill ? "<p style=\"font-size:1.4em;color:#b3261e\"><b>모의훈련 · DRILL</b>: this "
-              "incident was a drill, not a real event.</p>\n" : "",
-      e_sum, id, e_uuid, e_desk,
-      drill ? "모의훈련 · drill" : "실제 상황 · real incident", e_dev,
+              "incident was a drill, not a real event.</p>\n"
+            : "",
+      e_sum, id, e_uuid, e_desk, drill ? "모의훈련 · drill" : "실제 상황 · real incident", e_dev,
       ansim_device_key_get_fingerprint (key), e_by,
       options.decrypt_to != NULL ? "예 · yes (media/)" : "아니요 · no");
     for (guint i = 0; i < report->lines->len; i++)
@@ -538,7 +541,8 @@ export_prepare (PanelExport *self, GError **error)
         g_autofree char *line = html_escape (((AnsimFinding *) report->lines->pdata[i])->text);
         g_string_append_printf (html, "<li>%s</li>\n", line);
       }
-    g_string_append (html,
+    g_string_append (
+      html,
       "</ul>\n<p>The signature of <code>incident/manifest.json</code> was checked against the "
       "device key the panel enrolled; each segment's size and SHA-256 against the signed "
       "manifest. Check it again offline with <code>ansimctl verify PACKAGE.tar</code>, or "

@@ -36,8 +36,8 @@ gboolean panel_export_prepare_finish (GAsyncResult *result, GError **error);
 void panel_export_free (PanelExport *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PanelExport, panel_export_free)
 
-const char *panel_export_get_name (PanelExport *self);     /* ansim-incident-ID.tar */
-const char *panel_export_get_summary (PanelExport *self);  /* the verification's summary */
+const char *panel_export_get_name (PanelExport *self);    /* ansim-incident-ID.tar */
+const char *panel_export_get_summary (PanelExport *self); /* the verification's summary */
 const char *panel_export_get_sha256 (PanelExport *self);
 goffset panel_export_get_size (PanelExport *self);
 

@@ -20,22 +20,22 @@
 #define MATCH_KEY "panel-http-match"
 
 struct _PanelHttp {
-  SoupServer *server;         /* a reference */
-  PanelConsole *console;      /* borrowed */
-  GArray *routes;             /* of PanelRoute */
-  GArray *user_data;          /* gpointer per route */
+  SoupServer *server;    /* a reference */
+  PanelConsole *console; /* borrowed */
+  GArray *routes;        /* of PanelRoute */
+  GArray *user_data;     /* gpointer per route */
   gboolean test_routes;
 };
 
 /* A request matched to its route, kept on the message from got-headers to
  * the handler. */
 typedef struct {
-  guint route;                /* index in routes */
+  guint route; /* index in routes */
   PanelSession *session;
   gint64 ids[PANEL_HTTP_MAX_PARAMS];
   char *params[PANEL_HTTP_MAX_PARAMS];
   guint n_params;
-  gboolean refused;           /* answered already */
+  gboolean refused; /* answered already */
 } Match;
 
 static void
@@ -54,8 +54,7 @@ panel_http_send_json_node (SoupServerMessage *msg, guint status, JsonNode *node)
 {
   g_autofree char *body = json_to_string (node, FALSE);
   soup_server_message_set_status (msg, status, NULL);
-  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_COPY, body,
-                                    strlen (body));
+  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_COPY, body, strlen (body));
 }
 
 void
@@ -66,8 +65,7 @@ panel_http_send_json (SoupServerMessage *msg, guint status, JsonBuilder *b)
 }
 
 void
-panel_http_send_error (SoupServerMessage *msg, guint status, const char *code,
-                       const char *message)
+panel_http_send_error (SoupServerMessage *msg, guint status, const char *code, const char *message)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
@@ -80,8 +78,8 @@ panel_http_send_error (SoupServerMessage *msg, guint status, const char *code,
 }
 
 void
-panel_http_send_errorf (SoupServerMessage *msg, guint status, const char *code,
-                        const char *format, ...)
+panel_http_send_errorf (SoupServerMessage *msg, guint status, const char *code, const char *format,
+                        ...)
 {
   va_list args;
   va_start (args, format);
@@ -134,9 +132,7 @@ panel_http_add_columns (JsonBuilder *b, sqlite3_stmt *stmt, const char *const *b
       json_builder_set_member_name (b, name);
       switch (sqlite3_column_type (stmt, c))
         {
-        case SQLITE_NULL:
-          json_builder_add_null_value (b);
-          break;
+        case SQLITE_NULL: json_builder_add_null_value (b); break;
         case SQLITE_INTEGER:
           if (booleans != NULL && g_strv_contains (booleans, name))
             json_builder_add_boolean_value (b, sqlite3_column_int (stmt, c) != 0);
@@ -225,8 +221,8 @@ panel_http_route_roles (PanelHttp *self, PanelHttpMethod method, const char *pat
   for (guint i = 0; i < self->routes->len; i++)
     {
       const PanelRoute *r = &g_array_index (self->routes, PanelRoute, i);
-      if ((r->methods & method) && g_str_equal (r->pattern, pattern) &&
-          (r->caller == PANEL_CALLER_CONSOLE || r->caller == PANEL_CALLER_TEST))
+      if ((r->methods & method) && g_str_equal (r->pattern, pattern)
+          && (r->caller == PANEL_CALLER_CONSOLE || r->caller == PANEL_CALLER_TEST))
         return r->roles;
     }
   return 0;
@@ -330,8 +326,8 @@ match_request (PanelHttp *self, SoupServerMessage *msg)
       if (g_str_equal (path, "/"))
         soup_server_message_set_redirect (msg, SOUP_STATUS_FOUND, "/console/");
       else
-        panel_http_send_errorf (msg, SOUP_STATUS_NOT_FOUND, "not-found",
-                                "no such resource: %.200s", path);
+        panel_http_send_errorf (msg, SOUP_STATUS_NOT_FOUND, "not-found", "no such resource: %.200s",
+                                path);
       return m;
     }
   const PanelRoute *route = NULL;
@@ -349,8 +345,7 @@ match_request (PanelHttp *self, SoupServerMessage *msg)
   if (route == NULL)
     {
       g_autofree char *allow = panel_http_methods_to_string (allowed);
-      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Allow",
-                                    allow);
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Allow", allow);
       panel_http_send_errorf (msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "method-not-allowed",
                               "method not allowed; use %s", allow);
       return m;
@@ -373,8 +368,8 @@ match_request (PanelHttp *self, SoupServerMessage *msg)
     {
       panel_http_send_error (msg, SOUP_STATUS_LENGTH_REQUIRED, "length-required",
                              "send a Content-Length, not a chunked body");
-      soup_message_headers_replace (soup_server_message_get_response_headers (msg),
-                                    "Connection", "close");
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection",
+                                    "close");
       return m;
     }
   goffset length = soup_message_headers_get_content_length (h);
@@ -382,8 +377,8 @@ match_request (PanelHttp *self, SoupServerMessage *msg)
     {
       panel_http_send_errorf (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "too-large",
                               "the body is over %zu bytes", cap);
-      soup_message_headers_replace (soup_server_message_get_response_headers (msg),
-                                    "Connection", "close");
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection",
+                                    "close");
       return m;
     }
   if (route->caller == PANEL_CALLER_DEVICE)

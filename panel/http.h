@@ -28,10 +28,10 @@ typedef enum {
 
 /* Who may call a route. */
 typedef enum {
-  PANEL_CALLER_ANYONE,   /* login, health, the interface's files */
-  PANEL_CALLER_DEVICE,   /* a desk device: ingest.c checks the request signature */
-  PANEL_CALLER_CONSOLE,  /* a console session whose role is in roles; CSRF unless GET/HEAD */
-  PANEL_CALLER_TEST,     /* as CONSOLE, registered only with ANSIM_PANEL_TEST_PUBLISH=1 */
+  PANEL_CALLER_ANYONE,  /* login, health, the interface's files */
+  PANEL_CALLER_DEVICE,  /* a desk device: ingest.c checks the request signature */
+  PANEL_CALLER_CONSOLE, /* a console session whose role is in roles; CSRF unless GET/HEAD */
+  PANEL_CALLER_TEST,    /* as CONSOLE, registered only with ANSIM_PANEL_TEST_PUBLISH=1 */
 } PanelCaller;
 
 /* Bodies of console requests and JSON device requests. */
@@ -47,11 +47,11 @@ typedef void (*PanelHttpHandler) (PanelHttpRequest *request);
  * segment wins over a parameter at the same place. Routes may share a
  * pattern with different methods (and roles). */
 typedef struct {
-  guint methods;            /* PanelHttpMethod mask */
+  guint methods; /* PanelHttpMethod mask */
   const char *pattern;
   PanelCaller caller;
-  guint roles;              /* PanelRole mask, for CONSOLE and TEST */
-  gsize max_body;           /* bytes; 0: PANEL_HTTP_JSON_MAX_BODY */
+  guint roles;    /* PanelRole mask, for CONSOLE and TEST */
+  gsize max_body; /* bytes; 0: PANEL_HTTP_JSON_MAX_BODY */
   PanelHttpHandler handler;
 } PanelRoute;
 
@@ -62,15 +62,15 @@ struct _PanelHttpRequest {
   SoupServerMessage *msg;
   const char *method;
   const char *path;
-  GHashTable *query;        /* may be NULL */
+  GHashTable *query; /* may be NULL */
   const PanelRoute *route;
-  PanelSession *session;    /* CONSOLE and TEST routes: the caller (borrowed); else NULL */
+  PanelSession *session; /* CONSOLE and TEST routes: the caller (borrowed); else NULL */
   /* The pattern's parameters in order: ids[i] for "-id"/"-index" ones
    * (else 0), params[i] the segment's text. */
   gint64 ids[PANEL_HTTP_MAX_PARAMS];
   const char *params[PANEL_HTTP_MAX_PARAMS];
   guint n_params;
-  gpointer user_data;       /* as given to panel_http_add_routes */
+  gpointer user_data; /* as given to panel_http_add_routes */
 };
 
 /* Takes over the server's request dispatch (a default handler and a
@@ -85,8 +85,7 @@ void panel_http_set_console (PanelHttp *self, PanelConsole *console);
 /* Registers n routes (copied; the pattern strings must stay valid);
  * user_data goes to their handlers. TEST routes are skipped unless
  * ANSIM_PANEL_TEST_PUBLISH=1. */
-void panel_http_add_routes (PanelHttp *self, const PanelRoute *routes, gsize n,
-                            gpointer user_data);
+void panel_http_add_routes (PanelHttp *self, const PanelRoute *routes, gsize n, gpointer user_data);
 
 /* The registered routes (for the route-table test and the role table). */
 const PanelRoute *panel_http_get_routes (PanelHttp *self, guint *n);

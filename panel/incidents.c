@@ -28,16 +28,16 @@ struct _PanelIncidents {
   sqlite3 *db;
   PanelStore *store;
   PanelConsole *console;
-  GPtrArray *identities;  /* of AnsimAgeIdentity; NULL: no playback */
+  GPtrArray *identities; /* of AnsimAgeIdentity; NULL: no playback */
   gint64 offline_after_us;
   guint check_id;
-  GHashTable *offline;  /* device ids whose offline alert was raised */
-  PanelRetention *retention;  /* legal holds; NULL until set */
-  PanelWebhooks *webhooks;    /* NULL until set */
-  PanelChannel *channel;      /* to the desks; NULL until set */
+  GHashTable *offline;       /* device ids whose offline alert was raised */
+  PanelRetention *retention; /* legal holds; NULL until set */
+  PanelWebhooks *webhooks;   /* NULL until set */
+  PanelChannel *channel;     /* to the desks; NULL until set */
   gint64 escalate_after_us;
   guint escalate_id;
-  GArray *escalation_hooks;  /* of EscalationHook */
+  GArray *escalation_hooks; /* of EscalationHook */
 };
 
 typedef struct {
@@ -46,9 +46,9 @@ typedef struct {
 } EscalationHook;
 
 /* Resolution categories (incidents.resolution). */
-static const char *const categories[] = { "verbal-abuse", "threat", "assault",
+static const char *const categories[] = { "verbal-abuse",    "threat",  "assault",
                                           "property-damage", "medical", "false-alarm",
-                                          "drill", "other", NULL };
+                                          "drill",           "other",   NULL };
 
 static const char incident_select[] =
   "SELECT i.id, i.uuid, i.device_id, i.desk_id, coalesce (k.name, i.desk_id) AS desk_name, "
@@ -114,10 +114,12 @@ static gboolean
 log_panel_event (PanelIncidents *self, const char *kind, gint64 incident_id, const char *actor,
                  const char *desk_id, const char *detail_json)
 {
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db,
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    self->db,
     "INSERT INTO events (at_wall_us, at_mono_us, kind, desk_id, trigger, incident_id, actor, "
     "detail) VALUES (?1, ?2, ?3, coalesce (?4, (SELECT desk_id FROM incidents WHERE id = ?5)), "
-    "(SELECT trigger FROM incidents WHERE id = ?5), ?5, ?6, ?7)", NULL);
+    "(SELECT trigger FROM incidents WHERE id = ?5), ?5, ?6, ?7)",
+    NULL);
   if (stmt == NULL)
     return FALSE;
   sqlite3_bind_int64 (stmt, 1, g_get_real_time ());
@@ -163,11 +165,13 @@ static gboolean
 device_alert_raise_or_clear (PanelIncidents *self, const char *device_id, const char *desk_id,
                              gboolean offline, gint64 now, gint64 *alert_id)
 {
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db, offline
-    ? "INSERT INTO device_alerts (device_id, desk_id, kind, raised_at_us) "
-      "VALUES (?1, ?2, 'device-offline', ?3) RETURNING id"
-    : "UPDATE device_alerts SET cleared_at_us = ?3 WHERE device_id = ?1 "
-      "AND cleared_at_us IS NULL AND ?2 IS ?2 RETURNING id", NULL);
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    self->db,
+    offline ? "INSERT INTO device_alerts (device_id, desk_id, kind, raised_at_us) "
+              "VALUES (?1, ?2, 'device-offline', ?3) RETURNING id"
+            : "UPDATE device_alerts SET cleared_at_us = ?3 WHERE device_id = ?1 "
+              "AND cleared_at_us IS NULL AND ?2 IS ?2 RETURNING id",
+    NULL);
   int rc;
 
   *alert_id = 0;
@@ -188,10 +192,12 @@ check_devices (gpointer user_data)
 {
   PanelIncidents *self = user_data;
   gint64 now = g_get_real_time ();
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db,
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    self->db,
     "SELECT d.id AS device, d.desk_id, coalesce (k.name, d.desk_id) AS desk_name, "
     "coalesce (d.last_seen_at_us, d.enrolled_at_us) AS last_seen_at_us "
-    "FROM devices d LEFT JOIN desks k ON k.id = d.desk_id WHERE d.revoked_at_us IS NULL", NULL);
+    "FROM devices d LEFT JOIN desks k ON k.id = d.desk_id WHERE d.revoked_at_us IS NULL",
+    NULL);
   if (stmt == NULL)
     return G_SOURCE_CONTINUE;
   while (sqlite3_step (stmt) == SQLITE_ROW)
@@ -209,7 +215,7 @@ check_devices (gpointer user_data)
       if (!ansim_db_begin (self->db, &error))
         {
           g_warning ("cannot record %s of %s: %s", kind, id, error->message);
-          continue;  /* tried again at the next check */
+          continue; /* tried again at the next check */
         }
       gint64 device_alert = 0;
       if (!log_panel_event (self, kind, 0, NULL, (const char *) sqlite3_column_text (stmt, 1),
@@ -222,7 +228,7 @@ check_devices (gpointer user_data)
           g_warning ("cannot record %s of %s: %s", kind, id,
                      error != NULL ? error->message : sqlite3_errmsg (self->db));
           ansim_db_rollback (self->db);
-          continue;  /* tried again at the next check */
+          continue; /* tried again at the next check */
         }
       if (offline)
         panel_webhooks_kick (self->webhooks);
@@ -257,13 +263,12 @@ announce_escalation (PanelIncidents *self, gint64 alert_id)
   g_autoptr (JsonNode) node = incident_node (self, alert_id);
   if (node == NULL)
     {
-      g_warning ("cannot read incident %" G_GINT64_FORMAT " to announce its escalation",
-                 alert_id);
+      g_warning ("cannot read incident %" G_GINT64_FORMAT " to announce its escalation", alert_id);
       return;
     }
   g_warning ("alert %" G_GINT64_FORMAT " (desk %s) not acknowledged for %" G_GINT64_FORMAT
-             " s: escalated", alert_id,
-             json_object_get_string_member (json_node_get_object (node), "desk_name"),
+             " s: escalated",
+             alert_id, json_object_get_string_member (json_node_get_object (node), "desk_name"),
              self->escalate_after_us / G_USEC_PER_SEC);
   panel_console_publish (self->console, "escalated", node);
   for (guint i = 0; i < self->escalation_hooks->len; i++)
@@ -284,9 +289,11 @@ check_escalations (gpointer user_data)
   gint64 now = g_get_real_time ();
   g_autoptr (GArray) due = g_array_new (FALSE, FALSE, sizeof (gint64));
   {
-    g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db,
+    g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+      self->db,
       "SELECT DISTINCT alert_id FROM incidents WHERE status = 'open' AND alerted_at_us <= ?1 "
-      "AND escalated_at_us IS NULL AND alert_id IS NOT NULL", NULL);
+      "AND escalated_at_us IS NULL AND alert_id IS NOT NULL",
+      NULL);
     if (stmt == NULL)
       return G_SOURCE_CONTINUE;
     sqlite3_bind_int64 (stmt, 1, now - self->escalate_after_us);
@@ -309,9 +316,11 @@ check_escalations (gpointer user_data)
           g_warning ("cannot escalate alert %" G_GINT64_FORMAT ": %s", alert, error->message);
           continue;
         }
-      g_autoptr (sqlite3_stmt) upd = ansim_db_prepare (self->db,
-        "UPDATE incidents SET escalated_at_us = ?2 WHERE alert_id = ?1 "
-        "AND escalated_at_us IS NULL RETURNING id, is_drill", NULL);
+      g_autoptr (sqlite3_stmt) upd =
+        ansim_db_prepare (self->db,
+                          "UPDATE incidents SET escalated_at_us = ?2 WHERE alert_id = ?1 "
+                          "AND escalated_at_us IS NULL RETURNING id, is_drill",
+                          NULL);
       gboolean ok = upd != NULL;
       if (ok)
         {
@@ -336,8 +345,8 @@ check_escalations (gpointer user_data)
         {
           g_autoptr (JsonNode) data =
             panel_webhooks_incident_data (self->db, g_array_index (marked, gint64, j), &error);
-          ok = data != NULL && panel_webhooks_emit (self->webhooks, self->db, "escalated", data,
-                                                    &error);
+          ok = data != NULL
+               && panel_webhooks_emit (self->webhooks, self->db, "escalated", data, &error);
         }
       /* The desk's police bell, for real incidents only: a drill tests the
        * response inside the office, not the police line. The desk's own
@@ -350,7 +359,7 @@ check_escalations (gpointer user_data)
           g_warning ("cannot escalate alert %" G_GINT64_FORMAT ": %s", alert,
                      error != NULL ? error->message : sqlite3_errmsg (self->db));
           ansim_db_rollback (self->db);
-          continue;  /* tried again at the next check */
+          continue; /* tried again at the next check */
         }
       panel_webhooks_kick (self->webhooks);
       announce_escalation (self, alert);
@@ -373,15 +382,17 @@ panel_incidents_add_escalation_hook (PanelIncidents *self, PanelEscalatedFunc fu
 static void
 load_offline (PanelIncidents *self)
 {
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db,
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    self->db,
     "SELECT json_extract (detail, '$.device'), kind FROM events WHERE id IN "
     "(SELECT max (id) FROM events WHERE kind IN ('device-offline', 'device-online') "
-    " AND device_id IS NULL GROUP BY json_extract (detail, '$.device'))", NULL);
+    " AND device_id IS NULL GROUP BY json_extract (detail, '$.device'))",
+    NULL);
   if (stmt == NULL)
     return;
   while (sqlite3_step (stmt) == SQLITE_ROW)
-    if (sqlite3_column_type (stmt, 0) == SQLITE_TEXT &&
-        g_str_equal ((const char *) sqlite3_column_text (stmt, 1), "device-offline"))
+    if (sqlite3_column_type (stmt, 0) == SQLITE_TEXT
+        && g_str_equal ((const char *) sqlite3_column_text (stmt, 1), "device-offline"))
       g_hash_table_add (self->offline, g_strdup ((const char *) sqlite3_column_text (stmt, 0)));
 }
 
@@ -394,15 +405,9 @@ panel_incidents_on_ingest (gpointer user_data, PanelIngestNews news, gint64 inci
     return;
   switch (news)
     {
-    case PANEL_INGEST_ALERT:
-      publish_incident (self, "incident", incident_id, -1);
-      break;
-    case PANEL_INGEST_SEGMENT:
-      publish_incident (self, "segment", incident_id, number);
-      break;
-    case PANEL_INGEST_MANIFEST:
-      publish_incident (self, "incident-updated", incident_id, -1);
-      break;
+    case PANEL_INGEST_ALERT: publish_incident (self, "incident", incident_id, -1); break;
+    case PANEL_INGEST_SEGMENT: publish_incident (self, "segment", incident_id, number); break;
+    case PANEL_INGEST_MANIFEST: publish_incident (self, "incident-updated", incident_id, -1); break;
     case PANEL_INGEST_HEARTBEAT:
       if (g_hash_table_size (self->offline) > 0)
         check_devices (self);
@@ -420,18 +425,17 @@ is_category (const char *text)
 
 /* A member that must be a string of 1..max characters if present. */
 static gboolean
-optional_text (SoupServerMessage *msg, JsonObject *o, const char *name, glong max,
-               const char **out)
+optional_text (SoupServerMessage *msg, JsonObject *o, const char *name, glong max, const char **out)
 {
   *out = NULL;
   JsonNode *node = json_object_get_member (o, name);
   if (node == NULL || JSON_NODE_HOLDS_NULL (node))
     return TRUE;
-  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING ||
-      g_utf8_strlen (json_node_get_string (node), -1) > max)
+  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING
+      || g_utf8_strlen (json_node_get_string (node), -1) > max)
     {
-      g_autofree char *text = g_strdup_printf ("%s must be text of at most %ld characters",
-                                               name, max);
+      g_autofree char *text =
+        g_strdup_printf ("%s must be text of at most %ld characters", name, max);
       panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request", text);
       return FALSE;
     }
@@ -444,10 +448,9 @@ optional_text (SoupServerMessage *msg, JsonObject *o, const char *name, glong ma
 static void
 list_incidents (PanelIncidents *self, SoupServerMessage *msg, GHashTable *query)
 {
-  static const char *const statuses[] = { "open", "acknowledged", "resolved", "unresolved",
-                                          NULL };
-  static const char *const known[] = { "status", "desk", "drill", "category", "since_us",
-                                       "until_us", "limit", NULL };
+  static const char *const statuses[] = { "open", "acknowledged", "resolved", "unresolved", NULL };
+  static const char *const known[] = { "status",   "desk",     "drill", "category",
+                                       "since_us", "until_us", "limit", NULL };
   const char *status = query ? g_hash_table_lookup (query, "status") : NULL;
   const char *desk = query ? g_hash_table_lookup (query, "desk") : NULL;
   const char *drill = query ? g_hash_table_lookup (query, "drill") : NULL;
@@ -469,22 +472,24 @@ list_incidents (PanelIncidents *self, SoupServerMessage *msg, GHashTable *query)
             return panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request", text);
           }
     }
-  if ((status != NULL && !g_strv_contains (statuses, status)) ||
-      (desk != NULL && (strlen (desk) == 0 || strlen (desk) > 64)) ||
-      (drill != NULL && !g_str_equal (drill, "0") && !g_str_equal (drill, "1")) ||
-      (category != NULL && !is_category (category)) ||
-      (since != NULL && !g_ascii_string_to_signed (since, 10, 0, G_MAXINT64, &since_us, NULL)) ||
-      (until != NULL && !g_ascii_string_to_signed (until, 10, 0, G_MAXINT64, &until_us, NULL)) ||
-      (limit_text != NULL && !g_ascii_string_to_signed (limit_text, 10, 1, 500, &limit, NULL)))
+  if ((status != NULL && !g_strv_contains (statuses, status))
+      || (desk != NULL && (strlen (desk) == 0 || strlen (desk) > 64))
+      || (drill != NULL && !g_str_equal (drill, "0") && !g_str_equal (drill, "1"))
+      || (category != NULL && !is_category (category))
+      || (since != NULL && !g_ascii_string_to_signed (since, 10, 0, G_MAXINT64, &since_us, NULL))
+      || (until != NULL && !g_ascii_string_to_signed (until, 10, 0, G_MAXINT64, &until_us, NULL))
+      || (limit_text != NULL && !g_ascii_string_to_signed (limit_text, 10, 1, 500, &limit, NULL)))
     return panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
                                      "a filter is out of range: status (open, acknowledged, "
                                      "resolved, unresolved), desk, drill (0 or 1), category, "
                                      "since_us, until_us, limit (1-500)");
-  g_autofree char *sql = g_strconcat (incident_select,
+  g_autofree char *sql = g_strconcat (
+    incident_select,
     "WHERE (?1 IS NULL OR i.status = ?1 OR (?1 = 'unresolved' AND i.status <> 'resolved')) "
     "AND (?2 IS NULL OR i.desk_id = ?2) AND (?3 IS NULL OR i.is_drill = ?3) "
     "AND (?4 IS NULL OR i.resolution = ?4) AND (?5 IS NULL OR i.alerted_at_us >= ?5) "
-    "AND (?6 IS NULL OR i.alerted_at_us < ?6) ORDER BY i.id DESC LIMIT ?7", NULL);
+    "AND (?6 IS NULL OR i.alerted_at_us < ?6) ORDER BY i.id DESC LIMIT ?7",
+    NULL);
   g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db, sql, NULL);
   if (stmt == NULL)
     return panel_console_send_db_error (msg, self->db, "listing incidents");
@@ -522,7 +527,8 @@ list_incidents (PanelIncidents *self, SoupServerMessage *msg, GHashTable *query)
 static gboolean
 add_timeline (PanelIncidents *self, JsonBuilder *b, gint64 id)
 {
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db,
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    self->db,
     "SELECT at_us, what, actor, detail, segment FROM ("
     " SELECT opened_wall_us AS at_us, 'pressed' AS what, NULL AS actor,"
     "  json_object ('trigger', trigger, 'trigger_kind', trigger_kind, 'clock', 'device')"
@@ -533,7 +539,8 @@ add_timeline (PanelIncidents *self, JsonBuilder *b, gint64 id)
     "  FROM events WHERE incident_id = ?1"
     " UNION ALL SELECT received_at_us, 'segment-received', NULL, NULL, idx, 3"
     "  FROM segments WHERE incident_id = ?1 AND received_at_us IS NOT NULL"
-    ") ORDER BY at_us, o, segment", NULL);
+    ") ORDER BY at_us, o, segment",
+    NULL);
   if (stmt == NULL)
     return FALSE;
   sqlite3_bind_int64 (stmt, 1, id);
@@ -546,9 +553,11 @@ add_timeline (PanelIncidents *self, JsonBuilder *b, gint64 id)
   if (rc != SQLITE_DONE)
     return FALSE;
 
-  g_autoptr (sqlite3_stmt) seg = ansim_db_prepare (self->db,
+  g_autoptr (sqlite3_stmt) seg = ansim_db_prepare (
+    self->db,
     "SELECT idx, kind, start_wall_us, duration_us, gap_reason, cipher_size, cipher_sha256, "
-    "received_at_us FROM segments WHERE incident_id = ?1 ORDER BY idx", NULL);
+    "received_at_us FROM segments WHERE incident_id = ?1 ORDER BY idx",
+    NULL);
   if (seg == NULL)
     return FALSE;
   sqlite3_bind_int64 (seg, 1, id);
@@ -574,21 +583,24 @@ add_integrity (JsonBuilder *b, JsonObject *incident)
   json_builder_set_member_name (b, "signature");
   json_builder_add_string_value (b, manifest ? "verified" : "not-yet");
   json_builder_set_member_name (b, "checksums");
-  json_builder_add_string_value (b, received == 0 ? "not-yet"
-                                 : received == listed ? "all-verified" : "verified-so-far");
+  json_builder_add_string_value (b, received == 0        ? "not-yet"
+                                    : received == listed ? "all-verified"
+                                                         : "verified-so-far");
   json_builder_set_member_name (b, "complete");
   json_builder_add_boolean_value (b, closed && manifest && received == listed);
   json_builder_set_member_name (b, "summary");
-  g_autofree char *text = !manifest
-    ? g_strdup ("No signed manifest has arrived yet: nothing can be checked so far.")
-    : g_strdup_printf ("The manifest's signature matches the desk's enrolled key and continues "
-                       "its chain; %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT " segments arrived, "
-                       "each matching the size and SHA-256 the signed manifest lists.%s",
-                       received, listed,
-                       closed ? (received == listed ? " The incident is closed and complete."
-                                                     : " The incident is closed; segments are "
-                                                       "still on their way.")
-                              : " The incident is still recording.");
+  g_autofree char *text =
+    !manifest
+      ? g_strdup ("No signed manifest has arrived yet: nothing can be checked so far.")
+      : g_strdup_printf ("The manifest's signature matches the desk's enrolled key and continues "
+                         "its chain; %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT
+                         " segments arrived, "
+                         "each matching the size and SHA-256 the signed manifest lists.%s",
+                         received, listed,
+                         closed ? (received == listed ? " The incident is closed and complete."
+                                                      : " The incident is closed; segments are "
+                                                        "still on their way.")
+                                : " The incident is still recording.");
   json_builder_add_string_value (b, text);
   json_builder_end_object (b);
 }
@@ -614,8 +626,8 @@ show_incident (PanelIncidents *self, SoupServerMessage *msg, PanelSession *sessi
   json_builder_end_object (b);
   g_autofree char *target = g_strdup_printf ("incident %" G_GINT64_FORMAT, id);
   g_autoptr (GError) error = NULL;
-  if (!panel_console_audit (self->console, msg, session, PANEL_AUDIT_INCIDENT_VIEWED, target,
-                            NULL, &error))
+  if (!panel_console_audit (self->console, msg, session, PANEL_AUDIT_INCIDENT_VIEWED, target, NULL,
+                            &error))
     {
       g_warning ("cannot write the audit log: %s", error->message);
       return panel_console_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "internal",
@@ -645,10 +657,12 @@ typedef enum { ACKNOWLEDGE, RESOLVE, ANNOTATE, SHOWN, NOT_A_DRILL } Action;
 static gboolean
 add_alert_members (PanelIncidents *self, gint64 id, gboolean acknowledging, GArray *members)
 {
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db,
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    self->db,
     "SELECT id FROM incidents WHERE alert_id = (SELECT alert_id FROM incidents WHERE id = ?1) "
     "AND id <> ?1 AND (CASE WHEN ?2 THEN status = 'open' ELSE status <> 'resolved' END) "
-    "ORDER BY id", NULL);
+    "ORDER BY id",
+    NULL);
   if (stmt == NULL)
     return FALSE;
   sqlite3_bind_int64 (stmt, 1, id);
@@ -666,8 +680,7 @@ add_alert_members (PanelIncidents *self, gint64 id, gboolean acknowledging, GArr
  * timeline and the audit entry in one transaction; then every console is
  * told. */
 static void
-act (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session, gint64 id,
-     Action action)
+act (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session, gint64 id, Action action)
 {
   static const char *const ack_members[] = { NULL };
   static const char *const resolve_members[] = { "category", "note", NULL };
@@ -681,14 +694,16 @@ act (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session, gint64
       body = panel_console_read_json_object (msg);
       if (body == NULL)
         return;
-      if (!panel_http_only_members (msg, body, action == ACKNOWLEDGE ? ack_members
-                                    : action == RESOLVE ? resolve_members : note_members) ||
-          !optional_text (msg, body, "category", 64, &category) ||
-          !optional_text (msg, body, "note", MAX_NOTE_CHARS, &note))
+      if (!panel_http_only_members (msg, body,
+                                    action == ACKNOWLEDGE ? ack_members
+                                    : action == RESOLVE   ? resolve_members
+                                                          : note_members)
+          || !optional_text (msg, body, "category", 64, &category)
+          || !optional_text (msg, body, "note", MAX_NOTE_CHARS, &note))
         return;
     }
-  if ((action == RESOLVE && !is_category (category)) ||
-      (action == ANNOTATE && category != NULL && !is_category (category)))
+  if ((action == RESOLVE && !is_category (category))
+      || (action == ANNOTATE && category != NULL && !is_category (category)))
     {
       g_autofree char *list = g_strjoinv (", ", (char **) categories);
       g_autofree char *text = g_strdup_printf ("category must be one of: %s", list);
@@ -702,13 +717,13 @@ act (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session, gint64
   if (before == NULL)
     return panel_console_send_error (msg, SOUP_STATUS_NOT_FOUND, "not-found", "no such incident");
   const char *status = json_object_get_string_member (json_node_get_object (before), "status");
-  const char *old_category = json_object_get_string_member_with_default (
-    json_node_get_object (before), "category", NULL);
+  const char *old_category =
+    json_object_get_string_member_with_default (json_node_get_object (before), "category", NULL);
   if (action == ACKNOWLEDGE && !g_str_equal (status, "open"))
     return panel_console_send_error (msg, SOUP_STATUS_CONFLICT, "conflict",
                                      g_str_equal (status, "resolved")
-                                     ? "the incident is already resolved"
-                                     : "the incident is already acknowledged");
+                                       ? "the incident is already resolved"
+                                       : "the incident is already acknowledged");
   if (action == RESOLVE && g_str_equal (status, "resolved"))
     return panel_console_send_error (msg, SOUP_STATUS_CONFLICT, "conflict",
                                      "the incident is already resolved");
@@ -741,25 +756,26 @@ act (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session, gint64
   g_autoptr (GError) error = NULL;
   if (!ansim_db_begin (self->db, &error))
     return panel_console_send_db_error (msg, self->db, "beginning a transaction");
-  const char *sql = action == ACKNOWLEDGE
-    ? "UPDATE incidents SET status = 'acknowledged', acknowledged_by = ?2, "
-      "acknowledged_at_us = ?3 WHERE id = ?1 AND status = 'open'"
+  const char *sql =
+    action == ACKNOWLEDGE ? "UPDATE incidents SET status = 'acknowledged', acknowledged_by = ?2, "
+                            "acknowledged_at_us = ?3 WHERE id = ?1 AND status = 'open'"
     : action == RESOLVE
-    ? "UPDATE incidents SET status = 'resolved', resolved_by = ?2, resolved_at_us = ?3, "
-      "resolution = ?4 WHERE id = ?1 AND status <> 'resolved'"
-    : "UPDATE incidents SET resolution = coalesce (?4, resolution) WHERE id = ?1";
+      ? "UPDATE incidents SET status = 'resolved', resolved_by = ?2, resolved_at_us = ?3, "
+        "resolution = ?4 WHERE id = ?1 AND status <> 'resolved'"
+      : "UPDATE incidents SET resolution = coalesce (?4, resolution) WHERE id = ?1";
   g_autoptr (sqlite3_stmt) upd = ansim_db_prepare (self->db, sql, &error);
   const char *kind = action == ACKNOWLEDGE ? "acknowledged"
-                     : action == RESOLVE ? "resolved" : "note";
+                     : action == RESOLVE   ? "resolved"
+                                           : "note";
   const char *audit_action = action == ACKNOWLEDGE ? PANEL_AUDIT_ACKNOWLEDGED
-                             : action == RESOLVE ? PANEL_AUDIT_RESOLVED
-                             : PANEL_AUDIT_INCIDENT_ANNOTATED;
+                             : action == RESOLVE   ? PANEL_AUDIT_RESOLVED
+                                                   : PANEL_AUDIT_INCIDENT_ANNOTATED;
   /* Acknowledge and resolve act on the whole alert (every incident of the
    * press, each still its own evidence with its own timeline entry). */
   g_autoptr (GArray) members = g_array_new (FALSE, FALSE, sizeof (gint64));
   g_array_append_val (members, id);
-  if (upd == NULL || (action != ANNOTATE && !add_alert_members (self, id, action == ACKNOWLEDGE,
-                                                                members)))
+  if (upd == NULL
+      || (action != ANNOTATE && !add_alert_members (self, id, action == ACKNOWLEDGE, members)))
     goto db_error;
   for (guint i = 0; i < members->len; i++)
     {
@@ -797,12 +813,12 @@ act (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session, gint64
       /* The desk's "help is coming" light: in this transaction, so it is
        * sent exactly when the acknowledgement is recorded. */
       if (action != ANNOTATE && self->channel != NULL
-          && !panel_channel_post (self->channel, member, action == ACKNOWLEDGE
-                                  ? PANEL_CHANNEL_ACKNOWLEDGED : PANEL_CHANNEL_RESOLVED, NULL,
-                                  &error))
+          && !panel_channel_post (self->channel, member,
+                                  action == ACKNOWLEDGE ? PANEL_CHANNEL_ACKNOWLEDGED
+                                                        : PANEL_CHANNEL_RESOLVED,
+                                  NULL, &error))
         goto db_error;
-      if (!panel_console_audit (self->console, msg, session, audit_action, target, detail,
-                                &error))
+      if (!panel_console_audit (self->console, msg, session, audit_action, target, detail, &error))
         {
           ansim_db_rollback (self->db);
           g_warning ("cannot write the audit log: %s", error->message);
@@ -827,8 +843,7 @@ db_error:
   panel_console_send_db_error (msg, self->db, "recording the action");
 }
 
-static void send_shown (PanelIncidents *self, SoupServerMessage *msg, gint64 id,
-                        gboolean first);
+static void send_shown (PanelIncidents *self, SoupServerMessage *msg, gint64 id, gboolean first);
 
 /* POST /api/incidents/ID/shown: a console of security staff put the alert
  * banner on screen. The first one is the "alert displayed" step of the
@@ -842,9 +857,11 @@ mark_shown (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session,
   gboolean first = FALSE;
   if (!ansim_db_begin (self->db, &error))
     return panel_console_send_db_error (msg, self->db, "beginning a transaction");
-  g_autoptr (sqlite3_stmt) known = ansim_db_prepare (self->db,
+  g_autoptr (sqlite3_stmt) known = ansim_db_prepare (
+    self->db,
     "SELECT (SELECT count(*) FROM events WHERE incident_id = ?1 AND kind = 'alert-shown') "
-    "FROM incidents WHERE id = ?1", NULL);
+    "FROM incidents WHERE id = ?1",
+    NULL);
   if (known == NULL)
     goto db_error;
   sqlite3_bind_int64 (known, 1, id);
@@ -852,8 +869,7 @@ mark_shown (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session,
   if (rc == SQLITE_DONE)
     {
       ansim_db_rollback (self->db);
-      return panel_console_send_error (msg, SOUP_STATUS_NOT_FOUND, "not-found",
-                                       "no such incident");
+      return panel_console_send_error (msg, SOUP_STATUS_NOT_FOUND, "not-found", "no such incident");
     }
   if (rc != SQLITE_ROW)
     goto db_error;
@@ -877,9 +893,11 @@ db_error:
 static void
 send_shown (PanelIncidents *self, SoupServerMessage *msg, gint64 id, gboolean first)
 {
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db,
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    self->db,
     "SELECT at_wall_us, actor FROM events WHERE incident_id = ?1 AND kind = 'alert-shown' "
-    "ORDER BY at_wall_us, id LIMIT 1", NULL);
+    "ORDER BY at_wall_us, id LIMIT 1",
+    NULL);
   if (stmt == NULL)
     return panel_console_send_db_error (msg, self->db, "reading the alert-shown event");
   sqlite3_bind_int64 (stmt, 1, id);
@@ -908,8 +926,8 @@ untag_drill (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session
   if (soup_server_message_get_request_body (msg)->length > 0)
     {
       body = panel_console_read_json_object (msg);
-      if (body == NULL || !panel_http_only_members (msg, body, members) ||
-          !optional_text (msg, body, "note", MAX_NOTE_CHARS, &note))
+      if (body == NULL || !panel_http_only_members (msg, body, members)
+          || !optional_text (msg, body, "note", MAX_NOTE_CHARS, &note))
         return;
     }
   g_autoptr (GError) error = NULL;
@@ -925,7 +943,8 @@ untag_drill (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session
                                        "the panel cannot record the change");
     }
   g_message ("incident %" G_GINT64_FORMAT " is a real incident, not drill %" G_GINT64_FORMAT
-             " (%s)", id, drill, session->user);
+             " (%s)",
+             id, drill, session->user);
   publish_incident (self, "incident-updated", id, -1);
   send_incident (self, msg, id);
 }
@@ -943,9 +962,11 @@ play_segment (PanelIncidents *self, SoupServerMessage *msg, PanelSession *sessio
   if (self->identities == NULL)
     return panel_console_send_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "no-playback",
                                      "this panel has no site_identity: playback is off");
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db,
-    "SELECT kind, store_key, plain_sha256, plain_size FROM segments "
-    "WHERE incident_id = ?1 AND idx = ?2", NULL);
+  g_autoptr (sqlite3_stmt) stmt =
+    ansim_db_prepare (self->db,
+                      "SELECT kind, store_key, plain_sha256, plain_size FROM segments "
+                      "WHERE incident_id = ?1 AND idx = ?2",
+                      NULL);
   if (stmt == NULL)
     return panel_console_send_db_error (msg, self->db, "reading the segment");
   sqlite3_bind_int64 (stmt, 1, id);
@@ -968,8 +989,8 @@ play_segment (PanelIncidents *self, SoupServerMessage *msg, PanelSession *sessio
                                      self->identities->len, cipher, &error);
   if (plain == NULL)
     {
-      g_warning ("playback of incident %" G_GINT64_FORMAT " segment %" G_GINT64_FORMAT
-                 ": %s", id, idx, error->message);
+      g_warning ("playback of incident %" G_GINT64_FORMAT " segment %" G_GINT64_FORMAT ": %s", id,
+                 idx, error->message);
       return panel_console_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "integrity",
                                        "the segment cannot be read or decrypted");
     }
@@ -978,13 +999,14 @@ play_segment (PanelIncidents *self, SoupServerMessage *msg, PanelSession *sessio
   if ((gint64) g_bytes_get_size (plain) != size || g_strcmp0 (hex, want) != 0)
     {
       g_warning ("incident %" G_GINT64_FORMAT " segment %" G_GINT64_FORMAT ": the decrypted "
-                 "media is not what the signed manifest lists", id, idx);
+                 "media is not what the signed manifest lists",
+                 id, idx);
       return panel_console_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "integrity",
                                        "the decrypted media does not match the signed manifest");
     }
   /* A media element asks again for parts (Range); one entry per playback. */
-  const char *range = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
-                                                    "Range");
+  const char *range =
+    soup_message_headers_get_one (soup_server_message_get_request_headers (msg), "Range");
   if (range == NULL || g_str_has_prefix (range, "bytes=0-"))
     {
       g_autofree char *target = g_strdup_printf ("incident %" G_GINT64_FORMAT, id);
@@ -1087,8 +1109,8 @@ export_incident (PanelIncidents *self, SoupServerMessage *msg, PanelSession *ses
     return panel_console_send_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "no-playback",
                                      "this panel has no site_identity: it cannot add media");
   g_autoptr (GError) error = NULL;
-  PanelExport *export = panel_export_new (self->db, self->store, id, self->identities,
-                                          with_media, session->user, &error);
+  PanelExport *export = panel_export_new (self->db, self->store, id, self->identities, with_media,
+                                          session->user, &error);
   if (export == NULL)
     {
       if (g_error_matches (error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
@@ -1134,9 +1156,11 @@ acknowledge_device_alert (PanelIncidents *self, SoupServerMessage *msg, PanelSes
   g_autofree char *target = g_strdup_printf ("device alert %" G_GINT64_FORMAT, id);
   if (!ansim_db_begin (self->db, &error))
     return panel_console_send_db_error (msg, self->db, "beginning a transaction"), FALSE;
-  g_autoptr (sqlite3_stmt) upd = ansim_db_prepare (self->db,
-    "UPDATE device_alerts SET acknowledged_by = ?2, acknowledged_at_us = ?3 "
-    "WHERE id = ?1 AND acknowledged_at_us IS NULL", NULL);
+  g_autoptr (sqlite3_stmt) upd =
+    ansim_db_prepare (self->db,
+                      "UPDATE device_alerts SET acknowledged_by = ?2, acknowledged_at_us = ?3 "
+                      "WHERE id = ?1 AND acknowledged_at_us IS NULL",
+                      NULL);
   if (upd == NULL)
     goto db_error;
   sqlite3_bind_int64 (upd, 1, id);
@@ -1151,8 +1175,8 @@ acknowledge_device_alert (PanelIncidents *self, SoupServerMessage *msg, PanelSes
                                 "no such device alert, or it is already acknowledged");
       return FALSE;
     }
-  if (!panel_console_audit (self->console, msg, session, PANEL_AUDIT_ACKNOWLEDGED, target,
-                            NULL, &error))
+  if (!panel_console_audit (self->console, msg, session, PANEL_AUDIT_ACKNOWLEDGED, target, NULL,
+                            &error))
     {
       ansim_db_rollback (self->db);
       g_warning ("cannot write the audit log: %s", error->message);
@@ -1177,7 +1201,8 @@ handle_device_alerts (PanelHttpRequest *req)
 {
   PanelIncidents *self = req->user_data;
   SoupServerMessage *msg = req->msg;
-  g_autofree char *sql = g_strconcat (device_alert_select,
+  g_autofree char *sql = g_strconcat (
+    device_alert_select,
     "WHERE a.cleared_at_us IS NULL OR a.acknowledged_at_us IS NULL ORDER BY a.id DESC", NULL);
   g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db, sql, NULL);
   if (stmt == NULL)
@@ -1287,7 +1312,8 @@ handle_devices (PanelHttpRequest *req)
 {
   PanelIncidents *self = req->user_data;
   SoupServerMessage *msg = req->msg;
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db,
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    self->db,
     "SELECT d.id, d.desk_id, coalesce (k.name, d.desk_id) AS desk_name, d.fingerprint, "
     "d.enrolled_at_us, d.revoked_at_us, d.last_seen_at_us, "
     "d.revoked_at_us IS NULL AND d.last_seen_at_us >= ?1 AS online, "
@@ -1331,8 +1357,8 @@ load_identity (const char *path, GError **error)
       int e = errno;
       if (fd >= 0)
         close (fd);
-      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (e),
-                   "[panel] site_identity %s: %s", path, g_strerror (e));
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (e), "[panel] site_identity %s: %s",
+                   path, g_strerror (e));
       return NULL;
     }
   close (fd);
@@ -1340,8 +1366,8 @@ load_identity (const char *path, GError **error)
     {
       g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_PERM,
                    "[panel] site_identity %s must be a file owned by this user (uid %u) and "
-                   "readable by nobody else (mode 0600 or 0400; it is %04o, uid %u)", path,
-                   (guint) geteuid (), (guint) (st.st_mode & 07777), (guint) st.st_uid);
+                   "readable by nobody else (mode 0600 or 0400; it is %04o, uid %u)",
+                   path, (guint) geteuid (), (guint) (st.st_mode & 07777), (guint) st.st_uid);
       return NULL;
     }
   GPtrArray *ids = ansim_age_identities_load (path, error);
@@ -1370,8 +1396,7 @@ static const PanelRoute routes[] = {
     handle_not_a_drill },
   { PANEL_HTTP_GET, "/api/incidents/{incident-id}/segments/{segment-index}/media", CONSOLE,
     ACT_ROLES, 0, handle_media },
-  { PANEL_HTTP_GET, "/api/incidents/{incident-id}/export", CONSOLE, ACT_ROLES, 0,
-    handle_export },
+  { PANEL_HTTP_GET, "/api/incidents/{incident-id}/export", CONSOLE, ACT_ROLES, 0, handle_export },
   { PANEL_HTTP_POST, "/api/incidents/{incident-id}/legal-hold", CONSOLE, PANEL_ROLE_ADMIN, 0,
     handle_legal_hold },
   { PANEL_HTTP_GET, "/api/devices", CONSOLE, ACT_ROLES, 0, handle_devices },

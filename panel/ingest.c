@@ -56,7 +56,7 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Device, device_clear)
 /* A handler's answer. */
 typedef struct {
   guint status;
-  JsonBuilder *b;   /* an open object */
+  JsonBuilder *b; /* an open object */
 } Reply;
 
 PanelIngest *
@@ -107,8 +107,7 @@ tell (PanelIngest *self, PanelIngestNews news, gint64 incident_id, gint64 number
 
 /* ---- answers --------------------------------------------------------------- */
 
-static void
-reply_error (Reply *r, guint status, const char *code, const char *format, ...)
+static void reply_error (Reply *r, guint status, const char *code, const char *format, ...)
   G_GNUC_PRINTF (4, 5);
 
 static void
@@ -247,11 +246,10 @@ get_string (Reply *r, JsonObject *o, const char *name, gboolean required, gsize 
         reply_error (r, 400, "bad-request", "member '%s' is missing", name);
       return NULL;
     }
-  if (json_node_get_value_type (n) != G_TYPE_STRING
-      || strlen (json_node_get_string (n)) > max_len)
+  if (json_node_get_value_type (n) != G_TYPE_STRING || strlen (json_node_get_string (n)) > max_len)
     {
-      reply_error (r, 400, "bad-request", "member '%s' must be a string of at most %zu bytes",
-                   name, max_len);
+      reply_error (r, 400, "bad-request", "member '%s' must be a string of at most %zu bytes", name,
+                   max_len);
       return NULL;
     }
   return json_node_get_string (n);
@@ -278,8 +276,9 @@ load_device (PanelIngest *self, Reply *r, const char *fingerprint, Device *out,
              gint64 *out_revoked_at_us)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db,
-    "SELECT id, desk_id, public_key, revoked_at_us FROM devices WHERE fingerprint = ?1", &error);
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    self->db, "SELECT id, desk_id, public_key, revoked_at_us FROM devices WHERE fingerprint = ?1",
+    &error);
   if (stmt == NULL)
     return reply_db_error (r, self->db, "looking up the device"), FALSE;
   sqlite3_bind_text (stmt, 1, fingerprint, -1, SQLITE_STATIC);
@@ -300,8 +299,8 @@ load_device (PanelIngest *self, Reply *r, const char *fingerprint, Device *out,
       reply_error (r, 500, "database-error", "device %s: %s", out->id, error->message);
       return FALSE;
     }
-  *out_revoked_at_us = sqlite3_column_type (stmt, 3) == SQLITE_NULL ? 0
-                       : sqlite3_column_int64 (stmt, 3);
+  *out_revoked_at_us =
+    sqlite3_column_type (stmt, 3) == SQLITE_NULL ? 0 : sqlite3_column_int64 (stmt, 3);
   return TRUE;
 }
 
@@ -315,18 +314,21 @@ insert_nonce (PanelIngest *self, Reply *r, const char *device_id, const char *no
     {
       /* A nonce outlives every request that could still carry it: a
        * request is accepted while |now - created| <= skew. */
-      g_autoptr (sqlite3_stmt) purge = ansim_db_prepare (self->db,
-        "DELETE FROM request_nonces WHERE seen_at_us < ?1", &error);
+      g_autoptr (sqlite3_stmt) purge =
+        ansim_db_prepare (self->db, "DELETE FROM request_nonces WHERE seen_at_us < ?1", &error);
       if (purge != NULL)
         {
-          sqlite3_bind_int64 (purge, 1, now - 2 * self->clock_skew_s * G_USEC_PER_SEC - 60 * G_USEC_PER_SEC);
+          sqlite3_bind_int64 (purge, 1,
+                              now - 2 * self->clock_skew_s * G_USEC_PER_SEC - 60 * G_USEC_PER_SEC);
           if (sqlite3_step (purge) == SQLITE_DONE)
             self->nonces_purged_at_us = now;
         }
     }
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db,
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    self->db,
     "INSERT INTO request_nonces (device_id, nonce, seen_at_us) VALUES (?1, ?2, ?3) "
-    "ON CONFLICT DO NOTHING", &error);
+    "ON CONFLICT DO NOTHING",
+    &error);
   if (stmt == NULL)
     return reply_db_error (r, self->db, "recording the nonce"), FALSE;
   sqlite3_bind_text (stmt, 1, device_id, -1, SQLITE_STATIC);
@@ -389,10 +391,11 @@ parse_signed (Reply *r, const PanelRequest *req, const guint8 body_sha[32])
     }
   if (!ansim_httpsig_check_content_digest_for (req->content_digest, body_sha, &error))
     {
-      reply_error (r, g_error_matches (error, ANSIM_HTTPSIG_ERROR, ANSIM_HTTPSIG_ERROR_MISSING)
-                   ? 401 : 400,
-                   g_error_matches (error, ANSIM_HTTPSIG_ERROR, ANSIM_HTTPSIG_ERROR_DIGEST)
-                   ? "digest-mismatch" : "unsigned", "%s", error->message);
+      reply_error (
+        r, g_error_matches (error, ANSIM_HTTPSIG_ERROR, ANSIM_HTTPSIG_ERROR_MISSING) ? 401 : 400,
+        g_error_matches (error, ANSIM_HTTPSIG_ERROR, ANSIM_HTTPSIG_ERROR_DIGEST) ? "digest-mismatch"
+                                                                                 : "unsigned",
+        "%s", error->message);
       return NULL;
     }
   return g_steal_pointer (&sig);
@@ -433,8 +436,8 @@ code_sha256 (const char *code)
 }
 
 char *
-panel_enrollment_code_new (sqlite3 *db, const char *device_id, const char *desk_id,
-                           gint64 valid_s, GError **error)
+panel_enrollment_code_new (sqlite3 *db, const char *device_id, const char *desk_id, gint64 valid_s,
+                           GError **error)
 {
   /* 16 symbols of a 32-letter alphabet without 0/O, 1/I: 80 bits. */
   static const char alphabet[] = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
@@ -459,9 +462,11 @@ panel_enrollment_code_new (sqlite3 *db, const char *device_id, const char *desk_
     }
   g_autofree char *hash = code_sha256 (code->str);
   gint64 now = g_get_real_time ();
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (db,
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    db,
     "INSERT INTO enrollment_codes (code_sha256, device_id, desk_id, created_at_us, expires_at_us) "
-    "VALUES (?1, ?2, ?3, ?4, ?5)", error);
+    "VALUES (?1, ?2, ?3, ?4, ?5)",
+    error);
   if (stmt == NULL)
     return NULL;
   sqlite3_bind_text (stmt, 1, hash, -1, SQLITE_STATIC);
@@ -481,9 +486,11 @@ panel_enrollment_code_new (sqlite3 *db, const char *device_id, const char *desk_
 gboolean
 panel_device_revoke (sqlite3 *db, const char *device_id, const char *reason, GError **error)
 {
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (db,
-    "UPDATE devices SET revoked_at_us = ?2, revoke_reason = ?3 "
-    "WHERE id = ?1 AND revoked_at_us IS NULL", error);
+  g_autoptr (sqlite3_stmt) stmt =
+    ansim_db_prepare (db,
+                      "UPDATE devices SET revoked_at_us = ?2, revoke_reason = ?3 "
+                      "WHERE id = ?1 AND revoked_at_us IS NULL",
+                      error);
   if (stmt == NULL)
     return FALSE;
   sqlite3_bind_text (stmt, 1, device_id, -1, SQLITE_STATIC);
@@ -493,8 +500,8 @@ panel_device_revoke (sqlite3 *db, const char *device_id, const char *reason, GEr
     return ansim_db_set_error (db, error, "revoking the device");
   if (sqlite3_changes (db) == 0)
     {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
-                   "no enrolled, unrevoked device '%s'", device_id);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "no enrolled, unrevoked device '%s'",
+                   device_id);
       return FALSE;
     }
   return TRUE;
@@ -504,9 +511,11 @@ static gboolean
 ensure_desk (PanelIngest *self, Reply *r, const char *desk_id, const char *name)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db,
-    "INSERT INTO desks (id, name) VALUES (?1, coalesce (?2, ?1)) "
-    "ON CONFLICT (id) DO UPDATE SET name = ?2 WHERE ?2 IS NOT NULL", &error);
+  g_autoptr (sqlite3_stmt) stmt =
+    ansim_db_prepare (self->db,
+                      "INSERT INTO desks (id, name) VALUES (?1, coalesce (?2, ?1)) "
+                      "ON CONFLICT (id) DO UPDATE SET name = ?2 WHERE ?2 IS NOT NULL",
+                      &error);
   if (stmt == NULL)
     return reply_db_error (r, self->db, "recording the desk"), FALSE;
   /* The desk's own name, as its alerts carry it, is what people see. */
@@ -533,8 +542,8 @@ handle_enroll (PanelIngest *self, Reply *r, const PanelRequest *req, const guint
   if (code == NULL || pem == NULL || r->status != 0)
     return;
   g_autoptr (GError) error = NULL;
-  g_autoptr (AnsimDeviceKey) key = ansim_device_key_new_public_from_pem (pem, strlen (pem),
-                                                                         "public_key", &error);
+  g_autoptr (AnsimDeviceKey) key =
+    ansim_device_key_new_public_from_pem (pem, strlen (pem), "public_key", &error);
   if (key == NULL)
     return reply_error (r, 400, "bad-request", "%s", error->message);
   /* The request is signed with the key it enrolls: proof of possession. */
@@ -556,9 +565,11 @@ handle_enroll (PanelIngest *self, Reply *r, const PanelRequest *req, const guint
   int rc;
   if (!ansim_db_begin (self->db, &error))
     return reply_db_error (r, self->db, "enrolling");
-  find = ansim_db_prepare (self->db,
-    "SELECT device_id, desk_id, expires_at_us, used_at_us FROM enrollment_codes "
-    "WHERE code_sha256 = ?1", &error);
+  find =
+    ansim_db_prepare (self->db,
+                      "SELECT device_id, desk_id, expires_at_us, used_at_us FROM enrollment_codes "
+                      "WHERE code_sha256 = ?1",
+                      &error);
   if (find == NULL)
     goto db_error;
   sqlite3_bind_text (find, 1, hash, -1, SQLITE_STATIC);
@@ -576,8 +587,8 @@ handle_enroll (PanelIngest *self, Reply *r, const PanelRequest *req, const guint
   if (device_id != NULL && strcmp (device_id, code_device) != 0)
     {
       ansim_db_rollback (self->db);
-      return reply_error (r, 403, "bad-code", "the code admits device '%s', not '%s'",
-                          code_device, device_id);
+      return reply_error (r, 403, "bad-code", "the code admits device '%s', not '%s'", code_device,
+                          device_id);
     }
   if (desk_id != NULL && !ensure_desk (self, r, desk_id, NULL))
     {
@@ -585,9 +596,11 @@ handle_enroll (PanelIngest *self, Reply *r, const PanelRequest *req, const guint
       return;
     }
   ansim_device_key_get_public_raw (key, raw);
-  insert = ansim_db_prepare (self->db,
-    "INSERT INTO devices (id, desk_id, public_key, fingerprint, enrolled_at_us) "
-    "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING", &error);
+  insert =
+    ansim_db_prepare (self->db,
+                      "INSERT INTO devices (id, desk_id, public_key, fingerprint, enrolled_at_us) "
+                      "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                      &error);
   if (insert == NULL)
     goto db_error;
   sqlite3_bind_text (insert, 1, code_device, -1, SQLITE_STATIC);
@@ -603,10 +616,11 @@ handle_enroll (PanelIngest *self, Reply *r, const PanelRequest *req, const guint
       ansim_db_rollback (self->db);
       return reply_error (r, 409, "already-enrolled",
                           "device '%s' or this key is already enrolled; revoke and re-enroll "
-                          "under a new device id", code_device);
+                          "under a new device id",
+                          code_device);
     }
-  use = ansim_db_prepare (self->db,
-    "UPDATE enrollment_codes SET used_at_us = ?2 WHERE code_sha256 = ?1", &error);
+  use = ansim_db_prepare (
+    self->db, "UPDATE enrollment_codes SET used_at_us = ?2 WHERE code_sha256 = ?1", &error);
   if (use == NULL)
     goto db_error;
   sqlite3_bind_text (use, 1, hash, -1, SQLITE_STATIC);
@@ -632,8 +646,8 @@ static gint64
 find_incident (PanelIngest *self, Reply *r, const Device *d, const char *uuid)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db,
-    "SELECT id FROM incidents WHERE device_id = ?1 AND uuid = ?2", &error);
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    self->db, "SELECT id FROM incidents WHERE device_id = ?1 AND uuid = ?2", &error);
   if (stmt == NULL)
     return reply_db_error (r, self->db, "looking up the incident"), -1;
   sqlite3_bind_text (stmt, 1, d->id, -1, SQLITE_STATIC);
@@ -651,8 +665,9 @@ find_incident (PanelIngest *self, Reply *r, const Device *d, const char *uuid)
 static void
 add_incident_state (PanelIngest *self, Reply *r, gint64 incident_id)
 {
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db,
-    "SELECT status, acknowledged_at_us, alerted_at_us FROM incidents WHERE id = ?1", NULL);
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    self->db, "SELECT status, acknowledged_at_us, alerted_at_us FROM incidents WHERE id = ?1",
+    NULL);
   if (stmt == NULL)
     return;
   sqlite3_bind_int64 (stmt, 1, incident_id);
@@ -679,12 +694,14 @@ add_incident_state (PanelIngest *self, Reply *r, gint64 incident_id)
 static gint64
 join_press_alert (sqlite3 *db, gint64 id, const char *source)
 {
-  g_autoptr (sqlite3_stmt) st = ansim_db_prepare (db,
+  g_autoptr (sqlite3_stmt) st = ansim_db_prepare (
+    db,
     "UPDATE incidents SET source = coalesce (?2, source), alert_id = coalesce ("
     " (SELECT min (p.alert_id) FROM incidents p WHERE p.device_id = incidents.device_id"
     "  AND p.trigger = incidents.trigger AND p.opened_mono_us = incidents.opened_mono_us"
     "  AND abs (p.opened_wall_us - incidents.opened_wall_us) < 2000000 AND p.id <> incidents.id"
-    "  AND p.alert_id IS NOT NULL), id) WHERE id = ?1 RETURNING alert_id", NULL);
+    "  AND p.alert_id IS NOT NULL), id) WHERE id = ?1 RETURNING alert_id",
+    NULL);
   if (st == NULL)
     return 0;
   sqlite3_bind_int64 (st, 1, id);
@@ -696,11 +713,13 @@ join_press_alert (sqlite3 *db, gint64 id, const char *source)
     return 0;
   if (alert == id)
     return alert;
-  g_autoptr (sqlite3_stmt) copy = ansim_db_prepare (db,
+  g_autoptr (sqlite3_stmt) copy = ansim_db_prepare (
+    db,
     "UPDATE incidents SET (is_drill, status, acknowledged_by, acknowledged_at_us, "
     "escalated_at_us) = (SELECT a.is_drill, CASE WHEN a.acknowledged_at_us IS NULL THEN 'open' "
     "ELSE 'acknowledged' END, a.acknowledged_by, a.acknowledged_at_us, a.escalated_at_us "
-    "FROM incidents a WHERE a.id = ?2) WHERE id = ?1", NULL);
+    "FROM incidents a WHERE a.id = ?2) WHERE id = ?1",
+    NULL);
   if (copy == NULL)
     return 0;
   sqlite3_bind_int64 (copy, 1, id);
@@ -712,9 +731,11 @@ static void
 handle_alert (PanelIngest *self, Reply *r, const PanelRequest *req, const Device *d,
               const char *uuid)
 {
-  static const char *const members[] = { "desk_id", "desk_name", "trigger", "trigger_kind",
-                                         "opened_wall_us", "opened_mono_us", "drill",
-                                         "prev_manifest_hash", "source", NULL };
+  static const char *const members[] = { "desk_id",        "desk_name",
+                                         "trigger",        "trigger_kind",
+                                         "opened_wall_us", "opened_mono_us",
+                                         "drill",          "prev_manifest_hash",
+                                         "source",         NULL };
   g_autoptr (JsonObject) o = body_object (r, req->body, members);
   if (o == NULL)
     return;
@@ -730,7 +751,8 @@ handle_alert (PanelIngest *self, Reply *r, const PanelRequest *req, const Device
     return;
   if (!ansim_is_name (desk_id) || (prev != NULL && !ansim_is_sha256_hex (prev))
       || (!g_str_equal (kind, "button") && !g_str_equal (kind, "bodycam")))
-    return reply_error (r, 400, "bad-request", "desk_id, trigger_kind or prev_manifest_hash "
+    return reply_error (r, 400, "bad-request",
+                        "desk_id, trigger_kind or prev_manifest_hash "
                         "is not in the expected form");
   gboolean drill = json_object_has_member (o, "drill")
                    && json_object_get_boolean_member_with_default (o, "drill", FALSE);
@@ -750,10 +772,12 @@ handle_alert (PanelIngest *self, Reply *r, const PanelRequest *req, const Device
     return reply_db_error (r, self->db, "recording the alert");
   if (!ensure_desk (self, r, desk_id, desk_name))
     return ansim_db_rollback (self->db);
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db,
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    self->db,
     "INSERT INTO incidents (device_id, uuid, desk_id, trigger, trigger_kind, opened_wall_us, "
     "opened_mono_us, alerted_at_us, is_drill, prev_manifest_hash) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)", &error);
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    &error);
   if (stmt == NULL)
     {
       reply_db_error (r, self->db, "recording the alert");
@@ -814,8 +838,8 @@ static void
 handle_event (PanelIngest *self, Reply *r, const PanelRequest *req, const Device *d,
               gint64 event_id)
 {
-  static const char *const members[] = { "kind", "at_wall_us", "at_mono_us", "desk_id",
-                                         "trigger", "incident", "detail", NULL };
+  static const char *const members[] = { "kind",    "at_wall_us", "at_mono_us", "desk_id",
+                                         "trigger", "incident",   "detail",     NULL };
   g_autoptr (JsonObject) o = body_object (r, req->body, members);
   if (o == NULL)
     return;
@@ -824,7 +848,8 @@ handle_event (PanelIngest *self, Reply *r, const PanelRequest *req, const Device
   const char *trigger = get_string (r, o, "trigger", FALSE, 64);
   const char *uuid = get_string (r, o, "incident", FALSE, 36);
   gint64 wall = 0, mono = 0;
-  if (r->status != 0 || !get_int (r, o, "at_wall_us", &wall) || !get_int (r, o, "at_mono_us", &mono))
+  if (r->status != 0 || !get_int (r, o, "at_wall_us", &wall)
+      || !get_int (r, o, "at_mono_us", &mono))
     return;
   for (const char *c = kind; *c; c++)
     if (!g_ascii_islower (*c) && !g_ascii_isdigit (*c) && *c != '-')
@@ -849,10 +874,12 @@ handle_event (PanelIngest *self, Reply *r, const PanelRequest *req, const Device
         return reply_error (r, 409, "unknown-incident", "incident %s has not been alerted", uuid);
     }
   g_autoptr (GError) error = NULL;
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db,
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    self->db,
     "INSERT INTO events (at_wall_us, at_mono_us, received_at_us, device_id, device_event_id, "
     "kind, desk_id, trigger, incident_id, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
-    "ON CONFLICT (device_id, device_event_id) DO NOTHING", &error);
+    "ON CONFLICT (device_id, device_event_id) DO NOTHING",
+    &error);
   if (stmt == NULL)
     return reply_db_error (r, self->db, "recording the event");
   sqlite3_bind_int64 (stmt, 1, wall);
@@ -896,9 +923,11 @@ handle_manifest (PanelIngest *self, Reply *r, const PanelRequest *req, const Dev
                         ansim_manifest_get_incident_id (m), uuid);
   if (strcmp (ansim_manifest_get_device_fingerprint (m), d->fingerprint) != 0
       || strcmp (ansim_manifest_get_device_id (m), d->id) != 0)
-    return reply_error (r, 422, "bad-manifest", "the manifest names device %s (%s), not the "
-                        "sender %s (%s)", ansim_manifest_get_device_id (m),
-                        ansim_manifest_get_device_fingerprint (m), d->id, d->fingerprint);
+    return reply_error (r, 422, "bad-manifest",
+                        "the manifest names device %s (%s), not the "
+                        "sender %s (%s)",
+                        ansim_manifest_get_device_id (m), ansim_manifest_get_device_fingerprint (m),
+                        d->id, d->fingerprint);
   if (!ansim_device_key_verify (d->key, data, len, g_bytes_get_data (sig, NULL),
                                 ANSIM_SIGNATURE_SIZE, NULL))
     return reply_error (r, 422, "bad-manifest-signature",
@@ -921,14 +950,15 @@ handle_manifest (PanelIngest *self, Reply *r, const PanelRequest *req, const Dev
   gboolean known_closed = FALSE;
   if (incident > 0)
     {
-      g_autoptr (sqlite3_stmt) inc = ansim_db_prepare (self->db,
-        "SELECT manifest_hash, close_reason IS NOT NULL FROM incidents WHERE id = ?1", &error);
+      g_autoptr (sqlite3_stmt) inc = ansim_db_prepare (
+        self->db, "SELECT manifest_hash, close_reason IS NOT NULL FROM incidents WHERE id = ?1",
+        &error);
       if (inc == NULL || (sqlite3_bind_int64 (inc, 1, incident), sqlite3_step (inc)) != SQLITE_ROW)
         return reply_db_error (r, self->db, "reading the incident");
       known_hash = g_strdup ((const char *) sqlite3_column_text (inc, 0));
       known_closed = sqlite3_column_int (inc, 1);
-      g_autoptr (sqlite3_stmt) segs = ansim_db_prepare (self->db,
-        "SELECT entry_hash FROM segments WHERE incident_id = ?1 ORDER BY idx", &error);
+      g_autoptr (sqlite3_stmt) segs = ansim_db_prepare (
+        self->db, "SELECT entry_hash FROM segments WHERE incident_id = ?1 ORDER BY idx", &error);
       if (segs == NULL)
         return reply_db_error (r, self->db, "reading the segments");
       sqlite3_bind_int64 (segs, 1, incident);
@@ -947,8 +977,10 @@ handle_manifest (PanelIngest *self, Reply *r, const PanelRequest *req, const Dev
       char h[ANSIM_SHA256_HEX_LEN + 1];
       ansim_manifest_entry_hash (ansim_manifest_get_entry (m, i), h);
       if (strcmp (h, known->pdata[i]) != 0)
-        return reply_error (r, 409, "chain-break", "entry %u differs from the one already "
-                            "received for incident %s", i, uuid);
+        return reply_error (r, 409, "chain-break",
+                            "entry %u differs from the one already "
+                            "received for incident %s",
+                            i, uuid);
     }
   /* Once closed, an incident's manifest is final: another closed one, or
    * one with more entries, is a different history. */
@@ -982,18 +1014,21 @@ handle_manifest (PanelIngest *self, Reply *r, const PanelRequest *req, const Dev
     {
       /* No alert came before (e.g. it was refused then): the manifest says
        * all an alert would. */
-      g_autoptr (sqlite3_stmt) ins = ansim_db_prepare (self->db,
+      g_autoptr (sqlite3_stmt) ins = ansim_db_prepare (
+        self->db,
         "INSERT INTO incidents (device_id, uuid, desk_id, trigger, trigger_kind, opened_wall_us, "
         "opened_mono_us, alerted_at_us, is_drill, prev_manifest_hash) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)", &error);
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        &error);
       if (ins == NULL || !ensure_desk (self, r, ansim_manifest_get_desk_id (m), NULL))
         goto db_error;
       sqlite3_bind_text (ins, 1, d->id, -1, SQLITE_STATIC);
       sqlite3_bind_text (ins, 2, uuid, -1, SQLITE_STATIC);
       sqlite3_bind_text (ins, 3, ansim_manifest_get_desk_id (m), -1, SQLITE_STATIC);
       sqlite3_bind_text (ins, 4, ansim_manifest_get_trigger_name (m), -1, SQLITE_STATIC);
-      sqlite3_bind_text (ins, 5, ansim_manifest_get_trigger_kind (m) == ANSIM_TRIGGER_BODYCAM
-                         ? "bodycam" : "button", -1, SQLITE_STATIC);
+      sqlite3_bind_text (
+        ins, 5, ansim_manifest_get_trigger_kind (m) == ANSIM_TRIGGER_BODYCAM ? "bodycam" : "button",
+        -1, SQLITE_STATIC);
       sqlite3_bind_int64 (ins, 6, ansim_manifest_get_opened_wall_us (m));
       sqlite3_bind_int64 (ins, 7, ansim_manifest_get_opened_mono_us (m));
       sqlite3_bind_int64 (ins, 8, now);
@@ -1008,17 +1043,21 @@ handle_manifest (PanelIngest *self, Reply *r, const PanelRequest *req, const Dev
       gint64 drill_id = 0;
       if (alert_id == 0)
         goto db_error;
-      if (alert_id == incident && !panel_drill_claim (self->db, ansim_manifest_get_desk_id (m),
-                              ansim_manifest_get_opened_wall_us (m), incident, &drill_id, &error))
+      if (alert_id == incident
+          && !panel_drill_claim (self->db, ansim_manifest_get_desk_id (m),
+                                 ansim_manifest_get_opened_wall_us (m), incident, &drill_id,
+                                 &error))
         goto db_error;
       if (!queue_alert_webhooks (self, incident, &error))
         goto db_error;
     }
   {
-    g_autoptr (sqlite3_stmt) upd = ansim_db_prepare (self->db,
+    g_autoptr (sqlite3_stmt) upd = ansim_db_prepare (
+      self->db,
       "UPDATE incidents SET manifest_hash = ?2, manifest_store_key = ?3, manifest_at_us = ?4, "
       "closed_wall_us = ?5, closed_mono_us = ?6, close_reason = ?7, "
-      "source = coalesce (source, ?8) WHERE id = ?1", &error);
+      "source = coalesce (source, ?8) WHERE id = ?1",
+      &error);
     if (upd == NULL)
       goto db_error;
     sqlite3_bind_int64 (upd, 1, incident);
@@ -1035,8 +1074,10 @@ handle_manifest (PanelIngest *self, Reply *r, const PanelRequest *req, const Dev
     if (sqlite3_step (upd) != SQLITE_DONE)
       goto db_error;
     g_autoptr (sqlite3_stmt) seg = ansim_db_prepare (self->db,
-      "INSERT INTO segments (" ANSIM_SEGMENTS_COLUMNS ") VALUES (" ANSIM_SEGMENTS_VALUES ") "
-      "ON CONFLICT DO NOTHING", &error);
+                                                     "INSERT INTO segments (" ANSIM_SEGMENTS_COLUMNS
+                                                     ") VALUES (" ANSIM_SEGMENTS_VALUES ") "
+                                                     "ON CONFLICT DO NOTHING",
+                                                     &error);
     if (seg == NULL)
       goto db_error;
     for (guint i = known->len; i < n; i++)
@@ -1069,20 +1110,25 @@ handle_segment (PanelIngest *self, Reply *r, const PanelRequest *req, const Devi
   if (incident < 0)
     return;
   if (incident == 0)
-    return reply_error (r, 409, "manifest-needed", "incident %s is not known yet; send its "
-                        "manifest first", uuid);
+    return reply_error (r, 409, "manifest-needed",
+                        "incident %s is not known yet; send its "
+                        "manifest first",
+                        uuid);
   g_autoptr (GError) error = NULL;
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db,
-    "SELECT kind, cipher_size, cipher_sha256, store_key FROM segments "
-    "WHERE incident_id = ?1 AND idx = ?2", &error);
+  g_autoptr (sqlite3_stmt) stmt =
+    ansim_db_prepare (self->db,
+                      "SELECT kind, cipher_size, cipher_sha256, store_key FROM segments "
+                      "WHERE incident_id = ?1 AND idx = ?2",
+                      &error);
   if (stmt == NULL)
     return reply_db_error (r, self->db, "reading the segment");
   sqlite3_bind_int64 (stmt, 1, incident);
   sqlite3_bind_int64 (stmt, 2, idx);
   int rc = sqlite3_step (stmt);
   if (rc == SQLITE_DONE)
-    return reply_error (r, 409, "manifest-needed", "no manifest received so far lists segment %"
-                        G_GINT64_FORMAT " of incident %s", idx, uuid);
+    return reply_error (
+      r, 409, "manifest-needed",
+      "no manifest received so far lists segment %" G_GINT64_FORMAT " of incident %s", idx, uuid);
   if (rc != SQLITE_ROW)
     return reply_db_error (r, self->db, "reading the segment");
   if (!g_str_equal ((const char *) sqlite3_column_text (stmt, 0), "media"))
@@ -1091,12 +1137,14 @@ handle_segment (PanelIngest *self, Reply *r, const PanelRequest *req, const Devi
   g_autofree char *expected = g_strdup ((const char *) sqlite3_column_text (stmt, 2));
   gboolean have = sqlite3_column_type (stmt, 3) != SQLITE_NULL;
   if ((gint64) g_bytes_get_size (req->body) != size || strcmp (actual, expected) != 0)
-    return reply_error (r, 422, "hash-mismatch", "segment %" G_GINT64_FORMAT " of incident %s: "
-                        "the body (%zu bytes, SHA-256 %s) is not what the manifest lists (%"
-                        G_GINT64_FORMAT " bytes, %s)", idx, uuid, g_bytes_get_size (req->body),
-                        actual, size, expected);
-  g_autofree char *key = g_strdup_printf ("%s/%s/seg-%06" G_GINT64_FORMAT ".mkv.age", d->id,
-                                          uuid, idx);
+    return reply_error (
+      r, 422, "hash-mismatch",
+      "segment %" G_GINT64_FORMAT " of incident %s: "
+      "the body (%zu bytes, SHA-256 %s) is not what the manifest lists (%" G_GINT64_FORMAT
+      " bytes, %s)",
+      idx, uuid, g_bytes_get_size (req->body), actual, size, expected);
+  g_autofree char *key =
+    g_strdup_printf ("%s/%s/seg-%06" G_GINT64_FORMAT ".mkv.age", d->id, uuid, idx);
   if (have)
     {
       reply_ok (r, 200, "already-stored");
@@ -1109,9 +1157,11 @@ handle_segment (PanelIngest *self, Reply *r, const PanelRequest *req, const Devi
     return reply_db_error (r, self->db, "reading the retention policy");
   if (!panel_store_put (self->store, key, req->body, actual, &lock, NULL, &error))
     return reply_store_error (r, error);
-  g_autoptr (sqlite3_stmt) upd = ansim_db_prepare (self->db,
-    "UPDATE segments SET store_key = ?3, received_at_us = ?4 "
-    "WHERE incident_id = ?1 AND idx = ?2 AND store_key IS NULL", &error);
+  g_autoptr (sqlite3_stmt) upd =
+    ansim_db_prepare (self->db,
+                      "UPDATE segments SET store_key = ?3, received_at_us = ?4 "
+                      "WHERE incident_id = ?1 AND idx = ?2 AND store_key IS NULL",
+                      &error);
   if (upd == NULL)
     return reply_db_error (r, self->db, "recording the segment");
   sqlite3_bind_int64 (upd, 1, incident);
@@ -1129,8 +1179,9 @@ handle_segment (PanelIngest *self, Reply *r, const PanelRequest *req, const Devi
 static void
 handle_heartbeat (PanelIngest *self, Reply *r, const PanelRequest *req, const Device *d)
 {
-  static const char *const members[] = { "wall_us", "disk_free_bytes", "queue_length",
-                                         "oldest_item_age_s", "recorder", "version", NULL };
+  static const char *const members[] = {
+    "wall_us", "disk_free_bytes", "queue_length", "oldest_item_age_s", "recorder", "version", NULL
+  };
   g_autoptr (JsonObject) o = body_object (r, req->body, members);
   if (o == NULL)
     return;
@@ -1139,8 +1190,8 @@ handle_heartbeat (PanelIngest *self, Reply *r, const PanelRequest *req, const De
     return;
   gint64 now = g_get_real_time ();
   g_autoptr (GError) error = NULL;
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db,
-    "UPDATE devices SET last_seen_at_us = ?2, heartbeat = ?3 WHERE id = ?1", &error);
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    self->db, "UPDATE devices SET last_seen_at_us = ?2, heartbeat = ?3 WHERE id = ?1", &error);
   if (stmt == NULL)
     return reply_db_error (r, self->db, "recording the heartbeat");
   sqlite3_bind_text (stmt, 1, d->id, -1, SQLITE_STATIC);
@@ -1155,9 +1206,11 @@ handle_heartbeat (PanelIngest *self, Reply *r, const PanelRequest *req, const De
   /* The device's recent incidents someone has acted on. */
   json_builder_set_member_name (r->b, "incidents");
   json_builder_begin_array (r->b);
-  g_autoptr (sqlite3_stmt) inc = ansim_db_prepare (self->db,
-    "SELECT uuid, status, acknowledged_at_us FROM incidents WHERE device_id = ?1 "
-    "AND alerted_at_us > ?2 ORDER BY id DESC LIMIT 50", NULL);
+  g_autoptr (sqlite3_stmt) inc =
+    ansim_db_prepare (self->db,
+                      "SELECT uuid, status, acknowledged_at_us FROM incidents WHERE device_id = ?1 "
+                      "AND alerted_at_us > ?2 ORDER BY id DESC LIMIT 50",
+                      NULL);
   if (inc != NULL)
     {
       sqlite3_bind_text (inc, 1, d->id, -1, SQLITE_STATIC);
@@ -1195,13 +1248,16 @@ handle_channel (PanelIngest *self, Reply *r, const PanelRequest *req, const Devi
   if (!get_int (r, o, "after", &after))
     return;
   if (after < 0)
-    return reply_error (r, 400, "bad-request", "member 'after' must be 0 or the seq of the "
-                        "last message received, not %" G_GINT64_FORMAT, after);
+    return reply_error (r, 400, "bad-request",
+                        "member 'after' must be 0 or the seq of the "
+                        "last message received, not %" G_GINT64_FORMAT,
+                        after);
   if (json_object_has_member (o, "wait_ms") && !get_int (r, o, "wait_ms", &wait_ms))
     return;
   if (wait_ms < 0 || wait_ms > PANEL_CHANNEL_MAX_WAIT_MS)
-    return reply_error (r, 400, "bad-request", "member 'wait_ms' must be between 0 and %d, not %"
-                        G_GINT64_FORMAT, PANEL_CHANNEL_MAX_WAIT_MS, wait_ms);
+    return reply_error (r, 400, "bad-request",
+                        "member 'wait_ms' must be between 0 and %d, not %" G_GINT64_FORMAT,
+                        PANEL_CHANNEL_MAX_WAIT_MS, wait_ms);
   g_autoptr (GError) error = NULL;
   reply_ok (r, 200, "ok");
   gint n = panel_channel_db_read (self->db, d->id, after, r->b, &error);
@@ -1210,7 +1266,7 @@ handle_channel (PanelIngest *self, Reply *r, const PanelRequest *req, const Devi
   if (n == 0 && wait_ms > 0 && out_wait != NULL)
     {
       *out_wait = g_new0 (PanelIngestWait, 1);
-      **out_wait = (PanelIngestWait) { g_strdup (d->id), after, wait_ms };
+      **out_wait = (PanelIngestWait){ g_strdup (d->id), after, wait_ms };
     }
 }
 

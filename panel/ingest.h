@@ -18,12 +18,12 @@ G_BEGIN_DECLS
 /* One request as the HTTP server received it; strings may be NULL. */
 typedef struct {
   const char *method;
-  const char *path;                  /* raw (still percent-encoded) path */
+  const char *path; /* raw (still percent-encoded) path */
   const char *signature_input;
   const char *signature;
   const char *content_digest;
-  const char *manifest_signature;    /* Ansim-Manifest-Signature */
-  GBytes *body;                      /* never NULL */
+  const char *manifest_signature; /* Ansim-Manifest-Signature */
+  GBytes *body;                   /* never NULL */
 } PanelRequest;
 
 /* What ingest tells the rest of the panel (the console) after a commit:
@@ -46,12 +46,12 @@ typedef gboolean (*PanelIngestOnAlert) (gpointer user_data, sqlite3 *db, gint64 
                                         GError **error);
 
 typedef struct {
-  gsize max_body_size;               /* bytes */
+  gsize max_body_size; /* bytes */
   gint64 clock_skew_s;
   const char *site_name;
-  PanelIngestNotify notify;          /* may be NULL */
+  PanelIngestNotify notify; /* may be NULL */
   gpointer notify_data;
-  PanelIngestOnAlert on_alert;       /* may be NULL */
+  PanelIngestOnAlert on_alert; /* may be NULL */
   gpointer on_alert_data;
 } PanelIngestOptions;
 
@@ -83,8 +83,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (PanelIngestWait, panel_ingest_wait_free)
 
 /* As panel_ingest_handle; out_wait is set for a channel request that may
  * be held, else NULL. */
-void panel_ingest_handle_full (PanelIngest *ingest, const PanelRequest *request,
-                               guint *out_status, char **out_json, PanelIngestWait **out_wait);
+void panel_ingest_handle_full (PanelIngest *ingest, const PanelRequest *request, guint *out_status,
+                               char **out_json, PanelIngestWait **out_wait);
 
 /* Admin: a one-time enrollment code admitting device_id (on desk_id, may
  * be NULL), valid for valid_s seconds. Only the code's SHA-256 is kept. */

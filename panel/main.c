@@ -6,6 +6,6 @@
 int
 main (int argc, char **argv)
 {
-  return ansim_daemon_main (argc, argv, &ansim_panel_config_schema,
-                            (AnsimDaemonStart) panel_new, (GDestroyNotify) panel_free);
+  return ansim_daemon_main (argc, argv, &ansim_panel_config_schema, (AnsimDaemonStart) panel_new,
+                            (GDestroyNotify) panel_free);
 }

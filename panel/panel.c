@@ -45,9 +45,9 @@ struct _Panel {
   PanelStore *store;
   PanelIngest *ingest;
   PanelIngestOptions worker_options;
-  GThreadPool *store_pool;      /* of StoreJob */
-  GAsyncQueue *idle_workers;    /* StoreWorker*, made on demand */
-  gint pending;                 /* atomic: jobs and news not yet back on the main loop */
+  GThreadPool *store_pool;   /* of StoreJob */
+  GAsyncQueue *idle_workers; /* StoreWorker*, made on demand */
+  gint pending;              /* atomic: jobs and news not yet back on the main loop */
   gsize max_body_size;
   SoupServer *server;
   PanelHttp *http;
@@ -79,7 +79,8 @@ handle_health (PanelHttpRequest *req)
   json_builder_set_member_name (b, "database_version");
   json_builder_add_int_value (b, ansim_db_get_version (self->db));
   json_builder_set_member_name (b, "uptime_s");
-  json_builder_add_int_value (b, (g_get_monotonic_time () - self->started_mono_us) / G_USEC_PER_SEC);
+  json_builder_add_int_value (b,
+                              (g_get_monotonic_time () - self->started_mono_us) / G_USEC_PER_SEC);
   json_builder_end_object (b);
   panel_http_send_json (req->msg, SOUP_STATUS_OK, b);
 }
@@ -91,8 +92,7 @@ send_ingest_answer (SoupServerMessage *msg, const char *method, const char *path
   if (status >= 400)
     g_message ("%s %s: %u %s", method, path, status, json);
   soup_server_message_set_status (msg, status, NULL);
-  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE, json,
-                                    strlen (json));
+  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE, json, strlen (json));
 }
 
 /* ---- store workers ---------------------------------------------------- */
@@ -100,12 +100,12 @@ send_ingest_answer (SoupServerMessage *msg, const char *method, const char *path
 /* One request handed to a store worker; the strings are copies. */
 typedef struct {
   Panel *panel;
-  SoupServerMessage *msg;       /* a reference; paused until the answer */
+  SoupServerMessage *msg; /* a reference; paused until the answer */
   char *method, *path, *signature_input, *signature, *content_digest, *manifest_signature;
   GBytes *body;
   guint status;
   char *json;
-  gboolean gone;                /* main loop: the client went away meanwhile */
+  gboolean gone; /* main loop: the client went away meanwhile */
 } StoreJob;
 
 static void
@@ -148,8 +148,8 @@ finish_store_job (gpointer data)
   StoreJob *job = data;
   g_signal_handlers_disconnect_by_data (job->msg, job);
   if (job->gone)
-    g_message ("%s %s: %u, but the device closed the connection before the answer",
-               job->method, job->path, job->status);
+    g_message ("%s %s: %u, but the device closed the connection before the answer", job->method,
+               job->path, job->status);
   else
     {
       send_ingest_answer (job->msg, job->method, job->path, job->status,
@@ -185,7 +185,7 @@ on_worker_news (gpointer user_data, PanelIngestNews news, gint64 incident_id, gi
 {
   Panel *self = user_data;
   News *n = g_new (News, 1);
-  *n = (News) { self, news, incident_id, number };
+  *n = (News){ self, news, incident_id, number };
   g_atomic_int_inc (&self->pending);
   g_main_context_invoke (NULL, deliver_news, n);
 }
@@ -256,7 +256,7 @@ handle_api (PanelHttpRequest *r)
   if (goes_to_store (req.method, path))
     {
       StoreJob *job = g_new0 (StoreJob, 1);
-      *job = (StoreJob) {
+      *job = (StoreJob){
         .panel = self,
         .msg = g_object_ref (msg),
         .method = g_strdup (req.method),
@@ -294,13 +294,12 @@ add_device_routes (Panel *self)
 {
   const PanelRoute routes[] = {
     { PANEL_HTTP_POST, PANEL_API_PREFIX "enroll", PANEL_CALLER_ANYONE, 0, 0, handle_api },
-    { PANEL_HTTP_PUT, PANEL_API_PREFIX "alerts/{incident}", PANEL_CALLER_DEVICE, 0, 0,
-      handle_api },
+    { PANEL_HTTP_PUT, PANEL_API_PREFIX "alerts/{incident}", PANEL_CALLER_DEVICE, 0, 0, handle_api },
     { PANEL_HTTP_PUT, PANEL_API_PREFIX "events/{event}", PANEL_CALLER_DEVICE, 0, 0, handle_api },
     { PANEL_HTTP_PUT, PANEL_API_PREFIX "incidents/{incident}/manifest", PANEL_CALLER_DEVICE, 0,
       self->max_body_size, handle_api },
-    { PANEL_HTTP_PUT, PANEL_API_PREFIX "incidents/{incident}/segments/{index}",
-      PANEL_CALLER_DEVICE, 0, self->max_body_size, handle_api },
+    { PANEL_HTTP_PUT, PANEL_API_PREFIX "incidents/{incident}/segments/{index}", PANEL_CALLER_DEVICE,
+      0, self->max_body_size, handle_api },
     { PANEL_HTTP_POST, PANEL_API_PREFIX "heartbeat", PANEL_CALLER_DEVICE, 0, 0, handle_api },
     { PANEL_HTTP_POST, PANEL_API_PREFIX "channel", PANEL_CALLER_DEVICE, 0, 0, handle_api },
     { PANEL_HTTP_GET, "/api/health", PANEL_CALLER_ANYONE, 0, 0, handle_health },
@@ -353,7 +352,8 @@ panel_new (AnsimConfig *config, GError **error)
   if (strcmp (ansim_config_get_string (config, "panel", "store"), "s3") == 0)
     {
       self->store = panel_store_new_s3 (config, error);
-      store_name = g_strdup_printf ("%s/%s", ansim_config_get_string (config, "panel", "s3_endpoint"),
+      store_name = g_strdup_printf ("%s/%s",
+                                    ansim_config_get_string (config, "panel", "s3_endpoint"),
                                     ansim_config_get_string (config, "panel", "s3_bucket"));
     }
   else
@@ -403,12 +403,11 @@ panel_new (AnsimConfig *config, GError **error)
   self->console = panel_console_new (self->http, self->server, self->db, config, error);
   if (self->console == NULL)
     return NULL;
-  self->incidents = panel_incidents_new (self->http, self->db, self->store, self->console,
-                                         config, error);
+  self->incidents =
+    panel_incidents_new (self->http, self->db, self->store, self->console, config, error);
   if (self->incidents == NULL)
     return NULL;
-  self->retention = panel_retention_new (self->http, self->db, self->store, self->console,
-                                         config);
+  self->retention = panel_retention_new (self->http, self->db, self->store, self->console, config);
   panel_incidents_set_retention (self->incidents, self->retention);
   self->channel = panel_channel_new (self->db);
   panel_incidents_set_channel (self->incidents, self->channel);
@@ -419,15 +418,15 @@ panel_new (AnsimConfig *config, GError **error)
   panel_webhooks_serve (self->webhooks, self->http);
 
   g_autoptr (GInetAddress) inet = g_str_equal (address, "*")
-    ? g_inet_address_new_any (G_SOCKET_FAMILY_IPV6)
-    : g_inet_address_new_from_string (address);
+                                    ? g_inet_address_new_any (G_SOCKET_FAMILY_IPV6)
+                                    : g_inet_address_new_from_string (address);
   g_autoptr (GSocketAddress) sockaddr = g_inet_socket_address_new (inet, port);
   g_autoptr (GError) local_error = NULL;
   if (!soup_server_listen (self->server, sockaddr, tls != NULL ? SOUP_SERVER_LISTEN_HTTPS : 0,
                            &local_error))
     {
-      g_set_error (error, G_IO_ERROR, local_error->code, "cannot listen on %s port %u: %s",
-                   address, port, local_error->message);
+      g_set_error (error, G_IO_ERROR, local_error->code, "cannot listen on %s port %u: %s", address,
+                   port, local_error->message);
       return NULL;
     }
   /* The bound port, which differs from the configured one when that is 0. */

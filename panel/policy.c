@@ -10,15 +10,9 @@
 #define DAY_US ((gint64) 86400 * G_USEC_PER_SEC)
 
 const PanelPolicyCategory panel_policy_categories[PANEL_POLICY_N_CATEGORIES] = {
-  { "drill", 30 },
-  { "incident", 30 },
-  { "verbal-abuse", 0 },
-  { "threat", 0 },
-  { "assault", 0 },
-  { "property-damage", 0 },
-  { "medical", 0 },
-  { "false-alarm", 0 },
-  { "other", 0 },
+  { "drill", 30 },  { "incident", 30 },   { "verbal-abuse", 0 },
+  { "threat", 0 },  { "assault", 0 },     { "property-damage", 0 },
+  { "medical", 0 }, { "false-alarm", 0 }, { "other", 0 },
 };
 
 void
@@ -40,8 +34,8 @@ panel_policy_category_index (const char *name)
 gboolean
 panel_policy_load (sqlite3 *db, PanelPolicy *p, GError **error)
 {
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (db,
-    "SELECT category, days, changed_by, changed_at_us FROM retention_policy", error);
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    db, "SELECT category, days, changed_by, changed_at_us FROM retention_policy", error);
   int rc;
 
   if (stmt == NULL)
@@ -105,13 +99,15 @@ panel_retention_lock_options (sqlite3 *db, gint64 incident_id, gboolean is_drill
     return FALSE;
   if (incident_id <= 0)
     {
-      out_options->retain_until_us =
-        panel_policy_expiry_us (&p, is_drill ? PANEL_POLICY_DRILL : PANEL_POLICY_INCIDENT, g_get_real_time ());
+      out_options->retain_until_us = panel_policy_expiry_us (
+        &p, is_drill ? PANEL_POLICY_DRILL : PANEL_POLICY_INCIDENT, g_get_real_time ());
       return TRUE;
     }
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (db,
-    "SELECT is_drill, resolution, alerted_at_us, legal_hold_at_us IS NOT NULL, "
-    "coalesce (locked_until_us, 0) FROM incidents WHERE id = ?1", error);
+  g_autoptr (sqlite3_stmt) stmt =
+    ansim_db_prepare (db,
+                      "SELECT is_drill, resolution, alerted_at_us, legal_hold_at_us IS NOT NULL, "
+                      "coalesce (locked_until_us, 0) FROM incidents WHERE id = ?1",
+                      error);
   if (stmt == NULL)
     return FALSE;
   sqlite3_bind_int64 (stmt, 1, incident_id);
@@ -121,10 +117,10 @@ panel_retention_lock_options (sqlite3 *db, gint64 incident_id, gboolean is_drill
       return FALSE;
     }
   int category = panel_policy_incident_category (sqlite3_column_int (stmt, 0),
-                                    (const char *) sqlite3_column_text (stmt, 1));
-  out_options->retain_until_us = MAX (panel_policy_expiry_us (&p, category, sqlite3_column_int64 (stmt, 2)),
-                                      sqlite3_column_int64 (stmt, 4));
+                                                 (const char *) sqlite3_column_text (stmt, 1));
+  out_options->retain_until_us =
+    MAX (panel_policy_expiry_us (&p, category, sqlite3_column_int64 (stmt, 2)),
+         sqlite3_column_int64 (stmt, 4));
   out_options->legal_hold = sqlite3_column_int (stmt, 3);
   return TRUE;
 }
-

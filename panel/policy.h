@@ -16,14 +16,14 @@ G_BEGIN_DECLS
  * incident, and the period of a resolution category without its own. */
 typedef struct {
   const char *name;
-  gint default_days;              /* 0: as "incident" */
+  gint default_days; /* 0: as "incident" */
 } PanelPolicyCategory;
 
 enum { PANEL_POLICY_DRILL, PANEL_POLICY_INCIDENT, PANEL_POLICY_N_CATEGORIES = 9 };
 extern const PanelPolicyCategory panel_policy_categories[PANEL_POLICY_N_CATEGORIES];
 
 typedef struct {
-  gint days[PANEL_POLICY_N_CATEGORIES];        /* 0: as "incident" */
+  gint days[PANEL_POLICY_N_CATEGORIES]; /* 0: as "incident" */
   gboolean overridden[PANEL_POLICY_N_CATEGORIES];
   char *changed_by[PANEL_POLICY_N_CATEGORIES];
   gint64 changed_at_us[PANEL_POLICY_N_CATEGORIES];

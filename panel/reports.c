@@ -25,24 +25,27 @@ struct _PanelReports {
 
 /* The steps of a response, in order; each is a time or missing. */
 enum { PRESSED, ALERTED, SHOWN, ACKNOWLEDGED, ARRIVED, RESOLVED, N_STEPS };
-static const char *const step_at[] = { "pressed_at_us", "alerted_at_us", "shown_at_us",
+static const char *const step_at[] = { "pressed_at_us",      "alerted_at_us", "shown_at_us",
                                        "acknowledged_at_us", "arrived_at_us", "resolved_at_us" };
-static const char *const step_by[] = { NULL, NULL, "shown_by", "acknowledged_by", "arrived_by",
-                                       "resolved_by" };
+static const char *const step_by[] = { NULL,         NULL,         "shown_by", "acknowledged_by",
+                                       "arrived_by", "resolved_by" };
 /* Figures: each step's time since the press. */
-static const char *const figure[] = { NULL, "press_to_alert_us", "press_to_shown_us",
-                                      "press_to_ack_us", "press_to_arrival_us",
+static const char *const figure[] = { NULL,
+                                      "press_to_alert_us",
+                                      "press_to_shown_us",
+                                      "press_to_ack_us",
+                                      "press_to_arrival_us",
                                       "press_to_resolved_us" };
 
 typedef struct {
-  gint64 drill_id;              /* 0: a real incident */
+  gint64 drill_id; /* 0: a real incident */
   char *desk_id, *desk_name;
-  gint64 incident_id;           /* 0: no press during the drill */
+  gint64 incident_id; /* 0: no press during the drill */
   gint64 window_start_us;
   gint64 at[N_STEPS];
   gboolean has[N_STEPS];
   char *by[N_STEPS];
-  char *month;                  /* YYYY-MM of the press (panel's local time) */
+  char *month; /* YYYY-MM of the press (panel's local time) */
 } ReportRow;
 
 static void
@@ -69,25 +72,30 @@ report_rows (sqlite3 *db, gboolean drills, gint64 since_us, gint64 until_us, gin
     " ORDER BY e.at_wall_us, e.id LIMIT 1), "
     "(SELECT e.actor FROM events e WHERE e.incident_id = i.id AND e.kind = 'alert-shown' "
     " ORDER BY e.at_wall_us, e.id LIMIT 1), ";
-  g_autofree char *sql = drills
-    ? g_strconcat ("SELECT d.id, dd.desk_id, coalesce (k.name, dd.desk_id), i.id, "
-                   "d.window_start_us, i.opened_wall_us, i.alerted_at_us, ", shown,
-                   "i.acknowledged_at_us, i.acknowledged_by, dd.arrived_at_us, dd.arrived_by, "
-                   "i.resolved_at_us, i.resolved_by "
-                   "FROM drill_desks dd JOIN drills d ON d.id = dd.drill_id "
-                   "LEFT JOIN incidents i ON i.id = dd.incident_id "
-                   "LEFT JOIN desks k ON k.id = dd.desk_id "
-                   "WHERE (?1 IS NULL OR d.window_start_us >= ?1) "
-                   "AND (?2 IS NULL OR d.window_start_us < ?2) AND (?3 = 0 OR d.id = ?3) "
-                   "ORDER BY d.id, dd.desk_id LIMIT ?4", NULL)
-    : g_strconcat ("SELECT 0, i.desk_id, coalesce (k.name, i.desk_id), i.id, "
-                   "i.alerted_at_us, i.opened_wall_us, i.alerted_at_us, ", shown,
-                   "i.acknowledged_at_us, i.acknowledged_by, NULL, NULL, "
-                   "i.resolved_at_us, i.resolved_by "
-                   "FROM incidents i LEFT JOIN desks k ON k.id = i.desk_id "
-                   "WHERE i.is_drill = 0 AND (?1 IS NULL OR i.alerted_at_us >= ?1) "
-                   "AND (?2 IS NULL OR i.alerted_at_us < ?2) AND ?3 = ?3 "
-                   "ORDER BY i.id LIMIT ?4", NULL);
+  g_autofree char *sql =
+    drills
+      ? g_strconcat ("SELECT d.id, dd.desk_id, coalesce (k.name, dd.desk_id), i.id, "
+                     "d.window_start_us, i.opened_wall_us, i.alerted_at_us, ",
+                     shown,
+                     "i.acknowledged_at_us, i.acknowledged_by, dd.arrived_at_us, dd.arrived_by, "
+                     "i.resolved_at_us, i.resolved_by "
+                     "FROM drill_desks dd JOIN drills d ON d.id = dd.drill_id "
+                     "LEFT JOIN incidents i ON i.id = dd.incident_id "
+                     "LEFT JOIN desks k ON k.id = dd.desk_id "
+                     "WHERE (?1 IS NULL OR d.window_start_us >= ?1) "
+                     "AND (?2 IS NULL OR d.window_start_us < ?2) AND (?3 = 0 OR d.id = ?3) "
+                     "ORDER BY d.id, dd.desk_id LIMIT ?4",
+                     NULL)
+      : g_strconcat ("SELECT 0, i.desk_id, coalesce (k.name, i.desk_id), i.id, "
+                     "i.alerted_at_us, i.opened_wall_us, i.alerted_at_us, ",
+                     shown,
+                     "i.acknowledged_at_us, i.acknowledged_by, NULL, NULL, "
+                     "i.resolved_at_us, i.resolved_by "
+                     "FROM incidents i LEFT JOIN desks k ON k.id = i.desk_id "
+                     "WHERE i.is_drill = 0 AND (?1 IS NULL OR i.alerted_at_us >= ?1) "
+                     "AND (?2 IS NULL OR i.alerted_at_us < ?2) AND ?3 = ?3 "
+                     "ORDER BY i.id LIMIT ?4",
+                     NULL);
   g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (db, sql, NULL);
   if (stmt == NULL)
     return NULL;
@@ -96,7 +104,7 @@ report_rows (sqlite3 *db, gboolean drills, gint64 since_us, gint64 until_us, gin
   if (until_us >= 0)
     sqlite3_bind_int64 (stmt, 2, until_us);
   sqlite3_bind_int64 (stmt, 3, drill_id);
-  sqlite3_bind_int64 (stmt, 4, MAX_REPORT_ROWS + 1);  /* one more: to tell it was cut */
+  sqlite3_bind_int64 (stmt, 4, MAX_REPORT_ROWS + 1); /* one more: to tell it was cut */
   g_autoptr (GPtrArray) rows = g_ptr_array_new_with_free_func (report_row_free);
   int rc;
   while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
@@ -118,8 +126,8 @@ report_rows (sqlite3 *db, gboolean drills, gint64 since_us, gint64 until_us, gin
         }
       if (r->has[PRESSED])
         {
-          g_autoptr (GDateTime) dt = g_date_time_new_from_unix_local (r->at[PRESSED] /
-                                                                      G_USEC_PER_SEC);
+          g_autoptr (GDateTime) dt =
+            g_date_time_new_from_unix_local (r->at[PRESSED] / G_USEC_PER_SEC);
           r->month = dt != NULL ? g_date_time_format (dt, "%Y-%m") : NULL;
         }
       g_ptr_array_add (rows, r);
@@ -209,8 +217,9 @@ add_trend (JsonBuilder *b, GPtrArray *rows, const char *by, const char *site_nam
   for (guint i = 0; i < rows->len; i++)
     {
       ReportRow *r = rows->pdata[i];
-      const char *key = g_str_equal (by, "desk") ? r->desk_id
-                        : g_str_equal (by, "site") ? site_name : r->month;
+      const char *key = g_str_equal (by, "desk")   ? r->desk_id
+                        : g_str_equal (by, "site") ? site_name
+                                                   : r->month;
       if (key != NULL && !g_ptr_array_find_with_equal_func (keys, key, g_str_equal, NULL))
         g_ptr_array_add (keys, (gpointer) key);
     }
@@ -227,8 +236,9 @@ add_trend (JsonBuilder *b, GPtrArray *rows, const char *by, const char *site_nam
       for (guint i = 0; i < rows->len; i++)
         {
           ReportRow *r = rows->pdata[i];
-          const char *key = g_str_equal (by, "desk") ? r->desk_id
-                            : g_str_equal (by, "site") ? site_name : r->month;
+          const char *key = g_str_equal (by, "desk")   ? r->desk_id
+                            : g_str_equal (by, "site") ? site_name
+                                                       : r->month;
           if (g_strcmp0 (key, keys->pdata[k]) != 0)
             continue;
           if (g_str_equal (by, "desk"))
@@ -264,7 +274,7 @@ add_trend (JsonBuilder *b, GPtrArray *rows, const char *by, const char *site_nam
           g_array_sort (v, cmp_gint64);
           gint64 *x = (gint64 *) v->data;
           json_builder_add_int_value (b, v->len % 2 ? x[v->len / 2]
-                                         : (x[v->len / 2 - 1] + x[v->len / 2]) / 2);
+                                                    : (x[v->len / 2 - 1] + x[v->len / 2]) / 2);
         }
       for (guint s = 0; s < N_STEPS; s++)
         g_array_unref (values[s]);
@@ -299,12 +309,11 @@ report_query (SoupServerMessage *msg, GHashTable *query, gboolean *out_drills, g
   const char *until = g_hash_table_lookup (query, "until_us");
   if (kind != NULL && !g_str_equal (kind, "drill") && !g_str_equal (kind, "real"))
     {
-      panel_http_send_errorf (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
-                              "kind is drill or real");
+      panel_http_send_errorf (msg, SOUP_STATUS_BAD_REQUEST, "bad-request", "kind is drill or real");
       return FALSE;
     }
-  if ((since != NULL && !g_ascii_string_to_signed (since, 10, 0, G_MAXINT64, since_us, NULL)) ||
-      (until != NULL && !g_ascii_string_to_signed (until, 10, 0, G_MAXINT64, until_us, NULL)))
+  if ((since != NULL && !g_ascii_string_to_signed (since, 10, 0, G_MAXINT64, since_us, NULL))
+      || (until != NULL && !g_ascii_string_to_signed (until, 10, 0, G_MAXINT64, until_us, NULL)))
     {
       panel_http_send_errorf (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
                               "since_us and until_us are times in microseconds since 1970");
@@ -409,19 +418,34 @@ iso_time (gboolean has, gint64 us)
 }
 
 static void
-export_report (PanelReports *self, SoupServerMessage *msg, PanelSession *session,
-               GHashTable *query)
+export_report (PanelReports *self, SoupServerMessage *msg, PanelSession *session, GHashTable *query)
 {
   ReportRequest asked;
   g_autoptr (GPtrArray) rows = requested_rows (self, msg, query, &asked);
   if (rows == NULL)
     return;
   g_autoptr (GString) csv = g_string_new (NULL);
-  static const char *const header[] = {
-    "kind", "drill", "desk_id", "desk_name", "incident", "pressed_at", "alert_received_at",
-    "shown_at", "shown_by", "acknowledged_at", "acknowledged_by", "arrived_at", "arrived_by",
-    "resolved_at", "resolved_by", "press_to_alert_s", "press_to_shown_s", "press_to_ack_s",
-    "press_to_arrival_s", "press_to_resolved_s", NULL };
+  static const char *const header[] = { "kind",
+                                        "drill",
+                                        "desk_id",
+                                        "desk_name",
+                                        "incident",
+                                        "pressed_at",
+                                        "alert_received_at",
+                                        "shown_at",
+                                        "shown_by",
+                                        "acknowledged_at",
+                                        "acknowledged_by",
+                                        "arrived_at",
+                                        "arrived_by",
+                                        "resolved_at",
+                                        "resolved_by",
+                                        "press_to_alert_s",
+                                        "press_to_shown_s",
+                                        "press_to_ack_s",
+                                        "press_to_arrival_s",
+                                        "press_to_resolved_s",
+                                        NULL };
   for (guint i = 0; header[i] != NULL; i++)
     csv_field (csv, header[i], header[i + 1] == NULL);
   for (guint i = 0; i < rows->len; i++)
@@ -429,8 +453,8 @@ export_report (PanelReports *self, SoupServerMessage *msg, PanelSession *session
       ReportRow *r = rows->pdata[i];
       g_autofree char *drill = r->drill_id > 0 ? g_strdup_printf ("%" G_GINT64_FORMAT, r->drill_id)
                                                : NULL;
-      g_autofree char *incident = r->incident_id > 0
-        ? g_strdup_printf ("%" G_GINT64_FORMAT, r->incident_id) : NULL;
+      g_autofree char *incident =
+        r->incident_id > 0 ? g_strdup_printf ("%" G_GINT64_FORMAT, r->incident_id) : NULL;
       csv_field (csv, asked.drills ? "drill" : "real", FALSE);
       csv_field (csv, drill, FALSE);
       csv_field (csv, r->desk_id, FALSE);
@@ -447,9 +471,10 @@ export_report (PanelReports *self, SoupServerMessage *msg, PanelSession *session
         {
           gint64 v;
           g_autofree char *text = row_figure (r, s, &v)
-            ? g_strdup_printf ("%s%" G_GINT64_FORMAT ".%06" G_GINT64_FORMAT, v < 0 ? "-" : "",
-                               ABS (v) / G_USEC_PER_SEC, ABS (v) % G_USEC_PER_SEC)
-            : NULL;
+                                    ? g_strdup_printf ("%s%" G_GINT64_FORMAT ".%06" G_GINT64_FORMAT,
+                                                       v < 0 ? "-" : "", ABS (v) / G_USEC_PER_SEC,
+                                                       ABS (v) % G_USEC_PER_SEC)
+                                    : NULL;
           /* numbers are never quoted: bypass the formula guard for "-" */
           if (text != NULL)
             g_string_append (csv, text);

@@ -30,7 +30,7 @@ typedef struct {
   gint64 resolved_at_us;
   gint64 expires_at_us;
   gint64 purge_started_at_us;
-  gboolean resumed;     /* marked by an earlier pass that did not finish */
+  gboolean resumed; /* marked by an earlier pass that did not finish */
 } Doomed;
 
 static void
@@ -94,9 +94,11 @@ select_and_mark (sqlite3 *db, gboolean dry_run, gint64 now, GPtrArray *doomed, G
     goto fail;
   sql = g_strconcat (incident_columns, "ORDER BY i.id", NULL);
   sel = ansim_db_prepare (db, sql, error);
-  mark = ansim_db_prepare (db,
+  mark = ansim_db_prepare (
+    db,
     "UPDATE incidents SET purge_started_at_us = ?2 WHERE id = ?1 AND status = 'resolved' "
-    "AND legal_hold_at_us IS NULL AND purge_started_at_us IS NULL", error);
+    "AND legal_hold_at_us IS NULL AND purge_started_at_us IS NULL",
+    error);
   if (sel == NULL || mark == NULL)
     goto fail;
   while ((rc = sqlite3_step (sel)) == SQLITE_ROW)
@@ -110,20 +112,24 @@ select_and_mark (sqlite3 *db, gboolean dry_run, gint64 now, GPtrArray *doomed, G
         {
           d->resumed = TRUE;
           if (report != NULL)
-            g_string_append_printf (report, "incident %" G_GINT64_FORMAT " (desk %s): purge "
-                                    "interrupted earlier, %s\n", d->id, d->desk_id,
-                                    dry_run ? "would be finished" : "finishing");
+            g_string_append_printf (report,
+                                    "incident %" G_GINT64_FORMAT " (desk %s): purge "
+                                    "interrupted earlier, %s\n",
+                                    d->id, d->desk_id, dry_run ? "would be finished" : "finishing");
           g_ptr_array_add (doomed, d);
           continue;
         }
       if (held || !resolved || d->expires_at_us > now)
         {
           if (report != NULL)
-            g_string_append_printf (report, "incident %" G_GINT64_FORMAT " (desk %s, %s, %d "
-                                    "days): kept, %s\n", d->id, d->desk_id,
-                                    panel_policy_categories[d->category].name, d->days,
-                                    held ? "on legal hold"
-                                    : !resolved ? "not resolved yet" : "until");
+            g_string_append_printf (report,
+                                    "incident %" G_GINT64_FORMAT " (desk %s, %s, %d "
+                                    "days): kept, %s\n",
+                                    d->id, d->desk_id, panel_policy_categories[d->category].name,
+                                    d->days,
+                                    held        ? "on legal hold"
+                                    : !resolved ? "not resolved yet"
+                                                : "until");
           if (report != NULL && !held && resolved)
             {
               g_string_truncate (report, report->len - 1);
@@ -133,10 +139,11 @@ select_and_mark (sqlite3 *db, gboolean dry_run, gint64 now, GPtrArray *doomed, G
           continue;
         }
       if (report != NULL)
-        g_string_append_printf (report, "incident %" G_GINT64_FORMAT " (desk %s, %s, %d days): "
-                                "expired %s, %s\n", d->id, d->desk_id,
-                                panel_policy_categories[d->category].name, d->days, until,
-                                dry_run ? "would be purged" : "purging");
+        g_string_append_printf (report,
+                                "incident %" G_GINT64_FORMAT " (desk %s, %s, %d days): "
+                                "expired %s, %s\n",
+                                d->id, d->desk_id, panel_policy_categories[d->category].name,
+                                d->days, until, dry_run ? "would be purged" : "purging");
       if (!dry_run)
         {
           sqlite3_reset (mark);
@@ -276,13 +283,13 @@ panel_retention_purge (sqlite3 *db, PanelStore *store, gboolean dry_run, const c
       /* Objects first: a crash after this leaves the rows and the mark, and
        * the next pass finishes the job. Rows first would leave objects
        * nobody knows about. */
-      if (!panel_store_purge_prefix (store, prefix, &n_objects, &bytes, &local) &&
-          g_error_matches (local, PANEL_STORE_ERROR, PANEL_STORE_ERROR_LOCKED))
+      if (!panel_store_purge_prefix (store, prefix, &n_objects, &bytes, &local)
+          && g_error_matches (local, PANEL_STORE_ERROR, PANEL_STORE_ERROR_LOCKED))
         {
           /* Nothing was deleted: unmark it, so that it can still be held
            * while the store keeps it. */
-          g_autoptr (sqlite3_stmt) unmark = ansim_db_prepare (db,
-            "UPDATE incidents SET purge_started_at_us = NULL WHERE id = ?1", error);
+          g_autoptr (sqlite3_stmt) unmark = ansim_db_prepare (
+            db, "UPDATE incidents SET purge_started_at_us = NULL WHERE id = ?1", error);
           if (unmark == NULL)
             return FALSE;
           sqlite3_bind_int64 (unmark, 1, d->id);
@@ -301,10 +308,11 @@ panel_retention_purge (sqlite3 *db, PanelStore *store, gboolean dry_run, const c
         {
           failed++;
           g_warning ("purge of incident %" G_GINT64_FORMAT ": %s; it stays marked and is "
-                     "retried on the next pass", d->id, local->message);
+                     "retried on the next pass",
+                     d->id, local->message);
           if (report != NULL)
-            g_string_append_printf (report, "incident %" G_GINT64_FORMAT ": FAILED: %s\n",
-                                    d->id, local->message);
+            g_string_append_printf (report, "incident %" G_GINT64_FORMAT ": FAILED: %s\n", d->id,
+                                    local->message);
           continue;
         }
       if (kill_after != NULL && ++n_destroyed == g_ascii_strtoull (kill_after, NULL, 10))
@@ -313,11 +321,14 @@ panel_retention_purge (sqlite3 *db, PanelStore *store, gboolean dry_run, const c
         return FALSE;
       purged++;
       g_message ("incident %" G_GINT64_FORMAT " of desk %s purged: %u objects, %" G_GUINT64_FORMAT
-                 " bytes (%s, %d days)", d->id, d->desk_id, n_objects, bytes,
-                 panel_policy_categories[d->category].name, d->days);
+                 " bytes (%s, %d days)",
+                 d->id, d->desk_id, n_objects, bytes, panel_policy_categories[d->category].name,
+                 d->days);
       if (report != NULL)
-        g_string_append_printf (report, "incident %" G_GINT64_FORMAT ": purged, %u objects, %"
-                                G_GUINT64_FORMAT " bytes\n", d->id, n_objects, bytes);
+        g_string_append_printf (report,
+                                "incident %" G_GINT64_FORMAT
+                                ": purged, %u objects, %" G_GUINT64_FORMAT " bytes\n",
+                                d->id, n_objects, bytes);
     }
   if (out_purged != NULL)
     *out_purged = dry_run ? doomed->len : purged;
@@ -342,7 +353,8 @@ panel_retention_extend_locks (sqlite3 *db, PanelStore *store, GError **error)
   sql = g_strconcat ("SELECT i.id, i.device_id, i.uuid, i.desk_id, i.desk_id, i.is_drill, "
                      "i.resolution, i.alerted_at_us, i.resolved_at_us, i.status, 0, 0, "
                      "coalesce (i.locked_until_us, 0) FROM incidents i "
-                     "WHERE i.purge_started_at_us IS NULL", NULL);
+                     "WHERE i.purge_started_at_us IS NULL",
+                     NULL);
   sel = ansim_db_prepare (db, sql, error);
   if (sel == NULL)
     return FALSE;
@@ -369,11 +381,14 @@ panel_retention_extend_locks (sqlite3 *db, PanelStore *store, GError **error)
       if (!panel_store_protect_prefix (store, prefix, d->expires_at_us, -1, &local))
         {
           g_warning ("cannot extend the lock of incident %" G_GINT64_FORMAT ": %s; retried on "
-                     "the next pass", d->id, local->message);
+                     "the next pass",
+                     d->id, local->message);
           continue;
         }
-      upd = ansim_db_prepare (db, "UPDATE incidents SET locked_until_us = ?2 WHERE id = ?1 "
-                              "AND coalesce (locked_until_us, 0) < ?2", error);
+      upd = ansim_db_prepare (db,
+                              "UPDATE incidents SET locked_until_us = ?2 WHERE id = ?1 "
+                              "AND coalesce (locked_until_us, 0) < ?2",
+                              error);
       if (upd == NULL)
         return FALSE;
       sqlite3_bind_int64 (upd, 1, d->id);
@@ -494,8 +509,8 @@ change_policy (PanelRetention *self, SoupServerMessage *msg, PanelSession *sessi
       int i = panel_policy_category_index (l->data);
       if (i < 0)
         {
-          g_autofree char *text = g_strdup_printf ("unknown retention category \"%.64s\"",
-                                                   (char *) l->data);
+          g_autofree char *text =
+            g_strdup_printf ("unknown retention category \"%.64s\"", (char *) l->data);
           return panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request", text);
         }
       if (!parse_days (json_object_get_member (body, l->data), &wanted[i]))
@@ -516,15 +531,18 @@ change_policy (PanelRetention *self, SoupServerMessage *msg, PanelSession *sessi
     {
       /* null: back to the embedded default (for a resolution category:
        * the incident period). */
-      gint new_days = given[i] && wanted[i] == 0 ? panel_policy_categories[i].default_days : wanted[i];
+      gint new_days = given[i] && wanted[i] == 0 ? panel_policy_categories[i].default_days
+                                                 : wanted[i];
       gboolean new_override = given[i] && wanted[i] != 0;
       if (!given[i] || (new_days == before.days[i] && new_override == before.overridden[i]))
         continue;
-      g_autoptr (sqlite3_stmt) s = ansim_db_prepare (self->db, new_override
-        ? "INSERT INTO retention_policy (category, days, changed_by, changed_at_us) "
-          "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (category) DO UPDATE SET days = ?2, "
-          "changed_by = ?3, changed_at_us = ?4"
-        : "DELETE FROM retention_policy WHERE category = ?1", &error);
+      g_autoptr (sqlite3_stmt) s = ansim_db_prepare (
+        self->db,
+        new_override ? "INSERT INTO retention_policy (category, days, changed_by, changed_at_us) "
+                       "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (category) DO UPDATE SET days = ?2, "
+                       "changed_by = ?3, changed_at_us = ?4"
+                     : "DELETE FROM retention_policy WHERE category = ?1",
+        &error);
       if (s == NULL)
         goto fail;
       sqlite3_bind_text (s, 1, panel_policy_categories[i].name, -1, SQLITE_STATIC);
@@ -610,8 +628,8 @@ static const PanelRoute routes[] = {
 /* ---- legal hold ------------------------------------------------------- */
 
 void
-panel_retention_handle_hold (PanelRetention *self, SoupServerMessage *msg,
-                             PanelSession *session, gint64 id)
+panel_retention_handle_hold (PanelRetention *self, SoupServerMessage *msg, PanelSession *session,
+                             gint64 id)
 {
   g_autoptr (JsonObject) body = panel_console_read_json_object (msg);
   g_autoptr (GError) error = NULL;
@@ -627,14 +645,15 @@ panel_retention_handle_hold (PanelRetention *self, SoupServerMessage *msg,
   if (!panel_http_only_members (msg, body, members))
     return;
   node = json_object_get_member (body, "hold");
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) ||
-      json_node_get_value_type (node) != G_TYPE_BOOLEAN)
-    return panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
-                                     "hold must be true (place a legal hold) or false (release it)");
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node)
+      || json_node_get_value_type (node) != G_TYPE_BOOLEAN)
+    return panel_console_send_error (
+      msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
+      "hold must be true (place a legal hold) or false (release it)");
   hold = json_node_get_boolean (node);
   node = json_object_get_member (body, "reason");
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) ||
-      json_node_get_value_type (node) != G_TYPE_STRING)
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node)
+      || json_node_get_value_type (node) != G_TYPE_STRING)
     return panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
                                      "reason is required: why the hold is placed or released");
   reason = g_strstrip (g_strdup (json_node_get_string (node)));
@@ -643,15 +662,16 @@ panel_retention_handle_hold (PanelRetention *self, SoupServerMessage *msg,
                                      "reason must be text of 1 to 500 characters");
 
   {
-    g_autoptr (sqlite3_stmt) s = ansim_db_prepare (self->db,
-      "SELECT device_id, uuid, desk_id, legal_hold_at_us IS NOT NULL, "
-      "purge_started_at_us IS NOT NULL FROM incidents WHERE id = ?1", &error);
+    g_autoptr (sqlite3_stmt) s =
+      ansim_db_prepare (self->db,
+                        "SELECT device_id, uuid, desk_id, legal_hold_at_us IS NOT NULL, "
+                        "purge_started_at_us IS NOT NULL FROM incidents WHERE id = ?1",
+                        &error);
     if (s == NULL)
       return send_internal (msg, "reading the incident", error);
     sqlite3_bind_int64 (s, 1, id);
     if (sqlite3_step (s) != SQLITE_ROW)
-      return panel_console_send_error (msg, SOUP_STATUS_NOT_FOUND, "not-found",
-                                       "no such incident");
+      return panel_console_send_error (msg, SOUP_STATUS_NOT_FOUND, "not-found", "no such incident");
     device_id = g_strdup ((const char *) sqlite3_column_text (s, 0));
     uuid = g_strdup ((const char *) sqlite3_column_text (s, 1));
     desk_id = g_strdup ((const char *) sqlite3_column_text (s, 2));
@@ -690,12 +710,16 @@ panel_retention_handle_hold (PanelRetention *self, SoupServerMessage *msg,
   if (!ansim_db_begin (self->db, &error))
     return send_internal (msg, "recording the legal hold", error);
   {
-    g_autoptr (sqlite3_stmt) upd = ansim_db_prepare (self->db, hold
-      ? "UPDATE incidents SET legal_hold_at_us = ?2, legal_hold_by = ?3, legal_hold_reason = ?4 "
-        "WHERE id = ?1 AND legal_hold_at_us IS NULL AND purge_started_at_us IS NULL"
-      : "UPDATE incidents SET legal_hold_at_us = NULL, legal_hold_by = NULL, "
-        "legal_hold_reason = NULL WHERE id = ?1 AND legal_hold_at_us IS NOT NULL", &error);
-    g_autoptr (sqlite3_stmt) ev = ansim_db_prepare (self->db,
+    g_autoptr (sqlite3_stmt) upd = ansim_db_prepare (
+      self->db,
+      hold
+        ? "UPDATE incidents SET legal_hold_at_us = ?2, legal_hold_by = ?3, legal_hold_reason = ?4 "
+          "WHERE id = ?1 AND legal_hold_at_us IS NULL AND purge_started_at_us IS NULL"
+        : "UPDATE incidents SET legal_hold_at_us = NULL, legal_hold_by = NULL, "
+          "legal_hold_reason = NULL WHERE id = ?1 AND legal_hold_at_us IS NOT NULL",
+      &error);
+    g_autoptr (sqlite3_stmt) ev = ansim_db_prepare (
+      self->db,
       "INSERT INTO events (at_wall_us, at_mono_us, kind, desk_id, trigger, incident_id, actor, "
       "detail) SELECT ?2, ?3, ?4, desk_id, trigger, id, ?5, ?6 FROM incidents WHERE id = ?1",
       &error);
@@ -733,11 +757,11 @@ panel_retention_handle_hold (PanelRetention *self, SoupServerMessage *msg,
   }
   if (!panel_console_audit (self->console, msg, session,
                             hold ? PANEL_AUDIT_LEGAL_HOLD_SET : PANEL_AUDIT_LEGAL_HOLD_RELEASED,
-                            target, detail, &error) ||
-      !ansim_db_commit (self->db, &error))
+                            target, detail, &error)
+      || !ansim_db_commit (self->db, &error))
     goto fail;
-  g_message ("incident %" G_GINT64_FORMAT ": legal hold %s by %s", id,
-             hold ? "placed" : "released", session->user);
+  g_message ("incident %" G_GINT64_FORMAT ": legal hold %s by %s", id, hold ? "placed" : "released",
+             session->user);
   /* Releasing: the database first; objects still held are harmless, the
    * purge lifts their hold before it deletes them. */
   if (!hold)
@@ -745,7 +769,8 @@ panel_retention_handle_hold (PanelRetention *self, SoupServerMessage *msg,
       g_autoptr (GError) local = NULL;
       if (!panel_store_protect_prefix (self->store, prefix, 0, 0, &local))
         g_warning ("incident %" G_GINT64_FORMAT ": the objects keep their legal hold (%s); the "
-                   "purge lifts it when their time comes", id, local->message);
+                   "purge lifts it when their time comes",
+                   id, local->message);
     }
   json_builder_begin_object (r);
   json_builder_set_member_name (r, "id");
@@ -775,8 +800,8 @@ on_timer (gpointer user_data)
   g_autoptr (GError) error = NULL;
   guint purged = 0, failed = 0;
 
-  if (!panel_retention_purge (self->db, self->store, FALSE, "ansim-panel", NULL, &purged,
-                              &failed, &error))
+  if (!panel_retention_purge (self->db, self->store, FALSE, "ansim-panel", NULL, &purged, &failed,
+                              &error))
     g_warning ("purge: %s; retried on the next pass", error->message);
   g_clear_error (&error);
   if (!panel_retention_extend_locks (self->db, self->store, &error))

@@ -27,9 +27,9 @@ G_BEGIN_DECLS
  * one line per incident. Returns FALSE only when the database cannot be
  * used; an incident whose objects cannot be destroyed stays marked, is
  * counted in *out_failed and retried on the next pass. */
-gboolean panel_retention_purge (sqlite3 *db, PanelStore *store, gboolean dry_run,
-                                const char *actor, GString *report, guint *out_purged,
-                                guint *out_failed, GError **error);
+gboolean panel_retention_purge (sqlite3 *db, PanelStore *store, gboolean dry_run, const char *actor,
+                                GString *report, guint *out_purged, guint *out_failed,
+                                GError **error);
 
 /* On a store with Object Lock: extends the retention date of every
  * incident's objects whose expiry under the policy is later than what they

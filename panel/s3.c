@@ -18,24 +18,24 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-G_DEFINE_QUARK (panel-s3-error-quark, panel_s3_error)
+G_DEFINE_QUARK (panel - s3 - error - quark, panel_s3_error)
 
 
 #define MIB (1024 * 1024)
-#define MIN_PART_SIZE (5 * MIB)   /* S3's rule for every part but the last */
+#define MIN_PART_SIZE (5 * MIB) /* S3's rule for every part but the last */
 #define MAX_PARTS 10000
 #define MAX_ERROR_BODY (64 * 1024)
 #define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 struct _PanelS3 {
-  char *endpoint;                /* scheme://host[:port], no trailing slash */
+  char *endpoint; /* scheme://host[:port], no trailing slash */
   char *region;
   char *bucket;
   PanelS3Addressing addressing;
   char *access_key;
   char *secret_key;
   char *ca_file;
-  char *sigv4;                   /* "aws:amz:REGION:s3" */
+  char *sigv4; /* "aws:amz:REGION:s3" */
   guint64 multipart_threshold;
   guint64 part_size;
   guint max_attempts;
@@ -43,28 +43,28 @@ struct _PanelS3 {
   guint retry_max_delay_ms;
   guint connect_timeout_s;
   guint timeout_s;
-  CURL *curl;                    /* atomic: an idle handle kept for its connection
+  CURL *curl;        /* atomic: an idle handle kept for its connection
                                   * cache, or NULL while a request uses it */
-  guint corrupt_md5;             /* test hook: countdown to a wrong Content-MD5 */
+  guint corrupt_md5; /* test hook: countdown to a wrong Content-MD5 */
 };
 
 /* One request; the body is sent from memory so a retry can resend it. */
 typedef struct {
-  const char *method;            /* GET HEAD PUT POST DELETE */
-  const char *key;               /* NULL: the bucket itself */
-  const char *query;             /* sorted, '=' on every key; NULL: none */
+  const char *method; /* GET HEAD PUT POST DELETE */
+  const char *key;    /* NULL: the bucket itself */
+  const char *query;  /* sorted, '=' on every key; NULL: none */
   const guint8 *body;
   gsize body_len;
   gboolean has_body;
-  const char *const *headers;    /* extra "Name: value" lines, NULL-terminated */
-  const char *body_sha256;       /* hex SHA-256 of body if the caller has it, else NULL */
-  gsize max_response;            /* cap on the answer's body */
+  const char *const *headers; /* extra "Name: value" lines, NULL-terminated */
+  const char *body_sha256;    /* hex SHA-256 of body if the caller has it, else NULL */
+  gsize max_response;         /* cap on the answer's body */
 } S3Request;
 
 typedef struct {
   long status;
   GByteArray *body;
-  GHashTable *headers;           /* lower-case name -> value */
+  GHashTable *headers; /* lower-case name -> value */
   gboolean too_large;
   gsize max;
   /* upload cursor */
@@ -89,15 +89,17 @@ global_init (GError **error)
   static gsize done = 0;
   static CURLcode result = CURLE_OK;
 
-  if (g_once_init_enter (&done)) {
-    result = curl_global_init (CURL_GLOBAL_DEFAULT);
-    g_once_init_leave (&done, 1);
-  }
-  if (result != CURLE_OK) {
-    g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_FAILED, "libcurl initialisation failed: %s",
-                 curl_easy_strerror (result));
-    return FALSE;
-  }
+  if (g_once_init_enter (&done))
+    {
+      result = curl_global_init (CURL_GLOBAL_DEFAULT);
+      g_once_init_leave (&done, 1);
+    }
+  if (result != CURLE_OK)
+    {
+      g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_FAILED,
+                   "libcurl initialisation failed: %s", curl_easy_strerror (result));
+      return FALSE;
+    }
   return TRUE;
 }
 
@@ -108,35 +110,38 @@ global_init (GError **error)
 static gboolean
 load_credentials (PanelS3 *self, const char *path, GError **error)
 {
-  g_autoptr(GKeyFile) kf = g_key_file_new ();
-  g_autoptr(GError) local = NULL;
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_autoptr (GError) local = NULL;
   g_autofree char *data = NULL;
   struct stat st;
   gsize len = 0;
   int fd;
 
   fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) {
-    int saved = errno;
+  if (fd < 0)
+    {
+      int saved = errno;
 
-    g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_CREDENTIALS,
-                 "S3 credentials file %s: %s", path, g_strerror (saved));
-    return FALSE;
-  }
-  if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode)) {
-    close (fd);
-    g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_CREDENTIALS,
-                 "S3 credentials file %s: not a regular file", path);
-    return FALSE;
-  }
-  if (st.st_uid != geteuid () || (st.st_mode & 077) != 0) {
-    close (fd);
-    g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_CREDENTIALS,
-                 "S3 credentials file %s has mode %04o and owner uid %u; it must be owned by "
-                 "uid %u and readable by it only (chmod 600)",
-                 path, (guint) (st.st_mode & 07777), (guint) st.st_uid, (guint) geteuid ());
-    return FALSE;
-  }
+      g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_CREDENTIALS, "S3 credentials file %s: %s",
+                   path, g_strerror (saved));
+      return FALSE;
+    }
+  if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode))
+    {
+      close (fd);
+      g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_CREDENTIALS,
+                   "S3 credentials file %s: not a regular file", path);
+      return FALSE;
+    }
+  if (st.st_uid != geteuid () || (st.st_mode & 077) != 0)
+    {
+      close (fd);
+      g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_CREDENTIALS,
+                   "S3 credentials file %s has mode %04o and owner uid %u; it must be owned by "
+                   "uid %u and readable by it only (chmod 600)",
+                   path, (guint) (st.st_mode & 07777), (guint) st.st_uid, (guint) geteuid ());
+      return FALSE;
+    }
   {
     char buf[4096];
     GString *s = g_string_new (NULL);
@@ -145,33 +150,37 @@ load_credentials (PanelS3 *self, const char *path, GError **error)
     while ((n = read (fd, buf, sizeof buf)) > 0 && s->len < 65536)
       g_string_append_len (s, buf, n);
     close (fd);
-    if (n < 0 || s->len >= 65536) {
-      g_string_free (s, TRUE);
-      g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_CREDENTIALS,
-                   "S3 credentials file %s: unreadable or larger than 64 KiB", path);
-      return FALSE;
-    }
+    if (n < 0 || s->len >= 65536)
+      {
+        g_string_free (s, TRUE);
+        g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_CREDENTIALS,
+                     "S3 credentials file %s: unreadable or larger than 64 KiB", path);
+        return FALSE;
+      }
     len = s->len;
     data = g_string_free (s, FALSE);
   }
-  if (!g_key_file_load_from_data (kf, data, len, G_KEY_FILE_NONE, &local)) {
-    g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_CREDENTIALS,
-                 "S3 credentials file %s: %s", path, local->message);
-    return FALSE;
-  }
+  if (!g_key_file_load_from_data (kf, data, len, G_KEY_FILE_NONE, &local))
+    {
+      g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_CREDENTIALS, "S3 credentials file %s: %s",
+                   path, local->message);
+      return FALSE;
+    }
   self->access_key = g_key_file_get_string (kf, "default", "aws_access_key_id", NULL);
   self->secret_key = g_key_file_get_string (kf, "default", "aws_secret_access_key", NULL);
   if (self->access_key != NULL)
     g_strstrip (self->access_key);
   if (self->secret_key != NULL)
     g_strstrip (self->secret_key);
-  if (self->access_key == NULL || self->secret_key == NULL || *self->access_key == '\0' ||
-      *self->secret_key == '\0') {
-    g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_CREDENTIALS,
-                 "S3 credentials file %s: needs aws_access_key_id and aws_secret_access_key "
-                 "in a [default] section", path);
-    return FALSE;
-  }
+  if (self->access_key == NULL || self->secret_key == NULL || *self->access_key == '\0'
+      || *self->secret_key == '\0')
+    {
+      g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_CREDENTIALS,
+                   "S3 credentials file %s: needs aws_access_key_id and aws_secret_access_key "
+                   "in a [default] section",
+                   path);
+      return FALSE;
+    }
   return TRUE;
 }
 
@@ -193,49 +202,55 @@ valid_bucket_name (const char *b)
 PanelS3 *
 panel_s3_new (const PanelS3Config *config, GError **error)
 {
-  g_autoptr(PanelS3) self = NULL;
-  g_autoptr(GUri) uri = NULL;
-  g_autoptr(GError) local = NULL;
+  g_autoptr (PanelS3) self = NULL;
+  g_autoptr (GUri) uri = NULL;
+  g_autoptr (GError) local = NULL;
   const char *scheme;
 
   g_return_val_if_fail (config != NULL, NULL);
   if (!global_init (error))
     return NULL;
 
-  if (config->endpoint == NULL ||
-      (uri = g_uri_parse (config->endpoint, G_URI_FLAGS_NONE, &local)) == NULL) {
-    g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_CONFIG, "S3 endpoint '%s': %s",
-                 config->endpoint ? config->endpoint : "", local ? local->message : "missing");
-    return NULL;
-  }
+  if (config->endpoint == NULL
+      || (uri = g_uri_parse (config->endpoint, G_URI_FLAGS_NONE, &local)) == NULL)
+    {
+      g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_CONFIG, "S3 endpoint '%s': %s",
+                   config->endpoint ? config->endpoint : "", local ? local->message : "missing");
+      return NULL;
+    }
   scheme = g_uri_get_scheme (uri);
-  if ((g_strcmp0 (scheme, "http") != 0 && g_strcmp0 (scheme, "https") != 0) ||
-      g_uri_get_host (uri) == NULL || *g_uri_get_host (uri) == '\0' ||
-      (*g_uri_get_path (uri) != '\0' && strcmp (g_uri_get_path (uri), "/") != 0) ||
-      g_uri_get_query (uri) != NULL || g_uri_get_userinfo (uri) != NULL) {
-    g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_CONFIG,
-                 "S3 endpoint '%s': expected http(s)://HOST[:PORT] without path or query",
-                 config->endpoint);
-    return NULL;
-  }
-  if (config->bucket == NULL || !valid_bucket_name (config->bucket)) {
-    g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_CONFIG,
-                 "S3 bucket '%s': expected 3 to 63 lower-case letters, digits, '-' or '.'",
-                 config->bucket ? config->bucket : "");
-    return NULL;
-  }
-  if (config->addressing == PANEL_S3_VIRTUAL_HOST &&
-      g_hostname_is_ip_address (g_uri_get_host (uri))) {
-    g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_CONFIG,
-                 "S3 endpoint %s is an IP address; virtual-host addressing needs a host name "
-                 "(BUCKET.HOST), use path addressing", config->endpoint);
-    return NULL;
-  }
-  if (config->ca_file != NULL && strcmp (scheme, "https") != 0) {
-    g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_CONFIG,
-                 "S3 CA file given for the plain-http endpoint %s", config->endpoint);
-    return NULL;
-  }
+  if ((g_strcmp0 (scheme, "http") != 0 && g_strcmp0 (scheme, "https") != 0)
+      || g_uri_get_host (uri) == NULL || *g_uri_get_host (uri) == '\0'
+      || (*g_uri_get_path (uri) != '\0' && strcmp (g_uri_get_path (uri), "/") != 0)
+      || g_uri_get_query (uri) != NULL || g_uri_get_userinfo (uri) != NULL)
+    {
+      g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_CONFIG,
+                   "S3 endpoint '%s': expected http(s)://HOST[:PORT] without path or query",
+                   config->endpoint);
+      return NULL;
+    }
+  if (config->bucket == NULL || !valid_bucket_name (config->bucket))
+    {
+      g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_CONFIG,
+                   "S3 bucket '%s': expected 3 to 63 lower-case letters, digits, '-' or '.'",
+                   config->bucket ? config->bucket : "");
+      return NULL;
+    }
+  if (config->addressing == PANEL_S3_VIRTUAL_HOST
+      && g_hostname_is_ip_address (g_uri_get_host (uri)))
+    {
+      g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_CONFIG,
+                   "S3 endpoint %s is an IP address; virtual-host addressing needs a host name "
+                   "(BUCKET.HOST), use path addressing",
+                   config->endpoint);
+      return NULL;
+    }
+  if (config->ca_file != NULL && strcmp (scheme, "https") != 0)
+    {
+      g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_CONFIG,
+                   "S3 CA file given for the plain-http endpoint %s", config->endpoint);
+      return NULL;
+    }
 
   self = g_new0 (PanelS3, 1);
   self->endpoint = g_strdup (config->endpoint);
@@ -253,29 +268,35 @@ panel_s3_new (const PanelS3Config *config, GError **error)
   self->retry_max_delay_ms = config->retry_max_delay_ms ? config->retry_max_delay_ms : 5000;
   self->connect_timeout_s = config->connect_timeout_s ? config->connect_timeout_s : 5;
   self->timeout_s = config->timeout_s ? config->timeout_s : 120;
-  if (self->part_size < MIN_PART_SIZE) {
-    g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_CONFIG,
-                 "S3 part size %" G_GUINT64_FORMAT " bytes is below S3's minimum of 5 MiB",
-                 self->part_size);
-    return NULL;
-  }
-  if (self->multipart_threshold < self->part_size) {
-    g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_CONFIG,
-                 "S3 multipart threshold %" G_GUINT64_FORMAT " is below the part size %"
-                 G_GUINT64_FORMAT, self->multipart_threshold, self->part_size);
-    return NULL;
-  }
-  if (config->credentials_file == NULL) {
-    g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_CREDENTIALS, "no S3 credentials file given");
-    return NULL;
-  }
+  if (self->part_size < MIN_PART_SIZE)
+    {
+      g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_CONFIG,
+                   "S3 part size %" G_GUINT64_FORMAT " bytes is below S3's minimum of 5 MiB",
+                   self->part_size);
+      return NULL;
+    }
+  if (self->multipart_threshold < self->part_size)
+    {
+      g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_CONFIG,
+                   "S3 multipart threshold %" G_GUINT64_FORMAT
+                   " is below the part size %" G_GUINT64_FORMAT,
+                   self->multipart_threshold, self->part_size);
+      return NULL;
+    }
+  if (config->credentials_file == NULL)
+    {
+      g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_CREDENTIALS,
+                   "no S3 credentials file given");
+      return NULL;
+    }
   if (!load_credentials (self, config->credentials_file, error))
     return NULL;
   self->curl = curl_easy_init ();
-  if (self->curl == NULL) {
-    g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_FAILED, "curl_easy_init failed");
-    return NULL;
-  }
+  if (self->curl == NULL)
+    {
+      g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_FAILED, "curl_easy_init failed");
+      return NULL;
+    }
   return g_steal_pointer (&self);
 }
 
@@ -319,13 +340,14 @@ panel_s3_object_clear (PanelS3Object *object)
 static void
 append_encoded (GString *out, const char *s, gboolean keep_slash)
 {
-  for (const guchar *p = (const guchar *) s; *p; p++) {
-    if (g_ascii_isalnum (*p) || *p == '-' || *p == '_' || *p == '.' || *p == '~' ||
-        (keep_slash && *p == '/'))
-      g_string_append_c (out, *p);
-    else
-      g_string_append_printf (out, "%%%02X", *p);
-  }
+  for (const guchar *p = (const guchar *) s; *p; p++)
+    {
+      if (g_ascii_isalnum (*p) || *p == '-' || *p == '_' || *p == '.' || *p == '~'
+          || (keep_slash && *p == '/'))
+        g_string_append_c (out, *p);
+      else
+        g_string_append_printf (out, "%%%02X", *p);
+    }
 }
 
 static gboolean
@@ -333,18 +355,20 @@ check_key (const char *key, GError **error)
 {
   gsize n = strlen (key);
 
-  if (n == 0 || n > 1024 || !g_utf8_validate (key, n, NULL) || key[0] == '/') {
-    g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_CONFIG,
-                 "S3 object key '%s': expected 1 to 1024 bytes of UTF-8 not starting with '/'",
-                 key);
-    return FALSE;
-  }
-  for (gsize i = 0; i < n; i++)
-    if ((guchar) key[i] < 0x20 || key[i] == 0x7f) {
+  if (n == 0 || n > 1024 || !g_utf8_validate (key, n, NULL) || key[0] == '/')
+    {
       g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_CONFIG,
-                   "S3 object key contains a control character");
+                   "S3 object key '%s': expected 1 to 1024 bytes of UTF-8 not starting with '/'",
+                   key);
       return FALSE;
     }
+  for (gsize i = 0; i < n; i++)
+    if ((guchar) key[i] < 0x20 || key[i] == 0x7f)
+      {
+        g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_CONFIG,
+                     "S3 object key contains a control character");
+        return FALSE;
+      }
   return TRUE;
 }
 
@@ -353,16 +377,19 @@ request_url (PanelS3 *self, const char *key, const char *query)
 {
   GString *url = g_string_new (NULL);
 
-  if (self->addressing == PANEL_S3_VIRTUAL_HOST) {
-    const char *host = strstr (self->endpoint, "://") + 3;
+  if (self->addressing == PANEL_S3_VIRTUAL_HOST)
+    {
+      const char *host = strstr (self->endpoint, "://") + 3;
 
-    g_string_append_len (url, self->endpoint, host - self->endpoint);
-    g_string_append_printf (url, "%s.%s/", self->bucket, host);
-  } else {
-    g_string_append_printf (url, "%s/%s", self->endpoint, self->bucket);
-    if (key != NULL)
-      g_string_append_c (url, '/');
-  }
+      g_string_append_len (url, self->endpoint, host - self->endpoint);
+      g_string_append_printf (url, "%s.%s/", self->bucket, host);
+    }
+  else
+    {
+      g_string_append_printf (url, "%s/%s", self->endpoint, self->bucket);
+      if (key != NULL)
+        g_string_append_c (url, '/');
+    }
   if (key != NULL)
     append_encoded (url, key, TRUE);
   if (query != NULL)
@@ -377,16 +404,18 @@ version_query (const char *extra, const char *version_id)
 {
   GString *q = g_string_new (extra);
 
-  if (version_id != NULL) {
-    if (q->len > 0)
-      g_string_append_c (q, '&');
-    g_string_append (q, "versionId=");
-    append_encoded (q, version_id, FALSE);
-  }
-  if (q->len == 0) {
-    g_string_free (q, TRUE);
-    return NULL;
-  }
+  if (version_id != NULL)
+    {
+      if (q->len > 0)
+        g_string_append_c (q, '&');
+      g_string_append (q, "versionId=");
+      append_encoded (q, version_id, FALSE);
+    }
+  if (q->len == 0)
+    {
+      g_string_free (q, TRUE);
+      return NULL;
+    }
   return g_string_free (q, FALSE);
 }
 
@@ -396,8 +425,8 @@ version_query (const char *extra, const char *version_id)
 typedef struct {
   const char *const *names;
   char **values;
-  int current;                   /* index into names of the open element, or -1 */
-  const char *list_name;         /* every element of this name goes to list */
+  int current;           /* index into names of the open element, or -1 */
+  const char *list_name; /* every element of this name goes to list */
   GPtrArray *list;
   gboolean in_list;
   gboolean have_root;
@@ -411,20 +440,21 @@ xml_start (GMarkupParseContext *ctx, const char *element, const char **an, const
   XmlPick *p = user_data;
 
   (void) ctx, (void) an, (void) av, (void) error;
-  if (!p->have_root) {
-    g_strlcpy (p->root_name, element, sizeof p->root_name);
-    p->have_root = TRUE;
-  }
+  if (!p->have_root)
+    {
+      g_strlcpy (p->root_name, element, sizeof p->root_name);
+      p->have_root = TRUE;
+    }
   p->current = -1;
-  p->in_list = p->list_name != NULL && strcmp (element, p->list_name) == 0 &&
-               p->list->len < 100000;
+  p->in_list = p->list_name != NULL && strcmp (element, p->list_name) == 0 && p->list->len < 100000;
   if (p->in_list)
     g_ptr_array_add (p->list, g_strdup (""));
   for (int i = 0; p->names[i] != NULL; i++)
-    if (strcmp (p->names[i], element) == 0 && p->values[i] == NULL) {
-      p->current = i;
-      p->values[i] = g_strdup ("");
-    }
+    if (strcmp (p->names[i], element) == 0 && p->values[i] == NULL)
+      {
+        p->current = i;
+        p->values[i] = g_strdup ("");
+      }
 }
 
 static void
@@ -438,28 +468,30 @@ xml_end (GMarkupParseContext *ctx, const char *element, gpointer user_data, GErr
 }
 
 static void
-xml_text (GMarkupParseContext *ctx, const char *text, gsize len, gpointer user_data,
-          GError **error)
+xml_text (GMarkupParseContext *ctx, const char *text, gsize len, gpointer user_data, GError **error)
 {
   XmlPick *p = user_data;
 
   (void) ctx, (void) error;
-  if (p->in_list) {
-    char **last = (char **) &g_ptr_array_index (p->list, p->list->len - 1);
+  if (p->in_list)
+    {
+      char **last = (char **) &g_ptr_array_index (p->list, p->list->len - 1);
 
-    if (strlen (*last) + len < 4096) {
-      char *joined = g_strdup_printf ("%s%.*s", *last, (int) len, text);
+      if (strlen (*last) + len < 4096)
+        {
+          char *joined = g_strdup_printf ("%s%.*s", *last, (int) len, text);
 
-      g_free (*last);
-      *last = joined;
+          g_free (*last);
+          *last = joined;
+        }
     }
-  }
-  if (p->current >= 0 && strlen (p->values[p->current]) + len < 4096) {
-    char *joined = g_strdup_printf ("%s%.*s", p->values[p->current], (int) len, text);
+  if (p->current >= 0 && strlen (p->values[p->current]) + len < 4096)
+    {
+      char *joined = g_strdup_printf ("%s%.*s", p->values[p->current], (int) len, text);
 
-    g_free (p->values[p->current]);
-    p->values[p->current] = joined;
-  }
+      g_free (p->values[p->current]);
+      p->values[p->current] = joined;
+    }
 }
 
 static const GMarkupParser xml_parser = { xml_start, xml_end, xml_text, NULL, NULL };
@@ -467,12 +499,13 @@ static const GMarkupParser xml_parser = { xml_start, xml_end, xml_text, NULL, NU
 /* Parses body; values[i] gets the text of names[i] or NULL. Returns the root
  * element's name ("" if the body is not XML). */
 static char *
-xml_pick_list (GByteArray *body, const char *const *names, char **values,
-               const char *list_name, GPtrArray *list)
+xml_pick_list (GByteArray *body, const char *const *names, char **values, const char *list_name,
+               GPtrArray *list)
 {
-  XmlPick p = { .names = names, .values = values, .current = -1, .list_name = list_name,
-                .list = list };
-  g_autoptr(GMarkupParseContext) ctx = NULL;
+  XmlPick p = {
+    .names = names, .values = values, .current = -1, .list_name = list_name, .list = list
+  };
+  g_autoptr (GMarkupParseContext) ctx = NULL;
   const char *data;
   gsize len;
 
@@ -481,17 +514,19 @@ xml_pick_list (GByteArray *body, const char *const *names, char **values,
   data = (const char *) body->data;
   len = body->len;
   /* GMarkup does not take the XML declaration. */
-  if (len > 5 && memcmp (data, "<?xml", 5) == 0) {
-    const char *end = g_strstr_len (data, len, "?>");
+  if (len > 5 && memcmp (data, "<?xml", 5) == 0)
+    {
+      const char *end = g_strstr_len (data, len, "?>");
 
-    if (end != NULL) {
-      len -= end + 2 - data;
-      data = end + 2;
+      if (end != NULL)
+        {
+          len -= end + 2 - data;
+          data = end + 2;
+        }
     }
-  }
   ctx = g_markup_parse_context_new (&xml_parser, G_MARKUP_IGNORE_QUALIFIED, &p, NULL);
-  if (!g_markup_parse_context_parse (ctx, data, len, NULL) ||
-      !g_markup_parse_context_end_parse (ctx, NULL))
+  if (!g_markup_parse_context_parse (ctx, data, len, NULL)
+      || !g_markup_parse_context_end_parse (ctx, NULL))
     return g_strdup (p.have_root ? p.root_name : "");
   return g_strdup (p.root_name);
 }
@@ -510,10 +545,11 @@ on_write (char *ptr, size_t size, size_t nmemb, void *user_data)
   S3Response *r = user_data;
   gsize n = size * nmemb;
 
-  if (r->body->len + n > r->max) {
-    r->too_large = TRUE;
-    return 0;
-  }
+  if (r->body->len + n > r->max)
+    {
+      r->too_large = TRUE;
+      return 0;
+    }
   g_byte_array_append (r->body, (const guint8 *) ptr, n);
   return n;
 }
@@ -527,16 +563,18 @@ on_header (char *ptr, size_t size, size_t nmemb, void *user_data)
   char *colon;
 
   /* A new status line (after "100 Continue") starts a new header set. */
-  if (g_str_has_prefix (line, "HTTP/")) {
-    g_hash_table_remove_all (r->headers);
-    return n;
-  }
+  if (g_str_has_prefix (line, "HTTP/"))
+    {
+      g_hash_table_remove_all (r->headers);
+      return n;
+    }
   colon = strchr (line, ':');
-  if (colon != NULL && g_hash_table_size (r->headers) < 200) {
-    *colon = '\0';
-    g_hash_table_replace (r->headers, g_ascii_strdown (g_strstrip (line), -1),
-                          g_strdup (g_strstrip (colon + 1)));
-  }
+  if (colon != NULL && g_hash_table_size (r->headers) < 200)
+    {
+      *colon = '\0';
+      g_hash_table_replace (r->headers, g_ascii_strdown (g_strstrip (line), -1),
+                            g_strdup (g_strstrip (colon + 1)));
+    }
   return n;
 }
 
@@ -565,20 +603,19 @@ on_seek (void *user_data, curl_off_t offset, int origin)
 static gboolean
 retryable_curl (CURLcode code)
 {
-  switch (code) {
-  case CURLE_COULDNT_RESOLVE_HOST:
-  case CURLE_COULDNT_CONNECT:
-  case CURLE_OPERATION_TIMEDOUT:
-  case CURLE_SEND_ERROR:
-  case CURLE_RECV_ERROR:
-  case CURLE_GOT_NOTHING:
-  case CURLE_PARTIAL_FILE:
-  case CURLE_HTTP2:
-  case CURLE_HTTP2_STREAM:
-    return TRUE;
-  default:
-    return FALSE;
-  }
+  switch (code)
+    {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM: return TRUE;
+    default: return FALSE;
+    }
 }
 
 static gboolean
@@ -623,12 +660,11 @@ error_code_for (long status, const char *code)
 
 /* "S3 PUT bucket/key: HTTP 400 BadDigest: message (request id)". */
 static void
-set_s3_error (GError **error, const S3Request *req, PanelS3 *self, S3Response *r,
-              const char *what)
+set_s3_error (GError **error, const S3Request *req, PanelS3 *self, S3Response *r, const char *what)
 {
   static const char *const names[] = { "Code", "Message", "RequestId", NULL };
   char *values[4] = { NULL };
-  g_free (xml_pick (r->body, names, values));   /* only the values matter here */
+  g_free (xml_pick (r->body, names, values)); /* only the values matter here */
   g_autofree char *target = g_strdup_printf ("%s/%s", self->bucket, req->key ? req->key : "");
   const char *code = values[0];
 
@@ -658,143 +694,159 @@ perform_on (PanelS3 *self, CURL *c, const S3Request *req, S3Response *out, GErro
 
   /* The payload hash is signed (curl 7.88 does not compute it itself); the
    * MD5 lets the server refuse bytes altered on the way. */
-  if (req->has_body) {
-    guint8 md5[EVP_MAX_MD_SIZE];
-    unsigned int md5_len = 0;
-    char sha_hex[ANSIM_SHA256_HEX_LEN + 1];
-    g_autofree char *b64 = NULL;
+  if (req->has_body)
+    {
+      guint8 md5[EVP_MAX_MD_SIZE];
+      unsigned int md5_len = 0;
+      char sha_hex[ANSIM_SHA256_HEX_LEN + 1];
+      g_autofree char *b64 = NULL;
 
-    if (!EVP_Digest (req->body, req->body_len, md5, &md5_len, EVP_md5 (), NULL)) {
-      g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_FAILED, "S3 %s: hashing failed",
-                   req->method);
-      return FALSE;
+      if (!EVP_Digest (req->body, req->body_len, md5, &md5_len, EVP_md5 (), NULL))
+        {
+          g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_FAILED, "S3 %s: hashing failed",
+                       req->method);
+          return FALSE;
+        }
+      if (req->body_sha256 != NULL)
+        g_strlcpy (sha_hex, req->body_sha256, sizeof sha_hex);
+      else
+        ansim_hash_sha256_hex (req->body, req->body_len, sha_hex);
+      if (self->corrupt_md5 > 0 && --self->corrupt_md5 == 0)
+        md5[0] ^= 0xff;
+      b64 = g_base64_encode (md5, md5_len);
+      sha_header = g_strdup_printf ("x-amz-content-sha256: %s", sha_hex);
+      md5_header = g_strdup_printf ("Content-MD5: %s", b64);
     }
-    if (req->body_sha256 != NULL)
-      g_strlcpy (sha_hex, req->body_sha256, sizeof sha_hex);
-    else
-      ansim_hash_sha256_hex (req->body, req->body_len, sha_hex);
-    if (self->corrupt_md5 > 0 && --self->corrupt_md5 == 0)
-      md5[0] ^= 0xff;
-    b64 = g_base64_encode (md5, md5_len);
-    sha_header = g_strdup_printf ("x-amz-content-sha256: %s", sha_hex);
-    md5_header = g_strdup_printf ("Content-MD5: %s", b64);
-  } else {
-    sha_header = g_strdup ("x-amz-content-sha256: " EMPTY_SHA256);
-  }
+  else
+    {
+      sha_header = g_strdup ("x-amz-content-sha256: " EMPTY_SHA256);
+    }
 
   memset (out, 0, sizeof *out);
   out->headers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   out->body = g_byte_array_new ();
-  for (guint attempt = 1;; attempt++) {
-    g_autoptr(AnsimCurlSlist) headers = NULL;
-    g_byte_array_set_size (out->body, 0);
-    g_hash_table_remove_all (out->headers);
-    out->status = 0;
-    out->too_large = FALSE;
-    out->max = req->max_response ? req->max_response : MAX_ERROR_BODY;
-    out->send = req->body;
-    out->send_len = req->body_len;
-    out->send_pos = 0;
-    errbuf[0] = '\0';
+  for (guint attempt = 1;; attempt++)
+    {
+      g_autoptr (AnsimCurlSlist) headers = NULL;
+      g_byte_array_set_size (out->body, 0);
+      g_hash_table_remove_all (out->headers);
+      out->status = 0;
+      out->too_large = FALSE;
+      out->max = req->max_response ? req->max_response : MAX_ERROR_BODY;
+      out->send = req->body;
+      out->send_len = req->body_len;
+      out->send_pos = 0;
+      errbuf[0] = '\0';
 
-    curl_easy_reset (c);
-    headers = curl_slist_append (headers, sha_header);
-    if (md5_header != NULL)
-      headers = curl_slist_append (headers, md5_header);
-    /* "Expect:" must not be blanked here: curl 7.88 would sign the empty
+      curl_easy_reset (c);
+      headers = curl_slist_append (headers, sha_header);
+      if (md5_header != NULL)
+        headers = curl_slist_append (headers, md5_header);
+      /* "Expect:" must not be blanked here: curl 7.88 would sign the empty
      * header it then does not send. The 100-continue stays. */
-    for (guint i = 0; req->headers != NULL && req->headers[i] != NULL; i++)
-      headers = curl_slist_append (headers, req->headers[i]);
+      for (guint i = 0; req->headers != NULL && req->headers[i] != NULL; i++)
+        headers = curl_slist_append (headers, req->headers[i]);
 
-    curl_easy_setopt (c, CURLOPT_URL, url);
-    curl_easy_setopt (c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt (c, CURLOPT_AWS_SIGV4, self->sigv4);
-    curl_easy_setopt (c, CURLOPT_USERNAME, self->access_key);
-    curl_easy_setopt (c, CURLOPT_PASSWORD, self->secret_key);
-    curl_easy_setopt (c, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt (c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt (c, CURLOPT_CONNECTTIMEOUT, (long) self->connect_timeout_s);
-    curl_easy_setopt (c, CURLOPT_TIMEOUT, (long) self->timeout_s);
-    curl_easy_setopt (c, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt (c, CURLOPT_WRITEFUNCTION, on_write);
-    curl_easy_setopt (c, CURLOPT_WRITEDATA, out);
-    curl_easy_setopt (c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt (c, CURLOPT_HEADERDATA, out);
-    if (self->ca_file != NULL)
-      curl_easy_setopt (c, CURLOPT_CAINFO, self->ca_file);
+      curl_easy_setopt (c, CURLOPT_URL, url);
+      curl_easy_setopt (c, CURLOPT_PROTOCOLS_STR, "http,https");
+      curl_easy_setopt (c, CURLOPT_AWS_SIGV4, self->sigv4);
+      curl_easy_setopt (c, CURLOPT_USERNAME, self->access_key);
+      curl_easy_setopt (c, CURLOPT_PASSWORD, self->secret_key);
+      curl_easy_setopt (c, CURLOPT_HTTPHEADER, headers);
+      curl_easy_setopt (c, CURLOPT_NOSIGNAL, 1L);
+      curl_easy_setopt (c, CURLOPT_CONNECTTIMEOUT, (long) self->connect_timeout_s);
+      curl_easy_setopt (c, CURLOPT_TIMEOUT, (long) self->timeout_s);
+      curl_easy_setopt (c, CURLOPT_ERRORBUFFER, errbuf);
+      curl_easy_setopt (c, CURLOPT_WRITEFUNCTION, on_write);
+      curl_easy_setopt (c, CURLOPT_WRITEDATA, out);
+      curl_easy_setopt (c, CURLOPT_HEADERFUNCTION, on_header);
+      curl_easy_setopt (c, CURLOPT_HEADERDATA, out);
+      if (self->ca_file != NULL)
+        curl_easy_setopt (c, CURLOPT_CAINFO, self->ca_file);
 
-    if (strcmp (req->method, "HEAD") == 0) {
-      curl_easy_setopt (c, CURLOPT_NOBODY, 1L);
-    } else if (strcmp (req->method, "PUT") == 0) {
-      curl_easy_setopt (c, CURLOPT_UPLOAD, 1L);
-      curl_easy_setopt (c, CURLOPT_READFUNCTION, on_read);
-      curl_easy_setopt (c, CURLOPT_READDATA, out);
-      curl_easy_setopt (c, CURLOPT_SEEKFUNCTION, on_seek);
-      curl_easy_setopt (c, CURLOPT_SEEKDATA, out);
-      curl_easy_setopt (c, CURLOPT_INFILESIZE_LARGE, (curl_off_t) req->body_len);
-      /* Larger reads than the 64 KiB default: fewer callbacks and syscalls. */
-      curl_easy_setopt (c, CURLOPT_UPLOAD_BUFFERSIZE, 512L * 1024);
-    } else if (strcmp (req->method, "POST") == 0) {
-      curl_easy_setopt (c, CURLOPT_POST, 1L);
-      curl_easy_setopt (c, CURLOPT_POSTFIELDS, req->has_body ? (const char *) req->body : "");
-      curl_easy_setopt (c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) req->body_len);
-    } else if (strcmp (req->method, "GET") != 0) {
-      curl_easy_setopt (c, CURLOPT_CUSTOMREQUEST, req->method);
+      if (strcmp (req->method, "HEAD") == 0)
+        {
+          curl_easy_setopt (c, CURLOPT_NOBODY, 1L);
+        }
+      else if (strcmp (req->method, "PUT") == 0)
+        {
+          curl_easy_setopt (c, CURLOPT_UPLOAD, 1L);
+          curl_easy_setopt (c, CURLOPT_READFUNCTION, on_read);
+          curl_easy_setopt (c, CURLOPT_READDATA, out);
+          curl_easy_setopt (c, CURLOPT_SEEKFUNCTION, on_seek);
+          curl_easy_setopt (c, CURLOPT_SEEKDATA, out);
+          curl_easy_setopt (c, CURLOPT_INFILESIZE_LARGE, (curl_off_t) req->body_len);
+          /* Larger reads than the 64 KiB default: fewer callbacks and syscalls. */
+          curl_easy_setopt (c, CURLOPT_UPLOAD_BUFFERSIZE, 512L * 1024);
+        }
+      else if (strcmp (req->method, "POST") == 0)
+        {
+          curl_easy_setopt (c, CURLOPT_POST, 1L);
+          curl_easy_setopt (c, CURLOPT_POSTFIELDS, req->has_body ? (const char *) req->body : "");
+          curl_easy_setopt (c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) req->body_len);
+        }
+      else if (strcmp (req->method, "GET") != 0)
+        {
+          curl_easy_setopt (c, CURLOPT_CUSTOMREQUEST, req->method);
+        }
+
+      code = curl_easy_perform (c);
+      if (code == CURLE_OK)
+        curl_easy_getinfo (c, CURLINFO_RESPONSE_CODE, &out->status);
+      /* Options point into this iteration's header list. */
+      curl_easy_setopt (c, CURLOPT_HTTPHEADER, NULL);
+
+      if (code == CURLE_WRITE_ERROR && out->too_large)
+        {
+          g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_TOO_LARGE,
+                       "S3 %s %s/%s: answer larger than %" G_GSIZE_FORMAT " bytes", req->method,
+                       self->bucket, req->key ? req->key : "", out->max);
+          return FALSE;
+        }
+      if (code == CURLE_OK && !retryable_status (out->status))
+        break;
+      if ((code != CURLE_OK && !retryable_curl (code)) || attempt >= self->max_attempts)
+        break;
+      g_debug ("S3 %s %s: %s, retrying (attempt %u of %u)", req->method, url,
+               code != CURLE_OK ? curl_easy_strerror (code) : "server error", attempt + 1,
+               self->max_attempts);
+      /* Jitter: many panels behind one gateway do not retry in step. */
+      g_usleep ((gulong) ansim_backoff (self->retry_delay_ms, self->retry_max_delay_ms, attempt)
+                * 1000);
     }
 
-    code = curl_easy_perform (c);
-    if (code == CURLE_OK)
-      curl_easy_getinfo (c, CURLINFO_RESPONSE_CODE, &out->status);
-    /* Options point into this iteration's header list. */
-    curl_easy_setopt (c, CURLOPT_HTTPHEADER, NULL);
+  if (code != CURLE_OK)
+    {
+      gboolean transient = retryable_curl (code);
+      g_autofree char *what =
+        transient ? g_strdup_printf ("no answer after %u attempts: ", self->max_attempts)
+                  : g_strdup ("");
 
-    if (code == CURLE_WRITE_ERROR && out->too_large) {
-      g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_TOO_LARGE,
-                   "S3 %s %s/%s: answer larger than %" G_GSIZE_FORMAT " bytes", req->method,
-                   self->bucket, req->key ? req->key : "", out->max);
+      g_set_error (error, PANEL_S3_ERROR,
+                   transient ? PANEL_S3_ERROR_UNAVAILABLE : PANEL_S3_ERROR_FAILED,
+                   "S3 %s %s/%s: %s%s", req->method, self->bucket, req->key ? req->key : "", what,
+                   errbuf[0] ? errbuf : curl_easy_strerror (code));
       return FALSE;
     }
-    if (code == CURLE_OK && !retryable_status (out->status))
-      break;
-    if ((code != CURLE_OK && !retryable_curl (code)) || attempt >= self->max_attempts)
-      break;
-    g_debug ("S3 %s %s: %s, retrying (attempt %u of %u)", req->method, url,
-             code != CURLE_OK ? curl_easy_strerror (code) : "server error", attempt + 1,
-             self->max_attempts);
-    /* Jitter: many panels behind one gateway do not retry in step. */
-    g_usleep ((gulong) ansim_backoff (self->retry_delay_ms, self->retry_max_delay_ms, attempt)
-              * 1000);
-  }
+  if (out->status < 200 || out->status > 299)
+    {
+      g_autofree char *what =
+        retryable_status (out->status)
+          ? g_strdup_printf ("still failing after %u attempts: ", self->max_attempts)
+          : NULL;
 
-  if (code != CURLE_OK) {
-    gboolean transient = retryable_curl (code);
-    g_autofree char *what = transient ? g_strdup_printf ("no answer after %u attempts: ",
-                                                         self->max_attempts)
-                                      : g_strdup ("");
-
-    g_set_error (error, PANEL_S3_ERROR,
-                 transient ? PANEL_S3_ERROR_UNAVAILABLE : PANEL_S3_ERROR_FAILED,
-                 "S3 %s %s/%s: %s%s", req->method, self->bucket, req->key ? req->key : "",
-                 what, errbuf[0] ? errbuf : curl_easy_strerror (code));
-    return FALSE;
-  }
-  if (out->status < 200 || out->status > 299) {
-    g_autofree char *what = retryable_status (out->status)
-                              ? g_strdup_printf ("still failing after %u attempts: ",
-                                                 self->max_attempts)
-                              : NULL;
-
-    set_s3_error (error, req, self, out, what);
-    return FALSE;
-  }
+      set_s3_error (error, req, self, out, what);
+      return FALSE;
+    }
   /* CompleteMultipartUpload may fail after its 200 header was sent. Only
    * POST answers are checked: a GET body is the caller's data. */
-  if (strcmp (req->method, "POST") == 0 && out->body->len > 0 &&
-      g_strstr_len ((const char *) out->body->data, MIN (out->body->len, 256),
-                    "<Error>") != NULL) {
-    set_s3_error (error, req, self, out, "error in a 2xx answer: ");
-    return FALSE;
-  }
+  if (strcmp (req->method, "POST") == 0 && out->body->len > 0
+      && g_strstr_len ((const char *) out->body->data, MIN (out->body->len, 256), "<Error>")
+           != NULL)
+    {
+      set_s3_error (error, req, self, out, "error in a 2xx answer: ");
+      return FALSE;
+    }
   return TRUE;
 }
 
@@ -805,11 +857,12 @@ static gboolean
 perform (PanelS3 *self, const S3Request *req, S3Response *out, GError **error)
 {
   CURL *c = g_atomic_pointer_exchange (&self->curl, NULL);
-  if (c == NULL && (c = curl_easy_init ()) == NULL) {
-    memset (out, 0, sizeof *out);
-    g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_FAILED, "curl_easy_init failed");
-    return FALSE;
-  }
+  if (c == NULL && (c = curl_easy_init ()) == NULL)
+    {
+      memset (out, 0, sizeof *out);
+      g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_FAILED, "curl_easy_init failed");
+      return FALSE;
+    }
   gboolean ok = perform_on (self, c, req, out, error);
   if (!g_atomic_pointer_compare_and_exchange (&self->curl, NULL, c))
     curl_easy_cleanup (c);
@@ -827,7 +880,7 @@ lock_mode_name (PanelS3LockMode mode)
 static char *
 iso8601 (gint64 unix_seconds)
 {
-  g_autoptr(GDateTime) dt = g_date_time_new_from_unix_utc (unix_seconds);
+  g_autoptr (GDateTime) dt = g_date_time_new_from_unix_utc (unix_seconds);
 
   return dt != NULL ? g_date_time_format (dt, "%Y-%m-%dT%H:%M:%SZ") : g_strdup ("");
 }
@@ -858,8 +911,8 @@ static gboolean
 put_single (PanelS3 *self, const char *key, GBytes *data, const PanelS3PutOptions *options,
             char **out_version_id, GError **error)
 {
-  g_autoptr(GPtrArray) headers = g_ptr_array_new_with_free_func (g_free);
-  g_auto(S3Response) r = { 0 };
+  g_autoptr (GPtrArray) headers = g_ptr_array_new_with_free_func (g_free);
+  g_auto (S3Response) r = { 0 };
   gsize len = 0;
   char sha[65];
   S3Request req = { .method = "PUT", .key = key, .has_body = TRUE, .body_sha256 = sha };
@@ -874,17 +927,18 @@ put_single (PanelS3 *self, const char *key, GBytes *data, const PanelS3PutOption
   else
     ansim_hash_sha256_hex (req.body, len, sha);
   g_ptr_array_add (headers, g_strdup_printf ("x-amz-meta-sha256: %s", sha));
-  g_ptr_array_add (headers, g_strdup_printf ("Content-Type: %s",
-                                             options->content_type ? options->content_type
+  g_ptr_array_add (headers, g_strdup_printf ("Content-Type: %s", options->content_type
+                                                                   ? options->content_type
                                                                    : "application/octet-stream"));
   /* In the same request, so the version is never unlocked for a moment. */
-  if (options->retain_until != 0) {
-    g_autofree char *date = iso8601 (options->retain_until);
+  if (options->retain_until != 0)
+    {
+      g_autofree char *date = iso8601 (options->retain_until);
 
-    g_ptr_array_add (headers, g_strdup_printf ("x-amz-object-lock-mode: %s",
-                                               lock_mode_name (options->lock_mode)));
-    g_ptr_array_add (headers, g_strdup_printf ("x-amz-object-lock-retain-until-date: %s", date));
-  }
+      g_ptr_array_add (headers, g_strdup_printf ("x-amz-object-lock-mode: %s",
+                                                 lock_mode_name (options->lock_mode)));
+      g_ptr_array_add (headers, g_strdup_printf ("x-amz-object-lock-retain-until-date: %s", date));
+    }
   if (options->legal_hold)
     g_ptr_array_add (headers, g_strdup ("x-amz-object-lock-legal-hold: ON"));
   g_ptr_array_add (headers, NULL);
@@ -899,16 +953,17 @@ put_single (PanelS3 *self, const char *key, GBytes *data, const PanelS3PutOption
 static void
 abort_upload (PanelS3 *self, const char *key, const char *upload_id)
 {
-  g_autoptr(GError) error = NULL;
-  g_auto(S3Response) r = { 0 };
-  g_autoptr(GString) q = g_string_new ("uploadId=");
+  g_autoptr (GError) error = NULL;
+  g_auto (S3Response) r = { 0 };
+  g_autoptr (GString) q = g_string_new ("uploadId=");
   S3Request req = { .method = "DELETE", .key = key };
 
   append_encoded (q, upload_id, FALSE);
   req.query = q->str;
   if (!perform (self, &req, &r, &error))
     g_debug ("aborting multipart upload of %s failed, ignoring (the bucket's lifecycle "
-             "rule must clean it): %s", key, error->message);
+             "rule must clean it): %s",
+             key, error->message);
 }
 
 /* Initiate, send the parts (each with its own Content-MD5), complete; on any
@@ -918,91 +973,111 @@ put_multipart (PanelS3 *self, const char *key, GBytes *data, const PanelS3PutOpt
                char **out_version_id, GError **error)
 {
   static const char *const upload_names[] = { "UploadId", NULL };
-  g_autofree char *content_type = g_strdup_printf ("Content-Type: %s",
-                                                   options->content_type ? options->content_type
-                                                                         : "application/octet-stream");
+  g_autofree char *content_type = g_strdup_printf (
+    "Content-Type: %s", options->content_type ? options->content_type : "application/octet-stream");
   char sha[65];
   g_autofree char *sha_meta = NULL;
   const char *init_headers[] = { content_type, NULL, NULL };
-  g_autoptr(GString) complete = g_string_new ("<CompleteMultipartUpload>");
-  g_autoptr(GString) upload_q = g_string_new ("uploadId=");
+  g_autoptr (GString) complete = g_string_new ("<CompleteMultipartUpload>");
+  g_autoptr (GString) upload_q = g_string_new ("uploadId=");
   g_autofree char *upload_id = NULL;
   char *values[2] = { NULL };
   gsize len = 0;
   const guint8 *bytes = g_bytes_get_data (data, &len);
   guint64 parts = (len + self->part_size - 1) / self->part_size;
 
-  if (parts > MAX_PARTS) {
-    g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_CONFIG,
-                 "S3 object %s of %" G_GSIZE_FORMAT " bytes needs more than %d parts; raise the "
-                 "part size", key, len, MAX_PARTS);
-    return FALSE;
-  }
+  if (parts > MAX_PARTS)
+    {
+      g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_CONFIG,
+                   "S3 object %s of %" G_GSIZE_FORMAT " bytes needs more than %d parts; raise the "
+                   "part size",
+                   key, len, MAX_PARTS);
+      return FALSE;
+    }
   /* The whole object's hash, recorded at initiation like any metadata. */
   ansim_hash_sha256_hex (bytes, len, sha);
   /* Parts are checked one by one by the server; the whole here. */
-  if (options->sha256 != NULL && g_ascii_strcasecmp (options->sha256, sha) != 0) {
-    g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_BAD_DIGEST,
-                 "S3 PUT %s/%s: the data's SHA-256 is %s, not %s as declared", self->bucket, key,
-                 sha, options->sha256);
-    return FALSE;
-  }
+  if (options->sha256 != NULL && g_ascii_strcasecmp (options->sha256, sha) != 0)
+    {
+      g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_BAD_DIGEST,
+                   "S3 PUT %s/%s: the data's SHA-256 is %s, not %s as declared", self->bucket, key,
+                   sha, options->sha256);
+      return FALSE;
+    }
   init_headers[1] = sha_meta = g_strdup_printf ("x-amz-meta-sha256: %s", sha);
 
   {
-    g_auto(S3Response) r = { 0 };
-    S3Request req = { .method = "POST", .key = key, .query = "uploads=",
-                      .headers = init_headers, .max_response = MAX_ERROR_BODY };
+    g_auto (S3Response) r = { 0 };
+    S3Request req = { .method = "POST",
+                      .key = key,
+                      .query = "uploads=",
+                      .headers = init_headers,
+                      .max_response = MAX_ERROR_BODY };
 
     if (!perform (self, &req, &r, error))
       return FALSE;
     g_free (xml_pick (r.body, upload_names, values));
     upload_id = values[0];
-    if (upload_id == NULL || *upload_id == '\0') {
-      g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_FAILED,
-                   "S3 POST %s/%s?uploads: answer without an UploadId", self->bucket, key);
-      return FALSE;
-    }
+    if (upload_id == NULL || *upload_id == '\0')
+      {
+        g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_FAILED,
+                     "S3 POST %s/%s?uploads: answer without an UploadId", self->bucket, key);
+        return FALSE;
+      }
   }
   append_encoded (upload_q, upload_id, FALSE);
 
-  for (guint64 i = 0; i < parts; i++) {
-    g_auto(S3Response) r = { 0 };
-    g_autofree char *query = g_strdup_printf ("partNumber=%" G_GUINT64_FORMAT "&%s", i + 1,
-                                              upload_q->str);
-    gsize off = i * self->part_size;
-    S3Request req = { .method = "PUT", .key = key, .query = query, .has_body = TRUE,
-                      .body = bytes + off, .body_len = MIN (self->part_size, len - off) };
-    g_autofree char *etag = NULL;
+  for (guint64 i = 0; i < parts; i++)
+    {
+      g_auto (S3Response) r = { 0 };
+      g_autofree char *query =
+        g_strdup_printf ("partNumber=%" G_GUINT64_FORMAT "&%s", i + 1, upload_q->str);
+      gsize off = i * self->part_size;
+      S3Request req = { .method = "PUT",
+                        .key = key,
+                        .query = query,
+                        .has_body = TRUE,
+                        .body = bytes + off,
+                        .body_len = MIN (self->part_size, len - off) };
+      g_autofree char *etag = NULL;
 
-    if (!perform (self, &req, &r, error)) {
-      abort_upload (self, key, upload_id);
-      return FALSE;
+      if (!perform (self, &req, &r, error))
+        {
+          abort_upload (self, key, upload_id);
+          return FALSE;
+        }
+      etag = strip_quotes (g_hash_table_lookup (r.headers, "etag"));
+      if (etag == NULL || *etag == '\0')
+        {
+          abort_upload (self, key, upload_id);
+          g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_FAILED,
+                       "S3 PUT %s/%s part %" G_GUINT64_FORMAT ": answer without an ETag",
+                       self->bucket, key, i + 1);
+          return FALSE;
+        }
+      g_string_append_printf (complete,
+                              "<Part><PartNumber>%" G_GUINT64_FORMAT "</PartNumber>"
+                              "<ETag>\"%s\"</ETag></Part>",
+                              i + 1, etag);
     }
-    etag = strip_quotes (g_hash_table_lookup (r.headers, "etag"));
-    if (etag == NULL || *etag == '\0') {
-      abort_upload (self, key, upload_id);
-      g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_FAILED,
-                   "S3 PUT %s/%s part %" G_GUINT64_FORMAT ": answer without an ETag",
-                   self->bucket, key, i + 1);
-      return FALSE;
-    }
-    g_string_append_printf (complete, "<Part><PartNumber>%" G_GUINT64_FORMAT "</PartNumber>"
-                            "<ETag>\"%s\"</ETag></Part>", i + 1, etag);
-  }
   g_string_append (complete, "</CompleteMultipartUpload>");
 
   {
-    g_auto(S3Response) r = { 0 };
+    g_auto (S3Response) r = { 0 };
     const char *xml_headers[] = { "Content-Type: application/xml", NULL };
-    S3Request req = { .method = "POST", .key = key, .query = upload_q->str, .has_body = TRUE,
-                      .body = (const guint8 *) complete->str, .body_len = complete->len,
+    S3Request req = { .method = "POST",
+                      .key = key,
+                      .query = upload_q->str,
+                      .has_body = TRUE,
+                      .body = (const guint8 *) complete->str,
+                      .body_len = complete->len,
                       .headers = xml_headers };
 
-    if (!perform (self, &req, &r, error)) {
-      abort_upload (self, key, upload_id);
-      return FALSE;
-    }
+    if (!perform (self, &req, &r, error))
+      {
+        abort_upload (self, key, upload_id);
+        return FALSE;
+      }
     if (out_version_id != NULL)
       *out_version_id = take_version (&r);
   }
@@ -1015,7 +1090,7 @@ panel_s3_put (PanelS3 *self, const char *key, GBytes *data, const PanelS3PutOpti
 {
   static const PanelS3PutOptions none = { 0 };
   g_autofree char *version = NULL;
-  g_autoptr(GError) local = NULL;
+  g_autoptr (GError) local = NULL;
 
   g_return_val_if_fail (self != NULL && key != NULL && data != NULL, FALSE);
   if (options == NULL)
@@ -1029,19 +1104,20 @@ panel_s3_put (PanelS3 *self, const char *key, GBytes *data, const PanelS3PutOpti
     return FALSE;
   /* Lock headers at initiation are not honoured everywhere (Ceph RGW 16
    * ignores them), so the lock is set on the finished version. */
-  if ((options->retain_until != 0 &&
-       !panel_s3_set_retention (self, key, version, options->lock_mode, options->retain_until,
-                                FALSE, &local)) ||
-      (options->legal_hold && !panel_s3_set_legal_hold (self, key, version, TRUE, &local))) {
-    g_autoptr(GError) undo = NULL;
+  if ((options->retain_until != 0
+       && !panel_s3_set_retention (self, key, version, options->lock_mode, options->retain_until,
+                                   FALSE, &local))
+      || (options->legal_hold && !panel_s3_set_legal_hold (self, key, version, TRUE, &local)))
+    {
+      g_autoptr (GError) undo = NULL;
 
-    if (!panel_s3_delete (self, key, version, TRUE, &undo))
-      g_prefix_error (&local, "and removing the unlocked version failed too (%s): ",
-                      undo->message);
-    g_propagate_prefixed_error (error, g_steal_pointer (&local),
-                                "locking the uploaded object failed: ");
-    return FALSE;
-  }
+      if (!panel_s3_delete (self, key, version, TRUE, &undo))
+        g_prefix_error (&local,
+                        "and removing the unlocked version failed too (%s): ", undo->message);
+      g_propagate_prefixed_error (error, g_steal_pointer (&local),
+                                  "locking the uploaded object failed: ");
+      return FALSE;
+    }
   if (out_version_id != NULL)
     *out_version_id = g_steal_pointer (&version);
   return TRUE;
@@ -1052,7 +1128,7 @@ panel_s3_head (PanelS3 *self, const char *key, const char *version_id, PanelS3Ob
                GError **error)
 {
   g_autofree char *query = version_query ("", version_id);
-  g_auto(S3Response) r = { 0 };
+  g_auto (S3Response) r = { 0 };
   S3Request req = { .method = "HEAD", .key = key, .query = query };
   const char *v;
 
@@ -1072,11 +1148,12 @@ panel_s3_head (PanelS3 *self, const char *key, const char *version_id, PanelS3Ob
     out_object->lock_mode = g_ascii_strcasecmp (v, "COMPLIANCE") == 0 ? PANEL_S3_LOCK_COMPLIANCE
                                                                       : PANEL_S3_LOCK_GOVERNANCE;
   v = g_hash_table_lookup (r.headers, "x-amz-object-lock-retain-until-date");
-  if (v != NULL) {
-    g_autoptr(GDateTime) dt = g_date_time_new_from_iso8601 (v, NULL);
+  if (v != NULL)
+    {
+      g_autoptr (GDateTime) dt = g_date_time_new_from_iso8601 (v, NULL);
 
-    out_object->retain_until = dt != NULL ? g_date_time_to_unix (dt) : 0;
-  }
+      out_object->retain_until = dt != NULL ? g_date_time_to_unix (dt) : 0;
+    }
   v = g_hash_table_lookup (r.headers, "x-amz-object-lock-legal-hold");
   out_object->legal_hold = v != NULL && g_ascii_strcasecmp (v, "ON") == 0;
   return TRUE;
@@ -1085,16 +1162,18 @@ panel_s3_head (PanelS3 *self, const char *key, const char *version_id, PanelS3Ob
 gboolean
 panel_s3_exists (PanelS3 *self, const char *key, gboolean *out_exists, GError **error)
 {
-  g_autoptr(GError) local = NULL;
+  g_autoptr (GError) local = NULL;
 
-  if (panel_s3_head (self, key, NULL, NULL, &local)) {
-    *out_exists = TRUE;
-    return TRUE;
-  }
-  if (g_error_matches (local, PANEL_S3_ERROR, PANEL_S3_ERROR_NOT_FOUND)) {
-    *out_exists = FALSE;
-    return TRUE;
-  }
+  if (panel_s3_head (self, key, NULL, NULL, &local))
+    {
+      *out_exists = TRUE;
+      return TRUE;
+    }
+  if (g_error_matches (local, PANEL_S3_ERROR, PANEL_S3_ERROR_NOT_FOUND))
+    {
+      *out_exists = FALSE;
+      return TRUE;
+    }
   g_propagate_error (error, g_steal_pointer (&local));
   return FALSE;
 }
@@ -1104,7 +1183,7 @@ panel_s3_get (PanelS3 *self, const char *key, const char *version_id, gsize max_
               GError **error)
 {
   g_autofree char *query = version_query ("", version_id);
-  g_auto(S3Response) r = { 0 };
+  g_auto (S3Response) r = { 0 };
   S3Request req = { .method = "GET", .key = key, .query = query, .max_response = max_size };
 
   const char *recorded;
@@ -1115,29 +1194,33 @@ panel_s3_get (PanelS3 *self, const char *key, const char *version_id, gsize max_
   /* Evidence read back is checked against the hash taken when it was
    * stored: damage at rest or on the way is an error, not footage. */
   recorded = g_hash_table_lookup (r.headers, "x-amz-meta-sha256");
-  if (recorded != NULL) {
-    char sha[65];
+  if (recorded != NULL)
+    {
+      char sha[65];
 
-    ansim_hash_sha256_hex (r.body->data, r.body->len, sha);
-    if (g_ascii_strcasecmp (sha, recorded) != 0) {
-      g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_BAD_DIGEST,
-                   "S3 GET %s/%s: the %u bytes received have SHA-256 %s, not %s as recorded at "
-                   "upload", self->bucket, key, r.body->len, sha, recorded);
-      return NULL;
+      ansim_hash_sha256_hex (r.body->data, r.body->len, sha);
+      if (g_ascii_strcasecmp (sha, recorded) != 0)
+        {
+          g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_BAD_DIGEST,
+                       "S3 GET %s/%s: the %u bytes received have SHA-256 %s, not %s as recorded at "
+                       "upload",
+                       self->bucket, key, r.body->len, sha, recorded);
+          return NULL;
+        }
     }
-  }
   return g_byte_array_free_to_bytes (g_steal_pointer (&r.body));
 }
 
 gboolean
-panel_s3_delete (PanelS3 *self, const char *key, const char *version_id,
-                 gboolean bypass_governance, GError **error)
+panel_s3_delete (PanelS3 *self, const char *key, const char *version_id, gboolean bypass_governance,
+                 GError **error)
 {
   g_autofree char *query = version_query ("", version_id);
   const char *bypass[] = { "x-amz-bypass-governance-retention: true", NULL };
-  g_auto(S3Response) r = { 0 };
-  S3Request req = { .method = "DELETE", .key = key, .query = query,
-                    .headers = bypass_governance ? bypass : NULL };
+  g_auto (S3Response) r = { 0 };
+  S3Request req = {
+    .method = "DELETE", .key = key, .query = query, .headers = bypass_governance ? bypass : NULL
+  };
 
   g_return_val_if_fail (self != NULL && key != NULL, FALSE);
   return check_key (key, error) && perform (self, &req, &r, error);
@@ -1147,55 +1230,61 @@ GPtrArray *
 panel_s3_list (PanelS3 *self, const char *prefix, guint max_keys, GError **error)
 {
   static const char *const names[] = { "IsTruncated", "NextContinuationToken", NULL };
-  g_autoptr(GPtrArray) keys = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) keys = g_ptr_array_new_with_free_func (g_free);
   g_autofree char *token = NULL;
 
   g_return_val_if_fail (self != NULL && prefix != NULL, NULL);
-  do {
-    g_auto(S3Response) r = { 0 };
-    g_autoptr(GString) q = g_string_new (NULL);
-    S3Request req = { .method = "GET", .max_response = 16 * MIB };
-    char *values[3] = { NULL };
-    g_autofree char *root = NULL;
-    gboolean truncated;
+  do
+    {
+      g_auto (S3Response) r = { 0 };
+      g_autoptr (GString) q = g_string_new (NULL);
+      S3Request req = { .method = "GET", .max_response = 16 * MIB };
+      char *values[3] = { NULL };
+      g_autofree char *root = NULL;
+      gboolean truncated;
 
-    /* Sorted by name, as SigV4 with curl 7.88 needs. */
-    if (token != NULL) {
-      g_string_append (q, "continuation-token=");
-      append_encoded (q, token, FALSE);
-      g_string_append_c (q, '&');
+      /* Sorted by name, as SigV4 with curl 7.88 needs. */
+      if (token != NULL)
+        {
+          g_string_append (q, "continuation-token=");
+          append_encoded (q, token, FALSE);
+          g_string_append_c (q, '&');
+        }
+      g_string_append (q, "list-type=2&max-keys=1000&prefix=");
+      append_encoded (q, prefix, FALSE);
+      req.query = q->str;
+      if (!perform (self, &req, &r, error))
+        return NULL;
+      root = xml_pick_list (r.body, names, values, "Key", keys);
+      truncated = g_strcmp0 (values[0], "true") == 0;
+      g_clear_pointer (&token, g_free);
+      token = values[1];
+      g_free (values[0]);
+      if (strcmp (root, "ListBucketResult") != 0
+          || (truncated && (token == NULL || *token == '\0')))
+        {
+          g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_FAILED,
+                       "S3 GET %s?list-type=2: not a ListBucketResult answer", self->bucket);
+          return NULL;
+        }
+      if (keys->len > max_keys)
+        {
+          g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_TOO_LARGE,
+                       "S3 bucket %s has more than %u keys under '%s'", self->bucket, max_keys,
+                       prefix);
+          return NULL;
+        }
+      if (!truncated)
+        break;
     }
-    g_string_append (q, "list-type=2&max-keys=1000&prefix=");
-    append_encoded (q, prefix, FALSE);
-    req.query = q->str;
-    if (!perform (self, &req, &r, error))
-      return NULL;
-    root = xml_pick_list (r.body, names, values, "Key", keys);
-    truncated = g_strcmp0 (values[0], "true") == 0;
-    g_clear_pointer (&token, g_free);
-    token = values[1];
-    g_free (values[0]);
-    if (strcmp (root, "ListBucketResult") != 0 || (truncated && (token == NULL || *token == '\0'))) {
-      g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_FAILED,
-                   "S3 GET %s?list-type=2: not a ListBucketResult answer", self->bucket);
-      return NULL;
-    }
-    if (keys->len > max_keys) {
-      g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_TOO_LARGE,
-                   "S3 bucket %s has more than %u keys under '%s'", self->bucket, max_keys,
-                   prefix);
-      return NULL;
-    }
-    if (!truncated)
-      break;
-  } while (TRUE);
+  while (TRUE);
   return g_steal_pointer (&keys);
 }
 
 /* ListObjectVersions: one PanelS3Version per <Version> and <DeleteMarker>. */
 typedef struct {
   GPtrArray *list;
-  PanelS3Version *current;       /* inside a Version or DeleteMarker */
+  PanelS3Version *current; /* inside a Version or DeleteMarker */
   GString *text;
   char *truncated, *next_key, *next_version;
   gboolean have_root;
@@ -1209,15 +1298,17 @@ versions_start (GMarkupParseContext *ctx, const char *element, const char **an, 
   VersionsParse *p = user_data;
 
   (void) ctx, (void) an, (void) av, (void) error;
-  if (!p->have_root) {
-    g_strlcpy (p->root_name, element, sizeof p->root_name);
-    p->have_root = TRUE;
-  }
-  if ((strcmp (element, "Version") == 0 || strcmp (element, "DeleteMarker") == 0) &&
-      p->current == NULL && p->list->len < 100000) {
-    p->current = g_new0 (PanelS3Version, 1);
-    p->current->is_delete_marker = strcmp (element, "DeleteMarker") == 0;
-  }
+  if (!p->have_root)
+    {
+      g_strlcpy (p->root_name, element, sizeof p->root_name);
+      p->have_root = TRUE;
+    }
+  if ((strcmp (element, "Version") == 0 || strcmp (element, "DeleteMarker") == 0)
+      && p->current == NULL && p->list->len < 100000)
+    {
+      p->current = g_new0 (PanelS3Version, 1);
+      p->current->is_delete_marker = strcmp (element, "DeleteMarker") == 0;
+    }
   g_string_truncate (p->text, 0);
 }
 
@@ -1228,23 +1319,35 @@ versions_end (GMarkupParseContext *ctx, const char *element, gpointer user_data,
   PanelS3Version *v = p->current;
 
   (void) ctx, (void) error;
-  if (v != NULL && (strcmp (element, "Version") == 0 || strcmp (element, "DeleteMarker") == 0)) {
-    g_ptr_array_add (p->list, v);
-    p->current = NULL;
-  } else if (v != NULL && strcmp (element, "Key") == 0 && v->key == NULL) {
-    v->key = g_strdup (p->text->str);
-  } else if (v != NULL && strcmp (element, "VersionId") == 0 && v->version_id == NULL) {
-    v->version_id = g_strdup (p->text->str);
-  } else if (v != NULL && strcmp (element, "Size") == 0) {
-    v->size = g_ascii_strtoull (p->text->str, NULL, 10);
-  } else if (v == NULL && strcmp (element, "IsTruncated") == 0 && p->truncated == NULL) {
-    p->truncated = g_strdup (p->text->str);
-  } else if (v == NULL && strcmp (element, "NextKeyMarker") == 0 && p->next_key == NULL) {
-    p->next_key = g_strdup (p->text->str);
-  } else if (v == NULL && strcmp (element, "NextVersionIdMarker") == 0 &&
-             p->next_version == NULL) {
-    p->next_version = g_strdup (p->text->str);
-  }
+  if (v != NULL && (strcmp (element, "Version") == 0 || strcmp (element, "DeleteMarker") == 0))
+    {
+      g_ptr_array_add (p->list, v);
+      p->current = NULL;
+    }
+  else if (v != NULL && strcmp (element, "Key") == 0 && v->key == NULL)
+    {
+      v->key = g_strdup (p->text->str);
+    }
+  else if (v != NULL && strcmp (element, "VersionId") == 0 && v->version_id == NULL)
+    {
+      v->version_id = g_strdup (p->text->str);
+    }
+  else if (v != NULL && strcmp (element, "Size") == 0)
+    {
+      v->size = g_ascii_strtoull (p->text->str, NULL, 10);
+    }
+  else if (v == NULL && strcmp (element, "IsTruncated") == 0 && p->truncated == NULL)
+    {
+      p->truncated = g_strdup (p->text->str);
+    }
+  else if (v == NULL && strcmp (element, "NextKeyMarker") == 0 && p->next_key == NULL)
+    {
+      p->next_key = g_strdup (p->text->str);
+    }
+  else if (v == NULL && strcmp (element, "NextVersionIdMarker") == 0 && p->next_version == NULL)
+    {
+      p->next_version = g_strdup (p->text->str);
+    }
   g_string_truncate (p->text, 0);
 }
 
@@ -1259,8 +1362,8 @@ versions_text (GMarkupParseContext *ctx, const char *text, gsize len, gpointer u
     g_string_append_len (p->text, text, len);
 }
 
-static const GMarkupParser versions_parser = { versions_start, versions_end, versions_text,
-                                               NULL, NULL };
+static const GMarkupParser versions_parser = { versions_start, versions_end, versions_text, NULL,
+                                               NULL };
 
 void
 panel_s3_version_free (PanelS3Version *version)
@@ -1275,79 +1378,88 @@ panel_s3_version_free (PanelS3Version *version)
 GPtrArray *
 panel_s3_list_versions (PanelS3 *self, const char *prefix, guint max_versions, GError **error)
 {
-  g_autoptr(GPtrArray) list =
+  g_autoptr (GPtrArray) list =
     g_ptr_array_new_with_free_func ((GDestroyNotify) panel_s3_version_free);
   g_autofree char *key_marker = NULL, *version_marker = NULL;
 
   g_return_val_if_fail (self != NULL && prefix != NULL, NULL);
-  do {
-    g_auto(S3Response) r = { 0 };
-    g_autoptr(GString) q = g_string_new (NULL);
-    g_autoptr(GString) text = g_string_new (NULL);
-    S3Request req = { .method = "GET", .max_response = 16 * MIB };
-    VersionsParse p = { .list = list, .text = text };
-    g_autoptr(GMarkupParseContext) ctx = NULL;
-    const char *data;
-    gsize len;
-    gboolean ok, truncated;
+  do
+    {
+      g_auto (S3Response) r = { 0 };
+      g_autoptr (GString) q = g_string_new (NULL);
+      g_autoptr (GString) text = g_string_new (NULL);
+      S3Request req = { .method = "GET", .max_response = 16 * MIB };
+      VersionsParse p = { .list = list, .text = text };
+      g_autoptr (GMarkupParseContext) ctx = NULL;
+      const char *data;
+      gsize len;
+      gboolean ok, truncated;
 
-    /* Sorted by name, as SigV4 with curl 7.88 needs. */
-    if (key_marker != NULL) {
-      g_string_append (q, "key-marker=");
-      append_encoded (q, key_marker, FALSE);
-      g_string_append_c (q, '&');
-    }
-    g_string_append (q, "max-keys=1000&prefix=");
-    append_encoded (q, prefix, FALSE);
-    if (version_marker != NULL) {
-      g_string_append (q, "&version-id-marker=");
-      append_encoded (q, version_marker, FALSE);
-    }
-    g_string_append (q, "&versions=");
-    req.query = q->str;
-    if (!perform (self, &req, &r, error))
-      return NULL;
-    data = r.body != NULL ? (const char *) r.body->data : "";
-    len = r.body != NULL ? r.body->len : 0;
-    if (len > 5 && memcmp (data, "<?xml", 5) == 0) {
-      const char *end = g_strstr_len (data, len, "?>");
-
-      if (end != NULL) {
-        len -= end + 2 - data;
-        data = end + 2;
-      }
-    }
-    ctx = g_markup_parse_context_new (&versions_parser, G_MARKUP_IGNORE_QUALIFIED, &p, NULL);
-    ok = len > 0 && g_markup_parse_context_parse (ctx, data, len, NULL) &&
-         g_markup_parse_context_end_parse (ctx, NULL) &&
-         strcmp (p.root_name, "ListVersionsResult") == 0;
-    panel_s3_version_free (p.current);
-    truncated = g_strcmp0 (p.truncated, "true") == 0;
-    g_free (p.truncated);
-    g_clear_pointer (&key_marker, g_free);
-    g_clear_pointer (&version_marker, g_free);
-    key_marker = p.next_key;
-    version_marker = p.next_version;
-    if (!ok || (truncated && (key_marker == NULL || *key_marker == '\0'))) {
-      g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_FAILED,
-                   "S3 GET %s?versions: not a ListVersionsResult answer", self->bucket);
-      return NULL;
-    }
-    for (guint i = 0; i < list->len; i++)
-      if (((PanelS3Version *) list->pdata[i])->key == NULL) {
-        g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_FAILED,
-                     "S3 GET %s?versions: a version without a key", self->bucket);
+      /* Sorted by name, as SigV4 with curl 7.88 needs. */
+      if (key_marker != NULL)
+        {
+          g_string_append (q, "key-marker=");
+          append_encoded (q, key_marker, FALSE);
+          g_string_append_c (q, '&');
+        }
+      g_string_append (q, "max-keys=1000&prefix=");
+      append_encoded (q, prefix, FALSE);
+      if (version_marker != NULL)
+        {
+          g_string_append (q, "&version-id-marker=");
+          append_encoded (q, version_marker, FALSE);
+        }
+      g_string_append (q, "&versions=");
+      req.query = q->str;
+      if (!perform (self, &req, &r, error))
         return NULL;
-      }
-    if (list->len > max_versions) {
-      g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_TOO_LARGE,
-                   "S3 bucket %s has more than %u versions under '%s'", self->bucket,
-                   max_versions, prefix);
-      return NULL;
+      data = r.body != NULL ? (const char *) r.body->data : "";
+      len = r.body != NULL ? r.body->len : 0;
+      if (len > 5 && memcmp (data, "<?xml", 5) == 0)
+        {
+          const char *end = g_strstr_len (data, len, "?>");
+
+          if (end != NULL)
+            {
+              len -= end + 2 - data;
+              data = end + 2;
+            }
+        }
+      ctx = g_markup_parse_context_new (&versions_parser, G_MARKUP_IGNORE_QUALIFIED, &p, NULL);
+      ok = len > 0 && g_markup_parse_context_parse (ctx, data, len, NULL)
+           && g_markup_parse_context_end_parse (ctx, NULL)
+           && strcmp (p.root_name, "ListVersionsResult") == 0;
+      panel_s3_version_free (p.current);
+      truncated = g_strcmp0 (p.truncated, "true") == 0;
+      g_free (p.truncated);
+      g_clear_pointer (&key_marker, g_free);
+      g_clear_pointer (&version_marker, g_free);
+      key_marker = p.next_key;
+      version_marker = p.next_version;
+      if (!ok || (truncated && (key_marker == NULL || *key_marker == '\0')))
+        {
+          g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_FAILED,
+                       "S3 GET %s?versions: not a ListVersionsResult answer", self->bucket);
+          return NULL;
+        }
+      for (guint i = 0; i < list->len; i++)
+        if (((PanelS3Version *) list->pdata[i])->key == NULL)
+          {
+            g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_FAILED,
+                         "S3 GET %s?versions: a version without a key", self->bucket);
+            return NULL;
+          }
+      if (list->len > max_versions)
+        {
+          g_set_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_TOO_LARGE,
+                       "S3 bucket %s has more than %u versions under '%s'", self->bucket,
+                       max_versions, prefix);
+          return NULL;
+        }
+      if (!truncated)
+        break;
     }
-    if (!truncated)
-      break;
-  } while (TRUE);
+  while (TRUE);
   return g_steal_pointer (&list);
 }
 
@@ -1357,10 +1469,14 @@ static gboolean
 put_xml (PanelS3 *self, const char *key, const char *query, const char *xml,
          const char *const *headers, GError **error)
 {
-  g_auto(S3Response) r = { 0 };
-  g_autoptr(GPtrArray) all = g_ptr_array_new ();
-  S3Request req = { .method = "PUT", .key = key, .query = query, .has_body = TRUE,
-                    .body = (const guint8 *) xml, .body_len = strlen (xml) };
+  g_auto (S3Response) r = { 0 };
+  g_autoptr (GPtrArray) all = g_ptr_array_new ();
+  S3Request req = { .method = "PUT",
+                    .key = key,
+                    .query = query,
+                    .has_body = TRUE,
+                    .body = (const guint8 *) xml,
+                    .body_len = strlen (xml) };
 
   g_ptr_array_add (all, (gpointer) "Content-Type: application/xml");
   for (guint i = 0; headers != NULL && headers[i] != NULL; i++)
@@ -1385,8 +1501,8 @@ panel_s3_set_retention (PanelS3 *self, const char *key, const char *version_id,
   const char *bypass[] = { "x-amz-bypass-governance-retention: true", NULL };
 
   g_return_val_if_fail (self != NULL && key != NULL && retain_until > 0, FALSE);
-  return check_key (key, error) &&
-         put_xml (self, key, query, xml, bypass_governance ? bypass : NULL, error);
+  return check_key (key, error)
+         && put_xml (self, key, query, xml, bypass_governance ? bypass : NULL, error);
 }
 
 gboolean
@@ -1394,8 +1510,8 @@ panel_s3_set_legal_hold (PanelS3 *self, const char *key, const char *version_id,
                          GError **error)
 {
   g_autofree char *query = version_query ("legal-hold=", version_id);
-  g_autofree char *xml = g_strdup_printf ("<LegalHold " S3_XMLNS "><Status>%s</Status></LegalHold>",
-                                          on ? "ON" : "OFF");
+  g_autofree char *xml =
+    g_strdup_printf ("<LegalHold " S3_XMLNS "><Status>%s</Status></LegalHold>", on ? "ON" : "OFF");
 
   g_return_val_if_fail (self != NULL && key != NULL, FALSE);
   return check_key (key, error) && put_xml (self, key, query, xml, NULL, error);
@@ -1407,7 +1523,8 @@ panel_s3_set_default_retention (PanelS3 *self, PanelS3LockMode mode, guint days,
   g_autofree char *xml = g_strdup_printf (
     "<ObjectLockConfiguration " S3_XMLNS "><ObjectLockEnabled>Enabled</ObjectLockEnabled>"
     "<Rule><DefaultRetention><Mode>%s</Mode><Days>%u</Days></DefaultRetention></Rule>"
-    "</ObjectLockConfiguration>", lock_mode_name (mode), days);
+    "</ObjectLockConfiguration>",
+    lock_mode_name (mode), days);
 
   g_return_val_if_fail (self != NULL && days > 0, FALSE);
   return put_xml (self, NULL, "object-lock=", xml, NULL, error);
@@ -1424,8 +1541,10 @@ panel_s3_new_from_config (AnsimConfig *config, GError **error)
     .endpoint = ansim_config_get_string (config, "panel", "s3_endpoint"),
     .region = ansim_config_get_string (config, "panel", "s3_region"),
     .bucket = ansim_config_get_string (config, "panel", "s3_bucket"),
-    .addressing = strcmp (ansim_config_get_string (config, "panel", "s3_addressing"),
-                          "virtual-host") == 0 ? PANEL_S3_VIRTUAL_HOST : PANEL_S3_PATH_STYLE,
+    .addressing =
+      strcmp (ansim_config_get_string (config, "panel", "s3_addressing"), "virtual-host") == 0
+        ? PANEL_S3_VIRTUAL_HOST
+        : PANEL_S3_PATH_STYLE,
     .credentials_file = credentials,
     .multipart_threshold =
       (guint64) ansim_config_get_int (config, "panel", "s3_multipart_threshold_mib") * MIB,
@@ -1446,10 +1565,12 @@ panel_s3_put_options_from_config (AnsimConfig *config, gint64 received,
   gint64 days = ansim_config_get_int (config, "panel", "s3_retention_days");
 
   memset (out_options, 0, sizeof *out_options);
-  if (days > 0) {
-    out_options->retain_until = received + days * 86400;
-    out_options->lock_mode =
-      strcmp (ansim_config_get_string (config, "panel", "s3_lock_mode"), "compliance") == 0
-        ? PANEL_S3_LOCK_COMPLIANCE : PANEL_S3_LOCK_GOVERNANCE;
-  }
+  if (days > 0)
+    {
+      out_options->retain_until = received + days * 86400;
+      out_options->lock_mode =
+        strcmp (ansim_config_get_string (config, "panel", "s3_lock_mode"), "compliance") == 0
+          ? PANEL_S3_LOCK_COMPLIANCE
+          : PANEL_S3_LOCK_GOVERNANCE;
+    }
 }

@@ -24,43 +24,43 @@ typedef enum {
 } PanelS3ErrorCode;
 
 typedef enum {
-  PANEL_S3_PATH_STYLE,          /* ENDPOINT/BUCKET/KEY */
-  PANEL_S3_VIRTUAL_HOST,        /* BUCKET.ENDPOINT-HOST/KEY */
+  PANEL_S3_PATH_STYLE,   /* ENDPOINT/BUCKET/KEY */
+  PANEL_S3_VIRTUAL_HOST, /* BUCKET.ENDPOINT-HOST/KEY */
 } PanelS3Addressing;
 
 typedef enum {
   PANEL_S3_LOCK_NONE,
-  PANEL_S3_LOCK_GOVERNANCE,     /* privileged users may shorten it: allows lawful destruction */
-  PANEL_S3_LOCK_COMPLIANCE,     /* nobody can delete the version before the date */
+  PANEL_S3_LOCK_GOVERNANCE, /* privileged users may shorten it: allows lawful destruction */
+  PANEL_S3_LOCK_COMPLIANCE, /* nobody can delete the version before the date */
 } PanelS3LockMode;
 
 /* Settings of a client; strings are copied by panel_s3_new(). Zero numbers
  * take the defaults in brackets. */
 typedef struct {
-  const char *endpoint;          /* "https://s3.example.org" or "http://127.0.0.1:7480" */
-  const char *region;            /* SigV4 region ["us-east-1"] */
+  const char *endpoint; /* "https://s3.example.org" or "http://127.0.0.1:7480" */
+  const char *region;   /* SigV4 region ["us-east-1"] */
   const char *bucket;
   PanelS3Addressing addressing;
   /* AWS shared-credentials format: [default] aws_access_key_id,
    * aws_secret_access_key. Must be a regular file owned by this user and
    * not readable by group or others. */
   const char *credentials_file;
-  const char *ca_file;           /* https only; NULL: the system's CAs */
-  guint64 multipart_threshold;   /* objects this size or larger go multipart [64 MiB] */
-  guint64 part_size;             /* at least 5 MiB, S3's minimum [16 MiB] */
-  guint max_attempts;            /* per request, on 5xx and network errors [5] */
-  guint retry_delay_ms;          /* first backoff; doubles each retry, with jitter [200] */
-  guint retry_max_delay_ms;      /* backoff ceiling [5000] */
-  guint connect_timeout_s;       /* [5] */
-  guint timeout_s;               /* a whole request (one part of a multipart upload) [120] */
+  const char *ca_file;         /* https only; NULL: the system's CAs */
+  guint64 multipart_threshold; /* objects this size or larger go multipart [64 MiB] */
+  guint64 part_size;           /* at least 5 MiB, S3's minimum [16 MiB] */
+  guint max_attempts;          /* per request, on 5xx and network errors [5] */
+  guint retry_delay_ms;        /* first backoff; doubles each retry, with jitter [200] */
+  guint retry_max_delay_ms;    /* backoff ceiling [5000] */
+  guint connect_timeout_s;     /* [5] */
+  guint timeout_s;             /* a whole request (one part of a multipart upload) [120] */
 } PanelS3Config;
 
 /* How an object is stored. A zeroed struct: no lock, no legal hold. */
 typedef struct {
-  PanelS3LockMode lock_mode;     /* with retain_until; NONE there means GOVERNANCE */
-  gint64 retain_until;           /* Unix seconds (UTC); 0: none (bucket default applies) */
+  PanelS3LockMode lock_mode; /* with retain_until; NONE there means GOVERNANCE */
+  gint64 retain_until;       /* Unix seconds (UTC); 0: none (bucket default applies) */
   gboolean legal_hold;
-  const char *content_type;      /* NULL: application/octet-stream */
+  const char *content_type; /* NULL: application/octet-stream */
   /* Hex SHA-256 of the data if the caller has it (NULL: computed). Not
    * trusted: the server checks it on a single PUT, the client on a
    * multipart one; a wrong one fails with PANEL_S3_ERROR_BAD_DIGEST. */
@@ -69,11 +69,11 @@ typedef struct {
 
 typedef struct {
   guint64 size;
-  char *etag;                    /* as the server gives it, quotes removed */
-  char *version_id;              /* NULL on an unversioned bucket */
-  char *sha256;                  /* hex SHA-256 recorded at upload (x-amz-meta-sha256), or NULL */
+  char *etag;       /* as the server gives it, quotes removed */
+  char *version_id; /* NULL on an unversioned bucket */
+  char *sha256;     /* hex SHA-256 recorded at upload (x-amz-meta-sha256), or NULL */
   PanelS3LockMode lock_mode;
-  gint64 retain_until;           /* 0: none */
+  gint64 retain_until; /* 0: none */
   gboolean legal_hold;
 } PanelS3Object;
 
@@ -95,8 +95,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (PanelS3, panel_s3_free)
  * fails the new version is deleted again and an error returned.
  * out_version_id: the new version, NULL on an unversioned bucket. */
 gboolean panel_s3_put (PanelS3 *self, const char *key, GBytes *data,
-                       const PanelS3PutOptions *options, char **out_version_id,
-                       GError **error);
+                       const PanelS3PutOptions *options, char **out_version_id, GError **error);
 
 /* A client from the s3_* keys of panel.conf's [store] group (the caller
  * checked that backend = s3). */
@@ -110,14 +109,13 @@ void panel_s3_put_options_from_config (AnsimConfig *config, gint64 received,
  * with PANEL_S3_ERROR_NOT_FOUND; panel_s3_exists() turns that into FALSE. */
 gboolean panel_s3_head (PanelS3 *self, const char *key, const char *version_id,
                         PanelS3Object *out_object, GError **error);
-gboolean panel_s3_exists (PanelS3 *self, const char *key, gboolean *out_exists,
-                          GError **error);
+gboolean panel_s3_exists (PanelS3 *self, const char *key, gboolean *out_exists, GError **error);
 
 /* The object's bytes; an answer larger than max_size is refused, and bytes
  * whose SHA-256 differs from the one recorded at upload are an error
  * (PANEL_S3_ERROR_BAD_DIGEST). */
-GBytes *panel_s3_get (PanelS3 *self, const char *key, const char *version_id,
-                      gsize max_size, GError **error);
+GBytes *panel_s3_get (PanelS3 *self, const char *key, const char *version_id, gsize max_size,
+                      GError **error);
 
 /* Deletes a version (version_id NULL: the current object; on a versioned
  * bucket that only adds a delete marker). A locked version is refused with
@@ -136,7 +134,7 @@ GPtrArray *panel_s3_list (PanelS3 *self, const char *prefix, guint max_keys, GEr
  * (PANEL_S3_ERROR_TOO_LARGE). An array of PanelS3Version; g_ptr_array_unref. */
 typedef struct {
   char *key;
-  char *version_id;              /* "null" for a version written before versioning */
+  char *version_id; /* "null" for a version written before versioning */
   gboolean is_delete_marker;
   guint64 size;
 } PanelS3Version;

@@ -14,7 +14,7 @@
 typedef struct {
   PanelStore parent;
   PanelS3 *s3;
-  gint64 retention_s;            /* from receipt; 0: none per object */
+  gint64 retention_s; /* from receipt; 0: none per object */
   PanelS3LockMode lock_mode;
 } StoreS3;
 
@@ -37,77 +37,85 @@ s3_put (PanelStore *store, const char *key, GBytes *data, const char *sha256_hex
         const PanelStorePutOptions *options, gboolean *out_existed, GError **error)
 {
   StoreS3 *self = (StoreS3 *) store;
-  g_auto(PanelS3Object) found = { 0 };
+  g_auto (PanelS3Object) found = { 0 };
   PanelS3PutOptions put = { .lock_mode = self->lock_mode };
   GError *local = NULL;
 
   /* s3_retention_days = 0: a bucket without Object Lock, no lock headers.
    * Otherwise the date the panel's retention policy gives, or receipt +
    * s3_retention_days when the caller has none. */
-  if (self->retention_s > 0) {
-    put.retain_until = g_get_real_time () / G_USEC_PER_SEC + self->retention_s;
-    if (options->retain_until_us > 0)
-      put.retain_until = (options->retain_until_us + G_USEC_PER_SEC - 1) / G_USEC_PER_SEC;
-    put.legal_hold = options->legal_hold;
-  }
+  if (self->retention_s > 0)
+    {
+      put.retain_until = g_get_real_time () / G_USEC_PER_SEC + self->retention_s;
+      if (options->retain_until_us > 0)
+        put.retain_until = (options->retain_until_us + G_USEC_PER_SEC - 1) / G_USEC_PER_SEC;
+      put.legal_hold = options->legal_hold;
+    }
   put.sha256 = sha256_hex;
 
   /* A re-send after a crash finds its object: the same bytes are success,
    * other bytes are never written over. */
-  if (panel_s3_head (self->s3, key, NULL, &found, &local)) {
-    if (found.sha256 == NULL || g_ascii_strcasecmp (found.sha256, sha256_hex) != 0) {
-      g_set_error (error, PANEL_STORE_ERROR, PANEL_STORE_ERROR_CONFLICT,
-                   "S3 object %s already holds other bytes (SHA-256 %s)", key,
-                   found.sha256 ? found.sha256 : "unknown");
-      return FALSE;
+  if (panel_s3_head (self->s3, key, NULL, &found, &local))
+    {
+      if (found.sha256 == NULL || g_ascii_strcasecmp (found.sha256, sha256_hex) != 0)
+        {
+          g_set_error (error, PANEL_STORE_ERROR, PANEL_STORE_ERROR_CONFLICT,
+                       "S3 object %s already holds other bytes (SHA-256 %s)", key,
+                       found.sha256 ? found.sha256 : "unknown");
+          return FALSE;
+        }
+      /* The first attempt may have died between completing and locking. */
+      if (put.retain_until > found.retain_until
+          && !panel_s3_set_retention (self->s3, key, found.version_id, put.lock_mode,
+                                      put.retain_until, FALSE, &local))
+        {
+          propagate (error, local);
+          return FALSE;
+        }
+      if (put.legal_hold && !found.legal_hold
+          && !panel_s3_set_legal_hold (self->s3, key, found.version_id, TRUE, &local))
+        {
+          propagate (error, local);
+          return FALSE;
+        }
+      *out_existed = TRUE;
+      return TRUE;
     }
-    /* The first attempt may have died between completing and locking. */
-    if (put.retain_until > found.retain_until &&
-        !panel_s3_set_retention (self->s3, key, found.version_id, put.lock_mode,
-                                 put.retain_until, FALSE, &local)) {
+  if (!g_error_matches (local, PANEL_S3_ERROR, PANEL_S3_ERROR_NOT_FOUND))
+    {
       propagate (error, local);
       return FALSE;
     }
-    if (put.legal_hold && !found.legal_hold &&
-        !panel_s3_set_legal_hold (self->s3, key, found.version_id, TRUE, &local)) {
-      propagate (error, local);
-      return FALSE;
-    }
-    *out_existed = TRUE;
-    return TRUE;
-  }
-  if (!g_error_matches (local, PANEL_S3_ERROR, PANEL_S3_ERROR_NOT_FOUND)) {
-    propagate (error, local);
-    return FALSE;
-  }
   g_clear_error (&local);
-  if (!panel_s3_put (self->s3, key, data, &put, NULL, &local)) {
-    propagate (error, local);
-    return FALSE;
-  }
+  if (!panel_s3_put (self->s3, key, data, &put, NULL, &local))
+    {
+      propagate (error, local);
+      return FALSE;
+    }
   *out_existed = FALSE;
   return TRUE;
 }
 
 static gboolean
-s3_head (PanelStore *store, const char *key, gboolean *out_exists, gint64 *out_size,
-         GError **error)
+s3_head (PanelStore *store, const char *key, gboolean *out_exists, gint64 *out_size, GError **error)
 {
   StoreS3 *self = (StoreS3 *) store;
-  g_auto(PanelS3Object) found = { 0 };
+  g_auto (PanelS3Object) found = { 0 };
   GError *local = NULL;
 
-  if (panel_s3_head (self->s3, key, NULL, &found, &local)) {
-    *out_exists = TRUE;
-    if (out_size != NULL)
-      *out_size = (gint64) found.size;
-    return TRUE;
-  }
-  if (g_error_matches (local, PANEL_S3_ERROR, PANEL_S3_ERROR_NOT_FOUND)) {
-    g_error_free (local);
-    *out_exists = FALSE;
-    return TRUE;
-  }
+  if (panel_s3_head (self->s3, key, NULL, &found, &local))
+    {
+      *out_exists = TRUE;
+      if (out_size != NULL)
+        *out_size = (gint64) found.size;
+      return TRUE;
+    }
+  if (g_error_matches (local, PANEL_S3_ERROR, PANEL_S3_ERROR_NOT_FOUND))
+    {
+      g_error_free (local);
+      *out_exists = FALSE;
+      return TRUE;
+    }
   propagate (error, local);
   return FALSE;
 }
@@ -131,10 +139,11 @@ s3_remove (PanelStore *store, const char *key, GError **error)
   StoreS3 *self = (StoreS3 *) store;
   GError *local = NULL;
 
-  if (!panel_s3_delete (self->s3, key, NULL, FALSE, &local)) {
-    propagate (error, local);
-    return FALSE;
-  }
+  if (!panel_s3_delete (self->s3, key, NULL, FALSE, &local))
+    {
+      propagate (error, local);
+      return FALSE;
+    }
   return TRUE;
 }
 
@@ -154,63 +163,74 @@ s3_purge_prefix (PanelStore *store, const char *prefix, guint *out_n, guint64 *o
 {
   StoreS3 *self = (StoreS3 *) store;
   GError *local = NULL;
-  g_autoptr(GPtrArray) versions = panel_s3_list_versions (self->s3, prefix, MAX_VERSIONS, &local);
+  g_autoptr (GPtrArray) versions = panel_s3_list_versions (self->s3, prefix, MAX_VERSIONS, &local);
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
 
-  if (versions == NULL) {
-    propagate (error, local);
-    return FALSE;
-  }
+  if (versions == NULL)
+    {
+      propagate (error, local);
+      return FALSE;
+    }
   /* Look before deleting anything: a COMPLIANCE date in the future stops
    * the whole incident, untouched. */
   g_autofree PanelS3Object *infos = g_new0 (PanelS3Object, versions->len);
   gboolean ok = TRUE;
 
-  for (guint i = 0; ok && i < versions->len; i++) {
-    PanelS3Version *v = versions->pdata[i];
+  for (guint i = 0; ok && i < versions->len; i++)
+    {
+      PanelS3Version *v = versions->pdata[i];
 
-    if (v->is_delete_marker)
-      continue;
-    if (!panel_s3_head (self->s3, v->key, v->version_id, &infos[i], &local)) {
-      if (g_error_matches (local, PANEL_S3_ERROR, PANEL_S3_ERROR_NOT_FOUND)) {
-        g_clear_error (&local);
+      if (v->is_delete_marker)
         continue;
-      }
-      propagate (error, local);
-      ok = FALSE;
-    } else if (infos[i].lock_mode == PANEL_S3_LOCK_COMPLIANCE && infos[i].retain_until > now) {
-      g_set_error (error, PANEL_STORE_ERROR, PANEL_STORE_ERROR_LOCKED,
-                   "S3 object %s is locked in COMPLIANCE mode until %" G_GINT64_FORMAT
-                   " (Unix time); nothing of the incident was deleted", v->key,
-                   infos[i].retain_until);
-      ok = FALSE;
+      if (!panel_s3_head (self->s3, v->key, v->version_id, &infos[i], &local))
+        {
+          if (g_error_matches (local, PANEL_S3_ERROR, PANEL_S3_ERROR_NOT_FOUND))
+            {
+              g_clear_error (&local);
+              continue;
+            }
+          propagate (error, local);
+          ok = FALSE;
+        }
+      else if (infos[i].lock_mode == PANEL_S3_LOCK_COMPLIANCE && infos[i].retain_until > now)
+        {
+          g_set_error (error, PANEL_STORE_ERROR, PANEL_STORE_ERROR_LOCKED,
+                       "S3 object %s is locked in COMPLIANCE mode until %" G_GINT64_FORMAT
+                       " (Unix time); nothing of the incident was deleted",
+                       v->key, infos[i].retain_until);
+          ok = FALSE;
+        }
     }
-  }
-  for (guint i = 0; ok && i < versions->len; i++) {
-    PanelS3Version *v = versions->pdata[i];
-    PanelS3Object *info = &infos[i];
-    gboolean bypass = info->lock_mode == PANEL_S3_LOCK_GOVERNANCE && info->retain_until > now;
+  for (guint i = 0; ok && i < versions->len; i++)
+    {
+      PanelS3Version *v = versions->pdata[i];
+      PanelS3Object *info = &infos[i];
+      gboolean bypass = info->lock_mode == PANEL_S3_LOCK_GOVERNANCE && info->retain_until > now;
 
-    if (info->legal_hold &&
-        !panel_s3_set_legal_hold (self->s3, v->key, v->version_id, FALSE, &local)) {
-      propagate (error, local);
-      ok = FALSE;
-      break;
+      if (info->legal_hold
+          && !panel_s3_set_legal_hold (self->s3, v->key, v->version_id, FALSE, &local))
+        {
+          propagate (error, local);
+          ok = FALSE;
+          break;
+        }
+      if (!panel_s3_delete (self->s3, v->key, v->version_id, bypass, &local))
+        {
+          if (g_error_matches (local, PANEL_S3_ERROR, PANEL_S3_ERROR_NOT_FOUND))
+            {
+              g_clear_error (&local);
+              continue;
+            }
+          propagate (error, local);
+          ok = FALSE;
+          break;
+        }
+      if (!v->is_delete_marker)
+        {
+          (*out_n)++;
+          *out_bytes += v->size;
+        }
     }
-    if (!panel_s3_delete (self->s3, v->key, v->version_id, bypass, &local)) {
-      if (g_error_matches (local, PANEL_S3_ERROR, PANEL_S3_ERROR_NOT_FOUND)) {
-        g_clear_error (&local);
-        continue;
-      }
-      propagate (error, local);
-      ok = FALSE;
-      break;
-    }
-    if (!v->is_delete_marker) {
-      (*out_n)++;
-      *out_bytes += v->size;
-    }
-  }
   for (guint i = 0; i < versions->len; i++)
     panel_s3_object_clear (&infos[i]);
   return ok;
@@ -224,40 +244,45 @@ s3_protect_prefix (PanelStore *store, const char *prefix, gint64 retain_until_us
 {
   StoreS3 *self = (StoreS3 *) store;
   GError *local = NULL;
-  g_autoptr(GPtrArray) versions = NULL;
+  g_autoptr (GPtrArray) versions = NULL;
   gint64 until = (retain_until_us + G_USEC_PER_SEC - 1) / G_USEC_PER_SEC;
 
   if (self->retention_s == 0)
-    return TRUE;  /* a bucket without Object Lock */
+    return TRUE; /* a bucket without Object Lock */
   versions = panel_s3_list_versions (self->s3, prefix, MAX_VERSIONS, &local);
-  if (versions == NULL) {
-    propagate (error, local);
-    return FALSE;
-  }
-  for (guint i = 0; i < versions->len; i++) {
-    PanelS3Version *v = versions->pdata[i];
-    g_auto(PanelS3Object) info = { 0 };
+  if (versions == NULL)
+    {
+      propagate (error, local);
+      return FALSE;
+    }
+  for (guint i = 0; i < versions->len; i++)
+    {
+      PanelS3Version *v = versions->pdata[i];
+      g_auto (PanelS3Object) info = { 0 };
 
-    if (v->is_delete_marker)
-      continue;
-    if (!panel_s3_head (self->s3, v->key, v->version_id, &info, &local)) {
-      propagate (error, local);
-      return FALSE;
+      if (v->is_delete_marker)
+        continue;
+      if (!panel_s3_head (self->s3, v->key, v->version_id, &info, &local))
+        {
+          propagate (error, local);
+          return FALSE;
+        }
+      if (retain_until_us > 0 && until > info.retain_until
+          && !panel_s3_set_retention (
+            self->s3, v->key, v->version_id,
+            info.lock_mode == PANEL_S3_LOCK_COMPLIANCE ? PANEL_S3_LOCK_COMPLIANCE : self->lock_mode,
+            until, FALSE, &local))
+        {
+          propagate (error, local);
+          return FALSE;
+        }
+      if (legal_hold >= 0 && (legal_hold != 0) != info.legal_hold
+          && !panel_s3_set_legal_hold (self->s3, v->key, v->version_id, legal_hold != 0, &local))
+        {
+          propagate (error, local);
+          return FALSE;
+        }
     }
-    if (retain_until_us > 0 && until > info.retain_until &&
-        !panel_s3_set_retention (self->s3, v->key, v->version_id,
-                                 info.lock_mode == PANEL_S3_LOCK_COMPLIANCE
-                                   ? PANEL_S3_LOCK_COMPLIANCE : self->lock_mode,
-                                 until, FALSE, &local)) {
-      propagate (error, local);
-      return FALSE;
-    }
-    if (legal_hold >= 0 && (legal_hold != 0) != info.legal_hold &&
-        !panel_s3_set_legal_hold (self->s3, v->key, v->version_id, legal_hold != 0, &local)) {
-      propagate (error, local);
-      return FALSE;
-    }
-  }
   return TRUE;
 }
 

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-G_DEFINE_QUARK (panel-store-error-quark, panel_store_error)
+G_DEFINE_QUARK (panel - store - error - quark, panel_store_error)
 
 gboolean
 panel_store_key_is_valid (const char *key)
@@ -111,8 +111,8 @@ panel_store_purge_prefix (PanelStore *store, const char *prefix, guint *out_n_ob
 {
   guint n = 0;
   guint64 bytes = 0;
-  if (!check_prefix (prefix, error) ||
-      !store->backend->purge_prefix (store, prefix, &n, &bytes, error))
+  if (!check_prefix (prefix, error)
+      || !store->backend->purge_prefix (store, prefix, &n, &bytes, error))
     return FALSE;
   if (out_n_objects != NULL)
     *out_n_objects = n;
@@ -247,8 +247,7 @@ fs_put (PanelStore *store, const char *key, GBytes *data, const char *sha256_hex
 }
 
 static gboolean
-fs_head (PanelStore *store, const char *key, gboolean *out_exists, gint64 *out_size,
-         GError **error)
+fs_head (PanelStore *store, const char *key, gboolean *out_exists, gint64 *out_size, GError **error)
 {
   FsStore *self = (FsStore *) store;
   g_autofree char *path = g_build_filename (self->root, key, NULL);
@@ -279,7 +278,8 @@ fs_get (PanelStore *store, const char *key, GError **error)
     {
       g_set_error (error, PANEL_STORE_ERROR,
                    g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_NOENT)
-                     ? PANEL_STORE_ERROR_NOT_FOUND : PANEL_STORE_ERROR_UNAVAILABLE,
+                     ? PANEL_STORE_ERROR_NOT_FOUND
+                     : PANEL_STORE_ERROR_UNAVAILABLE,
                    "%s", local->message);
       return NULL;
     }

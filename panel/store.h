@@ -13,18 +13,18 @@ G_BEGIN_DECLS
 GQuark panel_store_error_quark (void);
 
 typedef enum {
-  PANEL_STORE_ERROR_INVALID_KEY,  /* a key outside the allowed form */
+  PANEL_STORE_ERROR_INVALID_KEY, /* a key outside the allowed form */
   PANEL_STORE_ERROR_NOT_FOUND,
-  PANEL_STORE_ERROR_CONFLICT,     /* the key holds different bytes: evidence is never replaced */
-  PANEL_STORE_ERROR_FULL,         /* no space (ingest answers 507) */
-  PANEL_STORE_ERROR_UNAVAILABLE,  /* backend down or unreachable (ingest answers 503) */
-  PANEL_STORE_ERROR_LOCKED,       /* an object cannot be deleted before its COMPLIANCE date */
+  PANEL_STORE_ERROR_CONFLICT,    /* the key holds different bytes: evidence is never replaced */
+  PANEL_STORE_ERROR_FULL,        /* no space (ingest answers 507) */
+  PANEL_STORE_ERROR_UNAVAILABLE, /* backend down or unreachable (ingest answers 503) */
+  PANEL_STORE_ERROR_LOCKED,      /* an object cannot be deleted before its COMPLIANCE date */
   PANEL_STORE_ERROR_FAILED,
 } PanelStoreErrorCode;
 
 /* What an object carries beyond its bytes. */
 typedef struct {
-  gint64 retain_until_us;   /* write-once until then (Object Lock); 0 = none */
+  gint64 retain_until_us; /* write-once until then (Object Lock); 0 = none */
   gboolean legal_hold;
 } PanelStorePutOptions;
 
@@ -75,9 +75,9 @@ struct _PanelStore {
 gboolean panel_store_key_is_valid (const char *key);
 
 /* sha256_hex: the data's SHA-256 if the caller has it (NULL: computed). */
-gboolean panel_store_put (PanelStore *store, const char *key, GBytes *data,
-                          const char *sha256_hex, const PanelStorePutOptions *options,
-                          gboolean *out_existed, GError **error);
+gboolean panel_store_put (PanelStore *store, const char *key, GBytes *data, const char *sha256_hex,
+                          const PanelStorePutOptions *options, gboolean *out_existed,
+                          GError **error);
 gboolean panel_store_head (PanelStore *store, const char *key, gboolean *out_exists,
                            gint64 *out_size, GError **error);
 GBytes *panel_store_get (PanelStore *store, const char *key, GError **error);
@@ -88,8 +88,8 @@ gboolean panel_store_purge_prefix (PanelStore *store, const char *prefix, guint 
 /* TRUE when the backend keeps locks on its objects (Object Lock). */
 gboolean panel_store_has_locks (PanelStore *store);
 /* Does nothing (TRUE) on a backend without locks. */
-gboolean panel_store_protect_prefix (PanelStore *store, const char *prefix,
-                                     gint64 retain_until_us, int legal_hold, GError **error);
+gboolean panel_store_protect_prefix (PanelStore *store, const char *prefix, gint64 retain_until_us,
+                                     int legal_hold, GError **error);
 void panel_store_free (PanelStore *store);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PanelStore, panel_store_free)
 

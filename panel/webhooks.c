@@ -32,16 +32,16 @@ typedef struct {
   gint64 timeout_ms;
   gint64 retry_initial_us, retry_max_us, give_up_after_us;
   /* An attempt in flight: */
-  gint64 row_id;                /* 0: none */
+  gint64 row_id; /* 0: none */
   GCancellable *cancel;
   guint timeout_id;
   gboolean timed_out;
-  guint wake_id;                /* the next attempt's timer */
+  guint wake_id; /* the next attempt's timer */
 } Hook;
 
 struct _PanelWebhooks {
   sqlite3 *db;
-  GPtrArray *hooks;             /* of Hook */
+  GPtrArray *hooks; /* of Hook */
   SoupSession *session;
   guint poll_id;
   guint kick_id;
@@ -113,8 +113,8 @@ hook_new (PanelWebhooks *owner, AnsimConfig *config, const char *group, GError *
   hook->timeout_ms = ansim_config_get_int (config, group, "timeout_ms");
   hook->retry_initial_us = ansim_config_get_int (config, group, "retry_initial_ms") * 1000;
   hook->retry_max_us = ansim_config_get_int (config, group, "retry_max_s") * G_USEC_PER_SEC;
-  hook->give_up_after_us = ansim_config_get_int (config, group, "give_up_after_h")
-                           * G_TIME_SPAN_HOUR;
+  hook->give_up_after_us =
+    ansim_config_get_int (config, group, "give_up_after_h") * G_TIME_SPAN_HOUR;
   return hook;
 }
 
@@ -146,9 +146,11 @@ panel_webhooks_emit (PanelWebhooks *self, sqlite3 *db, const char *event, JsonNo
         continue;
       if (ins == NULL)
         {
-          ins = ansim_db_prepare (db,
+          ins = ansim_db_prepare (
+            db,
             "INSERT INTO webhook_deliveries (webhook, event, delivery_id, body, created_at_us, "
-            "next_attempt_at_us) VALUES (?1, ?2, ?3, ?4, ?5, ?5)", error);
+            "next_attempt_at_us) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+            error);
           if (ins == NULL)
             return FALSE;
         }
@@ -196,17 +198,21 @@ JsonNode *
 panel_webhooks_incident_data (sqlite3 *db, gint64 incident_id, GError **error)
 {
 #define ISO(col) "strftime ('%Y-%m-%dT%H:%M:%fZ', " col " / 1e6, 'unixepoch')"
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (db,
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    db,
     "SELECT json_object ('drill', json (CASE WHEN i.is_drill THEN 'true' ELSE 'false' END), "
     "'device', i.device_id, 'desk', json_object ('id', i.desk_id, 'name', "
     "coalesce (k.name, i.desk_id)), 'trigger', i.trigger, 'trigger_kind', i.trigger_kind, "
     "'incidents', json_array (json_object ('uuid', i.uuid, 'status', i.status, "
-    "'opened_at', " ISO ("i.opened_wall_us") ", 'opened_wall_us', i.opened_wall_us, "
-    "'alerted_at', " ISO ("i.alerted_at_us") ", 'alerted_at_us', i.alerted_at_us, "
-    "'acknowledged_by', i.acknowledged_by, 'acknowledged_at_us', i.acknowledged_at_us, "
-    "'resolved_by', i.resolved_by, 'resolved_at_us', i.resolved_at_us, "
-    "'category', i.resolution))) "
-    "FROM incidents i LEFT JOIN desks k ON k.id = i.desk_id WHERE i.id = ?1", error);
+    "'opened_at', " ISO (
+      "i.opened_wall_us") ", 'opened_wall_us', i.opened_wall_us, "
+                          "'alerted_at', " ISO (
+                            "i.alerted_at_us") ", 'alerted_at_us', i.alerted_at_us, "
+                                               "'acknowledged_by', i.acknowledged_by, 'acknowledged_at_us', i.acknowledged_at_us, "
+                                               "'resolved_by', i.resolved_by, 'resolved_at_us', i.resolved_at_us, "
+                                               "'category', i.resolution))) "
+                                               "FROM incidents i LEFT JOIN desks k ON k.id = i.desk_id WHERE i.id = ?1",
+    error);
 #undef ISO
   if (stmt == NULL)
     return NULL;
@@ -245,10 +251,12 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Row, row_clear)
 static gboolean
 oldest_pending (Hook *hook, Row *out)
 {
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (hook->owner->db,
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    hook->owner->db,
     "SELECT id, created_at_us, attempts, next_attempt_at_us, delivery_id, event, body, "
     "last_error FROM webhook_deliveries WHERE webhook = ?1 AND delivered_at_us IS NULL "
-    "AND gave_up_at_us IS NULL ORDER BY id LIMIT 1", NULL);
+    "AND gave_up_at_us IS NULL ORDER BY id LIMIT 1",
+    NULL);
   if (stmt == NULL)
     return FALSE;
   sqlite3_bind_text (stmt, 1, hook->name, -1, SQLITE_STATIC);
@@ -274,13 +282,16 @@ give_up (PanelWebhooks *self, const char *webhook, gint64 id, const char *why)
   g_autoptr (sqlite3_stmt) ev = NULL;
   if (!ansim_db_begin (self->db, &error))
     goto failed;
-  upd = ansim_db_prepare (self->db,
-    "UPDATE webhook_deliveries SET gave_up_at_us = ?2, last_error = ?3 WHERE id = ?1", &error);
-  ev = ansim_db_prepare (self->db,
+  upd = ansim_db_prepare (
+    self->db, "UPDATE webhook_deliveries SET gave_up_at_us = ?2, last_error = ?3 WHERE id = ?1",
+    &error);
+  ev = ansim_db_prepare (
+    self->db,
     "INSERT INTO events (at_wall_us, at_mono_us, kind, detail) "
     "SELECT ?2, ?4, 'webhook-gave-up', json_object ('webhook', webhook, 'event', event, "
     "'delivery', delivery_id, 'attempts', attempts, 'error', ?3) "
-    "FROM webhook_deliveries WHERE id = ?1", &error);
+    "FROM webhook_deliveries WHERE id = ?1",
+    &error);
   if (upd == NULL || ev == NULL)
     goto rollback;
   sqlite3_bind_int64 (upd, 1, id);
@@ -304,7 +315,8 @@ rollback:
   ansim_db_rollback (self->db);
 failed:
   g_warning ("webhook %s: cannot record giving up row %" G_GINT64_FORMAT ": %s; tried again "
-             "at the next pass", webhook, id, error != NULL ? error->message : "?");
+             "at the next pass",
+             webhook, id, error != NULL ? error->message : "?");
   return FALSE;
 }
 
@@ -315,7 +327,7 @@ typedef struct {
   SoupMessage *msg;
   char *delivery_id;
   char *event;
-  gint64 attempts;              /* before this one */
+  gint64 attempts; /* before this one */
 } Attempt;
 
 static void
@@ -335,8 +347,9 @@ sign (GBytes *secret, const char *timestamp, const char *body)
   size_t len = 0;
   gsize key_len = 0;
   const void *key = g_bytes_get_data (secret, &key_len);
-  if (EVP_Q_mac (NULL, "HMAC", NULL, "SHA256", NULL, key, key_len,
-                 (const unsigned char *) input, strlen (input), mac, sizeof mac, &len) == NULL
+  if (EVP_Q_mac (NULL, "HMAC", NULL, "SHA256", NULL, key, key_len, (const unsigned char *) input,
+                 strlen (input), mac, sizeof mac, &len)
+        == NULL
       || len != sizeof mac)
     return NULL;
   GString *hex = g_string_sized_new (64);
@@ -365,17 +378,18 @@ on_wake (gpointer data)
 }
 
 static void
-record_attempt (Hook *hook, gint64 row_id, guint status, const char *error_text,
-                gint64 attempts)
+record_attempt (Hook *hook, gint64 row_id, guint status, const char *error_text, gint64 attempts)
 {
   PanelWebhooks *self = hook->owner;
   gint64 now = g_get_real_time ();
   gboolean ok = error_text == NULL;
-  g_autoptr (sqlite3_stmt) upd = ansim_db_prepare (self->db, ok
-    ? "UPDATE webhook_deliveries SET attempts = attempts + 1, last_attempt_at_us = ?2, "
-      "last_status = ?3, last_error = NULL, delivered_at_us = ?2 WHERE id = ?1"
-    : "UPDATE webhook_deliveries SET attempts = attempts + 1, last_attempt_at_us = ?2, "
-      "last_status = ?3, last_error = ?4, next_attempt_at_us = ?5 WHERE id = ?1", NULL);
+  g_autoptr (sqlite3_stmt) upd = ansim_db_prepare (
+    self->db,
+    ok ? "UPDATE webhook_deliveries SET attempts = attempts + 1, last_attempt_at_us = ?2, "
+         "last_status = ?3, last_error = NULL, delivered_at_us = ?2 WHERE id = ?1"
+       : "UPDATE webhook_deliveries SET attempts = attempts + 1, last_attempt_at_us = ?2, "
+         "last_status = ?3, last_error = ?4, next_attempt_at_us = ?5 WHERE id = ?1",
+    NULL);
   if (upd == NULL)
     return;
   sqlite3_bind_int64 (upd, 1, row_id);
@@ -386,8 +400,8 @@ record_attempt (Hook *hook, gint64 row_id, guint status, const char *error_text,
     {
       sqlite3_bind_text (upd, 4, error_text, -1, SQLITE_STATIC);
       /* exponential up to the cap, jittered so that panels do not retry in step */
-      sqlite3_bind_int64 (upd, 5, now + ansim_backoff (hook->retry_initial_us, hook->retry_max_us,
-                                                       attempts + 1));
+      sqlite3_bind_int64 (
+        upd, 5, now + ansim_backoff (hook->retry_initial_us, hook->retry_max_us, attempts + 1));
     }
   if (sqlite3_step (upd) != SQLITE_DONE)
     g_warning ("webhook %s: cannot record an attempt: %s; it may be sent again", hook->name,
@@ -401,8 +415,8 @@ on_sent (GObject *source, GAsyncResult *result, gpointer data)
   Hook *hook = a->hook;
   PanelWebhooks *self = hook->owner;
   g_autoptr (GError) error = NULL;
-  g_autoptr (GBytes) reply = soup_session_send_and_read_finish (SOUP_SESSION (source), result,
-                                                                &error);
+  g_autoptr (GBytes) reply =
+    soup_session_send_and_read_finish (SOUP_SESSION (source), result, &error);
   gint64 row_id = hook->row_id;
   hook->row_id = 0;
   g_clear_handle_id (&hook->timeout_id, g_source_remove);
@@ -418,24 +432,24 @@ on_sent (GObject *source, GAsyncResult *result, gpointer data)
   g_autofree char *problem = NULL;
   if (error != NULL)
     problem = hook->timed_out
-      ? g_strdup_printf ("no answer within %" G_GINT64_FORMAT " ms", hook->timeout_ms)
-      : g_strdup (error->message);
+                ? g_strdup_printf ("no answer within %" G_GINT64_FORMAT " ms", hook->timeout_ms)
+                : g_strdup (error->message);
   else if (!SOUP_STATUS_IS_SUCCESSFUL (status))
     {
       gsize n = 0;
       const char *text = reply != NULL ? g_bytes_get_data (reply, &n) : "";
       g_autofree char *said = g_utf8_make_valid (text, MIN (n, MAX_ERROR_CHARS));
-      problem = g_strdup_printf ("HTTP %u %s%s%s", status,
-                                 soup_message_get_reason_phrase (a->msg), *said ? ": " : "",
-                                 said);
+      problem = g_strdup_printf ("HTTP %u %s%s%s", status, soup_message_get_reason_phrase (a->msg),
+                                 *said ? ": " : "", said);
     }
   record_attempt (hook, row_id, status, problem, a->attempts);
   if (problem == NULL)
-    g_message ("webhook %s: %s delivered (%s, HTTP %u, attempt %" G_GINT64_FORMAT ")",
-               hook->name, a->event, a->delivery_id, status, a->attempts + 1);
+    g_message ("webhook %s: %s delivered (%s, HTTP %u, attempt %" G_GINT64_FORMAT ")", hook->name,
+               a->event, a->delivery_id, status, a->attempts + 1);
   else
     g_warning ("webhook %s: %s delivery %s failed (attempt %" G_GINT64_FORMAT "): %s; "
-               "retried later", hook->name, a->event, a->delivery_id, a->attempts + 1, problem);
+               "retried later",
+               hook->name, a->event, a->delivery_id, a->attempts + 1, problem);
   attempt_free (a);
   hook_run (hook);
 }
@@ -461,8 +475,8 @@ hook_run (Hook *hook)
       g_autofree char *why = g_strdup_printf ("not delivered within %" G_GINT64_FORMAT " h "
                                               "(%" G_GINT64_FORMAT " attempts; last: %s)",
                                               hook->give_up_after_us / G_TIME_SPAN_HOUR,
-                                              row.attempts, row.last_error != NULL
-                                              ? row.last_error : "none");
+                                              row.attempts,
+                                              row.last_error != NULL ? row.last_error : "none");
       if (!give_up (self, hook->name, row.id, why))
         return;
     }
@@ -494,15 +508,15 @@ hook_run (Hook *hook)
   g_autoptr (GBytes) body = g_bytes_new_take (g_steal_pointer (&row.body), body_len);
   soup_message_set_request_body_from_bytes (msg, "application/json", body);
   Attempt *a = g_new0 (Attempt, 1);
-  *a = (Attempt) { hook, msg, g_steal_pointer (&row.delivery_id), g_steal_pointer (&row.event),
-                   row.attempts };
+  *a = (Attempt){ hook, msg, g_steal_pointer (&row.delivery_id), g_steal_pointer (&row.event),
+                  row.attempts };
   hook->row_id = row.id;
   hook->cancel = g_cancellable_new ();
   hook->timed_out = FALSE;
   hook->timeout_id = g_timeout_add (hook->timeout_ms, on_attempt_timeout, hook);
   self->in_flight++;
-  soup_session_send_and_read_async (self->session, msg, G_PRIORITY_DEFAULT, hook->cancel,
-                                    on_sent, a);
+  soup_session_send_and_read_async (self->session, msg, G_PRIORITY_DEFAULT, hook->cancel, on_sent,
+                                    a);
 }
 
 static void
@@ -533,9 +547,11 @@ panel_webhooks_kick (PanelWebhooks *self)
 static void
 prune (PanelWebhooks *self)
 {
-  g_autoptr (sqlite3_stmt) del = ansim_db_prepare (self->db,
-    "DELETE FROM webhook_deliveries WHERE created_at_us < ?1 "
-    "AND (delivered_at_us IS NOT NULL OR gave_up_at_us IS NOT NULL)", NULL);
+  g_autoptr (sqlite3_stmt) del =
+    ansim_db_prepare (self->db,
+                      "DELETE FROM webhook_deliveries WHERE created_at_us < ?1 "
+                      "AND (delivered_at_us IS NOT NULL OR gave_up_at_us IS NOT NULL)",
+                      NULL);
   if (del == NULL)
     return;
   sqlite3_bind_int64 (del, 1, g_get_real_time () - KEEP_FINISHED_US);
@@ -559,9 +575,11 @@ on_poll (gpointer data)
 static void
 give_up_unconfigured (PanelWebhooks *self)
 {
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db,
-    "SELECT id, webhook FROM webhook_deliveries WHERE delivered_at_us IS NULL "
-    "AND gave_up_at_us IS NULL ORDER BY id", NULL);
+  g_autoptr (sqlite3_stmt) stmt =
+    ansim_db_prepare (self->db,
+                      "SELECT id, webhook FROM webhook_deliveries WHERE delivered_at_us IS NULL "
+                      "AND gave_up_at_us IS NULL ORDER BY id",
+                      NULL);
   if (stmt == NULL)
     return;
   g_autoptr (GArray) ids = g_array_new (FALSE, FALSE, sizeof (gint64));
@@ -598,8 +616,7 @@ panel_webhooks_new (sqlite3 *db, AnsimConfig *config, GError **error)
         return NULL;
       g_ptr_array_add (self->hooks, hook);
     }
-  self->session = soup_session_new_with_options ("user-agent", "ansim-panel/" ANSIM_VERSION,
-                                                 NULL);
+  self->session = soup_session_new_with_options ("user-agent", "ansim-panel/" ANSIM_VERSION, NULL);
   give_up_unconfigured (self);
   prune (self);
   if (self->hooks->len > 0)
@@ -648,10 +665,12 @@ handle_webhooks (PanelHttpRequest *req)
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "webhooks");
   json_builder_begin_array (b);
-  g_autoptr (sqlite3_stmt) counts = ansim_db_prepare (self->db,
+  g_autoptr (sqlite3_stmt) counts = ansim_db_prepare (
+    self->db,
     "SELECT count(*) FILTER (WHERE delivered_at_us IS NULL AND gave_up_at_us IS NULL), "
     "count(*) FILTER (WHERE gave_up_at_us IS NOT NULL), max (delivered_at_us) "
-    "FROM webhook_deliveries WHERE webhook = ?1", NULL);
+    "FROM webhook_deliveries WHERE webhook = ?1",
+    NULL);
   if (counts == NULL)
     return panel_http_send_db_error (msg, self->db, "listing webhooks");
   for (guint i = 0; i < self->hooks->len; i++)
@@ -659,9 +678,9 @@ handle_webhooks (PanelHttpRequest *req)
       Hook *hook = g_ptr_array_index (self->hooks, i);
       g_autoptr (GUri) uri = g_uri_parse (hook->url, G_URI_FLAGS_NONE, NULL);
       /* Never show credentials a URL may carry. */
-      g_autofree char *shown = uri != NULL
-        ? g_uri_to_string_partial (uri, G_URI_HIDE_USERINFO | G_URI_HIDE_QUERY)
-        : g_strdup ("?");
+      g_autofree char *shown =
+        uri != NULL ? g_uri_to_string_partial (uri, G_URI_HIDE_USERINFO | G_URI_HIDE_QUERY)
+                    : g_strdup ("?");
       sqlite3_reset (counts);
       sqlite3_bind_text (counts, 1, hook->name, -1, SQLITE_STATIC);
       if (sqlite3_step (counts) != SQLITE_ROW)
@@ -691,12 +710,14 @@ handle_webhooks (PanelHttpRequest *req)
   json_builder_end_array (b);
   json_builder_set_member_name (b, "deliveries");
   json_builder_begin_array (b);
-  g_autoptr (sqlite3_stmt) rows = ansim_db_prepare (self->db,
+  g_autoptr (sqlite3_stmt) rows = ansim_db_prepare (
+    self->db,
     "SELECT id, webhook, event, delivery_id, json_extract (body, '$.incidents[0].uuid') AS "
     "incident, json_extract (body, '$.desk.id') AS desk, created_at_us, attempts, "
     "last_attempt_at_us, last_status, last_error, CASE WHEN delivered_at_us IS NULL AND "
     "gave_up_at_us IS NULL THEN next_attempt_at_us END AS next_attempt_at_us, delivered_at_us, "
-    "gave_up_at_us FROM webhook_deliveries ORDER BY id DESC LIMIT 200", NULL);
+    "gave_up_at_us FROM webhook_deliveries ORDER BY id DESC LIMIT 200",
+    NULL);
   if (rows == NULL)
     return panel_http_send_db_error (msg, self->db, "listing webhook deliveries");
   int rc;

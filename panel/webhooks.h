@@ -33,8 +33,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (PanelWebhooks, panel_webhooks_free)
  * exactly when the change is). data is a JSON object whose members are
  * added to the body. self NULL: nothing to do. Any thread; the rows are
  * sent once panel_webhooks_kick() runs or the next periodic pass. */
-gboolean panel_webhooks_emit (PanelWebhooks *self, sqlite3 *db, const char *event,
-                              JsonNode *data, GError **error);
+gboolean panel_webhooks_emit (PanelWebhooks *self, sqlite3 *db, const char *event, JsonNode *data,
+                              GError **error);
 /* Main loop, after the commit: deliver what is due now. self may be NULL. */
 void panel_webhooks_kick (PanelWebhooks *self);
 

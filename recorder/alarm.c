@@ -21,13 +21,13 @@ typedef struct {
   gint64 incident_id;
   char *trigger;
   gint64 edge_us;
-  gint64 opened_seq;          /* age, for trimming */
-  gboolean decided;           /* delivered or not delivered */
-  gboolean delivered;         /* the panel's 2xx came (maybe late) */
-  gboolean not_delivered;     /* the deadline passed without it */
+  gint64 opened_seq;      /* age, for trimming */
+  gboolean decided;       /* delivered or not delivered */
+  gboolean delivered;     /* the panel's 2xx came (maybe late) */
+  gboolean not_delivered; /* the deadline passed without it */
   gboolean acknowledged;
   gboolean ended;
-  gboolean bell_fired;        /* by this alert (any reason) */
+  gboolean bell_fired; /* by this alert (any reason) */
   guint deadline_id;
   guint ack_id;
 } Alert;
@@ -38,9 +38,9 @@ struct _RecorderAlarm {
   RecorderAlarmEventFunc event_func;
   RecorderAlarmLightFunc light_func;
   gpointer user_data;
-  GHashTable *alerts;         /* uuid -> Alert* */
+  GHashTable *alerts; /* uuid -> Alert* */
   gint64 seq;
-  gboolean bell_held;         /* on until no alert holds it */
+  gboolean bell_held; /* on until no alert holds it */
   guint blink_id;
   gboolean blink_on;
   guint beep_id;
@@ -48,7 +48,7 @@ struct _RecorderAlarm {
   /* supervision */
   guint supervision_id;
   gint64 last_ok_mono_us;
-  gint64 last_ok_wall_us;     /* 0: never since the start */
+  gint64 last_ok_wall_us; /* 0: never since the start */
   gboolean path_down;
   gint64 state_since_wall_us; /* down: the last answer (or the start); up: when it came back */
   gint64 last_down_wall_us;   /* 0: never */
@@ -163,7 +163,7 @@ fire_bell (RecorderAlarm *self, Alert *a, const char *uuid, const char *reason)
       self->bell_held |= ok;
     }
   else if (self->bell_held)
-    ok = TRUE;   /* already on and held: it stays on */
+    ok = TRUE; /* already on and held: it stays on */
   else
     ok = hw_output_pulse (self->out.police_bell, pulse_ms, &error);
   if (a != NULL)
@@ -173,8 +173,8 @@ fire_bell (RecorderAlarm *self, Alert *a, const char *uuid, const char *reason)
     {
       g_warning ("police-bell relay for %s (%s): %s", uuid, reason, error->message);
       g_autofree char *why = recorder_detail_text (error->message);
-      const char *detail[] = { "reason", reason, "output", how, "result", "failed",
-                               "error", why, NULL };
+      const char *detail[] = { "reason", reason,  "output", how, "result",
+                               "failed", "error", why,      NULL };
       emit (self, a, uuid, "police-bell", now, detail);
       return;
     }
@@ -270,11 +270,11 @@ on_alert_deadline (gpointer user_data)
   a->not_delivered = TRUE;
   gint64 now = g_get_monotonic_time ();
   g_autofree char *after = g_strdup_printf ("%" G_GINT64_FORMAT, (now - a->edge_us) / 1000);
-  g_autofree char *deadline = g_strdup_printf ("%" G_GINT64_FORMAT,
-                                               self->config.alert_deadline_us / 1000);
+  g_autofree char *deadline =
+    g_strdup_printf ("%" G_GINT64_FORMAT, self->config.alert_deadline_us / 1000);
   const char *detail[] = { "deadline-ms", deadline, "after-ms", after, NULL };
-  g_warning ("incident %s: the panel did not take the alert within %s ms: not delivered",
-             a->uuid, deadline);
+  g_warning ("incident %s: the panel did not take the alert within %s ms: not delivered", a->uuid,
+             deadline);
   emit (self, a, NULL, "alert-not-delivered", now, detail);
   if (self->config.police_bell == RECORDER_POLICE_BELL_FALLBACK && !a->bell_fired
       && self->out.police_bell != NULL)
@@ -296,8 +296,8 @@ on_ack_deadline (gpointer user_data)
   if (a->acknowledged || a->ended)
     return G_SOURCE_REMOVE;
   gint64 now = g_get_monotonic_time ();
-  g_autofree char *deadline = g_strdup_printf ("%" G_GINT64_FORMAT,
-                                               self->config.ack_deadline_us / G_USEC_PER_SEC);
+  g_autofree char *deadline =
+    g_strdup_printf ("%" G_GINT64_FORMAT, self->config.ack_deadline_us / G_USEC_PER_SEC);
   const char *detail[] = { "deadline-s", deadline, NULL };
   g_warning ("incident %s: not acknowledged within %s s", a->uuid, deadline);
   emit (self, a, NULL, "alert-not-acknowledged", now, detail);
@@ -356,11 +356,11 @@ recorder_alarm_press (RecorderAlarm *self, const char *uuid, gint64 incident_id,
       a->edge_us = edge_us;
       a->opened_seq = self->seq++;
       g_hash_table_replace (self->alerts, a->uuid, a);
-      a->deadline_id = add_alert_timeout (self, a, edge_us + self->config.alert_deadline_us,
-                                          on_alert_deadline);
+      a->deadline_id =
+        add_alert_timeout (self, a, edge_us + self->config.alert_deadline_us, on_alert_deadline);
       if (self->config.ack_deadline_us > 0)
-        a->ack_id = add_alert_timeout (self, a, edge_us + self->config.ack_deadline_us,
-                                       on_ack_deadline);
+        a->ack_id =
+          add_alert_timeout (self, a, edge_us + self->config.ack_deadline_us, on_ack_deadline);
       trim (self);
     }
   /* Without a relay the policy has nothing to fire; only a request from
@@ -443,13 +443,16 @@ recorder_alarm_police_bell (RecorderAlarm *self, const char *uuid, const char *r
     {
       g_set_error (error, HW_ERROR, HW_ERROR_INVALID,
                    "police-bell: bad reason '%.64s'; expected lowercase letters, digits and "
-                   "'-' (e.g. escalated)", reason);
+                   "'-' (e.g. escalated)",
+                   reason);
       return FALSE;
     }
   if (!g_uuid_string_is_valid (uuid))
     {
-      g_set_error (error, HW_ERROR, HW_ERROR_INVALID, "police-bell: '%.64s' is not an incident "
-                   "UUID", uuid);
+      g_set_error (error, HW_ERROR, HW_ERROR_INVALID,
+                   "police-bell: '%.64s' is not an incident "
+                   "UUID",
+                   uuid);
       return FALSE;
     }
   fire_bell (self, lookup (self, uuid), uuid, reason);
@@ -479,11 +482,12 @@ on_supervision_tick (gpointer user_data)
                                                              : self->state_since_wall_us;
       self->last_down_wall_us = g_get_real_time ();
       set_fault (self, TRUE);
-      g_autofree char *silent = g_strdup_printf ("%" G_GINT64_FORMAT,
-                                                 (now - self->last_ok_mono_us) / G_USEC_PER_SEC);
+      g_autofree char *silent =
+        g_strdup_printf ("%" G_GINT64_FORMAT, (now - self->last_ok_mono_us) / G_USEC_PER_SEC);
       const char *detail[] = { "silent-s", silent, NULL };
       g_warning ("PATH DOWN: no answer from the panel for %s s (supervision_s); the fault "
-                 "output is on", silent);
+                 "output is on",
+                 silent);
       emit (self, NULL, NULL, "path-down", now, detail);
     }
   return G_SOURCE_CONTINUE;
@@ -498,9 +502,8 @@ recorder_alarm_path_ok (RecorderAlarm *self)
   if (!self->path_down)
     return;
   self->path_down = FALSE;
-  g_autofree char *down = g_strdup_printf ("%" G_GINT64_FORMAT,
-                                           (self->last_ok_wall_us - self->last_down_wall_us)
-                                           / G_USEC_PER_SEC);
+  g_autofree char *down = g_strdup_printf (
+    "%" G_GINT64_FORMAT, (self->last_ok_wall_us - self->last_down_wall_us) / G_USEC_PER_SEC);
   self->state_since_wall_us = self->last_ok_wall_us;
   set_fault (self, FALSE);
   const char *detail[] = { "down-s", down, NULL };
@@ -523,7 +526,8 @@ recorder_alarm_add_status (RecorderAlarm *self, JsonBuilder *b)
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "state");
   json_builder_add_string_value (b, self->config.supervision_us == 0 ? "unsupervised"
-                                    : self->path_down ? "down" : "up");
+                                    : self->path_down                ? "down"
+                                                                     : "up");
   json_builder_set_member_name (b, "since_us");
   json_builder_add_int_value (b, self->state_since_wall_us);
   json_builder_set_member_name (b, "last_ok_us");
@@ -541,7 +545,7 @@ recorder_alarm_add_status (RecorderAlarm *self, JsonBuilder *b)
   json_builder_add_boolean_value (b, self->out.police_bell != NULL);
   json_builder_set_member_name (b, "on");
   json_builder_add_boolean_value (b, self->out.police_bell != NULL
-                                     && hw_output_get (self->out.police_bell));
+                                       && hw_output_get (self->out.police_bell));
   json_builder_end_object (b);
 }
 

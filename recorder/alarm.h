@@ -16,19 +16,19 @@
 G_BEGIN_DECLS
 
 typedef enum {
-  RECORDER_POLICE_BELL_ON_PRESS,   /* every press */
-  RECORDER_POLICE_BELL_FALLBACK,   /* when the panel was not reached (or did not acknowledge) */
+  RECORDER_POLICE_BELL_ON_PRESS, /* every press */
+  RECORDER_POLICE_BELL_FALLBACK, /* when the panel was not reached (or did not acknowledge) */
   RECORDER_POLICE_BELL_NEVER,
 } RecorderPoliceBellPolicy;
 
 typedef struct {
   RecorderPoliceBellPolicy police_bell;
   gint64 alert_deadline_us;
-  gint64 ack_deadline_us;          /* 0: not acknowledged is no reason to fire */
-  guint bell_pulse_ms;             /* 0: held until acknowledged or the incident ends */
-  gint64 supervision_us;           /* 0: no supervision */
-  gboolean undelivered_buzzer;     /* three short beeps once not delivered */
-  gboolean undelivered_blink;      /* the recording light blinks while not delivered */
+  gint64 ack_deadline_us;      /* 0: not acknowledged is no reason to fire */
+  guint bell_pulse_ms;         /* 0: held until acknowledged or the incident ends */
+  gint64 supervision_us;       /* 0: no supervision */
+  gboolean undelivered_buzzer; /* three short beeps once not delivered */
+  gboolean undelivered_blink;  /* the recording light blinks while not delivered */
 } RecorderAlarmConfig;
 
 /* Outputs the alarm drives; any may be NULL (not configured). Not owned. */
@@ -43,8 +43,8 @@ typedef struct {
  * while it records. uuid NULL (and incident_id 0, trigger NULL): an event
  * of the desk (path-down, path-up). detail: name, value, ..., NULL. */
 typedef void (*RecorderAlarmEventFunc) (const char *uuid, gint64 incident_id, const char *trigger,
-                                        const char *kind, gint64 mono_us,
-                                        const char *const *detail, gpointer user_data);
+                                        const char *kind, gint64 mono_us, const char *const *detail,
+                                        gpointer user_data);
 /* The blinking stopped: the recorder sets the recording light as it should be. */
 typedef void (*RecorderAlarmLightFunc) (gpointer user_data);
 

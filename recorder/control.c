@@ -23,9 +23,9 @@
 struct _RecorderControl {
   char *path;
   GSocketService *service;
-  GPtrArray *inputs;    /* HwInput*, not owned */
-  GPtrArray *outputs;   /* HwOutput*, not owned */
-  GHashTable *holds;    /* HwInput* -> timeout id of its pending release */
+  GPtrArray *inputs;  /* HwInput*, not owned */
+  GPtrArray *outputs; /* HwOutput*, not owned */
+  GHashTable *holds;  /* HwInput* -> timeout id of its pending release */
   RecorderControlStatusFunc status_func;
   gpointer status_data;
   RecorderControlCommandFunc command_func;
@@ -65,8 +65,7 @@ find_input (RecorderControl *self, const char *trigger)
   return NULL;
 }
 
-static char *
-error_reply (const char *format, ...) G_GNUC_PRINTF (1, 2);
+static char *error_reply (const char *format, ...) G_GNUC_PRINTF (1, 2);
 
 static char *
 error_reply (const char *format, ...)
@@ -192,11 +191,12 @@ handle_request (RecorderControl *self, const char *line)
     }
 
   gboolean is_press = g_str_equal (verb, "press");
-  if (!(is_press && (argc == 2 || argc == 3)) &&
-      !((g_str_equal (verb, "down") || g_str_equal (verb, "up")) && argc == 2))
+  if (!(is_press && (argc == 2 || argc == 3))
+      && !((g_str_equal (verb, "down") || g_str_equal (verb, "up")) && argc == 2))
     return error_reply ("bad request '%.64s'; expected 'press TRIGGER [HOLD_MS|long]', "
                         "'down TRIGGER', 'up TRIGGER', 'outputs', 'status', 'delivered UUID', "
-                        "'acknowledged UUID', 'police-bell UUID REASON' or 'path-ok'", line);
+                        "'acknowledged UUID', 'police-bell UUID REASON' or 'path-ok'",
+                        line);
 
   const char *trigger = g_ptr_array_index (argv, 1);
   HwInput *input = find_input (self, trigger);
@@ -213,7 +213,7 @@ handle_request (RecorderControl *self, const char *line)
     {
       const char *hold = argc == 3 ? g_ptr_array_index (argv, 2) : NULL;
       if (hold == NULL)
-        hold_ms = 0;   /* filled below: just past the debounce window */
+        hold_ms = 0; /* filled below: just past the debounce window */
       else if (g_str_equal (hold, "long"))
         hold_ms = (guint64) -1;
       else if (!g_ascii_string_to_unsigned (hold, 10, 1, MAX_HOLD_MS, &hold_ms, NULL))
@@ -372,7 +372,8 @@ recorder_control_new (const char *socket_path, GError **error)
     {
       g_set_error (error, HW_ERROR, HW_ERROR_INVALID,
                    "control socket path '%s' is %zu bytes, longer than the system allows (%zu): "
-                   "choose a shorter control_socket", socket_path, strlen (socket_path),
+                   "choose a shorter control_socket",
+                   socket_path, strlen (socket_path),
                    sizeof (((struct sockaddr_un *) NULL)->sun_path) - 1);
       return NULL;
     }
@@ -388,8 +389,8 @@ recorder_control_new (const char *socket_path, GError **error)
   g_autoptr (GSocketAddress) address = g_unix_socket_address_new (socket_path);
   g_autoptr (GError) local_error = NULL;
   if (!g_socket_listener_add_address (G_SOCKET_LISTENER (self->service), address,
-                                      G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT,
-                                      NULL, NULL, &local_error))
+                                      G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, NULL, NULL,
+                                      &local_error))
     {
       g_set_error (error, HW_ERROR, HW_ERROR_FAILED, "cannot listen on control socket '%s': %s",
                    socket_path, local_error->message);
@@ -398,8 +399,8 @@ recorder_control_new (const char *socket_path, GError **error)
     }
   /* The desk's operators (group) may press; nobody else. */
   if (chmod (socket_path, 0660) < 0)
-    g_warning ("cannot restrict control socket '%s': %s, leaving it as created",
-               socket_path, g_strerror (errno));
+    g_warning ("cannot restrict control socket '%s': %s, leaving it as created", socket_path,
+               g_strerror (errno));
   g_signal_connect (self->service, "incoming", G_CALLBACK (on_incoming), self);
   g_socket_service_start (self->service);
   return g_steal_pointer (&self);
@@ -443,7 +444,8 @@ recorder_control_add_output (RecorderControl *self, HwOutput *output)
 }
 
 void
-recorder_control_set_status_func (RecorderControl *self, RecorderControlStatusFunc func, gpointer user_data)
+recorder_control_set_status_func (RecorderControl *self, RecorderControlStatusFunc func,
+                                  gpointer user_data)
 {
   self->status_func = func;
   self->status_data = user_data;

@@ -24,7 +24,7 @@ typedef struct _RecorderControl RecorderControl;
 
 RecorderControl *recorder_control_new (const char *socket_path, GError **error);
 void recorder_control_free (RecorderControl *self);
-void recorder_control_add_input (RecorderControl *self, HwInput *input);   /* not owned */
+void recorder_control_add_input (RecorderControl *self, HwInput *input);    /* not owned */
 void recorder_control_add_output (RecorderControl *self, HwOutput *output); /* not owned */
 /* Adds members to the "status" reply (builder is inside its object). */
 typedef void (*RecorderControlStatusFunc) (JsonBuilder *builder, gpointer user_data);

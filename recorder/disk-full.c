@@ -46,9 +46,9 @@ set_low (RecorderIncident *inc, gboolean low)
   if (low)
     g_warning ("incident %s (%s): spool %s has %.1f MB free, below min_free_mb (%" G_GINT64_FORMAT
                "): holding segments in memory (up to %" G_GINT64_FORMAT " MB) until space "
-               "returns; nothing is deleted", inc->uuid, inc->source_name, ctx->spool_dir,
-               free_bytes / 1048576.0, ctx->min_free_bytes / (1024 * 1024),
-               ctx->held_cap_bytes / (1024 * 1024));
+               "returns; nothing is deleted",
+               inc->uuid, inc->source_name, ctx->spool_dir, free_bytes / 1048576.0,
+               ctx->min_free_bytes / (1024 * 1024), ctx->held_cap_bytes / (1024 * 1024));
   else
     g_message ("incident %s (%s): space is back in %s (%.1f MB free): held segments written",
                inc->uuid, inc->source_name, ctx->spool_dir, free_bytes / 1048576.0);
@@ -112,8 +112,8 @@ incident_flush_held (RecorderIncident *inc)
       g_autoptr (GError) error = NULL;
       gint64 duration = inc->unkept_to_mono_us - inc->unkept_from_mono_us;
       g_warning ("incident %s (%s): %u segment(s), %.1f s, could not be kept while the disk was "
-                 "full: recorded as a disk-full gap", inc->uuid, inc->source_name, inc->unkept,
-                 duration / 1e6);
+                 "full: recorded as a disk-full gap",
+                 inc->uuid, inc->source_name, inc->unkept, duration / 1e6);
       if (!ansim_manifest_add_gap (inc->manifest, inc->unkept_from_wall_us,
                                    inc->unkept_from_mono_us, duration, "disk-full", &error))
         {
@@ -136,7 +136,8 @@ incident_seal_in_order (RecorderIncident *inc, Job *job)
     {
       if (job->kind == JOB_SEGMENT && inc->n_unsealed++ % 30 == 0)
         g_warning ("incident %s (%s): %" G_GUINT64_FORMAT " segment(s) not sealed since the "
-                   "failure above", inc->uuid, inc->source_name, inc->n_unsealed);
+                   "failure above",
+                   inc->uuid, inc->source_name, inc->n_unsealed);
       incident_job_free (job);
       return;
     }
@@ -168,7 +169,8 @@ incident_seal_in_order (RecorderIncident *inc, Job *job)
       inc->unkept_from_wall_us = job->wall_us;
       g_warning ("incident %s (%s): memory for held segments is full (%" G_GINT64_FORMAT
                  " MB): further segments are not kept until space returns; their time becomes "
-                 "a disk-full gap", inc->uuid, inc->source_name, ctx->held_cap_bytes / 1048576);
+                 "a disk-full gap",
+                 inc->uuid, inc->source_name, ctx->held_cap_bytes / 1048576);
     }
   /* A one-stream gap overlaps the segments before it. */
   inc->unkept_to_mono_us = MAX (inc->unkept_to_mono_us, job->mono_us + job->duration_us);

@@ -14,8 +14,8 @@ gboolean
 incident_db_queue_manifest (sqlite3 *db, gint64 incident_id, const char *uuid,
                             const char *manifest_hash, GError **error)
 {
-  g_autoptr (sqlite3_stmt) up = ansim_db_prepare (db,
-    "UPDATE incidents SET manifest_hash = ?2 WHERE id = ?1", error);
+  g_autoptr (sqlite3_stmt) up =
+    ansim_db_prepare (db, "UPDATE incidents SET manifest_hash = ?2 WHERE id = ?1", error);
   if (up == NULL)
     return FALSE;
   g_autofree char *path = g_build_filename (uuid, ANSIM_MANIFEST_NAME, NULL);
@@ -40,9 +40,11 @@ incident_db_record_entries (sqlite3 *db, gint64 incident_id, const char *uuid,
       gboolean media = e->kind == ANSIM_ENTRY_SEGMENT;
       g_autofree char *path = media ? g_build_filename (uuid, e->file, NULL) : NULL;
 
-      g_autoptr (sqlite3_stmt) seg = ansim_db_prepare (db,
+      g_autoptr (sqlite3_stmt) seg = ansim_db_prepare (
+        db,
         "INSERT INTO segments (" ANSIM_SEGMENTS_COLUMNS ", spool_path, sealed_at_us) "
-        "VALUES (" ANSIM_SEGMENTS_VALUES ", ?14, ?15)", error);
+        "VALUES (" ANSIM_SEGMENTS_VALUES ", ?14, ?15)",
+        error);
       if (seg == NULL)
         return FALSE;
       ansim_segments_bind_entry (seg, incident_id, e);
@@ -51,8 +53,8 @@ incident_db_record_entries (sqlite3 *db, gint64 incident_id, const char *uuid,
       sqlite3_bind_int64 (seg, 15, g_get_real_time ());
       if (sqlite3_step (seg) != SQLITE_DONE)
         return ansim_db_set_error (db, error, "recording the segment");
-      if (media && !ansim_outbox_queue_segment (db, incident_id, (gint64) e->index, path,
-                                                NULL, error))
+      if (media
+          && !ansim_outbox_queue_segment (db, incident_id, (gint64) e->index, path, NULL, error))
         return FALSE;
     }
   return TRUE;
@@ -71,9 +73,11 @@ incident_db_close (RecorderContext *ctx, sqlite3 *db, gint64 id, const char *uui
   g_autofree char *detail = ansim_json_builder_end (j);
   if (!ansim_db_begin (db, error))
     return FALSE;
-  g_autoptr (sqlite3_stmt) st = ansim_db_prepare (db,
+  g_autoptr (sqlite3_stmt) st = ansim_db_prepare (
+    db,
     "UPDATE incidents SET closed_wall_us = ?2, closed_mono_us = ?3, close_reason = ?4 "
-    "WHERE id = ?1", error);
+    "WHERE id = ?1",
+    error);
   if (st == NULL)
     goto fail;
   sqlite3_bind_int64 (st, 1, id);
@@ -91,8 +95,8 @@ incident_db_close (RecorderContext *ctx, sqlite3 *db, gint64 id, const char *uui
     goto fail;
   gint64 event_id = 0;
   if (!ansim_db_log_event (db, "incident-closed", ctx->desk_id, NULL, id, mono_us, detail,
-                           &event_id, error) ||
-      !ansim_outbox_queue_event (db, event_id, NULL, error))
+                           &event_id, error)
+      || !ansim_outbox_queue_event (db, event_id, NULL, error))
     goto fail;
   return ansim_db_commit (db, error);
 
@@ -103,15 +107,13 @@ fail:
 
 /* Any thread, with the database connection of that thread. */
 void
-incident_report_failure (RecorderIncident *inc, sqlite3 *db, const char *what,
-                         const GError *error)
+incident_report_failure (RecorderIncident *inc, sqlite3 *db, const char *what, const GError *error)
 {
   g_autoptr (AnsimJsonBuilder) j = ansim_json_builder_new ();
   ansim_json_builder_add_string (j, "what", what);
   ansim_json_builder_add_string (j, "message", error->message);
   g_autofree char *detail = ansim_json_builder_end (j);
-  g_warning ("incident %s (%s): %s failed: %s", inc->uuid, inc->source_name, what,
-             error->message);
+  g_warning ("incident %s (%s): %s failed: %s", inc->uuid, inc->source_name, what, error->message);
   if (db != NULL)
     ansim_db_log_event (db, "error", inc->ctx->desk_id, inc->trigger, inc->id,
                         g_get_monotonic_time (), detail, NULL, NULL);
@@ -122,11 +124,13 @@ incident_report_failure (RecorderIncident *inc, sqlite3 *db, const char *what,
 char *
 incident_db_previous_manifest_hash (sqlite3 *db, const char *source)
 {
-  g_autoptr (sqlite3_stmt) st = ansim_db_prepare (db,
+  g_autoptr (sqlite3_stmt) st = ansim_db_prepare (
+    db,
     "SELECT i.manifest_hash FROM incidents i JOIN events e ON e.incident_id = i.id "
     "AND e.kind = 'incident-opened' WHERE i.closed_wall_us IS NOT NULL "
     "AND i.manifest_hash IS NOT NULL AND json_extract (e.detail, '$.source') = ?1 "
-    "ORDER BY i.id DESC LIMIT 1", NULL);
+    "ORDER BY i.id DESC LIMIT 1",
+    NULL);
   if (st == NULL)
     return NULL;
   sqlite3_bind_text (st, 1, source, -1, SQLITE_STATIC);
@@ -147,7 +151,8 @@ incident_db_insert (RecorderIncident *inc, AnsimTriggerKind kind, const char *pr
 
   if (!ansim_db_begin (ctx->db, error))
     return FALSE;
-  g_autoptr (sqlite3_stmt) st = ansim_db_prepare (ctx->db,
+  g_autoptr (sqlite3_stmt) st = ansim_db_prepare (
+    ctx->db,
     "INSERT INTO incidents (uuid, desk_id, trigger, trigger_kind, opened_wall_us, "
     "opened_mono_us, is_drill, prev_manifest_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7)",
     error);
@@ -171,11 +176,11 @@ incident_db_insert (RecorderIncident *inc, AnsimTriggerKind kind, const char *pr
   /* The alert first (the panel needs it before any event of the incident),
    * then the opening event, all in the incident's transaction. */
   gint64 event_id = 0;
-  if (!ansim_outbox_queue_alert (ctx->db, inc->id, NULL, error) ||
-      !ansim_db_log_event (ctx->db, "incident-opened", ctx->desk_id, inc->trigger, inc->id,
-                           inc->opened_mono_us, detail, &event_id, error) ||
-      !ansim_outbox_queue_event (ctx->db, event_id, NULL, error) ||
-      !ansim_db_commit (ctx->db, error))
+  if (!ansim_outbox_queue_alert (ctx->db, inc->id, NULL, error)
+      || !ansim_db_log_event (ctx->db, "incident-opened", ctx->desk_id, inc->trigger, inc->id,
+                              inc->opened_mono_us, detail, &event_id, error)
+      || !ansim_outbox_queue_event (ctx->db, event_id, NULL, error)
+      || !ansim_db_commit (ctx->db, error))
     goto fail;
   return TRUE;
 

@@ -31,8 +31,8 @@ typedef struct {
   gint ref;
   GMutex lock;
   GCond cond;
-  gboolean done;       /* closed (or failed): hash is final */
-  char *hash;          /* NULL: no final manifest */
+  gboolean done; /* closed (or failed): hash is final */
+  char *hash;    /* NULL: no final manifest */
 } RecorderChainLink;
 
 RecorderChainLink *recorder_chain_link_new (void);
@@ -60,57 +60,57 @@ typedef struct {
   JobKind kind;
   GBytes *media;
   gint64 wall_us, mono_us, duration_us;
-  char *text;     /* gap reason, event kind, close reason */
-  char **detail;  /* JOB_EVENT: the event's detail (name, value, ..., NULL), or NULL */
-  const char *stream;   /* JOB_STREAM_GAP: "video" or "audio" (static) */
+  char *text;         /* gap reason, event kind, close reason */
+  char **detail;      /* JOB_EVENT: the event's detail (name, value, ..., NULL), or NULL */
+  const char *stream; /* JOB_STREAM_GAP: "video" or "audio" (static) */
 } Job;
 
 void incident_job_free (Job *job);
 
 struct _RecorderIncident {
-  RecorderContext *ctx;              /* not owned */
-  RecorderSource *source;            /* not owned */
+  RecorderContext *ctx;   /* not owned */
+  RecorderSource *source; /* not owned */
   gint64 id;
   char *uuid;
-  char *dir;                         /* spool_dir/uuid */
+  char *dir; /* spool_dir/uuid */
   char *trigger;
   char *source_name;
   AnsimTriggerKind kind;
   gint64 opened_mono_us;
   gint64 notice_mono_us;
-  char **notice_detail;              /* how the notice was given (name, value, ..., NULL) */
+  char **notice_detail; /* how the notice was given (name, value, ..., NULL) */
   GstCaps *caps[RECORDER_N_STREAMS];
   GMainContext *main_context;
   RecorderIncidentClosedFunc closed_func;
   gpointer user_data;
   /* main context only */
   RecorderSegmenter *segmenter;
-  gint64 live_from_mono_us;          /* when recording started */
-  gint64 deadline_mono_us;           /* post-event end */
+  gint64 live_from_mono_us; /* when recording started */
+  gint64 deadline_mono_us;  /* post-event end */
   guint timer;
-  char *end_reason;                  /* set once ending */
+  char *end_reason; /* set once ending */
   gint64 end_mono_us;
-  gint64 next_start_mono_us;         /* end of the last segment delivered, or 0 */
-  gint64 first_start_mono_us;        /* start of the first segment delivered, or 0 */
-  gint64 stream_gap_from_us[RECORDER_N_STREAMS];   /* outages from here on are not declared yet */
+  gint64 next_start_mono_us;                     /* end of the last segment delivered, or 0 */
+  gint64 first_start_mono_us;                    /* start of the first segment delivered, or 0 */
+  gint64 stream_gap_from_us[RECORDER_N_STREAMS]; /* outages from here on are not declared yet */
   /* sealing */
-  GAsyncQueue *jobs;                 /* Job*, in order */
-  GThread *thread;                   /* NULL before start */
-  RecorderChainLink *link;                   /* this incident's final hash (owned ref) */
-  RecorderChainLink *predecessor;            /* the same source's previous incident still closing */
-  char *prev_manifest;               /* what the manifest chains to, known at open, or NULL */
+  GAsyncQueue *jobs;              /* Job*, in order */
+  GThread *thread;                /* NULL before start */
+  RecorderChainLink *link;        /* this incident's final hash (owned ref) */
+  RecorderChainLink *predecessor; /* the same source's previous incident still closing */
+  char *prev_manifest;            /* what the manifest chains to, known at open, or NULL */
   /* sealing thread only */
   sqlite3 *db;
   AnsimManifest *manifest;
-  gboolean failed;                   /* sealing failed: segments no longer written */
-  guint n_committed;                 /* manifest entries with their database rows */
+  gboolean failed;   /* sealing failed: segments no longer written */
+  guint n_committed; /* manifest entries with their database rows */
   guint n_segments;
-  guint64 n_unsealed;                /* segments received after a failure */
+  guint64 n_unsealed; /* segments received after a failure */
   /* disk full (sealing thread only) */
-  GQueue held;                       /* Job* (segments, gaps) waiting for space, in order */
+  GQueue held; /* Job* (segments, gaps) waiting for space, in order */
   gint64 held_bytes;
-  gboolean low;                      /* in a disk-full episode */
-  guint unkept;                      /* segments not kept (memory cap), > 0: a gap pending */
+  gboolean low; /* in a disk-full episode */
+  guint unkept; /* segments not kept (memory cap), > 0: a gap pending */
   gint64 unkept_from_mono_us, unkept_from_wall_us, unkept_to_mono_us;
 };
 
@@ -124,8 +124,8 @@ incident_wall_of_mono (gint64 mono_us)
 
 typedef enum {
   SEAL_OK,
-  SEAL_NO_ROOM,     /* nothing changed: try again when there is space */
-  SEAL_FAILED,      /* reported; the incident takes no more entries */
+  SEAL_NO_ROOM, /* nothing changed: try again when there is space */
+  SEAL_FAILED,  /* reported; the incident takes no more entries */
 } SealResult;
 
 /* The thread body; data is the incident. Ends after JOB_CLOSE, then

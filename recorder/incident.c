@@ -21,8 +21,8 @@ add_gap_until (RecorderIncident *inc, gint64 mono_us, gint64 min_us)
   if (from == 0 || mono_us - from <= min_us)
     return;
   const char *why = recorder_source_get_last_error (inc->source);
-  g_autofree char *reason = g_strdup_printf ("source %s: %s", inc->source_name,
-                                             why != NULL ? why : "no frames");
+  g_autofree char *reason =
+    g_strdup_printf ("source %s: %s", inc->source_name, why != NULL ? why : "no frames");
   incident_push_job (inc, JOB_GAP, NULL, incident_wall_of_mono (from), from, mono_us - from,
                      reason);
   inc->next_start_mono_us = mono_us;
@@ -45,16 +45,19 @@ add_stream_gaps (RecorderIncident *inc, gint64 until_mono_us, gint64 ongoing_unt
       const RecorderOutage *o = outages->pdata[i];
       gint64 to = o->to_mono_us;
       if (ongoing_until_us > 0 && (to == 0 || to > ongoing_until_us))
-        to = ongoing_until_us;   /* the close: lost up to the end */
+        to = ongoing_until_us; /* the close: lost up to the end */
       if (to == 0 || to > until_mono_us || o->from_mono_us < inc->stream_gap_from_us[o->stream])
         continue;
       gint64 from = MAX (o->from_mono_us, first);
       if (to <= from)
         continue;
       Job *job = g_new0 (Job, 1);
-      *job = (Job) { .kind = JOB_STREAM_GAP, .wall_us = incident_wall_of_mono (from),
-                     .mono_us = from, .duration_us = to - from, .text = g_strdup (o->reason),
-                     .stream = o->stream == RECORDER_STREAM_VIDEO ? "video" : "audio" };
+      *job = (Job){ .kind = JOB_STREAM_GAP,
+                    .wall_us = incident_wall_of_mono (from),
+                    .mono_us = from,
+                    .duration_us = to - from,
+                    .text = g_strdup (o->reason),
+                    .stream = o->stream == RECORDER_STREAM_VIDEO ? "video" : "audio" };
       g_async_queue_push (inc->jobs, job);
       /* Declared once: a later outage of that stream starts after it. */
       inc->stream_gap_from_us[o->stream] = o->from_mono_us + 1;
@@ -70,7 +73,7 @@ on_segment (GBytes *media, GstClockTime start, GstClockTime duration, gpointer u
 
   add_gap_until (inc, start_mono, ANSIM_MANIFEST_TIME_TOLERANCE_US / 2);
   incident_push_job (inc, JOB_SEGMENT, media, incident_wall_of_mono (start_mono), start_mono,
-            (gint64) (duration / 1000), NULL);
+                     (gint64) (duration / 1000), NULL);
   inc->next_start_mono_us = start_mono + (gint64) (duration / 1000);
   if (inc->first_start_mono_us == 0)
     inc->first_start_mono_us = start_mono;
@@ -121,13 +124,12 @@ wake_uploader (RecorderContext *ctx)
 RecorderIncident *
 recorder_incident_open (RecorderContext *ctx, RecorderSource *src, const char *trigger,
                         AnsimTriggerKind kind, gint64 edge_mono_us, gint64 notice_mono_us,
-                        const char *const *notice_detail,
-                        RecorderIncidentClosedFunc closed_func, gpointer user_data,
-                        GError **error)
+                        const char *const *notice_detail, RecorderIncidentClosedFunc closed_func,
+                        gpointer user_data, GError **error)
 {
   g_autoptr (GstCaps) video_caps = recorder_source_get_caps (src, RECORDER_STREAM_VIDEO);
-  g_autoptr (GstCaps) audio_caps = recorder_source_has_audio (src)
-                                   ? recorder_source_get_caps (src, RECORDER_STREAM_AUDIO) : NULL;
+  g_autoptr (GstCaps) audio_caps =
+    recorder_source_has_audio (src) ? recorder_source_get_caps (src, RECORDER_STREAM_AUDIO) : NULL;
   if (video_caps == NULL || (recorder_source_has_audio (src) && audio_caps == NULL))
     {
       g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_FAILED,
@@ -159,8 +161,8 @@ recorder_incident_open (RecorderContext *ctx, RecorderSource *src, const char *t
   /* The chain head of this source: its previous incident, if this process
    * recorded one, else the database. */
   if (ctx->chain_heads == NULL)
-    ctx->chain_heads = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
-                                              recorder_chain_link_unref);
+    ctx->chain_heads =
+      g_hash_table_new_full (g_str_hash, g_str_equal, g_free, recorder_chain_link_unref);
   RecorderChainLink *head = g_hash_table_lookup (ctx->chain_heads, inc->source_name);
   if (head != NULL && !recorder_chain_link_peek (head, &inc->prev_manifest))
     inc->predecessor = recorder_chain_link_ref (head);
@@ -184,9 +186,8 @@ recorder_incident_start (RecorderIncident *inc, GError **error)
   RecorderContext *ctx = inc->ctx;
 
   inc->segmenter = recorder_segmenter_new (inc->source_name, inc->caps[RECORDER_STREAM_VIDEO],
-                                           inc->caps[RECORDER_STREAM_AUDIO],
-                                           ctx->segment_seconds, on_segment, on_segmenter_done,
-                                           inc, error);
+                                           inc->caps[RECORDER_STREAM_AUDIO], ctx->segment_seconds,
+                                           on_segment, on_segmenter_done, inc, error);
   if (inc->segmenter == NULL)
     {
       /* The row exists: close it, so it is not mistaken for a crash. */
@@ -206,7 +207,7 @@ recorder_incident_start (RecorderIncident *inc, GError **error)
   g_message ("incident %s opened by %s on source %s, recording from %.2f s before the trigger%s",
              inc->uuid, inc->trigger, inc->source_name,
              first == GST_CLOCK_TIME_NONE ? 0.0
-             : (inc->opened_mono_us - (gint64) (first / 1000)) / 1e6,
+                                          : (inc->opened_mono_us - (gint64) (first / 1000)) / 1e6,
              inc->predecessor != NULL ? " (chained once its previous incident is closed)" : "");
   return TRUE;
 }

@@ -9,7 +9,7 @@ typedef struct {
 } Entry;
 
 typedef struct {
-  GstClockTime pts;        /* of its keyframe */
+  GstClockTime pts; /* of its keyframe */
   gsize bytes;
   guint n_entries;
 } Gop;
@@ -17,8 +17,8 @@ typedef struct {
 struct _RecorderRing {
   GstClockTime pre_event;
   gsize max_bytes;
-  GQueue entries;          /* Entry*, oldest first */
-  GQueue gops;             /* Gop*, oldest first; entries are partitioned into them */
+  GQueue entries; /* Entry*, oldest first */
+  GQueue gops;    /* Gop*, oldest first; entries are partitioned into them */
   gsize bytes;
   GstClockTime newest;
   guint64 n_dropped_for_cap;
@@ -63,11 +63,10 @@ recorder_ring_free (RecorderRing *ring)
 }
 
 void
-recorder_ring_push (RecorderRing *ring, RecorderStream stream, GstBuffer *buffer,
-                    GstClockTime now)
+recorder_ring_push (RecorderRing *ring, RecorderStream stream, GstBuffer *buffer, GstClockTime now)
 {
-  gboolean keyframe = stream == RECORDER_STREAM_VIDEO &&
-                      !GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_DELTA_UNIT);
+  gboolean keyframe = stream == RECORDER_STREAM_VIDEO
+                      && !GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_DELTA_UNIT);
   gsize size = gst_buffer_get_size (buffer);
 
   if (keyframe)
@@ -90,16 +89,15 @@ recorder_ring_push (RecorderRing *ring, RecorderStream stream, GstBuffer *buffer
   tail->n_entries++;
   tail->bytes += size;
   ring->bytes += size;
-  if (GST_BUFFER_PTS_IS_VALID (buffer) &&
-      (ring->newest == GST_CLOCK_TIME_NONE || GST_BUFFER_PTS (buffer) > ring->newest))
+  if (GST_BUFFER_PTS_IS_VALID (buffer)
+      && (ring->newest == GST_CLOCK_TIME_NONE || GST_BUFFER_PTS (buffer) > ring->newest))
     ring->newest = GST_BUFFER_PTS (buffer);
 
   /* The head stays the last keyframe at or before now - pre_event. */
   while (ring->gops.length >= 2)
     {
       Gop *next = g_queue_peek_nth (&ring->gops, 1);
-      if (now == GST_CLOCK_TIME_NONE || now < ring->pre_event ||
-          next->pts > now - ring->pre_event)
+      if (now == GST_CLOCK_TIME_NONE || now < ring->pre_event || next->pts > now - ring->pre_event)
         break;
       drop_head_gop (ring);
     }
@@ -121,8 +119,7 @@ recorder_ring_foreach (RecorderRing *ring, GstClockTime from, RecorderRingFunc f
   if (g == NULL)
     return GST_CLOCK_TIME_NONE;
   /* Skip whole GOPs while the next one still starts at or before from. */
-  while (from != GST_CLOCK_TIME_NONE && g->next != NULL &&
-         ((Gop *) g->next->data)->pts <= from)
+  while (from != GST_CLOCK_TIME_NONE && g->next != NULL && ((Gop *) g->next->data)->pts <= from)
     {
       for (guint i = 0; i < ((Gop *) g->data)->n_entries; i++)
         l = l->next;
@@ -137,15 +134,15 @@ recorder_ring_foreach (RecorderRing *ring, GstClockTime from, RecorderRingFunc f
   for (GList *a = ring->entries.head; a != l; a = a->next)
     {
       Entry *e = a->data;
-      if (e->stream == RECORDER_STREAM_AUDIO && GST_BUFFER_PTS_IS_VALID (e->buffer) &&
-          GST_BUFFER_PTS (e->buffer) >= start->pts)
+      if (e->stream == RECORDER_STREAM_AUDIO && GST_BUFFER_PTS_IS_VALID (e->buffer)
+          && GST_BUFFER_PTS (e->buffer) >= start->pts)
         func (e->stream, e->buffer, user_data);
     }
   for (l = l->next; l != NULL; l = l->next)
     {
       Entry *e = l->data;
-      if (e->stream == RECORDER_STREAM_AUDIO && GST_BUFFER_PTS_IS_VALID (e->buffer) &&
-          GST_BUFFER_PTS (e->buffer) < start->pts)
+      if (e->stream == RECORDER_STREAM_AUDIO && GST_BUFFER_PTS_IS_VALID (e->buffer)
+          && GST_BUFFER_PTS (e->buffer) < start->pts)
         continue;
       func (e->stream, e->buffer, user_data);
     }
@@ -157,8 +154,10 @@ recorder_ring_get_stats (RecorderRing *ring, RecorderRingStats *out_stats)
 {
   Gop *head = g_queue_peek_head (&ring->gops);
 
-  out_stats->duration = head != NULL && ring->newest != GST_CLOCK_TIME_NONE &&
-                        ring->newest >= head->pts ? ring->newest - head->pts : 0;
+  out_stats->duration = head != NULL && ring->newest != GST_CLOCK_TIME_NONE
+                            && ring->newest >= head->pts
+                          ? ring->newest - head->pts
+                          : 0;
   out_stats->bytes = ring->bytes;
   out_stats->n_gops = ring->gops.length;
   out_stats->n_buffers = ring->entries.length;

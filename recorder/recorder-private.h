@@ -12,8 +12,8 @@ G_BEGIN_DECLS
 
 /* Streams of a source, as held in the ring and fed to the segmenter. */
 typedef enum {
-  RECORDER_STREAM_VIDEO,   /* H.264, stream-format avc, alignment au */
-  RECORDER_STREAM_AUDIO,   /* Opus */
+  RECORDER_STREAM_VIDEO, /* H.264, stream-format avc, alignment au */
+  RECORDER_STREAM_AUDIO, /* Opus */
   RECORDER_N_STREAMS,
 } RecorderStream;
 
@@ -27,11 +27,11 @@ typedef enum {
 typedef struct _RecorderRing RecorderRing;
 
 typedef struct {
-  GstClockTime duration;   /* newest buffer - first keyframe */
-  gsize bytes;             /* payload bytes held */
+  GstClockTime duration; /* newest buffer - first keyframe */
+  gsize bytes;           /* payload bytes held */
   guint n_gops;
   guint n_buffers;
-  guint64 n_dropped_for_cap;  /* GOPs dropped early because max_bytes was reached */
+  guint64 n_dropped_for_cap; /* GOPs dropped early because max_bytes was reached */
 } RecorderRingStats;
 
 typedef void (*RecorderRingFunc) (RecorderStream stream, GstBuffer *buffer, gpointer user_data);
@@ -70,8 +70,8 @@ typedef void (*RecorderSegmenterDoneFunc) (const GError *error, gpointer user_da
 RecorderSegmenter *recorder_segmenter_new (const char *name, GstCaps *video_caps,
                                            GstCaps *audio_caps, guint segment_seconds,
                                            RecorderSegmentFunc segment_func,
-                                           RecorderSegmenterDoneFunc done_func,
-                                           gpointer user_data, GError **error);
+                                           RecorderSegmenterDoneFunc done_func, gpointer user_data,
+                                           GError **error);
 /* Any thread, in order per stream. Buffers before the first video
  * keyframe are skipped; that keyframe's PTS is the segmenter's time zero.
  * After a hole in the video (a source failure) a new segment starts at the
@@ -87,7 +87,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (RecorderSegmenter, recorder_segmenter_free)
 
 typedef enum { RECORDER_VIDEO_TEST, RECORDER_VIDEO_V4L2, RECORDER_VIDEO_RTSP } RecorderVideoInput;
 typedef enum {
-  RECORDER_AUDIO_NONE, RECORDER_AUDIO_TEST, RECORDER_AUDIO_ALSA, RECORDER_AUDIO_PULSE,
+  RECORDER_AUDIO_NONE,
+  RECORDER_AUDIO_TEST,
+  RECORDER_AUDIO_ALSA,
+  RECORDER_AUDIO_PULSE,
   RECORDER_AUDIO_RTSP,
 } RecorderAudioInput;
 
@@ -95,12 +98,12 @@ typedef struct {
   const char *name;
   gboolean wearable;
   RecorderVideoInput video;
-  const char *device;           /* v4l2 */
-  const char *url;              /* rtsp */
+  const char *device; /* v4l2 */
+  const char *url;    /* rtsp */
   RecorderAudioInput audio;
-  const char *audio_device;     /* alsa */
+  const char *audio_device; /* alsa */
   guint width, height, framerate, bitrate_kbps, keyframe_ms;
-  const char *encoder;          /* factory name, or "auto" */
+  const char *encoder; /* factory name, or "auto" */
   guint pre_event_seconds;
 } RecorderSourceConfig;
 
@@ -111,9 +114,9 @@ typedef struct _RecorderSource RecorderSource;
  * CLOCK_MONOTONIC µs. */
 typedef struct {
   RecorderStream stream;
-  gint64 from_mono_us;          /* end of its last buffer */
-  gint64 to_mono_us;            /* its first usable buffer (a keyframe); 0: still lost */
-  char *reason;                 /* "source NAME: video lost: WHY" */
+  gint64 from_mono_us; /* end of its last buffer */
+  gint64 to_mono_us;   /* its first usable buffer (a keyframe); 0: still lost */
+  char *reason;        /* "source NAME: video lost: WHY" */
 } RecorderOutage;
 
 /* The H.264 encoder factory to use: requested if present, else the first
@@ -146,16 +149,16 @@ GPtrArray *recorder_source_list_outages (RecorderSource *src, gint64 after_mono_
 void recorder_source_get_ring_stats (RecorderSource *src, RecorderRingStats *out_stats);
 /* What the recorder's status reports of a source (main context). */
 typedef enum {
-  RECORDER_SOURCE_STARTING,   /* no frame since the recorder started */
-  RECORDER_SOURCE_LIVE,       /* frames arriving */
-  RECORDER_SOURCE_LOST,       /* failed or silent; being retried */
+  RECORDER_SOURCE_STARTING, /* no frame since the recorder started */
+  RECORDER_SOURCE_LIVE,     /* frames arriving */
+  RECORDER_SOURCE_LOST,     /* failed or silent; being retried */
 } RecorderSourceHealth;
 
 typedef struct {
   RecorderSourceHealth health;
-  gint64 since_wall_us;       /* in that health since (UTC) */
-  const char *last_error;     /* why it last failed, or NULL; owned by the source */
-  guint n_outages;            /* failures since the start (each a gap in a recording then) */
+  gint64 since_wall_us;   /* in that health since (UTC) */
+  const char *last_error; /* why it last failed, or NULL; owned by the source */
+  guint n_outages;        /* failures since the start (each a gap in a recording then) */
 } RecorderSourceState;
 
 void recorder_source_get_state (RecorderSource *src, RecorderSourceState *out_state);
@@ -169,21 +172,21 @@ gboolean recorder_source_wait_ready (RecorderSource *src, guint timeout_ms, GErr
 
 /* What incidents share, owned by the recorder. */
 typedef struct {
-  sqlite3 *db;                    /* the main context's connection */
-  const char *db_path;            /* each sealing thread opens its own */
+  sqlite3 *db;         /* the main context's connection */
+  const char *db_path; /* each sealing thread opens its own */
   const char *desk_id;
   const char *device_id;
   AnsimDeviceKey *device_key;
-  GPtrArray *recipients;          /* AnsimAgeRecipient* */
+  GPtrArray *recipients; /* AnsimAgeRecipient* */
   const char *spool_dir;
   guint segment_seconds;
   gint64 post_event_us;
   gint64 max_incident_us;
-  const char *uploader_socket;    /* the uploader's wake socket, or NULL */
-  GHashTable *chain_heads;        /* source name -> its newest incident's chain link
+  const char *uploader_socket; /* the uploader's wake socket, or NULL */
+  GHashTable *chain_heads;     /* source name -> its newest incident's chain link
                                    * (chain-link.c; main context) */
-  gint64 min_free_bytes;          /* [recorder] min_free_mb */
-  gint64 held_cap_bytes;          /* [recorder] held_segments_mb, per incident */
+  gint64 min_free_bytes;       /* [recorder] min_free_mb */
+  gint64 held_cap_bytes;       /* [recorder] held_segments_mb, per incident */
   /* Segments waiting for disk space, all incidents together, for the
    * status reply; updated by sealing threads under spool_lock. */
   GMutex spool_lock;

@@ -18,37 +18,37 @@
 
 typedef struct {
   RecorderSource *source;
-  char **triggers;              /* served; NULL = all */
-  RecorderIncident *incident;   /* recording now, or NULL */
+  char **triggers;            /* served; NULL = all */
+  RecorderIncident *incident; /* recording now, or NULL */
   gboolean wearable;
 } SourceSlot;
 
 struct _Recorder {
-  AnsimConfig *config;          /* not owned */
+  AnsimConfig *config; /* not owned */
   char *desk_id;
   char *device_id;
   char *spool_dir;
   char *database;
   char *uploader_socket;
   char *notice_sound;
-  char *notice_output;          /* auto, pulse, alsa */
+  char *notice_output; /* auto, pulse, alsa */
   sqlite3 *db;
-  GPtrArray *inputs;            /* HwInput* */
-  GPtrArray *outputs;           /* HwOutput* */
+  GPtrArray *inputs;  /* HwInput* */
+  GPtrArray *outputs; /* HwOutput* */
   RecorderControl *control;
-  AnsimDeviceKey *device_key;   /* NULL: incidents are logged, not recorded */
-  GPtrArray *recipients;        /* AnsimAgeRecipient* */
+  AnsimDeviceKey *device_key; /* NULL: incidents are logged, not recorded */
+  GPtrArray *recipients;      /* AnsimAgeRecipient* */
   RecorderContext ctx;
-  GArray *slots;                /* SourceSlot */
-  GPtrArray *closing;           /* RecorderIncident* ending, not yet closed */
-  gboolean shut_down;           /* recorder_shutdown() ran */
-  GstElement *notice;           /* the notice sound playing, or NULL */
+  GArray *slots;      /* SourceSlot */
+  GPtrArray *closing; /* RecorderIncident* ending, not yet closed */
+  gboolean shut_down; /* recorder_shutdown() ran */
+  GstElement *notice; /* the notice sound playing, or NULL */
   guint stats_timer;
   guint disk_timer;
-  gboolean disk_low;            /* as last logged */
-  guint ack_timer;              /* polls for "acknowledged" while incidents are open */
-  RecorderAlarm *alarm;         /* delivery, police bell, path supervision */
-  GPtrArray *notice_uuids;      /* incidents waiting for the notice sound's outcome */
+  gboolean disk_low;       /* as last logged */
+  guint ack_timer;         /* polls for "acknowledged" while incidents are open */
+  RecorderAlarm *alarm;    /* delivery, police bell, path supervision */
+  GPtrArray *notice_uuids; /* incidents waiting for the notice sound's outcome */
 };
 
 static const char *const input_kinds[] = { "gpio", "evdev", "simulated", NULL };
@@ -131,8 +131,7 @@ update_acknowledged_light (Recorder *self)
         while (sqlite3_step (st) == SQLITE_ROW)
           {
             if (self->alarm != NULL)
-              recorder_alarm_acknowledged (self->alarm,
-                                           (const char *) sqlite3_column_text (st, 0));
+              recorder_alarm_acknowledged (self->alarm, (const char *) sqlite3_column_text (st, 0));
             on = TRUE;
           }
     }
@@ -140,8 +139,7 @@ update_acknowledged_light (Recorder *self)
   if (out != NULL && hw_output_get (out) != on)
     {
       set_output (self, "acknowledged", on);
-      g_message ("help-is-coming light %s", on ? "on: the panel acknowledged the incident"
-                                               : "off");
+      g_message ("help-is-coming light %s", on ? "on: the panel acknowledged the incident" : "off");
     }
   if (!watching && self->ack_timer != 0)
     g_clear_handle_id (&self->ack_timer, g_source_remove);
@@ -154,7 +152,7 @@ on_ack_timer (gpointer user_data)
   Recorder *self = user_data;
   guint timer = self->ack_timer;
 
-  self->ack_timer = 0;   /* so the check does not remove the running source */
+  self->ack_timer = 0; /* so the check does not remove the running source */
   gboolean more = update_acknowledged_light (self);
   self->ack_timer = more ? timer : 0;
   return more ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
@@ -171,9 +169,9 @@ watch_acknowledged (Recorder *self)
 
 /* How a notice was given, for its notice-given event. */
 typedef struct {
-  gint64 at;                  /* when */
-  char *by;                   /* "light,buzzer", or "none" */
-  char *sound;                /* "off", "playing", "failed (...)" */
+  gint64 at;   /* when */
+  char *by;    /* "light,buzzer", or "none" */
+  char *sound; /* "off", "playing", "failed (...)" */
 } Notice;
 
 static void
@@ -183,9 +181,8 @@ notice_clear (Notice *n)
   g_clear_pointer (&n->sound, g_free);
 }
 
-static void
-record_event (Recorder *self, const char *uuid, gint64 incident_id, const char *trigger,
-              const char *kind, gint64 mono_us, const char *const *detail);
+static void record_event (Recorder *self, const char *uuid, gint64 incident_id, const char *trigger,
+                          const char *kind, gint64 mono_us, const char *const *detail);
 
 /* The notice sound's outcome, as an event of every incident it was for. */
 static void
@@ -238,7 +235,8 @@ have_pulse_server (void)
     }
   const char *runtime = g_getenv ("XDG_RUNTIME_DIR");
   g_autofree char *native = runtime != NULL && *runtime != '\0'
-    ? g_build_filename (runtime, "pulse", "native", NULL) : NULL;
+                              ? g_build_filename (runtime, "pulse", "native", NULL)
+                              : NULL;
   return native != NULL && g_file_test (native, G_FILE_TEST_EXISTS);
 }
 
@@ -291,7 +289,8 @@ start_notice_sound (Recorder *self)
   g_autofree char *desc = NULL;
   if (g_str_equal (self->notice_sound, "beep"))
     desc = g_strdup_printf ("audiotestsrc wave=sine freq=880 num-buffers=20 ! audioconvert ! "
-                            "audioresample ! %s", sink);
+                            "audioresample ! %s",
+                            sink);
   else
     {
       g_autofree char *uri = g_filename_to_uri (self->notice_sound, NULL, NULL);
@@ -414,8 +413,8 @@ record_event (Recorder *self, const char *uuid, gint64 incident_id, const char *
   if (inc != NULL && incident_id == 0)
     incident_id = recorder_incident_get_id (inc);
   g_autoptr (GError) error = NULL;
-  if (!ansim_db_log_event (self->db, kind, self->desk_id, trigger, incident_id, mono_us, json,
-                           NULL, &error))
+  if (!ansim_db_log_event (self->db, kind, self->desk_id, trigger, incident_id, mono_us, json, NULL,
+                           &error))
     g_warning ("%s not recorded in the event log: %s", kind, error->message);
   if (inc != NULL)
     recorder_incident_add_event (inc, kind, mono_us, detail);
@@ -468,7 +467,8 @@ trigger_kind (Recorder *self, const char *trigger)
 {
   g_autofree char *group = g_strdup_printf ("trigger %s", trigger);
   return g_str_equal (ansim_config_get_string (self->config, group, "kind"), "bodycam")
-         ? ANSIM_TRIGGER_BODYCAM : ANSIM_TRIGGER_BUTTON;
+           ? ANSIM_TRIGGER_BODYCAM
+           : ANSIM_TRIGGER_BUTTON;
 }
 
 static void
@@ -479,15 +479,15 @@ log_cannot_record (Recorder *self, const char *trigger, SourceSlot *slot, const 
   g_autofree char *detail = ansim_json_builder_end (j);
   g_warning ("trigger %s: source %s cannot record: %s", trigger,
              recorder_source_get_name (slot->source), error->message);
-  ansim_db_log_event (self->db, "error", self->desk_id, trigger, 0, g_get_monotonic_time (),
-                      detail, NULL, NULL);
+  ansim_db_log_event (self->db, "error", self->desk_id, trigger, 0, g_get_monotonic_time (), detail,
+                      NULL, NULL);
 }
 
 static void
 handle_press (Recorder *self, const HwEvent *event)
 {
   Notice notice = { .at = -1 };
-  g_autoptr (GPtrArray) opened = g_ptr_array_new ();   /* SourceSlot* */
+  g_autoptr (GPtrArray) opened = g_ptr_array_new (); /* SourceSlot* */
 
   on_incident_self_ending (self);
   /* First every source's incident row (and the light and notice), so the
@@ -517,10 +517,9 @@ handle_press (Recorder *self, const HwEvent *event)
         give_notice (self, &notice);
       const char *notice_detail[] = { "by", notice.by, "sound", notice.sound, NULL };
       g_autoptr (GError) error = NULL;
-      slot->incident = recorder_incident_open (&self->ctx, slot->source, event->trigger,
-                                               trigger_kind (self, event->trigger),
-                                               event->edge_us, notice.at, notice_detail,
-                                               on_incident_closed, self, &error);
+      slot->incident = recorder_incident_open (
+        &self->ctx, slot->source, event->trigger, trigger_kind (self, event->trigger),
+        event->edge_us, notice.at, notice_detail, on_incident_closed, self, &error);
       if (slot->incident == NULL)
         log_cannot_record (self, event->trigger, slot, error);
       else
@@ -578,8 +577,8 @@ on_trigger_event (const HwEvent *event, gpointer user_data)
 
   if (!ansim_db_log_event (self->db, hw_event_kind_to_string (event->kind), self->desk_id,
                            event->trigger, 0, event->edge_us, detail, NULL, &error))
-    g_warning ("trigger %s: %s not recorded in the event log: %s",
-               event->trigger, hw_event_kind_to_string (event->kind), error->message);
+    g_warning ("trigger %s: %s not recorded in the event log: %s", event->trigger,
+               hw_event_kind_to_string (event->kind), error->message);
   else
     g_message ("trigger %s: %s (decided %.1f ms after the edge)", event->trigger,
                hw_event_kind_to_string (event->kind),
@@ -672,8 +671,8 @@ open_alarm (Recorder *self)
   AnsimConfig *c = self->config;
   const char *signal = ansim_config_get_string (c, "recorder", "undelivered_signal");
   RecorderAlarmConfig ac = {
-    .police_bell = choice_index (ansim_config_get_string (c, "recorder", "police_bell"),
-                                 police_bell_policies),
+    .police_bell =
+      choice_index (ansim_config_get_string (c, "recorder", "police_bell"), police_bell_policies),
     .alert_deadline_us = ansim_config_get_int (c, "recorder", "alert_deadline_ms") * 1000,
     .ack_deadline_us = ansim_config_get_int (c, "recorder", "ack_deadline_s") * G_USEC_PER_SEC,
     .supervision_us = ansim_config_get_int (c, "recorder", "supervision_s") * G_USEC_PER_SEC,
@@ -701,12 +700,16 @@ record_desk (Recorder *self, GError **error)
 
   if (!ansim_db_begin (self->db, error))
     return FALSE;
-  g_autoptr (sqlite3_stmt) desk = ansim_db_prepare (self->db,
-    "INSERT INTO desks (id, name) VALUES (?1, ?2) "
-    "ON CONFLICT (id) DO UPDATE SET name = excluded.name", error);
-  g_autoptr (sqlite3_stmt) trigger = ansim_db_prepare (self->db,
-    "INSERT INTO triggers (name, desk_id, kind, input) VALUES (?1, ?2, ?3, ?4) "
-    "ON CONFLICT DO UPDATE SET kind = excluded.kind, input = excluded.input", error);
+  g_autoptr (sqlite3_stmt) desk =
+    ansim_db_prepare (self->db,
+                      "INSERT INTO desks (id, name) VALUES (?1, ?2) "
+                      "ON CONFLICT (id) DO UPDATE SET name = excluded.name",
+                      error);
+  g_autoptr (sqlite3_stmt) trigger =
+    ansim_db_prepare (self->db,
+                      "INSERT INTO triggers (name, desk_id, kind, input) VALUES (?1, ?2, ?3, ?4) "
+                      "ON CONFLICT DO UPDATE SET kind = excluded.kind, input = excluded.input",
+                      error);
   if (desk == NULL || trigger == NULL)
     goto fail;
 
@@ -782,7 +785,8 @@ open_sources (Recorder *self, GError **error)
         sc.audio_device = ansim_config_get_string (c, *g, "audio_device");
       if (!sc.wearable && sc.audio != RECORDER_AUDIO_NONE)
         g_warning ("source %s: recording sound on a fixed camera, which 개인정보 보호법 "
-                   "제25조⑤ forbids, because agency_audio_override = true", sc.name);
+                   "제25조⑤ forbids, because agency_audio_override = true",
+                   sc.name);
 
       RecorderSource *src = recorder_source_new (&sc, error);
       if (src == NULL)
@@ -990,7 +994,7 @@ recorder_new_with_device_key (AnsimConfig *config, AnsimDeviceKey *device_key, G
   self->db = ansim_db_open (&ansim_desk_db_schema, database, error);
   if (self->db == NULL || !record_desk (self, error))
     return NULL;
-  self->ctx = (RecorderContext) {
+  self->ctx = (RecorderContext){
     .db = self->db,
     .db_path = self->database,
     .desk_id = self->desk_id,
@@ -999,11 +1003,15 @@ recorder_new_with_device_key (AnsimConfig *config, AnsimDeviceKey *device_key, G
     .recipients = self->recipients,
     .spool_dir = self->spool_dir,
     .segment_seconds = ansim_config_get_int (config, "recorder", "segment_seconds"),
-    .post_event_us = ansim_config_get_int (config, "recorder", "post_event_seconds") * G_USEC_PER_SEC,
-    .max_incident_us = ansim_config_get_int (config, "recorder", "max_incident_seconds") * G_USEC_PER_SEC,
+    .post_event_us =
+      ansim_config_get_int (config, "recorder", "post_event_seconds") * G_USEC_PER_SEC,
+    .max_incident_us =
+      ansim_config_get_int (config, "recorder", "max_incident_seconds") * G_USEC_PER_SEC,
     .uploader_socket = self->uploader_socket,
-    .min_free_bytes = (gint64) ansim_config_get_int (config, "recorder", "min_free_mb") * 1024 * 1024,
-    .held_cap_bytes = (gint64) ansim_config_get_int (config, "recorder", "held_segments_mb") * 1024 * 1024,
+    .min_free_bytes =
+      (gint64) ansim_config_get_int (config, "recorder", "min_free_mb") * 1024 * 1024,
+    .held_cap_bytes =
+      (gint64) ansim_config_get_int (config, "recorder", "held_segments_mb") * 1024 * 1024,
   };
   g_mutex_init (&self->ctx.spool_lock);
   if (self->device_key != NULL && !recorder_incidents_close_interrupted (&self->ctx, error))
@@ -1032,8 +1040,9 @@ recorder_new_with_device_key (AnsimConfig *config, AnsimDeviceKey *device_key, G
   self->disk_timer = g_timeout_add_seconds (10, check_disk, self);
 
   g_message ("desk %s ready: %u trigger(s), %u output(s), %u source(s), database %s, "
-             "control socket %s", self->desk_id, self->inputs->len, self->outputs->len,
-             self->slots->len, database, socket_path);
+             "control socket %s",
+             self->desk_id, self->inputs->len, self->outputs->len, self->slots->len, database,
+             socket_path);
   return g_steal_pointer (&self);
 }
 
@@ -1093,7 +1102,8 @@ close_for_shutdown (Recorder *self)
     ;
   if (self->closing->len > 0)
     g_warning ("%u incident(s) did not finish in time; they will be closed as interrupted at "
-               "the next start", self->closing->len);
+               "the next start",
+               self->closing->len);
 }
 
 /* Everything that reacts to the world, stopped: no new incident can open

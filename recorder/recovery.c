@@ -34,12 +34,12 @@ set_aside (RecorderContext *ctx, gint64 id, const char *uuid, const char *dir, c
     hex = g_strdup ("unreadable");
   if (g_mkdir_with_parents (aside_dir, 0700) < 0 || g_rename (from, to) < 0)
     {
-      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno),
-                   "cannot move %s to %s: %s", from, to, g_strerror (errno));
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno), "cannot move %s to %s: %s",
+                   from, to, g_strerror (errno));
       return FALSE;
     }
-  g_warning ("incident %s: %s (%" G_GSIZE_FORMAT " bytes, SHA-256 %s) %s; moved to %s", uuid,
-             name, len, hex, why, to);
+  g_warning ("incident %s: %s (%" G_GSIZE_FORMAT " bytes, SHA-256 %s) %s; moved to %s", uuid, name,
+             len, hex, why, to);
   g_autofree char *moved_to = g_strdup_printf (".set-aside/%s/%s", uuid, name);
   g_autoptr (AnsimJsonBuilder) j = ansim_json_builder_new ();
   ansim_json_builder_add_string (j, "file", name);
@@ -58,8 +58,8 @@ set_aside (RecorderContext *ctx, gint64 id, const char *uuid, const char *dir, c
 static gint64
 count_rows (RecorderContext *ctx, gint64 id)
 {
-  g_autoptr (sqlite3_stmt) st = ansim_db_prepare (ctx->db,
-    "SELECT count(*) FROM segments WHERE incident_id = ?1", NULL);
+  g_autoptr (sqlite3_stmt) st =
+    ansim_db_prepare (ctx->db, "SELECT count(*) FROM segments WHERE incident_id = ?1", NULL);
   if (st == NULL)
     return 0;
   sqlite3_bind_int64 (st, 1, id);
@@ -102,11 +102,12 @@ close_one_interrupted (RecorderContext *ctx, gint64 id, const char *uuid, gint64
     {
       g_autoptr (GError) local = NULL;
       name = temps->pdata[i];
-      if (m != NULL && g_str_has_prefix (name, ".seg-") &&
-          ansim_incident_adopt_temp_segment (dir, name, m, &local))
+      if (m != NULL && g_str_has_prefix (name, ".seg-")
+          && ansim_incident_adopt_temp_segment (dir, name, m, &local))
         {
           g_message ("incident %s: %s was sealed and listed when it was interrupted: put in "
-                     "place", uuid, name);
+                     "place",
+                     uuid, name);
           continue;
         }
       g_autofree char *why = g_strdup_printf ("was left by an interrupted write%s%s",
@@ -117,8 +118,8 @@ close_one_interrupted (RecorderContext *ctx, gint64 id, const char *uuid, gint64
     }
   if (m != NULL)
     {
-      if (!ansim_manifest_is_closed (m) &&
-          !ansim_manifest_close (m, "interrupted", wall, mono, error))
+      if (!ansim_manifest_is_closed (m)
+          && !ansim_manifest_close (m, "interrupted", wall, mono, error))
         return FALSE;
       if (!ansim_manifest_write (m, dir, ctx->device_key, error))
         return FALSE;
@@ -138,9 +139,11 @@ close_one_interrupted (RecorderContext *ctx, gint64 id, const char *uuid, gint64
 gboolean
 recorder_incidents_close_interrupted (RecorderContext *ctx, GError **error)
 {
-  g_autoptr (sqlite3_stmt) st = ansim_db_prepare (ctx->db,
-    "SELECT id, uuid, opened_wall_us, opened_mono_us FROM incidents "
-    "WHERE closed_wall_us IS NULL ORDER BY id", error);
+  g_autoptr (sqlite3_stmt) st =
+    ansim_db_prepare (ctx->db,
+                      "SELECT id, uuid, opened_wall_us, opened_mono_us FROM incidents "
+                      "WHERE closed_wall_us IS NULL ORDER BY id",
+                      error);
   if (st == NULL)
     return FALSE;
   g_autoptr (GArray) ids = g_array_new (FALSE, FALSE, sizeof (gint64));

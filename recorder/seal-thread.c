@@ -31,9 +31,9 @@ commit_db (RecorderIncident *inc, GError **error)
   if (!ansim_db_begin (inc->db, error))
     return FALSE;
   if (!incident_db_record_entries (inc->db, inc->id, inc->uuid, inc->manifest, inc->n_committed,
-                                   error) ||
-      !incident_db_queue_manifest (inc->db, inc->id, inc->uuid,
-                       ansim_manifest_get_written_sha256 (inc->manifest), error))
+                                   error)
+      || !incident_db_queue_manifest (inc->db, inc->id, inc->uuid,
+                                      ansim_manifest_get_written_sha256 (inc->manifest), error))
     {
       ansim_db_rollback (inc->db);
       return FALSE;
@@ -49,7 +49,7 @@ static gboolean
 commit_manifest (RecorderIncident *inc, GError **error)
 {
   return ansim_manifest_write (inc->manifest, inc->dir, inc->ctx->device_key, error)
-    && commit_db (inc, error);
+         && commit_db (inc, error);
 }
 
 static gboolean
@@ -65,8 +65,8 @@ seal_start (RecorderIncident *inc, GError **error)
       inc->prev_manifest = recorder_chain_link_wait (inc->predecessor);
       if (inc->prev_manifest == NULL)
         inc->prev_manifest = incident_db_previous_manifest_hash (inc->db, inc->source_name);
-      g_autoptr (sqlite3_stmt) st = ansim_db_prepare (inc->db,
-        "UPDATE incidents SET prev_manifest_hash = ?2 WHERE id = ?1", error);
+      g_autoptr (sqlite3_stmt) st = ansim_db_prepare (
+        inc->db, "UPDATE incidents SET prev_manifest_hash = ?2 WHERE id = ?1", error);
       if (st == NULL)
         return FALSE;
       sqlite3_bind_int64 (st, 1, inc->id);
@@ -88,13 +88,13 @@ seal_start (RecorderIncident *inc, GError **error)
     .previous_manifest_sha256 = inc->prev_manifest,
   };
   inc->manifest = ansim_manifest_new (&info, ctx->device_key, error);
-  return inc->manifest != NULL &&
-    ansim_manifest_add_event (inc->manifest, "press", opened_wall, inc->opened_mono_us, error) &&
-    ansim_manifest_add_event_with_detail (inc->manifest, "notice-given",
-                                          incident_wall_of_mono (inc->notice_mono_us),
-                                          inc->notice_mono_us,
-                                          (const char *const *) inc->notice_detail, error) &&
-    commit_manifest (inc, error);
+  return inc->manifest != NULL
+         && ansim_manifest_add_event (inc->manifest, "press", opened_wall, inc->opened_mono_us,
+                                      error)
+         && ansim_manifest_add_event_with_detail (
+           inc->manifest, "notice-given", incident_wall_of_mono (inc->notice_mono_us),
+           inc->notice_mono_us, (const char *const *) inc->notice_detail, error)
+         && commit_manifest (inc, error);
 }
 
 /* One segment or gap into the manifest, in order. */
@@ -111,10 +111,10 @@ incident_seal_one (RecorderIncident *inc, Job *job)
                  job->stream != NULL ? job->stream : "", job->stream != NULL ? " " : "",
                  job->duration_us / 1e6, job->text);
       if (job->stream != NULL
-          ? !ansim_manifest_add_stream_gap (inc->manifest, job->wall_us, job->mono_us,
-                                            job->duration_us, job->stream, job->text, &error)
-          : !ansim_manifest_add_gap (inc->manifest, job->wall_us, job->mono_us, job->duration_us,
-                                     job->text, &error))
+            ? !ansim_manifest_add_stream_gap (inc->manifest, job->wall_us, job->mono_us,
+                                              job->duration_us, job->stream, job->text, &error)
+            : !ansim_manifest_add_gap (inc->manifest, job->wall_us, job->mono_us, job->duration_us,
+                                       job->text, &error))
         {
           inc->failed = TRUE;
           incident_report_failure (inc, inc->db, "recording a gap", error);
@@ -136,8 +136,8 @@ incident_seal_one (RecorderIncident *inc, Job *job)
     {
       /* Full before the segment was listed: the evidence library removed
        * its temp file and nothing changed, so it can wait for space. */
-      if (g_error_matches (error, G_FILE_ERROR, G_FILE_ERROR_NOSPC) &&
-          ansim_manifest_get_n_entries (inc->manifest) == before)
+      if (g_error_matches (error, G_FILE_ERROR, G_FILE_ERROR_NOSPC)
+          && ansim_manifest_get_n_entries (inc->manifest) == before)
         return SEAL_NO_ROOM;
       /* Otherwise stop adding to this incident rather than write a chain
        * with a hole. */
@@ -187,9 +187,9 @@ seal_close (RecorderIncident *inc, Job *job)
       g_usleep (G_USEC_PER_SEC);
     }
   /* A gap added last (the source down at the end) is not written yet. */
-  if (!inc->failed && inc->manifest != NULL &&
-      ansim_manifest_get_n_entries (inc->manifest) > inc->n_committed &&
-      !commit_manifest (inc, &error))
+  if (!inc->failed && inc->manifest != NULL
+      && ansim_manifest_get_n_entries (inc->manifest) > inc->n_committed
+      && !commit_manifest (inc, &error))
     {
       incident_report_failure (inc, inc->db, "recording a gap", error);
       g_clear_error (&error);
@@ -197,17 +197,17 @@ seal_close (RecorderIncident *inc, Job *job)
   if (inc->manifest == NULL)
     {
       /* Never started: the row alone, closed so it is not taken for a crash. */
-      if (inc->db == NULL ||
-          !incident_db_close (ctx, inc->db, inc->id, inc->uuid, job->text, job->wall_us,
-                              job->mono_us, NULL, 0, &error))
+      if (inc->db == NULL
+          || !incident_db_close (ctx, inc->db, inc->id, inc->uuid, job->text, job->wall_us,
+                                 job->mono_us, NULL, 0, &error))
         g_warning ("incident %s (%s): closing failed: %s", inc->uuid, inc->source_name,
                    error != NULL ? error->message : "no database");
     }
-  else if (!ansim_manifest_close (inc->manifest, job->text, job->wall_us, job->mono_us, &error) ||
-           !ansim_manifest_write (inc->manifest, inc->dir, ctx->device_key, &error) ||
-           !incident_db_close (ctx, inc->db, inc->id, inc->uuid, job->text, job->wall_us,
-                               job->mono_us, inc->manifest,
-                               ansim_manifest_get_n_entries (inc->manifest), &error))
+  else if (!ansim_manifest_close (inc->manifest, job->text, job->wall_us, job->mono_us, &error)
+           || !ansim_manifest_write (inc->manifest, inc->dir, ctx->device_key, &error)
+           || !incident_db_close (ctx, inc->db, inc->id, inc->uuid, job->text, job->wall_us,
+                                  job->mono_us, inc->manifest,
+                                  ansim_manifest_get_n_entries (inc->manifest), &error))
     incident_report_failure (inc, inc->db, "closing", error);
   else
     {
@@ -246,8 +246,8 @@ incident_seal_thread (gpointer user_data)
     {
       /* While segments wait for space, look again every second. */
       Job *job = incident_waiting_for_space (inc) && !inc->failed
-                 ? g_async_queue_timeout_pop (inc->jobs, G_USEC_PER_SEC)
-                 : g_async_queue_pop (inc->jobs);
+                   ? g_async_queue_timeout_pop (inc->jobs, G_USEC_PER_SEC)
+                   : g_async_queue_pop (inc->jobs);
       if (job == NULL)
         {
           incident_flush_held (inc);
@@ -267,23 +267,19 @@ incident_seal_thread (gpointer user_data)
           break;
         case JOB_SEGMENT:
         case JOB_GAP:
-        case JOB_STREAM_GAP:
-          incident_seal_in_order (inc, g_steal_pointer (&job));
-          break;
+        case JOB_STREAM_GAP: incident_seal_in_order (inc, g_steal_pointer (&job)); break;
         case JOB_EVENT:
           /* On disk with the next manifest written. */
-          if (inc->manifest != NULL && !ansim_manifest_is_closed (inc->manifest) &&
-              !ansim_manifest_add_event_with_detail (inc->manifest, job->text, job->wall_us,
-                                                     job->mono_us,
-                                                     (const char *const *) job->detail, &error))
+          if (inc->manifest != NULL && !ansim_manifest_is_closed (inc->manifest)
+              && !ansim_manifest_add_event_with_detail (inc->manifest, job->text, job->wall_us,
+                                                        job->mono_us,
+                                                        (const char *const *) job->detail, &error))
             {
               incident_report_failure (inc, inc->db, "adding an event", error);
               g_clear_error (&error);
             }
           break;
-        case JOB_CLOSE:
-          seal_close (inc, job);
-          break;
+        case JOB_CLOSE: seal_close (inc, job); break;
         }
       if (job != NULL)
         incident_job_free (job);

@@ -20,8 +20,8 @@
 #include <gst/app/gstappsrc.h>
 
 typedef struct {
-  GstClockTime start;           /* of this segment */
-  GstClockTime previous_end;    /* end of the segment before (earlier after a hole) */
+  GstClockTime start;        /* of this segment */
+  GstClockTime previous_end; /* end of the segment before (earlier after a hole) */
 } Cut;
 
 struct _RecorderSegmenter {
@@ -32,18 +32,18 @@ struct _RecorderSegmenter {
   RecorderSegmentFunc segment_func;
   RecorderSegmenterDoneFunc done_func;
   gpointer user_data;
-  GstElement *splitmux;         /* owned by the pipeline */
+  GstElement *splitmux; /* owned by the pipeline */
   GstClockTime segment_time;
-  GMutex lock;                  /* guards the members below */
-  GstClockTime zero;            /* PTS of the first video keyframe pushed */
-  GArray *cuts;                 /* Cut: where segment i starts, segmenter time */
-  guint n_sinks;                /* sinks created so far: segment i has sink i */
+  GMutex lock;       /* guards the members below */
+  GstClockTime zero; /* PTS of the first video keyframe pushed */
+  GArray *cuts;      /* Cut: where segment i starts, segmenter time */
+  guint n_sinks;     /* sinks created so far: segment i has sink i */
   GstClockTime last_cut;
-  GstClockTime end;             /* end of the newest video frame pushed */
-  GstClockTime audio_end;       /* end of the newest sound pushed, or NONE */
-  guint64 n_dropped;            /* delta frames dropped after holes */
+  GstClockTime end;       /* end of the newest video frame pushed */
+  GstClockTime audio_end; /* end of the newest sound pushed, or NONE */
+  guint64 n_dropped;      /* delta frames dropped after holes */
   /* main context only */
-  GHashTable *closed;           /* segment number -> its sink, closed but not delivered */
+  GHashTable *closed; /* segment number -> its sink, closed but not delivered */
   guint next_delivery;
   gboolean finished;
   gboolean done;
@@ -82,10 +82,12 @@ deliver_fragment (RecorderSegmenter *seg, GstElement *sink, guint number)
                                                : seg->end;
   /* The last segment ends with the last frame (at EOS), or with the
    * sound if it went on while the picture was lost. */
-  GstClockTime last = seg->audio_end != GST_CLOCK_TIME_NONE && seg->end != GST_CLOCK_TIME_NONE &&
-                      seg->audio_end > seg->end + HOLE ? seg->audio_end : seg->end;
-  GstClockTime end = number + 1 < seg->cuts->len
-                     ? g_array_index (seg->cuts, Cut, number + 1).previous_end : last;
+  GstClockTime last = seg->audio_end != GST_CLOCK_TIME_NONE && seg->end != GST_CLOCK_TIME_NONE
+                          && seg->audio_end > seg->end + HOLE
+                        ? seg->audio_end
+                        : seg->end;
+  GstClockTime end =
+    number + 1 < seg->cuts->len ? g_array_index (seg->cuts, Cut, number + 1).previous_end : last;
   g_mutex_unlock (&seg->lock);
 
   g_output_stream_close (stream, NULL, NULL);
@@ -140,9 +142,7 @@ on_bus_message (GstBus *bus, GstMessage *msg, gpointer user_data)
       if (gst_message_has_name (msg, "splitmuxsink-fragment-closed"))
         on_fragment_closed (seg, gst_message_get_structure (msg));
       break;
-    case GST_MESSAGE_EOS:
-      finish_done (seg, NULL);
-      break;
+    case GST_MESSAGE_EOS: finish_done (seg, NULL); break;
     case GST_MESSAGE_ERROR:
       {
         g_autoptr (GError) error = NULL;
@@ -153,8 +153,7 @@ on_bus_message (GstBus *bus, GstMessage *msg, gpointer user_data)
         finish_done (seg, error);
         break;
       }
-    default:
-      break;
+    default: break;
     }
   return G_SOURCE_CONTINUE;
 }
@@ -162,8 +161,7 @@ on_bus_message (GstBus *bus, GstMessage *msg, gpointer user_data)
 RecorderSegmenter *
 recorder_segmenter_new (const char *name, GstCaps *video_caps, GstCaps *audio_caps,
                         guint segment_seconds, RecorderSegmentFunc segment_func,
-                        RecorderSegmenterDoneFunc done_func, gpointer user_data,
-                        GError **error)
+                        RecorderSegmenterDoneFunc done_func, gpointer user_data, GError **error)
 {
   g_return_val_if_fail (video_caps != NULL, NULL);
 
@@ -183,16 +181,16 @@ recorder_segmenter_new (const char *name, GstCaps *video_caps, GstCaps *audio_ca
   seg->appsrc[RECORDER_STREAM_VIDEO] = gst_element_factory_make ("appsrc", NULL);
   if (audio_caps != NULL)
     seg->appsrc[RECORDER_STREAM_AUDIO] = gst_element_factory_make ("appsrc", NULL);
-  if (splitmux == NULL || seg->appsrc[RECORDER_STREAM_VIDEO] == NULL ||
-      (audio_caps != NULL && seg->appsrc[RECORDER_STREAM_AUDIO] == NULL))
+  if (splitmux == NULL || seg->appsrc[RECORDER_STREAM_VIDEO] == NULL
+      || (audio_caps != NULL && seg->appsrc[RECORDER_STREAM_AUDIO] == NULL))
     {
       g_clear_object (&splitmux);
       g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_MISSING_PLUGIN,
                    "splitmuxsink or appsrc missing (gstreamer1.0-plugins-good, -base)");
       return NULL;
     }
-  g_object_set (splitmux, "async-finalize", TRUE, "sink-factory", "giostreamsink",
-                "muxer-factory", "matroskamux", NULL);
+  g_object_set (splitmux, "async-finalize", TRUE, "sink-factory", "giostreamsink", "muxer-factory",
+                "matroskamux", NULL);
   seg->splitmux = splitmux;
   seg->segment_time = (GstClockTime) segment_seconds * GST_SECOND;
   seg->cuts = g_array_new (FALSE, FALSE, sizeof (Cut));
@@ -207,13 +205,12 @@ recorder_segmenter_new (const char *name, GstCaps *video_caps, GstCaps *audio_ca
         continue;
       /* Unlimited queue: a slow muxer must never make the capture side
        * drop a frame; the incident's length bounds what can pile up. */
-      g_object_set (src, "caps", i == RECORDER_STREAM_VIDEO ? video_caps : audio_caps,
-                    "format", GST_FORMAT_TIME, "is-live", FALSE, "max-bytes", (guint64) 0,
-                    "block", FALSE, NULL);
+      g_object_set (src, "caps", i == RECORDER_STREAM_VIDEO ? video_caps : audio_caps, "format",
+                    GST_FORMAT_TIME, "is-live", FALSE, "max-bytes", (guint64) 0, "block", FALSE,
+                    NULL);
       gst_bin_add (GST_BIN (seg->pipeline), src);
-      GstPad *sinkpad = gst_element_request_pad_simple (splitmux,
-                                                        i == RECORDER_STREAM_VIDEO ? "video"
-                                                                                   : "audio_%u");
+      GstPad *sinkpad = gst_element_request_pad_simple (
+        splitmux, i == RECORDER_STREAM_VIDEO ? "video" : "audio_%u");
       GstPad *srcpad = gst_element_get_static_pad (src, "src");
       GstPadLinkReturn r = gst_pad_link (srcpad, sinkpad);
       gst_object_unref (srcpad);
@@ -246,9 +243,9 @@ recorder_segmenter_push (RecorderSegmenter *seg, RecorderStream stream, GstBuffe
   g_mutex_lock (&seg->lock);
   if (seg->zero == GST_CLOCK_TIME_NONE)
     {
-      if (stream != RECORDER_STREAM_VIDEO ||
-          GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_DELTA_UNIT) ||
-          !GST_BUFFER_PTS_IS_VALID (buffer))
+      if (stream != RECORDER_STREAM_VIDEO
+          || GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_DELTA_UNIT)
+          || !GST_BUFFER_PTS_IS_VALID (buffer))
         {
           g_mutex_unlock (&seg->lock);
           return;
@@ -261,7 +258,7 @@ recorder_segmenter_push (RecorderSegmenter *seg, RecorderStream stream, GstBuffe
   if (GST_CLOCK_TIME_IS_VALID (pts) && pts < zero)
     {
       g_mutex_unlock (&seg->lock);
-      return;   /* audio from before the first picture */
+      return; /* audio from before the first picture */
     }
   gboolean split = FALSE;
   if (stream == RECORDER_STREAM_VIDEO && GST_CLOCK_TIME_IS_VALID (pts))
@@ -274,15 +271,18 @@ recorder_segmenter_push (RecorderSegmenter *seg, RecorderStream stream, GstBuffe
           /* Refers to pictures that never came: undecodable. */
           if (seg->n_dropped++ % 100 == 0)
             g_message ("source %s: %" G_GUINT64_FORMAT " picture(s) after a hole dropped "
-                       "until the next keyframe", seg->name, seg->n_dropped);
+                       "until the next keyframe",
+                       seg->name, seg->n_dropped);
           g_mutex_unlock (&seg->lock);
           return;
         }
       GstClockTime frame = GST_BUFFER_DURATION_IS_VALID (buffer) ? GST_BUFFER_DURATION (buffer)
-                           : seg->end != GST_CLOCK_TIME_NONE && t > seg->end ? t - seg->end : 0;
+                           : seg->end != GST_CLOCK_TIME_NONE && t > seg->end ? t - seg->end
+                                                                             : 0;
       /* CUT_SLACK: a network camera's keyframes jitter around their slot. */
-      if (key && (seg->last_cut == GST_CLOCK_TIME_NONE || hole ||
-                  t + CUT_SLACK >= seg->last_cut + seg->segment_time))
+      if (key
+          && (seg->last_cut == GST_CLOCK_TIME_NONE || hole
+              || t + CUT_SLACK >= seg->last_cut + seg->segment_time))
         {
           /* After a hole in the picture the segment before ends with
            * its last frame, or with its sound if that went on (then only
@@ -299,18 +299,18 @@ recorder_segmenter_push (RecorderSegmenter *seg, RecorderStream stream, GstBuffe
     }
   else if (stream == RECORDER_STREAM_AUDIO && GST_CLOCK_TIME_IS_VALID (pts))
     {
-      GstClockTime a_end = pts - zero + (GST_BUFFER_DURATION_IS_VALID (buffer)
-                                         ? GST_BUFFER_DURATION (buffer) : 0);
+      GstClockTime a_end =
+        pts - zero + (GST_BUFFER_DURATION_IS_VALID (buffer) ? GST_BUFFER_DURATION (buffer) : 0);
       if (seg->audio_end == GST_CLOCK_TIME_NONE || a_end > seg->audio_end)
         seg->audio_end = a_end;
     }
   g_mutex_unlock (&seg->lock);
   if (split)
     g_signal_emit_by_name (seg->splitmux, "split-at-running-time", (guint64) (pts - zero));
-  GstBuffer *copy = gst_buffer_copy (buffer);   /* metadata only; memory shared */
+  GstBuffer *copy = gst_buffer_copy (buffer); /* metadata only; memory shared */
   GST_BUFFER_PTS (copy) = GST_CLOCK_TIME_IS_VALID (pts) ? pts - zero : GST_CLOCK_TIME_NONE;
   GST_BUFFER_DTS (copy) = GST_CLOCK_TIME_IS_VALID (dts) && dts >= zero ? dts - zero
-                                                                        : GST_CLOCK_TIME_NONE;
+                                                                       : GST_CLOCK_TIME_NONE;
   gst_app_src_push_buffer (GST_APP_SRC (src), copy);
 }
 

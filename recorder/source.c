@@ -26,43 +26,43 @@ typedef struct _Capture Capture;
 
 struct _Capture {
   RecorderSource *src;
-  const char *what;                  /* "capture", "picture" or "sound", for the log */
-  guint streams;                     /* 1 << RecorderStream, the streams it carries */
+  const char *what; /* "capture", "picture" or "sound", for the log */
+  guint streams;    /* 1 << RecorderStream, the streams it carries */
   GstElement *pipeline;
   guint bus_watch;
   /* main context only */
-  char *last_error;                  /* why it last failed, or NULL */
+  char *last_error; /* why it last failed, or NULL */
   char *last_warning;
-  gboolean failed;                   /* stopped, a retry is scheduled */
+  gboolean failed; /* stopped, a retry is scheduled */
   guint retry_timer;
   guint backoff_ms;
-  gint64 started_mono_us;            /* (re)started at */
-  gpointer last_buffer_mono_us;      /* atomic; a gsize, 0 = none yet */
-  gint await_keyframe;               /* atomic: sound waits for the picture after a start */
-  guint64 n_sound_dropped;           /* streaming thread */
+  gint64 started_mono_us;       /* (re)started at */
+  gpointer last_buffer_mono_us; /* atomic; a gsize, 0 = none yet */
+  gint await_keyframe;          /* atomic: sound waits for the picture after a start */
+  guint64 n_sound_dropped;      /* streaming thread */
 };
 
 struct _RecorderSource {
   char *name;
   gboolean has_audio;
   GstClockTime pre_event;
-  Capture *captures[RECORDER_N_STREAMS];   /* one, or picture and sound */
+  Capture *captures[RECORDER_N_STREAMS]; /* one, or picture and sound */
   guint n_captures;
   guint watchdog;
 
-  GMutex lock;                       /* guards everything below */
+  GMutex lock; /* guards everything below */
   RecorderRing *ring;
-  RecorderSegmenter *attached;       /* not owned */
+  RecorderSegmenter *attached; /* not owned */
   GstCaps *caps[RECORDER_N_STREAMS];
-  GstClockTime stream_end[RECORDER_N_STREAMS];   /* end of its newest buffer, or NONE */
+  GstClockTime stream_end[RECORDER_N_STREAMS]; /* end of its newest buffer, or NONE */
   /* A stream lost while the other one goes on: from the end of its last
    * buffer (capture time) to its first usable buffer (a keyframe). */
-  RecorderOutage lost[RECORDER_N_STREAMS];       /* current, to_mono_us = 0; or reason NULL */
-  GQueue outages;                    /* RecorderOutage*, ended, oldest first */
+  RecorderOutage lost[RECORDER_N_STREAMS]; /* current, to_mono_us = 0; or reason NULL */
+  GQueue outages;                          /* RecorderOutage*, ended, oldest first */
   /* main context only: what the status reports (recorder_source_get_state) */
   RecorderSourceHealth health;
-  gint64 health_since_wall_us;       /* in that health since (UTC) */
-  guint n_outages;                   /* failures since the start, retries not counted */
+  gint64 health_since_wall_us; /* in that health since (UTC) */
+  guint n_outages;             /* failures since the start, retries not counted */
 };
 
 #define BACKOFF_MIN_MS 1000
@@ -105,7 +105,8 @@ encoder_description (const char *factory, const RecorderSourceConfig *c)
 
   if (g_str_equal (factory, "x264enc"))
     return g_strdup_printf ("x264enc tune=zerolatency speed-preset=ultrafast bitrate=%u "
-                            "key-int-max=%u", c->bitrate_kbps, key_frames);
+                            "key-int-max=%u",
+                            c->bitrate_kbps, key_frames);
   if (g_str_equal (factory, "openh264enc"))
     return g_strdup_printf ("openh264enc bitrate=%u gop-size=%u complexity=low",
                             c->bitrate_kbps * 1000, key_frames);
@@ -122,8 +123,8 @@ on_test_frame (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
   (void) user_data;
   GstBuffer *buffer = GST_PAD_PROBE_INFO_BUFFER (info);
   g_autoptr (GstElement) overlay = gst_pad_get_parent_element (pad);
-  g_autofree char *text = g_strdup_printf ("frame %06" G_GUINT64_FORMAT,
-                                           GST_BUFFER_OFFSET (buffer));
+  g_autofree char *text =
+    g_strdup_printf ("frame %06" G_GUINT64_FORMAT, GST_BUFFER_OFFSET (buffer));
   g_object_set (overlay, "text", text, NULL);
   return GST_PAD_PROBE_OK;
 }
@@ -142,16 +143,20 @@ append_video (GString *d, const RecorderSourceConfig *c, const char *encoder)
   switch (c->video)
     {
     case RECORDER_VIDEO_TEST:
-      g_string_append_printf (d, "videotestsrc is-live=true pattern=smpte ! %s ! "
-                              "timeoverlay name=overlay time-mode=running-time font-desc=\"Sans 24\" "
-                              "! videoconvert ! %s ! %s", raw_caps, enc, h264_out);
+      g_string_append_printf (
+        d,
+        "videotestsrc is-live=true pattern=smpte ! %s ! "
+        "timeoverlay name=overlay time-mode=running-time font-desc=\"Sans 24\" "
+        "! videoconvert ! %s ! %s",
+        raw_caps, enc, h264_out);
       break;
     case RECORDER_VIDEO_V4L2:
       {
         g_autofree char *dev = g_strescape (c->device, NULL);
-        g_string_append_printf (d, "v4l2src device=\"%s\" ! videoconvert ! videoscale ! "
-                                "videorate ! %s ! videoconvert ! %s ! %s", dev, raw_caps, enc,
-                                h264_out);
+        g_string_append_printf (d,
+                                "v4l2src device=\"%s\" ! videoconvert ! videoscale ! "
+                                "videorate ! %s ! videoconvert ! %s ! %s",
+                                dev, raw_caps, enc, h264_out);
         break;
       }
     case RECORDER_VIDEO_RTSP:
@@ -159,8 +164,10 @@ append_video (GString *d, const RecorderSourceConfig *c, const char *encoder)
         g_autofree char *url = g_strescape (c->url, NULL);
         /* Already H.264: passed through without re-encoding. rtspsrc's
          * pads are linked in on_rtsp_pad (again after every restart). */
-        g_string_append_printf (d, "rtspsrc name=rtsp location=\"%s\" latency=200 "
-                                "rtph264depay name=rtsp_video ! %s", url, h264_out);
+        g_string_append_printf (d,
+                                "rtspsrc name=rtsp location=\"%s\" latency=200 "
+                                "rtph264depay name=rtsp_video ! %s",
+                                url, h264_out);
         break;
       }
     }
@@ -173,11 +180,12 @@ append_audio (GString *d, const RecorderSourceConfig *c)
                      "opusenc bitrate=64000 ! appsink name=audio_sink sync=false";
   switch (c->audio)
     {
-    case RECORDER_AUDIO_NONE:
-      break;
+    case RECORDER_AUDIO_NONE: break;
     case RECORDER_AUDIO_TEST:
-      g_string_append_printf (d, " audiotestsrc is-live=true wave=ticks ! "
-                              "audio/x-raw,channels=1 ! %s", opus);
+      g_string_append_printf (d,
+                              " audiotestsrc is-live=true wave=ticks ! "
+                              "audio/x-raw,channels=1 ! %s",
+                              opus);
       break;
     case RECORDER_AUDIO_ALSA:
       {
@@ -185,9 +193,7 @@ append_audio (GString *d, const RecorderSourceConfig *c)
         g_string_append_printf (d, " alsasrc device=\"%s\" ! %s", dev, opus);
         break;
       }
-    case RECORDER_AUDIO_PULSE:
-      g_string_append_printf (d, " pulsesrc ! %s", opus);
-      break;
+    case RECORDER_AUDIO_PULSE: g_string_append_printf (d, " pulsesrc ! %s", opus); break;
     case RECORDER_AUDIO_RTSP:
       /* decodebin's pad is linked in on_decoded_pad: a parsed "!" link
        * is made once, and a restart gives decodebin a new pad. */
@@ -244,11 +250,11 @@ on_new_sample (GstAppSink *sink, Capture *cap, RecorderStream stream)
   if (segment != NULL && segment->format == GST_FORMAT_TIME)
     {
       if (GST_BUFFER_PTS_IS_VALID (buffer))
-        GST_BUFFER_PTS (copy) = gst_segment_to_running_time (segment, GST_FORMAT_TIME,
-                                                             GST_BUFFER_PTS (buffer)) + base;
+        GST_BUFFER_PTS (copy) =
+          gst_segment_to_running_time (segment, GST_FORMAT_TIME, GST_BUFFER_PTS (buffer)) + base;
       if (GST_BUFFER_DTS_IS_VALID (buffer))
-        GST_BUFFER_DTS (copy) = gst_segment_to_running_time (segment, GST_FORMAT_TIME,
-                                                             GST_BUFFER_DTS (buffer)) + base;
+        GST_BUFFER_DTS (copy) =
+          gst_segment_to_running_time (segment, GST_FORMAT_TIME, GST_BUFFER_DTS (buffer)) + base;
     }
   GstClockTime now = (GstClockTime) g_get_monotonic_time () * 1000;
   GstClockTime pts = GST_BUFFER_PTS (copy);
@@ -270,7 +276,8 @@ on_new_sample (GstAppSink *sink, Capture *cap, RecorderStream stream)
           first_keyframe = TRUE;
           if (cap->n_sound_dropped > 0)
             g_message ("source %s: %" G_GUINT64_FORMAT " sound packet(s) before the camera's "
-                       "first keyframe dropped", src->name, cap->n_sound_dropped);
+                       "first keyframe dropped",
+                       src->name, cap->n_sound_dropped);
           cap->n_sound_dropped = 0;
         }
     }
@@ -280,13 +287,13 @@ on_new_sample (GstAppSink *sink, Capture *cap, RecorderStream stream)
   if (src->caps[stream] == NULL)
     src->caps[stream] = gst_caps_ref (gst_sample_get_caps (sample));
   /* A picture is usable again from a keyframe on. */
-  if (src->lost[stream].reason != NULL && GST_CLOCK_TIME_IS_VALID (pts) &&
-      (stream != RECORDER_STREAM_VIDEO ||
-       !GST_BUFFER_FLAG_IS_SET (copy, GST_BUFFER_FLAG_DELTA_UNIT)))
+  if (src->lost[stream].reason != NULL && GST_CLOCK_TIME_IS_VALID (pts)
+      && (stream != RECORDER_STREAM_VIDEO
+          || !GST_BUFFER_FLAG_IS_SET (copy, GST_BUFFER_FLAG_DELTA_UNIT)))
     end_outage (src, stream, pts);
   if (GST_CLOCK_TIME_IS_VALID (pts))
-    src->stream_end[stream] = pts + (GST_BUFFER_DURATION_IS_VALID (copy)
-                                     ? GST_BUFFER_DURATION (copy) : 0);
+    src->stream_end[stream] =
+      pts + (GST_BUFFER_DURATION_IS_VALID (copy) ? GST_BUFFER_DURATION (copy) : 0);
   if (src->attached != NULL)
     recorder_segmenter_push (src->attached, stream, copy);
   recorder_ring_push (src->ring, stream, copy, now);
@@ -338,7 +345,7 @@ on_rtsp_pad (GstElement *rtspsrc, GstPad *pad, gpointer user_data)
   g_autofree char *name = g_strdup_printf ("rtsp_%s", media);
   g_autoptr (GstElement) next = gst_bin_get_by_name (pipeline, name);
   if (next == NULL)
-    return;   /* e.g. sound from a camera whose sound is not recorded */
+    return; /* e.g. sound from a camera whose sound is not recorded */
   g_autoptr (GstPad) sink = gst_element_get_static_pad (next, "sink");
   if (!gst_pad_is_linked (sink) && gst_pad_link (pad, sink) != GST_PAD_LINK_OK)
     g_warning ("cannot link the camera's %s stream, ignoring it", media);
@@ -405,8 +412,8 @@ capture_fail (Capture *cap, const char *why)
     {
       g_mutex_lock (&src->lock);
       for (guint s = 0; s < RECORDER_N_STREAMS; s++)
-        if ((cap->streams & (1u << s)) && src->lost[s].reason == NULL &&
-            GST_CLOCK_TIME_IS_VALID (src->stream_end[s]))
+        if ((cap->streams & (1u << s)) && src->lost[s].reason == NULL
+            && GST_CLOCK_TIME_IS_VALID (src->stream_end[s]))
           {
             src->lost[s].stream = s;
             src->lost[s].from_mono_us = (gint64) (src->stream_end[s] / 1000);
@@ -480,9 +487,8 @@ on_bus_message (GstBus *bus, GstMessage *msg, gpointer user_data)
     }
   else if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS)
     {
-      g_autofree char *why = g_strdup_printf ("the stream ended (%s)",
-                                              cap->last_warning != NULL ? cap->last_warning
-                                                                        : "no reason given");
+      g_autofree char *why = g_strdup_printf (
+        "the stream ended (%s)", cap->last_warning != NULL ? cap->last_warning : "no reason given");
       capture_fail (cap, why);
     }
   else if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_WARNING)
@@ -502,8 +508,8 @@ connect_sink (Capture *cap, const char *name, GstAppSinkCallbacks *cb, GError **
   g_autoptr (GstElement) sink = gst_bin_get_by_name (GST_BIN (cap->pipeline), name);
   if (sink == NULL)
     {
-      g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_FAILED, "source %s: no %s",
-                   cap->src->name, name);
+      g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_FAILED, "source %s: no %s", cap->src->name,
+                   name);
       return FALSE;
     }
   /* No limit here: the callback only takes references, never waits. */
@@ -532,8 +538,7 @@ capture_free (Capture *cap)
 
 /* Builds one capture pipeline (not started) and adds it to the source. */
 static gboolean
-add_capture (RecorderSource *src, const char *what, guint streams, const char *desc,
-             GError **error)
+add_capture (RecorderSource *src, const char *what, guint streams, const char *desc, GError **error)
 {
   g_autoptr (GError) local = NULL;
   Capture *cap = g_new0 (Capture, 1);
@@ -547,8 +552,7 @@ add_capture (RecorderSource *src, const char *what, guint streams, const char *d
   if (cap->pipeline == NULL)
     {
       g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_FAILED,
-                   "source %s: cannot build the %s pipeline: %s", src->name, what,
-                   local->message);
+                   "source %s: cannot build the %s pipeline: %s", src->name, what, local->message);
       return FALSE;
     }
   /* Running time + base time is then CLOCK_MONOTONIC, whatever a sound
@@ -558,10 +562,10 @@ add_capture (RecorderSource *src, const char *what, guint streams, const char *d
 
   GstAppSinkCallbacks video_cb = { .new_sample = on_video_sample };
   GstAppSinkCallbacks audio_cb = { .new_sample = on_audio_sample };
-  if (((streams & (1u << RECORDER_STREAM_VIDEO)) &&
-       !connect_sink (cap, "video_sink", &video_cb, error)) ||
-      ((streams & (1u << RECORDER_STREAM_AUDIO)) &&
-       !connect_sink (cap, "audio_sink", &audio_cb, error)))
+  if (((streams & (1u << RECORDER_STREAM_VIDEO))
+       && !connect_sink (cap, "video_sink", &video_cb, error))
+      || ((streams & (1u << RECORDER_STREAM_AUDIO))
+          && !connect_sink (cap, "audio_sink", &audio_cb, error)))
     return FALSE;
   g_autoptr (GstElement) rtsp = gst_bin_get_by_name (GST_BIN (cap->pipeline), "rtsp");
   if (rtsp != NULL)
@@ -601,8 +605,9 @@ recorder_source_new (const RecorderSourceConfig *c, GError **error)
     src->stream_end[s] = GST_CLOCK_TIME_NONE;
   /* Four times the configured rate (plus audio and 4 MB) over the pre-event
    * time: room for busy scenes, a hard bound against a runaway stream. */
-  gsize max_bytes = (gsize) (c->bitrate_kbps + 128) * 1000 / 8 * 4 *
-                    (MAX (c->pre_event_seconds, 1) + c->keyframe_ms / 1000 + 4) + 4 * 1024 * 1024;
+  gsize max_bytes = (gsize) (c->bitrate_kbps + 128) * 1000 / 8 * 4
+                      * (MAX (c->pre_event_seconds, 1) + c->keyframe_ms / 1000 + 4)
+                    + 4 * 1024 * 1024;
   /* The ring holds RING_SLACK more than the pre-event time: the trigger's
    * edge is up to a debounce time (and a busy main loop) in the past when
    * the incident opens, and the recording starts from the edge. */
@@ -622,8 +627,8 @@ recorder_source_new (const RecorderSourceConfig *c, GError **error)
       ok = add_capture (src, "capture", ALL_STREAMS, video->str, error);
     }
   else
-    ok = add_capture (src, "picture", 1u << RECORDER_STREAM_VIDEO, video->str, error) &&
-         add_capture (src, "sound", 1u << RECORDER_STREAM_AUDIO, audio->str, error);
+    ok = add_capture (src, "picture", 1u << RECORDER_STREAM_VIDEO, video->str, error)
+         && add_capture (src, "sound", 1u << RECORDER_STREAM_AUDIO, audio->str, error);
   if (!ok)
     {
       recorder_source_free (src);
@@ -646,13 +651,16 @@ recorder_source_new (const RecorderSourceConfig *c, GError **error)
   src->health_since_wall_us = g_get_real_time ();
   src->watchdog = g_timeout_add (500, on_watchdog, src);
   g_message ("source %s: %s %s, %ux%u at %u fps, %u kbit/s, keyframe every %u ms, "
-             "H.264 encoder %s, audio %s, pre-event %u s", c->name,
-             c->wearable ? "wearable" : "fixed",
-             c->video == RECORDER_VIDEO_TEST ? "test picture" :
-             c->video == RECORDER_VIDEO_V4L2 ? c->device : c->url,
+             "H.264 encoder %s, audio %s, pre-event %u s",
+             c->name, c->wearable ? "wearable" : "fixed",
+             c->video == RECORDER_VIDEO_TEST   ? "test picture"
+             : c->video == RECORDER_VIDEO_V4L2 ? c->device
+                                               : c->url,
              c->width, c->height, c->framerate, c->bitrate_kbps, c->keyframe_ms,
              encoder != NULL ? encoder : "none (H.264 passed through)",
-             !src->has_audio ? "none" : src->n_captures > 1 ? "Opus (own capture)" : "Opus",
+             !src->has_audio       ? "none"
+             : src->n_captures > 1 ? "Opus (own capture)"
+                                   : "Opus",
              c->pre_event_seconds);
   return src;
 }
@@ -792,7 +800,7 @@ recorder_source_wait_ready (RecorderSource *src, guint timeout_ms, GError **erro
 void
 recorder_source_get_state (RecorderSource *src, RecorderSourceState *out_state)
 {
-  *out_state = (RecorderSourceState) {
+  *out_state = (RecorderSourceState){
     .health = src->health,
     .since_wall_us = src->health_since_wall_us,
     .last_error = recorder_source_get_last_error (src),

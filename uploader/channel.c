@@ -42,11 +42,11 @@ struct _UploaderChannel {
   GThread *thread;
   GMutex lock;
   GCond cond;
-  gint stop;               /* atomic */
-  gint abandon;            /* atomic; the client's cancel flag: stop or reconnect */
-  gboolean reconnect;      /* under lock: ask again now */
-  gboolean refused;        /* under lock: the panel refused the last request (4xx) */
-  gint64 live_until_us;    /* under lock; monotonic, 0 = not live */
+  gint stop;            /* atomic */
+  gint abandon;         /* atomic; the client's cancel flag: stop or reconnect */
+  gboolean reconnect;   /* under lock: ask again now */
+  gboolean refused;     /* under lock: the panel refused the last request (4xx) */
+  gint64 live_until_us; /* under lock; monotonic, 0 = not live */
 
   /* channel thread only */
   sqlite3 *db;
@@ -56,10 +56,10 @@ struct _UploaderChannel {
 };
 
 typedef enum {
-  TOLD,           /* the recorder answered ok */
-  TOLD_REFUSED,   /* it answered, but refused (logged) */
-  NOT_TOLD,       /* nobody listens: the line was not delivered */
-  MAYBE_TOLD,     /* connected, but no answer: it may have acted */
+  TOLD,         /* the recorder answered ok */
+  TOLD_REFUSED, /* it answered, but refused (logged) */
+  NOT_TOLD,     /* nobody listens: the line was not delivered */
+  MAYBE_TOLD,   /* connected, but no answer: it may have acted */
 } Told;
 
 gboolean
@@ -67,10 +67,12 @@ uploader_log_acknowledged (sqlite3 *db, const char *uuid, const char *detail_jso
                            gboolean *out_logged, GError **error)
 {
   *out_logged = FALSE;
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (db,
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    db,
     "SELECT i.id, i.desk_id, i.trigger, "
     " EXISTS (SELECT 1 FROM events e WHERE e.incident_id = i.id AND e.kind = 'acknowledged') "
-    "FROM incidents i WHERE i.uuid = ?1", error);
+    "FROM incidents i WHERE i.uuid = ?1",
+    error);
   if (stmt == NULL)
     return FALSE;
   sqlite3_bind_text (stmt, 1, uuid, -1, SQLITE_STATIC);
@@ -151,8 +153,8 @@ retry_delay (guint failures)
 static gboolean
 load_after (UploaderChannel *self, GError **error)
 {
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db,
-    "SELECT after_seq FROM channel_state WHERE panel_url = ?1", error);
+  g_autoptr (sqlite3_stmt) stmt =
+    ansim_db_prepare (self->db, "SELECT after_seq FROM channel_state WHERE panel_url = ?1", error);
   if (stmt == NULL)
     return FALSE;
   sqlite3_bind_text (stmt, 1, self->panel_url, -1, SQLITE_STATIC);
@@ -163,10 +165,12 @@ load_after (UploaderChannel *self, GError **error)
 static gboolean
 store_after (UploaderChannel *self, gint64 after, GError **error)
 {
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db,
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    self->db,
     "INSERT INTO channel_state (panel_url, after_seq, updated_at_us) VALUES (?1, ?2, ?3) "
     "ON CONFLICT (panel_url) DO UPDATE SET after_seq = excluded.after_seq, "
-    "updated_at_us = excluded.updated_at_us", error);
+    "updated_at_us = excluded.updated_at_us",
+    error);
   if (stmt == NULL)
     return FALSE;
   sqlite3_bind_text (stmt, 1, self->panel_url, -1, SQLITE_STATIC);
@@ -191,7 +195,7 @@ tell_recorder (UploaderChannel *self, const char *line)
     }
   g_autoptr (JsonNode) node = json_from_string (reply, NULL);
   JsonObject *o = node != NULL && JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node)
-                                                                 : NULL;
+                                                                : NULL;
   if (o == NULL || !json_object_get_boolean_member_with_default (o, "ok", FALSE))
     {
       g_warning ("channel: the recorder refused '%s': %s", line,
@@ -242,10 +246,10 @@ handle_answer (UploaderChannel *self, JsonObject *answer)
       JsonObject *m = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
       const char *kind = m != NULL ? json_object_get_string_member_with_default (m, "kind", "")
                                    : "";
-      if (kind == NULL)   /* not a string */
+      if (kind == NULL) /* not a string */
         kind = "";
-      const char *uuid = m != NULL
-        ? json_object_get_string_member_with_default (m, "incident", NULL) : NULL;
+      const char *uuid =
+        m != NULL ? json_object_get_string_member_with_default (m, "incident", NULL) : NULL;
       gint64 mseq = m != NULL ? json_object_get_int_member_with_default (m, "seq", done_seq)
                               : done_seq;
       if (uuid == NULL || !g_uuid_string_is_valid (uuid))
@@ -270,7 +274,8 @@ handle_answer (UploaderChannel *self, JsonObject *answer)
           const char *reason = json_object_get_string_member_with_default (m, "reason", NULL);
           if (time_us - at_us > BELL_MAX_AGE_US)
             g_warning ("channel: police bell for incident %s asked %.0f s ago, too old; "
-                       "not firing it", uuid, (time_us - at_us) / 1e6);
+                       "not firing it",
+                       uuid, (time_us - at_us) / 1e6);
           else
             {
               g_autofree char *line = g_strdup_printf ("police-bell %s %s", uuid,
@@ -344,15 +349,16 @@ channel_thread (gpointer user_data)
       g_atomic_int_set (&self->abandon, g_atomic_int_get (&self->stop));
       g_mutex_unlock (&self->lock);
 
-      g_autofree char *json = g_strdup_printf ("{\"after\":%" G_GINT64_FORMAT ",\"wait_ms\":%"
-                                               G_GINT64_FORMAT "}", self->after, self->wait_ms);
+      g_autofree char *json = g_strdup_printf ("{\"after\":%" G_GINT64_FORMAT
+                                               ",\"wait_ms\":%" G_GINT64_FORMAT "}",
+                                               self->after, self->wait_ms);
       g_autoptr (GBytes) body = g_bytes_new (json, strlen (json));
       g_autoptr (JsonObject) answer = NULL;
       g_autoptr (GError) error = NULL;
       guint status = 0;
       gint64 asked_us = g_get_monotonic_time ();
-      gboolean answered = uploader_client_send (self->client, "POST", "/api/v1/channel", body,
-                                                NULL, &status, &answer, &error);
+      gboolean answered = uploader_client_send (self->client, "POST", "/api/v1/channel", body, NULL,
+                                                &status, &answer, &error);
       if (g_atomic_int_get (&self->stop))
         break;
       if (!answered && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
@@ -383,7 +389,8 @@ channel_thread (gpointer user_data)
       set_live (self, TRUE, FALSE);
       JsonNode *list = json_object_get_member (answer, "messages");
       guint n = list != NULL && JSON_NODE_HOLDS_ARRAY (list)
-        ? json_array_get_length (json_node_get_array (list)) : 0;
+                  ? json_array_get_length (json_node_get_array (list))
+                  : 0;
       g_debug ("channel: answered after %.1f ms with %u message(s)",
                (g_get_monotonic_time () - asked_us) / 1e3, n);
       gboolean complete = handle_answer (self, answer);

@@ -21,11 +21,11 @@ typedef void (*UploaderChannelAnsweredFunc) (guint status, gpointer user_data);
 
 typedef struct {
   const char *panel_url;
-  const char *ca_file;          /* or NULL */
-  const char *database;         /* the desk database (channel_state, events) */
-  const char *recorder_socket;  /* the recorder's control socket */
-  const AnsimDeviceKey *key;    /* borrowed; outlives the channel */
-  gint64 wait_ms;               /* how long the panel may hold a request */
+  const char *ca_file;         /* or NULL */
+  const char *database;        /* the desk database (channel_state, events) */
+  const char *recorder_socket; /* the recorder's control socket */
+  const AnsimDeviceKey *key;   /* borrowed; outlives the channel */
+  gint64 wait_ms;              /* how long the panel may hold a request */
   UploaderChannelAnsweredFunc answered;
   gpointer answered_data;
 } UploaderChannelConfig;

@@ -14,8 +14,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (CURL, curl_easy_cleanup)
 
 struct _UploaderClient {
   CURL *curl;
-  char *base_url;     /* without trailing '/' */
-  char *base_path;    /* path part of base_url without trailing '/', may be "" */
+  char *base_url;  /* without trailing '/' */
+  char *base_path; /* path part of base_url without trailing '/', may be "" */
   char *ca_file;
   const AnsimDeviceKey *key;
   gint64 timeout_s;
@@ -118,8 +118,8 @@ uploader_client_send (UploaderClient *self, const char *method, const char *path
   g_autofree char *url = g_strconcat (self->base_url, path, NULL);
   g_autofree char *digest = ansim_httpsig_content_digest (data, len);
   g_autofree char *sig_input = NULL, *sig = NULL;
-  if (!ansim_httpsig_sign (self->key, method, full_path, digest, g_get_real_time () / G_USEC_PER_SEC,
-                           NULL, &sig_input, &sig, error))
+  if (!ansim_httpsig_sign (self->key, method, full_path, digest,
+                           g_get_real_time () / G_USEC_PER_SEC, NULL, &sig_input, &sig, error))
     return FALSE;
 
   struct curl_slist *headers = NULL;
@@ -158,8 +158,10 @@ uploader_client_send (UploaderClient *self, const char *method, const char *path
   curl_slist_free_all (headers);
   if (rc != CURLE_OK)
     {
-      g_set_error (error, G_IO_ERROR, rc == CURLE_OPERATION_TIMEDOUT ? G_IO_ERROR_TIMED_OUT
-                   : rc == CURLE_ABORTED_BY_CALLBACK ? G_IO_ERROR_CANCELLED : G_IO_ERROR_FAILED,
+      g_set_error (error, G_IO_ERROR,
+                   rc == CURLE_OPERATION_TIMEDOUT    ? G_IO_ERROR_TIMED_OUT
+                   : rc == CURLE_ABORTED_BY_CALLBACK ? G_IO_ERROR_CANCELLED
+                                                     : G_IO_ERROR_FAILED,
                    "%s %s: %s", method, url, curl_easy_strerror (rc));
       return FALSE;
     }
@@ -181,10 +183,10 @@ uploader_client_send (UploaderClient *self, const char *method, const char *path
 char *
 uploader_client_describe (guint status, JsonObject *answer)
 {
-  const char *code = answer != NULL
-    ? json_object_get_string_member_with_default (answer, "error", NULL) : NULL;
-  const char *message = answer != NULL
-    ? json_object_get_string_member_with_default (answer, "message", NULL) : NULL;
+  const char *code =
+    answer != NULL ? json_object_get_string_member_with_default (answer, "error", NULL) : NULL;
+  const char *message =
+    answer != NULL ? json_object_get_string_member_with_default (answer, "message", NULL) : NULL;
   return g_strdup_printf ("HTTP %u %s%s%s", status, code != NULL ? code : "",
                           message != NULL ? ": " : "", message != NULL ? message : "");
 }

@@ -25,13 +25,13 @@
 #include "control-client.h"
 
 typedef enum {
-  SEND_CONFIRMED,     /* the panel stored it (or had it) */
-  SEND_ITEM_FAILED,   /* the panel refused this item: retry it later, others go on */
-  SEND_PANEL_FAILED,  /* no answer, or the panel cannot take anything: back off as a whole */
+  SEND_CONFIRMED,    /* the panel stored it (or had it) */
+  SEND_ITEM_FAILED,  /* the panel refused this item: retry it later, others go on */
+  SEND_PANEL_FAILED, /* no answer, or the panel cannot take anything: back off as a whole */
 } SendResult;
 
 struct _Uploader {
-  sqlite3 *db;             /* main thread */
+  sqlite3 *db; /* main thread */
   char *panel_url;
   char *database;
   char *spool_dir;
@@ -41,27 +41,27 @@ struct _Uploader {
   AnsimDeviceKey *key;
   gint64 poll_us, heartbeat_us, retry_min_us, retry_max_us, keep_us, timeout_s, send_rate;
   GMutex path_lock;
-  gint64 last_path_ok_us;  /* under path_lock (monotonic): the last path-ok sent */
+  gint64 last_path_ok_us; /* under path_lock (monotonic): the last path-ok sent */
 
   GSocket *wake_socket;
   GSource *wake_source;
 
-  UploaderChannel *channel;  /* NULL when [uploader] channel = false */
+  UploaderChannel *channel; /* NULL when [uploader] channel = false */
 
   GThread *worker;
   GMutex lock;
   GCond cond;
-  gboolean wake;           /* under lock */
-  gint stop;               /* atomic; also curl's cancel flag */
+  gboolean wake; /* under lock */
+  gint stop;     /* atomic; also curl's cancel flag */
 
   /* worker thread only */
   sqlite3 *wdb;
   UploaderClient *client;
-  guint panel_failures;    /* consecutive whole-panel failures */
+  guint panel_failures; /* consecutive whole-panel failures */
   gint64 panel_not_before_us;
   gint64 next_heartbeat_us;
   gint64 last_heartbeat_us;
-  gint64 ack_poll_until_us;  /* asking often while an alert waits for "help is coming" */
+  gint64 ack_poll_until_us; /* asking often while an alert waits for "help is coming" */
   gint64 ack_poll_us;
   gboolean panel_down_logged;
 };
@@ -87,8 +87,7 @@ uploader_count_waiting (Uploader *self, GError **error)
 /* ---- reading the outbox (worker) ---------------------------------------- */
 
 static gboolean
-next_item (Uploader *self, gint64 now, AnsimOutboxItem *out, gint64 *out_next_due,
-           GError **error)
+next_item (Uploader *self, gint64 now, AnsimOutboxItem *out, gint64 *out_next_due, GError **error)
 {
   gboolean clock_reset = FALSE;
   if (!ansim_outbox_claim (self->wdb, now, self->retry_max_us, out, out_next_due, &clock_reset,
@@ -103,18 +102,21 @@ next_item (Uploader *self, gint64 now, AnsimOutboxItem *out, gint64 *out_next_du
 static GBytes *
 alert_body (Uploader *self, const AnsimOutboxItem *item, GError **error)
 {
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->wdb,
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    self->wdb,
     "SELECT i.desk_id, d.name, i.trigger, i.trigger_kind, i.opened_wall_us, i.opened_mono_us, "
     "i.is_drill, i.prev_manifest_hash, (SELECT json_extract (e.detail, '$.source') FROM events e "
     " WHERE e.incident_id = i.id AND e.kind = 'incident-opened') FROM incidents i "
-    "JOIN desks d ON d.id = i.desk_id WHERE i.id = ?1", error);
+    "JOIN desks d ON d.id = i.desk_id WHERE i.id = ?1",
+    error);
   if (stmt == NULL)
     return NULL;
   sqlite3_bind_int64 (stmt, 1, item->incident_id);
   if (sqlite3_step (stmt) != SQLITE_ROW)
     {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "incident %" G_GINT64_FORMAT
-                   " of outbox item %" G_GINT64_FORMAT " not found", item->incident_id, item->id);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                   "incident %" G_GINT64_FORMAT " of outbox item %" G_GINT64_FORMAT " not found",
+                   item->incident_id, item->id);
       return NULL;
     }
   g_autoptr (JsonBuilder) b = json_builder_new ();
@@ -151,7 +153,8 @@ alert_body (Uploader *self, const AnsimOutboxItem *item, GError **error)
 static GBytes *
 event_body (Uploader *self, const AnsimOutboxItem *item, GError **error)
 {
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->wdb,
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    self->wdb,
     "SELECT kind, at_wall_us, at_mono_us, desk_id, trigger, detail FROM events WHERE id = ?1",
     error);
   if (stmt == NULL)
@@ -159,8 +162,8 @@ event_body (Uploader *self, const AnsimOutboxItem *item, GError **error)
   sqlite3_bind_int64 (stmt, 1, item->event_id);
   if (sqlite3_step (stmt) != SQLITE_ROW)
     {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "event %" G_GINT64_FORMAT
-                   " not found", item->event_id);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "event %" G_GINT64_FORMAT " not found",
+                   item->event_id);
       return NULL;
     }
   g_autoptr (JsonBuilder) b = json_builder_new ();
@@ -188,8 +191,8 @@ event_body (Uploader *self, const AnsimOutboxItem *item, GError **error)
     }
   if (sqlite3_column_type (stmt, 5) != SQLITE_NULL)
     {
-      g_autoptr (JsonNode) detail = json_from_string ((const char *) sqlite3_column_text (stmt, 5),
-                                                      NULL);
+      g_autoptr (JsonNode) detail =
+        json_from_string ((const char *) sqlite3_column_text (stmt, 5), NULL);
       if (detail != NULL && JSON_NODE_HOLDS_OBJECT (detail))
         {
           json_builder_set_member_name (b, "detail");
@@ -216,8 +219,8 @@ read_spool (Uploader *self, const char *rel, GError **error)
 /* The manifest and its signature as one consistent pair: the recorder
  * rewrites both after every segment, manifest first. */
 static gboolean
-read_manifest (Uploader *self, const AnsimOutboxItem *item, GBytes **out_manifest,
-               GBytes **out_sig, GError **error)
+read_manifest (Uploader *self, const AnsimOutboxItem *item, GBytes **out_manifest, GBytes **out_sig,
+               GError **error)
 {
   g_autofree char *sig_rel = g_strconcat (item->path, ".sig", NULL);
   for (int tries = 0;; tries++)
@@ -300,9 +303,9 @@ mark (Uploader *self, const AnsimOutboxItem *item, gboolean confirmed, gint64 ne
       const char *last_error)
 {
   g_autoptr (GError) error = NULL;
-  if (!(confirmed ? ansim_outbox_confirm (self->wdb, item->id, &error)
-                  : ansim_outbox_mark_failed (self->wdb, item->id, next_attempt, last_error,
-                                              &error)))
+  if (!(confirmed
+          ? ansim_outbox_confirm (self->wdb, item->id, &error)
+          : ansim_outbox_mark_failed (self->wdb, item->id, next_attempt, last_error, &error)))
     g_warning ("cannot update outbox item %" G_GINT64_FORMAT ": %s", item->id, error->message);
 }
 
@@ -338,8 +341,8 @@ send_item (Uploader *self, AnsimOutboxItem *item)
         superseded_up_to = ansim_outbox_last_manifest (self->wdb, item->incident_id);
         if (read_manifest (self, item, &body, &sig, &error))
           {
-            g_autofree char *v = ansim_sf_binary_encode (g_bytes_get_data (sig, NULL),
-                                                         g_bytes_get_size (sig));
+            g_autofree char *v =
+              ansim_sf_binary_encode (g_bytes_get_data (sig, NULL), g_bytes_get_size (sig));
             sig_header = g_strdup_printf ("Ansim-Manifest-Signature: %s", v);
           }
         break;
@@ -353,9 +356,8 @@ send_item (Uploader *self, AnsimOutboxItem *item)
   if (body == NULL)
     {
       /* Nothing to send: a local problem the panel cannot fix. Kept, retried. */
-      g_autofree char *why = g_strdup_printf ("cannot build the %s: %s",
-                                              ansim_outbox_class_name (item->klass),
-                                              error->message);
+      g_autofree char *why = g_strdup_printf (
+        "cannot build the %s: %s", ansim_outbox_class_name (item->klass), error->message);
       g_warning ("outbox item %" G_GINT64_FORMAT ": %s; retrying later", item->id, why);
       mark (self, item, FALSE, g_get_real_time () + backoff_us (self, item->attempts + 1), why);
       return SEND_ITEM_FAILED;
@@ -364,8 +366,8 @@ send_item (Uploader *self, AnsimOutboxItem *item)
   const char *extra[] = { sig_header, NULL };
   guint status = 0;
   g_autoptr (JsonObject) answer = NULL;
-  gboolean answered = uploader_client_send (self->client, method, path, body, extra, &status,
-                                            &answer, &error);
+  gboolean answered =
+    uploader_client_send (self->client, method, path, body, extra, &status, &answer, &error);
   if (answered)
     uploader_panel_answered (self, status);
   if (answered && status >= 200 && status < 300 && item->klass == ANSIM_OUTBOX_ALERT)
@@ -400,16 +402,16 @@ send_item (Uploader *self, AnsimOutboxItem *item)
             {
               self->ack_poll_until_us = g_get_real_time () + ACK_POLL_WINDOW_US;
               if (!uploader_channel_is_live (self->channel))
-                self->next_heartbeat_us = MIN (self->next_heartbeat_us,
-                                               g_get_real_time () + self->ack_poll_us);
+                self->next_heartbeat_us =
+                  MIN (self->next_heartbeat_us, g_get_real_time () + self->ack_poll_us);
             }
           note_acknowledged (self, item->uuid, state);
         }
       return SEND_CONFIRMED;
     }
   g_autofree char *why = uploader_client_describe (status, answer);
-  const char *code = answer != NULL
-    ? json_object_get_string_member_with_default (answer, "error", "") : "";
+  const char *code =
+    answer != NULL ? json_object_get_string_member_with_default (answer, "error", "") : "";
   /* Whatever the panel as a whole cannot do now: its store, its clock
    * check, our enrollment. Every item would fail the same way. */
   if (status >= 500 || status == 401 || status == 403 || g_str_equal (code, "replayed"))
@@ -429,8 +431,7 @@ delete_expired (Uploader *self, gint64 now)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (GPtrArray) problems = g_ptr_array_new_with_free_func (g_free);
-  if (!ansim_outbox_expire (self->wdb, self->spool_dir, now - self->keep_us, now, problems,
-                            &error))
+  if (!ansim_outbox_expire (self->wdb, self->spool_dir, now - self->keep_us, now, problems, &error))
     g_debug ("cannot expire uploaded files: %s", error->message);
   for (guint i = 0; i < problems->len; i++)
     g_warning ("%s", (const char *) g_ptr_array_index (problems, i));
@@ -444,8 +445,8 @@ send_heartbeat (Uploader *self)
   if (!ansim_outbox_count_waiting (self->wdb, &queue, &oldest, NULL))
     queue = 0, oldest = now;
   struct statvfs vfs;
-  gint64 free_bytes = statvfs (self->spool_dir, &vfs) == 0
-    ? (gint64) (vfs.f_bavail * vfs.f_frsize) : -1;
+  gint64 free_bytes = statvfs (self->spool_dir, &vfs) == 0 ? (gint64) (vfs.f_bavail * vfs.f_frsize)
+                                                           : -1;
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "wall_us");
@@ -491,8 +492,7 @@ send_heartbeat (Uploader *self)
     {
       g_autofree char *why = uploader_client_describe (status, answer);
       g_warning ("heartbeat refused: %s", why);
-      return status >= 500 || status == 401 || status == 403 ? SEND_PANEL_FAILED
-                                                            : SEND_ITEM_FAILED;
+      return status >= 500 || status == 401 || status == 403 ? SEND_PANEL_FAILED : SEND_ITEM_FAILED;
     }
   gint64 offset = json_object_get_int_member_with_default (answer, "clock_offset_us", 0);
   if (ABS (offset) > 2 * G_USEC_PER_SEC)
@@ -524,7 +524,8 @@ static gint64
 heartbeat_interval (Uploader *self, gint64 now)
 {
   return now < self->ack_poll_until_us && !uploader_channel_is_live (self->channel)
-    ? self->ack_poll_us : self->heartbeat_us;
+           ? self->ack_poll_us
+           : self->heartbeat_us;
 }
 
 static gpointer
@@ -564,8 +565,8 @@ worker (gpointer user_data)
               self->panel_failures++;
               /* At least one try per heartbeat interval: the desk's path
                * supervision must see the panel back soon. */
-              self->panel_not_before_us = now + MIN (backoff_us (self, self->panel_failures),
-                                                     self->heartbeat_us);
+              self->panel_not_before_us =
+                now + MIN (backoff_us (self, self->panel_failures), self->heartbeat_us);
               wake_at = self->panel_not_before_us;
             }
           else
@@ -576,7 +577,7 @@ worker (gpointer user_data)
                 uploader_channel_reconnect (self->channel);
               self->panel_failures = 0;
               if (item.id != 0)
-                continue;   /* more may be waiting */
+                continue; /* more may be waiting */
             }
         }
       else
@@ -588,11 +589,9 @@ worker (gpointer user_data)
        * one immediate try. */
       while (!self->wake && !g_atomic_int_get (&self->stop))
         {
-          gint64 wait_us = MIN (wake_at, now + heartbeat_interval (self, now))
-                           - g_get_real_time ();
+          gint64 wait_us = MIN (wake_at, now + heartbeat_interval (self, now)) - g_get_real_time ();
           if (wait_us <= 0
-              || !g_cond_wait_until (&self->cond, &self->lock,
-                                     g_get_monotonic_time () + wait_us))
+              || !g_cond_wait_until (&self->cond, &self->lock, g_get_monotonic_time () + wait_us))
             break;
         }
       if (self->wake)
@@ -626,8 +625,8 @@ on_wake (GSocket *socket, GIOCondition condition, gpointer user_data)
 static gboolean
 open_wake_socket (Uploader *self, GError **error)
 {
-  self->wake_socket = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_DATAGRAM,
-                                    G_SOCKET_PROTOCOL_DEFAULT, error);
+  self->wake_socket =
+    g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_DEFAULT, error);
   if (self->wake_socket == NULL)
     return FALSE;
   g_socket_set_blocking (self->wake_socket, FALSE);
@@ -706,7 +705,8 @@ uploader_new (AnsimConfig *config, GError **error)
   if (waiting < 0)
     return NULL;
   g_message ("database %s open; %" G_GINT64_FORMAT " outbox item(s) waiting for %s; device key %s",
-             self->database, waiting, self->panel_url, ansim_device_key_get_fingerprint (self->key));
+             self->database, waiting, self->panel_url,
+             ansim_device_key_get_fingerprint (self->key));
   if (ansim_config_get_bool (config, "uploader", "channel"))
     {
       UploaderChannelConfig cc = {

@@ -104,8 +104,7 @@ test_count_in_file (const char *path, const char *needle)
 }
 
 void
-test_wait_log (const char *path, const char *who, const char *needle, guint count,
-               guint timeout_ms)
+test_wait_log (const char *path, const char *who, const char *needle, guint count, guint timeout_ms)
 {
   gint64 end = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
   while (test_count_in_file (path, needle) < count)
@@ -141,8 +140,8 @@ guint
 test_free_port (void)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (GSocket) s = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
-                                        G_SOCKET_PROTOCOL_TCP, &error);
+  g_autoptr (GSocket) s =
+    g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
   g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
   g_autoptr (GSocketAddress) addr = g_inet_socket_address_new (lo, 0);
   g_assert_true (g_socket_bind (s, addr, FALSE, &error));
@@ -211,8 +210,8 @@ test_process_stop (GSubprocess *proc, int sig)
   g_subprocess_wait (proc, NULL, NULL);
   /* a SIGTERM must end in a clean stop (and, under the sanitizers, with
    * no leak or error report, which would change the exit status) */
-  if (sig == SIGTERM && !(g_subprocess_get_if_exited (proc)
-                          && g_subprocess_get_exit_status (proc) == 0))
+  if (sig == SIGTERM
+      && !(g_subprocess_get_if_exited (proc) && g_subprocess_get_exit_status (proc) == 0))
     g_error ("%s did not stop cleanly on SIGTERM (see its log)",
              g_subprocess_get_identifier (proc));
 }
@@ -254,10 +253,11 @@ test_ansimctl (char **out_text, const char *stdin_text, const char *const *args)
   for (guint i = 0; args[i] != NULL; i++)
     g_ptr_array_add (argv, g_strdup (args[i]));
   g_ptr_array_add (argv, NULL);
-  g_autoptr (GSubprocess) p = g_subprocess_newv (
-    (const char *const *) argv->pdata,
-    (stdin_text != NULL ? G_SUBPROCESS_FLAGS_STDIN_PIPE : 0) | G_SUBPROCESS_FLAGS_STDOUT_PIPE
-    | G_SUBPROCESS_FLAGS_STDERR_MERGE, &error);
+  g_autoptr (GSubprocess) p =
+    g_subprocess_newv ((const char *const *) argv->pdata,
+                       (stdin_text != NULL ? G_SUBPROCESS_FLAGS_STDIN_PIPE : 0)
+                         | G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE,
+                       &error);
   g_assert_no_error (error);
   g_subprocess_communicate_utf8 (p, stdin_text, NULL, &out, NULL, &error);
   g_assert_no_error (error);
@@ -321,8 +321,8 @@ test_run (char **out, char **err, const char *first, ...)
 void
 test_add_user (const char *conf, const char *user, const char *role, const char *password)
 {
-  const char *args[] = { "user", "add", user, "--role", role, "--password-stdin", "--config",
-                         conf, NULL };
+  const char *args[] = { "user",     "add", user, "--role", role, "--password-stdin",
+                         "--config", conf,  NULL };
   g_autofree char *input = g_strconcat (password, "\n", NULL);
   g_autofree char *out = NULL;
   if (test_ansimctl (&out, input, args) != 0)

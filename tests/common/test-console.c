@@ -51,8 +51,8 @@ test_console_request (TestConsole *console, const char *method, const char *path
   if (login != NULL && csrf == TEST_CSRF_RIGHT)
     soup_message_headers_replace (h, "X-CSRF-Token", login->csrf);
   else if (csrf == TEST_CSRF_WRONG)
-    soup_message_headers_replace (h, "X-CSRF-Token",
-                                  "0000000000000000000000000000000000000000000000000000000000000000");
+    soup_message_headers_replace (
+      h, "X-CSRF-Token", "0000000000000000000000000000000000000000000000000000000000000000");
   if (body != NULL)
     {
       g_autoptr (GBytes) bytes = g_bytes_new (body, body_len == 0 ? strlen (body) : body_len);
@@ -93,22 +93,21 @@ JsonNode *
 test_console_get_ok (TestConsole *console, const char *path, const TestLogin *login)
 {
   guint status = 0;
-  g_autofree char *body = test_console_request (console, "GET", path, login, TEST_CSRF_NONE,
-                                                NULL, NULL, 0, &status, NULL);
+  g_autofree char *body = test_console_request (console, "GET", path, login, TEST_CSRF_NONE, NULL,
+                                                NULL, 0, &status, NULL);
   if (status != 200)
     g_error ("GET %s: %u %s", path, status, body);
   return test_json_parse (body);
 }
 
 guint
-test_console_post (TestConsole *console, const char *path, const TestLogin *login,
-                   gboolean csrf, const char *body, char **out_body)
+test_console_post (TestConsole *console, const char *path, const TestLogin *login, gboolean csrf,
+                   const char *body, char **out_body)
 {
   guint status = 0;
-  g_autofree char *reply = test_console_request (console, "POST", path, login,
-                                                 login != NULL && csrf ? TEST_CSRF_RIGHT
-                                                                       : TEST_CSRF_NONE,
-                                                 "application/json", body, 0, &status, NULL);
+  g_autofree char *reply = test_console_request (
+    console, "POST", path, login, login != NULL && csrf ? TEST_CSRF_RIGHT : TEST_CSRF_NONE,
+    "application/json", body, 0, &status, NULL);
   if (out_body != NULL)
     *out_body = g_steal_pointer (&reply);
   return status;
@@ -132,26 +131,23 @@ test_console_refused (TestConsole *console, const char *path, const TestLogin *l
   g_autofree char *reply = NULL;
   guint status = test_console_post (console, path, login, TRUE, body, &reply);
   if (status != want || (says != NULL && strstr (reply, says) == NULL))
-    g_error ("POST %s %s: %u %s (wanted %u with \"%s\")", path, body, status, reply, want,
-             says);
+    g_error ("POST %s %s: %u %s (wanted %u with \"%s\")", path, body, status, reply, want, says);
 }
 
 guint
 test_console_try_login (TestConsole *console, const char *user, const char *password,
                         TestLogin *login, char **out_body, SoupMessage **out_msg)
 {
-  g_autofree char *json = g_strdup_printf ("{\"user\":\"%s\",\"password\":\"%s\"}", user,
-                                           password);
+  g_autofree char *json = g_strdup_printf ("{\"user\":\"%s\",\"password\":\"%s\"}", user, password);
   g_autoptr (SoupMessage) msg = NULL;
   guint status = 0;
-  g_autofree char *body = test_console_request (console, "POST", "/api/login", NULL,
-                                                TEST_CSRF_NONE, "application/json", json, 0,
-                                                &status, &msg);
+  g_autofree char *body = test_console_request (console, "POST", "/api/login", NULL, TEST_CSRF_NONE,
+                                                "application/json", json, 0, &status, &msg);
 
   if (status == SOUP_STATUS_OK && login != NULL)
     {
-      const char *cookie = soup_message_headers_get_one (soup_message_get_response_headers (msg),
-                                                         "Set-Cookie");
+      const char *cookie =
+        soup_message_headers_get_one (soup_message_get_response_headers (msg), "Set-Cookie");
       g_autoptr (JsonObject) o = test_json_parse_object (body);
       g_assert_nonnull (cookie);
       test_login_clear (login);
@@ -166,8 +162,7 @@ test_console_try_login (TestConsole *console, const char *user, const char *pass
 }
 
 void
-test_console_login (TestConsole *console, const char *user, const char *password,
-                    TestLogin *login)
+test_console_login (TestConsole *console, const char *user, const char *password, TestLogin *login)
 {
   g_autofree char *body = NULL;
   guint status = test_console_try_login (console, user, password, login, &body, NULL);
@@ -187,9 +182,10 @@ test_console_count_audit (TestConsole *console, const TestLogin *auditor, const 
   for (guint i = 0; i < json_array_get_length (entries); i++)
     {
       JsonObject *e = json_array_get_object_element (entries, i);
-      if (g_strcmp0 (json_object_get_string_member (e, "action"), action) != 0 ||
-          (target != NULL &&
-           g_strcmp0 (json_object_get_string_member_with_default (e, "target", NULL), target)))
+      if (g_strcmp0 (json_object_get_string_member (e, "action"), action) != 0
+          || (target != NULL
+              && g_strcmp0 (json_object_get_string_member_with_default (e, "target", NULL),
+                            target)))
         continue;
       if (n == 0 && out_last != NULL)
         *out_last = json_object_ref (e);

@@ -26,8 +26,8 @@ test_run_command (const char *command)
   g_autofree char *out = NULL;
   int status = 0;
   g_autoptr (GError) error = NULL;
-  if (!g_spawn_sync (NULL, argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL, NULL,
-                     NULL, &out, NULL, &status, &error)
+  if (!g_spawn_sync (NULL, argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL,
+                     &out, NULL, &status, &error)
       || !g_spawn_check_wait_status (status, &error))
     {
       g_test_message ("%s: %s", command, error->message);
@@ -135,8 +135,7 @@ test_netns_new (char **out_why)
   self->name = g_strdup_printf ("ansim-test-%u-%u", (guint) getpid (), serial);
   self->host_if = g_strdup_printf ("ansim%ua", n);
   self->host_ip = g_strdup_printf ("10.%u.%u.%u", 200 + n / 4096, n / 16 % 256, (n % 16) * 16 + 1);
-  self->inner_ip = g_strdup_printf ("10.%u.%u.%u", 200 + n / 4096, n / 16 % 256,
-                                    (n % 16) * 16 + 2);
+  self->inner_ip = g_strdup_printf ("10.%u.%u.%u", 200 + n / 4096, n / 16 % 256, (n % 16) * 16 + 2);
   g_autofree char *peer = g_strdup_printf ("ansim%ub", n);
   g_autofree char *add = g_strdup_printf ("ip netns add %s", self->name);
   if (!test_run_command (add))

@@ -13,10 +13,10 @@
 G_BEGIN_DECLS
 
 typedef struct {
-  char *name;      /* the namespace, "ansim-test-PID-N" */
-  char *host_if;   /* the veth end on the host side */
-  char *host_ip;   /* its address */
-  char *inner_ip;  /* the address inside the namespace */
+  char *name;     /* the namespace, "ansim-test-PID-N" */
+  char *host_if;  /* the veth end on the host side */
+  char *host_ip;  /* its address */
+  char *inner_ip; /* the address inside the namespace */
 } TestNetns;
 
 /* NULL (and a skip message in out_why) when this machine cannot make one

@@ -33,13 +33,14 @@ test_recorder_config (const char *data_dir, const char *spool_dir, const char *r
   if (spool_dir != NULL)
     g_string_append_printf (c, "spool_dir = %s\n", spool_dir);
   g_string_append_printf (c,
-    "recipients = %s\n"
-    "pre_event_seconds = %d\npost_event_seconds = %d\nsegment_seconds = 2\n"
-    "notice_sound = none\n%s\n"
-    "[desk]\nid = desk-1\nname = test desk\n\n"
-    "[trigger desk-button]\ninput = simulated\nlong_press_ms = 600\n\n"
-    "[output recording]\nkind = simulated\n\n",
-    recipient, pre_event_s, post_event_s, recorder_extra != NULL ? recorder_extra : "");
+                          "recipients = %s\n"
+                          "pre_event_seconds = %d\npost_event_seconds = %d\nsegment_seconds = 2\n"
+                          "notice_sound = none\n%s\n"
+                          "[desk]\nid = desk-1\nname = test desk\n\n"
+                          "[trigger desk-button]\ninput = simulated\nlong_press_ms = 600\n\n"
+                          "[output recording]\nkind = simulated\n\n",
+                          recipient, pre_event_s, post_event_s,
+                          recorder_extra != NULL ? recorder_extra : "");
   return c;
 }
 
@@ -107,8 +108,7 @@ test_db_int (sqlite3 *db, const char *sql)
 }
 
 void
-test_recorder_wait_closed (const char *data_dir, const char *log_path, gint64 n,
-                           guint timeout_ms)
+test_recorder_wait_closed (const char *data_dir, const char *log_path, gint64 n, guint timeout_ms)
 {
   g_autoptr (sqlite3) db = test_desk_db_open (data_dir);
   gint64 end = g_get_monotonic_time () + (gint64) timeout_ms * 1000;

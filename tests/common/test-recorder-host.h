@@ -18,9 +18,8 @@ char *test_age_identity_write (const char *identity_path);
  * (spool_dir: NULL for the default; recorder_extra: more lines or NULL),
  * desk-1, the simulated desk-button (long press 600 ms) and recording
  * light, 2 s segments. The caller appends its [source] groups. */
-GString *test_recorder_config (const char *data_dir, const char *spool_dir,
-                               const char *recipient, int pre_event_s, int post_event_s,
-                               const char *recorder_extra);
+GString *test_recorder_config (const char *data_dir, const char *spool_dir, const char *recipient,
+                               int pre_event_s, int post_event_s, const char *recorder_extra);
 
 /* tests/recorder/recorder-host with config_path and key_path, its output
  * appended to log_path (a restarted recorder's words follow the killed

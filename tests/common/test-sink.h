@@ -13,8 +13,7 @@ typedef struct {
 } TestSink;
 
 static inline gboolean
-test_sink_write (const guint8 *data, gsize len, gpointer user_data,
-                 G_GNUC_UNUSED GError **error)
+test_sink_write (const guint8 *data, gsize len, gpointer user_data, G_GNUC_UNUSED GError **error)
 {
   TestSink *sink = user_data;
 

@@ -64,7 +64,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       || whole.released != split.released
       || strcmp (g_checksum_get_string (whole.sha256), g_checksum_get_string (split.sha256)) != 0)
     {
-      g_printerr ("split feeding differs: %s / %s\n", e1 ? e1->message : "ok", e2 ? e2->message : "ok");
+      g_printerr ("split feeding differs: %s / %s\n", e1 ? e1->message : "ok",
+                  e2 ? e2->message : "ok");
       abort ();
     }
   /* Every failure is one of ours, with a message. */

@@ -12,10 +12,9 @@ int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
 /* The fixed key of the corpus: its signatures verify, so verify() runs to
  * the end on them. */
-static const char fuzz_key_pem[] =
-  "-----BEGIN PUBLIC KEY-----\n"
-  "MCowBQYDK2VwAyEA/c6qn7sAAfS6I3zP67qV9BWITqG70bSKylBK3kYIIFs=\n"
-  "-----END PUBLIC KEY-----\n";
+static const char fuzz_key_pem[] = "-----BEGIN PUBLIC KEY-----\n"
+                                   "MCowBQYDK2VwAyEA/c6qn7sAAfS6I3zP67qV9BWITqG70bSKylBK3kYIIFs=\n"
+                                   "-----END PUBLIC KEY-----\n";
 
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
@@ -24,8 +23,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   if (size > FUZZ_MAX_INPUT)
     return 0;
   if (key == NULL)
-    key = ansim_device_key_new_public_from_pem (fuzz_key_pem, strlen (fuzz_key_pem), "fuzz",
-                                                NULL);
+    key = ansim_device_key_new_public_from_pem (fuzz_key_pem, strlen (fuzz_key_pem), "fuzz", NULL);
   g_autofree char *text = g_strndup ((const char *) data, size);
   char *lines[3] = { NULL, NULL, NULL };
   char *p = text;
@@ -51,6 +49,6 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   else
     g_assert_nonnull (error);
   g_autoptr (GBytes) b = ansim_sf_binary_decode (lines[1], 0);
-  (void) b;   /* kept for its cleanup */
+  (void) b; /* kept for its cleanup */
   return 0;
 }

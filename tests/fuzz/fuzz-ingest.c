@@ -59,8 +59,8 @@ init (void)
   dir = g_dir_make_tmp ("ansim-fuzz-ingest-XXXXXX", &error);
   g_assert_no_error (error);
   g_autofree char *key_path = g_build_filename (dir, "device.pem", NULL);
-  g_assert_true (g_file_set_contents_full (key_path, fuzz_key_pem, -1, G_FILE_SET_CONTENTS_NONE,
-                                           0600, &error));
+  g_assert_true (
+    g_file_set_contents_full (key_path, fuzz_key_pem, -1, G_FILE_SET_CONTENTS_NONE, 0600, &error));
   key = ansim_device_key_load (key_path, &error);
   g_assert_no_error (error);
   g_autofree char *db_path = g_build_filename (dir, "panel.db", NULL);
@@ -70,7 +70,8 @@ init (void)
   g_assert_true (ansim_db_exec (db, "PRAGMA synchronous = OFF", &error));
   guint8 raw[32];
   ansim_device_key_get_public_raw (key, raw);
-  sqlite3_stmt *stmt = ansim_db_prepare (db,
+  sqlite3_stmt *stmt = ansim_db_prepare (
+    db,
     "INSERT INTO devices (id, public_key, fingerprint, enrolled_at_us) VALUES ('dev-1', ?1, ?2, 1)",
     &error);
   sqlite3_bind_blob (stmt, 1, raw, 32, SQLITE_STATIC);
@@ -78,10 +79,13 @@ init (void)
   g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_DONE);
   sqlite3_finalize (stmt);
   g_autofree char *code_hash = g_compute_checksum_for_string (G_CHECKSUM_SHA256, FUZZ_CODE, -1);
-  g_autofree char *sql = g_strdup_printf ("INSERT INTO enrollment_codes (code_sha256, device_id, "
-    "created_at_us, expires_at_us) VALUES ('%s', 'dev-2', 1, 9000000000000000)", code_hash);
+  g_autofree char *sql =
+    g_strdup_printf ("INSERT INTO enrollment_codes (code_sha256, device_id, "
+                     "created_at_us, expires_at_us) VALUES ('%s', 'dev-2', 1, 9000000000000000)",
+                     code_hash);
   g_assert_true (ansim_db_exec (db, sql, &error));
-  g_assert_true (ansim_db_exec (db,
+  g_assert_true (ansim_db_exec (
+    db,
     "INSERT INTO desks (id, name) VALUES ('desk-0', 'Desk 0');"
     "INSERT INTO incidents (id, device_id, uuid, desk_id, trigger, trigger_kind, opened_wall_us, "
     "opened_mono_us, alerted_at_us) VALUES (1000, 'dev-1', "
@@ -91,7 +95,8 @@ init (void)
   g_autofree char *store_dir = g_build_filename (dir, "store", NULL);
   store = panel_store_new_filesystem (store_dir, &error);
   g_assert_no_error (error);
-  PanelIngestOptions options = { .max_body_size = 1024 * 1024, .clock_skew_s = 300,
+  PanelIngestOptions options = { .max_body_size = 1024 * 1024,
+                                 .clock_skew_s = 300,
                                  .site_name = "fuzz" };
   ingest = panel_ingest_new (db, store, &options);
   atexit (cleanup);
@@ -146,8 +151,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   if (sign && method != NULL && path != NULL)
     {
       digest = ansim_httpsig_content_digest (p, body_len);
-      if (!ansim_httpsig_sign (key, method, path, digest, g_get_real_time () / G_USEC_PER_SEC,
-                               NULL, &sig_input, &sig, NULL))
+      if (!ansim_httpsig_sign (key, method, path, digest, g_get_real_time () / G_USEC_PER_SEC, NULL,
+                               &sig_input, &sig, NULL))
         return 0;
       if (g_str_has_suffix (path, "/manifest"))
         {
@@ -198,10 +203,12 @@ fuzz_write_corpus (const char *out)
   g_autofree char *hs = g_build_filename (out, "httpsig", NULL);
   g_mkdir_with_parents (ing, 0755);
   g_mkdir_with_parents (hs, 0755);
-  const char *alert = "{\"desk_id\":\"desk-1\",\"desk_name\":\"Desk 1\",\"trigger\":\"desk-button\","
-                      "\"trigger_kind\":\"button\",\"opened_wall_us\":1700000000000000,"
-                      "\"opened_mono_us\":5000000,\"drill\":false}";
-  write_seed (ing, "1-alert", "PUT\n/api/v1/alerts/" FUZZ_INCIDENT "\nsign\n", alert, strlen (alert));
+  const char *alert =
+    "{\"desk_id\":\"desk-1\",\"desk_name\":\"Desk 1\",\"trigger\":\"desk-button\","
+    "\"trigger_kind\":\"button\",\"opened_wall_us\":1700000000000000,"
+    "\"opened_mono_us\":5000000,\"drill\":false}";
+  write_seed (ing, "1-alert", "PUT\n/api/v1/alerts/" FUZZ_INCIDENT "\nsign\n", alert,
+              strlen (alert));
   const char *event = "{\"kind\":\"incident-opened\",\"at_wall_us\":1,\"at_mono_us\":2,"
                       "\"desk_id\":\"desk-1\",\"incident\":\"" FUZZ_INCIDENT "\","
                       "\"detail\":{\"pre_event_s\":2}}";
@@ -209,17 +216,21 @@ fuzz_write_corpus (const char *out)
 
   g_autoptr (AnsimAgeIdentity) id = ansim_age_identity_generate (&error);
   g_autoptr (AnsimAgeRecipient) r = ansim_age_identity_to_recipient (id);
-  AnsimManifestInfo info = { .device_id = "dev-1", .desk_id = "desk-1",
-    .trigger_name = "desk-button", .trigger_kind = ANSIM_TRIGGER_BUTTON,
-    .incident_id = FUZZ_INCIDENT, .opened_wall_us = 1700000000000000, .opened_mono_us = 5000000 };
+  AnsimManifestInfo info = { .device_id = "dev-1",
+                             .desk_id = "desk-1",
+                             .trigger_name = "desk-button",
+                             .trigger_kind = ANSIM_TRIGGER_BUTTON,
+                             .incident_id = FUZZ_INCIDENT,
+                             .opened_wall_us = 1700000000000000,
+                             .opened_mono_us = 5000000 };
   g_autoptr (AnsimManifest) m = ansim_manifest_new (&info, key, &error);
   g_autofree char *mdir = g_build_filename (dir, "incident", NULL);
   for (int i = 0; i < 2; i++)
     g_assert_true (ansim_manifest_seal_segment (m, mdir, &r, 1, "0123456789", 10,
-                                                1700000000000000 + i * 2000000, 5000000 + i * 2000000,
-                                                2000000, &error));
-  g_assert_true (ansim_manifest_add_gap (m, 1700000004000000, 9000000, 1000000, "camera unplugged",
-                                         &error));
+                                                1700000000000000 + i * 2000000,
+                                                5000000 + i * 2000000, 2000000, &error));
+  g_assert_true (
+    ansim_manifest_add_gap (m, 1700000004000000, 9000000, 1000000, "camera unplugged", &error));
   g_assert_true (ansim_manifest_close (m, "post-event", 1700000005000000, 10000000, &error));
   g_autoptr (GBytes) mb = ansim_manifest_to_bytes (m);
   write_seed (ing, "3-manifest", "PUT\n/api/v1/incidents/" FUZZ_INCIDENT "/manifest\nsign\n",
@@ -228,8 +239,8 @@ fuzz_write_corpus (const char *out)
   g_autofree char *seg = NULL;
   gsize seg_len = 0;
   g_assert_true (g_file_get_contents (seg_path, &seg, &seg_len, &error));
-  write_seed (ing, "4-segment", "PUT\n/api/v1/incidents/" FUZZ_INCIDENT "/segments/0\nsign\n",
-              seg, seg_len);
+  write_seed (ing, "4-segment", "PUT\n/api/v1/incidents/" FUZZ_INCIDENT "/segments/0\nsign\n", seg,
+              seg_len);
   const char *hb = "{\"wall_us\":1700000000000000,\"disk_free_bytes\":1000,\"queue_length\":3,"
                    "\"oldest_item_age_s\":4,\"version\":\"0.1.0\"}";
   write_seed (ing, "5-heartbeat", "POST\n/api/v1/heartbeat\nsign\n", hb, strlen (hb));
@@ -266,8 +277,11 @@ fuzz_write_corpus (const char *out)
   write_seed (hs, "1-valid", hs_ok, hb, strlen (hb));
   write_seed (hs, "2-params-reordered",
               "ansim=(\"@method\" \"@path\" \"content-digest\");alg=\"ed25519\";keyid=\"x\";"
-              "nonce=\"AAAAAAAAAAAAAAAAAAAAAA\";created=1\nansim=:AAAA:\nsha-256=:AAAA:\n", "", 0);
-  write_seed (hs, "3-garbage", "sig1=(\"@method\");created=99999999999999999999\n"
-              "sig1=:////:\nsha-512=:x:\n", "body", 4);
+              "nonce=\"AAAAAAAAAAAAAAAAAAAAAA\";created=1\nansim=:AAAA:\nsha-256=:AAAA:\n",
+              "", 0);
+  write_seed (hs, "3-garbage",
+              "sig1=(\"@method\");created=99999999999999999999\n"
+              "sig1=:////:\nsha-512=:x:\n",
+              "body", 4);
   return 0;
 }

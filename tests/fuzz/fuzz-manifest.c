@@ -17,8 +17,8 @@ check_round_trip (AnsimManifest *m)
 {
   g_autoptr (GBytes) bytes = ansim_manifest_to_bytes (m);
   g_autoptr (GError) error = NULL;
-  g_autoptr (AnsimManifest) again = ansim_manifest_parse (g_bytes_get_data (bytes, NULL),
-                                                          g_bytes_get_size (bytes), &error);
+  g_autoptr (AnsimManifest) again =
+    ansim_manifest_parse (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes), &error);
 
   /* What the parser accepted, the writer must write in a form it accepts,
    * and that form is a fixed point. */

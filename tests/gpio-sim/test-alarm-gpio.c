@@ -19,9 +19,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#define LINE_BUTTON  0
-#define LINE_BELL    5
-#define LINE_FAULT   6
+#define LINE_BUTTON 0
+#define LINE_BELL 5
+#define LINE_FAULT 6
 #define MS 1000
 #define DEADLINE_MS 1000
 #define DEBOUNCE_MS 30
@@ -76,11 +76,11 @@ typedef struct {
   HwOutput *bell;
   HwOutput *fault;
   RecorderAlarm *alarm;
-  GPtrArray *events;        /* kinds, in order */
-  char *uuid;               /* the last press's incident */
-  gint64 edge_us;           /* its edge */
-  gboolean deliver;         /* the "uploader" reports delivery */
-  int bell_at_press;        /* the police-bell line just after the press was decided */
+  GPtrArray *events; /* kinds, in order */
+  char *uuid;        /* the last press's incident */
+  gint64 edge_us;    /* its edge */
+  gboolean deliver;  /* the "uploader" reports delivery */
+  int bell_at_press; /* the police-bell line just after the press was decided */
   guint n_presses;
 } Fixture;
 
@@ -88,7 +88,10 @@ static void
 on_event (const char *uuid, gint64 incident_id, const char *trigger, const char *kind,
           gint64 mono_us, const char *const *detail, gpointer user_data)
 {
-  (void) uuid; (void) incident_id; (void) trigger; (void) detail;
+  (void) uuid;
+  (void) incident_id;
+  (void) trigger;
+  (void) detail;
   Fixture *f = user_data;
   g_test_message ("event %s at +%.1f ms", kind, (mono_us - f->edge_us) / 1000.0);
   g_ptr_array_add (f->events, g_strdup (kind));
@@ -147,18 +150,23 @@ setup (Fixture *f, gconstpointer data)
   g_autoptr (GError) error = NULL;
   const char *label = g_getenv ("ANSIM_SIM_LABEL");
   HwInputConfig ic = {
-    .trigger = "desk-button", .kind = HW_INPUT_GPIO, .debounce_ms = DEBOUNCE_MS,
-    .long_press_ms = 3000, .chip = label, .line = LINE_BUTTON, .bias = HW_BIAS_AS_IS,
+    .trigger = "desk-button",
+    .kind = HW_INPUT_GPIO,
+    .debounce_ms = DEBOUNCE_MS,
+    .long_press_ms = 3000,
+    .chip = label,
+    .line = LINE_BUTTON,
+    .bias = HW_BIAS_AS_IS,
   };
   sim_pull (LINE_BUTTON, FALSE);
   f->button = hw_input_new (&ic, on_button, f, &error);
   g_assert_no_error (error);
-  HwOutputConfig bc = { .name = "police-bell", .kind = HW_OUTPUT_GPIO, .chip = label,
-                        .line = LINE_BELL };
+  HwOutputConfig bc = {
+    .name = "police-bell", .kind = HW_OUTPUT_GPIO, .chip = label, .line = LINE_BELL
+  };
   f->bell = hw_output_new (&bc, &error);
   g_assert_no_error (error);
-  HwOutputConfig fc = { .name = "fault", .kind = HW_OUTPUT_GPIO, .chip = label,
-                        .line = LINE_FAULT };
+  HwOutputConfig fc = { .name = "fault", .kind = HW_OUTPUT_GPIO, .chip = label, .line = LINE_FAULT };
   f->fault = hw_output_new (&fc, &error);
   g_assert_no_error (error);
   f->events = g_ptr_array_new_with_free_func (g_free);
@@ -248,8 +256,7 @@ test_not_delivered (Fixture *f, gconstpointer data)
   gint64 up = watch_line (LINE_BELL, 1, f->edge_us + 5 * G_USEC_PER_SEC);
   g_assert_cmpint (up, >, 0);
   double ms = (up - f->edge_us) / 1000.0;
-  g_test_message ("press edge -> police-bell line high: %.1f ms (deadline %d ms)", ms,
-                  DEADLINE_MS);
+  g_test_message ("press edge -> police-bell line high: %.1f ms (deadline %d ms)", ms, DEADLINE_MS);
   g_assert_cmpfloat (ms, >=, DEADLINE_MS);
   g_assert_cmpfloat (ms, <=, DEADLINE_MS + LATE_MS);
   g_assert_true (has_event (f, "alert-not-delivered"));

@@ -12,8 +12,8 @@
 #include "hw.h"
 
 typedef struct {
-  int fd;            /* /dev/uinput handle; the device lives while it is open */
-  char *event_path;  /* /dev/input/eventN */
+  int fd;           /* /dev/uinput handle; the device lives while it is open */
+  char *event_path; /* /dev/input/eventN */
 } VirtualButton;
 
 static VirtualButton *
@@ -81,7 +81,8 @@ record (const HwEvent *event, gpointer user_data)
   Log *log = user_data;
   g_assert_cmpstr (event->trigger, ==, "usb-button");
   g_assert_cmpint (event->edge_us, <=, event->reported_us);
-  g_string_append_printf (log->seen, "%s%s", log->seen->len ? " " : "", hw_event_kind_to_string (event->kind));
+  g_string_append_printf (log->seen, "%s%s", log->seen->len ? " " : "",
+                          hw_event_kind_to_string (event->kind));
 }
 
 static void
@@ -110,9 +111,13 @@ spin_until_connected (HwInput *input, gboolean want, guint ms)
 static HwInputConfig
 config_for (VirtualButton *b)
 {
-  return (HwInputConfig) {
-    .trigger = "usb-button", .kind = HW_INPUT_EVDEV, .debounce_ms = 20, .long_press_ms = 400,
-    .device = b->event_path, .key_code = KEY_F13,
+  return (HwInputConfig){
+    .trigger = "usb-button",
+    .kind = HW_INPUT_EVDEV,
+    .debounce_ms = 20,
+    .long_press_ms = 400,
+    .device = b->event_path,
+    .key_code = KEY_F13,
   };
 }
 
@@ -165,8 +170,12 @@ test_missing_and_wrong_device (void)
   GError *error = NULL;
   Log log = { g_string_new (NULL) };
   HwInputConfig c = {
-    .trigger = "usb-button", .kind = HW_INPUT_EVDEV, .debounce_ms = 20, .long_press_ms = 400,
-    .device = "/dev/input/event99", .key_code = KEY_F13,
+    .trigger = "usb-button",
+    .kind = HW_INPUT_EVDEV,
+    .debounce_ms = 20,
+    .long_press_ms = 400,
+    .device = "/dev/input/event99",
+    .key_code = KEY_F13,
   };
   HwInput *input = hw_input_new (&c, record, &log, &error);
   g_assert_null (input);
@@ -206,7 +215,8 @@ test_unplug_replug (void)
 
   b = button_new (KEY_F13);
   if (!g_str_equal (b->event_path, path))
-    g_test_skip ("the kernel gave the new device another node; re-open follows the configured path");
+    g_test_skip (
+      "the kernel gave the new device another node; re-open follows the configured path");
   else
     {
       g_assert_true (spin_until_connected (input, TRUE, 4000));

@@ -9,10 +9,10 @@
 #include <unistd.h>
 
 /* Lines of the simulated chip, as run-in-qemu names them. */
-#define LINE_BUTTON  0
+#define LINE_BUTTON 0
 #define LINE_REC_LED 1
 #define LINE_ACK_LED 2
-#define LINE_BUZZER  3
+#define LINE_BUZZER 3
 #define LINE_BODYCAM 4
 
 #define MS 1000
@@ -190,9 +190,9 @@ typedef struct {
 } Seen;
 
 typedef struct {
-  GArray *seen;              /* of Seen, in delivery order */
+  GArray *seen; /* of Seen, in delivery order */
   HwInput *input;
-  guint wanted;              /* for has_events() */
+  guint wanted; /* for has_events() */
 } Fixture;
 
 static void
@@ -202,7 +202,8 @@ record (const HwEvent *event, gpointer user_data)
   Seen s = { event->kind, event->edge_us, event->reported_us };
 
   g_assert_cmpstr (event->trigger, ==, "desk-button");
-  g_test_message ("event %s edge %" G_GINT64_FORMAT " reported %" G_GINT64_FORMAT " (+%" G_GINT64_FORMAT " us)",
+  g_test_message ("event %s edge %" G_GINT64_FORMAT " reported %" G_GINT64_FORMAT
+                  " (+%" G_GINT64_FORMAT " us)",
                   hw_event_kind_to_string (event->kind), event->edge_us, event->reported_us,
                   event->reported_us - event->edge_us);
   g_array_append_val (f->seen, s);
@@ -233,11 +234,13 @@ kinds (Fixture *f)
   return g_string_free (s, FALSE);
 }
 
-#define assert_kinds(f, expected) \
-  G_STMT_START { \
-    g_autofree char *got_ = kinds (f); \
-    g_assert_cmpstr (got_, ==, (expected)); \
-  } G_STMT_END
+#define assert_kinds(f, expected)                                                                  \
+  G_STMT_START                                                                                     \
+  {                                                                                                \
+    g_autofree char *got_ = kinds (f);                                                             \
+    g_assert_cmpstr (got_, ==, (expected));                                                        \
+  }                                                                                                \
+  G_STMT_END
 
 static Seen *
 nth (Fixture *f, guint i)
@@ -311,7 +314,8 @@ button_new (Fixture *f, guint debounce_ms, guint long_press_ms, gboolean active_
  * time any one level was held on the wire, which must stay below the window
  * for the test to mean anything. */
 static gint64
-chatter (guint line, const gboolean *levels, guint n, gint64 *out_last_before, gint64 *out_last_after)
+chatter (guint line, const gboolean *levels, guint n, gint64 *out_last_before,
+         gint64 *out_last_after)
 {
   gint64 longest = 0;
   gint64 prev = 0;
@@ -345,7 +349,7 @@ test_press_release (Fixture *f, gconstpointer data)
   assert_kinds (f, "");
 
   sim_pull (LINE_BUTTON, TRUE, &before, &after);
-  g_usleep (60 * MS);   /* busy elsewhere: the edge waits in the kernel */
+  g_usleep (60 * MS); /* busy elsewhere: the edge waits in the kernel */
   wait_events (f, 1, 2000);
   assert_kinds (f, "press");
   assert_timing (nth (f, 0), before, after, 20);
@@ -377,9 +381,10 @@ test_chatter (Fixture *f, gconstpointer data)
   wait_events (f, 1, 2000);
   spin_for (200);
   assert_kinds (f, "press");
-  assert_timing (nth (f, 0), before, after, 50);   /* the last edge began it */
+  assert_timing (nth (f, 0), before, after, 50); /* the last edge began it */
 
-  g_assert_cmpint (chatter (LINE_BUTTON, release, G_N_ELEMENTS (release), &before, &after), <, 50 * MS);
+  g_assert_cmpint (chatter (LINE_BUTTON, release, G_N_ELEMENTS (release), &before, &after), <,
+                   50 * MS);
   wait_events (f, 2, 2000);
   spin_for (200);
   assert_kinds (f, "press release");
@@ -440,7 +445,7 @@ test_long_press (Fixture *f, gconstpointer data)
   g_assert_cmpint (longp->reported_us - longp->edge_us, >=, 300 * MS);
   g_assert_cmpint (longp->reported_us, <=, after + 300 * MS + LATE_US);
 
-  spin_for (400);   /* at most once per press */
+  spin_for (400); /* at most once per press */
   assert_kinds (f, "press long-press");
 
   sim_pull (LINE_BUTTON, FALSE, &before, &after);
@@ -480,7 +485,7 @@ test_active_low (Fixture *f, gconstpointer data)
 
   g_assert_cmpint (sim_value (LINE_BUTTON), ==, 0);
   f->input = button_new (f, 20, 0, TRUE, HW_BIAS_PULL_UP);
-  g_assert_cmpint (sim_value (LINE_BUTTON), ==, 1);   /* the bias was applied */
+  g_assert_cmpint (sim_value (LINE_BUTTON), ==, 1); /* the bias was applied */
   g_autofree char *pull = sim_pull_state (LINE_BUTTON);
   g_assert_cmpstr (pull, ==, "pull-up");
   spin_for (150);
@@ -531,11 +536,17 @@ test_chip_missing (Fixture *f, gconstpointer data)
 {
   (void) data;
   HwInputConfig in = {
-    .trigger = "desk-button", .kind = HW_INPUT_GPIO, .debounce_ms = 20,
-    .chip = "ansim-no-such-chip", .line = LINE_BUTTON,
+    .trigger = "desk-button",
+    .kind = HW_INPUT_GPIO,
+    .debounce_ms = 20,
+    .chip = "ansim-no-such-chip",
+    .line = LINE_BUTTON,
   };
   HwOutputConfig out = {
-    .name = "recording", .kind = HW_OUTPUT_GPIO, .chip = "ansim-no-such-chip", .line = LINE_REC_LED,
+    .name = "recording",
+    .kind = HW_OUTPUT_GPIO,
+    .chip = "ansim-no-such-chip",
+    .line = LINE_REC_LED,
   };
   g_autoptr (GError) error = NULL;
 
@@ -561,10 +572,15 @@ test_line_missing (Fixture *f, gconstpointer data)
 {
   (void) data;
   HwInputConfig in = {
-    .trigger = "desk-button", .kind = HW_INPUT_GPIO, .debounce_ms = 20,
-    .chip = sim_label (), .line = 8,
+    .trigger = "desk-button",
+    .kind = HW_INPUT_GPIO,
+    .debounce_ms = 20,
+    .chip = sim_label (),
+    .line = 8,
   };
-  HwOutputConfig out = { .name = "recording", .kind = HW_OUTPUT_GPIO, .chip = sim_label (), .line = 8 };
+  HwOutputConfig out = {
+    .name = "recording", .kind = HW_OUTPUT_GPIO, .chip = sim_label (), .line = 8
+  };
   g_autoptr (GError) error = NULL;
 
   g_assert_null (hw_input_new (&in, record, f, &error));
@@ -583,10 +599,15 @@ test_line_busy (Fixture *f, gconstpointer data)
   (void) data;
   g_autoptr (GError) error = NULL;
   HwInputConfig in = {
-    .trigger = "desk-button", .kind = HW_INPUT_GPIO, .debounce_ms = 20,
-    .chip = sim_label (), .line = LINE_BUTTON,
+    .trigger = "desk-button",
+    .kind = HW_INPUT_GPIO,
+    .debounce_ms = 20,
+    .chip = sim_label (),
+    .line = LINE_BUTTON,
   };
-  HwOutputConfig out = { .name = "recording", .kind = HW_OUTPUT_GPIO, .chip = sim_label (), .line = LINE_BUTTON };
+  HwOutputConfig out = {
+    .name = "recording", .kind = HW_OUTPUT_GPIO, .chip = sim_label (), .line = LINE_BUTTON
+  };
 
   f->input = button_new (f, 20, 0, FALSE, HW_BIAS_AS_IS);
   g_assert_null (hw_input_new (&in, record, f, &error));
@@ -632,7 +653,8 @@ test_unplug_noticed (Fixture *f, gconstpointer data)
   sim_set_live (FALSE);
   gint64 removed = g_get_monotonic_time ();
   gboolean noticed = wait_for (is_disconnected, f->input, 3000, 0);
-  g_test_message ("noticed after %" G_GINT64_FORMAT " ms", (g_get_monotonic_time () - removed) / MS);
+  g_test_message ("noticed after %" G_GINT64_FORMAT " ms",
+                  (g_get_monotonic_time () - removed) / MS);
   if (!noticed)
     g_test_message ("still connected 3 s after the chip was removed, with nothing else waking "
                     "the main loop (Linux 6.1 does not wake a poll() on a line-event fd when its "
@@ -661,7 +683,7 @@ test_unplug_replug (Fixture *f, gconstpointer data)
   expect_lost_warning ();
   sim_set_live (FALSE);
   g_assert_true (wait_for (is_disconnected, f->input, 3000, 100));
-  spin_for (2500);   /* a few failed re-open attempts, no more warnings */
+  spin_for (2500); /* a few failed re-open attempts, no more warnings */
   g_test_assert_expected_messages ();
   g_assert_false (hw_input_is_connected (f->input));
 
@@ -689,7 +711,11 @@ light_new (const char *name, guint line, gboolean active_low)
   /* By chip name (gpiochipN) here; the inputs use the label. */
   g_autofree char *chip = g_path_get_basename (sim_sysfs_dir);
   HwOutputConfig config = {
-    .name = name, .kind = HW_OUTPUT_GPIO, .chip = chip, .line = line, .active_low = active_low,
+    .name = name,
+    .kind = HW_OUTPUT_GPIO,
+    .chip = chip,
+    .line = line,
+    .active_low = active_low,
   };
   HwOutput *output = hw_output_new (&config, &error);
   g_assert_no_error (error);
@@ -730,7 +756,7 @@ test_output_active_low (Fixture *f, gconstpointer data)
   g_autoptr (GError) error = NULL;
   g_autoptr (HwOutput) ack = light_new ("acknowledged", LINE_ACK_LED, TRUE);
 
-  g_assert_cmpint (sim_value (LINE_ACK_LED), ==, 1);   /* off */
+  g_assert_cmpint (sim_value (LINE_ACK_LED), ==, 1); /* off */
   g_assert_true (hw_output_set (ack, TRUE, &error));
   g_assert_no_error (error);
   g_assert_cmpint (sim_value (LINE_ACK_LED), ==, 0);

@@ -92,10 +92,9 @@ cmd_keygen (int argc, char **argv)
 {
   g_autofree char *output = NULL;
   g_autofree char *recipient = NULL;
-  GOptionEntry entries[] = {
-    { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output, "Write the identity to FILE (mode 0600)", "FILE" },
-    { NULL }
-  };
+  GOptionEntry entries[] = { { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output,
+                               "Write the identity to FILE (mode 0600)", "FILE" },
+                             { NULL } };
   g_autoptr (GOptionContext) ctx = g_option_context_new ("- make an age identity");
   GError *error = NULL;
   char *text;
@@ -130,13 +129,14 @@ cmd_encrypt (int argc, char **argv)
 {
   g_auto (GStrv) recipient_texts = NULL;
   g_autofree char *output = NULL;
-  GOptionEntry entries[] = {
-    { "recipient", 'r', 0, G_OPTION_ARG_STRING_ARRAY, &recipient_texts, "Encrypt to RECIPIENT (repeatable)", "RECIPIENT" },
-    { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output, "Write to FILE", "FILE" },
-    { NULL }
-  };
+  GOptionEntry entries[] = { { "recipient", 'r', 0, G_OPTION_ARG_STRING_ARRAY, &recipient_texts,
+                               "Encrypt to RECIPIENT (repeatable)", "RECIPIENT" },
+                             { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output, "Write to FILE",
+                               "FILE" },
+                             { NULL } };
   g_autoptr (GOptionContext) ctx = g_option_context_new ("[INPUT] - encrypt to age recipients");
-  g_autoptr (GPtrArray) recipients = g_ptr_array_new_with_free_func ((GDestroyNotify) ansim_age_recipient_free);
+  g_autoptr (GPtrArray) recipients =
+    g_ptr_array_new_with_free_func ((GDestroyNotify) ansim_age_recipient_free);
   g_autoptr (GInputStream) in = NULL;
   g_autoptr (GOutputStream) out = NULL;
   g_autoptr (AnsimAgeEncryptor) enc = NULL;
@@ -192,13 +192,14 @@ cmd_decrypt (int argc, char **argv)
 {
   g_auto (GStrv) identity_files = NULL;
   g_autofree char *output = NULL;
-  GOptionEntry entries[] = {
-    { "identity", 'i', 0, G_OPTION_ARG_FILENAME_ARRAY, &identity_files, "Identity file (repeatable)", "FILE" },
-    { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output, "Write to FILE", "FILE" },
-    { NULL }
-  };
+  GOptionEntry entries[] = { { "identity", 'i', 0, G_OPTION_ARG_FILENAME_ARRAY, &identity_files,
+                               "Identity file (repeatable)", "FILE" },
+                             { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output, "Write to FILE",
+                               "FILE" },
+                             { NULL } };
   g_autoptr (GOptionContext) ctx = g_option_context_new ("[INPUT] - decrypt with age identities");
-  g_autoptr (GPtrArray) identities = g_ptr_array_new_with_free_func ((GDestroyNotify) ansim_age_identity_free);
+  g_autoptr (GPtrArray) identities =
+    g_ptr_array_new_with_free_func ((GDestroyNotify) ansim_age_identity_free);
   g_autoptr (GInputStream) in = NULL;
   g_autoptr (GOutputStream) out = NULL;
   g_autofree char *partial = NULL;
@@ -227,8 +228,8 @@ cmd_decrypt (int argc, char **argv)
   out = open_output (output, &partial, &error);
   if (out == NULL)
     return fail (error);
-  ok = ansim_age_decrypt_stream ((AnsimAgeIdentity **) identities->pdata, identities->len,
-                                 in, out, NULL, &error);
+  ok = ansim_age_decrypt_stream ((AnsimAgeIdentity **) identities->pdata, identities->len, in, out,
+                                 NULL, &error);
   if (!close_output (out, partial, output, ok, ok ? &error : NULL))
     return fail (error);
   return 0;

@@ -23,15 +23,14 @@ usage (void)
 }
 
 static gboolean
-seal_file (AnsimManifest *m, const char *dir, GPtrArray *recipients, const char *path,
-           gint64 wall, gint64 mono, gint64 duration, GError **error)
+seal_file (AnsimManifest *m, const char *dir, GPtrArray *recipients, const char *path, gint64 wall,
+           gint64 mono, gint64 duration, GError **error)
 {
-  g_autoptr (AnsimSegmentSealer) sealer =
-    ansim_segment_sealer_new (m, dir, (AnsimAgeRecipient **) recipients->pdata, recipients->len,
-                              error);
+  g_autoptr (AnsimSegmentSealer) sealer = ansim_segment_sealer_new (
+    m, dir, (AnsimAgeRecipient **) recipients->pdata, recipients->len, error);
   g_autoptr (GFile) file = g_file_new_for_path (path);
   g_autoptr (GFileInputStream) in = NULL;
-  guint8 buf[50000];   /* not a chunk multiple, like a muxer's writes */
+  guint8 buf[50000]; /* not a chunk multiple, like a muxer's writes */
 
   if (sealer == NULL || (in = g_file_read (file, NULL, error)) == NULL)
     return FALSE;
@@ -59,7 +58,8 @@ seal (int argc, char **argv)
   gboolean leave_open = FALSE;
   GOptionEntry entries[] = {
     { "dir", 0, 0, G_OPTION_ARG_FILENAME, &dir, "Incident folder", "DIR" },
-    { "device-key", 0, 0, G_OPTION_ARG_FILENAME, &key_path, "Device key (created if missing)", "KEY" },
+    { "device-key", 0, 0, G_OPTION_ARG_FILENAME, &key_path, "Device key (created if missing)",
+      "KEY" },
     { "recipient", 0, 0, G_OPTION_ARG_STRING_ARRAY, &recipient_texts, "age recipient", "R" },
     { "previous", 0, 0, G_OPTION_ARG_FILENAME, &previous, "Previous incident folder", "DIR" },
     { "desk", 0, 0, G_OPTION_ARG_STRING, &desk, "Desk id", "ID" },
@@ -119,8 +119,7 @@ seal (int argc, char **argv)
     .previous_manifest_sha256 = previous_hash,
   };
   m = ansim_manifest_new (&info, key, &error);
-  if (m == NULL
-      || !ansim_manifest_add_event (m, "press", wall, mono, &error)
+  if (m == NULL || !ansim_manifest_add_event (m, "press", wall, mono, &error)
       || !ansim_manifest_add_event (m, "notice-given", wall + 1000, mono + 1000, &error)
       || !ansim_manifest_write (m, dir, key, &error))
     goto failed;
@@ -171,8 +170,8 @@ resign (int argc, char **argv)
   if ((key = ansim_device_key_load (argv[2], &error)) == NULL
       || !g_file_get_contents (manifest, &data, &len, &error)
       || (sig = ansim_device_key_sign (key, data, len, &error)) == NULL
-      || !ansim_file_write_durable (sig_path, g_bytes_get_data (sig, NULL),
-                                    g_bytes_get_size (sig), 0644, ANSIM_WRITE_REPLACE, &error))
+      || !ansim_file_write_durable (sig_path, g_bytes_get_data (sig, NULL), g_bytes_get_size (sig),
+                                    0644, ANSIM_WRITE_REPLACE, &error))
     {
       g_printerr ("make-incident: %s\n", error->message);
       return 1;

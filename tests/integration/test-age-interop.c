@@ -13,9 +13,9 @@ static const char *age_tool_path;
 static char *tmp_dir;
 
 /* Keys shared by all tests: made once by each side. */
-static char *ours_key, *ours_recipient;      /* ansim_age_keygen() */
+static char *ours_key, *ours_recipient; /* ansim_age_keygen() */
 static char *ours2_key, *ours2_recipient;
-static char *theirs_key, *theirs_recipient;  /* age-keygen */
+static char *theirs_key, *theirs_recipient; /* age-keygen */
 static char *theirs2_key, *theirs2_recipient;
 
 /* ---- helpers ---------------------------------------------------------------- */
@@ -39,7 +39,8 @@ assert_file_equals (const char *path, GBytes *expected)
 static void
 our_encrypt (const char *in_path, const char *out_path, const char *const *recipients)
 {
-  g_autoptr (GPtrArray) rs = g_ptr_array_new_with_free_func ((GDestroyNotify) ansim_age_recipient_free);
+  g_autoptr (GPtrArray) rs =
+    g_ptr_array_new_with_free_func ((GDestroyNotify) ansim_age_recipient_free);
   g_autoptr (GFile) in_file = g_file_new_for_path (in_path);
   g_autoptr (GFile) out_file = g_file_new_for_path (out_path);
   g_autoptr (GFileInputStream) in = NULL;
@@ -89,8 +90,8 @@ our_decrypt (const char *key_path, const char *in_path, GBytes **out)
   g_assert_no_error (error);
   in = g_file_read (in_file, NULL, &error);
   g_assert_no_error (error);
-  ansim_age_decrypt_stream ((AnsimAgeIdentity **) ids->pdata, ids->len, G_INPUT_STREAM (in),
-                            mem, NULL, &error);
+  ansim_age_decrypt_stream ((AnsimAgeIdentity **) ids->pdata, ids->len, G_INPUT_STREAM (in), mem,
+                            NULL, &error);
   g_output_stream_close (mem, NULL, NULL);
   *out = g_memory_output_stream_steal_as_bytes (G_MEMORY_OUTPUT_STREAM (mem));
   return error;
@@ -102,8 +103,8 @@ age_decrypts (const char *key_path, const char *ct_path, GBytes *expected)
   g_autofree char *out_path = tmp_path ("age-out");
 
   g_unlink (out_path);
-  g_assert_cmpint (test_run (NULL, NULL, age_path, "-d", "-i", key_path, "-o", out_path, ct_path,
-                             NULL), ==, 0);
+  g_assert_cmpint (
+    test_run (NULL, NULL, age_path, "-d", "-i", key_path, "-o", out_path, ct_path, NULL), ==, 0);
   /* age opens -o lazily: an empty plaintext leaves no file. */
   if (g_bytes_get_size (expected) == 0 && !g_file_test (out_path, G_FILE_TEST_EXISTS))
     return;
@@ -131,8 +132,10 @@ make_keys (void)
   struct {
     char **key, **recipient;
     const char *name;
-  } ours[] = { { &ours_key, &ours_recipient, "ours.key" }, { &ours2_key, &ours2_recipient, "ours2.key" } },
-    theirs[] = { { &theirs_key, &theirs_recipient, "theirs.key" }, { &theirs2_key, &theirs2_recipient, "theirs2.key" } };
+  } ours[] = { { &ours_key, &ours_recipient, "ours.key" },
+               { &ours2_key, &ours2_recipient, "ours2.key" } },
+    theirs[] = { { &theirs_key, &theirs_recipient, "theirs.key" },
+                 { &theirs2_key, &theirs2_recipient, "theirs2.key" } };
 
   for (guint i = 0; i < G_N_ELEMENTS (ours); i++)
     {
@@ -209,8 +212,7 @@ test_identity_file_several (void)
   g_assert_no_error (error);
   g_assert_cmpuint (ids->len, ==, 2);
 
-  test_write_file (pt_path, g_bytes_get_data (plain, NULL),
-                   g_bytes_get_size (plain));
+  test_write_file (pt_path, g_bytes_get_data (plain, NULL), g_bytes_get_size (plain));
   our_encrypt (pt_path, ct_path, to_ours2);
   age_decrypts (path, ct_path, plain);
   ours_decrypts (path, ct_path, plain);
@@ -228,8 +230,7 @@ test_ours_to_age (gconstpointer data)
   g_autoptr (GBytes) ct = NULL;
   gsize chunks = size == 0 ? 1 : (size + 65535) / 65536;
 
-  test_write_file (pt_path, g_bytes_get_data (plain, NULL),
-                   g_bytes_get_size (plain));
+  test_write_file (pt_path, g_bytes_get_data (plain, NULL), g_bytes_get_size (plain));
   our_encrypt (pt_path, ct_path, to);
   ct = test_read_bytes (ct_path);
   g_assert_cmpuint (g_bytes_get_size (ct), >, size + 16 * chunks + 16);
@@ -245,11 +246,11 @@ test_age_to_ours (gconstpointer data)
   g_autoptr (GBytes) plain = test_random_bytes (size, size + 1);
   g_autofree char *pt_path = tmp_path ("a2o.txt"), *ct_path = tmp_path ("a2o.age");
 
-  test_write_file (pt_path, g_bytes_get_data (plain, NULL),
-                   g_bytes_get_size (plain));
+  test_write_file (pt_path, g_bytes_get_data (plain, NULL), g_bytes_get_size (plain));
   g_unlink (ct_path);
-  g_assert_cmpint (test_run (NULL, NULL, age_path, "-e", "-r", ours_recipient, "-o", ct_path,
-                             pt_path, NULL), ==, 0);
+  g_assert_cmpint (
+    test_run (NULL, NULL, age_path, "-e", "-r", ours_recipient, "-o", ct_path, pt_path, NULL), ==,
+    0);
   ours_decrypts (ours_key, ct_path, plain);
   g_unlink (pt_path);
   g_unlink (ct_path);
@@ -262,8 +263,7 @@ test_two_recipients_ours_to_age (void)
   g_autofree char *pt_path = tmp_path ("two.txt"), *ct_path = tmp_path ("two-ours.age");
   const char *to[] = { theirs_recipient, theirs2_recipient, NULL };
 
-  test_write_file (pt_path, g_bytes_get_data (plain, NULL),
-                   g_bytes_get_size (plain));
+  test_write_file (pt_path, g_bytes_get_data (plain, NULL), g_bytes_get_size (plain));
   our_encrypt (pt_path, ct_path, to);
   /* Each identity alone, with either tool. */
   age_decrypts (theirs_key, ct_path, plain);
@@ -278,12 +278,11 @@ test_two_recipients_age_to_ours (void)
   g_autoptr (GBytes) plain = test_random_bytes (200000, 4);
   g_autofree char *pt_path = tmp_path ("two.txt"), *ct_path = tmp_path ("two-age.age");
 
-  test_write_file (pt_path, g_bytes_get_data (plain, NULL),
-                   g_bytes_get_size (plain));
+  test_write_file (pt_path, g_bytes_get_data (plain, NULL), g_bytes_get_size (plain));
   g_unlink (ct_path);
   g_assert_cmpint (test_run (NULL, NULL, age_path, "-e", "-r", ours_recipient, "-r",
-                             ours2_recipient,
-                      "-o", ct_path, pt_path, NULL), ==, 0);
+                             ours2_recipient, "-o", ct_path, pt_path, NULL),
+                   ==, 0);
   ours_decrypts (ours_key, ct_path, plain);
   ours_decrypts (ours2_key, ct_path, plain);
   age_decrypts (ours_key, ct_path, plain);
@@ -298,13 +297,12 @@ test_mixed_recipients (void)
   g_autofree char *ct2_path = tmp_path ("mixed2.age");
   const char *to[] = { ours_recipient, theirs_recipient, NULL };
 
-  test_write_file (pt_path, g_bytes_get_data (plain, NULL),
-                   g_bytes_get_size (plain));
+  test_write_file (pt_path, g_bytes_get_data (plain, NULL), g_bytes_get_size (plain));
   our_encrypt (pt_path, ct_path, to);
   g_unlink (ct2_path);
   g_assert_cmpint (test_run (NULL, NULL, age_path, "-e", "-r", ours_recipient, "-r",
-                             theirs_recipient,
-                      "-o", ct2_path, pt_path, NULL), ==, 0);
+                             theirs_recipient, "-o", ct2_path, pt_path, NULL),
+                   ==, 0);
   for (guint i = 0; i < 2; i++)
     {
       const char *ct = i == 0 ? ct_path : ct2_path;
@@ -327,12 +325,12 @@ test_wrong_identity (void)
   g_autofree char *err_text = NULL;
   const char *to[] = { ours_recipient, NULL };
 
-  test_write_file (pt_path, g_bytes_get_data (plain, NULL),
-                   g_bytes_get_size (plain));
+  test_write_file (pt_path, g_bytes_get_data (plain, NULL), g_bytes_get_size (plain));
   /* age's file, our wrong identity: "no matching recipient", nothing out. */
   g_unlink (ct_path);
-  g_assert_cmpint (test_run (NULL, NULL, age_path, "-e", "-r", theirs_recipient, "-o", ct_path,
-                             pt_path, NULL), ==, 0);
+  g_assert_cmpint (
+    test_run (NULL, NULL, age_path, "-e", "-r", theirs_recipient, "-o", ct_path, pt_path, NULL), ==,
+    0);
   error = our_decrypt (ours_key, ct_path, &got);
   g_assert_error (error, ANSIM_AGE_ERROR, ANSIM_AGE_ERROR_NO_MATCH);
   g_assert_nonnull (strstr (error->message, "no matching recipient"));
@@ -341,8 +339,9 @@ test_wrong_identity (void)
   /* Our file, age with the wrong identity: refused, no output. */
   our_encrypt (pt_path, ct2_path, to);
   g_unlink (out_path);
-  g_assert_cmpint (test_run (NULL, &err_text, age_path, "-d", "-i", theirs_key, "-o", out_path,
-                             ct2_path, NULL), !=, 0);
+  g_assert_cmpint (
+    test_run (NULL, &err_text, age_path, "-d", "-i", theirs_key, "-o", out_path, ct2_path, NULL),
+    !=, 0);
   g_assert_nonnull (strstr (err_text, "no identity matched"));
   g_assert_false (g_file_test (out_path, G_FILE_TEST_EXISTS));
 }
@@ -361,16 +360,15 @@ test_tampered (void)
   gsize len;
 
   /* Our file altered in chunk 1: age refuses it. */
-  test_write_file (pt_path, g_bytes_get_data (plain, NULL),
-                   g_bytes_get_size (plain));
+  test_write_file (pt_path, g_bytes_get_data (plain, NULL), g_bytes_get_size (plain));
   our_encrypt (pt_path, ct_path, to);
   ct = test_read_bytes (ct_path);
   bad = g_bytes_unref_to_data (g_bytes_ref (ct), &len);
-  bad[len - 26 - 100] ^= 1;             /* inside chunk 2 of 4 */
+  bad[len - 26 - 100] ^= 1; /* inside chunk 2 of 4 */
   g_file_set_contents (bad_path, (char *) bad, len, &error);
   g_assert_no_error (error);
-  g_assert_cmpint (test_run (NULL, NULL, age_path, "-d", "-i", theirs_key, "-o", out_path,
-                             bad_path, NULL), !=, 0);
+  g_assert_cmpint (
+    test_run (NULL, NULL, age_path, "-d", "-i", theirs_key, "-o", out_path, bad_path, NULL), !=, 0);
   /* And so do we, naming the chunk. */
   error = our_decrypt (theirs_key, bad_path, &got);
   g_assert_error (error, ANSIM_AGE_ERROR, ANSIM_AGE_ERROR_PAYLOAD);
@@ -380,12 +378,13 @@ test_tampered (void)
 
   /* age's file cut at a chunk boundary: truncated. */
   g_unlink (ct_path);
-  g_assert_cmpint (test_run (NULL, NULL, age_path, "-e", "-r", theirs_recipient, "-o", ct_path,
-                             pt_path, NULL), ==, 0);
+  g_assert_cmpint (
+    test_run (NULL, NULL, age_path, "-e", "-r", theirs_recipient, "-o", ct_path, pt_path, NULL), ==,
+    0);
   g_clear_pointer (&ct, g_bytes_unref);
   ct = test_read_bytes (ct_path);
-  g_file_set_contents (bad_path, g_bytes_get_data (ct, NULL),
-                       g_bytes_get_size (ct) - (10 + 16), &error);
+  g_file_set_contents (bad_path, g_bytes_get_data (ct, NULL), g_bytes_get_size (ct) - (10 + 16),
+                       &error);
   g_assert_no_error (error);
   error = our_decrypt (theirs_key, bad_path, &got);
   g_assert_error (error, ANSIM_AGE_ERROR, ANSIM_AGE_ERROR_TRUNCATED);
@@ -411,21 +410,21 @@ test_age_tool (void)
   g_assert_cmpint (test_run (&recipient, NULL, age_keygen_path, "-y", key, NULL), ==, 0);
   g_strstrip (recipient);
 
-  test_write_file (pt_path, g_bytes_get_data (plain, NULL),
-                   g_bytes_get_size (plain));
+  test_write_file (pt_path, g_bytes_get_data (plain, NULL), g_bytes_get_size (plain));
   g_unlink (ct_path);
   g_assert_cmpint (test_run (NULL, NULL, age_tool_path, "encrypt", "-r", recipient, "-r",
-                             theirs_recipient,
-                      "-o", ct_path, pt_path, NULL), ==, 0);
+                             theirs_recipient, "-o", ct_path, pt_path, NULL),
+                   ==, 0);
   age_decrypts (key, ct_path, plain);
   age_decrypts (theirs_key, ct_path, plain);
 
   g_unlink (ct2_path);
-  g_assert_cmpint (test_run (NULL, NULL, age_path, "-e", "-r", recipient, "-o", ct2_path, pt_path,
-                             NULL), ==, 0);
+  g_assert_cmpint (
+    test_run (NULL, NULL, age_path, "-e", "-r", recipient, "-o", ct2_path, pt_path, NULL), ==, 0);
   g_unlink (out_path);
-  g_assert_cmpint (test_run (NULL, NULL, age_tool_path, "decrypt", "-i", key, "-o", out_path,
-                             ct2_path, NULL), ==, 0);
+  g_assert_cmpint (
+    test_run (NULL, NULL, age_tool_path, "decrypt", "-i", key, "-o", out_path, ct2_path, NULL), ==,
+    0);
   assert_file_equals (out_path, plain);
 
   /* A failed decryption leaves no output file. */
@@ -436,14 +435,15 @@ test_age_tool (void)
   g_assert_no_error (error);
   g_free (bad);
   g_unlink (out_path);
-  g_assert_cmpint (test_run (NULL, &err_text, age_tool_path, "decrypt", "-i", key, "-o", out_path,
-                       bad_path, NULL), !=, 0);
+  g_assert_cmpint (
+    test_run (NULL, &err_text, age_tool_path, "decrypt", "-i", key, "-o", out_path, bad_path, NULL),
+    !=, 0);
   g_assert_nonnull (strstr (err_text, "[PAYLOAD]"));
   g_assert_false (g_file_test (out_path, G_FILE_TEST_EXISTS));
   g_clear_pointer (&err_text, g_free);
   g_assert_cmpint (test_run (NULL, &err_text, age_tool_path, "decrypt", "-i", theirs2_key, "-o",
-                             out_path,
-                       ct2_path, NULL), !=, 0);
+                             out_path, ct2_path, NULL),
+                   !=, 0);
   g_assert_nonnull (strstr (err_text, "[NO_MATCH]"));
 }
 

@@ -18,8 +18,8 @@
 typedef struct {
   char *dir;
   GSubprocess *process;
-  char *url;          /* "http://127.0.0.1:PORT" without the trailing slash */
-  TestConsole *console;   /* on url, through the shared session */
+  char *url;            /* "http://127.0.0.1:PORT" without the trailing slash */
+  TestConsole *console; /* on url, through the shared session */
 } Panel;
 
 static const char *const roles[] = { "security", "trainer", "admin", "auditor" };
@@ -49,9 +49,10 @@ panel_start (Panel *p, const char *extra_config, gboolean test_publish, gboolean
         G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_SILENCE);
       g_autoptr (GSubprocess) openssl = NULL;
       g_subprocess_launcher_set_cwd (in_dir, p->dir);
-      openssl = g_subprocess_launcher_spawn (in_dir, &error, "openssl",
-        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-        "-keyout", "key.pem", "-out", "cert.pem", "-days", "2", "-subj", "/CN=127.0.0.1", NULL);
+      openssl = g_subprocess_launcher_spawn (in_dir, &error, "openssl", "req", "-x509", "-newkey",
+                                             "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                                             "-keyout", "key.pem", "-out", "cert.pem", "-days", "2",
+                                             "-subj", "/CN=127.0.0.1", NULL);
       g_assert_no_error (error);
       g_subprocess_wait_check (openssl, NULL, &error);
       g_assert_no_error (error);
@@ -143,10 +144,10 @@ count_entries (JsonArray *entries, const char *action, const char *actor)
   for (guint i = 0; i < json_array_get_length (entries); i++)
     {
       JsonObject *e = json_array_get_object_element (entries, i);
-      if (g_strcmp0 (json_object_get_string_member (e, "action"), action) == 0 &&
-          (actor == NULL ||
-           (!json_object_get_null_member (e, "actor") &&
-            g_strcmp0 (json_object_get_string_member (e, "actor"), actor) == 0)))
+      if (g_strcmp0 (json_object_get_string_member (e, "action"), action) == 0
+          && (actor == NULL
+              || (!json_object_get_null_member (e, "actor")
+                  && g_strcmp0 (json_object_get_string_member (e, "actor"), actor) == 0)))
         n++;
     }
   return n;
@@ -164,12 +165,12 @@ test_login_roles (void)
       g_autoptr (JsonObject) o = NULL;
       const char *cookie;
 
-      g_assert_cmpuint (test_console_try_login (main_panel.console, roles[i], PASSWORD, &logins[i],
-                                                &body, &msg), ==, 200);
+      g_assert_cmpuint (
+        test_console_try_login (main_panel.console, roles[i], PASSWORD, &logins[i], &body, &msg),
+        ==, 200);
       o = test_json_parse_object (body);
       g_assert_cmpstr (json_object_get_string_member (o, "role"), ==, roles[i]);
-      cookie = soup_message_headers_get_one (soup_message_get_response_headers (msg),
-                                             "Set-Cookie");
+      cookie = soup_message_headers_get_one (soup_message_get_response_headers (msg), "Set-Cookie");
       g_assert_nonnull (strstr (cookie, "; HttpOnly"));
       g_assert_nonnull (strstr (cookie, "; SameSite=Strict"));
       g_assert_nonnull (strstr (cookie, "; Path=/"));
@@ -182,7 +183,7 @@ typedef struct {
   const char *method;
   const char *path;
   const char *body;
-  guint expect[5];     /* no session, security, trainer, admin, auditor */
+  guint expect[5]; /* no session, security, trainer, admin, auditor */
 } Route;
 
 static const Route routes[] = {
@@ -229,15 +230,15 @@ test_role_matrix (void)
             status = soup_message_get_status (msg);
             if (status == 200)
               g_assert_cmpstr (soup_message_headers_get_content_type (
-                                 soup_message_get_response_headers (msg), NULL), ==,
-                               "text/event-stream");
+                                 soup_message_get_response_headers (msg), NULL),
+                               ==, "text/event-stream");
             g_input_stream_close (in, NULL, NULL);
           }
         else
           body = test_console_request (main_panel.console, routes[r].method, routes[r].path, login,
-                          login != NULL ? TEST_CSRF_RIGHT : TEST_CSRF_NONE,
-                          routes[r].body != NULL ? "application/json" : NULL, routes[r].body, 0,
-                          &status, NULL);
+                                       login != NULL ? TEST_CSRF_RIGHT : TEST_CSRF_NONE,
+                                       routes[r].body != NULL ? "application/json" : NULL,
+                                       routes[r].body, 0, &status, NULL);
         if (status != routes[r].expect[who])
           g_error ("%s %s as %s: HTTP %u, expected %u (%s)", routes[r].method, routes[r].path,
                    who == 0 ? "nobody" : roles[who - 1], status, routes[r].expect[who],
@@ -363,7 +364,7 @@ test_bad_input (void)
     g_autofree char *body = test_console_request (main_panel.console, "POST", "/api/users", admin,
                                                   TEST_CSRF_RIGHT, "application/json", big,
                                                   strlen (big), &status, NULL);
-    (void) body;   /* kept for its cleanup */
+    (void) body; /* kept for its cleanup */
     g_assert_cmpuint (status, ==, 413);
   }
   g_assert_cmpuint (n_users (admin), ==, users);
@@ -381,7 +382,7 @@ test_headers (void)
       guint status = 0;
       g_autofree char *body = test_console_request (main_panel.console, "GET", paths[i], NULL,
                                                     TEST_CSRF_NONE, NULL, NULL, 0, &status, &msg);
-      (void) body;   /* kept for its cleanup */
+      (void) body; /* kept for its cleanup */
       SoupMessageHeaders *h = soup_message_get_response_headers (msg);
       const char *csp = soup_message_headers_get_one (h, "Content-Security-Policy");
       g_assert_nonnull (csp);
@@ -412,10 +413,11 @@ test_audit_entries (void)
   guint status = 0;
   g_autofree char *body = NULL;
 
-  g_assert_cmpuint (test_console_try_login (main_panel.console, "trainer", PASSWORD, &extra, NULL,
-                                            NULL), ==, 200);
-  g_assert_cmpuint (test_console_try_login (main_panel.console, "trainer", "wrong-password", NULL,
-                                            NULL, NULL), ==, 401);
+  g_assert_cmpuint (
+    test_console_try_login (main_panel.console, "trainer", PASSWORD, &extra, NULL, NULL), ==, 200);
+  g_assert_cmpuint (
+    test_console_try_login (main_panel.console, "trainer", "wrong-password", NULL, NULL, NULL), ==,
+    401);
   body = test_console_request (main_panel.console, "POST", "/api/logout", &extra, TEST_CSRF_RIGHT,
                                NULL, NULL, 0, &status, NULL);
   g_assert_cmpuint (status, ==, 204);
@@ -432,14 +434,14 @@ test_audit_entries (void)
 
   after = audit_entries (&main_panel, auditor);
   g_assert_cmpuint (json_array_get_length (after), ==, json_array_get_length (before) + 4);
-  g_assert_cmpuint (count_entries (after, "login", "trainer"),
-                    ==, count_entries (before, "login", "trainer") + 1);
-  g_assert_cmpuint (count_entries (after, "login-failed", NULL),
-                    ==, count_entries (before, "login-failed", NULL) + 1);
-  g_assert_cmpuint (count_entries (after, "logout", "trainer"),
-                    ==, count_entries (before, "logout", "trainer") + 1);
-  g_assert_cmpuint (count_entries (after, "user-changed", "admin"),
-                    ==, count_entries (before, "user-changed", "admin") + 1);
+  g_assert_cmpuint (count_entries (after, "login", "trainer"), ==,
+                    count_entries (before, "login", "trainer") + 1);
+  g_assert_cmpuint (count_entries (after, "login-failed", NULL), ==,
+                    count_entries (before, "login-failed", NULL) + 1);
+  g_assert_cmpuint (count_entries (after, "logout", "trainer"), ==,
+                    count_entries (before, "logout", "trainer") + 1);
+  g_assert_cmpuint (count_entries (after, "user-changed", "admin"), ==,
+                    count_entries (before, "user-changed", "admin") + 1);
   /* Newest first: the role change, with who did it, as what, from where. */
   {
     JsonObject *e = json_array_get_object_element (after, 0);
@@ -464,8 +466,7 @@ test_events_stream (void)
   g_autofree char *body = NULL;
   gint64 sent;
 
-  soup_message_headers_replace (soup_message_get_request_headers (msg), "Cookie",
-                                logins[0].cookie);
+  soup_message_headers_replace (soup_message_get_request_headers (msg), "Cookie", logins[0].cookie);
   in = soup_session_send (http, msg, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
@@ -473,8 +474,8 @@ test_events_stream (void)
   sent = g_get_monotonic_time ();
   body = test_console_request (main_panel.console, "POST", "/api/test/publish", &logins[2],
                                TEST_CSRF_RIGHT, "application/json",
-                               "{\"event\":\"incident\",\"data\":{\"desk\":\"민원실 1번\"}}", 0, &status,
-                               NULL);
+                               "{\"event\":\"incident\",\"data\":{\"desk\":\"민원실 1번\"}}", 0,
+                               &status, NULL);
   g_assert_cmpuint (status, ==, 204);
   while (strstr (seen->str, "\n\n") == NULL || strstr (seen->str, "event: incident") == NULL)
     {
@@ -501,7 +502,7 @@ parallel_done (GObject *source, GAsyncResult *result, gpointer user_data)
   Parallel *par = user_data;
   SoupMessage *msg = soup_session_get_async_result_message (SOUP_SESSION (source), result);
   g_autoptr (GBytes) body = soup_session_send_and_read_finish (SOUP_SESSION (source), result, NULL);
-  (void) body;   /* kept for its cleanup */
+  (void) body; /* kept for its cleanup */
   guint status = soup_message_get_status (msg);
 
   par->n_401 += status == 401;
@@ -550,9 +551,11 @@ test_audit_tamper (void)
 
   /* Someone with the sqlite3 shell rewrites who acknowledged an alert. */
   g_assert_cmpint (sqlite3_open (db_path, &db), ==, SQLITE_OK);
-  g_assert_cmpint (sqlite3_exec (db, "DROP TRIGGER audit_log_no_update;"
-                                     "UPDATE audit_log SET actor = 'someone-else' WHERE id = 6;",
-                                 NULL, NULL, NULL), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_exec (db,
+                                 "DROP TRIGGER audit_log_no_update;"
+                                 "UPDATE audit_log SET actor = 'someone-else' WHERE id = 6;",
+                                 NULL, NULL, NULL),
+                   ==, SQLITE_OK);
   sqlite3_close (db);
   g_assert_cmpint (test_ansimctl (&out2, NULL, args), ==, 1);
   g_test_message ("%s", out2);
@@ -573,8 +576,9 @@ test_session_expiry (void)
   g_autofree char *body = NULL;
   gint64 start = g_get_real_time ();
 
-  g_assert_cmpuint (test_console_try_login (short_panel.console, "security", PASSWORD, &login, NULL,
-                                            NULL), ==, 200);
+  g_assert_cmpuint (
+    test_console_try_login (short_panel.console, "security", PASSWORD, &login, NULL, NULL), ==,
+    200);
   body = test_console_request (short_panel.console, "GET", "/api/session", &login, TEST_CSRF_NONE,
                                NULL, NULL, 0, &status, NULL);
   g_assert_cmpuint (status, ==, 200);
@@ -600,11 +604,12 @@ test_throttle (void)
 
   /* 3 per account, 5 per address, within 60 s. */
   for (guint i = 0; i < 3; i++)
-    g_assert_cmpuint (test_console_try_login (short_panel.console, "security", "wrong-password",
-                                              NULL, NULL, NULL), ==, 401);
+    g_assert_cmpuint (
+      test_console_try_login (short_panel.console, "security", "wrong-password", NULL, NULL, NULL),
+      ==, 401);
   /* Locked: even the right password is refused, with a clear answer. */
-  g_assert_cmpuint (test_console_try_login (short_panel.console, "security", PASSWORD, NULL, &body,
-                                            &msg), ==, 429);
+  g_assert_cmpuint (
+    test_console_try_login (short_panel.console, "security", PASSWORD, NULL, &body, &msg), ==, 429);
   o = test_json_parse_object (body);
   g_assert_cmpstr (json_object_get_string_member (o, "error"), ==, "throttled");
   g_assert_true (g_ascii_string_to_signed (
@@ -613,15 +618,16 @@ test_throttle (void)
   g_assert_cmpint (json_object_get_int_member (o, "retry_after_s"), ==, retry);
 
   /* Another account from the same address still works... */
-  g_assert_cmpuint (test_console_try_login (short_panel.console, "auditor", PASSWORD, &auditor, NULL,
-                                            NULL), ==, 200);
+  g_assert_cmpuint (
+    test_console_try_login (short_panel.console, "auditor", PASSWORD, &auditor, NULL, NULL), ==,
+    200);
   /* ...until the address has had 5 failures (unknown names count too). */
   g_assert_cmpuint (test_console_try_login (short_panel.console, "nobody", "x", NULL, NULL, NULL),
                     ==, 401);
-  g_assert_cmpuint (test_console_try_login (short_panel.console, "NOT A NAME", "x", NULL, NULL,
-                                            NULL), ==, 401);
-  g_assert_cmpuint (test_console_try_login (short_panel.console, "admin", PASSWORD, NULL, NULL,
-                                            NULL), ==, 429);
+  g_assert_cmpuint (
+    test_console_try_login (short_panel.console, "NOT A NAME", "x", NULL, NULL, NULL), ==, 401);
+  g_assert_cmpuint (
+    test_console_try_login (short_panel.console, "admin", PASSWORD, NULL, NULL, NULL), ==, 429);
 
   entries = audit_entries (&short_panel, &auditor);
   /* 3 + 1 throttled + 2 + 1 throttled */
@@ -666,11 +672,11 @@ test_tls (void)
 
   /* Plain HTTP to the same port gets nowhere. */
   {
-    g_autofree char *plain = g_strconcat ("http://", tls_panel.url + strlen ("https://"),
-                                          "/api/health", NULL);
+    g_autofree char *plain =
+      g_strconcat ("http://", tls_panel.url + strlen ("https://"), "/api/health", NULL);
     g_autoptr (SoupMessage) m = soup_message_new ("GET", plain);
     g_autoptr (GBytes) r = soup_session_send_and_read (http, m, NULL, NULL);
-    (void) r;   /* kept for its cleanup */
+    (void) r; /* kept for its cleanup */
     g_assert_cmpuint (soup_message_get_status (m), !=, 200);
   }
 }
@@ -685,7 +691,8 @@ main (int argc, char **argv)
   panel_start (&main_panel, "session_lifetime_s = 3600\n", TRUE, FALSE);
   panel_start (&short_panel,
                "session_lifetime_s = 5\nlogin_failures_per_account = 3\n"
-               "login_failures_per_address = 5\nlogin_lockout_s = 60\n", FALSE, FALSE);
+               "login_failures_per_address = 5\nlogin_lockout_s = 60\n",
+               FALSE, FALSE);
   panel_start (&tls_panel, "", FALSE, TRUE);
 
   /* One flat suite: the tests run in this order and share the panels. */

@@ -12,7 +12,7 @@
 typedef struct {
   char *dir;
   GSubprocess *daemon;
-  GString *output;   /* the daemon's stdout+stderr, read as it comes */
+  GString *output; /* the daemon's stdout+stderr, read as it comes */
   GInputStream *output_stream;
 } Fixture;
 
@@ -42,11 +42,13 @@ static void
 on_output (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   Fixture *f = user_data;
-  g_autoptr (GBytes) bytes = g_input_stream_read_bytes_finish (G_INPUT_STREAM (source), result, NULL);
+  g_autoptr (GBytes) bytes =
+    g_input_stream_read_bytes_finish (G_INPUT_STREAM (source), result, NULL);
   if (bytes == NULL || g_bytes_get_size (bytes) == 0)
     return;
   g_string_append_len (f->output, g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
-  g_input_stream_read_bytes_async (G_INPUT_STREAM (source), 4096, G_PRIORITY_DEFAULT, NULL, on_output, f);
+  g_input_stream_read_bytes_async (G_INPUT_STREAM (source), 4096, G_PRIORITY_DEFAULT, NULL,
+                                   on_output, f);
 }
 
 static void
@@ -109,9 +111,9 @@ run_ctl (int *out_status, const char *first, ...)
   va_end (args);
   g_ptr_array_add (argv, NULL);
   GError *error = NULL;
-  g_autoptr (GSubprocess) p = test_spawnv (G_SUBPROCESS_FLAGS_STDOUT_PIPE
-                                           | G_SUBPROCESS_FLAGS_STDERR_MERGE,
-                                           (const char *const *) argv->pdata);
+  g_autoptr (GSubprocess) p =
+    test_spawnv (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE,
+                 (const char *const *) argv->pdata);
   char *out = NULL;
   g_subprocess_communicate_utf8 (p, NULL, NULL, &out, NULL, &error);
   g_assert_no_error (error);
@@ -150,8 +152,9 @@ count_events (const char *db_path, const char *kind, const char *trigger)
   sqlite3_busy_timeout (db, 5000);
   sqlite3_stmt *stmt = NULL;
   gint64 n = -1;
-  if (sqlite3_prepare_v2 (db, "SELECT count(*) FROM events WHERE kind = ?1 AND trigger = ?2",
-                          -1, &stmt, NULL) == SQLITE_OK)
+  if (sqlite3_prepare_v2 (db, "SELECT count(*) FROM events WHERE kind = ?1 AND trigger = ?2", -1,
+                          &stmt, NULL)
+      == SQLITE_OK)
     {
       sqlite3_bind_text (stmt, 1, kind, -1, SQLITE_STATIC);
       sqlite3_bind_text (stmt, 2, trigger, -1, SQLITE_STATIC);
@@ -170,8 +173,11 @@ press_edge_mono_us (const char *db_path, const char *trigger)
   sqlite3_stmt *stmt = NULL;
   g_assert_cmpint (sqlite3_open_v2 (db_path, &db, SQLITE_OPEN_READONLY, NULL), ==, SQLITE_OK);
   sqlite3_busy_timeout (db, 5000);
-  g_assert_cmpint (sqlite3_prepare_v2 (db, "SELECT at_mono_us FROM events WHERE kind = 'press' "
-                                       "AND trigger = ?1 ORDER BY id LIMIT 1", -1, &stmt, NULL), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_prepare_v2 (db,
+                                       "SELECT at_mono_us FROM events WHERE kind = 'press' "
+                                       "AND trigger = ?1 ORDER BY id LIMIT 1",
+                                       -1, &stmt, NULL),
+                   ==, SQLITE_OK);
   sqlite3_bind_text (stmt, 1, trigger, -1, SQLITE_STATIC);
   g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_ROW);
   gint64 edge = sqlite3_column_int64 (stmt, 0);
@@ -181,7 +187,8 @@ press_edge_mono_us (const char *db_path, const char *trigger)
 }
 
 static gint64
-wait_for_events (const char *db_path, const char *kind, const char *trigger, gint64 want, guint timeout_ms)
+wait_for_events (const char *db_path, const char *kind, const char *trigger, gint64 want,
+                 guint timeout_ms)
 {
   gint64 end = g_get_monotonic_time () + timeout_ms * 1000;
   gint64 n;
@@ -214,7 +221,8 @@ test_press_to_event_row (Fixture *f, gconstpointer data)
   gint64 edge = press_edge_mono_us (db, "desk-button");
   g_assert_cmpint (edge, >=, before);
   g_test_message ("press -> event row: %.1f ms from the edge (debounce window 30 ms), "
-                  "%.1f ms from running ansimctl", (seen - edge) / 1000.0, (seen - before) / 1000.0);
+                  "%.1f ms from running ansimctl",
+                  (seen - edge) / 1000.0, (seen - before) / 1000.0);
   /* Speed goals are the benchmarks' (bench/recorder: press to incident
    * row); here only a stall fails, as sanitizers and a loaded CI slow
    * every commit. */
@@ -267,9 +275,9 @@ test_two_recorders (Fixture *f, gconstpointer data)
   g_assert_true (wait_for_output (f, "running with", 10000));
   g_autofree char *exe = test_build_path ("recorder/ansim-recorder");
   GError *error = NULL;
-  g_autoptr (GSubprocess) second = test_spawn (G_SUBPROCESS_FLAGS_STDOUT_PIPE
-                                               | G_SUBPROCESS_FLAGS_STDERR_MERGE,
-                                               exe, "--data-dir", f->dir, NULL);
+  g_autoptr (GSubprocess) second =
+    test_spawn (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE, exe, "--data-dir",
+                f->dir, NULL);
   g_autofree char *out = NULL;
   g_subprocess_communicate_utf8 (second, NULL, NULL, &out, NULL, &error);
   g_assert_no_error (error);
@@ -289,13 +297,14 @@ test_bad_config_refused (Fixture *f, gconstpointer data)
   (void) data;
   g_autofree char *conf = g_build_filename (f->dir, "recorder.conf", NULL);
   g_assert_true (g_file_set_contents (conf,
-    "[recorder]\ndevice_id = d1\n[desk]\nid = desk-1\nname = x\n"
-    "[trigger desk-button]\ninput = simulated\ndebounce = 30\n", -1, NULL));
+                                      "[recorder]\ndevice_id = d1\n[desk]\nid = desk-1\nname = x\n"
+                                      "[trigger desk-button]\ninput = simulated\ndebounce = 30\n",
+                                      -1, NULL));
   g_autofree char *exe = test_build_path ("recorder/ansim-recorder");
   GError *error = NULL;
-  g_autoptr (GSubprocess) p = test_spawn (G_SUBPROCESS_FLAGS_STDOUT_PIPE
-                                          | G_SUBPROCESS_FLAGS_STDERR_MERGE,
-                                          exe, "--config", conf, "--data-dir", f->dir, NULL);
+  g_autoptr (GSubprocess) p =
+    test_spawn (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE, exe, "--config",
+                conf, "--data-dir", f->dir, NULL);
   g_autofree char *out = NULL;
   g_subprocess_communicate_utf8 (p, NULL, NULL, &out, NULL, &error);
   g_assert_no_error (error);
@@ -320,7 +329,8 @@ test_examples_accepted (void)
   const char *names[] = { "recorder.conf", "uploader.conf", "panel.conf" };
   for (guint i = 0; i < G_N_ELEMENTS (names); i++)
     {
-      g_autofree char *path = g_build_filename (g_getenv ("ANSIM_SOURCE_ROOT"), "config", names[i], NULL);
+      g_autofree char *path =
+        g_build_filename (g_getenv ("ANSIM_SOURCE_ROOT"), "config", names[i], NULL);
       int status;
       g_autofree char *out = run_ctl (&status, "check-config", path, NULL);
       if (status != 0)
@@ -339,9 +349,12 @@ main (int argc, char **argv)
               test_daemon_lifecycle, teardown);
   g_test_add ("/daemons/lifecycle/panel", Fixture, "panel/ansim-panel", setup,
               test_daemon_lifecycle, teardown);
-  g_test_add ("/daemons/press-to-event-row", Fixture, NULL, setup, test_press_to_event_row, teardown);
-  g_test_add ("/daemons/second-recorder-refused", Fixture, NULL, setup, test_two_recorders, teardown);
-  g_test_add ("/daemons/bad-config-refused", Fixture, NULL, setup, test_bad_config_refused, teardown);
+  g_test_add ("/daemons/press-to-event-row", Fixture, NULL, setup, test_press_to_event_row,
+              teardown);
+  g_test_add ("/daemons/second-recorder-refused", Fixture, NULL, setup, test_two_recorders,
+              teardown);
+  g_test_add ("/daemons/bad-config-refused", Fixture, NULL, setup, test_bad_config_refused,
+              teardown);
   g_test_add_func ("/daemons/examples-accepted", test_examples_accepted);
   return g_test_run ();
 }

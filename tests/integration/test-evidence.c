@@ -15,12 +15,12 @@
 #define N_MEDIA 4
 #define SEGMENT_US "1000000"
 
-static GHashTable *tools;          /* name -> path */
-static char *tmp_root;             /* temp dir of everything below */
+static GHashTable *tools; /* name -> path */
+static char *tmp_root;    /* temp dir of everything below */
 static char *site_key, *site_recipient, *other_key;
 static char *device_key, *device_pub, *other_device_key, *other_device_pub;
 static char *media[N_MEDIA];
-static char *inc1, *inc2;          /* inc2 chains to inc1 and has a gap */
+static char *inc1, *inc2; /* inc2 chains to inc1 and has a gap */
 
 static const char *
 tool (const char *name)
@@ -104,7 +104,7 @@ expect (const char *dir, int expected_status, const char *const *extra,
   g_free (verify (dir, expected_status, extra, expected_lines));
 }
 
-#define ARGS(...) ((const char *const[]) { __VA_ARGS__, NULL })
+#define ARGS(...) ((const char *const[]){ __VA_ARGS__, NULL })
 
 static void
 verify_trusted (const char *dir, const char *const *expected_lines)
@@ -178,7 +178,8 @@ save_manifest_json (const char *dir, JsonNode *root, const char *signing_key)
   test_write_file (path, text, len);
   if (signing_key != NULL)
     g_assert_cmpint (test_run (NULL, NULL, tool ("make-incident"), "resign", "--device-key",
-                          signing_key, dir, NULL), ==, 0);
+                               signing_key, dir, NULL),
+                     ==, 0);
 }
 
 static void
@@ -198,10 +199,10 @@ test_valid (void)
 {
   expect (inc1, 0, ARGS ("--key", device_pub),
           ARGS ("OK: incident ", "info: the manifest records no previous incident"));
-  g_autofree char *out2 = verify (inc2, 0, ARGS ("--key", device_pub, "--previous", inc1,
-                                                 "--identity", site_key),
-                                  ARGS ("info: chained to the previous incident's manifest",
-                                        "info: gap 2: 1.500 s without media from"));
+  g_autofree char *out2 =
+    verify (inc2, 0, ARGS ("--key", device_pub, "--previous", inc1, "--identity", site_key),
+            ARGS ("info: chained to the previous incident's manifest",
+                  "info: gap 2: 1.500 s without media from"));
   g_assert_nonnull (strstr (out2, "4 segments (4.0 s of media), 1 gap, signed by device key"));
   g_assert_nonnull (strstr (out2, "plaintext of all 4 segments checked"));
   /* Without a trusted key: the key beside the manifest, and it says so. */
@@ -219,9 +220,9 @@ test_valid_open (void)
   g_autofree char *out = NULL;
 
   g_assert_cmpint (test_run (NULL, NULL, tool ("make-incident"), "seal", "--dir", dir,
-                             "--device-key",
-                        device_key, "--recipient", site_recipient, "--segment-us", SEGMENT_US,
-                        "--open", media[0], media[1], NULL), ==, 0);
+                             "--device-key", device_key, "--recipient", site_recipient,
+                             "--segment-us", SEGMENT_US, "--open", media[0], media[1], NULL),
+                   ==, 0);
   out = verify (dir, 0, ARGS ("--key", device_pub, "--identity", site_key),
                 ARGS ("info: the incident is still open"));
   g_assert_nonnull (strstr (out, "; the incident is still open"));
@@ -237,7 +238,8 @@ test_openssl_verifies_signature (void)
 
   /* The command line docs/evidence-format.md gives. */
   g_assert_cmpint (test_run (&out, &err, tool ("openssl"), "pkeyutl", "-verify", "-pubin", "-inkey",
-                        pub, "-rawin", "-in", manifest, "-sigfile", sig, NULL), ==, 0);
+                             pub, "-rawin", "-in", manifest, "-sigfile", sig, NULL),
+                   ==, 0);
   g_assert_nonnull (strstr (out, "Signature Verified Successfully"));
 
   /* One digit of one duration changed, nothing else. */
@@ -254,7 +256,8 @@ test_openssl_verifies_signature (void)
   g_clear_pointer (&out, g_free);
   g_clear_pointer (&err, g_free);
   g_assert_cmpint (test_run (&out, &err, tool ("openssl"), "pkeyutl", "-verify", "-pubin", "-inkey",
-                        t_pub, "-rawin", "-in", t_manifest, "-sigfile", t_sig, NULL), !=, 0);
+                             t_pub, "-rawin", "-in", t_manifest, "-sigfile", t_sig, NULL),
+                   !=, 0);
   g_assert_nonnull (strstr (out, "Signature Verification Failure"));
   verify_trusted (tampered, ARGS ("bad signature: manifest.json.sig does not verify over "
                                   "manifest.json with device key"));
@@ -268,8 +271,8 @@ test_standard_tools_match_manifest (void)
   g_autoptr (GError) error = NULL;
   g_autofree char *mpath = path_in (inc1, ANSIM_MANIFEST_NAME);
   g_autoptr (GBytes) mbytes = test_read_bytes (mpath);
-  g_autoptr (AnsimManifest) m = ansim_manifest_parse (g_bytes_get_data (mbytes, NULL),
-                                                      g_bytes_get_size (mbytes), &error);
+  g_autoptr (AnsimManifest) m =
+    ansim_manifest_parse (g_bytes_get_data (mbytes, NULL), g_bytes_get_size (mbytes), &error);
   g_autofree char *plain_dir = path_in (tmp_root, "age-plain");
 
   g_assert_no_error (error);
@@ -284,8 +287,8 @@ test_standard_tools_match_manifest (void)
 
       g_assert_cmpint (test_run (&out, NULL, "sha256sum", seg, NULL), ==, 0);
       g_assert_true (g_str_has_prefix (out, e->sha256_cipher));
-      g_assert_cmpint (test_run (NULL, NULL, tool ("age"), "-d", "-i", site_key, "-o", plain, seg,
-                            NULL), ==, 0);
+      g_assert_cmpint (
+        test_run (NULL, NULL, tool ("age"), "-d", "-i", site_key, "-o", plain, seg, NULL), ==, 0);
       g_autofree char *plain_hash = sha256_of_file (plain);
       g_autofree char *media_hash = sha256_of_file (media[i]);
       g_assert_cmpstr (plain_hash, ==, e->sha256_plain);
@@ -301,7 +304,8 @@ test_decrypt_playable (void)
   g_autofree char *out = NULL, *err = NULL;
 
   g_assert_cmpint (test_run (&out, &err, tool ("ansimctl"), "decrypt", inc2, "--identity", site_key,
-                        "--key", device_pub, "--out", out_dir, NULL), ==, 0);
+                             "--key", device_pub, "--out", out_dir, NULL),
+                   ==, 0);
   g_assert_nonnull (strstr (out, "; 4 files written to"));
   for (guint i = 0; i < N_MEDIA; i++)
     {
@@ -317,21 +321,23 @@ test_decrypt_playable (void)
       g_autofree char *h1 = sha256_of_file (file), *h2 = sha256_of_file (media[i]);
       g_assert_cmpstr (h1, ==, h2);
       g_assert_cmpint (test_run (&probe_out, &probe_err, tool ("ffprobe"), "-v", "error",
-                            "-show_entries", "stream=codec_name", "-of", "csv=p=0", file, NULL),
+                                 "-show_entries", "stream=codec_name", "-of", "csv=p=0", file,
+                                 NULL),
                        ==, 0);
       g_assert_cmpstr (probe_err, ==, "");
       g_assert_cmpstr (g_strstrip (probe_out), ==, "h264");
       /* Every frame decodes. */
       g_assert_cmpint (test_run (NULL, &ff_err, tool ("ffmpeg"), "-nostdin", "-v", "error", "-i",
-                                 file,
-                            "-f", "null", "-", NULL), ==, 0);
+                                 file, "-f", "null", "-", NULL),
+                       ==, 0);
       g_assert_cmpstr (ff_err, ==, "");
     }
   /* Never replaces a file. */
   g_clear_pointer (&out, g_free);
   g_clear_pointer (&err, g_free);
   g_assert_cmpint (test_run (&out, &err, tool ("ansimctl"), "decrypt", inc2, "--identity", site_key,
-                        "--out", out_dir, NULL), ==, 1);
+                             "--out", out_dir, NULL),
+                   ==, 1);
   g_assert_nonnull (strstr (err, "exists already; not overwriting it"));
 }
 
@@ -395,15 +401,15 @@ test_truncated_segment (void)
   g_autofree char *seg = path_in (dir, "seg-000003.mkv.age");
   g_autoptr (GBytes) b = test_read_bytes (seg);
   gsize len = g_bytes_get_size (b);
-  g_autofree char *expected = g_strdup_printf (
-    "truncated segment: segment 3 (seg-000003.mkv.age) is %" G_GSIZE_FORMAT
-    " bytes, the manifest records %" G_GSIZE_FORMAT, len - 1000, len);
+  g_autofree char *expected =
+    g_strdup_printf ("truncated segment: segment 3 (seg-000003.mkv.age) is %" G_GSIZE_FORMAT
+                     " bytes, the manifest records %" G_GSIZE_FORMAT,
+                     len - 1000, len);
 
   test_write_file (seg, g_bytes_get_data (b, NULL), len - 1000);
   verify_trusted (dir, ARGS (expected));
   /* With the identity too, still "truncated", and no plaintext claimed. */
-  expect (dir, 1, ARGS ("--key", device_pub, "--identity", site_key),
-          ARGS (expected));
+  expect (dir, 1, ARGS ("--key", device_pub, "--identity", site_key), ARGS (expected));
   remove_copy (dir);
 }
 
@@ -416,14 +422,15 @@ test_altered_segment (void)
   gsize len = g_bytes_get_size (b);
   g_autofree guint8 *data = g_memdup2 (g_bytes_get_data (b, NULL), len);
 
-  data[len / 2] ^= 0x01;    /* one bit, in the middle of the media */
+  data[len / 2] ^= 0x01; /* one bit, in the middle of the media */
   test_write_file (seg, data, len);
-  verify_trusted (dir, ARGS ("altered segment: segment 1 (seg-000001.mkv.age): the file's SHA-256 is "));
+  verify_trusted (dir,
+                  ARGS ("altered segment: segment 1 (seg-000001.mkv.age): the file's SHA-256 is "));
   /* age itself refuses it too. */
   g_autofree char *err = NULL;
   g_autofree char *plain = path_in (dir, "plain.mkv");
-  g_assert_cmpint (test_run (NULL, &err, tool ("age"), "-d", "-i", site_key, "-o", plain, seg,
-                             NULL), !=, 0);
+  g_assert_cmpint (
+    test_run (NULL, &err, tool ("age"), "-d", "-i", site_key, "-o", plain, seg, NULL), !=, 0);
   remove_copy (dir);
 }
 
@@ -464,8 +471,8 @@ test_extra_segment (void)
   g_autofree char *extra = path_in (dir, "seg-000004.mkv.age");
 
   /* A well-formed age file of real media, to the site's own recipient. */
-  g_assert_cmpint (test_run (NULL, NULL, tool ("age"), "-r", site_recipient, "-o", extra, media[0],
-                        NULL), ==, 0);
+  g_assert_cmpint (
+    test_run (NULL, NULL, tool ("age"), "-r", site_recipient, "-o", extra, media[0], NULL), ==, 0);
   verify_trusted (dir, ARGS ("extra segment: seg-000004.mkv.age is not in the manifest"));
   remove_copy (dir);
 }
@@ -495,7 +502,8 @@ test_bad_signature (void)
   test_write_file (sig, data, g_bytes_get_size (b));
   verify_trusted (dir, ARGS ("bad signature: manifest.json.sig does not verify"));
   test_write_file (sig, data, 63);
-  verify_trusted (dir, ARGS ("bad signature: manifest.json.sig is 63 bytes; an Ed25519 signature is 64"));
+  verify_trusted (
+    dir, ARGS ("bad signature: manifest.json.sig is 63 bytes; an Ed25519 signature is 64"));
   remove_copy (dir);
 }
 
@@ -508,7 +516,8 @@ test_edited_manifest (void)
 
   json_object_set_string_member (json_node_get_object (root_node), "desk_id", "desk-02");
   save_manifest_json (dir, root_node, NULL);
-  verify_trusted (dir, ARGS ("bad signature: manifest.json.sig does not verify over manifest.json"));
+  verify_trusted (dir,
+                  ARGS ("bad signature: manifest.json.sig does not verify over manifest.json"));
   remove_copy (dir);
 }
 
@@ -551,8 +560,8 @@ test_broken_chain (void)
   g_autoptr (JsonNode) root_node = load_manifest_json (dir);
   JsonObject *e1 = json_array_get_object_element (entries_of (root_node), 1);
 
-  json_object_set_string_member (e1, "sha256_plain",
-    "0000000000000000000000000000000000000000000000000000000000000001");
+  json_object_set_string_member (
+    e1, "sha256_plain", "0000000000000000000000000000000000000000000000000000000000000001");
   save_manifest_json (dir, root_node, device_key);
   verify_trusted (dir, ARGS ("broken chain: segment 2 (seg-000002.mkv.age): prev is "));
   remove_copy (dir);
@@ -569,9 +578,10 @@ test_removed_entry (void)
   json_array_remove_element (entries_of (root_node), 2);
   save_manifest_json (dir, root_node, device_key);
   g_assert_cmpint (g_unlink (seg), ==, 0);
-  verify_trusted (dir, ARGS ("missing entry: the manifest has no entry 2 (it goes from entry 1 "
-                             "to entry 3)",
-                             "broken chain: segment 3 at position 2 (seg-000003.mkv.age): prev is "));
+  verify_trusted (dir,
+                  ARGS ("missing entry: the manifest has no entry 2 (it goes from entry 1 "
+                        "to entry 3)",
+                        "broken chain: segment 3 at position 2 (seg-000003.mkv.age): prev is "));
   remove_copy (dir);
 }
 
@@ -590,8 +600,7 @@ test_chain_to_previous (void)
   g_autofree char *expected = g_strdup_printf (
     "broken chain: the previous incident's manifest %s has SHA-256 %s, but this incident chains to ",
     prev_manifest, prev_hash);
-  expect (inc2, 1, ARGS ("--key", device_pub, "--previous", prev),
-          ARGS (expected));
+  expect (inc2, 1, ARGS ("--key", device_pub, "--previous", prev), ARGS (expected));
   /* inc1 is a device's first incident: nothing can precede it. */
   expect (inc1, 1, ARGS ("--key", device_pub, "--previous", inc2),
           ARGS ("broken chain: the manifest records no previous incident"));
@@ -644,9 +653,8 @@ test_plaintext_replaced (void)
   JsonObject *e0 = json_array_get_object_element (entries_of (root_node), 0);
 
   g_assert_cmpint (g_unlink (seg), ==, 0);
-  g_assert_cmpint (test_run (NULL, NULL, tool ("age"), "-r", site_recipient, "-o", seg, media[1],
-                             NULL),
-                   ==, 0);
+  g_assert_cmpint (
+    test_run (NULL, NULL, tool ("age"), "-r", site_recipient, "-o", seg, media[1], NULL), ==, 0);
   /* Unsigned swap first: the ciphertext tells (larger than recorded). */
   verify_trusted (dir, ARGS ("altered segment: segment 0 (seg-000000.mkv.age) is "));
 
@@ -661,14 +669,13 @@ test_plaintext_replaced (void)
   g_autofree char *expected = g_strdup_printf (
     "plaintext hash mismatch: segment 0 (seg-000000.mkv.age): the decrypted media has SHA-256 %s",
     media_hash);
-  expect (dir, 1, ARGS ("--key", device_pub, "--identity", site_key),
-          ARGS (expected));
+  expect (dir, 1, ARGS ("--key", device_pub, "--identity", site_key), ARGS (expected));
   /* And decrypt writes every segment but that one. */
   g_autofree char *out_dir = path_in (dir, "../media");
   g_autofree char *dout = NULL, *derr = NULL;
   g_assert_cmpint (test_run (&dout, &derr, tool ("ansimctl"), "decrypt", dir, "--identity",
-                             site_key,
-                        "--out", out_dir, NULL), ==, 1);
+                             site_key, "--out", out_dir, NULL),
+                   ==, 1);
   g_assert_nonnull (strstr (derr, "wrote 3 of 4 segments"));
   g_autofree char *not_written = path_in (out_dir, "seg-000000.mkv");
   g_assert_false (g_file_test (not_written, G_FILE_TEST_EXISTS));
@@ -683,13 +690,12 @@ test_wrong_identity (void)
   g_autofree char *expected = g_strdup_printf (
     "no matching recipient: segment 0 (seg-000000.mkv.age): no identity in %s can decrypt it",
     other_key);
-  expect (inc1, 1, ARGS ("--key", device_pub, "--identity", other_key),
-          ARGS (expected));
+  expect (inc1, 1, ARGS ("--key", device_pub, "--identity", other_key), ARGS (expected));
   g_autofree char *out_dir = path_in (tmp_root, "wrong-identity");
   g_autofree char *dout = NULL, *derr = NULL;
   g_assert_cmpint (test_run (&dout, &derr, tool ("ansimctl"), "decrypt", inc1, "--identity",
-                             other_key,
-                        "--out", out_dir, NULL), ==, 1);
+                             other_key, "--out", out_dir, NULL),
+                   ==, 1);
   g_assert_nonnull (strstr (dout, expected));
   g_assert_nonnull (strstr (derr, "wrote 0 of 4 segments"));
   /* Nothing at all written, not even a partial file. */
@@ -707,12 +713,12 @@ test_identity_permissions (void)
 
   test_write_file (loose, g_bytes_get_data (b, NULL), g_bytes_get_size (b));
   g_assert_cmpint (g_chmod (loose, 0644), ==, 0);
-  g_assert_cmpint (test_run (&out, &err, tool ("ansimctl"), "verify", inc1, "--identity", loose,
-                             NULL),
-                   ==, 2);
+  g_assert_cmpint (
+    test_run (&out, &err, tool ("ansimctl"), "verify", inc1, "--identity", loose, NULL), ==, 2);
   g_autofree char *expected = g_strdup_printf (
     "ansimctl verify: --identity: identity file %s has mode 0644: group or others may read it, "
-    "so it is refused (chmod 600 %s)\n", loose, loose);
+    "so it is refused (chmod 600 %s)\n",
+    loose, loose);
   g_assert_cmpstr (err, ==, expected);
   g_assert_cmpstr (out, ==, "");
 }
@@ -727,8 +733,8 @@ test_keygen_with_age (void)
   g_autofree char *pt2 = path_in (tmp_root, "keygen2.mkv");
   struct stat st;
 
-  g_assert_cmpint (test_run (&recipient, NULL, tool ("ansimctl"), "keygen", "--out", key, NULL),
-                   ==, 0);
+  g_assert_cmpint (test_run (&recipient, NULL, tool ("ansimctl"), "keygen", "--out", key, NULL), ==,
+                   0);
   g_strstrip (recipient);
   g_assert_cmpint (g_stat (key, &st), ==, 0);
   g_assert_cmpint (st.st_mode & 0777, ==, 0600);
@@ -737,9 +743,8 @@ test_keygen_with_age (void)
   /* age encrypts to our recipient; our code and age decrypt with our file. */
   g_assert_cmpint (test_run (NULL, NULL, tool ("age"), "-r", recipient, "-o", ct, media[1], NULL),
                    ==, 0);
-  g_assert_cmpint (test_run (NULL, NULL, tool ("age-tool"), "decrypt", "-i", key, "-o", pt, ct,
-                             NULL),
-                   ==, 0);
+  g_assert_cmpint (
+    test_run (NULL, NULL, tool ("age-tool"), "decrypt", "-i", key, "-o", pt, ct, NULL), ==, 0);
   g_assert_cmpint (test_run (NULL, NULL, tool ("age"), "-d", "-i", key, "-o", pt2, ct, NULL), ==,
                    0);
   g_autofree char *h0 = sha256_of_file (media[1]), *h1 = sha256_of_file (pt);
@@ -760,9 +765,9 @@ static int
 run_recorder (const char *data_dir, gboolean stop, char **out)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (GSubprocess) p = test_spawn (
-    G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE,
-    tool ("ansim-recorder"), "--data-dir", data_dir, NULL);
+  g_autoptr (GSubprocess) p =
+    test_spawn (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE,
+                tool ("ansim-recorder"), "--data-dir", data_dir, NULL);
   g_autofree char *sock = path_in (data_dir, "control.sock");
 
   g_assert_no_error (error);
@@ -815,7 +820,8 @@ test_recorder_device_key (void)
   g_assert_cmpint (run_recorder (dir, FALSE, &out3), !=, 0);
   g_autofree char *line = g_strdup_printf (
     "device key %s has mode 0644: group or others may read or write it, so it is refused "
-    "(chmod 600 %s)\n", key, key);
+    "(chmod 600 %s)\n",
+    key, key);
   g_assert_true (g_str_has_suffix (out3, line));
   g_auto (GStrv) lines = g_strsplit (out3, "\n", -1);
   g_assert_cmpuint (g_strv_length (lines), ==, 2);
@@ -856,17 +862,18 @@ make_fixtures (void)
       media[i] = g_strdup_printf ("%s/m%02u.mkv", media_dir, i);
       location = g_strdup_printf ("location=%s", media[i]);
       if (test_run (NULL, &err, tool ("gst-launch-1.0"), "-q", "videotestsrc", "num-buffers=30",
-               pattern, "!", "video/x-raw,width=160,height=120,framerate=30/1", "!", "x264enc",
-               "key-int-max=30", "speed-preset=ultrafast", "!", "matroskamux", "!", "filesink",
-               location, NULL) != 0)
+                    pattern, "!", "video/x-raw,width=160,height=120,framerate=30/1", "!", "x264enc",
+                    "key-int-max=30", "speed-preset=ultrafast", "!", "matroskamux", "!", "filesink",
+                    location, NULL)
+          != 0)
         g_error ("gst-launch-1.0 failed: %s", err);
       g_assert_true (g_file_test (media[i], G_FILE_TEST_IS_REGULAR));
     }
 
   site_key = path_in (tmp_root, "site.key");
   other_key = path_in (tmp_root, "other.key");
-  g_assert_cmpint (test_run (&site_recipient, NULL, tool ("ansimctl"), "keygen", "--out", site_key,
-                        NULL), ==, 0);
+  g_assert_cmpint (
+    test_run (&site_recipient, NULL, tool ("ansimctl"), "keygen", "--out", site_key, NULL), ==, 0);
   g_strstrip (site_recipient);
   g_assert_cmpint (test_run (NULL, NULL, tool ("age-keygen"), "-o", other_key, NULL), ==, 0);
 
@@ -877,14 +884,16 @@ make_fixtures (void)
   inc1 = path_in (tmp_root, "incident-1");
   inc2 = path_in (tmp_root, "incident-2");
   g_assert_cmpint (test_run (NULL, NULL, tool ("make-incident"), "seal", "--dir", inc1,
-                        "--device-key", device_key, "--recipient", site_recipient,
-                        "--segment-us", SEGMENT_US, media[0], media[1], media[2], media[3],
-                        NULL), ==, 0);
+                             "--device-key", device_key, "--recipient", site_recipient,
+                             "--segment-us", SEGMENT_US, media[0], media[1], media[2], media[3],
+                             NULL),
+                   ==, 0);
   g_assert_cmpint (test_run (NULL, NULL, tool ("make-incident"), "seal", "--dir", inc2,
-                        "--device-key", device_key, "--recipient", site_recipient,
-                        "--previous", inc1, "--segment-us", SEGMENT_US, "--gap-after", "2",
-                        "--gap-us", "1500000", "--gap-reason", "camera-lost",
-                        media[0], media[1], media[2], media[3], NULL), ==, 0);
+                             "--device-key", device_key, "--recipient", site_recipient,
+                             "--previous", inc1, "--segment-us", SEGMENT_US, "--gap-after", "2",
+                             "--gap-us", "1500000", "--gap-reason", "camera-lost", media[0],
+                             media[1], media[2], media[3], NULL),
+                   ==, 0);
   /* Another board's key, for forgeries. */
   ansim_device_key_free (ansim_device_key_load_or_create (other_device_key, &error));
   g_assert_no_error (error);
@@ -921,7 +930,8 @@ main (int argc, char **argv)
   g_test_add_func ("/evidence/valid/verifies-clean", test_valid);
   g_test_add_func ("/evidence/valid/open-incident", test_valid_open);
   g_test_add_func ("/evidence/valid/openssl-verifies-signature", test_openssl_verifies_signature);
-  g_test_add_func ("/evidence/valid/sha256sum-and-age-match-manifest", test_standard_tools_match_manifest);
+  g_test_add_func ("/evidence/valid/sha256sum-and-age-match-manifest",
+                   test_standard_tools_match_manifest);
   g_test_add_func ("/evidence/valid/decrypt-playable", test_decrypt_playable);
   g_test_add_func ("/evidence/tamper/missing-segment", test_missing_segment);
   g_test_add_func ("/evidence/tamper/reordered-files", test_reordered_files);

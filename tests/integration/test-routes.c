@@ -31,8 +31,8 @@ normalize (const char *path)
 {
   g_auto (GStrv) segs = g_strsplit (path, "/", -1);
   for (guint i = 0; segs[i] != NULL; i++)
-    if (segs[i][0] == '{' || g_str_equal (segs[i], "ID") || g_str_equal (segs[i], "N") ||
-        g_str_equal (segs[i], "NAME"))
+    if (segs[i][0] == '{' || g_str_equal (segs[i], "ID") || g_str_equal (segs[i], "N")
+        || g_str_equal (segs[i], "NAME"))
       {
         g_free (segs[i]);
         segs[i] = g_strdup ("*");
@@ -42,8 +42,8 @@ normalize (const char *path)
 
 typedef struct {
   char *method;
-  char *path;       /* normalized */
-  guint roles;      /* 0: anyone */
+  char *path;  /* normalized */
+  guint roles; /* 0: anyone */
 } DocRoute;
 
 static void
@@ -72,8 +72,8 @@ console_doc_routes (void)
   g_autofree char *text = read_doc ("console.md");
   g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
   GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) doc_route_free);
-  g_autoptr (GRegex) re = g_regex_new ("^\\| `(GET|POST|PUT) (/api/[^` ?]*)[^`]*`(?:[^|\\\\]|\\\\.)*\\| ([^|]+) \\|",
-                                       0, 0, NULL);
+  g_autoptr (GRegex) re = g_regex_new (
+    "^\\| `(GET|POST|PUT) (/api/[^` ?]*)[^`]*`(?:[^|\\\\]|\\\\.)*\\| ([^|]+) \\|", 0, 0, NULL);
   for (guint i = 0; lines[i] != NULL; i++)
     {
       g_autoptr (GMatchInfo) m = NULL;
@@ -94,8 +94,7 @@ console_doc_routes (void)
             {
               PanelRole role;
               if (!panel_role_from_string (g_strstrip (names[k]), &role))
-                g_error ("docs/console.md: %s %s: unknown role \"%s\"", r->method, path,
-                         names[k]);
+                g_error ("docs/console.md: %s %s: unknown role \"%s\"", r->method, path, names[k]);
               r->roles |= role;
             }
         }
@@ -150,8 +149,8 @@ request (const char *method, const char *path, int who, const char *body, char *
   g_autoptr (GBytes) reply = soup_session_send_and_read_finish (fx.http, result, &error);
   g_assert_no_error (error);
   if (out_allow != NULL)
-    *out_allow = g_strdup (soup_message_headers_get_one (soup_message_get_response_headers (msg),
-                                                         "Allow"));
+    *out_allow =
+      g_strdup (soup_message_headers_get_one (soup_message_get_response_headers (msg), "Allow"));
   if (out_body != NULL)
     *out_body = g_strndup (g_bytes_get_data (reply, NULL), g_bytes_get_size (reply));
   return soup_message_get_status (msg);
@@ -177,9 +176,10 @@ fixture_start (void)
   fx.dir = g_dir_make_tmp ("ansim-test-routes-XXXXXX", &error);
   g_assert_no_error (error);
   g_autofree char *conf = g_strdup_printf ("[panel]\ndata_dir = %s\nport = 0\n"
-                                           "listen_address = 127.0.0.1\n", fx.dir);
-  g_autoptr (AnsimConfig) config = ansim_config_load_data (&ansim_panel_config_schema, conf, "test",
-                                                          &error);
+                                           "listen_address = 127.0.0.1\n",
+                                           fx.dir);
+  g_autoptr (AnsimConfig) config =
+    ansim_config_load_data (&ansim_panel_config_schema, conf, "test", &error);
   g_assert_no_error (error);
   g_setenv ("ANSIM_PANEL_TEST_PUBLISH", "1", TRUE);
   g_test_expect_message ("ansim-panel", G_LOG_LEVEL_WARNING, "*test-only path /api/test/publish*");
@@ -205,8 +205,8 @@ fixture_start (void)
     {
       g_autofree char *url = g_strconcat (fx.url, "/api/login", NULL);
       g_autoptr (SoupMessage) msg = soup_message_new ("POST", url);
-      g_autofree char *body = g_strdup_printf ("{\"user\":\"%s\",\"password\":\"%s\"}",
-                                               role_names[i], PASSWORD);
+      g_autofree char *body =
+        g_strdup_printf ("{\"user\":\"%s\",\"password\":\"%s\"}", role_names[i], PASSWORD);
       g_autoptr (GBytes) bytes = g_bytes_new (body, strlen (body));
       g_autoptr (GAsyncResult) result = NULL;
       soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
@@ -216,12 +216,12 @@ fixture_start (void)
       g_autoptr (GBytes) reply = soup_session_send_and_read_finish (fx.http, result, &error);
       g_assert_no_error (error);
       g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
-      const char *cookie = soup_message_headers_get_one (soup_message_get_response_headers (msg),
-                                                         "Set-Cookie");
+      const char *cookie =
+        soup_message_headers_get_one (soup_message_get_response_headers (msg), "Set-Cookie");
       fx.cookie[i] = g_strndup (cookie, strcspn (cookie, ";"));
       g_autoptr (JsonParser) parser = json_parser_new ();
-      json_parser_load_from_data (parser, g_bytes_get_data (reply, NULL),
-                                  g_bytes_get_size (reply), &error);
+      json_parser_load_from_data (parser, g_bytes_get_data (reply, NULL), g_bytes_get_size (reply),
+                                  &error);
       g_assert_no_error (error);
       fx.csrf[i] = g_strdup (json_object_get_string_member (
         json_node_get_object (json_parser_get_root (parser)), "csrf_token"));
@@ -266,8 +266,8 @@ test_table_matches_docs (void)
             g_string_append (re, "`");
             pattern_re = g_strdup (re->str);
           }
-          if (strstr (protocol, plain) == NULL &&
-              !g_regex_match_simple (pattern_re, protocol, 0, 0))
+          if (strstr (protocol, plain) == NULL
+              && !g_regex_match_simple (pattern_re, protocol, 0, 0))
             g_error ("device route %s is not in docs/protocol.md", with_braces);
           continue;
         }
@@ -292,8 +292,8 @@ test_table_matches_docs (void)
             g_error ("%s %s is not in docs/console.md", method, r->pattern);
           guint roles = r->caller == PANEL_CALLER_ANYONE ? 0 : r->roles;
           if (doc->roles != roles)
-            g_error ("%s %s: the table allows roles 0x%x, docs/console.md 0x%x", method,
-                     r->pattern, roles, doc->roles);
+            g_error ("%s %s: the table allows roles 0x%x, docs/console.md 0x%x", method, r->pattern,
+                     roles, doc->roles);
           g_hash_table_add (matched, doc);
           seen++;
         }
@@ -400,7 +400,7 @@ test_device_refusals (void)
       g_assert_cmpstr (allow, ==, method);
       checked++;
     }
-  g_assert_cmpuint (checked, ==, 6);  /* enroll is ANYONE */
+  g_assert_cmpuint (checked, ==, 6); /* enroll is ANYONE */
 }
 
 /* Unknown paths: 404 in the one error shape. */

@@ -37,8 +37,8 @@ main (int argc, char **argv)
       g_printerr ("usage: %s CONFIG DEVICE_KEY\n", argv[0]);
       return 2;
     }
-  g_autoptr (AnsimConfig) config = ansim_config_load (&ansim_recorder_config_schema, argv[1],
-                                                      &error);
+  g_autoptr (AnsimConfig) config =
+    ansim_config_load (&ansim_recorder_config_schema, argv[1], &error);
   AnsimDeviceKey *key = config != NULL ? ansim_device_key_load_or_create (argv[2], &error) : NULL;
   if (key == NULL)
     {

@@ -19,7 +19,7 @@
 #define FPS 25
 
 typedef struct {
-  char *dir;              /* short: UNIX socket paths are limited */
+  char *dir; /* short: UNIX socket paths are limited */
   char *data_dir;
   char *spool_dir;
   char *config_path;
@@ -32,14 +32,14 @@ typedef struct {
 } Fixture;
 
 typedef struct {
-  const char *recorder_extra;   /* extra [recorder] lines */
-  gboolean two_sources;         /* a fixed camera and a wearable with sound */
-  gboolean bodycam_trigger;     /* a second trigger, "bodycam" */
+  const char *recorder_extra; /* extra [recorder] lines */
+  gboolean two_sources;       /* a fixed camera and a wearable with sound */
+  gboolean bodycam_trigger;   /* a second trigger, "bodycam" */
   int pre_event_s;
   int post_event_s;
-  int bitrate_kbps;             /* of source cam; 0: 300 */
-  const char *crash_at;         /* ANSIM_TEST_CRASH_AT for the first run */
-  const char *expect;           /* what the restart must have done */
+  int bitrate_kbps;     /* of source cam; 0: 300 */
+  const char *crash_at; /* ANSIM_TEST_CRASH_AT for the first run */
+  const char *expect;   /* what the restart must have done */
 } Setup;
 
 static inline void
@@ -47,17 +47,19 @@ write_config (Fixture *f, const Setup *s)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (GString) c = test_recorder_config (f->data_dir, f->spool_dir, f->recipient,
-                                                s->pre_event_s, s->post_event_s,
-                                                s->recorder_extra);
+                                                s->pre_event_s, s->post_event_s, s->recorder_extra);
 
   g_string_append_printf (c,
-    "[source cam]\nkind = fixed\nwidth = 320\nheight = 240\nframerate = %d\n"
-    "bitrate_kbps = %d\nkeyframe_ms = 1000\n", FPS, s->bitrate_kbps > 0 ? s->bitrate_kbps : 300);
+                          "[source cam]\nkind = fixed\nwidth = 320\nheight = 240\nframerate = %d\n"
+                          "bitrate_kbps = %d\nkeyframe_ms = 1000\n",
+                          FPS, s->bitrate_kbps > 0 ? s->bitrate_kbps : 300);
   if (s->bodycam_trigger)
     g_string_append (c, "\n[trigger bodycam]\ninput = simulated\nkind = bodycam\n");
   if (s->two_sources)
-    g_string_append_printf (c, "\n[source body]\nkind = wearable\naudio = test\nwidth = 240\n"
-                            "height = 160\nframerate = %d\nbitrate_kbps = 200\n", FPS);
+    g_string_append_printf (c,
+                            "\n[source body]\nkind = wearable\naudio = test\nwidth = 240\n"
+                            "height = 160\nframerate = %d\nbitrate_kbps = 200\n",
+                            FPS);
   g_file_set_contents (f->config_path, c->str, -1, &error);
   g_assert_no_error (error);
 }
@@ -123,9 +125,11 @@ incident_uuids (Fixture *f, GPtrArray **out_sources)
 {
   g_autoptr (sqlite3) db = test_desk_db_open (f->data_dir);
   g_autoptr (GError) error = NULL;
-  g_autoptr (sqlite3_stmt) st = ansim_db_prepare (db,
+  g_autoptr (sqlite3_stmt) st = ansim_db_prepare (
+    db,
     "SELECT i.uuid, json_extract (e.detail, '$.source') FROM incidents i JOIN events e "
-    "ON e.incident_id = i.id AND e.kind = 'incident-opened' ORDER BY i.id", &error);
+    "ON e.incident_id = i.id AND e.kind = 'incident-opened' ORDER BY i.id",
+    &error);
   g_assert_no_error (error);
   GPtrArray *uuids = g_ptr_array_new_with_free_func (g_free);
   if (out_sources != NULL)
@@ -164,8 +168,8 @@ ansimctl_verify (Fixture *f, const char *incident_dir, const char *previous, cha
   g_ptr_array_add (argv, NULL);
   char *out = NULL, *err = NULL;
   int status;
-  g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err,
-                &status, &error);
+  g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err, &status,
+                &error);
   g_assert_no_error (error);
   g_assert_true (WIFEXITED (status));
   if (out_text != NULL)

@@ -17,21 +17,21 @@ main (int argc, char **argv)
   gst_rtsp_server_set_address (server, "127.0.0.1");
   gst_rtsp_server_set_service (server, argv[1]);
   g_autoptr (GstRTSPMediaFactory) factory = gst_rtsp_media_factory_new ();
-  gst_rtsp_media_factory_set_launch (factory,
-    "( videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=25/1 "
-    "! x264enc tune=zerolatency speed-preset=ultrafast bitrate=300 key-int-max=25 "
-    "! rtph264pay name=pay0 pt=96 config-interval=-1 )");
+  gst_rtsp_media_factory_set_launch (
+    factory, "( videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=25/1 "
+             "! x264enc tune=zerolatency speed-preset=ultrafast bitrate=300 key-int-max=25 "
+             "! rtph264pay name=pay0 pt=96 config-interval=-1 )");
   gst_rtsp_media_factory_set_shared (factory, TRUE);
   gst_rtsp_media_factory_set_protocols (factory, GST_RTSP_LOWER_TRANS_TCP);
   /* /av: the same picture with its own sound track (Opus), as a bodycam
    * with a microphone sends it. */
   g_autoptr (GstRTSPMediaFactory) av = gst_rtsp_media_factory_new ();
-  gst_rtsp_media_factory_set_launch (av,
-    "( videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=25/1 "
-    "! x264enc tune=zerolatency speed-preset=ultrafast bitrate=300 key-int-max=25 "
-    "! rtph264pay name=pay0 pt=96 config-interval=-1 "
-    "audiotestsrc is-live=true wave=ticks ! audio/x-raw,channels=1,rate=48000 ! opusenc "
-    "! rtpopuspay name=pay1 pt=97 )");
+  gst_rtsp_media_factory_set_launch (
+    av, "( videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=25/1 "
+        "! x264enc tune=zerolatency speed-preset=ultrafast bitrate=300 key-int-max=25 "
+        "! rtph264pay name=pay0 pt=96 config-interval=-1 "
+        "audiotestsrc is-live=true wave=ticks ! audio/x-raw,channels=1,rate=48000 ! opusenc "
+        "! rtpopuspay name=pay1 pt=97 )");
   gst_rtsp_media_factory_set_shared (av, TRUE);
   gst_rtsp_media_factory_set_protocols (av, GST_RTSP_LOWER_TRANS_TCP);
   g_autoptr (GstRTSPMountPoints) mounts = gst_rtsp_server_get_mount_points (server);

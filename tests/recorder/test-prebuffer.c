@@ -7,7 +7,7 @@
 #define MS (GST_MSECOND)
 
 typedef struct {
-  GPtrArray *seen;   /* GstBuffer*, refs */
+  GPtrArray *seen; /* GstBuffer*, refs */
   GArray *streams;
 } Replay;
 

@@ -51,9 +51,10 @@ test_two_sources (Fixture *f, gconstpointer data)
   test_recorder_wait_closed (f->data_dir, f->log_path, 6, 30000);
   test_process_end (&f->host);
   g_test_message ("C waited for B's final manifest: %s",
-                  test_count_in_file (f->log_path,
-                                      "chained once its previous incident is closed") > 0
-                  ? "yes" : "no (B had closed already)");
+                  test_count_in_file (f->log_path, "chained once its previous incident is closed")
+                      > 0
+                    ? "yes"
+                    : "no (B had closed already)");
 
   g_autoptr (GPtrArray) sources = NULL;
   g_autoptr (GPtrArray) uuids = incident_uuids (f, &sources);
@@ -94,8 +95,9 @@ test_two_sources (Fixture *f, gconstpointer data)
     }
 }
 
-static const Setup two_sources = { .two_sources = TRUE, .bodycam_trigger = TRUE,
-                                   .pre_event_s = 2, .post_event_s = 3 };
+static const Setup two_sources = {
+  .two_sources = TRUE, .bodycam_trigger = TRUE, .pre_event_s = 2, .post_event_s = 3
+};
 
 int
 main (int argc, char **argv)
@@ -103,7 +105,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   if (!test_have_programs ("needs age", "age", NULL))
     return 77;
-  g_test_add ("/recorder/chain/two-sources", Fixture, &two_sources, fixture_setup,
-              test_two_sources, fixture_teardown);
+  g_test_add ("/recorder/chain/two-sources", Fixture, &two_sources, fixture_setup, test_two_sources,
+              fixture_teardown);
   return g_test_run ();
 }

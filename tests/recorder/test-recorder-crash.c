@@ -29,8 +29,8 @@ test_crash_point (Fixture *f, gconstpointer data)
   g_assert_cmpuint (test_count_in_file (f->log_path, "reached: killing this process"), ==, 1);
   {
     g_autoptr (sqlite3) db = test_desk_db_open (f->data_dir);
-    g_assert_cmpint (test_db_int (db, "SELECT count(*) FROM incidents WHERE closed_wall_us IS NULL"),
-                     ==, 1);
+    g_assert_cmpint (
+      test_db_int (db, "SELECT count(*) FROM incidents WHERE closed_wall_us IS NULL"), ==, 1);
   }
 
   start_host_env (f, NULL);
@@ -66,8 +66,8 @@ test_crash_point (Fixture *f, gconstpointer data)
     g_assert_null (strstr (name, ".tmp-"));
 
   gboolean set_aside = strstr (s->expect, "moved to") != NULL;
-  g_assert_cmpint (test_db_int (db, "SELECT count(*) FROM events WHERE kind = 'file-set-aside'"), ==,
-                   set_aside ? 1 : 0);
+  g_assert_cmpint (test_db_int (db, "SELECT count(*) FROM events WHERE kind = 'file-set-aside'"),
+                   ==, set_aside ? 1 : 0);
   guint aside_events = 0;
   for (guint i = 0; i < ansim_manifest_get_n_events (m); i++)
     aside_events += g_str_equal (ansim_manifest_get_event (m, i)->kind, "file-set-aside");
@@ -95,15 +95,19 @@ test_crash_point (Fixture *f, gconstpointer data)
  * Counts: the third segment (manifest-written: the first write is the
  * incident's opening manifest). */
 static const Setup points[] = {
-  { .pre_event_s = 2, .post_event_s = 30, .crash_at = "segment-partial:3",
-    .expect = "moved to" },
-  { .pre_event_s = 2, .post_event_s = 30, .crash_at = "segment-encrypted:3",
-    .expect = "moved to" },
-  { .pre_event_s = 2, .post_event_s = 30, .crash_at = "manifest-written:4",
+  { .pre_event_s = 2, .post_event_s = 30, .crash_at = "segment-partial:3", .expect = "moved to" },
+  { .pre_event_s = 2, .post_event_s = 30, .crash_at = "segment-encrypted:3", .expect = "moved to" },
+  { .pre_event_s = 2,
+    .post_event_s = 30,
+    .crash_at = "manifest-written:4",
     .expect = "was sealed and listed when it was interrupted: put in place" },
-  { .pre_event_s = 2, .post_event_s = 30, .crash_at = "manifest-signed:3",
+  { .pre_event_s = 2,
+    .post_event_s = 30,
+    .crash_at = "manifest-signed:3",
     .expect = "was sealed and listed when it was interrupted: put in place" },
-  { .pre_event_s = 2, .post_event_s = 30, .crash_at = "segment-renamed:3",
+  { .pre_event_s = 2,
+    .post_event_s = 30,
+    .crash_at = "segment-renamed:3",
     .expect = "had no database row yet: added" },
 };
 
@@ -115,8 +119,7 @@ main (int argc, char **argv)
     return 77;
   for (guint i = 0; i < G_N_ELEMENTS (points); i++)
     {
-      g_autofree char *point = g_strndup (points[i].crash_at,
-                                          strcspn (points[i].crash_at, ":"));
+      g_autofree char *point = g_strndup (points[i].crash_at, strcspn (points[i].crash_at, ":"));
       g_autofree char *path = g_strdup_printf ("/recorder/crash/%s", point);
       g_test_add (path, Fixture, &points[i], fixture_setup, test_crash_point, fixture_teardown);
     }

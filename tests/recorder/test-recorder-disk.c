@@ -154,8 +154,8 @@ test_disk_full (Fixture *f, gconstpointer data)
         after++;
     }
   g_test_message ("%u segment(s) sealed before the disk filled, %u held in memory, %u "
-                  "before the gap in all, %u after it", sealed_before, held_in_memory, before,
-                  after);
+                  "before the gap in all, %u after it",
+                  sealed_before, held_in_memory, before, after);
   g_assert_cmpuint (gaps, ==, 1);
   g_assert_cmpuint (before, >=, sealed_before + held_in_memory);
   g_assert_cmpuint (after, >=, 1);
@@ -163,7 +163,8 @@ test_disk_full (Fixture *f, gconstpointer data)
   g_assert_cmpint (test_db_int (db, "SELECT count(*) FROM events WHERE kind = 'disk-low'"), ==, 1);
   g_assert_cmpint (test_db_int (db, "SELECT count(*) FROM events WHERE kind = 'disk-ok'"), ==, 1);
   g_assert_cmpint (test_db_int (db, "SELECT count(*) FROM segments WHERE kind = 'gap' "
-                                  "AND gap_reason = 'disk-full'"), ==, 1);
+                                    "AND gap_reason = 'disk-full'"),
+                   ==, 1);
   /* Nothing set aside or lost: every listed segment has its upload. */
   g_assert_cmpint (test_db_int (db, "SELECT count(*) FROM outbox WHERE class = 3"), ==,
                    test_db_int (db, "SELECT count(*) FROM segments WHERE kind = 'media'"));
@@ -171,7 +172,8 @@ test_disk_full (Fixture *f, gconstpointer data)
 
 static const Setup disk_setup = {
   .recorder_extra = "min_free_mb = 2\nheld_segments_mb = 1\n",
-  .pre_event_s = 2, .post_event_s = 120,
+  .pre_event_s = 2,
+  .post_event_s = 120,
   .bitrate_kbps = 1500,
 };
 

@@ -34,7 +34,7 @@ typedef struct {
   char *log_path;
   GSubprocess *host;
   GSubprocess *camera;
-  GSubprocess *pulse;     /* the microphone's sound server */
+  GSubprocess *pulse; /* the microphone's sound server */
   char *pulse_socket;
   guint16 port;
 } Fixture;
@@ -44,11 +44,13 @@ static void
 write_config (Fixture *f, int pre_event_s, int post_event_s, const char *source)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (GString) c = test_recorder_config (f->data_dir, NULL, f->recipient, pre_event_s,
-                                                post_event_s, NULL);
-  g_string_append_printf (c,
+  g_autoptr (GString) c =
+    test_recorder_config (f->data_dir, NULL, f->recipient, pre_event_s, post_event_s, NULL);
+  g_string_append_printf (
+    c,
     "[source body]\nkind = wearable\nwidth = 320\nheight = 240\nframerate = %d\n"
-    "bitrate_kbps = 300\nkeyframe_ms = 1000\n%s", FPS, source);
+    "bitrate_kbps = 300\nkeyframe_ms = 1000\n%s",
+    FPS, source);
   g_file_set_contents (f->config_path, c->str, -1, &error);
   g_assert_no_error (error);
 }
@@ -107,17 +109,17 @@ start_pulse (Fixture *f)
   g_autoptr (GError) error = NULL;
   g_autofree char *home = g_build_filename (f->dir, "pulse", NULL);
   g_autofree char *load = g_strdup_printf ("module-native-protocol-unix socket=%s "
-                                           "auth-anonymous=1", f->pulse_socket);
-  g_autoptr (GSubprocessLauncher) l = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
-                                                                 G_SUBPROCESS_FLAGS_STDERR_SILENCE);
+                                           "auth-anonymous=1",
+                                           f->pulse_socket);
+  g_autoptr (GSubprocessLauncher) l = g_subprocess_launcher_new (
+    G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_SILENCE);
   g_mkdir_with_parents (home, 0700);
   g_subprocess_launcher_set_child_setup (l, test_die_with_parent, NULL, NULL);
   g_subprocess_launcher_setenv (l, "HOME", home, TRUE);
   g_subprocess_launcher_setenv (l, "XDG_RUNTIME_DIR", home, TRUE);
   f->pulse = g_subprocess_launcher_spawn (l, &error, "pulseaudio", "-n", "--daemonize=no",
-                                          "--exit-idle-time=-1", "--use-pid-file=no",
-                                          "-L", "module-null-sink sink_name=mic", "-L", load,
-                                          NULL);
+                                          "--exit-idle-time=-1", "--use-pid-file=no", "-L",
+                                          "module-null-sink sink_name=mic", "-L", load, NULL);
   g_assert_no_error (error);
   for (guint i = 0; i < 100 && !g_file_test (f->pulse_socket, G_FILE_TEST_EXISTS); i++)
     g_usleep (50000);
@@ -146,8 +148,8 @@ wait_incident (Fixture *f, guint timeout_ms, gint64 *out_opened_mono_us, char **
       g_usleep (100000);
     }
   g_autoptr (GError) error = NULL;
-  g_autoptr (sqlite3_stmt) st = ansim_db_prepare (db,
-    "SELECT uuid, opened_mono_us, close_reason FROM incidents", &error);
+  g_autoptr (sqlite3_stmt) st =
+    ansim_db_prepare (db, "SELECT uuid, opened_mono_us, close_reason FROM incidents", &error);
   g_assert_no_error (error);
   g_assert_cmpint (sqlite3_step (st), ==, SQLITE_ROW);
   *out_opened_mono_us = sqlite3_column_int64 (st, 1);
@@ -164,8 +166,8 @@ run (const char *const *argv)
   char *out = NULL;
   g_autofree char *err = NULL;
   int status;
-  g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err,
-                &status, &error);
+  g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err, &status,
+                &error);
   g_assert_no_error (error);
   if (!g_spawn_check_wait_status (status, NULL))
     g_error ("%s failed: %s", argv[0], err);
@@ -177,16 +179,25 @@ run (const char *const *argv)
 typedef struct {
   gint64 pts_ms;
   gint64 duration_ms;
-  guint segment;          /* manifest index of its file */
-  gboolean first;         /* the first of its stream in its file */
+  guint segment;  /* manifest index of its file */
+  gboolean first; /* the first of its stream in its file */
 } Packet;
 
 /* Appends the packets of one stream ("v", "a") of a file. */
 static void
 add_packets (GArray *out, const char *file, const char *stream, guint segment)
 {
-  const char *argv[] = { "ffprobe", "-v", "error", "-select_streams", stream, "-show_entries",
-                         "packet=pts,duration", "-of", "csv=p=0", file, NULL };
+  const char *argv[] = { "ffprobe",
+                         "-v",
+                         "error",
+                         "-select_streams",
+                         stream,
+                         "-show_entries",
+                         "packet=pts,duration",
+                         "-of",
+                         "csv=p=0",
+                         file,
+                         NULL };
   g_autofree char *text = run (argv);
   g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
   gboolean first = TRUE;
@@ -205,7 +216,7 @@ add_packets (GArray *out, const char *file, const char *stream, guint segment)
 
 typedef struct {
   AnsimManifest *manifest;
-  GArray *video;          /* Packet, every segment in order */
+  GArray *video; /* Packet, every segment in order */
   GArray *audio;
 } Recording;
 
@@ -240,8 +251,8 @@ read_recording (Fixture *f, const char *dir, Recording *r)
   g_assert_true (report->signature_ok);
 
   /* The chain again with jq and sha256sum only, one-stream gaps included. */
-  g_autofree char *chain = g_build_filename (g_getenv ("ANSIM_SOURCE_ROOT"), "scripts",
-                                             "evidence-check-chain", NULL);
+  g_autofree char *chain =
+    g_build_filename (g_getenv ("ANSIM_SOURCE_ROOT"), "scripts", "evidence-check-chain", NULL);
   const char *check[] = { "sh", chain, dir, NULL };
   g_autofree char *chain_out = run (check);
   g_assert_true (g_str_has_prefix (chain_out, "chain intact"));
@@ -259,8 +270,8 @@ read_recording (Fixture *f, const char *dir, Recording *r)
       g_autofree char *plain = g_build_filename (f->dir, "segment.mkv", NULL);
       const char *age[] = { "age", "-d", "-i", f->identity_path, "-o", plain, in, NULL };
       g_free (run (age));
-      const char *ffmpeg[] = { "ffmpeg", "-nostdin", "-v", "error", "-i", plain,
-                               "-enc_time_base", "-1", "-f", "null", "-", NULL };
+      const char *ffmpeg[] = { "ffmpeg",         "-nostdin", "-v", "error", "-i", plain,
+                               "-enc_time_base", "-1",       "-f", "null",  "-",  NULL };
       g_free (run (ffmpeg));
       add_packets (r->video, plain, "v", i);
       add_packets (r->audio, plain, "a", i);
@@ -296,16 +307,18 @@ assert_audio_continuous (const Recording *r)
           continue;
         }
       if (expect >= 0 && ABS (p->pts_ms - expect) > 1)
-        g_error ("sound: packet %u (segment %u) at %" G_GINT64_FORMAT " ms, expected %"
-                 G_GINT64_FORMAT " ms: a hole or an overlap", k, p->segment, p->pts_ms, expect);
+        g_error ("sound: packet %u (segment %u) at %" G_GINT64_FORMAT
+                 " ms, expected %" G_GINT64_FORMAT " ms: a hole or an overlap",
+                 k, p->segment, p->pts_ms, expect);
       expect = p->pts_ms + OPUS_MS;
     }
   const Packet *first = &g_array_index (a, Packet, 1);
   const Packet *last = &g_array_index (a, Packet, a->len - 1);
   gint64 span = last->pts_ms + OPUS_MS - (first->pts_ms - OPUS_MS);
   /* The durations add up to the span: nothing missing, nothing twice. */
-  g_test_message ("sound: %u packets, %" G_GINT64_FORMAT " ms of durations over a span of %"
-                  G_GINT64_FORMAT " ms", a->len, total, span);
+  g_test_message ("sound: %u packets, %" G_GINT64_FORMAT
+                  " ms of durations over a span of %" G_GINT64_FORMAT " ms",
+                  a->len, total, span);
   g_assert_cmpint (ABS (total - span), <=, OPUS_MS + 2);
   return span;
 }
@@ -325,7 +338,8 @@ test_picture_lost (Fixture *f, gconstpointer data)
   (void) data;
   g_assert_true (have_camera ());
   g_autofree char *source = g_strdup_printf ("video = rtsp\nurl = rtsp://127.0.0.1:%u/cam\n"
-                                             "audio = test\n", f->port);
+                                             "audio = test\n",
+                                             f->port);
   write_config (f, 3, 120, source);
   f->camera = test_rtsp_camera_start (f->port);
   start_host (f);
@@ -380,8 +394,8 @@ test_picture_lost (Fixture *f, gconstpointer data)
   gint64 span = assert_audio_continuous (&r);
   gint64 first_a = file_ms_to_mono (&r, g_array_index (r.audio, Packet, 0).pts_ms);
   g_assert_cmpint (first_a, <, gap->start_mono_us - 2 * G_USEC_PER_SEC);
-  g_assert_cmpint (first_a + span * 1000, >, gap->start_mono_us + gap->duration_us +
-                   2 * G_USEC_PER_SEC);
+  g_assert_cmpint (first_a + span * 1000, >,
+                   gap->start_mono_us + gap->duration_us + 2 * G_USEC_PER_SEC);
 
   /* The picture: none inside the gap, frames before and after it. */
   guint before = 0, after = 0;
@@ -402,7 +416,8 @@ test_picture_lost (Fixture *f, gconstpointer data)
   /* The gap is a row too, with its reason. */
   g_autoptr (sqlite3) db = test_desk_db_open (f->data_dir);
   g_assert_cmpint (test_db_int (db, "SELECT count(*) FROM segments WHERE kind = 'gap' AND "
-                                  "gap_reason LIKE 'source body: video lost: %'"), ==, 1);
+                                    "gap_reason LIKE 'source body: video lost: %'"),
+                   ==, 1);
 }
 
 /* A bodycam's microphone goes away mid-incident and comes back: a gap of
@@ -490,7 +505,8 @@ test_camera_lost (Fixture *f, gconstpointer data)
   (void) data;
   g_assert_true (have_camera ());
   g_autofree char *source = g_strdup_printf ("video = rtsp\nurl = rtsp://127.0.0.1:%u/av\n"
-                                             "audio = rtsp\n", f->port);
+                                             "audio = rtsp\n",
+                                             f->port);
   write_config (f, 3, 120, source);
   f->camera = test_rtsp_camera_start (f->port);
   start_host (f);
@@ -538,8 +554,7 @@ test_camera_lost (Fixture *f, gconstpointer data)
           if (t >= gap->start_mono_us + gap->duration_us - 1000)
             after++;
           else if (t > gap->start_mono_us + 100000)
-            g_error ("%s at %" G_GINT64_FORMAT " µs, inside the gap", s ? "sound" : "a frame",
-                     t);
+            g_error ("%s at %" G_GINT64_FORMAT " µs, inside the gap", s ? "sound" : "a frame", t);
         }
       g_test_message ("%s: %u packets after the gap", s ? "sound" : "picture", after);
       g_assert_cmpuint (after, >=, s ? 2000 / OPUS_MS : 2 * FPS);
@@ -584,8 +599,9 @@ test_continuity_60 (Fixture *f, gconstpointer data)
       const Packet *b = &g_array_index (r.video, Packet, k);
       if (b->pts_ms - a->pts_ms != FRAME_MS)
         g_error ("frame %u (segment %u) at %" G_GINT64_FORMAT " ms, %" G_GINT64_FORMAT
-                 " ms after the one before: a frame %s", k, b->segment, b->pts_ms,
-                 b->pts_ms - a->pts_ms, b->pts_ms - a->pts_ms > FRAME_MS ? "missing" : "repeated");
+                 " ms after the one before: a frame %s",
+                 k, b->segment, b->pts_ms, b->pts_ms - a->pts_ms,
+                 b->pts_ms - a->pts_ms > FRAME_MS ? "missing" : "repeated");
     }
   /* Counted independently: as many frames as the timeline is long. */
   gint64 frames_span = (gint64) r.video->len * FRAME_MS * 1000;

@@ -21,26 +21,26 @@
 #define POST_EVENT_S 3
 
 typedef struct {
-  char *dir;              /* short: UNIX socket paths are limited */
+  char *dir; /* short: UNIX socket paths are limited */
   char *data_dir;
-  char *tmp_dir;          /* the recorder's TMPDIR, scanned for plaintext */
+  char *tmp_dir; /* the recorder's TMPDIR, scanned for plaintext */
   char *config_path;
   char *key_path;
   char *identity_path;
   char *recipient;
   char *log_path;
   GSubprocess *host;
-  GSubprocess *camera;    /* rtsp-server */
+  GSubprocess *camera; /* rtsp-server */
   guint16 port;
 } Fixture;
 
 /* Extra [recorder] lines and the [source] groups of a test. */
 typedef struct {
   const char *recorder_extra;
-  gboolean two_sources;    /* a fixed camera and a wearable with sound */
-  int post_event_s;        /* 0: POST_EVENT_S */
-  int pre_event_s;         /* 0: PRE_EVENT_S */
-  gboolean rtsp;           /* the camera is tests/recorder/rtsp-server */
+  gboolean two_sources; /* a fixed camera and a wearable with sound */
+  int post_event_s;     /* 0: POST_EVENT_S */
+  int pre_event_s;      /* 0: PRE_EVENT_S */
+  gboolean rtsp;        /* the camera is tests/recorder/rtsp-server */
 } Setup;
 
 static const Setup default_setup = { "", TRUE, 0, 0 };
@@ -54,14 +54,17 @@ write_config (Fixture *f, const Setup *s)
     s->post_event_s > 0 ? s->post_event_s : POST_EVENT_S, s->recorder_extra);
 
   g_string_append_printf (c,
-    "[output acknowledged]\nkind = simulated\n\n"
-    "[source cam]\nkind = fixed\nwidth = 320\nheight = 240\nframerate = %d\n"
-    "bitrate_kbps = 300\nkeyframe_ms = 1000\n", FPS);
+                          "[output acknowledged]\nkind = simulated\n\n"
+                          "[source cam]\nkind = fixed\nwidth = 320\nheight = 240\nframerate = %d\n"
+                          "bitrate_kbps = 300\nkeyframe_ms = 1000\n",
+                          FPS);
   if (s->rtsp)
     g_string_append_printf (c, "video = rtsp\nurl = rtsp://127.0.0.1:%u/cam\n", f->port);
   if (s->two_sources)
-    g_string_append_printf (c, "\n[source body]\nkind = wearable\naudio = test\nwidth = 240\n"
-                            "height = 160\nframerate = %d\nbitrate_kbps = 200\n", FPS);
+    g_string_append_printf (c,
+                            "\n[source body]\nkind = wearable\naudio = test\nwidth = 240\n"
+                            "height = 160\nframerate = %d\nbitrate_kbps = 200\n",
+                            FPS);
   g_file_set_contents (f->config_path, c->str, -1, &error);
   g_assert_no_error (error);
 }
@@ -139,10 +142,12 @@ list_incidents (Fixture *f)
 {
   g_autoptr (sqlite3) db = test_desk_db_open (f->data_dir);
   g_autoptr (GError) error = NULL;
-  g_autoptr (sqlite3_stmt) st = ansim_db_prepare (db,
-    "SELECT i.id, i.uuid, json_extract (e.detail, '$.source'), i.opened_mono_us, "
-    "i.closed_mono_us, i.close_reason FROM incidents i JOIN events e "
-    "ON e.incident_id = i.id AND e.kind = 'incident-opened' ORDER BY i.id", &error);
+  g_autoptr (sqlite3_stmt) st =
+    ansim_db_prepare (db,
+                      "SELECT i.id, i.uuid, json_extract (e.detail, '$.source'), i.opened_mono_us, "
+                      "i.closed_mono_us, i.close_reason FROM incidents i JOIN events e "
+                      "ON e.incident_id = i.id AND e.kind = 'incident-opened' ORDER BY i.id",
+                      &error);
   g_assert_no_error (error);
   GArray *a = g_array_new (FALSE, TRUE, sizeof (Incident));
   g_array_set_clear_func (a, incident_clear);
@@ -176,8 +181,8 @@ run (const char *const *argv, gboolean want_ok, char **out_stderr)
   g_autoptr (GError) error = NULL;
   char *out = NULL, *err = NULL;
   int status;
-  g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err,
-                &status, &error);
+  g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err, &status,
+                &error);
   g_assert_no_error (error);
   if (want_ok && !g_spawn_check_wait_status (status, NULL))
     g_error ("%s failed: %s", argv[0], err);
@@ -205,8 +210,10 @@ age_decrypt (Fixture *f, const char *incident_dir, const char *file)
 static GArray *
 packet_times (const char *file, const char *stream)
 {
-  const char *argv[] = { "ffprobe", "-v", "error", "-select_streams", stream, "-show_entries",
-                         "packet=pts", "-of", "csv=p=0", file, NULL };
+  const char *argv[] = {
+    "ffprobe", "-v", "error", "-select_streams", stream, "-show_entries", "packet=pts", "-of",
+    "csv=p=0", file, NULL
+  };
   g_autofree char *out = run (argv, TRUE, NULL);
   g_auto (GStrv) lines = g_strsplit (out, "\n", -1);
   GArray *a = g_array_new (FALSE, FALSE, sizeof (gint64));
@@ -225,8 +232,8 @@ assert_decodes_cleanly (const char *file)
   /* -enc_time_base -1: keep the file's 1 ms time base, so the null
    * muxer does not round a network camera's jittered frame times onto a
    * 1/25 s grid and call two of them one slot. */
-  const char *argv[] = { "ffmpeg", "-nostdin", "-v", "error", "-i", file, "-enc_time_base", "-1",
-                         "-f", "null", "-", NULL };
+  const char *argv[] = { "ffmpeg",         "-nostdin", "-v", "error", "-i", file,
+                         "-enc_time_base", "-1",       "-f", "null",  "-",  NULL };
   g_autofree char *err = NULL;
   g_free (run (argv, TRUE, &err));
   if (*g_strstrip (err) != '\0')
@@ -289,7 +296,8 @@ check_incident (Fixture *f, const Incident *inc, gboolean with_audio, guint *out
           gint64 t = g_array_index (v, gint64, k);
           if (expect_next_v >= 0 && ABS (t - expect_next_v) > frame_jitter_ms)
             g_error ("%s: frame %u at %" G_GINT64_FORMAT " ms, expected %" G_GINT64_FORMAT
-                     " ms (a frame missing or repeated)", e->file, k, t, expect_next_v);
+                     " ms (a frame missing or repeated)",
+                     e->file, k, t, expect_next_v);
           expect_next_v = t + FRAME_MS;
         }
       frames += v->len;
@@ -313,8 +321,9 @@ check_incident (Fixture *f, const Incident *inc, gboolean with_audio, guint *out
                 }
               /* Opus frames are 20 ms; Matroska rounds to 1 ms. */
               if (expect_next_a >= 0 && ABS (t - expect_next_a) > 1)
-                g_error ("%s: audio packet %u at %" G_GINT64_FORMAT " ms, expected %"
-                         G_GINT64_FORMAT " ms", e->file, k, t, expect_next_a);
+                g_error ("%s: audio packet %u at %" G_GINT64_FORMAT
+                         " ms, expected %" G_GINT64_FORMAT " ms",
+                         e->file, k, t, expect_next_a);
               expect_next_a = t + 20;
             }
         }
@@ -385,7 +394,8 @@ test_incident (Fixture *f, gconstpointer data)
 
       g_assert_cmpstr (inc->reason, ==, "post-event");
       /* Pre-event: the first frame at or before trigger - pre_event... */
-      g_assert_cmpint (first->start_mono_us, <=, inc->opened_mono_us - PRE_EVENT_S * G_USEC_PER_SEC);
+      g_assert_cmpint (first->start_mono_us, <=,
+                       inc->opened_mono_us - PRE_EVENT_S * G_USEC_PER_SEC);
       /* ...and not far before (at most one GOP and a bit more). */
       g_assert_cmpint (first->start_mono_us, >=,
                        inc->opened_mono_us - (PRE_EVENT_S + 2) * G_USEC_PER_SEC);
@@ -408,12 +418,15 @@ test_incident (Fixture *f, gconstpointer data)
 
       /* One segment row and one outbox row per entry; the alert first. */
       g_autoptr (sqlite3) db = test_desk_db_open (f->data_dir);
-      g_autofree char *q1 = g_strdup_printf ("SELECT count(*) FROM segments WHERE incident_id = %"
-                                             G_GINT64_FORMAT " AND kind = 'media'", inc->id);
-      g_autofree char *q2 = g_strdup_printf ("SELECT count(*) FROM outbox WHERE incident_id = %"
-                                             G_GINT64_FORMAT " AND class = 3", inc->id);
-      g_autofree char *q3 = g_strdup_printf ("SELECT count(*) FROM outbox WHERE incident_id = %"
-                                             G_GINT64_FORMAT " AND class = 0", inc->id);
+      g_autofree char *q1 = g_strdup_printf (
+        "SELECT count(*) FROM segments WHERE incident_id = %" G_GINT64_FORMAT " AND kind = 'media'",
+        inc->id);
+      g_autofree char *q2 = g_strdup_printf (
+        "SELECT count(*) FROM outbox WHERE incident_id = %" G_GINT64_FORMAT " AND class = 3",
+        inc->id);
+      g_autofree char *q3 = g_strdup_printf (
+        "SELECT count(*) FROM outbox WHERE incident_id = %" G_GINT64_FORMAT " AND class = 0",
+        inc->id);
       g_assert_cmpint (test_db_int (db, q1), ==, ansim_manifest_get_n_entries (m));
       g_assert_cmpint (test_db_int (db, q2), ==, ansim_manifest_get_n_entries (m));
       g_assert_cmpint (test_db_int (db, q3), ==, 1);
@@ -425,9 +438,9 @@ test_incident (Fixture *f, gconstpointer data)
    * bench/recorder; here only a stall is a failure, as sanitizers and a
    * loaded CI slow everything. */
   g_autoptr (sqlite3) db = test_desk_db_open (f->data_dir);
-  gint64 latency = test_db_int (db,
-    "SELECT max (e.at_wall_us - (i.opened_wall_us + 30000)) FROM incidents i JOIN events e "
-    "ON e.incident_id = i.id AND e.kind = 'incident-opened'");
+  gint64 latency = test_db_int (
+    db, "SELECT max (e.at_wall_us - (i.opened_wall_us + 30000)) FROM incidents i JOIN events e "
+        "ON e.incident_id = i.id AND e.kind = 'incident-opened'");
   g_test_message ("debounced press -> incident row: %.1f ms", latency / 1000.0);
   g_assert_cmpint (latency, <, 5000000);
 }
@@ -582,10 +595,9 @@ test_long_press (Fixture *f, gconstpointer data)
 {
   (void) data;
   start_and_fill (f, 1);
-  test_recorder_press (f->data_dir, "desk-button",
-                       "long");          /* opens; held long: must not end it */
+  test_recorder_press (f->data_dir, "desk-button", "long"); /* opens; held long: must not end it */
   g_usleep (1500000);
-  test_recorder_press (f->data_dir, "desk-button", "long");          /* ends it */
+  test_recorder_press (f->data_dir, "desk-button", "long"); /* ends it */
   test_recorder_wait_closed (f->data_dir, f->log_path, 1, 20000);
   test_process_end (&f->host);
 
@@ -662,14 +674,15 @@ test_acknowledged_command (Fixture *f, gconstpointer data)
   g_autofree char *reply = control (f, req);
   g_assert_nonnull (strstr (reply, "\"ok\":true"));
   g_assert_true (light_on (f));
-  g_test_message ("acknowledged UUID -> light on: %.1f ms", (g_get_monotonic_time () - asked) / 1e3);
+  g_test_message ("acknowledged UUID -> light on: %.1f ms",
+                  (g_get_monotonic_time () - asked) / 1e3);
   /* The 200 ms look at the event log (no row there) leaves it on. */
   g_usleep (500000);
   g_assert_true (light_on (f));
   g_assert_cmpint (test_db_int (db, "SELECT count(*) FROM events WHERE kind = 'acknowledged'"), ==,
                    0);
 
-  test_recorder_press (f->data_dir, "desk-button", "long");   /* ends it */
+  test_recorder_press (f->data_dir, "desk-button", "long"); /* ends it */
   end = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
   while (light_on (f))
     {
@@ -703,7 +716,7 @@ test_max_length (Fixture *f, gconstpointer data)
   const Incident *inc = &g_array_index (incidents, Incident, 0);
   guint frames;
   g_autoptr (AnsimManifest) m = check_incident (f, inc, FALSE, &frames);
-  (void) m;   /* kept for its cleanup */
+  (void) m; /* kept for its cleanup */
   g_assert_cmpstr (inc->reason, ==, "max-length");
   gint64 length = inc->closed_mono_us - inc->opened_mono_us;
   g_assert_cmpint (length, >=, 10 * G_USEC_PER_SEC - 200000);
@@ -724,8 +737,8 @@ test_kill9 (Fixture *f, gconstpointer data)
   g_clear_object (&f->host);
   {
     g_autoptr (sqlite3) db = test_desk_db_open (f->data_dir);
-    g_assert_cmpint (test_db_int (db, "SELECT count(*) FROM incidents WHERE closed_wall_us IS NULL"),
-                     ==, 1);
+    g_assert_cmpint (
+      test_db_int (db, "SELECT count(*) FROM incidents WHERE closed_wall_us IS NULL"), ==, 1);
   }
 
   start_host (f);
@@ -782,8 +795,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   if (!test_have_programs ("needs age, ffprobe and ffmpeg", "age", "ffprobe", "ffmpeg", NULL))
     return 77;
-#define ADD(path, fn, setup_data) \
-  g_test_add (path, Fixture, setup_data, setup, fn, teardown)
+#define ADD(path, fn, setup_data) g_test_add (path, Fixture, setup_data, setup, fn, teardown)
   /* The long ones run as their own meson test, beside the others. */
   if (long_tests)
     {

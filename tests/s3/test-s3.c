@@ -25,23 +25,26 @@
 #define DAY_US ((gint64) 86400 * G_USEC_PER_SEC)
 
 /* A call that must succeed: its error is shown if it does not. */
-#define CHECK(call) G_STMT_START {     \
-    gboolean ok_ = (call);             \
-    g_assert_no_error (error);         \
-    g_assert_true (ok_);               \
-  } G_STMT_END
+#define CHECK(call)                                                                                \
+  G_STMT_START                                                                                     \
+  {                                                                                                \
+    gboolean ok_ = (call);                                                                         \
+    g_assert_no_error (error);                                                                     \
+    g_assert_true (ok_);                                                                           \
+  }                                                                                                \
+  G_STMT_END
 
 /* The gateway, shared by all tests (it takes seconds to start). */
 static struct {
   GPid pid;
-  GOutputStream *commands;       /* harness stdin */
-  GDataInputStream *answers;     /* harness stdout */
-  char *dir;                     /* removed by the harness when it stops */
+  GOutputStream *commands;   /* harness stdin */
+  GDataInputStream *answers; /* harness stdout */
+  char *dir;                 /* removed by the harness when it stops */
   char *endpoint;
   char *port;
   char *tls_endpoint;
   char *tls_ca_file;
-  char *pids;                    /* of the Ceph daemons, space-separated */
+  char *pids; /* of the Ceph daemons, space-separated */
   char *access_key;
   char *secret_key;
   char *locked_bucket;
@@ -50,8 +53,8 @@ static struct {
 
 static char *tmp_dir;
 static const char *self_path;
-static char *harness_path_for_crash;   /* "--crash-with-harness=PATH" */
-static char *creds_path;          /* mode 0600, right keys */
+static char *harness_path_for_crash; /* "--crash-with-harness=PATH" */
+static char *creds_path;             /* mode 0600, right keys */
 
 /* ---- harness --------------------------------------------------------------- */
 
@@ -66,7 +69,7 @@ harness_child_setup (gpointer data)
 static char *
 harness_read_line (void)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   char *line = g_data_input_stream_read_line (rgw.answers, NULL, NULL, &error);
 
   g_assert_no_error (error);
@@ -78,7 +81,7 @@ harness_command (const char *command)
 {
   g_autofree char *line = g_strdup_printf ("%s\n", command);
   g_autofree char *answer = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
 
   g_output_stream_write_all (rgw.commands, line, strlen (line), NULL, NULL, &error);
   g_assert_no_error (error);
@@ -90,7 +93,7 @@ static gboolean
 harness_start (const char *script)
 {
   const char *argv[] = { script, NULL };
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   int in_fd, out_fd;
 
   if (!g_spawn_async_with_pipes (NULL, (char **) argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD,
@@ -99,35 +102,38 @@ harness_start (const char *script)
     g_error ("cannot run %s: %s", script, error->message);
   rgw.commands = g_unix_output_stream_new (in_fd, TRUE);
   {
-    g_autoptr(GInputStream) raw = g_unix_input_stream_new (out_fd, TRUE);
+    g_autoptr (GInputStream) raw = g_unix_input_stream_new (out_fd, TRUE);
 
     rgw.answers = g_data_input_stream_new (raw);
   }
-  for (;;) {
-    g_autofree char *line = harness_read_line ();
-    char *eq;
+  for (;;)
+    {
+      g_autofree char *line = harness_read_line ();
+      char *eq;
 
-    if (line == NULL)
-      return FALSE;
-    if (strcmp (line, "ready") == 0)
-      return TRUE;
-    eq = strchr (line, '=');
-    if (eq == NULL)
-      continue;
-    *eq = '\0';
-#define TAKE(name) if (strcmp (line, #name) == 0) rgw.name = g_strdup (eq + 1)
-    TAKE (dir);
-    TAKE (endpoint);
-    TAKE (tls_endpoint);
-    TAKE (tls_ca_file);
-    TAKE (pids);
-    TAKE (port);
-    TAKE (access_key);
-    TAKE (secret_key);
-    TAKE (locked_bucket);
-    TAKE (plain_bucket);
+      if (line == NULL)
+        return FALSE;
+      if (strcmp (line, "ready") == 0)
+        return TRUE;
+      eq = strchr (line, '=');
+      if (eq == NULL)
+        continue;
+      *eq = '\0';
+#define TAKE(name)                                                                                 \
+  if (strcmp (line, #name) == 0)                                                                   \
+  rgw.name = g_strdup (eq + 1)
+      TAKE (dir);
+      TAKE (endpoint);
+      TAKE (tls_endpoint);
+      TAKE (tls_ca_file);
+      TAKE (pids);
+      TAKE (port);
+      TAKE (access_key);
+      TAKE (secret_key);
+      TAKE (locked_bucket);
+      TAKE (plain_bucket);
 #undef TAKE
-  }
+    }
 }
 
 static void
@@ -138,11 +144,12 @@ harness_stop (void)
   /* End of input is the harness's signal to tear everything down. */
   g_clear_object (&rgw.commands);
   g_clear_object (&rgw.answers);
-  if (rgw.pid > 0) {
-    waitpid (rgw.pid, &status, 0);
-    g_spawn_close_pid (rgw.pid);
-    rgw.pid = 0;
-  }
+  if (rgw.pid > 0)
+    {
+      waitpid (rgw.pid, &status, 0);
+      g_spawn_close_pid (rgw.pid);
+      rgw.pid = 0;
+    }
 }
 
 /* Whether a process runs (a zombie does not count). */
@@ -163,18 +170,20 @@ process_alive (const char *pid)
 static void
 assert_torn_down (const char *pids, const char *dir)
 {
-  g_auto(GStrv) list = g_strsplit (pids, " ", -1);
+  g_auto (GStrv) list = g_strsplit (pids, " ", -1);
   gint64 deadline = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;
   gboolean alive;
 
   g_assert_cmpuint (g_strv_length (list), ==, 3);
-  do {
-    alive = g_file_test (dir, G_FILE_TEST_EXISTS);
-    for (char **p = list; *p != NULL; p++)
-      alive = alive || process_alive (*p);
-    if (alive)
-      g_usleep (100 * 1000);
-  } while (alive && g_get_monotonic_time () < deadline);
+  do
+    {
+      alive = g_file_test (dir, G_FILE_TEST_EXISTS);
+      for (char **p = list; *p != NULL; p++)
+        alive = alive || process_alive (*p);
+      if (alive)
+        g_usleep (100 * 1000);
+    }
+  while (alive && g_get_monotonic_time () < deadline);
   for (char **p = list; *p != NULL; p++)
     if (process_alive (*p))
       g_error ("Ceph daemon %s still runs after the harness stopped", *p);
@@ -188,8 +197,9 @@ write_credentials (const char *name, const char *access_key, const char *secret_
 {
   g_autofree char *path = g_build_filename (tmp_dir, name, NULL);
   g_autofree char *text = g_strdup_printf ("[default]\naws_access_key_id = %s\n"
-                                           "aws_secret_access_key = %s\n", access_key, secret_key);
-  g_autoptr(GError) error = NULL;
+                                           "aws_secret_access_key = %s\n",
+                                           access_key, secret_key);
+  g_autoptr (GError) error = NULL;
 
   g_file_set_contents_full (path, text, -1, G_FILE_SET_CONTENTS_NONE, mode, &error);
   g_assert_no_error (error);
@@ -218,7 +228,7 @@ static PanelS3 *
 client_for (const char *bucket)
 {
   PanelS3Config c = config_for (bucket);
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   PanelS3 *s3 = panel_s3_new (&c, &error);
 
   g_assert_no_error (error);
@@ -234,12 +244,12 @@ sha256_of (GBytes *b)
 static void
 round_trip (PanelS3 *s3, const char *key)
 {
-  g_autoptr(GBytes) data = test_random_bytes (100000, 7);
+  g_autoptr (GBytes) data = test_random_bytes (100000, 7);
   g_autofree char *md5 = g_compute_checksum_for_bytes (G_CHECKSUM_MD5, data);
   g_autofree char *sha = g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, data);
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GBytes) back = NULL;
-  g_auto(PanelS3Object) info = { 0 };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) back = NULL;
+  g_auto (PanelS3Object) info = { 0 };
   gboolean exists = FALSE;
 
   CHECK (panel_s3_put (s3, key, data, NULL, NULL, &error));
@@ -278,17 +288,18 @@ round_trip (PanelS3 *s3, const char *key)
 static void
 test_list (void)
 {
-  g_autoptr(PanelS3) s3 = client_for (rgw.plain_bucket);
-  g_autoptr(GBytes) data = test_random_bytes (10, 1);
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GPtrArray) keys = NULL;
+  g_autoptr (PanelS3) s3 = client_for (rgw.plain_bucket);
+  g_autoptr (GBytes) data = test_random_bytes (10, 1);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) keys = NULL;
   const guint n = 1005;
 
-  for (guint i = 0; i < n; i++) {
-    g_autofree char *key = g_strdup_printf ("list/incident +%u/segment-%04u.age", i % 2, i);
+  for (guint i = 0; i < n; i++)
+    {
+      g_autofree char *key = g_strdup_printf ("list/incident +%u/segment-%04u.age", i % 2, i);
 
-    CHECK (panel_s3_put (s3, key, data, NULL, NULL, &error));
-  }
+      CHECK (panel_s3_put (s3, key, data, NULL, NULL, &error));
+    }
   CHECK (panel_s3_put (s3, "listed-not/other.age", data, NULL, NULL, &error));
   keys = panel_s3_list (s3, "list/", 5000, &error);
   g_assert_no_error (error);
@@ -311,7 +322,7 @@ test_list (void)
 static void
 test_round_trip_path_style (void)
 {
-  g_autoptr(PanelS3) s3 = client_for (rgw.plain_bucket);
+  g_autoptr (PanelS3) s3 = client_for (rgw.plain_bucket);
 
   round_trip (s3, "site/incident 1/segment-0001.age");
 }
@@ -325,8 +336,8 @@ test_round_trip_virtual_host (void)
 {
   g_autofree char *endpoint = g_strdup_printf ("http://localhost:%s", rgw.port);
   PanelS3Config c = config_for (rgw.plain_bucket);
-  g_autoptr(GError) error = NULL;
-  g_autoptr(PanelS3) s3 = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (PanelS3) s3 = NULL;
 
   c.endpoint = endpoint;
   c.addressing = PANEL_S3_VIRTUAL_HOST;
@@ -341,10 +352,10 @@ static void
 test_https (void)
 {
   PanelS3Config c = config_for (rgw.plain_bucket);
-  g_autoptr(GError) error = NULL;
-  g_autoptr(PanelS3) s3 = NULL;
-  g_autoptr(PanelS3) untrusting = NULL;
-  g_autoptr(GBytes) data = test_random_bytes (5000, 8);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (PanelS3) s3 = NULL;
+  g_autoptr (PanelS3) untrusting = NULL;
+  g_autoptr (GBytes) data = test_random_bytes (5000, 8);
   gint64 start;
 
   c.endpoint = rgw.tls_endpoint;
@@ -368,9 +379,9 @@ test_https (void)
 static void
 test_bad_digest (void)
 {
-  g_autoptr(PanelS3) s3 = client_for (rgw.plain_bucket);
-  g_autoptr(GBytes) data = test_random_bytes (4096, 3);
-  g_autoptr(GError) error = NULL;
+  g_autoptr (PanelS3) s3 = client_for (rgw.plain_bucket);
+  g_autoptr (GBytes) data = test_random_bytes (4096, 3);
+  g_autoptr (GError) error = NULL;
   gboolean exists = TRUE;
 
   panel_s3_corrupt_md5_for_test (s3, 1);
@@ -390,15 +401,15 @@ static PanelS3 *multipart_client (const char *bucket);
 static void
 test_wrong_declared_sha256 (void)
 {
-  g_autoptr(PanelS3) s3 = multipart_client (rgw.plain_bucket);
-  g_autoptr(GBytes) small = test_random_bytes (3000, 6);
-  g_autoptr(GBytes) big = test_random_bytes (6 * MIB, 6);
+  g_autoptr (PanelS3) s3 = multipart_client (rgw.plain_bucket);
+  g_autoptr (GBytes) small = test_random_bytes (3000, 6);
+  g_autoptr (GBytes) big = test_random_bytes (6 * MIB, 6);
   g_autofree char *small_sha = sha256_of (small);
   PanelS3PutOptions wrong = { .sha256 = "00000000000000000000000000000000"
                                         "00000000000000000000000000000000" };
   PanelS3PutOptions right = { .sha256 = small_sha };
-  g_autoptr(GError) error = NULL;
-  g_auto(PanelS3Object) info = { 0 };
+  g_autoptr (GError) error = NULL;
+  g_auto (PanelS3Object) info = { 0 };
   gboolean exists = TRUE;
 
   g_assert_false (panel_s3_put (s3, "declared/small.age", small, &wrong, NULL, &error));
@@ -422,15 +433,15 @@ test_wrong_declared_sha256 (void)
 static void
 test_wrong_secret (void)
 {
-  g_autofree char *wrong_secret = write_credentials ("wrong-secret", rgw.access_key,
-                                                     "not-the-secret-key-at-all", 0600);
-  g_autofree char *wrong_key = write_credentials ("wrong-key", "NOSUCHACCESSKEY",
-                                                  rgw.secret_key, 0600);
-  g_autoptr(GBytes) data = test_random_bytes (1000, 4);
+  g_autofree char *wrong_secret =
+    write_credentials ("wrong-secret", rgw.access_key, "not-the-secret-key-at-all", 0600);
+  g_autofree char *wrong_key =
+    write_credentials ("wrong-key", "NOSUCHACCESSKEY", rgw.secret_key, 0600);
+  g_autoptr (GBytes) data = test_random_bytes (1000, 4);
   PanelS3Config c = config_for (rgw.plain_bucket);
-  g_autoptr(GError) error = NULL;
-  g_autoptr(PanelS3) s3 = NULL;
-  g_autoptr(PanelS3) s3b = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (PanelS3) s3 = NULL;
+  g_autoptr (PanelS3) s3b = NULL;
 
   c.credentials_file = wrong_secret;
   s3 = panel_s3_new (&c, &error);
@@ -454,7 +465,7 @@ static PanelS3 *
 multipart_client (const char *bucket)
 {
   PanelS3Config c = config_for (bucket);
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   PanelS3 *s3;
 
   c.part_size = 5 * MIB;
@@ -467,13 +478,13 @@ multipart_client (const char *bucket)
 static void
 test_multipart (void)
 {
-  g_autoptr(PanelS3) s3 = multipart_client (rgw.plain_bucket);
-  g_autoptr(GBytes) data = test_random_bytes (13 * MIB + 12345, 11);
+  g_autoptr (PanelS3) s3 = multipart_client (rgw.plain_bucket);
+  g_autoptr (GBytes) data = test_random_bytes (13 * MIB + 12345, 11);
   g_autofree char *sha = sha256_of (data);
   g_autofree char *sha_back = NULL;
-  g_autoptr(GBytes) back = NULL;
-  g_autoptr(GError) error = NULL;
-  g_auto(PanelS3Object) info = { 0 };
+  g_autoptr (GBytes) back = NULL;
+  g_autoptr (GError) error = NULL;
+  g_auto (PanelS3Object) info = { 0 };
 
   CHECK (panel_s3_put (s3, "multipart/segment.age", data, NULL, NULL, &error));
   g_assert_no_error (error);
@@ -496,15 +507,24 @@ list_pending_uploads (const char *bucket)
 {
   g_autofree char *url = g_strdup_printf ("%s/%s?uploads=", rgw.endpoint, bucket);
   g_autofree char *user = g_strdup_printf ("%s:%s", rgw.access_key, rgw.secret_key);
-  const char *argv[] = { "curl", "-sS", "-f", "--aws-sigv4", "aws:amz:us-east-1:s3", "--user",
-                         user, "-H", "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427a"
-                         "e41e4649b934ca495991b7852b855", url, NULL };
-  g_autoptr(GError) error = NULL;
+  const char *argv[] = { "curl",
+                         "-sS",
+                         "-f",
+                         "--aws-sigv4",
+                         "aws:amz:us-east-1:s3",
+                         "--user",
+                         user,
+                         "-H",
+                         "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427a"
+                         "e41e4649b934ca495991b7852b855",
+                         url,
+                         NULL };
+  g_autoptr (GError) error = NULL;
   char *out = NULL;
   int status = 0;
 
-  g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, NULL,
-                &status, &error);
+  g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, NULL, &status,
+                &error);
   g_assert_no_error (error);
   g_assert_true (g_spawn_check_wait_status (status, NULL));
   g_assert_nonnull (strstr (out, "ListMultipartUploadsResult"));
@@ -516,21 +536,36 @@ list_pending_uploads (const char *bucket)
 static void
 test_damaged_on_get (void)
 {
-  g_autoptr(PanelS3) s3 = client_for (rgw.plain_bucket);
-  g_autoptr(GBytes) data = test_random_bytes (4000, 5);
-  g_autoptr(GBytes) back = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (PanelS3) s3 = client_for (rgw.plain_bucket);
+  g_autoptr (GBytes) data = test_random_bytes (4000, 5);
+  g_autoptr (GBytes) back = NULL;
+  g_autoptr (GError) error = NULL;
   g_autofree char *url = g_strdup_printf ("%s/%s/damaged.age", rgw.endpoint, rgw.plain_bucket);
   g_autofree char *user = g_strdup_printf ("%s:%s", rgw.access_key, rgw.secret_key);
-  g_autofree char *source = g_strdup_printf ("x-amz-copy-source: %s/damaged.age",
-                                             rgw.plain_bucket);
-  const char *argv[] = { "curl", "-sS", "-f", "-o", "/dev/null", "-X", "PUT", "--aws-sigv4",
-                         "aws:amz:us-east-1:s3", "--user", user, "-H", source,
-                         "-H", "x-amz-metadata-directive: REPLACE",
-                         "-H", "x-amz-meta-sha256: 0000000000000000000000000000000000000000000000"
+  g_autofree char *source = g_strdup_printf ("x-amz-copy-source: %s/damaged.age", rgw.plain_bucket);
+  const char *argv[] = { "curl",
+                         "-sS",
+                         "-f",
+                         "-o",
+                         "/dev/null",
+                         "-X",
+                         "PUT",
+                         "--aws-sigv4",
+                         "aws:amz:us-east-1:s3",
+                         "--user",
+                         user,
+                         "-H",
+                         source,
+                         "-H",
+                         "x-amz-metadata-directive: REPLACE",
+                         "-H",
+                         "x-amz-meta-sha256: 0000000000000000000000000000000000000000000000"
                          "000000000000000000",
-                         "-H", "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e464"
-                         "9b934ca495991b7852b855", url, NULL };
+                         "-H",
+                         "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e464"
+                         "9b934ca495991b7852b855",
+                         url,
+                         NULL };
   int status = 0;
 
   CHECK (panel_s3_put (s3, "damaged.age", data, NULL, NULL, &error));
@@ -538,8 +573,8 @@ test_damaged_on_get (void)
   g_assert_no_error (error);
   g_clear_pointer (&back, g_bytes_unref);
 
-  g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL,
-                &status, &error);
+  g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, &status,
+                &error);
   g_assert_no_error (error);
   g_assert_true (g_spawn_check_wait_status (status, NULL));
   back = panel_s3_get (s3, "damaged.age", NULL, MIB, &error);
@@ -553,9 +588,9 @@ test_damaged_on_get (void)
 static void
 test_multipart_failure_aborts (void)
 {
-  g_autoptr(PanelS3) s3 = multipart_client (rgw.plain_bucket);
-  g_autoptr(GBytes) data = test_random_bytes (11 * MIB, 12);
-  g_autoptr(GError) error = NULL;
+  g_autoptr (PanelS3) s3 = multipart_client (rgw.plain_bucket);
+  g_autoptr (GBytes) data = test_random_bytes (11 * MIB, 12);
+  g_autoptr (GError) error = NULL;
   gboolean exists = TRUE;
 
   /* Request 1 with a body is part 1; part 2 gets a wrong MD5. */
@@ -578,13 +613,13 @@ test_multipart_failure_aborts (void)
 static void
 test_lock_compliance (void)
 {
-  g_autoptr(PanelS3) s3 = client_for (rgw.locked_bucket);
-  g_autoptr(GBytes) data = test_random_bytes (2048, 21);
+  g_autoptr (PanelS3) s3 = client_for (rgw.locked_bucket);
+  g_autoptr (GBytes) data = test_random_bytes (2048, 21);
   gint64 until = g_get_real_time () / G_USEC_PER_SEC + 86400;
   PanelS3PutOptions opts = { .lock_mode = PANEL_S3_LOCK_COMPLIANCE, .retain_until = until };
   g_autofree char *version = NULL;
-  g_autoptr(GError) error = NULL;
-  g_auto(PanelS3Object) info = { 0 };
+  g_autoptr (GError) error = NULL;
+  g_auto (PanelS3Object) info = { 0 };
 
   CHECK (panel_s3_put (s3, "locked/compliance.age", data, &opts, &version, &error));
   g_assert_no_error (error);
@@ -609,13 +644,13 @@ test_lock_compliance (void)
 static void
 test_lock_governance (void)
 {
-  g_autoptr(PanelS3) s3 = client_for (rgw.locked_bucket);
-  g_autoptr(GBytes) data = test_random_bytes (2048, 22);
+  g_autoptr (PanelS3) s3 = client_for (rgw.locked_bucket);
+  g_autoptr (GBytes) data = test_random_bytes (2048, 22);
   gint64 until = g_get_real_time () / G_USEC_PER_SEC + 3600;
   PanelS3PutOptions opts = { .lock_mode = PANEL_S3_LOCK_GOVERNANCE, .retain_until = until };
   g_autofree char *version = NULL;
-  g_autoptr(GError) error = NULL;
-  g_auto(PanelS3Object) info = { 0 };
+  g_autoptr (GError) error = NULL;
+  g_auto (PanelS3Object) info = { 0 };
   gboolean exists = TRUE;
 
   CHECK (panel_s3_put (s3, "locked/governance.age", data, &opts, &version, &error));
@@ -637,14 +672,15 @@ test_lock_governance (void)
 static void
 test_lock_multipart (void)
 {
-  g_autoptr(PanelS3) s3 = multipart_client (rgw.locked_bucket);
-  g_autoptr(GBytes) data = test_random_bytes (6 * MIB, 23);
+  g_autoptr (PanelS3) s3 = multipart_client (rgw.locked_bucket);
+  g_autoptr (GBytes) data = test_random_bytes (6 * MIB, 23);
   gint64 until = g_get_real_time () / G_USEC_PER_SEC + 86400;
-  PanelS3PutOptions opts = { .lock_mode = PANEL_S3_LOCK_COMPLIANCE, .retain_until = until,
+  PanelS3PutOptions opts = { .lock_mode = PANEL_S3_LOCK_COMPLIANCE,
+                             .retain_until = until,
                              .legal_hold = TRUE };
   g_autofree char *version = NULL;
-  g_autoptr(GError) error = NULL;
-  g_auto(PanelS3Object) info = { 0 };
+  g_autoptr (GError) error = NULL;
+  g_auto (PanelS3Object) info = { 0 };
 
   CHECK (panel_s3_put (s3, "locked/multipart.age", data, &opts, &version, &error));
   g_assert_no_error (error);
@@ -661,11 +697,11 @@ test_lock_multipart (void)
 static void
 test_legal_hold (void)
 {
-  g_autoptr(PanelS3) s3 = client_for (rgw.locked_bucket);
-  g_autoptr(GBytes) data = test_random_bytes (2048, 24);
+  g_autoptr (PanelS3) s3 = client_for (rgw.locked_bucket);
+  g_autoptr (GBytes) data = test_random_bytes (2048, 24);
   PanelS3PutOptions opts = { .legal_hold = TRUE };
   g_autofree char *version = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   PanelS3Object info = { 0 };
 
   CHECK (panel_s3_put (s3, "locked/held.age", data, &opts, &version, &error));
@@ -699,7 +735,7 @@ test_legal_hold (void)
 }
 
 /* Monotonic time at which the gateway's restart began. */
-static gint64 restart_began;  /* set once by the restart thread before it is joined */
+static gint64 restart_began; /* set once by the restart thread before it is joined */
 
 static gpointer
 restart_gateway_later (gpointer data)
@@ -716,9 +752,9 @@ restart_gateway_later (gpointer data)
 static void
 test_gateway_down (void)
 {
-  g_autoptr(PanelS3) s3 = client_for (rgw.plain_bucket);
-  g_autoptr(GBytes) data = test_random_bytes (50000, 31);
-  g_autoptr(GError) error = NULL;
+  g_autoptr (PanelS3) s3 = client_for (rgw.plain_bucket);
+  g_autoptr (GBytes) data = test_random_bytes (50000, 31);
+  g_autoptr (GError) error = NULL;
   gint64 start, elapsed_ms, done;
   GThread *thread;
 
@@ -736,8 +772,8 @@ test_gateway_down (void)
 
   {
     PanelS3Config c = config_for (rgw.plain_bucket);
-    g_autoptr(PanelS3) patient = NULL;
-    g_autoptr(GBytes) back = NULL;
+    g_autoptr (PanelS3) patient = NULL;
+    g_autoptr (GBytes) back = NULL;
 
     c.max_attempts = 40;
     c.retry_delay_ms = 100;
@@ -771,8 +807,8 @@ typedef struct {
   GCancellable *stop;
   GThread *acceptor;
   guint16 port;
-  gint fail;                     /* atomic */
-  gint failed;                   /* atomic: 503s sent */
+  gint fail;   /* atomic */
+  gint failed; /* atomic: 503s sent */
 } Proxy;
 
 typedef struct {
@@ -788,8 +824,8 @@ pump (gpointer data)
   gssize n;
 
   while ((n = g_input_stream_read (p->in, buf, sizeof buf, NULL, NULL)) > 0)
-    if (!g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (p->out)), buf,
-                                    n, NULL, NULL, NULL))
+    if (!g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (p->out)), buf, n,
+                                    NULL, NULL, NULL))
       break;
   g_socket_shutdown (g_socket_connection_get_socket (p->out), FALSE, TRUE, NULL);
   return NULL;
@@ -800,32 +836,36 @@ proxy_serve (Proxy *proxy, GSocketConnection *client)
 {
   GInputStream *in = g_io_stream_get_input_stream (G_IO_STREAM (client));
   GOutputStream *out = g_io_stream_get_output_stream (G_IO_STREAM (client));
-  g_autoptr(GString) head = g_string_new (NULL);
+  g_autoptr (GString) head = g_string_new (NULL);
   char buf[4096];
   gssize n;
 
-  while (strstr (head->str, "\r\n\r\n") == NULL && head->len < 65536) {
-    n = g_input_stream_read (in, buf, sizeof buf, NULL, NULL);
-    if (n <= 0)
-      return;
-    g_string_append_len (head, buf, n);
-  }
-  if (g_atomic_int_get (&proxy->fail) > 0) {
-    static const char body[] = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown"
-                               "</Code><Message>Please reduce your request rate.</Message></Error>";
-    g_autofree char *answer = g_strdup_printf ("HTTP/1.1 503 Service Unavailable\r\n"
-                                               "Content-Type: application/xml\r\n"
-                                               "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
-                                               strlen (body), body);
+  while (strstr (head->str, "\r\n\r\n") == NULL && head->len < 65536)
+    {
+      n = g_input_stream_read (in, buf, sizeof buf, NULL, NULL);
+      if (n <= 0)
+        return;
+      g_string_append_len (head, buf, n);
+    }
+  if (g_atomic_int_get (&proxy->fail) > 0)
+    {
+      static const char body[] =
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown"
+        "</Code><Message>Please reduce your request rate.</Message></Error>";
+      g_autofree char *answer =
+        g_strdup_printf ("HTTP/1.1 503 Service Unavailable\r\n"
+                         "Content-Type: application/xml\r\n"
+                         "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                         strlen (body), body);
 
-    g_atomic_int_add (&proxy->fail, -1);
-    g_atomic_int_inc (&proxy->failed);
-    g_output_stream_write_all (out, answer, strlen (answer), NULL, NULL, NULL);
-    return;
-  }
+      g_atomic_int_add (&proxy->fail, -1);
+      g_atomic_int_inc (&proxy->failed);
+      g_output_stream_write_all (out, answer, strlen (answer), NULL, NULL, NULL);
+      return;
+    }
   {
-    g_autoptr(GSocketClient) sc = g_socket_client_new ();
-    g_autoptr(GSocketConnection) upstream =
+    g_autoptr (GSocketClient) sc = g_socket_client_new ();
+    g_autoptr (GSocketConnection) upstream =
       g_socket_client_connect_to_host (sc, "127.0.0.1", (guint16) atoi (rgw.port), NULL, NULL);
     Pump back;
     GThread *t;
@@ -872,28 +912,29 @@ proxy_accept_thread (gpointer data)
   Proxy *proxy = data;
   GSocketConnection *client;
 
-  while ((client = g_socket_listener_accept (proxy->listener, NULL, proxy->stop, NULL)) != NULL) {
-    Served *s = g_new0 (Served, 1);
+  while ((client = g_socket_listener_accept (proxy->listener, NULL, proxy->stop, NULL)) != NULL)
+    {
+      Served *s = g_new0 (Served, 1);
 
-    s->proxy = proxy;
-    s->client = client;
-    g_thread_unref (g_thread_new ("proxy-connection", proxy_connection_thread, s));
-  }
+      s->proxy = proxy;
+      s->client = client;
+      g_thread_unref (g_thread_new ("proxy-connection", proxy_connection_thread, s));
+    }
   return NULL;
 }
 
 static void
 proxy_start (Proxy *proxy)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr(GSocketAddress) want = g_inet_socket_address_new (lo, 0);
-  g_autoptr(GSocketAddress) got = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) want = g_inet_socket_address_new (lo, 0);
+  g_autoptr (GSocketAddress) got = NULL;
 
   proxy->listener = g_socket_listener_new ();
   proxy->stop = g_cancellable_new ();
-  g_socket_listener_add_address (proxy->listener, want, G_SOCKET_TYPE_STREAM,
-                                 G_SOCKET_PROTOCOL_TCP, NULL, &got, &error);
+  g_socket_listener_add_address (proxy->listener, want, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
+                                 NULL, &got, &error);
   g_assert_no_error (error);
   proxy->port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (got));
   proxy->acceptor = g_thread_new ("proxy-accept", proxy_accept_thread, proxy);
@@ -918,11 +959,11 @@ test_server_errors (void)
   Proxy proxy = { 0 };
   g_autofree char *endpoint = NULL;
   PanelS3Config c = config_for (rgw.plain_bucket);
-  g_autoptr(GBytes) data = test_random_bytes (70000, 33);
-  g_autoptr(GBytes) back = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(PanelS3) s3 = NULL;
-  g_autoptr(PanelS3) direct = client_for (rgw.plain_bucket);
+  g_autoptr (GBytes) data = test_random_bytes (70000, 33);
+  g_autoptr (GBytes) back = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (PanelS3) s3 = NULL;
+  g_autoptr (PanelS3) direct = client_for (rgw.plain_bucket);
   gboolean exists = TRUE;
 
   proxy_start (&proxy);
@@ -964,9 +1005,9 @@ static void
 test_gateway_frozen (void)
 {
   PanelS3Config c = config_for (rgw.plain_bucket);
-  g_autoptr(GBytes) data = test_random_bytes (1000, 32);
-  g_autoptr(GError) error = NULL;
-  g_autoptr(PanelS3) s3 = NULL;
+  g_autoptr (GBytes) data = test_random_bytes (1000, 32);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (PanelS3) s3 = NULL;
   gint64 start, elapsed_ms;
 
   c.timeout_s = 1;
@@ -996,7 +1037,7 @@ test_credentials_mode (void)
   g_autofree char *missing = g_build_filename (tmp_dir, "missing", NULL);
   g_autofree char *empty = write_credentials ("empty", "", "", 0600);
   PanelS3Config c = config_for (rgw.plain_bucket);
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   PanelS3 *s3;
 
   c.credentials_file = loose;
@@ -1050,20 +1091,21 @@ test_bad_config (void)
     { "http://127.0.0.1:7480", "b-ok", 0, NULL, "needs a host name" },
   };
 
-  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++) {
-    PanelS3Config c = config_for (cases[i].bucket);
-    g_autoptr(GError) error = NULL;
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      PanelS3Config c = config_for (cases[i].bucket);
+      g_autoptr (GError) error = NULL;
 
-    c.endpoint = cases[i].endpoint;
-    c.part_size = cases[i].part_size;
-    c.ca_file = cases[i].ca_file;
-    if (strstr (cases[i].expect, "host name") != NULL)
-      c.addressing = PANEL_S3_VIRTUAL_HOST;
-    g_assert_null (panel_s3_new (&c, &error));
-    g_assert_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_CONFIG);
-    g_test_message ("%s", error->message);
-    g_assert_nonnull (strstr (error->message, cases[i].expect));
-  }
+      c.endpoint = cases[i].endpoint;
+      c.part_size = cases[i].part_size;
+      c.ca_file = cases[i].ca_file;
+      if (strstr (cases[i].expect, "host name") != NULL)
+        c.addressing = PANEL_S3_VIRTUAL_HOST;
+      g_assert_null (panel_s3_new (&c, &error));
+      g_assert_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_CONFIG);
+      g_test_message ("%s", error->message);
+      g_assert_nonnull (strstr (error->message, cases[i].expect));
+    }
 }
 
 /* The annotated example config/panel.conf, switched to S3 as its comments
@@ -1071,34 +1113,35 @@ test_bad_config (void)
 static AnsimConfig *
 example_s3_config (void)
 {
-  g_autofree char *example = g_build_filename (g_getenv ("ANSIM_SOURCE_ROOT"), "config",
-                                               "panel.conf", NULL);
+  g_autofree char *example =
+    g_build_filename (g_getenv ("ANSIM_SOURCE_ROOT"), "config", "panel.conf", NULL);
   g_autofree char *text = NULL;
-  g_autoptr(GString) conf = g_string_new (NULL);
-  g_auto(GStrv) lines = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GString) conf = g_string_new (NULL);
+  g_auto (GStrv) lines = NULL;
+  g_autoptr (GError) error = NULL;
   AnsimConfig *config;
 
   g_assert_nonnull (g_getenv ("ANSIM_SOURCE_ROOT"));
   g_file_get_contents (example, &text, NULL, &error);
   g_assert_no_error (error);
   lines = g_strsplit (text, "\n", -1);
-  for (char **l = lines; *l != NULL; l++) {
-    if (strcmp (*l, "store = filesystem") == 0)
-      g_string_append (conf, "store = s3\n");
-    else if (g_str_has_prefix (*l, "# s3_endpoint = "))
-      g_string_append_printf (conf, "s3_endpoint = %s\n", rgw.endpoint);
-    else if (g_str_has_prefix (*l, "# s3_bucket = "))
-      g_string_append_printf (conf, "s3_bucket = %s\n", rgw.locked_bucket);
-    else if (g_str_has_prefix (*l, "# s3_credentials_file = "))
-      g_string_append (conf, "s3_credentials_file = credentials\n");
-    else if (g_str_has_prefix (*l, "# s3_ca_file = "))
-      continue;  /* plain http here */
-    else if (g_str_has_prefix (*l, "# s3_") && strstr (*l, " = ") != NULL)
-      g_string_append_printf (conf, "%s\n", *l + 2);
-    else
-      g_string_append_printf (conf, "%s\n", *l);
-  }
+  for (char **l = lines; *l != NULL; l++)
+    {
+      if (strcmp (*l, "store = filesystem") == 0)
+        g_string_append (conf, "store = s3\n");
+      else if (g_str_has_prefix (*l, "# s3_endpoint = "))
+        g_string_append_printf (conf, "s3_endpoint = %s\n", rgw.endpoint);
+      else if (g_str_has_prefix (*l, "# s3_bucket = "))
+        g_string_append_printf (conf, "s3_bucket = %s\n", rgw.locked_bucket);
+      else if (g_str_has_prefix (*l, "# s3_credentials_file = "))
+        g_string_append (conf, "s3_credentials_file = credentials\n");
+      else if (g_str_has_prefix (*l, "# s3_ca_file = "))
+        continue; /* plain http here */
+      else if (g_str_has_prefix (*l, "# s3_") && strstr (*l, " = ") != NULL)
+        g_string_append_printf (conf, "%s\n", *l + 2);
+      else
+        g_string_append_printf (conf, "%s\n", *l);
+    }
   g_assert_nonnull (strstr (conf->str, "\ns3_lock_mode = governance\n"));
   g_assert_nonnull (strstr (conf->str, "\ns3_retention_days = 30\n"));
   config = ansim_config_load_data (&ansim_panel_config_schema, conf->str, "panel.conf", &error);
@@ -1110,12 +1153,12 @@ example_s3_config (void)
 static void
 test_panel_conf (void)
 {
-  g_autoptr(AnsimConfig) config = example_s3_config ();
-  g_autoptr(GError) error = NULL;
-  g_autoptr(PanelS3) s3 = NULL;
-  g_autoptr(GBytes) data = test_random_bytes (3000, 51);
+  g_autoptr (AnsimConfig) config = example_s3_config ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (PanelS3) s3 = NULL;
+  g_autoptr (GBytes) data = test_random_bytes (3000, 51);
   g_autofree char *version = NULL;
-  g_auto(PanelS3Object) info = { 0 };
+  g_auto (PanelS3Object) info = { 0 };
   PanelS3PutOptions opts;
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
 
@@ -1141,8 +1184,8 @@ test_harness_after_crash (void)
 {
   const char *argv[] = { self_path, harness_path_for_crash, NULL };
   g_autofree char *out = NULL;
-  g_autoptr(GError) error = NULL;
-  g_auto(GStrv) lines = NULL;
+  g_autoptr (GError) error = NULL;
+  g_auto (GStrv) lines = NULL;
   const char *dir = NULL, *pids = NULL;
   int status = 0;
 
@@ -1151,12 +1194,13 @@ test_harness_after_crash (void)
   g_assert_no_error (error);
   g_assert_true (WIFSIGNALED (status) && WTERMSIG (status) == SIGKILL);
   lines = g_strsplit (out, "\n", -1);
-  for (char **l = lines; *l != NULL; l++) {
-    if (g_str_has_prefix (*l, "dir="))
-      dir = *l + 4;
-    else if (g_str_has_prefix (*l, "pids="))
-      pids = *l + 5;
-  }
+  for (char **l = lines; *l != NULL; l++)
+    {
+      if (g_str_has_prefix (*l, "dir="))
+        dir = *l + 4;
+      else if (g_str_has_prefix (*l, "pids="))
+        pids = *l + 5;
+    }
   g_assert_nonnull (dir);
   g_assert_nonnull (pids);
   assert_torn_down (pids, dir);
@@ -1168,14 +1212,14 @@ test_harness_after_crash (void)
 static void
 test_store_backend (void)
 {
-  g_autoptr(AnsimConfig) config = example_s3_config ();
-  g_autoptr(GError) error = NULL;
-  g_autoptr(PanelStore) store = panel_store_new_s3 (config, &error);
-  g_autoptr(PanelS3) s3 = client_for (rgw.locked_bucket);
-  g_autoptr(GBytes) data = test_random_bytes (70000, 61);
-  g_autoptr(GBytes) other = test_random_bytes (70000, 62);
-  g_autoptr(GBytes) back = NULL;
-  g_auto(PanelS3Object) info = { 0 };
+  g_autoptr (AnsimConfig) config = example_s3_config ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (PanelStore) store = panel_store_new_s3 (config, &error);
+  g_autoptr (PanelS3) s3 = client_for (rgw.locked_bucket);
+  g_autoptr (GBytes) data = test_random_bytes (70000, 61);
+  g_autoptr (GBytes) other = test_random_bytes (70000, 62);
+  g_autoptr (GBytes) back = NULL;
+  g_auto (PanelS3Object) info = { 0 };
   const char *key = "store/incident-1/segment-0001.age";
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
   gboolean existed = TRUE, exists = FALSE;
@@ -1239,78 +1283,85 @@ test_store_end_to_end (void)
   g_autofree char *extra = g_strdup_printf ("store = s3\ns3_endpoint = %s\ns3_bucket = %s\n"
                                             "s3_credentials_file = %s\ns3_max_attempts = 3\n",
                                             rgw.endpoint, rgw.locked_bucket, creds_path);
-  g_autoptr(TestDesk) desk = test_desk_new (desk_dir);
-  g_autoptr(TestPanel) panel = test_panel_new (panel_dir, extra);
-  g_autoptr(PanelS3) s3 = client_for (rgw.locked_bucket);
-  g_autoptr(GSubprocess) uploader = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(sqlite3_stmt) segs = NULL;
-  g_autoptr(GPtrArray) keys = NULL;
+  g_autoptr (TestDesk) desk = test_desk_new (desk_dir);
+  g_autoptr (TestPanel) panel = test_panel_new (panel_dir, extra);
+  g_autoptr (PanelS3) s3 = client_for (rgw.locked_bucket);
+  g_autoptr (GSubprocess) uploader = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (sqlite3_stmt) segs = NULL;
+  g_autoptr (GPtrArray) keys = NULL;
   sqlite3 *pdb;
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
   guint n = 0, in_bucket = 0;
 
   test_panel_start (panel);
-  test_panel_enroll (panel, desk, "dev-1");  /* the test desk's manifests name dev-1 */
+  test_panel_enroll (panel, desk, "dev-1"); /* the test desk's manifests name dev-1 */
   g_free (test_desk_record (desk, 3, 100000));
   g_free (test_desk_record (desk, 2, 70000));
   uploader = test_uploader_start (desk, panel->url, "retry_max = 2");
-  if (!test_wait_until (desk_all_confirmed, desk, 60)) {
-    g_autofree char *up_path = g_build_filename (desk->dir, "uploader.log", NULL);
-    g_autofree char *up_log = NULL, *panel_log = NULL;
+  if (!test_wait_until (desk_all_confirmed, desk, 60))
+    {
+      g_autofree char *up_path = g_build_filename (desk->dir, "uploader.log", NULL);
+      g_autofree char *up_log = NULL, *panel_log = NULL;
 
-    g_file_get_contents (up_path, &up_log, NULL, NULL);
-    g_file_get_contents (panel->log_path, &panel_log, NULL, NULL);
-    g_error ("%" G_GINT64_FORMAT " outbox items unconfirmed after 60 s\nuploader:\n%s\n"
-             "panel:\n%s", test_desk_count (desk, "confirmed_at_us IS NULL"), up_log, panel_log);
-  }
+      g_file_get_contents (up_path, &up_log, NULL, NULL);
+      g_file_get_contents (panel->log_path, &panel_log, NULL, NULL);
+      g_error ("%" G_GINT64_FORMAT " outbox items unconfirmed after 60 s\nuploader:\n%s\n"
+               "panel:\n%s",
+               test_desk_count (desk, "confirmed_at_us IS NULL"), up_log, panel_log);
+    }
 
-  segs = ansim_db_prepare (desk->db, "SELECT i.uuid, s.idx, s.cipher_sha256 FROM segments s "
+  segs = ansim_db_prepare (desk->db,
+                           "SELECT i.uuid, s.idx, s.cipher_sha256 FROM segments s "
                            "JOIN incidents i ON i.id = s.incident_id ORDER BY i.id, s.idx",
                            &error);
   g_assert_no_error (error);
   pdb = test_panel_open_db (panel);
-  while (sqlite3_step (segs) == SQLITE_ROW) {
-    g_autoptr(sqlite3_stmt) p = ansim_db_prepare (pdb,
-      "SELECT s.store_key, s.cipher_sha256 FROM segments s JOIN incidents i "
-      "ON i.id = s.incident_id WHERE i.uuid = ?1 AND s.idx = ?2", &error);
-    g_auto(PanelS3Object) info = { 0 };
-    g_autoptr(GBytes) bytes = NULL;
-    g_autofree char *actual = NULL;
-    const char *key, *sha = (const char *) sqlite3_column_text (segs, 2);
+  while (sqlite3_step (segs) == SQLITE_ROW)
+    {
+      g_autoptr (sqlite3_stmt) p =
+        ansim_db_prepare (pdb,
+                          "SELECT s.store_key, s.cipher_sha256 FROM segments s JOIN incidents i "
+                          "ON i.id = s.incident_id WHERE i.uuid = ?1 AND s.idx = ?2",
+                          &error);
+      g_auto (PanelS3Object) info = { 0 };
+      g_autoptr (GBytes) bytes = NULL;
+      g_autofree char *actual = NULL;
+      const char *key, *sha = (const char *) sqlite3_column_text (segs, 2);
 
-    g_assert_no_error (error);
-    sqlite3_bind_text (p, 1, (const char *) sqlite3_column_text (segs, 0), -1, SQLITE_STATIC);
-    sqlite3_bind_int64 (p, 2, sqlite3_column_int64 (segs, 1));
-    g_assert_cmpint (sqlite3_step (p), ==, SQLITE_ROW);
-    g_assert_cmpstr ((const char *) sqlite3_column_text (p, 1), ==, sha);
-    key = (const char *) sqlite3_column_text (p, 0);
-    g_assert_nonnull (key);
-    bytes = panel_s3_get (s3, key, NULL, 16 * MIB, &error);
-    g_assert_no_error (error);
-    actual = sha256_of (bytes);
-    g_assert_cmpstr (actual, ==, sha);
-    CHECK (panel_s3_head (s3, key, NULL, &info, &error));
-    g_assert_cmpstr (info.sha256, ==, sha);
-    g_assert_cmpint (info.lock_mode, ==, PANEL_S3_LOCK_GOVERNANCE);
-    g_assert_cmpint (info.retain_until, >=, now + 30 * 86400);
-    g_assert_false (panel_s3_delete (s3, key, info.version_id, FALSE, &error));
-    g_assert_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_ACCESS_DENIED);
-    g_clear_error (&error);
-    n++;
-  }
+      g_assert_no_error (error);
+      sqlite3_bind_text (p, 1, (const char *) sqlite3_column_text (segs, 0), -1, SQLITE_STATIC);
+      sqlite3_bind_int64 (p, 2, sqlite3_column_int64 (segs, 1));
+      g_assert_cmpint (sqlite3_step (p), ==, SQLITE_ROW);
+      g_assert_cmpstr ((const char *) sqlite3_column_text (p, 1), ==, sha);
+      key = (const char *) sqlite3_column_text (p, 0);
+      g_assert_nonnull (key);
+      bytes = panel_s3_get (s3, key, NULL, 16 * MIB, &error);
+      g_assert_no_error (error);
+      actual = sha256_of (bytes);
+      g_assert_cmpstr (actual, ==, sha);
+      CHECK (panel_s3_head (s3, key, NULL, &info, &error));
+      g_assert_cmpstr (info.sha256, ==, sha);
+      g_assert_cmpint (info.lock_mode, ==, PANEL_S3_LOCK_GOVERNANCE);
+      g_assert_cmpint (info.retain_until, >=, now + 30 * 86400);
+      g_assert_false (panel_s3_delete (s3, key, info.version_id, FALSE, &error));
+      g_assert_error (error, PANEL_S3_ERROR, PANEL_S3_ERROR_ACCESS_DENIED);
+      g_clear_error (&error);
+      n++;
+    }
   sqlite3_close (pdb);
   g_assert_cmpuint (n, ==, 5);
 
   /* Exactly once: as many segment objects under the device as segments. */
   keys = panel_s3_list (s3, "dev-1/", 10000, &error);
   g_assert_no_error (error);
-  for (guint i = 0; i < keys->len; i++) {
-    const char *slash = strrchr (keys->pdata[i], '/');
+  for (guint i = 0; i < keys->len; i++)
+    {
+      const char *slash = strrchr (keys->pdata[i], '/');
 
-    if (slash != NULL && g_str_has_prefix (slash + 1, "seg-"))
-      in_bucket++;
-  }
+      if (slash != NULL && g_str_has_prefix (slash + 1, "seg-"))
+        in_bucket++;
+    }
   g_assert_cmpuint (in_bucket, ==, n);
 
   /* The gateway down: the panel answers 503 (store-unavailable), the desk
@@ -1321,12 +1372,14 @@ test_store_end_to_end (void)
     g_autofree char *log = NULL;
     gint64 deadline = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
 
-    do {
-      g_usleep (200 * 1000);
-      g_clear_pointer (&log, g_free);
-      g_file_get_contents (panel->log_path, &log, NULL, NULL);
-    } while ((log == NULL || strstr (log, "store-unavailable") == NULL) &&
-             g_get_monotonic_time () < deadline);
+    do
+      {
+        g_usleep (200 * 1000);
+        g_clear_pointer (&log, g_free);
+        g_file_get_contents (panel->log_path, &log, NULL, NULL);
+      }
+    while ((log == NULL || strstr (log, "store-unavailable") == NULL)
+           && g_get_monotonic_time () < deadline);
     g_assert_nonnull (log);
     g_assert_nonnull (strstr (log, ": 503 {\"error\":\"store-unavailable\""));
   }
@@ -1341,12 +1394,13 @@ test_store_end_to_end (void)
   keys = panel_s3_list (s3, "dev-1/", 10000, &error);
   g_assert_no_error (error);
   in_bucket = 0;
-  for (guint i = 0; i < keys->len; i++) {
-    const char *slash = strrchr (keys->pdata[i], '/');
+  for (guint i = 0; i < keys->len; i++)
+    {
+      const char *slash = strrchr (keys->pdata[i], '/');
 
-    if (slash != NULL && g_str_has_prefix (slash + 1, "seg-"))
-      in_bucket++;
-  }
+      if (slash != NULL && g_str_has_prefix (slash + 1, "seg-"))
+        in_bucket++;
+    }
   g_assert_cmpuint (in_bucket, ==, n + 2);
   test_process_stop (uploader, SIGTERM);
   test_panel_stop (panel, SIGTERM);
@@ -1371,19 +1425,20 @@ console_post_ok (TestConsole *c, const char *path, const TestLogin *who, const c
 static GPtrArray *
 objects_under (PanelS3 *s3, const char *prefix)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GPtrArray) versions = panel_s3_list_versions (s3, prefix, 1000, &error);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) versions = panel_s3_list_versions (s3, prefix, 1000, &error);
   GPtrArray *objects = g_ptr_array_new_with_free_func (g_free);
 
   g_assert_no_error (error);
-  for (guint i = 0; i < versions->len; i++) {
-    PanelS3Version *v = versions->pdata[i];
-    PanelS3Object *o = g_new0 (PanelS3Object, 1);
+  for (guint i = 0; i < versions->len; i++)
+    {
+      PanelS3Version *v = versions->pdata[i];
+      PanelS3Object *o = g_new0 (PanelS3Object, 1);
 
-    g_assert_false (v->is_delete_marker);
-    CHECK (panel_s3_head (s3, v->key, v->version_id, o, &error));
-    g_ptr_array_add (objects, o);
-  }
+      g_assert_false (v->is_delete_marker);
+      CHECK (panel_s3_head (s3, v->key, v->version_id, o, &error));
+      g_ptr_array_add (objects, o);
+    }
   return objects;
 }
 
@@ -1399,8 +1454,7 @@ objects_free (GPtrArray *objects)
 static gint64
 panel_value (TestPanel *panel, const char *what, const char *uuid)
 {
-  g_autofree char *sql = g_strdup_printf ("SELECT %s FROM incidents WHERE uuid = '%s'", what,
-                                          uuid);
+  g_autofree char *sql = g_strdup_printf ("SELECT %s FROM incidents WHERE uuid = '%s'", what, uuid);
 
   return test_panel_count (panel, sql);
 }
@@ -1420,25 +1474,26 @@ test_store_retention (void)
                                             "s3_credentials_file = %s\ns3_max_attempts = 3\n"
                                             "purge_interval_s = 0\n",
                                             rgw.endpoint, rgw.locked_bucket, creds_path);
-  g_autoptr(TestDesk) desk = test_desk_new (desk_dir);
-  g_autoptr(TestPanel) panel = test_panel_new (panel_dir, extra);
-  g_autoptr(PanelS3) s3 = client_for (rgw.locked_bucket);
-  g_autoptr(GSubprocess) uploader = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (TestDesk) desk = test_desk_new (desk_dir);
+  g_autoptr (TestPanel) panel = test_panel_new (panel_dir, extra);
+  g_autoptr (PanelS3) s3 = client_for (rgw.locked_bucket);
+  g_autoptr (GSubprocess) uploader = NULL;
+  g_autoptr (GError) error = NULL;
   g_autofree char *drill = NULL, *real = NULL, *drill_prefix = NULL, *real_prefix = NULL;
   g_autofree char *hold_path = NULL, *resolve_drill = NULL, *resolve_real = NULL, *out = NULL;
   g_autofree char *age = NULL;
-  g_autoptr(TestConsole) c = NULL;
-  TestLogin logins[2] = { 0 };   /* ADMIN, SECURITY */
+  g_autoptr (TestConsole) c = NULL;
+  TestLogin logins[2] = { 0 }; /* ADMIN, SECURITY */
   const char *purge[] = { "purge", "--now", "--config", panel->conf, NULL };
   gint64 drill_id, real_id, drill_alerted, real_alerted;
   GPtrArray *objects;
 
-  for (guint i = 0; i < 2; i++) {
-    const char *name = i == 0 ? "admin" : "security";
+  for (guint i = 0; i < 2; i++)
+    {
+      const char *name = i == 0 ? "admin" : "security";
 
-    test_add_user (panel->conf, name, name, "s3-retention-pw-1");
-  }
+      test_add_user (panel->conf, name, name, "s3-retention-pw-1");
+    }
   test_panel_start (panel);
   test_panel_enroll (panel, desk, "dev-1");
   c = test_console_new (panel->url, NULL, 30);
@@ -1449,8 +1504,8 @@ test_store_retention (void)
   drill = test_desk_record (desk, 2, 20000);
   real = test_desk_record (desk, 2, 20000);
   {
-    g_autofree char *sql = g_strdup_printf ("UPDATE incidents SET is_drill = 1 WHERE uuid = '%s'",
-                                            drill);
+    g_autofree char *sql =
+      g_strdup_printf ("UPDATE incidents SET is_drill = 1 WHERE uuid = '%s'", drill);
     g_assert_true (ansim_db_exec (desk->db, sql, NULL));
   }
   uploader = test_uploader_start (desk, panel->url, "retry_max = 2");
@@ -1460,26 +1515,25 @@ test_store_retention (void)
   test_process_stop (uploader, SIGTERM);
   drill_id = panel_value (panel, "id", drill);
   real_id = panel_value (panel, "id", real);
-  drill_alerted = panel_value (panel, "alerted_at_us",
-                               drill);
-  real_alerted = panel_value (panel, "alerted_at_us",
-                              real);
+  drill_alerted = panel_value (panel, "alerted_at_us", drill);
+  real_alerted = panel_value (panel, "alerted_at_us", real);
   drill_prefix = g_strdup_printf ("dev-1/%s/", drill);
   real_prefix = g_strdup_printf ("dev-1/%s/", real);
 
   /* The dates follow the policy; deleting before them is refused. */
   objects = objects_under (s3, drill_prefix);
   g_assert_cmpuint (objects->len, >=, 4);
-  for (guint i = 0; i < objects->len; i++) {
-    PanelS3Object *o = objects->pdata[i];
+  for (guint i = 0; i < objects->len; i++)
+    {
+      PanelS3Object *o = objects->pdata[i];
 
-    g_assert_cmpint (o->lock_mode, ==, PANEL_S3_LOCK_GOVERNANCE);
-    g_assert_cmpint (o->retain_until, ==, (drill_alerted + 7 * DAY_US +
-                                           G_USEC_PER_SEC - 1) / G_USEC_PER_SEC);
-    g_assert_false (o->legal_hold);
-  }
+      g_assert_cmpint (o->lock_mode, ==, PANEL_S3_LOCK_GOVERNANCE);
+      g_assert_cmpint (o->retain_until, ==,
+                       (drill_alerted + 7 * DAY_US + G_USEC_PER_SEC - 1) / G_USEC_PER_SEC);
+      g_assert_false (o->legal_hold);
+    }
   {
-    g_autoptr(GPtrArray) versions = panel_s3_list_versions (s3, drill_prefix, 1000, &error);
+    g_autoptr (GPtrArray) versions = panel_s3_list_versions (s3, drill_prefix, 1000, &error);
     PanelS3Version *v;
 
     g_assert_no_error (error);
@@ -1492,8 +1546,7 @@ test_store_retention (void)
   objects = objects_under (s3, real_prefix);
   for (guint i = 0; i < objects->len; i++)
     g_assert_cmpint (((PanelS3Object *) objects->pdata[i])->retain_until, ==,
-                     (real_alerted + 30 * DAY_US + G_USEC_PER_SEC - 1) /
-                       G_USEC_PER_SEC);
+                     (real_alerted + 30 * DAY_US + G_USEC_PER_SEC - 1) / G_USEC_PER_SEC);
   objects_free (objects);
 
   /* A legal hold reaches every object; releasing it clears them. */
@@ -1517,8 +1570,7 @@ test_store_retention (void)
   objects = objects_under (s3, real_prefix);
   for (guint i = 0; i < objects->len; i++)
     g_assert_cmpint (((PanelS3Object *) objects->pdata[i])->retain_until, ==,
-                     (real_alerted + 45 * DAY_US + G_USEC_PER_SEC - 1) /
-                       G_USEC_PER_SEC);
+                     (real_alerted + 45 * DAY_US + G_USEC_PER_SEC - 1) / G_USEC_PER_SEC);
   objects_free (objects);
 
   /* Both resolved, the real one held again; 100 days pass in the
@@ -1533,24 +1585,24 @@ test_store_retention (void)
   test_panel_stop (panel, SIGTERM);
   {
     g_autofree char *db_path = g_build_filename (panel->dir, "panel.db", NULL);
-    g_autoptr(sqlite3) db = NULL;
+    g_autoptr (sqlite3) db = NULL;
 
     g_assert_cmpint (sqlite3_open (db_path, &db), ==, SQLITE_OK);
-    age = g_strdup_printf ("UPDATE incidents SET alerted_at_us = alerted_at_us - %"
-                           G_GINT64_FORMAT, 100 * DAY_US);
+    age = g_strdup_printf ("UPDATE incidents SET alerted_at_us = alerted_at_us - %" G_GINT64_FORMAT,
+                           100 * DAY_US);
     g_assert_cmpint (sqlite3_exec (db, age, NULL, NULL, NULL), ==, SQLITE_OK);
   }
   out = test_ansimctl_ok (NULL, purge);
   g_assert_nonnull (strstr (out, "1 incident purged"));
   {
-    g_autoptr(GPtrArray) left = panel_s3_list_versions (s3, drill_prefix, 1000, &error);
+    g_autoptr (GPtrArray) left = panel_s3_list_versions (s3, drill_prefix, 1000, &error);
 
     g_assert_no_error (error);
     g_assert_cmpuint (left->len, ==, 0);
   }
-  g_assert_cmpint (panel_value (panel, "count(*)", drill),
-                   ==, 0);
-  g_assert_cmpint (test_panel_count (panel, "SELECT count(*) FROM audit_log WHERE action = "
+  g_assert_cmpint (panel_value (panel, "count(*)", drill), ==, 0);
+  g_assert_cmpint (test_panel_count (panel,
+                                     "SELECT count(*) FROM audit_log WHERE action = "
                                      "'incident-purged' AND json_extract (detail, '$.store') "
                                      "= 's3' AND json_extract (detail, '$.objects_deleted') >= 4"),
                    ==, 1);
@@ -1559,8 +1611,7 @@ test_store_retention (void)
   for (guint i = 0; i < objects->len; i++)
     g_assert_true (((PanelS3Object *) objects->pdata[i])->legal_hold);
   objects_free (objects);
-  g_assert_cmpint (panel_value (panel, "count(*)", real),
-                   ==, 1);
+  g_assert_cmpint (panel_value (panel, "count(*)", real), ==, 1);
   for (guint i = 0; i < 2; i++)
     test_login_clear (&logins[i]);
 }
@@ -1580,11 +1631,11 @@ test_harness_stop (void)
 static void
 test_default_retention (void)
 {
-  g_autoptr(PanelS3) s3 = multipart_client (rgw.locked_bucket);
-  g_autoptr(GBytes) data = test_random_bytes (6 * MIB, 41);
+  g_autoptr (PanelS3) s3 = multipart_client (rgw.locked_bucket);
+  g_autoptr (GBytes) data = test_random_bytes (6 * MIB, 41);
   g_autofree char *version = NULL;
-  g_autoptr(GError) error = NULL;
-  g_auto(PanelS3Object) info = { 0 };
+  g_autoptr (GError) error = NULL;
+  g_auto (PanelS3Object) info = { 0 };
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
 
   CHECK (panel_s3_set_default_retention (s3, PANEL_S3_LOCK_GOVERNANCE, 30, &error));
@@ -1602,49 +1653,55 @@ test_default_retention (void)
 int
 main (int argc, char **argv)
 {
-  static const char *const tools[] = { "ceph-mon", "ceph-osd", "radosgw", "radosgw-admin",
-                                       "ceph", NULL };
+  static const char *const tools[] = { "ceph-mon",      "ceph-osd", "radosgw",
+                                       "radosgw-admin", "ceph",     NULL };
   const char *harness = NULL;
   gboolean required = FALSE;
   int n = 1, ret;
 
   self_path = argv[0];
-  for (int i = 1; i < argc; i++) {
-    if (g_str_has_prefix (argv[i], "--crash-with-harness=")) {
-      /* The helper run of /s3/harness/cleanup-after-crash. */
-      if (!harness_start (argv[i] + strlen ("--crash-with-harness=")))
-        return 1;
-      g_print ("dir=%s\npids=%s\n", rgw.dir, rgw.pids);
-      fflush (stdout);
-      raise (SIGKILL);
+  for (int i = 1; i < argc; i++)
+    {
+      if (g_str_has_prefix (argv[i], "--crash-with-harness="))
+        {
+          /* The helper run of /s3/harness/cleanup-after-crash. */
+          if (!harness_start (argv[i] + strlen ("--crash-with-harness=")))
+            return 1;
+          g_print ("dir=%s\npids=%s\n", rgw.dir, rgw.pids);
+          fflush (stdout);
+          raise (SIGKILL);
+        }
+      if (g_str_has_prefix (argv[i], "--harness="))
+        harness = argv[i] + strlen ("--harness=");
+      else if (strcmp (argv[i], "--require-ceph") == 0)
+        required = TRUE;
+      else
+        argv[n++] = argv[i];
     }
-    if (g_str_has_prefix (argv[i], "--harness="))
-      harness = argv[i] + strlen ("--harness=");
-    else if (strcmp (argv[i], "--require-ceph") == 0)
-      required = TRUE;
-    else
-      argv[n++] = argv[i];
-  }
   argc = n;
   argv[argc] = NULL;
   g_test_init (&argc, &argv, NULL);
 
-  for (guint i = 0; tools[i] != NULL; i++) {
-    g_autofree char *found = g_find_program_in_path (tools[i]);
+  for (guint i = 0; tools[i] != NULL; i++)
+    {
+      g_autofree char *found = g_find_program_in_path (tools[i]);
 
-    if (found == NULL) {
-      g_autofree char *why = g_strdup_printf ("%s not installed (Debian packages ceph-mon "
-                                              "ceph-osd radosgw ceph-common)", tools[i]);
+      if (found == NULL)
+        {
+          g_autofree char *why = g_strdup_printf ("%s not installed (Debian packages ceph-mon "
+                                                  "ceph-osd radosgw ceph-common)",
+                                                  tools[i]);
 
-      if (required) {
-        g_printerr ("%s, but -Ds3_tests=enabled\n", why);
-        return 1;
-      }
-      /* TAP "1..0 # SKIP": counted as skipped, never as passed. */
-      g_print ("1..0 # SKIP %s\n", why);
-      return 0;
+          if (required)
+            {
+              g_printerr ("%s, but -Ds3_tests=enabled\n", why);
+              return 1;
+            }
+          /* TAP "1..0 # SKIP": counted as skipped, never as passed. */
+          g_print ("1..0 # SKIP %s\n", why);
+          return 0;
+        }
     }
-  }
   if (harness == NULL)
     g_error ("usage: test-s3 --harness=PATH/ceph-rgw [--require-ceph]");
   harness_path_for_crash = g_strdup_printf ("--crash-with-harness=%s", harness);
@@ -1687,7 +1744,7 @@ main (int argc, char **argv)
 
   ret = g_test_run ();
 
-  harness_stop ();  /* if /s3/harness/stop did not run */
+  harness_stop (); /* if /s3/harness/stop did not run */
   g_free (tmp_dir);
   g_free (harness_path_for_crash);
   g_free (rgw.dir);

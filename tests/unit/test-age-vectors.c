@@ -8,15 +8,15 @@
 
 typedef struct {
   char *name;
-  char *expect;              /* success, no match, HMAC failure, header failure, payload failure, armor failure */
-  char *payload;             /* hex SHA-256 of all released plaintext, or NULL */
-  GPtrArray *x25519;         /* "AGE-SECRET-KEY-1…" */
-  guint n_hybrid;            /* "AGE-SECRET-KEY-PQ-1…" */
+  char *expect; /* success, no match, HMAC failure, header failure, payload failure, armor failure */
+  char *payload;     /* hex SHA-256 of all released plaintext, or NULL */
+  GPtrArray *x25519; /* "AGE-SECRET-KEY-1…" */
+  guint n_hybrid;    /* "AGE-SECRET-KEY-PQ-1…" */
   guint n_passphrases;
   gboolean armored;
   gboolean compressed;
   char *unknown_key;
-  GBytes *file;              /* the age file, decompressed */
+  GBytes *file; /* the age file, decompressed */
 } Vector;
 
 static struct {
@@ -47,8 +47,10 @@ zlib_inflate (GBytes *in, GError **error)
   g_autoptr (GInputStream) conv = g_converter_input_stream_new (mem, G_CONVERTER (z));
   g_autoptr (GOutputStream) out = g_memory_output_stream_new_resizable ();
 
-  if (g_output_stream_splice (out, conv, G_OUTPUT_STREAM_SPLICE_CLOSE_SOURCE
-                              | G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET, NULL, error) < 0)
+  if (g_output_stream_splice (
+        out, conv, G_OUTPUT_STREAM_SPLICE_CLOSE_SOURCE | G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET, NULL,
+        error)
+      < 0)
     return NULL;
   return g_memory_output_stream_steal_as_bytes (G_MEMORY_OUTPUT_STREAM (out));
 }
@@ -170,19 +172,14 @@ result_kind (const GError *error)
     return "other failure";
   switch ((AnsimAgeErrorCode) error->code)
     {
-    case ANSIM_AGE_ERROR_MALFORMED_HEADER:
-      return "header failure";
-    case ANSIM_AGE_ERROR_NO_MATCH:
-      return "no match";
-    case ANSIM_AGE_ERROR_HEADER_MAC:
-      return "HMAC failure";
+    case ANSIM_AGE_ERROR_MALFORMED_HEADER: return "header failure";
+    case ANSIM_AGE_ERROR_NO_MATCH: return "no match";
+    case ANSIM_AGE_ERROR_HEADER_MAC: return "HMAC failure";
     case ANSIM_AGE_ERROR_PAYLOAD:
     case ANSIM_AGE_ERROR_TRUNCATED:
-    case ANSIM_AGE_ERROR_TRAILING_DATA:
-      return "payload failure";
+    case ANSIM_AGE_ERROR_TRAILING_DATA: return "payload failure";
     case ANSIM_AGE_ERROR_INVALID_KEY:
-    case ANSIM_AGE_ERROR_FAILED:
-      break;
+    case ANSIM_AGE_ERROR_FAILED: break;
     }
   return "other failure";
 }
@@ -200,7 +197,8 @@ run_vector (Vector *v, GPtrArray *ids, gsize piece)
   const char *kind;
   char *problem = NULL;
 
-  dec = ansim_age_decryptor_new ((AnsimAgeIdentity **) ids->pdata, ids->len, test_sink_write, &sink);
+  dec =
+    ansim_age_decryptor_new ((AnsimAgeIdentity **) ids->pdata, ids->len, test_sink_write, &sink);
   if (piece == 0)
     piece = MAX (len, 1);
   while (off < len && error == NULL)
@@ -217,8 +215,8 @@ run_vector (Vector *v, GPtrArray *ids, gsize piece)
   g_test_message ("%s (pieces of %" G_GSIZE_FORMAT "): %s%s%s", v->name, piece, kind,
                   error ? ": " : "", error ? error->message : "");
   if (strcmp (kind, v->expect) != 0)
-    problem = g_strdup_printf ("expected %s, got %s%s%s", v->expect, kind,
-                               error ? ": " : "", error ? error->message : "");
+    problem = g_strdup_printf ("expected %s, got %s%s%s", v->expect, kind, error ? ": " : "",
+                               error ? error->message : "");
   else if (strcmp (kind, "success") == 0 || strcmp (kind, "payload failure") == 0)
     {
       /* Everything released must be exactly the expected (partial) payload. */
@@ -226,11 +224,12 @@ run_vector (Vector *v, GPtrArray *ids, gsize piece)
         problem = g_strdup ("vector has no payload hash");
       else if (strcmp (g_checksum_get_string (sink.sha256), v->payload) != 0)
         problem = g_strdup_printf ("released plaintext (%" G_GSIZE_FORMAT " bytes) has SHA-256 %s, "
-                                   "expected %s", sink.released,
-                                   g_checksum_get_string (sink.sha256), v->payload);
+                                   "expected %s",
+                                   sink.released, g_checksum_get_string (sink.sha256), v->payload);
     }
   else if (sink.released != 0)
-    problem = g_strdup_printf ("released %" G_GSIZE_FORMAT " bytes before a %s", sink.released, kind);
+    problem =
+      g_strdup_printf ("released %" G_GSIZE_FORMAT " bytes before a %s", sink.released, kind);
   g_checksum_free (sink.sha256);
   return problem;
 }
@@ -241,7 +240,8 @@ test_vector (gconstpointer data)
   const char *name = data;
   g_autoptr (GError) error = NULL;
   g_autoptr (Vector) v = vector_load (name, &error);
-  g_autoptr (GPtrArray) ids = g_ptr_array_new_with_free_func ((GDestroyNotify) ansim_age_identity_free);
+  g_autoptr (GPtrArray) ids =
+    g_ptr_array_new_with_free_func ((GDestroyNotify) ansim_age_identity_free);
   static const gsize pieces[] = { 0, 1, 4093, 65552 };
   const char *na;
 
@@ -347,8 +347,8 @@ main (int argc, char **argv)
   na = counts.na_armor + counts.na_scrypt + counts.na_hybrid + counts.na_unknown;
   g_print ("# age vectors: %u run, %u passed, %u failed, %u not applicable "
            "(%u armor, %u scrypt, %u ML-KEM hybrid, %u unknown keys)\n",
-           counts.total, counts.passed, counts.failed, na,
-           counts.na_armor, counts.na_scrypt, counts.na_hybrid, counts.na_unknown);
+           counts.total, counts.passed, counts.failed, na, counts.na_armor, counts.na_scrypt,
+           counts.na_hybrid, counts.na_unknown);
   g_free (vectors_dir);
   return ret;
 }

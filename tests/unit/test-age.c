@@ -31,7 +31,8 @@ new_identity (void)
 static GBytes *
 encrypt_to (GPtrArray *identities, GBytes *plaintext)
 {
-  g_autoptr (GPtrArray) recipients = g_ptr_array_new_with_free_func ((GDestroyNotify) ansim_age_recipient_free);
+  g_autoptr (GPtrArray) recipients =
+    g_ptr_array_new_with_free_func ((GDestroyNotify) ansim_age_recipient_free);
   g_autoptr (GError) error = NULL;
   GBytes *ct;
 
@@ -55,8 +56,7 @@ capture_write (const guint8 *data, gsize len, gpointer user_data, G_GNUC_UNUSED 
 /* Decrypts data fed in pieces of `piece` bytes (0: all at once). Returns
  * the error (NULL on success); *out gets everything released. */
 static GError *
-decrypt_pieces (GPtrArray *identities, const guint8 *data, gsize len, gsize piece,
-                GByteArray **out)
+decrypt_pieces (GPtrArray *identities, const guint8 *data, gsize len, gsize piece, GByteArray **out)
 {
   g_autoptr (AnsimAgeDecryptor) dec = NULL;
   GByteArray *plain = g_byte_array_new ();
@@ -142,8 +142,8 @@ assert_age_error (GError *error, AnsimAgeErrorCode code)
 {
   g_assert_nonnull (error);
   if (!g_error_matches (error, ANSIM_AGE_ERROR, code))
-    g_error ("expected age error %d, got %s %d: %s", code,
-             g_quark_to_string (error->domain), error->code, error->message);
+    g_error ("expected age error %d, got %s %d: %s", code, g_quark_to_string (error->domain),
+             error->code, error->message);
 }
 
 /* ---- keys ------------------------------------------------------------------- */
@@ -207,21 +207,39 @@ test_key_parse_errors (void)
   g_autofree char *mixed = g_strdup (SPEC_RECIPIENT);
   guint8 bytes[33] = { 1, 2, 3 };
   const char *bad_recipients[] = {
-    "", "age1", "age", "age1qqqqqq", SPEC_IDENTITY,
+    "",
+    "age1",
+    "age",
+    "age1qqqqqq",
+    SPEC_IDENTITY,
     "age1pq1x34nzsvr0rxjsgdn8zgyhfe8j7ceq5r9rdelkjuh3y235jzxshfg87pzf5",
     "age1tag1qt8lw0ual6avlwmwatk888yqnmdamm7xfd0wak53ut6elz5c4swx2yqdj4e",
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHsKLqeplhpW+uObz5dvMgjz1OxfM/XXUB+VHtZ6isGN",
-    SPEC_RECIPIENT " ", " " SPEC_RECIPIENT,
-    NULL, NULL, NULL, NULL, NULL, NULL,
+    SPEC_RECIPIENT " ",
+    " " SPEC_RECIPIENT,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
   };
   const char *bad_identities[] = {
-    "", "AGE-SECRET-KEY-1", SPEC_RECIPIENT, "AGE-SECRET-KEY-PQ-1HZLGZUPT4ETPKDEV8HSGFDCYZ4E522W0A7PU2LHT8EH9W6YLNC3SW78XKG",
-    "AGE-PLUGIN-YUBIKEY-1QQQQQQ", SPEC_IDENTITY "\n",
-    NULL, NULL, NULL, NULL,
+    "",
+    "AGE-SECRET-KEY-1",
+    SPEC_RECIPIENT,
+    "AGE-SECRET-KEY-PQ-1HZLGZUPT4ETPKDEV8HSGFDCYZ4E522W0A7PU2LHT8EH9W6YLNC3SW78XKG",
+    "AGE-PLUGIN-YUBIKEY-1QQQQQQ",
+    SPEC_IDENTITY "\n",
+    NULL,
+    NULL,
+    NULL,
+    NULL,
   };
   guint n;
 
-  bad_checksum[strlen (bad_checksum) - 1] = bad_checksum[strlen (bad_checksum) - 1] == 'j' ? 'k' : 'j';
+  bad_checksum[strlen (bad_checksum) - 1] = bad_checksum[strlen (bad_checksum) - 1] == 'j' ? 'k'
+                                                                                           : 'j';
   bad_secret_checksum[20] = bad_secret_checksum[20] == 'Q' ? 'P' : 'Q';
   mixed[10] = g_ascii_toupper (mixed[10]);
   short_key = ansim_bech32_encode ("age", bytes, 31);
@@ -235,7 +253,7 @@ test_key_parse_errors (void)
   bad_recipients[n++] = short_key;
   bad_recipients[n++] = long_key;
   bad_recipients[n++] = wrong_hrp;
-  bad_recipients[n++] = upper_recipient;   /* age wants recipients lowercase */
+  bad_recipients[n++] = upper_recipient; /* age wants recipients lowercase */
   for (guint i = 0; i < n; i++)
     {
       g_autoptr (GError) error = NULL;
@@ -246,7 +264,7 @@ test_key_parse_errors (void)
     }
 
   n = 6;
-  bad_identities[n++] = lower_secret;      /* age wants identities uppercase */
+  bad_identities[n++] = lower_secret; /* age wants identities uppercase */
   bad_identities[n++] = bad_secret_checksum;
   bad_identities[n++] = short_secret;
   for (guint i = 0; i < n; i++)
@@ -329,7 +347,8 @@ test_keygen (void)
   g_autoptr (GPtrArray) ids = NULL;
   g_autoptr (AnsimAgeRecipient) r = NULL;
   g_autofree char *r_text = NULL;
-  g_autoptr (GRegex) created = g_regex_new ("^# created: \\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d(Z|[+-]\\d\\d:\\d\\d)$", 0, 0, NULL);
+  g_autoptr (GRegex) created = g_regex_new (
+    "^# created: \\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d(Z|[+-]\\d\\d:\\d\\d)$", 0, 0, NULL);
 
   g_assert_no_error (error);
   lines = g_strsplit (text, "\n", -1);
@@ -413,7 +432,8 @@ test_header_format (void)
   g_autoptr (GBytes) ct2 = encrypt_to (ids, plain);
   g_autoptr (GRegex) re = g_regex_new ("^age-encryption\\.org/v1\n"
                                        "(-> X25519 [A-Za-z0-9+/]{43}\n[A-Za-z0-9+/]{43}\n){2}"
-                                       "--- [A-Za-z0-9+/]{43}\n", 0, 0, NULL);
+                                       "--- [A-Za-z0-9+/]{43}\n",
+                                       0, 0, NULL);
   g_autofree char *header = g_strndup (g_bytes_get_data (ct1, NULL), header_length (ct1));
 
   g_assert_true (g_regex_match (re, header, 0, NULL));
@@ -469,8 +489,8 @@ test_wrong_identity (void)
   for (guint i = 0; i < G_N_ELEMENTS (sizes); i++)
     {
       g_autoptr (GByteArray) out = NULL;
-      g_autoptr (GError) error = decrypt_pieces (wrongs, g_bytes_get_data (ct, NULL),
-                                                 g_bytes_get_size (ct), sizes[i], &out);
+      g_autoptr (GError) error =
+        decrypt_pieces (wrongs, g_bytes_get_data (ct, NULL), g_bytes_get_size (ct), sizes[i], &out);
 
       assert_age_error (error, ANSIM_AGE_ERROR_NO_MATCH);
       g_assert_nonnull (strstr (error->message, "no matching recipient"));
@@ -478,7 +498,8 @@ test_wrong_identity (void)
     }
   {
     g_autoptr (GError) error = NULL;
-    g_autoptr (GBytes) none = ansim_age_decrypt_bytes ((AnsimAgeIdentity **) wrongs->pdata, 1, ct, &error);
+    g_autoptr (GBytes) none =
+      ansim_age_decrypt_bytes ((AnsimAgeIdentity **) wrongs->pdata, 1, ct, &error);
 
     g_assert_null (none);
     assert_age_error (error, ANSIM_AGE_ERROR_NO_MATCH);
@@ -491,8 +512,8 @@ typedef struct {
   AnsimAgeIdentity *id;
   GPtrArray *ids;
   GBytes *plain;
-  GBytes *ct;          /* three chunks: 64 KiB, 64 KiB, 100 bytes */
-  gsize header_len;    /* up to the payload nonce */
+  GBytes *ct;       /* three chunks: 64 KiB, 64 KiB, 100 bytes */
+  gsize header_len; /* up to the payload nonce */
 } Tamper;
 
 static void
@@ -563,14 +584,14 @@ test_tamper_header_kinds (Tamper *t, G_GNUC_UNUSED gconstpointer data)
 
   g_assert_cmpmem (ct + mac_line, 4, "--- ", 4);
   {
-    g_autoptr (GBytes) bad = modified (t->ct, 0, 0x20);   /* 'a' -> 'A' */
+    g_autoptr (GBytes) bad = modified (t->ct, 0, 0x20); /* 'a' -> 'A' */
     g_autoptr (GByteArray) out = NULL;
     g_autoptr (GError) error = tamper_decrypt (t, bad, &out);
 
     assert_age_error (error, ANSIM_AGE_ERROR_MALFORMED_HEADER);
   }
   {
-    g_autoptr (GBytes) bad = modified (t->ct, 20, 0x01);  /* v1 -> v0 */
+    g_autoptr (GBytes) bad = modified (t->ct, 20, 0x01); /* v1 -> v0 */
     g_autoptr (GByteArray) out = NULL;
     g_autoptr (GError) error = tamper_decrypt (t, bad, &out);
 
@@ -597,7 +618,8 @@ test_tamper_header_kinds (Tamper *t, G_GNUC_UNUSED gconstpointer data)
 
     g_byte_array_append (grease, (const guint8 *) ct, stanza_end);
     g_byte_array_append (grease, (const guint8 *) "-> grease x\nAAAA\n", 17);
-    g_byte_array_append (grease, (const guint8 *) ct + stanza_end, g_bytes_get_size (t->ct) - stanza_end);
+    g_byte_array_append (grease, (const guint8 *) ct + stanza_end,
+                         g_bytes_get_size (t->ct) - stanza_end);
     bad = g_byte_array_free_to_bytes (g_steal_pointer (&grease));
     error = tamper_decrypt (t, bad, &out);
     assert_age_error (error, ANSIM_AGE_ERROR_HEADER_MAC);
@@ -625,8 +647,8 @@ test_tamper_payload (Tamper *t, G_GNUC_UNUSED gconstpointer data)
       g_autoptr (GBytes) bad = modified (t->ct, t->header_len + cases[i].offset, 0x80);
       g_autoptr (GByteArray) out = NULL;
       g_autoptr (GError) error = tamper_decrypt (t, bad, &out);
-      g_autofree char *expect = g_strdup_printf ("payload authentication failed at chunk %" G_GUINT64_FORMAT " ",
-                                                 cases[i].chunk);
+      g_autofree char *expect = g_strdup_printf (
+        "payload authentication failed at chunk %" G_GUINT64_FORMAT " ", cases[i].chunk);
 
       assert_age_error (error, ANSIM_AGE_ERROR_PAYLOAD);
       g_assert_nonnull (strstr (error->message, expect));
@@ -668,12 +690,12 @@ test_tamper_truncate (Tamper *t, G_GNUC_UNUSED gconstpointer data)
     { 0, ANSIM_AGE_ERROR_MALFORMED_HEADER, 0 },
     { 10, ANSIM_AGE_ERROR_MALFORMED_HEADER, 0 },
     { t->header_len - 1, ANSIM_AGE_ERROR_MALFORMED_HEADER, 0 },
-    { t->header_len, ANSIM_AGE_ERROR_MALFORMED_HEADER, 0 },       /* no nonce */
-    { t->header_len + 8, ANSIM_AGE_ERROR_MALFORMED_HEADER, 0 },   /* half a nonce */
-    { t->header_len + 16, ANSIM_AGE_ERROR_TRUNCATED, 0 },         /* no chunk */
-    { chunk_offset (t, 0) + 10, ANSIM_AGE_ERROR_TRUNCATED, 0 },   /* less than a tag */
-    { chunk_offset (t, 0) + 1000, ANSIM_AGE_ERROR_PAYLOAD, 0 },   /* cut inside chunk 0 */
-    { chunk_offset (t, 1), ANSIM_AGE_ERROR_TRUNCATED, CHUNK },    /* at a chunk boundary */
+    { t->header_len, ANSIM_AGE_ERROR_MALFORMED_HEADER, 0 },     /* no nonce */
+    { t->header_len + 8, ANSIM_AGE_ERROR_MALFORMED_HEADER, 0 }, /* half a nonce */
+    { t->header_len + 16, ANSIM_AGE_ERROR_TRUNCATED, 0 },       /* no chunk */
+    { chunk_offset (t, 0) + 10, ANSIM_AGE_ERROR_TRUNCATED, 0 }, /* less than a tag */
+    { chunk_offset (t, 0) + 1000, ANSIM_AGE_ERROR_PAYLOAD, 0 }, /* cut inside chunk 0 */
+    { chunk_offset (t, 1), ANSIM_AGE_ERROR_TRUNCATED, CHUNK },  /* at a chunk boundary */
     { chunk_offset (t, 2), ANSIM_AGE_ERROR_TRUNCATED, 2 * CHUNK },
     { total - 1, ANSIM_AGE_ERROR_PAYLOAD, 2 * CHUNK },
   };
@@ -783,11 +805,14 @@ test_malformed_headers (void)
     "age-encryption.org/v1\n-> X25519\n" BODY "\n--- " MAC "\n" NONCE,
     "age-encryption.org/v1\n-> X25519 " SHARE "A\n" BODY "\n--- " MAC "\n" NONCE,
     "age-encryption.org/v1\n-> X25519 " SHARE "=\n" BODY "\n--- " MAC "\n" NONCE,
-    "age-encryption.org/v1\n-> X25519 TEiF0ypqr+bpvcqXNyCVJpL7OuwPdVwPL7KQEbFDOCd\n" BODY "\n--- " MAC "\n" NONCE,
-    "age-encryption.org/v1\n-> X25519 " SHARE "\n" BODY "AAAA\n--- " MAC "\n" NONCE,    /* body 35 bytes */
-    "age-encryption.org/v1\n-> X25519 " SHARE "\nhjabGXwSLQ9c3S6Lw2i+S2Tu2fiwQHHslbBN6B41FLF\n--- " MAC "\n" NONCE,
+    "age-encryption.org/v1\n-> X25519 TEiF0ypqr+bpvcqXNyCVJpL7OuwPdVwPL7KQEbFDOCd\n" BODY
+    "\n--- " MAC "\n" NONCE,
+    "age-encryption.org/v1\n-> X25519 " SHARE "\n" BODY "AAAA\n--- " MAC
+    "\n" NONCE, /* body 35 bytes */
+    "age-encryption.org/v1\n-> X25519 " SHARE
+    "\nhjabGXwSLQ9c3S6Lw2i+S2Tu2fiwQHHslbBN6B41FLF\n--- " MAC "\n" NONCE,
     "age-encryption.org/v1\n-> X25519 " SHARE "\n" BODY "\r\n--- " MAC "\n" NONCE,
-    "age-encryption.org/v1\n-> X25519 " SHARE "\n" BODY "\n\n--- " MAC "\n" NONCE,      /* empty line */
+    "age-encryption.org/v1\n-> X25519 " SHARE "\n" BODY "\n\n--- " MAC "\n" NONCE, /* empty line */
     "age-encryption.org/v1\n-> other\n"
     "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n--- " MAC "\n" NONCE,
     "age-encryption.org/v1\n-> other\n"
@@ -795,7 +820,8 @@ test_malformed_headers (void)
     "age-encryption.org/v1\n-> other\nAAA\nAAA\n--- " MAC "\n" NONCE,
     "age-encryption.org/v1\n-> other\nAA==\n--- " MAC "\n" NONCE,
     /* A low-order share (here the identity point) gives an all-zero secret. */
-    "age-encryption.org/v1\n-> X25519 AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n" BODY "\n--- " MAC "\n" NONCE,
+    "age-encryption.org/v1\n-> X25519 AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n" BODY
+    "\n--- " MAC "\n" NONCE,
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
@@ -803,7 +829,8 @@ test_malformed_headers (void)
       g_autoptr (GError) error = decrypt_text (bad[i], id);
 
       if (!g_error_matches (error, ANSIM_AGE_ERROR, ANSIM_AGE_ERROR_MALFORMED_HEADER))
-        g_error ("case %u: expected a malformed header, got %s", i, error ? error->message : "success");
+        g_error ("case %u: expected a malformed header, got %s", i,
+                 error ? error->message : "success");
       g_assert_true (g_str_has_prefix (error->message, "malformed header: "));
     }
 
@@ -918,10 +945,11 @@ test_write_errors (void)
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE);
   g_clear_error (&error);
 
-  budget = 2;   /* header, then one chunk */
+  budget = 2; /* header, then one chunk */
   enc = ansim_age_encryptor_new (rs, 1, failing_write, &budget, &error);
   g_assert_no_error (error);
-  g_assert_false (ansim_age_encryptor_update (enc, g_bytes_get_data (plain, NULL), 3 * CHUNK, &error));
+  g_assert_false (
+    ansim_age_encryptor_update (enc, g_bytes_get_data (plain, NULL), 3 * CHUNK, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE);
   g_clear_error (&error);
   /* Failures stick. */
@@ -1011,11 +1039,29 @@ int
 main (int argc, char **argv)
 {
   static const gsize sizes[] = {
-    0, 1, 2, 15, 16, 17, 1000, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK - 1, 2 * CHUNK,
-    2 * CHUNK + 1, 3 * CHUNK + 12345, 1024 * 1024, 1024 * 1024 + 3,
+    0,
+    1,
+    2,
+    15,
+    16,
+    17,
+    1000,
+    CHUNK - 1,
+    CHUNK,
+    CHUNK + 1,
+    2 * CHUNK - 1,
+    2 * CHUNK,
+    2 * CHUNK + 1,
+    3 * CHUNK + 12345,
+    1024 * 1024,
+    1024 * 1024 + 3,
   };
   static const gsize pieces[][2] = {
-    { 0, 0 }, { 1, 1 }, { 7, 4093 }, { CHUNK, CT_CHUNK }, { CHUNK + 1, CT_CHUNK + 1 },
+    { 0, 0 },
+    { 1, 1 },
+    { 7, 4093 },
+    { CHUNK, CT_CHUNK },
+    { CHUNK + 1, CT_CHUNK + 1 },
     { 3 * CHUNK, 3 * CT_CHUNK + 5 },
   };
   g_autoptr (GPtrArray) cases = g_ptr_array_new_with_free_func (g_free);
@@ -1044,17 +1090,18 @@ main (int argc, char **argv)
         rt->dec_piece = pieces[j][1];
         g_ptr_array_add (cases, rt);
         path = g_strdup_printf ("/age/roundtrip/%" G_GSIZE_FORMAT "/pieces-%" G_GSIZE_FORMAT
-                                "-%" G_GSIZE_FORMAT, rt->size, rt->enc_piece, rt->dec_piece);
+                                "-%" G_GSIZE_FORMAT,
+                                rt->size, rt->enc_piece, rt->dec_piece);
         g_test_add_data_func (path, rt, test_roundtrip);
       }
 
   g_test_add_func ("/age/header-format", test_header_format);
   g_test_add_func ("/age/multi-recipient", test_multi_recipient);
   g_test_add_func ("/age/wrong-identity", test_wrong_identity);
-  g_test_add ("/age/tamper/header-every-byte", Tamper, NULL, tamper_setup,
-              test_tamper_header_bytes, tamper_teardown);
-  g_test_add ("/age/tamper/header-kinds", Tamper, NULL, tamper_setup,
-              test_tamper_header_kinds, tamper_teardown);
+  g_test_add ("/age/tamper/header-every-byte", Tamper, NULL, tamper_setup, test_tamper_header_bytes,
+              tamper_teardown);
+  g_test_add ("/age/tamper/header-kinds", Tamper, NULL, tamper_setup, test_tamper_header_kinds,
+              tamper_teardown);
   g_test_add ("/age/tamper/payload", Tamper, NULL, tamper_setup, test_tamper_payload,
               tamper_teardown);
   g_test_add ("/age/tamper/reorder", Tamper, NULL, tamper_setup, test_tamper_reorder,

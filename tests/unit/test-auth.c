@@ -84,9 +84,8 @@ test_scrypt_vector (void)
 {
   g_autoptr (GError) error = NULL;
   static const guint8 expected[32] = {
-    0xfd, 0xba, 0xbe, 0x1c, 0x9d, 0x34, 0x72, 0x00, 0x78, 0x56, 0xe7, 0x19, 0x0d, 0x01, 0xe9,
-    0xfe, 0x7c, 0x6a, 0xd7, 0xcb, 0xc8, 0x23, 0x78, 0x30, 0xe7, 0x73, 0x76, 0x63, 0x4b, 0x37,
-    0x31, 0x62,
+    0xfd, 0xba, 0xbe, 0x1c, 0x9d, 0x34, 0x72, 0x00, 0x78, 0x56, 0xe7, 0x19, 0x0d, 0x01, 0xe9, 0xfe,
+    0x7c, 0x6a, 0xd7, 0xcb, 0xc8, 0x23, 0x78, 0x30, 0xe7, 0x73, 0x76, 0x63, 0x4b, 0x37, 0x31, 0x62,
   };
   g_autofree char *hash64 = g_base64_encode (expected, sizeof expected);
   g_autofree char *stored = g_strdup_printf ("$scrypt$ln=10,r=8,p=16$TmFDbA==$%s", hash64);
@@ -116,10 +115,15 @@ static void
 test_scrypt_malformed (void)
 {
   static const char *const bad[] = {
-    "", "plain", "$2y$10$abcdefghijklmnopqrstuv", "$scrypt$ln=15,r=8,p=1$c2FsdHNhbHQ=",
-    "$scrypt$ln=15,r=8$c2FsdHNhbHQ=$aGFzaA==", "$scrypt$ln=40,r=8,p=1$c2FsdHNhbHQ=$aGFzaA==",
+    "",
+    "plain",
+    "$2y$10$abcdefghijklmnopqrstuv",
+    "$scrypt$ln=15,r=8,p=1$c2FsdHNhbHQ=",
+    "$scrypt$ln=15,r=8$c2FsdHNhbHQ=$aGFzaA==",
+    "$scrypt$ln=40,r=8,p=1$c2FsdHNhbHQ=$aGFzaA==",
     "$scrypt$ln=15,r=8,p=1$c2FsdHNhbHQ=$aGFzaA==", /* hash too short */
-    "$scrypt$ln=15,r=8,p=1$!!!$aGFzaA==", "$scrypt$ln=15,r=8,p=1x$c2FsdHNhbHQ=$aGFzaA==",
+    "$scrypt$ln=15,r=8,p=1$!!!$aGFzaA==",
+    "$scrypt$ln=15,r=8,p=1x$c2FsdHNhbHQ=$aGFzaA==",
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
@@ -168,12 +172,12 @@ test_users (Fixture *fx, gconstpointer data)
                                   NULL, NULL, &error));
   g_assert_error (error, PANEL_AUTH_ERROR, PANEL_AUTH_ERROR_EXISTS);
   g_clear_error (&error);
-  g_assert_false (panel_user_add (fx->db, "Guard Kim", PANEL_ROLE_ADMIN, "another-pass-1",
-                                  "test", NULL, NULL, &error));
+  g_assert_false (panel_user_add (fx->db, "Guard Kim", PANEL_ROLE_ADMIN, "another-pass-1", "test",
+                                  NULL, NULL, &error));
   g_assert_error (error, PANEL_AUTH_ERROR, PANEL_AUTH_ERROR_INVALID);
   g_clear_error (&error);
-  g_assert_false (panel_user_set_password (fx->db, "nobody", "another-pass-1", "test", NULL,
-                                           NULL, &error));
+  g_assert_false (
+    panel_user_set_password (fx->db, "nobody", "another-pass-1", "test", NULL, NULL, &error));
   g_assert_error (error, PANEL_AUTH_ERROR, PANEL_AUTH_ERROR_NOT_FOUND);
   g_clear_error (&error);
   g_assert_true (panel_user_count (fx->db, &n, &error));
@@ -188,8 +192,8 @@ test_users (Fixture *fx, gconstpointer data)
   g_assert_no_error (error);
   /* Refused changes wrote nothing, not even an audit entry. */
   {
-    g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (fx->db,
-      "SELECT group_concat (action, ',') FROM audit_log", &error);
+    g_autoptr (sqlite3_stmt) stmt =
+      ansim_db_prepare (fx->db, "SELECT group_concat (action, ',') FROM audit_log", &error);
     g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_ROW);
     g_assert_cmpstr ((const char *) sqlite3_column_text (stmt, 0), ==, "user-added");
   }
@@ -214,7 +218,8 @@ test_session_expiry (Fixture *fx, gconstpointer data)
 
   /* Only the token's hash is stored. */
   {
-    g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (fx->db,
+    g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+      fx->db,
       "SELECT count(*) FROM sessions WHERE token_sha256 = ?1 OR instr (token_sha256, ?2) > 0",
       &error);
     g_autofree char *sha = g_compute_checksum_for_string (G_CHECKSUM_SHA256, token, -1);
@@ -266,14 +271,15 @@ test_session_ends (Fixture *fx, gconstpointer data)
   g_clear_pointer (&again, panel_session_free);
 
   /* A role change applies at once to a live session. */
-  g_assert_true (panel_user_set_role (fx->db, "kim", PANEL_ROLE_AUDITOR, "test", NULL, NULL, &error));
+  g_assert_true (
+    panel_user_set_role (fx->db, "kim", PANEL_ROLE_AUDITOR, "test", NULL, NULL, &error));
   again = panel_session_lookup (fx->db, t2, now, &error);
   g_assert_cmpint (again->role, ==, PANEL_ROLE_AUDITOR);
   g_clear_pointer (&again, panel_session_free);
 
   /* A password change ends every session of the user. */
-  g_assert_true (panel_user_set_password (fx->db, "kim", "a-new-password-2", "test", NULL,
-                                          NULL, &error));
+  g_assert_true (
+    panel_user_set_password (fx->db, "kim", "a-new-password-2", "test", NULL, NULL, &error));
   g_assert_null (panel_session_lookup (fx->db, t2, now, &error));
 
   /* So does disabling; enabling again does not revive them. */
@@ -396,15 +402,16 @@ test_audit_intact (Fixture *fx, gconstpointer data)
   g_assert_false (ansim_db_exec (fx->db, "DELETE FROM audit_log WHERE id = 5", &error));
   g_assert_nonnull (strstr (error->message, "append-only"));
   g_clear_error (&error);
-  g_assert_false (ansim_db_exec (fx->db,
-    "INSERT OR REPLACE INTO audit_log SELECT * FROM audit_log WHERE id = 3", &error));
+  g_assert_false (ansim_db_exec (
+    fx->db, "INSERT OR REPLACE INTO audit_log SELECT * FROM audit_log WHERE id = 3", &error));
   g_clear_error (&error);
 
   /* Paging: newest first. */
   page = panel_audit_list (fx->db, 0, 2, &error);
   g_assert_cmpuint (json_array_get_length (json_node_get_array (page)), ==, 2);
   g_assert_cmpint (json_object_get_int_member (
-    json_array_get_object_element (json_node_get_array (page), 0), "id"), ==, 5);
+                     json_array_get_object_element (json_node_get_array (page), 0), "id"),
+                   ==, 5);
   g_clear_pointer (&page, json_node_unref);
   page = panel_audit_list (fx->db, 2, 10, &error);
   g_assert_cmpuint (json_array_get_length (json_node_get_array (page)), ==, 1);
@@ -420,8 +427,8 @@ test_audit_intact (Fixture *fx, gconstpointer data)
 
 typedef struct {
   const char *name;
-  const char *tamper_sql;  /* run with the triggers dropped */
-  const char *expected;    /* start of the problem */
+  const char *tamper_sql; /* run with the triggers dropped */
+  const char *expected;   /* start of the problem */
 } Tamper;
 
 static const Tamper tampers[] = {
@@ -454,9 +461,11 @@ test_audit_tamper (Fixture *fx, gconstpointer data)
   if (strcmp (tamper->name, "rehashed") == 0)
     {
       g_autoptr (GError) error = NULL;
-      g_autoptr (sqlite3_stmt) row = ansim_db_prepare (fx->db,
+      g_autoptr (sqlite3_stmt) row = ansim_db_prepare (
+        fx->db,
         "SELECT prev_hash, id, at_us, actor, role, client, action, target, detail FROM audit_log"
-        " WHERE id = 2", &error);
+        " WHERE id = 2",
+        &error);
       g_autofree char *hash = NULL, *sql = NULL;
       g_assert_cmpint (sqlite3_step (row), ==, SQLITE_ROW);
 #define T(i) ((const char *) sqlite3_column_text (row, i))

@@ -29,27 +29,31 @@ static const AnsimConfigCoding number_word = {
   .allowed_markdown = "`one`, `two`, `three`",
 };
 
-static const AnsimConfigKey toy_keys[] = {
-  { .key = "count", .type = ANSIM_CONFIG_CODED, .coding = &number_word, .required = TRUE,
-    .help = "how many" },
-  { NULL }
-};
+static const AnsimConfigKey toy_keys[] = { { .key = "count",
+                                             .type = ANSIM_CONFIG_CODED,
+                                             .coding = &number_word,
+                                             .required = TRUE,
+                                             .help = "how many" },
+                                           { NULL } };
 static const AnsimConfigGroup toy_groups[] = {
-  { .name = "toy", .required = TRUE, .keys = toy_keys, .help = "the toy" },
-  { NULL }
+  { .name = "toy", .required = TRUE, .keys = toy_keys, .help = "the toy" }, { NULL }
 };
 static const AnsimConfigSchema toy_schema = {
-  .program = "toy-daemon", .main_group = "toy", .groups = toy_groups,
+  .program = "toy-daemon",
+  .main_group = "toy",
+  .groups = toy_groups,
   .embedded_defaults = "[toy]\ncount = two\n",
 };
 
-static const AnsimConfigGroup game_groups[] = {
-  { .name = "game", .required = TRUE, .keys = (const AnsimConfigKey[]) { { NULL } },
-    .help = "the game" },
-  { NULL }
-};
+static const AnsimConfigGroup game_groups[] = { { .name = "game",
+                                                  .required = TRUE,
+                                                  .keys = (const AnsimConfigKey[]){ { NULL } },
+                                                  .help = "the game" },
+                                                { NULL } };
 static const AnsimConfigSchema game_schema = {
-  .program = "game-daemon", .main_group = "game", .groups = game_groups,
+  .program = "game-daemon",
+  .main_group = "game",
+  .groups = game_groups,
   .embedded_defaults = "[game]\n",
 };
 
@@ -89,7 +93,7 @@ test_registered_only (void)
 
   ansim_config_register_schema (&toy_schema);
   ansim_config_register_schema (&game_schema);
-  ansim_config_register_schema (&toy_schema);   /* twice: harmless */
+  ansim_config_register_schema (&toy_schema); /* twice: harmless */
 
   g_assert_null (ansim_config_schema_detect (none, &error));
   g_assert_error (error, ANSIM_CONFIG_ERROR, ANSIM_CONFIG_ERROR_MISSING);
@@ -102,8 +106,8 @@ test_registered_only (void)
     ansim_config_load_data (&toy_schema, "[toy]\ncount = one\n[game]\n", "toy.conf", &error);
   g_assert_null (c);
   g_assert_error (error, ANSIM_CONFIG_ERROR, ANSIM_CONFIG_ERROR_UNKNOWN_GROUP);
-  g_assert_nonnull (strstr (error->message,
-                            "unknown group (it belongs in game.conf, the file of game-daemon)"));
+  g_assert_nonnull (
+    strstr (error->message, "unknown group (it belongs in game.conf, the file of game-daemon)"));
   g_assert_true (ansim_remove_tree (dir, NULL));
 }
 

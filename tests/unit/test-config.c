@@ -46,7 +46,7 @@ source_path (const char *first, ...)
   const char *root = g_getenv ("ANSIM_SOURCE_ROOT");
   g_autofree char *base = root != NULL ? g_strdup (root)
                                        : g_test_build_filename (G_TEST_DIST, "..", NULL);
-  g_autoptr(GPtrArray) parts = g_ptr_array_new ();
+  g_autoptr (GPtrArray) parts = g_ptr_array_new ();
   va_list ap;
 
   g_ptr_array_add (parts, base);
@@ -70,9 +70,9 @@ typedef struct {
   const char *name;
   const AnsimConfigSchema *schema;
   const char *content;
-  gssize len;                    /* 0: NUL-terminated */
+  gssize len; /* 0: NUL-terminated */
   AnsimConfigErrorCode code;
-  const char *expected;          /* substring of the message, after the directory */
+  const char *expected; /* substring of the message, after the directory */
 } BadCase;
 
 static const BadCase bad_cases[] = {
@@ -82,31 +82,31 @@ static const BadCase bad_cases[] = {
     "[trigger NAME], [output NAME], [source NAME] (did you mean [trigger desk-button]?)" },
   { "fixed-source-audio", &ansim_recorder_config_schema,
     "[recorder]\ndevice_id = d1\nrecipients = " TEST_RECIPIENT "\n[desk]\nid = desk-1\n"
-    "name = n\n" SIM_TRIGGER "[source cam]\nkind = fixed\naudio = test\n", 0,
-    ANSIM_CONFIG_ERROR_CONFLICT,
+    "name = n\n" SIM_TRIGGER "[source cam]\nkind = fixed\naudio = test\n",
+    0, ANSIM_CONFIG_ERROR_CONFLICT,
     "[source cam] audio = 'test': sound recording on a fixed camera is forbidden" },
   { "source-without-recipients", &ansim_recorder_config_schema,
     HEAD SIM_TRIGGER "[source cam]\nkind = wearable\n", 0, ANSIM_CONFIG_ERROR_MISSING,
     "recipients: missing, but sources are configured" },
   { "bad-recipient", &ansim_recorder_config_schema,
-    "[recorder]\ndevice_id = d1\nrecipients = age1nope\n[desk]\nid = desk-1\nname = n\n"
-    SIM_TRIGGER, 0, ANSIM_CONFIG_ERROR_TYPE, "[recorder] recipients = 'age1nope': " },
+    "[recorder]\ndevice_id = d1\nrecipients = age1nope\n[desk]\nid = desk-1\nname = n\n" SIM_TRIGGER,
+    0, ANSIM_CONFIG_ERROR_TYPE, "[recorder] recipients = 'age1nope': " },
   { "source-unknown-trigger", &ansim_recorder_config_schema,
     "[recorder]\ndevice_id = d1\nrecipients = " TEST_RECIPIENT "\n[desk]\nid = desk-1\n"
-    "name = n\n" SIM_TRIGGER "[source cam]\nkind = fixed\ntriggers = desk-buton\n", 0,
-    ANSIM_CONFIG_ERROR_CONFLICT, "[source cam] triggers = 'desk-buton': no [trigger desk-buton]" },
+    "name = n\n" SIM_TRIGGER "[source cam]\nkind = fixed\ntriggers = desk-buton\n",
+    0, ANSIM_CONFIG_ERROR_CONFLICT,
+    "[source cam] triggers = 'desk-buton': no [trigger desk-buton]" },
   { "rtsp-without-url", &ansim_recorder_config_schema,
     "[recorder]\ndevice_id = d1\nrecipients = " TEST_RECIPIENT "\n[desk]\nid = desk-1\n"
-    "name = n\n" SIM_TRIGGER "[source cam]\nkind = fixed\nvideo = rtsp\n", 0,
-    ANSIM_CONFIG_ERROR_MISSING, "[source cam] url: missing" },
-  { "unknown-key", &ansim_recorder_config_schema,
-    HEAD SIM_TRIGGER "debounce = 30\n", 0, ANSIM_CONFIG_ERROR_UNKNOWN_KEY,
+    "name = n\n" SIM_TRIGGER "[source cam]\nkind = fixed\nvideo = rtsp\n",
+    0, ANSIM_CONFIG_ERROR_MISSING, "[source cam] url: missing" },
+  { "unknown-key", &ansim_recorder_config_schema, HEAD SIM_TRIGGER "debounce = 30\n", 0,
+    ANSIM_CONFIG_ERROR_UNKNOWN_KEY,
     "recorder.conf:10: [trigger desk-button] debounce = '30': unknown key; expected one of: "
     "input, kind, debounce_ms, long_press_ms, chip, line, active_low, bias, device, key "
     "(did you mean 'debounce_ms'?)" },
-  { "duplicate-plain-group", &ansim_recorder_config_schema,
-    HEAD "[desk]\n", 0, ANSIM_CONFIG_ERROR_DUPLICATE,
-    "recorder.conf:8: [desk]: duplicate group, first at line 4" },
+  { "duplicate-plain-group", &ansim_recorder_config_schema, HEAD "[desk]\n", 0,
+    ANSIM_CONFIG_ERROR_DUPLICATE, "recorder.conf:8: [desk]: duplicate group, first at line 4" },
   { "unknown-key-output", &ansim_recorder_config_schema,
     HEAD SIM_TRIGGER "[output recording]\nkind = simulated\nknd = gpio\n", 0,
     ANSIM_CONFIG_ERROR_UNKNOWN_KEY,
@@ -116,31 +116,31 @@ static const BadCase bad_cases[] = {
     "[recorder]\ndevice_id = d1\n[desk]\nid = desk-1\nname = x\nname[ko] = 창구\n", 0,
     ANSIM_CONFIG_ERROR_UNKNOWN_KEY,
     "recorder.conf:6: [desk] name[ko] = '창구': unknown key; expected one of: id, name" },
-  { "int-type", &ansim_recorder_config_schema,
-    HEAD GPIO_TRIGGER "line = abc\n", 0, ANSIM_CONFIG_ERROR_TYPE,
+  { "int-type", &ansim_recorder_config_schema, HEAD GPIO_TRIGGER "line = abc\n", 0,
+    ANSIM_CONFIG_ERROR_TYPE,
     "recorder.conf:11: [trigger desk-button] line = 'abc': not an integer; "
     "expected an integer from 0 to 1023" },
-  { "int-with-unit", &ansim_recorder_config_schema,
-    HEAD SIM_TRIGGER "debounce_ms = 30ms\n", 0, ANSIM_CONFIG_ERROR_TYPE,
+  { "int-with-unit", &ansim_recorder_config_schema, HEAD SIM_TRIGGER "debounce_ms = 30ms\n", 0,
+    ANSIM_CONFIG_ERROR_TYPE,
     "recorder.conf:10: [trigger desk-button] debounce_ms = '30ms': not an integer; "
     "expected an integer from 0 to 1000" },
-  { "bool-type", &ansim_recorder_config_schema,
-    HEAD GPIO_TRIGGER "line = 17\nactive_low = yes\n", 0, ANSIM_CONFIG_ERROR_TYPE,
+  { "bool-type", &ansim_recorder_config_schema, HEAD GPIO_TRIGGER "line = 17\nactive_low = yes\n",
+    0, ANSIM_CONFIG_ERROR_TYPE,
     "recorder.conf:12: [trigger desk-button] active_low = 'yes': not a boolean; "
     "expected true or false" },
-  { "out-of-range", &ansim_recorder_config_schema,
-    HEAD SIM_TRIGGER "debounce_ms = 5000\n", 0, ANSIM_CONFIG_ERROR_RANGE,
+  { "out-of-range", &ansim_recorder_config_schema, HEAD SIM_TRIGGER "debounce_ms = 5000\n", 0,
+    ANSIM_CONFIG_ERROR_RANGE,
     "recorder.conf:10: [trigger desk-button] debounce_ms = '5000': out of range; "
     "expected an integer from 0 to 1000" },
   { "out-of-range-huge", &ansim_recorder_config_schema,
     HEAD GPIO_TRIGGER "line = 99999999999999999999999\n", 0, ANSIM_CONFIG_ERROR_RANGE,
     "recorder.conf:11: [trigger desk-button] line = '99999999999999999999999': out of range; "
     "expected an integer from 0 to 1023" },
-  { "out-of-range-negative", &ansim_recorder_config_schema,
-    HEAD GPIO_TRIGGER "line = -1\n", 0, ANSIM_CONFIG_ERROR_RANGE,
+  { "out-of-range-negative", &ansim_recorder_config_schema, HEAD GPIO_TRIGGER "line = -1\n", 0,
+    ANSIM_CONFIG_ERROR_RANGE,
     "[trigger desk-button] line = '-1': out of range; expected an integer from 0 to 1023" },
-  { "bad-choice", &ansim_recorder_config_schema,
-    HEAD "[trigger desk-button]\ninput = gpoi\n", 0, ANSIM_CONFIG_ERROR_RANGE,
+  { "bad-choice", &ansim_recorder_config_schema, HEAD "[trigger desk-button]\ninput = gpoi\n", 0,
+    ANSIM_CONFIG_ERROR_RANGE,
     "recorder.conf:9: [trigger desk-button] input = 'gpoi': not one of the choices; "
     "expected one of: gpio, evdev, simulated (did you mean 'gpio'?)" },
   { "bad-choice-bias", &ansim_recorder_config_schema,
@@ -148,29 +148,28 @@ static const BadCase bad_cases[] = {
     "recorder.conf:12: [trigger desk-button] bias = 'pullup': not one of the choices; "
     "expected one of: as-is, disable, pull-up, pull-down (did you mean 'pull-up'?)" },
   { "missing-key", &ansim_recorder_config_schema,
-    "[recorder]\ndevice_id = d1\n[desk]\nname = 창구\n" SIM_TRIGGER, 0,
-    ANSIM_CONFIG_ERROR_MISSING,
+    "[recorder]\ndevice_id = d1\n[desk]\nname = 창구\n" SIM_TRIGGER, 0, ANSIM_CONFIG_ERROR_MISSING,
     "recorder.conf: [desk] id: missing; expected a name of 1 to 64 letters, digits, '-', '_' "
     "or '.': the desk's identifier" },
-  { "missing-key-gpio-line", &ansim_recorder_config_schema,
-    HEAD GPIO_TRIGGER, 0, ANSIM_CONFIG_ERROR_MISSING,
+  { "missing-key-gpio-line", &ansim_recorder_config_schema, HEAD GPIO_TRIGGER, 0,
+    ANSIM_CONFIG_ERROR_MISSING,
     "recorder.conf: [trigger desk-button] line: missing (required with input = gpio); "
     "expected an integer from 0 to 1023: line offset on the chip" },
   { "missing-key-input", &ansim_recorder_config_schema,
     HEAD "[trigger desk-button]\nkind = button\n", 0, ANSIM_CONFIG_ERROR_MISSING,
     "recorder.conf: [trigger desk-button] input: missing; expected one of: gpio, evdev, "
     "simulated: where the signal comes from" },
-  { "missing-group", &ansim_recorder_config_schema,
-    "[recorder]\ndevice_id = d1\n" SIM_TRIGGER, 0, ANSIM_CONFIG_ERROR_MISSING,
+  { "missing-group", &ansim_recorder_config_schema, "[recorder]\ndevice_id = d1\n" SIM_TRIGGER, 0,
+    ANSIM_CONFIG_ERROR_MISSING,
     "recorder.conf: [desk]: missing; expected a [desk] group: the front desk the board serves" },
   { "missing-main-group", &ansim_recorder_config_schema,
     "[desk]\nid = desk-1\nname = 창구\n" SIM_TRIGGER, 0, ANSIM_CONFIG_ERROR_MISSING,
     "recorder.conf: [recorder]: missing; expected a [recorder] group" },
-  { "no-trigger", &ansim_recorder_config_schema,
-    HEAD "[output recording]\nkind = simulated\n", 0, ANSIM_CONFIG_ERROR_MISSING,
+  { "no-trigger", &ansim_recorder_config_schema, HEAD "[output recording]\nkind = simulated\n", 0,
+    ANSIM_CONFIG_ERROR_MISSING,
     "recorder.conf: [trigger NAME]: missing; expected at least one [trigger NAME] group" },
-  { "trigger-without-name", &ansim_recorder_config_schema,
-    HEAD "[trigger]\ninput = simulated\n", 0, ANSIM_CONFIG_ERROR_MISSING,
+  { "trigger-without-name", &ansim_recorder_config_schema, HEAD "[trigger]\ninput = simulated\n", 0,
+    ANSIM_CONFIG_ERROR_MISSING,
     "recorder.conf:8: [trigger]: the group needs a name; expected [trigger NAME]" },
   { "trigger-bad-name", &ansim_recorder_config_schema,
     HEAD "[trigger desk button]\ninput = simulated\n", 0, ANSIM_CONFIG_ERROR_TYPE,
@@ -214,8 +213,8 @@ static const BadCase bad_cases[] = {
     HEAD SIM_TRIGGER "\n" GPIO_TRIGGER "line = 17\n", 0, ANSIM_CONFIG_ERROR_DUPLICATE,
     "recorder.conf:11: [trigger desk-button]: duplicate group, first at line 8; expected each "
     "group only once" },
-  { "duplicate-key", &ansim_recorder_config_schema,
-    HEAD GPIO_TRIGGER "line = 17\nline = 18\n", 0, ANSIM_CONFIG_ERROR_DUPLICATE,
+  { "duplicate-key", &ansim_recorder_config_schema, HEAD GPIO_TRIGGER "line = 17\nline = 18\n", 0,
+    ANSIM_CONFIG_ERROR_DUPLICATE,
     "recorder.conf:12: [trigger desk-button] line = '18': duplicate key, first at line 11; "
     "expected each key only once per group" },
   { "same-gpio-line-twice", &ansim_recorder_config_schema,
@@ -226,50 +225,45 @@ static const BadCase bad_cases[] = {
     "only" },
   { "same-gpio-line-other-spelling", &ansim_recorder_config_schema,
     HEAD GPIO_TRIGGER "line = 17\n[trigger bodycam]\ninput = gpio\nchip = /dev/gpiochip0\n"
-    "line = 17\nkind = bodycam\n", 0, ANSIM_CONFIG_ERROR_CONFLICT,
+                      "line = 17\nkind = bodycam\n",
+    0, ANSIM_CONFIG_ERROR_CONFLICT,
     "recorder.conf:15: [trigger bodycam] line = '17': GPIO line 17 of gpiochip0 is already "
     "used by [trigger desk-button]" },
   { "same-evdev-key-twice", &ansim_recorder_config_schema,
     HEAD "[trigger a]\ninput = evdev\ndevice = /dev/input/event0\nkey = KEY_F13\n"
-    "[trigger b]\ninput = evdev\ndevice = /dev/input/event0\nkey = 183\n", 0,
-    ANSIM_CONFIG_ERROR_CONFLICT,
+         "[trigger b]\ninput = evdev\ndevice = /dev/input/event0\nkey = 183\n",
+    0, ANSIM_CONFIG_ERROR_CONFLICT,
     "recorder.conf:15: [trigger b] key = '183': key 183 of /dev/input/event0 is already used by "
     "[trigger a]" },
-  { "not-ini", &ansim_recorder_config_schema,
-    "hello world\n", 0, ANSIM_CONFIG_ERROR_PARSE,
+  { "not-ini", &ansim_recorder_config_schema, "hello world\n", 0, ANSIM_CONFIG_ERROR_PARSE,
     "recorder.conf:1: 'hello world' is not a [group] header, a key = value line or a # comment; "
     "expected an INI file" },
-  { "not-ini-json", &ansim_recorder_config_schema,
-    "{\n  \"recorder\": {}\n}\n", 0, ANSIM_CONFIG_ERROR_PARSE,
-    "recorder.conf:1: '{' is not a [group] header" },
-  { "not-text", &ansim_recorder_config_schema,
-    "\177ELF\002\001\001\000\000\000", 10, ANSIM_CONFIG_ERROR_PARSE,
-    "recorder.conf:1: contains a NUL byte, so this is not a text file" },
+  { "not-ini-json", &ansim_recorder_config_schema, "{\n  \"recorder\": {}\n}\n", 0,
+    ANSIM_CONFIG_ERROR_PARSE, "recorder.conf:1: '{' is not a [group] header" },
+  { "not-text", &ansim_recorder_config_schema, "\177ELF\002\001\001\000\000\000", 10,
+    ANSIM_CONFIG_ERROR_PARSE, "recorder.conf:1: contains a NUL byte, so this is not a text file" },
   { "not-utf8", &ansim_recorder_config_schema,
     "[recorder]\ndevice_id = d1\n[desk]\nid = d\nname = \xb9\xce\xbf\xf8\n", 0,
     ANSIM_CONFIG_ERROR_PARSE,
     "recorder.conf:5: not valid UTF-8; expected a UTF-8 text file (save it as UTF-8, not "
     "EUC-KR/CP949)" },
-  { "empty-file", &ansim_recorder_config_schema,
-    "", 0, ANSIM_CONFIG_ERROR_MISSING,
+  { "empty-file", &ansim_recorder_config_schema, "", 0, ANSIM_CONFIG_ERROR_MISSING,
     "recorder.conf: the file is empty (no [group] lines); expected a configuration for "
     "ansim-recorder, starting with [recorder]" },
-  { "only-comments", &ansim_uploader_config_schema,
-    "# nothing here\n\n", 0, ANSIM_CONFIG_ERROR_MISSING,
-    "uploader.conf: the file is empty (no [group] lines)" },
-  { "key-before-group", &ansim_recorder_config_schema,
-    "device_id = d1\n[recorder]\n", 0, ANSIM_CONFIG_ERROR_PARSE,
+  { "only-comments", &ansim_uploader_config_schema, "# nothing here\n\n", 0,
+    ANSIM_CONFIG_ERROR_MISSING, "uploader.conf: the file is empty (no [group] lines)" },
+  { "key-before-group", &ansim_recorder_config_schema, "device_id = d1\n[recorder]\n", 0,
+    ANSIM_CONFIG_ERROR_PARSE,
     "recorder.conf:1: 'device_id = d1' comes before any [group] line; expected a [group] line "
     "first" },
-  { "semicolon-comment", &ansim_recorder_config_schema,
-    HEAD "; the desk button\n" SIM_TRIGGER, 0, ANSIM_CONFIG_ERROR_PARSE,
-    "recorder.conf:8: comments start with '#' in this file, not ';'" },
+  { "semicolon-comment", &ansim_recorder_config_schema, HEAD "; the desk button\n" SIM_TRIGGER, 0,
+    ANSIM_CONFIG_ERROR_PARSE, "recorder.conf:8: comments start with '#' in this file, not ';'" },
   { "bad-group-header", &ansim_recorder_config_schema,
     HEAD "[trigger desk-button\ninput = simulated\n", 0, ANSIM_CONFIG_ERROR_PARSE,
     "recorder.conf:8: '[trigger desk-button' is not a valid group header; expected [NAME] alone "
     "on its line" },
-  { "bad-name", &ansim_recorder_config_schema,
-    "[recorder]\ndevice_id = my desk\n", 0, ANSIM_CONFIG_ERROR_TYPE,
+  { "bad-name", &ansim_recorder_config_schema, "[recorder]\ndevice_id = my desk\n", 0,
+    ANSIM_CONFIG_ERROR_TYPE,
     "recorder.conf:2: [recorder] device_id = 'my desk': not a valid name; expected a name of "
     "1 to 64 letters, digits, '-', '_' or '.'" },
   { "empty-value", &ansim_recorder_config_schema,
@@ -283,20 +277,19 @@ static const BadCase bad_cases[] = {
     ANSIM_CONFIG_ERROR_TYPE,
     "recorder.conf:5: [desk] name = 'a\\qb': invalid backslash escape; "
     "expected a backslash only in \\s, \\n, \\t, \\r or \\\\" },
-  { "inline-comment", &ansim_recorder_config_schema,
-    HEAD GPIO_TRIGGER "line = 17  # pin 11\n", 0, ANSIM_CONFIG_ERROR_TYPE,
+  { "inline-comment", &ansim_recorder_config_schema, HEAD GPIO_TRIGGER "line = 17  # pin 11\n", 0,
+    ANSIM_CONFIG_ERROR_TYPE,
     "recorder.conf:11: [trigger desk-button] line = '17  # pin 11': not an integer (a # comment "
     "must be on its own line); expected an integer from 0 to 1023" },
   { "inline-comment-path", &ansim_recorder_config_schema,
-    "[recorder]\ndevice_id = d1\nspool_dir = spool # sealed segments\n", 0,
-    ANSIM_CONFIG_ERROR_TYPE,
+    "[recorder]\ndevice_id = d1\nspool_dir = spool # sealed segments\n", 0, ANSIM_CONFIG_ERROR_TYPE,
     "recorder.conf:3: [recorder] spool_dir = 'spool # sealed segments': a # comment must be on "
     "its own line" },
-  { "tilde-path", &ansim_recorder_config_schema,
-    "[recorder]\ndevice_id = d1\ndata_dir = ~/ansim\n", 0, ANSIM_CONFIG_ERROR_TYPE,
+  { "tilde-path", &ansim_recorder_config_schema, "[recorder]\ndevice_id = d1\ndata_dir = ~/ansim\n",
+    0, ANSIM_CONFIG_ERROR_TYPE,
     "recorder.conf:3: [recorder] data_dir = '~/ansim': '~' is not expanded in this file" },
-  { "wrong-program", &ansim_recorder_config_schema,
-    "[panel]\nport = 8080\n", 0, ANSIM_CONFIG_ERROR_UNKNOWN_GROUP,
+  { "wrong-program", &ansim_recorder_config_schema, "[panel]\nport = 8080\n", 0,
+    ANSIM_CONFIG_ERROR_UNKNOWN_GROUP,
     "recorder.conf:1: [panel]: unknown group (it belongs in panel.conf, the file of "
     "ansim-panel)" },
   { "ca-file-with-http", &ansim_uploader_config_schema,
@@ -314,56 +307,58 @@ static const BadCase bad_cases[] = {
     "heartbeat_interval = '60': 60 s cannot keep a path supervised for 20 s up" },
   { "police-bell-policy", &ansim_recorder_config_schema,
     "[recorder]\ndevice_id = d1\npolice_bell = always\n[desk]\nid = desk-1\nname = x\n", 0,
-    ANSIM_CONFIG_ERROR_RANGE,
-    "recorder.conf:3: [recorder] police_bell = 'always'" },
+    ANSIM_CONFIG_ERROR_RANGE, "recorder.conf:3: [recorder] police_bell = 'always'" },
   { "ca-file-with-default-url", &ansim_uploader_config_schema,
     "[uploader]\nca_file = /etc/ansim/ca.pem\n", 0, ANSIM_CONFIG_ERROR_CONFLICT,
     "uploader.conf:2: [uploader] ca_file = '/etc/ansim/ca.pem': only meaningful with https" },
-  { "url-scheme", &ansim_uploader_config_schema,
-    "[uploader]\npanel_url = ftp://panel\n", 0, ANSIM_CONFIG_ERROR_RANGE,
+  { "url-scheme", &ansim_uploader_config_schema, "[uploader]\npanel_url = ftp://panel\n", 0,
+    ANSIM_CONFIG_ERROR_RANGE,
     "uploader.conf:2: [uploader] panel_url = 'ftp://panel': scheme 'ftp' is not supported; "
     "expected an http:// or https:// URL" },
-  { "url-not-url", &ansim_uploader_config_schema,
-    "[uploader]\npanel_url = panel.example\n", 0, ANSIM_CONFIG_ERROR_TYPE,
-    "uploader.conf:2: [uploader] panel_url = 'panel.example': not a URL" },
-  { "panel-listen-address", &ansim_panel_config_schema,
-    "[panel]\nlisten_address = localhost\n", 0, ANSIM_CONFIG_ERROR_TYPE,
+  { "url-not-url", &ansim_uploader_config_schema, "[uploader]\npanel_url = panel.example\n", 0,
+    ANSIM_CONFIG_ERROR_TYPE, "uploader.conf:2: [uploader] panel_url = 'panel.example': not a URL" },
+  { "panel-listen-address", &ansim_panel_config_schema, "[panel]\nlisten_address = localhost\n", 0,
+    ANSIM_CONFIG_ERROR_TYPE,
     "panel.conf:2: [panel] listen_address = 'localhost': not an IP address; expected an IPv4 or "
     "IPv6 address" },
-  { "panel-tls-key-missing", &ansim_panel_config_schema,
-    "[panel]\ntls_certificate = cert.pem\n", 0, ANSIM_CONFIG_ERROR_MISSING,
+  { "panel-tls-key-missing", &ansim_panel_config_schema, "[panel]\ntls_certificate = cert.pem\n", 0,
+    ANSIM_CONFIG_ERROR_MISSING,
     "panel.conf: [panel] tls_key: missing while tls_certificate is set; expected both "
     "tls_certificate and tls_key, or neither" },
-  { "panel-session-too-short", &ansim_panel_config_schema,
-    "[panel]\nsession_lifetime_s = 2\n", 0, ANSIM_CONFIG_ERROR_RANGE,
+  { "panel-session-too-short", &ansim_panel_config_schema, "[panel]\nsession_lifetime_s = 2\n", 0,
+    ANSIM_CONFIG_ERROR_RANGE,
     "panel.conf:2: [panel] session_lifetime_s = '2': out of range; expected an integer from 5 "
     "to 604800" },
-  { "panel-port-too-big", &ansim_panel_config_schema,
-    "[panel]\nport = 65536\n", 0, ANSIM_CONFIG_ERROR_RANGE,
+  { "panel-port-too-big", &ansim_panel_config_schema, "[panel]\nport = 65536\n", 0,
+    ANSIM_CONFIG_ERROR_RANGE,
     "panel.conf:2: [panel] port = '65536': out of range; expected an integer from 0 to 65535" },
-  { "panel-two-files-in-one", &ansim_panel_config_schema,
-    "[panel]\n[uploader]\n", 0, ANSIM_CONFIG_ERROR_UNKNOWN_GROUP,
+  { "panel-two-files-in-one", &ansim_panel_config_schema, "[panel]\n[uploader]\n", 0,
+    ANSIM_CONFIG_ERROR_UNKNOWN_GROUP,
     "panel.conf:2: [uploader]: unknown group (it belongs in uploader.conf" },
-#define S3_STORE "[panel]\nstore = s3\ns3_endpoint = http://127.0.0.1:7480\n" \
+#define S3_STORE                                                                                   \
+  "[panel]\nstore = s3\ns3_endpoint = http://127.0.0.1:7480\n"                                     \
   "s3_bucket = evidence\ns3_credentials_file = s3-credentials\n"
-  { "store-s3-key-with-filesystem", &ansim_panel_config_schema,
-    "[panel]\ns3_bucket = evidence\n", 0, ANSIM_CONFIG_ERROR_CONFLICT,
+  { "store-s3-key-with-filesystem", &ansim_panel_config_schema, "[panel]\ns3_bucket = evidence\n",
+    0, ANSIM_CONFIG_ERROR_CONFLICT,
     "panel.conf:2: [panel] s3_bucket = 'evidence': applies only with store = s3, not with "
     "store = filesystem" },
   { "store-s3-missing-bucket", &ansim_panel_config_schema,
     "[panel]\nstore = s3\ns3_endpoint = http://127.0.0.1:7480\n"
-    "s3_credentials_file = c\n", 0, ANSIM_CONFIG_ERROR_MISSING,
+    "s3_credentials_file = c\n",
+    0, ANSIM_CONFIG_ERROR_MISSING,
     "panel.conf: [panel] s3_bucket: missing (required with store = s3)" },
   { "store-s3-bad-bucket", &ansim_panel_config_schema,
     "[panel]\nstore = s3\ns3_endpoint = http://127.0.0.1:7480\n"
-    "s3_bucket = Evidence_1\ns3_credentials_file = c\n", 0, ANSIM_CONFIG_ERROR_TYPE,
+    "s3_bucket = Evidence_1\ns3_credentials_file = c\n",
+    0, ANSIM_CONFIG_ERROR_TYPE,
     "panel.conf:4: [panel] s3_bucket = 'Evidence_1': not a valid bucket name" },
   { "store-s3-endpoint-path", &ansim_panel_config_schema,
     "[panel]\nstore = s3\ns3_endpoint = http://127.0.0.1:7480/evidence\n"
-    "s3_bucket = evidence\ns3_credentials_file = c\n", 0, ANSIM_CONFIG_ERROR_TYPE,
+    "s3_bucket = evidence\ns3_credentials_file = c\n",
+    0, ANSIM_CONFIG_ERROR_TYPE,
     "panel.conf:3: [panel] s3_endpoint = 'http://127.0.0.1:7480/evidence': has a path or query" },
-  { "store-s3-ca-file-on-http", &ansim_panel_config_schema,
-    S3_STORE "s3_ca_file = ca.pem\n", 0, ANSIM_CONFIG_ERROR_CONFLICT,
+  { "store-s3-ca-file-on-http", &ansim_panel_config_schema, S3_STORE "s3_ca_file = ca.pem\n", 0,
+    ANSIM_CONFIG_ERROR_CONFLICT,
     "panel.conf:6: [panel] s3_ca_file = 'ca.pem': only meaningful with https" },
   { "store-s3-virtual-host-on-ip", &ansim_panel_config_schema,
     S3_STORE "s3_addressing = virtual-host\n", 0, ANSIM_CONFIG_ERROR_CONFLICT,
@@ -371,11 +366,11 @@ static const BadCase bad_cases[] = {
   { "store-s3-part-above-threshold", &ansim_panel_config_schema,
     S3_STORE "s3_part_size_mib = 100\n", 0, ANSIM_CONFIG_ERROR_CONFLICT,
     "panel.conf:6: [panel] s3_part_size_mib = '100': larger than s3_multipart_threshold_mib" },
-  { "store-s3-part-below-minimum", &ansim_panel_config_schema,
-    S3_STORE "s3_part_size_mib = 1\n", 0, ANSIM_CONFIG_ERROR_RANGE,
+  { "store-s3-part-below-minimum", &ansim_panel_config_schema, S3_STORE "s3_part_size_mib = 1\n", 0,
+    ANSIM_CONFIG_ERROR_RANGE,
     "panel.conf:6: [panel] s3_part_size_mib = '1': out of range; expected an integer from 5" },
-  { "store-s3-lock-mode", &ansim_panel_config_schema,
-    S3_STORE "s3_lock_mode = legal\n", 0, ANSIM_CONFIG_ERROR_RANGE,
+  { "store-s3-lock-mode", &ansim_panel_config_schema, S3_STORE "s3_lock_mode = legal\n", 0,
+    ANSIM_CONFIG_ERROR_RANGE,
     "panel.conf:6: [panel] s3_lock_mode = 'legal': not one of the choices" },
 #undef S3_STORE
 };
@@ -386,8 +381,8 @@ test_bad (Fixture *f, gconstpointer data)
   const BadCase *c = data;
   g_autofree char *file = g_strdup_printf ("%s.conf", c->schema->main_group);
   g_autofree char *path = write_file (f, file, c->content, c->len > 0 ? c->len : -1);
-  g_autoptr(GError) error = NULL;
-  g_autoptr(AnsimConfig) config = ansim_config_load (c->schema, path, &error);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AnsimConfig) config = ansim_config_load (c->schema, path, &error);
 
   g_assert_null (config);
   g_assert_nonnull (error);
@@ -403,23 +398,22 @@ test_bad (Fixture *f, gconstpointer data)
 static void
 test_bad_data_origin (void)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(AnsimConfig) config =
-    ansim_config_load_data (&ansim_recorder_config_schema, HEAD SIM_TRIGGER "debounce_ms = x\n",
-                            "inline.conf", &error);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AnsimConfig) config = ansim_config_load_data (
+    &ansim_recorder_config_schema, HEAD SIM_TRIGGER "debounce_ms = x\n", "inline.conf", &error);
 
   g_assert_null (config);
   g_assert_error (error, ANSIM_CONFIG_ERROR, ANSIM_CONFIG_ERROR_TYPE);
-  g_assert_true (g_str_has_prefix (error->message,
-                                   "inline.conf:10: [trigger desk-button] debounce_ms = 'x'"));
+  g_assert_true (
+    g_str_has_prefix (error->message, "inline.conf:10: [trigger desk-button] debounce_ms = 'x'"));
 }
 
 static void
 test_missing_file (Fixture *f, gconstpointer data)
 {
   g_autofree char *path = g_build_filename (f->dir, "nope.conf", NULL);
-  g_autoptr(GError) error = NULL;
-  g_autoptr(AnsimConfig) config = ansim_config_load (&ansim_recorder_config_schema, path, &error);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AnsimConfig) config = ansim_config_load (&ansim_recorder_config_schema, path, &error);
 
   (void) data;
   g_assert_null (config);
@@ -440,8 +434,8 @@ test_too_large (Fixture *f, gconstpointer data)
   gsize len = 2 * 1024 * 1024;
   g_autofree char *big = g_malloc (len);
   g_autofree char *path = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(AnsimConfig) config = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AnsimConfig) config = NULL;
 
   (void) data;
   memset (big, '#', len);
@@ -457,23 +451,24 @@ test_too_large (Fixture *f, gconstpointer data)
 static void
 test_embedded_defaults (void)
 {
-  for (guint i = 0; ansim_config_schemas[i] != NULL; i++) {
-    g_autoptr(GError) error = NULL;
-    g_autoptr(AnsimConfig) config = ansim_config_load (ansim_config_schemas[i], NULL, &error);
+  for (guint i = 0; ansim_config_schemas[i] != NULL; i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (AnsimConfig) config = ansim_config_load (ansim_config_schemas[i], NULL, &error);
 
-    g_assert_no_error (error);
-    g_assert_nonnull (config);
-    g_assert_cmpstr (ansim_config_get_origin (config), ==, "(embedded defaults)");
-  }
+      g_assert_no_error (error);
+      g_assert_nonnull (config);
+      g_assert_cmpstr (ansim_config_get_origin (config), ==, "(embedded defaults)");
+    }
 }
 
 static void
 test_recorder_defaults (void)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(AnsimConfig) c = ansim_config_load (&ansim_recorder_config_schema, NULL, &error);
-  g_auto(GStrv) triggers = NULL;
-  g_auto(GStrv) outputs = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AnsimConfig) c = ansim_config_load (&ansim_recorder_config_schema, NULL, &error);
+  g_auto (GStrv) triggers = NULL;
+  g_auto (GStrv) outputs = NULL;
   g_autofree char *data_dir = NULL;
   g_autofree char *db = NULL;
   g_autofree char *spool = NULL;
@@ -522,10 +517,10 @@ test_recorder_defaults (void)
 static void
 test_uploader_panel_defaults (void)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(AnsimConfig) u = ansim_config_load_data (&ansim_uploader_config_schema,
-                                                     "[uploader]\n", "u.conf", &error);
-  g_autoptr(AnsimConfig) p = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AnsimConfig) u =
+    ansim_config_load_data (&ansim_uploader_config_schema, "[uploader]\n", "u.conf", &error);
+  g_autoptr (AnsimConfig) p = NULL;
   g_autofree char *udb = NULL;
   g_autofree char *pdb = NULL;
 
@@ -565,27 +560,27 @@ test_accepted_variants (void)
     /* Two gpio lines on one chip, and one line number on two chips. */
     { &ansim_recorder_config_schema,
       HEAD GPIO_TRIGGER "line = 17\n[output recording]\nkind = gpio\nchip = gpiochip0\n"
-      "line = 22\n[output buzzer]\nkind = gpio\nchip = gpiochip1\nline = 17\n" },
+                        "line = 22\n[output buzzer]\nkind = gpio\nchip = gpiochip1\nline = 17\n" },
   };
 
-  for (gsize i = 0; i < G_N_ELEMENTS (ok); i++) {
-    g_autoptr(GError) error = NULL;
-    g_autoptr(AnsimConfig) c = ansim_config_load_data (ok[i].schema, ok[i].content, "x.conf",
-                                                       &error);
+  for (gsize i = 0; i < G_N_ELEMENTS (ok); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (AnsimConfig) c =
+        ansim_config_load_data (ok[i].schema, ok[i].content, "x.conf", &error);
 
-    g_assert_no_error (error);
-    g_assert_nonnull (c);
-  }
+      g_assert_no_error (error);
+      g_assert_nonnull (c);
+    }
 }
 
 static void
 test_windows_file (void)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(AnsimConfig) c =
-    ansim_config_load_data (&ansim_panel_config_schema,
-                            "\xef\xbb\xbf[panel]\r\nport = 8443\r\nsite_name = 구청 \r\n",
-                            "p.conf", &error);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AnsimConfig) c = ansim_config_load_data (
+    &ansim_panel_config_schema, "\xef\xbb\xbf[panel]\r\nport = 8443\r\nsite_name = 구청 \r\n",
+    "p.conf", &error);
 
   g_assert_no_error (error);
   g_assert_cmpint (ansim_config_get_int (c, "panel", "port"), ==, 8443);
@@ -595,10 +590,11 @@ test_windows_file (void)
 static void
 test_gpio_evdev_getters (void)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(AnsimConfig) c = ansim_config_load_data (
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AnsimConfig) c = ansim_config_load_data (
     &ansim_recorder_config_schema,
-    HEAD GPIO_TRIGGER "line = 17\nactive_low = true\nbias = pull-up\ndebounce_ms = 0\n"
+    HEAD GPIO_TRIGGER
+    "line = 17\nactive_low = true\nbias = pull-up\ndebounce_ms = 0\n"
     "[trigger bodycam]\ninput = evdev\nkind = bodycam\ndevice = /dev/input/by-id/dock\n"
     "key = BTN_0\n[trigger spare]\ninput = evdev\ndevice = dev/kbd\nkey = 183\n",
     "r.conf", &error);
@@ -620,8 +616,8 @@ test_gpio_evdev_getters (void)
 static void
 test_paths (void)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(AnsimConfig) c = ansim_config_load_data (
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AnsimConfig) c = ansim_config_load_data (
     &ansim_recorder_config_schema,
     "[recorder]\ndevice_id = d\ndata_dir = /srv/ansim/\ndatabase = db/../desk.db\n"
     "spool_dir = /mnt/spool\n[desk]\nid = d\nname = n\n" SIM_TRIGGER,
@@ -672,10 +668,9 @@ test_paths (void)
 static void
 test_relative_data_dir (void)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(AnsimConfig) c = ansim_config_load_data (&ansim_panel_config_schema,
-                                                     "[panel]\ndata_dir = var/panel\n",
-                                                     "p.conf", &error);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AnsimConfig) c = ansim_config_load_data (
+    &ansim_panel_config_schema, "[panel]\ndata_dir = var/panel\n", "p.conf", &error);
   g_autofree char *cwd = g_get_current_dir ();
   g_autofree char *want = g_build_filename (cwd, "var", "panel", "panel.db", NULL);
   g_autofree char *p = NULL;
@@ -689,20 +684,21 @@ test_relative_data_dir (void)
 static void
 test_examples (void)
 {
-  for (guint i = 0; ansim_config_schemas[i] != NULL; i++) {
-    const AnsimConfigSchema *schema = ansim_config_schemas[i];
-    g_autofree char *name = g_strdup_printf ("%s.conf", schema->main_group);
-    g_autofree char *path = source_path ("config", name, NULL);
-    g_autoptr(GError) error = NULL;
-    g_autoptr(AnsimConfig) config = NULL;
+  for (guint i = 0; ansim_config_schemas[i] != NULL; i++)
+    {
+      const AnsimConfigSchema *schema = ansim_config_schemas[i];
+      g_autofree char *name = g_strdup_printf ("%s.conf", schema->main_group);
+      g_autofree char *path = source_path ("config", name, NULL);
+      g_autoptr (GError) error = NULL;
+      g_autoptr (AnsimConfig) config = NULL;
 
-    g_assert_true (ansim_config_schema_detect (path, &error) == schema);
-    g_assert_no_error (error);
-    config = ansim_config_load (schema, path, &error);
-    g_assert_no_error (error);
-    g_assert_nonnull (config);
-    g_assert_cmpstr (ansim_config_get_origin (config), ==, path);
-  }
+      g_assert_true (ansim_config_schema_detect (path, &error) == schema);
+      g_assert_no_error (error);
+      config = ansim_config_load (schema, path, &error);
+      g_assert_no_error (error);
+      g_assert_nonnull (config);
+      g_assert_cmpstr (ansim_config_get_origin (config), ==, path);
+    }
 }
 
 /* The Raspberry Pi wiring the README and the example describe. */
@@ -710,8 +706,8 @@ static void
 test_example_recorder_wiring (void)
 {
   g_autofree char *path = source_path ("config", "recorder.conf", NULL);
-  g_autoptr(GError) error = NULL;
-  g_autoptr(AnsimConfig) c = ansim_config_load (&ansim_recorder_config_schema, path, &error);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AnsimConfig) c = ansim_config_load (&ansim_recorder_config_schema, path, &error);
 
   g_assert_no_error (error);
   g_assert_cmpstr (ansim_config_get_string (c, "trigger desk-button", "input"), ==, "gpio");
@@ -744,24 +740,28 @@ test_detect (Fixture *f, gconstpointer data)
   };
 
   (void) data;
-  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++) {
-    g_autofree char *path = write_file (f, "some.conf", cases[i].content, -1);
-    g_autoptr(GError) error = NULL;
-    const AnsimConfigSchema *schema = ansim_config_schema_detect (path, &error);
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *path = write_file (f, "some.conf", cases[i].content, -1);
+      g_autoptr (GError) error = NULL;
+      const AnsimConfigSchema *schema = ansim_config_schema_detect (path, &error);
 
-    g_assert_true (schema == cases[i].schema);
-    if (cases[i].message == NULL) {
-      g_assert_no_error (error);
-    } else {
-      g_assert_nonnull (error);
-      g_test_message ("%s", error->message);
-      g_assert_true (g_str_has_prefix (error->message, path));
-      g_assert_nonnull (strstr (error->message, cases[i].message));
+      g_assert_true (schema == cases[i].schema);
+      if (cases[i].message == NULL)
+        {
+          g_assert_no_error (error);
+        }
+      else
+        {
+          g_assert_nonnull (error);
+          g_test_message ("%s", error->message);
+          g_assert_true (g_str_has_prefix (error->message, path));
+          g_assert_nonnull (strstr (error->message, cases[i].message));
+        }
     }
-  }
   {
     g_autofree char *missing = g_build_filename (f->dir, "missing.conf", NULL);
-    g_autoptr(GError) error = NULL;
+    g_autoptr (GError) error = NULL;
 
     g_assert_null (ansim_config_schema_detect (missing, &error));
     g_assert_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT);
@@ -801,8 +801,8 @@ test_key_codes (void)
 static gboolean
 check_fails_on_name (AnsimConfig *config, GError **error)
 {
-  ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_CONFLICT, "desk", "name",
-                          "clashes", "something else");
+  ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_CONFLICT, "desk", "name", "clashes",
+                          "something else");
   return FALSE;
 }
 
@@ -810,8 +810,8 @@ static void
 test_set_error (void)
 {
   AnsimConfigSchema schema = ansim_recorder_config_schema;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(AnsimConfig) c = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AnsimConfig) c = NULL;
 
   schema.check = check_fails_on_name;
   c = ansim_config_load_data (&schema, HEAD SIM_TRIGGER, "r.conf", &error);
@@ -830,19 +830,22 @@ test_markdown (void)
   g_assert_nonnull (strstr (md, "### [trigger NAME]"));
   g_assert_nonnull (strstr (md, "| `line` | integer | — | 0 to 1023 | yes, with `input = gpio` |"));
   g_assert_nonnull (strstr (md, "| `debounce_ms` | integer | `30` | 0 to 1000 | no |"));
-  g_assert_nonnull (strstr (md, "NAME is one of `recording`, `acknowledged`, `buzzer`, `police-bell`, `fault`."));
+  g_assert_nonnull (
+    strstr (md, "NAME is one of `recording`, `acknowledged`, `buzzer`, `police-bell`, `fault`."));
   /* Every key of every schema is documented. */
-  for (guint i = 0; ansim_config_schemas[i] != NULL; i++) {
-    g_autofree char *all = ansim_config_schema_to_markdown (ansim_config_schemas[i]);
+  for (guint i = 0; ansim_config_schemas[i] != NULL; i++)
+    {
+      g_autofree char *all = ansim_config_schema_to_markdown (ansim_config_schemas[i]);
 
-    for (const AnsimConfigGroup *g = ansim_config_schemas[i]->groups; g->name != NULL; g++)
-      for (const AnsimConfigKey *k = g->keys; k->key != NULL; k++) {
-        g_autofree char *row = g_strdup_printf ("| `%s` |", k->key);
+      for (const AnsimConfigGroup *g = ansim_config_schemas[i]->groups; g->name != NULL; g++)
+        for (const AnsimConfigKey *k = g->keys; k->key != NULL; k++)
+          {
+            g_autofree char *row = g_strdup_printf ("| `%s` |", k->key);
 
-        g_assert_nonnull (strstr (all, row));
-        g_assert_nonnull (k->help);
-      }
-  }
+            g_assert_nonnull (strstr (all, row));
+            g_assert_nonnull (k->help);
+          }
+    }
 }
 
 #define DOCS_BEGIN "<!-- BEGIN GENERATED"
@@ -857,7 +860,7 @@ test_docs_in_sync (void)
   g_autofree char *path = source_path ("docs", "config.md", NULL);
   g_autofree char *text = NULL;
   g_autofree char *generated = ansim_config_reference_markdown ();
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   const char *begin, *body, *end;
   g_autofree char *current = NULL;
 
@@ -871,15 +874,17 @@ test_docs_in_sync (void)
   end = strstr (body, DOCS_END);
   g_assert_nonnull (end);
   current = g_strndup (body, end - body);
-  if (strcmp (current, generated) != 0) {
-    g_autofree char *head = g_strndup (text, body - text);
-    g_autofree char *fixed = g_strconcat (head, generated, end, NULL);
-    g_autofree char *out = g_test_build_filename (G_TEST_BUILT, "config.md", NULL);
+  if (strcmp (current, generated) != 0)
+    {
+      g_autofree char *head = g_strndup (text, body - text);
+      g_autofree char *fixed = g_strconcat (head, generated, end, NULL);
+      g_autofree char *out = g_test_build_filename (G_TEST_BUILT, "config.md", NULL);
 
-    g_file_set_contents (out, fixed, -1, NULL);
-    g_test_message ("docs/config.md is out of date; the current page is in %s "
-                    "(cp it to docs/config.md)", out);
-  }
+      g_file_set_contents (out, fixed, -1, NULL);
+      g_test_message ("docs/config.md is out of date; the current page is in %s "
+                      "(cp it to docs/config.md)",
+                      out);
+    }
   g_assert_cmpstr (current, ==, generated);
 }
 
@@ -888,11 +893,12 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
 
-  for (gsize i = 0; i < G_N_ELEMENTS (bad_cases); i++) {
-    g_autofree char *name = g_strdup_printf ("/config/bad/%s", bad_cases[i].name);
+  for (gsize i = 0; i < G_N_ELEMENTS (bad_cases); i++)
+    {
+      g_autofree char *name = g_strdup_printf ("/config/bad/%s", bad_cases[i].name);
 
-    g_test_add (name, Fixture, &bad_cases[i], fixture_setup, test_bad, fixture_teardown);
-  }
+      g_test_add (name, Fixture, &bad_cases[i], fixture_setup, test_bad, fixture_teardown);
+    }
   g_test_add_func ("/config/bad/data-origin", test_bad_data_origin);
   g_test_add ("/config/bad/missing-file", Fixture, NULL, fixture_setup, test_missing_file,
               fixture_teardown);

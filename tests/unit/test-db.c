@@ -33,10 +33,11 @@ fixture_teardown (Fixture *fx, gconstpointer data)
   const char *name;
 
   (void) data;
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL) {
-    g_autofree char *file = g_build_filename (fx->dir, name, NULL);
-    g_unlink (file);
-  }
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *file = g_build_filename (fx->dir, name, NULL);
+      g_unlink (file);
+    }
   g_rmdir (fx->dir);
   g_free (fx->dir);
   g_free (fx->path);
@@ -92,13 +93,15 @@ query_lines (sqlite3 *db, const char *sql)
   int rc;
 
   g_assert_no_error (error);
-  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
-    for (int i = 0; i < sqlite3_column_count (stmt); i++) {
-      const char *v = (const char *) sqlite3_column_text (stmt, i);
-      g_string_append_printf (out, "%s%s", i ? "|" : "", v ? v : "NULL");
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    {
+      for (int i = 0; i < sqlite3_column_count (stmt); i++)
+        {
+          const char *v = (const char *) sqlite3_column_text (stmt, i);
+          g_string_append_printf (out, "%s%s", i ? "|" : "", v ? v : "NULL");
+        }
+      g_string_append_c (out, '\n');
     }
-    g_string_append_c (out, '\n');
-  }
   g_assert_cmpint (rc, ==, SQLITE_DONE);
   return g_string_free (g_steal_pointer (&out), FALSE);
 }
@@ -120,48 +123,46 @@ assert_sql_fails (sqlite3 *db, const char *sql, const char *message_part)
  * table to hold rows before it migrates. */
 
 #define SHA_EMPTY "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-#define SHA_ABC   "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-#define UUID_1    "0b9f5f8e-0c4e-4b7a-9d52-1f2e3d4c5b6a"
-#define UUID_2    "6f1c2d3e-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
+#define SHA_ABC "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+#define UUID_1 "0b9f5f8e-0c4e-4b7a-9d52-1f2e3d4c5b6a"
+#define UUID_2 "6f1c2d3e-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
 
 static const char *const desk_seeds[] = {
-  [1] =
-    "INSERT INTO desks (id, name) VALUES ('desk-1', '민원실 1번 창구'), ('desk-2', 'Desk 2');\n"
-    "INSERT INTO triggers (desk_id, name, kind, input) VALUES\n"
-    "  ('desk-1', 'desk-button', 'button', 'gpio'),\n"
-    "  ('desk-1', 'bodycam', 'bodycam', 'evdev'),\n"
-    "  ('desk-2', 'sim', 'button', 'simulated');\n"
-    "INSERT INTO incidents (id, uuid, desk_id, trigger, trigger_kind, opened_wall_us,\n"
-    "  opened_mono_us, closed_wall_us, closed_mono_us, close_reason, is_drill,\n"
-    "  manifest_hash, prev_manifest_hash) VALUES\n"
-    "  (1, '" UUID_1 "', 'desk-1', 'desk-button', 'button', 1700000000000000, 5000000,\n"
-    "   1700000130000000, 135000000, 'post-event', 0, '" SHA_ABC "', NULL),\n"
-    "  (2, '" UUID_2 "', 'desk-1', 'bodycam', 'bodycam', 1700000200000000, 205000000,\n"
-    "   NULL, NULL, NULL, 1, NULL, '" SHA_ABC "');\n"
-    "INSERT INTO segments (incident_id, idx, kind, start_wall_us, start_mono_us, duration_us,\n"
-    "  gap_reason, plain_size, cipher_size, plain_sha256, cipher_sha256, prev_entry_hash,\n"
-    "  entry_hash, spool_path, sealed_at_us) VALUES\n"
-    "  (1, 0, 'media', 1699999970000000, -25000000, 2000000, NULL, 0, 250,\n"
-    "   '" SHA_EMPTY "', '" SHA_ABC "', NULL, '" SHA_ABC "',\n"
-    "   'incidents/" UUID_1 "/000000.mkv.age', 1700000001000000),\n"
-    "  (1, 1, 'gap', 1699999972000000, -23000000, 3000000, 'camera unplugged', NULL, NULL,\n"
-    "   NULL, NULL, '" SHA_ABC "', '" SHA_EMPTY "', NULL, 1700000004000000);\n"
-    "INSERT INTO events (id, at_wall_us, at_mono_us, kind, desk_id, trigger, incident_id,\n"
-    "  detail) VALUES\n"
-    "  (1, 1699999999990000, 4990000, 'press', 'desk-1', 'desk-button', NULL, NULL),\n"
-    "  (2, 1700000000000000, 5000000, 'incident-opened', 'desk-1', 'desk-button', 1,\n"
-    "   '{\"pre_event_s\": 30}');\n"
-    "INSERT INTO outbox (class, incident_id, segment_idx, event_id, path, created_at_us,\n"
-    "  attempts, next_attempt_at_us, last_error, confirmed_at_us, deleted_at_us) VALUES\n"
-    "  (0, 1, NULL, NULL, NULL, 1700000000001000, 0, 0, NULL, 1700000000050000, NULL),\n"
-    "  (1, 1, NULL, 2, NULL, 1700000000001000, 1, 0, NULL, NULL, NULL),\n"
-    "  (2, 1, NULL, NULL, 'incidents/" UUID_1 "/manifest-0001.json', 1700000001000000,\n"
-    "   3, 1700000009000000, 'panel unreachable: connection refused', NULL, NULL),\n"
-    "  (3, 1, 0, NULL, 'incidents/" UUID_1 "/000000.mkv.age', 1700000001000000,\n"
-    "   1, 0, NULL, 1700000002000000, 1700086402000000);\n",
-  [3] =
-    "INSERT INTO channel_state (panel_url, after_seq, updated_at_us) VALUES\n"
-    "  ('https://panel.example', 42, 1700000003000000);\n",
+  [1] = "INSERT INTO desks (id, name) VALUES ('desk-1', '민원실 1번 창구'), ('desk-2', 'Desk 2');\n"
+        "INSERT INTO triggers (desk_id, name, kind, input) VALUES\n"
+        "  ('desk-1', 'desk-button', 'button', 'gpio'),\n"
+        "  ('desk-1', 'bodycam', 'bodycam', 'evdev'),\n"
+        "  ('desk-2', 'sim', 'button', 'simulated');\n"
+        "INSERT INTO incidents (id, uuid, desk_id, trigger, trigger_kind, opened_wall_us,\n"
+        "  opened_mono_us, closed_wall_us, closed_mono_us, close_reason, is_drill,\n"
+        "  manifest_hash, prev_manifest_hash) VALUES\n"
+        "  (1, '" UUID_1 "', 'desk-1', 'desk-button', 'button', 1700000000000000, 5000000,\n"
+        "   1700000130000000, 135000000, 'post-event', 0, '" SHA_ABC "', NULL),\n"
+        "  (2, '" UUID_2 "', 'desk-1', 'bodycam', 'bodycam', 1700000200000000, 205000000,\n"
+        "   NULL, NULL, NULL, 1, NULL, '" SHA_ABC "');\n"
+        "INSERT INTO segments (incident_id, idx, kind, start_wall_us, start_mono_us, duration_us,\n"
+        "  gap_reason, plain_size, cipher_size, plain_sha256, cipher_sha256, prev_entry_hash,\n"
+        "  entry_hash, spool_path, sealed_at_us) VALUES\n"
+        "  (1, 0, 'media', 1699999970000000, -25000000, 2000000, NULL, 0, 250,\n"
+        "   '" SHA_EMPTY "', '" SHA_ABC "', NULL, '" SHA_ABC "',\n"
+        "   'incidents/" UUID_1 "/000000.mkv.age', 1700000001000000),\n"
+        "  (1, 1, 'gap', 1699999972000000, -23000000, 3000000, 'camera unplugged', NULL, NULL,\n"
+        "   NULL, NULL, '" SHA_ABC "', '" SHA_EMPTY "', NULL, 1700000004000000);\n"
+        "INSERT INTO events (id, at_wall_us, at_mono_us, kind, desk_id, trigger, incident_id,\n"
+        "  detail) VALUES\n"
+        "  (1, 1699999999990000, 4990000, 'press', 'desk-1', 'desk-button', NULL, NULL),\n"
+        "  (2, 1700000000000000, 5000000, 'incident-opened', 'desk-1', 'desk-button', 1,\n"
+        "   '{\"pre_event_s\": 30}');\n"
+        "INSERT INTO outbox (class, incident_id, segment_idx, event_id, path, created_at_us,\n"
+        "  attempts, next_attempt_at_us, last_error, confirmed_at_us, deleted_at_us) VALUES\n"
+        "  (0, 1, NULL, NULL, NULL, 1700000000001000, 0, 0, NULL, 1700000000050000, NULL),\n"
+        "  (1, 1, NULL, 2, NULL, 1700000000001000, 1, 0, NULL, NULL, NULL),\n"
+        "  (2, 1, NULL, NULL, 'incidents/" UUID_1 "/manifest-0001.json', 1700000001000000,\n"
+        "   3, 1700000009000000, 'panel unreachable: connection refused', NULL, NULL),\n"
+        "  (3, 1, 0, NULL, 'incidents/" UUID_1 "/000000.mkv.age', 1700000001000000,\n"
+        "   1, 0, NULL, 1700000002000000, 1700086402000000);\n",
+  [3] = "INSERT INTO channel_state (panel_url, after_seq, updated_at_us) VALUES\n"
+        "  ('https://panel.example', 42, 1700000003000000);\n",
 };
 
 static const char *const panel_seeds[] = {
@@ -200,15 +201,15 @@ static const char *const panel_seeds[] = {
     "   'desk-1', 'desk-button', 1, NULL, '{\"pre_event_s\": 30}'),\n"
     "  (2, 1700000010000000, 88000000, NULL, NULL, NULL, 'acknowledged', 'desk-1', NULL, 1,\n"
     "   'guard-kim', NULL);\n",
-  [3] =
-    "INSERT INTO enrollment_codes (code_sha256, device_id, desk_id, created_at_us,\n"
-    "  expires_at_us, used_at_us) VALUES\n"
-    "  ('" SHA_ABC "', 'dev-1', 'desk-1', 1690000000000000, 1690086400000000, 1690000100000000),\n"
-    "  ('" SHA_EMPTY "', 'dev-2', NULL, 1700000000000000, 1700086400000000, NULL);\n"
-    "INSERT INTO request_nonces (device_id, nonce, seen_at_us) VALUES\n"
-    "  ('dev-1', 'AAAAAAAAAAAAAAAAAAAAAA', 1700000000000000);\n"
-    "UPDATE devices SET last_seen_at_us = 1700000000000000,\n"
-    "  heartbeat = '{\"queue_length\": 3}' WHERE id = 'dev-1';\n",
+  [3] = "INSERT INTO enrollment_codes (code_sha256, device_id, desk_id, created_at_us,\n"
+        "  expires_at_us, used_at_us) VALUES\n"
+        "  ('" SHA_ABC
+        "', 'dev-1', 'desk-1', 1690000000000000, 1690086400000000, 1690000100000000),\n"
+        "  ('" SHA_EMPTY "', 'dev-2', NULL, 1700000000000000, 1700086400000000, NULL);\n"
+        "INSERT INTO request_nonces (device_id, nonce, seen_at_us) VALUES\n"
+        "  ('dev-1', 'AAAAAAAAAAAAAAAAAAAAAA', 1700000000000000);\n"
+        "UPDATE devices SET last_seen_at_us = 1700000000000000,\n"
+        "  heartbeat = '{\"queue_length\": 3}' WHERE id = 'dev-1';\n",
   [4] =
     "INSERT INTO users (name, role, password_hash, created_at_us, password_changed_at_us,\n"
     "  disabled_at_us) VALUES\n"
@@ -247,24 +248,22 @@ static const char *const panel_seeds[] = {
     "  (2, 'desk-1', 30, 'trainer-lee', 1690000000000000);\n"
     "INSERT INTO events (at_wall_us, at_mono_us, kind, desk_id, incident_id, actor) VALUES\n"
     "  (1700000200500000, 90000000, 'alert-shown', 'desk-1', 2, 'guard-kim');\n",
-  [7] =
-    "INSERT INTO webhook_deliveries (webhook, event, delivery_id, body, created_at_us,\n"
-    "  attempts, next_attempt_at_us, last_attempt_at_us, last_status, last_error,\n"
-    "  delivered_at_us, gave_up_at_us) VALUES\n"
-    "  ('sms', 'alert', '0b5c8f0e-6f4e-4d1c-9a51-1f7d1c6f2a01', '{\"event\":\"alert\"}',\n"
-    "   1700000200000000, 1, 1700000200000000, 1700000200010000, 200, NULL,\n"
-    "   1700000200010000, NULL),\n"
-    "  ('sms', 'acknowledged', '0b5c8f0e-6f4e-4d1c-9a51-1f7d1c6f2a02', '{}',\n"
-    "   1700000300000000, 3, 1700000304000000, 1700000302000000, 503, 'HTTP 503',\n"
-    "   NULL, NULL),\n"
-    "  ('old', 'resolved', '0b5c8f0e-6f4e-4d1c-9a51-1f7d1c6f2a03', '{}',\n"
-    "   1700000400000000, 9, 1700000500000000, 1700000490000000, NULL,\n"
-    "   'the webhook is no longer configured', NULL, 1700000500000000);\n",
+  [7] = "INSERT INTO webhook_deliveries (webhook, event, delivery_id, body, created_at_us,\n"
+        "  attempts, next_attempt_at_us, last_attempt_at_us, last_status, last_error,\n"
+        "  delivered_at_us, gave_up_at_us) VALUES\n"
+        "  ('sms', 'alert', '0b5c8f0e-6f4e-4d1c-9a51-1f7d1c6f2a01', '{\"event\":\"alert\"}',\n"
+        "   1700000200000000, 1, 1700000200000000, 1700000200010000, 200, NULL,\n"
+        "   1700000200010000, NULL),\n"
+        "  ('sms', 'acknowledged', '0b5c8f0e-6f4e-4d1c-9a51-1f7d1c6f2a02', '{}',\n"
+        "   1700000300000000, 3, 1700000304000000, 1700000302000000, 503, 'HTTP 503',\n"
+        "   NULL, NULL),\n"
+        "  ('old', 'resolved', '0b5c8f0e-6f4e-4d1c-9a51-1f7d1c6f2a03', '{}',\n"
+        "   1700000400000000, 9, 1700000500000000, 1700000490000000, NULL,\n"
+        "   'the webhook is no longer configured', NULL, 1700000500000000);\n",
   /* Migration 8: the channel. */
-  [8] =
-    "INSERT INTO channel_messages (seq, device_id, kind, incident_id, reason, at_us) VALUES\n"
-    "  (1, 'dev-1', 'acknowledged', 1, NULL, 1700000100000000),\n"
-    "  (2, 'dev-1', 'police-bell', 1, 'escalated', 1700000110000000);\n",
+  [8] = "INSERT INTO channel_messages (seq, device_id, kind, incident_id, reason, at_us) VALUES\n"
+        "  (1, 'dev-1', 'acknowledged', 1, NULL, 1700000100000000),\n"
+        "  (2, 'dev-1', 'police-bell', 1, 'escalated', 1700000110000000);\n",
   /* Migration 9: the alarm loop. */
   [9] =
     "UPDATE incidents SET source = 'cam-front', escalated_at_us = 1700000060000000 WHERE id = 1;\n"
@@ -300,8 +299,8 @@ test_fresh (Fixture *fx, gconstpointer data)
   g_assert_cmpint (query_int (db, "PRAGMA foreign_keys"), ==, 1);
   g_assert_cmpint (query_int (db, "PRAGMA synchronous"), ==, 2);
   g_assert_cmpint (query_int (db, "PRAGMA application_id"), ==, (gint32) schema->application_id);
-  g_assert_cmpint (query_int (db, "SELECT count(*) FROM sqlite_master WHERE name = 'events'"),
-                   ==, 1);
+  g_assert_cmpint (query_int (db, "SELECT count(*) FROM sqlite_master WHERE name = 'events'"), ==,
+                   1);
   g_clear_pointer (&db, sqlite3_close);
 
   /* Reopening an up-to-date database changes nothing. */
@@ -318,7 +317,7 @@ typedef struct {
 
 typedef struct {
   char *table;
-  char *row_expr;  /* quote(c1) || '|' || ... over the columns as they were */
+  char *row_expr; /* quote(c1) || '|' || ... over the columns as they were */
   char *rows;
 } TableSnapshot;
 
@@ -344,29 +343,32 @@ snapshot_tables (sqlite3 *db)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (sqlite3_stmt) tables = ansim_db_prepare (
-    db, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
-        "ORDER BY name", &error);
+    db,
+    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+    "ORDER BY name",
+    &error);
   GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) table_snapshot_free);
 
   g_assert_no_error (error);
-  while (sqlite3_step (tables) == SQLITE_ROW) {
-    TableSnapshot *snap = g_new0 (TableSnapshot, 1);
-    g_autofree char *cols_sql = NULL;
-    g_autoptr (sqlite3_stmt) cols = NULL;
-    g_autoptr (GString) expr = g_string_new (NULL);
+  while (sqlite3_step (tables) == SQLITE_ROW)
+    {
+      TableSnapshot *snap = g_new0 (TableSnapshot, 1);
+      g_autofree char *cols_sql = NULL;
+      g_autoptr (sqlite3_stmt) cols = NULL;
+      g_autoptr (GString) expr = g_string_new (NULL);
 
-    snap->table = g_strdup ((const char *) sqlite3_column_text (tables, 0));
-    cols_sql = g_strdup_printf ("SELECT name FROM pragma_table_info ('%s') ORDER BY cid",
-                                snap->table);
-    cols = ansim_db_prepare (db, cols_sql, &error);
-    g_assert_no_error (error);
-    while (sqlite3_step (cols) == SQLITE_ROW)
-      g_string_append_printf (expr, "%squote (\"%s\")", expr->len ? " || '|' || " : "",
-                              (const char *) sqlite3_column_text (cols, 0));
-    snap->row_expr = g_string_free (g_steal_pointer (&expr), FALSE);
-    snap->rows = table_rows (db, snap);
-    g_ptr_array_add (out, snap);
-  }
+      snap->table = g_strdup ((const char *) sqlite3_column_text (tables, 0));
+      cols_sql =
+        g_strdup_printf ("SELECT name FROM pragma_table_info ('%s') ORDER BY cid", snap->table);
+      cols = ansim_db_prepare (db, cols_sql, &error);
+      g_assert_no_error (error);
+      while (sqlite3_step (cols) == SQLITE_ROW)
+        g_string_append_printf (expr, "%squote (\"%s\")", expr->len ? " || '|' || " : "",
+                                (const char *) sqlite3_column_text (cols, 0));
+      snap->row_expr = g_string_free (g_steal_pointer (&expr), FALSE);
+      snap->rows = table_rows (db, snap);
+      g_ptr_array_add (out, snap);
+    }
   return out;
 }
 
@@ -389,37 +391,40 @@ test_migrate_from (Fixture *fx, gconstpointer data)
 
   /* Walk up one version at a time, adding the rows each version allows, as a
    * database in the field would have collected them. */
-  for (guint v = 0; v <= mc->from; v++) {
-    const char *seed = seed_for (schema, v);
+  for (guint v = 0; v <= mc->from; v++)
+    {
+      const char *seed = seed_for (schema, v);
 
-    db = ansim_db_open_at (schema, fx->path, v, &error);
-    g_assert_no_error (error);
-    g_assert_cmpuint (ansim_db_get_version (db), ==, v);
-    if (seed != NULL)
-      test_sql_exec (db, seed);
-    g_clear_pointer (&db, sqlite3_close);
-  }
+      db = ansim_db_open_at (schema, fx->path, v, &error);
+      g_assert_no_error (error);
+      g_assert_cmpuint (ansim_db_get_version (db), ==, v);
+      if (seed != NULL)
+        test_sql_exec (db, seed);
+      g_clear_pointer (&db, sqlite3_close);
+    }
 
   db = ansim_db_open_at (schema, fx->path, mc->from, &error);
   g_assert_no_error (error);
   before = snapshot_tables (db);
-  for (guint i = 0; i < before->len; i++) {
-    TableSnapshot *snap = before->pdata[i];
-    if (*snap->rows == '\0')
-      g_error ("table %s has no rows at version %u: add rows for it to the %s seeds",
-               snap->table, mc->from, schema->name);
-  }
+  for (guint i = 0; i < before->len; i++)
+    {
+      TableSnapshot *snap = before->pdata[i];
+      if (*snap->rows == '\0')
+        g_error ("table %s has no rows at version %u: add rows for it to the %s seeds", snap->table,
+                 mc->from, schema->name);
+    }
   g_clear_pointer (&db, sqlite3_close);
 
   db = open_ok (schema, fx->path);
   g_assert_cmpuint (ansim_db_get_version (db), ==, schema->n_migrations);
   g_assert_cmpint (query_int (db, "PRAGMA foreign_keys"), ==, 1);
-  for (guint i = 0; i < before->len; i++) {
-    TableSnapshot *snap = before->pdata[i];
-    g_autofree char *after = table_rows (db, snap);
+  for (guint i = 0; i < before->len; i++)
+    {
+      TableSnapshot *snap = before->pdata[i];
+      g_autofree char *after = table_rows (db, snap);
 
-    g_assert_cmpstr (after, ==, snap->rows);
-  }
+      g_assert_cmpstr (after, ==, snap->rows);
+    }
   {
     g_autofree char *check = query_text (db, "PRAGMA integrity_check");
     g_assert_cmpstr (check, ==, "ok");
@@ -442,8 +447,7 @@ test_too_new (Fixture *fx, gconstpointer data)
   const AnsimDbSchema *schema = data;
   g_autoptr (GError) error = NULL;
   g_autoptr (sqlite3) db = open_ok (schema, fx->path);
-  g_autofree char *bump =
-    g_strdup_printf ("PRAGMA user_version = %u", schema->n_migrations + 5);
+  g_autofree char *bump = g_strdup_printf ("PRAGMA user_version = %u", schema->n_migrations + 5);
   g_autofree char *expected = NULL;
   g_autofree char *wal = g_strconcat (fx->path, "-wal", NULL);
   g_autoptr (GBytes) before = NULL, after = NULL;
@@ -484,9 +488,11 @@ test_too_new_rollback_mode (Fixture *fx, gconstpointer data)
 
   (void) data;
   g_assert_cmpint (sqlite3_open (fx->path, &raw), ==, SQLITE_OK);
-  g_assert_cmpint (sqlite3_exec (raw, "PRAGMA application_id = 1095652164;"
-                                      "PRAGMA user_version = 99; CREATE TABLE later (x);",
-                                 NULL, NULL, NULL), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_exec (raw,
+                                 "PRAGMA application_id = 1095652164;"
+                                 "PRAGMA user_version = 99; CREATE TABLE later (x);",
+                                 NULL, NULL, NULL),
+                   ==, SQLITE_OK);
   g_clear_pointer (&raw, sqlite3_close);
   before = test_read_bytes (fx->path);
 
@@ -518,8 +524,7 @@ test_not_sqlite (Fixture *fx, gconstpointer data)
   g_assert_true (g_str_has_prefix (error->message, expected));
 
   after = test_read_bytes (fx->path);
-  g_assert_cmpmem (g_bytes_get_data (after, NULL), g_bytes_get_size (after), text->str,
-                   text->len);
+  g_assert_cmpmem (g_bytes_get_data (after, NULL), g_bytes_get_size (after), text->str, text->len);
 }
 
 static void
@@ -551,8 +556,7 @@ test_wrong_kind (Fixture *fx, gconstpointer data)
   g_clear_error (&error);
 
   g_assert_cmpint (sqlite3_open (other, &db), ==, SQLITE_OK);
-  g_assert_cmpint (sqlite3_exec (db, "CREATE TABLE photos (x)", NULL, NULL, NULL), ==,
-                   SQLITE_OK);
+  g_assert_cmpint (sqlite3_exec (db, "CREATE TABLE photos (x)", NULL, NULL, NULL), ==, SQLITE_OK);
   g_clear_pointer (&db, sqlite3_close);
   before = test_read_bytes (other);
   g_assert_null (ansim_db_open (&ansim_desk_db_schema, other, &error));
@@ -586,17 +590,18 @@ test_migration_rollback (Fixture *fx, gconstpointer data)
   g_autofree char *expected = NULL;
 
   (void) data;
-  for (int attempt = 0; attempt < 2; attempt++) {
-    g_assert_null (ansim_db_open (&broken_schema, fx->path, &error));
-    g_assert_error (error, ANSIM_DB_ERROR, ANSIM_DB_ERROR_MIGRATION);
-    expected = g_strdup_printf ("%s: test schema migration 2 (version 1 to 2) failed: "
-                                "no such table: no_such_table (in \"INSERT INTO no_such_table "
-                                "VALUES (1);\"); the database stays at version 1",
-                                fx->path);
-    g_assert_cmpstr (error->message, ==, expected);
-    g_clear_pointer (&expected, g_free);
-    g_clear_error (&error);
-  }
+  for (int attempt = 0; attempt < 2; attempt++)
+    {
+      g_assert_null (ansim_db_open (&broken_schema, fx->path, &error));
+      g_assert_error (error, ANSIM_DB_ERROR, ANSIM_DB_ERROR_MIGRATION);
+      expected = g_strdup_printf ("%s: test schema migration 2 (version 1 to 2) failed: "
+                                  "no such table: no_such_table (in \"INSERT INTO no_such_table "
+                                  "VALUES (1);\"); the database stays at version 1",
+                                  fx->path);
+      g_assert_cmpstr (error->message, ==, expected);
+      g_clear_pointer (&expected, g_free);
+      g_clear_error (&error);
+    }
 
   db = ansim_db_open_at (&broken_schema, fx->path, 1, &error);
   g_assert_no_error (error);
@@ -690,10 +695,10 @@ test_events_append_only (Fixture *fx, gconstpointer data)
   g_autofree char *before = NULL, *after = NULL;
   gint64 id = 0;
 
-  g_assert_true (ansim_db_log_event (db, "press", "desk-1", "desk-button", 0, 1, NULL, &id,
-                                     &error));
-  g_assert_true (ansim_db_log_event (db, "release", "desk-1", "desk-button", 0, 2, NULL, NULL,
-                                     &error));
+  g_assert_true (
+    ansim_db_log_event (db, "press", "desk-1", "desk-button", 0, 1, NULL, &id, &error));
+  g_assert_true (
+    ansim_db_log_event (db, "release", "desk-1", "desk-button", 0, 2, NULL, NULL, &error));
   g_assert_no_error (error);
   before = query_lines (db, "SELECT * FROM events ORDER BY id");
 
@@ -702,10 +707,14 @@ test_events_append_only (Fixture *fx, gconstpointer data)
   assert_sql_fails (db, "DELETE FROM events WHERE id = 1", "events are append-only");
   assert_sql_fails (db, "DELETE FROM events", "events are append-only");
   /* REPLACE would delete the old row without an UPDATE or DELETE statement. */
-  assert_sql_fails (db, "INSERT OR REPLACE INTO events (id, at_wall_us, at_mono_us, kind) "
-                        "VALUES (1, 0, 0, 'forged')", "events are append-only");
-  assert_sql_fails (db, "REPLACE INTO events (id, at_wall_us, at_mono_us, kind) "
-                        "VALUES (2, 0, 0, 'forged')", "events are append-only");
+  assert_sql_fails (db,
+                    "INSERT OR REPLACE INTO events (id, at_wall_us, at_mono_us, kind) "
+                    "VALUES (1, 0, 0, 'forged')",
+                    "events are append-only");
+  assert_sql_fails (db,
+                    "REPLACE INTO events (id, at_wall_us, at_mono_us, kind) "
+                    "VALUES (2, 0, 0, 'forged')",
+                    "events are append-only");
 
   after = query_lines (db, "SELECT * FROM events ORDER BY id");
   g_assert_cmpstr (after, ==, before);
@@ -722,17 +731,22 @@ test_desk_constraints (Fixture *fx, gconstpointer data)
   (void) data;
   test_sql_exec (db, desk_seeds[1]);
 
-  assert_sql_fails (db, "INSERT INTO incidents (uuid, desk_id, trigger, trigger_kind, "
-                        "opened_wall_us, opened_mono_us) VALUES ('" UUID_1 "x'"
-                        ", 'no-such-desk', 'b', 'button', 1, 1)", "constraint failed");
-  assert_sql_fails (db, "INSERT INTO incidents (uuid, desk_id, trigger, trigger_kind, "
-                        "opened_wall_us, opened_mono_us) VALUES "
-                        "('00000000-0000-0000-0000-000000000000', 'no-such-desk', 'b', "
-                        "'button', 1, 1)", "FOREIGN KEY constraint failed");
+  assert_sql_fails (db,
+                    "INSERT INTO incidents (uuid, desk_id, trigger, trigger_kind, "
+                    "opened_wall_us, opened_mono_us) VALUES ('" UUID_1 "x'"
+                    ", 'no-such-desk', 'b', 'button', 1, 1)",
+                    "constraint failed");
+  assert_sql_fails (db,
+                    "INSERT INTO incidents (uuid, desk_id, trigger, trigger_kind, "
+                    "opened_wall_us, opened_mono_us) VALUES "
+                    "('00000000-0000-0000-0000-000000000000', 'no-such-desk', 'b', "
+                    "'button', 1, 1)",
+                    "FOREIGN KEY constraint failed");
   assert_sql_fails (db, "INSERT INTO triggers VALUES ('no-such-desk', 'x', 'button', 'gpio')",
                     "FOREIGN KEY constraint failed");
-  assert_sql_fails (db, "INSERT INTO outbox (class, incident_id, segment_idx, path, "
-                        "created_at_us) VALUES (3, 1, 7, 'x', 1)",
+  assert_sql_fails (db,
+                    "INSERT INTO outbox (class, incident_id, segment_idx, path, "
+                    "created_at_us) VALUES (3, 1, 7, 'x', 1)",
                     "FOREIGN KEY constraint failed");
   assert_sql_fails (db, "DELETE FROM incidents WHERE id = 1", "FOREIGN KEY constraint failed");
   g_assert_false (ansim_db_log_event (db, "press", "desk-1", NULL, 999, 1, NULL, NULL, &error));
@@ -753,15 +767,20 @@ test_desk_constraints (Fixture *fx, gconstpointer data)
                     "CHECK constraint failed");
   assert_sql_fails (db, "UPDATE segments SET plain_sha256 = NULL WHERE idx = 0",
                     "CHECK constraint failed");
-  assert_sql_fails (db, "INSERT INTO outbox (class, incident_id, created_at_us) "
-                        "VALUES (4, 1, 1)", "CHECK constraint failed");
-  assert_sql_fails (db, "INSERT INTO outbox (class, incident_id, created_at_us) "
-                        "VALUES (2, 1, 1)", "CHECK constraint failed");
+  assert_sql_fails (db,
+                    "INSERT INTO outbox (class, incident_id, created_at_us) "
+                    "VALUES (4, 1, 1)",
+                    "CHECK constraint failed");
+  assert_sql_fails (db,
+                    "INSERT INTO outbox (class, incident_id, created_at_us) "
+                    "VALUES (2, 1, 1)",
+                    "CHECK constraint failed");
   /* Nothing is deleted on the desk before the panel confirmed it. */
   assert_sql_fails (db, "UPDATE outbox SET deleted_at_us = 1 WHERE confirmed_at_us IS NULL",
                     "CHECK constraint failed");
-  assert_sql_fails (db, "INSERT INTO outbox (class, incident_id, segment_idx, path, "
-                        "created_at_us) VALUES (3, 1, 0, 'again', 1)",
+  assert_sql_fails (db,
+                    "INSERT INTO outbox (class, incident_id, segment_idx, path, "
+                    "created_at_us) VALUES (3, 1, 0, 'again', 1)",
                     "UNIQUE constraint failed");
 }
 
@@ -773,34 +792,41 @@ test_panel_constraints (Fixture *fx, gconstpointer data)
   (void) data;
   test_sql_exec (db, panel_seeds[1]);
 
-  assert_sql_fails (db, "INSERT INTO incidents (device_id, uuid, desk_id, trigger, "
-                        "trigger_kind, opened_wall_us, opened_mono_us, alerted_at_us) VALUES "
-                        "('no-such-device', '" UUID_2 "', 'desk-1', 'b', 'button', 1, 1, 1)",
+  assert_sql_fails (db,
+                    "INSERT INTO incidents (device_id, uuid, desk_id, trigger, "
+                    "trigger_kind, opened_wall_us, opened_mono_us, alerted_at_us) VALUES "
+                    "('no-such-device', '" UUID_2 "', 'desk-1', 'b', 'button', 1, 1, 1)",
                     "FOREIGN KEY constraint failed");
-  assert_sql_fails (db, "INSERT INTO incidents (device_id, uuid, desk_id, trigger, "
-                        "trigger_kind, opened_wall_us, opened_mono_us, alerted_at_us) VALUES "
-                        "('dev-1', '" UUID_2 "', 'desk-1', 'b', 'button', 1, 1, 1)",
+  assert_sql_fails (db,
+                    "INSERT INTO incidents (device_id, uuid, desk_id, trigger, "
+                    "trigger_kind, opened_wall_us, opened_mono_us, alerted_at_us) VALUES "
+                    "('dev-1', '" UUID_2 "', 'desk-1', 'b', 'button', 1, 1, 1)",
                     "UNIQUE constraint failed");
-  assert_sql_fails (db, "INSERT INTO segments (incident_id, idx, kind, start_wall_us, "
-                        "start_mono_us, duration_us, gap_reason, entry_hash) VALUES "
-                        "(99, 0, 'gap', 1, 1, 1, 'x', '" SHA_ABC "')",
+  assert_sql_fails (db,
+                    "INSERT INTO segments (incident_id, idx, kind, start_wall_us, "
+                    "start_mono_us, duration_us, gap_reason, entry_hash) VALUES "
+                    "(99, 0, 'gap', 1, 1, 1, 'x', '" SHA_ABC "')",
                     "FOREIGN KEY constraint failed");
-  assert_sql_fails (db, "INSERT INTO devices (id, public_key, fingerprint, enrolled_at_us) "
-                        "VALUES ('dev-9', X'00', 'fp9', 1)", "CHECK constraint failed");
+  assert_sql_fails (db,
+                    "INSERT INTO devices (id, public_key, fingerprint, enrolled_at_us) "
+                    "VALUES ('dev-9', X'00', 'fp9', 1)",
+                    "CHECK constraint failed");
   assert_sql_fails (db, "UPDATE incidents SET status = 'acknowledged' WHERE id = 1",
                     "CHECK constraint failed");
   assert_sql_fails (db, "UPDATE incidents SET status = 'open' WHERE id = 2",
                     "CHECK constraint failed");
   assert_sql_fails (db, "UPDATE incidents SET status = 'closed' WHERE id = 2",
                     "CHECK constraint failed");
-  assert_sql_fails (db, "INSERT INTO events (at_wall_us, at_mono_us, kind, device_id, "
-                        "device_event_id, received_at_us) VALUES (1, 1, 'press', 'dev-1', 2, 1)",
+  assert_sql_fails (db,
+                    "INSERT INTO events (at_wall_us, at_mono_us, kind, device_id, "
+                    "device_event_id, received_at_us) VALUES (1, 1, 'press', 'dev-1', 2, 1)",
                     "UNIQUE constraint failed");
   /* An idempotent re-send from a device is ignored, not an error. */
-  test_sql_exec (db, "INSERT INTO events (at_wall_us, at_mono_us, kind, device_id, device_event_id, "
-               "received_at_us) VALUES (1, 1, 'press', 'dev-1', 2, 1) ON CONFLICT DO NOTHING");
+  test_sql_exec (db,
+                 "INSERT INTO events (at_wall_us, at_mono_us, kind, device_id, device_event_id, "
+                 "received_at_us) VALUES (1, 1, 'press', 'dev-1', 2, 1) ON CONFLICT DO NOTHING");
   test_sql_exec (db, "UPDATE incidents SET status = 'resolved', resolved_by = 'trainer-lee', "
-               "resolved_at_us = 1700000400000000 WHERE id = 2");
+                     "resolved_at_us = 1700000400000000 WHERE id = 2");
   /* Retention (migration 5): a hold needs who and why; a held incident is
    * never marked for purge, nor a marked one held; only a marked
    * incident's events can be deleted. */
@@ -808,18 +834,23 @@ test_panel_constraints (Fixture *fx, gconstpointer data)
                     "CHECK constraint failed");
   assert_sql_fails (db, "INSERT INTO retention_policy VALUES ('car-crash', 5, NULL, 1)",
                     "CHECK constraint failed");
-  assert_sql_fails (db, "UPDATE incidents SET legal_hold_at_us = 1, legal_hold_by = 'kim' "
-                        "WHERE id = 1", "CHECK constraint failed");
+  assert_sql_fails (db,
+                    "UPDATE incidents SET legal_hold_at_us = 1, legal_hold_by = 'kim' "
+                    "WHERE id = 1",
+                    "CHECK constraint failed");
   test_sql_exec (db, "UPDATE incidents SET legal_hold_at_us = 1, legal_hold_by = 'kim', "
-               "legal_hold_reason = 'case' WHERE id = 1");
+                     "legal_hold_reason = 'case' WHERE id = 1");
   assert_sql_fails (db, "UPDATE incidents SET purge_started_at_us = 2 WHERE id = 1",
                     "CHECK constraint failed");
   assert_sql_fails (db, "DELETE FROM events WHERE incident_id = 1", "append-only");
   test_sql_exec (db, "UPDATE incidents SET legal_hold_at_us = NULL, legal_hold_by = NULL, "
-               "legal_hold_reason = NULL, purge_started_at_us = 2 WHERE id = 1");
-  assert_sql_fails (db, "UPDATE incidents SET legal_hold_at_us = 3, legal_hold_by = 'kim', "
-                        "legal_hold_reason = 'case' WHERE id = 1", "CHECK constraint failed");
-  test_sql_exec (db, "INSERT INTO events (at_wall_us, at_mono_us, kind) VALUES (5, 5, 'device-offline')");
+                     "legal_hold_reason = NULL, purge_started_at_us = 2 WHERE id = 1");
+  assert_sql_fails (db,
+                    "UPDATE incidents SET legal_hold_at_us = 3, legal_hold_by = 'kim', "
+                    "legal_hold_reason = 'case' WHERE id = 1",
+                    "CHECK constraint failed");
+  test_sql_exec (
+    db, "INSERT INTO events (at_wall_us, at_mono_us, kind) VALUES (5, 5, 'device-offline')");
   assert_sql_fails (db, "DELETE FROM events WHERE incident_id IS NULL", "append-only");
   test_sql_exec (db, "DELETE FROM events WHERE incident_id = 1");
 }
@@ -836,7 +867,8 @@ test_helpers_errors (Fixture *fx, gconstpointer data)
   g_assert_false (ansim_db_exec (db, "SELECT 1;\n  SELEC oops FROM nowhere;\nSELECT 2", &error));
   g_assert_error (error, ANSIM_DB_ERROR, ANSIM_DB_ERROR_SQL);
   expected = g_strdup_printf ("%s: near \"SELEC\": syntax error (in \"SELEC oops FROM "
-                              "nowhere;\")", fx->path);
+                              "nowhere;\")",
+                              fx->path);
   g_assert_cmpstr (error->message, ==, expected);
   g_clear_error (&error);
 
@@ -856,7 +888,7 @@ test_helpers_errors (Fixture *fx, gconstpointer data)
   g_assert_true (ansim_db_commit (db, &error));
   g_assert_no_error (error);
   g_assert_cmpint (query_int (db, "SELECT count(*) FROM desks"), ==, 1);
-  ansim_db_rollback (db);  /* outside a transaction: harmless */
+  ansim_db_rollback (db); /* outside a transaction: harmless */
 }
 
 /* ---- several processes at once ---- */
@@ -879,8 +911,7 @@ spawn_self (const char *const *args)
   g_ptr_array_add (argv, NULL);
   /* stdout is the parent's TAP stream: children report on stderr only. */
   g_spawn_async (NULL, (char **) argv->pdata, NULL,
-                 G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, &pid,
-                 &error);
+                 G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, &pid, &error);
   g_assert_no_error (error);
   return pid;
 }
@@ -922,8 +953,8 @@ child_fail (const char *who, GError *error)
   exit (1);
 }
 
-static G_GNUC_NORETURN G_GNUC_PRINTF (2, 3) void
-child_die (const char *who, const char *format, ...)
+static G_GNUC_NORETURN G_GNUC_PRINTF (2, 3) void child_die (const char *who, const char *format,
+                                                            ...)
 {
   g_autofree char *message = NULL;
   va_list args;
@@ -950,7 +981,7 @@ child_fail_sql (const char *who, sqlite3 *db, const char *what)
 static int
 writer_main (char **argv)
 {
-  static const int batches[] = { 0, 1, 1, 3, 0, 1, 10, 1, 0, 25, 1, 2 };  /* 0 = autocommit */
+  static const int batches[] = { 0, 1, 1, 3, 0, 1, 10, 1, 0, 25, 1, 2 }; /* 0 = autocommit */
   const char *path = argv[2];
   int writer = atoi (argv[3]);
   g_autofree char *who = g_strdup_printf ("writer %d", writer);
@@ -971,13 +1002,16 @@ writer_main (char **argv)
   incident = ansim_db_prepare (db,
                                "INSERT INTO incidents (uuid, desk_id, trigger, trigger_kind, "
                                "opened_wall_us, opened_mono_us) VALUES (?, 'desk-1', "
-                               "'desk-button', 'button', ?, ?) RETURNING id", &error);
+                               "'desk-button', 'button', ?, ?) RETURNING id",
+                               &error);
   outbox = ansim_db_prepare (db,
                              "INSERT INTO outbox (class, incident_id, event_id, created_at_us) "
-                             "VALUES (1, ?, ?, ?)", &error);
+                             "VALUES (1, ?, ?, ?)",
+                             &error);
   pending = ansim_db_prepare (db,
                               "SELECT count(*) FROM outbox WHERE confirmed_at_us IS NULL "
-                              "AND incident_id = ?", &error);
+                              "AND incident_id = ?",
+                              &error);
   if (incident == NULL || outbox == NULL || pending == NULL)
     child_fail (who, error);
   if (!ansim_db_begin (db, &error))
@@ -992,54 +1026,58 @@ writer_main (char **argv)
   if (!ansim_db_commit (db, &error))
     child_fail (who, error);
 
-  for (guint b = 0; unit < N_UNITS; b++) {
-    int batch = batches[b % G_N_ELEMENTS (batches)];
-    int n = MAX (batch, 1);
+  for (guint b = 0; unit < N_UNITS; b++)
+    {
+      int batch = batches[b % G_N_ELEMENTS (batches)];
+      int n = MAX (batch, 1);
 
-    if (batch > 0) {
-      gint64 before = g_get_monotonic_time ();
+      if (batch > 0)
+        {
+          gint64 before = g_get_monotonic_time ();
 
-      if (!ansim_db_begin (db, &error))
-        child_fail (who, error);
-      longest_wait = MAX (longest_wait, g_get_monotonic_time () - before);
-      /* Read, then write, in the same transaction. */
-      sqlite3_bind_int64 (pending, 1, incident_id);
-      if (sqlite3_step (pending) != SQLITE_ROW)
-        child_fail_sql (who, db, "counting pending rows");
-      if (sqlite3_column_int64 (pending, 0) != unit)
-        child_die (who, "%s: %d pending rows expected, found %d", path, unit,
-                   (int) sqlite3_column_int64 (pending, 0));
-      sqlite3_reset (pending);
+          if (!ansim_db_begin (db, &error))
+            child_fail (who, error);
+          longest_wait = MAX (longest_wait, g_get_monotonic_time () - before);
+          /* Read, then write, in the same transaction. */
+          sqlite3_bind_int64 (pending, 1, incident_id);
+          if (sqlite3_step (pending) != SQLITE_ROW)
+            child_fail_sql (who, db, "counting pending rows");
+          if (sqlite3_column_int64 (pending, 0) != unit)
+            child_die (who, "%s: %d pending rows expected, found %d", path, unit,
+                       (int) sqlite3_column_int64 (pending, 0));
+          sqlite3_reset (pending);
+        }
+      for (int i = 0; i < n && unit < N_UNITS; i++, unit++)
+        {
+          g_autofree char *detail = g_strdup_printf ("{\"writer\": %d, \"seq\": %d}", writer, unit);
+          gint64 event_id = 0;
+
+          gint64 before = g_get_monotonic_time ();
+
+          if (!ansim_db_log_event (db, "test-write", "desk-1", "desk-button", incident_id,
+                                   g_get_monotonic_time (), detail, &event_id, &error))
+            child_fail (who, error);
+          sqlite3_bind_int64 (outbox, 1, incident_id);
+          sqlite3_bind_int64 (outbox, 2, event_id);
+          sqlite3_bind_int64 (outbox, 3, g_get_real_time ());
+          if (sqlite3_step (outbox) != SQLITE_DONE)
+            child_fail_sql (who, db, "queueing event");
+          sqlite3_reset (outbox);
+          if (batch == 0) /* autocommit: each statement waited for the lock */
+            longest_wait = MAX (longest_wait, g_get_monotonic_time () - before);
+          if (batch == 0)
+            n_commits += 2;
+        }
+      if (batch > 0)
+        {
+          if (!ansim_db_commit (db, &error))
+            child_fail (who, error);
+          n_commits++;
+        }
     }
-    for (int i = 0; i < n && unit < N_UNITS; i++, unit++) {
-      g_autofree char *detail = g_strdup_printf ("{\"writer\": %d, \"seq\": %d}", writer, unit);
-      gint64 event_id = 0;
-
-      gint64 before = g_get_monotonic_time ();
-
-      if (!ansim_db_log_event (db, "test-write", "desk-1", "desk-button", incident_id,
-                               g_get_monotonic_time (), detail, &event_id, &error))
-        child_fail (who, error);
-      sqlite3_bind_int64 (outbox, 1, incident_id);
-      sqlite3_bind_int64 (outbox, 2, event_id);
-      sqlite3_bind_int64 (outbox, 3, g_get_real_time ());
-      if (sqlite3_step (outbox) != SQLITE_DONE)
-        child_fail_sql (who, db, "queueing event");
-      sqlite3_reset (outbox);
-      if (batch == 0)  /* autocommit: each statement waited for the lock */
-        longest_wait = MAX (longest_wait, g_get_monotonic_time () - before);
-      if (batch == 0)
-        n_commits += 2;
-    }
-    if (batch > 0) {
-      if (!ansim_db_commit (db, &error))
-        child_fail (who, error);
-      n_commits++;
-    }
-  }
   g_printerr ("# writer %d: %d units in %d commits, %.2f s, longest write lock wait "
-              "%.1f ms\n", writer, N_UNITS, n_commits,
-              (g_get_monotonic_time () - t0) / 1e6, longest_wait / 1e3);
+              "%.1f ms\n",
+              writer, N_UNITS, n_commits, (g_get_monotonic_time () - t0) / 1e6, longest_wait / 1e3);
   return 0;
 }
 
@@ -1058,45 +1096,49 @@ reader_main (char **argv)
   int n_reads = 0;
 
   sleep_until (argv[4]);
-  deadline = g_get_monotonic_time () + 50 * G_USEC_PER_SEC;  /* < meson's 60 s */
+  deadline = g_get_monotonic_time () + 50 * G_USEC_PER_SEC; /* < meson's 60 s */
   db = ansim_db_open (&ansim_desk_db_schema, path, &error);
   if (db == NULL)
     child_fail ("reader", error);
   counts = ansim_db_prepare (db,
                              "SELECT (SELECT count(*) FROM events WHERE kind = 'test-write'), "
-                             "(SELECT count(*) FROM outbox WHERE class = 1)", &error);
+                             "(SELECT count(*) FROM outbox WHERE class = 1)",
+                             &error);
   next = ansim_db_prepare (db,
                            "SELECT id FROM outbox WHERE confirmed_at_us IS NULL "
-                           "AND next_attempt_at_us <= ? ORDER BY class, id LIMIT 1", &error);
+                           "AND next_attempt_at_us <= ? ORDER BY class, id LIMIT 1",
+                           &error);
   if (counts == NULL || next == NULL)
     child_fail ("reader", error);
 
-  while (last_events < total) {
-    gint64 n_events, n_outbox;
-    int rc;
+  while (last_events < total)
+    {
+      gint64 n_events, n_outbox;
+      int rc;
 
-    if (g_get_monotonic_time () > deadline)
-      child_die ("reader", "%s: timed out at %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT
-                 " events", path, last_events, total);
-    if (sqlite3_step (counts) != SQLITE_ROW)
-      child_fail_sql ("reader", db, "counting");
-    n_events = sqlite3_column_int64 (counts, 0);
-    n_outbox = sqlite3_column_int64 (counts, 1);
-    sqlite3_reset (counts);
-    if (n_events < last_events || n_outbox > n_events)
-      child_die ("reader", "inconsistent snapshot: %" G_GINT64_FORMAT " events (before %"
-                 G_GINT64_FORMAT "), %" G_GINT64_FORMAT " outbox rows", n_events, last_events,
-                 n_outbox);
-    last_events = n_events;
+      if (g_get_monotonic_time () > deadline)
+        child_die ("reader", "%s: timed out at %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT " events",
+                   path, last_events, total);
+      if (sqlite3_step (counts) != SQLITE_ROW)
+        child_fail_sql ("reader", db, "counting");
+      n_events = sqlite3_column_int64 (counts, 0);
+      n_outbox = sqlite3_column_int64 (counts, 1);
+      sqlite3_reset (counts);
+      if (n_events < last_events || n_outbox > n_events)
+        child_die ("reader",
+                   "inconsistent snapshot: %" G_GINT64_FORMAT " events (before %" G_GINT64_FORMAT
+                   "), %" G_GINT64_FORMAT " outbox rows",
+                   n_events, last_events, n_outbox);
+      last_events = n_events;
 
-    sqlite3_bind_int64 (next, 1, g_get_real_time ());
-    rc = sqlite3_step (next);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-      child_fail_sql ("reader", db, "finding the next item");
-    sqlite3_reset (next);
-    n_reads++;
-    g_usleep (5000);
-  }
+      sqlite3_bind_int64 (next, 1, g_get_real_time ());
+      rc = sqlite3_step (next);
+      if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        child_fail_sql ("reader", db, "finding the next item");
+      sqlite3_reset (next);
+      n_reads++;
+      g_usleep (5000);
+    }
   g_printerr ("# reader: %d snapshots\n", n_reads);
   return 0;
 }
@@ -1111,7 +1153,7 @@ test_concurrent_writers (Fixture *fx, gconstpointer data)
 
   (void) data;
   test_sql_exec (db, "INSERT INTO desks VALUES ('desk-1', 'Desk 1');"
-               "INSERT INTO triggers VALUES ('desk-1', 'desk-button', 'button', 'gpio');");
+                     "INSERT INTO triggers VALUES ('desk-1', 'desk-button', 'button', 'gpio');");
   g_clear_pointer (&db, sqlite3_close);
 
   g_test_timer_start ();
@@ -1121,25 +1163,29 @@ test_concurrent_writers (Fixture *fx, gconstpointer data)
     const char *args[] = { "--reader", fx->path, total, start, NULL };
     reader = spawn_self (args);
   }
-  for (int w = 0; w < N_WRITERS; w++) {
-    g_autofree char *id = g_strdup_printf ("%d", w);
-    const char *args[] = { "--writer", fx->path, id, start, NULL };
-    writers[w] = spawn_self (args);
-  }
-  for (int w = 0; w < N_WRITERS; w++) {
-    g_autoptr (GError) error = NULL;
-
-    if (!wait_child (writers[w], &error)) {
-      /* The reader would wait for rows that never come. */
-      g_test_message ("writer %d: %s (its message is on stderr)", w, error->message);
-      g_test_fail ();
+  for (int w = 0; w < N_WRITERS; w++)
+    {
+      g_autofree char *id = g_strdup_printf ("%d", w);
+      const char *args[] = { "--writer", fx->path, id, start, NULL };
+      writers[w] = spawn_self (args);
     }
-  }
-  if (g_test_failed ()) {
-    kill (reader, SIGKILL);
-    wait_child (reader, NULL);
-    return;
-  }
+  for (int w = 0; w < N_WRITERS; w++)
+    {
+      g_autoptr (GError) error = NULL;
+
+      if (!wait_child (writers[w], &error))
+        {
+          /* The reader would wait for rows that never come. */
+          g_test_message ("writer %d: %s (its message is on stderr)", w, error->message);
+          g_test_fail ();
+        }
+    }
+  if (g_test_failed ())
+    {
+      kill (reader, SIGKILL);
+      wait_child (reader, NULL);
+      return;
+    }
   wait_ok (reader, "reader");
   elapsed = g_test_timer_elapsed ();
   g_test_message ("%d writer processes x %d units and one reader: %.2f s", N_WRITERS, N_UNITS,
@@ -1163,8 +1209,8 @@ test_concurrent_writers (Fixture *fx, gconstpointer data)
   g_assert_cmpint (query_int (db, "SELECT count(DISTINCT event_id) FROM outbox"), ==,
                    N_WRITERS * N_UNITS);
   g_assert_cmpint (query_int (db, "SELECT count(*) FROM outbox o JOIN events e "
-                                  "ON e.id = o.event_id AND e.incident_id = o.incident_id"), ==,
-                   N_WRITERS * N_UNITS);
+                                  "ON e.id = o.event_id AND e.incident_id = o.incident_id"),
+                   ==, N_WRITERS * N_UNITS);
   g_assert_cmpint (query_int (db, "SELECT count(*) FROM incidents"), ==, N_WRITERS);
   check = query_text (db, "PRAGMA integrity_check");
   g_assert_cmpstr (check, ==, "ok");
@@ -1179,8 +1225,9 @@ opener_main (char **argv)
 
   sleep_until (argv[3]);
   db = ansim_db_open (&ansim_desk_db_schema, argv[2], &error);
-  if (db == NULL || !ansim_db_log_event (db, "started", NULL, NULL, 0, g_get_monotonic_time (),
-                                         NULL, NULL, &error))
+  if (db == NULL
+      || !ansim_db_log_event (db, "started", NULL, NULL, 0, g_get_monotonic_time (), NULL, NULL,
+                              &error))
     child_fail ("opener", error);
   return 0;
 }
@@ -1191,25 +1238,27 @@ static void
 test_concurrent_first_open (Fixture *fx, gconstpointer data)
 {
   (void) data;
-  for (int round = 0; round < 3; round++) {
-    g_autofree char *path = g_strdup_printf ("%s/fresh-%d.db", fx->dir, round);
-    g_autofree char *start = g_strdup_printf ("%" G_GINT64_FORMAT,
-                                              g_get_monotonic_time () + 200000);
-    g_autoptr (sqlite3) db = NULL;
-    GPid openers[6];
+  for (int round = 0; round < 3; round++)
+    {
+      g_autofree char *path = g_strdup_printf ("%s/fresh-%d.db", fx->dir, round);
+      g_autofree char *start =
+        g_strdup_printf ("%" G_GINT64_FORMAT, g_get_monotonic_time () + 200000);
+      g_autoptr (sqlite3) db = NULL;
+      GPid openers[6];
 
-    for (guint i = 0; i < G_N_ELEMENTS (openers); i++) {
-      const char *args[] = { "--opener", path, start, NULL };
-      openers[i] = spawn_self (args);
+      for (guint i = 0; i < G_N_ELEMENTS (openers); i++)
+        {
+          const char *args[] = { "--opener", path, start, NULL };
+          openers[i] = spawn_self (args);
+        }
+      for (guint i = 0; i < G_N_ELEMENTS (openers); i++)
+        wait_ok (openers[i], "opener");
+
+      db = open_ok (&ansim_desk_db_schema, path);
+      g_assert_cmpuint (ansim_db_get_version (db), ==, ansim_desk_db_schema.n_migrations);
+      g_assert_cmpint (query_int (db, "SELECT count(*) FROM events WHERE kind = 'started'"), ==,
+                       G_N_ELEMENTS (openers));
     }
-    for (guint i = 0; i < G_N_ELEMENTS (openers); i++)
-      wait_ok (openers[i], "opener");
-
-    db = open_ok (&ansim_desk_db_schema, path);
-    g_assert_cmpuint (ansim_db_get_version (db), ==, ansim_desk_db_schema.n_migrations);
-    g_assert_cmpint (query_int (db, "SELECT count(*) FROM events WHERE kind = 'started'"), ==,
-                     G_N_ELEMENTS (openers));
-  }
 }
 
 /* ---- main ---- */
@@ -1217,10 +1266,11 @@ test_concurrent_first_open (Fixture *fx, gconstpointer data)
 static void
 add_per_schema (const char *name, void (*func) (Fixture *, gconstpointer))
 {
-  for (guint i = 0; i < G_N_ELEMENTS (all_schemas); i++) {
-    g_autofree char *path = g_strdup_printf ("/db/%s/%s", all_schemas[i]->name, name);
-    g_test_add (path, Fixture, all_schemas[i], fixture_setup, func, fixture_teardown);
-  }
+  for (guint i = 0; i < G_N_ELEMENTS (all_schemas); i++)
+    {
+      g_autofree char *path = g_strdup_printf ("/db/%s/%s", all_schemas[i]->name, name);
+      g_test_add (path, Fixture, all_schemas[i], fixture_setup, func, fixture_teardown);
+    }
 }
 
 int
@@ -1245,18 +1295,20 @@ main (int argc, char **argv)
   add_per_schema ("log-event", test_log_event);
   add_per_schema ("events-append-only", test_events_append_only);
   /* One test per earlier version: new migrations are covered automatically. */
-  for (guint i = 0; i < G_N_ELEMENTS (all_schemas); i++) {
-    for (guint v = 0; v < all_schemas[i]->n_migrations; v++) {
-      MigrationCase *mc = g_new0 (MigrationCase, 1);
-      g_autofree char *path = NULL;
+  for (guint i = 0; i < G_N_ELEMENTS (all_schemas); i++)
+    {
+      for (guint v = 0; v < all_schemas[i]->n_migrations; v++)
+        {
+          MigrationCase *mc = g_new0 (MigrationCase, 1);
+          g_autofree char *path = NULL;
 
-      mc->schema = all_schemas[i];
-      mc->from = v;
-      g_ptr_array_add (cases, mc);
-      path = g_strdup_printf ("/db/%s/migrate/from-%u", mc->schema->name, v);
-      g_test_add (path, Fixture, mc, fixture_setup, test_migrate_from, fixture_teardown);
+          mc->schema = all_schemas[i];
+          mc->from = v;
+          g_ptr_array_add (cases, mc);
+          path = g_strdup_printf ("/db/%s/migrate/from-%u", mc->schema->name, v);
+          g_test_add (path, Fixture, mc, fixture_setup, test_migrate_from, fixture_teardown);
+        }
     }
-  }
   g_test_add ("/db/open/too-new-rollback-mode", Fixture, NULL, fixture_setup,
               test_too_new_rollback_mode, fixture_teardown);
   g_test_add ("/db/open/not-sqlite", Fixture, NULL, fixture_setup, test_not_sqlite,
@@ -1275,8 +1327,8 @@ main (int argc, char **argv)
               fixture_teardown);
   g_test_add ("/db/helpers/errors", Fixture, NULL, fixture_setup, test_helpers_errors,
               fixture_teardown);
-  g_test_add ("/db/concurrent/first-open", Fixture, NULL, fixture_setup,
-              test_concurrent_first_open, fixture_teardown);
+  g_test_add ("/db/concurrent/first-open", Fixture, NULL, fixture_setup, test_concurrent_first_open,
+              fixture_teardown);
   g_test_add ("/db/concurrent/writers", Fixture, NULL, fixture_setup, test_concurrent_writers,
               fixture_teardown);
 

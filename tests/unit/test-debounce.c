@@ -111,7 +111,7 @@ test_glitch (Fixture *f, gconstpointer data)
 {
   (void) data;
   edge (f, TRUE, 100 * MS);
-  edge (f, FALSE, 119 * MS);     /* 19 ms < 20 ms window */
+  edge (f, FALSE, 119 * MS); /* 19 ms < 20 ms window */
   run_until (f->debouncer, 1000 * MS);
   assert_events (f, "");
   /* a glitch low while held does not release */
@@ -133,7 +133,7 @@ test_long_press (Fixture *f, gconstpointer data)
   run_until (f->debouncer, 3100 * MS);
   assert_events (f, "press@100 long-press@100");
   g_assert_cmpint (g_array_index (f->seen, Seen, 1).reported_us, ==, 3100 * MS);
-  run_until (f->debouncer, 9000 * MS);     /* fires once only */
+  run_until (f->debouncer, 9000 * MS); /* fires once only */
   edge (f, FALSE, 9000 * MS);
   run_until (f->debouncer, 10000 * MS);
   assert_events (f, "press@100 long-press@100 release@9000");
@@ -172,7 +172,7 @@ test_zero_window (void)
   hw_debouncer_feed (d, TRUE, 5 * MS);
   g_assert_cmpuint (seen->len, ==, 1);
   g_assert_cmpint (g_array_index (seen, Seen, 0).reported_us, ==, 5 * MS);
-  hw_debouncer_feed (d, TRUE, 6 * MS);   /* repeated level: nothing */
+  hw_debouncer_feed (d, TRUE, 6 * MS); /* repeated level: nothing */
   hw_debouncer_feed (d, FALSE, 7 * MS);
   g_assert_cmpuint (seen->len, ==, 2);
   g_assert_cmpint (g_array_index (seen, Seen, 1).kind, ==, HW_EVENT_RELEASE);
@@ -212,7 +212,8 @@ chatter_to (Fixture *f, GRand *rand, guint window, gboolean level, gint64 t)
 }
 
 static gint64
-hold_with_glitch (Fixture *f, GRand *rand, guint window, gboolean level, gint64 settled, gint64 hold)
+hold_with_glitch (Fixture *f, GRand *rand, guint window, gboolean level, gint64 settled,
+                  gint64 hold)
 {
   gint64 glitch_at = settled + window * MS + g_rand_int_range (rand, 0, hold / MS / 2 + 1) * MS;
   if (glitch_at + window * MS < settled + hold)

@@ -24,10 +24,12 @@ fixture_setup (Fixture *fx, G_GNUC_UNUSED gconstpointer data)
   path = g_build_filename (fx->dir, "panel.db", NULL);
   fx->db = ansim_db_open (&ansim_panel_db_schema, path, &error);
   g_assert_no_error (error);
-  g_assert_true (ansim_db_exec (fx->db,
-    "INSERT INTO desks (id, name) VALUES ('desk-1', 'Front desk');"
-    "INSERT INTO devices (id, desk_id, public_key, fingerprint, enrolled_at_us) "
-    "  VALUES ('board-1', 'desk-1', zeroblob (32), 'fp', 1);", &error));
+  g_assert_true (
+    ansim_db_exec (fx->db,
+                   "INSERT INTO desks (id, name) VALUES ('desk-1', 'Front desk');"
+                   "INSERT INTO devices (id, desk_id, public_key, fingerprint, enrolled_at_us) "
+                   "  VALUES ('board-1', 'desk-1', zeroblob (32), 'fp', 1);",
+                   &error));
   g_assert_no_error (error);
 }
 
@@ -48,7 +50,8 @@ add_incident (Fixture *fx, guint n, gint64 wall_us)
     "INSERT INTO incidents (device_id, uuid, desk_id, trigger, trigger_kind, opened_wall_us, "
     "opened_mono_us, alerted_at_us) VALUES ('board-1', "
     "'00000000-0000-4000-8000-%012u', 'desk-1', 'desk-button', 'button', %" G_GINT64_FORMAT
-    ", 1, %" G_GINT64_FORMAT ")", n, wall_us, wall_us);
+    ", 1, %" G_GINT64_FORMAT ")",
+    n, wall_us, wall_us);
 
   g_assert_true (ansim_db_exec (fx->db, sql, &error));
   g_assert_no_error (error);
@@ -61,10 +64,12 @@ static char *
 tagged_armed_by (Fixture *fx, gint64 incident)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (fx->db,
-    "SELECT json_valid (detail), json_extract (detail, '$.armed_by'), "
-    "json_extract (detail, '$.drill') FROM events "
-    "WHERE kind = 'drill-tagged' AND incident_id = ?1", &error);
+  g_autoptr (sqlite3_stmt) stmt =
+    ansim_db_prepare (fx->db,
+                      "SELECT json_valid (detail), json_extract (detail, '$.armed_by'), "
+                      "json_extract (detail, '$.drill') FROM events "
+                      "WHERE kind = 'drill-tagged' AND incident_id = ?1",
+                      &error);
 
   g_assert_no_error (error);
   sqlite3_bind_int64 (stmt, 1, incident);
@@ -95,8 +100,8 @@ test_claim_escapes_armed_by (Fixture *fx, G_GNUC_UNUSED gconstpointer data)
       gint64 pressed = now + G_TIME_SPAN_MINUTE * (i + 1);
       gint64 incident = add_incident (fx, i, pressed);
 
-      g_assert_true (panel_drill_arm (fx->db, desks, 1, now, now + G_TIME_SPAN_HOUR, NULL,
-                                      names[i], "admin", "127.0.0.1", &drill, &error));
+      g_assert_true (panel_drill_arm (fx->db, desks, 1, now, now + G_TIME_SPAN_HOUR, NULL, names[i],
+                                      "admin", "127.0.0.1", &drill, &error));
       g_assert_no_error (error);
       g_assert_true (ansim_db_begin (fx->db, &error));
       g_assert_true (panel_drill_claim (fx->db, "desk-1", pressed, incident, &claimed, &error));

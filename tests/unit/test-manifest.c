@@ -13,7 +13,7 @@
 #define HEX_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 #define HEX_C "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
 #define ZEROS "0000000000000000000000000000000000000000000000000000000000000000"
-#define WALL0 G_GINT64_CONSTANT (1700000000123456)   /* 2023-11-14T22:13:20.123456Z */
+#define WALL0 G_GINT64_CONSTANT (1700000000123456) /* 2023-11-14T22:13:20.123456Z */
 
 typedef struct {
   char *dir;
@@ -97,7 +97,7 @@ test_key_create (Fixture *f, G_GNUC_UNUSED gconstpointer data)
   g_assert_cmpuint (file_mode (path), ==, 0600);
   g_assert_cmpuint (file_mode (pub_path), ==, 0644);
   g_assert_true (g_file_get_contents (path, &pem, NULL, NULL));
-  g_assert_true (g_str_has_prefix (pem, "-----BEGIN PRIVATE KEY-----\n"));   /* PKCS#8 */
+  g_assert_true (g_str_has_prefix (pem, "-----BEGIN PRIVATE KEY-----\n")); /* PKCS#8 */
   g_assert_true (ansim_device_key_has_private (key));
 
   /* Fingerprint: first 16 bytes of SHA-256 of the raw public key, grouped. */
@@ -116,9 +116,12 @@ test_key_create (Fixture *f, G_GNUC_UNUSED gconstpointer data)
   g_assert_no_error (error);
   pub = ansim_device_key_load_public (pub_path, &error);
   g_assert_no_error (error);
-  g_assert_cmpstr (ansim_device_key_get_fingerprint (again), ==, ansim_device_key_get_fingerprint (key));
-  g_assert_cmpstr (ansim_device_key_get_fingerprint (again2), ==, ansim_device_key_get_fingerprint (key));
-  g_assert_cmpstr (ansim_device_key_get_fingerprint (pub), ==, ansim_device_key_get_fingerprint (key));
+  g_assert_cmpstr (ansim_device_key_get_fingerprint (again), ==,
+                   ansim_device_key_get_fingerprint (key));
+  g_assert_cmpstr (ansim_device_key_get_fingerprint (again2), ==,
+                   ansim_device_key_get_fingerprint (key));
+  g_assert_cmpstr (ansim_device_key_get_fingerprint (pub), ==,
+                   ansim_device_key_get_fingerprint (key));
   g_assert_false (ansim_device_key_has_private (pub));
 
   /* A removed public file comes back. */
@@ -239,7 +242,8 @@ test_key_invalid (Fixture *f, G_GNUC_UNUSED gconstpointer data)
   /* An X25519 key is a key, but not a signing key. */
   g_assert_null (ansim_device_key_new_public_from_pem (
     "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VuAyEA1KmLD9Sp96CiXubB8hfS8cd3sMfiLKNirAW67Rz2Pj4=\n"
-    "-----END PUBLIC KEY-----\n", 113, "x25519.pem", &error));
+    "-----END PUBLIC KEY-----\n",
+    113, "x25519.pem", &error));
   g_assert_error (error, ANSIM_EVIDENCE_ERROR, ANSIM_EVIDENCE_ERROR_KEY);
   g_assert_nonnull (strstr (error->message, "not an Ed25519 key"));
 }
@@ -259,12 +263,12 @@ sample_manifest (const AnsimDeviceKey *key, const char *previous)
                                                        15 * G_USEC_PER_SEC + 1000, notice, &error));
   g_assert_true (ansim_manifest_add_event (m, "press", WALL0 + 10 * G_USEC_PER_SEC,
                                            15 * G_USEC_PER_SEC, &error));
-  g_assert_true (ansim_manifest_add_segment (m, WALL0, 5 * G_USEC_PER_SEC, 2 * G_USEC_PER_SEC,
-                                             1234, 1000, HEX_A, HEX_B, &error));
-  g_assert_true (ansim_manifest_add_gap (m, WALL0 + 2 * G_USEC_PER_SEC, 7 * G_USEC_PER_SEC,
-                                         1500000, "카메라 연결 끊김 (camera lost)", &error));
-  g_assert_true (ansim_manifest_add_segment (m, WALL0 + 3500000, 8500000, 2 * G_USEC_PER_SEC,
-                                             99, 50, HEX_C, HEX_A, &error));
+  g_assert_true (ansim_manifest_add_segment (m, WALL0, 5 * G_USEC_PER_SEC, 2 * G_USEC_PER_SEC, 1234,
+                                             1000, HEX_A, HEX_B, &error));
+  g_assert_true (ansim_manifest_add_gap (m, WALL0 + 2 * G_USEC_PER_SEC, 7 * G_USEC_PER_SEC, 1500000,
+                                         "카메라 연결 끊김 (camera lost)", &error));
+  g_assert_true (ansim_manifest_add_segment (m, WALL0 + 3500000, 8500000, 2 * G_USEC_PER_SEC, 99,
+                                             50, HEX_C, HEX_A, &error));
   g_assert_true (ansim_manifest_close (m, "post-event", WALL0 + 20 * G_USEC_PER_SEC,
                                        25 * G_USEC_PER_SEC, &error));
   g_assert_no_error (error);
@@ -305,8 +309,8 @@ test_event_detail_refused (Fixture *f, G_GNUC_UNUSED gconstpointer data)
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
     {
       g_autoptr (GError) error = NULL;
-      g_assert_false (ansim_manifest_add_event_with_detail (m, "press", WALL0, 1, cases[i],
-                                                            &error));
+      g_assert_false (
+        ansim_manifest_add_event_with_detail (m, "press", WALL0, 1, cases[i], &error));
       g_assert_error (error, ANSIM_EVIDENCE_ERROR, ANSIM_EVIDENCE_ERROR_MALFORMED);
       g_assert_nonnull (strstr (error->message, expected[i]));
     }
@@ -330,14 +334,16 @@ test_round_trip (Fixture *f, G_GNUC_UNUSED gconstpointer data)
   gsize written_len = 0, sig_len = 0;
   char hex[ANSIM_SHA256_HEX_LEN + 1];
 
-  g_test_message ("%.*s", (int) g_bytes_get_size (bytes), (const char *) g_bytes_get_data (bytes, NULL));
+  g_test_message ("%.*s", (int) g_bytes_get_size (bytes),
+                  (const char *) g_bytes_get_data (bytes, NULL));
   back = ansim_manifest_parse (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes), &error);
   g_assert_no_error (error);
 
   g_assert_cmpstr (ansim_manifest_get_incident_id (back), ==, ansim_manifest_get_incident_id (m));
   g_assert_true (g_uuid_string_is_valid (ansim_manifest_get_incident_id (back)));
   g_assert_cmpstr (ansim_manifest_get_device_id (back), ==, "board-7f3a");
-  g_assert_cmpstr (ansim_manifest_get_device_fingerprint (back), ==, ansim_device_key_get_fingerprint (key));
+  g_assert_cmpstr (ansim_manifest_get_device_fingerprint (back), ==,
+                   ansim_device_key_get_fingerprint (key));
   g_assert_cmpstr (ansim_manifest_get_desk_id (back), ==, "민원실-창구-3");
   g_assert_cmpstr (ansim_manifest_get_trigger_name (back), ==, "desk-button");
   g_assert_cmpint (ansim_manifest_get_trigger_kind (back), ==, ANSIM_TRIGGER_BUTTON);
@@ -376,7 +382,8 @@ test_round_trip (Fixture *f, G_GNUC_UNUSED gconstpointer data)
   g_assert_cmpmem (written, written_len, g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
   g_assert_cmpuint (sig_len, ==, ANSIM_SIGNATURE_SIZE);
   g_assert_true (ansim_device_key_verify (key, written, written_len, sig, sig_len, &error));
-  g_autofree char *sum = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) written, written_len);
+  g_autofree char *sum =
+    g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) written, written_len);
   g_assert_cmpstr (ansim_manifest_get_written_sha256 (m), ==, sum);
   g_autofree char *pub_path = path_in (f, "incident/device.pub.pem");
   g_assert_true (g_file_test (pub_path, G_FILE_TEST_EXISTS));
@@ -408,22 +415,33 @@ test_chain (Fixture *f, G_GNUC_UNUSED gconstpointer data)
   /* Known answers, computed with printf | sha256sum as in
    * docs/evidence-format.md. */
   AnsimManifestEntry seg = {
-    .index = 1, .kind = ANSIM_ENTRY_SEGMENT, .start_wall_us = WALL0,
-    .start_mono_us = 5000000, .duration_us = 2000000, .file = (char *) "seg-000001.mkv.age",
-    .cipher_size = 1234, .plain_size = 1000, .sha256_plain = HEX_A, .sha256_cipher = HEX_B,
+    .index = 1,
+    .kind = ANSIM_ENTRY_SEGMENT,
+    .start_wall_us = WALL0,
+    .start_mono_us = 5000000,
+    .duration_us = 2000000,
+    .file = (char *) "seg-000001.mkv.age",
+    .cipher_size = 1234,
+    .plain_size = 1000,
+    .sha256_plain = HEX_A,
+    .sha256_cipher = HEX_B,
     .prev = HEX_C,
   };
   AnsimManifestEntry gap = {
-    .index = 2, .kind = ANSIM_ENTRY_GAP, .start_wall_us = WALL0 + 2 * G_USEC_PER_SEC,
-    .start_mono_us = 7000000, .duration_us = 1500000,
-    .reason = (char *) "카메라 연결 끊김 (camera lost)", .prev = HEX_C,
+    .index = 2,
+    .kind = ANSIM_ENTRY_GAP,
+    .start_wall_us = WALL0 + 2 * G_USEC_PER_SEC,
+    .start_mono_us = 7000000,
+    .duration_us = 1500000,
+    .reason = (char *) "카메라 연결 끊김 (camera lost)",
+    .prev = HEX_C,
   };
   g_autofree char *text = ansim_manifest_entry_canonical (&seg);
   g_assert_cmpstr (text, ==,
                    "ansim-entry-v1\nindex=1\nkind=segment\nstart_wall=2023-11-14T22:13:20.123456Z\n"
                    "start_mono_us=5000000\nduration_us=2000000\nfile=seg-000001.mkv.age\n"
-                   "cipher_size=1234\nplain_size=1000\nsha256_plain=" HEX_A "\nsha256_cipher="
-                   HEX_B "\nprev=" HEX_C "\n");
+                   "cipher_size=1234\nplain_size=1000\nsha256_plain=" HEX_A "\nsha256_cipher=" HEX_B
+                   "\nprev=" HEX_C "\n");
   ansim_manifest_entry_hash (&seg, hex);
   g_assert_cmpstr (hex, ==, "7cd7fd4e3585d62a101c67fcc0b5f8bd162b8306d80a9ccec33d2bd4a10efbfe");
   ansim_manifest_entry_hash (&gap, hex);
@@ -502,8 +520,9 @@ test_builder_errors (Fixture *f, G_GNUC_UNUSED gconstpointer data)
   g_autoptr (AnsimManifest) m = new_manifest (key, NULL);
   g_autoptr (GError) error = NULL;
   g_autofree char *incident = path_in (f, "incident");
-  AnsimManifestInfo info = { .device_id = "d", .desk_id = "desk\n1", .trigger_name = "t",
-                             .opened_wall_us = WALL0 };
+  AnsimManifestInfo info = {
+    .device_id = "d", .desk_id = "desk\n1", .trigger_name = "t", .opened_wall_us = WALL0
+  };
 
   g_assert_null (ansim_manifest_new (&info, key, &error));
   g_assert_error (error, ANSIM_EVIDENCE_ERROR, ANSIM_EVIDENCE_ERROR_MALFORMED);
@@ -545,8 +564,10 @@ verify_dir (const char *dir, AnsimDeviceKey *key, AnsimAgeIdentity *id, const ch
 {
   g_autoptr (GError) error = NULL;
   AnsimVerifyOptions opt = {
-    .trusted_keys = &key, .n_trusted_keys = 1,
-    .identities = &id, .n_identities = id != NULL ? 1 : 0,
+    .trusted_keys = &key,
+    .n_trusted_keys = 1,
+    .identities = &id,
+    .n_identities = id != NULL ? 1 : 0,
     .previous = previous,
   };
   AnsimVerifyReport *r = ansim_incident_verify (dir, &opt, &error);
@@ -627,16 +648,16 @@ test_chain_per_source (Fixture *f, G_GNUC_UNUSED gconstpointer data)
                                   "\"format_version\" : 2"));
 
   /* The same source: accepted. */
-  g_autoptr (AnsimManifest) b = new_manifest_of (key, "cam", ansim_manifest_get_written_sha256 (a),
-                                                 30);
+  g_autoptr (AnsimManifest) b =
+    new_manifest_of (key, "cam", ansim_manifest_get_written_sha256 (a), 30);
   g_assert_true (ansim_manifest_write (b, next, key, &error));
   g_assert_no_error (error);
   assert_clean (next, key, NULL, cam);
 
   /* Another source chained to cam's manifest (the old per-device rule). */
   g_autofree char *body = path_in (f, "body");
-  g_autoptr (AnsimManifest) c = new_manifest_of (key, "body", ansim_manifest_get_written_sha256 (a),
-                                                 30);
+  g_autoptr (AnsimManifest) c =
+    new_manifest_of (key, "body", ansim_manifest_get_written_sha256 (a), 30);
   g_assert_true (ansim_manifest_write (c, body, key, &error));
   {
     g_autoptr (AnsimVerifyReport) r = verify_dir (body, key, NULL, cam);
@@ -647,8 +668,8 @@ test_chain_per_source (Fixture *f, G_GNUC_UNUSED gconstpointer data)
   g_autoptr (AnsimManifest) o = new_manifest_of (key, "cam", NULL, 10);
   g_assert_true (ansim_manifest_write (o, open_cam, key, &error));
   g_autofree char *after_open = path_in (f, "after-open");
-  g_autoptr (AnsimManifest) d = new_manifest_of (key, "cam", ansim_manifest_get_written_sha256 (o),
-                                                 30);
+  g_autoptr (AnsimManifest) d =
+    new_manifest_of (key, "cam", ansim_manifest_get_written_sha256 (o), 30);
   g_assert_true (ansim_manifest_write (d, after_open, key, &error));
   {
     g_autoptr (AnsimVerifyReport) r = verify_dir (after_open, key, NULL, open_cam);
@@ -661,8 +682,8 @@ test_chain_per_source (Fixture *f, G_GNUC_UNUSED gconstpointer data)
                                        20 * G_USEC_PER_SEC, &error));
   g_assert_true (ansim_manifest_write (x, other, other_key, &error));
   g_autofree char *after_other = path_in (f, "after-other");
-  g_autoptr (AnsimManifest) e = new_manifest_of (key, "cam", ansim_manifest_get_written_sha256 (x),
-                                                 30);
+  g_autoptr (AnsimManifest) e =
+    new_manifest_of (key, "cam", ansim_manifest_get_written_sha256 (x), 30);
   g_assert_true (ansim_manifest_write (e, after_other, key, &error));
   g_assert_no_error (error);
   {
@@ -808,9 +829,9 @@ test_sealer (Fixture *f, G_GNUC_UNUSED gconstpointer data)
 
 typedef struct {
   const char *name;
-  const char *from;        /* replaced once in the sample manifest; NULL: whole input is `to` */
+  const char *from; /* replaced once in the sample manifest; NULL: whole input is `to` */
   const char *to;
-  const char *expect;      /* in the message */
+  const char *expect; /* in the message */
   int code;
 } Mutation;
 
@@ -829,45 +850,79 @@ test_parse_rejects (Fixture *f, G_GNUC_UNUSED gconstpointer data)
   static const Mutation mutations[] = {
     { "empty", NULL, "", "not a JSON object", ANSIM_EVIDENCE_ERROR_MALFORMED },
     { "array", NULL, "[]", "not a JSON object", ANSIM_EVIDENCE_ERROR_MALFORMED },
-    { "truncated", NULL, "{\"format\" : \"ansim-incident-manifest\"", "not JSON", ANSIM_EVIDENCE_ERROR_MALFORMED },
+    { "truncated", NULL, "{\"format\" : \"ansim-incident-manifest\"", "not JSON",
+      ANSIM_EVIDENCE_ERROR_MALFORMED },
     { "comment", "{", "{ /* hi */", "not JSON", ANSIM_EVIDENCE_ERROR_MALFORMED },
     { "nul", "board-7f3a", "board\\u0000", "NUL character", ANSIM_EVIDENCE_ERROR_MALFORMED },
     { "control", "board-7f3a", "board\\n7f3a", "device_id", ANSIM_EVIDENCE_ERROR_MALFORMED },
     { "format", "ansim-incident-manifest", "other", "format:", ANSIM_EVIDENCE_ERROR_MALFORMED },
-    { "version", "\"format_version\" : 1", "\"format_version\" : 3", "format_version: version 3", ANSIM_EVIDENCE_ERROR_MALFORMED },
-    { "v2-without-source", "\"format_version\" : 1", "\"format_version\" : 2", "source: missing", ANSIM_EVIDENCE_ERROR_MALFORMED },
-    { "v1-with-source", "\"drill\" :", "\"source\" : \"cam\", \"drill\" :", "source: unknown member", ANSIM_EVIDENCE_ERROR_MALFORMED },
-    { "missing", "\"device_id\" : \"board-7f3a\",", "", "device_id: missing", ANSIM_EVIDENCE_ERROR_MALFORMED },
-    { "unknown", "\"drill\" :", "\"extra\" : 1, \"drill\" :", "extra: unknown member", ANSIM_EVIDENCE_ERROR_MALFORMED },
-    { "duplicate", "\"drill\" :", "\"desk_id\" : \"evil\", \"drill\" :", "desk_id: member appears twice", ANSIM_EVIDENCE_ERROR_MALFORMED },
-    { "uuid", "\"incident_id\" : \"", "\"incident_id\" : \"X", "incident_id", ANSIM_EVIDENCE_ERROR_MALFORMED },
-    { "fingerprint", "\"device_fingerprint\" : \"", "\"device_fingerprint\" : \"g", "device_fingerprint", ANSIM_EVIDENCE_ERROR_MALFORMED },
+    { "version", "\"format_version\" : 1", "\"format_version\" : 3", "format_version: version 3",
+      ANSIM_EVIDENCE_ERROR_MALFORMED },
+    { "v2-without-source", "\"format_version\" : 1", "\"format_version\" : 2", "source: missing",
+      ANSIM_EVIDENCE_ERROR_MALFORMED },
+    { "v1-with-source", "\"drill\" :", "\"source\" : \"cam\", \"drill\" :",
+      "source: unknown member", ANSIM_EVIDENCE_ERROR_MALFORMED },
+    { "missing", "\"device_id\" : \"board-7f3a\",", "", "device_id: missing",
+      ANSIM_EVIDENCE_ERROR_MALFORMED },
+    { "unknown", "\"drill\" :", "\"extra\" : 1, \"drill\" :", "extra: unknown member",
+      ANSIM_EVIDENCE_ERROR_MALFORMED },
+    { "duplicate", "\"drill\" :", "\"desk_id\" : \"evil\", \"drill\" :",
+      "desk_id: member appears twice", ANSIM_EVIDENCE_ERROR_MALFORMED },
+    { "uuid", "\"incident_id\" : \"", "\"incident_id\" : \"X", "incident_id",
+      ANSIM_EVIDENCE_ERROR_MALFORMED },
+    { "fingerprint", "\"device_fingerprint\" : \"", "\"device_fingerprint\" : \"g",
+      "device_fingerprint", ANSIM_EVIDENCE_ERROR_MALFORMED },
     { "trigger", "\"button\"", "\"remote\"", "trigger_kind", ANSIM_EVIDENCE_ERROR_MALFORMED },
     { "drill", "\"drill\" : false", "\"drill\" : \"no\"", "drill", ANSIM_EVIDENCE_ERROR_MALFORMED },
-    { "wall-month", "\"opened_wall\" : \"2023-11", "\"opened_wall\" : \"2023-13", "opened_wall", ANSIM_EVIDENCE_ERROR_MALFORMED },
+    { "wall-month", "\"opened_wall\" : \"2023-11", "\"opened_wall\" : \"2023-13", "opened_wall",
+      ANSIM_EVIDENCE_ERROR_MALFORMED },
     { "wall-form", "22:13:30.123456Z", "22:13:30Z", "opened_wall", ANSIM_EVIDENCE_ERROR_MALFORMED },
-    { "wall-zone", "22:13:30.123456Z", "22:13:30.123456+09:00", "opened_wall", ANSIM_EVIDENCE_ERROR_MALFORMED },
-    { "negative", "\"opened_mono_us\" : 15000000", "\"opened_mono_us\" : -1", "opened_mono_us", ANSIM_EVIDENCE_ERROR_MALFORMED },
-    { "fraction", "\"opened_mono_us\" : 15000000", "\"opened_mono_us\" : 1.5", "opened_mono_us", ANSIM_EVIDENCE_ERROR_MALFORMED },
-    { "huge", "\"opened_mono_us\" : 15000000", "\"opened_mono_us\" : 9007199254740992", "opened_mono_us", ANSIM_EVIDENCE_ERROR_MALFORMED },
-    { "open-closed", "\"close_reason\" : \"post-event\"", "\"close_reason\" : \"open\"", "closed_wall", ANSIM_EVIDENCE_ERROR_MALFORMED },
-    { "close-reason", "\"close_reason\" : \"post-event\"", "\"close_reason\" : \"\"", "close_reason", ANSIM_EVIDENCE_ERROR_MALFORMED },
-    { "previous", "\"previous_manifest_sha256\" : \"c", "\"previous_manifest_sha256\" : \"C", "previous_manifest_sha256", ANSIM_EVIDENCE_ERROR_MALFORMED },
-    { "event-kind", "\"notice-given\"", "\"Notice\"", "events[0].kind", ANSIM_EVIDENCE_ERROR_MALFORMED },
-    { "detail-name", "\"by\" :", "\"By\" :", "events[0].detail.By: not a name", ANSIM_EVIDENCE_ERROR_MALFORMED },
-    { "detail-value", "\"light,buzzer\"", "7", "events[0].detail.by: expected a string", ANSIM_EVIDENCE_ERROR_MALFORMED },
-    { "detail-empty", "\"by\" : \"light,buzzer\",", "\"by\" : \"\",", "events[0].detail.by: expected 1 to", ANSIM_EVIDENCE_ERROR_MALFORMED },
-    { "detail-type", "\"detail\" : {\n        \"by\" : \"light,buzzer\",\n        \"sound\" : \"failed (no sound output)\"\n      }", "\"detail\" : [ \"light\" ]", "events[0].detail: expected an object", ANSIM_EVIDENCE_ERROR_MALFORMED },
-    { "detail-nested", "\"light,buzzer\"", "{ \"a\" : \"b\" }", "events[0].detail.by: expected a string", ANSIM_EVIDENCE_ERROR_MALFORMED },
-    { "entry-kind", "\"kind\" : \"gap\"", "\"kind\" : \"video\"", "entries[1].kind", ANSIM_EVIDENCE_ERROR_MALFORMED },
-    { "entry-hash", "\"sha256_cipher\" : \"b", "\"sha256_cipher\" : \"B", "entries[0].sha256_cipher", ANSIM_EVIDENCE_ERROR_MALFORMED },
-    { "entry-file", "seg-000000.mkv.age", "../../etc/passwd", "entries[0].file", ANSIM_EVIDENCE_ERROR_MALFORMED },
-    { "entry-size", "\"cipher_size\" : 1234", "\"cipher_size\" : \"1234\"", "entries[0].cipher_size", ANSIM_EVIDENCE_ERROR_MALFORMED },
-    { "entry-missing", "\"plain_size\" : 1000,", "", "entries[0].plain_size: missing", ANSIM_EVIDENCE_ERROR_MALFORMED },
-    { "gap-file", "\"reason\" :", "\"file\" : \"seg-000001.mkv.age\", \"reason\" :", "entries[1].file: unknown member", ANSIM_EVIDENCE_ERROR_MALFORMED },
-    { "entry-type", "\"entries\" : [", "\"entries\" : [ 7,", "entries[0]: expected an object", ANSIM_EVIDENCE_ERROR_MALFORMED },
-    { "prev", "\"prev\" : \"", "\"prev\" : \"0", "entries[0].prev", ANSIM_EVIDENCE_ERROR_MALFORMED },
-    { "nested", "\"events\" : [", "\"events\" : [[[[[[[[[[]]]]]]]]], \"x\" : [", "nested deeper", ANSIM_EVIDENCE_ERROR_MALFORMED },
+    { "wall-zone", "22:13:30.123456Z", "22:13:30.123456+09:00", "opened_wall",
+      ANSIM_EVIDENCE_ERROR_MALFORMED },
+    { "negative", "\"opened_mono_us\" : 15000000", "\"opened_mono_us\" : -1", "opened_mono_us",
+      ANSIM_EVIDENCE_ERROR_MALFORMED },
+    { "fraction", "\"opened_mono_us\" : 15000000", "\"opened_mono_us\" : 1.5", "opened_mono_us",
+      ANSIM_EVIDENCE_ERROR_MALFORMED },
+    { "huge", "\"opened_mono_us\" : 15000000", "\"opened_mono_us\" : 9007199254740992",
+      "opened_mono_us", ANSIM_EVIDENCE_ERROR_MALFORMED },
+    { "open-closed", "\"close_reason\" : \"post-event\"", "\"close_reason\" : \"open\"",
+      "closed_wall", ANSIM_EVIDENCE_ERROR_MALFORMED },
+    { "close-reason", "\"close_reason\" : \"post-event\"", "\"close_reason\" : \"\"",
+      "close_reason", ANSIM_EVIDENCE_ERROR_MALFORMED },
+    { "previous", "\"previous_manifest_sha256\" : \"c", "\"previous_manifest_sha256\" : \"C",
+      "previous_manifest_sha256", ANSIM_EVIDENCE_ERROR_MALFORMED },
+    { "event-kind", "\"notice-given\"", "\"Notice\"", "events[0].kind",
+      ANSIM_EVIDENCE_ERROR_MALFORMED },
+    { "detail-name", "\"by\" :", "\"By\" :", "events[0].detail.By: not a name",
+      ANSIM_EVIDENCE_ERROR_MALFORMED },
+    { "detail-value", "\"light,buzzer\"", "7", "events[0].detail.by: expected a string",
+      ANSIM_EVIDENCE_ERROR_MALFORMED },
+    { "detail-empty", "\"by\" : \"light,buzzer\",", "\"by\" : \"\",",
+      "events[0].detail.by: expected 1 to", ANSIM_EVIDENCE_ERROR_MALFORMED },
+    { "detail-type",
+      "\"detail\" : {\n        \"by\" : \"light,buzzer\",\n        \"sound\" : \"failed (no sound output)\"\n      }",
+      "\"detail\" : [ \"light\" ]", "events[0].detail: expected an object",
+      ANSIM_EVIDENCE_ERROR_MALFORMED },
+    { "detail-nested", "\"light,buzzer\"", "{ \"a\" : \"b\" }",
+      "events[0].detail.by: expected a string", ANSIM_EVIDENCE_ERROR_MALFORMED },
+    { "entry-kind", "\"kind\" : \"gap\"", "\"kind\" : \"video\"", "entries[1].kind",
+      ANSIM_EVIDENCE_ERROR_MALFORMED },
+    { "entry-hash", "\"sha256_cipher\" : \"b", "\"sha256_cipher\" : \"B",
+      "entries[0].sha256_cipher", ANSIM_EVIDENCE_ERROR_MALFORMED },
+    { "entry-file", "seg-000000.mkv.age", "../../etc/passwd", "entries[0].file",
+      ANSIM_EVIDENCE_ERROR_MALFORMED },
+    { "entry-size", "\"cipher_size\" : 1234", "\"cipher_size\" : \"1234\"",
+      "entries[0].cipher_size", ANSIM_EVIDENCE_ERROR_MALFORMED },
+    { "entry-missing", "\"plain_size\" : 1000,", "", "entries[0].plain_size: missing",
+      ANSIM_EVIDENCE_ERROR_MALFORMED },
+    { "gap-file", "\"reason\" :", "\"file\" : \"seg-000001.mkv.age\", \"reason\" :",
+      "entries[1].file: unknown member", ANSIM_EVIDENCE_ERROR_MALFORMED },
+    { "entry-type", "\"entries\" : [", "\"entries\" : [ 7,", "entries[0]: expected an object",
+      ANSIM_EVIDENCE_ERROR_MALFORMED },
+    { "prev", "\"prev\" : \"", "\"prev\" : \"0", "entries[0].prev",
+      ANSIM_EVIDENCE_ERROR_MALFORMED },
+    { "nested", "\"events\" : [", "\"events\" : [[[[[[[[[[]]]]]]]]], \"x\" : [", "nested deeper",
+      ANSIM_EVIDENCE_ERROR_MALFORMED },
   };
   g_autoptr (AnsimDeviceKey) key = new_key (f, "device.pem");
   g_autoptr (AnsimManifest) m = sample_manifest (key, HEX_C);
@@ -877,7 +932,8 @@ test_parse_rejects (Fixture *f, G_GNUC_UNUSED gconstpointer data)
   for (guint i = 0; i < G_N_ELEMENTS (mutations); i++)
     {
       const Mutation *mu = &mutations[i];
-      g_autofree char *text = mu->from != NULL ? replace_once (sample, mu->from, mu->to) : g_strdup (mu->to);
+      g_autofree char *text = mu->from != NULL ? replace_once (sample, mu->from, mu->to)
+                                               : g_strdup (mu->to);
       g_autoptr (GError) error = NULL;
       g_autoptr (AnsimManifest) parsed = ansim_manifest_parse (text, strlen (text), &error);
 
@@ -892,8 +948,8 @@ test_parse_rejects (Fixture *f, G_GNUC_UNUSED gconstpointer data)
     g_autoptr (GError) error = NULL;
     const char *from = strstr (sample, "\"events\" : [");
     const char *to = strstr (sample, "\"entries\" : [");
-    g_autofree char *text = g_strdup_printf ("%.*s\"events\" : {},\n  %s", (int) (from - sample),
-                                             sample, to);
+    g_autofree char *text =
+      g_strdup_printf ("%.*s\"events\" : {},\n  %s", (int) (from - sample), sample, to);
     g_assert_null (ansim_manifest_parse (text, strlen (text), &error));
     g_assert_error (error, ANSIM_EVIDENCE_ERROR, ANSIM_EVIDENCE_ERROR_MALFORMED);
     g_assert_nonnull (strstr (error->message, "events: expected an array"));
@@ -976,10 +1032,9 @@ test_stream_gap (Fixture *f, G_GNUC_UNUSED gconstpointer data)
       wall += 2 * G_USEC_PER_SEC;
       mono += 2 * G_USEC_PER_SEC;
       if (i == 2)
-        g_assert_true (ansim_manifest_add_stream_gap (m, wall - 5 * G_USEC_PER_SEC,
-                                                      mono - 5 * G_USEC_PER_SEC,
-                                                      3 * G_USEC_PER_SEC, "video",
-                                                      "source body: video lost: gone", &error));
+        g_assert_true (ansim_manifest_add_stream_gap (
+          m, wall - 5 * G_USEC_PER_SEC, mono - 5 * G_USEC_PER_SEC, 3 * G_USEC_PER_SEC, "video",
+          "source body: video lost: gone", &error));
     }
   g_assert_false (ansim_manifest_add_stream_gap (m, wall, mono, 1, "subtitles", "x", &error));
   g_assert_error (error, ANSIM_EVIDENCE_ERROR, ANSIM_EVIDENCE_ERROR_MALFORMED);
@@ -991,7 +1046,8 @@ test_stream_gap (Fixture *f, G_GNUC_UNUSED gconstpointer data)
 
   const AnsimManifestEntry *gap = ansim_manifest_get_entry (m, 3);
   g_autofree char *canonical = ansim_manifest_entry_canonical (gap);
-  g_assert_nonnull (strstr (canonical, "reason=source body: video lost: gone\nstream=video\nprev="));
+  g_assert_nonnull (
+    strstr (canonical, "reason=source body: video lost: gone\nstream=video\nprev="));
   g_autoptr (AnsimManifest) back = ansim_manifest_load (dir, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (ansim_manifest_get_entry (back, 3)->stream, ==, "video");
@@ -1003,7 +1059,8 @@ test_stream_gap (Fixture *f, G_GNUC_UNUSED gconstpointer data)
   const char *bad[][2] = {
     { "\"stream\" : \"video\"", "\"stream\" : \"smell\"" },
     { "\"stream\" : \"video\"", "\"stream\" : null" },
-    { "\"file\" : \"seg-000000.mkv.age\",", "\"file\" : \"seg-000000.mkv.age\", \"stream\" : \"video\"," },
+    { "\"file\" : \"seg-000000.mkv.age\",",
+      "\"file\" : \"seg-000000.mkv.age\", \"stream\" : \"video\"," },
   };
   for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
     {
@@ -1025,12 +1082,12 @@ test_stream_gap (Fixture *f, G_GNUC_UNUSED gconstpointer data)
   for (guint i = 0; i < 2; i++)
     {
       g_autoptr (GBytes) plain = media (1000, i);
-      g_assert_true (ansim_manifest_seal_segment (m2, dir2, &rcpt, 1, g_bytes_get_data (plain, NULL),
-                                                  g_bytes_get_size (plain), wall, mono,
-                                                  2 * G_USEC_PER_SEC, &error));
+      g_assert_true (ansim_manifest_seal_segment (
+        m2, dir2, &rcpt, 1, g_bytes_get_data (plain, NULL), g_bytes_get_size (plain), wall, mono,
+        2 * G_USEC_PER_SEC, &error));
       if (i == 0)
-        g_assert_true (ansim_manifest_add_stream_gap (m2, wall, mono, 3 * G_USEC_PER_SEC,
-                                                      "audio", "microphone lost", &error));
+        g_assert_true (ansim_manifest_add_stream_gap (m2, wall, mono, 3 * G_USEC_PER_SEC, "audio",
+                                                      "microphone lost", &error));
       wall += 3 * G_USEC_PER_SEC;
       mono += 3 * G_USEC_PER_SEC;
     }
@@ -1046,7 +1103,7 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
 
-#define ADD(path, func, data) \
+#define ADD(path, func, data)                                                                      \
   g_test_add ("/evidence/" path, Fixture, data, fixture_setup, func, fixture_teardown)
   ADD ("device-key/create", test_key_create, NULL);
   ADD ("device-key/sign", test_key_sign, NULL);

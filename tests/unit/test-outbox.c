@@ -26,13 +26,15 @@ fixture_setup (Fixture *fx, gconstpointer data)
   g_autofree char *path = g_build_filename (fx->dir, "desk.db", NULL);
   fx->db = ansim_db_open (&ansim_desk_db_schema, path, &error);
   g_assert_no_error (error);
-  g_assert_true (ansim_db_exec (fx->db,
+  g_assert_true (ansim_db_exec (
+    fx->db,
     "INSERT INTO desks (id, name) VALUES ('d1', 'Desk 1');"
     "INSERT INTO incidents (uuid, desk_id, trigger, trigger_kind, opened_wall_us, "
     "opened_mono_us) VALUES ('00000000-0000-4000-8000-000000000001', 'd1', 'b', 'button', 1, 1);"
     "INSERT INTO segments (incident_id, idx, kind, start_wall_us, start_mono_us, duration_us, "
     "gap_reason, entry_hash, sealed_at_us) VALUES (1, 0, 'gap', 1, 1, 0, 'test', "
-    "'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', 1);", &error));
+    "'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', 1);",
+    &error));
   g_assert_no_error (error);
   fx->incident = 1;
 }
@@ -59,8 +61,7 @@ claim_id (Fixture *fx, gint64 now, AnsimOutboxClass expect_class)
   g_autoptr (GError) error = NULL;
   g_auto (AnsimOutboxItem) item = { 0 };
   gint64 next_due = G_MAXINT64;
-  g_assert_true (ansim_outbox_claim (fx->db, now, G_USEC_PER_SEC, &item, &next_due, NULL,
-                                     &error));
+  g_assert_true (ansim_outbox_claim (fx->db, now, G_USEC_PER_SEC, &item, &next_due, NULL, &error));
   g_assert_no_error (error);
   g_assert_cmpint (item.id, !=, 0);
   g_assert_cmpint (item.klass, ==, expect_class);
@@ -78,16 +79,16 @@ test_order_and_confirm (Fixture *fx, gconstpointer data)
   gint64 seg = 0, m1 = 0, ev = 0, alert = 0, m2 = 0, event_row = 0;
 
   (void) data;
-  g_assert_true (ansim_outbox_queue_segment (fx->db, fx->incident, 0, "u/seg-000000.mkv.age",
-                                             &seg, &error));
-  g_assert_true (ansim_outbox_queue_manifest (fx->db, fx->incident, "u/manifest.json", &m1,
-                                              &error));
-  g_assert_true (ansim_db_log_event (fx->db, "press", "d1", "b", fx->incident, 1, NULL,
-                                     &event_row, &error));
+  g_assert_true (
+    ansim_outbox_queue_segment (fx->db, fx->incident, 0, "u/seg-000000.mkv.age", &seg, &error));
+  g_assert_true (
+    ansim_outbox_queue_manifest (fx->db, fx->incident, "u/manifest.json", &m1, &error));
+  g_assert_true (
+    ansim_db_log_event (fx->db, "press", "d1", "b", fx->incident, 1, NULL, &event_row, &error));
   g_assert_true (ansim_outbox_queue_event (fx->db, event_row, &ev, &error));
   g_assert_true (ansim_outbox_queue_alert (fx->db, fx->incident, &alert, &error));
-  g_assert_true (ansim_outbox_queue_manifest (fx->db, fx->incident, "u/manifest.json", &m2,
-                                              &error));
+  g_assert_true (
+    ansim_outbox_queue_manifest (fx->db, fx->incident, "u/manifest.json", &m2, &error));
   g_assert_no_error (error);
 
   gint64 count = 0, oldest = 0;
@@ -114,8 +115,8 @@ test_order_and_confirm (Fixture *fx, gconstpointer data)
   g_auto (AnsimOutboxItem) none = { 0 };
   gint64 next_due = G_MAXINT64;
   gboolean reset = TRUE;
-  g_assert_true (ansim_outbox_claim (fx->db, now, G_USEC_PER_SEC, &none, &next_due, &reset,
-                                     &error));
+  g_assert_true (
+    ansim_outbox_claim (fx->db, now, G_USEC_PER_SEC, &none, &next_due, &reset, &error));
   g_assert_cmpint (none.id, ==, 0);
   g_assert_cmpint (next_due, ==, now + 500);
   g_assert_false (reset);
@@ -139,8 +140,8 @@ test_clock_went_back (Fixture *fx, gconstpointer data)
   g_auto (AnsimOutboxItem) none = { 0 };
   gint64 next_due = G_MAXINT64;
   gboolean reset = FALSE;
-  g_assert_true (ansim_outbox_claim (fx->db, now, G_USEC_PER_SEC, &none, &next_due, &reset,
-                                     &error));
+  g_assert_true (
+    ansim_outbox_claim (fx->db, now, G_USEC_PER_SEC, &none, &next_due, &reset, &error));
   g_assert_no_error (error);
   g_assert_cmpint (none.id, ==, 0);
   g_assert_true (reset);
@@ -167,24 +168,24 @@ test_expire (Fixture *fx, gconstpointer data)
   gint64 now = g_get_real_time ();
 
   /* Not confirmed: kept. */
-  g_assert_true (ansim_outbox_expire (fx->db, fx->dir, now + G_USEC_PER_SEC, now, problems,
-                                      &error));
+  g_assert_true (
+    ansim_outbox_expire (fx->db, fx->dir, now + G_USEC_PER_SEC, now, problems, &error));
   g_assert_true (g_file_test (seg_file, G_FILE_TEST_EXISTS));
   g_assert_true (ansim_outbox_confirm (fx->db, seg, &error));
   g_assert_true (ansim_outbox_confirm (fx->db, man, &error));
   /* Confirmed, but within the keep period: kept. */
-  g_assert_true (ansim_outbox_expire (fx->db, fx->dir, now - G_USEC_PER_SEC, now, problems,
-                                      &error));
+  g_assert_true (
+    ansim_outbox_expire (fx->db, fx->dir, now - G_USEC_PER_SEC, now, problems, &error));
   g_assert_true (g_file_test (seg_file, G_FILE_TEST_EXISTS));
   /* Past it: the segment goes, the manifest stays. */
-  g_assert_true (ansim_outbox_expire (fx->db, fx->dir, g_get_real_time () + G_USEC_PER_SEC,
-                                      now, problems, &error));
+  g_assert_true (ansim_outbox_expire (fx->db, fx->dir, g_get_real_time () + G_USEC_PER_SEC, now,
+                                      problems, &error));
   g_assert_no_error (error);
   g_assert_cmpuint (problems->len, ==, 0);
   g_assert_false (g_file_test (seg_file, G_FILE_TEST_EXISTS));
   g_assert_true (g_file_test (man_file, G_FILE_TEST_EXISTS));
-  g_autoptr (sqlite3_stmt) st = ansim_db_prepare (fx->db,
-    "SELECT deleted_at_us FROM outbox WHERE id = ?1", &error);
+  g_autoptr (sqlite3_stmt) st =
+    ansim_db_prepare (fx->db, "SELECT deleted_at_us FROM outbox WHERE id = ?1", &error);
   sqlite3_bind_int64 (st, 1, seg);
   g_assert_cmpint (sqlite3_step (st), ==, SQLITE_ROW);
   g_assert_cmpint (sqlite3_column_int64 (st, 0), ==, now);

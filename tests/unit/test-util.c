@@ -184,8 +184,8 @@ test_openssl_error (void)
 
   g_assert_null (pkey);
   g_assert_cmpuint (ERR_peek_error (), !=, 0);
-  g_assert_false (ansim_set_openssl_error (&error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                                           "reading the key"));
+  g_assert_false (
+    ansim_set_openssl_error (&error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "reading the key"));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
   g_assert_true (g_str_has_prefix (error->message, "reading the key: "));
   g_assert_cmpstr (error->message, !=, "reading the key: unknown error");
@@ -214,8 +214,8 @@ test_backoff (void)
         g_assert_cmpint (wait, <=, delay);
       }
   g_assert_cmpint (ansim_backoff (0, 0, 1), ==, 0);
-  g_assert_cmpint (ansim_backoff (G_GINT64_CONSTANT (1) << 40, G_GINT64_CONSTANT (1) << 41, 3),
-                   >=, G_GINT64_CONSTANT (1) << 40);
+  g_assert_cmpint (ansim_backoff (G_GINT64_CONSTANT (1) << 40, G_GINT64_CONSTANT (1) << 41, 3), >=,
+                   G_GINT64_CONSTANT (1) << 40);
 }
 
 /* ---- durable files ---------------------------------------------------------- */
@@ -273,8 +273,7 @@ test_write_durable (Fixture *f, G_GNUC_UNUSED gconstpointer data)
   mode_t old_umask = umask (0);
 
   /* Exactly the mode asked for, whatever the umask. */
-  g_assert_true (ansim_file_write_durable (path, "first", 5, 0640, ANSIM_WRITE_NO_REPLACE,
-                                           &error));
+  g_assert_true (ansim_file_write_durable (path, "first", 5, 0640, ANSIM_WRITE_NO_REPLACE, &error));
   umask (old_umask);
   g_assert_no_error (error);
   g_autofree char *first = read_text (path);
@@ -283,8 +282,8 @@ test_write_durable (Fixture *f, G_GNUC_UNUSED gconstpointer data)
   g_assert_cmpuint (st.st_mode & 07777, ==, 0640);
 
   /* Not replacing: the old bytes stay, no temporary file is left. */
-  g_assert_false (ansim_file_write_durable (path, "second", 6, 0600, ANSIM_WRITE_NO_REPLACE,
-                                            &error));
+  g_assert_false (
+    ansim_file_write_durable (path, "second", 6, 0600, ANSIM_WRITE_NO_REPLACE, &error));
   g_assert_error (error, G_FILE_ERROR, G_FILE_ERROR_EXIST);
   g_assert_cmpint (errno, ==, EEXIST);
   g_assert_nonnull (strstr (error->message, path));
@@ -338,8 +337,7 @@ race (gpointer data)
   g_autoptr (GError) error = NULL;
   g_autofree char *text = g_strdup_printf ("writer %u", r->id);
 
-  if (ansim_file_write_durable (r->path, text, strlen (text), 0600, ANSIM_WRITE_NO_REPLACE,
-                                &error))
+  if (ansim_file_write_durable (r->path, text, strlen (text), 0600, ANSIM_WRITE_NO_REPLACE, &error))
     g_atomic_int_inc (r->winners);
   else
     g_assert_error (error, G_FILE_ERROR, G_FILE_ERROR_EXIST);
@@ -358,7 +356,7 @@ test_write_durable_race (Fixture *f, G_GNUC_UNUSED gconstpointer data)
 
   for (guint i = 0; i < G_N_ELEMENTS (racers); i++)
     {
-      racers[i] = (Racer) { path, i, &winners };
+      racers[i] = (Racer){ path, i, &winners };
       threads[i] = g_thread_new ("racer", race, &racers[i]);
     }
   for (guint i = 0; i < G_N_ELEMENTS (threads); i++)
@@ -534,7 +532,8 @@ test_json_escape_forms (void)
 {
   g_autoptr (GString) out = g_string_new (NULL);
 
-  ansim_json_append_string (out, "a\"b\\c\nd\x01" "e");
+  ansim_json_append_string (out, "a\"b\\c\nd\x01"
+                                 "e");
   g_assert_cmpstr (out->str, ==, "\"a\\\"b\\\\c\\nd\\u0001e\"");
   g_string_truncate (out, 0);
   ansim_json_append_string (out, NULL);
@@ -586,8 +585,8 @@ main (int argc, char **argv)
               fixture_teardown);
   g_test_add ("/util/durable/fsync-dir", Fixture, NULL, fixture_setup, test_fsync_dir,
               fixture_teardown);
-  g_test_add ("/util/durable/rename-noreplace", Fixture, NULL, fixture_setup,
-              test_rename_noreplace, fixture_teardown);
+  g_test_add ("/util/durable/rename-noreplace", Fixture, NULL, fixture_setup, test_rename_noreplace,
+              fixture_teardown);
   g_test_add ("/util/durable/remove-tree", Fixture, NULL, fixture_setup, test_remove_tree,
               fixture_teardown);
   g_test_add ("/util/durable/remove-tree-failure", Fixture, NULL, fixture_setup,

@@ -28,8 +28,7 @@ static guint n_segments;
 static gint64 acknowledged_seen;
 static GMainLoop *loop;
 
-static void
-say (const char *format, ...) G_GNUC_PRINTF (1, 2);
+static void say (const char *format, ...) G_GNUC_PRINTF (1, 2);
 
 static void
 say (const char *format, ...)
@@ -50,13 +49,29 @@ add_media_segment (void)
   g_autofree char *location = g_strconcat ("location=", path, NULL);
   g_autoptr (GError) error = NULL;
   int status = 0;
-  const char *argv[] = { "gst-launch-1.0", "-q", "videotestsrc", "num-buffers=60", "pattern=ball",
-                         "!", "video/x-raw,width=320,height=240,framerate=30/1", "!",
-                         "x264enc", "key-int-max=30", "speed-preset=ultrafast", "tune=zerolatency",
-                         "!", "h264parse", "!", "matroskamux", "!", "filesink", location, NULL };
+  const char *argv[] = { "gst-launch-1.0",
+                         "-q",
+                         "videotestsrc",
+                         "num-buffers=60",
+                         "pattern=ball",
+                         "!",
+                         "video/x-raw,width=320,height=240,framerate=30/1",
+                         "!",
+                         "x264enc",
+                         "key-int-max=30",
+                         "speed-preset=ultrafast",
+                         "tune=zerolatency",
+                         "!",
+                         "h264parse",
+                         "!",
+                         "matroskamux",
+                         "!",
+                         "filesink",
+                         location,
+                         NULL };
   if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL,
-                     NULL, NULL, NULL, NULL, &status, &error) ||
-      !g_spawn_check_wait_status (status, &error))
+                     NULL, NULL, NULL, NULL, &status, &error)
+      || !g_spawn_check_wait_status (status, &error))
     g_error ("gst-launch-1.0: %s", error->message);
   g_autofree char *data = NULL;
   gsize size = 0;
@@ -138,17 +153,18 @@ static gboolean
 check_acknowledged (gpointer data)
 {
   (void) data;
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (desk->db,
-    "SELECT e.id, i.uuid FROM events e JOIN incidents i ON i.id = e.incident_id "
-    "WHERE e.kind = 'acknowledged' AND e.id > ?1 ORDER BY e.id", NULL);
+  g_autoptr (sqlite3_stmt) stmt =
+    ansim_db_prepare (desk->db,
+                      "SELECT e.id, i.uuid FROM events e JOIN incidents i ON i.id = e.incident_id "
+                      "WHERE e.kind = 'acknowledged' AND e.id > ?1 ORDER BY e.id",
+                      NULL);
   if (stmt == NULL)
     return G_SOURCE_CONTINUE;
   sqlite3_bind_int64 (stmt, 1, acknowledged_seen);
   while (sqlite3_step (stmt) == SQLITE_ROW)
     {
       acknowledged_seen = sqlite3_column_int64 (stmt, 0);
-      say ("acknowledged %s %" G_GINT64_FORMAT, sqlite3_column_text (stmt, 1),
-           g_get_real_time ());
+      say ("acknowledged %s %" G_GINT64_FORMAT, sqlite3_column_text (stmt, 1), g_get_real_time ());
     }
   return G_SOURCE_CONTINUE;
 }

@@ -34,8 +34,8 @@ static JsonObject *
 call_ok (const char *method, const char *path, const char *body)
 {
   g_autoptr (JsonNode) node = g_str_equal (method, "GET")
-    ? test_console_get_ok (console, path, &login)
-    : test_console_post_ok (console, path, &login, body, 200);
+                                ? test_console_get_ok (console, path, &login)
+                                : test_console_post_ok (console, path, &login, body, 200);
   g_assert_true (JSON_NODE_HOLDS_OBJECT (node));
   return json_object_ref (json_node_get_object (node));
 }
@@ -75,8 +75,9 @@ same_press (TestIncident *inc, TestIncident *press)
 {
   g_autofree char *same = g_strdup_printf (
     "UPDATE incidents SET (opened_wall_us, opened_mono_us) = (SELECT opened_wall_us + 1500, "
-    "opened_mono_us FROM incidents WHERE id = %" G_GINT64_FORMAT ") WHERE id = %"
-    G_GINT64_FORMAT ";", test_incident_get_id (press), test_incident_get_id (inc));
+    "opened_mono_us FROM incidents WHERE id = %" G_GINT64_FORMAT ") WHERE id = %" G_GINT64_FORMAT
+    ";",
+    test_incident_get_id (press), test_incident_get_id (inc));
   g_assert_cmpint (sqlite3_exec (desk->db, same, NULL, NULL, NULL), ==, SQLITE_OK);
 }
 
@@ -105,8 +106,8 @@ test_one_press_one_alert (void)
   g_usleep (2000);
   /* D: a drill's press, as the desk marks it. */
   TestIncident *d = test_incident_open (desk);
-  g_autofree char *drill = g_strdup_printf ("UPDATE incidents SET is_drill = 1 WHERE id = %"
-                                            G_GINT64_FORMAT, test_incident_get_id (d));
+  g_autofree char *drill = g_strdup_printf (
+    "UPDATE incidents SET is_drill = 1 WHERE id = %" G_GINT64_FORMAT, test_incident_get_id (d));
   g_assert_cmpint (sqlite3_exec (desk->db, drill, NULL, NULL, NULL), ==, SQLITE_OK);
   same_press (b, a);
   uuid_a = g_strdup (test_incident_get_uuid (a));
@@ -138,7 +139,8 @@ test_one_press_one_alert (void)
   g_assert_cmpstr (json_object_get_string_member (ic, "status"), ==, "open");
   g_assert_true (timeline_has (id_a, "acknowledged"));
   g_assert_cmpint (test_panel_count (panel, "SELECT count(*) FROM audit_log WHERE action = "
-                                     "'acknowledged'"), ==, 2);
+                                            "'acknowledged'"),
+                   ==, 2);
   /* Again: the alert is taken. */
   test_console_refused (console, ack, &login, NULL, 409, "\"error\":\"conflict\"");
 
@@ -154,8 +156,8 @@ c_escalated (gpointer data)
   (void) data;
   g_autoptr (JsonObject) c = incident (uuid_c);
   g_autoptr (JsonObject) d = incident (uuid_d);
-  return !json_object_get_null_member (c, "escalated_at_us") &&
-         !json_object_get_null_member (d, "escalated_at_us");
+  return !json_object_get_null_member (c, "escalated_at_us")
+         && !json_object_get_null_member (d, "escalated_at_us");
 }
 
 static void
@@ -168,15 +170,16 @@ test_escalation (void)
   g_clear_pointer (&ic, json_object_unref);
   ic = incident (uuid_c);
   gint64 at = json_object_get_int_member (ic, "escalated_at_us");
-  g_test_message ("alerted -> escalated: %.2f s (escalate_after_s = %d)",
-                  (at - alerted) / 1e6, ESCALATE_S);
+  g_test_message ("alerted -> escalated: %.2f s (escalate_after_s = %d)", (at - alerted) / 1e6,
+                  ESCALATE_S);
   g_assert_cmpint (at - alerted, >=, ESCALATE_S * G_USEC_PER_SEC);
   g_assert_cmpint (at - alerted, <, (ESCALATE_S + 2) * G_USEC_PER_SEC);
   g_assert_true (timeline_has (json_object_get_int_member (ic, "id"), "escalated"));
   /* Once, and never the alert that was acknowledged in time. */
   g_usleep (G_USEC_PER_SEC);
   g_assert_cmpint (test_panel_count (panel, "SELECT count(*) FROM events WHERE kind = "
-                                     "'escalated'"), ==, 2);
+                                            "'escalated'"),
+                   ==, 2);
   g_autoptr (JsonObject) ia = incident (uuid_a);
   g_assert_true (json_object_get_null_member (ia, "escalated_at_us"));
   /* The webhooks (their receiver is down: the rows stay pending), C's and
@@ -189,18 +192,22 @@ test_escalation (void)
     "json_extract (body, '$.incidents[0].uuid') = '%s' AND json_extract (body, '$.drill')",
     uuid_d);
   g_assert_cmpint (test_panel_count (panel, d_hook), ==, 1);
-  g_autofree char *c_uuid_hook = g_strdup_printf (
-    "SELECT count(*) FROM webhook_deliveries WHERE event = 'escalated' AND "
-    "json_extract (body, '$.incidents[0].uuid') = '%s'", uuid_c);
+  g_autofree char *c_uuid_hook =
+    g_strdup_printf ("SELECT count(*) FROM webhook_deliveries WHERE event = 'escalated' AND "
+                     "json_extract (body, '$.incidents[0].uuid') = '%s'",
+                     uuid_c);
   g_assert_cmpint (test_panel_count (panel, c_uuid_hook), ==, 1);
   g_assert_cmpint (test_panel_count (panel, "SELECT count(*) FROM webhook_deliveries WHERE "
-                                     "event = 'escalated'"), ==, 2);
+                                            "event = 'escalated'"),
+                   ==, 2);
   g_autofree char *c_bell = g_strdup_printf (
     "SELECT count(*) FROM channel_messages WHERE kind = 'police-bell' AND reason = 'escalated' "
-    "AND incident_id = %" G_GINT64_FORMAT, json_object_get_int_member (ic, "id"));
+    "AND incident_id = %" G_GINT64_FORMAT,
+    json_object_get_int_member (ic, "id"));
   g_assert_cmpint (test_panel_count (panel, c_bell), ==, 1);
   g_assert_cmpint (test_panel_count (panel, "SELECT count(*) FROM channel_messages WHERE "
-                                     "kind = 'police-bell'"), ==, 1);
+                                            "kind = 'police-bell'"),
+                   ==, 1);
 
   /* Resolving A resolves B, its alert's other camera. */
   g_autofree char *resolve = g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT "/resolve",
@@ -226,7 +233,8 @@ main (int argc, char **argv)
   g_autofree char *extra = g_strdup_printf ("escalate_after_s = %d\n"
                                             "[webhook gw]\nurl = http://127.0.0.1:9/hook\n"
                                             "secret = alarm-test-secret-0123456789\n"
-                                            "events = escalated\n", ESCALATE_S);
+                                            "events = escalated\n",
+                                            ESCALATE_S);
   panel = test_panel_new (panel_dir, extra);
   test_add_user (panel->conf, "security", "security", PASSWORD);
   test_panel_start (panel);

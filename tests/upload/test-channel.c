@@ -24,14 +24,14 @@ static SoupSession *http;
 static char *cookie[2], *csrf[2];
 enum { SECURITY, ADMIN };
 static const char *const roles[] = { "security", "admin" };
-static gint64 last_seq;   /* the desk's "after" as the tests go */
+static gint64 last_seq; /* the desk's "after" as the tests go */
 
 /* One HTTP exchange, possibly still under way. */
 typedef struct {
   SoupMessage *msg;
   gboolean done;
   guint status;
-  gint64 sent_us, done_us;  /* monotonic */
+  gint64 sent_us, done_us; /* monotonic */
   char *raw;
   JsonNode *node;
 } Call;
@@ -52,8 +52,8 @@ call_done (GObject *source, GAsyncResult *result, gpointer data)
 {
   Call *c = data;
   g_autoptr (GError) error = NULL;
-  g_autoptr (GBytes) bytes = soup_session_send_and_read_finish (SOUP_SESSION (source), result,
-                                                                &error);
+  g_autoptr (GBytes) bytes =
+    soup_session_send_and_read_finish (SOUP_SESSION (source), result, &error);
   c->done_us = g_get_monotonic_time ();
   c->done = TRUE;
   if (bytes == NULL)
@@ -63,7 +63,8 @@ call_done (GObject *source, GAsyncResult *result, gpointer data)
     }
   c->status = soup_message_get_status (c->msg);
   c->raw = g_bytes_get_size (bytes) > 0
-    ? g_strndup (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes)) : g_strdup ("");
+             ? g_strndup (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes))
+             : g_strdup ("");
   if (c->raw[0] != '\0')
     c->node = json_from_string (c->raw, NULL);
 }
@@ -133,8 +134,8 @@ device_message (TestDesk *d, const char *method, const char *path, const char *b
 static Call *
 channel_start (TestDesk *d, gint64 after, gint64 wait_ms)
 {
-  g_autofree char *body = g_strdup_printf ("{\"after\":%" G_GINT64_FORMAT ",\"wait_ms\":%"
-                                           G_GINT64_FORMAT "}", after, wait_ms);
+  g_autofree char *body = g_strdup_printf (
+    "{\"after\":%" G_GINT64_FORMAT ",\"wait_ms\":%" G_GINT64_FORMAT "}", after, wait_ms);
   return call_start (device_message (d, "POST", CHANNEL_PATH, body, SIGNED));
 }
 
@@ -236,8 +237,8 @@ acknowledge (gint64 id)
 static void
 login (int role)
 {
-  g_autofree char *json = g_strdup_printf ("{\"user\":\"%s\",\"password\":\"%s\"}", roles[role],
-                                           PASSWORD);
+  g_autofree char *json =
+    g_strdup_printf ("{\"user\":\"%s\",\"password\":\"%s\"}", roles[role], PASSWORD);
   g_autofree char *url = g_strconcat (panel->url, "/api/login", NULL);
   SoupMessage *msg = soup_message_new ("POST", url);
   g_autoptr (GBytes) bytes = g_bytes_new (json, strlen (json));
@@ -245,14 +246,14 @@ login (int role)
   g_autoptr (Call) c = call_start (msg);
   g_assert_true (call_wait (c, 10));
   g_assert_cmpuint (c->status, ==, 200);
-  const char *set = soup_message_headers_get_one (soup_message_get_response_headers (c->msg),
-                                                  "Set-Cookie");
+  const char *set =
+    soup_message_headers_get_one (soup_message_get_response_headers (c->msg), "Set-Cookie");
   g_assert_nonnull (set);
   g_free (cookie[role]);
   g_free (csrf[role]);
   cookie[role] = g_strndup (set, strcspn (set, ";"));
-  csrf[role] = g_strdup (json_object_get_string_member (json_node_get_object (c->node),
-                                                        "csrf_token"));
+  csrf[role] =
+    g_strdup (json_object_get_string_member (json_node_get_object (c->node), "csrf_token"));
 }
 
 static void
@@ -324,8 +325,8 @@ test_acknowledge_pushed (void)
   g_assert_cmpuint (ack->status, ==, 200);
   double ms = (held->done_us - ack->sent_us) / 1000.0;
   g_test_message ("console acknowledge sent -> channel answer at the desk: %.1f ms "
-                  "(the acknowledge's own answer: %.1f ms)", ms,
-                  (ack->done_us - ack->sent_us) / 1000.0);
+                  "(the acknowledge's own answer: %.1f ms)",
+                  ms, (ack->done_us - ack->sent_us) / 1000.0);
   JsonArray *messages = channel_ok (held, &last_seq);
   g_assert_cmpuint (json_array_get_length (messages), ==, 1);
   assert_message (messages, 0, "acknowledged", uuid);
@@ -368,8 +369,9 @@ test_police_bell (void)
   JsonArray *messages = channel_ok (held, &last_seq);
   g_assert_cmpuint (json_array_get_length (messages), ==, 1);
   assert_message (messages, 0, "police-bell", uuid);
-  g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (messages, 0),
-                                                  "reason"), ==, "test");
+  g_assert_cmpstr (
+    json_object_get_string_member (json_array_get_object_element (messages, 0), "reason"), ==,
+    "test");
   acknowledge (id);
   g_autoptr (Call) c = channel_start (desk, last_seq, 0);
   g_assert_true (call_wait (c, 5));
@@ -399,8 +401,8 @@ test_missed_after_reconnect (void)
       g_assert_cmpuint (json_array_get_length (messages), ==, 2);
       assert_message (messages, 0, "acknowledged", uuid);
       assert_message (messages, 1, "resolved", uuid);
-      g_assert_cmpint (seq, ==, json_object_get_int_member (
-                         json_array_get_object_element (messages, 1), "seq"));
+      g_assert_cmpint (
+        seq, ==, json_object_get_int_member (json_array_get_object_element (messages, 1), "seq"));
       last_seq = seq;
       if (round == 0)
         {
@@ -497,16 +499,16 @@ test_refused_devices (void)
   g_autoptr (Call) u = call_start (device_message (desk, "POST", CHANNEL_PATH, body, UNSIGNED));
   g_assert_true (call_wait (u, 5));
   assert_refused (u, 401, "unsigned", NULL);
-  g_autoptr (Call) b = call_start (device_message (desk, "POST", CHANNEL_PATH, body,
-                                                   BAD_SIGNATURE));
+  g_autoptr (Call) b =
+    call_start (device_message (desk, "POST", CHANNEL_PATH, body, BAD_SIGNATURE));
   g_assert_true (call_wait (b, 5));
   assert_refused (b, 401, "bad-signature", NULL);
   /* A board that was answered before is refused once revoked. */
   g_autoptr (Call) ok = channel_start (revoked_desk, 0, 0);
   g_assert_true (call_wait (ok, 5));
   channel_ok (ok, NULL);
-  const char *args[] = { "revoke", "--config", panel->conf, "--device", "dev-3", "--reason",
-                         "board stolen", NULL };
+  const char *args[] = { "revoke", "--config", panel->conf,    "--device",
+                         "dev-3",  "--reason", "board stolen", NULL };
   g_free (test_ansimctl_ok ("", args));
   g_autoptr (Call) r = channel_start (revoked_desk, 0, 20000);
   g_assert_true (call_wait (r, 5));
@@ -536,8 +538,8 @@ test_bad_bodies (void)
   gint64 messages_before = test_panel_count (panel, "SELECT count(*) FROM channel_messages");
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
     {
-      g_autoptr (Call) c = call_start (device_message (desk, "POST", CHANNEL_PATH,
-                                                       cases[i].body, SIGNED));
+      g_autoptr (Call) c =
+        call_start (device_message (desk, "POST", CHANNEL_PATH, cases[i].body, SIGNED));
       g_assert_true (call_wait (c, 5));
       g_test_message ("%s -> %u %s", cases[i].body, c->status, c->raw);
       assert_refused (c, 400, "bad-request", cases[i].in_message);

@@ -43,10 +43,10 @@ static gint64 quiet_enrolled_us;
 static guint
 count_all_audit (void)
 {
-  g_autoptr (JsonNode) node = test_console_get_ok (console, "/api/audit?limit=500",
-                                                   &logins[AUDITOR]);
-  return json_array_get_length (json_object_get_array_member (json_node_get_object (node),
-                                                              "entries"));
+  g_autoptr (JsonNode) node =
+    test_console_get_ok (console, "/api/audit?limit=500", &logins[AUDITOR]);
+  return json_array_get_length (
+    json_object_get_array_member (json_node_get_object (node), "entries"));
 }
 
 /* ---- the event stream ------------------------------------------------- */
@@ -78,8 +78,7 @@ wait_event (const char *name, double timeout_s, gint64 *out_at_us)
       char *stop = found != NULL ? strstr (found, "\n\n") : NULL;
       if (stop != NULL)
         {
-          g_autofree char *data = g_strndup (found + strlen (head),
-                                             stop - found - strlen (head));
+          g_autofree char *data = g_strndup (found + strlen (head), stop - found - strlen (head));
           g_string_erase (stream.buffer, 0, stop + 2 - stream.buffer->str);
           return test_json_parse (data);
         }
@@ -219,8 +218,8 @@ with_id (const char *template, gint64 id)
 
 typedef struct {
   const char *method;
-  const char *path;   /* %ld: an incident id */
-  guint allowed;      /* bit per role */
+  const char *path; /* %ld: an incident id */
+  guint allowed;    /* bit per role */
 } Route;
 
 #define BIT(r) (1u << (r))
@@ -253,18 +252,19 @@ test_roles (void)
       g_autofree char *anon = test_console_request (console, routes[i].method, path, NULL,
                                                     TEST_CSRF_NONE, "application/json", body, 0,
                                                     &status, NULL);
-      (void) anon;   /* kept for its cleanup */
+      (void) anon; /* kept for its cleanup */
       g_assert_cmpuint (status, ==, 401);
       for (guint r = 0; r < G_N_ELEMENTS (roles); r++)
         {
-          g_autofree char *reply = test_console_request (console, routes[i].method, path, &logins[r],
-                                                         TEST_CSRF_RIGHT, "application/json", body,
-                                                         0, &status, NULL);
-          guint expected = !(routes[i].allowed & BIT (r)) ? 403
-                           : is_post || strstr (path, "999999") ? 404 : 200;
+          g_autofree char *reply =
+            test_console_request (console, routes[i].method, path, &logins[r], TEST_CSRF_RIGHT,
+                                  "application/json", body, 0, &status, NULL);
+          guint expected = !(routes[i].allowed & BIT (r))       ? 403
+                           : is_post || strstr (path, "999999") ? 404
+                                                                : 200;
           if (status != expected)
-            g_error ("%s %s as %s: %u (expected %u) %s", routes[i].method, path, roles[r],
-                     status, expected, reply);
+            g_error ("%s %s as %s: %u (expected %u) %s", routes[i].method, path, roles[r], status,
+                     expected, reply);
           if (is_post && (routes[i].allowed & BIT (r)))
             {
               g_autofree char *no_csrf = test_console_request (console, "POST", path, &logins[r],
@@ -322,10 +322,9 @@ test_bad_input (void)
     {
       g_autofree char *path = with_id (cases[i].path, incident_id);
       guint status = 0;
-      g_autofree char *reply = test_console_request (console, cases[i].method, path,
-                                                     &logins[SECURITY], TEST_CSRF_RIGHT,
-                                                     cases[i].type, cases[i].body, 0, &status,
-                                                     NULL);
+      g_autofree char *reply =
+        test_console_request (console, cases[i].method, path, &logins[SECURITY], TEST_CSRF_RIGHT,
+                              cases[i].type, cases[i].body, 0, &status, NULL);
       if (status != cases[i].status)
         g_error ("%s %s %s: %u (expected %u) %s", cases[i].method, path,
                  cases[i].body ? cases[i].body : "", status, cases[i].status, reply);
@@ -343,7 +342,7 @@ test_bad_input (void)
   g_autofree char *reply = test_console_request (console, "POST", path, &logins[SECURITY],
                                                  TEST_CSRF_RIGHT, "application/json", big, 0,
                                                  &status, NULL);
-  (void) reply;   /* kept for its cleanup */
+  (void) reply; /* kept for its cleanup */
   g_assert_cmpuint (status, ==, 413);
 
   /* Nothing changed. */
@@ -359,8 +358,8 @@ static gboolean
 desk_knows_acknowledged (gpointer data)
 {
   (void) data;
-  g_autoptr (sqlite3_stmt) s = ansim_db_prepare (desk->db,
-    "SELECT count(*) FROM events WHERE kind = 'acknowledged'", NULL);
+  g_autoptr (sqlite3_stmt) s =
+    ansim_db_prepare (desk->db, "SELECT count(*) FROM events WHERE kind = 'acknowledged'", NULL);
   return s != NULL && sqlite3_step (s) == SQLITE_ROW && sqlite3_column_int (s, 0) == 1;
 }
 
@@ -390,20 +389,21 @@ test_acknowledge (void)
   g_assert_cmpint (learned - clicked, <, G_USEC_PER_SEC + G_USEC_PER_SEC / 2);
 
   g_autoptr (JsonNode) ev = wait_event ("acknowledged", 5, NULL);
-  g_assert_cmpstr (json_object_get_string_member (json_node_get_object (ev), "acknowledged_by"),
-                   ==, "security");
+  g_assert_cmpstr (json_object_get_string_member (json_node_get_object (ev), "acknowledged_by"), ==,
+                   "security");
   g_autofree char *sql = g_strdup_printf (
     "SELECT count(*) FROM events WHERE incident_id = %ld AND kind = 'acknowledged' "
-    "AND actor = 'security' AND device_id IS NULL", (long) incident_id);
+    "AND actor = 'security' AND device_id IS NULL",
+    (long) incident_id);
   g_assert_cmpint (test_panel_count (panel, sql), ==, 1);
-  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
-                                              "acknowledged", target, NULL), ==, 1);
+  g_assert_cmpuint (
+    test_console_count_audit (console, &logins[AUDITOR], "acknowledged", target, NULL), ==, 1);
 
   /* Twice is refused and changes nothing. */
   g_assert_cmpuint (test_console_post (console, path, &logins[ADMIN], TRUE, NULL, NULL), ==, 409);
   g_assert_cmpint (test_panel_count (panel, sql), ==, 1);
-  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
-                                              "acknowledged", target, NULL), ==, 1);
+  g_assert_cmpuint (
+    test_console_count_audit (console, &logins[AUDITOR], "acknowledged", target, NULL), ==, 1);
 }
 
 static void
@@ -414,29 +414,35 @@ test_resolve_and_notes (void)
   g_autofree char *detail = g_strdup_printf ("/api/incidents/%ld", (long) incident_id);
   g_autofree char *target = g_strdup_printf ("incident %ld", (long) incident_id);
 
-  g_assert_cmpuint (test_console_post (console, path, &logins[SECURITY], TRUE,
-                          "{\"category\":\"threat\",\"note\":\"민원인이 소리를 지름; 퇴장\"}", NULL),
-                    ==, 200);
+  g_assert_cmpuint (
+    test_console_post (console, path, &logins[SECURITY], TRUE,
+                       "{\"category\":\"threat\",\"note\":\"민원인이 소리를 지름; 퇴장\"}", NULL),
+    ==, 200);
   g_autoptr (JsonNode) ev = wait_event ("resolved", 5, NULL);
   g_assert_cmpstr (json_object_get_string_member (json_node_get_object (ev), "category"), ==,
                    "threat");
-  g_assert_cmpuint (test_console_post (console, path, &logins[SECURITY], TRUE,
-                                       "{\"category\":\"other\"}", NULL), ==, 409);
-  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
-                                              "resolved", target, NULL), ==, 1);
+  g_assert_cmpuint (
+    test_console_post (console, path, &logins[SECURITY], TRUE, "{\"category\":\"other\"}", NULL),
+    ==, 409);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR], "resolved", target, NULL),
+                    ==, 1);
 
-  g_assert_cmpuint (test_console_post (console, notes, &logins[SECURITY], TRUE,
-                                       "{\"note\":\"CCTV 확인함\"}", NULL), ==, 200);
+  g_assert_cmpuint (
+    test_console_post (console, notes, &logins[SECURITY], TRUE, "{\"note\":\"CCTV 확인함\"}", NULL),
+    ==, 200);
   g_assert_cmpuint (test_console_post (console, notes, &logins[ADMIN], TRUE,
-                                       "{\"category\":\"verbal-abuse\"}", NULL), ==, 200);
-  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
-                                              "incident-annotated", target, NULL), ==, 2);
+                                       "{\"category\":\"verbal-abuse\"}", NULL),
+                    ==, 200);
+  g_assert_cmpuint (
+    test_console_count_audit (console, &logins[AUDITOR], "incident-annotated", target, NULL), ==,
+    2);
 
-  guint viewed = test_console_count_audit (console, &logins[AUDITOR],
-                                           "incident-viewed", target, NULL);
+  guint viewed =
+    test_console_count_audit (console, &logins[AUDITOR], "incident-viewed", target, NULL);
   g_autoptr (JsonNode) node = test_console_get_ok (console, detail, &logins[SECURITY]);
-  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
-                                              "incident-viewed", target, NULL), ==, viewed + 1);
+  g_assert_cmpuint (
+    test_console_count_audit (console, &logins[AUDITOR], "incident-viewed", target, NULL), ==,
+    viewed + 1);
   JsonObject *o = json_node_get_object (node);
   JsonObject *inc = json_object_get_object_member (o, "incident");
   g_assert_cmpstr (json_object_get_string_member (inc, "status"), ==, "resolved");
@@ -447,8 +453,9 @@ test_resolve_and_notes (void)
   g_assert_nonnull (strstr (json_object_get_string_member (integrity, "summary"), "SHA-256"));
 
   /* The timeline in order, with the people. */
-  static const char *const expected[] = { "pressed", "alert-received", "segment-received",
-                                          "acknowledged", "resolved", "note", "note" };
+  static const char *const expected[] = { "pressed",      "alert-received", "segment-received",
+                                          "acknowledged", "resolved",       "note",
+                                          "note" };
   JsonArray *timeline = json_object_get_array_member (o, "timeline");
   guint next = 0;
   g_autoptr (GString) seen = g_string_new (NULL);
@@ -459,8 +466,8 @@ test_resolve_and_notes (void)
       g_string_append_printf (seen, "%s ", what);
       if (next < G_N_ELEMENTS (expected) && g_str_equal (what, expected[next]))
         next++;
-      if (g_str_equal (what, "note") || g_str_equal (what, "resolved") ||
-          g_str_equal (what, "acknowledged"))
+      if (g_str_equal (what, "note") || g_str_equal (what, "resolved")
+          || g_str_equal (what, "acknowledged"))
         g_assert_nonnull (json_object_get_string_member (e, "actor"));
     }
   if (next != G_N_ELEMENTS (expected))
@@ -470,24 +477,24 @@ test_resolve_and_notes (void)
 static void
 test_playback (void)
 {
-  g_autofree char *path = g_strdup_printf ("/api/incidents/%ld/segments/0/media",
-                                           (long) incident_id);
+  g_autofree char *path =
+    g_strdup_printf ("/api/incidents/%ld/segments/0/media", (long) incident_id);
   g_autofree char *target = g_strdup_printf ("incident %ld", (long) incident_id);
   guint status = 0;
   guint before = test_console_count_audit (console, &logins[AUDITOR], "playback", target, NULL);
-  for (int r = TRAINER; r <= AUDITOR; r += 2)   /* trainer, auditor */
+  for (int r = TRAINER; r <= AUDITOR; r += 2) /* trainer, auditor */
     {
       g_autofree char *no = test_console_request (console, "GET", path, &logins[r], TEST_CSRF_NONE,
                                                   NULL, NULL, 0, &status, NULL);
-      (void) no;   /* kept for its cleanup */
+      (void) no; /* kept for its cleanup */
       g_assert_cmpuint (status, ==, 403);
     }
-  g_autofree char *anon = test_console_request (console, "GET", path, NULL, TEST_CSRF_NONE, NULL,
-                                                NULL, 0, &status, NULL);
-  (void) anon;   /* kept for its cleanup */
+  g_autofree char *anon =
+    test_console_request (console, "GET", path, NULL, TEST_CSRF_NONE, NULL, NULL, 0, &status, NULL);
+  (void) anon; /* kept for its cleanup */
   g_assert_cmpuint (status, ==, 401);
-  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
-                                              "playback", target, NULL), ==, before);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR], "playback", target, NULL),
+                    ==, before);
 
   /* The panel's decryption gives back exactly the desk's plaintext. */
   g_autofree char *url = g_strconcat (panel->url, path, NULL);
@@ -498,18 +505,22 @@ test_playback (void)
   g_autoptr (GBytes) media = soup_session_send_and_read (console->http, msg, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
-  g_assert_cmpstr (soup_message_headers_get_content_type (soup_message_get_response_headers (msg),
-                                                          NULL), ==, "video/x-matroska");
+  g_assert_cmpstr (
+    soup_message_headers_get_content_type (soup_message_get_response_headers (msg), NULL), ==,
+    "video/x-matroska");
   g_autofree char *sha = g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, media);
-  g_autoptr (sqlite3_stmt) s = ansim_db_prepare (desk->db,
-    "SELECT plain_sha256 FROM segments WHERE idx = 0 ORDER BY incident_id LIMIT 1", NULL);
+  g_autoptr (sqlite3_stmt) s = ansim_db_prepare (
+    desk->db, "SELECT plain_sha256 FROM segments WHERE idx = 0 ORDER BY incident_id LIMIT 1", NULL);
   g_assert_nonnull (s);
   g_assert_cmpint (sqlite3_step (s), ==, SQLITE_ROW);
   g_assert_cmpstr (sha, ==, (const char *) sqlite3_column_text (s, 0));
-  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
-                                              "playback", target, NULL), ==, before + 1);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR], "playback", target, NULL),
+                    ==, before + 1);
 
-  static const struct { const char *path; guint status; } bad[] = {
+  static const struct {
+    const char *path;
+    guint status;
+  } bad[] = {
     { "/api/incidents/%ld/segments/7/media", 404 },
     { "/api/incidents/%ld/segments/abc/media", 400 },
     { "/api/incidents/%ld/segments/-1/media", 400 },
@@ -524,8 +535,8 @@ test_playback (void)
       if (status != bad[i].status)
         g_error ("GET %s: %u, expected %u: %s", p, status, bad[i].status, reply);
     }
-  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
-                                              "playback", target, NULL), ==, before + 1);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR], "playback", target, NULL),
+                    ==, before + 1);
 }
 
 /* A site identity others can read: the panel refuses to start. */
@@ -539,14 +550,14 @@ test_unsafe_identity_refused (void)
   g_assert_cmpint (g_chmod (key, 0644), ==, 0);
   g_autofree char *conf = g_build_filename (dir, "unsafe.conf", NULL);
   g_autofree char *data = g_build_filename (dir, "unsafe-panel", NULL);
-  g_autofree char *body = g_strdup_printf ("[panel]\ndata_dir = %s\nport = 0\nsite_identity = %s\n",
-                                           data, key);
+  g_autofree char *body =
+    g_strdup_printf ("[panel]\ndata_dir = %s\nport = 0\nsite_identity = %s\n", data, key);
   g_assert_true (g_file_set_contents (conf, body, -1, NULL));
   g_autofree char *exe = test_build_path ("panel/ansim-panel");
   const char *argv[] = { exe, "--config", conf, NULL };
   g_autoptr (GError) error = NULL;
-  g_autoptr (GSubprocess) p = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDOUT_PIPE |
-                                                 G_SUBPROCESS_FLAGS_STDERR_MERGE, &error);
+  g_autoptr (GSubprocess) p = g_subprocess_newv (
+    argv, G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE, &error);
   g_assert_no_error (error);
   g_autofree char *out = NULL;
   g_subprocess_communicate_utf8 (p, NULL, NULL, &out, NULL, &error);
@@ -569,8 +580,8 @@ run_ansimctl_verify (const char *package, char **out)
   g_autofree char *ctl = test_build_path ("ansimctl/ansimctl");
   const char *argv[] = { ctl, "verify", package, NULL };
   g_autoptr (GError) error = NULL;
-  g_autoptr (GSubprocess) p = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDOUT_PIPE |
-                                                 G_SUBPROCESS_FLAGS_STDERR_MERGE, &error);
+  g_autoptr (GSubprocess) p = g_subprocess_newv (
+    argv, G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE, &error);
   g_assert_no_error (error);
   g_subprocess_communicate_utf8 (p, NULL, NULL, out, NULL, &error);
   g_assert_no_error (error);
@@ -582,8 +593,8 @@ run_shell (const char *cwd, const char *command)
 {
   g_autoptr (GError) error = NULL;
   const char *argv[] = { "sh", "-c", command, NULL };
-  g_autoptr (GSubprocessLauncher) l = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
-                                                                 G_SUBPROCESS_FLAGS_STDERR_MERGE);
+  g_autoptr (GSubprocessLauncher) l =
+    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE);
   g_subprocess_launcher_set_cwd (l, cwd);
   g_autoptr (GSubprocess) p = g_subprocess_launcher_spawnv (l, argv, &error);
   g_assert_no_error (error);
@@ -613,22 +624,22 @@ test_export (void)
     {
       g_autofree char *no = test_console_request (console, "GET", path, &logins[r], TEST_CSRF_NONE,
                                                   NULL, NULL, 0, &status, NULL);
-      (void) no;   /* kept for its cleanup */
+      (void) no; /* kept for its cleanup */
       g_assert_cmpuint (status, ==, 403);
     }
-  g_autofree char *bad_path = g_strdup_printf ("/api/incidents/%ld/export?media=yes",
-                                               (long) incident_id);
+  g_autofree char *bad_path =
+    g_strdup_printf ("/api/incidents/%ld/export?media=yes", (long) incident_id);
   g_autofree char *bad = test_console_request (console, "GET", bad_path, &logins[SECURITY],
                                                TEST_CSRF_NONE, NULL, NULL, 0, &status, NULL);
-  (void) bad;   /* kept for its cleanup */
+  (void) bad; /* kept for its cleanup */
   g_assert_cmpuint (status, ==, 400);
   g_autofree char *none = test_console_request (console, "GET", "/api/incidents/999999/export",
                                                 &logins[SECURITY], TEST_CSRF_NONE, NULL, NULL, 0,
                                                 &status, NULL);
-  (void) none;   /* kept for its cleanup */
+  (void) none; /* kept for its cleanup */
   g_assert_cmpuint (status, ==, 404);
-  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
-                                              "export", target, NULL), ==, before);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR], "export", target, NULL),
+                    ==, before);
 
   g_autofree char *url = g_strconcat (panel->url, path, NULL);
   g_autoptr (SoupMessage) msg = soup_message_new ("GET", url);
@@ -638,17 +649,19 @@ test_export (void)
   g_autoptr (GBytes) tar = soup_session_send_and_read (console->http, msg, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
-  g_assert_nonnull (strstr (soup_message_headers_get_one (soup_message_get_response_headers (msg),
-                                                          "Content-Disposition"), ".tar"));
-  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
-                                              "export", target, NULL), ==, before + 1);
+  g_assert_nonnull (strstr (
+    soup_message_headers_get_one (soup_message_get_response_headers (msg), "Content-Disposition"),
+    ".tar"));
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR], "export", target, NULL),
+                    ==, before + 1);
   /* Streamed with its length known, and the audit entry (written before
    * the first byte went out) names exactly the bytes that arrived. */
-  g_assert_cmpint (soup_message_headers_get_content_length (
-                     soup_message_get_response_headers (msg)), ==, g_bytes_get_size (tar));
+  g_assert_cmpint (
+    soup_message_headers_get_content_length (soup_message_get_response_headers (msg)), ==,
+    g_bytes_get_size (tar));
   {
-    g_autoptr (JsonNode) audit = test_console_get_ok (console, "/api/audit?limit=1",
-                                                      &logins[AUDITOR]);
+    g_autoptr (JsonNode) audit =
+      test_console_get_ok (console, "/api/audit?limit=1", &logins[AUDITOR]);
     JsonObject *entry = json_array_get_object_element (
       json_object_get_array_member (json_node_get_object (audit), "entries"), 0);
     g_assert_cmpstr (json_object_get_string_member (entry, "action"), ==, "export");
@@ -660,8 +673,8 @@ test_export (void)
   g_autofree char *work = g_build_filename (dir, "export", NULL);
   g_assert_cmpint (g_mkdir_with_parents (work, 0700), ==, 0);
   g_autofree char *package = g_build_filename (work, "package.tar", NULL);
-  g_assert_true (g_file_set_contents (package, g_bytes_get_data (tar, NULL), g_bytes_get_size (tar),
-                                      NULL));
+  g_assert_true (
+    g_file_set_contents (package, g_bytes_get_data (tar, NULL), g_bytes_get_size (tar), NULL));
 
   g_autofree char *out = NULL;
   int rc = run_ansimctl_verify (package, &out);
@@ -677,7 +690,8 @@ test_export (void)
                                           "test -s incident/manifest.json.sig && "
                                           "test -s media/seg-000000.mkv && "
                                           "grep -q '\"intact\" : true' report.json && "
-                                          "grep -q '<h1>' report.html", top);
+                                          "grep -q '<h1>' report.html",
+                                          top);
   run_shell (work, cmd);
 
   /* Nothing of the package stays behind, not even when the client goes
@@ -700,13 +714,14 @@ test_export (void)
     soup_session_abort (once);
   }
   g_assert_true (test_wait_until (panel_tmp_empty, panel_tmp, 5));
-  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
-                                              "export", target, NULL), ==, before + 2);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR], "export", target, NULL),
+                    ==, before + 2);
 
   /* A changed byte in a segment is found. */
   g_autofree char *tamper = g_strdup_printf (
     "printf 'X' | dd of=%s/incident/seg-000000.mkv.age bs=1 seek=300 conv=notrunc 2>/dev/null && "
-    "tar -cf tampered.tar %s", top, top);
+    "tar -cf tampered.tar %s",
+    top, top);
   run_shell (work, tamper);
   g_autofree char *tampered = g_build_filename (work, "tampered.tar", NULL);
   g_autofree char *out2 = NULL;
@@ -720,8 +735,8 @@ n_listed (const char *query)
 {
   g_autofree char *path = g_strconcat ("/api/incidents", query, NULL);
   g_autoptr (JsonNode) node = test_console_get_ok (console, path, &logins[TRAINER]);
-  return json_array_get_length (json_object_get_array_member (json_node_get_object (node),
-                                                              "incidents"));
+  return json_array_get_length (
+    json_object_get_array_member (json_node_get_object (node), "incidents"));
 }
 
 static void
@@ -732,7 +747,7 @@ test_list_filters (void)
   g_autofree char *sock = g_build_filename (desk->dir, "uploader.sock", NULL);
   g_assert_true (ansim_outbox_wake_uploader (sock, NULL));
   g_autoptr (JsonNode) ev = wait_event ("incident", 10, NULL);
-  (void) ev;   /* kept for its cleanup */
+  (void) ev; /* kept for its cleanup */
   test_incident_close (second);
 
   g_assert_cmpuint (n_listed (""), ==, 2);
@@ -746,8 +761,8 @@ test_list_filters (void)
   g_assert_cmpuint (n_listed ("?category=verbal-abuse"), ==, 1);
   g_assert_cmpuint (n_listed ("?category=medical"), ==, 0);
   g_assert_cmpuint (n_listed ("?limit=1"), ==, 1);
-  g_autofree char *future = g_strdup_printf ("?since_us=%" G_GINT64_FORMAT,
-                                             g_get_real_time () + G_USEC_PER_SEC);
+  g_autofree char *future =
+    g_strdup_printf ("?since_us=%" G_GINT64_FORMAT, g_get_real_time () + G_USEC_PER_SEC);
   g_assert_cmpuint (n_listed (future), ==, 0);
   g_autofree char *past = g_strdup_printf ("?until_us=%" G_GINT64_FORMAT, quiet_enrolled_us);
   g_assert_cmpuint (n_listed (past), ==, 0);
@@ -775,8 +790,8 @@ test_devices_and_offline (void)
   g_assert_cmpstr (json_object_get_string_member (o, "device"), ==, "desk-1-spare");
   g_assert_cmpstr (json_object_get_string_member (o, "desk_name"), ==, "민원실 1번 창구");
   gint64 late = g_get_real_time () - quiet_enrolled_us;
-  g_test_message ("offline alert %.1f s after the last sign of life (limit %d s)",
-                  late / 1e6, OFFLINE_AFTER_S);
+  g_test_message ("offline alert %.1f s after the last sign of life (limit %d s)", late / 1e6,
+                  OFFLINE_AFTER_S);
   g_assert_cmpint (late, >=, OFFLINE_AFTER_S * G_USEC_PER_SEC);
   g_assert_cmpint (late, <, (OFFLINE_AFTER_S + 4) * G_USEC_PER_SEC);
 
@@ -796,12 +811,16 @@ test_devices_and_offline (void)
 
   /* Published and recorded once, not at every check. */
   g_usleep (3 * G_USEC_PER_SEC);
-  g_assert_cmpint (test_panel_count (panel, "SELECT count(*) FROM events WHERE kind = "
+  g_assert_cmpint (test_panel_count (panel,
+                                     "SELECT count(*) FROM events WHERE kind = "
                                      "'device-offline' AND json_extract (detail, '$.device') = "
-                                     "'desk-1-spare'"), ==, 1);
-  g_assert_cmpint (test_panel_count (panel, "SELECT count(*) FROM events WHERE kind = "
+                                     "'desk-1-spare'"),
+                   ==, 1);
+  g_assert_cmpint (test_panel_count (panel,
+                                     "SELECT count(*) FROM events WHERE kind = "
                                      "'device-offline' AND json_extract (detail, '$.device') = "
-                                     "'dev-1'"), ==, 0);
+                                     "'dev-1'"),
+                   ==, 0);
 }
 
 int

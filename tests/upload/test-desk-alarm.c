@@ -24,7 +24,7 @@
 
 /* config/demo-identity.txt's recipient */
 #define DEMO_RECIPIENT "age1zgfel6e3l4l0pcvjusy2hxdedxx7kgqk7sxmlznvmvyaxtl9lcsqenup9c"
-#define DEADLINE_MS 3000   /* the default: ASan-built daemons on a busy machine need it */
+#define DEADLINE_MS 3000 /* the default: ASan-built daemons on a busy machine need it */
 #define SUPERVISION_S 4
 
 typedef struct {
@@ -35,7 +35,7 @@ typedef struct {
   GSubprocess *uploader;
   char *recorder_conf;
   char *control;
-  char *runtime_dir;   /* an empty XDG_RUNTIME_DIR: no sound server */
+  char *runtime_dir; /* an empty XDG_RUNTIME_DIR: no sound server */
   char *netns;
   char *veth;
 } Fixture;
@@ -96,9 +96,10 @@ run_cmd (const char *command)
   g_auto (GStrv) argv = g_strsplit (command, " ", -1);
   int status = 0;
   g_autoptr (GError) error = NULL;
-  if (!g_spawn_sync (NULL, argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL
-                     | G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL, NULL, &status, &error) ||
-      !g_spawn_check_wait_status (status, &error))
+  if (!g_spawn_sync (NULL, argv, NULL,
+                     G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL | G_SPAWN_STDOUT_TO_DEV_NULL,
+                     NULL, NULL, NULL, NULL, &status, &error)
+      || !g_spawn_check_wait_status (status, &error))
     {
       g_test_message ("%s: %s", command, error->message);
       return FALSE;
@@ -114,18 +115,20 @@ write_recorder_conf (Fixture *f, const char *extra, const char *bell_extra)
   g_autofree char *conf = g_strdup_printf (
     "[recorder]\ndevice_id = dev-1\ndata_dir = %s\nrecipients = " DEMO_RECIPIENT "\n"
     "pre_event_seconds = 1\npost_event_seconds = 6\nsegment_seconds = 1\n"
-    "alert_deadline_ms = " G_STRINGIFY (DEADLINE_MS) "\n"
-    "supervision_s = " G_STRINGIFY (SUPERVISION_S) "\n%s\n\n"
-    "[desk]\nid = desk-1\nname = 민원실 1번 창구\n\n"
-    "[trigger desk-button]\ninput = simulated\n\n"
-    "[output recording]\nkind = simulated\n\n"
-    "[output acknowledged]\nkind = simulated\n\n"
-    "[output buzzer]\nkind = simulated\n\n"
-    "[output police-bell]\nkind = simulated\n%s\n\n"
-    "[output fault]\nkind = simulated\n\n"
-    "[source desk-camera]\nkind = fixed\nvideo = test\nwidth = 160\nheight = 120\n"
-    "framerate = 10\nbitrate_kbps = 100\nkeyframe_ms = 1000\n", f->desk->dir,
-    extra != NULL ? extra : "", bell_extra != NULL ? bell_extra : "");
+    "alert_deadline_ms = " G_STRINGIFY (
+      DEADLINE_MS) "\n"
+                   "supervision_s = " G_STRINGIFY (
+                     SUPERVISION_S) "\n%s\n\n"
+                                    "[desk]\nid = desk-1\nname = 민원실 1번 창구\n\n"
+                                    "[trigger desk-button]\ninput = simulated\n\n"
+                                    "[output recording]\nkind = simulated\n\n"
+                                    "[output acknowledged]\nkind = simulated\n\n"
+                                    "[output buzzer]\nkind = simulated\n\n"
+                                    "[output police-bell]\nkind = simulated\n%s\n\n"
+                                    "[output fault]\nkind = simulated\n\n"
+                                    "[source desk-camera]\nkind = fixed\nvideo = test\nwidth = 160\nheight = 120\n"
+                                    "framerate = 10\nbitrate_kbps = 100\nkeyframe_ms = 1000\n",
+    f->desk->dir, extra != NULL ? extra : "", bell_extra != NULL ? bell_extra : "");
   g_assert_true (g_file_set_contents (f->recorder_conf, conf, -1, NULL));
 }
 
@@ -159,7 +162,7 @@ teardown (Fixture *f, gconstpointer data)
   if (f->veth != NULL)
     {
       g_autofree char *cmd = g_strdup_printf ("ip link del %s", f->veth);
-      run_cmd (cmd);   /* takes its peer with it */
+      run_cmd (cmd); /* takes its peer with it */
     }
   if (f->netns != NULL)
     {
@@ -263,7 +266,7 @@ start_recorder_env (Fixture *f, const char *pulse_server)
   g_assert_no_error (error);
   note_children (f);
   g_assert_true (test_wait_until (recorder_ready, f, 20));
-  g_usleep (1500000);   /* the camera's first pictures */
+  g_usleep (1500000); /* the camera's first pictures */
 }
 
 static void
@@ -275,9 +278,10 @@ start_recorder (Fixture *f)
 static void
 start_uploader (Fixture *f)
 {
-  f->uploader = test_uploader_start (f->desk, f->panel->url,
-                                     "supervision_s = " G_STRINGIFY (SUPERVISION_S) "\n"
-                                     "request_timeout = 2");
+  f->uploader =
+    test_uploader_start (f->desk, f->panel->url,
+                         "supervision_s = " G_STRINGIFY (SUPERVISION_S) "\n"
+                                                                        "request_timeout = 2");
   note_children (f);
 }
 
@@ -329,8 +333,10 @@ static gint64
 desk_events (Fixture *f, const char *kind)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (sqlite3_stmt) st = ansim_db_prepare (f->desk->db, "SELECT count(*) FROM events "
-                                                  "WHERE kind = ?1", &error);
+  g_autoptr (sqlite3_stmt) st = ansim_db_prepare (f->desk->db,
+                                                  "SELECT count(*) FROM events "
+                                                  "WHERE kind = ?1",
+                                                  &error);
   g_assert_no_error (error);
   sqlite3_bind_text (st, 1, kind, -1, SQLITE_STATIC);
   g_assert_cmpint (sqlite3_step (st), ==, SQLITE_ROW);
@@ -341,8 +347,10 @@ static char *
 newest_uuid (Fixture *f)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (sqlite3_stmt) st = ansim_db_prepare (f->desk->db, "SELECT uuid FROM incidents "
-                                                  "ORDER BY id DESC LIMIT 1", &error);
+  g_autoptr (sqlite3_stmt) st = ansim_db_prepare (f->desk->db,
+                                                  "SELECT uuid FROM incidents "
+                                                  "ORDER BY id DESC LIMIT 1",
+                                                  &error);
   g_assert_no_error (error);
   if (sqlite3_step (st) != SQLITE_ROW)
     return NULL;
@@ -493,8 +501,10 @@ static void
 test_undelivered_signal (Fixture *f, gconstpointer data)
 {
   (void) data;
-  write_recorder_conf (f, "police_bell = never\nundelivered_signal = light+buzzer\n"
-                       "notice_sound = none", NULL);
+  write_recorder_conf (f,
+                       "police_bell = never\nundelivered_signal = light+buzzer\n"
+                       "notice_sound = none",
+                       NULL);
   start_all (f);
   test_panel_stop (f->panel, SIGKILL);
   g_autofree char *uuid = NULL;
@@ -743,10 +753,10 @@ panel_behind_link (Fixture *f)
   f->netns = g_strdup_printf ("ansim-alarm-%u", getpid ());
   f->veth = g_strdup_printf ("ansal%ua", n);
   g_autofree char *peer = g_strdup_printf ("ansal%ub", n);
-  g_autofree char *host_ip = g_strdup_printf ("10.%u.%u.%u", 230 + n / 4096, n / 16 % 256,
-                                              (n % 16) * 16 + 1);
-  g_autofree char *panel_ip = g_strdup_printf ("10.%u.%u.%u", 230 + n / 4096, n / 16 % 256,
-                                               (n % 16) * 16 + 2);
+  g_autofree char *host_ip =
+    g_strdup_printf ("10.%u.%u.%u", 230 + n / 4096, n / 16 % 256, (n % 16) * 16 + 1);
+  g_autofree char *panel_ip =
+    g_strdup_printf ("10.%u.%u.%u", 230 + n / 4096, n / 16 % 256, (n % 16) * 16 + 2);
   g_autofree char *in_ns = g_strdup_printf ("ip netns exec %s ", f->netns);
   char *steps[] = {
     g_strdup_printf ("ip netns add %s", f->netns),
@@ -813,8 +823,8 @@ test_link_cut (Fixture *f, gconstpointer data)
   link_down (f);
   gint64 on_at = wait_output (f, "fault", TRUE, cut_at + (SUPERVISION_S + 10) * G_USEC_PER_SEC);
   g_assert_cmpint (on_at, >, 0);
-  g_test_message ("link cut -> fault line on: %.1f s (supervision_s %d)",
-                  (on_at - cut_at) / 1e6, SUPERVISION_S);
+  g_test_message ("link cut -> fault line on: %.1f s (supervision_s %d)", (on_at - cut_at) / 1e6,
+                  SUPERVISION_S);
   g_assert_cmpfloat ((on_at - cut_at) / 1e6, <=, SUPERVISION_S + 2);
   g_assert_true (status_says_path_down (f));
   g_assert_cmpint (desk_events (f, "path-down"), ==, downs + 1);
@@ -851,8 +861,7 @@ test_notice_no_sound (Fixture *f, gconstpointer data)
                   ansim_manifest_event_get_detail (ev, "sound"));
   g_assert_cmpstr (ansim_manifest_event_get_detail (ev, "by"), ==, "light,buzzer");
   if (pcm == NULL || strstr (pcm, "playback") == NULL)
-    g_assert_cmpstr (ansim_manifest_event_get_detail (ev, "sound"), ==,
-                     "failed (no sound output)");
+    g_assert_cmpstr (ansim_manifest_event_get_detail (ev, "sound"), ==, "failed (no sound output)");
   else
     g_assert_true (g_str_has_prefix (ansim_manifest_event_get_detail (ev, "sound"), "playing")
                    || g_str_has_prefix (ansim_manifest_event_get_detail (ev, "sound"), "failed"));

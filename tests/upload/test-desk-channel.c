@@ -28,7 +28,8 @@
 #define PASSWORD "desk-channel-password-1"
 /* The uploader settings that leave the acknowledgement to the channel:
  * no heartbeat poll for it while the test runs. */
-#define NO_FALLBACK_POLL "supervision_s = 0\nheartbeat_interval = 3600\nacknowledgement_poll_ms = 60000\n"
+#define NO_FALLBACK_POLL                                                                           \
+  "supervision_s = 0\nheartbeat_interval = 3600\nacknowledgement_poll_ms = 60000\n"
 /* Acknowledge -> light: 4-25 ms measured; under AddressSanitizer every
  * process runs several times slower and 10-190 ms were seen, so the bound
  * there is looser (the log line still says the channel brought it). */
@@ -47,7 +48,7 @@ typedef struct {
   char *recorder_conf;
   char *control;
   char *cookie, *csrf;
-  char *netns, *veth;      /* made by the link test, removed in teardown */
+  char *netns, *veth; /* made by the link test, removed in teardown */
 } Fixture;
 
 static gboolean
@@ -56,9 +57,10 @@ run_cmd (const char *command)
   g_auto (GStrv) argv = g_strsplit (command, " ", -1);
   int status = 0;
   g_autoptr (GError) error = NULL;
-  if (!g_spawn_sync (NULL, argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL |
-                     G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL, NULL, &status, &error) ||
-      !g_spawn_check_wait_status (status, &error))
+  if (!g_spawn_sync (NULL, argv, NULL,
+                     G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL | G_SPAWN_STDOUT_TO_DEV_NULL,
+                     NULL, NULL, NULL, NULL, &status, &error)
+      || !g_spawn_check_wait_status (status, &error))
     {
       g_test_message ("%s: %s", command, error->message);
       return FALSE;
@@ -90,7 +92,8 @@ setup (Fixture *f, gconstpointer data)
     "[output recording]\nkind = simulated\n\n"
     "[output acknowledged]\nkind = simulated\n\n"
     "[source desk-camera]\nkind = fixed\nvideo = test\nwidth = 160\nheight = 120\n"
-    "framerate = 10\nbitrate_kbps = 100\nkeyframe_ms = 1000\n", desk_dir);
+    "framerate = 10\nbitrate_kbps = 100\nkeyframe_ms = 1000\n",
+    desk_dir);
   g_assert_true (g_file_set_contents (f->recorder_conf, conf, -1, NULL));
 }
 
@@ -153,7 +156,7 @@ start_recorder (Fixture *f)
   f->recorder = g_subprocess_launcher_spawn (l, &error, exe, "--config", f->recorder_conf, NULL);
   g_assert_no_error (error);
   g_assert_true (test_wait_until (recorder_ready, f, 20));
-  g_usleep (1500000);   /* the pre-event ring fills */
+  g_usleep (1500000); /* the pre-event ring fills */
 }
 
 /* The recorder's "outputs" answer: what the clerk sees. */
@@ -184,8 +187,8 @@ press (Fixture *f)
 static char *
 newest_incident (Fixture *f)
 {
-  g_autoptr (sqlite3_stmt) s = ansim_db_prepare (f->desk->db,
-    "SELECT uuid FROM incidents ORDER BY id DESC LIMIT 1", NULL);
+  g_autoptr (sqlite3_stmt) s =
+    ansim_db_prepare (f->desk->db, "SELECT uuid FROM incidents ORDER BY id DESC LIMIT 1", NULL);
   g_assert_nonnull (s);
   if (sqlite3_step (s) != SQLITE_ROW)
     return NULL;
@@ -201,8 +204,8 @@ static gboolean
 alerted (gpointer data)
 {
   Alert *a = data;
-  g_autofree char *sql = g_strdup_printf ("SELECT count(*) FROM incidents WHERE uuid = '%s'",
-                                          a->uuid);
+  g_autofree char *sql =
+    g_strdup_printf ("SELECT count(*) FROM incidents WHERE uuid = '%s'", a->uuid);
   return test_panel_count (a->f->panel, sql) > 0;
 }
 
@@ -271,9 +274,11 @@ seq_stored (gpointer data)
 {
   Fixture *f = data;
   gint64 panel_seq = test_panel_count (f->panel, "SELECT coalesce (max (seq), 0) FROM "
-                                       "channel_messages WHERE device_id = 'dev-1'");
-  g_autoptr (sqlite3_stmt) s = ansim_db_prepare (f->desk->db, "SELECT after_seq FROM "
-                                                 "channel_state", NULL);
+                                                 "channel_messages WHERE device_id = 'dev-1'");
+  g_autoptr (sqlite3_stmt) s = ansim_db_prepare (f->desk->db,
+                                                 "SELECT after_seq FROM "
+                                                 "channel_state",
+                                                 NULL);
   return s != NULL && sqlite3_step (s) == SQLITE_ROW && panel_seq > 0
          && sqlite3_column_int64 (s, 0) == panel_seq;
 }
@@ -284,12 +289,15 @@ static void
 console_login (Fixture *f, const char *role)
 {
   g_autofree char *ctl = test_build_path ("ansimctl/ansimctl");
-  const char *argv[] = { ctl, "user", "add", role, "--role", role, "--password-stdin",
-                         "--config", f->panel->conf, NULL };
+  const char *argv[] = {
+    ctl, "user", "add", role, "--role", role, "--password-stdin", "--config", f->panel->conf, NULL
+  };
   g_autoptr (GError) error = NULL;
-  g_autoptr (GSubprocess) p = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDIN_PIPE |
-                                                 G_SUBPROCESS_FLAGS_STDOUT_PIPE |
-                                                 G_SUBPROCESS_FLAGS_STDERR_MERGE, &error);
+  g_autoptr (GSubprocess) p =
+    g_subprocess_newv (argv,
+                       G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE
+                         | G_SUBPROCESS_FLAGS_STDERR_MERGE,
+                       &error);
   g_assert_no_error (error);
   g_autofree char *out = NULL;
   g_subprocess_communicate_utf8 (p, PASSWORD "\n", NULL, &out, NULL, &error);
@@ -300,15 +308,14 @@ console_login (Fixture *f, const char *role)
   g_autoptr (SoupSession) http = soup_session_new_with_options ("timeout", 10, NULL);
   g_autofree char *url = g_strconcat (f->panel->url, "/api/login", NULL);
   g_autoptr (SoupMessage) msg = soup_message_new ("POST", url);
-  g_autofree char *json = g_strdup_printf ("{\"user\":\"%s\",\"password\":\"" PASSWORD "\"}",
-                                           role);
+  g_autofree char *json = g_strdup_printf ("{\"user\":\"%s\",\"password\":\"" PASSWORD "\"}", role);
   g_autoptr (GBytes) body = g_bytes_new (json, strlen (json));
   soup_message_set_request_body_from_bytes (msg, "application/json", body);
   g_autoptr (GBytes) reply = soup_session_send_and_read (http, msg, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
-  const char *cookie = soup_message_headers_get_one (soup_message_get_response_headers (msg),
-                                                     "Set-Cookie");
+  const char *cookie =
+    soup_message_headers_get_one (soup_message_get_response_headers (msg), "Set-Cookie");
   g_assert_nonnull (cookie);
   g_free (f->cookie);
   f->cookie = g_strndup (cookie, strcspn (cookie, ";"));
@@ -372,7 +379,7 @@ test_acknowledge (Fixture *f, gconstpointer data)
   start_all (f, NO_FALLBACK_POLL);
   gint64 id = 0;
   g_autofree char *uuid = press_and_alert (f, &id);
-  g_usleep (300000);   /* the channel's held request is in place */
+  g_usleep (300000); /* the channel's held request is in place */
   g_assert_false (output_on (f, "acknowledged"));
   g_assert_true (output_on (f, "recording"));
 
@@ -380,13 +387,13 @@ test_acknowledge (Fixture *f, gconstpointer data)
   acknowledge (f, id);
   gint64 lit = wait_light (f, 5);
   g_assert_cmpint (lit, >, 0);
-  g_test_message ("console acknowledge -> help-is-coming light: %.1f ms",
-                  (lit - clicked) / 1000.0);
+  g_test_message ("console acknowledge -> help-is-coming light: %.1f ms", (lit - clicked) / 1000.0);
   g_assert_cmpint (lit - clicked, <, LIGHT_BOUND_US);
   assert_came_by_channel (f, uuid);
   g_assert_true (test_wait_until (seq_stored, f, 5));
-  g_autoptr (sqlite3_stmt) s = ansim_db_prepare (f->desk->db,
-    "SELECT json_extract (detail, '$.via') FROM events WHERE kind = 'acknowledged'", NULL);
+  g_autoptr (sqlite3_stmt) s = ansim_db_prepare (
+    f->desk->db, "SELECT json_extract (detail, '$.via') FROM events WHERE kind = 'acknowledged'",
+    NULL);
   g_assert_cmpint (sqlite3_step (s), ==, SQLITE_ROW);
   g_assert_cmpstr ((const char *) sqlite3_column_text (s, 0), ==, "channel");
   g_assert_cmpint (sqlite3_step (s), ==, SQLITE_DONE);
@@ -414,8 +421,7 @@ test_restarts (Fixture *f, gconstpointer data)
   acknowledge (f, id);
   gint64 lit = wait_light (f, 10);
   g_assert_cmpint (lit, >, 0);
-  g_test_message ("panel restarted, acknowledged at once -> light: %.2f s",
-                  (lit - clicked) / 1e6);
+  g_test_message ("panel restarted, acknowledged at once -> light: %.2f s", (lit - clicked) / 1e6);
   assert_came_by_channel (f, uuid);
   g_assert_true (test_wait_until (seq_stored, f, 5));
 
@@ -426,7 +432,7 @@ test_restarts (Fixture *f, gconstpointer data)
   g_assert_no_error (error);
   while (output_on (f, "acknowledged"))
     g_usleep (20000);
-  g_usleep (600000);   /* the long press's button is let go */
+  g_usleep (600000); /* the long press's button is let go */
   gint64 id2 = 0;
   g_autofree char *uuid2 = press_and_alert (f, &id2);
   test_process_stop (f->uploader, SIGKILL);
@@ -461,10 +467,10 @@ test_link_cut (Fixture *f, gconstpointer data)
   f->netns = g_strdup_printf ("ansim-chtest-%u", getpid ());
   f->veth = g_strdup_printf ("ansch%ua", n);
   g_autofree char *peer = g_strdup_printf ("ansch%ub", n);
-  g_autofree char *host_ip = g_strdup_printf ("10.%u.%u.%u", 240 + n / 4096, n / 16 % 256,
-                                              (n % 16) * 16 + 1);
-  g_autofree char *panel_ip = g_strdup_printf ("10.%u.%u.%u", 240 + n / 4096, n / 16 % 256,
-                                               (n % 16) * 16 + 2);
+  g_autofree char *host_ip =
+    g_strdup_printf ("10.%u.%u.%u", 240 + n / 4096, n / 16 % 256, (n % 16) * 16 + 1);
+  g_autofree char *panel_ip =
+    g_strdup_printf ("10.%u.%u.%u", 240 + n / 4096, n / 16 % 256, (n % 16) * 16 + 2);
   g_autofree char *in_ns = g_strdup_printf ("ip netns exec %s ", f->netns);
   char *steps[] = {
     g_strdup_printf ("ip netns add %s", f->netns),
@@ -493,7 +499,7 @@ test_link_cut (Fixture *f, gconstpointer data)
   g_autofree char *panel_dir = g_build_filename (f->dir, "panel", NULL);
   f->panel = test_panel_new_in_netns (panel_dir, NULL, f->netns, panel_ip);
   start_all (f, NO_FALLBACK_POLL "retry_min = 30\nretry_max = 60\nrequest_timeout = 3\n"
-             "channel_wait_ms = 2000\n");
+                                 "channel_wait_ms = 2000\n");
   gint64 id = 0;
   g_autofree char *uuid = press_and_alert (f, &id);
   g_usleep (500000);
@@ -503,11 +509,12 @@ test_link_cut (Fixture *f, gconstpointer data)
   /* The console is on the panel's side of the cut. */
   g_autofree char *ack = g_strdup_printf (
     "ip netns exec %s curl -sf -o /dev/null -X POST -H Cookie:%s -H X-CSRF-Token:%s "
-    "http://%s:%u/api/incidents/%" G_GINT64_FORMAT "/acknowledge", f->netns, f->cookie, f->csrf,
-    panel_ip, f->panel->port, id);
+    "http://%s:%u/api/incidents/%" G_GINT64_FORMAT "/acknowledge",
+    f->netns, f->cookie, f->csrf, panel_ip, f->panel->port, id);
   g_assert_true (run_cmd (ack));
   g_assert_cmpint (test_panel_count (f->panel, "SELECT count(*) FROM incidents WHERE status = "
-                                     "'acknowledged'"), ==, 1);
+                                               "'acknowledged'"),
+                   ==, 1);
   g_assert_cmpint (wait_light (f, 4), ==, 0);
 
   g_autofree char *up = g_strdup_printf ("ip link set %s up", f->veth);
@@ -627,15 +634,15 @@ test_police_bell (Fixture *f, gconstpointer data)
 
   g_autofree char *body = g_strdup_printf ("{\"incident\":%" G_GINT64_FORMAT "}", id);
   g_assert_cmpuint (console_post (f, "/api/test/police-bell", body), ==, 204);
-  g_usleep (2000000);   /* asked, nobody on the control socket */
+  g_usleep (2000000); /* asked, nobody on the control socket */
   SocketWitness *w = witness_start (f->control);
   g_autofree char *expected = g_strdup_printf ("police-bell %s test", a.uuid);
   g_autofree char *line = witness_next (w, "police-bell", 5);
   g_assert_cmpstr (line, ==, expected);
   g_assert_true (test_wait_until (seq_stored, f, 5));
 
-  g_autofree char *ack_path = g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT "/acknowledge",
-                                               id);
+  g_autofree char *ack_path =
+    g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT "/acknowledge", id);
   g_assert_cmpuint (console_post (f, ack_path, NULL), ==, 200);
   g_autofree char *ack = witness_next (w, "acknowledged", 5);
   g_autofree char *expected_ack = g_strdup_printf ("acknowledged %s", a.uuid);

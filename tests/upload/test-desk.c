@@ -30,7 +30,7 @@ typedef struct {
   GSubprocess *uploader;
   char *recorder_conf;
   char *control;
-  GSubprocess *camera;     /* tests/recorder/rtsp-server, or NULL */
+  GSubprocess *camera; /* tests/recorder/rtsp-server, or NULL */
   guint camera_port;
 } Fixture;
 
@@ -46,7 +46,8 @@ write_recorder_conf (Fixture *f, const char *video)
     "[output recording]\nkind = simulated\n\n"
     "[output acknowledged]\nkind = simulated\n\n"
     "[source desk-camera]\nkind = fixed\n%s\nwidth = 320\nheight = 240\n"
-    "framerate = 15\nbitrate_kbps = 300\nkeyframe_ms = 1000\n", f->desk->dir, video);
+    "framerate = 15\nbitrate_kbps = 300\nkeyframe_ms = 1000\n",
+    f->desk->dir, video);
   g_assert_true (g_file_set_contents (f->recorder_conf, conf, -1, NULL));
 }
 
@@ -158,9 +159,10 @@ static gboolean
 desk_done (gpointer data)
 {
   Fixture *f = data;
-  return test_desk_count (f->desk, "confirmed_at_us IS NULL") == 0 &&
-         test_desk_count (f->desk, "class = 2 AND incident_id IN (SELECT id FROM incidents "
-                          "WHERE closed_wall_us IS NOT NULL)") > 0;
+  return test_desk_count (f->desk, "confirmed_at_us IS NULL") == 0
+         && test_desk_count (f->desk, "class = 2 AND incident_id IN (SELECT id FROM incidents "
+                                      "WHERE closed_wall_us IS NOT NULL)")
+              > 0;
 }
 
 static gboolean
@@ -200,8 +202,10 @@ check_stored_incident (Fixture *f, const char *uuid)
   g_assert_cmpint (g_mkdir_with_parents (folder, 0700), ==, 0);
   sqlite3 *pdb = test_panel_open_db (f->panel);
 
-  g_autoptr (sqlite3_stmt) m = ansim_db_prepare (pdb, "SELECT manifest_store_key, close_reason "
-                                                 "FROM incidents WHERE uuid = ?1", &error);
+  g_autoptr (sqlite3_stmt) m = ansim_db_prepare (pdb,
+                                                 "SELECT manifest_store_key, close_reason "
+                                                 "FROM incidents WHERE uuid = ?1",
+                                                 &error);
   g_assert_no_error (error);
   sqlite3_bind_text (m, 1, uuid, -1, SQLITE_STATIC);
   g_assert_cmpint (sqlite3_step (m), ==, SQLITE_ROW);
@@ -218,9 +222,12 @@ check_stored_incident (Fixture *f, const char *uuid)
   to = g_build_filename (folder, ANSIM_MANIFEST_SIG_NAME, NULL);
   copy_file (manifest_sig, to);
 
-  g_autoptr (sqlite3_stmt) s = ansim_db_prepare (pdb, "SELECT s.store_key, s.idx FROM segments s "
+  g_autoptr (sqlite3_stmt) s = ansim_db_prepare (
+    pdb,
+    "SELECT s.store_key, s.idx FROM segments s "
     "JOIN incidents i ON i.id = s.incident_id WHERE i.uuid = ?1 AND s.kind = 'media' "
-    "ORDER BY s.idx", &error);
+    "ORDER BY s.idx",
+    &error);
   g_assert_no_error (error);
   sqlite3_bind_text (s, 1, uuid, -1, SQLITE_STATIC);
   guint n = 0;
@@ -239,11 +246,12 @@ check_stored_incident (Fixture *f, const char *uuid)
   g_clear_pointer (&s, sqlite3_finalize);
   sqlite3_close (pdb);
   g_autofree char *q = g_strdup_printf ("class = 3 AND incident_id = (SELECT id FROM incidents "
-                                        "WHERE uuid = '%s')", uuid);
+                                        "WHERE uuid = '%s')",
+                                        uuid);
   g_assert_cmpint (n, ==, test_desk_count (f->desk, q));
 
-  g_autofree char *identity = g_build_filename (g_getenv ("ANSIM_SOURCE_ROOT"), "config",
-                                                "demo-identity.txt", NULL);
+  g_autofree char *identity =
+    g_build_filename (g_getenv ("ANSIM_SOURCE_ROOT"), "config", "demo-identity.txt", NULL);
   g_autofree char *pub = g_build_filename (f->desk->dir, "device.pub.pem", NULL);
   /* age identities must not be readable by others */
   g_autofree char *id_copy = g_build_filename (f->dir, "identity.txt", NULL);
@@ -265,22 +273,24 @@ test_desk_end_to_end (Fixture *f, gconstpointer data)
   start_recorder (f);
   /* Hourly polls: the alert leaves at once only because the recorder
    * wakes the uploader. */
-  f->uploader = test_uploader_start (f->desk, f->panel->url,
-                                     "poll_interval = 3600\nsupervision_s = 0\nheartbeat_interval = 3600");
+  f->uploader = test_uploader_start (
+    f->desk, f->panel->url, "poll_interval = 3600\nsupervision_s = 0\nheartbeat_interval = 3600");
   g_usleep (500000);
 
   /* 1. press -> alert at the panel */
   press (f);
   g_assert_true (test_wait_until (alerted, f, 10));
-  g_autoptr (sqlite3_stmt) st = ansim_db_prepare (f->desk->db, "SELECT uuid, opened_wall_us "
-                                                  "FROM incidents ORDER BY id", &error);
+  g_autoptr (sqlite3_stmt) st = ansim_db_prepare (f->desk->db,
+                                                  "SELECT uuid, opened_wall_us "
+                                                  "FROM incidents ORDER BY id",
+                                                  &error);
   g_assert_no_error (error);
   g_assert_cmpint (sqlite3_step (st), ==, SQLITE_ROW);
   g_autofree char *uuid = g_strdup ((const char *) sqlite3_column_text (st, 0));
   gint64 opened = sqlite3_column_int64 (st, 1);
   g_clear_pointer (&st, sqlite3_finalize);
-  g_autofree char *q = g_strdup_printf ("SELECT alerted_at_us FROM incidents WHERE uuid = '%s'",
-                                        uuid);
+  g_autofree char *q =
+    g_strdup_printf ("SELECT alerted_at_us FROM incidents WHERE uuid = '%s'", uuid);
   gint64 latency = panel_value (f, q) - opened;
   g_test_message ("press (debounced edge) -> alert recorded by the panel: %.1f ms",
                   latency / 1000.0);
@@ -301,17 +311,19 @@ test_desk_end_to_end (Fixture *f, gconstpointer data)
              test_desk_count (f->desk, "confirmed_at_us IS NULL"));
   guint n = check_stored_incident (f, uuid);
   g_test_message ("%u segment(s) stored and verified", n);
-  g_assert_cmpuint (n, >=, 4);   /* 2 s before, 3 s after the press, 1 s segments */
+  g_assert_cmpuint (n, >=, 4); /* 2 s before, 3 s after the press, 1 s segments */
   g_assert_cmpint (panel_value (f, "SELECT count(*) FROM events WHERE kind IN "
-                                   "('incident-opened', 'incident-closed')"), ==, 2);
+                                   "('incident-opened', 'incident-closed')"),
+                   ==, 2);
   g_assert_false (output_on (f, "acknowledged"));
 
   /* 3. deleted on the desk only after confirmation and the keep period */
   g_assert_cmpint (test_desk_count (f->desk, "class = 3 AND deleted_at_us IS NOT NULL"), ==, 0);
   g_assert_true (test_wait_until (all_deleted, f, KEEP_S + 15));
   g_assert_cmpint (test_desk_count (f->desk, "class = 3 AND (confirmed_at_us IS NULL OR "
-                                    "deleted_at_us < confirmed_at_us + " G_STRINGIFY (KEEP_S)
-                                    " * 1000000)"), ==, 0);
+                                             "deleted_at_us < confirmed_at_us + " G_STRINGIFY (
+                                               KEEP_S) " * 1000000)"),
+                   ==, 0);
   g_autofree char *seg0 = g_build_filename (f->desk->spool, uuid, "seg-000000.mkv.age", NULL);
   g_assert_false (g_file_test (seg0, G_FILE_TEST_EXISTS));
 }
@@ -321,7 +333,8 @@ incident_closed (gpointer data)
 {
   Fixture *f = data;
   return test_desk_count (f->desk, "class = 1 AND event_id IN (SELECT id FROM events WHERE "
-                          "kind = 'incident-closed')") > 0;
+                                   "kind = 'incident-closed')")
+         > 0;
 }
 
 static gboolean
@@ -347,8 +360,8 @@ test_desk_acknowledged (Fixture *f, gconstpointer data)
   test_panel_start (f->panel);
   test_panel_enroll (f->panel, f->desk, "dev-1");
   start_recorder (f);
-  f->uploader = test_uploader_start (f->desk, f->panel->url,
-                                     "supervision_s = 0\nheartbeat_interval = 3600\nchannel = false");
+  f->uploader = test_uploader_start (
+    f->desk, f->panel->url, "supervision_s = 0\nheartbeat_interval = 3600\nchannel = false");
   /* The recording light (notice of filming, 개인정보 보호법 제25조의2) is
    * off while only the pre-event buffer runs, on from the press. */
   g_assert_false (output_on (f, "recording"));
@@ -362,8 +375,10 @@ test_desk_acknowledged (Fixture *f, gconstpointer data)
   g_autofree char *path = g_build_filename (f->panel->dir, "panel.db", NULL);
   g_autoptr (sqlite3) pdb = ansim_db_open (&ansim_panel_db_schema, path, &error);
   g_assert_no_error (error);
-  g_autofree char *sql = g_strdup_printf ("UPDATE incidents SET status = 'acknowledged', "
-    "acknowledged_by = 'guard-kim', acknowledged_at_us = %" G_GINT64_FORMAT, g_get_real_time ());
+  g_autofree char *sql =
+    g_strdup_printf ("UPDATE incidents SET status = 'acknowledged', "
+                     "acknowledged_by = 'guard-kim', acknowledged_at_us = %" G_GINT64_FORMAT,
+                     g_get_real_time ());
   g_assert_true (ansim_db_exec (pdb, sql, &error));
   g_assert_no_error (error);
 
@@ -380,12 +395,14 @@ test_desk_acknowledged (Fixture *f, gconstpointer data)
       g_usleep (10000);
     }
   g_assert_cmpint (light_at, >, 0);
-  g_autoptr (sqlite3_stmt) s = ansim_db_prepare (f->desk->db, "SELECT at_mono_us FROM events "
-                                                 "WHERE kind = 'acknowledged'", &error);
+  g_autoptr (sqlite3_stmt) s = ansim_db_prepare (f->desk->db,
+                                                 "SELECT at_mono_us FROM events "
+                                                 "WHERE kind = 'acknowledged'",
+                                                 &error);
   g_assert_no_error (error);
   g_assert_cmpint (sqlite3_step (s), ==, SQLITE_ROW);
   gint64 delay = light_at - sqlite3_column_int64 (s, 0);
-  g_clear_pointer (&s, sqlite3_finalize);   /* no read snapshot held while waiting */
+  g_clear_pointer (&s, sqlite3_finalize); /* no read snapshot held while waiting */
   g_test_message ("upload answer (acknowledged) -> help-is-coming light on: %.1f ms",
                   delay / 1000.0);
   g_assert_cmpint (delay, >=, 0);
@@ -421,8 +438,8 @@ typedef struct {
   Fixture *f;
   TestConsole *console;
   TestLogin login;
-  JsonNode *last;          /* the last /api/devices answer */
-  const char *want_state;  /* what wait_source waits for */
+  JsonNode *last;         /* the last /api/devices answer */
+  const char *want_state; /* what wait_source waits for */
   const char *want_mode;
 } Console;
 
@@ -465,9 +482,9 @@ source_is (gpointer data)
 {
   Console *c = data;
   JsonObject *s = api_source (c);
-  return s != NULL && g_str_equal (json_object_get_string_member (s, "state"), c->want_state) &&
-         (c->want_mode == NULL ||
-          g_str_equal (json_object_get_string_member (s, "mode"), c->want_mode));
+  return s != NULL && g_str_equal (json_object_get_string_member (s, "state"), c->want_state)
+         && (c->want_mode == NULL
+             || g_str_equal (json_object_get_string_member (s, "mode"), c->want_mode));
 }
 
 static JsonObject *
@@ -479,8 +496,8 @@ wait_source (Console *c, const char *state, const char *mode, double timeout_s)
   if (!test_wait_until (source_is, c, timeout_s))
     {
       g_autofree char *last = json_to_string (c->last, FALSE);
-      g_error ("the panel did not show desk-camera %s%s%s within %.0f s; last answer: %s",
-               state, mode != NULL ? " and " : "", mode != NULL ? mode : "", timeout_s, last);
+      g_error ("the panel did not show desk-camera %s%s%s within %.0f s; last answer: %s", state,
+               mode != NULL ? " and " : "", mode != NULL ? mode : "", timeout_s, last);
     }
   g_test_message ("panel API shows desk-camera %s%s%s after %.1f s", state,
                   mode != NULL ? ", " : "", mode != NULL ? mode : "",
@@ -503,8 +520,8 @@ test_desk_source_state (Fixture *f, gconstpointer data)
       return;
     }
   f->camera_port = test_free_port ();
-  g_autofree char *video = g_strdup_printf ("video = rtsp\nurl = rtsp://127.0.0.1:%u/cam",
-                                            f->camera_port);
+  g_autofree char *video =
+    g_strdup_printf ("video = rtsp\nurl = rtsp://127.0.0.1:%u/cam", f->camera_port);
   write_recorder_conf (f, video);
   start_camera (f);
   test_panel_start (f->panel);

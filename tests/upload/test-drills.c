@@ -85,8 +85,8 @@ tear_down (void)
 static gint64
 desk_opened_wall_us (TestDesk *desk, TestIncident *incident)
 {
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (desk->db,
-    "SELECT opened_wall_us FROM incidents WHERE id = ?1", NULL);
+  g_autoptr (sqlite3_stmt) stmt =
+    ansim_db_prepare (desk->db, "SELECT opened_wall_us FROM incidents WHERE id = ?1", NULL);
   sqlite3_bind_int64 (stmt, 1, test_incident_get_id (incident));
   g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_ROW);
   return sqlite3_column_int64 (stmt, 0);
@@ -96,8 +96,9 @@ static gboolean
 desk_acknowledged (gpointer data)
 {
   TestIncident *incident = data;
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (desk1->db,
-    "SELECT count(*) FROM events WHERE kind = 'acknowledged' AND incident_id = ?1", NULL);
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    desk1->db, "SELECT count(*) FROM events WHERE kind = 'acknowledged' AND incident_id = ?1",
+    NULL);
   sqlite3_bind_int64 (stmt, 1, test_incident_get_id (incident));
   return sqlite3_step (stmt) == SQLITE_ROW && sqlite3_column_int64 (stmt, 0) > 0;
 }
@@ -109,8 +110,8 @@ arm (const char *desks_json, gint64 start, gint64 end)
                                            ",\"end_us\":%" G_GINT64_FORMAT
                                            ",\"note\":\"Q4 scenario: verbal abuse\"}",
                                            desks_json, start, end);
-  g_autoptr (JsonNode) node = test_console_post_ok (console, "/api/drills", &logins[TRAINER], body,
-                                                    201);
+  g_autoptr (JsonNode) node =
+    test_console_post_ok (console, "/api/drills", &logins[TRAINER], body, 201);
   JsonObject *drill = json_object_get_object_member (json_node_get_object (node), "drill");
   g_assert_cmpstr (json_object_get_string_member (drill, "armed_by"), ==, "trainer");
   return json_object_get_int_member (drill, "id");
@@ -166,25 +167,27 @@ test_refusals (void)
   g_assert_cmpuint (status, ==, 403);
   /* The auditor reads. */
   g_autoptr (JsonNode) list = test_console_get_ok (console, "/api/drills", &logins[AUDITOR]);
-  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (
-    json_node_get_object (list), "drills")), ==, 0);
-  g_autoptr (JsonNode) rep = test_console_get_ok (console, "/api/reports?kind=drill",
-                                                  &logins[AUDITOR]);
+  g_assert_cmpuint (
+    json_array_get_length (json_object_get_array_member (json_node_get_object (list), "drills")),
+    ==, 0);
+  g_autoptr (JsonNode) rep =
+    test_console_get_ok (console, "/api/reports?kind=drill", &logins[AUDITOR]);
   (void) rep;
 
-  g_autofree char *backwards = g_strdup_printf ("{\"desks\":[\"desk-1\"],\"start_us\":%"
-                                                G_GINT64_FORMAT ",\"end_us\":%" G_GINT64_FORMAT
-                                                "}", now + 600 * G_USEC_PER_SEC, now);
+  g_autofree char *backwards = g_strdup_printf (
+    "{\"desks\":[\"desk-1\"],\"start_us\":%" G_GINT64_FORMAT ",\"end_us\":%" G_GINT64_FORMAT "}",
+    now + 600 * G_USEC_PER_SEC, now);
   test_console_refused (console, "/api/drills", &logins[TRAINER], backwards, 400,
                         "end (end_us) must be after");
-  g_autofree char *unknown = g_strdup_printf ("{\"desks\":[\"desk-1\",\"desk-9\"],\"start_us\":%"
-                                              G_GINT64_FORMAT ",\"end_us\":%" G_GINT64_FORMAT "}",
-                                              now, now + 600 * G_USEC_PER_SEC);
+  g_autofree char *unknown =
+    g_strdup_printf ("{\"desks\":[\"desk-1\",\"desk-9\"],\"start_us\":%" G_GINT64_FORMAT
+                     ",\"end_us\":%" G_GINT64_FORMAT "}",
+                     now, now + 600 * G_USEC_PER_SEC);
   test_console_refused (console, "/api/drills", &logins[TRAINER], unknown, 400,
                         "unknown desk \\\"desk-9\\\"");
-  g_autofree char *past = g_strdup_printf ("{\"desks\":[\"desk-1\"],\"start_us\":%" G_GINT64_FORMAT
-                                           ",\"end_us\":%" G_GINT64_FORMAT "}",
-                                           now - G_GINT64_CONSTANT (7200000000), now - G_GINT64_CONSTANT (3600000000));
+  g_autofree char *past = g_strdup_printf (
+    "{\"desks\":[\"desk-1\"],\"start_us\":%" G_GINT64_FORMAT ",\"end_us\":%" G_GINT64_FORMAT "}",
+    now - G_GINT64_CONSTANT (7200000000), now - G_GINT64_CONSTANT (3600000000));
   test_console_refused (console, "/api/drills", &logins[TRAINER], past, 400, "already ended");
   test_console_refused (console, "/api/drills", &logins[TRAINER],
                         "{\"desks\":[],\"start_us\":1,\"end_us\":2}", 400, "desks must be");
@@ -197,8 +200,8 @@ test_refusals (void)
   test_console_refused (console, "/api/drills", &logins[TRAINER], "[", 400, "not a JSON object");
   test_console_refused (console, "/api/drills/1/end", &logins[TRAINER], NULL, 404, "no such drill");
   test_console_refused (console, "/api/drills/x/end", &logins[TRAINER], NULL, 400, "drill id");
-  test_console_refused (console, "/api/drills/schedule", &logins[TRAINER], "{\"every_days\":0}", 400,
-                        "every_days");
+  test_console_refused (console, "/api/drills/schedule", &logins[TRAINER], "{\"every_days\":0}",
+                        400, "every_days");
   test_console_refused (console, "/api/drills/schedule", &logins[TRAINER],
                         "{\"desk\":\"desk-9\",\"every_days\":30}", 400, "unknown desk");
   test_console_refused (console, "/api/drills/schedule", &logins[SECURITY], "{\"every_days\":30}",
@@ -209,11 +212,14 @@ test_refusals (void)
 
   /* Every route that changes something: no session 401, no CSRF token
    * 403, a wrong role 403, an oversized body 413, odd ids 400/404. */
-  static const char *const writes[] = { "/api/drills", "/api/drills/1/arrival",
-                                        "/api/drills/1/end", "/api/drills/schedule",
+  static const char *const writes[] = { "/api/drills",
+                                        "/api/drills/1/arrival",
+                                        "/api/drills/1/end",
+                                        "/api/drills/schedule",
                                         "/api/drills/schedule/1/remove",
                                         "/api/incidents/1/shown",
-                                        "/api/incidents/1/not-a-drill", NULL };
+                                        "/api/incidents/1/not-a-drill",
+                                        NULL };
   for (guint i = 0; writes[i] != NULL; i++)
     {
       g_autofree char *a = test_console_request (console, "POST", writes[i], NULL, TEST_CSRF_NONE,
@@ -237,10 +243,10 @@ test_refusals (void)
       (void) d;
       g_assert_cmpuint (status, ==, 413);
     }
-  static const char *const odd[] = { "/api/drills/-1/end", "/api/drills/0/end",
-                                     "/api/drills/1x/end", "/api/drills/1/end/now",
+  static const char *const odd[] = { "/api/drills/-1/end",   "/api/drills/0/end",
+                                     "/api/drills/1x/end",   "/api/drills/1/end/now",
                                      "/api/drills/1/%2e%2e", "/api/drills/schedule/x/remove",
-                                     "/api/drillsx", NULL };
+                                     "/api/drillsx",         NULL };
   for (guint i = 0; odd[i] != NULL; i++)
     {
       g_autofree char *reply = test_console_request (console, "POST", odd[i], &logins[TRAINER],
@@ -267,12 +273,12 @@ test_full_drill (void)
 {
   gint64 now = g_get_real_time ();
   gint64 drill = arm ("[\"desk-1\"]", now - G_USEC_PER_SEC, now + 600 * G_USEC_PER_SEC);
-  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
-                                              "drill-armed", NULL, NULL), ==, 1);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR], "drill-armed", NULL, NULL),
+                    ==, 1);
   /* It was asked to start a second ago: it starts when armed. */
   g_assert_cmpint (panel_int ("SELECT window_start_us - armed_at_us FROM drills"), ==, 0);
-  g_autofree char *arrival_path = g_strdup_printf ("/api/drills/%" G_GINT64_FORMAT "/arrival",
-                                                   drill);
+  g_autofree char *arrival_path =
+    g_strdup_printf ("/api/drills/%" G_GINT64_FORMAT "/arrival", drill);
   test_console_refused (console, arrival_path, &logins[TRAINER], "{\"desk\":\"desk-1\"}", 409,
                         "nobody has pressed");
   test_console_refused (console, arrival_path, &logins[TRAINER], "{\"desk\":\"desk-2\"}", 400,
@@ -280,9 +286,9 @@ test_full_drill (void)
   test_console_refused (console, arrival_path, &logins[TRAINER], "{}", 400, "desk (the desk");
   /* A second drill overlapping on the same desk would be ambiguous. */
   {
-    g_autofree char *body = g_strdup_printf ("{\"desks\":[\"desk-1\"],\"start_us\":%"
-                                             G_GINT64_FORMAT ",\"end_us\":%" G_GINT64_FORMAT "}",
-                                             now, now + 60 * G_USEC_PER_SEC);
+    g_autofree char *body = g_strdup_printf (
+      "{\"desks\":[\"desk-1\"],\"start_us\":%" G_GINT64_FORMAT ",\"end_us\":%" G_GINT64_FORMAT "}",
+      now, now + 60 * G_USEC_PER_SEC);
     test_console_refused (console, "/api/drills", &logins[TRAINER], body, 409,
                           "already armed by drill");
   }
@@ -312,20 +318,22 @@ test_full_drill (void)
     JsonArray *timeline = json_object_get_array_member (json_node_get_object (node), "timeline");
     gboolean tagged = FALSE;
     for (guint i = 0; i < json_array_get_length (timeline); i++)
-      tagged |= g_strcmp0 (json_object_get_string_member (json_array_get_object_element (
-                             timeline, i), "what"), "drill-tagged") == 0;
+      tagged |= g_strcmp0 (json_object_get_string_member (
+                             json_array_get_object_element (timeline, i), "what"),
+                           "drill-tagged")
+                == 0;
     g_assert_true (tagged);
   }
   /* The list filters drills from real incidents. */
   {
-    g_autoptr (JsonNode) drills = test_console_get_ok (console, "/api/incidents?drill=1",
-                                                       &logins[SECURITY]);
+    g_autoptr (JsonNode) drills =
+      test_console_get_ok (console, "/api/incidents?drill=1", &logins[SECURITY]);
     JsonArray *a = json_object_get_array_member (json_node_get_object (drills), "incidents");
     g_assert_cmpuint (json_array_get_length (a), ==, 1);
     g_assert_cmpint (json_object_get_int_member (json_array_get_object_element (a, 0), "id"), ==,
                      id);
-    g_autoptr (JsonNode) reals = test_console_get_ok (console, "/api/incidents?drill=0",
-                                                      &logins[SECURITY]);
+    g_autoptr (JsonNode) reals =
+      test_console_get_ok (console, "/api/incidents?drill=0", &logins[SECURITY]);
     a = json_object_get_array_member (json_node_get_object (reals), "incidents");
     g_assert_cmpuint (json_array_get_length (a), ==, 1);
     g_assert_cmpint (json_object_get_int_member (json_array_get_object_element (a, 0), "id"), ==,
@@ -336,12 +344,12 @@ test_full_drill (void)
    * first counts. The trainer's console is not security's response. */
   g_autofree char *shown_path = g_strdup_printf ("%s/shown", path);
   gint64 t_shown0 = g_get_real_time ();
-  g_autoptr (JsonNode) shown = test_console_post_ok (console, shown_path, &logins[SECURITY], NULL,
-                                                     200);
+  g_autoptr (JsonNode) shown =
+    test_console_post_ok (console, shown_path, &logins[SECURITY], NULL, 200);
   gint64 t_shown1 = g_get_real_time ();
   g_assert_true (json_object_get_boolean_member (json_node_get_object (shown), "first"));
-  g_autoptr (JsonNode) shown2 = test_console_post_ok (console, shown_path, &logins[ADMIN], NULL,
-                                                      200);
+  g_autoptr (JsonNode) shown2 =
+    test_console_post_ok (console, shown_path, &logins[ADMIN], NULL, 200);
   g_assert_false (json_object_get_boolean_member (json_node_get_object (shown2), "first"));
   g_assert_cmpstr (json_object_get_string_member (json_node_get_object (shown2), "shown_by"), ==,
                    "security");
@@ -349,16 +357,16 @@ test_full_drill (void)
 
   g_autofree char *ack_path = g_strdup_printf ("%s/acknowledge", path);
   gint64 t_ack0 = g_get_real_time ();
-  g_autoptr (JsonNode) acked = test_console_post_ok (console, ack_path, &logins[SECURITY], NULL,
-                                                     200);
+  g_autoptr (JsonNode) acked =
+    test_console_post_ok (console, ack_path, &logins[SECURITY], NULL, 200);
   (void) acked;
   gint64 t_ack1 = g_get_real_time ();
   /* The same path as a real press: the desk's "help is coming" light. */
   g_assert_true (test_wait_until (desk_acknowledged, incident, 15));
 
   gint64 t_arr0 = g_get_real_time ();
-  g_autoptr (JsonNode) arrived = test_console_post_ok (console, arrival_path, &logins[TRAINER],
-                                                       "{\"desk\":\"desk-1\"}", 200);
+  g_autoptr (JsonNode) arrived =
+    test_console_post_ok (console, arrival_path, &logins[TRAINER], "{\"desk\":\"desk-1\"}", 200);
   (void) arrived;
   gint64 t_arr1 = g_get_real_time ();
   test_console_refused (console, arrival_path, &logins[TRAINER], "{\"desk\":\"desk-1\"}", 409,
@@ -368,36 +376,38 @@ test_full_drill (void)
 
   g_autofree char *resolve_path = g_strdup_printf ("%s/resolve", path);
   gint64 t_res0 = g_get_real_time ();
-  g_autoptr (JsonNode) resolved = test_console_post_ok (console, resolve_path, &logins[SECURITY],
-                                           "{\"category\":\"drill\",\"note\":\"drill ok\"}", 200);
+  g_autoptr (JsonNode) resolved =
+    test_console_post_ok (console, resolve_path, &logins[SECURITY],
+                          "{\"category\":\"drill\",\"note\":\"drill ok\"}", 200);
   (void) resolved;
   gint64 t_res1 = g_get_real_time ();
 
   g_autofree char *end_path = g_strdup_printf ("/api/drills/%" G_GINT64_FORMAT "/end", drill);
   test_console_refused (console, end_path, &logins[AUDITOR], NULL, 403, "forbidden");
-  g_autoptr (JsonNode) ended = test_console_post_ok (console, end_path, &logins[TRAINER], NULL,
-                                                     200);
-  g_assert_cmpstr (json_object_get_string_member (json_object_get_object_member (
-    json_node_get_object (ended), "drill"), "state"), ==, "ended");
+  g_autoptr (JsonNode) ended =
+    test_console_post_ok (console, end_path, &logins[TRAINER], NULL, 200);
+  g_assert_cmpstr (
+    json_object_get_string_member (
+      json_object_get_object_member (json_node_get_object (ended), "drill"), "state"),
+    ==, "ended");
   test_console_refused (console, end_path, &logins[TRAINER], NULL, 409, "already ended");
 
   /* Each drill action is one audit entry. */
-  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
-                                              "drill-armed", NULL, NULL), ==, 1);
-  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
-                                              "drill-arrival", NULL, NULL), ==, 1);
-  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
-                                              "drill-ended", NULL, NULL), ==, 1);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR], "drill-armed", NULL, NULL),
+                    ==, 1);
+  g_assert_cmpuint (
+    test_console_count_audit (console, &logins[AUDITOR], "drill-arrival", NULL, NULL), ==, 1);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR], "drill-ended", NULL, NULL),
+                    ==, 1);
 
   /* The report against the stored times... */
   gint64 pressed = desk_opened_wall_us (desk1, incident);
-  gint64 alerted = panel_time ("SELECT alerted_at_us FROM incidents WHERE id = ",
-                               id);
+  gint64 alerted = panel_time ("SELECT alerted_at_us FROM incidents WHERE id = ", id);
   gint64 shown_at = panel_time ("SELECT at_wall_us FROM events WHERE kind = 'alert-shown' AND "
-                                "incident_id = ", id);
+                                "incident_id = ",
+                                id);
   gint64 acked_at = panel_time ("SELECT acknowledged_at_us FROM incidents WHERE id = ", id);
-  gint64 arrived_at = panel_time ("SELECT arrived_at_us FROM drill_desks WHERE drill_id = ",
-                                  drill);
+  gint64 arrived_at = panel_time ("SELECT arrived_at_us FROM drill_desks WHERE drill_id = ", drill);
   gint64 resolved_at = panel_time ("SELECT resolved_at_us FROM incidents WHERE id = ", id);
   /* ...and the stored times against this test's clock around each step. */
   g_assert_cmpint (t_press, <=, pressed);
@@ -429,13 +439,13 @@ test_full_drill (void)
   g_assert_cmpstr (json_object_get_string_member (row, "arrived_by"), ==, "trainer");
   g_assert_cmpstr (json_object_get_string_member (row, "resolved_by"), ==, "security");
   g_test_message ("drill: press -> alert %.3f s, -> shown %.3f s, -> acknowledged %.3f s, "
-                  "-> arrival %.3f s, -> resolved %.3f s", (alerted - pressed) / 1e6,
-                  (shown_at - pressed) / 1e6, (acked_at - pressed) / 1e6,
+                  "-> arrival %.3f s, -> resolved %.3f s",
+                  (alerted - pressed) / 1e6, (shown_at - pressed) / 1e6, (acked_at - pressed) / 1e6,
                   (arrived_at - pressed) / 1e6, (resolved_at - pressed) / 1e6);
 
   /* Trends: one drill at desk-1; the real incident only in kind=real. */
-  g_autoptr (JsonNode) trends = test_console_get_ok (console, "/api/reports?kind=drill",
-                                                     &logins[TRAINER]);
+  g_autoptr (JsonNode) trends =
+    test_console_get_ok (console, "/api/reports?kind=drill", &logins[TRAINER]);
   JsonObject *t = json_object_get_object_member (json_node_get_object (trends), "trends");
   JsonArray *by_desk = json_object_get_array_member (t, "desk");
   g_assert_cmpuint (json_array_get_length (by_desk), ==, 1);
@@ -446,8 +456,8 @@ test_full_drill (void)
                    acked_at - pressed);
   g_assert_cmpuint (json_array_get_length (json_object_get_array_member (t, "site")), ==, 1);
   g_assert_cmpuint (json_array_get_length (json_object_get_array_member (t, "month")), ==, 1);
-  g_autoptr (JsonNode) reals = test_console_get_ok (console, "/api/reports?kind=real",
-                                                    &logins[TRAINER]);
+  g_autoptr (JsonNode) reals =
+    test_console_get_ok (console, "/api/reports?kind=real", &logins[TRAINER]);
   JsonArray *real_rows = json_object_get_array_member (json_node_get_object (reals), "rows");
   g_assert_cmpuint (json_array_get_length (real_rows), ==, 1);
   g_assert_cmpint (figure (json_array_get_object_element (real_rows, 0), "incident_id"), ==,
@@ -462,7 +472,7 @@ test_full_drill (void)
                                                NULL, 0, &status, NULL);
   g_assert_cmpuint (status, ==, 200);
   g_auto (GStrv) lines = g_strsplit (csv, "\r\n", -1);
-  g_assert_cmpuint (g_strv_length (lines), ==, 3);  /* header, one row, "" */
+  g_assert_cmpuint (g_strv_length (lines), ==, 3); /* header, one row, "" */
   g_assert_true (g_str_has_prefix (lines[0], "kind,drill,desk_id,desk_name,incident,pressed_at"));
   g_auto (GStrv) cells = g_strsplit (lines[1], ",", -1);
   g_assert_cmpuint (g_strv_length (cells), ==, 20);
@@ -472,8 +482,8 @@ test_full_drill (void)
   g_assert_cmpstr (cells[0], ==, "drill");
   g_assert_cmpstr (cells[10], ==, "security");
   g_assert_cmpstr (cells[17], ==, ack_s);
-  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
-                                              "report-exported", NULL, NULL), ==, 1);
+  g_assert_cmpuint (
+    test_console_count_audit (console, &logins[AUDITOR], "report-exported", NULL, NULL), ==, 1);
 
   /* The evidence package says it was a drill. */
   test_incident_close (incident);
@@ -506,8 +516,8 @@ test_full_drill (void)
   /* After the end, a press at desk-1 inside the old window is real. */
   gint64 after_id = 0;
   TestIncident *after = test_desk_press (desk1, panel, 16 * 1024, &after_id);
-  g_autofree char *after_sql = g_strdup_printf ("SELECT is_drill FROM incidents WHERE id = %"
-                                                G_GINT64_FORMAT, after_id);
+  g_autofree char *after_sql =
+    g_strdup_printf ("SELECT is_drill FROM incidents WHERE id = %" G_GINT64_FORMAT, after_id);
   g_assert_cmpint (panel_int (after_sql), ==, 0);
   test_incident_close (after);
 }
@@ -518,15 +528,15 @@ static void
 test_several_desks (void)
 {
   gint64 now = g_get_real_time ();
-  gint64 drill = arm ("[\"desk-1\",\"desk-2\"]", now - G_USEC_PER_SEC,
-                      now + 600 * G_USEC_PER_SEC);
+  gint64 drill = arm ("[\"desk-1\",\"desk-2\"]", now - G_USEC_PER_SEC, now + 600 * G_USEC_PER_SEC);
   gint64 a = 0, b = 0, c = 0;
   TestIncident *ia = test_desk_press (desk2, panel, 16 * 1024, &a);
   TestIncident *ib = test_desk_press (desk2, panel, 16 * 1024, &b);
   TestIncident *ic = test_desk_press (desk1, panel, 16 * 1024, &c);
   g_autofree char *sql = g_strdup_printf ("SELECT group_concat (is_drill, '') FROM (SELECT "
                                           "is_drill FROM incidents WHERE id IN (%" G_GINT64_FORMAT
-                                          ",%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT ") ORDER BY id)",
+                                          ",%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT
+                                          ") ORDER BY id)",
                                           a, b, c);
   g_autoptr (sqlite3) db = test_panel_open_db (panel);
   g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (db, sql, NULL);
@@ -534,13 +544,13 @@ test_several_desks (void)
   g_assert_cmpstr ((const char *) sqlite3_column_text (stmt, 0), ==, "101");
   g_autofree char *path = g_strdup_printf ("/api/drills/%" G_GINT64_FORMAT, drill);
   g_autoptr (JsonNode) node = test_console_get_ok (console, path, &logins[TRAINER]);
-  JsonArray *desks = json_object_get_array_member (json_object_get_object_member (
-    json_node_get_object (node), "drill"), "desks");
+  JsonArray *desks = json_object_get_array_member (
+    json_object_get_object_member (json_node_get_object (node), "drill"), "desks");
   g_assert_cmpuint (json_array_get_length (desks), ==, 2);
-  g_assert_cmpint (json_object_get_int_member (json_array_get_object_element (desks, 0),
-                                               "incident_id"), ==, c);
-  g_assert_cmpint (json_object_get_int_member (json_array_get_object_element (desks, 1),
-                                               "incident_id"), ==, a);
+  g_assert_cmpint (
+    json_object_get_int_member (json_array_get_object_element (desks, 0), "incident_id"), ==, c);
+  g_assert_cmpint (
+    json_object_get_int_member (json_array_get_object_element (desks, 1), "incident_id"), ==, a);
   g_autofree char *end_path = g_strdup_printf ("%s/end", path);
   g_autoptr (JsonNode) ended = test_console_post_ok (console, end_path, &logins[ADMIN], "{}", 200);
   (void) ended;
@@ -554,26 +564,27 @@ static void
 test_schedule (void)
 {
   g_autoptr (JsonNode) s1 = test_console_post_ok (console, "/api/drills/schedule", &logins[TRAINER],
-                                     "{\"every_days\":91}", 200);
+                                                  "{\"every_days\":91}", 200);
   (void) s1;
   g_autoptr (JsonNode) s2 = test_console_post_ok (console, "/api/drills/schedule", &logins[TRAINER],
-                                     "{\"desk\":\"desk-1\",\"every_days\":30}", 200);
+                                                  "{\"desk\":\"desk-1\",\"every_days\":30}", 200);
   (void) s2;
   g_autoptr (JsonNode) s3 = test_console_post_ok (console, "/api/drills/schedule", &logins[TRAINER],
-                                     "{\"desk\":\"desk-2\",\"every_days\":365}", 200);
+                                                  "{\"desk\":\"desk-2\",\"every_days\":365}", 200);
   (void) s3;
   /* Setting the site again replaces its row. */
   g_autoptr (JsonNode) s4 = test_console_post_ok (console, "/api/drills/schedule", &logins[ADMIN],
-                                     "{\"desk\":null,\"every_days\":92}", 200);
+                                                  "{\"desk\":null,\"every_days\":92}", 200);
   (void) s4;
-  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
-                                              "drill-schedule-set", NULL, NULL), ==, 4);
-  g_autoptr (JsonNode) node = test_console_get_ok (console, "/api/drills/schedule",
-                                                   &logins[AUDITOR]);
+  g_assert_cmpuint (
+    test_console_count_audit (console, &logins[AUDITOR], "drill-schedule-set", NULL, NULL), ==, 4);
+  g_autoptr (JsonNode) node =
+    test_console_get_ok (console, "/api/drills/schedule", &logins[AUDITOR]);
   JsonArray *list = json_object_get_array_member (json_node_get_object (node), "schedules");
   g_assert_cmpuint (json_array_get_length (list), ==, 3);
-  gint64 last_desk1 = panel_int ("SELECT max (i.opened_wall_us) FROM drill_desks dd JOIN "
-                                 "incidents i ON i.id = dd.incident_id WHERE dd.desk_id = 'desk-1'");
+  gint64 last_desk1 =
+    panel_int ("SELECT max (i.opened_wall_us) FROM drill_desks dd JOIN "
+               "incidents i ON i.id = dd.incident_id WHERE dd.desk_id = 'desk-1'");
   for (guint i = 0; i < 3; i++)
     {
       JsonObject *o = json_array_get_object_element (list, i);
@@ -592,12 +603,14 @@ test_schedule (void)
     }
   g_assert_cmpint (panel_int ("SELECT count(*) FROM drill_schedules"), ==, 3);
   gint64 id = panel_int ("SELECT id FROM drill_schedules WHERE desk_id = 'desk-2'");
-  g_autofree char *remove = g_strdup_printf ("/api/drills/schedule/%" G_GINT64_FORMAT "/remove", id);
+  g_autofree char *remove =
+    g_strdup_printf ("/api/drills/schedule/%" G_GINT64_FORMAT "/remove", id);
   g_autoptr (JsonNode) s6 = test_console_post_ok (console, remove, &logins[TRAINER], NULL, 200);
   (void) s6;
   test_console_refused (console, remove, &logins[TRAINER], NULL, 404, "no such schedule");
-  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
-                                              "drill-schedule-removed", NULL, NULL), ==, 1);
+  g_assert_cmpuint (
+    test_console_count_audit (console, &logins[AUDITOR], "drill-schedule-removed", NULL, NULL), ==,
+    1);
   g_assert_cmpint (panel_int ("SELECT count(*) FROM drill_schedules"), ==, 2);
 
   /* Time passing, written straight into the database: two desks never
@@ -611,11 +624,12 @@ test_schedule (void)
   g_autofree char *sql = g_strdup_printf (
     "INSERT INTO desks (id, name) VALUES ('desk-3', 'Desk 3'), ('desk-4', 'Desk 4');"
     "INSERT INTO drill_schedules (desk_id, every_days, created_by, created_at_us) VALUES "
-    "('desk-3', 91, 'trainer', %" G_GINT64_FORMAT "), ('desk-4', 91, 'trainer', %"
-    G_GINT64_FORMAT ");", now - 100 * day, now - 80 * day);
+    "('desk-3', 91, 'trainer', %" G_GINT64_FORMAT "), ('desk-4', 91, 'trainer', %" G_GINT64_FORMAT
+    ");",
+    now - 100 * day, now - 80 * day);
   g_assert_true (ansim_db_exec (rw, sql, &error));
-  g_autoptr (JsonNode) aged = test_console_get_ok (console, "/api/drills/schedule",
-                                                   &logins[TRAINER]);
+  g_autoptr (JsonNode) aged =
+    test_console_get_ok (console, "/api/drills/schedule", &logins[TRAINER]);
   list = json_object_get_array_member (json_node_get_object (aged), "schedules");
   guint seen = 0;
   for (guint i = 0; i < json_array_get_length (list); i++)
@@ -665,11 +679,12 @@ test_ansimctl_commands (void)
   g_assert_nonnull (strstr (out, armed));
   g_clear_pointer (&out, g_free);
   g_assert_cmpint (panel_int ("SELECT count(*) FROM audit_log WHERE action = 'drill-armed' "
-                              "AND actor GLOB 'ansimctl:*' AND role IS NULL"), ==, 1);
+                              "AND actor GLOB 'ansimctl:*' AND role IS NULL"),
+                   ==, 1);
   gint64 at_desk2 = 0;
   TestIncident *incident = test_desk_press (desk2, panel, 16 * 1024, &at_desk2);
-  g_autofree char *sql = g_strdup_printf ("SELECT is_drill FROM incidents WHERE id = %"
-                                          G_GINT64_FORMAT, at_desk2);
+  g_autofree char *sql =
+    g_strdup_printf ("SELECT is_drill FROM incidents WHERE id = %" G_GINT64_FORMAT, at_desk2);
   g_assert_cmpint (panel_int (sql), ==, 1);
   g_assert_cmpint (ansimctl ("list", &out), ==, 0);
   g_autofree char *line = g_strdup_printf ("incident %" G_GINT64_FORMAT, at_desk2);
@@ -696,27 +711,30 @@ test_not_a_drill (void)
   gint64 drill = arm ("[\"desk-1\"]", now, now + 600 * G_USEC_PER_SEC);
   gint64 first = 0, second = 0;
   TestIncident *a = test_desk_press (desk1, panel, 16 * 1024, &first);
-  g_autofree char *path = g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT "/not-a-drill",
-                                           first);
+  g_autofree char *path =
+    g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT "/not-a-drill", first);
   test_console_refused (console, path, &logins[AUDITOR], NULL, 403, "forbidden");
-  g_autoptr (JsonNode) real = test_console_post_ok (console, path, &logins[SECURITY],
-                                       "{\"note\":\"a real threat, not the drill\"}", 200);
-  g_assert_false (json_object_get_boolean_member (json_object_get_object_member (
-    json_node_get_object (real), "incident"), "is_drill"));
+  g_autoptr (JsonNode) real = test_console_post_ok (
+    console, path, &logins[SECURITY], "{\"note\":\"a real threat, not the drill\"}", 200);
+  g_assert_false (json_object_get_boolean_member (
+    json_object_get_object_member (json_node_get_object (real), "incident"), "is_drill"));
   test_console_refused (console, path, &logins[SECURITY], NULL, 409, "is not the press of a drill");
-  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
-                                              "drill-untagged", NULL, NULL), ==, 1);
+  g_assert_cmpuint (
+    test_console_count_audit (console, &logins[AUDITOR], "drill-untagged", NULL, NULL), ==, 1);
   g_autofree char *sql = g_strdup_printf ("SELECT count(*) FROM events WHERE kind = "
                                           "'drill-untagged' AND actor = 'security' AND "
-                                          "incident_id = %" G_GINT64_FORMAT, first);
+                                          "incident_id = %" G_GINT64_FORMAT,
+                                          first);
   g_assert_cmpint (panel_int (sql), ==, 1);
-  g_autofree char *waiting = g_strdup_printf ("SELECT count(*) FROM drill_desks WHERE drill_id = %"
-                                              G_GINT64_FORMAT " AND incident_id IS NULL", drill);
+  g_autofree char *waiting =
+    g_strdup_printf ("SELECT count(*) FROM drill_desks WHERE drill_id = %" G_GINT64_FORMAT
+                     " AND incident_id IS NULL",
+                     drill);
   g_assert_cmpint (panel_int (waiting), ==, 1);
   /* The next press at the desk is the drill. */
   TestIncident *b = test_desk_press (desk1, panel, 16 * 1024, &second);
-  g_autofree char *is_drill = g_strdup_printf ("SELECT is_drill FROM incidents WHERE id = %"
-                                               G_GINT64_FORMAT, second);
+  g_autofree char *is_drill =
+    g_strdup_printf ("SELECT is_drill FROM incidents WHERE id = %" G_GINT64_FORMAT, second);
   g_assert_cmpint (panel_int (is_drill), ==, 1);
   g_autofree char *end = g_strdup_printf ("/api/drills/%" G_GINT64_FORMAT "/end", drill);
   g_autoptr (JsonNode) ended = test_console_post_ok (console, end, &logins[TRAINER], NULL, 200);

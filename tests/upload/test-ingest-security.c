@@ -22,19 +22,19 @@ typedef struct {
 
 /* What a request may change from an honest one. */
 typedef struct {
-  const AnsimDeviceKey *key;     /* signs (default: the desk's) */
-  const char *keyid;             /* claims (default: the signer's fingerprint) */
-  gint64 created;                /* default: now */
-  const char *nonce;             /* default: fresh */
-  const char *signed_path;       /* default: the path sent */
-  const char *digest;            /* default: the body's */
+  const AnsimDeviceKey *key; /* signs (default: the desk's) */
+  const char *keyid;         /* claims (default: the signer's fingerprint) */
+  gint64 created;            /* default: now */
+  const char *nonce;         /* default: fresh */
+  const char *signed_path;   /* default: the path sent */
+  const char *digest;        /* default: the body's */
   gboolean unsigned_;
   const char *manifest_signature;
 } Tamper;
 
 typedef struct {
   guint status;
-  char *error;          /* the JSON "error" code, or NULL */
+  char *error; /* the JSON "error" code, or NULL */
   char *raw;
   char *sent_input, *sent_signature, *sent_digest;
 } Answer;
@@ -68,7 +68,7 @@ send_raw (Fixture *f, const char *method, const char *path, GBytes *body, const 
   gsize len = 0;
   const char *data = g_bytes_get_data (body, &len);
   g_autofree char *digest = t->digest != NULL ? g_strdup (t->digest)
-                            : ansim_httpsig_content_digest (data, len);
+                                              : ansim_httpsig_content_digest (data, len);
   const AnsimDeviceKey *key = t->key != NULL ? t->key : f->desk->key;
   g_autofree char *nonce = t->nonce != NULL ? g_strdup (t->nonce) : ansim_httpsig_new_nonce ();
   g_autofree char *params = g_strdup_printf (
@@ -76,13 +76,13 @@ send_raw (Fixture *f, const char *method, const char *path, GBytes *body, const 
     "keyid=\"%s\";alg=\"ed25519\"",
     t->created != 0 ? t->created : g_get_real_time () / G_USEC_PER_SEC, nonce,
     t->keyid != NULL ? t->keyid : ansim_device_key_get_fingerprint (key));
-  g_autofree char *base = ansim_httpsig_base (method, t->signed_path ? t->signed_path : path,
-                                              digest, params);
+  g_autofree char *base =
+    ansim_httpsig_base (method, t->signed_path ? t->signed_path : path, digest, params);
   g_autoptr (GBytes) sig = ansim_device_key_sign (key, base, strlen (base), NULL);
   g_autofree char *sig_item = ansim_sf_binary_encode (g_bytes_get_data (sig, NULL), 64);
   out->sent_input = again ? g_strdup (again->sent_input) : g_strdup_printf ("ansim=%s", params);
   out->sent_signature = again ? g_strdup (again->sent_signature)
-                        : g_strdup_printf ("ansim=%s", sig_item);
+                              : g_strdup_printf ("ansim=%s", sig_item);
   out->sent_digest = again ? g_strdup (again->sent_digest) : g_strdup (digest);
 
   struct curl_slist *headers = NULL;
@@ -90,7 +90,8 @@ send_raw (Fixture *f, const char *method, const char *path, GBytes *body, const 
   g_autofree char *h2 = g_strdup_printf ("Signature-Input: %s", out->sent_input);
   g_autofree char *h3 = g_strdup_printf ("Signature: %s", out->sent_signature);
   g_autofree char *h4 = t->manifest_signature
-    ? g_strdup_printf ("Ansim-Manifest-Signature: %s", t->manifest_signature) : NULL;
+                          ? g_strdup_printf ("Ansim-Manifest-Signature: %s", t->manifest_signature)
+                          : NULL;
   if (!t->unsigned_)
     {
       headers = curl_slist_append (headers, h1);
@@ -128,8 +129,8 @@ send_raw (Fixture *f, const char *method, const char *path, GBytes *body, const 
   if (node == NULL)
     g_error ("%s %s: %ld, not JSON: %s", method, path, status, got->str);
   g_assert_true (JSON_NODE_HOLDS_OBJECT (node));
-  const char *code = json_object_get_string_member_with_default (json_node_get_object (node),
-                                                                 "error", NULL);
+  const char *code =
+    json_object_get_string_member_with_default (json_node_get_object (node), "error", NULL);
   out->error = g_strdup (code);
 }
 
@@ -138,31 +139,33 @@ static char *
 snapshot (Fixture *f)
 {
   g_autofree char *store = g_build_filename (f->panel->dir, "store", NULL);
-  g_autofree char *cmd = g_strdup_printf ("find '%s' -type f 2>/dev/null | sort | xargs -r sha256sum",
-                                          store);
+  g_autofree char *cmd =
+    g_strdup_printf ("find '%s' -type f 2>/dev/null | sort | xargs -r sha256sum", store);
   g_autofree char *files = NULL;
   const char *sh[] = { "sh", "-c", cmd, NULL };
   g_assert_true (g_spawn_sync (NULL, (char **) sh, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &files,
                                NULL, NULL, NULL));
-  return g_strdup_printf ("%s|%" G_GINT64_FORMAT "|%" G_GINT64_FORMAT "|%" G_GINT64_FORMAT
-                          "|%" G_GINT64_FORMAT, files,
+  return g_strdup_printf (
+    "%s|%" G_GINT64_FORMAT "|%" G_GINT64_FORMAT "|%" G_GINT64_FORMAT "|%" G_GINT64_FORMAT, files,
     test_panel_count (f->panel, "SELECT count(*) FROM incidents"),
     test_panel_count (f->panel, "SELECT count(*) FROM segments"),
     test_panel_count (f->panel, "SELECT count(*) FROM segments WHERE store_key IS NOT NULL"),
     test_panel_count (f->panel, "SELECT count(*) FROM events WHERE device_id IS NOT NULL"));
 }
 
-#define ASSERT_REFUSED(f, method, path, body, tamper, again, want_status, want_code)   \
-  G_STMT_START {                                                                          \
-    g_autofree char *before_ = snapshot (f);                                              \
-    g_auto (Answer) a_ = { 0 };                                                           \
-    send_raw (f, method, path, body, tamper, again, &a_);                                 \
-    if (a_.status != (want_status) || g_strcmp0 (a_.error, want_code) != 0)              \
-      g_error ("%s %s: expected %u %s, got %u %s", method, path, (guint) (want_status),   \
-               want_code, a_.status, a_.raw);                                             \
-    g_autofree char *after_ = snapshot (f);                                               \
-    g_assert_cmpstr (before_, ==, after_);                                                \
-  } G_STMT_END
+#define ASSERT_REFUSED(f, method, path, body, tamper, again, want_status, want_code)               \
+  G_STMT_START                                                                                     \
+  {                                                                                                \
+    g_autofree char *before_ = snapshot (f);                                                       \
+    g_auto (Answer) a_ = { 0 };                                                                    \
+    send_raw (f, method, path, body, tamper, again, &a_);                                          \
+    if (a_.status != (want_status) || g_strcmp0 (a_.error, want_code) != 0)                        \
+      g_error ("%s %s: expected %u %s, got %u %s", method, path, (guint) (want_status), want_code, \
+               a_.status, a_.raw);                                                                 \
+    g_autofree char *after_ = snapshot (f);                                                        \
+    g_assert_cmpstr (before_, ==, after_);                                                         \
+  }                                                                                                \
+  G_STMT_END
 
 static GBytes *
 read_spool (Fixture *f, const char *rel)
@@ -279,19 +282,19 @@ test_evidence (Fixture *f, gconstpointer data)
   g_autoptr (JsonNode) node = json_from_string (g_bytes_get_data (manifest, NULL), NULL);
   JsonObject *entry1 = json_array_get_object_element (
     json_object_get_array_member (json_node_get_object (node), "entries"), 1);
-  json_object_set_string_member (entry1, "prev",
-    "0000000000000000000000000000000000000000000000000000000000000001");
+  json_object_set_string_member (
+    entry1, "prev", "0000000000000000000000000000000000000000000000000000000000000001");
   g_autofree char *broken_text = json_to_string (node, FALSE);
   g_autoptr (GBytes) broken = g_bytes_new (broken_text, strlen (broken_text));
-  g_autoptr (GBytes) broken_sig = ansim_device_key_sign (f->desk->key, broken_text,
-                                                         strlen (broken_text), NULL);
+  g_autoptr (GBytes) broken_sig =
+    ansim_device_key_sign (f->desk->key, broken_text, strlen (broken_text), NULL);
   g_autofree char *broken_item = ansim_sf_binary_encode (g_bytes_get_data (broken_sig, NULL), 64);
   Tamper broken_t = { .manifest_signature = broken_item };
   ASSERT_REFUSED (f, "PUT", mpath, broken, &broken_t, NULL, 422, "broken-chain");
 
   /* a manifest of another incident sent under this one's path */
-  g_autofree char *other_path = g_strdup_printf ("/api/v1/incidents/%s/manifest",
-                                                 "00000000-0000-4000-8000-000000000000");
+  g_autofree char *other_path =
+    g_strdup_printf ("/api/v1/incidents/%s/manifest", "00000000-0000-4000-8000-000000000000");
   Tamper good = { .manifest_signature = sig_item };
   ASSERT_REFUSED (f, "PUT", other_path, manifest, &good, NULL, 422, "bad-manifest");
 
@@ -305,19 +308,23 @@ test_evidence (Fixture *f, gconstpointer data)
   json_object_set_string_member (json_node_get_object (reclosed_node), "close_reason", "shutdown");
   g_autofree char *reclosed_text = json_to_string (reclosed_node, FALSE);
   g_autoptr (GBytes) reclosed = g_bytes_new (reclosed_text, strlen (reclosed_text));
-  g_autoptr (GBytes) reclosed_sig = ansim_device_key_sign (f->desk->key, reclosed_text,
-                                                           strlen (reclosed_text), NULL);
-  g_autofree char *reclosed_item = ansim_sf_binary_encode (g_bytes_get_data (reclosed_sig, NULL),
-                                                           64);
+  g_autoptr (GBytes) reclosed_sig =
+    ansim_device_key_sign (f->desk->key, reclosed_text, strlen (reclosed_text), NULL);
+  g_autofree char *reclosed_item =
+    ansim_sf_binary_encode (g_bytes_get_data (reclosed_sig, NULL), 64);
   Tamper reclosed_t = { .manifest_signature = reclosed_item };
   ASSERT_REFUSED (f, "PUT", mpath, reclosed, &reclosed_t, NULL, 409, "chain-break");
 
   /* a second manifest for the incident whose entries differ from the
    * stored ones: validly chained and signed, but not the same history */
   g_autoptr (GError) error = NULL;
-  AnsimManifestInfo info = { .device_id = "dev-1", .desk_id = "desk-1",
-    .trigger_name = "desk-button", .trigger_kind = ANSIM_TRIGGER_BUTTON, .incident_id = f->uuid,
-    .opened_wall_us = g_get_real_time (), .opened_mono_us = 1 };
+  AnsimManifestInfo info = { .device_id = "dev-1",
+                             .desk_id = "desk-1",
+                             .trigger_name = "desk-button",
+                             .trigger_kind = ANSIM_TRIGGER_BUTTON,
+                             .incident_id = f->uuid,
+                             .opened_wall_us = g_get_real_time (),
+                             .opened_mono_us = 1 };
   g_autoptr (AnsimManifest) fake = ansim_manifest_new (&info, f->desk->key, &error);
   g_assert_no_error (error);
   g_autofree char *fake_dir = g_build_filename (f->dir, "fake", NULL);
@@ -378,7 +385,7 @@ test_limits_and_paths (Fixture *f, gconstpointer data)
                   "(http-layer)");
   const char *const bad_ids[] = {
     "/api/v1/alerts/x/../y",
-    "/api/v1/alerts/00000000-0000-4000-8000-00000000000A",       /* uppercase */
+    "/api/v1/alerts/00000000-0000-4000-8000-00000000000A", /* uppercase */
     "/api/v1/alerts/00000000-0000-4000-8000-000000000000x",
     "/api/v1/incidents/00000000-0000-4000-8000-000000000000/segments/-1",
     "/api/v1/incidents/00000000-0000-4000-8000-000000000000/segments/01",
@@ -417,8 +424,8 @@ test_revoked (Fixture *f, gconstpointer data)
 {
   (void) data;
   g_autofree char *ctl = test_build_path ("ansimctl/ansimctl");
-  g_autofree char *cmd = g_strdup_printf ("%s revoke --config %s --device dev-1 --reason stolen",
-                                          ctl, f->panel->conf);
+  g_autofree char *cmd =
+    g_strdup_printf ("%s revoke --config %s --device dev-1 --reason stolen", ctl, f->panel->conf);
   int status = 0;
   /* Children's output is captured: on our stdout it would break TAP. */
   g_autofree char *revoked = NULL;
@@ -431,8 +438,8 @@ test_revoked (Fixture *f, gconstpointer data)
   g_autoptr (GBytes) hb = g_bytes_new_static ("{\"wall_us\":1}", 13);
   ASSERT_REFUSED (f, "POST", "/api/v1/heartbeat", hb, NULL, NULL, 403, "revoked");
   /* the same key cannot come back with a new code under its old id */
-  g_autofree char *mk = g_strdup_printf ("%s enroll-code --config %s --device dev-1", ctl,
-                                         f->panel->conf);
+  g_autofree char *mk =
+    g_strdup_printf ("%s enroll-code --config %s --device dev-1", ctl, f->panel->conf);
   g_autofree char *code = NULL;
   g_assert_true (g_spawn_command_line_sync (mk, &code, NULL, &status, NULL));
   g_autofree char *enroll = g_strdup_printf ("%s enroll --data-dir %s --panel %s --code %s", ctl,
@@ -443,13 +450,14 @@ test_revoked (Fixture *f, gconstpointer data)
   g_assert_cmpint (status, !=, 0);
   g_assert_nonnull (strstr (out, "already-enrolled"));
   /* a failed enrollment does not use the code up; a successful one does */
-  g_autofree char *mk2 = g_strdup_printf ("%s enroll-code --config %s --device dev-2", ctl,
-                                          f->panel->conf);
+  g_autofree char *mk2 =
+    g_strdup_printf ("%s enroll-code --config %s --device dev-2", ctl, f->panel->conf);
   g_autofree char *code2 = NULL;
   g_assert_true (g_spawn_command_line_sync (mk2, &code2, NULL, &status, NULL));
   g_autofree char *enroll2 = g_strdup_printf ("%s enroll --data-dir %s --key %s/stranger.pem "
-                                              "--panel %s --code %s", ctl, f->desk->dir, f->dir,
-                                              f->panel->url, g_strstrip (code2));
+                                              "--panel %s --code %s",
+                                              ctl, f->desk->dir, f->dir, f->panel->url,
+                                              g_strstrip (code2));
   g_autofree char *enrolled = NULL;
   g_assert_true (g_spawn_command_line_sync (enroll2, &enrolled, NULL, &status, NULL));
   g_assert_cmpint (status, ==, 0);

@@ -25,12 +25,12 @@ enum { SECURITY, TRAINER, ADMIN, AUDITOR };
 
 /* The incidents the tests work on, by what happens to them. */
 enum {
-  OLD_DRILL,      /* a drill 40 days old: purged (drill period 7 days) */
-  HELD,           /* 40 days old, on legal hold: kept, then released and purged */
-  OLD_FALSE,      /* 40 days old, false alarm (the incident period, 30): purged */
-  NEW_DRILL,      /* a drill of today: kept */
-  UNRESOLVED,     /* 40 days old, never resolved: kept */
-  INTERRUPTED,    /* 40 days old, its purge interrupted half-way: finished */
+  OLD_DRILL,   /* a drill 40 days old: purged (drill period 7 days) */
+  HELD,        /* 40 days old, on legal hold: kept, then released and purged */
+  OLD_FALSE,   /* 40 days old, false alarm (the incident period, 30): purged */
+  NEW_DRILL,   /* a drill of today: kept */
+  UNRESOLVED,  /* 40 days old, never resolved: kept */
+  INTERRUPTED, /* 40 days old, its purge interrupted half-way: finished */
   N_INCIDENTS
 };
 
@@ -93,7 +93,8 @@ rows_of (int which)
     "SELECT (SELECT count(*) FROM incidents WHERE id = %1$" G_GINT64_FORMAT ") + "
     "(SELECT count(*) FROM segments WHERE incident_id = %1$" G_GINT64_FORMAT ") + "
     "(SELECT count(*) FROM events WHERE incident_id = %1$" G_GINT64_FORMAT ") + "
-    "(SELECT count(*) FROM drill_desks WHERE incident_id = %1$" G_GINT64_FORMAT ")", ids[which]);
+    "(SELECT count(*) FROM drill_desks WHERE incident_id = %1$" G_GINT64_FORMAT ")",
+    ids[which]);
   return test_panel_count (panel, sql);
 }
 
@@ -105,9 +106,9 @@ ansimctl_with (char **out_text, const char *kill_after, const char *const *args)
   g_autofree char *ctl = test_build_path ("ansimctl/ansimctl");
   g_autoptr (GPtrArray) argv = g_ptr_array_new ();
   g_autoptr (GError) error = NULL;
-  g_autoptr (GSubprocessLauncher) launcher = g_subprocess_launcher_new (
-    G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
-    G_SUBPROCESS_FLAGS_STDERR_MERGE);
+  g_autoptr (GSubprocessLauncher) launcher =
+    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE
+                               | G_SUBPROCESS_FLAGS_STDERR_MERGE);
   g_ptr_array_add (argv, ctl);
   for (guint i = 0; args[i] != NULL; i++)
     g_ptr_array_add (argv, (gpointer) args[i]);
@@ -116,9 +117,8 @@ ansimctl_with (char **out_text, const char *kill_after, const char *const *args)
   g_ptr_array_add (argv, NULL);
   if (kill_after != NULL)
     g_subprocess_launcher_setenv (launcher, "ANSIM_TEST_PURGE_KILL_AFTER", kill_after, TRUE);
-  g_autoptr (GSubprocess) p = g_subprocess_launcher_spawnv (launcher,
-                                                            (const char *const *) argv->pdata,
-                                                            &error);
+  g_autoptr (GSubprocess) p =
+    g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata, &error);
   g_assert_no_error (error);
   g_subprocess_communicate_utf8 (p, PASSWORD "\n", NULL, out_text, NULL, &error);
   g_assert_no_error (error);
@@ -155,8 +155,7 @@ set_up (void)
   panel = test_panel_new (panel_dir, "purge_interval_s = 0");
   for (guint i = 0; i < G_N_ELEMENTS (roles); i++)
     {
-      const char *args[] = { "user", "add", roles[i], "--role", roles[i], "--password-stdin",
-                             NULL };
+      const char *args[] = { "user", "add", roles[i], "--role", roles[i], "--password-stdin", NULL };
       g_autofree char *out = NULL;
       if (ansimctl (&out, args) != 0)
         g_error ("ansimctl user add: %s", out);
@@ -172,7 +171,8 @@ set_up (void)
       if (i == OLD_DRILL || i == NEW_DRILL)
         {
           g_autofree char *sql = g_strdup_printf ("UPDATE incidents SET is_drill = 1 "
-                                                  "WHERE uuid = '%s'", uuids[i]);
+                                                  "WHERE uuid = '%s'",
+                                                  uuids[i]);
           g_assert_true (ansim_db_exec (desk->db, sql, NULL));
         }
     }
@@ -180,16 +180,16 @@ set_up (void)
   g_assert_true (test_wait_until (all_confirmed, NULL, 60));
   for (int i = 0; i < N_INCIDENTS; i++)
     {
-      g_autofree char *sql = g_strdup_printf ("SELECT id FROM incidents WHERE uuid = '%s'",
-                                              uuids[i]);
+      g_autofree char *sql =
+        g_strdup_printf ("SELECT id FROM incidents WHERE uuid = '%s'", uuids[i]);
       ids[i] = test_panel_count (panel, sql);
       g_assert_cmpint (ids[i], >, 0);
       n_files[i] = count_files (i);
       /* Two segments, and at least one manifest with its signature. */
       g_assert_cmpint (n_files[i], >=, 4);
     }
-  g_assert_cmpint (test_panel_count (panel, "SELECT count(*) FROM incidents WHERE is_drill"),
-                   ==, 2);
+  g_assert_cmpint (test_panel_count (panel, "SELECT count(*) FROM incidents WHERE is_drill"), ==,
+                   2);
   console = test_console_new (panel->url, NULL, 10);
   for (guint i = 0; i < G_N_ELEMENTS (roles); i++)
     test_console_login (console, roles[i], PASSWORD, &logins[i]);
@@ -232,7 +232,7 @@ test_settings (void)
 {
   static const struct {
     const char *body;
-    const char *names;   /* the answer must name this */
+    const char *names; /* the answer must name this */
   } bad[] = {
     { "{\"drill\": -1}", "drill" },
     { "{\"drill\": 0}", "drill" },
@@ -247,11 +247,11 @@ test_settings (void)
   };
   guint status = 0;
   g_autofree char *body = NULL;
-  g_autoptr (JsonNode) before = test_console_get_ok (console, "/api/settings/retention",
-                                                     &logins[ADMIN]);
+  g_autoptr (JsonNode) before =
+    test_console_get_ok (console, "/api/settings/retention", &logins[ADMIN]);
   g_autofree char *before_text = json_to_string (before, FALSE);
-  guint changes = test_console_count_audit (console, &logins[AUDITOR],
-                                            "setting-changed", NULL, NULL);
+  guint changes =
+    test_console_count_audit (console, &logins[AUDITOR], "setting-changed", NULL, NULL);
 
   /* The embedded defaults. */
   g_assert_cmpint (effective_days (before, "drill"), ==, 30);
@@ -268,46 +268,53 @@ test_settings (void)
   g_free (test_console_request (console, "GET", "/api/settings/retention", &logins[TRAINER],
                                 TEST_CSRF_NONE, "application/json", NULL, 0, &status, NULL));
   g_assert_cmpuint (status, ==, 403);
-  g_autoptr (JsonNode) seen = test_console_get_ok (console, "/api/settings/retention",
-                                                   &logins[AUDITOR]);
+  g_autoptr (JsonNode) seen =
+    test_console_get_ok (console, "/api/settings/retention", &logins[AUDITOR]);
   (void) seen;
   g_assert_cmpint (test_console_post (console, "/api/settings/retention", &logins[AUDITOR], TRUE,
-                                      "{\"drill\": 7}", NULL), ==, 403);
+                                      "{\"drill\": 7}", NULL),
+                   ==, 403);
   g_assert_cmpint (test_console_post (console, "/api/settings/retention", &logins[SECURITY], TRUE,
-                                      "{\"drill\": 7}", NULL), ==, 403);
+                                      "{\"drill\": 7}", NULL),
+                   ==, 403);
   g_free (test_console_request (console, "POST", "/api/settings/retention", &logins[ADMIN],
                                 TEST_CSRF_NONE, "application/json", "{\"drill\": 7}", 0, &status,
                                 NULL));
-  g_assert_cmpuint (status, ==, 403);   /* no CSRF token */
+  g_assert_cmpuint (status, ==, 403); /* no CSRF token */
 
   for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
     {
       g_autofree char *reply = NULL;
       g_assert_cmpint (test_console_post (console, "/api/settings/retention", &logins[ADMIN], TRUE,
-                                          bad[i].body, &reply), ==, 400);
+                                          bad[i].body, &reply),
+                       ==, 400);
       if (strstr (reply, bad[i].names) == NULL)
         g_error ("%s: the answer %s does not name %s", bad[i].body, reply, bad[i].names);
     }
   /* Nothing changed, nothing audited. */
-  g_autoptr (JsonNode) after_bad = test_console_get_ok (console, "/api/settings/retention",
-                                                        &logins[ADMIN]);
+  g_autoptr (JsonNode) after_bad =
+    test_console_get_ok (console, "/api/settings/retention", &logins[ADMIN]);
   g_autofree char *after_bad_text = json_to_string (after_bad, FALSE);
   g_assert_cmpstr (after_bad_text, ==, before_text);
-  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
-                                              "setting-changed", NULL, NULL), ==, changes);
+  g_assert_cmpuint (
+    test_console_count_audit (console, &logins[AUDITOR], "setting-changed", NULL, NULL), ==,
+    changes);
 
   /* A change: one audit entry per category, with old and new value. */
   g_assert_cmpint (test_console_post (console, "/api/settings/retention", &logins[ADMIN], TRUE,
-                         "{\"drill\": 7, \"assault\": 400}", &body), ==, 200);
+                                      "{\"drill\": 7, \"assault\": 400}", &body),
+                   ==, 200);
   g_autoptr (JsonNode) changed = test_json_parse (body);
   g_assert_cmpint (effective_days (changed, "drill"), ==, 7);
   g_assert_cmpint (effective_days (changed, "assault"), ==, 400);
   g_assert_cmpint (effective_days (changed, "threat"), ==, 30);
-  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
-                                              "setting-changed", NULL, NULL), ==, changes + 2);
+  g_assert_cmpuint (
+    test_console_count_audit (console, &logins[AUDITOR], "setting-changed", NULL, NULL), ==,
+    changes + 2);
   g_autoptr (JsonObject) entry = NULL;
-  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
-                                              "setting-changed", "retention drill", &entry), ==, 1);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR], "setting-changed",
+                                              "retention drill", &entry),
+                    ==, 1);
   JsonObject *detail = json_object_get_object_member (entry, "detail");
   g_assert_cmpstr (json_object_get_string_member (entry, "actor"), ==, "admin");
   g_assert_cmpstr (json_object_get_string_member (detail, "setting"), ==, "retention.drill");
@@ -318,23 +325,27 @@ test_settings (void)
   /* The same again changes nothing and writes nothing; null goes back to
    * the default. */
   g_assert_cmpint (test_console_post (console, "/api/settings/retention", &logins[ADMIN], TRUE,
-                                      "{\"drill\": 7}", NULL), ==, 200);
-  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
-                                              "setting-changed", NULL, NULL), ==, changes + 2);
+                                      "{\"drill\": 7}", NULL),
+                   ==, 200);
+  g_assert_cmpuint (
+    test_console_count_audit (console, &logins[AUDITOR], "setting-changed", NULL, NULL), ==,
+    changes + 2);
   g_clear_pointer (&body, g_free);
   g_assert_cmpint (test_console_post (console, "/api/settings/retention", &logins[ADMIN], TRUE,
-                                      "{\"assault\": null}", &body), ==, 200);
+                                      "{\"assault\": null}", &body),
+                   ==, 200);
   g_autoptr (JsonNode) reset = test_json_parse (body);
   g_assert_cmpint (effective_days (reset, "assault"), ==, 30);
-  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
-                                              "setting-changed", "retention assault", NULL), ==, 2);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR], "setting-changed",
+                                              "retention assault", NULL),
+                    ==, 2);
 }
 
 static void
 test_legal_hold (void)
 {
-  g_autofree char *path = g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT "/legal-hold",
-                                           ids[HELD]);
+  g_autofree char *path =
+    g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT "/legal-hold", ids[HELD]);
   g_autofree char *target = g_strdup_printf ("incident %" G_GINT64_FORMAT, ids[HELD]);
   g_autofree char *show = g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT, ids[HELD]);
   const char *good = "{\"hold\": true, \"reason\": \"종로경찰서 수사 협조 요청 2026-77\"}";
@@ -343,52 +354,53 @@ test_legal_hold (void)
   /* Admins only; a reason is mandatory. */
   g_assert_cmpint (test_console_post (console, path, &logins[SECURITY], TRUE, good, NULL), ==, 403);
   g_assert_cmpint (test_console_post (console, path, &logins[AUDITOR], TRUE, good, NULL), ==, 403);
-  g_assert_cmpint (test_console_post (console, path, &logins[ADMIN], TRUE, "{\"hold\": true}",
-                                      &reply), ==, 400);
+  g_assert_cmpint (
+    test_console_post (console, path, &logins[ADMIN], TRUE, "{\"hold\": true}", &reply), ==, 400);
   g_assert_nonnull (strstr (reply, "reason"));
   g_assert_cmpint (test_console_post (console, path, &logins[ADMIN], TRUE,
-                                      "{\"hold\": true, \"reason\": \"  \"}", NULL), ==, 400);
-  g_assert_cmpint (test_console_post (console, path, &logins[ADMIN], TRUE, "{\"reason\": \"x\"}",
-                                      NULL), ==, 400);
+                                      "{\"hold\": true, \"reason\": \"  \"}", NULL),
+                   ==, 400);
+  g_assert_cmpint (
+    test_console_post (console, path, &logins[ADMIN], TRUE, "{\"reason\": \"x\"}", NULL), ==, 400);
   g_assert_cmpint (test_console_post (console, path, &logins[ADMIN], TRUE,
-                                      "{\"hold\": true, \"reason\": \"x\", \"y\": 1}", NULL), ==,
-                                      400);
+                                      "{\"hold\": true, \"reason\": \"x\", \"y\": 1}", NULL),
+                   ==, 400);
   g_assert_cmpint (test_console_post (console, "/api/incidents/999999/legal-hold", &logins[ADMIN],
-                                      TRUE, good, NULL), ==, 404);
-  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
-                                              "legal-hold-set", NULL, NULL), ==, 0);
+                                      TRUE, good, NULL),
+                   ==, 404);
+  g_assert_cmpuint (
+    test_console_count_audit (console, &logins[AUDITOR], "legal-hold-set", NULL, NULL), ==, 0);
   g_assert_cmpint (test_console_post (console, path, &logins[ADMIN], TRUE,
-                                      "{\"hold\": false, \"reason\": \"x\"}", NULL), ==, 409);
+                                      "{\"hold\": false, \"reason\": \"x\"}", NULL),
+                   ==, 409);
 
   g_assert_cmpint (test_console_post (console, path, &logins[ADMIN], TRUE, good, NULL), ==, 200);
   g_assert_cmpint (test_console_post (console, path, &logins[ADMIN], TRUE, good, NULL), ==, 409);
   g_autoptr (JsonObject) entry = NULL;
-  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
-                                              "legal-hold-set", target, &entry), ==, 1);
-  g_assert_cmpstr (json_object_get_string_member (
-                     json_object_get_object_member (entry, "detail"), "reason"), ==,
-                   "종로경찰서 수사 협조 요청 2026-77");
+  g_assert_cmpuint (
+    test_console_count_audit (console, &logins[AUDITOR], "legal-hold-set", target, &entry), ==, 1);
+  g_assert_cmpstr (
+    json_object_get_string_member (json_object_get_object_member (entry, "detail"), "reason"), ==,
+    "종로경찰서 수사 협조 요청 2026-77");
 
   /* Shown on the incident, to security staff too. */
   g_autoptr (JsonNode) detail = test_console_get_ok (console, show, &logins[SECURITY]);
-  JsonObject *incident = json_object_get_object_member (json_node_get_object (detail),
-                                                        "incident");
+  JsonObject *incident = json_object_get_object_member (json_node_get_object (detail), "incident");
   g_assert_true (json_object_get_boolean_member (incident, "legal_hold"));
   g_assert_cmpstr (json_object_get_string_member (incident, "legal_hold_by"), ==, "admin");
   g_autoptr (JsonNode) list = test_console_get_ok (console, "/api/incidents", &logins[SECURITY]);
   JsonArray *all = json_object_get_array_member (json_node_get_object (list), "incidents");
   guint held = 0;
   for (guint i = 0; i < json_array_get_length (all); i++)
-    held += json_object_get_boolean_member (json_array_get_object_element (all, i),
-                                            "legal_hold");
+    held += json_object_get_boolean_member (json_array_get_object_element (all, i), "legal_hold");
   g_assert_cmpuint (held, ==, 1);
 }
 
 static void
 resolve (int which, const char *category)
 {
-  g_autofree char *path = g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT "/resolve",
-                                           ids[which]);
+  g_autofree char *path =
+    g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT "/resolve", ids[which]);
   g_autofree char *body = g_strdup_printf ("{\"category\": \"%s\"}", category);
   g_assert_cmpint (test_console_post (console, path, &logins[SECURITY], TRUE, body, NULL), ==, 200);
 }
@@ -406,21 +418,23 @@ test_purge (void)
   resolve (NEW_DRILL, "drill");
   resolve (INTERRUPTED, "other");
   /* Forty days pass for all but the new drill. */
-  g_autofree char *age = g_strdup_printf (
-    "UPDATE incidents SET alerted_at_us = alerted_at_us - %" G_GINT64_FORMAT " WHERE id <> %"
-    G_GINT64_FORMAT, 40 * DAY_US, ids[NEW_DRILL]);
+  g_autofree char *age =
+    g_strdup_printf ("UPDATE incidents SET alerted_at_us = alerted_at_us - %" G_GINT64_FORMAT
+                     " WHERE id <> %" G_GINT64_FORMAT,
+                     40 * DAY_US, ids[NEW_DRILL]);
   panel_exec (age);
   /* The old drill was a trainer's armed drill: its desk row points at it. */
   g_autofree char *armed = g_strdup_printf (
     "INSERT INTO drills (id, armed_by, armed_at_us, window_start_us, window_end_us, ended_by, "
     "ended_at_us) VALUES (900, 'trainer', 1, 1, 2, 'trainer', 2);"
     "INSERT INTO drill_desks (drill_id, desk_id, incident_id) "
-    "SELECT 900, desk_id, id FROM incidents WHERE id = %" G_GINT64_FORMAT, ids[OLD_DRILL]);
+    "SELECT 900, desk_id, id FROM incidents WHERE id = %" G_GINT64_FORMAT,
+    ids[OLD_DRILL]);
   panel_exec (armed);
   /* A purge that died after deleting one object of its incident. */
-  g_autofree char *mark = g_strdup_printf ("UPDATE incidents SET purge_started_at_us = %"
-                                           G_GINT64_FORMAT " WHERE id = %" G_GINT64_FORMAT,
-                                           g_get_real_time (), ids[INTERRUPTED]);
+  g_autofree char *mark = g_strdup_printf (
+    "UPDATE incidents SET purge_started_at_us = %" G_GINT64_FORMAT " WHERE id = %" G_GINT64_FORMAT,
+    g_get_real_time (), ids[INTERRUPTED]);
   panel_exec (mark);
   {
     g_autofree char *d = incident_dir (INTERRUPTED);
@@ -428,12 +442,13 @@ test_purge (void)
     g_assert_cmpint (g_unlink (seg), ==, 0);
   }
   /* It can no longer be held: it may have lost objects already. */
-  g_autofree char *hold_path = g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT
-                                                "/legal-hold", ids[INTERRUPTED]);
+  g_autofree char *hold_path =
+    g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT "/legal-hold", ids[INTERRUPTED]);
   g_assert_cmpint (test_console_post (console, hold_path, &logins[ADMIN], TRUE,
-                                      "{\"hold\": true, \"reason\": \"late\"}", NULL), ==, 409);
-  guint purged_before = test_console_count_audit (console, &logins[AUDITOR],
-                                                  "incident-purged", NULL, NULL);
+                                      "{\"hold\": true, \"reason\": \"late\"}", NULL),
+                   ==, 409);
+  guint purged_before =
+    test_console_count_audit (console, &logins[AUDITOR], "incident-purged", NULL, NULL);
 
   /* The dry run says what it would do and does nothing. */
   g_assert_cmpint (ansimctl (&out, dry), ==, 0);
@@ -446,8 +461,9 @@ test_purge (void)
       g_assert_cmpint (rows_of (i), >, 0);
       g_assert_cmpint (count_files (i), ==, n_files[i] - (i == INTERRUPTED));
     }
-  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
-                                              "incident-purged", NULL, NULL), ==, purged_before);
+  g_assert_cmpuint (
+    test_console_count_audit (console, &logins[AUDITOR], "incident-purged", NULL, NULL), ==,
+    purged_before);
 
   /* A purge killed (as by a power cut) right after it destroyed the
    * objects of its first incident, before that incident's rows went: all
@@ -458,13 +474,16 @@ test_purge (void)
   g_assert_cmpint (rows_of (OLD_DRILL), >, 2);
   g_assert_cmpint (count_files (OLD_FALSE), ==, n_files[OLD_FALSE]);
   g_assert_cmpint (test_panel_count (panel, "SELECT count(*) FROM incidents WHERE "
-                                     "purge_started_at_us IS NOT NULL"), ==, 3);
-  g_autofree char *hold_false = g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT
-                                                 "/legal-hold", ids[OLD_FALSE]);
+                                            "purge_started_at_us IS NOT NULL"),
+                   ==, 3);
+  g_autofree char *hold_false =
+    g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT "/legal-hold", ids[OLD_FALSE]);
   g_assert_cmpint (test_console_post (console, hold_false, &logins[ADMIN], TRUE,
-                                      "{\"hold\": true, \"reason\": \"late\"}", NULL), ==, 409);
-  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
-                                              "incident-purged", NULL, NULL), ==, purged_before);
+                                      "{\"hold\": true, \"reason\": \"late\"}", NULL),
+                   ==, 409);
+  g_assert_cmpuint (
+    test_console_count_audit (console, &logins[AUDITOR], "incident-purged", NULL, NULL), ==,
+    purged_before);
 
   /* The next run finishes all of it. */
   g_clear_pointer (&out, g_free);
@@ -480,14 +499,16 @@ test_purge (void)
           /* Untouched: every row and every object. */
           g_assert_cmpint (count_files (i), ==, n_files[i]);
           g_assert_cmpint (rows_of (i), >, 2);
-          g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
-                                                      "incident-purged", target, NULL), ==, 0);
+          g_assert_cmpuint (
+            test_console_count_audit (console, &logins[AUDITOR], "incident-purged", target, NULL),
+            ==, 0);
           continue;
         }
       g_assert_cmpint (count_files (i), ==, -1);
       g_assert_cmpint (rows_of (i), ==, 0);
-      g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
-                                                  "incident-purged", target, &entry), ==, 1);
+      g_assert_cmpuint (
+        test_console_count_audit (console, &logins[AUDITOR], "incident-purged", target, &entry), ==,
+        1);
       JsonObject *d = json_object_get_object_member (entry, "detail");
       g_assert_cmpstr (json_object_get_string_member (d, "uuid"), ==, uuids[i]);
       g_assert_cmpstr (json_object_get_string_member (d, "desk"), ==, "desk-1");
@@ -497,26 +518,28 @@ test_purge (void)
                        i == OLD_DRILL ? 0 : (int) n_files[i] - (i == INTERRUPTED));
       g_assert_cmpint (json_object_get_int_member (d, "segment_rows_deleted"), ==, 2);
       g_assert_cmpstr (json_object_get_string_member (d, "retention_category"), ==,
-                       i == OLD_DRILL ? "drill" : i == OLD_FALSE ? "false-alarm" : "other");
+                       i == OLD_DRILL   ? "drill"
+                       : i == OLD_FALSE ? "false-alarm"
+                                        : "other");
       g_assert_cmpint (json_object_get_int_member (d, "retention_days"), ==,
                        i == OLD_DRILL ? 7 : 30);
       g_assert_true (json_object_get_boolean_member (d, "resumed"));
-      g_assert_nonnull (strstr (json_object_get_string_member (d, "reason"),
-                                "retention period of"));
-      g_assert_true (g_str_has_prefix (json_object_get_string_member (entry, "actor"),
-                                       "ansimctl:"));
+      g_assert_nonnull (
+        strstr (json_object_get_string_member (d, "reason"), "retention period of"));
+      g_assert_true (
+        g_str_has_prefix (json_object_get_string_member (entry, "actor"), "ansimctl:"));
     }
-  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
-                                              "incident-purged", NULL, NULL),
-                    ==, purged_before + 3);
+  g_assert_cmpuint (
+    test_console_count_audit (console, &logins[AUDITOR], "incident-purged", NULL, NULL), ==,
+    purged_before + 3);
 
   /* A second run finds nothing; the chain holds. */
   g_clear_pointer (&out, g_free);
   g_assert_cmpint (ansimctl (&out, now), ==, 0);
   g_assert_nonnull (strstr (out, "0 incidents purged"));
-  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
-                                              "incident-purged", NULL, NULL),
-                    ==, purged_before + 3);
+  g_assert_cmpuint (
+    test_console_count_audit (console, &logins[AUDITOR], "incident-purged", NULL, NULL), ==,
+    purged_before + 3);
   g_clear_pointer (&out, g_free);
   const char *verify[] = { "audit", "verify", NULL };
   g_assert_cmpint (ansimctl (&out, verify), ==, 0);
@@ -532,33 +555,35 @@ held_gone (gpointer data)
 static void
 test_release_then_periodic (void)
 {
-  g_autofree char *path = g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT "/legal-hold",
-                                           ids[HELD]);
+  g_autofree char *path =
+    g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT "/legal-hold", ids[HELD]);
   g_autofree char *target = g_strdup_printf ("incident %" G_GINT64_FORMAT, ids[HELD]);
   g_autofree char *conf = NULL;
   g_autoptr (JsonObject) entry = NULL;
 
-  g_assert_cmpint (test_console_post (console, path, &logins[ADMIN], TRUE, "{\"hold\": false}",
-                                      NULL), ==, 400);
+  g_assert_cmpint (
+    test_console_post (console, path, &logins[ADMIN], TRUE, "{\"hold\": false}", NULL), ==, 400);
   g_assert_cmpint (test_console_post (console, path, &logins[ADMIN], TRUE,
-                         "{\"hold\": false, \"reason\": \"수사 종결 통보\"}", NULL), ==, 200);
-  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
-                                              "legal-hold-released", target, NULL), ==, 1);
+                                      "{\"hold\": false, \"reason\": \"수사 종결 통보\"}", NULL),
+                   ==, 200);
+  g_assert_cmpuint (
+    test_console_count_audit (console, &logins[AUDITOR], "legal-hold-released", target, NULL), ==,
+    1);
   g_assert_cmpint (count_files (HELD), ==, n_files[HELD]);
 
   /* The panel's own pass, every second. */
   test_panel_stop (panel, SIGTERM);
   g_assert_true (g_file_get_contents (panel->conf, &conf, NULL, NULL));
   g_autoptr (GString) text = g_string_new (conf);
-  g_assert_cmpuint (g_string_replace (text, "purge_interval_s = 0", "purge_interval_s = 1", 1),
-                    ==, 1);
+  g_assert_cmpuint (g_string_replace (text, "purge_interval_s = 0", "purge_interval_s = 1", 1), ==,
+                    1);
   g_assert_true (g_file_set_contents (panel->conf, text->str, -1, NULL));
   test_panel_start (panel);
   g_assert_true (test_wait_until (held_gone, NULL, 20));
   g_assert_cmpint (count_files (HELD), ==, -1);
   test_console_login (console, roles[AUDITOR], PASSWORD, &logins[AUDITOR]);
-  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
-                                              "incident-purged", target, &entry), ==, 1);
+  g_assert_cmpuint (
+    test_console_count_audit (console, &logins[AUDITOR], "incident-purged", target, &entry), ==, 1);
   g_assert_cmpstr (json_object_get_string_member (entry, "actor"), ==, "ansim-panel");
   /* The new drill and the unresolved incident are still there. */
   g_assert_cmpint (count_files (NEW_DRILL), ==, n_files[NEW_DRILL]);

@@ -21,7 +21,7 @@ typedef struct {
   TestDesk *desk;
   TestPanel *panel;
   GSubprocess *uploader;
-  TestNetns *net;     /* made by the link-down test */
+  TestNetns *net; /* made by the link-down test */
 } Fixture;
 
 /* Runs a command (argv as one string, split on spaces); its output goes to
@@ -69,7 +69,8 @@ wait_all_confirmed (Fixture *f, double seconds)
       g_autofree char *log = NULL;
       g_autofree char *path = g_build_filename (f->desk->dir, "uploader.log", NULL);
       g_file_get_contents (path, &log, NULL, NULL);
-      g_error ("%" G_GINT64_FORMAT " outbox items still unconfirmed after %.0f s; uploader log:\n%s",
+      g_error ("%" G_GINT64_FORMAT
+               " outbox items still unconfirmed after %.0f s; uploader log:\n%s",
                test_desk_count (f->desk, "confirmed_at_us IS NULL"), seconds, log);
     }
 }
@@ -81,9 +82,11 @@ static void
 assert_panel_has_everything (Fixture *f)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (sqlite3_stmt) segs = ansim_db_prepare (f->desk->db,
-    "SELECT i.uuid, s.idx, s.cipher_sha256, s.spool_path FROM segments s "
-    "JOIN incidents i ON i.id = s.incident_id ORDER BY i.id, s.idx", &error);
+  g_autoptr (sqlite3_stmt) segs =
+    ansim_db_prepare (f->desk->db,
+                      "SELECT i.uuid, s.idx, s.cipher_sha256, s.spool_path FROM segments s "
+                      "JOIN incidents i ON i.id = s.incident_id ORDER BY i.id, s.idx",
+                      &error);
   g_assert_no_error (error);
   sqlite3 *pdb = test_panel_open_db (f->panel);
   g_autofree char *store = g_build_filename (f->panel->dir, "store", NULL);
@@ -93,9 +96,11 @@ assert_panel_has_everything (Fixture *f)
       const char *uuid = (const char *) sqlite3_column_text (segs, 0);
       gint64 idx = sqlite3_column_int64 (segs, 1);
       const char *sha = (const char *) sqlite3_column_text (segs, 2);
-      g_autoptr (sqlite3_stmt) p = ansim_db_prepare (pdb,
+      g_autoptr (sqlite3_stmt) p = ansim_db_prepare (
+        pdb,
         "SELECT s.store_key, s.cipher_sha256, s.received_at_us FROM segments s "
-        "JOIN incidents i ON i.id = s.incident_id WHERE i.uuid = ?1 AND s.idx = ?2", &error);
+        "JOIN incidents i ON i.id = s.incident_id WHERE i.uuid = ?1 AND s.idx = ?2",
+        &error);
       g_assert_no_error (error);
       sqlite3_bind_text (p, 1, uuid, -1, SQLITE_STATIC);
       sqlite3_bind_int64 (p, 2, idx);
@@ -106,7 +111,8 @@ assert_panel_has_everything (Fixture *f)
       g_autofree char *bytes = NULL;
       gsize len = 0;
       g_assert_true (g_file_get_contents (object, &bytes, &len, &error));
-      g_autofree char *actual = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (guchar *) bytes, len);
+      g_autofree char *actual =
+        g_compute_checksum_for_data (G_CHECKSUM_SHA256, (guchar *) bytes, len);
       g_assert_cmpstr (actual, ==, sha);
       n++;
     }
@@ -118,16 +124,19 @@ assert_panel_has_everything (Fixture *f)
                                NULL, NULL, NULL));
   g_assert_cmpint (atoi (out), ==, n);
   g_assert_cmpint (test_panel_count (f->panel, "SELECT count(*) FROM segments WHERE store_key "
-                                     "IS NOT NULL"), ==, n);
+                                               "IS NOT NULL"),
+                   ==, n);
   sqlite3_close (pdb);
 
   gint64 alerts = test_desk_count (f->desk, "class = 0");
   g_assert_cmpint (test_panel_count (f->panel, "SELECT count(*) FROM incidents"), ==, alerts);
-  g_assert_cmpint (test_panel_count (f->panel, "SELECT count(*) FROM incidents WHERE "
+  g_assert_cmpint (test_panel_count (f->panel,
+                                     "SELECT count(*) FROM incidents WHERE "
                                      "manifest_hash IS NOT NULL AND close_reason IS NOT NULL"),
                    ==, alerts);
   g_assert_cmpint (test_panel_count (f->panel, "SELECT count(*) FROM events WHERE device_id "
-                                     "IS NOT NULL"), ==, test_desk_count (f->desk, "class = 1"));
+                                               "IS NOT NULL"),
+                   ==, test_desk_count (f->desk, "class = 1"));
 }
 
 /* The desk never deleted a file the panel had not confirmed, and every
@@ -136,14 +145,18 @@ static void
 assert_desk_deleted_nothing_unconfirmed (Fixture *f)
 {
   g_assert_cmpint (test_desk_count (f->desk, "deleted_at_us IS NOT NULL AND confirmed_at_us "
-                                    "IS NULL"), ==, 0);
+                                             "IS NULL"),
+                   ==, 0);
   g_autoptr (GError) error = NULL;
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (f->desk->db,
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    f->desk->db,
     "SELECT path FROM outbox WHERE path IS NOT NULL AND (confirmed_at_us IS NULL OR "
-    "deleted_at_us IS NULL)", &error);
+    "deleted_at_us IS NULL)",
+    &error);
   while (sqlite3_step (stmt) == SQLITE_ROW)
     {
-      g_autofree char *file = g_build_filename (f->desk->spool, sqlite3_column_text (stmt, 0), NULL);
+      g_autofree char *file =
+        g_build_filename (f->desk->spool, sqlite3_column_text (stmt, 0), NULL);
       g_assert_true (g_file_test (file, G_FILE_TEST_IS_REGULAR));
     }
 }
@@ -163,16 +176,19 @@ test_end_to_end (Fixture *f, gconstpointer data)
   g_assert_cmpint (test_desk_count (f->desk, "deleted_at_us IS NOT NULL"), ==, 0);
   assert_desk_deleted_nothing_unconfirmed (f);
   /* the heartbeat: queue, disk, clock, and the recorder (not running here) */
-  g_assert_cmpint (test_panel_count (f->panel, "SELECT count(*) FROM devices WHERE id = 'dev-1' "
+  g_assert_cmpint (test_panel_count (f->panel,
+                                     "SELECT count(*) FROM devices WHERE id = 'dev-1' "
                                      "AND last_seen_at_us IS NOT NULL "
                                      "AND json_extract (heartbeat, '$.disk_free_bytes') > 0 "
                                      "AND json_extract (heartbeat, '$.queue_length') >= 0 "
                                      "AND json_extract (heartbeat, '$.recorder.ok') = 0 "
                                      "AND json_extract (heartbeat, '$.recorder.error') "
-                                     "IS NOT NULL"), ==, 1);
+                                     "IS NOT NULL"),
+                   ==, 1);
   /* the chain between incidents arrived as declared */
   g_assert_cmpint (test_panel_count (f->panel, "SELECT count(*) FROM incidents b JOIN incidents a "
-                                     "ON b.prev_manifest_hash = a.manifest_hash"), ==, 1);
+                                               "ON b.prev_manifest_hash = a.manifest_hash"),
+                   ==, 1);
 }
 
 /* Alerts go first: with a backlog of segments queued, a new alert is
@@ -184,9 +200,10 @@ test_wake_and_alert_first (Fixture *f, gconstpointer data)
   (void) data;
   test_panel_start (f->panel);
   test_panel_enroll (f->panel, f->desk, "dev-1");
-  f->uploader = test_uploader_start (f->desk, f->panel->url,
-                                     "poll_interval = 3600\nsupervision_s = 0\nheartbeat_interval = 86400\n"
-                                     "max_send_rate = 2000");
+  f->uploader =
+    test_uploader_start (f->desk, f->panel->url,
+                         "poll_interval = 3600\nsupervision_s = 0\nheartbeat_interval = 86400\n"
+                         "max_send_rate = 2000");
   g_usleep (500000); /* started, first heartbeat sent, now idle for an hour */
   g_free (test_desk_record (f->desk, 6, 1000000)); /* ~3 s at 2000 KiB/s */
   g_autofree char *sock = g_build_filename (f->desk->dir, "uploader.sock", NULL);
@@ -254,8 +271,9 @@ test_panel_unreachable (Fixture *f, gconstpointer data)
   assert_panel_has_everything (f);
   /* order of confirmation: by class, then FIFO */
   g_autoptr (GError) error = NULL;
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (f->desk->db,
-    "SELECT class, id, confirmed_at_us FROM outbox ORDER BY confirmed_at_us, id", &error);
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    f->desk->db, "SELECT class, id, confirmed_at_us FROM outbox ORDER BY confirmed_at_us, id",
+    &error);
   int last_class = -1;
   gint64 last_id = 0;
   while (sqlite3_step (stmt) == SQLITE_ROW)
@@ -287,9 +305,11 @@ static void
 assert_confirmed_in_order (Fixture *f, gint64 from, gint64 to)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (f->desk->db,
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    f->desk->db,
     "SELECT class, id FROM outbox WHERE confirmed_at_us >= ?1 AND confirmed_at_us < ?2 "
-    "ORDER BY confirmed_at_us, id", &error);
+    "ORDER BY confirmed_at_us, id",
+    &error);
   g_assert_no_error (error);
   sqlite3_bind_int64 (stmt, 1, from);
   sqlite3_bind_int64 (stmt, 2, to);
@@ -327,18 +347,19 @@ test_link_down (Fixture *f, gconstpointer data)
     }
   g_clear_pointer (&f->panel, test_panel_free);
   g_autofree char *panel_dir = g_build_filename (f->dir, "panel", NULL);
-  f->panel = test_panel_new_in_netns (panel_dir, "max_body_size = 16", f->net->name,
-                                      f->net->inner_ip);
+  f->panel =
+    test_panel_new_in_netns (panel_dir, "max_body_size = 16", f->net->name, f->net->inner_ip);
   test_panel_start (f->panel);
   test_panel_enroll (f->panel, f->desk, "dev-1");
-  g_test_message ("panel at %s in namespace %s, desk side %s on %s", f->panel->url,
-                  f->net->name, f->net->host_ip, f->net->host_if);
+  g_test_message ("panel at %s in namespace %s, desk side %s on %s", f->panel->url, f->net->name,
+                  f->net->host_ip, f->net->host_if);
 
   g_free (test_desk_record (f->desk, 6, 300000));
   /* slow enough that the cut falls in the middle of the uploads */
-  f->uploader = test_uploader_start (f->desk, f->panel->url,
-                                     "keep_after_upload = 0\nmax_send_rate = 1024\n"
-                                     "request_timeout = 3\nsupervision_s = 0\nheartbeat_interval = 3600");
+  f->uploader =
+    test_uploader_start (f->desk, f->panel->url,
+                         "keep_after_upload = 0\nmax_send_rate = 1024\n"
+                         "request_timeout = 3\nsupervision_s = 0\nheartbeat_interval = 3600");
   g_assert_true (test_wait_until (some_segments_stored, f, 30));
   test_netns_set_link (f->net, FALSE);
   gint64 down_at = g_get_real_time ();
@@ -347,13 +368,13 @@ test_link_down (Fixture *f, gconstpointer data)
   gint64 confirmed = test_desk_count (f->desk, "confirmed_at_us IS NOT NULL");
   gint64 waiting = test_desk_count (f->desk, "confirmed_at_us IS NULL");
   g_assert_cmpint (waiting, >, 0);
-  g_free (test_desk_record (f->desk, 2, 100000));   /* more presses meanwhile */
+  g_free (test_desk_record (f->desk, 2, 100000)); /* more presses meanwhile */
   g_usleep (3 * G_USEC_PER_SEC);
   g_assert_cmpint (test_desk_count (f->desk, "confirmed_at_us IS NULL"), >, waiting);
   g_assert_cmpint (test_desk_count (f->desk, "confirmed_at_us IS NOT NULL"), ==, confirmed);
   assert_desk_deleted_nothing_unconfirmed (f);
-  g_test_message ("link down: %" G_GINT64_FORMAT " confirmed before, %" G_GINT64_FORMAT
-                  " waiting", confirmed, test_desk_count (f->desk, "confirmed_at_us IS NULL"));
+  g_test_message ("link down: %" G_GINT64_FORMAT " confirmed before, %" G_GINT64_FORMAT " waiting",
+                  confirmed, test_desk_count (f->desk, "confirmed_at_us IS NULL"));
 
   test_netns_set_link (f->net, TRUE);
   gint64 up_at = g_get_real_time ();
@@ -472,7 +493,7 @@ typedef struct {
   guint port;
   GCancellable *cancel;
   GThread *thread;
-  GPtrArray *connections;   /* held open, never answered; under lock */
+  GPtrArray *connections; /* held open, never answered; under lock */
   GMutex lock;
 } StuckS3;
 
@@ -529,7 +550,7 @@ stuck_s3_free (StuckS3 *st)
   g_socket_listener_close (st->listener);
   g_object_unref (st->listener);
   g_object_unref (st->cancel);
-  g_ptr_array_unref (st->connections);   /* closes them */
+  g_ptr_array_unref (st->connections); /* closes them */
   g_mutex_clear (&st->lock);
   g_free (st);
 }
@@ -551,7 +572,8 @@ static gint64
 alerted_at (TestPanel *panel, const char *uuid)
 {
   g_autofree char *sql = g_strdup_printf ("SELECT coalesce (max (alerted_at_us), 0) FROM "
-                                          "incidents WHERE uuid = '%s'", uuid);
+                                          "incidents WHERE uuid = '%s'",
+                                          uuid);
   return test_panel_count (panel, sql);
 }
 
@@ -566,16 +588,18 @@ test_slow_store (Fixture *f, gconstpointer data)
   g_autoptr (GError) error = NULL;
   StuckS3 *s3 = stuck_s3_new ();
   g_autofree char *creds = g_build_filename (f->panel->dir, "s3-credentials", NULL);
-  g_assert_true (g_file_set_contents_full (creds, "[default]\naws_access_key_id = ansim\n"
-                                           "aws_secret_access_key = ansim-secret\n", -1,
-                                           G_FILE_SET_CONTENTS_NONE, 0600, &error));
+  g_assert_true (g_file_set_contents_full (creds,
+                                           "[default]\naws_access_key_id = ansim\n"
+                                           "aws_secret_access_key = ansim-secret\n",
+                                           -1, G_FILE_SET_CONTENTS_NONE, 0600, &error));
   g_assert_no_error (error);
   g_autofree char *extra = g_strdup_printf ("store = s3\ns3_endpoint = http://127.0.0.1:%u\n"
                                             "s3_bucket = evidence\ns3_credentials_file = %s\n"
                                             "s3_max_attempts = 1\ns3_timeout = 10\n"
-                                            "s3_retention_days = 0\n", s3->port, creds);
-  g_autofree char *conf = g_strdup_printf ("[panel]\ndata_dir = %s\nport = %u\n%s",
-                                           f->panel->dir, f->panel->port, extra);
+                                            "s3_retention_days = 0\n",
+                                            s3->port, creds);
+  g_autofree char *conf =
+    g_strdup_printf ("[panel]\ndata_dir = %s\nport = %u\n%s", f->panel->dir, f->panel->port, extra);
   g_assert_true (g_file_set_contents (f->panel->conf, conf, -1, NULL));
   test_panel_start (f->panel);
   test_panel_enroll (f->panel, f->desk, "dev-1");
@@ -583,14 +607,16 @@ test_slow_store (Fixture *f, gconstpointer data)
   g_autoptr (TestDesk) other = test_desk_new (other_dir);
   test_panel_enroll (f->panel, other, "dev-2");
   /* desk 2's uploader idles (hourly polls) until a press wakes it */
-  g_autoptr (GSubprocess) up2 = test_uploader_start (other, f->panel->url,
-                                                     "poll_interval = 3600\n"
-                                                     "supervision_s = 0\nheartbeat_interval = 3600");
+  g_autoptr (GSubprocess) up2 =
+    test_uploader_start (other, f->panel->url,
+                         "poll_interval = 3600\n"
+                         "supervision_s = 0\nheartbeat_interval = 3600");
   g_autofree char *wake2 = g_build_filename (other->dir, "uploader.sock", NULL);
 
   /* desk 1: its alert goes through, then its manifest hangs in the store */
   g_autofree char *first = test_desk_record (f->desk, 1, 50000);
-  f->uploader = test_uploader_start (f->desk, f->panel->url, "supervision_s = 0\nheartbeat_interval = 3600");
+  f->uploader =
+    test_uploader_start (f->desk, f->panel->url, "supervision_s = 0\nheartbeat_interval = 3600");
   g_assert_true (test_wait_until (store_write_hanging, s3, 10));
   gint64 hanging_since = g_get_monotonic_time ();
   g_assert_cmpint (alerted_at (f->panel, first), >, 0);
@@ -601,13 +627,13 @@ test_slow_store (Fixture *f, gconstpointer data)
   gint64 queued = g_get_real_time ();
   g_assert_true (ansim_outbox_wake_uploader (wake2, &error));
   gint64 alerted = 0;
-  while ((alerted = alerted_at (f->panel, uuid)) == 0 &&
-         g_get_real_time () - queued < 15 * G_USEC_PER_SEC)
+  while ((alerted = alerted_at (f->panel, uuid)) == 0
+         && g_get_real_time () - queued < 15 * G_USEC_PER_SEC)
     g_usleep (10000);
   gint64 still_hanging = g_get_monotonic_time () - hanging_since;
   g_test_message ("alert recorded %.0f ms after it was queued, while a store write hung "
-                  "for %.1f s", (alerted - queued) / 1000.0,
-                  still_hanging / 1e6);
+                  "for %.1f s",
+                  (alerted - queued) / 1000.0, still_hanging / 1e6);
   g_assert_cmpint (alerted, >, 0);
   /* A stalled main loop would have waited for the store's 10 s timeout. */
   g_assert_cmpint (alerted - queued, <, 2 * G_USEC_PER_SEC);
@@ -666,8 +692,8 @@ desk_acknowledged (gpointer data)
 {
   Fixture *f = data;
   g_autoptr (GError) error = NULL;
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (f->desk->db,
-    "SELECT count(*) FROM events WHERE kind = 'acknowledged'", &error);
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    f->desk->db, "SELECT count(*) FROM events WHERE kind = 'acknowledged'", &error);
   return sqlite3_step (stmt) == SQLITE_ROW && sqlite3_column_int (stmt, 0) > 0;
 }
 
@@ -688,15 +714,18 @@ test_acknowledged (Fixture *f, gconstpointer data)
   g_autoptr (GError) error = NULL;
   g_autoptr (sqlite3) pdb = ansim_db_open (&ansim_panel_db_schema, path, &error);
   g_assert_no_error (error);
-  g_autofree char *sql = g_strdup_printf ("UPDATE incidents SET status = 'acknowledged', "
+  g_autofree char *sql = g_strdup_printf (
+    "UPDATE incidents SET status = 'acknowledged', "
     "acknowledged_by = 'guard-kim', acknowledged_at_us = %" G_GINT64_FORMAT " WHERE uuid = '%s'",
     g_get_real_time (), uuid);
   g_assert_true (ansim_db_exec (pdb, sql, &error));
   g_assert_true (test_wait_until (desk_acknowledged, f, 12));
   g_usleep (5500000); /* one more heartbeat: still one event */
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (f->desk->db,
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    f->desk->db,
     "SELECT count(*), max (i.uuid) FROM events e JOIN incidents i ON i.id = e.incident_id "
-    "WHERE e.kind = 'acknowledged'", &error);
+    "WHERE e.kind = 'acknowledged'",
+    &error);
   g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_ROW);
   g_assert_cmpint (sqlite3_column_int (stmt, 0), ==, 1);
   g_assert_cmpstr ((const char *) sqlite3_column_text (stmt, 1), ==, uuid);

@@ -42,8 +42,8 @@ delivery_free (Delivery *d)
 
 typedef struct {
   GMutex lock;
-  GPtrArray *got;           /* of Delivery, in arrival order */
-  guint bad;                /* requests whose signature or headers were wrong */
+  GPtrArray *got; /* of Delivery, in arrival order */
+  guint bad;      /* requests whose signature or headers were wrong */
   char *bad_reason;
   guint port;
   GThread *thread;
@@ -89,11 +89,16 @@ on_hook (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTabl
   const char *event = soup_message_headers_get_one (h, "X-Ansim-Event");
   const char *problem = verify (timestamp, signature, body);
   g_autoptr (JsonNode) node = problem == NULL ? json_from_string (body, NULL) : NULL;
-  if (problem == NULL && (node == NULL || !JSON_NODE_HOLDS_OBJECT (node)
-                          || g_strcmp0 (json_object_get_string_member_with_default (
-                               json_node_get_object (node), "delivery", NULL), delivery) != 0
-                          || g_strcmp0 (json_object_get_string_member_with_default (
-                               json_node_get_object (node), "event", NULL), event) != 0))
+  if (problem == NULL
+      && (node == NULL || !JSON_NODE_HOLDS_OBJECT (node)
+          || g_strcmp0 (json_object_get_string_member_with_default (json_node_get_object (node),
+                                                                    "delivery", NULL),
+                        delivery)
+               != 0
+          || g_strcmp0 (json_object_get_string_member_with_default (json_node_get_object (node),
+                                                                    "event", NULL),
+                        event)
+               != 0))
     problem = "the body's delivery or event differ from the headers";
   g_mutex_lock (&receiver.lock);
   if (problem != NULL)
@@ -105,8 +110,8 @@ on_hook (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTabl
   else
     {
       Delivery *d = g_new0 (Delivery, 1);
-      *d = (Delivery) { g_strdup (event), g_strdup (delivery), g_strdup (timestamp),
-                        g_strdup (signature), g_strdup (body) };
+      *d = (Delivery){ g_strdup (event), g_strdup (delivery), g_strdup (timestamp),
+                       g_strdup (signature), g_strdup (body) };
       g_ptr_array_add (receiver.got, d);
     }
   g_mutex_unlock (&receiver.lock);
@@ -233,7 +238,8 @@ panel_conf_extra (guint port)
 {
   return g_strdup_printf ("\n[webhook gw]\nurl = http://127.0.0.1:%u/hook\nsecret = " SECRET "\n"
                           "events = alert; acknowledged;resolved ; device-offline\n"
-                          "retry_initial_ms = 100\nretry_max_s = 1\ntimeout_ms = 2000\n", port);
+                          "retry_initial_ms = 100\nretry_max_s = 1\ntimeout_ms = 2000\n",
+                          port);
 }
 
 static gboolean
@@ -286,8 +292,8 @@ row_int (const char *column, const char *uuid, const char *event)
 {
   g_autofree char *sql = g_strdup_printf ("SELECT coalesce ((SELECT %s FROM webhook_deliveries "
                                           "WHERE event = '%s' AND json_extract (body, "
-                                          "'$.incidents[0].uuid') = '%s'), -1)", column, event,
-                                          uuid);
+                                          "'$.incidents[0].uuid') = '%s'), -1)",
+                                          column, event, uuid);
   return test_panel_count (panel, sql);
 }
 
@@ -320,9 +326,10 @@ check_with_openssl_cli (Delivery *d)
   g_autofree char *body_path = g_build_filename (dir, "body.json", NULL);
   g_assert_true (g_file_set_contents (body_path, d->body, -1, NULL));
   /* As in docs/webhooks.md. */
-  g_autofree char *script = g_strdup_printf (
-    "printf '%%s.' \"$TIMESTAMP\" | cat - '%s' | "
-    "openssl dgst -sha256 -mac HMAC -macopt key:\"$SECRET\"", body_path);
+  g_autofree char *script =
+    g_strdup_printf ("printf '%%s.' \"$TIMESTAMP\" | cat - '%s' | "
+                     "openssl dgst -sha256 -mac HMAC -macopt key:\"$SECRET\"",
+                     body_path);
   g_autofree char *env_ts = g_strconcat ("TIMESTAMP=", d->timestamp, NULL);
   const char *argv[] = { "sh", "-c", script, NULL };
   const char *envp[] = { env_ts, "SECRET=" SECRET, "PATH=/usr/bin:/bin", NULL };
@@ -358,13 +365,13 @@ test_signed_in_order (void)
   JsonObject *o = json_node_get_object (node);
   g_assert_cmpstr (json_object_get_string_member (o, "webhook"), ==, "gw");
   g_assert_cmpstr (json_object_get_string_member (o, "device"), ==, "dev-1");
-  g_assert_cmpstr (json_object_get_string_member (json_object_get_object_member (o, "desk"),
-                                                  "id"), ==, "desk-1");
+  g_assert_cmpstr (json_object_get_string_member (json_object_get_object_member (o, "desk"), "id"),
+                   ==, "desk-1");
   g_assert_false (json_object_get_boolean_member (o, "drill"));
   g_assert_cmpuint (g_uuid_string_is_valid (json_object_get_string_member (o, "delivery")), ==,
                     TRUE);
-  JsonObject *inc = json_array_get_object_element (json_object_get_array_member (o, "incidents"),
-                                                   0);
+  JsonObject *inc =
+    json_array_get_object_element (json_object_get_array_member (o, "incidents"), 0);
   g_assert_cmpstr (json_object_get_string_member (inc, "uuid"), ==, uuid);
   g_assert_cmpstr (json_object_get_string_member (inc, "status"), ==, "open");
   wait_marked_delivered (uuid, "alert");
@@ -394,13 +401,12 @@ test_signed_in_order (void)
   g_assert_cmpuint (status, ==, 200);
   g_autoptr (JsonNode) ln = test_json_parse (list);
   JsonObject *lo = json_node_get_object (ln);
-  JsonObject *hook = json_array_get_object_element (json_object_get_array_member (lo,
-                                                                                  "webhooks"), 0);
+  JsonObject *hook =
+    json_array_get_object_element (json_object_get_array_member (lo, "webhooks"), 0);
   g_assert_cmpstr (json_object_get_string_member (hook, "name"), ==, "gw");
   g_assert_cmpint (json_object_get_int_member (hook, "pending"), ==, 0);
-  JsonObject *latest = json_array_get_object_element (json_object_get_array_member (lo,
-                                                                                    "deliveries"),
-                                                      0);
+  JsonObject *latest =
+    json_array_get_object_element (json_object_get_array_member (lo, "deliveries"), 0);
   g_assert_cmpstr (json_object_get_string_member (latest, "event"), ==, "resolved");
   g_assert_cmpstr (json_object_get_string_member (latest, "incident"), ==, uuid_copy);
   g_assert_cmpint (json_object_get_int_member (latest, "last_status"), ==, 200);
@@ -431,7 +437,7 @@ test_receiver_down (void)
   gint64 attempts = row_int ("attempts", uuid1, "alert");
   g_assert_cmpint (attempts, >=, 3);
   g_assert_cmpint (attempts, <=, 9);
-  g_assert_cmpint (row_int ("attempts", uuid2, "alert"), ==, 0);  /* in order: it waits */
+  g_assert_cmpint (row_int ("attempts", uuid2, "alert"), ==, 0); /* in order: it waits */
   g_assert_cmpint (row_int ("last_error IS NOT NULL", uuid1, "alert"), ==, 1);
   g_assert_cmpint (row_int ("next_attempt_at_us > last_attempt_at_us", uuid1, "alert"), ==, 1);
   g_assert_cmpint (row_int ("delivered_at_us IS NULL", uuid1, "alert"), ==, 1);
@@ -477,8 +483,8 @@ test_kill_before_delivery (void)
   g_autoptr (GPtrArray) all = received (NULL, NULL);
   guint same = 0;
   for (guint i = 0; i < all->len; i++)
-    same += g_str_equal (((Delivery *) all->pdata[i])->delivery,
-                         ((Delivery *) got->pdata[0])->delivery);
+    same +=
+      g_str_equal (((Delivery *) all->pdata[i])->delivery, ((Delivery *) got->pdata[0])->delivery);
   g_assert_cmpuint (same, ==, 1);
   wait_marked_delivered (uuid, "alert");
   g_assert_cmpint (row_int ("last_status", uuid, "alert"), ==, 200);
@@ -528,20 +534,21 @@ test_bad_config (void)
     {
       g_autofree char *d = g_build_filename (dir, "bad", NULL);
       g_assert_cmpint (g_mkdir_with_parents (d, 0700), ==, 0);
-      g_autofree char *key = g_build_filename (d, "short.key", NULL);  /* beside data_dir */
+      g_autofree char *key = g_build_filename (d, "short.key", NULL); /* beside data_dir */
       g_assert_true (g_file_set_contents (key, "0123456789\n", -1, NULL));
       g_assert_cmpint (g_chmod (key, 0600), ==, 0);
       g_autofree char *conf = g_build_filename (d, "panel.conf", NULL);
       g_autofree char *data = g_build_filename (d, "data", NULL);
       g_autofree char *text = g_strdup_printf ("[panel]\ndata_dir = %s\nport = 0\n\n"
-                                               "[webhook gw]\n%s", data, cases[i].lines);
+                                               "[webhook gw]\n%s",
+                                               data, cases[i].lines);
       g_assert_true (g_file_set_contents (conf, text, -1, NULL));
       const char *argv[] = { bin, "--config", conf, NULL };
       g_autofree char *out = NULL, *err = NULL;
       int status = 0;
       g_autoptr (GError) error = NULL;
-      g_assert_true (g_spawn_sync (d, (char **) argv, NULL, 0, NULL, NULL, &out, &err, &status,
-                                   &error));
+      g_assert_true (
+        g_spawn_sync (d, (char **) argv, NULL, 0, NULL, NULL, &out, &err, &status, &error));
       g_assert_no_error (error);
       if (g_spawn_check_wait_status (status, NULL) || strstr (err, cases[i].says) == NULL)
         g_error ("case %u: exit %d, wanted a refusal saying \"%s\"; stderr: %s", i, status,

@@ -50,11 +50,11 @@ test_desk_new_at (const char *dir, const char *device_id, const char *desk_id,
     g_assert_cmpint (write (fd, line, strlen (line)), ==, (gssize) strlen (line));
     close (fd);
   }
-  g_autofree char *sql = g_strdup_printf (
-    "INSERT INTO desks (id, name) VALUES ('%s', '%s') ON CONFLICT DO NOTHING;"
-    "INSERT INTO triggers (desk_id, name, kind, input) VALUES "
-    "('%s', 'desk-button', 'button', 'simulated') ON CONFLICT DO NOTHING;",
-    desk_id, desk_name, desk_id);
+  g_autofree char *sql =
+    g_strdup_printf ("INSERT INTO desks (id, name) VALUES ('%s', '%s') ON CONFLICT DO NOTHING;"
+                     "INSERT INTO triggers (desk_id, name, kind, input) VALUES "
+                     "('%s', 'desk-button', 'button', 'simulated') ON CONFLICT DO NOTHING;",
+                     desk_id, desk_name, desk_id);
   test_sql_exec (desk->db, sql);
   return desk;
 }
@@ -82,7 +82,7 @@ struct _TestIncident {
   AnsimManifest *manifest;
   gint64 id;
   char *uuid;
-  char *dir;           /* spool/<uuid> */
+  char *dir; /* spool/<uuid> */
   gint64 next_wall_us, next_mono_us;
 };
 
@@ -129,9 +129,11 @@ test_incident_open (TestDesk *desk)
   inc->next_mono_us = mono - 2 * G_USEC_PER_SEC;
 
   g_assert_true (ansim_db_begin (desk->db, &error));
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (desk->db,
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    desk->db,
     "INSERT INTO incidents (uuid, desk_id, trigger, trigger_kind, opened_wall_us, opened_mono_us, "
-    "prev_manifest_hash) VALUES (?1, ?5, 'desk-button', 'button', ?2, ?3, ?4)", &error);
+    "prev_manifest_hash) VALUES (?1, ?5, 'desk-button', 'button', ?2, ?3, ?4)",
+    &error);
   g_assert_no_error (error);
   sqlite3_bind_text (stmt, 1, inc->uuid, -1, SQLITE_STATIC);
   sqlite3_bind_int64 (stmt, 2, wall);
@@ -180,8 +182,8 @@ test_incident_add_segment_data (TestIncident *inc, const void *plain, gsize size
   gint64 duration = 2 * G_USEC_PER_SEC;
   g_autofree char *name = ansim_manifest_next_segment_name (inc->manifest);
   g_assert_true (ansim_manifest_seal_segment (inc->manifest, inc->dir, &desk->recipient, 1, plain,
-                                              size, inc->next_wall_us, inc->next_mono_us,
-                                              duration, &error));
+                                              size, inc->next_wall_us, inc->next_mono_us, duration,
+                                              &error));
   g_assert_no_error (error);
   g_assert_true (ansim_manifest_write (inc->manifest, inc->dir, desk->key, &error));
   g_assert_no_error (error);
@@ -192,11 +194,13 @@ test_incident_add_segment_data (TestIncident *inc, const void *plain, gsize size
   g_autofree char *rel = g_build_filename (inc->uuid, name, NULL);
 
   g_assert_true (ansim_db_begin (desk->db, &error));
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (desk->db,
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    desk->db,
     "INSERT INTO segments (incident_id, idx, kind, start_wall_us, start_mono_us, duration_us, "
     "plain_size, cipher_size, plain_sha256, cipher_sha256, prev_entry_hash, entry_hash, "
     "spool_path, sealed_at_us) VALUES (?1, ?2, 'media', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
-    "?12, ?13)", &error);
+    "?12, ?13)",
+    &error);
   g_assert_no_error (error);
   sqlite3_bind_int64 (stmt, 1, inc->id);
   sqlite3_bind_int64 (stmt, 2, e->index);
@@ -231,9 +235,11 @@ test_incident_close (TestIncident *inc)
   g_assert_no_error (error);
   const char *hash = ansim_manifest_get_written_sha256 (inc->manifest);
   g_assert_true (ansim_db_begin (desk->db, &error));
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (desk->db,
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    desk->db,
     "UPDATE incidents SET closed_wall_us = ?2, closed_mono_us = ?3, close_reason = 'post-event', "
-    "manifest_hash = ?4 WHERE id = ?1", &error);
+    "manifest_hash = ?4 WHERE id = ?1",
+    &error);
   sqlite3_bind_int64 (stmt, 1, inc->id);
   sqlite3_bind_int64 (stmt, 2, wall);
   sqlite3_bind_int64 (stmt, 3, mono);
@@ -290,8 +296,8 @@ test_panel_new (const char *dir, const char *extra)
   p->conf = g_build_filename (dir, "panel.conf", NULL);
   p->log_path = g_build_filename (dir, "panel.log", NULL);
   g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
-  g_autofree char *text = g_strdup_printf ("[panel]\ndata_dir = %s\nport = %u\n%s\n", dir,
-                                           p->port, extra != NULL ? extra : "");
+  g_autofree char *text = g_strdup_printf ("[panel]\ndata_dir = %s\nport = %u\n%s\n", dir, p->port,
+                                           extra != NULL ? extra : "");
   g_assert_true (g_file_set_contents (p->conf, text, -1, NULL));
   return p;
 }
@@ -301,7 +307,7 @@ sh_ok (const char *cmd)
 {
   const char *argv[] = { "sh", "-c", cmd, NULL };
   int status = 0;
-  g_autofree char *out = NULL;   /* captured: on the test's stdout it would break TAP */
+  g_autofree char *out = NULL; /* captured: on the test's stdout it would break TAP */
   g_autofree char *err = NULL;
   g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out,
                                &err, &status, NULL));
@@ -321,10 +327,12 @@ test_panel_new_https (const char *dir, const char *extra)
     "  -out server.csr -subj /CN=127.0.0.1 && "
     "printf 'subjectAltName=IP:127.0.0.1\n' > san.ext && "
     "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem "
-    "  -days 2 -extfile san.ext", dir);
+    "  -days 2 -extfile san.ext",
+    dir);
   sh_ok (cmd);
-  g_autofree char *tls = g_strdup_printf ("tls_certificate = %s/server.pem\ntls_key = %s/server.key\n%s",
-                                          dir, dir, extra != NULL ? extra : "");
+  g_autofree char *tls =
+    g_strdup_printf ("tls_certificate = %s/server.pem\ntls_key = %s/server.key\n%s", dir, dir,
+                     extra != NULL ? extra : "");
   TestPanel *p = test_panel_new (dir, tls);
   g_free (p->url);
   p->url = g_strdup_printf ("https://127.0.0.1:%u", p->port);
@@ -383,11 +391,10 @@ test_panel_free (TestPanel *p)
 }
 
 TestPanel *
-test_panel_new_in_netns (const char *dir, const char *extra, const char *netns,
-                         const char *address)
+test_panel_new_in_netns (const char *dir, const char *extra, const char *netns, const char *address)
 {
-  g_autofree char *more = g_strdup_printf ("listen_address = %s\n%s", address,
-                                           extra != NULL ? extra : "");
+  g_autofree char *more =
+    g_strdup_printf ("listen_address = %s\n%s", address, extra != NULL ? extra : "");
   TestPanel *p = test_panel_new (dir, more);
   p->netns = g_strdup (netns);
   g_free (p->host);
@@ -419,12 +426,14 @@ test_panel_count (TestPanel *p, const char *sql)
 void
 test_panel_enroll (TestPanel *p, TestDesk *desk, const char *device_id)
 {
-  const char *make[] = { "enroll-code", "--config", p->conf, "--device", device_id,
-                         "--desk", desk->desk_id, NULL };
+  const char *make[] = { "enroll-code", "--config", p->conf,       "--device",
+                         device_id,     "--desk",   desk->desk_id, NULL };
   g_autofree char *code = g_strstrip (test_ansimctl_ok (NULL, make));
-  const char *enroll[] = { "enroll", "--data-dir", desk->dir, "--panel", p->url,
-                           "--code", code, "--device", device_id,
-                           p->ca_file != NULL ? "--ca-file" : NULL, p->ca_file, NULL };
+  const char *enroll[] = {
+    "enroll",   "--data-dir", desk->dir,  "--panel", p->url,
+    "--code",   code,         "--device", device_id, p->ca_file != NULL ? "--ca-file" : NULL,
+    p->ca_file, NULL
+  };
   g_autofree char *out = test_ansimctl_ok (NULL, enroll);
   g_assert_nonnull (strstr (out, "enrolled as device"));
 }
@@ -439,7 +448,8 @@ test_desk_press (TestDesk *desk, TestPanel *panel, gsize segment_size, gint64 *o
   g_autoptr (GError) error = NULL;
   g_assert_true (ansim_outbox_wake_uploader (sock, &error));
   g_autofree char *sql = g_strdup_printf ("SELECT coalesce ((SELECT id FROM incidents WHERE "
-                                          "uuid = '%s'), 0)", test_incident_get_uuid (incident));
+                                          "uuid = '%s'), 0)",
+                                          test_incident_get_uuid (incident));
   gint64 end = g_get_monotonic_time () + 15 * G_USEC_PER_SEC;
   gint64 id;
   while ((id = test_panel_count (panel, sql)) == 0)
@@ -476,8 +486,8 @@ test_uploader_start (TestDesk *desk, const char *url, const char *extra)
 }
 
 void
-test_desk_sign (TestDesk *desk, const char *method, const char *path, const void *body,
-                gsize len, char **out_digest, char **out_input, char **out_signature)
+test_desk_sign (TestDesk *desk, const char *method, const char *path, const void *body, gsize len,
+                char **out_digest, char **out_input, char **out_signature)
 {
   g_autoptr (GError) error = NULL;
   *out_digest = ansim_httpsig_content_digest (body, len);

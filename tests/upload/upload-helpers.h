@@ -15,16 +15,16 @@ G_BEGIN_DECLS
 /* ---- a desk ---------------------------------------------------------------- */
 
 typedef struct {
-  char *dir;              /* the desk's data_dir */
-  char *spool;            /* dir/spool */
-  char *key_path;         /* dir/device.pem */
-  sqlite3 *db;            /* dir/desk.db */
+  char *dir;      /* the desk's data_dir */
+  char *spool;    /* dir/spool */
+  char *key_path; /* dir/device.pem */
+  sqlite3 *db;    /* dir/desk.db */
   AnsimDeviceKey *key;
   AnsimAgeRecipient *recipient;
-  char *site_key_path;    /* dir/site.key (0600): the identity of recipient */
-  char *prev_manifest_sha256;   /* the chain between this desk's incidents */
-  char *device_id;        /* what its manifests say ("dev-1") */
-  char *desk_id;          /* "desk-1" */
+  char *site_key_path;        /* dir/site.key (0600): the identity of recipient */
+  char *prev_manifest_sha256; /* the chain between this desk's incidents */
+  char *device_id;            /* what its manifests say ("dev-1") */
+  char *desk_id;              /* "desk-1" */
 } TestDesk;
 
 /* Device dev-1 at desk desk-1 (민원실 1번 창구). */
@@ -66,15 +66,15 @@ gint64 test_desk_count (TestDesk *desk, const char *where);
 /* ---- processes -------------------------------------------------------------- */
 
 typedef struct {
-  char *dir;              /* data_dir */
-  char *conf;             /* dir/panel.conf */
-  char *url;              /* http://127.0.0.1:PORT */
+  char *dir;  /* data_dir */
+  char *conf; /* dir/panel.conf */
+  char *url;  /* http://127.0.0.1:PORT */
   guint port;
   GSubprocess *proc;
   char *log_path;
-  char *ca_file;          /* set by test_panel_new_https */
-  char *host;             /* the address it listens on: 127.0.0.1 unless in a netns */
-  char *netns;            /* network namespace it runs in (ip netns exec), or NULL */
+  char *ca_file; /* set by test_panel_new_https */
+  char *host;    /* the address it listens on: 127.0.0.1 unless in a netns */
+  char *netns;   /* network namespace it runs in (ip netns exec), or NULL */
 } TestPanel;
 
 /* extra: more lines for [panel] (may be NULL). Not started. */
