@@ -618,9 +618,9 @@ static void
 test_police_bell (Fixture *f, gconstpointer data)
 {
   (void) data;
-  g_setenv ("ANSIM_PANEL_TEST_POLICE_BELL", "1", TRUE);
+  g_setenv ("ANSIM_PANEL_TEST_PUBLISH", "1", TRUE);
   test_panel_start (f->panel);
-  g_unsetenv ("ANSIM_PANEL_TEST_POLICE_BELL");
+  g_unsetenv ("ANSIM_PANEL_TEST_PUBLISH");
   test_panel_enroll (f->panel, f->desk, "dev-1");
   console_login (f, "admin");
   f->uploader = test_uploader_start (f->desk, f->panel->url, NO_FALLBACK_POLL);
