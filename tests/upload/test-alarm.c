@@ -130,6 +130,7 @@ test_one_press_one_alert (void)
   g_autofree char *ack = g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT "/acknowledge",
                                           json_object_get_int_member (ib, "id"));
   g_autoptr (JsonObject) acked = call_ok ("POST", ack, NULL);
+  (void) acked;
   g_clear_pointer (&ia, json_object_unref);
   g_clear_pointer (&ic, json_object_unref);
   ia = incident (uuid_a);
@@ -213,6 +214,7 @@ test_escalation (void)
   g_autofree char *resolve = g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT "/resolve",
                                               json_object_get_int_member (ia, "id"));
   g_autoptr (JsonObject) done = call_ok ("POST", resolve, "{\"category\":\"false-alarm\"}");
+  (void) done;
   g_autoptr (JsonObject) ib = incident (uuid_b);
   g_assert_cmpstr (json_object_get_string_member (ib, "status"), ==, "resolved");
   g_assert_cmpstr (json_object_get_string_member (ib, "category"), ==, "false-alarm");

@@ -570,6 +570,7 @@ test_escalation (Fixture *f, gconstpointer data)
   g_autofree char *uuid = NULL;
   press_new_incident (f, &uuid);
   g_autoptr (AnsimManifest) m0 = wait_manifest_event (f, uuid, "alert-delivered", 10);
+  (void) m0;
   g_assert_false (output_on (f, "police-bell"));
   /* What the uploader sends when the panel escalates. */
   g_autofree char *request = g_strdup_printf ("police-bell %s escalated", uuid);
@@ -630,6 +631,7 @@ test_not_acknowledged (Fixture *f, gconstpointer data)
   g_assert_cmpint (on_at, >, 0);
   g_assert_cmpint (on_at - at, >=, 3950 * 1000);
   g_autoptr (AnsimManifest) m0 = wait_manifest_event (f, uuid, "alert-delivered", 10);
+  (void) m0;
   g_autoptr (AnsimManifest) m = wait_manifest_event (f, uuid, "alert-not-acknowledged", 10);
   g_assert_null (find_event (m, "alert-not-delivered"));
   g_assert_cmpstr (ansim_manifest_event_get_detail (find_event (m, "police-bell"), "reason"), ==,
@@ -637,6 +639,7 @@ test_not_acknowledged (Fixture *f, gconstpointer data)
   /* Acknowledged late: the held relay opens. */
   g_autofree char *request = g_strdup_printf ("acknowledged %s", uuid);
   g_autofree char *reply = control (f, request);
+  (void) reply;
   g_assert_false (output_on (f, "police-bell"));
 }
 
@@ -802,6 +805,7 @@ test_link_cut (Fixture *f, gconstpointer data)
   gint64 at = press_new_incident (f, &first);
   g_assert_cmpint (wait_output (f, "police-bell", TRUE, at + (DEADLINE_MS + 1000) * 1000), ==, 0);
   g_autoptr (AnsimManifest) m = wait_manifest_event (f, first, "alert-delivered", 10);
+  (void) m;
   /* Cut: the next press's alert cannot get through. Wait for the first
    * incident to end, so the press opens a new one. */
   g_usleep (7 * G_USEC_PER_SEC);

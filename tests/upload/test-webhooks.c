@@ -467,6 +467,7 @@ test_kill_before_delivery (void)
   test_panel_stop (panel, SIGKILL);
   g_assert_cmpint (row_int ("delivered_at_us IS NULL", uuid, "alert"), ==, 1);
   g_autofree char *delivery = NULL;
+  (void) delivery;
   {
     g_autofree char *sql = g_strdup_printf ("SELECT count(*) FROM webhook_deliveries WHERE "
                                             "json_extract (body, '$.incidents[0].uuid') = '%s'",
