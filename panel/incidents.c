@@ -251,6 +251,89 @@ check_devices (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
+/* A desk that lost its path to the panel (its recorder's supervision,
+ * docs/recorder.md) says so in its heartbeats once the path is back:
+ * recorder.path.last_down_us. Each such outage becomes one 장치 이상 alert
+ * of kind path-down (raised at the desk's time of the outage, cleared when
+ * the path came back), a path-down event and its webhooks, in one
+ * transaction; the console gets it at once. While the path is down the
+ * panel hears nothing: the device-offline alert covers that time. */
+static void
+check_path_reports (PanelIncidents *self)
+{
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    self->db,
+    "SELECT d.id AS device, d.desk_id, coalesce (k.name, d.desk_id) AS desk_name, "
+    "json_extract (d.heartbeat, '$.recorder.path.last_down_us') AS down_at_us, "
+    "CASE WHEN json_extract (d.heartbeat, '$.recorder.path.state') = 'up' "
+    "THEN json_extract (d.heartbeat, '$.recorder.path.since_us') END AS restored_at_us "
+    "FROM devices d LEFT JOIN desks k ON k.id = d.desk_id "
+    "WHERE d.revoked_at_us IS NULL AND json_valid (d.heartbeat) "
+    "AND json_type (d.heartbeat, '$.recorder.path.last_down_us') = 'integer' "
+    "AND json_extract (d.heartbeat, '$.recorder.path.last_down_us') > 0 "
+    "AND NOT EXISTS (SELECT 1 FROM device_alerts a WHERE a.device_id = d.id "
+    "AND a.kind = 'path-down' AND a.raised_at_us = "
+    "json_extract (d.heartbeat, '$.recorder.path.last_down_us'))",
+    NULL);
+  g_autoptr (GPtrArray) reports = g_ptr_array_new_with_free_func ((GDestroyNotify) json_node_unref);
+  if (stmt == NULL)
+    return;
+  /* Read first: a transaction cannot commit under a running statement. */
+  while (sqlite3_step (stmt) == SQLITE_ROW)
+    {
+      g_autoptr (JsonBuilder) b = json_builder_new ();
+      add_row (b, stmt);
+      g_ptr_array_add (reports, json_builder_get_root (b));
+    }
+  g_clear_pointer (&stmt, sqlite3_finalize);
+  for (guint i = 0; i < reports->len; i++)
+    {
+      JsonNode *node = g_ptr_array_index (reports, i);
+      JsonObject *o = json_node_get_object (node);
+      const char *id = json_object_get_string_member (o, "device");
+      const char *desk_id = json_object_get_string_member_with_default (o, "desk_id", NULL);
+      g_autofree char *detail = json_to_string (node, FALSE);
+      g_autoptr (GError) error = NULL;
+      g_autoptr (sqlite3_stmt) ins = ansim_db_prepare (
+        self->db,
+        "INSERT INTO device_alerts (device_id, desk_id, kind, raised_at_us, cleared_at_us) "
+        "VALUES (?1, ?2, 'path-down', ?3, ?4) RETURNING id",
+        &error);
+      gint64 alert_id = 0;
+      if (ins == NULL || !ansim_db_begin (self->db, &error))
+        {
+          g_warning ("cannot record the path-down of %s: %s", id,
+                     error != NULL ? error->message : sqlite3_errmsg (self->db));
+          return; /* tried again at the next heartbeat */
+        }
+      sqlite3_bind_text (ins, 1, id, -1, SQLITE_STATIC);
+      sqlite3_bind_text (ins, 2, desk_id, -1, SQLITE_STATIC);
+      sqlite3_bind_int64 (ins, 3, json_object_get_int_member (o, "down_at_us"));
+      if (json_object_get_null_member (o, "restored_at_us"))
+        sqlite3_bind_null (ins, 4);
+      else
+        sqlite3_bind_int64 (ins, 4, json_object_get_int_member (o, "restored_at_us"));
+      if (sqlite3_step (ins) == SQLITE_ROW)
+        alert_id = sqlite3_column_int64 (ins, 0);
+      g_clear_pointer (&ins, sqlite3_finalize);
+      if (alert_id == 0 || !log_panel_event (self, "path-down", 0, NULL, desk_id, detail)
+          || !panel_webhooks_emit (self->webhooks, self->db, "path-down", node, &error)
+          || !ansim_db_commit (self->db, &error))
+        {
+          g_warning ("cannot record the path-down of %s: %s", id,
+                     error != NULL ? error->message : sqlite3_errmsg (self->db));
+          ansim_db_rollback (self->db);
+          return;
+        }
+      panel_webhooks_kick (self->webhooks);
+      json_object_set_int_member (o, "device_alert", alert_id);
+      g_warning ("device %s (desk %s) reports it could not reach the panel from %" G_GINT64_FORMAT,
+                 id, json_object_get_string_member_with_default (o, "desk_name", "?"),
+                 json_object_get_int_member (o, "down_at_us"));
+      panel_console_publish (self->console, "path-down", node);
+    }
+}
+
 /* ---- escalation -------------------------------------------------------- */
 
 /* The one place an escalation is announced, after its commit: every open
@@ -411,6 +494,7 @@ panel_incidents_on_ingest (gpointer user_data, PanelIngestNews news, gint64 inci
     case PANEL_INGEST_HEARTBEAT:
       if (g_hash_table_size (self->offline) > 0)
         check_devices (self);
+      check_path_reports (self);
       break;
     }
 }

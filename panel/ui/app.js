@@ -382,13 +382,14 @@ function openStream() {
       }
     });
   }
-  for (const name of ['device-offline', 'device-online']) {
+  for (const name of ['device-offline', 'device-online', 'path-down']) {
     source.addEventListener(name, (event) => {
       const d = JSON.parse(event.data);
       log(event);
-      if (name === 'device-offline' && d.device_alert) {
-        const alert = { id: d.device_alert, kind: 'device-offline', device: d.device, desk_id: d.desk_id,
-          desk_name: d.desk_name, raised_at_us: Date.now() * 1000, cleared_at_us: null, acknowledged_by: null };
+      if (name !== 'device-online' && d.device_alert) {
+        const alert = { id: d.device_alert, kind: name, device: d.device, desk_id: d.desk_id,
+          desk_name: d.desk_name, raised_at_us: d.down_at_us || Date.now() * 1000,
+          cleared_at_us: d.restored_at_us || null, acknowledged_by: null };
         state.deviceAlerts.set(alert.id, alert);
         showDeviceBanner(alert);
         beep();

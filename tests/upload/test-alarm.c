@@ -220,6 +220,77 @@ test_escalation (void)
   g_assert_cmpstr (json_object_get_string_member (ib, "category"), ==, "false-alarm");
 }
 
+/* A signed heartbeat whose recorder part reports a path outage (what the
+ * desk's supervision writes once the panel answers again): one 장치 이상
+ * alert of kind path-down, raised at the desk's time of the outage and
+ * cleared when the path came back, its path-down webhook queued; the same
+ * report again changes nothing. */
+static void
+post_heartbeat (const char *body)
+{
+  const char *path = "/api/v1/heartbeat";
+  g_autofree char *url = g_strconcat (panel->url, path, NULL);
+  g_autoptr (SoupMessage) msg = soup_message_new ("POST", url);
+  g_autofree char *digest = NULL, *input = NULL, *signature = NULL;
+  test_desk_sign (desk, "POST", path, body, strlen (body), &digest, &input, &signature);
+  SoupMessageHeaders *h = soup_message_get_request_headers (msg);
+  soup_message_headers_replace (h, "Content-Digest", digest);
+  soup_message_headers_replace (h, "Signature-Input", input);
+  soup_message_headers_replace (h, "Signature", signature);
+  g_autoptr (GBytes) bytes = g_bytes_new (body, strlen (body));
+  soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
+  g_autoptr (SoupSession) session = soup_session_new ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) reply = soup_session_send_and_read (session, msg, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
+}
+
+static JsonObject *
+path_down_alert (gint64 down_at_us)
+{
+  g_autoptr (JsonObject) list = call_ok ("GET", "/api/devices/alerts", NULL);
+  JsonArray *a = json_object_get_array_member (list, "alerts");
+  for (guint i = 0; i < json_array_get_length (a); i++)
+    {
+      JsonObject *o = json_array_get_object_element (a, i);
+      if (g_str_equal (json_object_get_string_member (o, "kind"), "path-down")
+          && json_object_get_int_member (o, "raised_at_us") == down_at_us)
+        return json_object_ref (o);
+    }
+  return NULL;
+}
+
+static void
+test_path_down (void)
+{
+  gint64 now = g_get_real_time ();
+  gint64 down = now - 60 * G_USEC_PER_SEC, back = now - 5 * G_USEC_PER_SEC;
+  g_autofree char *body =
+    g_strdup_printf ("{\"wall_us\":%" G_GINT64_FORMAT ",\"recorder\":{\"path\":{\"state\":\"up\","
+                     "\"since_us\":%" G_GINT64_FORMAT ",\"last_ok_us\":%" G_GINT64_FORMAT
+                     ",\"last_down_us\":%" G_GINT64_FORMAT ",\"supervision_s\":20}}}",
+                     now, back, now, down);
+  g_assert_null (path_down_alert (down));
+  post_heartbeat (body);
+  g_autoptr (JsonObject) alert = path_down_alert (down);
+  g_assert_nonnull (alert);
+  g_assert_cmpint (json_object_get_int_member (alert, "cleared_at_us"), ==, back);
+  g_assert_cmpstr (json_object_get_string_member (alert, "device"), ==, "dev-1");
+  g_assert_cmpint (test_panel_count (panel, "SELECT count(*) FROM webhook_deliveries WHERE "
+                                            "event = 'path-down' AND "
+                                            "json_extract (body, '$.device') = 'dev-1'"),
+                   ==, 1);
+  /* The next heartbeat says the same: nothing new. */
+  post_heartbeat (body);
+  g_assert_cmpint (test_panel_count (panel, "SELECT count(*) FROM device_alerts WHERE "
+                                            "kind = 'path-down'"),
+                   ==, 1);
+  g_assert_cmpint (test_panel_count (panel, "SELECT count(*) FROM webhook_deliveries WHERE "
+                                            "event = 'path-down'"),
+                   ==, 1);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -235,7 +306,7 @@ main (int argc, char **argv)
   g_autofree char *extra = g_strdup_printf ("escalate_after_s = %d\n"
                                             "[webhook gw]\nurl = http://127.0.0.1:9/hook\n"
                                             "secret = alarm-test-secret-0123456789\n"
-                                            "events = escalated\n",
+                                            "events = escalated; path-down\n",
                                             ESCALATE_S);
   panel = test_panel_new (panel_dir, extra);
   test_add_user (panel->conf, "security", "security", PASSWORD);
@@ -246,6 +317,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/alarm/one-press-one-alert", test_one_press_one_alert);
   g_test_add_func ("/alarm/escalation", test_escalation);
+  g_test_add_func ("/alarm/path-down", test_path_down);
   int rc = g_test_run ();
 
   test_process_stop (uploader, SIGTERM);
