@@ -20,12 +20,6 @@
 #define MAX_NOTE_CHARS 2000
 #define DAY_US (24 * G_GINT64_CONSTANT (3600) * G_USEC_PER_SEC)
 
-struct _PanelDrills {
-  sqlite3 *db;
-  PanelConsole *console;
-  char *site_name;
-};
-
 /* ---- answers -------------------------------------------------------------- */
 
 /* The current row as an object named by its columns. */
@@ -646,19 +640,11 @@ static const PanelRoute routes[] = {
 PanelDrills *
 panel_drills_new (PanelHttp *http, sqlite3 *db, PanelConsole *console, const char *site_name)
 {
-  PanelDrills *self = g_new0 (PanelDrills, 1);
-  self->db = db;
-  self->console = console;
-  self->site_name = g_strdup (site_name);
-  panel_http_add_routes (http, routes, G_N_ELEMENTS (routes), self);
-  return self;
+  return panel_drill_site_new (http, routes, G_N_ELEMENTS (routes), db, console, site_name);
 }
 
 void
 panel_drills_free (PanelDrills *self)
 {
-  if (self == NULL)
-    return;
-  g_free (self->site_name);
-  g_free (self);
+  panel_drill_site_free (self);
 }
