@@ -76,6 +76,20 @@ add_row (JsonBuilder *b, sqlite3_stmt *stmt)
   panel_http_add_row (b, stmt, row_booleans, row_embedded);
 }
 
+/* Every row stmt gives as an array named name; FALSE on a database error
+ * (the array is then incomplete). */
+static gboolean
+add_rows (JsonBuilder *b, const char *name, sqlite3_stmt *stmt)
+{
+  json_builder_set_member_name (b, name);
+  json_builder_begin_array (b);
+  int rc;
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    add_row (b, stmt);
+  json_builder_end_array (b);
+  return rc == SQLITE_DONE;
+}
+
 /* One incident as JSON (NULL: no such incident or a database error). */
 static JsonNode *
 incident_node (PanelIncidents *self, gint64 id)
@@ -505,14 +519,8 @@ list_incidents (PanelIncidents *self, SoupServerMessage *msg, GHashTable *query)
   sqlite3_bind_int64 (stmt, 7, limit);
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
-  json_builder_set_member_name (b, "incidents");
-  json_builder_begin_array (b);
-  int rc;
-  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
-    add_row (b, stmt);
-  if (rc != SQLITE_DONE)
+  if (!add_rows (b, "incidents", stmt))
     return panel_console_send_db_error (msg, self->db, "listing incidents");
-  json_builder_end_array (b);
   json_builder_set_member_name (b, "categories");
   json_builder_begin_array (b);
   for (guint i = 0; categories[i] != NULL; i++)
@@ -544,13 +552,7 @@ add_timeline (PanelIncidents *self, JsonBuilder *b, gint64 id)
   if (stmt == NULL)
     return FALSE;
   sqlite3_bind_int64 (stmt, 1, id);
-  json_builder_set_member_name (b, "timeline");
-  json_builder_begin_array (b);
-  int rc;
-  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
-    add_row (b, stmt);
-  json_builder_end_array (b);
-  if (rc != SQLITE_DONE)
+  if (!add_rows (b, "timeline", stmt))
     return FALSE;
 
   g_autoptr (sqlite3_stmt) seg = ansim_db_prepare (
@@ -561,12 +563,7 @@ add_timeline (PanelIncidents *self, JsonBuilder *b, gint64 id)
   if (seg == NULL)
     return FALSE;
   sqlite3_bind_int64 (seg, 1, id);
-  json_builder_set_member_name (b, "segments");
-  json_builder_begin_array (b);
-  while ((rc = sqlite3_step (seg)) == SQLITE_ROW)
-    add_row (b, seg);
-  json_builder_end_array (b);
-  return rc == SQLITE_DONE;
+  return add_rows (b, "segments", seg);
 }
 
 /* What ingest has verified, in words people can read. */
@@ -1209,14 +1206,8 @@ handle_device_alerts (PanelHttpRequest *req)
     return panel_console_send_db_error (msg, self->db, "listing device alerts");
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
-  json_builder_set_member_name (b, "alerts");
-  json_builder_begin_array (b);
-  int rc;
-  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
-    add_row (b, stmt);
-  if (rc != SQLITE_DONE)
+  if (!add_rows (b, "alerts", stmt))
     return panel_console_send_db_error (msg, self->db, "listing device alerts");
-  json_builder_end_array (b);
   json_builder_end_object (b);
   panel_console_send_json (msg, SOUP_STATUS_OK, b);
 }
@@ -1333,14 +1324,8 @@ handle_devices (PanelHttpRequest *req)
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "offline_after_s");
   json_builder_add_int_value (b, self->offline_after_us / G_USEC_PER_SEC);
-  json_builder_set_member_name (b, "devices");
-  json_builder_begin_array (b);
-  int rc;
-  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
-    add_row (b, stmt);
-  if (rc != SQLITE_DONE)
+  if (!add_rows (b, "devices", stmt))
     return panel_console_send_db_error (msg, self->db, "listing devices");
-  json_builder_end_array (b);
   json_builder_end_object (b);
   panel_console_send_json (msg, SOUP_STATUS_OK, b);
 }
