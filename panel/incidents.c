@@ -622,14 +622,9 @@ show_incident (PanelIncidents *self, SoupServerMessage *msg, PanelSession *sessi
   json_builder_end_array (b);
   json_builder_end_object (b);
   g_autofree char *target = g_strdup_printf ("incident %" G_GINT64_FORMAT, id);
-  g_autoptr (GError) error = NULL;
-  if (!panel_console_audit (self->console, msg, session, PANEL_AUDIT_INCIDENT_VIEWED, target, NULL,
-                            &error))
-    {
-      g_warning ("cannot write the audit log: %s", error->message);
-      return panel_console_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "internal",
-                                       "the panel cannot write its audit log");
-    }
+  if (!panel_console_audit_or_fail (self->console, msg, session, PANEL_AUDIT_INCIDENT_VIEWED,
+                                    target, NULL))
+    return;
   panel_console_send_json (msg, SOUP_STATUS_OK, b);
 }
 
@@ -815,12 +810,10 @@ act (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session, gint64
                                                         : PANEL_CHANNEL_RESOLVED,
                                   NULL, &error))
         goto db_error;
-      if (!panel_console_audit (self->console, msg, session, audit_action, target, detail, &error))
+      if (!panel_console_audit_or_fail (self->console, msg, session, audit_action, target, detail))
         {
           ansim_db_rollback (self->db);
-          g_warning ("cannot write the audit log: %s", error->message);
-          return panel_console_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "internal",
-                                           "the panel cannot write its audit log");
+          return;
         }
     }
   if (!ansim_db_commit (self->db, &error))
@@ -1010,13 +1003,9 @@ play_segment (PanelIncidents *self, SoupServerMessage *msg, PanelSession *sessio
       g_autoptr (AnsimJsonBuilder) json = ansim_json_builder_new ();
       ansim_json_builder_add_int (json, "segment", idx);
       g_autofree char *detail = ansim_json_builder_end (json);
-      if (!panel_console_audit (self->console, msg, session, PANEL_AUDIT_PLAYBACK, target, detail,
-                                &error))
-        {
-          g_warning ("cannot write the audit log: %s", error->message);
-          return panel_console_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "internal",
-                                           "the panel cannot write its audit log");
-        }
+      if (!panel_console_audit_or_fail (self->console, msg, session, PANEL_AUDIT_PLAYBACK, target,
+                                        detail))
+        return;
     }
   SoupMessageHeaders *h = soup_server_message_get_response_headers (msg);
   soup_message_headers_replace (h, "Cache-Control", "no-store");
@@ -1042,7 +1031,6 @@ export_audit_and_send (ExportJob *job, PanelExport *export)
   PanelIncidents *self = job->self;
   SoupServerMessage *msg = job->msg;
   g_autoptr (PanelExport) owned = export;
-  g_autoptr (GError) error = NULL;
   /* The session is looked up again: it may have ended meanwhile. */
   g_autoptr (PanelSession) session =
     panel_console_authorize (self->console, msg, PANEL_ROLE_SECURITY | PANEL_ROLE_ADMIN);
@@ -1062,13 +1050,9 @@ export_audit_and_send (ExportJob *job, PanelExport *export)
   g_autoptr (JsonNode) dn = json_builder_get_root (d);
   g_autofree char *detail = json_to_string (dn, FALSE);
   g_autofree char *target = g_strdup_printf ("incident %" G_GINT64_FORMAT, job->id);
-  if (!panel_console_audit (self->console, msg, session, PANEL_AUDIT_EXPORT, target, detail,
-                            &error))
-    {
-      g_warning ("cannot write the audit log: %s", error->message);
-      return panel_console_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "internal",
-                                       "the panel cannot write its audit log");
-    }
+  if (!panel_console_audit_or_fail (self->console, msg, session, PANEL_AUDIT_EXPORT, target,
+                                    detail))
+    return;
   /* Streamed from the package's private folder as the client reads it. */
   panel_export_send (g_steal_pointer (&owned), msg);
 }
@@ -1172,13 +1156,10 @@ acknowledge_device_alert (PanelIncidents *self, SoupServerMessage *msg, PanelSes
                                 "no such device alert, or it is already acknowledged");
       return FALSE;
     }
-  if (!panel_console_audit (self->console, msg, session, PANEL_AUDIT_ACKNOWLEDGED, target, NULL,
-                            &error))
+  if (!panel_console_audit_or_fail (self->console, msg, session, PANEL_AUDIT_ACKNOWLEDGED, target,
+                                    NULL))
     {
       ansim_db_rollback (self->db);
-      g_warning ("cannot write the audit log: %s", error->message);
-      panel_console_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "internal",
-                                "the panel cannot write its audit log");
       return FALSE;
     }
   if (!ansim_db_commit (self->db, &error))

@@ -481,15 +481,10 @@ export_report (PanelReports *self, SoupServerMessage *msg, PanelSession *session
   ansim_json_builder_add_int (json, "since_us", asked.since);
   ansim_json_builder_add_int (json, "until_us", asked.until);
   g_autofree char *detail = ansim_json_builder_end (json);
-  g_autoptr (GError) error = NULL;
-  if (!panel_console_audit (self->console, msg, session, PANEL_AUDIT_REPORT_EXPORTED,
-                            asked.drills ? "drill report" : "incident report", detail, &error))
-    {
-      /* No export that the audit log does not show. */
-      g_warning ("cannot write the audit log: %s", error->message);
-      return panel_console_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "internal",
-                                       "the panel cannot write its audit log");
-    }
+  /* No export that the audit log does not show. */
+  if (!panel_console_audit_or_fail (self->console, msg, session, PANEL_AUDIT_REPORT_EXPORTED,
+                                    asked.drills ? "drill report" : "incident report", detail))
+    return;
   SoupMessageHeaders *h = soup_server_message_get_response_headers (msg);
   g_autofree char *disposition = g_strdup_printf ("attachment; filename=\"ansim-%s-report.csv\"",
                                                   asked.drills ? "drill" : "incident");
