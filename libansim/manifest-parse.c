@@ -295,8 +295,9 @@ element_object (JsonArray *array, const char *name, guint i, char **out_prefix, 
 }
 
 static gboolean
-parse_entry (Obj o, AnsimManifestEntry *e, GError **error)
+parse_entry (Obj o, gpointer element, GError **error)
 {
+  AnsimManifestEntry *e = element;
   static const char *const segment_members[] = { "index",         "kind",        "start_wall",
                                                  "start_mono_us", "duration_us", "file",
                                                  "cipher_size",   "plain_size",  "sha256_plain",
@@ -355,8 +356,9 @@ parse_entry (Obj o, AnsimManifestEntry *e, GError **error)
 }
 
 static gboolean
-parse_event (Obj o, AnsimManifestEvent *ev, GError **error)
+parse_event (Obj o, gpointer element, GError **error)
 {
+  AnsimManifestEvent *ev = element;
   static const char *const members[] = { "kind", "wall", "mono_us", "detail", NULL };
 
   if (!(only_members (o, members, error) && get_token (o, "kind", &ev->kind, error)
@@ -392,6 +394,28 @@ parse_event (Obj o, AnsimManifestEvent *ev, GError **error)
     }
   g_ptr_array_add (pairs, NULL);
   ev->detail = (char **) g_ptr_array_free (g_steal_pointer (&pairs), FALSE);
+  return TRUE;
+}
+
+/* Each element of the array member name (at most max) parsed by parse into
+ * a new element of into, a zero-filling GArray. Appended before parsing,
+ * so a half-filled element is still in the array, which frees its strings. */
+static gboolean
+parse_elements (Obj o, const char *name, guint max, GArray *into,
+                gboolean (*parse) (Obj, gpointer, GError **), GError **error)
+{
+  JsonArray *array = get_array (o, name, max, error);
+  if (array == NULL)
+    return FALSE;
+  for (guint i = 0; i < json_array_get_length (array); i++)
+    {
+      g_autofree char *prefix = NULL;
+      Obj eo;
+      g_array_set_size (into, into->len + 1);
+      gpointer element = into->data + (gsize) (into->len - 1) * g_array_get_element_size (into);
+      if (!element_object (array, name, i, &prefix, &eo, error) || !parse (eo, element, error))
+        return FALSE;
+    }
   return TRUE;
 }
 
@@ -512,36 +536,9 @@ parse_root (Obj o, AnsimManifest *m, GError **error)
       g_strlcpy (m->chain_start, prev, sizeof m->chain_start);
     }
 
-  JsonArray *events = get_array (o, "events", ANSIM_MANIFEST_MAX_EVENTS, error);
-  if (events == NULL)
-    return FALSE;
-  for (guint i = 0; i < json_array_get_length (events); i++)
-    {
-      g_autofree char *prefix = NULL;
-      AnsimManifestEvent ev = { 0 };
-      Obj eo;
-      gboolean ok = element_object (events, "events", i, &prefix, &eo, error)
-                    && parse_event (eo, &ev, error);
-      g_array_append_vals (m->events, &ev, 1);
-      if (!ok)
-        return FALSE;
-    }
-  JsonArray *entries = get_array (o, "entries", ANSIM_MANIFEST_MAX_ENTRIES, error);
-  if (entries == NULL)
-    return FALSE;
-  for (guint i = 0; i < json_array_get_length (entries); i++)
-    {
-      g_autofree char *prefix = NULL;
-      AnsimManifestEntry e = { 0 };
-      Obj eo;
-      gboolean ok = element_object (entries, "entries", i, &prefix, &eo, error)
-                    && parse_entry (eo, &e, error);
-      /* Appended even when half-filled, so the array frees its strings. */
-      g_array_append_vals (m->entries, &e, 1);
-      if (!ok)
-        return FALSE;
-    }
-  return TRUE;
+  return parse_elements (o, "events", ANSIM_MANIFEST_MAX_EVENTS, m->events, parse_event, error)
+         && parse_elements (o, "entries", ANSIM_MANIFEST_MAX_ENTRIES, m->entries, parse_entry,
+                            error);
 }
 
 AnsimManifest *

@@ -128,11 +128,9 @@ panel_console_audit (PanelConsole *self, SoupServerMessage *msg, PanelSession *s
                              error);
 }
 
-/* Audit, and answer 500 when even that fails: an action that cannot be
- * audited must not look successful. */
-static gboolean
-audit_or_fail (PanelConsole *self, SoupServerMessage *msg, PanelSession *session,
-               const char *action, const char *target, const char *detail_json)
+gboolean
+panel_console_audit_or_fail (PanelConsole *self, SoupServerMessage *msg, PanelSession *session,
+                             const char *action, const char *target, const char *detail_json)
 {
   g_autoptr (GError) error = NULL;
   if (panel_console_audit (self, msg, session, action, target, detail_json, &error))
@@ -300,8 +298,9 @@ login_failed (PanelConsole *self, Login *login, const char *reason)
   g_autofree char *detail = ansim_json_builder_end (json);
 
   panel_throttle_failure (self->throttle, login->name, login->client, g_get_real_time ());
-  if (!audit_or_fail (self, login->msg, NULL, PANEL_AUDIT_LOGIN_FAILED,
-                      login->name != NULL ? login->name : "(invalid user name)", detail))
+  if (!panel_console_audit_or_fail (self, login->msg, NULL, PANEL_AUDIT_LOGIN_FAILED,
+                                    login->name != NULL ? login->name : "(invalid user name)",
+                                    detail))
     return;
   panel_console_send_error (login->msg, SOUP_STATUS_UNAUTHORIZED, "bad-credentials",
                             "wrong user name or password");
@@ -443,9 +442,10 @@ handle_login (PanelHttpRequest *req)
       g_autofree char *retry = g_strdup_printf ("%" G_GINT64_FORMAT, wait_s);
       g_autofree char *text =
         g_strdup_printf ("too many failed logins; try again in %" G_GINT64_FORMAT " s", wait_s);
-      if (audit_or_fail (self, msg, NULL, PANEL_AUDIT_LOGIN_FAILED,
-                         login->name != NULL ? login->name : "(invalid user name)",
-                         busy ? "{\"reason\":\"in-progress\"}" : "{\"reason\":\"throttled\"}"))
+      if (panel_console_audit_or_fail (self, msg, NULL, PANEL_AUDIT_LOGIN_FAILED,
+                                       login->name != NULL ? login->name : "(invalid user name)",
+                                       busy ? "{\"reason\":\"in-progress\"}"
+                                            : "{\"reason\":\"throttled\"}"))
         {
           g_autoptr (JsonBuilder) b = json_builder_new ();
           soup_message_headers_replace (soup_server_message_get_response_headers (msg),
@@ -771,7 +771,8 @@ handle_audit (PanelHttpRequest *req)
       g_autofree char *lines = NULL;
 
       /* The export is itself an entry, so it is part of what it exports. */
-      if (!audit_or_fail (self, msg, session, PANEL_AUDIT_AUDIT_EXPORTED, "audit log", NULL))
+      if (!panel_console_audit_or_fail (self, msg, session, PANEL_AUDIT_AUDIT_EXPORTED, "audit log",
+                                        NULL))
         return;
       lines = panel_audit_export_jsonl (self->db, &error);
       if (lines == NULL)

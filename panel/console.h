@@ -42,6 +42,11 @@ PanelSession *panel_console_authorize (PanelConsole *self, SoupServerMessage *ms
 gboolean panel_console_audit (PanelConsole *self, SoupServerMessage *msg, PanelSession *session,
                               const char *action, const char *target, const char *detail_json,
                               GError **error);
+/* The same, answering 500 when even that fails (and FALSE): an action
+ * that cannot be audited must not look successful. */
+gboolean panel_console_audit_or_fail (PanelConsole *self, SoupServerMessage *msg,
+                                      PanelSession *session, const char *action, const char *target,
+                                      const char *detail_json);
 
 /* The request body as a JSON object (application/json, at most 64 KiB),
  * or NULL after answering 415/413/400 itself. */

@@ -42,6 +42,21 @@ begin (sqlite3 *db, GError **error)
   return ansim_db_begin (db, &local) || database_error (error, local);
 }
 
+/* Closes the detail object d is building, with the note when there is
+ * one, and returns it as JSON text. */
+static char *
+end_detail (JsonBuilder *d, const char *note)
+{
+  if (note != NULL)
+    {
+      json_builder_set_member_name (d, "note");
+      json_builder_add_string_value (d, note);
+    }
+  json_builder_end_object (d);
+  g_autoptr (JsonNode) dn = json_builder_get_root (d);
+  return json_to_string (dn, FALSE);
+}
+
 /* Audits what the transaction did and commits it, or rolls it back. */
 static gboolean
 audit_and_commit (sqlite3 *db, const char *actor, const char *actor_role, const char *client,
@@ -178,14 +193,7 @@ panel_drill_arm (sqlite3 *db, const char *const *desks, guint n_desks, gint64 st
   json_builder_add_int_value (d, start_us);
   json_builder_set_member_name (d, "end_us");
   json_builder_add_int_value (d, end_us);
-  if (note != NULL)
-    {
-      json_builder_set_member_name (d, "note");
-      json_builder_add_string_value (d, note);
-    }
-  json_builder_end_object (d);
-  g_autoptr (JsonNode) dn = json_builder_get_root (d);
-  g_autofree char *detail = json_to_string (dn, FALSE);
+  g_autofree char *detail = end_detail (d, note);
   g_autofree char *target = g_strdup_printf ("drill %" G_GINT64_FORMAT, id);
   if (!audit_and_commit (db, actor, actor_role, client, PANEL_AUDIT_DRILL_ARMED, target, detail,
                          error))
@@ -283,14 +291,7 @@ panel_drill_untag (sqlite3 *db, gint64 incident_id, const char *note, const char
       json_builder_set_member_name (d, "arrived_at_us");
       json_builder_add_int_value (d, sqlite3_column_int64 (find, 3));
     }
-  if (note != NULL)
-    {
-      json_builder_set_member_name (d, "note");
-      json_builder_add_string_value (d, note);
-    }
-  json_builder_end_object (d);
-  g_autoptr (JsonNode) dn = json_builder_get_root (d);
-  g_autofree char *detail = json_to_string (dn, FALSE);
+  g_autofree char *detail = end_detail (d, note);
   gint64 now = g_get_real_time ();
   sqlite3_bind_int64 (unlink, 1, incident_id);
   sqlite3_bind_int64 (mark, 1, incident_id);

@@ -20,12 +20,6 @@
 #define MAX_NOTE_CHARS 2000
 #define DAY_US (24 * G_GINT64_CONSTANT (3600) * G_USEC_PER_SEC)
 
-struct _PanelDrills {
-  sqlite3 *db;
-  PanelConsole *console;
-  char *site_name;
-};
-
 /* ---- answers -------------------------------------------------------------- */
 
 /* The current row as an object named by its columns. */
@@ -70,24 +64,6 @@ text_member (SoupServerMessage *msg, JsonObject *o, const char *name, glong max,
   if (**out == '\0')
     *out = NULL;
   return TRUE;
-}
-
-static gboolean
-audit (PanelDrills *self, SoupServerMessage *msg, PanelSession *session, const char *action,
-       const char *target, const char *detail)
-{
-  g_autoptr (GError) error = NULL;
-  if (panel_console_audit (self->console, msg, session, action, target, detail, &error))
-    return TRUE;
-  g_warning ("cannot write the audit log: %s", error->message);
-  return FALSE;
-}
-
-static void
-audit_failed (SoupServerMessage *msg)
-{
-  panel_console_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "internal",
-                            "the panel cannot write its audit log");
 }
 
 /* ---- drills ---------------------------------------------------------------- */
@@ -390,10 +366,11 @@ act_on_drill (PanelDrills *self, SoupServerMessage *msg, PanelSession *session, 
     if (sqlite3_step (upd) != SQLITE_DONE || sqlite3_step (log) != SQLITE_DONE)
       goto db_error;
   }
-  if (!audit (self, msg, session, PANEL_AUDIT_DRILL_ARRIVAL, target, detail))
+  if (!panel_console_audit_or_fail (self->console, msg, session, PANEL_AUDIT_DRILL_ARRIVAL, target,
+                                    detail))
     {
       ansim_db_rollback (self->db);
-      return audit_failed (msg);
+      return;
     }
   if (!ansim_db_commit (self->db, &error))
     return panel_console_send_db_error (msg, self->db, "committing");
@@ -460,7 +437,6 @@ list_schedule (PanelHttpRequest *req)
   panel_console_send_json (msg, SOUP_STATUS_OK, b);
 }
 
-/* POST /api/drills/schedule {"desk": ID or null (the whole site), "every_days"} */
 /* Audits a schedule change (inside its transaction), commits it and
  * answers the schedule as it now stands. */
 static void
@@ -472,16 +448,17 @@ commit_schedule_change (PanelHttpRequest *req, const char *action, const char *t
   g_autoptr (AnsimJsonBuilder) json = ansim_json_builder_new ();
   ansim_json_builder_add_int (json, "every_days", every_days);
   g_autofree char *detail = ansim_json_builder_end (json);
-  if (!audit (self, req->msg, req->session, action, target, detail))
+  if (!panel_console_audit_or_fail (self->console, req->msg, req->session, action, target, detail))
     {
       ansim_db_rollback (self->db);
-      return audit_failed (req->msg);
+      return;
     }
   if (!ansim_db_commit (self->db, &error))
     return panel_console_send_db_error (req->msg, self->db, "committing");
   list_schedule (req);
 }
 
+/* POST /api/drills/schedule {"desk": ID or null (the whole site), "every_days"} */
 static void
 set_schedule (PanelHttpRequest *req)
 {
@@ -646,19 +623,11 @@ static const PanelRoute routes[] = {
 PanelDrills *
 panel_drills_new (PanelHttp *http, sqlite3 *db, PanelConsole *console, const char *site_name)
 {
-  PanelDrills *self = g_new0 (PanelDrills, 1);
-  self->db = db;
-  self->console = console;
-  self->site_name = g_strdup (site_name);
-  panel_http_add_routes (http, routes, G_N_ELEMENTS (routes), self);
-  return self;
+  return panel_drill_site_new (http, routes, G_N_ELEMENTS (routes), db, console, site_name);
 }
 
 void
 panel_drills_free (PanelDrills *self)
 {
-  if (self == NULL)
-    return;
-  g_free (self->site_name);
-  g_free (self);
+  panel_drill_site_free (self);
 }

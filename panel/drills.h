@@ -12,7 +12,7 @@
 
 G_BEGIN_DECLS
 
-typedef struct _PanelDrills PanelDrills;
+typedef struct _PanelDrillSite PanelDrills; /* defined in reports.h */
 
 /* Registers /api/drills... on http. db and console are borrowed;
  * site_name labels the site's schedule row. */

@@ -76,6 +76,20 @@ add_row (JsonBuilder *b, sqlite3_stmt *stmt)
   panel_http_add_row (b, stmt, row_booleans, row_embedded);
 }
 
+/* Every row stmt gives as an array named name; FALSE on a database error
+ * (the array is then incomplete). */
+static gboolean
+add_rows (JsonBuilder *b, const char *name, sqlite3_stmt *stmt)
+{
+  json_builder_set_member_name (b, name);
+  json_builder_begin_array (b);
+  int rc;
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    add_row (b, stmt);
+  json_builder_end_array (b);
+  return rc == SQLITE_DONE;
+}
+
 /* One incident as JSON (NULL: no such incident or a database error). */
 static JsonNode *
 incident_node (PanelIncidents *self, gint64 id)
@@ -589,14 +603,8 @@ list_incidents (PanelIncidents *self, SoupServerMessage *msg, GHashTable *query)
   sqlite3_bind_int64 (stmt, 7, limit);
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
-  json_builder_set_member_name (b, "incidents");
-  json_builder_begin_array (b);
-  int rc;
-  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
-    add_row (b, stmt);
-  if (rc != SQLITE_DONE)
+  if (!add_rows (b, "incidents", stmt))
     return panel_console_send_db_error (msg, self->db, "listing incidents");
-  json_builder_end_array (b);
   json_builder_set_member_name (b, "categories");
   json_builder_begin_array (b);
   for (guint i = 0; categories[i] != NULL; i++)
@@ -628,13 +636,7 @@ add_timeline (PanelIncidents *self, JsonBuilder *b, gint64 id)
   if (stmt == NULL)
     return FALSE;
   sqlite3_bind_int64 (stmt, 1, id);
-  json_builder_set_member_name (b, "timeline");
-  json_builder_begin_array (b);
-  int rc;
-  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
-    add_row (b, stmt);
-  json_builder_end_array (b);
-  if (rc != SQLITE_DONE)
+  if (!add_rows (b, "timeline", stmt))
     return FALSE;
 
   g_autoptr (sqlite3_stmt) seg = ansim_db_prepare (
@@ -645,12 +647,7 @@ add_timeline (PanelIncidents *self, JsonBuilder *b, gint64 id)
   if (seg == NULL)
     return FALSE;
   sqlite3_bind_int64 (seg, 1, id);
-  json_builder_set_member_name (b, "segments");
-  json_builder_begin_array (b);
-  while ((rc = sqlite3_step (seg)) == SQLITE_ROW)
-    add_row (b, seg);
-  json_builder_end_array (b);
-  return rc == SQLITE_DONE;
+  return add_rows (b, "segments", seg);
 }
 
 /* What ingest has verified, in words people can read. */
@@ -709,14 +706,9 @@ show_incident (PanelIncidents *self, SoupServerMessage *msg, PanelSession *sessi
   json_builder_end_array (b);
   json_builder_end_object (b);
   g_autofree char *target = g_strdup_printf ("incident %" G_GINT64_FORMAT, id);
-  g_autoptr (GError) error = NULL;
-  if (!panel_console_audit (self->console, msg, session, PANEL_AUDIT_INCIDENT_VIEWED, target, NULL,
-                            &error))
-    {
-      g_warning ("cannot write the audit log: %s", error->message);
-      return panel_console_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "internal",
-                                       "the panel cannot write its audit log");
-    }
+  if (!panel_console_audit_or_fail (self->console, msg, session, PANEL_AUDIT_INCIDENT_VIEWED,
+                                    target, NULL))
+    return;
   panel_console_send_json (msg, SOUP_STATUS_OK, b);
 }
 
@@ -902,12 +894,10 @@ act (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session, gint64
                                                         : PANEL_CHANNEL_RESOLVED,
                                   NULL, &error))
         goto db_error;
-      if (!panel_console_audit (self->console, msg, session, audit_action, target, detail, &error))
+      if (!panel_console_audit_or_fail (self->console, msg, session, audit_action, target, detail))
         {
           ansim_db_rollback (self->db);
-          g_warning ("cannot write the audit log: %s", error->message);
-          return panel_console_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "internal",
-                                           "the panel cannot write its audit log");
+          return;
         }
     }
   if (!ansim_db_commit (self->db, &error))
@@ -1097,13 +1087,9 @@ play_segment (PanelIncidents *self, SoupServerMessage *msg, PanelSession *sessio
       g_autoptr (AnsimJsonBuilder) json = ansim_json_builder_new ();
       ansim_json_builder_add_int (json, "segment", idx);
       g_autofree char *detail = ansim_json_builder_end (json);
-      if (!panel_console_audit (self->console, msg, session, PANEL_AUDIT_PLAYBACK, target, detail,
-                                &error))
-        {
-          g_warning ("cannot write the audit log: %s", error->message);
-          return panel_console_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "internal",
-                                           "the panel cannot write its audit log");
-        }
+      if (!panel_console_audit_or_fail (self->console, msg, session, PANEL_AUDIT_PLAYBACK, target,
+                                        detail))
+        return;
     }
   SoupMessageHeaders *h = soup_server_message_get_response_headers (msg);
   soup_message_headers_replace (h, "Cache-Control", "no-store");
@@ -1129,7 +1115,6 @@ export_audit_and_send (ExportJob *job, PanelExport *export)
   PanelIncidents *self = job->self;
   SoupServerMessage *msg = job->msg;
   g_autoptr (PanelExport) owned = export;
-  g_autoptr (GError) error = NULL;
   /* The session is looked up again: it may have ended meanwhile. */
   g_autoptr (PanelSession) session =
     panel_console_authorize (self->console, msg, PANEL_ROLE_SECURITY | PANEL_ROLE_ADMIN);
@@ -1149,13 +1134,9 @@ export_audit_and_send (ExportJob *job, PanelExport *export)
   g_autoptr (JsonNode) dn = json_builder_get_root (d);
   g_autofree char *detail = json_to_string (dn, FALSE);
   g_autofree char *target = g_strdup_printf ("incident %" G_GINT64_FORMAT, job->id);
-  if (!panel_console_audit (self->console, msg, session, PANEL_AUDIT_EXPORT, target, detail,
-                            &error))
-    {
-      g_warning ("cannot write the audit log: %s", error->message);
-      return panel_console_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "internal",
-                                       "the panel cannot write its audit log");
-    }
+  if (!panel_console_audit_or_fail (self->console, msg, session, PANEL_AUDIT_EXPORT, target,
+                                    detail))
+    return;
   /* Streamed from the package's private folder as the client reads it. */
   panel_export_send (g_steal_pointer (&owned), msg);
 }
@@ -1259,13 +1240,10 @@ acknowledge_device_alert (PanelIncidents *self, SoupServerMessage *msg, PanelSes
                                 "no such device alert, or it is already acknowledged");
       return FALSE;
     }
-  if (!panel_console_audit (self->console, msg, session, PANEL_AUDIT_ACKNOWLEDGED, target, NULL,
-                            &error))
+  if (!panel_console_audit_or_fail (self->console, msg, session, PANEL_AUDIT_ACKNOWLEDGED, target,
+                                    NULL))
     {
       ansim_db_rollback (self->db);
-      g_warning ("cannot write the audit log: %s", error->message);
-      panel_console_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "internal",
-                                "the panel cannot write its audit log");
       return FALSE;
     }
   if (!ansim_db_commit (self->db, &error))
@@ -1293,14 +1271,8 @@ handle_device_alerts (PanelHttpRequest *req)
     return panel_console_send_db_error (msg, self->db, "listing device alerts");
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
-  json_builder_set_member_name (b, "alerts");
-  json_builder_begin_array (b);
-  int rc;
-  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
-    add_row (b, stmt);
-  if (rc != SQLITE_DONE)
+  if (!add_rows (b, "alerts", stmt))
     return panel_console_send_db_error (msg, self->db, "listing device alerts");
-  json_builder_end_array (b);
   json_builder_end_object (b);
   panel_console_send_json (msg, SOUP_STATUS_OK, b);
 }
@@ -1417,14 +1389,8 @@ handle_devices (PanelHttpRequest *req)
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "offline_after_s");
   json_builder_add_int_value (b, self->offline_after_us / G_USEC_PER_SEC);
-  json_builder_set_member_name (b, "devices");
-  json_builder_begin_array (b);
-  int rc;
-  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
-    add_row (b, stmt);
-  if (rc != SQLITE_DONE)
+  if (!add_rows (b, "devices", stmt))
     return panel_console_send_db_error (msg, self->db, "listing devices");
-  json_builder_end_array (b);
   json_builder_end_object (b);
   panel_console_send_json (msg, SOUP_STATUS_OK, b);
 }

@@ -11,7 +11,20 @@
 
 G_BEGIN_DECLS
 
-typedef struct _PanelReports PanelReports;
+/* What the drill and report routes read: db and console borrowed,
+ * site_name owned. PanelDrills and PanelReports are both this. */
+struct _PanelDrillSite {
+  sqlite3 *db;
+  PanelConsole *console;
+  char *site_name;
+};
+typedef struct _PanelDrillSite PanelDrillSite;
+typedef struct _PanelDrillSite PanelReports;
+
+/* Registers routes on http with a new site state as their user data. */
+PanelDrillSite *panel_drill_site_new (PanelHttp *http, const PanelRoute *routes, gsize n_routes,
+                                      sqlite3 *db, PanelConsole *console, const char *site_name);
+void panel_drill_site_free (PanelDrillSite *self);
 
 /* Registers /api/reports and /api/reports/export on http. db and console
  * are borrowed; site_name labels the site's trend row. */
