@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* This file contains the console's incident and device routes (API in
- * docs/console.md): live alerts to every open console, acknowledge and
- * resolve (recorded in the incident, its timeline and the audit log; the
- * desk learns it from ingest's answers), notes, the incident list and
- * detail, the devices page and the offline-desk alert. */
+/* The console's incident routes (API in docs/console.md): live alerts to
+ * every open console, acknowledge and resolve (recorded in the incident,
+ * its timeline and the audit log; the desk learns it from ingest's
+ * answers), notes, the incident list and detail, playback and export.
+ * Acknowledge and resolve act on every incident of the alert's press
+ * together. The devices page and device alerts are devices.c's, the
+ * escalation escalation.c's; this file owns PanelIncidents' life. */
 #include "incidents.h"
+#include "incidents-private.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,27 +26,6 @@
 #include "json-event.h"
 
 #define MAX_NOTE_CHARS 2000
-
-struct _PanelIncidents {
-  sqlite3 *db;
-  PanelStore *store;
-  PanelConsole *console;
-  GPtrArray *identities; /* of AnsimAgeIdentity; NULL: no playback */
-  gint64 offline_after_us;
-  guint check_id;
-  GHashTable *offline;       /* device ids whose offline alert was raised */
-  PanelRetention *retention; /* legal holds; NULL until set */
-  PanelWebhooks *webhooks;   /* NULL until set */
-  PanelChannel *channel;     /* to the desks; NULL until set */
-  gint64 escalate_after_us;
-  guint escalate_id;
-  GArray *escalation_hooks; /* of EscalationHook */
-};
-
-typedef struct {
-  PanelEscalatedFunc func;
-  gpointer user_data;
-} EscalationHook;
 
 /* Resolution categories (incidents.resolution). */
 static const char *const categories[] = { "verbal-abuse",    "threat",  "assault",
@@ -70,29 +52,29 @@ static const char incident_select[] =
 static const char *const row_booleans[] = { "is_drill", "online", "legal_hold", NULL };
 static const char *const row_embedded[] = { "detail", "heartbeat", "sources", NULL };
 
-static void
-add_row (JsonBuilder *b, sqlite3_stmt *stmt)
+void
+panel_incidents_add_row (JsonBuilder *b, sqlite3_stmt *stmt)
 {
   panel_http_add_row (b, stmt, row_booleans, row_embedded);
 }
 
 /* Every row stmt gives as an array named name; FALSE on a database error
  * (the array is then incomplete). */
-static gboolean
-add_rows (JsonBuilder *b, const char *name, sqlite3_stmt *stmt)
+gboolean
+panel_incidents_add_rows (JsonBuilder *b, const char *name, sqlite3_stmt *stmt)
 {
   json_builder_set_member_name (b, name);
   json_builder_begin_array (b);
   int rc;
   while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
-    add_row (b, stmt);
+    panel_incidents_add_row (b, stmt);
   json_builder_end_array (b);
   return rc == SQLITE_DONE;
 }
 
 /* One incident as JSON (NULL: no such incident or a database error). */
-static JsonNode *
-incident_node (PanelIncidents *self, gint64 id)
+JsonNode *
+panel_incidents_node (PanelIncidents *self, gint64 id)
 {
   g_autofree char *sql = g_strconcat (incident_select, "WHERE i.id = ?1", NULL);
   g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db, sql, NULL);
@@ -102,14 +84,14 @@ incident_node (PanelIncidents *self, gint64 id)
   if (sqlite3_step (stmt) != SQLITE_ROW)
     return NULL;
   g_autoptr (JsonBuilder) b = json_builder_new ();
-  add_row (b, stmt);
+  panel_incidents_add_row (b, stmt);
   return json_builder_get_root (b);
 }
 
-static void
-publish_incident (PanelIncidents *self, const char *event, gint64 id, gint64 index)
+void
+panel_incidents_publish (PanelIncidents *self, const char *event, gint64 id, gint64 index)
 {
-  g_autoptr (JsonNode) node = incident_node (self, id);
+  g_autoptr (JsonNode) node = panel_incidents_node (self, id);
   if (node == NULL)
     {
       g_warning ("cannot read incident %" G_GINT64_FORMAT " to publish it", id);
@@ -120,13 +102,25 @@ publish_incident (PanelIncidents *self, const char *event, gint64 id, gint64 ind
   panel_console_publish (self->console, event, node);
 }
 
-/* ---- events and offline desks --------------------------------------- */
+gboolean
+panel_incidents_append_ids (sqlite3_stmt *stmt, GArray *ids)
+{
+  int rc;
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    {
+      gint64 id = sqlite3_column_int64 (stmt, 0);
+      g_array_append_val (ids, id);
+    }
+  return rc == SQLITE_DONE;
+}
+
+/* ---- events ----------------------------------------------------------- */
 
 /* A panel event (device_id NULL) in the site's log; inside the caller's
  * transaction when there is one. */
-static gboolean
-log_panel_event (PanelIncidents *self, const char *kind, gint64 incident_id, const char *actor,
-                 const char *desk_id, const char *detail_json)
+gboolean
+panel_incidents_log_event (PanelIncidents *self, const char *kind, gint64 incident_id,
+                           const char *actor, const char *desk_id, const char *detail_json)
 {
   g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
     self->db,
@@ -147,352 +141,6 @@ log_panel_event (PanelIncidents *self, const char *kind, gint64 incident_id, con
   return sqlite3_step (stmt) == SQLITE_DONE;
 }
 
-/* The device-offline webhook rows for the current row of check_devices. */
-static gboolean
-queue_device_offline (PanelIncidents *self, sqlite3_stmt *stmt, GError **error)
-{
-  g_autoptr (JsonBuilder) b = json_builder_new ();
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "device");
-  json_builder_add_string_value (b, (const char *) sqlite3_column_text (stmt, 0));
-  json_builder_set_member_name (b, "desk");
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "id");
-  json_builder_add_string_value (b, (const char *) sqlite3_column_text (stmt, 1));
-  json_builder_set_member_name (b, "name");
-  json_builder_add_string_value (b, (const char *) sqlite3_column_text (stmt, 2));
-  json_builder_end_object (b);
-  json_builder_set_member_name (b, "last_seen_at_us");
-  json_builder_add_int_value (b, sqlite3_column_int64 (stmt, 3));
-  json_builder_set_member_name (b, "offline_after_s");
-  json_builder_add_int_value (b, self->offline_after_us / G_USEC_PER_SEC);
-  json_builder_end_object (b);
-  g_autoptr (JsonNode) data = json_builder_get_root (b);
-  return panel_webhooks_emit (self->webhooks, self->db, "device-offline", data, error);
-}
-
-/* The 장치 이상 alert of an offline device: raised with its offline event,
- * cleared (not removed: someone must still acknowledge it) when the
- * device is back; in the caller's transaction. *alert_id: the device
- * alert's id, 0 if none. FALSE on a database error. */
-static gboolean
-device_alert_raise_or_clear (PanelIncidents *self, const char *device_id, const char *desk_id,
-                             gboolean offline, gint64 now, gint64 *alert_id)
-{
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
-    self->db,
-    offline ? "INSERT INTO device_alerts (device_id, desk_id, kind, raised_at_us) "
-              "VALUES (?1, ?2, 'device-offline', ?3) RETURNING id"
-            : "UPDATE device_alerts SET cleared_at_us = ?3 WHERE device_id = ?1 "
-              "AND cleared_at_us IS NULL AND ?2 IS ?2 RETURNING id",
-    NULL);
-  int rc;
-
-  *alert_id = 0;
-  if (stmt == NULL)
-    return FALSE;
-  sqlite3_bind_text (stmt, 1, device_id, -1, SQLITE_STATIC);
-  sqlite3_bind_text (stmt, 2, desk_id, -1, SQLITE_STATIC);
-  sqlite3_bind_int64 (stmt, 3, now);
-  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
-    *alert_id = sqlite3_column_int64 (stmt, 0);
-  return rc == SQLITE_DONE;
-}
-
-/* Raises (once) the alert of a desk device whose heartbeats stopped, and
- * notes its return. */
-static gboolean
-check_devices (gpointer user_data)
-{
-  PanelIncidents *self = user_data;
-  gint64 now = g_get_real_time ();
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
-    self->db,
-    "SELECT d.id AS device, d.desk_id, coalesce (k.name, d.desk_id) AS desk_name, "
-    "coalesce (d.last_seen_at_us, d.enrolled_at_us) AS last_seen_at_us "
-    "FROM devices d LEFT JOIN desks k ON k.id = d.desk_id WHERE d.revoked_at_us IS NULL",
-    NULL);
-  if (stmt == NULL)
-    return G_SOURCE_CONTINUE;
-  while (sqlite3_step (stmt) == SQLITE_ROW)
-    {
-      const char *id = (const char *) sqlite3_column_text (stmt, 0);
-      gboolean offline = sqlite3_column_int64 (stmt, 3) < now - self->offline_after_us;
-      if (offline == g_hash_table_contains (self->offline, id))
-        continue;
-      g_autoptr (JsonBuilder) b = json_builder_new ();
-      add_row (b, stmt);
-      g_autoptr (JsonNode) node = json_builder_get_root (b);
-      g_autofree char *detail = json_to_string (node, FALSE);
-      const char *kind = offline ? "device-offline" : "device-online";
-      g_autoptr (GError) error = NULL;
-      if (!ansim_db_begin (self->db, &error))
-        {
-          g_warning ("cannot record %s of %s: %s", kind, id, error->message);
-          continue; /* tried again at the next check */
-        }
-      gint64 device_alert = 0;
-      if (!log_panel_event (self, kind, 0, NULL, (const char *) sqlite3_column_text (stmt, 1),
-                            detail)
-          || !device_alert_raise_or_clear (self, id, (const char *) sqlite3_column_text (stmt, 1),
-                                           offline, now, &device_alert)
-          || (offline && !queue_device_offline (self, stmt, &error))
-          || !ansim_db_commit (self->db, &error))
-        {
-          g_warning ("cannot record %s of %s: %s", kind, id,
-                     error != NULL ? error->message : sqlite3_errmsg (self->db));
-          ansim_db_rollback (self->db);
-          continue; /* tried again at the next check */
-        }
-      if (offline)
-        panel_webhooks_kick (self->webhooks);
-      if (device_alert > 0)
-        json_object_set_int_member (json_node_get_object (node), "device_alert", device_alert);
-      if (offline)
-        {
-          g_hash_table_add (self->offline, g_strdup (id));
-          g_warning ("device %s (desk %s) sent no heartbeat for %" G_GINT64_FORMAT " s", id,
-                     (const char *) sqlite3_column_text (stmt, 2),
-                     (gint64) ((now - sqlite3_column_int64 (stmt, 3)) / G_USEC_PER_SEC));
-        }
-      else
-        {
-          g_hash_table_remove (self->offline, id);
-          g_message ("device %s is back online", id);
-        }
-      panel_console_publish (self->console, kind, node);
-    }
-  return G_SOURCE_CONTINUE;
-}
-
-/* A desk that lost its path to the panel (its recorder's supervision,
- * docs/recorder.md) says so in its heartbeats once the path is back:
- * recorder.path.last_down_us. Each such outage becomes one 장치 이상 alert
- * of kind path-down (raised at the desk's time of the outage, cleared when
- * the path came back), a path-down event and its webhooks, in one
- * transaction; the console gets it at once. While the path is down the
- * panel hears nothing: the device-offline alert covers that time. */
-static void
-check_path_reports (PanelIncidents *self)
-{
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
-    self->db,
-    "SELECT d.id AS device, d.desk_id, coalesce (k.name, d.desk_id) AS desk_name, "
-    "json_extract (d.heartbeat, '$.recorder.path.last_down_us') AS down_at_us, "
-    "CASE WHEN json_extract (d.heartbeat, '$.recorder.path.state') = 'up' "
-    "THEN json_extract (d.heartbeat, '$.recorder.path.since_us') END AS restored_at_us "
-    "FROM devices d LEFT JOIN desks k ON k.id = d.desk_id "
-    "WHERE d.revoked_at_us IS NULL AND json_valid (d.heartbeat) "
-    "AND json_type (d.heartbeat, '$.recorder.path.last_down_us') = 'integer' "
-    "AND json_extract (d.heartbeat, '$.recorder.path.last_down_us') > 0 "
-    "AND NOT EXISTS (SELECT 1 FROM device_alerts a WHERE a.device_id = d.id "
-    "AND a.kind = 'path-down' AND a.raised_at_us = "
-    "json_extract (d.heartbeat, '$.recorder.path.last_down_us'))",
-    NULL);
-  g_autoptr (GPtrArray) reports = g_ptr_array_new_with_free_func ((GDestroyNotify) json_node_unref);
-  if (stmt == NULL)
-    return;
-  /* Read first: a transaction cannot commit under a running statement. */
-  while (sqlite3_step (stmt) == SQLITE_ROW)
-    {
-      g_autoptr (JsonBuilder) b = json_builder_new ();
-      add_row (b, stmt);
-      g_ptr_array_add (reports, json_builder_get_root (b));
-    }
-  g_clear_pointer (&stmt, sqlite3_finalize);
-  for (guint i = 0; i < reports->len; i++)
-    {
-      JsonNode *node = g_ptr_array_index (reports, i);
-      JsonObject *o = json_node_get_object (node);
-      const char *id = json_object_get_string_member (o, "device");
-      const char *desk_id = json_object_get_string_member_with_default (o, "desk_id", NULL);
-      g_autofree char *detail = json_to_string (node, FALSE);
-      g_autoptr (GError) error = NULL;
-      g_autoptr (sqlite3_stmt) ins = ansim_db_prepare (
-        self->db,
-        "INSERT INTO device_alerts (device_id, desk_id, kind, raised_at_us, cleared_at_us) "
-        "VALUES (?1, ?2, 'path-down', ?3, ?4) RETURNING id",
-        &error);
-      gint64 alert_id = 0;
-      if (ins == NULL || !ansim_db_begin (self->db, &error))
-        {
-          g_warning ("cannot record the path-down of %s: %s", id,
-                     error != NULL ? error->message : sqlite3_errmsg (self->db));
-          return; /* tried again at the next heartbeat */
-        }
-      sqlite3_bind_text (ins, 1, id, -1, SQLITE_STATIC);
-      sqlite3_bind_text (ins, 2, desk_id, -1, SQLITE_STATIC);
-      sqlite3_bind_int64 (ins, 3, json_object_get_int_member (o, "down_at_us"));
-      if (json_object_get_null_member (o, "restored_at_us"))
-        sqlite3_bind_null (ins, 4);
-      else
-        sqlite3_bind_int64 (ins, 4, json_object_get_int_member (o, "restored_at_us"));
-      if (sqlite3_step (ins) == SQLITE_ROW)
-        alert_id = sqlite3_column_int64 (ins, 0);
-      g_clear_pointer (&ins, sqlite3_finalize);
-      if (alert_id == 0 || !log_panel_event (self, "path-down", 0, NULL, desk_id, detail)
-          || !panel_webhooks_emit (self->webhooks, self->db, "path-down", node, &error)
-          || !ansim_db_commit (self->db, &error))
-        {
-          g_warning ("cannot record the path-down of %s: %s", id,
-                     error != NULL ? error->message : sqlite3_errmsg (self->db));
-          ansim_db_rollback (self->db);
-          return;
-        }
-      panel_webhooks_kick (self->webhooks);
-      json_object_set_int_member (o, "device_alert", alert_id);
-      g_warning ("device %s (desk %s) reports it could not reach the panel from %" G_GINT64_FORMAT,
-                 id, json_object_get_string_member_with_default (o, "desk_name", "?"),
-                 json_object_get_int_member (o, "down_at_us"));
-      panel_console_publish (self->console, "path-down", node);
-    }
-}
-
-/* ---- escalation -------------------------------------------------------- */
-
-/* The one place an escalation is announced, after its commit: every open
- * console (all roles; events.c lets auditors' streams have this event
- * too) and every hook. The webhooks and the police bell are not hooks:
- * they are written in the escalation's transaction (check_escalations). */
-static void
-announce_escalation (PanelIncidents *self, gint64 alert_id)
-{
-  g_autoptr (JsonNode) node = incident_node (self, alert_id);
-  if (node == NULL)
-    {
-      g_warning ("cannot read incident %" G_GINT64_FORMAT " to announce its escalation", alert_id);
-      return;
-    }
-  g_warning ("alert %" G_GINT64_FORMAT " (desk %s) not acknowledged for %" G_GINT64_FORMAT
-             " s: escalated",
-             alert_id, json_object_get_string_member (json_node_get_object (node), "desk_name"),
-             self->escalate_after_us / G_USEC_PER_SEC);
-  panel_console_publish (self->console, "escalated", node);
-  for (guint i = 0; i < self->escalation_hooks->len; i++)
-    {
-      EscalationHook *hook = &g_array_index (self->escalation_hooks, EscalationHook, i);
-      hook->func (hook->user_data, alert_id, node);
-    }
-}
-
-/* Escalates the alerts nobody acknowledged for escalate_after_s: marks
- * every incident of the alert, puts an escalated event on each timeline,
- * queues the "escalated" webhooks and (real incidents only) the desk's
- * police-bell message, in one transaction; then announces it. */
-static gboolean
-check_escalations (gpointer user_data)
-{
-  PanelIncidents *self = user_data;
-  gint64 now = g_get_real_time ();
-  g_autoptr (GArray) due = g_array_new (FALSE, FALSE, sizeof (gint64));
-  {
-    g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
-      self->db,
-      "SELECT DISTINCT alert_id FROM incidents WHERE status = 'open' AND alerted_at_us <= ?1 "
-      "AND escalated_at_us IS NULL AND alert_id IS NOT NULL",
-      NULL);
-    if (stmt == NULL)
-      return G_SOURCE_CONTINUE;
-    sqlite3_bind_int64 (stmt, 1, now - self->escalate_after_us);
-    while (sqlite3_step (stmt) == SQLITE_ROW)
-      {
-        gint64 alert = sqlite3_column_int64 (stmt, 0);
-        g_array_append_val (due, alert);
-      }
-  }
-  g_autofree char *detail = g_strdup_printf ("{\"after_s\":%" G_GINT64_FORMAT "}",
-                                             self->escalate_after_us / G_USEC_PER_SEC);
-  for (guint i = 0; i < due->len; i++)
-    {
-      gint64 alert = g_array_index (due, gint64, i);
-      g_autoptr (GError) error = NULL;
-      g_autoptr (GArray) marked = g_array_new (FALSE, FALSE, sizeof (gint64));
-      g_autoptr (GArray) real = g_array_new (FALSE, FALSE, sizeof (gint64));
-      if (!ansim_db_begin (self->db, &error))
-        {
-          g_warning ("cannot escalate alert %" G_GINT64_FORMAT ": %s", alert, error->message);
-          continue;
-        }
-      g_autoptr (sqlite3_stmt) upd =
-        ansim_db_prepare (self->db,
-                          "UPDATE incidents SET escalated_at_us = ?2 WHERE alert_id = ?1 "
-                          "AND escalated_at_us IS NULL RETURNING id, is_drill",
-                          NULL);
-      gboolean ok = upd != NULL;
-      if (ok)
-        {
-          sqlite3_bind_int64 (upd, 1, alert);
-          sqlite3_bind_int64 (upd, 2, now);
-          int rc;
-          while ((rc = sqlite3_step (upd)) == SQLITE_ROW)
-            {
-              gint64 id = sqlite3_column_int64 (upd, 0);
-              g_array_append_val (marked, id);
-              if (!sqlite3_column_int (upd, 1))
-                g_array_append_val (real, id);
-            }
-          ok = rc == SQLITE_DONE;
-        }
-      for (guint j = 0; ok && j < marked->len; j++)
-        ok = log_panel_event (self, "escalated", g_array_index (marked, gint64, j), NULL, NULL,
-                              detail);
-      /* The webhooks' "escalated" rows (one per incident, as its "alert"
-       * was) in this transaction: kept exactly when the escalation is. */
-      for (guint j = 0; ok && j < marked->len; j++)
-        {
-          g_autoptr (JsonNode) data =
-            panel_webhooks_incident_data (self->db, g_array_index (marked, gint64, j), &error);
-          ok = data != NULL
-               && panel_webhooks_emit (self->webhooks, self->db, "escalated", data, &error);
-        }
-      /* The desk's police bell, for real incidents only: a drill tests the
-       * response inside the office, not the police line. The desk's own
-       * police_bell policy decides whether the relay fires. */
-      for (guint j = 0; ok && self->channel != NULL && j < real->len; j++)
-        ok = panel_channel_ring_police_bell (self->channel, g_array_index (real, gint64, j),
-                                             "escalated", &error);
-      if (!ok || !ansim_db_commit (self->db, &error))
-        {
-          g_warning ("cannot escalate alert %" G_GINT64_FORMAT ": %s", alert,
-                     error != NULL ? error->message : sqlite3_errmsg (self->db));
-          ansim_db_rollback (self->db);
-          continue; /* tried again at the next check */
-        }
-      panel_webhooks_kick (self->webhooks);
-      announce_escalation (self, alert);
-      for (guint j = 0; j < marked->len; j++)
-        publish_incident (self, "incident-updated", g_array_index (marked, gint64, j), -1);
-    }
-  return G_SOURCE_CONTINUE;
-}
-
-void
-panel_incidents_add_escalation_hook (PanelIncidents *self, PanelEscalatedFunc func,
-                                     gpointer user_data)
-{
-  EscalationHook hook = { func, user_data };
-  g_array_append_val (self->escalation_hooks, hook);
-}
-
-/* After a restart: devices whose latest offline/online event says offline
- * were already alerted. */
-static void
-load_offline (PanelIncidents *self)
-{
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
-    self->db,
-    "SELECT json_extract (detail, '$.device'), kind FROM events WHERE id IN "
-    "(SELECT max (id) FROM events WHERE kind IN ('device-offline', 'device-online') "
-    " AND device_id IS NULL GROUP BY json_extract (detail, '$.device'))",
-    NULL);
-  if (stmt == NULL)
-    return;
-  while (sqlite3_step (stmt) == SQLITE_ROW)
-    if (sqlite3_column_type (stmt, 0) == SQLITE_TEXT
-        && g_str_equal ((const char *) sqlite3_column_text (stmt, 1), "device-offline"))
-      g_hash_table_add (self->offline, g_strdup ((const char *) sqlite3_column_text (stmt, 0)));
-}
-
 void
 panel_incidents_on_ingest (gpointer user_data, PanelIngestNews news, gint64 incident_id,
                            gint64 number)
@@ -502,14 +150,14 @@ panel_incidents_on_ingest (gpointer user_data, PanelIngestNews news, gint64 inci
     return;
   switch (news)
     {
-    case PANEL_INGEST_ALERT: publish_incident (self, "incident", incident_id, -1); break;
-    case PANEL_INGEST_SEGMENT: publish_incident (self, "segment", incident_id, number); break;
-    case PANEL_INGEST_MANIFEST: publish_incident (self, "incident-updated", incident_id, -1); break;
-    case PANEL_INGEST_HEARTBEAT:
-      if (g_hash_table_size (self->offline) > 0)
-        check_devices (self);
-      check_path_reports (self);
+    case PANEL_INGEST_ALERT: panel_incidents_publish (self, "incident", incident_id, -1); break;
+    case PANEL_INGEST_SEGMENT:
+      panel_incidents_publish (self, "segment", incident_id, number);
       break;
+    case PANEL_INGEST_MANIFEST:
+      panel_incidents_publish (self, "incident-updated", incident_id, -1);
+      break;
+    case PANEL_INGEST_HEARTBEAT: panel_devices_on_heartbeat (self); break;
     }
 }
 
@@ -603,7 +251,7 @@ list_incidents (PanelIncidents *self, SoupServerMessage *msg, GHashTable *query)
   sqlite3_bind_int64 (stmt, 7, limit);
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
-  if (!add_rows (b, "incidents", stmt))
+  if (!panel_incidents_add_rows (b, "incidents", stmt))
     return panel_console_send_db_error (msg, self->db, "listing incidents");
   json_builder_set_member_name (b, "categories");
   json_builder_begin_array (b);
@@ -636,7 +284,7 @@ add_timeline (PanelIncidents *self, JsonBuilder *b, gint64 id)
   if (stmt == NULL)
     return FALSE;
   sqlite3_bind_int64 (stmt, 1, id);
-  if (!add_rows (b, "timeline", stmt))
+  if (!panel_incidents_add_rows (b, "timeline", stmt))
     return FALSE;
 
   g_autoptr (sqlite3_stmt) seg = ansim_db_prepare (
@@ -647,7 +295,7 @@ add_timeline (PanelIncidents *self, JsonBuilder *b, gint64 id)
   if (seg == NULL)
     return FALSE;
   sqlite3_bind_int64 (seg, 1, id);
-  return add_rows (b, "segments", seg);
+  return panel_incidents_add_rows (b, "segments", seg);
 }
 
 /* What ingest has verified, in words people can read. */
@@ -689,7 +337,7 @@ add_integrity (JsonBuilder *b, JsonObject *incident)
 static void
 show_incident (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session, gint64 id)
 {
-  g_autoptr (JsonNode) node = incident_node (self, id);
+  g_autoptr (JsonNode) node = panel_incidents_node (self, id);
   if (node == NULL)
     return panel_console_send_error (msg, SOUP_STATUS_NOT_FOUND, "not-found", "no such incident");
   g_autoptr (JsonBuilder) b = json_builder_new ();
@@ -715,7 +363,7 @@ show_incident (PanelIncidents *self, SoupServerMessage *msg, PanelSession *sessi
 static void
 send_incident (PanelIncidents *self, SoupServerMessage *msg, gint64 id)
 {
-  g_autoptr (JsonNode) node = incident_node (self, id);
+  g_autoptr (JsonNode) node = panel_incidents_node (self, id);
   if (node == NULL)
     return panel_console_send_db_error (msg, self->db, "reading the incident");
   g_autoptr (JsonBuilder) b = json_builder_new ();
@@ -743,13 +391,7 @@ add_alert_members (PanelIncidents *self, gint64 id, gboolean acknowledging, GArr
     return FALSE;
   sqlite3_bind_int64 (stmt, 1, id);
   sqlite3_bind_int (stmt, 2, acknowledging);
-  int rc;
-  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
-    {
-      gint64 member = sqlite3_column_int64 (stmt, 0);
-      g_array_append_val (members, member);
-    }
-  return rc == SQLITE_DONE;
+  return panel_incidents_append_ids (stmt, members);
 }
 
 /* Acknowledge, resolve or annotate: the incident row, an event in its
@@ -789,7 +431,7 @@ act (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session, gint64
     return panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
                                      "give a note, a category or both");
 
-  g_autoptr (JsonNode) before = incident_node (self, id);
+  g_autoptr (JsonNode) before = panel_incidents_node (self, id);
   if (before == NULL)
     return panel_console_send_error (msg, SOUP_STATUS_NOT_FOUND, "not-found", "no such incident");
   const char *status = json_object_get_string_member (json_node_get_object (before), "status");
@@ -874,7 +516,7 @@ act (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session, gint64
           return panel_console_send_error (msg, SOUP_STATUS_CONFLICT, "conflict",
                                            "the incident changed meanwhile; reload it");
         }
-      if (!log_panel_event (self, kind, member, session->user, NULL, detail))
+      if (!panel_incidents_log_event (self, kind, member, session->user, NULL, detail))
         goto db_error;
       /* One webhook event per incident, as its "alert" was. */
       if (action != ANNOTATE)
@@ -907,7 +549,7 @@ act (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session, gint64
     {
       gint64 member = g_array_index (members, gint64, i);
       g_message ("incident %" G_GINT64_FORMAT " %s by %s", member, kind, session->user);
-      publish_incident (self, action == ANNOTATE ? "incident-updated" : kind, member, -1);
+      panel_incidents_publish (self, action == ANNOTATE ? "incident-updated" : kind, member, -1);
     }
   send_incident (self, msg, id);
   return;
@@ -949,7 +591,7 @@ mark_shown (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session,
     goto db_error;
   if (sqlite3_column_int64 (known, 0) == 0)
     {
-      if (!log_panel_event (self, "alert-shown", id, session->user, NULL, NULL))
+      if (!panel_incidents_log_event (self, "alert-shown", id, session->user, NULL, NULL))
         goto db_error;
       first = TRUE;
     }
@@ -1019,7 +661,7 @@ untag_drill (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session
   g_message ("incident %" G_GINT64_FORMAT " is a real incident, not drill %" G_GINT64_FORMAT
              " (%s)",
              id, drill, session->user);
-  publish_incident (self, "incident-updated", id, -1);
+  panel_incidents_publish (self, "incident-updated", id, -1);
   send_incident (self, msg, id);
 }
 
@@ -1205,103 +847,6 @@ handle_list (PanelHttpRequest *req)
   list_incidents (req->user_data, req->msg, req->query);
 }
 
-static const char device_alert_select[] =
-  "SELECT a.id, a.kind, a.device_id AS device, a.desk_id, "
-  "coalesce (k.name, a.desk_id) AS desk_name, a.raised_at_us, a.cleared_at_us, "
-  "a.acknowledged_by, a.acknowledged_at_us FROM device_alerts a "
-  "LEFT JOIN desks k ON k.id = a.desk_id ";
-
-/* The device alert's acknowledgement and its audit entry; FALSE when the
- * answer (an error) was sent. */
-static gboolean
-acknowledge_device_alert (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session,
-                          gint64 id)
-{
-  g_autoptr (GError) error = NULL;
-  g_autofree char *target = g_strdup_printf ("device alert %" G_GINT64_FORMAT, id);
-  if (!ansim_db_begin (self->db, &error))
-    return panel_console_send_db_error (msg, self->db, "beginning a transaction"), FALSE;
-  g_autoptr (sqlite3_stmt) upd =
-    ansim_db_prepare (self->db,
-                      "UPDATE device_alerts SET acknowledged_by = ?2, acknowledged_at_us = ?3 "
-                      "WHERE id = ?1 AND acknowledged_at_us IS NULL",
-                      NULL);
-  if (upd == NULL)
-    goto db_error;
-  sqlite3_bind_int64 (upd, 1, id);
-  sqlite3_bind_text (upd, 2, session->user, -1, SQLITE_STATIC);
-  sqlite3_bind_int64 (upd, 3, g_get_real_time ());
-  if (sqlite3_step (upd) != SQLITE_DONE)
-    goto db_error;
-  if (sqlite3_changes (self->db) != 1)
-    {
-      ansim_db_rollback (self->db);
-      panel_console_send_error (msg, SOUP_STATUS_CONFLICT, "conflict",
-                                "no such device alert, or it is already acknowledged");
-      return FALSE;
-    }
-  if (!panel_console_audit_or_fail (self->console, msg, session, PANEL_AUDIT_ACKNOWLEDGED, target,
-                                    NULL))
-    {
-      ansim_db_rollback (self->db);
-      return FALSE;
-    }
-  if (!ansim_db_commit (self->db, &error))
-    return panel_console_send_db_error (msg, self->db, "committing"), FALSE;
-  return TRUE;
-
-db_error:
-  ansim_db_rollback (self->db);
-  panel_console_send_db_error (msg, self->db, "acknowledging the device alert");
-  return FALSE;
-}
-
-/* GET /api/devices/alerts: the 장치 이상 alerts still listed (not both
- * acknowledged and cleared), newest first. */
-static void
-handle_device_alerts (PanelHttpRequest *req)
-{
-  PanelIncidents *self = req->user_data;
-  SoupServerMessage *msg = req->msg;
-  g_autofree char *sql = g_strconcat (
-    device_alert_select,
-    "WHERE a.cleared_at_us IS NULL OR a.acknowledged_at_us IS NULL ORDER BY a.id DESC", NULL);
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db, sql, NULL);
-  if (stmt == NULL)
-    return panel_console_send_db_error (msg, self->db, "listing device alerts");
-  g_autoptr (JsonBuilder) b = json_builder_new ();
-  json_builder_begin_object (b);
-  if (!add_rows (b, "alerts", stmt))
-    return panel_console_send_db_error (msg, self->db, "listing device alerts");
-  json_builder_end_object (b);
-  panel_console_send_json (msg, SOUP_STATUS_OK, b);
-}
-
-/* POST /api/devices/alerts/ID/acknowledge: answers the alert as it is now
- * and tells every console. */
-static void
-handle_device_alert_acknowledge (PanelHttpRequest *req)
-{
-  PanelIncidents *self = req->user_data;
-  SoupServerMessage *msg = req->msg;
-  gint64 id = req->ids[0];
-  if (!acknowledge_device_alert (self, msg, req->session, id))
-    return;
-  g_autofree char *sql = g_strconcat (device_alert_select, "WHERE a.id = ?1", NULL);
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (self->db, sql, NULL);
-  if (stmt == NULL)
-    return panel_console_send_db_error (msg, self->db, "reading the device alert");
-  sqlite3_bind_int64 (stmt, 1, id);
-  if (sqlite3_step (stmt) != SQLITE_ROW)
-    return panel_console_send_db_error (msg, self->db, "reading the device alert");
-  g_autoptr (JsonBuilder) b = json_builder_new ();
-  add_row (b, stmt);
-  g_autoptr (JsonNode) node = json_builder_get_root (b);
-  g_message ("device alert %" G_GINT64_FORMAT " acknowledged by %s", id, req->session->user);
-  panel_console_publish (self->console, "device-alert-acknowledged", node);
-  panel_console_send_json_node (msg, SOUP_STATUS_OK, node);
-}
-
 static void
 handle_show (PanelHttpRequest *req)
 {
@@ -1360,39 +905,7 @@ handle_legal_hold (PanelHttpRequest *req)
                                      "no such resource");
   panel_retention_handle_hold (self->retention, req->msg, req->session, id);
   if (soup_server_message_get_status (req->msg) == SOUP_STATUS_OK)
-    publish_incident (self, "incident-updated", id, -1);
-}
-
-static void
-handle_devices (PanelHttpRequest *req)
-{
-  PanelIncidents *self = req->user_data;
-  SoupServerMessage *msg = req->msg;
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
-    self->db,
-    "SELECT d.id, d.desk_id, coalesce (k.name, d.desk_id) AS desk_name, d.fingerprint, "
-    "d.enrolled_at_us, d.revoked_at_us, d.last_seen_at_us, "
-    "d.revoked_at_us IS NULL AND d.last_seen_at_us >= ?1 AS online, "
-    "json_extract (d.heartbeat, '$.wall_us') - d.last_seen_at_us AS clock_offset_us, "
-    "json_extract (d.heartbeat, '$.disk_free_bytes') AS disk_free_bytes, "
-    "json_extract (d.heartbeat, '$.queue_length') AS queue_length, "
-    "json_extract (d.heartbeat, '$.recorder.sources') AS sources, "
-    "json_extract (d.heartbeat, '$.recorder.error') AS recorder_error, "
-    "(SELECT max (s.received_at_us) FROM segments s JOIN incidents i ON i.id = s.incident_id "
-    " WHERE i.device_id = d.id) AS last_upload_at_us, "
-    "d.heartbeat FROM devices d LEFT JOIN desks k ON k.id = d.desk_id ORDER BY d.desk_id, d.id",
-    NULL);
-  if (stmt == NULL)
-    return panel_console_send_db_error (msg, self->db, "listing devices");
-  sqlite3_bind_int64 (stmt, 1, g_get_real_time () - self->offline_after_us);
-  g_autoptr (JsonBuilder) b = json_builder_new ();
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "offline_after_s");
-  json_builder_add_int_value (b, self->offline_after_us / G_USEC_PER_SEC);
-  if (!add_rows (b, "devices", stmt))
-    return panel_console_send_db_error (msg, self->db, "listing devices");
-  json_builder_end_object (b);
-  panel_console_send_json (msg, SOUP_STATUS_OK, b);
+    panel_incidents_publish (self, "incident-updated", id, -1);
 }
 
 /* The site identity decrypts every desk's evidence: refuse a file others
@@ -1426,9 +939,6 @@ load_identity (const char *path, GError **error)
   return ids;
 }
 
-#define VIEW_ROLES (PANEL_ROLE_SECURITY | PANEL_ROLE_TRAINER | PANEL_ROLE_ADMIN)
-#define ACT_ROLES (PANEL_ROLE_SECURITY | PANEL_ROLE_ADMIN)
-#define CONSOLE PANEL_CALLER_CONSOLE
 
 /* Security on the scene and the trainer running the drill may both find
  * that a "drill" press was real; placing and releasing legal holds is the
@@ -1449,10 +959,6 @@ static const PanelRoute routes[] = {
   { PANEL_HTTP_GET, "/api/incidents/{incident-id}/export", CONSOLE, ACT_ROLES, 0, handle_export },
   { PANEL_HTTP_POST, "/api/incidents/{incident-id}/legal-hold", CONSOLE, PANEL_ROLE_ADMIN, 0,
     handle_legal_hold },
-  { PANEL_HTTP_GET, "/api/devices", CONSOLE, ACT_ROLES, 0, handle_devices },
-  { PANEL_HTTP_GET, "/api/devices/alerts", CONSOLE, VIEW_ROLES, 0, handle_device_alerts },
-  { PANEL_HTTP_POST, "/api/devices/alerts/{alert-id}/acknowledge", CONSOLE, ACT_ROLES, 0,
-    handle_device_alert_acknowledge },
 };
 
 PanelIncidents *
@@ -1473,19 +979,9 @@ panel_incidents_new (PanelHttp *http, sqlite3 *db, PanelStore *store, PanelConso
   self->store = store;
   self->identities = identities;
   self->console = console;
-  gint64 after_s = ansim_config_get_int (config, "panel", "device_offline_after_s");
-  self->offline_after_us = after_s * G_USEC_PER_SEC;
-  self->offline = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  load_offline (self);
   panel_http_add_routes (http, routes, G_N_ELEMENTS (routes), self);
-  /* Checked often enough that an offline desk is noticed within a quarter
-   * of the limit (at least every 10 s). */
-  self->check_id = g_timeout_add_seconds (CLAMP (after_s / 4, 1, 10), check_devices, self);
-  self->escalate_after_us =
-    ansim_config_get_int (config, "panel", "escalate_after_s") * G_USEC_PER_SEC;
-  self->escalation_hooks = g_array_new (FALSE, FALSE, sizeof (EscalationHook));
-  /* A quarter second: an escalation is announced at most that late. */
-  self->escalate_id = g_timeout_add (250, check_escalations, self);
+  panel_devices_start (self, http, config);
+  panel_escalation_start (self, config);
   return self;
 }
 
