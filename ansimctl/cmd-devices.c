@@ -150,9 +150,7 @@ ansimctl_enroll (int argc, char **argv)
       json_builder_add_string_value (b, device);
     }
   json_builder_end_object (b);
-  g_autoptr (JsonNode) root = json_builder_get_root (b);
-  g_autofree char *json = json_to_string (root, FALSE);
-  g_autoptr (GBytes) body = g_bytes_new (json, strlen (json));
+  g_autoptr (GBytes) body = uploader_client_json_body (b);
   guint status = 0;
   g_autoptr (JsonObject) answer = NULL;
   if (!uploader_client_send (client, "POST", "/api/v1/enroll", body, NULL, &status, &answer,

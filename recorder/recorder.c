@@ -14,6 +14,7 @@
 #include "control.h"
 #include "hw.h"
 #include "json-event.h"
+#include "notice.h"
 #include "recorder-private.h"
 
 typedef struct {
@@ -30,8 +31,6 @@ struct _Recorder {
   char *spool_dir;
   char *database;
   char *uploader_socket;
-  char *notice_sound;
-  char *notice_output; /* auto, pulse, alsa */
   sqlite3 *db;
   GPtrArray *inputs;  /* HwInput* */
   GPtrArray *outputs; /* HwOutput* */
@@ -42,13 +41,12 @@ struct _Recorder {
   GArray *slots;      /* SourceSlot */
   GPtrArray *closing; /* RecorderIncident* ending, not yet closed */
   gboolean shut_down; /* recorder_shutdown() ran */
-  GstElement *notice; /* the notice sound playing, or NULL */
   guint stats_timer;
   guint disk_timer;
-  gboolean disk_low;       /* as last logged */
-  guint ack_timer;         /* polls for "acknowledged" while incidents are open */
-  RecorderAlarm *alarm;    /* delivery, police bell, path supervision */
-  GPtrArray *notice_uuids; /* incidents waiting for the notice sound's outcome */
+  gboolean disk_low;      /* as last logged */
+  guint ack_timer;        /* polls for "acknowledged" while incidents are open */
+  RecorderAlarm *alarm;   /* delivery, police bell, path supervision */
+  RecorderNotice *notice; /* the notice of filming */
 };
 
 static const char *const input_kinds[] = { "gpio", "evdev", "simulated", NULL };
@@ -163,171 +161,6 @@ watch_acknowledged (Recorder *self)
 {
   if (self->ack_timer == 0)
     self->ack_timer = g_timeout_add (200, on_ack_timer, self);
-}
-
-/* ---- the notice of filming ------------------------------------------------ */
-
-/* How a notice was given, for its notice-given event. */
-typedef struct {
-  gint64 at;   /* when */
-  char *by;    /* "light,buzzer", or "none" */
-  char *sound; /* "off", "playing", "failed (...)" */
-} Notice;
-
-static void
-notice_clear (Notice *n)
-{
-  g_clear_pointer (&n->by, g_free);
-  g_clear_pointer (&n->sound, g_free);
-}
-
-static void record_event (Recorder *self, const char *uuid, gint64 incident_id, const char *trigger,
-                          const char *kind, gint64 mono_us, const char *const *detail);
-
-/* The notice sound's outcome, as an event of every incident it was for. */
-static void
-notice_sound_done (Recorder *self, const char *result, const char *why)
-{
-  g_autofree char *short_why = why != NULL ? recorder_detail_text (why) : NULL;
-  const char *detail[] = { "sound", result, short_why != NULL ? "error" : NULL, short_why, NULL };
-  for (guint i = 0; i < self->notice_uuids->len; i++)
-    record_event (self, self->notice_uuids->pdata[i], 0, NULL, "notice-sound",
-                  g_get_monotonic_time (), detail);
-  g_ptr_array_set_size (self->notice_uuids, 0);
-}
-
-static gboolean
-on_notice_bus (GstBus *bus, GstMessage *msg, gpointer user_data)
-{
-  (void) bus;
-  Recorder *self = user_data;
-
-  if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR)
-    {
-      g_autoptr (GError) error = NULL;
-      gst_message_parse_error (msg, &error, NULL);
-      g_warning ("notice sound: %s; recorded as failed, the recording light is the notice",
-                 error->message);
-      notice_sound_done (self, "failed", error->message);
-    }
-  else if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS)
-    {
-      g_message ("notice sound played");
-      notice_sound_done (self, "given", NULL);
-    }
-  else
-    return G_SOURCE_CONTINUE;
-  gst_element_set_state (self->notice, GST_STATE_NULL);
-  g_clear_pointer (&self->notice, gst_object_unref);
-  return G_SOURCE_REMOVE;
-}
-
-/* A PulseAudio (or PipeWire's pulse) server socket to talk to. */
-static gboolean
-have_pulse_server (void)
-{
-  const char *server = g_getenv ("PULSE_SERVER");
-  if (server != NULL && *server != '\0')
-    {
-      /* "unix:/path" or a path: it must exist; anything else (tcp:) is trusted. */
-      const char *path = g_str_has_prefix (server, "unix:") ? server + 5 : server;
-      return path[0] != '/' || g_file_test (path, G_FILE_TEST_EXISTS);
-    }
-  const char *runtime = g_getenv ("XDG_RUNTIME_DIR");
-  g_autofree char *native = runtime != NULL && *runtime != '\0'
-                              ? g_build_filename (runtime, "pulse", "native", NULL)
-                              : NULL;
-  return native != NULL && g_file_test (native, G_FILE_TEST_EXISTS);
-}
-
-/* An ALSA playback device, as /proc/asound/pcm lists them. */
-static gboolean
-have_alsa_playback (void)
-{
-  g_autofree char *pcm = NULL;
-  return g_file_get_contents ("/proc/asound/pcm", &pcm, NULL, NULL)
-         && strstr (pcm, "playback") != NULL;
-}
-
-/* The sink for the notice: notice_output = pulse or alsa as asked; auto
- * the first there is of a pulse server and an ALSA playback device. Never
- * autoaudiosink: with neither it ends in openalsink, which fails noisily
- * (and leaks under ASan). NULL with why: no sound output. */
-static const char *
-pick_notice_sink (Recorder *self, const char **out_why)
-{
-  if (g_str_equal (self->notice_output, "pulse"))
-    return "pulsesink";
-  if (g_str_equal (self->notice_output, "alsa"))
-    return "alsasink";
-  if (have_pulse_server ())
-    return "pulsesink";
-  if (have_alsa_playback ())
-    return "alsasink";
-  *out_why = "no sound output";
-  return NULL;
-}
-
-/* Starts the notice sound; its outcome comes as a notice-sound event.
- * Returns what the notice-given event says of it: "off", "playing" or
- * "failed (why)". */
-static char *
-start_notice_sound (Recorder *self)
-{
-  if (g_str_equal (self->notice_sound, "none"))
-    return g_strdup ("off");
-  if (self->notice != NULL)
-    return g_strdup ("playing");
-  const char *why = NULL;
-  const char *sink = pick_notice_sink (self, &why);
-  if (sink == NULL)
-    {
-      g_warning ("notice sound: %s; recorded as failed, the recording light is the notice", why);
-      return g_strdup_printf ("failed (%s)", why);
-    }
-  g_autoptr (GError) error = NULL;
-  g_autofree char *desc = NULL;
-  if (g_str_equal (self->notice_sound, "beep"))
-    desc = g_strdup_printf ("audiotestsrc wave=sine freq=880 num-buffers=20 ! audioconvert ! "
-                            "audioresample ! %s",
-                            sink);
-  else
-    {
-      g_autofree char *uri = g_filename_to_uri (self->notice_sound, NULL, NULL);
-      desc = g_strdup_printf ("playbin uri=\"%s\" audio-sink=%s", uri != NULL ? uri : "", sink);
-    }
-  self->notice = gst_parse_launch (desc, &error);
-  if (self->notice == NULL)
-    {
-      g_warning ("notice sound: %s; recorded as failed, the recording light is the notice",
-                 error->message);
-      g_autofree char *why_short = recorder_detail_text (error->message);
-      return g_strdup_printf ("failed (%s)", why_short);
-    }
-  g_autoptr (GstBus) bus = gst_element_get_bus (self->notice);
-  gst_bus_add_watch (bus, on_notice_bus, self);
-  /* A sink that cannot open posts an error on the bus: that records it. */
-  gst_element_set_state (self->notice, GST_STATE_PLAYING);
-  return g_strdup ("playing");
-}
-
-/* The notice of filming (개인정보 보호법 제25조의2): the recording light
- * (already on), a buzzer beep and the configured sound. What was given is
- * recorded as given; the sound only once it has played (notice-sound). */
-static void
-give_notice (Recorder *self, Notice *out)
-{
-  HwOutput *light = find_output (self, "recording");
-  HwOutput *buzzer = find_output (self, "buzzer");
-  g_autoptr (GString) by = g_string_new (NULL);
-
-  out->at = g_get_monotonic_time ();
-  if (light != NULL && hw_output_get (light))
-    g_string_append (by, "light");
-  if (buzzer != NULL && hw_output_pulse (buzzer, 300, NULL))
-    g_string_append (by, by->len > 0 ? ",buzzer" : "buzzer");
-  out->by = by->len > 0 ? g_string_free (g_steal_pointer (&by), FALSE) : g_strdup ("none");
-  out->sound = start_notice_sound (self);
 }
 
 static gboolean
@@ -486,7 +319,7 @@ log_cannot_record (Recorder *self, const char *trigger, SourceSlot *slot, const 
 static void
 handle_press (Recorder *self, const HwEvent *event)
 {
-  Notice notice = { .at = -1 };
+  RecorderNoticeGiven notice = { .at = -1 };
   g_autoptr (GPtrArray) opened = g_ptr_array_new (); /* SourceSlot* */
 
   on_incident_self_ending (self);
@@ -514,7 +347,8 @@ handle_press (Recorder *self, const HwEvent *event)
       /* Light first: it is part of the notice. */
       set_output (self, "recording", TRUE);
       if (notice.at < 0)
-        give_notice (self, &notice);
+        recorder_notice_give (self->notice, find_output (self, "recording"),
+                              find_output (self, "buzzer"), &notice);
       const char *notice_detail[] = { "by", notice.by, "sound", notice.sound, NULL };
       g_autoptr (GError) error = NULL;
       slot->incident = recorder_incident_open (
@@ -540,9 +374,9 @@ handle_press (Recorder *self, const HwEvent *event)
       recorder_alarm_press (self->alarm, uuid, recorder_incident_get_id (slot->incident),
                             event->trigger, event->edge_us, TRUE);
       if (g_strcmp0 (notice.sound, "playing") == 0)
-        g_ptr_array_add (self->notice_uuids, g_strdup (uuid));
+        recorder_notice_await_sound (self->notice, uuid);
     }
-  notice_clear (&notice);
+  recorder_notice_given_clear (&notice);
   update_recording_light (self);
   watch_acknowledged (self);
 }
@@ -970,9 +804,9 @@ recorder_new_with_device_key (AnsimConfig *config, AnsimDeviceKey *device_key, G
   self->device_key = device_key;
   self->desk_id = g_strdup (ansim_config_get_string (config, "desk", "id"));
   self->device_id = g_strdup (ansim_config_get_string (config, "recorder", "device_id"));
-  self->notice_sound = g_strdup (ansim_config_get_string (config, "recorder", "notice_sound"));
-  self->notice_output = g_strdup (ansim_config_get_string (config, "recorder", "notice_output"));
-  self->notice_uuids = g_ptr_array_new_with_free_func (g_free);
+  self->notice = recorder_notice_new (ansim_config_get_string (config, "recorder", "notice_sound"),
+                                      ansim_config_get_string (config, "recorder", "notice_output"),
+                                      on_alarm_event, self);
   self->inputs = g_ptr_array_new_with_free_func ((GDestroyNotify) hw_input_free);
   self->outputs = g_ptr_array_new_with_free_func ((GDestroyNotify) hw_output_free);
   self->recipients = g_ptr_array_new_with_free_func ((GDestroyNotify) ansim_age_recipient_free);
@@ -1121,10 +955,7 @@ stop_inputs_and_outputs (Recorder *self)
     g_source_remove (self->ack_timer);
   self->ack_timer = 0;
   if (self->notice != NULL)
-    {
-      gst_element_set_state (self->notice, GST_STATE_NULL);
-      g_clear_pointer (&self->notice, gst_object_unref);
-    }
+    recorder_notice_stop (self->notice);
   g_clear_pointer (&self->control, recorder_control_free);
   g_clear_pointer (&self->inputs, g_ptr_array_unref);
   /* Before the outputs it drives. */
@@ -1178,9 +1009,7 @@ recorder_free (Recorder *self)
   g_clear_pointer (&self->recipients, g_ptr_array_unref);
   g_clear_pointer (&self->db, sqlite3_close);
   ansim_device_key_free (self->device_key);
-  g_free (self->notice_sound);
-  g_free (self->notice_output);
-  g_clear_pointer (&self->notice_uuids, g_ptr_array_unref);
+  g_clear_pointer (&self->notice, recorder_notice_free);
   g_free (self->spool_dir);
   g_free (self->database);
   g_free (self->uploader_socket);

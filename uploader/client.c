@@ -105,6 +105,14 @@ on_progress (void *user_data, curl_off_t dltotal, curl_off_t dlnow, curl_off_t u
   return self->cancel != NULL && g_atomic_int_get (self->cancel) ? 1 : 0;
 }
 
+GBytes *
+uploader_client_json_body (JsonBuilder *builder)
+{
+  g_autoptr (JsonNode) root = json_builder_get_root (builder);
+  char *json = json_to_string (root, FALSE);
+  return g_bytes_new_take (json, strlen (json));
+}
+
 gboolean
 uploader_client_send (UploaderClient *self, const char *method, const char *path, GBytes *body,
                       const char *const *extra_headers, guint *out_status, JsonObject **out_json,

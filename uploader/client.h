@@ -34,6 +34,9 @@ gboolean uploader_client_send (UploaderClient *client, const char *method, const
                                GBytes *body, const char *const *extra_headers, guint *out_status,
                                JsonObject **out_json, GError **error);
 
+/* The JSON a builder holds (its object ended), as a request body. */
+GBytes *uploader_client_json_body (JsonBuilder *builder);
+
 /* The "error" and "message" of an answer, as "code: message". */
 char *uploader_client_describe (guint status, JsonObject *answer);
 

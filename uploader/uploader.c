@@ -145,9 +145,7 @@ alert_body (Uploader *self, const AnsimOutboxItem *item, GError **error)
       json_builder_add_string_value (b, (const char *) sqlite3_column_text (stmt, 8));
     }
   json_builder_end_object (b);
-  g_autoptr (JsonNode) root = json_builder_get_root (b);
-  char *json = json_to_string (root, FALSE);
-  return g_bytes_new_take (json, strlen (json));
+  return uploader_client_json_body (b);
 }
 
 static GBytes *
@@ -200,9 +198,7 @@ event_body (Uploader *self, const AnsimOutboxItem *item, GError **error)
         }
     }
   json_builder_end_object (b);
-  g_autoptr (JsonNode) root = json_builder_get_root (b);
-  char *json = json_to_string (root, FALSE);
-  return g_bytes_new_take (json, strlen (json));
+  return uploader_client_json_body (b);
 }
 
 static GBytes *
@@ -478,9 +474,7 @@ send_heartbeat (Uploader *self)
       json_builder_end_object (b);
     }
   json_builder_end_object (b);
-  g_autoptr (JsonNode) root = json_builder_get_root (b);
-  g_autofree char *json = json_to_string (root, FALSE);
-  g_autoptr (GBytes) body = g_bytes_new (json, strlen (json));
+  g_autoptr (GBytes) body = uploader_client_json_body (b);
   guint status = 0;
   g_autoptr (JsonObject) answer = NULL;
   g_autoptr (GError) error = NULL;
