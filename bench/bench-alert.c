@@ -45,21 +45,6 @@ wait_event (const char *name)
     }
 }
 
-static int
-compare (gconstpointer a, gconstpointer b)
-{
-  gint64 x = *(const gint64 *) a, y = *(const gint64 *) b;
-  return x < y ? -1 : x > y;
-}
-
-static double
-percentile (GArray *us, double p)
-{
-  g_array_sort (us, compare);
-  guint i = (guint) (p * (us->len - 1) + 0.5);
-  return g_array_index (us, gint64, i) / 1000.0;
-}
-
 int
 main (int argc, char **argv)
 {
@@ -128,8 +113,10 @@ main (int argc, char **argv)
       g_array_append_val (base_us, took);
       g_usleep (50000); /* let the uploader send the closing manifest */
     }
-  double b50 = percentile (base_us, 0.5), b99 = percentile (base_us, 0.99);
-  double p50 = percentile (press_us, 0.5), p99 = percentile (press_us, 0.99);
+  double b50 = test_percentile_nearest_ms (base_us, 0.5),
+         b99 = test_percentile_nearest_ms (base_us, 0.99);
+  double p50 = test_percentile_nearest_ms (press_us, 0.5),
+         p99 = test_percentile_nearest_ms (press_us, 0.99);
   g_print ("%d presses, one desk, real ansim-uploader and ansim-panel on loopback\n", presses);
   g_print ("%-52s %9s %9s\n", "", "p50 ms", "p99 ms");
   g_print ("%-52s %9.2f %9.2f\n", "baseline: panel publish -> console stream", b50, b99);

@@ -79,21 +79,6 @@ json_int (const char *json, const char *name)
   return g_ascii_strtoll (p + strlen (key), NULL, 10);
 }
 
-static int
-compare (gconstpointer a, gconstpointer b)
-{
-  gint64 x = *(const gint64 *) a, y = *(const gint64 *) b;
-  return x < y ? -1 : x > y;
-}
-
-static double
-percentile (GArray *us, double p)
-{
-  g_array_sort (us, compare);
-  guint i = (guint) (p * (us->len - 1) + 0.5);
-  return g_array_index (us, gint64, i) / 1000.0;
-}
-
 int
 main (int argc, char **argv)
 {
@@ -225,8 +210,10 @@ main (int argc, char **argv)
       g_usleep (50000); /* let the uploader send the closing manifest */
     }
   g_source_remove (poll_id);
-  double b50 = percentile (poll_us, 0.5), b99 = percentile (poll_us, 0.99);
-  double c50 = percentile (channel_us, 0.5), c99 = percentile (channel_us, 0.99);
+  double b50 = test_percentile_nearest_ms (poll_us, 0.5),
+         b99 = test_percentile_nearest_ms (poll_us, 0.99);
+  double c50 = test_percentile_nearest_ms (channel_us, 0.5),
+         c99 = test_percentile_nearest_ms (channel_us, 0.99);
   g_print ("%d acknowledgements, one desk, real ansim-uploader and ansim-panel on loopback\n",
            presses);
   g_print ("%-60s %9s %9s\n", "", "p50 ms", "p99 ms");

@@ -199,21 +199,6 @@ one_acknowledgement (void)
   return lit - clicked;
 }
 
-static int
-compare (gconstpointer a, gconstpointer b)
-{
-  gint64 x = *(const gint64 *) a, y = *(const gint64 *) b;
-  return x < y ? -1 : x > y;
-}
-
-static double
-percentile (GArray *us, double p)
-{
-  g_array_sort (us, compare);
-  guint i = (guint) (p * (us->len - 1) + 0.5);
-  return g_array_index (us, gint64, i) / 1000.0;
-}
-
 int
 main (int argc, char **argv)
 {
@@ -289,8 +274,10 @@ main (int argc, char **argv)
     if (s != NULL && sqlite3_step (s) == SQLITE_ROW)
       by_channel = sqlite3_column_int64 (s, 0);
   }
-  double b50 = percentile (baseline_us, 0.5), b99 = percentile (baseline_us, 0.99);
-  double c50 = percentile (channel_us, 0.5), c99 = percentile (channel_us, 0.99);
+  double b50 = test_percentile_nearest_ms (baseline_us, 0.5),
+         b99 = test_percentile_nearest_ms (baseline_us, 0.99);
+  double c50 = test_percentile_nearest_ms (channel_us, 0.5),
+         c99 = test_percentile_nearest_ms (channel_us, 0.99);
   double cmax = g_array_index (channel_us, gint64, channel_us->len - 1) / 1000.0;
   double bmax = g_array_index (baseline_us, gint64, baseline_us->len - 1) / 1000.0;
   g_print ("%d acknowledgements each way, one desk: real ansim-panel, ansim-recorder and "

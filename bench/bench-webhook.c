@@ -100,21 +100,6 @@ wait_received (guint n, gint64 *out_wall, gint64 *out_mono, char **out_body)
   g_mutex_unlock (&lock);
 }
 
-static int
-compare (gconstpointer a, gconstpointer b)
-{
-  gint64 x = *(const gint64 *) a, y = *(const gint64 *) b;
-  return x < y ? -1 : x > y;
-}
-
-static double
-percentile (GArray *us, double p)
-{
-  g_array_sort (us, compare);
-  guint i = (guint) (p * (us->len - 1) + 0.5);
-  return g_array_index (us, gint64, i) / 1000.0;
-}
-
 int
 main (int argc, char **argv)
 {
@@ -190,9 +175,12 @@ main (int argc, char **argv)
       g_array_append_val (base_us, took);
       g_usleep (50000); /* let the uploader send the closing manifest */
     }
-  double press50 = percentile (press_us, 0.5), press99 = percentile (press_us, 0.99);
-  double commit50 = percentile (commit_us, 0.5), commit99 = percentile (commit_us, 0.99);
-  double base50 = percentile (base_us, 0.5), base99 = percentile (base_us, 0.99);
+  double press50 = test_percentile_nearest_ms (press_us, 0.5),
+         press99 = test_percentile_nearest_ms (press_us, 0.99);
+  double commit50 = test_percentile_nearest_ms (commit_us, 0.5),
+         commit99 = test_percentile_nearest_ms (commit_us, 0.99);
+  double base50 = test_percentile_nearest_ms (base_us, 0.5),
+         base99 = test_percentile_nearest_ms (base_us, 0.99);
   g_print ("alert -> webhook received, %d presses on loopback\n", presses);
   g_print ("| measure | p50 ms | p99 ms |\n| --- | --- | --- |\n");
   g_print ("| press (desk commit) -> webhook received | %.1f | %.1f |\n", press50, press99);

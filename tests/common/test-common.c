@@ -343,3 +343,11 @@ test_percentile_ms (GArray *us, double q)
   guint i = MIN (us->len - 1, (guint) (q * us->len));
   return g_array_index (us, gint64, i) / 1000.0;
 }
+
+double
+test_percentile_nearest_ms (GArray *us, double q)
+{
+  g_array_sort (us, compare_gint64);
+  guint i = (guint) (q * (us->len - 1) + 0.5);
+  return g_array_index (us, gint64, i) / 1000.0;
+}
