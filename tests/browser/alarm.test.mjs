@@ -11,12 +11,12 @@
 // Run by meson (suite 'browser') as: node --test --test-reporter=tap FILE
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, readdirSync, rmSync, openSync } from 'node:fs';
-import { createConnection } from 'node:net';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { startDaemon, controlSocketRequest, until } from './common.mjs';
 
 let chromium;
 try {
@@ -44,47 +44,8 @@ function run(args, input) {
   return r.stdout;
 }
 
-// A daemon with its output in DIR/NAME.log (shown if the test fails).
-function daemon(name, exe, args, env = {}) {
-  const log = join(dir, name + '.log');
-  const fd = openSync(log, 'a');
-  const proc = spawn(join(BUILD, exe), args, { env: { ...process.env, ...env }, stdio: ['ignore', fd, fd] });
-  proc.log = log;
-  proc.exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
-  daemons.push(proc);
-  return proc;
-}
-
-// One request on the recorder's control socket (hw/hw-control.c: a line
-// in, a JSON line out).
-function controlRequest(request) {
-  return new Promise((resolve, reject) => {
-    const socket = createConnection(control);
-    let reply = '';
-    socket.setEncoding('utf8');
-    socket.on('connect', () => socket.write(request + '\n'));
-    socket.on('data', (chunk) => {
-      reply += chunk;
-      const nl = reply.indexOf('\n');
-      if (nl >= 0) {
-        socket.destroy();
-        resolve(JSON.parse(reply.slice(0, nl)));
-      }
-    });
-    socket.on('error', reject);
-    socket.setTimeout(5000, () => { socket.destroy(); reject(new Error('control socket: no reply')); });
-  });
-}
-
-async function until(what, check, ms, every = 20) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, every));
-  }
-}
+const daemon = (name, exe, args, env) => startDaemon(dir, daemons, name, exe, args, env);
+const controlRequest = (request) => controlSocketRequest(control, request);
 
 before(async () => {
   mkdirSync(SHOTS, { recursive: true });

@@ -6,6 +6,8 @@
 // loggedIn, once the role's navigation shows), so no test races the page.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { openSync } from 'node:fs';
+import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
@@ -143,4 +145,49 @@ export function startDesk(deskDir, conf, url, siteKey) {
       await new Promise((resolve) => proc.once('exit', resolve));
     },
   };
+}
+
+// A daemon of the build with its output in DIR/NAME.log (shown if a test
+// fails), added to daemons so the test's end stops it.
+export function startDaemon(dir, daemons, name, exe, args, env = {}) {
+  const log = join(dir, name + '.log');
+  const fd = openSync(log, 'a');
+  const proc = spawn(join(BUILD, exe), args, { env: { ...process.env, ...env }, stdio: ['ignore', fd, fd] });
+  proc.log = log;
+  proc.exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
+  daemons.push(proc);
+  return proc;
+}
+
+// One request on a recorder's control socket (recorder/control.c: a line
+// in, a JSON line out).
+export function controlSocketRequest(socketPath, request) {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection(socketPath);
+    let reply = '';
+    socket.setEncoding('utf8');
+    socket.on('connect', () => socket.write(request + '\n'));
+    socket.on('data', (chunk) => {
+      reply += chunk;
+      const nl = reply.indexOf('\n');
+      if (nl >= 0) {
+        socket.destroy();
+        resolve(JSON.parse(reply.slice(0, nl)));
+      }
+    });
+    socket.on('error', reject);
+    socket.setTimeout(5000, () => { socket.destroy(); reject(new Error('control socket: no reply')); });
+  });
+}
+
+// check() until it gives a true value (returned), every `every` ms; an
+// error naming what after ms.
+export async function until(what, check, ms, every = 20) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, every));
+  }
 }
