@@ -12,140 +12,43 @@
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <signal.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "db.h"
 #include "control-client.h"
 #include "evidence.h"
-#include "upload-helpers.h"
+#include "desk-rig.h"
 
-/* config/demo-identity.txt's recipient */
-#define DEMO_RECIPIENT "age1zgfel6e3l4l0pcvjusy2hxdedxx7kgqk7sxmlznvmvyaxtl9lcsqenup9c"
 #define DEADLINE_MS 3000 /* the default: ASan-built daemons on a busy machine need it */
 #define SUPERVISION_S 4
 
 typedef struct {
-  char *dir;
-  TestDesk *desk;
-  TestPanel *panel;
-  GSubprocess *recorder;
-  GSubprocess *uploader;
-  char *recorder_conf;
-  char *control;
+  TestDeskRig rig;
   char *runtime_dir; /* an empty XDG_RUNTIME_DIR: no sound server */
-  char *netns;
-  char *veth;
 } Fixture;
-
-/* The namespace and veth of the running test, for the abort handler: a
- * failed assertion must not leave them behind (issue 16). */
-static char abort_netns[64];
-static char abort_veth[32];
-/* ... and the daemons it started: recorder, uploader, panel. */
-static pid_t abort_pids[3];
-
-static pid_t
-pid_of (GSubprocess *proc)
-{
-  const char *id = proc != NULL ? g_subprocess_get_identifier (proc) : NULL;
-  return id != NULL ? (pid_t) atoi (id) : 0;
-}
-
-/* Async-signal-safe: fork and exec only. */
-static void
-run_on_abort (const char *const argv[])
-{
-  pid_t pid = fork ();
-  if (pid == 0)
-    {
-      static char *const env[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
-      execve ("/usr/sbin/ip", (char *const *) argv, env);
-      execve ("/sbin/ip", (char *const *) argv, env);
-      _exit (127);
-    }
-  if (pid > 0)
-    waitpid (pid, NULL, 0);
-}
-
-static void
-on_abort (int sig)
-{
-  if (abort_veth[0] != '\0')
-    {
-      const char *argv[] = { "ip", "link", "del", abort_veth, NULL };
-      run_on_abort (argv);
-    }
-  if (abort_netns[0] != '\0')
-    {
-      const char *argv[] = { "ip", "netns", "del", abort_netns, NULL };
-      run_on_abort (argv);
-    }
-  for (guint i = 0; i < G_N_ELEMENTS (abort_pids); i++)
-    if (abort_pids[i] > 0)
-      kill (abort_pids[i], SIGKILL);
-  signal (sig, SIG_DFL);
-  raise (sig);
-}
-
-static gboolean
-run_cmd (const char *command)
-{
-  g_auto (GStrv) argv = g_strsplit (command, " ", -1);
-  int status = 0;
-  g_autoptr (GError) error = NULL;
-  if (!g_spawn_sync (NULL, argv, NULL,
-                     G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL | G_SPAWN_STDOUT_TO_DEV_NULL,
-                     NULL, NULL, NULL, NULL, &status, &error)
-      || !g_spawn_check_wait_status (status, &error))
-    {
-      g_test_message ("%s: %s", command, error->message);
-      return FALSE;
-    }
-  return TRUE;
-}
 
 /* extra: more [recorder] lines (policy, notice); outputs always include
  * recording, acknowledged, buzzer, police-bell and fault (simulated). */
 static void
 write_recorder_conf (Fixture *f, const char *extra, const char *bell_extra)
 {
-  g_autofree char *conf = g_strdup_printf (
-    "[recorder]\ndevice_id = dev-1\ndata_dir = %s\nrecipients = " DEMO_RECIPIENT "\n"
-    "pre_event_seconds = 1\npost_event_seconds = 6\nsegment_seconds = 1\n"
-    "alert_deadline_ms = " G_STRINGIFY (
-      DEADLINE_MS) "\n"
-                   "supervision_s = " G_STRINGIFY (
-                     SUPERVISION_S) "\n%s\n\n"
-                                    "[desk]\nid = desk-1\nname = 민원실 1번 창구\n\n"
-                                    "[trigger desk-button]\ninput = simulated\n\n"
-                                    "[output recording]\nkind = simulated\n\n"
-                                    "[output acknowledged]\nkind = simulated\n\n"
-                                    "[output buzzer]\nkind = simulated\n\n"
-                                    "[output police-bell]\nkind = simulated\n%s\n\n"
-                                    "[output fault]\nkind = simulated\n\n"
-                                    "[source desk-camera]\nkind = fixed\nvideo = test\nwidth = 160\nheight = 120\n"
-                                    "framerate = 10\nbitrate_kbps = 100\nkeyframe_ms = 1000\n",
-    f->desk->dir, extra != NULL ? extra : "", bell_extra != NULL ? bell_extra : "");
-  g_assert_true (g_file_set_contents (f->recorder_conf, conf, -1, NULL));
+  g_autofree char *recorder = g_strdup_printf (
+    "pre_event_seconds = 1\npost_event_seconds = 6\nalert_deadline_ms = %d\nsupervision_s = %d\n%s",
+    DEADLINE_MS, SUPERVISION_S, extra != NULL ? extra : "");
+  g_autofree char *outputs = g_strdup_printf ("[output buzzer]\nkind = simulated\n\n"
+                                              "[output police-bell]\nkind = simulated\n%s\n\n"
+                                              "[output fault]\nkind = simulated\n",
+                                              bell_extra != NULL ? bell_extra : "");
+  test_desk_rig_write_recorder_conf (&f->rig, recorder, outputs, NULL);
 }
 
 static void
 setup (Fixture *f, gconstpointer data)
 {
   (void) data;
-  g_autoptr (GError) error = NULL;
-  f->dir = g_dir_make_tmp ("ansim-alarm-XXXXXX", &error);
-  g_assert_no_error (error);
-  g_autofree char *desk_dir = g_build_filename (f->dir, "desk", NULL);
-  g_autofree char *panel_dir = g_build_filename (f->dir, "panel", NULL);
-  f->desk = test_desk_new (desk_dir);
-  f->panel = test_panel_new (panel_dir, NULL);
-  f->control = g_build_filename (desk_dir, "control.sock", NULL);
-  f->recorder_conf = g_build_filename (desk_dir, "recorder.conf", NULL);
-  f->runtime_dir = g_build_filename (f->dir, "run", NULL);
+  test_desk_rig_init (&f->rig, "ansim-alarm-XXXXXX");
+  f->runtime_dir = g_build_filename (f->rig.dir, "run", NULL);
   g_assert_cmpint (g_mkdir_with_parents (f->runtime_dir, 0700), ==, 0);
 }
 
@@ -153,120 +56,42 @@ static void
 teardown (Fixture *f, gconstpointer data)
 {
   (void) data;
-  test_process_stop (f->uploader, SIGTERM);
-  test_process_stop (f->recorder, SIGTERM);
-  g_clear_object (&f->uploader);
-  g_clear_object (&f->recorder);
-  g_clear_pointer (&f->panel, test_panel_free);
-  g_clear_pointer (&f->desk, test_desk_free);
-  if (f->veth != NULL)
-    {
-      g_autofree char *cmd = g_strdup_printf ("ip link del %s", f->veth);
-      run_cmd (cmd); /* takes its peer with it */
-    }
-  if (f->netns != NULL)
-    {
-      g_autofree char *cmd = g_strdup_printf ("ip netns del %s", f->netns);
-      run_cmd (cmd);
-    }
-  g_free (f->veth);
-  g_free (f->netns);
-  abort_netns[0] = abort_veth[0] = '\0';
-  memset (abort_pids, 0, sizeof abort_pids);
-  test_rm_rf (f->dir);
-  g_free (f->dir);
-  g_free (f->recorder_conf);
-  g_free (f->control);
+  test_desk_rig_clear (&f->rig);
   g_free (f->runtime_dir);
 }
 
 static char *
 control (Fixture *f, const char *request)
 {
-  g_autoptr (GError) error = NULL;
-  char *reply = ansim_control_request (f->control, request, &error);
-  g_assert_no_error (error);
-  return reply;
+  return test_desk_rig_control (&f->rig, request);
 }
 
 static void
 press (Fixture *f)
 {
-  g_autofree char *reply = control (f, "press desk-button");
-  g_assert_nonnull (strstr (reply, "\"ok\":true"));
+  test_desk_rig_press (&f->rig);
 }
 
-/* The recorder's "outputs" answer: what the lines show. */
+/* What the lines show. */
 static gboolean
 output_on (Fixture *f, const char *name)
 {
-  g_autoptr (GError) error = NULL;
-  g_autofree char *reply = control (f, "outputs");
-  g_autoptr (JsonNode) node = json_from_string (reply, &error);
-  g_assert_no_error (error);
-  JsonObject *outputs = json_object_get_object_member (json_node_get_object (node), "outputs");
-  g_assert_nonnull (outputs);
-  g_assert_true (json_object_has_member (outputs, name));
-  return json_object_get_boolean_member (outputs, name);
+  return test_desk_rig_output_on (&f->rig, name);
 }
 
-/* Polls the output every 5 ms; the monotonic time it was first seen on,
- * or 0 if it stayed off until deadline_us. */
 static gint64
 wait_output (Fixture *f, const char *name, gboolean on, gint64 deadline_us)
 {
-  while (g_get_monotonic_time () < deadline_us)
-    {
-      if (output_on (f, name) == on)
-        return g_get_monotonic_time ();
-      g_usleep (5000);
-    }
-  return 0;
-}
-
-static gboolean
-recorder_ready (gpointer data)
-{
-  Fixture *f = data;
-  g_autofree char *reply = ansim_control_request (f->control, "outputs", NULL);
-  return reply != NULL;
-}
-
-static void
-note_children (Fixture *f)
-{
-  abort_pids[0] = pid_of (f->recorder);
-  abort_pids[1] = pid_of (f->uploader);
-  abort_pids[2] = f->panel != NULL ? pid_of (f->panel->proc) : 0;
+  return test_desk_rig_wait_output (&f->rig, name, on, deadline_us);
 }
 
 /* pulse_server: the PULSE_SERVER the recorder sees, or NULL for none. */
 static void
 start_recorder_env (Fixture *f, const char *pulse_server)
 {
-  g_autofree char *exe = test_build_path ("recorder/ansim-recorder");
-  g_autofree char *log = g_build_filename (f->desk->dir, "recorder.log", NULL);
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GSubprocessLauncher) l = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
-  g_subprocess_launcher_set_stdout_file_path (l, log);
-  g_subprocess_launcher_set_stderr_file_path (l, log);
   /* A machine without a sound server, whatever this one has. */
-  g_subprocess_launcher_setenv (l, "XDG_RUNTIME_DIR", f->runtime_dir, TRUE);
-  if (pulse_server != NULL)
-    g_subprocess_launcher_setenv (l, "PULSE_SERVER", pulse_server, TRUE);
-  else
-    g_subprocess_launcher_unsetenv (l, "PULSE_SERVER");
-  const char *asan = g_getenv ("ASAN_OPTIONS");
-  if (asan != NULL)
-    {
-      g_autofree char *opts = g_strconcat (asan, ":fast_unwind_on_malloc=0", NULL);
-      g_subprocess_launcher_setenv (l, "ASAN_OPTIONS", opts, TRUE);
-    }
-  f->recorder = g_subprocess_launcher_spawn (l, &error, exe, "--config", f->recorder_conf, NULL);
-  g_assert_no_error (error);
-  note_children (f);
-  g_assert_true (test_wait_until (recorder_ready, f, 20));
-  g_usleep (1500000); /* the camera's first pictures */
+  const char *env[] = { "XDG_RUNTIME_DIR", f->runtime_dir, "PULSE_SERVER", pulse_server, NULL };
+  test_desk_rig_start_recorder (&f->rig, env, 1500); /* the camera's first pictures */
 }
 
 static void
@@ -278,18 +103,16 @@ start_recorder (Fixture *f)
 static void
 start_uploader (Fixture *f)
 {
-  f->uploader =
-    test_uploader_start (f->desk, f->panel->url,
-                         "supervision_s = " G_STRINGIFY (SUPERVISION_S) "\n"
-                                                                        "request_timeout = 2");
-  note_children (f);
+  test_desk_rig_start_uploader (
+    &f->rig, "supervision_s = " G_STRINGIFY (SUPERVISION_S) "\n"
+                                                            "request_timeout = 2");
 }
 
 /* When the recorder last heard `path-ok` (wall clock), 0 never. */
 static gint64
 last_path_ok (Fixture *f)
 {
-  g_autofree char *reply = ansim_control_request (f->control, "status", NULL);
+  g_autofree char *reply = ansim_control_request (f->rig.control, "status", NULL);
   g_autoptr (JsonNode) node = reply != NULL ? json_from_string (reply, NULL) : NULL;
   if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
     return 0;
@@ -320,9 +143,8 @@ path_heard_after (gpointer data)
 static void
 start_all (Fixture *f)
 {
-  test_panel_start (f->panel);
-  note_children (f);
-  test_panel_enroll (f->panel, f->desk, "dev-1");
+  test_panel_start (f->rig.panel);
+  test_panel_enroll (f->rig.panel, f->rig.desk, "dev-1");
   start_recorder (f);
   start_uploader (f);
   /* A press before the uploader is up would time the uploader's start. */
@@ -333,7 +155,7 @@ static gint64
 desk_events (Fixture *f, const char *kind)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (sqlite3_stmt) st = ansim_db_prepare (f->desk->db,
+  g_autoptr (sqlite3_stmt) st = ansim_db_prepare (f->rig.desk->db,
                                                   "SELECT count(*) FROM events "
                                                   "WHERE kind = ?1",
                                                   &error);
@@ -346,22 +168,14 @@ desk_events (Fixture *f, const char *kind)
 static char *
 newest_uuid (Fixture *f)
 {
-  g_autoptr (GError) error = NULL;
-  g_autoptr (sqlite3_stmt) st = ansim_db_prepare (f->desk->db,
-                                                  "SELECT uuid FROM incidents "
-                                                  "ORDER BY id DESC LIMIT 1",
-                                                  &error);
-  g_assert_no_error (error);
-  if (sqlite3_step (st) != SQLITE_ROW)
-    return NULL;
-  return g_strdup ((const char *) sqlite3_column_text (st, 0));
+  return test_desk_rig_newest_incident (&f->rig);
 }
 
 /* The incident's manifest on the desk as last written. */
 static AnsimManifest *
 load_manifest (Fixture *f, const char *uuid)
 {
-  g_autofree char *dir = g_build_filename (f->desk->spool, uuid, NULL);
+  g_autofree char *dir = g_build_filename (f->rig.desk->spool, uuid, NULL);
   return ansim_manifest_load (dir, NULL);
 }
 
@@ -465,7 +279,7 @@ test_panel_killed (Fixture *f, gconstpointer data)
   (void) data;
   write_recorder_conf (f, "police_bell = fallback", NULL);
   start_all (f);
-  test_panel_stop (f->panel, SIGKILL);
+  test_panel_stop (f->rig.panel, SIGKILL);
   g_autofree char *uuid = NULL;
   gint64 at = press_new_incident (f, &uuid);
   gint64 bell_at = wait_output (f, "police-bell", TRUE, at + 5 * G_USEC_PER_SEC);
@@ -482,8 +296,8 @@ test_uploader_dead (Fixture *f, gconstpointer data)
   (void) data;
   write_recorder_conf (f, "police_bell = fallback", "pulse_ms = 800");
   start_all (f);
-  test_process_stop (f->uploader, SIGKILL);
-  g_clear_object (&f->uploader);
+  test_process_stop (f->rig.uploader, SIGKILL);
+  g_clear_object (&f->rig.uploader);
   g_autofree char *uuid = NULL;
   gint64 at = press_new_incident (f, &uuid);
   gint64 bell_at = wait_output (f, "police-bell", TRUE, at + 5 * G_USEC_PER_SEC);
@@ -506,7 +320,7 @@ test_undelivered_signal (Fixture *f, gconstpointer data)
                        "notice_sound = none",
                        NULL);
   start_all (f);
-  test_panel_stop (f->panel, SIGKILL);
+  test_panel_stop (f->rig.panel, SIGKILL);
   g_autofree char *uuid = NULL;
   gint64 at = press_new_incident (f, &uuid);
   /* Steady until the deadline (the notice's 300 ms beep aside). */
@@ -650,7 +464,7 @@ status_says_path_down (Fixture *f)
 {
   g_autofree char *ctl = test_build_path ("ansimctl/ansimctl");
   g_autofree char *out = NULL;
-  const char *argv[] = { ctl, "status", "--config", f->recorder_conf, NULL };
+  const char *argv[] = { ctl, "status", "--config", f->rig.recorder_conf, NULL };
   g_autoptr (GError) error = NULL;
   g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL,
                                &out, NULL, NULL, &error));
@@ -689,14 +503,13 @@ check_fault_cycle (Fixture *f, void (*cut) (Fixture *), void (*restore) (Fixture
 static void
 kill_panel (Fixture *f)
 {
-  test_panel_stop (f->panel, SIGKILL);
+  test_panel_stop (f->rig.panel, SIGKILL);
 }
 
 static void
 restart_panel (Fixture *f)
 {
-  test_panel_start (f->panel);
-  note_children (f);
+  test_panel_start (f->rig.panel);
 }
 
 static void
@@ -717,8 +530,8 @@ test_supervision_uploader (Fixture *f, gconstpointer data)
   start_all (f);
   g_usleep (2 * G_USEC_PER_SEC);
   g_assert_false (output_on (f, "fault"));
-  test_process_stop (f->uploader, SIGKILL);
-  g_clear_object (&f->uploader);
+  test_process_stop (f->rig.uploader, SIGKILL);
+  g_clear_object (&f->rig.uploader);
   gint64 at = g_get_monotonic_time ();
   g_assert_cmpint (wait_output (f, "fault", TRUE, at + (SUPERVISION_S + 3) * G_USEC_PER_SEC), >, 0);
   start_uploader (f);
@@ -731,65 +544,19 @@ test_supervision_uploader (Fixture *f, gconstpointer data)
 static void
 link_down (Fixture *f)
 {
-  g_autofree char *cmd = g_strdup_printf ("ip link set %s down", f->veth);
-  g_assert_true (run_cmd (cmd));
+  test_desk_rig_set_link (&f->rig, FALSE);
 }
 
 static void
 link_up (Fixture *f)
 {
-  g_autofree char *cmd = g_strdup_printf ("ip link set %s up", f->veth);
-  g_assert_true (run_cmd (cmd));
+  test_desk_rig_set_link (&f->rig, TRUE);
 }
 
-/* The panel in its own namespace behind a veth pair; FALSE (skipped) if
- * this machine cannot. */
 static gboolean
 panel_behind_link (Fixture *f)
 {
-  if (geteuid () != 0)
-    {
-      g_test_skip ("needs root (ip netns add, ip link add ... type veth)");
-      return FALSE;
-    }
-  guint n = (getpid () + 7) % 16000;
-  f->netns = g_strdup_printf ("ansim-alarm-%u", getpid ());
-  f->veth = g_strdup_printf ("ansal%ua", n);
-  g_autofree char *peer = g_strdup_printf ("ansal%ub", n);
-  g_autofree char *host_ip =
-    g_strdup_printf ("10.%u.%u.%u", 230 + n / 4096, n / 16 % 256, (n % 16) * 16 + 1);
-  g_autofree char *panel_ip =
-    g_strdup_printf ("10.%u.%u.%u", 230 + n / 4096, n / 16 % 256, (n % 16) * 16 + 2);
-  g_autofree char *in_ns = g_strdup_printf ("ip netns exec %s ", f->netns);
-  char *steps[] = {
-    g_strdup_printf ("ip netns add %s", f->netns),
-    g_strdup_printf ("ip link add %s type veth peer name %s", f->veth, peer),
-    g_strdup_printf ("ip link set %s netns %s", peer, f->netns),
-    g_strdup_printf ("ip addr add %s/30 dev %s", host_ip, f->veth),
-    g_strdup_printf ("ip link set %s up", f->veth),
-    g_strdup_printf ("%sip addr add %s/30 dev %s", in_ns, panel_ip, peer),
-    g_strdup_printf ("%sip link set %s up", in_ns, peer),
-    g_strdup_printf ("%sip link set lo up", in_ns),
-  };
-  g_strlcpy (abort_netns, f->netns, sizeof abort_netns);
-  g_strlcpy (abort_veth, f->veth, sizeof abort_veth);
-  gboolean can = run_cmd (steps[0]);
-  for (guint i = 1; can && i < G_N_ELEMENTS (steps); i++)
-    if (!run_cmd (steps[i]))
-      g_error ("cannot set up the namespace: %s failed", steps[i]);
-  for (guint i = 0; i < G_N_ELEMENTS (steps); i++)
-    g_free (steps[i]);
-  if (!can)
-    {
-      g_clear_pointer (&f->netns, g_free);
-      g_clear_pointer (&f->veth, g_free);
-      g_test_skip ("ip netns add failed: no network namespaces here");
-      return FALSE;
-    }
-  g_clear_pointer (&f->panel, test_panel_free);
-  g_autofree char *panel_dir = g_build_filename (f->dir, "panel", NULL);
-  f->panel = test_panel_new_in_netns (panel_dir, NULL, f->netns, panel_ip);
-  return TRUE;
+  return test_desk_rig_panel_behind_link (&f->rig);
 }
 
 static void
@@ -854,8 +621,8 @@ test_notice_no_sound (Fixture *f, gconstpointer data)
        * cannot open instead (the pulse server below does not exist). */
       write_recorder_conf (f, "notice_sound = beep\nnotice_output = pulse", NULL);
     }
-  test_panel_start (f->panel);
-  test_panel_enroll (f->panel, f->desk, "dev-1");
+  test_panel_start (f->rig.panel);
+  test_panel_enroll (f->rig.panel, f->rig.desk, "dev-1");
   start_recorder_env (f, NULL);
   g_autofree char *uuid = NULL;
   press_new_incident (f, &uuid);
@@ -885,8 +652,8 @@ test_notice_sink_fails (Fixture *f, gconstpointer data)
 {
   (void) data;
   write_recorder_conf (f, "notice_sound = beep\nnotice_output = pulse", NULL);
-  test_panel_start (f->panel);
-  test_panel_enroll (f->panel, f->desk, "dev-1");
+  test_panel_start (f->rig.panel);
+  test_panel_enroll (f->rig.panel, f->rig.desk, "dev-1");
   g_autofree char *nowhere = g_build_filename (f->runtime_dir, "no-such-server", NULL);
   g_autofree char *server = g_strdup_printf ("unix:%s", nowhere);
   start_recorder_env (f, server);
@@ -907,8 +674,6 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  signal (SIGABRT, on_abort);
-  signal (SIGTRAP, on_abort);
 #define ADD(path, fn, data) g_test_add (path, Fixture, data, setup, fn, teardown)
   ADD ("/alarm/delivered", test_delivered, NULL);
   ADD ("/alarm/panel-killed", test_panel_killed, NULL);

@@ -21,10 +21,9 @@
 #include "control-client.h"
 #include "db.h"
 #include "outbox.h"
-#include "upload-helpers.h"
+#include "desk-rig.h"
+#include "test-console.h"
 
-/* config/demo-identity.txt's recipient */
-#define DEMO_RECIPIENT "age1zgfel6e3l4l0pcvjusy2hxdedxx7kgqk7sxmlznvmvyaxtl9lcsqenup9c"
 #define PASSWORD "desk-channel-password-1"
 /* The uploader settings that leave the acknowledgement to the channel:
  * no heartbeat poll for it while the test runs. */
@@ -40,159 +39,56 @@
 #endif
 
 typedef struct {
-  char *dir;
-  TestDesk *desk;
-  TestPanel *panel;
-  GSubprocess *recorder;
-  GSubprocess *uploader;
-  char *recorder_conf;
-  char *control;
-  char *cookie, *csrf;
-  char *netns, *veth; /* made by the link test, removed in teardown */
+  TestDeskRig rig;
+  TestConsole *console;
+  TestLogin login;
 } Fixture;
-
-static gboolean
-run_cmd (const char *command)
-{
-  g_auto (GStrv) argv = g_strsplit (command, " ", -1);
-  int status = 0;
-  g_autoptr (GError) error = NULL;
-  if (!g_spawn_sync (NULL, argv, NULL,
-                     G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL | G_SPAWN_STDOUT_TO_DEV_NULL,
-                     NULL, NULL, NULL, NULL, &status, &error)
-      || !g_spawn_check_wait_status (status, &error))
-    {
-      g_test_message ("%s: %s", command, error->message);
-      return FALSE;
-    }
-  return TRUE;
-}
 
 static void
 setup (Fixture *f, gconstpointer data)
 {
   (void) data;
-  g_autoptr (GError) error = NULL;
-  f->dir = g_dir_make_tmp ("ansim-deskch-XXXXXX", &error);
-  g_assert_no_error (error);
-  g_autofree char *desk_dir = g_build_filename (f->dir, "desk", NULL);
-  g_autofree char *panel_dir = g_build_filename (f->dir, "panel", NULL);
-  f->desk = test_desk_new (desk_dir);
-  f->panel = test_panel_new (panel_dir, NULL);
-  f->control = g_build_filename (desk_dir, "control.sock", NULL);
-  f->recorder_conf = g_build_filename (desk_dir, "recorder.conf", NULL);
+  test_desk_rig_init (&f->rig, "ansim-deskch-XXXXXX");
   /* Long post-event time: the incident records (and the light may be on)
    * through the restarts and the cut. */
-  g_autofree char *conf = g_strdup_printf (
-    "[recorder]\ndevice_id = dev-1\ndata_dir = %s\nrecipients = " DEMO_RECIPIENT "\n"
-    "pre_event_seconds = 1\npost_event_seconds = 120\nsegment_seconds = 1\n"
-    "notice_sound = none\n\n"
-    "[desk]\nid = desk-1\nname = 민원실 1번 창구\n\n"
-    "[trigger desk-button]\ninput = simulated\n\n"
-    "[output recording]\nkind = simulated\n\n"
-    "[output acknowledged]\nkind = simulated\n\n"
-    "[source desk-camera]\nkind = fixed\nvideo = test\nwidth = 160\nheight = 120\n"
-    "framerate = 10\nbitrate_kbps = 100\nkeyframe_ms = 1000\n",
-    desk_dir);
-  g_assert_true (g_file_set_contents (f->recorder_conf, conf, -1, NULL));
+  test_desk_rig_write_recorder_conf (
+    &f->rig, "pre_event_seconds = 1\npost_event_seconds = 120\nnotice_sound = none", NULL, NULL);
 }
 
 static void
 teardown (Fixture *f, gconstpointer data)
 {
   (void) data;
-  test_process_stop (f->uploader, SIGTERM);
-  test_process_stop (f->recorder, SIGTERM);
-  g_clear_object (&f->uploader);
-  g_clear_object (&f->recorder);
-  g_clear_pointer (&f->panel, test_panel_free);
-  g_clear_pointer (&f->desk, test_desk_free);
-  if (f->veth != NULL)
-    {
-      g_autofree char *cmd = g_strdup_printf ("ip link del %s", f->veth);
-      run_cmd (cmd);
-    }
-  if (f->netns != NULL)
-    {
-      g_autofree char *cmd = g_strdup_printf ("ip netns del %s", f->netns);
-      run_cmd (cmd);
-    }
-  test_rm_rf (f->dir);
-  g_free (f->dir);
-  g_free (f->recorder_conf);
-  g_free (f->control);
-  g_free (f->cookie);
-  g_free (f->csrf);
-  g_free (f->netns);
-  g_free (f->veth);
+  g_clear_pointer (&f->console, test_console_free);
+  test_login_clear (&f->login);
+  test_desk_rig_clear (&f->rig);
 }
 
 /* ---- the desk ------------------------------------------------------------ */
 
-static gboolean
-recorder_ready (gpointer data)
-{
-  Fixture *f = data;
-  g_autofree char *reply = ansim_control_request (f->control, "outputs", NULL);
-  return reply != NULL;
-}
-
 static void
 start_recorder (Fixture *f)
 {
-  g_autofree char *exe = test_build_path ("recorder/ansim-recorder");
-  g_autofree char *log = g_build_filename (f->desk->dir, "recorder.log", NULL);
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GSubprocessLauncher) l = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
-  g_subprocess_launcher_set_stdout_file_path (l, log);
-  g_subprocess_launcher_set_stderr_file_path (l, log);
-  /* As in test-desk.c: full stacks for LeakSanitizer's suppressions. */
-  const char *asan = g_getenv ("ASAN_OPTIONS");
-  if (asan != NULL)
-    {
-      g_autofree char *opts = g_strconcat (asan, ":fast_unwind_on_malloc=0", NULL);
-      g_subprocess_launcher_setenv (l, "ASAN_OPTIONS", opts, TRUE);
-    }
-  f->recorder = g_subprocess_launcher_spawn (l, &error, exe, "--config", f->recorder_conf, NULL);
-  g_assert_no_error (error);
-  g_assert_true (test_wait_until (recorder_ready, f, 20));
-  g_usleep (1500000); /* the pre-event ring fills */
+  test_desk_rig_start_recorder (&f->rig, NULL, 1500); /* the pre-event ring fills */
 }
 
-/* The recorder's "outputs" answer: what the clerk sees. */
+/* What the clerk sees. */
 static gboolean
 output_on (Fixture *f, const char *name)
 {
-  g_autoptr (GError) error = NULL;
-  g_autofree char *reply = ansim_control_request (f->control, "outputs", &error);
-  g_assert_no_error (error);
-  g_autoptr (JsonNode) node = json_from_string (reply, &error);
-  g_assert_no_error (error);
-  JsonObject *outputs = json_object_get_object_member (json_node_get_object (node), "outputs");
-  g_assert_nonnull (outputs);
-  g_assert_true (json_object_has_member (outputs, name));
-  return json_object_get_boolean_member (outputs, name);
+  return test_desk_rig_output_on (&f->rig, name);
 }
 
 static void
 press (Fixture *f)
 {
-  g_autoptr (GError) error = NULL;
-  g_autofree char *reply = ansim_control_request (f->control, "press desk-button", &error);
-  g_assert_no_error (error);
-  g_assert_nonnull (strstr (reply, "\"ok\":true"));
+  test_desk_rig_press (&f->rig);
 }
 
-/* The desk's newest incident's uuid. */
 static char *
 newest_incident (Fixture *f)
 {
-  g_autoptr (sqlite3_stmt) s =
-    ansim_db_prepare (f->desk->db, "SELECT uuid FROM incidents ORDER BY id DESC LIMIT 1", NULL);
-  g_assert_nonnull (s);
-  if (sqlite3_step (s) != SQLITE_ROW)
-    return NULL;
-  return g_strdup ((const char *) sqlite3_column_text (s, 0));
+  return test_desk_rig_newest_incident (&f->rig);
 }
 
 typedef struct {
@@ -206,7 +102,7 @@ alerted (gpointer data)
   Alert *a = data;
   g_autofree char *sql =
     g_strdup_printf ("SELECT count(*) FROM incidents WHERE uuid = '%s'", a->uuid);
-  return test_panel_count (a->f->panel, sql) > 0;
+  return test_panel_count (a->f->rig.panel, sql) > 0;
 }
 
 /* Presses, waits until the panel has the alert; returns the incident's
@@ -228,7 +124,7 @@ press_and_alert (Fixture *f, gint64 *out_id)
   Alert a = { f, uuid };
   g_assert_true (test_wait_until (alerted, &a, 10));
   g_autofree char *sql = g_strdup_printf ("SELECT id FROM incidents WHERE uuid = '%s'", uuid);
-  *out_id = test_panel_count (f->panel, sql);
+  *out_id = test_panel_count (f->rig.panel, sql);
   return uuid;
 }
 
@@ -252,7 +148,7 @@ wait_light (Fixture *f, double timeout_s)
 static void
 assert_came_by_channel (Fixture *f, const char *uuid)
 {
-  g_autofree char *path = g_build_filename (f->desk->dir, "uploader.log", NULL);
+  g_autofree char *path = g_build_filename (f->rig.desk->dir, "uploader.log", NULL);
   g_autofree char *line = g_strdup_printf ("incident %s acknowledged at the panel (channel", uuid);
   g_autofree char *log = NULL;
   /* The uploader logs it just after it told the recorder. */
@@ -273,9 +169,9 @@ static gboolean
 seq_stored (gpointer data)
 {
   Fixture *f = data;
-  gint64 panel_seq = test_panel_count (f->panel, "SELECT coalesce (max (seq), 0) FROM "
-                                                 "channel_messages WHERE device_id = 'dev-1'");
-  g_autoptr (sqlite3_stmt) s = ansim_db_prepare (f->desk->db,
+  gint64 panel_seq = test_panel_count (f->rig.panel, "SELECT coalesce (max (seq), 0) FROM "
+                                                     "channel_messages WHERE device_id = 'dev-1'");
+  g_autoptr (sqlite3_stmt) s = ansim_db_prepare (f->rig.desk->db,
                                                  "SELECT after_seq FROM "
                                                  "channel_state",
                                                  NULL);
@@ -288,65 +184,16 @@ seq_stored (gpointer data)
 static void
 console_login (Fixture *f, const char *role)
 {
-  g_autofree char *ctl = test_build_path ("ansimctl/ansimctl");
-  const char *argv[] = {
-    ctl, "user", "add", role, "--role", role, "--password-stdin", "--config", f->panel->conf, NULL
-  };
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GSubprocess) p =
-    g_subprocess_newv (argv,
-                       G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE
-                         | G_SUBPROCESS_FLAGS_STDERR_MERGE,
-                       &error);
-  g_assert_no_error (error);
-  g_autofree char *out = NULL;
-  g_subprocess_communicate_utf8 (p, PASSWORD "\n", NULL, &out, NULL, &error);
-  g_assert_no_error (error);
-  if (g_subprocess_get_exit_status (p) != 0)
-    g_error ("ansimctl user add: %s", out);
-
-  g_autoptr (SoupSession) http = soup_session_new_with_options ("timeout", 10, NULL);
-  g_autofree char *url = g_strconcat (f->panel->url, "/api/login", NULL);
-  g_autoptr (SoupMessage) msg = soup_message_new ("POST", url);
-  g_autofree char *json = g_strdup_printf ("{\"user\":\"%s\",\"password\":\"" PASSWORD "\"}", role);
-  g_autoptr (GBytes) body = g_bytes_new (json, strlen (json));
-  soup_message_set_request_body_from_bytes (msg, "application/json", body);
-  g_autoptr (GBytes) reply = soup_session_send_and_read (http, msg, NULL, &error);
-  g_assert_no_error (error);
-  g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
-  const char *cookie =
-    soup_message_headers_get_one (soup_message_get_response_headers (msg), "Set-Cookie");
-  g_assert_nonnull (cookie);
-  g_free (f->cookie);
-  f->cookie = g_strndup (cookie, strcspn (cookie, ";"));
-  g_autofree char *text = g_strndup (g_bytes_get_data (reply, NULL), g_bytes_get_size (reply));
-  g_autoptr (JsonNode) node = json_from_string (text, &error);
-  g_assert_no_error (error);
-  g_free (f->csrf);
-  f->csrf = g_strdup (json_object_get_string_member (json_node_get_object (node), "csrf_token"));
-  g_assert_nonnull (f->csrf);
+  test_add_user (f->rig.panel->conf, role, role, PASSWORD);
+  f->console = test_console_new (f->rig.panel->url, NULL, 10);
+  test_console_login (f->console, role, PASSWORD, &f->login);
 }
 
 /* A console POST as the logged-in user; returns the status. */
 static guint
 console_post (Fixture *f, const char *path, const char *json)
 {
-  g_autoptr (SoupSession) http = soup_session_new_with_options ("timeout", 10, NULL);
-  g_autofree char *url = g_strconcat (f->panel->url, path, NULL);
-  g_autoptr (SoupMessage) msg = soup_message_new ("POST", url);
-  SoupMessageHeaders *h = soup_message_get_request_headers (msg);
-  soup_message_headers_replace (h, "Cookie", f->cookie);
-  soup_message_headers_replace (h, "X-CSRF-Token", f->csrf);
-  if (json != NULL)
-    {
-      g_autoptr (GBytes) body = g_bytes_new (json, strlen (json));
-      soup_message_set_request_body_from_bytes (msg, "application/json", body);
-    }
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GBytes) reply = soup_session_send_and_read (http, msg, NULL, &error);
-  (void) reply;
-  g_assert_no_error (error);
-  return soup_message_get_status (msg);
+  return test_console_post (f->console, path, &f->login, TRUE, json, NULL);
 }
 
 static void
@@ -360,11 +207,11 @@ acknowledge (Fixture *f, gint64 id)
 static void
 start_all (Fixture *f, const char *uploader_extra)
 {
-  test_panel_start (f->panel);
-  test_panel_enroll (f->panel, f->desk, "dev-1");
+  test_panel_start (f->rig.panel);
+  test_panel_enroll (f->rig.panel, f->rig.desk, "dev-1");
   console_login (f, "security");
   start_recorder (f);
-  f->uploader = test_uploader_start (f->desk, f->panel->url, uploader_extra);
+  f->rig.uploader = test_uploader_start (f->rig.desk, f->rig.panel->url, uploader_extra);
 }
 
 /* ---- tests ------------------------------------------------------------------- */
@@ -393,8 +240,8 @@ test_acknowledge (Fixture *f, gconstpointer data)
   assert_came_by_channel (f, uuid);
   g_assert_true (test_wait_until (seq_stored, f, 5));
   g_autoptr (sqlite3_stmt) s = ansim_db_prepare (
-    f->desk->db, "SELECT json_extract (detail, '$.via') FROM events WHERE kind = 'acknowledged'",
-    NULL);
+    f->rig.desk->db,
+    "SELECT json_extract (detail, '$.via') FROM events WHERE kind = 'acknowledged'", NULL);
   g_assert_cmpint (sqlite3_step (s), ==, SQLITE_ROW);
   g_assert_cmpstr ((const char *) sqlite3_column_text (s, 0), ==, "channel");
   g_assert_cmpint (sqlite3_step (s), ==, SQLITE_DONE);
@@ -415,9 +262,9 @@ test_restarts (Fixture *f, gconstpointer data)
   g_autofree char *uuid = press_and_alert (f, &id);
   g_usleep (300000);
 
-  test_panel_stop (f->panel, SIGKILL);
+  test_panel_stop (f->rig.panel, SIGKILL);
   g_usleep (1500000);
-  test_panel_start (f->panel);
+  test_panel_start (f->rig.panel);
   gint64 clicked = g_get_monotonic_time ();
   acknowledge (f, id);
   gint64 lit = wait_light (f, 10);
@@ -429,7 +276,7 @@ test_restarts (Fixture *f, gconstpointer data)
   /* The uploader away: a new incident on the same desk (a long press
    * ends the first one), acknowledged while nobody asks. */
   g_autoptr (GError) error = NULL;
-  g_autofree char *reply = ansim_control_request (f->control, "press desk-button long", &error);
+  g_autofree char *reply = ansim_control_request (f->rig.control, "press desk-button long", &error);
   (void) reply;
   g_assert_no_error (error);
   while (output_on (f, "acknowledged"))
@@ -437,12 +284,12 @@ test_restarts (Fixture *f, gconstpointer data)
   g_usleep (600000); /* the long press's button is let go */
   gint64 id2 = 0;
   g_autofree char *uuid2 = press_and_alert (f, &id2);
-  test_process_stop (f->uploader, SIGKILL);
-  g_clear_object (&f->uploader);
+  test_process_stop (f->rig.uploader, SIGKILL);
+  g_clear_object (&f->rig.uploader);
   acknowledge (f, id2);
   g_usleep (500000);
   g_assert_false (output_on (f, "acknowledged"));
-  f->uploader = test_uploader_start (f->desk, f->panel->url, NO_FALLBACK_POLL);
+  f->rig.uploader = test_uploader_start (f->rig.desk, f->rig.panel->url, NO_FALLBACK_POLL);
   clicked = g_get_monotonic_time ();
   lit = wait_light (f, 10);
   g_assert_cmpint (lit, >, 0);
@@ -460,67 +307,28 @@ static void
 test_link_cut (Fixture *f, gconstpointer data)
 {
   (void) data;
-  if (geteuid () != 0)
-    {
-      g_test_skip ("needs root (ip netns add, ip link add ... type veth)");
-      return;
-    }
-  guint n = (getpid () + 7) % 16000;
-  f->netns = g_strdup_printf ("ansim-chtest-%u", getpid ());
-  f->veth = g_strdup_printf ("ansch%ua", n);
-  g_autofree char *peer = g_strdup_printf ("ansch%ub", n);
-  g_autofree char *host_ip =
-    g_strdup_printf ("10.%u.%u.%u", 240 + n / 4096, n / 16 % 256, (n % 16) * 16 + 1);
-  g_autofree char *panel_ip =
-    g_strdup_printf ("10.%u.%u.%u", 240 + n / 4096, n / 16 % 256, (n % 16) * 16 + 2);
-  g_autofree char *in_ns = g_strdup_printf ("ip netns exec %s ", f->netns);
-  char *steps[] = {
-    g_strdup_printf ("ip netns add %s", f->netns),
-    g_strdup_printf ("ip link add %s type veth peer name %s", f->veth, peer),
-    g_strdup_printf ("ip link set %s netns %s", peer, f->netns),
-    g_strdup_printf ("ip addr add %s/30 dev %s", host_ip, f->veth),
-    g_strdup_printf ("ip link set %s up", f->veth),
-    g_strdup_printf ("%sip addr add %s/30 dev %s", in_ns, panel_ip, peer),
-    g_strdup_printf ("%sip link set %s up", in_ns, peer),
-    g_strdup_printf ("%sip link set lo up", in_ns),
-  };
-  gboolean can = run_cmd (steps[0]);
-  for (guint i = 1; can && i < G_N_ELEMENTS (steps); i++)
-    if (!run_cmd (steps[i]))
-      g_error ("cannot set up the namespace: %s failed", steps[i]);
-  for (guint i = 0; i < G_N_ELEMENTS (steps); i++)
-    g_free (steps[i]);
-  if (!can)
-    {
-      g_clear_pointer (&f->netns, g_free);
-      g_clear_pointer (&f->veth, g_free);
-      g_test_skip ("ip netns add failed: no network namespaces here");
-      return;
-    }
-  g_clear_pointer (&f->panel, test_panel_free);
-  g_autofree char *panel_dir = g_build_filename (f->dir, "panel", NULL);
-  f->panel = test_panel_new_in_netns (panel_dir, NULL, f->netns, panel_ip);
+  if (!test_desk_rig_panel_behind_link (&f->rig))
+    return;
   start_all (f, NO_FALLBACK_POLL "retry_min = 30\nretry_max = 60\nrequest_timeout = 3\n"
                                  "channel_wait_ms = 2000\n");
   gint64 id = 0;
   g_autofree char *uuid = press_and_alert (f, &id);
   g_usleep (500000);
 
-  g_autofree char *down = g_strdup_printf ("ip link set %s down", f->veth);
-  g_assert_true (run_cmd (down));
+  test_desk_rig_set_link (&f->rig, FALSE);
   /* The console is on the panel's side of the cut. */
   g_autofree char *ack = g_strdup_printf (
     "ip netns exec %s curl -sf -o /dev/null -X POST -H Cookie:%s -H X-CSRF-Token:%s "
     "http://%s:%u/api/incidents/%" G_GINT64_FORMAT "/acknowledge",
-    f->netns, f->cookie, f->csrf, panel_ip, f->panel->port, id);
-  g_assert_true (run_cmd (ack));
-  g_assert_cmpint (test_panel_count (f->panel, "SELECT count(*) FROM incidents WHERE status = "
-                                               "'acknowledged'"),
+    f->rig.netns->name, f->login.cookie, f->login.csrf, f->rig.netns->inner_ip, f->rig.panel->port,
+    id);
+  g_assert_true (test_run_command (ack));
+  g_assert_cmpint (test_panel_count (f->rig.panel, "SELECT count(*) FROM incidents WHERE status = "
+                                                   "'acknowledged'"),
                    ==, 1);
   g_assert_cmpint (wait_light (f, 4), ==, 0);
 
-  g_autofree char *up = g_strdup_printf ("ip link set %s up", f->veth);
-  g_assert_true (run_cmd (up));
+  test_desk_rig_set_link (&f->rig, TRUE);
   gint64 up_at = g_get_monotonic_time ();
   gint64 lit = wait_light (f, 25);
   g_assert_cmpint (lit, >, 0);
@@ -621,23 +429,23 @@ test_police_bell (Fixture *f, gconstpointer data)
 {
   (void) data;
   g_setenv ("ANSIM_PANEL_TEST_PUBLISH", "1", TRUE);
-  test_panel_start (f->panel);
+  test_panel_start (f->rig.panel);
   g_unsetenv ("ANSIM_PANEL_TEST_PUBLISH");
-  test_panel_enroll (f->panel, f->desk, "dev-1");
+  test_panel_enroll (f->rig.panel, f->rig.desk, "dev-1");
   console_login (f, "admin");
-  f->uploader = test_uploader_start (f->desk, f->panel->url, NO_FALLBACK_POLL);
-  TestIncident *incident = test_incident_open (f->desk);
-  g_autofree char *wake = g_build_filename (f->desk->dir, "uploader.sock", NULL);
+  f->rig.uploader = test_uploader_start (f->rig.desk, f->rig.panel->url, NO_FALLBACK_POLL);
+  TestIncident *incident = test_incident_open (f->rig.desk);
+  g_autofree char *wake = g_build_filename (f->rig.desk->dir, "uploader.sock", NULL);
   ansim_outbox_wake_uploader (wake, NULL);
   Alert a = { f, test_incident_get_uuid (incident) };
   g_assert_true (test_wait_until (alerted, &a, 10));
   g_autofree char *sql = g_strdup_printf ("SELECT id FROM incidents WHERE uuid = '%s'", a.uuid);
-  gint64 id = test_panel_count (f->panel, sql);
+  gint64 id = test_panel_count (f->rig.panel, sql);
 
   g_autofree char *body = g_strdup_printf ("{\"incident\":%" G_GINT64_FORMAT "}", id);
   g_assert_cmpuint (console_post (f, "/api/test/police-bell", body), ==, 204);
   g_usleep (2000000); /* asked, nobody on the control socket */
-  SocketWitness *w = witness_start (f->control);
+  SocketWitness *w = witness_start (f->rig.control);
   g_autofree char *expected = g_strdup_printf ("police-bell %s test", a.uuid);
   g_autofree char *line = witness_next (w, "police-bell", 5);
   g_assert_cmpstr (line, ==, expected);
@@ -652,9 +460,9 @@ test_police_bell (Fixture *f, gconstpointer data)
   g_assert_true (test_wait_until (seq_stored, f, 5));
 
   /* Restarted, it asks from its stored seq: nothing comes again. */
-  test_process_stop (f->uploader, SIGTERM);
-  g_clear_object (&f->uploader);
-  f->uploader = test_uploader_start (f->desk, f->panel->url, NO_FALLBACK_POLL);
+  test_process_stop (f->rig.uploader, SIGTERM);
+  g_clear_object (&f->rig.uploader);
+  f->rig.uploader = test_uploader_start (f->rig.desk, f->rig.panel->url, NO_FALLBACK_POLL);
   g_autofree char *again = witness_next (w, "police-bell", 3);
   g_assert_null (again);
   witness_stop (w);

@@ -16,20 +16,13 @@
 #include "db.h"
 #include "control-client.h"
 #include "test-console.h"
-#include "upload-helpers.h"
+#include "desk-rig.h"
+#include "test-recorder-host.h"
 
 #define KEEP_S 12
-/* config/demo-identity.txt's recipient */
-#define DEMO_RECIPIENT "age1zgfel6e3l4l0pcvjusy2hxdedxx7kgqk7sxmlznvmvyaxtl9lcsqenup9c"
 
 typedef struct {
-  char *dir;
-  TestDesk *desk;
-  TestPanel *panel;
-  GSubprocess *recorder;
-  GSubprocess *uploader;
-  char *recorder_conf;
-  char *control;
+  TestDeskRig rig;
   GSubprocess *camera; /* tests/recorder/rtsp-server, or NULL */
   guint camera_port;
 } Fixture;
@@ -38,32 +31,18 @@ typedef struct {
 static void
 write_recorder_conf (Fixture *f, const char *video)
 {
-  g_autofree char *conf = g_strdup_printf (
-    "[recorder]\ndevice_id = dev-1\ndata_dir = %s\nrecipients = " DEMO_RECIPIENT "\n"
-    "pre_event_seconds = 2\npost_event_seconds = 3\nsegment_seconds = 1\nnotice_sound = none\n\n"
-    "[desk]\nid = desk-1\nname = 민원실 1번 창구\n\n"
-    "[trigger desk-button]\ninput = simulated\n\n"
-    "[output recording]\nkind = simulated\n\n"
-    "[output acknowledged]\nkind = simulated\n\n"
-    "[source desk-camera]\nkind = fixed\n%s\nwidth = 320\nheight = 240\n"
-    "framerate = 15\nbitrate_kbps = 300\nkeyframe_ms = 1000\n",
-    f->desk->dir, video);
-  g_assert_true (g_file_set_contents (f->recorder_conf, conf, -1, NULL));
+  g_autofree char *source = g_strdup_printf ("%s\nwidth = 320\nheight = 240\nframerate = 15\n"
+                                             "bitrate_kbps = 300\nkeyframe_ms = 1000",
+                                             video);
+  test_desk_rig_write_recorder_conf (
+    &f->rig, "pre_event_seconds = 2\npost_event_seconds = 3\nnotice_sound = none", NULL, source);
 }
 
 static void
 setup (Fixture *f, gconstpointer data)
 {
   (void) data;
-  g_autoptr (GError) error = NULL;
-  f->dir = g_dir_make_tmp ("ansim-desk-XXXXXX", &error);
-  g_assert_no_error (error);
-  g_autofree char *desk_dir = g_build_filename (f->dir, "desk", NULL);
-  g_autofree char *panel_dir = g_build_filename (f->dir, "panel", NULL);
-  f->desk = test_desk_new (desk_dir);
-  f->panel = test_panel_new (panel_dir, NULL);
-  f->control = g_build_filename (desk_dir, "control.sock", NULL);
-  f->recorder_conf = g_build_filename (desk_dir, "recorder.conf", NULL);
+  test_desk_rig_init (&f->rig, "ansim-desk-XXXXXX");
   write_recorder_conf (f, "video = test");
 }
 
@@ -71,82 +50,35 @@ static void
 teardown (Fixture *f, gconstpointer data)
 {
   (void) data;
-  test_process_stop (f->uploader, SIGTERM);
-  test_process_stop (f->recorder, SIGTERM);
-  test_process_stop (f->camera, SIGKILL);
-  g_clear_object (&f->camera);
-  g_clear_object (&f->uploader);
-  g_clear_object (&f->recorder);
-  g_clear_pointer (&f->panel, test_panel_free);
-  g_clear_pointer (&f->desk, test_desk_free);
-  test_rm_rf (f->dir);
-  g_free (f->dir);
-  g_free (f->recorder_conf);
-  g_free (f->control);
+  test_process_kill (&f->camera);
+  test_desk_rig_clear (&f->rig);
 }
 
+/* Through `ansimctl press`, as the README shows it. */
 static void
 press (Fixture *f)
 {
-  const char *args[] = { "press", "--socket", f->control, NULL };
+  const char *args[] = { "press", "--socket", f->rig.control, NULL };
   g_autofree char *out = test_ansimctl_ok (NULL, args);
   (void) out;
 }
 
-/* The recorder's "outputs" answer over its control socket:
- * {"ok":true,"outputs":{"recording":false,...}}. */
 static gboolean
 output_on (Fixture *f, const char *name)
 {
-  g_autoptr (GError) error = NULL;
-  g_autofree char *reply = ansim_control_request (f->control, "outputs", &error);
-  g_assert_no_error (error);
-  g_autoptr (JsonNode) node = json_from_string (reply, &error);
-  g_assert_no_error (error);
-  g_assert_true (JSON_NODE_HOLDS_OBJECT (node));
-  JsonObject *outputs = json_object_get_object_member (json_node_get_object (node), "outputs");
-  g_assert_nonnull (outputs);
-  g_assert_true (json_object_has_member (outputs, name));
-  return json_object_get_boolean_member (outputs, name);
-}
-
-static gboolean
-recorder_ready (gpointer data)
-{
-  Fixture *f = data;
-  g_autofree char *reply = ansim_control_request (f->control, "outputs", NULL);
-  return reply != NULL;
+  return test_desk_rig_output_on (&f->rig, name);
 }
 
 static void
 start_recorder (Fixture *f)
 {
-  g_autofree char *exe = test_build_path ("recorder/ansim-recorder");
-  g_autofree char *log = g_build_filename (f->desk->dir, "recorder.log", NULL);
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GSubprocessLauncher) l = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
-  g_subprocess_launcher_set_stdout_file_path (l, log);
-  g_subprocess_launcher_set_stderr_file_path (l, log);
-  /* Under ASan: GLib's load-time allocation (suppressed in tests/lsan.supp
-   * by _dl_init) is only recognised with full stacks; the fast unwinder
-   * loses them in GStreamer's process now and then. */
-  const char *asan = g_getenv ("ASAN_OPTIONS");
-  if (asan != NULL)
-    {
-      g_autofree char *opts = g_strconcat (asan, ":fast_unwind_on_malloc=0", NULL);
-      g_subprocess_launcher_setenv (l, "ASAN_OPTIONS", opts, TRUE);
-    }
-  f->recorder = g_subprocess_launcher_spawn (l, &error, exe, "--config", f->recorder_conf, NULL);
-  g_assert_no_error (error);
-  g_assert_true (test_wait_until (recorder_ready, f, 20));
-  /* the pre-event ring fills */
-  g_usleep (2500000);
+  test_desk_rig_start_recorder (&f->rig, NULL, 2500); /* the pre-event ring fills */
 }
 
 static gint64
 panel_value (Fixture *f, const char *sql)
 {
-  return test_panel_count (f->panel, sql);
+  return test_panel_count (f->rig.panel, sql);
 }
 
 static gboolean
@@ -160,9 +92,9 @@ static gboolean
 desk_done (gpointer data)
 {
   Fixture *f = data;
-  return test_desk_count (f->desk, "confirmed_at_us IS NULL") == 0
-         && test_desk_count (f->desk, "class = 2 AND incident_id IN (SELECT id FROM incidents "
-                                      "WHERE closed_wall_us IS NOT NULL)")
+  return test_desk_count (f->rig.desk, "confirmed_at_us IS NULL") == 0
+         && test_desk_count (f->rig.desk, "class = 2 AND incident_id IN (SELECT id FROM incidents "
+                                          "WHERE closed_wall_us IS NOT NULL)")
               > 0;
 }
 
@@ -170,7 +102,7 @@ static gboolean
 all_deleted (gpointer data)
 {
   Fixture *f = data;
-  return test_desk_count (f->desk, "class = 3 AND deleted_at_us IS NULL") == 0;
+  return test_desk_count (f->rig.desk, "class = 3 AND deleted_at_us IS NULL") == 0;
 }
 
 static void
@@ -197,11 +129,11 @@ static guint
 check_stored_incident (Fixture *f, const char *uuid)
 {
   g_autoptr (GError) error = NULL;
-  g_autofree char *store = g_build_filename (f->panel->dir, "store", NULL);
-  g_autofree char *folder = g_build_filename (f->dir, "verify", uuid, NULL);
-  g_autofree char *desk_inc = g_build_filename (f->desk->spool, uuid, NULL);
+  g_autofree char *store = g_build_filename (f->rig.panel->dir, "store", NULL);
+  g_autofree char *folder = g_build_filename (f->rig.dir, "verify", uuid, NULL);
+  g_autofree char *desk_inc = g_build_filename (f->rig.desk->spool, uuid, NULL);
   g_assert_cmpint (g_mkdir_with_parents (folder, 0700), ==, 0);
-  sqlite3 *pdb = test_panel_open_db (f->panel);
+  sqlite3 *pdb = test_panel_open_db (f->rig.panel);
 
   g_autoptr (sqlite3_stmt) m = ansim_db_prepare (pdb,
                                                  "SELECT manifest_store_key, close_reason "
@@ -249,13 +181,13 @@ check_stored_incident (Fixture *f, const char *uuid)
   g_autofree char *q = g_strdup_printf ("class = 3 AND incident_id = (SELECT id FROM incidents "
                                         "WHERE uuid = '%s')",
                                         uuid);
-  g_assert_cmpint (n, ==, test_desk_count (f->desk, q));
+  g_assert_cmpint (n, ==, test_desk_count (f->rig.desk, q));
 
   g_autofree char *identity =
     g_build_filename (g_getenv ("ANSIM_SOURCE_ROOT"), "config", "demo-identity.txt", NULL);
-  g_autofree char *pub = g_build_filename (f->desk->dir, "device.pub.pem", NULL);
+  g_autofree char *pub = g_build_filename (f->rig.desk->dir, "device.pub.pem", NULL);
   /* age identities must not be readable by others */
-  g_autofree char *id_copy = g_build_filename (f->dir, "identity.txt", NULL);
+  g_autofree char *id_copy = g_build_filename (f->rig.dir, "identity.txt", NULL);
   copy_file (identity, id_copy);
   g_assert_cmpint (g_chmod (id_copy, 0600), ==, 0);
   const char *args[] = { "verify", "--key", pub, "--identity", id_copy, folder, NULL };
@@ -269,19 +201,20 @@ test_desk_end_to_end (Fixture *f, gconstpointer data)
 {
   (void) data;
   g_autoptr (GError) error = NULL;
-  test_panel_start (f->panel);
-  test_panel_enroll (f->panel, f->desk, "dev-1");
+  test_panel_start (f->rig.panel);
+  test_panel_enroll (f->rig.panel, f->rig.desk, "dev-1");
   start_recorder (f);
   /* Hourly polls: the alert leaves at once only because the recorder
    * wakes the uploader. */
-  f->uploader = test_uploader_start (
-    f->desk, f->panel->url, "poll_interval = 3600\nsupervision_s = 0\nheartbeat_interval = 3600");
+  f->rig.uploader =
+    test_uploader_start (f->rig.desk, f->rig.panel->url,
+                         "poll_interval = 3600\nsupervision_s = 0\nheartbeat_interval = 3600");
   g_usleep (500000);
 
   /* 1. press -> alert at the panel */
   press (f);
   g_assert_true (test_wait_until (alerted, f, 10));
-  g_autoptr (sqlite3_stmt) st = ansim_db_prepare (f->desk->db,
+  g_autoptr (sqlite3_stmt) st = ansim_db_prepare (f->rig.desk->db,
                                                   "SELECT uuid, opened_wall_us "
                                                   "FROM incidents ORDER BY id",
                                                   &error);
@@ -300,16 +233,16 @@ test_desk_end_to_end (Fixture *f, gconstpointer data)
 
   /* Only alerts wake it (a wake cuts a panel backoff short); segments go at
    * its polls: restarted with the usual short poll and the keep period. */
-  test_process_stop (f->uploader, SIGTERM);
-  g_clear_object (&f->uploader);
-  f->uploader = test_uploader_start (f->desk, f->panel->url,
-                                     "supervision_s = 0\nheartbeat_interval = 3600\n"
-                                     "keep_after_upload = " G_STRINGIFY (KEEP_S));
+  test_process_stop (f->rig.uploader, SIGTERM);
+  g_clear_object (&f->rig.uploader);
+  f->rig.uploader = test_uploader_start (f->rig.desk, f->rig.panel->url,
+                                         "supervision_s = 0\nheartbeat_interval = 3600\n"
+                                         "keep_after_upload = " G_STRINGIFY (KEEP_S));
 
   /* 2. everything arrives; the stored incident verifies and matches */
   if (!test_wait_until (desk_done, f, 60))
     g_error ("%" G_GINT64_FORMAT " outbox item(s) unconfirmed",
-             test_desk_count (f->desk, "confirmed_at_us IS NULL"));
+             test_desk_count (f->rig.desk, "confirmed_at_us IS NULL"));
   guint n = check_stored_incident (f, uuid);
   g_test_message ("%u segment(s) stored and verified", n);
   g_assert_cmpuint (n, >=, 4); /* 2 s before, 3 s after the press, 1 s segments */
@@ -319,13 +252,13 @@ test_desk_end_to_end (Fixture *f, gconstpointer data)
   g_assert_false (output_on (f, "acknowledged"));
 
   /* 3. deleted on the desk only after confirmation and the keep period */
-  g_assert_cmpint (test_desk_count (f->desk, "class = 3 AND deleted_at_us IS NOT NULL"), ==, 0);
+  g_assert_cmpint (test_desk_count (f->rig.desk, "class = 3 AND deleted_at_us IS NOT NULL"), ==, 0);
   g_assert_true (test_wait_until (all_deleted, f, KEEP_S + 15));
-  g_assert_cmpint (test_desk_count (f->desk, "class = 3 AND (confirmed_at_us IS NULL OR "
-                                             "deleted_at_us < confirmed_at_us + " G_STRINGIFY (
-                                               KEEP_S) " * 1000000)"),
+  g_assert_cmpint (test_desk_count (f->rig.desk, "class = 3 AND (confirmed_at_us IS NULL OR "
+                                                 "deleted_at_us < confirmed_at_us + " G_STRINGIFY (
+                                                   KEEP_S) " * 1000000)"),
                    ==, 0);
-  g_autofree char *seg0 = g_build_filename (f->desk->spool, uuid, "seg-000000.mkv.age", NULL);
+  g_autofree char *seg0 = g_build_filename (f->rig.desk->spool, uuid, "seg-000000.mkv.age", NULL);
   g_assert_false (g_file_test (seg0, G_FILE_TEST_EXISTS));
 }
 
@@ -333,8 +266,8 @@ static gboolean
 incident_closed (gpointer data)
 {
   Fixture *f = data;
-  return test_desk_count (f->desk, "class = 1 AND event_id IN (SELECT id FROM events WHERE "
-                                   "kind = 'incident-closed')")
+  return test_desk_count (f->rig.desk, "class = 1 AND event_id IN (SELECT id FROM events WHERE "
+                                       "kind = 'incident-closed')")
          > 0;
 }
 
@@ -358,11 +291,12 @@ test_desk_acknowledged (Fixture *f, gconstpointer data)
 {
   (void) data;
   g_autoptr (GError) error = NULL;
-  test_panel_start (f->panel);
-  test_panel_enroll (f->panel, f->desk, "dev-1");
+  test_panel_start (f->rig.panel);
+  test_panel_enroll (f->rig.panel, f->rig.desk, "dev-1");
   start_recorder (f);
-  f->uploader = test_uploader_start (
-    f->desk, f->panel->url, "supervision_s = 0\nheartbeat_interval = 3600\nchannel = false");
+  f->rig.uploader =
+    test_uploader_start (f->rig.desk, f->rig.panel->url,
+                         "supervision_s = 0\nheartbeat_interval = 3600\nchannel = false");
   /* The recording light (notice of filming, 개인정보 보호법 제25조의2) is
    * off while only the pre-event buffer runs, on from the press. */
   g_assert_false (output_on (f, "recording"));
@@ -373,7 +307,7 @@ test_desk_acknowledged (Fixture *f, gconstpointer data)
 
   /* What the console's acknowledge does on main today (there is no API
    * for it yet): the panel's incident row goes to 'acknowledged'. */
-  g_autofree char *path = g_build_filename (f->panel->dir, "panel.db", NULL);
+  g_autofree char *path = g_build_filename (f->rig.panel->dir, "panel.db", NULL);
   g_autoptr (sqlite3) pdb = ansim_db_open (&ansim_panel_db_schema, path, &error);
   g_assert_no_error (error);
   g_autofree char *sql =
@@ -396,7 +330,7 @@ test_desk_acknowledged (Fixture *f, gconstpointer data)
       g_usleep (10000);
     }
   g_assert_cmpint (light_at, >, 0);
-  g_autoptr (sqlite3_stmt) s = ansim_db_prepare (f->desk->db,
+  g_autoptr (sqlite3_stmt) s = ansim_db_prepare (f->rig.desk->db,
                                                  "SELECT at_mono_us FROM events "
                                                  "WHERE kind = 'acknowledged'",
                                                  &error);
@@ -426,13 +360,7 @@ test_desk_acknowledged (Fixture *f, gconstpointer data)
 static void
 start_camera (Fixture *f)
 {
-  g_autoptr (GError) error = NULL;
-  g_autofree char *exe = test_build_path ("tests/recorder/rtsp-server");
-  g_autofree char *port = g_strdup_printf ("%u", f->camera_port);
-  g_autoptr (GSubprocessLauncher) l = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
-  f->camera = g_subprocess_launcher_spawn (l, &error, exe, port, NULL);
-  g_assert_no_error (error);
-  g_usleep (500000);
+  f->camera = test_rtsp_camera_start (f->camera_port);
 }
 
 typedef struct {
@@ -448,8 +376,8 @@ typedef struct {
 static void
 console_login (Console *c)
 {
-  test_add_user (c->f->panel->conf, "guard", "security", "guard-password-1");
-  c->console = test_console_new (c->f->panel->url, NULL, 5);
+  test_add_user (c->f->rig.panel->conf, "guard", "security", "guard-password-1");
+  c->console = test_console_new (c->f->rig.panel->url, NULL, 5);
   test_console_login (c->console, "guard", "guard-password-1", &c->login);
 }
 
@@ -525,12 +453,12 @@ test_desk_source_state (Fixture *f, gconstpointer data)
     g_strdup_printf ("video = rtsp\nurl = rtsp://127.0.0.1:%u/cam", f->camera_port);
   write_recorder_conf (f, video);
   start_camera (f);
-  test_panel_start (f->panel);
-  test_panel_enroll (f->panel, f->desk, "dev-1");
+  test_panel_start (f->rig.panel);
+  test_panel_enroll (f->rig.panel, f->rig.desk, "dev-1");
   Console c = { .f = f };
   console_login (&c);
   start_recorder (f);
-  f->uploader = test_uploader_start (f->desk, f->panel->url, "heartbeat_interval = 5");
+  f->rig.uploader = test_uploader_start (f->rig.desk, f->rig.panel->url, "heartbeat_interval = 5");
 
   JsonObject *s = wait_source (&c, "live", "buffering", 20);
   g_assert_cmpint (json_object_get_int_member (s, "gaps"), ==, 0);
@@ -548,7 +476,7 @@ test_desk_source_state (Fixture *f, gconstpointer data)
   g_assert_false (json_object_get_null_member (s, "last_error"));
   g_test_message ("lost: %s", json_object_get_string_member (s, "last_error"));
   /* the same on the desk, for whoever stands next to it */
-  const char *args[] = { "status", "--config", f->recorder_conf, NULL };
+  const char *args[] = { "status", "--config", f->rig.recorder_conf, NULL };
   g_autofree char *out = test_ansimctl_ok (NULL, args);
   g_assert_nonnull (strstr (out, "source  desk-camera"));
   g_assert_nonnull (strstr (out, "fixed    lost"));
