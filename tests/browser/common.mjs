@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// Shared by the browser tests (console, drills, desk): playwright-core and
-// Debian's chromium, the users and the panel they log in to, and logging
-// in through the console's own form the way a person does. Keeps true:
+// Shared by the browser tests (console, drills, desk, alarm): playwright-core
+// and Debian's chromium, the users and the panel they log in to, a whole
+// real desk (startRealDesk), and logging in through the console's own form
+// the way a person does. Keeps true:
 // a page is only handed back once the console says it is ready (and, from
 // loggedIn, once the role's navigation shows), so no test races the page.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { openSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -190,4 +192,88 @@ export async function until(what, check, ms, every = 20) {
     if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
     await new Promise((r) => setTimeout(r, every));
   }
+}
+
+// `ansimctl ARGS` (input on its stdin), which must succeed; its output.
+export function ansimctl(args, input) {
+  const r = spawnSync(join(BUILD, 'ansimctl/ansimctl'), args, { input, encoding: 'utf8' });
+  assert.equal(r.status, 0, `ansimctl ${args[0]}: ${r.stdout}${r.stderr}`);
+  return r.stdout;
+}
+
+// A whole desk with every part real, for the tests that press a button:
+// ansim-panel (port 0, the site identity made with age-keygen), users of
+// roles with password, ansim-recorder from recorderConf(deskDir,
+// recipient), enrolled as dev-1 at desk-1 as docs/protocol.md says, and
+// ansim-uploader. panelExtra, uploaderExtra: more lines for their groups.
+// Resolves to { dir, deskDir, panelConf, recorderConf, control, url,
+// daemons, daemon(name, exe, args, env), controlRequest(request) }; give it
+// to stopRealDesk at the end.
+export async function startRealDesk({ name, recorderConf, roles, password, panelExtra = '',
+  uploaderExtra = '' }) {
+  const desk = { daemons: [] };
+  desk.dir = mkdtempSync(join(tmpdir(), `ansim-browser-${name}-`));
+  desk.deskDir = join(desk.dir, 'desk');
+  mkdirSync(desk.deskDir, { mode: 0o700 });
+  desk.panelConf = join(desk.dir, 'panel.conf');
+  desk.recorderConf = join(desk.deskDir, 'recorder.conf');
+  desk.control = join(desk.deskDir, 'control.sock');
+  desk.daemon = (n, exe, args, env) => startDaemon(desk.dir, desk.daemons, n, exe, args, env);
+  desk.controlRequest = (request) => controlSocketRequest(desk.control, request);
+  // The site's identity (mode 0600): the panel decrypts with it, the
+  // recorder encrypts to its recipient.
+  const siteKey = join(desk.dir, 'site.key');
+  const keygen = spawnSync('age-keygen', ['-o', siteKey], { encoding: 'utf8' });
+  assert.equal(keygen.status, 0, keygen.stderr);
+  const recipient = spawnSync('age-keygen', ['-y', siteKey], { encoding: 'utf8' }).stdout.trim();
+  assert.match(recipient, /^age1/);
+  writeFileSync(desk.panelConf, `[panel]\ndata_dir = ${join(desk.dir, 'panel')}\nport = 0\n` +
+    `site_name = 브라우저 시험\nsite_identity = ${siteKey}\n${panelExtra}`);
+  writeFileSync(desk.recorderConf, recorderConf(desk.deskDir, recipient));
+  for (const role of roles)
+    ansimctl(['user', 'add', role, '--role', role, '--password-stdin', '--config', desk.panelConf],
+      password + '\n');
+
+  const panel = desk.daemon('panel', 'panel/ansim-panel', ['--config', desk.panelConf]);
+  desk.url = await until('the panel listens', () => {
+    const m = readFileSync(panel.log, 'utf8').match(/listening on (http:\/\/\S+?)\/?$/m);
+    if (panel.exitCode !== null) throw new Error('ansim-panel exited: ' + readFileSync(panel.log, 'utf8'));
+    return m && m[1];
+  }, 20000);
+
+  const asan = process.env.ASAN_OPTIONS;
+  const recorder = desk.daemon('recorder', 'recorder/ansim-recorder', ['--config', desk.recorderConf],
+    asan ? { ASAN_OPTIONS: asan + ':fast_unwind_on_malloc=0' } : {});
+  await until('the recorder answers on its control socket', async () => {
+    if (recorder.exitCode !== null) throw new Error('ansim-recorder exited: ' + readFileSync(recorder.log, 'utf8'));
+    try { return (await desk.controlRequest('outputs')).ok; } catch { return false; }
+  }, 30000, 100);
+
+  const code = ansimctl(['enroll-code', '--config', desk.panelConf, '--device', 'dev-1', '--desk', 'desk-1']).trim();
+  assert.match(ansimctl(['enroll', '--data-dir', desk.deskDir, '--panel', desk.url, '--code', code,
+    '--device', 'dev-1']), /enrolled as device/);
+  const uploaderConf = join(desk.deskDir, 'uploader.conf');
+  writeFileSync(uploaderConf, `[uploader]\ndata_dir = ${desk.deskDir}\npanel_url = ${desk.url}\n` +
+    `poll_interval = 1\nretry_min = 1\nretry_max = 2\n${uploaderExtra}`);
+  desk.uploader = desk.daemon('uploader', 'uploader/ansim-uploader', ['--config', uploaderConf]);
+  return desk;
+}
+
+// Stops the desk's daemons, the uploader and recorder first (the panel
+// must outlive their last requests); each must stop cleanly (exit 0) and,
+// under the sanitizers, quietly. Removes the folder.
+export async function stopRealDesk(desk) {
+  const problems = [];
+  for (const proc of [...desk.daemons].reverse()) {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+    const { code, signal } = await proc.exited;
+    const log = readFileSync(proc.log, 'utf8');
+    if (code !== 0 || /runtime error:|AddressSanitizer|LeakSanitizer/.test(log)) {
+      problems.push(`${proc.spawnfile} ended with ${code ?? signal}`);
+      console.log(`# ${proc.spawnfile} ended with ${code ?? signal}:\n` +
+        log.split('\n').slice(-30).map((l) => '# ' + l).join('\n'));
+    }
+  }
+  rmSync(desk.dir, { recursive: true, force: true });
+  assert.deepEqual(problems, [], 'every daemon stops cleanly');
 }

@@ -9,81 +9,33 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { BUILD, SHOTS, launchBrowser, loggedIn as loggedInAs, playFromBanner, shot, startDaemon,
-  controlSocketRequest, until } from './common.mjs';
+import { BUILD, SHOTS, launchBrowser, loggedIn as loggedInAs, playFromBanner, shot, ansimctl as run,
+  startRealDesk, stopRealDesk, until } from './common.mjs';
 
 const ANSIMCTL = join(BUILD, 'ansimctl/ansimctl');
 const PASSWORD = 'browser-test-password-1';
 const DESK_NAME = '민원실 2번 창구';
 
-let dir, deskDir, panelConf, recorderConf, control, url, browser;
-const daemons = [];
-
-function run(args, input) {
-  const r = spawnSync(ANSIMCTL, args, { input, encoding: 'utf8' });
-  assert.equal(r.status, 0, `ansimctl ${args[0]}: ${r.stdout}${r.stderr}`);
-  return r.stdout;
-}
-
-const daemon = (name, exe, args, env) => startDaemon(dir, daemons, name, exe, args, env);
-const controlRequest = (request) => controlSocketRequest(control, request);
+let desk, dir, recorderConf, url, browser, controlRequest;
 
 before(async () => {
   mkdirSync(SHOTS, { recursive: true });
-  dir = mkdtempSync(join(tmpdir(), 'ansim-browser-desk-'));
-  deskDir = join(dir, 'desk');
-  mkdirSync(deskDir, { mode: 0o700 });
-  panelConf = join(dir, 'panel.conf');
-  recorderConf = join(deskDir, 'recorder.conf');
-  control = join(deskDir, 'control.sock');
-  // The site's identity (age-keygen, mode 0600): the panel decrypts with
-  // it, the recorder encrypts to its recipient.
-  const siteKey = join(dir, 'site.key');
-  const keygen = spawnSync('age-keygen', ['-o', siteKey], { encoding: 'utf8' });
-  assert.equal(keygen.status, 0, keygen.stderr);
-  const recipient = spawnSync('age-keygen', ['-y', siteKey], { encoding: 'utf8' }).stdout.trim();
-  assert.match(recipient, /^age1/);
-  writeFileSync(panelConf, `[panel]\ndata_dir = ${join(dir, 'panel')}\nport = 0\n` +
-    `site_name = 브라우저 시험\nsite_identity = ${siteKey}\n`);
   // Long enough a post-event period that the incident is still recording
   // while it is played back.
-  writeFileSync(recorderConf, `[recorder]\ndevice_id = dev-1\ndata_dir = ${deskDir}\n` +
-    `recipients = ${recipient}\npre_event_seconds = 2\npost_event_seconds = 25\n` +
-    `segment_seconds = 2\nnotice_sound = none\n\n` +
-    `[desk]\nid = desk-1\nname = ${DESK_NAME}\n\n` +
-    `[trigger desk-button]\ninput = simulated\n\n` +
-    `[output recording]\nkind = simulated\n\n[output acknowledged]\nkind = simulated\n\n` +
-    `[source desk-camera]\nkind = fixed\nvideo = test\nwidth = 320\nheight = 240\n` +
-    `framerate = 15\nbitrate_kbps = 300\nkeyframe_ms = 1000\n`);
-  for (const role of ['security', 'admin'])
-    run(['user', 'add', role, '--role', role, '--password-stdin', '--config', panelConf], PASSWORD + '\n');
-
-  const panel = daemon('panel', 'panel/ansim-panel', ['--config', panelConf]);
-  url = await until('the panel listens', () => {
-    const m = readFileSync(panel.log, 'utf8').match(/listening on (http:\/\/\S+?)\/?$/m);
-    if (panel.exitCode !== null) throw new Error('ansim-panel exited: ' + readFileSync(panel.log, 'utf8'));
-    return m && m[1];
-  }, 20000);
-
-  const asan = process.env.ASAN_OPTIONS;
-  const recorder = daemon('recorder', 'recorder/ansim-recorder', ['--config', recorderConf],
-    asan ? { ASAN_OPTIONS: asan + ':fast_unwind_on_malloc=0' } : {});
-  await until('the recorder answers on its control socket', async () => {
-    if (recorder.exitCode !== null) throw new Error('ansim-recorder exited: ' + readFileSync(recorder.log, 'utf8'));
-    try { return (await controlRequest('outputs')).ok; } catch { return false; }
-  }, 30000, 100);
-
-  // Enrolled as docs/protocol.md says, then the uploader on the same data.
-  const code = run(['enroll-code', '--config', panelConf, '--device', 'dev-1', '--desk', 'desk-1']).trim();
-  assert.match(run(['enroll', '--data-dir', deskDir, '--panel', url, '--code', code, '--device', 'dev-1']),
-    /enrolled as device/);
-  writeFileSync(join(deskDir, 'uploader.conf'), `[uploader]\ndata_dir = ${deskDir}\npanel_url = ${url}\n` +
-    `poll_interval = 1\nretry_min = 1\nretry_max = 2\n`);
-  daemon('uploader', 'uploader/ansim-uploader', ['--config', join(deskDir, 'uploader.conf')]);
-
+  desk = await startRealDesk({
+    name: 'desk', roles: ['security', 'admin'], password: PASSWORD,
+    recorderConf: (dataDir, recipient) => `[recorder]\ndevice_id = dev-1\ndata_dir = ${dataDir}\n` +
+      `recipients = ${recipient}\npre_event_seconds = 2\npost_event_seconds = 25\n` +
+      `segment_seconds = 2\nnotice_sound = none\n\n` +
+      `[desk]\nid = desk-1\nname = ${DESK_NAME}\n\n` +
+      `[trigger desk-button]\ninput = simulated\n\n` +
+      `[output recording]\nkind = simulated\n\n[output acknowledged]\nkind = simulated\n\n` +
+      `[source desk-camera]\nkind = fixed\nvideo = test\nwidth = 320\nheight = 240\n` +
+      `framerate = 15\nbitrate_kbps = 300\nkeyframe_ms = 1000\n`,
+  });
+  ({ dir, recorderConf, url, controlRequest } = desk);
   browser = await launchBrowser();
   // The pre-event ring fills.
   await new Promise((r) => setTimeout(r, 2500));
@@ -91,21 +43,7 @@ before(async () => {
 
 after(async () => {
   if (browser) await browser.close();
-  // Uploader and recorder first: the panel must outlive their last requests.
-  // Each must stop cleanly (exit 0) and, under the sanitizers, quietly.
-  const problems = [];
-  for (const proc of [...daemons].reverse()) {
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
-    const { code, signal } = await proc.exited;
-    const log = readFileSync(proc.log, 'utf8');
-    if (code !== 0 || /runtime error:|AddressSanitizer|LeakSanitizer/.test(log)) {
-      problems.push(`${proc.spawnfile} ended with ${code ?? signal}`);
-      console.log(`# ${proc.spawnfile} ended with ${code ?? signal}:\n` +
-        log.split('\n').slice(-30).map((l) => '# ' + l).join('\n'));
-    }
-  }
-  if (dir) rmSync(dir, { recursive: true, force: true });
-  assert.deepEqual(problems, [], 'every daemon stops cleanly');
+  if (desk) await stopRealDesk(desk);
 });
 
 // No guard on requests leaving the panel here (console.test.mjs has it).
@@ -232,7 +170,7 @@ test('ansimctl press on a real desk: banner, acknowledge lights the desk, live p
     await shot(page, 'desk-incident-resolved');
     await page.context().close();
   } catch (e) {
-    for (const proc of daemons)
+    for (const proc of desk.daemons)
       console.log(`# ${proc.spawnfile} log:\n` +
         readFileSync(proc.log, 'utf8').split('\n').slice(-20).map((l) => '# ' + l).join('\n'));
     throw e;
