@@ -11,6 +11,7 @@
  * one never does (fallback); on-press raises it on every press; the
  * fault line rises after supervision_s without an answer and falls when
  * one comes. */
+#include "sim-text.h"
 #include "alarm.h"
 #include "hw.h"
 
@@ -30,34 +31,13 @@
 
 static char *sim_sysfs_dir;
 
-static char *
-read_text (const char *path)
-{
-  g_autoptr (GError) error = NULL;
-  char *text = NULL;
-  g_file_get_contents (path, &text, NULL, &error);
-  g_assert_no_error (error);
-  return g_strchomp (text);
-}
-
-static void
-write_text (const char *path, const char *text)
-{
-  int fd = open (path, O_WRONLY | O_CLOEXEC);
-  if (fd < 0)
-    g_error ("cannot open %s: %s", path, g_strerror (errno));
-  ssize_t n = write (fd, text, strlen (text));
-  if (n != (ssize_t) strlen (text))
-    g_error ("cannot write '%s' to %s", text, path);
-  close (fd);
-}
 
 static void
 sim_pull (guint line, gboolean up)
 {
   char path[256];
   g_snprintf (path, sizeof path, "%s/sim_gpio%u/pull", sim_sysfs_dir, line);
-  write_text (path, up ? "pull-up" : "pull-down");
+  sim_write_text (path, up ? "pull-up" : "pull-down");
 }
 
 static int
@@ -65,7 +45,7 @@ sim_value (guint line)
 {
   char path[256];
   g_snprintf (path, sizeof path, "%s/sim_gpio%u/value", sim_sysfs_dir, line);
-  g_autofree char *text = read_text (path);
+  g_autofree char *text = sim_read_text (path);
   return text[0] - '0';
 }
 
@@ -348,8 +328,8 @@ main (int argc, char **argv)
     }
   g_autofree char *dev_path = g_build_filename (cfs, "dev_name", NULL);
   g_autofree char *chip_path = g_build_filename (cfs, "bank0", "chip_name", NULL);
-  g_autofree char *dev = read_text (dev_path);
-  g_autofree char *chip = read_text (chip_path);
+  g_autofree char *dev = sim_read_text (dev_path);
+  g_autofree char *chip = sim_read_text (chip_path);
   sim_sysfs_dir = g_build_filename ("/sys/devices/platform", dev, chip, NULL);
 #define ADD(path, fn) g_test_add ("/gpio-sim/alarm/" path, Fixture, NULL, setup, fn, teardown)
   ADD ("delivered", test_delivered);

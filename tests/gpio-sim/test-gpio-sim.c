@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* The libgpiod backend of hw/ against a real kernel GPIO chip: runs inside
  * the QEMU guest of run-in-qemu and drives gpio-sim through sysfs/configfs. */
+#include "sim-text.h"
 #include "hw.h"
 
 #include <errno.h>
@@ -36,29 +37,6 @@ sim_label (void)
   return g_getenv ("ANSIM_SIM_LABEL");
 }
 
-static char *
-read_text (const char *path)
-{
-  g_autoptr (GError) error = NULL;
-  char *text = NULL;
-
-  g_file_get_contents (path, &text, NULL, &error);
-  g_assert_no_error (error);
-  return g_strchomp (text);
-}
-
-/* Not g_file_set_contents(): sysfs and configfs files are written in place. */
-static void
-write_text (const char *path, const char *text)
-{
-  int fd = open (path, O_WRONLY | O_CLOEXEC);
-  if (fd < 0)
-    g_error ("cannot open %s: %s", path, g_strerror (errno));
-  ssize_t n = write (fd, text, strlen (text));
-  if (n != (ssize_t) strlen (text))
-    g_error ("cannot write '%s' to %s: %s", text, path, n < 0 ? g_strerror (errno) : "short write");
-  close (fd);
-}
 
 /* /sys/devices/platform/gpio-sim.N/gpiochipM; the chip's name can change
  * when it is removed and added again, so this is looked up after each. */
@@ -69,8 +47,8 @@ sim_refresh (void)
 {
   g_autofree char *dev_path = g_build_filename (sim_configfs (), "dev_name", NULL);
   g_autofree char *chip_path = g_build_filename (sim_configfs (), "bank0", "chip_name", NULL);
-  g_autofree char *dev = read_text (dev_path);
-  g_autofree char *chip = read_text (chip_path);
+  g_autofree char *dev = sim_read_text (dev_path);
+  g_autofree char *chip = sim_read_text (chip_path);
 
   g_free (sim_sysfs_dir);
   sim_sysfs_dir = g_build_filename ("/sys/devices/platform", dev, chip, NULL);
@@ -80,7 +58,7 @@ static gboolean
 sim_is_live (void)
 {
   g_autofree char *path = g_build_filename (sim_configfs (), "live", NULL);
-  g_autofree char *text = read_text (path);
+  g_autofree char *text = sim_read_text (path);
   return g_str_equal (text, "1");
 }
 
@@ -89,7 +67,7 @@ static void
 sim_set_live (gboolean live)
 {
   g_autofree char *path = g_build_filename (sim_configfs (), "live", NULL);
-  write_text (path, live ? "1" : "0");
+  sim_write_text (path, live ? "1" : "0");
   if (live)
     sim_refresh ();
 }
@@ -102,7 +80,7 @@ sim_pull (guint line, gboolean up, gint64 *out_before, gint64 *out_after)
   char path[256];
   g_snprintf (path, sizeof path, "%s/sim_gpio%u/pull", sim_sysfs_dir, line);
   gint64 before = g_get_monotonic_time ();
-  write_text (path, up ? "pull-up" : "pull-down");
+  sim_write_text (path, up ? "pull-up" : "pull-down");
   gint64 after = g_get_monotonic_time ();
   if (out_before != NULL)
     *out_before = before;
@@ -116,7 +94,7 @@ sim_value (guint line)
 {
   char path[256];
   g_snprintf (path, sizeof path, "%s/sim_gpio%u/value", sim_sysfs_dir, line);
-  g_autofree char *text = read_text (path);
+  g_autofree char *text = sim_read_text (path);
   g_assert_true (g_str_equal (text, "0") || g_str_equal (text, "1"));
   return text[0] - '0';
 }
@@ -126,7 +104,7 @@ sim_pull_state (guint line)
 {
   char path[256];
   g_snprintf (path, sizeof path, "%s/sim_gpio%u/pull", sim_sysfs_dir, line);
-  return read_text (path);
+  return sim_read_text (path);
 }
 
 /* --- the main loop ------------------------------------------------------------ */
