@@ -32,18 +32,9 @@ fixture_setup (Fixture *fx, gconstpointer data)
 static void
 fixture_teardown (Fixture *fx, gconstpointer data)
 {
-  g_autoptr (GDir) dir = NULL;
-  const char *name;
-
   (void) data;
   g_clear_pointer (&fx->db, sqlite3_close);
-  dir = g_dir_open (fx->dir, 0, NULL);
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *file = g_build_filename (fx->dir, name, NULL);
-      g_unlink (file);
-    }
-  g_rmdir (fx->dir);
+  test_rm_rf (fx->dir);
   g_free (fx->dir);
   g_free (fx->path);
 }
