@@ -47,6 +47,10 @@ struct _RecorderSegmenter {
   guint next_delivery;
   gboolean finished;
   gboolean done;
+  GMainContext *context; /* where the bus is watched */
+  GSource *finish_watch; /* after finish: the muxer's end of stream overdue? */
+  gint64 finished_at_us;
+  gboolean lose_eos; /* test hook: ANSIM_TEST_SEGMENTER_EOS=lost */
 };
 
 #define STREAM_KEY "ansim-memory-stream"
@@ -54,6 +58,13 @@ struct _RecorderSegmenter {
  * the next segment starts after it, so the manifest can show the gap. */
 #define HOLE (500 * GST_MSECOND)
 #define CUT_SLACK (100 * GST_MSECOND)
+/* splitmuxsink with async-finalize sometimes posts no end of stream once
+ * every segment is finished (seen under load, GStreamer 1.22): an
+ * incident must close anyway. After EOS_GRACE_S with every segment
+ * delivered it is done; after EOS_GIVE_UP_S it is done with an error
+ * naming the segment that never came. */
+#define EOS_GRACE_S 5
+#define EOS_GIVE_UP_S 60
 
 /* Streaming thread: each new segment gets its own memory stream. */
 #define NUMBER_KEY "ansim-segment-number"
@@ -130,6 +141,46 @@ finish_done (RecorderSegmenter *seg, const GError *error)
   seg->done_func (error, seg->user_data);
 }
 
+/* Every started segment delivered (segment i has sink i). */
+static gboolean
+all_delivered (RecorderSegmenter *seg)
+{
+  g_mutex_lock (&seg->lock);
+  guint started = seg->n_sinks;
+  g_mutex_unlock (&seg->lock);
+  return seg->next_delivery >= started && g_hash_table_size (seg->closed) == 0;
+}
+
+static gboolean
+on_finish_watch (gpointer user_data)
+{
+  RecorderSegmenter *seg = user_data;
+  gint64 waited_s = (g_get_monotonic_time () - seg->finished_at_us) / G_USEC_PER_SEC;
+
+  if (seg->done)
+    ;
+  else if (waited_s >= EOS_GRACE_S && all_delivered (seg))
+    {
+      g_warning ("source %s: the muxer sent no end of stream %d s after the last of its %u "
+                 "segment(s); the incident ends with them",
+                 seg->name, EOS_GRACE_S, seg->next_delivery);
+      finish_done (seg, NULL);
+    }
+  else if (waited_s >= EOS_GIVE_UP_S)
+    {
+      g_autoptr (GError) error =
+        g_error_new (GST_STREAM_ERROR, GST_STREAM_ERROR_FAILED,
+                     "the muxer did not finish segment %u within %d s of the end",
+                     seg->next_delivery, EOS_GIVE_UP_S);
+      g_warning ("source %s: %s", seg->name, error->message);
+      finish_done (seg, error);
+    }
+  else
+    return G_SOURCE_CONTINUE;
+  seg->finish_watch = NULL;
+  return G_SOURCE_REMOVE;
+}
+
 static gboolean
 on_bus_message (GstBus *bus, GstMessage *msg, gpointer user_data)
 {
@@ -142,7 +193,10 @@ on_bus_message (GstBus *bus, GstMessage *msg, gpointer user_data)
       if (gst_message_has_name (msg, "splitmuxsink-fragment-closed"))
         on_fragment_closed (seg, gst_message_get_structure (msg));
       break;
-    case GST_MESSAGE_EOS: finish_done (seg, NULL); break;
+    case GST_MESSAGE_EOS:
+      if (!seg->lose_eos)
+        finish_done (seg, NULL);
+      break;
     case GST_MESSAGE_ERROR:
       {
         g_autoptr (GError) error = NULL;
@@ -174,6 +228,7 @@ recorder_segmenter_new (const char *name, GstCaps *video_caps, GstCaps *audio_ca
   seg->last_cut = GST_CLOCK_TIME_NONE;
   seg->end = GST_CLOCK_TIME_NONE;
   seg->audio_end = GST_CLOCK_TIME_NONE;
+  seg->lose_eos = g_strcmp0 (g_getenv ("ANSIM_TEST_SEGMENTER_EOS"), "lost") == 0;
   g_mutex_init (&seg->lock);
 
   seg->pipeline = gst_pipeline_new (NULL);
@@ -224,6 +279,7 @@ recorder_segmenter_new (const char *name, GstCaps *video_caps, GstCaps *audio_ca
     }
   g_autoptr (GstBus) bus = gst_pipeline_get_bus (GST_PIPELINE (seg->pipeline));
   seg->bus_watch = gst_bus_add_watch (bus, on_bus_message, seg);
+  seg->context = g_main_context_ref_thread_default ();
   if (gst_element_set_state (seg->pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
     {
       g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_STATE_CHANGE,
@@ -323,6 +379,11 @@ recorder_segmenter_finish (RecorderSegmenter *seg)
   for (guint i = 0; i < RECORDER_N_STREAMS; i++)
     if (seg->appsrc[i] != NULL)
       gst_app_src_end_of_stream (GST_APP_SRC (seg->appsrc[i]));
+  seg->finished_at_us = g_get_monotonic_time ();
+  seg->finish_watch = g_timeout_source_new_seconds (1);
+  g_source_set_callback (seg->finish_watch, on_finish_watch, seg, NULL);
+  g_source_attach (seg->finish_watch, seg->context);
+  g_source_unref (seg->finish_watch);
 }
 
 void
@@ -332,6 +393,9 @@ recorder_segmenter_free (RecorderSegmenter *seg)
     return;
   if (seg->bus_watch != 0)
     g_source_remove (seg->bus_watch);
+  if (seg->finish_watch != NULL)
+    g_source_destroy (seg->finish_watch);
+  g_clear_pointer (&seg->context, g_main_context_unref);
   if (seg->pipeline != NULL)
     {
       gst_element_set_state (seg->pipeline, GST_STATE_NULL);

@@ -782,6 +782,41 @@ test_kill9 (Fixture *f, gconstpointer data)
   g_assert_nonnull (ansim_manifest_get_previous_manifest_sha256 (m2));
 }
 
+/* The muxer finishes every segment but posts no end of stream (seen with
+ * splitmuxsink under load; forced here by the segmenter's test hook, the
+ * bus message dropped as if it never came): each incident still closes,
+ * with all it recorded, and verifies; the log says why it waited. */
+static void
+test_muxer_eos_lost (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  const char *env[] = { "TMPDIR", f->tmp_dir, "ANSIM_TEST_SEGMENTER_EOS", "lost", NULL };
+  f->host = test_recorder_host_start (f->config_path, f->key_path, f->log_path, env);
+  test_wait_log (f->log_path, "recorder", "recorder-host: ready", 1, 20000);
+  g_usleep ((PRE_EVENT_S + 2) * G_USEC_PER_SEC);
+  test_recorder_press (f->data_dir, "desk-button", "100");
+  /* post-event, then the 5 s the segmenter waits for the muxer */
+  test_recorder_wait_closed (f->data_dir, f->log_path, 2, 20000);
+  g_assert_cmpuint (test_count_in_file (f->log_path, "sent no end of stream"), ==, 2);
+  test_process_end (&f->host);
+
+  g_autoptr (GArray) incidents = list_incidents (f);
+  g_assert_cmpuint (incidents->len, ==, 2);
+  for (guint s = 0; s < 2; s++)
+    {
+      const Incident *inc = find_incident (incidents, s == 0 ? "cam" : "body");
+      guint frames;
+      g_autoptr (AnsimManifest) m = check_incident (f, inc, s == 1, &frames);
+      const AnsimManifestEntry *last =
+        ansim_manifest_get_entry (m, ansim_manifest_get_n_entries (m) - 1);
+      g_assert_cmpstr (inc->reason, ==, "post-event");
+      /* closed at the incident's end, not when the wait gave up */
+      gint64 length = inc->closed_mono_us - inc->opened_mono_us;
+      g_assert_cmpint (length, <, (POST_EVENT_S + 2) * G_USEC_PER_SEC);
+      g_assert_cmpint (last->start_mono_us + last->duration_us, >=, inc->closed_mono_us - 500000);
+    }
+}
+
 static const Setup one_source = { "", FALSE, 0, 0 };
 static const Setup pre_event_120 = { "", FALSE, 0, 120, FALSE };
 static const Setup rtsp_camera = { "", FALSE, 60, 0, TRUE };
@@ -807,6 +842,7 @@ main (int argc, char **argv)
   ADD ("/recorder/incident/long-press", test_long_press, &one_source);
   ADD ("/recorder/incident/acknowledged-command", test_acknowledged_command, &one_source);
   ADD ("/recorder/incident/shutdown", test_shutdown, &one_source);
+  ADD ("/recorder/incident/muxer-eos-lost", test_muxer_eos_lost, &default_setup);
   ADD ("/recorder/incident/max-length", test_max_length, &max_length_setup);
   ADD ("/recorder/crash/kill9-restart", test_kill9, &long_incident);
   ADD ("/recorder/failure/rtsp-outage", test_rtsp_outage, &rtsp_camera);
