@@ -5,6 +5,7 @@
  * They never log; checks accept NULL and say FALSE. */
 #pragma once
 
+#include <gio/gio.h>
 #include <glib.h>
 #include <openssl/bio.h>
 #include <openssl/evp.h>
@@ -77,5 +78,12 @@ gboolean ansim_set_openssl_error (GError **error, GQuark domain, int code, const
  * of initial and max: initial doubled per attempt up to max, then a random
  * point in its upper half, so that many clients do not retry in step. */
 gint64 ansim_backoff (gint64 initial, gint64 max, gint64 attempt);
+
+/* ---- address lists ---------------------------------------------------------- */
+
+/* "127.0.0.1, ::1" as GInetAddress (an array owning them; empty for ""
+ * or NULL); NULL with an error naming the first entry that is not an IP
+ * address. The one parser of [panel] trusted_proxies. */
+GPtrArray *ansim_address_list_parse (const char *text, GError **error);
 
 G_END_DECLS

@@ -211,7 +211,7 @@ set_cookie (PanelConsole *self, SoupServerMessage *msg, const char *token, gint6
 {
   g_autofree char *value = g_strdup_printf (
     COOKIE_NAME "=%s; Path=/; Max-Age=%" G_GINT64_FORMAT "; HttpOnly; SameSite=Strict%s", token,
-    max_age_s, soup_server_is_https (self->server) ? "; Secure" : "");
+    max_age_s, panel_http_is_https (self->http, msg) ? "; Secure" : "");
   soup_message_headers_append (soup_server_message_get_response_headers (msg), "Set-Cookie", value);
 }
 
