@@ -839,8 +839,6 @@ handle_ui (PanelHttpRequest *req)
   const char *name;
   g_autofree char *resource = NULL;
   g_autoptr (GBytes) bytes = NULL;
-  gsize size = 0;
-  gconstpointer data;
 
   if (strcmp (path, "/console") == 0)
     {
@@ -864,11 +862,9 @@ handle_ui (PanelHttpRequest *req)
       panel_console_send_error (msg, SOUP_STATUS_NOT_FOUND, "not-found", "no such resource");
       return;
     }
-  data = g_bytes_get_data (bytes, &size);
   soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Cache-Control",
                                 "no-cache");
-  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
-  soup_server_message_set_response (msg, content_type_for (name), SOUP_MEMORY_COPY, data, size);
+  panel_http_send_bytes (msg, content_type_for (name), bytes);
 }
 
 /* ---- role table and set-up -------------------------------------------- */

@@ -149,6 +149,108 @@ panel_http_send_db_error (SoupServerMessage *msg, sqlite3 *db, const char *what)
                          "the panel cannot use its database");
 }
 
+/* A decimal number of at most 18 digits at *p (advanced past it). */
+static gboolean
+parse_range_number (const char **p, guint64 *out)
+{
+  const char *start = *p;
+  while (g_ascii_isdigit (**p))
+    (*p)++;
+  if (*p == start || *p - start > 18)
+    return FALSE;
+  *out = g_ascii_strtoull (start, NULL, 10);
+  return TRUE;
+}
+
+PanelHttpRange
+panel_http_parse_range (const char *header, guint64 size, guint64 *out_start, guint64 *out_end)
+{
+  const char *p = header;
+  guint64 first = 0, last = 0;
+  gboolean has_first, has_last;
+  if (p == NULL)
+    return PANEL_HTTP_RANGE_FULL;
+  while (*p == ' ' || *p == '\t')
+    p++;
+  if (g_ascii_strncasecmp (p, "bytes", 5) != 0)
+    return PANEL_HTTP_RANGE_FULL;
+  p += 5;
+  while (*p == ' ' || *p == '\t')
+    p++;
+  if (*p++ != '=')
+    return PANEL_HTTP_RANGE_FULL;
+  while (*p == ' ' || *p == '\t')
+    p++;
+  has_first = g_ascii_isdigit (*p);
+  if (has_first && !parse_range_number (&p, &first))
+    return PANEL_HTTP_RANGE_FULL;
+  if (*p++ != '-')
+    return PANEL_HTTP_RANGE_FULL;
+  has_last = g_ascii_isdigit (*p);
+  if (has_last && !parse_range_number (&p, &last))
+    return PANEL_HTTP_RANGE_FULL;
+  while (*p == ' ' || *p == '\t')
+    p++;
+  /* Several ranges (or anything else after one): the whole. */
+  if (*p != '\0' || (!has_first && !has_last) || (has_first && has_last && last < first))
+    return PANEL_HTTP_RANGE_FULL;
+  if (!has_first)
+    {
+      /* The last `last` bytes. */
+      if (last == 0 || size == 0)
+        return PANEL_HTTP_RANGE_UNSATISFIABLE;
+      *out_start = size - MIN (last, size);
+      *out_end = size - 1;
+      return PANEL_HTTP_RANGE_PARTIAL;
+    }
+  if (first >= size)
+    return PANEL_HTTP_RANGE_UNSATISFIABLE;
+  *out_start = first;
+  *out_end = has_last ? MIN (last, size - 1) : size - 1;
+  return PANEL_HTTP_RANGE_PARTIAL;
+}
+
+void
+panel_http_send_bytes (SoupServerMessage *msg, const char *content_type, GBytes *bytes)
+{
+  SoupMessageHeaders *h = soup_server_message_get_response_headers (msg);
+  const char *range =
+    soup_message_headers_get_one (soup_server_message_get_request_headers (msg), "Range");
+  gsize size = g_bytes_get_size (bytes);
+  guint64 start = 0, end = 0;
+  gboolean head = g_strcmp0 (soup_server_message_get_method (msg), "HEAD") == 0;
+  soup_message_headers_replace (h, "Accept-Ranges", "bytes");
+  switch (head ? PANEL_HTTP_RANGE_FULL : panel_http_parse_range (range, size, &start, &end))
+    {
+    case PANEL_HTTP_RANGE_UNSATISFIABLE:
+      {
+        g_autofree char *cr = g_strdup_printf ("bytes */%zu", size);
+        soup_message_headers_replace (h, "Content-Range", cr);
+        panel_http_send_errorf (msg, SOUP_STATUS_REQUESTED_RANGE_NOT_SATISFIABLE,
+                                "range-not-satisfiable", "the range is outside the %zu bytes",
+                                size);
+        return;
+      }
+    case PANEL_HTTP_RANGE_PARTIAL:
+      {
+        g_autofree char *cr =
+          g_strdup_printf ("bytes %" G_GUINT64_FORMAT "-%" G_GUINT64_FORMAT "/%zu", start, end,
+                           size);
+        g_autoptr (GBytes) part = g_bytes_new_from_bytes (bytes, start, end - start + 1);
+        soup_message_headers_replace (h, "Content-Range", cr);
+        soup_server_message_set_status (msg, SOUP_STATUS_PARTIAL_CONTENT, NULL);
+        soup_server_message_set_response (msg, content_type, SOUP_MEMORY_COPY,
+                                          g_bytes_get_data (part, NULL), g_bytes_get_size (part));
+        return;
+      }
+    case PANEL_HTTP_RANGE_FULL:
+      soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
+      soup_server_message_set_response (msg, content_type, SOUP_MEMORY_COPY,
+                                        g_bytes_get_data (bytes, NULL), size);
+      return;
+    }
+}
+
 gboolean
 panel_http_parse_id (const char *text, gint64 *out)
 {
@@ -767,6 +869,9 @@ dispatch (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTab
       req.params[i] = m->params[i];
     }
   route->handler (&req);
+  /* Range was the handler's (panel_http_send_bytes): libsoup must not
+   * apply it again to a 200 answer. */
+  soup_message_headers_remove (soup_server_message_get_request_headers (msg), "Range");
 }
 
 PanelHttp *

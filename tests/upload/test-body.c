@@ -6,7 +6,9 @@
  * before a byte of it is sent, and sending it anyway leaves the panel's
  * VmRSS within a few MB; a chunked body is cut at the cap; the memory
  * budget of bodies refuses what would go over it, while segment bodies
- * (staged on disk) do not count. Clients are raw sockets, so that what is
+ * (staged on disk) do not count; one user cannot take the live-alert
+ * streams others need, and a closed stream frees its slot at once; Range
+ * on static files is answered by the panel (one range, else 416 or 200). Clients are raw sockets, so that what is
  * sent when is exactly what the test says. */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +18,7 @@
 #include <unistd.h>
 
 #include "httpsig.h"
+#include "test-console.h"
 #include "upload-helpers.h"
 
 #define API "/api/v1/"
@@ -23,6 +26,7 @@
 /* "Within a few MB": what the panel may grow by while 256 MiB bodies
  * come at it in parallel. */
 #define RSS_SLACK_KIB (8 * 1024)
+#define PASSWORD "password-for-tests-1"
 
 typedef struct {
   char *dir;
@@ -326,6 +330,159 @@ test_budget (void)
   g_assert_null (g_dir_read_name (dir));
 }
 
+/* GET /api/events/stream as login on a new connection; its status, the
+ * connection left open in *out_fd (closed when not 200). */
+static guint
+open_stream (const TestLogin *login, int *out_fd)
+{
+  int fd = connect_panel ();
+  g_autofree char *head = g_strdup_printf (
+    "GET /api/events/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: %s\r\n\r\n", login->cookie);
+  send_all (fd, head, strlen (head));
+  /* A stream's answer has no length: its headers and first event are
+   * enough; a refusal is complete. */
+  g_autoptr (GString) got = g_string_new (NULL);
+  while (strstr (got->str, "\r\n\r\n") == NULL
+         || (g_str_has_prefix (got->str, "HTTP/1.1 200") && strstr (got->str, "connected") == NULL)
+         || (!g_str_has_prefix (got->str, "HTTP/1.1 200") && strstr (got->str, "}") == NULL))
+    {
+      struct pollfd p = { fd, POLLIN, 0 };
+      g_assert_cmpint (poll (&p, 1, 5000), ==, 1);
+      char buf[4096];
+      gssize n = recv (fd, buf, sizeof buf, 0);
+      g_assert_cmpint (n, >, 0);
+      g_string_append_len (got, buf, n);
+    }
+  guint status = status_of (got->str);
+  if (status != 200)
+    {
+      g_test_message ("stream refused: %s", got->str);
+      g_assert_nonnull (strstr (got->str, "\"busy\""));
+      close (fd);
+      fd = -1;
+    }
+  *out_fd = fd;
+  return status;
+}
+
+/* One user cannot take the live-alert slots others need: a trainer gets
+ * at most 4 streams, security still gets one; a closed stream's slot is
+ * free again at once, not at the next keep-alive (15 s). */
+static void
+test_stream_caps (void)
+{
+  g_autoptr (TestConsole) console = test_console_new (fx.panel->url, NULL, 10);
+  TestLogin trainer = { 0 }, security = { 0 };
+  test_console_login (console, "trainer", PASSWORD, &trainer);
+  test_console_login (console, "security", PASSWORD, &security);
+  int fds[4], extra = -1, guard = -1;
+  for (guint i = 0; i < G_N_ELEMENTS (fds); i++)
+    g_assert_cmpuint (open_stream (&trainer, &fds[i]), ==, 200);
+  for (guint i = 0; i < 20; i++)
+    g_assert_cmpuint (open_stream (&trainer, &extra), ==, 503);
+  g_assert_cmpuint (open_stream (&security, &guard), ==, 200);
+
+  /* The trainer closes one console: another opens at once. */
+  close (fds[0]);
+  gint64 closed_at = g_get_monotonic_time ();
+  guint status = 0;
+  while ((status = open_stream (&trainer, &fds[0])) != 200
+         && g_get_monotonic_time () - closed_at < 2 * G_USEC_PER_SEC)
+    g_usleep (50 * 1000);
+  g_test_message ("slot free again after %" G_GINT64_FORMAT " ms",
+                  (g_get_monotonic_time () - closed_at) / 1000);
+  g_assert_cmpuint (status, ==, 200);
+  for (guint i = 0; i < G_N_ELEMENTS (fds); i++)
+    close (fds[i]);
+  close (guard);
+  test_login_clear (&trainer);
+  test_login_clear (&security);
+}
+
+/* GET path with a Range header (NULL: none) on a new connection. */
+static char *
+get_range (const char *path, const char *range)
+{
+  int fd = connect_panel ();
+  g_autofree char *head =
+    g_strdup_printf ("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s%s%s\r\n", path,
+                     range != NULL ? "Range: " : "", range != NULL ? range : "",
+                     range != NULL ? "\r\n" : "");
+  send_all (fd, head, strlen (head));
+  char *answer = read_answer (fd, 5000);
+  close (fd);
+  g_assert_nonnull (answer);
+  return answer;
+}
+
+static gsize
+body_length (const char *answer)
+{
+  return strlen (strstr (answer, "\r\n\r\n") + 4);
+}
+
+/* Range on the console's files is the panel's own: one range (206), none
+ * it has (416), anything else the whole file (200); never libsoup's
+ * handling, which answered bytes=-99999999 with an empty 206 and GLib
+ * CRITICALs, and 2,000 overlapping ranges with a thousand copies. */
+static void
+test_static_range (void)
+{
+  const char *path = "/console/index.html";
+  g_autofree char *whole = get_range (path, NULL);
+  g_assert_cmpuint (status_of (whole), ==, 200);
+  g_assert_nonnull (strstr (whole, "Accept-Ranges: bytes"));
+  gsize size = body_length (whole);
+  const char *content = strstr (whole, "\r\n\r\n") + 4;
+  g_assert_cmpuint (size, >, 100);
+
+  g_autofree char *first = get_range (path, "bytes=0-9");
+  g_assert_cmpuint (status_of (first), ==, 206);
+  g_autofree char *cr = g_strdup_printf ("Content-Range: bytes 0-9/%zu", size);
+  g_assert_nonnull (strstr (first, cr));
+  g_assert_cmpuint (body_length (first), ==, 10);
+  g_assert_true (strncmp (strstr (first, "\r\n\r\n") + 4, content, 10) == 0);
+
+  /* A suffix longer than the file: all of it, as one range. */
+  g_autofree char *suffix = get_range (path, "bytes=-99999999");
+  g_assert_cmpuint (status_of (suffix), ==, 206);
+  g_autofree char *cr_all = g_strdup_printf ("Content-Range: bytes 0-%zu/%zu", size - 1, size);
+  g_assert_nonnull (strstr (suffix, cr_all));
+  g_assert_cmpuint (body_length (suffix), ==, size);
+
+  g_autofree char *tail = get_range (path, "bytes=-5");
+  g_assert_cmpuint (status_of (tail), ==, 206);
+  g_assert_cmpstr (strstr (tail, "\r\n\r\n") + 4, ==, content + size - 5);
+
+  g_autofree char *spaced = get_range (path, "bytes= 5-");
+  g_assert_cmpuint (status_of (spaced), ==, 206);
+  g_assert_cmpuint (body_length (spaced), ==, size - 5);
+
+  g_autofree char *past_end = g_strdup_printf ("bytes=%zu-", size);
+  g_autofree char *beyond = get_range (path, past_end);
+  g_assert_cmpuint (status_of (beyond), ==, 416);
+  g_autofree char *cr_none = g_strdup_printf ("Content-Range: bytes */%zu", size);
+  g_assert_nonnull (strstr (beyond, cr_none));
+  g_autofree char *zero = get_range (path, "bytes=-0");
+  g_assert_cmpuint (status_of (zero), ==, 416);
+
+  /* Not one well-formed range: the whole file, once. */
+  GString *many = g_string_new ("bytes=0-");
+  for (guint i = 0; i < 2000; i++)
+    g_string_append (many, ",0-");
+  g_autofree char *many_ranges = g_string_free (many, FALSE);
+  const char *whole_cases[] = { many_ranges, "bytes=9-3", "bytes=abc", "items=0-1",
+                                "bytes=0-1,5-6", "bytes=99999999999999999999-" };
+  for (guint i = 0; i < G_N_ELEMENTS (whole_cases); i++)
+    {
+      g_autofree char *answer = get_range (path, whole_cases[i]);
+      g_assert_cmpuint (status_of (answer), ==, 200);
+      g_assert_cmpuint (body_length (answer), ==, size);
+    }
+  g_autofree char *log = test_read_file (fx.panel->log_path);
+  g_assert_null (strstr (log, "CRITICAL"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -339,12 +496,16 @@ main (int argc, char **argv)
   fx.desk = test_desk_new (desk_dir);
   fx.stranger = test_desk_new_at (stranger_dir, "dev-9", "desk-9", "9번 창구");
   fx.panel = test_panel_new (panel_dir, "max_body_size = 4\nmax_bodies_in_memory = 1");
+  test_add_user (fx.panel->conf, "trainer", "trainer", PASSWORD);
+  test_add_user (fx.panel->conf, "security", "security", PASSWORD);
   test_panel_start (fx.panel);
   test_panel_enroll (fx.panel, fx.desk, "dev-1");
 
   g_test_add_func ("/body/refused-before-body", test_refused_before_body);
   g_test_add_func ("/body/chunked-cut", test_chunked_cut);
   g_test_add_func ("/body/budget", test_budget);
+  g_test_add_func ("/body/stream-caps", test_stream_caps);
+  g_test_add_func ("/body/static-range", test_static_range);
   int rc = g_test_run ();
 
   test_panel_free (fx.panel);
