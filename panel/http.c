@@ -244,6 +244,8 @@ panel_http_send_bytes (SoupServerMessage *msg, const char *content_type, GBytes 
         return;
       }
     case PANEL_HTTP_RANGE_FULL:
+      /* The whole, once: libsoup must not apply the Range to it. */
+      soup_message_headers_remove (soup_server_message_get_request_headers (msg), "Range");
       soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
       soup_server_message_set_response (msg, content_type, SOUP_MEMORY_COPY,
                                         g_bytes_get_data (bytes, NULL), size);
@@ -869,9 +871,6 @@ dispatch (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTab
       req.params[i] = m->params[i];
     }
   route->handler (&req);
-  /* Range was the handler's (panel_http_send_bytes): libsoup must not
-   * apply it again to a 200 answer. */
-  soup_message_headers_remove (soup_server_message_get_request_headers (msg), "Range");
 }
 
 PanelHttp *

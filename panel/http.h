@@ -146,10 +146,7 @@ char *panel_http_methods_to_string (guint methods);
 /* What a request's Range header asks of a representation of size bytes:
  * the whole (no Range, more than one range, or one that does not parse:
  * answered 200), one range [*out_start, *out_end] (206), or nothing it
- * has (416). A Range header is the handler's to read: the dispatcher
- * removes it once the handler returns, so libsoup's own range handling
- * (which expands overlapping ranges and logs CRITICALs on odd ones) never
- * runs. */
+ * has (416). */
 typedef enum {
   PANEL_HTTP_RANGE_FULL,
   PANEL_HTTP_RANGE_PARTIAL,
@@ -159,7 +156,9 @@ PanelHttpRange panel_http_parse_range (const char *header, guint64 size, guint64
                                        guint64 *out_end);
 /* Answers msg with bytes as content_type: 200, 206 with Content-Range, or
  * 416 with a Content-Range giving the size, as its Range asks; HEAD gets
- * the headers only. */
+ * the headers only. libsoup's own range handling (which answers 200s of
+ * GET with a Range header, expands overlapping ranges and logs CRITICALs
+ * on odd ones) never runs on these answers. */
 void panel_http_send_bytes (SoupServerMessage *msg, const char *content_type, GBytes *bytes);
 
 /* {"error": code, "message": message} with this status. */
