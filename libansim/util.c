@@ -206,3 +206,49 @@ ansim_address_list_parse (const char *text, GError **error)
     }
   return g_steal_pointer (&out);
 }
+
+gboolean
+ansim_json_integers_fit (const char *text, gsize len, GError **error)
+{
+  gboolean in_string = FALSE;
+  for (gsize i = 0; i < len; i++)
+    {
+      char c = text[i];
+      if (in_string)
+        {
+          if (c == '\\')
+            i++;
+          else if (c == '"')
+            in_string = FALSE;
+          continue;
+        }
+      if (c == '"')
+        {
+          in_string = TRUE;
+          continue;
+        }
+      if (c != '-' && !g_ascii_isdigit (c))
+        continue;
+      /* A number: -? digits (. digits)? ([eE] [+-]? digits)? */
+      gsize start = i;
+      gboolean integer = TRUE;
+      if (text[i] == '-')
+        i++;
+      while (i < len && g_ascii_isdigit (text[i]))
+        i++;
+      while (i < len && (g_ascii_isdigit (text[i]) || strchr (".eE+-", text[i]) != NULL))
+        integer = FALSE, i++;
+      g_autofree char *literal = g_strndup (text + start, i - start);
+      i--; /* the loop's i++ */
+      if (!integer || g_str_equal (literal, "-"))
+        continue;
+      if (!g_ascii_string_to_signed (literal, 10, G_MININT64, G_MAXINT64, NULL, NULL))
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                       "the integer %.40s%s does not fit in 64 bits", literal,
+                       strlen (literal) > 40 ? "…" : "");
+          return FALSE;
+        }
+    }
+  return TRUE;
+}

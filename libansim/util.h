@@ -79,6 +79,14 @@ gboolean ansim_set_openssl_error (GError **error, GQuark domain, int code, const
  * point in its upper half, so that many clients do not retry in step. */
 gint64 ansim_backoff (gint64 initial, gint64 max, gint64 attempt);
 
+/* ---- JSON integers ----------------------------------------------------------- */
+
+/* FALSE with an error naming the first integer literal in JSON text that
+ * does not fit 64 bits (json-glib wraps such numbers silently: 2^64 + 5
+ * reads as 5). Looks at literals outside strings; text need not be valid
+ * JSON (the parser says what else is wrong). */
+gboolean ansim_json_integers_fit (const char *text, gsize len, GError **error);
+
 /* ---- address lists ---------------------------------------------------------- */
 
 /* "127.0.0.1, ::1" as GInetAddress (an array owning them; empty for ""

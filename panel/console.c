@@ -15,6 +15,7 @@
 #include "http.h"
 #include "json-event.h"
 #include "panel-resources.h"
+#include "util.h"
 
 #define COOKIE_NAME "ansim_session"
 #define CSRF_HEADER "X-CSRF-Token"
@@ -164,6 +165,11 @@ panel_console_read_json_object (SoupServerMessage *msg)
     {
       panel_console_send_error (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "too-large",
                                 "request body too large");
+      return NULL;
+    }
+  if (!ansim_json_integers_fit (data, size, &error))
+    {
+      panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request", error->message);
       return NULL;
     }
   if (!json_parser_load_from_data (parser, data != NULL ? data : "", size, &error)
