@@ -8,7 +8,9 @@
  * budget of bodies refuses what would go over it, while segment bodies
  * (staged on disk) do not count; one user cannot take the live-alert
  * streams others need, and a closed stream frees its slot at once; Range
- * on static files is answered by the panel (one range, else 416 or 200). Clients are raw sockets, so that what is
+ * on static files is answered by the panel (one range, else 416 or 200);
+ * plain HTTP off loopback needs allow_plain_http, Secure cookies come from
+ * a trusted proxy's word, HTTPS brings HSTS. Clients are raw sockets, so that what is
  * sent when is exactly what the test says. */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,10 +39,18 @@ typedef struct {
 
 static Fixture fx;
 
+/* A blocking TCP connection to the panel from source address from (NULL:
+ * any). */
 static int
-connect_panel (void)
+connect_panel_from (const char *from)
 {
   g_autoptr (GSocketClient) client = g_socket_client_new ();
+  if (from != NULL)
+    {
+      g_autoptr (GInetAddress) inet = g_inet_address_new_from_string (from);
+      g_autoptr (GSocketAddress) local = g_inet_socket_address_new (inet, 0);
+      g_socket_client_set_local_address (client, local);
+    }
   g_autoptr (GError) error = NULL;
   g_autoptr (GSocketConnection) conn =
     g_socket_client_connect_to_host (client, "127.0.0.1", fx.panel->port, NULL, &error);
@@ -50,6 +60,12 @@ connect_panel (void)
   /* GSocket made it non-blocking; these clients block. */
   g_assert_cmpint (fcntl (fd, F_SETFL, fcntl (fd, F_GETFL) & ~O_NONBLOCK), ==, 0);
   return fd;
+}
+
+static int
+connect_panel (void)
+{
+  return connect_panel_from (NULL);
 }
 
 static void
@@ -483,6 +499,69 @@ test_static_range (void)
   g_assert_null (strstr (log, "CRITICAL"));
 }
 
+/* The login's Set-Cookie line, logging in from source address from with
+ * (or without) X-Forwarded-Proto: https. */
+static char *
+login_cookie (const char *from, gboolean forwarded_https)
+{
+  const char *json = "{\"user\":\"security\",\"password\":\"" PASSWORD "\"}";
+  g_autofree char *req = g_strdup_printf (
+    "POST /api/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    "%sContent-Length: %zu\r\n\r\n%s",
+    forwarded_https ? "X-Forwarded-Proto: https\r\n" : "", strlen (json), json);
+  int fd = connect_panel_from (from);
+  send_all (fd, req, strlen (req));
+  g_autofree char *answer = read_answer (fd, 10000);
+  close (fd);
+  g_assert_cmpuint (status_of (answer), ==, 200);
+  const char *line = strstr (answer, "Set-Cookie: ");
+  g_assert_nonnull (line);
+  return g_strndup (line, strcspn (line, "\r\n"));
+}
+
+/* TLS posture: plain HTTP on a network address needs allow_plain_http;
+ * behind a TLS proxy, cookies are Secure only when a trusted proxy
+ * (trusted_proxies = 127.0.0.2 here) says the client used HTTPS; a panel
+ * serving HTTPS itself sends HSTS. */
+static void
+test_tls_posture (void)
+{
+  g_autofree char *dir = g_build_filename (fx.dir, "plain", NULL);
+  g_autoptr (TestPanel) plain = test_panel_new (dir, "listen_address = 0.0.0.0");
+  g_autofree char *exe = test_build_path ("panel/ansim-panel");
+  g_autofree char *err = NULL;
+  int rc = test_run (NULL, &err, exe, "--config", plain->conf, NULL);
+  g_test_message ("%s", err);
+  g_assert_cmpint (rc, !=, 0);
+  g_assert_nonnull (strstr (err, "plain HTTP on an address other than loopback"));
+  g_assert_nonnull (strstr (err, "allow_plain_http = true"));
+
+  g_autofree char *direct = login_cookie ("127.0.0.1", TRUE);
+  g_assert_null (strstr (direct, "Secure"));
+  g_autofree char *proxied_plain = login_cookie ("127.0.0.2", FALSE);
+  g_assert_null (strstr (proxied_plain, "Secure"));
+  g_autofree char *proxied_https = login_cookie ("127.0.0.2", TRUE);
+  g_assert_nonnull (strstr (proxied_https, "; Secure"));
+  g_autofree char *health = get_range ("/api/health", NULL);
+  g_assert_null (strstr (health, "Strict-Transport-Security"));
+
+  g_autofree char *tls_dir = g_build_filename (fx.dir, "tls", NULL);
+  g_autoptr (TestPanel) tls = test_panel_new_https (tls_dir, NULL);
+  test_panel_start (tls);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GTlsDatabase) ca = g_tls_file_database_new (tls->ca_file, &error);
+  g_assert_no_error (error);
+  g_autoptr (SoupSession) session = soup_session_new_with_options ("tls-database", ca, NULL);
+  g_autofree char *url = g_strconcat (tls->url, "/api/health", NULL);
+  g_autoptr (SoupMessage) msg = soup_message_new ("GET", url);
+  g_autoptr (GBytes) body = soup_session_send_and_read (session, msg, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
+  g_assert_cmpstr (soup_message_headers_get_one (soup_message_get_response_headers (msg),
+                                                 "Strict-Transport-Security"),
+                   ==, "max-age=31536000");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -495,7 +574,8 @@ main (int argc, char **argv)
   g_autofree char *panel_dir = g_build_filename (fx.dir, "panel", NULL);
   fx.desk = test_desk_new (desk_dir);
   fx.stranger = test_desk_new_at (stranger_dir, "dev-9", "desk-9", "9번 창구");
-  fx.panel = test_panel_new (panel_dir, "max_body_size = 4\nmax_bodies_in_memory = 1");
+  fx.panel = test_panel_new (panel_dir, "max_body_size = 4\nmax_bodies_in_memory = 1\n"
+                                        "trusted_proxies = 127.0.0.2");
   test_add_user (fx.panel->conf, "trainer", "trainer", PASSWORD);
   test_add_user (fx.panel->conf, "security", "security", PASSWORD);
   test_panel_start (fx.panel);
@@ -506,6 +586,7 @@ main (int argc, char **argv)
   g_test_add_func ("/body/budget", test_budget);
   g_test_add_func ("/body/stream-caps", test_stream_caps);
   g_test_add_func ("/body/static-range", test_static_range);
+  g_test_add_func ("/body/tls-posture", test_tls_posture);
   int rc = g_test_run ();
 
   test_panel_free (fx.panel);
