@@ -28,6 +28,11 @@
 /* Refused connections discarding what their client still sends, at once;
  * beyond this they are closed without the wait. */
 #define MAX_LINGERING 64
+/* What a refused connection discards at most: enough for what was in
+ * flight when the answer went (a client that reads answers, like libcurl,
+ * stops sending then); a client that keeps sending is cut off, so that
+ * discarding never takes the main loop from alerts for long. */
+#define LINGER_MAX_BYTES (1024 * 1024)
 #define SPOOL_PREFIX "body-"
 
 /* The memory budget of request bodies: shared by the server and each
@@ -570,12 +575,14 @@ match_request (PanelHttp *self, SoupServerMessage *msg)
 
 /* A refused connection: its answer being written, then what the client
  * still sends discarded (so that the client reads the answer rather than
- * a reset) until it stops, or linger_ms pass; then closed. */
+ * a reset) until it stops, linger_ms pass or LINGER_MAX_BYTES went; then
+ * closed. */
 typedef struct {
   GIOStream *stream;
   GBytes *answer;
   GCancellable *cancellable;
   guint timeout_id;
+  gsize discarded;
   guint8 buf[16 * 1024];
 } Closer;
 
@@ -614,7 +621,8 @@ on_discarded (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   Closer *c = user_data;
   gssize n = g_input_stream_read_finish (G_INPUT_STREAM (source), result, NULL);
-  if (n <= 0 || g_cancellable_is_cancelled (c->cancellable))
+  if (n <= 0 || g_cancellable_is_cancelled (c->cancellable)
+      || (c->discarded += n) > LINGER_MAX_BYTES)
     return closer_finish (c);
   g_input_stream_read_async (G_INPUT_STREAM (source), c->buf, sizeof c->buf, G_PRIORITY_LOW,
                              c->cancellable, on_discarded, c);

@@ -104,8 +104,8 @@ void panel_http_set_device_check (PanelHttp *self, PanelHttpDeviceCheck check,
  * with Retry-After) before its body, or as soon as its chunks would.
  * spool routes write their bodies under staging_dir (created 0700;
  * leftovers removed) instead. Refused requests with a body are answered
- * at once and their connection closed after at most linger_ms of
- * discarding what the client still sends. */
+ * at once and their connection closed after at most linger_ms (and 1 MiB)
+ * of discarding what the client still sends. */
 gboolean panel_http_set_limits (PanelHttp *self, gsize bodies_in_memory, const char *staging_dir,
                                 guint linger_ms, GError **error);
 /* Bytes of request bodies held in memory now (tests, health). */
