@@ -559,7 +559,8 @@ match_request (PanelHttp *self, SoupServerMessage *msg)
           && !self->device_check (self->device_check_data, msg, method, path, sig))
         return m;
     }
-  if (!route->spool && !m->chunked && length > 0 && !reserve (self->budget, m, length))
+  gboolean spooled = route->spool && self->staging_dir != NULL;
+  if (!spooled && !m->chunked && length > 0 && !reserve (self->budget, m, length))
     {
       soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Retry-After",
                                     "5");
