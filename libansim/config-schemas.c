@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "age.h"
+#include "util.h"
 
 #include <gio/gio.h>
 #include <glib/gstdio.h>
@@ -1103,7 +1104,16 @@ static const AnsimConfigKey panel_keys[] = {
     .default_value = "64",
     .min = 1,
     .max = 4096,
-    .help = "largest request body the ingest API accepts, in MiB (413 above)" },
+    .help = "largest request body the ingest API accepts, in MiB (413 above, answered from the "
+            "headers before the body is read)" },
+  { .key = "max_bodies_in_memory",
+    .type = ANSIM_CONFIG_INT,
+    .default_value = "128",
+    .min = 1,
+    .max = 65536,
+    .help = "request bodies all requests together may hold in memory, in MiB; a request that "
+            "would go over gets 503 with Retry-After before its body is read (segment uploads "
+            "are staged on disk under data_dir/staging and do not count)" },
   { .key = "clock_skew",
     .type = ANSIM_CONFIG_INT,
     .default_value = "300",
@@ -1112,12 +1122,23 @@ static const AnsimConfigKey panel_keys[] = {
     .help = "seconds a signed request's time may differ from the panel's clock (older: refused)" },
   { .key = "tls_certificate",
     .type = ANSIM_CONFIG_PATH,
-    .help = "PEM certificate (chain) for HTTPS; with tls_key the panel serves HTTPS only and "
-            "marks session cookies Secure. Unset: plain HTTP (loopback, or behind a reverse "
+    .help = "PEM certificate (chain) for HTTPS; with tls_key the panel serves HTTPS only, "
+            "marks session cookies Secure and sends HSTS. Unset: plain HTTP (loopback, or behind a reverse "
             "proxy that terminates HTTPS)" },
   { .key = "tls_key",
     .type = ANSIM_CONFIG_PATH,
     .help = "PEM private key of tls_certificate; readable only by the panel's user" },
+  { .key = "allow_plain_http",
+    .type = ANSIM_CONFIG_BOOL,
+    .default_value = "false",
+    .help = "serve plain HTTP on an address other than loopback: only behind a reverse proxy "
+            "that terminates HTTPS (session cookies are then Secure when a proxy in "
+            "trusted_proxies says `X-Forwarded-Proto: https`); without it such a listen_address "
+            "needs tls_certificate and tls_key" },
+  { .key = "trusted_proxies",
+    .type = ANSIM_CONFIG_STRING,
+    .help = "comma-separated IP addresses of reverse proxies whose X-Forwarded-* headers the "
+            "panel believes; empty: none" },
   { .key = "session_lifetime_s",
     .type = ANSIM_CONFIG_INT,
     .default_value = "43200",
@@ -1509,15 +1530,41 @@ panel_check (AnsimConfig *config, GError **error)
     }
   if (!webhooks_check (config, error))
     return FALSE;
-  if (strcmp (address, "*") == 0)
-    return store_check (config, error);
-  inet = g_inet_address_new_from_string (address);
-  if (inet == NULL)
+  g_autoptr (GError) list_error = NULL;
+  g_autoptr (GPtrArray) proxies =
+    ansim_address_list_parse (ansim_config_get_string (config, "panel", "trusted_proxies"),
+                              &list_error);
+  if (proxies == NULL)
     {
-      ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_TYPE, "panel", "listen_address",
-                              "not an IP address",
-                              "an IPv4 or IPv6 address such as 127.0.0.1, 0.0.0.0 or ::1, or * "
-                              "for every address");
+      ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_TYPE, "panel", "trusted_proxies",
+                              list_error->message,
+                              "IP addresses separated by commas, e.g. 127.0.0.1, ::1");
+      return FALSE;
+    }
+  if (strcmp (address, "*") != 0)
+    {
+      inet = g_inet_address_new_from_string (address);
+      if (inet == NULL)
+        {
+          ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_TYPE, "panel",
+                                  "listen_address", "not an IP address",
+                                  "an IPv4 or IPv6 address such as 127.0.0.1, 0.0.0.0 or ::1, or "
+                                  "* for every address");
+          return FALSE;
+        }
+    }
+  /* Passwords and session cookies in clear on a network: only when the
+   * operator says a TLS proxy is in front. */
+  if ((inet == NULL || !g_inet_address_get_is_loopback (inet))
+      && !ansim_config_has_key (config, "panel", "tls_certificate")
+      && !ansim_config_get_bool (config, "panel", "allow_plain_http"))
+    {
+      ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_CONFLICT, "panel",
+                              "listen_address",
+                              "plain HTTP on an address other than loopback",
+                              "tls_certificate and tls_key, a loopback address such as "
+                              "127.0.0.1, or allow_plain_http = true behind a reverse proxy that "
+                              "terminates HTTPS");
       return FALSE;
     }
   return store_check (config, error);

@@ -184,3 +184,71 @@ ansim_backoff (gint64 initial, gint64 max, gint64 attempt)
   gint64 jitter = (gint64) (g_random_double () * (double) (delay - half + 1));
   return half + MIN (jitter, delay - half);
 }
+
+GPtrArray *
+ansim_address_list_parse (const char *text, GError **error)
+{
+  g_autoptr (GPtrArray) out = g_ptr_array_new_with_free_func (g_object_unref);
+  g_auto (GStrv) parts = g_strsplit (text != NULL ? text : "", ",", -1);
+  for (guint i = 0; parts[i] != NULL; i++)
+    {
+      const char *entry = g_strstrip (parts[i]);
+      if (*entry == '\0' && parts[1] == NULL)
+        break; /* "" is the empty list */
+      GInetAddress *inet = g_inet_address_new_from_string (entry);
+      if (inet == NULL)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                       "\"%.64s\" is not an IP address", entry);
+          return NULL;
+        }
+      g_ptr_array_add (out, inet);
+    }
+  return g_steal_pointer (&out);
+}
+
+gboolean
+ansim_json_integers_fit (const char *text, gsize len, GError **error)
+{
+  gboolean in_string = FALSE;
+  for (gsize i = 0; i < len; i++)
+    {
+      char c = text[i];
+      if (in_string)
+        {
+          if (c == '\\')
+            i++;
+          else if (c == '"')
+            in_string = FALSE;
+          continue;
+        }
+      if (c == '"')
+        {
+          in_string = TRUE;
+          continue;
+        }
+      if (c != '-' && !g_ascii_isdigit (c))
+        continue;
+      /* A number: -? digits (. digits)? ([eE] [+-]? digits)? */
+      gsize start = i;
+      gboolean integer = TRUE;
+      if (text[i] == '-')
+        i++;
+      while (i < len && g_ascii_isdigit (text[i]))
+        i++;
+      while (i < len && (g_ascii_isdigit (text[i]) || strchr (".eE+-", text[i]) != NULL))
+        integer = FALSE, i++;
+      g_autofree char *literal = g_strndup (text + start, i - start);
+      i--; /* the loop's i++ */
+      if (!integer || g_str_equal (literal, "-"))
+        continue;
+      if (!g_ascii_string_to_signed (literal, 10, G_MININT64, G_MAXINT64, NULL, NULL))
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                       "the integer %.40s%s does not fit in 64 bits", literal,
+                       strlen (literal) > 40 ? "…" : "");
+          return FALSE;
+        }
+    }
+  return TRUE;
+}

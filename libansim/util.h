@@ -5,6 +5,7 @@
  * They never log; checks accept NULL and say FALSE. */
 #pragma once
 
+#include <gio/gio.h>
 #include <glib.h>
 #include <openssl/bio.h>
 #include <openssl/evp.h>
@@ -77,5 +78,20 @@ gboolean ansim_set_openssl_error (GError **error, GQuark domain, int code, const
  * of initial and max: initial doubled per attempt up to max, then a random
  * point in its upper half, so that many clients do not retry in step. */
 gint64 ansim_backoff (gint64 initial, gint64 max, gint64 attempt);
+
+/* ---- JSON integers ----------------------------------------------------------- */
+
+/* FALSE with an error naming the first integer literal in JSON text that
+ * does not fit 64 bits (json-glib wraps such numbers silently: 2^64 + 5
+ * reads as 5). Looks at literals outside strings; text need not be valid
+ * JSON (the parser says what else is wrong). */
+gboolean ansim_json_integers_fit (const char *text, gsize len, GError **error);
+
+/* ---- address lists ---------------------------------------------------------- */
+
+/* "127.0.0.1, ::1" as GInetAddress (an array owning them; empty for ""
+ * or NULL); NULL with an error naming the first entry that is not an IP
+ * address. The one parser of [panel] trusted_proxies. */
+GPtrArray *ansim_address_list_parse (const char *text, GError **error);
 
 G_END_DECLS

@@ -23,6 +23,7 @@ typedef struct {
   char *device_id;
   gint64 after;
   guint timeout_id;
+  guint watch_id; /* the desk's socket: closed or talking */
 } Waiter;
 
 static void
@@ -30,6 +31,7 @@ waiter_free (Waiter *w)
 {
   g_signal_handlers_disconnect_by_data (w->msg, w);
   g_clear_handle_id (&w->timeout_id, g_source_remove);
+  g_clear_handle_id (&w->watch_id, g_source_remove);
   g_object_unref (w->msg);
   g_free (w->device_id);
   g_free (w);
@@ -100,6 +102,21 @@ on_gone (SoupServerMessage *msg, gpointer data)
   (void) msg;
   Waiter *w = data;
   g_hash_table_remove (w->channel->waiting, w->device_id);
+}
+
+/* The desk closed its connection while held: its slot is free now and
+ * the connection closed, not at the end of the wait. */
+static gboolean
+on_client_closed (gpointer data)
+{
+  Waiter *w = data;
+  g_autoptr (SoupServerMessage) msg = g_object_ref (w->msg);
+  w->watch_id = 0;
+  g_hash_table_remove (w->channel->waiting, w->device_id);
+  g_autoptr (GIOStream) conn = soup_server_message_steal_connection (msg);
+  if (conn != NULL)
+    g_io_stream_close (conn, NULL, NULL);
+  return G_SOURCE_REMOVE;
 }
 
 static gboolean
@@ -174,6 +191,7 @@ panel_channel_hold (PanelChannel *self, SoupServerMessage *msg, const PanelInges
   w->timeout_id = g_timeout_add (wait->wait_ms, on_wait_over, w);
   g_signal_connect (msg, "disconnected", G_CALLBACK (on_gone), w);
   g_signal_connect (msg, "finished", G_CALLBACK (on_gone), w);
+  w->watch_id = panel_http_watch_client (msg, on_client_closed, w);
   soup_server_message_pause (msg);
   g_hash_table_insert (self->waiting, w->device_id, w);
 }

@@ -6,7 +6,8 @@
  * resolution, a request to fire the police bell. Main loop only. It must
  * keep true: a held request is answered exactly once (message, timeout,
  * a newer request of the same desk, or shutdown), at most one request per
- * desk and PANEL_CHANNEL_MAX_WAITING in all are held. */
+ * desk and PANEL_CHANNEL_MAX_WAITING in all are held; a request whose desk
+ * closed its connection is let go at once. */
 #pragma once
 
 #include <libsoup/soup.h>

@@ -15,6 +15,7 @@
 #include "http.h"
 #include "json-event.h"
 #include "panel-resources.h"
+#include "util.h"
 
 #define COOKIE_NAME "ansim_session"
 #define CSRF_HEADER "X-CSRF-Token"
@@ -166,6 +167,11 @@ panel_console_read_json_object (SoupServerMessage *msg)
                                 "request body too large");
       return NULL;
     }
+  if (!ansim_json_integers_fit (data, size, &error))
+    {
+      panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request", error->message);
+      return NULL;
+    }
   if (!json_parser_load_from_data (parser, data != NULL ? data : "", size, &error)
       || json_parser_get_root (parser) == NULL
       || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
@@ -211,7 +217,7 @@ set_cookie (PanelConsole *self, SoupServerMessage *msg, const char *token, gint6
 {
   g_autofree char *value = g_strdup_printf (
     COOKIE_NAME "=%s; Path=/; Max-Age=%" G_GINT64_FORMAT "; HttpOnly; SameSite=Strict%s", token,
-    max_age_s, soup_server_is_https (self->server) ? "; Secure" : "");
+    max_age_s, panel_http_is_https (self->http, msg) ? "; Secure" : "");
   soup_message_headers_append (soup_server_message_get_response_headers (msg), "Set-Cookie", value);
 }
 
@@ -839,8 +845,6 @@ handle_ui (PanelHttpRequest *req)
   const char *name;
   g_autofree char *resource = NULL;
   g_autoptr (GBytes) bytes = NULL;
-  gsize size = 0;
-  gconstpointer data;
 
   if (strcmp (path, "/console") == 0)
     {
@@ -864,11 +868,9 @@ handle_ui (PanelHttpRequest *req)
       panel_console_send_error (msg, SOUP_STATUS_NOT_FOUND, "not-found", "no such resource");
       return;
     }
-  data = g_bytes_get_data (bytes, &size);
   soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Cache-Control",
                                 "no-cache");
-  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
-  soup_server_message_set_response (msg, content_type_for (name), SOUP_MEMORY_COPY, data, size);
+  panel_http_send_bytes (msg, content_type_for (name), bytes);
 }
 
 /* ---- role table and set-up -------------------------------------------- */

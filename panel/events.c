@@ -4,8 +4,11 @@
  * What must stay true: a stream ends when its session ends, expires or its
  * user is disabled (checked at every keep-alive, with the expiry read from
  * the database so a renewed session goes on; at once on logout); sent
- * bytes are not kept; at most MAX_STREAMS are open; an auditor's stream
- * carries only escalations (and the session's end). */
+ * bytes are not kept; at most MAX_STREAMS are open, at most
+ * MAX_STREAMS_PER_USER of one user (so that one account cannot take the
+ * slots security needs), and a stream whose client closed its connection
+ * gives its slot back at once (not at the next keep-alive write); an
+ * auditor's stream carries only escalations (and the session's end). */
 #include "events.h"
 
 #include <string.h>
@@ -15,6 +18,8 @@
 
 /* A bound on open event streams: each holds a connection and a buffer. */
 #define MAX_STREAMS 256
+/* A few consoles (tabs, screens) per person. */
+#define MAX_STREAMS_PER_USER 4
 #define KEEPALIVE_S 15
 /* Every role has the stream: an escalation reaches every logged-in
  * console. Auditors' streams carry nothing else (see ALERTS_ONLY_ROLES). */
@@ -25,7 +30,9 @@ typedef struct {
   PanelEvents *events;
   SoupServerMessage *msg; /* a reference */
   char *token_sha256;
+  char *user;
   gboolean alerts_only; /* only escalations (and the session's end) */
+  guint watch_id;       /* the client's socket: closed or talking */
 } Stream;
 
 struct _PanelEvents {
@@ -47,8 +54,10 @@ static void
 stream_free (Stream *stream)
 {
   g_signal_handlers_disconnect_by_data (stream->msg, stream);
+  g_clear_handle_id (&stream->watch_id, g_source_remove);
   g_object_unref (stream->msg);
   g_free (stream->token_sha256);
+  g_free (stream->user);
   g_free (stream);
 }
 
@@ -72,6 +81,23 @@ on_stream_gone (SoupServerMessage *msg, gpointer user_data)
   (void) msg;
   stream->events->streams = g_list_remove (stream->events->streams, stream);
   stream_free (stream);
+}
+
+/* The client closed the connection (an SSE client never sends anything
+ * more): the slot is free now, and the connection is closed at once
+ * rather than when a write would fail. */
+static gboolean
+on_client_closed (gpointer user_data)
+{
+  Stream *stream = user_data;
+  g_autoptr (SoupServerMessage) msg = g_object_ref (stream->msg);
+  stream->watch_id = 0;
+  stream->events->streams = g_list_remove (stream->events->streams, stream);
+  stream_free (stream);
+  g_autoptr (GIOStream) conn = soup_server_message_steal_connection (msg);
+  if (conn != NULL)
+    g_io_stream_close (conn, NULL, NULL);
+  return G_SOURCE_REMOVE;
 }
 
 /* Every KEEPALIVE_S: a comment line keeps proxies and the browser from
@@ -122,6 +148,17 @@ handle_stream (PanelHttpRequest *req)
   SoupMessageHeaders *h = soup_server_message_get_response_headers (msg);
   Stream *stream;
 
+  guint of_user = 0;
+  for (GList *l = self->streams; l != NULL; l = l->next)
+    of_user += g_str_equal (((Stream *) l->data)->user, session->user);
+  if (of_user >= MAX_STREAMS_PER_USER)
+    {
+      soup_message_headers_replace (h, "Retry-After", "10");
+      panel_http_send_errorf (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "busy",
+                              "%s has %u consoles open already; close one", session->user,
+                              of_user);
+      return;
+    }
   if (g_list_length (self->streams) >= MAX_STREAMS)
     {
       soup_message_headers_replace (h, "Retry-After", "10");
@@ -133,10 +170,12 @@ handle_stream (PanelHttpRequest *req)
   stream->events = self;
   stream->msg = g_object_ref (msg);
   stream->token_sha256 = g_strdup (session->token_sha256);
+  stream->user = g_strdup (session->user);
   stream->alerts_only = (session->role & ALERTS_ONLY_ROLES) != 0;
   self->streams = g_list_prepend (self->streams, stream);
   g_signal_connect (msg, "finished", G_CALLBACK (on_stream_gone), stream);
   g_signal_connect (msg, "disconnected", G_CALLBACK (on_stream_gone), stream);
+  stream->watch_id = panel_http_watch_client (msg, on_client_closed, stream);
 
   soup_message_headers_set_encoding (h, SOUP_ENCODING_CHUNKED);
   soup_message_headers_set_content_type (h, "text/event-stream", NULL);

@@ -1,23 +1,47 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* The panel's route table and dispatcher, and the JSON answer helpers.
- * Route, method, parameters, caller and Content-Length are checked when a
- * request's headers are in (got-headers), so a refused request gets its
- * answer without a handler ever seeing it. What must stay true: nothing
- * reaches a handler that its route does not allow; every refusal has the
- * one error shape {"error": CODE, "message": TEXT}.
- *
- * Left for issue 14: libsoup 3.2 still reads a refused request's body
- * (unless the client sent Expect: 100-continue) before the answer goes
- * out, and an accepted body is read whole into memory; chunked bodies are
- * refused (411) rather than counted. */
+ * Route, method, parameters, caller (console session, or an enrolled
+ * device's key) and Content-Length are checked when a request's
+ * headers are in (got-headers), before libsoup reads a byte of its body.
+ * What must stay true: nothing reaches a handler that its route does not
+ * allow; a refused request with a body is answered at once on a
+ * connection taken from libsoup (which would otherwise read the whole
+ * body first unless the client sent Expect: 100-continue) and closed
+ * after a short, bounded discard; chunked bodies are counted as they
+ * arrive and cut at the cap; bodies in memory stay within one budget for
+ * all requests, and spool routes' bodies go to a staging file instead;
+ * every refusal has the one error shape {"error": CODE, "message": TEXT}. */
 #include "http.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "console.h"
 #include "httpsig.h"
 
 #define MATCH_KEY "panel-http-match"
+/* Default budget until panel_http_set_limits: 64 MiB. */
+#define DEFAULT_BODIES_IN_MEMORY (64 * 1024 * 1024)
+/* Refused connections discarding what their client still sends, at once;
+ * beyond this they are closed without the wait. */
+#define MAX_LINGERING 64
+/* What a refused connection discards at most: enough for what was in
+ * flight when the answer went (a client that reads answers, like libcurl,
+ * stops sending then); a client that keeps sending is cut off, so that
+ * discarding never takes the main loop from alerts for long. */
+#define LINGER_MAX_BYTES (1024 * 1024)
+#define SPOOL_PREFIX "body-"
+
+/* The memory budget of request bodies: shared by the server and each
+ * message's Match (a message may outlive the server by a moment). Main
+ * loop only. */
+typedef struct {
+  gsize limit;
+  gsize used;
+} Budget;
 
 struct _PanelHttp {
   SoupServer *server;    /* a reference */
@@ -25,17 +49,31 @@ struct _PanelHttp {
   GArray *routes;        /* of PanelRoute */
   GArray *user_data;     /* gpointer per route */
   gboolean test_routes;
+  gboolean hsts;
+  PanelHttpDeviceCheck device_check;
+  gpointer device_check_data;
+  Budget *budget; /* g_rc_box */
+  char *staging_dir;
+  guint linger_ms;
+  GPtrArray *trusted_proxies; /* of GInetAddress; may be NULL */
 };
 
 /* A request matched to its route, kept on the message from got-headers to
- * the handler. */
+ * the handler (freed with the message, which also frees its body). */
 typedef struct {
   guint route; /* index in routes */
   PanelSession *session;
   gint64 ids[PANEL_HTTP_MAX_PARAMS];
   char *params[PANEL_HTTP_MAX_PARAMS];
   guint n_params;
-  gboolean refused; /* answered already */
+  gboolean refused;  /* answered already */
+  gboolean has_body; /* a Content-Length above 0, or chunked */
+  gboolean chunked;
+  gsize cap;         /* the route's body cap */
+  guint64 received;  /* body bytes so far */
+  Budget *budget;    /* a reference while reserved > 0 */
+  gsize reserved;    /* bytes of the budget this request holds */
+  int spool_fd;      /* the staging file (unlinked), or -1 */
 } Match;
 
 static void
@@ -44,7 +82,27 @@ match_free (Match *m)
   panel_session_free (m->session);
   for (guint i = 0; i < m->n_params; i++)
     g_free (m->params[i]);
+  if (m->budget != NULL)
+    {
+      m->budget->used -= m->reserved;
+      g_rc_box_release (m->budget);
+    }
+  if (m->spool_fd >= 0)
+    close (m->spool_fd);
   g_free (m);
+}
+
+/* Takes n more bytes of the budget for m; FALSE when they do not fit. */
+static gboolean
+reserve (Budget *budget, Match *m, gsize n)
+{
+  if (n > budget->limit - budget->used)
+    return FALSE;
+  budget->used += n;
+  m->reserved += n;
+  if (m->budget == NULL)
+    m->budget = g_rc_box_acquire (budget);
+  return TRUE;
 }
 
 /* ---- answers ---------------------------------------------------------- */
@@ -94,6 +152,110 @@ panel_http_send_db_error (SoupServerMessage *msg, sqlite3 *db, const char *what)
   g_warning ("%s: %s", what, sqlite3_errmsg (db));
   panel_http_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "internal",
                          "the panel cannot use its database");
+}
+
+/* A decimal number of at most 18 digits at *p (advanced past it). */
+static gboolean
+parse_range_number (const char **p, guint64 *out)
+{
+  const char *start = *p;
+  while (g_ascii_isdigit (**p))
+    (*p)++;
+  if (*p == start || *p - start > 18)
+    return FALSE;
+  *out = g_ascii_strtoull (start, NULL, 10);
+  return TRUE;
+}
+
+PanelHttpRange
+panel_http_parse_range (const char *header, guint64 size, guint64 *out_start, guint64 *out_end)
+{
+  const char *p = header;
+  guint64 first = 0, last = 0;
+  gboolean has_first, has_last;
+  if (p == NULL)
+    return PANEL_HTTP_RANGE_FULL;
+  while (*p == ' ' || *p == '\t')
+    p++;
+  if (g_ascii_strncasecmp (p, "bytes", 5) != 0)
+    return PANEL_HTTP_RANGE_FULL;
+  p += 5;
+  while (*p == ' ' || *p == '\t')
+    p++;
+  if (*p++ != '=')
+    return PANEL_HTTP_RANGE_FULL;
+  while (*p == ' ' || *p == '\t')
+    p++;
+  has_first = g_ascii_isdigit (*p);
+  if (has_first && !parse_range_number (&p, &first))
+    return PANEL_HTTP_RANGE_FULL;
+  if (*p++ != '-')
+    return PANEL_HTTP_RANGE_FULL;
+  has_last = g_ascii_isdigit (*p);
+  if (has_last && !parse_range_number (&p, &last))
+    return PANEL_HTTP_RANGE_FULL;
+  while (*p == ' ' || *p == '\t')
+    p++;
+  /* Several ranges (or anything else after one): the whole. */
+  if (*p != '\0' || (!has_first && !has_last) || (has_first && has_last && last < first))
+    return PANEL_HTTP_RANGE_FULL;
+  if (!has_first)
+    {
+      /* The last `last` bytes. */
+      if (last == 0 || size == 0)
+        return PANEL_HTTP_RANGE_UNSATISFIABLE;
+      *out_start = size - MIN (last, size);
+      *out_end = size - 1;
+      return PANEL_HTTP_RANGE_PARTIAL;
+    }
+  if (first >= size)
+    return PANEL_HTTP_RANGE_UNSATISFIABLE;
+  *out_start = first;
+  *out_end = has_last ? MIN (last, size - 1) : size - 1;
+  return PANEL_HTTP_RANGE_PARTIAL;
+}
+
+void
+panel_http_send_bytes (SoupServerMessage *msg, const char *content_type, GBytes *bytes)
+{
+  SoupMessageHeaders *h = soup_server_message_get_response_headers (msg);
+  const char *range =
+    soup_message_headers_get_one (soup_server_message_get_request_headers (msg), "Range");
+  gsize size = g_bytes_get_size (bytes);
+  guint64 start = 0, end = 0;
+  gboolean head = g_strcmp0 (soup_server_message_get_method (msg), "HEAD") == 0;
+  soup_message_headers_replace (h, "Accept-Ranges", "bytes");
+  switch (head ? PANEL_HTTP_RANGE_FULL : panel_http_parse_range (range, size, &start, &end))
+    {
+    case PANEL_HTTP_RANGE_UNSATISFIABLE:
+      {
+        g_autofree char *cr = g_strdup_printf ("bytes */%zu", size);
+        soup_message_headers_replace (h, "Content-Range", cr);
+        panel_http_send_errorf (msg, SOUP_STATUS_REQUESTED_RANGE_NOT_SATISFIABLE,
+                                "range-not-satisfiable", "the range is outside the %zu bytes",
+                                size);
+        return;
+      }
+    case PANEL_HTTP_RANGE_PARTIAL:
+      {
+        g_autofree char *cr =
+          g_strdup_printf ("bytes %" G_GUINT64_FORMAT "-%" G_GUINT64_FORMAT "/%zu", start, end,
+                           size);
+        g_autoptr (GBytes) part = g_bytes_new_from_bytes (bytes, start, end - start + 1);
+        soup_message_headers_replace (h, "Content-Range", cr);
+        soup_server_message_set_status (msg, SOUP_STATUS_PARTIAL_CONTENT, NULL);
+        soup_server_message_set_response (msg, content_type, SOUP_MEMORY_COPY,
+                                          g_bytes_get_data (part, NULL), g_bytes_get_size (part));
+        return;
+      }
+    case PANEL_HTTP_RANGE_FULL:
+      /* The whole, once: libsoup must not apply the Range to it. */
+      soup_message_headers_remove (soup_server_message_get_request_headers (msg), "Range");
+      soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
+      soup_server_message_set_response (msg, content_type, SOUP_MEMORY_COPY,
+                                        g_bytes_get_data (bytes, NULL), size);
+      return;
+    }
 }
 
 gboolean
@@ -303,7 +465,11 @@ match_request (PanelHttp *self, SoupServerMessage *msg)
   Match *m = g_new0 (Match, 1);
   const char *path = g_uri_get_path (soup_server_message_get_uri (msg));
   const char *method = soup_server_message_get_method (msg);
+  SoupMessageHeaders *rh = soup_server_message_get_request_headers (msg);
   m->refused = TRUE;
+  m->spool_fd = -1;
+  m->chunked = soup_message_headers_get_encoding (rh) == SOUP_ENCODING_CHUNKED;
+  m->has_body = m->chunked || soup_message_headers_get_content_length (rh) > 0;
   if (path[0] != '/')
     {
       panel_http_send_error (msg, SOUP_STATUS_NOT_FOUND, "not-found", "no such resource");
@@ -364,28 +530,16 @@ match_request (PanelHttp *self, SoupServerMessage *msg)
     }
   SoupMessageHeaders *h = soup_server_message_get_request_headers (msg);
   gsize cap = route->max_body != 0 ? route->max_body : PANEL_HTTP_JSON_MAX_BODY;
-  if (soup_message_headers_get_encoding (h) == SOUP_ENCODING_CHUNKED)
-    {
-      panel_http_send_error (msg, SOUP_STATUS_LENGTH_REQUIRED, "length-required",
-                             "send a Content-Length, not a chunked body");
-      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection",
-                                    "close");
-      return m;
-    }
   goffset length = soup_message_headers_get_content_length (h);
+  m->cap = cap;
   if (length < 0 || (guint64) length > cap)
     {
       panel_http_send_errorf (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "too-large",
                               "the body is over %zu bytes", cap);
-      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection",
-                                    "close");
       return m;
     }
   if (route->caller == PANEL_CALLER_DEVICE)
     {
-      /* Only that the request is signed at all; the signature itself is
-       * checked by ingest.c, which needs the device's key (issue 14: check
-       * it here, before the body). */
       g_autoptr (GError) error = NULL;
       g_autoptr (AnsimHttpsig) sig =
         ansim_httpsig_parse (soup_message_headers_get_one (h, "Signature-Input"),
@@ -399,9 +553,221 @@ match_request (PanelHttp *self, SoupServerMessage *msg)
                                    error->message);
           return m;
         }
+      /* The device is known before its body is read; ingest.c checks the
+       * signature, digest, time and nonce once the body is in. */
+      if (self->device_check != NULL
+          && !self->device_check (self->device_check_data, msg, method, path, sig))
+        return m;
+    }
+  gboolean spooled = route->spool && self->staging_dir != NULL;
+  if (!spooled && !m->chunked && length > 0 && !reserve (self->budget, m, length))
+    {
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Retry-After",
+                                    "5");
+      panel_http_send_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "busy",
+                             "the panel is receiving too much at once; try again shortly");
+      return m;
     }
   m->refused = FALSE;
   return m;
+}
+
+/* ---- answering at once ------------------------------------------------ */
+
+/* A refused connection: its answer being written, then what the client
+ * still sends discarded (so that the client reads the answer rather than
+ * a reset) until it stops, linger_ms pass or LINGER_MAX_BYTES went; then
+ * closed. */
+typedef struct {
+  GIOStream *stream;
+  GBytes *answer;
+  GCancellable *cancellable;
+  guint timeout_id;
+  gsize discarded;
+  guint8 buf[16 * 1024];
+} Closer;
+
+static guint n_lingering; /* main loop only */
+
+static void
+on_closer_closed (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  (void) user_data;
+  g_io_stream_close_finish (G_IO_STREAM (source), result, NULL);
+  g_object_unref (source);
+}
+
+static void
+closer_finish (Closer *c)
+{
+  g_clear_handle_id (&c->timeout_id, g_source_remove);
+  g_io_stream_close_async (c->stream, G_PRIORITY_DEFAULT, NULL, on_closer_closed, NULL);
+  g_clear_object (&c->cancellable);
+  g_bytes_unref (c->answer);
+  n_lingering--;
+  g_free (c);
+}
+
+static gboolean
+on_linger_over (gpointer user_data)
+{
+  Closer *c = user_data;
+  c->timeout_id = 0;
+  g_cancellable_cancel (c->cancellable);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_discarded (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Closer *c = user_data;
+  gssize n = g_input_stream_read_finish (G_INPUT_STREAM (source), result, NULL);
+  if (n <= 0 || g_cancellable_is_cancelled (c->cancellable)
+      || (c->discarded += n) > LINGER_MAX_BYTES)
+    return closer_finish (c);
+  g_input_stream_read_async (G_INPUT_STREAM (source), c->buf, sizeof c->buf, G_PRIORITY_LOW,
+                             c->cancellable, on_discarded, c);
+}
+
+static void
+on_answer_written (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Closer *c = user_data;
+  if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, NULL)
+      || n_lingering > MAX_LINGERING)
+    return closer_finish (c);
+  g_input_stream_read_async (g_io_stream_get_input_stream (c->stream), c->buf, sizeof c->buf,
+                             G_PRIORITY_LOW, c->cancellable, on_discarded, c);
+}
+
+/* The response msg holds, as bytes on the wire, closing the connection. */
+static GBytes *
+serialize_answer (SoupServerMessage *msg)
+{
+  SoupMessageHeaders *h = soup_server_message_get_response_headers (msg);
+  guint status = soup_server_message_get_status (msg);
+  g_autoptr (GBytes) body = soup_message_body_flatten (soup_server_message_get_response_body (msg));
+  GString *s = g_string_new (NULL);
+  SoupMessageHeadersIter iter;
+  const char *name, *value;
+  if (status == SOUP_STATUS_NONE)
+    status = SOUP_STATUS_INTERNAL_SERVER_ERROR;
+  soup_message_headers_replace (h, "Connection", "close");
+  soup_message_headers_set_content_length (h, g_bytes_get_size (body));
+  g_string_append_printf (s, "HTTP/1.1 %u %s\r\n", status, soup_status_get_phrase (status));
+  soup_message_headers_iter_init (&iter, h);
+  while (soup_message_headers_iter_next (&iter, &name, &value))
+    g_string_append_printf (s, "%s: %s\r\n", name, value);
+  g_string_append (s, "\r\n");
+  g_string_append_len (s, g_bytes_get_data (body, NULL), g_bytes_get_size (body));
+  return g_string_free_to_bytes (s);
+}
+
+/* Sends msg's answer (set already) now, before the rest of its body is
+ * read, on the connection taken from libsoup, and closes it. Called from
+ * msg's got-headers or got-chunk: libsoup's reader stops when its
+ * connection is stolen (soup-server-message-io-http1.c checks after each
+ * step that the message still has its I/O). */
+static void
+answer_now (PanelHttp *self, SoupServerMessage *msg)
+{
+  Closer *c = g_new0 (Closer, 1);
+  c->answer = serialize_answer (msg);
+  c->stream = soup_server_message_steal_connection (msg);
+  if (c->stream == NULL)
+    {
+      g_bytes_unref (c->answer);
+      g_free (c);
+      return;
+    }
+  n_lingering++;
+  c->cancellable = g_cancellable_new ();
+  c->timeout_id = g_timeout_add (self->linger_ms, on_linger_over, c);
+  g_output_stream_write_all_async (g_io_stream_get_output_stream (c->stream),
+                                   g_bytes_get_data (c->answer, NULL),
+                                   g_bytes_get_size (c->answer), G_PRIORITY_DEFAULT,
+                                   c->cancellable, on_answer_written, c);
+}
+
+/* ---- bodies ----------------------------------------------------------- */
+
+static gboolean
+write_all (int fd, const guint8 *data, gsize len, GError **error)
+{
+  while (len > 0)
+    {
+      gssize n = write (fd, data, len);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          int saved = errno;
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "%s",
+                       g_strerror (saved));
+          return FALSE;
+        }
+      data += n, len -= n;
+    }
+  return TRUE;
+}
+
+/* Each piece of an accepted body as it arrives: counted against the cap,
+ * and either kept (within the memory budget) or written to the staging
+ * file. Refusals are answered at once. */
+static void
+on_got_chunk (SoupServerMessage *msg, GBytes *chunk, gpointer user_data)
+{
+  PanelHttp *self = user_data;
+  Match *m = g_object_get_data (G_OBJECT (msg), MATCH_KEY);
+  gsize n = 0;
+  const guint8 *data = g_bytes_get_data (chunk, &n);
+  g_autoptr (GError) error = NULL;
+  if (m == NULL || m->refused)
+    return;
+  m->received += n;
+  if (m->received > m->cap)
+    panel_http_send_errorf (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "too-large",
+                            "the body is over %zu bytes", m->cap);
+  else if (m->spool_fd >= 0)
+    {
+      if (write_all (m->spool_fd, data, n, &error))
+        return;
+      g_warning ("cannot stage a request body in %s: %s", self->staging_dir, error->message);
+      panel_http_send_error (msg, SOUP_STATUS_INSUFFICIENT_STORAGE, "store-full",
+                             "the panel cannot stage the body now; try again later");
+    }
+  else if (!m->chunked || reserve (self->budget, m, n))
+    return;
+  else
+    {
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Retry-After",
+                                    "5");
+      panel_http_send_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "busy",
+                             "the panel is receiving too much at once; try again shortly");
+    }
+  m->refused = TRUE;
+  g_signal_handlers_disconnect_by_func (msg, on_got_chunk, user_data);
+  answer_now (self, msg);
+}
+
+/* A staging file for m's body, already unlinked: it goes with its fd,
+ * crash or not. FALSE after answering. */
+static gboolean
+open_spool (PanelHttp *self, SoupServerMessage *msg, Match *m)
+{
+  g_autofree char *tmpl = g_build_filename (self->staging_dir, SPOOL_PREFIX "XXXXXX", NULL);
+  int fd = g_mkstemp_full (tmpl, O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0)
+    {
+      g_warning ("cannot stage a request body in %s: %s", self->staging_dir, g_strerror (errno));
+      panel_http_send_error (msg, SOUP_STATUS_INSUFFICIENT_STORAGE, "store-full",
+                             "the panel cannot stage the body now; try again later");
+      m->refused = TRUE;
+      return FALSE;
+    }
+  g_unlink (tmpl);
+  m->spool_fd = fd;
+  return TRUE;
 }
 
 /* ---- dispatch --------------------------------------------------------- */
@@ -410,8 +776,38 @@ static void
 on_got_headers (SoupServerMessage *msg, gpointer user_data)
 {
   PanelHttp *self = user_data;
-  g_object_set_data_full (G_OBJECT (msg), MATCH_KEY, match_request (self, msg),
-                          (GDestroyNotify) match_free);
+  Match *m;
+  if (soup_server_message_get_status (msg) != SOUP_STATUS_NONE)
+    {
+      /* libsoup refused it already (a path with "..", a scheme that is
+       * not the listener's): that answer, before the body too. */
+      SoupMessageHeaders *rh = soup_server_message_get_request_headers (msg);
+      m = g_new0 (Match, 1);
+      m->refused = TRUE;
+      m->spool_fd = -1;
+      m->has_body = soup_message_headers_get_encoding (rh) == SOUP_ENCODING_CHUNKED
+                    || soup_message_headers_get_content_length (rh) > 0;
+    }
+  else
+    m = match_request (self, msg);
+  g_object_set_data_full (G_OBJECT (msg), MATCH_KEY, m, (GDestroyNotify) match_free);
+  if (m->refused)
+    {
+      /* Without a body libsoup goes on as usual (keep-alive). */
+      if (m->has_body)
+        answer_now (self, msg);
+      return;
+    }
+  if (!m->has_body)
+    return;
+  const PanelRoute *route = &g_array_index (self->routes, PanelRoute, m->route);
+  if (route->spool && self->staging_dir != NULL)
+    {
+      if (!open_spool (self, msg, m))
+        return answer_now (self, msg);
+      soup_message_body_set_accumulate (soup_server_message_get_request_body (msg), FALSE);
+    }
+  g_signal_connect (msg, "got-chunk", G_CALLBACK (on_got_chunk), self);
 }
 
 /* Headers on every answer of the panel, API and pages alike; the route
@@ -428,6 +824,8 @@ on_request_started (SoupServer *server, SoupServerMessage *msg, gpointer user_da
   soup_message_headers_replace (h, "X-Frame-Options", "DENY");
   soup_message_headers_replace (h, "Referrer-Policy", "no-referrer");
   soup_message_headers_replace (h, "Cache-Control", "no-store");
+  if (((PanelHttp *) user_data)->hsts)
+    soup_message_headers_replace (h, "Strict-Transport-Security", "max-age=31536000");
   g_signal_connect (msg, "got-headers", G_CALLBACK (on_got_headers), user_data);
 }
 
@@ -449,10 +847,24 @@ dispatch (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTab
   const PanelRoute *route = &g_array_index (self->routes, PanelRoute, m->route);
   /* The headers promised a size; the body read must keep to the cap too. */
   gsize cap = route->max_body != 0 ? route->max_body : PANEL_HTTP_JSON_MAX_BODY;
-  if ((gsize) soup_server_message_get_request_body (msg)->length > cap)
+  if ((gsize) soup_server_message_get_request_body (msg)->length > cap || m->received > cap)
     return panel_http_send_errorf (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "too-large",
                                    "the body is over %zu bytes", cap);
+  g_autoptr (GBytes) body = NULL;
+  if (m->spool_fd >= 0)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GMappedFile) mapped = g_mapped_file_new_from_fd (m->spool_fd, FALSE, &error);
+      if (mapped == NULL)
+        {
+          g_warning ("cannot read a staged request body: %s", error->message);
+          return panel_http_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "internal",
+                                        "the panel cannot read the body it staged");
+        }
+      body = g_mapped_file_get_bytes (mapped);
+    }
   PanelHttpRequest req = {
+    .body = body,
     .msg = msg,
     .method = soup_server_message_get_method (msg),
     .path = path,
@@ -478,6 +890,9 @@ panel_http_new (SoupServer *server)
   self->routes = g_array_new (FALSE, FALSE, sizeof (PanelRoute));
   self->user_data = g_array_new (FALSE, FALSE, sizeof (gpointer));
   self->test_routes = g_strcmp0 (g_getenv ("ANSIM_PANEL_TEST_PUBLISH"), "1") == 0;
+  self->budget = g_rc_box_new0 (Budget);
+  self->budget->limit = DEFAULT_BODIES_IN_MEMORY;
+  self->linger_ms = 2000;
   g_signal_connect (server, "request-started", G_CALLBACK (on_request_started), self);
   soup_server_add_handler (server, NULL, dispatch, self, NULL);
   return self;
@@ -499,5 +914,114 @@ panel_http_free (PanelHttp *self)
   g_object_unref (self->server);
   g_array_unref (self->routes);
   g_array_unref (self->user_data);
+  g_rc_box_release (self->budget);
+  g_free (self->staging_dir);
+  g_clear_pointer (&self->trusted_proxies, g_ptr_array_unref);
   g_free (self);
+}
+
+void
+panel_http_set_device_check (PanelHttp *self, PanelHttpDeviceCheck check, gpointer user_data)
+{
+  self->device_check = check;
+  self->device_check_data = user_data;
+}
+
+void
+panel_http_set_hsts (PanelHttp *self, gboolean hsts)
+{
+  self->hsts = hsts;
+}
+
+gboolean
+panel_http_set_limits (PanelHttp *self, gsize bodies_in_memory, const char *staging_dir,
+                       guint linger_ms, GError **error)
+{
+  self->budget->limit = bodies_in_memory;
+  self->linger_ms = linger_ms;
+  if (g_mkdir_with_parents (staging_dir, 0700) < 0)
+    {
+      int saved = errno;
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved),
+                   "cannot create the staging directory %s: %s", staging_dir, g_strerror (saved));
+      return FALSE;
+    }
+  /* Staged files are unlinked while open; a name left here is from a
+   * crash between create and unlink. */
+  g_autoptr (GDir) dir = g_dir_open (staging_dir, 0, error);
+  if (dir == NULL)
+    return FALSE;
+  for (const char *name; (name = g_dir_read_name (dir)) != NULL;)
+    if (g_str_has_prefix (name, SPOOL_PREFIX))
+      {
+        g_autofree char *path = g_build_filename (staging_dir, name, NULL);
+        g_unlink (path);
+      }
+  g_free (self->staging_dir);
+  self->staging_dir = g_strdup (staging_dir);
+  return TRUE;
+}
+
+gsize
+panel_http_get_bodies_in_memory (PanelHttp *self)
+{
+  return self->budget->used;
+}
+
+typedef struct {
+  GSourceFunc closed;
+  gpointer user_data;
+} ClientWatch;
+
+static gboolean
+on_client_readable (GSocket *socket, GIOCondition condition, gpointer user_data)
+{
+  ClientWatch *w = user_data;
+  (void) socket, (void) condition;
+  w->closed (w->user_data);
+  return G_SOURCE_REMOVE;
+}
+
+guint
+panel_http_watch_client (SoupServerMessage *msg, GSourceFunc closed, gpointer user_data)
+{
+  GSocket *socket = soup_server_message_get_socket (msg);
+  if (socket == NULL)
+    return 0;
+  ClientWatch *w = g_new (ClientWatch, 1);
+  *w = (ClientWatch){ closed, user_data };
+  g_autoptr (GSource) source = g_socket_create_source (socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
+  g_source_set_callback (source, (GSourceFunc) (void (*) (void)) on_client_readable, w, g_free);
+  return g_source_attach (source, NULL);
+}
+
+void
+panel_http_set_trusted_proxies (PanelHttp *self, GPtrArray *proxies)
+{
+  g_clear_pointer (&self->trusted_proxies, g_ptr_array_unref);
+  self->trusted_proxies = proxies;
+}
+
+gboolean
+panel_http_from_trusted_proxy (PanelHttp *self, SoupServerMessage *msg)
+{
+  GSocketAddress *remote = soup_server_message_get_remote_address (msg);
+  if (self->trusted_proxies == NULL || !G_IS_INET_SOCKET_ADDRESS (remote))
+    return FALSE;
+  GInetAddress *peer = g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote));
+  for (guint i = 0; i < self->trusted_proxies->len; i++)
+    if (g_inet_address_equal (peer, self->trusted_proxies->pdata[i]))
+      return TRUE;
+  return FALSE;
+}
+
+gboolean
+panel_http_is_https (PanelHttp *self, SoupServerMessage *msg)
+{
+  if (soup_server_is_https (self->server))
+    return TRUE;
+  const char *proto = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
+                                                    "X-Forwarded-Proto");
+  return proto != NULL && g_ascii_strcasecmp (proto, "https") == 0
+         && panel_http_from_trusted_proxy (self, msg);
 }

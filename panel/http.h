@@ -12,6 +12,7 @@
 #include <sqlite3.h>
 
 #include "auth.h"
+#include "httpsig.h"
 
 G_BEGIN_DECLS
 
@@ -53,6 +54,9 @@ typedef struct {
   guint roles;    /* PanelRole mask, for CONSOLE and TEST */
   gsize max_body; /* bytes; 0: PANEL_HTTP_JSON_MAX_BODY */
   PanelHttpHandler handler;
+  /* The body is written to a staging file as it arrives (segments), not
+   * kept in memory; the handler gets it mapped as PanelHttpRequest.body. */
+  gboolean spool;
 } PanelRoute;
 
 #define PANEL_HTTP_MAX_PARAMS 4
@@ -71,6 +75,10 @@ struct _PanelHttpRequest {
   const char *params[PANEL_HTTP_MAX_PARAMS];
   guint n_params;
   gpointer user_data; /* as given to panel_http_add_routes */
+  /* spool routes: the body, mapped from its staging file (already
+   * unlinked); else NULL (read it from msg). Valid during the handler;
+   * take a reference to keep it. */
+  GBytes *body;
 };
 
 /* Takes over the server's request dispatch (a default handler and a
@@ -82,6 +90,44 @@ void panel_http_free (PanelHttp *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PanelHttp, panel_http_free)
 void panel_http_set_console (PanelHttp *self, PanelConsole *console);
 
+/* Checks a DEVICE route's signed request from its headers, before any of
+ * its body is read: FALSE after answering (unknown device 401, revoked
+ * 403). path is the request's path as received. */
+typedef gboolean (*PanelHttpDeviceCheck) (gpointer user_data, SoupServerMessage *msg,
+                                          const char *method, const char *path,
+                                          const AnsimHttpsig *sig);
+void panel_http_set_device_check (PanelHttp *self, PanelHttpDeviceCheck check,
+                                  gpointer user_data);
+
+/* Bodies kept in memory (all requests together) stay within
+ * bodies_in_memory bytes: a request that would go over is refused (503
+ * with Retry-After) before its body, or as soon as its chunks would.
+ * spool routes write their bodies under staging_dir (created 0700;
+ * leftovers removed) instead. Refused requests with a body are answered
+ * at once and their connection closed after at most linger_ms (and 1 MiB)
+ * of discarding what the client still sends. */
+gboolean panel_http_set_limits (PanelHttp *self, gsize bodies_in_memory, const char *staging_dir,
+                                guint linger_ms, GError **error);
+/* Bytes of request bodies held in memory now (tests, health). */
+gsize panel_http_get_bodies_in_memory (PanelHttp *self);
+
+/* Calls closed (once, on the main loop) as soon as the client of a held
+ * response (an event stream, a long-poll) closes its connection or sends
+ * anything more, which such a client never does. Returns a source id to
+ * g_source_remove when the response ends first; 0 if msg has no socket. */
+guint panel_http_watch_client (SoupServerMessage *msg, GSourceFunc closed, gpointer user_data);
+
+/* HSTS on every answer (the panel serves HTTPS itself). */
+void panel_http_set_hsts (PanelHttp *self, gboolean hsts);
+
+/* The reverse proxies whose X-Forwarded-* headers count (an array of
+ * GInetAddress from ansim_address_list_parse; taken). */
+void panel_http_set_trusted_proxies (PanelHttp *self, GPtrArray *proxies);
+/* TRUE when msg came from one of the trusted proxies. */
+gboolean panel_http_from_trusted_proxy (PanelHttp *self, SoupServerMessage *msg);
+/* TRUE when the client reached the panel over HTTPS: the panel's own TLS,
+ * or a trusted proxy's "X-Forwarded-Proto: https". */
+gboolean panel_http_is_https (PanelHttp *self, SoupServerMessage *msg);
 /* Registers n routes (copied; the pattern strings must stay valid);
  * user_data goes to their handlers. TEST routes are skipped unless
  * ANSIM_PANEL_TEST_PUBLISH=1. */
@@ -96,6 +142,24 @@ guint panel_http_route_roles (PanelHttp *self, PanelHttpMethod method, const cha
 char *panel_http_methods_to_string (guint methods);
 
 /* ---- answers ---------------------------------------------------------- */
+
+/* What a request's Range header asks of a representation of size bytes:
+ * the whole (no Range, more than one range, or one that does not parse:
+ * answered 200), one range [*out_start, *out_end] (206), or nothing it
+ * has (416). */
+typedef enum {
+  PANEL_HTTP_RANGE_FULL,
+  PANEL_HTTP_RANGE_PARTIAL,
+  PANEL_HTTP_RANGE_UNSATISFIABLE,
+} PanelHttpRange;
+PanelHttpRange panel_http_parse_range (const char *header, guint64 size, guint64 *out_start,
+                                       guint64 *out_end);
+/* Answers msg with bytes as content_type: 200, 206 with Content-Range, or
+ * 416 with a Content-Range giving the size, as its Range asks; HEAD gets
+ * the headers only. libsoup's own range handling (which answers 200s of
+ * GET with a Range header, expands overlapping ranges and logs CRITICALs
+ * on odd ones) never runs on these answers. */
+void panel_http_send_bytes (SoupServerMessage *msg, const char *content_type, GBytes *bytes);
 
 /* {"error": code, "message": message} with this status. */
 void panel_http_send_error (SoupServerMessage *msg, guint status, const char *code,

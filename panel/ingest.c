@@ -219,6 +219,11 @@ body_object (Reply *r, GBytes *body, const char *const *allowed)
                    error ? error->message : "");
       return NULL;
     }
+  if (!ansim_json_integers_fit (data, len, &error))
+    {
+      reply_error (r, 400, "bad-request", "%s", error->message);
+      return NULL;
+    }
   JsonNode *root = json_parser_get_root (parser);
   if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
     {
@@ -915,6 +920,8 @@ handle_manifest (PanelIngest *self, Reply *r, const PanelRequest *req, const Dev
     return reply_error (r, 400, "bad-request",
                         "Ansim-Manifest-Signature must be the manifest's 64-byte signature "
                         "as :BASE64:");
+  if (!ansim_json_integers_fit (data, len, &error))
+    return reply_error (r, 400, "bad-request", "%s", error->message);
   g_autoptr (AnsimManifest) m = ansim_manifest_parse (data, len, &error);
   if (m == NULL)
     return reply_error (r, 422, "bad-manifest", "%s", error->message);

@@ -20,6 +20,7 @@
 #include "reports.h"
 #include "http.h"
 #include "db.h"
+#include "util.h"
 #include "incidents.h"
 #include "retention.h"
 #include "ingest.h"
@@ -33,6 +34,9 @@
  * alerts, heartbeats and the console. Ingest news come back to the main
  * loop. */
 #define STORE_WORKERS 4
+/* How long a refused upload's connection discards what its client still
+ * sends before it is closed (so the client reads the answer, not a reset). */
+#define LINGER_MS 2000
 
 typedef struct {
   sqlite3 *db;
@@ -242,8 +246,9 @@ handle_api (PanelHttpRequest *r)
   SoupServerMessage *msg = r->msg;
   const char *path = r->path;
   SoupMessageHeaders *h = soup_server_message_get_request_headers (msg);
-  SoupMessageBody *body = soup_server_message_get_request_body (msg);
-  g_autoptr (GBytes) bytes = soup_message_body_flatten (body);
+  g_autoptr (GBytes) bytes =
+    r->body != NULL ? g_bytes_ref (r->body)
+                    : soup_message_body_flatten (soup_server_message_get_request_body (msg));
   PanelRequest req = {
     .method = soup_server_message_get_method (msg),
     .path = path,
@@ -286,9 +291,44 @@ handle_api (PanelHttpRequest *r)
   send_ingest_answer (msg, req.method, path, status, json);
 }
 
+/* Before a device request's body is read (http.c): the key it names is
+ * an enrolled device's, not revoked. The signature itself, the digest,
+ * time and nonce are checked by ingest.c with the body (so a path that is
+ * not a valid id is still answered 400 bad-id, whoever signed it). */
+static gboolean
+check_device (gpointer user_data, SoupServerMessage *msg, const char *method, const char *path,
+              const AnsimHttpsig *sig)
+{
+  Panel *self = user_data;
+  g_autoptr (GError) error = NULL;
+  (void) method, (void) path;
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    self->db, "SELECT id, revoked_at_us FROM devices WHERE fingerprint = ?1", &error);
+  if (stmt == NULL)
+    return panel_http_send_db_error (msg, self->db, "looking up the device"), FALSE;
+  sqlite3_bind_text (stmt, 1, sig->keyid, -1, SQLITE_STATIC);
+  int rc = sqlite3_step (stmt);
+  if (rc == SQLITE_DONE)
+    {
+      panel_http_send_errorf (msg, SOUP_STATUS_UNAUTHORIZED, "unknown-device",
+                              "no device enrolled with key %.100s", sig->keyid);
+      return FALSE;
+    }
+  if (rc != SQLITE_ROW)
+    return panel_http_send_db_error (msg, self->db, "looking up the device"), FALSE;
+  if (sqlite3_column_type (stmt, 1) != SQLITE_NULL)
+    {
+      panel_http_send_errorf (msg, SOUP_STATUS_FORBIDDEN, "revoked", "device %s was revoked",
+                              (const char *) sqlite3_column_text (stmt, 0));
+      return FALSE;
+    }
+  return TRUE;
+}
+
 /* The device API (docs/protocol.md); ingest.c checks each request's
  * signature (enrollment: its one-time code) and its ids again. JSON bodies
- * are small; manifests and segments may use max_body_size. */
+ * are small; manifests and segments may use max_body_size, segments
+ * staged on disk as they arrive. */
 static void
 add_device_routes (Panel *self)
 {
@@ -299,7 +339,7 @@ add_device_routes (Panel *self)
     { PANEL_HTTP_PUT, PANEL_API_PREFIX "incidents/{incident}/manifest", PANEL_CALLER_DEVICE, 0,
       self->max_body_size, handle_api },
     { PANEL_HTTP_PUT, PANEL_API_PREFIX "incidents/{incident}/segments/{index}", PANEL_CALLER_DEVICE,
-      0, self->max_body_size, handle_api },
+      0, self->max_body_size, handle_api, .spool = TRUE },
     { PANEL_HTTP_POST, PANEL_API_PREFIX "heartbeat", PANEL_CALLER_DEVICE, 0, 0, handle_api },
     { PANEL_HTTP_POST, PANEL_API_PREFIX "channel", PANEL_CALLER_DEVICE, 0, 0, handle_api },
     { PANEL_HTTP_GET, "/api/health", PANEL_CALLER_ANYONE, 0, 0, handle_health },
@@ -399,6 +439,18 @@ panel_new (AnsimConfig *config, GError **error)
     }
   self->server = soup_server_new ("server-header", "ansim-panel", "tls-certificate", tls, NULL);
   self->http = panel_http_new (self->server);
+  g_autofree char *staging_dir = g_build_filename (data_dir, "staging", NULL);
+  if (!panel_http_set_limits (
+        self->http, ansim_config_get_int (config, "panel", "max_bodies_in_memory") * 1024 * 1024,
+        staging_dir, LINGER_MS, error))
+    return NULL;
+  panel_http_set_device_check (self->http, check_device, self);
+  panel_http_set_hsts (self->http, tls != NULL);
+  GPtrArray *proxies =
+    ansim_address_list_parse (ansim_config_get_string (config, "panel", "trusted_proxies"), error);
+  if (proxies == NULL)
+    return NULL;
+  panel_http_set_trusted_proxies (self->http, proxies);
   add_device_routes (self);
   self->console = panel_console_new (self->http, self->server, self->db, config, error);
   if (self->console == NULL)

@@ -321,6 +321,17 @@ static const BadCase bad_cases[] = {
     ANSIM_CONFIG_ERROR_TYPE,
     "panel.conf:2: [panel] listen_address = 'localhost': not an IP address; expected an IPv4 or "
     "IPv6 address" },
+  { "panel-plain-http-on-network", &ansim_panel_config_schema,
+    "[panel]\nlisten_address = 0.0.0.0\n", 0, ANSIM_CONFIG_ERROR_CONFLICT,
+    "panel.conf:2: [panel] listen_address = '0.0.0.0': plain HTTP on an address other than "
+    "loopback; expected tls_certificate and tls_key, a loopback address such as 127.0.0.1, or "
+    "allow_plain_http = true behind a reverse proxy that terminates HTTPS" },
+  { "panel-plain-http-everywhere", &ansim_panel_config_schema, "[panel]\nlisten_address = *\n",
+    0, ANSIM_CONFIG_ERROR_CONFLICT, "listen_address = '*': plain HTTP on an address other than" },
+  { "panel-trusted-proxy-not-address", &ansim_panel_config_schema,
+    "[panel]\ntrusted_proxies = 127.0.0.1, proxy.example\n", 0, ANSIM_CONFIG_ERROR_TYPE,
+    "panel.conf:2: [panel] trusted_proxies = '127.0.0.1, proxy.example': \"proxy.example\" is "
+    "not an IP address" },
   { "panel-tls-key-missing", &ansim_panel_config_schema, "[panel]\ntls_certificate = cert.pem\n", 0,
     ANSIM_CONFIG_ERROR_MISSING,
     "panel.conf: [panel] tls_key: missing while tls_certificate is set; expected both "
@@ -550,8 +561,14 @@ test_accepted_variants (void)
   } ok[] = {
     { &ansim_uploader_config_schema,
       "[uploader]\npanel_url = https://panel.example\nca_file = ca.pem\n" },
-    { &ansim_panel_config_schema, "[panel]\nlisten_address = *\n" },
-    { &ansim_panel_config_schema, "[panel]\nlisten_address = ::\nport = 65535\n" },
+    { &ansim_panel_config_schema, "[panel]\nlisten_address = *\nallow_plain_http = true\n" },
+    { &ansim_panel_config_schema,
+      "[panel]\nlisten_address = ::\nport = 65535\nallow_plain_http = true\n"
+      "trusted_proxies = 127.0.0.1, ::1\n" },
+    /* Loopback needs no TLS; any address with TLS. */
+    { &ansim_panel_config_schema, "[panel]\nlisten_address = ::1\n" },
+    { &ansim_panel_config_schema,
+      "[panel]\nlisten_address = 0.0.0.0\ntls_certificate = c.pem\ntls_key = k.pem\n" },
     { &ansim_panel_config_schema, "[panel]\nsite_name = 종로구청 민원실\n" },
     /* Windows: byte order mark and CRLF line ends. */
     { &ansim_panel_config_schema, "\xef\xbb\xbf[panel]\r\nport = 8443\r\n" },

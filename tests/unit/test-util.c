@@ -562,6 +562,55 @@ test_curl_cleanups (void)
   g_assert_cmpint (curl_easy_setopt (curl, CURLOPT_HTTPHEADER, headers), ==, CURLE_OK);
 }
 
+/* Integer literals beyond 64 bits are named (json-glib would wrap them);
+ * strings, fractions and exponents are not integers. */
+static void
+test_json_integers_fit (void)
+{
+  const char *fit[] = {
+    "{\"a\":9223372036854775807,\"b\":-9223372036854775808}",
+    "{\"a\":\"99999999999999999999\",\"b\\\"99999999999999999999\":1}",
+    "[1.5e400, 99999999999999999999.0, -0, 0]",
+    "",
+  };
+  const char *beyond[] = {
+    "{\"a\":9223372036854775808}",
+    "{\"a\":-9223372036854775809}",
+    "{\"x\":\"\\\\\",\"a\":[1,99999999999999999999]}",
+    "{\"a\":18446744073709551621}", /* 2^64 + 5: json-glib reads 5 */
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (fit); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_assert_true (ansim_json_integers_fit (fit[i], strlen (fit[i]), &error));
+      g_assert_no_error (error);
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (beyond); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_assert_false (ansim_json_integers_fit (beyond[i], strlen (beyond[i]), &error));
+      g_assert_nonnull (error);
+      g_assert_nonnull (strstr (error->message, "does not fit in 64 bits"));
+    }
+}
+
+static void
+test_address_list (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) none = ansim_address_list_parse ("", &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (none->len, ==, 0);
+  g_autoptr (GPtrArray) two = ansim_address_list_parse (" 127.0.0.1 ,::1", &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (two->len, ==, 2);
+  g_assert_null (ansim_address_list_parse ("127.0.0.1,", &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  g_assert_null (ansim_address_list_parse ("10.0.0.1, proxy", &error));
+  g_assert_nonnull (strstr (error->message, "\"proxy\" is not an IP address"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -595,5 +644,7 @@ main (int argc, char **argv)
   g_test_add_func ("/util/json/escaping-round-trip", test_json_escaping_round_trip);
   g_test_add_func ("/util/json/escape-forms", test_json_escape_forms);
   g_test_add_func ("/util/curl-cleanups", test_curl_cleanups);
+  g_test_add_func ("/util/json/integers-fit", test_json_integers_fit);
+  g_test_add_func ("/util/address-list", test_address_list);
   return g_test_run ();
 }

@@ -393,8 +393,9 @@ test_panel_free (TestPanel *p)
 TestPanel *
 test_panel_new_in_netns (const char *dir, const char *extra, const char *netns, const char *address)
 {
-  g_autofree char *more =
-    g_strdup_printf ("listen_address = %s\n%s", address, extra != NULL ? extra : "");
+  /* Plain HTTP on a test network's address, as behind a TLS proxy. */
+  g_autofree char *more = g_strdup_printf ("listen_address = %s\nallow_plain_http = true\n%s",
+                                           address, extra != NULL ? extra : "");
   TestPanel *p = test_panel_new (dir, more);
   p->netns = g_strdup (netns);
   g_free (p->host);
