@@ -6,6 +6,7 @@
 #include "client.h"
 #include "config.h"
 #include "db.h"
+#ifdef ANSIM_WITH_PANEL
 #include "ingest.h"
 
 int
@@ -79,6 +80,7 @@ ansimctl_revoke (int argc, char **argv)
   g_print ("device %s revoked\n", device);
   return 0;
 }
+#endif /* ANSIM_WITH_PANEL */
 
 int
 ansimctl_enroll (int argc, char **argv)
