@@ -326,6 +326,18 @@ add_ranges (PanelPlayback *self, JsonBuilder *b, gint64 incident_id, const char 
 gboolean
 panel_playback_flush (PanelPlayback *self, gboolean all, const char *why, GError **error)
 {
+  /* Looked at first without the write lock: most checks find nothing, and
+   * a write transaction (an fsync) each time would compete with ingest. */
+  g_autoptr (sqlite3_stmt) any = ansim_db_prepare (
+    self->db, "SELECT 1 FROM playback_pending WHERE ?1 OR last_us < ?2 LIMIT 1", error);
+  if (any == NULL)
+    return FALSE;
+  sqlite3_bind_int (any, 1, all);
+  sqlite3_bind_int64 (any, 2, g_get_real_time () - self->idle_us);
+  int found = sqlite3_step (any);
+  g_clear_pointer (&any, sqlite3_finalize);
+  if (found == SQLITE_DONE)
+    return TRUE;
   if (!ansim_db_begin (self->db, error))
     return FALSE;
   g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
@@ -432,7 +444,8 @@ panel_playback_new (sqlite3 *db, PanelStore *store, GPtrArray *identities, gint6
   g_autoptr (GError) error = NULL;
   if (!panel_playback_flush (self, TRUE, "panel-restarted", &error))
     g_warning ("cannot write the playback audit entries left pending: %s", error->message);
-  self->flush_id = g_timeout_add_seconds (MAX (1, idle_us / G_USEC_PER_SEC / 4), flush_idle, self);
+  self->flush_id =
+    g_timeout_add_seconds (CLAMP (idle_us / G_USEC_PER_SEC / 4, 1, 15), flush_idle, self);
   return self;
 }
 

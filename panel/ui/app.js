@@ -981,7 +981,8 @@ function setExportLink() {
 const AHEAD = 3;              // segments loaded ahead of the one playing
 const KEEP_BEHIND_S = 30;     // seconds kept buffered behind the play position
 const HOLE_BRIDGED_S = 0.3;   // holes shorter than this are crossed without a word
-const LIVE_EXTRA_S = 1.2;     // following: this much more than a segment behind the newest frame
+const LIVE_EXTRA_S = 0.8;     // following: this much more than a segment behind the newest frame
+const HOLD_MAX_MS = 1500;     // the longest the clock waits for a lagging camera
 const BASE_MARGIN_MS = 600000; // media time 0 lies this long before the press (pre-event footage)
 
 class Player {
@@ -1102,7 +1103,7 @@ class Player {
   }
 
   toLiveEdge() {
-    const end = this.newestEnd();
+    const end = liveEnd();
     const last = this.playable().pop();
     if (end == null || !last) return;
     this.video.currentTime = Math.max(last.mediaStart ?? 0, end - this.duration(last) - LIVE_EXTRA_S);
@@ -1159,8 +1160,12 @@ class Player {
     try {
       await this.load(next);
     } catch (e) {
-      next.state = 'failed';
-      this.error = e.message;
+      // Asked again a little later (a busy panel); after three tries the
+      // segment counts as missing and its hole is skipped visibly.
+      next.tries = (next.tries || 0) + 1;
+      next.state = next.tries >= 3 ? 'failed' : 'retry';
+      if (next.state === 'failed') this.error = e.message;
+      else setTimeout(() => { if (next.state === 'retry') { next.state = 'none'; this.pump(); } }, 1000);
       console.warn('segment', next.idx, e);
     }
     this.busy = false;
@@ -1188,6 +1193,7 @@ class Player {
     this.sb.timestampOffset = g.mediaStart;
     await this.append(data);
     g.state = 'appended';
+    g.appendedAt = Date.now();   // bench/playback.mjs: sealed -> playable
     if (this.seekTo && this.seekTo.idx === g.idx) {
       const s = this.seekTo;
       this.seekTo = null;
@@ -1197,7 +1203,7 @@ class Player {
     } else if (this.following && this.primary) {
       // Re-anchored at each new segment: far behind the newest frame
       // (a stall, a throttled tab), jump; never drift.
-      const end = this.newestEnd();
+      const end = liveEnd();
       if (end - this.video.currentTime > this.duration(g) + LIVE_EXTRA_S + 1.5) this.toLiveEdge();
     }
   }
@@ -1227,6 +1233,13 @@ class Player {
     }
     v.currentTime = next + 0.01;
   }
+}
+
+// The newest instant every camera of the press has (one clock): following
+// stays behind it so that no camera waits for its next segment.
+function liveEnd() {
+  const ends = players().map((p) => p.newestEnd()).filter((e) => e != null);
+  return ends.length ? Math.min(...ends) : null;
 }
 
 function clock(ms) {
@@ -1298,8 +1311,11 @@ function playTick() {
     if (!g) continue;
     if (g.state === 'appended') {
       // One clock: the same media time is the same instant on the desk.
-      if (Math.abs(p.video.currentTime - v.currentTime) > 0.25) p.video.currentTime = v.currentTime;
-      p.video.playbackRate = v.playbackRate;
+      // Small drifts are taken up by the rate (a seek would show a
+      // keyframe's wait), large ones by a seek.
+      const ahead = p.video.currentTime - v.currentTime;
+      if (Math.abs(ahead) > 0.6) p.video.currentTime = v.currentTime;
+      p.video.playbackRate = v.playbackRate * (Math.abs(ahead) < 0.04 ? 1 : ahead > 0 ? 0.8 : 1.25);
       if (v.paused !== p.video.paused) { if (v.paused) p.video.pause(); else p.video.play().catch(() => {}); }
     } else if (p.want !== g.idx && !p.seekTo) {
       p.seekWall(wall, !v.paused);
@@ -1307,7 +1323,29 @@ function playTick() {
     p.want = g.idx;
     p.pump();
   }
-  if (main.following && main.sb && v.playbackRate > 1 && main.newestEnd() - v.currentTime < 0.5)
+  // One clock: while another camera waits for its next segment the main
+  // one waits too (at most HOLD_MAX_MS, so a camera that stopped cannot
+  // stop the others).
+  const lagging = wall != null && !v.paused && players().slice(1).some((p) => {
+    const g = p.segmentAtWall(wall);
+    return g && g.kind === 'media' && g.state !== 'failed' && p.video.readyState < 3 &&
+      p.wallStart(g) != null && wall >= p.wallStart(g) / 1000;
+  });
+  if (lagging && !state.play.holdSince) state.play.holdSince = Date.now();
+  if (!lagging) state.play.holdSince = null;
+  const hold = lagging && Date.now() - state.play.holdSince < HOLD_MAX_MS;
+  if (hold && v.playbackRate !== 0) { state.play.rate = v.playbackRate; v.playbackRate = 0; }
+  else if (!hold && v.playbackRate === 0) v.playbackRate = state.play.rate || 1;
+  // Following: held at a segment and a little behind the newest frame
+  // every camera has; fallen behind (a wait, a busy machine) it catches up
+  // a little faster than real time, or jumps when far behind. No drift.
+  if (main.following && main.sb && !hold && !v.paused && (state.play.userRate || 1) === 1) {
+    const last = main.playable().pop();
+    const behind = liveEnd() - v.currentTime - (last ? main.duration(last) : 1) - LIVE_EXTRA_S;
+    if (behind > 1.5) main.toLiveEdge();
+    v.playbackRate = behind > 0.3 ? 1.15 : 1;
+  }
+  if (main.following && main.sb && v.playbackRate > 1 && liveEnd() - v.currentTime < 0.5)
     setRate(1);
   v.dataset.wallMs = wall == null ? '' : String(Math.round(wall));
   v.dataset.following = main.following ? 'true' : 'false';
@@ -1335,6 +1373,7 @@ function setRate(rate) {
   const main = mainPlayer();
   if (!main) return;
   main.video.playbackRate = rate;
+  state.play.userRate = rate;
   for (const b of document.querySelectorAll('#player [data-rate]'))
     b.classList.toggle('current', Number(b.dataset.rate) === rate);
 }
