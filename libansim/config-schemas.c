@@ -1277,6 +1277,14 @@ static const AnsimConfigKey panel_keys[] = {
             "event on its incidents' timelines, the banner on every logged-in console "
             "whatever the role, its escalated webhooks and, unless it is a drill, a request "
             "to its desk to fire the police bell" },
+  { .key = "playback_idle_s",
+    .type = ANSIM_CONFIG_INT,
+    .default_value = "60",
+    .min = 1,
+    .max = 3600,
+    .help = "a console's viewing of an incident with no video served for this many seconds "
+            "is written to the audit log as one playback entry with the time ranges watched "
+            "(also when the panel stops, or at its next start after a crash)" },
   { NULL }
 };
 

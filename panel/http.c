@@ -819,7 +819,7 @@ on_request_started (SoupServer *server, SoupServerMessage *msg, gpointer user_da
   (void) server;
   soup_message_headers_replace (h, "Content-Security-Policy",
                                 "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
-                                "form-action 'self'; object-src 'none'");
+                                "form-action 'self'; object-src 'none'; media-src 'self' blob:");
   soup_message_headers_replace (h, "X-Content-Type-Options", "nosniff");
   soup_message_headers_replace (h, "X-Frame-Options", "DENY");
   soup_message_headers_replace (h, "Referrer-Policy", "no-referrer");

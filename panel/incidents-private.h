@@ -4,6 +4,7 @@
 #pragma once
 
 #include "incidents.h"
+#include "playback.h"
 
 G_BEGIN_DECLS
 
@@ -12,6 +13,7 @@ struct _PanelIncidents {
   PanelStore *store;
   PanelConsole *console;
   GPtrArray *identities; /* of AnsimAgeIdentity; NULL: no playback */
+  PanelPlayback *playback;
   gint64 offline_after_us;
   guint check_id;
   GHashTable *offline;       /* device ids whose offline alert was raised */

@@ -24,6 +24,7 @@
 #include "export.h"
 #include "httpsig.h"
 #include "json-event.h"
+#include "playback.h"
 
 #define MAX_NOTE_CHARS 2000
 
@@ -334,6 +335,22 @@ add_integrity (JsonBuilder *b, JsonObject *incident)
   json_builder_end_object (b);
 }
 
+/* The incidents of id's press (one per camera, id's own included), for
+ * the console's side-by-side players. */
+static gboolean
+add_cameras (PanelIncidents *self, JsonBuilder *b, gint64 id)
+{
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    self->db,
+    "SELECT id, source, opened_wall_us FROM incidents "
+    "WHERE alert_id = (SELECT alert_id FROM incidents WHERE id = ?1) ORDER BY id",
+    NULL);
+  if (stmt == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (stmt, 1, id);
+  return panel_incidents_add_rows (b, "cameras", stmt);
+}
+
 static void
 show_incident (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session, gint64 id)
 {
@@ -347,6 +364,10 @@ show_incident (PanelIncidents *self, SoupServerMessage *msg, PanelSession *sessi
   add_integrity (b, json_node_get_object (node));
   if (!add_timeline (self, b, id))
     return panel_console_send_db_error (msg, self->db, "reading the timeline");
+  json_builder_set_member_name (b, "playback");
+  json_builder_add_boolean_value (b, panel_playback_enabled (self->playback));
+  if (!add_cameras (self, b, id))
+    return panel_console_send_db_error (msg, self->db, "reading the alert's cameras");
   json_builder_set_member_name (b, "categories");
   json_builder_begin_array (b);
   for (guint i = 0; categories[i] != NULL; i++)
@@ -665,81 +686,6 @@ untag_drill (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session
   send_incident (self, msg, id);
 }
 
-/* One segment's media, decrypted with the site identity and checked
- * against the signed manifest's plaintext hash before a byte is served.
- * Matroska as the desk recorded it: Debian's chromium plays Matroska with
- * H.264 directly, so nothing is remuxed and what is shown is exactly the
- * evidence. Each playback (a request from the start of the file) is
- * audited. */
-static void
-play_segment (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session, gint64 id,
-              gint64 idx)
-{
-  if (self->identities == NULL)
-    return panel_console_send_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "no-playback",
-                                     "this panel has no site_identity: playback is off");
-  g_autoptr (sqlite3_stmt) stmt =
-    ansim_db_prepare (self->db,
-                      "SELECT kind, store_key, plain_sha256, plain_size FROM segments "
-                      "WHERE incident_id = ?1 AND idx = ?2",
-                      NULL);
-  if (stmt == NULL)
-    return panel_console_send_db_error (msg, self->db, "reading the segment");
-  sqlite3_bind_int64 (stmt, 1, id);
-  sqlite3_bind_int64 (stmt, 2, idx);
-  int rc = sqlite3_step (stmt);
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-    return panel_console_send_db_error (msg, self->db, "reading the segment");
-  if (rc == SQLITE_DONE || !g_str_equal ((const char *) sqlite3_column_text (stmt, 0), "media")
-      || sqlite3_column_type (stmt, 1) == SQLITE_NULL)
-    return panel_console_send_error (msg, SOUP_STATUS_NOT_FOUND, "not-found",
-                                     "no such segment received (yet)");
-  g_autofree char *key = g_strdup ((const char *) sqlite3_column_text (stmt, 1));
-  g_autofree char *want = g_strdup ((const char *) sqlite3_column_text (stmt, 2));
-  gint64 size = sqlite3_column_int64 (stmt, 3);
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GBytes) cipher = panel_store_get (self->store, key, &error);
-  g_autoptr (GBytes) plain = NULL;
-  if (cipher != NULL)
-    plain = ansim_age_decrypt_bytes ((AnsimAgeIdentity *const *) self->identities->pdata,
-                                     self->identities->len, cipher, &error);
-  if (plain == NULL)
-    {
-      g_warning ("playback of incident %" G_GINT64_FORMAT " segment %" G_GINT64_FORMAT ": %s", id,
-                 idx, error->message);
-      return panel_console_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "integrity",
-                                       "the segment cannot be read or decrypted");
-    }
-  char hex[ANSIM_SHA256_HEX_LEN + 1];
-  ansim_hash_sha256_hex (g_bytes_get_data (plain, NULL), g_bytes_get_size (plain), hex);
-  if ((gint64) g_bytes_get_size (plain) != size || g_strcmp0 (hex, want) != 0)
-    {
-      g_warning ("incident %" G_GINT64_FORMAT " segment %" G_GINT64_FORMAT ": the decrypted "
-                 "media is not what the signed manifest lists",
-                 id, idx);
-      return panel_console_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "integrity",
-                                       "the decrypted media does not match the signed manifest");
-    }
-  /* A media element asks again for parts (Range); one entry per playback. */
-  const char *range =
-    soup_message_headers_get_one (soup_server_message_get_request_headers (msg), "Range");
-  if (range == NULL || g_str_has_prefix (range, "bytes=0-"))
-    {
-      g_autofree char *target = g_strdup_printf ("incident %" G_GINT64_FORMAT, id);
-      g_autoptr (AnsimJsonBuilder) json = ansim_json_builder_new ();
-      ansim_json_builder_add_int (json, "segment", idx);
-      g_autofree char *detail = ansim_json_builder_end (json);
-      if (!panel_console_audit_or_fail (self->console, msg, session, PANEL_AUDIT_PLAYBACK, target,
-                                        detail))
-        return;
-    }
-  SoupMessageHeaders *h = soup_server_message_get_response_headers (msg);
-  soup_message_headers_replace (h, "Cache-Control", "no-store");
-  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
-  soup_server_message_set_response (msg, "video/x-matroska", SOUP_MEMORY_COPY,
-                                    g_bytes_get_data (plain, NULL), g_bytes_get_size (plain));
-}
-
 /* An export whose package is being prepared in a worker thread; msg is
  * paused meanwhile. */
 typedef struct {
@@ -883,10 +829,12 @@ handle_not_a_drill (PanelHttpRequest *req)
   untag_drill (req->user_data, req->msg, req->session, req->ids[0]);
 }
 
+/* Decrypted, remuxed to fragmented MP4 and audited by playback.c. */
 static void
 handle_media (PanelHttpRequest *req)
 {
-  play_segment (req->user_data, req->msg, req->session, req->ids[0], req->ids[1]);
+  PanelIncidents *self = req->user_data;
+  panel_playback_serve (self->playback, req->msg, req->session, req->ids[0], req->ids[1]);
 }
 
 static void
@@ -979,6 +927,8 @@ panel_incidents_new (PanelHttp *http, sqlite3 *db, PanelStore *store, PanelConso
   self->store = store;
   self->identities = identities;
   self->console = console;
+  self->playback = panel_playback_new (
+    db, store, identities, ansim_config_get_int (config, "panel", "playback_idle_s") * G_USEC_PER_SEC);
   panel_http_add_routes (http, routes, G_N_ELEMENTS (routes), self);
   panel_devices_start (self, http, config);
   panel_escalation_start (self, config);
@@ -1012,6 +962,7 @@ panel_incidents_free (PanelIncidents *self)
   g_clear_handle_id (&self->escalate_id, g_source_remove);
   g_clear_pointer (&self->escalation_hooks, g_array_unref);
   g_hash_table_unref (self->offline);
+  g_clear_pointer (&self->playback, panel_playback_free);
   g_clear_pointer (&self->identities, g_ptr_array_unref);
   g_free (self);
 }

@@ -18,7 +18,7 @@ const state = { lang: 'ko', strings: {}, session: null, auditBefore: null, strea
   incidents: new Map(), categories: [], bannerId: null, incidentId: null, audio: null, beeps: 0,
   deviceAlerts: new Map(), deviceBannerId: null, toneTimer: null, lost: null, lostTimer: null,
   streamDownSince: null, sessionTimer: null, loggingOut: false,
-  play: { id: null, received: [], current: null, waiting: false } };
+  play: { id: null, players: [] } };
 const $ = (sel) => document.querySelector(sel);
 
 function t(key, vars) {
@@ -127,6 +127,7 @@ function route() {
   for (const a of document.querySelectorAll('#nav a'))
     a.classList.toggle('current', a.dataset.page === page);
   $('#page-error').hidden = true;
+  if (state.incidentId !== detail) closePlayers();
   state.incidentId = detail;
   if (page === 'audit') loadAudit(true);
   else if (page === 'settings') loadRetention();
@@ -374,7 +375,7 @@ function openStream() {
       }
       if (inc.status !== 'open' && Number($('#escalation-banner').dataset.alert) === (inc.alert_id ?? inc.id))
         $('#escalation-banner').hidden = true;
-      if (name === 'segment' && state.play.id === inc.id) segmentArrived(inc.index);
+      if (name === 'segment') segmentArrived(inc.id, inc.index);
       if (name !== 'segment') {
         if (state.incidentId === String(inc.id)) loadIncident(state.incidentId);
         log(event);
@@ -787,21 +788,30 @@ async function loadIncident(id) {
     list.appendChild(li);
   }
   const canAct = mayDo('act');
-  $('#player').hidden = !canAct;
+  // Without the site identity the panel cannot decrypt: no player, and
+  // the export cannot include video.
+  const playback = result.data.playback !== false;
+  $('#player').hidden = !canAct || !playback;
+  $('#play-off').hidden = !canAct || playback;
+  $('#export-media').disabled = !playback;
+  if (!playback) $('#export-media').checked = false;
   $('#export-box').hidden = !canAct || !inc.manifest_at_us;
   setExportLink();
-  if (state.play.id !== inc.id) {
-    state.play = { id: inc.id, received: [], current: null, waiting: false };
-    $('#incident-video').removeAttribute('src');
-    $('#incident-video').removeAttribute('data-segment');
-  }
-  // Merged, not replaced: a segment event may have come in while this
-  // answer was on its way, and the answer may predate that segment.
-  for (const g of result.data.segments)
-    if (g.kind === 'media' && g.received_at_us && !state.play.received.includes(g.idx))
-      state.play.received.push(g.idx);
-  if (state.play.waiting) playNext();
-  showPlayStatus();
+  if (canAct && playback) {
+    if (state.play.id !== inc.id) {
+      openPlayers(inc, result.data.cameras);
+      loadCameraSegments();
+    }
+    state.play.marks = timeline.filter((e) => ['pressed', 'alert-received', 'acknowledged', 'note',
+      'resolved', 'escalated'].includes(e.what));
+    const main = mainPlayer();
+    const fresh = main.want == null;
+    main.setSegments(result.data.segments, !!inc.closed_wall_us);
+    // Still recording: follow it as it comes in (muted until a click).
+    if (fresh && !inc.closed_wall_us) main.autoLive = true;
+    if (main.autoLive && main.want == null) main.live();
+    drawTimeline();
+  } else closePlayers();
   $('#incident-ack').hidden = !canAct || inc.status !== 'open';
   $('#incident-not-drill').hidden = !inc.is_drill || !mayDo('not-a-drill');
   $('#resolve-form').hidden = !canAct || inc.status === 'resolved';
@@ -960,37 +970,493 @@ function setExportLink() {
     ($('#export-media').checked ? '?media=1' : '');
 }
 
-// ---- playback: one segment after the other, following the upload ----
+// ---- playback: Media Source Extensions fed with the panel's fragmented MP4 ----
+// Each segment comes remuxed (never re-encoded) as fragmented MP4 starting
+// at 0, with its place on the desk's clock (X-Ansim-Wall-Start-Us, the
+// signed manifest's, where each segment starts exactly where the previous
+// one ended). Appended at that place (media time = wall time - base), the
+// segments play as one stream, the cameras of one press share one clock,
+// and a segment that never came (a gap) is a hole that is skipped and said
+// so. docs/console.md, Playback.
+const AHEAD = 3;              // segments loaded ahead of the one playing
+const KEEP_BEHIND_S = 30;     // seconds kept buffered behind the play position
+const HOLE_BRIDGED_S = 0.3;   // holes shorter than this are crossed without a word
+const LIVE_EXTRA_S = 0.8;     // following: this much more than a segment behind the newest frame
+const HOLD_MAX_MS = 1500;     // the longest the clock waits for a lagging camera
+const BASE_MARGIN_MS = 600000; // media time 0 lies this long before the press (pre-event footage)
 
-function showPlayStatus() {
-  const p = state.play;
-  $('#play-status').textContent = p.current === null ? t('play.ready', { n: p.received.length })
-    : p.waiting ? t('play.waiting', { i: p.current + 1 })
-    : t('play.playing', { i: p.current + 1, n: p.received.length });
+class Player {
+  constructor(incidentId, video, primary, baseMs) {
+    this.id = incidentId;
+    this.base = baseMs;
+    this.video = video;
+    this.primary = primary;
+    this.segs = new Map();     // idx -> {idx, kind, start_wall_us, duration_us, received, state, mediaStart, frames}
+    this.ms = null;
+    this.sb = null;
+    this.busy = false;
+    this.want = null;          // index around which segments are loaded
+    this.seekTo = null;        // {idx, intoS} once that segment is in
+    this.following = false;
+    this.closed = false;
+    this.gaps = 0;
+    this.error = null;
+    video.dataset.gapsSkipped = '0';
+  }
+
+  close() {
+    this.closed = true;
+    this.video.pause();
+    this.video.removeAttribute('src');
+    this.video.load();
+  }
+
+  setSegments(list, closed) {
+    this.incidentClosed = closed;
+    for (const s of list) {
+      const g = this.segs.get(s.idx) || { idx: s.idx, state: 'none' };
+      Object.assign(g, { kind: s.kind, start_wall_us: s.start_wall_us, duration_us: s.duration_us,
+        gap_reason: s.gap_reason, received: !!s.received_at_us || g.received });
+      this.segs.set(s.idx, g);
+    }
+    this.pump();
+  }
+
+  arrived(idx) {
+    const g = this.segs.get(idx) || { idx, kind: 'media', state: 'none' };
+    g.received = true;
+    this.segs.set(idx, g);
+    if (this.autoLive && this.want == null) return this.live();
+    if (this.following) this.want = Math.max(this.want ?? idx, idx - 1);
+    this.pump();
+  }
+
+  playable() { return [...this.segs.values()].filter((g) => g.kind === 'media' && g.received).sort((a, b) => a.idx - b.idx); }
+
+  // A segment's start on the desk's clock (µs), estimated from a
+  // neighbour when only its index is known yet.
+  wallStart(g) {
+    if (g.start_wall_us != null) return g.start_wall_us;
+    let best = null;
+    for (const k of this.segs.values())
+      if (k.start_wall_us != null && (!best || Math.abs(k.idx - g.idx) < Math.abs(best.idx - g.idx))) best = k;
+    return best ? best.start_wall_us + (g.idx - best.idx) * (best.duration_us || 2e6) : null;
+  }
+
+  duration(g) { return (g.duration_us || 2e6) / 1e6; }
+
+  // The wall time (ms, desk clock) of media time t, and back.
+  wallAt(t) { return this.base + t * 1000; }
+  mediaAt(ms) { return (ms - this.base) / 1000; }
+
+  // The segment covering wall time ms (or the next one after it).
+  segmentAtWall(ms) {
+    const list = [...this.segs.values()].sort((a, b) => a.idx - b.idx);
+    for (const g of list) {
+      const s = this.wallStart(g);
+      if (s != null && ms < s / 1000 + this.duration(g) * 1000) return g;
+    }
+    return list[list.length - 1];
+  }
+
+  newestEnd() {
+    const b = this.video.buffered;
+    return b.length ? b.end(b.length - 1) : null;
+  }
+
+  // Plays from wall time ms (the desk's clock).
+  seekWall(ms, andPlay = true) {
+    let g = this.segmentAtWall(ms);
+    if (!g) return;
+    const start = this.wallStart(g) / 1000;
+    let into = Math.max(0, (ms - start) / 1000);
+    if (g.kind !== 'media' || !g.received) {
+      const next = this.playable().find((k) => k.idx > g.idx);
+      if (!next) return;
+      g = next;
+      into = 0;
+    }
+    this.want = g.idx;
+    if (g.state === 'appended') this.video.currentTime = g.mediaStart + into;
+    else this.seekTo = { idx: g.idx, into };
+    if (andPlay) this.video.play().catch(() => {});
+    this.pump();
+  }
+
+  fromStart() {
+    this.following = false;
+    this.autoLive = false;
+    const first = this.playable()[0];
+    if (first) this.seekWall(this.wallStart(first) / 1000);
+  }
+
+  live() {
+    const last = this.playable().pop();
+    if (!last) return;
+    this.following = true;
+    this.video.playbackRate = 1;
+    this.want = last.idx;
+    if (last.state === 'appended') this.toLiveEdge();
+    else this.seekTo = { idx: last.idx, live: true };
+    this.video.play().catch(() => {});
+    this.pump();
+  }
+
+  toLiveEdge() {
+    const end = liveEnd();
+    const last = this.playable().pop();
+    if (end == null || !last) return;
+    this.video.currentTime = Math.max(last.mediaStart ?? 0, end - this.duration(last) - LIVE_EXTRA_S);
+  }
+
+  currentIdx() {
+    const t = this.video.currentTime;
+    for (const g of this.segs.values())
+      if (g.mediaStart != null && t >= g.mediaStart - 0.05 && t < g.mediaStart + this.duration(g)) return g.idx;
+    return this.want;
+  }
+
+  async source(codecs) {
+    if (this.sb) return;
+    this.ms = new MediaSource();
+    this.video.src = URL.createObjectURL(this.ms);
+    await new Promise((r) => this.ms.addEventListener('sourceopen', r, { once: true }));
+    this.sb = this.ms.addSourceBuffer('video/mp4; codecs="' + codecs + '"');
+    this.sb.mode = 'segments';
+  }
+
+  append(data) {
+    return new Promise((resolve, reject) => {
+      const done = () => { this.sb.removeEventListener('error', fail); resolve(); };
+      const fail = () => { this.sb.removeEventListener('updateend', done); reject(new Error('append')); };
+      this.sb.addEventListener('updateend', done, { once: true });
+      this.sb.addEventListener('error', fail, { once: true });
+      this.sb.appendBuffer(data);
+    });
+  }
+
+  removeBefore(t) {
+    const b = this.sb.buffered;
+    if (!b.length || b.start(0) >= t - 0.5) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.sb.addEventListener('updateend', resolve, { once: true });
+      this.sb.remove(0, t);
+    }).then(() => {
+      for (const g of this.segs.values())
+        if (g.mediaStart != null && g.mediaStart + this.duration(g) <= t) g.state = 'none';
+    });
+  }
+
+  // Loads the next segment that should be buffered, one at a time, in order.
+  async pump() {
+    if (this.busy || this.closed) return;
+    const list = this.playable();
+    if (!list.length) return;
+    if (this.want == null) return;
+    const from = this.currentIdx() ?? this.want;
+    const next = list.find((g) => g.idx >= from && g.idx <= from + AHEAD && g.state === 'none');
+    if (!next) return;
+    this.busy = true;
+    try {
+      await this.load(next);
+    } catch (e) {
+      // Asked again a little later (a busy panel); after three tries the
+      // segment counts as missing and its hole is skipped visibly.
+      next.tries = (next.tries || 0) + 1;
+      next.state = next.tries >= 3 ? 'failed' : 'retry';
+      if (next.state === 'failed') this.error = e.message;
+      else setTimeout(() => { if (next.state === 'retry') { next.state = 'none'; this.pump(); } }, 1000);
+      console.warn('segment', next.idx, e);
+    }
+    this.busy = false;
+    if (!this.closed) this.pump();
+  }
+
+  async load(g) {
+    g.state = 'loading';
+    const r = await fetch('/api/incidents/' + this.id + '/segments/' + g.idx + '/media');
+    if (r.status !== 200) {
+      let code = String(r.status);
+      try { code = (await r.json()).error; } catch { /* not JSON */ }
+      throw new Error(code);
+    }
+    const h = (name) => Number(r.headers.get(name));
+    g.start_wall_us = h('X-Ansim-Wall-Start-Us');
+    g.mediaStart = this.mediaAt(g.start_wall_us / 1000);
+    g.duration_us = h('X-Ansim-Duration-Us') || g.duration_us;
+    g.frames = h('X-Ansim-Video-Frames');
+    const data = await r.arrayBuffer();
+    if (this.closed) return;
+    await this.source(r.headers.get('X-Ansim-Codecs'));
+    const t = this.video.currentTime;
+    if (t - KEEP_BEHIND_S > 0) await this.removeBefore(t - KEEP_BEHIND_S);
+    this.sb.timestampOffset = g.mediaStart;
+    await this.append(data);
+    g.state = 'appended';
+    g.appendedAt = Date.now();   // bench/playback.mjs: sealed -> playable
+    if (this.seekTo && this.seekTo.idx === g.idx) {
+      const s = this.seekTo;
+      this.seekTo = null;
+      if (s.live) this.toLiveEdge();
+      else this.video.currentTime = g.mediaStart + s.into;
+      this.video.play().catch(() => {});
+    } else if (this.following && this.primary) {
+      // Re-anchored at each new segment: far behind the newest frame
+      // (a stall, a throttled tab), jump; never drift.
+      const end = liveEnd();
+      if (end - this.video.currentTime > this.duration(g) + LIVE_EXTRA_S + 1.5) this.toLiveEdge();
+    }
+  }
+
+  // Called every 200 ms: crosses holes (gaps in the manifest) visibly.
+  tick() {
+    const v = this.video;
+    if (this.closed || !this.sb || v.paused || this.busy || this.seekTo) return;
+    const now = v.currentTime;
+    const b = v.buffered;
+    let next = null;
+    for (let i = 0; i < b.length; i++) {
+      if (now >= b.start(i) && now < b.end(i) - 0.05) return;
+      if (b.start(i) > now && next == null) next = b.start(i);
+    }
+    if (next == null) return;
+    // A hole whose segments are still on their way is waited for.
+    const cur = this.currentIdx() ?? -1;
+    const after = [...this.segs.values()].find((g) => g.mediaStart != null && Math.abs(g.mediaStart - next) < 0.1);
+    const upTo = after ? after.idx : Infinity;
+    if (this.playable().some((g) => g.idx > cur && g.idx < upTo && g.state !== 'appended' && g.state !== 'failed'))
+      return;
+    if (next - now > HOLE_BRIDGED_S) {
+      this.gaps++;
+      v.dataset.gapsSkipped = String(this.gaps);
+      this.gapNote = t('play.gap-skipped', { from: clock(this.wallAt(now)), to: clock(this.wallAt(next)) });
+    }
+    v.currentTime = next + 0.01;
+  }
 }
 
-function playSegment(index) {
-  const video = $('#incident-video');
-  state.play.current = index;
-  state.play.waiting = false;
-  video.dataset.segment = index;
-  video.src = '/api/incidents/' + state.play.id + '/segments/' + index + '/media';
-  video.play().catch((e) => console.warn('play:', e));
-  showPlayStatus();
+// The newest instant every camera of the press has (one clock): following
+// stays behind it so that no camera waits for its next segment.
+function liveEnd() {
+  const ends = players().map((p) => p.newestEnd()).filter((e) => e != null);
+  return ends.length ? Math.min(...ends) : null;
 }
 
-function playNext() {
-  const p = state.play;
-  const next = p.received.filter((i) => i > p.current).sort((a, b) => a - b)[0];
-  if (next !== undefined) playSegment(next);
-  else { p.waiting = true; showPlayStatus(); }   // the next segment is still on its way
+function clock(ms) {
+  return ms == null ? '' : new Date(ms).toLocaleTimeString(state.lang === 'ko' ? 'ko-KR' : 'en-GB');
 }
 
-function segmentArrived(index) {
-  const p = state.play;
-  if (!p.received.includes(index)) p.received.push(index);
-  if (p.waiting && index > p.current) playSegment(index);
-  else showPlayStatus();
+function players() { return state.play.players || []; }
+function mainPlayer() { return players()[0] || null; }
+
+function closePlayers() {
+  for (const p of players()) p.close();
+  state.play = { id: null, players: [] };
+  window.ansimPlayers = [];
+  $('#player-cameras').textContent = '';
+}
+
+// The player(s) of an incident: its own camera first, then the other
+// cameras of the same press, all on the first one's clock.
+function openPlayers(inc, cameras) {
+  closePlayers();
+  state.play.id = inc.id;
+  // One base for every camera of the press: their media times are one clock.
+  const opened = Math.min(...[inc, ...(cameras || [])].map((c) => c.opened_wall_us).filter((w) => w));
+  const base = opened / 1000 - BASE_MARGIN_MS;
+  const main = new Player(inc.id, $('#incident-video'), true, base);
+  state.play.players = [main];
+  for (const cam of cameras || []) {
+    if (cam.id === inc.id) continue;
+    const video = document.createElement('video');
+    video.muted = true;
+    video.playsInline = true;
+    video.dataset.incident = cam.id;
+    const fig = document.createElement('figure');
+    const cap = document.createElement('figcaption');
+    cap.textContent = t('play.camera', { source: cam.source || ('#' + cam.id) });
+    fig.append(video, cap);
+    $('#player-cameras').appendChild(fig);
+    state.play.players.push(new Player(cam.id, video, false, base));
+  }
+  $('#incident-video').dataset.incident = inc.id;
+  $('#main-camera').textContent = t('play.camera', { source: inc.source || ('#' + inc.id) });
+  window.ansimPlayers = state.play.players;
+}
+
+// The other cameras' segment lists (their own incidents).
+async function loadCameraSegments() {
+  for (const p of players().slice(1)) {
+    const result = await api('GET', '/api/incidents/' + p.id);
+    if (result.status === 200) p.setSegments(result.data.segments, !!result.data.incident.closed_wall_us);
+  }
+}
+
+function segmentArrived(incidentId, index) {
+  for (const p of players()) if (p.id === incidentId) p.arrived(index);
+  drawTimeline();
+}
+
+// Every 200 ms: holes, the other cameras held to the main clock, the
+// status line, the timeline's cursor.
+function playTick() {
+  const main = mainPlayer();
+  if (!main || $('#page-incident').hidden) return;
+  for (const p of players()) p.tick();
+  const v = main.video;
+  const wall = main.sb ? main.wallAt(v.currentTime) : null;
+  for (const p of players().slice(1)) {
+    if (wall == null) break;
+    const g = p.segmentAtWall(wall);
+    if (!g) continue;
+    if (g.state === 'appended') {
+      // One clock: the same media time is the same instant on the desk.
+      // Small drifts are taken up by the rate (a seek would show a
+      // keyframe's wait), large ones by a seek.
+      const ahead = p.video.currentTime - v.currentTime;
+      if (Math.abs(ahead) > 0.6) p.video.currentTime = v.currentTime;
+      p.video.playbackRate = v.playbackRate * (Math.abs(ahead) < 0.04 ? 1 : ahead > 0 ? 0.8 : 1.25);
+      if (v.paused !== p.video.paused) { if (v.paused) p.video.pause(); else p.video.play().catch(() => {}); }
+    } else if (p.want !== g.idx && !p.seekTo) {
+      p.seekWall(wall, !v.paused);
+    }
+    p.want = g.idx;
+    p.pump();
+  }
+  // One clock: while another camera waits for its next segment the main
+  // one waits too (at most HOLD_MAX_MS, so a camera that stopped cannot
+  // stop the others).
+  const lagging = wall != null && !v.paused && players().slice(1).some((p) => {
+    const g = p.segmentAtWall(wall);
+    return g && g.kind === 'media' && g.state !== 'failed' && p.video.readyState < 3 &&
+      p.wallStart(g) != null && wall >= p.wallStart(g) / 1000;
+  });
+  if (lagging && !state.play.holdSince) state.play.holdSince = Date.now();
+  if (!lagging) state.play.holdSince = null;
+  const hold = lagging && Date.now() - state.play.holdSince < HOLD_MAX_MS;
+  if (hold && v.playbackRate !== 0) { state.play.rate = v.playbackRate; v.playbackRate = 0; }
+  else if (!hold && v.playbackRate === 0) v.playbackRate = state.play.rate || 1;
+  // Following: held at a segment and a little behind the newest frame
+  // every camera has; fallen behind (a wait, a busy machine) it catches up
+  // a little faster than real time, or jumps when far behind. No drift.
+  if (main.following && main.sb && !hold && !v.paused && (state.play.userRate || 1) === 1) {
+    const last = main.playable().pop();
+    const behind = liveEnd() - v.currentTime - (last ? main.duration(last) : 1) - LIVE_EXTRA_S;
+    if (behind > 1.5) main.toLiveEdge();
+    v.playbackRate = behind > 0.3 ? 1.15 : 1;
+  }
+  if (main.following && main.sb && v.playbackRate > 1 && liveEnd() - v.currentTime < 0.5)
+    setRate(1);
+  v.dataset.wallMs = wall == null ? '' : String(Math.round(wall));
+  v.dataset.following = main.following ? 'true' : 'false';
+  if (wall != null && main.following) v.dataset.lagMs = String(Math.round(Date.now() - wall));
+  showPlayStatus(wall);
+  drawCursor(wall);
+  if (!v.paused) main.pump();
+}
+
+function showPlayStatus(wall) {
+  const main = mainPlayer();
+  const status = $('#play-status');
+  if (!main) return;
+  const n = main.playable().length;
+  let text;
+  if (main.error) text = t('play.error');
+  else if (wall == null) text = t('play.ready', { n });
+  else if (main.following) text = t('play.following', { at: clock(wall), s: ((Date.now() - wall) / 1000).toFixed(1) });
+  else text = t(main.video.paused ? 'play.paused' : 'play.playing', { at: clock(wall) });
+  if (main.gapNote) text += ' ' + main.gapNote;
+  if (status.textContent !== text) status.textContent = text;
+}
+
+function setRate(rate) {
+  const main = mainPlayer();
+  if (!main) return;
+  main.video.playbackRate = rate;
+  state.play.userRate = rate;
+  for (const b of document.querySelectorAll('#player [data-rate]'))
+    b.classList.toggle('current', Number(b.dataset.rate) === rate);
+}
+
+function stepFrame(dir) {
+  const main = mainPlayer();
+  if (!main || !main.sb) return;
+  main.following = false;
+  main.video.pause();
+  const g = main.segs.get(main.currentIdx());
+  const fps = g && g.frames ? g.frames / main.duration(g) : 30;
+  main.video.currentTime = Math.max(0, main.video.currentTime + dir / fps);
+}
+
+// The timeline under the player, on the desk's clock: segments (received,
+// on their way, gaps), the presses, acknowledgement and notes; a click seeks.
+function timelineSpan() {
+  const main = mainPlayer();
+  if (!main) return null;
+  const list = [...main.segs.values()];
+  let from = null;
+  let to = null;
+  for (const g of list) {
+    const s = main.wallStart(g);
+    if (s == null) continue;
+    from = from == null ? s : Math.min(from, s);
+    to = to == null ? s + (g.duration_us || 2e6) : Math.max(to, s + (g.duration_us || 2e6));
+  }
+  return from == null ? null : { from: from / 1000, to: to / 1000 };
+}
+
+function drawTimeline() {
+  const bar = $('#play-timeline');
+  const main = mainPlayer();
+  const span = timelineSpan();
+  bar.textContent = '';
+  if (!main || !span) return;
+  const pct = (ms) => (100 * (ms - span.from) / Math.max(1, span.to - span.from)).toFixed(3) + '%';
+  for (const g of [...main.segs.values()].sort((a, b) => a.idx - b.idx)) {
+    const s = main.wallStart(g);
+    if (s == null) continue;
+    const el = document.createElement('div');
+    el.className = 'tl-seg';
+    el.dataset.idx = g.idx;
+    el.dataset.state = g.kind !== 'media' ? 'gap' : g.received ? 'received' : 'pending';
+    el.style.left = pct(s / 1000);
+    el.style.width = pct(span.from + (g.duration_us || 2e6) / 1000);
+    el.title = clock(s / 1000) + (g.kind !== 'media' ? ' · ' + t('play.gap') + (g.gap_reason ? ' (' + g.gap_reason + ')' : '') : '');
+    bar.appendChild(el);
+  }
+  for (const e of state.play.marks || []) {
+    const at = e.at_us / 1000;
+    if (at < span.from - 1000 || at > span.to + 60000) continue;
+    const el = document.createElement('div');
+    el.className = 'tl-mark';
+    el.dataset.what = e.what;
+    el.style.left = pct(Math.min(Math.max(at, span.from), span.to));
+    el.title = clock(at) + ' · ' + timelineText(e);
+    bar.appendChild(el);
+  }
+  const cursor = document.createElement('div');
+  cursor.className = 'tl-cursor';
+  cursor.id = 'play-cursor';
+  bar.appendChild(cursor);
+  state.play.span = span;
+}
+
+function drawCursor(wall) {
+  const cursor = $('#play-cursor');
+  const span = state.play.span;
+  if (!cursor || !span) return;
+  cursor.hidden = wall == null;
+  if (wall != null) cursor.style.left = (100 * (wall - span.from) / Math.max(1, span.to - span.from)).toFixed(3) + '%';
+}
+
+function onTimelineClick(event) {
+  const span = state.play.span;
+  const main = mainPlayer();
+  if (!span || !main) return;
+  const box = $('#play-timeline').getBoundingClientRect();
+  const ms = span.from + (event.clientX - box.left) / box.width * (span.to - span.from);
+  main.following = false;
+  main.seekWall(ms);
 }
 
 // ---- devices ----
@@ -1408,19 +1874,18 @@ async function start() {
     upsertIncident(result.data.incident);
     loadIncident(state.incidentId);
   });
-  $('#incident-video').addEventListener('ended', playNext);
   $('#export-media').addEventListener('change', setExportLink);
-  $('#incident-video').addEventListener('error', () => {
-    if ($('#incident-video').getAttribute('src')) $('#play-status').textContent = t('play.error');
-  });
   $('#play-start').addEventListener('click', () => {
-    const first = [...state.play.received].sort((a, b) => a - b)[0];
-    if (first !== undefined) playSegment(first);
+    $('#incident-video').muted = false;   // a person's click: sound where it was recorded
+    mainPlayer()?.fromStart();
   });
-  $('#play-live').addEventListener('click', () => {
-    const last = [...state.play.received].sort((a, b) => b - a)[0];
-    if (last !== undefined) playSegment(last);
-  });
+  $('#play-live').addEventListener('click', () => { $('#incident-video').muted = false; mainPlayer()?.live(); });
+  for (const b of document.querySelectorAll('#player [data-rate]'))
+    b.addEventListener('click', () => setRate(Number(b.dataset.rate)));
+  $('#play-step-back').addEventListener('click', () => stepFrame(-1));
+  $('#play-step').addEventListener('click', () => stepFrame(1));
+  $('#play-timeline').addEventListener('click', onTimelineClick);
+  setInterval(playTick, 200);
   $('#note-form').addEventListener('submit', onNote);
   $('#hold-form').addEventListener('submit', onHold);
   $('#retention-form').addEventListener('submit', onRetentionSave);
