@@ -21,7 +21,28 @@ G_DEFINE_QUARK (panel - auth - error - quark, panel_auth_error)
 #define PASSWORD_MIN_CHARS 10
 #define PASSWORD_MAX_BYTES 256
 
-const PanelScryptParams panel_scrypt_default = { .log2_n = 15, .r = 8, .p = 1 };
+const PanelScryptParams panel_scrypt_default = { .log2_n = 17, .r = 8, .p = 1 };
+
+static gpointer
+read_current_params (gpointer data)
+{
+  static PanelScryptParams params;
+  const char *text = g_getenv ("ANSIM_TEST_SCRYPT_LOG2_N");
+  guint64 log2_n = 0;
+
+  (void) data;
+  params = panel_scrypt_default;
+  if (text != NULL && g_ascii_string_to_unsigned (text, 10, 10, 20, &log2_n, NULL))
+    params.log2_n = (guint) log2_n;
+  return &params;
+}
+
+const PanelScryptParams *
+panel_scrypt_current (void)
+{
+  static GOnce once = G_ONCE_INIT;
+  return g_once (&once, read_current_params, NULL);
+}
 
 static const char *const role_names[] = { "security", "trainer", "admin", "auditor" };
 
@@ -87,7 +108,7 @@ panel_password_hash (const char *password, const PanelScryptParams *params, GErr
   g_autofree char *salt64 = NULL, *hash64 = NULL;
 
   if (params == NULL)
-    params = &panel_scrypt_default;
+    params = panel_scrypt_current ();
   if (RAND_bytes (salt, sizeof salt) != 1)
     {
       g_set_error (error, PANEL_AUTH_ERROR, PANEL_AUTH_ERROR_CRYPTO, "no random bytes for a salt");
@@ -111,27 +132,58 @@ is_base64 (const char *s)
               == '\0';
 }
 
+/* The parts of a stored hash; FALSE when it is malformed. */
+static gboolean
+parse_stored (const char *stored, PanelScryptParams *params, guint8 **out_salt, gsize *salt_len,
+              guint8 **out_expected)
+{
+  g_auto (GStrv) parts = g_strsplit (stored, "$", -1);
+  g_autofree guint8 *salt = NULL, *expected = NULL;
+  gsize expected_len = 0;
+  char tail = 0;
+
+  /* "", "scrypt", "ln=..", SALT, HASH */
+  if (g_strv_length (parts) != 5 || parts[0][0] != '\0' || strcmp (parts[1], "scrypt") != 0
+      || sscanf (parts[2], "ln=%u,r=%u,p=%u%c", &params->log2_n, &params->r, &params->p, &tail)
+           != 3
+      || params->log2_n < 10 || params->log2_n > 20 || params->r < 1 || params->r > 32
+      || params->p < 1 || params->p > 16 || !is_base64 (parts[3]) || !is_base64 (parts[4]))
+    return FALSE;
+  salt = g_base64_decode (parts[3], salt_len);
+  expected = g_base64_decode (parts[4], &expected_len);
+  if (*salt_len < 4 || expected_len != HASH_LEN)
+    return FALSE;
+  if (out_salt != NULL)
+    *out_salt = g_steal_pointer (&salt);
+  if (out_expected != NULL)
+    *out_expected = g_steal_pointer (&expected);
+  return TRUE;
+}
+
+gboolean
+panel_password_needs_rehash (const char *stored)
+{
+  PanelScryptParams params = { 0 };
+  const PanelScryptParams *now = panel_scrypt_current ();
+  gsize salt_len = 0;
+
+  if (!parse_stored (stored, &params, NULL, &salt_len, NULL))
+    return FALSE;
+  /* Memory cost N * r is what matters against GPUs. */
+  return ((guint64) params.r << params.log2_n) < ((guint64) now->r << now->log2_n);
+}
+
 gboolean
 panel_password_verify (const char *stored, const char *password, gboolean *out_match,
                        GError **error)
 {
-  g_auto (GStrv) parts = g_strsplit (stored, "$", -1);
   PanelScryptParams params = { 0 };
   g_autofree guint8 *salt = NULL, *expected = NULL;
-  gsize salt_len = 0, expected_len = 0;
+  gsize salt_len = 0;
   guint8 computed[HASH_LEN];
-  char tail = 0;
 
   *out_match = FALSE;
-  /* "", "scrypt", "ln=..", SALT, HASH */
-  if (g_strv_length (parts) != 5 || parts[0][0] != '\0' || strcmp (parts[1], "scrypt") != 0
-      || sscanf (parts[2], "ln=%u,r=%u,p=%u%c", &params.log2_n, &params.r, &params.p, &tail) != 3
-      || params.log2_n < 10 || params.log2_n > 20 || params.r < 1 || params.r > 32 || params.p < 1
-      || params.p > 16 || !is_base64 (parts[3]) || !is_base64 (parts[4]))
-    goto malformed;
-  salt = g_base64_decode (parts[3], &salt_len);
-  expected = g_base64_decode (parts[4], &expected_len);
-  if (salt_len < 4 || expected_len != HASH_LEN)
+  if (!parse_stored (stored, &params, &salt, &salt_len, &expected))
     goto malformed;
   if (!scrypt (password, salt, salt_len, &params, computed, sizeof computed, error))
     return FALSE;
@@ -377,6 +429,23 @@ panel_user_set_role (sqlite3 *db, const char *name, PanelRole role, const char *
   return write_user (db, name, FALSE, "UPDATE users SET role = ?2 WHERE name = ?1",
                      panel_role_to_string (role), 0, NULL, FALSE, actor, actor_role, client, detail,
                      error);
+}
+
+gboolean
+panel_user_rehash (sqlite3 *db, const char *name, const char *old_hash, const char *new_hash,
+                   GError **error)
+{
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    db, "UPDATE users SET password_hash = ?3 WHERE name = ?1 AND password_hash = ?2", error);
+
+  if (stmt == NULL)
+    return FALSE;
+  sqlite3_bind_text (stmt, 1, name, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 2, old_hash, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 3, new_hash, -1, SQLITE_STATIC);
+  if (sqlite3_step (stmt) != SQLITE_DONE)
+    return ansim_db_set_error (db, error, "storing a password hash of the current cost");
+  return TRUE;
 }
 
 gboolean

@@ -42,13 +42,23 @@ typedef struct {
   guint p;
 } PanelScryptParams;
 
-/* N = 2^15, r = 8, p = 1: 32 MiB and 0.1 to 0.3 s per hash on the reference
- * machine. */
+/* N = 2^17, r = 8, p = 1 (the OWASP minimum for scrypt): 128 MiB and about
+ * 0.4 s per hash on the reference machine. */
 extern const PanelScryptParams panel_scrypt_default;
 
-/* "$scrypt$ln=15,r=8,p=1$SALT$HASH" (salt 16 bytes, hash 32 bytes, both
- * unpadded base64). params NULL: the default. */
+/* The cost new hashes get: panel_scrypt_default, unless the environment
+ * variable ANSIM_TEST_SCRYPT_LOG2_N (10 to 20) sets N for a test run
+ * (the test suites set it so that making users stays fast; never set it on
+ * a real panel). */
+const PanelScryptParams *panel_scrypt_current (void);
+
+/* "$scrypt$ln=17,r=8,p=1$SALT$HASH" (salt 16 bytes, hash 32 bytes, both
+ * unpadded base64). params NULL: panel_scrypt_current (). */
 char *panel_password_hash (const char *password, const PanelScryptParams *params, GError **error);
+/* TRUE when stored (a well-formed hash) was made at a lower cost than
+ * panel_scrypt_current (): login then stores a new hash of the password it
+ * just checked. */
+gboolean panel_password_needs_rehash (const char *stored);
 /* Recompute with the stored salt and parameters and compare in constant
  * time. Returns FALSE with error only when stored is malformed or OpenSSL
  * fails; a wrong password is *out_match = FALSE. Thread-safe. */
@@ -81,6 +91,11 @@ gboolean panel_user_set_disabled (sqlite3 *db, const char *name, gboolean disabl
 gboolean panel_user_set_role (sqlite3 *db, const char *name, PanelRole role, const char *actor,
                               const char *actor_role, const char *client, GError **error);
 gboolean panel_user_count (sqlite3 *db, gint64 *out_count, GError **error);
+/* Replaces the user's hash old_hash by new_hash (same password, higher
+ * cost) unless it changed meanwhile; sessions stay. In the caller's
+ * transaction if one is open. */
+gboolean panel_user_rehash (sqlite3 *db, const char *name, const char *old_hash,
+                            const char *new_hash, GError **error);
 
 /* What login needs to know about a user, read before the (slow, threaded)
  * password check. NULL with no error when there is no such user. */

@@ -226,6 +226,7 @@ typedef struct {
   PanelUser *user; /* NULL: no such user (the dummy hash is checked) */
   char *client;
   gboolean pending; /* counted in the console's pending tables */
+  char *new_hash;   /* the password hashed at today's cost, when its hash was older */
 } Login;
 
 #define MAX_PENDING_PER_ACCOUNT 1
@@ -266,10 +267,11 @@ login_free (Login *login)
   g_free (login->password);
   panel_user_free (login->user);
   g_free (login->client);
+  g_free (login->new_hash);
   g_free (login);
 }
 
-/* In a worker thread: scrypt takes 0.1 to 0.3 s, which must not hold up
+/* In a worker thread: scrypt takes about 0.4 s, which must not hold up
  * the main loop (alerts, uploads). */
 static void
 login_verify_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
@@ -287,6 +289,11 @@ login_verify_thread (GTask *task, gpointer source, gpointer task_data, GCancella
       g_task_return_error (task, error);
       return;
     }
+  /* A hash from before the cost was raised: hash again while the password
+   * is at hand, so that every active account moves to the new cost. A
+   * failure here only leaves the old hash. */
+  if (match && login->user != NULL && panel_password_needs_rehash (login->user->password_hash))
+    login->new_hash = panel_password_hash (login->password, NULL, NULL);
   g_task_return_boolean (task, match && login->user != NULL);
 }
 
@@ -342,7 +349,13 @@ login_verified (GObject *source, GAsyncResult *result, gpointer user_data)
   session = panel_session_create (self->db, login->user->name, login->user->role, login->client,
                                   g_get_real_time (), self->session_lifetime_us, &token, &error);
   if (session == NULL
-      || !panel_console_audit (self, login->msg, session, PANEL_AUDIT_LOGIN, NULL, NULL, &error)
+      || (login->new_hash != NULL
+          && !panel_user_rehash (self->db, login->user->name, login->user->password_hash,
+                                 login->new_hash, &error))
+      || !panel_console_audit (self, login->msg, session, PANEL_AUDIT_LOGIN, NULL,
+                               login->new_hash != NULL ? "{\"password_hash\":\"upgraded\"}"
+                                                       : NULL,
+                               &error)
       || !ansim_db_commit (self->db, &error))
     {
       ansim_db_rollback (self->db);
