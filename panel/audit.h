@@ -35,6 +35,14 @@ G_BEGIN_DECLS
 #define PANEL_AUDIT_DRILL_SCHEDULE_SET "drill-schedule-set"
 #define PANEL_AUDIT_DRILL_SCHEDULE_REMOVED "drill-schedule-removed"
 #define PANEL_AUDIT_REPORT_EXPORTED "report-exported"
+/* Staff protection and device identity. */
+#define PANEL_AUDIT_LOGIN_THROTTLED "login-throttled" /* refused tries, counted per window */
+#define PANEL_AUDIT_ENROLLMENT_CODE_CREATED "enrollment-code-created"
+#define PANEL_AUDIT_DEVICE_ENROLLED "device-enrolled"
+#define PANEL_AUDIT_ENROLLMENT_REFUSED "enrollment-refused"
+#define PANEL_AUDIT_ENROLLMENT_THROTTLED "enrollment-throttled" /* counted per window */
+#define PANEL_AUDIT_DEVICE_REVOKED "device-revoked"
+#define PANEL_AUDIT_DEVICE_WRONG_DESK "device-wrong-desk" /* a request for another desk */
 
 /* The hash every chain starts from. */
 #define PANEL_AUDIT_GENESIS "0000000000000000000000000000000000000000000000000000000000000000"

@@ -35,7 +35,99 @@ struct _PanelConsole {
    * parallel guesses could all pass its check before the first failed. */
   GHashTable *pending_accounts; /* name -> count (GUINT_TO_POINTER) */
   GHashTable *pending_addresses;
+  guint pending_total; /* each check holds 128 MiB for scrypt */
+  gint64 last_check_us; /* how long the last password check took */
+  /* Refused tries, summed per (account, client) into one login-throttled
+   * audit entry per window (audit_window_us), so a flood of tries cannot
+   * flood the log. */
+  GHashTable *throttled; /* "ACCOUNT\nCLIENT" -> Throttled */
+  gint64 audit_window_us;
+  guint throttled_flush; /* timeout source id */
+  gboolean flushing_all; /* at free: every window ends now */
+  gboolean access_purpose;
 };
+
+typedef struct {
+  char *account; /* a user's name, or NULL: names that are no user */
+  char *client;
+  guint count;
+  gint64 first_us, last_us;
+} Throttled;
+
+static void
+throttled_free (Throttled *t)
+{
+  g_free (t->account);
+  g_free (t->client);
+  g_free (t);
+}
+
+/* One login-throttled entry for t (outside any transaction). */
+static void
+throttled_write (PanelConsole *self, Throttled *t)
+{
+  g_autoptr (AnsimJsonBuilder) json = ansim_json_builder_new ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *detail = NULL;
+
+  ansim_json_builder_add_int (json, "count", t->count);
+  ansim_json_builder_add_int (json, "first_at_us", t->first_us);
+  ansim_json_builder_add_int (json, "last_at_us", t->last_us);
+  detail = ansim_json_builder_end (json);
+  if (!panel_audit_append (self->db, NULL, NULL, t->client, PANEL_AUDIT_LOGIN_THROTTLED,
+                           t->account != NULL ? t->account : "(unknown user names)", detail,
+                           &error))
+    g_warning ("cannot write %u throttled logins of %s from %s to the audit log: %s", t->count,
+               t->account != NULL ? t->account : "unknown user names", t->client,
+               error->message);
+}
+
+static gboolean
+throttled_due (gpointer key, gpointer value, gpointer user_data)
+{
+  PanelConsole *self = user_data;
+  Throttled *t = value;
+
+  (void) key;
+  if (!self->flushing_all && t->first_us + self->audit_window_us > g_get_real_time ())
+    return FALSE;
+  throttled_write (self, t);
+  return TRUE;
+}
+
+static gboolean
+flush_throttled (gpointer user_data)
+{
+  PanelConsole *self = user_data;
+  g_hash_table_foreach_remove (self->throttled, throttled_due, self);
+  return G_SOURCE_CONTINUE;
+}
+
+/* A refused try: counted into its window's entry. */
+static void
+note_throttled (PanelConsole *self, const char *account, const char *client)
+{
+  g_autofree char *key = g_strdup_printf ("%s\n%s", account != NULL ? account : "", client);
+  gint64 now = g_get_real_time ();
+  Throttled *t = g_hash_table_lookup (self->throttled, key);
+
+  if (t != NULL && t->first_us + self->audit_window_us <= now)
+    {
+      throttled_write (self, t);
+      g_hash_table_remove (self->throttled, key);
+      t = NULL;
+    }
+  if (t == NULL)
+    {
+      t = g_new0 (Throttled, 1);
+      t->account = g_strdup (account);
+      t->client = g_strdup (client);
+      t->first_us = now;
+      g_hash_table_insert (self->throttled, g_steal_pointer (&key), t);
+    }
+  t->count++;
+  t->last_us = now;
+}
 
 /* ---- sessions and checks ---------------------------------------------- */
 
@@ -55,12 +147,6 @@ cookie_token (SoupServerMessage *msg)
   return token;
 }
 
-static const char *
-client_address (SoupServerMessage *msg)
-{
-  const char *host = soup_server_message_get_remote_host (msg);
-  return host != NULL ? host : "unknown";
-}
 
 static gboolean
 is_safe_method (SoupServerMessage *msg)
@@ -122,10 +208,11 @@ panel_console_audit (PanelConsole *self, SoupServerMessage *msg, PanelSession *s
                      const char *action, const char *target, const char *detail_json,
                      GError **error)
 {
+  g_autofree char *client = msg != NULL ? panel_http_client_address (self->http, msg) : NULL;
+
   return panel_audit_append (self->db, session != NULL ? session->user : NULL,
                              session != NULL ? panel_role_to_string (session->role) : NULL,
-                             msg != NULL ? client_address (msg) : NULL, action, target, detail_json,
-                             error);
+                             client, action, target, detail_json, error);
 }
 
 gboolean
@@ -224,6 +311,7 @@ typedef struct {
   char *name; /* as typed, if a valid user name; else NULL */
   char *password;
   PanelUser *user; /* NULL: no such user (the dummy hash is checked) */
+  gint64 started_us; /* when the password check started */
   char *client;
   gboolean pending; /* counted in the console's pending tables */
   char *new_hash;   /* the password hashed at today's cost, when its hash was older */
@@ -231,6 +319,7 @@ typedef struct {
 
 #define MAX_PENDING_PER_ACCOUNT 1
 #define MAX_PENDING_PER_ADDRESS 4
+#define MAX_PENDING_TOTAL 4
 
 static guint
 pending_get (GHashTable *table, const char *key)
@@ -258,6 +347,7 @@ login_free (Login *login)
     {
       pending_add (login->console->pending_accounts, login->name, -1);
       pending_add (login->console->pending_addresses, login->client, -1);
+      login->console->pending_total--;
     }
   g_object_unref (login->cancellable);
   g_object_unref (login->msg);
@@ -304,7 +394,8 @@ login_failed (PanelConsole *self, Login *login, const char *reason)
   ansim_json_builder_add_string (json, "reason", reason);
   g_autofree char *detail = ansim_json_builder_end (json);
 
-  panel_throttle_failure (self->throttle, login->name, login->client, g_get_real_time ());
+  panel_throttle_failure (self->throttle, login->user != NULL ? login->user->name : NULL,
+                          login->client, g_get_real_time ());
   if (!panel_console_audit_or_fail (self, login->msg, NULL, PANEL_AUDIT_LOGIN_FAILED,
                                     login->name != NULL ? login->name : "(invalid user name)",
                                     detail))
@@ -326,6 +417,7 @@ login_verified (GObject *source, GAsyncResult *result, gpointer user_data)
   (void) source;
   if (g_cancellable_is_cancelled (login->cancellable))
     goto out;
+  self->last_check_us = g_get_monotonic_time () - login->started_us;
   match = g_task_propagate_boolean (G_TASK (result), &error);
   if (error != NULL)
     {
@@ -361,7 +453,7 @@ login_verified (GObject *source, GAsyncResult *result, gpointer user_data)
       ansim_db_rollback (self->db);
       goto db_error;
     }
-  panel_throttle_success (self->throttle, login->name);
+  panel_throttle_success (self->throttle, login->user->name, login->client);
   set_cookie (self, login->msg, token, self->session_lifetime_us / G_USEC_PER_SEC);
   {
     g_autoptr (JsonBuilder) b = json_builder_new ();
@@ -380,6 +472,32 @@ out:
   if (!g_cancellable_is_cancelled (login->cancellable))
     soup_server_message_unpause (login->msg);
   login_free (login);
+}
+
+static gboolean
+login_decoy_done (gpointer data)
+{
+  Login *login = data;
+
+  if (!g_cancellable_is_cancelled (login->cancellable))
+    {
+      panel_console_send_error (login->msg, SOUP_STATUS_UNAUTHORIZED, "bad-credentials",
+                                "wrong user name or password");
+      soup_server_message_unpause (login->msg);
+    }
+  login_free (login);
+  return G_SOURCE_REMOVE;
+}
+
+/* Answers login (taken) as a wrong password once as long as the last real
+ * check took has passed. */
+static void
+login_decoy (PanelConsole *self, Login *login)
+{
+  gint64 delay_ms = CLAMP (self->last_check_us / 1000, 50, 2000);
+
+  soup_server_message_pause (login->msg);
+  g_timeout_add_full (G_PRIORITY_DEFAULT, delay_ms, login_decoy_done, login, NULL);
 }
 
 /* Origin, when the browser sends it, must be this server: refuses a login
@@ -439,45 +557,7 @@ handle_login (PanelHttpRequest *req)
   login->msg = g_object_ref (msg);
   login->name = panel_user_name_is_valid (name) ? g_strdup (name) : NULL;
   login->password = g_strdup (password);
-  login->client = g_strdup (client_address (msg));
-
-  wait_us = panel_throttle_check (self->throttle, login->name, login->client, g_get_real_time ());
-  /* Another attempt for the same name (or too many from the address) is
-   * still being checked: try again in a second. */
-  busy = wait_us == 0
-         && (pending_get (self->pending_accounts, login->name) >= MAX_PENDING_PER_ACCOUNT
-             || pending_get (self->pending_addresses, login->client) >= MAX_PENDING_PER_ADDRESS);
-  if (busy)
-    wait_us = 1;
-  if (wait_us > 0)
-    {
-      gint64 wait_s = (wait_us + G_USEC_PER_SEC - 1) / G_USEC_PER_SEC;
-      g_autofree char *retry = g_strdup_printf ("%" G_GINT64_FORMAT, wait_s);
-      g_autofree char *text =
-        g_strdup_printf ("too many failed logins; try again in %" G_GINT64_FORMAT " s", wait_s);
-      if (panel_console_audit_or_fail (self, msg, NULL, PANEL_AUDIT_LOGIN_FAILED,
-                                       login->name != NULL ? login->name : "(invalid user name)",
-                                       busy ? "{\"reason\":\"in-progress\"}"
-                                            : "{\"reason\":\"throttled\"}"))
-        {
-          g_autoptr (JsonBuilder) b = json_builder_new ();
-          soup_message_headers_replace (soup_server_message_get_response_headers (msg),
-                                        "Retry-After", retry);
-          json_builder_begin_object (b);
-          json_builder_set_member_name (b, "error");
-          json_builder_add_string_value (b, "throttled");
-          json_builder_set_member_name (b, "message");
-          json_builder_add_string_value (b, text);
-          json_builder_set_member_name (b, "retry_after_s");
-          json_builder_add_int_value (b, wait_s);
-          json_builder_end_object (b);
-          panel_console_send_json (msg, 429, b);
-          /* libsoup 3.2 has no phrase of its own for 429. */
-          soup_server_message_set_status (msg, 429, "Too Many Requests");
-        }
-      login_free (login);
-      return;
-    }
+  login->client = panel_http_client_address (self->http, msg);
   if (login->name != NULL)
     {
       login->user = panel_user_lookup (self->db, login->name, &error);
@@ -490,9 +570,58 @@ handle_login (PanelHttpRequest *req)
           return;
         }
     }
+
+  wait_us = panel_throttle_check (self->throttle, login->user != NULL ? login->user->name : NULL,
+                                  login->client,
+                                  login->user != NULL ? login->user->login_unlocked_at_us : 0,
+                                  g_get_real_time ());
+  if (wait_us > 0 && login->user == NULL)
+    {
+      /* Names that are no user, past this client's budget: answered as a
+       * wrong password after as long as a check takes, without the check,
+       * so the answer tells nothing about which names exist. */
+      note_throttled (self, NULL, login->client);
+      login_decoy (self, login);
+      return;
+    }
+  /* Another attempt for the same name (or too many from the address, or
+   * too many in all) is still being checked: try again in a second. */
+  busy = wait_us == 0
+         && (pending_get (self->pending_accounts, login->name) >= MAX_PENDING_PER_ACCOUNT
+             || pending_get (self->pending_addresses, login->client) >= MAX_PENDING_PER_ADDRESS
+             || self->pending_total >= MAX_PENDING_TOTAL);
+  if (busy)
+    wait_us = 1;
+  if (wait_us > 0)
+    {
+      gint64 wait_s = (wait_us + G_USEC_PER_SEC - 1) / G_USEC_PER_SEC;
+      g_autofree char *retry = g_strdup_printf ("%" G_GINT64_FORMAT, wait_s);
+      g_autofree char *text =
+        g_strdup_printf ("too many failed logins; try again in %" G_GINT64_FORMAT " s", wait_s);
+      g_autoptr (JsonBuilder) b = json_builder_new ();
+
+      note_throttled (self, login->user != NULL ? login->user->name : NULL, login->client);
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg),
+                                    "Retry-After", retry);
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "error");
+      json_builder_add_string_value (b, "throttled");
+      json_builder_set_member_name (b, "message");
+      json_builder_add_string_value (b, text);
+      json_builder_set_member_name (b, "retry_after_s");
+      json_builder_add_int_value (b, wait_s);
+      json_builder_end_object (b);
+      panel_console_send_json (msg, 429, b);
+      /* libsoup 3.2 has no phrase of its own for 429. */
+      soup_server_message_set_status (msg, 429, "Too Many Requests");
+      login_free (login);
+      return;
+    }
   login->pending = TRUE;
   pending_add (self->pending_accounts, login->name, 1);
   pending_add (self->pending_addresses, login->client, 1);
+  self->pending_total++;
+  login->started_us = g_get_monotonic_time ();
   soup_server_message_pause (msg);
   {
     g_autoptr (GTask) task = g_task_new (NULL, NULL, login_verified, login);
@@ -644,7 +773,8 @@ handle_users (PanelHttpRequest *req)
   g_autoptr (GError) error = NULL;
   const char *name = NULL;
   g_autofree char *actor = NULL;
-  const char *actor_role, *client = client_address (msg);
+  const char *actor_role;
+  g_autofree char *client = panel_http_client_address (self->http, msg);
 
   if (req->n_params == 1)
     {
@@ -965,6 +1095,14 @@ panel_console_new (PanelHttp *http, SoupServer *server, sqlite3 *db, AnsimConfig
                         ansim_config_get_int (config, "panel", "login_lockout_s") * G_USEC_PER_SEC);
   self->pending_accounts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->pending_addresses = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->last_check_us = 300 * 1000;
+  self->throttled =
+    g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) throttled_free);
+  self->audit_window_us =
+    ansim_config_get_int (config, "panel", "login_audit_window_s") * G_USEC_PER_SEC;
+  self->throttled_flush = g_timeout_add_seconds (
+    ansim_config_get_int (config, "panel", "login_audit_window_s"), flush_throttled, self);
+  self->access_purpose = ansim_config_get_bool (config, "panel", "access_purpose");
 
   panel_get_resource (); /* registers the interface's resources */
   panel_http_add_routes (http, routes, G_N_ELEMENTS (routes), self);
@@ -992,6 +1130,11 @@ panel_console_free (PanelConsole *self)
   if (self == NULL)
     return;
   g_cancellable_cancel (self->cancellable);
+  /* What was refused so far is written before the panel goes. */
+  self->flushing_all = TRUE;
+  flush_throttled (self);
+  g_clear_handle_id (&self->throttled_flush, g_source_remove);
+  g_hash_table_unref (self->throttled);
   g_clear_pointer (&self->events, panel_events_free);
   panel_http_set_console (self->http, NULL);
   g_object_unref (self->server);

@@ -14,6 +14,7 @@
 
 #include <string.h>
 
+#include "address-mask.h"
 #include "console.h"
 #include "httpsig.h"
 
@@ -25,6 +26,7 @@ struct _PanelHttp {
   GArray *routes;        /* of PanelRoute */
   GArray *user_data;     /* gpointer per route */
   gboolean test_routes;
+  GPtrArray *trusted_proxies; /* GInetAddressMask; NULL: none */
 };
 
 /* A request matched to its route, kept on the message from got-headers to
@@ -499,5 +501,54 @@ panel_http_free (PanelHttp *self)
   g_object_unref (self->server);
   g_array_unref (self->routes);
   g_array_unref (self->user_data);
+  g_clear_pointer (&self->trusted_proxies, g_ptr_array_unref);
   g_free (self);
+}
+
+/* ---- who is asking ----------------------------------------------------- */
+
+void
+panel_http_set_trusted_proxies (PanelHttp *self, GPtrArray *masks)
+{
+  g_clear_pointer (&self->trusted_proxies, g_ptr_array_unref);
+  self->trusted_proxies = masks;
+}
+
+gboolean
+panel_http_peer_is_trusted_proxy (PanelHttp *self, SoupServerMessage *msg)
+{
+  return self->trusted_proxies != NULL && self->trusted_proxies->len > 0
+         && ansim_address_masks_contain (self->trusted_proxies,
+                                         soup_server_message_get_remote_host (msg));
+}
+
+char *
+panel_http_client_address (PanelHttp *self, SoupServerMessage *msg)
+{
+  const char *peer = soup_server_message_get_remote_host (msg);
+  const char *forwarded;
+  g_auto (GStrv) hops = NULL;
+
+  if (!panel_http_peer_is_trusted_proxy (self, msg))
+    return g_strdup (peer != NULL ? peer : "unknown");
+  forwarded = soup_message_headers_get_list (soup_server_message_get_request_headers (msg),
+                                             "X-Forwarded-For");
+  if (forwarded == NULL)
+    return g_strdup (peer);
+  /* Each proxy appends the address it got the request from; walking back
+   * from the end, the first one not among our proxies is the client (what
+   * stands before it, the client could have written itself). */
+  hops = g_strsplit (forwarded, ",", -1);
+  for (guint i = g_strv_length (hops); i > 0; i--)
+    {
+      g_autoptr (GInetAddress) addr = NULL;
+      char *hop = g_strstrip (hops[i - 1]);
+
+      addr = g_inet_address_new_from_string (hop);
+      if (addr == NULL)
+        break; /* not an address: trust nothing before it */
+      if (!ansim_address_masks_contain (self->trusted_proxies, hop))
+        return g_strdup (hop);
+    }
+  return g_strdup (peer);
 }

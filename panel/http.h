@@ -124,4 +124,16 @@ void panel_http_add_row (JsonBuilder *b, sqlite3_stmt *stmt, const char *const *
 void panel_http_add_columns (JsonBuilder *b, sqlite3_stmt *stmt, const char *const *booleans,
                              const char *const *embedded);
 
+/* ---- who is asking ----------------------------------------------------- */
+
+/* [panel] trusted_proxies, parsed by ansim_address_masks_parse (taken). */
+void panel_http_set_trusted_proxies (PanelHttp *self, GPtrArray *masks);
+/* TRUE when the connection comes from a trusted proxy: only then may its
+ * X-Forwarded-For (and X-Forwarded-Proto) headers be believed. */
+gboolean panel_http_peer_is_trusted_proxy (PanelHttp *self, SoupServerMessage *msg);
+/* The client's address (free it): the peer's; behind a trusted proxy, the
+ * nearest X-Forwarded-For hop that is not a trusted proxy itself. What
+ * throttling and the audit log call "client". */
+char *panel_http_client_address (PanelHttp *self, SoupServerMessage *msg);
+
 G_END_DECLS

@@ -15,6 +15,7 @@
 
 #include "ansim-build.h"
 #include "channel.h"
+#include "address-mask.h"
 #include "console.h"
 #include "drills.h"
 #include "reports.h"
@@ -244,7 +245,9 @@ handle_api (PanelHttpRequest *r)
   SoupMessageHeaders *h = soup_server_message_get_request_headers (msg);
   SoupMessageBody *body = soup_server_message_get_request_body (msg);
   g_autoptr (GBytes) bytes = soup_message_body_flatten (body);
+  g_autofree char *client = panel_http_client_address (self->http, msg);
   PanelRequest req = {
+    .client = client,
     .method = soup_server_message_get_method (msg),
     .path = path,
     .signature_input = soup_message_headers_get_one (h, "Signature-Input"),
@@ -399,6 +402,16 @@ panel_new (AnsimConfig *config, GError **error)
     }
   self->server = soup_server_new ("server-header", "ansim-panel", "tls-certificate", tls, NULL);
   self->http = panel_http_new (self->server);
+  {
+    GPtrArray *proxies = ansim_address_masks_parse (
+      ansim_config_get_string (config, "panel", "trusted_proxies"), error);
+    if (proxies == NULL)
+      {
+        g_prefix_error (error, "[panel] trusted_proxies: ");
+        return NULL;
+      }
+    panel_http_set_trusted_proxies (self->http, proxies);
+  }
   add_device_routes (self);
   self->console = panel_console_new (self->http, self->server, self->db, config, error);
   if (self->console == NULL)

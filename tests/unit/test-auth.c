@@ -329,36 +329,57 @@ test_throttle (void)
   g_autoptr (PanelThrottle) t = panel_throttle_new (3, 5, 60 * G_USEC_PER_SEC);
   gint64 now = 1000 * G_USEC_PER_SEC, s = G_USEC_PER_SEC;
 
-  g_assert_cmpint (panel_throttle_check (t, "kim", "10.0.0.1", now), ==, 0);
+  g_assert_cmpint (panel_throttle_check (t, "kim", "10.0.0.1", 0, now), ==, 0);
   panel_throttle_failure (t, "kim", "10.0.0.1", now);
   panel_throttle_failure (t, "kim", "10.0.0.1", now + 10 * s);
-  g_assert_cmpint (panel_throttle_check (t, "kim", "10.0.0.1", now + 11 * s), ==, 0);
+  g_assert_cmpint (panel_throttle_check (t, "kim", "10.0.0.1", 0, now + 11 * s), ==, 0);
   panel_throttle_failure (t, "kim", "10.0.0.1", now + 20 * s);
-  /* Three in the window: locked until the first is 60 s old. */
-  g_assert_cmpint (panel_throttle_check (t, "kim", "10.0.0.1", now + 21 * s), ==, 39 * s);
-  g_assert_cmpint (panel_throttle_check (t, "kim", "10.0.0.2", now + 21 * s), ==, 39 * s);
-  /* Another name from the same address is not locked (yet). */
-  g_assert_cmpint (panel_throttle_check (t, "lee", "10.0.0.1", now + 21 * s), ==, 0);
-  /* Sliding: once the first failure leaves the window, one more try. */
-  g_assert_cmpint (panel_throttle_check (t, "kim", "10.0.0.1", now + 60 * s), ==, 0);
-  panel_throttle_failure (t, "kim", "10.0.0.1", now + 61 * s);
-  g_assert_cmpint (panel_throttle_check (t, "kim", "10.0.0.1", now + 61 * s), ==, 9 * s);
+  /* Three failures: 1 s after the last, then doubling per failure. */
+  g_assert_cmpint (panel_throttle_check (t, "kim", "10.0.0.1", 0, now + 20 * s), ==, 1 * s);
+  g_assert_cmpint (panel_throttle_check (t, "kim", "10.0.0.1", 0, now + 21 * s), ==, 0);
+  panel_throttle_failure (t, "kim", "10.0.0.1", now + 21 * s);
+  g_assert_cmpint (panel_throttle_check (t, "kim", "10.0.0.1", 0, now + 21 * s), ==, 2 * s);
+  panel_throttle_failure (t, "kim", "10.0.0.1", now + 23 * s);
+  g_assert_cmpint (panel_throttle_check (t, "kim", "10.0.0.1", 0, now + 23 * s), ==, 4 * s);
+  for (guint i = 0; i < 10; i++)
+    panel_throttle_failure (t, "kim", "10.0.0.1", now + 30 * s);
+  /* At most the longest delay. */
+  g_assert_cmpint (panel_throttle_check (t, "kim", "10.0.0.1", 0, now + 30 * s), ==, 60 * s);
+  /* The same account from another client, and another account from the
+   * same client, are not slowed at all. */
+  g_assert_cmpint (panel_throttle_check (t, "kim", "10.0.0.2", 0, now + 30 * s), ==, 0);
+  g_assert_cmpint (panel_throttle_check (t, "lee", "10.0.0.1", 0, now + 30 * s), ==, 0);
+  /* Unlocked on the panel host after the last failure: forgotten. */
+  g_assert_cmpint (panel_throttle_check (t, "kim", "10.0.0.1", now + 29 * s, now + 31 * s), >, 0);
+  g_assert_cmpint (panel_throttle_check (t, "kim", "10.0.0.1", now + 31 * s, now + 31 * s), ==, 0);
+  g_assert_cmpint (panel_throttle_check (t, "kim", "10.0.0.1", 0, now + 31 * s), ==, 0);
 
-  /* Per address: spraying many names from one address. Of its failures
-   * (0, 10, 20, 61 s) the first is out of the window; two more make five. */
-  panel_throttle_failure (t, "park", "10.0.0.1", now + 62 * s);
-  g_assert_cmpint (panel_throttle_check (t, "choi", "10.0.0.1", now + 62 * s), ==, 0);
-  panel_throttle_failure (t, "choi", "10.0.0.1", now + 62 * s);
-  g_assert_cmpint (panel_throttle_check (t, "choi", "10.0.0.1", now + 62 * s), ==, 8 * s);
-  g_assert_cmpint (panel_throttle_check (t, "choi", "10.0.0.9", now + 62 * s), ==, 0);
+  /* Quiet for the longest delay: forgotten. */
+  for (guint i = 0; i < 4; i++)
+    panel_throttle_failure (t, "lee", "10.0.0.1", now + 100 * s);
+  g_assert_cmpint (panel_throttle_check (t, "lee", "10.0.0.1", 0, now + 100 * s), ==, 2 * s);
+  g_assert_cmpint (panel_throttle_check (t, "lee", "10.0.0.1", 0, now + 160 * s), ==, 0);
 
-  /* Success clears the account, not the address. */
-  panel_throttle_success (t, "kim");
-  g_assert_cmpint (panel_throttle_check (t, "kim", "10.0.0.9", now + 62 * s), ==, 0);
-  g_assert_cmpint (panel_throttle_check (t, "kim", "10.0.0.1", now + 62 * s), >, 0);
+  /* Names that are no user, from one client: past 5, that client's
+   * unknown names wait; real users and other clients do not. */
+  for (guint i = 0; i < 5; i++)
+    {
+      g_assert_cmpint (panel_throttle_check (t, NULL, "10.0.0.7", 0, now + 200 * s), ==, 0);
+      panel_throttle_failure (t, NULL, "10.0.0.7", now + 200 * s);
+    }
+  g_assert_cmpint (panel_throttle_check (t, NULL, "10.0.0.7", 0, now + 200 * s), ==, 60 * s);
+  g_assert_cmpint (panel_throttle_check (t, NULL, "10.0.0.8", 0, now + 200 * s), ==, 0);
+  g_assert_cmpint (panel_throttle_check (t, "kim", "10.0.0.7", 0, now + 200 * s), ==, 0);
 
-  /* Invalid names are not tracked by name, only by address. */
-  g_assert_cmpint (panel_throttle_check (t, NULL, "10.0.0.9", now + 62 * s), ==, 0);
+  /* Success clears the pair only. */
+  for (guint i = 0; i < 3; i++)
+    {
+      panel_throttle_failure (t, "park", "10.0.0.1", now + 300 * s);
+      panel_throttle_failure (t, "park", "10.0.0.2", now + 300 * s);
+    }
+  panel_throttle_success (t, "park", "10.0.0.1");
+  g_assert_cmpint (panel_throttle_check (t, "park", "10.0.0.1", 0, now + 300 * s), ==, 0);
+  g_assert_cmpint (panel_throttle_check (t, "park", "10.0.0.2", 0, now + 300 * s), ==, 1 * s);
 }
 
 static void
@@ -376,7 +397,7 @@ test_throttle_bounded (void)
   /* The newest is still remembered. */
   panel_throttle_failure (t, NULL, "10.0.78.31", (gint64) 20000 * 1000);
   panel_throttle_failure (t, NULL, "10.0.78.31", (gint64) 20000 * 1000);
-  g_assert_cmpint (panel_throttle_check (t, NULL, "10.0.78.31", (gint64) 20000 * 1000), >, 0);
+  g_assert_cmpint (panel_throttle_check (t, NULL, "10.0.78.31", 0, (gint64) 20000 * 1000), >, 0);
 }
 
 /* ---- audit chain ---- */
