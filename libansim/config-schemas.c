@@ -1537,13 +1537,12 @@ panel_check (AnsimConfig *config, GError **error)
     return FALSE;
   {
     g_autoptr (GError) local = NULL;
-    g_autoptr (GPtrArray) proxies =
-      ansim_address_masks_parse (ansim_config_get_string (config, "panel", "trusted_proxies"),
-                                 &local);
+    g_autoptr (GPtrArray) proxies = ansim_address_masks_parse (
+      ansim_config_get_string (config, "panel", "trusted_proxies"), &local);
     if (proxies == NULL)
       {
-        ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_RANGE, "panel",
-                                "trusted_proxies", local->message,
+        ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_RANGE, "panel", "trusted_proxies",
+                                local->message,
                                 "addresses or networks such as 127.0.0.1, ::1, 10.0.0.0/8, "
                                 "separated by commas");
         return FALSE;

@@ -144,8 +144,7 @@ parse_stored (const char *stored, PanelScryptParams *params, guint8 **out_salt, 
 
   /* "", "scrypt", "ln=..", SALT, HASH */
   if (g_strv_length (parts) != 5 || parts[0][0] != '\0' || strcmp (parts[1], "scrypt") != 0
-      || sscanf (parts[2], "ln=%u,r=%u,p=%u%c", &params->log2_n, &params->r, &params->p, &tail)
-           != 3
+      || sscanf (parts[2], "ln=%u,r=%u,p=%u%c", &params->log2_n, &params->r, &params->p, &tail) != 3
       || params->log2_n < 10 || params->log2_n > 20 || params->r < 1 || params->r > 32
       || params->p < 1 || params->p > 16 || !is_base64 (parts[3]) || !is_base64 (parts[4]))
     return FALSE;
@@ -491,11 +490,10 @@ panel_user_lookup (sqlite3 *db, const char *name, GError **error)
 
   if (!panel_user_name_is_valid (name))
     return NULL;
-  stmt = ansim_db_prepare (
-    db,
-    "SELECT name, role, password_hash, disabled_at_us IS NOT NULL,"
-    " coalesce (login_unlocked_at_us, 0) FROM users WHERE name = ?1",
-    error);
+  stmt = ansim_db_prepare (db,
+                           "SELECT name, role, password_hash, disabled_at_us IS NOT NULL,"
+                           " coalesce (login_unlocked_at_us, 0) FROM users WHERE name = ?1",
+                           error);
   if (stmt == NULL)
     return NULL;
   sqlite3_bind_text (stmt, 1, name, -1, SQLITE_STATIC);
@@ -792,8 +790,7 @@ record (PanelThrottle *self, GHashTable *table, char *key, gint64 now_us)
 }
 
 void
-panel_throttle_failure (PanelThrottle *self, const char *account, const char *client,
-                        gint64 now_us)
+panel_throttle_failure (PanelThrottle *self, const char *account, const char *client, gint64 now_us)
 {
   if (account != NULL)
     record (self, self->pairs, pair_key (account, client), now_us);

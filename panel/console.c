@@ -35,7 +35,7 @@ struct _PanelConsole {
    * parallel guesses could all pass its check before the first failed. */
   GHashTable *pending_accounts; /* name -> count (GUINT_TO_POINTER) */
   GHashTable *pending_addresses;
-  guint pending_total; /* each check holds 128 MiB for scrypt */
+  guint pending_total;  /* each check holds 128 MiB for scrypt */
   gint64 last_check_us; /* how long the last password check took */
   /* Refused tries, summed per (account, client) into one login-throttled
    * audit entry per window (audit_window_us), so a flood of tries cannot
@@ -78,8 +78,7 @@ throttled_write (PanelConsole *self, Throttled *t)
                            t->account != NULL ? t->account : "(unknown user names)", detail,
                            &error))
     g_warning ("cannot write %u throttled logins of %s from %s to the audit log: %s", t->count,
-               t->account != NULL ? t->account : "unknown user names", t->client,
-               error->message);
+               t->account != NULL ? t->account : "unknown user names", t->client, error->message);
 }
 
 static gboolean
@@ -211,8 +210,8 @@ panel_console_audit (PanelConsole *self, SoupServerMessage *msg, PanelSession *s
   g_autofree char *client = msg != NULL ? panel_http_client_address (self->http, msg) : NULL;
 
   return panel_audit_append (self->db, session != NULL ? session->user : NULL,
-                             session != NULL ? panel_role_to_string (session->role) : NULL,
-                             client, action, target, detail_json, error);
+                             session != NULL ? panel_role_to_string (session->role) : NULL, client,
+                             action, target, detail_json, error);
 }
 
 gboolean
@@ -310,7 +309,7 @@ typedef struct {
   SoupServerMessage *msg;
   char *name; /* as typed, if a valid user name; else NULL */
   char *password;
-  PanelUser *user; /* NULL: no such user (the dummy hash is checked) */
+  PanelUser *user;   /* NULL: no such user (the dummy hash is checked) */
   gint64 started_us; /* when the password check started */
   char *client;
   gboolean pending; /* counted in the console's pending tables */
@@ -445,8 +444,7 @@ login_verified (GObject *source, GAsyncResult *result, gpointer user_data)
           && !panel_user_rehash (self->db, login->user->name, login->user->password_hash,
                                  login->new_hash, &error))
       || !panel_console_audit (self, login->msg, session, PANEL_AUDIT_LOGIN, NULL,
-                               login->new_hash != NULL ? "{\"password_hash\":\"upgraded\"}"
-                                                       : NULL,
+                               login->new_hash != NULL ? "{\"password_hash\":\"upgraded\"}" : NULL,
                                &error)
       || !ansim_db_commit (self->db, &error))
     {
@@ -571,10 +569,9 @@ handle_login (PanelHttpRequest *req)
         }
     }
 
-  wait_us = panel_throttle_check (self->throttle, login->user != NULL ? login->user->name : NULL,
-                                  login->client,
-                                  login->user != NULL ? login->user->login_unlocked_at_us : 0,
-                                  g_get_real_time ());
+  wait_us = panel_throttle_check (
+    self->throttle, login->user != NULL ? login->user->name : NULL, login->client,
+    login->user != NULL ? login->user->login_unlocked_at_us : 0, g_get_real_time ());
   if (wait_us > 0 && login->user == NULL)
     {
       /* Names that are no user, past this client's budget: answered as a
@@ -601,8 +598,8 @@ handle_login (PanelHttpRequest *req)
       g_autoptr (JsonBuilder) b = json_builder_new ();
 
       note_throttled (self, login->user != NULL ? login->user->name : NULL, login->client);
-      soup_message_headers_replace (soup_server_message_get_response_headers (msg),
-                                    "Retry-After", retry);
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Retry-After",
+                                    retry);
       json_builder_begin_object (b);
       json_builder_set_member_name (b, "error");
       json_builder_add_string_value (b, "throttled");

@@ -550,8 +550,7 @@ panel_device_revoke (sqlite3 *db, const char *device_id, const char *reason, con
     }
   ansim_json_builder_add_string (json, "reason", reason);
   detail = ansim_json_builder_end (json);
-  if (!panel_audit_append (db, actor, NULL, NULL, PANEL_AUDIT_DEVICE_REVOKED, target, detail,
-                           error)
+  if (!panel_audit_append (db, actor, NULL, NULL, PANEL_AUDIT_DEVICE_REVOKED, target, detail, error)
       || !ansim_db_commit (db, error))
     goto fail;
   return TRUE;
@@ -872,8 +871,9 @@ check_desk (PanelIngest *self, Reply *r, const PanelRequest *req, const Device *
       /* Bound meanwhile by another request: check against that. */
       g_autoptr (sqlite3_stmt) read =
         ansim_db_prepare (self->db, "SELECT desk_id FROM devices WHERE id = ?1", &error);
-      if (read == NULL || (sqlite3_bind_text (read, 1, d->id, -1, SQLITE_STATIC),
-                           sqlite3_step (read) != SQLITE_ROW))
+      if (read == NULL
+          || (sqlite3_bind_text (read, 1, d->id, -1, SQLITE_STATIC),
+              sqlite3_step (read) != SQLITE_ROW))
         return reply_db_error (r, self->db, "reading the device's desk"), FALSE;
       if (g_strcmp0 ((const char *) sqlite3_column_text (read, 0), desk_id) == 0)
         return TRUE;
