@@ -262,11 +262,20 @@ ansimctl_audit (int argc, char **argv)
     goto fail;
   if (strcmp (sub, "export") == 0)
     {
-      g_autofree char *lines = panel_audit_export_jsonl (db, &error);
-      if (lines == NULL)
+      /* In pieces, so a long log never sits whole in memory. */
+      gint64 until = 0, last = 0, next = 0;
+      if (!panel_audit_last_id (db, &until, &error))
         goto fail;
-      fputs (lines, stdout);
-      return 0;
+      do
+        {
+          g_autoptr (GString) out = g_string_new (NULL);
+          last = next;
+          if (!panel_audit_export_batch (db, last, until, 1000, out, &next, &error))
+            goto fail;
+          fwrite (out->str, 1, out->len, stdout);
+        }
+      while (next != last);
+      return fflush (stdout) == 0 ? 0 : 1;
     }
   {
     g_autofree char *problem = NULL;

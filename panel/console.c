@@ -865,6 +865,101 @@ parse_int_param (GHashTable *query, const char *name, gint64 min, gint64 max, gi
   return TRUE;
 }
 
+/* A text parameter of at most max_len bytes; NULL when absent or empty. */
+static gboolean
+parse_text_param (GHashTable *query, const char *name, gsize max_len, const char **value,
+                  SoupServerMessage *msg)
+{
+  const char *text = query != NULL ? g_hash_table_lookup (query, name) : NULL;
+
+  if (text == NULL || *text == '\0')
+    return TRUE;
+  if (strlen (text) > max_len || !g_utf8_validate (text, -1, NULL))
+    {
+      g_autofree char *message =
+        g_strdup_printf ("%s must be UTF-8 text of at most %zu bytes", name, max_len);
+      panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request", message);
+      return FALSE;
+    }
+  *value = text;
+  return TRUE;
+}
+
+/* GET /api/audit/export: the log up to the export's own entry, written a
+ * batch of entries at a time as the previous one leaves (chunked), so the
+ * panel never holds the whole log in memory. */
+#define AUDIT_EXPORT_BATCH 256
+
+typedef struct {
+  sqlite3 *db; /* borrowed; the console outlives its requests */
+  gint64 last_id, until_id;
+} AuditExport;
+
+static void
+audit_export_next (SoupServerMessage *msg, gpointer data)
+{
+  AuditExport *x = data;
+  SoupMessageBody *body = soup_server_message_get_response_body (msg);
+  g_autoptr (GString) out = g_string_new (NULL);
+  g_autoptr (GError) error = NULL;
+  gint64 next = x->last_id;
+  gsize len;
+
+  if (x->last_id >= x->until_id)
+    {
+      soup_message_body_complete (body);
+      return;
+    }
+  if (!panel_audit_export_batch (x->db, x->last_id, x->until_id, AUDIT_EXPORT_BATCH, out, &next,
+                                 &error))
+    {
+      /* The headers are out: cut the answer short, which the client sees
+       * as a chunked body without its end. */
+      GSocket *socket = soup_server_message_get_socket (msg);
+      g_warning ("audit export: %s; the download is cut short", error->message);
+      if (socket != NULL)
+        g_socket_shutdown (socket, FALSE, TRUE, NULL);
+      soup_message_body_complete (body);
+      return;
+    }
+  if (next == x->last_id)
+    x->last_id = x->until_id; /* nothing more below until_id */
+  else
+    x->last_id = next;
+  len = out->len;
+  if (len == 0)
+    {
+      soup_message_body_complete (body);
+      return;
+    }
+  soup_message_body_append (body, SOUP_MEMORY_TAKE, g_string_free (g_steal_pointer (&out), FALSE),
+                            len);
+}
+
+static void
+audit_export_finished (SoupServerMessage *msg, gpointer data)
+{
+  g_signal_handlers_disconnect_by_data (msg, data);
+  g_free (data);
+}
+
+static void
+audit_export_start (AuditExport *x, SoupServerMessage *msg)
+{
+  SoupMessageHeaders *h = soup_server_message_get_response_headers (msg);
+
+  soup_message_headers_replace (h, "Content-Disposition",
+                                "attachment; filename=\"ansim-audit.jsonl\"");
+  soup_message_headers_replace (h, "Cache-Control", "no-store");
+  soup_message_headers_set_content_type (h, "application/x-ndjson", NULL);
+  soup_message_headers_set_encoding (h, SOUP_ENCODING_CHUNKED);
+  soup_message_body_set_accumulate (soup_server_message_get_response_body (msg), FALSE);
+  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
+  g_signal_connect (msg, "wrote-chunk", G_CALLBACK (audit_export_next), x);
+  g_signal_connect (msg, "finished", G_CALLBACK (audit_export_finished), x);
+  audit_export_next (msg, x);
+}
+
 static void
 handle_audit (PanelHttpRequest *req)
 {
@@ -878,14 +973,20 @@ handle_audit (PanelHttpRequest *req)
   if (strcmp (path, "/api/audit") == 0)
     {
       gint64 before = 0, limit = AUDIT_PAGE_DEFAULT;
+      PanelAuditFilter filter = { 0 };
       g_autoptr (JsonNode) entries = NULL;
       g_autoptr (JsonBuilder) b = json_builder_new ();
       JsonArray *array;
 
       if (!parse_int_param (query, "before", 0, G_MAXINT64, &before, msg)
-          || !parse_int_param (query, "limit", 1, AUDIT_PAGE_MAX, &limit, msg))
+          || !parse_int_param (query, "limit", 1, AUDIT_PAGE_MAX, &limit, msg)
+          || !parse_int_param (query, "incident", 1, G_MAXINT64, &filter.incident_id, msg)
+          || !parse_int_param (query, "from_us", 0, G_MAXINT64, &filter.from_us, msg)
+          || !parse_int_param (query, "to_us", 0, G_MAXINT64, &filter.to_us, msg)
+          || !parse_text_param (query, "user", 128, &filter.actor, msg)
+          || !parse_text_param (query, "action", 64, &filter.action, msg))
         return;
-      entries = panel_audit_list (self->db, before, limit, &error);
+      entries = panel_audit_list (self->db, before, limit, &filter, &error);
       if (entries == NULL)
         {
           send_auth_error (msg, error);
@@ -908,24 +1009,21 @@ handle_audit (PanelHttpRequest *req)
     }
   else if (strcmp (path, "/api/audit/export") == 0)
     {
-      g_autofree char *lines = NULL;
+      AuditExport *x;
 
       /* The export is itself an entry, so it is part of what it exports. */
       if (!panel_console_audit_or_fail (self, msg, session, PANEL_AUDIT_AUDIT_EXPORTED, "audit log",
                                         NULL))
         return;
-      lines = panel_audit_export_jsonl (self->db, &error);
-      if (lines == NULL)
+      x = g_new0 (AuditExport, 1);
+      x->db = self->db;
+      if (!panel_audit_last_id (self->db, &x->until_id, &error))
         {
+          g_free (x);
           send_auth_error (msg, error);
           return;
         }
-      soup_message_headers_replace (soup_server_message_get_response_headers (msg),
-                                    "Content-Disposition",
-                                    "attachment; filename=\"ansim-audit.jsonl\"");
-      soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
-      soup_server_message_set_response (msg, "application/x-ndjson", SOUP_MEMORY_TAKE,
-                                        g_steal_pointer (&lines), strlen (lines));
+      audit_export_start (x, msg);
     }
   else if (strcmp (path, "/api/audit/verify") == 0)
     {

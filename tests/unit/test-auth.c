@@ -458,20 +458,60 @@ test_audit_intact (Fixture *fx, gconstpointer data)
   g_clear_error (&error);
 
   /* Paging: newest first. */
-  page = panel_audit_list (fx->db, 0, 2, &error);
+  page = panel_audit_list (fx->db, 0, 2, NULL, &error);
   g_assert_cmpuint (json_array_get_length (json_node_get_array (page)), ==, 2);
   g_assert_cmpint (json_object_get_int_member (
                      json_array_get_object_element (json_node_get_array (page), 0), "id"),
                    ==, 5);
   g_clear_pointer (&page, json_node_unref);
-  page = panel_audit_list (fx->db, 2, 10, &error);
+  page = panel_audit_list (fx->db, 2, 10, NULL, &error);
   g_assert_cmpuint (json_array_get_length (json_node_get_array (page)), ==, 1);
+  g_clear_pointer (&page, json_node_unref);
+
+  /* Filters (the audit page): by action, by user, by incident, by time. */
+  {
+    PanelAuditFilter by_action = { .action = "logout" };
+    PanelAuditFilter by_actor = { .actor = "kim", .incident_id = 3 };
+    PanelAuditFilter by_incident = { .incident_id = 1 };
+    PanelAuditFilter nobody = { .actor = "lee" };
+    PanelAuditFilter future = { .from_us = g_get_real_time () + G_USEC_PER_SEC };
+    PanelAuditFilter past = { .to_us = g_get_real_time () + G_USEC_PER_SEC };
+
+    g_assert_true (panel_audit_append (fx->db, "kim", "security", NULL, "playback",
+                                       "incident 12 segment 3", NULL, &error));
+    page = panel_audit_list (fx->db, 0, 10, &by_action, &error);
+    g_assert_cmpuint (json_array_get_length (json_node_get_array (page)), ==, 1);
+    g_assert_cmpstr (json_object_get_string_member (
+                       json_array_get_object_element (json_node_get_array (page), 0), "target"),
+                     ==, "incident 4");
+    g_clear_pointer (&page, json_node_unref);
+    page = panel_audit_list (fx->db, 0, 10, &by_actor, &error);
+    g_assert_cmpuint (json_array_get_length (json_node_get_array (page)), ==, 1);
+    g_clear_pointer (&page, json_node_unref);
+    /* "incident 1" is not "incident 12 ...". */
+    page = panel_audit_list (fx->db, 0, 10, &by_incident, &error);
+    g_assert_cmpuint (json_array_get_length (json_node_get_array (page)), ==, 1);
+    g_clear_pointer (&page, json_node_unref);
+    by_incident.incident_id = 12;
+    page = panel_audit_list (fx->db, 0, 10, &by_incident, &error);
+    g_assert_cmpuint (json_array_get_length (json_node_get_array (page)), ==, 1);
+    g_clear_pointer (&page, json_node_unref);
+    page = panel_audit_list (fx->db, 0, 10, &nobody, &error);
+    g_assert_cmpuint (json_array_get_length (json_node_get_array (page)), ==, 0);
+    g_clear_pointer (&page, json_node_unref);
+    page = panel_audit_list (fx->db, 0, 10, &future, &error);
+    g_assert_cmpuint (json_array_get_length (json_node_get_array (page)), ==, 0);
+    g_clear_pointer (&page, json_node_unref);
+    page = panel_audit_list (fx->db, 0, 10, &past, &error);
+    g_assert_cmpuint (json_array_get_length (json_node_get_array (page)), ==, 6);
+    g_assert_no_error (error);
+  }
 
   lines = panel_audit_export_jsonl (fx->db, &error);
   g_assert_no_error (error);
   {
     g_auto (GStrv) split = g_strsplit (lines, "\n", -1);
-    g_assert_cmpuint (g_strv_length (split), ==, 6); /* five lines and the empty tail */
+    g_assert_cmpuint (g_strv_length (split), ==, 7); /* six lines and the empty tail */
     g_assert_nonnull (strstr (split[2], "\"detail\":{\"role\":\"auditor\",\"note\":\"한글\"}"));
   }
 }

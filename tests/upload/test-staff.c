@@ -12,6 +12,7 @@
 
 #include "db.h"
 #include "httpsig.h"
+#include "test-console.h"
 #include "upload-helpers.h"
 
 #define PASSWORD "password-for-tests-1"
@@ -129,6 +130,7 @@ test_throttled_aggregated (Fixture *f, gconstpointer data)
   gint64 start = g_get_monotonic_time ();
 
   test_add_user (f->panel->conf, "kim", "security", PASSWORD);
+  test_add_user (f->panel->conf, "audrey", "auditor", PASSWORD);
   test_panel_start (f->panel);
   for (guint i = 0; i < 3; i++)
     g_assert_cmpuint (login_from (f, "192.0.2.50", "kim", "wrong-password"), ==, 401);
@@ -162,6 +164,27 @@ test_throttled_aggregated (Fixture *f, gconstpointer data)
   const char *verify[] = { "audit", "verify", "--config", f->panel->conf, NULL };
   g_autofree char *out = test_ansimctl_ok (NULL, verify);
   g_assert_true (g_str_has_prefix (out, "audit log intact"));
+
+  /* The export streams (chunked) every entry up to its own, one per line. */
+  g_autoptr (TestConsole) console = test_console_new (f->panel->url, http, 0);
+  TestLogin auditor = { 0 };
+  g_autoptr (SoupMessage) msg = NULL;
+  guint status = 0;
+  test_console_login (console, "audrey", PASSWORD, &auditor);
+  g_autofree char *lines = test_console_request (console, "GET", "/api/audit/export", &auditor,
+                                                 TEST_CSRF_NONE, NULL, NULL, 0, &status, &msg);
+  g_assert_cmpuint (status, ==, 200);
+  g_assert_cmpint (soup_message_headers_get_encoding (soup_message_get_response_headers (msg)), ==,
+                   SOUP_ENCODING_CHUNKED);
+  g_auto (GStrv) split = g_strsplit (lines, "\n", -1);
+  gint64 n = count (f, "SELECT max (id) FROM audit_log WHERE action = 'audit-exported'");
+  g_assert_cmpint (g_strv_length (split), ==, n + 1);
+  for (gint64 i = 0; i < n; i++)
+    {
+      g_autoptr (JsonObject) o = test_json_parse_object (split[i]);
+      g_assert_cmpint (json_object_get_int_member (o, "id"), ==, i + 1);
+    }
+  test_login_clear (&auditor);
 }
 
 /* A user made before the cost was raised (N = 2^15) logs in on a panel
