@@ -591,6 +591,57 @@ test_audit_after_tamper (Fixture *fx, gconstpointer data)
   g_assert_cmpint (n, ==, 4);
 }
 
+/* Every audit action panel/audit.h names has its words in both of the
+ * console's catalogs (the audit page shows them, never the raw name), and
+ * the two catalogs have the same keys. */
+static void
+test_audit_actions_translated (void)
+{
+  const char *root = g_getenv ("ANSIM_SOURCE_ROOT");
+  g_autofree char *header_path = NULL, *header = NULL;
+  g_autoptr (GRegex) define = NULL;
+  g_autoptr (GMatchInfo) match = NULL;
+  g_autoptr (GError) error = NULL;
+  JsonObject *catalogs[2];
+  g_autoptr (JsonParser) parser_en = json_parser_new ();
+  g_autoptr (JsonParser) parser_ko = json_parser_new ();
+  JsonParser *parsers[2] = { parser_en, parser_ko };
+  static const char *const langs[] = { "en", "ko" };
+  guint n = 0;
+
+  g_assert_nonnull (root);
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("strings-%s.json", langs[i]);
+      g_autofree char *path = g_build_filename (root, "panel", "ui", name, NULL);
+      g_assert_true (json_parser_load_from_file (parsers[i], path, &error));
+      g_assert_no_error (error);
+      catalogs[i] = json_node_get_object (json_parser_get_root (parsers[i]));
+    }
+  header_path = g_build_filename (root, "panel", "audit.h", NULL);
+  g_assert_true (g_file_get_contents (header_path, &header, NULL, &error));
+  define = g_regex_new ("#define PANEL_AUDIT_[A-Z_]+ \"([a-z-]+)\"", 0, 0, &error);
+  g_assert_no_error (error);
+  g_regex_match (define, header, 0, &match);
+  for (; g_match_info_matches (match); g_match_info_next (match, NULL), n++)
+    {
+      g_autofree char *action = g_match_info_fetch (match, 1);
+      g_autofree char *key = g_strconcat ("action.", action, NULL);
+      for (guint i = 0; i < 2; i++)
+        if (!json_object_has_member (catalogs[i], key))
+          g_error ("audit action '%s' has no \"%s\" in strings-%s.json", action, key, langs[i]);
+    }
+  g_assert_cmpuint (n, >=, 30);
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autoptr (GList) keys = json_object_get_members (catalogs[i]);
+      for (GList *k = keys; k != NULL; k = k->next)
+        if (!json_object_has_member (catalogs[1 - i], k->data))
+          g_error ("\"%s\" is in strings-%s.json but not in strings-%s.json",
+                   (const char *) k->data, langs[i], langs[1 - i]);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -609,6 +660,7 @@ main (int argc, char **argv)
               fixture_teardown);
   g_test_add_func ("/auth/throttle/window", test_throttle);
   g_test_add_func ("/auth/throttle/bounded", test_throttle_bounded);
+  g_test_add_func ("/audit/actions-translated", test_audit_actions_translated);
   g_test_add ("/audit/intact", Fixture, NULL, fixture_setup, test_audit_intact, fixture_teardown);
   for (guint i = 0; i < G_N_ELEMENTS (tampers); i++)
     {
