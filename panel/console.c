@@ -45,7 +45,13 @@ struct _PanelConsole {
   guint throttled_flush; /* timeout source id */
   gboolean flushing_all; /* at free: every window ends now */
   gboolean access_purpose;
+  /* Page opens already audited: "SESSION-SHA\nINCIDENT\nVIEW". Bounded:
+   * when full it is emptied, which can only add entries, never lose one. */
+  GHashTable *views;
 };
+
+#define MAX_VIEWS_REMEMBERED 20000
+#define MAX_PURPOSE_CHARS 500
 
 typedef struct {
   char *account; /* a user's name, or NULL: names that are no user */
@@ -227,6 +233,70 @@ panel_console_audit_or_fail (PanelConsole *self, SoupServerMessage *msg, PanelSe
   return FALSE;
 }
 
+static gboolean
+is_view_token (const char *s)
+{
+  gsize len = s != NULL ? strlen (s) : 0;
+  return len >= 8 && len <= 64
+         && s[strspn (s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")]
+              == '\0';
+}
+
+gboolean
+panel_console_audit_view (PanelConsole *self, SoupServerMessage *msg, PanelSession *session,
+                          GHashTable *query, gint64 incident_id)
+{
+  const char *view = query != NULL ? g_hash_table_lookup (query, "view") : NULL;
+  const char *purpose = query != NULL ? g_hash_table_lookup (query, "purpose") : NULL;
+  g_autofree char *key = NULL;
+  g_autofree char *target = g_strdup_printf ("incident %" G_GINT64_FORMAT, incident_id);
+  g_autofree char *detail = NULL;
+
+  if (view != NULL && !is_view_token (view))
+    {
+      panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
+                                "view must be 8 to 64 of A-Z a-z 0-9 - _");
+      return FALSE;
+    }
+  if (view != NULL)
+    {
+      key =
+        g_strdup_printf ("%s\n%" G_GINT64_FORMAT "\n%s", session->token_sha256, incident_id, view);
+      if (g_hash_table_contains (self->views, key))
+        return TRUE; /* a refresh of a page open already audited */
+    }
+  if (purpose != NULL)
+    {
+      g_autofree char *trimmed = g_strstrip (g_strdup (purpose));
+      if (!g_utf8_validate (trimmed, -1, NULL) || *trimmed == '\0'
+          || g_utf8_strlen (trimmed, -1) > MAX_PURPOSE_CHARS)
+        {
+          panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
+                                    "purpose must be 1 to 500 characters of text");
+          return FALSE;
+        }
+      g_autoptr (AnsimJsonBuilder) json = ansim_json_builder_new ();
+      ansim_json_builder_add_string (json, "purpose", trimmed);
+      detail = ansim_json_builder_end (json);
+    }
+  else if (self->access_purpose)
+    {
+      panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "purpose-required",
+                                "say why you open this incident (purpose), as the site requires");
+      return FALSE;
+    }
+  if (!panel_console_audit_or_fail (self, msg, session, PANEL_AUDIT_INCIDENT_VIEWED, target,
+                                    detail))
+    return FALSE;
+  if (key != NULL)
+    {
+      if (g_hash_table_size (self->views) >= MAX_VIEWS_REMEMBERED)
+        g_hash_table_remove_all (self->views);
+      g_hash_table_add (self->views, g_steal_pointer (&key));
+    }
+  return TRUE;
+}
+
 JsonObject *
 panel_console_read_json_object (SoupServerMessage *msg)
 {
@@ -289,6 +359,8 @@ add_session_members (PanelConsole *self, JsonBuilder *b, PanelSession *session)
   json_builder_add_string_value (b, session->csrf_token);
   json_builder_set_member_name (b, "expires_at_us");
   json_builder_add_int_value (b, session->expires_at_us);
+  json_builder_set_member_name (b, "access_purpose");
+  json_builder_add_boolean_value (b, self->access_purpose);
   add_role_table (self, b, session->role);
 }
 
@@ -1198,6 +1270,7 @@ panel_console_new (PanelHttp *http, SoupServer *server, sqlite3 *db, AnsimConfig
   self->throttled_flush = g_timeout_add_seconds (
     ansim_config_get_int (config, "panel", "login_audit_window_s"), flush_throttled, self);
   self->access_purpose = ansim_config_get_bool (config, "panel", "access_purpose");
+  self->views = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 
   panel_get_resource (); /* registers the interface's resources */
   panel_http_add_routes (http, routes, G_N_ELEMENTS (routes), self);
@@ -1230,6 +1303,7 @@ panel_console_free (PanelConsole *self)
   flush_throttled (self);
   g_clear_handle_id (&self->throttled_flush, g_source_remove);
   g_hash_table_unref (self->throttled);
+  g_hash_table_unref (self->views);
   g_clear_pointer (&self->events, panel_events_free);
   panel_http_set_console (self->http, NULL);
   g_object_unref (self->server);

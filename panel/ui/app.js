@@ -128,6 +128,12 @@ function route() {
   for (const a of document.querySelectorAll('#nav a'))
     a.classList.toggle('current', a.dataset.page === page);
   $('#page-error').hidden = true;
+  // Each opening of an incident page is one view in the audit log; its
+  // automatic refreshes repeat the same token and are not counted again.
+  if (detail && detail !== state.incidentId) {
+    state.viewId = crypto.randomUUID();
+    state.viewPurpose = null;
+  }
   state.incidentId = detail;
   if (page === 'audit') loadAudit(true);
   else if (page === 'settings') loadRetention();
@@ -819,11 +825,22 @@ function timelineText(e) {
   return text;
 }
 
-// Each load is a view, audited by the panel.
+// The panel audits the first load of each page open (view token), with
+// the purpose when the site asks for one.
 async function loadIncident(id) {
-  const result = await api('GET', '/api/incidents/' + id);
+  const params = new URLSearchParams({ view: state.viewId });
+  if (state.viewPurpose) params.set('purpose', state.viewPurpose);
+  const result = await api('GET', '/api/incidents/' + id + '?' + params);
   if (result.status === 401) { showLogin(); return; }
+  if (result.status === 400 && result.data?.error === 'purpose-required') {
+    $('#purpose-form').hidden = false;
+    $('#page-incident').dataset.purposeNeeded = '1';
+    $('#purpose-form input[name="purpose"]').focus();
+    return;
+  }
   if (result.status !== 200) { showError(result); return; }
+  $('#purpose-form').hidden = true;
+  delete $('#page-incident').dataset.purposeNeeded;
   if (state.incidentId !== id) return;
   const { incident: inc, integrity, timeline, categories } = result.data;
   setCategories(categories);
@@ -1456,6 +1473,11 @@ async function start() {
   $('#logout').addEventListener('click', onLogout);
   $('#lang-switch').addEventListener('click', () => loadLanguage(state.lang === 'ko' ? 'en' : 'ko'));
   $('#audit-more').addEventListener('click', () => loadAudit(false));
+  $('#purpose-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    state.viewPurpose = $('#purpose-form input[name="purpose"]').value.trim();
+    if (state.viewPurpose && state.incidentId) loadIncident(state.incidentId);
+  });
   $('#audit-filters').addEventListener('submit', (ev) => { ev.preventDefault(); loadAudit(true); });
   $('#audit-filters').addEventListener('reset', () => setTimeout(() => loadAudit(true), 0));
   $('#audit-verify').addEventListener('click', onVerify);

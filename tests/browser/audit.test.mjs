@@ -151,3 +151,66 @@ test('the audit page: filters by user, action, incident and time; readable detai
   assert.ok((await rows(page)).length >= all.length);
   await page.context().close();
 });
+
+// incident-viewed entries of incident id, as the auditor's API lists them.
+async function views(id) {
+  const auditor = await loginAs('auditor', PASSWORD);
+  const reply = await fetch(url + '/api/audit?action=incident-viewed&incident=' + id,
+    { headers: { Cookie: auditor.cookie } });
+  assert.equal(reply.status, 200);
+  return (await reply.json()).entries;
+}
+
+test('one view entry per page open, not per refresh', async () => {
+  const id = incidents[1];
+  const before = (await views(id)).length;
+  const page = await loggedIn(browser, url, 'security', PASSWORD);
+  await page.goto(url + `/console/#/incidents/${id}`);
+  await page.waitForSelector(`#page-incident[data-incident="${id}"]`);
+  assert.equal((await views(id)).length, before + 1);
+  // Acknowledging reloads the page's data (and so does its live event).
+  await page.click('#incident-ack');
+  await page.waitForSelector('#page-incident[data-status="acknowledged"]');
+  await page.waitForTimeout(300);
+  assert.equal((await views(id)).length, before + 1);
+  // Leaving and opening it again is another view.
+  await page.goto(url + '/console/#/incidents');
+  await page.goto(url + `/console/#/incidents/${id}`);
+  await page.waitForSelector(`#page-incident[data-incident="${id}"]`);
+  await page.waitForTimeout(300);
+  assert.equal((await views(id)).length, before + 2);
+  await page.context().close();
+});
+
+test('with access_purpose the console asks why, and the audit log keeps the answer', async () => {
+  await stopPanel(panel);
+  panel = null;
+  const port = new URL(url).port;
+  writeFileSync(conf, `[panel]\ndata_dir = ${dir}\nport = ${port}\nsite_name = 감사 시험\n` +
+    `site_identity = ${join(dir, 'site.key')}\naccess_purpose = true\n`);
+  ({ panel, url } = await startPanel(conf));
+  const id = incidents[0];
+  const before = (await views(id)).length;
+  const page = await loggedIn(browser, url, 'security', PASSWORD);
+  await page.goto(url + `/console/#/incidents/${id}`);
+  await page.waitForSelector('#purpose-form:not([hidden])');
+  assert.equal(await page.textContent('#purpose-form h2'), '열람 목적');
+  assert.equal(await page.isVisible('#incident-title'), false);
+  assert.equal((await views(id)).length, before);
+  await shot(page, 'incident-purpose');
+  await page.fill('#purpose-form input[name="purpose"]', '민원인 폭언 경위 확인');
+  await page.click('#purpose-form button[type="submit"]');
+  await page.waitForSelector(`#page-incident[data-incident="${id}"]:not([data-purpose-needed])`);
+  assert.equal(await page.isVisible('#incident-title'), true);
+  assert.equal(await page.isVisible('#purpose-form'), false);
+  const entries = await views(id);
+  assert.equal(entries.length, before + 1);
+  assert.equal(entries[0].detail.purpose, '민원인 폭언 경위 확인');
+  // The audit page shows it in words.
+  const auditor = await loggedIn(browser, url, 'auditor', PASSWORD);
+  await auditor.waitForSelector('#audit-table tbody tr');
+  const row = auditor.locator('#audit-table tbody tr[data-action="incident-viewed"]').first();
+  assert.equal(await row.locator('td').nth(7).textContent(), '열람 목적: 민원인 폭언 경위 확인');
+  await page.context().close();
+  await auditor.context().close();
+});

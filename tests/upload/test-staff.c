@@ -300,6 +300,71 @@ test_device_bound_to_desk (Fixture *f, gconstpointer data)
   g_assert_cmpint (count (f, "SELECT count(*) FROM incidents WHERE uuid = '%s'", uuid), ==, 1);
 }
 
+/* GET /api/incidents/ID?QUERY as login; the status. */
+static guint
+view (TestConsole *console, const TestLogin *login, gint64 id, const char *query)
+{
+  g_autofree char *path = g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT "%s%s", id,
+                                           query != NULL ? "?" : "", query != NULL ? query : "");
+  guint status = 0;
+  g_autofree char *body = test_console_request (console, "GET", path, login, TEST_CSRF_NONE, NULL,
+                                                NULL, 0, &status, NULL);
+  if (status != 200)
+    g_test_message ("%s: %u %s", path, status, body);
+  return status;
+}
+
+/* One incident-viewed entry per page open (the console's view token), not
+ * per refresh; with access_purpose the first load of a view needs the
+ * purpose, which the entry keeps. */
+static void
+test_view_per_page_open (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  g_autofree char *d1 = g_build_filename (f->dir, "desk-1", NULL);
+  g_autoptr (TestDesk) desk = test_desk_new (d1);
+  g_autofree char *uuid = NULL;
+  TestLogin guard = { 0 };
+
+  g_autofree char *conf = g_strdup_printf (
+    "[panel]\ndata_dir = %s\nport = %u\naccess_purpose = true\n", f->panel->dir, f->panel->port);
+  g_assert_true (g_file_set_contents (f->panel->conf, conf, -1, NULL));
+  test_add_user (f->panel->conf, "guard", "security", PASSWORD);
+  test_panel_start (f->panel);
+  test_panel_enroll (f->panel, desk, "dev-1");
+  g_assert_cmpuint (send_alert (f, desk, "desk-1", "1번 창구", FALSE, &uuid, NULL), ==, 201);
+  gint64 id = count (f, "SELECT id FROM incidents WHERE uuid = '%s'", uuid);
+  g_autoptr (TestConsole) console = test_console_new (f->panel->url, http, 0);
+  test_console_login (console, "guard", PASSWORD, &guard);
+#define VIEWS count (f, "SELECT count(*) FROM audit_log WHERE action = 'incident-viewed'")
+
+  /* No purpose: refused, not shown, not counted. */
+  g_assert_cmpuint (view (console, &guard, id, "view=page-open-0001"), ==, 400);
+  g_assert_cmpint (VIEWS, ==, 0);
+  g_assert_cmpuint (view (console, &guard, id, "view=page-open-0001&purpose=%20%20"), ==, 400);
+  /* With it: one entry with the purpose; the page's refreshes add none. */
+  g_assert_cmpuint (view (console, &guard, id,
+                          "view=page-open-0001&purpose=%EB%AF%BC%EC%9B%90%20%ED%99%95%EC%9D%B8"),
+                    ==, 200);
+  for (guint i = 0; i < 5; i++)
+    g_assert_cmpuint (view (console, &guard, id, "view=page-open-0001"), ==, 200);
+  g_assert_cmpint (VIEWS, ==, 1);
+  g_assert_cmpint (count (f, "SELECT count(*) FROM audit_log WHERE action = 'incident-viewed' "
+                             "AND json_extract (detail, '$.purpose') = '민원 확인'"),
+                   ==, 1);
+  /* Opening the page again is a new view, with its own purpose. */
+  g_assert_cmpuint (view (console, &guard, id, "view=page-open-0002"), ==, 400);
+  g_assert_cmpuint (view (console, &guard, id, "view=page-open-0002&purpose=again"), ==, 200);
+  g_assert_cmpint (VIEWS, ==, 2);
+  /* A request without a view token is always counted. */
+  g_assert_cmpuint (view (console, &guard, id, "purpose=script"), ==, 200);
+  g_assert_cmpuint (view (console, &guard, id, "purpose=script"), ==, 200);
+  g_assert_cmpint (VIEWS, ==, 4);
+  g_assert_cmpuint (view (console, &guard, id, "view=x"), ==, 400);
+#undef VIEWS
+  test_login_clear (&guard);
+}
+
 /* POST /api/v1/enroll with code, signed with key (proof of possession). */
 static guint
 send_enroll (Fixture *f, TestDesk *desk, const char *code)
@@ -398,6 +463,7 @@ main (int argc, char **argv)
   ADD ("/staff/login/old-hash-rehashed", test_old_hash_rehashed);
   ADD ("/staff/device/bound-to-desk", test_device_bound_to_desk);
   ADD ("/staff/device/enrollment-audited-throttled", test_enrollment_audited_throttled);
+  ADD ("/staff/audit/view-per-page-open", test_view_per_page_open);
   status = g_test_run ();
   g_object_unref (http);
   return status;
