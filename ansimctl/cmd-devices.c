@@ -37,8 +37,10 @@ ansimctl_enroll_code (int argc, char **argv)
     }
   g_autoptr (GError) error = NULL;
   g_autoptr (sqlite3) db = ansimctl_open_panel_db (&o, NULL, &error);
+  g_autofree char *who = g_strdup_printf ("ansimctl:%s", g_get_user_name ());
   g_autofree char *code =
-    db != NULL ? panel_enrollment_code_new (db, device, desk, (gint64) hours * 3600, &error) : NULL;
+    db != NULL ? panel_enrollment_code_new (db, device, desk, (gint64) hours * 3600, who, &error)
+               : NULL;
   if (code == NULL)
     {
       g_printerr ("ansimctl enroll-code: %s\n", error->message);
@@ -72,7 +74,8 @@ ansimctl_revoke (int argc, char **argv)
     }
   g_autoptr (GError) error = NULL;
   g_autoptr (sqlite3) db = ansimctl_open_panel_db (&o, NULL, &error);
-  if (db == NULL || !panel_device_revoke (db, device, reason, &error))
+  g_autofree char *who = g_strdup_printf ("ansimctl:%s", g_get_user_name ());
+  if (db == NULL || !panel_device_revoke (db, device, reason, who, &error))
     {
       g_printerr ("ansimctl revoke: %s\n", error->message);
       return 1;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* ansimctl commands run on the panel host against the panel's database:
- * `user add|passwd|disable|enable|list`, `audit verify|export`, `purge` and
+ * `user add|passwd|disable|enable|unlock|list`, `audit verify|export`, `purge` and
  * `drill arm|end|list`. */
 #include "cmd-panel.h"
 #include "ansimctl.h"
@@ -158,6 +158,32 @@ user_set_disabled (int argc, char **argv, gboolean disabled)
 }
 
 static int
+user_unlock (int argc, char **argv)
+{
+  g_auto (AnsimctlConfigOptions) o = { 0 };
+  g_autoptr (GOptionContext) context =
+    g_option_context_new ("NAME - let a user whose logins are being slowed try again now");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (sqlite3) db = NULL;
+  g_autofree char *who = actor ();
+
+  g_option_context_set_description (
+    context, "Clears the user's login back-off on every client; the running panel sees it\n"
+             "at the user's next try. Audited as a change of the user.");
+  ansimctl_add_config_options (context, &o, "panel", FALSE);
+  if (!ansimctl_parse (context, &argc, &argv, 1, 1, "user unlock"))
+    return 2;
+  db = ansimctl_open_panel_db (&o, NULL, &error);
+  if (db == NULL || !panel_user_unlock (db, argv[1], who, NULL, NULL, &error))
+    {
+      g_printerr ("ansimctl user unlock: %s\n", error->message);
+      return 1;
+    }
+  g_print ("user %s unlocked: failed logins before now no longer count\n", argv[1]);
+  return 0;
+}
+
+static int
 user_list (int argc, char **argv)
 {
   g_auto (AnsimctlConfigOptions) o = { 0 };
@@ -199,9 +225,11 @@ ansimctl_user (int argc, char **argv)
     return user_set_disabled (argc - 1, argv + 1, TRUE);
   if (strcmp (sub, "enable") == 0)
     return user_set_disabled (argc - 1, argv + 1, FALSE);
+  if (strcmp (sub, "unlock") == 0)
+    return user_unlock (argc - 1, argv + 1);
   if (strcmp (sub, "list") == 0)
     return user_list (argc - 1, argv + 1);
-  g_printerr ("Usage: ansimctl user add|passwd|disable|enable|list [OPTIONS] [NAME]\n"
+  g_printerr ("Usage: ansimctl user add|passwd|disable|enable|unlock|list [OPTIONS] [NAME]\n"
               "'ansimctl user add --help' describes the options.\n");
   return 2;
 }
@@ -234,11 +262,20 @@ ansimctl_audit (int argc, char **argv)
     goto fail;
   if (strcmp (sub, "export") == 0)
     {
-      g_autofree char *lines = panel_audit_export_jsonl (db, &error);
-      if (lines == NULL)
+      /* In pieces, so a long log never sits whole in memory. */
+      gint64 until = 0, last = 0, next = 0;
+      if (!panel_audit_last_id (db, &until, &error))
         goto fail;
-      fputs (lines, stdout);
-      return 0;
+      do
+        {
+          g_autoptr (GString) out = g_string_new (NULL);
+          last = next;
+          if (!panel_audit_export_batch (db, last, until, 1000, out, &next, &error))
+            goto fail;
+          fwrite (out->str, 1, out->len, stdout);
+        }
+      while (next != last);
+      return fflush (stdout) == 0 ? 0 : 1;
     }
   {
     g_autofree char *problem = NULL;

@@ -7,6 +7,8 @@
  * from them. */
 
 #include "config.h"
+
+#include "address-mask.h"
 #include "age.h"
 #include "util.h"
 
@@ -1151,21 +1153,45 @@ static const AnsimConfigKey panel_keys[] = {
     .default_value = "5",
     .min = 1,
     .max = 1000,
-    .help = "failed logins for one user name within login_lockout_s after which that name is "
-            "refused (HTTP 429 with Retry-After) until the oldest of them is that old" },
+    .help = "failed logins for one user from one client after which that client waits before "
+            "its next try for that user: 1 s, then twice as long after each further failure, "
+            "at most login_lockout_s (HTTP 429 with Retry-After). Other clients of the user "
+            "are not slowed; `ansimctl user unlock` clears it" },
   { .key = "login_failures_per_address",
     .type = ANSIM_CONFIG_INT,
     .default_value = "20",
     .min = 1,
     .max = 10000,
-    .help = "failed logins from one client address within login_lockout_s after which that "
-            "address is refused; higher than per account, as an office shares one address" },
+    .help = "failed logins under names that are no user, from one client within "
+            "login_lockout_s, after which that client's further tries under such names are "
+            "answered as wrong without a password check (tries for real users go on)" },
   { .key = "login_lockout_s",
     .type = ANSIM_CONFIG_INT,
     .default_value = "300",
     .min = 1,
     .max = 86400,
-    .help = "the window, in seconds, over which failed logins are counted" },
+    .help = "the longest wait between login tries of one user from one client; failures "
+            "are forgotten this long after the last one" },
+  { .key = "login_audit_window_s",
+    .type = ANSIM_CONFIG_INT,
+    .default_value = "60",
+    .min = 1,
+    .max = 3600,
+    .help = "login tries refused by throttling are written to the audit log as one "
+            "login-throttled entry per user (or 'unknown user names') and client per this "
+            "many seconds, with their count" },
+  { .key = "trusted_proxies",
+    .type = ANSIM_CONFIG_STRING,
+    .default_value = "",
+    .help = "addresses or networks (CIDR) of reverse proxies in front of the panel, "
+            "separated by commas, e.g. 127.0.0.1, ::1; only for a connection from one of "
+            "them is X-Forwarded-For believed, to tell clients apart for login throttling "
+            "and the audit log. Empty: every client is the connection's address" },
+  { .key = "access_purpose",
+    .type = ANSIM_CONFIG_BOOL,
+    .default_value = "false",
+    .help = "ask for the purpose (열람 목적) when someone opens an incident; the answer "
+            "is written into the incident-viewed audit entry" },
   { .key = "s3_endpoint",
     .type = ANSIM_CONFIG_URL,
     .required = TRUE,
@@ -1538,17 +1564,19 @@ panel_check (AnsimConfig *config, GError **error)
     }
   if (!webhooks_check (config, error))
     return FALSE;
-  g_autoptr (GError) list_error = NULL;
-  g_autoptr (GPtrArray) proxies =
-    ansim_address_list_parse (ansim_config_get_string (config, "panel", "trusted_proxies"),
-                              &list_error);
-  if (proxies == NULL)
-    {
-      ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_TYPE, "panel", "trusted_proxies",
-                              list_error->message,
-                              "IP addresses separated by commas, e.g. 127.0.0.1, ::1");
-      return FALSE;
-    }
+  {
+    g_autoptr (GError) local = NULL;
+    g_autoptr (GPtrArray) proxies = ansim_address_masks_parse (
+      ansim_config_get_string (config, "panel", "trusted_proxies"), &local);
+    if (proxies == NULL)
+      {
+        ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_RANGE, "panel", "trusted_proxies",
+                                local->message,
+                                "addresses or networks such as 127.0.0.1, ::1, 10.0.0.0/8, "
+                                "separated by commas");
+        return FALSE;
+      }
+  }
   if (strcmp (address, "*") != 0)
     {
       inet = g_inet_address_new_from_string (address);

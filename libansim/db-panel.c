@@ -333,9 +333,18 @@ static const char panel_v_playback[] =
   "  PRIMARY KEY (session_sha256, incident_id)\n"
   ");\n";
 
+/* Staff protection: login_unlocked_at_us is when `ansimctl user unlock`
+ * last cleared the user's login back-off (the panel forgets every failure
+ * of that user before it); the two indexes serve the audit page's
+ * filters by action and actor. */
+static const char panel_staff[] = "ALTER TABLE users ADD COLUMN login_unlocked_at_us INTEGER;\n"
+                                  "CREATE INDEX audit_log_action ON audit_log (action, id);\n"
+                                  "CREATE INDEX audit_log_actor ON audit_log (actor, id);\n";
+
 static const char *const panel_migrations[] = {
-  panel_v1, panel_v2, panel_v3, panel_v4, panel_v5, panel_v6, panel_v7, panel_v8, panel_v9,
-  panel_v_playback,
+  panel_v1, panel_v2, panel_v3, panel_v4, panel_v5,
+  panel_v6, panel_v7, panel_v8, panel_v9, panel_v_playback,
+  panel_staff,
 };
 
 const AnsimDbSchema ansim_panel_db_schema = {

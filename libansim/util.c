@@ -185,28 +185,6 @@ ansim_backoff (gint64 initial, gint64 max, gint64 attempt)
   return half + MIN (jitter, delay - half);
 }
 
-GPtrArray *
-ansim_address_list_parse (const char *text, GError **error)
-{
-  g_autoptr (GPtrArray) out = g_ptr_array_new_with_free_func (g_object_unref);
-  g_auto (GStrv) parts = g_strsplit (text != NULL ? text : "", ",", -1);
-  for (guint i = 0; parts[i] != NULL; i++)
-    {
-      const char *entry = g_strstrip (parts[i]);
-      if (*entry == '\0' && parts[1] == NULL)
-        break; /* "" is the empty list */
-      GInetAddress *inet = g_inet_address_new_from_string (entry);
-      if (inet == NULL)
-        {
-          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                       "\"%.64s\" is not an IP address", entry);
-          return NULL;
-        }
-      g_ptr_array_add (out, inet);
-    }
-  return g_steal_pointer (&out);
-}
-
 gboolean
 ansim_json_integers_fit (const char *text, gsize len, GError **error)
 {

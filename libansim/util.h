@@ -87,11 +87,4 @@ gint64 ansim_backoff (gint64 initial, gint64 max, gint64 attempt);
  * JSON (the parser says what else is wrong). */
 gboolean ansim_json_integers_fit (const char *text, gsize len, GError **error);
 
-/* ---- address lists ---------------------------------------------------------- */
-
-/* "127.0.0.1, ::1" as GInetAddress (an array owning them; empty for ""
- * or NULL); NULL with an error naming the first entry that is not an IP
- * address. The one parser of [panel] trusted_proxies. */
-GPtrArray *ansim_address_list_parse (const char *text, GError **error);
-
 G_END_DECLS

@@ -241,18 +241,37 @@ row_to_json (sqlite3_stmt *stmt)
   "SELECT id, at_us, actor, role, client, action, target, detail, prev_hash, hash FROM audit_log"
 
 JsonNode *
-panel_audit_list (sqlite3 *db, gint64 before_id, guint limit, GError **error)
+panel_audit_list (sqlite3 *db, gint64 before_id, guint limit, const PanelAuditFilter *filter,
+                  GError **error)
 {
+  static const PanelAuditFilter all = { 0 };
   g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
-    db, SELECT_ENTRIES " WHERE ?1 = 0 OR id < ?1 ORDER BY id DESC LIMIT ?2", error);
+    db,
+    SELECT_ENTRIES
+    " WHERE (?1 = 0 OR id < ?1) AND (?3 IS NULL OR actor = ?3)"
+    " AND (?4 IS NULL OR action = ?4)"
+    " AND (?5 IS NULL OR target = ?5 OR substr (target, 1, length (?5) + 1) = ?5 || ' ')"
+    " AND (?6 = 0 OR at_us >= ?6) AND (?7 = 0 OR at_us < ?7)"
+    " ORDER BY id DESC LIMIT ?2",
+    error);
   g_autoptr (JsonArray) array = json_array_new ();
+  g_autofree char *target = NULL;
   JsonNode *node;
   int rc;
 
+  if (filter == NULL)
+    filter = &all;
   if (stmt == NULL)
     return NULL;
+  if (filter->incident_id > 0)
+    target = g_strdup_printf ("incident %" G_GINT64_FORMAT, filter->incident_id);
   sqlite3_bind_int64 (stmt, 1, before_id);
   sqlite3_bind_int64 (stmt, 2, limit);
+  sqlite3_bind_text (stmt, 3, filter->actor, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 4, filter->action, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 5, target, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (stmt, 6, filter->from_us);
+  sqlite3_bind_int64 (stmt, 7, filter->to_us);
   while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
     json_array_add_element (array, row_to_json (stmt));
   if (rc != SQLITE_DONE)
@@ -265,26 +284,61 @@ panel_audit_list (sqlite3 *db, gint64 before_id, guint limit, GError **error)
   return node;
 }
 
-char *
-panel_audit_export_jsonl (sqlite3 *db, GError **error)
+gboolean
+panel_audit_export_batch (sqlite3 *db, gint64 after_id, gint64 until_id, guint max_entries,
+                          GString *out, gint64 *out_last_id, GError **error)
 {
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (db, SELECT_ENTRIES " ORDER BY id", error);
-  g_autoptr (GString) out = g_string_new (NULL);
+  g_autoptr (sqlite3_stmt) stmt =
+    ansim_db_prepare (db, SELECT_ENTRIES " WHERE id > ?1 AND id <= ?2 ORDER BY id LIMIT ?3", error);
   int rc;
 
+  *out_last_id = after_id;
   if (stmt == NULL)
-    return NULL;
+    return FALSE;
+  sqlite3_bind_int64 (stmt, 1, after_id);
+  sqlite3_bind_int64 (stmt, 2, until_id);
+  sqlite3_bind_int64 (stmt, 3, max_entries);
   while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
     {
       g_autoptr (JsonNode) node = row_to_json (stmt);
       g_autofree char *line = json_to_string (node, FALSE);
       g_string_append (out, line);
       g_string_append_c (out, '\n');
+      *out_last_id = sqlite3_column_int64 (stmt, 0);
     }
   if (rc != SQLITE_DONE)
+    return ansim_db_set_error (db, error, "reading the audit log");
+  return TRUE;
+}
+
+gboolean
+panel_audit_last_id (sqlite3 *db, gint64 *out_id, GError **error)
+{
+  g_autoptr (sqlite3_stmt) stmt =
+    ansim_db_prepare (db, "SELECT coalesce (max (id), 0) FROM audit_log", error);
+
+  if (stmt == NULL)
+    return FALSE;
+  if (sqlite3_step (stmt) != SQLITE_ROW)
+    return ansim_db_set_error (db, error, "reading the audit log");
+  *out_id = sqlite3_column_int64 (stmt, 0);
+  return TRUE;
+}
+
+char *
+panel_audit_export_jsonl (sqlite3 *db, GError **error)
+{
+  g_autoptr (GString) out = g_string_new (NULL);
+  gint64 last = 0, until = 0, next = 0;
+
+  if (!panel_audit_last_id (db, &until, error))
+    return NULL;
+  do
     {
-      ansim_db_set_error (db, error, "reading the audit log");
-      return NULL;
+      last = next;
+      if (!panel_audit_export_batch (db, last, until, 1000, out, &next, error))
+        return NULL;
     }
+  while (next != last);
   return g_string_free (g_steal_pointer (&out), FALSE);
 }

@@ -35,6 +35,14 @@ G_BEGIN_DECLS
 #define PANEL_AUDIT_DRILL_SCHEDULE_SET "drill-schedule-set"
 #define PANEL_AUDIT_DRILL_SCHEDULE_REMOVED "drill-schedule-removed"
 #define PANEL_AUDIT_REPORT_EXPORTED "report-exported"
+/* Staff protection and device identity. */
+#define PANEL_AUDIT_LOGIN_THROTTLED "login-throttled" /* refused tries, counted per window */
+#define PANEL_AUDIT_ENROLLMENT_CODE_CREATED "enrollment-code-created"
+#define PANEL_AUDIT_DEVICE_ENROLLED "device-enrolled"
+#define PANEL_AUDIT_ENROLLMENT_REFUSED "enrollment-refused"
+#define PANEL_AUDIT_ENROLLMENT_THROTTLED "enrollment-throttled" /* counted per window */
+#define PANEL_AUDIT_DEVICE_REVOKED "device-revoked"
+#define PANEL_AUDIT_DEVICE_WRONG_DESK "device-wrong-desk" /* a request for another desk */
 
 /* The hash every chain starts from. */
 #define PANEL_AUDIT_GENESIS "0000000000000000000000000000000000000000000000000000000000000000"
@@ -60,10 +68,27 @@ char *panel_audit_entry_hash (const char *prev_hash, gint64 id, gint64 at_us, co
 gboolean panel_audit_verify (sqlite3 *db, gint64 *out_n_entries, char **out_problem,
                              GError **error);
 
-/* Entries with id < before_id (0: from the newest), newest first, at most
- * limit, as a JSON array of objects. */
-JsonNode *panel_audit_list (sqlite3 *db, gint64 before_id, guint limit, GError **error);
-/* Every entry, oldest first, one JSON object per line. */
+/* What the audit page filters by; zero members match everything. */
+typedef struct {
+  const char *actor;  /* exactly this user (or "ansimctl:..." / "device ...") */
+  const char *action; /* exactly this action */
+  gint64 incident_id; /* entries whose target is "incident N" (or "incident N ...") */
+  gint64 from_us;     /* at_us >= from_us */
+  gint64 to_us;       /* at_us < to_us */
+} PanelAuditFilter;
+
+/* Entries with id < before_id (0: from the newest) that pass filter (may
+ * be NULL), newest first, at most limit, as a JSON array of objects. */
+JsonNode *panel_audit_list (sqlite3 *db, gint64 before_id, guint limit,
+                            const PanelAuditFilter *filter, GError **error);
+/* Entries with after_id < id <= until_id, oldest first, at most
+ * max_entries, appended to out as JSON lines: how an export is streamed in
+ * bounded pieces. *out_last_id: the last id appended (after_id if none). */
+gboolean panel_audit_export_batch (sqlite3 *db, gint64 after_id, gint64 until_id, guint max_entries,
+                                   GString *out, gint64 *out_last_id, GError **error);
+/* The newest id (0 for an empty log). */
+gboolean panel_audit_last_id (sqlite3 *db, gint64 *out_id, GError **error);
+/* Every entry, oldest first, one JSON object per line (small logs, tests). */
 char *panel_audit_export_jsonl (sqlite3 *db, GError **error);
 
 G_END_DECLS

@@ -21,7 +21,28 @@ G_DEFINE_QUARK (panel - auth - error - quark, panel_auth_error)
 #define PASSWORD_MIN_CHARS 10
 #define PASSWORD_MAX_BYTES 256
 
-const PanelScryptParams panel_scrypt_default = { .log2_n = 15, .r = 8, .p = 1 };
+const PanelScryptParams panel_scrypt_default = { .log2_n = 17, .r = 8, .p = 1 };
+
+static gpointer
+read_current_params (gpointer data)
+{
+  static PanelScryptParams params;
+  const char *text = g_getenv ("ANSIM_TEST_SCRYPT_LOG2_N");
+  guint64 log2_n = 0;
+
+  (void) data;
+  params = panel_scrypt_default;
+  if (text != NULL && g_ascii_string_to_unsigned (text, 10, 10, 20, &log2_n, NULL))
+    params.log2_n = (guint) log2_n;
+  return &params;
+}
+
+const PanelScryptParams *
+panel_scrypt_current (void)
+{
+  static GOnce once = G_ONCE_INIT;
+  return g_once (&once, read_current_params, NULL);
+}
 
 static const char *const role_names[] = { "security", "trainer", "admin", "auditor" };
 
@@ -87,7 +108,7 @@ panel_password_hash (const char *password, const PanelScryptParams *params, GErr
   g_autofree char *salt64 = NULL, *hash64 = NULL;
 
   if (params == NULL)
-    params = &panel_scrypt_default;
+    params = panel_scrypt_current ();
   if (RAND_bytes (salt, sizeof salt) != 1)
     {
       g_set_error (error, PANEL_AUTH_ERROR, PANEL_AUTH_ERROR_CRYPTO, "no random bytes for a salt");
@@ -111,27 +132,57 @@ is_base64 (const char *s)
               == '\0';
 }
 
+/* The parts of a stored hash; FALSE when it is malformed. */
+static gboolean
+parse_stored (const char *stored, PanelScryptParams *params, guint8 **out_salt, gsize *salt_len,
+              guint8 **out_expected)
+{
+  g_auto (GStrv) parts = g_strsplit (stored, "$", -1);
+  g_autofree guint8 *salt = NULL, *expected = NULL;
+  gsize expected_len = 0;
+  char tail = 0;
+
+  /* "", "scrypt", "ln=..", SALT, HASH */
+  if (g_strv_length (parts) != 5 || parts[0][0] != '\0' || strcmp (parts[1], "scrypt") != 0
+      || sscanf (parts[2], "ln=%u,r=%u,p=%u%c", &params->log2_n, &params->r, &params->p, &tail) != 3
+      || params->log2_n < 10 || params->log2_n > 20 || params->r < 1 || params->r > 32
+      || params->p < 1 || params->p > 16 || !is_base64 (parts[3]) || !is_base64 (parts[4]))
+    return FALSE;
+  salt = g_base64_decode (parts[3], salt_len);
+  expected = g_base64_decode (parts[4], &expected_len);
+  if (*salt_len < 4 || expected_len != HASH_LEN)
+    return FALSE;
+  if (out_salt != NULL)
+    *out_salt = g_steal_pointer (&salt);
+  if (out_expected != NULL)
+    *out_expected = g_steal_pointer (&expected);
+  return TRUE;
+}
+
+gboolean
+panel_password_needs_rehash (const char *stored)
+{
+  PanelScryptParams params = { 0 };
+  const PanelScryptParams *now = panel_scrypt_current ();
+  gsize salt_len = 0;
+
+  if (!parse_stored (stored, &params, NULL, &salt_len, NULL))
+    return FALSE;
+  /* Memory cost N * r is what matters against GPUs. */
+  return ((guint64) params.r << params.log2_n) < ((guint64) now->r << now->log2_n);
+}
+
 gboolean
 panel_password_verify (const char *stored, const char *password, gboolean *out_match,
                        GError **error)
 {
-  g_auto (GStrv) parts = g_strsplit (stored, "$", -1);
   PanelScryptParams params = { 0 };
   g_autofree guint8 *salt = NULL, *expected = NULL;
-  gsize salt_len = 0, expected_len = 0;
+  gsize salt_len = 0;
   guint8 computed[HASH_LEN];
-  char tail = 0;
 
   *out_match = FALSE;
-  /* "", "scrypt", "ln=..", SALT, HASH */
-  if (g_strv_length (parts) != 5 || parts[0][0] != '\0' || strcmp (parts[1], "scrypt") != 0
-      || sscanf (parts[2], "ln=%u,r=%u,p=%u%c", &params.log2_n, &params.r, &params.p, &tail) != 3
-      || params.log2_n < 10 || params.log2_n > 20 || params.r < 1 || params.r > 32 || params.p < 1
-      || params.p > 16 || !is_base64 (parts[3]) || !is_base64 (parts[4]))
-    goto malformed;
-  salt = g_base64_decode (parts[3], &salt_len);
-  expected = g_base64_decode (parts[4], &expected_len);
-  if (salt_len < 4 || expected_len != HASH_LEN)
+  if (!parse_stored (stored, &params, &salt, &salt_len, &expected))
     goto malformed;
   if (!scrypt (password, salt, salt_len, &params, computed, sizeof computed, error))
     return FALSE;
@@ -380,6 +431,32 @@ panel_user_set_role (sqlite3 *db, const char *name, PanelRole role, const char *
 }
 
 gboolean
+panel_user_rehash (sqlite3 *db, const char *name, const char *old_hash, const char *new_hash,
+                   GError **error)
+{
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    db, "UPDATE users SET password_hash = ?3 WHERE name = ?1 AND password_hash = ?2", error);
+
+  if (stmt == NULL)
+    return FALSE;
+  sqlite3_bind_text (stmt, 1, name, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 2, old_hash, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 3, new_hash, -1, SQLITE_STATIC);
+  if (sqlite3_step (stmt) != SQLITE_DONE)
+    return ansim_db_set_error (db, error, "storing a password hash of the current cost");
+  return TRUE;
+}
+
+gboolean
+panel_user_unlock (sqlite3 *db, const char *name, const char *actor, const char *actor_role,
+                   const char *client, GError **error)
+{
+  return write_user (db, name, FALSE, "UPDATE users SET login_unlocked_at_us = ?3 WHERE name = ?1",
+                     NULL, g_get_real_time (), NULL, FALSE, actor, actor_role, client,
+                     "{\"change\":\"unlocked\"}", error);
+}
+
+gboolean
 panel_user_count (sqlite3 *db, gint64 *out_count, GError **error)
 {
   g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (db, "SELECT count(*) FROM users", error);
@@ -413,9 +490,10 @@ panel_user_lookup (sqlite3 *db, const char *name, GError **error)
 
   if (!panel_user_name_is_valid (name))
     return NULL;
-  stmt = ansim_db_prepare (
-    db, "SELECT name, role, password_hash, disabled_at_us IS NOT NULL FROM users WHERE name = ?1",
-    error);
+  stmt = ansim_db_prepare (db,
+                           "SELECT name, role, password_hash, disabled_at_us IS NOT NULL,"
+                           " coalesce (login_unlocked_at_us, 0) FROM users WHERE name = ?1",
+                           error);
   if (stmt == NULL)
     return NULL;
   sqlite3_bind_text (stmt, 1, name, -1, SQLITE_STATIC);
@@ -432,6 +510,7 @@ panel_user_lookup (sqlite3 *db, const char *name, GError **error)
   panel_role_from_string ((const char *) sqlite3_column_text (stmt, 1), &user->role);
   user->password_hash = g_strdup ((const char *) sqlite3_column_text (stmt, 2));
   user->disabled = sqlite3_column_int (stmt, 3) != 0;
+  user->login_unlocked_at_us = sqlite3_column_int64 (stmt, 4);
   return user;
 }
 
@@ -587,30 +666,34 @@ panel_session_end (sqlite3 *db, const char *sha, gint64 now_us, GError **error)
 
 /* ---- login throttling -------------------------------------------------- */
 
-/* Bound on remembered names and addresses; past it, entries whose failures
- * are all outside the window are dropped. */
+/* Bound on remembered pairs and clients; past it, those whose last
+ * failure is older than max_delay_us are dropped. */
 #define THROTTLE_PRUNE_AT 4096
+#define THROTTLE_FIRST_DELAY_US G_USEC_PER_SEC
+
+typedef struct {
+  guint failures;
+  gint64 last_us; /* the last failure */
+} Failures;
 
 struct _PanelThrottle {
-  guint max_per_account;
-  guint max_per_address;
-  gint64 window_us;
-  GHashTable *accounts; /* name -> GArray of gint64 failure times, oldest first */
-  GHashTable *addresses;
+  guint free_failures;
+  guint unknown_per_client;
+  gint64 max_delay_us;
+  GHashTable *pairs;   /* "ACCOUNT\nCLIENT" -> Failures */
+  GHashTable *unknown; /* CLIENT -> Failures under names that are no user */
 };
 
 PanelThrottle *
-panel_throttle_new (guint max_per_account, guint max_per_address, gint64 window_us)
+panel_throttle_new (guint free_failures, guint unknown_per_client, gint64 max_delay_us)
 {
   PanelThrottle *self = g_new0 (PanelThrottle, 1);
 
-  self->max_per_account = MAX (max_per_account, 1);
-  self->max_per_address = MAX (max_per_address, 1);
-  self->window_us = window_us;
-  self->accounts =
-    g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_array_unref);
-  self->addresses =
-    g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_array_unref);
+  self->free_failures = MAX (free_failures, 1);
+  self->unknown_per_client = MAX (unknown_per_client, 1);
+  self->max_delay_us = MAX (max_delay_us, THROTTLE_FIRST_DELAY_US);
+  self->pairs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  self->unknown = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   return self;
 }
 
@@ -619,82 +702,115 @@ panel_throttle_free (PanelThrottle *self)
 {
   if (self == NULL)
     return;
-  g_hash_table_unref (self->accounts);
-  g_hash_table_unref (self->addresses);
+  g_hash_table_unref (self->pairs);
+  g_hash_table_unref (self->unknown);
   g_free (self);
 }
 
-/* Microseconds until the key may try again: locked while its last `max`
- * failures all fall within the window. */
-static gint64
-wait_for (GHashTable *table, const char *key, guint max, gint64 window_us, gint64 now_us)
+static char *
+pair_key (const char *account, const char *client)
 {
-  GArray *times = key != NULL ? g_hash_table_lookup (table, key) : NULL;
-  gint64 until;
+  return g_strdup_printf ("%s\n%s", account, client != NULL ? client : "");
+}
 
-  if (times == NULL || times->len < max)
+/* The wait after f's failures: none for the first free ones, then 1 s
+ * doubling per failure, at most max_delay_us. */
+static gint64
+backoff_us (PanelThrottle *self, const Failures *f)
+{
+  guint over;
+
+  if (f == NULL || f->failures < self->free_failures)
     return 0;
-  until = g_array_index (times, gint64, times->len - max) + window_us;
-  return until > now_us ? until - now_us : 0;
+  over = f->failures - self->free_failures;
+  if (over >= 40)
+    return self->max_delay_us;
+  return MIN ((gint64) THROTTLE_FIRST_DELAY_US << over, self->max_delay_us);
 }
 
 gint64
-panel_throttle_check (PanelThrottle *self, const char *account, const char *address, gint64 now_us)
+panel_throttle_check (PanelThrottle *self, const char *account, const char *client,
+                      gint64 unlocked_at_us, gint64 now_us)
 {
-  return MAX (wait_for (self->accounts, account, self->max_per_account, self->window_us, now_us),
-              wait_for (self->addresses, address, self->max_per_address, self->window_us, now_us));
+  Failures *f;
+  gint64 until;
+
+  if (account == NULL)
+    {
+      f = client != NULL ? g_hash_table_lookup (self->unknown, client) : NULL;
+      if (f == NULL || f->failures < self->unknown_per_client
+          || f->last_us + self->max_delay_us <= now_us)
+        return 0;
+      return f->last_us + self->max_delay_us - now_us;
+    }
+  {
+    g_autofree char *key = pair_key (account, client);
+    f = g_hash_table_lookup (self->pairs, key);
+    if (f != NULL && (f->last_us < unlocked_at_us || f->last_us + self->max_delay_us <= now_us))
+      {
+        /* Unlocked on the panel host, or quiet long enough: forgotten. */
+        g_hash_table_remove (self->pairs, key);
+        return 0;
+      }
+    until = f != NULL ? f->last_us + backoff_us (self, f) : 0;
+    return until > now_us ? until - now_us : 0;
+  }
 }
 
 static gboolean
 is_stale (gpointer key, gpointer value, gpointer user_data)
 {
   (void) key;
-  GArray *times = value;
+  const Failures *f = value;
   const gint64 *cutoff = user_data;
-  return times->len == 0 || g_array_index (times, gint64, times->len - 1) <= *cutoff;
+  return f->last_us <= *cutoff;
 }
 
 static void
-record (GHashTable *table, const char *key, guint max, gint64 window_us, gint64 now_us)
+record (PanelThrottle *self, GHashTable *table, char *key, gint64 now_us)
 {
-  GArray *times;
+  Failures *f;
 
-  if (key == NULL)
-    return;
   if (g_hash_table_size (table) >= THROTTLE_PRUNE_AT)
     {
-      gint64 cutoff = now_us - window_us;
+      gint64 cutoff = now_us - self->max_delay_us;
       g_hash_table_foreach_remove (table, is_stale, &cutoff);
     }
-  times = g_hash_table_lookup (table, key);
-  if (times == NULL)
+  f = g_hash_table_lookup (table, key);
+  if (f == NULL)
     {
-      times = g_array_sized_new (FALSE, FALSE, sizeof (gint64), max);
-      g_hash_table_insert (table, g_strdup (key), times);
+      f = g_new0 (Failures, 1);
+      g_hash_table_insert (table, g_strdup (key), f);
     }
-  g_array_append_val (times, now_us);
-  /* Only the last `max` failures matter. */
-  if (times->len > max)
-    g_array_remove_range (times, 0, times->len - max);
+  else if (f->last_us + self->max_delay_us <= now_us)
+    f->failures = 0;
+  f->failures++;
+  f->last_us = now_us;
+  g_free (key);
 }
 
 void
-panel_throttle_failure (PanelThrottle *self, const char *account, const char *address,
-                        gint64 now_us)
-{
-  record (self->accounts, account, self->max_per_account, self->window_us, now_us);
-  record (self->addresses, address, self->max_per_address, self->window_us, now_us);
-}
-
-void
-panel_throttle_success (PanelThrottle *self, const char *account)
+panel_throttle_failure (PanelThrottle *self, const char *account, const char *client, gint64 now_us)
 {
   if (account != NULL)
-    g_hash_table_remove (self->accounts, account);
+    record (self, self->pairs, pair_key (account, client), now_us);
+  else if (client != NULL)
+    record (self, self->unknown, g_strdup (client), now_us);
+}
+
+void
+panel_throttle_success (PanelThrottle *self, const char *account, const char *client)
+{
+  g_autofree char *key = NULL;
+
+  if (account == NULL)
+    return;
+  key = pair_key (account, client);
+  g_hash_table_remove (self->pairs, key);
 }
 
 guint
 panel_throttle_size (PanelThrottle *self)
 {
-  return g_hash_table_size (self->accounts) + g_hash_table_size (self->addresses);
+  return g_hash_table_size (self->pairs) + g_hash_table_size (self->unknown);
 }

@@ -42,13 +42,23 @@ typedef struct {
   guint p;
 } PanelScryptParams;
 
-/* N = 2^15, r = 8, p = 1: 32 MiB and 0.1 to 0.3 s per hash on the reference
- * machine. */
+/* N = 2^17, r = 8, p = 1 (the OWASP minimum for scrypt): 128 MiB and about
+ * 0.4 s per hash on the reference machine. */
 extern const PanelScryptParams panel_scrypt_default;
 
-/* "$scrypt$ln=15,r=8,p=1$SALT$HASH" (salt 16 bytes, hash 32 bytes, both
- * unpadded base64). params NULL: the default. */
+/* The cost new hashes get: panel_scrypt_default, unless the environment
+ * variable ANSIM_TEST_SCRYPT_LOG2_N (10 to 20) sets N for a test run
+ * (the test suites set it so that making users stays fast; never set it on
+ * a real panel). */
+const PanelScryptParams *panel_scrypt_current (void);
+
+/* "$scrypt$ln=17,r=8,p=1$SALT$HASH" (salt 16 bytes, hash 32 bytes, both
+ * unpadded base64). params NULL: panel_scrypt_current (). */
 char *panel_password_hash (const char *password, const PanelScryptParams *params, GError **error);
+/* TRUE when stored (a well-formed hash) was made at a lower cost than
+ * panel_scrypt_current (): login then stores a new hash of the password it
+ * just checked. */
+gboolean panel_password_needs_rehash (const char *stored);
 /* Recompute with the stored salt and parameters and compare in constant
  * time. Returns FALSE with error only when stored is malformed or OpenSSL
  * fails; a wrong password is *out_match = FALSE. Thread-safe. */
@@ -80,7 +90,16 @@ gboolean panel_user_set_disabled (sqlite3 *db, const char *name, gboolean disabl
                                   GError **error);
 gboolean panel_user_set_role (sqlite3 *db, const char *name, PanelRole role, const char *actor,
                               const char *actor_role, const char *client, GError **error);
+/* Clears the user's login back-off on every client at once (the running
+ * panel reads it at the user's next attempt); audited as a user change. */
+gboolean panel_user_unlock (sqlite3 *db, const char *name, const char *actor,
+                            const char *actor_role, const char *client, GError **error);
 gboolean panel_user_count (sqlite3 *db, gint64 *out_count, GError **error);
+/* Replaces the user's hash old_hash by new_hash (same password, higher
+ * cost) unless it changed meanwhile; sessions stay. In the caller's
+ * transaction if one is open. */
+gboolean panel_user_rehash (sqlite3 *db, const char *name, const char *old_hash,
+                            const char *new_hash, GError **error);
 
 /* What login needs to know about a user, read before the (slow, threaded)
  * password check. NULL with no error when there is no such user. */
@@ -89,6 +108,7 @@ typedef struct {
   PanelRole role;
   char *password_hash;
   gboolean disabled;
+  gint64 login_unlocked_at_us; /* 0: never unlocked with ansimctl */
 } PanelUser;
 PanelUser *panel_user_lookup (sqlite3 *db, const char *name, GError **error);
 void panel_user_free (PanelUser *user);
@@ -125,20 +145,34 @@ gboolean panel_session_end (sqlite3 *db, const char *token_sha256, gint64 now_us
 
 /* ---- login throttling -------------------------------------------------- */
 
-/* Failed logins counted per account name and per client address over a
- * sliding window; in memory (a restart forgets them). */
+/* Failed logins, in memory (a restart forgets them), so that guessing is
+ * slow but strangers cannot lock staff out:
+ * - per (account, client) pair: after free_failures failures the pair
+ *   waits 1 s, then 2, 4, ... up to max_delay_us after each further
+ *   failure; other clients of the same account are not touched, and a
+ *   pair's failures are forgotten max_delay_us after its last one;
+ * - per client, failures under names that are no user: past
+ *   unknown_per_client of them within max_delay_us, that client's further
+ *   attempts under unknown names are not checked (the console answers
+ *   them as wrong without spending a password check); attempts for real
+ *   users from that client still are. */
 typedef struct _PanelThrottle PanelThrottle;
-PanelThrottle *panel_throttle_new (guint max_per_account, guint max_per_address, gint64 window_us);
+PanelThrottle *panel_throttle_new (guint free_failures, guint unknown_per_client,
+                                   gint64 max_delay_us);
 void panel_throttle_free (PanelThrottle *throttle);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PanelThrottle, panel_throttle_free)
-/* 0 when a login attempt may proceed, else the microseconds until it may. */
-gint64 panel_throttle_check (PanelThrottle *throttle, const char *account, const char *address,
+/* 0 when an attempt for account (a user's name, or NULL for a name that
+ * is no user) from client may be checked now, else the microseconds until
+ * it may. unlocked_at_us: when `ansimctl user unlock` last cleared the
+ * account (0: never); failures before it no longer count. */
+gint64 panel_throttle_check (PanelThrottle *throttle, const char *account, const char *client,
+                             gint64 unlocked_at_us, gint64 now_us);
+/* account NULL: a name that is no user (counted per client). */
+void panel_throttle_failure (PanelThrottle *throttle, const char *account, const char *client,
                              gint64 now_us);
-void panel_throttle_failure (PanelThrottle *throttle, const char *account, const char *address,
-                             gint64 now_us);
-/* A successful login clears the account's failures (not the address's). */
-void panel_throttle_success (PanelThrottle *throttle, const char *account);
-/* Names and addresses remembered now (bounded; for tests). */
+/* A successful login clears the pair's failures (not other clients'). */
+void panel_throttle_success (PanelThrottle *throttle, const char *account, const char *client);
+/* Pairs and clients remembered now (bounded; for tests). */
 guint panel_throttle_size (PanelThrottle *throttle);
 
 G_END_DECLS

@@ -36,7 +36,104 @@ struct _PanelConsole {
    * parallel guesses could all pass its check before the first failed. */
   GHashTable *pending_accounts; /* name -> count (GUINT_TO_POINTER) */
   GHashTable *pending_addresses;
+  guint pending_total;  /* each check holds 128 MiB for scrypt */
+  gint64 last_check_us; /* how long the last password check took */
+  /* Refused tries, summed per (account, client) into one login-throttled
+   * audit entry per window (audit_window_us), so a flood of tries cannot
+   * flood the log. */
+  GHashTable *throttled; /* "ACCOUNT\nCLIENT" -> Throttled */
+  gint64 audit_window_us;
+  guint throttled_flush; /* timeout source id */
+  gboolean flushing_all; /* at free: every window ends now */
+  gboolean access_purpose;
+  /* Page opens already audited: "SESSION-SHA\nINCIDENT\nVIEW". Bounded:
+   * when full it is emptied, which can only add entries, never lose one. */
+  GHashTable *views;
 };
+
+#define MAX_VIEWS_REMEMBERED 20000
+#define MAX_PURPOSE_CHARS 500
+
+typedef struct {
+  char *account; /* a user's name, or NULL: names that are no user */
+  char *client;
+  guint count;
+  gint64 first_us, last_us;
+} Throttled;
+
+static void
+throttled_free (Throttled *t)
+{
+  g_free (t->account);
+  g_free (t->client);
+  g_free (t);
+}
+
+/* One login-throttled entry for t (outside any transaction). */
+static void
+throttled_write (PanelConsole *self, Throttled *t)
+{
+  g_autoptr (AnsimJsonBuilder) json = ansim_json_builder_new ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *detail = NULL;
+
+  ansim_json_builder_add_int (json, "count", t->count);
+  ansim_json_builder_add_int (json, "first_at_us", t->first_us);
+  ansim_json_builder_add_int (json, "last_at_us", t->last_us);
+  detail = ansim_json_builder_end (json);
+  if (!panel_audit_append (self->db, NULL, NULL, t->client, PANEL_AUDIT_LOGIN_THROTTLED,
+                           t->account != NULL ? t->account : "(unknown user names)", detail,
+                           &error))
+    g_warning ("cannot write %u throttled logins of %s from %s to the audit log: %s", t->count,
+               t->account != NULL ? t->account : "unknown user names", t->client, error->message);
+}
+
+static gboolean
+throttled_due (gpointer key, gpointer value, gpointer user_data)
+{
+  PanelConsole *self = user_data;
+  Throttled *t = value;
+
+  (void) key;
+  if (!self->flushing_all && t->first_us + self->audit_window_us > g_get_real_time ())
+    return FALSE;
+  throttled_write (self, t);
+  return TRUE;
+}
+
+static gboolean
+flush_throttled (gpointer user_data)
+{
+  PanelConsole *self = user_data;
+  g_hash_table_foreach_remove (self->throttled, throttled_due, self);
+  return G_SOURCE_CONTINUE;
+}
+
+/* A refused try: counted into its window's entry. */
+static void
+note_throttled (PanelConsole *self, const char *account, const char *client)
+{
+  g_autofree char *key = g_strdup_printf ("%s\n%s", account != NULL ? account : "", client);
+  gint64 now = g_get_real_time ();
+  Throttled *t = g_hash_table_lookup (self->throttled, key);
+
+  if (t != NULL && t->first_us + self->audit_window_us <= now)
+    {
+      throttled_write (self, t);
+      g_hash_table_remove (self->throttled, key);
+      t = NULL;
+    }
+  if (t == NULL)
+    {
+      t = g_new0 (Throttled, 1);
+      t->account = g_strdup (account);
+      t->client = g_strdup (client);
+      t->first_us = now;
+      g_hash_table_insert (self->throttled, g_steal_pointer (&key), t);
+    }
+  t->count++;
+  t->last_us = now;
+}
 
 /* ---- sessions and checks ---------------------------------------------- */
 
@@ -56,12 +153,6 @@ cookie_token (SoupServerMessage *msg)
   return token;
 }
 
-static const char *
-client_address (SoupServerMessage *msg)
-{
-  const char *host = soup_server_message_get_remote_host (msg);
-  return host != NULL ? host : "unknown";
-}
 
 static gboolean
 is_safe_method (SoupServerMessage *msg)
@@ -123,10 +214,11 @@ panel_console_audit (PanelConsole *self, SoupServerMessage *msg, PanelSession *s
                      const char *action, const char *target, const char *detail_json,
                      GError **error)
 {
+  g_autofree char *client = msg != NULL ? panel_http_client_address (self->http, msg) : NULL;
+
   return panel_audit_append (self->db, session != NULL ? session->user : NULL,
-                             session != NULL ? panel_role_to_string (session->role) : NULL,
-                             msg != NULL ? client_address (msg) : NULL, action, target, detail_json,
-                             error);
+                             session != NULL ? panel_role_to_string (session->role) : NULL, client,
+                             action, target, detail_json, error);
 }
 
 gboolean
@@ -140,6 +232,70 @@ panel_console_audit_or_fail (PanelConsole *self, SoupServerMessage *msg, PanelSe
   panel_console_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "internal",
                             "the panel cannot write its audit log");
   return FALSE;
+}
+
+static gboolean
+is_view_token (const char *s)
+{
+  gsize len = s != NULL ? strlen (s) : 0;
+  return len >= 8 && len <= 64
+         && s[strspn (s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")]
+              == '\0';
+}
+
+gboolean
+panel_console_audit_view (PanelConsole *self, SoupServerMessage *msg, PanelSession *session,
+                          GHashTable *query, gint64 incident_id)
+{
+  const char *view = query != NULL ? g_hash_table_lookup (query, "view") : NULL;
+  const char *purpose = query != NULL ? g_hash_table_lookup (query, "purpose") : NULL;
+  g_autofree char *key = NULL;
+  g_autofree char *target = g_strdup_printf ("incident %" G_GINT64_FORMAT, incident_id);
+  g_autofree char *detail = NULL;
+
+  if (view != NULL && !is_view_token (view))
+    {
+      panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
+                                "view must be 8 to 64 of A-Z a-z 0-9 - _");
+      return FALSE;
+    }
+  if (view != NULL)
+    {
+      key =
+        g_strdup_printf ("%s\n%" G_GINT64_FORMAT "\n%s", session->token_sha256, incident_id, view);
+      if (g_hash_table_contains (self->views, key))
+        return TRUE; /* a refresh of a page open already audited */
+    }
+  if (purpose != NULL)
+    {
+      g_autofree char *trimmed = g_strstrip (g_strdup (purpose));
+      if (!g_utf8_validate (trimmed, -1, NULL) || *trimmed == '\0'
+          || g_utf8_strlen (trimmed, -1) > MAX_PURPOSE_CHARS)
+        {
+          panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
+                                    "purpose must be 1 to 500 characters of text");
+          return FALSE;
+        }
+      g_autoptr (AnsimJsonBuilder) json = ansim_json_builder_new ();
+      ansim_json_builder_add_string (json, "purpose", trimmed);
+      detail = ansim_json_builder_end (json);
+    }
+  else if (self->access_purpose)
+    {
+      panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "purpose-required",
+                                "say why you open this incident (purpose), as the site requires");
+      return FALSE;
+    }
+  if (!panel_console_audit_or_fail (self, msg, session, PANEL_AUDIT_INCIDENT_VIEWED, target,
+                                    detail))
+    return FALSE;
+  if (key != NULL)
+    {
+      if (g_hash_table_size (self->views) >= MAX_VIEWS_REMEMBERED)
+        g_hash_table_remove_all (self->views);
+      g_hash_table_add (self->views, g_steal_pointer (&key));
+    }
+  return TRUE;
 }
 
 JsonObject *
@@ -209,6 +365,8 @@ add_session_members (PanelConsole *self, JsonBuilder *b, PanelSession *session)
   json_builder_add_string_value (b, session->csrf_token);
   json_builder_set_member_name (b, "expires_at_us");
   json_builder_add_int_value (b, session->expires_at_us);
+  json_builder_set_member_name (b, "access_purpose");
+  json_builder_add_boolean_value (b, self->access_purpose);
   add_role_table (self, b, session->role);
 }
 
@@ -229,13 +387,16 @@ typedef struct {
   SoupServerMessage *msg;
   char *name; /* as typed, if a valid user name; else NULL */
   char *password;
-  PanelUser *user; /* NULL: no such user (the dummy hash is checked) */
+  PanelUser *user;   /* NULL: no such user (the dummy hash is checked) */
+  gint64 started_us; /* when the password check started */
   char *client;
   gboolean pending; /* counted in the console's pending tables */
+  char *new_hash;   /* the password hashed at today's cost, when its hash was older */
 } Login;
 
 #define MAX_PENDING_PER_ACCOUNT 1
 #define MAX_PENDING_PER_ADDRESS 4
+#define MAX_PENDING_TOTAL 4
 
 static guint
 pending_get (GHashTable *table, const char *key)
@@ -263,6 +424,7 @@ login_free (Login *login)
     {
       pending_add (login->console->pending_accounts, login->name, -1);
       pending_add (login->console->pending_addresses, login->client, -1);
+      login->console->pending_total--;
     }
   g_object_unref (login->cancellable);
   g_object_unref (login->msg);
@@ -272,10 +434,11 @@ login_free (Login *login)
   g_free (login->password);
   panel_user_free (login->user);
   g_free (login->client);
+  g_free (login->new_hash);
   g_free (login);
 }
 
-/* In a worker thread: scrypt takes 0.1 to 0.3 s, which must not hold up
+/* In a worker thread: scrypt takes about 0.4 s, which must not hold up
  * the main loop (alerts, uploads). */
 static void
 login_verify_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
@@ -293,6 +456,11 @@ login_verify_thread (GTask *task, gpointer source, gpointer task_data, GCancella
       g_task_return_error (task, error);
       return;
     }
+  /* A hash from before the cost was raised: hash again while the password
+   * is at hand, so that every active account moves to the new cost. A
+   * failure here only leaves the old hash. */
+  if (match && login->user != NULL && panel_password_needs_rehash (login->user->password_hash))
+    login->new_hash = panel_password_hash (login->password, NULL, NULL);
   g_task_return_boolean (task, match && login->user != NULL);
 }
 
@@ -303,7 +471,8 @@ login_failed (PanelConsole *self, Login *login, const char *reason)
   ansim_json_builder_add_string (json, "reason", reason);
   g_autofree char *detail = ansim_json_builder_end (json);
 
-  panel_throttle_failure (self->throttle, login->name, login->client, g_get_real_time ());
+  panel_throttle_failure (self->throttle, login->user != NULL ? login->user->name : NULL,
+                          login->client, g_get_real_time ());
   if (!panel_console_audit_or_fail (self, login->msg, NULL, PANEL_AUDIT_LOGIN_FAILED,
                                     login->name != NULL ? login->name : "(invalid user name)",
                                     detail))
@@ -325,6 +494,7 @@ login_verified (GObject *source, GAsyncResult *result, gpointer user_data)
   (void) source;
   if (g_cancellable_is_cancelled (login->cancellable))
     goto out;
+  self->last_check_us = g_get_monotonic_time () - login->started_us;
   match = g_task_propagate_boolean (G_TASK (result), &error);
   if (error != NULL)
     {
@@ -348,13 +518,18 @@ login_verified (GObject *source, GAsyncResult *result, gpointer user_data)
   session = panel_session_create (self->db, login->user->name, login->user->role, login->client,
                                   g_get_real_time (), self->session_lifetime_us, &token, &error);
   if (session == NULL
-      || !panel_console_audit (self, login->msg, session, PANEL_AUDIT_LOGIN, NULL, NULL, &error)
+      || (login->new_hash != NULL
+          && !panel_user_rehash (self->db, login->user->name, login->user->password_hash,
+                                 login->new_hash, &error))
+      || !panel_console_audit (self, login->msg, session, PANEL_AUDIT_LOGIN, NULL,
+                               login->new_hash != NULL ? "{\"password_hash\":\"upgraded\"}" : NULL,
+                               &error)
       || !ansim_db_commit (self->db, &error))
     {
       ansim_db_rollback (self->db);
       goto db_error;
     }
-  panel_throttle_success (self->throttle, login->name);
+  panel_throttle_success (self->throttle, login->user->name, login->client);
   set_cookie (self, login->msg, token, self->session_lifetime_us / G_USEC_PER_SEC);
   {
     g_autoptr (JsonBuilder) b = json_builder_new ();
@@ -373,6 +548,32 @@ out:
   if (!g_cancellable_is_cancelled (login->cancellable))
     soup_server_message_unpause (login->msg);
   login_free (login);
+}
+
+static gboolean
+login_decoy_done (gpointer data)
+{
+  Login *login = data;
+
+  if (!g_cancellable_is_cancelled (login->cancellable))
+    {
+      panel_console_send_error (login->msg, SOUP_STATUS_UNAUTHORIZED, "bad-credentials",
+                                "wrong user name or password");
+      soup_server_message_unpause (login->msg);
+    }
+  login_free (login);
+  return G_SOURCE_REMOVE;
+}
+
+/* Answers login (taken) as a wrong password once as long as the last real
+ * check took has passed. */
+static void
+login_decoy (PanelConsole *self, Login *login)
+{
+  gint64 delay_ms = CLAMP (self->last_check_us / 1000, 50, 2000);
+
+  soup_server_message_pause (login->msg);
+  g_timeout_add_full (G_PRIORITY_DEFAULT, delay_ms, login_decoy_done, login, NULL);
 }
 
 /* Origin, when the browser sends it, must be this server: refuses a login
@@ -432,45 +633,7 @@ handle_login (PanelHttpRequest *req)
   login->msg = g_object_ref (msg);
   login->name = panel_user_name_is_valid (name) ? g_strdup (name) : NULL;
   login->password = g_strdup (password);
-  login->client = g_strdup (client_address (msg));
-
-  wait_us = panel_throttle_check (self->throttle, login->name, login->client, g_get_real_time ());
-  /* Another attempt for the same name (or too many from the address) is
-   * still being checked: try again in a second. */
-  busy = wait_us == 0
-         && (pending_get (self->pending_accounts, login->name) >= MAX_PENDING_PER_ACCOUNT
-             || pending_get (self->pending_addresses, login->client) >= MAX_PENDING_PER_ADDRESS);
-  if (busy)
-    wait_us = 1;
-  if (wait_us > 0)
-    {
-      gint64 wait_s = (wait_us + G_USEC_PER_SEC - 1) / G_USEC_PER_SEC;
-      g_autofree char *retry = g_strdup_printf ("%" G_GINT64_FORMAT, wait_s);
-      g_autofree char *text =
-        g_strdup_printf ("too many failed logins; try again in %" G_GINT64_FORMAT " s", wait_s);
-      if (panel_console_audit_or_fail (self, msg, NULL, PANEL_AUDIT_LOGIN_FAILED,
-                                       login->name != NULL ? login->name : "(invalid user name)",
-                                       busy ? "{\"reason\":\"in-progress\"}"
-                                            : "{\"reason\":\"throttled\"}"))
-        {
-          g_autoptr (JsonBuilder) b = json_builder_new ();
-          soup_message_headers_replace (soup_server_message_get_response_headers (msg),
-                                        "Retry-After", retry);
-          json_builder_begin_object (b);
-          json_builder_set_member_name (b, "error");
-          json_builder_add_string_value (b, "throttled");
-          json_builder_set_member_name (b, "message");
-          json_builder_add_string_value (b, text);
-          json_builder_set_member_name (b, "retry_after_s");
-          json_builder_add_int_value (b, wait_s);
-          json_builder_end_object (b);
-          panel_console_send_json (msg, 429, b);
-          /* libsoup 3.2 has no phrase of its own for 429. */
-          soup_server_message_set_status (msg, 429, "Too Many Requests");
-        }
-      login_free (login);
-      return;
-    }
+  login->client = panel_http_client_address (self->http, msg);
   if (login->name != NULL)
     {
       login->user = panel_user_lookup (self->db, login->name, &error);
@@ -483,9 +646,57 @@ handle_login (PanelHttpRequest *req)
           return;
         }
     }
+
+  wait_us = panel_throttle_check (
+    self->throttle, login->user != NULL ? login->user->name : NULL, login->client,
+    login->user != NULL ? login->user->login_unlocked_at_us : 0, g_get_real_time ());
+  if (wait_us > 0 && login->user == NULL)
+    {
+      /* Names that are no user, past this client's budget: answered as a
+       * wrong password after as long as a check takes, without the check,
+       * so the answer tells nothing about which names exist. */
+      note_throttled (self, NULL, login->client);
+      login_decoy (self, login);
+      return;
+    }
+  /* Another attempt for the same name (or too many from the address, or
+   * too many in all) is still being checked: try again in a second. */
+  busy = wait_us == 0
+         && (pending_get (self->pending_accounts, login->name) >= MAX_PENDING_PER_ACCOUNT
+             || pending_get (self->pending_addresses, login->client) >= MAX_PENDING_PER_ADDRESS
+             || self->pending_total >= MAX_PENDING_TOTAL);
+  if (busy)
+    wait_us = 1;
+  if (wait_us > 0)
+    {
+      gint64 wait_s = (wait_us + G_USEC_PER_SEC - 1) / G_USEC_PER_SEC;
+      g_autofree char *retry = g_strdup_printf ("%" G_GINT64_FORMAT, wait_s);
+      g_autofree char *text =
+        g_strdup_printf ("too many failed logins; try again in %" G_GINT64_FORMAT " s", wait_s);
+      g_autoptr (JsonBuilder) b = json_builder_new ();
+
+      note_throttled (self, login->user != NULL ? login->user->name : NULL, login->client);
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Retry-After",
+                                    retry);
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "error");
+      json_builder_add_string_value (b, "throttled");
+      json_builder_set_member_name (b, "message");
+      json_builder_add_string_value (b, text);
+      json_builder_set_member_name (b, "retry_after_s");
+      json_builder_add_int_value (b, wait_s);
+      json_builder_end_object (b);
+      panel_console_send_json (msg, 429, b);
+      /* libsoup 3.2 has no phrase of its own for 429. */
+      soup_server_message_set_status (msg, 429, "Too Many Requests");
+      login_free (login);
+      return;
+    }
   login->pending = TRUE;
   pending_add (self->pending_accounts, login->name, 1);
   pending_add (self->pending_addresses, login->client, 1);
+  self->pending_total++;
+  login->started_us = g_get_monotonic_time ();
   soup_server_message_pause (msg);
   {
     g_autoptr (GTask) task = g_task_new (NULL, NULL, login_verified, login);
@@ -637,7 +848,8 @@ handle_users (PanelHttpRequest *req)
   g_autoptr (GError) error = NULL;
   const char *name = NULL;
   g_autofree char *actor = NULL;
-  const char *actor_role, *client = client_address (msg);
+  const char *actor_role;
+  g_autofree char *client = panel_http_client_address (self->http, msg);
 
   if (req->n_params == 1)
     {
@@ -731,6 +943,101 @@ parse_int_param (GHashTable *query, const char *name, gint64 min, gint64 max, gi
   return TRUE;
 }
 
+/* A text parameter of at most max_len bytes; NULL when absent or empty. */
+static gboolean
+parse_text_param (GHashTable *query, const char *name, gsize max_len, const char **value,
+                  SoupServerMessage *msg)
+{
+  const char *text = query != NULL ? g_hash_table_lookup (query, name) : NULL;
+
+  if (text == NULL || *text == '\0')
+    return TRUE;
+  if (strlen (text) > max_len || !g_utf8_validate (text, -1, NULL))
+    {
+      g_autofree char *message =
+        g_strdup_printf ("%s must be UTF-8 text of at most %zu bytes", name, max_len);
+      panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request", message);
+      return FALSE;
+    }
+  *value = text;
+  return TRUE;
+}
+
+/* GET /api/audit/export: the log up to the export's own entry, written a
+ * batch of entries at a time as the previous one leaves (chunked), so the
+ * panel never holds the whole log in memory. */
+#define AUDIT_EXPORT_BATCH 256
+
+typedef struct {
+  sqlite3 *db; /* borrowed; the console outlives its requests */
+  gint64 last_id, until_id;
+} AuditExport;
+
+static void
+audit_export_next (SoupServerMessage *msg, gpointer data)
+{
+  AuditExport *x = data;
+  SoupMessageBody *body = soup_server_message_get_response_body (msg);
+  g_autoptr (GString) out = g_string_new (NULL);
+  g_autoptr (GError) error = NULL;
+  gint64 next = x->last_id;
+  gsize len;
+
+  if (x->last_id >= x->until_id)
+    {
+      soup_message_body_complete (body);
+      return;
+    }
+  if (!panel_audit_export_batch (x->db, x->last_id, x->until_id, AUDIT_EXPORT_BATCH, out, &next,
+                                 &error))
+    {
+      /* The headers are out: cut the answer short, which the client sees
+       * as a chunked body without its end. */
+      GSocket *socket = soup_server_message_get_socket (msg);
+      g_warning ("audit export: %s; the download is cut short", error->message);
+      if (socket != NULL)
+        g_socket_shutdown (socket, FALSE, TRUE, NULL);
+      soup_message_body_complete (body);
+      return;
+    }
+  if (next == x->last_id)
+    x->last_id = x->until_id; /* nothing more below until_id */
+  else
+    x->last_id = next;
+  len = out->len;
+  if (len == 0)
+    {
+      soup_message_body_complete (body);
+      return;
+    }
+  soup_message_body_append (body, SOUP_MEMORY_TAKE, g_string_free (g_steal_pointer (&out), FALSE),
+                            len);
+}
+
+static void
+audit_export_finished (SoupServerMessage *msg, gpointer data)
+{
+  g_signal_handlers_disconnect_by_data (msg, data);
+  g_free (data);
+}
+
+static void
+audit_export_start (AuditExport *x, SoupServerMessage *msg)
+{
+  SoupMessageHeaders *h = soup_server_message_get_response_headers (msg);
+
+  soup_message_headers_replace (h, "Content-Disposition",
+                                "attachment; filename=\"ansim-audit.jsonl\"");
+  soup_message_headers_replace (h, "Cache-Control", "no-store");
+  soup_message_headers_set_content_type (h, "application/x-ndjson", NULL);
+  soup_message_headers_set_encoding (h, SOUP_ENCODING_CHUNKED);
+  soup_message_body_set_accumulate (soup_server_message_get_response_body (msg), FALSE);
+  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
+  g_signal_connect (msg, "wrote-chunk", G_CALLBACK (audit_export_next), x);
+  g_signal_connect (msg, "finished", G_CALLBACK (audit_export_finished), x);
+  audit_export_next (msg, x);
+}
+
 static void
 handle_audit (PanelHttpRequest *req)
 {
@@ -744,14 +1051,20 @@ handle_audit (PanelHttpRequest *req)
   if (strcmp (path, "/api/audit") == 0)
     {
       gint64 before = 0, limit = AUDIT_PAGE_DEFAULT;
+      PanelAuditFilter filter = { 0 };
       g_autoptr (JsonNode) entries = NULL;
       g_autoptr (JsonBuilder) b = json_builder_new ();
       JsonArray *array;
 
       if (!parse_int_param (query, "before", 0, G_MAXINT64, &before, msg)
-          || !parse_int_param (query, "limit", 1, AUDIT_PAGE_MAX, &limit, msg))
+          || !parse_int_param (query, "limit", 1, AUDIT_PAGE_MAX, &limit, msg)
+          || !parse_int_param (query, "incident", 1, G_MAXINT64, &filter.incident_id, msg)
+          || !parse_int_param (query, "from_us", 0, G_MAXINT64, &filter.from_us, msg)
+          || !parse_int_param (query, "to_us", 0, G_MAXINT64, &filter.to_us, msg)
+          || !parse_text_param (query, "user", 128, &filter.actor, msg)
+          || !parse_text_param (query, "action", 64, &filter.action, msg))
         return;
-      entries = panel_audit_list (self->db, before, limit, &error);
+      entries = panel_audit_list (self->db, before, limit, &filter, &error);
       if (entries == NULL)
         {
           send_auth_error (msg, error);
@@ -774,24 +1087,21 @@ handle_audit (PanelHttpRequest *req)
     }
   else if (strcmp (path, "/api/audit/export") == 0)
     {
-      g_autofree char *lines = NULL;
+      AuditExport *x;
 
       /* The export is itself an entry, so it is part of what it exports. */
       if (!panel_console_audit_or_fail (self, msg, session, PANEL_AUDIT_AUDIT_EXPORTED, "audit log",
                                         NULL))
         return;
-      lines = panel_audit_export_jsonl (self->db, &error);
-      if (lines == NULL)
+      x = g_new0 (AuditExport, 1);
+      x->db = self->db;
+      if (!panel_audit_last_id (self->db, &x->until_id, &error))
         {
+          g_free (x);
           send_auth_error (msg, error);
           return;
         }
-      soup_message_headers_replace (soup_server_message_get_response_headers (msg),
-                                    "Content-Disposition",
-                                    "attachment; filename=\"ansim-audit.jsonl\"");
-      soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
-      soup_server_message_set_response (msg, "application/x-ndjson", SOUP_MEMORY_TAKE,
-                                        g_steal_pointer (&lines), strlen (lines));
+      audit_export_start (x, msg);
     }
   else if (strcmp (path, "/api/audit/verify") == 0)
     {
@@ -954,6 +1264,15 @@ panel_console_new (PanelHttp *http, SoupServer *server, sqlite3 *db, AnsimConfig
                         ansim_config_get_int (config, "panel", "login_lockout_s") * G_USEC_PER_SEC);
   self->pending_accounts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->pending_addresses = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->last_check_us = 300 * 1000;
+  self->throttled =
+    g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) throttled_free);
+  self->audit_window_us =
+    ansim_config_get_int (config, "panel", "login_audit_window_s") * G_USEC_PER_SEC;
+  self->throttled_flush = g_timeout_add_seconds (
+    ansim_config_get_int (config, "panel", "login_audit_window_s"), flush_throttled, self);
+  self->access_purpose = ansim_config_get_bool (config, "panel", "access_purpose");
+  self->views = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 
   panel_get_resource (); /* registers the interface's resources */
   panel_http_add_routes (http, routes, G_N_ELEMENTS (routes), self);
@@ -981,6 +1300,12 @@ panel_console_free (PanelConsole *self)
   if (self == NULL)
     return;
   g_cancellable_cancel (self->cancellable);
+  /* What was refused so far is written before the panel goes. */
+  self->flushing_all = TRUE;
+  flush_throttled (self);
+  g_clear_handle_id (&self->throttled_flush, g_source_remove);
+  g_hash_table_unref (self->throttled);
+  g_hash_table_unref (self->views);
   g_clear_pointer (&self->events, panel_events_free);
   panel_http_set_console (self->http, NULL);
   g_object_unref (self->server);

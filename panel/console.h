@@ -48,6 +48,17 @@ gboolean panel_console_audit_or_fail (PanelConsole *self, SoupServerMessage *msg
                                       PanelSession *session, const char *action, const char *target,
                                       const char *detail_json);
 
+/* The incident-viewed entry of GET /api/incidents/ID: one per page open,
+ * not per automatic refresh. The console names each page open with a
+ * random query parameter view=TOKEN and repeats it on refreshes; the first
+ * request of a (session, incident, view) is audited, later ones are not.
+ * Without view every request is audited. With [panel] access_purpose the
+ * first request must carry purpose=TEXT (1 to 500 characters), written
+ * into the entry; without it the answer is 400 purpose-required. FALSE
+ * after answering (an error). */
+gboolean panel_console_audit_view (PanelConsole *self, SoupServerMessage *msg,
+                                   PanelSession *session, GHashTable *query, gint64 incident_id);
+
 /* The request body as a JSON object (application/json, at most 64 KiB),
  * or NULL after answering 415/413/400 itself. */
 JsonObject *panel_console_read_json_object (SoupServerMessage *msg);

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "address-mask.h"
 #include "console.h"
 #include "httpsig.h"
 
@@ -55,7 +56,7 @@ struct _PanelHttp {
   Budget *budget; /* g_rc_box */
   char *staging_dir;
   guint linger_ms;
-  GPtrArray *trusted_proxies; /* of GInetAddress; may be NULL */
+  GPtrArray *trusted_proxies; /* GInetAddressMask; NULL: none */
 };
 
 /* A request matched to its route, kept on the message from got-headers to
@@ -995,26 +996,6 @@ panel_http_watch_client (SoupServerMessage *msg, GSourceFunc closed, gpointer us
   return g_source_attach (source, NULL);
 }
 
-void
-panel_http_set_trusted_proxies (PanelHttp *self, GPtrArray *proxies)
-{
-  g_clear_pointer (&self->trusted_proxies, g_ptr_array_unref);
-  self->trusted_proxies = proxies;
-}
-
-gboolean
-panel_http_from_trusted_proxy (PanelHttp *self, SoupServerMessage *msg)
-{
-  GSocketAddress *remote = soup_server_message_get_remote_address (msg);
-  if (self->trusted_proxies == NULL || !G_IS_INET_SOCKET_ADDRESS (remote))
-    return FALSE;
-  GInetAddress *peer = g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote));
-  for (guint i = 0; i < self->trusted_proxies->len; i++)
-    if (g_inet_address_equal (peer, self->trusted_proxies->pdata[i]))
-      return TRUE;
-  return FALSE;
-}
-
 gboolean
 panel_http_is_https (PanelHttp *self, SoupServerMessage *msg)
 {
@@ -1023,5 +1004,53 @@ panel_http_is_https (PanelHttp *self, SoupServerMessage *msg)
   const char *proto = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
                                                     "X-Forwarded-Proto");
   return proto != NULL && g_ascii_strcasecmp (proto, "https") == 0
-         && panel_http_from_trusted_proxy (self, msg);
+         && panel_http_peer_is_trusted_proxy (self, msg);
+}
+
+/* ---- who is asking ----------------------------------------------------- */
+
+void
+panel_http_set_trusted_proxies (PanelHttp *self, GPtrArray *masks)
+{
+  g_clear_pointer (&self->trusted_proxies, g_ptr_array_unref);
+  self->trusted_proxies = masks;
+}
+
+gboolean
+panel_http_peer_is_trusted_proxy (PanelHttp *self, SoupServerMessage *msg)
+{
+  return self->trusted_proxies != NULL && self->trusted_proxies->len > 0
+         && ansim_address_masks_contain (self->trusted_proxies,
+                                         soup_server_message_get_remote_host (msg));
+}
+
+char *
+panel_http_client_address (PanelHttp *self, SoupServerMessage *msg)
+{
+  const char *peer = soup_server_message_get_remote_host (msg);
+  const char *forwarded;
+  g_auto (GStrv) hops = NULL;
+
+  if (!panel_http_peer_is_trusted_proxy (self, msg))
+    return g_strdup (peer != NULL ? peer : "unknown");
+  forwarded = soup_message_headers_get_list (soup_server_message_get_request_headers (msg),
+                                             "X-Forwarded-For");
+  if (forwarded == NULL)
+    return g_strdup (peer);
+  /* Each proxy appends the address it got the request from; walking back
+   * from the end, the first one not among our proxies is the client (what
+   * stands before it, the client could have written itself). */
+  hops = g_strsplit (forwarded, ",", -1);
+  for (guint i = g_strv_length (hops); i > 0; i--)
+    {
+      g_autoptr (GInetAddress) addr = NULL;
+      char *hop = g_strstrip (hops[i - 1]);
+
+      addr = g_inet_address_new_from_string (hop);
+      if (addr == NULL)
+        break; /* not an address: trust nothing before it */
+      if (!ansim_address_masks_contain (self->trusted_proxies, hop))
+        return g_strdup (hop);
+    }
+  return g_strdup (peer);
 }

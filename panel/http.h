@@ -120,11 +120,6 @@ guint panel_http_watch_client (SoupServerMessage *msg, GSourceFunc closed, gpoin
 /* HSTS on every answer (the panel serves HTTPS itself). */
 void panel_http_set_hsts (PanelHttp *self, gboolean hsts);
 
-/* The reverse proxies whose X-Forwarded-* headers count (an array of
- * GInetAddress from ansim_address_list_parse; taken). */
-void panel_http_set_trusted_proxies (PanelHttp *self, GPtrArray *proxies);
-/* TRUE when msg came from one of the trusted proxies. */
-gboolean panel_http_from_trusted_proxy (PanelHttp *self, SoupServerMessage *msg);
 /* TRUE when the client reached the panel over HTTPS: the panel's own TLS,
  * or a trusted proxy's "X-Forwarded-Proto: https". */
 gboolean panel_http_is_https (PanelHttp *self, SoupServerMessage *msg);
@@ -187,5 +182,17 @@ void panel_http_add_row (JsonBuilder *b, sqlite3_stmt *stmt, const char *const *
 /* The same members into the object b is building (for rows with more). */
 void panel_http_add_columns (JsonBuilder *b, sqlite3_stmt *stmt, const char *const *booleans,
                              const char *const *embedded);
+
+/* ---- who is asking ----------------------------------------------------- */
+
+/* [panel] trusted_proxies, parsed by ansim_address_masks_parse (taken). */
+void panel_http_set_trusted_proxies (PanelHttp *self, GPtrArray *masks);
+/* TRUE when the connection comes from a trusted proxy: only then may its
+ * X-Forwarded-For (and X-Forwarded-Proto) headers be believed. */
+gboolean panel_http_peer_is_trusted_proxy (PanelHttp *self, SoupServerMessage *msg);
+/* The client's address (free it): the peer's; behind a trusted proxy, the
+ * nearest X-Forwarded-For hop that is not a trusted proxy itself. What
+ * throttling and the audit log call "client". */
+char *panel_http_client_address (PanelHttp *self, SoupServerMessage *msg);
 
 G_END_DECLS

@@ -352,7 +352,8 @@ add_cameras (PanelIncidents *self, JsonBuilder *b, gint64 id)
 }
 
 static void
-show_incident (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session, gint64 id)
+show_incident (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session,
+               GHashTable *query, gint64 id)
 {
   g_autoptr (JsonNode) node = panel_incidents_node (self, id);
   if (node == NULL)
@@ -374,9 +375,8 @@ show_incident (PanelIncidents *self, SoupServerMessage *msg, PanelSession *sessi
     json_builder_add_string_value (b, categories[i]);
   json_builder_end_array (b);
   json_builder_end_object (b);
-  g_autofree char *target = g_strdup_printf ("incident %" G_GINT64_FORMAT, id);
-  if (!panel_console_audit_or_fail (self->console, msg, session, PANEL_AUDIT_INCIDENT_VIEWED,
-                                    target, NULL))
+  /* One entry per page open, not per refresh (console.h). */
+  if (!panel_console_audit_view (self->console, msg, session, query, id))
     return;
   panel_console_send_json (msg, SOUP_STATUS_OK, b);
 }
@@ -796,7 +796,7 @@ handle_list (PanelHttpRequest *req)
 static void
 handle_show (PanelHttpRequest *req)
 {
-  show_incident (req->user_data, req->msg, req->session, req->ids[0]);
+  show_incident (req->user_data, req->msg, req->session, req->query, req->ids[0]);
 }
 
 static void

@@ -11,12 +11,21 @@
 
 #include "channel-db.h"
 #include "db.h"
+#include "audit.h"
+#include "auth.h"
 #include "drill-db.h"
 #include "evidence.h"
 #include "httpsig.h"
+#include "json-event.h"
 #include "policy.h"
 #include "segments.h"
 #include "util.h"
+
+/* Failed enrollments from one client before it waits (1 s, doubling, at
+ * most ENROLL_MAX_DELAY_S) between tries: codes are 80 bits, but guessing
+ * must still be slow and seen. */
+#define ENROLL_FREE_FAILURES 5
+#define ENROLL_MAX_DELAY_S 300
 
 /* Alerts, events, heartbeats and enrollments are small; only manifests
  * and segments may use max_body_size. */
@@ -33,6 +42,10 @@ struct _PanelIngest {
   gpointer notify_data;
   PanelIngestOnAlert on_alert;
   gpointer on_alert_data;
+  /* Enrollment tries per client: growing waits after failed ones, and the
+   * tries refused meanwhile, written as one audit entry when the wait ends. */
+  PanelThrottle *enroll_throttle;
+  GHashTable *enroll_refused; /* client -> count (GUINT_TO_POINTER) */
 };
 
 /* The authenticated sender of a request. */
@@ -56,7 +69,8 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Device, device_clear)
 /* A handler's answer. */
 typedef struct {
   guint status;
-  JsonBuilder *b; /* an open object */
+  JsonBuilder *b;   /* an open object */
+  const char *code; /* a refusal's error code (a literal), else NULL */
 } Reply;
 
 PanelIngest *
@@ -72,6 +86,9 @@ panel_ingest_new (sqlite3 *db, PanelStore *store, const PanelIngestOptions *opti
   self->notify_data = options->notify_data;
   self->on_alert = options->on_alert;
   self->on_alert_data = options->on_alert_data;
+  self->enroll_throttle =
+    panel_throttle_new (ENROLL_FREE_FAILURES, 1, ENROLL_MAX_DELAY_S * G_USEC_PER_SEC);
+  self->enroll_refused = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   return self;
 }
 
@@ -81,6 +98,8 @@ panel_ingest_free (PanelIngest *self)
   if (self == NULL)
     return;
   g_free (self->site_name);
+  panel_throttle_free (self->enroll_throttle);
+  g_hash_table_unref (self->enroll_refused);
   g_free (self);
 }
 
@@ -125,6 +144,7 @@ reply_error (Reply *r, guint status, const char *code, const char *format, ...)
   json_builder_set_member_name (r->b, "message");
   json_builder_add_string_value (r->b, message);
   r->status = status;
+  r->code = code;
 }
 
 static void
@@ -442,7 +462,7 @@ code_sha256 (const char *code)
 
 char *
 panel_enrollment_code_new (sqlite3 *db, const char *device_id, const char *desk_id, gint64 valid_s,
-                           GError **error)
+                           const char *actor, GError **error)
 {
   /* 16 symbols of a 32-letter alphabet without 0/O, 1/I: 80 bits. */
   static const char alphabet[] = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
@@ -480,36 +500,69 @@ panel_enrollment_code_new (sqlite3 *db, const char *device_id, const char *desk_
     sqlite3_bind_text (stmt, 3, desk_id, -1, SQLITE_STATIC);
   sqlite3_bind_int64 (stmt, 4, now);
   sqlite3_bind_int64 (stmt, 5, now + valid_s * G_USEC_PER_SEC);
+  g_autoptr (AnsimJsonBuilder) json = ansim_json_builder_new ();
+  ansim_json_builder_add_string (json, "desk", desk_id);
+  ansim_json_builder_add_int (json, "valid_s", valid_s);
+  g_autofree char *detail = ansim_json_builder_end (json);
+  g_autofree char *target = g_strdup_printf ("device %s", device_id);
+  /* The code itself is a secret: only who made one for which device. */
+  if (!ansim_db_begin (db, error))
+    return NULL;
   if (sqlite3_step (stmt) != SQLITE_DONE)
     {
       ansim_db_set_error (db, error, "storing the enrollment code");
+      ansim_db_rollback (db);
+      return NULL;
+    }
+  if (!panel_audit_append (db, actor, NULL, NULL, PANEL_AUDIT_ENROLLMENT_CODE_CREATED, target,
+                           detail, error)
+      || !ansim_db_commit (db, error))
+    {
+      ansim_db_rollback (db);
       return NULL;
     }
   return g_string_free (g_steal_pointer (&code), FALSE);
 }
 
 gboolean
-panel_device_revoke (sqlite3 *db, const char *device_id, const char *reason, GError **error)
+panel_device_revoke (sqlite3 *db, const char *device_id, const char *reason, const char *actor,
+                     GError **error)
 {
   g_autoptr (sqlite3_stmt) stmt =
     ansim_db_prepare (db,
                       "UPDATE devices SET revoked_at_us = ?2, revoke_reason = ?3 "
                       "WHERE id = ?1 AND revoked_at_us IS NULL",
                       error);
-  if (stmt == NULL)
+  g_autoptr (AnsimJsonBuilder) json = ansim_json_builder_new ();
+  g_autofree char *detail = NULL;
+  g_autofree char *target = g_strdup_printf ("device %s", device_id);
+
+  if (stmt == NULL || !ansim_db_begin (db, error))
     return FALSE;
   sqlite3_bind_text (stmt, 1, device_id, -1, SQLITE_STATIC);
   sqlite3_bind_int64 (stmt, 2, g_get_real_time ());
   sqlite3_bind_text (stmt, 3, reason, -1, SQLITE_STATIC);
   if (sqlite3_step (stmt) != SQLITE_DONE)
-    return ansim_db_set_error (db, error, "revoking the device");
+    {
+      ansim_db_set_error (db, error, "revoking the device");
+      goto fail;
+    }
   if (sqlite3_changes (db) == 0)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "no enrolled, unrevoked device '%s'",
                    device_id);
-      return FALSE;
+      goto fail;
     }
+  ansim_json_builder_add_string (json, "reason", reason);
+  detail = ansim_json_builder_end (json);
+  if (!panel_audit_append (db, actor, NULL, NULL, PANEL_AUDIT_DEVICE_REVOKED, target, detail, error)
+      || !ansim_db_commit (db, error))
+    goto fail;
   return TRUE;
+
+fail:
+  ansim_db_rollback (db);
+  return FALSE;
 }
 
 static gboolean
@@ -532,7 +585,7 @@ ensure_desk (PanelIngest *self, Reply *r, const char *desk_id, const char *name)
 }
 
 static void
-handle_enroll (PanelIngest *self, Reply *r, const PanelRequest *req, const guint8 body_sha[32])
+enroll_attempt (PanelIngest *self, Reply *r, const PanelRequest *req, const guint8 body_sha[32])
 {
   static const char *const members[] = { "code", "device_id", "public_key", NULL };
   g_autoptr (AnsimHttpsig) sig = parse_signed (r, req, body_sha);
@@ -630,8 +683,19 @@ handle_enroll (PanelIngest *self, Reply *r, const PanelRequest *req, const guint
     goto db_error;
   sqlite3_bind_text (use, 1, hash, -1, SQLITE_STATIC);
   sqlite3_bind_int64 (use, 2, now);
-  if (sqlite3_step (use) != SQLITE_DONE || !ansim_db_commit (self->db, &error))
+  if (sqlite3_step (use) != SQLITE_DONE)
     goto db_error;
+  {
+    g_autoptr (AnsimJsonBuilder) json = ansim_json_builder_new ();
+    ansim_json_builder_add_string (json, "desk", desk_id);
+    ansim_json_builder_add_string (json, "fingerprint", ansim_device_key_get_fingerprint (key));
+    g_autofree char *detail = ansim_json_builder_end (json);
+    g_autofree char *who = g_strdup_printf ("device %s", code_device);
+    if (!panel_audit_append (self->db, who, NULL, req->client, PANEL_AUDIT_DEVICE_ENROLLED, who,
+                             detail, &error)
+        || !ansim_db_commit (self->db, &error))
+      goto db_error;
+  }
   reply_ok (r, 201, "enrolled");
   add_string (r, "device_id", code_device);
   add_string (r, "desk_id", desk_id);
@@ -642,6 +706,60 @@ handle_enroll (PanelIngest *self, Reply *r, const PanelRequest *req, const guint
 db_error:
   reply_db_error (r, self->db, "enrolling");
   ansim_db_rollback (self->db);
+}
+
+/* The tries refused while client waited, as one audit entry. */
+static void
+write_enroll_refused (PanelIngest *self, const char *client)
+{
+  guint n = GPOINTER_TO_UINT (g_hash_table_lookup (self->enroll_refused, client));
+  g_autoptr (GError) error = NULL;
+  g_autofree char *detail = NULL;
+
+  if (n == 0)
+    return;
+  detail = g_strdup_printf ("{\"count\":%u}", n);
+  if (!panel_audit_append (self->db, NULL, NULL, client, PANEL_AUDIT_ENROLLMENT_THROTTLED,
+                           "enrollment", detail, &error))
+    g_warning ("cannot write %u throttled enrollments from %s to the audit log: %s", n, client,
+               error->message);
+  g_hash_table_remove (self->enroll_refused, client);
+}
+
+static void
+handle_enroll (PanelIngest *self, Reply *r, const PanelRequest *req, const guint8 body_sha[32])
+{
+  const char *client = req->client != NULL ? req->client : "unknown";
+  gint64 now = g_get_real_time ();
+  gint64 wait_us = panel_throttle_check (self->enroll_throttle, "enroll", client, 0, now);
+
+  if (wait_us > 0)
+    {
+      gint64 wait_s = (wait_us + G_USEC_PER_SEC - 1) / G_USEC_PER_SEC;
+      guint n = GPOINTER_TO_UINT (g_hash_table_lookup (self->enroll_refused, client));
+      g_hash_table_insert (self->enroll_refused, g_strdup (client), GUINT_TO_POINTER (n + 1));
+      reply_error (r, 429, "throttled",
+                   "too many failed enrollments from %s; try again in %" G_GINT64_FORMAT " s",
+                   client, wait_s);
+      add_int (r, "retry_after_s", wait_s);
+      return;
+    }
+  write_enroll_refused (self, client);
+  enroll_attempt (self, r, req, body_sha);
+  if (r->status == 201)
+    panel_throttle_success (self->enroll_throttle, "enroll", client);
+  else if (r->status >= 400 && r->status < 500)
+    {
+      g_autoptr (AnsimJsonBuilder) json = ansim_json_builder_new ();
+      g_autoptr (GError) error = NULL;
+      ansim_json_builder_add_string (json, "reason", r->code);
+      g_autofree char *detail = ansim_json_builder_end (json);
+
+      panel_throttle_failure (self->enroll_throttle, "enroll", client, now);
+      if (!panel_audit_append (self->db, NULL, NULL, client, PANEL_AUDIT_ENROLLMENT_REFUSED,
+                               "enrollment", detail, &error))
+        g_warning ("cannot write a refused enrollment to the audit log: %s", error->message);
+    }
 }
 
 /* ---- ingest --------------------------------------------------------------- */
@@ -732,6 +850,60 @@ join_press_alert (sqlite3 *db, gint64 id, const char *source)
   return sqlite3_step (copy) == SQLITE_DONE ? alert : 0;
 }
 
+/* A device speaks only for the desk it was enrolled for: a request naming
+ * another desk is refused 403 and audited. A device enrolled without a
+ * desk is bound to the first desk it names. FALSE after replying. */
+static gboolean
+check_desk (PanelIngest *self, Reply *r, const PanelRequest *req, const Device *d,
+            const char *desk_id, const char *what)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (desk_id == NULL)
+    return TRUE;
+  if (d->desk_id == NULL)
+    {
+      g_autoptr (sqlite3_stmt) bind = ansim_db_prepare (
+        self->db, "UPDATE devices SET desk_id = ?2 WHERE id = ?1 AND desk_id IS NULL", &error);
+      if (bind == NULL)
+        return reply_db_error (r, self->db, "binding the device to its desk"), FALSE;
+      sqlite3_bind_text (bind, 1, d->id, -1, SQLITE_STATIC);
+      sqlite3_bind_text (bind, 2, desk_id, -1, SQLITE_STATIC);
+      if (sqlite3_step (bind) != SQLITE_DONE)
+        return reply_db_error (r, self->db, "binding the device to its desk"), FALSE;
+      if (sqlite3_changes (self->db) > 0)
+        return TRUE;
+      /* Bound meanwhile by another request: check against that. */
+      g_autoptr (sqlite3_stmt) read =
+        ansim_db_prepare (self->db, "SELECT desk_id FROM devices WHERE id = ?1", &error);
+      if (read == NULL
+          || (sqlite3_bind_text (read, 1, d->id, -1, SQLITE_STATIC),
+              sqlite3_step (read) != SQLITE_ROW))
+        return reply_db_error (r, self->db, "reading the device's desk"), FALSE;
+      if (g_strcmp0 ((const char *) sqlite3_column_text (read, 0), desk_id) == 0)
+        return TRUE;
+    }
+  else if (strcmp (d->desk_id, desk_id) == 0)
+    return TRUE;
+
+  g_autoptr (AnsimJsonBuilder) json = ansim_json_builder_new ();
+  ansim_json_builder_add_string (json, "request", what);
+  ansim_json_builder_add_string (json, "device", d->id);
+  ansim_json_builder_add_string (json, "enrolled_desk", d->desk_id);
+  ansim_json_builder_add_string (json, "named_desk", desk_id);
+  g_autofree char *detail = ansim_json_builder_end (json);
+  g_autofree char *actor = g_strdup_printf ("device %s", d->id);
+  g_autofree char *target = g_strdup_printf ("desk %s", desk_id);
+  if (!panel_audit_append (self->db, actor, NULL, req->client, PANEL_AUDIT_DEVICE_WRONG_DESK,
+                           target, detail, &error))
+    return reply_db_error (r, self->db, "writing the audit log"), FALSE;
+  g_warning ("device %s (desk %s) sent %s for desk %s: refused", d->id,
+             d->desk_id != NULL ? d->desk_id : "(none)", what, desk_id);
+  reply_error (r, 403, "wrong-desk", "device %s serves desk %s, not %s", d->id,
+               d->desk_id != NULL ? d->desk_id : "(another)", desk_id);
+  return FALSE;
+}
+
 static void
 handle_alert (PanelIngest *self, Reply *r, const PanelRequest *req, const Device *d,
               const char *uuid)
@@ -759,8 +931,11 @@ handle_alert (PanelIngest *self, Reply *r, const PanelRequest *req, const Device
     return reply_error (r, 400, "bad-request",
                         "desk_id, trigger_kind or prev_manifest_hash "
                         "is not in the expected form");
-  gboolean drill = json_object_has_member (o, "drill")
-                   && json_object_get_boolean_member_with_default (o, "drill", FALSE);
+  /* "drill" is accepted from older desks but ignored: whether a press is
+   * a drill is decided here, by an armed drill (panel_drill_claim), never
+   * by the desk, so a real press can never be turned into a drill. */
+  if (!check_desk (self, r, req, d, desk_id, "an alert"))
+    return;
 
   gint64 id = find_incident (self, r, d, uuid);
   if (id < 0)
@@ -796,7 +971,7 @@ handle_alert (PanelIngest *self, Reply *r, const PanelRequest *req, const Device
   sqlite3_bind_int64 (stmt, 6, wall);
   sqlite3_bind_int64 (stmt, 7, mono);
   sqlite3_bind_int64 (stmt, 8, g_get_real_time ());
-  sqlite3_bind_int (stmt, 9, drill);
+  sqlite3_bind_int (stmt, 9, 0);
   if (prev != NULL)
     sqlite3_bind_text (stmt, 10, prev, -1, SQLITE_STATIC);
   if (sqlite3_step (stmt) != SQLITE_DONE)
@@ -861,6 +1036,8 @@ handle_event (PanelIngest *self, Reply *r, const PanelRequest *req, const Device
       return reply_error (r, 400, "bad-request", "kind must be lowercase letters, digits, '-'");
   if (uuid != NULL && !ansim_is_uuid (uuid))
     return reply_error (r, 400, "bad-id", "incident is not a lowercase UUID");
+  if (!check_desk (self, r, req, d, desk_id, "an event"))
+    return;
   JsonNode *detail = json_object_get_member (o, "detail");
   g_autofree char *detail_json = NULL;
   if (detail != NULL && !JSON_NODE_HOLDS_NULL (detail))
@@ -943,6 +1120,8 @@ handle_manifest (PanelIngest *self, Reply *r, const PanelRequest *req, const Dev
     return reply_error (r, 422, "broken-chain", "%s", error->message);
   if (!ansim_is_name (ansim_manifest_get_desk_id (m)))
     return reply_error (r, 422, "bad-manifest", "desk id is not a name");
+  if (!check_desk (self, r, req, d, ansim_manifest_get_desk_id (m), "a manifest"))
+    return;
 
   char hash[ANSIM_SHA256_HEX_LEN + 1];
   ansim_hash_sha256_hex (data, len, hash);
@@ -1006,8 +1185,8 @@ handle_manifest (PanelIngest *self, Reply *r, const PanelRequest *req, const Dev
   g_autofree char *key = g_strdup_printf ("%s/%s/manifest-%s.json", d->id, uuid, hash);
   g_autofree char *sig_key = g_strdup_printf ("%s.sig", key);
   PanelStorePutOptions lock;
-  if (!panel_retention_lock_options (self->db, incident, ansim_manifest_get_drill (m), &lock,
-                                     &error))
+  /* The manifest's drill flag is the desk's word: not used (see handle_alert). */
+  if (!panel_retention_lock_options (self->db, incident, FALSE, &lock, &error))
     return reply_db_error (r, self->db, "reading the retention policy");
   if (!panel_store_put (self->store, key, req->body, hash, &lock, NULL, &error)
       || !panel_store_put (self->store, sig_key, sig, NULL, &lock, NULL, &error))
@@ -1039,7 +1218,7 @@ handle_manifest (PanelIngest *self, Reply *r, const PanelRequest *req, const Dev
       sqlite3_bind_int64 (ins, 6, ansim_manifest_get_opened_wall_us (m));
       sqlite3_bind_int64 (ins, 7, ansim_manifest_get_opened_mono_us (m));
       sqlite3_bind_int64 (ins, 8, now);
-      sqlite3_bind_int (ins, 9, ansim_manifest_get_drill (m));
+      sqlite3_bind_int (ins, 9, 0);
       if (ansim_manifest_get_previous_manifest_sha256 (m) != NULL)
         sqlite3_bind_text (ins, 10, ansim_manifest_get_previous_manifest_sha256 (m), -1,
                            SQLITE_STATIC);

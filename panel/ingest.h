@@ -17,6 +17,7 @@ G_BEGIN_DECLS
 
 /* One request as the HTTP server received it; strings may be NULL. */
 typedef struct {
+  const char *client; /* the client's address (http.h), for throttling and the audit log */
   const char *method;
   const char *path; /* raw (still percent-encoded) path */
   const char *signature_input;
@@ -87,11 +88,14 @@ void panel_ingest_handle_full (PanelIngest *ingest, const PanelRequest *request,
                                char **out_json, PanelIngestWait **out_wait);
 
 /* Admin: a one-time enrollment code admitting device_id (on desk_id, may
- * be NULL), valid for valid_s seconds. Only the code's SHA-256 is kept. */
+ * be NULL: then the device is bound to the first desk it names), valid
+ * for valid_s seconds. Only the code's SHA-256 is kept; the audit log
+ * gets who (actor) made a code for which device. */
 char *panel_enrollment_code_new (sqlite3 *db, const char *device_id, const char *desk_id,
-                                 gint64 valid_s, GError **error);
-/* Admin: refuses every later request of the device; keeps its evidence. */
+                                 gint64 valid_s, const char *actor, GError **error);
+/* Admin: refuses every later request of the device; keeps its evidence.
+ * Audited with actor. */
 gboolean panel_device_revoke (sqlite3 *db, const char *device_id, const char *reason,
-                              GError **error);
+                              const char *actor, GError **error);
 
 G_END_DECLS

@@ -15,6 +15,7 @@
 
 #include "ansim-build.h"
 #include "channel.h"
+#include "address-mask.h"
 #include "console.h"
 #include "drills.h"
 #include "reports.h"
@@ -249,7 +250,9 @@ handle_api (PanelHttpRequest *r)
   g_autoptr (GBytes) bytes =
     r->body != NULL ? g_bytes_ref (r->body)
                     : soup_message_body_flatten (soup_server_message_get_request_body (msg));
+  g_autofree char *client = panel_http_client_address (self->http, msg);
   PanelRequest req = {
+    .client = client,
     .method = soup_server_message_get_method (msg),
     .path = path,
     .signature_input = soup_message_headers_get_one (h, "Signature-Input"),
@@ -446,11 +449,16 @@ panel_new (AnsimConfig *config, GError **error)
     return NULL;
   panel_http_set_device_check (self->http, check_device, self);
   panel_http_set_hsts (self->http, tls != NULL);
-  GPtrArray *proxies =
-    ansim_address_list_parse (ansim_config_get_string (config, "panel", "trusted_proxies"), error);
-  if (proxies == NULL)
-    return NULL;
-  panel_http_set_trusted_proxies (self->http, proxies);
+  {
+    GPtrArray *proxies = ansim_address_masks_parse (
+      ansim_config_get_string (config, "panel", "trusted_proxies"), error);
+    if (proxies == NULL)
+      {
+        g_prefix_error (error, "[panel] trusted_proxies: ");
+        return NULL;
+      }
+    panel_http_set_trusted_proxies (self->http, proxies);
+  }
   add_device_routes (self);
   self->console = panel_console_new (self->http, self->server, self->db, config, error);
   if (self->console == NULL)

@@ -39,6 +39,7 @@ async function loadLanguage(lang) {
     el.textContent = t(el.dataset.i18n);
   $('#lang-switch').textContent = t('lang.switch');
   document.title = t('app.title');
+  fillAuditActions();
   if (state.session) { showWho(); updateAlarm(); }
 }
 
@@ -128,6 +129,12 @@ function route() {
     a.classList.toggle('current', a.dataset.page === page);
   $('#page-error').hidden = true;
   if (state.incidentId !== detail) closePlayers();
+  // Each opening of an incident page is one view in the audit log; its
+  // automatic refreshes repeat the same token and are not counted again.
+  if (detail && detail !== state.incidentId) {
+    state.viewId = crypto.randomUUID();
+    state.viewPurpose = null;
+  }
   state.incidentId = detail;
   if (page === 'audit') loadAudit(true);
   else if (page === 'settings') loadRetention();
@@ -234,15 +241,76 @@ function formatTime(us) {
   return new Date(us / 1000).toLocaleString(state.lang === 'ko' ? 'ko-KR' : 'en-GB');
 }
 
+// The action names the catalog knows, as the filter's choices (kept in
+// the current language; the chosen one stays chosen).
+function fillAuditActions() {
+  const select = $('#audit-filters select[name="action"]');
+  const chosen = select.value;
+  for (const option of [...select.options]) if (option.value) option.remove();
+  const actions = Object.keys(state.strings).filter((k) => k.startsWith('action.'))
+    .map((k) => k.slice('action.'.length))
+    .sort((a, b) => t('action.' + a).localeCompare(t('action.' + b), state.lang));
+  for (const action of actions) {
+    const option = document.createElement('option');
+    option.value = action;
+    option.textContent = t('action.' + action);
+    select.appendChild(option);
+  }
+  select.value = chosen;
+}
+
+function auditQuery() {
+  const form = $('#audit-filters');
+  const params = new URLSearchParams();
+  const user = form.user.value.trim();
+  if (user) params.set('user', user);
+  if (form.action.value) params.set('action', form.action.value);
+  if (form.incident.value) params.set('incident', form.incident.value);
+  // datetime-local is the browser's local time; the panel counts µs.
+  if (form.from.value) params.set('from_us', String(new Date(form.from.value).getTime() * 1000));
+  if (form.to.value) params.set('to_us', String(new Date(form.to.value).getTime() * 1000));
+  if (state.auditBefore) params.set('before', state.auditBefore);
+  const text = params.toString();
+  return text ? '?' + text : '';
+}
+
+// An entry's detail as labelled lines ("Reason: wrong password"), not JSON.
+function detailCell(row, detail) {
+  const td = document.createElement('td');
+  if (detail !== null && typeof detail === 'object' && !Array.isArray(detail)) {
+    const list = document.createElement('ul');
+    list.className = 'audit-detail';
+    for (const [key, value] of Object.entries(detail)) {
+      const item = document.createElement('li');
+      const label = document.createElement('span');
+      label.className = 'label';
+      label.textContent = (state.strings['detail.' + key] ?? key) + ': ';
+      item.appendChild(label);
+      let text;
+      if (value === null) text = '—';
+      else if (typeof value === 'boolean') text = t(value ? 'audit.yes' : 'audit.no');
+      else if (typeof value === 'number' && key.endsWith('_us') && value > 1e15) text = formatTime(value);
+      else if (typeof value === 'object') text = JSON.stringify(value);
+      else text = state.strings['detail.value.' + value] ?? String(value);
+      item.appendChild(document.createTextNode(text));
+      list.appendChild(item);
+    }
+    td.appendChild(list);
+  } else if (detail !== null && detail !== undefined) {
+    td.textContent = String(detail);
+  }
+  row.appendChild(td);
+}
+
 async function loadAudit(fresh) {
   const body = $('#audit-table tbody');
   if (fresh) {
     state.auditBefore = null;
     body.textContent = '';
     $('#audit-verify-result').textContent = '';
+    fillAuditActions();
   }
-  const query = state.auditBefore ? '?before=' + state.auditBefore : '';
-  const result = await api('GET', '/api/audit' + query);
+  const result = await api('GET', '/api/audit' + auditQuery());
   if (result.status === 401) { showLogin(); return; }
   const forbidden = result.status === 403;
   $('#audit-forbidden').hidden = !forbidden;
@@ -261,11 +329,14 @@ async function loadAudit(fresh) {
     cell(row, e.client);
     cell(row, t('action.' + e.action));
     cell(row, e.target);
-    cell(row, e.detail ? JSON.stringify(e.detail) : '');
+    detailCell(row, e.detail);
     body.appendChild(row);
   }
+  $('#audit-none').hidden = body.children.length > 0;
   state.auditBefore = result.data.next_before;
   $('#audit-more').hidden = state.auditBefore === null;
+  // A count of pages shown, so that a test can wait for the next one.
+  body.dataset.shown = String(Number(body.dataset.shown || 0) + 1);
 }
 
 async function onVerify() {
@@ -755,11 +826,22 @@ function timelineText(e) {
   return text;
 }
 
-// Each load is a view, audited by the panel.
+// The panel audits the first load of each page open (view token), with
+// the purpose when the site asks for one.
 async function loadIncident(id) {
-  const result = await api('GET', '/api/incidents/' + id);
+  const params = new URLSearchParams({ view: state.viewId });
+  if (state.viewPurpose) params.set('purpose', state.viewPurpose);
+  const result = await api('GET', '/api/incidents/' + id + '?' + params);
   if (result.status === 401) { showLogin(); return; }
+  if (result.status === 400 && result.data?.error === 'purpose-required') {
+    $('#purpose-form').hidden = false;
+    $('#page-incident').dataset.purposeNeeded = '1';
+    $('#purpose-form input[name="purpose"]').focus();
+    return;
+  }
   if (result.status !== 200) { showError(result); return; }
+  $('#purpose-form').hidden = true;
+  delete $('#page-incident').dataset.purposeNeeded;
   if (state.incidentId !== id) return;
   const { incident: inc, integrity, timeline, categories } = result.data;
   setCategories(categories);
@@ -1857,6 +1939,13 @@ async function start() {
   $('#logout').addEventListener('click', onLogout);
   $('#lang-switch').addEventListener('click', () => loadLanguage(state.lang === 'ko' ? 'en' : 'ko'));
   $('#audit-more').addEventListener('click', () => loadAudit(false));
+  $('#purpose-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    state.viewPurpose = $('#purpose-form input[name="purpose"]').value.trim();
+    if (state.viewPurpose && state.incidentId) loadIncident(state.incidentId);
+  });
+  $('#audit-filters').addEventListener('submit', (ev) => { ev.preventDefault(); loadAudit(true); });
+  $('#audit-filters').addEventListener('reset', () => setTimeout(() => loadAudit(true), 0));
   $('#audit-verify').addEventListener('click', onVerify);
   $('#banner-ack').addEventListener('click', () => acknowledge(Number($('#alert-banner').dataset.incident)));
   $('#banner-close').addEventListener('click', () => { $('#alert-banner').hidden = true; });

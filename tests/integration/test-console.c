@@ -602,12 +602,12 @@ test_throttle (void)
   g_autoptr (JsonArray) entries = NULL;
   gint64 retry = 0;
 
-  /* 3 per account, 5 per address, within 60 s. */
+  /* 3 failures of one user from one client, then that client waits. */
   for (guint i = 0; i < 3; i++)
     g_assert_cmpuint (
       test_console_try_login (short_panel.console, "security", "wrong-password", NULL, NULL, NULL),
       ==, 401);
-  /* Locked: even the right password is refused, with a clear answer. */
+  /* Slowed: even the right password is refused for now, with a clear answer. */
   g_assert_cmpuint (
     test_console_try_login (short_panel.console, "security", PASSWORD, NULL, &body, &msg), ==, 429);
   o = test_json_parse_object (body);
@@ -621,17 +621,19 @@ test_throttle (void)
   g_assert_cmpuint (
     test_console_try_login (short_panel.console, "auditor", PASSWORD, &auditor, NULL, NULL), ==,
     200);
-  /* ...until the address has had 5 failures (unknown names count too). */
+  /* ...and failures under names that are no user do not lock real users
+   * out (tests/upload/test-staff.c goes further). */
   g_assert_cmpuint (test_console_try_login (short_panel.console, "nobody", "x", NULL, NULL, NULL),
                     ==, 401);
   g_assert_cmpuint (
     test_console_try_login (short_panel.console, "NOT A NAME", "x", NULL, NULL, NULL), ==, 401);
   g_assert_cmpuint (
-    test_console_try_login (short_panel.console, "admin", PASSWORD, NULL, NULL, NULL), ==, 429);
+    test_console_try_login (short_panel.console, "admin", PASSWORD, NULL, NULL, NULL), ==, 200);
 
   entries = audit_entries (&short_panel, &auditor);
-  /* 3 + 1 throttled + 2 + 1 throttled */
-  g_assert_cmpuint (count_entries (entries, "login-failed", NULL), ==, 7);
+  /* 3 + 2 checked failures; the refused try goes into a login-throttled
+   * entry at the end of its window (login_audit_window_s). */
+  g_assert_cmpuint (count_entries (entries, "login-failed", NULL), ==, 5);
   test_login_clear (&auditor);
 }
 

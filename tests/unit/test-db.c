@@ -264,6 +264,8 @@ static const char *const panel_seeds[] = {
     "  ('dev-1', 'desk-1', 'device-offline', 1700000400000000, 1700000460000000,\n"
     "   'guard-kim', 1700000410000000),\n"
     "  ('dev-1', 'desk-1', 'path-down', 1700000500000000, NULL, NULL, NULL);\n",
+  /* Staff protection (issue 14): a user unlocked with ansimctl. */
+  [10] = "UPDATE users SET login_unlocked_at_us = 1700000600000000 WHERE name = 'guard-kim';\n",
 };
 
 static const char *

@@ -594,23 +594,6 @@ test_json_integers_fit (void)
     }
 }
 
-static void
-test_address_list (void)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GPtrArray) none = ansim_address_list_parse ("", &error);
-  g_assert_no_error (error);
-  g_assert_cmpuint (none->len, ==, 0);
-  g_autoptr (GPtrArray) two = ansim_address_list_parse (" 127.0.0.1 ,::1", &error);
-  g_assert_no_error (error);
-  g_assert_cmpuint (two->len, ==, 2);
-  g_assert_null (ansim_address_list_parse ("127.0.0.1,", &error));
-  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
-  g_clear_error (&error);
-  g_assert_null (ansim_address_list_parse ("10.0.0.1, proxy", &error));
-  g_assert_nonnull (strstr (error->message, "\"proxy\" is not an IP address"));
-}
-
 int
 main (int argc, char **argv)
 {
@@ -645,6 +628,5 @@ main (int argc, char **argv)
   g_test_add_func ("/util/json/escape-forms", test_json_escape_forms);
   g_test_add_func ("/util/curl-cleanups", test_curl_cleanups);
   g_test_add_func ("/util/json/integers-fit", test_json_integers_fit);
-  g_test_add_func ("/util/address-list", test_address_list);
   return g_test_run ();
 }

@@ -353,12 +353,18 @@ panel_answers (gpointer data)
 void
 test_panel_start (TestPanel *p)
 {
+  test_panel_start_env (p, NULL);
+}
+
+void
+test_panel_start_env (TestPanel *p, const char *const *env)
+{
   g_autofree char *exe = test_build_path ("panel/ansim-panel");
   const char *argv[] = { exe, "--config", p->conf, NULL };
   /* ip netns exec runs the panel in its own process (execvp after setns) */
   const char *in_netns[] = { "ip", "netns", "exec", p->netns, exe, "--config", p->conf, NULL };
   g_assert_null (p->proc);
-  p->proc = test_spawn_logged (p->log_path, p->netns != NULL ? in_netns : argv, NULL);
+  p->proc = test_spawn_logged (p->log_path, p->netns != NULL ? in_netns : argv, env);
   if (!test_wait_until (panel_answers, p, 10))
     {
       g_autofree char *log = NULL;

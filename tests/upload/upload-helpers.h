@@ -88,6 +88,8 @@ TestPanel *test_panel_new_in_netns (const char *dir, const char *extra, const ch
                                     const char *address);
 /* Starts it and waits until it answers (fails the test after 10 s). */
 void test_panel_start (TestPanel *panel);
+/* The same with env: NULL-terminated NAME, VALUE pairs (VALUE NULL: unset). */
+void test_panel_start_env (TestPanel *panel, const char *const *env);
 /* Sends sig and waits for the process to end. */
 void test_panel_stop (TestPanel *panel, int sig);
 void test_panel_free (TestPanel *panel);
