@@ -88,3 +88,40 @@ panel_notes_chain_receipt (sqlite3 *db, const AnsimDeviceKey *key, const char *d
   g_autofree char *text = ansim_chain_receipt_text (&r);
   return ansim_note_sign (text, ANSIM_NOTE_PANEL_NAME, key, error);
 }
+
+gboolean
+panel_notes_write_export_files (sqlite3 *db, gint64 incident_id, const char *dir, GError **error)
+{
+  const char *database = sqlite3_db_filename (db, "main");
+  g_autoptr (AnsimDeviceKey) key = NULL;
+  g_autoptr (sqlite3_stmt) s = NULL;
+  g_autofree char *note = NULL, *pem = NULL, *pem_path = NULL;
+
+  if (database == NULL || *database == '\0')
+    {
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
+                   "the incident log has no file, so no signing key beside it");
+      return FALSE;
+    }
+  key = panel_signing_key_open (database, error);
+  s = ansim_db_prepare (db, "SELECT device_id, source FROM incidents WHERE id = ?1", error);
+  if (key == NULL || s == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (s, 1, incident_id);
+  if (sqlite3_step (s) == SQLITE_ROW && sqlite3_column_type (s, 1) != SQLITE_NULL)
+    {
+      note = panel_notes_chain_receipt (db, key, (const char *) sqlite3_column_text (s, 0),
+                                        (const char *) sqlite3_column_text (s, 1), error);
+      if (note == NULL && error != NULL && *error != NULL)
+        return FALSE;
+    }
+  if (note != NULL)
+    {
+      g_autofree char *path = g_build_filename (dir, "receipt.txt", NULL);
+      if (!g_file_set_contents (path, note, -1, error))
+        return FALSE;
+    }
+  pem = ansim_device_key_get_public_pem (key);
+  pem_path = g_build_filename (dir, "panel-signing.pub.pem", NULL);
+  return g_file_set_contents (pem_path, pem, -1, error);
+}
