@@ -315,8 +315,30 @@ static const char panel_v9[] =
   "CREATE INDEX device_alerts_listed ON device_alerts (device_id)\n"
   "  WHERE cleared_at_us IS NULL OR acknowledged_at_us IS NULL;\n";
 
+/* Four eyes: releasing a legal hold waits for a second administrator.
+ * One row per request; the CHECKs keep the requester from deciding it
+ * (but withdrawing it) even for someone writing SQL. */
+static const char panel_approvals[] =
+  "CREATE TABLE approvals (\n"
+  "  id              INTEGER PRIMARY KEY,\n"
+  "  action          TEXT NOT NULL CHECK (action IN ('legal-hold-release')),\n"
+  "  incident_id     INTEGER NOT NULL REFERENCES incidents (id) ON DELETE CASCADE,\n"
+  "  reason          TEXT NOT NULL CHECK (reason <> ''),\n"
+  "  requested_by    TEXT NOT NULL CHECK (requested_by <> ''),\n"
+  "  requested_at_us INTEGER NOT NULL,\n"
+  "  decision        TEXT CHECK (decision IN ('approved', 'rejected', 'withdrawn')),\n"
+  "  decided_by      TEXT,\n"
+  "  decided_at_us   INTEGER,\n"
+  "  CHECK ((decision IS NULL) = (decided_by IS NULL)\n"
+  "         AND (decision IS NULL) = (decided_at_us IS NULL)),\n"
+  "  CHECK (decision IS NULL OR (decision = 'withdrawn') = (decided_by = requested_by))\n"
+  ");\n"
+  "CREATE UNIQUE INDEX approvals_one_open ON approvals (action, incident_id)\n"
+  "  WHERE decision IS NULL;\n";
+
 static const char *const panel_migrations[] = {
   panel_v1, panel_v2, panel_v3, panel_v4, panel_v5, panel_v6, panel_v7, panel_v8, panel_v9,
+  panel_approvals,
 };
 
 const AnsimDbSchema ansim_panel_db_schema = {
