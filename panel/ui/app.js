@@ -823,6 +823,36 @@ function showHold(inc) {
   $('#hold-form').hidden = !mayDo('legal-hold') || !!inc.purge_started_at_us;
   $('#hold-submit').textContent = t(inc.legal_hold ? 'hold.release' : 'hold.place');
   $('#hold-form').dataset.hold = inc.legal_hold ? 'false' : 'true';
+  showHoldRequest(inc);
+}
+
+// Four eyes: a release is a request another admin approves or rejects;
+// the asker may withdraw it. Admins and auditors see a pending one.
+async function showHoldRequest(inc) {
+  const box = $('#hold-request');
+  box.hidden = true;
+  if (!inc.legal_hold || !(mayDo('legal-hold') || mayOpen('audit'))) return;
+  const result = await api('GET', '/api/approvals');
+  if (result.status !== 200 || String(state.incidentId) !== String(inc.id)) return;
+  const pending = result.data.approvals.find((a) => a.incident_id === inc.id
+    && a.action === 'legal-hold-release' && a.status === 'pending');
+  if (!pending) return;
+  const own = pending.requested_by === result.data.user;
+  box.dataset.approval = pending.id;
+  $('#hold-request-status').textContent = t(own ? 'hold.requested-own' : 'hold.requested', {
+    by: pending.requested_by, at: formatTime(pending.requested_at_us), reason: pending.reason });
+  $('#hold-approve').hidden = own || !mayDo('legal-hold');
+  $('#hold-reject').hidden = own || !mayDo('legal-hold');
+  $('#hold-withdraw').hidden = !own;
+  $('#hold-form').hidden = true;
+  box.hidden = false;
+}
+
+async function onHoldDecision(decision) {
+  const id = $('#hold-request').dataset.approval;
+  const result = await api('POST', '/api/approvals/' + id, { decision });
+  if (result.status !== 200) { showError(result); return; }
+  loadIncident(state.incidentId);
 }
 
 async function onHold(event) {
@@ -830,7 +860,7 @@ async function onHold(event) {
   const form = event.target;
   const body = { hold: form.dataset.hold === 'true', reason: form.elements.reason.value.trim() };
   const result = await api('POST', '/api/incidents/' + state.incidentId + '/legal-hold', body);
-  if (result.status !== 200) { showError(result); return; }
+  if (result.status !== 200 && result.status !== 202) { showError(result); return; }
   form.reset();
   loadIncident(state.incidentId);
 }
@@ -1423,6 +1453,9 @@ async function start() {
   });
   $('#note-form').addEventListener('submit', onNote);
   $('#hold-form').addEventListener('submit', onHold);
+  $('#hold-approve').addEventListener('click', () => onHoldDecision('approve'));
+  $('#hold-reject').addEventListener('click', () => onHoldDecision('reject'));
+  $('#hold-withdraw').addEventListener('click', () => onHoldDecision('withdraw'));
   $('#retention-form').addEventListener('submit', onRetentionSave);
   $('#incident-filters').addEventListener('submit', (e) => { e.preventDefault(); loadIncidents(); });
   $('#arm-form').addEventListener('submit', onArm);
