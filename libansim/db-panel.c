@@ -315,20 +315,24 @@ static const char panel_v9[] =
   "CREATE INDEX device_alerts_listed ON device_alerts (device_id)\n"
   "  WHERE cleared_at_us IS NULL OR acknowledged_at_us IS NULL;\n";
 
-/* Four eyes: releasing a legal hold waits for a second administrator.
- * One row per request; the CHECKs keep the requester from deciding it
- * (but withdrawing it) even for someone writing SQL. */
+/* Four eyes: releasing a legal hold, or shortening the retention period
+ * of a category that holds held incidents, waits for a second
+ * administrator. One row per request; the CHECKs keep the requester from
+ * deciding it (but withdrawing it) even for someone writing SQL. */
 static const char panel_approvals[] =
   "CREATE TABLE approvals (\n"
   "  id              INTEGER PRIMARY KEY,\n"
-  "  action          TEXT NOT NULL CHECK (action IN ('legal-hold-release')),\n"
-  "  incident_id     INTEGER NOT NULL REFERENCES incidents (id) ON DELETE CASCADE,\n"
+  "  action          TEXT NOT NULL CHECK (action IN ('legal-hold-release', 'retention-shorten')),\n"
+  "  incident_id     INTEGER REFERENCES incidents (id) ON DELETE CASCADE,\n"
+  "  request         TEXT CHECK (request IS NULL OR json_valid (request)),\n"
   "  reason          TEXT NOT NULL CHECK (reason <> ''),\n"
   "  requested_by    TEXT NOT NULL CHECK (requested_by <> ''),\n"
   "  requested_at_us INTEGER NOT NULL,\n"
   "  decision        TEXT CHECK (decision IN ('approved', 'rejected', 'withdrawn')),\n"
   "  decided_by      TEXT,\n"
   "  decided_at_us   INTEGER,\n"
+  "  CHECK ((action = 'legal-hold-release') = (incident_id IS NOT NULL)),\n"
+  "  CHECK ((action = 'retention-shorten') = (request IS NOT NULL)),\n"
   "  CHECK ((decision IS NULL) = (decided_by IS NULL)\n"
   "         AND (decision IS NULL) = (decided_at_us IS NULL)),\n"
   "  CHECK (decision IS NULL OR (decision = 'withdrawn') = (decided_by = requested_by))\n"

@@ -483,58 +483,90 @@ parse_days (JsonNode *node, gint *out_days)
   return TRUE;
 }
 
-/* POST /api/settings/retention {"drill": 14, "assault": 365, "threat": null}:
- * all members checked before anything changes; one transaction writes the
- * rows and one audit entry per changed category (old and new value). */
-static void
-change_policy (PanelRetention *self, SoupServerMessage *msg, PanelSession *session)
+/* The members of a settings change {"drill": 14, "assault": 365,
+ * "threat": null}, all checked. FALSE with a message for a 400. */
+static gboolean
+parse_policy_change (JsonObject *body, gint wanted[PANEL_POLICY_N_CATEGORIES],
+                     gboolean given[PANEL_POLICY_N_CATEGORIES], char **out_problem)
 {
-  g_autoptr (JsonObject) body = panel_console_read_json_object (msg);
-  g_autoptr (GList) names = NULL;
-  g_auto (PanelPolicy) before = { 0 }, after = { 0 };
-  g_autoptr (GError) error = NULL;
-  gint wanted[PANEL_POLICY_N_CATEGORIES];
-  gboolean given[PANEL_POLICY_N_CATEGORIES] = { FALSE };
-  guint n_changed = 0;
-  g_autoptr (JsonNode) node = NULL;
-
-  if (body == NULL)
-    return;
-  names = json_object_get_members (body);
+  g_autoptr (GList) names = json_object_get_members (body);
+  for (guint i = 0; i < PANEL_POLICY_N_CATEGORIES; i++)
+    given[i] = FALSE, wanted[i] = 0;
   if (names == NULL)
-    return panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
-                                     "give at least one category with its days");
+    {
+      *out_problem = g_strdup ("give at least one category with its days");
+      return FALSE;
+    }
   for (GList *l = names; l != NULL; l = l->next)
     {
       int i = panel_policy_category_index (l->data);
       if (i < 0)
         {
-          g_autofree char *text =
-            g_strdup_printf ("unknown retention category \"%.64s\"", (char *) l->data);
-          return panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request", text);
+          *out_problem = g_strdup_printf ("unknown retention category \"%.64s\"", (char *) l->data);
+          return FALSE;
         }
       if (!parse_days (json_object_get_member (body, l->data), &wanted[i]))
         {
-          g_autofree char *text = g_strdup_printf (
+          *out_problem = g_strdup_printf (
             "%s: days must be a whole number from %d to %d, or null for the default",
             panel_policy_categories[i].name, PANEL_RETENTION_MIN_DAYS, PANEL_RETENTION_MAX_DAYS);
-          return panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request", text);
+          return FALSE;
         }
       given[i] = TRUE;
     }
+  return TRUE;
+}
 
-  if (!ansim_db_begin (self->db, &error))
-    return send_internal (msg, "changing the retention policy", error);
-  if (!panel_policy_load (self->db, &before, &error))
-    goto fail;
+/* The days a change gives category i (its default for null). */
+static gint
+new_days_of (const gint *wanted, const gboolean *given, const PanelPolicy *before, guint i)
+{
+  if (!given[i])
+    return before->days[i];
+  return wanted[i] == 0 ? panel_policy_categories[i].default_days : wanted[i];
+}
+
+/* Inside the write transaction: the categories (names joined by ", ")
+ * whose period the change shortens while an incident of theirs is on legal
+ * hold; NULL when none. Four eyes apply to those (docs/console.md). */
+static char *
+shortened_held (PanelRetention *self, const gint *wanted, const gboolean *given,
+                const PanelPolicy *before, GError **error)
+{
+  gboolean held_in[PANEL_POLICY_N_CATEGORIES] = { FALSE };
+  g_autoptr (sqlite3_stmt) s = ansim_db_prepare (
+    self->db, "SELECT is_drill, resolution FROM incidents WHERE legal_hold_at_us IS NOT NULL",
+    error);
+  if (s == NULL)
+    return NULL;
+  while (sqlite3_step (s) == SQLITE_ROW)
+    held_in[panel_policy_incident_category (sqlite3_column_int (s, 0),
+                                            (const char *) sqlite3_column_text (s, 1))] = TRUE;
+  /* Effective periods: a category without its own follows "incident". */
+  PanelPolicy next = { 0 };
+  for (guint i = 0; i < PANEL_POLICY_N_CATEGORIES; i++)
+    next.days[i] = new_days_of (wanted, given, before, i);
+  g_autoptr (GString) names = g_string_new (NULL);
+  for (guint i = 0; i < PANEL_POLICY_N_CATEGORIES; i++)
+    if (held_in[i] && panel_policy_days (&next, i) < panel_policy_days (before, i))
+      g_string_append_printf (names, "%s%s", names->len > 0 ? ", " : "",
+                              panel_policy_categories[i].name);
+  return names->len > 0 ? g_string_free (g_steal_pointer (&names), FALSE) : NULL;
+}
+
+/* Inside the write transaction: writes the rows and one audit entry per
+ * changed category (old and new value), as session's user. */
+static gboolean
+apply_policy_change (PanelRetention *self, SoupServerMessage *msg, PanelSession *session,
+                     const gint *wanted, const gboolean *given, const PanelPolicy *before,
+                     guint *out_changed, GError **error)
+{
+  *out_changed = 0;
   for (guint i = 0; i < PANEL_POLICY_N_CATEGORIES; i++)
     {
-      /* null: back to the embedded default (for a resolution category:
-       * the incident period). */
-      gint new_days = given[i] && wanted[i] == 0 ? panel_policy_categories[i].default_days
-                                                 : wanted[i];
+      gint new_days = new_days_of (wanted, given, before, i);
       gboolean new_override = given[i] && wanted[i] != 0;
-      if (!given[i] || (new_days == before.days[i] && new_override == before.overridden[i]))
+      if (!given[i] || (new_days == before->days[i] && new_override == before->overridden[i]))
         continue;
       g_autoptr (sqlite3_stmt) s = ansim_db_prepare (
         self->db,
@@ -542,9 +574,9 @@ change_policy (PanelRetention *self, SoupServerMessage *msg, PanelSession *sessi
                        "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (category) DO UPDATE SET days = ?2, "
                        "changed_by = ?3, changed_at_us = ?4"
                      : "DELETE FROM retention_policy WHERE category = ?1",
-        &error);
+        error);
       if (s == NULL)
-        goto fail;
+        return FALSE;
       sqlite3_bind_text (s, 1, panel_policy_categories[i].name, -1, SQLITE_STATIC);
       if (new_override)
         {
@@ -554,8 +586,8 @@ change_policy (PanelRetention *self, SoupServerMessage *msg, PanelSession *sessi
         }
       if (sqlite3_step (s) != SQLITE_DONE)
         {
-          ansim_db_set_error (self->db, &error, "writing the retention policy");
-          goto fail;
+          ansim_db_set_error (self->db, error, "writing the retention policy");
+          return FALSE;
         }
       g_autoptr (JsonBuilder) b = json_builder_new ();
       json_builder_begin_object (b);
@@ -563,8 +595,8 @@ change_policy (PanelRetention *self, SoupServerMessage *msg, PanelSession *sessi
       g_autofree char *setting = g_strdup_printf ("retention.%s", panel_policy_categories[i].name);
       json_builder_add_string_value (b, setting);
       json_builder_set_member_name (b, "old_days");
-      if (before.days[i] > 0)
-        json_builder_add_int_value (b, before.days[i]);
+      if (before->days[i] > 0)
+        json_builder_add_int_value (b, before->days[i]);
       else
         json_builder_add_null_value (b);
       json_builder_set_member_name (b, "new_days");
@@ -573,7 +605,7 @@ change_policy (PanelRetention *self, SoupServerMessage *msg, PanelSession *sessi
       else
         json_builder_add_null_value (b);
       json_builder_set_member_name (b, "old_is_default");
-      json_builder_add_boolean_value (b, !before.overridden[i]);
+      json_builder_add_boolean_value (b, !before->overridden[i]);
       json_builder_set_member_name (b, "new_is_default");
       json_builder_add_boolean_value (b, !new_override);
       json_builder_end_object (b);
@@ -581,10 +613,89 @@ change_policy (PanelRetention *self, SoupServerMessage *msg, PanelSession *sessi
       g_autofree char *detail = json_to_string (change, FALSE);
       g_autofree char *target = g_strdup_printf ("retention %s", panel_policy_categories[i].name);
       if (!panel_console_audit (self->console, msg, session, PANEL_AUDIT_SETTING_CHANGED, target,
-                                detail, &error))
-        goto fail;
-      n_changed++;
+                                detail, error))
+        return FALSE;
+      (*out_changed)++;
     }
+  return TRUE;
+}
+
+/* POST /api/settings/retention: all members checked before anything
+ * changes; one transaction. A change that shortens the period of a
+ * category holding incidents on legal hold becomes a request for a second
+ * administrator (202 with its approval id), changing nothing yet. */
+static void
+change_policy (PanelRetention *self, SoupServerMessage *msg, PanelSession *session)
+{
+  g_autoptr (JsonObject) body = panel_console_read_json_object (msg);
+  g_auto (PanelPolicy) before = { 0 }, after = { 0 };
+  g_autoptr (GError) error = NULL;
+  g_autofree char *problem = NULL, *shortened = NULL;
+  gint wanted[PANEL_POLICY_N_CATEGORIES];
+  gboolean given[PANEL_POLICY_N_CATEGORIES];
+  guint n_changed = 0;
+  g_autoptr (JsonNode) node = NULL;
+
+  if (body == NULL)
+    return;
+  if (!parse_policy_change (body, wanted, given, &problem))
+    return panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request", problem);
+
+  if (!ansim_db_begin (self->db, &error))
+    return send_internal (msg, "changing the retention policy", error);
+  if (!panel_policy_load (self->db, &before, &error))
+    goto fail;
+  shortened = shortened_held (self, wanted, given, &before, &error);
+  if (error != NULL)
+    goto fail;
+  if (shortened != NULL)
+    {
+      g_autoptr (JsonNode) request_node = json_node_new (JSON_NODE_OBJECT);
+      json_node_set_object (request_node, body);
+      g_autofree char *request = json_to_string (request_node, FALSE);
+      g_autofree char *reason = g_strdup_printf ("shortens the retention of held incidents (%s)",
+                                                 shortened);
+      g_autoptr (sqlite3_stmt) ins = ansim_db_prepare (
+        self->db,
+        "INSERT INTO approvals (action, request, reason, requested_by, requested_at_us) "
+        "VALUES ('retention-shorten', ?1, ?2, ?3, ?4)",
+        &error);
+      if (ins == NULL)
+        goto fail;
+      sqlite3_bind_text (ins, 1, request, -1, SQLITE_STATIC);
+      sqlite3_bind_text (ins, 2, reason, -1, SQLITE_STATIC);
+      sqlite3_bind_text (ins, 3, session->user, -1, SQLITE_STATIC);
+      sqlite3_bind_int64 (ins, 4, g_get_real_time ());
+      if (sqlite3_step (ins) != SQLITE_DONE)
+        {
+          ansim_db_set_error (self->db, &error, "recording the request");
+          goto fail;
+        }
+      gint64 approval = sqlite3_last_insert_rowid (self->db);
+      g_autoptr (AnsimJsonBuilder) d = ansim_json_builder_new ();
+      ansim_json_builder_add_int (d, "approval", approval);
+      ansim_json_builder_add_string (d, "categories", shortened);
+      ansim_json_builder_add_string (d, "change", request);
+      g_autofree char *detail = ansim_json_builder_end (d);
+      if (!panel_console_audit (self->console, msg, session,
+                                PANEL_AUDIT_RETENTION_SHORTEN_REQUESTED, "retention", detail,
+                                &error)
+          || !ansim_db_commit (self->db, &error))
+        goto fail;
+      g_message ("retention policy: %s asked to shorten %s, which hold incidents on legal hold "
+                 "(approval %" G_GINT64_FORMAT ")",
+                 session->user, shortened, approval);
+      g_autoptr (JsonBuilder) r = json_builder_new ();
+      json_builder_begin_object (r);
+      json_builder_set_member_name (r, "approval");
+      json_builder_add_int_value (r, approval);
+      json_builder_set_member_name (r, "categories");
+      json_builder_add_string_value (r, shortened);
+      json_builder_end_object (r);
+      return panel_console_send_json (msg, SOUP_STATUS_ACCEPTED, r);
+    }
+  if (!apply_policy_change (self, msg, session, wanted, given, &before, &n_changed, &error))
+    goto fail;
   if (!panel_policy_load (self->db, &after, &error) || !ansim_db_commit (self->db, &error))
     goto fail;
   if (n_changed > 0)
@@ -942,6 +1053,94 @@ handle_approvals (PanelHttpRequest *req)
   panel_console_send_json (req->msg, SOUP_STATUS_OK, b);
 }
 
+/* Inside the write transaction: the decision on a pending request;
+ * *out_changed FALSE when it was decided meanwhile. */
+static gboolean
+mark_decided (PanelRetention *self, gint64 approval, const char *stored, const char *user,
+              gboolean *out_changed, GError **error)
+{
+  g_autoptr (sqlite3_stmt) upd = ansim_db_prepare (
+    self->db,
+    "UPDATE approvals SET decision = ?2, decided_by = ?3, decided_at_us = ?4 "
+    "WHERE id = ?1 AND decision IS NULL",
+    error);
+  if (upd == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (upd, 1, approval);
+  sqlite3_bind_text (upd, 2, stored, -1, SQLITE_STATIC);
+  sqlite3_bind_text (upd, 3, user, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (upd, 4, g_get_real_time ());
+  if (sqlite3_step (upd) != SQLITE_DONE)
+    {
+      ansim_db_set_error (self->db, error, "recording the decision");
+      return FALSE;
+    }
+  *out_changed = sqlite3_changes (self->db) == 1;
+  return TRUE;
+}
+
+/* A request to shorten periods that hold held incidents: approved, the
+ * stored change is applied as the approver's (setting-changed entries
+ * with the approver as actor) in the same transaction. */
+static void
+decide_retention (PanelRetention *self, SoupServerMessage *msg, PanelSession *session,
+                  gint64 approval, const char *stored, const char *requested_by,
+                  const char *request)
+{
+  g_autoptr (GError) error = NULL;
+  g_auto (PanelPolicy) before = { 0 }, after = { 0 };
+  g_autofree char *problem = NULL;
+  gint wanted[PANEL_POLICY_N_CATEGORIES];
+  gboolean given[PANEL_POLICY_N_CATEGORIES];
+  gboolean approve = g_str_equal (stored, "approved"), changed = FALSE;
+  guint n_changed = 0;
+  g_autoptr (JsonNode) parsed = json_from_string (request, NULL);
+  g_autoptr (JsonNode) node = NULL;
+
+  if (parsed == NULL || !JSON_NODE_HOLDS_OBJECT (parsed)
+      || !parse_policy_change (json_node_get_object (parsed), wanted, given, &problem))
+    return send_internal (msg, "reading the requested retention change", NULL);
+  g_autoptr (AnsimJsonBuilder) b = ansim_json_builder_new ();
+  ansim_json_builder_add_int (b, "approval", approval);
+  ansim_json_builder_add_string (b, "requested_by", requested_by);
+  ansim_json_builder_add_string (b, "change", request);
+  g_autofree char *detail = ansim_json_builder_end (b);
+
+  if (!ansim_db_begin (self->db, &error))
+    return send_internal (msg, "recording the decision", error);
+  if (!mark_decided (self, approval, stored, session->user, &changed, &error))
+    goto fail;
+  if (!changed)
+    {
+      ansim_db_rollback (self->db);
+      return panel_console_send_error (msg, SOUP_STATUS_CONFLICT, "conflict",
+                                       "the request was decided meanwhile; reload");
+    }
+  if (!panel_console_audit (self->console, msg, session,
+                            approve ? PANEL_AUDIT_RETENTION_SHORTEN_APPROVED
+                            : g_str_equal (stored, "rejected")
+                              ? PANEL_AUDIT_RETENTION_SHORTEN_REJECTED
+                              : PANEL_AUDIT_RETENTION_SHORTEN_WITHDRAWN,
+                            "retention", detail, &error))
+    goto fail;
+  if (approve
+      && (!panel_policy_load (self->db, &before, &error)
+          || !apply_policy_change (self, msg, session, wanted, given, &before, &n_changed,
+                                   &error)))
+    goto fail;
+  if (!panel_policy_load (self->db, &after, &error) || !ansim_db_commit (self->db, &error))
+    goto fail;
+  g_message ("retention policy: the change asked by %s %s by %s", requested_by, stored,
+             session->user);
+  node = policy_node (&after);
+  panel_console_send_json_node (msg, SOUP_STATUS_OK, node);
+  return;
+
+fail:
+  ansim_db_rollback (self->db);
+  send_internal (msg, "recording the decision", error);
+}
+
 /* POST /api/approvals/{approval-id} {"decision": "approve"|"reject"|"withdraw"}:
  * approve and reject by another administrator than the requester,
  * withdraw by the requester. Approving a release releases the hold in
@@ -955,7 +1154,7 @@ handle_decide (PanelHttpRequest *req)
   gint64 approval = req->ids[0];
   g_autoptr (JsonObject) body = panel_console_read_json_object (msg);
   g_autoptr (GError) error = NULL;
-  g_autofree char *requested_by = NULL, *reason = NULL;
+  g_autofree char *requested_by = NULL, *reason = NULL, *action = NULL, *request = NULL;
   g_auto (HeldIncident) h = { 0 };
   gint64 id = 0;
 
@@ -975,7 +1174,9 @@ handle_decide (PanelHttpRequest *req)
   {
     g_autoptr (sqlite3_stmt) s = ansim_db_prepare (
       self->db,
-      "SELECT incident_id, requested_by, reason, decision FROM approvals WHERE id = ?1", &error);
+      "SELECT incident_id, requested_by, reason, decision, action, request FROM approvals "
+      "WHERE id = ?1",
+      &error);
     if (s == NULL)
       return send_internal (msg, "reading the approval", error);
     sqlite3_bind_int64 (s, 1, approval);
@@ -989,17 +1190,21 @@ handle_decide (PanelHttpRequest *req)
     id = sqlite3_column_int64 (s, 0);
     requested_by = g_strdup ((const char *) sqlite3_column_text (s, 1));
     reason = g_strdup ((const char *) sqlite3_column_text (s, 2));
+    action = g_strdup ((const char *) sqlite3_column_text (s, 4));
+    request = g_strdup ((const char *) sqlite3_column_text (s, 5));
   }
   gboolean own = g_strcmp0 (requested_by, session->user) == 0;
   if (own && !g_str_equal (stored, "withdrawn"))
     return panel_console_send_error (msg, SOUP_STATUS_FORBIDDEN, "four-eyes",
-                                     "you asked for this release: a second administrator must "
-                                     "approve or reject it (you may withdraw it)");
+                                     "you asked for this: a second administrator must approve "
+                                     "or reject it (you may withdraw it)");
   if (!own && g_str_equal (stored, "withdrawn"))
     return panel_http_send_errorf (msg, SOUP_STATUS_FORBIDDEN, "forbidden",
                                       "only %s, who asked, can withdraw this request; approve "
                                       "or reject it",
                                       requested_by);
+  if (g_strcmp0 (action, "retention-shorten") == 0)
+    return decide_retention (self, msg, session, approval, stored, requested_by, request);
   if (!read_held_incident (self, msg, id, &h))
     return;
 
@@ -1015,25 +1220,8 @@ handle_decide (PanelHttpRequest *req)
 
   if (!ansim_db_begin (self->db, &error))
     return send_internal (msg, "recording the decision", error);
-  {
-    g_autoptr (sqlite3_stmt) upd = ansim_db_prepare (
-      self->db,
-      "UPDATE approvals SET decision = ?2, decided_by = ?3, decided_at_us = ?4 "
-      "WHERE id = ?1 AND decision IS NULL",
-      &error);
-    if (upd == NULL)
-      goto fail;
-    sqlite3_bind_int64 (upd, 1, approval);
-    sqlite3_bind_text (upd, 2, stored, -1, SQLITE_STATIC);
-    sqlite3_bind_text (upd, 3, session->user, -1, SQLITE_STATIC);
-    sqlite3_bind_int64 (upd, 4, g_get_real_time ());
-    if (sqlite3_step (upd) != SQLITE_DONE)
-      {
-        ansim_db_set_error (self->db, &error, "recording the decision");
-        goto fail;
-      }
-    changed = sqlite3_changes (self->db) == 1;
-  }
+  if (!mark_decided (self, approval, stored, session->user, &changed, &error))
+    goto fail;
   if (changed && approve)
     {
       if (!write_hold (self, id, FALSE, session->user, reason, detail, &changed, &error))

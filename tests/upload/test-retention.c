@@ -553,6 +553,73 @@ test_purge (void)
   g_assert_cmpint (ansimctl (&out, verify), ==, 0);
 }
 
+/* Four eyes on the period of a held incident (HELD, resolved "threat"):
+ * shortening it is a request another administrator decides; lengthening
+ * it, or shortening a category without held incidents, is not. */
+static void
+test_shorten_held (void)
+{
+  g_autoptr (JsonNode) before = test_console_get_ok (console, "/api/settings/retention",
+                                                     &logins[ADMIN]);
+  gint64 threat_days = effective_days (before, "threat");
+  g_autoptr (JsonObject) entry = NULL;
+  g_autofree char *asked = NULL;
+
+  /* "incident" is what "threat" follows: shortening it shortens HELD's. */
+  g_assert_cmpint (test_console_post (console, "/api/settings/retention", &logins[ADMIN], TRUE,
+                                      "{\"incident\": 5}", &asked),
+                   ==, 202);
+  g_autoptr (JsonObject) request = test_json_parse_object (asked);
+  g_assert_cmpstr (json_object_get_string_member (request, "categories"), ==, "threat");
+  g_autofree char *decide = g_strdup_printf ("/api/approvals/%" G_GINT64_FORMAT,
+                                             json_object_get_int_member (request, "approval"));
+  g_autoptr (JsonNode) unchanged = test_console_get_ok (console, "/api/settings/retention",
+                                                        &logins[ADMIN]);
+  g_assert_cmpint (effective_days (unchanged, "threat"), ==, threat_days);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
+                                              "retention-shorten-requested", "retention", &entry),
+                    ==, 1);
+  g_assert_cmpstr (json_object_get_string_member (entry, "actor"), ==, "admin");
+  g_clear_pointer (&entry, json_object_unref);
+  test_console_refused (console, decide, &logins[ADMIN], "{\"decision\": \"approve\"}", 403,
+                        "second administrator");
+  /* Rejected: nothing changes. */
+  test_console_post_ok (console, decide, &second_admin, "{\"decision\": \"reject\"}", 200);
+  g_clear_pointer (&unchanged, json_node_unref);
+  unchanged = test_console_get_ok (console, "/api/settings/retention", &logins[ADMIN]);
+  g_assert_cmpint (effective_days (unchanged, "threat"), ==, threat_days);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
+                                              "retention-shorten-rejected", "retention", NULL),
+                    ==, 1);
+
+  /* Asked again and approved: applied as the approver's change. */
+  g_clear_pointer (&asked, g_free);
+  g_assert_cmpint (test_console_post (console, "/api/settings/retention", &logins[ADMIN], TRUE,
+                                      "{\"threat\": 20}", &asked),
+                   ==, 202);
+  g_clear_pointer (&request, json_object_unref);
+  request = test_json_parse_object (asked);
+  g_free (decide);
+  decide = g_strdup_printf ("/api/approvals/%" G_GINT64_FORMAT,
+                            json_object_get_int_member (request, "approval"));
+  g_autoptr (JsonNode) after =
+    test_console_post_ok (console, decide, &second_admin, "{\"decision\": \"approve\"}", 200);
+  g_assert_cmpint (effective_days (after, "threat"), ==, 20);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR], "setting-changed",
+                                              "retention threat", &entry),
+                    >=, 1);
+  g_assert_cmpstr (json_object_get_string_member (entry, "actor"), ==, "admin2");
+  g_clear_pointer (&entry, json_object_unref);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
+                                              "retention-shorten-approved", "retention", NULL),
+                    ==, 1);
+
+  /* Back to the default: longer, so no second pair of eyes. */
+  g_autoptr (JsonNode) restored = test_console_post_ok (
+    console, "/api/settings/retention", &logins[ADMIN], "{\"threat\": null}", 200);
+  g_assert_cmpint (effective_days (restored, "threat"), ==, threat_days);
+}
+
 static gboolean
 held_gone (gpointer data)
 {
@@ -671,6 +738,7 @@ main (int argc, char **argv)
   g_test_add_func ("/retention/settings", test_settings);
   g_test_add_func ("/retention/legal-hold", test_legal_hold);
   g_test_add_func ("/retention/purge", test_purge);
+  g_test_add_func ("/retention/shorten-held", test_shorten_held);
   g_test_add_func ("/retention/release-then-periodic-purge", test_release_then_periodic);
   int rc = g_test_run ();
   tear_down ();
