@@ -1026,6 +1026,8 @@ panel_retention_handle_hold (PanelRetention *self, SoupServerMessage *msg, Panel
 
 /* ---- approvals (the second administrator's half) ---------------------------- */
 
+static const char *const request_embedded[] = { "request", NULL };
+
 static void
 handle_approvals (PanelHttpRequest *req)
 {
@@ -1033,7 +1035,7 @@ handle_approvals (PanelHttpRequest *req)
   g_autoptr (GError) error = NULL;
   g_autoptr (sqlite3_stmt) s = ansim_db_prepare (
     self->db,
-    "SELECT a.id, a.action, a.incident_id, i.desk_id, a.reason, a.requested_by, "
+    "SELECT a.id, a.action, a.incident_id, i.desk_id, a.reason, a.request, a.requested_by, "
     "a.requested_at_us, coalesce (a.decision, 'pending') AS status, a.decided_by, "
     "a.decided_at_us FROM approvals a LEFT JOIN incidents i ON i.id = a.incident_id "
     "ORDER BY a.decision IS NOT NULL, a.id DESC LIMIT 100",
@@ -1047,7 +1049,7 @@ handle_approvals (PanelHttpRequest *req)
   json_builder_set_member_name (b, "approvals");
   json_builder_begin_array (b);
   while (sqlite3_step (s) == SQLITE_ROW)
-    panel_http_add_row (b, s, NULL, NULL);
+    panel_http_add_row (b, s, NULL, request_embedded);
   json_builder_end_array (b);
   json_builder_end_object (b);
   panel_console_send_json (req->msg, SOUP_STATUS_OK, b);

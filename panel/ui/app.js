@@ -899,6 +899,45 @@ async function loadRetention() {
   }
   $('#retention-save').hidden = !admin;
   if (admin) loadWebhooks();
+  loadRetentionRequests(admin);
+}
+
+// Four eyes: shortening the period of held incidents waits for another
+// admin; pending requests are listed here with their decisions.
+async function loadRetentionRequests(admin) {
+  const box = $('#retention-requests');
+  const list = $('#retention-requests-list');
+  const result = await api('GET', '/api/approvals');
+  const pending = result.status === 200 ? result.data.approvals.filter((a) =>
+    a.action === 'retention-shorten' && a.status === 'pending') : [];
+  list.textContent = '';
+  box.hidden = pending.length === 0;
+  for (const a of pending) {
+    const li = document.createElement('li');
+    li.dataset.approval = a.id;
+    const own = a.requested_by === result.data.user;
+    const text = document.createElement('span');
+    const change = Object.entries(a.request).map(([c, days]) =>
+      (c === 'drill' || c === 'incident' ? t('retention.' + c) : t('category.' + c)) + ' → '
+      + (days === null ? t('retention.default') : t('retention.days', { days }))).join(', ');
+    text.textContent = t('retention.requested', { by: a.requested_by,
+      at: formatTime(a.requested_at_us), change });
+    li.appendChild(text);
+    const decisions = !admin ? [] : own ? ['withdraw'] : ['approve', 'reject'];
+    for (const decision of decisions) {
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.dataset.decision = decision;
+      button.textContent = t('retention.' + decision);
+      button.addEventListener('click', async () => {
+        const r = await api('POST', '/api/approvals/' + a.id, { decision });
+        if (r.status !== 200) { showError(r); return; }
+        loadRetention();
+      });
+      li.appendChild(button);
+    }
+    list.appendChild(li);
+  }
 }
 
 // ---- settings: webhooks (admins) ----
@@ -951,6 +990,11 @@ async function onRetentionSave(event) {
   const note = $('#retention-result');
   if (Object.keys(change).length === 0) { note.textContent = t('settings.saved'); return; }
   const result = await api('POST', '/api/settings/retention', change);
+  if (result.status === 202) {
+    note.textContent = t('retention.waiting', { categories: result.data.categories });
+    loadRetention();
+    return;
+  }
   if (result.status !== 200) {
     note.textContent = (result.data && result.data.message) ? result.data.message : errorText(result);
     return;

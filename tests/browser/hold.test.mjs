@@ -60,6 +60,29 @@ test('releasing a legal hold takes a second administrator', async () => {
   await first.click('#hold-submit');
   await first.waitForSelector('#page-incident[data-legal-hold="true"]');
 
+  // Shortening the period a held incident follows ("incident") waits for
+  // the other administrator too, who sees it in the settings.
+  await first.goto(url + '/#/settings');
+  await first.fill('#retention-table input[name="incident"]', '5');
+  await first.click('#retention-save');
+  await first.waitForFunction(() => /다른 관리자가 승인해야/.test(
+    document.querySelector('#retention-result').textContent));
+  await first.waitForSelector('#retention-requests:not([hidden])');
+  assert.equal(await first.locator('#retention-requests-list button[data-decision="approve"]').count(), 0);
+  const policy = async (p) => p.evaluate(async () => (await (await fetch('/api/settings/retention'))
+    .json()).policy.find((c) => c.category === 'incident').effective_days);
+  assert.equal(await policy(first), 30);
+  const other = await loggedIn(browser, url, 'admin2', PASSWORD);
+  await other.goto(url + '/#/settings');
+  await other.waitForSelector('#retention-requests-list li');
+  assert.match(await other.textContent('#retention-requests-list li'), /admin님이 .*요청: 실제 사건.* → 5일/);
+  await shot(other, 'retention-shorten-to-approve');
+  await other.click('#retention-requests-list button[data-decision="approve"]');
+  await other.waitForSelector('#retention-requests', { state: 'hidden' });
+  assert.equal(await policy(other), 5);
+  await other.context().close();
+  await first.goto(url + '/#/incidents/' + id);
+
   // The first administrator asks for the release: the hold stays.
   await first.waitForSelector('#hold-form:not([hidden])');
   await first.fill('#hold-form textarea[name="reason"]', '수사 종결 통보');
