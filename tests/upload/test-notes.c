@@ -217,6 +217,7 @@ test_audit_rewrite (void)
   const char *from_desk[] = { "audit",       "verify", "--data-dir", copy_dir, "--checkpoints",
                               desk->dir,     "--panel-key", pub,     NULL };
   g_assert_cmpint (ctl (&out, from_desk), ==, 1);
+  g_test_message ("ansimctl audit verify --checkpoints (rewritten copy):\n%s", out);
   if (strstr (out, named) == NULL)
     g_error ("expected \"%s\" in:\n%s", named, out);
   g_assert_nonnull (strstr (out, "DIVERGES"));
@@ -300,6 +301,7 @@ test_receipt_withheld (void)
   g_autofree char *out = NULL;
   const char *verify[] = { "verify", "--receipt", receipts_path, "--panel-key", pub, folder, NULL };
   g_assert_cmpint (ctl (&out, verify), ==, 1);
+  g_test_message ("ansimctl verify --receipt (newest deleted):\n%s", out);
   if (strstr (out, "newer incident withheld") == NULL)
     g_error ("no \"newer incident withheld\" in:\n%s", out);
   g_clear_pointer (&out, g_free);
