@@ -59,9 +59,8 @@ read_desk_db (const char *path, const char *kind, GPtrArray *out, GError **error
     }
   sqlite3_busy_timeout (db, 5000);
   g_autoptr (sqlite3_stmt) s = NULL;
-  if (sqlite3_prepare_v2 (db,
-                          "SELECT note FROM panel_notes WHERE ?1 IS NULL OR kind = ?1 ORDER BY id",
-                          -1, &s, NULL)
+  if (sqlite3_prepare_v2 (
+        db, "SELECT note FROM panel_notes WHERE ?1 IS NULL OR kind = ?1 ORDER BY id", -1, &s, NULL)
       != SQLITE_OK)
     {
       g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
@@ -102,8 +101,9 @@ read_notes (const char *path, const char *kind, GPtrArray *out, GError **error)
     return read_desk_db (path, kind, out, error);
   if (len > ANSIM_NOTE_SET_MAX_SIZE)
     {
-      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "%s is over %d MiB: not a file of notes",
-                   path, ANSIM_NOTE_SET_MAX_SIZE / (1024 * 1024));
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                   "%s is over %d MiB: not a file of notes", path,
+                   ANSIM_NOTE_SET_MAX_SIZE / (1024 * 1024));
       return FALSE;
     }
   g_autoptr (GPtrArray) notes = ansim_note_split (data, len);
@@ -219,8 +219,7 @@ ansimctl_notes (int argc, char **argv)
       g_printerr ("ansimctl notes: --kind is checkpoint or receipt, not \"%s\"\n", kind);
       return 2;
     }
-  g_autoptr (AnsimConfig) config =
-    ansimctl_load_config (&ansim_recorder_config_schema, &o, &error);
+  g_autoptr (AnsimConfig) config = ansimctl_load_config (&ansim_recorder_config_schema, &o, &error);
   g_autofree char *database =
     config != NULL ? ansim_config_get_path (config, "recorder", "database") : NULL;
   g_autoptr (GPtrArray) notes = g_ptr_array_new_with_free_func (given_note_free);
@@ -312,7 +311,8 @@ ansimctl_audit_verify_checkpoints (sqlite3 *db, const char *database, char **sou
   g_array_sort (cps, by_entries);
 
   /* The log's hashes by id, in one read. */
-  g_autoptr (GHashTable) hashes = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, g_free);
+  g_autoptr (GHashTable) hashes =
+    g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, g_free);
   {
     g_autoptr (sqlite3_stmt) s = ansim_db_prepare (db, "SELECT id, hash FROM audit_log", &error);
     if (s == NULL)
@@ -346,9 +346,10 @@ ansimctl_audit_verify_checkpoints (sqlite3 *db, const char *database, char **sou
     {
       const Checkpoint *newest = &g_array_index (cps, Checkpoint, cps->len - 1);
       g_autofree char *t = ansim_note_format_time (newest->c.time_us);
-      g_print ("audit log matches %u checkpoint%s held by desks (the newest: entry %" G_GINT64_FORMAT
-               ", signed %s)\n",
-               matched, matched == 1 ? "" : "s", newest->c.entries, t);
+      g_print (
+        "audit log matches %u checkpoint%s held by desks (the newest: entry %" G_GINT64_FORMAT
+        ", signed %s)\n",
+        matched, matched == 1 ? "" : "s", newest->c.entries, t);
       return refused > 0 ? 1 : 0;
     }
   gint64 first = last_good != NULL ? last_good->c.entries + 1 : 1;
@@ -358,7 +359,8 @@ ansimctl_audit_verify_checkpoints (sqlite3 *db, const char *database, char **sou
   if (first == first_bad->c.entries)
     where = g_strdup_printf ("entry %" G_GINT64_FORMAT, first);
   else
-    where = g_strdup_printf ("entry %" G_GINT64_FORMAT " (at or after it, by entry %" G_GINT64_FORMAT
+    where = g_strdup_printf ("entry %" G_GINT64_FORMAT
+                             " (at or after it, by entry %" G_GINT64_FORMAT
                              "; no checkpoint in between)",
                              first, first_bad->c.entries);
   g_print ("audit log DIVERGES from the checkpoints desks hold: the first diverging entry is %s\n",
@@ -520,7 +522,8 @@ ansimctl_check_receipt (const char *receipt_file, const char *panel_key, const c
              "(%" G_GINT64_FORMAT " incidents)\n",
              device, source, t, best.incidents);
   else if (g_strcmp0 (prev, best.head) == 0
-           || (ansim_manifest_is_closed (m) && best.time_us < ansim_manifest_get_closed_wall_us (m)))
+           || (ansim_manifest_is_closed (m)
+               && best.time_us < ansim_manifest_get_closed_wall_us (m)))
     g_print ("receipt: the receipt of %s is older than this incident; it shows nothing "
              "withheld\n",
              t);

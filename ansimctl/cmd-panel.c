@@ -230,8 +230,7 @@ ansimctl_audit (int argc, char **argv)
     { NULL }
   };
 
-  if (strcmp (sub, "verify") != 0 && strcmp (sub, "export") != 0
-      && strcmp (sub, "checkpoint") != 0)
+  if (strcmp (sub, "verify") != 0 && strcmp (sub, "export") != 0 && strcmp (sub, "checkpoint") != 0)
     {
       g_printerr ("Usage: ansimctl audit verify|export|checkpoint [OPTIONS]\n");
       return 2;
@@ -282,8 +281,8 @@ ansimctl_audit (int argc, char **argv)
     else
       g_print ("audit log intact: %" G_GINT64_FORMAT " entries, chain verified\n", n);
     if (checkpoints != NULL)
-      status = MAX (status, ansimctl_audit_verify_checkpoints (db, database, checkpoints,
-                                                               panel_key));
+      status =
+        MAX (status, ansimctl_audit_verify_checkpoints (db, database, checkpoints, panel_key));
     return status;
   }
 

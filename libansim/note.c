@@ -154,7 +154,7 @@ ansim_note_open (const char *note, gsize len, const char *name, const AnsimDevic
     }
   if (memchr (note, '\0', len) != NULL)
     {
-      g_set_error (error, error_quark(), ANSIM_EVIDENCE_ERROR_MALFORMED,
+      g_set_error (error, error_quark (), ANSIM_EVIDENCE_ERROR_MALFORMED,
                    "the note has a NUL byte");
       return NULL;
     }
@@ -419,8 +419,7 @@ ansim_chain_receipt_parse (const char *text, AnsimChainReceipt *out, GError **er
   g_auto (GStrv) lines = NULL;
   gint64 incidents = 0, time_us = 0;
 
-  if (!parse_lines (text, ANSIM_CHAIN_RECEIPT_HEADER, keys, G_N_ELEMENTS (keys), v, &lines,
-                    error))
+  if (!parse_lines (text, ANSIM_CHAIN_RECEIPT_HEADER, keys, G_N_ELEMENTS (keys), v, &lines, error))
     return FALSE;
   if (!ansim_is_name (v[0]) || !ansim_is_name (v[1]) || !is_hex64 (v[2])
       || !parse_count (v[3], &incidents) || incidents < 1 || !parse_time (v[4], &time_us))

@@ -70,8 +70,7 @@ void ansim_chain_receipt_clear (AnsimChainReceipt *r);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (AnsimChainReceipt, ansim_chain_receipt_clear)
 
 char *ansim_audit_checkpoint_text (const AnsimAuditCheckpoint *c);
-gboolean ansim_audit_checkpoint_parse (const char *text, AnsimAuditCheckpoint *out,
-                                       GError **error);
+gboolean ansim_audit_checkpoint_parse (const char *text, AnsimAuditCheckpoint *out, GError **error);
 /* device and source are names (ansim_is_name). */
 char *ansim_chain_receipt_text (const AnsimChainReceipt *r);
 gboolean ansim_chain_receipt_parse (const char *text, AnsimChainReceipt *out, GError **error);

@@ -653,8 +653,8 @@ change_policy (PanelRetention *self, SoupServerMessage *msg, PanelSession *sessi
       g_autoptr (JsonNode) request_node = json_node_new (JSON_NODE_OBJECT);
       json_node_set_object (request_node, body);
       g_autofree char *request = json_to_string (request_node, FALSE);
-      g_autofree char *reason = g_strdup_printf ("shortens the retention of held incidents (%s)",
-                                                 shortened);
+      g_autofree char *reason =
+        g_strdup_printf ("shortens the retention of held incidents (%s)", shortened);
       g_autoptr (sqlite3_stmt) ins = ansim_db_prepare (
         self->db,
         "INSERT INTO approvals (action, request, reason, requested_by, requested_at_us) "
@@ -819,11 +819,10 @@ write_hold (PanelRetention *self, gint64 id, gboolean hold, const char *user, co
   gint64 now = g_get_real_time ();
   g_autoptr (sqlite3_stmt) upd = ansim_db_prepare (
     self->db,
-    hold
-      ? "UPDATE incidents SET legal_hold_at_us = ?2, legal_hold_by = ?3, legal_hold_reason = ?4 "
-        "WHERE id = ?1 AND legal_hold_at_us IS NULL AND purge_started_at_us IS NULL"
-      : "UPDATE incidents SET legal_hold_at_us = NULL, legal_hold_by = NULL, "
-        "legal_hold_reason = NULL WHERE id = ?1 AND legal_hold_at_us IS NOT NULL",
+    hold ? "UPDATE incidents SET legal_hold_at_us = ?2, legal_hold_by = ?3, legal_hold_reason = ?4 "
+           "WHERE id = ?1 AND legal_hold_at_us IS NULL AND purge_started_at_us IS NULL"
+         : "UPDATE incidents SET legal_hold_at_us = NULL, legal_hold_by = NULL, "
+           "legal_hold_reason = NULL WHERE id = ?1 AND legal_hold_at_us IS NOT NULL",
     error);
   g_autoptr (sqlite3_stmt) ev = ansim_db_prepare (
     self->db,
@@ -894,8 +893,8 @@ place_hold (PanelRetention *self, SoupServerMessage *msg, PanelSession *session,
       return panel_console_send_error (msg, SOUP_STATUS_CONFLICT, "conflict",
                                        "the incident changed meanwhile; reload it");
     }
-  if (!panel_console_audit (self->console, msg, session, PANEL_AUDIT_LEGAL_HOLD_SET, target,
-                            detail, &error)
+  if (!panel_console_audit (self->console, msg, session, PANEL_AUDIT_LEGAL_HOLD_SET, target, detail,
+                            &error)
       || !ansim_db_commit (self->db, &error))
     goto fail;
   g_message ("incident %" G_GINT64_FORMAT ": legal hold placed by %s", id, session->user);
@@ -961,8 +960,8 @@ request_release (PanelRetention *self, SoupServerMessage *msg, PanelSession *ses
     ansim_json_builder_add_string (b, "desk", h->desk_id);
     ansim_json_builder_add_string (b, "uuid", h->uuid);
     g_autofree char *detail = ansim_json_builder_end (b);
-    if (!panel_console_audit (self->console, msg, session,
-                              PANEL_AUDIT_LEGAL_HOLD_RELEASE_REQUESTED, target, detail, &error)
+    if (!panel_console_audit (self->console, msg, session, PANEL_AUDIT_LEGAL_HOLD_RELEASE_REQUESTED,
+                              target, detail, &error)
         || !ansim_db_commit (self->db, &error))
       goto fail;
   }
@@ -1061,11 +1060,11 @@ static gboolean
 mark_decided (PanelRetention *self, gint64 approval, const char *stored, const char *user,
               gboolean *out_changed, GError **error)
 {
-  g_autoptr (sqlite3_stmt) upd = ansim_db_prepare (
-    self->db,
-    "UPDATE approvals SET decision = ?2, decided_by = ?3, decided_at_us = ?4 "
-    "WHERE id = ?1 AND decision IS NULL",
-    error);
+  g_autoptr (sqlite3_stmt) upd =
+    ansim_db_prepare (self->db,
+                      "UPDATE approvals SET decision = ?2, decided_by = ?3, decided_at_us = ?4 "
+                      "WHERE id = ?1 AND decision IS NULL",
+                      error);
   if (upd == NULL)
     return FALSE;
   sqlite3_bind_int64 (upd, 1, approval);
@@ -1127,8 +1126,7 @@ decide_retention (PanelRetention *self, SoupServerMessage *msg, PanelSession *se
     goto fail;
   if (approve
       && (!panel_policy_load (self->db, &before, &error)
-          || !apply_policy_change (self, msg, session, wanted, given, &before, &n_changed,
-                                   &error)))
+          || !apply_policy_change (self, msg, session, wanted, given, &before, &n_changed, &error)))
     goto fail;
   if (!panel_policy_load (self->db, &after, &error) || !ansim_db_commit (self->db, &error))
     goto fail;
@@ -1187,8 +1185,8 @@ handle_decide (PanelHttpRequest *req)
                                        "no such approval request");
     if (sqlite3_column_type (s, 3) != SQLITE_NULL)
       return panel_http_send_errorf (msg, SOUP_STATUS_CONFLICT, "conflict",
-                                        "this request was already %s",
-                                        (const char *) sqlite3_column_text (s, 3));
+                                     "this request was already %s",
+                                     (const char *) sqlite3_column_text (s, 3));
     id = sqlite3_column_int64 (s, 0);
     requested_by = g_strdup ((const char *) sqlite3_column_text (s, 1));
     reason = g_strdup ((const char *) sqlite3_column_text (s, 2));
@@ -1202,9 +1200,9 @@ handle_decide (PanelHttpRequest *req)
                                      "or reject it (you may withdraw it)");
   if (!own && g_str_equal (stored, "withdrawn"))
     return panel_http_send_errorf (msg, SOUP_STATUS_FORBIDDEN, "forbidden",
-                                      "only %s, who asked, can withdraw this request; approve "
-                                      "or reject it",
-                                      requested_by);
+                                   "only %s, who asked, can withdraw this request; approve "
+                                   "or reject it",
+                                   requested_by);
   if (g_strcmp0 (action, "retention-shorten") == 0)
     return decide_retention (self, msg, session, approval, stored, requested_by, request);
   if (!read_held_incident (self, msg, id, &h))
@@ -1236,9 +1234,10 @@ handle_decide (PanelHttpRequest *req)
                                        "the request or the incident changed meanwhile; reload");
     }
   if (!panel_console_audit (self->console, msg, session,
-                            approve                             ? PANEL_AUDIT_LEGAL_HOLD_RELEASED
-                            : g_str_equal (stored, "rejected") ? PANEL_AUDIT_LEGAL_HOLD_RELEASE_REJECTED
-                                                                : PANEL_AUDIT_LEGAL_HOLD_RELEASE_WITHDRAWN,
+                            approve ? PANEL_AUDIT_LEGAL_HOLD_RELEASED
+                            : g_str_equal (stored, "rejected")
+                              ? PANEL_AUDIT_LEGAL_HOLD_RELEASE_REJECTED
+                              : PANEL_AUDIT_LEGAL_HOLD_RELEASE_WITHDRAWN,
                             target, detail, &error)
       || !ansim_db_commit (self->db, &error))
     goto fail;

@@ -295,8 +295,7 @@ keep_note (Uploader *self, JsonObject *answer, const char *member)
     &error);
   if (ins != NULL)
     {
-      sqlite3_bind_text (ins, 1, receipt ? "chain-receipt" : "audit-checkpoint", -1,
-                         SQLITE_STATIC);
+      sqlite3_bind_text (ins, 1, receipt ? "chain-receipt" : "audit-checkpoint", -1, SQLITE_STATIC);
       sqlite3_bind_text (ins, 2, subject, -1, SQLITE_STATIC);
       sqlite3_bind_text (ins, 3, note, -1, SQLITE_STATIC);
       sqlite3_bind_int64 (ins, 4, g_get_real_time ());
@@ -307,8 +306,8 @@ keep_note (Uploader *self, JsonObject *answer, const char *member)
     ansim_db_exec (self->wdb,
                    "DELETE FROM panel_notes WHERE id IN (SELECT id FROM (SELECT id, row_number () "
                    "OVER (ORDER BY id) AS n, count (*) OVER () AS total FROM panel_notes WHERE "
-                   "kind = 'audit-checkpoint') WHERE total > " G_STRINGIFY (MAX_CHECKPOINTS)
-                   " AND n % 2 = 0 AND n <= total / 2)",
+                   "kind = 'audit-checkpoint') WHERE total > " G_STRINGIFY (
+                     MAX_CHECKPOINTS) " AND n % 2 = 0 AND n <= total / 2)",
                    &error);
   if (error != NULL)
     g_warning ("cannot keep the panel's %s: %s", member, error->message);

@@ -1565,8 +1565,8 @@ test_store_retention (void)
                                         "{\"hold\": false, \"reason\": \"order lifted\"}", &asked),
                      ==, 202);
     g_autoptr (JsonObject) request = test_json_parse_object (asked);
-    g_autofree char *decide = g_strdup_printf (
-      "/api/approvals/%" G_GINT64_FORMAT, json_object_get_int_member (request, "approval"));
+    g_autofree char *decide = g_strdup_printf ("/api/approvals/%" G_GINT64_FORMAT,
+                                               json_object_get_int_member (request, "approval"));
     TestLogin second = { 0 };
     test_console_login (c, "admin2", "s3-retention-pw-1", &second);
     console_post_ok (c, decide, &second, "{\"decision\": \"approve\"}");

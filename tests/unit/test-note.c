@@ -59,8 +59,8 @@ test_round_trip (Fixture *f, G_GNUC_UNUSED gconstpointer data)
   g_assert_true (g_str_has_prefix (note, "ansim audit checkpoint v1\nentries 231\nhead " HEX_A
                                          "\ntime 2026-12-07T02:01:02.123456Z\n\n\xe2\x80\x94 "
                                          "ansim-panel "));
-  g_autofree char *text = ansim_note_open (note, strlen (note), ANSIM_NOTE_PANEL_NAME, f->key,
-                                           &error);
+  g_autofree char *text =
+    ansim_note_open (note, strlen (note), ANSIM_NOTE_PANEL_NAME, f->key, &error);
   g_assert_no_error (error);
   AnsimAuditCheckpoint c = { 0 };
   g_assert_true (ansim_audit_checkpoint_parse (text, &c, &error));
@@ -69,13 +69,14 @@ test_round_trip (Fixture *f, G_GNUC_UNUSED gconstpointer data)
   g_assert_cmpstr (c.head, ==, HEX_A);
   g_assert_cmpint (c.time_us, ==, TIME0);
 
-  AnsimChainReceipt r = { .device = "desk-1-board", .source = "cam", .head = HEX_B,
-                          .incidents = 5, .time_us = TIME0 };
+  AnsimChainReceipt r = {
+    .device = "desk-1-board", .source = "cam", .head = HEX_B, .incidents = 5, .time_us = TIME0
+  };
   g_autofree char *rtext = ansim_chain_receipt_text (&r);
   g_autofree char *rnote = ansim_note_sign (rtext, ANSIM_NOTE_PANEL_NAME, f->key, &error);
   g_assert_no_error (error);
-  g_autofree char *ropen = ansim_note_open (rnote, strlen (rnote), ANSIM_NOTE_PANEL_NAME, f->key,
-                                            &error);
+  g_autofree char *ropen =
+    ansim_note_open (rnote, strlen (rnote), ANSIM_NOTE_PANEL_NAME, f->key, &error);
   g_assert_no_error (error);
   g_auto (AnsimChainReceipt) back = { 0 };
   g_assert_true (ansim_chain_receipt_parse (ropen, &back, &error));

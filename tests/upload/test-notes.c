@@ -105,11 +105,12 @@ rewrite_audit (const char *db_path)
 {
   sqlite3 *db = NULL;
   g_assert_cmpint (sqlite3_open (db_path, &db), ==, SQLITE_OK);
-  g_assert_true (ansim_db_exec (db, "DROP TRIGGER IF EXISTS audit_log_no_update; "
-                                    "DROP TRIGGER IF EXISTS audit_log_no_delete; "
-                                    "CREATE TEMP TABLE kept AS SELECT * FROM audit_log "
-                                    "WHERE action NOT IN ('playback', 'export') ORDER BY id; "
-                                    "DELETE FROM audit_log;",
+  g_assert_true (ansim_db_exec (db,
+                                "DROP TRIGGER IF EXISTS audit_log_no_update; "
+                                "DROP TRIGGER IF EXISTS audit_log_no_delete; "
+                                "CREATE TEMP TABLE kept AS SELECT * FROM audit_log "
+                                "WHERE action NOT IN ('playback', 'export') ORDER BY id; "
+                                "DELETE FROM audit_log;",
                                 NULL));
   g_autoptr (sqlite3_stmt) rows = ansim_db_prepare (
     db, "SELECT at_us, actor, role, client, action, target, detail FROM kept ORDER BY id", NULL);
@@ -139,10 +140,8 @@ rewrite_audit (const char *db_path)
       g_free (prev);
       prev = g_steal_pointer (&hash);
     }
-  g_autofree char *seq =
-    g_strdup_printf ("UPDATE sqlite_sequence SET seq = %" G_GINT64_FORMAT
-                     " WHERE name = 'audit_log'",
-                     id);
+  g_autofree char *seq = g_strdup_printf (
+    "UPDATE sqlite_sequence SET seq = %" G_GINT64_FORMAT " WHERE name = 'audit_log'", id);
   g_assert_true (ansim_db_exec (db, seq, NULL));
   g_clear_pointer (&rows, sqlite3_finalize);
   g_clear_pointer (&ins, sqlite3_finalize);
@@ -152,8 +151,8 @@ rewrite_audit (const char *db_path)
 static void
 test_audit_rewrite (void)
 {
-  static const char *const actions[] = { "incident-viewed", "playback", "incident-viewed",
-                                         "export", "incident-viewed" };
+  static const char *const actions[] = { "incident-viewed", "playback", "incident-viewed", "export",
+                                         "incident-viewed" };
   g_autofree char *db_path = g_build_filename (panel->dir, "panel.db", NULL);
   gint64 first_deleted = 0, before = test_panel_count (panel, "SELECT count(*) FROM audit_log");
   sqlite3 *pdb = NULL;
@@ -171,8 +170,8 @@ test_audit_rewrite (void)
       gint64 n = before + i + 1;
       if (first_deleted == 0 && strcmp (actions[i], "playback") == 0)
         first_deleted = n;
-      g_autofree char *where =
-        g_strdup_printf ("kind = 'audit-checkpoint' AND subject = 'entries %" G_GINT64_FORMAT "'", n);
+      g_autofree char *where = g_strdup_printf (
+        "kind = 'audit-checkpoint' AND subject = 'entries %" G_GINT64_FORMAT "'", n);
       wait_notes (where, 1);
     }
   sqlite3_close (pdb);
@@ -205,8 +204,8 @@ test_audit_rewrite (void)
   /* The chain alone is fooled: that is the finding of issue 14. */
   const char *plain[] = { "audit", "verify", "--data-dir", copy_dir, NULL };
   g_assert_cmpint (ctl (&out, plain), ==, 0);
-  g_autofree char *intact = g_strdup_printf ("audit log intact: %" G_GINT64_FORMAT " entries",
-                                             total - 2);
+  g_autofree char *intact =
+    g_strdup_printf ("audit log intact: %" G_GINT64_FORMAT " entries", total - 2);
   g_assert_nonnull (strstr (out, intact));
   g_clear_pointer (&out, g_free);
 
@@ -214,8 +213,8 @@ test_audit_rewrite (void)
    * exported file both name the first deleted entry. */
   g_autofree char *named =
     g_strdup_printf ("the first diverging entry is entry %" G_GINT64_FORMAT "\n", first_deleted);
-  const char *from_desk[] = { "audit",       "verify", "--data-dir", copy_dir, "--checkpoints",
-                              desk->dir,     "--panel-key", pub,     NULL };
+  const char *from_desk[] = { "audit",   "verify",      "--data-dir", copy_dir, "--checkpoints",
+                              desk->dir, "--panel-key", pub,          NULL };
   g_assert_cmpint (ctl (&out, from_desk), ==, 1);
   g_test_message ("ansimctl audit verify --checkpoints (rewritten copy):\n%s", out);
   if (strstr (out, named) == NULL)
@@ -248,7 +247,7 @@ test_audit_rewrite (void)
   }
   g_autofree char *forged_path = g_build_filename (dir, "forged.txt", NULL);
   test_write_file (forged_path, forged_text, -1);
-  const char *forged[] = { "audit",      "verify",      "--data-dir", panel->dir, "--checkpoints",
+  const char *forged[] = { "audit",     "verify",      "--data-dir", panel->dir, "--checkpoints",
                            forged_path, "--panel-key", pub,          NULL };
   g_assert_cmpint (ctl (&out, forged), ==, 1);
   g_assert_nonnull (strstr (out, "checkpoint REFUSED"));
@@ -326,9 +325,8 @@ test_receipt_withheld (void)
   g_autofree char *package = g_build_filename (dir, "export.tar", NULL);
   test_write_file (package, g_bytes_get_data (tar, NULL), g_bytes_get_size (tar));
   g_autofree char *own = NULL, *err = NULL;
-  g_assert_cmpint (test_run (&own, &err, "tar", "-xOf", package, "--wildcards", "*/receipt.txt",
-                             NULL),
-                   ==, 0);
+  g_assert_cmpint (
+    test_run (&own, &err, "tar", "-xOf", package, "--wildcards", "*/receipt.txt", NULL), ==, 0);
   g_assert_nonnull (strstr (own, "ansim chain receipt v1\ndevice dev-1\nsource cam\n"));
   g_assert_nonnull (strstr (own, "incidents 1\n"));
   g_autofree char *own_path = g_build_filename (dir, "own-receipt.txt", NULL);
@@ -337,8 +335,8 @@ test_receipt_withheld (void)
   g_assert_cmpint (ctl (&out, own_check), ==, 0);
   g_assert_nonnull (strstr (out, "this is the newest incident"));
   g_clear_pointer (&out, g_free);
-  const char *desk_check[] = { "verify", "--receipt", receipts_path, "--panel-key", pub, package,
-                               NULL };
+  const char *desk_check[] = { "verify", "--receipt", receipts_path, "--panel-key",
+                               pub,      package,     NULL };
   g_assert_cmpint (ctl (&out, desk_check), ==, 1);
   g_assert_nonnull (strstr (out, "newer incident withheld"));
   g_clear_pointer (&out, g_free);
@@ -350,8 +348,8 @@ test_receipt_withheld (void)
   g_assert_cmpint (ctl (&out, other_key), ==, 0);
   g_clear_pointer (&out, g_free);
   g_autofree char *other_pub = g_build_filename (other_dir, "panel-signing.pub.pem", NULL);
-  const char *wrong[] = { "verify", "--receipt", receipts_path, "--panel-key", other_pub, folder,
-                          NULL };
+  const char *wrong[] = { "verify",  "--receipt", receipts_path, "--panel-key",
+                          other_pub, folder,      NULL };
   g_assert_cmpint (ctl (&out, wrong), ==, 1);
   g_assert_nonnull (strstr (out, "receipt REFUSED"));
   g_assert_null (strstr (out, "newer incident withheld"));

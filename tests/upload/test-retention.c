@@ -559,8 +559,8 @@ test_purge (void)
 static void
 test_shorten_held (void)
 {
-  g_autoptr (JsonNode) before = test_console_get_ok (console, "/api/settings/retention",
-                                                     &logins[ADMIN]);
+  g_autoptr (JsonNode) before =
+    test_console_get_ok (console, "/api/settings/retention", &logins[ADMIN]);
   gint64 threat_days = effective_days (before, "threat");
   g_autoptr (JsonObject) entry = NULL;
   g_autofree char *asked = NULL;
@@ -573,8 +573,8 @@ test_shorten_held (void)
   g_assert_cmpstr (json_object_get_string_member (request, "categories"), ==, "threat");
   g_autofree char *decide = g_strdup_printf ("/api/approvals/%" G_GINT64_FORMAT,
                                              json_object_get_int_member (request, "approval"));
-  g_autoptr (JsonNode) unchanged = test_console_get_ok (console, "/api/settings/retention",
-                                                        &logins[ADMIN]);
+  g_autoptr (JsonNode) unchanged =
+    test_console_get_ok (console, "/api/settings/retention", &logins[ADMIN]);
   g_assert_cmpint (effective_days (unchanged, "threat"), ==, threat_days);
   g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
                                               "retention-shorten-requested", "retention", &entry),
@@ -615,8 +615,8 @@ test_shorten_held (void)
                     ==, 1);
 
   /* Back to the default: longer, so no second pair of eyes. */
-  g_autoptr (JsonNode) restored = test_console_post_ok (
-    console, "/api/settings/retention", &logins[ADMIN], "{\"threat\": null}", 200);
+  g_autoptr (JsonNode) restored = test_console_post_ok (console, "/api/settings/retention",
+                                                        &logins[ADMIN], "{\"threat\": null}", 200);
   g_assert_cmpint (effective_days (restored, "threat"), ==, threat_days);
 }
 
@@ -687,8 +687,7 @@ test_release_then_periodic (void)
   }
   /* The second administrator approves: released, audited with both names. */
   g_autoptr (JsonNode) listed = test_console_get_ok (console, "/api/approvals", &second_admin);
-  JsonArray *approvals =
-    json_object_get_array_member (json_node_get_object (listed), "approvals");
+  JsonArray *approvals = json_object_get_array_member (json_node_get_object (listed), "approvals");
   g_assert_cmpuint (json_array_get_length (approvals), >=, 1);
   JsonObject *first = json_array_get_object_element (approvals, 0);
   g_assert_cmpint (json_object_get_int_member (first, "id"), ==, approval);
@@ -696,13 +695,12 @@ test_release_then_periodic (void)
   g_assert_cmpstr (json_object_get_string_member (first, "requested_by"), ==, "admin");
   g_autoptr (JsonNode) released =
     test_console_post_ok (console, decide, &second_admin, "{\"decision\": \"approve\"}", 200);
-  g_assert_false (
-    json_object_get_boolean_member (json_node_get_object (released), "legal_hold"));
+  g_assert_false (json_object_get_boolean_member (json_node_get_object (released), "legal_hold"));
   test_console_refused (console, decide, &second_admin, "{\"decision\": \"approve\"}", 409,
                         "already approved");
   g_assert_cmpuint (
-    test_console_count_audit (console, &logins[AUDITOR], "legal-hold-released", target, &entry),
-    ==, 1);
+    test_console_count_audit (console, &logins[AUDITOR], "legal-hold-released", target, &entry), ==,
+    1);
   g_assert_cmpstr (json_object_get_string_member (entry, "actor"), ==, "admin2");
   JsonObject *detail = json_object_get_object_member (entry, "detail");
   g_assert_cmpstr (json_object_get_string_member (detail, "requested_by"), ==, "admin");
