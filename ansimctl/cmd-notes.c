@@ -106,9 +106,14 @@ read_notes (const char *path, const char *kind, GPtrArray *out, GError **error)
                    ANSIM_NOTE_SET_MAX_SIZE / (1024 * 1024));
       return FALSE;
     }
+  /* A file may mix both kinds: the other kind's notes are skipped. */
+  const char *other = kind == NULL                             ? NULL
+                      : strcmp (kind, "audit-checkpoint") == 0 ? ANSIM_CHAIN_RECEIPT_HEADER "\n"
+                                                               : ANSIM_AUDIT_CHECKPOINT_HEADER "\n";
   g_autoptr (GPtrArray) notes = ansim_note_split (data, len);
   for (guint i = 0; i < notes->len; i++)
-    add_given (out, notes->pdata[i], path);
+    if (other == NULL || !g_str_has_prefix (notes->pdata[i], other))
+      add_given (out, notes->pdata[i], path);
   return TRUE;
 }
 
