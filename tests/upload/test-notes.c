@@ -15,6 +15,7 @@
 
 #include "audit.h"
 #include "db.h"
+#include "note.h"
 #include "test-console.h"
 #include "upload-helpers.h"
 
@@ -90,6 +91,7 @@ set_up (void)
   desk->source = "cam";
   panel = test_panel_new (panel_dir, NULL);
   test_add_user (panel->conf, "guard", "security", PASSWORD);
+  test_add_user (panel->conf, "inspector", "auditor", PASSWORD);
   test_panel_start (panel);
   test_panel_enroll (panel, desk, "dev-1");
   uploader = test_uploader_start (desk, panel->url, "heartbeat_interval = 1");
@@ -265,6 +267,39 @@ test_audit_rewrite (void)
 
   test_panel_start (panel);
   uploader = test_uploader_start (desk, panel->url, "heartbeat_interval = 1");
+
+  /* A checkpoint to keep offline, from the console and from ansimctl:
+   * both name the log's head and verify with the panel's key. */
+  g_autoptr (AnsimDeviceKey) key = ansim_device_key_load_public (pub, NULL);
+  g_assert_nonnull (key);
+  g_autoptr (TestConsole) console = test_console_new (panel->url, NULL, 30);
+  TestLogin inspector = { 0 };
+  test_console_login (console, "inspector", PASSWORD, &inspector);
+  guint status = 0;
+  g_autofree char *fetched = test_console_request (console, "GET", "/api/audit/checkpoint",
+                                                   &inspector, TEST_CSRF_NONE, NULL, NULL, 0,
+                                                   &status, NULL);
+  test_login_clear (&inspector);
+  g_assert_cmpuint (status, ==, 200);
+  const char *cmd[] = { "audit", "checkpoint", "--data-dir", panel->dir, NULL };
+  g_assert_cmpint (ctl (&out, cmd), ==, 0);
+  const char *const given[] = { fetched, out };
+  for (guint i = 0; i < G_N_ELEMENTS (given); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autofree char *text =
+        ansim_note_open (given[i], strlen (given[i]), ANSIM_NOTE_PANEL_NAME, key, &error);
+      g_assert_no_error (error);
+      AnsimAuditCheckpoint c;
+      g_assert_true (ansim_audit_checkpoint_parse (text, &c, &error));
+      /* The console's fetch was audited meanwhile, so at least this. */
+      g_assert_cmpint (c.entries, >=, total);
+      g_autofree char *sql = g_strdup_printf (
+        "SELECT count(*) FROM audit_log WHERE id = %" G_GINT64_FORMAT " AND hash = '%s'", c.entries,
+        c.head);
+      g_assert_cmpint (test_panel_count (panel, sql), ==, 1);
+    }
+  g_clear_pointer (&out, g_free);
 }
 
 static void
