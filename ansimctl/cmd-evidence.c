@@ -2,6 +2,7 @@
 /* ansimctl commands for evidence: keygen (site age identity), verify (an
  * incident, offline) and decrypt (checked, playable media). */
 #include "cmd-evidence.h"
+#include "cmd-notes.h"
 #include "ansimctl.h"
 
 #include <errno.h>
@@ -401,6 +402,18 @@ ansimctl_verify (int argc, char **argv)
   g_auto (CheckOptions) o = { 0 };
   g_autoptr (GOptionContext) context =
     g_option_context_new ("PATH - check an incident folder or an evidence package offline");
+  g_autofree char *receipt = NULL, *panel_key = NULL;
+  GOptionEntry receipt_entries[] = {
+    { "receipt", 0, 0, G_OPTION_ARG_FILENAME, &receipt,
+      "Also check against the panel's chain receipts in FILE (a file of notes, a desk's "
+      "desk.db or data directory): an incident newer than this one is reported as \"newer "
+      "incident withheld\"",
+      "FILE" },
+    { "panel-key", 0, 0, G_OPTION_ARG_FILENAME, &panel_key,
+      "The panel's public key (PEM) for --receipt (default: the package's own)", "FILE" },
+    { NULL }
+  };
+  g_option_context_add_main_entries (context, receipt_entries, NULL);
   add_check_options (context, &o, TRUE);
   g_option_context_set_description (
     context, "Checks the signature of manifest.json, the hash chain of its entries, their\n"
@@ -434,15 +447,27 @@ ansimctl_verify (int argc, char **argv)
   AnsimVerifyOptions opt = { 0 };
   g_autoptr (GError) error = NULL;
   fill_verify_options (&o, &opt);
+  int status;
   if (g_file_test (argv[1], G_FILE_TEST_IS_REGULAR))
-    return verify_package (argv[1], &opt);
-  g_autoptr (AnsimVerifyReport) r = ansim_incident_verify (argv[1], &opt, &error);
-  if (r == NULL)
+    status = verify_package (argv[1], &opt);
+  else
     {
-      g_printerr ("ansimctl verify: %s\n", error->message);
-      return EXIT_USAGE;
+      g_autoptr (AnsimVerifyReport) r = ansim_incident_verify (argv[1], &opt, &error);
+      if (r == NULL)
+        {
+          g_printerr ("ansimctl verify: %s\n", error->message);
+          return EXIT_USAGE;
+        }
+      status = print_report (r);
     }
-  return print_report (r);
+  /* The panel's word on what came after (docs/receipts.md). */
+  if (receipt != NULL && status != EXIT_USAGE)
+    {
+      /* Not inside MAX (): it would run twice. */
+      int receipt_status = ansimctl_check_receipt (receipt, panel_key, argv[1]);
+      status = MAX (status, receipt_status);
+    }
+  return status;
 }
 
 int

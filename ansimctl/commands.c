@@ -10,6 +10,7 @@
 #include "db.h"
 #include "control-client.h"
 #include "cmd-panel.h"
+#include "cmd-notes.h"
 
 const AnsimctlCommand ansimctl_commands[] = {
   { "check-config", "Validate configuration files as the daemons would", ansimctl_check_config },
@@ -26,7 +27,12 @@ const AnsimctlCommand ansimctl_commands[] = {
   { "revoke", "Revoke an enrolled desk board (panel side)", ansimctl_revoke },
   { "enroll", "Enroll this desk board with the site's panel", ansimctl_enroll },
   { "user", "Add, change or disable console users (on the panel host)", ansimctl_user },
-  { "audit", "Verify or export the panel's audit log (on the panel host)", ansimctl_audit },
+  { "audit", "Verify, export or checkpoint the panel's audit log (on the panel host)",
+    ansimctl_audit },
+  { "panel-key", "Print the panel's signing key for checkpoints and receipts (on the panel host)",
+    ansimctl_panel_key },
+  { "notes", "Print the signed checkpoints and receipts this desk keeps from the panel",
+    ansimctl_notes },
   { "purge", "Delete incidents whose retention period is over (on the panel host)",
     ansimctl_purge },
   { "drill", "Arm, end or list drills (모의훈련) (on the panel host)", ansimctl_drill },

@@ -115,10 +115,27 @@ static const char desk_v3[] = "CREATE TABLE channel_state (\n"
                               "  updated_at_us INTEGER NOT NULL\n"
                               ");\n";
 
+/* Signed notes from the panel (docs/receipts.md): audit checkpoints (one
+ * per audit log length, subject the entry count) and chain-head receipts
+ * (one per final manifest, subject "DEVICE SOURCE HEAD"). Kept as
+ * received; they are evidence against the panel, so never rewritten. */
+static const char desk_panel_notes[] =
+  "CREATE TABLE panel_notes (\n"
+  "  id             INTEGER PRIMARY KEY,\n"
+  "  kind           TEXT NOT NULL CHECK (kind IN ('audit-checkpoint', 'chain-receipt')),\n"
+  "  subject        TEXT NOT NULL CHECK (subject <> ''),\n"
+  "  note           TEXT NOT NULL CHECK (length (note) BETWEEN 1 AND 4096),\n"
+  "  received_at_us INTEGER NOT NULL,\n"
+  "  UNIQUE (kind, subject)\n"
+  ");\n"
+  "CREATE TRIGGER panel_notes_no_update BEFORE UPDATE ON panel_notes\n"
+  "BEGIN SELECT RAISE (ABORT, 'panel notes are kept as received'); END;\n";
+
 static const char *const desk_migrations[] = {
   desk_v1,
   desk_v2,
   desk_v3,
+  desk_panel_notes,
 };
 
 const AnsimDbSchema ansim_desk_db_schema = {

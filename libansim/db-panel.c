@@ -341,10 +341,36 @@ static const char panel_staff[] = "ALTER TABLE users ADD COLUMN login_unlocked_a
                                   "CREATE INDEX audit_log_action ON audit_log (action, id);\n"
                                   "CREATE INDEX audit_log_actor ON audit_log (actor, id);\n";
 
+
+/* Four eyes: releasing a legal hold, or shortening the retention period
+ * of a category that holds held incidents, waits for a second
+ * administrator. One row per request; the CHECKs keep the requester from
+ * deciding it (but withdrawing it) even for someone writing SQL. */
+static const char panel_approvals[] =
+  "CREATE TABLE approvals (\n"
+  "  id              INTEGER PRIMARY KEY,\n"
+  "  action          TEXT NOT NULL CHECK (action IN ('legal-hold-release', 'retention-shorten')),\n"
+  "  incident_id     INTEGER REFERENCES incidents (id) ON DELETE CASCADE,\n"
+  "  request         TEXT CHECK (request IS NULL OR json_valid (request)),\n"
+  "  reason          TEXT NOT NULL CHECK (reason <> ''),\n"
+  "  requested_by    TEXT NOT NULL CHECK (requested_by <> ''),\n"
+  "  requested_at_us INTEGER NOT NULL,\n"
+  "  decision        TEXT CHECK (decision IN ('approved', 'rejected', 'withdrawn')),\n"
+  "  decided_by      TEXT,\n"
+  "  decided_at_us   INTEGER,\n"
+  "  CHECK ((action = 'legal-hold-release') = (incident_id IS NOT NULL)),\n"
+  "  CHECK ((action = 'retention-shorten') = (request IS NOT NULL)),\n"
+  "  CHECK ((decision IS NULL) = (decided_by IS NULL)\n"
+  "         AND (decision IS NULL) = (decided_at_us IS NULL)),\n"
+  "  CHECK (decision IS NULL OR (decision = 'withdrawn') = (decided_by = requested_by))\n"
+  ");\n"
+  "CREATE UNIQUE INDEX approvals_one_open ON approvals (action, incident_id)\n"
+  "  WHERE decision IS NULL;\n";
+
 static const char *const panel_migrations[] = {
   panel_v1, panel_v2, panel_v3, panel_v4, panel_v5,
   panel_v6, panel_v7, panel_v8, panel_v9, panel_v_playback,
-  panel_staff,
+  panel_staff, panel_approvals,
 };
 
 const AnsimDbSchema ansim_panel_db_schema = {

@@ -27,6 +27,15 @@ G_BEGIN_DECLS
 #define PANEL_AUDIT_INCIDENT_ANNOTATED "incident-annotated"
 #define PANEL_AUDIT_LEGAL_HOLD_SET "legal-hold-set"
 #define PANEL_AUDIT_LEGAL_HOLD_RELEASED "legal-hold-released"
+/* Four eyes: the first administrator's request, and its other ends. */
+#define PANEL_AUDIT_LEGAL_HOLD_RELEASE_REQUESTED "legal-hold-release-requested"
+#define PANEL_AUDIT_LEGAL_HOLD_RELEASE_REJECTED "legal-hold-release-rejected"
+#define PANEL_AUDIT_LEGAL_HOLD_RELEASE_WITHDRAWN "legal-hold-release-withdrawn"
+/* Four eyes on shortening the period of a category with held incidents. */
+#define PANEL_AUDIT_RETENTION_SHORTEN_REQUESTED "retention-shorten-requested"
+#define PANEL_AUDIT_RETENTION_SHORTEN_APPROVED "retention-shorten-approved"
+#define PANEL_AUDIT_RETENTION_SHORTEN_REJECTED "retention-shorten-rejected"
+#define PANEL_AUDIT_RETENTION_SHORTEN_WITHDRAWN "retention-shorten-withdrawn"
 #define PANEL_AUDIT_INCIDENT_PURGED "incident-purged"
 #define PANEL_AUDIT_DRILL_ARMED "drill-armed"
 #define PANEL_AUDIT_DRILL_ARRIVAL "drill-arrival"

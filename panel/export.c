@@ -7,6 +7,7 @@
  * put together in a private folder and streamed from it in 64 KiB chunks:
  * the panel's memory does not grow with the incident. */
 #include "export.h"
+#include "notes.h"
 
 #include <errno.h>
 #include <glib/gstdio.h>
@@ -403,6 +404,9 @@ panel_export_new (sqlite3 *db, PanelStore *store, gint64 id, GPtrArray *identiti
   if (!copy_object (store, manifest_key, folder, "manifest.json", error)
       || !copy_object (store, sig_key, folder, "manifest.json.sig", error)
       || !write_file (folder, ANSIM_DEVICE_PUB_NAME, pem, strlen (pem), error))
+    return NULL;
+  /* The panel's signed chain-head receipt and its key (docs/receipts.md). */
+  if (!panel_notes_write_export_files (db, id, root, error))
     return NULL;
   {
     g_autoptr (sqlite3_stmt) seg = ansim_db_prepare (

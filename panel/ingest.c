@@ -17,6 +17,7 @@
 #include "evidence.h"
 #include "httpsig.h"
 #include "json-event.h"
+#include "notes.h"
 #include "policy.h"
 #include "segments.h"
 #include "util.h"
@@ -46,6 +47,7 @@ struct _PanelIngest {
    * tries refused meanwhile, written as one audit entry when the wait ends. */
   PanelThrottle *enroll_throttle;
   GHashTable *enroll_refused; /* client -> count (GUINT_TO_POINTER) */
+  const AnsimDeviceKey *signing_key; /* may be NULL */
 };
 
 /* The authenticated sender of a request. */
@@ -89,6 +91,7 @@ panel_ingest_new (sqlite3 *db, PanelStore *store, const PanelIngestOptions *opti
   self->enroll_throttle =
     panel_throttle_new (ENROLL_FREE_FAILURES, 1, ENROLL_MAX_DELAY_S * G_USEC_PER_SEC);
   self->enroll_refused = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->signing_key = options->signing_key;
   return self;
 }
 
@@ -1085,6 +1088,24 @@ handle_event (PanelIngest *self, Reply *r, const PanelRequest *req, const Device
   add_int (r, "event", event_id);
 }
 
+/* The signed chain-head receipt of the device's source (docs/receipts.md),
+ * after a final manifest: the desk keeps it. Failing to sign is logged and
+ * leaves it out; the upload itself succeeded. */
+static void
+add_chain_receipt (PanelIngest *self, Reply *r, const Device *d, AnsimManifest *m)
+{
+  g_autoptr (GError) error = NULL;
+  if (self->signing_key == NULL || !ansim_manifest_is_closed (m)
+      || ansim_manifest_get_source (m) == NULL)
+    return;
+  g_autofree char *note = panel_notes_chain_receipt (self->db, self->signing_key, d->id,
+                                                     ansim_manifest_get_source (m), &error);
+  if (note == NULL && error != NULL)
+    g_warning ("device %s: cannot sign its chain receipt: %s", d->id, error->message);
+  if (note != NULL)
+    add_string (r, "chain_receipt", note);
+}
+
 static void
 handle_manifest (PanelIngest *self, Reply *r, const PanelRequest *req, const Device *d,
                  const char *uuid)
@@ -1156,6 +1177,7 @@ handle_manifest (PanelIngest *self, Reply *r, const PanelRequest *req, const Dev
       reply_ok (r, 200, "already-stored");
       add_string (r, "manifest_sha256", hash);
       add_incident_state (self, r, incident);
+      add_chain_receipt (self, r, d, m);
       return;
     }
   for (guint i = 0; i < MIN (n, known->len); i++)
@@ -1279,6 +1301,7 @@ handle_manifest (PanelIngest *self, Reply *r, const PanelRequest *req, const Dev
   add_string (r, "manifest_sha256", hash);
   add_string (r, "store_key", key);
   add_incident_state (self, r, incident);
+  add_chain_receipt (self, r, d, m);
   tell (self, created ? PANEL_INGEST_ALERT : PANEL_INGEST_MANIFEST, incident, 0);
   return;
 
@@ -1417,6 +1440,18 @@ handle_heartbeat (PanelIngest *self, Reply *r, const PanelRequest *req, const De
         }
     }
   json_builder_end_array (r->b);
+  /* The audit log's head, signed: desks keep these so that a rewrite of
+   * the log shows (docs/receipts.md). */
+  if (self->signing_key != NULL)
+    {
+      g_autoptr (GError) note_error = NULL;
+      g_autofree char *note =
+        panel_notes_audit_checkpoint (self->db, self->signing_key, &note_error);
+      if (note == NULL && note_error != NULL)
+        g_warning ("cannot sign an audit checkpoint: %s", note_error->message);
+      if (note != NULL)
+        add_string (r, "audit_checkpoint", note);
+    }
   tell (self, PANEL_INGEST_HEARTBEAT, 0, 0);
 }
 

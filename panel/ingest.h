@@ -9,6 +9,7 @@
 #include <gio/gio.h>
 #include <sqlite3.h>
 
+#include "device-key.h"
 #include "store.h"
 
 G_BEGIN_DECLS
@@ -54,6 +55,9 @@ typedef struct {
   gpointer notify_data;
   PanelIngestOnAlert on_alert; /* may be NULL */
   gpointer on_alert_data;
+  /* Signs the audit checkpoint of heartbeat answers and the chain receipt
+   * of final manifest answers (borrowed; NULL: no notes). */
+  const AnsimDeviceKey *signing_key;
 } PanelIngestOptions;
 
 typedef struct _PanelIngest PanelIngest;

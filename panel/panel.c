@@ -25,6 +25,7 @@
 #include "incidents.h"
 #include "retention.h"
 #include "ingest.h"
+#include "notes.h"
 #include "store.h"
 #include "webhooks.h"
 
@@ -66,7 +67,29 @@ struct _Panel {
   char *url;
   char *site_name;
   gint64 started_mono_us;
+  AnsimDeviceKey *signing_key; /* signs audit checkpoints and chain receipts */
 };
+
+/* A fresh signed checkpoint of the audit log, as text (docs/receipts.md). */
+static void
+handle_checkpoint (PanelHttpRequest *req)
+{
+  Panel *self = req->user_data;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *note = panel_notes_audit_checkpoint (self->db, self->signing_key, &error);
+
+  if (note == NULL && error != NULL)
+    return panel_http_send_db_error (req->msg, self->db, "signing an audit checkpoint");
+  if (note == NULL)
+    return panel_http_send_error (req->msg, SOUP_STATUS_NOT_FOUND, "not-found",
+                                  "the audit log is empty: there is nothing to sign yet");
+  soup_server_message_set_status (req->msg, SOUP_STATUS_OK, NULL);
+  soup_server_message_set_response (req->msg, "text/plain; charset=utf-8", SOUP_MEMORY_COPY, note,
+                                    strlen (note));
+  soup_message_headers_replace (soup_server_message_get_response_headers (req->msg),
+                                "Content-Disposition",
+                                "attachment; filename=\"audit-checkpoint.txt\"");
+}
 
 static void
 handle_health (PanelHttpRequest *req)
@@ -346,6 +369,8 @@ add_device_routes (Panel *self)
     { PANEL_HTTP_POST, PANEL_API_PREFIX "heartbeat", PANEL_CALLER_DEVICE, 0, 0, handle_api },
     { PANEL_HTTP_POST, PANEL_API_PREFIX "channel", PANEL_CALLER_DEVICE, 0, 0, handle_api },
     { PANEL_HTTP_GET, "/api/health", PANEL_CALLER_ANYONE, 0, 0, handle_health },
+    { PANEL_HTTP_GET, "/api/audit/checkpoint", PANEL_CALLER_CONSOLE,
+      PANEL_ROLE_ADMIN | PANEL_ROLE_AUDITOR, 0, handle_checkpoint },
   };
   panel_http_add_routes (self->http, routes, G_N_ELEMENTS (routes), self);
 }
@@ -390,6 +415,12 @@ panel_new (AnsimConfig *config, GError **error)
   self->db = ansim_db_open (&ansim_panel_db_schema, database, error);
   if (self->db == NULL)
     return NULL;
+  self->signing_key = panel_signing_key_open (database, error);
+  if (self->signing_key == NULL)
+    {
+      g_prefix_error (error, "the panel's signing key: ");
+      return NULL;
+    }
   g_autofree char *store_dir = ansim_config_get_path (config, "panel", "store_dir");
   g_autofree char *store_name = NULL;
   if (strcmp (ansim_config_get_string (config, "panel", "store"), "s3") == 0)
@@ -418,6 +449,7 @@ panel_new (AnsimConfig *config, GError **error)
     .notify_data = self,
     .on_alert = queue_alert,
     .on_alert_data = self,
+    .signing_key = self->signing_key,
   };
   self->ingest = panel_ingest_new (self->db, self->store, &options);
   self->database = g_strdup (database);
@@ -532,6 +564,7 @@ panel_free (Panel *self)
   g_clear_pointer (&self->ingest, panel_ingest_free);
   g_clear_pointer (&self->store, panel_store_free);
   g_clear_pointer (&self->db, sqlite3_close);
+  g_clear_pointer (&self->signing_key, ansim_device_key_free);
   g_free (self->url);
   g_free (self->site_name);
   g_free (self->database);

@@ -483,58 +483,90 @@ parse_days (JsonNode *node, gint *out_days)
   return TRUE;
 }
 
-/* POST /api/settings/retention {"drill": 14, "assault": 365, "threat": null}:
- * all members checked before anything changes; one transaction writes the
- * rows and one audit entry per changed category (old and new value). */
-static void
-change_policy (PanelRetention *self, SoupServerMessage *msg, PanelSession *session)
+/* The members of a settings change {"drill": 14, "assault": 365,
+ * "threat": null}, all checked. FALSE with a message for a 400. */
+static gboolean
+parse_policy_change (JsonObject *body, gint wanted[PANEL_POLICY_N_CATEGORIES],
+                     gboolean given[PANEL_POLICY_N_CATEGORIES], char **out_problem)
 {
-  g_autoptr (JsonObject) body = panel_console_read_json_object (msg);
-  g_autoptr (GList) names = NULL;
-  g_auto (PanelPolicy) before = { 0 }, after = { 0 };
-  g_autoptr (GError) error = NULL;
-  gint wanted[PANEL_POLICY_N_CATEGORIES];
-  gboolean given[PANEL_POLICY_N_CATEGORIES] = { FALSE };
-  guint n_changed = 0;
-  g_autoptr (JsonNode) node = NULL;
-
-  if (body == NULL)
-    return;
-  names = json_object_get_members (body);
+  g_autoptr (GList) names = json_object_get_members (body);
+  for (guint i = 0; i < PANEL_POLICY_N_CATEGORIES; i++)
+    given[i] = FALSE, wanted[i] = 0;
   if (names == NULL)
-    return panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
-                                     "give at least one category with its days");
+    {
+      *out_problem = g_strdup ("give at least one category with its days");
+      return FALSE;
+    }
   for (GList *l = names; l != NULL; l = l->next)
     {
       int i = panel_policy_category_index (l->data);
       if (i < 0)
         {
-          g_autofree char *text =
-            g_strdup_printf ("unknown retention category \"%.64s\"", (char *) l->data);
-          return panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request", text);
+          *out_problem = g_strdup_printf ("unknown retention category \"%.64s\"", (char *) l->data);
+          return FALSE;
         }
       if (!parse_days (json_object_get_member (body, l->data), &wanted[i]))
         {
-          g_autofree char *text = g_strdup_printf (
+          *out_problem = g_strdup_printf (
             "%s: days must be a whole number from %d to %d, or null for the default",
             panel_policy_categories[i].name, PANEL_RETENTION_MIN_DAYS, PANEL_RETENTION_MAX_DAYS);
-          return panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request", text);
+          return FALSE;
         }
       given[i] = TRUE;
     }
+  return TRUE;
+}
 
-  if (!ansim_db_begin (self->db, &error))
-    return send_internal (msg, "changing the retention policy", error);
-  if (!panel_policy_load (self->db, &before, &error))
-    goto fail;
+/* The days a change gives category i (its default for null). */
+static gint
+new_days_of (const gint *wanted, const gboolean *given, const PanelPolicy *before, guint i)
+{
+  if (!given[i])
+    return before->days[i];
+  return wanted[i] == 0 ? panel_policy_categories[i].default_days : wanted[i];
+}
+
+/* Inside the write transaction: the categories (names joined by ", ")
+ * whose period the change shortens while an incident of theirs is on legal
+ * hold; NULL when none. Four eyes apply to those (docs/console.md). */
+static char *
+shortened_held (PanelRetention *self, const gint *wanted, const gboolean *given,
+                const PanelPolicy *before, GError **error)
+{
+  gboolean held_in[PANEL_POLICY_N_CATEGORIES] = { FALSE };
+  g_autoptr (sqlite3_stmt) s = ansim_db_prepare (
+    self->db, "SELECT is_drill, resolution FROM incidents WHERE legal_hold_at_us IS NOT NULL",
+    error);
+  if (s == NULL)
+    return NULL;
+  while (sqlite3_step (s) == SQLITE_ROW)
+    held_in[panel_policy_incident_category (sqlite3_column_int (s, 0),
+                                            (const char *) sqlite3_column_text (s, 1))] = TRUE;
+  /* Effective periods: a category without its own follows "incident". */
+  PanelPolicy next = { 0 };
+  for (guint i = 0; i < PANEL_POLICY_N_CATEGORIES; i++)
+    next.days[i] = new_days_of (wanted, given, before, i);
+  g_autoptr (GString) names = g_string_new (NULL);
+  for (guint i = 0; i < PANEL_POLICY_N_CATEGORIES; i++)
+    if (held_in[i] && panel_policy_days (&next, i) < panel_policy_days (before, i))
+      g_string_append_printf (names, "%s%s", names->len > 0 ? ", " : "",
+                              panel_policy_categories[i].name);
+  return names->len > 0 ? g_string_free (g_steal_pointer (&names), FALSE) : NULL;
+}
+
+/* Inside the write transaction: writes the rows and one audit entry per
+ * changed category (old and new value), as session's user. */
+static gboolean
+apply_policy_change (PanelRetention *self, SoupServerMessage *msg, PanelSession *session,
+                     const gint *wanted, const gboolean *given, const PanelPolicy *before,
+                     guint *out_changed, GError **error)
+{
+  *out_changed = 0;
   for (guint i = 0; i < PANEL_POLICY_N_CATEGORIES; i++)
     {
-      /* null: back to the embedded default (for a resolution category:
-       * the incident period). */
-      gint new_days = given[i] && wanted[i] == 0 ? panel_policy_categories[i].default_days
-                                                 : wanted[i];
+      gint new_days = new_days_of (wanted, given, before, i);
       gboolean new_override = given[i] && wanted[i] != 0;
-      if (!given[i] || (new_days == before.days[i] && new_override == before.overridden[i]))
+      if (!given[i] || (new_days == before->days[i] && new_override == before->overridden[i]))
         continue;
       g_autoptr (sqlite3_stmt) s = ansim_db_prepare (
         self->db,
@@ -542,9 +574,9 @@ change_policy (PanelRetention *self, SoupServerMessage *msg, PanelSession *sessi
                        "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (category) DO UPDATE SET days = ?2, "
                        "changed_by = ?3, changed_at_us = ?4"
                      : "DELETE FROM retention_policy WHERE category = ?1",
-        &error);
+        error);
       if (s == NULL)
-        goto fail;
+        return FALSE;
       sqlite3_bind_text (s, 1, panel_policy_categories[i].name, -1, SQLITE_STATIC);
       if (new_override)
         {
@@ -554,8 +586,8 @@ change_policy (PanelRetention *self, SoupServerMessage *msg, PanelSession *sessi
         }
       if (sqlite3_step (s) != SQLITE_DONE)
         {
-          ansim_db_set_error (self->db, &error, "writing the retention policy");
-          goto fail;
+          ansim_db_set_error (self->db, error, "writing the retention policy");
+          return FALSE;
         }
       g_autoptr (JsonBuilder) b = json_builder_new ();
       json_builder_begin_object (b);
@@ -563,8 +595,8 @@ change_policy (PanelRetention *self, SoupServerMessage *msg, PanelSession *sessi
       g_autofree char *setting = g_strdup_printf ("retention.%s", panel_policy_categories[i].name);
       json_builder_add_string_value (b, setting);
       json_builder_set_member_name (b, "old_days");
-      if (before.days[i] > 0)
-        json_builder_add_int_value (b, before.days[i]);
+      if (before->days[i] > 0)
+        json_builder_add_int_value (b, before->days[i]);
       else
         json_builder_add_null_value (b);
       json_builder_set_member_name (b, "new_days");
@@ -573,7 +605,7 @@ change_policy (PanelRetention *self, SoupServerMessage *msg, PanelSession *sessi
       else
         json_builder_add_null_value (b);
       json_builder_set_member_name (b, "old_is_default");
-      json_builder_add_boolean_value (b, !before.overridden[i]);
+      json_builder_add_boolean_value (b, !before->overridden[i]);
       json_builder_set_member_name (b, "new_is_default");
       json_builder_add_boolean_value (b, !new_override);
       json_builder_end_object (b);
@@ -581,10 +613,89 @@ change_policy (PanelRetention *self, SoupServerMessage *msg, PanelSession *sessi
       g_autofree char *detail = json_to_string (change, FALSE);
       g_autofree char *target = g_strdup_printf ("retention %s", panel_policy_categories[i].name);
       if (!panel_console_audit (self->console, msg, session, PANEL_AUDIT_SETTING_CHANGED, target,
-                                detail, &error))
-        goto fail;
-      n_changed++;
+                                detail, error))
+        return FALSE;
+      (*out_changed)++;
     }
+  return TRUE;
+}
+
+/* POST /api/settings/retention: all members checked before anything
+ * changes; one transaction. A change that shortens the period of a
+ * category holding incidents on legal hold becomes a request for a second
+ * administrator (202 with its approval id), changing nothing yet. */
+static void
+change_policy (PanelRetention *self, SoupServerMessage *msg, PanelSession *session)
+{
+  g_autoptr (JsonObject) body = panel_console_read_json_object (msg);
+  g_auto (PanelPolicy) before = { 0 }, after = { 0 };
+  g_autoptr (GError) error = NULL;
+  g_autofree char *problem = NULL, *shortened = NULL;
+  gint wanted[PANEL_POLICY_N_CATEGORIES];
+  gboolean given[PANEL_POLICY_N_CATEGORIES];
+  guint n_changed = 0;
+  g_autoptr (JsonNode) node = NULL;
+
+  if (body == NULL)
+    return;
+  if (!parse_policy_change (body, wanted, given, &problem))
+    return panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request", problem);
+
+  if (!ansim_db_begin (self->db, &error))
+    return send_internal (msg, "changing the retention policy", error);
+  if (!panel_policy_load (self->db, &before, &error))
+    goto fail;
+  shortened = shortened_held (self, wanted, given, &before, &error);
+  if (error != NULL)
+    goto fail;
+  if (shortened != NULL)
+    {
+      g_autoptr (JsonNode) request_node = json_node_new (JSON_NODE_OBJECT);
+      json_node_set_object (request_node, body);
+      g_autofree char *request = json_to_string (request_node, FALSE);
+      g_autofree char *reason =
+        g_strdup_printf ("shortens the retention of held incidents (%s)", shortened);
+      g_autoptr (sqlite3_stmt) ins = ansim_db_prepare (
+        self->db,
+        "INSERT INTO approvals (action, request, reason, requested_by, requested_at_us) "
+        "VALUES ('retention-shorten', ?1, ?2, ?3, ?4)",
+        &error);
+      if (ins == NULL)
+        goto fail;
+      sqlite3_bind_text (ins, 1, request, -1, SQLITE_STATIC);
+      sqlite3_bind_text (ins, 2, reason, -1, SQLITE_STATIC);
+      sqlite3_bind_text (ins, 3, session->user, -1, SQLITE_STATIC);
+      sqlite3_bind_int64 (ins, 4, g_get_real_time ());
+      if (sqlite3_step (ins) != SQLITE_DONE)
+        {
+          ansim_db_set_error (self->db, &error, "recording the request");
+          goto fail;
+        }
+      gint64 approval = sqlite3_last_insert_rowid (self->db);
+      g_autoptr (AnsimJsonBuilder) d = ansim_json_builder_new ();
+      ansim_json_builder_add_int (d, "approval", approval);
+      ansim_json_builder_add_string (d, "categories", shortened);
+      ansim_json_builder_add_string (d, "change", request);
+      g_autofree char *detail = ansim_json_builder_end (d);
+      if (!panel_console_audit (self->console, msg, session,
+                                PANEL_AUDIT_RETENTION_SHORTEN_REQUESTED, "retention", detail,
+                                &error)
+          || !ansim_db_commit (self->db, &error))
+        goto fail;
+      g_message ("retention policy: %s asked to shorten %s, which hold incidents on legal hold "
+                 "(approval %" G_GINT64_FORMAT ")",
+                 session->user, shortened, approval);
+      g_autoptr (JsonBuilder) r = json_builder_new ();
+      json_builder_begin_object (r);
+      json_builder_set_member_name (r, "approval");
+      json_builder_add_int_value (r, approval);
+      json_builder_set_member_name (r, "categories");
+      json_builder_add_string_value (r, shortened);
+      json_builder_end_object (r);
+      return panel_console_send_json (msg, SOUP_STATUS_ACCEPTED, r);
+    }
+  if (!apply_policy_change (self, msg, session, wanted, given, &before, &n_changed, &error))
+    goto fail;
   if (!panel_policy_load (self->db, &after, &error) || !ansim_db_commit (self->db, &error))
     goto fail;
   if (n_changed > 0)
@@ -627,17 +738,253 @@ static const PanelRoute routes[] = {
 
 /* ---- legal hold ------------------------------------------------------- */
 
+/* Placing a hold takes one administrator; releasing it takes two (four
+ * eyes): one asks (an approvals row, audited), another approves, and only
+ * then is it released (audited with both names). */
+
+typedef struct {
+  char *device_id, *uuid, *desk_id;
+  gboolean held, purging;
+} HeldIncident;
+
+static void
+held_incident_clear (HeldIncident *h)
+{
+  g_free (h->device_id);
+  g_free (h->uuid);
+  g_free (h->desk_id);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (HeldIncident, held_incident_clear)
+
+/* FALSE after answering (404, 500). */
+static gboolean
+read_held_incident (PanelRetention *self, SoupServerMessage *msg, gint64 id, HeldIncident *out)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (sqlite3_stmt) s =
+    ansim_db_prepare (self->db,
+                      "SELECT device_id, uuid, desk_id, legal_hold_at_us IS NOT NULL, "
+                      "purge_started_at_us IS NOT NULL FROM incidents WHERE id = ?1",
+                      &error);
+  if (s == NULL)
+    {
+      send_internal (msg, "reading the incident", error);
+      return FALSE;
+    }
+  sqlite3_bind_int64 (s, 1, id);
+  if (sqlite3_step (s) != SQLITE_ROW)
+    {
+      panel_console_send_error (msg, SOUP_STATUS_NOT_FOUND, "not-found", "no such incident");
+      return FALSE;
+    }
+  out->device_id = g_strdup ((const char *) sqlite3_column_text (s, 0));
+  out->uuid = g_strdup ((const char *) sqlite3_column_text (s, 1));
+  out->desk_id = g_strdup ((const char *) sqlite3_column_text (s, 2));
+  out->held = sqlite3_column_int (s, 3);
+  out->purging = sqlite3_column_int (s, 4);
+  return TRUE;
+}
+
+static void
+send_hold_answer (SoupServerMessage *msg, gint64 id, gboolean held, const char *by,
+                  const char *reason, gint64 approval_id, guint status)
+{
+  g_autoptr (JsonBuilder) r = json_builder_new ();
+  json_builder_begin_object (r);
+  json_builder_set_member_name (r, "id");
+  json_builder_add_int_value (r, id);
+  json_builder_set_member_name (r, "legal_hold");
+  json_builder_add_boolean_value (r, held);
+  json_builder_set_member_name (r, "legal_hold_by");
+  json_builder_add_string_value (r, held ? by : NULL);
+  json_builder_set_member_name (r, "legal_hold_reason");
+  json_builder_add_string_value (r, held ? reason : NULL);
+  if (approval_id > 0)
+    {
+      json_builder_set_member_name (r, "approval");
+      json_builder_add_int_value (r, approval_id);
+    }
+  json_builder_end_object (r);
+  g_autoptr (JsonNode) answer = json_builder_get_root (r);
+  panel_console_send_json_node (msg, status, answer);
+}
+
+/* Inside a write transaction: the hold's change on the incident and its
+ * timeline event. FALSE with error; *out_changed FALSE when the incident
+ * changed meanwhile. */
+static gboolean
+write_hold (PanelRetention *self, gint64 id, gboolean hold, const char *user, const char *reason,
+            const char *detail, gboolean *out_changed, GError **error)
+{
+  gint64 now = g_get_real_time ();
+  g_autoptr (sqlite3_stmt) upd = ansim_db_prepare (
+    self->db,
+    hold ? "UPDATE incidents SET legal_hold_at_us = ?2, legal_hold_by = ?3, legal_hold_reason = ?4 "
+           "WHERE id = ?1 AND legal_hold_at_us IS NULL AND purge_started_at_us IS NULL"
+         : "UPDATE incidents SET legal_hold_at_us = NULL, legal_hold_by = NULL, "
+           "legal_hold_reason = NULL WHERE id = ?1 AND legal_hold_at_us IS NOT NULL",
+    error);
+  g_autoptr (sqlite3_stmt) ev = ansim_db_prepare (
+    self->db,
+    "INSERT INTO events (at_wall_us, at_mono_us, kind, desk_id, trigger, incident_id, actor, "
+    "detail) SELECT ?2, ?3, ?4, desk_id, trigger, id, ?5, ?6 FROM incidents WHERE id = ?1",
+    error);
+  if (upd == NULL || ev == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (upd, 1, id);
+  if (hold)
+    {
+      sqlite3_bind_int64 (upd, 2, now);
+      sqlite3_bind_text (upd, 3, user, -1, SQLITE_STATIC);
+      sqlite3_bind_text (upd, 4, reason, -1, SQLITE_STATIC);
+    }
+  if (sqlite3_step (upd) != SQLITE_DONE)
+    {
+      ansim_db_set_error (self->db, error, "recording the legal hold");
+      return FALSE;
+    }
+  *out_changed = sqlite3_changes (self->db) == 1;
+  if (!*out_changed)
+    return TRUE;
+  sqlite3_bind_int64 (ev, 1, id);
+  sqlite3_bind_int64 (ev, 2, now);
+  sqlite3_bind_int64 (ev, 3, g_get_monotonic_time ());
+  sqlite3_bind_text (ev, 4, hold ? "legal-hold" : "legal-hold-released", -1, SQLITE_STATIC);
+  sqlite3_bind_text (ev, 5, user, -1, SQLITE_STATIC);
+  sqlite3_bind_text (ev, 6, detail, -1, SQLITE_STATIC);
+  if (sqlite3_step (ev) != SQLITE_DONE)
+    {
+      ansim_db_set_error (self->db, error, "recording the legal hold");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+place_hold (PanelRetention *self, SoupServerMessage *msg, PanelSession *session, gint64 id,
+            const HeldIncident *h, const char *reason)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *prefix = g_strdup_printf ("%s/%s/", h->device_id, h->uuid);
+  /* The objects' holds first, so a database that says "held" never has
+   * unheld objects; a store that cannot be reached changes nothing. */
+  if (!panel_store_protect_prefix (self->store, prefix, 0, 1, &error))
+    {
+      g_warning ("legal hold on incident %" G_GINT64_FORMAT ": %s", id, error->message);
+      return panel_console_send_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "store-unavailable",
+                                       "the evidence store did not accept the legal hold; "
+                                       "nothing changed, try again");
+    }
+  g_autofree char *target = g_strdup_printf ("incident %" G_GINT64_FORMAT, id);
+  g_autoptr (AnsimJsonBuilder) b = ansim_json_builder_new ();
+  ansim_json_builder_add_string (b, "reason", reason);
+  ansim_json_builder_add_string (b, "desk", h->desk_id);
+  ansim_json_builder_add_string (b, "uuid", h->uuid);
+  g_autofree char *detail = ansim_json_builder_end (b);
+  gboolean changed = FALSE;
+
+  if (!ansim_db_begin (self->db, &error))
+    return send_internal (msg, "recording the legal hold", error);
+  if (!write_hold (self, id, TRUE, session->user, reason, detail, &changed, &error))
+    goto fail;
+  if (!changed)
+    {
+      ansim_db_rollback (self->db);
+      return panel_console_send_error (msg, SOUP_STATUS_CONFLICT, "conflict",
+                                       "the incident changed meanwhile; reload it");
+    }
+  if (!panel_console_audit (self->console, msg, session, PANEL_AUDIT_LEGAL_HOLD_SET, target, detail,
+                            &error)
+      || !ansim_db_commit (self->db, &error))
+    goto fail;
+  g_message ("incident %" G_GINT64_FORMAT ": legal hold placed by %s", id, session->user);
+  send_hold_answer (msg, id, TRUE, session->user, reason, 0, SOUP_STATUS_OK);
+  return;
+
+fail:
+  ansim_db_rollback (self->db);
+  send_internal (msg, "recording the legal hold", error);
+}
+
+/* The first administrator's half: a request, audited; the hold stays. */
+static void
+request_release (PanelRetention *self, SoupServerMessage *msg, PanelSession *session, gint64 id,
+                 const HeldIncident *h, const char *reason)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *target = g_strdup_printf ("incident %" G_GINT64_FORMAT, id);
+  gint64 approval = 0;
+
+  if (!ansim_db_begin (self->db, &error))
+    return send_internal (msg, "recording the release request", error);
+  {
+    g_autoptr (sqlite3_stmt) open = ansim_db_prepare (
+      self->db,
+      "SELECT id, requested_by FROM approvals WHERE action = 'legal-hold-release' "
+      "AND incident_id = ?1 AND decision IS NULL",
+      &error);
+    if (open == NULL)
+      goto fail;
+    sqlite3_bind_int64 (open, 1, id);
+    if (sqlite3_step (open) == SQLITE_ROW)
+      {
+        g_autofree char *text = g_strdup_printf (
+          "the release of this hold already waits for a second administrator (request %" G_GINT64_FORMAT
+          " by %s)",
+          (gint64) sqlite3_column_int64 (open, 0), (const char *) sqlite3_column_text (open, 1));
+        ansim_db_rollback (self->db);
+        return panel_console_send_error (msg, SOUP_STATUS_CONFLICT, "conflict", text);
+      }
+    g_autoptr (sqlite3_stmt) ins = ansim_db_prepare (
+      self->db,
+      "INSERT INTO approvals (action, incident_id, reason, requested_by, requested_at_us) "
+      "VALUES ('legal-hold-release', ?1, ?2, ?3, ?4)",
+      &error);
+    if (ins == NULL)
+      goto fail;
+    sqlite3_bind_int64 (ins, 1, id);
+    sqlite3_bind_text (ins, 2, reason, -1, SQLITE_STATIC);
+    sqlite3_bind_text (ins, 3, session->user, -1, SQLITE_STATIC);
+    sqlite3_bind_int64 (ins, 4, g_get_real_time ());
+    if (sqlite3_step (ins) != SQLITE_DONE)
+      {
+        ansim_db_set_error (self->db, &error, "recording the release request");
+        goto fail;
+      }
+    approval = sqlite3_last_insert_rowid (self->db);
+  }
+  {
+    g_autoptr (AnsimJsonBuilder) b = ansim_json_builder_new ();
+    ansim_json_builder_add_int (b, "approval", approval);
+    ansim_json_builder_add_string (b, "reason", reason);
+    ansim_json_builder_add_string (b, "desk", h->desk_id);
+    ansim_json_builder_add_string (b, "uuid", h->uuid);
+    g_autofree char *detail = ansim_json_builder_end (b);
+    if (!panel_console_audit (self->console, msg, session, PANEL_AUDIT_LEGAL_HOLD_RELEASE_REQUESTED,
+                              target, detail, &error)
+        || !ansim_db_commit (self->db, &error))
+      goto fail;
+  }
+  g_message ("incident %" G_GINT64_FORMAT ": release of the legal hold requested by %s "
+             "(approval %" G_GINT64_FORMAT ")",
+             id, session->user, approval);
+  send_hold_answer (msg, id, TRUE, NULL, NULL, approval, SOUP_STATUS_ACCEPTED);
+  return;
+
+fail:
+  ansim_db_rollback (self->db);
+  send_internal (msg, "recording the release request", error);
+}
+
 void
 panel_retention_handle_hold (PanelRetention *self, SoupServerMessage *msg, PanelSession *session,
                              gint64 id)
 {
   g_autoptr (JsonObject) body = panel_console_read_json_object (msg);
-  g_autoptr (GError) error = NULL;
-  g_autofree char *device_id = NULL, *uuid = NULL, *desk_id = NULL, *reason = NULL;
-  gboolean hold, held, purging;
+  g_autofree char *reason = NULL;
+  g_auto (HeldIncident) h = { 0 };
+  gboolean hold;
   JsonNode *node;
-  g_autoptr (JsonBuilder) r = json_builder_new ();
-  g_autoptr (JsonNode) answer = NULL;
 
   if (body == NULL)
     return;
@@ -649,7 +996,7 @@ panel_retention_handle_hold (PanelRetention *self, SoupServerMessage *msg, Panel
       || json_node_get_value_type (node) != G_TYPE_BOOLEAN)
     return panel_console_send_error (
       msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
-      "hold must be true (place a legal hold) or false (release it)");
+      "hold must be true (place a legal hold) or false (ask to release it)");
   hold = json_node_get_boolean (node);
   node = json_object_get_member (body, "reason");
   if (node == NULL || !JSON_NODE_HOLDS_VALUE (node)
@@ -660,136 +1007,267 @@ panel_retention_handle_hold (PanelRetention *self, SoupServerMessage *msg, Panel
   if (*reason == '\0' || g_utf8_strlen (reason, -1) > MAX_REASON_CHARS)
     return panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
                                      "reason must be text of 1 to 500 characters");
-
-  {
-    g_autoptr (sqlite3_stmt) s =
-      ansim_db_prepare (self->db,
-                        "SELECT device_id, uuid, desk_id, legal_hold_at_us IS NOT NULL, "
-                        "purge_started_at_us IS NOT NULL FROM incidents WHERE id = ?1",
-                        &error);
-    if (s == NULL)
-      return send_internal (msg, "reading the incident", error);
-    sqlite3_bind_int64 (s, 1, id);
-    if (sqlite3_step (s) != SQLITE_ROW)
-      return panel_console_send_error (msg, SOUP_STATUS_NOT_FOUND, "not-found", "no such incident");
-    device_id = g_strdup ((const char *) sqlite3_column_text (s, 0));
-    uuid = g_strdup ((const char *) sqlite3_column_text (s, 1));
-    desk_id = g_strdup ((const char *) sqlite3_column_text (s, 2));
-    held = sqlite3_column_int (s, 3);
-    purging = sqlite3_column_int (s, 4);
-  }
-  if (purging)
+  if (!read_held_incident (self, msg, id, &h))
+    return;
+  if (h.purging)
     return panel_console_send_error (msg, SOUP_STATUS_CONFLICT, "conflict",
                                      "the incident's retention period is over and it is being "
                                      "purged; it can no longer be held");
-  if (hold == held)
+  if (hold == h.held)
     return panel_console_send_error (msg, SOUP_STATUS_CONFLICT, "conflict",
                                      hold ? "the incident is already on legal hold"
                                           : "the incident is not on legal hold");
+  if (hold)
+    place_hold (self, msg, session, id, &h, reason);
+  else
+    request_release (self, msg, session, id, &h, reason);
+}
 
-  g_autofree char *prefix = g_strdup_printf ("%s/%s/", device_id, uuid);
-  /* Placing: the objects' holds first, so a database that says "held"
-   * never has unheld objects; a store that cannot be reached changes
-   * nothing. */
-  if (hold && !panel_store_protect_prefix (self->store, prefix, 0, 1, &error))
+/* ---- approvals (the second administrator's half) ---------------------------- */
+
+static const char *const request_embedded[] = { "request", NULL };
+
+static void
+handle_approvals (PanelHttpRequest *req)
+{
+  PanelRetention *self = req->user_data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (sqlite3_stmt) s = ansim_db_prepare (
+    self->db,
+    "SELECT a.id, a.action, a.incident_id, i.desk_id, a.reason, a.request, a.requested_by, "
+    "a.requested_at_us, coalesce (a.decision, 'pending') AS status, a.decided_by, "
+    "a.decided_at_us FROM approvals a LEFT JOIN incidents i ON i.id = a.incident_id "
+    "ORDER BY a.decision IS NOT NULL, a.id DESC LIMIT 100",
+    &error);
+  if (s == NULL)
+    return send_internal (req->msg, "reading the approvals", error);
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "user");
+  json_builder_add_string_value (b, req->session->user);
+  json_builder_set_member_name (b, "approvals");
+  json_builder_begin_array (b);
+  while (sqlite3_step (s) == SQLITE_ROW)
+    panel_http_add_row (b, s, NULL, request_embedded);
+  json_builder_end_array (b);
+  json_builder_end_object (b);
+  panel_console_send_json (req->msg, SOUP_STATUS_OK, b);
+}
+
+/* Inside the write transaction: the decision on a pending request;
+ * *out_changed FALSE when it was decided meanwhile. */
+static gboolean
+mark_decided (PanelRetention *self, gint64 approval, const char *stored, const char *user,
+              gboolean *out_changed, GError **error)
+{
+  g_autoptr (sqlite3_stmt) upd =
+    ansim_db_prepare (self->db,
+                      "UPDATE approvals SET decision = ?2, decided_by = ?3, decided_at_us = ?4 "
+                      "WHERE id = ?1 AND decision IS NULL",
+                      error);
+  if (upd == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (upd, 1, approval);
+  sqlite3_bind_text (upd, 2, stored, -1, SQLITE_STATIC);
+  sqlite3_bind_text (upd, 3, user, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (upd, 4, g_get_real_time ());
+  if (sqlite3_step (upd) != SQLITE_DONE)
     {
-      g_warning ("legal hold on incident %" G_GINT64_FORMAT ": %s", id, error->message);
-      return panel_console_send_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "store-unavailable",
-                                       "the evidence store did not accept the legal hold; "
-                                       "nothing changed, try again");
+      ansim_db_set_error (self->db, error, "recording the decision");
+      return FALSE;
     }
+  *out_changed = sqlite3_changes (self->db) == 1;
+  return TRUE;
+}
 
-  gint64 now = g_get_real_time ();
-  g_autofree char *target = g_strdup_printf ("incident %" G_GINT64_FORMAT, id);
+/* A request to shorten periods that hold held incidents: approved, the
+ * stored change is applied as the approver's (setting-changed entries
+ * with the approver as actor) in the same transaction. */
+static void
+decide_retention (PanelRetention *self, SoupServerMessage *msg, PanelSession *session,
+                  gint64 approval, const char *stored, const char *requested_by,
+                  const char *request)
+{
+  g_autoptr (GError) error = NULL;
+  g_auto (PanelPolicy) before = { 0 }, after = { 0 };
+  g_autofree char *problem = NULL;
+  gint wanted[PANEL_POLICY_N_CATEGORIES];
+  gboolean given[PANEL_POLICY_N_CATEGORIES];
+  gboolean approve = g_str_equal (stored, "approved"), changed = FALSE;
+  guint n_changed = 0;
+  g_autoptr (JsonNode) parsed = json_from_string (request, NULL);
+  g_autoptr (JsonNode) node = NULL;
+
+  if (parsed == NULL || !JSON_NODE_HOLDS_OBJECT (parsed)
+      || !parse_policy_change (json_node_get_object (parsed), wanted, given, &problem))
+    return send_internal (msg, "reading the requested retention change", NULL);
   g_autoptr (AnsimJsonBuilder) b = ansim_json_builder_new ();
-  ansim_json_builder_add_string (b, "reason", reason);
-  ansim_json_builder_add_string (b, "desk", desk_id);
-  ansim_json_builder_add_string (b, "uuid", uuid);
+  ansim_json_builder_add_int (b, "approval", approval);
+  ansim_json_builder_add_string (b, "requested_by", requested_by);
+  ansim_json_builder_add_string (b, "change", request);
   g_autofree char *detail = ansim_json_builder_end (b);
 
   if (!ansim_db_begin (self->db, &error))
-    return send_internal (msg, "recording the legal hold", error);
-  {
-    g_autoptr (sqlite3_stmt) upd = ansim_db_prepare (
-      self->db,
-      hold
-        ? "UPDATE incidents SET legal_hold_at_us = ?2, legal_hold_by = ?3, legal_hold_reason = ?4 "
-          "WHERE id = ?1 AND legal_hold_at_us IS NULL AND purge_started_at_us IS NULL"
-        : "UPDATE incidents SET legal_hold_at_us = NULL, legal_hold_by = NULL, "
-          "legal_hold_reason = NULL WHERE id = ?1 AND legal_hold_at_us IS NOT NULL",
-      &error);
-    g_autoptr (sqlite3_stmt) ev = ansim_db_prepare (
-      self->db,
-      "INSERT INTO events (at_wall_us, at_mono_us, kind, desk_id, trigger, incident_id, actor, "
-      "detail) SELECT ?2, ?3, ?4, desk_id, trigger, id, ?5, ?6 FROM incidents WHERE id = ?1",
-      &error);
-    if (upd == NULL || ev == NULL)
-      goto fail;
-    sqlite3_bind_int64 (upd, 1, id);
-    if (hold)
-      {
-        sqlite3_bind_int64 (upd, 2, now);
-        sqlite3_bind_text (upd, 3, session->user, -1, SQLITE_STATIC);
-        sqlite3_bind_text (upd, 4, reason, -1, SQLITE_STATIC);
-      }
-    if (sqlite3_step (upd) != SQLITE_DONE)
-      {
-        ansim_db_set_error (self->db, &error, "recording the legal hold");
-        goto fail;
-      }
-    if (sqlite3_changes (self->db) != 1)
-      {
-        ansim_db_rollback (self->db);
-        return panel_console_send_error (msg, SOUP_STATUS_CONFLICT, "conflict",
-                                         "the incident changed meanwhile; reload it");
-      }
-    sqlite3_bind_int64 (ev, 1, id);
-    sqlite3_bind_int64 (ev, 2, now);
-    sqlite3_bind_int64 (ev, 3, g_get_monotonic_time ());
-    sqlite3_bind_text (ev, 4, hold ? "legal-hold" : "legal-hold-released", -1, SQLITE_STATIC);
-    sqlite3_bind_text (ev, 5, session->user, -1, SQLITE_STATIC);
-    sqlite3_bind_text (ev, 6, detail, -1, SQLITE_STATIC);
-    if (sqlite3_step (ev) != SQLITE_DONE)
-      {
-        ansim_db_set_error (self->db, &error, "recording the legal hold");
-        goto fail;
-      }
-  }
+    return send_internal (msg, "recording the decision", error);
+  if (!mark_decided (self, approval, stored, session->user, &changed, &error))
+    goto fail;
+  if (!changed)
+    {
+      ansim_db_rollback (self->db);
+      return panel_console_send_error (msg, SOUP_STATUS_CONFLICT, "conflict",
+                                       "the request was decided meanwhile; reload");
+    }
   if (!panel_console_audit (self->console, msg, session,
-                            hold ? PANEL_AUDIT_LEGAL_HOLD_SET : PANEL_AUDIT_LEGAL_HOLD_RELEASED,
+                            approve ? PANEL_AUDIT_RETENTION_SHORTEN_APPROVED
+                            : g_str_equal (stored, "rejected")
+                              ? PANEL_AUDIT_RETENTION_SHORTEN_REJECTED
+                              : PANEL_AUDIT_RETENTION_SHORTEN_WITHDRAWN,
+                            "retention", detail, &error))
+    goto fail;
+  if (approve
+      && (!panel_policy_load (self->db, &before, &error)
+          || !apply_policy_change (self, msg, session, wanted, given, &before, &n_changed, &error)))
+    goto fail;
+  if (!panel_policy_load (self->db, &after, &error) || !ansim_db_commit (self->db, &error))
+    goto fail;
+  g_message ("retention policy: the change asked by %s %s by %s", requested_by, stored,
+             session->user);
+  node = policy_node (&after);
+  panel_console_send_json_node (msg, SOUP_STATUS_OK, node);
+  return;
+
+fail:
+  ansim_db_rollback (self->db);
+  send_internal (msg, "recording the decision", error);
+}
+
+/* POST /api/approvals/{approval-id} {"decision": "approve"|"reject"|"withdraw"}:
+ * approve and reject by another administrator than the requester,
+ * withdraw by the requester. Approving a release releases the hold in
+ * the same transaction. */
+static void
+handle_decide (PanelHttpRequest *req)
+{
+  PanelRetention *self = req->user_data;
+  SoupServerMessage *msg = req->msg;
+  PanelSession *session = req->session;
+  gint64 approval = req->ids[0];
+  g_autoptr (JsonObject) body = panel_console_read_json_object (msg);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *requested_by = NULL, *reason = NULL, *action = NULL, *request = NULL;
+  g_auto (HeldIncident) h = { 0 };
+  gint64 id = 0;
+
+  if (body == NULL)
+    return;
+  static const char *const members[] = { "decision", NULL };
+  if (!panel_http_only_members (msg, body, members))
+    return;
+  const char *decision = json_object_get_string_member_with_default (body, "decision", "");
+  const char *stored = g_str_equal (decision, "approve")    ? "approved"
+                       : g_str_equal (decision, "reject")   ? "rejected"
+                       : g_str_equal (decision, "withdraw") ? "withdrawn"
+                                                            : NULL;
+  if (stored == NULL)
+    return panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
+                                     "decision must be approve, reject or withdraw");
+  {
+    g_autoptr (sqlite3_stmt) s = ansim_db_prepare (
+      self->db,
+      "SELECT incident_id, requested_by, reason, decision, action, request FROM approvals "
+      "WHERE id = ?1",
+      &error);
+    if (s == NULL)
+      return send_internal (msg, "reading the approval", error);
+    sqlite3_bind_int64 (s, 1, approval);
+    if (sqlite3_step (s) != SQLITE_ROW)
+      return panel_console_send_error (msg, SOUP_STATUS_NOT_FOUND, "not-found",
+                                       "no such approval request");
+    if (sqlite3_column_type (s, 3) != SQLITE_NULL)
+      return panel_http_send_errorf (msg, SOUP_STATUS_CONFLICT, "conflict",
+                                     "this request was already %s",
+                                     (const char *) sqlite3_column_text (s, 3));
+    id = sqlite3_column_int64 (s, 0);
+    requested_by = g_strdup ((const char *) sqlite3_column_text (s, 1));
+    reason = g_strdup ((const char *) sqlite3_column_text (s, 2));
+    action = g_strdup ((const char *) sqlite3_column_text (s, 4));
+    request = g_strdup ((const char *) sqlite3_column_text (s, 5));
+  }
+  gboolean own = g_strcmp0 (requested_by, session->user) == 0;
+  if (own && !g_str_equal (stored, "withdrawn"))
+    return panel_console_send_error (msg, SOUP_STATUS_FORBIDDEN, "four-eyes",
+                                     "you asked for this: a second administrator must approve "
+                                     "or reject it (you may withdraw it)");
+  if (!own && g_str_equal (stored, "withdrawn"))
+    return panel_http_send_errorf (msg, SOUP_STATUS_FORBIDDEN, "forbidden",
+                                   "only %s, who asked, can withdraw this request; approve "
+                                   "or reject it",
+                                   requested_by);
+  if (g_strcmp0 (action, "retention-shorten") == 0)
+    return decide_retention (self, msg, session, approval, stored, requested_by, request);
+  if (!read_held_incident (self, msg, id, &h))
+    return;
+
+  g_autofree char *target = g_strdup_printf ("incident %" G_GINT64_FORMAT, id);
+  g_autoptr (AnsimJsonBuilder) b = ansim_json_builder_new ();
+  ansim_json_builder_add_int (b, "approval", approval);
+  ansim_json_builder_add_string (b, "reason", reason);
+  ansim_json_builder_add_string (b, "requested_by", requested_by);
+  ansim_json_builder_add_string (b, "desk", h.desk_id);
+  ansim_json_builder_add_string (b, "uuid", h.uuid);
+  g_autofree char *detail = ansim_json_builder_end (b);
+  gboolean approve = g_str_equal (stored, "approved"), changed = TRUE;
+
+  if (!ansim_db_begin (self->db, &error))
+    return send_internal (msg, "recording the decision", error);
+  if (!mark_decided (self, approval, stored, session->user, &changed, &error))
+    goto fail;
+  if (changed && approve)
+    {
+      if (!write_hold (self, id, FALSE, session->user, reason, detail, &changed, &error))
+        goto fail;
+    }
+  if (!changed)
+    {
+      ansim_db_rollback (self->db);
+      return panel_console_send_error (msg, SOUP_STATUS_CONFLICT, "conflict",
+                                       "the request or the incident changed meanwhile; reload");
+    }
+  if (!panel_console_audit (self->console, msg, session,
+                            approve ? PANEL_AUDIT_LEGAL_HOLD_RELEASED
+                            : g_str_equal (stored, "rejected")
+                              ? PANEL_AUDIT_LEGAL_HOLD_RELEASE_REJECTED
+                              : PANEL_AUDIT_LEGAL_HOLD_RELEASE_WITHDRAWN,
                             target, detail, &error)
       || !ansim_db_commit (self->db, &error))
     goto fail;
-  g_message ("incident %" G_GINT64_FORMAT ": legal hold %s by %s", id, hold ? "placed" : "released",
-             session->user);
-  /* Releasing: the database first; objects still held are harmless, the
+  g_message ("incident %" G_GINT64_FORMAT ": release of the legal hold (asked by %s) %s by %s", id,
+             requested_by, stored, session->user);
+  /* Released: the database first; objects still held are harmless, the
    * purge lifts their hold before it deletes them. */
-  if (!hold)
+  if (approve)
     {
       g_autoptr (GError) local = NULL;
+      g_autofree char *prefix = g_strdup_printf ("%s/%s/", h.device_id, h.uuid);
       if (!panel_store_protect_prefix (self->store, prefix, 0, 0, &local))
         g_warning ("incident %" G_GINT64_FORMAT ": the objects keep their legal hold (%s); the "
                    "purge lifts it when their time comes",
                    id, local->message);
     }
-  json_builder_begin_object (r);
-  json_builder_set_member_name (r, "id");
-  json_builder_add_int_value (r, id);
-  json_builder_set_member_name (r, "legal_hold");
-  json_builder_add_boolean_value (r, hold);
-  json_builder_set_member_name (r, "legal_hold_by");
-  json_builder_add_string_value (r, hold ? session->user : NULL);
-  json_builder_set_member_name (r, "legal_hold_reason");
-  json_builder_add_string_value (r, hold ? reason : NULL);
-  json_builder_end_object (r);
-  answer = json_builder_get_root (r);
-  panel_console_send_json_node (msg, SOUP_STATUS_OK, answer);
+  send_hold_answer (msg, id, !approve, NULL, NULL, approval, SOUP_STATUS_OK);
   return;
 
 fail:
   ansim_db_rollback (self->db);
-  send_internal (msg, "recording the legal hold", error);
+  send_internal (msg, "recording the decision", error);
 }
+
+static const PanelRoute approval_routes[] = {
+  { PANEL_HTTP_GET, "/api/approvals", PANEL_CALLER_CONSOLE, PANEL_ROLE_ADMIN | PANEL_ROLE_AUDITOR,
+    0, handle_approvals },
+  { PANEL_HTTP_POST, "/api/approvals/{approval-id}", PANEL_CALLER_CONSOLE, PANEL_ROLE_ADMIN, 0,
+    handle_decide },
+};
 
 /* ---- the periodic pass ------------------------------------------------ */
 
@@ -820,6 +1298,7 @@ panel_retention_new (PanelHttp *http, sqlite3 *db, PanelStore *store, PanelConso
   self->store = store;
   self->console = console;
   panel_http_add_routes (http, routes, G_N_ELEMENTS (routes), self);
+  panel_http_add_routes (http, approval_routes, G_N_ELEMENTS (approval_routes), self);
   if (interval > 0)
     self->timer_id = g_timeout_add_seconds (interval, on_timer, self);
   return self;

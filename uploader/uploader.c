@@ -22,6 +22,7 @@
 #include "outbox.h"
 #include "evidence.h"
 #include "httpsig.h"
+#include "note.h"
 #include "control-client.h"
 
 typedef enum {
@@ -259,6 +260,59 @@ note_acknowledged (Uploader *self, const char *uuid, const char *status)
     g_message ("incident %s acknowledged by the panel", uuid);
 }
 
+/* The desk keeps at most this many audit checkpoints; beyond it every
+ * second one of the older half goes, so old history thins out but stays. */
+#define MAX_CHECKPOINTS 20000
+
+/* Keeps a signed note from the panel (docs/receipts.md) in panel_notes.
+ * The desk has no panel key to check it with; it keeps what parses, and
+ * whoever audits checks the signatures. One row per subject: the first
+ * checkpoint of each log length, every receipt. */
+static void
+keep_note (Uploader *self, JsonObject *answer, const char *member)
+{
+  const char *note = json_object_get_string_member_with_default (answer, member, NULL);
+  gboolean receipt = g_str_equal (member, "chain_receipt");
+  g_autoptr (GError) error = NULL;
+  g_autofree char *subject = NULL;
+
+  if (note == NULL)
+    return;
+  g_auto (GStrv) lines = g_strsplit (note, "\n", 8);
+  if (strlen (note) > ANSIM_NOTE_MAX_SIZE || g_strv_length (lines) < 5
+      || strcmp (lines[0], receipt ? ANSIM_CHAIN_RECEIPT_HEADER : ANSIM_AUDIT_CHECKPOINT_HEADER)
+           != 0)
+    {
+      g_warning ("the panel's %s is not a signed note of that kind, ignoring", member);
+      return;
+    }
+  /* Subject: the lines after the header but for the time. */
+  subject = receipt ? g_strjoin (" ", lines[1], lines[2], lines[3], NULL) : g_strdup (lines[1]);
+  g_autoptr (sqlite3_stmt) ins = ansim_db_prepare (
+    self->wdb,
+    "INSERT INTO panel_notes (kind, subject, note, received_at_us) VALUES (?1, ?2, ?3, ?4) "
+    "ON CONFLICT DO NOTHING",
+    &error);
+  if (ins != NULL)
+    {
+      sqlite3_bind_text (ins, 1, receipt ? "chain-receipt" : "audit-checkpoint", -1, SQLITE_STATIC);
+      sqlite3_bind_text (ins, 2, subject, -1, SQLITE_STATIC);
+      sqlite3_bind_text (ins, 3, note, -1, SQLITE_STATIC);
+      sqlite3_bind_int64 (ins, 4, g_get_real_time ());
+      if (sqlite3_step (ins) != SQLITE_DONE)
+        ansim_db_set_error (self->wdb, &error, "keeping the panel's note");
+    }
+  if (error == NULL && !receipt && sqlite3_changes (self->wdb) > 0)
+    ansim_db_exec (self->wdb,
+                   "DELETE FROM panel_notes WHERE id IN (SELECT id FROM (SELECT id, row_number () "
+                   "OVER (ORDER BY id) AS n, count (*) OVER () AS total FROM panel_notes WHERE "
+                   "kind = 'audit-checkpoint') WHERE total > " G_STRINGIFY (
+                     MAX_CHECKPOINTS) " AND n % 2 = 0 AND n <= total / 2)",
+                   &error);
+  if (error != NULL)
+    g_warning ("cannot keep the panel's %s: %s", member, error->message);
+}
+
 #define PATH_OK_EVERY_US G_USEC_PER_SEC
 
 void
@@ -403,6 +457,8 @@ send_item (Uploader *self, AnsimOutboxItem *item)
             }
           note_acknowledged (self, item->uuid, state);
         }
+      if (answer != NULL && item->klass == ANSIM_OUTBOX_MANIFEST)
+        keep_note (self, answer, "chain_receipt");
       return SEND_CONFIRMED;
     }
   g_autofree char *why = uploader_client_describe (status, answer);
@@ -488,6 +544,7 @@ send_heartbeat (Uploader *self)
       g_warning ("heartbeat refused: %s", why);
       return status >= 500 || status == 401 || status == 403 ? SEND_PANEL_FAILED : SEND_ITEM_FAILED;
     }
+  keep_note (self, answer, "audit_checkpoint");
   gint64 offset = json_object_get_int_member_with_default (answer, "clock_offset_us", 0);
   if (ABS (offset) > 2 * G_USEC_PER_SEC)
     g_warning ("this board's clock is %.1f s off the panel's; check NTP",

@@ -915,6 +915,36 @@ function showHold(inc) {
   $('#hold-form').hidden = !mayDo('legal-hold') || !!inc.purge_started_at_us;
   $('#hold-submit').textContent = t(inc.legal_hold ? 'hold.release' : 'hold.place');
   $('#hold-form').dataset.hold = inc.legal_hold ? 'false' : 'true';
+  showHoldRequest(inc);
+}
+
+// Four eyes: a release is a request another admin approves or rejects;
+// the asker may withdraw it. Admins and auditors see a pending one.
+async function showHoldRequest(inc) {
+  const box = $('#hold-request');
+  box.hidden = true;
+  if (!inc.legal_hold || !(mayDo('legal-hold') || mayOpen('audit'))) return;
+  const result = await api('GET', '/api/approvals');
+  if (result.status !== 200 || String(state.incidentId) !== String(inc.id)) return;
+  const pending = result.data.approvals.find((a) => a.incident_id === inc.id
+    && a.action === 'legal-hold-release' && a.status === 'pending');
+  if (!pending) return;
+  const own = pending.requested_by === result.data.user;
+  box.dataset.approval = pending.id;
+  $('#hold-request-status').textContent = t(own ? 'hold.requested-own' : 'hold.requested', {
+    by: pending.requested_by, at: formatTime(pending.requested_at_us), reason: pending.reason });
+  $('#hold-approve').hidden = own || !mayDo('legal-hold');
+  $('#hold-reject').hidden = own || !mayDo('legal-hold');
+  $('#hold-withdraw').hidden = !own;
+  $('#hold-form').hidden = true;
+  box.hidden = false;
+}
+
+async function onHoldDecision(decision) {
+  const id = $('#hold-request').dataset.approval;
+  const result = await api('POST', '/api/approvals/' + id, { decision });
+  if (result.status !== 200) { showError(result); return; }
+  loadIncident(state.incidentId);
 }
 
 async function onHold(event) {
@@ -922,7 +952,7 @@ async function onHold(event) {
   const form = event.target;
   const body = { hold: form.dataset.hold === 'true', reason: form.elements.reason.value.trim() };
   const result = await api('POST', '/api/incidents/' + state.incidentId + '/legal-hold', body);
-  if (result.status !== 200) { showError(result); return; }
+  if (result.status !== 200 && result.status !== 202) { showError(result); return; }
   form.reset();
   loadIncident(state.incidentId);
 }
@@ -961,6 +991,45 @@ async function loadRetention() {
   }
   $('#retention-save').hidden = !admin;
   if (admin) loadWebhooks();
+  loadRetentionRequests(admin);
+}
+
+// Four eyes: shortening the period of held incidents waits for another
+// admin; pending requests are listed here with their decisions.
+async function loadRetentionRequests(admin) {
+  const box = $('#retention-requests');
+  const list = $('#retention-requests-list');
+  const result = await api('GET', '/api/approvals');
+  const pending = result.status === 200 ? result.data.approvals.filter((a) =>
+    a.action === 'retention-shorten' && a.status === 'pending') : [];
+  list.textContent = '';
+  box.hidden = pending.length === 0;
+  for (const a of pending) {
+    const li = document.createElement('li');
+    li.dataset.approval = a.id;
+    const own = a.requested_by === result.data.user;
+    const text = document.createElement('span');
+    const change = Object.entries(a.request).map(([c, days]) =>
+      (c === 'drill' || c === 'incident' ? t('retention.' + c) : t('category.' + c)) + ' → '
+      + (days === null ? t('retention.default') : t('retention.days', { days }))).join(', ');
+    text.textContent = t('retention.requested', { by: a.requested_by,
+      at: formatTime(a.requested_at_us), change });
+    li.appendChild(text);
+    const decisions = !admin ? [] : own ? ['withdraw'] : ['approve', 'reject'];
+    for (const decision of decisions) {
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.dataset.decision = decision;
+      button.textContent = t('retention.' + decision);
+      button.addEventListener('click', async () => {
+        const r = await api('POST', '/api/approvals/' + a.id, { decision });
+        if (r.status !== 200) { showError(r); return; }
+        loadRetention();
+      });
+      li.appendChild(button);
+    }
+    list.appendChild(li);
+  }
 }
 
 // ---- settings: webhooks (admins) ----
@@ -1013,6 +1082,11 @@ async function onRetentionSave(event) {
   const note = $('#retention-result');
   if (Object.keys(change).length === 0) { note.textContent = t('settings.saved'); return; }
   const result = await api('POST', '/api/settings/retention', change);
+  if (result.status === 202) {
+    note.textContent = t('retention.waiting', { categories: result.data.categories });
+    loadRetention();
+    return;
+  }
   if (result.status !== 200) {
     note.textContent = (result.data && result.data.message) ? result.data.message : errorText(result);
     return;
@@ -1977,6 +2051,9 @@ async function start() {
   setInterval(playTick, 200);
   $('#note-form').addEventListener('submit', onNote);
   $('#hold-form').addEventListener('submit', onHold);
+  $('#hold-approve').addEventListener('click', () => onHoldDecision('approve'));
+  $('#hold-reject').addEventListener('click', () => onHoldDecision('reject'));
+  $('#hold-withdraw').addEventListener('click', () => onHoldDecision('withdraw'));
   $('#retention-form').addEventListener('submit', onRetentionSave);
   $('#incident-filters').addEventListener('submit', (e) => { e.preventDefault(); loadIncidents(); });
   $('#arm-form').addEventListener('submit', onArm);

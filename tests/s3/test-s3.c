@@ -1494,6 +1494,7 @@ test_store_retention (void)
 
       test_add_user (panel->conf, name, name, "s3-retention-pw-1");
     }
+  test_add_user (panel->conf, "admin2", "admin", "s3-retention-pw-1");
   test_panel_start (panel);
   test_panel_enroll (panel, desk, "dev-1");
   c = test_console_new (panel->url, NULL, 30);
@@ -1557,7 +1558,20 @@ test_store_retention (void)
   for (guint i = 0; i < objects->len; i++)
     g_assert_true (((PanelS3Object *) objects->pdata[i])->legal_hold);
   objects_free (objects);
-  console_post_ok (c, hold_path, &logins[ADMIN], "{\"hold\": false, \"reason\": \"order lifted\"}");
+  /* Releasing takes two administrators (four eyes). */
+  {
+    g_autofree char *asked = NULL;
+    g_assert_cmpint (test_console_post (c, hold_path, &logins[ADMIN], TRUE,
+                                        "{\"hold\": false, \"reason\": \"order lifted\"}", &asked),
+                     ==, 202);
+    g_autoptr (JsonObject) request = test_json_parse_object (asked);
+    g_autofree char *decide = g_strdup_printf ("/api/approvals/%" G_GINT64_FORMAT,
+                                               json_object_get_int_member (request, "approval"));
+    TestLogin second = { 0 };
+    test_console_login (c, "admin2", "s3-retention-pw-1", &second);
+    console_post_ok (c, decide, &second, "{\"decision\": \"approve\"}");
+    test_login_clear (&second);
+  }
   objects = objects_under (s3, real_prefix);
   for (guint i = 0; i < objects->len; i++)
     g_assert_false (((PanelS3Object *) objects->pdata[i])->legal_hold);

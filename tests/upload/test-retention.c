@@ -40,6 +40,7 @@ static TestDesk *desk;
 static GSubprocess *uploader;
 static TestConsole *console;
 static TestLogin logins[4];
+static TestLogin second_admin; /* "admin2": the four eyes' other pair */
 static char *uuids[N_INCIDENTS];
 static gint64 ids[N_INCIDENTS];
 static guint n_files[N_INCIDENTS];
@@ -160,6 +161,12 @@ set_up (void)
       if (ansimctl (&out, args) != 0)
         g_error ("ansimctl user add: %s", out);
     }
+  {
+    const char *args[] = { "user", "add", "admin2", "--role", "admin", "--password-stdin", NULL };
+    g_autofree char *out = NULL;
+    if (ansimctl (&out, args) != 0)
+      g_error ("ansimctl user add: %s", out);
+  }
   test_panel_start (panel);
   test_panel_enroll (panel, desk, "dev-1");
 
@@ -191,6 +198,7 @@ set_up (void)
   console = test_console_new (panel->url, NULL, 10);
   for (guint i = 0; i < G_N_ELEMENTS (roles); i++)
     test_console_login (console, roles[i], PASSWORD, &logins[i]);
+  test_console_login (console, "admin2", PASSWORD, &second_admin);
 }
 
 static void
@@ -543,6 +551,73 @@ test_purge (void)
   g_assert_cmpint (ansimctl (&out, verify), ==, 0);
 }
 
+/* Four eyes on the period of a held incident (HELD, resolved "threat"):
+ * shortening it is a request another administrator decides; lengthening
+ * it, or shortening a category without held incidents, is not. */
+static void
+test_shorten_held (void)
+{
+  g_autoptr (JsonNode) before =
+    test_console_get_ok (console, "/api/settings/retention", &logins[ADMIN]);
+  gint64 threat_days = effective_days (before, "threat");
+  g_autoptr (JsonObject) entry = NULL;
+  g_autofree char *asked = NULL;
+
+  /* "incident" is what "threat" follows: shortening it shortens HELD's. */
+  g_assert_cmpint (test_console_post (console, "/api/settings/retention", &logins[ADMIN], TRUE,
+                                      "{\"incident\": 5}", &asked),
+                   ==, 202);
+  g_autoptr (JsonObject) request = test_json_parse_object (asked);
+  g_assert_cmpstr (json_object_get_string_member (request, "categories"), ==, "threat");
+  g_autofree char *decide = g_strdup_printf ("/api/approvals/%" G_GINT64_FORMAT,
+                                             json_object_get_int_member (request, "approval"));
+  g_autoptr (JsonNode) unchanged =
+    test_console_get_ok (console, "/api/settings/retention", &logins[ADMIN]);
+  g_assert_cmpint (effective_days (unchanged, "threat"), ==, threat_days);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
+                                              "retention-shorten-requested", "retention", &entry),
+                    ==, 1);
+  g_assert_cmpstr (json_object_get_string_member (entry, "actor"), ==, "admin");
+  g_clear_pointer (&entry, json_object_unref);
+  test_console_refused (console, decide, &logins[ADMIN], "{\"decision\": \"approve\"}", 403,
+                        "second administrator");
+  /* Rejected: nothing changes. */
+  test_console_post_ok (console, decide, &second_admin, "{\"decision\": \"reject\"}", 200);
+  g_clear_pointer (&unchanged, json_node_unref);
+  unchanged = test_console_get_ok (console, "/api/settings/retention", &logins[ADMIN]);
+  g_assert_cmpint (effective_days (unchanged, "threat"), ==, threat_days);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
+                                              "retention-shorten-rejected", "retention", NULL),
+                    ==, 1);
+
+  /* Asked again and approved: applied as the approver's change. */
+  g_clear_pointer (&asked, g_free);
+  g_assert_cmpint (test_console_post (console, "/api/settings/retention", &logins[ADMIN], TRUE,
+                                      "{\"threat\": 20}", &asked),
+                   ==, 202);
+  g_clear_pointer (&request, json_object_unref);
+  request = test_json_parse_object (asked);
+  g_free (decide);
+  decide = g_strdup_printf ("/api/approvals/%" G_GINT64_FORMAT,
+                            json_object_get_int_member (request, "approval"));
+  g_autoptr (JsonNode) after =
+    test_console_post_ok (console, decide, &second_admin, "{\"decision\": \"approve\"}", 200);
+  g_assert_cmpint (effective_days (after, "threat"), ==, 20);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR], "setting-changed",
+                                              "retention threat", &entry),
+                    >=, 1);
+  g_assert_cmpstr (json_object_get_string_member (entry, "actor"), ==, "admin2");
+  g_clear_pointer (&entry, json_object_unref);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
+                                              "retention-shorten-approved", "retention", NULL),
+                    ==, 1);
+
+  /* Back to the default: longer, so no second pair of eyes. */
+  g_autoptr (JsonNode) restored = test_console_post_ok (console, "/api/settings/retention",
+                                                        &logins[ADMIN], "{\"threat\": null}", 200);
+  g_assert_cmpint (effective_days (restored, "threat"), ==, threat_days);
+}
+
 static gboolean
 held_gone (gpointer data)
 {
@@ -561,12 +636,75 @@ test_release_then_periodic (void)
 
   g_assert_cmpint (
     test_console_post (console, path, &logins[ADMIN], TRUE, "{\"hold\": false}", NULL), ==, 400);
+
+  /* Four eyes: the first administrator only asks; the hold stays. */
+  g_autofree char *asked = NULL;
   g_assert_cmpint (test_console_post (console, path, &logins[ADMIN], TRUE,
-                                      "{\"hold\": false, \"reason\": \"수사 종결 통보\"}", NULL),
-                   ==, 200);
+                                      "{\"hold\": false, \"reason\": \"수사 종결 통보\"}", &asked),
+                   ==, 202);
+  g_autoptr (JsonObject) request = test_json_parse_object (asked);
+  g_assert_true (json_object_get_boolean_member (request, "legal_hold"));
+  gint64 approval = json_object_get_int_member (request, "approval");
+  g_autofree char *decide = g_strdup_printf ("/api/approvals/%" G_GINT64_FORMAT, approval);
+  g_assert_cmpint (test_panel_count (panel, "SELECT count(*) FROM incidents WHERE "
+                                            "legal_hold_at_us IS NOT NULL AND id IN "
+                                            "(SELECT incident_id FROM approvals)"),
+                   ==, 1);
+  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR],
+                                              "legal-hold-release-requested", target, &entry),
+                    ==, 1);
+  g_assert_cmpstr (json_object_get_string_member (entry, "actor"), ==, "admin");
+  g_clear_pointer (&entry, json_object_unref);
+  /* A second request while one waits, and the asker approving it: refused. */
+  test_console_refused (console, path, &logins[ADMIN], "{\"hold\": false, \"reason\": \"again\"}",
+                        409, "already waits");
+  test_console_refused (console, decide, &logins[ADMIN], "{\"decision\": \"approve\"}", 403,
+                        "second administrator");
+  test_console_refused (console, decide, &logins[SECURITY], "{\"decision\": \"approve\"}", 403,
+                        NULL);
+  test_console_refused (console, decide, &second_admin, "{\"decision\": \"withdraw\"}", 403,
+                        "only admin");
+  test_console_refused (console, decide, &second_admin, "{\"decision\": \"yes\"}", 400,
+                        "approve, reject or withdraw");
   g_assert_cmpuint (
     test_console_count_audit (console, &logins[AUDITOR], "legal-hold-released", target, NULL), ==,
+    0);
+  g_assert_cmpint (test_panel_count (panel, "SELECT count(*) FROM incidents WHERE "
+                                            "legal_hold_at_us IS NOT NULL AND id IN "
+                                            "(SELECT incident_id FROM approvals)"),
+                   ==, 1);
+  /* Even a direct write cannot let the asker decide (the table's CHECK). */
+  {
+    sqlite3 *db = open_panel_db_rw ();
+    g_autofree char *sql = g_strdup_printf (
+      "UPDATE approvals SET decision = 'approved', decided_by = 'admin', decided_at_us = 1 "
+      "WHERE id = %" G_GINT64_FORMAT,
+      approval);
+    g_assert_cmpint (sqlite3_exec (db, sql, NULL, NULL, NULL), ==, SQLITE_CONSTRAINT);
+    sqlite3_close (db);
+  }
+  /* The second administrator approves: released, audited with both names. */
+  g_autoptr (JsonNode) listed = test_console_get_ok (console, "/api/approvals", &second_admin);
+  JsonArray *approvals = json_object_get_array_member (json_node_get_object (listed), "approvals");
+  g_assert_cmpuint (json_array_get_length (approvals), >=, 1);
+  JsonObject *first = json_array_get_object_element (approvals, 0);
+  g_assert_cmpint (json_object_get_int_member (first, "id"), ==, approval);
+  g_assert_cmpstr (json_object_get_string_member (first, "status"), ==, "pending");
+  g_assert_cmpstr (json_object_get_string_member (first, "requested_by"), ==, "admin");
+  g_autoptr (JsonNode) released =
+    test_console_post_ok (console, decide, &second_admin, "{\"decision\": \"approve\"}", 200);
+  g_assert_false (json_object_get_boolean_member (json_node_get_object (released), "legal_hold"));
+  test_console_refused (console, decide, &second_admin, "{\"decision\": \"approve\"}", 409,
+                        "already approved");
+  g_assert_cmpuint (
+    test_console_count_audit (console, &logins[AUDITOR], "legal-hold-released", target, &entry), ==,
     1);
+  g_assert_cmpstr (json_object_get_string_member (entry, "actor"), ==, "admin2");
+  JsonObject *detail = json_object_get_object_member (entry, "detail");
+  g_assert_cmpstr (json_object_get_string_member (detail, "requested_by"), ==, "admin");
+  g_assert_cmpstr (json_object_get_string_member (detail, "reason"), ==, "수사 종결 통보");
+  g_assert_cmpint (json_object_get_int_member (detail, "approval"), ==, approval);
+  g_clear_pointer (&entry, json_object_unref);
   g_assert_cmpint (count_files (HELD), ==, n_files[HELD]);
 
   /* The panel's own pass, every second. */
@@ -596,6 +734,7 @@ main (int argc, char **argv)
   g_test_add_func ("/retention/settings", test_settings);
   g_test_add_func ("/retention/legal-hold", test_legal_hold);
   g_test_add_func ("/retention/purge", test_purge);
+  g_test_add_func ("/retention/shorten-held", test_shorten_held);
   g_test_add_func ("/retention/release-then-periodic-purge", test_release_then_periodic);
   int rc = g_test_run ();
   tear_down ();

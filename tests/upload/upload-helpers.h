@@ -25,6 +25,7 @@ typedef struct {
   char *prev_manifest_sha256; /* the chain between this desk's incidents */
   char *device_id;            /* what its manifests say ("dev-1") */
   char *desk_id;              /* "desk-1" */
+  const char *source;         /* NULL: version 1 manifests (no source); set it for version 2 */
 } TestDesk;
 
 /* Device dev-1 at desk desk-1 (민원실 1번 창구). */
