@@ -25,6 +25,7 @@ G_BEGIN_DECLS
 /* Built by manifest.c, filled by manifest-parse.c, read by seal.c (which
  * also sets written_sha256) and verify.c. */
 struct _AnsimManifest {
+  guint format_version; /* 1, 2 or 3 (ANSIM_MANIFEST_VERSION) */
   char *device_id;
   char *device_fingerprint;
   char *desk_id;

@@ -473,11 +473,12 @@ parse_root (Obj o, AnsimManifest *m, GError **error)
     return ansim_manifest_invalid (error, "format: \"%s\" is not \"%s\"", s, ANSIM_MANIFEST_FORMAT);
   if (!get_int (o, "format_version", FALSE, NULL, &version, error))
     return FALSE;
-  if (version != 1 && version != ANSIM_MANIFEST_VERSION)
+  if (version < 1 || version > ANSIM_MANIFEST_VERSION)
     return ansim_manifest_invalid (error,
                                    "format_version: version %" G_GINT64_FORMAT " is not supported "
-                                   "(this program reads versions 1 and %d)",
+                                   "(this program reads versions 1 to %d)",
                                    version, ANSIM_MANIFEST_VERSION);
+  m->format_version = (guint) version;
   if (!only_members (o, version == 1 ? members_v1 : members_v2, error))
     return FALSE;
 

@@ -42,6 +42,7 @@ static const char *const finding_words[] = {
   [ANSIM_FINDING_CANNOT_DECRYPT] = "cannot decrypt",
   [ANSIM_FINDING_PLAINTEXT_MISMATCH] = "plaintext hash mismatch",
   [ANSIM_FINDING_NOT_WRITTEN] = "not written",
+  [ANSIM_FINDING_BAD_CLOSE_TIME] = "bad close time",
 };
 
 static void
@@ -420,6 +421,46 @@ check_structure (Verify *v)
     }
 }
 
+/* Version 3: the close comes at or after the open, the end of every
+ * entry and every event. Versions 1 and 2 were written by recorders that
+ * closed an interrupted incident at its last entry's end (which may lie
+ * before the open, in the pre-event buffer, and before later events):
+ * for them the same facts are only info (docs/evidence-format.md). */
+static void
+check_close_time (Verify *v)
+{
+  AnsimManifest *m = v->m;
+  gboolean strict = m->format_version >= 3;
+  AnsimFindingKind kind = strict ? ANSIM_FINDING_BAD_CLOSE_TIME : ANSIM_FINDING_INFO;
+  g_autofree char *tolerated =
+    strict ? g_strdup ("")
+           : g_strdup_printf (" (tolerated in format version %u)", m->format_version);
+
+  if (!m->closed)
+    return;
+  if (m->closed_mono_us < m->opened_mono_us)
+    report (v->r, kind, -1, "closed_mono_us %" G_GINT64_FORMAT " is %.6f s before opened_mono_us%s",
+            m->closed_mono_us, (m->opened_mono_us - m->closed_mono_us) / 1e6, tolerated);
+  for (guint p = 0; p < m->entries->len; p++)
+    {
+      const AnsimManifestEntry *e = &g_array_index (m->entries, AnsimManifestEntry, p);
+      gint64 end = e->start_mono_us + e->duration_us;
+      if (end > m->closed_mono_us)
+        {
+          g_autofree char *label = entry_label (e, p);
+          report (v->r, kind, p, "%s ends %.6f s after closed_mono_us%s", label,
+                  (end - m->closed_mono_us) / 1e6, tolerated);
+        }
+    }
+  for (guint p = 0; p < m->events->len; p++)
+    {
+      const AnsimManifestEvent *ev = &g_array_index (m->events, AnsimManifestEvent, p);
+      if (ev->mono_us > m->closed_mono_us)
+        report (v->r, kind, -1, "events[%u] (%s) is %.6f s after closed_mono_us%s", p, ev->kind,
+                (ev->mono_us - m->closed_mono_us) / 1e6, tolerated);
+    }
+}
+
 static gboolean
 is_known_file (Verify *v, const char *name)
 {
@@ -777,6 +818,7 @@ ansim_incident_verify (const char *dir, const AnsimVerifyOptions *options, GErro
                 "the incident is still open (close_reason \"open\"): this manifest covers the "
                 "segments sealed so far");
       check_structure (&v);
+      check_close_time (&v);
       if (opt->decrypt_to != NULL && opt->n_identities > 0 && !r->signature_ok)
         report (r, ANSIM_FINDING_NOT_WRITTEN, -1,
                 "no media written to %s: the manifest's signature was not verified",

@@ -38,6 +38,7 @@ typedef enum {
   ANSIM_FINDING_CANNOT_DECRYPT,        /* "cannot decrypt" */
   ANSIM_FINDING_PLAINTEXT_MISMATCH,    /* "plaintext hash mismatch" */
   ANSIM_FINDING_NOT_WRITTEN,           /* "not written": decrypt_to refused a segment */
+  ANSIM_FINDING_BAD_CLOSE_TIME,        /* "bad close time": closed before what it closes */
 } AnsimFindingKind;
 
 typedef struct {

@@ -48,9 +48,28 @@ test_crash_point (Fixture *f, gconstpointer data)
   g_autoptr (AnsimManifest) m = ansim_manifest_load (dir, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (ansim_manifest_get_close_reason (m), ==, "interrupted");
+  g_assert_cmpuint (ansim_manifest_get_format_version (m), ==, ANSIM_MANIFEST_VERSION);
   guint n = ansim_manifest_get_n_entries (m), segments = 0;
+  gint64 closed = ansim_manifest_get_closed_mono_us (m);
+  /* The close comes after everything it closes: the open (the segments
+   * sealed so far may all be the pre-event buffer), every entry, every
+   * event (the notice is given after the press). */
+  g_assert_cmpint (closed, >=, ansim_manifest_get_opened_mono_us (m));
   for (guint i = 0; i < n; i++)
-    segments += ansim_manifest_get_entry (m, i)->kind == ANSIM_ENTRY_SEGMENT;
+    {
+      const AnsimManifestEntry *e = ansim_manifest_get_entry (m, i);
+      segments += e->kind == ANSIM_ENTRY_SEGMENT;
+      g_assert_cmpint (e->start_mono_us + e->duration_us, <=, closed);
+    }
+  for (guint i = 0; i < ansim_manifest_get_n_events (m); i++)
+    g_assert_cmpint (ansim_manifest_get_event (m, i)->mono_us, <=, closed);
+  {
+    /* The desk's row says the same close. */
+    g_autoptr (sqlite3) db = test_desk_db_open (f->data_dir);
+    g_autofree char *sql = g_strdup_printf (
+      "SELECT closed_mono_us FROM incidents WHERE uuid = '%s'", uuid);
+    g_assert_cmpint (test_db_int (db, sql), ==, closed);
+  }
   /* Segments 0 and 1 were committed before the crash, at the third. */
   g_assert_cmpuint (segments, >=, 2);
 

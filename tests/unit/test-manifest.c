@@ -645,7 +645,7 @@ test_chain_per_source (Fixture *f, G_GNUC_UNUSED gconstpointer data)
   g_assert_cmpstr (ansim_manifest_get_source (parsed), ==, "cam");
   g_autoptr (GBytes) text = ansim_manifest_to_bytes (a);
   g_assert_nonnull (g_strstr_len (g_bytes_get_data (text, NULL), g_bytes_get_size (text),
-                                  "\"format_version\" : 2"));
+                                  "\"format_version\" : 3"));
 
   /* The same source: accepted. */
   g_autoptr (AnsimManifest) b =
@@ -856,7 +856,7 @@ test_parse_rejects (Fixture *f, G_GNUC_UNUSED gconstpointer data)
     { "nul", "board-7f3a", "board\\u0000", "NUL character", ANSIM_EVIDENCE_ERROR_MALFORMED },
     { "control", "board-7f3a", "board\\n7f3a", "device_id", ANSIM_EVIDENCE_ERROR_MALFORMED },
     { "format", "ansim-incident-manifest", "other", "format:", ANSIM_EVIDENCE_ERROR_MALFORMED },
-    { "version", "\"format_version\" : 1", "\"format_version\" : 3", "format_version: version 3",
+    { "version", "\"format_version\" : 1", "\"format_version\" : 4", "format_version: version 4",
       ANSIM_EVIDENCE_ERROR_MALFORMED },
     { "v2-without-source", "\"format_version\" : 1", "\"format_version\" : 2", "source: missing",
       ANSIM_EVIDENCE_ERROR_MALFORMED },
