@@ -21,6 +21,8 @@ prescan (const char *data, gsize len, GError **error)
 {
   gboolean in_string = FALSE, escaped = FALSE;
   guint depth = 0;
+  /* The last string closed, and the member name it became at a ':'. */
+  gsize string_start = 0, string_end = 0, member_start = 0, member_len = 0;
 
   for (gsize i = 0; i < len; i++)
     {
@@ -38,15 +40,40 @@ prescan (const char *data, gsize len, GError **error)
           else if (c == '\\')
             escaped = TRUE;
           else if (c == '"')
-            in_string = FALSE;
+            {
+              in_string = FALSE;
+              string_end = i;
+            }
           else if ((guchar) c < 0x20)
             return ansim_manifest_invalid (
               error, "control character inside a string at byte %" G_GSIZE_FORMAT, i);
           continue;
         }
+      /* Every number of the format is an integer from 0: digits only,
+       * no sign, no leading zero, so that no two spellings are one value
+       * (json-glib and jq both read "-0" and "01" as numbers). */
+      if (c == ':')
+        {
+          member_start = string_start;
+          member_len = string_end - string_start;
+        }
+      if (c == '-' || c == '+' || c == '.')
+        return ansim_manifest_invalid (error,
+                                       "%.*s: a number with '%c' at byte %" G_GSIZE_FORMAT
+                                       " (expected an integer from 0 to 2^53-1: digits only)",
+                                       (int) member_len, data + member_start, c, i);
+      if (c == '0' && i + 1 < len && g_ascii_isdigit (data[i + 1])
+          && (i == 0 || !g_ascii_isdigit (data[i - 1])))
+        return ansim_manifest_invalid (error,
+                                       "%.*s: a number with a leading zero at byte %" G_GSIZE_FORMAT
+                                       " (expected an integer from 0 to 2^53-1)",
+                                       (int) member_len, data + member_start, i);
       switch (c)
         {
-        case '"': in_string = TRUE; break;
+        case '"':
+          in_string = TRUE;
+          string_start = i + 1;
+          break;
         case '{':
         case '[':
           if (++depth > JSON_MAX_DEPTH)
@@ -64,9 +91,6 @@ prescan (const char *data, gsize len, GError **error)
         case '\r':
         case ':':
         case ',':
-        case '-':
-        case '+':
-        case '.':
         case '0':
         case '1':
         case '2':

@@ -476,6 +476,22 @@ is_known_file (Verify *v, const char *name)
   return FALSE;
 }
 
+/* ".NAME.tmp-XXXXXX": a hidden temporary file of an atomic write, the six
+ * characters those of g_mkstemp (A-Z, a-z, 0-9). */
+static gboolean
+is_temp_name (const char *name)
+{
+  gsize len = strlen (name);
+  const char *tail = len > 12 ? name + len - 11 : NULL;
+
+  if (name[0] != '.' || tail == NULL || !g_str_has_prefix (tail, ".tmp-"))
+    return FALSE;
+  for (const char *p = tail + 5; *p != '\0'; p++)
+    if (!g_ascii_isalnum (*p))
+      return FALSE;
+  return TRUE;
+}
+
 static gint
 compare_strings (gconstpointer a, gconstpointer b)
 {
@@ -499,7 +515,7 @@ check_extra_files (Verify *v, GError **error)
       name = names->pdata[i];
       if (is_known_file (v, name))
         continue;
-      if (name[0] == '.' && strstr (name, ".tmp-") != NULL)
+      if (is_temp_name (name))
         report (v->r, ANSIM_FINDING_INFO, -1,
                 "%s is a temporary file left by an interrupted write; ignored", name);
       else if (ansim_evidence_parse_segment_name (name, NULL, NULL))
@@ -834,7 +850,8 @@ ansim_incident_verify (const char *dir, const AnsimVerifyOptions *options, GErro
         if (g_array_index (v.m->entries, AnsimManifestEntry, p).kind == ANSIM_ENTRY_SEGMENT)
           check_segment_file (&v, p, position_of_cipher);
     }
-  if (!check_extra_files (&v, error))
+  /* Without a manifest nothing says which files belong. */
+  if (v.m != NULL && !check_extra_files (&v, error))
     return NULL;
   r->summary = summarize (&v);
   return g_steal_pointer (&r);
