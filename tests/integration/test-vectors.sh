@@ -38,13 +38,37 @@ if cmp -s "$work/check-chain" "$root/scripts/evidence-check-chain"; then
 else
   not_ok "scripts/evidence-check-chain is the document's recipe"
 fi
-# The document's example is the version 3 vector, byte for byte.
-sed -n '/^<!-- example-manifest -->$/,/^<!-- \/example-manifest -->$/p' "$doc" \
-  | sed '1,2d; $d' | sed '$d' > "$work/example.json"
-if cmp -s "$work/example.json" "$vectors/v3/a/manifest.json"; then
-  ok "the document's example is tests/data/evidence-vectors/v3/a/manifest.json"
+# The document quotes vectors ("<!-- include PATH -->" and a fenced
+# block): each quote is the file, byte for byte.
+for path in $(sed -n 's/^<!-- include \([^ ]*\) -->$/\1/p' "$doc"); do
+  awk -v want="<!-- include $path -->" '
+    $0 == want { getline; inside = 1; next }
+    inside && /^```$/ { exit }
+    inside { print }' "$doc" > "$work/quoted"
+  if cmp -s "$work/quoted" "$root/$path"; then
+    ok "the document quotes $path as it is"
+  else
+    not_ok "the document quotes $path as it is"
+  fi
+done
+# The document's openssl line for a checkpoint, as printed, in the
+# version 3 vector.
+awk '/^One command line checks a checkpoint/ { want = 1; next }
+  want && /^```sh$/ { inside = 1; next }
+  inside && /^```$/ { exit }
+  inside { print }' "$doc" > "$work/checkpoint-line"
+if grep -q checkpoint-000001 "$work/checkpoint-line" \
+  && (cd "$vectors/v3/a" && sh "$work/checkpoint-line" > /dev/null 2>&1); then
+  ok "openssl verifies a checkpoint as the document shows"
 else
-  not_ok "the document's example is tests/data/evidence-vectors/v3/a/manifest.json"
+  not_ok "openssl verifies a checkpoint as the document shows"
+fi
+# The header text's SHA-256 is what the checkpoints commit to.
+h=$(sha256sum < "$vectors/canonical/v3/a/header.txt")
+if grep -qx "header_sha256=${h%% *}" "$vectors/v3/a/checkpoints/checkpoint-000000"; then
+  ok "the header text hashes to the checkpoints' header_sha256"
+else
+  not_ok "the header text hashes to the checkpoints' header_sha256"
 fi
 
 for d in v1/a v1/b v2/a v2/b v2/interrupted v3/a v3/b v3/open; do

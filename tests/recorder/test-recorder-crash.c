@@ -43,6 +43,17 @@ test_crash_point (Fixture *f, gconstpointer data)
   g_assert_cmpuint (uuids->len, ==, 1);
   const char *uuid = uuids->pdata[0];
   assert_verifies (f, uuid, NULL);
+  {
+    /* Every checkpoint the desk signed agrees with the final manifest, the
+     * last one (the close's) with all of it. */
+    g_autofree char *inc_dir = g_build_filename (f->spool_dir, uuid, NULL);
+    AnsimVerifyOptions opt = { 0 };
+    g_autoptr (AnsimVerifyReport) r = ansim_incident_verify (inc_dir, &opt, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (r->n_findings, ==, 0);
+    g_assert_cmpuint (r->n_checkpoints, >=, 4);
+    g_assert_cmpuint (r->checkpoint_entries, ==, ansim_manifest_get_n_entries (r->manifest));
+  }
 
   g_autofree char *dir = g_build_filename (f->spool_dir, uuid, NULL);
   g_autoptr (AnsimManifest) m = ansim_manifest_load (dir, &error);
@@ -119,6 +130,17 @@ static const Setup points[] = {
   { .pre_event_s = 2,
     .post_event_s = 30,
     .crash_at = "manifest-written:4",
+    .expect = "was sealed and listed when it was interrupted: put in place" },
+  /* Version 3: the checkpoint after the manifest (the fourth write: the
+   * third segment), and a power cut between its text and signature, which
+   * the restart completes (the same deterministic signature). */
+  { .pre_event_s = 2,
+    .post_event_s = 30,
+    .crash_at = "checkpoint-text-written:4",
+    .expect = "was sealed and listed when it was interrupted: put in place" },
+  { .pre_event_s = 2,
+    .post_event_s = 30,
+    .crash_at = "checkpoint-written:4",
     .expect = "was sealed and listed when it was interrupted: put in place" },
   { .pre_event_s = 2,
     .post_event_s = 30,
