@@ -81,26 +81,27 @@ GBytes *
 ansim_checkpoint_to_bytes (const AnsimCheckpoint *c)
 {
   g_autofree char *wall = ansim_evidence_format_wall (c->wall_us);
-  char *text = g_strdup_printf (CHECKPOINT_MAGIC "\n"
-                                "incident_id=%s\n"
-                                "header_sha256=%s\n"
-                                "sequence=%" G_GUINT64_FORMAT "\n"
-                                "previous=%s\n"
-                                "entries=%" G_GUINT64_FORMAT "\n"
-                                "head=%s\n"
-                                "wall=%s\n"
-                                "mono_us=%" G_GINT64_FORMAT "\n",
-                                c->incident_id, c->header_sha256, c->sequence, c->previous,
-                                c->entries, c->head, wall, c->mono_us);
+  GString *s = g_string_new (CHECKPOINT_MAGIC "\n");
 
-  return g_bytes_new_take (text, strlen (text));
+  g_string_append_printf (s, "incident_id=%s\n", c->incident_id);
+  g_string_append_printf (s, "header_sha256=%s\n", c->header_sha256);
+  g_string_append_printf (s, "sequence=%" G_GUINT64_FORMAT "\n", c->sequence);
+  g_string_append_printf (s, "previous=%s\n", c->previous);
+  g_string_append_printf (s, "entries=%" G_GUINT64_FORMAT "\n", c->entries);
+  g_string_append_printf (s, "head=%s\n", c->head);
+  g_string_append_printf (s, "wall=%s\n", wall);
+  g_string_append_printf (s, "mono_us=%" G_GINT64_FORMAT "\n", c->mono_us);
+  gsize len = s->len;
+  char *text = g_string_free (s, FALSE);
+
+  return g_bytes_new_take (text, len);
 }
 
 static gboolean
 invalid (GError **error, const char *what)
 {
-  g_set_error (error, ANSIM_EVIDENCE_ERROR, ANSIM_EVIDENCE_ERROR_MALFORMED,
-               "not a checkpoint: %s", what);
+  g_set_error (error, ANSIM_EVIDENCE_ERROR, ANSIM_EVIDENCE_ERROR_MALFORMED, "not a checkpoint: %s",
+               what);
   return FALSE;
 }
 
@@ -214,7 +215,7 @@ ansim_checkpoint_write (const AnsimCheckpoint *c, const char *incident_dir,
     return FALSE;
   ansim_evidence_crash_point ("checkpoint-text-written");
   if (!ansim_file_write_durable (sig_path, g_bytes_get_data (sig, NULL), g_bytes_get_size (sig),
-                                    0644, ANSIM_WRITE_NO_REPLACE, error))
+                                 0644, ANSIM_WRITE_NO_REPLACE, error))
     return FALSE;
   if (out_sha256 != NULL)
     ansim_hash_sha256_hex (data, len, out_sha256);

@@ -24,7 +24,7 @@ typedef struct {
   guint64 sequence;                        /* 0, 1, 2, ... per incident */
   char previous[ANSIM_SHA256_HEX_LEN + 1]; /* SHA-256 of the checkpoint before; zeros for 0 */
   guint64 entries;                         /* entries the manifest had */
-  char head[ANSIM_SHA256_HEX_LEN + 1]; /* hash of entry entries-1, or the chain start */
+  char head[ANSIM_SHA256_HEX_LEN + 1];     /* hash of entry entries-1, or the chain start */
   gint64 wall_us;
   gint64 mono_us;
 } AnsimCheckpoint;
@@ -48,8 +48,7 @@ void ansim_checkpoint_of_manifest (const AnsimManifest *manifest, guint64 sequen
 GBytes *ansim_checkpoint_to_bytes (const AnsimCheckpoint *checkpoint);
 /* Strict: exactly the bytes ansim_checkpoint_to_bytes() would write, or
  * ANSIM_EVIDENCE_ERROR_MALFORMED naming what is wrong. */
-gboolean ansim_checkpoint_parse (const void *data, gsize len, AnsimCheckpoint *out,
-                                 GError **error);
+gboolean ansim_checkpoint_parse (const void *data, gsize len, AnsimCheckpoint *out, GError **error);
 /* "checkpoint-000012" */
 char *ansim_checkpoint_file_name (guint64 sequence);
 

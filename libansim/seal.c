@@ -65,8 +65,8 @@ resume_checkpoints (AnsimManifest *m, const char *dir, const AnsimDeviceKey *key
     }
   if (!g_file_test (sig_path, G_FILE_TEST_EXISTS))
     {
-      g_autoptr (GBytes) sig = ansim_device_key_sign (key, g_bytes_get_data (text, NULL),
-                                                      g_bytes_get_size (text), error);
+      g_autoptr (GBytes) sig =
+        ansim_device_key_sign (key, g_bytes_get_data (text, NULL), g_bytes_get_size (text), error);
       if (sig == NULL
           || !ansim_file_write_durable (sig_path, g_bytes_get_data (sig, NULL),
                                         g_bytes_get_size (sig), 0644, ANSIM_WRITE_NO_REPLACE,

@@ -513,7 +513,8 @@ check_one_checkpoint (Verify *v, const char *dir, guint64 named, const AnsimDevi
   g_autofree char *path = g_build_filename (dir, name, NULL);
   g_autofree char *sig_path = g_strconcat (path, ".sig", NULL);
   g_autoptr (GError) error = NULL;
-  g_autoptr (GBytes) text = ansim_evidence_read_small_file (path, ANSIM_CHECKPOINT_MAX_SIZE, &error);
+  g_autoptr (GBytes) text =
+    ansim_evidence_read_small_file (path, ANSIM_CHECKPOINT_MAX_SIZE, &error);
   g_autoptr (GBytes) sig = NULL;
   AnsimCheckpoint c;
   char header[ANSIM_SHA256_HEX_LEN + 1], head[ANSIM_SHA256_HEX_LEN + 1];
@@ -547,8 +548,7 @@ check_one_checkpoint (Verify *v, const char *dir, guint64 named, const AnsimDevi
               ansim_device_key_get_fingerprint (key));
       return;
     }
-  if (!ansim_checkpoint_parse (g_bytes_get_data (text, NULL), g_bytes_get_size (text), &c,
-                               &error))
+  if (!ansim_checkpoint_parse (g_bytes_get_data (text, NULL), g_bytes_get_size (text), &c, &error))
     {
       report (v->r, ANSIM_FINDING_CHECKPOINT_MISMATCH, -1, "checkpoint %" G_GUINT64_FORMAT ": %s",
               named, error->message);
@@ -652,9 +652,8 @@ check_checkpoints (Verify *v)
   while (d != NULL && (name = g_dir_read_name (d)) != NULL)
     {
       guint64 seq;
-      g_autofree char *text_name = g_str_has_suffix (name, ".sig")
-                                     ? g_strndup (name, strlen (name) - 4)
-                                     : g_strdup (name);
+      g_autofree char *text_name =
+        g_str_has_suffix (name, ".sig") ? g_strndup (name, strlen (name) - 4) : g_strdup (name);
       if (is_temp_name (name))
         report (v->r, ANSIM_FINDING_INFO, -1,
                 "%s/%s is a temporary file left by an interrupted write; ignored", dir, name);

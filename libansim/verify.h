@@ -81,10 +81,10 @@ typedef struct {
   gboolean signature_ok;
   guint n_segments, n_gaps;
   guint n_plaintext_checked;
-  guint n_written; /* files written to decrypt_to */
-  guint n_checkpoints;       /* checkpoints checked */
+  guint n_written;            /* files written to decrypt_to */
+  guint n_checkpoints;        /* checkpoints checked */
   guint64 checkpoint_entries; /* entries the last of them commits to */
-  char *summary;   /* "OK: …" or "FAILED: …", one line */
+  char *summary;              /* "OK: …" or "FAILED: …", one line */
 } AnsimVerifyReport;
 
 /* Checks the incident folder dir offline: signature, chain, order,

@@ -158,10 +158,9 @@ seal (int argc, char **argv)
         goto failed;
       /* Written when the stream is back, after the segment it overlaps. */
       if (stream_gap_after == i
-          && (!ansim_manifest_add_stream_gap (m, wall + segment_us / 2, mono + segment_us / 2,
-                                              segment_us / 2,
-                                              stream_gap != NULL ? stream_gap : "audio",
-                                              "microphone-lost", &error)
+          && (!ansim_manifest_add_stream_gap (
+                m, wall + segment_us / 2, mono + segment_us / 2, segment_us / 2,
+                stream_gap != NULL ? stream_gap : "audio", "microphone-lost", &error)
               || !ansim_manifest_write (m, dir, key, &error)))
         goto failed;
       wall += segment_us;

@@ -77,8 +77,8 @@ test_crash_point (Fixture *f, gconstpointer data)
   {
     /* The desk's row says the same close. */
     g_autoptr (sqlite3) db = test_desk_db_open (f->data_dir);
-    g_autofree char *sql = g_strdup_printf (
-      "SELECT closed_mono_us FROM incidents WHERE uuid = '%s'", uuid);
+    g_autofree char *sql =
+      g_strdup_printf ("SELECT closed_mono_us FROM incidents WHERE uuid = '%s'", uuid);
     g_assert_cmpint (test_db_int (db, sql), ==, closed);
   }
   /* Segments 0 and 1 were committed before the crash, at the third. */

@@ -887,8 +887,8 @@ test_parse_rejects (Fixture *f, G_GNUC_UNUSED gconstpointer data)
       "opened_mono_us: a number with '-'", ANSIM_EVIDENCE_ERROR_MALFORMED },
     { "leading-zero", "\"opened_mono_us\" : 15000000", "\"opened_mono_us\" : 015000000",
       "opened_mono_us: a number with a leading zero", ANSIM_EVIDENCE_ERROR_MALFORMED },
-    { "exponent", "\"opened_mono_us\" : 15000000", "\"opened_mono_us\" : 15e6",
-      "opened_mono_us", ANSIM_EVIDENCE_ERROR_MALFORMED },
+    { "exponent", "\"opened_mono_us\" : 15000000", "\"opened_mono_us\" : 15e6", "opened_mono_us",
+      ANSIM_EVIDENCE_ERROR_MALFORMED },
     { "huge", "\"opened_mono_us\" : 15000000", "\"opened_mono_us\" : 9007199254740992",
       "opened_mono_us", ANSIM_EVIDENCE_ERROR_MALFORMED },
     { "open-closed", "\"close_reason\" : \"post-event\"", "\"close_reason\" : \"open\"",
@@ -1134,8 +1134,7 @@ test_close_floor (Fixture *f, G_GNUC_UNUSED gconstpointer data)
   /* (Its segment file was never sealed: the one finding.) */
   g_assert_cmpuint (r->n_findings, ==, 1);
   for (guint i = 0; i < r->lines->len; i++)
-    g_assert_cmpint (((AnsimFinding *) r->lines->pdata[i])->kind, !=,
-                     ANSIM_FINDING_BAD_CLOSE_TIME);
+    g_assert_cmpint (((AnsimFinding *) r->lines->pdata[i])->kind, !=, ANSIM_FINDING_BAD_CLOSE_TIME);
   g_assert_cmpuint (r->n_checkpoints, ==, 1);
 }
 
@@ -1181,8 +1180,8 @@ test_checkpoint_form (Fixture *f, G_GNUC_UNUSED gconstpointer data)
     {
       const char *at = strstr (text, bad[i].from);
       g_assert_nonnull (at);
-      g_autofree char *t = g_strdup_printf ("%.*s%s%s", (int) (at - text), text, bad[i].to,
-                                            at + strlen (bad[i].from));
+      g_autofree char *t =
+        g_strdup_printf ("%.*s%s%s", (int) (at - text), text, bad[i].to, at + strlen (bad[i].from));
       g_assert_false (ansim_checkpoint_parse (t, strlen (t), &back, &error));
       g_assert_error (error, ANSIM_EVIDENCE_ERROR, ANSIM_EVIDENCE_ERROR_MALFORMED);
       g_clear_error (&error);
