@@ -84,6 +84,7 @@ typedef struct {
   char *trusted_dir;
   char **identity_files;
   char *previous;
+  char *checkpoints;
   GPtrArray *loaded_keys; /* AnsimDeviceKey */
   GPtrArray *identities;  /* AnsimAgeIdentity */
   char *identities_origin;
@@ -96,6 +97,7 @@ check_options_clear (CheckOptions *o)
   g_free (o->trusted_dir);
   g_strfreev (o->identity_files);
   g_free (o->previous);
+  g_free (o->checkpoints);
   g_clear_pointer (&o->loaded_keys, g_ptr_array_unref);
   g_clear_pointer (&o->identities, g_ptr_array_unref);
   g_free (o->identities_origin);
@@ -119,6 +121,10 @@ add_check_options (GOptionContext *context, CheckOptions *o, gboolean with_previ
     { "previous", 'p', 0, G_OPTION_ARG_FILENAME, &o->previous,
       "The same device's previous incident (folder or manifest.json): check the chain to it",
       "PATH" },
+    { "checkpoints", 'c', 0, G_OPTION_ARG_FILENAME, &o->checkpoints,
+      "The incident's signed checkpoints as the panel kept them: check the manifest against them "
+      "(default: the incident's own checkpoints/ folder)",
+      "DIR" },
     { NULL }
   };
   g_option_context_add_main_entries (context, entries, NULL);
@@ -225,6 +231,7 @@ fill_verify_options (CheckOptions *o, AnsimVerifyOptions *opt)
   opt->n_identities = o->identities->len;
   opt->identities_origin = o->identities_origin;
   opt->previous = o->previous;
+  opt->checkpoints = o->checkpoints;
 }
 
 static int

@@ -25,6 +25,7 @@ G_BEGIN_DECLS
 /* Built by manifest.c, filled by manifest-parse.c, read by seal.c (which
  * also sets written_sha256) and verify.c. */
 struct _AnsimManifest {
+  guint format_version; /* 1, 2 or 3 (ANSIM_MANIFEST_VERSION) */
   char *device_id;
   char *device_fingerprint;
   char *desk_id;
@@ -42,6 +43,11 @@ struct _AnsimManifest {
   GArray *entries;                               /* AnsimManifestEntry */
   GArray *events;                                /* AnsimManifestEvent */
   char written_sha256[ANSIM_SHA256_HEX_LEN + 1]; /* "" before the first write */
+  /* Version 3: the next checkpoint's sequence and the SHA-256 of the last
+   * one written; found in the folder at the first write (after a crash). */
+  gboolean checkpoints_resumed;
+  guint64 checkpoint_next;
+  char checkpoint_last[ANSIM_SHA256_HEX_LEN + 1];
 };
 
 /* An empty manifest (no entries, "open", the zero chain start). */

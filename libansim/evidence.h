@@ -8,6 +8,7 @@
 #include <gio/gio.h>
 
 #include "age.h"
+#include "checkpoint.h"
 #include "device-key.h"
 #include "evidence-error.h"
 #include "manifest.h"

@@ -21,6 +21,8 @@ prescan (const char *data, gsize len, GError **error)
 {
   gboolean in_string = FALSE, escaped = FALSE;
   guint depth = 0;
+  /* The last string closed, and the member name it became at a ':'. */
+  gsize string_start = 0, string_end = 0, member_start = 0, member_len = 0;
 
   for (gsize i = 0; i < len; i++)
     {
@@ -38,15 +40,40 @@ prescan (const char *data, gsize len, GError **error)
           else if (c == '\\')
             escaped = TRUE;
           else if (c == '"')
-            in_string = FALSE;
+            {
+              in_string = FALSE;
+              string_end = i;
+            }
           else if ((guchar) c < 0x20)
             return ansim_manifest_invalid (
               error, "control character inside a string at byte %" G_GSIZE_FORMAT, i);
           continue;
         }
+      /* Every number of the format is an integer from 0: digits only,
+       * no sign, no leading zero, so that no two spellings are one value
+       * (json-glib and jq both read "-0" and "01" as numbers). */
+      if (c == ':')
+        {
+          member_start = string_start;
+          member_len = string_end - string_start;
+        }
+      if (c == '-' || c == '+' || c == '.')
+        return ansim_manifest_invalid (error,
+                                       "%.*s: a number with '%c' at byte %" G_GSIZE_FORMAT
+                                       " (expected an integer from 0 to 2^53-1: digits only)",
+                                       (int) member_len, data + member_start, c, i);
+      if (c == '0' && i + 1 < len && g_ascii_isdigit (data[i + 1])
+          && (i == 0 || !g_ascii_isdigit (data[i - 1])))
+        return ansim_manifest_invalid (error,
+                                       "%.*s: a number with a leading zero at byte %" G_GSIZE_FORMAT
+                                       " (expected an integer from 0 to 2^53-1)",
+                                       (int) member_len, data + member_start, i);
       switch (c)
         {
-        case '"': in_string = TRUE; break;
+        case '"':
+          in_string = TRUE;
+          string_start = i + 1;
+          break;
         case '{':
         case '[':
           if (++depth > JSON_MAX_DEPTH)
@@ -64,9 +91,6 @@ prescan (const char *data, gsize len, GError **error)
         case '\r':
         case ':':
         case ',':
-        case '-':
-        case '+':
-        case '.':
         case '0':
         case '1':
         case '2':
@@ -473,11 +497,12 @@ parse_root (Obj o, AnsimManifest *m, GError **error)
     return ansim_manifest_invalid (error, "format: \"%s\" is not \"%s\"", s, ANSIM_MANIFEST_FORMAT);
   if (!get_int (o, "format_version", FALSE, NULL, &version, error))
     return FALSE;
-  if (version != 1 && version != ANSIM_MANIFEST_VERSION)
+  if (version < 1 || version > ANSIM_MANIFEST_VERSION)
     return ansim_manifest_invalid (error,
                                    "format_version: version %" G_GINT64_FORMAT " is not supported "
-                                   "(this program reads versions 1 and %d)",
+                                   "(this program reads versions 1 to %d)",
                                    version, ANSIM_MANIFEST_VERSION);
+  m->format_version = (guint) version;
   if (!only_members (o, version == 1 ? members_v1 : members_v2, error))
     return FALSE;
 

@@ -117,6 +117,14 @@ ansim_manifest_new (const AnsimManifestInfo *info, const AnsimDeviceKey *key, GE
     return ansim_manifest_invalid (error, "source: not a name (1 to %d bytes of UTF-8 text)",
                                    ANSIM_TEXT_MAX),
            NULL;
+  if (info->format_version > ANSIM_MANIFEST_VERSION
+      || (info->format_version == 1 && info->source != NULL)
+      || (info->format_version >= 2 && info->source == NULL))
+    return ansim_manifest_invalid (error,
+                                   "format_version: %u is not a version this program writes "
+                                   "(1 without a source, 2 or %d with one)",
+                                   info->format_version, ANSIM_MANIFEST_VERSION),
+           NULL;
   if (info->incident_id != NULL && !ansim_is_uuid (info->incident_id))
     return ansim_manifest_invalid (error, "incident_id: \"%s\" is not a lowercase UUID",
                                    info->incident_id),
@@ -130,6 +138,9 @@ ansim_manifest_new (const AnsimManifestInfo *info, const AnsimDeviceKey *key, GE
            NULL;
 
   AnsimManifest *m = ansim_manifest_alloc ();
+  m->format_version = info->format_version != 0 ? info->format_version
+                      : info->source != NULL    ? ANSIM_MANIFEST_VERSION
+                                                : 1;
   m->device_id = g_strdup (info->device_id);
   m->device_fingerprint = g_strdup (ansim_device_key_get_fingerprint (key));
   m->desk_id = g_strdup (info->desk_id);
@@ -455,6 +466,15 @@ ansim_manifest_close (AnsimManifest *m, const char *reason, gint64 closed_wall_u
   if (!check_wall (closed_wall_us, "closed_wall", error)
       || !check_int (closed_mono_us, "closed_mono_us", error))
     return FALSE;
+  /* Nothing closes before what it closes (after a crash the given time
+   * is a guess; the floor is what the manifest shows happened). */
+  gint64 floor_wall, floor_mono;
+  ansim_manifest_get_close_floor (m, &floor_wall, &floor_mono);
+  if (closed_mono_us < floor_mono)
+    {
+      closed_mono_us = floor_mono;
+      closed_wall_us = MAX (closed_wall_us, floor_wall);
+    }
   m->closed = TRUE;
   m->closed_wall_us = closed_wall_us;
   m->closed_mono_us = closed_mono_us;
@@ -467,6 +487,33 @@ char *
 ansim_manifest_next_segment_name (const AnsimManifest *m)
 {
   return g_strdup_printf ("seg-%06u.mkv.age", m->entries->len);
+}
+
+void
+ansim_manifest_get_close_floor (const AnsimManifest *m, gint64 *out_wall_us, gint64 *out_mono_us)
+{
+  gint64 wall = m->opened_wall_us, mono = m->opened_mono_us;
+
+  for (guint p = 0; p < m->entries->len; p++)
+    {
+      const AnsimManifestEntry *e = &g_array_index (m->entries, AnsimManifestEntry, p);
+      if (e->start_mono_us + e->duration_us > mono)
+        {
+          mono = e->start_mono_us + e->duration_us;
+          wall = e->start_wall_us + e->duration_us;
+        }
+    }
+  for (guint p = 0; p < m->events->len; p++)
+    {
+      const AnsimManifestEvent *ev = &g_array_index (m->events, AnsimManifestEvent, p);
+      if (ev->mono_us > mono)
+        {
+          mono = ev->mono_us;
+          wall = ev->wall_us;
+        }
+    }
+  *out_wall_us = wall;
+  *out_mono_us = mono;
 }
 
 /* ---- manifest: serialization -------------------------------------------------- */
@@ -508,7 +555,7 @@ ansim_manifest_to_bytes (const AnsimManifest *m)
   /* Member order is fixed: people read these files. */
   json_builder_begin_object (b);
   add_string (b, "format", ANSIM_MANIFEST_FORMAT);
-  add_int (b, "format_version", m->source != NULL ? ANSIM_MANIFEST_VERSION : 1);
+  add_int (b, "format_version", m->format_version);
   add_string (b, "incident_id", m->incident_id);
   add_string (b, "device_id", m->device_id);
   add_string (b, "device_fingerprint", m->device_fingerprint);
@@ -675,6 +722,11 @@ const char *
 ansim_manifest_get_close_reason (const AnsimManifest *m)
 {
   return m->close_reason;
+}
+guint
+ansim_manifest_get_format_version (const AnsimManifest *m)
+{
+  return m->format_version;
 }
 const char *
 ansim_manifest_get_previous_manifest_sha256 (const AnsimManifest *m)

@@ -13,7 +13,9 @@
 G_BEGIN_DECLS
 
 #define ANSIM_MANIFEST_FORMAT "ansim-incident-manifest"
-#define ANSIM_MANIFEST_VERSION 2 /* 2 adds "source"; 1 is still read */
+/* 2 adds "source"; 3 adds the rule that the close comes after everything
+ * it closes (and the signed checkpoints); 1 and 2 are still read. */
+#define ANSIM_MANIFEST_VERSION 3
 #define ANSIM_MANIFEST_NAME "manifest.json"
 #define ANSIM_MANIFEST_SIG_NAME "manifest.json.sig"
 #define ANSIM_DEVICE_PUB_NAME "device.pub.pem" /* the device's public key, beside the manifest */
@@ -88,6 +90,9 @@ typedef struct {
   /* SHA-256 (hex) of the exact bytes of this device's previous final
    * manifest; NULL for the device's first incident. */
   const char *previous_manifest_sha256;
+  /* 0: the latest (ANSIM_MANIFEST_VERSION, or 1 without a source); 2 or
+   * 1 only to write an older incident (test vectors, tests). */
+  guint format_version;
 } AnsimManifestInfo;
 
 /* One incident's manifest: built incrementally by the recorder, or parsed.
@@ -127,10 +132,18 @@ gboolean ansim_manifest_add_event_with_detail (AnsimManifest *manifest, const ch
 /* The value of one member of an event's detail, or NULL. */
 const char *ansim_manifest_event_get_detail (const AnsimManifestEvent *event, const char *name);
 /* reason: e.g. "post-event", "long-press", "max-length", "interrupted",
- * "shutdown"; lowercase letters, digits and '-'; never "open". */
+ * "shutdown"; lowercase letters, digits and '-'; never "open". A close is
+ * never before what it closes: a time earlier than
+ * ansim_manifest_get_close_floor() is raised to it. */
 gboolean ansim_manifest_close (AnsimManifest *manifest, const char *reason, gint64 closed_wall_us,
                                gint64 closed_mono_us, GError **error);
 char *ansim_manifest_next_segment_name (const AnsimManifest *manifest);
+/* The earliest close the manifest allows (format version 3): the open,
+ * the end of the latest entry, the latest event, whichever is last, with
+ * the wall time that goes with it. After a crash it is the best known
+ * close time. */
+void ansim_manifest_get_close_floor (const AnsimManifest *manifest, gint64 *out_wall_us,
+                                     gint64 *out_mono_us);
 
 /* The exact bytes that write() stores and signs (UTF-8 JSON, ends in "\n"). */
 GBytes *ansim_manifest_to_bytes (const AnsimManifest *manifest);
@@ -149,6 +162,7 @@ AnsimManifest *ansim_manifest_parse (const void *data, gsize len, GError **error
  * incident left open by a crash and write it again. */
 AnsimManifest *ansim_manifest_load (const char *dir, GError **error);
 
+guint ansim_manifest_get_format_version (const AnsimManifest *manifest); /* 1, 2 or 3 */
 const char *ansim_manifest_get_incident_id (const AnsimManifest *manifest);
 const char *ansim_manifest_get_device_id (const AnsimManifest *manifest);
 const char *ansim_manifest_get_device_fingerprint (const AnsimManifest *manifest);

@@ -6,6 +6,7 @@
  * is always listed by a durable, signed manifest; plaintext never touches
  * the disk; evidence is never replaced. */
 #include "seal.h"
+#include "checkpoint.h"
 #include "durable.h"
 #include "evidence-private.h"
 
@@ -20,6 +21,63 @@
 #include <glib/gstdio.h>
 
 /* ---- manifest files --------------------------------------------------------------- */
+
+/* After a restart: the checkpoints already in DIR/checkpoints go on from
+ * the highest written. A crash between a checkpoint's text and its
+ * signature left the text alone: Ed25519 is deterministic, so signing it
+ * again writes the very signature that was lost. */
+static gboolean
+resume_checkpoints (AnsimManifest *m, const char *dir, const AnsimDeviceKey *key, GError **error)
+{
+  g_autofree char *cdir = g_build_filename (dir, ANSIM_CHECKPOINT_DIR, NULL);
+  g_autoptr (GDir) d = g_dir_open (cdir, 0, NULL);
+  const char *name;
+  gboolean any = FALSE;
+  guint64 highest = 0;
+
+  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
+    {
+      guint64 seq;
+      if (strlen (name) != strlen ("checkpoint-000000") || !g_str_has_prefix (name, "checkpoint-"))
+        continue;
+      seq = g_ascii_strtoull (name + strlen ("checkpoint-"), NULL, 10);
+      if (!any || seq > highest)
+        highest = seq;
+      any = TRUE;
+    }
+  m->checkpoints_resumed = TRUE;
+  if (!any)
+    return TRUE;
+  g_autofree char *cname = ansim_checkpoint_file_name (highest);
+  g_autofree char *path = g_build_filename (cdir, cname, NULL);
+  g_autofree char *sig_path = g_strconcat (path, ".sig", NULL);
+  g_autoptr (GBytes) text = ansim_evidence_read_small_file (path, ANSIM_CHECKPOINT_MAX_SIZE, error);
+  AnsimCheckpoint c;
+  if (text == NULL
+      || !ansim_checkpoint_parse (g_bytes_get_data (text, NULL), g_bytes_get_size (text), &c,
+                                  error))
+    return FALSE;
+  if (!g_str_equal (c.incident_id, m->incident_id))
+    {
+      g_set_error (error, ANSIM_EVIDENCE_ERROR, ANSIM_EVIDENCE_ERROR_STATE,
+                   "%s is of incident %s, not %s", path, c.incident_id, m->incident_id);
+      return FALSE;
+    }
+  if (!g_file_test (sig_path, G_FILE_TEST_EXISTS))
+    {
+      g_autoptr (GBytes) sig =
+        ansim_device_key_sign (key, g_bytes_get_data (text, NULL), g_bytes_get_size (text), error);
+      if (sig == NULL
+          || !ansim_file_write_durable (sig_path, g_bytes_get_data (sig, NULL),
+                                        g_bytes_get_size (sig), 0644, ANSIM_WRITE_NO_REPLACE,
+                                        error))
+        return FALSE;
+    }
+  ansim_hash_sha256_hex (g_bytes_get_data (text, NULL), g_bytes_get_size (text),
+                         m->checkpoint_last);
+  m->checkpoint_next = highest + 1;
+  return TRUE;
+}
 
 gboolean
 ansim_manifest_write (AnsimManifest *m, const char *dir, const AnsimDeviceKey *key, GError **error)
@@ -61,6 +119,21 @@ ansim_manifest_write (AnsimManifest *m, const char *dir, const AnsimDeviceKey *k
                                  0644, ANSIM_WRITE_REPLACE, error))
     return FALSE;
   ansim_hash_sha256_hex (data, len, m->written_sha256);
+  if (m->format_version >= 3)
+    {
+      /* The signed checkpoint of what was just written (docs/evidence-format.md,
+       * "Checkpoints"): what the panel keeps per segment. */
+      AnsimCheckpoint c;
+      if (!m->checkpoints_resumed && !resume_checkpoints (m, dir, key, error))
+        return FALSE;
+      ansim_checkpoint_of_manifest (m, m->checkpoint_next,
+                                    m->checkpoint_next > 0 ? m->checkpoint_last : NULL,
+                                    g_get_real_time (), g_get_monotonic_time (), &c);
+      if (!ansim_checkpoint_write (&c, dir, key, m->checkpoint_last, error))
+        return FALSE;
+      m->checkpoint_next++;
+      ansim_evidence_crash_point ("checkpoint-written");
+    }
   return TRUE;
 }
 

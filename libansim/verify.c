@@ -5,6 +5,7 @@
  * keep true: it never stops at the first problem, never changes the folder
  * it checks, and keeps decrypted media only when every check held. */
 #include "verify.h"
+#include "checkpoint.h"
 #include "durable.h"
 #include "evidence-private.h"
 
@@ -42,6 +43,8 @@ static const char *const finding_words[] = {
   [ANSIM_FINDING_CANNOT_DECRYPT] = "cannot decrypt",
   [ANSIM_FINDING_PLAINTEXT_MISMATCH] = "plaintext hash mismatch",
   [ANSIM_FINDING_NOT_WRITTEN] = "not written",
+  [ANSIM_FINDING_BAD_CLOSE_TIME] = "bad close time",
+  [ANSIM_FINDING_CHECKPOINT_MISMATCH] = "checkpoint mismatch",
 };
 
 static void
@@ -420,11 +423,268 @@ check_structure (Verify *v)
     }
 }
 
+/* Version 3: the close comes at or after the open, the end of every
+ * entry and every event. Versions 1 and 2 were written by recorders that
+ * closed an interrupted incident at its last entry's end (which may lie
+ * before the open, in the pre-event buffer, and before later events):
+ * for them the same facts are only info (docs/evidence-format.md). */
+static void
+check_close_time (Verify *v)
+{
+  AnsimManifest *m = v->m;
+  gboolean strict = m->format_version >= 3;
+  AnsimFindingKind kind = strict ? ANSIM_FINDING_BAD_CLOSE_TIME : ANSIM_FINDING_INFO;
+  g_autofree char *tolerated =
+    strict ? g_strdup ("")
+           : g_strdup_printf (" (tolerated in format version %u)", m->format_version);
+
+  if (!m->closed)
+    return;
+  if (m->closed_mono_us < m->opened_mono_us)
+    report (v->r, kind, -1, "closed_mono_us %" G_GINT64_FORMAT " is %.6f s before opened_mono_us%s",
+            m->closed_mono_us, (m->opened_mono_us - m->closed_mono_us) / 1e6, tolerated);
+  for (guint p = 0; p < m->entries->len; p++)
+    {
+      const AnsimManifestEntry *e = &g_array_index (m->entries, AnsimManifestEntry, p);
+      gint64 end = e->start_mono_us + e->duration_us;
+      if (end > m->closed_mono_us)
+        {
+          g_autofree char *label = entry_label (e, p);
+          report (v->r, kind, p, "%s ends %.6f s after closed_mono_us%s", label,
+                  (end - m->closed_mono_us) / 1e6, tolerated);
+        }
+    }
+  for (guint p = 0; p < m->events->len; p++)
+    {
+      const AnsimManifestEvent *ev = &g_array_index (m->events, AnsimManifestEvent, p);
+      if (ev->mono_us > m->closed_mono_us)
+        report (v->r, kind, -1, "events[%u] (%s) is %.6f s after closed_mono_us%s", p, ev->kind,
+                (ev->mono_us - m->closed_mono_us) / 1e6, tolerated);
+    }
+}
+
+static gboolean is_temp_name (const char *name);
+
+/* The key checkpoints are checked with: the manifest's. */
+static const AnsimDeviceKey *
+checkpoint_key (Verify *v)
+{
+  if (v->key != NULL)
+    return v->key;
+  if (*v->own_key != NULL)
+    return *v->own_key;
+  for (guint i = 0; i < v->opt->n_trusted_keys; i++)
+    if (g_str_equal (ansim_device_key_get_fingerprint (v->opt->trusted_keys[i]),
+                     v->m->device_fingerprint))
+      return v->opt->trusted_keys[i];
+  return NULL;
+}
+
+static gint
+compare_sequences (gconstpointer a, gconstpointer b)
+{
+  guint64 x = *(const guint64 *) a, y = *(const guint64 *) b;
+
+  return x < y ? -1 : x > y;
+}
+
+static gboolean
+is_checkpoint_name (const char *name, guint64 *out_sequence)
+{
+  const char *digits = name + strlen ("checkpoint-");
+
+  if (!g_str_has_prefix (name, "checkpoint-") || strlen (digits) != 6)
+    return FALSE;
+  for (const char *p = digits; *p; p++)
+    if (!g_ascii_isdigit (*p))
+      return FALSE;
+  *out_sequence = g_ascii_strtoull (digits, NULL, 10);
+  return TRUE;
+}
+
+/* One checkpoint against the manifest and the checkpoint before it. */
+static void
+check_one_checkpoint (Verify *v, const char *dir, guint64 named, const AnsimDeviceKey *key,
+                      AnsimCheckpoint *before, char before_sha[ANSIM_SHA256_HEX_LEN + 1],
+                      gboolean *have_before)
+{
+  AnsimManifest *m = v->m;
+  g_autofree char *name = ansim_checkpoint_file_name (named);
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+  g_autofree char *sig_path = g_strconcat (path, ".sig", NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) text =
+    ansim_evidence_read_small_file (path, ANSIM_CHECKPOINT_MAX_SIZE, &error);
+  g_autoptr (GBytes) sig = NULL;
+  AnsimCheckpoint c;
+  char header[ANSIM_SHA256_HEX_LEN + 1], head[ANSIM_SHA256_HEX_LEN + 1];
+  char sha[ANSIM_SHA256_HEX_LEN + 1];
+  /* What came before, saved before it is marked as this one. */
+  gboolean had_before = *have_before;
+  guint64 before_sequence = before->sequence;
+  char expected_previous[ANSIM_SHA256_HEX_LEN + 1];
+  g_strlcpy (expected_previous, before_sha, sizeof expected_previous);
+
+  /* A checkpoint that cannot be read or trusted is reported once; the
+   * next one is not blamed for following it. */
+  before->sequence = named;
+  *have_before = TRUE;
+  before_sha[0] = '\0';
+  if (text == NULL)
+    {
+      report (v->r, ANSIM_FINDING_CHECKPOINT_MISMATCH, -1, "checkpoint %" G_GUINT64_FORMAT ": %s",
+              named, error->message);
+      return;
+    }
+  sig = ansim_evidence_read_small_file (sig_path, SIG_FILE_MAX, &error);
+  if (sig == NULL
+      || !ansim_device_key_verify (key, g_bytes_get_data (text, NULL), g_bytes_get_size (text),
+                                   g_bytes_get_data (sig, NULL), g_bytes_get_size (sig), NULL))
+    {
+      report (v->r, ANSIM_FINDING_CHECKPOINT_MISMATCH, -1,
+              "checkpoint %" G_GUINT64_FORMAT ": %s.sig %s device key %s", named, name,
+              sig == NULL ? "is missing or unreadable: nothing shows who wrote it, checked with"
+                          : "does not verify with",
+              ansim_device_key_get_fingerprint (key));
+      return;
+    }
+  if (!ansim_checkpoint_parse (g_bytes_get_data (text, NULL), g_bytes_get_size (text), &c, &error))
+    {
+      report (v->r, ANSIM_FINDING_CHECKPOINT_MISMATCH, -1, "checkpoint %" G_GUINT64_FORMAT ": %s",
+              named, error->message);
+      return;
+    }
+  ansim_hash_sha256_hex (g_bytes_get_data (text, NULL), g_bytes_get_size (text), sha);
+  v->r->n_checkpoints++;
+  if (c.sequence != named)
+    report (v->r, ANSIM_FINDING_CHECKPOINT_MISMATCH, -1,
+            "%s says sequence %" G_GUINT64_FORMAT ": a checkpoint replayed or renamed", name,
+            c.sequence);
+  if (!g_str_equal (c.incident_id, m->incident_id))
+    report (v->r, ANSIM_FINDING_CHECKPOINT_MISMATCH, -1,
+            "checkpoint %" G_GUINT64_FORMAT " is of incident %s, not %s: replayed from another "
+            "incident",
+            named, c.incident_id, m->incident_id);
+  ansim_manifest_header_hash (m, header);
+  if (!g_str_equal (c.header_sha256, header))
+    report (v->r, ANSIM_FINDING_CHECKPOINT_MISMATCH, -1,
+            "checkpoint %" G_GUINT64_FORMAT " commits to header %s, the manifest's header hashes "
+            "to %s: the incident's fixed members were changed",
+            named, c.header_sha256, header);
+  /* The checkpoint before: the one this one names, with fewer or as many
+   * entries and no later time. */
+  if (named == 0 && !had_before)
+    ;
+  else if (!had_before || before_sequence + 1 != named)
+    report (v->r, ANSIM_FINDING_CHECKPOINT_MISMATCH, -1,
+            "checkpoint %" G_GUINT64_FORMAT " is missing (checkpoint %" G_GUINT64_FORMAT
+            " follows %s): a dropped checkpoint",
+            named == 0 ? 0 : named - 1, named, had_before ? "an earlier one" : "none");
+  else if (expected_previous[0] != '\0' && !g_str_equal (c.previous, expected_previous))
+    report (v->r, ANSIM_FINDING_CHECKPOINT_MISMATCH, -1,
+            "checkpoint %" G_GUINT64_FORMAT " names previous %s, but checkpoint %" G_GUINT64_FORMAT
+            " hashes to %s",
+            named, c.previous, before_sequence, expected_previous);
+  else if (c.entries < before->entries || c.mono_us < before->mono_us)
+    report (v->r, ANSIM_FINDING_CHECKPOINT_MISMATCH, -1,
+            "checkpoint %" G_GUINT64_FORMAT " goes back (%" G_GUINT64_FORMAT
+            " entries after %" G_GUINT64_FORMAT "): a replayed old checkpoint",
+            named, c.entries, before->entries);
+  if (!ansim_manifest_head_after (m, c.entries, head))
+    report (v->r, ANSIM_FINDING_CHECKPOINT_MISMATCH, (gint64) m->entries->len,
+            "checkpoint %" G_GUINT64_FORMAT " commits to %" G_GUINT64_FORMAT
+            " entries, the manifest has %u: entry %u and after are missing from it",
+            named, c.entries, m->entries->len, m->entries->len);
+  else if (!g_str_equal (head, c.head))
+    {
+      if (c.entries == 0)
+        report (v->r, ANSIM_FINDING_CHECKPOINT_MISMATCH, -1,
+                "checkpoint %" G_GUINT64_FORMAT " commits to chain start %s, the manifest's is %s",
+                named, c.head, head);
+      else
+        {
+          guint p = (guint) c.entries - 1;
+          g_autofree char *label =
+            entry_label (&g_array_index (m->entries, AnsimManifestEntry, p), p);
+          report (v->r, ANSIM_FINDING_CHECKPOINT_MISMATCH, p,
+                  "checkpoint %" G_GUINT64_FORMAT ": %s hashes to %s in the manifest, the "
+                  "checkpoint says %s: the entries up to it differ from what was signed live",
+                  named, label, head, c.head);
+        }
+    }
+  *before = c;
+  g_strlcpy (before_sha, sha, ANSIM_SHA256_HEX_LEN + 1);
+  *have_before = TRUE;
+  v->r->checkpoint_entries = c.entries;
+}
+
+/* Every signed checkpoint against the manifest (format version 3). */
+static void
+check_checkpoints (Verify *v)
+{
+  g_autofree char *own = g_build_filename (v->dir, ANSIM_CHECKPOINT_DIR, NULL);
+  const char *dir = v->opt->checkpoints != NULL ? v->opt->checkpoints : own;
+  g_autoptr (GDir) d = NULL;
+  g_autoptr (GArray) sequences = g_array_new (FALSE, FALSE, sizeof (guint64));
+  const char *name;
+
+  if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
+    {
+      if (v->opt->checkpoints != NULL)
+        report (v->r, ANSIM_FINDING_CHECKPOINT_MISMATCH, -1, "%s is not a folder of checkpoints",
+                dir);
+      else if (v->m->format_version >= 3)
+        report (v->r, ANSIM_FINDING_INFO, -1,
+                "no checkpoints given: the manifest is not compared with what was signed live "
+                "(the panel keeps them: --checkpoints DIR)");
+      return;
+    }
+  const AnsimDeviceKey *key = checkpoint_key (v);
+  if (key == NULL)
+    {
+      /* Already an unknown key: nothing to check them with. */
+      report (v->r, ANSIM_FINDING_INFO, -1,
+              "the checkpoints in %s are not checked: no trusted key for device %s", dir,
+              v->m->device_fingerprint);
+      return;
+    }
+  d = g_dir_open (dir, 0, NULL);
+  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
+    {
+      guint64 seq;
+      g_autofree char *text_name =
+        g_str_has_suffix (name, ".sig") ? g_strndup (name, strlen (name) - 4) : g_strdup (name);
+      if (is_temp_name (name))
+        report (v->r, ANSIM_FINDING_INFO, -1,
+                "%s/%s is a temporary file left by an interrupted write; ignored", dir, name);
+      else if (!is_checkpoint_name (text_name, &seq))
+        report (v->r, ANSIM_FINDING_EXTRA_FILE, -1, "%s/%s is not a checkpoint", dir, name);
+      else if (!g_str_has_suffix (name, ".sig"))
+        g_array_append_val (sequences, seq);
+    }
+  g_array_sort (sequences, compare_sequences);
+  AnsimCheckpoint before = { 0 };
+  char before_sha[ANSIM_SHA256_HEX_LEN + 1] = "";
+  gboolean have_before = FALSE;
+  for (guint i = 0; i < sequences->len; i++)
+    check_one_checkpoint (v, dir, g_array_index (sequences, guint64, i), key, &before, before_sha,
+                          &have_before);
+  if (v->r->n_checkpoints > 0)
+    report (v->r, ANSIM_FINDING_INFO, -1,
+            "%u signed checkpoint%s checked; the last commits to the first %" G_GUINT64_FORMAT
+            " of %u entries",
+            v->r->n_checkpoints, v->r->n_checkpoints == 1 ? "" : "s", v->r->checkpoint_entries,
+            v->m->entries->len);
+}
+
 static gboolean
 is_known_file (Verify *v, const char *name)
 {
   if (g_str_equal (name, ANSIM_MANIFEST_NAME) || g_str_equal (name, ANSIM_MANIFEST_SIG_NAME)
       || g_str_equal (name, ANSIM_DEVICE_PUB_NAME))
+    return TRUE;
+  /* Version 3: the desk's checkpoints beside the manifest. */
+  if (v->m != NULL && v->m->format_version >= 3 && g_str_equal (name, ANSIM_CHECKPOINT_DIR))
     return TRUE;
   for (guint p = 0; v->m != NULL && p < v->m->entries->len; p++)
     {
@@ -433,6 +693,22 @@ is_known_file (Verify *v, const char *name)
         return TRUE;
     }
   return FALSE;
+}
+
+/* ".NAME.tmp-XXXXXX": a hidden temporary file of an atomic write, the six
+ * characters those of g_mkstemp (A-Z, a-z, 0-9). */
+static gboolean
+is_temp_name (const char *name)
+{
+  gsize len = strlen (name);
+  const char *tail = len > 12 ? name + len - 11 : NULL;
+
+  if (name[0] != '.' || tail == NULL || !g_str_has_prefix (tail, ".tmp-"))
+    return FALSE;
+  for (const char *p = tail + 5; *p != '\0'; p++)
+    if (!g_ascii_isalnum (*p))
+      return FALSE;
+  return TRUE;
 }
 
 static gint
@@ -458,7 +734,7 @@ check_extra_files (Verify *v, GError **error)
       name = names->pdata[i];
       if (is_known_file (v, name))
         continue;
-      if (name[0] == '.' && strstr (name, ".tmp-") != NULL)
+      if (is_temp_name (name))
         report (v->r, ANSIM_FINDING_INFO, -1,
                 "%s is a temporary file left by an interrupted write; ignored", name);
       else if (ansim_evidence_parse_segment_name (name, NULL, NULL))
@@ -777,6 +1053,8 @@ ansim_incident_verify (const char *dir, const AnsimVerifyOptions *options, GErro
                 "the incident is still open (close_reason \"open\"): this manifest covers the "
                 "segments sealed so far");
       check_structure (&v);
+      check_close_time (&v);
+      check_checkpoints (&v);
       if (opt->decrypt_to != NULL && opt->n_identities > 0 && !r->signature_ok)
         report (r, ANSIM_FINDING_NOT_WRITTEN, -1,
                 "no media written to %s: the manifest's signature was not verified",
@@ -792,7 +1070,8 @@ ansim_incident_verify (const char *dir, const AnsimVerifyOptions *options, GErro
         if (g_array_index (v.m->entries, AnsimManifestEntry, p).kind == ANSIM_ENTRY_SEGMENT)
           check_segment_file (&v, p, position_of_cipher);
     }
-  if (!check_extra_files (&v, error))
+  /* Without a manifest nothing says which files belong. */
+  if (v.m != NULL && !check_extra_files (&v, error))
     return NULL;
   r->summary = summarize (&v);
   return g_steal_pointer (&r);

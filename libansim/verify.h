@@ -38,6 +38,9 @@ typedef enum {
   ANSIM_FINDING_CANNOT_DECRYPT,        /* "cannot decrypt" */
   ANSIM_FINDING_PLAINTEXT_MISMATCH,    /* "plaintext hash mismatch" */
   ANSIM_FINDING_NOT_WRITTEN,           /* "not written": decrypt_to refused a segment */
+  ANSIM_FINDING_BAD_CLOSE_TIME,        /* "bad close time": closed before what it closes */
+  ANSIM_FINDING_CHECKPOINT_MISMATCH,   /* "checkpoint mismatch": a checkpoint the manifest
+                                        * contradicts, or a dropped or replayed one */
 } AnsimFindingKind;
 
 typedef struct {
@@ -65,6 +68,10 @@ typedef struct {
    * and hashes all hold as decrypt_to/seg-NNNNNN.mkv (mode 0600, never
    * replacing a file); plaintext that fails a check is never kept. */
   const char *decrypt_to;
+  /* A folder of signed checkpoints (checkpoint-NNNNNN and .sig, as the
+   * panel keeps them): each must agree with the manifest. NULL: the
+   * incident's own checkpoints/ folder, if any. */
+  const char *checkpoints;
 } AnsimVerifyOptions;
 
 typedef struct {
@@ -74,8 +81,10 @@ typedef struct {
   gboolean signature_ok;
   guint n_segments, n_gaps;
   guint n_plaintext_checked;
-  guint n_written; /* files written to decrypt_to */
-  char *summary;   /* "OK: …" or "FAILED: …", one line */
+  guint n_written;            /* files written to decrypt_to */
+  guint n_checkpoints;        /* checkpoints checked */
+  guint64 checkpoint_entries; /* entries the last of them commits to */
+  char *summary;              /* "OK: …" or "FAILED: …", one line */
 } AnsimVerifyReport;
 
 /* Checks the incident folder dir offline: signature, chain, order,

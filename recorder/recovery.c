@@ -84,13 +84,10 @@ close_one_interrupted (RecorderContext *ctx, gint64 id, const char *uuid, gint64
       m = ansim_manifest_load (dir, error);
       if (m == NULL)
         return FALSE;
-      guint n = ansim_manifest_get_n_entries (m);
-      if (n > 0)
-        {
-          const AnsimManifestEntry *e = ansim_manifest_get_entry (m, n - 1);
-          wall = e->start_wall_us + e->duration_us;
-          mono = e->start_mono_us + e->duration_us;
-        }
+      /* The last thing it shows happened: the open, the end of its last
+       * entry (which may be the pre-event buffer, before the open) or its
+       * last event (the notice may come after both). */
+      ansim_manifest_get_close_floor (m, &wall, &mono);
     }
   g_autoptr (GPtrArray) temps = g_ptr_array_new_with_free_func (g_free);
   g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
@@ -123,6 +120,8 @@ close_one_interrupted (RecorderContext *ctx, gint64 id, const char *uuid, gint64
         return FALSE;
       if (!ansim_manifest_write (m, dir, ctx->device_key, error))
         return FALSE;
+      wall = ansim_manifest_get_closed_wall_us (m);
+      mono = ansim_manifest_get_closed_mono_us (m);
     }
   gint64 rows = count_rows (ctx, id);
   if (m != NULL && rows < ansim_manifest_get_n_entries (m))

@@ -205,8 +205,9 @@ seal_close (RecorderIncident *inc, Job *job)
     }
   else if (!ansim_manifest_close (inc->manifest, job->text, job->wall_us, job->mono_us, &error)
            || !ansim_manifest_write (inc->manifest, inc->dir, ctx->device_key, &error)
-           || !incident_db_close (ctx, inc->db, inc->id, inc->uuid, job->text, job->wall_us,
-                                  job->mono_us, inc->manifest,
+           || !incident_db_close (ctx, inc->db, inc->id, inc->uuid, job->text,
+                                  ansim_manifest_get_closed_wall_us (inc->manifest),
+                                  ansim_manifest_get_closed_mono_us (inc->manifest), inc->manifest,
                                   ansim_manifest_get_n_entries (inc->manifest), &error))
     incident_report_failure (inc, inc->db, "closing", error);
   else

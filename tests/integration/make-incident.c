@@ -14,6 +14,9 @@ usage (void)
     "usage: make-incident seal --dir DIR --device-key KEY --recipient age1… [--recipient …]\n"
     "                          [--previous INCIDENT] [--desk ID] [--segment-us US]\n"
     "                          [--gap-after N --gap-us US --gap-reason TEXT] [--open]\n"
+    "                          [--stream-gap-after N --stream-gap STREAM]\n"
+    "                          [--source NAME --format-version N --incident-id UUID]\n"
+    "                          [--opened-wall-us US --opened-mono-us US]\n"
     "                          MEDIA...\n"
     "       make-incident resign --device-key KEY DIR\n"
     "seal writes DIR/manifest.json (+ .sig) after every step, as the recorder does.\n"
@@ -51,10 +54,10 @@ static int
 seal (int argc, char **argv)
 {
   g_autofree char *dir = NULL, *key_path = NULL, *previous = NULL, *gap_reason = NULL;
-  g_autofree char *desk = NULL;
+  g_autofree char *desk = NULL, *source = NULL, *incident_id = NULL, *stream_gap = NULL;
   g_auto (GStrv) recipient_texts = NULL;
-  gint64 segment_us = 2000000, gap_us = 1500000;
-  int gap_after = -1;
+  gint64 segment_us = 2000000, gap_us = 1500000, opened_wall = 0, opened_mono = 0;
+  int gap_after = -1, stream_gap_after = -1, format_version = 0;
   gboolean leave_open = FALSE;
   GOptionEntry entries[] = {
     { "dir", 0, 0, G_OPTION_ARG_FILENAME, &dir, "Incident folder", "DIR" },
@@ -68,6 +71,16 @@ seal (int argc, char **argv)
     { "gap-us", 0, 0, G_OPTION_ARG_INT64, &gap_us, "Duration of the gap", "US" },
     { "gap-reason", 0, 0, G_OPTION_ARG_STRING, &gap_reason, "Reason of the gap", "TEXT" },
     { "open", 0, 0, G_OPTION_ARG_NONE, &leave_open, "Leave the incident open", NULL },
+    { "stream-gap-after", 0, 0, G_OPTION_ARG_INT, &stream_gap_after,
+      "Add a one-stream gap over the last half of this segment (1 = the first)", "N" },
+    { "stream-gap", 0, 0, G_OPTION_ARG_STRING, &stream_gap, "Its stream (video, audio)", "STREAM" },
+    { "source", 0, 0, G_OPTION_ARG_STRING, &source, "Capture source (none: format version 1)",
+      "NAME" },
+    { "format-version", 0, 0, G_OPTION_ARG_INT, &format_version, "Format version to write", "N" },
+    { "incident-id", 0, 0, G_OPTION_ARG_STRING, &incident_id, "Incident id", "UUID" },
+    { "opened-wall-us", 0, 0, G_OPTION_ARG_INT64, &opened_wall, "Wall time of the trigger", "US" },
+    { "opened-mono-us", 0, 0, G_OPTION_ARG_INT64, &opened_mono, "Monotonic time of the trigger",
+      "US" },
     { NULL }
   };
   g_autoptr (GOptionContext) context = g_option_context_new ("MEDIA...");
@@ -107,7 +120,8 @@ seal (int argc, char **argv)
     }
 
   /* The trigger two segments after the start: the pre-event part. */
-  gint64 wall = g_get_real_time (), mono = g_get_monotonic_time ();
+  gint64 wall = opened_wall != 0 ? opened_wall : g_get_real_time ();
+  gint64 mono = opened_mono != 0 ? opened_mono : g_get_monotonic_time ();
   gint64 pre_event = MIN (2, argc - 1) * segment_us;
   AnsimManifestInfo info = {
     .device_id = "test-board",
@@ -117,6 +131,9 @@ seal (int argc, char **argv)
     .opened_wall_us = wall,
     .opened_mono_us = mono,
     .previous_manifest_sha256 = previous_hash,
+    .source = source,
+    .format_version = (guint) format_version,
+    .incident_id = incident_id,
   };
   m = ansim_manifest_new (&info, key, &error);
   if (m == NULL || !ansim_manifest_add_event (m, "press", wall, mono, &error)
@@ -138,6 +155,13 @@ seal (int argc, char **argv)
         }
       if (!seal_file (m, dir, recipients, argv[i], wall, mono, segment_us, &error)
           || !ansim_manifest_write (m, dir, key, &error))
+        goto failed;
+      /* Written when the stream is back, after the segment it overlaps. */
+      if (stream_gap_after == i
+          && (!ansim_manifest_add_stream_gap (
+                m, wall + segment_us / 2, mono + segment_us / 2, segment_us / 2,
+                stream_gap != NULL ? stream_gap : "audio", "microphone-lost", &error)
+              || !ansim_manifest_write (m, dir, key, &error)))
         goto failed;
       wall += segment_us;
       mono += segment_us;

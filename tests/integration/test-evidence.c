@@ -623,7 +623,7 @@ test_chain_with_jq (void)
   g_autofree char *out = NULL, *out2 = NULL;
 
   g_assert_cmpint (test_run (&out, NULL, tool ("evidence-check-chain"), inc2, inc1, NULL), ==, 0);
-  g_assert_true (g_str_has_prefix (out, "chain intact: 5 entries, last entry hash "));
+  g_assert_true (g_str_has_prefix (out, "chain intact: 5 entries, chain head "));
 
   char *dir = copy_incident (inc1);
   g_autoptr (JsonNode) root_node = load_manifest_json (dir);

@@ -43,14 +43,44 @@ test_crash_point (Fixture *f, gconstpointer data)
   g_assert_cmpuint (uuids->len, ==, 1);
   const char *uuid = uuids->pdata[0];
   assert_verifies (f, uuid, NULL);
+  {
+    /* Every checkpoint the desk signed agrees with the final manifest, the
+     * last one (the close's) with all of it. */
+    g_autofree char *inc_dir = g_build_filename (f->spool_dir, uuid, NULL);
+    AnsimVerifyOptions opt = { 0 };
+    g_autoptr (AnsimVerifyReport) r = ansim_incident_verify (inc_dir, &opt, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (r->n_findings, ==, 0);
+    g_assert_cmpuint (r->n_checkpoints, >=, 4);
+    g_assert_cmpuint (r->checkpoint_entries, ==, ansim_manifest_get_n_entries (r->manifest));
+  }
 
   g_autofree char *dir = g_build_filename (f->spool_dir, uuid, NULL);
   g_autoptr (AnsimManifest) m = ansim_manifest_load (dir, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (ansim_manifest_get_close_reason (m), ==, "interrupted");
+  g_assert_cmpuint (ansim_manifest_get_format_version (m), ==, ANSIM_MANIFEST_VERSION);
   guint n = ansim_manifest_get_n_entries (m), segments = 0;
+  gint64 closed = ansim_manifest_get_closed_mono_us (m);
+  /* The close comes after everything it closes: the open (the segments
+   * sealed so far may all be the pre-event buffer), every entry, every
+   * event (the notice is given after the press). */
+  g_assert_cmpint (closed, >=, ansim_manifest_get_opened_mono_us (m));
   for (guint i = 0; i < n; i++)
-    segments += ansim_manifest_get_entry (m, i)->kind == ANSIM_ENTRY_SEGMENT;
+    {
+      const AnsimManifestEntry *e = ansim_manifest_get_entry (m, i);
+      segments += e->kind == ANSIM_ENTRY_SEGMENT;
+      g_assert_cmpint (e->start_mono_us + e->duration_us, <=, closed);
+    }
+  for (guint i = 0; i < ansim_manifest_get_n_events (m); i++)
+    g_assert_cmpint (ansim_manifest_get_event (m, i)->mono_us, <=, closed);
+  {
+    /* The desk's row says the same close. */
+    g_autoptr (sqlite3) db = test_desk_db_open (f->data_dir);
+    g_autofree char *sql =
+      g_strdup_printf ("SELECT closed_mono_us FROM incidents WHERE uuid = '%s'", uuid);
+    g_assert_cmpint (test_db_int (db, sql), ==, closed);
+  }
   /* Segments 0 and 1 were committed before the crash, at the third. */
   g_assert_cmpuint (segments, >=, 2);
 
@@ -91,6 +121,45 @@ test_crash_point (Fixture *f, gconstpointer data)
     g_assert_cmpuint (segments, >=, 3);
 }
 
+/* Interrupted while only the pre-event buffer was sealed: its one segment
+ * ends before the press, and the notice comes after the press. The close
+ * must still come after all of it (format version 3 refuses anything
+ * else; recorders before it closed such an incident before its open). */
+static void
+test_crash_in_pre_event (Fixture *f, G_GNUC_UNUSED gconstpointer data)
+{
+  const char *env[] = { "ANSIM_TEST_CRASH_AT", "segment-partial:2", NULL };
+  g_autoptr (GError) error = NULL;
+
+  start_host_env (f, env);
+  test_wait_log (f->log_path, "recorder", "recorder-host: ready", 1, 20000);
+  test_wait_log (f->log_path, "recorder", "H.264 encoder", 1, 1000);
+  g_usleep (5 * G_USEC_PER_SEC);
+  test_recorder_press (f->data_dir, "desk-button", "100");
+  g_subprocess_wait (f->host, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_subprocess_get_term_sig (f->host), ==, SIGKILL);
+  g_clear_object (&f->host);
+  start_host_env (f, NULL);
+  test_wait_log (f->log_path, "recorder", "recorder-host: ready", 2, 20000);
+  test_process_end (&f->host);
+
+  g_autoptr (GPtrArray) uuids = incident_uuids (f, NULL);
+  g_assert_cmpuint (uuids->len, ==, 1);
+  assert_verifies (f, uuids->pdata[0], NULL);
+  g_autofree char *dir = g_build_filename (f->spool_dir, uuids->pdata[0], NULL);
+  g_autoptr (AnsimManifest) m = ansim_manifest_load (dir, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (ansim_manifest_get_n_entries (m), ==, 1);
+  const AnsimManifestEntry *e = ansim_manifest_get_entry (m, 0);
+  /* The situation this is about: media only from before the press. */
+  g_assert_cmpint (e->start_mono_us + e->duration_us, <, ansim_manifest_get_opened_mono_us (m));
+  gint64 closed = ansim_manifest_get_closed_mono_us (m);
+  g_assert_cmpint (closed, >=, ansim_manifest_get_opened_mono_us (m));
+  for (guint i = 0; i < ansim_manifest_get_n_events (m); i++)
+    g_assert_cmpint (ansim_manifest_get_event (m, i)->mono_us, <=, closed);
+}
+
 /* Each crash point with the restart's words that show how it was handled.
  * Counts: the third segment (manifest-written: the first write is the
  * incident's opening manifest). */
@@ -100,6 +169,17 @@ static const Setup points[] = {
   { .pre_event_s = 2,
     .post_event_s = 30,
     .crash_at = "manifest-written:4",
+    .expect = "was sealed and listed when it was interrupted: put in place" },
+  /* Version 3: the checkpoint after the manifest (the fourth write: the
+   * third segment), and a power cut between its text and signature, which
+   * the restart completes (the same deterministic signature). */
+  { .pre_event_s = 2,
+    .post_event_s = 30,
+    .crash_at = "checkpoint-text-written:4",
+    .expect = "was sealed and listed when it was interrupted: put in place" },
+  { .pre_event_s = 2,
+    .post_event_s = 30,
+    .crash_at = "checkpoint-written:4",
     .expect = "was sealed and listed when it was interrupted: put in place" },
   { .pre_event_s = 2,
     .post_event_s = 30,
@@ -123,5 +203,8 @@ main (int argc, char **argv)
       g_autofree char *path = g_strdup_printf ("/recorder/crash/%s", point);
       g_test_add (path, Fixture, &points[i], fixture_setup, test_crash_point, fixture_teardown);
     }
+  static const Setup pre_event = { .pre_event_s = 4, .post_event_s = 30 };
+  g_test_add ("/recorder/crash/in-pre-event", Fixture, &pre_event, fixture_setup,
+              test_crash_in_pre_event, fixture_teardown);
   return g_test_run ();
 }

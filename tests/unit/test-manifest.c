@@ -645,7 +645,7 @@ test_chain_per_source (Fixture *f, G_GNUC_UNUSED gconstpointer data)
   g_assert_cmpstr (ansim_manifest_get_source (parsed), ==, "cam");
   g_autoptr (GBytes) text = ansim_manifest_to_bytes (a);
   g_assert_nonnull (g_strstr_len (g_bytes_get_data (text, NULL), g_bytes_get_size (text),
-                                  "\"format_version\" : 2"));
+                                  "\"format_version\" : 3"));
 
   /* The same source: accepted. */
   g_autoptr (AnsimManifest) b =
@@ -856,7 +856,7 @@ test_parse_rejects (Fixture *f, G_GNUC_UNUSED gconstpointer data)
     { "nul", "board-7f3a", "board\\u0000", "NUL character", ANSIM_EVIDENCE_ERROR_MALFORMED },
     { "control", "board-7f3a", "board\\n7f3a", "device_id", ANSIM_EVIDENCE_ERROR_MALFORMED },
     { "format", "ansim-incident-manifest", "other", "format:", ANSIM_EVIDENCE_ERROR_MALFORMED },
-    { "version", "\"format_version\" : 1", "\"format_version\" : 3", "format_version: version 3",
+    { "version", "\"format_version\" : 1", "\"format_version\" : 4", "format_version: version 4",
       ANSIM_EVIDENCE_ERROR_MALFORMED },
     { "v2-without-source", "\"format_version\" : 1", "\"format_version\" : 2", "source: missing",
       ANSIM_EVIDENCE_ERROR_MALFORMED },
@@ -882,6 +882,12 @@ test_parse_rejects (Fixture *f, G_GNUC_UNUSED gconstpointer data)
     { "negative", "\"opened_mono_us\" : 15000000", "\"opened_mono_us\" : -1", "opened_mono_us",
       ANSIM_EVIDENCE_ERROR_MALFORMED },
     { "fraction", "\"opened_mono_us\" : 15000000", "\"opened_mono_us\" : 1.5", "opened_mono_us",
+      ANSIM_EVIDENCE_ERROR_MALFORMED },
+    { "minus-zero", "\"opened_mono_us\" : 15000000", "\"opened_mono_us\" : -0",
+      "opened_mono_us: a number with '-'", ANSIM_EVIDENCE_ERROR_MALFORMED },
+    { "leading-zero", "\"opened_mono_us\" : 15000000", "\"opened_mono_us\" : 015000000",
+      "opened_mono_us: a number with a leading zero", ANSIM_EVIDENCE_ERROR_MALFORMED },
+    { "exponent", "\"opened_mono_us\" : 15000000", "\"opened_mono_us\" : 15e6", "opened_mono_us",
       ANSIM_EVIDENCE_ERROR_MALFORMED },
     { "huge", "\"opened_mono_us\" : 15000000", "\"opened_mono_us\" : 9007199254740992",
       "opened_mono_us", ANSIM_EVIDENCE_ERROR_MALFORMED },
@@ -1098,6 +1104,92 @@ test_stream_gap (Fixture *f, G_GNUC_UNUSED gconstpointer data)
   g_assert_false (has_finding (r, ANSIM_FINDING_OVERLAP, NULL));
 }
 
+/* Version 3: a close is never before what it closes. */
+static void
+test_close_floor (Fixture *f, G_GNUC_UNUSED gconstpointer data)
+{
+  g_autoptr (AnsimDeviceKey) key = new_key (f, "device.pem");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AnsimManifest) m = new_manifest_of (key, "cam", NULL, 10);
+  const char *zero = "0000000000000000000000000000000000000000000000000000000000000000";
+
+  g_assert_cmpuint (ansim_manifest_get_format_version (m), ==, 3);
+  /* Pre-event buffer only: the segment ends 1 s before the open. */
+  g_assert_true (ansim_manifest_add_segment (m, WALL0 + 8 * G_USEC_PER_SEC, 8 * G_USEC_PER_SEC,
+                                             G_USEC_PER_SEC, 100, 90, zero, zero, &error));
+  g_assert_true (ansim_manifest_add_event (m, "notice-given", WALL0 + 11 * G_USEC_PER_SEC,
+                                           11 * G_USEC_PER_SEC, &error));
+  g_assert_no_error (error);
+  /* An interrupted close guessed at the last entry's end: raised to the
+   * last event. */
+  g_assert_true (ansim_manifest_close (m, "interrupted", WALL0 + 9 * G_USEC_PER_SEC,
+                                       9 * G_USEC_PER_SEC, &error));
+  g_assert_cmpint (ansim_manifest_get_closed_mono_us (m), ==, 11 * G_USEC_PER_SEC);
+  g_assert_cmpint (ansim_manifest_get_closed_wall_us (m), ==, WALL0 + 11 * G_USEC_PER_SEC);
+  g_autofree char *dir = path_in (f, "inc");
+  g_assert_true (ansim_manifest_write (m, dir, key, &error));
+  g_assert_no_error (error);
+  g_autoptr (AnsimVerifyReport) r = ansim_incident_verify (dir, NULL, &error);
+  g_assert_no_error (error);
+  /* (Its segment file was never sealed: the one finding.) */
+  g_assert_cmpuint (r->n_findings, ==, 1);
+  for (guint i = 0; i < r->lines->len; i++)
+    g_assert_cmpint (((AnsimFinding *) r->lines->pdata[i])->kind, !=, ANSIM_FINDING_BAD_CLOSE_TIME);
+  g_assert_cmpuint (r->n_checkpoints, ==, 1);
+}
+
+/* A checkpoint has one spelling: the writer's bytes parse back to the
+ * same checkpoint, and any other spelling is refused. */
+static void
+test_checkpoint_form (Fixture *f, G_GNUC_UNUSED gconstpointer data)
+{
+  g_autoptr (AnsimDeviceKey) key = new_key (f, "device.pem");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AnsimManifest) m = new_manifest_of (key, "cam", NULL, 10);
+  AnsimCheckpoint c, back;
+
+  ansim_checkpoint_of_manifest (m, 0, NULL, WALL0, 12345, &c);
+  g_autoptr (GBytes) bytes = ansim_checkpoint_to_bytes (&c);
+  g_autofree char *text = g_strndup (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
+  g_assert_true (g_str_has_prefix (text, "ansim-checkpoint-v1\nincident_id="));
+  g_assert_nonnull (strstr (text, "\nsequence=0\nprevious=0000"));
+  g_assert_nonnull (strstr (text, "\nentries=0\n"));
+  g_assert_true (g_str_has_suffix (text, "\nmono_us=12345\n"));
+  g_assert_true (ansim_checkpoint_parse (text, strlen (text), &back, &error));
+  g_assert_no_error (error);
+  g_autoptr (GBytes) again = ansim_checkpoint_to_bytes (&back);
+  g_assert_true (g_bytes_equal (again, bytes));
+  g_assert_cmpuint (back.mono_us, ==, 12345);
+  g_assert_cmpstr (back.incident_id, ==, ansim_manifest_get_incident_id (m));
+
+  static const struct {
+    const char *from, *to;
+  } bad[] = {
+    { "ansim-checkpoint-v1", "ansim-checkpoint-v2" },
+    { "\nsequence=0", "\nsequence=00" },
+    { "\nentries=0", "\nentries=-0" },
+    { "\nmono_us=12345", "\nmono_us= 12345" },
+    { "\nmono_us=12345\n", "\nmono_us=12345\r\n" },
+    { "\nmono_us=12345\n", "\nmono_us=12345\n\n" },
+    { "\nmono_us=12345\n", "\nmono_us=12345" },
+    { "\nentries=0\n", "\n" },
+    { "previous=0", "previous=1" },
+    { ".123456Z", "Z" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      const char *at = strstr (text, bad[i].from);
+      g_assert_nonnull (at);
+      g_autofree char *t =
+        g_strdup_printf ("%.*s%s%s", (int) (at - text), text, bad[i].to, at + strlen (bad[i].from));
+      g_assert_false (ansim_checkpoint_parse (t, strlen (t), &back, &error));
+      g_assert_error (error, ANSIM_EVIDENCE_ERROR, ANSIM_EVIDENCE_ERROR_MALFORMED);
+      g_clear_error (&error);
+    }
+  g_autofree char *upper = g_ascii_strup (text, -1);
+  g_assert_false (ansim_checkpoint_parse (upper, strlen (upper), &back, NULL));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1122,6 +1214,8 @@ main (int argc, char **argv)
   ADD ("manifest/sealer", test_sealer, NULL);
   ADD ("manifest/parse-rejects", test_parse_rejects, NULL);
   ADD ("manifest/stream-gap", test_stream_gap, NULL);
+  ADD ("manifest/close-floor", test_close_floor, NULL);
+  ADD ("manifest/checkpoint-form", test_checkpoint_form, NULL);
 #undef ADD
   return g_test_run ();
 }
