@@ -329,9 +329,9 @@ static const BadCase bad_cases[] = {
   { "panel-plain-http-everywhere", &ansim_panel_config_schema, "[panel]\nlisten_address = *\n",
     0, ANSIM_CONFIG_ERROR_CONFLICT, "listen_address = '*': plain HTTP on an address other than" },
   { "panel-trusted-proxy-not-address", &ansim_panel_config_schema,
-    "[panel]\ntrusted_proxies = 127.0.0.1, proxy.example\n", 0, ANSIM_CONFIG_ERROR_TYPE,
-    "panel.conf:2: [panel] trusted_proxies = '127.0.0.1, proxy.example': \"proxy.example\" is "
-    "not an IP address" },
+    "[panel]\ntrusted_proxies = 127.0.0.1, proxy.example\n", 0, ANSIM_CONFIG_ERROR_RANGE,
+    "panel.conf:2: [panel] trusted_proxies = '127.0.0.1, proxy.example': 'proxy.example' is "
+    "not an address or a network" },
   { "panel-tls-key-missing", &ansim_panel_config_schema, "[panel]\ntls_certificate = cert.pem\n", 0,
     ANSIM_CONFIG_ERROR_MISSING,
     "panel.conf: [panel] tls_key: missing while tls_certificate is set; expected both "

@@ -264,8 +264,18 @@ static const char *const panel_seeds[] = {
     "  ('dev-1', 'desk-1', 'device-offline', 1700000400000000, 1700000460000000,\n"
     "   'guard-kim', 1700000410000000),\n"
     "  ('dev-1', 'desk-1', 'path-down', 1700000500000000, NULL, NULL, NULL);\n",
+  /* Playback waiting for its audit entry. */
+  [10] = "INSERT INTO playback_pending (session_sha256, incident_id, user, role, client, first_us,\n"
+         "  last_us, segments, requests, bytes) VALUES\n"
+         "  ('" SHA_ABC "', 1, 'guard-kim', 'security', '127.0.0.1', 1700000600000000,\n"
+         "   1700000610000000, ',0,1,', 2, 123456);\n",
   /* Staff protection (issue 14): a user unlocked with ansimctl. */
-  [10] = "UPDATE users SET login_unlocked_at_us = 1700000600000000 WHERE name = 'guard-kim';\n",
+  [11] = "UPDATE users SET login_unlocked_at_us = 1700000600000000 WHERE name = 'guard-kim';\n",
+  /* Four eyes: a release asked for and approved by another admin. */
+  [12] = "INSERT INTO approvals (action, incident_id, request, reason, requested_by, requested_at_us,\n"
+         "  decision, decided_by, decided_at_us) VALUES\n"
+         "  ('legal-hold-release', 1, NULL, 'case closed', 'admin-lee', 1700000700000000,\n"
+         "   'approved', 'admin-park', 1700000710000000);\n",
 };
 
 static const char *
