@@ -1137,10 +1137,6 @@ static const AnsimConfigKey panel_keys[] = {
             "that terminates HTTPS (session cookies are then Secure when a proxy in "
             "trusted_proxies says `X-Forwarded-Proto: https`); without it such a listen_address "
             "needs tls_certificate and tls_key" },
-  { .key = "trusted_proxies",
-    .type = ANSIM_CONFIG_STRING,
-    .help = "comma-separated IP addresses of reverse proxies whose X-Forwarded-* headers the "
-            "panel believes; empty: none" },
   { .key = "session_lifetime_s",
     .type = ANSIM_CONFIG_INT,
     .default_value = "43200",
@@ -1185,8 +1181,9 @@ static const AnsimConfigKey panel_keys[] = {
     .default_value = "",
     .help = "addresses or networks (CIDR) of reverse proxies in front of the panel, "
             "separated by commas, e.g. 127.0.0.1, ::1; only for a connection from one of "
-            "them is X-Forwarded-For believed, to tell clients apart for login throttling "
-            "and the audit log. Empty: every client is the connection's address" },
+            "them are X-Forwarded-For (to tell clients apart for login throttling and the "
+            "audit log) and X-Forwarded-Proto (Secure cookies behind a TLS proxy) believed. "
+            "Empty: every client is the connection's address" },
   { .key = "access_purpose",
     .type = ANSIM_CONFIG_BOOL,
     .default_value = "false",
