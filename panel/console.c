@@ -52,6 +52,7 @@ struct _PanelConsole {
 };
 
 #define MAX_VIEWS_REMEMBERED 20000
+#define MAX_THROTTLED_REMEMBERED 4096
 #define MAX_PURPOSE_CHARS 500
 
 typedef struct {
@@ -122,6 +123,14 @@ note_throttled (PanelConsole *self, const char *account, const char *client)
       throttled_write (self, t);
       g_hash_table_remove (self->throttled, key);
       t = NULL;
+    }
+  if (t == NULL && g_hash_table_size (self->throttled) >= MAX_THROTTLED_REMEMBERED)
+    {
+      /* Bounded: many clients at once end their windows early (more
+       * entries, never a lost count). */
+      self->flushing_all = TRUE;
+      flush_throttled (self);
+      self->flushing_all = FALSE;
     }
   if (t == NULL)
     {
