@@ -13,12 +13,24 @@ ansim_address_masks_parse (const char *text, GError **error)
 
   for (char **e = entries; *e != NULL; e++)
     {
-      g_autoptr (GError) local = NULL;
-      GInetAddressMask *mask;
+      g_autoptr (GInetAddress) addr = NULL;
+      g_auto (GStrv) parts = NULL;
+      guint64 length = 0;
+      GInetAddressMask *mask = NULL;
 
       if (**e == '\0')
         continue;
-      mask = g_inet_address_mask_new_from_string (*e, &local);
+      /* Checked here rather than by GLib, which warns on a length past the
+       * address's bits instead of failing. */
+      parts = g_strsplit (*e, "/", 2);
+      addr = g_inet_address_new_from_string (parts[0]);
+      if (addr != NULL)
+        {
+          guint bits = g_inet_address_get_family (addr) == G_SOCKET_FAMILY_IPV4 ? 32 : 128;
+          length = bits;
+          if (parts[1] == NULL || g_ascii_string_to_unsigned (parts[1], 10, 0, bits, &length, NULL))
+            mask = g_inet_address_mask_new (addr, (guint) length, NULL);
+        }
       if (mask == NULL)
         {
           g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,

@@ -46,12 +46,14 @@ struct _PanelConsole {
   guint throttled_flush; /* timeout source id */
   gboolean flushing_all; /* at free: every window ends now */
   gboolean access_purpose;
+  GHashTable *decoys; /* source ids (GUINT_TO_POINTER) of logins answered later */
   /* Page opens already audited: "SESSION-SHA\nINCIDENT\nVIEW". Bounded:
    * when full it is emptied, which can only add entries, never lose one. */
   GHashTable *views;
 };
 
 #define MAX_VIEWS_REMEMBERED 20000
+#define MAX_THROTTLED_REMEMBERED 4096
 #define MAX_PURPOSE_CHARS 500
 
 typedef struct {
@@ -122,6 +124,14 @@ note_throttled (PanelConsole *self, const char *account, const char *client)
       throttled_write (self, t);
       g_hash_table_remove (self->throttled, key);
       t = NULL;
+    }
+  if (t == NULL && g_hash_table_size (self->throttled) >= MAX_THROTTLED_REMEMBERED)
+    {
+      /* Bounded: many clients at once end their windows early (more
+       * entries, never a lost count). */
+      self->flushing_all = TRUE;
+      flush_throttled (self);
+      self->flushing_all = FALSE;
     }
   if (t == NULL)
     {
@@ -550,30 +560,54 @@ out:
   login_free (login);
 }
 
+typedef struct {
+  Login *login;
+  guint source;
+} Decoy;
+
+static void
+decoy_free (gpointer data)
+{
+  Decoy *decoy = data;
+  login_free (decoy->login);
+  g_free (decoy);
+}
+
 static gboolean
 login_decoy_done (gpointer data)
 {
-  Login *login = data;
+  Decoy *decoy = data;
+  Login *login = decoy->login;
 
-  if (!g_cancellable_is_cancelled (login->cancellable))
-    {
-      panel_console_send_error (login->msg, SOUP_STATUS_UNAUTHORIZED, "bad-credentials",
-                                "wrong user name or password");
-      soup_server_message_unpause (login->msg);
-    }
-  login_free (login);
+  panel_console_send_error (login->msg, SOUP_STATUS_UNAUTHORIZED, "bad-credentials",
+                            "wrong user name or password");
+  soup_server_message_unpause (login->msg);
+  g_hash_table_remove (login->console->decoys, GUINT_TO_POINTER (decoy->source));
   return G_SOURCE_REMOVE;
 }
 
 /* Answers login (taken) as a wrong password once as long as the last real
- * check took has passed. */
+ * check took has passed. The console removes what is still waiting when
+ * it goes. */
 static void
 login_decoy (PanelConsole *self, Login *login)
 {
   gint64 delay_ms = CLAMP (self->last_check_us / 1000, 50, 2000);
+  Decoy *decoy = g_new0 (Decoy, 1);
 
+  decoy->login = login;
   soup_server_message_pause (login->msg);
-  g_timeout_add_full (G_PRIORITY_DEFAULT, delay_ms, login_decoy_done, login, NULL);
+  decoy->source =
+    g_timeout_add_full (G_PRIORITY_DEFAULT, delay_ms, login_decoy_done, decoy, decoy_free);
+  g_hash_table_add (self->decoys, GUINT_TO_POINTER (decoy->source));
+}
+
+static void
+remove_decoy (gpointer key, gpointer value, gpointer user_data)
+{
+  (void) value;
+  (void) user_data;
+  g_source_remove (GPOINTER_TO_UINT (key));
 }
 
 /* Origin, when the browser sends it, must be this server: refuses a login
@@ -1273,6 +1307,7 @@ panel_console_new (PanelHttp *http, SoupServer *server, sqlite3 *db, AnsimConfig
     ansim_config_get_int (config, "panel", "login_audit_window_s"), flush_throttled, self);
   self->access_purpose = ansim_config_get_bool (config, "panel", "access_purpose");
   self->views = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->decoys = g_hash_table_new (NULL, NULL);
 
   panel_get_resource (); /* registers the interface's resources */
   panel_http_add_routes (http, routes, G_N_ELEMENTS (routes), self);
@@ -1306,6 +1341,8 @@ panel_console_free (PanelConsole *self)
   g_clear_handle_id (&self->throttled_flush, g_source_remove);
   g_hash_table_unref (self->throttled);
   g_hash_table_unref (self->views);
+  g_hash_table_foreach (self->decoys, remove_decoy, NULL);
+  g_hash_table_unref (self->decoys);
   g_clear_pointer (&self->events, panel_events_free);
   panel_http_set_console (self->http, NULL);
   g_object_unref (self->server);

@@ -75,6 +75,8 @@ typedef struct {
   const char *code; /* a refusal's error code (a literal), else NULL */
 } Reply;
 
+static void write_enroll_refused (PanelIngest *self, const char *client);
+
 PanelIngest *
 panel_ingest_new (sqlite3 *db, PanelStore *store, const PanelIngestOptions *options)
 {
@@ -101,6 +103,17 @@ panel_ingest_free (PanelIngest *self)
   if (self == NULL)
     return;
   g_free (self->site_name);
+  /* Refused enrollments not yet written: written before the panel goes. */
+  {
+    g_autoptr (GPtrArray) clients = g_ptr_array_new_with_free_func (g_free);
+    GHashTableIter iter;
+    gpointer client;
+    g_hash_table_iter_init (&iter, self->enroll_refused);
+    while (g_hash_table_iter_next (&iter, &client, NULL))
+      g_ptr_array_add (clients, g_strdup (client));
+    for (guint i = 0; i < clients->len; i++)
+      write_enroll_refused (self, clients->pdata[i]);
+  }
   panel_throttle_free (self->enroll_throttle);
   g_hash_table_unref (self->enroll_refused);
   g_free (self);

@@ -317,6 +317,11 @@ static const BadCase bad_cases[] = {
     "expected an http:// or https:// URL" },
   { "url-not-url", &ansim_uploader_config_schema, "[uploader]\npanel_url = panel.example\n", 0,
     ANSIM_CONFIG_ERROR_TYPE, "uploader.conf:2: [uploader] panel_url = 'panel.example': not a URL" },
+  { "panel-trusted-proxies", &ansim_panel_config_schema,
+    "[panel]\ntrusted_proxies = 127.0.0.1, 10.0.0.1/8\n", 0, ANSIM_CONFIG_ERROR_RANGE,
+    "panel.conf:2: [panel] trusted_proxies = '127.0.0.1, 10.0.0.1/8': '10.0.0.1/8' is not an "
+    "address or a network (ADDRESS/PREFIX with no host bits set); expected addresses or networks "
+    "such as 127.0.0.1, ::1, 10.0.0.0/8, separated by commas" },
   { "panel-listen-address", &ansim_panel_config_schema, "[panel]\nlisten_address = localhost\n", 0,
     ANSIM_CONFIG_ERROR_TYPE,
     "panel.conf:2: [panel] listen_address = 'localhost': not an IP address; expected an IPv4 or "

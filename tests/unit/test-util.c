@@ -2,6 +2,7 @@
 /* Unit tests of the shared helpers: SHA-256 hex against the FIPS 180-2
  * vectors, the value checks, the OpenSSL error, durable writes on a real
  * file system, JSON escaping read back by json-glib, the curl cleanups. */
+#include "address-mask.h"
 #include "curl-cleanups.h"
 #include "test-common.h"
 #include "durable.h"
@@ -591,6 +592,38 @@ test_json_integers_fit (void)
       g_assert_false (ansim_json_integers_fit (beyond[i], strlen (beyond[i]), &error));
       g_assert_nonnull (error);
       g_assert_nonnull (strstr (error->message, "does not fit in 64 bits"));
+/* trusted_proxies: addresses and networks, matched with IPv4 in IPv6
+ * form too; a bad entry is an error naming it. */
+static void
+test_address_masks (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) masks =
+    ansim_address_masks_parse ("127.0.0.1, 10.0.0.0/8;::1  fd00::/8", &error);
+  g_autoptr (GPtrArray) none = ansim_address_masks_parse ("", &error);
+  static const char *const bad[] = { "banana", "10.0.0.1/8", "10.0.0.0/33", "1.2.3", "::1/129" };
+
+  g_assert_no_error (error);
+  g_assert_cmpuint (masks->len, ==, 4);
+  g_assert_cmpuint (none->len, ==, 0);
+  g_assert_true (ansim_address_masks_contain (masks, "127.0.0.1"));
+  g_assert_true (ansim_address_masks_contain (masks, "::ffff:127.0.0.1"));
+  g_assert_true (ansim_address_masks_contain (masks, "10.200.3.4"));
+  g_assert_true (ansim_address_masks_contain (masks, "::1"));
+  g_assert_true (ansim_address_masks_contain (masks, "fd12::7"));
+  g_assert_false (ansim_address_masks_contain (masks, "127.0.0.2"));
+  g_assert_false (ansim_address_masks_contain (masks, "11.0.0.1"));
+  g_assert_false (ansim_address_masks_contain (masks, "not an address"));
+  g_assert_false (ansim_address_masks_contain (masks, NULL));
+  g_assert_false (ansim_address_masks_contain (none, "127.0.0.1"));
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autofree char *text = g_strdup_printf ("127.0.0.1, %s", bad[i]);
+      g_autoptr (GPtrArray) masks2 = ansim_address_masks_parse (text, &error);
+      g_assert_null (masks2);
+      g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
+      g_assert_nonnull (strstr (error->message, bad[i]));
+      g_clear_error (&error);
     }
 }
 
@@ -628,5 +661,6 @@ main (int argc, char **argv)
   g_test_add_func ("/util/json/escape-forms", test_json_escape_forms);
   g_test_add_func ("/util/curl-cleanups", test_curl_cleanups);
   g_test_add_func ("/util/json/integers-fit", test_json_integers_fit);
+  g_test_add_func ("/util/address-masks", test_address_masks);
   return g_test_run ();
 }

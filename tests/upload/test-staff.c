@@ -27,13 +27,13 @@ typedef struct {
   TestPanel *panel;
 } Fixture;
 
+/* data: the panel's extra configuration, NULL for STAFF_CONFIG. */
 static void
 setup (Fixture *f, gconstpointer data)
 {
-  (void) data;
   f->dir = test_make_tmp_dir ("ansim-staff-XXXXXX");
   g_autofree char *panel_dir = g_build_filename (f->dir, "panel", NULL);
-  f->panel = test_panel_new (panel_dir, STAFF_CONFIG);
+  f->panel = test_panel_new (panel_dir, data != NULL ? data : STAFF_CONFIG);
 }
 
 static void
@@ -118,6 +118,25 @@ test_strangers_cannot_lock_out (Fixture *f, gconstpointer data)
   g_assert_cmpint (count (f, "SELECT count(*) FROM audit_log WHERE action = 'login' "
                              "AND client = '198.51.100.7'"),
                    ==, 1);
+}
+
+/* Without trusted_proxies, X-Forwarded-For is anyone's to write: a
+ * guesser cannot pose as many clients (nor hide as another). */
+static void
+test_forwarded_for_not_believed (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  test_add_user (f->panel->conf, "kim", "security", PASSWORD);
+  test_panel_start (f->panel);
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autofree char *client = g_strdup_printf ("203.0.113.%u", i + 1);
+      g_assert_cmpuint (login_from (f, client, "kim", "wrong-password"), ==, 401);
+    }
+  g_assert_cmpuint (login_from (f, "203.0.113.99", "kim", "wrong-password"), ==, 429);
+  g_assert_cmpint (count (f, "SELECT count(*) FROM audit_log WHERE action = 'login-failed' "
+                             "AND client = '127.0.0.1'"),
+                   ==, 3);
 }
 
 /* 150 tries in a row after three failures: the log gets the three
@@ -459,6 +478,9 @@ main (int argc, char **argv)
   http = soup_session_new_with_options ("timeout", 30, NULL);
 #define ADD(path, fn) g_test_add (path, Fixture, NULL, setup, fn, teardown)
   ADD ("/staff/login/strangers-cannot-lock-out", test_strangers_cannot_lock_out);
+  g_test_add ("/staff/login/forwarded-for-not-believed", Fixture,
+              "login_failures_per_account = 3\nlogin_audit_window_s = 1\n", setup,
+              test_forwarded_for_not_believed, teardown);
   ADD ("/staff/login/throttled-aggregated", test_throttled_aggregated);
   ADD ("/staff/login/old-hash-rehashed", test_old_hash_rehashed);
   ADD ("/staff/device/bound-to-desk", test_device_bound_to_desk);
