@@ -592,6 +592,9 @@ test_json_integers_fit (void)
       g_assert_false (ansim_json_integers_fit (beyond[i], strlen (beyond[i]), &error));
       g_assert_nonnull (error);
       g_assert_nonnull (strstr (error->message, "does not fit in 64 bits"));
+    }
+}
+
 /* trusted_proxies: addresses and networks, matched with IPv4 in IPv6
  * form too; a bad entry is an error naming it. */
 static void
