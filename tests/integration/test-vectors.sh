@@ -17,7 +17,13 @@ trap 'rm -rf "$work"' EXIT
 n=0
 failed=0
 ok () { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok () { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "# $l"; done; }
+not_ok () {
+  n=$((n + 1))
+  failed=$((failed + 1))
+  echo "not ok $n - $1"
+  shift
+  [ $# -eq 0 ] || printf '%s\n' "$@" | sed 's/^/# /'
+}
 
 # age refuses an identity others may read; git keeps no modes.
 cp "$vectors/keys/site.key" "$work/site.key"
