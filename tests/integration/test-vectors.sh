@@ -17,7 +17,13 @@ trap 'rm -rf "$work"' EXIT
 n=0
 failed=0
 ok () { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok () { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "# $l"; done; }
+not_ok () {
+  n=$((n + 1))
+  failed=$((failed + 1))
+  echo "not ok $n - $1"
+  shift
+  [ $# -eq 0 ] || printf '%s\n' "$@" | sed 's/^/# /'
+}
 
 # age refuses an identity others may read; git keeps no modes.
 cp "$vectors/keys/site.key" "$work/site.key"
@@ -97,6 +103,19 @@ if echo "$out" | grep -q 'tolerated in format version 2'; then
   ok "a version 2 close before the open is tolerated, and said"
 else
   not_ok "a version 2 close before the open is tolerated, and said" "$out"
+fi
+
+# A manifest whose signature does not hold is still shown sound up to its
+# last checkpoint (info), and refused.
+cp -a "$vectors/v3/a" "$work/badsig"
+printf '\001' | dd of="$work/badsig/manifest.json.sig" bs=1 seek=5 conv=notrunc 2> /dev/null
+out=$("$ctl" verify --key "$key" "$work/badsig" 2>&1)
+rc=$?
+if [ "$rc" -eq 1 ] && echo "$out" | grep -q '^bad signature: ' \
+  && echo "$out" | grep -q 'first 6 entries are the ones the device signed live'; then
+  ok "a bad manifest signature: refused, and the checkpoints still prove its 6 entries"
+else
+  not_ok "a bad manifest signature: refused, and the checkpoints still prove its 6 entries" "$out"
 fi
 
 # The canonical entry texts: their SHA-256 as listed, and each is the
