@@ -1358,6 +1358,10 @@ handle_segment (PanelIngest *self, Reply *r, const PanelRequest *req, const Devi
   gint64 size = sqlite3_column_int64 (stmt, 1);
   g_autofree char *expected = g_strdup ((const char *) sqlite3_column_text (stmt, 2));
   gboolean have = sqlite3_column_type (stmt, 3) != SQLITE_NULL;
+  /* Ends the read transaction: held across the store's put, it could
+   * not become the UPDATE's write once another connection (the console
+   * acknowledging) wrote meanwhile (SQLITE_BUSY_SNAPSHOT, no retry). */
+  sqlite3_reset (stmt);
   if ((gint64) g_bytes_get_size (req->body) != size || strcmp (actual, expected) != 0)
     return reply_error (
       r, 422, "hash-mismatch",

@@ -130,13 +130,16 @@ panel_rss_kib (void)
 /* Request headers for method path announcing length body bytes; signed
  * by desk (may be NULL: unsigned). */
 static char *
-headers_for (const char *method, const char *path, guint64 length, TestDesk *desk)
+headers_for (const char *method, const char *path, guint64 length, TestDesk *desk,
+             const char *cookie)
 {
   GString *h = g_string_new (NULL);
   g_string_append_printf (h,
                           "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nContent-Type: "
                           "application/json\r\nContent-Length: %" G_GUINT64_FORMAT "\r\n",
                           method, path, fx.panel->port, length);
+  if (cookie != NULL)
+    g_string_append_printf (h, "Cookie: %s\r\n", cookie);
   if (desk != NULL)
     {
       g_autofree char *digest = NULL, *input = NULL, *signature = NULL;
@@ -156,6 +159,7 @@ typedef struct {
   guint want;
   const char *code;
   guint64 length; /* announced and sent; 0: BIG_BODY */
+  const char *cookie; /* a session's, or NULL */
   /* results */
   guint status;
   char *answer;
@@ -171,7 +175,7 @@ attack (gpointer data)
 {
   Attack *a = data;
   guint64 length = a->length != 0 ? a->length : BIG_BODY;
-  g_autofree char *head = headers_for (a->method, a->path, length, a->desk);
+  g_autofree char *head = headers_for (a->method, a->path, length, a->desk, a->cookie);
   int fd = connect_panel ();
   send_all (fd, head, strlen (head));
   a->answer = read_answer (fd, 10000);
@@ -203,11 +207,18 @@ test_refused_before_body (void)
 {
   g_autofree char *seg = g_strdup_printf (
     API "incidents/%s/segments/0", "0b6e1c8a-3c1f-4a53-9d55-5d6b2a8c9e10");
+  g_autoptr (TestConsole) console = test_console_new (fx.panel->url, NULL, 10);
+  TestLogin trainer = { 0 }, security = { 0 };
+  test_console_login (console, "trainer", PASSWORD, &trainer);
+  test_console_login (console, "security", PASSWORD, &security);
   Attack attacks[] = {
     { "unknown path", "POST", "/no/such/path", NULL, 404, "not-found" },
     { "static file", "PUT", "/console/index.html", NULL, 405, "method-not-allowed" },
     { "console, no session", "POST", "/api/users", NULL, 401, "not-logged-in" },
     { "console, anyone, over the cap", "POST", "/api/login", NULL, 413, "too-large" },
+    { "console, wrong role", "POST", "/api/users", NULL, 403, "forbidden", 0, trainer.cookie },
+    { "console, no CSRF token", "POST", "/api/incidents/1/acknowledge", NULL, 403, "csrf", 0,
+      security.cookie },
     { "health", "GET", "/api/health", NULL, 413, "too-large" },
     /* within the cap (4 MiB): refused for who sends it */
     { "device, unsigned", "PUT", seg, NULL, 401, "unsigned", 4 << 20 },
@@ -247,10 +258,12 @@ test_refused_before_body (void)
     }
   g_test_message ("panel VmRSS %" G_GINT64_FORMAT " KiB before, peak %" G_GINT64_FORMAT " KiB",
                   base, peak);
+  test_login_clear (&trainer);
+  test_login_clear (&security);
   g_assert_cmpint (peak - base, <, RSS_SLACK_KIB);
   /* And it still serves. */
   int fd = connect_panel ();
-  g_autofree char *head = headers_for ("GET", "/api/health", 0, NULL);
+  g_autofree char *head = headers_for ("GET", "/api/health", 0, NULL, NULL);
   send_all (fd, head, strlen (head));
   g_autofree char *answer = read_answer (fd, 5000);
   close (fd);
@@ -312,7 +325,7 @@ test_budget (void)
 {
   g_autofree char *uuid = test_desk_record (fx.desk, 1, 1000);
   g_autofree char *manifest = g_strdup_printf (API "incidents/%s/manifest", uuid);
-  g_autofree char *head = headers_for ("PUT", manifest, 2 * 1024 * 1024, fx.desk);
+  g_autofree char *head = headers_for ("PUT", manifest, 2 * 1024 * 1024, fx.desk, NULL);
   int fd = connect_panel ();
   send_all (fd, head, strlen (head));
   g_autofree char *answer = read_answer (fd, 5000);
