@@ -981,7 +981,7 @@ function setExportLink() {
 const AHEAD = 3;              // segments loaded ahead of the one playing
 const KEEP_BEHIND_S = 30;     // seconds kept buffered behind the play position
 const HOLE_BRIDGED_S = 0.3;   // holes shorter than this are crossed without a word
-const LIVE_EXTRA_S = 0.8;     // following: this much more than a segment behind the newest frame
+const LIVE_EXTRA_S = 0.5;     // following: this much more than a segment behind the newest frame
 const HOLD_MAX_MS = 1500;     // the longest the clock waits for a lagging camera
 const BASE_MARGIN_MS = 600000; // media time 0 lies this long before the press (pre-event footage)
 
@@ -1332,18 +1332,19 @@ function playTick() {
       p.wallStart(g) != null && wall >= p.wallStart(g) / 1000;
   });
   if (lagging && !state.play.holdSince) state.play.holdSince = Date.now();
+  if (lagging) state.play.heldMs = (state.play.heldMs || 0) + 200;   // for tests: time held
   if (!lagging) state.play.holdSince = null;
   const hold = lagging && Date.now() - state.play.holdSince < HOLD_MAX_MS;
   if (hold && v.playbackRate !== 0) { state.play.rate = v.playbackRate; v.playbackRate = 0; }
   else if (!hold && v.playbackRate === 0) v.playbackRate = state.play.rate || 1;
   // Following: held at a segment and a little behind the newest frame
   // every camera has; fallen behind (a wait, a busy machine) it catches up
-  // a little faster than real time, or jumps when far behind. No drift.
+  // at 1.25×, or jumps when far behind. No drift.
   if (main.following && main.sb && !hold && !v.paused && (state.play.userRate || 1) === 1) {
     const last = main.playable().pop();
     const behind = liveEnd() - v.currentTime - (last ? main.duration(last) : 1) - LIVE_EXTRA_S;
     if (behind > 1.5) main.toLiveEdge();
-    v.playbackRate = behind > 0.3 ? 1.15 : 1;
+    v.playbackRate = behind > 0.3 ? 1.25 : 1;
   }
   if (main.following && main.sb && v.playbackRate > 1 && liveEnd() - v.currentTime < 0.5)
     setRate(1);
