@@ -318,24 +318,23 @@ static const char panel_v9[] =
 /* Playback served but not yet in the audit log (panel/playback.c): one row
  * per (session, incident), written before a byte is served and turned
  * into one audit entry when the viewing ends. */
-static const char panel_v_playback[] =
-  "CREATE TABLE playback_pending (\n"
-  "  session_sha256 TEXT NOT NULL,\n"
-  "  incident_id    INTEGER NOT NULL,\n"
-  "  user           TEXT NOT NULL,\n"
-  "  role           TEXT NOT NULL,\n"
-  "  client         TEXT,\n"
-  "  first_us       INTEGER NOT NULL,\n"
-  "  last_us        INTEGER NOT NULL,\n"
-  "  segments       TEXT NOT NULL,\n"
-  "  requests       INTEGER NOT NULL,\n"
-  "  bytes          INTEGER NOT NULL,\n"
-  "  PRIMARY KEY (session_sha256, incident_id)\n"
-  ");\n";
+static const char panel_v_playback[] = "CREATE TABLE playback_pending (\n"
+                                       "  session_sha256 TEXT NOT NULL,\n"
+                                       "  incident_id    INTEGER NOT NULL,\n"
+                                       "  user           TEXT NOT NULL,\n"
+                                       "  role           TEXT NOT NULL,\n"
+                                       "  client         TEXT,\n"
+                                       "  first_us       INTEGER NOT NULL,\n"
+                                       "  last_us        INTEGER NOT NULL,\n"
+                                       "  segments       TEXT NOT NULL,\n"
+                                       "  requests       INTEGER NOT NULL,\n"
+                                       "  bytes          INTEGER NOT NULL,\n"
+                                       "  PRIMARY KEY (session_sha256, incident_id)\n"
+                                       ");\n";
 
 static const char *const panel_migrations[] = {
-  panel_v1, panel_v2, panel_v3, panel_v4, panel_v5, panel_v6, panel_v7, panel_v8, panel_v9,
-  panel_v_playback,
+  panel_v1, panel_v2, panel_v3, panel_v4, panel_v5,
+  panel_v6, panel_v7, panel_v8, panel_v9, panel_v_playback,
 };
 
 const AnsimDbSchema ansim_panel_db_schema = {

@@ -1059,6 +1059,13 @@ class Player {
     return list[list.length - 1];
   }
 
+  // Whether media time t is buffered (a frame to show there).
+  covers(t) {
+    const b = this.video.buffered;
+    for (let i = 0; i < b.length; i++) if (t >= b.start(i) && t < b.end(i)) return true;
+    return false;
+  }
+
   newestEnd() {
     const b = this.video.buffered;
     return b.length ? b.end(b.length - 1) : null;
@@ -1328,8 +1335,8 @@ function playTick() {
   // stop the others).
   const lagging = wall != null && !v.paused && players().slice(1).some((p) => {
     const g = p.segmentAtWall(wall);
-    return g && g.kind === 'media' && g.state !== 'failed' && p.video.readyState < 3 &&
-      p.wallStart(g) != null && wall >= p.wallStart(g) / 1000;
+    return g && g.kind === 'media' && g.state !== 'failed' && p.wallStart(g) != null &&
+      wall >= p.wallStart(g) / 1000 && !p.covers(v.currentTime + 0.3);
   });
   if (lagging && !state.play.holdSince) state.play.holdSince = Date.now();
   if (lagging) state.play.heldMs = (state.play.heldMs || 0) + 200;   // for tests: time held

@@ -183,7 +183,8 @@ add_media_segment (TestIncident *incident)
   g_autofree char *cmd = g_strdup_printf (
     "gst-launch-1.0 -q videotestsrc num-buffers=15 ! video/x-raw,width=160,height=120,framerate=15/1 "
     "! x264enc speed-preset=ultrafast tune=zerolatency ! h264parse ! matroskamux "
-    "! filesink location=%s", path);
+    "! filesink location=%s",
+    path);
   g_autoptr (GError) error = NULL;
   int status = 0;
   g_assert_true (g_spawn_command_line_sync (cmd, NULL, NULL, &status, &error));
@@ -536,11 +537,13 @@ test_playback (void)
   g_assert_cmpmem (data + 4, 4, "ftyp", 4);
   g_assert_true (g_str_has_prefix (soup_message_headers_get_one (rh, "X-Ansim-Codecs"), "avc1."));
   g_autoptr (sqlite3_stmt) s = ansim_db_prepare (
-    desk->db, "SELECT start_wall_us FROM segments WHERE idx = 0 ORDER BY incident_id LIMIT 1", NULL);
+    desk->db, "SELECT start_wall_us FROM segments WHERE idx = 0 ORDER BY incident_id LIMIT 1",
+    NULL);
   g_assert_nonnull (s);
   g_assert_cmpint (sqlite3_step (s), ==, SQLITE_ROW);
-  g_assert_cmpint (g_ascii_strtoll (soup_message_headers_get_one (rh, "X-Ansim-Wall-Start-Us"), NULL, 10),
-                   ==, sqlite3_column_int64 (s, 0));
+  g_assert_cmpint (
+    g_ascii_strtoll (soup_message_headers_get_one (rh, "X-Ansim-Wall-Start-Us"), NULL, 10), ==,
+    sqlite3_column_int64 (s, 0));
   /* One entry for the viewing, once it has been idle (playback_idle_s = 1). */
   gint64 until = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
   while (test_console_count_audit (console, &logins[AUDITOR], "playback", target, NULL) == before
