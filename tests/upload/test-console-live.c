@@ -544,13 +544,47 @@ test_playback (void)
   g_assert_cmpint (
     g_ascii_strtoll (soup_message_headers_get_one (rh, "X-Ansim-Wall-Start-Us"), NULL, 10), ==,
     sqlite3_column_int64 (s, 0));
-  /* One entry for the viewing, once it has been idle (playback_idle_s = 1). */
+  /* Range (issue 14): one range at most, else the whole segment; a range
+   * beyond the end is refused; whatever is served is recorded. */
+  static const struct {
+    const char *range;
+    guint status;
+    gboolean whole;
+  } ranges[] = {
+    { "bytes= 0-", 200, TRUE },       { "bytes=1-", 206, FALSE },
+    { "bytes=0-9,20-29", 200, TRUE }, { "bytes=99999999-", 416, FALSE },
+    { "bytes=-99999999", 206, TRUE },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (ranges); i++)
+    {
+      g_autoptr (SoupMessage) rm = soup_message_new ("GET", url);
+      SoupMessageHeaders *q = soup_message_get_request_headers (rm);
+      soup_message_headers_replace (q, "Cookie", logins[SECURITY].cookie);
+      soup_message_headers_replace (q, "Range", ranges[i].range);
+      g_autoptr (GBytes) part = soup_session_send_and_read (console->http, rm, NULL, &error);
+      g_assert_no_error (error);
+      g_test_message ("Range: %s -> %u, %zu bytes", ranges[i].range, soup_message_get_status (rm),
+                      g_bytes_get_size (part));
+      g_assert_cmpuint (soup_message_get_status (rm), ==, ranges[i].status);
+      if (ranges[i].whole)
+        g_assert_cmpuint (g_bytes_get_size (part), ==, size);
+      else if (ranges[i].status == 206)
+        g_assert_cmpuint (g_bytes_get_size (part), ==, size - 1);
+    }
+  /* One entry for the viewing, once it has been idle (playback_idle_s = 1),
+   * with every request that served bytes (all but the 416). */
   gint64 until = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
   while (test_console_count_audit (console, &logins[AUDITOR], "playback", target, NULL) == before
          && g_get_monotonic_time () < until)
     g_usleep (100000);
-  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR], "playback", target, NULL),
-                    ==, before + 1);
+  g_autoptr (JsonObject) entry = NULL;
+  g_assert_cmpuint (
+    test_console_count_audit (console, &logins[AUDITOR], "playback", target, &entry), ==,
+    before + 1);
+  JsonObject *d = json_object_get_object_member (entry, "detail");
+  g_assert_cmpint (json_object_get_int_member (d, "requests"), ==, 5);
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (d, "segments")), ==, 1);
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (d, "ranges")), ==, 1);
 
   static const struct {
     const char *path;
