@@ -1093,6 +1093,11 @@ class Player {
   fromStart() {
     this.following = false;
     this.autoLive = false;
+    // What was buffered near live would be a far-off island: dropped.
+    if (this.sb && !this.sb.updating) {
+      this.sb.remove(0, Infinity);
+      for (const g of this.segs.values()) if (g.state === 'appended') g.state = 'none';
+    }
     const first = this.playable()[0];
     if (first) this.seekWall(this.wallStart(first) / 1000);
   }
@@ -1116,11 +1121,12 @@ class Player {
     this.video.currentTime = Math.max(last.mediaStart ?? 0, end - this.duration(last) - LIVE_EXTRA_S);
   }
 
+  // The segment at the play position (by the desk's clock), or the one
+  // asked for while nothing plays yet.
   currentIdx() {
-    const t = this.video.currentTime;
-    for (const g of this.segs.values())
-      if (g.mediaStart != null && t >= g.mediaStart - 0.05 && t < g.mediaStart + this.duration(g)) return g.idx;
-    return this.want;
+    if (!this.sb || this.seekTo) return this.want;
+    const g = this.segmentAtWall(this.wallAt(this.video.currentTime));
+    return g ? g.idx : this.want;
   }
 
   async source(codecs) {
@@ -1167,12 +1173,12 @@ class Player {
     try {
       await this.load(next);
     } catch (e) {
-      // Asked again a little later (a busy panel); after three tries the
+      // Asked again a little later (a busy panel); after five tries the
       // segment counts as missing and its hole is skipped visibly.
       next.tries = (next.tries || 0) + 1;
-      next.state = next.tries >= 3 ? 'failed' : 'retry';
+      next.state = next.tries >= 5 ? 'failed' : 'retry';
       if (next.state === 'failed') this.error = e.message;
-      else setTimeout(() => { if (next.state === 'retry') { next.state = 'none'; this.pump(); } }, 1000);
+      else setTimeout(() => { if (next.state === 'retry') { next.state = 'none'; this.pump(); } }, 1500);
       console.warn('segment', next.idx, e);
     }
     this.busy = false;
@@ -1227,12 +1233,16 @@ class Player {
       if (b.start(i) > now && next == null) next = b.start(i);
     }
     if (next == null) return;
-    // A hole whose segments are still on their way is waited for.
-    const cur = this.currentIdx() ?? -1;
-    const after = [...this.segs.values()].find((g) => g.mediaStart != null && Math.abs(g.mediaStart - next) < 0.1);
-    const upTo = after ? after.idx : Infinity;
-    if (this.playable().some((g) => g.idx > cur && g.idx < upTo && g.state !== 'appended' && g.state !== 'failed'))
-      return;
+    // A hole whose segments are still on their way is waited for; only
+    // gaps in the manifest and segments that could not be had are skipped.
+    const from = this.wallAt(now) + 1;
+    const to = this.wallAt(next);
+    const coming = [...this.segs.values()].some((g) => {
+      const s = this.wallStart(g);
+      return s != null && s / 1000 < to && s / 1000 + this.duration(g) * 1000 > from &&
+        g.kind === 'media' && g.received && g.state !== 'appended' && g.state !== 'failed';
+    });
+    if (coming) return this.pump();
     if (next - now > HOLE_BRIDGED_S) {
       this.gaps++;
       v.dataset.gapsSkipped = String(this.gaps);
