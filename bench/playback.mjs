@@ -172,9 +172,8 @@ try {
     }).listen(0, '127.0.0.1', function () { console.log('port ' + this.address().port); });`]);
   for (const [idx, body] of saved) writeFileSync(join(files, idx + '.mp4'), body);
   const port = await until('the plain server', () => (readFileSync(plain.log, 'utf8').match(/port (\d+)/) || [])[1], 5000);
-  await sleep(SECONDS * 1000);   // its idle cost
   c0 = cpuSeconds(plain.pid);
-  const pidle = 0;
+  const pidle = 0;   // node's idle server costs nothing measurable
   const pend = Date.now() + SECONDS * 1000;
   await Promise.all([...Array(VIEWERS).keys()].map(() => follow(`http://127.0.0.1:${port}/x`, 1, first, {}, pend)));
   const pbusy = cpuSeconds(plain.pid) - c0 - pidle;

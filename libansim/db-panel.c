@@ -318,20 +318,19 @@ static const char panel_v9[] =
 /* Playback served but not yet in the audit log (panel/playback.c): one row
  * per (session, incident), written before a byte is served and turned
  * into one audit entry when the viewing ends. */
-static const char panel_v_playback[] =
-  "CREATE TABLE playback_pending (\n"
-  "  session_sha256 TEXT NOT NULL,\n"
-  "  incident_id    INTEGER NOT NULL,\n"
-  "  user           TEXT NOT NULL,\n"
-  "  role           TEXT NOT NULL,\n"
-  "  client         TEXT,\n"
-  "  first_us       INTEGER NOT NULL,\n"
-  "  last_us        INTEGER NOT NULL,\n"
-  "  segments       TEXT NOT NULL,\n"
-  "  requests       INTEGER NOT NULL,\n"
-  "  bytes          INTEGER NOT NULL,\n"
-  "  PRIMARY KEY (session_sha256, incident_id)\n"
-  ");\n";
+static const char panel_v_playback[] = "CREATE TABLE playback_pending (\n"
+                                       "  session_sha256 TEXT NOT NULL,\n"
+                                       "  incident_id    INTEGER NOT NULL,\n"
+                                       "  user           TEXT NOT NULL,\n"
+                                       "  role           TEXT NOT NULL,\n"
+                                       "  client         TEXT,\n"
+                                       "  first_us       INTEGER NOT NULL,\n"
+                                       "  last_us        INTEGER NOT NULL,\n"
+                                       "  segments       TEXT NOT NULL,\n"
+                                       "  requests       INTEGER NOT NULL,\n"
+                                       "  bytes          INTEGER NOT NULL,\n"
+                                       "  PRIMARY KEY (session_sha256, incident_id)\n"
+                                       ");\n";
 
 /* Staff protection: login_unlocked_at_us is when `ansimctl user unlock`
  * last cleared the user's login back-off (the panel forgets every failure

@@ -340,11 +340,11 @@ add_integrity (JsonBuilder *b, JsonObject *incident)
 static gboolean
 add_cameras (PanelIncidents *self, JsonBuilder *b, gint64 id)
 {
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
-    self->db,
-    "SELECT id, source, opened_wall_us FROM incidents "
-    "WHERE alert_id = (SELECT alert_id FROM incidents WHERE id = ?1) ORDER BY id",
-    NULL);
+  g_autoptr (sqlite3_stmt) stmt =
+    ansim_db_prepare (self->db,
+                      "SELECT id, source, opened_wall_us FROM incidents "
+                      "WHERE alert_id = (SELECT alert_id FROM incidents WHERE id = ?1) ORDER BY id",
+                      NULL);
   if (stmt == NULL)
     return FALSE;
   sqlite3_bind_int64 (stmt, 1, id);
@@ -927,8 +927,9 @@ panel_incidents_new (PanelHttp *http, sqlite3 *db, PanelStore *store, PanelConso
   self->store = store;
   self->identities = identities;
   self->console = console;
-  self->playback = panel_playback_new (
-    db, store, identities, ansim_config_get_int (config, "panel", "playback_idle_s") * G_USEC_PER_SEC);
+  self->playback =
+    panel_playback_new (db, store, identities,
+                        ansim_config_get_int (config, "panel", "playback_idle_s") * G_USEC_PER_SEC);
   panel_http_add_routes (http, routes, G_N_ELEMENTS (routes), self);
   panel_devices_start (self, http, config);
   panel_escalation_start (self, config);

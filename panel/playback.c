@@ -27,7 +27,7 @@ struct _PanelPlayback {
   GPtrArray *identities;
   gint64 idle_us;
   guint flush_id;
-  GHashTable *cache; /* "incident/index" -> PanelRemux */
+  GHashTable *cache;  /* "incident/index" -> PanelRemux */
   GQueue cache_order; /* of keys (owned by the table), oldest first */
 };
 
@@ -73,14 +73,15 @@ remux_in_thread (GTask *task, gpointer source, gpointer data, GCancellable *canc
   g_autoptr (GError) error = NULL;
   (void) source;
   (void) cancellable;
-  g_autoptr (GBytes) plain = ansim_age_decrypt_bytes ((AnsimAgeIdentity *const *) ids->pdata,
-                                                      ids->len, job->cipher, &error);
+  g_autoptr (GBytes) plain =
+    ansim_age_decrypt_bytes ((AnsimAgeIdentity *const *) ids->pdata, ids->len, job->cipher, &error);
   if (plain == NULL)
     return g_task_return_new_error (task, G_IO_ERROR, FAIL_INTEGRITY, "cannot decrypt: %s",
                                     error->message);
   char hex[ANSIM_SHA256_HEX_LEN + 1];
   ansim_hash_sha256_hex (g_bytes_get_data (plain, NULL), g_bytes_get_size (plain), hex);
-  if ((gint64) g_bytes_get_size (plain) != job->plain_size || g_strcmp0 (hex, job->want_sha256) != 0)
+  if ((gint64) g_bytes_get_size (plain) != job->plain_size
+      || g_strcmp0 (hex, job->want_sha256) != 0)
     return g_task_return_new_error (task, G_IO_ERROR, FAIL_INTEGRITY,
                                     "the decrypted media is not what the signed manifest lists");
   PanelRemux *remux = panel_remux_matroska_to_fmp4 (plain, &error);
@@ -143,8 +144,8 @@ send_remux (PanelPlayback *self, Job *job, const PanelRemux *remux)
   gsize size = g_bytes_get_size (remux->mp4);
   SoupMessageHeaders *req = soup_server_message_get_request_headers (msg);
   gint64 first = 0, last = (gint64) size - 1;
-  PanelRange range = panel_range_parse (soup_message_headers_get_one (req, "Range"), (gint64) size,
-                                        &first, &last);
+  PanelRange range =
+    panel_range_parse (soup_message_headers_get_one (req, "Range"), (gint64) size, &first, &last);
   /* libsoup would otherwise apply the Range to a 200 itself (multipart,
    * overlapping ranges): the panel's answer is final. */
   soup_message_headers_remove (req, "Range");
@@ -153,8 +154,8 @@ send_remux (PanelPlayback *self, Job *job, const PanelRemux *remux)
     {
       g_autofree char *cr = g_strdup_printf ("bytes */%" G_GSIZE_FORMAT, size);
       soup_message_headers_replace (h, "Content-Range", cr);
-      return panel_http_send_error (msg, SOUP_STATUS_REQUESTED_RANGE_NOT_SATISFIABLE,
-                                    "bad-range", "the range lies beyond the end of the segment");
+      return panel_http_send_error (msg, SOUP_STATUS_REQUESTED_RANGE_NOT_SATISFIABLE, "bad-range",
+                                    "the range lies beyond the end of the segment");
     }
   g_autoptr (GError) error = NULL;
   if (!record_served (self, job, (gsize) (last - first + 1), &error))
@@ -179,8 +180,8 @@ send_remux (PanelPlayback *self, Job *job, const PanelRemux *remux)
   const char *data = g_bytes_get_data (remux->mp4, NULL);
   if (range == PANEL_RANGE_PART)
     {
-      g_autofree char *cr = g_strdup_printf ("bytes %" G_GINT64_FORMAT "-%" G_GINT64_FORMAT
-                                             "/%" G_GSIZE_FORMAT, first, last, size);
+      g_autofree char *cr = g_strdup_printf (
+        "bytes %" G_GINT64_FORMAT "-%" G_GINT64_FORMAT "/%" G_GSIZE_FORMAT, first, last, size);
       soup_message_headers_replace (h, "Content-Range", cr);
       soup_server_message_set_status (msg, SOUP_STATUS_PARTIAL_CONTENT, NULL);
     }
@@ -225,12 +226,12 @@ panel_playback_serve (PanelPlayback *self, SoupServerMessage *msg, PanelSession 
     return panel_http_send_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "no-playback",
                                   "this panel has no site identity ([panel] site_identity): "
                                   "it cannot decrypt video");
-  g_autoptr (sqlite3_stmt) stmt =
-    ansim_db_prepare (self->db,
-                      "SELECT kind, store_key, plain_sha256, plain_size, start_wall_us, duration_us "
-                      "FROM segments "
-                      "WHERE incident_id = ?1 AND idx = ?2",
-                      NULL);
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    self->db,
+    "SELECT kind, store_key, plain_sha256, plain_size, start_wall_us, duration_us "
+    "FROM segments "
+    "WHERE incident_id = ?1 AND idx = ?2",
+    NULL);
   if (stmt == NULL)
     return panel_http_send_db_error (msg, self->db, "reading the segment");
   sqlite3_bind_int64 (stmt, 1, incident_id);
@@ -282,11 +283,11 @@ panel_playback_serve (PanelPlayback *self, SoupServerMessage *msg, PanelSession 
 static void
 add_ranges (PanelPlayback *self, JsonBuilder *b, gint64 incident_id, const char *marks)
 {
-  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
-    self->db,
-    "SELECT start_wall_us, duration_us FROM segments WHERE incident_id = ?1 "
-    "AND instr (?2, ','||idx||',') > 0 ORDER BY start_wall_us",
-    NULL);
+  g_autoptr (sqlite3_stmt) stmt =
+    ansim_db_prepare (self->db,
+                      "SELECT start_wall_us, duration_us FROM segments WHERE incident_id = ?1 "
+                      "AND instr (?2, ','||idx||',') > 0 ORDER BY start_wall_us",
+                      NULL);
   json_builder_set_member_name (b, "ranges");
   json_builder_begin_array (b);
   gint64 from = -1, to = -1;
@@ -399,8 +400,8 @@ panel_playback_flush (PanelPlayback *self, gboolean all, const char *why, GError
   g_clear_pointer (&stmt, sqlite3_finalize);
   if (n > 0)
     {
-      g_autoptr (sqlite3_stmt) del = ansim_db_prepare (
-        self->db, "DELETE FROM playback_pending WHERE ?1 OR last_us < ?2", error);
+      g_autoptr (sqlite3_stmt) del =
+        ansim_db_prepare (self->db, "DELETE FROM playback_pending WHERE ?1 OR last_us < ?2", error);
       if (del == NULL)
         goto fail;
       sqlite3_bind_int (del, 1, all);
@@ -438,8 +439,8 @@ panel_playback_new (sqlite3 *db, PanelStore *store, GPtrArray *identities, gint6
   self->store = store;
   self->identities = identities != NULL ? g_ptr_array_ref (identities) : NULL;
   self->idle_us = idle_us;
-  self->cache = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
-                                       (GDestroyNotify) panel_remux_free);
+  self->cache =
+    g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) panel_remux_free);
   g_queue_init (&self->cache_order);
   g_autoptr (GError) error = NULL;
   if (!panel_playback_flush (self, TRUE, "panel-restarted", &error))

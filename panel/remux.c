@@ -44,7 +44,8 @@ count_video (GstPad *pad, GstPadProbeInfo *info, gpointer data)
   (void) pad;
   g_mutex_lock (&r->lock);
   /* mp4mux starts each track at its first decoding time. */
-  GstClockTime t = GST_BUFFER_DTS_IS_VALID (buffer) ? GST_BUFFER_DTS (buffer) : GST_BUFFER_PTS (buffer);
+  GstClockTime t = GST_BUFFER_DTS_IS_VALID (buffer) ? GST_BUFFER_DTS (buffer)
+                                                    : GST_BUFFER_PTS (buffer);
   if (r->video_frames == 0 && GST_CLOCK_TIME_IS_VALID (t))
     r->start_ns = (gint64) t;
   r->video_frames++;
@@ -125,10 +126,10 @@ video_codec (GstElement *parse)
     return NULL;
   g_autoptr (GstPad) src = gst_element_get_static_pad (parse, "src");
   g_autoptr (GstCaps) caps = gst_pad_get_current_caps (src);
-  const GValue *v = caps != NULL ? gst_structure_get_value (gst_caps_get_structure (caps, 0),
-                                                            "codec_data")
-                                 : NULL;
-  GstBuffer *data = v != NULL && G_VALUE_HOLDS (v, GST_TYPE_BUFFER) ? gst_value_get_buffer (v) : NULL;
+  const GValue *v =
+    caps != NULL ? gst_structure_get_value (gst_caps_get_structure (caps, 0), "codec_data") : NULL;
+  GstBuffer *data = v != NULL && G_VALUE_HOLDS (v, GST_TYPE_BUFFER) ? gst_value_get_buffer (v)
+                                                                    : NULL;
   guint8 avcc[4];
   if (data == NULL || gst_buffer_extract (data, 0, avcc, 4) != 4)
     return g_strdup ("avc1.42e01e");
@@ -244,8 +245,8 @@ panel_remux_matroska_to_fmp4 (GBytes *matroska, GError **error)
         {
           g_autoptr (GError) e = NULL;
           gst_message_parse_error (m, &e, NULL);
-          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "the segment cannot be remuxed: %s",
-                       e->message);
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                       "the segment cannot be remuxed: %s", e->message);
           goto done;
         }
       if (gst_app_sink_is_eos (GST_APP_SINK (sink)))
@@ -253,7 +254,8 @@ panel_remux_matroska_to_fmp4 (GBytes *matroska, GError **error)
       if (g_get_monotonic_time () > deadline)
         {
           g_set_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
-                       "the segment was not remuxed within %d s", (int) (REMUX_TIMEOUT_NS / GST_SECOND));
+                       "the segment was not remuxed within %d s",
+                       (int) (REMUX_TIMEOUT_NS / GST_SECOND));
           goto done;
         }
     }
@@ -271,7 +273,8 @@ panel_remux_matroska_to_fmp4 (GBytes *matroska, GError **error)
   fix_opus_dops (out);
   result = g_new0 (PanelRemux, 1);
   video = video_codec (r.video_parse);
-  result->codecs = r.audio_packets > 0 ? g_strconcat (video, ",opus", NULL) : g_steal_pointer (&video);
+  result->codecs = r.audio_packets > 0 ? g_strconcat (video, ",opus", NULL)
+                                       : g_steal_pointer (&video);
   result->start_ns = r.start_ns;
   result->video_frames = r.video_frames;
   result->audio_packets = r.audio_packets;

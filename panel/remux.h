@@ -9,9 +9,9 @@
 G_BEGIN_DECLS
 
 typedef struct {
-  GBytes *mp4;       /* ftyp + moov + moof/mdat fragments */
-  char *codecs;      /* for MediaSource: "avc1.64001f" or "avc1.64001f,opus" */
-  gint64 start_ns;   /* the segment's first video timestamp in the incident; the
+  GBytes *mp4;     /* ftyp + moov + moof/mdat fragments */
+  char *codecs;    /* for MediaSource: "avc1.64001f" or "avc1.64001f,opus" */
+  gint64 start_ns; /* the segment's first video timestamp in the incident; the
                       * MP4's own timestamps start at 0 */
   guint video_frames;
   guint audio_packets;

@@ -1137,7 +1137,7 @@ function setExportLink() {
 const AHEAD = 3;              // segments loaded ahead of the one playing
 const KEEP_BEHIND_S = 30;     // seconds kept buffered behind the play position
 const HOLE_BRIDGED_S = 0.3;   // holes shorter than this are crossed without a word
-const LIVE_EXTRA_S = 0.8;     // following: this much more than a segment behind the newest frame
+const LIVE_EXTRA_S = 0.5;     // following: this much more than a segment behind the newest frame
 const HOLD_MAX_MS = 1500;     // the longest the clock waits for a lagging camera
 const BASE_MARGIN_MS = 600000; // media time 0 lies this long before the press (pre-event footage)
 
@@ -1215,6 +1215,13 @@ class Player {
     return list[list.length - 1];
   }
 
+  // Whether media time t is buffered (a frame to show there).
+  covers(t) {
+    const b = this.video.buffered;
+    for (let i = 0; i < b.length; i++) if (t >= b.start(i) && t < b.end(i)) return true;
+    return false;
+  }
+
   newestEnd() {
     const b = this.video.buffered;
     return b.length ? b.end(b.length - 1) : null;
@@ -1242,6 +1249,11 @@ class Player {
   fromStart() {
     this.following = false;
     this.autoLive = false;
+    // What was buffered near live would be a far-off island: dropped.
+    if (this.sb && !this.sb.updating) {
+      this.sb.remove(0, Infinity);
+      for (const g of this.segs.values()) if (g.state === 'appended') g.state = 'none';
+    }
     const first = this.playable()[0];
     if (first) this.seekWall(this.wallStart(first) / 1000);
   }
@@ -1265,11 +1277,12 @@ class Player {
     this.video.currentTime = Math.max(last.mediaStart ?? 0, end - this.duration(last) - LIVE_EXTRA_S);
   }
 
+  // The segment at the play position (by the desk's clock), or the one
+  // asked for while nothing plays yet.
   currentIdx() {
-    const t = this.video.currentTime;
-    for (const g of this.segs.values())
-      if (g.mediaStart != null && t >= g.mediaStart - 0.05 && t < g.mediaStart + this.duration(g)) return g.idx;
-    return this.want;
+    if (!this.sb || this.seekTo) return this.want;
+    const g = this.segmentAtWall(this.wallAt(this.video.currentTime));
+    return g ? g.idx : this.want;
   }
 
   async source(codecs) {
@@ -1316,12 +1329,12 @@ class Player {
     try {
       await this.load(next);
     } catch (e) {
-      // Asked again a little later (a busy panel); after three tries the
+      // Asked again a little later (a busy panel); after five tries the
       // segment counts as missing and its hole is skipped visibly.
       next.tries = (next.tries || 0) + 1;
-      next.state = next.tries >= 3 ? 'failed' : 'retry';
+      next.state = next.tries >= 5 ? 'failed' : 'retry';
       if (next.state === 'failed') this.error = e.message;
-      else setTimeout(() => { if (next.state === 'retry') { next.state = 'none'; this.pump(); } }, 1000);
+      else setTimeout(() => { if (next.state === 'retry') { next.state = 'none'; this.pump(); } }, 1500);
       console.warn('segment', next.idx, e);
     }
     this.busy = false;
@@ -1376,12 +1389,16 @@ class Player {
       if (b.start(i) > now && next == null) next = b.start(i);
     }
     if (next == null) return;
-    // A hole whose segments are still on their way is waited for.
-    const cur = this.currentIdx() ?? -1;
-    const after = [...this.segs.values()].find((g) => g.mediaStart != null && Math.abs(g.mediaStart - next) < 0.1);
-    const upTo = after ? after.idx : Infinity;
-    if (this.playable().some((g) => g.idx > cur && g.idx < upTo && g.state !== 'appended' && g.state !== 'failed'))
-      return;
+    // A hole whose segments are still on their way is waited for; only
+    // gaps in the manifest and segments that could not be had are skipped.
+    const from = this.wallAt(now) + 1;
+    const to = this.wallAt(next);
+    const coming = [...this.segs.values()].some((g) => {
+      const s = this.wallStart(g);
+      return s != null && s / 1000 < to && s / 1000 + this.duration(g) * 1000 > from &&
+        g.kind === 'media' && g.received && g.state !== 'appended' && g.state !== 'failed';
+    });
+    if (coming) return this.pump();
     if (next - now > HOLE_BRIDGED_S) {
       this.gaps++;
       v.dataset.gapsSkipped = String(this.gaps);
@@ -1484,22 +1501,23 @@ function playTick() {
   // stop the others).
   const lagging = wall != null && !v.paused && players().slice(1).some((p) => {
     const g = p.segmentAtWall(wall);
-    return g && g.kind === 'media' && g.state !== 'failed' && p.video.readyState < 3 &&
-      p.wallStart(g) != null && wall >= p.wallStart(g) / 1000;
+    return g && g.kind === 'media' && g.state !== 'failed' && p.wallStart(g) != null &&
+      wall >= p.wallStart(g) / 1000 && !p.covers(v.currentTime + 0.3);
   });
   if (lagging && !state.play.holdSince) state.play.holdSince = Date.now();
+  if (lagging) state.play.heldMs = (state.play.heldMs || 0) + 200;   // for tests: time held
   if (!lagging) state.play.holdSince = null;
   const hold = lagging && Date.now() - state.play.holdSince < HOLD_MAX_MS;
   if (hold && v.playbackRate !== 0) { state.play.rate = v.playbackRate; v.playbackRate = 0; }
   else if (!hold && v.playbackRate === 0) v.playbackRate = state.play.rate || 1;
   // Following: held at a segment and a little behind the newest frame
   // every camera has; fallen behind (a wait, a busy machine) it catches up
-  // a little faster than real time, or jumps when far behind. No drift.
+  // at 1.25×, or jumps when far behind. No drift.
   if (main.following && main.sb && !hold && !v.paused && (state.play.userRate || 1) === 1) {
     const last = main.playable().pop();
     const behind = liveEnd() - v.currentTime - (last ? main.duration(last) : 1) - LIVE_EXTRA_S;
     if (behind > 1.5) main.toLiveEdge();
-    v.playbackRate = behind > 0.3 ? 1.15 : 1;
+    v.playbackRate = behind > 0.3 ? 1.25 : 1;
   }
   if (main.following && main.sb && v.playbackRate > 1 && liveEnd() - v.currentTime < 0.5)
     setRate(1);

@@ -36,7 +36,7 @@ before(async () => {
   const keygen = spawnSync('age-keygen', ['-o', join(dir, 'site.key')], { encoding: 'utf8' });
   assert.equal(keygen.status, 0, keygen.stderr);
   writeFileSync(conf, `[panel]\ndata_dir = ${dir}\nport = 0\nsite_name = 브라우저 시험\n` +
-    `site_identity = ${join(dir, 'site.key')}\n\n` +
+    `site_identity = ${join(dir, 'site.key')}\nplayback_idle_s = 1\n\n` +
     // A webhook nobody answers (port 9, discard): its failures are listed.
     `[webhook sms-gateway]\nurl = http://user:pw@127.0.0.1:9/hook?token=x\n` +
     `secret = browser-test-secret-0123456789\nevents = alert; resolved\n`);
@@ -292,16 +292,19 @@ test('a press on a desk: banner and sound on every console, acknowledge lights t
     // and the next one follows as soon as it has arrived.
     await desk.wait('segment');
     await playFromBanner(page);
+    // (The player's own segment index and how far into it it is.)
     await page.waitForFunction(() => {
-      const v = document.querySelector('#incident-video');
-      return v.dataset.segment === '0' && v.currentTime > 0.5;
+      const p = window.ansimPlayers[0];
+      const g = p && p.segs.get(p.currentIdx());
+      return g && g.idx === 0 && g.mediaStart != null && p.video.currentTime - g.mediaStart > 0.5;
     }, null, { timeout: 10000 });
     await shot(page, 'playback-live');
     desk.send('segment');
     await desk.wait('segment');
     await page.waitForFunction(() => {
-      const v = document.querySelector('#incident-video');
-      return v.dataset.segment === '1' && v.currentTime > 0.3;
+      const p = window.ansimPlayers[0];
+      const g = p && p.segs.get(p.currentIdx());
+      return g && g.idx === 1 && g.mediaStart != null && p.video.currentTime - g.mediaStart > 0.3;
     }, null, { timeout: 15000 });
     console.log('# playback followed the upload from segment 0 to segment 1');
     desk.send('close');

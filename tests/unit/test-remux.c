@@ -64,9 +64,10 @@ record_segment (const char *dir, gboolean audio)
     "! timeoverlay ! x264enc speed-preset=ultrafast tune=zerolatency key-int-max=15 ! h264parse "
     "! queue ! mux.video %s splitmuxsink name=mux muxer-factory=matroskamux "
     "max-size-time=2000000000 location=%s/seg%%d.mkv",
-    audio ? "audiotestsrc is-live=true num-buffers=150 samplesperbuffer=960 ! audioconvert ! opusenc ! queue "
-            "! mux.audio_0"
-          : "",
+    audio
+      ? "audiotestsrc is-live=true num-buffers=150 samplesperbuffer=960 ! audioconvert ! opusenc ! queue "
+        "! mux.audio_0"
+      : "",
     dir);
   g_autoptr (GError) error = NULL;
   int status = 0;
@@ -108,7 +109,8 @@ check_remux (gboolean audio)
   g_assert_true (g_file_set_contents (out, (const char *) mp4, (gssize) size, NULL));
   g_autofree char *cmd = g_strdup_printf (
     "ffprobe -v error -count_frames -select_streams v:0 -show_entries stream=nb_read_frames "
-    "-of csv=p=0 %s", out);
+    "-of csv=p=0 %s",
+    out);
   g_autofree char *frames = NULL;
   int status = 0;
   g_assert_true (g_spawn_command_line_sync (cmd, &frames, NULL, &status, NULL));

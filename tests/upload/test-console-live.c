@@ -119,8 +119,9 @@ set_up (void)
   g_autofree char *quiet_dir = g_build_filename (dir, "quiet-desk", NULL);
   g_autofree char *panel_dir = g_build_filename (dir, "panel", NULL);
   desk = test_desk_new (desk_dir);
-  g_autofree char *extra = g_strdup_printf ("device_offline_after_s = %d\nsite_identity = %s",
-                                            OFFLINE_AFTER_S, desk->site_key_path);
+  g_autofree char *extra =
+    g_strdup_printf ("device_offline_after_s = %d\nsite_identity = %s\nplayback_idle_s = 1",
+                     OFFLINE_AFTER_S, desk->site_key_path);
   quiet_desk = test_desk_new (quiet_dir);
   panel = test_panel_new (panel_dir, extra);
   for (guint i = 0; i < G_N_ELEMENTS (roles); i++)
@@ -173,11 +174,33 @@ tear_down (void)
 
 /* ---- tests ------------------------------------------------------------ */
 
+/* One second of H.264 in Matroska (gst-launch-1.0, as the recorder's
+ * muxer writes it): playback remuxes what it serves, so it must be media. */
+static void
+add_media_segment (TestIncident *incident)
+{
+  g_autofree char *path = g_build_filename (desk->dir, "media.mkv", NULL);
+  g_autofree char *cmd = g_strdup_printf (
+    "gst-launch-1.0 -q videotestsrc num-buffers=15 ! video/x-raw,width=160,height=120,framerate=15/1 "
+    "! x264enc speed-preset=ultrafast tune=zerolatency ! h264parse ! matroskamux "
+    "! filesink location=%s",
+    path);
+  g_autoptr (GError) error = NULL;
+  int status = 0;
+  g_assert_true (g_spawn_command_line_sync (cmd, NULL, NULL, &status, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  g_autofree char *data = NULL;
+  gsize size = 0;
+  g_assert_true (g_file_get_contents (path, &data, &size, NULL));
+  test_incident_add_segment_data (incident, data, size);
+}
+
 static void
 test_alert_reaches_console (void)
 {
   TestIncident *incident = test_incident_open (desk);
-  test_incident_add_segment (incident, 32 * 1024);
+  add_media_segment (incident);
   g_autofree char *uuid = g_strdup (test_incident_get_uuid (incident));
   g_autofree char *sock = g_build_filename (desk->dir, "uploader.sock", NULL);
   g_autoptr (GError) error = NULL;
@@ -496,7 +519,8 @@ test_playback (void)
   g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR], "playback", target, NULL),
                     ==, before);
 
-  /* The panel's decryption gives back exactly the desk's plaintext. */
+  /* The desk's plaintext, decrypted and remuxed (not re-encoded) to
+   * fragmented MP4, placed by the signed manifest's wall time. */
   g_autofree char *url = g_strconcat (panel->url, path, NULL);
   g_autoptr (SoupMessage) msg = soup_message_new ("GET", url);
   soup_message_headers_replace (soup_message_get_request_headers (msg), "Cookie",
@@ -505,17 +529,62 @@ test_playback (void)
   g_autoptr (GBytes) media = soup_session_send_and_read (console->http, msg, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
-  g_assert_cmpstr (
-    soup_message_headers_get_content_type (soup_message_get_response_headers (msg), NULL), ==,
-    "video/x-matroska");
-  g_autofree char *sha = g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, media);
+  SoupMessageHeaders *rh = soup_message_get_response_headers (msg);
+  g_assert_cmpstr (soup_message_headers_get_content_type (rh, NULL), ==, "video/mp4");
+  gsize size = 0;
+  const char *data = g_bytes_get_data (media, &size);
+  g_assert_cmpuint (size, >, 8);
+  g_assert_cmpmem (data + 4, 4, "ftyp", 4);
+  g_assert_true (g_str_has_prefix (soup_message_headers_get_one (rh, "X-Ansim-Codecs"), "avc1."));
   g_autoptr (sqlite3_stmt) s = ansim_db_prepare (
-    desk->db, "SELECT plain_sha256 FROM segments WHERE idx = 0 ORDER BY incident_id LIMIT 1", NULL);
+    desk->db, "SELECT start_wall_us FROM segments WHERE idx = 0 ORDER BY incident_id LIMIT 1",
+    NULL);
   g_assert_nonnull (s);
   g_assert_cmpint (sqlite3_step (s), ==, SQLITE_ROW);
-  g_assert_cmpstr (sha, ==, (const char *) sqlite3_column_text (s, 0));
-  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR], "playback", target, NULL),
-                    ==, before + 1);
+  g_assert_cmpint (
+    g_ascii_strtoll (soup_message_headers_get_one (rh, "X-Ansim-Wall-Start-Us"), NULL, 10), ==,
+    sqlite3_column_int64 (s, 0));
+  /* Range (issue 14): one range at most, else the whole segment; a range
+   * beyond the end is refused; whatever is served is recorded. */
+  static const struct {
+    const char *range;
+    guint status;
+    gboolean whole;
+  } ranges[] = {
+    { "bytes= 0-", 200, TRUE },       { "bytes=1-", 206, FALSE },
+    { "bytes=0-9,20-29", 200, TRUE }, { "bytes=99999999-", 416, FALSE },
+    { "bytes=-99999999", 206, TRUE },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (ranges); i++)
+    {
+      g_autoptr (SoupMessage) rm = soup_message_new ("GET", url);
+      SoupMessageHeaders *q = soup_message_get_request_headers (rm);
+      soup_message_headers_replace (q, "Cookie", logins[SECURITY].cookie);
+      soup_message_headers_replace (q, "Range", ranges[i].range);
+      g_autoptr (GBytes) part = soup_session_send_and_read (console->http, rm, NULL, &error);
+      g_assert_no_error (error);
+      g_test_message ("Range: %s -> %u, %zu bytes", ranges[i].range, soup_message_get_status (rm),
+                      g_bytes_get_size (part));
+      g_assert_cmpuint (soup_message_get_status (rm), ==, ranges[i].status);
+      if (ranges[i].whole)
+        g_assert_cmpuint (g_bytes_get_size (part), ==, size);
+      else if (ranges[i].status == 206)
+        g_assert_cmpuint (g_bytes_get_size (part), ==, size - 1);
+    }
+  /* One entry for the viewing, once it has been idle (playback_idle_s = 1),
+   * with every request that served bytes (all but the 416). */
+  gint64 until = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  while (test_console_count_audit (console, &logins[AUDITOR], "playback", target, NULL) == before
+         && g_get_monotonic_time () < until)
+    g_usleep (100000);
+  g_autoptr (JsonObject) entry = NULL;
+  g_assert_cmpuint (
+    test_console_count_audit (console, &logins[AUDITOR], "playback", target, &entry), ==,
+    before + 1);
+  JsonObject *d = json_object_get_object_member (entry, "detail");
+  g_assert_cmpint (json_object_get_int_member (d, "requests"), ==, 5);
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (d, "segments")), ==, 1);
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (d, "ranges")), ==, 1);
 
   static const struct {
     const char *path;
