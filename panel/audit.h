@@ -35,6 +35,7 @@ G_BEGIN_DECLS
 #define PANEL_AUDIT_DRILL_SCHEDULE_SET "drill-schedule-set"
 #define PANEL_AUDIT_DRILL_SCHEDULE_REMOVED "drill-schedule-removed"
 #define PANEL_AUDIT_REPORT_EXPORTED "report-exported"
+#define PANEL_AUDIT_REGISTER_EXPORTED "register-exported"
 
 /* The hash every chain starts from. */
 #define PANEL_AUDIT_GENESIS "0000000000000000000000000000000000000000000000000000000000000000"

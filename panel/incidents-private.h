@@ -21,6 +21,7 @@ struct _PanelIncidents {
   gint64 escalate_after_us;
   guint escalate_id;
   GArray *escalation_hooks; /* of EscalationHook */
+  char *export_dir;         /* exports' private folder (disclosures.c) */
 };
 
 typedef struct {

@@ -7,7 +7,8 @@ const LANGS = ['ko', 'en'];
 // Pages of the interface; which of them (and which actions) the session's
 // role may use comes from the panel (session.pages, session.actions), which
 // derives them from its route table.
-const PAGES = ['alerts', 'incidents', 'devices', 'audit', 'drills', 'reports', 'settings'];
+const PAGES = ['alerts', 'incidents', 'devices', 'audit', 'drills', 'reports', 'disclosures',
+  'settings'];
 const mayOpen = (page) => state.session.pages.includes(page);
 const mayDo = (action) => state.session.actions.includes(action);
 const TONE_EVERY_MS = 3000;        // an unacknowledged alert repeats its tone this often
@@ -136,6 +137,7 @@ function route() {
   else if (page === 'alerts') loadAlerts();
   else if (page === 'drills') loadDrills();
   else if (page === 'reports') loadReport();
+  else if (page === 'disclosures') loadDisclosures();
 }
 
 // ---- login ----
@@ -788,8 +790,11 @@ async function loadIncident(id) {
   }
   const canAct = mayDo('act');
   $('#player').hidden = !canAct;
+  if ($('#export-box').dataset.incident !== String(inc.id)) {
+    $('#export-box').dataset.incident = String(inc.id);
+    $('#export-status').textContent = '';
+  }
   $('#export-box').hidden = !canAct || !inc.manifest_at_us;
-  setExportLink();
   if (state.play.id !== inc.id) {
     state.play = { id: inc.id, received: [], current: null, waiting: false };
     $('#incident-video').removeAttribute('src');
@@ -954,10 +959,91 @@ async function onNote(event) {
   loadIncident(state.incidentId);
 }
 
-function setExportLink() {
-  if (!state.incidentId) return;
-  $('#export-link').href = '/api/incidents/' + state.incidentId + '/export' +
-    ($('#export-media').checked ? '?media=1' : '');
+// ---- export for disclosure: the package is fetched, then saved; a refusal
+// is said on the page (never a JSON file saved as the package) ----
+
+function onExportPreset() {
+  const preset = $('#export-preset').value;
+  if (!preset) return;
+  const form = $('#export-form');
+  form.elements.purpose.value = t('export.basis.' + preset);
+  form.elements.legal_basis.value = t('export.basis.' + preset + '.law');
+}
+
+async function onExport(event) {
+  event.preventDefault();
+  const form = event.target;
+  const status = $('#export-status');
+  const body = { media: $('#export-media').checked, recipient: form.elements.recipient.value,
+    purpose: form.elements.purpose.value, legal_basis: form.elements.legal_basis.value };
+  $('#export-submit').disabled = true;
+  status.dataset.state = 'working';
+  status.textContent = t('export.preparing');
+  let reply = null;
+  try {
+    reply = await fetch('/api/incidents/' + state.incidentId + '/export', { method: 'POST',
+      credentials: 'same-origin', body: JSON.stringify(body),
+      headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': state.session.csrf_token } });
+    if (reply.ok) {
+      const blob = await reply.blob();
+      const name = (reply.headers.get('Content-Disposition') || '').match(/filename="([^"]+)"/);
+      const a = document.createElement('a');
+      a.href = URL.createObjectURL(blob);
+      a.download = name ? name[1] : 'ansim-incident.tar';
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(a.href), 60000);
+      status.dataset.state = 'done';
+      status.textContent = t('export.done', { name: a.download, size: blob.size });
+      form.reset();
+      return;
+    }
+    let data = null;
+    try { data = await reply.json(); } catch (e) { data = null; }
+    if (reply.status === 401) { showLogin(); return; }
+    status.dataset.state = 'failed';
+    status.textContent = t('export.failed', { why: errorText({ data }) }) +
+      (data && data.message ? ' (' + data.message + ')' : '');
+  } catch (e) {
+    status.dataset.state = 'failed';
+    status.textContent = t('export.failed', { why: t('err.network') });
+  } finally {
+    $('#export-submit').disabled = false;
+  }
+}
+
+// ---- the disclosure register (개인영상정보 제공 관리대장) ----
+
+async function loadDisclosures() {
+  const result = await api('GET', '/api/disclosures');
+  if (result.status === 401) { showLogin(); return; }
+  if (result.status !== 200) { showError(result); return; }
+  const body = $('#disclosures-table tbody');
+  body.replaceChildren();
+  for (const d of result.data.disclosures) {
+    const tr = document.createElement('tr');
+    const cells = [formatTime(d.at_us), null, d.desk_id, d.exported_by, d.recipient, d.purpose,
+      d.legal_basis, t(d.media ? 'disclosures.media.yes' : 'disclosures.media.no'),
+      d.package_sha256.slice(0, 16) + '…'];
+    for (const [i, text] of cells.entries()) {
+      const td = document.createElement('td');
+      if (i === 1 && !mayOpen('incidents')) {
+        td.textContent = '#' + d.incident_id;
+      } else if (i === 1) {
+        const a = document.createElement('a');
+        a.href = '#/incidents/' + d.incident_id;
+        a.textContent = '#' + d.incident_id;
+        td.appendChild(a);
+      } else {
+        td.textContent = text;
+      }
+      if (i === 8) td.title = d.package_sha256;
+      tr.appendChild(td);
+    }
+    body.appendChild(tr);
+  }
+  $('#disclosures-empty').hidden = result.data.disclosures.length > 0;
 }
 
 // ---- playback: one segment after the other, following the upload ----
@@ -1409,7 +1495,8 @@ async function start() {
     loadIncident(state.incidentId);
   });
   $('#incident-video').addEventListener('ended', playNext);
-  $('#export-media').addEventListener('change', setExportLink);
+  $('#export-form').addEventListener('submit', onExport);
+  $('#export-preset').addEventListener('change', onExportPreset);
   $('#incident-video').addEventListener('error', () => {
     if ($('#incident-video').getAttribute('src')) $('#play-status').textContent = t('play.error');
   });

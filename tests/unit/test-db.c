@@ -272,6 +272,13 @@ static const char *const panel_seeds[] = {
     "  ('dev-1', 'desk-1', 'device-offline', 1700000400000000, 1700000460000000,\n"
     "   'guard-kim', 1700000410000000),\n"
     "  ('dev-1', 'desk-1', 'path-down', 1700000500000000, NULL, NULL, NULL);\n",
+  /* The disclosure register (the migration after the one above: no index
+   * written, so it follows it when migrations are renumbered). */
+  "INSERT INTO disclosures (at_us, incident_id, incident_uuid, desk_id, exported_by, recipient,\n"
+  "  purpose, legal_basis, media, package_sha256, size, verification) VALUES\n"
+  "  (1700000600000000, 1, '" UUID_1 "', 'desk-1', 'guard-kim', '서울중부경찰서',\n"
+  "   '수사기관 요청', '개인정보 보호법 제18조②7', 1, '" SHA_ABC "', 123456,\n"
+  "   'OK: incident (desk desk-1): 3 segments');\n",
 };
 
 static const char *
