@@ -427,12 +427,20 @@ read_facts (sqlite3 *db, gint64 id, GError **error)
     error);
   g_autoptr (sqlite3_stmt) custody = ansim_db_prepare (
     db, "SELECT at_us, actor, role, action FROM audit_log WHERE target = ?1 ORDER BY id", error);
-  if (events == NULL || custody == NULL)
+  /* The other cameras of the same press: their own incidents and exports. */
+  g_autoptr (sqlite3_stmt) siblings = ansim_db_prepare (
+    db,
+    "SELECT id, source FROM incidents WHERE alert_id = (SELECT alert_id FROM incidents "
+    "WHERE id = ?1) AND id <> ?1 ORDER BY id",
+    error);
+  if (events == NULL || custody == NULL || siblings == NULL)
     return NULL;
   sqlite3_bind_int64 (events, 1, id);
+  sqlite3_bind_int64 (siblings, 1, id);
   g_autofree char *target = g_strdup_printf ("incident %" G_GINT64_FORMAT, id);
   sqlite3_bind_text (custody, 1, target, -1, SQLITE_TRANSIENT);
-  if (!add_rows (b, "timeline", events) || !add_rows (b, "custody", custody))
+  if (!add_rows (b, "timeline", events) || !add_rows (b, "custody", custody)
+      || !add_rows (b, "other_cameras", siblings))
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "reading the incident: %s",
                    sqlite3_errmsg (db));
@@ -621,13 +629,15 @@ on_pad_added (GstElement *demux, GstPad *pad, gpointer data)
                   : g_str_has_prefix (kind, "audio/") ? d->audio
                                                       : NULL;
   GstElement *sink = gst_element_factory_make (to != NULL ? "appsink" : "fakesink", NULL);
+  /* The demuxer feeds every sink from one thread: a sink that waited for
+   * the others to preroll would wait forever. */
+  g_object_set (sink, "async", FALSE, "sync", FALSE, NULL);
   GstElement *bin = GST_ELEMENT (gst_element_get_parent (demux));
   gst_bin_add (GST_BIN (bin), sink);
   gst_object_unref (bin);
   if (to != NULL)
     {
       GstAppSinkCallbacks callbacks = { .new_sample = on_sample };
-      g_object_set (sink, "sync", FALSE, NULL);
       g_object_set_data (G_OBJECT (sink), "demuxed", d);
       gst_app_sink_set_callbacks (GST_APP_SINK (sink), &callbacks, to, NULL);
     }
@@ -878,6 +888,49 @@ member_int (JsonObject *o, const char *name)
   return n != NULL && JSON_NODE_HOLDS_VALUE (n) ? json_node_get_int (n) : 0;
 }
 
+/* The console's catalog of one language (compiled into the panel), so the
+ * report says "위협 · Threat" in the console's words; NULL if absent. */
+static JsonParser *
+load_catalog (const char *lang)
+{
+  g_autofree char *path = g_strdup_printf ("/org/ansim/panel/ui/strings-%s.json", lang);
+  g_autoptr (GBytes) bytes = g_resources_lookup_data (path, G_RESOURCE_LOOKUP_FLAGS_NONE, NULL);
+  JsonParser *parser = json_parser_new ();
+  if (bytes == NULL
+      || !json_parser_load_from_data (parser, g_bytes_get_data (bytes, NULL),
+                                      g_bytes_get_size (bytes), NULL)
+      || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    g_clear_object (&parser);
+  return parser;
+}
+
+typedef struct {
+  JsonParser *ko, *en;
+} Catalogs;
+
+static const char *
+catalog_text (JsonParser *catalog, const char *key)
+{
+  if (catalog == NULL)
+    return NULL;
+  const char *text = json_object_get_string_member_with_default (
+    json_node_get_object (json_parser_get_root (catalog)), key, NULL);
+  return text != NULL && strchr (text, '{') == NULL ? text : NULL;
+}
+
+/* "한국어 · English (code)" for prefix.code, or the code alone. */
+static char *
+label (const Catalogs *c, const char *prefix, const char *code)
+{
+  if (code == NULL)
+    return NULL;
+  g_autofree char *key = g_strconcat (prefix, code, NULL);
+  const char *ko = catalog_text (c->ko, key), *en = catalog_text (c->en, key);
+  if (ko == NULL || en == NULL)
+    return g_strdup (code);
+  return g_strdup_printf ("%s · %s", ko, en);
+}
+
 /* One table row "<tr><th>label</th><td>escaped text</td></tr>". */
 static void
 html_row (GString *html, const char *label, const char *text)
@@ -965,6 +1018,8 @@ write_report_json (PanelExport *self, AnsimVerifyReport *report, JsonBuilder *b)
   json_builder_add_value (b, json_node_copy (json_object_get_member (facts, "timeline")));
   json_builder_set_member_name (b, "custody");
   json_builder_add_value (b, json_node_copy (json_object_get_member (facts, "custody")));
+  json_builder_set_member_name (b, "other_cameras");
+  json_builder_add_value (b, json_node_copy (json_object_get_member (facts, "other_cameras")));
   json_builder_set_member_name (b, "files");
   json_builder_begin_array (b);
   for (guint i = 0; i < self->files->len; i++)
@@ -1007,6 +1062,9 @@ write_report_html (PanelExport *self, AnsimVerifyReport *report)
   JsonObject *inc = json_object_get_object_member (facts, "incident");
   JsonArray *timeline = json_object_get_array_member (facts, "timeline");
   JsonArray *custody = json_object_get_array_member (facts, "custody");
+  g_autoptr (JsonParser) ko = load_catalog ("ko");
+  g_autoptr (JsonParser) en = load_catalog ("en");
+  Catalogs cat = { ko, en };
   GString *html = g_string_new (NULL);
   g_autofree char *e_sum = html_escape (self->summary);
   g_string_append_printf (html,
@@ -1040,7 +1098,10 @@ write_report_html (PanelExport *self, AnsimVerifyReport *report)
                  member_string (inc, "acknowledged_by"));
   html_time_row (html, "종결 · Resolved", member_int (inc, "resolved_at_us"),
                  member_string (inc, "resolved_by"));
-  html_row (html, "결과 · Resolution", member_string (inc, "resolution"));
+  {
+    g_autofree char *resolution = label (&cat, "category.", member_string (inc, "resolution"));
+    html_row (html, "결과 · Resolution", resolution);
+  }
   {
     g_autofree char *closed = local_time (member_int (inc, "closed_wall_us"));
     g_autofree char *text = g_strdup_printf ("%s (%s)", closed,
@@ -1064,6 +1125,21 @@ write_report_html (PanelExport *self, AnsimVerifyReport *report)
       }
     g_autofree char *text = g_strdup_printf ("%u%s%s", n, n > 0 ? ": " : "", presses->str);
     html_row (html, "누름 · Presses (signed)", text);
+  }
+  {
+    JsonArray *others = json_object_get_array_member (facts, "other_cameras");
+    g_autoptr (GString) text = g_string_new (NULL);
+    for (guint i = 0; i < json_array_get_length (others); i++)
+      {
+        JsonObject *o = json_array_get_object_element (others, i);
+        g_string_append_printf (
+          text, "%sincident %" G_GINT64_FORMAT " (%s)", i > 0 ? "; " : "", member_int (o, "id"),
+          member_string (o, "source") != NULL ? member_string (o, "source") : "camera");
+      }
+    if (text->len > 0)
+      g_string_append (text, ": exported separately");
+    html_row (html, "같은 호출의 다른 카메라 · Other cameras of this press",
+              text->len > 0 ? text->str : "none");
   }
   g_string_append (html, "</table>\n</div><div>\n<h2>제공 · Disclosure</h2>\n<table>\n");
   html_row (html, "받는 곳 · Recipient", self->request.recipient);
@@ -1111,12 +1187,12 @@ write_report_html (PanelExport *self, AnsimVerifyReport *report)
                              : NULL;
       g_autofree char *t = local_time (member_int (ev, "at_us"));
       const char *note = member_string (detail, "note");
-      const char *category = member_string (detail, "category");
-      g_autofree char *text = g_strdup_printf (
-        "%s%s%s%s%s%s", member_string (ev, "kind"),
-        member_string (ev, "actor") != NULL ? " · " : "",
-        member_string (ev, "actor") != NULL ? member_string (ev, "actor") : "",
-        category != NULL ? " · " : "", category != NULL ? category : "", note != NULL ? "" : "");
+      g_autofree char *category = label (&cat, "category.", member_string (detail, "category"));
+      g_autofree char *kind = label (&cat, "timeline.", member_string (ev, "kind"));
+      const char *actor = member_string (ev, "actor");
+      g_autofree char *text =
+        g_strdup_printf ("%s%s%s%s%s", kind, actor != NULL ? " · " : "", actor != NULL ? actor : "",
+                         category != NULL ? " · " : "", category != NULL ? category : "");
       g_autofree char *e_t = html_escape (t);
       g_autofree char *e_text = html_escape (text);
       g_autofree char *e_note = html_escape (note);
@@ -1139,8 +1215,9 @@ write_report_html (PanelExport *self, AnsimVerifyReport *report)
     {
       JsonObject *a = json_array_get_object_element (custody, i);
       g_autofree char *t = local_time (member_int (a, "at_us"));
+      g_autofree char *action = label (&cat, "action.", member_string (a, "action"));
       g_autofree char *text =
-        g_strdup_printf ("%s · %s (%s)", member_string (a, "action"),
+        g_strdup_printf ("%s [%s] · %s (%s)", action, member_string (a, "action"),
                          member_string (a, "actor") != NULL ? member_string (a, "actor") : "—",
                          member_string (a, "role") != NULL ? member_string (a, "role") : "—");
       g_autofree char *e_t = html_escape (t);

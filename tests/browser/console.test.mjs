@@ -351,6 +351,24 @@ test('a press on a desk: banner and sound on every console, acknowledge lights t
     assert.match(verify.stdout, /OK: the package is intact/);
     const listing = spawnSync('tar', ['-tf', saved], { encoding: 'utf8' });
     assert.match(listing.stdout, /\/video\/incident-\d+-[a-z0-9-]+\.mp4\n/, listing.stdout);
+    // report.html as the recipient sees it: printed by the browser to one
+    // A4 page, with the disclosure's facts on it.
+    const unpacked = join(dir, 'unpacked');
+    mkdirSync(unpacked);
+    assert.equal(spawnSync('tar', ['-xf', saved, '-C', unpacked]).status, 0);
+    const reportPage = await page.context().newPage();
+    await reportPage.goto('file://' + join(unpacked, download.suggestedFilename().replace(/\.tar$/, ''),
+      'report.html'));
+    const reportText = await reportPage.textContent('body');
+    for (const text of ['서울중부경찰서 형사과', '수사기관 요청: 협박 사건 수사', '형사소송법 제199조제2항',
+      '위협', 'CCTV 영상 확인함', 'security', 'incident-viewed', 'SHA256SUMS'])
+      assert.ok(reportText.includes(text), text + ' in report.html');
+    const pdf = (await reportPage.pdf({ format: 'A4' })).toString('latin1');
+    const pages = (pdf.match(/\/Type\s*\/Page[^s]/g) || []).length;
+    console.log(`# report.html printed to ${pages} A4 page(s)`);
+    assert.equal(pages, 1);
+    await shot(reportPage, 'export-report');
+    await reportPage.close();
 
     await page.goto(url + '/console/#/incidents');
     await page.selectOption('#incident-filters select[name="status"]', 'resolved');
