@@ -20,7 +20,7 @@
 #define PASSWORD "live-console-password-1"
 #define OFFLINE_AFTER_S 8
 #define EXPORT_BODY                                                                                \
-  "{\"media\": true, \"recipient\": \"수사기관\", \"purpose\": \"수사\", "                   \
+  "{\"media\": false, \"recipient\": \"수사기관\", \"purpose\": \"수사\", "                  \
   "\"legal_basis\": \"개인정보 보호법 제18조②7\"}"
 
 static const char *const roles[] = { "security", "trainer", "admin", "auditor" };
@@ -633,7 +633,7 @@ export_message (const char *path, const char *body)
 }
 
 /* (The package's MP4, report and register: test-export.c, with real
- * video; these segments are random bytes.) */
+ * video; these segments are random bytes, exported without media.) */
 static void
 test_export (void)
 {
@@ -698,7 +698,7 @@ test_export (void)
                                           "test -s incident/manifest.json.sig && "
                                           "grep -q '\"intact\" : true' report.json && "
                                           "grep -q '\"video\" : null' report.json && "
-                                          "grep -q 'no MP4' report.html && "
+                                          "grep -q 'not included' report.html && "
                                           "grep -q '<h1>' report.html",
                                           top);
   run_shell (work, cmd);

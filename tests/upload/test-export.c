@@ -495,8 +495,11 @@ main (int argc, char **argv)
   /* Peers, not optional: scripts/packages installs them for the tests. */
   for (const char *const *p = (const char *const[]){ "ffprobe", "ffmpeg", "gst-launch-1.0", NULL };
        *p != NULL; p++)
-    if (g_find_program_in_path (*p) == NULL)
-      g_error ("%s is not installed (scripts/packages: test ffmpeg, gstreamer1.0-tools)", *p);
+    {
+      g_autofree char *found = g_find_program_in_path (*p);
+      if (found == NULL)
+        g_error ("%s is not installed (scripts/packages: test ffmpeg, gstreamer1.0-tools)", *p);
+    }
   set_up ();
   g_test_add_func ("/export/required-fields", test_required_fields);
   g_test_add_func ("/export/package", test_package);
