@@ -25,6 +25,7 @@
 #include <json-glib/json-glib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "db.h"
@@ -371,11 +372,35 @@ panel_export_get_desk (PanelExport *self)
   return self->desk;
 }
 
+/* Panels before this one assembled packages, decrypted video included, in
+ * $TMPDIR/ansim-export-XXXXXX and left them there when killed. Folders of
+ * this user untouched for an hour go (a running export touches its own;
+ * TMPDIR may be shared with other programs, hence the owner and age). */
+static void
+remove_legacy_folders (void)
+{
+  const char *tmp = g_get_tmp_dir ();
+  g_autoptr (GDir) dir = g_dir_open (tmp, 0, NULL);
+  const char *name;
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      if (!g_str_has_prefix (name, "ansim-export-")
+          || strlen (name) != strlen ("ansim-export-XXXXXX"))
+        continue;
+      g_autofree char *path = g_build_filename (tmp, name, NULL);
+      GStatBuf st;
+      if (g_lstat (path, &st) == 0 && S_ISDIR (st.st_mode) && st.st_uid == geteuid ()
+          && st.st_mtime < g_get_real_time () / G_USEC_PER_SEC - 3600)
+        ansim_remove_tree (path, NULL);
+    }
+}
+
 gboolean
 panel_export_clean_work_dir (const char *work_dir, GError **error)
 {
   /* Whatever a killed panel left: encrypted originals only, but nobody's
    * business once the export that needed them is gone. */
+  remove_legacy_folders ();
   if (!ansim_remove_tree (work_dir, error))
     return FALSE;
   if (g_mkdir_with_parents (work_dir, 0700) < 0)

@@ -61,7 +61,7 @@ static void
 set_up (void)
 {
   g_autoptr (GError) error = NULL;
-  dir = g_dir_make_tmp ("ansim-export-test-XXXXXX", &error);
+  dir = g_dir_make_tmp ("ansim-exporttest-XXXXXX", &error);
   g_assert_no_error (error);
   media_dir = g_build_filename (dir, "recorded", NULL);
   g_assert_cmpint (g_mkdir (media_dir, 0700), ==, 0);
@@ -477,7 +477,16 @@ test_kill_during_export (void)
   g_assert_cmpint (g_mkdir_with_parents (left, 0700), ==, 0);
   g_autofree char *left_file = g_build_filename (left, "seg-000000.mkv.age", NULL);
   test_write_file (left_file, "age-encryption.org/v1\n", -1);
+  /* An older panel's folder in TMPDIR (decrypted media), hours old. */
+  g_autofree char *legacy = g_build_filename (panel_tmp, "ansim-export-Qw34Er", NULL);
+  g_autofree char *legacy_media = g_build_filename (legacy, "ansim-incident-1", "media", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (legacy_media, 0700), ==, 0);
+  g_autofree char *legacy_file = g_build_filename (legacy_media, "seg-000000.mkv", NULL);
+  test_write_file (legacy_file, "\x1a\x45\xdf\xa3 old plaintext", -1);
+  g_autofree char *touch = g_strdup_printf ("touch -d '-2 hours' '%s'", legacy);
+  g_free (run_ok (panel_tmp, touch));
   test_panel_start (panel);
+  g_assert_false (g_file_test (legacy, G_FILE_TEST_EXISTS));
   g_autoptr (GDir) d = g_dir_open (work, 0, NULL);
   g_assert_nonnull (d);
   g_assert_null (g_dir_read_name (d));
