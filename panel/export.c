@@ -816,6 +816,9 @@ make_mp4 (PanelExport *self, const AnsimManifest *m, GError **error)
           fd = memfile_new ("ansim-export.mp4", error);
           if (fd < 0)
             return -1;
+          /* faststart=false: with it mp4mux would write the media to a
+           * temporary file in TMPDIR, i.e. plaintext on disk. The moov
+           * goes at the end; players read it there. */
           g_autofree char *desc = g_strdup_printf (
             "appsrc name=v format=time max-bytes=0 ! h264parse ! mp4mux name=mux "
             "faststart=false ! fdsink fd=%d%s",
@@ -1546,6 +1549,12 @@ panel_export_send (PanelExport *self, SoupServerMessage *msg)
   soup_message_headers_replace (h, "Cache-Control", "no-store");
   soup_message_headers_set_content_type (h, "application/x-tar", NULL);
   soup_message_headers_set_content_length (h, self->size);
+  /* The console says when the video was asked for but could not be made
+   * (the report says why). */
+  soup_message_headers_replace (h, "X-Ansim-Video",
+                                self->video.name != NULL      ? "included"
+                                : self->video.problem != NULL ? "failed"
+                                                              : "not-asked");
   soup_message_body_set_accumulate (soup_server_message_get_response_body (msg), FALSE);
   soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
   g_signal_connect (msg, "wrote-chunk", G_CALLBACK (send_next_chunk), self);

@@ -995,7 +995,8 @@ async function onExport(event) {
       a.remove();
       setTimeout(() => URL.revokeObjectURL(a.href), 60000);
       status.dataset.state = 'done';
-      status.textContent = t('export.done', { name: a.download, size: blob.size });
+      status.textContent = t('export.done', { name: a.download, size: blob.size }) +
+        (reply.headers.get('X-Ansim-Video') === 'failed' ? ' ' + t('export.no-video') : '');
       form.reset();
       return;
     }

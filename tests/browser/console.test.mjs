@@ -41,7 +41,11 @@ before(async () => {
     `[webhook sms-gateway]\nurl = http://user:pw@127.0.0.1:9/hook?token=x\n` +
     `secret = browser-test-secret-0123456789\nevents = alert; resolved\n`);
   addUsers(conf, ROLES, PASSWORD);
-  ({ panel, url } = await startPanel(conf, { ANSIM_PANEL_TEST_PUBLISH: '1' }));
+  // Under ASan the panel (GStreamer for the export's MP4) needs the full
+  // stack for lsan.supp to name library-lifetime blocks.
+  const asan = process.env.ASAN_OPTIONS;
+  ({ panel, url } = await startPanel(conf, { ANSIM_PANEL_TEST_PUBLISH: '1',
+    ...(asan ? { ASAN_OPTIONS: asan + ':fast_unwind_on_malloc=0' } : {}) }));
   browser = await launchBrowser();
 });
 

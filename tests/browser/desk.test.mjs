@@ -61,16 +61,18 @@ before(async () => {
   for (const role of ['security', 'admin'])
     run(['user', 'add', role, '--role', role, '--password-stdin', '--config', panelConf], PASSWORD + '\n');
 
-  const panel = daemon('panel', 'panel/ansim-panel', ['--config', panelConf]);
+  // Under ASan, the panel (GStreamer for the export's MP4) and the recorder
+  // need the full stack for lsan.supp to name library-lifetime blocks.
+  const asan = process.env.ASAN_OPTIONS;
+  const slowUnwind = asan ? { ASAN_OPTIONS: asan + ':fast_unwind_on_malloc=0' } : {};
+  const panel = daemon('panel', 'panel/ansim-panel', ['--config', panelConf], slowUnwind);
   url = await until('the panel listens', () => {
     const m = readFileSync(panel.log, 'utf8').match(/listening on (http:\/\/\S+?)\/?$/m);
     if (panel.exitCode !== null) throw new Error('ansim-panel exited: ' + readFileSync(panel.log, 'utf8'));
     return m && m[1];
   }, 20000);
 
-  const asan = process.env.ASAN_OPTIONS;
-  const recorder = daemon('recorder', 'recorder/ansim-recorder', ['--config', recorderConf],
-    asan ? { ASAN_OPTIONS: asan + ':fast_unwind_on_malloc=0' } : {});
+  const recorder = daemon('recorder', 'recorder/ansim-recorder', ['--config', recorderConf], slowUnwind);
   await until('the recorder answers on its control socket', async () => {
     if (recorder.exitCode !== null) throw new Error('ansim-recorder exited: ' + readFileSync(recorder.log, 'utf8'));
     try { return (await controlRequest('outputs')).ok; } catch { return false; }

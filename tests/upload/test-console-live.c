@@ -663,6 +663,9 @@ test_export (void)
     ".tar"));
   g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR], "export", target, NULL),
                     ==, before + 1);
+  g_assert_cmpstr (
+    soup_message_headers_get_one (soup_message_get_response_headers (msg), "X-Ansim-Video"), ==,
+    "not-asked");
   /* Streamed with its length known, and the audit entry (written before
    * the first byte went out) names exactly the bytes that arrived. */
   g_assert_cmpint (

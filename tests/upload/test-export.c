@@ -282,6 +282,9 @@ test_package (void)
   if (soup_message_get_status (msg) != 200)
     g_error ("export: %u %.*s", soup_message_get_status (msg), (int) g_bytes_get_size (tar),
              (const char *) g_bytes_get_data (tar, NULL));
+  g_assert_cmpstr (
+    soup_message_headers_get_one (soup_message_get_response_headers (msg), "X-Ansim-Video"), ==,
+    "included");
   g_autofree char *work = g_build_filename (dir, "received", NULL);
   g_assert_cmpint (g_mkdir (work, 0700), ==, 0);
   g_autofree char *package = g_build_filename (work, "package.tar", NULL);
