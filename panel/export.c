@@ -36,7 +36,8 @@
 /* ---- memory-backed files ---------------------------------------------- */
 
 /* A file in memory: gone when its last descriptor closes, also when the
- * process dies, and never written to any disk. */
+ * process dies, and never written to a file system (only swap could hold
+ * its pages, as for any memory). */
 static int
 memfile_new (const char *name, GError **error)
 {
