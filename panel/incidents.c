@@ -2,10 +2,11 @@
 /* The console's incident routes (API in docs/console.md): live alerts to
  * every open console, acknowledge and resolve (recorded in the incident,
  * its timeline and the audit log; the desk learns it from ingest's
- * answers), notes, the incident list and detail, playback and export.
+ * answers), notes, the incident list and detail, playback.
  * Acknowledge and resolve act on every incident of the alert's press
  * together. The devices page and device alerts are devices.c's, the
- * escalation escalation.c's; this file owns PanelIncidents' life. */
+ * escalation escalation.c's, export and the disclosure register
+ * disclosures.c's; this file owns PanelIncidents' life. */
 #include "incidents.h"
 #include "incidents-private.h"
 
@@ -19,9 +20,9 @@
 #include "age.h"
 #include "audit.h"
 #include "db.h"
+#include "disclosures.h"
 #include "drill-db.h"
 #include "evidence.h"
-#include "disclosures.h"
 #include "httpsig.h"
 #include "json-event.h"
 
