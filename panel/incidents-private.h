@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* What incidents.c, devices.c and escalation.c share: PanelIncidents
+/* What incidents.c, devices.c, escalation.c and disclosures.c share:
  * itself and the few helpers all three use. Private to those files. */
 #pragma once
 
