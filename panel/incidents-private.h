@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* What incidents.c, devices.c, escalation.c and disclosures.c share:
- * itself and the few helpers all three use. Private to those files. */
+ * PanelIncidents itself and the few helpers they use. Private to those
+ * files. */
 #pragma once
 
 #include "incidents.h"
