@@ -327,7 +327,7 @@ test('a press on a desk: banner and sound on every console, acknowledge lights t
     assert.equal(await page.isVisible('#resolve-form'), false);
     await shot(page, 'incident-detail');
 
-    // Export with the decrypted video (once the closing manifest is in);
+    // Export for disclosure with the video (once the closing manifest is in);
     // ansimctl verifies the download offline.
     await page.waitForFunction(async () => {
       const r = await fetch('/api/incidents?limit=1');

@@ -189,7 +189,7 @@ test('ansimctl press on a real desk: banner, acknowledge lights the desk, live p
     assert.match(await page.textContent('#incident-timeline li[data-what="resolved"]'), /폭언 · “민원인이 고성을 지름/);
 
     // 5. Once the desk closed the incident and everything arrived: export
-    // with the decrypted video; ansimctl verifies it offline, ffprobe reads
+    // for disclosure with the video; ansimctl verifies it offline, ffprobe reads
     // the media.
     const closed = await until('the closing manifest and every segment', async () => {
       const i = await latestIncident(page);
