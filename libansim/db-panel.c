@@ -331,6 +331,8 @@ static const char panel_disclosures[] =
   "  purpose        TEXT NOT NULL CHECK (trim (purpose) <> ''),\n"
   "  legal_basis    TEXT NOT NULL CHECK (trim (legal_basis) <> ''),\n"
   "  media          INTEGER NOT NULL CHECK (media IN (0, 1)),\n"
+  "  footage_from_us  INTEGER,\n"
+  "  footage_until_us INTEGER,\n"
   "  package_sha256 TEXT NOT NULL CHECK (length (package_sha256) = 64\n"
   "                   AND package_sha256 NOT GLOB '*[^0-9a-f]*'),\n"
   "  size           INTEGER NOT NULL,\n"

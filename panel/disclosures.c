@@ -53,8 +53,9 @@ record_disclosure (ExportJob *job, PanelSession *session, PanelExport *export, G
   g_autoptr (sqlite3_stmt) st = ansim_db_prepare (
     self->db,
     "INSERT INTO disclosures (at_us, incident_id, incident_uuid, desk_id, exported_by, "
-    "recipient, purpose, legal_basis, media, package_sha256, size, verification) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    "recipient, purpose, legal_basis, media, package_sha256, size, verification, "
+    "footage_from_us, footage_until_us) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, nullif (?13, 0), nullif (?14, 0))",
     error);
   if (st == NULL)
     {
@@ -73,6 +74,10 @@ record_disclosure (ExportJob *job, PanelSession *session, PanelExport *export, G
   sqlite3_bind_text (st, 10, panel_export_get_sha256 (export), -1, SQLITE_STATIC);
   sqlite3_bind_int64 (st, 11, panel_export_get_size (export));
   sqlite3_bind_text (st, 12, panel_export_get_summary (export), -1, SQLITE_STATIC);
+  gint64 from_us = 0, until_us = 0;
+  panel_export_get_footage (export, &from_us, &until_us);
+  sqlite3_bind_int64 (st, 13, from_us);
+  sqlite3_bind_int64 (st, 14, until_us);
   if (sqlite3_step (st) != SQLITE_DONE)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "the register: %s",
@@ -223,7 +228,8 @@ export_incident (PanelIncidents *self, SoupServerMessage *msg, PanelSession *ses
 
 static const char register_select[] =
   "SELECT id, at_us, incident_id, incident_uuid, desk_id, exported_by, recipient, purpose, "
-  "legal_basis, media, package_sha256, size, verification FROM disclosures ";
+  "legal_basis, media, package_sha256, size, verification, footage_from_us, footage_until_us "
+  "FROM disclosures ";
 
 static void
 list_register (PanelIncidents *self, SoupServerMessage *msg, GHashTable *query)
@@ -268,8 +274,10 @@ export_register (PanelIncidents *self, SoupServerMessage *msg, PanelSession *ses
   if (st == NULL)
     return panel_console_send_db_error (msg, self->db, "reading the register");
   static const char *const header[] = {
-    "id",      "exported_at", "incident", "incident_uuid",  "desk", "exported_by",  "recipient",
-    "purpose", "legal_basis", "media",    "package_sha256", "size", "verification", NULL
+    "id",           "exported_at",  "incident",       "incident_uuid",
+    "desk",         "exported_by",  "recipient",      "purpose",
+    "legal_basis",  "media",        "package_sha256", "size",
+    "verification", "footage_from", "footage_until",  NULL
   };
   g_autoptr (GString) csv = g_string_new ("\xEF\xBB\xBF"); /* BOM: spreadsheets read UTF-8 */
   for (guint i = 0; header[i] != NULL; i++)
@@ -278,16 +286,19 @@ export_register (PanelIncidents *self, SoupServerMessage *msg, PanelSession *ses
   guint rows = 0;
   while ((rc = sqlite3_step (st)) == SQLITE_ROW)
     {
-      for (int c = 0; c < 13; c++)
+      for (int c = 0; c < 15; c++)
         {
           g_autofree char *text = NULL;
-          if (c == 1)
-            text = utc_time (sqlite3_column_int64 (st, c));
+          gboolean is_time = c == 1 || c >= 13;
+          if (is_time)
+            text = sqlite3_column_type (st, c) != SQLITE_NULL
+                     ? utc_time (sqlite3_column_int64 (st, c))
+                     : NULL;
           else if (c == 9)
             text = g_strdup (sqlite3_column_int (st, c) ? "yes" : "no");
           else
             text = g_strdup ((const char *) sqlite3_column_text (st, c));
-          panel_reports_csv_field (csv, text, c == 12);
+          panel_reports_csv_field (csv, text, c == 14);
         }
       rows++;
     }

@@ -149,6 +149,7 @@ struct _PanelExport {
   GPtrArray *to_copy; /* store key, file name, … still to copy into folder */
   guint copied;       /* entries of to_copy done (counted in strings) */
   gint64 exported_at_us;
+  gint64 footage_from_us, footage_until_us; /* the signed manifest's span, or 0 */
   /* the package (from panel_export_prepare_async on) */
   GPtrArray *files; /* PackageFile, in the order added */
   VideoSummary video;
@@ -371,6 +372,13 @@ const char *
 panel_export_get_desk (PanelExport *self)
 {
   return self->desk;
+}
+
+void
+panel_export_get_footage (PanelExport *self, gint64 *out_from_us, gint64 *out_until_us)
+{
+  *out_from_us = self->footage_from_us;
+  *out_until_us = self->footage_until_us;
 }
 
 /* Panels before this one assembled packages, decrypted video included, in
@@ -1009,6 +1017,10 @@ write_report_json (PanelExport *self, AnsimVerifyReport *report, JsonBuilder *b)
   json_builder_add_string_value (b, self->request.purpose);
   json_builder_set_member_name (b, "legal_basis");
   json_builder_add_string_value (b, self->request.legal_basis);
+  json_builder_set_member_name (b, "footage_from_us");
+  json_builder_add_int_value (b, self->footage_from_us);
+  json_builder_set_member_name (b, "footage_until_us");
+  json_builder_add_int_value (b, self->footage_until_us);
   json_builder_set_member_name (b, "media_included");
   json_builder_add_boolean_value (b, self->video.name != NULL);
   json_builder_set_member_name (b, "video");
@@ -1175,6 +1187,12 @@ write_report_html (PanelExport *self, AnsimVerifyReport *report)
   html_row (html, "목적 · Purpose", self->request.purpose);
   html_row (html, "법적 근거 · Legal basis", self->request.legal_basis);
   html_time_row (html, "제공 · Exported", self->exported_at_us, self->request.exported_by);
+  {
+    g_autofree char *from = local_time (self->footage_from_us);
+    g_autofree char *until = local_time (self->footage_until_us);
+    g_autofree char *span = g_strdup_printf ("%s – %s", from, until);
+    html_row (html, "촬영 기간 · Footage", span);
+  }
   if (self->video.name != NULL)
     {
       g_autofree char *v = g_strdup_printf (
@@ -1421,6 +1439,14 @@ export_prepare (PanelExport *self, GError **error)
   if (report == NULL)
     return FALSE;
   self->summary = hide_folder (report->summary, self->folder);
+  for (guint p = 0; report->manifest != NULL && p < ansim_manifest_get_n_entries (report->manifest);
+       p++)
+    {
+      const AnsimManifestEntry *e = ansim_manifest_get_entry (report->manifest, p);
+      if (self->footage_from_us == 0 || e->start_wall_us < self->footage_from_us)
+        self->footage_from_us = e->start_wall_us;
+      self->footage_until_us = MAX (self->footage_until_us, e->start_wall_us + e->duration_us);
+    }
   if (!export_assemble (self, report, error))
     return FALSE;
   /* Everything is open or in memory: the folder goes now. */

@@ -61,6 +61,8 @@ const char *panel_export_get_sha256 (PanelExport *self);
 goffset panel_export_get_size (PanelExport *self);
 const char *panel_export_get_uuid (PanelExport *self);
 const char *panel_export_get_desk (PanelExport *self);
+/* The footage's span by the signed manifest (wall µs; 0 without one). */
+void panel_export_get_footage (PanelExport *self, gint64 *out_from_us, gint64 *out_until_us);
 
 /* The next bytes of the tar into buffer (at most count): 0 at its end,
  * -1 with error if a file of the package cannot be read. */

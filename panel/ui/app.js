@@ -1024,8 +1024,10 @@ async function loadDisclosures() {
   body.replaceChildren();
   for (const d of result.data.disclosures) {
     const tr = document.createElement('tr');
-    const cells = [formatTime(d.at_us), null, d.desk_id, d.exported_by, d.recipient, d.purpose,
-      d.legal_basis, t(d.media ? 'disclosures.media.yes' : 'disclosures.media.no'),
+    const footage = d.footage_from_us ? formatTime(d.footage_from_us) + ' – ' +
+      formatTime(d.footage_until_us) : '—';
+    const cells = [formatTime(d.at_us), null, footage, d.desk_id, d.exported_by, d.recipient,
+      d.purpose, d.legal_basis, t(d.media ? 'disclosures.media.yes' : 'disclosures.media.no'),
       d.package_sha256.slice(0, 16) + '…'];
     for (const [i, text] of cells.entries()) {
       const td = document.createElement('td');
@@ -1039,7 +1041,7 @@ async function loadDisclosures() {
       } else {
         td.textContent = text;
       }
-      if (i === 8) td.title = d.package_sha256;
+      if (i === 9) td.title = d.package_sha256;
       tr.appendChild(td);
     }
     body.appendChild(tr);

@@ -275,10 +275,11 @@ static const char *const panel_seeds[] = {
   /* The disclosure register (the migration after the one above: no index
    * written, so it follows it when migrations are renumbered). */
   "INSERT INTO disclosures (at_us, incident_id, incident_uuid, desk_id, exported_by, recipient,\n"
-  "  purpose, legal_basis, media, package_sha256, size, verification) VALUES\n"
+  "  purpose, legal_basis, media, package_sha256, size, verification, footage_from_us,\n"
+  "  footage_until_us) VALUES\n"
   "  (1700000600000000, 1, '" UUID_1 "', 'desk-1', 'guard-kim', '서울중부경찰서',\n"
   "   '수사기관 요청', '개인정보 보호법 제18조②7', 1, '" SHA_ABC "', 123456,\n"
-  "   'OK: incident (desk desk-1): 3 segments');\n",
+  "   'OK: incident (desk desk-1): 3 segments', 1700000000000000, 1700000006000000);\n",
 };
 
 static const char *

@@ -400,6 +400,10 @@ test_package (void)
   g_assert_cmpstr (json_object_get_string_member (row, "exported_by"), ==, "security");
   g_assert_true (json_object_get_boolean_member (row, "media"));
   g_assert_cmpstr (json_object_get_string_member (row, "package_sha256"), ==, tar_sha);
+  /* the footage's span, by the signed manifest: the whole incident */
+  gint64 from_us = json_object_get_int_member (row, "footage_from_us");
+  gint64 until_us = json_object_get_int_member (row, "footage_until_us");
+  g_assert_cmpint (until_us - from_us, ==, (gint64) (media_s * G_USEC_PER_SEC));
   guint status = 0;
   g_autofree char *csv = test_console_request (console, "GET", "/api/disclosures/export",
                                                &logins[ADMIN], TEST_CSRF_NONE, NULL, NULL, 0,
