@@ -2,8 +2,9 @@
 /* Memory of the panel while it exports an evidence package: a real
  * ansim-panel holding two incidents uploaded by a real ansim-uploader, a
  * small one (baseline, default 10 segments) and a large one (default 300),
- * each exported with the decrypted media (GET /api/incidents/ID/export?
- * media=1) and read to the end. For each: the package size, the time, and
+ * each exported with the media (POST /api/incidents/ID/export,
+ * "media": true; the segments are random bytes, so no MP4 is made: this
+ * measures the package's streaming) and read to the end. For each: the package size, the time, and
  * the panel's peak RSS during that export (VmHWM, reset before it through
  * /proc/PID/clear_refs) next to its RSS before. A package streamed chunk by
  * chunk keeps the peak flat while the package grows. Also the longest
@@ -81,13 +82,29 @@ typedef struct {
   gint64 health_us; /* longest GET /api/health meanwhile */
 } Run;
 
-static void export(SoupSession *http, TestPanel *panel, GPid pid, const char *cookie,
+/* POST /api/incidents/ID/export with the media and the disclosure's
+ * required members, as the security user. */
+static SoupMessage *
+export_message (const char *url, const TestLogin *login)
+{
+  static const char body[] = "{\"media\": true, \"recipient\": \"bench\", \"purpose\": "
+                             "\"benchmark\", \"legal_basis\": \"none (test)\"}";
+  SoupMessage *msg = soup_message_new ("POST", url);
+  SoupMessageHeaders *h = soup_message_get_request_headers (msg);
+  soup_message_headers_replace (h, "Cookie", login->cookie);
+  soup_message_headers_replace (h, "X-CSRF-Token", login->csrf);
+  g_autoptr (GBytes) b = g_bytes_new_static (body, strlen (body));
+  soup_message_set_request_body_from_bytes (msg, "application/json", b);
+  return msg;
+}
+
+static void export(SoupSession *http, TestPanel *panel, GPid pid, const TestLogin *login,
                    const char *uuid, Run *run)
 {
   g_autofree char *sql = g_strdup_printf ("SELECT id FROM incidents WHERE uuid = '%s'", uuid);
   gint64 id = test_panel_count (panel, sql);
   g_autofree char *url =
-    g_strdup_printf ("%s/api/incidents/%" G_GINT64_FORMAT "/export?media=1", panel->url, id);
+    g_strdup_printf ("%s/api/incidents/%" G_GINT64_FORMAT "/export", panel->url, id);
   /* settle, then measure from here */
   g_usleep (300000);
   run->rss_before_kib = proc_kib (pid, "VmRSS");
@@ -95,8 +112,7 @@ static void export(SoupSession *http, TestPanel *panel, GPid pid, const char *co
   Prober prober = { .url = g_strconcat (panel->url, "/api/health", NULL) };
   GThread *probe = g_thread_new ("probe", probe_thread, &prober);
   gint64 start = g_get_monotonic_time ();
-  g_autoptr (SoupMessage) msg = soup_message_new ("GET", url);
-  soup_message_headers_replace (soup_message_get_request_headers (msg), "Cookie", cookie);
+  g_autoptr (SoupMessage) msg = export_message (url, login);
   g_autoptr (GError) error = NULL;
   g_autoptr (GInputStream) in = soup_session_send (http, msg, NULL, &error);
   g_assert_no_error (error);
@@ -182,15 +198,14 @@ main (int argc, char **argv)
   g_autoptr (TestConsole) console = test_console_new (panel->url, http, 0);
   TestLogin login = { 0 };
   test_console_login (console, "security", PASSWORD, &login);
-  const char *cookie = login.cookie;
   GPid pid = (GPid) g_ascii_strtoll (g_subprocess_get_identifier (panel->proc), NULL, 10);
 
   Run s = { .segments = small }, l = { .segments = large };
   /* once unmeasured, so both measured runs find the panel warmed up */
   Run warm = { 0 };
-  export(http, panel, pid, cookie, small_uuid, &warm);
-  export(http, panel, pid, cookie, small_uuid, &s);
-  export(http, panel, pid, cookie, large_uuid, &l);
+  export(http, panel, pid, &login, small_uuid, &warm);
+  export(http, panel, pid, &login, small_uuid, &s);
+  export(http, panel, pid, &login, large_uuid, &l);
 
   g_print ("evidence package export with decrypted media (%d KiB segments), real ansim-panel\n",
            segment_kib);
@@ -214,10 +229,9 @@ main (int argc, char **argv)
     g_autoptr (SoupSession) once = soup_session_new ();
     g_autofree char *sql =
       g_strdup_printf ("SELECT id FROM incidents WHERE uuid = '%s'", large_uuid);
-    g_autofree char *url = g_strdup_printf ("%s/api/incidents/%" G_GINT64_FORMAT "/export?media=1",
+    g_autofree char *url = g_strdup_printf ("%s/api/incidents/%" G_GINT64_FORMAT "/export",
                                             panel->url, test_panel_count (panel, sql));
-    g_autoptr (SoupMessage) msg = soup_message_new ("GET", url);
-    soup_message_headers_replace (soup_message_get_request_headers (msg), "Cookie", cookie);
+    g_autoptr (SoupMessage) msg = export_message (url, &login);
     g_autoptr (GInputStream) in = soup_session_send (once, msg, NULL, &error);
     g_assert_no_error (error);
     g_autofree guint8 *buffer = g_malloc (1024 * 1024);

@@ -366,10 +366,39 @@ static const char panel_approvals[] =
   "CREATE UNIQUE INDEX approvals_one_open ON approvals (action, incident_id)\n"
   "  WHERE decision IS NULL;\n";
 
+/* The disclosure register (개인영상정보 제공 관리대장): one row per exported
+ * package, with who received it, why and on what legal basis. incident_id
+ * is a plain number, not a reference: the register outlives the footage
+ * (retention purges the incident, never its disclosures). Append-only. */
+static const char panel_disclosures[] =
+  "CREATE TABLE disclosures (\n"
+  "  id             INTEGER PRIMARY KEY,\n"
+  "  at_us          INTEGER NOT NULL,\n"
+  "  incident_id    INTEGER NOT NULL,\n"
+  "  incident_uuid  TEXT NOT NULL,\n"
+  "  desk_id        TEXT NOT NULL,\n"
+  "  exported_by    TEXT NOT NULL,\n"
+  "  recipient      TEXT NOT NULL CHECK (trim (recipient) <> ''),\n"
+  "  purpose        TEXT NOT NULL CHECK (trim (purpose) <> ''),\n"
+  "  legal_basis    TEXT NOT NULL CHECK (trim (legal_basis) <> ''),\n"
+  "  media          INTEGER NOT NULL CHECK (media IN (0, 1)),\n"
+  "  footage_from_us  INTEGER,\n"
+  "  footage_until_us INTEGER,\n"
+  "  package_sha256 TEXT NOT NULL CHECK (length (package_sha256) = 64\n"
+  "                   AND package_sha256 NOT GLOB '*[^0-9a-f]*'),\n"
+  "  size           INTEGER NOT NULL,\n"
+  "  verification   TEXT NOT NULL\n"
+  ");\n"
+  "CREATE INDEX disclosures_incident ON disclosures (incident_id);\n"
+  "CREATE TRIGGER disclosures_no_update BEFORE UPDATE ON disclosures\n"
+  "BEGIN SELECT RAISE (ABORT, 'the disclosure register is append-only'); END;\n"
+  "CREATE TRIGGER disclosures_no_delete BEFORE DELETE ON disclosures\n"
+  "BEGIN SELECT RAISE (ABORT, 'the disclosure register is append-only'); END;\n";
+
 static const char *const panel_migrations[] = {
   panel_v1, panel_v2, panel_v3, panel_v4, panel_v5,
   panel_v6, panel_v7, panel_v8, panel_v9, panel_v_playback,
-  panel_staff, panel_approvals,
+  panel_staff, panel_approvals, panel_disclosures,
 };
 
 const AnsimDbSchema ansim_panel_db_schema = {

@@ -52,6 +52,7 @@ G_BEGIN_DECLS
 #define PANEL_AUDIT_ENROLLMENT_THROTTLED "enrollment-throttled" /* counted per window */
 #define PANEL_AUDIT_DEVICE_REVOKED "device-revoked"
 #define PANEL_AUDIT_DEVICE_WRONG_DESK "device-wrong-desk" /* a request for another desk */
+#define PANEL_AUDIT_REGISTER_EXPORTED "register-exported"
 
 /* The hash every chain starts from. */
 #define PANEL_AUDIT_GENESIS "0000000000000000000000000000000000000000000000000000000000000000"

@@ -1233,6 +1233,7 @@ static const struct {
   { "audit", PANEL_HTTP_GET, "/api/audit" },
   { "drills", PANEL_HTTP_GET, "/api/drills" },
   { "reports", PANEL_HTTP_GET, "/api/reports" },
+  { "disclosures", PANEL_HTTP_GET, "/api/disclosures" },
   { "settings", PANEL_HTTP_GET, "/api/settings/retention" },
 }, actions[] = {
   { "stream", PANEL_HTTP_GET, "/api/events/stream" },

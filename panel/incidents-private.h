@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* What incidents.c, devices.c and escalation.c share: PanelIncidents
- * itself and the few helpers all three use. Private to those files. */
+/* What incidents.c, devices.c, escalation.c and disclosures.c share:
+ * PanelIncidents itself and the few helpers they use. Private to those
+ * files. */
 #pragma once
 
 #include "incidents.h"
@@ -23,6 +24,7 @@ struct _PanelIncidents {
   gint64 escalate_after_us;
   guint escalate_id;
   GArray *escalation_hooks; /* of EscalationHook */
+  char *export_dir;         /* exports' private folder (disclosures.c) */
 };
 
 typedef struct {

@@ -2,10 +2,11 @@
 /* The console's incident routes (API in docs/console.md): live alerts to
  * every open console, acknowledge and resolve (recorded in the incident,
  * its timeline and the audit log; the desk learns it from ingest's
- * answers), notes, the incident list and detail, playback and export.
+ * answers), notes, the incident list and detail, playback.
  * Acknowledge and resolve act on every incident of the alert's press
  * together. The devices page and device alerts are devices.c's, the
- * escalation escalation.c's; this file owns PanelIncidents' life. */
+ * escalation escalation.c's, export and the disclosure register
+ * disclosures.c's; this file owns PanelIncidents' life. */
 #include "incidents.h"
 #include "incidents-private.h"
 
@@ -19,9 +20,9 @@
 #include "age.h"
 #include "audit.h"
 #include "db.h"
+#include "disclosures.h"
 #include "drill-db.h"
 #include "evidence.h"
-#include "export.h"
 #include "httpsig.h"
 #include "json-event.h"
 #include "playback.h"
@@ -686,105 +687,6 @@ untag_drill (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session
   send_incident (self, msg, id);
 }
 
-/* An export whose package is being prepared in a worker thread; msg is
- * paused meanwhile. */
-typedef struct {
-  PanelIncidents *self;
-  SoupServerMessage *msg;
-  PanelExport *export;
-  gint64 id;
-  gboolean with_media;
-} ExportJob;
-
-/* Audited first, then streamed; consumes export. */
-static void
-export_audit_and_send (ExportJob *job, PanelExport *export)
-{
-  PanelIncidents *self = job->self;
-  SoupServerMessage *msg = job->msg;
-  g_autoptr (PanelExport) owned = export;
-  /* The session is looked up again: it may have ended meanwhile. */
-  g_autoptr (PanelSession) session =
-    panel_console_authorize (self->console, msg, PANEL_ROLE_SECURITY | PANEL_ROLE_ADMIN);
-  if (session == NULL)
-    return;
-  g_autoptr (JsonBuilder) d = json_builder_new ();
-  json_builder_begin_object (d);
-  json_builder_set_member_name (d, "media");
-  json_builder_add_boolean_value (d, job->with_media);
-  json_builder_set_member_name (d, "package_sha256");
-  json_builder_add_string_value (d, panel_export_get_sha256 (owned));
-  json_builder_set_member_name (d, "size");
-  json_builder_add_int_value (d, panel_export_get_size (owned));
-  json_builder_set_member_name (d, "verification");
-  json_builder_add_string_value (d, panel_export_get_summary (owned));
-  json_builder_end_object (d);
-  g_autoptr (JsonNode) dn = json_builder_get_root (d);
-  g_autofree char *detail = json_to_string (dn, FALSE);
-  g_autofree char *target = g_strdup_printf ("incident %" G_GINT64_FORMAT, job->id);
-  if (!panel_console_audit_or_fail (self->console, msg, session, PANEL_AUDIT_EXPORT, target,
-                                    detail))
-    return;
-  /* Streamed from the package's private folder as the client reads it. */
-  panel_export_send (g_steal_pointer (&owned), msg);
-}
-
-static void
-export_prepared (GObject *source, GAsyncResult *result, gpointer data)
-{
-  ExportJob *job = data;
-  g_autoptr (GError) error = NULL;
-  (void) source;
-  if (panel_export_prepare_finish (result, &error))
-    export_audit_and_send (job, g_steal_pointer (&job->export));
-  else
-    {
-      g_warning ("export of incident %" G_GINT64_FORMAT ": %s", job->id, error->message);
-      panel_console_send_error (job->msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "internal",
-                                "the package cannot be made");
-      g_clear_pointer (&job->export, panel_export_free);
-    }
-  soup_server_message_unpause (job->msg);
-  g_object_unref (job->msg);
-  g_free (job);
-}
-
-static void
-export_incident (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session, gint64 id,
-                 GHashTable *query)
-{
-  const char *media = query != NULL ? g_hash_table_lookup (query, "media") : NULL;
-  if (media != NULL && !g_str_equal (media, "0") && !g_str_equal (media, "1"))
-    return panel_console_send_error (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
-                                     "media is 0 or 1");
-  gboolean with_media = media != NULL && media[0] == '1';
-  if (with_media && self->identities == NULL)
-    return panel_console_send_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "no-playback",
-                                     "this panel has no site_identity: it cannot add media");
-  g_autoptr (GError) error = NULL;
-  PanelExport *export = panel_export_new (self->db, self->store, id, self->identities, with_media,
-                                          session->user, &error);
-  if (export == NULL)
-    {
-      if (g_error_matches (error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
-        return panel_console_send_error (msg, SOUP_STATUS_NOT_FOUND, "not-found",
-                                         "no such incident");
-      if (g_error_matches (error, G_FILE_ERROR, G_FILE_ERROR_AGAIN))
-        return panel_console_send_error (msg, SOUP_STATUS_CONFLICT, "conflict", error->message);
-      g_warning ("export of incident %" G_GINT64_FORMAT ": %s", id, error->message);
-      return panel_console_send_error (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "internal",
-                                       "the package cannot be made");
-    }
-  ExportJob *job = g_new0 (ExportJob, 1);
-  job->self = self;
-  job->msg = g_object_ref (msg);
-  job->export = export;
-  job->id = id;
-  job->with_media = with_media;
-  soup_server_message_pause (msg);
-  panel_export_prepare_async (export, export_prepared, job);
-}
-
 /* ---- routes ----------------------------------------------------------- */
 
 static void
@@ -835,12 +737,6 @@ handle_media (PanelHttpRequest *req)
 {
   PanelIncidents *self = req->user_data;
   panel_playback_serve (self->playback, req->msg, req->session, req->ids[0], req->ids[1]);
-}
-
-static void
-handle_export (PanelHttpRequest *req)
-{
-  export_incident (req->user_data, req->msg, req->session, req->ids[0], req->query);
 }
 
 static void
@@ -904,7 +800,6 @@ static const PanelRoute routes[] = {
     handle_not_a_drill },
   { PANEL_HTTP_GET, "/api/incidents/{incident-id}/segments/{segment-index}/media", CONSOLE,
     ACT_ROLES, 0, handle_media },
-  { PANEL_HTTP_GET, "/api/incidents/{incident-id}/export", CONSOLE, ACT_ROLES, 0, handle_export },
   { PANEL_HTTP_POST, "/api/incidents/{incident-id}/legal-hold", CONSOLE, PANEL_ROLE_ADMIN, 0,
     handle_legal_hold },
 };
@@ -933,6 +828,11 @@ panel_incidents_new (PanelHttp *http, sqlite3 *db, PanelStore *store, PanelConso
   panel_http_add_routes (http, routes, G_N_ELEMENTS (routes), self);
   panel_devices_start (self, http, config);
   panel_escalation_start (self, config);
+  if (!panel_disclosures_start (self, http, config, error))
+    {
+      panel_incidents_free (self);
+      return NULL;
+    }
   return self;
 }
 
@@ -965,5 +865,6 @@ panel_incidents_free (PanelIncidents *self)
   g_hash_table_unref (self->offline);
   g_clear_pointer (&self->playback, panel_playback_free);
   g_clear_pointer (&self->identities, g_ptr_array_unref);
+  g_free (self->export_dir);
   g_free (self);
 }

@@ -90,12 +90,13 @@ panel_notes_chain_receipt (sqlite3 *db, const AnsimDeviceKey *key, const char *d
 }
 
 gboolean
-panel_notes_write_export_files (sqlite3 *db, gint64 incident_id, const char *dir, GError **error)
+panel_notes_export_files (sqlite3 *db, gint64 incident_id, char **out_receipt, char **out_pem,
+                          GError **error)
 {
   const char *database = sqlite3_db_filename (db, "main");
   g_autoptr (AnsimDeviceKey) key = NULL;
   g_autoptr (sqlite3_stmt) s = NULL;
-  g_autofree char *note = NULL, *pem = NULL, *pem_path = NULL;
+  g_autofree char *note = NULL;
 
   if (database == NULL || *database == '\0')
     {
@@ -115,13 +116,7 @@ panel_notes_write_export_files (sqlite3 *db, gint64 incident_id, const char *dir
       if (note == NULL && error != NULL && *error != NULL)
         return FALSE;
     }
-  if (note != NULL)
-    {
-      g_autofree char *path = g_build_filename (dir, "receipt.txt", NULL);
-      if (!g_file_set_contents (path, note, -1, error))
-        return FALSE;
-    }
-  pem = ansim_device_key_get_public_pem (key);
-  pem_path = g_build_filename (dir, "panel-signing.pub.pem", NULL);
-  return g_file_set_contents (pem_path, pem, -1, error);
+  *out_receipt = g_steal_pointer (&note);
+  *out_pem = ansim_device_key_get_public_pem (key);
+  return TRUE;
 }

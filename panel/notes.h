@@ -29,11 +29,11 @@ char *panel_notes_audit_checkpoint (sqlite3 *db, const AnsimDeviceKey *key, GErr
 char *panel_notes_chain_receipt (sqlite3 *db, const AnsimDeviceKey *key, const char *device_id,
                                  const char *source, GError **error);
 
-/* For an evidence package: writes DIR/receipt.txt (the current receipt of
- * the incident's device and source; none when the panel holds no closed
- * incident of it) and DIR/panel-signing.pub.pem. The key is the one beside
- * db's file. */
-gboolean panel_notes_write_export_files (sqlite3 *db, gint64 incident_id, const char *dir,
-                                         GError **error);
+/* For an evidence package: the current receipt of the incident's device
+ * and source (*out_receipt NULL when the panel holds no closed incident of
+ * it) and the panel's public signing key as PEM (free both). The key is
+ * the one beside db's file. */
+gboolean panel_notes_export_files (sqlite3 *db, gint64 incident_id, char **out_receipt,
+                                   char **out_pem, GError **error);
 
 G_END_DECLS

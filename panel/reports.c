@@ -375,8 +375,8 @@ send_report (PanelReports *self, SoupServerMessage *msg, GHashTable *query)
 
 /* One CSV field (RFC 4180); a leading = + - @ is neutralised so that a
  * spreadsheet does not run a desk name as a formula. */
-static void
-csv_field (GString *out, const char *text, gboolean last)
+void
+panel_reports_csv_field (GString *out, const char *text, gboolean last)
 {
   if (text == NULL)
     text = "";
@@ -441,7 +441,7 @@ export_report (PanelReports *self, SoupServerMessage *msg, PanelSession *session
                                         "press_to_resolved_s",
                                         NULL };
   for (guint i = 0; header[i] != NULL; i++)
-    csv_field (csv, header[i], header[i + 1] == NULL);
+    panel_reports_csv_field (csv, header[i], header[i + 1] == NULL);
   for (guint i = 0; i < rows->len; i++)
     {
       ReportRow *r = rows->pdata[i];
@@ -449,17 +449,17 @@ export_report (PanelReports *self, SoupServerMessage *msg, PanelSession *session
                                                : NULL;
       g_autofree char *incident =
         r->incident_id > 0 ? g_strdup_printf ("%" G_GINT64_FORMAT, r->incident_id) : NULL;
-      csv_field (csv, asked.drills ? "drill" : "real", FALSE);
-      csv_field (csv, drill, FALSE);
-      csv_field (csv, r->desk_id, FALSE);
-      csv_field (csv, r->desk_name, FALSE);
-      csv_field (csv, incident, FALSE);
+      panel_reports_csv_field (csv, asked.drills ? "drill" : "real", FALSE);
+      panel_reports_csv_field (csv, drill, FALSE);
+      panel_reports_csv_field (csv, r->desk_id, FALSE);
+      panel_reports_csv_field (csv, r->desk_name, FALSE);
+      panel_reports_csv_field (csv, incident, FALSE);
       for (guint s = 0; s < N_STEPS; s++)
         {
           g_autofree char *at = iso_time (r->has[s], r->at[s]);
-          csv_field (csv, at, FALSE);
+          panel_reports_csv_field (csv, at, FALSE);
           if (step_by[s] != NULL)
-            csv_field (csv, r->by[s], FALSE);
+            panel_reports_csv_field (csv, r->by[s], FALSE);
         }
       for (guint s = ALERTED; s < N_STEPS; s++)
         {

@@ -37,4 +37,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (PanelReports, panel_reports_free)
  * open array; FALSE on a database error. */
 gboolean panel_reports_add_drill (sqlite3 *db, JsonBuilder *b, gint64 drill_id);
 
+/* One CSV field and its separator ("," or CRLF when last): quoted when
+ * needed, and a leading = + - @ neutralised against spreadsheet formulas. */
+void panel_reports_csv_field (GString *out, const char *text, gboolean last);
+
 G_END_DECLS

@@ -7,7 +7,8 @@ const LANGS = ['ko', 'en'];
 // Pages of the interface; which of them (and which actions) the session's
 // role may use comes from the panel (session.pages, session.actions), which
 // derives them from its route table.
-const PAGES = ['alerts', 'incidents', 'devices', 'audit', 'drills', 'reports', 'settings'];
+const PAGES = ['alerts', 'incidents', 'devices', 'audit', 'drills', 'reports', 'disclosures',
+  'settings'];
 const mayOpen = (page) => state.session.pages.includes(page);
 const mayDo = (action) => state.session.actions.includes(action);
 const TONE_EVERY_MS = 3000;        // an unacknowledged alert repeats its tone this often
@@ -144,6 +145,7 @@ function route() {
   else if (page === 'alerts') loadAlerts();
   else if (page === 'drills') loadDrills();
   else if (page === 'reports') loadReport();
+  else if (page === 'disclosures') loadDisclosures();
 }
 
 // ---- login ----
@@ -877,8 +879,11 @@ async function loadIncident(id) {
   $('#play-off').hidden = !canAct || playback;
   $('#export-media').disabled = !playback;
   if (!playback) $('#export-media').checked = false;
+  if ($('#export-box').dataset.incident !== String(inc.id)) {
+    $('#export-box').dataset.incident = String(inc.id);
+    $('#export-status').textContent = '';
+  }
   $('#export-box').hidden = !canAct || !inc.manifest_at_us;
-  setExportLink();
   if (canAct && playback) {
     if (state.play.id !== inc.id) {
       openPlayers(inc, result.data.cameras);
@@ -1120,10 +1125,94 @@ async function onNote(event) {
   loadIncident(state.incidentId);
 }
 
-function setExportLink() {
-  if (!state.incidentId) return;
-  $('#export-link').href = '/api/incidents/' + state.incidentId + '/export' +
-    ($('#export-media').checked ? '?media=1' : '');
+// ---- export for disclosure: the package is fetched, then saved; a refusal
+// is said on the page (never a JSON file saved as the package) ----
+
+function onExportPreset() {
+  const preset = $('#export-preset').value;
+  if (!preset) return;
+  const form = $('#export-form');
+  form.elements.purpose.value = t('export.basis.' + preset);
+  form.elements.legal_basis.value = t('export.basis.' + preset + '.law');
+}
+
+async function onExport(event) {
+  event.preventDefault();
+  const form = event.target;
+  const status = $('#export-status');
+  const body = { media: $('#export-media').checked, recipient: form.elements.recipient.value,
+    purpose: form.elements.purpose.value, legal_basis: form.elements.legal_basis.value };
+  $('#export-submit').disabled = true;
+  status.dataset.state = 'working';
+  status.textContent = t('export.preparing');
+  let reply = null;
+  try {
+    reply = await fetch('/api/incidents/' + state.incidentId + '/export', { method: 'POST',
+      credentials: 'same-origin', body: JSON.stringify(body),
+      headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': state.session.csrf_token } });
+    if (reply.ok) {
+      const blob = await reply.blob();
+      const name = (reply.headers.get('Content-Disposition') || '').match(/filename="([^"]+)"/);
+      const a = document.createElement('a');
+      a.href = URL.createObjectURL(blob);
+      a.download = name ? name[1] : 'ansim-incident.tar';
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(a.href), 60000);
+      status.dataset.state = 'done';
+      status.textContent = t('export.done', { name: a.download, size: blob.size }) +
+        (reply.headers.get('X-Ansim-Video') === 'failed' ? ' ' + t('export.no-video') : '');
+      form.reset();
+      return;
+    }
+    let data = null;
+    try { data = await reply.json(); } catch (e) { data = null; }
+    if (reply.status === 401) { showLogin(); return; }
+    status.dataset.state = 'failed';
+    status.textContent = t('export.failed', { why: errorText({ data }) }) +
+      (data && data.message ? ' (' + data.message + ')' : '');
+  } catch (e) {
+    status.dataset.state = 'failed';
+    status.textContent = t('export.failed', { why: t('err.network') });
+  } finally {
+    $('#export-submit').disabled = false;
+  }
+}
+
+// ---- the disclosure register (개인영상정보 제공 관리대장) ----
+
+async function loadDisclosures() {
+  const result = await api('GET', '/api/disclosures');
+  if (result.status === 401) { showLogin(); return; }
+  if (result.status !== 200) { showError(result); return; }
+  const body = $('#disclosures-table tbody');
+  body.replaceChildren();
+  for (const d of result.data.disclosures) {
+    const tr = document.createElement('tr');
+    const footage = d.footage_from_us ? formatTime(d.footage_from_us) + ' – ' +
+      formatTime(d.footage_until_us) : '—';
+    const cells = [formatTime(d.at_us), null, footage, d.desk_id, d.exported_by, d.recipient,
+      d.purpose, d.legal_basis, t(d.media ? 'disclosures.media.yes' : 'disclosures.media.no'),
+      d.package_sha256.slice(0, 16) + '…'];
+    for (const [i, text] of cells.entries()) {
+      const td = document.createElement('td');
+      if (i === 1 && !mayOpen('incidents')) {
+        td.textContent = '#' + d.incident_id;
+      } else if (i === 1) {
+        const a = document.createElement('a');
+        a.href = '#/incidents/' + d.incident_id;
+        a.textContent = '#' + d.incident_id;
+        td.appendChild(a);
+      } else {
+        td.textContent = text;
+      }
+      if (i === 9) td.title = d.package_sha256;
+      tr.appendChild(td);
+    }
+    body.appendChild(tr);
+  }
+  $('#disclosures-empty').hidden = result.data.disclosures.length > 0;
 }
 
 // ---- playback: Media Source Extensions fed with the panel's fragmented MP4 ----
@@ -2055,7 +2144,8 @@ async function start() {
     upsertIncident(result.data.incident);
     loadIncident(state.incidentId);
   });
-  $('#export-media').addEventListener('change', setExportLink);
+  $('#export-form').addEventListener('submit', onExport);
+  $('#export-preset').addEventListener('change', onExportPreset);
   $('#play-start').addEventListener('click', () => {
     $('#incident-video').muted = false;   // a person's click: sound where it was recorded
     mainPlayer()?.fromStart();

@@ -234,16 +234,20 @@ export async function startRealDesk({ name, recorderConf, roles, password, panel
     ansimctl(['user', 'add', role, '--role', role, '--password-stdin', '--config', desk.panelConf],
       password + '\n');
 
-  const panel = desk.daemon('panel', 'panel/ansim-panel', ['--config', desk.panelConf]);
+  // Under ASan the panel (GStreamer for playback and the export's MP4) and
+  // the recorder need full stacks for lsan.supp to name library-lifetime
+  // blocks.
+  const asan = process.env.ASAN_OPTIONS;
+  const slowUnwind = asan ? { ASAN_OPTIONS: asan + ':fast_unwind_on_malloc=0' } : {};
+  const panel = desk.daemon('panel', 'panel/ansim-panel', ['--config', desk.panelConf], slowUnwind);
   desk.url = await until('the panel listens', () => {
     const m = readFileSync(panel.log, 'utf8').match(/listening on (http:\/\/\S+?)\/?$/m);
     if (panel.exitCode !== null) throw new Error('ansim-panel exited: ' + readFileSync(panel.log, 'utf8'));
     return m && m[1];
   }, 20000);
 
-  const asan = process.env.ASAN_OPTIONS;
   const recorder = desk.daemon('recorder', 'recorder/ansim-recorder', ['--config', desk.recorderConf],
-    asan ? { ASAN_OPTIONS: asan + ':fast_unwind_on_malloc=0' } : {});
+    slowUnwind);
   await until('the recorder answers on its control socket', async () => {
     if (recorder.exitCode !== null) throw new Error('ansim-recorder exited: ' + readFileSync(recorder.log, 'utf8'));
     try { return (await desk.controlRequest('outputs')).ok; } catch { return false; }

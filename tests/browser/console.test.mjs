@@ -22,8 +22,8 @@ const KO = {
 const NAV_FOR = {
   security: ['alerts', 'incidents', 'devices'],
   trainer: ['alerts', 'incidents', 'drills', 'reports'],
-  admin: ['alerts', 'incidents', 'devices', 'audit', 'drills', 'reports', 'settings'],
-  auditor: ['audit', 'drills', 'reports', 'settings'],
+  admin: ['alerts', 'incidents', 'devices', 'audit', 'drills', 'reports', 'disclosures', 'settings'],
+  auditor: ['audit', 'drills', 'reports', 'disclosures', 'settings'],
 };
 
 let dir, panel, url, browser, conf;
@@ -41,7 +41,11 @@ before(async () => {
     `[webhook sms-gateway]\nurl = http://user:pw@127.0.0.1:9/hook?token=x\n` +
     `secret = browser-test-secret-0123456789\nevents = alert; resolved\n`);
   addUsers(conf, ROLES, PASSWORD);
-  ({ panel, url } = await startPanel(conf, { ANSIM_PANEL_TEST_PUBLISH: '1' }));
+  // Under ASan the panel (GStreamer for the export's MP4) needs the full
+  // stack for lsan.supp to name library-lifetime blocks.
+  const asan = process.env.ASAN_OPTIONS;
+  ({ panel, url } = await startPanel(conf, { ANSIM_PANEL_TEST_PUBLISH: '1',
+    ...(asan ? { ASAN_OPTIONS: asan + ':fast_unwind_on_malloc=0' } : {}) }));
   browser = await launchBrowser();
 });
 
@@ -326,22 +330,52 @@ test('a press on a desk: banner and sound on every console, acknowledge lights t
     assert.equal(await page.isVisible('#resolve-form'), false);
     await shot(page, 'incident-detail');
 
-    // Export with the decrypted video (once the closing manifest is in);
+    // Export for disclosure with the video (once the closing manifest is in);
     // ansimctl verifies the download offline.
     await page.waitForFunction(async () => {
       const r = await fetch('/api/incidents?limit=1');
       return (await r.json()).incidents[0].closed_wall_us !== null;
     }, null, { timeout: 15000, polling: 200 });
+    // A refused export says why on the page (no file is saved).
+    await page.fill('#export-form input[name="recipient"]', '   ');
+    await page.selectOption('#export-preset', 'police');
+    assert.equal(await page.inputValue('#export-form input[name="legal_basis"]'),
+      '개인정보 보호법 제18조제2항제7호, 형사소송법 제199조제2항');
     await page.check('#export-media');
-    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-link')]);
+    await page.click('#export-submit');
+    await page.waitForSelector('#export-status[data-state="failed"]');
+    assert.match(await page.textContent('#export-status'), /내보내기 실패.*recipient is required/);
+    await page.fill('#export-form input[name="recipient"]', '서울중부경찰서 형사과');
+    await page.fill('#export-form input[name="purpose"]', '수사기관 요청: 협박 사건 수사');
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-submit')]);
     const saved = join(dir, 'exported.tar');
     await download.saveAs(saved);
     assert.match(download.suggestedFilename(), /^ansim-incident-\d+\.tar$/);
+    await page.waitForSelector('#export-status[data-state="done"]');
     const verify = spawnSync(join(BUILD, 'ansimctl/ansimctl'), ['verify', saved], { encoding: 'utf8' });
     console.log(verify.stdout.trim().split('\n').map((l) => '# ' + l).join('\n'));
     assert.equal(verify.status, 0, verify.stdout + verify.stderr);
     assert.match(verify.stdout, /OK: the package is intact/);
-    assert.match(verify.stdout, /2 decrypted media files match/);
+    const listing = spawnSync('tar', ['-tf', saved], { encoding: 'utf8' });
+    assert.match(listing.stdout, /\/video\/incident-\d+-[a-z0-9-]+\.mp4\n/, listing.stdout);
+    // report.html as the recipient sees it: printed by the browser to one
+    // A4 page, with the disclosure's facts on it.
+    const unpacked = join(dir, 'unpacked');
+    mkdirSync(unpacked);
+    assert.equal(spawnSync('tar', ['-xf', saved, '-C', unpacked]).status, 0);
+    const reportPage = await page.context().newPage();
+    await reportPage.goto('file://' + join(unpacked, download.suggestedFilename().replace(/\.tar$/, ''),
+      'report.html'));
+    const reportText = await reportPage.textContent('body');
+    for (const text of ['서울중부경찰서 형사과', '수사기관 요청: 협박 사건 수사', '형사소송법 제199조제2항',
+      '위협', 'CCTV 영상 확인함', 'security', 'incident-viewed', 'SHA256SUMS'])
+      assert.ok(reportText.includes(text), text + ' in report.html');
+    const pdf = (await reportPage.pdf({ format: 'A4' })).toString('latin1');
+    const pages = (pdf.match(/\/Type\s*\/Page[^s]/g) || []).length;
+    console.log(`# report.html printed to ${pages} A4 page(s)`);
+    assert.equal(pages, 1);
+    await shot(reportPage, 'export-report');
+    await reportPage.close();
 
     await page.goto(url + '/console/#/incidents');
     await page.selectOption('#incident-filters select[name="status"]', 'resolved');
@@ -368,6 +402,14 @@ test('a press on a desk: banner and sound on every console, acknowledge lights t
       (rows) => rows.map((r) => r.dataset.action));
     for (const a of ['acknowledged', 'resolved', 'incident-viewed', 'incident-annotated', 'playback', 'export'])
       assert.ok(actions.includes(a), a + ' in ' + actions.join(','));
+    // ... and the export in the disclosure register, with its purpose.
+    await auditor.click('#nav a[data-page="disclosures"]');
+    await auditor.waitForSelector('#disclosures-table tbody tr');
+    const row = await auditor.textContent('#disclosures-table tbody tr');
+    for (const text of ['서울중부경찰서 형사과', '수사기관 요청: 협박 사건 수사', '형사소송법 제199조제2항', 'MP4 포함'])
+      assert.ok(row.includes(text), text + ' in ' + row);
+    assert.equal(await auditor.getAttribute('#disclosures-csv', 'href'), '/api/disclosures/export');
+    await shot(auditor, 'disclosures');
     await auditor.context().close();
     await other.context().close();
     await page.context().close();

@@ -125,7 +125,7 @@ test('ansimctl press on a real desk: banner, acknowledge lights the desk, live p
     assert.match(await page.textContent('#incident-timeline li[data-what="resolved"]'), /폭언 · “민원인이 고성을 지름/);
 
     // 5. Once the desk closed the incident and everything arrived: export
-    // with the decrypted video; ansimctl verifies it offline, ffprobe reads
+    // for disclosure with the video; ansimctl verifies it offline, ffprobe reads
     // the media.
     const closed = await until('the closing manifest and every segment', async () => {
       const i = await latestIncident(page);
@@ -134,8 +134,10 @@ test('ansimctl press on a real desk: banner, acknowledge lights the desk, live p
     assert.equal((await controlRequest('outputs')).outputs.acknowledged, false, 'the light goes off when it ends');
     await page.reload();
     await page.waitForSelector('#page-incident:not([hidden])');
+    await page.fill('#export-form input[name="recipient"]', '정보주체 본인');
+    await page.selectOption('#export-preset', 'subject');
     await page.check('#export-media');
-    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-link')]);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-submit')]);
     const saved = join(dir, 'exported.tar');
     await download.saveAs(saved);
     assert.match(download.suggestedFilename(), /^ansim-incident-\d+\.tar$/);
@@ -143,30 +145,27 @@ test('ansimctl press on a real desk: banner, acknowledge lights the desk, live p
     console.log(verify.stdout.trim().split('\n').map((l) => '# ' + l).join('\n'));
     assert.equal(verify.status, 0, verify.stdout + verify.stderr);
     assert.match(verify.stdout, /OK: the package is intact/);
-    assert.match(verify.stdout, new RegExp(`${closed.segments_listed} decrypted media files match`));
     const unpacked = join(dir, 'unpacked');
     mkdirSync(unpacked);
     assert.equal(spawnSync('tar', ['-xf', saved, '-C', unpacked]).status, 0);
     const top = readdirSync(unpacked)[0];
-    const media = readdirSync(join(unpacked, top, 'media')).sort();
-    assert.equal(media.length, closed.segments_listed);
-    for (const name of media) {
-      const probe = spawnSync('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name', '-of', 'csv=p=0',
-        join(unpacked, top, 'media', name)], { encoding: 'utf8' });
-      assert.equal(probe.status, 0, name + ': ' + probe.stderr);
-      assert.equal(probe.stdout.trim(), 'h264', name);
-    }
-    // One file for people who want one (the recipe in docs/console.md):
-    // the segments' timestamps continue, so ffmpeg joins them as they are.
-    writeFileSync(join(dir, 'concat.txt'), media.map((n) => `file '${join(unpacked, top, 'media', n)}'\n`).join(''));
-    const joined = join(dir, 'incident.mkv');
-    const concat = spawnSync('ffmpeg', ['-v', 'error', '-f', 'concat', '-safe', '0', '-i', join(dir, 'concat.txt'),
-      '-c', 'copy', joined], { encoding: 'utf8' });
-    assert.equal(concat.status, 0, concat.stderr);
+    // One MP4 of the whole incident, remuxed from the recorder's segments:
+    // H.264 as recorded, its length the segments', decodable to the end.
+    const videos = readdirSync(join(unpacked, top, 'video'));
+    assert.equal(videos.length, 1, videos.join(','));
+    const mp4 = join(unpacked, top, 'video', videos[0]);
+    const probe = spawnSync('ffprobe', ['-v', 'error', '-select_streams', 'v', '-show_entries', 'stream=codec_name',
+      '-of', 'csv=p=0', mp4], { encoding: 'utf8' });
+    assert.equal(probe.status, 0, probe.stderr);
+    assert.equal(probe.stdout.trim(), 'h264');
+    const decode = spawnSync('ffmpeg', ['-v', 'error', '-nostdin', '-i', mp4, '-f', 'null', '-'], { encoding: 'utf8' });
+    assert.equal(decode.status, 0, decode.stderr);
+    assert.equal(decode.stderr.trim(), '');
     const duration = Number(spawnSync('ffprobe', ['-v', 'error', '-show_entries', 'format=duration', '-of', 'csv=p=0',
-      joined], { encoding: 'utf8' }).stdout);
-    console.log(`# ${media.length} decrypted segments joined by ffmpeg: ${duration.toFixed(1)} s of video`);
-    assert.ok(Math.abs(duration - 2 * media.length) < 2.5, `joined ${duration} s for ${media.length} segments`);
+      mp4], { encoding: 'utf8' }).stdout);
+    console.log(`# ${videos[0]}: ${duration.toFixed(1)} s of video from ${closed.segments_listed} segments`);
+    assert.ok(Math.abs(duration - 2 * closed.segments_listed) < 2.5,
+      `MP4 of ${duration} s for ${closed.segments_listed} segments`);
     await shot(page, 'desk-incident-resolved');
     await page.context().close();
   } catch (e) {

@@ -276,6 +276,13 @@ static const char *const panel_seeds[] = {
          "  decision, decided_by, decided_at_us) VALUES\n"
          "  ('legal-hold-release', 1, NULL, 'case closed', 'admin-lee', 1700000700000000,\n"
          "   'approved', 'admin-park', 1700000710000000);\n",
+  /* The disclosure register. */
+  [13] = "INSERT INTO disclosures (at_us, incident_id, incident_uuid, desk_id, exported_by, recipient,\n"
+  "  purpose, legal_basis, media, package_sha256, size, verification, footage_from_us,\n"
+  "  footage_until_us) VALUES\n"
+  "  (1700000600000000, 1, '" UUID_1 "', 'desk-1', 'guard-kim', '서울중부경찰서',\n"
+  "   '수사기관 요청', '개인정보 보호법 제18조②7', 1, '" SHA_ABC "', 123456,\n"
+  "   'OK: incident (desk desk-1): 3 segments', 1700000000000000, 1700000006000000);\n",
 };
 
 static const char *

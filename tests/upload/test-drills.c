@@ -494,10 +494,15 @@ test_full_drill (void)
   for (;;)
     {
       g_autofree char *url = g_strconcat (panel->url, export_path, NULL);
-      g_autoptr (SoupMessage) msg = soup_message_new ("GET", url);
+      g_autoptr (SoupMessage) msg = soup_message_new ("POST", url);
       g_autoptr (GError) error = NULL;
-      soup_message_headers_replace (soup_message_get_request_headers (msg), "Cookie",
-                                    logins[SECURITY].cookie);
+      SoupMessageHeaders *h = soup_message_get_request_headers (msg);
+      soup_message_headers_replace (h, "Cookie", logins[SECURITY].cookie);
+      soup_message_headers_replace (h, "X-CSRF-Token", logins[SECURITY].csrf);
+      static const char body[] = "{\"recipient\": \"훈련 평가\", \"purpose\": \"모의훈련 검토\", "
+                                 "\"legal_basis\": \"내부 점검\"}";
+      g_autoptr (GBytes) b = g_bytes_new_static (body, strlen (body));
+      soup_message_set_request_body_from_bytes (msg, "application/json", b);
       g_clear_pointer (&tar, g_bytes_unref);
       tar = soup_session_send_and_read (console->http, msg, NULL, &error);
       g_assert_no_error (error);

@@ -359,8 +359,14 @@ test_receipt_withheld (void)
   g_autofree char *path =
     g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT "/export", test_panel_count (panel, sql1));
   g_autofree char *url = g_strconcat (panel->url, path, NULL);
-  g_autoptr (SoupMessage) msg = soup_message_new ("GET", url);
+  g_autoptr (SoupMessage) msg = soup_message_new ("POST", url);
   soup_message_headers_append (soup_message_get_request_headers (msg), "Cookie", guard.cookie);
+  soup_message_headers_append (soup_message_get_request_headers (msg), "X-CSRF-Token", guard.csrf);
+  static const char form[] =
+    "{\"recipient\":\"서울중부경찰서\",\"purpose\":\"수사기관 요청\","
+    "\"legal_basis\":\"개인정보 보호법 제18조제2항제7호\",\"media\":false}";
+  g_autoptr (GBytes) form_bytes = g_bytes_new_static (form, sizeof form - 1);
+  soup_message_set_request_body_from_bytes (msg, "application/json", form_bytes);
   g_autoptr (GError) error = NULL;
   g_autoptr (GBytes) tar = soup_session_send_and_read (console->http, msg, NULL, &error);
   g_assert_no_error (error);

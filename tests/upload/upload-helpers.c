@@ -178,9 +178,27 @@ test_incident_add_segment (TestIncident *inc, gsize size)
 void
 test_incident_add_segment_data (TestIncident *inc, const void *plain, gsize size)
 {
+  test_incident_add_segment_timed (inc, plain, size, 2 * G_USEC_PER_SEC);
+}
+
+void
+test_incident_add_gap (TestIncident *inc, gint64 duration, const char *reason)
+{
+  g_autoptr (GError) error = NULL;
+  g_assert_true (ansim_manifest_add_gap (inc->manifest, inc->next_wall_us, inc->next_mono_us,
+                                         duration, reason, &error));
+  g_assert_no_error (error);
+  g_assert_true (ansim_manifest_write (inc->manifest, inc->dir, inc->desk->key, &error));
+  g_assert_no_error (error);
+  inc->next_wall_us += duration;
+  inc->next_mono_us += duration;
+}
+
+void
+test_incident_add_segment_timed (TestIncident *inc, const void *plain, gsize size, gint64 duration)
+{
   g_autoptr (GError) error = NULL;
   TestDesk *desk = inc->desk;
-  gint64 duration = 2 * G_USEC_PER_SEC;
   g_autofree char *name = ansim_manifest_next_segment_name (inc->manifest);
   g_assert_true (ansim_manifest_seal_segment (inc->manifest, inc->dir, &desk->recipient, 1, plain,
                                               size, inc->next_wall_us, inc->next_mono_us, duration,

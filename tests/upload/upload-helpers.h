@@ -46,6 +46,12 @@ TestIncident *test_incident_open (TestDesk *desk);
 void test_incident_add_segment (TestIncident *incident, gsize size);
 /* The same with the given plaintext (e.g. Matroska from GStreamer). */
 void test_incident_add_segment_data (TestIncident *incident, const void *plain, gsize size);
+/* The same for a segment of duration µs (the others are 2 s). */
+void test_incident_add_segment_timed (TestIncident *incident, const void *plain, gsize size,
+                                      gint64 duration);
+/* A declared gap of duration µs in the manifest (no file), e.g. a camera
+ * that stopped; the next segment starts after it. */
+void test_incident_add_gap (TestIncident *incident, gint64 duration, const char *reason);
 /* Closes the manifest, writes it and queues its final upload. Frees it. */
 void test_incident_close (TestIncident *incident);
 const char *test_incident_get_uuid (TestIncident *incident);
