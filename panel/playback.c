@@ -438,6 +438,8 @@ panel_playback_new (sqlite3 *db, PanelStore *store, GPtrArray *identities, gint6
   self->db = db;
   self->store = store;
   self->identities = identities != NULL ? g_ptr_array_ref (identities) : NULL;
+  if (identities != NULL)
+    panel_remux_init ();
   self->idle_us = idle_us;
   self->cache =
     g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) panel_remux_free);
