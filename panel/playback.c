@@ -18,8 +18,9 @@
 #include <json-glib/json-glib.h>
 
 /* Remuxed segments kept in memory for the next viewer: a live incident is
- * watched by several consoles at once, each asking for the newest segment. */
-#define CACHE_ENTRIES 24
+ * watched by several consoles at once, each asking for the newest segment
+ * (64: half a minute of a press with two cameras and 1 s segments). */
+#define CACHE_ENTRIES 64
 
 struct _PanelPlayback {
   sqlite3 *db;

@@ -242,7 +242,9 @@ test('watching: near-live follow of a recording press (both cameras, one clock),
   for (const g of segs.slice(1)) {
     const at = (g.start_wall_us / 1000 - base) / 1000;
     const around = frames.filter((f) => f.media > at - 0.5 && f.media < at + 0.5);
-    assert.ok(around.length >= FPS * 0.7, `segment ${g.idx}: ${around.length} frames within 0.5 s of its start`);
+    // (A boundary that froze shows no frame here; a busy machine's short
+    // wait is bounded by the longest-gap check above.)
+    assert.ok(around.length >= FPS * 0.55, `segment ${g.idx}: ${around.length} frames within 0.5 s of its start`);
     const distinct = new Set(around.map((f) => f.hash)).size;
     assert.ok(distinct >= around.length * 0.8, `segment ${g.idx}: the picture stood still (${distinct} of ${around.length})`);
   }
