@@ -18,8 +18,9 @@
 #include <json-glib/json-glib.h>
 
 /* Remuxed segments kept in memory for the next viewer: a live incident is
- * watched by several consoles at once, each asking for the newest segment. */
-#define CACHE_ENTRIES 24
+ * watched by several consoles at once, each asking for the newest segment
+ * (64: half a minute of a press with two cameras and 1 s segments). */
+#define CACHE_ENTRIES 64
 
 struct _PanelPlayback {
   sqlite3 *db;
@@ -438,6 +439,8 @@ panel_playback_new (sqlite3 *db, PanelStore *store, GPtrArray *identities, gint6
   self->db = db;
   self->store = store;
   self->identities = identities != NULL ? g_ptr_array_ref (identities) : NULL;
+  if (identities != NULL)
+    panel_remux_init ();
   self->idle_us = idle_us;
   self->cache =
     g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) panel_remux_free);

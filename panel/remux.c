@@ -176,11 +176,17 @@ init_gst (gpointer data)
   return NULL;
 }
 
-PanelRemux *
-panel_remux_matroska_to_fmp4 (GBytes *matroska, GError **error)
+void
+panel_remux_init (void)
 {
   static GOnce once = G_ONCE_INIT;
   g_once (&once, init_gst, NULL);
+}
+
+PanelRemux *
+panel_remux_matroska_to_fmp4 (GBytes *matroska, GError **error)
+{
+  panel_remux_init ();
 
   Remux r = { 0 };
   g_mutex_init (&r.lock);

@@ -20,6 +20,12 @@ typedef struct {
 void panel_remux_free (PanelRemux *remux);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PanelRemux, panel_remux_free)
 
+/* GStreamer's one-time initialisation; called once from the main thread
+ * when the panel starts with playback (so its process-lifetime allocations
+ * are made there, not in a worker); panel_remux_matroska_to_fmp4 calls it
+ * too. */
+void panel_remux_init (void);
+
 /* Blocking (tens of milliseconds for a 2 s segment): call it from a worker
  * thread. An error names what could not be rewrapped. */
 PanelRemux *panel_remux_matroska_to_fmp4 (GBytes *matroska, GError **error);

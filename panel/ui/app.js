@@ -1364,6 +1364,7 @@ class Player {
     const last = this.playable().pop();
     if (end == null || !last) return;
     this.video.currentTime = Math.max(last.mediaStart ?? 0, end - this.duration(last) - LIVE_EXTRA_S);
+    if (this.primary) syncCameras(true);
   }
 
   // The segment at the play position (by the desk's clock), or the one
@@ -1567,24 +1568,7 @@ function playTick() {
   for (const p of players()) p.tick();
   const v = main.video;
   const wall = main.sb ? main.wallAt(v.currentTime) : null;
-  for (const p of players().slice(1)) {
-    if (wall == null) break;
-    const g = p.segmentAtWall(wall);
-    if (!g) continue;
-    if (g.state === 'appended') {
-      // One clock: the same media time is the same instant on the desk.
-      // Small drifts are taken up by the rate (a seek would show a
-      // keyframe's wait), large ones by a seek.
-      const ahead = p.video.currentTime - v.currentTime;
-      if (Math.abs(ahead) > 0.6) p.video.currentTime = v.currentTime;
-      p.video.playbackRate = v.playbackRate * (Math.abs(ahead) < 0.04 ? 1 : ahead > 0 ? 0.8 : 1.25);
-      if (v.paused !== p.video.paused) { if (v.paused) p.video.pause(); else p.video.play().catch(() => {}); }
-    } else if (p.want !== g.idx && !p.seekTo) {
-      p.seekWall(wall, !v.paused);
-    }
-    p.want = g.idx;
-    p.pump();
-  }
+  syncCameras(false);
   // One clock: while another camera waits for its next segment the main
   // one waits too (at most HOLD_MAX_MS, so a camera that stopped cannot
   // stop the others).
@@ -1616,6 +1600,32 @@ function playTick() {
   showPlayStatus(wall);
   drawCursor(wall);
   if (!v.paused) main.pump();
+}
+
+// The other cameras held to the main one's clock (jumped: at once, not
+// by their rate): the same media time is the same instant on the desk.
+function syncCameras(jumped) {
+  const main = mainPlayer();
+  if (!main) return;
+  const v = main.video;
+  const wall = main.sb ? main.wallAt(v.currentTime) : null;
+  for (const p of players().slice(1)) {
+    if (wall == null) break;
+    const g = p.segmentAtWall(wall);
+    if (!g) continue;
+    if (g.state === 'appended') {
+      // Small drifts are taken up by the rate (a seek would show a
+      // keyframe's wait), large ones by a seek.
+      const ahead = p.video.currentTime - v.currentTime;
+      if (Math.abs(ahead) > (jumped ? 0.05 : 0.6)) p.video.currentTime = v.currentTime;
+      p.video.playbackRate = v.playbackRate * (Math.abs(ahead) < 0.04 ? 1 : ahead > 0 ? 0.8 : 1.25);
+      if (v.paused !== p.video.paused) { if (v.paused) p.video.pause(); else p.video.play().catch(() => {}); }
+    } else if (p.want !== g.idx && !p.seekTo) {
+      p.seekWall(wall, !v.paused);
+    }
+    p.want = g.idx;
+    p.pump();
+  }
 }
 
 function showPlayStatus(wall) {

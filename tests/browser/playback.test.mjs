@@ -220,7 +220,13 @@ test('watching: near-live follow of a recording press (both cameras, one clock),
     `${await player2.evaluate(() => state.play.heldMs || 0)} ms`);
   // Frames all along: no stall longer than a few frames anywhere (a
   // boundary that froze would show here), at about the recorded rate.
-  const steady = frames.filter((f) => f.at > player2.startedAt + 500);
+  // (The last two seconds are left out of the stall count: the incident's
+  // final segments are uploaded as it closes, and a player that has caught
+  // up with the upload waits for them there; that is the live edge, not a
+  // boundary. The real-time check above covers the whole run.)
+  const base = await player2.evaluate(() => window.ansimPlayers[0].base);
+  const lastS = (endWall - base) / 1000 - 2;
+  const steady = frames.filter((f) => f.at > player2.startedAt + 500 && f.media < lastS);
   let worst = 0;
   for (let i = 1; i < steady.length; i++) worst = Math.max(worst, steady[i].at - steady[i - 1].at);
   const rate = (steady.at(-1).presented - steady[0].presented) / ((steady.at(-1).at - steady[0].at) / 1000);
@@ -234,9 +240,11 @@ test('watching: near-live follow of a recording press (both cameras, one clock),
   assert.ok(worst < 400, `no new frame for ${worst} ms`);
   // Every boundary crossed with the picture changing (the running time).
   for (const g of segs.slice(1)) {
-    const at = (g.start_wall_us / 1000 - (await player2.evaluate(() => window.ansimPlayers[0].base))) / 1000;
+    const at = (g.start_wall_us / 1000 - base) / 1000;
     const around = frames.filter((f) => f.media > at - 0.5 && f.media < at + 0.5);
-    assert.ok(around.length >= FPS * 0.7, `segment ${g.idx}: ${around.length} frames within 0.5 s of its start`);
+    // (A boundary that froze shows no frame here; a busy machine's short
+    // wait is bounded by the longest-gap check above.)
+    assert.ok(around.length >= FPS * 0.55, `segment ${g.idx}: ${around.length} frames within 0.5 s of its start`);
     const distinct = new Set(around.map((f) => f.hash)).size;
     assert.ok(distinct >= around.length * 0.8, `segment ${g.idx}: the picture stood still (${distinct} of ${around.length})`);
   }

@@ -70,11 +70,21 @@ read_done (GObject *source, GAsyncResult *result, gpointer user_data)
 
 /* Reads the stream until an event named name arrives (or fails after
  * timeout_s); returns its data and the wall time it arrived. */
+/* The device-offline event comes on its own clock (OFFLINE_AFTER_S after
+ * enrollment): kept when a wait for another event skips past it, so that a
+ * slower run (sanitizers) still finds it. */
+static char *skipped_offline;
+
 static JsonNode *
 wait_event (const char *name, double timeout_s, gint64 *out_at_us)
 {
   g_autofree char *head = g_strdup_printf ("event: %s\ndata: ", name);
   gint64 end = g_get_monotonic_time () + (gint64) (timeout_s * G_USEC_PER_SEC);
+  if (g_str_equal (name, "device-offline") && skipped_offline != NULL)
+    {
+      g_autofree char *data = g_steal_pointer (&skipped_offline);
+      return test_json_parse (data);
+    }
   for (;;)
     {
       char *found = strstr (stream.buffer->str, head);
@@ -82,6 +92,13 @@ wait_event (const char *name, double timeout_s, gint64 *out_at_us)
       if (stop != NULL)
         {
           g_autofree char *data = g_strndup (found + strlen (head), stop - found - strlen (head));
+          const char *offline_head = "event: device-offline\ndata: ";
+          char *offline =
+            g_strstr_len (stream.buffer->str, found - stream.buffer->str, offline_head);
+          char *offline_end = offline != NULL ? strstr (offline, "\n\n") : NULL;
+          if (offline_end != NULL && skipped_offline == NULL)
+            skipped_offline = g_strndup (offline + strlen (offline_head),
+                                         offline_end - offline - strlen (offline_head));
           g_string_erase (stream.buffer, 0, stop + 2 - stream.buffer->str);
           return test_json_parse (data);
         }
@@ -127,13 +144,25 @@ set_up (void)
                      OFFLINE_AFTER_S, desk->site_key_path);
   quiet_desk = test_desk_new (quiet_dir);
   panel = test_panel_new (panel_dir, extra);
+
   for (guint i = 0; i < G_N_ELEMENTS (roles); i++)
     test_add_user (panel->conf, roles[i], roles[i], PASSWORD);
   /* The panel's own temporary folder: exports must leave nothing there. */
   g_autofree char *panel_tmp = g_build_filename (dir, "panel-tmp", NULL);
   g_assert_cmpint (g_mkdir (panel_tmp, 0700), ==, 0);
   g_setenv ("TMPDIR", panel_tmp, TRUE);
+  /* Under AddressSanitizer the panel (GStreamer, for playback's remux)
+   * needs full stacks for lsan.supp to name GLib's quark block; only the
+   * panel, so the rest keeps its speed. */
+  g_autofree char *asan = g_strdup (g_getenv ("ASAN_OPTIONS"));
+  if (asan != NULL)
+    {
+      g_autofree char *full = g_strconcat (asan, ":fast_unwind_on_malloc=0", NULL);
+      g_setenv ("ASAN_OPTIONS", full, TRUE);
+    }
   test_panel_start (panel);
+  if (asan != NULL)
+    g_setenv ("ASAN_OPTIONS", asan, TRUE);
   test_panel_enroll (panel, desk, "dev-1");
   /* Enrolled, never heard of again: raises the offline alert. */
   quiet_enrolled_us = g_get_real_time ();
@@ -503,6 +532,8 @@ test_resolve_and_notes (void)
     g_error ("timeline out of order or incomplete: %s", seen->str);
 }
 
+static guint playback_audit_before;
+
 static void
 test_playback (void)
 {
@@ -577,21 +608,7 @@ test_playback (void)
       else if (ranges[i].status == 206)
         g_assert_cmpuint (g_bytes_get_size (part), ==, size - 1);
     }
-  /* One entry for the viewing, once it has been idle (playback_idle_s = 1),
-   * with every request that served bytes (all but the 416). */
-  gint64 until = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
-  while (test_console_count_audit (console, &logins[AUDITOR], "playback", target, NULL) == before
-         && g_get_monotonic_time () < until)
-    g_usleep (100000);
-  g_autoptr (JsonObject) entry = NULL;
-  g_assert_cmpuint (
-    test_console_count_audit (console, &logins[AUDITOR], "playback", target, &entry), ==,
-    before + 1);
-  JsonObject *d = json_object_get_object_member (entry, "detail");
-  g_assert_cmpint (json_object_get_int_member (d, "requests"), ==, 5);
-  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (d, "segments")), ==, 1);
-  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (d, "ranges")), ==, 1);
-
+  playback_audit_before = before;
   static const struct {
     const char *path;
     guint status;
@@ -610,8 +627,28 @@ test_playback (void)
       if (status != bad[i].status)
         g_error ("GET %s: %u, expected %u: %s", p, status, bad[i].status, reply);
     }
-  g_assert_cmpuint (test_console_count_audit (console, &logins[AUDITOR], "playback", target, NULL),
-                    ==, before + 1);
+}
+
+/* The viewing of test_playback, idle since (playback_idle_s = 1): exactly
+ * one entry, with every request that served bytes (all but the 416 and
+ * the refused ones). Checked last so that nothing waits for it. */
+static void
+test_playback_audit (void)
+{
+  g_autofree char *target = g_strdup_printf ("incident %ld", (long) incident_id);
+  guint before = playback_audit_before;
+  gint64 until = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  while (test_console_count_audit (console, &logins[AUDITOR], "playback", target, NULL) == before
+         && g_get_monotonic_time () < until)
+    g_usleep (100000);
+  g_autoptr (JsonObject) entry = NULL;
+  g_assert_cmpuint (
+    test_console_count_audit (console, &logins[AUDITOR], "playback", target, &entry), ==,
+    before + 1);
+  JsonObject *d = json_object_get_object_member (entry, "detail");
+  g_assert_cmpint (json_object_get_int_member (d, "requests"), ==, 5);
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (d, "segments")), ==, 1);
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (d, "ranges")), ==, 1);
 }
 
 /* A site identity others can read: the panel refuses to start. */
@@ -920,6 +957,7 @@ main (int argc, char **argv)
   g_test_add_func ("/console-live/export", test_export);
   g_test_add_func ("/console-live/list-filters", test_list_filters);
   g_test_add_func ("/console-live/devices-and-offline", test_devices_and_offline);
+  g_test_add_func ("/console-live/playback-audit", test_playback_audit);
   int rc = g_test_run ();
   tear_down ();
   return rc;
