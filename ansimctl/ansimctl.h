@@ -20,6 +20,8 @@ int ansimctl_config_reference (int argc, char **argv);
 int ansimctl_press (int argc, char **argv);
 int ansimctl_status (int argc, char **argv);
 int ansimctl_enroll_code (int argc, char **argv);
+/* Any panel-host command in a build without the panel: refuses. */
+int ansimctl_panel_absent (int argc, char **argv);
 int ansimctl_revoke (int argc, char **argv);
 int ansimctl_enroll (int argc, char **argv);
 

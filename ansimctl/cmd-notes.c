@@ -12,12 +12,14 @@
 #include <string.h>
 
 #include "ansimctl.h"
-#include "audit.h"
 #include "config.h"
 #include "db.h"
 #include "evidence.h"
 #include "note.h"
+#ifdef ANSIM_WITH_PANEL
+#include "audit.h"
 #include "notes.h"
+#endif
 #include "util.h"
 
 /* ---- reading notes --------------------------------------------------------- */
@@ -117,6 +119,7 @@ read_notes (const char *path, const char *kind, GPtrArray *out, GError **error)
   return TRUE;
 }
 
+#ifdef ANSIM_WITH_PANEL
 /* The key to check notes with: --panel-key, else the one beside the
  * panel's database (panel host only); out_origin says which. */
 static AnsimDeviceKey *
@@ -192,6 +195,8 @@ ansimctl_panel_key (int argc, char **argv)
   return 0;
 }
 
+#endif /* ANSIM_WITH_PANEL */
+
 /* ---- notes (desk side) ---------------------------------------------------- */
 
 int
@@ -238,6 +243,7 @@ ansimctl_notes (int argc, char **argv)
   return 0;
 }
 
+#ifdef ANSIM_WITH_PANEL
 /* ---- audit checkpoint, audit verify --checkpoints ------------------------------ */
 
 int
@@ -383,6 +389,8 @@ ansimctl_audit_verify_checkpoints (sqlite3 *db, const char *database, char **sou
                         : "the log has no such entry: entries were removed");
   return 1;
 }
+
+#endif /* ANSIM_WITH_PANEL */
 
 /* ---- verify --receipt ------------------------------------------------------ */
 

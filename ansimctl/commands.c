@@ -9,8 +9,14 @@
 #include "config.h"
 #include "db.h"
 #include "control-client.h"
-#include "cmd-panel.h"
 #include "cmd-notes.h"
+#ifdef ANSIM_WITH_PANEL
+#include "cmd-panel.h"
+#define ON_PANEL_HOST(run) run
+#else
+/* A desk board's build: the panel-host commands refuse (cmd-panel-absent.c). */
+#define ON_PANEL_HOST(run) ansimctl_panel_absent
+#endif
 
 const AnsimctlCommand ansimctl_commands[] = {
   { "check-config", "Validate configuration files as the daemons would", ansimctl_check_config },
@@ -23,19 +29,21 @@ const AnsimctlCommand ansimctl_commands[] = {
   { "verify", "Check an incident folder offline: signature, chain, segments", ansimctl_verify },
   { "decrypt", "Write an incident's media, checked, with an age identity", ansimctl_decrypt },
   { "enroll-code", "Create a one-time code to enroll a desk board (panel side)",
-    ansimctl_enroll_code },
-  { "revoke", "Revoke an enrolled desk board (panel side)", ansimctl_revoke },
+    ON_PANEL_HOST (ansimctl_enroll_code) },
+  { "revoke", "Revoke an enrolled desk board (panel side)", ON_PANEL_HOST (ansimctl_revoke) },
   { "enroll", "Enroll this desk board with the site's panel", ansimctl_enroll },
-  { "user", "Add, change or disable console users (on the panel host)", ansimctl_user },
+  { "user", "Add, change or disable console users (on the panel host)",
+    ON_PANEL_HOST (ansimctl_user) },
   { "audit", "Verify, export or checkpoint the panel's audit log (on the panel host)",
-    ansimctl_audit },
+    ON_PANEL_HOST (ansimctl_audit) },
   { "panel-key", "Print the panel's signing key for checkpoints and receipts (on the panel host)",
-    ansimctl_panel_key },
+    ON_PANEL_HOST (ansimctl_panel_key) },
   { "notes", "Print the signed checkpoints and receipts this desk keeps from the panel",
     ansimctl_notes },
   { "purge", "Delete incidents whose retention period is over (on the panel host)",
-    ansimctl_purge },
-  { "drill", "Arm, end or list drills (모의훈련) (on the panel host)", ansimctl_drill },
+    ON_PANEL_HOST (ansimctl_purge) },
+  { "drill", "Arm, end or list drills (모의훈련) (on the panel host)",
+    ON_PANEL_HOST (ansimctl_drill) },
   { NULL }
 };
 
