@@ -6,11 +6,9 @@
 // Run by meson (suite 'browser') as: node --test --test-reporter=tap FILE
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { BUILD, ROLES, SHOTS, addUsers, startPanel, stopPanel, launchBrowser, loggedIn,
+import { makeSite, BUILD, ROLES, SHOTS, addUsers, startPanel, stopPanel, launchBrowser, loggedIn,
   shot, startDesk } from './common.mjs';
 
 const PASSWORD = 'browser-test-password-1';
@@ -25,12 +23,7 @@ async function loginAs(user, password) {
 
 before(async () => {
   mkdirSync(SHOTS, { recursive: true });
-  dir = mkdtempSync(join(tmpdir(), 'ansim-browser-audit-'));
-  conf = join(dir, 'panel.conf');
-  const keygen = spawnSync('age-keygen', ['-o', join(dir, 'site.key')], { encoding: 'utf8' });
-  assert.equal(keygen.status, 0, keygen.stderr);
-  writeFileSync(conf, `[panel]\ndata_dir = ${dir}\nport = 0\nsite_name = 감사 시험\n` +
-    `site_identity = ${join(dir, 'site.key')}\n`);
+  ({ dir, conf } = makeSite('ansim-browser-audit-', '감사 시험'));
   addUsers(conf, ROLES, PASSWORD);
   ({ panel, url } = await startPanel(conf));
   browser = await launchBrowser();

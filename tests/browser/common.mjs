@@ -194,6 +194,24 @@ export async function until(what, check, ms, every = 20) {
   }
 }
 
+// A site's panel configuration in a new folder: the site identity made by
+// Debian's age-keygen (mode 0600), [panel] with port 0, site_name and
+// site_identity, then extra (more [panel] lines and groups); the panel's
+// data in the folder, or in its subfolder dataSub. Returns { dir, conf,
+// siteKey, recipient }.
+export function makeSite(prefix, siteName, extra = '', dataSub = null) {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const conf = join(dir, 'panel.conf');
+  const siteKey = join(dir, 'site.key');
+  const keygen = spawnSync('age-keygen', ['-o', siteKey], { encoding: 'utf8' });
+  assert.equal(keygen.status, 0, keygen.stderr);
+  const recipient = spawnSync('age-keygen', ['-y', siteKey], { encoding: 'utf8' }).stdout.trim();
+  assert.match(recipient, /^age1/);
+  writeFileSync(conf, `[panel]\ndata_dir = ${dataSub ? join(dir, dataSub) : dir}\nport = 0\nsite_name = ${siteName}\n` +
+    `site_identity = ${siteKey}\n${extra}`);
+  return { dir, conf, siteKey, recipient };
+}
+
 // `ansimctl ARGS` (input on its stdin), which must succeed; its output.
 export function ansimctl(args, input) {
   const r = spawnSync(join(BUILD, 'ansimctl/ansimctl'), args, { input, encoding: 'utf8' });
@@ -212,23 +230,16 @@ export function ansimctl(args, input) {
 export async function startRealDesk({ name, recorderConf, roles, password, panelExtra = '',
   uploaderExtra = '' }) {
   const desk = { daemons: [] };
-  desk.dir = mkdtempSync(join(tmpdir(), `ansim-browser-${name}-`));
+  const site = makeSite(`ansim-browser-${name}-`, '브라우저 시험', panelExtra, 'panel');
+  desk.dir = site.dir;
+  desk.panelConf = site.conf;
+  const recipient = site.recipient;
   desk.deskDir = join(desk.dir, 'desk');
   mkdirSync(desk.deskDir, { mode: 0o700 });
-  desk.panelConf = join(desk.dir, 'panel.conf');
   desk.recorderConf = join(desk.deskDir, 'recorder.conf');
   desk.control = join(desk.deskDir, 'control.sock');
   desk.daemon = (n, exe, args, env) => startDaemon(desk.dir, desk.daemons, n, exe, args, env);
   desk.controlRequest = (request) => controlSocketRequest(desk.control, request);
-  // The site's identity (mode 0600): the panel decrypts with it, the
-  // recorder encrypts to its recipient.
-  const siteKey = join(desk.dir, 'site.key');
-  const keygen = spawnSync('age-keygen', ['-o', siteKey], { encoding: 'utf8' });
-  assert.equal(keygen.status, 0, keygen.stderr);
-  const recipient = spawnSync('age-keygen', ['-y', siteKey], { encoding: 'utf8' }).stdout.trim();
-  assert.match(recipient, /^age1/);
-  writeFileSync(desk.panelConf, `[panel]\ndata_dir = ${join(desk.dir, 'panel')}\nport = 0\n` +
-    `site_name = 브라우저 시험\nsite_identity = ${siteKey}\n${panelExtra}`);
   writeFileSync(desk.recorderConf, recorderConf(desk.deskDir, recipient));
   for (const role of roles)
     ansimctl(['user', 'add', role, '--role', role, '--password-stdin', '--config', desk.panelConf],

@@ -8,11 +8,9 @@
 // Run by meson (suite 'browser') as: node --test --test-reporter=tap FILE
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROLES, SHOTS, addUsers, startPanel, stopPanel, launchBrowser, loggedIn as loggedInAs,
+import { makeSite, ROLES, SHOTS, addUsers, startPanel, stopPanel, launchBrowser, loggedIn as loggedInAs,
   shot, startDesk } from './common.mjs';
 
 const PASSWORD = 'drill-browser-password-1';
@@ -21,12 +19,7 @@ let dir, panel, url, browser, conf;
 
 before(async () => {
   mkdirSync(SHOTS, { recursive: true });
-  dir = mkdtempSync(join(tmpdir(), 'ansim-drill-browser-'));
-  conf = join(dir, 'panel.conf');
-  const keygen = spawnSync('age-keygen', ['-o', join(dir, 'site.key')], { encoding: 'utf8' });
-  assert.equal(keygen.status, 0, keygen.stderr);
-  writeFileSync(conf, `[panel]\ndata_dir = ${dir}\nport = 0\nsite_name = 시험 구청\n` +
-    `site_identity = ${join(dir, 'site.key')}\n`);
+  ({ dir, conf } = makeSite('ansim-drill-browser-', '시험 구청'));
   addUsers(conf, ROLES, PASSWORD);
   ({ panel, url } = await startPanel(conf));
   browser = await launchBrowser();

@@ -6,10 +6,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { BUILD, SHOTS, addUsers, startPanel, stopPanel, launchBrowser, loggedIn, shot,
+import { makeSite, BUILD, SHOTS, addUsers, startPanel, stopPanel, launchBrowser, loggedIn, shot,
   startDesk } from './common.mjs';
 
 const PASSWORD = 'browser-hold-password-1';
@@ -17,12 +16,7 @@ let dir, panel, url, browser, conf;
 
 before(async () => {
   mkdirSync(SHOTS, { recursive: true });
-  dir = mkdtempSync(join(tmpdir(), 'ansim-hold-'));
-  conf = join(dir, 'panel.conf');
-  const keygen = spawnSync('age-keygen', ['-o', join(dir, 'site.key')], { encoding: 'utf8' });
-  assert.equal(keygen.status, 0, keygen.stderr);
-  writeFileSync(conf, `[panel]\ndata_dir = ${dir}\nport = 0\nsite_name = 보존 조치 시험\n` +
-    `site_identity = ${join(dir, 'site.key')}\n`);
+  ({ dir, conf } = makeSite('ansim-hold-', '보존 조치 시험'));
   addUsers(conf, ['admin'], PASSWORD);
   const r = spawnSync(join(BUILD, 'ansimctl/ansimctl'),
     ['user', 'add', 'admin2', '--role', 'admin', '--password-stdin', '--config', conf],
