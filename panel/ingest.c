@@ -360,16 +360,22 @@ record_nonce (PanelIngest *self, Reply *r, const char *device_id, const char *no
   return ok;
 }
 
+/* A refusal for time carries the panel's clock to the microsecond, so a
+ * desk whose clock is off learns the offset from it and signs again at
+ * once (docs/protocol.md, "Clocks"). */
 static gboolean
 check_created (PanelIngest *self, Reply *r, gint64 created)
 {
-  gint64 now_s = g_get_real_time () / G_USEC_PER_SEC;
+  gint64 now_us = g_get_real_time ();
+  gint64 now_s = now_us / G_USEC_PER_SEC;
   if (created < now_s - self->clock_skew_s || created > now_s + self->clock_skew_s)
     {
       reply_error (r, 401, "stale",
                    "the request was signed at %" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
                    " s from the panel's clock (at most %" G_GINT64_FORMAT " s allowed)",
                    created, created - now_s, self->clock_skew_s);
+      add_int (r, "panel_time_us", now_us);
+      add_int (r, "max_skew_s", self->clock_skew_s);
       return FALSE;
     }
   return TRUE;

@@ -23,6 +23,7 @@
 #include "evidence.h"
 #include "httpsig.h"
 #include "control-client.h"
+#include "desk-clock.h"
 
 typedef enum {
   SEND_CONFIRMED,    /* the panel stored it (or had it) */
@@ -47,6 +48,7 @@ struct _Uploader {
   GSource *wake_source;
 
   UploaderChannel *channel; /* NULL when [uploader] channel = false */
+  UploaderPanelClock *panel_clock; /* learnt by both clients */
 
   GThread *worker;
   GMutex lock;
@@ -522,6 +524,18 @@ heartbeat_interval (Uploader *self, gint64 now)
            : self->heartbeat_us;
 }
 
+/* The offset learnt goes to the desk database, where the recorder puts it
+ * in manifests and `ansimctl status` shows it. */
+static void
+store_panel_clock (Uploader *self)
+{
+  AnsimDeskClock clock;
+  g_autoptr (GError) error = NULL;
+  if (uploader_panel_clock_take_news (self->panel_clock, &clock)
+      && !ansim_desk_clock_store (self->wdb, self->panel_url, &clock, &error))
+    g_warning ("cannot store the desk clock's offset: %s", error->message);
+}
+
 static gpointer
 worker (gpointer user_data)
 {
@@ -577,6 +591,7 @@ worker (gpointer user_data)
       else
         wake_at = self->panel_not_before_us;
       delete_expired (self, now);
+      store_panel_clock (self);
 
       g_mutex_lock (&self->lock);
       /* A wake-up (new alert) cuts a panel backoff short: an alert is worth
@@ -693,6 +708,8 @@ uploader_new (AnsimConfig *config, GError **error)
   uploader_client_set_timeout (self->client, self->timeout_s);
   uploader_client_set_max_send_rate (self->client, self->send_rate);
   uploader_client_set_cancel_flag (self->client, &self->stop);
+  self->panel_clock = uploader_panel_clock_new ();
+  uploader_client_share_clock (self->client, self->panel_clock);
   if (!open_wake_socket (self, error))
     return NULL;
   gint64 waiting = uploader_count_waiting (self, error);
@@ -712,6 +729,7 @@ uploader_new (AnsimConfig *config, GError **error)
         .wait_ms = ansim_config_get_int (config, "uploader", "channel_wait_ms"),
         .answered = on_channel_answered,
         .answered_data = self,
+        .clock = self->panel_clock,
       };
       self->channel = uploader_channel_new (&cc, error);
       if (self->channel == NULL)
@@ -744,6 +762,7 @@ uploader_free (Uploader *self)
     }
   g_clear_object (&self->wake_socket);
   g_clear_pointer (&self->client, uploader_client_free);
+  g_clear_pointer (&self->panel_clock, uploader_panel_clock_free);
   g_clear_pointer (&self->wdb, sqlite3_close);
   g_clear_pointer (&self->db, sqlite3_close);
   ansim_device_key_free (self->key);

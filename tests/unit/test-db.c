@@ -155,6 +155,8 @@ static const char *const desk_seeds[] = {
         "   1, 0, NULL, 1700000002000000, 1700086402000000);\n",
   [3] = "INSERT INTO channel_state (panel_url, after_seq, updated_at_us) VALUES\n"
         "  ('https://panel.example', 42, 1700000003000000);\n",
+  [4] = "INSERT INTO desk_clock (id, panel_url, offset_us, bound_us, measured_wall_us) VALUES\n"
+        "  (1, 'https://panel.example', -600001234, 2500, 1700000004000000);\n",
 };
 
 static const char *const panel_seeds[] = {
