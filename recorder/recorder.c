@@ -279,7 +279,7 @@ watch_clock (gpointer user_data)
   g_warning ("the wall clock stepped %s by %.3f s", step > 0 ? "forward" : "back",
              ABS (step) / (double) G_USEC_PER_SEC);
   g_autofree char *step_text = g_strdup_printf ("%" G_GINT64_FORMAT, step);
-  const char *const detail[] = { "step_us", step_text, NULL };
+  const char *const detail[] = { "step-us", step_text, NULL };
   gboolean in_incident = FALSE;
   for (guint i = 0; i < self->slots->len; i++)
     {
