@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "age.h"
+#include "clock-report.h"
 #include "durable.h"
 #include "evidence.h"
 
@@ -402,6 +403,14 @@ ansimctl_verify (int argc, char **argv)
   g_autoptr (GOptionContext) context =
     g_option_context_new ("PATH - check an incident folder or an evidence package offline");
   add_check_options (context, &o, TRUE);
+  double clock_tolerance_s = ANSIMCTL_CLOCK_TOLERANCE_S;
+  GOptionEntry clock_entries[] = {
+    { "clock-tolerance", 0, 0, G_OPTION_ARG_DOUBLE, &clock_tolerance_s,
+      "Warn when the desk's clock was off the panel's by more than SECONDS (default 2)",
+      "SECONDS" },
+    { NULL }
+  };
+  g_option_context_add_main_entries (context, clock_entries, NULL);
   g_option_context_set_description (
     context, "Checks the signature of manifest.json, the hash chain of its entries, their\n"
              "order and timeline, and every segment file (presence, size, SHA-256); with\n"
@@ -430,6 +439,13 @@ ansimctl_verify (int argc, char **argv)
     }
   if (!load_check_inputs (&o, "verify"))
     return EXIT_USAGE;
+  if (!(clock_tolerance_s >= 0 && clock_tolerance_s <= 1e9))
+    {
+      g_printerr ("ansimctl verify: --clock-tolerance: %g is not a number of seconds from 0 to "
+                  "1000000000\n",
+                  clock_tolerance_s);
+      return EXIT_USAGE;
+    }
 
   AnsimVerifyOptions opt = { 0 };
   g_autoptr (GError) error = NULL;
@@ -442,7 +458,11 @@ ansimctl_verify (int argc, char **argv)
       g_printerr ("ansimctl verify: %s\n", error->message);
       return EXIT_USAGE;
     }
-  return print_report (r);
+  int status = print_report (r);
+  /* Only for a signed manifest that holds: otherwise its times mean nothing. */
+  if (status == EXIT_OK && r->manifest != NULL)
+    ansimctl_print_desk_clock (r->manifest, (gint64) (clock_tolerance_s * G_USEC_PER_SEC));
+  return status;
 }
 
 int

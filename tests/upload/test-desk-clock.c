@@ -133,6 +133,24 @@ stored_manifest (Fixture *f)
   return m;
 }
 
+/* `ansimctl verify` of the desk's copy of its only incident: it must
+ * hold; returns what it printed. */
+static char *
+verify_desk_copy (Fixture *f)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GDir) spool = g_dir_open (f->rig.desk->spool, 0, &error);
+  g_assert_no_error (error);
+  const char *uuid = g_dir_read_name (spool);
+  g_assert_nonnull (uuid);
+  g_autofree char *folder = g_build_filename (f->rig.desk->spool, uuid, NULL);
+  g_autofree char *pub = g_build_filename (f->rig.desk->dir, "device.pub.pem", NULL);
+  const char *args[] = { "verify", "--key", pub, folder, NULL };
+  char *out = test_ansimctl_ok (NULL, args);
+  g_test_message ("ansimctl verify: %s", out);
+  return out;
+}
+
 static void
 start_desk (Fixture *f, const char *recorder_lines, const char *const *env)
 {
@@ -150,6 +168,12 @@ start_desk (Fixture *f, const char *recorder_lines, const char *const *env)
       g_autofree char *text = test_read_file (log);
       g_error ("the uploader did not learn the panel's clock in 10 s:\n%s", text);
     }
+}
+
+static gboolean
+desk_incident_closed (gpointer data)
+{
+  return desk_value (data, "SELECT count(*) FROM incidents WHERE closed_wall_us IS NOT NULL") > 0;
 }
 
 static void
@@ -188,12 +212,14 @@ test_offset (Fixture *f, gconstpointer data)
                       -desk_ahead_s * G_USEC_PER_SEC, "manifest, at opening");
   assert_offset_near (ansim_manifest_get_desk_clock (m, ANSIM_MANIFEST_CLOCK_AT_CLOSE),
                       -desk_ahead_s * G_USEC_PER_SEC, "manifest, at closing");
-}
 
-static gboolean
-desk_incident_closed (gpointer data)
-{
-  return desk_value (data, "SELECT count(*) FROM incidents WHERE closed_wall_us IS NOT NULL") > 0;
+  /* verify shows the panel's times and warns. */
+  g_assert_true (test_wait_until (desk_incident_closed, f, 10));
+  g_autofree char *out = verify_desk_copy (f);
+  g_autoptr (GDateTime) now = g_date_time_new_now_utc ();
+  g_autofree char *today = g_date_time_format (now, "= %F");
+  g_assert_nonnull (strstr (out, today)); /* the panel's time of the opening */
+  g_assert_nonnull (strstr (out, "desk clock off by more than 2.000 s at opening"));
 }
 
 /* NTP syncing in the middle of an incident: the wall clock jumps an hour
@@ -248,15 +274,9 @@ test_step (Fixture *f, gconstpointer data)
   assert_offset_near (ansim_manifest_get_desk_clock (m, ANSIM_MANIFEST_CLOCK_AT_CLOSE),
                       G_GINT64_CONSTANT (3600) * G_USEC_PER_SEC, "manifest, at closing");
 
-  g_autoptr (GDir) spool = g_dir_open (f->rig.desk->spool, 0, &error);
-  g_assert_no_error (error);
-  const char *uuid = g_dir_read_name (spool);
-  g_assert_nonnull (uuid);
-  g_autofree char *folder = g_build_filename (f->rig.desk->spool, uuid, NULL);
-  g_autofree char *pub = g_build_filename (f->rig.desk->dir, "device.pub.pem", NULL);
-  const char *args[] = { "verify", "--key", pub, folder, NULL };
-  g_autofree char *out = test_ansimctl_ok (NULL, args);
-  g_test_message ("ansimctl verify: %s", out);
+  g_autofree char *out = verify_desk_copy (f);
+  g_assert_null (strstr (out, "desk clock off by more than 2.000 s at opening"));
+  g_assert_nonnull (strstr (out, "desk clock off by more than 2.000 s at closing"));
 }
 
 int
