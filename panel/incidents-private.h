@@ -21,6 +21,7 @@ struct _PanelIncidents {
   gint64 escalate_after_us;
   guint escalate_id;
   GArray *escalation_hooks; /* of EscalationHook */
+  gint64 desk_clock_tolerance_us;
 };
 
 typedef struct {

@@ -334,6 +334,59 @@ add_integrity (JsonBuilder *b, JsonObject *incident)
   json_builder_end_object (b);
 }
 
+/* The desk's clock as the latest manifest recorded it, for the incident
+ * page to show the desk's times by the panel's clock: "flag" is "ok",
+ * "off" (more than desk_clock_tolerance_ms at opening or closing),
+ * "never-measured" or "unknown" (no manifest said). */
+static gboolean
+add_desk_clock (PanelIncidents *self, JsonBuilder *b, gint64 id)
+{
+  g_autoptr (sqlite3_stmt) st =
+    ansim_db_prepare (self->db, "SELECT desk_clock FROM incidents WHERE id = ?1", NULL);
+  if (st == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (st, 1, id);
+  if (sqlite3_step (st) != SQLITE_ROW)
+    return FALSE;
+  const char *text = (const char *) sqlite3_column_text (st, 0);
+  g_autoptr (JsonNode) node = text != NULL ? json_from_string (text, NULL) : NULL;
+  JsonObject *o = node != NULL && JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
+  static const char *const ends[] = { "at_open", "at_close" };
+  gboolean never = FALSE, off = FALSE, known = FALSE;
+  for (guint i = 0; o != NULL && i < G_N_ELEMENTS (ends); i++)
+    {
+      JsonNode *end = json_object_get_member (o, ends[i]);
+      if (end == NULL)
+        continue;
+      known = TRUE;
+      if (!JSON_NODE_HOLDS_OBJECT (end))
+        never = TRUE;
+      else if (ABS (json_object_get_int_member_with_default (json_node_get_object (end),
+                                                             "offset_us", 0))
+               > self->desk_clock_tolerance_us)
+        off = TRUE;
+    }
+  json_builder_set_member_name (b, "desk_clock");
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "flag");
+  json_builder_add_string_value (b, !known ? "unknown"
+                                    : never ? "never-measured"
+                                    : off   ? "off"
+                                            : "ok");
+  json_builder_set_member_name (b, "tolerance_us");
+  json_builder_add_int_value (b, self->desk_clock_tolerance_us);
+  for (guint i = 0; o != NULL && i < G_N_ELEMENTS (ends); i++)
+    {
+      JsonNode *end = json_object_get_member (o, ends[i]);
+      if (end == NULL)
+        continue;
+      json_builder_set_member_name (b, ends[i]);
+      json_builder_add_value (b, json_node_copy (end));
+    }
+  json_builder_end_object (b);
+  return TRUE;
+}
+
 static void
 show_incident (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session, gint64 id)
 {
@@ -345,6 +398,8 @@ show_incident (PanelIncidents *self, SoupServerMessage *msg, PanelSession *sessi
   json_builder_set_member_name (b, "incident");
   json_builder_add_value (b, json_node_copy (node));
   add_integrity (b, json_node_get_object (node));
+  if (!add_desk_clock (self, b, id))
+    return panel_console_send_db_error (msg, self->db, "reading the desk clock");
   if (!add_timeline (self, b, id))
     return panel_console_send_db_error (msg, self->db, "reading the timeline");
   json_builder_set_member_name (b, "categories");
@@ -982,6 +1037,8 @@ panel_incidents_new (PanelHttp *http, sqlite3 *db, PanelStore *store, PanelConso
   panel_http_add_routes (http, routes, G_N_ELEMENTS (routes), self);
   panel_devices_start (self, http, config);
   panel_escalation_start (self, config);
+  self->desk_clock_tolerance_us =
+    ansim_config_get_int (config, "panel", "desk_clock_tolerance_ms") * 1000;
   return self;
 }
 

@@ -14,6 +14,7 @@
 #include "db.h"
 #include "desk-clock.h"
 #include "desk-rig.h"
+#include "test-console.h"
 
 typedef struct {
   TestDeskRig rig;
@@ -212,6 +213,22 @@ test_offset (Fixture *f, gconstpointer data)
                       -desk_ahead_s * G_USEC_PER_SEC, "manifest, at opening");
   assert_offset_near (ansim_manifest_get_desk_clock (m, ANSIM_MANIFEST_CLOCK_AT_CLOSE),
                       -desk_ahead_s * G_USEC_PER_SEC, "manifest, at closing");
+
+  /* The console's incident page reads the same and flags it. */
+  test_add_user (f->rig.panel->conf, "guard", "security", "guard-password-1");
+  g_autoptr (TestConsole) console = test_console_new (f->rig.panel->url, NULL, 5);
+  TestLogin login = { 0 };
+  test_console_login (console, "guard", "guard-password-1", &login);
+  gint64 panel_id = test_panel_count (f->rig.panel, "SELECT id FROM incidents");
+  g_autofree char *api = g_strdup_printf ("/api/incidents/%" G_GINT64_FORMAT, panel_id);
+  g_autoptr (JsonNode) page = test_console_get_ok (console, api, &login);
+  JsonObject *clock = json_object_get_object_member (json_node_get_object (page), "desk_clock");
+  g_assert_cmpstr (json_object_get_string_member (clock, "flag"), ==, "off");
+  gint64 api_offset = json_object_get_int_member (
+    json_object_get_object_member (clock, "at_open"), "offset_us");
+  g_assert_cmpint (api_offset, ==,
+                   ansim_manifest_get_desk_clock (m, ANSIM_MANIFEST_CLOCK_AT_OPEN)->offset_us);
+  test_login_clear (&login);
 
   /* verify shows the panel's times and warns. */
   g_assert_true (test_wait_until (desk_incident_closed, f, 10));

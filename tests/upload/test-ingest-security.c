@@ -279,7 +279,9 @@ test_clock_offset (Fixture *f, gconstpointer data)
   gint64 panel_us = json_object_get_int_member_with_default (o, "panel_time_us", 0);
   g_assert_cmpint (panel_us, >=, before_us);
   g_assert_cmpint (panel_us, <=, after_us);
-  g_assert_cmpint (json_object_get_int_member_with_default (o, "max_skew_s", 0), ==, 300);
+  gint64 max_skew_s = json_object_get_int_member_with_default (o, "max_skew_s", 0);
+  g_assert_cmpint (max_skew_s, >, 0); /* the panel's clock_skew */
+  g_assert_cmpint (max_skew_s, <, 600);
 
   Tamper corrected = { .created = panel_us / G_USEC_PER_SEC };
   g_auto (Answer) taken = { 0 };
