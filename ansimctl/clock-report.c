@@ -57,7 +57,7 @@ ansimctl_print_desk_clock (const AnsimManifest *m, gint64 tolerance_us)
   guint warnings = print_one (m, ANSIM_MANIFEST_CLOCK_AT_OPEN,
                               ansim_manifest_get_opened_wall_us (m), tolerance_us);
   if (ansim_manifest_is_closed (m))
-    warnings += print_one (m, ANSIM_MANIFEST_CLOCK_AT_CLOSE,
-                           ansim_manifest_get_closed_wall_us (m), tolerance_us);
+    warnings += print_one (m, ANSIM_MANIFEST_CLOCK_AT_CLOSE, ansim_manifest_get_closed_wall_us (m),
+                           tolerance_us);
   return warnings;
 }

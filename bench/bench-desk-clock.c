@@ -109,8 +109,9 @@ main (int argc, char **argv)
       both[i]->sock = g_build_filename (both[i]->desk->dir, "uploader.sock", NULL);
       both[i]->latencies = g_array_new (FALSE, FALSE, sizeof (gint64));
     }
-  const char *const faked[] = { "LD_PRELOAD", LIBFAKETIME, "FAKETIME", "+3600s",
-                                "FAKETIME_DONT_FAKE_MONOTONIC", "1", NULL };
+  const char *const faked[] = {
+    "LD_PRELOAD", LIBFAKETIME, "FAKETIME", "+3600s", "FAKETIME_DONT_FAKE_MONOTONIC", "1", NULL
+  };
   start (&right, NULL);
   start (&wrong, faked);
 
@@ -138,13 +139,14 @@ main (int argc, char **argv)
   printf ("press -> alert stored by the panel (loopback), %d presses per desk, same run\n",
           presses);
   printf ("%-40s %9s %9s %12s\n", "", "p50 ms", "p99 ms", "first ms");
-  printf ("%-40s %9.2f %9.2f %12.2f\n", "desk clock right", test_percentile_ms (right.latencies, 0.5),
-          test_percentile_ms (right.latencies, 0.99), right.first_us / 1e3);
+  printf ("%-40s %9.2f %9.2f %12.2f\n", "desk clock right",
+          test_percentile_ms (right.latencies, 0.5), test_percentile_ms (right.latencies, 0.99),
+          right.first_us / 1e3);
   printf ("%-40s %9.2f %9.2f %12.2f\n", "desk clock 1 hour ahead (uploader)",
           test_percentile_ms (wrong.latencies, 0.5), test_percentile_ms (wrong.latencies, 0.99),
           wrong.first_us / 1e3);
-  printf ("%-40s %9.2f %9.2f\n", "TCP connect round trip to the panel", test_percentile_ms (rtt, 0.5),
-          test_percentile_ms (rtt, 0.99));
+  printf ("%-40s %9.2f %9.2f\n", "TCP connect round trip to the panel",
+          test_percentile_ms (rtt, 0.5), test_percentile_ms (rtt, 0.99));
 
   for (guint i = 0; i < 2; i++)
     {

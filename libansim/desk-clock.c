@@ -11,7 +11,7 @@
 gboolean
 ansim_desk_clock_load (sqlite3 *db, AnsimDeskClock *out, GError **error)
 {
-  *out = (AnsimDeskClock) { 0 };
+  *out = (AnsimDeskClock){ 0 };
   g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
     db, "SELECT offset_us, bound_us, measured_wall_us FROM desk_clock WHERE id = 1", error);
   if (stmt == NULL)

@@ -14,8 +14,8 @@ gboolean
 ansim_manifest_set_desk_clock (AnsimManifest *m, AnsimManifestClockWhen when,
                                const AnsimDeskClock *clock, GError **error)
 {
-  g_return_val_if_fail (when == ANSIM_MANIFEST_CLOCK_AT_OPEN || when == ANSIM_MANIFEST_CLOCK_AT_CLOSE,
-                        FALSE);
+  g_return_val_if_fail (
+    when == ANSIM_MANIFEST_CLOCK_AT_OPEN || when == ANSIM_MANIFEST_CLOCK_AT_CLOSE, FALSE);
   if (m->closed)
     {
       g_set_error (error, ANSIM_EVIDENCE_ERROR, ANSIM_EVIDENCE_ERROR_STATE,
@@ -28,15 +28,15 @@ ansim_manifest_set_desk_clock (AnsimManifest *m, AnsimManifestClockWhen when,
           || clock->measured_wall_us > ANSIM_WALL_MAX_US))
     return ansim_manifest_invalid (error, "%s: value out of range", member_names[when]);
   m->has_desk_clock[when] = TRUE;
-  m->desk_clock[when] = clock->measured ? *clock : (AnsimDeskClock) { 0 };
+  m->desk_clock[when] = clock->measured ? *clock : (AnsimDeskClock){ 0 };
   return TRUE;
 }
 
 const AnsimDeskClock *
 ansim_manifest_get_desk_clock (const AnsimManifest *m, AnsimManifestClockWhen when)
 {
-  g_return_val_if_fail (when == ANSIM_MANIFEST_CLOCK_AT_OPEN || when == ANSIM_MANIFEST_CLOCK_AT_CLOSE,
-                        NULL);
+  g_return_val_if_fail (
+    when == ANSIM_MANIFEST_CLOCK_AT_OPEN || when == ANSIM_MANIFEST_CLOCK_AT_CLOSE, NULL);
   return m->has_desk_clock[when] ? &m->desk_clock[when] : NULL;
 }
 
@@ -95,7 +95,7 @@ ansim_manifest_desk_clock_parse (JsonObject *root, AnsimManifest *m, GError **er
       if (node == NULL)
         continue;
       AnsimDeskClock *c = &m->desk_clock[w];
-      *c = (AnsimDeskClock) { 0 };
+      *c = (AnsimDeskClock){ 0 };
       m->has_desk_clock[w] = TRUE;
       if (JSON_NODE_HOLDS_NULL (node))
         continue;

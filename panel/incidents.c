@@ -350,7 +350,8 @@ add_desk_clock (PanelIncidents *self, JsonBuilder *b, gint64 id)
     return FALSE;
   const char *text = (const char *) sqlite3_column_text (st, 0);
   g_autoptr (JsonNode) node = text != NULL ? json_from_string (text, NULL) : NULL;
-  JsonObject *o = node != NULL && JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
+  JsonObject *o = node != NULL && JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node)
+                                                                : NULL;
   static const char *const ends[] = { "at_open", "at_close" };
   gboolean never = FALSE, off = FALSE, known = FALSE;
   for (guint i = 0; o != NULL && i < G_N_ELEMENTS (ends); i++)
@@ -369,7 +370,7 @@ add_desk_clock (PanelIncidents *self, JsonBuilder *b, gint64 id)
   json_builder_set_member_name (b, "desk_clock");
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "flag");
-  json_builder_add_string_value (b, !known ? "unknown"
+  json_builder_add_string_value (b, !known  ? "unknown"
                                     : never ? "never-measured"
                                     : off   ? "off"
                                             : "ok");

@@ -45,10 +45,10 @@ struct _Recorder {
   guint disk_timer;
   guint clock_timer;
   gint64 wall_minus_mono_us; /* the wall clock's lead over the monotonic one, last seen */
-  gboolean disk_low;      /* as last logged */
-  guint ack_timer;        /* polls for "acknowledged" while incidents are open */
-  RecorderAlarm *alarm;   /* delivery, police bell, path supervision */
-  RecorderNotice *notice; /* the notice of filming */
+  gboolean disk_low;         /* as last logged */
+  guint ack_timer;           /* polls for "acknowledged" while incidents are open */
+  RecorderAlarm *alarm;      /* delivery, police bell, path supervision */
+  RecorderNotice *notice;    /* the notice of filming */
 };
 
 static const char *const input_kinds[] = { "gpio", "evdev", "simulated", NULL };

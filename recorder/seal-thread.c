@@ -54,8 +54,7 @@ note_desk_clock (RecorderIncident *inc, AnsimManifestClockWhen when)
   g_autoptr (GError) error = NULL;
   if (!ansim_desk_clock_load (inc->db, &clock, &error)
       || !ansim_manifest_set_desk_clock (inc->manifest, when, &clock, &error))
-    g_warning ("incident %s: cannot record the desk clock's offset: %s", inc->uuid,
-               error->message);
+    g_warning ("incident %s: cannot record the desk clock's offset: %s", inc->uuid, error->message);
 }
 
 /* Writes the manifest, then commit_db(). */
@@ -105,8 +104,7 @@ seal_start (RecorderIncident *inc, GError **error)
   if (inc->manifest == NULL)
     return FALSE;
   note_desk_clock (inc, ANSIM_MANIFEST_CLOCK_AT_OPEN);
-  return ansim_manifest_add_event (inc->manifest, "press", opened_wall, inc->opened_mono_us,
-                                      error)
+  return ansim_manifest_add_event (inc->manifest, "press", opened_wall, inc->opened_mono_us, error)
          && ansim_manifest_add_event_with_detail (
            inc->manifest, "notice-given", incident_wall_of_mono (inc->notice_mono_us),
            inc->notice_mono_us, (const char *const *) inc->notice_detail, error)

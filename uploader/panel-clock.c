@@ -63,7 +63,7 @@ aged_bound (UploaderPanelClock *self, gint64 now_mono)
 static void
 get_locked (UploaderPanelClock *self, AnsimDeskClock *out)
 {
-  *out = (AnsimDeskClock) { 0 };
+  *out = (AnsimDeskClock){ 0 };
   if (!self->known)
     return;
   gint64 mono = g_get_monotonic_time ();
@@ -136,8 +136,7 @@ uploader_panel_clock_take_news (UploaderPanelClock *self, AnsimDeskClock *out)
       gint64 drift = ABS (out->offset_us - self->stored_wall_offset_us);
       due = !self->stored || self->changed || mono - self->stored_mono_us >= STORE_EVERY_US
             || drift > MAX (G_USEC_PER_SEC, 2 * out->bound_us);
-      if (due && self->stored && !self->changed
-          && drift > MAX (G_USEC_PER_SEC, 2 * out->bound_us))
+      if (due && self->stored && !self->changed && drift > MAX (G_USEC_PER_SEC, 2 * out->bound_us))
         {
           g_autofree char *what = ansim_desk_clock_describe (out);
           g_message ("this board's wall clock stepped: it is now %s", what);

@@ -47,7 +47,7 @@ struct _Uploader {
   GSocket *wake_socket;
   GSource *wake_source;
 
-  UploaderChannel *channel; /* NULL when [uploader] channel = false */
+  UploaderChannel *channel;        /* NULL when [uploader] channel = false */
   UploaderPanelClock *panel_clock; /* learnt by both clients */
 
   GThread *worker;

@@ -55,8 +55,10 @@ teardown (Fixture *f, gconstpointer data)
 /* The monotonic clock stays true, as on a real board whose wall clock
  * is wrong or set by NTP. */
 #define FAKETIME_ENV(setting_name, setting)                                                        \
-  { "LD_PRELOAD", libfaketime (), "FAKETIME_DONT_FAKE_MONOTONIC", "1", setting_name, setting,      \
-    "FAKETIME_CACHE_DURATION", "1", NULL }
+  {                                                                                                \
+    "LD_PRELOAD", libfaketime (), "FAKETIME_DONT_FAKE_MONOTONIC", "1", setting_name, setting,      \
+      "FAKETIME_CACHE_DURATION", "1", NULL                                                         \
+  }
 
 static gint64
 desk_value (Fixture *f, const char *sql)
@@ -108,7 +110,8 @@ assert_offset_near (const AnsimDeskClock *clock, gint64 want_us, const char *wha
   g_assert_nonnull (clock);
   if (!clock->measured)
     g_error ("%s: never measured", what);
-  g_test_message ("%s: offset %.3f s ± %.3f s", what, clock->offset_us / 1e6, clock->bound_us / 1e6);
+  g_test_message ("%s: offset %.3f s ± %.3f s", what, clock->offset_us / 1e6,
+                  clock->bound_us / 1e6);
   g_assert_cmpint (ABS (clock->offset_us - want_us), <, 2 * G_USEC_PER_SEC);
   g_assert_cmpint (clock->bound_us, <, G_USEC_PER_SEC);
 }
@@ -193,7 +196,8 @@ test_offset (Fixture *f, gconstpointer data)
   const char *args[] = { "status", "--config", conf, NULL };
   g_autofree char *status = test_ansimctl_ok (NULL, args);
   g_test_message ("ansimctl status: %s", status);
-  g_assert_nonnull (strstr (status, desk_ahead_s < 0 ? "s behind the panel's" : "s ahead of the panel's"));
+  g_assert_nonnull (
+    strstr (status, desk_ahead_s < 0 ? "s behind the panel's" : "s ahead of the panel's"));
 
   /* The press reaches the panel as fast as with a right clock. */
   gint64 pressed = g_get_monotonic_time ();
@@ -224,8 +228,8 @@ test_offset (Fixture *f, gconstpointer data)
   g_autoptr (JsonNode) page = test_console_get_ok (console, api, &login);
   JsonObject *clock = json_object_get_object_member (json_node_get_object (page), "desk_clock");
   g_assert_cmpstr (json_object_get_string_member (clock, "flag"), ==, "off");
-  gint64 api_offset = json_object_get_int_member (
-    json_object_get_object_member (clock, "at_open"), "offset_us");
+  gint64 api_offset =
+    json_object_get_int_member (json_object_get_object_member (clock, "at_open"), "offset_us");
   g_assert_cmpint (api_offset, ==,
                    ansim_manifest_get_desk_clock (m, ANSIM_MANIFEST_CLOCK_AT_OPEN)->offset_us);
   test_login_clear (&login);
@@ -268,7 +272,8 @@ test_step (Fixture *f, gconstpointer data)
   g_assert_no_error (error);
   g_assert_cmpint (sqlite3_step (st), ==, SQLITE_ROW);
   gint64 step_us = g_ascii_strtoll ((const char *) sqlite3_column_text (st, 0), NULL, 10);
-  g_assert_cmpint (ABS (step_us + G_GINT64_CONSTANT (3600) * G_USEC_PER_SEC), <, 5 * G_USEC_PER_SEC);
+  g_assert_cmpint (ABS (step_us + G_GINT64_CONSTANT (3600) * G_USEC_PER_SEC), <,
+                   5 * G_USEC_PER_SEC);
   g_assert_cmpint (sqlite3_step (st), ==, SQLITE_DONE);
 
   /* In the manifest, which says the offset changed, and still verifies. */

@@ -470,8 +470,7 @@ test_uploader_start (TestDesk *desk, const char *url, const char *extra)
 }
 
 GSubprocess *
-test_uploader_start_env (TestDesk *desk, const char *url, const char *extra,
-                         const char *const *env)
+test_uploader_start_env (TestDesk *desk, const char *url, const char *extra, const char *const *env)
 {
   g_autofree char *conf = g_build_filename (desk->dir, "uploader.conf", NULL);
   /* quick retries unless extra says otherwise */
