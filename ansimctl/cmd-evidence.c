@@ -458,11 +458,14 @@ ansimctl_verify (int argc, char **argv)
       g_printerr ("ansimctl verify: %s\n", error->message);
       return EXIT_USAGE;
     }
-  int status = print_report (r);
-  /* Only for a signed manifest that holds: otherwise its times mean nothing. */
-  if (status == EXIT_OK && r->manifest != NULL)
+  for (guint i = 0; i < r->lines->len; i++)
+    g_print ("%s\n", ((AnsimFinding *) r->lines->pdata[i])->text);
+  /* Only for a signed manifest that holds: otherwise its times mean
+   * nothing. Before the summary, which stays the last line. */
+  if (r->n_findings == 0 && r->manifest != NULL)
     ansimctl_print_desk_clock (r->manifest, (gint64) (clock_tolerance_s * G_USEC_PER_SEC));
-  return status;
+  g_print ("%s\n", r->summary);
+  return r->n_findings == 0 ? EXIT_OK : EXIT_FINDINGS;
 }
 
 int
