@@ -270,8 +270,13 @@ add_timeline (PanelIncidents *self, JsonBuilder *b, gint64 id)
   g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
     self->db,
     "SELECT at_us, what, actor, detail, segment FROM ("
-    " SELECT opened_wall_us AS at_us, 'pressed' AS what, NULL AS actor,"
-    "  json_object ('trigger', trigger, 'trigger_kind', trigger_kind, 'clock', 'device')"
+    /* The press by the panel's clock when the manifest said the desk's
+     * offset ("device-corrected"), else by the desk's ("device"). */
+    " SELECT opened_wall_us + coalesce (json_extract (desk_clock, '$.at_open.offset_us'), 0)"
+    "  AS at_us, 'pressed' AS what, NULL AS actor,"
+    "  json_object ('trigger', trigger, 'trigger_kind', trigger_kind, 'clock',"
+    "   CASE WHEN json_extract (desk_clock, '$.at_open.offset_us') IS NULL THEN 'device'"
+    "   ELSE 'device-corrected' END, 'device_wall_us', opened_wall_us)"
     "  AS detail, NULL AS segment, 0 AS o FROM incidents WHERE id = ?1"
     " UNION ALL SELECT alerted_at_us, 'alert-received', NULL, NULL, NULL, 1"
     "  FROM incidents WHERE id = ?1"

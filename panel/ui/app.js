@@ -769,6 +769,10 @@ async function loadIncidents() {
 function timelineText(e) {
   const d = e.detail || {};
   let text = t('timeline.' + e.what, { n: e.segment ?? '', s: e.detail && e.detail.after_s != null ? e.detail.after_s : '' });
+  if (e.what === 'clock-step' && d['step-us'] != null)
+    text = t('timeline.clock-step', { s: (Number(d['step-us']) / 1e6).toFixed(1) });
+  if (e.what === 'pressed' && d.clock === 'device-corrected')
+    text += ' (' + t('clock.desk-time', { time: formatTime(d.device_wall_us) }) + ')';
   if (e.actor) text += ' · ' + e.actor;
   if (d.category) text += ' · ' + t('category.' + d.category);
   if (d.note) text += ' · “' + d.note + '”';

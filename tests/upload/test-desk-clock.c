@@ -232,6 +232,20 @@ test_offset (Fixture *f, gconstpointer data)
     json_object_get_int_member (json_object_get_object_member (clock, "at_open"), "offset_us");
   g_assert_cmpint (api_offset, ==,
                    ansim_manifest_get_desk_clock (m, ANSIM_MANIFEST_CLOCK_AT_OPEN)->offset_us);
+  /* Its timeline puts the press by the panel's clock, next to the alert. */
+  JsonArray *timeline = json_object_get_array_member (json_node_get_object (page), "timeline");
+  gint64 pressed_at = 0, alert_at = 0;
+  for (guint i = 0; i < json_array_get_length (timeline); i++)
+    {
+      JsonObject *e = json_array_get_object_element (timeline, i);
+      const char *what = json_object_get_string_member (e, "what");
+      if (g_str_equal (what, "pressed"))
+        pressed_at = json_object_get_int_member (e, "at_us");
+      else if (g_str_equal (what, "alert-received"))
+        alert_at = json_object_get_int_member (e, "at_us");
+    }
+  g_assert_cmpint (alert_at, >=, pressed_at);
+  g_assert_cmpint (alert_at - pressed_at, <, 2 * G_USEC_PER_SEC);
   test_login_clear (&login);
 
   /* verify shows the panel's times and warns. */
