@@ -60,6 +60,8 @@ struct _Uploader {
   sqlite3 *wdb;
   UploaderClient *client;
   guint panel_failures; /* consecutive whole-panel failures */
+  /* Scheduling is by the monotonic clock: a step of the wall clock (NTP
+   * syncing late) must not hold uploads or heartbeats back. */
   gint64 panel_not_before_us;
   gint64 next_heartbeat_us;
   gint64 last_heartbeat_us;
@@ -398,10 +400,10 @@ send_item (Uploader *self, AnsimOutboxItem *item)
            * desk's light follows the console within about ack_poll_us. */
           if (item->klass == ANSIM_OUTBOX_ALERT && g_strcmp0 (state, "open") == 0)
             {
-              self->ack_poll_until_us = g_get_real_time () + ACK_POLL_WINDOW_US;
+              self->ack_poll_until_us = g_get_monotonic_time () + ACK_POLL_WINDOW_US;
               if (!uploader_channel_is_live (self->channel))
                 self->next_heartbeat_us =
-                  MIN (self->next_heartbeat_us, g_get_real_time () + self->ack_poll_us);
+                  MIN (self->next_heartbeat_us, g_get_monotonic_time () + self->ack_poll_us);
             }
           note_acknowledged (self, item->uuid, state);
         }
@@ -517,9 +519,9 @@ send_heartbeat (Uploader *self)
  * again at each turn, so a channel that stops working in the window
  * brings the poll back. */
 static gint64
-heartbeat_interval (Uploader *self, gint64 now)
+heartbeat_interval (Uploader *self, gint64 mono)
 {
-  return now < self->ack_poll_until_us && !uploader_channel_is_live (self->channel)
+  return mono < self->ack_poll_until_us && !uploader_channel_is_live (self->channel)
            ? self->ack_poll_us
            : self->heartbeat_us;
 }
@@ -543,19 +545,20 @@ worker (gpointer user_data)
   self->next_heartbeat_us = 0;
   while (!g_atomic_int_get (&self->stop))
     {
-      gint64 now = g_get_real_time ();
-      gint64 wake_at = now + self->poll_us;
+      gint64 now = g_get_real_time (); /* for the outbox's times, which are wall-clock */
+      gint64 mono = g_get_monotonic_time ();
+      gint64 wake_at = mono + self->poll_us;
       g_autoptr (GError) error = NULL;
 
-      if (now >= self->panel_not_before_us)
+      if (mono >= self->panel_not_before_us)
         {
           SendResult result = SEND_CONFIRMED;
-          if (now >= self->next_heartbeat_us
-              || now >= self->last_heartbeat_us + heartbeat_interval (self, now))
+          if (mono >= self->next_heartbeat_us
+              || mono >= self->last_heartbeat_us + heartbeat_interval (self, mono))
             {
-              self->last_heartbeat_us = now;
+              self->last_heartbeat_us = mono;
               result = send_heartbeat (self);
-              self->next_heartbeat_us = now + heartbeat_interval (self, now);
+              self->next_heartbeat_us = mono + heartbeat_interval (self, mono);
             }
           g_auto (AnsimOutboxItem) item = { 0 };
           gint64 next_due = G_MAXINT64;
@@ -565,8 +568,8 @@ worker (gpointer user_data)
                 g_warning ("%s; retrying", error->message);
               else if (item.id != 0)
                 result = send_item (self, &item);
-              else
-                wake_at = MIN (wake_at, MAX (next_due, now));
+              else if (next_due - now < self->poll_us)
+                wake_at = mono + MAX (next_due - now, 0);
             }
           if (result == SEND_PANEL_FAILED)
             {
@@ -574,7 +577,7 @@ worker (gpointer user_data)
               /* At least one try per heartbeat interval: the desk's path
                * supervision must see the panel back soon. */
               self->panel_not_before_us =
-                now + MIN (backoff_us (self, self->panel_failures), self->heartbeat_us);
+                mono + MIN (backoff_us (self, self->panel_failures), self->heartbeat_us);
               wake_at = self->panel_not_before_us;
             }
           else
@@ -598,9 +601,9 @@ worker (gpointer user_data)
        * one immediate try. */
       while (!self->wake && !g_atomic_int_get (&self->stop))
         {
-          gint64 wait_us = MIN (wake_at, now + heartbeat_interval (self, now)) - g_get_real_time ();
-          if (wait_us <= 0
-              || !g_cond_wait_until (&self->cond, &self->lock, g_get_monotonic_time () + wait_us))
+          gint64 deadline = MIN (wake_at, mono + heartbeat_interval (self, mono));
+          if (deadline <= g_get_monotonic_time ()
+              || !g_cond_wait_until (&self->cond, &self->lock, deadline))
             break;
         }
       if (self->wake)
