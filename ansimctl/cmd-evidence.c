@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "age.h"
+#include "clock-report.h"
 #include "durable.h"
 #include "evidence.h"
 
@@ -234,11 +235,19 @@ fill_verify_options (CheckOptions *o, AnsimVerifyOptions *opt)
   opt->checkpoints = o->checkpoints;
 }
 
+/* verify --clock-tolerance in microseconds; -1: the desk clock is not
+ * reported (decrypt). */
+static gint64 report_clock_tolerance_us = -1;
+
 static int
 print_report (AnsimVerifyReport *r)
 {
   for (guint i = 0; i < r->lines->len; i++)
     g_print ("%s\n", ((AnsimFinding *) r->lines->pdata[i])->text);
+  /* Only for a signed manifest that holds: otherwise its times mean
+   * nothing. Before the summary, which stays the last line. */
+  if (report_clock_tolerance_us >= 0 && r->n_findings == 0 && r->manifest != NULL)
+    ansimctl_print_desk_clock (r->manifest, report_clock_tolerance_us);
   g_print ("%s\n", r->summary);
   return r->n_findings == 0 ? EXIT_OK : EXIT_FINDINGS;
 }
@@ -422,6 +431,14 @@ ansimctl_verify (int argc, char **argv)
   };
   g_option_context_add_main_entries (context, receipt_entries, NULL);
   add_check_options (context, &o, TRUE);
+  double clock_tolerance_s = ANSIMCTL_CLOCK_TOLERANCE_S;
+  GOptionEntry clock_entries[] = {
+    { "clock-tolerance", 0, 0, G_OPTION_ARG_DOUBLE, &clock_tolerance_s,
+      "Warn when the desk's clock was off the panel's by more than SECONDS (default 2)",
+      "SECONDS" },
+    { NULL }
+  };
+  g_option_context_add_main_entries (context, clock_entries, NULL);
   g_option_context_set_description (
     context, "Checks the signature of manifest.json, the hash chain of its entries, their\n"
              "order and timeline, and every segment file (presence, size, SHA-256); with\n"
@@ -450,10 +467,18 @@ ansimctl_verify (int argc, char **argv)
     }
   if (!load_check_inputs (&o, "verify"))
     return EXIT_USAGE;
+  if (!(clock_tolerance_s >= 0 && clock_tolerance_s <= 1e9))
+    {
+      g_printerr ("ansimctl verify: --clock-tolerance: %g is not a number of seconds from 0 to "
+                  "1000000000\n",
+                  clock_tolerance_s);
+      return EXIT_USAGE;
+    }
 
   AnsimVerifyOptions opt = { 0 };
   g_autoptr (GError) error = NULL;
   fill_verify_options (&o, &opt);
+  report_clock_tolerance_us = (gint64) (clock_tolerance_s * G_USEC_PER_SEC);
   int status;
   if (g_file_test (argv[1], G_FILE_TEST_IS_REGULAR))
     status = verify_package (argv[1], &opt);

@@ -8,6 +8,7 @@
 #include "cmd-evidence.h"
 #include "config.h"
 #include "db.h"
+#include "desk-clock.h"
 #include "control-client.h"
 #include "cmd-notes.h"
 #ifdef ANSIM_WITH_PANEL
@@ -284,6 +285,27 @@ print_path_status (JsonObject *state)
                                                                                : "relay off");
 }
 
+/* The desk's offset to the panel's clock as the uploader measured it. */
+static void
+print_desk_clock (sqlite3 *db)
+{
+  AnsimDeskClock clock;
+  g_autoptr (GError) error = NULL;
+  if (!ansim_desk_clock_load (db, &clock, &error))
+    {
+      g_print ("clock: cannot be read: %s\n", error->message);
+      return;
+    }
+  g_autofree char *what = ansim_desk_clock_describe (&clock);
+  if (!clock.measured)
+    {
+      g_print ("clock: %s (the uploader has not heard the panel yet)\n", what);
+      return;
+    }
+  g_autofree char *when = format_local_time (clock.measured_wall_us);
+  g_print ("clock: this board's clock is %s, measured %s (board time)\n", what, when);
+}
+
 int
 ansimctl_status (int argc, char **argv)
 {
@@ -404,6 +426,7 @@ ansimctl_status (int argc, char **argv)
     }
   sqlite3_busy_timeout (db, 5000);
   g_print ("database: %s (schema version %u)\n", database, ansim_db_get_version (db));
+  print_desk_clock (db);
   print_outbox (db);
   g_print ("recent events:\n");
   print_events (db, events);

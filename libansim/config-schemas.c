@@ -1122,6 +1122,13 @@ static const AnsimConfigKey panel_keys[] = {
     .min = 5,
     .max = 86400,
     .help = "seconds a signed request's time may differ from the panel's clock (older: refused)" },
+  { .key = "desk_clock_tolerance_ms",
+    .type = ANSIM_CONFIG_INT,
+    .default_value = "2000",
+    .min = 0,
+    .max = 86400000,
+    .help = "milliseconds a desk's clock may be off the panel's before the console's incident "
+            "page flags the incident and reads its times by the panel's clock" },
   { .key = "tls_certificate",
     .type = ANSIM_CONFIG_PATH,
     .help = "PEM certificate (chain) for HTTPS; with tls_key the panel serves HTTPS only, "

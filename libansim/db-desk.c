@@ -131,11 +131,18 @@ static const char desk_panel_notes[] =
   "CREATE TRIGGER panel_notes_no_update BEFORE UPDATE ON panel_notes\n"
   "BEGIN SELECT RAISE (ABORT, 'panel notes are kept as received'); END;\n";
 
+/* The desk's offset to the panel's clock as the uploader last measured
+ * it (libansim/desk-clock.h): one row. */
+static const char desk_clock[] = "CREATE TABLE desk_clock (\n"
+                                 "  id               INTEGER PRIMARY KEY CHECK (id = 1),\n"
+                                 "  panel_url        TEXT NOT NULL,\n"
+                                 "  offset_us        INTEGER NOT NULL,\n"
+                                 "  bound_us         INTEGER NOT NULL CHECK (bound_us >= 0),\n"
+                                 "  measured_wall_us INTEGER NOT NULL\n"
+                                 ");\n";
+
 static const char *const desk_migrations[] = {
-  desk_v1,
-  desk_v2,
-  desk_v3,
-  desk_panel_notes,
+  desk_v1, desk_v2, desk_v3, desk_panel_notes, desk_clock,
 };
 
 const AnsimDbSchema ansim_desk_db_schema = {

@@ -395,10 +395,17 @@ static const char panel_disclosures[] =
   "CREATE TRIGGER disclosures_no_delete BEFORE DELETE ON disclosures\n"
   "BEGIN SELECT RAISE (ABORT, 'the disclosure register is append-only'); END;\n";
 
+/* The desk's offset to the panel's clock as the incident's latest
+ * manifest recorded it (docs/evidence-format.md, "Desk clock"): JSON
+ * {"at_open", "at_close"}, each null (never measured) or {offset_us,
+ * bound_us, measured_wall_us}; NULL: the manifest did not say. */
+static const char panel_desk_clock[] = "ALTER TABLE incidents ADD COLUMN desk_clock TEXT\n"
+                                       "  CHECK (desk_clock IS NULL OR json_valid (desk_clock));\n";
+
 static const char *const panel_migrations[] = {
-  panel_v1, panel_v2, panel_v3, panel_v4, panel_v5,
-  panel_v6, panel_v7, panel_v8, panel_v9, panel_v_playback,
-  panel_staff, panel_approvals, panel_disclosures,
+  panel_v1,    panel_v2,        panel_v3,          panel_v4,         panel_v5,
+  panel_v6,    panel_v7,        panel_v8,          panel_v9,         panel_v_playback,
+  panel_staff, panel_approvals, panel_disclosures, panel_desk_clock,
 };
 
 const AnsimDbSchema ansim_panel_db_schema = {

@@ -48,6 +48,9 @@ struct _AnsimManifest {
   gboolean checkpoints_resumed;
   guint64 checkpoint_next;
   char checkpoint_last[ANSIM_SHA256_HEX_LEN + 1];
+  /* manifest-clock.c: the optional desk clock members, by AnsimManifestClockWhen */
+  gboolean has_desk_clock[2];
+  AnsimDeskClock desk_clock[2];
 };
 
 /* An empty manifest (no entries, "open", the zero chain start). */
@@ -79,5 +82,13 @@ gboolean ansim_evidence_parse_segment_name (const char *name, guint64 *out_index
 /* Reads a small file whole; refuses more than max bytes
  * (ANSIM_EVIDENCE_ERROR_TOO_LARGE). */
 GBytes *ansim_evidence_read_small_file (const char *path, gsize max, GError **error);
+
+/* manifest-clock.c: the desk clock members into an open object, and out
+ * of a parsed root (after the root's member names were checked). */
+typedef struct _JsonBuilder JsonBuilder;
+typedef struct _JsonObject JsonObject;
+void ansim_manifest_desk_clock_to_json (JsonBuilder *builder, const AnsimManifest *manifest);
+gboolean ansim_manifest_desk_clock_parse (JsonObject *root, AnsimManifest *manifest,
+                                          GError **error);
 
 G_END_DECLS

@@ -480,6 +480,8 @@ parse_root (Obj o, AnsimManifest *m, GError **error)
                                             "closed_mono_us",
                                             "close_reason",
                                             "previous_manifest_sha256",
+                                            "desk_clock_at_open",
+                                            "desk_clock_at_close",
                                             "events",
                                             "entries",
                                             NULL };
@@ -560,6 +562,9 @@ parse_root (Obj o, AnsimManifest *m, GError **error)
       m->previous_manifest_sha256 = g_strdup (prev);
       g_strlcpy (m->chain_start, prev, sizeof m->chain_start);
     }
+
+  if (version >= 2 && !ansim_manifest_desk_clock_parse (o.object, m, error))
+    return FALSE;
 
   return parse_elements (o, "events", ANSIM_MANIFEST_MAX_EVENTS, m->events, parse_event, error)
          && parse_elements (o, "entries", ANSIM_MANIFEST_MAX_ENTRIES, m->entries, parse_entry,

@@ -580,6 +580,7 @@ ansim_manifest_to_bytes (const AnsimManifest *m)
     }
   add_string (b, "close_reason", m->close_reason);
   add_string (b, "previous_manifest_sha256", m->previous_manifest_sha256);
+  ansim_manifest_desk_clock_to_json (b, m);
 
   json_builder_set_member_name (b, "events");
   json_builder_begin_array (b);

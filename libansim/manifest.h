@@ -6,6 +6,7 @@
 
 #include <glib.h>
 
+#include "desk-clock.h"
 #include "device-key.h"
 #include "evidence-error.h"
 #include "util.h"
@@ -152,6 +153,18 @@ GBytes *ansim_manifest_to_bytes (const AnsimManifest *manifest);
  * to once this one is closed); NULL before the first write. */
 const char *ansim_manifest_get_written_sha256 (const AnsimManifest *manifest);
 
+/* The desk's measured offset to the panel's clock when the incident
+ * opened and when it closed (manifest-clock.c; docs/evidence-format.md,
+ * "Desk clock"). clock->measured FALSE records "never measured". The
+ * getter returns NULL when the manifest does not say (older manifests). */
+typedef enum {
+  ANSIM_MANIFEST_CLOCK_AT_OPEN,
+  ANSIM_MANIFEST_CLOCK_AT_CLOSE,
+} AnsimManifestClockWhen;
+gboolean ansim_manifest_set_desk_clock (AnsimManifest *manifest, AnsimManifestClockWhen when,
+                                        const AnsimDeskClock *clock, GError **error);
+const AnsimDeskClock *ansim_manifest_get_desk_clock (const AnsimManifest *manifest,
+                                                     AnsimManifestClockWhen when);
 /* Strict parser: rejects anything that breaks the format (wrong or missing
  * member, unknown member, duplicated member, bad value, over a cap) with
  * ANSIM_EVIDENCE_ERROR_MALFORMED or _TOO_LARGE and a message naming the

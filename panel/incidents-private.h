@@ -25,6 +25,7 @@ struct _PanelIncidents {
   guint escalate_id;
   GArray *escalation_hooks; /* of EscalationHook */
   char *export_dir;         /* exports' private folder (disclosures.c) */
+  gint64 desk_clock_tolerance_us;
 };
 
 typedef struct {

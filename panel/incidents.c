@@ -272,8 +272,13 @@ add_timeline (PanelIncidents *self, JsonBuilder *b, gint64 id)
   g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
     self->db,
     "SELECT at_us, what, actor, detail, segment FROM ("
-    " SELECT opened_wall_us AS at_us, 'pressed' AS what, NULL AS actor,"
-    "  json_object ('trigger', trigger, 'trigger_kind', trigger_kind, 'clock', 'device')"
+    /* The press by the panel's clock when the manifest said the desk's
+     * offset ("device-corrected"), else by the desk's ("device"). */
+    " SELECT opened_wall_us + coalesce (json_extract (desk_clock, '$.at_open.offset_us'), 0)"
+    "  AS at_us, 'pressed' AS what, NULL AS actor,"
+    "  json_object ('trigger', trigger, 'trigger_kind', trigger_kind, 'clock',"
+    "   CASE WHEN json_extract (desk_clock, '$.at_open.offset_us') IS NULL THEN 'device'"
+    "   ELSE 'device-corrected' END, 'device_wall_us', opened_wall_us)"
     "  AS detail, NULL AS segment, 0 AS o FROM incidents WHERE id = ?1"
     " UNION ALL SELECT alerted_at_us, 'alert-received', NULL, NULL, NULL, 1"
     "  FROM incidents WHERE id = ?1"
@@ -352,6 +357,60 @@ add_cameras (PanelIncidents *self, JsonBuilder *b, gint64 id)
   return panel_incidents_add_rows (b, "cameras", stmt);
 }
 
+/* The desk's clock as the latest manifest recorded it, for the incident
+ * page to show the desk's times by the panel's clock: "flag" is "ok",
+ * "off" (more than desk_clock_tolerance_ms at opening or closing),
+ * "never-measured" or "unknown" (no manifest said). */
+static gboolean
+add_desk_clock (PanelIncidents *self, JsonBuilder *b, gint64 id)
+{
+  g_autoptr (sqlite3_stmt) st =
+    ansim_db_prepare (self->db, "SELECT desk_clock FROM incidents WHERE id = ?1", NULL);
+  if (st == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (st, 1, id);
+  if (sqlite3_step (st) != SQLITE_ROW)
+    return FALSE;
+  const char *text = (const char *) sqlite3_column_text (st, 0);
+  g_autoptr (JsonNode) node = text != NULL ? json_from_string (text, NULL) : NULL;
+  JsonObject *o = node != NULL && JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node)
+                                                                : NULL;
+  static const char *const ends[] = { "at_open", "at_close" };
+  gboolean never = FALSE, off = FALSE, known = FALSE;
+  for (guint i = 0; o != NULL && i < G_N_ELEMENTS (ends); i++)
+    {
+      JsonNode *end = json_object_get_member (o, ends[i]);
+      if (end == NULL)
+        continue;
+      known = TRUE;
+      if (!JSON_NODE_HOLDS_OBJECT (end))
+        never = TRUE;
+      else if (ABS (json_object_get_int_member_with_default (json_node_get_object (end),
+                                                             "offset_us", 0))
+               > self->desk_clock_tolerance_us)
+        off = TRUE;
+    }
+  json_builder_set_member_name (b, "desk_clock");
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "flag");
+  json_builder_add_string_value (b, !known  ? "unknown"
+                                    : never ? "never-measured"
+                                    : off   ? "off"
+                                            : "ok");
+  json_builder_set_member_name (b, "tolerance_us");
+  json_builder_add_int_value (b, self->desk_clock_tolerance_us);
+  for (guint i = 0; o != NULL && i < G_N_ELEMENTS (ends); i++)
+    {
+      JsonNode *end = json_object_get_member (o, ends[i]);
+      if (end == NULL)
+        continue;
+      json_builder_set_member_name (b, ends[i]);
+      json_builder_add_value (b, json_node_copy (end));
+    }
+  json_builder_end_object (b);
+  return TRUE;
+}
+
 static void
 show_incident (PanelIncidents *self, SoupServerMessage *msg, PanelSession *session,
                GHashTable *query, gint64 id)
@@ -364,6 +423,8 @@ show_incident (PanelIncidents *self, SoupServerMessage *msg, PanelSession *sessi
   json_builder_set_member_name (b, "incident");
   json_builder_add_value (b, json_node_copy (node));
   add_integrity (b, json_node_get_object (node));
+  if (!add_desk_clock (self, b, id))
+    return panel_console_send_db_error (msg, self->db, "reading the desk clock");
   if (!add_timeline (self, b, id))
     return panel_console_send_db_error (msg, self->db, "reading the timeline");
   json_builder_set_member_name (b, "playback");
@@ -828,6 +889,8 @@ panel_incidents_new (PanelHttp *http, sqlite3 *db, PanelStore *store, PanelConso
   panel_http_add_routes (http, routes, G_N_ELEMENTS (routes), self);
   panel_devices_start (self, http, config);
   panel_escalation_start (self, config);
+  self->desk_clock_tolerance_us =
+    ansim_config_get_int (config, "panel", "desk_clock_tolerance_ms") * 1000;
   if (!panel_disclosures_start (self, http, config, error))
     {
       panel_incidents_free (self);

@@ -46,7 +46,7 @@ struct _PanelIngest {
   /* Enrollment tries per client: growing waits after failed ones, and the
    * tries refused meanwhile, written as one audit entry when the wait ends. */
   PanelThrottle *enroll_throttle;
-  GHashTable *enroll_refused; /* client -> count (GUINT_TO_POINTER) */
+  GHashTable *enroll_refused;        /* client -> count (GUINT_TO_POINTER) */
   const AnsimDeviceKey *signing_key; /* may be NULL */
 };
 
@@ -401,16 +401,22 @@ record_nonce (PanelIngest *self, Reply *r, const char *device_id, const char *no
   return ok;
 }
 
+/* A refusal for time carries the panel's clock to the microsecond, so a
+ * desk whose clock is off learns the offset from it and signs again at
+ * once (docs/protocol.md, "Clocks"). */
 static gboolean
 check_created (PanelIngest *self, Reply *r, gint64 created)
 {
-  gint64 now_s = g_get_real_time () / G_USEC_PER_SEC;
+  gint64 now_us = g_get_real_time ();
+  gint64 now_s = now_us / G_USEC_PER_SEC;
   if (created < now_s - self->clock_skew_s || created > now_s + self->clock_skew_s)
     {
       reply_error (r, 401, "stale",
                    "the request was signed at %" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
                    " s from the panel's clock (at most %" G_GINT64_FORMAT " s allowed)",
                    created, created - now_s, self->clock_skew_s);
+      add_int (r, "panel_time_us", now_us);
+      add_int (r, "max_skew_s", self->clock_skew_s);
       return FALSE;
     }
   return TRUE;
@@ -1119,6 +1125,55 @@ add_chain_receipt (PanelIngest *self, Reply *r, const Device *d, AnsimManifest *
     add_string (r, "chain_receipt", note);
 }
 
+/* The desk clock members of the manifest, kept beside the incident for
+ * the console (incidents.desk_clock); left as it was when the manifest
+ * does not say. */
+static void
+add_desk_clock_member (JsonBuilder *b, const char *name, const AnsimDeskClock *c)
+{
+  if (c == NULL)
+    return;
+  json_builder_set_member_name (b, name);
+  if (!c->measured)
+    {
+      json_builder_add_null_value (b);
+      return;
+    }
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "offset_us");
+  json_builder_add_int_value (b, c->offset_us);
+  json_builder_set_member_name (b, "bound_us");
+  json_builder_add_int_value (b, c->bound_us);
+  json_builder_set_member_name (b, "measured_wall_us");
+  json_builder_add_int_value (b, c->measured_wall_us);
+  json_builder_end_object (b);
+}
+
+static gboolean
+record_desk_clock (sqlite3 *db, gint64 incident, const AnsimManifest *m, GError **error)
+{
+  const AnsimDeskClock *open = ansim_manifest_get_desk_clock (m, ANSIM_MANIFEST_CLOCK_AT_OPEN);
+  const AnsimDeskClock *close = ansim_manifest_get_desk_clock (m, ANSIM_MANIFEST_CLOCK_AT_CLOSE);
+  if (open == NULL && close == NULL)
+    return TRUE;
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  add_desk_clock_member (b, "at_open", open);
+  add_desk_clock_member (b, "at_close", close);
+  json_builder_end_object (b);
+  g_autoptr (JsonNode) root = json_builder_get_root (b);
+  g_autofree char *json = json_to_string (root, FALSE);
+  g_autoptr (sqlite3_stmt) st =
+    ansim_db_prepare (db, "UPDATE incidents SET desk_clock = ?2 WHERE id = ?1", error);
+  if (st == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (st, 1, incident);
+  sqlite3_bind_text (st, 2, json, -1, SQLITE_STATIC);
+  if (sqlite3_step (st) != SQLITE_DONE)
+    return ansim_db_set_error (db, error, "recording the desk clock");
+  return TRUE;
+}
+
 static void
 handle_manifest (PanelIngest *self, Reply *r, const PanelRequest *req, const Device *d,
                  const char *uuid)
@@ -1292,7 +1347,7 @@ handle_manifest (PanelIngest *self, Reply *r, const PanelRequest *req, const Dev
         sqlite3_bind_int64 (upd, 6, ansim_manifest_get_closed_mono_us (m));
         sqlite3_bind_text (upd, 7, ansim_manifest_get_close_reason (m), -1, SQLITE_STATIC);
       }
-    if (sqlite3_step (upd) != SQLITE_DONE)
+    if (sqlite3_step (upd) != SQLITE_DONE || !record_desk_clock (self->db, incident, m, &error))
       goto db_error;
     g_autoptr (sqlite3_stmt) seg = ansim_db_prepare (self->db,
                                                      "INSERT INTO segments (" ANSIM_SEGMENTS_COLUMNS

@@ -43,10 +43,12 @@ struct _Recorder {
   gboolean shut_down; /* recorder_shutdown() ran */
   guint stats_timer;
   guint disk_timer;
-  gboolean disk_low;      /* as last logged */
-  guint ack_timer;        /* polls for "acknowledged" while incidents are open */
-  RecorderAlarm *alarm;   /* delivery, police bell, path supervision */
-  RecorderNotice *notice; /* the notice of filming */
+  guint clock_timer;
+  gint64 wall_minus_mono_us; /* the wall clock's lead over the monotonic one, last seen */
+  gboolean disk_low;         /* as last logged */
+  guint ack_timer;           /* polls for "acknowledged" while incidents are open */
+  RecorderAlarm *alarm;      /* delivery, police bell, path supervision */
+  RecorderNotice *notice;    /* the notice of filming */
 };
 
 static const char *const input_kinds[] = { "gpio", "evdev", "simulated", NULL };
@@ -251,6 +253,45 @@ record_event (Recorder *self, const char *uuid, gint64 incident_id, const char *
     g_warning ("%s not recorded in the event log: %s", kind, error->message);
   if (inc != NULL)
     recorder_incident_add_event (inc, kind, mono_us, detail);
+}
+
+/* ---- the wall clock ----------------------------------------------------------- */
+
+/* A step of this size between two looks (1 s apart) is no drift: the
+ * wall clock was set (NTP syncing late, someone setting the date). */
+#define CLOCK_STEP_MIN_US G_USEC_PER_SEC
+#define CLOCK_WATCH_S 1
+
+/* Monotonic time orders everything the recorder writes, so a step changes
+ * no order; but every wall time written after it is off from the ones
+ * before by the step, and the evidence says so: a clock-step event in the
+ * desk's log and in each recording incident, with the step's size. */
+static gboolean
+watch_clock (gpointer user_data)
+{
+  Recorder *self = user_data;
+  gint64 mono = g_get_monotonic_time ();
+  gint64 lead = g_get_real_time () - mono;
+  gint64 step = lead - self->wall_minus_mono_us;
+  self->wall_minus_mono_us = lead;
+  if (ABS (step) < CLOCK_STEP_MIN_US)
+    return G_SOURCE_CONTINUE;
+  g_warning ("the wall clock stepped %s by %.3f s", step > 0 ? "forward" : "back",
+             ABS (step) / (double) G_USEC_PER_SEC);
+  g_autofree char *step_text = g_strdup_printf ("%" G_GINT64_FORMAT, step);
+  const char *const detail[] = { "step-us", step_text, NULL };
+  gboolean in_incident = FALSE;
+  for (guint i = 0; i < self->slots->len; i++)
+    {
+      RecorderIncident *inc = g_array_index (self->slots, SourceSlot, i).incident;
+      if (inc == NULL || recorder_incident_is_ending (inc))
+        continue;
+      record_event (self, recorder_incident_get_uuid (inc), 0, NULL, "clock-step", mono, detail);
+      in_incident = TRUE;
+    }
+  if (!in_incident)
+    record_event (self, NULL, 0, NULL, "clock-step", mono, detail);
+  return G_SOURCE_CONTINUE;
 }
 
 static void
@@ -872,6 +913,8 @@ recorder_new_with_device_key (AnsimConfig *config, AnsimDeviceKey *device_key, G
   self->stats_timer = g_timeout_add_seconds (60, log_prebuffer_stats, self);
   check_disk (self);
   self->disk_timer = g_timeout_add_seconds (10, check_disk, self);
+  self->wall_minus_mono_us = g_get_real_time () - g_get_monotonic_time ();
+  self->clock_timer = g_timeout_add_seconds (CLOCK_WATCH_S, watch_clock, self);
 
   g_message ("desk %s ready: %u trigger(s), %u output(s), %u source(s), database %s, "
              "control socket %s",
@@ -951,6 +994,9 @@ stop_inputs_and_outputs (Recorder *self)
   if (self->disk_timer != 0)
     g_source_remove (self->disk_timer);
   self->disk_timer = 0;
+  if (self->clock_timer != 0)
+    g_source_remove (self->clock_timer);
+  self->clock_timer = 0;
   if (self->ack_timer != 0)
     g_source_remove (self->ack_timer);
   self->ack_timer = 0;

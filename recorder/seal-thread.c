@@ -44,6 +44,19 @@ commit_db (RecorderIncident *inc, GError **error)
   return TRUE;
 }
 
+/* The desk's offset to the panel's clock as the uploader last stored it,
+ * into the manifest: "never measured" when there is none. A failure to
+ * read it is logged and leaves the member out rather than the incident. */
+static void
+note_desk_clock (RecorderIncident *inc, AnsimManifestClockWhen when)
+{
+  AnsimDeskClock clock;
+  g_autoptr (GError) error = NULL;
+  if (!ansim_desk_clock_load (inc->db, &clock, &error)
+      || !ansim_manifest_set_desk_clock (inc->manifest, when, &clock, &error))
+    g_warning ("incident %s: cannot record the desk clock's offset: %s", inc->uuid, error->message);
+}
+
 /* Writes the manifest, then commit_db(). */
 static gboolean
 commit_manifest (RecorderIncident *inc, GError **error)
@@ -88,9 +101,10 @@ seal_start (RecorderIncident *inc, GError **error)
     .previous_manifest_sha256 = inc->prev_manifest,
   };
   inc->manifest = ansim_manifest_new (&info, ctx->device_key, error);
-  return inc->manifest != NULL
-         && ansim_manifest_add_event (inc->manifest, "press", opened_wall, inc->opened_mono_us,
-                                      error)
+  if (inc->manifest == NULL)
+    return FALSE;
+  note_desk_clock (inc, ANSIM_MANIFEST_CLOCK_AT_OPEN);
+  return ansim_manifest_add_event (inc->manifest, "press", opened_wall, inc->opened_mono_us, error)
          && ansim_manifest_add_event_with_detail (
            inc->manifest, "notice-given", incident_wall_of_mono (inc->notice_mono_us),
            inc->notice_mono_us, (const char *const *) inc->notice_detail, error)
@@ -194,6 +208,8 @@ seal_close (RecorderIncident *inc, Job *job)
       incident_report_failure (inc, inc->db, "recording a gap", error);
       g_clear_error (&error);
     }
+  if (inc->manifest != NULL && !ansim_manifest_is_closed (inc->manifest))
+    note_desk_clock (inc, ANSIM_MANIFEST_CLOCK_AT_CLOSE);
   if (inc->manifest == NULL)
     {
       /* Never started: the row alone, closed so it is not taken for a crash. */

@@ -427,6 +427,7 @@ uploader_channel_new (const UploaderChannelConfig *config, GError **error)
     return NULL;
   uploader_client_set_timeout (self->client, (self->wait_ms + ANSWER_MARGIN_MS + 999) / 1000);
   uploader_client_set_cancel_flag (self->client, &self->abandon);
+  uploader_client_share_clock (self->client, config->clock);
   self->thread = g_thread_new ("channel", channel_thread, self);
   return g_steal_pointer (&self);
 }

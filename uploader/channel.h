@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 
 #include "evidence.h"
+#include "panel-clock.h"
 
 G_BEGIN_DECLS
 
@@ -28,6 +29,7 @@ typedef struct {
   gint64 wait_ms;              /* how long the panel may hold a request */
   UploaderChannelAnsweredFunc answered;
   gpointer answered_data;
+  UploaderPanelClock *clock; /* shared with the worker's client; borrowed */
 } UploaderChannelConfig;
 
 /* Opens its database connection and starts the thread. */

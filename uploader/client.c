@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "httpsig.h"
+#include "panel-clock.h"
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CURL, curl_easy_cleanup)
 
@@ -21,6 +22,8 @@ struct _UploaderClient {
   gint64 timeout_s;
   gint64 max_send_rate;
   const gint *cancel;
+  UploaderPanelClock *clock; /* own_clock or a shared one */
+  UploaderPanelClock *own_clock;
 };
 
 static void
@@ -53,6 +56,8 @@ uploader_client_new (const char *panel_url, const char *ca_file, const AnsimDevi
   self->ca_file = g_strdup (ca_file);
   self->key = key;
   self->timeout_s = 120;
+  self->own_clock = uploader_panel_clock_new ();
+  self->clock = self->own_clock;
   return self;
 }
 
@@ -65,6 +70,7 @@ uploader_client_free (UploaderClient *self)
   g_free (self->base_url);
   g_free (self->base_path);
   g_free (self->ca_file);
+  uploader_panel_clock_free (self->own_clock);
   g_free (self);
 }
 
@@ -78,6 +84,12 @@ void
 uploader_client_set_max_send_rate (UploaderClient *self, gint64 bytes_per_s)
 {
   self->max_send_rate = bytes_per_s;
+}
+
+void
+uploader_client_share_clock (UploaderClient *self, UploaderPanelClock *clock)
+{
+  self->clock = clock != NULL ? clock : self->own_clock;
 }
 
 void
@@ -113,10 +125,55 @@ uploader_client_json_body (JsonBuilder *builder)
   return g_bytes_new_take (json, strlen (json));
 }
 
-gboolean
-uploader_client_send (UploaderClient *self, const char *method, const char *path, GBytes *body,
-                      const char *const *extra_headers, guint *out_status, JsonObject **out_json,
-                      GError **error)
+static size_t
+on_header (char *buffer, size_t size, size_t nitems, void *user_data)
+{
+  gint64 *date_us = user_data;
+  gsize len = size * nitems;
+  if (len > 5 && g_ascii_strncasecmp (buffer, "Date:", 5) == 0)
+    {
+      g_autofree char *value = g_strstrip (g_strndup (buffer + 5, len - 5));
+      time_t t = curl_getdate (value, NULL);
+      *date_us = t > 0 ? (gint64) t * G_USEC_PER_SEC : 0;
+    }
+  return len;
+}
+
+/* The panel's time from its answer: the precise member of a refusal for
+ * time or of an answer that carries it, else the Date header (whole
+ * seconds, so the clock read somewhere in that second). */
+static void
+learn_clock (UploaderClient *self, JsonObject *answer, gint64 date_us, gint64 sent_mono,
+             gint64 recv_mono)
+{
+  static const char *const members[] = { "panel_time_us", "time_us" };
+  for (guint i = 0; answer != NULL && i < G_N_ELEMENTS (members); i++)
+    {
+      JsonNode *n = json_object_get_member (answer, members[i]);
+      if (n != NULL && JSON_NODE_HOLDS_VALUE (n) && json_node_get_value_type (n) == G_TYPE_INT64)
+        {
+          gint64 t = json_node_get_int (n);
+          uploader_panel_clock_learn (self->clock, sent_mono, recv_mono, t, t, members[i]);
+          return;
+        }
+    }
+  if (date_us > 0)
+    uploader_panel_clock_learn (self->clock, sent_mono, recv_mono, date_us,
+                                date_us + G_USEC_PER_SEC - 1, "Date");
+}
+
+static gboolean
+is_stale (guint status, JsonObject *answer)
+{
+  return status == 401 && answer != NULL
+         && g_strcmp0 (json_object_get_string_member_with_default (answer, "error", NULL), "stale")
+              == 0;
+}
+
+static gboolean
+send_once (UploaderClient *self, const char *method, const char *path, GBytes *body,
+           const char *const *extra_headers, guint *out_status, JsonObject **out_json,
+           GError **error)
 {
   gsize len = 0;
   const char *data = body != NULL ? g_bytes_get_data (body, &len) : "";
@@ -126,8 +183,10 @@ uploader_client_send (UploaderClient *self, const char *method, const char *path
   g_autofree char *url = g_strconcat (self->base_url, path, NULL);
   g_autofree char *digest = ansim_httpsig_content_digest (data, len);
   g_autofree char *sig_input = NULL, *sig = NULL;
+  /* Signed with the panel's time as measured, not the board's. */
   if (!ansim_httpsig_sign (self->key, method, full_path, digest,
-                           g_get_real_time () / G_USEC_PER_SEC, NULL, &sig_input, &sig, error))
+                           uploader_panel_clock_now (self->clock) / G_USEC_PER_SEC, NULL,
+                           &sig_input, &sig, error))
     return FALSE;
 
   struct curl_slist *headers = NULL;
@@ -142,6 +201,7 @@ uploader_client_send (UploaderClient *self, const char *method, const char *path
     headers = curl_slist_append (headers, *extra_headers);
 
   g_autoptr (GByteArray) answer = g_byte_array_new ();
+  gint64 date_us = 0;
   CURL *c = self->curl;
   curl_easy_reset (c);
   curl_easy_setopt (c, CURLOPT_URL, url);
@@ -151,6 +211,8 @@ uploader_client_send (UploaderClient *self, const char *method, const char *path
   curl_easy_setopt (c, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt (c, CURLOPT_WRITEFUNCTION, on_data);
   curl_easy_setopt (c, CURLOPT_WRITEDATA, answer);
+  curl_easy_setopt (c, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt (c, CURLOPT_HEADERDATA, &date_us);
   curl_easy_setopt (c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt (c, CURLOPT_TIMEOUT, (long) self->timeout_s);
   curl_easy_setopt (c, CURLOPT_CONNECTTIMEOUT, 10L);
@@ -162,7 +224,9 @@ uploader_client_send (UploaderClient *self, const char *method, const char *path
     curl_easy_setopt (c, CURLOPT_CAINFO, self->ca_file);
   if (self->max_send_rate > 0)
     curl_easy_setopt (c, CURLOPT_MAX_SEND_SPEED_LARGE, (curl_off_t) self->max_send_rate);
+  gint64 sent_mono = g_get_monotonic_time ();
   CURLcode rc = curl_easy_perform (c);
+  gint64 recv_mono = g_get_monotonic_time ();
   curl_slist_free_all (headers);
   if (rc != CURLE_OK)
     {
@@ -176,15 +240,37 @@ uploader_client_send (UploaderClient *self, const char *method, const char *path
   long status = 0;
   curl_easy_getinfo (c, CURLINFO_RESPONSE_CODE, &status);
   *out_status = status;
-  if (out_json != NULL)
+  *out_json = NULL;
+  g_autoptr (JsonParser) parser = json_parser_new_immutable ();
+  if (answer->len > 0
+      && json_parser_load_from_data (parser, (const char *) answer->data, answer->len, NULL)
+      && JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    *out_json = json_object_ref (json_node_get_object (json_parser_get_root (parser)));
+  learn_clock (self, *out_json, date_us, sent_mono, recv_mono);
+  return TRUE;
+}
+
+gboolean
+uploader_client_send (UploaderClient *self, const char *method, const char *path, GBytes *body,
+                      const char *const *extra_headers, guint *out_status, JsonObject **out_json,
+                      GError **error)
+{
+  g_autoptr (JsonObject) answer = NULL;
+  if (!send_once (self, method, path, body, extra_headers, out_status, &answer, error))
+    return FALSE;
+  /* Refused for time: the refusal carried the panel's clock, now learnt;
+   * signed again at once, so a wrong board clock costs one round trip. */
+  if (is_stale (*out_status, answer))
     {
-      *out_json = NULL;
-      g_autoptr (JsonParser) parser = json_parser_new_immutable ();
-      if (answer->len > 0
-          && json_parser_load_from_data (parser, (const char *) answer->data, answer->len, NULL)
-          && JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
-        *out_json = json_object_ref (json_node_get_object (json_parser_get_root (parser)));
+      g_clear_pointer (&answer, json_object_unref);
+      g_message ("%s %s: refused as signed at the wrong time; signing again with the panel's "
+                 "time",
+                 method, path);
+      if (!send_once (self, method, path, body, extra_headers, out_status, &answer, error))
+        return FALSE;
     }
+  if (out_json != NULL)
+    *out_json = g_steal_pointer (&answer);
   return TRUE;
 }
 

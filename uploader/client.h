@@ -6,6 +6,7 @@
 #include <json-glib/json-glib.h>
 
 #include "evidence.h"
+#include "panel-clock.h"
 
 G_BEGIN_DECLS
 
@@ -22,6 +23,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (UploaderClient, uploader_client_free)
 void uploader_client_set_timeout (UploaderClient *client, gint64 seconds);
 /* Bytes per second, 0 = no cap. */
 void uploader_client_set_max_send_rate (UploaderClient *client, gint64 bytes_per_s);
+/* Learn the panel's clock into clock (borrowed; shared with other
+ * clients) instead of the client's own. NULL: the client's own again. */
+void uploader_client_share_clock (UploaderClient *client, UploaderPanelClock *clock);
 /* While *flag is non-zero, a transfer in progress is abandoned. */
 void uploader_client_set_cancel_flag (UploaderClient *client, const gint *flag);
 
@@ -29,7 +33,10 @@ void uploader_client_set_cancel_flag (UploaderClient *client, const gint *flag);
  * "/api/v1/"). extra_headers: "Name: value" strings, NULL-terminated, or
  * NULL. Returns FALSE only when no HTTP answer came (connection, TLS,
  * timeout): error says why. Otherwise out_status is the HTTP status and
- * out_json the answer's JSON object (NULL if it was not one). */
+ * out_json the answer's JSON object (NULL if it was not one). Every
+ * answer teaches the client the panel's clock, and requests are signed
+ * with it; a request refused as stale is signed again and sent once more
+ * at once (docs/protocol.md, "Clocks"). */
 gboolean uploader_client_send (UploaderClient *client, const char *method, const char *path,
                                GBytes *body, const char *const *extra_headers, guint *out_status,
                                JsonObject **out_json, GError **error);

@@ -24,6 +24,7 @@
 #include "httpsig.h"
 #include "note.h"
 #include "control-client.h"
+#include "desk-clock.h"
 
 typedef enum {
   SEND_CONFIRMED,    /* the panel stored it (or had it) */
@@ -47,7 +48,8 @@ struct _Uploader {
   GSocket *wake_socket;
   GSource *wake_source;
 
-  UploaderChannel *channel; /* NULL when [uploader] channel = false */
+  UploaderChannel *channel;        /* NULL when [uploader] channel = false */
+  UploaderPanelClock *panel_clock; /* learnt by both clients */
 
   GThread *worker;
   GMutex lock;
@@ -59,6 +61,8 @@ struct _Uploader {
   sqlite3 *wdb;
   UploaderClient *client;
   guint panel_failures; /* consecutive whole-panel failures */
+  /* Scheduling is by the monotonic clock: a step of the wall clock (NTP
+   * syncing late) must not hold uploads or heartbeats back. */
   gint64 panel_not_before_us;
   gint64 next_heartbeat_us;
   gint64 last_heartbeat_us;
@@ -450,10 +454,10 @@ send_item (Uploader *self, AnsimOutboxItem *item)
            * desk's light follows the console within about ack_poll_us. */
           if (item->klass == ANSIM_OUTBOX_ALERT && g_strcmp0 (state, "open") == 0)
             {
-              self->ack_poll_until_us = g_get_real_time () + ACK_POLL_WINDOW_US;
+              self->ack_poll_until_us = g_get_monotonic_time () + ACK_POLL_WINDOW_US;
               if (!uploader_channel_is_live (self->channel))
                 self->next_heartbeat_us =
-                  MIN (self->next_heartbeat_us, g_get_real_time () + self->ack_poll_us);
+                  MIN (self->next_heartbeat_us, g_get_monotonic_time () + self->ack_poll_us);
             }
           note_acknowledged (self, item->uuid, state);
         }
@@ -572,11 +576,23 @@ send_heartbeat (Uploader *self)
  * again at each turn, so a channel that stops working in the window
  * brings the poll back. */
 static gint64
-heartbeat_interval (Uploader *self, gint64 now)
+heartbeat_interval (Uploader *self, gint64 mono)
 {
-  return now < self->ack_poll_until_us && !uploader_channel_is_live (self->channel)
+  return mono < self->ack_poll_until_us && !uploader_channel_is_live (self->channel)
            ? self->ack_poll_us
            : self->heartbeat_us;
+}
+
+/* The offset learnt goes to the desk database, where the recorder puts it
+ * in manifests and `ansimctl status` shows it. */
+static void
+store_panel_clock (Uploader *self)
+{
+  AnsimDeskClock clock;
+  g_autoptr (GError) error = NULL;
+  if (uploader_panel_clock_take_news (self->panel_clock, &clock)
+      && !ansim_desk_clock_store (self->wdb, self->panel_url, &clock, &error))
+    g_warning ("cannot store the desk clock's offset: %s", error->message);
 }
 
 static gpointer
@@ -586,19 +602,20 @@ worker (gpointer user_data)
   self->next_heartbeat_us = 0;
   while (!g_atomic_int_get (&self->stop))
     {
-      gint64 now = g_get_real_time ();
-      gint64 wake_at = now + self->poll_us;
+      gint64 now = g_get_real_time (); /* for the outbox's times, which are wall-clock */
+      gint64 mono = g_get_monotonic_time ();
+      gint64 wake_at = mono + self->poll_us;
       g_autoptr (GError) error = NULL;
 
-      if (now >= self->panel_not_before_us)
+      if (mono >= self->panel_not_before_us)
         {
           SendResult result = SEND_CONFIRMED;
-          if (now >= self->next_heartbeat_us
-              || now >= self->last_heartbeat_us + heartbeat_interval (self, now))
+          if (mono >= self->next_heartbeat_us
+              || mono >= self->last_heartbeat_us + heartbeat_interval (self, mono))
             {
-              self->last_heartbeat_us = now;
+              self->last_heartbeat_us = mono;
               result = send_heartbeat (self);
-              self->next_heartbeat_us = now + heartbeat_interval (self, now);
+              self->next_heartbeat_us = mono + heartbeat_interval (self, mono);
             }
           g_auto (AnsimOutboxItem) item = { 0 };
           gint64 next_due = G_MAXINT64;
@@ -608,8 +625,8 @@ worker (gpointer user_data)
                 g_warning ("%s; retrying", error->message);
               else if (item.id != 0)
                 result = send_item (self, &item);
-              else
-                wake_at = MIN (wake_at, MAX (next_due, now));
+              else if (next_due - now < self->poll_us)
+                wake_at = mono + MAX (next_due - now, 0);
             }
           if (result == SEND_PANEL_FAILED)
             {
@@ -617,7 +634,7 @@ worker (gpointer user_data)
               /* At least one try per heartbeat interval: the desk's path
                * supervision must see the panel back soon. */
               self->panel_not_before_us =
-                now + MIN (backoff_us (self, self->panel_failures), self->heartbeat_us);
+                mono + MIN (backoff_us (self, self->panel_failures), self->heartbeat_us);
               wake_at = self->panel_not_before_us;
             }
           else
@@ -634,15 +651,16 @@ worker (gpointer user_data)
       else
         wake_at = self->panel_not_before_us;
       delete_expired (self, now);
+      store_panel_clock (self);
 
       g_mutex_lock (&self->lock);
       /* A wake-up (new alert) cuts a panel backoff short: an alert is worth
        * one immediate try. */
       while (!self->wake && !g_atomic_int_get (&self->stop))
         {
-          gint64 wait_us = MIN (wake_at, now + heartbeat_interval (self, now)) - g_get_real_time ();
-          if (wait_us <= 0
-              || !g_cond_wait_until (&self->cond, &self->lock, g_get_monotonic_time () + wait_us))
+          gint64 deadline = MIN (wake_at, mono + heartbeat_interval (self, mono));
+          if (deadline <= g_get_monotonic_time ()
+              || !g_cond_wait_until (&self->cond, &self->lock, deadline))
             break;
         }
       if (self->wake)
@@ -750,6 +768,8 @@ uploader_new (AnsimConfig *config, GError **error)
   uploader_client_set_timeout (self->client, self->timeout_s);
   uploader_client_set_max_send_rate (self->client, self->send_rate);
   uploader_client_set_cancel_flag (self->client, &self->stop);
+  self->panel_clock = uploader_panel_clock_new ();
+  uploader_client_share_clock (self->client, self->panel_clock);
   if (!open_wake_socket (self, error))
     return NULL;
   gint64 waiting = uploader_count_waiting (self, error);
@@ -769,6 +789,7 @@ uploader_new (AnsimConfig *config, GError **error)
         .wait_ms = ansim_config_get_int (config, "uploader", "channel_wait_ms"),
         .answered = on_channel_answered,
         .answered_data = self,
+        .clock = self->panel_clock,
       };
       self->channel = uploader_channel_new (&cc, error);
       if (self->channel == NULL)
@@ -801,6 +822,7 @@ uploader_free (Uploader *self)
     }
   g_clear_object (&self->wake_socket);
   g_clear_pointer (&self->client, uploader_client_free);
+  g_clear_pointer (&self->panel_clock, uploader_panel_clock_free);
   g_clear_pointer (&self->wdb, sqlite3_close);
   g_clear_pointer (&self->db, sqlite3_close);
   ansim_device_key_free (self->key);

@@ -239,6 +239,29 @@ function cell(row, text) {
   row.appendChild(td);
 }
 
+// The desk's times by the panel's clock, from the offset its manifest
+// recorded; a warning when it was off or never measured.
+function showDeskClock(inc, clock) {
+  const p = $('#incident-desk-clock');
+  p.dataset.flag = clock?.flag ?? 'unknown';
+  p.className = clock?.flag === 'off' || clock?.flag === 'never-measured' ? 'status' : '';
+  if (!clock || clock.flag === 'unknown') { p.textContent = t('clock.unknown'); return; }
+  if (clock.flag === 'never-measured') { p.textContent = t('clock.never-measured'); return; }
+  if (clock.flag === 'ok') {
+    p.textContent = t('clock.ok', { tolerance: (clock.tolerance_us / 1e6).toFixed(1) });
+    return;
+  }
+  const open = clock.at_open ?? clock.at_close;
+  const close = clock.at_close ?? clock.at_open;
+  p.textContent = t('clock.off', {
+    offset: (Math.abs(open.offset_us) / 1e6).toFixed(3),
+    direction: t(open.offset_us >= 0 ? 'clock.behind' : 'clock.ahead'),
+    bound: (open.bound_us / 1e6).toFixed(3),
+    opened: formatTime(inc.opened_wall_us + open.offset_us),
+    closed: inc.closed_wall_us ? t('clock.closed', { closed: formatTime(inc.closed_wall_us + close.offset_us) }) : '',
+  });
+}
+
 function formatTime(us) {
   return new Date(us / 1000).toLocaleString(state.lang === 'ko' ? 'ko-KR' : 'en-GB');
 }
@@ -820,6 +843,10 @@ async function loadIncidents() {
 function timelineText(e) {
   const d = e.detail || {};
   let text = t('timeline.' + e.what, { n: e.segment ?? '', s: e.detail && e.detail.after_s != null ? e.detail.after_s : '' });
+  if (e.what === 'clock-step' && d['step-us'] != null)
+    text = t('timeline.clock-step', { s: (Number(d['step-us']) / 1e6).toFixed(1) });
+  if (e.what === 'pressed' && d.clock === 'device-corrected')
+    text += ' (' + t('clock.desk-time', { time: formatTime(d.device_wall_us) }) + ')';
   if (e.actor) text += ' · ' + e.actor;
   if (d.category) text += ' · ' + t('category.' + d.category);
   if (d.note) text += ' · “' + d.note + '”';
@@ -859,6 +886,7 @@ async function loadIncident(id) {
   $('#incident-integrity').textContent = t('integrity.' + integrity.signature + '.' + integrity.checksums,
     { n: inc.segments_received, total: inc.segments_listed }) + (integrity.complete ? ' ' + t('integrity.complete') : '');
   $('#incident-integrity').className = integrity.signature === 'verified' ? 'ok' : 'status';
+  showDeskClock(inc, result.data.desk_clock);
   const list = $('#incident-timeline');
   list.textContent = '';
   for (const e of timeline) {

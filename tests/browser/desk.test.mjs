@@ -123,6 +123,10 @@ test('ansimctl press on a real desk: banner, acknowledge lights the desk, live p
     await page.waitForSelector('#page-incident[data-status="resolved"]');
     await page.waitForSelector('#incident-timeline li[data-what="resolved"]');
     assert.match(await page.textContent('#incident-timeline li[data-what="resolved"]'), /폭언 · “민원인이 고성을 지름/);
+    // The desk's clock, measured by its uploader, was right: said so.
+    await page.waitForSelector('#incident-desk-clock[data-flag="ok"]');
+    assert.match(await page.textContent('#incident-desk-clock'), /관제 서버 시계와 2\.0초 이내였습니다/);
+    assert.match(run(['status', '--config', recorderConf]), /clock: this board's clock is \d+\.\d{3} s (behind|ahead of) the panel's/);
 
     // 5. Once the desk closed the incident and everything arrived: export
     // for disclosure with the video; ansimctl verifies it offline, ffprobe reads

@@ -155,6 +155,11 @@ static const char *const desk_seeds[] = {
         "   1, 0, NULL, 1700000002000000, 1700086402000000);\n",
   [3] = "INSERT INTO channel_state (panel_url, after_seq, updated_at_us) VALUES\n"
         "  ('https://panel.example', 42, 1700000003000000);\n",
+  [4] = "INSERT INTO panel_notes (kind, subject, note, received_at_us) VALUES\n"
+        "  ('audit-checkpoint', 'entries 3', 'ansim audit checkpoint v1\\nentries 3\\n', "
+        "1700000004000000);\n",
+  [5] = "INSERT INTO desk_clock (id, panel_url, offset_us, bound_us, measured_wall_us) VALUES\n"
+        "  (1, 'https://panel.example', -600001234, 2500, 1700000004000000);\n",
 };
 
 static const char *const panel_seeds[] = {
@@ -265,24 +270,27 @@ static const char *const panel_seeds[] = {
     "   'guard-kim', 1700000410000000),\n"
     "  ('dev-1', 'desk-1', 'path-down', 1700000500000000, NULL, NULL, NULL);\n",
   /* Playback waiting for its audit entry. */
-  [10] = "INSERT INTO playback_pending (session_sha256, incident_id, user, role, client, first_us,\n"
-         "  last_us, segments, requests, bytes) VALUES\n"
-         "  ('" SHA_ABC "', 1, 'guard-kim', 'security', '127.0.0.1', 1700000600000000,\n"
-         "   1700000610000000, ',0,1,', 2, 123456);\n",
+  [10] =
+    "INSERT INTO playback_pending (session_sha256, incident_id, user, role, client, first_us,\n"
+    "  last_us, segments, requests, bytes) VALUES\n"
+    "  ('" SHA_ABC "', 1, 'guard-kim', 'security', '127.0.0.1', 1700000600000000,\n"
+    "   1700000610000000, ',0,1,', 2, 123456);\n",
   /* Staff protection (issue 14): a user unlocked with ansimctl. */
   [11] = "UPDATE users SET login_unlocked_at_us = 1700000600000000 WHERE name = 'guard-kim';\n",
   /* Four eyes: a release asked for and approved by another admin. */
-  [12] = "INSERT INTO approvals (action, incident_id, request, reason, requested_by, requested_at_us,\n"
-         "  decision, decided_by, decided_at_us) VALUES\n"
-         "  ('legal-hold-release', 1, NULL, 'case closed', 'admin-lee', 1700000700000000,\n"
-         "   'approved', 'admin-park', 1700000710000000);\n",
+  [12] =
+    "INSERT INTO approvals (action, incident_id, request, reason, requested_by, requested_at_us,\n"
+    "  decision, decided_by, decided_at_us) VALUES\n"
+    "  ('legal-hold-release', 1, NULL, 'case closed', 'admin-lee', 1700000700000000,\n"
+    "   'approved', 'admin-park', 1700000710000000);\n",
   /* The disclosure register. */
-  [13] = "INSERT INTO disclosures (at_us, incident_id, incident_uuid, desk_id, exported_by, recipient,\n"
-  "  purpose, legal_basis, media, package_sha256, size, verification, footage_from_us,\n"
-  "  footage_until_us) VALUES\n"
-  "  (1700000600000000, 1, '" UUID_1 "', 'desk-1', 'guard-kim', '서울중부경찰서',\n"
-  "   '수사기관 요청', '개인정보 보호법 제18조②7', 1, '" SHA_ABC "', 123456,\n"
-  "   'OK: incident (desk desk-1): 3 segments', 1700000000000000, 1700000006000000);\n",
+  [13] =
+    "INSERT INTO disclosures (at_us, incident_id, incident_uuid, desk_id, exported_by, recipient,\n"
+    "  purpose, legal_basis, media, package_sha256, size, verification, footage_from_us,\n"
+    "  footage_until_us) VALUES\n"
+    "  (1700000600000000, 1, '" UUID_1 "', 'desk-1', 'guard-kim', '서울중부경찰서',\n"
+    "   '수사기관 요청', '개인정보 보호법 제18조②7', 1, '" SHA_ABC "', 123456,\n"
+    "   'OK: incident (desk desk-1): 3 segments', 1700000000000000, 1700000006000000);\n",
 };
 
 static const char *

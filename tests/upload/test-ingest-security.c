@@ -254,6 +254,43 @@ test_signatures (Fixture *f, gconstpointer data)
   g_assert_nonnull (strstr (again.raw, "\"status\":\"open\""));
 }
 
+/* A desk whose clock is 10 minutes slow: its request is refused as stale
+ * with the panel's time in the refusal; signed again with that time it
+ * is taken; the same bytes again are a replay, and the stale request
+ * sent again is still stale. Nothing is stored by a refusal. */
+static void
+test_clock_offset (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  g_autofree char *path = g_strdup_printf ("/api/v1/alerts/%s", f->uuid);
+  g_autoptr (GBytes) body = alert_body ();
+  gint64 before_us = g_get_real_time ();
+  Tamper slow = { .created = before_us / G_USEC_PER_SEC - 600 };
+  g_auto (Answer) refused = { 0 };
+  g_autofree char *snap = snapshot (f);
+  send_raw (f, "PUT", path, body, &slow, NULL, &refused);
+  gint64 after_us = g_get_real_time ();
+  g_assert_cmpuint (refused.status, ==, 401);
+  g_assert_cmpstr (refused.error, ==, "stale");
+  g_autofree char *snap_after = snapshot (f);
+  g_assert_cmpstr (snap, ==, snap_after);
+  g_autoptr (JsonNode) node = json_from_string (refused.raw, NULL);
+  JsonObject *o = json_node_get_object (node);
+  gint64 panel_us = json_object_get_int_member_with_default (o, "panel_time_us", 0);
+  g_assert_cmpint (panel_us, >=, before_us);
+  g_assert_cmpint (panel_us, <=, after_us);
+  gint64 max_skew_s = json_object_get_int_member_with_default (o, "max_skew_s", 0);
+  g_assert_cmpint (max_skew_s, >, 0); /* the panel's clock_skew */
+  g_assert_cmpint (max_skew_s, <, 600);
+
+  Tamper corrected = { .created = panel_us / G_USEC_PER_SEC };
+  g_auto (Answer) taken = { 0 };
+  send_raw (f, "PUT", path, body, &corrected, NULL, &taken);
+  g_assert_cmpuint (taken.status, ==, 201);
+  ASSERT_REFUSED (f, "PUT", path, body, NULL, &taken, 409, "replayed");
+  ASSERT_REFUSED (f, "PUT", path, body, NULL, &refused, 401, "stale");
+}
+
 static void
 test_evidence (Fixture *f, gconstpointer data)
 {
@@ -497,6 +534,7 @@ main (int argc, char **argv)
 #define ADD(path, fn) g_test_add (path, Fixture, NULL, setup, fn, teardown)
   ADD ("/ingest-security/signatures", test_signatures);
   ADD ("/ingest-security/evidence", test_evidence);
+  ADD ("/ingest-security/clock-offset", test_clock_offset);
   ADD ("/ingest-security/limits-and-paths", test_limits_and_paths);
   ADD ("/ingest-security/revoked", test_revoked);
   int r = g_test_run ();

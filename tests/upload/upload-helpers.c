@@ -492,6 +492,12 @@ test_desk_press (TestDesk *desk, TestPanel *panel, gsize segment_size, gint64 *o
 GSubprocess *
 test_uploader_start (TestDesk *desk, const char *url, const char *extra)
 {
+  return test_uploader_start_env (desk, url, extra, NULL);
+}
+
+GSubprocess *
+test_uploader_start_env (TestDesk *desk, const char *url, const char *extra, const char *const *env)
+{
   g_autofree char *conf = g_build_filename (desk->dir, "uploader.conf", NULL);
   /* quick retries unless extra says otherwise */
   static const char *const defaults[] = { "retry_min = 1", "retry_max = 2", "poll_interval = 1" };
@@ -508,7 +514,7 @@ test_uploader_start (TestDesk *desk, const char *url, const char *extra)
   g_autofree char *exe = test_build_path ("uploader/ansim-uploader");
   g_autofree char *log = g_build_filename (desk->dir, "uploader.log", NULL);
   const char *argv[] = { exe, "--config", conf, NULL };
-  return test_spawn_logged (log, argv, NULL);
+  return test_spawn_logged (log, argv, env);
 }
 
 void

@@ -117,5 +117,9 @@ TestIncident *test_desk_press (TestDesk *desk, TestPanel *panel, gsize segment_s
 
 /* ansim-uploader for desk against url; extra: more [uploader] lines. */
 GSubprocess *test_uploader_start (TestDesk *desk, const char *url, const char *extra);
+/* The same with env: NAME, VALUE pairs (NULL-terminated) added to its
+ * environment (e.g. libfaketime's). */
+GSubprocess *test_uploader_start_env (TestDesk *desk, const char *url, const char *extra,
+                                      const char *const *env);
 
 G_END_DECLS
