@@ -49,14 +49,21 @@ prescan (const char *data, gsize len, GError **error)
               error, "control character inside a string at byte %" G_GSIZE_FORMAT, i);
           continue;
         }
-      /* Every number of the format is an integer from 0: digits only,
-       * no sign, no leading zero, so that no two spellings are one value
-       * (json-glib and jq both read "-0" and "01" as numbers). */
+      /* Every number of the format is an integer from 0 (but a desk
+       * clock's offset_us, below): digits only, no sign, no leading zero,
+       * so that no two spellings are one value (json-glib and jq both read
+       * "-0" and "01" as numbers). */
       if (c == ':')
         {
           member_start = string_start;
           member_len = string_end - string_start;
         }
+      /* The one signed number: a desk clock's offset (manifest-clock.c),
+       * "-" then a nonzero digit. */
+      if (c == '-' && member_len == strlen ("offset_us")
+          && memcmp (data + member_start, "offset_us", member_len) == 0 && i + 1 < len
+          && data[i + 1] >= '1' && data[i + 1] <= '9')
+        continue;
       if (c == '-' || c == '+' || c == '.')
         return ansim_manifest_invalid (error,
                                        "%.*s: a number with '%c' at byte %" G_GSIZE_FORMAT
