@@ -1613,12 +1613,13 @@ function playTick() {
   else if (!hold && v.playbackRate === 0) v.playbackRate = state.play.rate || 1;
   // Following: held at a segment and a little behind the newest frame
   // every camera has; fallen behind (a wait, a busy machine) it catches up
-  // at 1.25×, or jumps when far behind. No drift.
+  // at 1.25× (1.5× beyond 1.5 s), or jumps when more than 4 s behind. No drift.
   if (main.following && main.sb && !hold && !v.paused && (state.play.userRate || 1) === 1) {
     const last = main.playable().pop();
     const behind = liveEnd() - v.currentTime - (last ? main.duration(last) : 1) - LIVE_EXTRA_S;
-    if (behind > 1.5) main.toLiveEdge();
-    v.playbackRate = behind > 0.3 ? 1.25 : 1;
+    // (A jump shows a keyframe's wait on every camera: only when far behind.)
+    if (behind > 4) main.toLiveEdge();
+    v.playbackRate = behind > 1.5 ? 1.5 : behind > 0.3 ? 1.25 : 1;
   }
   if (main.following && main.sb && v.playbackRate > 1 && liveEnd() - v.currentTime < 0.5)
     setRate(1);
