@@ -10,6 +10,7 @@
 #include <sys/random.h>
 
 #include "channel-db.h"
+#include "checkpoint.h"
 #include "db.h"
 #include "drill-db.h"
 #include "evidence.h"
@@ -903,6 +904,51 @@ handle_event (PanelIngest *self, Reply *r, const PanelRequest *req, const Device
   add_int (r, "event", event_id);
 }
 
+/* A manifest must say what every checkpoint the panel kept of its incident
+ * signed: the same header, and at each checkpoint's entry count the same
+ * chain head. The first disagreement is refused, naming the entry. */
+static gboolean
+manifest_matches_checkpoints (PanelIngest *self, Reply *r, const AnsimManifest *m,
+                              gint64 incident)
+{
+  g_autoptr (sqlite3_stmt) st = ansim_db_prepare (
+    self->db,
+    "SELECT sequence, header_sha256, entries, head FROM incident_checkpoints "
+    "WHERE incident_id = ?1 ORDER BY sequence",
+    NULL);
+  if (st == NULL)
+    return reply_db_error (r, self->db, "reading the checkpoints"), FALSE;
+  sqlite3_bind_int64 (st, 1, incident);
+  char header[ANSIM_SHA256_HEX_LEN + 1];
+  ansim_manifest_header_hash (m, header);
+  while (sqlite3_step (st) == SQLITE_ROW)
+    {
+      gint64 seq = sqlite3_column_int64 (st, 0);
+      guint64 entries = sqlite3_column_int64 (st, 2);
+      const char *head = (const char *) sqlite3_column_text (st, 3);
+      char h[ANSIM_SHA256_HEX_LEN + 1];
+      if (!g_str_equal ((const char *) sqlite3_column_text (st, 1), header))
+        return reply_error (r, 409, "checkpoint-mismatch",
+                            "checkpoint %" G_GINT64_FORMAT " signs another header than the "
+                            "manifest's",
+                            seq),
+               FALSE;
+      if (!ansim_manifest_head_after (m, entries, h))
+        return reply_error (r, 409, "checkpoint-mismatch",
+                            "checkpoint %" G_GINT64_FORMAT " counts %" G_GUINT64_FORMAT
+                            " entries; the manifest has %u",
+                            seq, entries, ansim_manifest_get_n_entries (m)),
+               FALSE;
+      if (!g_str_equal (h, head))
+        return reply_error (r, 409, "checkpoint-mismatch",
+                            "checkpoint %" G_GINT64_FORMAT ": entry %" G_GINT64_FORMAT
+                            " of the manifest is not the one it signed",
+                            seq, (gint64) entries - 1),
+               FALSE;
+    }
+  return TRUE;
+}
+
 static void
 handle_manifest (PanelIngest *self, Reply *r, const PanelRequest *req, const Device *d,
                  const char *uuid)
@@ -965,6 +1011,8 @@ handle_manifest (PanelIngest *self, Reply *r, const PanelRequest *req, const Dev
       while (sqlite3_step (segs) == SQLITE_ROW)
         g_ptr_array_add (known, g_strdup ((const char *) sqlite3_column_text (segs, 0)));
     }
+  if (incident > 0 && !manifest_matches_checkpoints (self, r, m, incident))
+    return;
   if (known_hash != NULL && strcmp (known_hash, hash) == 0)
     {
       reply_ok (r, 200, "already-stored");
@@ -1099,6 +1147,242 @@ handle_manifest (PanelIngest *self, Reply *r, const PanelRequest *req, const Dev
 db_error:
   if (r->status == 0)
     reply_db_error (r, self->db, "recording the manifest");
+  ansim_db_rollback (self->db);
+}
+
+/* The newest checkpoint the panel holds of incident: its sequence (-1 if
+ * none), the SHA-256 of its text and its header hash. */
+static gboolean
+last_checkpoint (sqlite3 *db, gint64 incident, gint64 *out_sequence,
+                 char out_sha256[ANSIM_SHA256_HEX_LEN + 1],
+                 char out_header[ANSIM_SHA256_HEX_LEN + 1])
+{
+  g_autoptr (sqlite3_stmt) st =
+    ansim_db_prepare (db,
+                      "SELECT sequence, sha256, header_sha256 FROM incident_checkpoints "
+                      "WHERE incident_id = ?1 ORDER BY sequence DESC LIMIT 1",
+                      NULL);
+  if (st == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (st, 1, incident);
+  int rc = sqlite3_step (st);
+  *out_sequence = -1;
+  out_sha256[0] = out_header[0] = '\0';
+  if (rc == SQLITE_ROW)
+    {
+      *out_sequence = sqlite3_column_int64 (st, 0);
+      g_strlcpy (out_sha256, (const char *) sqlite3_column_text (st, 1), ANSIM_SHA256_HEX_LEN + 1);
+      g_strlcpy (out_header, (const char *) sqlite3_column_text (st, 2), ANSIM_SHA256_HEX_LEN + 1);
+    }
+  return rc == SQLITE_ROW || rc == SQLITE_DONE;
+}
+
+/* A version 3 desk's per-segment upload (docs/protocol.md, "Checkpoints"):
+ * one signed checkpoint and the entries it adds. The live view rests on
+ * it: it is refused unless signed by the device's key, the next in its
+ * chain, and the entries sent lead exactly to its chain head. */
+static void
+handle_checkpoint (PanelIngest *self, Reply *r, const PanelRequest *req, const Device *d,
+                   const char *uuid, gint64 sequence)
+{
+  g_autoptr (GError) error = NULL;
+  gsize len = 0;
+  const char *data = g_bytes_get_data (req->body, &len);
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonNode *root = len > 0 && json_parser_load_from_data (parser, data, len, NULL)
+                     ? json_parser_get_root (parser)
+                     : NULL;
+  JsonObject *o = root != NULL && JSON_NODE_HOLDS_OBJECT (root) ? json_node_get_object (root) : NULL;
+  const char *text = o != NULL ? json_object_get_string_member_with_default (o, "checkpoint", NULL)
+                               : NULL;
+  const char *sig64 = o != NULL ? json_object_get_string_member_with_default (o, "signature", NULL)
+                                : NULL;
+  JsonNode *entries_node = o != NULL ? json_object_get_member (o, "entries") : NULL;
+  if (text == NULL || sig64 == NULL || entries_node == NULL)
+    return reply_error (r, 400, "bad-checkpoint",
+                        "the body must be a JSON object with \"checkpoint\" (text), "
+                        "\"signature\" (base64) and \"entries\" (array)");
+  gsize sig_len = 0;
+  g_autofree guint8 *sig = g_base64_decode (sig64, &sig_len);
+  if (sig_len != ANSIM_SIGNATURE_SIZE)
+    return reply_error (r, 400, "bad-checkpoint",
+                        "signature: %zu bytes, not a 64-byte Ed25519 signature", sig_len);
+  AnsimCheckpoint c;
+  if (!ansim_checkpoint_parse (text, strlen (text), &c, &error))
+    return reply_error (r, 400, "bad-checkpoint", "%s", error->message);
+  if (!g_str_equal (c.incident_id, uuid) || (gint64) c.sequence != sequence)
+    return reply_error (r, 400, "bad-checkpoint",
+                        "the checkpoint is number %" G_GUINT64_FORMAT " of incident %s, not "
+                        "%" G_GINT64_FORMAT " of %s",
+                        c.sequence, c.incident_id, sequence, uuid);
+  if (!ansim_device_key_verify (d->key, text, strlen (text), sig, sig_len, NULL))
+    return reply_error (r, 400, "bad-checkpoint-signature",
+                        "checkpoint %" G_GINT64_FORMAT ": the signature does not verify with the "
+                        "device's key",
+                        sequence);
+  g_autoptr (AnsimManifest) sent = ansim_manifest_parse_entries (entries_node, &error);
+  if (sent == NULL)
+    return reply_error (r, 400, "bad-checkpoint", "%s", error->message);
+
+  gint64 incident = find_incident (self, r, d, uuid);
+  if (incident < 0)
+    return;
+  if (incident == 0)
+    return reply_error (r, 409, "manifest-needed",
+                        "incident %s is not known yet; send its alert or manifest first", uuid);
+  char text_sha[ANSIM_SHA256_HEX_LEN + 1];
+  ansim_hash_sha256_hex (text, strlen (text), text_sha);
+  gint64 last = -1;
+  char last_sha[ANSIM_SHA256_HEX_LEN + 1], header[ANSIM_SHA256_HEX_LEN + 1];
+  if (!last_checkpoint (self->db, incident, &last, last_sha, header))
+    return reply_db_error (r, self->db, "reading the checkpoints");
+  if (sequence <= last)
+    {
+      g_autoptr (sqlite3_stmt) st = ansim_db_prepare (
+        self->db,
+        "SELECT sha256 FROM incident_checkpoints WHERE incident_id = ?1 AND sequence = ?2", NULL);
+      if (st == NULL)
+        return reply_db_error (r, self->db, "reading the checkpoints");
+      sqlite3_bind_int64 (st, 1, incident);
+      sqlite3_bind_int64 (st, 2, sequence);
+      if (sqlite3_step (st) != SQLITE_ROW)
+        return reply_db_error (r, self->db, "reading the checkpoints");
+      if (!g_str_equal ((const char *) sqlite3_column_text (st, 0), text_sha))
+        return reply_error (r, 409, "checkpoint-conflict",
+                            "incident %s already has a different checkpoint %" G_GINT64_FORMAT,
+                            uuid, sequence);
+      reply_ok (r, 200, "already-stored");
+      add_int (r, "next_sequence", last + 1);
+      add_incident_state (self, r, incident);
+      return;
+    }
+  if (sequence > last + 1)
+    {
+      reply_error (r, 409, "checkpoint-gap",
+                   "incident %s: checkpoint %" G_GINT64_FORMAT " comes before %" G_GINT64_FORMAT,
+                   uuid, last + 1, sequence);
+      add_int (r, "next_sequence", last + 1);
+      return;
+    }
+  if (last >= 0 && !g_str_equal (c.previous, last_sha))
+    return reply_error (r, 409, "chain-break",
+                        "checkpoint %" G_GINT64_FORMAT " names previous %s, but checkpoint "
+                        "%" G_GINT64_FORMAT " has SHA-256 %s",
+                        sequence, c.previous, last, last_sha);
+  if (last < 0 && strspn (c.previous, "0") != ANSIM_SHA256_HEX_LEN)
+    return reply_error (r, 409, "chain-break", "checkpoint 0 names a previous checkpoint");
+  if (last >= 0 && !g_str_equal (c.header_sha256, header))
+    return reply_error (r, 409, "checkpoint-mismatch",
+                        "checkpoint %" G_GINT64_FORMAT " commits to header %s, the ones before "
+                        "to %s",
+                        sequence, c.header_sha256, header);
+
+  /* The entries the panel holds, and where the sent ones fit. */
+  g_autoptr (GPtrArray) known = g_ptr_array_new_with_free_func (g_free);
+  {
+    g_autoptr (sqlite3_stmt) segs = ansim_db_prepare (
+      self->db, "SELECT entry_hash FROM segments WHERE incident_id = ?1 ORDER BY idx", &error);
+    if (segs == NULL)
+      return reply_db_error (r, self->db, "reading the segments");
+    sqlite3_bind_int64 (segs, 1, incident);
+    while (sqlite3_step (segs) == SQLITE_ROW)
+      g_ptr_array_add (known, g_strdup ((const char *) sqlite3_column_text (segs, 0)));
+  }
+  guint n_sent = ansim_manifest_get_n_entries (sent);
+  guint64 first = n_sent > 0 ? ansim_manifest_get_entry (sent, 0)->index : known->len;
+  if (first > known->len)
+    return reply_error (r, 409, "entries-missing",
+                        "the entries sent start at index %" G_GUINT64_FORMAT
+                        "; the panel has %u",
+                        first, known->len);
+  if (first + n_sent > MAX (c.entries, known->len))
+    return reply_error (r, 400, "bad-checkpoint",
+                        "entries sent up to index %" G_GUINT64_FORMAT
+                        ", beyond the %" G_GUINT64_FORMAT " the checkpoint counts",
+                        first + n_sent - 1, c.entries);
+  /* The chain as it will stand: each sent entry in place (index, link,
+   * the same as one already held), then the signed head at its count. */
+  g_autoptr (GPtrArray) chain = g_ptr_array_new_with_free_func (g_free);
+  for (guint i = 0; i < known->len; i++)
+    g_ptr_array_add (chain, g_strdup (known->pdata[i]));
+  for (guint i = 0; i < n_sent; i++)
+    {
+      const AnsimManifestEntry *e = ansim_manifest_get_entry (sent, i);
+      guint64 at = first + i;
+      char h[ANSIM_SHA256_HEX_LEN + 1];
+      if (e->index != at || (at > 0 && !g_str_equal (e->prev, chain->pdata[at - 1])))
+        return reply_error (r, 409, "chain-break",
+                            "entry %" G_GUINT64_FORMAT " does not follow entry %" G_GUINT64_FORMAT,
+                            e->index, at - 1);
+      ansim_manifest_entry_hash (e, h);
+      if (at < known->len && !g_str_equal (h, known->pdata[at]))
+        return reply_error (r, 409, "chain-break",
+                            "entry %" G_GUINT64_FORMAT " differs from the one already received",
+                            e->index);
+      if (at >= chain->len)
+        g_ptr_array_add (chain, g_strdup (h));
+    }
+  if (c.entries > chain->len)
+    return reply_error (r, 409, "entries-missing",
+                        "checkpoint %" G_GINT64_FORMAT " counts %" G_GUINT64_FORMAT
+                        " entries; the panel has %u and was sent %u",
+                        sequence, c.entries, known->len, n_sent);
+  /* For no entries the head is the chain start, only known from the header:
+   * the final manifest is checked against it. */
+  if (c.entries > 0 && !g_str_equal (chain->pdata[c.entries - 1], c.head))
+    return reply_error (r, 409, "checkpoint-mismatch",
+                        "checkpoint %" G_GINT64_FORMAT " signs chain head %s, but entry "
+                        "%" G_GUINT64_FORMAT " hashes to %s",
+                        sequence, c.head, c.entries - 1, (const char *) chain->pdata[c.entries - 1]);
+
+  if (!ansim_db_begin (self->db, &error))
+    return reply_db_error (r, self->db, "recording the checkpoint");
+  {
+    g_autoptr (sqlite3_stmt) ins = ansim_db_prepare (
+      self->db,
+      "INSERT INTO incident_checkpoints (incident_id, sequence, text, signature, sha256, "
+      "header_sha256, entries, head, received_at_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+      &error);
+    if (ins == NULL)
+      goto db_error;
+    sqlite3_bind_int64 (ins, 1, incident);
+    sqlite3_bind_int64 (ins, 2, sequence);
+    sqlite3_bind_blob (ins, 3, text, strlen (text), SQLITE_STATIC);
+    sqlite3_bind_blob (ins, 4, sig, sig_len, SQLITE_STATIC);
+    sqlite3_bind_text (ins, 5, text_sha, -1, SQLITE_STATIC);
+    sqlite3_bind_text (ins, 6, c.header_sha256, -1, SQLITE_STATIC);
+    sqlite3_bind_int64 (ins, 7, c.entries);
+    sqlite3_bind_text (ins, 8, c.head, -1, SQLITE_STATIC);
+    sqlite3_bind_int64 (ins, 9, g_get_real_time ());
+    if (sqlite3_step (ins) != SQLITE_DONE)
+      goto db_error;
+    g_autoptr (sqlite3_stmt) seg = ansim_db_prepare (self->db,
+                                                     "INSERT INTO segments (" ANSIM_SEGMENTS_COLUMNS
+                                                     ") VALUES (" ANSIM_SEGMENTS_VALUES ") "
+                                                     "ON CONFLICT DO NOTHING",
+                                                     &error);
+    if (seg == NULL)
+      goto db_error;
+    for (guint i = 0; i < n_sent; i++)
+      {
+        if (first + i < known->len)
+          continue;
+        ansim_segments_bind_entry (seg, incident, ansim_manifest_get_entry (sent, i));
+        if (sqlite3_step (seg) != SQLITE_DONE)
+          goto db_error;
+      }
+  }
+  if (!ansim_db_commit (self->db, &error))
+    return reply_db_error (r, self->db, "recording the checkpoint");
+  reply_ok (r, 201, "stored");
+  add_int (r, "next_sequence", sequence + 1);
+  add_incident_state (self, r, incident);
+  tell (self, PANEL_INGEST_MANIFEST, incident, 0);
+  return;
+
+db_error:
+  if (r->status == 0)
+    reply_db_error (r, self->db, "recording the checkpoint");
   ansim_db_rollback (self->db);
 }
 
@@ -1310,7 +1594,7 @@ route (PanelIngest *self, Reply *r, const PanelRequest *req, PanelIngestWait **o
     }
 
   /* Which handler, with its ids checked, before anything is read. */
-  enum { NONE, ALERT, EVENT, MANIFEST, SEGMENT, HEARTBEAT, CHANNEL } what = NONE;
+  enum { NONE, ALERT, EVENT, MANIFEST, CHECKPOINT, SEGMENT, HEARTBEAT, CHANNEL } what = NONE;
   const char *want = "PUT";
   gint64 number = 0;
   const char *uuid = NULL;
@@ -1334,6 +1618,12 @@ route (PanelIngest *self, Reply *r, const PanelRequest *req, PanelIngestWait **o
         return reply_error (r, 400, "bad-id", "a segment index is a decimal number");
       what = SEGMENT, uuid = parts[1];
     }
+  else if (n == 4 && g_str_equal (parts[0], "incidents") && g_str_equal (parts[2], "checkpoints"))
+    {
+      if (!parse_index (parts[3], &number))
+        return reply_error (r, 400, "bad-id", "a checkpoint sequence is a decimal number");
+      what = CHECKPOINT, uuid = parts[1];
+    }
   if (what == NONE)
     return reply_error (r, 404, "not-found", "no such resource");
   if (uuid != NULL && !ansim_is_uuid (uuid))
@@ -1349,6 +1639,7 @@ route (PanelIngest *self, Reply *r, const PanelRequest *req, PanelIngestWait **o
     case ALERT: return handle_alert (self, r, req, &d, uuid);
     case EVENT: return handle_event (self, r, req, &d, number);
     case MANIFEST: return handle_manifest (self, r, req, &d, uuid);
+    case CHECKPOINT: return handle_checkpoint (self, r, req, &d, uuid, number);
     case SEGMENT: return handle_segment (self, r, req, &d, uuid, number, body_hex);
     case HEARTBEAT: return handle_heartbeat (self, r, req, &d);
     case CHANNEL: return handle_channel (self, r, req, &d, out_wait);

@@ -119,6 +119,7 @@ test_incident_open (TestDesk *desk)
     .opened_wall_us = wall,
     .opened_mono_us = mono,
     .previous_manifest_sha256 = desk->prev_manifest_sha256,
+    .source = desk->source,
   };
   inc->manifest = ansim_manifest_new (&info, desk->key, &error);
   g_assert_no_error (error);
