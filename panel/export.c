@@ -13,6 +13,7 @@
 #include <json-glib/json-glib.h>
 #include <string.h>
 
+#include "checkpoint.h"
 #include "db.h"
 #include "durable.h"
 #include "evidence.h"
@@ -404,6 +405,36 @@ panel_export_new (sqlite3 *db, PanelStore *store, gint64 id, GPtrArray *identiti
       || !copy_object (store, sig_key, folder, "manifest.json.sig", error)
       || !write_file (folder, ANSIM_DEVICE_PUB_NAME, pem, strlen (pem), error))
     return NULL;
+  {
+    /* The signed checkpoints the panel kept (evidence format version 3):
+     * verify then checks the final manifest against what the desk signed
+     * while the incident was live. */
+    g_autoptr (sqlite3_stmt) cp = ansim_db_prepare (
+      db,
+      "SELECT sequence, text, signature FROM incident_checkpoints WHERE incident_id = ?1 "
+      "ORDER BY sequence",
+      error);
+    g_autofree char *cdir = g_build_filename (folder, ANSIM_CHECKPOINT_DIR, NULL);
+    if (cp == NULL)
+      return NULL;
+    sqlite3_bind_int64 (cp, 1, id);
+    while (sqlite3_step (cp) == SQLITE_ROW)
+      {
+        g_autofree char *name = ansim_checkpoint_file_name (sqlite3_column_int64 (cp, 0));
+        g_autofree char *sig_name = g_strconcat (name, ".sig", NULL);
+        if (g_mkdir_with_parents (cdir, 0700) < 0)
+          {
+            g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno), "%s: %s", cdir,
+                         g_strerror (errno));
+            return NULL;
+          }
+        if (!write_file (cdir, name, sqlite3_column_blob (cp, 1), sqlite3_column_bytes (cp, 1),
+                         error)
+            || !write_file (cdir, sig_name, sqlite3_column_blob (cp, 2),
+                            sqlite3_column_bytes (cp, 2), error))
+          return NULL;
+      }
+  }
   {
     g_autoptr (sqlite3_stmt) seg = ansim_db_prepare (
       db,
