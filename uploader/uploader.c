@@ -306,18 +306,7 @@ send_checkpoint (Uploader *self, const AnsimOutboxItem *item, const AnsimManifes
                    seq);
       return FALSE;
     }
-  g_autoptr (JsonBuilder) b = json_builder_new ();
-  g_autofree char *text_str = g_strndup (g_bytes_get_data (text, NULL), g_bytes_get_size (text));
-  g_autofree char *sig64 = g_base64_encode (g_bytes_get_data (sig, NULL), g_bytes_get_size (sig));
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "checkpoint");
-  json_builder_add_string_value (b, text_str);
-  json_builder_set_member_name (b, "signature");
-  json_builder_add_string_value (b, sig64);
-  json_builder_set_member_name (b, "entries");
-  json_builder_add_value (b, ansim_manifest_entries_to_node (m, from, c.entries));
-  json_builder_end_object (b);
-  g_autoptr (GBytes) body = uploader_client_json_body (b);
+  g_autoptr (GBytes) body = ansim_checkpoint_upload_body (text, sig, m, from, c.entries);
   g_autofree char *path =
     g_strdup_printf ("/api/v1/incidents/%s/checkpoints/%" G_GINT64_FORMAT, item->uuid, seq);
   *out_unreachable = !uploader_client_send (self->client, "PUT", path, body, NULL, out_status,

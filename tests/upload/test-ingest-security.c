@@ -383,20 +383,7 @@ checkpoint_body (GBytes *text, const AnsimDeviceKey *key, const AnsimManifest *m
 {
   g_autoptr (GBytes) sig =
     ansim_device_key_sign (key, g_bytes_get_data (text, NULL), g_bytes_get_size (text), NULL);
-  g_autofree char *sig64 = g_base64_encode (g_bytes_get_data (sig, NULL), 64);
-  g_autofree char *t = g_strndup (g_bytes_get_data (text, NULL), g_bytes_get_size (text));
-  g_autoptr (JsonBuilder) b = json_builder_new ();
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "checkpoint");
-  json_builder_add_string_value (b, t);
-  json_builder_set_member_name (b, "signature");
-  json_builder_add_string_value (b, sig64);
-  json_builder_set_member_name (b, "entries");
-  json_builder_add_value (b, ansim_manifest_entries_to_node (m, from, to));
-  json_builder_end_object (b);
-  g_autoptr (JsonNode) root = json_builder_get_root (b);
-  char *json = json_to_string (root, FALSE);
-  return g_bytes_new_take (json, strlen (json));
+  return ansim_checkpoint_upload_body (text, sig, m, from, to);
 }
 
 /* Version 3 per-segment uploads: a checkpoint is stored only when the
