@@ -334,8 +334,18 @@ send_checkpoints (Uploader *self, const AnsimOutboxItem *item, const AnsimManife
   while (seq >= 0 && seq <= newest)
     {
       g_clear_pointer (out_answer, json_object_unref);
+      *out_status = 0;
       if (!send_checkpoint (self, item, m, seq, out_unreachable, out_status, out_answer, error))
-        return CHECKPOINTS_FAILED;
+        {
+          if (*out_unreachable)
+            return CHECKPOINTS_FAILED;
+          /* A damaged checkpoint on the desk must not hold back the
+           * evidence: the whole manifest goes instead. */
+          g_warning ("checkpoint %" G_GINT64_FORMAT " of %s: %s; sending the whole manifest", seq,
+                     item->uuid, (*error)->message);
+          g_clear_error (error);
+          return CHECKPOINTS_FALLBACK;
+        }
       uploader_panel_answered (self, *out_status);
       const char *code = *out_answer != NULL ? json_object_get_string_member_with_default (
                                                  *out_answer, "error", "")
@@ -347,10 +357,19 @@ send_checkpoints (Uploader *self, const AnsimOutboxItem *item, const AnsimManife
           rewound = TRUE;
           seq = json_object_get_int_member_with_default (*out_answer, "next_sequence", -1);
         }
-      else if (g_str_equal (code, "manifest-needed") || g_str_equal (code, "entries-missing"))
-        return CHECKPOINTS_FALLBACK;
+      else if (*out_status >= 500 || *out_status == 401 || *out_status == 403
+               || g_str_equal (code, "replayed"))
+        return CHECKPOINTS_FAILED; /* the panel as a whole, for now */
       else
-        return CHECKPOINTS_FAILED;
+        {
+          /* Refused for good (or the incident unknown there): the whole
+           * manifest, which the panel checks against what it kept. */
+          g_autofree char *why = uploader_client_describe (*out_status, *out_answer);
+          if (!g_str_equal (code, "manifest-needed"))
+            g_warning ("checkpoint %" G_GINT64_FORMAT " of %s: %s; sending the whole manifest",
+                       seq, item->uuid, why);
+          return CHECKPOINTS_FALLBACK;
+        }
     }
   return CHECKPOINTS_SENT;
 }

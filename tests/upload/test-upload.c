@@ -251,6 +251,33 @@ test_checkpoints_constant (Fixture *f, gconstpointer data)
   g_assert_cmpint (atoi (out), ==, 1);
 }
 
+/* A damaged checkpoint on the desk (a bad flash block) never holds back
+ * the evidence: the uploader sends the whole manifest instead, and every
+ * segment and the closed manifest still arrive. */
+static void
+test_checkpoint_damaged (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  test_panel_start (f->panel);
+  test_panel_enroll (f->panel, f->desk, "dev-1");
+  f->desk->source = "desk-camera";
+  g_autofree char *uuid = test_desk_record (f->desk, 3, 4000);
+  g_autofree char *damaged =
+    g_build_filename (f->desk->spool, uuid, "checkpoints", "checkpoint-000001", NULL);
+  g_assert_cmpint (g_chmod (damaged, 0644), ==, 0);
+  test_write_file (damaged, "not a checkpoint\n", 17);
+  f->uploader = test_uploader_start (f->desk, f->panel->url, NULL);
+  wait_all_confirmed (f, 30);
+  assert_panel_has_everything (f);
+  /* checkpoint 0 arrived before the damaged one; the uploader said why */
+  g_assert_cmpint (test_panel_count (f->panel, "SELECT count(*) FROM incident_checkpoints"), ==, 1);
+  g_autofree char *log = NULL;
+  g_autofree char *log_path = g_build_filename (f->desk->dir, "uploader.log", NULL);
+  g_assert_true (g_file_get_contents (log_path, &log, NULL, NULL));
+  g_assert_nonnull (strstr (log, "checkpoint 1 of "));
+  g_assert_nonnull (strstr (log, "sending the whole manifest"));
+}
+
 /* Alerts go first: with a backlog of segments queued, a new alert is
  * recorded by the panel before the backlog drains, and the wake socket
  * makes it leave at once although the uploader polls only hourly. */
@@ -798,6 +825,7 @@ main (int argc, char **argv)
 #define ADD(path, fn) g_test_add (path, Fixture, NULL, setup, fn, teardown)
   ADD ("/upload/end-to-end", test_end_to_end);
   ADD ("/upload/checkpoints-constant", test_checkpoints_constant);
+  ADD ("/upload/checkpoint-damaged", test_checkpoint_damaged);
   ADD ("/upload/wake-and-alert-first", test_wake_and_alert_first);
   ADD ("/upload/panel-unreachable", test_panel_unreachable);
   ADD ("/upload/panel-killed", test_panel_killed);
