@@ -131,8 +131,9 @@ main (int argc, char **argv)
       if (v >= 3)
         total_wire += written_size (dir, ANSIM_MANIFEST_NAME) + ANSIM_SIGNATURE_SIZE;
       printf ("version=%u segments=%d manifest_bytes_total=%" G_GINT64_FORMAT
-              " desk_evidence_bytes_total=%" G_GINT64_FORMAT " upload_evidence_bytes_total=%"
-              G_GINT64_FORMAT " video_bytes=%" G_GINT64_FORMAT " upload_over_video=%.3f\n",
+              " desk_evidence_bytes_total=%" G_GINT64_FORMAT
+              " upload_evidence_bytes_total=%" G_GINT64_FORMAT " video_bytes=%" G_GINT64_FORMAT
+              " upload_over_video=%.3f\n",
               v, n, total_manifests, total_evidence, total_wire, video,
               (double) (video + total_wire) / (double) video);
       fflush (stdout);

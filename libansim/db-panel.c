@@ -335,8 +335,8 @@ static const char panel_checkpoints[] =
   ");\n";
 
 static const char *const panel_migrations[] = {
-  panel_v1, panel_v2, panel_v3, panel_v4, panel_v5, panel_v6, panel_v7, panel_v8, panel_v9,
-  panel_checkpoints,
+  panel_v1, panel_v2, panel_v3, panel_v4, panel_v5,
+  panel_v6, panel_v7, panel_v8, panel_v9, panel_checkpoints,
 };
 
 const AnsimDbSchema ansim_panel_db_schema = {

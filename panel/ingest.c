@@ -908,14 +908,13 @@ handle_event (PanelIngest *self, Reply *r, const PanelRequest *req, const Device
  * signed: the same header, and at each checkpoint's entry count the same
  * chain head. The first disagreement is refused, naming the entry. */
 static gboolean
-manifest_matches_checkpoints (PanelIngest *self, Reply *r, const AnsimManifest *m,
-                              gint64 incident)
+manifest_matches_checkpoints (PanelIngest *self, Reply *r, const AnsimManifest *m, gint64 incident)
 {
-  g_autoptr (sqlite3_stmt) st = ansim_db_prepare (
-    self->db,
-    "SELECT sequence, header_sha256, entries, head FROM incident_checkpoints "
-    "WHERE incident_id = ?1 ORDER BY sequence",
-    NULL);
+  g_autoptr (sqlite3_stmt) st =
+    ansim_db_prepare (self->db,
+                      "SELECT sequence, header_sha256, entries, head FROM incident_checkpoints "
+                      "WHERE incident_id = ?1 ORDER BY sequence",
+                      NULL);
   if (st == NULL)
     return reply_db_error (r, self->db, "reading the checkpoints"), FALSE;
   sqlite3_bind_int64 (st, 1, incident);
@@ -1192,7 +1191,8 @@ handle_checkpoint (PanelIngest *self, Reply *r, const PanelRequest *req, const D
   JsonNode *root = len > 0 && json_parser_load_from_data (parser, data, len, NULL)
                      ? json_parser_get_root (parser)
                      : NULL;
-  JsonObject *o = root != NULL && JSON_NODE_HOLDS_OBJECT (root) ? json_node_get_object (root) : NULL;
+  JsonObject *o = root != NULL && JSON_NODE_HOLDS_OBJECT (root) ? json_node_get_object (root)
+                                                                : NULL;
   const char *text = o != NULL ? json_object_get_string_member_with_default (o, "checkpoint", NULL)
                                : NULL;
   const char *sig64 = o != NULL ? json_object_get_string_member_with_default (o, "signature", NULL)
@@ -1292,8 +1292,7 @@ handle_checkpoint (PanelIngest *self, Reply *r, const PanelRequest *req, const D
   guint64 first = n_sent > 0 ? ansim_manifest_get_entry (sent, 0)->index : known->len;
   if (first > known->len)
     return reply_error (r, 409, "entries-missing",
-                        "the entries sent start at index %" G_GUINT64_FORMAT
-                        "; the panel has %u",
+                        "the entries sent start at index %" G_GUINT64_FORMAT "; the panel has %u",
                         first, known->len);
   if (first + n_sent > MAX (c.entries, known->len))
     return reply_error (r, 400, "bad-checkpoint",
@@ -1333,7 +1332,8 @@ handle_checkpoint (PanelIngest *self, Reply *r, const PanelRequest *req, const D
     return reply_error (r, 409, "checkpoint-mismatch",
                         "checkpoint %" G_GINT64_FORMAT " signs chain head %s, but entry "
                         "%" G_GUINT64_FORMAT " hashes to %s",
-                        sequence, c.head, c.entries - 1, (const char *) chain->pdata[c.entries - 1]);
+                        sequence, c.head, c.entries - 1,
+                        (const char *) chain->pdata[c.entries - 1]);
 
   if (!ansim_db_begin (self->db, &error))
     return reply_db_error (r, self->db, "recording the checkpoint");

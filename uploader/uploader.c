@@ -309,8 +309,8 @@ send_checkpoint (Uploader *self, const AnsimOutboxItem *item, const AnsimManifes
   g_autoptr (GBytes) body = ansim_checkpoint_upload_body (text, sig, m, from, c.entries);
   g_autofree char *path =
     g_strdup_printf ("/api/v1/incidents/%s/checkpoints/%" G_GINT64_FORMAT, item->uuid, seq);
-  *out_unreachable = !uploader_client_send (self->client, "PUT", path, body, NULL, out_status,
-                                            out_answer, error);
+  *out_unreachable =
+    !uploader_client_send (self->client, "PUT", path, body, NULL, out_status, out_answer, error);
   return !*out_unreachable;
 }
 
@@ -347,9 +347,9 @@ send_checkpoints (Uploader *self, const AnsimOutboxItem *item, const AnsimManife
           return CHECKPOINTS_FALLBACK;
         }
       uploader_panel_answered (self, *out_status);
-      const char *code = *out_answer != NULL ? json_object_get_string_member_with_default (
-                                                 *out_answer, "error", "")
-                                             : "";
+      const char *code = *out_answer != NULL
+                           ? json_object_get_string_member_with_default (*out_answer, "error", "")
+                           : "";
       if (*out_status >= 200 && *out_status < 300)
         seq++;
       else if (g_str_equal (code, "checkpoint-gap") && !rewound)
@@ -366,8 +366,8 @@ send_checkpoints (Uploader *self, const AnsimOutboxItem *item, const AnsimManife
            * manifest, which the panel checks against what it kept. */
           g_autofree char *why = uploader_client_describe (*out_status, *out_answer);
           if (!g_str_equal (code, "manifest-needed"))
-            g_warning ("checkpoint %" G_GINT64_FORMAT " of %s: %s; sending the whole manifest",
-                       seq, item->uuid, why);
+            g_warning ("checkpoint %" G_GINT64_FORMAT " of %s: %s; sending the whole manifest", seq,
+                       item->uuid, why);
           return CHECKPOINTS_FALLBACK;
         }
     }
@@ -510,8 +510,8 @@ send_item (Uploader *self, AnsimOutboxItem *item)
           {
             /* Version 3: per segment only the new checkpoints and entries;
              * the whole manifest once, at the close (docs/protocol.md). */
-            g_autoptr (AnsimManifest) m = ansim_manifest_parse (
-              g_bytes_get_data (body, NULL), g_bytes_get_size (body), NULL);
+            g_autoptr (AnsimManifest) m =
+              ansim_manifest_parse (g_bytes_get_data (body, NULL), g_bytes_get_size (body), NULL);
             if (m != NULL && ansim_manifest_get_format_version (m) >= 3)
               {
                 guint status = 0;

@@ -243,7 +243,8 @@ test_checkpoints_constant (Fixture *f, gconstpointer data)
                   per_segment[0], per_segment[1]);
   g_assert_cmpint (per_segment[1] * 10, <=, per_segment[0] * 11);
   g_assert_cmpint (per_segment[1] * 10, >=, per_segment[0] * 9);
-  g_autofree char *cmd = g_strdup_printf ("find '%s' -name 'manifest-*.json' -type f | wc -l", store);
+  g_autofree char *cmd =
+    g_strdup_printf ("find '%s' -name 'manifest-*.json' -type f | wc -l", store);
   g_autofree char *out = NULL;
   const char *sh[] = { "sh", "-c", cmd, NULL };
   g_assert_true (g_spawn_sync (NULL, (char **) sh, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out,
