@@ -101,10 +101,10 @@ attack (gpointer data)
         continue;
       int fd = g_socket_get_fd (g_socket_connection_get_socket (conn));
       fcntl (fd, F_SETFL, fcntl (fd, F_GETFL) & ~O_NONBLOCK);
-      g_autofree char *head = g_strdup_printf (
-        "%s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-        "Content-Length: %" G_GUINT64_FORMAT "\r\n\r\n",
-        a->target, BIG_BODY);
+      g_autofree char *head =
+        g_strdup_printf ("%s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                         "Content-Length: %" G_GUINT64_FORMAT "\r\n\r\n",
+                         a->target, BIG_BODY);
       if (send (fd, head, strlen (head), MSG_NOSIGNAL) < 0)
         continue;
       /* The body without waiting for the answer (a panel that reads
@@ -163,8 +163,7 @@ main (int argc, char **argv)
 {
   int presses = 30;
   GOptionEntry entries[] = {
-    { "presses", 0, 0, G_OPTION_ARG_INT, &presses, "presses to time per phase (30)", "N" },
-    { NULL }
+    { "presses", 0, 0, G_OPTION_ARG_INT, &presses, "presses to time per phase (30)", "N" }, { NULL }
   };
   g_autoptr (GOptionContext) context = g_option_context_new ("- the panel under large bodies");
   g_option_context_add_main_entries (context, entries, NULL);
@@ -191,8 +190,7 @@ main (int argc, char **argv)
   test_console_login (console, "security", PASSWORD, &login);
   g_autofree char *stream_url = g_strconcat (panel->url, "/api/events/stream", NULL);
   g_autoptr (SoupMessage) stream = soup_message_new ("GET", stream_url);
-  soup_message_headers_replace (soup_message_get_request_headers (stream), "Cookie",
-                                login.cookie);
+  soup_message_headers_replace (soup_message_get_request_headers (stream), "Cookie", login.cookie);
   in = soup_session_send (http, stream, NULL, &error);
   g_assert_no_error (error);
   buffer = g_string_new (NULL);
@@ -225,12 +223,11 @@ main (int argc, char **argv)
   g_print ("%d presses per phase, one desk, real ansim-uploader and ansim-panel on loopback\n",
            presses);
   g_print ("%-44s %12s %9s %9s\n", "", "peak RSS MiB", "p50 ms", "p99 ms");
-  g_print ("%-44s %12.1f %9.2f %9.2f\n", "idle panel", idle.peak_kib / 1024.0, idle.p50,
-           idle.p99);
+  g_print ("%-44s %12.1f %9.2f %9.2f\n", "idle panel", idle.peak_kib / 1024.0, idle.p50, idle.p99);
   g_print ("%-44s %12.1f %9.2f %9.2f\n", "4 clients sending 256 MiB bodies",
            loaded.peak_kib / 1024.0, loaded.p50, loaded.p99);
-  g_print ("the 4 clients: %u requests answered, %.0f MiB of bodies sent (%.0f MiB/s)\n",
-           answered, sent / (1024.0 * 1024), sent / (1024.0 * 1024) / seconds);
+  g_print ("the 4 clients: %u requests answered, %.0f MiB of bodies sent (%.0f MiB/s)\n", answered,
+           sent / (1024.0 * 1024), sent / (1024.0 * 1024) / seconds);
 
   g_object_unref (in);
   test_process_stop (uploader, SIGTERM);

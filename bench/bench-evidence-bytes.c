@@ -5,9 +5,13 @@
  * checkpoint, rename, each fsynced), once as format version 2 and once as
  * version 3, and prints per segment at segment 10 and at the last: the
  * bytes the desk wrote (segment, manifest, signature, checkpoint) and the
- * sealing time; then the evidence overhead per hour of video as today's
- * uploader sends it (every manifest version). The segment's media is small
- * here; the video bytes per hour are computed from --kbps. */
+ * sealing time; then the evidence overhead per hour of video as the
+ * uploader sends it: every manifest version for version 2, and for
+ * version 3 per segment only the checkpoint request body (the uploader's
+ * own ansim_checkpoint_upload_body()) plus the whole manifest once at the
+ * close; the same is what the panel stores per segment. The segment's
+ * media is small here; the video bytes per hour are computed from --kbps. */
+#include "checkpoint.h"
 #include "durable.h"
 #include "evidence.h"
 
@@ -74,7 +78,7 @@ main (int argc, char **argv)
       g_autoptr (AnsimManifest) m = ansim_manifest_new (&info, key, &error);
       if (m == NULL || !ansim_manifest_write (m, dir, key, &error))
         goto failed;
-      gint64 total_manifests = 0, total_evidence = 0;
+      gint64 total_manifests = 0, total_evidence = 0, total_wire = 0, wire_at_10 = 0;
       for (gint i = 0; i < n; i++)
         {
           gint64 t0 = g_get_monotonic_time ();
@@ -86,28 +90,52 @@ main (int argc, char **argv)
             goto failed;
           gint64 took = g_get_monotonic_time () - t0;
           gint64 manifest = written_size (dir, ANSIM_MANIFEST_NAME) + ANSIM_SIGNATURE_SIZE;
-          gint64 checkpoint = 0;
+          gint64 checkpoint = 0, wire = manifest;
           if (v >= 3)
             {
               g_autofree char *name = ansim_checkpoint_file_name ((guint64) i + 1);
               g_autofree char *cdir = g_build_filename (dir, ANSIM_CHECKPOINT_DIR, NULL);
-              checkpoint = written_size (cdir, name) + ANSIM_SIGNATURE_SIZE;
+              g_autofree char *path = g_build_filename (cdir, name, NULL);
+              g_autofree char *sig_path = g_strconcat (path, ".sig", NULL);
+              g_autofree char *text_data = NULL, *sig_data = NULL;
+              gsize text_len = 0, sig_len = 0;
+              if (!g_file_get_contents (path, &text_data, &text_len, &error)
+                  || !g_file_get_contents (sig_path, &sig_data, &sig_len, &error))
+                goto failed;
+              g_autoptr (GBytes) text = g_bytes_new (text_data, text_len);
+              g_autoptr (GBytes) sig = g_bytes_new (sig_data, sig_len);
+              checkpoint = g_bytes_get_size (text) + g_bytes_get_size (sig);
+              /* What the uploader sends for this segment besides the segment. */
+              g_autoptr (GBytes) body =
+                ansim_checkpoint_upload_body (text, sig, m, (guint) i, (guint) i + 1);
+              wire = g_bytes_get_size (body);
             }
           total_manifests += manifest;
           total_evidence += manifest + checkpoint;
+          total_wire += wire;
+          if (i + 1 == 10)
+            wire_at_10 = wire;
           if (i + 1 == 10 || i + 1 == n)
             printf ("version=%u segment=%d manifest_bytes=%" G_GINT64_FORMAT
                     " checkpoint_bytes=%" G_GINT64_FORMAT " segment_file_bytes=%" G_GINT64_FORMAT
-                    " seal_ms=%.2f\n",
+                    " upload_evidence_bytes=%" G_GINT64_FORMAT " seal_ms=%.2f\n",
                     v, i + 1, manifest, checkpoint,
-                    written_size (dir, ansim_manifest_get_entry (m, (guint) i)->file), took / 1e3);
+                    written_size (dir, ansim_manifest_get_entry (m, (guint) i)->file), wire,
+                    took / 1e3);
+          if (i + 1 == n)
+            printf ("version=%u upload_evidence_last_over_10=%.3f\n", v,
+                    (double) wire / (double) wire_at_10);
         }
       gint64 video = video_per_segment * n;
+      /* Version 3 sends the whole manifest once, at the close. */
+      if (v >= 3)
+        total_wire += written_size (dir, ANSIM_MANIFEST_NAME) + ANSIM_SIGNATURE_SIZE;
       printf ("version=%u segments=%d manifest_bytes_total=%" G_GINT64_FORMAT
-              " evidence_bytes_total=%" G_GINT64_FORMAT " video_bytes=%" G_GINT64_FORMAT
+              " desk_evidence_bytes_total=%" G_GINT64_FORMAT
+              " upload_evidence_bytes_total=%" G_GINT64_FORMAT " video_bytes=%" G_GINT64_FORMAT
               " upload_over_video=%.3f\n",
-              v, n, total_manifests, total_evidence, video,
-              (double) (video + total_evidence) / (double) video);
+              v, n, total_manifests, total_evidence, total_wire, video,
+              (double) (video + total_wire) / (double) video);
       fflush (stdout);
     }
   ansim_remove_tree (root, NULL);

@@ -221,3 +221,24 @@ ansim_checkpoint_write (const AnsimCheckpoint *c, const char *incident_dir,
     ansim_hash_sha256_hex (data, len, out_sha256);
   return TRUE;
 }
+
+GBytes *
+ansim_checkpoint_upload_body (GBytes *text, GBytes *signature, const AnsimManifest *manifest,
+                              guint from, guint to)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autofree char *text_str = g_strndup (g_bytes_get_data (text, NULL), g_bytes_get_size (text));
+  g_autofree char *sig64 =
+    g_base64_encode (g_bytes_get_data (signature, NULL), g_bytes_get_size (signature));
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "checkpoint");
+  json_builder_add_string_value (b, text_str);
+  json_builder_set_member_name (b, "signature");
+  json_builder_add_string_value (b, sig64);
+  json_builder_set_member_name (b, "entries");
+  json_builder_add_value (b, ansim_manifest_entries_to_node (manifest, from, to));
+  json_builder_end_object (b);
+  g_autoptr (JsonNode) root = json_builder_get_root (b);
+  char *json = json_to_string (root, FALSE);
+  return g_bytes_new_take (json, strlen (json));
+}

@@ -59,4 +59,10 @@ gboolean ansim_checkpoint_write (const AnsimCheckpoint *checkpoint, const char *
                                  const AnsimDeviceKey *key,
                                  char out_sha256[ANSIM_SHA256_HEX_LEN + 1], GError **error);
 
+/* What a desk sends the panel for one checkpoint (docs/protocol.md,
+ * "Checkpoints"): {"checkpoint": its text, "signature": base64 of its
+ * signature, "entries": the manifest's entries [from, to)}, as JSON. */
+GBytes *ansim_checkpoint_upload_body (GBytes *text, GBytes *signature,
+                                      const AnsimManifest *manifest, guint from, guint to);
+
 G_END_DECLS

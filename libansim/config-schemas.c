@@ -1131,9 +1131,10 @@ static const AnsimConfigKey panel_keys[] = {
             "page flags the incident and reads its times by the panel's clock" },
   { .key = "tls_certificate",
     .type = ANSIM_CONFIG_PATH,
-    .help = "PEM certificate (chain) for HTTPS; with tls_key the panel serves HTTPS only, "
-            "marks session cookies Secure and sends HSTS. Unset: plain HTTP (loopback, or behind a reverse "
-            "proxy that terminates HTTPS)" },
+    .help =
+      "PEM certificate (chain) for HTTPS; with tls_key the panel serves HTTPS only, "
+      "marks session cookies Secure and sends HSTS. Unset: plain HTTP (loopback, or behind a reverse "
+      "proxy that terminates HTTPS)" },
   { .key = "tls_key",
     .type = ANSIM_CONFIG_PATH,
     .help = "PEM private key of tls_certificate; readable only by the panel's user" },
@@ -1586,8 +1587,8 @@ panel_check (AnsimConfig *config, GError **error)
       inet = g_inet_address_new_from_string (address);
       if (inet == NULL)
         {
-          ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_TYPE, "panel",
-                                  "listen_address", "not an IP address",
+          ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_TYPE, "panel", "listen_address",
+                                  "not an IP address",
                                   "an IPv4 or IPv6 address such as 127.0.0.1, 0.0.0.0 or ::1, or "
                                   "* for every address");
           return FALSE;
@@ -1599,8 +1600,7 @@ panel_check (AnsimConfig *config, GError **error)
       && !ansim_config_has_key (config, "panel", "tls_certificate")
       && !ansim_config_get_bool (config, "panel", "allow_plain_http"))
     {
-      ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_CONFLICT, "panel",
-                              "listen_address",
+      ansim_config_set_error (config, error, ANSIM_CONFIG_ERROR_CONFLICT, "panel", "listen_address",
                               "plain HTTP on an address other than loopback",
                               "tls_certificate and tls_key, a loopback address such as "
                               "127.0.0.1, or allow_plain_http = true behind a reverse proxy that "

@@ -402,10 +402,29 @@ static const char panel_disclosures[] =
 static const char panel_desk_clock[] = "ALTER TABLE incidents ADD COLUMN desk_clock TEXT\n"
                                        "  CHECK (desk_clock IS NULL OR json_valid (desk_clock));\n";
 
+/* Evidence format version 3: the signed checkpoints a desk sends per
+ * sealed segment instead of the whole manifest (docs/protocol.md,
+ * "Checkpoints"). Each row is the exact signed text and its signature, and
+ * what the panel checked in it; sequence runs 0, 1, 2, ... without a gap
+ * per incident, and each row's previous is the sha256 of the row before. */
+static const char panel_checkpoints[] =
+  "CREATE TABLE incident_checkpoints (\n"
+  "  incident_id    INTEGER NOT NULL REFERENCES incidents (id) ON DELETE CASCADE,\n"
+  "  sequence       INTEGER NOT NULL CHECK (sequence >= 0),\n"
+  "  text           BLOB NOT NULL,\n"
+  "  signature      BLOB NOT NULL CHECK (length (signature) = 64),\n"
+  "  sha256         TEXT NOT NULL CHECK (length (sha256) = 64),\n"
+  "  header_sha256  TEXT NOT NULL CHECK (length (header_sha256) = 64),\n"
+  "  entries        INTEGER NOT NULL CHECK (entries >= 0),\n"
+  "  head           TEXT NOT NULL CHECK (length (head) = 64),\n"
+  "  received_at_us INTEGER NOT NULL,\n"
+  "  PRIMARY KEY (incident_id, sequence)\n"
+  ");\n";
+
 static const char *const panel_migrations[] = {
   panel_v1,    panel_v2,        panel_v3,          panel_v4,         panel_v5,
   panel_v6,    panel_v7,        panel_v8,          panel_v9,         panel_v_playback,
-  panel_staff, panel_approvals, panel_disclosures, panel_desk_clock,
+  panel_staff, panel_approvals, panel_disclosures, panel_desk_clock, panel_checkpoints,
 };
 
 const AnsimDbSchema ansim_panel_db_schema = {

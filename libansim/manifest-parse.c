@@ -629,6 +629,22 @@ ansim_manifest_parse (const void *data, gsize len, GError **error)
 }
 
 AnsimManifest *
+ansim_manifest_parse_entries (JsonNode *array, GError **error)
+{
+  g_return_val_if_fail (array != NULL, NULL);
+  if (!JSON_NODE_HOLDS_ARRAY (array))
+    return ansim_manifest_invalid (error, "entries: expected an array"), NULL;
+  /* The same element parser as the whole manifest's, on a wrapper object. */
+  g_autoptr (JsonObject) wrapper = json_object_new ();
+  json_object_set_member (wrapper, "entries", json_node_copy (array));
+  g_autoptr (AnsimManifest) m = ansim_manifest_alloc ();
+  Obj o = { wrapper, "" };
+  if (!parse_elements (o, "entries", ANSIM_MANIFEST_MAX_ENTRIES, m->entries, parse_entry, error))
+    return NULL;
+  return g_steal_pointer (&m);
+}
+
+AnsimManifest *
 ansim_manifest_load (const char *dir, GError **error)
 {
   g_autofree char *path = g_build_filename (dir, ANSIM_MANIFEST_NAME, NULL);

@@ -544,6 +544,47 @@ add_string (JsonBuilder *b, const char *name, const char *v)
     json_builder_add_null_value (b);
 }
 
+/* One entry as a member of "entries", in the fixed member order. */
+static void
+add_entry (JsonBuilder *b, const AnsimManifestEntry *e)
+{
+  json_builder_begin_object (b);
+  add_int (b, "index", (gint64) e->index);
+  add_string (b, "kind", entry_kind_name (e->kind));
+  add_wall (b, "start_wall", e->start_wall_us);
+  add_int (b, "start_mono_us", e->start_mono_us);
+  add_int (b, "duration_us", e->duration_us);
+  if (e->kind == ANSIM_ENTRY_SEGMENT)
+    {
+      add_string (b, "file", e->file);
+      add_int (b, "cipher_size", e->cipher_size);
+      add_int (b, "plain_size", e->plain_size);
+      add_string (b, "sha256_plain", e->sha256_plain);
+      add_string (b, "sha256_cipher", e->sha256_cipher);
+    }
+  else
+    {
+      add_string (b, "reason", e->reason);
+      if (e->stream != NULL)
+        add_string (b, "stream", e->stream);
+    }
+  add_string (b, "prev", e->prev);
+  json_builder_end_object (b);
+}
+
+JsonNode *
+ansim_manifest_entries_to_node (const AnsimManifest *m, guint from, guint to)
+{
+  g_return_val_if_fail (m != NULL && from <= to && to <= m->entries->len, NULL);
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+
+  json_builder_begin_array (b);
+  for (guint i = from; i < to; i++)
+    add_entry (b, &g_array_index (m->entries, AnsimManifestEntry, i));
+  json_builder_end_array (b);
+  return json_builder_get_root (b);
+}
+
 GBytes *
 ansim_manifest_to_bytes (const AnsimManifest *m)
 {
@@ -606,31 +647,7 @@ ansim_manifest_to_bytes (const AnsimManifest *m)
   json_builder_set_member_name (b, "entries");
   json_builder_begin_array (b);
   for (guint i = 0; i < m->entries->len; i++)
-    {
-      const AnsimManifestEntry *e = &g_array_index (m->entries, AnsimManifestEntry, i);
-      json_builder_begin_object (b);
-      add_int (b, "index", (gint64) e->index);
-      add_string (b, "kind", entry_kind_name (e->kind));
-      add_wall (b, "start_wall", e->start_wall_us);
-      add_int (b, "start_mono_us", e->start_mono_us);
-      add_int (b, "duration_us", e->duration_us);
-      if (e->kind == ANSIM_ENTRY_SEGMENT)
-        {
-          add_string (b, "file", e->file);
-          add_int (b, "cipher_size", e->cipher_size);
-          add_int (b, "plain_size", e->plain_size);
-          add_string (b, "sha256_plain", e->sha256_plain);
-          add_string (b, "sha256_cipher", e->sha256_cipher);
-        }
-      else
-        {
-          add_string (b, "reason", e->reason);
-          if (e->stream != NULL)
-            add_string (b, "stream", e->stream);
-        }
-      add_string (b, "prev", e->prev);
-      json_builder_end_object (b);
-    }
+    add_entry (b, &g_array_index (m->entries, AnsimManifestEntry, i));
   json_builder_end_array (b);
   json_builder_end_object (b);
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <glib.h>
+#include <json-glib/json-glib.h>
 
 #include "desk-clock.h"
 #include "device-key.h"
@@ -213,5 +214,13 @@ const char *ansim_manifest_get_chain_start (const AnsimManifest *manifest);
  * on every manifest it receives; ansim_incident_verify() reports each
  * break as a finding from the same link rule. */
 gboolean ansim_manifest_check_chain (const AnsimManifest *manifest, GError **error);
+
+/* Entries [from, to) as a JSON array, each exactly as in the manifest
+ * (what a version 3 desk sends with a checkpoint, docs/protocol.md). */
+JsonNode *ansim_manifest_entries_to_node (const AnsimManifest *manifest, guint from, guint to);
+/* The inverse, as strictly as ansim_manifest_parse() reads "entries": an
+ * otherwise empty manifest holding them (read them with
+ * ansim_manifest_get_entry()); their indexes and links are not checked. */
+AnsimManifest *ansim_manifest_parse_entries (JsonNode *array, GError **error);
 
 G_END_DECLS

@@ -20,7 +20,8 @@ G_BEGIN_DECLS
 typedef enum {
   ANSIM_OUTBOX_ALERT = 0,    /* an incident opened: tell the panel before any video */
   ANSIM_OUTBOX_EVENT = 1,    /* a row of events (press, acknowledged, ...) */
-  ANSIM_OUTBOX_MANIFEST = 2, /* a signed manifest file (each intermediate one too) */
+  ANSIM_OUTBOX_MANIFEST = 2, /* a signed manifest file (each intermediate one too;
+                              * version 3: its new checkpoints, whole once closed) */
   ANSIM_OUTBOX_SEGMENT = 3,  /* a sealed segment file */
 } AnsimOutboxClass;
 

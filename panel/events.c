@@ -155,8 +155,7 @@ handle_stream (PanelHttpRequest *req)
     {
       soup_message_headers_replace (h, "Retry-After", "10");
       panel_http_send_errorf (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "busy",
-                              "%s has %u consoles open already; close one", session->user,
-                              of_user);
+                              "%s has %u consoles open already; close one", session->user, of_user);
       return;
     }
   if (g_list_length (self->streams) >= MAX_STREAMS)

@@ -29,6 +29,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "checkpoint.h"
 #include "db.h"
 #include "durable.h"
 #include "evidence.h"
@@ -564,6 +565,40 @@ panel_export_new (sqlite3 *db, PanelStore *store, const char *work_dir, gint64 i
   /* The panel's signed chain-head receipt and its key (docs/receipts.md). */
   if (!panel_notes_export_files (db, id, &self->receipt, &self->panel_pem, error))
     return NULL;
+  {
+    /* The signed checkpoints the panel kept (evidence format version 3):
+     * verify then checks the final manifest against what the desk signed
+     * while the incident was live. */
+    g_autoptr (sqlite3_stmt) cp = ansim_db_prepare (
+      db,
+      "SELECT sequence, text, signature FROM incident_checkpoints WHERE incident_id = ?1 "
+      "ORDER BY sequence",
+      error);
+    g_autofree char *cdir = g_build_filename (self->folder, ANSIM_CHECKPOINT_DIR, NULL);
+    if (cp == NULL)
+      return NULL;
+    sqlite3_bind_int64 (cp, 1, id);
+    while (sqlite3_step (cp) == SQLITE_ROW)
+      {
+        g_autofree char *name = ansim_checkpoint_file_name (sqlite3_column_int64 (cp, 0));
+        g_autofree char *sig_name = g_strconcat (name, ".sig", NULL);
+        if (g_mkdir_with_parents (cdir, 0700) < 0)
+          {
+            g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno), "%s: %s", cdir,
+                         g_strerror (errno));
+            return NULL;
+          }
+        g_autofree char *path = g_build_filename (cdir, name, NULL);
+        g_autofree char *sig_path = g_build_filename (cdir, sig_name, NULL);
+        if (!g_file_set_contents_full (path, sqlite3_column_blob (cp, 1),
+                                       sqlite3_column_bytes (cp, 1), G_FILE_SET_CONTENTS_NONE, 0600,
+                                       error)
+            || !g_file_set_contents_full (sig_path, sqlite3_column_blob (cp, 2),
+                                          sqlite3_column_bytes (cp, 2), G_FILE_SET_CONTENTS_NONE,
+                                          0600, error))
+          return NULL;
+      }
+  }
   {
     g_autoptr (sqlite3_stmt) seg = ansim_db_prepare (
       db,
@@ -1315,10 +1350,11 @@ compare_files (gconstpointer a, gconstpointer b)
 
 /* Opens every file of the incident folder (sorted): the folder can go at
  * once, the package reads the open files. */
+/* The files of folder (and of its folders: checkpoints/) as rel/NAME. */
 static gboolean
-add_incident_folder (PanelExport *self, GError **error)
+add_folder_files (PanelExport *self, const char *folder, const char *rel, GError **error)
 {
-  g_autoptr (GDir) dir = g_dir_open (self->folder, 0, error);
+  g_autoptr (GDir) dir = g_dir_open (folder, 0, error);
   if (dir == NULL)
     return FALSE;
   g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
@@ -1328,15 +1364,27 @@ add_incident_folder (PanelExport *self, GError **error)
   g_ptr_array_sort (names, (GCompareFunc) g_strcmp0);
   for (guint i = 0; i < names->len; i++)
     {
-      g_autofree char *path = g_build_filename (self->folder, names->pdata[i], NULL);
-      g_autofree char *rel = g_strconcat ("incident/", names->pdata[i], NULL);
+      g_autofree char *path = g_build_filename (folder, names->pdata[i], NULL);
+      g_autofree char *file_rel = g_strconcat (rel, "/", names->pdata[i], NULL);
+      if (g_file_test (path, G_FILE_TEST_IS_DIR))
+        {
+          if (!add_folder_files (self, path, file_rel, error))
+            return FALSE;
+          continue;
+        }
       int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
       if (fd < 0)
-        return ansim_set_error_from_errno (error, errno, "cannot open", rel);
-      if (!add_file (self, rel, fd, error))
+        return ansim_set_error_from_errno (error, errno, "cannot open", file_rel);
+      if (!add_file (self, file_rel, fd, error))
         return FALSE;
     }
   return TRUE;
+}
+
+static gboolean
+add_incident_folder (PanelExport *self, GError **error)
+{
+  return add_folder_files (self, self->folder, "incident", error);
 }
 
 /* The package, in one place: the encrypted originals, the MP4, the
@@ -1405,17 +1453,18 @@ export_assemble (PanelExport *self, AnsimVerifyReport *report, GError **error)
   top->name = g_strdup (top_dir);
   top->fd = -1;
   g_ptr_array_add (self->entries, top);
-  g_autofree char *seen = NULL;
+  g_autoptr (GHashTable) folders = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   for (guint i = 0; i < self->files->len; i++)
     {
       PackageFile *f = self->files->pdata[i];
-      const char *slash = strchr (f->name, '/');
-      if (slash != NULL && (seen == NULL || strncmp (seen, f->name, slash - f->name + 1) != 0))
+      for (const char *slash = strchr (f->name, '/'); slash != NULL;
+           slash = strchr (slash + 1, '/'))
         {
-          g_free (seen);
-          seen = g_strndup (f->name, slash - f->name + 1);
+          char *folder = g_strndup (f->name, slash - f->name + 1);
+          if (!g_hash_table_add (folders, folder))
+            continue;
           TarEntry *d = g_new0 (TarEntry, 1);
-          d->name = g_strconcat (top_dir, seen, NULL);
+          d->name = g_strconcat (top_dir, folder, NULL);
           d->fd = -1;
           g_ptr_array_add (self->entries, d);
         }

@@ -70,11 +70,11 @@ typedef struct {
   gboolean refused;  /* answered already */
   gboolean has_body; /* a Content-Length above 0, or chunked */
   gboolean chunked;
-  gsize cap;         /* the route's body cap */
-  guint64 received;  /* body bytes so far */
-  Budget *budget;    /* a reference while reserved > 0 */
-  gsize reserved;    /* bytes of the budget this request holds */
-  int spool_fd;      /* the staging file (unlinked), or -1 */
+  gsize cap;        /* the route's body cap */
+  guint64 received; /* body bytes so far */
+  Budget *budget;   /* a reference while reserved > 0 */
+  gsize reserved;   /* bytes of the budget this request holds */
+  int spool_fd;     /* the staging file (unlinked), or -1 */
 } Match;
 
 static void
@@ -239,9 +239,8 @@ panel_http_send_bytes (SoupServerMessage *msg, const char *content_type, GBytes 
       }
     case PANEL_HTTP_RANGE_PARTIAL:
       {
-        g_autofree char *cr =
-          g_strdup_printf ("bytes %" G_GUINT64_FORMAT "-%" G_GUINT64_FORMAT "/%zu", start, end,
-                           size);
+        g_autofree char *cr = g_strdup_printf (
+          "bytes %" G_GUINT64_FORMAT "-%" G_GUINT64_FORMAT "/%zu", start, end, size);
         g_autoptr (GBytes) part = g_bytes_new_from_bytes (bytes, start, end - start + 1);
         soup_message_headers_replace (h, "Content-Range", cr);
         soup_server_message_set_status (msg, SOUP_STATUS_PARTIAL_CONTENT, NULL);
@@ -685,9 +684,8 @@ answer_now (PanelHttp *self, SoupServerMessage *msg)
   c->cancellable = g_cancellable_new ();
   c->timeout_id = g_timeout_add (self->linger_ms, on_linger_over, c);
   g_output_stream_write_all_async (g_io_stream_get_output_stream (c->stream),
-                                   g_bytes_get_data (c->answer, NULL),
-                                   g_bytes_get_size (c->answer), G_PRIORITY_DEFAULT,
-                                   c->cancellable, on_answer_written, c);
+                                   g_bytes_get_data (c->answer, NULL), g_bytes_get_size (c->answer),
+                                   G_PRIORITY_DEFAULT, c->cancellable, on_answer_written, c);
 }
 
 /* ---- bodies ----------------------------------------------------------- */
@@ -703,8 +701,7 @@ write_all (int fd, const guint8 *data, gsize len, GError **error)
       if (n < 0)
         {
           int saved = errno;
-          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "%s",
-                       g_strerror (saved));
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "%s", g_strerror (saved));
           return FALSE;
         }
       data += n, len -= n;

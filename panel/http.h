@@ -96,8 +96,7 @@ void panel_http_set_console (PanelHttp *self, PanelConsole *console);
 typedef gboolean (*PanelHttpDeviceCheck) (gpointer user_data, SoupServerMessage *msg,
                                           const char *method, const char *path,
                                           const AnsimHttpsig *sig);
-void panel_http_set_device_check (PanelHttp *self, PanelHttpDeviceCheck check,
-                                  gpointer user_data);
+void panel_http_set_device_check (PanelHttp *self, PanelHttpDeviceCheck check, gpointer user_data);
 
 /* Bodies kept in memory (all requests together) stay within
  * bodies_in_memory bytes: a request that would go over is refused (503

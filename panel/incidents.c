@@ -44,7 +44,9 @@ static const char incident_select[] =
   "(SELECT count(*) FROM segments s WHERE s.incident_id = i.id AND s.kind = 'media') "
   "  AS segments_listed, "
   "(SELECT count(*) FROM segments s WHERE s.incident_id = i.id AND s.store_key IS NOT NULL) "
-  "  AS segments_received "
+  "  AS segments_received, "
+  "(SELECT max (c.received_at_us) FROM incident_checkpoints c WHERE c.incident_id = i.id) "
+  "  AS checkpoint_at_us "
   "FROM incidents i LEFT JOIN desks k ON k.id = i.desk_id ";
 
 /* ---- JSON ------------------------------------------------------------- */
@@ -309,7 +311,10 @@ add_timeline (PanelIncidents *self, JsonBuilder *b, gint64 id)
 static void
 add_integrity (JsonBuilder *b, JsonObject *incident)
 {
-  gboolean manifest = !json_object_get_null_member (incident, "manifest_at_us");
+  /* A live version 3 incident has signed checkpoints, its manifest only
+   * at the close: either is the device's checked signature over the list. */
+  gboolean manifest = !json_object_get_null_member (incident, "manifest_at_us")
+                      || !json_object_get_null_member (incident, "checkpoint_at_us");
   gint64 listed = json_object_get_int_member (incident, "segments_listed");
   gint64 received = json_object_get_int_member (incident, "segments_received");
   gboolean closed = !json_object_get_null_member (incident, "closed_wall_us");
@@ -328,7 +333,8 @@ add_integrity (JsonBuilder *b, JsonObject *incident)
   g_autofree char *text =
     !manifest
       ? g_strdup ("No signed manifest has arrived yet: nothing can be checked so far.")
-      : g_strdup_printf ("The manifest's signature matches the desk's enrolled key and continues "
+      : g_strdup_printf ("The signature of the manifest (or, while recording, of its latest "
+                         "checkpoint) matches the desk's enrolled key and continues "
                          "its chain; %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT
                          " segments arrived, "
                          "each matching the size and SHA-256 the signed manifest lists.%s",

@@ -366,6 +366,8 @@ add_device_routes (Panel *self)
       self->max_body_size, handle_api },
     { PANEL_HTTP_PUT, PANEL_API_PREFIX "incidents/{incident}/segments/{index}", PANEL_CALLER_DEVICE,
       0, self->max_body_size, handle_api, .spool = TRUE },
+    { PANEL_HTTP_PUT, PANEL_API_PREFIX "incidents/{incident}/checkpoints/{sequence}",
+      PANEL_CALLER_DEVICE, 0, self->max_body_size, handle_api },
     { PANEL_HTTP_POST, PANEL_API_PREFIX "heartbeat", PANEL_CALLER_DEVICE, 0, 0, handle_api },
     { PANEL_HTTP_POST, PANEL_API_PREFIX "channel", PANEL_CALLER_DEVICE, 0, 0, handle_api },
     { PANEL_HTTP_GET, "/api/health", PANEL_CALLER_ANYONE, 0, 0, handle_health },

@@ -193,6 +193,7 @@ delete_rows (sqlite3 *db, Doomed *d, const char *actor, const char *store_name, 
 {
   static const char *const deletes[] = {
     "DELETE FROM segments WHERE incident_id = ?1",
+    "DELETE FROM incident_checkpoints WHERE incident_id = ?1",
     "DELETE FROM events WHERE incident_id = ?1",
     /* A drill's press: the drill keeps its other desks and its own record. */
     "DELETE FROM drill_desks WHERE incident_id = ?1",

@@ -20,6 +20,7 @@
 #include "client.h"
 #include "db.h"
 #include "outbox.h"
+#include "checkpoint.h"
 #include "evidence.h"
 #include "httpsig.h"
 #include "note.h"
@@ -247,6 +248,137 @@ read_manifest (Uploader *self, const AnsimOutboxItem *item, GBytes **out_manifes
     }
 }
 
+/* ---- checkpoints (evidence format version 3) ------------------------------ */
+
+/* Checkpoint sequence of the spool incident folder's newest signed
+ * checkpoint, or -1 if none. */
+static gint64
+newest_checkpoint (Uploader *self, const char *uuid)
+{
+  g_autofree char *cdir = g_build_filename (self->spool_dir, uuid, ANSIM_CHECKPOINT_DIR, NULL);
+  g_autoptr (GDir) d = g_dir_open (cdir, 0, NULL);
+  const char *name;
+  gint64 newest = -1;
+  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
+    if (g_str_has_prefix (name, "checkpoint-") && g_str_has_suffix (name, ".sig"))
+      newest = MAX (newest, (gint64) g_ascii_strtoull (name + strlen ("checkpoint-"), NULL, 10));
+  return newest;
+}
+
+/* The text of checkpoint seq, parsed; its signature when sig is not NULL. */
+static GBytes *
+read_checkpoint (Uploader *self, const char *uuid, gint64 seq, AnsimCheckpoint *out, GBytes **sig,
+                 GError **error)
+{
+  g_autofree char *cname = ansim_checkpoint_file_name (seq);
+  g_autofree char *rel = g_build_filename (uuid, ANSIM_CHECKPOINT_DIR, cname, NULL);
+  g_autofree char *sig_rel = g_strconcat (rel, ".sig", NULL);
+  g_autoptr (GBytes) text = read_spool (self, rel, error);
+  if (text == NULL
+      || !ansim_checkpoint_parse (g_bytes_get_data (text, NULL), g_bytes_get_size (text), out,
+                                  error))
+    return NULL;
+  if (sig != NULL && (*sig = read_spool (self, sig_rel, error)) == NULL)
+    return NULL;
+  return g_steal_pointer (&text);
+}
+
+/* PUT one checkpoint with the entries it adds (from the manifest as it
+ * stands on the desk, which is written before the checkpoint). */
+static gboolean
+send_checkpoint (Uploader *self, const AnsimOutboxItem *item, const AnsimManifest *m, gint64 seq,
+                 gboolean *out_unreachable, guint *out_status, JsonObject **out_answer,
+                 GError **error)
+{
+  *out_unreachable = FALSE;
+  AnsimCheckpoint c, before;
+  g_autoptr (GBytes) sig = NULL;
+  g_autoptr (GBytes) text = read_checkpoint (self, item->uuid, seq, &c, &sig, error);
+  if (text == NULL)
+    return FALSE;
+  guint64 from = 0;
+  if (seq > 0)
+    {
+      g_autoptr (GBytes) prev = read_checkpoint (self, item->uuid, seq - 1, &before, NULL, error);
+      if (prev == NULL)
+        return FALSE;
+      from = MIN (before.entries, c.entries);
+    }
+  if (c.entries > ansim_manifest_get_n_entries (m))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   "checkpoint %" G_GINT64_FORMAT " counts more entries than the manifest has",
+                   seq);
+      return FALSE;
+    }
+  g_autoptr (GBytes) body = ansim_checkpoint_upload_body (text, sig, m, from, c.entries);
+  g_autofree char *path =
+    g_strdup_printf ("/api/v1/incidents/%s/checkpoints/%" G_GINT64_FORMAT, item->uuid, seq);
+  *out_unreachable =
+    !uploader_client_send (self->client, "PUT", path, body, NULL, out_status, out_answer, error);
+  return !*out_unreachable;
+}
+
+typedef enum {
+  CHECKPOINTS_SENT,     /* the panel holds every checkpoint on the desk */
+  CHECKPOINTS_FALLBACK, /* the panel cannot take them (yet): send the whole manifest */
+  CHECKPOINTS_FAILED,   /* status/answer/error say why */
+} CheckpointsResult;
+
+/* Brings the panel's checkpoints of the incident up to the desk's newest:
+ * usually one request (the newest, right after the one before); after a
+ * gap (a backlog, a restart) the panel names the one it wants next. */
+static CheckpointsResult
+send_checkpoints (Uploader *self, const AnsimOutboxItem *item, const AnsimManifest *m,
+                  gboolean *out_unreachable, guint *out_status, JsonObject **out_answer,
+                  GError **error)
+{
+  gint64 newest = newest_checkpoint (self, item->uuid);
+  gint64 seq = newest;
+  gboolean rewound = FALSE;
+  while (seq >= 0 && seq <= newest)
+    {
+      g_clear_pointer (out_answer, json_object_unref);
+      *out_status = 0;
+      if (!send_checkpoint (self, item, m, seq, out_unreachable, out_status, out_answer, error))
+        {
+          if (*out_unreachable)
+            return CHECKPOINTS_FAILED;
+          /* A damaged checkpoint on the desk must not hold back the
+           * evidence: the whole manifest goes instead. */
+          g_warning ("checkpoint %" G_GINT64_FORMAT " of %s: %s; sending the whole manifest", seq,
+                     item->uuid, (*error)->message);
+          g_clear_error (error);
+          return CHECKPOINTS_FALLBACK;
+        }
+      uploader_panel_answered (self, *out_status);
+      const char *code = *out_answer != NULL
+                           ? json_object_get_string_member_with_default (*out_answer, "error", "")
+                           : "";
+      if (*out_status >= 200 && *out_status < 300)
+        seq++;
+      else if (g_str_equal (code, "checkpoint-gap") && !rewound)
+        {
+          rewound = TRUE;
+          seq = json_object_get_int_member_with_default (*out_answer, "next_sequence", -1);
+        }
+      else if (*out_status >= 500 || *out_status == 401 || *out_status == 403
+               || g_str_equal (code, "replayed"))
+        return CHECKPOINTS_FAILED; /* the panel as a whole, for now */
+      else
+        {
+          /* Refused for good (or the incident unknown there): the whole
+           * manifest, which the panel checks against what it kept. */
+          g_autofree char *why = uploader_client_describe (*out_status, *out_answer);
+          if (!g_str_equal (code, "manifest-needed"))
+            g_warning ("checkpoint %" G_GINT64_FORMAT " of %s: %s; sending the whole manifest", seq,
+                       item->uuid, why);
+          return CHECKPOINTS_FALLBACK;
+        }
+    }
+  return CHECKPOINTS_SENT;
+}
+
 /* Records the panel's "someone is coming" from an upload or heartbeat
  * answer in the desk's event log, once per incident: the recorder's poll
  * of the log lights the acknowledged output from it. The fallback for the
@@ -363,6 +495,45 @@ mark (Uploader *self, const AnsimOutboxItem *item, gboolean confirmed, gint64 ne
     g_warning ("cannot update outbox item %" G_GINT64_FORMAT ": %s", item->id, error->message);
 }
 
+static SendResult
+checkpoints_failed (Uploader *self, AnsimOutboxItem *item, gboolean unreachable, guint status,
+                    JsonObject *answer, GError *error)
+{
+  if (unreachable)
+    {
+      mark (self, item, FALSE, 0, error->message);
+      if (!self->panel_down_logged)
+        g_warning ("panel unreachable: %s; retrying with backoff", error->message);
+      self->panel_down_logged = TRUE;
+      return SEND_PANEL_FAILED;
+    }
+  g_autofree char *why = error != NULL ? g_strdup (error->message)
+                                       : uploader_client_describe (status, answer);
+  g_warning ("checkpoints of %s: %s; retrying this item later", item->uuid, why);
+  mark (self, item, FALSE, g_get_real_time () + backoff_us (self, item->attempts + 1), why);
+  return status >= 500 || status == 401 || status == 403 ? SEND_PANEL_FAILED : SEND_ITEM_FAILED;
+}
+
+/* The panel holds every checkpoint the desk wrote: this manifest row and
+ * the older ones of the incident are done. */
+static SendResult
+confirm_checkpoints (Uploader *self, AnsimOutboxItem *item, gint64 superseded_up_to,
+                     JsonObject *answer)
+{
+  g_autoptr (GError) error = NULL;
+  if (self->panel_down_logged)
+    g_message ("panel reachable again");
+  self->panel_down_logged = FALSE;
+  mark (self, item, TRUE, 0, NULL);
+  if (superseded_up_to > item->id
+      && !ansim_outbox_confirm_manifests (self->wdb, item->incident_id, superseded_up_to, &error))
+    g_warning ("cannot confirm older manifest rows: %s", error->message);
+  if (answer != NULL)
+    note_acknowledged (self, item->uuid,
+                       json_object_get_string_member_with_default (answer, "status", NULL));
+  return SEND_CONFIRMED;
+}
+
 /* How long after an alert the uploader keeps asking often. */
 #define ACK_POLL_WINDOW_US (G_GINT64_CONSTANT (15) * 60 * G_USEC_PER_SEC)
 
@@ -395,6 +566,23 @@ send_item (Uploader *self, AnsimOutboxItem *item)
         superseded_up_to = ansim_outbox_last_manifest (self->wdb, item->incident_id);
         if (read_manifest (self, item, &body, &sig, &error))
           {
+            /* Version 3: per segment only the new checkpoints and entries;
+             * the whole manifest once, at the close (docs/protocol.md). */
+            g_autoptr (AnsimManifest) m =
+              ansim_manifest_parse (g_bytes_get_data (body, NULL), g_bytes_get_size (body), NULL);
+            if (m != NULL && ansim_manifest_get_format_version (m) >= 3)
+              {
+                guint status = 0;
+                gboolean unreachable = FALSE;
+                g_autoptr (JsonObject) answer = NULL;
+                CheckpointsResult sent =
+                  send_checkpoints (self, item, m, &unreachable, &status, &answer, &error);
+                if (sent == CHECKPOINTS_FAILED)
+                  return checkpoints_failed (self, item, unreachable, status, answer, error);
+                if (sent == CHECKPOINTS_SENT && !ansim_manifest_is_closed (m))
+                  return confirm_checkpoints (self, item, superseded_up_to, answer);
+                g_clear_error (&error);
+              }
             g_autofree char *v =
               ansim_sf_binary_encode (g_bytes_get_data (sig, NULL), g_bytes_get_size (sig));
             sig_header = g_strdup_printf ("Ansim-Manifest-Signature: %s", v);

@@ -331,8 +331,8 @@ static const BadCase bad_cases[] = {
     "panel.conf:2: [panel] listen_address = '0.0.0.0': plain HTTP on an address other than "
     "loopback; expected tls_certificate and tls_key, a loopback address such as 127.0.0.1, or "
     "allow_plain_http = true behind a reverse proxy that terminates HTTPS" },
-  { "panel-plain-http-everywhere", &ansim_panel_config_schema, "[panel]\nlisten_address = *\n",
-    0, ANSIM_CONFIG_ERROR_CONFLICT, "listen_address = '*': plain HTTP on an address other than" },
+  { "panel-plain-http-everywhere", &ansim_panel_config_schema, "[panel]\nlisten_address = *\n", 0,
+    ANSIM_CONFIG_ERROR_CONFLICT, "listen_address = '*': plain HTTP on an address other than" },
   { "panel-trusted-proxy-not-address", &ansim_panel_config_schema,
     "[panel]\ntrusted_proxies = 127.0.0.1, proxy.example\n", 0, ANSIM_CONFIG_ERROR_RANGE,
     "panel.conf:2: [panel] trusted_proxies = '127.0.0.1, proxy.example': 'proxy.example' is "

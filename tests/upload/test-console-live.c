@@ -139,6 +139,7 @@ set_up (void)
   g_autofree char *quiet_dir = g_build_filename (dir, "quiet-desk", NULL);
   g_autofree char *panel_dir = g_build_filename (dir, "panel", NULL);
   desk = test_desk_new (desk_dir);
+  desk->source = "desk-camera"; /* format version 3: checkpoints */
   g_autofree char *extra =
     g_strdup_printf ("device_offline_after_s = %d\nsite_identity = %s\nplayback_idle_s = 1",
                      OFFLINE_AFTER_S, desk->site_key_path);
@@ -799,12 +800,15 @@ test_export (void)
   g_test_message ("ansimctl verify on the package:\n%s", out);
   g_assert_cmpint (rc, ==, 0);
   g_assert_nonnull (strstr (out, "OK: the package is intact"));
+  /* The checkpoints the panel kept are in the package, and agree. */
+  g_assert_nonnull (strstr (out, "signed checkpoints agree"));
 
   /* Peers agree: GNU tar lists it, sha256sum checks its SHA256SUMS. */
   g_autofree char *top = g_strdup_printf ("ansim-incident-%ld", (long) incident_id);
   run_shell (work, "tar -xf package.tar");
   g_autofree char *cmd = g_strdup_printf ("cd %s && sha256sum --quiet -c SHA256SUMS && "
                                           "test -s incident/manifest.json.sig && "
+                                          "test -s incident/checkpoints/checkpoint-000000.sig && "
                                           "grep -q '\"intact\" : true' report.json && "
                                           "grep -q '\"video\" : null' report.json && "
                                           "grep -q 'not included' report.html && "

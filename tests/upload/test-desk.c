@@ -3,7 +3,9 @@
  * store), an enrolled desk running ansim-recorder with a test camera and
  * ansim-uploader. A press reaches the panel as an alert, every segment and
  * the final manifest arrive and verify with `ansimctl verify` and the
- * site identity, byte for byte what the desk sealed; the desk deletes its
+ * site identity, byte for byte what the desk sealed (per segment only a
+ * signed checkpoint, the manifest once, checked against the checkpoints
+ * the panel kept); the desk deletes its
  * copies only after confirmation and the keep period. Then the panel's
  * acknowledgement lights the desk's "help is coming" output, and a network
  * camera that goes away shows as lost on the panel's devices API. */
@@ -175,6 +177,51 @@ check_stored_incident (Fixture *f, const char *uuid)
       copy_file (object, dest);
       n++;
     }
+  /* Version 3: per segment the panel got only a signed checkpoint (every
+   * one the desk wrote, byte for byte, kept as rows), and the whole manifest
+   * once: one manifest object in the store. The checkpoints the panel kept
+   * go into the folder, so verify checks the final manifest against them. */
+  g_autoptr (sqlite3_stmt) c = ansim_db_prepare (
+    pdb,
+    "SELECT c.sequence, c.text, c.signature FROM incident_checkpoints c "
+    "JOIN incidents i ON i.id = c.incident_id WHERE i.uuid = ?1 ORDER BY c.sequence",
+    &error);
+  g_assert_no_error (error);
+  sqlite3_bind_text (c, 1, uuid, -1, SQLITE_STATIC);
+  g_autofree char *cdir = g_build_filename (folder, "checkpoints", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (cdir, 0700), ==, 0);
+  guint n_checkpoints = 0;
+  while (sqlite3_step (c) == SQLITE_ROW)
+    {
+      g_assert_cmpint (sqlite3_column_int64 (c, 0), ==, n_checkpoints);
+      g_autofree char *name = g_strdup_printf ("checkpoint-%06u", n_checkpoints);
+      g_autofree char *desk_file = g_build_filename (desk_inc, "checkpoints", name, NULL);
+      g_autofree char *dest = g_build_filename (cdir, name, NULL);
+      g_autofree char *dest_sig = g_strconcat (dest, ".sig", NULL);
+      g_autofree char *desk_csig = g_strconcat (desk_file, ".sig", NULL);
+      test_write_file (dest, sqlite3_column_blob (c, 1), sqlite3_column_bytes (c, 1));
+      test_write_file (dest_sig, sqlite3_column_blob (c, 2), sqlite3_column_bytes (c, 2));
+      assert_same_file (dest, desk_file);
+      assert_same_file (dest_sig, desk_csig);
+      n_checkpoints++;
+    }
+  g_autofree char *desk_cdir = g_build_filename (desk_inc, "checkpoints", NULL);
+  g_autoptr (GDir) dd = g_dir_open (desk_cdir, 0, NULL);
+  g_assert_nonnull (dd);
+  guint desk_files = 0;
+  while (g_dir_read_name (dd) != NULL)
+    desk_files++;
+  g_assert_cmpuint (n_checkpoints, >, 2);
+  g_assert_cmpuint (desk_files, ==, 2 * n_checkpoints);
+  g_autofree char *store_inc = g_path_get_dirname (manifest);
+  g_autoptr (GDir) sd = g_dir_open (store_inc, 0, NULL);
+  g_assert_nonnull (sd);
+  guint manifests = 0;
+  const char *sname;
+  while ((sname = g_dir_read_name (sd)) != NULL)
+    manifests += g_str_has_prefix (sname, "manifest-") && g_str_has_suffix (sname, ".json");
+  g_assert_cmpuint (manifests, ==, 1);
+  g_clear_pointer (&c, sqlite3_finalize);
   g_clear_pointer (&m, sqlite3_finalize);
   g_clear_pointer (&s, sqlite3_finalize);
   sqlite3_close (pdb);

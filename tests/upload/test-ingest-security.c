@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <string.h>
 
+#include "checkpoint.h"
 #include "db.h"
 #include "httpsig.h"
 #include "upload-helpers.h"
@@ -146,7 +147,9 @@ snapshot (Fixture *f)
   g_assert_true (g_spawn_sync (NULL, (char **) sh, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &files,
                                NULL, NULL, NULL));
   return g_strdup_printf (
-    "%s|%" G_GINT64_FORMAT "|%" G_GINT64_FORMAT "|%" G_GINT64_FORMAT "|%" G_GINT64_FORMAT, files,
+    "%s|%" G_GINT64_FORMAT "|%" G_GINT64_FORMAT "|%" G_GINT64_FORMAT "|%" G_GINT64_FORMAT
+    "|%" G_GINT64_FORMAT,
+    files, test_panel_count (f->panel, "SELECT count(*) FROM incident_checkpoints"),
     test_panel_count (f->panel, "SELECT count(*) FROM incidents"),
     test_panel_count (f->panel, "SELECT count(*) FROM segments"),
     test_panel_count (f->panel, "SELECT count(*) FROM segments WHERE store_key IS NOT NULL"),
@@ -173,7 +176,8 @@ read_spool (Fixture *f, const char *rel)
   g_autofree char *path = g_build_filename (f->desk->spool, rel, NULL);
   char *data = NULL;
   gsize len = 0;
-  g_assert_true (g_file_get_contents (path, &data, &len, NULL));
+  if (!g_file_get_contents (path, &data, &len, NULL))
+    g_error ("cannot read %s", path);
   return g_bytes_new_take (data, len);
 }
 
@@ -192,6 +196,7 @@ setup (Fixture *f, gconstpointer data)
   g_assert_no_error (error);
   test_panel_start (f->panel);
   test_panel_enroll (f->panel, f->desk, "dev-1");
+  f->desk->source = "desk-camera"; /* format version 3: checkpoints */
   f->uuid = test_desk_record (f->desk, 2, 20000);
 }
 
@@ -407,6 +412,149 @@ test_evidence (Fixture *f, gconstpointer data)
   g_assert_nonnull (strstr (s2.raw, "already-stored"));
 }
 
+/* The body of checkpoint text (signed by key) with manifest entries
+ * [from, to). */
+static GBytes *
+checkpoint_body (GBytes *text, const AnsimDeviceKey *key, const AnsimManifest *m, guint from,
+                 guint to)
+{
+  g_autoptr (GBytes) sig =
+    ansim_device_key_sign (key, g_bytes_get_data (text, NULL), g_bytes_get_size (text), NULL);
+  return ansim_checkpoint_upload_body (text, sig, m, from, to);
+}
+
+/* Version 3 per-segment uploads: a checkpoint is stored only when the
+ * device signed it, it is the next of its chain and the entries sent lead
+ * to its chain head; a final manifest that contradicts a kept checkpoint
+ * is refused, naming the entry. Each refusal changes nothing. */
+static void
+test_checkpoints (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *inc_dir = g_build_filename (f->desk->spool, f->uuid, NULL);
+  g_autoptr (AnsimManifest) m = ansim_manifest_load (inc_dir, &error);
+  g_assert_no_error (error);
+  GBytes *text[3] = { NULL };
+  AnsimCheckpoint c[3];
+  for (int i = 0; i < 3; i++)
+    {
+      g_autofree char *name = ansim_checkpoint_file_name (i);
+      g_autofree char *rel = g_build_filename (f->uuid, "checkpoints", name, NULL);
+      text[i] = read_spool (f, rel);
+      g_assert_true (ansim_checkpoint_parse (g_bytes_get_data (text[i], NULL),
+                                             g_bytes_get_size (text[i]), &c[i], &error));
+    }
+  g_assert_cmpuint (c[0].entries, ==, 1);
+  g_assert_cmpuint (c[1].entries, ==, 2);
+  char *cp[3];
+  for (int i = 0; i < 3; i++)
+    cp[i] = g_strdup_printf ("/api/v1/incidents/%s/checkpoints/%d", f->uuid, i);
+  g_autoptr (GBytes) good0 = checkpoint_body (text[0], f->desk->key, m, 0, 1);
+  g_autoptr (GBytes) good1 = checkpoint_body (text[1], f->desk->key, m, 1, 2);
+  g_autoptr (GBytes) good2 = checkpoint_body (text[2], f->desk->key, m, 2, 2);
+
+  /* before the incident is known */
+  ASSERT_REFUSED (f, "PUT", cp[0], good0, NULL, NULL, 409, "manifest-needed");
+  g_autofree char *alert = g_strdup_printf ("/api/v1/alerts/%s", f->uuid);
+  g_autoptr (GBytes) alert_b = alert_body ();
+  g_auto (Answer) al = { 0 };
+  send_raw (f, "PUT", alert, alert_b, NULL, NULL, &al);
+  g_assert_cmpuint (al.status, ==, 201);
+
+  /* not JSON; signed by another key; out of order; without its entry */
+  g_autoptr (GBytes) junk = g_bytes_new_static ("{\"checkpoint\":", 14);
+  ASSERT_REFUSED (f, "PUT", cp[0], junk, NULL, NULL, 400, "bad-checkpoint");
+  g_autoptr (GBytes) foreign = checkpoint_body (text[0], f->stranger, m, 0, 1);
+  ASSERT_REFUSED (f, "PUT", cp[0], foreign, NULL, NULL, 400, "bad-checkpoint-signature");
+  ASSERT_REFUSED (f, "PUT", cp[1], good1, NULL, NULL, 409, "checkpoint-gap");
+  ASSERT_REFUSED (f, "PUT", cp[0], good2, NULL, NULL, 400, "bad-checkpoint");
+  g_autoptr (GBytes) bare = checkpoint_body (text[0], f->desk->key, m, 0, 0);
+  ASSERT_REFUSED (f, "PUT", cp[0], bare, NULL, NULL, 409, "entries-missing");
+  /* signed by the device, but its head is not where the entries lead */
+  AnsimCheckpoint lie = c[0];
+  g_strlcpy (lie.head, "00000000000000000000000000000000000000000000000000000000000000ff",
+             sizeof lie.head);
+  g_autoptr (GBytes) lie_text = ansim_checkpoint_to_bytes (&lie);
+  g_autoptr (GBytes) lie_body = checkpoint_body (lie_text, f->desk->key, m, 0, 1);
+  ASSERT_REFUSED (f, "PUT", cp[0], lie_body, NULL, NULL, 409, "checkpoint-mismatch");
+
+  g_auto (Answer) a0 = { 0 };
+  send_raw (f, "PUT", cp[0], good0, NULL, NULL, &a0);
+  g_assert_cmpuint (a0.status, ==, 201);
+  g_assert_nonnull (strstr (a0.raw, "\"next_sequence\":1"));
+  g_auto (Answer) a0b = { 0 };
+  send_raw (f, "PUT", cp[0], good0, NULL, NULL, &a0b);
+  g_assert_cmpuint (a0b.status, ==, 200);
+  g_assert_nonnull (strstr (a0b.raw, "already-stored"));
+  /* a replayed or rewritten checkpoint 0 under a later number */
+  AnsimCheckpoint unlinked = c[1];
+  g_strlcpy (unlinked.previous, c[0].head, sizeof unlinked.previous);
+  g_autoptr (GBytes) unlinked_text = ansim_checkpoint_to_bytes (&unlinked);
+  g_autoptr (GBytes) unlinked_body = checkpoint_body (unlinked_text, f->desk->key, m, 1, 2);
+  ASSERT_REFUSED (f, "PUT", cp[1], unlinked_body, NULL, NULL, 409, "chain-break");
+  AnsimCheckpoint other0 = c[0];
+  other0.wall_us++;
+  g_autoptr (GBytes) other0_text = ansim_checkpoint_to_bytes (&other0);
+  g_autoptr (GBytes) other0_body = checkpoint_body (other0_text, f->desk->key, m, 0, 1);
+  ASSERT_REFUSED (f, "PUT", cp[0], other0_body, NULL, NULL, 409, "checkpoint-conflict");
+
+  g_auto (Answer) a1 = { 0 };
+  send_raw (f, "PUT", cp[1], good1, NULL, NULL, &a1);
+  g_assert_cmpuint (a1.status, ==, 201);
+  g_auto (Answer) a2 = { 0 };
+  send_raw (f, "PUT", cp[2], good2, NULL, NULL, &a2);
+  g_assert_cmpuint (a2.status, ==, 201);
+  g_assert_cmpint (test_panel_count (f->panel, "SELECT count(*) FROM incident_checkpoints"), ==, 3);
+  g_assert_cmpint (test_panel_count (f->panel, "SELECT count(*) FROM segments"), ==, 2);
+
+  /* the segments the checkpoints listed are taken */
+  g_autofree char *seg1 = g_strdup_printf ("/api/v1/incidents/%s/segments/1", f->uuid);
+  g_autofree char *seg1_rel = g_build_filename (f->uuid, "seg-000001.mkv.age", NULL);
+  g_autoptr (GBytes) seg1_body = read_spool (f, seg1_rel);
+  g_auto (Answer) s1 = { 0 };
+  send_raw (f, "PUT", seg1, seg1_body, NULL, NULL, &s1);
+  g_assert_cmpuint (s1.status, ==, 201);
+
+  /* a final manifest whose last entry is not the one checkpoint 1 signed */
+  g_autofree char *mpath = g_strdup_printf ("/api/v1/incidents/%s/manifest", f->uuid);
+  g_autofree char *manifest_rel = g_build_filename (f->uuid, ANSIM_MANIFEST_NAME, NULL);
+  g_autoptr (GBytes) manifest = read_spool (f, manifest_rel);
+  g_autoptr (JsonNode) node = json_from_string (g_bytes_get_data (manifest, NULL), NULL);
+  JsonObject *entry1 = json_array_get_object_element (
+    json_object_get_array_member (json_node_get_object (node), "entries"), 1);
+  json_object_set_int_member (entry1, "duration_us",
+                              json_object_get_int_member (entry1, "duration_us") + 1);
+  g_autofree char *changed_text = json_to_string (node, TRUE);
+  g_autoptr (GBytes) changed = g_bytes_new (changed_text, strlen (changed_text));
+  g_autoptr (GBytes) changed_sig =
+    ansim_device_key_sign (f->desk->key, changed_text, strlen (changed_text), NULL);
+  g_autofree char *changed_item = ansim_sf_binary_encode (g_bytes_get_data (changed_sig, NULL), 64);
+  Tamper changed_t = { .manifest_signature = changed_item };
+  g_autofree char *before = snapshot (f);
+  g_auto (Answer) mm = { 0 };
+  send_raw (f, "PUT", mpath, changed, &changed_t, NULL, &mm);
+  g_assert_cmpuint (mm.status, ==, 409);
+  g_assert_cmpstr (mm.error, ==, "checkpoint-mismatch");
+  g_assert_nonnull (strstr (mm.raw, "entry 1 "));
+  g_autofree char *after = snapshot (f);
+  g_assert_cmpstr (before, ==, after);
+
+  /* the real one, once */
+  g_autofree char *sig_rel = g_strconcat (manifest_rel, ".sig", NULL);
+  g_autoptr (GBytes) sig = read_spool (f, sig_rel);
+  g_autofree char *sig_item = ansim_sf_binary_encode (g_bytes_get_data (sig, NULL), 64);
+  Tamper good = { .manifest_signature = sig_item };
+  g_auto (Answer) ok = { 0 };
+  send_raw (f, "PUT", mpath, manifest, &good, NULL, &ok);
+  g_assert_cmpuint (ok.status, ==, 201);
+  for (int i = 0; i < 3; i++)
+    {
+      g_bytes_unref (text[i]);
+      g_free (cp[i]);
+    }
+}
+
 static void
 test_limits_and_paths (Fixture *f, gconstpointer data)
 {
@@ -535,6 +683,7 @@ main (int argc, char **argv)
   ADD ("/ingest-security/signatures", test_signatures);
   ADD ("/ingest-security/evidence", test_evidence);
   ADD ("/ingest-security/clock-offset", test_clock_offset);
+  ADD ("/ingest-security/checkpoints", test_checkpoints);
   ADD ("/ingest-security/limits-and-paths", test_limits_and_paths);
   ADD ("/ingest-security/revoked", test_revoked);
   int r = g_test_run ();

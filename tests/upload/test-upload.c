@@ -191,6 +191,94 @@ test_end_to_end (Fixture *f, gconstpointer data)
                    ==, 1);
 }
 
+/* Evidence format version 3 over the wire: a backlog of one incident of
+ * 40 short segments (the uploader starts after the close, so it fills the
+ * panel's checkpoints from 0 after a checkpoint-gap) ends with every
+ * checkpoint kept, one manifest object in the store, and the panel's
+ * bytes per segment (segment object + checkpoint row) the same for the
+ * first and the last segment within 10 %. */
+static void
+test_checkpoints_constant (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  g_autoptr (GError) error = NULL;
+  const guint n = 40;
+  test_panel_start (f->panel);
+  test_panel_enroll (f->panel, f->desk, "dev-1");
+  f->desk->source = "desk-camera";
+  g_autofree char *uuid = test_desk_record (f->desk, n, 4000);
+  f->uploader = test_uploader_start (f->desk, f->panel->url, NULL);
+  wait_all_confirmed (f, 30);
+  assert_panel_has_everything (f);
+
+  /* checkpoint 0 at the first segment ... n at the close */
+  g_assert_cmpint (test_panel_count (f->panel, "SELECT count(*) FROM incident_checkpoints"), ==,
+                   n + 1);
+  g_assert_cmpint (test_panel_count (f->panel, "SELECT count(*) FROM incident_checkpoints "
+                                               "WHERE sequence <= entries AND entries = "
+                                               "min (sequence + 1, 40)"),
+                   ==, n + 1);
+  sqlite3 *pdb = test_panel_open_db (f->panel);
+  g_autofree char *store = g_build_filename (f->panel->dir, "store", NULL);
+  gint64 per_segment[2] = { 0, 0 };
+  for (int k = 0; k < 2; k++)
+    {
+      guint idx = k == 0 ? 0 : n - 1;
+      g_autoptr (sqlite3_stmt) st = ansim_db_prepare (
+        pdb,
+        "SELECT s.store_key, length (c.text) + length (c.signature) FROM segments s "
+        "JOIN incident_checkpoints c ON c.incident_id = s.incident_id AND c.sequence = s.idx "
+        "WHERE s.idx = ?1",
+        &error);
+      g_assert_no_error (error);
+      sqlite3_bind_int64 (st, 1, idx);
+      g_assert_cmpint (sqlite3_step (st), ==, SQLITE_ROW);
+      g_autofree char *object = g_build_filename (store, sqlite3_column_text (st, 0), NULL);
+      GStatBuf sb;
+      g_assert_cmpint (g_stat (object, &sb), ==, 0);
+      per_segment[k] = sb.st_size + sqlite3_column_int64 (st, 1);
+    }
+  sqlite3_close (pdb);
+  g_test_message ("panel bytes per segment: first %" G_GINT64_FORMAT ", last %" G_GINT64_FORMAT,
+                  per_segment[0], per_segment[1]);
+  g_assert_cmpint (per_segment[1] * 10, <=, per_segment[0] * 11);
+  g_assert_cmpint (per_segment[1] * 10, >=, per_segment[0] * 9);
+  g_autofree char *cmd =
+    g_strdup_printf ("find '%s' -name 'manifest-*.json' -type f | wc -l", store);
+  g_autofree char *out = NULL;
+  const char *sh[] = { "sh", "-c", cmd, NULL };
+  g_assert_true (g_spawn_sync (NULL, (char **) sh, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out,
+                               NULL, NULL, NULL));
+  g_assert_cmpint (atoi (out), ==, 1);
+}
+
+/* A damaged checkpoint on the desk (a bad flash block) never holds back
+ * the evidence: the uploader sends the whole manifest instead, and every
+ * segment and the closed manifest still arrive. */
+static void
+test_checkpoint_damaged (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  test_panel_start (f->panel);
+  test_panel_enroll (f->panel, f->desk, "dev-1");
+  f->desk->source = "desk-camera";
+  g_autofree char *uuid = test_desk_record (f->desk, 3, 4000);
+  g_autofree char *damaged =
+    g_build_filename (f->desk->spool, uuid, "checkpoints", "checkpoint-000001", NULL);
+  g_assert_cmpint (g_chmod (damaged, 0644), ==, 0);
+  test_write_file (damaged, "not a checkpoint\n", 17);
+  f->uploader = test_uploader_start (f->desk, f->panel->url, NULL);
+  wait_all_confirmed (f, 30);
+  assert_panel_has_everything (f);
+  /* checkpoint 0 arrived before the damaged one; the uploader said why */
+  g_assert_cmpint (test_panel_count (f->panel, "SELECT count(*) FROM incident_checkpoints"), ==, 1);
+  g_autofree char *log = NULL;
+  g_autofree char *log_path = g_build_filename (f->desk->dir, "uploader.log", NULL);
+  g_assert_true (g_file_get_contents (log_path, &log, NULL, NULL));
+  g_assert_nonnull (strstr (log, "checkpoint 1 of "));
+  g_assert_nonnull (strstr (log, "sending the whole manifest"));
+}
+
 /* Alerts go first: with a backlog of segments queued, a new alert is
  * recorded by the panel before the backlog drains, and the wake socket
  * makes it leave at once although the uploader polls only hourly. */
@@ -737,6 +825,8 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
 #define ADD(path, fn) g_test_add (path, Fixture, NULL, setup, fn, teardown)
   ADD ("/upload/end-to-end", test_end_to_end);
+  ADD ("/upload/checkpoints-constant", test_checkpoints_constant);
+  ADD ("/upload/checkpoint-damaged", test_checkpoint_damaged);
   ADD ("/upload/wake-and-alert-first", test_wake_and_alert_first);
   ADD ("/upload/panel-unreachable", test_panel_unreachable);
   ADD ("/upload/panel-killed", test_panel_killed);

@@ -25,7 +25,8 @@ typedef struct {
   char *prev_manifest_sha256; /* the chain between this desk's incidents */
   char *device_id;            /* what its manifests say ("dev-1") */
   char *desk_id;              /* "desk-1" */
-  const char *source;         /* NULL: version 1 manifests (no source); set it for version 2 */
+  const char *source;         /* the camera its manifests name: NULL writes format
+                               * version 1 (an older desk), a name the newest */
 } TestDesk;
 
 /* Device dev-1 at desk desk-1 (민원실 1번 창구). */
