@@ -22,6 +22,7 @@
 #include "address-mask.h"
 #include "console.h"
 #include "httpsig.h"
+#include "range.h"
 
 #define MATCH_KEY "panel-http-match"
 /* Default budget until panel_http_set_limits: 64 MiB. */
@@ -155,67 +156,6 @@ panel_http_send_db_error (SoupServerMessage *msg, sqlite3 *db, const char *what)
                          "the panel cannot use its database");
 }
 
-/* A decimal number of at most 18 digits at *p (advanced past it). */
-static gboolean
-parse_range_number (const char **p, guint64 *out)
-{
-  const char *start = *p;
-  while (g_ascii_isdigit (**p))
-    (*p)++;
-  if (*p == start || *p - start > 18)
-    return FALSE;
-  *out = g_ascii_strtoull (start, NULL, 10);
-  return TRUE;
-}
-
-PanelHttpRange
-panel_http_parse_range (const char *header, guint64 size, guint64 *out_start, guint64 *out_end)
-{
-  const char *p = header;
-  guint64 first = 0, last = 0;
-  gboolean has_first, has_last;
-  if (p == NULL)
-    return PANEL_HTTP_RANGE_FULL;
-  while (*p == ' ' || *p == '\t')
-    p++;
-  if (g_ascii_strncasecmp (p, "bytes", 5) != 0)
-    return PANEL_HTTP_RANGE_FULL;
-  p += 5;
-  while (*p == ' ' || *p == '\t')
-    p++;
-  if (*p++ != '=')
-    return PANEL_HTTP_RANGE_FULL;
-  while (*p == ' ' || *p == '\t')
-    p++;
-  has_first = g_ascii_isdigit (*p);
-  if (has_first && !parse_range_number (&p, &first))
-    return PANEL_HTTP_RANGE_FULL;
-  if (*p++ != '-')
-    return PANEL_HTTP_RANGE_FULL;
-  has_last = g_ascii_isdigit (*p);
-  if (has_last && !parse_range_number (&p, &last))
-    return PANEL_HTTP_RANGE_FULL;
-  while (*p == ' ' || *p == '\t')
-    p++;
-  /* Several ranges (or anything else after one): the whole. */
-  if (*p != '\0' || (!has_first && !has_last) || (has_first && has_last && last < first))
-    return PANEL_HTTP_RANGE_FULL;
-  if (!has_first)
-    {
-      /* The last `last` bytes. */
-      if (last == 0 || size == 0)
-        return PANEL_HTTP_RANGE_UNSATISFIABLE;
-      *out_start = size - MIN (last, size);
-      *out_end = size - 1;
-      return PANEL_HTTP_RANGE_PARTIAL;
-    }
-  if (first >= size)
-    return PANEL_HTTP_RANGE_UNSATISFIABLE;
-  *out_start = first;
-  *out_end = has_last ? MIN (last, size - 1) : size - 1;
-  return PANEL_HTTP_RANGE_PARTIAL;
-}
-
 void
 panel_http_send_bytes (SoupServerMessage *msg, const char *content_type, GBytes *bytes)
 {
@@ -223,12 +163,12 @@ panel_http_send_bytes (SoupServerMessage *msg, const char *content_type, GBytes 
   const char *range =
     soup_message_headers_get_one (soup_server_message_get_request_headers (msg), "Range");
   gsize size = g_bytes_get_size (bytes);
-  guint64 start = 0, end = 0;
+  gint64 start = 0, end = 0;
   gboolean head = g_strcmp0 (soup_server_message_get_method (msg), "HEAD") == 0;
   soup_message_headers_replace (h, "Accept-Ranges", "bytes");
-  switch (head ? PANEL_HTTP_RANGE_FULL : panel_http_parse_range (range, size, &start, &end))
+  switch (head ? PANEL_RANGE_WHOLE : panel_range_parse (range, (gint64) size, &start, &end))
     {
-    case PANEL_HTTP_RANGE_UNSATISFIABLE:
+    case PANEL_RANGE_UNSATISFIABLE:
       {
         g_autofree char *cr = g_strdup_printf ("bytes */%zu", size);
         soup_message_headers_replace (h, "Content-Range", cr);
@@ -237,10 +177,10 @@ panel_http_send_bytes (SoupServerMessage *msg, const char *content_type, GBytes 
                                 size);
         return;
       }
-    case PANEL_HTTP_RANGE_PARTIAL:
+    case PANEL_RANGE_PART:
       {
-        g_autofree char *cr = g_strdup_printf (
-          "bytes %" G_GUINT64_FORMAT "-%" G_GUINT64_FORMAT "/%zu", start, end, size);
+        g_autofree char *cr =
+          g_strdup_printf ("bytes %" G_GINT64_FORMAT "-%" G_GINT64_FORMAT "/%zu", start, end, size);
         g_autoptr (GBytes) part = g_bytes_new_from_bytes (bytes, start, end - start + 1);
         soup_message_headers_replace (h, "Content-Range", cr);
         soup_server_message_set_status (msg, SOUP_STATUS_PARTIAL_CONTENT, NULL);
@@ -248,7 +188,7 @@ panel_http_send_bytes (SoupServerMessage *msg, const char *content_type, GBytes 
                                           g_bytes_get_data (part, NULL), g_bytes_get_size (part));
         return;
       }
-    case PANEL_HTTP_RANGE_FULL:
+    case PANEL_RANGE_WHOLE:
       /* The whole, once: libsoup must not apply the Range to it. */
       soup_message_headers_remove (soup_server_message_get_request_headers (msg), "Range");
       soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);

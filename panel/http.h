@@ -137,17 +137,6 @@ char *panel_http_methods_to_string (guint methods);
 
 /* ---- answers ---------------------------------------------------------- */
 
-/* What a request's Range header asks of a representation of size bytes:
- * the whole (no Range, more than one range, or one that does not parse:
- * answered 200), one range [*out_start, *out_end] (206), or nothing it
- * has (416). */
-typedef enum {
-  PANEL_HTTP_RANGE_FULL,
-  PANEL_HTTP_RANGE_PARTIAL,
-  PANEL_HTTP_RANGE_UNSATISFIABLE,
-} PanelHttpRange;
-PanelHttpRange panel_http_parse_range (const char *header, guint64 size, guint64 *out_start,
-                                       guint64 *out_end);
 /* Answers msg with bytes as content_type: 200, 206 with Content-Range, or
  * 416 with a Content-Range giving the size, as its Range asks; HEAD gets
  * the headers only. libsoup's own range handling (which answers 200s of

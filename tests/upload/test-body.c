@@ -158,7 +158,7 @@ typedef struct {
   TestDesk *desk;
   guint want;
   const char *code;
-  guint64 length; /* announced and sent; 0: BIG_BODY */
+  guint64 length;     /* announced and sent; 0: BIG_BODY */
   const char *cookie; /* a session's, or NULL */
   /* results */
   guint status;
@@ -205,8 +205,8 @@ attack (gpointer data)
 static void
 test_refused_before_body (void)
 {
-  g_autofree char *seg = g_strdup_printf (
-    API "incidents/%s/segments/0", "0b6e1c8a-3c1f-4a53-9d55-5d6b2a8c9e10");
+  g_autofree char *seg =
+    g_strdup_printf (API "incidents/%s/segments/0", "0b6e1c8a-3c1f-4a53-9d55-5d6b2a8c9e10");
   g_autoptr (TestConsole) console = test_console_new (fx.panel->url, NULL, 10);
   TestLogin trainer = { 0 }, security = { 0 };
   test_console_login (console, "trainer", PASSWORD, &trainer);
@@ -433,10 +433,9 @@ static char *
 get_range (const char *path, const char *range)
 {
   int fd = connect_panel ();
-  g_autofree char *head =
-    g_strdup_printf ("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s%s%s\r\n", path,
-                     range != NULL ? "Range: " : "", range != NULL ? range : "",
-                     range != NULL ? "\r\n" : "");
+  g_autofree char *head = g_strdup_printf ("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s%s%s\r\n", path,
+                                           range != NULL ? "Range: " : "",
+                                           range != NULL ? range : "", range != NULL ? "\r\n" : "");
   send_all (fd, head, strlen (head));
   char *answer = read_answer (fd, 5000);
   close (fd);
@@ -483,10 +482,6 @@ test_static_range (void)
   g_assert_cmpuint (status_of (tail), ==, 206);
   g_assert_cmpstr (strstr (tail, "\r\n\r\n") + 4, ==, content + size - 5);
 
-  g_autofree char *spaced = get_range (path, "bytes= 5-");
-  g_assert_cmpuint (status_of (spaced), ==, 206);
-  g_assert_cmpuint (body_length (spaced), ==, size - 5);
-
   g_autofree char *past_end = g_strdup_printf ("bytes=%zu-", size);
   g_autofree char *beyond = get_range (path, past_end);
   g_assert_cmpuint (status_of (beyond), ==, 416);
@@ -500,8 +495,9 @@ test_static_range (void)
   for (guint i = 0; i < 2000; i++)
     g_string_append (many, ",0-");
   g_autofree char *many_ranges = g_string_free (many, FALSE);
-  const char *whole_cases[] = { many_ranges, "bytes=9-3", "bytes=abc", "items=0-1",
-                                "bytes=0-1,5-6", "bytes=99999999999999999999-" };
+  const char *whole_cases[] = { many_ranges, "bytes=9-3",     "bytes=abc",
+                                "items=0-1", "bytes=0-1,5-6", "bytes=99999999999999999999-",
+                                "bytes= 5-" };
   for (guint i = 0; i < G_N_ELEMENTS (whole_cases); i++)
     {
       g_autofree char *answer = get_range (path, whole_cases[i]);
