@@ -1172,390 +1172,111 @@ record_desk_clock (sqlite3 *db, gint64 incident, const AnsimManifest *m, GError 
   sqlite3_bind_text (st, 2, json, -1, SQLITE_STATIC);
   if (sqlite3_step (st) != SQLITE_DONE)
     return ansim_db_set_error (db, error, "recording the desk clock");
+  return TRUE;
+}
 
-  /* A manifest must say what every checkpoint the panel kept of its incident
+/* A manifest must say what every checkpoint the panel kept of its incident
  * signed: the same header, and at each checkpoint's entry count the same
  * chain head. The first disagreement is refused, naming the entry. */
-  static gboolean manifest_matches_checkpoints (PanelIngest * self, Reply * r,
-                                                const AnsimManifest *m, gint64 incident)
-  {
-    g_autoptr (sqlite3_stmt) st =
-      ansim_db_prepare (self->db,
-                        "SELECT sequence, header_sha256, entries, head FROM incident_checkpoints "
-                        "WHERE incident_id = ?1 ORDER BY sequence",
-                        NULL);
-    if (st == NULL)
-      return reply_db_error (r, self->db, "reading the checkpoints"), FALSE;
-    sqlite3_bind_int64 (st, 1, incident);
-    char header[ANSIM_SHA256_HEX_LEN + 1];
-    ansim_manifest_header_hash (m, header);
-    while (sqlite3_step (st) == SQLITE_ROW)
-      {
-        gint64 seq = sqlite3_column_int64 (st, 0);
-        guint64 entries = sqlite3_column_int64 (st, 2);
-        const char *head = (const char *) sqlite3_column_text (st, 3);
-        char h[ANSIM_SHA256_HEX_LEN + 1];
-        if (!g_str_equal ((const char *) sqlite3_column_text (st, 1), header))
-          return reply_error (r, 409, "checkpoint-mismatch",
-                              "checkpoint %" G_GINT64_FORMAT " signs another header than the "
-                              "manifest's",
-                              seq),
-                 FALSE;
-        if (!ansim_manifest_head_after (m, entries, h))
-          return reply_error (r, 409, "checkpoint-mismatch",
-                              "checkpoint %" G_GINT64_FORMAT " counts %" G_GUINT64_FORMAT
-                              " entries; the manifest has %u",
-                              seq, entries, ansim_manifest_get_n_entries (m)),
-                 FALSE;
-        if (!g_str_equal (h, head))
-          return reply_error (r, 409, "checkpoint-mismatch",
-                              "checkpoint %" G_GINT64_FORMAT ": entry %" G_GINT64_FORMAT
-                              " of the manifest is not the one it signed",
-                              seq, (gint64) entries - 1),
-                 FALSE;
-      }
-    return TRUE;
-  }
-
-  static void handle_manifest (PanelIngest * self, Reply * r, const PanelRequest *req,
-                               const Device *d, const char *uuid)
-  {
-    g_autoptr (GError) error = NULL;
-    gsize len = 0;
-    const void *data = g_bytes_get_data (req->body, &len);
-    g_autoptr (GBytes) sig = ansim_sf_binary_decode (req->manifest_signature, ANSIM_SIGNATURE_SIZE);
-    if (sig == NULL)
-      return reply_error (r, 400, "bad-request",
-                          "Ansim-Manifest-Signature must be the manifest's 64-byte signature "
-                          "as :BASE64:");
-    if (!ansim_json_integers_fit (data, len, &error))
-      return reply_error (r, 400, "bad-request", "%s", error->message);
-    g_autoptr (AnsimManifest) m = ansim_manifest_parse (data, len, &error);
-    if (m == NULL)
-      return reply_error (r, 422, "bad-manifest", "%s", error->message);
-    if (strcmp (ansim_manifest_get_incident_id (m), uuid) != 0)
-      return reply_error (r, 422, "bad-manifest", "the manifest is of incident %s, not %s",
-                          ansim_manifest_get_incident_id (m), uuid);
-    if (strcmp (ansim_manifest_get_device_fingerprint (m), d->fingerprint) != 0
-        || strcmp (ansim_manifest_get_device_id (m), d->id) != 0)
-      return reply_error (r, 422, "bad-manifest",
-                          "the manifest names device %s (%s), not the "
-                          "sender %s (%s)",
-                          ansim_manifest_get_device_id (m),
-                          ansim_manifest_get_device_fingerprint (m), d->id, d->fingerprint);
-    if (!ansim_device_key_verify (d->key, data, len, g_bytes_get_data (sig, NULL),
-                                  ANSIM_SIGNATURE_SIZE, NULL))
-      return reply_error (r, 422, "bad-manifest-signature",
-                          "the manifest's signature does not verify with the device's key");
-    if (!ansim_manifest_check_chain (m, &error))
-      return reply_error (r, 422, "broken-chain", "%s", error->message);
-    if (!ansim_is_name (ansim_manifest_get_desk_id (m)))
-      return reply_error (r, 422, "bad-manifest", "desk id is not a name");
-    if (!check_desk (self, r, req, d, ansim_manifest_get_desk_id (m), "a manifest"))
-      return;
-
-    char hash[ANSIM_SHA256_HEX_LEN + 1];
-    ansim_hash_sha256_hex (data, len, hash);
-    gint64 incident = find_incident (self, r, d, uuid);
-    if (incident < 0)
-      return;
-
-    /* What the panel has already: the latest manifest and its entries. */
-    guint n = ansim_manifest_get_n_entries (m);
-    g_autoptr (GPtrArray) known = g_ptr_array_new_with_free_func (g_free);
-    g_autofree char *known_hash = NULL;
-    gboolean known_closed = FALSE;
-    if (incident > 0)
-      {
-        g_autoptr (sqlite3_stmt) inc = ansim_db_prepare (
-          self->db, "SELECT manifest_hash, close_reason IS NOT NULL FROM incidents WHERE id = ?1",
-          &error);
-        if (inc == NULL
-            || (sqlite3_bind_int64 (inc, 1, incident), sqlite3_step (inc)) != SQLITE_ROW)
-          return reply_db_error (r, self->db, "reading the incident");
-        known_hash = g_strdup ((const char *) sqlite3_column_text (inc, 0));
-        known_closed = sqlite3_column_int (inc, 1);
-        g_autoptr (sqlite3_stmt) segs = ansim_db_prepare (
-          self->db, "SELECT entry_hash FROM segments WHERE incident_id = ?1 ORDER BY idx", &error);
-        if (segs == NULL)
-          return reply_db_error (r, self->db, "reading the segments");
-        sqlite3_bind_int64 (segs, 1, incident);
-        while (sqlite3_step (segs) == SQLITE_ROW)
-          g_ptr_array_add (known, g_strdup ((const char *) sqlite3_column_text (segs, 0)));
-      }
-    if (incident > 0 && !manifest_matches_checkpoints (self, r, m, incident))
-      return;
-    if (known_hash != NULL && strcmp (known_hash, hash) == 0)
-      {
-        reply_ok (r, 200, "already-stored");
-        add_string (r, "manifest_sha256", hash);
-        add_incident_state (self, r, incident);
-        add_chain_receipt (self, r, d, m);
-        return;
-      }
-    for (guint i = 0; i < MIN (n, known->len); i++)
-      {
-        char h[ANSIM_SHA256_HEX_LEN + 1];
-        ansim_manifest_entry_hash (ansim_manifest_get_entry (m, i), h);
-        if (strcmp (h, known->pdata[i]) != 0)
-          return reply_error (r, 409, "chain-break",
-                              "entry %u differs from the one already "
-                              "received for incident %s",
-                              i, uuid);
-      }
-    /* Once closed, an incident's manifest is final: another closed one, or
-   * one with more entries, is a different history. */
-    if (known_closed && (ansim_manifest_is_closed (m) || n > known->len))
-      return reply_error (r, 409, "chain-break", "incident %s was already closed with manifest %s",
-                          uuid, known_hash);
-    /* An older version arriving after a newer one adds nothing. */
-    if (n < known->len || (known_closed && n == known->len))
-      {
-        reply_ok (r, 200, "superseded");
-        add_string (r, "manifest_sha256", hash);
-        add_incident_state (self, r, incident);
-        return;
-      }
-
-    g_autofree char *key = g_strdup_printf ("%s/%s/manifest-%s.json", d->id, uuid, hash);
-    g_autofree char *sig_key = g_strdup_printf ("%s.sig", key);
-    PanelStorePutOptions lock;
-    /* The manifest's drill flag is the desk's word: not used (see handle_alert). */
-    if (!panel_retention_lock_options (self->db, incident, FALSE, &lock, &error))
-      return reply_db_error (r, self->db, "reading the retention policy");
-    if (!panel_store_put (self->store, key, req->body, hash, &lock, NULL, &error)
-        || !panel_store_put (self->store, sig_key, sig, NULL, &lock, NULL, &error))
-      return reply_store_error (r, error);
-
-    gint64 now = g_get_real_time ();
-    gboolean created = incident == 0;
-    if (!ansim_db_begin (self->db, &error))
-      return reply_db_error (r, self->db, "recording the manifest");
-    if (incident == 0)
-      {
-        /* No alert came before (e.g. it was refused then): the manifest says
-       * all an alert would. */
-        g_autoptr (sqlite3_stmt) ins = ansim_db_prepare (
-          self->db,
-          "INSERT INTO incidents (device_id, uuid, desk_id, trigger, trigger_kind, opened_wall_us, "
-          "opened_mono_us, alerted_at_us, is_drill, prev_manifest_hash) "
-          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-          &error);
-        if (ins == NULL || !ensure_desk (self, r, ansim_manifest_get_desk_id (m), NULL))
-          goto db_error;
-        sqlite3_bind_text (ins, 1, d->id, -1, SQLITE_STATIC);
-        sqlite3_bind_text (ins, 2, uuid, -1, SQLITE_STATIC);
-        sqlite3_bind_text (ins, 3, ansim_manifest_get_desk_id (m), -1, SQLITE_STATIC);
-        sqlite3_bind_text (ins, 4, ansim_manifest_get_trigger_name (m), -1, SQLITE_STATIC);
-        sqlite3_bind_text (ins, 5,
-                           ansim_manifest_get_trigger_kind (m) == ANSIM_TRIGGER_BODYCAM ? "bodycam"
-                                                                                        : "button",
-                           -1, SQLITE_STATIC);
-        sqlite3_bind_int64 (ins, 6, ansim_manifest_get_opened_wall_us (m));
-        sqlite3_bind_int64 (ins, 7, ansim_manifest_get_opened_mono_us (m));
-        sqlite3_bind_int64 (ins, 8, now);
-        sqlite3_bind_int (ins, 9, 0);
-        if (ansim_manifest_get_previous_manifest_sha256 (m) != NULL)
-          sqlite3_bind_text (ins, 10, ansim_manifest_get_previous_manifest_sha256 (m), -1,
-                             SQLITE_STATIC);
-        if (sqlite3_step (ins) != SQLITE_DONE)
-          goto db_error;
-        incident = sqlite3_last_insert_rowid (self->db);
-        gint64 alert_id = join_press_alert (self->db, incident, ansim_manifest_get_source (m));
-        gint64 drill_id = 0;
-        if (alert_id == 0)
-          goto db_error;
-        if (alert_id == incident
-            && !panel_drill_claim (self->db, ansim_manifest_get_desk_id (m),
-                                   ansim_manifest_get_opened_wall_us (m), incident, &drill_id,
-                                   &error))
-          goto db_error;
-        if (!queue_alert_webhooks (self, incident, &error))
-          goto db_error;
-      }
+static gboolean
+manifest_matches_checkpoints (PanelIngest *self, Reply *r, const AnsimManifest *m, gint64 incident)
+{
+  g_autoptr (sqlite3_stmt) st =
+    ansim_db_prepare (self->db,
+                      "SELECT sequence, header_sha256, entries, head FROM incident_checkpoints "
+                      "WHERE incident_id = ?1 ORDER BY sequence",
+                      NULL);
+  if (st == NULL)
+    return reply_db_error (r, self->db, "reading the checkpoints"), FALSE;
+  sqlite3_bind_int64 (st, 1, incident);
+  char header[ANSIM_SHA256_HEX_LEN + 1];
+  ansim_manifest_header_hash (m, header);
+  while (sqlite3_step (st) == SQLITE_ROW)
     {
-      g_autoptr (sqlite3_stmt) upd = ansim_db_prepare (
-        self->db,
-        "UPDATE incidents SET manifest_hash = ?2, manifest_store_key = ?3, manifest_at_us = ?4, "
-        "closed_wall_us = ?5, closed_mono_us = ?6, close_reason = ?7, "
-        "source = coalesce (source, ?8) WHERE id = ?1",
-        &error);
-      if (upd == NULL)
-        goto db_error;
-      sqlite3_bind_int64 (upd, 1, incident);
-      sqlite3_bind_text (upd, 8, ansim_manifest_get_source (m), -1, SQLITE_STATIC);
-      sqlite3_bind_text (upd, 2, hash, -1, SQLITE_STATIC);
-      sqlite3_bind_text (upd, 3, key, -1, SQLITE_STATIC);
-      sqlite3_bind_int64 (upd, 4, now);
-      if (ansim_manifest_is_closed (m))
-        {
-          sqlite3_bind_int64 (upd, 5, ansim_manifest_get_closed_wall_us (m));
-          sqlite3_bind_int64 (upd, 6, ansim_manifest_get_closed_mono_us (m));
-          sqlite3_bind_text (upd, 7, ansim_manifest_get_close_reason (m), -1, SQLITE_STATIC);
-        }
-      if (sqlite3_step (upd) != SQLITE_DONE || !record_desk_clock (self->db, incident, m, &error))
-        goto db_error;
-      g_autoptr (sqlite3_stmt) seg = ansim_db_prepare (
-        self->db,
-        "INSERT INTO segments (" ANSIM_SEGMENTS_COLUMNS ") VALUES (" ANSIM_SEGMENTS_VALUES ") "
-        "ON CONFLICT DO NOTHING",
-        &error);
-      if (seg == NULL)
-        goto db_error;
-      for (guint i = known->len; i < n; i++)
-        {
-          ansim_segments_bind_entry (seg, incident, ansim_manifest_get_entry (m, i));
-          if (sqlite3_step (seg) != SQLITE_DONE)
-            goto db_error;
-        }
+      gint64 seq = sqlite3_column_int64 (st, 0);
+      guint64 entries = sqlite3_column_int64 (st, 2);
+      const char *head = (const char *) sqlite3_column_text (st, 3);
+      char h[ANSIM_SHA256_HEX_LEN + 1];
+      if (!g_str_equal ((const char *) sqlite3_column_text (st, 1), header))
+        return reply_error (r, 409, "checkpoint-mismatch",
+                            "checkpoint %" G_GINT64_FORMAT " signs another header than the "
+                            "manifest's",
+                            seq),
+               FALSE;
+      if (!ansim_manifest_head_after (m, entries, h))
+        return reply_error (r, 409, "checkpoint-mismatch",
+                            "checkpoint %" G_GINT64_FORMAT " counts %" G_GUINT64_FORMAT
+                            " entries; the manifest has %u",
+                            seq, entries, ansim_manifest_get_n_entries (m)),
+               FALSE;
+      if (!g_str_equal (h, head))
+        return reply_error (r, 409, "checkpoint-mismatch",
+                            "checkpoint %" G_GINT64_FORMAT ": entry %" G_GINT64_FORMAT
+                            " of the manifest is not the one it signed",
+                            seq, (gint64) entries - 1),
+               FALSE;
     }
-    if (!ansim_db_commit (self->db, &error))
-      return reply_db_error (r, self->db, "recording the manifest");
-    reply_ok (r, 201, "stored");
-    add_string (r, "manifest_sha256", hash);
-    add_string (r, "store_key", key);
-    add_incident_state (self, r, incident);
-    add_chain_receipt (self, r, d, m);
-    tell (self, created ? PANEL_INGEST_ALERT : PANEL_INGEST_MANIFEST, incident, 0);
+  return TRUE;
+}
+
+static void
+handle_manifest (PanelIngest *self, Reply *r, const PanelRequest *req, const Device *d,
+                 const char *uuid)
+{
+  g_autoptr (GError) error = NULL;
+  gsize len = 0;
+  const void *data = g_bytes_get_data (req->body, &len);
+  g_autoptr (GBytes) sig = ansim_sf_binary_decode (req->manifest_signature, ANSIM_SIGNATURE_SIZE);
+  if (sig == NULL)
+    return reply_error (r, 400, "bad-request",
+                        "Ansim-Manifest-Signature must be the manifest's 64-byte signature "
+                        "as :BASE64:");
+  if (!ansim_json_integers_fit (data, len, &error))
+    return reply_error (r, 400, "bad-request", "%s", error->message);
+  g_autoptr (AnsimManifest) m = ansim_manifest_parse (data, len, &error);
+  if (m == NULL)
+    return reply_error (r, 422, "bad-manifest", "%s", error->message);
+  if (strcmp (ansim_manifest_get_incident_id (m), uuid) != 0)
+    return reply_error (r, 422, "bad-manifest", "the manifest is of incident %s, not %s",
+                        ansim_manifest_get_incident_id (m), uuid);
+  if (strcmp (ansim_manifest_get_device_fingerprint (m), d->fingerprint) != 0
+      || strcmp (ansim_manifest_get_device_id (m), d->id) != 0)
+    return reply_error (r, 422, "bad-manifest",
+                        "the manifest names device %s (%s), not the "
+                        "sender %s (%s)",
+                        ansim_manifest_get_device_id (m), ansim_manifest_get_device_fingerprint (m),
+                        d->id, d->fingerprint);
+  if (!ansim_device_key_verify (d->key, data, len, g_bytes_get_data (sig, NULL),
+                                ANSIM_SIGNATURE_SIZE, NULL))
+    return reply_error (r, 422, "bad-manifest-signature",
+                        "the manifest's signature does not verify with the device's key");
+  if (!ansim_manifest_check_chain (m, &error))
+    return reply_error (r, 422, "broken-chain", "%s", error->message);
+  if (!ansim_is_name (ansim_manifest_get_desk_id (m)))
+    return reply_error (r, 422, "bad-manifest", "desk id is not a name");
+  if (!check_desk (self, r, req, d, ansim_manifest_get_desk_id (m), "a manifest"))
     return;
 
-  db_error:
-    if (r->status == 0)
-      reply_db_error (r, self->db, "recording the manifest");
-    ansim_db_rollback (self->db);
-  }
+  char hash[ANSIM_SHA256_HEX_LEN + 1];
+  ansim_hash_sha256_hex (data, len, hash);
+  gint64 incident = find_incident (self, r, d, uuid);
+  if (incident < 0)
+    return;
 
-  /* The newest checkpoint the panel holds of incident: its sequence (-1 if
- * none), the SHA-256 of its text and its header hash. */
-  static gboolean last_checkpoint (sqlite3 * db, gint64 incident, gint64 * out_sequence,
-                                   char out_sha256[ANSIM_SHA256_HEX_LEN + 1],
-                                   char out_header[ANSIM_SHA256_HEX_LEN + 1])
-  {
-    g_autoptr (sqlite3_stmt) st =
-      ansim_db_prepare (db,
-                        "SELECT sequence, sha256, header_sha256 FROM incident_checkpoints "
-                        "WHERE incident_id = ?1 ORDER BY sequence DESC LIMIT 1",
-                        NULL);
-    if (st == NULL)
-      return FALSE;
-    sqlite3_bind_int64 (st, 1, incident);
-    int rc = sqlite3_step (st);
-    *out_sequence = -1;
-    out_sha256[0] = out_header[0] = '\0';
-    if (rc == SQLITE_ROW)
-      {
-        *out_sequence = sqlite3_column_int64 (st, 0);
-        g_strlcpy (out_sha256, (const char *) sqlite3_column_text (st, 1),
-                   ANSIM_SHA256_HEX_LEN + 1);
-        g_strlcpy (out_header, (const char *) sqlite3_column_text (st, 2),
-                   ANSIM_SHA256_HEX_LEN + 1);
-      }
-    return rc == SQLITE_ROW || rc == SQLITE_DONE;
-  }
-
-  /* A version 3 desk's per-segment upload (docs/protocol.md, "Checkpoints"):
- * one signed checkpoint and the entries it adds. The live view rests on
- * it: it is refused unless signed by the device's key, the next in its
- * chain, and the entries sent lead exactly to its chain head. */
-  static void handle_checkpoint (PanelIngest * self, Reply * r, const PanelRequest *req,
-                                 const Device *d, const char *uuid, gint64 sequence)
-  {
-    g_autoptr (GError) error = NULL;
-    gsize len = 0;
-    const char *data = g_bytes_get_data (req->body, &len);
-    g_autoptr (JsonParser) parser = json_parser_new ();
-    JsonNode *root = len > 0 && json_parser_load_from_data (parser, data, len, NULL)
-                       ? json_parser_get_root (parser)
-                       : NULL;
-    JsonObject *o = root != NULL && JSON_NODE_HOLDS_OBJECT (root) ? json_node_get_object (root)
-                                                                  : NULL;
-    const char *text =
-      o != NULL ? json_object_get_string_member_with_default (o, "checkpoint", NULL) : NULL;
-    const char *sig64 =
-      o != NULL ? json_object_get_string_member_with_default (o, "signature", NULL) : NULL;
-    JsonNode *entries_node = o != NULL ? json_object_get_member (o, "entries") : NULL;
-    if (text == NULL || sig64 == NULL || entries_node == NULL)
-      return reply_error (r, 400, "bad-checkpoint",
-                          "the body must be a JSON object with \"checkpoint\" (text), "
-                          "\"signature\" (base64) and \"entries\" (array)");
-    gsize sig_len = 0;
-    g_autofree guint8 *sig = g_base64_decode (sig64, &sig_len);
-    if (sig_len != ANSIM_SIGNATURE_SIZE)
-      return reply_error (r, 400, "bad-checkpoint",
-                          "signature: %zu bytes, not a 64-byte Ed25519 signature", sig_len);
-    AnsimCheckpoint c;
-    if (!ansim_checkpoint_parse (text, strlen (text), &c, &error))
-      return reply_error (r, 400, "bad-checkpoint", "%s", error->message);
-    if (!g_str_equal (c.incident_id, uuid) || (gint64) c.sequence != sequence)
-      return reply_error (r, 400, "bad-checkpoint",
-                          "the checkpoint is number %" G_GUINT64_FORMAT " of incident %s, not "
-                          "%" G_GINT64_FORMAT " of %s",
-                          c.sequence, c.incident_id, sequence, uuid);
-    if (!ansim_device_key_verify (d->key, text, strlen (text), sig, sig_len, NULL))
-      return reply_error (r, 400, "bad-checkpoint-signature",
-                          "checkpoint %" G_GINT64_FORMAT ": the signature does not verify with the "
-                          "device's key",
-                          sequence);
-    g_autoptr (AnsimManifest) sent = ansim_manifest_parse_entries (entries_node, &error);
-    if (sent == NULL)
-      return reply_error (r, 400, "bad-checkpoint", "%s", error->message);
-
-    gint64 incident = find_incident (self, r, d, uuid);
-    if (incident < 0)
-      return;
-    if (incident == 0)
-      return reply_error (r, 409, "manifest-needed",
-                          "incident %s is not known yet; send its alert or manifest first", uuid);
-    char text_sha[ANSIM_SHA256_HEX_LEN + 1];
-    ansim_hash_sha256_hex (text, strlen (text), text_sha);
-    gint64 last = -1;
-    char last_sha[ANSIM_SHA256_HEX_LEN + 1], header[ANSIM_SHA256_HEX_LEN + 1];
-    if (!last_checkpoint (self->db, incident, &last, last_sha, header))
-      return reply_db_error (r, self->db, "reading the checkpoints");
-    if (sequence <= last)
-      {
-        g_autoptr (sqlite3_stmt) st = ansim_db_prepare (
-          self->db,
-          "SELECT sha256 FROM incident_checkpoints WHERE incident_id = ?1 AND sequence = ?2", NULL);
-        if (st == NULL)
-          return reply_db_error (r, self->db, "reading the checkpoints");
-        sqlite3_bind_int64 (st, 1, incident);
-        sqlite3_bind_int64 (st, 2, sequence);
-        if (sqlite3_step (st) != SQLITE_ROW)
-          return reply_db_error (r, self->db, "reading the checkpoints");
-        if (!g_str_equal ((const char *) sqlite3_column_text (st, 0), text_sha))
-          return reply_error (r, 409, "checkpoint-conflict",
-                              "incident %s already has a different checkpoint %" G_GINT64_FORMAT,
-                              uuid, sequence);
-        reply_ok (r, 200, "already-stored");
-        add_int (r, "next_sequence", last + 1);
-        add_incident_state (self, r, incident);
-        return;
-      }
-    if (sequence > last + 1)
-      {
-        reply_error (r, 409, "checkpoint-gap",
-                     "incident %s: checkpoint %" G_GINT64_FORMAT " comes before %" G_GINT64_FORMAT,
-                     uuid, last + 1, sequence);
-        add_int (r, "next_sequence", last + 1);
-        return;
-      }
-    if (last >= 0 && !g_str_equal (c.previous, last_sha))
-      return reply_error (r, 409, "chain-break",
-                          "checkpoint %" G_GINT64_FORMAT " names previous %s, but checkpoint "
-                          "%" G_GINT64_FORMAT " has SHA-256 %s",
-                          sequence, c.previous, last, last_sha);
-    if (last < 0 && strspn (c.previous, "0") != ANSIM_SHA256_HEX_LEN)
-      return reply_error (r, 409, "chain-break", "checkpoint 0 names a previous checkpoint");
-    if (last >= 0 && !g_str_equal (c.header_sha256, header))
-      return reply_error (r, 409, "checkpoint-mismatch",
-                          "checkpoint %" G_GINT64_FORMAT " commits to header %s, the ones before "
-                          "to %s",
-                          sequence, c.header_sha256, header);
-
-    /* The entries the panel holds, and where the sent ones fit. */
-    g_autoptr (GPtrArray) known = g_ptr_array_new_with_free_func (g_free);
+  /* What the panel has already: the latest manifest and its entries. */
+  guint n = ansim_manifest_get_n_entries (m);
+  g_autoptr (GPtrArray) known = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *known_hash = NULL;
+  gboolean known_closed = FALSE;
+  if (incident > 0)
     {
+      g_autoptr (sqlite3_stmt) inc = ansim_db_prepare (
+        self->db, "SELECT manifest_hash, close_reason IS NOT NULL FROM incidents WHERE id = ?1",
+        &error);
+      if (inc == NULL || (sqlite3_bind_int64 (inc, 1, incident), sqlite3_step (inc)) != SQLITE_ROW)
+        return reply_db_error (r, self->db, "reading the incident");
+      known_hash = g_strdup ((const char *) sqlite3_column_text (inc, 0));
+      known_closed = sqlite3_column_int (inc, 1);
       g_autoptr (sqlite3_stmt) segs = ansim_db_prepare (
         self->db, "SELECT entry_hash FROM segments WHERE incident_id = ?1 ORDER BY idx", &error);
       if (segs == NULL)
@@ -1564,397 +1285,681 @@ record_desk_clock (sqlite3 *db, gint64 incident, const AnsimManifest *m, GError 
       while (sqlite3_step (segs) == SQLITE_ROW)
         g_ptr_array_add (known, g_strdup ((const char *) sqlite3_column_text (segs, 0)));
     }
-    guint n_sent = ansim_manifest_get_n_entries (sent);
-    guint64 first = n_sent > 0 ? ansim_manifest_get_entry (sent, 0)->index : known->len;
-    if (first > known->len)
-      return reply_error (r, 409, "entries-missing",
-                          "the entries sent start at index %" G_GUINT64_FORMAT "; the panel has %u",
-                          first, known->len);
-    if (first + n_sent > MAX (c.entries, known->len))
-      return reply_error (r, 400, "bad-checkpoint",
-                          "entries sent up to index %" G_GUINT64_FORMAT
-                          ", beyond the %" G_GUINT64_FORMAT " the checkpoint counts",
-                          first + n_sent - 1, c.entries);
-    /* The chain as it will stand: each sent entry in place (index, link,
-   * the same as one already held), then the signed head at its count. */
-    g_autoptr (GPtrArray) chain = g_ptr_array_new_with_free_func (g_free);
-    for (guint i = 0; i < known->len; i++)
-      g_ptr_array_add (chain, g_strdup (known->pdata[i]));
-    for (guint i = 0; i < n_sent; i++)
-      {
-        const AnsimManifestEntry *e = ansim_manifest_get_entry (sent, i);
-        guint64 at = first + i;
-        char h[ANSIM_SHA256_HEX_LEN + 1];
-        if (e->index != at || (at > 0 && !g_str_equal (e->prev, chain->pdata[at - 1])))
-          return reply_error (r, 409, "chain-break",
-                              "entry %" G_GUINT64_FORMAT
-                              " does not follow entry %" G_GUINT64_FORMAT,
-                              e->index, at - 1);
-        ansim_manifest_entry_hash (e, h);
-        if (at < known->len && !g_str_equal (h, known->pdata[at]))
-          return reply_error (r, 409, "chain-break",
-                              "entry %" G_GUINT64_FORMAT " differs from the one already received",
-                              e->index);
-        if (at >= chain->len)
-          g_ptr_array_add (chain, g_strdup (h));
-      }
-    if (c.entries > chain->len)
-      return reply_error (r, 409, "entries-missing",
-                          "checkpoint %" G_GINT64_FORMAT " counts %" G_GUINT64_FORMAT
-                          " entries; the panel has %u and was sent %u",
-                          sequence, c.entries, known->len, n_sent);
-    /* For no entries the head is the chain start, only known from the header:
-   * the final manifest is checked against it. */
-    if (c.entries > 0 && !g_str_equal (chain->pdata[c.entries - 1], c.head))
-      return reply_error (r, 409, "checkpoint-mismatch",
-                          "checkpoint %" G_GINT64_FORMAT " signs chain head %s, but entry "
-                          "%" G_GUINT64_FORMAT " hashes to %s",
-                          sequence, c.head, c.entries - 1,
-                          (const char *) chain->pdata[c.entries - 1]);
-
-    if (!ansim_db_begin (self->db, &error))
-      return reply_db_error (r, self->db, "recording the checkpoint");
+  if (incident > 0 && !manifest_matches_checkpoints (self, r, m, incident))
+    return;
+  if (known_hash != NULL && strcmp (known_hash, hash) == 0)
     {
+      reply_ok (r, 200, "already-stored");
+      add_string (r, "manifest_sha256", hash);
+      add_incident_state (self, r, incident);
+      add_chain_receipt (self, r, d, m);
+      return;
+    }
+  for (guint i = 0; i < MIN (n, known->len); i++)
+    {
+      char h[ANSIM_SHA256_HEX_LEN + 1];
+      ansim_manifest_entry_hash (ansim_manifest_get_entry (m, i), h);
+      if (strcmp (h, known->pdata[i]) != 0)
+        return reply_error (r, 409, "chain-break",
+                            "entry %u differs from the one already "
+                            "received for incident %s",
+                            i, uuid);
+    }
+  /* Once closed, an incident's manifest is final: another closed one, or
+   * one with more entries, is a different history. */
+  if (known_closed && (ansim_manifest_is_closed (m) || n > known->len))
+    return reply_error (r, 409, "chain-break", "incident %s was already closed with manifest %s",
+                        uuid, known_hash);
+  /* An older version arriving after a newer one adds nothing. */
+  if (n < known->len || (known_closed && n == known->len))
+    {
+      reply_ok (r, 200, "superseded");
+      add_string (r, "manifest_sha256", hash);
+      add_incident_state (self, r, incident);
+      return;
+    }
+
+  g_autofree char *key = g_strdup_printf ("%s/%s/manifest-%s.json", d->id, uuid, hash);
+  g_autofree char *sig_key = g_strdup_printf ("%s.sig", key);
+  PanelStorePutOptions lock;
+  /* The manifest's drill flag is the desk's word: not used (see handle_alert). */
+  if (!panel_retention_lock_options (self->db, incident, FALSE, &lock, &error))
+    return reply_db_error (r, self->db, "reading the retention policy");
+  if (!panel_store_put (self->store, key, req->body, hash, &lock, NULL, &error)
+      || !panel_store_put (self->store, sig_key, sig, NULL, &lock, NULL, &error))
+    return reply_store_error (r, error);
+
+  gint64 now = g_get_real_time ();
+  gboolean created = incident == 0;
+  if (!ansim_db_begin (self->db, &error))
+    return reply_db_error (r, self->db, "recording the manifest");
+  if (incident == 0)
+    {
+      /* No alert came before (e.g. it was refused then): the manifest says
+       * all an alert would. */
       g_autoptr (sqlite3_stmt) ins = ansim_db_prepare (
         self->db,
-        "INSERT INTO incident_checkpoints (incident_id, sequence, text, signature, sha256, "
-        "header_sha256, entries, head, received_at_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO incidents (device_id, uuid, desk_id, trigger, trigger_kind, opened_wall_us, "
+        "opened_mono_us, alerted_at_us, is_drill, prev_manifest_hash) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         &error);
-      if (ins == NULL)
+      if (ins == NULL || !ensure_desk (self, r, ansim_manifest_get_desk_id (m), NULL))
         goto db_error;
-      sqlite3_bind_int64 (ins, 1, incident);
-      sqlite3_bind_int64 (ins, 2, sequence);
-      sqlite3_bind_blob (ins, 3, text, strlen (text), SQLITE_STATIC);
-      sqlite3_bind_blob (ins, 4, sig, sig_len, SQLITE_STATIC);
-      sqlite3_bind_text (ins, 5, text_sha, -1, SQLITE_STATIC);
-      sqlite3_bind_text (ins, 6, c.header_sha256, -1, SQLITE_STATIC);
-      sqlite3_bind_int64 (ins, 7, c.entries);
-      sqlite3_bind_text (ins, 8, c.head, -1, SQLITE_STATIC);
-      sqlite3_bind_int64 (ins, 9, g_get_real_time ());
+      sqlite3_bind_text (ins, 1, d->id, -1, SQLITE_STATIC);
+      sqlite3_bind_text (ins, 2, uuid, -1, SQLITE_STATIC);
+      sqlite3_bind_text (ins, 3, ansim_manifest_get_desk_id (m), -1, SQLITE_STATIC);
+      sqlite3_bind_text (ins, 4, ansim_manifest_get_trigger_name (m), -1, SQLITE_STATIC);
+      sqlite3_bind_text (
+        ins, 5, ansim_manifest_get_trigger_kind (m) == ANSIM_TRIGGER_BODYCAM ? "bodycam" : "button",
+        -1, SQLITE_STATIC);
+      sqlite3_bind_int64 (ins, 6, ansim_manifest_get_opened_wall_us (m));
+      sqlite3_bind_int64 (ins, 7, ansim_manifest_get_opened_mono_us (m));
+      sqlite3_bind_int64 (ins, 8, now);
+      sqlite3_bind_int (ins, 9, 0);
+      if (ansim_manifest_get_previous_manifest_sha256 (m) != NULL)
+        sqlite3_bind_text (ins, 10, ansim_manifest_get_previous_manifest_sha256 (m), -1,
+                           SQLITE_STATIC);
       if (sqlite3_step (ins) != SQLITE_DONE)
         goto db_error;
-      g_autoptr (sqlite3_stmt) seg = ansim_db_prepare (
-        self->db,
-        "INSERT INTO segments (" ANSIM_SEGMENTS_COLUMNS ") VALUES (" ANSIM_SEGMENTS_VALUES ") "
-        "ON CONFLICT DO NOTHING",
-        &error);
-      if (seg == NULL)
+      incident = sqlite3_last_insert_rowid (self->db);
+      gint64 alert_id = join_press_alert (self->db, incident, ansim_manifest_get_source (m));
+      gint64 drill_id = 0;
+      if (alert_id == 0)
         goto db_error;
-      for (guint i = 0; i < n_sent; i++)
-        {
-          if (first + i < known->len)
-            continue;
-          ansim_segments_bind_entry (seg, incident, ansim_manifest_get_entry (sent, i));
-          if (sqlite3_step (seg) != SQLITE_DONE)
-            goto db_error;
-        }
+      if (alert_id == incident
+          && !panel_drill_claim (self->db, ansim_manifest_get_desk_id (m),
+                                 ansim_manifest_get_opened_wall_us (m), incident, &drill_id,
+                                 &error))
+        goto db_error;
+      if (!queue_alert_webhooks (self, incident, &error))
+        goto db_error;
     }
-    if (!ansim_db_commit (self->db, &error))
-      return reply_db_error (r, self->db, "recording the checkpoint");
-    reply_ok (r, 201, "stored");
-    add_int (r, "next_sequence", sequence + 1);
-    add_incident_state (self, r, incident);
-    tell (self, PANEL_INGEST_MANIFEST, incident, 0);
-    return;
-
-  db_error:
-    if (r->status == 0)
-      reply_db_error (r, self->db, "recording the checkpoint");
-    ansim_db_rollback (self->db);
-  }
-
-  static void handle_segment (PanelIngest * self, Reply * r, const PanelRequest *req,
-                              const Device *d, const char *uuid, gint64 idx, const char *actual)
   {
-    gint64 incident = find_incident (self, r, d, uuid);
-    if (incident < 0)
+    g_autoptr (sqlite3_stmt) upd = ansim_db_prepare (
+      self->db,
+      "UPDATE incidents SET manifest_hash = ?2, manifest_store_key = ?3, manifest_at_us = ?4, "
+      "closed_wall_us = ?5, closed_mono_us = ?6, close_reason = ?7, "
+      "source = coalesce (source, ?8) WHERE id = ?1",
+      &error);
+    if (upd == NULL)
+      goto db_error;
+    sqlite3_bind_int64 (upd, 1, incident);
+    sqlite3_bind_text (upd, 8, ansim_manifest_get_source (m), -1, SQLITE_STATIC);
+    sqlite3_bind_text (upd, 2, hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text (upd, 3, key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64 (upd, 4, now);
+    if (ansim_manifest_is_closed (m))
+      {
+        sqlite3_bind_int64 (upd, 5, ansim_manifest_get_closed_wall_us (m));
+        sqlite3_bind_int64 (upd, 6, ansim_manifest_get_closed_mono_us (m));
+        sqlite3_bind_text (upd, 7, ansim_manifest_get_close_reason (m), -1, SQLITE_STATIC);
+      }
+    if (sqlite3_step (upd) != SQLITE_DONE || !record_desk_clock (self->db, incident, m, &error))
+      goto db_error;
+    g_autoptr (sqlite3_stmt) seg = ansim_db_prepare (self->db,
+                                                     "INSERT INTO segments (" ANSIM_SEGMENTS_COLUMNS
+                                                     ") VALUES (" ANSIM_SEGMENTS_VALUES ") "
+                                                     "ON CONFLICT DO NOTHING",
+                                                     &error);
+    if (seg == NULL)
+      goto db_error;
+    for (guint i = known->len; i < n; i++)
+      {
+        ansim_segments_bind_entry (seg, incident, ansim_manifest_get_entry (m, i));
+        if (sqlite3_step (seg) != SQLITE_DONE)
+          goto db_error;
+      }
+  }
+  if (!ansim_db_commit (self->db, &error))
+    return reply_db_error (r, self->db, "recording the manifest");
+  reply_ok (r, 201, "stored");
+  add_string (r, "manifest_sha256", hash);
+  add_string (r, "store_key", key);
+  add_incident_state (self, r, incident);
+  add_chain_receipt (self, r, d, m);
+  tell (self, created ? PANEL_INGEST_ALERT : PANEL_INGEST_MANIFEST, incident, 0);
+  return;
+
+db_error:
+  if (r->status == 0)
+    reply_db_error (r, self->db, "recording the manifest");
+  ansim_db_rollback (self->db);
+}
+
+/* The newest checkpoint the panel holds of incident: its sequence (-1 if
+ * none), the SHA-256 of its text and its header hash. */
+static gboolean
+last_checkpoint (sqlite3 *db, gint64 incident, gint64 *out_sequence,
+                 char out_sha256[ANSIM_SHA256_HEX_LEN + 1],
+                 char out_header[ANSIM_SHA256_HEX_LEN + 1])
+{
+  g_autoptr (sqlite3_stmt) st =
+    ansim_db_prepare (db,
+                      "SELECT sequence, sha256, header_sha256 FROM incident_checkpoints "
+                      "WHERE incident_id = ?1 ORDER BY sequence DESC LIMIT 1",
+                      NULL);
+  if (st == NULL)
+    return FALSE;
+  sqlite3_bind_int64 (st, 1, incident);
+  int rc = sqlite3_step (st);
+  *out_sequence = -1;
+  out_sha256[0] = out_header[0] = '\0';
+  if (rc == SQLITE_ROW)
+    {
+      *out_sequence = sqlite3_column_int64 (st, 0);
+      g_strlcpy (out_sha256, (const char *) sqlite3_column_text (st, 1), ANSIM_SHA256_HEX_LEN + 1);
+      g_strlcpy (out_header, (const char *) sqlite3_column_text (st, 2), ANSIM_SHA256_HEX_LEN + 1);
+    }
+  return rc == SQLITE_ROW || rc == SQLITE_DONE;
+}
+
+/* A version 3 desk's per-segment upload (docs/protocol.md, "Checkpoints"):
+ * one signed checkpoint and the entries it adds. The live view rests on
+ * it: it is refused unless signed by the device's key, the next in its
+ * chain, and the entries sent lead exactly to its chain head. */
+static void
+handle_checkpoint (PanelIngest *self, Reply *r, const PanelRequest *req, const Device *d,
+                   const char *uuid, gint64 sequence)
+{
+  g_autoptr (GError) error = NULL;
+  gsize len = 0;
+  const char *data = g_bytes_get_data (req->body, &len);
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonNode *root = len > 0 && json_parser_load_from_data (parser, data, len, NULL)
+                     ? json_parser_get_root (parser)
+                     : NULL;
+  JsonObject *o = root != NULL && JSON_NODE_HOLDS_OBJECT (root) ? json_node_get_object (root)
+                                                                : NULL;
+  const char *text = o != NULL ? json_object_get_string_member_with_default (o, "checkpoint", NULL)
+                               : NULL;
+  const char *sig64 = o != NULL ? json_object_get_string_member_with_default (o, "signature", NULL)
+                                : NULL;
+  JsonNode *entries_node = o != NULL ? json_object_get_member (o, "entries") : NULL;
+  if (text == NULL || sig64 == NULL || entries_node == NULL)
+    return reply_error (r, 400, "bad-checkpoint",
+                        "the body must be a JSON object with \"checkpoint\" (text), "
+                        "\"signature\" (base64) and \"entries\" (array)");
+  gsize sig_len = 0;
+  g_autofree guint8 *sig = g_base64_decode (sig64, &sig_len);
+  if (sig_len != ANSIM_SIGNATURE_SIZE)
+    return reply_error (r, 400, "bad-checkpoint",
+                        "signature: %zu bytes, not a 64-byte Ed25519 signature", sig_len);
+  AnsimCheckpoint c;
+  if (!ansim_checkpoint_parse (text, strlen (text), &c, &error))
+    return reply_error (r, 400, "bad-checkpoint", "%s", error->message);
+  if (!g_str_equal (c.incident_id, uuid) || (gint64) c.sequence != sequence)
+    return reply_error (r, 400, "bad-checkpoint",
+                        "the checkpoint is number %" G_GUINT64_FORMAT " of incident %s, not "
+                        "%" G_GINT64_FORMAT " of %s",
+                        c.sequence, c.incident_id, sequence, uuid);
+  if (!ansim_device_key_verify (d->key, text, strlen (text), sig, sig_len, NULL))
+    return reply_error (r, 400, "bad-checkpoint-signature",
+                        "checkpoint %" G_GINT64_FORMAT ": the signature does not verify with the "
+                        "device's key",
+                        sequence);
+  g_autoptr (AnsimManifest) sent = ansim_manifest_parse_entries (entries_node, &error);
+  if (sent == NULL)
+    return reply_error (r, 400, "bad-checkpoint", "%s", error->message);
+
+  gint64 incident = find_incident (self, r, d, uuid);
+  if (incident < 0)
+    return;
+  if (incident == 0)
+    return reply_error (r, 409, "manifest-needed",
+                        "incident %s is not known yet; send its alert or manifest first", uuid);
+  char text_sha[ANSIM_SHA256_HEX_LEN + 1];
+  ansim_hash_sha256_hex (text, strlen (text), text_sha);
+  gint64 last = -1;
+  char last_sha[ANSIM_SHA256_HEX_LEN + 1], header[ANSIM_SHA256_HEX_LEN + 1];
+  if (!last_checkpoint (self->db, incident, &last, last_sha, header))
+    return reply_db_error (r, self->db, "reading the checkpoints");
+  if (sequence <= last)
+    {
+      g_autoptr (sqlite3_stmt) st = ansim_db_prepare (
+        self->db,
+        "SELECT sha256 FROM incident_checkpoints WHERE incident_id = ?1 AND sequence = ?2", NULL);
+      if (st == NULL)
+        return reply_db_error (r, self->db, "reading the checkpoints");
+      sqlite3_bind_int64 (st, 1, incident);
+      sqlite3_bind_int64 (st, 2, sequence);
+      if (sqlite3_step (st) != SQLITE_ROW)
+        return reply_db_error (r, self->db, "reading the checkpoints");
+      if (!g_str_equal ((const char *) sqlite3_column_text (st, 0), text_sha))
+        return reply_error (r, 409, "checkpoint-conflict",
+                            "incident %s already has a different checkpoint %" G_GINT64_FORMAT,
+                            uuid, sequence);
+      reply_ok (r, 200, "already-stored");
+      add_int (r, "next_sequence", last + 1);
+      add_incident_state (self, r, incident);
       return;
-    if (incident == 0)
-      return reply_error (r, 409, "manifest-needed",
-                          "incident %s is not known yet; send its "
-                          "manifest first",
-                          uuid);
-    g_autoptr (GError) error = NULL;
-    g_autoptr (sqlite3_stmt) stmt =
-      ansim_db_prepare (self->db,
-                        "SELECT kind, cipher_size, cipher_sha256, store_key FROM segments "
-                        "WHERE incident_id = ?1 AND idx = ?2",
-                        &error);
-    if (stmt == NULL)
-      return reply_db_error (r, self->db, "reading the segment");
-    sqlite3_bind_int64 (stmt, 1, incident);
-    sqlite3_bind_int64 (stmt, 2, idx);
-    int rc = sqlite3_step (stmt);
-    if (rc == SQLITE_DONE)
-      return reply_error (
-        r, 409, "manifest-needed",
-        "no manifest received so far lists segment %" G_GINT64_FORMAT " of incident %s", idx, uuid);
-    if (rc != SQLITE_ROW)
-      return reply_db_error (r, self->db, "reading the segment");
-    if (!g_str_equal ((const char *) sqlite3_column_text (stmt, 0), "media"))
-      return reply_error (r, 409, "not-media", "entry %" G_GINT64_FORMAT " is a gap", idx);
-    gint64 size = sqlite3_column_int64 (stmt, 1);
-    g_autofree char *expected = g_strdup ((const char *) sqlite3_column_text (stmt, 2));
-    gboolean have = sqlite3_column_type (stmt, 3) != SQLITE_NULL;
-    /* Ends the read transaction: held across the store's put, it could
+    }
+  if (sequence > last + 1)
+    {
+      reply_error (r, 409, "checkpoint-gap",
+                   "incident %s: checkpoint %" G_GINT64_FORMAT " comes before %" G_GINT64_FORMAT,
+                   uuid, last + 1, sequence);
+      add_int (r, "next_sequence", last + 1);
+      return;
+    }
+  if (last >= 0 && !g_str_equal (c.previous, last_sha))
+    return reply_error (r, 409, "chain-break",
+                        "checkpoint %" G_GINT64_FORMAT " names previous %s, but checkpoint "
+                        "%" G_GINT64_FORMAT " has SHA-256 %s",
+                        sequence, c.previous, last, last_sha);
+  if (last < 0 && strspn (c.previous, "0") != ANSIM_SHA256_HEX_LEN)
+    return reply_error (r, 409, "chain-break", "checkpoint 0 names a previous checkpoint");
+  if (last >= 0 && !g_str_equal (c.header_sha256, header))
+    return reply_error (r, 409, "checkpoint-mismatch",
+                        "checkpoint %" G_GINT64_FORMAT " commits to header %s, the ones before "
+                        "to %s",
+                        sequence, c.header_sha256, header);
+
+  /* The entries the panel holds, and where the sent ones fit. */
+  g_autoptr (GPtrArray) known = g_ptr_array_new_with_free_func (g_free);
+  {
+    g_autoptr (sqlite3_stmt) segs = ansim_db_prepare (
+      self->db, "SELECT entry_hash FROM segments WHERE incident_id = ?1 ORDER BY idx", &error);
+    if (segs == NULL)
+      return reply_db_error (r, self->db, "reading the segments");
+    sqlite3_bind_int64 (segs, 1, incident);
+    while (sqlite3_step (segs) == SQLITE_ROW)
+      g_ptr_array_add (known, g_strdup ((const char *) sqlite3_column_text (segs, 0)));
+  }
+  guint n_sent = ansim_manifest_get_n_entries (sent);
+  guint64 first = n_sent > 0 ? ansim_manifest_get_entry (sent, 0)->index : known->len;
+  if (first > known->len)
+    return reply_error (r, 409, "entries-missing",
+                        "the entries sent start at index %" G_GUINT64_FORMAT "; the panel has %u",
+                        first, known->len);
+  if (first + n_sent > MAX (c.entries, known->len))
+    return reply_error (r, 400, "bad-checkpoint",
+                        "entries sent up to index %" G_GUINT64_FORMAT
+                        ", beyond the %" G_GUINT64_FORMAT " the checkpoint counts",
+                        first + n_sent - 1, c.entries);
+  /* The chain as it will stand: each sent entry in place (index, link,
+   * the same as one already held), then the signed head at its count. */
+  g_autoptr (GPtrArray) chain = g_ptr_array_new_with_free_func (g_free);
+  for (guint i = 0; i < known->len; i++)
+    g_ptr_array_add (chain, g_strdup (known->pdata[i]));
+  for (guint i = 0; i < n_sent; i++)
+    {
+      const AnsimManifestEntry *e = ansim_manifest_get_entry (sent, i);
+      guint64 at = first + i;
+      char h[ANSIM_SHA256_HEX_LEN + 1];
+      if (e->index != at || (at > 0 && !g_str_equal (e->prev, chain->pdata[at - 1])))
+        return reply_error (r, 409, "chain-break",
+                            "entry %" G_GUINT64_FORMAT " does not follow entry %" G_GUINT64_FORMAT,
+                            e->index, at - 1);
+      ansim_manifest_entry_hash (e, h);
+      if (at < known->len && !g_str_equal (h, known->pdata[at]))
+        return reply_error (r, 409, "chain-break",
+                            "entry %" G_GUINT64_FORMAT " differs from the one already received",
+                            e->index);
+      if (at >= chain->len)
+        g_ptr_array_add (chain, g_strdup (h));
+    }
+  if (c.entries > chain->len)
+    return reply_error (r, 409, "entries-missing",
+                        "checkpoint %" G_GINT64_FORMAT " counts %" G_GUINT64_FORMAT
+                        " entries; the panel has %u and was sent %u",
+                        sequence, c.entries, known->len, n_sent);
+  /* For no entries the head is the chain start, only known from the header:
+   * the final manifest is checked against it. */
+  if (c.entries > 0 && !g_str_equal (chain->pdata[c.entries - 1], c.head))
+    return reply_error (r, 409, "checkpoint-mismatch",
+                        "checkpoint %" G_GINT64_FORMAT " signs chain head %s, but entry "
+                        "%" G_GUINT64_FORMAT " hashes to %s",
+                        sequence, c.head, c.entries - 1,
+                        (const char *) chain->pdata[c.entries - 1]);
+
+  if (!ansim_db_begin (self->db, &error))
+    return reply_db_error (r, self->db, "recording the checkpoint");
+  {
+    g_autoptr (sqlite3_stmt) ins = ansim_db_prepare (
+      self->db,
+      "INSERT INTO incident_checkpoints (incident_id, sequence, text, signature, sha256, "
+      "header_sha256, entries, head, received_at_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+      &error);
+    if (ins == NULL)
+      goto db_error;
+    sqlite3_bind_int64 (ins, 1, incident);
+    sqlite3_bind_int64 (ins, 2, sequence);
+    sqlite3_bind_blob (ins, 3, text, strlen (text), SQLITE_STATIC);
+    sqlite3_bind_blob (ins, 4, sig, sig_len, SQLITE_STATIC);
+    sqlite3_bind_text (ins, 5, text_sha, -1, SQLITE_STATIC);
+    sqlite3_bind_text (ins, 6, c.header_sha256, -1, SQLITE_STATIC);
+    sqlite3_bind_int64 (ins, 7, c.entries);
+    sqlite3_bind_text (ins, 8, c.head, -1, SQLITE_STATIC);
+    sqlite3_bind_int64 (ins, 9, g_get_real_time ());
+    if (sqlite3_step (ins) != SQLITE_DONE)
+      goto db_error;
+    g_autoptr (sqlite3_stmt) seg = ansim_db_prepare (self->db,
+                                                     "INSERT INTO segments (" ANSIM_SEGMENTS_COLUMNS
+                                                     ") VALUES (" ANSIM_SEGMENTS_VALUES ") "
+                                                     "ON CONFLICT DO NOTHING",
+                                                     &error);
+    if (seg == NULL)
+      goto db_error;
+    for (guint i = 0; i < n_sent; i++)
+      {
+        if (first + i < known->len)
+          continue;
+        ansim_segments_bind_entry (seg, incident, ansim_manifest_get_entry (sent, i));
+        if (sqlite3_step (seg) != SQLITE_DONE)
+          goto db_error;
+      }
+  }
+  if (!ansim_db_commit (self->db, &error))
+    return reply_db_error (r, self->db, "recording the checkpoint");
+  reply_ok (r, 201, "stored");
+  add_int (r, "next_sequence", sequence + 1);
+  add_incident_state (self, r, incident);
+  tell (self, PANEL_INGEST_MANIFEST, incident, 0);
+  return;
+
+db_error:
+  if (r->status == 0)
+    reply_db_error (r, self->db, "recording the checkpoint");
+  ansim_db_rollback (self->db);
+}
+
+static void
+handle_segment (PanelIngest *self, Reply *r, const PanelRequest *req, const Device *d,
+                const char *uuid, gint64 idx, const char *actual)
+{
+  gint64 incident = find_incident (self, r, d, uuid);
+  if (incident < 0)
+    return;
+  if (incident == 0)
+    return reply_error (r, 409, "manifest-needed",
+                        "incident %s is not known yet; send its "
+                        "manifest first",
+                        uuid);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (sqlite3_stmt) stmt =
+    ansim_db_prepare (self->db,
+                      "SELECT kind, cipher_size, cipher_sha256, store_key FROM segments "
+                      "WHERE incident_id = ?1 AND idx = ?2",
+                      &error);
+  if (stmt == NULL)
+    return reply_db_error (r, self->db, "reading the segment");
+  sqlite3_bind_int64 (stmt, 1, incident);
+  sqlite3_bind_int64 (stmt, 2, idx);
+  int rc = sqlite3_step (stmt);
+  if (rc == SQLITE_DONE)
+    return reply_error (
+      r, 409, "manifest-needed",
+      "no manifest received so far lists segment %" G_GINT64_FORMAT " of incident %s", idx, uuid);
+  if (rc != SQLITE_ROW)
+    return reply_db_error (r, self->db, "reading the segment");
+  if (!g_str_equal ((const char *) sqlite3_column_text (stmt, 0), "media"))
+    return reply_error (r, 409, "not-media", "entry %" G_GINT64_FORMAT " is a gap", idx);
+  gint64 size = sqlite3_column_int64 (stmt, 1);
+  g_autofree char *expected = g_strdup ((const char *) sqlite3_column_text (stmt, 2));
+  gboolean have = sqlite3_column_type (stmt, 3) != SQLITE_NULL;
+  /* Ends the read transaction: held across the store's put, it could
    * not become the UPDATE's write once another connection (the console
    * acknowledging) wrote meanwhile (SQLITE_BUSY_SNAPSHOT, no retry). */
-    sqlite3_reset (stmt);
-    if ((gint64) g_bytes_get_size (req->body) != size || strcmp (actual, expected) != 0)
-      return reply_error (
-        r, 422, "hash-mismatch",
-        "segment %" G_GINT64_FORMAT " of incident %s: "
-        "the body (%zu bytes, SHA-256 %s) is not what the manifest lists (%" G_GINT64_FORMAT
-        " bytes, %s)",
-        idx, uuid, g_bytes_get_size (req->body), actual, size, expected);
-    g_autofree char *key =
-      g_strdup_printf ("%s/%s/seg-%06" G_GINT64_FORMAT ".mkv.age", d->id, uuid, idx);
-    if (have)
-      {
-        reply_ok (r, 200, "already-stored");
-        add_string (r, "store_key", key);
-        add_incident_state (self, r, incident);
-        return;
-      }
-    PanelStorePutOptions lock;
-    if (!panel_retention_lock_options (self->db, incident, FALSE, &lock, &error))
-      return reply_db_error (r, self->db, "reading the retention policy");
-    if (!panel_store_put (self->store, key, req->body, actual, &lock, NULL, &error))
-      return reply_store_error (r, error);
-    g_autoptr (sqlite3_stmt) upd =
-      ansim_db_prepare (self->db,
-                        "UPDATE segments SET store_key = ?3, received_at_us = ?4 "
-                        "WHERE incident_id = ?1 AND idx = ?2 AND store_key IS NULL",
-                        &error);
-    if (upd == NULL)
-      return reply_db_error (r, self->db, "recording the segment");
-    sqlite3_bind_int64 (upd, 1, incident);
-    sqlite3_bind_int64 (upd, 2, idx);
-    sqlite3_bind_text (upd, 3, key, -1, SQLITE_STATIC);
-    sqlite3_bind_int64 (upd, 4, g_get_real_time ());
-    if (sqlite3_step (upd) != SQLITE_DONE)
-      return reply_db_error (r, self->db, "recording the segment");
-    reply_ok (r, 201, "stored");
-    add_string (r, "store_key", key);
-    add_incident_state (self, r, incident);
-    tell (self, PANEL_INGEST_SEGMENT, incident, idx);
-  }
+  sqlite3_reset (stmt);
+  if ((gint64) g_bytes_get_size (req->body) != size || strcmp (actual, expected) != 0)
+    return reply_error (
+      r, 422, "hash-mismatch",
+      "segment %" G_GINT64_FORMAT " of incident %s: "
+      "the body (%zu bytes, SHA-256 %s) is not what the manifest lists (%" G_GINT64_FORMAT
+      " bytes, %s)",
+      idx, uuid, g_bytes_get_size (req->body), actual, size, expected);
+  g_autofree char *key =
+    g_strdup_printf ("%s/%s/seg-%06" G_GINT64_FORMAT ".mkv.age", d->id, uuid, idx);
+  if (have)
+    {
+      reply_ok (r, 200, "already-stored");
+      add_string (r, "store_key", key);
+      add_incident_state (self, r, incident);
+      return;
+    }
+  PanelStorePutOptions lock;
+  if (!panel_retention_lock_options (self->db, incident, FALSE, &lock, &error))
+    return reply_db_error (r, self->db, "reading the retention policy");
+  if (!panel_store_put (self->store, key, req->body, actual, &lock, NULL, &error))
+    return reply_store_error (r, error);
+  g_autoptr (sqlite3_stmt) upd =
+    ansim_db_prepare (self->db,
+                      "UPDATE segments SET store_key = ?3, received_at_us = ?4 "
+                      "WHERE incident_id = ?1 AND idx = ?2 AND store_key IS NULL",
+                      &error);
+  if (upd == NULL)
+    return reply_db_error (r, self->db, "recording the segment");
+  sqlite3_bind_int64 (upd, 1, incident);
+  sqlite3_bind_int64 (upd, 2, idx);
+  sqlite3_bind_text (upd, 3, key, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (upd, 4, g_get_real_time ());
+  if (sqlite3_step (upd) != SQLITE_DONE)
+    return reply_db_error (r, self->db, "recording the segment");
+  reply_ok (r, 201, "stored");
+  add_string (r, "store_key", key);
+  add_incident_state (self, r, incident);
+  tell (self, PANEL_INGEST_SEGMENT, incident, idx);
+}
 
-  static void handle_heartbeat (PanelIngest * self, Reply * r, const PanelRequest *req,
-                                const Device *d)
-  {
-    static const char *const members[] = {
-      "wall_us", "disk_free_bytes", "queue_length", "oldest_item_age_s", "recorder", "version", NULL
-    };
-    g_autoptr (JsonObject) o = body_object (r, req->body, members);
-    if (o == NULL)
-      return;
-    gint64 device_wall = 0;
-    if (!get_int (r, o, "wall_us", &device_wall))
-      return;
-    gint64 now = g_get_real_time ();
-    g_autoptr (GError) error = NULL;
-    g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
-      self->db, "UPDATE devices SET last_seen_at_us = ?2, heartbeat = ?3 WHERE id = ?1", &error);
-    if (stmt == NULL)
-      return reply_db_error (r, self->db, "recording the heartbeat");
-    sqlite3_bind_text (stmt, 1, d->id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64 (stmt, 2, now);
-    sqlite3_bind_text (stmt, 3, g_bytes_get_data (req->body, NULL), g_bytes_get_size (req->body),
-                       SQLITE_STATIC);
-    if (sqlite3_step (stmt) != SQLITE_DONE)
-      return reply_db_error (r, self->db, "recording the heartbeat");
-    reply_ok (r, 200, "ok");
-    add_int (r, "time_us", now);
-    add_int (r, "clock_offset_us", device_wall - now);
-    /* The device's recent incidents someone has acted on. */
-    json_builder_set_member_name (r->b, "incidents");
-    json_builder_begin_array (r->b);
-    g_autoptr (sqlite3_stmt) inc = ansim_db_prepare (
-      self->db,
-      "SELECT uuid, status, acknowledged_at_us FROM incidents WHERE device_id = ?1 "
-      "AND alerted_at_us > ?2 ORDER BY id DESC LIMIT 50",
-      NULL);
-    if (inc != NULL)
-      {
-        sqlite3_bind_text (inc, 1, d->id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64 (inc, 2, now - G_GINT64_CONSTANT (24 * 3600) * G_USEC_PER_SEC);
-        while (sqlite3_step (inc) == SQLITE_ROW)
-          {
-            json_builder_begin_object (r->b);
-            json_builder_set_member_name (r->b, "incident");
-            json_builder_add_string_value (r->b, (const char *) sqlite3_column_text (inc, 0));
-            json_builder_set_member_name (r->b, "status");
-            json_builder_add_string_value (r->b, (const char *) sqlite3_column_text (inc, 1));
-            json_builder_set_member_name (r->b, "acknowledged_at_us");
-            if (sqlite3_column_type (inc, 2) == SQLITE_NULL)
-              json_builder_add_null_value (r->b);
-            else
-              json_builder_add_int_value (r->b, sqlite3_column_int64 (inc, 2));
-            json_builder_end_object (r->b);
-          }
-      }
-    json_builder_end_array (r->b);
-    /* The audit log's head, signed: desks keep these so that a rewrite of
+static void
+handle_heartbeat (PanelIngest *self, Reply *r, const PanelRequest *req, const Device *d)
+{
+  static const char *const members[] = {
+    "wall_us", "disk_free_bytes", "queue_length", "oldest_item_age_s", "recorder", "version", NULL
+  };
+  g_autoptr (JsonObject) o = body_object (r, req->body, members);
+  if (o == NULL)
+    return;
+  gint64 device_wall = 0;
+  if (!get_int (r, o, "wall_us", &device_wall))
+    return;
+  gint64 now = g_get_real_time ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (sqlite3_stmt) stmt = ansim_db_prepare (
+    self->db, "UPDATE devices SET last_seen_at_us = ?2, heartbeat = ?3 WHERE id = ?1", &error);
+  if (stmt == NULL)
+    return reply_db_error (r, self->db, "recording the heartbeat");
+  sqlite3_bind_text (stmt, 1, d->id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (stmt, 2, now);
+  sqlite3_bind_text (stmt, 3, g_bytes_get_data (req->body, NULL), g_bytes_get_size (req->body),
+                     SQLITE_STATIC);
+  if (sqlite3_step (stmt) != SQLITE_DONE)
+    return reply_db_error (r, self->db, "recording the heartbeat");
+  reply_ok (r, 200, "ok");
+  add_int (r, "time_us", now);
+  add_int (r, "clock_offset_us", device_wall - now);
+  /* The device's recent incidents someone has acted on. */
+  json_builder_set_member_name (r->b, "incidents");
+  json_builder_begin_array (r->b);
+  g_autoptr (sqlite3_stmt) inc =
+    ansim_db_prepare (self->db,
+                      "SELECT uuid, status, acknowledged_at_us FROM incidents WHERE device_id = ?1 "
+                      "AND alerted_at_us > ?2 ORDER BY id DESC LIMIT 50",
+                      NULL);
+  if (inc != NULL)
+    {
+      sqlite3_bind_text (inc, 1, d->id, -1, SQLITE_STATIC);
+      sqlite3_bind_int64 (inc, 2, now - G_GINT64_CONSTANT (24 * 3600) * G_USEC_PER_SEC);
+      while (sqlite3_step (inc) == SQLITE_ROW)
+        {
+          json_builder_begin_object (r->b);
+          json_builder_set_member_name (r->b, "incident");
+          json_builder_add_string_value (r->b, (const char *) sqlite3_column_text (inc, 0));
+          json_builder_set_member_name (r->b, "status");
+          json_builder_add_string_value (r->b, (const char *) sqlite3_column_text (inc, 1));
+          json_builder_set_member_name (r->b, "acknowledged_at_us");
+          if (sqlite3_column_type (inc, 2) == SQLITE_NULL)
+            json_builder_add_null_value (r->b);
+          else
+            json_builder_add_int_value (r->b, sqlite3_column_int64 (inc, 2));
+          json_builder_end_object (r->b);
+        }
+    }
+  json_builder_end_array (r->b);
+  /* The audit log's head, signed: desks keep these so that a rewrite of
    * the log shows (docs/receipts.md). */
-    if (self->signing_key != NULL)
-      {
-        g_autoptr (GError) note_error = NULL;
-        g_autofree char *note =
-          panel_notes_audit_checkpoint (self->db, self->signing_key, &note_error);
-        if (note == NULL && note_error != NULL)
-          g_warning ("cannot sign an audit checkpoint: %s", note_error->message);
-        if (note != NULL)
-          add_string (r, "audit_checkpoint", note);
-      }
-    tell (self, PANEL_INGEST_HEARTBEAT, 0, 0);
-  }
+  if (self->signing_key != NULL)
+    {
+      g_autoptr (GError) note_error = NULL;
+      g_autofree char *note =
+        panel_notes_audit_checkpoint (self->db, self->signing_key, &note_error);
+      if (note == NULL && note_error != NULL)
+        g_warning ("cannot sign an audit checkpoint: %s", note_error->message);
+      if (note != NULL)
+        add_string (r, "audit_checkpoint", note);
+    }
+  tell (self, PANEL_INGEST_HEARTBEAT, 0, 0);
+}
 
-  /* The desk's channel (docs/protocol.md, "Channel"): its messages after
+/* The desk's channel (docs/protocol.md, "Channel"): its messages after
  * "after" now, or, when there are none and it asked to wait, a hold. */
-  static void handle_channel (PanelIngest * self, Reply * r, const PanelRequest *req,
-                              const Device *d, PanelIngestWait **out_wait)
-  {
-    static const char *const members[] = { "after", "wait_ms", NULL };
-    g_autoptr (JsonObject) o = body_object (r, req->body, members);
-    if (o == NULL)
-      return;
-    gint64 after = 0, wait_ms = 0;
-    if (!get_int (r, o, "after", &after))
-      return;
-    if (after < 0)
-      return reply_error (r, 400, "bad-request",
-                          "member 'after' must be 0 or the seq of the "
-                          "last message received, not %" G_GINT64_FORMAT,
-                          after);
-    if (json_object_has_member (o, "wait_ms") && !get_int (r, o, "wait_ms", &wait_ms))
-      return;
-    if (wait_ms < 0 || wait_ms > PANEL_CHANNEL_MAX_WAIT_MS)
-      return reply_error (r, 400, "bad-request",
-                          "member 'wait_ms' must be between 0 and %d, not %" G_GINT64_FORMAT,
-                          PANEL_CHANNEL_MAX_WAIT_MS, wait_ms);
-    g_autoptr (GError) error = NULL;
-    reply_ok (r, 200, "ok");
-    gint n = panel_channel_db_read (self->db, d->id, after, r->b, &error);
-    if (n < 0)
-      return reply_db_error (r, self->db, "reading the channel");
-    if (n == 0 && wait_ms > 0 && out_wait != NULL)
-      {
-        *out_wait = g_new0 (PanelIngestWait, 1);
-        **out_wait = (PanelIngestWait){ g_strdup (d->id), after, wait_ms };
-      }
-  }
+static void
+handle_channel (PanelIngest *self, Reply *r, const PanelRequest *req, const Device *d,
+                PanelIngestWait **out_wait)
+{
+  static const char *const members[] = { "after", "wait_ms", NULL };
+  g_autoptr (JsonObject) o = body_object (r, req->body, members);
+  if (o == NULL)
+    return;
+  gint64 after = 0, wait_ms = 0;
+  if (!get_int (r, o, "after", &after))
+    return;
+  if (after < 0)
+    return reply_error (r, 400, "bad-request",
+                        "member 'after' must be 0 or the seq of the "
+                        "last message received, not %" G_GINT64_FORMAT,
+                        after);
+  if (json_object_has_member (o, "wait_ms") && !get_int (r, o, "wait_ms", &wait_ms))
+    return;
+  if (wait_ms < 0 || wait_ms > PANEL_CHANNEL_MAX_WAIT_MS)
+    return reply_error (r, 400, "bad-request",
+                        "member 'wait_ms' must be between 0 and %d, not %" G_GINT64_FORMAT,
+                        PANEL_CHANNEL_MAX_WAIT_MS, wait_ms);
+  g_autoptr (GError) error = NULL;
+  reply_ok (r, 200, "ok");
+  gint n = panel_channel_db_read (self->db, d->id, after, r->b, &error);
+  if (n < 0)
+    return reply_db_error (r, self->db, "reading the channel");
+  if (n == 0 && wait_ms > 0 && out_wait != NULL)
+    {
+      *out_wait = g_new0 (PanelIngestWait, 1);
+      **out_wait = (PanelIngestWait){ g_strdup (d->id), after, wait_ms };
+    }
+}
 
-  void panel_ingest_wait_free (PanelIngestWait * wait)
-  {
-    if (wait == NULL)
-      return;
-    g_free (wait->device_id);
-    g_free (wait);
-  }
+void
+panel_ingest_wait_free (PanelIngestWait *wait)
+{
+  if (wait == NULL)
+    return;
+  g_free (wait->device_id);
+  g_free (wait);
+}
 
-  /* ---- routing -------------------------------------------------------------- */
+/* ---- routing -------------------------------------------------------------- */
 
-  static void route (PanelIngest * self, Reply * r, const PanelRequest *req,
-                     PanelIngestWait **out_wait)
-  {
-    const char *method = req->method != NULL ? req->method : "";
-    const char *path = req->path != NULL ? req->path : "";
-    if (!panel_ingest_owns_path (path))
-      return reply_error (r, 404, "not-found", "no such resource");
-    if (g_bytes_get_size (req->body) > self->max_body_size)
-      return reply_error (r, 413, "too-large", "the body is over %zu bytes", self->max_body_size);
-    /* One SHA-256 of the body serves the digest check, the manifest's
+static void
+route (PanelIngest *self, Reply *r, const PanelRequest *req, PanelIngestWait **out_wait)
+{
+  const char *method = req->method != NULL ? req->method : "";
+  const char *path = req->path != NULL ? req->path : "";
+  if (!panel_ingest_owns_path (path))
+    return reply_error (r, 404, "not-found", "no such resource");
+  if (g_bytes_get_size (req->body) > self->max_body_size)
+    return reply_error (r, 413, "too-large", "the body is over %zu bytes", self->max_body_size);
+  /* One SHA-256 of the body serves the digest check, the manifest's
    * entry and the store. */
-    gsize body_len = 0;
-    const void *body_data = g_bytes_get_data (req->body, &body_len);
-    guint8 body_sha[32];
-    char body_hex[65];
-    ansim_hash_sha256 (body_data, body_len, body_sha);
-    ansim_hex_encode (body_sha, sizeof body_sha, body_hex);
-    const char *rest = path + strlen (PANEL_API_PREFIX);
-    g_auto (GStrv) parts = g_strsplit (rest, "/", 6);
-    guint n = g_strv_length (parts);
+  gsize body_len = 0;
+  const void *body_data = g_bytes_get_data (req->body, &body_len);
+  guint8 body_sha[32];
+  char body_hex[65];
+  ansim_hash_sha256 (body_data, body_len, body_sha);
+  ansim_hex_encode (body_sha, sizeof body_sha, body_hex);
+  const char *rest = path + strlen (PANEL_API_PREFIX);
+  g_auto (GStrv) parts = g_strsplit (rest, "/", 6);
+  guint n = g_strv_length (parts);
 
-    if (n == 1 && g_str_equal (parts[0], "enroll"))
-      {
-        if (!g_str_equal (method, "POST"))
-          return reply_error (r, 405, "method-not-allowed", "use POST");
-        return handle_enroll (self, r, req, body_sha);
-      }
+  if (n == 1 && g_str_equal (parts[0], "enroll"))
+    {
+      if (!g_str_equal (method, "POST"))
+        return reply_error (r, 405, "method-not-allowed", "use POST");
+      return handle_enroll (self, r, req, body_sha);
+    }
 
-    /* Which handler, with its ids checked, before anything is read. */
-    enum { NONE, ALERT, EVENT, MANIFEST, CHECKPOINT, SEGMENT, HEARTBEAT, CHANNEL } what = NONE;
-    const char *want = "PUT";
-    gint64 number = 0;
-    const char *uuid = NULL;
-    if (n == 1 && g_str_equal (parts[0], "heartbeat"))
-      what = HEARTBEAT, want = "POST";
-    else if (n == 1 && g_str_equal (parts[0], "channel"))
-      what = CHANNEL, want = "POST";
-    else if (n == 2 && g_str_equal (parts[0], "alerts"))
-      what = ALERT, uuid = parts[1];
-    else if (n == 2 && g_str_equal (parts[0], "events"))
-      {
-        if (!parse_index (parts[1], &number) || number == 0)
-          return reply_error (r, 400, "bad-id", "an event id is a positive decimal number");
-        what = EVENT;
-      }
-    else if (n == 3 && g_str_equal (parts[0], "incidents") && g_str_equal (parts[2], "manifest"))
-      what = MANIFEST, uuid = parts[1];
-    else if (n == 4 && g_str_equal (parts[0], "incidents") && g_str_equal (parts[2], "segments"))
-      {
-        if (!parse_index (parts[3], &number))
-          return reply_error (r, 400, "bad-id", "a segment index is a decimal number");
-        what = SEGMENT, uuid = parts[1];
-      }
-    else if (n == 4 && g_str_equal (parts[0], "incidents") && g_str_equal (parts[2], "checkpoints"))
-      {
-        if (!parse_index (parts[3], &number))
-          return reply_error (r, 400, "bad-id", "a checkpoint sequence is a decimal number");
-        what = CHECKPOINT, uuid = parts[1];
-      }
-    if (what == NONE)
-      return reply_error (r, 404, "not-found", "no such resource");
-    if (uuid != NULL && !ansim_is_uuid (uuid))
-      return reply_error (r, 400, "bad-id", "an incident id is a lowercase UUID");
-    if (!g_str_equal (method, want))
-      return reply_error (r, 405, "method-not-allowed", "use %s", want);
+  /* Which handler, with its ids checked, before anything is read. */
+  enum { NONE, ALERT, EVENT, MANIFEST, CHECKPOINT, SEGMENT, HEARTBEAT, CHANNEL } what = NONE;
+  const char *want = "PUT";
+  gint64 number = 0;
+  const char *uuid = NULL;
+  if (n == 1 && g_str_equal (parts[0], "heartbeat"))
+    what = HEARTBEAT, want = "POST";
+  else if (n == 1 && g_str_equal (parts[0], "channel"))
+    what = CHANNEL, want = "POST";
+  else if (n == 2 && g_str_equal (parts[0], "alerts"))
+    what = ALERT, uuid = parts[1];
+  else if (n == 2 && g_str_equal (parts[0], "events"))
+    {
+      if (!parse_index (parts[1], &number) || number == 0)
+        return reply_error (r, 400, "bad-id", "an event id is a positive decimal number");
+      what = EVENT;
+    }
+  else if (n == 3 && g_str_equal (parts[0], "incidents") && g_str_equal (parts[2], "manifest"))
+    what = MANIFEST, uuid = parts[1];
+  else if (n == 4 && g_str_equal (parts[0], "incidents") && g_str_equal (parts[2], "segments"))
+    {
+      if (!parse_index (parts[3], &number))
+        return reply_error (r, 400, "bad-id", "a segment index is a decimal number");
+      what = SEGMENT, uuid = parts[1];
+    }
+  else if (n == 4 && g_str_equal (parts[0], "incidents") && g_str_equal (parts[2], "checkpoints"))
+    {
+      if (!parse_index (parts[3], &number))
+        return reply_error (r, 400, "bad-id", "a checkpoint sequence is a decimal number");
+      what = CHECKPOINT, uuid = parts[1];
+    }
+  if (what == NONE)
+    return reply_error (r, 404, "not-found", "no such resource");
+  if (uuid != NULL && !ansim_is_uuid (uuid))
+    return reply_error (r, 400, "bad-id", "an incident id is a lowercase UUID");
+  if (!g_str_equal (method, want))
+    return reply_error (r, 405, "method-not-allowed", "use %s", want);
 
-    g_auto (Device) d = { 0 };
-    if (!authenticate (self, r, req, body_sha, &d))
-      return;
-    switch (what)
-      {
-      case ALERT: return handle_alert (self, r, req, &d, uuid);
-      case EVENT: return handle_event (self, r, req, &d, number);
-      case MANIFEST: return handle_manifest (self, r, req, &d, uuid);
-      case CHECKPOINT: return handle_checkpoint (self, r, req, &d, uuid, number);
-      case SEGMENT: return handle_segment (self, r, req, &d, uuid, number, body_hex);
-      case HEARTBEAT: return handle_heartbeat (self, r, req, &d);
-      case CHANNEL: return handle_channel (self, r, req, &d, out_wait);
-      case NONE: break;
-      }
-  }
+  g_auto (Device) d = { 0 };
+  if (!authenticate (self, r, req, body_sha, &d))
+    return;
+  switch (what)
+    {
+    case ALERT: return handle_alert (self, r, req, &d, uuid);
+    case EVENT: return handle_event (self, r, req, &d, number);
+    case MANIFEST: return handle_manifest (self, r, req, &d, uuid);
+    case CHECKPOINT: return handle_checkpoint (self, r, req, &d, uuid, number);
+    case SEGMENT: return handle_segment (self, r, req, &d, uuid, number, body_hex);
+    case HEARTBEAT: return handle_heartbeat (self, r, req, &d);
+    case CHANNEL: return handle_channel (self, r, req, &d, out_wait);
+    case NONE: break;
+    }
+}
 
-  void panel_ingest_handle (PanelIngest * self, const PanelRequest *request, guint *out_status,
-                            char **out_json)
-  {
-    panel_ingest_handle_full (self, request, out_status, out_json, NULL);
-  }
+void
+panel_ingest_handle (PanelIngest *self, const PanelRequest *request, guint *out_status,
+                     char **out_json)
+{
+  panel_ingest_handle_full (self, request, out_status, out_json, NULL);
+}
 
-  void panel_ingest_handle_full (PanelIngest * self, const PanelRequest *request, guint *out_status,
-                                 char **out_json, PanelIngestWait **out_wait)
-  {
-    Reply r = { 0 };
-    if (out_wait != NULL)
-      *out_wait = NULL;
-    route (self, &r, request, out_wait);
-    if (r.b == NULL)
-      reply_error (&r, 500, "internal", "no answer");
-    json_builder_end_object (r.b);
-    g_autoptr (JsonNode) root = json_builder_get_root (r.b);
-    g_object_unref (r.b);
-    *out_status = r.status;
-    *out_json = json_to_string (root, FALSE);
-  }
+void
+panel_ingest_handle_full (PanelIngest *self, const PanelRequest *request, guint *out_status,
+                          char **out_json, PanelIngestWait **out_wait)
+{
+  Reply r = { 0 };
+  if (out_wait != NULL)
+    *out_wait = NULL;
+  route (self, &r, request, out_wait);
+  if (r.b == NULL)
+    reply_error (&r, 500, "internal", "no answer");
+  json_builder_end_object (r.b);
+  g_autoptr (JsonNode) root = json_builder_get_root (r.b);
+  g_object_unref (r.b);
+  *out_status = r.status;
+  *out_json = json_to_string (root, FALSE);
+}
