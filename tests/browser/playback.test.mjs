@@ -269,10 +269,13 @@ test('watching: near-live follow of a recording press (both cameras, one clock),
     return out;
   }, main.id);
   console.log('# Range answers: ' + JSON.stringify(ranges));
-  const whole = ranges['bytes= 0-'][1];
-  assert.deepEqual(ranges['bytes= 0-'].slice(0, 1), [200]);
+  assert.equal(ranges['bytes=0-9,20-29'][0], 200);
+  const whole = ranges['bytes=0-9,20-29'][1];
+  // Chromium sends 'bytes= 0-' as 'bytes=0-' (the panel's own answer to the
+  // spaced form, the whole with 200, is checked over HTTP in console-live):
+  // all of it either way.
+  assert.equal(ranges['bytes= 0-'][1], whole);
   assert.deepEqual(ranges['bytes=1-'], [206, whole - 1, `bytes 1-${whole - 1}/${whole}`]);
-  assert.deepEqual(ranges['bytes=0-9,20-29'].slice(0, 2), [200, whole]);
   assert.deepEqual(ranges['bytes=-100'], [206, 100, `bytes ${whole - 100}-${whole - 1}/${whole}`]);
   assert.equal(ranges['bytes=99999999-'][0], 416);
   assert.equal(ranges['bytes=5-2'][0], 200);
