@@ -567,8 +567,7 @@ test_limits_and_paths (Fixture *f, gconstpointer data)
 
   /* An integer beyond 64 bits is refused, not stored wrapped (2^64 + 5
    * would read as 5, 10^20 as -1). */
-  const char *wide[] = { "18446744073709551621", "99999999999999999999",
-                         "-99999999999999999999" };
+  const char *wide[] = { "18446744073709551621", "99999999999999999999", "-99999999999999999999" };
   for (guint i = 0; i < G_N_ELEMENTS (wide); i++)
     {
       g_autofree char *json = g_strdup_printf (
@@ -578,8 +577,7 @@ test_limits_and_paths (Fixture *f, gconstpointer data)
       g_autoptr (GBytes) wide_body = g_bytes_new (json, strlen (json));
       g_autofree char *alert = g_strdup_printf ("/api/v1/alerts/%s", f->uuid);
       ASSERT_REFUSED (f, "PUT", alert, wide_body, NULL, NULL, 400, "bad-request");
-      g_autofree char *hb =
-        g_strdup_printf ("{\"wall_us\":%s,\"queue_length\":1}", wide[i]);
+      g_autofree char *hb = g_strdup_printf ("{\"wall_us\":%s,\"queue_length\":1}", wide[i]);
       g_autoptr (GBytes) hb_body = g_bytes_new (hb, strlen (hb));
       ASSERT_REFUSED (f, "POST", "/api/v1/heartbeat", hb_body, NULL, NULL, 400, "bad-request");
     }
