@@ -257,14 +257,20 @@ panel_playback_serve (PanelPlayback *self, SoupServerMessage *msg, PanelSession 
   job->role = g_strdup (panel_role_to_string (session->role));
   const char *host = soup_server_message_get_remote_host (msg);
   job->client = g_strdup (host != NULL ? host : "unknown");
+  job->want_sha256 = g_strdup ((const char *) sqlite3_column_text (stmt, 2));
+  job->plain_size = sqlite3_column_int64 (stmt, 3);
+  g_autofree char *store_key = g_strdup ((const char *) sqlite3_column_text (stmt, 1));
+  /* Done reading: a statement left on its row keeps a read snapshot, and
+   * the playback record written next would then fail with "database is
+   * locked" (SQLITE_BUSY_SNAPSHOT, no waiting) whenever an upload had
+   * committed meanwhile. */
+  g_clear_pointer (&stmt, sqlite3_finalize);
   PanelRemux *cached = g_hash_table_lookup (self->cache, job->cache_key);
   if (cached != NULL)
     return send_remux (self, job, cached);
 
-  job->want_sha256 = g_strdup ((const char *) sqlite3_column_text (stmt, 2));
-  job->plain_size = sqlite3_column_int64 (stmt, 3);
   g_autoptr (GError) error = NULL;
-  job->cipher = panel_store_get (self->store, (const char *) sqlite3_column_text (stmt, 1), &error);
+  job->cipher = panel_store_get (self->store, store_key, &error);
   if (job->cipher == NULL)
     {
       g_warning ("playback of incident %" G_GINT64_FORMAT " segment %" G_GINT64_FORMAT ": %s",
