@@ -471,8 +471,18 @@ test_desk_press (TestDesk *desk, TestPanel *panel, gsize segment_size, gint64 *o
   if (segment_size > 0)
     test_incident_add_segment (incident, segment_size);
   g_autofree char *sock = g_build_filename (desk->dir, "uploader.sock", NULL);
-  g_autoptr (GError) error = NULL;
-  g_assert_true (ansim_outbox_wake_uploader (sock, &error));
+  /* An uploader just started (slowly, under ASan) may not listen yet: the
+   * wake is retried for 10 s, as a recorder would find it at its next try. */
+  gint64 wake_end = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  for (;;)
+    {
+      g_autoptr (GError) error = NULL;
+      if (ansim_outbox_wake_uploader (sock, &error))
+        break;
+      if (g_get_monotonic_time () > wake_end)
+        g_error ("the uploader at %s does not take a wake: %s", sock, error->message);
+      g_usleep (20000);
+    }
   g_autofree char *sql = g_strdup_printf ("SELECT coalesce ((SELECT id FROM incidents WHERE "
                                           "uuid = '%s'), 0)",
                                           test_incident_get_uuid (incident));
