@@ -501,6 +501,7 @@ test_kill_during_export (void)
   g_autoptr (SoupMessage) again = NULL;
   g_autoptr (GBytes) tar = download (body, &again);
   g_assert_cmpuint (soup_message_get_status (again), ==, 200);
+  g_assert_cmpuint (g_bytes_get_size (tar), >, 0);
   g_assert_cmpuint (count_register (), ==, 3);
 }
 

@@ -446,6 +446,7 @@ test_enrollment_audited_throttled (Fixture *f, gconstpointer data)
   const char *revoke[] = { "revoke", "--config", f->panel->conf, "--device",
                            "dev-1",  "--reason", "board stolen", NULL };
   g_autofree char *out = test_ansimctl_ok (NULL, revoke);
+  (void) out; /* kept for its cleanup */
   g_assert_cmpint (count (f, "SELECT count(*) FROM audit_log WHERE action = 'device-revoked' "
                              "AND target = 'device dev-1' "
                              "AND json_extract (detail, '$.reason') = 'board stolen'"),

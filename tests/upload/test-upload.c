@@ -207,6 +207,7 @@ test_checkpoints_constant (Fixture *f, gconstpointer data)
   test_panel_enroll (f->panel, f->desk, "dev-1");
   f->desk->source = "desk-camera";
   g_autofree char *uuid = test_desk_record (f->desk, n, 4000);
+  (void) uuid; /* kept for its cleanup */
   f->uploader = test_uploader_start (f->desk, f->panel->url, NULL);
   wait_all_confirmed (f, 30);
   assert_panel_has_everything (f);
