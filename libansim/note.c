@@ -255,8 +255,9 @@ ansim_note_split (const char *text, gsize len)
       const char *nl = memchr (p, '\n', end - p);
       const char *line_end = nl != NULL ? nl + 1 : end;
       gboolean blank = *p == '\n';
-      gboolean sig_line = g_str_has_prefix (p, SIGNATURE_PREFIX)
-                          && (gsize) (line_end - p) > strlen (SIGNATURE_PREFIX);
+      /* text need not end with a NUL: compare within the line only. */
+      gboolean sig_line = (gsize) (line_end - p) > strlen (SIGNATURE_PREFIX)
+                          && memcmp (p, SIGNATURE_PREFIX, strlen (SIGNATURE_PREFIX)) == 0;
       if (in_signatures && !sig_line)
         {
           g_ptr_array_add (notes, g_strdup (cur->str));
